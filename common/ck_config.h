@@ -1,0 +1,136 @@
+/*
+ * ck_config.h: node configuration (cluster.toml).
+ *
+ * The file is a TOML subset: [tables] (also dotted, [peer.2]) holding
+ * key = value scalars (integers, "strings", true/false, with # comments),
+ * parsed with libinih. Without a file the embedded single-node default is
+ * used. CHRONIK_<TABLE>_<KEY> environment variables override file values
+ * (e.g. CHRONIK_WAL_PROFILE, CHRONIK_NODE_ID, CHRONIK_LOG_LEVEL), plus the
+ * aliases CHRONIK_DATA_DIR and CHRONIK_NODE_ID. Command-line flags of
+ * chronik-server override both. Every error names the file, line and key.
+ *
+ * Every process loads the same file (the supervisor passes --config,
+ * --data-dir and --node-id to its children), so they agree on the values.
+ */
+#ifndef CK_CONFIG_H
+#define CK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CK_CONFIG_PATH_MAX 1024
+#define CK_CONFIG_ADDR_MAX 128
+#define CK_CONFIG_PEERS_MAX 16
+#define CK_CONFIG_WRAPPER_MAX 512
+
+typedef enum {
+	CK_WAL_PROFILE_ULTRA = 0,
+	CK_WAL_PROFILE_HIGH = 1,
+	CK_WAL_PROFILE_MEDIUM = 2,
+	CK_WAL_PROFILE_LOW = 3,
+} ck_wal_profile_t;
+
+/* What a WAL profile sets (documented in README and docs/). */
+typedef struct {
+	const char *name;
+	uint32_t group_window_us;  /* how long an idle writer waits to gather a group */
+	uint32_t group_bytes_max;  /* bytes per group before it is cut */
+	uint32_t group_appends_max;/* appends per group before it is cut */
+} ck_wal_profile_info_t;
+
+const ck_wal_profile_info_t *ck_wal_profile_info(ck_wal_profile_t p);
+/* Returns the profile or -EINVAL for an unknown name. */
+int ck_wal_profile_parse(const char *name);
+
+/* The children the supervisor runs, in start order. */
+typedef enum {
+	CK_CHILD_WALWRITER = 0,
+	CK_CHILD_RAFTD = 1,
+	CK_CHILD_REPLICATOR = 2,
+	CK_CHILD_KAFKA_FRONTEND = 3,
+	CK_CHILD_COUNT = 4,
+} ck_child_t;
+
+/* "walwriter", "raftd", "replicator", "kafka-frontend". */
+const char *ck_child_name(ck_child_t c);
+
+typedef struct {
+	int32_t id;
+	char raft[CK_CONFIG_ADDR_MAX];        /* host:port */
+	char replication[CK_CONFIG_ADDR_MAX]; /* host:port */
+	char kafka[CK_CONFIG_ADDR_MAX];       /* host:port (advertised) */
+} ck_config_peer_t;
+
+typedef struct {
+	/* [node] */
+	int32_t node_id;                      /* id (default 1) */
+	char cluster_id[64];                  /* cluster_id (default "chronik") */
+	char data_dir[CK_CONFIG_PATH_MAX];    /* data_dir (default "./data") */
+
+	/* [listeners]: host:port strings */
+	char kafka_listen[CK_CONFIG_ADDR_MAX];       /* kafka (127.0.0.1:9092) */
+	char kafka_advertised[CK_CONFIG_ADDR_MAX];   /* kafka_advertised ("" = kafka) */
+	char replication_listen[CK_CONFIG_ADDR_MAX]; /* replication (127.0.0.1:9291) */
+	char raft_listen[CK_CONFIG_ADDR_MAX];        /* raft (127.0.0.1:5001) */
+	char admin_listen[CK_CONFIG_ADDR_MAX];       /* admin (127.0.0.1:9644) */
+
+	/* [wal] */
+	ck_wal_profile_t wal_profile;   /* profile ("high") */
+	int64_t segment_bytes;          /* segment_bytes (1 GiB) */
+	int64_t segment_ms;             /* segment_ms (7 days) */
+	int64_t retention_bytes;        /* retention_bytes (-1 = unlimited) */
+	int64_t retention_ms;           /* retention_ms (7 days; -1 = unlimited) */
+	int32_t index_interval_bytes;   /* index_interval_bytes (4096) */
+	int32_t max_message_bytes;      /* max_message_bytes (1048588) */
+	int64_t preallocate_bytes;      /* preallocate_bytes: zero-filled ahead (8 MiB) */
+	int32_t checkpoint_interval_ms; /* checkpoint_interval_ms (1000) */
+	int32_t retention_check_ms;     /* retention_check_ms (60000) */
+
+	/* [supervisor] */
+	int32_t restart_backoff_initial_ms; /* first restart delay (100) */
+	int32_t restart_backoff_max_ms;     /* cap of the doubling delay (5000) */
+	int32_t restart_stable_ms;          /* uptime that resets the backoff (10000) */
+	int32_t restart_burst;              /* crashes allowed ... (30) */
+	int32_t restart_window_ms;          /* ... within this window (60000) */
+	int32_t stop_timeout_ms;            /* SIGTERM -> SIGKILL (10000) */
+	int32_t ready_timeout_ms;           /* child must report READY=1 within (30000) */
+	int32_t watchdog_ms;                /* ping interval to systemd; 0 = from WATCHDOG_USEC */
+
+	/* [wrapper]: walwriter = "perf record -g -o /tmp/w.data", etc. */
+	char wrapper[CK_CHILD_COUNT][CK_CONFIG_WRAPPER_MAX];
+
+	/* [log] */
+	int32_t log_level;                  /* level ("info"): a ck_log_level_t */
+	char log_file[CK_CONFIG_PATH_MAX];  /* file ("" = stderr) */
+
+	/* [metadata] */
+	bool metadata_commit_leader;        /* commit = "quorum" | "leader" */
+
+	/* [ipc] */
+	int32_t ipc_frame_max_bytes;        /* frame_max_bytes (128 MiB) */
+
+	/* [peer.N] tables: raft, replication, kafka = host:port */
+	ck_config_peer_t peers[CK_CONFIG_PEERS_MAX];
+	int32_t peer_count;
+} ck_config_t;
+
+/* The embedded single-node configuration, as TOML text. */
+extern const char ck_config_default_toml[];
+
+/* Fills CFG with built-in defaults (the same values as the embedded TOML). */
+void ck_config_defaults(ck_config_t *cfg);
+
+/*
+ * Loads the configuration: defaults, then PATH (NULL = the embedded default
+ * text), then CHRONIK_* environment overrides, then validation.
+ * On failure writes a one-line message naming file, line and key into ERR
+ * and returns CK_E_CONFIG (or -ENOENT/-EACCES when PATH
+ * cannot be read); CFG is then unspecified.
+ */
+int ck_config_load(ck_config_t *cfg, const char *path, char *err, size_t err_len);
+
+/* Splits "host:port" (also "[v6]:port"). Returns 0 or -EINVAL. */
+int ck_config_split_addr(const char *addr, char *ret_host, size_t host_len, uint16_t *ret_port);
+
+#endif
