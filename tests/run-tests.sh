@@ -1,0 +1,86 @@
+#!/bin/bash
+# run-tests.sh: runs every test suite and prints one closing line
+# "N passed, M failed" counted over all of them.
+#
+#   tests/run-tests.sh BUILD [ASAN_BUILD]   unit + integration (+ unit under ASan+UBSan)
+#   tests/run-tests.sh --slow BUILD         the slow suite (soaks)
+#
+# Check binaries report how many test cases they ran; each of their cases
+# counts. Any other test (a script, a non-check program) counts as one.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+slow=0
+if [ "${1:-}" = "--slow" ]; then slow=1; shift; fi
+build=${1:-build}
+asan=${2:-}
+logs=()
+
+run_suite() { # build-dir suite [extra meson test args...]
+	local dir=$1 suite=$2; shift 2
+	local name="${dir//\//_}-$suite"
+	echo "=== suite $suite ($dir) ==="
+	meson test -C "$dir" --suite "$suite" --print-errorlogs --no-rebuild "$@" \
+		--logbase "$name" || true
+	logs+=("$dir/meson-logs/$name.json")
+}
+
+if [ "$slow" = 1 ]; then
+	run_suite "$build" slow --num-processes 1 --timeout-multiplier 4
+else
+	run_suite "$build" unit
+	run_suite "$build" integration --num-processes 1
+	if [ -n "$asan" ]; then
+		echo "=== building with ASan+UBSan ($asan) ==="
+		if [ ! -f "$asan/build.ninja" ]; then
+			meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
+				-Dbuildtype=debug >/dev/null
+		fi
+		if ninja -C "$asan" >"$asan.ninja.log" 2>&1; then
+			export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+			export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+			run_suite "$asan" unit --timeout-multiplier 3
+		else
+			tail -50 "$asan.ninja.log"
+			echo "asan build failed"
+			logs+=("ASAN_BUILD_FAILED")
+		fi
+	fi
+fi
+
+python3 - "${logs[@]}" <<'PY'
+import json, re, sys
+passed = failed = skipped = 0
+bad = []
+summary = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
+for path in sys.argv[1:]:
+    if path == "ASAN_BUILD_FAILED":
+        failed += 1; bad.append("asan build"); continue
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        failed += 1; bad.append(path + " (no log)"); continue
+    for line in lines:
+        t = json.loads(line)
+        res, out = t.get("result"), t.get("stdout") or ""
+        if res == "SKIP":
+            skipped += 1; continue
+        m = summary.findall(out)
+        if m:
+            n = sum(int(a) for a, _, _ in m); f = sum(int(b) + int(c) for _, b, c in m)
+            if res != "OK" and f == 0:
+                f = 1  # crashed or leaked after its checks passed
+                n += 1
+            passed += n - f; failed += f
+        elif res == "OK":
+            passed += 1
+        else:
+            failed += 1
+        if res != "OK":
+            bad.append("%s (%s)" % (t.get("name"), res))
+for b in bad:
+    print("FAILED:", b)
+tail = ", %d skipped" % skipped if skipped else ""
+print("%d passed, %d failed%s" % (passed, failed, tail))
+sys.exit(1 if failed or passed == 0 else 0)
+PY
