@@ -123,6 +123,9 @@ static int ck_span_uvarint(ck_span_t *s, unsigned max_bytes, uint64_t *ret)
 	for (i = 0; i < max_bytes; i++) {
 		if (i >= s->len)
 			return -EMSGSIZE;
+		/* The 10th byte of a u64 holds bit 63 only. */
+		if (i == 9 && s->p[i] > 1)
+			return -EBADMSG;
 		v |= (uint64_t)(s->p[i] & 0x7f) << (7 * i);
 		if (!(s->p[i] & 0x80)) {
 			s->p += i + 1;

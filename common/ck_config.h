@@ -5,9 +5,17 @@
  * key = value scalars (integers, "strings", true/false, with # comments),
  * parsed with libinih. Without a file the embedded single-node default is
  * used. CHRONIK_<TABLE>_<KEY> environment variables override file values
- * (e.g. CHRONIK_WAL_PROFILE, CHRONIK_NODE_ID, CHRONIK_LOG_LEVEL), plus the
- * aliases CHRONIK_DATA_DIR and CHRONIK_NODE_ID. Command-line flags of
- * chronik-server override both. Every error names the file, line and key.
+ * (e.g. CHRONIK_WAL_PROFILE, CHRONIK_NODE_ID, CHRONIK_LOG_LEVEL; '-' in a
+ * key becomes '_': CHRONIK_WRAPPER_KAFKA_FRONTEND), plus the alias
+ * CHRONIK_DATA_DIR (CHRONIK_NODE_DATA_DIR wins when both are set). An empty
+ * variable counts as unset; unknown CHRONIK_* variables are ignored.
+ * Command-line flags of chronik-server override both. Every error names the
+ * file, line and key.
+ *
+ * Validation beyond each key's range: restart_backoff_max_ms >=
+ * restart_backoff_initial_ms; max_message_bytes + 64 KiB <= frame_max_bytes;
+ * each [peer.N] has raft, replication and kafka; when any peer is listed,
+ * node.id must be one of them. Peers are sorted by id.
  *
  * Every process loads the same file (the supervisor passes --config,
  * --data-dir and --node-id to its children), so they agree on the values.
@@ -130,7 +138,18 @@ void ck_config_defaults(ck_config_t *cfg);
  */
 int ck_config_load(ck_config_t *cfg, const char *path, char *err, size_t err_len);
 
-/* Splits "host:port" (also "[v6]:port"). Returns 0 or -EINVAL. */
+/*
+ * As ck_config_load(), then applies OVERRIDES (NULL or a NULL-terminated
+ * array of "table.key=value" strings, e.g. "node.id=2", "node.data_dir=/d";
+ * values as in the environment) after the environment and before
+ * validation: for command-line flags. Errors name "argument table.key".
+ */
+int ck_config_load_with(ck_config_t *cfg, const char *path, const char *const *overrides,
+			char *err, size_t err_len);
+
+/* Splits "host:port" (also "[v6]:port"; the brackets are dropped). The host
+ * must be non-empty and fit HOST_LEN; the port is 0..65535. RET_HOST or
+ * RET_PORT may be NULL to only validate. Returns 0 or -EINVAL. */
 int ck_config_split_addr(const char *addr, char *ret_host, size_t host_len, uint16_t *ret_port);
 
 #endif

@@ -35,7 +35,7 @@ const char *ck_strerror(int err)
 		return "success";
 	if (err <= CK_E_FIRST && err >= CK_E_LAST)
 		return ck_err_names[CK_E_FIRST - err];
-	if (err <= MDB_KEYEXIST && err >= MDB_LAST_ERRCODE)
+	if (err >= MDB_KEYEXIST && err <= MDB_LAST_ERRCODE) /* -30799 .. -30780 */
 		return mdb_strerror(err);
 	if (err > -4096)
 		return strerror_r(-err, buf, sizeof(buf));

@@ -10,6 +10,10 @@
  *
  * Ownership: a ck_ipc_conn_t owns its fd and closes it when freed. Every
  * function here is for the thread running the connection's event_base.
+ * The first ck_ipc_conn_new() sets SIGPIPE to SIG_IGN when it is still at
+ * SIG_DFL (libevent writes with writev): a dead peer is an error return.
+ * Exec'd children inherit that; a supervisor restores SIG_DFL before exec
+ * if a child needs it.
  * Not for: message semantics, retries of requests (the caller's job).
  */
 #ifndef CK_IPC_H
@@ -44,7 +48,9 @@ typedef struct {
 ck_ipc_conn_t *ck_ipc_conn_new(struct event_base *base, int fd, size_t frame_max,
 			       const ck_ipc_handlers_t *h, void *arg);
 /* Queues one frame holding LEN bytes of DATA. Returns 0, CK_E_TOO_LARGE,
- * CK_E_CLOSED (the connection is closing) or -ENOMEM. */
+ * CK_E_CLOSED (the connection is closing) or -ENOMEM; CK_E_INVALID when LEN
+ * is 0 (an empty frame is a protocol error, so a message must not pack to
+ * zero bytes: wrap it in a oneof envelope or give it an id). */
 int ck_ipc_conn_send(ck_ipc_conn_t *c, const void *data, size_t len);
 /* Packs M straight into the output buffer as one frame. Same returns. */
 int ck_ipc_conn_send_msg(ck_ipc_conn_t *c, const ProtobufCMessage *m);
@@ -63,9 +69,13 @@ typedef struct ck_ipc_listener ck_ipc_listener_t;
 /* FD is a new non-blocking, close-on-exec connected socket, owned by the
  * callee. */
 typedef void (*ck_ipc_accept_fn)(int fd, void *arg);
-/* Takes ownership of LISTEN_FD (made non-blocking). NULL on failure. */
+/* Takes ownership of LISTEN_FD (made non-blocking; closed on failure too).
+ * Accepts in batches; on EMFILE/ENFILE/ENOBUFS/ENOMEM it logs and pauses
+ * accepting for 100 ms (the connection waits in the backlog), on
+ * ECONNABORTED it goes on. FN may free the listener. NULL on failure. */
 ck_ipc_listener_t *ck_ipc_listener_new(struct event_base *base, int listen_fd,
 				       ck_ipc_accept_fn fn, void *arg);
+/* Closes the listening fd; safe inside FN. NULL is fine. */
 void ck_ipc_listener_free(ck_ipc_listener_t *l);
 
 /* Binds and listens on a Unix stream socket at PATH (a stale socket file is
@@ -89,8 +99,12 @@ typedef struct {
 	void (*on_disconnect)(ck_ipc_client_t *cl, int err, void *arg);
 } ck_ipc_client_handlers_t;
 
+/* The first attempt runs from the event loop, never inside this call.
+ * Returns NULL on allocation failure. */
 ck_ipc_client_t *ck_ipc_client_new(struct event_base *base, const char *path, size_t frame_max,
 				   const ck_ipc_client_handlers_t *h, void *arg);
+/* Closes the connection without calling on_disconnect; safe inside any of
+ * the client's callbacks. NULL is fine. */
 void ck_ipc_client_free(ck_ipc_client_t *cl);
 bool ck_ipc_client_connected(const ck_ipc_client_t *cl);
 /* Returns 0, -ENOTCONN when not connected, or as ck_ipc_conn_send(). */
@@ -102,14 +116,17 @@ uint64_t ck_ipc_client_next_id(ck_ipc_client_t *cl);
 /*
  * Blocking helpers for command-line tools, tests and benchmarks.
  */
-/* Connects to PATH, retrying until TIMEOUT_MS has passed. Returns 0 with a
- * blocking *RET_FD, or -errno / CK_E_TIMEOUT. */
+/* Connects to PATH, retrying (while the socket is missing or refuses) until
+ * TIMEOUT_MS has passed (< 0: forever). Returns 0 with a blocking *RET_FD,
+ * or -errno / CK_E_TIMEOUT. */
 int ck_ipc_sync_connect(const char *path, int timeout_ms, int *ret_fd);
 int ck_ipc_sync_send(int fd, const void *data, size_t len);
 int ck_ipc_sync_send_msg(int fd, const ProtobufCMessage *m);
 /* Reads one frame into RET_FRAME (replacing its contents). Returns 0,
- * CK_E_CLOSED on EOF, CK_E_PROTO on a bad length, CK_E_TIMEOUT, or -errno.
- * TIMEOUT_MS < 0 waits forever. */
+ * CK_E_CLOSED on EOF, CK_E_PROTO on a bad length or EOF inside a frame,
+ * CK_E_TIMEOUT, or -errno. TIMEOUT_MS < 0 waits forever. After a timeout
+ * inside a frame the stream is out of step: close FD. FRAME_MAX 0 = the
+ * default. */
 int ck_ipc_sync_recv(int fd, size_t frame_max, int timeout_ms, ck_buf_t *ret_frame);
 
 #endif
