@@ -1,0 +1,111 @@
+#!/bin/bash
+# smoke_test.sh: integration test of bench/run.sh (meson test walbench_smoke).
+#
+#   bench/smoke_test.sh BUILD_DIR
+#
+# Runs the benchmark with tiny durations against the built walwriter and
+# checks what a user sees: every stage prints numbers, the target table is
+# there, and afterwards no process it started is left and its data dir is
+# gone: after a normal run, after a walwriter that cannot start, and after
+# SIGTERM in the middle of a walwriter stage. Exits 77 (skipped) when
+# chronik-walwriter is not built. BENCH_WALWRITER overrides the walwriter
+# binary, as for run.sh.
+set -uo pipefail
+
+build=$(cd "${1:-${CHRONIK_BUILD_ROOT:-}}" && pwd) || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+walwriter=${BENCH_WALWRITER:-$build/walwriter/chronik-walwriter}
+if [ ! -x "$walwriter" ]; then
+	echo "SKIP: $walwriter is not built"
+	exit 77
+fi
+tmp=$(mktemp -d /tmp/walbench-smoke.XXXXXX)
+fails=0
+bg=
+
+finish() {
+	[ -n "$bg" ] && kill -TERM "$bg" 2>/dev/null && wait "$bg" 2>/dev/null
+	# Anything still running with our temp dir on its command line is a leak
+	# of the bench under test; stop it by PID so the machine stays clean.
+	for p in $(leftovers); do kill -KILL "$p" 2>/dev/null; done
+	rm -rf -- "$tmp"
+}
+trap finish EXIT
+
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+
+# PIDs of processes whose command line mentions $tmp (excluding ourselves).
+leftovers() {
+	local f pid
+	for f in /proc/[0-9]*/cmdline; do
+		pid=${f#/proc/}
+		pid=${pid%/cmdline}
+		[ "$pid" = $$ ] && continue
+		tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$tmp/data" && echo "$pid"
+	done
+}
+
+check_clean() { # label
+	local left
+	left=$(leftovers)
+	[ -z "$left" ] && ok "$1: no process left" || fail "$1: processes left: $left"
+	[ ! -e "$tmp/data" ] && ok "$1: data dir removed" || fail "$1: $tmp/data still exists"
+}
+
+export BENCH_DIR=$tmp/data BENCH_SECS=1 BENCH_LAT_SECS=1 BENCH_WARMUP_SECS=0.2 \
+	BENCH_SYNC_ITERS=200 BENCH_SEQ_MB=32 BENCH_MEM_MB=32 BENCH_PROFILES="high low" \
+	BENCH_NODE_SETTLE_SECS=1
+
+# 1. A full (tiny) run.
+"$here/run.sh" "$build" >"$tmp/out.txt" 2>"$tmp/err.txt"
+rc=$?
+[ "$rc" = 0 ] && ok "run exits 0" || { fail "run exited $rc"; cat "$tmp/err.txt"; }
+num='[0-9]+(\.[0-9]+)?'
+grep -Eq "^4 KiB pwrite \+ fdatasync, preallocated file +$num +$num +$num +$num op/s" "$tmp/out.txt" &&
+	ok "fdatasync row" || fail "no fdatasync row"
+grep -Eq "^sequential 1 MiB writes.* $num MB/s" "$tmp/out.txt" && ok "sequential row" ||
+	fail "no sequential row"
+for p in high low; do
+	for row in "1 +1 KiB" "16 +1 KiB" "256 +1 KiB" "16 +64 KiB" "256 +64 KiB"; do
+		grep -Eq "^$p +$row +[1-9][0-9]* +$num +$num +$num +$num" "$tmp/out.txt" &&
+			ok "row $p $row" || fail "no numbers in row $p $row"
+	done
+	[ "$(grep -Ec "^$p +(1-appender|256 appenders|64 KiB).*(MET|NOT MET)$" "$tmp/out.txt")" = 3 ] &&
+		ok "targets $p" || fail "targets of $p missing"
+done
+grep -Eq "^walwriter \(profile high\): idle $num MB,.* after 32 MiB stored $num MB" "$tmp/out.txt" &&
+	ok "walwriter memory" || fail "walwriter memory line"
+if [ -x "$build/supervisor/chronik-server" ]; then
+	grep -Eq "^idle node, 5 processes: .* -> total $num MB" "$tmp/out.txt" && ok "node memory" ||
+		fail "node memory line"
+else
+	grep -q "^idle node: not measured: not built" "$tmp/out.txt" && ok "node skipped" ||
+		fail "node line"
+fi
+check_clean "normal run"
+
+# 2. A walwriter that cannot start: the run fails and still cleans up.
+BENCH_WALWRITER=/bin/false "$here/run.sh" "$build" >"$tmp/out2.txt" 2>"$tmp/err2.txt"
+rc=$?
+[ "$rc" = 1 ] && ok "failed walwriter -> exit 1" || fail "failed walwriter: exit $rc"
+grep -q "did not come up" "$tmp/err2.txt" && ok "failure reported" || fail "failure not reported"
+check_clean "failed walwriter"
+
+# 3. SIGTERM while a walwriter stage runs.
+BENCH_SECS=30 "$here/run.sh" "$build" >"$tmp/out3.txt" 2>&1 &
+bg=$!
+for ((i = 0; i < 600; i++)); do
+	pgrep -f "chronik-walbench wal --socket $tmp/data" >/dev/null && break
+	sleep 0.1
+done
+sleep 0.5
+kill -TERM "$bg"
+wait "$bg"
+rc=$?
+bg=
+[ "$rc" = 130 ] && ok "SIGTERM -> exit 130" || fail "SIGTERM: exit $rc"
+check_clean "SIGTERM"
+
+echo "$fails failure(s)"
+[ "$fails" = 0 ]

@@ -1,0 +1,22 @@
+/*
+ * kfk_loop.h: the libevent shell of chronik-kafka-frontend.
+ *
+ * Today the frontend holds its place in the node: it takes the "kafka"
+ * listening socket, keeps connections to its neighbours (walwriter, raftd,
+ * replicator: they reconnect by themselves when a neighbour restarts),
+ * accepts Kafka clients and closes them politely, and reports READY=1 with
+ * a STATUS= saying that the Kafka protocol is not implemented yet. The codec,
+ * handlers and group coordinator arrive with the next issues; they plug in
+ * here.
+ * Not for: argument parsing (main.c).
+ */
+#ifndef KFK_LOOP_H
+#define KFK_LOOP_H
+
+#include "ck_config.h"
+
+/* Runs until SIGTERM/SIGINT or the supervisor goes away. Returns the exit
+ * code: 0 stopped, 1 cannot set up (restart), 2 fatal. */
+int kfk_loop_run(const ck_config_t *cfg);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * kfk_types.h: value types shared by every generated Kafka message struct.
+ *
+ * Owned by kafka-frontend (the protocol codec). Decoded strings and bytes are
+ * borrowed views into the input frame (zero copy): they stay valid only while
+ * the frame's bytes do, and strings are NOT NUL-terminated. A length of -1
+ * means null; ptr may be NULL whenever len <= 0. Arrays are
+ * { int32_t count; T *items; } members (count -1 = null) whose items live in a
+ * kfk_arena_t. Nothing here allocates.
+ */
+#ifndef KFK_TYPES_H
+#define KFK_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* A Kafka string: UTF-8 bytes, not NUL-terminated; len -1 = null. */
+typedef struct {
+	const char *ptr;
+	int32_t len;
+} kfk_str_t;
+
+/* Kafka bytes or records: len -1 = null. */
+typedef struct {
+	const uint8_t *ptr;
+	int32_t len;
+} kfk_bytes_t;
+
+/* A tagged field this codec does not know (or not in this version), kept raw
+ * so that re-encoding reproduces it: TAG, then LEN payload bytes at PTR. */
+typedef struct {
+	uint32_t tag;
+	uint32_t len;
+	const uint8_t *ptr;
+} kfk_raw_tag_t;
+
+/* Unknown tagged fields of one struct, in ascending tag order. */
+typedef struct {
+	int32_t count;
+	kfk_raw_tag_t *items;
+} kfk_raw_tags_t;
+
+#define KFK_STR_NULL ((kfk_str_t){NULL, -1})
+/* A kfk_str_t view of a C string literal or NUL-terminated string. */
+static inline kfk_str_t kfk_str(const char *s)
+{
+	return (kfk_str_t){s, s ? (int32_t)strlen(s) : -1};
+}
+
+/* True when S (not null) holds exactly the C string C. */
+static inline bool kfk_str_eq(kfk_str_t s, const char *c)
+{
+	size_t n = strlen(c);
+	return s.len >= 0 && (size_t)s.len == n && (n == 0 || memcmp(s.ptr, c, n) == 0);
+}
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * raftd_loop.c: the libevent shell of chronik-raftd (see raftd_loop.h).
+ *
+ * Owned by raftd. Sockets come from the supervisor by name ("raft",
+ * "raftd"); standalone (no LISTEN_FDS) it binds them itself. Connections on
+ * the TCP raft listener are closed politely (no peer protocol yet); local
+ * IPC connections on run/raftd.sock are kept open and their frames dropped,
+ * so neighbours see a stable peer. The walwriter client reconnects by itself
+ * whenever walwriter restarts.
+ * Invariant: every accepted local connection is in conns[] until it closes,
+ * so shutdown frees them all.
+ * Not for: the Raft state machine (a pure core, later), LMDB apply (later).
+ */
+#include "raftd_loop.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "ck_err.h"
+#include "ck_ipc.h"
+#include "ck_listen.h"
+#include "ck_log.h"
+#include "ck_notify.h"
+
+#define RAFTD_CONNS_MAX 64
+#define RAFTD_ROLE "none"
+
+typedef struct {
+	struct event_base *base;
+	const ck_config_t *cfg;
+	char run_dir[PATH_MAX];
+	char local_path[PATH_MAX + 16];
+	char walwriter_path[PATH_MAX + 16];
+	ck_ipc_listener_t *raft_listener;
+	ck_ipc_listener_t *local_listener;
+	bool local_bound_here;
+	ck_ipc_conn_t *conns[RAFTD_CONNS_MAX];
+	ck_ipc_client_t *walwriter;
+	struct event *sig_evs[3];
+} raftd_loop_t;
+
+static void raftd_loop_status(raftd_loop_t *l)
+{
+	(void)ck_notifyf("STATUS=raftd: metadata service not implemented yet (role: %s); "
+			 "walwriter %s\nCHRONIK_ROLE=%s",
+			 RAFTD_ROLE, ck_ipc_client_connected(l->walwriter) ? "connected" : "connecting",
+			 RAFTD_ROLE);
+}
+
+/* TCP raft peers: no protocol yet, so a polite FIN instead of a reset. */
+static void raftd_raft_accept(int fd, void *arg)
+{
+	(void)arg;
+	ck_log(CK_LOG_DEBUG, "raft connection closed: not implemented yet");
+	(void)shutdown(fd, SHUT_WR);
+	(void)close(fd);
+}
+
+static void raftd_conn_forget(raftd_loop_t *l, ck_ipc_conn_t *c)
+{
+	for (int i = 0; i < RAFTD_CONNS_MAX; i++) {
+		if (l->conns[i] == c)
+			l->conns[i] = NULL;
+	}
+}
+
+static void raftd_conn_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, void *arg)
+{
+	(void)c;
+	(void)data;
+	(void)arg;
+	ck_log(CK_LOG_DEBUG, "local request dropped: no metadata service yet bytes=%zu", len);
+}
+
+static void raftd_conn_close(ck_ipc_conn_t *c, int err, void *arg)
+{
+	(void)err;
+	raftd_conn_forget(arg, c);
+}
+
+static const ck_ipc_handlers_t raftd_conn_handlers = {
+	.on_frame = raftd_conn_frame,
+	.on_close = raftd_conn_close,
+};
+
+static void raftd_local_accept(int fd, void *arg)
+{
+	raftd_loop_t *l = arg;
+
+	for (int i = 0; i < RAFTD_CONNS_MAX; i++) {
+		if (l->conns[i])
+			continue;
+		l->conns[i] = ck_ipc_conn_new(l->base, fd, (size_t)l->cfg->ipc_frame_max_bytes,
+					      &raftd_conn_handlers, l);
+		return;
+	}
+	ck_log(CK_LOG_WARN, "too many local connections max=%d", RAFTD_CONNS_MAX);
+	(void)close(fd);
+}
+
+static void raftd_walwriter_connect(ck_ipc_client_t *cl, void *arg)
+{
+	(void)cl;
+	ck_log(CK_LOG_INFO, "connected to walwriter");
+	raftd_loop_status(arg);
+}
+
+static void raftd_walwriter_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len,
+				  void *arg)
+{
+	(void)cl;
+	(void)data;
+	(void)arg;
+	ck_log(CK_LOG_DEBUG, "walwriter frame ignored bytes=%zu", len);
+}
+
+static void raftd_walwriter_disconnect(ck_ipc_client_t *cl, int err, void *arg)
+{
+	(void)cl;
+	ck_log(CK_LOG_INFO, "walwriter connection lost: %s", err ? ck_strerror(err) : "closed");
+	raftd_loop_status(arg);
+}
+
+static const ck_ipc_client_handlers_t raftd_walwriter_handlers = {
+	.on_connect = raftd_walwriter_connect,
+	.on_frame = raftd_walwriter_frame,
+	.on_disconnect = raftd_walwriter_disconnect,
+};
+
+static void raftd_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	raftd_loop_t *l = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		int r = ck_log_reopen();
+		if (r < 0)
+			ck_log(CK_LOG_WARN, "cannot reopen log: %s", ck_strerror(r));
+		return;
+	}
+	ck_log(CK_LOG_INFO, "stopping signal=SIG%s", sigabbrev_np((int)sig));
+	(void)ck_notify("STOPPING=1");
+	(void)event_base_loopexit(l->base, NULL);
+}
+
+/* Takes the passed sockets, or binds them (standalone). Returns 0 or -errno. */
+static int raftd_loop_listen(raftd_loop_t *l)
+{
+	int fd, r;
+
+	r = ck_listen_fd_or_tcp("raft", l->cfg->raft_listen, 1024, &fd);
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "cannot listen on raft addr=%s: %s", l->cfg->raft_listen,
+		       ck_strerror(r));
+		return r;
+	}
+	l->raft_listener = ck_ipc_listener_new(l->base, fd, raftd_raft_accept, l);
+	/* Standalone, the run dir may not exist yet. */
+	(void)mkdir(l->cfg->data_dir, 0755);
+	(void)mkdir(l->run_dir, 0750);
+	r = ck_listen_fd_or_unix("raftd", l->local_path, 128, &fd);
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "cannot listen on path=%s: %s", l->local_path, ck_strerror(r));
+		return r;
+	}
+	l->local_bound_here = r == 0;
+	l->local_listener = ck_ipc_listener_new(l->base, fd, raftd_local_accept, l);
+	if (!l->raft_listener || !l->local_listener)
+		return -ENOMEM;
+	return 0;
+}
+
+static int raftd_loop_setup(raftd_loop_t *l)
+{
+	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+	int r;
+
+	if (snprintf(l->run_dir, sizeof(l->run_dir), "%s/run", l->cfg->data_dir) >=
+	    (int)sizeof(l->run_dir))
+		return -ENAMETOOLONG;
+	snprintf(l->local_path, sizeof(l->local_path), "%s/raftd.sock", l->run_dir);
+	snprintf(l->walwriter_path, sizeof(l->walwriter_path), "%s/walwriter.sock", l->run_dir);
+	l->base = event_base_new();
+	if (!l->base)
+		return -ENOMEM;
+	for (int i = 0; i < 3; i++) {
+		l->sig_evs[i] = evsignal_new(l->base, sigs[i], raftd_signal_cb, l);
+		if (!l->sig_evs[i] || evsignal_add(l->sig_evs[i], NULL) < 0)
+			return -ENOMEM;
+	}
+	r = ck_listen_watch_supervisor(l->base, NULL, NULL);
+	if (r < 0)
+		return r;
+	r = raftd_loop_listen(l);
+	if (r < 0)
+		return r;
+	l->walwriter = ck_ipc_client_new(l->base, l->walwriter_path,
+					 (size_t)l->cfg->ipc_frame_max_bytes,
+					 &raftd_walwriter_handlers, l);
+	return l->walwriter ? 0 : -ENOMEM;
+}
+
+static void raftd_loop_free(raftd_loop_t *l)
+{
+	for (int i = 0; i < RAFTD_CONNS_MAX; i++) {
+		if (l->conns[i])
+			ck_ipc_conn_close(l->conns[i]);
+	}
+	if (l->walwriter)
+		ck_ipc_client_free(l->walwriter);
+	if (l->raft_listener)
+		ck_ipc_listener_free(l->raft_listener);
+	if (l->local_listener)
+		ck_ipc_listener_free(l->local_listener);
+	if (l->local_bound_here)
+		(void)unlink(l->local_path);
+	ck_listen_unwatch_supervisor();
+	for (int i = 0; i < 3; i++) {
+		if (l->sig_evs[i])
+			event_free(l->sig_evs[i]);
+	}
+	if (l->base)
+		event_base_free(l->base);
+}
+
+int raftd_loop_run(const ck_config_t *cfg)
+{
+	raftd_loop_t l = {.cfg = cfg};
+	int r;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	r = raftd_loop_setup(&l);
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "cannot start: %s", ck_strerror(r));
+		(void)ck_notifyf("STATUS=raftd: cannot start: %s", ck_strerror(r));
+		raftd_loop_free(&l);
+		return CK_EXIT_RESTART;
+	}
+	ck_log(CK_LOG_INFO, "ready node_id=%d raft=%s role=%s", cfg->node_id, cfg->raft_listen,
+	       RAFTD_ROLE);
+	(void)ck_notify("READY=1");
+	raftd_loop_status(&l);
+	(void)event_base_dispatch(l.base);
+	raftd_loop_free(&l);
+	ck_log(CK_LOG_INFO, "stopped");
+	return CK_EXIT_STOPPED;
+}

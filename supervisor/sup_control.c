@@ -1,0 +1,260 @@
+/*
+ * sup_control.c: the supervisor's control socket and admin HTTP endpoint.
+ *
+ * Owned by chronik-server. run/control.sock speaks control.proto (framed by
+ * ck_ipc): a ControlRequest/status gets the node's StatusReply, built from
+ * the child table at that moment. The admin TCP listener ([listeners]
+ * admin) serves the same status as JSON: GET /status, plus GET /health
+ * (200 when every child is ready, 503 otherwise) for load balancers.
+ * Invariant: a control connection lives in conns[] from accept to close, so
+ * shutdown frees every one of them.
+ * Not for: changing the node (no start/stop commands yet).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "ck_clock.h"
+#include "ck_err.h"
+#include "ck_ipc.h"
+#include "control.pb-c.h"
+#include "sup_loop.h"
+#include "sup_status.h"
+
+#define CK_LOG_SUBSYSTEM "control"
+#include "ck_log.h"
+
+#define SUP_CONTROL_CONNS_MAX 32
+#define SUP_CONTROL_FRAME_MAX (64u << 10)
+
+typedef struct sup_control {
+	sup_node_t *node;
+	ck_ipc_listener_t *listener;
+	char path[PATH_MAX + 32];
+	ck_ipc_conn_t *conns[SUP_CONTROL_CONNS_MAX];
+	struct evhttp *http;
+} sup_control_t;
+
+/* A StatusReply pointing into the node's memory; valid until the loop runs
+ * again. */
+typedef struct {
+	Chronik__Control__StatusReply reply;
+	Chronik__Control__ChildStatus children[CK_CHILD_COUNT];
+	Chronik__Control__ChildStatus *ptrs[CK_CHILD_COUNT];
+} sup_status_msg_t;
+
+static void sup_control_status_fill(sup_node_t *node, sup_status_msg_t *m)
+{
+	uint64_t now_ms = ck_clock_mono_ms();
+
+	chronik__control__status_reply__init(&m->reply);
+	m->reply.node_id = node->cfg.node_id;
+	m->reply.supervisor_pid = (int32_t)getpid();
+	m->reply.version = (char *)CHRONIK_VERSION;
+	m->reply.uptime_ms = (int64_t)(now_ms - node->started_ms);
+	m->reply.data_dir = node->data_dir;
+	for (int i = 0; i < CK_CHILD_COUNT; i++) {
+		sup_child_t *c = &node->children[i];
+		Chronik__Control__ChildStatus *s = &m->children[i];
+
+		chronik__control__child_status__init(s);
+		s->name = (char *)c->name;
+		s->pid = (int32_t)c->pid;
+		s->state = (char *)sup_state_name(c->state);
+		s->uptime_ms = (int64_t)sup_child_uptime_ms(c, now_ms);
+		s->restarts = c->restarts;
+		s->last_exit = c->last_exit;
+		s->status_text = c->status_text;
+		s->role = c->role;
+		m->ptrs[i] = s;
+	}
+	m->reply.n_children = CK_CHILD_COUNT;
+	m->reply.children = m->ptrs;
+}
+
+static void sup_control_reply(sup_control_t *ctl, ck_ipc_conn_t *c,
+			      const Chronik__Control__ControlRequest *req)
+{
+	Chronik__Control__ControlReply reply = CHRONIK__CONTROL__CONTROL_REPLY__INIT;
+	sup_status_msg_t st;
+	int r;
+
+	reply.correlation_id = req ? req->correlation_id : 0;
+	if (!req) {
+		reply.error = CK_E_PROTO;
+		reply.error_message = "malformed ControlRequest";
+	} else if (req->body_case == CHRONIK__CONTROL__CONTROL_REQUEST__BODY_STATUS) {
+		sup_control_status_fill(ctl->node, &st);
+		reply.body_case = CHRONIK__CONTROL__CONTROL_REPLY__BODY_STATUS;
+		reply.status = &st.reply;
+	} else {
+		reply.error = CK_E_INVALID;
+		reply.error_message = "unknown request";
+	}
+	r = ck_ipc_conn_send_msg(c, &reply.base);
+	if (r < 0)
+		ck_log(CK_LOG_WARN, "cannot send control reply: %s", ck_strerror(r));
+}
+
+static void sup_control_forget(sup_control_t *ctl, ck_ipc_conn_t *c)
+{
+	for (int i = 0; i < SUP_CONTROL_CONNS_MAX; i++) {
+		if (ctl->conns[i] == c)
+			ctl->conns[i] = NULL;
+	}
+}
+
+static void sup_control_on_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, void *arg)
+{
+	Chronik__Control__ControlRequest *req;
+
+	req = chronik__control__control_request__unpack(NULL, len, data);
+	sup_control_reply(arg, c, req);
+	if (req) {
+		chronik__control__control_request__free_unpacked(req, NULL);
+		return;
+	}
+	sup_control_forget(arg, c);
+	ck_ipc_conn_close_after_flush(c);
+}
+
+static void sup_control_on_close(ck_ipc_conn_t *c, int err, void *arg)
+{
+	(void)err;
+	sup_control_forget(arg, c);
+}
+
+static const ck_ipc_handlers_t sup_control_handlers = {
+	.on_frame = sup_control_on_frame,
+	.on_close = sup_control_on_close,
+};
+
+static void sup_control_accept(int fd, void *arg)
+{
+	sup_control_t *ctl = arg;
+	ck_ipc_conn_t *c;
+
+	for (int i = 0; i < SUP_CONTROL_CONNS_MAX; i++) {
+		if (ctl->conns[i])
+			continue;
+		c = ck_ipc_conn_new(ctl->node->base, fd, SUP_CONTROL_FRAME_MAX,
+				    &sup_control_handlers, ctl);
+		ctl->conns[i] = c;
+		return;
+	}
+	ck_log(CK_LOG_WARN, "too many control connections max=%d", SUP_CONTROL_CONNS_MAX);
+	(void)close(fd);
+}
+
+static void sup_admin_cb(struct evhttp_request *req, void *arg)
+{
+	sup_control_t *ctl = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	struct evbuffer *body = evbuffer_new();
+	ck_buf_t json = CK_BUF_INIT;
+	sup_status_msg_t st;
+	int code = 200;
+
+	if (!body) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		code = 405;
+		evbuffer_add_printf(body, "only GET\n");
+	} else if (!strcmp(uri, "/status")) {
+		sup_control_status_fill(ctl->node, &st);
+		if (sup_status_json(&st.reply, &json) == 0) {
+			evbuffer_add(body, json.data, json.len);
+			evbuffer_add(body, "\n", 1);
+		} else {
+			code = 500;
+		}
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  "application/json");
+	} else if (!strcmp(uri, "/health")) {
+		bool ready = ctl->node->phase == SUP_PHASE_RUNNING;
+		for (int i = 0; i < CK_CHILD_COUNT; i++)
+			ready &= ctl->node->children[i].state == SUP_STATE_READY;
+		code = ready ? 200 : 503;
+		evbuffer_add_printf(body, "%s\n", ready ? "ok" : "not ready");
+	} else {
+		code = 404;
+		evbuffer_add_printf(body, "not found; try /status or /health\n");
+	}
+	evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", body);
+	evbuffer_free(body);
+	ck_buf_free(&json);
+}
+
+/* Serves admin HTTP on a duplicate of the admin socket: the original stays
+ * with the node table whatever evhttp does with its copy. */
+static int sup_admin_start(sup_control_t *ctl)
+{
+	int fd = dup(ctl->node->socks[SUP_SOCK_ADMIN]);
+
+	if (fd < 0)
+		return -errno;
+	(void)evutil_make_socket_closeonexec(fd);
+	ctl->http = evhttp_new(ctl->node->base);
+	if (!ctl->http || !evhttp_accept_socket_with_handle(ctl->http, fd)) {
+		(void)close(fd);
+		return -ENOMEM;
+	}
+	evhttp_set_allowed_methods(ctl->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(ctl->http, sup_admin_cb, ctl);
+	evhttp_set_timeout(ctl->http, 10);
+	return 0;
+}
+
+int sup_control_start(sup_node_t *node)
+{
+	sup_control_t *ctl = calloc(1, sizeof(*ctl));
+	int fd = -1, r;
+
+	if (!ctl)
+		return -ENOMEM;
+	ctl->node = node;
+	node->control = ctl;
+	snprintf(ctl->path, sizeof(ctl->path), "%s/control.sock", node->run_dir);
+	r = ck_ipc_unix_listen(ctl->path, 16, &fd);
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "cannot listen on control socket path=%s: %s", ctl->path,
+		       ck_strerror(r));
+		return r;
+	}
+	ctl->listener = ck_ipc_listener_new(node->base, fd, sup_control_accept, ctl);
+	if (!ctl->listener)
+		return -ENOMEM;
+	r = sup_admin_start(ctl);
+	if (r < 0)
+		return r;
+	ck_log(CK_LOG_INFO, "control socket path=%s admin=http://%s/status", ctl->path,
+	       node->cfg.admin_listen);
+	return 0;
+}
+
+void sup_control_stop(sup_node_t *node)
+{
+	sup_control_t *ctl = node->control;
+
+	if (!ctl)
+		return;
+	for (int i = 0; i < SUP_CONTROL_CONNS_MAX; i++) {
+		if (ctl->conns[i])
+			ck_ipc_conn_close(ctl->conns[i]);
+	}
+	if (ctl->listener) {
+		ck_ipc_listener_free(ctl->listener);
+		(void)unlink(ctl->path);
+	}
+	if (ctl->http)
+		evhttp_free(ctl->http);
+	free(ctl);
+	node->control = NULL;
+}

@@ -1,0 +1,231 @@
+/*
+ * sup_core.c: the supervisor's pure core (see sup_core.h).
+ *
+ * Owned by chronik-server. Invariant of sup_policy_t: the ring holds at most
+ * burst + 1 crash times, oldest at head, all within the window of the most
+ * recent call. No syscalls, no clock, no logging here: the shell (sup_loop.c)
+ * acts on the results and logs them.
+ */
+#include "sup_core.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "ck_notify.h"
+
+static const char *const sup_state_names[SUP_STATE_COUNT] = {
+	[SUP_STATE_STOPPED] = "stopped",   [SUP_STATE_STARTING] = "starting",
+	[SUP_STATE_READY] = "ready",       [SUP_STATE_STOPPING] = "stopping",
+	[SUP_STATE_BACKOFF] = "backoff",   [SUP_STATE_FAILED] = "failed",
+};
+
+const char *sup_state_name(sup_state_t s)
+{
+	if ((unsigned)s >= SUP_STATE_COUNT)
+		return "?";
+	return sup_state_names[s];
+}
+
+/* Rows: from; bits: legal targets. */
+#define B(s) (1u << (s))
+static const unsigned sup_state_edges[SUP_STATE_COUNT] = {
+	[SUP_STATE_STOPPED] = B(SUP_STATE_STARTING),
+	/* STARTING -> STOPPED/FAILED/BACKOFF: it died before READY=1. */
+	[SUP_STATE_STARTING] = B(SUP_STATE_READY) | B(SUP_STATE_STOPPING) | B(SUP_STATE_BACKOFF) |
+			       B(SUP_STATE_FAILED) | B(SUP_STATE_STOPPED),
+	[SUP_STATE_READY] = B(SUP_STATE_STOPPING) | B(SUP_STATE_BACKOFF) | B(SUP_STATE_FAILED) |
+			    B(SUP_STATE_STOPPED),
+	/* STOPPING -> BACKOFF: stopped for missing its ready timeout. */
+	[SUP_STATE_STOPPING] = B(SUP_STATE_STOPPED) | B(SUP_STATE_BACKOFF) | B(SUP_STATE_FAILED),
+	[SUP_STATE_BACKOFF] = B(SUP_STATE_STARTING) | B(SUP_STATE_STOPPED),
+	[SUP_STATE_FAILED] = 0,
+};
+#undef B
+
+bool sup_state_transition_ok(sup_state_t from, sup_state_t to)
+{
+	if ((unsigned)from >= SUP_STATE_COUNT || (unsigned)to >= SUP_STATE_COUNT)
+		return false;
+	return (sup_state_edges[from] >> to) & 1u;
+}
+
+sup_exit_kind_t sup_exit_classify(int wstatus)
+{
+	if (WIFEXITED(wstatus)) {
+		if (WEXITSTATUS(wstatus) == 0)
+			return SUP_EXIT_STOPPED;
+		if (WEXITSTATUS(wstatus) == 2)
+			return SUP_EXIT_FATAL;
+	}
+	return SUP_EXIT_CRASH;
+}
+
+void sup_exit_describe(int wstatus, char *buf, size_t len)
+{
+	if (len == 0)
+		return;
+	if (WIFEXITED(wstatus)) {
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(wstatus));
+	} else if (WIFSIGNALED(wstatus)) {
+		int sig = WTERMSIG(wstatus);
+		const char *abbrev = sigabbrev_np(sig);
+
+		snprintf(buf, len, "killed by signal %d (SIG%s)%s", sig, abbrev ? abbrev : "?",
+			 WCOREDUMP(wstatus) ? ", core dumped" : "");
+	} else {
+		snprintf(buf, len, "unknown wait status 0x%x", (unsigned)wstatus);
+	}
+}
+
+void sup_policy_init(sup_policy_t *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+bool sup_policy_cfg_sanitize(sup_policy_cfg_t *cfg)
+{
+	sup_policy_cfg_t before = *cfg;
+
+	if (cfg->burst > SUP_BURST_MAX)
+		cfg->burst = SUP_BURST_MAX;
+	if (cfg->backoff_initial_ms == 0)
+		cfg->backoff_initial_ms = 1;
+	if (cfg->backoff_max_ms < cfg->backoff_initial_ms)
+		cfg->backoff_max_ms = cfg->backoff_initial_ms;
+	return memcmp(&before, cfg, sizeof(before)) != 0;
+}
+
+/* Records NOW_MS and forgets crashes older than the window. Returns how many
+ * crashes the window holds. */
+static uint32_t sup_policy_record(sup_policy_t *p, const sup_policy_cfg_t *cfg, uint64_t now_ms)
+{
+	const uint32_t cap = SUP_BURST_MAX + 1;
+
+	if (p->count == cap) { /* full: the oldest can no longer matter */
+		p->head = (p->head + 1) % cap;
+		p->count--;
+	}
+	p->crash_ms[(p->head + p->count) % cap] = now_ms;
+	p->count++;
+	while (p->count > 0 && now_ms - p->crash_ms[p->head] >= cfg->window_ms) {
+		p->head = (p->head + 1) % cap;
+		p->count--;
+	}
+	/* Never keep more than burst + 1: enough to see the burst exceeded. */
+	while (p->count > cfg->burst + 1) {
+		p->head = (p->head + 1) % cap;
+		p->count--;
+	}
+	return p->count;
+}
+
+static uint64_t sup_policy_delay(const sup_policy_cfg_t *cfg, uint32_t consecutive)
+{
+	uint64_t d = cfg->backoff_initial_ms;
+
+	for (uint32_t i = 0; i < consecutive && d < cfg->backoff_max_ms; i++)
+		d *= 2;
+	return d < cfg->backoff_max_ms ? d : cfg->backoff_max_ms;
+}
+
+void sup_policy_on_exit(sup_policy_t *p, const sup_policy_cfg_t *cfg, sup_exit_kind_t kind,
+			uint64_t uptime_ms, uint64_t now_ms, sup_verdict_t *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (kind == SUP_EXIT_FATAL) {
+		ret->decision = SUP_DECISION_FATAL;
+		return;
+	}
+	if (uptime_ms >= cfg->stable_ms)
+		p->consecutive = 0;
+	ret->crashes_in_window = sup_policy_record(p, cfg, now_ms);
+	if (ret->crashes_in_window > cfg->burst) {
+		ret->decision = SUP_DECISION_GIVE_UP;
+		return;
+	}
+	ret->decision = SUP_DECISION_RESTART;
+	ret->delay_ms = sup_policy_delay(cfg, p->consecutive);
+	if (p->consecutive < UINT32_MAX)
+		p->consecutive++;
+}
+
+int sup_order_next_start(const sup_state_t *states, const bool *started, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!started[i])
+			return i;
+		if (states[i] != SUP_STATE_READY)
+			return -1;
+	}
+	return -1;
+}
+
+int sup_order_next_stop(const sup_state_t *states, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		if (states[i] != SUP_STATE_STOPPED && states[i] != SUP_STATE_FAILED)
+			return i;
+	}
+	return -1;
+}
+
+bool sup_order_all_ready(const sup_state_t *states, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (states[i] != SUP_STATE_READY)
+			return false;
+	}
+	return true;
+}
+
+/* Parses a decimal int field; false when absent or malformed. */
+static bool sup_notify_int(const char *msg, const char *key, int *ret)
+{
+	char v[32], *end;
+	long x;
+
+	if (!ck_notify_field(msg, key, v, sizeof(v)))
+		return false;
+	errno = 0;
+	x = strtol(v, &end, 10);
+	if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX)
+		return false;
+	*ret = (int)x;
+	return true;
+}
+
+/* True when KEY is present with value exactly "1". */
+static bool sup_notify_flag(const char *msg, const char *key)
+{
+	char v[4];
+
+	return ck_notify_field(msg, key, v, sizeof(v)) && !strcmp(v, "1");
+}
+
+int sup_notify_parse(const char *msg, sup_notify_t *ret)
+{
+	int v;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!msg || !strchr(msg, '='))
+		return -EINVAL;
+	ret->ready = sup_notify_flag(msg, "READY");
+	ret->stopping = sup_notify_flag(msg, "STOPPING");
+	ret->reloading = sup_notify_flag(msg, "RELOADING");
+	ret->watchdog = sup_notify_flag(msg, "WATCHDOG");
+	ret->has_status = ck_notify_field(msg, "STATUS", ret->status, sizeof(ret->status));
+	ret->has_role = ck_notify_field(msg, "CHRONIK_ROLE", ret->role, sizeof(ret->role));
+	if (sup_notify_int(msg, "ERRNO", &v)) {
+		ret->has_errno = true;
+		ret->errno_value = v;
+	}
+	if (sup_notify_int(msg, "MAINPID", &v) && v > 0) {
+		ret->has_main_pid = true;
+		ret->main_pid = v;
+	}
+	return 0;
+}

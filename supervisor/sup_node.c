@@ -1,0 +1,320 @@
+/*
+ * sup_node.c: preparing and tearing down a node (chronik-server start).
+ *
+ * Owned by the supervisor shell. Before any child runs: load the
+ * configuration and apply the command-line overrides, create the data dir
+ * and run/, take the data dir lock (<data_dir>/chronik.lock: flock plus our
+ * pid, so a second supervisor refuses instead of stealing the sockets), find
+ * the child binaries, open every listening socket and every child's notify
+ * socket. Errors are printed to stderr for the operator, once, here.
+ * Invariant: the lock is taken before anything under run/ is touched.
+ * Not for: the event loop and child lifecycle (sup_loop.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ck_err.h"
+#include "ck_ipc.h"
+#include "ck_listen.h"
+#include "ck_notify.h"
+#include "sup_loop.h"
+
+#define CK_LOG_SUBSYSTEM "setup"
+#include "ck_log.h"
+
+#define SUP_TCP_BACKLOG 1024
+#define SUP_UNIX_BACKLOG 128
+
+/* Which listening sockets each child gets, and under which names. */
+static const struct {
+	int count;
+	sup_sock_t socks[2];
+	const char *names[2];
+} sup_child_socks[CK_CHILD_COUNT] = {
+	[CK_CHILD_WALWRITER] = {1, {SUP_SOCK_WALWRITER}, {"walwriter"}},
+	[CK_CHILD_RAFTD] = {2, {SUP_SOCK_RAFT, SUP_SOCK_RAFTD}, {"raft", "raftd"}},
+	[CK_CHILD_REPLICATOR] = {2, {SUP_SOCK_REPLICATION, SUP_SOCK_REPLICATOR},
+				 {"replication", "replicator"}},
+	[CK_CHILD_KAFKA_FRONTEND] = {1, {SUP_SOCK_KAFKA}, {"kafka"}},
+};
+
+static const char *const sup_sock_names[SUP_SOCK_COUNT] = {
+	[SUP_SOCK_KAFKA] = "kafka",         [SUP_SOCK_REPLICATION] = "replication",
+	[SUP_SOCK_RAFT] = "raft",           [SUP_SOCK_ADMIN] = "admin",
+	[SUP_SOCK_WALWRITER] = "walwriter", [SUP_SOCK_RAFTD] = "raftd",
+	[SUP_SOCK_REPLICATOR] = "replicator",
+};
+
+/* mkdir -p. Returns 0 or -errno. */
+static int sup_mkdirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
+{
+	char err[1024];
+	int r;
+
+	if (opts->config_path && !realpath(opts->config_path, node->config_path)) {
+		fprintf(stderr, "chronik-server: %s: %s\n", opts->config_path, strerror(errno));
+		return 2;
+	}
+	r = ck_config_load(&node->cfg, opts->config_path ? node->config_path : NULL, err,
+			   sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "chronik-server: %s\n", err[0] ? err : ck_strerror(r));
+		return 2;
+	}
+	if (opts->data_dir)
+		snprintf(node->cfg.data_dir, sizeof(node->cfg.data_dir), "%s", opts->data_dir);
+	if (opts->node_id > 0)
+		node->cfg.node_id = opts->node_id;
+	if (node->cfg.peer_count > 0) {
+		bool self = false;
+		for (int i = 0; i < node->cfg.peer_count; i++)
+			self |= node->cfg.peers[i].id == node->cfg.node_id;
+		if (!self) {
+			fprintf(stderr, "chronik-server: --node-id %d: no [peer.%d] table in %s\n",
+				node->cfg.node_id, node->cfg.node_id,
+				node->config_path[0] ? node->config_path : "the configuration");
+			return 2;
+		}
+	}
+	ck_log_set_level((ck_log_level_t)node->cfg.log_level);
+	if (node->cfg.log_file[0] && (r = ck_log_set_file(node->cfg.log_file)) < 0) {
+		fprintf(stderr, "chronik-server: [log] file %s: %s\n", node->cfg.log_file,
+			ck_strerror(r));
+		return 2;
+	}
+	node->policy_cfg = (sup_policy_cfg_t){
+		.backoff_initial_ms = (uint32_t)node->cfg.restart_backoff_initial_ms,
+		.backoff_max_ms = (uint32_t)node->cfg.restart_backoff_max_ms,
+		.stable_ms = (uint32_t)node->cfg.restart_stable_ms,
+		.burst = (uint32_t)node->cfg.restart_burst,
+		.window_ms = (uint32_t)node->cfg.restart_window_ms,
+	};
+	if (sup_policy_cfg_sanitize(&node->policy_cfg))
+		ck_log(CK_LOG_WARN, "restart settings clamped restart_burst=%u",
+		       node->policy_cfg.burst);
+	return 0;
+}
+
+/* Takes <data_dir>/chronik.lock. Returns 0 or an exit code (printed). */
+static int sup_node_lock(sup_node_t *node)
+{
+	char path[PATH_MAX + 16], pid[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/chronik.lock", node->data_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "chronik-server: cannot open %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			fprintf(stderr, "chronik-server: data dir %s is in use by another "
+				"chronik-server (pid %s); stop it first or use another "
+				"--data-dir\n", node->data_dir, pid[0] ? pid : "unknown");
+		else
+			fprintf(stderr, "chronik-server: cannot lock %s: %s\n", path, strerror(e));
+		(void)close(fd);
+		return 2;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		ck_log(CK_LOG_WARN, "cannot write pid into lock file path=%s", path);
+	node->lock_fd = fd;
+	return 0;
+}
+
+static int sup_node_dirs(sup_node_t *node)
+{
+	char run[PATH_MAX + 8];
+	int r;
+
+	r = sup_mkdirs(node->cfg.data_dir, 0755);
+	if (r < 0 || !realpath(node->cfg.data_dir, node->data_dir)) {
+		fprintf(stderr, "chronik-server: cannot create data dir %s: %s\n",
+			node->cfg.data_dir, ck_strerror(r < 0 ? r : -errno));
+		return 2;
+	}
+	r = sup_node_lock(node);
+	if (r)
+		return r;
+	snprintf(run, sizeof(run), "%s/run", node->data_dir);
+	if (strlen(run) >= sizeof(node->run_dir) || (r = sup_mkdirs(run, 0750)) < 0) {
+		fprintf(stderr, "chronik-server: cannot create %s: %s\n", run,
+			ck_strerror(r < 0 ? r : -ENAMETOOLONG));
+		return 2;
+	}
+	snprintf(node->run_dir, sizeof(node->run_dir), "%s", run);
+	return 0;
+}
+
+static int sup_node_binaries(sup_node_t *node)
+{
+	char tried[4 * PATH_MAX];
+
+	for (int i = 0; i < CK_CHILD_COUNT; i++) {
+		sup_child_t *c = &node->children[i];
+
+		if (sup_binary_find(c->name, c->binary, tried, sizeof(tried)) < 0) {
+			fprintf(stderr, "chronik-server: cannot find chronik-%s (looked at: %s); "
+				"set CHRONIK_LIBEXEC_DIR to the directory holding it\n",
+				c->name, tried);
+			return 2;
+		}
+		ck_log(CK_LOG_DEBUG, "child binary child=%s path=%s", c->name, c->binary);
+	}
+	return 0;
+}
+
+/* Opens one listening socket. Returns 0 or an exit code (printed). */
+static int sup_node_open_sock(sup_node_t *node, sup_sock_t s, const char *addr)
+{
+	int r;
+
+	if (s >= SUP_SOCK_WALWRITER) {
+		if (snprintf(node->sock_paths[s], PATH_MAX, "%s/%s.sock", node->run_dir,
+			     sup_sock_names[s]) >= PATH_MAX)
+			r = -ENAMETOOLONG;
+		else
+			r = ck_ipc_unix_listen(node->sock_paths[s], SUP_UNIX_BACKLOG,
+					       &node->socks[s]);
+		addr = node->sock_paths[s];
+	} else {
+		r = ck_tcp_listen(addr, SUP_TCP_BACKLOG, &node->socks[s]);
+	}
+	if (r < 0) {
+		fprintf(stderr, "chronik-server: cannot listen for %s on %s: %s\n",
+			sup_sock_names[s], addr, ck_strerror(r));
+		return r == -EADDRINUSE || r == -EADDRNOTAVAIL ? 1 : 2;
+	}
+	ck_log(CK_LOG_DEBUG, "listening name=%s addr=%s fd=%d", sup_sock_names[s], addr,
+	       node->socks[s]);
+	return 0;
+}
+
+static int sup_node_sockets(sup_node_t *node)
+{
+	const char *tcp[SUP_SOCK_COUNT] = {
+		[SUP_SOCK_KAFKA] = node->cfg.kafka_listen,
+		[SUP_SOCK_REPLICATION] = node->cfg.replication_listen,
+		[SUP_SOCK_RAFT] = node->cfg.raft_listen,
+		[SUP_SOCK_ADMIN] = node->cfg.admin_listen,
+	};
+	int r;
+
+	for (int s = 0; s < SUP_SOCK_COUNT; s++) {
+		r = sup_node_open_sock(node, (sup_sock_t)s, tcp[s]);
+		if (r)
+			return r;
+	}
+	for (int i = 0; i < CK_CHILD_COUNT; i++) {
+		sup_child_t *c = &node->children[i];
+
+		if (snprintf(c->notify_path, sizeof(c->notify_path), "%s/notify-%s.sock",
+			     node->run_dir, c->name) >= (int)sizeof(c->notify_path))
+			r = -ENAMETOOLONG;
+		else
+			r = ck_notify_listen(c->notify_path, &c->notify_fd);
+		if (r < 0) {
+			fprintf(stderr, "chronik-server: cannot bind notify socket %s: %s\n",
+				c->notify_path, ck_strerror(r));
+			return 2;
+		}
+	}
+	return 0;
+}
+
+void sup_node_init(sup_node_t *node)
+{
+	memset(node, 0, sizeof(*node));
+	node->lock_fd = -1;
+	for (int s = 0; s < SUP_SOCK_COUNT; s++)
+		node->socks[s] = -1;
+	for (int i = 0; i < CK_CHILD_COUNT; i++) {
+		sup_child_t *c = &node->children[i];
+
+		c->id = (ck_child_t)i;
+		c->name = ck_child_name(c->id);
+		c->node = node;
+		c->state = SUP_STATE_STOPPED;
+		c->notify_fd = -1;
+		c->supervisor_fd = -1;
+		sup_policy_init(&c->policy);
+		c->sock_count = sup_child_socks[i].count;
+		for (int k = 0; k < c->sock_count; k++) {
+			c->socks[k] = sup_child_socks[i].socks[k];
+			c->sock_names[k] = sup_child_socks[i].names[k];
+		}
+	}
+}
+
+int sup_node_setup(sup_node_t *node, const sup_start_opts_t *opts)
+{
+	int r;
+
+	r = sup_node_config(node, opts);
+	if (!r)
+		r = sup_node_dirs(node);
+	if (!r)
+		r = sup_node_binaries(node);
+	if (!r)
+		r = sup_node_sockets(node);
+	return r;
+}
+
+void sup_node_teardown(sup_node_t *node)
+{
+	for (int i = 0; i < CK_CHILD_COUNT; i++) {
+		sup_child_t *c = &node->children[i];
+
+		if (c->notify_fd >= 0) {
+			(void)close(c->notify_fd);
+			(void)unlink(c->notify_path);
+		}
+		if (c->supervisor_fd >= 0)
+			(void)close(c->supervisor_fd);
+	}
+	for (int s = 0; s < SUP_SOCK_COUNT; s++) {
+		if (node->socks[s] < 0)
+			continue;
+		(void)close(node->socks[s]);
+		if (node->sock_paths[s][0])
+			(void)unlink(node->sock_paths[s]);
+	}
+	/* The lock goes last, after the sockets are gone: a successor that
+	 * gets the lock finds a clean run/. */
+	if (node->lock_fd >= 0)
+		(void)close(node->lock_fd);
+}

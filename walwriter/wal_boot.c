@@ -1,0 +1,260 @@
+/*
+ * wal_boot.c: start-up of chronik-walwriter (shell): data directories, the
+ * data-dir lock (one walwriter per data dir), the LMDB `meta` env and its
+ * "offsets" database, recovery of every log under <data_dir>/log, and the
+ * listening socket (passed by the supervisor, or bound at
+ * <data_dir>/run/walwriter.sock when standalone).
+ *
+ * Runs before the event loop serves anyone; READY=1 is reported by the
+ * caller only after this succeeded. Failures map to exit codes: corrupt
+ * data below a recovery point is fatal (2), anything else is transient (1).
+ * Not here: serving requests (wal_loop.c).
+ */
+#define CK_LOG_SUBSYSTEM "boot"
+
+#include "wal_loop.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ck_err.h"
+#include "ck_listen.h"
+#include "ck_lmdb.h"
+#include "ck_log.h"
+
+#define WAL_LMDB_MAX_DBS 16
+
+static int wal_mkdir_p(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int wal_boot_dirs(wal_server_t *w)
+{
+	char path[PATH_MAX];
+	const char *subs[] = {"log", "run"};
+	int r = wal_mkdir_p(w->cfg->data_dir);
+
+	for (size_t i = 0; i < CK_ARRAY_LEN(subs) && r == 0; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", w->cfg->data_dir, subs[i]) >=
+		    (int)sizeof(path))
+			return -ENAMETOOLONG;
+		r = wal_mkdir_p(path);
+	}
+	if (r < 0)
+		ck_log(CK_LOG_ERROR, "cannot create data directories data_dir=%s err=\"%s\"",
+		       w->cfg->data_dir, ck_strerror(r));
+	return r;
+}
+
+/* One walwriter per data dir: two writers would tear each other's files. */
+static int wal_boot_lock(wal_server_t *w)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/log/.walwriter.lock", w->cfg->data_dir);
+	w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (w->lock_fd < 0 || flock(w->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		ck_log(CK_LOG_ERROR, "data dir is locked by another walwriter path=%s err=\"%s\"",
+		       path, ck_strerror(r));
+		return r;
+	}
+	return 0;
+}
+
+static int wal_boot_lmdb(wal_server_t *w)
+{
+	char path[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/meta", w->cfg->data_dir);
+	r = ck_lmdb_open(path, 0, WAL_LMDB_MAX_DBS, 0, &w->env);
+	if (r == 0)
+		r = ck_lmdb_dbi(w->env, "offsets", &w->dbi);
+	if (r < 0)
+		ck_log(CK_LOG_ERROR, "cannot open lmdb path=%s err=\"%s\"", path, ck_strerror(r));
+	return r;
+}
+
+/* Removes what a crash left of a create or a delete. */
+static void wal_boot_leftover(const char *logdir, const char *name)
+{
+	char path[PATH_MAX], file[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (snprintf(path, sizeof(path), "%s/%s", logdir, name) >= (int)sizeof(path))
+		return;
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
+			continue;
+		if (snprintf(file, sizeof(file), "%s/%s", path, de->d_name) < (int)sizeof(file))
+			(void)unlink(file);
+	}
+	(void)closedir(d);
+	if (rmdir(path) == 0)
+		ck_log(CK_LOG_INFO, "removed leftover directory path=%s", path);
+}
+
+static bool wal_has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n > m && !strcmp(s + n - m, suffix);
+}
+
+static int wal_boot_store_add(wal_server_t *w, wal_store_t *st)
+{
+	wal_store_t **n = realloc(w->boot_stores, (w->boot_nstores + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	w->boot_stores = n;
+	w->boot_stores[w->boot_nstores++] = st;
+	return 0;
+}
+
+static int wal_boot_log(wal_server_t *w, const char *topic, int32_t partition)
+{
+	wal_store_cut_t cut;
+	wal_store_stats_t st;
+	wal_store_t *store = NULL;
+	wal_ckpt_t ck;
+	wal_log_t *l;
+	int r;
+
+	r = wal_ckpt_load(w->env, w->dbi, topic, partition, &ck);
+	if (r == CK_E_CORRUPT)
+		ck_log(CK_LOG_WARN, "checkpoint unreadable, scanning whole log log=%s-%d", topic,
+		       partition);
+	r = wal_store_recover(w->cfg->data_dir, topic, partition, r == 0 ? &ck : NULL,
+			      &w->defaults, &store, &cut);
+	if (r < 0)
+		return r;
+	l = wal_log_new(topic, partition);
+	if (!l || wal_boot_store_add(w, store) < 0) {
+		free(l);
+		wal_store_free(store);
+		return -ENOMEM;
+	}
+	wal_store_stats(store, &st);
+	l->store = store;
+	l->cfg = *wal_store_cfg(store);
+	l->start_offset = st.start_offset;
+	l->next_offset = l->written_end = l->durable_end = st.end_offset;
+	l->size_bytes = st.size_bytes;
+	l->segments = st.segments;
+	wal_store_set_owner(store, l);
+	(void)wal_log_insert(w, l);
+	ck_log(CK_LOG_INFO, "log recovered log=%s start=%lld end=%lld segments=%d", l->name,
+	       (long long)l->start_offset, (long long)l->next_offset, l->segments);
+	return 0;
+}
+
+static int wal_boot_logs(wal_server_t *w)
+{
+	char logdir[PATH_MAX], topic[CK_TOPIC_NAME_MAX + 1];
+	struct dirent *de;
+	int32_t partition;
+	DIR *d;
+	int r = 0;
+
+	snprintf(logdir, sizeof(logdir), "%s/log", w->cfg->data_dir);
+	d = opendir(logdir);
+	if (!d)
+		return -errno;
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (wal_has_suffix(de->d_name, ".creating") || wal_has_suffix(de->d_name, ".deleted")) {
+			wal_boot_leftover(logdir, de->d_name);
+			continue;
+		}
+		if (ck_segment_log_dir_parse(de->d_name, topic, sizeof(topic), &partition) < 0)
+			continue;
+		r = wal_boot_log(w, topic, partition);
+	}
+	(void)closedir(d);
+	return r;
+}
+
+static int wal_boot_socket(wal_server_t *w)
+{
+	char path[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/run/walwriter.sock", w->cfg->data_dir);
+	r = ck_listen_fd_or_unix("walwriter", path, 512, &w->listen_fd);
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "cannot listen path=%s err=\"%s\"", path, ck_strerror(r));
+		return r;
+	}
+	ck_log(CK_LOG_INFO, "listening socket=%s", r == 1 ? "passed by supervisor" : path);
+	if (r == 0)
+		snprintf(w->sock_path, sizeof(w->sock_path), "%s", path);
+	return 0;
+}
+
+int wal_boot(wal_server_t *w)
+{
+	int r = wal_boot_dirs(w);
+
+	if (r == 0)
+		r = wal_boot_lock(w);
+	if (r == 0)
+		r = wal_boot_lmdb(w);
+	if (r == 0) {
+		r = wal_boot_logs(w);
+		if (r == CK_E_CORRUPT) {
+			ck_log(CK_LOG_FATAL, "unrecoverable data, not starting data_dir=%s",
+			       w->cfg->data_dir);
+			return CK_EXIT_FATAL;
+		}
+	}
+	if (r == 0)
+		r = wal_boot_socket(w);
+	return r < 0 ? CK_EXIT_RESTART : 0;
+}
+
+void wal_boot_release(wal_server_t *w)
+{
+	for (size_t i = 0; i < w->boot_nstores; i++)
+		wal_store_free(w->boot_stores[i]);
+	free(w->boot_stores);
+	w->boot_stores = NULL;
+	w->boot_nstores = 0;
+	if (w->env)
+		mdb_env_close(w->env);
+	w->env = NULL;
+	if (w->sock_path[0])
+		(void)unlink(w->sock_path);
+	w->sock_path[0] = '\0';
+	if (w->lock_fd >= 0)
+		(void)close(w->lock_fd);
+	w->lock_fd = -1;
+}

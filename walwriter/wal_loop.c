@@ -1,0 +1,1124 @@
+/*
+ * wal_loop.c: chronik-walwriter's event loop (shell): clients on the Unix
+ * socket, requests of walwriter.proto, group commit, events, timers,
+ * shutdown.
+ *
+ * Invariants:
+ *   - an append is validated and given its offsets here, in arrival order,
+ *     and answered only after the sync thread reported its group DONE
+ *     (fdatasync'd); a rejected append writes nothing;
+ *   - groups are handed to the sync thread only when it is idle (appends
+ *     arriving meanwhile form the next group), cut by the WAL profile;
+ *   - a truncate or delete first flushes the log's pending appends into a
+ *     group, so FIFO order on the sync thread keeps them in order;
+ *   - a client is freed only when its connection is gone and no request of
+ *     its is still in flight (refcount).
+ * Bad bytes on a connection close that connection only, with a log line.
+ * Not here: file I/O (wal_sync.c, wal_store.c), start-up (wal_boot.c).
+ */
+#define CK_LOG_SUBSYSTEM "loop"
+
+#include "wal_loop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "ck_clock.h"
+#include "ck_err.h"
+#include "ck_listen.h"
+#include "ck_log.h"
+#include "ck_notify.h"
+
+#define WAL_STOP_FLUSH_MS 2000
+/* Appends accepted but not yet handed to the sync thread, at most: beyond
+ * this a client outruns the disk and gets CK_E_AGAIN (retriable). */
+#define WAL_PENDING_BYTES_MAX ((uint64_t)512 << 20)
+
+struct wal_client {
+	wal_client_t *next, *prev;
+	wal_server_t *srv;
+	ck_ipc_conn_t *conn;        /* NULL once closed */
+	uint64_t id;
+	int refs;                   /* the connection + requests in flight */
+	bool sub_all;
+	char **subs;
+	size_t nsubs;
+};
+
+struct wal_append {
+	wal_append_t *next;
+	wal_client_t *client;
+	uint64_t correlation_id;
+	wal_log_t *log;
+	Chronik__Wal__WalRequest *req;  /* owns the batch bytes */
+	wal_append_plan_t plan;
+	int64_t append_time_ms;
+	uint64_t arrived_ns;
+};
+
+typedef struct {
+	wal_client_t *client;
+	uint64_t correlation_id;
+	wal_log_t *log;
+} wal_ctx_t;
+
+static void wal_kick(wal_server_t *w);
+static void wal_stop_begin(wal_server_t *w, int code);
+static void wal_stop_progress(wal_server_t *w);
+
+/* ---- logs ---- */
+
+static uint64_t wal_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
+	return h;
+}
+
+wal_log_t *wal_log_new(const char *topic, int32_t partition)
+{
+	wal_log_t *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	snprintf(l->topic, sizeof(l->topic), "%s", topic);
+	l->partition = partition;
+	snprintf(l->name, sizeof(l->name), "%s-%d", topic, partition);
+	return l;
+}
+
+wal_log_t *wal_log_find(wal_server_t *w, const char *topic, int32_t partition)
+{
+	char name[CK_TOPIC_NAME_MAX + 16];
+
+	if (w->nbuckets == 0)
+		return NULL;
+	snprintf(name, sizeof(name), "%s-%d", topic, partition);
+	for (wal_log_t *l = w->buckets[wal_hash(name) & (w->nbuckets - 1)]; l; l = l->hnext)
+		if (!strcmp(l->name, name))
+			return l;
+	return NULL;
+}
+
+static int wal_log_rehash(wal_server_t *w)
+{
+	size_t n = w->nbuckets ? w->nbuckets * 2 : 64;
+	wal_log_t **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->nbuckets; i++) {
+		wal_log_t *l = w->buckets[i], *next;
+		for (; l; l = next) {
+			size_t k = wal_hash(l->name) & (n - 1);
+			next = l->hnext;
+			l->hnext = b[k];
+			b[k] = l;
+		}
+	}
+	free(w->buckets);
+	w->buckets = b;
+	w->nbuckets = n;
+	return 0;
+}
+
+int wal_log_insert(wal_server_t *w, wal_log_t *l)
+{
+	size_t k;
+
+	if (w->nlogs >= w->nbuckets && wal_log_rehash(w) < 0 && w->nbuckets == 0)
+		return -ENOMEM;
+	k = wal_hash(l->name) & (w->nbuckets - 1);
+	l->hnext = w->buckets[k];
+	w->buckets[k] = l;
+	w->nlogs++;
+	return 0;
+}
+
+static void wal_log_remove(wal_server_t *w, wal_log_t *l)
+{
+	wal_log_t **pp = &w->buckets[wal_hash(l->name) & (w->nbuckets - 1)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == l) {
+			*pp = l->hnext;
+			w->nlogs--;
+			return;
+		}
+	}
+}
+
+static void wal_log_info_fill(const wal_log_t *l, Chronik__Wal__LogInfo *info)
+{
+	chronik__wal__log_info__init(info);
+	info->topic = (char *)l->topic;
+	info->partition = l->partition;
+	info->log_start_offset = l->start_offset;
+	info->log_end_offset = l->written_end;
+	info->durable_end_offset = l->durable_end;
+	info->size_bytes = (int64_t)l->size_bytes;
+	info->segments = l->segments;
+}
+
+static void wal_log_apply_stats(wal_log_t *l, const wal_store_stats_t *st)
+{
+	l->start_offset = st->start_offset;
+	l->written_end = st->end_offset;
+	l->size_bytes = st->size_bytes;
+	l->segments = st->segments;
+}
+
+/* ---- clients and replies ---- */
+
+static void wal_client_unref(wal_client_t *c)
+{
+	if (--c->refs > 0)
+		return;
+	for (size_t i = 0; i < c->nsubs; i++)
+		free(c->subs[i]);
+	free(c->subs);
+	free(c);
+}
+
+/* The connection is gone (closed by us or by the peer). */
+static void wal_client_detach(wal_client_t *c)
+{
+	wal_server_t *w = c->srv;
+
+	if (!c->conn)
+		return;
+	c->conn = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	wal_client_unref(c);
+}
+
+static void wal_client_kill(wal_client_t *c, const char *why, size_t len)
+{
+	ck_log(CK_LOG_WARN, "closing connection: %s client=%llu len=%zu", why,
+	       (unsigned long long)c->id, len);
+	ck_ipc_conn_close(c->conn);
+	wal_client_detach(c);
+}
+
+static void wal_send(wal_client_t *c, const Chronik__Wal__WalReply *rep)
+{
+	int r;
+
+	if (!c->conn)
+		return;
+	r = ck_ipc_conn_send_msg(c->conn, &rep->base);
+	if (r < 0 && r != CK_E_CLOSED)
+		ck_log(CK_LOG_WARN, "reply dropped client=%llu err=\"%s\"", (unsigned long long)c->id,
+		       ck_strerror(r));
+}
+
+static void wal_reply_err(wal_client_t *c, uint64_t cid, int err, const char *msg)
+{
+	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
+
+	rep.correlation_id = cid;
+	rep.error = err;
+	rep.error_message = (char *)(msg ? msg : ck_strerror(err));
+	wal_send(c, &rep);
+}
+
+static void wal_reply_info(wal_client_t *c, uint64_t cid, const wal_log_t *l)
+{
+	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
+	Chronik__Wal__LogInfo info;
+
+	wal_log_info_fill(l, &info);
+	rep.correlation_id = cid;
+	rep.body_case = CHRONIK__WAL__WAL_REPLY__BODY_LOG_INFO;
+	rep.log_info = &info;
+	wal_send(c, &rep);
+}
+
+static bool wal_client_subscribed(const wal_client_t *c, const char *topic)
+{
+	if (c->sub_all)
+		return true;
+	for (size_t i = 0; i < c->nsubs; i++)
+		if (!strcmp(c->subs[i], topic))
+			return true;
+	return false;
+}
+
+static void wal_event_send(wal_client_t *c, const wal_log_t *l, bool deleted)
+{
+	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
+	Chronik__Wal__LogEvent ev = CHRONIK__WAL__LOG_EVENT__INIT;
+	Chronik__Wal__LogInfo info;
+
+	wal_log_info_fill(l, &info);
+	ev.info = &info;
+	ev.deleted = deleted;
+	rep.body_case = CHRONIK__WAL__WAL_REPLY__BODY_EVENT;
+	rep.event = &ev;
+	wal_send(c, &rep);
+}
+
+/* Pushes L's state to every subscriber of its topic. */
+static void wal_event(wal_server_t *w, const wal_log_t *l, bool deleted)
+{
+	for (wal_client_t *c = w->clients; c; c = c->next)
+		if (wal_client_subscribed(c, l->topic))
+			wal_event_send(c, l, deleted);
+}
+
+/* ---- group commit ---- */
+
+static void wal_append_free(wal_append_t *a)
+{
+	chronik__wal__wal_request__free_unpacked(a->req, NULL);
+	wal_client_unref(a->client);
+	free(a);
+}
+
+static void wal_append_reply(wal_append_t *a, int err)
+{
+	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
+	Chronik__Wal__AppendResult res = CHRONIK__WAL__APPEND_RESULT__INIT;
+
+	if (err < 0) {
+		wal_reply_err(a->client, a->correlation_id, err, NULL);
+		return;
+	}
+	res.base_offset = a->plan.base_offset;
+	res.last_offset = a->plan.last_offset;
+	res.log_append_time_ms = a->append_time_ms > 0 ? a->append_time_ms : -1;
+	res.log_start_offset = a->log->start_offset;
+	rep.correlation_id = a->correlation_id;
+	rep.body_case = CHRONIK__WAL__WAL_REPLY__BODY_APPEND;
+	rep.append = &res;
+	wal_send(a->client, &rep);
+}
+
+static size_t wal_append_len(const wal_append_t *a)
+{
+	return a->req->append->batches.len;
+}
+
+/* Takes appends from the pending queue (in order, within the profile's caps)
+ * into one group and hands it to the sync thread. */
+static void wal_group_cut(wal_server_t *w)
+{
+	wal_job_t *job = calloc(1, sizeof(*job));
+	wal_append_t *a, *head = w->pend_head, *last = NULL;
+	uint64_t bytes = 0;
+	uint32_t n = 0, nlogs = 0;
+
+	CK_ASSERT(job != NULL);
+	for (a = head; a && wal_group_fits(&w->limits, bytes, n, wal_append_len(a)); a = a->next) {
+		bytes += wal_append_len(a);
+		n++;
+		last = a;
+	}
+	job->kind = WAL_JOB_GROUP;
+	job->items = calloc(n, sizeof(*job->items));
+	job->logs = calloc(n, sizeof(*job->logs));
+	CK_ASSERT(job->items && job->logs);
+	for (a = head; a != last->next; a = a->next) {
+		wal_log_t *l = a->log;
+		if (!l->group_slot) {
+			job->logs[nlogs] = (wal_job_log_t){l, l->store, {0, 0, 0, 0}};
+			l->group_slot = ++nlogs;
+		}
+		job->items[job->nitems++] =
+			(wal_job_item_t){a->req->append->batches.data, wal_append_len(a), l->store};
+		l->pending--;
+	}
+	job->nlogs = nlogs;
+	for (size_t i = 0; i < nlogs; i++)
+		((wal_log_t *)job->logs[i].owner)->group_slot = 0;
+	w->pend_head = last->next;
+	if (!w->pend_head)
+		w->pend_tail = NULL;
+	last->next = NULL;
+	w->pend_bytes -= bytes;
+	w->pend_count -= n;
+	job->ctx = head;
+	w->jobs_inflight++;
+	wal_sync_submit(w->sync, job);
+}
+
+static void wal_group_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	wal_kick(arg);
+}
+
+/* Decides, with the pure core, whether to cut a group now or later. */
+static void wal_kick(wal_server_t *w)
+{
+	wal_group_action_t act;
+	uint64_t wait_ns = 0;
+	struct timeval tv;
+
+	if (!w->pend_head)
+		return;
+	act = wal_group_decide(&w->limits, w->pend_bytes, w->pend_count, w->pend_head->arrived_ns,
+			       ck_clock_mono_ns(), w->jobs_inflight > 0, &wait_ns);
+	if (act == WAL_GROUP_WAIT && w->stopping)
+		act = WAL_GROUP_CUT;
+	if (act == WAL_GROUP_CUT) {
+		wal_group_cut(w);
+	} else if (act == WAL_GROUP_WAIT && !evtimer_pending(w->group_timer, NULL)) {
+		tv.tv_sec = (time_t)(wait_ns / 1000000000u);
+		tv.tv_usec = (suseconds_t)(wait_ns % 1000000000u / 1000u);
+		(void)evtimer_add(w->group_timer, &tv);
+	}
+}
+
+/* Hands every pending append of L (and those queued before them) over. */
+static void wal_group_flush_log(wal_server_t *w, wal_log_t *l)
+{
+	while (l->pending > 0)
+		wal_group_cut(w);
+}
+
+static void wal_submit(wal_server_t *w, wal_job_t *job)
+{
+	w->jobs_inflight++;
+	wal_sync_submit(w->sync, job);
+}
+
+/* ---- requests ---- */
+
+static wal_job_t *wal_admin_job(wal_job_kind_t kind, wal_client_t *c, uint64_t cid, wal_log_t *l)
+{
+	wal_job_t *job = calloc(1, sizeof(*job));
+	wal_ctx_t *ctx = calloc(1, sizeof(*ctx));
+
+	CK_ASSERT(job && ctx);
+	job->kind = kind;
+	job->ctx = ctx;
+	ctx->client = c;
+	ctx->correlation_id = cid;
+	ctx->log = l;
+	if (c)
+		c->refs++;
+	if (l) {
+		snprintf(job->topic, sizeof(job->topic), "%s", l->topic);
+		job->partition = l->partition;
+		job->store = l->store;
+	}
+	return job;
+}
+
+static void wal_cfg_from_proto(const Chronik__Wal__LogConfig *p, wal_log_cfg_t *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (!p)
+		return;
+	ret->segment_bytes = p->segment_bytes;
+	ret->segment_ms = p->segment_ms;
+	ret->retention_bytes = p->retention_bytes;
+	ret->retention_ms = p->retention_ms;
+	ret->max_message_bytes = p->max_message_bytes;
+	ret->index_interval_bytes = p->index_interval_bytes;
+}
+
+static void wal_req_create(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			   const Chronik__Wal__CreateLog *m)
+{
+	wal_log_cfg_t req, cfg;
+	wal_log_t *l;
+	wal_job_t *job;
+
+	if (!ck_topic_name_valid(m->topic) || m->partition < 0)
+		return wal_reply_err(c, cid, CK_E_INVALID, "invalid topic or partition");
+	wal_cfg_from_proto(m->config, &req);
+	if (wal_log_cfg_resolve(&w->defaults, &req, &cfg) < 0)
+		return wal_reply_err(c, cid, CK_E_INVALID, "log config out of range");
+	if (wal_log_find(w, m->topic, m->partition))
+		return wal_reply_err(c, cid, CK_E_EXISTS, NULL);
+	l = wal_log_new(m->topic, m->partition);
+	if (!l || wal_log_insert(w, l) < 0) {
+		free(l);
+		return wal_reply_err(c, cid, -ENOMEM, NULL);
+	}
+	l->state = WAL_LOG_CREATING;
+	l->cfg = cfg;
+	job = wal_admin_job(WAL_JOB_CREATE, c, cid, l);
+	job->req = req;
+	job->cfg = cfg;
+	job->owner = l;
+	wal_submit(w, job);
+}
+
+/* The log a request names, ready for work; replies and returns NULL when not. */
+static wal_log_t *wal_req_log(wal_server_t *w, wal_client_t *c, uint64_t cid, const char *topic,
+			      int32_t partition)
+{
+	wal_log_t *l = wal_log_find(w, topic, partition);
+
+	if (!l) {
+		wal_reply_err(c, cid, CK_E_NOT_FOUND, "no such log");
+		return NULL;
+	}
+	if (l->state != WAL_LOG_READY) {
+		wal_reply_err(c, cid, CK_E_AGAIN, "log busy");
+		return NULL;
+	}
+	return l;
+}
+
+static void wal_req_delete(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			   const Chronik__Wal__DeleteLog *m)
+{
+	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
+
+	if (!l)
+		return;
+	wal_group_flush_log(w, l);
+	wal_log_remove(w, l);
+	l->state = WAL_LOG_DELETING;
+	wal_submit(w, wal_admin_job(WAL_JOB_DELETE, c, cid, l));
+}
+
+static void wal_req_truncate(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			     const Chronik__Wal__Truncate *m)
+{
+	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
+	wal_job_t *job;
+
+	if (!l)
+		return;
+	if (m->offset < l->start_offset || m->offset > l->next_offset)
+		return wal_reply_err(c, cid, CK_E_OFFSET_RANGE, NULL);
+	wal_group_flush_log(w, l);
+	l->state = WAL_LOG_TRUNCATING;
+	job = wal_admin_job(WAL_JOB_TRUNCATE, c, cid, l);
+	job->offset = m->offset;
+	wal_submit(w, job);
+}
+
+/* Validates and prepares an append; TAKES the request on success. */
+static bool wal_req_append(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
+{
+	Chronik__Wal__Append *m = req->append;
+	uint64_t cid = req->correlation_id;
+	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
+	wal_append_args_t args;
+	wal_append_plan_t plan;
+	wal_append_t *a;
+	int r;
+
+	if (!l)
+		return false;
+	if (w->pend_bytes + m->batches.len > WAL_PENDING_BYTES_MAX) {
+		wal_reply_err(c, cid, CK_E_AGAIN, "too many appends queued");
+		return false;
+	}
+	args.replica = m->replica;
+	args.log_end = l->next_offset;
+	args.leader_epoch = m->leader_epoch;
+	args.append_time_ms = m->replica ? 0 : m->log_append_time_ms;
+	args.max_bytes = (size_t)l->cfg.max_message_bytes;
+	r = wal_append_prepare(m->batches.data, m->batches.len, &args, &plan);
+	if (r < 0) {
+		ck_log(CK_LOG_DEBUG, "append rejected log=%s err=\"%s\"", l->name, ck_strerror(r));
+		wal_reply_err(c, cid, r, NULL);
+		return false;
+	}
+	a = calloc(1, sizeof(*a));
+	CK_ASSERT(a != NULL);
+	a->client = c;
+	c->refs++;
+	a->correlation_id = cid;
+	a->log = l;
+	a->req = req;
+	a->plan = plan;
+	a->append_time_ms = args.append_time_ms;
+	a->arrived_ns = ck_clock_mono_ns();
+	l->next_offset = plan.next_offset;
+	l->pending++;
+	if (w->pend_tail)
+		w->pend_tail->next = a;
+	else
+		w->pend_head = a;
+	w->pend_tail = a;
+	w->pend_bytes += m->batches.len;
+	w->pend_count++;
+	wal_kick(w);
+	return true;
+}
+
+static void wal_req_info(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			 const Chronik__Wal__GetLogInfo *m)
+{
+	wal_log_t *l = wal_log_find(w, m->topic, m->partition);
+
+	if (!l || l->state == WAL_LOG_CREATING)
+		return wal_reply_err(c, cid, CK_E_NOT_FOUND, "no such log");
+	wal_reply_info(c, cid, l);
+}
+
+static void wal_req_list(wal_server_t *w, wal_client_t *c, uint64_t cid)
+{
+	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
+	Chronik__Wal__LogList list = CHRONIK__WAL__LOG_LIST__INIT;
+	Chronik__Wal__LogInfo *infos = calloc(w->nlogs + 1, sizeof(*infos));
+	Chronik__Wal__LogInfo **ptrs = calloc(w->nlogs + 1, sizeof(*ptrs));
+	size_t n = 0;
+
+	if (!infos || !ptrs) {
+		wal_reply_err(c, cid, -ENOMEM, NULL);
+		goto out;
+	}
+	for (size_t b = 0; b < w->nbuckets; b++) {
+		for (wal_log_t *l = w->buckets[b]; l; l = l->hnext) {
+			if (l->state == WAL_LOG_CREATING)
+				continue;
+			wal_log_info_fill(l, &infos[n]);
+			ptrs[n] = &infos[n];
+			n++;
+		}
+	}
+	list.n_logs = n;
+	list.logs = ptrs;
+	rep.correlation_id = cid;
+	rep.body_case = CHRONIK__WAL__WAL_REPLY__BODY_LOG_LIST;
+	rep.log_list = &list;
+	wal_send(c, &rep);
+out:
+	free(infos);
+	free(ptrs);
+}
+
+static void wal_req_subscribe(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			      const Chronik__Wal__Subscribe *m)
+{
+	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
+
+	if (m->topic[0] == '\0') {
+		c->sub_all = true;
+	} else if (!wal_client_subscribed(c, m->topic)) {
+		char **n = realloc(c->subs, (c->nsubs + 1) * sizeof(*n));
+		char *t = strdup(m->topic);
+		if (!n || !t) {
+			free(t);
+			if (n)
+				c->subs = n;
+			return wal_reply_err(c, cid, -ENOMEM, NULL);
+		}
+		c->subs = n;
+		c->subs[c->nsubs++] = t;
+	}
+	rep.correlation_id = cid;
+	wal_send(c, &rep);
+	/* The current state first, so the subscriber never misses a step. */
+	for (size_t b = 0; b < w->nbuckets; b++)
+		for (wal_log_t *l = w->buckets[b]; l; l = l->hnext)
+			if (l->state != WAL_LOG_CREATING &&
+			    (m->topic[0] == '\0' || !strcmp(m->topic, l->topic)))
+				wal_event_send(c, l, false);
+}
+
+static bool wal_req_mutates(const Chronik__Wal__WalRequest *req)
+{
+	switch (req->body_case) {
+	case CHRONIK__WAL__WAL_REQUEST__BODY_LOG_INFO:
+	case CHRONIK__WAL__WAL_REQUEST__BODY_LIST_LOGS:
+	case CHRONIK__WAL__WAL_REQUEST__BODY_SUBSCRIBE:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* Dispatches one request. Returns true when the request was taken over. */
+static bool wal_dispatch(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
+{
+	uint64_t cid = req->correlation_id;
+
+	if (w->stopping && wal_req_mutates(req)) {
+		wal_reply_err(c, cid, CK_E_SHUTDOWN, NULL);
+		return false;
+	}
+	switch (req->body_case) {
+	case CHRONIK__WAL__WAL_REQUEST__BODY_APPEND:
+		return wal_req_append(w, c, req);
+	case CHRONIK__WAL__WAL_REQUEST__BODY_CREATE_LOG:
+		wal_req_create(w, c, cid, req->create_log);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_LOG:
+		wal_req_delete(w, c, cid, req->delete_log);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE:
+		wal_req_truncate(w, c, cid, req->truncate);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_LOG_INFO:
+		wal_req_info(w, c, cid, req->log_info);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_SUBSCRIBE:
+		wal_req_subscribe(w, c, cid, req->subscribe);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_LIST_LOGS:
+		wal_req_list(w, c, cid);
+		break;
+	default:
+		break;
+	}
+	return false;
+}
+
+static void wal_on_frame(ck_ipc_conn_t *conn, const uint8_t *data, size_t len, void *arg)
+{
+	wal_client_t *c = arg;
+	Chronik__Wal__WalRequest *req = chronik__wal__wal_request__unpack(NULL, len, data);
+
+	if (!req) {
+		wal_client_kill(c, "unparsable request", len);
+		return;
+	}
+	if (req->body_case == CHRONIK__WAL__WAL_REQUEST__BODY__NOT_SET) {
+		chronik__wal__wal_request__free_unpacked(req, NULL);
+		wal_client_kill(c, "request without body", len);
+		return;
+	}
+	c->refs++; /* the client must outlive its own dispatch */
+	if (!wal_dispatch(c->srv, c, req))
+		chronik__wal__wal_request__free_unpacked(req, NULL);
+	wal_client_unref(c);
+}
+
+static void wal_on_close(ck_ipc_conn_t *conn, int err, void *arg)
+{
+	wal_client_t *c = arg;
+
+	ck_log(err ? CK_LOG_INFO : CK_LOG_DEBUG, "client disconnected client=%llu err=\"%s\"",
+	       (unsigned long long)c->id, err ? ck_strerror(err) : "eof");
+	wal_client_detach(c);
+}
+
+static void wal_on_accept(int fd, void *arg)
+{
+	static const ck_ipc_handlers_t h = {wal_on_frame, wal_on_close};
+	wal_server_t *w = arg;
+	wal_client_t *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		(void)close(fd);
+		return;
+	}
+	c->srv = w;
+	c->id = ++w->next_client_id;
+	c->refs = 1;
+	c->conn = ck_ipc_conn_new(w->base, fd, (size_t)w->cfg->ipc_frame_max_bytes, &h, c);
+	if (!c->conn) {
+		free(c);
+		return;
+	}
+	c->next = w->clients;
+	if (w->clients)
+		w->clients->prev = c;
+	w->clients = c;
+	ck_log(CK_LOG_DEBUG, "client connected client=%llu", (unsigned long long)c->id);
+}
+
+/* ---- completions ---- */
+
+static void wal_done_group(wal_server_t *w, wal_job_t *job, int phase)
+{
+	wal_append_t *a, *next;
+
+	for (size_t i = 0; i < job->nlogs && job->err == 0; i++) {
+		wal_log_t *l = job->logs[i].owner;
+		if (phase == WAL_JOB_WRITTEN)
+			wal_log_apply_stats(l, &job->logs[i].stats);
+		else
+			l->durable_end = job->logs[i].stats.end_offset;
+		wal_event(w, l, false);
+	}
+	if (phase == WAL_JOB_WRITTEN)
+		return;
+	for (a = job->ctx; a; a = next) {
+		next = a->next;
+		wal_append_reply(a, job->err);
+		wal_append_free(a);
+	}
+	if (job->err < 0) {
+		ck_log(CK_LOG_ERROR, "group commit failed, stopping err=\"%s\"", ck_strerror(job->err));
+		wal_stop_begin(w, CK_EXIT_RESTART);
+	}
+}
+
+static void wal_done_admin(wal_server_t *w, wal_job_t *job)
+{
+	wal_ctx_t *ctx = job->ctx;
+	wal_log_t *l = ctx->log;
+
+	switch (job->kind) {
+	case WAL_JOB_CREATE:
+		if (job->err < 0) {
+			ck_log(CK_LOG_ERROR, "create failed log=%s err=\"%s\"", l->name,
+			       ck_strerror(job->err));
+			wal_log_remove(w, l);
+			wal_reply_err(ctx->client, ctx->correlation_id, job->err, NULL);
+			free(l);
+			break;
+		}
+		l->store = job->store;
+		l->state = WAL_LOG_READY;
+		wal_log_apply_stats(l, &job->stats);
+		l->next_offset = l->durable_end = job->stats.end_offset;
+		ck_log(CK_LOG_INFO, "log created log=%s", l->name);
+		wal_reply_info(ctx->client, ctx->correlation_id, l);
+		wal_event(w, l, false);
+		break;
+	case WAL_JOB_DELETE:
+		if (job->err < 0)
+			ck_log(CK_LOG_ERROR, "delete incomplete log=%s err=\"%s\"", l->name,
+			       ck_strerror(job->err));
+		ck_log(CK_LOG_INFO, "log deleted log=%s", l->name);
+		wal_reply_info(ctx->client, ctx->correlation_id, l);
+		wal_event(w, l, true);
+		free(l);
+		break;
+	case WAL_JOB_TRUNCATE:
+		l->state = WAL_LOG_READY;
+		wal_log_apply_stats(l, &job->stats);
+		l->next_offset = l->durable_end = job->stats.end_offset;
+		if (job->err < 0) {
+			wal_reply_err(ctx->client, ctx->correlation_id, job->err, NULL);
+			if (job->err != CK_E_OFFSET_RANGE)
+				wal_stop_begin(w, CK_EXIT_RESTART);
+			break;
+		}
+		wal_reply_info(ctx->client, ctx->correlation_id, l);
+		wal_event(w, l, false);
+		break;
+	default:
+		break;
+	}
+	if (ctx->client)
+		wal_client_unref(ctx->client);
+	free(ctx);
+}
+
+static void wal_on_done(void *arg, wal_job_t *job, int phase)
+{
+	wal_server_t *w = arg;
+
+	if (job->kind == WAL_JOB_GROUP)
+		wal_done_group(w, job, phase);
+	if (phase != WAL_JOB_DONE)
+		return;
+	w->jobs_inflight--;
+	switch (job->kind) {
+	case WAL_JOB_GROUP:
+		break;
+	case WAL_JOB_RETENTION:
+		w->retention_inflight = false;
+		for (size_t i = 0; i < job->nlogs; i++) {
+			wal_log_t *l = job->logs[i].owner;
+			wal_log_apply_stats(l, &job->logs[i].stats);
+			wal_event(w, l, false);
+		}
+		break;
+	case WAL_JOB_CHECKPOINT:
+		w->ckpt_inflight = false;
+		if (w->stopping && w->pend_count == 0 && w->jobs_inflight == 0)
+			w->final_ckpt_done = true;
+		break;
+	default:
+		wal_done_admin(w, job);
+		break;
+	}
+	free(job->items);
+	free(job->logs);
+	free(job);
+}
+
+static void wal_sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	wal_server_t *w = arg;
+
+	wal_sync_drain(w->sync, wal_on_done, w);
+	wal_kick(w);
+	if (w->stopping)
+		wal_stop_progress(w);
+}
+
+/* ---- timers, signals, shutdown ---- */
+
+static void wal_timer_add(struct event *ev, int64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
+
+	(void)evtimer_add(ev, &tv);
+}
+
+static void wal_ckpt_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	wal_server_t *w = arg;
+	wal_job_t *job;
+
+	if (w->stopping)
+		return;
+	if (!w->ckpt_inflight) {
+		job = calloc(1, sizeof(*job));
+		CK_ASSERT(job != NULL);
+		job->kind = WAL_JOB_CHECKPOINT;
+		w->ckpt_inflight = true;
+		wal_submit(w, job);
+	}
+	wal_timer_add(w->ckpt_timer, w->cfg->checkpoint_interval_ms);
+}
+
+static void wal_retention_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	wal_server_t *w = arg;
+	wal_job_t *job;
+
+	if (w->stopping)
+		return;
+	if (!w->retention_inflight) {
+		job = calloc(1, sizeof(*job));
+		CK_ASSERT(job != NULL);
+		job->kind = WAL_JOB_RETENTION;
+		w->retention_inflight = true;
+		wal_submit(w, job);
+	}
+	wal_timer_add(w->retention_timer, w->cfg->retention_check_ms);
+}
+
+/* Waits (bounded) until every reply is on its way, then leaves the loop. */
+static void wal_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	wal_server_t *w = arg;
+	wal_client_t *c, *next;
+	bool drained = true;
+
+	for (c = w->clients; c; c = c->next)
+		if (ck_ipc_conn_outq_bytes(c->conn) > 0)
+			drained = false;
+	if (!drained && ck_clock_mono_ms() < w->stop_deadline_ms) {
+		wal_timer_add(w->stop_timer, 10);
+		return;
+	}
+	for (c = w->clients; c; c = next) {
+		next = c->next;
+		ck_ipc_conn_close(c->conn);
+		wal_client_detach(c);
+	}
+	(void)event_base_loopexit(w->base, NULL);
+}
+
+/* Called after every completion while stopping: pending appends go out,
+ * then one last checkpoint, then the replies are flushed and we leave. */
+static void wal_stop_progress(wal_server_t *w)
+{
+	wal_job_t *job;
+
+	if (w->pend_count > 0 || w->jobs_inflight > 0)
+		return;
+	if (!w->final_ckpt_done && w->exit_code == CK_EXIT_STOPPED) {
+		if (!w->ckpt_inflight) {
+			job = calloc(1, sizeof(*job));
+			CK_ASSERT(job != NULL);
+			job->kind = WAL_JOB_CHECKPOINT;
+			w->ckpt_inflight = true;
+			wal_submit(w, job);
+		}
+		return;
+	}
+	if (w->stop_deadline_ms)
+		return;
+	w->stop_deadline_ms = ck_clock_mono_ms() + WAL_STOP_FLUSH_MS;
+	wal_timer_add(w->stop_timer, 0);
+}
+
+static void wal_stop_begin(wal_server_t *w, int code)
+{
+	if (w->stopping) {
+		if (code > w->exit_code)
+			w->exit_code = code;
+		return;
+	}
+	w->stopping = true;
+	w->exit_code = code;
+	ck_log(CK_LOG_INFO, "stopping pending=%u inflight=%d", w->pend_count, w->jobs_inflight);
+	(void)ck_notify("STOPPING=1");
+	ck_ipc_listener_free(w->listener);
+	w->listener = NULL;
+	wal_kick(w);
+	wal_stop_progress(w);
+}
+
+static void wal_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	wal_server_t *w = arg;
+
+	if (sig == SIGHUP) {
+		(void)ck_log_reopen();
+		return;
+	}
+	ck_log(CK_LOG_INFO, "signal received sig=%d", (int)sig);
+	wal_stop_begin(w, CK_EXIT_STOPPED);
+}
+
+static void wal_supervisor_lost(void *arg)
+{
+	wal_stop_begin(arg, CK_EXIT_STOPPED);
+}
+
+/* ---- run ---- */
+
+static void wal_server_defaults(wal_server_t *w)
+{
+	const ck_config_t *cfg = w->cfg;
+	const ck_wal_profile_info_t *p = ck_wal_profile_info(cfg->wal_profile);
+
+	w->defaults = (wal_log_cfg_t){cfg->segment_bytes, cfg->segment_ms, cfg->retention_bytes,
+				      cfg->retention_ms, cfg->max_message_bytes,
+				      cfg->index_interval_bytes};
+	if (w->defaults.segment_bytes > WAL_SEGMENT_BYTES_MAX)
+		w->defaults.segment_bytes = WAL_SEGMENT_BYTES_MAX;
+	w->limits.window_ns = p ? (uint64_t)p->group_window_us * 1000u : 0;
+	w->limits.bytes_max = p ? p->group_bytes_max : 0;
+	w->limits.appends_max = p ? p->group_appends_max : 0;
+}
+
+static int wal_server_events(wal_server_t *w)
+{
+	w->sync_ev = event_new(w->base, wal_sync_fd(w->sync), EV_READ | EV_PERSIST, wal_sync_cb, w);
+	w->group_timer = evtimer_new(w->base, wal_group_timer_cb, w);
+	w->ckpt_timer = evtimer_new(w->base, wal_ckpt_timer_cb, w);
+	w->retention_timer = evtimer_new(w->base, wal_retention_timer_cb, w);
+	w->stop_timer = evtimer_new(w->base, wal_stop_timer_cb, w);
+	w->sig_term = evsignal_new(w->base, SIGTERM, wal_signal_cb, w);
+	w->sig_int = evsignal_new(w->base, SIGINT, wal_signal_cb, w);
+	w->sig_hup = evsignal_new(w->base, SIGHUP, wal_signal_cb, w);
+	if (!w->sync_ev || !w->group_timer || !w->ckpt_timer || !w->retention_timer ||
+	    !w->stop_timer || !w->sig_term || !w->sig_int || !w->sig_hup)
+		return -ENOMEM;
+	if (event_add(w->sync_ev, NULL) < 0 || event_add(w->sig_term, NULL) < 0 ||
+	    event_add(w->sig_int, NULL) < 0 || event_add(w->sig_hup, NULL) < 0)
+		return -ENOMEM;
+	wal_timer_add(w->ckpt_timer, CK_MAX(w->cfg->checkpoint_interval_ms, 1));
+	wal_timer_add(w->retention_timer, CK_MAX(w->cfg->retention_check_ms, 1));
+	return 0;
+}
+
+static void wal_server_free_events(wal_server_t *w)
+{
+	struct event *evs[] = {w->sync_ev, w->group_timer, w->ckpt_timer, w->retention_timer,
+			       w->stop_timer, w->sig_term, w->sig_int, w->sig_hup};
+
+	for (size_t i = 0; i < CK_ARRAY_LEN(evs); i++)
+		if (evs[i])
+			event_free(evs[i]);
+}
+
+static void wal_server_free(wal_server_t *w)
+{
+	wal_client_t *c, *next;
+
+	for (c = w->clients; c; c = next) {
+		next = c->next;
+		ck_ipc_conn_close(c->conn);
+		wal_client_detach(c);
+	}
+	for (size_t b = 0; b < w->nbuckets; b++) {
+		wal_log_t *l, *n;
+		for (l = w->buckets[b]; l; l = n) {
+			n = l->hnext;
+			free(l);
+		}
+	}
+	free(w->buckets);
+}
+
+/* Starts serving: sync thread, listener, events; READY once all is up. */
+static int wal_server_start(wal_server_t *w)
+{
+	wal_sync_opts_t so = {w->cfg->data_dir, w->env, w->dbi, (uint64_t)w->cfg->preallocate_bytes};
+	int r;
+
+	r = wal_sync_start(&so, w->boot_stores, w->boot_nstores, &w->sync);
+	if (r < 0)
+		return r;
+	free(w->boot_stores);
+	w->boot_stores = NULL;
+	w->boot_nstores = 0;
+	r = wal_server_events(w);
+	if (r < 0)
+		return r;
+	w->listener = ck_ipc_listener_new(w->base, w->listen_fd, wal_on_accept, w);
+	w->listen_fd = -1;
+	if (!w->listener)
+		return -ENOMEM;
+	r = ck_listen_watch_supervisor(w->base, wal_supervisor_lost, w);
+	if (r < 0)
+		return r;
+	(void)ck_notifyf("READY=1\nSTATUS=serving logs=%zu profile=%s", w->nlogs,
+			 ck_wal_profile_info(w->cfg->wal_profile)->name);
+	ck_log(CK_LOG_INFO, "ready logs=%zu profile=%s data_dir=%s", w->nlogs,
+	       ck_wal_profile_info(w->cfg->wal_profile)->name, w->cfg->data_dir);
+	return 0;
+}
+
+int wal_server_run(const ck_config_t *cfg)
+{
+	wal_server_t w;
+	int code, r;
+
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.listen_fd = -1;
+	w.lock_fd = -1;
+	wal_server_defaults(&w);
+	(void)ck_notify("STATUS=recovering");
+	code = wal_boot(&w);
+	if (code != 0)
+		goto out;
+	w.base = event_base_new();
+	if (!w.base) {
+		code = CK_EXIT_RESTART;
+		goto out;
+	}
+	r = wal_server_start(&w);
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "start failed err=\"%s\"", ck_strerror(r));
+		code = CK_EXIT_RESTART;
+		goto out;
+	}
+	(void)event_base_dispatch(w.base);
+	code = w.exit_code;
+	if (!w.stopping) /* the loop ran dry: should not happen */
+		code = CK_EXIT_RESTART;
+out:
+	if (w.sync) {
+		CK_ASSERT(w.jobs_inflight == 0 || code != CK_EXIT_STOPPED);
+		if (w.jobs_inflight == 0)
+			wal_sync_stop(w.sync);
+		else
+			_exit(code); /* a job still runs: leave, recovery repairs */
+	}
+	ck_listen_unwatch_supervisor();
+	ck_ipc_listener_free(w.listener);
+	if (w.listen_fd >= 0)
+		(void)close(w.listen_fd);
+	wal_server_free(&w);
+	wal_server_free_events(&w);
+	if (w.base)
+		event_base_free(w.base);
+	wal_boot_release(&w);
+	ck_log(CK_LOG_INFO, "stopped code=%d", code);
+	return code;
+}

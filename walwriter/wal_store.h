@@ -1,0 +1,125 @@
+/*
+ * wal_store.h: the files of one log, as chronik-walwriter's sync thread sees
+ * them (shell).
+ *
+ * A store owns the directory <data_dir>/log/<topic>-<partition>/: the active
+ * segment's fds, the write position, the zero-filled preallocated tail, the
+ * indexing state and the list of closed segments (base, size, max timestamp:
+ * per segment, never per batch). After start-up only the sync thread touches
+ * a store; the event loop keeps its own view (wal_loop.c) fed by the stats
+ * the sync thread reports.
+ *
+ * Invariants: bytes [0, write_pos) of the active segment are whole batches
+ * with increasing offsets; [write_pos, zero_end) are zeros already durable;
+ * the recovery point (wal_store_ckpt) only ever names fdatasync'd bytes.
+ * Not here: deciding anything (wal_core.h), threads, LMDB, IPC.
+ */
+#ifndef WAL_STORE_H
+#define WAL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wal_core.h"
+
+typedef struct wal_store wal_store_t;
+
+typedef struct {
+	int64_t start_offset;   /* log start offset */
+	int64_t end_offset;     /* the offset after the last batch on file */
+	uint64_t size_bytes;    /* bytes of batches over all segments */
+	int32_t segments;
+} wal_store_stats_t;
+
+/* What recovery cut from a log (for the warning line and tests). */
+typedef struct {
+	bool cut;
+	int64_t segment_base;
+	uint64_t position;
+	uint64_t bytes_cut;
+	const char *reason;
+	int segments_dropped;
+} wal_store_cut_t;
+
+/*
+ * Creates the log's directory with an empty first segment at offset 0 and
+ * its settings file (REQ as asked, for later restarts), all fsync'd, made
+ * visible by one rename. Returns 0 and *RET, CK_E_EXISTS, or -errno.
+ */
+int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
+		     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret);
+
+/*
+ * Opens an existing log directory and recovers it (wal_recover.c): scans
+ * from CKPT (NULL = from the first segment), verifies every batch, cuts a
+ * torn or corrupt tail (reported in *RET_CUT) and repairs indexes.
+ * DEFAULTS resolve the stored settings. PREALLOC_BYTES sizes the zero tail.
+ * Returns 0 and *RET, or -errno / CK_E_CORRUPT (unrecoverable).
+ */
+int wal_store_recover(const char *data_dir, const char *topic, int32_t partition,
+		      const wal_ckpt_t *ckpt, const wal_log_cfg_t *defaults,
+		      wal_store_t **ret, wal_store_cut_t *ret_cut);
+
+/* Closes the fds and frees S (files stay). */
+void wal_store_free(wal_store_t *s);
+
+void wal_store_stats(const wal_store_t *s, wal_store_stats_t *ret);
+const wal_log_cfg_t *wal_store_cfg(const wal_store_t *s);
+const char *wal_store_dir(const wal_store_t *s);
+void wal_store_set_prealloc(wal_store_t *s, uint64_t prealloc_bytes);
+
+/*
+ * Group commit, in this order per group:
+ * stage() each append's bytes (validated, offsets set), rolling the segment
+ * first when needed (that closes the old one durably and creates the next);
+ * flush() writes what was staged with one pwritev (plus the index entries);
+ * sync() fdatasyncs the log file and advances the recovery point.
+ * Each returns 0 or -errno; after a failure the store is unusable.
+ */
+int wal_store_stage(wal_store_t *s, const uint8_t *data, size_t len, int64_t now_ms);
+int wal_store_flush(wal_store_t *s);
+int wal_store_sync(wal_store_t *s);
+
+/*
+ * Truncates the log so it ends before the batch holding OFFSET. Calls
+ * SAVE(ARG, S, ckpt) with a recovery point at or before the cut before any
+ * byte is removed (a crash in between then rescans instead of trusting
+ * positions that no longer exist). Returns 0, CK_E_OFFSET_RANGE (OFFSET
+ * outside [start, end]), or an error.
+ */
+typedef int (*wal_store_ckpt_fn)(void *arg, wal_store_t *s, const wal_ckpt_t *c);
+int wal_store_truncate(wal_store_t *s, int64_t offset, wal_store_ckpt_fn save, void *arg);
+
+/* Deletes the closed segments retention chooses at NOW_MS. Returns how
+ * many, or -errno. */
+int wal_store_retention(wal_store_t *s, int64_t now_ms);
+
+/* Removes the whole log directory (renamed away first, so a crash leaves
+ * either the log or nothing). S is freed either way. Returns 0 or -errno. */
+int wal_store_delete(wal_store_t *s);
+
+/* Zero-fills up to CHUNK bytes ahead of the write position (fdatasync'd).
+ * Returns 1 when it did work, 0 when the tail is long enough, or -errno. */
+int wal_store_prealloc_step(wal_store_t *s, size_t chunk);
+bool wal_store_prealloc_wanted(const wal_store_t *s);
+
+/*
+ * The recovery point: returns true and *RET when it moved since the last
+ * wal_store_ckpt_taken(). Before writing it, call wal_store_index_sync() so
+ * the index entries it counts are durable.
+ */
+bool wal_store_ckpt(const wal_store_t *s, wal_ckpt_t *ret);
+int wal_store_index_sync(wal_store_t *s);
+void wal_store_ckpt_taken(wal_store_t *s, const wal_ckpt_t *c);
+
+/* The owner's cookie (the event loop's log), carried for results. */
+void wal_store_set_owner(wal_store_t *s, void *owner);
+void *wal_store_owner(const wal_store_t *s);
+const char *wal_store_topic(const wal_store_t *s);
+int32_t wal_store_partition(const wal_store_t *s);
+
+/* Name of the per-log settings file inside the log directory. */
+#define WAL_STORE_CONFIG_FILE "log.config"
+
+#endif

@@ -1,0 +1,454 @@
+/*
+ * wal_sync.c: the sync thread of chronik-walwriter (shell; see wal_sync.h).
+ *
+ * Invariants: jobs run strictly in submission order; a group's appends are
+ * reported DONE only after every file they touched was fdatasync'd; a
+ * checkpoint names only fdatasync'd bytes and index entries, and is written
+ * in one LMDB transaction. This thread never touches libevent: it wakes the
+ * loop through an eventfd. Idle time goes to preallocation, one bounded
+ * chunk at a time, re-checking the queue in between.
+ */
+#define CK_LOG_SUBSYSTEM "sync"
+
+#include "wal_sync.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "ck_clock.h"
+#include "ck_err.h"
+#include "ck_log.h"
+
+#define WAL_PREALLOC_CHUNK (512u << 10) /* one fdatasync's worth of zeros */
+
+typedef struct {
+	wal_job_t *job;
+	int phase;
+} wal_done_t;
+
+struct wal_sync {
+	wal_sync_opts_t o;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	wal_job_t *head, *tail;   /* submitted, not yet taken */
+	bool stop;
+	int efd;
+	wal_done_t *done;         /* completions not yet drained */
+	size_t ndone, done_cap;
+	/* Thread-owned from here on. */
+	wal_store_t **stores;
+	size_t nstores, stores_cap;
+};
+
+/* ---- the store list (thread-owned) ---- */
+
+static int wal_sync_store_add(wal_sync_t *s, wal_store_t *st)
+{
+	if (s->nstores == s->stores_cap) {
+		size_t cap = s->stores_cap ? s->stores_cap * 2 : 16;
+		wal_store_t **n = realloc(s->stores, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->stores = n;
+		s->stores_cap = cap;
+	}
+	s->stores[s->nstores++] = st;
+	return 0;
+}
+
+static void wal_sync_store_remove(wal_sync_t *s, wal_store_t *st)
+{
+	for (size_t i = 0; i < s->nstores; i++) {
+		if (s->stores[i] == st) {
+			s->stores[i] = s->stores[--s->nstores];
+			return;
+		}
+	}
+}
+
+/* ---- completions ---- */
+
+static void wal_sync_post(wal_sync_t *s, wal_job_t *job, int phase)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->ndone == s->done_cap) {
+		size_t cap = s->done_cap ? s->done_cap * 2 : 64;
+		wal_done_t *n = realloc(s->done, cap * sizeof(*n));
+		CK_ASSERT(n != NULL); /* a lost completion would hang a client */
+		s->done = n;
+		s->done_cap = cap;
+	}
+	s->done[s->ndone++] = (wal_done_t){job, phase};
+	pthread_mutex_unlock(&s->mu);
+	while (write(s->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+void wal_sync_drain(wal_sync_t *s, void (*fn)(void *arg, wal_job_t *job, int phase), void *arg)
+{
+	wal_done_t *items;
+	uint64_t v;
+	size_t n;
+
+	while (read(s->efd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&s->mu);
+	items = s->done;
+	n = s->ndone;
+	s->done = NULL;
+	s->ndone = s->done_cap = 0;
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; i < n; i++)
+		fn(arg, items[i].job, items[i].phase);
+	free(items);
+}
+
+/* ---- LMDB ---- */
+
+int wal_ckpt_load(MDB_env *env, MDB_dbi dbi, const char *topic, int32_t partition,
+		  wal_ckpt_t *ret)
+{
+	char key[CK_TOPIC_NAME_MAX + 32];
+	MDB_txn *txn;
+	MDB_val k, v;
+	int r, n = wal_ckpt_key(key, sizeof(key), topic, partition);
+
+	if (n < 0)
+		return n;
+	r = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (r)
+		return r > 0 ? -r : r;
+	k = (MDB_val){(size_t)n, key};
+	r = mdb_get(txn, dbi, &k, &v);
+	if (r == 0)
+		r = wal_ckpt_decode(v.mv_data, v.mv_size, ret);
+	else
+		r = r == MDB_NOTFOUND ? CK_E_NOT_FOUND : (r > 0 ? -r : r);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+static int wal_mdb_err(int r)
+{
+	return r > 0 ? -r : r;
+}
+
+/* Puts (C != NULL) or deletes the checkpoint of ST inside TXN. */
+static int wal_ckpt_txn_put(MDB_txn *txn, MDB_dbi dbi, wal_store_t *st, const wal_ckpt_t *c)
+{
+	char key[CK_TOPIC_NAME_MAX + 32];
+	uint8_t val[WAL_CKPT_LEN];
+	MDB_val k, v;
+	int r, n = wal_ckpt_key(key, sizeof(key), wal_store_topic(st), wal_store_partition(st));
+
+	if (n < 0)
+		return n;
+	k = (MDB_val){(size_t)n, key};
+	if (!c) {
+		r = mdb_del(txn, dbi, &k, NULL);
+		return r == MDB_NOTFOUND ? 0 : wal_mdb_err(r);
+	}
+	wal_ckpt_encode(c, val);
+	v = (MDB_val){sizeof(val), val};
+	return wal_mdb_err(mdb_put(txn, dbi, &k, &v, 0));
+}
+
+/* One transaction holding one checkpoint put or delete. */
+static int wal_ckpt_write_one(wal_sync_t *s, wal_store_t *st, const wal_ckpt_t *c)
+{
+	MDB_txn *txn;
+	int r = wal_mdb_err(mdb_txn_begin(s->o.env, NULL, 0, &txn));
+
+	if (r < 0)
+		return r;
+	r = wal_ckpt_txn_put(txn, s->o.dbi, st, c);
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	return wal_mdb_err(mdb_txn_commit(txn));
+}
+
+static int wal_ckpt_save_cb(void *arg, wal_store_t *st, const wal_ckpt_t *c)
+{
+	return wal_ckpt_write_one(arg, st, c);
+}
+
+static int wal_sync_checkpoint(wal_sync_t *s)
+{
+	wal_ckpt_t *cs = NULL;
+	wal_store_t **sts = NULL;
+	size_t n = 0;
+	MDB_txn *txn = NULL;
+	int r = 0;
+
+	if (s->nstores == 0)
+		return 0;
+	cs = malloc(s->nstores * sizeof(*cs));
+	sts = malloc(s->nstores * sizeof(*sts));
+	if (!cs || !sts) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < s->nstores; i++) {
+		if (!wal_store_ckpt(s->stores[i], &cs[n]))
+			continue;
+		/* The entries a checkpoint counts must be durable first. */
+		if (wal_store_index_sync(s->stores[i]) < 0)
+			continue;
+		sts[n++] = s->stores[i];
+	}
+	if (n == 0)
+		goto out;
+	r = wal_mdb_err(mdb_txn_begin(s->o.env, NULL, 0, &txn));
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = wal_ckpt_txn_put(txn, s->o.dbi, sts[i], &cs[i]);
+	if (r == 0) {
+		r = wal_mdb_err(mdb_txn_commit(txn));
+		txn = NULL;
+	}
+	for (size_t i = 0; i < n && r == 0; i++)
+		wal_store_ckpt_taken(sts[i], &cs[i]);
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (r < 0)
+		ck_log(CK_LOG_ERROR, "checkpoint failed err=\"%s\"", ck_strerror(r));
+	free(cs);
+	free(sts);
+	return r;
+}
+
+/* ---- jobs ---- */
+
+static void wal_sync_group(wal_sync_t *s, wal_job_t *job)
+{
+	int64_t now_ms = ck_clock_wall_ms();
+	int r;
+
+	for (size_t i = 0; i < job->nitems && job->err == 0; i++) {
+		r = wal_store_stage(job->items[i].store, job->items[i].data, job->items[i].len, now_ms);
+		if (r < 0)
+			job->err = r;
+	}
+	for (size_t i = 0; i < job->nlogs; i++) {
+		r = wal_store_flush(job->logs[i].store);
+		if (r < 0 && job->err == 0)
+			job->err = r;
+		wal_store_stats(job->logs[i].store, &job->logs[i].stats);
+	}
+	if (job->err == 0)
+		wal_sync_post(s, job, WAL_JOB_WRITTEN);
+	for (size_t i = 0; i < job->nlogs && job->err == 0; i++) {
+		r = wal_store_sync(job->logs[i].store);
+		if (r < 0)
+			job->err = r;
+	}
+}
+
+static void wal_sync_create(wal_sync_t *s, wal_job_t *job)
+{
+	wal_store_t *st = NULL;
+	int r = wal_store_create(s->o.data_dir, job->topic, job->partition, &job->req, &job->cfg, &st);
+
+	if (r == 0) {
+		r = wal_sync_store_add(s, st);
+		if (r < 0)
+			wal_store_free(st);
+	}
+	if (r < 0) {
+		job->err = r;
+		return;
+	}
+	wal_store_set_owner(st, job->owner);
+	wal_store_set_prealloc(st, s->o.prealloc_bytes);
+	wal_store_stats(st, &job->stats);
+	job->store = st;
+}
+
+static void wal_sync_delete(wal_sync_t *s, wal_job_t *job)
+{
+	wal_store_t *st = job->store;
+	int r = wal_ckpt_write_one(s, st, NULL);
+
+	wal_sync_store_remove(s, st);
+	if (wal_store_delete(st) < 0 && r == 0)
+		r = -EIO;
+	job->store = NULL;
+	job->err = r;
+}
+
+static void wal_sync_retention(wal_sync_t *s, wal_job_t *job)
+{
+	int64_t now_ms = ck_clock_wall_ms();
+
+	job->logs = calloc(s->nstores ? s->nstores : 1, sizeof(*job->logs));
+	if (!job->logs) {
+		job->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < s->nstores; i++) {
+		int r = wal_store_retention(s->stores[i], now_ms);
+		if (r < 0)
+			ck_log(CK_LOG_ERROR, "retention failed log=%s-%d err=\"%s\"",
+			       wal_store_topic(s->stores[i]), wal_store_partition(s->stores[i]),
+			       ck_strerror(r));
+		if (r <= 0)
+			continue;
+		wal_job_log_t *l = &job->logs[job->nlogs++];
+		l->owner = wal_store_owner(s->stores[i]);
+		l->store = s->stores[i];
+		wal_store_stats(s->stores[i], &l->stats);
+	}
+}
+
+static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
+{
+	switch (job->kind) {
+	case WAL_JOB_GROUP:
+		wal_sync_group(s, job);
+		break;
+	case WAL_JOB_CREATE:
+		wal_sync_create(s, job);
+		break;
+	case WAL_JOB_DELETE:
+		wal_sync_delete(s, job);
+		break;
+	case WAL_JOB_TRUNCATE:
+		job->err = wal_store_truncate(job->store, job->offset, wal_ckpt_save_cb, s);
+		wal_store_stats(job->store, &job->stats);
+		break;
+	case WAL_JOB_RETENTION:
+		wal_sync_retention(s, job);
+		break;
+	case WAL_JOB_CHECKPOINT:
+		job->err = wal_sync_checkpoint(s);
+		break;
+	}
+}
+
+/* One chunk of zero-filling for the first store that wants it. Returns
+ * true when there was work. */
+static bool wal_sync_idle_work(wal_sync_t *s)
+{
+	for (size_t i = 0; i < s->nstores; i++) {
+		if (!wal_store_prealloc_wanted(s->stores[i]))
+			continue;
+		if (wal_store_prealloc_step(s->stores[i], WAL_PREALLOC_CHUNK) < 0)
+			continue; /* the store is marked failed and logged */
+		return true;
+	}
+	return false;
+}
+
+static void *wal_sync_main(void *arg)
+{
+	wal_sync_t *s = arg;
+	wal_job_t *job;
+	bool idle_work = true;
+
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (!s->head && !s->stop && !idle_work)
+			pthread_cond_wait(&s->cond, &s->mu);
+		job = s->head;
+		if (job) {
+			s->head = job->next;
+			if (!s->head)
+				s->tail = NULL;
+		}
+		if (!job && s->stop) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		pthread_mutex_unlock(&s->mu);
+		if (!job) {
+			idle_work = wal_sync_idle_work(s);
+			continue;
+		}
+		wal_sync_run(s, job);
+		wal_sync_post(s, job, WAL_JOB_DONE);
+		idle_work = true;
+	}
+	return NULL;
+}
+
+/* ---- lifetime ---- */
+
+int wal_sync_start(const wal_sync_opts_t *o, wal_store_t **stores, size_t n, wal_sync_t **ret)
+{
+	wal_sync_t *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->o = *o;
+	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->efd < 0) {
+		r = -errno;
+		free(s);
+		return r;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	for (size_t i = 0; i < n; i++) {
+		wal_store_set_prealloc(stores[i], o->prealloc_bytes);
+		r = wal_sync_store_add(s, stores[i]);
+		if (r < 0)
+			goto fail;
+	}
+	r = -pthread_create(&s->thread, NULL, wal_sync_main, s);
+	if (r < 0)
+		goto fail;
+	*ret = s;
+	return 0;
+fail:
+	(void)close(s->efd);
+	free(s->stores);
+	free(s);
+	return r;
+}
+
+int wal_sync_fd(const wal_sync_t *s)
+{
+	return s->efd;
+}
+
+void wal_sync_submit(wal_sync_t *s, wal_job_t *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&s->mu);
+	if (s->tail)
+		s->tail->next = job;
+	else
+		s->head = job;
+	s->tail = job;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void wal_sync_stop(wal_sync_t *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	(void)pthread_join(s->thread, NULL);
+	for (size_t i = 0; i < s->nstores; i++)
+		wal_store_free(s->stores[i]);
+	free(s->stores);
+	free(s->done);
+	(void)close(s->efd);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}
