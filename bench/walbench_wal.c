@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -412,8 +413,9 @@ static int wb_loop(wb_run_t *run)
 static void wb_report(const wb_run_t *run)
 {
 	const wb_wal_opts_t *o = run->o;
+	struct rusage ru;
 	wb_stats_t st;
-	double secs;
+	double secs, cpu_s = 0;
 	uint64_t appends;
 
 	if (o->total_bytes > 0) {
@@ -424,14 +426,17 @@ static void wb_report(const wb_run_t *run)
 		appends = run->window_appends;
 	}
 	wb_stats_compute(run->lat.v, run->lat.len, &st);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	printf("wal appenders=%d conns=%d partitions=%d batch_bytes=%zu records=%d secs=%.3f "
 	       "appends=%llu appends_per_s=%.0f mb_per_s=%.1f p50_us=%.1f p90_us=%.1f "
-	       "p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%llu\n",
+	       "p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%llu client_cpu_s=%.3f\n",
 	       o->appenders, o->conns, o->partitions, run->batch_len, run->records, secs,
 	       (unsigned long long)appends, (double)appends / secs,
 	       (double)appends * (double)run->batch_len / 1e6 / secs, st.p50 / 1e3,
 	       st.p90 / 1e3, st.p99 / 1e3, st.p999 / 1e3, st.max / 1e3,
-	       (unsigned long long)run->errors);
+	       (unsigned long long)run->errors, cpu_s);
 	(void)fflush(stdout);
 }
 

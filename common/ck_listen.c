@@ -167,8 +167,9 @@ static int ck_tcp_listen_one(const struct addrinfo *ai, int backlog)
 
 int ck_tcp_listen(const char *hostport, int backlog, int *ret_fd)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	char host[CK_CONFIG_ADDR_MAX], port_s[8];
 	uint16_t port;
@@ -267,7 +268,8 @@ int ck_listen_watch_supervisor(struct event_base *base, void (*on_lost)(void *ar
 	ck_listen_watch.base = base;
 	ck_listen_watch.on_lost = on_lost;
 	ck_listen_watch.arg = arg;
-	ck_listen_watch.ev = event_new(base, fd, EV_READ | EV_PERSIST, ck_listen_supervisor_cb, NULL);
+	ck_listen_watch.ev =
+	    event_new(base, fd, EV_READ | EV_PERSIST, ck_listen_supervisor_cb, NULL);
 	if (!ck_listen_watch.ev || event_add(ck_listen_watch.ev, NULL) < 0) {
 		r = -ENOMEM;
 		goto fail;

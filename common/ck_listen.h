@@ -15,8 +15,8 @@
 #include <stddef.h>
 
 #define CK_LISTEN_FDS_START 3
-#define CK_LISTEN_FDS_MAX 32    /* more passed fds than this is refused */
-#define CK_LISTEN_NAME_MAX 64   /* longest fd name, with its NUL */
+#define CK_LISTEN_FDS_MAX   32 /* more passed fds than this is refused */
+#define CK_LISTEN_NAME_MAX  64 /* longest fd name, with its NUL */
 
 /* Takes the passed fds once per process: checks LISTEN_PID, marks the fds
  * close-on-exec and unsets the variables. Returns how many fds were passed

@@ -57,7 +57,7 @@ int ck_notify(const char *state)
 	if (fd < 0)
 		return -errno;
 	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
-		   (socklen_t)alen) < 0) {
+	           (socklen_t)alen) < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -152,8 +152,10 @@ int ck_notify_recv(int fd, char *buf, size_t len, pid_t *ret_pid)
 		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 64)];
 	} ctl;
 	struct iovec iov = {.iov_base = buf, .iov_len = len > 0 ? len - 1 : 0};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = ctl.buf,
+	                     .msg_controllen = sizeof(ctl.buf)};
 	pid_t pid = 0;
 	ssize_t n;
 

@@ -53,7 +53,9 @@ struct kfk_loop {
 	struct event *sig_evs[3];
 };
 
-static void kfk_loop_status(kfk_loop_t *l)
+/* Tells the supervisor what this process serves; READY=1 travels in the
+ * same datagram, so nobody sees the process ready without its status. */
+static void kfk_loop_status(kfk_loop_t *l, bool ready)
 {
 	char peers[128] = "";
 	size_t len = 0;
@@ -62,12 +64,13 @@ static void kfk_loop_status(kfk_loop_t *l)
 		bool up = l->peers[i].client && ck_ipc_client_connected(l->peers[i].client);
 
 		len += (size_t)snprintf(peers + len, sizeof(peers) - len, "%s%s %s", i ? ", " : "",
-					kfk_peer_names[i], up ? "connected" : "connecting");
+		                        kfk_peer_names[i], up ? "connected" : "connecting");
 		if (len >= sizeof(peers))
 			break;
 	}
-	(void)ck_notifyf("STATUS=kafka-frontend: Kafka protocol not implemented yet (role: %s); "
-			 "%s\nCHRONIK_ROLE=%s", KFK_ROLE, peers, KFK_ROLE);
+	(void)ck_notifyf("%sSTATUS=kafka-frontend: Kafka protocol not implemented yet (role: %s); "
+	                 "%s\nCHRONIK_ROLE=%s",
+	                 ready ? "READY=1\n" : "", KFK_ROLE, peers, KFK_ROLE);
 }
 
 /* Kafka clients: nothing to serve yet, so a polite FIN instead of a reset. */
@@ -85,7 +88,7 @@ static void kfk_peer_connect(ck_ipc_client_t *cl, void *arg)
 
 	(void)cl;
 	ck_log(CK_LOG_INFO, "connected to %s", kfk_peer_names[p->id]);
-	kfk_loop_status(p->loop);
+	kfk_loop_status(p->loop, false);
 }
 
 static void kfk_peer_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len, void *arg)
@@ -104,13 +107,13 @@ static void kfk_peer_disconnect(ck_ipc_client_t *cl, int err, void *arg)
 	(void)cl;
 	ck_log(CK_LOG_INFO, "%s connection lost: %s", kfk_peer_names[p->id],
 	       err ? ck_strerror(err) : "closed");
-	kfk_loop_status(p->loop);
+	kfk_loop_status(p->loop, false);
 }
 
 static const ck_ipc_client_handlers_t kfk_peer_handlers = {
-	.on_connect = kfk_peer_connect,
-	.on_frame = kfk_peer_frame,
-	.on_disconnect = kfk_peer_disconnect,
+    .on_connect = kfk_peer_connect,
+    .on_frame = kfk_peer_frame,
+    .on_disconnect = kfk_peer_disconnect,
 };
 
 static void kfk_signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -137,12 +140,12 @@ static int kfk_loop_peers(kfk_loop_t *l)
 		kfk_peer_conn_t *p = &l->peers[i];
 
 		if (snprintf(path, sizeof(path), "%s/run/%s.sock", l->cfg->data_dir,
-			     kfk_peer_names[i]) >= (int)sizeof(path))
+		             kfk_peer_names[i]) >= (int)sizeof(path))
 			return -ENAMETOOLONG;
 		p->loop = l;
 		p->id = (kfk_peer_t)i;
 		p->client = ck_ipc_client_new(l->base, path, (size_t)l->cfg->ipc_frame_max_bytes,
-					      &kfk_peer_handlers, p);
+		                              &kfk_peer_handlers, p);
 		if (!p->client)
 			return -ENOMEM;
 	}
@@ -209,8 +212,7 @@ int kfk_loop_run(const ck_config_t *cfg)
 	}
 	ck_log(CK_LOG_INFO, "ready node_id=%d kafka=%s role=%s", cfg->node_id, cfg->kafka_listen,
 	       KFK_ROLE);
-	(void)ck_notify("READY=1");
-	kfk_loop_status(&l);
+	kfk_loop_status(&l, true);
 	(void)event_base_dispatch(l.base);
 	kfk_loop_free(&l);
 	ck_log(CK_LOG_INFO, "stopped");

@@ -31,7 +31,7 @@
 #include "ck_notify.h"
 
 #define RAFTD_CONNS_MAX 64
-#define RAFTD_ROLE "none"
+#define RAFTD_ROLE      "none"
 
 typedef struct {
 	struct event_base *base;
@@ -47,12 +47,15 @@ typedef struct {
 	struct event *sig_evs[3];
 } raftd_loop_t;
 
-static void raftd_loop_status(raftd_loop_t *l)
+/* Tells the supervisor what this process serves; READY=1 travels in the
+ * same datagram, so nobody sees the process ready without its status. */
+static void raftd_loop_status(raftd_loop_t *l, bool ready)
 {
-	(void)ck_notifyf("STATUS=raftd: metadata service not implemented yet (role: %s); "
-			 "walwriter %s\nCHRONIK_ROLE=%s",
-			 RAFTD_ROLE, ck_ipc_client_connected(l->walwriter) ? "connected" : "connecting",
-			 RAFTD_ROLE);
+	(void)ck_notifyf("%sSTATUS=raftd: metadata service not implemented yet (role: %s); "
+	                 "walwriter %s\nCHRONIK_ROLE=%s",
+	                 ready ? "READY=1\n" : "", RAFTD_ROLE,
+	                 ck_ipc_client_connected(l->walwriter) ? "connected" : "connecting",
+	                 RAFTD_ROLE);
 }
 
 /* TCP raft peers: no protocol yet, so a polite FIN instead of a reset. */
@@ -87,8 +90,8 @@ static void raftd_conn_close(ck_ipc_conn_t *c, int err, void *arg)
 }
 
 static const ck_ipc_handlers_t raftd_conn_handlers = {
-	.on_frame = raftd_conn_frame,
-	.on_close = raftd_conn_close,
+    .on_frame = raftd_conn_frame,
+    .on_close = raftd_conn_close,
 };
 
 static void raftd_local_accept(int fd, void *arg)
@@ -99,7 +102,7 @@ static void raftd_local_accept(int fd, void *arg)
 		if (l->conns[i])
 			continue;
 		l->conns[i] = ck_ipc_conn_new(l->base, fd, (size_t)l->cfg->ipc_frame_max_bytes,
-					      &raftd_conn_handlers, l);
+		                              &raftd_conn_handlers, l);
 		return;
 	}
 	ck_log(CK_LOG_WARN, "too many local connections max=%d", RAFTD_CONNS_MAX);
@@ -110,11 +113,10 @@ static void raftd_walwriter_connect(ck_ipc_client_t *cl, void *arg)
 {
 	(void)cl;
 	ck_log(CK_LOG_INFO, "connected to walwriter");
-	raftd_loop_status(arg);
+	raftd_loop_status(arg, false);
 }
 
-static void raftd_walwriter_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len,
-				  void *arg)
+static void raftd_walwriter_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len, void *arg)
 {
 	(void)cl;
 	(void)data;
@@ -126,13 +128,13 @@ static void raftd_walwriter_disconnect(ck_ipc_client_t *cl, int err, void *arg)
 {
 	(void)cl;
 	ck_log(CK_LOG_INFO, "walwriter connection lost: %s", err ? ck_strerror(err) : "closed");
-	raftd_loop_status(arg);
+	raftd_loop_status(arg, false);
 }
 
 static const ck_ipc_client_handlers_t raftd_walwriter_handlers = {
-	.on_connect = raftd_walwriter_connect,
-	.on_frame = raftd_walwriter_frame,
-	.on_disconnect = raftd_walwriter_disconnect,
+    .on_connect = raftd_walwriter_connect,
+    .on_frame = raftd_walwriter_frame,
+    .on_disconnect = raftd_walwriter_disconnect,
 };
 
 static void raftd_signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -202,9 +204,9 @@ static int raftd_loop_setup(raftd_loop_t *l)
 	r = raftd_loop_listen(l);
 	if (r < 0)
 		return r;
-	l->walwriter = ck_ipc_client_new(l->base, l->walwriter_path,
-					 (size_t)l->cfg->ipc_frame_max_bytes,
-					 &raftd_walwriter_handlers, l);
+	l->walwriter =
+	    ck_ipc_client_new(l->base, l->walwriter_path, (size_t)l->cfg->ipc_frame_max_bytes,
+	                      &raftd_walwriter_handlers, l);
 	return l->walwriter ? 0 : -ENOMEM;
 }
 
@@ -246,8 +248,7 @@ int raftd_loop_run(const ck_config_t *cfg)
 	}
 	ck_log(CK_LOG_INFO, "ready node_id=%d raft=%s role=%s", cfg->node_id, cfg->raft_listen,
 	       RAFTD_ROLE);
-	(void)ck_notify("READY=1");
-	raftd_loop_status(&l);
+	raftd_loop_status(&l, true);
 	(void)event_base_dispatch(l.base);
 	raftd_loop_free(&l);
 	ck_log(CK_LOG_INFO, "stopped");

@@ -44,9 +44,9 @@ static int __attribute__((format(printf, 1, 2))) repl_fatal(const char *fmt, ...
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
-		{"node-id", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},  {"data-dir", required_argument, NULL, 'd'},
+	    {"node-id", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL, *data_dir = NULL;
 	static ck_config_t cfg;
@@ -70,7 +70,8 @@ int main(int argc, char **argv)
 				return repl_fatal("--node-id wants a number >= 1, got %s", optarg);
 			break;
 		case 'h':
-			printf("usage: %s [--config FILE] [--data-dir DIR] [--node-id N]\n", REPL_PROG);
+			printf("usage: %s [--config FILE] [--data-dir DIR] [--node-id N]\n",
+			       REPL_PROG);
 			return 0;
 		case 'V':
 			printf("%s %s\n", REPL_PROG, CHRONIK_VERSION);

@@ -33,7 +33,7 @@
 #include "ck_notify.h"
 
 #define REPL_CONNS_MAX 64
-#define REPL_ROLE "none"
+#define REPL_ROLE      "none"
 
 typedef struct {
 	struct event_base *base;
@@ -49,12 +49,15 @@ typedef struct {
 	struct event *sig_evs[3];
 } repl_loop_t;
 
-static void repl_loop_status(repl_loop_t *l)
+/* Tells the supervisor what this process serves; READY=1 travels in the
+ * same datagram, so nobody sees the process ready without its status. */
+static void repl_loop_status(repl_loop_t *l, bool ready)
 {
-	(void)ck_notifyf("STATUS=replicator: partition replication not implemented yet "
-			 "(role: %s); walwriter %s\nCHRONIK_ROLE=%s",
-			 REPL_ROLE, ck_ipc_client_connected(l->walwriter) ? "connected" : "connecting",
-			 REPL_ROLE);
+	(void)ck_notifyf("%sSTATUS=replicator: partition replication not implemented yet "
+	                 "(role: %s); walwriter %s\nCHRONIK_ROLE=%s",
+	                 ready ? "READY=1\n" : "", REPL_ROLE,
+	                 ck_ipc_client_connected(l->walwriter) ? "connected" : "connecting",
+	                 REPL_ROLE);
 }
 
 /* TCP followers of other nodes: no protocol yet, so a polite FIN instead
@@ -90,8 +93,8 @@ static void repl_conn_close(ck_ipc_conn_t *c, int err, void *arg)
 }
 
 static const ck_ipc_handlers_t repl_conn_handlers = {
-	.on_frame = repl_conn_frame,
-	.on_close = repl_conn_close,
+    .on_frame = repl_conn_frame,
+    .on_close = repl_conn_close,
 };
 
 static void repl_local_accept(int fd, void *arg)
@@ -102,7 +105,7 @@ static void repl_local_accept(int fd, void *arg)
 		if (l->conns[i])
 			continue;
 		l->conns[i] = ck_ipc_conn_new(l->base, fd, (size_t)l->cfg->ipc_frame_max_bytes,
-					      &repl_conn_handlers, l);
+		                              &repl_conn_handlers, l);
 		return;
 	}
 	ck_log(CK_LOG_WARN, "too many local connections max=%d", REPL_CONNS_MAX);
@@ -113,11 +116,10 @@ static void repl_walwriter_connect(ck_ipc_client_t *cl, void *arg)
 {
 	(void)cl;
 	ck_log(CK_LOG_INFO, "connected to walwriter");
-	repl_loop_status(arg);
+	repl_loop_status(arg, false);
 }
 
-static void repl_walwriter_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len,
-				  void *arg)
+static void repl_walwriter_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len, void *arg)
 {
 	(void)cl;
 	(void)data;
@@ -129,13 +131,13 @@ static void repl_walwriter_disconnect(ck_ipc_client_t *cl, int err, void *arg)
 {
 	(void)cl;
 	ck_log(CK_LOG_INFO, "walwriter connection lost: %s", err ? ck_strerror(err) : "closed");
-	repl_loop_status(arg);
+	repl_loop_status(arg, false);
 }
 
 static const ck_ipc_client_handlers_t repl_walwriter_handlers = {
-	.on_connect = repl_walwriter_connect,
-	.on_frame = repl_walwriter_frame,
-	.on_disconnect = repl_walwriter_disconnect,
+    .on_connect = repl_walwriter_connect,
+    .on_frame = repl_walwriter_frame,
+    .on_disconnect = repl_walwriter_disconnect,
 };
 
 static void repl_signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -205,9 +207,9 @@ static int repl_loop_setup(repl_loop_t *l)
 	r = repl_loop_listen(l);
 	if (r < 0)
 		return r;
-	l->walwriter = ck_ipc_client_new(l->base, l->walwriter_path,
-					 (size_t)l->cfg->ipc_frame_max_bytes,
-					 &repl_walwriter_handlers, l);
+	l->walwriter =
+	    ck_ipc_client_new(l->base, l->walwriter_path, (size_t)l->cfg->ipc_frame_max_bytes,
+	                      &repl_walwriter_handlers, l);
 	return l->walwriter ? 0 : -ENOMEM;
 }
 
@@ -248,10 +250,8 @@ int repl_loop_run(const ck_config_t *cfg)
 		return CK_EXIT_RESTART;
 	}
 	ck_log(CK_LOG_INFO, "ready node_id=%d replication=%s role=%s", cfg->node_id,
-	       cfg->replication_listen,
-	       REPL_ROLE);
-	(void)ck_notify("READY=1");
-	repl_loop_status(&l);
+	       cfg->replication_listen, REPL_ROLE);
+	repl_loop_status(&l, true);
 	(void)event_base_dispatch(l.base);
 	repl_loop_free(&l);
 	ck_log(CK_LOG_INFO, "stopped");

@@ -27,12 +27,12 @@
 static void sup_usage(FILE *f)
 {
 	fprintf(f, "usage: chronik-server start  [--config FILE] [--data-dir DIR] [--node-id N]\n"
-		   "       chronik-server status [--config FILE] [--data-dir DIR] [--json]\n"
-		   "       chronik-server version\n"
-		   "\n"
-		   "start   run a node: the supervisor and its four subsystem processes\n"
-		   "status  print the children of the node running on the data dir\n"
-		   "version print the version\n");
+	           "       chronik-server status [--config FILE] [--data-dir DIR] [--json]\n"
+	           "       chronik-server version\n"
+	           "\n"
+	           "start   run a node: the supervisor and its four subsystem processes\n"
+	           "status  print the children of the node running on the data dir\n"
+	           "version print the version\n");
 }
 
 typedef struct {
@@ -47,9 +47,9 @@ typedef struct {
 static int sup_args_parse(int argc, char **argv, bool is_start, sup_args_t *a)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
-		{"node-id", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},  {"data-dir", required_argument, NULL, 'd'},
+	    {"node-id", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	int opt;
 
@@ -70,8 +70,9 @@ static int sup_args_parse(int argc, char **argv, bool is_start, sup_args_t *a)
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (!is_start || errno || *end || v < 1 || v > INT32_MAX) {
-				fprintf(stderr, "chronik-server: %s\n", is_start ?
-					"--node-id wants a number >= 1" : "--node-id is for start");
+				fprintf(stderr, "chronik-server: %s\n",
+				        is_start ? "--node-id wants a number >= 1"
+				                 : "--node-id is for start");
 				return 2;
 			}
 			a->node_id = (int32_t)v;
@@ -128,5 +129,5 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "status"))
 		return sup_status_main(a.config_path, a.data_dir, a.json);
 	return sup_node_run(&(sup_start_opts_t){
-		.config_path = a.config_path, .data_dir = a.data_dir, .node_id = a.node_id});
+	    .config_path = a.config_path, .data_dir = a.data_dir, .node_id = a.node_id});
 }

@@ -78,7 +78,7 @@ static void sup_control_status_fill(sup_node_t *node, sup_status_msg_t *m)
 }
 
 static void sup_control_reply(sup_control_t *ctl, ck_ipc_conn_t *c,
-			      const Chronik__Control__ControlRequest *req)
+                              const Chronik__Control__ControlRequest *req)
 {
 	Chronik__Control__ControlReply reply = CHRONIK__CONTROL__CONTROL_REPLY__INIT;
 	sup_status_msg_t st;
@@ -130,8 +130,8 @@ static void sup_control_on_close(ck_ipc_conn_t *c, int err, void *arg)
 }
 
 static const ck_ipc_handlers_t sup_control_handlers = {
-	.on_frame = sup_control_on_frame,
-	.on_close = sup_control_on_close,
+    .on_frame = sup_control_on_frame,
+    .on_close = sup_control_on_close,
 };
 
 static void sup_control_accept(int fd, void *arg)
@@ -143,7 +143,7 @@ static void sup_control_accept(int fd, void *arg)
 		if (ctl->conns[i])
 			continue;
 		c = ck_ipc_conn_new(ctl->node->base, fd, SUP_CONTROL_FRAME_MAX,
-				    &sup_control_handlers, ctl);
+		                    &sup_control_handlers, ctl);
 		ctl->conns[i] = c;
 		return;
 	}
@@ -176,7 +176,7 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 			code = 500;
 		}
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-				  "application/json");
+		                  "application/json");
 	} else if (!strcmp(uri, "/health")) {
 		bool ready = ctl->node->phase == SUP_PHASE_RUNNING;
 		for (int i = 0; i < CK_CHILD_COUNT; i++)

@@ -18,9 +18,9 @@
 #include "ck_notify.h"
 
 static const char *const sup_state_names[SUP_STATE_COUNT] = {
-	[SUP_STATE_STOPPED] = "stopped",   [SUP_STATE_STARTING] = "starting",
-	[SUP_STATE_READY] = "ready",       [SUP_STATE_STOPPING] = "stopping",
-	[SUP_STATE_BACKOFF] = "backoff",   [SUP_STATE_FAILED] = "failed",
+    [SUP_STATE_STOPPED] = "stopped", [SUP_STATE_STARTING] = "starting",
+    [SUP_STATE_READY] = "ready",     [SUP_STATE_STOPPING] = "stopping",
+    [SUP_STATE_BACKOFF] = "backoff", [SUP_STATE_FAILED] = "failed",
 };
 
 const char *sup_state_name(sup_state_t s)
@@ -33,16 +33,16 @@ const char *sup_state_name(sup_state_t s)
 /* Rows: from; bits: legal targets. */
 #define B(s) (1u << (s))
 static const unsigned sup_state_edges[SUP_STATE_COUNT] = {
-	[SUP_STATE_STOPPED] = B(SUP_STATE_STARTING),
-	/* STARTING -> STOPPED/FAILED/BACKOFF: it died before READY=1. */
-	[SUP_STATE_STARTING] = B(SUP_STATE_READY) | B(SUP_STATE_STOPPING) | B(SUP_STATE_BACKOFF) |
-			       B(SUP_STATE_FAILED) | B(SUP_STATE_STOPPED),
-	[SUP_STATE_READY] = B(SUP_STATE_STOPPING) | B(SUP_STATE_BACKOFF) | B(SUP_STATE_FAILED) |
-			    B(SUP_STATE_STOPPED),
-	/* STOPPING -> BACKOFF: stopped for missing its ready timeout. */
-	[SUP_STATE_STOPPING] = B(SUP_STATE_STOPPED) | B(SUP_STATE_BACKOFF) | B(SUP_STATE_FAILED),
-	[SUP_STATE_BACKOFF] = B(SUP_STATE_STARTING) | B(SUP_STATE_STOPPED),
-	[SUP_STATE_FAILED] = 0,
+    [SUP_STATE_STOPPED] = B(SUP_STATE_STARTING),
+    /* STARTING -> STOPPED/FAILED/BACKOFF: it died before READY=1. */
+    [SUP_STATE_STARTING] = B(SUP_STATE_READY) | B(SUP_STATE_STOPPING) | B(SUP_STATE_BACKOFF) |
+                           B(SUP_STATE_FAILED) | B(SUP_STATE_STOPPED),
+    [SUP_STATE_READY] =
+        B(SUP_STATE_STOPPING) | B(SUP_STATE_BACKOFF) | B(SUP_STATE_FAILED) | B(SUP_STATE_STOPPED),
+    /* STOPPING -> BACKOFF: stopped for missing its ready timeout. */
+    [SUP_STATE_STOPPING] = B(SUP_STATE_STOPPED) | B(SUP_STATE_BACKOFF) | B(SUP_STATE_FAILED),
+    [SUP_STATE_BACKOFF] = B(SUP_STATE_STARTING) | B(SUP_STATE_STOPPED),
+    [SUP_STATE_FAILED] = 0,
 };
 #undef B
 
@@ -75,7 +75,7 @@ void sup_exit_describe(int wstatus, char *buf, size_t len)
 		const char *abbrev = sigabbrev_np(sig);
 
 		snprintf(buf, len, "killed by signal %d (SIG%s)%s", sig, abbrev ? abbrev : "?",
-			 WCOREDUMP(wstatus) ? ", core dumped" : "");
+		         WCOREDUMP(wstatus) ? ", core dumped" : "");
 	} else {
 		snprintf(buf, len, "unknown wait status 0x%x", (unsigned)wstatus);
 	}
@@ -133,7 +133,7 @@ static uint64_t sup_policy_delay(const sup_policy_cfg_t *cfg, uint32_t consecuti
 }
 
 void sup_policy_on_exit(sup_policy_t *p, const sup_policy_cfg_t *cfg, sup_exit_kind_t kind,
-			uint64_t uptime_ms, uint64_t now_ms, sup_verdict_t *ret)
+                        uint64_t uptime_ms, uint64_t now_ms, sup_verdict_t *ret)
 {
 	memset(ret, 0, sizeof(*ret));
 	if (kind == SUP_EXIT_FATAL) {

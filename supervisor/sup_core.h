@@ -67,10 +67,10 @@ typedef struct {
 
 /* Per-child restart memory. Zero-initialise or call sup_policy_init(). */
 typedef struct {
-	uint32_t consecutive;                /* crashes since the last stable run */
-	uint32_t head;                       /* ring index of the oldest crash */
-	uint32_t count;                      /* crashes held in the ring */
-	uint64_t crash_ms[SUP_BURST_MAX + 1];/* now_ms of recent crashes, oldest first */
+	uint32_t consecutive;                 /* crashes since the last stable run */
+	uint32_t head;                        /* ring index of the oldest crash */
+	uint32_t count;                       /* crashes held in the ring */
+	uint64_t crash_ms[SUP_BURST_MAX + 1]; /* now_ms of recent crashes, oldest first */
 } sup_policy_t;
 
 typedef enum {
@@ -81,8 +81,8 @@ typedef enum {
 
 typedef struct {
 	sup_decision_t decision;
-	uint64_t delay_ms;         /* for SUP_DECISION_RESTART */
-	uint32_t crashes_in_window;/* including this one */
+	uint64_t delay_ms;          /* for SUP_DECISION_RESTART */
+	uint32_t crashes_in_window; /* including this one */
 } sup_verdict_t;
 
 void sup_policy_init(sup_policy_t *p);
@@ -105,7 +105,7 @@ bool sup_policy_cfg_sanitize(sup_policy_cfg_t *cfg);
  *   backoff_max_ms; an uptime of at least stable_ms starts the doubling over.
  */
 void sup_policy_on_exit(sup_policy_t *p, const sup_policy_cfg_t *cfg, sup_exit_kind_t kind,
-			uint64_t uptime_ms, uint64_t now_ms, sup_verdict_t *ret);
+                        uint64_t uptime_ms, uint64_t now_ms, sup_verdict_t *ret);
 
 /*
  * Start and stop order over the child table (index = start order).
@@ -122,19 +122,19 @@ bool sup_order_all_ready(const sup_state_t *states, int n);
 
 /* What one notify datagram says. Text fields are truncated to fit. */
 #define SUP_NOTIFY_STATUS_MAX 256
-#define SUP_NOTIFY_ROLE_MAX 64
+#define SUP_NOTIFY_ROLE_MAX   64
 typedef struct {
-	bool ready;                         /* READY=1 */
-	bool stopping;                      /* STOPPING=1 */
-	bool reloading;                     /* RELOADING=1 */
-	bool watchdog;                      /* WATCHDOG=1 */
-	bool has_status;                    /* STATUS=... */
+	bool ready;      /* READY=1 */
+	bool stopping;   /* STOPPING=1 */
+	bool reloading;  /* RELOADING=1 */
+	bool watchdog;   /* WATCHDOG=1 */
+	bool has_status; /* STATUS=... */
 	char status[SUP_NOTIFY_STATUS_MAX];
-	bool has_role;                      /* CHRONIK_ROLE=... (ours) */
+	bool has_role; /* CHRONIK_ROLE=... (ours) */
 	char role[SUP_NOTIFY_ROLE_MAX];
-	bool has_errno;                     /* ERRNO=n */
+	bool has_errno; /* ERRNO=n */
 	int errno_value;
-	bool has_main_pid;                  /* MAINPID=n */
+	bool has_main_pid; /* MAINPID=n */
 	int32_t main_pid;
 } sup_notify_t;
 

@@ -50,7 +50,8 @@ static void sup_child_set_state(sup_child_t *c, sup_state_t state)
 
 static void sup_child_arm(sup_child_t *c, uint64_t ms)
 {
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 
 	(void)evtimer_add(c->timer, &tv);
 }
@@ -81,7 +82,7 @@ static void sup_node_status_upward(sup_node_t *node)
 		}
 		if (len < sizeof(text))
 			len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s %s",
-						len ? ", " : "", c->name, sup_state_name(c->state));
+			                        len ? ", " : "", c->name, sup_state_name(c->state));
 	}
 	if (node->phase == SUP_PHASE_STOPPING)
 		(void)ck_notifyf("STATUS=stopping: %s", node->stop_reason);
@@ -89,8 +90,8 @@ static void sup_node_status_upward(sup_node_t *node)
 		(void)ck_notifyf("STATUS=serving: %d/%d children ready", ready, CK_CHILD_COUNT);
 	else
 		(void)ck_notifyf("STATUS=%s: %d/%d children ready (%s)",
-				 node->phase == SUP_PHASE_STARTING ? "starting" : "degraded", ready,
-				 CK_CHILD_COUNT, text);
+		                 node->phase == SUP_PHASE_STARTING ? "starting" : "degraded", ready,
+		                 CK_CHILD_COUNT, text);
 }
 
 static void sup_child_start(sup_child_t *c)
@@ -103,8 +104,9 @@ static void sup_child_start(sup_child_t *c)
 	r = sup_child_spawn(node, c);
 	if (r < 0) {
 		char reason[256];
-		/* fork or socketpair failed: resources, not the child's fault, but
-		 * nothing better to do than to try again later. */
+
+		/* fork or socketpair failed: the machine is out of processes or
+		 * fds. Stop (exit 1) rather than spin; systemd retries later. */
 		ck_log(CK_LOG_ERROR, "cannot start child=%s: %s", c->name, ck_strerror(r));
 		snprintf(reason, sizeof(reason), "cannot start %s: %s", c->name, ck_strerror(r));
 		sup_node_stop(node, 1, reason);
@@ -183,9 +185,8 @@ static void sup_node_advance(sup_node_t *node)
 	if (!sup_order_all_ready(states, n))
 		return;
 	node->phase = SUP_PHASE_RUNNING;
-	ck_log(CK_LOG_INFO, "node ready node_id=%d data_dir=%s startup_ms=%llu",
-	       node->cfg.node_id, node->data_dir,
-	       (unsigned long long)(ck_clock_mono_ms() - node->started_ms));
+	ck_log(CK_LOG_INFO, "node ready node_id=%d data_dir=%s startup_ms=%llu", node->cfg.node_id,
+	       node->data_dir, (unsigned long long)(ck_clock_mono_ms() - node->started_ms));
 	(void)ck_notify("READY=1");
 	sup_node_status_upward(node);
 }
@@ -247,25 +248,29 @@ static void sup_child_died(sup_child_t *c, int wstatus, uint64_t uptime_ms, uint
 	sup_policy_on_exit(&c->policy, &c->node->policy_cfg, kind, uptime_ms, now_ms, &v);
 	switch (v.decision) {
 	case SUP_DECISION_RESTART:
-		ck_log(CK_LOG_WARN, "child %s %s%s, restarting in %llu ms uptime_ms=%llu "
-		       "crashes_in_window=%u", c->name, c->last_exit,
-		       kind == SUP_EXIT_STOPPED ? " unasked" : "", (unsigned long long)v.delay_ms,
-		       (unsigned long long)uptime_ms, v.crashes_in_window);
+		ck_log(CK_LOG_WARN,
+		       "child %s %s%s, restarting in %llu ms uptime_ms=%llu "
+		       "crashes_in_window=%u",
+		       c->name, c->last_exit, kind == SUP_EXIT_STOPPED ? " unasked" : "",
+		       (unsigned long long)v.delay_ms, (unsigned long long)uptime_ms,
+		       v.crashes_in_window);
 		sup_child_set_state(c, SUP_STATE_BACKOFF);
 		sup_child_arm(c, v.delay_ms);
 		sup_node_status_upward(c->node);
 		return;
 	case SUP_DECISION_GIVE_UP:
 		sup_child_set_state(c, SUP_STATE_FAILED);
-		snprintf(reason, sizeof(reason), "child %s crashed %u times within %d ms "
-			 "(restart_burst %d), last: %s", c->name, v.crashes_in_window,
-			 c->node->cfg.restart_window_ms, c->node->cfg.restart_burst, c->last_exit);
+		snprintf(reason, sizeof(reason),
+		         "child %s crashed %u times within %d ms "
+		         "(restart_burst %d), last: %s",
+		         c->name, v.crashes_in_window, c->node->cfg.restart_window_ms,
+		         c->node->cfg.restart_burst, c->last_exit);
 		sup_node_stop(c->node, CK_EXIT_RESTART, reason);
 		return;
 	case SUP_DECISION_FATAL:
 		sup_child_set_state(c, SUP_STATE_FAILED);
 		snprintf(reason, sizeof(reason), "child %s failed fatally: %s%s%s", c->name,
-			 c->last_exit, c->status_text[0] ? ": " : "", c->status_text);
+		         c->last_exit, c->status_text[0] ? ": " : "", c->status_text);
 		sup_node_stop(c->node, CK_EXIT_FATAL, reason);
 		return;
 	}
@@ -333,8 +338,8 @@ static void sup_child_timer_cb(evutil_socket_t fd, short what, void *arg)
 		sup_child_stop(c);
 		break;
 	case SUP_STATE_STOPPING:
-		ck_log(CK_LOG_WARN, "child %s did not stop within %d ms, killing it pid=%d", c->name,
-		       c->node->cfg.stop_timeout_ms, (int)c->pid);
+		ck_log(CK_LOG_WARN, "child %s did not stop within %d ms, killing it pid=%d",
+		       c->name, c->node->cfg.stop_timeout_ms, (int)c->pid);
 		if (kill(-c->pid, SIGKILL) < 0)
 			(void)kill(c->pid, SIGKILL);
 		break;
@@ -366,7 +371,8 @@ static void sup_signal_cb(evutil_socket_t sig, short what, void *arg)
 		char reason[64];
 
 		if (node->phase == SUP_PHASE_STOPPING) {
-			ck_log(CK_LOG_INFO, "already stopping signal=SIG%s", sigabbrev_np((int)sig));
+			ck_log(CK_LOG_INFO, "already stopping signal=SIG%s",
+			       sigabbrev_np((int)sig));
 			break;
 		}
 		snprintf(reason, sizeof(reason), "received SIG%s", sigabbrev_np((int)sig));
@@ -401,16 +407,16 @@ static int sup_node_events(sup_node_t *node)
 
 		c->timer = evtimer_new(node->base, sup_child_timer_cb, c);
 		c->notify_ev = event_new(node->base, c->notify_fd, EV_READ | EV_PERSIST,
-					 sup_child_notify_cb, c);
+		                         sup_child_notify_cb, c);
 		if (!c->timer || !c->notify_ev || event_add(c->notify_ev, NULL) < 0)
 			return -ENOMEM;
 	}
 	node->watchdog_usec = node->cfg.watchdog_ms > 0 ? (uint64_t)node->cfg.watchdog_ms * 2000u
-							 : ck_notify_watchdog_usec();
+	                                                : ck_notify_watchdog_usec();
 	if (node->watchdog_usec > 0) {
 		uint64_t half = node->watchdog_usec / 2;
 		struct timeval tv = {.tv_sec = (time_t)(half / 1000000),
-				     .tv_usec = (suseconds_t)(half % 1000000)};
+		                     .tv_usec = (suseconds_t)(half % 1000000)};
 
 		node->watchdog_ev = event_new(node->base, -1, EV_PERSIST, sup_watchdog_cb, node);
 		if (!node->watchdog_ev || event_add(node->watchdog_ev, &tv) < 0)
@@ -453,7 +459,8 @@ int sup_node_run(const sup_start_opts_t *opts)
 	if (r == 0)
 		r = sup_control_start(&node);
 	if (r < 0) {
-		fprintf(stderr, "chronik-server: cannot set up the event loop: %s\n", ck_strerror(r));
+		fprintf(stderr, "chronik-server: cannot set up the event loop: %s\n",
+		        ck_strerror(r));
 		r = 1;
 		goto out;
 	}

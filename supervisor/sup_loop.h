@@ -43,25 +43,25 @@ typedef enum {
 
 typedef struct sup_child {
 	ck_child_t id;
-	const char *name;             /* "walwriter" ... */
+	const char *name; /* "walwriter" ... */
 	struct sup_node *node;
 	sup_state_t state;
-	pid_t pid;                    /* 0 when not running */
-	bool started_once;            /* ever forked by this supervisor */
-	bool restart_after_stop;      /* stopped for its ready timeout: restart */
-	uint64_t started_ms;          /* monotonic, of the current process */
-	uint32_t restarts;            /* restarts since the supervisor started */
+	pid_t pid;               /* 0 when not running */
+	bool started_once;       /* ever forked by this supervisor */
+	bool restart_after_stop; /* stopped for its ready timeout: restart */
+	uint64_t started_ms;     /* monotonic, of the current process */
+	uint32_t restarts;       /* restarts since the supervisor started */
 	sup_policy_t policy;
-	char binary[PATH_MAX];        /* absolute path of chronik-<name> */
-	char notify_path[PATH_MAX];   /* run/notify-<name>.sock */
-	int notify_fd;                /* kept across restarts */
+	char binary[PATH_MAX];      /* absolute path of chronik-<name> */
+	char notify_path[PATH_MAX]; /* run/notify-<name>.sock */
+	int notify_fd;              /* kept across restarts */
 	struct event *notify_ev;
-	int supervisor_fd;            /* our end of the "supervisor" socketpair, or -1 */
-	struct event *timer;          /* backoff, ready timeout or stop timeout */
+	int supervisor_fd;   /* our end of the "supervisor" socketpair, or -1 */
+	struct event *timer; /* backoff, ready timeout or stop timeout */
 	sup_sock_t socks[SUP_CHILD_FDS_MAX];
 	const char *sock_names[SUP_CHILD_FDS_MAX];
 	int sock_count;
-	char last_exit[192];          /* "killed by signal 9 (SIGKILL)" */
+	char last_exit[192];                     /* "killed by signal 9 (SIGKILL)" */
 	char status_text[SUP_NOTIFY_STATUS_MAX]; /* last STATUS= */
 	char role[SUP_NOTIFY_ROLE_MAX];          /* last CHRONIK_ROLE= */
 } sup_child_t;
@@ -76,8 +76,8 @@ typedef struct sup_node {
 	struct event_base *base;
 	ck_config_t cfg;
 	sup_policy_cfg_t policy_cfg;
-	char config_path[PATH_MAX];   /* absolute; "" = embedded default */
-	char data_dir[PATH_MAX];      /* absolute */
+	char config_path[PATH_MAX]; /* absolute; "" = embedded default */
+	char data_dir[PATH_MAX];    /* absolute */
 	char run_dir[PATH_MAX];
 	int lock_fd;
 	int socks[SUP_SOCK_COUNT];
@@ -85,12 +85,12 @@ typedef struct sup_node {
 	sup_child_t children[CK_CHILD_COUNT];
 	sup_phase_t phase;
 	uint64_t started_ms;
-	int exit_code;                /* when the loop ends */
+	int exit_code; /* when the loop ends */
 	char stop_reason[512];
-	struct event *sig_evs[4];     /* TERM, INT, HUP, CHLD */
+	struct event *sig_evs[4]; /* TERM, INT, HUP, CHLD */
 	struct event *watchdog_ev;
-	uint64_t watchdog_usec;       /* interval of WATCHDOG=1 upward; 0 = off */
-	struct sup_control *control;  /* control socket and admin HTTP */
+	uint64_t watchdog_usec;      /* interval of WATCHDOG=1 upward; 0 = off */
+	struct sup_control *control; /* control socket and admin HTTP */
 } sup_node_t;
 
 /* Options of `chronik-server start` that override the configuration. */

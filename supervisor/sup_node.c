@@ -12,11 +12,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ck_err.h"
@@ -28,7 +30,7 @@
 #define CK_LOG_SUBSYSTEM "setup"
 #include "ck_log.h"
 
-#define SUP_TCP_BACKLOG 1024
+#define SUP_TCP_BACKLOG  1024
 #define SUP_UNIX_BACKLOG 128
 
 /* Which listening sockets each child gets, and under which names. */
@@ -37,18 +39,22 @@ static const struct {
 	sup_sock_t socks[2];
 	const char *names[2];
 } sup_child_socks[CK_CHILD_COUNT] = {
-	[CK_CHILD_WALWRITER] = {1, {SUP_SOCK_WALWRITER}, {"walwriter"}},
-	[CK_CHILD_RAFTD] = {2, {SUP_SOCK_RAFT, SUP_SOCK_RAFTD}, {"raft", "raftd"}},
-	[CK_CHILD_REPLICATOR] = {2, {SUP_SOCK_REPLICATION, SUP_SOCK_REPLICATOR},
-				 {"replication", "replicator"}},
-	[CK_CHILD_KAFKA_FRONTEND] = {1, {SUP_SOCK_KAFKA}, {"kafka"}},
+    [CK_CHILD_WALWRITER] = {1, {SUP_SOCK_WALWRITER}, {"walwriter"}},
+    [CK_CHILD_RAFTD] = {2, {SUP_SOCK_RAFT, SUP_SOCK_RAFTD}, {"raft", "raftd"}},
+    [CK_CHILD_REPLICATOR] = {2,
+                             {SUP_SOCK_REPLICATION, SUP_SOCK_REPLICATOR},
+                             {"replication", "replicator"}},
+    [CK_CHILD_KAFKA_FRONTEND] = {1, {SUP_SOCK_KAFKA}, {"kafka"}},
 };
 
 static const char *const sup_sock_names[SUP_SOCK_COUNT] = {
-	[SUP_SOCK_KAFKA] = "kafka",         [SUP_SOCK_REPLICATION] = "replication",
-	[SUP_SOCK_RAFT] = "raft",           [SUP_SOCK_ADMIN] = "admin",
-	[SUP_SOCK_WALWRITER] = "walwriter", [SUP_SOCK_RAFTD] = "raftd",
-	[SUP_SOCK_REPLICATOR] = "replicator",
+    [SUP_SOCK_KAFKA] = "kafka",
+    [SUP_SOCK_REPLICATION] = "replication",
+    [SUP_SOCK_RAFT] = "raft",
+    [SUP_SOCK_ADMIN] = "admin",
+    [SUP_SOCK_WALWRITER] = "walwriter",
+    [SUP_SOCK_RAFTD] = "raftd",
+    [SUP_SOCK_REPLICATOR] = "replicator",
 };
 
 /* mkdir -p. Returns 0 or -errno. */
@@ -83,7 +89,7 @@ static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 		return 2;
 	}
 	r = ck_config_load(&node->cfg, opts->config_path ? node->config_path : NULL, err,
-			   sizeof(err));
+	                   sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "chronik-server: %s\n", err[0] ? err : ck_strerror(r));
 		return 2;
@@ -98,23 +104,23 @@ static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 			self |= node->cfg.peers[i].id == node->cfg.node_id;
 		if (!self) {
 			fprintf(stderr, "chronik-server: --node-id %d: no [peer.%d] table in %s\n",
-				node->cfg.node_id, node->cfg.node_id,
-				node->config_path[0] ? node->config_path : "the configuration");
+			        node->cfg.node_id, node->cfg.node_id,
+			        node->config_path[0] ? node->config_path : "the configuration");
 			return 2;
 		}
 	}
 	ck_log_set_level((ck_log_level_t)node->cfg.log_level);
 	if (node->cfg.log_file[0] && (r = ck_log_set_file(node->cfg.log_file)) < 0) {
 		fprintf(stderr, "chronik-server: [log] file %s: %s\n", node->cfg.log_file,
-			ck_strerror(r));
+		        ck_strerror(r));
 		return 2;
 	}
 	node->policy_cfg = (sup_policy_cfg_t){
-		.backoff_initial_ms = (uint32_t)node->cfg.restart_backoff_initial_ms,
-		.backoff_max_ms = (uint32_t)node->cfg.restart_backoff_max_ms,
-		.stable_ms = (uint32_t)node->cfg.restart_stable_ms,
-		.burst = (uint32_t)node->cfg.restart_burst,
-		.window_ms = (uint32_t)node->cfg.restart_window_ms,
+	    .backoff_initial_ms = (uint32_t)node->cfg.restart_backoff_initial_ms,
+	    .backoff_max_ms = (uint32_t)node->cfg.restart_backoff_max_ms,
+	    .stable_ms = (uint32_t)node->cfg.restart_stable_ms,
+	    .burst = (uint32_t)node->cfg.restart_burst,
+	    .window_ms = (uint32_t)node->cfg.restart_window_ms,
 	};
 	if (sup_policy_cfg_sanitize(&node->policy_cfg))
 		ck_log(CK_LOG_WARN, "restart settings clamped restart_burst=%u",
@@ -122,12 +128,40 @@ static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 	return 0;
 }
 
+/* Reads the pid written into the lock file (0 if none). */
+static pid_t sup_lock_owner(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return (pid_t)atoi(buf);
+}
+
+/* Polls for the lock while its holder is gone: its children still hold it
+ * until they exit (they inherit the lock, see sup_spawn.c). Returns 0 with
+ * the lock, or -EWOULDBLOCK after WAIT_MS. */
+static int sup_lock_wait(int fd, pid_t owner, int wait_ms)
+{
+	struct timespec ts = {0, 50 * 1000 * 1000};
+
+	ck_log(CK_LOG_WARN, "waiting for processes of a stopped node to exit pid=%d wait_ms=%d",
+	       (int)owner, wait_ms);
+	for (int waited = 0; waited < wait_ms; waited += 50) {
+		(void)nanosleep(&ts, NULL);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+	}
+	return -EWOULDBLOCK;
+}
+
 /* Takes <data_dir>/chronik.lock. Returns 0 or an exit code (printed). */
 static int sup_node_lock(sup_node_t *node)
 {
-	char path[PATH_MAX + 16], pid[32] = "";
-	ssize_t n;
-	int fd;
+	char path[PATH_MAX + 16], pid[32];
+	bool owner_gone = false;
+	pid_t owner = 0;
+	int fd, r = 0, n;
 
 	snprintf(path, sizeof(path), "%s/chronik.lock", node->data_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -136,16 +170,23 @@ static int sup_node_lock(sup_node_t *node)
 		return 2;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		n = pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		if (e == EWOULDBLOCK)
-			fprintf(stderr, "chronik-server: data dir %s is in use by another "
-				"chronik-server (pid %s); stop it first or use another "
-				"--data-dir\n", node->data_dir, pid[0] ? pid : "unknown");
-		else
-			fprintf(stderr, "chronik-server: cannot lock %s: %s\n", path, strerror(e));
+		r = -errno;
+		owner = sup_lock_owner(fd);
+		owner_gone = owner > 0 && kill(owner, 0) < 0 && errno == ESRCH;
+		/* A dead owner: only its children are left, and they are exiting. */
+		if (r == -EWOULDBLOCK && owner_gone)
+			r = sup_lock_wait(fd, owner, node->cfg.stop_timeout_ms + 1000);
+	}
+	if (r == -EWOULDBLOCK) {
+		fprintf(stderr,
+		        "chronik-server: data dir %s is in use by another chronik-server "
+		        "(pid %d%s); stop it first or use another --data-dir\n",
+		        node->data_dir, (int)owner,
+		        owner_gone ? ", gone, but its children still run" : "");
+	} else if (r < 0) {
+		fprintf(stderr, "chronik-server: cannot lock %s: %s\n", path, strerror(-r));
+	}
+	if (r < 0) {
 		(void)close(fd);
 		return 2;
 	}
@@ -164,7 +205,7 @@ static int sup_node_dirs(sup_node_t *node)
 	r = sup_mkdirs(node->cfg.data_dir, 0755);
 	if (r < 0 || !realpath(node->cfg.data_dir, node->data_dir)) {
 		fprintf(stderr, "chronik-server: cannot create data dir %s: %s\n",
-			node->cfg.data_dir, ck_strerror(r < 0 ? r : -errno));
+		        node->cfg.data_dir, ck_strerror(r < 0 ? r : -errno));
 		return 2;
 	}
 	r = sup_node_lock(node);
@@ -173,7 +214,7 @@ static int sup_node_dirs(sup_node_t *node)
 	snprintf(run, sizeof(run), "%s/run", node->data_dir);
 	if (strlen(run) >= sizeof(node->run_dir) || (r = sup_mkdirs(run, 0750)) < 0) {
 		fprintf(stderr, "chronik-server: cannot create %s: %s\n", run,
-			ck_strerror(r < 0 ? r : -ENAMETOOLONG));
+		        ck_strerror(r < 0 ? r : -ENAMETOOLONG));
 		return 2;
 	}
 	snprintf(node->run_dir, sizeof(node->run_dir), "%s", run);
@@ -188,9 +229,10 @@ static int sup_node_binaries(sup_node_t *node)
 		sup_child_t *c = &node->children[i];
 
 		if (sup_binary_find(c->name, c->binary, tried, sizeof(tried)) < 0) {
-			fprintf(stderr, "chronik-server: cannot find chronik-%s (looked at: %s); "
-				"set CHRONIK_LIBEXEC_DIR to the directory holding it\n",
-				c->name, tried);
+			fprintf(stderr,
+			        "chronik-server: cannot find chronik-%s (looked at: %s); "
+			        "set CHRONIK_LIBEXEC_DIR to the directory holding it\n",
+			        c->name, tried);
 			return 2;
 		}
 		ck_log(CK_LOG_DEBUG, "child binary child=%s path=%s", c->name, c->binary);
@@ -205,18 +247,18 @@ static int sup_node_open_sock(sup_node_t *node, sup_sock_t s, const char *addr)
 
 	if (s >= SUP_SOCK_WALWRITER) {
 		if (snprintf(node->sock_paths[s], PATH_MAX, "%s/%s.sock", node->run_dir,
-			     sup_sock_names[s]) >= PATH_MAX)
+		             sup_sock_names[s]) >= PATH_MAX)
 			r = -ENAMETOOLONG;
 		else
 			r = ck_ipc_unix_listen(node->sock_paths[s], SUP_UNIX_BACKLOG,
-					       &node->socks[s]);
+			                       &node->socks[s]);
 		addr = node->sock_paths[s];
 	} else {
 		r = ck_tcp_listen(addr, SUP_TCP_BACKLOG, &node->socks[s]);
 	}
 	if (r < 0) {
 		fprintf(stderr, "chronik-server: cannot listen for %s on %s: %s\n",
-			sup_sock_names[s], addr, ck_strerror(r));
+		        sup_sock_names[s], addr, ck_strerror(r));
 		return r == -EADDRINUSE || r == -EADDRNOTAVAIL ? 1 : 2;
 	}
 	ck_log(CK_LOG_DEBUG, "listening name=%s addr=%s fd=%d", sup_sock_names[s], addr,
@@ -227,10 +269,10 @@ static int sup_node_open_sock(sup_node_t *node, sup_sock_t s, const char *addr)
 static int sup_node_sockets(sup_node_t *node)
 {
 	const char *tcp[SUP_SOCK_COUNT] = {
-		[SUP_SOCK_KAFKA] = node->cfg.kafka_listen,
-		[SUP_SOCK_REPLICATION] = node->cfg.replication_listen,
-		[SUP_SOCK_RAFT] = node->cfg.raft_listen,
-		[SUP_SOCK_ADMIN] = node->cfg.admin_listen,
+	    [SUP_SOCK_KAFKA] = node->cfg.kafka_listen,
+	    [SUP_SOCK_REPLICATION] = node->cfg.replication_listen,
+	    [SUP_SOCK_RAFT] = node->cfg.raft_listen,
+	    [SUP_SOCK_ADMIN] = node->cfg.admin_listen,
 	};
 	int r;
 
@@ -243,13 +285,13 @@ static int sup_node_sockets(sup_node_t *node)
 		sup_child_t *c = &node->children[i];
 
 		if (snprintf(c->notify_path, sizeof(c->notify_path), "%s/notify-%s.sock",
-			     node->run_dir, c->name) >= (int)sizeof(c->notify_path))
+		             node->run_dir, c->name) >= (int)sizeof(c->notify_path))
 			r = -ENAMETOOLONG;
 		else
 			r = ck_notify_listen(c->notify_path, &c->notify_fd);
 		if (r < 0) {
 			fprintf(stderr, "chronik-server: cannot bind notify socket %s: %s\n",
-				c->notify_path, ck_strerror(r));
+			        c->notify_path, ck_strerror(r));
 			return 2;
 		}
 	}

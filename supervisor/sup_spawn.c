@@ -7,9 +7,12 @@
  * "supervisor" socketpair end last, NOTIFY_SOCKET pointing at its own notify
  * socket, optionally under a [wrapper] command prefix.
  * Invariants: every fd the supervisor holds is close-on-exec, so a child
- * inherits exactly stdin/stdout/stderr and the fds laid out here; a child
- * dies with the supervisor (PR_SET_PDEATHSIG, plus the socketpair EOF it
- * watches itself).
+ * inherits exactly stdin/stdout/stderr, the fds laid out here and, right
+ * after them (not counted in LISTEN_FDS), the data dir lock: a supervisor
+ * killed with SIGKILL leaves the lock held until its last child has exited,
+ * so a new node never runs next to the old one's leftovers. A child dies
+ * with the supervisor (PR_SET_PDEATHSIG, plus the socketpair EOF it watches
+ * itself).
  * Not for: deciding when to start or restart (sup_loop.c, sup_core.c).
  */
 #include <errno.h>
@@ -41,8 +44,7 @@
 #define SUP_ARGV_MAX 64
 
 /* Appends "DIR/FILE" to the candidate list if it fits. */
-static void sup_binary_candidate(char (*cands)[PATH_MAX], int *n, const char *dir,
-				 const char *file)
+static void sup_binary_candidate(char (*cands)[PATH_MAX], int *n, const char *dir, const char *file)
 {
 	if (*n >= 4 || !dir || !*dir)
 		return;
@@ -83,7 +85,7 @@ int sup_binary_find(const char *name, char *ret, char *tried, size_t tried_len)
 			return 0;
 		if (used < tried_len) {
 			int w = snprintf(tried + used, tried_len - used, "%s%s", i ? ", " : "",
-					 cands[i]);
+			                 cands[i]);
 			used += w > 0 ? (size_t)w : 0;
 		}
 	}
@@ -93,7 +95,7 @@ int sup_binary_find(const char *name, char *ret, char *tried, size_t tried_len)
 /* Splits the wrapper prefix and appends the child's own arguments. Returns
  * the argument count, or -E2BIG. ARGV points into WORDS and NODE. */
 static int sup_spawn_argv(sup_node_t *node, sup_child_t *c, char *words, size_t words_len,
-			  char *node_id, size_t node_id_len, char **argv)
+                          char *node_id, size_t node_id_len, char **argv)
 {
 	char *save = NULL, *tok;
 	int argc = 0;
@@ -123,7 +125,7 @@ static int sup_spawn_argv(sup_node_t *node, sup_child_t *c, char *words, size_t 
  * target range. Returns 0 or -errno. */
 static int sup_spawn_layout_fds(const int *fds, int n)
 {
-	int tmp[SUP_CHILD_FDS_MAX + 1];
+	int tmp[SUP_CHILD_FDS_MAX + 2];
 
 	for (int i = 0; i < n; i++) {
 		tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, CK_LISTEN_FDS_START + n);
@@ -140,11 +142,11 @@ static int sup_spawn_layout_fds(const int *fds, int n)
 /* In the forked child: never returns. */
 static void __attribute__((noreturn))
 sup_spawn_exec(sup_node_t *node, sup_child_t *c, char **argv, const int *fds, int nfds,
-	       const char *names, pid_t parent)
+               const char *names, pid_t parent)
 {
 	static const int reset[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE, SIGQUIT};
 	char num[32];
-	sigset_t all;
+	sigset_t none;
 	int r;
 
 	/* Die with the supervisor; if it is already gone, do not start. */
@@ -153,15 +155,18 @@ sup_spawn_exec(sup_node_t *node, sup_child_t *c, char **argv, const int *fds, in
 	/* Own process group: a terminal's ^C reaches only the supervisor, which
 	 * stops the children in order; the group also catches wrapper forks. */
 	(void)setpgid(0, 0);
+	/* Signals are blocked since before fork: the supervisor's handlers
+	 * (which would feed its own loop) are replaced before any arrives. */
 	for (size_t i = 0; i < CK_ARRAY_LEN(reset); i++)
 		(void)signal(reset[i], SIG_DFL);
-	sigemptyset(&all);
-	(void)sigprocmask(SIG_SETMASK, &all, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 
-	r = sup_spawn_layout_fds(fds, nfds);
+	/* The passed fds, then the lock (inherited, but not announced). */
+	r = sup_spawn_layout_fds(fds, nfds + 1);
 	snprintf(num, sizeof(num), "%d", nfds);
 	if (r == 0 && (setenv("LISTEN_FDS", num, 1) < 0 || setenv("LISTEN_FDNAMES", names, 1) < 0 ||
-		       setenv("NOTIFY_SOCKET", c->notify_path, 1) < 0))
+	               setenv("NOTIFY_SOCKET", c->notify_path, 1) < 0))
 		r = -errno;
 	snprintf(num, sizeof(num), "%d", (int)getpid());
 	if (r == 0 && setenv("LISTEN_PID", num, 1) < 0)
@@ -169,7 +174,7 @@ sup_spawn_exec(sup_node_t *node, sup_child_t *c, char **argv, const int *fds, in
 	(void)unsetenv("WATCHDOG_USEC");
 	(void)unsetenv("WATCHDOG_PID");
 	if (r == 0) {
-		(void)close_range(CK_LISTEN_FDS_START + (unsigned)nfds, ~0U, 0);
+		(void)close_range(CK_LISTEN_FDS_START + (unsigned)nfds + 1, ~0U, 0);
 		if (strchr(argv[0], '/'))
 			execv(argv[0], argv);
 		else
@@ -179,7 +184,7 @@ sup_spawn_exec(sup_node_t *node, sup_child_t *c, char **argv, const int *fds, in
 	/* Tell the supervisor why, through the channel it reads. */
 	(void)ck_notifyf("STATUS=cannot execute %s: %s", argv[0], ck_strerror(r));
 	fprintf(stderr, "chronik-server: %s: cannot execute %s: %s\n", c->name, argv[0],
-		ck_strerror(r));
+	        ck_strerror(r));
 	(void)node;
 	_exit(CK_EXIT_FATAL);
 }
@@ -188,8 +193,9 @@ int sup_child_spawn(sup_node_t *node, sup_child_t *c)
 {
 	char words[CK_CONFIG_WRAPPER_MAX], node_id[16], names[256] = "";
 	char *argv[SUP_ARGV_MAX];
-	int fds[SUP_CHILD_FDS_MAX + 1], sp[2] = {-1, -1}, nfds = 0, r;
+	int fds[SUP_CHILD_FDS_MAX + 2], sp[2] = {-1, -1}, nfds = 0, r;
 	pid_t parent = getpid(), pid;
+	sigset_t all, old;
 
 	if (sup_spawn_argv(node, c, words, sizeof(words), node_id, sizeof(node_id), argv) < 0)
 		return -E2BIG;
@@ -202,14 +208,17 @@ int sup_child_spawn(sup_node_t *node, sup_child_t *c)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return -errno;
 	fds[nfds++] = sp[1];
+	fds[nfds] = node->lock_fd; /* laid out after the counted ones */
 	fflush(NULL);
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, &old);
 	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		goto fail;
-	}
 	if (pid == 0)
 		sup_spawn_exec(node, c, argv, fds, nfds, names, parent);
+	r = pid < 0 ? -errno : 0;
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		goto fail;
 	(void)close(sp[1]);
 	c->pid = pid;
 	c->supervisor_fd = sp[0];

@@ -24,8 +24,8 @@
 #include "ck_ipc.h"
 
 #define SUP_STATUS_CONNECT_MS 500
-#define SUP_STATUS_REPLY_MS 5000
-#define SUP_STATUS_FRAME_MAX (1u << 20)
+#define SUP_STATUS_REPLY_MS   5000
+#define SUP_STATUS_FRAME_MAX  (1u << 20)
 
 static int sup_json_str(ck_buf_t *out, const char *s)
 {
@@ -70,8 +70,9 @@ static int sup_json_child(ck_buf_t *out, const Chronik__Control__ChildStatus *c)
 	r |= sup_json_str(out, c->name);
 	r |= sup_json_raw(out, ",\"pid\":%d,\"state\":", c->pid);
 	r |= sup_json_str(out, c->state);
-	r |= sup_json_raw(out, ",\"uptime_ms\":%" PRId64 ",\"restarts\":%u,\"last_exit\":",
-			  c->uptime_ms, c->restarts);
+	r |= sup_json_raw(out,
+	                  ",\"uptime_ms\":%" PRId64 ",\"restarts\":%u,\"last_exit\":", c->uptime_ms,
+	                  c->restarts);
 	r |= sup_json_str(out, c->last_exit);
 	r |= sup_json_raw(out, ",\"status\":");
 	r |= sup_json_str(out, c->status_text);
@@ -86,7 +87,7 @@ int sup_status_json(const Chronik__Control__StatusReply *r, ck_buf_t *out)
 	int e = 0;
 
 	e |= sup_json_raw(out, "{\"node_id\":%d,\"supervisor_pid\":%d,\"version\":", r->node_id,
-			  r->supervisor_pid);
+	                  r->supervisor_pid);
 	e |= sup_json_str(out, r->version);
 	e |= sup_json_raw(out, ",\"uptime_ms\":%" PRId64 ",\"data_dir\":", r->uptime_ms);
 	e |= sup_json_str(out, r->data_dir);
@@ -121,8 +122,8 @@ static void sup_status_print_text(const Chronik__Control__StatusReply *r)
 	char up[32];
 
 	sup_status_uptime(r->uptime_ms, up, sizeof(up));
-	printf("node %d: supervisor pid %d, up %s, version %s\n", r->node_id, r->supervisor_pid,
-	       up, r->version);
+	printf("node %d: supervisor pid %d, up %s, version %s\n", r->node_id, r->supervisor_pid, up,
+	       r->version);
 	printf("data dir: %s\n", r->data_dir);
 	printf("%-15s %-8s %-9s %8s %8s  %-30s %-6s %s\n", "CHILD", "PID", "STATE", "UPTIME",
 	       "RESTARTS", "LAST EXIT", "ROLE", "STATUS");
@@ -163,7 +164,8 @@ static int sup_status_ask(int fd, Chronik__Control__ControlReply **ret_reply)
 		goto out;
 	}
 	if (reply->correlation_id != req.correlation_id ||
-	    (reply->error == 0 && reply->body_case != CHRONIK__CONTROL__CONTROL_REPLY__BODY_STATUS)) {
+	    (reply->error == 0 &&
+	     reply->body_case != CHRONIK__CONTROL__CONTROL_REPLY__BODY_STATUS)) {
 		chronik__control__control_reply__free_unpacked(reply, NULL);
 		r = CK_E_PROTO;
 		goto out;
@@ -181,7 +183,7 @@ static int sup_status_print(const Chronik__Control__ControlReply *reply, bool as
 
 	if (reply->error != 0) {
 		fprintf(stderr, "chronik-server: the node refused the status request: %s\n",
-			reply->error_message[0] ? reply->error_message : ck_strerror(reply->error));
+		        reply->error_message[0] ? reply->error_message : ck_strerror(reply->error));
 		return 1;
 	}
 	if (!as_json) {
@@ -217,16 +219,18 @@ int sup_status_main(const char *config_path, const char *data_dir, bool as_json)
 	r = stat(path, &st) < 0 ? -errno : 0;
 	if (r == 0)
 		r = ck_ipc_sync_connect(path, SUP_STATUS_CONNECT_MS, &fd);
+	if (r == CK_E_TIMEOUT)
+		r = -ECONNREFUSED; /* a socket file left by a node that is gone */
 	if (r < 0) {
 		fprintf(stderr, "chronik-server: no node is running with data dir %s (%s: %s)\n",
-			data_dir, path, ck_strerror(r));
+		        data_dir, path, ck_strerror(r));
 		return 1;
 	}
 	r = sup_status_ask(fd, &reply);
 	(void)close(fd);
 	if (r < 0) {
 		fprintf(stderr, "chronik-server: no status from the node at %s: %s\n", path,
-			ck_strerror(r));
+		        ck_strerror(r));
 		return 1;
 	}
 	r = sup_status_print(reply, as_json);

@@ -18,6 +18,7 @@
 
 #include "ck_config.h"
 #include "ck_err.h"
+#include "ck_listen.h"
 #include "ck_log.h"
 #include "wal_loop.h"
 
@@ -56,6 +57,13 @@ int main(int argc, char **argv)
 	int c, r;
 
 	ck_log_init("walwriter");
+	/* Sockets the supervisor (or systemd) passed: taken before anything
+	 * could start a child that would inherit the variables. */
+	r = ck_listen_fds_take();
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "bad LISTEN_FDS environment err=\"%s\"", ck_strerror(r));
+		return CK_EXIT_FATAL;
+	}
 	while ((c = getopt_long(argc, argv, "c:d:n:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

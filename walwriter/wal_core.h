@@ -96,16 +96,26 @@ typedef enum {
 	WAL_GROUP_CUT,            /* hand a group to the sync thread now */
 } wal_group_action_t;
 
+/* Groups handed to the sync thread and not yet done, at most. */
+#define WAL_GROUPS_QUEUED_MAX 8
+
 /*
  * What to do with PENDING_APPENDS appends (PENDING_BYTES) of which the oldest
- * arrived at FIRST_NS. Appends arriving while a sync runs form the next
- * group: nothing is cut while SYNC_BUSY. An idle writer cuts at once when a
- * cap is reached or the window has passed, otherwise waits for the rest of
- * the window.
+ * arrived at FIRST_NS, while JOBS_INFLIGHT jobs are with the sync thread.
+ * Appends arriving while a sync runs form the next group: it is cut when the
+ * sync thread is idle again, or earlier once a cap is reached (queued behind,
+ * up to WAL_GROUPS_QUEUED_MAX, so that the sync thread can write several
+ * queued groups and cover them with one fdatasync). An idle writer cuts at
+ * once when a cap is reached or the window has passed, otherwise waits for
+ * the rest of the window (*RET_WAIT_NS). It also cuts at once when as many
+ * appends are pending as the last group held (LAST_GROUP_APPENDS, 0 = none
+ * yet): clients that wait for their acknowledgement have all sent again, so
+ * waiting longer would only add latency, never batching.
  */
 wal_group_action_t wal_group_decide(const wal_group_limits_t *lim, uint64_t pending_bytes,
 				    uint32_t pending_appends, uint64_t first_ns, uint64_t now_ns,
-				    bool sync_busy, uint64_t *ret_wait_ns);
+				    int jobs_inflight, uint32_t last_group_appends,
+				    uint64_t *ret_wait_ns);
 
 /*
  * Whether an append of NEXT_BYTES joins a group already holding

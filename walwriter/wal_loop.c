@@ -1,7 +1,7 @@
 /*
  * wal_loop.c: chronik-walwriter's event loop (shell): clients on the Unix
- * socket, requests of walwriter.proto, group commit, events, timers,
- * shutdown.
+ * socket, group commit, completions from the sync thread, events, timers,
+ * shutdown. The requests themselves are in wal_req.c.
  *
  * Invariants:
  *   - an append is validated and given its offsets here, in arrival order,
@@ -14,7 +14,8 @@
  *   - a client is freed only when its connection is gone and no request of
  *     its is still in flight (refcount).
  * Bad bytes on a connection close that connection only, with a log line.
- * Not here: file I/O (wal_sync.c, wal_store.c), start-up (wal_boot.c).
+ * Not here: request handling (wal_req.c), file I/O (wal_sync.c,
+ * wal_store.c), start-up (wal_boot.c).
  */
 #define CK_LOG_SUBSYSTEM "loop"
 
@@ -36,39 +37,7 @@
 #include "ck_notify.h"
 
 #define WAL_STOP_FLUSH_MS 2000
-/* Appends accepted but not yet handed to the sync thread, at most: beyond
- * this a client outruns the disk and gets CK_E_AGAIN (retriable). */
-#define WAL_PENDING_BYTES_MAX ((uint64_t)512 << 20)
 
-struct wal_client {
-	wal_client_t *next, *prev;
-	wal_server_t *srv;
-	ck_ipc_conn_t *conn;        /* NULL once closed */
-	uint64_t id;
-	int refs;                   /* the connection + requests in flight */
-	bool sub_all;
-	char **subs;
-	size_t nsubs;
-};
-
-struct wal_append {
-	wal_append_t *next;
-	wal_client_t *client;
-	uint64_t correlation_id;
-	wal_log_t *log;
-	Chronik__Wal__WalRequest *req;  /* owns the batch bytes */
-	wal_append_plan_t plan;
-	int64_t append_time_ms;
-	uint64_t arrived_ns;
-};
-
-typedef struct {
-	wal_client_t *client;
-	uint64_t correlation_id;
-	wal_log_t *log;
-} wal_ctx_t;
-
-static void wal_kick(wal_server_t *w);
 static void wal_stop_begin(wal_server_t *w, int code);
 static void wal_stop_progress(wal_server_t *w);
 
@@ -143,7 +112,7 @@ int wal_log_insert(wal_server_t *w, wal_log_t *l)
 	return 0;
 }
 
-static void wal_log_remove(wal_server_t *w, wal_log_t *l)
+void wal_log_remove(wal_server_t *w, wal_log_t *l)
 {
 	wal_log_t **pp = &w->buckets[wal_hash(l->name) & (w->nbuckets - 1)];
 
@@ -156,7 +125,7 @@ static void wal_log_remove(wal_server_t *w, wal_log_t *l)
 	}
 }
 
-static void wal_log_info_fill(const wal_log_t *l, Chronik__Wal__LogInfo *info)
+void wal_log_info_fill(const wal_log_t *l, Chronik__Wal__LogInfo *info)
 {
 	chronik__wal__log_info__init(info);
 	info->topic = (char *)l->topic;
@@ -178,7 +147,7 @@ static void wal_log_apply_stats(wal_log_t *l, const wal_store_stats_t *st)
 
 /* ---- clients and replies ---- */
 
-static void wal_client_unref(wal_client_t *c)
+void wal_client_unref(wal_client_t *c)
 {
 	if (--c->refs > 0)
 		return;
@@ -205,7 +174,7 @@ static void wal_client_detach(wal_client_t *c)
 	wal_client_unref(c);
 }
 
-static void wal_client_kill(wal_client_t *c, const char *why, size_t len)
+void wal_client_kill(wal_client_t *c, const char *why, size_t len)
 {
 	ck_log(CK_LOG_WARN, "closing connection: %s client=%llu len=%zu", why,
 	       (unsigned long long)c->id, len);
@@ -213,7 +182,7 @@ static void wal_client_kill(wal_client_t *c, const char *why, size_t len)
 	wal_client_detach(c);
 }
 
-static void wal_send(wal_client_t *c, const Chronik__Wal__WalReply *rep)
+void wal_send(wal_client_t *c, const Chronik__Wal__WalReply *rep)
 {
 	int r;
 
@@ -225,7 +194,7 @@ static void wal_send(wal_client_t *c, const Chronik__Wal__WalReply *rep)
 		       ck_strerror(r));
 }
 
-static void wal_reply_err(wal_client_t *c, uint64_t cid, int err, const char *msg)
+void wal_reply_err(wal_client_t *c, uint64_t cid, int err, const char *msg)
 {
 	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
 
@@ -235,7 +204,7 @@ static void wal_reply_err(wal_client_t *c, uint64_t cid, int err, const char *ms
 	wal_send(c, &rep);
 }
 
-static void wal_reply_info(wal_client_t *c, uint64_t cid, const wal_log_t *l)
+void wal_reply_info(wal_client_t *c, uint64_t cid, const wal_log_t *l)
 {
 	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
 	Chronik__Wal__LogInfo info;
@@ -247,7 +216,7 @@ static void wal_reply_info(wal_client_t *c, uint64_t cid, const wal_log_t *l)
 	wal_send(c, &rep);
 }
 
-static bool wal_client_subscribed(const wal_client_t *c, const char *topic)
+bool wal_client_subscribed(const wal_client_t *c, const char *topic)
 {
 	if (c->sub_all)
 		return true;
@@ -257,7 +226,7 @@ static bool wal_client_subscribed(const wal_client_t *c, const char *topic)
 	return false;
 }
 
-static void wal_event_send(wal_client_t *c, const wal_log_t *l, bool deleted)
+void wal_event_send(wal_client_t *c, const wal_log_t *l, bool deleted)
 {
 	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
 	Chronik__Wal__LogEvent ev = CHRONIK__WAL__LOG_EVENT__INIT;
@@ -350,6 +319,7 @@ static void wal_group_cut(wal_server_t *w)
 	last->next = NULL;
 	w->pend_bytes -= bytes;
 	w->pend_count -= n;
+	w->last_group_appends = n;
 	job->ctx = head;
 	w->jobs_inflight++;
 	wal_sync_submit(w->sync, job);
@@ -361,7 +331,7 @@ static void wal_group_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Decides, with the pure core, whether to cut a group now or later. */
-static void wal_kick(wal_server_t *w)
+void wal_kick(wal_server_t *w)
 {
 	wal_group_action_t act;
 	uint64_t wait_ns = 0;
@@ -369,13 +339,19 @@ static void wal_kick(wal_server_t *w)
 
 	if (!w->pend_head)
 		return;
-	act = wal_group_decide(&w->limits, w->pend_bytes, w->pend_count, w->pend_head->arrived_ns,
-			       ck_clock_mono_ns(), w->jobs_inflight > 0, &wait_ns);
-	if (act == WAL_GROUP_WAIT && w->stopping)
-		act = WAL_GROUP_CUT;
-	if (act == WAL_GROUP_CUT) {
+	for (;;) {
+		act = wal_group_decide(&w->limits, w->pend_bytes, w->pend_count,
+				       w->pend_head->arrived_ns, ck_clock_mono_ns(), w->jobs_inflight,
+				       w->last_group_appends, &wait_ns);
+		if (act == WAL_GROUP_WAIT && w->stopping)
+			act = WAL_GROUP_CUT;
+		if (act != WAL_GROUP_CUT)
+			break;
 		wal_group_cut(w);
-	} else if (act == WAL_GROUP_WAIT && !evtimer_pending(w->group_timer, NULL)) {
+		if (!w->pend_head)
+			return;
+	}
+	if (act == WAL_GROUP_WAIT && !evtimer_pending(w->group_timer, NULL)) {
 		tv.tv_sec = (time_t)(wait_ns / 1000000000u);
 		tv.tv_usec = (suseconds_t)(wait_ns % 1000000000u / 1000u);
 		(void)evtimer_add(w->group_timer, &tv);
@@ -383,317 +359,16 @@ static void wal_kick(wal_server_t *w)
 }
 
 /* Hands every pending append of L (and those queued before them) over. */
-static void wal_group_flush_log(wal_server_t *w, wal_log_t *l)
+void wal_group_flush_log(wal_server_t *w, wal_log_t *l)
 {
 	while (l->pending > 0)
 		wal_group_cut(w);
 }
 
-static void wal_submit(wal_server_t *w, wal_job_t *job)
+void wal_submit(wal_server_t *w, wal_job_t *job)
 {
 	w->jobs_inflight++;
 	wal_sync_submit(w->sync, job);
-}
-
-/* ---- requests ---- */
-
-static wal_job_t *wal_admin_job(wal_job_kind_t kind, wal_client_t *c, uint64_t cid, wal_log_t *l)
-{
-	wal_job_t *job = calloc(1, sizeof(*job));
-	wal_ctx_t *ctx = calloc(1, sizeof(*ctx));
-
-	CK_ASSERT(job && ctx);
-	job->kind = kind;
-	job->ctx = ctx;
-	ctx->client = c;
-	ctx->correlation_id = cid;
-	ctx->log = l;
-	if (c)
-		c->refs++;
-	if (l) {
-		snprintf(job->topic, sizeof(job->topic), "%s", l->topic);
-		job->partition = l->partition;
-		job->store = l->store;
-	}
-	return job;
-}
-
-static void wal_cfg_from_proto(const Chronik__Wal__LogConfig *p, wal_log_cfg_t *ret)
-{
-	memset(ret, 0, sizeof(*ret));
-	if (!p)
-		return;
-	ret->segment_bytes = p->segment_bytes;
-	ret->segment_ms = p->segment_ms;
-	ret->retention_bytes = p->retention_bytes;
-	ret->retention_ms = p->retention_ms;
-	ret->max_message_bytes = p->max_message_bytes;
-	ret->index_interval_bytes = p->index_interval_bytes;
-}
-
-static void wal_req_create(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			   const Chronik__Wal__CreateLog *m)
-{
-	wal_log_cfg_t req, cfg;
-	wal_log_t *l;
-	wal_job_t *job;
-
-	if (!ck_topic_name_valid(m->topic) || m->partition < 0)
-		return wal_reply_err(c, cid, CK_E_INVALID, "invalid topic or partition");
-	wal_cfg_from_proto(m->config, &req);
-	if (wal_log_cfg_resolve(&w->defaults, &req, &cfg) < 0)
-		return wal_reply_err(c, cid, CK_E_INVALID, "log config out of range");
-	if (wal_log_find(w, m->topic, m->partition))
-		return wal_reply_err(c, cid, CK_E_EXISTS, NULL);
-	l = wal_log_new(m->topic, m->partition);
-	if (!l || wal_log_insert(w, l) < 0) {
-		free(l);
-		return wal_reply_err(c, cid, -ENOMEM, NULL);
-	}
-	l->state = WAL_LOG_CREATING;
-	l->cfg = cfg;
-	job = wal_admin_job(WAL_JOB_CREATE, c, cid, l);
-	job->req = req;
-	job->cfg = cfg;
-	job->owner = l;
-	wal_submit(w, job);
-}
-
-/* The log a request names, ready for work; replies and returns NULL when not. */
-static wal_log_t *wal_req_log(wal_server_t *w, wal_client_t *c, uint64_t cid, const char *topic,
-			      int32_t partition)
-{
-	wal_log_t *l = wal_log_find(w, topic, partition);
-
-	if (!l) {
-		wal_reply_err(c, cid, CK_E_NOT_FOUND, "no such log");
-		return NULL;
-	}
-	if (l->state != WAL_LOG_READY) {
-		wal_reply_err(c, cid, CK_E_AGAIN, "log busy");
-		return NULL;
-	}
-	return l;
-}
-
-static void wal_req_delete(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			   const Chronik__Wal__DeleteLog *m)
-{
-	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
-
-	if (!l)
-		return;
-	wal_group_flush_log(w, l);
-	wal_log_remove(w, l);
-	l->state = WAL_LOG_DELETING;
-	wal_submit(w, wal_admin_job(WAL_JOB_DELETE, c, cid, l));
-}
-
-static void wal_req_truncate(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			     const Chronik__Wal__Truncate *m)
-{
-	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
-	wal_job_t *job;
-
-	if (!l)
-		return;
-	if (m->offset < l->start_offset || m->offset > l->next_offset)
-		return wal_reply_err(c, cid, CK_E_OFFSET_RANGE, NULL);
-	wal_group_flush_log(w, l);
-	l->state = WAL_LOG_TRUNCATING;
-	job = wal_admin_job(WAL_JOB_TRUNCATE, c, cid, l);
-	job->offset = m->offset;
-	wal_submit(w, job);
-}
-
-/* Validates and prepares an append; TAKES the request on success. */
-static bool wal_req_append(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
-{
-	Chronik__Wal__Append *m = req->append;
-	uint64_t cid = req->correlation_id;
-	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
-	wal_append_args_t args;
-	wal_append_plan_t plan;
-	wal_append_t *a;
-	int r;
-
-	if (!l)
-		return false;
-	if (w->pend_bytes + m->batches.len > WAL_PENDING_BYTES_MAX) {
-		wal_reply_err(c, cid, CK_E_AGAIN, "too many appends queued");
-		return false;
-	}
-	args.replica = m->replica;
-	args.log_end = l->next_offset;
-	args.leader_epoch = m->leader_epoch;
-	args.append_time_ms = m->replica ? 0 : m->log_append_time_ms;
-	args.max_bytes = (size_t)l->cfg.max_message_bytes;
-	r = wal_append_prepare(m->batches.data, m->batches.len, &args, &plan);
-	if (r < 0) {
-		ck_log(CK_LOG_DEBUG, "append rejected log=%s err=\"%s\"", l->name, ck_strerror(r));
-		wal_reply_err(c, cid, r, NULL);
-		return false;
-	}
-	a = calloc(1, sizeof(*a));
-	CK_ASSERT(a != NULL);
-	a->client = c;
-	c->refs++;
-	a->correlation_id = cid;
-	a->log = l;
-	a->req = req;
-	a->plan = plan;
-	a->append_time_ms = args.append_time_ms;
-	a->arrived_ns = ck_clock_mono_ns();
-	l->next_offset = plan.next_offset;
-	l->pending++;
-	if (w->pend_tail)
-		w->pend_tail->next = a;
-	else
-		w->pend_head = a;
-	w->pend_tail = a;
-	w->pend_bytes += m->batches.len;
-	w->pend_count++;
-	wal_kick(w);
-	return true;
-}
-
-static void wal_req_info(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			 const Chronik__Wal__GetLogInfo *m)
-{
-	wal_log_t *l = wal_log_find(w, m->topic, m->partition);
-
-	if (!l || l->state == WAL_LOG_CREATING)
-		return wal_reply_err(c, cid, CK_E_NOT_FOUND, "no such log");
-	wal_reply_info(c, cid, l);
-}
-
-static void wal_req_list(wal_server_t *w, wal_client_t *c, uint64_t cid)
-{
-	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
-	Chronik__Wal__LogList list = CHRONIK__WAL__LOG_LIST__INIT;
-	Chronik__Wal__LogInfo *infos = calloc(w->nlogs + 1, sizeof(*infos));
-	Chronik__Wal__LogInfo **ptrs = calloc(w->nlogs + 1, sizeof(*ptrs));
-	size_t n = 0;
-
-	if (!infos || !ptrs) {
-		wal_reply_err(c, cid, -ENOMEM, NULL);
-		goto out;
-	}
-	for (size_t b = 0; b < w->nbuckets; b++) {
-		for (wal_log_t *l = w->buckets[b]; l; l = l->hnext) {
-			if (l->state == WAL_LOG_CREATING)
-				continue;
-			wal_log_info_fill(l, &infos[n]);
-			ptrs[n] = &infos[n];
-			n++;
-		}
-	}
-	list.n_logs = n;
-	list.logs = ptrs;
-	rep.correlation_id = cid;
-	rep.body_case = CHRONIK__WAL__WAL_REPLY__BODY_LOG_LIST;
-	rep.log_list = &list;
-	wal_send(c, &rep);
-out:
-	free(infos);
-	free(ptrs);
-}
-
-static void wal_req_subscribe(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			      const Chronik__Wal__Subscribe *m)
-{
-	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
-
-	if (m->topic[0] == '\0') {
-		c->sub_all = true;
-	} else if (!wal_client_subscribed(c, m->topic)) {
-		char **n = realloc(c->subs, (c->nsubs + 1) * sizeof(*n));
-		char *t = strdup(m->topic);
-		if (!n || !t) {
-			free(t);
-			if (n)
-				c->subs = n;
-			return wal_reply_err(c, cid, -ENOMEM, NULL);
-		}
-		c->subs = n;
-		c->subs[c->nsubs++] = t;
-	}
-	rep.correlation_id = cid;
-	wal_send(c, &rep);
-	/* The current state first, so the subscriber never misses a step. */
-	for (size_t b = 0; b < w->nbuckets; b++)
-		for (wal_log_t *l = w->buckets[b]; l; l = l->hnext)
-			if (l->state != WAL_LOG_CREATING &&
-			    (m->topic[0] == '\0' || !strcmp(m->topic, l->topic)))
-				wal_event_send(c, l, false);
-}
-
-static bool wal_req_mutates(const Chronik__Wal__WalRequest *req)
-{
-	switch (req->body_case) {
-	case CHRONIK__WAL__WAL_REQUEST__BODY_LOG_INFO:
-	case CHRONIK__WAL__WAL_REQUEST__BODY_LIST_LOGS:
-	case CHRONIK__WAL__WAL_REQUEST__BODY_SUBSCRIBE:
-		return false;
-	default:
-		return true;
-	}
-}
-
-/* Dispatches one request. Returns true when the request was taken over. */
-static bool wal_dispatch(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
-{
-	uint64_t cid = req->correlation_id;
-
-	if (w->stopping && wal_req_mutates(req)) {
-		wal_reply_err(c, cid, CK_E_SHUTDOWN, NULL);
-		return false;
-	}
-	switch (req->body_case) {
-	case CHRONIK__WAL__WAL_REQUEST__BODY_APPEND:
-		return wal_req_append(w, c, req);
-	case CHRONIK__WAL__WAL_REQUEST__BODY_CREATE_LOG:
-		wal_req_create(w, c, cid, req->create_log);
-		break;
-	case CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_LOG:
-		wal_req_delete(w, c, cid, req->delete_log);
-		break;
-	case CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE:
-		wal_req_truncate(w, c, cid, req->truncate);
-		break;
-	case CHRONIK__WAL__WAL_REQUEST__BODY_LOG_INFO:
-		wal_req_info(w, c, cid, req->log_info);
-		break;
-	case CHRONIK__WAL__WAL_REQUEST__BODY_SUBSCRIBE:
-		wal_req_subscribe(w, c, cid, req->subscribe);
-		break;
-	case CHRONIK__WAL__WAL_REQUEST__BODY_LIST_LOGS:
-		wal_req_list(w, c, cid);
-		break;
-	default:
-		break;
-	}
-	return false;
-}
-
-static void wal_on_frame(ck_ipc_conn_t *conn, const uint8_t *data, size_t len, void *arg)
-{
-	wal_client_t *c = arg;
-	Chronik__Wal__WalRequest *req = chronik__wal__wal_request__unpack(NULL, len, data);
-
-	if (!req) {
-		wal_client_kill(c, "unparsable request", len);
-		return;
-	}
-	if (req->body_case == CHRONIK__WAL__WAL_REQUEST__BODY__NOT_SET) {
-		chronik__wal__wal_request__free_unpacked(req, NULL);
-		wal_client_kill(c, "request without body", len);
-		return;
-	}
-	c->refs++; /* the client must outlive its own dispatch */
-	if (!wal_dispatch(c->srv, c, req))
-		chronik__wal__wal_request__free_unpacked(req, NULL);
-	wal_client_unref(c);
 }
 
 static void wal_on_close(ck_ipc_conn_t *conn, int err, void *arg)
@@ -707,7 +382,7 @@ static void wal_on_close(ck_ipc_conn_t *conn, int err, void *arg)
 
 static void wal_on_accept(int fd, void *arg)
 {
-	static const ck_ipc_handlers_t h = {wal_on_frame, wal_on_close};
+	static const ck_ipc_handlers_t h = {wal_req_frame, wal_on_close};
 	wal_server_t *w = arg;
 	wal_client_t *c = calloc(1, sizeof(*c));
 
@@ -736,16 +411,22 @@ static void wal_done_group(wal_server_t *w, wal_job_t *job, int phase)
 {
 	wal_append_t *a, *next;
 
+	/* WRITTEN is posted only for a group whose writes all succeeded; the
+	 * sync thread still runs its fdatasyncs, so only the stats (final
+	 * once posted) may be read here, never job->err. */
+	if (phase == WAL_JOB_WRITTEN) {
+		for (size_t i = 0; i < job->nlogs; i++) {
+			wal_log_t *l = job->logs[i].owner;
+			wal_log_apply_stats(l, &job->logs[i].stats);
+			wal_event(w, l, false);
+		}
+		return;
+	}
 	for (size_t i = 0; i < job->nlogs && job->err == 0; i++) {
 		wal_log_t *l = job->logs[i].owner;
-		if (phase == WAL_JOB_WRITTEN)
-			wal_log_apply_stats(l, &job->logs[i].stats);
-		else
-			l->durable_end = job->logs[i].stats.end_offset;
+		l->durable_end = job->logs[i].stats.end_offset;
 		wal_event(w, l, false);
 	}
-	if (phase == WAL_JOB_WRITTEN)
-		return;
 	for (a = job->ctx; a; a = next) {
 		next = a->next;
 		wal_append_reply(a, job->err);

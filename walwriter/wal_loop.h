@@ -1,7 +1,8 @@
 /*
  * wal_loop.h: chronik-walwriter's event loop (shell): the server object
- * shared by wal_loop.c (IPC, requests, group commit, events) and
- * wal_boot.c (start-up: directories, lock, LMDB, recovery, socket).
+ * shared by wal_loop.c (clients, group commit, completions, events, timers,
+ * shutdown), wal_req.c (the requests) and wal_boot.c (start-up:
+ * directories, lock, LMDB, recovery, socket).
  *
  * Single-threaded: everything here runs on the libevent loop, except what
  * wal_sync.c does on the sync thread. The loop owns the logical state of
@@ -51,8 +52,41 @@ typedef struct wal_log {
 
 typedef struct wal_client wal_client_t;
 typedef struct wal_append wal_append_t;
+typedef struct wal_server wal_server_t;
 
-typedef struct wal_server {
+/* A connection and its subscriptions; freed when the connection is gone
+ * and no request of its is in flight. */
+struct wal_client {
+	wal_client_t *next, *prev;
+	wal_server_t *srv;
+	ck_ipc_conn_t *conn;        /* NULL once closed */
+	uint64_t id;
+	int refs;                   /* the connection + requests in flight */
+	bool sub_all;
+	char **subs;
+	size_t nsubs;
+};
+
+/* An accepted append, from validation to its reply. */
+struct wal_append {
+	wal_append_t *next;
+	wal_client_t *client;
+	uint64_t correlation_id;
+	wal_log_t *log;
+	Chronik__Wal__WalRequest *req;  /* owns the batch bytes */
+	wal_append_plan_t plan;
+	int64_t append_time_ms;
+	uint64_t arrived_ns;
+};
+
+/* What an admin job answers to. */
+typedef struct {
+	wal_client_t *client;
+	uint64_t correlation_id;
+	wal_log_t *log;
+} wal_ctx_t;
+
+struct wal_server {
 	const ck_config_t *cfg;
 	wal_log_cfg_t defaults;
 	wal_group_limits_t limits;
@@ -85,6 +119,7 @@ typedef struct wal_server {
 	wal_append_t *pend_tail;
 	uint64_t pend_bytes;
 	uint32_t pend_count;
+	uint32_t last_group_appends;         /* size of the last group cut */
 
 	int jobs_inflight;
 	bool ckpt_inflight;
@@ -97,7 +132,7 @@ typedef struct wal_server {
 	/* Start-up hand-over: recovered stores for the sync thread. */
 	wal_store_t **boot_stores;
 	size_t boot_nstores;
-} wal_server_t;
+};
 
 /* Runs walwriter with CFG until it stops. Returns the exit code (CK_EXIT_*). */
 int wal_server_run(const ck_config_t *cfg);
@@ -106,6 +141,26 @@ int wal_server_run(const ck_config_t *cfg);
 wal_log_t *wal_log_find(wal_server_t *w, const char *topic, int32_t partition);
 int wal_log_insert(wal_server_t *w, wal_log_t *l);
 wal_log_t *wal_log_new(const char *topic, int32_t partition);
+
+/* wal_loop.c, for wal_req.c */
+void wal_log_remove(wal_server_t *w, wal_log_t *l);
+void wal_log_info_fill(const wal_log_t *l, Chronik__Wal__LogInfo *info);
+void wal_client_unref(wal_client_t *c);
+/* Closes C's connection after a protocol violation, with a log line. */
+void wal_client_kill(wal_client_t *c, const char *why, size_t len);
+void wal_send(wal_client_t *c, const Chronik__Wal__WalReply *rep);
+void wal_reply_err(wal_client_t *c, uint64_t cid, int err, const char *msg);
+void wal_reply_info(wal_client_t *c, uint64_t cid, const wal_log_t *l);
+bool wal_client_subscribed(const wal_client_t *c, const char *topic);
+void wal_event_send(wal_client_t *c, const wal_log_t *l, bool deleted);
+/* Cuts a group now or arms the window timer (the pure core decides). */
+void wal_kick(wal_server_t *w);
+/* Hands every pending append of L over (before a truncate or delete). */
+void wal_group_flush_log(wal_server_t *w, wal_log_t *l);
+void wal_submit(wal_server_t *w, wal_job_t *job);
+
+/* wal_req.c: one frame from a client (the ck_ipc on_frame handler). */
+void wal_req_frame(ck_ipc_conn_t *conn, const uint8_t *data, size_t len, void *arg);
 
 /* wal_boot.c: directories, lock, LMDB, recovery of every log, the socket.
  * Returns 0 or the exit code to stop with (1 transient, 2 fatal). */

@@ -9,14 +9,20 @@
 
 wal_group_action_t wal_group_decide(const wal_group_limits_t *lim, uint64_t pending_bytes,
 				    uint32_t pending_appends, uint64_t first_ns, uint64_t now_ns,
-				    bool sync_busy, uint64_t *ret_wait_ns)
+				    int jobs_inflight, uint32_t last_group_appends,
+				    uint64_t *ret_wait_ns)
 {
+	bool full = (lim->bytes_max && pending_bytes >= lim->bytes_max) ||
+		    (lim->appends_max && pending_appends >= lim->appends_max);
 	uint64_t age;
 
-	if (pending_appends == 0 || sync_busy)
+	if (pending_appends == 0)
 		return WAL_GROUP_NOTHING;
-	if ((lim->bytes_max && pending_bytes >= lim->bytes_max) ||
-	    (lim->appends_max && pending_appends >= lim->appends_max))
+	if (full)
+		return jobs_inflight < WAL_GROUPS_QUEUED_MAX ? WAL_GROUP_CUT : WAL_GROUP_NOTHING;
+	if (jobs_inflight > 0)
+		return WAL_GROUP_NOTHING;
+	if (last_group_appends > 0 && pending_appends >= last_group_appends)
 		return WAL_GROUP_CUT;
 	age = now_ns > first_ns ? now_ns - first_ns : 0;
 	if (age >= lim->window_ns)

@@ -33,32 +33,38 @@
 
 /* ---- index derivation ---- */
 
-/* Puts entry SLOT of an index file, writing only when it differs. */
+/* Puts entry SLOT of an index file, writing only when it differs.
+ * Returns 0, 1 when it wrote, or -errno. */
 static int wal_index_put(int fd, uint64_t slot, const uint8_t *e, size_t len)
 {
 	uint8_t cur[CK_TIMEINDEX_ENTRY_LEN];
 	ssize_t n = pread(fd, cur, len, (off_t)(slot * len));
+	int r;
 
 	if (n == (ssize_t)len && !memcmp(cur, e, len))
 		return 0;
-	return wal_store_pwrite(fd, e, len, slot * len);
+	r = wal_store_pwrite(fd, e, len, slot * len);
+	return r < 0 ? r : 1;
 }
 
+/* Returns how many entries had to be written, or -errno. */
 static int wal_index_put_entries(int index_fd, int time_fd, const wal_index_state_t *idx,
 				 const wal_index_entries_t *e)
 {
 	uint8_t b[CK_TIMEINDEX_ENTRY_LEN];
-	int r = 0;
+	int r = 0, w = 0;
 
 	if (e->index) {
 		ck_index_entry_put(b, e->rel_offset, e->position);
 		r = wal_index_put(index_fd, idx->index_entries - 1, b, CK_INDEX_ENTRY_LEN);
+		w += r > 0;
 	}
-	if (r == 0 && e->time) {
+	if (r >= 0 && e->time) {
 		ck_timeindex_entry_put(b, e->timestamp, e->time_rel_offset);
 		r = wal_index_put(time_fd, idx->time_entries - 1, b, CK_TIMEINDEX_ENTRY_LEN);
+		w += r > 0;
 	}
-	return r;
+	return r < 0 ? r : w;
 }
 
 static int wal_file_size_set(int fd, uint64_t size)
@@ -79,6 +85,8 @@ int wal_store_index_close(int index_fd, int time_fd, int64_t base, wal_index_sta
 
 	if (wal_index_final(idx, base, &e))
 		r = wal_index_put_entries(index_fd, time_fd, idx, &e);
+	if (r > 0)
+		r = 0;
 	if (r == 0)
 		r = wal_file_size_set(index_fd, idx->index_entries * CK_INDEX_ENTRY_LEN);
 	if (r == 0)
@@ -101,6 +109,7 @@ int wal_store_scan(int log_fd, int index_fd, int time_fd, int64_t base, uint64_t
 		return r;
 	it.next_offset = next_offset;
 	ret->first_max_ts = INT64_MIN;
+	ret->index_fixed = 0;
 	for (;;) {
 		int64_t prev_next = it.next_offset;
 		r = ck_segment_iter_next(&it);
@@ -122,6 +131,7 @@ int wal_store_scan(int log_fd, int index_fd, int time_fd, int64_t base, uint64_t
 		r = wal_index_put_entries(index_fd, time_fd, idx, &e);
 		if (r < 0)
 			break;
+		ret->index_fixed += (uint32_t)r;
 	}
 	ret->end_pos = it.pos;
 	ret->next_offset = it.next_offset;
@@ -410,6 +420,9 @@ static int wal_recover_scan_one(wal_store_t *s, const char *name, const int64_t 
 			   (uint32_t)s->cfg.index_interval_bytes, true, &sc);
 	if (r < 0)
 		return r;
+	if (sc.index_fixed > 0)
+		ck_log(CK_LOG_INFO, "index entries rewritten log=%s segment=%s entries=%u", name,
+		       wal_seg_name(sname, sizeof(sname), bases[i]), sc.index_fixed);
 	why = wal_scan_verdict(fds[0], &sc, size, &r);
 	if (r < 0)
 		return r;

@@ -591,8 +591,14 @@ int wal_store_prealloc_step(wal_store_t *s, size_t chunk)
 	r = wal_store_pwritev(s->log_fd, iov, (size_t)cnt, s->zero_end);
 	if (r == 0)
 		r = wal_store_fdatasync(s->log_fd);
-	if (r < 0)
-		return wal_store_fail(s, r);
+	if (r < 0) {
+		/* Only zeros were at stake (every group before was synced):
+		 * go on without preallocation rather than fail the log. */
+		ck_log(CK_LOG_WARN, "preallocation failed, disabled log=%s-%d err=\"%s\"", s->topic,
+		       s->partition, ck_strerror(r));
+		s->prealloc_bytes = 0;
+		return r;
+	}
 	s->zero_end += n;
 	return 1;
 }

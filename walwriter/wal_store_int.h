@@ -64,6 +64,7 @@ typedef struct {
 	int64_t first_max_ts;      /* maxTimestamp of the segment's first batch, or INT64_MIN */
 	ck_segment_end_t end;      /* why it stopped, when clean */
 	const char *reason;        /* why it stopped, when the bytes are bad */
+	uint32_t index_fixed;      /* index entries that had to be (re)written */
 } wal_scan_t;
 
 /* Allocates an empty store for DIR (fds -1). NULL on allocation failure. */

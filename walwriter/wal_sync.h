@@ -2,11 +2,13 @@
  * wal_sync.h: chronik-walwriter's sync thread (shell).
  *
  * The event loop hands jobs over in order (a mutex and a condition
- * variable); the thread runs them one by one, strictly FIFO, so a truncate
- * or a delete always sees the appends queued before it. Results come back
- * through a completion queue whose eventfd wakes the loop. A group job
- * reports twice: WRITTEN after its pwritev (end offsets may be announced)
- * and DONE after its fdatasyncs (appends may be acknowledged). When the
+ * variable); the thread runs them strictly FIFO, so a truncate or a delete
+ * always sees the appends queued before it. Group jobs queued back to back
+ * run together: each is written in order, then one fdatasync per touched
+ * file covers them all. Results come back through a completion queue whose
+ * eventfd wakes the loop. A group job reports twice: WRITTEN after its
+ * pwritev (end offsets may be announced) and DONE after the fdatasyncs
+ * (appends may be acknowledged). When the
  * queue is empty the thread zero-fills ahead of active segments in bounded
  * chunks, so preallocation never competes with writes.
  *

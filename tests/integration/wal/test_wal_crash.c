@@ -257,6 +257,24 @@ out:
 	return acks;
 }
 
+/* Small segments, frequent checkpoints, preallocation; a WAL profile
+ * picked at random for each start, so every group-cutting policy (and its
+ * window timer) meets the kills. */
+static void crash_env(wit_t *t, ck_rand_t *rnd)
+{
+	static const char *const profiles[] = {"ultra", "high", "medium", "low"};
+	char env[64];
+
+	wit_env_clear(t);
+	wit_env(t, "CHRONIK_WAL_SEGMENT_BYTES=65536");
+	wit_env(t, "CHRONIK_WAL_PREALLOCATE_BYTES=131072");
+	wit_env(t, "CHRONIK_WAL_CHECKPOINT_INTERVAL_MS=25");
+	wit_env(t, "CHRONIK_WAL_INDEX_INTERVAL_BYTES=1024");
+	wit_env(t, "CHRONIK_WAL_RETENTION_MS=-1"); /* the batches carry 2023 timestamps */
+	snprintf(env, sizeof(env), "CHRONIK_WAL_PROFILE=%s", profiles[ck_rand_below(rnd, 4)]);
+	wit_env(t, env);
+}
+
 START_TEST(test_crash_durability)
 {
 	const char *env_seed = getenv("CHRONIK_TEST_SEED");
@@ -271,11 +289,7 @@ START_TEST(test_crash_durability)
 		(unsigned long long)seed);
 	ck_rand_seed(&rnd, seed);
 	wit_init(&t, "crash");
-	wit_env(&t, "CHRONIK_WAL_SEGMENT_BYTES=65536");
-	wit_env(&t, "CHRONIK_WAL_PREALLOCATE_BYTES=131072");
-	wit_env(&t, "CHRONIK_WAL_CHECKPOINT_INTERVAL_MS=25");
-	wit_env(&t, "CHRONIK_WAL_INDEX_INTERVAL_BYTES=1024");
-	wit_env(&t, "CHRONIK_WAL_RETENTION_MS=-1"); /* the batches carry 2023 timestamps */
+	crash_env(&t, &rnd);
 	wit_start_ready(&t);
 	wcl_connect(&c, &t);
 	for (int l = 0; l < NLOGS; l++)
@@ -291,6 +305,7 @@ START_TEST(test_crash_durability)
 		k.delay_ms = ck_rand_below(&rnd, 6) == 0 ? (unsigned)ck_rand_below(&rnd, 15)
 							 : 20 + (unsigned)ck_rand_below(&rnd, 200);
 		if (iter > 0) {
+			crash_env(&t, &rnd);
 			wit_start(&t);
 			k.pid = t.pid;
 			if (k.delay_ms < 15)

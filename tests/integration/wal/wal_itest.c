@@ -151,6 +151,18 @@ void wit_start_args(wit_t *t, const char *extra_arg, const char *extra_val)
 		putenv(nenv);
 		for (int i = 0; i < t->nenv; i++)
 			putenv(t->env[i]);
+		if (t->pass_fds) {
+			char pidenv[32];
+			/* Out of the way first: either may already sit at 3 or 4. */
+			int l = fcntl(t->pass_listen_fd, F_DUPFD, 100);
+			int sup = fcntl(t->pass_sup_fd, F_DUPFD, 100);
+			if (l < 0 || sup < 0 || dup2(l, 3) < 0 || dup2(sup, 4) < 0)
+				_exit(127);
+			snprintf(pidenv, sizeof(pidenv), "%d", (int)getpid());
+			setenv("LISTEN_PID", pidenv, 1);
+			setenv("LISTEN_FDS", "2", 1);
+			setenv("LISTEN_FDNAMES", "walwriter:supervisor", 1);
+		}
 		const char *argv[16];
 		int argc = 0;
 		if (vg) {

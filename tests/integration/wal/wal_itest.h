@@ -31,6 +31,12 @@ typedef struct {
 	pid_t pid;              /* 0 when not running */
 	char *env[WIT_ENV_MAX];
 	int nenv;
+	/* Supervisor-style socket passing (LISTEN_FDS) on the next start:
+	 * pass_listen_fd becomes fd 3 "walwriter", pass_sup_fd fd 4
+	 * "supervisor". */
+	bool pass_fds;
+	int pass_listen_fd;
+	int pass_sup_fd;
 } wit_t;
 
 /* Adds an unchecked fixture to TC: one base directory per test case, made

@@ -129,13 +129,13 @@ static void assert_bytes(const ck_buf_t *b, const void *want, size_t n)
 START_TEST(test_metadata_v1_bytes)
 {
 	static const uint8_t want[] = {0, 0, 0, 1, 0, 2, 'a', 'b'};
-	kfk_metadata_request_metadata_request_topic_t topic;
+	kfk_metadata_request_topic_t topic;
 	kfk_metadata_request_t req, back;
 	ck_buf_t b = CK_BUF_INIT;
 	ck_span_t in;
 
 	kfk_metadata_request_init(&req);
-	kfk_metadata_request_metadata_request_topic_init(&topic);
+	kfk_metadata_request_topic_init(&topic);
 	topic.name = kfk_str("ab");
 	req.topics.count = 1;
 	req.topics.items = &topic;

@@ -17,16 +17,16 @@
 #include "sup_core.h"
 
 static const sup_policy_cfg_t base_cfg = {
-	.backoff_initial_ms = 100,
-	.backoff_max_ms = 5000,
-	.stable_ms = 10000,
-	.burst = 30,
-	.window_ms = 60000,
+    .backoff_initial_ms = 100,
+    .backoff_max_ms = 5000,
+    .stable_ms = 10000,
+    .burst = 30,
+    .window_ms = 60000,
 };
 
 /* One crash of a process that ran UPTIME_MS, ending at NOW_MS. */
 static sup_verdict_t crash(sup_policy_t *p, const sup_policy_cfg_t *cfg, uint64_t uptime_ms,
-			   uint64_t now_ms)
+                           uint64_t now_ms)
 {
 	sup_verdict_t v;
 
@@ -224,7 +224,7 @@ END_TEST
 START_TEST(test_order)
 {
 	sup_state_t st[4] = {SUP_STATE_STOPPED, SUP_STATE_STOPPED, SUP_STATE_STOPPED,
-			     SUP_STATE_STOPPED};
+	                     SUP_STATE_STOPPED};
 	bool started[4] = {false, false, false, false};
 
 	ck_assert_int_eq(sup_order_next_start(st, started, 4), 0);
@@ -283,7 +283,7 @@ START_TEST(test_notify_parse)
 	sup_notify_t n;
 
 	ck_assert_int_eq(sup_notify_parse("READY=1\nSTATUS=raftd: no role\nCHRONIK_ROLE=none", &n),
-			 0);
+	                 0);
 	ck_assert(n.ready);
 	ck_assert(n.has_status);
 	ck_assert_str_eq(n.status, "raftd: no role");

@@ -139,23 +139,33 @@ START_TEST(test_group_decide)
 	wal_group_limits_t lim = {1000000, 4096, 8}; /* 1 ms window */
 	uint64_t wait = 0;
 
-	ck_assert_int_eq(wal_group_decide(&lim, 0, 0, 0, 5, false, &wait), WAL_GROUP_NOTHING);
-	/* Appends arriving while a sync runs wait for it, whatever their age. */
-	ck_assert_int_eq(wal_group_decide(&lim, 100, 1, 0, 99999999, true, &wait), WAL_GROUP_NOTHING);
-	ck_assert_int_eq(wal_group_decide(&lim, 99999, 99, 0, 0, true, &wait), WAL_GROUP_NOTHING);
+	ck_assert_int_eq(wal_group_decide(&lim, 0, 0, 0, 5, 0, 0, &wait), WAL_GROUP_NOTHING);
+	/* Appends arriving while a sync runs wait for it, whatever their age ... */
+	ck_assert_int_eq(wal_group_decide(&lim, 100, 1, 0, 99999999, 1, 0, &wait), WAL_GROUP_NOTHING);
+	/* ... unless they fill a group: it queues behind, up to a limit. */
+	ck_assert_int_eq(wal_group_decide(&lim, 99999, 99, 0, 0, 1, 0, &wait), WAL_GROUP_CUT);
+	ck_assert_int_eq(wal_group_decide(&lim, 10, 8, 0, 0, WAL_GROUPS_QUEUED_MAX - 1, 0, &wait),
+			 WAL_GROUP_CUT);
+	ck_assert_int_eq(wal_group_decide(&lim, 99999, 99, 0, 0, WAL_GROUPS_QUEUED_MAX, 0, &wait),
+			 WAL_GROUP_NOTHING);
 	/* Idle: wait for the rest of the window ... */
-	ck_assert_int_eq(wal_group_decide(&lim, 100, 1, 1000, 251000, false, &wait), WAL_GROUP_WAIT);
+	ck_assert_int_eq(wal_group_decide(&lim, 100, 1, 1000, 251000, 0, 0, &wait), WAL_GROUP_WAIT);
 	ck_assert_uint_eq(wait, 750000);
 	/* ... cut once it passed, or at once on a cap. */
-	ck_assert_int_eq(wal_group_decide(&lim, 100, 1, 1000, 1001000, false, &wait), WAL_GROUP_CUT);
-	ck_assert_int_eq(wal_group_decide(&lim, 4096, 2, 1000, 1000, false, &wait), WAL_GROUP_CUT);
-	ck_assert_int_eq(wal_group_decide(&lim, 10, 8, 1000, 1000, false, &wait), WAL_GROUP_CUT);
+	ck_assert_int_eq(wal_group_decide(&lim, 100, 1, 1000, 1001000, 0, 0, &wait), WAL_GROUP_CUT);
+	ck_assert_int_eq(wal_group_decide(&lim, 4096, 2, 1000, 1000, 0, 0, &wait), WAL_GROUP_CUT);
+	ck_assert_int_eq(wal_group_decide(&lim, 10, 8, 1000, 1000, 0, 0, &wait), WAL_GROUP_CUT);
 	/* A clock going backwards does not make the wait longer than the window. */
-	ck_assert_int_eq(wal_group_decide(&lim, 10, 1, 5000, 1000, false, &wait), WAL_GROUP_WAIT);
+	ck_assert_int_eq(wal_group_decide(&lim, 10, 1, 5000, 1000, 0, 0, &wait), WAL_GROUP_WAIT);
 	ck_assert_uint_eq(wait, 1000000);
+	/* As many pending as the last group held: waiting adds only latency. */
+	ck_assert_int_eq(wal_group_decide(&lim, 100, 3, 1000, 1001, 0, 3, &wait), WAL_GROUP_CUT);
+	ck_assert_int_eq(wal_group_decide(&lim, 100, 2, 1000, 1001, 0, 3, &wait), WAL_GROUP_WAIT);
+	ck_assert_int_eq(wal_group_decide(&lim, 100, 3, 1000, 1001, 1, 3, &wait), WAL_GROUP_NOTHING);
 	/* Window 0: an idle writer cuts immediately. */
 	lim.window_ns = 0;
-	ck_assert_int_eq(wal_group_decide(&lim, 10, 1, 1000, 1000, false, &wait), WAL_GROUP_CUT);
+	ck_assert_int_eq(wal_group_decide(&lim, 10, 1, 1000, 1000, 0, 0, &wait), WAL_GROUP_CUT);
+	ck_assert_int_eq(wal_group_decide(&lim, 10, 1, 1000, 1000, 2, 0, &wait), WAL_GROUP_NOTHING);
 }
 END_TEST
 

@@ -22,6 +22,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ next to the tool
 sys.path.insert(0, HERE)
 import record_proxy  # noqa: E402
 
@@ -71,9 +72,10 @@ except Exception as e:
 attempt("create_topics", lambda: a.create_topics([NewTopic("kp-new", 2, 1)], timeout_ms=2000))
 attempt("describe_configs", lambda: a.describe_configs(
     [ConfigResource(ConfigResourceType.TOPIC, "golden")]))
-attempt("list_consumer_groups", lambda: a.list_consumer_groups())
-attempt("describe_consumer_groups", lambda: a.describe_consumer_groups(["kp-group"]))
 attempt("delete_topics", lambda: a.delete_topics(["kp-new"], timeout_ms=2000))
+attempt("list_consumer_groups", lambda: a.list_consumer_groups())
+# Last: against the mock this one never returns; the session is killed.
+attempt("describe_consumer_groups", lambda: a.describe_consumer_groups(["kp-group"]))
 a.close()
 '''
 
@@ -164,19 +166,25 @@ def py_session(script):
         with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
             f.write(script)
         try:
-            return [run([CLIENT_PY, f.name, b], 120)]
+            return [run([CLIENT_PY, f.name, b], 60)]
         finally:
             os.unlink(f.name)
     return session
 
 
 def client_versions():
-    kcat = subprocess.run(["kcat", "-V"], capture_output=True, text=True).stdout.split("\n")[0]
+    """(kcat, kafka-python, confluent-kafka) version labels."""
+    kcat = "kcat"
+    for line in subprocess.run(["kcat", "-V"], capture_output=True, text=True).stdout.split("\n"):
+        if line.startswith("Version "):
+            words = line.split()
+            lib = line.split("librdkafka ")[1].split()[0] if "librdkafka " in line else "?"
+            kcat = "kcat %s, librdkafka %s" % (words[1], lib)
     py = subprocess.run([CLIENT_PY, "-c", "import kafka, confluent_kafka as c;"
-                         "print('kafka-python', kafka.__version__, '/ confluent-kafka',"
-                         " c.version()[0], 'librdkafka', c.libversion()[0])"],
-                        capture_output=True, text=True).stdout.strip()
-    return kcat.strip(), py
+                         "print(kafka.__version__); print(c.version()[0], c.libversion()[0])"],
+                        capture_output=True, text=True).stdout.split("\n")
+    return (kcat, "kafka-python %s" % py[0].strip(),
+            "confluent-kafka %s, librdkafka %s" % tuple(py[1].split()[:2]))
 
 
 def dedup(frames):
@@ -215,16 +223,16 @@ def main(argv):
         rec = record_proxy.Recorder()
         proxy = record_proxy.Proxy(ups, rec, EXTRA_APIS)
         proxy.start()
-        kcat_v, py_v = client_versions()
+        kcat_v, kp_v, ck_v = client_versions()
         sessions = [("kcat", kcat_session, kcat_v),
-                    ("kafka-python", py_session(KAFKA_PYTHON), py_v),
-                    ("confluent-kafka", py_session(CONFLUENT_KAFKA), py_v)]
+                    ("kafka-python", py_session(KAFKA_PYTHON), kp_v),
+                    ("confluent-kafka", py_session(CONFLUENT_KAFKA), ck_v)]
         for name, session, version in sessions:
             log = session(proxy.bootstrap())
             time.sleep(0.5)
             frames = dedup(rec.take())
-            label = ("%s frames, captured by capture/capture.py through record_proxy.py "
-                     "from librdkafka's mock cluster; %s" % (name, version))
+            label = ("%s: %s; frames captured by capture/capture.py through "
+                     "record_proxy.py from librdkafka's mock cluster" % (name, version))
             path = os.path.join(out_dir, "%s.frames" % name)
             record_proxy.write_frames(path, label, frames)
             kinds = sorted({(d, k, v) for d, k, v, _, _ in frames})

@@ -14,7 +14,9 @@ recorded (the recording always holds the upstream's original bytes):
     that broker; the lengths do not change;
   * optionally (extra_apis), the ApiVersions response is re-encoded to also
     advertise APIs the upstream lacks, so that clients send those requests
-    and their frames get captured; the upstream then drops the connection.
+    and their frames get captured (the upstream then drops the connection),
+    and a Metadata controller id that names no broker is pointed at the
+    first broker, so that admin clients find a controller to send them to.
 
 Standalone use:  record_proxy.py UPSTREAM_HOST:PORT OUT_FILE  (Ctrl-C stops)
 Python 3 standard library only.
@@ -26,6 +28,7 @@ import threading
 
 HOST = "127.0.0.1"
 API_VERSIONS = 18
+METADATA = 3
 
 
 class Recorder:
@@ -119,6 +122,34 @@ def add_api_versions(payload, version, extra):
     return bytes(out + rest)
 
 
+def fix_controller(payload, version):
+    """Returns the Metadata response PAYLOAD (header v0 + body, versions 1-8)
+    with a controller id that names one of its brokers: librdkafka's mock
+    answers controller 0 next to broker 1, and admin clients then wait for a
+    controller forever. Same length, patched in place."""
+    if not 1 <= version <= 8:
+        return payload
+    out = bytearray(payload)
+    pos = 4 + (4 if version >= 3 else 0)
+    (n,) = struct.unpack(">i", out[pos:pos + 4])
+    pos += 4
+    ids = []
+    for _ in range(n):
+        (node,) = struct.unpack(">i", out[pos:pos + 4])
+        ids.append(node)
+        (hlen,) = struct.unpack(">h", out[pos + 4:pos + 6])
+        pos += 6 + hlen + 4
+        (rlen,) = struct.unpack(">h", out[pos:pos + 2])
+        pos += 2 + max(rlen, 0)
+    if version >= 2:
+        (clen,) = struct.unpack(">h", out[pos:pos + 2])
+        pos += 2 + max(clen, 0)
+    (controller,) = struct.unpack(">i", out[pos:pos + 4])
+    if ids and controller not in ids:
+        out[pos:pos + 4] = struct.pack(">i", ids[0])
+    return bytes(out)
+
+
 class Proxy:
     def __init__(self, upstreams, recorder, extra_apis=()):
         """UPSTREAMS: list of (host, port) brokers to front."""
@@ -207,6 +238,8 @@ class Proxy:
             out = self._rewrite(frame)
             if key == API_VERSIONS and self.extra_apis:
                 out = add_api_versions(out, version, self.extra_apis)
+            if key == METADATA and self.extra_apis:
+                out = fix_controller(out, version)
             try:
                 dst.sendall(struct.pack(">i", len(out)) + out)
             except OSError:

@@ -1,0 +1,327 @@
+/*
+ * wal_req.c: the requests of walwriter.proto as chronik-walwriter's event
+ * loop serves them (shell): parsing a frame, checking a request against the
+ * logs, and either answering at once (info, list, subscribe, rejections) or
+ * queueing work for the sync thread (appends into the pending group;
+ * create, delete and truncate as jobs). Appends are validated and get their
+ * offsets here, in arrival order, through the pure core; nothing of a
+ * rejected request reaches a file. A frame that is no request closes its
+ * connection with a log line.
+ * Not here: group cutting and completions (wal_loop.c), files.
+ */
+#define CK_LOG_SUBSYSTEM "loop"
+
+#include "wal_loop.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_clock.h"
+#include "ck_err.h"
+#include "ck_log.h"
+
+/* Appends accepted but not yet handed to the sync thread, at most: beyond
+ * this a client outruns the disk and gets CK_E_AGAIN (retriable). */
+#define WAL_PENDING_BYTES_MAX ((uint64_t)512 << 20)
+
+static wal_job_t *wal_admin_job(wal_job_kind_t kind, wal_client_t *c, uint64_t cid, wal_log_t *l)
+{
+	wal_job_t *job = calloc(1, sizeof(*job));
+	wal_ctx_t *ctx = calloc(1, sizeof(*ctx));
+
+	CK_ASSERT(job && ctx);
+	job->kind = kind;
+	job->ctx = ctx;
+	ctx->client = c;
+	ctx->correlation_id = cid;
+	ctx->log = l;
+	if (c)
+		c->refs++;
+	if (l) {
+		snprintf(job->topic, sizeof(job->topic), "%s", l->topic);
+		job->partition = l->partition;
+		job->store = l->store;
+	}
+	return job;
+}
+
+static void wal_cfg_from_proto(const Chronik__Wal__LogConfig *p, wal_log_cfg_t *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (!p)
+		return;
+	ret->segment_bytes = p->segment_bytes;
+	ret->segment_ms = p->segment_ms;
+	ret->retention_bytes = p->retention_bytes;
+	ret->retention_ms = p->retention_ms;
+	ret->max_message_bytes = p->max_message_bytes;
+	ret->index_interval_bytes = p->index_interval_bytes;
+}
+
+static void wal_req_create(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			   const Chronik__Wal__CreateLog *m)
+{
+	wal_log_cfg_t req, cfg;
+	wal_log_t *l;
+	wal_job_t *job;
+
+	if (!ck_topic_name_valid(m->topic) || m->partition < 0)
+		return wal_reply_err(c, cid, CK_E_INVALID, "invalid topic or partition");
+	wal_cfg_from_proto(m->config, &req);
+	if (wal_log_cfg_resolve(&w->defaults, &req, &cfg) < 0)
+		return wal_reply_err(c, cid, CK_E_INVALID, "log config out of range");
+	if (wal_log_find(w, m->topic, m->partition))
+		return wal_reply_err(c, cid, CK_E_EXISTS, NULL);
+	l = wal_log_new(m->topic, m->partition);
+	if (!l || wal_log_insert(w, l) < 0) {
+		free(l);
+		return wal_reply_err(c, cid, -ENOMEM, NULL);
+	}
+	l->state = WAL_LOG_CREATING;
+	l->cfg = cfg;
+	job = wal_admin_job(WAL_JOB_CREATE, c, cid, l);
+	job->req = req;
+	job->cfg = cfg;
+	job->owner = l;
+	wal_submit(w, job);
+}
+
+/* The log a request names, ready for work; replies and returns NULL when not. */
+static wal_log_t *wal_req_log(wal_server_t *w, wal_client_t *c, uint64_t cid, const char *topic,
+			      int32_t partition)
+{
+	wal_log_t *l = wal_log_find(w, topic, partition);
+
+	if (!l) {
+		wal_reply_err(c, cid, CK_E_NOT_FOUND, "no such log");
+		return NULL;
+	}
+	if (l->state != WAL_LOG_READY) {
+		wal_reply_err(c, cid, CK_E_AGAIN, "log busy");
+		return NULL;
+	}
+	return l;
+}
+
+static void wal_req_delete(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			   const Chronik__Wal__DeleteLog *m)
+{
+	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
+
+	if (!l)
+		return;
+	wal_group_flush_log(w, l);
+	wal_log_remove(w, l);
+	l->state = WAL_LOG_DELETING;
+	wal_submit(w, wal_admin_job(WAL_JOB_DELETE, c, cid, l));
+}
+
+static void wal_req_truncate(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			     const Chronik__Wal__Truncate *m)
+{
+	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
+	wal_job_t *job;
+
+	if (!l)
+		return;
+	if (m->offset < l->start_offset || m->offset > l->next_offset)
+		return wal_reply_err(c, cid, CK_E_OFFSET_RANGE, NULL);
+	wal_group_flush_log(w, l);
+	l->state = WAL_LOG_TRUNCATING;
+	job = wal_admin_job(WAL_JOB_TRUNCATE, c, cid, l);
+	job->offset = m->offset;
+	wal_submit(w, job);
+}
+
+/* Validates and prepares an append; TAKES the request on success. */
+static bool wal_req_append(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
+{
+	Chronik__Wal__Append *m = req->append;
+	uint64_t cid = req->correlation_id;
+	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
+	wal_append_args_t args;
+	wal_append_plan_t plan;
+	wal_append_t *a;
+	int r;
+
+	if (!l)
+		return false;
+	if (w->pend_bytes + m->batches.len > WAL_PENDING_BYTES_MAX) {
+		wal_reply_err(c, cid, CK_E_AGAIN, "too many appends queued");
+		return false;
+	}
+	args.replica = m->replica;
+	args.log_end = l->next_offset;
+	args.leader_epoch = m->leader_epoch;
+	args.append_time_ms = m->replica ? 0 : m->log_append_time_ms;
+	args.max_bytes = (size_t)l->cfg.max_message_bytes;
+	r = wal_append_prepare(m->batches.data, m->batches.len, &args, &plan);
+	if (r < 0) {
+		ck_log(CK_LOG_DEBUG, "append rejected log=%s err=\"%s\"", l->name, ck_strerror(r));
+		wal_reply_err(c, cid, r, NULL);
+		return false;
+	}
+	a = calloc(1, sizeof(*a));
+	CK_ASSERT(a != NULL);
+	a->client = c;
+	c->refs++;
+	a->correlation_id = cid;
+	a->log = l;
+	a->req = req;
+	a->plan = plan;
+	a->append_time_ms = args.append_time_ms;
+	a->arrived_ns = ck_clock_mono_ns();
+	l->next_offset = plan.next_offset;
+	l->pending++;
+	if (w->pend_tail)
+		w->pend_tail->next = a;
+	else
+		w->pend_head = a;
+	w->pend_tail = a;
+	w->pend_bytes += m->batches.len;
+	w->pend_count++;
+	wal_kick(w);
+	return true;
+}
+
+static void wal_req_info(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			 const Chronik__Wal__GetLogInfo *m)
+{
+	wal_log_t *l = wal_log_find(w, m->topic, m->partition);
+
+	if (!l || l->state == WAL_LOG_CREATING)
+		return wal_reply_err(c, cid, CK_E_NOT_FOUND, "no such log");
+	wal_reply_info(c, cid, l);
+}
+
+static void wal_req_list(wal_server_t *w, wal_client_t *c, uint64_t cid)
+{
+	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
+	Chronik__Wal__LogList list = CHRONIK__WAL__LOG_LIST__INIT;
+	Chronik__Wal__LogInfo *infos = calloc(w->nlogs + 1, sizeof(*infos));
+	Chronik__Wal__LogInfo **ptrs = calloc(w->nlogs + 1, sizeof(*ptrs));
+	size_t n = 0;
+
+	if (!infos || !ptrs) {
+		wal_reply_err(c, cid, -ENOMEM, NULL);
+		goto out;
+	}
+	for (size_t b = 0; b < w->nbuckets; b++) {
+		for (wal_log_t *l = w->buckets[b]; l; l = l->hnext) {
+			if (l->state == WAL_LOG_CREATING)
+				continue;
+			wal_log_info_fill(l, &infos[n]);
+			ptrs[n] = &infos[n];
+			n++;
+		}
+	}
+	list.n_logs = n;
+	list.logs = ptrs;
+	rep.correlation_id = cid;
+	rep.body_case = CHRONIK__WAL__WAL_REPLY__BODY_LOG_LIST;
+	rep.log_list = &list;
+	wal_send(c, &rep);
+out:
+	free(infos);
+	free(ptrs);
+}
+
+static void wal_req_subscribe(wal_server_t *w, wal_client_t *c, uint64_t cid,
+			      const Chronik__Wal__Subscribe *m)
+{
+	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
+
+	if (m->topic[0] == '\0') {
+		c->sub_all = true;
+	} else if (!wal_client_subscribed(c, m->topic)) {
+		char **n = realloc(c->subs, (c->nsubs + 1) * sizeof(*n));
+		char *t = strdup(m->topic);
+		if (!n || !t) {
+			free(t);
+			if (n)
+				c->subs = n;
+			return wal_reply_err(c, cid, -ENOMEM, NULL);
+		}
+		c->subs = n;
+		c->subs[c->nsubs++] = t;
+	}
+	rep.correlation_id = cid;
+	wal_send(c, &rep);
+	/* The current state first, so the subscriber never misses a step. */
+	for (size_t b = 0; b < w->nbuckets; b++)
+		for (wal_log_t *l = w->buckets[b]; l; l = l->hnext)
+			if (l->state != WAL_LOG_CREATING &&
+			    (m->topic[0] == '\0' || !strcmp(m->topic, l->topic)))
+				wal_event_send(c, l, false);
+}
+
+static bool wal_req_mutates(const Chronik__Wal__WalRequest *req)
+{
+	switch (req->body_case) {
+	case CHRONIK__WAL__WAL_REQUEST__BODY_LOG_INFO:
+	case CHRONIK__WAL__WAL_REQUEST__BODY_LIST_LOGS:
+	case CHRONIK__WAL__WAL_REQUEST__BODY_SUBSCRIBE:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* Dispatches one request. Returns true when the request was taken over. */
+static bool wal_dispatch(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
+{
+	uint64_t cid = req->correlation_id;
+
+	if (w->stopping && wal_req_mutates(req)) {
+		wal_reply_err(c, cid, CK_E_SHUTDOWN, NULL);
+		return false;
+	}
+	switch (req->body_case) {
+	case CHRONIK__WAL__WAL_REQUEST__BODY_APPEND:
+		return wal_req_append(w, c, req);
+	case CHRONIK__WAL__WAL_REQUEST__BODY_CREATE_LOG:
+		wal_req_create(w, c, cid, req->create_log);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_LOG:
+		wal_req_delete(w, c, cid, req->delete_log);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE:
+		wal_req_truncate(w, c, cid, req->truncate);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_LOG_INFO:
+		wal_req_info(w, c, cid, req->log_info);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_SUBSCRIBE:
+		wal_req_subscribe(w, c, cid, req->subscribe);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_LIST_LOGS:
+		wal_req_list(w, c, cid);
+		break;
+	default:
+		break;
+	}
+	return false;
+}
+
+void wal_req_frame(ck_ipc_conn_t *conn, const uint8_t *data, size_t len, void *arg)
+{
+	wal_client_t *c = arg;
+	Chronik__Wal__WalRequest *req = chronik__wal__wal_request__unpack(NULL, len, data);
+
+	if (!req) {
+		wal_client_kill(c, "unparsable request", len);
+		return;
+	}
+	if (req->body_case == CHRONIK__WAL__WAL_REQUEST__BODY__NOT_SET) {
+		chronik__wal__wal_request__free_unpacked(req, NULL);
+		wal_client_kill(c, "request without body", len);
+		return;
+	}
+	c->refs++; /* the client must outlive its own dispatch */
+	if (!wal_dispatch(c->srv, c, req))
+		chronik__wal__wal_request__free_unpacked(req, NULL);
+	wal_client_unref(c);
+}
+
