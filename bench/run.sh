@@ -24,6 +24,7 @@
 # MB = 10^6 bytes. Exit status: 0 every stage measured, 1 a stage failed,
 # 2 usage error.
 set -uo pipefail
+export LC_ALL=C
 
 usage() { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
 [ $# -eq 1 ] || usage
@@ -42,6 +43,7 @@ BATCHES=${BENCH_BATCHES:-1024 65536}
 CONNS=${BENCH_CONNS:-16}
 PARTITIONS=${BENCH_PARTITIONS:-1}
 SETTLE=${BENCH_NODE_SETTLE_SECS:-3}
+CLK_TCK=$(getconf CLK_TCK)
 walbench=$build/bench/chronik-walbench
 walwriter=${BENCH_WALWRITER:-$build/walwriter/chronik-walwriter}
 server=${BENCH_SERVER:-$build/supervisor/chronik-server}
@@ -152,6 +154,14 @@ get() { echo "${R[$1.$2]:--}"; }
 # fmt_mb KB -> MB with one decimal ("-" passes through).
 fmt_mb() { [ "$1" = - ] && echo - || awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
 
+# pressure: the load on this shared machine right now.
+pressure() {
+	local cpu io
+	cpu=$(awk '/^some/ {print $3}' /proc/pressure/cpu 2>/dev/null)
+	io=$(awk '/^some/ {print $3}' /proc/pressure/io 2>/dev/null)
+	echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) cpu-pressure ${cpu:-n/a} io-pressure ${io:-n/a}"
+}
+
 machine_info() {
 	local cpu fs
 	cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
@@ -161,6 +171,7 @@ machine_info() {
 	echo "settings: BENCH_SECS=$SECS BENCH_LAT_SECS=$LAT_SECS BENCH_WARMUP_SECS=$WARMUP" \
 		"BENCH_SYNC_ITERS=$SYNC_ITERS BENCH_SEQ_MB=$SEQ_MB BENCH_MEM_MB=$MEM_MB" \
 		"BENCH_CONNS=$CONNS BENCH_PARTITIONS=$PARTITIONS"
+	echo "load at start: $(pressure)"
 }
 
 # --- walwriter --------------------------------------------------------------
@@ -184,17 +195,33 @@ start_walwriter() {
 	return 1
 }
 
-# wal_bench STAGE ARGS...: a walbench wal run against the running walwriter.
+# cpu_ticks PID: user + system clock ticks of all its threads so far.
+cpu_ticks() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+	stat=${stat##*) } # fields after "pid (comm) "; utime/stime are 12th/13th
+	set -- $stat
+	echo $((${12} + ${13}))
+}
+
+# wal_bench STAGE ARGS...: a walbench wal run against the running walwriter;
+# also records the CPU share (% of one CPU) of the walwriter and the client.
 wal_bench() {
-	local stage=$1
+	local stage=$1 c0 t0
 	shift
 	if ! alive "$wal_pid" || is_zombie "$wal_pid"; then
 		log "stage $stage skipped: walwriter is not running"
 		failures=$((failures + 1))
 		return 1
 	fi
+	c0=$(cpu_ticks "$wal_pid")
+	t0=$EPOCHREALTIME
 	bench "$stage" wal --socket "$sock" --partitions "$PARTITIONS" \
-		--warmup-secs "$WARMUP" "$@"
+		--warmup-secs "$WARMUP" "$@" || return 1
+	R[$stage.srv_cpu]=$(awk -v a="$c0" -v b="$(cpu_ticks "$wal_pid")" -v hz="$CLK_TCK" \
+		-v t="$t0" -v now="$EPOCHREALTIME" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / (now - t) }')
+	R[$stage.cli_cpu]=$(awk -v c="$(get "$stage" client_cpu_s)" -v t="$t0" -v now="$EPOCHREALTIME" \
+		'BEGIN { printf "%.0f", 100 * c / (now - t) }')
 }
 
 # measure_memory: writes MEM_MB in two halves (kept stored) and samples the
@@ -332,15 +359,18 @@ report_wal() {
 	echo
 	echo "== walwriter: $PARTITIONS partition(s); each appender keeps one Append in flight," \
 		"appenders share min(N,$CONNS) connections =="
-	printf "%-8s %9s %8s %12s %9s %9s %9s %9s\n" profile appenders batch appends/s MB/s \
-		"p50 us" "p99 us" "p99.9 us"
+	echo "(wal cpu / cli cpu: CPU time of the walwriter, all threads, and of the load client over" \
+		"the run's wall time, in % of one CPU; this machine has $(nproc))"
+	printf "%-8s %9s %8s %12s %9s %9s %9s %9s %8s %8s\n" profile appenders batch appends/s \
+		MB/s "p50 us" "p99 us" "p99.9 us" "wal cpu" "cli cpu"
 	for p in $PROFILES; do
 		for s in "1.1024" $(for b in $BATCHES; do for n in $APPENDERS; do echo "$n.$b"; done; done); do
 			n=${s%%.*}
 			b=${s#*.}
-			printf "%-8s %9s %8s %12s %9s %9s %9s %9s\n" "$p" "$n" "$(batch_name "$b")" \
-				"$(get "$p.$s" appends_per_s)" "$(get "$p.$s" mb_per_s)" \
-				"$(get "$p.$s" p50_us)" "$(get "$p.$s" p99_us)" "$(get "$p.$s" p999_us)"
+			printf "%-8s %9s %8s %12s %9s %9s %9s %9s %7s%% %7s%%\n" "$p" "$n" \
+				"$(batch_name "$b")" "$(get "$p.$s" appends_per_s)" \
+				"$(get "$p.$s" mb_per_s)" "$(get "$p.$s" p50_us)" "$(get "$p.$s" p99_us)" \
+				"$(get "$p.$s" p999_us)" "$(get "$p.$s" srv_cpu)" "$(get "$p.$s" cli_cpu)"
 		done
 	done
 }
@@ -432,6 +462,7 @@ main() {
 	report_memory
 	report_targets
 	echo
+	echo "load at end: $(pressure)"
 	echo "elapsed $((SECONDS - t0)) s; failed stages: $failures"
 	[ "$failures" = 0 ]
 }

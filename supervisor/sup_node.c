@@ -81,6 +81,8 @@ static int sup_mkdirs(const char *path, mode_t mode)
 
 static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 {
+	static char data_override[CK_CONFIG_PATH_MAX + 32], id_override[64];
+	const char *overrides[3] = {NULL, NULL, NULL};
 	char err[1024];
 	int r;
 
@@ -88,26 +90,20 @@ static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 		fprintf(stderr, "chronik-server: %s: %s\n", opts->config_path, strerror(errno));
 		return 2;
 	}
-	r = ck_config_load(&node->cfg, opts->config_path ? node->config_path : NULL, err,
-	                   sizeof(err));
+	/* Flags override the file and the environment, before validation, so
+	 * one cluster.toml with [peer.N] tables serves every --node-id. */
+	if (opts->data_dir)
+		(void)snprintf(data_override, sizeof(data_override), "node.data_dir=%s",
+			       opts->data_dir);
+	if (opts->node_id > 0)
+		(void)snprintf(id_override, sizeof(id_override), "node.id=%d", opts->node_id);
+	overrides[0] = opts->data_dir ? data_override : NULL;
+	overrides[opts->data_dir ? 1 : 0] = opts->node_id > 0 ? id_override : NULL;
+	r = ck_config_load_with(&node->cfg, opts->config_path ? node->config_path : NULL,
+				overrides, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "chronik-server: %s\n", err[0] ? err : ck_strerror(r));
 		return 2;
-	}
-	if (opts->data_dir)
-		snprintf(node->cfg.data_dir, sizeof(node->cfg.data_dir), "%s", opts->data_dir);
-	if (opts->node_id > 0)
-		node->cfg.node_id = opts->node_id;
-	if (node->cfg.peer_count > 0) {
-		bool self = false;
-		for (int i = 0; i < node->cfg.peer_count; i++)
-			self |= node->cfg.peers[i].id == node->cfg.node_id;
-		if (!self) {
-			fprintf(stderr, "chronik-server: --node-id %d: no [peer.%d] table in %s\n",
-			        node->cfg.node_id, node->cfg.node_id,
-			        node->config_path[0] ? node->config_path : "the configuration");
-			return 2;
-		}
 	}
 	ck_log_set_level((ck_log_level_t)node->cfg.log_level);
 	if (node->cfg.log_file[0] && (r = ck_log_set_file(node->cfg.log_file)) < 0) {
