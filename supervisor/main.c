@@ -4,6 +4,7 @@
  *   chronik-server start  [--config FILE] [--data-dir DIR] [--node-id N]
  *   chronik-server status [--config FILE] [--data-dir DIR] [--json]
  *   chronik-server version
+ *   chronik-server config-default
  *
  * Flags override the configuration file and CHRONIK_* environment values.
  * Exit codes: start returns what sup_node_run() returns (0 stopped by
@@ -22,6 +23,7 @@
 
 #include "ck_log.h"
 #include "sup_loop.h"
+#include "ck_config.h"
 #include "sup_status.h"
 
 static void sup_usage(FILE *f)
@@ -29,10 +31,12 @@ static void sup_usage(FILE *f)
 	fprintf(f, "usage: chronik-server start  [--config FILE] [--data-dir DIR] [--node-id N]\n"
 	           "       chronik-server status [--config FILE] [--data-dir DIR] [--json]\n"
 	           "       chronik-server version\n"
+	           "       chronik-server config-default\n"
 	           "\n"
 	           "start   run a node: the supervisor and its four subsystem processes\n"
 	           "status  print the children of the node running on the data dir\n"
-	           "version print the version\n");
+	           "version print the version\n"
+	           "config-default  print the embedded single-node configuration\n");
 }
 
 typedef struct {
@@ -112,6 +116,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("chronik-server %s\n", CHRONIK_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "config-default")) {
+		fputs(ck_config_default_toml, stdout);
 		return 0;
 	}
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
