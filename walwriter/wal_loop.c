@@ -4,11 +4,12 @@
  * shutdown. The requests themselves are in wal_req.c.
  *
  * Invariants:
- *   - an append is validated and given its offsets here, in arrival order,
- *     and answered only after the sync thread reported its group DONE
+ *   - an append (validated and given its offsets in wal_req.c, in arrival
+ *     order) is answered only after the sync thread reported its group DONE
  *     (fdatasync'd); a rejected append writes nothing;
- *   - groups are handed to the sync thread only when it is idle (appends
- *     arriving meanwhile form the next group), cut by the WAL profile;
+ *   - appends arriving while a sync runs form the next group, handed over
+ *     when the sync thread is idle again, or queued behind once a profile
+ *     cap fills it (wal_group_decide);
  *   - a truncate or delete first flushes the log's pending appends into a
  *     group, so FIFO order on the sync thread keeps them in order;
  *   - a client is freed only when its connection is gone and no request of

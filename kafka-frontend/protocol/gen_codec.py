@@ -136,6 +136,7 @@ class Field:
         self.versions = Range(versions)
         self.nullable = Range(opts.pop("nullable", "none"))
         self.default = opts.pop("default", None)
+        self.default_quoted = False  # default="null" is the string, not null
         self.tag = int(opts.pop("tag")) if "tag" in opts else None
         self.tagged = Range(opts.pop("tagged", "none"))
         self.flex_none = opts.pop("flexible", None) == "none"
@@ -196,7 +197,9 @@ class Message:
 
 # ---------------------------------------------------------------- parsing
 
-def tokens(text, lineno):
+def tokens(text):
+    """Splits a schema line into (key, value) pairs; value None for a bare
+    word, ("str", text) for a quoted string."""
     out = []
     for tok in text.split():
         if "=" in tok:
@@ -224,7 +227,7 @@ def parse_schema(path):
         if indent_sp % 2 or "\t" in raw:
             raise SchemaError("line %d: indent with two spaces" % lineno)
         indent = indent_sp // 2
-        toks = tokens(raw.strip(), lineno)
+        toks = tokens(raw.strip())
         if indent == 0:
             while msg is not None and stack:
                 done = stack.pop()[1]
@@ -265,9 +268,8 @@ def parse_schema(path):
             continue
         name, ftype, versions = toks[0][0], toks[1][0], toks[2][0]
         opts = {k: (v[1] if isinstance(v, tuple) else v) for k, v in toks[3:]}
-        quoted = any(isinstance(v, tuple) for _, v in toks[3:])
         f = Field(name, ftype, versions, opts, lineno)
-        f.default_quoted = quoted
+        f.default_quoted = isinstance(dict(toks[3:]).get("default"), tuple)
         stack[-1][1].fields.append(f)
         pending = (indent, f)
     while stack:
@@ -297,9 +299,11 @@ def finish_message(msg):
     for st in msg.structs + [msg.root]:
         for f in st.fields:
             if f.is_struct and f.struct is None:
-                if f.base not in msg.common:
+                # A common struct, or an inline one defined by another field.
+                known = {s.name: s for s in order}
+                if f.base not in known:
                     raise SchemaError("line %d: unknown type %s" % (f.lineno, f.base))
-                f.struct = msg.common[f.base]
+                f.struct = known[f.base]
             if f.is_struct and not f.is_array and not f.nullable.empty:
                 raise SchemaError("line %d: nullable structs are not supported" % f.lineno)
             if f.flex_none and f.base != "string":
@@ -339,7 +343,7 @@ def default_kind(f):
     """('null'|'empty'|'value', literal) for strings, bytes, arrays."""
     if f.default is None:
         return ("empty", None)
-    if f.default == "null" and not getattr(f, "default_quoted", False):
+    if f.default == "null" and not f.default_quoted:
         return ("null", None)
     if f.is_array or f.base not in ("string",):
         if f.default in ("", "[]") or f.is_array:
