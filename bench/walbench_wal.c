@@ -8,7 +8,9 @@
  * previous arrives, so N appenders means N requests in flight, pipelined C
  * ways. One poll() loop drives all connections; there are no threads. The
  * latency of an Append is from queueing its frame to parsing its reply.
- * Throughput counts replies that arrive inside the measured window.
+ * Throughput counts replies that arrive inside the measured window (after the
+ * warm-up, before the deadline); no Append is sent after the deadline and the
+ * ones in flight are drained before the run ends.
  *
  * Speaks the WalRequest/WalReply contract of common/proto/walwriter.proto
  * with its own framing code, so it measures the walwriter and nothing else.
@@ -320,11 +322,13 @@ static int wb_reply_handle(wb_run_t *run, const Chronik__Wal__WalReply *rep, uin
 		}
 	} else {
 		run->total_appends++;
-		if (app->sent_ns >= run->warm_end_ns && now_ns <= run->deadline_ns) {
+		/* Throughput: completions inside the window. Latency: only appends
+		 * sent after the warm-up, so start-up queueing is left out. */
+		if (now_ns >= run->warm_end_ns && now_ns <= run->deadline_ns)
 			run->window_appends++;
-			if (wb_samples_add(&run->lat, now_ns - app->sent_ns) < 0)
-				return -ENOMEM;
-		}
+		if (app->sent_ns >= run->warm_end_ns && now_ns <= run->deadline_ns &&
+		    wb_samples_add(&run->lat, now_ns - app->sent_ns) < 0)
+			return -ENOMEM;
 	}
 	wb_stop_check(run, now_ns);
 	if (run->stopping || run->errors > 0)

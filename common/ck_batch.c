@@ -169,7 +169,7 @@ int ck_batch_builder_begin(ck_batch_builder_t *b, ck_buf_t *out, const ck_batch_
 }
 
 static size_t ck_batch_record_body_len(const ck_batch_record_t *rec, int64_t ts_delta,
-				       int32_t offset_delta)
+                                       int32_t offset_delta)
 {
 	uint8_t tmp[10];
 	size_t n = 1; /* attributes */
@@ -213,7 +213,7 @@ static uint8_t *ck_batch_put_bytes(uint8_t *p, const void *data, size_t len, boo
 }
 
 static void ck_batch_record_write(uint8_t *p, const ck_batch_record_t *rec, size_t body,
-				  int64_t ts_delta, int32_t offset_delta)
+                                  int64_t ts_delta, int32_t offset_delta)
 {
 	p += ck_varint64_put(p, (int64_t)body);
 	*p++ = 0; /* record attributes: unused */
@@ -226,7 +226,7 @@ static void ck_batch_record_write(uint8_t *p, const ck_batch_record_t *rec, size
 		const ck_record_header_t *h = &rec->headers[i];
 		p = ck_batch_put_bytes(p, h->key, h->key_len, false);
 		p = ck_batch_put_bytes(p, h->value, h->value ? (size_t)h->value_len : 0,
-				       h->value == NULL);
+		                       h->value == NULL);
 	}
 }
 
@@ -297,7 +297,7 @@ int ck_batch_builder_finish(ck_batch_builder_t *b, size_t *ret_len)
 }
 
 int ck_batch_build(ck_buf_t *out, const ck_batch_opts_t *opts, const ck_batch_record_t *recs,
-		   size_t n, size_t *ret_len)
+                   size_t n, size_t *ret_len)
 {
 	ck_batch_builder_t b;
 	int r = ck_batch_builder_begin(&b, out, opts);
@@ -381,7 +381,8 @@ static int ck_record_body_parse(const ck_record_iter_t *it, ck_span_t *s, ck_rec
 	if (it->hdr.attributes & CK_BATCH_ATTR_LOG_APPEND_TIME)
 		ret->timestamp_ms = it->hdr.max_timestamp;
 	else
-		ret->timestamp_ms = (int64_t)((uint64_t)it->hdr.base_timestamp + (uint64_t)ts_delta);
+		ret->timestamp_ms =
+		    (int64_t)((uint64_t)it->hdr.base_timestamp + (uint64_t)ts_delta);
 	return 0;
 }
 

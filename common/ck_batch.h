@@ -32,10 +32,10 @@
 
 #include "ck_buf.h"
 
-#define CK_BATCH_MAGIC 2
+#define CK_BATCH_MAGIC        2
 #define CK_BATCH_LOG_OVERHEAD 12 /* baseOffset + batchLength */
-#define CK_BATCH_HEADER_LEN 61   /* everything before the first record */
-#define CK_BATCH_CRC_START 21    /* the CRC covers [21, end) */
+#define CK_BATCH_HEADER_LEN   61 /* everything before the first record */
+#define CK_BATCH_CRC_START    21 /* the CRC covers [21, end) */
 /* The smallest legal batchLength: a header without records. */
 #define CK_BATCH_LENGTH_MIN (CK_BATCH_HEADER_LEN - CK_BATCH_LOG_OVERHEAD)
 /* The largest total size any function here accepts, whatever the caller's
@@ -60,14 +60,14 @@ enum {
 
 /* Attribute bits. */
 #define CK_BATCH_ATTR_COMPRESSION_MASK 0x0007
-#define CK_BATCH_ATTR_LOG_APPEND_TIME 0x0008
-#define CK_BATCH_ATTR_TRANSACTIONAL 0x0010
-#define CK_BATCH_ATTR_CONTROL 0x0020
-#define CK_BATCH_ATTR_DELETE_HORIZON 0x0040
+#define CK_BATCH_ATTR_LOG_APPEND_TIME  0x0008
+#define CK_BATCH_ATTR_TRANSACTIONAL    0x0010
+#define CK_BATCH_ATTR_CONTROL          0x0020
+#define CK_BATCH_ATTR_DELETE_HORIZON   0x0040
 
 #define CK_BATCH_NO_PRODUCER_ID (-1)
-#define CK_BATCH_NO_SEQUENCE (-1)
-#define CK_BATCH_NO_TIMESTAMP (-1)
+#define CK_BATCH_NO_SEQUENCE    (-1)
+#define CK_BATCH_NO_TIMESTAMP   (-1)
 
 typedef struct {
 	int64_t base_offset;
@@ -171,9 +171,9 @@ typedef struct {
 } ck_record_header_t;
 
 typedef struct {
-	const void *key;     /* NULL = null key */
+	const void *key; /* NULL = null key */
 	size_t key_len;
-	const void *value;   /* NULL = null value (a tombstone) */
+	const void *value; /* NULL = null value (a tombstone) */
 	size_t value_len;
 	int64_t timestamp_ms;
 	const ck_record_header_t *headers;
@@ -183,23 +183,26 @@ typedef struct {
 typedef struct {
 	int64_t base_offset;
 	int32_t partition_leader_epoch;
-	int16_t attributes;    /* compression bits must be 0 */
-	int64_t producer_id;   /* CK_BATCH_NO_PRODUCER_ID for none */
+	int16_t attributes;  /* compression bits must be 0 */
+	int64_t producer_id; /* CK_BATCH_NO_PRODUCER_ID for none */
 	int16_t producer_epoch;
 	int32_t base_sequence;
 } ck_batch_opts_t;
 
 /* baseOffset 0, epoch -1, no attributes, no producer. */
-#define CK_BATCH_OPTS_INIT {0, -1, 0, CK_BATCH_NO_PRODUCER_ID, -1, CK_BATCH_NO_SEQUENCE}
+#define CK_BATCH_OPTS_INIT                                                                         \
+	{                                                                                          \
+		0, -1, 0, CK_BATCH_NO_PRODUCER_ID, -1, CK_BATCH_NO_SEQUENCE                        \
+	}
 
 typedef struct {
 	ck_buf_t *out;
-	size_t start;          /* where the batch begins in OUT */
+	size_t start; /* where the batch begins in OUT */
 	ck_batch_opts_t opts;
 	int32_t count;
 	int64_t base_ts;
 	int64_t max_ts;
-	int err;               /* sticky: the first failure */
+	int err; /* sticky: the first failure */
 } ck_batch_builder_t;
 
 /*
@@ -225,21 +228,21 @@ void ck_batch_builder_abort(ck_batch_builder_t *b);
 
 /* Convenience: one batch holding N records. Returns as finish(). */
 int ck_batch_build(ck_buf_t *out, const ck_batch_opts_t *opts, const ck_batch_record_t *recs,
-		   size_t n, size_t *ret_len);
+                   size_t n, size_t *ret_len);
 
 /*
  * Iterator over the records of one uncompressed batch.
  */
 typedef struct {
 	int64_t offset;
-	int64_t timestamp_ms;   /* maxTimestamp for LogAppendTime batches */
+	int64_t timestamp_ms; /* maxTimestamp for LogAppendTime batches */
 	uint8_t attributes;
-	const uint8_t *key;     /* NULL with key_len -1: null key */
+	const uint8_t *key; /* NULL with key_len -1: null key */
 	int32_t key_len;
-	const uint8_t *value;   /* NULL with value_len -1: null value */
+	const uint8_t *value; /* NULL with value_len -1: null value */
 	int32_t value_len;
 	uint32_t header_count;
-	ck_span_t headers;      /* raw header bytes, for ck_record_header_next() */
+	ck_span_t headers; /* raw header bytes, for ck_record_header_next() */
 } ck_record_t;
 
 typedef struct {

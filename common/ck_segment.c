@@ -23,7 +23,7 @@
 #include "ck_err.h"
 
 #define CK_SEGMENT_LOAD_MAX (1u << 20)  /* batches up to this are read whole when verifying */
-#define CK_SEGMENT_CHUNK (64u << 10)    /* streaming CRC chunk */
+#define CK_SEGMENT_CHUNK    (64u << 10) /* streaming CRC chunk */
 
 static const char *const ck_segment_exts[] = {".log", ".index", ".timeindex"};
 
@@ -49,7 +49,7 @@ bool ck_topic_name_valid(const char *topic)
 }
 
 int ck_segment_log_dir(char *buf, size_t len, const char *data_dir, const char *topic,
-		       int32_t partition)
+                       int32_t partition)
 {
 	int n;
 
@@ -62,7 +62,7 @@ int ck_segment_log_dir(char *buf, size_t len, const char *data_dir, const char *
 }
 
 int ck_segment_log_dir_parse(const char *name, char *ret_topic, size_t topic_len,
-			     int32_t *ret_partition)
+                             int32_t *ret_partition)
 {
 	const char *dash = strrchr(name, '-');
 	size_t tlen;
@@ -92,10 +92,10 @@ int ck_segment_log_dir_parse(const char *name, char *ret_topic, size_t topic_len
 }
 
 int ck_segment_path(char *buf, size_t len, const char *log_dir, int64_t base_offset,
-		    ck_segment_file_t kind)
+                    ck_segment_file_t kind)
 {
 	int n = snprintf(buf, len, "%s/%020" PRId64 "%s", log_dir, base_offset,
-			 ck_segment_file_ext(kind));
+	                 ck_segment_file_ext(kind));
 
 	if (n < 0 || (size_t)n >= len)
 		return -ENAMETOOLONG;
@@ -142,7 +142,8 @@ int ck_segment_list(const char *log_dir, int64_t **ret_bases)
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		int64_t base;
 		ck_segment_file_t kind;
-		if (ck_segment_name_parse(de->d_name, &base, &kind) < 0 || kind != CK_SEGMENT_FILE_LOG)
+		if (ck_segment_name_parse(de->d_name, &base, &kind) < 0 ||
+		    kind != CK_SEGMENT_FILE_LOG)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -217,8 +218,8 @@ size_t ck_index_valid_count(const uint8_t *p, size_t len)
 
 	for (i = 0; i < n; i++) {
 		ck_index_entry_t e = ck_index_entry_get(p + i * CK_INDEX_ENTRY_LEN);
-		if (e.position == 0 || (i > 0 && (e.rel_offset <= prev.rel_offset ||
-						  e.position <= prev.position)))
+		if (e.position == 0 ||
+		    (i > 0 && (e.rel_offset <= prev.rel_offset || e.position <= prev.position)))
 			break;
 		prev = e;
 	}
@@ -312,7 +313,7 @@ void ck_segment_close(ck_segment_t *s)
 /* ---- iteration ---- */
 
 int ck_segment_iter_init(ck_segment_iter_t *it, const ck_segment_t *s, uint64_t start_pos,
-			 uint64_t end_pos, int64_t end_offset, unsigned flags)
+                         uint64_t end_pos, int64_t end_offset, unsigned flags)
 {
 	struct stat st;
 
@@ -396,11 +397,13 @@ static int ck_segment_iter_header(ck_segment_iter_t *it)
 	if (got < 0)
 		return (int)got;
 	if (got == 0)
-		return ck_segment_iter_end(it, file_end ? CK_SEGMENT_END_EOF : CK_SEGMENT_END_BOUND);
+		return ck_segment_iter_end(it,
+		                           file_end ? CK_SEGMENT_END_EOF : CK_SEGMENT_END_BOUND);
 	/* Less than a header left: a torn write, even when those bytes are
 	 * zero (the start of a baseOffset), so recovery reports the cut. */
 	if ((size_t)got < sizeof(h))
-		return ck_segment_iter_end(it, file_end ? CK_SEGMENT_END_TORN : CK_SEGMENT_END_BOUND);
+		return ck_segment_iter_end(it,
+		                           file_end ? CK_SEGMENT_END_TORN : CK_SEGMENT_END_BOUND);
 	if (ck_segment_is_zero(h, sizeof(h)))
 		return ck_segment_iter_end(it, CK_SEGMENT_END_ZERO);
 	(void)ck_batch_header_parse(h, sizeof(h), &it->hdr);
@@ -423,13 +426,15 @@ int ck_segment_iter_next(ck_segment_iter_t *it)
 		return 0;
 	it->reason = NULL;
 	if (it->pos >= it->end_pos)
-		return ck_segment_iter_end(it, it->end_is_file ? CK_SEGMENT_END_EOF : CK_SEGMENT_END_BOUND);
+		return ck_segment_iter_end(it, it->end_is_file ? CK_SEGMENT_END_EOF
+		                                               : CK_SEGMENT_END_BOUND);
 	r = ck_segment_iter_header(it);
 	if (r <= 0)
 		return r;
 	total = ck_batch_total_len(&it->hdr);
 	if (total > it->end_pos - it->pos)
-		return ck_segment_iter_end(it, it->end_is_file ? CK_SEGMENT_END_TORN : CK_SEGMENT_END_BOUND);
+		return ck_segment_iter_end(it, it->end_is_file ? CK_SEGMENT_END_TORN
+		                                               : CK_SEGMENT_END_BOUND);
 	if (it->hdr.base_offset < it->next_offset)
 		return ck_segment_iter_corrupt(it, "offset");
 	if (ck_batch_last_offset(&it->hdr) >= it->end_offset)
@@ -524,17 +529,19 @@ static int ck_segment_index_lookup(int fd, size_t entry_len, int64_t target, uin
 		return 0;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	r = ck_index_search((size_t)st.st_size / entry_len, target, ck_segment_index_probe, &pr, &i);
+	r = ck_index_search((size_t)st.st_size / entry_len, target, ck_segment_index_probe, &pr,
+	                    &i);
 	if (r <= 0)
 		return r;
-	if (ck_segment_pread(fd, ret_entry, entry_len, (uint64_t)i * entry_len) != (ssize_t)entry_len)
+	if (ck_segment_pread(fd, ret_entry, entry_len, (uint64_t)i * entry_len) !=
+	    (ssize_t)entry_len)
 		return 0;
 	return 1;
 }
 
 /* Start position for a scan towards OFFSET, and the base offset expected there. */
 static int ck_segment_index_start(const ck_segment_t *s, int64_t offset, uint64_t *ret_pos,
-				  int64_t *ret_base)
+                                  int64_t *ret_base)
 {
 	uint8_t e[CK_INDEX_ENTRY_LEN];
 	int64_t rel = offset - s->base_offset;
@@ -545,7 +552,8 @@ static int ck_segment_index_start(const ck_segment_t *s, int64_t offset, uint64_
 	*ret_base = s->base_offset;
 	if (rel <= 0)
 		return 0;
-	r = ck_segment_index_lookup(s->index_fd, CK_INDEX_ENTRY_LEN, CK_MIN(rel, (int64_t)UINT32_MAX), e);
+	r = ck_segment_index_lookup(s->index_fd, CK_INDEX_ENTRY_LEN,
+	                            CK_MIN(rel, (int64_t)UINT32_MAX), e);
 	if (r <= 0)
 		return r;
 	ie = ck_index_entry_get(e);
@@ -568,8 +576,8 @@ static bool ck_segment_match_time(const ck_batch_header_t *h, int64_t ts)
 
 /* Scans from START (whose batch must have base offset EXPECT) for the first match. */
 static int ck_segment_scan(const ck_segment_t *s, uint64_t start, int64_t expect, uint64_t end_pos,
-			   ck_segment_match_fn match, int64_t key, uint64_t *ret_pos,
-			   ck_batch_header_t *ret_hdr)
+                           ck_segment_match_fn match, int64_t key, uint64_t *ret_pos,
+                           ck_batch_header_t *ret_hdr)
 {
 	ck_segment_iter_t it;
 	int r = ck_segment_iter_init(&it, s, start, end_pos, INT64_MAX, 0);
@@ -596,9 +604,9 @@ static int ck_segment_scan(const ck_segment_t *s, uint64_t start, int64_t expect
 	return r;
 }
 
-static int ck_segment_locate(const ck_segment_t *s, uint64_t start, int64_t expect, uint64_t end_pos,
-			     ck_segment_match_fn match, int64_t key, uint64_t *ret_pos,
-			     ck_batch_header_t *ret_hdr)
+static int ck_segment_locate(const ck_segment_t *s, uint64_t start, int64_t expect,
+                             uint64_t end_pos, ck_segment_match_fn match, int64_t key,
+                             uint64_t *ret_pos, ck_batch_header_t *ret_hdr)
 {
 	int r = ck_segment_scan(s, start, expect, end_pos, match, key, ret_pos, ret_hdr);
 
@@ -610,7 +618,7 @@ static int ck_segment_locate(const ck_segment_t *s, uint64_t start, int64_t expe
 }
 
 int ck_segment_find(const ck_segment_t *s, int64_t offset, uint64_t end_pos, uint64_t *ret_pos,
-		    ck_batch_header_t *ret_hdr)
+                    ck_batch_header_t *ret_hdr)
 {
 	uint64_t start;
 	int64_t expect;
@@ -618,12 +626,12 @@ int ck_segment_find(const ck_segment_t *s, int64_t offset, uint64_t end_pos, uin
 
 	if (r < 0)
 		return r;
-	return ck_segment_locate(s, start, expect, end_pos, ck_segment_match_offset, offset, ret_pos,
-				 ret_hdr);
+	return ck_segment_locate(s, start, expect, end_pos, ck_segment_match_offset, offset,
+	                         ret_pos, ret_hdr);
 }
 
 int ck_segment_find_time(const ck_segment_t *s, int64_t timestamp, uint64_t end_pos,
-			 uint64_t *ret_pos, ck_batch_header_t *ret_hdr)
+                         uint64_t *ret_pos, ck_batch_header_t *ret_hdr)
 {
 	uint8_t e[CK_TIMEINDEX_ENTRY_LEN];
 	uint64_t start = 0;
@@ -633,7 +641,8 @@ int ck_segment_find_time(const ck_segment_t *s, int64_t timestamp, uint64_t end_
 	/* Entries strictly below TIMESTAMP: batches before such an entry's
 	 * offset all hold smaller timestamps. */
 	if (timestamp > INT64_MIN)
-		r = ck_segment_index_lookup(s->timeindex_fd, CK_TIMEINDEX_ENTRY_LEN, timestamp - 1, e);
+		r = ck_segment_index_lookup(s->timeindex_fd, CK_TIMEINDEX_ENTRY_LEN, timestamp - 1,
+		                            e);
 	if (r < 0)
 		return r;
 	if (r == 1) {
@@ -642,12 +651,12 @@ int ck_segment_find_time(const ck_segment_t *s, int64_t timestamp, uint64_t end_
 		if (r < 0)
 			return r;
 	}
-	return ck_segment_locate(s, start, expect, end_pos, ck_segment_match_time, timestamp, ret_pos,
-				 ret_hdr);
+	return ck_segment_locate(s, start, expect, end_pos, ck_segment_match_time, timestamp,
+	                         ret_pos, ret_hdr);
 }
 
 int ck_segment_range(const ck_segment_t *s, int64_t offset, int64_t end_offset, uint64_t end_pos,
-		     uint64_t max_bytes, unsigned flags, ck_segment_range_t *ret)
+                     uint64_t max_bytes, unsigned flags, ck_segment_range_t *ret)
 {
 	ck_segment_range_t rg = {s->log_fd, 0, 0, 0, 0, 0};
 	ck_batch_header_t h;

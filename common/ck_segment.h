@@ -35,10 +35,10 @@
 #include "ck_batch.h"
 #include "ck_buf.h"
 
-#define CK_SEGMENT_DIGITS 20
-#define CK_SEGMENT_NAME_MAX 40 /* "<20 digits>.timeindex" and a NUL, with room */
-#define CK_TOPIC_NAME_MAX 249
-#define CK_INDEX_ENTRY_LEN 8
+#define CK_SEGMENT_DIGITS      20
+#define CK_SEGMENT_NAME_MAX    40 /* "<20 digits>.timeindex" and a NUL, with room */
+#define CK_TOPIC_NAME_MAX      249
+#define CK_INDEX_ENTRY_LEN     8
 #define CK_TIMEINDEX_ENTRY_LEN 12
 
 typedef enum {
@@ -58,17 +58,17 @@ bool ck_topic_name_valid(const char *topic);
  * topic or negative partition) or -ENAMETOOLONG.
  */
 int ck_segment_log_dir(char *buf, size_t len, const char *data_dir, const char *topic,
-		       int32_t partition);
+                       int32_t partition);
 /*
  * Splits a log directory name "<topic>-<partition>" (no path). Returns 0, or
  * CK_E_INVALID when NAME is not one (bad topic, partition not a canonical
  * non-negative decimal i32, or TOPIC_LEN too small).
  */
 int ck_segment_log_dir_parse(const char *name, char *ret_topic, size_t topic_len,
-			     int32_t *ret_partition);
+                             int32_t *ret_partition);
 /* "<log_dir>/<20 digits><ext>" into BUF. Returns 0 or -ENAMETOOLONG. */
 int ck_segment_path(char *buf, size_t len, const char *log_dir, int64_t base_offset,
-		    ck_segment_file_t kind);
+                    ck_segment_file_t kind);
 /* Parses "<20 digits>.log|.index|.timeindex". Returns 0 or CK_E_INVALID. */
 int ck_segment_name_parse(const char *name, int64_t *ret_base, ck_segment_file_t *ret_kind);
 
@@ -165,12 +165,12 @@ typedef enum {
 
 typedef struct {
 	const ck_segment_t *seg;
-	uint64_t pos;           /* where the next batch starts */
-	uint64_t end_pos;       /* bytes at or after this are not read */
-	bool end_is_file;       /* end_pos is the file size, not the caller's */
-	int64_t end_offset;     /* batches with last offset >= this are not returned */
-	int64_t next_offset;    /* a batch below this is corrupt (offsets increase) */
-	size_t batch_max;       /* larger batches are corrupt */
+	uint64_t pos;        /* where the next batch starts */
+	uint64_t end_pos;    /* bytes at or after this are not read */
+	bool end_is_file;    /* end_pos is the file size, not the caller's */
+	int64_t end_offset;  /* batches with last offset >= this are not returned */
+	int64_t next_offset; /* a batch below this is corrupt (offsets increase) */
+	size_t batch_max;    /* larger batches are corrupt */
 	unsigned flags;
 	/* The current batch after ck_segment_iter_next() returned 1: */
 	ck_batch_header_t hdr;
@@ -178,8 +178,8 @@ typedef struct {
 	size_t batch_len;
 	/* After the iteration ended (0) or failed: */
 	ck_segment_end_t end;
-	const char *reason;     /* on CK_E_CORRUPT: "length", "magic", "crc", ... */
-	ck_buf_t buf;           /* scratch, owned */
+	const char *reason; /* on CK_E_CORRUPT: "length", "magic", "crc", ... */
+	ck_buf_t buf;       /* scratch, owned */
 } ck_segment_iter_t;
 
 /*
@@ -188,7 +188,7 @@ typedef struct {
  * bound). FLAGS: CK_SEGMENT_VERIFY_CRC. Returns 0 or -errno (fstat).
  */
 int ck_segment_iter_init(ck_segment_iter_t *it, const ck_segment_t *s, uint64_t start_pos,
-			 uint64_t end_pos, int64_t end_offset, unsigned flags);
+                         uint64_t end_pos, int64_t end_offset, unsigned flags);
 /*
  * Moves to the next batch. Returns 1 (it->hdr, batch_pos, batch_len set),
  * 0 at the end (it->end says why), CK_E_CORRUPT (it->reason says why; the
@@ -214,22 +214,22 @@ void ck_segment_iter_done(ck_segment_iter_t *it);
  * -errno.
  */
 int ck_segment_find(const ck_segment_t *s, int64_t offset, uint64_t end_pos, uint64_t *ret_pos,
-		    ck_batch_header_t *ret_hdr);
+                    ck_batch_header_t *ret_hdr);
 
 /*
  * Position and header of the first batch whose maxTimestamp >= TIMESTAMP,
  * through the time index. Returns 1, 0 when none, CK_E_CORRUPT or -errno.
  */
 int ck_segment_find_time(const ck_segment_t *s, int64_t timestamp, uint64_t end_pos,
-			 uint64_t *ret_pos, ck_batch_header_t *ret_hdr);
+                         uint64_t *ret_pos, ck_batch_header_t *ret_hdr);
 
 /* A byte range of whole batches, ready for sendfile(fd, &position, length). */
 typedef struct {
-	int fd;                 /* the segment's .log fd (still owned by it) */
+	int fd; /* the segment's .log fd (still owned by it) */
 	uint64_t position;
 	uint64_t length;
-	int64_t first_offset;   /* base offset of the first batch */
-	int64_t next_offset;    /* the offset after the last batch */
+	int64_t first_offset; /* base offset of the first batch */
+	int64_t next_offset;  /* the offset after the last batch */
 	uint32_t batches;
 } ck_segment_range_t;
 
@@ -241,6 +241,6 @@ typedef struct {
  * CK_E_CORRUPT, or -errno.
  */
 int ck_segment_range(const ck_segment_t *s, int64_t offset, int64_t end_offset, uint64_t end_pos,
-		     uint64_t max_bytes, unsigned flags, ck_segment_range_t *ret);
+                     uint64_t max_bytes, unsigned flags, ck_segment_range_t *ret);
 
 #endif

@@ -43,12 +43,9 @@ static int parse_int(const char *s, int32_t *ret)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"data-dir", required_argument, NULL, 'd'},
-		{"node-id", required_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},  {"data-dir", required_argument, NULL, 'd'},
+	    {"node-id", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *data_dir = NULL;
 	static ck_config_t cfg;
@@ -99,7 +96,7 @@ int main(int argc, char **argv)
 		return CK_EXIT_FATAL;
 	}
 	if (data_dir && snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", data_dir) >=
-				(int)sizeof(cfg.data_dir)) {
+	                    (int)sizeof(cfg.data_dir)) {
 		ck_log(CK_LOG_ERROR, "bad configuration: --data-dir too long");
 		return CK_EXIT_FATAL;
 	}

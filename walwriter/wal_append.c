@@ -17,8 +17,7 @@ static int64_t wal_cfg_pick(int64_t req, int64_t def)
 	return req != 0 ? req : def;
 }
 
-int wal_log_cfg_resolve(const wal_log_cfg_t *defaults, const wal_log_cfg_t *req,
-			wal_log_cfg_t *ret)
+int wal_log_cfg_resolve(const wal_log_cfg_t *defaults, const wal_log_cfg_t *req, wal_log_cfg_t *ret)
 {
 	wal_log_cfg_t c;
 
@@ -26,9 +25,10 @@ int wal_log_cfg_resolve(const wal_log_cfg_t *defaults, const wal_log_cfg_t *req,
 	c.segment_ms = wal_cfg_pick(req->segment_ms, defaults->segment_ms);
 	c.retention_bytes = wal_cfg_pick(req->retention_bytes, defaults->retention_bytes);
 	c.retention_ms = wal_cfg_pick(req->retention_ms, defaults->retention_ms);
-	c.max_message_bytes = (int32_t)wal_cfg_pick(req->max_message_bytes, defaults->max_message_bytes);
+	c.max_message_bytes =
+	    (int32_t)wal_cfg_pick(req->max_message_bytes, defaults->max_message_bytes);
 	c.index_interval_bytes =
-		(int32_t)wal_cfg_pick(req->index_interval_bytes, defaults->index_interval_bytes);
+	    (int32_t)wal_cfg_pick(req->index_interval_bytes, defaults->index_interval_bytes);
 	if (c.segment_bytes < CK_BATCH_HEADER_LEN || c.segment_bytes > WAL_SEGMENT_BYTES_MAX)
 		return CK_E_INVALID;
 	if (c.segment_ms <= 0 || c.index_interval_bytes < 0)
@@ -43,7 +43,7 @@ int wal_log_cfg_resolve(const wal_log_cfg_t *defaults, const wal_log_cfg_t *req,
 
 /* Pass 1: every batch valid, offsets consistent. Nothing is written. */
 static int wal_append_check(const uint8_t *p, size_t len, const wal_append_args_t *a,
-			    wal_append_plan_t *plan)
+                            wal_append_plan_t *plan)
 {
 	ck_batch_header_t h;
 	int64_t next = a->log_end;
@@ -79,7 +79,7 @@ static int wal_append_check(const uint8_t *p, size_t len, const wal_append_args_
 }
 
 int wal_append_prepare(uint8_t *batches, size_t len, const wal_append_args_t *args,
-		       wal_append_plan_t *ret)
+                       wal_append_plan_t *ret)
 {
 	wal_append_plan_t plan;
 	int64_t next = args->log_end;
@@ -98,7 +98,7 @@ int wal_append_prepare(uint8_t *batches, size_t len, const wal_append_args_t *ar
 			ck_batch_leader_epoch_set(p, args->leader_epoch);
 			if (args->append_time_ms > 0)
 				ck_batch_log_append_time_set(p, ck_batch_total_len(&h),
-							     args->append_time_ms);
+				                             args->append_time_ms);
 			next += (int64_t)h.last_offset_delta + 1;
 			pos += ck_batch_total_len(&h);
 		}

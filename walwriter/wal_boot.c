@@ -154,8 +154,8 @@ static int wal_boot_log(wal_server_t *w, const char *topic, int32_t partition)
 	if (r == CK_E_CORRUPT)
 		ck_log(CK_LOG_WARN, "checkpoint unreadable, scanning whole log log=%s-%d", topic,
 		       partition);
-	r = wal_store_recover(w->cfg->data_dir, topic, partition, r == 0 ? &ck : NULL,
-			      &w->defaults, &store, &cut);
+	r = wal_store_recover(w->cfg->data_dir, topic, partition, r == 0 ? &ck : NULL, &w->defaults,
+	                      &store, &cut);
 	if (r < 0)
 		return r;
 	l = wal_log_new(topic, partition);
@@ -191,7 +191,8 @@ static int wal_boot_logs(wal_server_t *w)
 	if (!d)
 		return -errno;
 	while (r == 0 && (de = readdir(d)) != NULL) {
-		if (wal_has_suffix(de->d_name, ".creating") || wal_has_suffix(de->d_name, ".deleted")) {
+		if (wal_has_suffix(de->d_name, ".creating") ||
+		    wal_has_suffix(de->d_name, ".deleted")) {
 			wal_boot_leftover(logdir, de->d_name);
 			continue;
 		}

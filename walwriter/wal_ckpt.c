@@ -19,10 +19,16 @@
 void wal_ckpt_encode(const wal_ckpt_t *c, uint8_t *out)
 {
 	const int64_t v[] = {
-		c->log_start_offset, c->segment_base, (int64_t)c->position, c->next_offset,
-		(int64_t)c->index.last_index_pos, c->index.max_ts, c->index.max_ts_offset,
-		c->index.last_time_ts, (int64_t)c->index.index_entries,
-		(int64_t)c->index.time_entries,
+	    c->log_start_offset,
+	    c->segment_base,
+	    (int64_t)c->position,
+	    c->next_offset,
+	    (int64_t)c->index.last_index_pos,
+	    c->index.max_ts,
+	    c->index.max_ts_offset,
+	    c->index.last_time_ts,
+	    (int64_t)c->index.index_entries,
+	    (int64_t)c->index.time_entries,
 	};
 	uint8_t *p = out;
 
@@ -76,8 +82,8 @@ int wal_ckpt_key(char *buf, size_t len, const char *topic, int32_t partition)
 void wal_log_cfg_encode(const wal_log_cfg_t *c, uint8_t *out)
 {
 	const int64_t v[] = {
-		c->segment_bytes, c->segment_ms, c->retention_bytes, c->retention_ms,
-		c->max_message_bytes, c->index_interval_bytes,
+	    c->segment_bytes, c->segment_ms,        c->retention_bytes,
+	    c->retention_ms,  c->max_message_bytes, c->index_interval_bytes,
 	};
 	uint8_t *p = out;
 

@@ -23,8 +23,8 @@
 typedef struct {
 	int64_t segment_bytes;
 	int64_t segment_ms;
-	int64_t retention_bytes;      /* -1 = unlimited */
-	int64_t retention_ms;         /* -1 = unlimited */
+	int64_t retention_bytes; /* -1 = unlimited */
+	int64_t retention_ms;    /* -1 = unlimited */
 	int32_t max_message_bytes;
 	int32_t index_interval_bytes;
 } wal_log_cfg_t;
@@ -40,7 +40,7 @@ typedef struct {
  * max_message_bytes < 1).
  */
 int wal_log_cfg_resolve(const wal_log_cfg_t *defaults, const wal_log_cfg_t *req,
-			wal_log_cfg_t *ret);
+                        wal_log_cfg_t *ret);
 
 /* The settings file of a log (WAL_STORE_CONFIG_FILE): the values as asked at
  * creation (0 = node default), WAL_LOG_CFG_LEN bytes with a CRC32C. */
@@ -52,17 +52,17 @@ int wal_log_cfg_decode(const uint8_t *p, size_t len, wal_log_cfg_t *ret);
 /* ---- appends ---- */
 
 typedef struct {
-	bool replica;             /* keep the batches' offsets (follower) */
-	int64_t log_end;          /* the next offset of the log */
-	int32_t leader_epoch;     /* leader appends: stamped into every batch */
-	int64_t append_time_ms;   /* leader appends: > 0 stamps LogAppendTime */
-	size_t max_bytes;         /* largest batch accepted (total size) */
+	bool replica;           /* keep the batches' offsets (follower) */
+	int64_t log_end;        /* the next offset of the log */
+	int32_t leader_epoch;   /* leader appends: stamped into every batch */
+	int64_t append_time_ms; /* leader appends: > 0 stamps LogAppendTime */
+	size_t max_bytes;       /* largest batch accepted (total size) */
 } wal_append_args_t;
 
 typedef struct {
-	int64_t base_offset;      /* first offset appended */
-	int64_t last_offset;      /* last offset appended */
-	int64_t next_offset;      /* the log end afterwards */
+	int64_t base_offset; /* first offset appended */
+	int64_t last_offset; /* last offset appended */
+	int64_t next_offset; /* the log end afterwards */
 	int32_t batches;
 	int64_t records;
 } wal_append_plan_t;
@@ -80,20 +80,20 @@ typedef struct {
  * CK_E_OFFSET_RANGE (offsets would overflow). On failure BATCHES is untouched.
  */
 int wal_append_prepare(uint8_t *batches, size_t len, const wal_append_args_t *args,
-		       wal_append_plan_t *ret);
+                       wal_append_plan_t *ret);
 
 /* ---- group commit ---- */
 
 typedef struct {
-	uint64_t window_ns;       /* how long an idle writer waits to gather */
-	uint64_t bytes_max;       /* cut a group at this many bytes (0 = no cap) */
-	uint32_t appends_max;     /* ... or this many appends (0 = no cap) */
+	uint64_t window_ns;   /* how long an idle writer waits to gather */
+	uint64_t bytes_max;   /* cut a group at this many bytes (0 = no cap) */
+	uint32_t appends_max; /* ... or this many appends (0 = no cap) */
 } wal_group_limits_t;
 
 typedef enum {
-	WAL_GROUP_NOTHING = 0,    /* nothing pending, or the sync thread is busy */
-	WAL_GROUP_WAIT,           /* wait *ret_wait_ns, then decide again */
-	WAL_GROUP_CUT,            /* hand a group to the sync thread now */
+	WAL_GROUP_NOTHING = 0, /* nothing pending, or the sync thread is busy */
+	WAL_GROUP_WAIT,        /* wait *ret_wait_ns, then decide again */
+	WAL_GROUP_CUT,         /* hand a group to the sync thread now */
 } wal_group_action_t;
 
 /* Groups handed to the sync thread and not yet done, at most. */
@@ -113,9 +113,9 @@ typedef enum {
  * waiting longer would only add latency, never batching.
  */
 wal_group_action_t wal_group_decide(const wal_group_limits_t *lim, uint64_t pending_bytes,
-				    uint32_t pending_appends, uint64_t first_ns, uint64_t now_ns,
-				    int jobs_inflight, uint32_t last_group_appends,
-				    uint64_t *ret_wait_ns);
+                                    uint32_t pending_appends, uint64_t first_ns, uint64_t now_ns,
+                                    int jobs_inflight, uint32_t last_group_appends,
+                                    uint64_t *ret_wait_ns);
 
 /*
  * Whether an append of NEXT_BYTES joins a group already holding
@@ -123,14 +123,14 @@ wal_group_action_t wal_group_decide(const wal_group_limits_t *lim, uint64_t pend
  * apply.
  */
 bool wal_group_fits(const wal_group_limits_t *lim, uint64_t group_bytes, uint32_t group_appends,
-		    uint64_t next_bytes);
+                    uint64_t next_bytes);
 
 /* ---- segments ---- */
 
 typedef struct {
-	uint64_t size;            /* bytes of batches in the active segment */
+	uint64_t size; /* bytes of batches in the active segment */
 	int64_t base_offset;
-	int64_t created_ms;       /* wall time the segment counts its age from */
+	int64_t created_ms; /* wall time the segment counts its age from */
 } wal_segment_state_t;
 
 /*
@@ -140,7 +140,7 @@ typedef struct {
  * segment_ms, or when its relative offset would not fit an index entry.
  */
 bool wal_roll_needed(const wal_segment_state_t *seg, const wal_log_cfg_t *cfg, size_t total,
-		     int64_t last_offset, int64_t now_ms);
+                     int64_t last_offset, int64_t now_ms);
 
 typedef struct {
 	int64_t base_offset;
@@ -155,7 +155,7 @@ typedef struct {
  * the log without them would still hold at least retention_bytes.
  */
 size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_log_cfg_t *cfg,
-			   int64_t now_ms);
+                           int64_t now_ms);
 
 /* ---- sparse indexes ---- */
 
@@ -165,19 +165,19 @@ size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_l
  * recovery rebuilds exactly what the writer wrote.
  */
 typedef struct {
-	uint64_t last_index_pos;  /* position of the last indexed batch (0 = none) */
-	int64_t max_ts;           /* largest maxTimestamp so far (INT64_MIN = none) */
-	int64_t max_ts_offset;    /* base offset of the batch holding it */
-	int64_t last_time_ts;     /* timestamp of the last timeindex entry */
-	uint64_t index_entries;   /* entries written to .index */
-	uint64_t time_entries;    /* entries written to .timeindex */
+	uint64_t last_index_pos; /* position of the last indexed batch (0 = none) */
+	int64_t max_ts;          /* largest maxTimestamp so far (INT64_MIN = none) */
+	int64_t max_ts_offset;   /* base offset of the batch holding it */
+	int64_t last_time_ts;    /* timestamp of the last timeindex entry */
+	uint64_t index_entries;  /* entries written to .index */
+	uint64_t time_entries;   /* entries written to .timeindex */
 } wal_index_state_t;
 
 typedef struct {
-	bool index;               /* append (rel_offset, position) to .index */
+	bool index; /* append (rel_offset, position) to .index */
 	uint32_t rel_offset;
 	uint32_t position;
-	bool time;                /* append (timestamp, time_rel_offset) to .timeindex */
+	bool time; /* append (timestamp, time_rel_offset) to .timeindex */
 	int64_t timestamp;
 	uint32_t time_rel_offset;
 } wal_index_entries_t;
@@ -191,7 +191,7 @@ void wal_index_state_init(wal_index_state_t *s);
  * maximum timestamp grew since the last one.
  */
 void wal_index_track(wal_index_state_t *s, int64_t seg_base, uint64_t pos,
-		     const ck_batch_header_t *h, uint32_t interval, wal_index_entries_t *ret);
+                     const ck_batch_header_t *h, uint32_t interval, wal_index_entries_t *ret);
 
 /*
  * The time entry that closes a segment: the segment's maximum timestamp, when
@@ -209,14 +209,14 @@ bool wal_index_final(wal_index_state_t *s, int64_t seg_base, wal_index_entries_t
  * segment's index files.
  */
 #define WAL_CKPT_KEY_PREFIX "wal/"
-#define WAL_CKPT_LEN 96
+#define WAL_CKPT_LEN        96
 
 typedef struct {
 	int64_t log_start_offset;
 	int64_t segment_base;
 	uint64_t position;
-	int64_t next_offset;      /* the offset of the batch at POSITION */
-	wal_index_state_t index;  /* the indexing state at POSITION */
+	int64_t next_offset;     /* the offset of the batch at POSITION */
+	wal_index_state_t index; /* the indexing state at POSITION */
 } wal_ckpt_t;
 
 /* Writes the WAL_CKPT_LEN-byte record (big-endian, with a CRC32C). */

@@ -191,8 +191,8 @@ void wal_send(wal_client_t *c, const Chronik__Wal__WalReply *rep)
 		return;
 	r = ck_ipc_conn_send_msg(c->conn, &rep->base);
 	if (r < 0 && r != CK_E_CLOSED)
-		ck_log(CK_LOG_WARN, "reply dropped client=%llu err=\"%s\"", (unsigned long long)c->id,
-		       ck_strerror(r));
+		ck_log(CK_LOG_WARN, "reply dropped client=%llu err=\"%s\"",
+		       (unsigned long long)c->id, ck_strerror(r));
 }
 
 void wal_reply_err(wal_client_t *c, uint64_t cid, int err, const char *msg)
@@ -308,7 +308,7 @@ static void wal_group_cut(wal_server_t *w)
 			l->group_slot = ++nlogs;
 		}
 		job->items[job->nitems++] =
-			(wal_job_item_t){a->req->append->batches.data, wal_append_len(a), l->store};
+		    (wal_job_item_t){a->req->append->batches.data, wal_append_len(a), l->store};
 		l->pending--;
 	}
 	job->nlogs = nlogs;
@@ -342,8 +342,8 @@ void wal_kick(wal_server_t *w)
 		return;
 	for (;;) {
 		act = wal_group_decide(&w->limits, w->pend_bytes, w->pend_count,
-				       w->pend_head->arrived_ns, ck_clock_mono_ns(), w->jobs_inflight,
-				       w->last_group_appends, &wait_ns);
+		                       w->pend_head->arrived_ns, ck_clock_mono_ns(),
+		                       w->jobs_inflight, w->last_group_appends, &wait_ns);
 		if (act == WAL_GROUP_WAIT && w->stopping)
 			act = WAL_GROUP_CUT;
 		if (act != WAL_GROUP_CUT)
@@ -434,7 +434,8 @@ static void wal_done_group(wal_server_t *w, wal_job_t *job, int phase)
 		wal_append_free(a);
 	}
 	if (job->err < 0) {
-		ck_log(CK_LOG_ERROR, "group commit failed, stopping err=\"%s\"", ck_strerror(job->err));
+		ck_log(CK_LOG_ERROR, "group commit failed, stopping err=\"%s\"",
+		       ck_strerror(job->err));
 		wal_stop_begin(w, CK_EXIT_RESTART);
 	}
 }
@@ -666,9 +667,9 @@ static void wal_server_defaults(wal_server_t *w)
 	const ck_config_t *cfg = w->cfg;
 	const ck_wal_profile_info_t *p = ck_wal_profile_info(cfg->wal_profile);
 
-	w->defaults = (wal_log_cfg_t){cfg->segment_bytes, cfg->segment_ms, cfg->retention_bytes,
-				      cfg->retention_ms, cfg->max_message_bytes,
-				      cfg->index_interval_bytes};
+	w->defaults =
+	    (wal_log_cfg_t){cfg->segment_bytes, cfg->segment_ms,        cfg->retention_bytes,
+	                    cfg->retention_ms,  cfg->max_message_bytes, cfg->index_interval_bytes};
 	if (w->defaults.segment_bytes > WAL_SEGMENT_BYTES_MAX)
 		w->defaults.segment_bytes = WAL_SEGMENT_BYTES_MAX;
 	w->limits.window_ns = p ? (uint64_t)p->group_window_us * 1000u : 0;
@@ -699,8 +700,8 @@ static int wal_server_events(wal_server_t *w)
 
 static void wal_server_free_events(wal_server_t *w)
 {
-	struct event *evs[] = {w->sync_ev, w->group_timer, w->ckpt_timer, w->retention_timer,
-			       w->stop_timer, w->sig_term, w->sig_int, w->sig_hup};
+	struct event *evs[] = {w->sync_ev,    w->group_timer, w->ckpt_timer, w->retention_timer,
+	                       w->stop_timer, w->sig_term,    w->sig_int,    w->sig_hup};
 
 	for (size_t i = 0; i < CK_ARRAY_LEN(evs); i++)
 		if (evs[i])
@@ -729,7 +730,8 @@ static void wal_server_free(wal_server_t *w)
 /* Starts serving: sync thread, listener, events; READY once all is up. */
 static int wal_server_start(wal_server_t *w)
 {
-	wal_sync_opts_t so = {w->cfg->data_dir, w->env, w->dbi, (uint64_t)w->cfg->preallocate_bytes};
+	wal_sync_opts_t so = {w->cfg->data_dir, w->env, w->dbi,
+	                      (uint64_t)w->cfg->preallocate_bytes};
 	int r;
 
 	r = wal_sync_start(&so, w->boot_stores, w->boot_nstores, &w->sync);
@@ -749,7 +751,7 @@ static int wal_server_start(wal_server_t *w)
 	if (r < 0)
 		return r;
 	(void)ck_notifyf("READY=1\nSTATUS=serving logs=%zu profile=%s", w->nlogs,
-			 ck_wal_profile_info(w->cfg->wal_profile)->name);
+	                 ck_wal_profile_info(w->cfg->wal_profile)->name);
 	ck_log(CK_LOG_INFO, "ready logs=%zu profile=%s data_dir=%s", w->nlogs,
 	       ck_wal_profile_info(w->cfg->wal_profile)->name, w->cfg->data_dir);
 	return 0;

@@ -34,20 +34,20 @@ typedef enum {
 
 typedef struct wal_log {
 	struct wal_log *hnext;
-	char name[CK_TOPIC_NAME_MAX + 16];   /* "<topic>-<partition>" */
+	char name[CK_TOPIC_NAME_MAX + 16]; /* "<topic>-<partition>" */
 	char topic[CK_TOPIC_NAME_MAX + 1];
 	int32_t partition;
 	wal_log_state_t state;
-	wal_store_t *store;                  /* the sync thread's; only passed along */
+	wal_store_t *store; /* the sync thread's; only passed along */
 	wal_log_cfg_t cfg;
-	int64_t next_offset;                 /* handed out to accepted appends */
+	int64_t next_offset; /* handed out to accepted appends */
 	int64_t start_offset;
 	int64_t written_end;
 	int64_t durable_end;
 	uint64_t size_bytes;
 	int32_t segments;
-	uint32_t pending;                    /* appends not yet in a group */
-	size_t group_slot;                   /* while cutting: 1 + index in job->logs */
+	uint32_t pending;  /* appends not yet in a group */
+	size_t group_slot; /* while cutting: 1 + index in job->logs */
 } wal_log_t;
 
 typedef struct wal_client wal_client_t;
@@ -59,9 +59,9 @@ typedef struct wal_server wal_server_t;
 struct wal_client {
 	wal_client_t *next, *prev;
 	wal_server_t *srv;
-	ck_ipc_conn_t *conn;        /* NULL once closed */
+	ck_ipc_conn_t *conn; /* NULL once closed */
 	uint64_t id;
-	int refs;                   /* the connection + requests in flight */
+	int refs; /* the connection + requests in flight */
 	bool sub_all;
 	char **subs;
 	size_t nsubs;
@@ -73,7 +73,7 @@ struct wal_append {
 	wal_client_t *client;
 	uint64_t correlation_id;
 	wal_log_t *log;
-	Chronik__Wal__WalRequest *req;  /* owns the batch bytes */
+	Chronik__Wal__WalRequest *req; /* owns the batch bytes */
 	wal_append_plan_t plan;
 	int64_t append_time_ms;
 	uint64_t arrived_ns;
@@ -97,7 +97,7 @@ struct wal_server {
 	MDB_env *env;
 	MDB_dbi dbi;
 	int lock_fd;
-	char sock_path[PATH_MAX];            /* bound here (standalone): removed at exit */
+	char sock_path[PATH_MAX]; /* bound here (standalone): removed at exit */
 
 	struct event *sync_ev;
 	struct event *group_timer;
@@ -119,14 +119,14 @@ struct wal_server {
 	wal_append_t *pend_tail;
 	uint64_t pend_bytes;
 	uint32_t pend_count;
-	uint32_t last_group_appends;         /* size of the last group cut */
+	uint32_t last_group_appends; /* size of the last group cut */
 
 	int jobs_inflight;
 	bool ckpt_inflight;
 	bool retention_inflight;
 	bool stopping;
 	bool final_ckpt_done;
-	uint64_t stop_deadline_ms;           /* monotonic: give up flushing replies */
+	uint64_t stop_deadline_ms; /* monotonic: give up flushing replies */
 	int exit_code;
 
 	/* Start-up hand-over: recovered stores for the sync thread. */

@@ -8,12 +8,12 @@
 #include "ck_err.h"
 
 wal_group_action_t wal_group_decide(const wal_group_limits_t *lim, uint64_t pending_bytes,
-				    uint32_t pending_appends, uint64_t first_ns, uint64_t now_ns,
-				    int jobs_inflight, uint32_t last_group_appends,
-				    uint64_t *ret_wait_ns)
+                                    uint32_t pending_appends, uint64_t first_ns, uint64_t now_ns,
+                                    int jobs_inflight, uint32_t last_group_appends,
+                                    uint64_t *ret_wait_ns)
 {
 	bool full = (lim->bytes_max && pending_bytes >= lim->bytes_max) ||
-		    (lim->appends_max && pending_appends >= lim->appends_max);
+	            (lim->appends_max && pending_appends >= lim->appends_max);
 	uint64_t age;
 
 	if (pending_appends == 0)
@@ -32,7 +32,7 @@ wal_group_action_t wal_group_decide(const wal_group_limits_t *lim, uint64_t pend
 }
 
 bool wal_group_fits(const wal_group_limits_t *lim, uint64_t group_bytes, uint32_t group_appends,
-		    uint64_t next_bytes)
+                    uint64_t next_bytes)
 {
 	if (group_appends == 0)
 		return true;
@@ -44,7 +44,7 @@ bool wal_group_fits(const wal_group_limits_t *lim, uint64_t group_bytes, uint32_
 }
 
 bool wal_roll_needed(const wal_segment_state_t *seg, const wal_log_cfg_t *cfg, size_t total,
-		     int64_t last_offset, int64_t now_ms)
+                     int64_t last_offset, int64_t now_ms)
 {
 	if (seg->size == 0)
 		return false;
@@ -58,7 +58,7 @@ bool wal_roll_needed(const wal_segment_state_t *seg, const wal_log_cfg_t *cfg, s
 }
 
 size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_log_cfg_t *cfg,
-			   int64_t now_ms)
+                           int64_t now_ms)
 {
 	uint64_t total = 0;
 	size_t i;
@@ -66,9 +66,10 @@ size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_l
 	for (i = 0; i < n; i++)
 		total += segs[i].size;
 	for (i = 0; i + 1 < n; i++) {
-		bool old = cfg->retention_ms >= 0 && segs[i].max_timestamp < now_ms - cfg->retention_ms;
+		bool old =
+		    cfg->retention_ms >= 0 && segs[i].max_timestamp < now_ms - cfg->retention_ms;
 		bool big = cfg->retention_bytes >= 0 &&
-			   total - segs[i].size >= (uint64_t)cfg->retention_bytes;
+		           total - segs[i].size >= (uint64_t)cfg->retention_bytes;
 		if (!old && !big)
 			break;
 		total -= segs[i].size;
@@ -87,7 +88,7 @@ void wal_index_state_init(wal_index_state_t *s)
 }
 
 void wal_index_track(wal_index_state_t *s, int64_t seg_base, uint64_t pos,
-		     const ck_batch_header_t *h, uint32_t interval, wal_index_entries_t *ret)
+                     const ck_batch_header_t *h, uint32_t interval, wal_index_entries_t *ret)
 {
 	ret->index = false;
 	ret->time = false;

@@ -49,7 +49,7 @@ static int wal_index_put(int fd, uint64_t slot, const uint8_t *e, size_t len)
 
 /* Returns how many entries had to be written, or -errno. */
 static int wal_index_put_entries(int index_fd, int time_fd, const wal_index_state_t *idx,
-				 const wal_index_entries_t *e)
+                                 const wal_index_entries_t *e)
 {
 	uint8_t b[CK_TIMEINDEX_ENTRY_LEN];
 	int r = 0, w = 0;
@@ -95,8 +95,8 @@ int wal_store_index_close(int index_fd, int time_fd, int64_t base, wal_index_sta
 }
 
 int wal_store_scan(int log_fd, int index_fd, int time_fd, int64_t base, uint64_t pos,
-		   int64_t next_offset, wal_index_state_t *idx, uint32_t interval, bool verify,
-		   wal_scan_t *ret)
+                   int64_t next_offset, wal_index_state_t *idx, uint32_t interval, bool verify,
+                   wal_scan_t *ret)
 {
 	ck_segment_t seg = {base, log_fd, -1, -1};
 	wal_index_entries_t e;
@@ -104,7 +104,7 @@ int wal_store_scan(int log_fd, int index_fd, int time_fd, int64_t base, uint64_t
 	int r;
 
 	r = ck_segment_iter_init(&it, &seg, pos, UINT64_MAX, INT64_MAX,
-				 verify ? CK_SEGMENT_VERIFY_CRC : 0);
+	                         verify ? CK_SEGMENT_VERIFY_CRC : 0);
 	if (r < 0)
 		return r;
 	it.next_offset = next_offset;
@@ -203,7 +203,7 @@ static void wal_close3(int *fds)
 
 /* Reads the stored settings; a missing or bad file means node defaults. */
 static void wal_recover_cfg(const char *dir, const char *name, const wal_log_cfg_t *defaults,
-			    wal_log_cfg_t *ret)
+                            wal_log_cfg_t *ret)
 {
 	uint8_t buf[WAL_LOG_CFG_LEN + 1];
 	wal_log_cfg_t req = {0, 0, 0, 0, 0, 0};
@@ -258,8 +258,9 @@ static int wal_index_sane(const int *fds, int64_t base, uint64_t log_size, int64
 	}
 	*ret_max_ts = INT64_MIN;
 	if (tsize > 0) {
-		if (pread(fds[2], e, CK_TIMEINDEX_ENTRY_LEN, (off_t)(tsize - CK_TIMEINDEX_ENTRY_LEN)) !=
-		    CK_TIMEINDEX_ENTRY_LEN || ck_timeindex_valid_count(e, sizeof(e)) != 1)
+		if (pread(fds[2], e, CK_TIMEINDEX_ENTRY_LEN,
+		          (off_t)(tsize - CK_TIMEINDEX_ENTRY_LEN)) != CK_TIMEINDEX_ENTRY_LEN ||
+		    ck_timeindex_valid_count(e, sizeof(e)) != 1)
 			return 0;
 		*ret_max_ts = ck_timeindex_entry_get(e).timestamp;
 	}
@@ -300,11 +301,12 @@ static int wal_recover_closed(wal_store_t *s, const char *name, int64_t base)
 	       wal_seg_name(sname, sizeof(sname), base));
 	wal_index_state_init(&idx);
 	r = wal_store_scan(fds[0], fds[1], fds[2], base, 0, base, &idx,
-			   (uint32_t)s->cfg.index_interval_bytes, false, &sc);
+	                   (uint32_t)s->cfg.index_interval_bytes, false, &sc);
 	if (r == 0 && (sc.reason || sc.end == CK_SEGMENT_END_TORN)) {
-		ck_log(CK_LOG_ERROR, "corrupt segment below the recovery point log=%s segment=%s "
-		       "position=%llu reason=%s", name, sname, (unsigned long long)sc.end_pos,
-		       sc.reason ? sc.reason : "torn");
+		ck_log(CK_LOG_ERROR,
+		       "corrupt segment below the recovery point log=%s segment=%s "
+		       "position=%llu reason=%s",
+		       name, sname, (unsigned long long)sc.end_pos, sc.reason ? sc.reason : "torn");
 		r = CK_E_CORRUPT;
 	}
 	if (r == 0 && sc.end_pos < size && ftruncate(fds[0], (off_t)sc.end_pos) < 0)
@@ -357,7 +359,7 @@ static bool wal_ckpt_usable(const int *fds, const wal_ckpt_t *c)
 
 /* Removes segments BASES[from..n) (after a cut). */
 static int wal_drop_after(wal_store_t *s, const char *name, const int64_t *bases, size_t from,
-			  size_t n)
+                          size_t n)
 {
 	char sname[CK_SEGMENT_NAME_MAX], path[PATH_MAX];
 	struct stat st;
@@ -398,7 +400,7 @@ static const char *wal_scan_verdict(int log_fd, const wal_scan_t *sc, uint64_t s
 /* Scans segment BASES[i] from RS; cuts and drops later segments when bad.
  * Returns 1 when this segment is now the last, 0 to go on, or an error. */
 static int wal_recover_scan_one(wal_store_t *s, const char *name, const int64_t *bases, size_t i,
-				size_t n, int *fds, wal_resume_t *rs, wal_store_cut_t *cut)
+                                size_t n, int *fds, wal_resume_t *rs, wal_store_cut_t *cut)
 {
 	char sname[CK_SEGMENT_NAME_MAX];
 	const char *why;
@@ -416,8 +418,8 @@ static int wal_recover_scan_one(wal_store_t *s, const char *name, const int64_t 
 		return CK_E_CORRUPT;
 	}
 	r = wal_store_scan(fds[0], fds[1], fds[2], bases[i], rs->pos,
-			   rs->pos == 0 ? bases[i] : rs->next_offset, &rs->idx,
-			   (uint32_t)s->cfg.index_interval_bytes, true, &sc);
+	                   rs->pos == 0 ? bases[i] : rs->next_offset, &rs->idx,
+	                   (uint32_t)s->cfg.index_interval_bytes, true, &sc);
 	if (r < 0)
 		return r;
 	if (sc.index_fixed > 0)
@@ -435,16 +437,18 @@ static int wal_recover_scan_one(wal_store_t *s, const char *name, const int64_t 
 		r = -errno;
 	if (r < 0)
 		return r;
-	ck_log(CK_LOG_WARN, "truncated torn tail log=%s segment=%s position=%lu bytes_cut=%lu "
-	       "reason=%s", name, wal_seg_name(sname, sizeof(sname), bases[i]),
-	       (unsigned long)sc.end_pos, (unsigned long)(size - sc.end_pos), why);
-	*cut = (wal_store_cut_t){true, bases[i], sc.end_pos, size - sc.end_pos, why, (int)(n - i - 1)};
+	ck_log(CK_LOG_WARN,
+	       "truncated torn tail log=%s segment=%s position=%lu bytes_cut=%lu "
+	       "reason=%s",
+	       name, wal_seg_name(sname, sizeof(sname), bases[i]), (unsigned long)sc.end_pos,
+	       (unsigned long)(size - sc.end_pos), why);
+	*cut =
+	    (wal_store_cut_t){true, bases[i], sc.end_pos, size - sc.end_pos, why, (int)(n - i - 1)};
 	return 1;
 }
 
 /* Makes the scanned segment I closed (LAST false) or the active one. */
-static int wal_recover_settle(wal_store_t *s, int64_t base, int *fds, wal_resume_t *rs,
-			      bool last)
+static int wal_recover_settle(wal_store_t *s, int64_t base, int *fds, wal_resume_t *rs, bool last)
 {
 	uint64_t size = 0;
 	int r = wal_fd_size(fds[0], &size);
@@ -474,7 +478,7 @@ static int wal_recover_settle(wal_store_t *s, int64_t base, int *fds, wal_resume
 
 /* Scans segments K0.. of BASES from the checkpoint (or from K0's start). */
 static int wal_recover_tail(wal_store_t *s, const char *name, const int64_t *bases, size_t k0,
-			    size_t n, const wal_ckpt_t *ckpt, wal_store_cut_t *cut)
+                            size_t n, const wal_ckpt_t *ckpt, wal_store_cut_t *cut)
 {
 	int fds[3] = {-1, -1, -1}, r = 0;
 	wal_resume_t rs = {0, bases[k0], {0}};
@@ -485,7 +489,8 @@ static int wal_recover_tail(wal_store_t *s, const char *name, const int64_t *bas
 		r = wal_store_seg_open(s->dir, bases[i], false, &fds[0], &fds[1], &fds[2]);
 		if (r < 0)
 			break;
-		if (i == k0 && ckpt && ckpt->segment_base == bases[i] && wal_ckpt_usable(fds, ckpt)) {
+		if (i == k0 && ckpt && ckpt->segment_base == bases[i] &&
+		    wal_ckpt_usable(fds, ckpt)) {
 			rs.pos = ckpt->position;
 			rs.next_offset = ckpt->next_offset;
 			rs.idx = ckpt->index;
@@ -549,8 +554,8 @@ static int wal_recover_empty(wal_store_t *s, int64_t base, int64_t **bases)
 }
 
 int wal_store_recover(const char *data_dir, const char *topic, int32_t partition,
-		      const wal_ckpt_t *ckpt, const wal_log_cfg_t *defaults,
-		      wal_store_t **ret, wal_store_cut_t *ret_cut)
+                      const wal_ckpt_t *ckpt, const wal_log_cfg_t *defaults, wal_store_t **ret,
+                      wal_store_cut_t *ret_cut)
 {
 	char dir[PATH_MAX], name[CK_TOPIC_NAME_MAX + 16];
 	wal_store_cut_t cut = {false, 0, 0, 0, NULL, 0};

@@ -61,7 +61,7 @@ static void wal_cfg_from_proto(const Chronik__Wal__LogConfig *p, wal_log_cfg_t *
 }
 
 static void wal_req_create(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			   const Chronik__Wal__CreateLog *m)
+                           const Chronik__Wal__CreateLog *m)
 {
 	wal_log_cfg_t req, cfg;
 	wal_log_t *l;
@@ -90,7 +90,7 @@ static void wal_req_create(wal_server_t *w, wal_client_t *c, uint64_t cid,
 
 /* The log a request names, ready for work; replies and returns NULL when not. */
 static wal_log_t *wal_req_log(wal_server_t *w, wal_client_t *c, uint64_t cid, const char *topic,
-			      int32_t partition)
+                              int32_t partition)
 {
 	wal_log_t *l = wal_log_find(w, topic, partition);
 
@@ -106,7 +106,7 @@ static wal_log_t *wal_req_log(wal_server_t *w, wal_client_t *c, uint64_t cid, co
 }
 
 static void wal_req_delete(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			   const Chronik__Wal__DeleteLog *m)
+                           const Chronik__Wal__DeleteLog *m)
 {
 	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
 
@@ -119,7 +119,7 @@ static void wal_req_delete(wal_server_t *w, wal_client_t *c, uint64_t cid,
 }
 
 static void wal_req_truncate(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			     const Chronik__Wal__Truncate *m)
+                             const Chronik__Wal__Truncate *m)
 {
 	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
 	wal_job_t *job;
@@ -187,7 +187,7 @@ static bool wal_req_append(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRe
 }
 
 static void wal_req_info(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			 const Chronik__Wal__GetLogInfo *m)
+                         const Chronik__Wal__GetLogInfo *m)
 {
 	wal_log_t *l = wal_log_find(w, m->topic, m->partition);
 
@@ -229,7 +229,7 @@ out:
 }
 
 static void wal_req_subscribe(wal_server_t *w, wal_client_t *c, uint64_t cid,
-			      const Chronik__Wal__Subscribe *m)
+                              const Chronik__Wal__Subscribe *m)
 {
 	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
 
@@ -324,4 +324,3 @@ void wal_req_frame(ck_ipc_conn_t *conn, const uint8_t *data, size_t len, void *a
 		chronik__wal__wal_request__free_unpacked(req, NULL);
 	wal_client_unref(c);
 }
-

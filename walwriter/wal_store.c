@@ -37,7 +37,8 @@ int wal_store_pwrite(int fd, const void *buf, size_t len, uint64_t pos)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(pos + done));
+		ssize_t n =
+		    pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(pos + done));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -98,7 +99,7 @@ static void wal_store_close_fd(int *fd)
 }
 
 int wal_store_seg_open(const char *dir, int64_t base, bool create, int *ret_log, int *ret_index,
-		       int *ret_time)
+                       int *ret_time)
 {
 	int flags = O_RDWR | O_CLOEXEC | O_CREAT | (create ? O_TRUNC : 0);
 	int fds[3] = {-1, -1, -1}, r = 0;
@@ -165,7 +166,7 @@ static int wal_store_rmdir_files(const char *dir)
 /* ---- lifetime ---- */
 
 wal_store_t *wal_store_alloc(const char *dir, const char *topic, int32_t partition,
-			     const wal_log_cfg_t *cfg)
+                             const wal_log_cfg_t *cfg)
 {
 	wal_store_t *s = calloc(1, sizeof(*s));
 
@@ -227,13 +228,34 @@ void wal_store_stats(const wal_store_t *s, wal_store_stats_t *ret)
 	ret->segments = (int32_t)s->nsegs;
 }
 
-const wal_log_cfg_t *wal_store_cfg(const wal_store_t *s) { return &s->cfg; }
-const char *wal_store_dir(const wal_store_t *s) { return s->dir; }
-void wal_store_set_prealloc(wal_store_t *s, uint64_t prealloc_bytes) { s->prealloc_bytes = prealloc_bytes; }
-void wal_store_set_owner(wal_store_t *s, void *owner) { s->owner = owner; }
-void *wal_store_owner(const wal_store_t *s) { return s->owner; }
-const char *wal_store_topic(const wal_store_t *s) { return s->topic; }
-int32_t wal_store_partition(const wal_store_t *s) { return s->partition; }
+const wal_log_cfg_t *wal_store_cfg(const wal_store_t *s)
+{
+	return &s->cfg;
+}
+const char *wal_store_dir(const wal_store_t *s)
+{
+	return s->dir;
+}
+void wal_store_set_prealloc(wal_store_t *s, uint64_t prealloc_bytes)
+{
+	s->prealloc_bytes = prealloc_bytes;
+}
+void wal_store_set_owner(wal_store_t *s, void *owner)
+{
+	s->owner = owner;
+}
+void *wal_store_owner(const wal_store_t *s)
+{
+	return s->owner;
+}
+const char *wal_store_topic(const wal_store_t *s)
+{
+	return s->topic;
+}
+int32_t wal_store_partition(const wal_store_t *s)
+{
+	return s->partition;
+}
 
 void wal_store_ckpt_set(wal_store_t *s)
 {
@@ -318,7 +340,7 @@ static int wal_store_create_tmp(const char *tmp, const wal_log_cfg_t *req)
 }
 
 int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
-		     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret)
+                     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX], parent[PATH_MAX];
 	wal_store_t *s = NULL;
@@ -398,8 +420,8 @@ static int wal_store_fail(wal_store_t *s, int r)
 {
 	if (r < 0 && !s->failed) {
 		s->failed = r;
-		ck_log(CK_LOG_ERROR, "log write failed log=%s-%d err=\"%s\"", s->topic, s->partition,
-		       ck_strerror(r));
+		ck_log(CK_LOG_ERROR, "log write failed log=%s-%d err=\"%s\"", s->topic,
+		       s->partition, ck_strerror(r));
 	}
 	return r;
 }
@@ -422,7 +444,7 @@ int wal_store_flush(wal_store_t *s)
 	}
 	if (s->idx_stage.len > 0) {
 		r = wal_store_pwrite(s->index_fd, s->idx_stage.data, s->idx_stage.len,
-				     s->index_file_entries * CK_INDEX_ENTRY_LEN);
+		                     s->index_file_entries * CK_INDEX_ENTRY_LEN);
 		if (r < 0)
 			return wal_store_fail(s, r);
 		s->index_file_entries += s->idx_stage.len / CK_INDEX_ENTRY_LEN;
@@ -431,7 +453,7 @@ int wal_store_flush(wal_store_t *s)
 	}
 	if (s->time_stage.len > 0) {
 		r = wal_store_pwrite(s->time_fd, s->time_stage.data, s->time_stage.len,
-				     s->time_file_entries * CK_TIMEINDEX_ENTRY_LEN);
+		                     s->time_file_entries * CK_TIMEINDEX_ENTRY_LEN);
 		if (r < 0)
 			return wal_store_fail(s, r);
 		s->time_file_entries += s->time_stage.len / CK_TIMEINDEX_ENTRY_LEN;
@@ -532,7 +554,7 @@ int wal_store_stage(wal_store_t *s, const uint8_t *data, size_t len, int64_t now
 		total = ck_batch_total_len(&h);
 		CK_ASSERT(total <= len - pos && h.base_offset == s->next_offset);
 		wal_segment_state_t st = {s->write_pos + s->stage_bytes + (pos - run),
-					  wal_store_base(s), s->created_ms};
+		                          wal_store_base(s), s->created_ms};
 		if (wal_roll_needed(&st, &s->cfg, total, ck_batch_last_offset(&h), now_ms)) {
 			if (pos > run)
 				r = wal_store_stage_iov(s, data + run, pos - run);
@@ -542,8 +564,9 @@ int wal_store_stage(wal_store_t *s, const uint8_t *data, size_t len, int64_t now
 			if (r < 0)
 				break;
 		}
-		wal_index_track(&s->idx, wal_store_base(s), s->write_pos + s->stage_bytes + (pos - run),
-				&h, (uint32_t)s->cfg.index_interval_bytes, &e);
+		wal_index_track(&s->idx, wal_store_base(s),
+		                s->write_pos + s->stage_bytes + (pos - run), &h,
+		                (uint32_t)s->cfg.index_interval_bytes, &e);
 		r = wal_store_stage_index(s, &e);
 		s->next_offset = ck_batch_next_offset(&h);
 		pos += total;
@@ -629,7 +652,7 @@ int wal_store_retention(wal_store_t *s, int64_t now_ms)
 
 /* Where the cut for OFFSET falls in segment K: position and the new end. */
 static int wal_store_cut_point(wal_store_t *s, size_t k, int64_t offset, uint64_t *ret_pos,
-			       int64_t *ret_end)
+                               int64_t *ret_end)
 {
 	ck_segment_t seg;
 	ck_batch_header_t h;
@@ -666,7 +689,7 @@ static int wal_store_reopen_at(wal_store_t *s, size_t k, uint64_t pos)
 		return r;
 	wal_index_state_init(&s->idx);
 	r = wal_store_scan(s->log_fd, s->index_fd, s->time_fd, base, 0, base, &s->idx,
-			   (uint32_t)s->cfg.index_interval_bytes, false, &sc);
+	                   (uint32_t)s->cfg.index_interval_bytes, false, &sc);
 	if (r < 0)
 		return r;
 	CK_ASSERT(sc.end_pos == pos);
@@ -725,9 +748,10 @@ int wal_store_truncate(wal_store_t *s, int64_t offset, wal_store_ckpt_fn save, v
 		r = wal_store_dir_sync(s->dir);
 	if (r < 0)
 		return wal_store_fail(s, r);
-	ck_log(CK_LOG_INFO, "log truncated log=%s-%d offset=%lld end=%lld segment=%lld position=%llu",
-	       s->topic, s->partition, (long long)offset, (long long)end,
-	       (long long)s->segs[k].base_offset, (unsigned long long)pos);
+	ck_log(CK_LOG_INFO,
+	       "log truncated log=%s-%d offset=%lld end=%lld segment=%lld position=%llu", s->topic,
+	       s->partition, (long long)offset, (long long)end, (long long)s->segs[k].base_offset,
+	       (unsigned long long)pos);
 	CK_ASSERT(s->next_offset == end);
 	wal_store_ckpt_set(s);
 	return 0;

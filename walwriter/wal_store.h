@@ -26,9 +26,9 @@
 typedef struct wal_store wal_store_t;
 
 typedef struct {
-	int64_t start_offset;   /* log start offset */
-	int64_t end_offset;     /* the offset after the last batch on file */
-	uint64_t size_bytes;    /* bytes of batches over all segments */
+	int64_t start_offset; /* log start offset */
+	int64_t end_offset;   /* the offset after the last batch on file */
+	uint64_t size_bytes;  /* bytes of batches over all segments */
 	int32_t segments;
 } wal_store_stats_t;
 
@@ -48,7 +48,7 @@ typedef struct {
  * visible by one rename. Returns 0 and *RET, CK_E_EXISTS, or -errno.
  */
 int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
-		     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret);
+                     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret);
 
 /*
  * Opens an existing log directory and recovers it (wal_recover.c): scans
@@ -58,8 +58,8 @@ int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
  * Returns 0 and *RET, or -errno / CK_E_CORRUPT (unrecoverable).
  */
 int wal_store_recover(const char *data_dir, const char *topic, int32_t partition,
-		      const wal_ckpt_t *ckpt, const wal_log_cfg_t *defaults,
-		      wal_store_t **ret, wal_store_cut_t *ret_cut);
+                      const wal_ckpt_t *ckpt, const wal_log_cfg_t *defaults, wal_store_t **ret,
+                      wal_store_cut_t *ret_cut);
 
 /* Closes the fds and frees S (files stay). */
 void wal_store_free(wal_store_t *s);

@@ -31,16 +31,16 @@ struct wal_store {
 	int log_fd;
 	int index_fd;
 	int time_fd;
-	uint64_t write_pos;        /* end of the batches on file */
-	uint64_t zero_end;         /* [write_pos, zero_end) is durable zeros */
-	int64_t next_offset;       /* offset after the last batch (staged included) */
+	uint64_t write_pos;  /* end of the batches on file */
+	uint64_t zero_end;   /* [write_pos, zero_end) is durable zeros */
+	int64_t next_offset; /* offset after the last batch (staged included) */
 	int64_t created_ms;
-	wal_index_state_t idx;     /* staged entries included */
+	wal_index_state_t idx;       /* staged entries included */
 	uint64_t index_file_entries; /* entries on file (written) */
 	uint64_t time_file_entries;
-	bool index_dirty;          /* index entries not yet fdatasync'd */
-	bool log_dirty;            /* log bytes not yet fdatasync'd */
-	bool prealloc_active;      /* written since start: keep a zero tail ahead */
+	bool index_dirty;     /* index entries not yet fdatasync'd */
+	bool log_dirty;       /* log bytes not yet fdatasync'd */
+	bool prealloc_active; /* written since start: keep a zero tail ahead */
 
 	/* Staged for the current group. */
 	struct iovec *iov;
@@ -59,23 +59,23 @@ struct wal_store {
 
 /* Result of scanning one segment (wal_store_scan). */
 typedef struct {
-	uint64_t end_pos;          /* end of the good batches */
-	int64_t next_offset;       /* offset after the last good batch */
-	int64_t first_max_ts;      /* maxTimestamp of the segment's first batch, or INT64_MIN */
-	ck_segment_end_t end;      /* why it stopped, when clean */
-	const char *reason;        /* why it stopped, when the bytes are bad */
-	uint32_t index_fixed;      /* index entries that had to be (re)written */
+	uint64_t end_pos;     /* end of the good batches */
+	int64_t next_offset;  /* offset after the last good batch */
+	int64_t first_max_ts; /* maxTimestamp of the segment's first batch, or INT64_MIN */
+	ck_segment_end_t end; /* why it stopped, when clean */
+	const char *reason;   /* why it stopped, when the bytes are bad */
+	uint32_t index_fixed; /* index entries that had to be (re)written */
 } wal_scan_t;
 
 /* Allocates an empty store for DIR (fds -1). NULL on allocation failure. */
 wal_store_t *wal_store_alloc(const char *dir, const char *topic, int32_t partition,
-			     const wal_log_cfg_t *cfg);
+                             const wal_log_cfg_t *cfg);
 /* Appends a segment to S->segs. Returns 0 or -ENOMEM. */
 int wal_store_seg_push(wal_store_t *s, int64_t base, uint64_t size, int64_t max_ts);
 /* Opens (creating if missing) the three files of segment BASE read-write.
  * Returns 0 or -errno; on failure nothing stays open. */
 int wal_store_seg_open(const char *dir, int64_t base, bool create, int *ret_log, int *ret_index,
-		       int *ret_time);
+                       int *ret_time);
 /* Removes the three files of segment BASE. Returns 0 or -errno. */
 int wal_store_seg_unlink(const char *dir, int64_t base);
 /* fsync of a directory. */
@@ -90,8 +90,8 @@ int wal_store_dir_sync(const char *dir);
  * Returns 0 and *RET, or -errno.
  */
 int wal_store_scan(int log_fd, int index_fd, int time_fd, int64_t base, uint64_t pos,
-		   int64_t next_offset, wal_index_state_t *idx, uint32_t interval, bool verify,
-		   wal_scan_t *ret);
+                   int64_t next_offset, wal_index_state_t *idx, uint32_t interval, bool verify,
+                   wal_scan_t *ret);
 /* Writes the closing time entry of a segment (if due) and sizes the index
  * files exactly. Returns 0 or -errno. */
 int wal_store_index_close(int index_fd, int time_fd, int64_t base, wal_index_state_t *idx);

@@ -35,10 +35,10 @@ struct wal_sync {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	wal_job_t *head, *tail;   /* submitted, not yet taken */
+	wal_job_t *head, *tail; /* submitted, not yet taken */
 	bool stop;
 	int efd;
-	wal_done_t *done;         /* completions not yet drained */
+	wal_done_t *done; /* completions not yet drained */
 	size_t ndone, done_cap;
 	/* Thread-owned from here on. */
 	wal_store_t **stores;
@@ -112,8 +112,7 @@ void wal_sync_drain(wal_sync_t *s, void (*fn)(void *arg, wal_job_t *job, int pha
 
 /* ---- LMDB ---- */
 
-int wal_ckpt_load(MDB_env *env, MDB_dbi dbi, const char *topic, int32_t partition,
-		  wal_ckpt_t *ret)
+int wal_ckpt_load(MDB_env *env, MDB_dbi dbi, const char *topic, int32_t partition, wal_ckpt_t *ret)
 {
 	char key[CK_TOPIC_NAME_MAX + 32];
 	MDB_txn *txn;
@@ -234,7 +233,8 @@ static int wal_sync_group_write(wal_sync_t *s, wal_job_t *job, int64_t now_ms)
 	int r;
 
 	for (size_t i = 0; i < job->nitems && job->err == 0; i++) {
-		r = wal_store_stage(job->items[i].store, job->items[i].data, job->items[i].len, now_ms);
+		r = wal_store_stage(job->items[i].store, job->items[i].data, job->items[i].len,
+		                    now_ms);
 		if (r < 0)
 			job->err = r;
 	}
@@ -282,7 +282,8 @@ static void wal_sync_groups(wal_sync_t *s, wal_job_t **jobs, size_t n)
 static void wal_sync_create(wal_sync_t *s, wal_job_t *job)
 {
 	wal_store_t *st = NULL;
-	int r = wal_store_create(s->o.data_dir, job->topic, job->partition, &job->req, &job->cfg, &st);
+	int r =
+	    wal_store_create(s->o.data_dir, job->topic, job->partition, &job->req, &job->cfg, &st);
 
 	if (r == 0) {
 		r = wal_sync_store_add(s, st);
@@ -297,6 +298,10 @@ static void wal_sync_create(wal_sync_t *s, wal_job_t *job)
 	wal_store_set_prealloc(st, s->o.prealloc_bytes);
 	wal_store_stats(st, &job->stats);
 	job->store = st;
+	/* Replace any stale recovery point a log of that name left behind. */
+	wal_ckpt_t c;
+	if (wal_store_ckpt(st, &c) && wal_ckpt_write_one(s, st, &c) == 0)
+		wal_store_ckpt_taken(st, &c);
 }
 
 static void wal_sync_delete(wal_sync_t *s, wal_job_t *job)

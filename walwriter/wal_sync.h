@@ -39,22 +39,22 @@ typedef enum {
 enum { WAL_JOB_WRITTEN = 1, WAL_JOB_DONE = 2 };
 
 typedef struct {
-	const uint8_t *data;      /* validated batches, offsets set; owned by the loop */
+	const uint8_t *data; /* validated batches, offsets set; owned by the loop */
 	size_t len;
 	wal_store_t *store;
 } wal_job_item_t;
 
 typedef struct {
-	void *owner;              /* the loop's log */
+	void *owner; /* the loop's log */
 	wal_store_t *store;
-	wal_store_stats_t stats;  /* filled by the thread */
+	wal_store_stats_t stats; /* filled by the thread */
 } wal_job_log_t;
 
 typedef struct wal_job {
 	wal_job_kind_t kind;
-	struct wal_job *next;     /* the submission queue */
-	int err;                  /* 0 or the first error */
-	void *ctx;                /* the loop's own context (requests to answer) */
+	struct wal_job *next; /* the submission queue */
+	int err;              /* 0 or the first error */
+	void *ctx;            /* the loop's own context (requests to answer) */
 
 	/* GROUP */
 	wal_job_item_t *items;
@@ -66,12 +66,12 @@ typedef struct wal_job {
 	/* CREATE, DELETE, TRUNCATE */
 	char topic[CK_TOPIC_NAME_MAX + 1];
 	int32_t partition;
-	wal_log_cfg_t req;        /* CREATE: as asked */
-	wal_log_cfg_t cfg;        /* CREATE: resolved */
-	int64_t offset;           /* TRUNCATE */
-	wal_store_t *store;       /* DELETE, TRUNCATE: the store; CREATE: the new one */
-	void *owner;              /* CREATE: the loop's log */
-	wal_store_stats_t stats;  /* CREATE, TRUNCATE: after the job */
+	wal_log_cfg_t req;       /* CREATE: as asked */
+	wal_log_cfg_t cfg;       /* CREATE: resolved */
+	int64_t offset;          /* TRUNCATE */
+	wal_store_t *store;      /* DELETE, TRUNCATE: the store; CREATE: the new one */
+	void *owner;             /* CREATE: the loop's log */
+	wal_store_stats_t stats; /* CREATE, TRUNCATE: after the job */
 } wal_job_t;
 
 typedef struct wal_sync wal_sync_t;
@@ -79,8 +79,8 @@ typedef struct wal_sync wal_sync_t;
 typedef struct {
 	const char *data_dir;
 	MDB_env *env;
-	MDB_dbi dbi;              /* "offsets" */
-	uint64_t prealloc_bytes;  /* per active segment; 0 = off */
+	MDB_dbi dbi;             /* "offsets" */
+	uint64_t prealloc_bytes; /* per active segment; 0 = off */
 } wal_sync_opts_t;
 
 /*
@@ -101,7 +101,6 @@ void wal_sync_stop(wal_sync_t *s);
 
 /* Reads the checkpoint of a log (main thread, before start). Returns 0,
  * CK_E_NOT_FOUND, CK_E_CORRUPT, or an LMDB error. */
-int wal_ckpt_load(MDB_env *env, MDB_dbi dbi, const char *topic, int32_t partition,
-		  wal_ckpt_t *ret);
+int wal_ckpt_load(MDB_env *env, MDB_dbi dbi, const char *topic, int32_t partition, wal_ckpt_t *ret);
 
 #endif

@@ -78,10 +78,11 @@ static void bad_frame(const void *bytes, size_t n, bool shut_wr, const char *why
 	expect_closed(fd);
 	good_client_appends();
 	/* The log line may trail the close by a moment. */
-	for (int i = 0; i < 500 && wit_log_count(&t, "closing connection", why, NULL) == before; i++)
+	for (int i = 0; i < 500 && wit_log_count(&t, "closing connection", why, NULL) == before;
+	     i++)
 		usleep(10000);
 	ck_assert_msg(wit_log_count(&t, "closing connection", why, NULL) == before + 1,
-		      "no log line for: %s", why);
+	              "no log line for: %s", why);
 }
 
 static void setup(void)
@@ -177,7 +178,8 @@ START_TEST(test_corrupt_batch_is_an_error_reply)
 	wit_batch(&b, 3, 100, 5);
 	b.data[b.len - 1] ^= 1;
 	/* The good client itself sends it: an error, and the connection stays. */
-	ck_assert_int_eq(wcl_append(&good, "g", 0, b.data, b.len, false, 0, NULL, NULL), CK_E_CORRUPT);
+	ck_assert_int_eq(wcl_append(&good, "g", 0, b.data, b.len, false, 0, NULL, NULL),
+	                 CK_E_CORRUPT);
 	ck_assert_int_eq(wcl_append(&good, "g", 0, b.data, 30, false, 0, NULL, NULL), CK_E_CORRUPT);
 	ck_assert_int_eq(wcl_append(&good, "g", 0, "", 0, false, 0, NULL, NULL), CK_E_CORRUPT);
 	ck_assert_int_eq(wcl_info(&good, "g", 0, &info), 0);

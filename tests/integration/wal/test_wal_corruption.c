@@ -52,7 +52,7 @@ static void fx_setup(fx_t *f, const char *tag, const char *segment_bytes)
 		ck_buf_reset(&b);
 		/* The last batch is small so cutting at each of its bytes is quick. */
 		wit_batch(&b, i == NB - 1 ? 1 : 1 + i % 3, i == NB - 1 ? 5 : 100 + 20 * (size_t)i,
-			  (uint32_t)i);
+		          (uint32_t)i);
 		ck_assert_int_eq(wcl_append(&c, "c", 0, b.data, b.len, false, 3, &base, &last), 0);
 		f->base[i] = base;
 		f->base[i + 1] = last + 1;
@@ -73,7 +73,8 @@ static void fx_snapshot(fx_t *f)
 		f->pos[i] = (uint64_t)pos;
 		if (i < NB) {
 			ck_batch_header_t h;
-			ck_assert_int_eq(ck_batch_header_parse(f->file.data + pos, f->file.len - pos, &h), 0);
+			ck_assert_int_eq(
+			    ck_batch_header_parse(f->file.data + pos, f->file.len - pos, &h), 0);
 			ck_assert_int_eq(h.base_offset, f->base[i]);
 			ck_assert_int_eq(h.partition_leader_epoch, 3);
 			pos += (int)ck_batch_total_len(&h);
@@ -116,14 +117,14 @@ static int64_t recover_end(fx_t *f)
 }
 
 static void expect_cut_line(fx_t *f, size_t from, uint64_t position, uint64_t bytes,
-			    const char *reason)
+                            const char *reason)
 {
 	char line[256];
 
 	snprintf(line, sizeof(line),
-		 "truncated torn tail log=c-0 segment=00000000000000000000.log position=%llu "
-		 "bytes_cut=%llu reason=%s", (unsigned long long)position, (unsigned long long)bytes,
-		 reason);
+	         "truncated torn tail log=c-0 segment=00000000000000000000.log position=%llu "
+	         "bytes_cut=%llu reason=%s",
+	         (unsigned long long)position, (unsigned long long)bytes, reason);
 	ck_assert_msg(wit_log_has_after(&f->t, from, line), "walwriter did not log: %s", line);
 }
 
@@ -148,7 +149,7 @@ START_TEST(test_truncated_at_every_byte_of_last_batch)
 		from = wit_log_size(&f.t);
 		end = recover_end(&f);
 		ck_assert_msg(end == f.base[NB - 1], "kept %llu bytes: end %lld, want %lld",
-			      (unsigned long long)keep, (long long)end, (long long)f.base[NB - 1]);
+		              (unsigned long long)keep, (long long)end, (long long)f.base[NB - 1]);
 		expect_cut_line(&f, from, f.pos[NB - 1], keep - f.pos[NB - 1], "torn");
 		ck_assert_int_eq(wit_file_size(f.seg0), (int64_t)f.pos[NB - 1]);
 	}

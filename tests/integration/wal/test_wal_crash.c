@@ -28,8 +28,8 @@
 #include "ck_segment.h"
 #include "wal_itest.h"
 
-#define NLOGS 3
-#define KILLS 55
+#define NLOGS    3
+#define KILLS    55
 #define INFLIGHT 16
 
 static const char *const topics[NLOGS] = {"crash", "crash", "other.topic"};
@@ -139,10 +139,11 @@ static void verify(wit_t *t, const acked_vec_t *acked, uint64_t seed, int iter)
 		ck_buf_reset(&bytes);
 		end = wit_read_log(t->data, topics[l], parts[l], &bytes, &start);
 		ck_assert_int_eq(wcl_info(&c, topics[l], parts[l], &info), 0);
-		ck_assert_msg(info.log_end_offset == end && info.durable_end_offset == end,
-			      "seed=%llu iter=%d log=%d walwriter end=%lld durable=%lld files end=%lld",
-			      (unsigned long long)seed, iter, l, (long long)info.log_end_offset,
-			      (long long)info.durable_end_offset, (long long)end);
+		ck_assert_msg(
+		    info.log_end_offset == end && info.durable_end_offset == end,
+		    "seed=%llu iter=%d log=%d walwriter end=%lld durable=%lld files end=%lld",
+		    (unsigned long long)seed, iter, l, (long long)info.log_end_offset,
+		    (long long)info.durable_end_offset, (long long)end);
 		n = index_log(&bytes, &refs);
 		for (size_t i = 0; i < acked->n; i++) {
 			const acked_t *e = &acked->v[i];
@@ -150,12 +151,15 @@ static void verify(wit_t *t, const acked_vec_t *acked, uint64_t seed, int iter)
 			if (e->log != l)
 				continue;
 			r = find_ref(refs, n, e->base);
-			ck_assert_msg(r != NULL, "seed=%llu iter=%d acknowledged batch lost log=%d base=%lld end=%lld",
-				      (unsigned long long)seed, iter, l, (long long)e->base, (long long)end);
+			ck_assert_msg(
+			    r != NULL,
+			    "seed=%llu iter=%d acknowledged batch lost log=%d base=%lld end=%lld",
+			    (unsigned long long)seed, iter, l, (long long)e->base, (long long)end);
 			expected_batch(e, &want);
-			ck_assert_msg(r->len == want.len && !memcmp(bytes.data + r->pos, want.data, want.len),
-				      "seed=%llu iter=%d acknowledged batch differs log=%d base=%lld",
-				      (unsigned long long)seed, iter, l, (long long)e->base);
+			ck_assert_msg(
+			    r->len == want.len && !memcmp(bytes.data + r->pos, want.data, want.len),
+			    "seed=%llu iter=%d acknowledged batch differs log=%d base=%lld",
+			    (unsigned long long)seed, iter, l, (long long)e->base);
 		}
 		free(refs);
 	}
@@ -184,7 +188,8 @@ static int tear_tail(wit_t *t, int l, const acked_vec_t *acked, ck_rand_t *rnd)
 	seg_base = bases[n - 1];
 	free(bases);
 	for (size_t i = 0; i < acked->n; i++)
-		if (acked->v[i].log == l && acked->v[i].base >= seg_base && acked->v[i].base > max_acked)
+		if (acked->v[i].log == l && acked->v[i].base >= seg_base &&
+		    acked->v[i].base > max_acked)
 			max_acked = acked->v[i].base;
 	ck_assert_int_eq(ck_segment_open(dir, seg_base, &seg), 0);
 	ck_assert_int_eq(ck_segment_iter_init(&it, &seg, 0, UINT64_MAX, INT64_MAX, 0), 0);
@@ -197,7 +202,8 @@ static int tear_tail(wit_t *t, int l, const acked_vec_t *acked, ck_rand_t *rnd)
 	if (data_end <= min_cut)
 		return 0;
 	ck_segment_path(path, sizeof(path), dir, seg_base, CK_SEGMENT_FILE_LOG);
-	ck_assert_int_eq(truncate(path, (off_t)(min_cut + ck_rand_below(rnd, data_end - min_cut))), 0);
+	ck_assert_int_eq(truncate(path, (off_t)(min_cut + ck_rand_below(rnd, data_end - min_cut))),
+	                 0);
 	return 1;
 }
 
@@ -220,12 +226,13 @@ static int append_until_killed(wit_t *t, killer_t *k, ck_rand_t *rnd, acked_vec_
 			e.log = (int)ck_rand_below(rnd, NLOGS);
 			e.nrecs = 1 + (int)ck_rand_below(rnd, 5);
 			e.vlen = ck_rand_below(rnd, 4) == 0 ? ck_rand_below(rnd, 9000)
-							    : ck_rand_below(rnd, 300);
+			                                    : ck_rand_below(rnd, 300);
 			e.seed = (uint32_t)ck_rand_u64(rnd);
 			e.base = -1;
 			ck_buf_reset(&batch);
 			wit_batch(&batch, e.nrecs, e.vlen, e.seed);
-			wcl_append_req(&req, &ap, topics[e.log], parts[e.log], batch.data, batch.len);
+			wcl_append_req(&req, &ap, topics[e.log], parts[e.log], batch.data,
+			               batch.len);
 			req.correlation_id = next_id;
 			pending[next_id % CK_ARRAY_LEN(pending)] = e;
 			if (ck_ipc_sync_send_msg(fd, &req.base) < 0)
@@ -235,9 +242,11 @@ static int append_until_killed(wit_t *t, killer_t *k, ck_rand_t *rnd, acked_vec_
 		}
 		if (ck_ipc_sync_recv(fd, 0, 5000, &frame) < 0)
 			goto out;
-		Chronik__Wal__WalReply *rep = chronik__wal__wal_reply__unpack(NULL, frame.len, frame.data);
+		Chronik__Wal__WalReply *rep =
+		    chronik__wal__wal_reply__unpack(NULL, frame.len, frame.data);
 		ck_assert_ptr_nonnull(rep);
-		ck_assert_msg(rep->error == 0, "append failed: %d %s", rep->error, rep->error_message);
+		ck_assert_msg(rep->error == 0, "append failed: %d %s", rep->error,
+		              rep->error_message);
 		if (rep->correlation_id != 0) {
 			acked_t e = pending[rep->correlation_id % CK_ARRAY_LEN(pending)];
 			ck_assert_int_eq(rep->body_case, CHRONIK__WAL__WAL_REPLY__BODY_APPEND);
@@ -286,7 +295,7 @@ START_TEST(test_crash_durability)
 	int total_acks = 0, during_recovery = 0, tears = 0;
 
 	fprintf(stderr, "crash test seed=%llu (CHRONIK_TEST_SEED replays it)\n",
-		(unsigned long long)seed);
+	        (unsigned long long)seed);
 	ck_rand_seed(&rnd, seed);
 	wit_init(&t, "crash");
 	crash_env(&t, &rnd);
@@ -303,7 +312,7 @@ START_TEST(test_crash_durability)
 
 		/* Mostly while appending; now and then while recovering. */
 		k.delay_ms = ck_rand_below(&rnd, 6) == 0 ? (unsigned)ck_rand_below(&rnd, 15)
-							 : 20 + (unsigned)ck_rand_below(&rnd, 200);
+		                                         : 20 + (unsigned)ck_rand_below(&rnd, 200);
 		if (iter > 0) {
 			crash_env(&t, &rnd);
 			wit_start(&t);
@@ -317,7 +326,7 @@ START_TEST(test_crash_durability)
 		status = wit_wait_exit(&t, 10000);
 		/* Killed, or (killed very early) never got that far. */
 		ck_assert_msg(status == 128 + SIGKILL, "seed=%llu iter=%d walwriter exit status %d",
-			      (unsigned long long)seed, iter, status);
+		              (unsigned long long)seed, iter, status);
 		for (int l = 0; l < NLOGS; l++)
 			if (ck_rand_below(&rnd, 2) == 0)
 				tears += tear_tail(&t, l, &acked, &rnd);
@@ -325,11 +334,12 @@ START_TEST(test_crash_durability)
 		verify(&t, &acked, seed, iter);
 		(void)wit_stop(&t, SIGKILL, 5000); /* the next iteration restarts it */
 	}
-	fprintf(stderr, "crash test: %d kills, %d during recovery, %d appends acknowledged, "
-		"%d tails torn by the test, %d torn tails cut, %d segments dropped\n", KILLS,
-		during_recovery, total_acks, tears,
-		wit_log_count(&t, "truncated torn tail", NULL),
-		wit_log_count(&t, "dropped segment", NULL));
+	fprintf(stderr,
+	        "crash test: %d kills, %d during recovery, %d appends acknowledged, "
+	        "%d tails torn by the test, %d torn tails cut, %d segments dropped\n",
+	        KILLS, during_recovery, total_acks, tears,
+	        wit_log_count(&t, "truncated torn tail", NULL),
+	        wit_log_count(&t, "dropped segment", NULL));
 	ck_assert_int_gt(total_acks, KILLS);
 	/* A clean stop at the end keeps everything too. */
 	wit_start_ready(&t);

@@ -94,7 +94,8 @@ START_TEST(test_basic_requests_and_errors)
 	/* Too large for that log: refused, nothing written. */
 	ck_buf_reset(&b);
 	wit_batch(&b, 1, 2000, 4);
-	ck_assert_int_eq(wcl_append(&c, "small", 3, b.data, b.len, false, 0, NULL, NULL), CK_E_TOO_LARGE);
+	ck_assert_int_eq(wcl_append(&c, "small", 3, b.data, b.len, false, 0, NULL, NULL),
+	                 CK_E_TOO_LARGE);
 	ck_assert_int_eq(wcl_info(&c, "small", 3, &info), 0);
 	ck_assert_int_eq(info.log_end_offset, 0);
 	ck_assert_int_eq(info.size_bytes, 0);
@@ -103,7 +104,8 @@ START_TEST(test_basic_requests_and_errors)
 	wit_batch(&b, 1, 10, 5);
 	wit_batch(&b, 1, 10, 6);
 	b.data[b.len - 2] ^= 1;
-	ck_assert_int_eq(wcl_append(&c, "small", 3, b.data, b.len, false, 0, NULL, NULL), CK_E_CORRUPT);
+	ck_assert_int_eq(wcl_append(&c, "small", 3, b.data, b.len, false, 0, NULL, NULL),
+	                 CK_E_CORRUPT);
 	ck_assert_int_eq(wcl_info(&c, "small", 3, &info), 0);
 	ck_assert_int_eq(info.log_end_offset, 0);
 	ck_assert_int_eq(wcl_info(&c, "nope", 0, &info), CK_E_NOT_FOUND);
@@ -204,18 +206,21 @@ START_TEST(test_replica_append)
 	ck_assert_uint_eq(disk.len, b.len);
 	ck_assert_mem_eq(disk.data, b.data, b.len);
 	/* Not contiguous with the log end (4): refused, nothing written. */
-	ck_assert_int_eq(wcl_append(&c, "r", 0, b.data, b.len, true, 0, NULL, NULL), CK_E_OUT_OF_ORDER);
+	ck_assert_int_eq(wcl_append(&c, "r", 0, b.data, b.len, true, 0, NULL, NULL),
+	                 CK_E_OUT_OF_ORDER);
 	ck_buf_reset(&b);
 	o.base_offset = 5;
 	ck_assert_int_eq(ck_batch_build(&b, &o, &rec, 1, NULL), 0);
-	ck_assert_int_eq(wcl_append(&c, "r", 0, b.data, b.len, true, 0, NULL, NULL), CK_E_OUT_OF_ORDER);
+	ck_assert_int_eq(wcl_append(&c, "r", 0, b.data, b.len, true, 0, NULL, NULL),
+	                 CK_E_OUT_OF_ORDER);
 	/* A gap inside one request. */
 	ck_buf_reset(&b);
 	o.base_offset = 4;
 	ck_assert_int_eq(ck_batch_build(&b, &o, &rec, 1, NULL), 0);
 	o.base_offset = 6;
 	ck_assert_int_eq(ck_batch_build(&b, &o, &rec, 1, NULL), 0);
-	ck_assert_int_eq(wcl_append(&c, "r", 0, b.data, b.len, true, 0, NULL, NULL), CK_E_OUT_OF_ORDER);
+	ck_assert_int_eq(wcl_append(&c, "r", 0, b.data, b.len, true, 0, NULL, NULL),
+	                 CK_E_OUT_OF_ORDER);
 	ck_assert_int_eq(wit_read_log(t.data, "r", 0, NULL, NULL), 4);
 	/* The right one. */
 	ck_buf_reset(&b);
@@ -285,7 +290,8 @@ static Chronik__Wal__WalReply *next_event(wcl_t *c, int timeout_ms)
 	Chronik__Wal__WalReply *rep;
 
 	while ((rep = wcl_recv(c, timeout_ms)) != NULL) {
-		if (rep->correlation_id == 0 && rep->body_case == CHRONIK__WAL__WAL_REPLY__BODY_EVENT)
+		if (rep->correlation_id == 0 &&
+		    rep->body_case == CHRONIK__WAL__WAL_REPLY__BODY_EVENT)
 			return rep;
 		chronik__wal__wal_reply__free_unpacked(rep, NULL);
 	}
@@ -335,7 +341,8 @@ START_TEST(test_subscriptions)
 		ck_assert_str_eq(rep->event->info->topic, "s");
 		ck_assert(!rep->event->deleted);
 		ck_assert_int_ge(rep->event->info->log_end_offset, seen_end);
-		ck_assert_int_le(rep->event->info->durable_end_offset, rep->event->info->log_end_offset);
+		ck_assert_int_le(rep->event->info->durable_end_offset,
+		                 rep->event->info->log_end_offset);
 		seen_end = rep->event->info->log_end_offset;
 		seen_durable = rep->event->info->durable_end_offset;
 		chronik__wal__wal_reply__free_unpacked(rep, NULL);
@@ -578,9 +585,11 @@ START_TEST(test_memory_does_not_grow_with_data)
 	ck_assert_int_eq(wcl_info(&c, "m", 0, &info), 0);
 	ck_assert_int_ge(info.size_bytes, 192 << 20);
 	ck_assert_int_ge(info.segments, 20);
-	fprintf(stderr, "memory test: resident %ld kB after 32 MiB, %ld kB after 192 MiB\n", rss1, rss2);
+	fprintf(stderr, "memory test: resident %ld kB after 32 MiB, %ld kB after 192 MiB\n", rss1,
+	        rss2);
 	/* Six times the data, the same memory (page cache is not ours). */
-	ck_assert_msg(rss2 - rss1 < 16 * 1024, "resident memory grew from %ld kB to %ld kB", rss1, rss2);
+	ck_assert_msg(rss2 - rss1 < 16 * 1024, "resident memory grew from %ld kB to %ld kB", rss1,
+	              rss2);
 	wcl_close(&c);
 	ck_assert_int_eq(wit_stop(&t, SIGTERM, 30000), 0);
 	ck_buf_free(&b);

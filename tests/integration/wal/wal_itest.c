@@ -423,7 +423,7 @@ int wcl_delete(wcl_t *c, const char *topic, int32_t part)
 }
 
 void wcl_append_req(Chronik__Wal__WalRequest *req, Chronik__Wal__Append *ap, const char *topic,
-		    int32_t part, const void *batches, size_t len)
+                    int32_t part, const void *batches, size_t len)
 {
 	chronik__wal__wal_request__init(req);
 	chronik__wal__append__init(ap);
@@ -436,7 +436,7 @@ void wcl_append_req(Chronik__Wal__WalRequest *req, Chronik__Wal__Append *ap, con
 }
 
 int wcl_append(wcl_t *c, const char *topic, int32_t part, const void *batches, size_t len,
-	       bool replica, int32_t epoch, int64_t *ret_base, int64_t *ret_last)
+               bool replica, int32_t epoch, int64_t *ret_base, int64_t *ret_last)
 {
 	Chronik__Wal__WalRequest req;
 	Chronik__Wal__Append ap;
@@ -516,28 +516,28 @@ static int64_t wit_read_segment(const char *dir, int64_t base, int64_t expect, c
 	int r;
 
 	ck_assert_int_eq(ck_segment_open(dir, base, &seg), 0);
-	ck_assert_int_eq(ck_segment_iter_init(&it, &seg, 0, UINT64_MAX, INT64_MAX,
-					      CK_SEGMENT_VERIFY_CRC), 0);
+	ck_assert_int_eq(
+	    ck_segment_iter_init(&it, &seg, 0, UINT64_MAX, INT64_MAX, CK_SEGMENT_VERIFY_CRC), 0);
 	while ((r = ck_segment_iter_next(&it)) == 1) {
 		ck_assert_msg(it.hdr.base_offset == expect,
-			      "offsets not contiguous: segment %lld batch %lld expected %lld",
-			      (long long)base, (long long)it.hdr.base_offset, (long long)expect);
+		              "offsets not contiguous: segment %lld batch %lld expected %lld",
+		              (long long)base, (long long)it.hdr.base_offset, (long long)expect);
 		expect = ck_batch_next_offset(&it.hdr);
 		if (out)
 			ck_assert_int_eq(ck_segment_iter_read(&it, out), 0);
 	}
 	ck_assert_msg(r == 0, "corrupt batch in segment %lld at %llu: %s", (long long)base,
-		      (unsigned long long)it.pos, it.reason ? it.reason : "?");
+	              (unsigned long long)it.pos, it.reason ? it.reason : "?");
 	ck_assert_msg(it.end == CK_SEGMENT_END_EOF || it.end == CK_SEGMENT_END_ZERO,
-		      "segment %lld ends in a partial batch at %llu (end %d)", (long long)base,
-		      (unsigned long long)it.pos, it.end);
+	              "segment %lld ends in a partial batch at %llu (end %d)", (long long)base,
+	              (unsigned long long)it.pos, it.end);
 	ck_segment_iter_done(&it);
 	ck_segment_close(&seg);
 	return expect;
 }
 
 int64_t wit_read_log(const char *data_dir, const char *topic, int32_t part, ck_buf_t *out,
-		     int64_t *ret_start)
+                     int64_t *ret_start)
 {
 	char dir[512];
 	int64_t *bases = NULL, end;
@@ -551,7 +551,7 @@ int64_t wit_read_log(const char *data_dir, const char *topic, int32_t part, ck_b
 	end = bases[0];
 	for (int i = 0; i < n; i++) {
 		ck_assert_msg(bases[i] == end, "segment %lld does not continue the log at %lld",
-			      (long long)bases[i], (long long)end);
+		              (long long)bases[i], (long long)end);
 		end = wit_read_segment(dir, bases[i], end, out);
 	}
 	free(bases);
@@ -559,7 +559,7 @@ int64_t wit_read_log(const char *data_dir, const char *topic, int32_t part, ck_b
 }
 
 int wit_read_batch(const char *data_dir, const char *topic, int32_t part, int64_t offset,
-		   ck_buf_t *out)
+                   ck_buf_t *out)
 {
 	char dir[512];
 	int64_t *bases = NULL;
@@ -581,7 +581,8 @@ int wit_read_batch(const char *data_dir, const char *topic, int32_t part, int64_
 	ck_assert_int_eq(ck_segment_open(dir, bases[k], &seg), 0);
 	if (ck_segment_find(&seg, offset, UINT64_MAX, &pos, &h) == 1 && h.base_offset == offset) {
 		ck_assert_int_eq(ck_segment_iter_init(&it, &seg, pos, UINT64_MAX, INT64_MAX,
-						      CK_SEGMENT_VERIFY_CRC), 0);
+		                                      CK_SEGMENT_VERIFY_CRC),
+		                 0);
 		it.next_offset = offset;
 		if (ck_segment_iter_next(&it) == 1) {
 			ck_assert_int_eq(ck_segment_iter_read(&it, out), 0);

@@ -22,13 +22,13 @@
 #define WIT_ENV_MAX 32
 
 typedef struct {
-	char root[96];          /* the test's temp dir */
-	char data[128];         /* the data dir */
-	char logpath[160];      /* walwriter's stderr, appended across restarts */
-	char sock[160];         /* run/walwriter.sock */
+	char root[96];     /* the test's temp dir */
+	char data[128];    /* the data dir */
+	char logpath[160]; /* walwriter's stderr, appended across restarts */
+	char sock[160];    /* run/walwriter.sock */
 	char notify[160];
 	int notify_fd;
-	pid_t pid;              /* 0 when not running */
+	pid_t pid; /* 0 when not running */
 	char *env[WIT_ENV_MAX];
 	int nenv;
 	/* Supervisor-style socket passing (LISTEN_FDS) on the next start:
@@ -54,7 +54,10 @@ void wit_env_clear(wit_t *t);
 int64_t wit_file_size(const char *path);
 /* Starts walwriter with --data-dir (and EXTRA_ARG when not NULL). */
 void wit_start_args(wit_t *t, const char *extra_arg, const char *extra_val);
-static inline void wit_start(wit_t *t) { wit_start_args(t, NULL, NULL); }
+static inline void wit_start(wit_t *t)
+{
+	wit_start_args(t, NULL, NULL);
+}
 /* Waits for READY=1. Returns 0, or -1 when the child exited or the time ran out. */
 int wit_wait_ready(wit_t *t, int timeout_ms);
 /* Starts and asserts READY within 30 s. */
@@ -97,12 +100,12 @@ Chronik__Wal__WalReply *wcl_call(wcl_t *c, Chronik__Wal__WalRequest *req, int ti
 int wcl_create(wcl_t *c, const char *topic, int32_t part, const Chronik__Wal__LogConfig *cfg);
 int wcl_delete(wcl_t *c, const char *topic, int32_t part);
 int wcl_append(wcl_t *c, const char *topic, int32_t part, const void *batches, size_t len,
-	       bool replica, int32_t epoch, int64_t *ret_base, int64_t *ret_last);
+               bool replica, int32_t epoch, int64_t *ret_base, int64_t *ret_last);
 int wcl_truncate(wcl_t *c, const char *topic, int32_t part, int64_t offset, int64_t *ret_end);
 int wcl_info(wcl_t *c, const char *topic, int32_t part, Chronik__Wal__LogInfo *ret);
 /* Request builders for pipelined use. */
 void wcl_append_req(Chronik__Wal__WalRequest *req, Chronik__Wal__Append *ap, const char *topic,
-		    int32_t part, const void *batches, size_t len);
+                    int32_t part, const void *batches, size_t len);
 
 /*
  * Reads log TOPIC-PART of DATA_DIR through ck_segment with CRC checks:
@@ -111,11 +114,11 @@ void wcl_append_req(Chronik__Wal__WalRequest *req, Chronik__Wal__Append *ap, con
  * NULL). Returns the end offset; *RET_START gets the first offset.
  */
 int64_t wit_read_log(const char *data_dir, const char *topic, int32_t part, ck_buf_t *out,
-		     int64_t *ret_start);
+                     int64_t *ret_start);
 /* The bytes of the batch at OFFSET (base offset) in the log, appended to
  * OUT. Returns 1, or 0 when no batch starts there. */
 int wit_read_batch(const char *data_dir, const char *topic, int32_t part, int64_t offset,
-		   ck_buf_t *out);
+                   ck_buf_t *out);
 
 /* A batch like the test builds: NRECS records with values derived from SEED. */
 size_t wit_batch(ck_buf_t *out, int nrecs, size_t value_len, uint32_t seed);

@@ -20,9 +20,9 @@
  *   offset 2 ts 1699999999990 key "" value null headers [a=null, bb=""]
  */
 static const char golden_hex[] =
-	"00000000000000000000005f0000000002d6b6e7c90000000000020000018bcfe568000000018bcfe5680"
-	"5ffffffffffffffffffffffffffff0000000326000000046b310a68656c6c6f0204683104763116000a02"
-	"010a776f726c64001a00130400010402610104626200";
+    "00000000000000000000005f0000000002d6b6e7c90000000000020000018bcfe568000000018bcfe5680"
+    "5ffffffffffffffffffffffffffff0000000326000000046b310a68656c6c6f0204683104763116000a02"
+    "010a776f726c64001a00130400010402610104626200";
 
 static size_t golden(uint8_t *out)
 {
@@ -145,7 +145,8 @@ START_TEST(test_builder_round_trip_sizes)
 	o.base_sequence = 99;
 	ck_assert_int_eq(ck_batch_builder_begin(&b, &out, &o), 0);
 	for (size_t i = 0; i < CK_ARRAY_LEN(sizes); i++) {
-		ck_batch_record_t rec = {"key", 3, val, sizes[i], 5000 - (int64_t)i * 1000, NULL, 0};
+		ck_batch_record_t rec = {"key", 3, val, sizes[i], 5000 - (int64_t)i * 1000,
+		                         NULL,  0};
 		ck_assert_int_eq(ck_batch_builder_add(&b, &rec), 0);
 	}
 	ck_assert_int_eq(ck_batch_builder_finish(&b, &len), 0);

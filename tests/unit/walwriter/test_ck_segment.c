@@ -31,11 +31,16 @@ START_TEST(test_names)
 	ck_assert_int_eq(kind, CK_SEGMENT_FILE_INDEX);
 	ck_assert_int_eq(ck_segment_name_parse("09223372036854775807.log", &base, &kind), 0);
 	ck_assert_int_eq(base, INT64_MAX);
-	ck_assert_int_eq(ck_segment_name_parse("99999999999999999999.log", &base, &kind), CK_E_INVALID);
-	ck_assert_int_eq(ck_segment_name_parse("0000000000000000042.log", &base, &kind), CK_E_INVALID);
-	ck_assert_int_eq(ck_segment_name_parse("0000000000000000004a.log", &base, &kind), CK_E_INVALID);
-	ck_assert_int_eq(ck_segment_name_parse("00000000000000000042.txt", &base, &kind), CK_E_INVALID);
-	ck_assert_int_eq(ck_segment_name_parse("00000000000000000042.log.x", &base, &kind), CK_E_INVALID);
+	ck_assert_int_eq(ck_segment_name_parse("99999999999999999999.log", &base, &kind),
+	                 CK_E_INVALID);
+	ck_assert_int_eq(ck_segment_name_parse("0000000000000000042.log", &base, &kind),
+	                 CK_E_INVALID);
+	ck_assert_int_eq(ck_segment_name_parse("0000000000000000004a.log", &base, &kind),
+	                 CK_E_INVALID);
+	ck_assert_int_eq(ck_segment_name_parse("00000000000000000042.txt", &base, &kind),
+	                 CK_E_INVALID);
+	ck_assert_int_eq(ck_segment_name_parse("00000000000000000042.log.x", &base, &kind),
+	                 CK_E_INVALID);
 }
 END_TEST
 
@@ -71,18 +76,20 @@ START_TEST(test_topics_and_dirs)
 	ck_assert_int_eq(part, 12);
 	ck_assert_int_eq(ck_segment_log_dir_parse("t-2147483647", topic, sizeof(topic), &part), 0);
 	ck_assert_int_eq(part, INT32_MAX);
-	static const char *bad[] = {"topic", "topic-", "-3", "t-03", "t-+3", "t-2147483648",
-				    "a b-1", "..-1", "t-1.deleted", "t-1.creating", ".walwriter.lock"};
+	static const char *bad[] = {
+	    "topic", "topic-", "-3",          "t-03",         "t-+3",           "t-2147483648",
+	    "a b-1", "..-1",   "t-1.deleted", "t-1.creating", ".walwriter.lock"};
 	for (size_t i = 0; i < CK_ARRAY_LEN(bad); i++)
 		ck_assert_msg(ck_segment_log_dir_parse(bad[i], topic, sizeof(topic), &part) ==
-				      CK_E_INVALID, "accepted %s", bad[i]);
+		                  CK_E_INVALID,
+		              "accepted %s", bad[i]);
 	ck_assert_int_eq(ck_segment_log_dir_parse("abc-1", topic, 3, &part), CK_E_INVALID);
 }
 END_TEST
 
 START_TEST(test_list_and_pick)
 {
-	char dir[64], path[256];
+	char dir[128], path[256];
 	static const int64_t made[] = {500, 0, 12345678901LL, 100};
 	int64_t *bases = NULL;
 	int n;
@@ -146,7 +153,8 @@ START_TEST(test_index_search)
 
 	/* Entries at relative offsets 10, 20, ... 70; three zero entries follow. */
 	for (int k = 0; k < 7; k++)
-		ck_index_entry_put(idx + k * 8, (uint32_t)(10 * (k + 1)), (uint32_t)(1000 * (k + 1)));
+		ck_index_entry_put(idx + k * 8, (uint32_t)(10 * (k + 1)),
+		                   (uint32_t)(1000 * (k + 1)));
 	ck_assert_int_eq(ck_index_search(10, 5, mem_probe, &m, &i), 0);
 	ck_assert_int_eq(ck_index_search(10, 10, mem_probe, &m, &i), 1);
 	ck_assert_uint_eq(i, 0);
@@ -207,10 +215,10 @@ END_TEST
 #define NB 40
 
 typedef struct {
-	char dir[64];
+	char dir[128];
 	ck_buf_t log;
-	uint64_t pos[NB + 1];   /* pos[i] = start of batch i; pos[NB] = end */
-	int64_t base[NB + 1];   /* base offset of batch i; base[NB] = end offset */
+	uint64_t pos[NB + 1]; /* pos[i] = start of batch i; pos[NB] = end */
+	int64_t base[NB + 1]; /* base offset of batch i; base[NB] = end offset */
 	int64_t maxts[NB];
 } seg_fixture_t;
 
@@ -349,7 +357,8 @@ START_TEST(test_iter_zero_tail)
 	ck_segment_path(path, sizeof(path), f.dir, 1000, CK_SEGMENT_FILE_LOG);
 	append_file(path, zeros, sizeof(zeros));
 	ck_assert_int_eq(ck_segment_open(f.dir, 1000, &s), 0);
-	ck_assert_int_eq(ck_segment_iter_init(&it, &s, 0, UINT64_MAX, INT64_MAX, CK_SEGMENT_VERIFY_CRC), 0);
+	ck_assert_int_eq(
+	    ck_segment_iter_init(&it, &s, 0, UINT64_MAX, INT64_MAX, CK_SEGMENT_VERIFY_CRC), 0);
 	while (ck_segment_iter_next(&it) == 1) {
 		ck_assert_uint_eq(it.batch_pos, f.pos[n]);
 		ck_assert_int_eq(it.hdr.base_offset, f.base[n]);
@@ -387,14 +396,17 @@ START_TEST(test_iter_torn_tail_every_byte)
 		int n = 0, r;
 		wal_test_write_file(path, f.log.data, cut);
 		for (unsigned flags = 0; flags <= CK_SEGMENT_VERIFY_CRC; flags++) {
-			ck_assert_int_eq(ck_segment_iter_init(&it, &s, 0, UINT64_MAX, INT64_MAX, flags), 0);
+			ck_assert_int_eq(
+			    ck_segment_iter_init(&it, &s, 0, UINT64_MAX, INT64_MAX, flags), 0);
 			n = 0;
 			while ((r = ck_segment_iter_next(&it)) == 1)
 				n++;
 			ck_assert_int_eq(r, 0);
 			ck_assert_int_eq(n, NB - 1);
-			ck_assert_msg(it.end == CK_SEGMENT_END_TORN, "cut=%llu (batch at %llu) flags=%u end=%d",
-				      (unsigned long long)cut, (unsigned long long)f.pos[NB - 1], flags, it.end);
+			ck_assert_msg(it.end == CK_SEGMENT_END_TORN,
+			              "cut=%llu (batch at %llu) flags=%u end=%d",
+			              (unsigned long long)cut, (unsigned long long)f.pos[NB - 1],
+			              flags, it.end);
 			ck_assert_uint_eq(it.pos, f.pos[NB - 1]);
 			ck_segment_iter_done(&it);
 		}
@@ -419,7 +431,8 @@ START_TEST(test_iter_crc_and_bounds)
 	wal_test_write_file(path, f.log.data, f.log.len);
 	ck_assert_int_eq(ck_segment_open(f.dir, 1000, &s), 0);
 	/* Verified: stops at batch 7 with reason "crc". */
-	ck_assert_int_eq(ck_segment_iter_init(&it, &s, 0, UINT64_MAX, INT64_MAX, CK_SEGMENT_VERIFY_CRC), 0);
+	ck_assert_int_eq(
+	    ck_segment_iter_init(&it, &s, 0, UINT64_MAX, INT64_MAX, CK_SEGMENT_VERIFY_CRC), 0);
 	while ((r = ck_segment_iter_next(&it)) == 1)
 		n++;
 	ck_assert_int_eq(r, CK_E_CORRUPT);
@@ -481,7 +494,8 @@ START_TEST(test_range)
 	ck_assert_int_eq(ck_segment_open(f.dir, 1000, &s), 0);
 	/* From the middle of batch 4, up to 3 batches' worth of bytes. */
 	ck_assert_int_eq(ck_segment_range(&s, f.base[4] + (f.base[5] - f.base[4]) / 2, INT64_MAX,
-					  UINT64_MAX, f.pos[7] - f.pos[4], 0, &rg), 1);
+	                                  UINT64_MAX, f.pos[7] - f.pos[4], 0, &rg),
+	                 1);
 	ck_assert_int_eq(rg.fd, s.log_fd);
 	ck_assert_uint_eq(rg.position, f.pos[4]);
 	ck_assert_uint_eq(rg.length, f.pos[7] - f.pos[4]);
@@ -493,10 +507,13 @@ START_TEST(test_range)
 	ck_assert_uint_eq(rg.batches, 1);
 	ck_assert_uint_eq(rg.length, f.pos[10] - f.pos[9]);
 	/* The end offset (a high watermark) bounds it. */
-	ck_assert_int_eq(ck_segment_range(&s, f.base[9], f.base[12], UINT64_MAX, 1 << 30, 0, &rg), 1);
+	ck_assert_int_eq(ck_segment_range(&s, f.base[9], f.base[12], UINT64_MAX, 1 << 30, 0, &rg),
+	                 1);
 	ck_assert_int_eq(rg.next_offset, f.base[12]);
-	ck_assert_int_eq(ck_segment_range(&s, f.base[12], f.base[12], UINT64_MAX, 1 << 30, 0, &rg), 0);
-	ck_assert_int_eq(ck_segment_range(&s, f.base[NB], INT64_MAX, UINT64_MAX, 1 << 30, 0, &rg), 0);
+	ck_assert_int_eq(ck_segment_range(&s, f.base[12], f.base[12], UINT64_MAX, 1 << 30, 0, &rg),
+	                 0);
+	ck_assert_int_eq(ck_segment_range(&s, f.base[NB], INT64_MAX, UINT64_MAX, 1 << 30, 0, &rg),
+	                 0);
 	ck_segment_close(&s);
 	seg_done(&f);
 }
@@ -517,7 +534,8 @@ START_TEST(test_find_time)
 			int want = 0;
 			while (f.maxts[want] < f.maxts[i])
 				want++;
-			ck_assert_int_eq(ck_segment_find_time(&s, f.maxts[i], UINT64_MAX, &pos, &h), 1);
+			ck_assert_int_eq(ck_segment_find_time(&s, f.maxts[i], UINT64_MAX, &pos, &h),
+			                 1);
 			ck_assert_uint_eq(pos, f.pos[want]);
 		}
 		ck_assert_int_eq(ck_segment_find_time(&s, INT64_MIN, UINT64_MAX, &pos, &h), 1);
@@ -579,6 +597,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("segment");
 
 	tcase_set_timeout(tc, 60);
+	wal_test_add_root(tc);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_topics_and_dirs);
 	tcase_add_test(tc, test_list_and_pick);

@@ -141,13 +141,14 @@ START_TEST(test_group_decide)
 
 	ck_assert_int_eq(wal_group_decide(&lim, 0, 0, 0, 5, 0, 0, &wait), WAL_GROUP_NOTHING);
 	/* Appends arriving while a sync runs wait for it, whatever their age ... */
-	ck_assert_int_eq(wal_group_decide(&lim, 100, 1, 0, 99999999, 1, 0, &wait), WAL_GROUP_NOTHING);
+	ck_assert_int_eq(wal_group_decide(&lim, 100, 1, 0, 99999999, 1, 0, &wait),
+	                 WAL_GROUP_NOTHING);
 	/* ... unless they fill a group: it queues behind, up to a limit. */
 	ck_assert_int_eq(wal_group_decide(&lim, 99999, 99, 0, 0, 1, 0, &wait), WAL_GROUP_CUT);
 	ck_assert_int_eq(wal_group_decide(&lim, 10, 8, 0, 0, WAL_GROUPS_QUEUED_MAX - 1, 0, &wait),
-			 WAL_GROUP_CUT);
+	                 WAL_GROUP_CUT);
 	ck_assert_int_eq(wal_group_decide(&lim, 99999, 99, 0, 0, WAL_GROUPS_QUEUED_MAX, 0, &wait),
-			 WAL_GROUP_NOTHING);
+	                 WAL_GROUP_NOTHING);
 	/* Idle: wait for the rest of the window ... */
 	ck_assert_int_eq(wal_group_decide(&lim, 100, 1, 1000, 251000, 0, 0, &wait), WAL_GROUP_WAIT);
 	ck_assert_uint_eq(wait, 750000);
@@ -161,7 +162,8 @@ START_TEST(test_group_decide)
 	/* As many pending as the last group held: waiting adds only latency. */
 	ck_assert_int_eq(wal_group_decide(&lim, 100, 3, 1000, 1001, 0, 3, &wait), WAL_GROUP_CUT);
 	ck_assert_int_eq(wal_group_decide(&lim, 100, 2, 1000, 1001, 0, 3, &wait), WAL_GROUP_WAIT);
-	ck_assert_int_eq(wal_group_decide(&lim, 100, 3, 1000, 1001, 1, 3, &wait), WAL_GROUP_NOTHING);
+	ck_assert_int_eq(wal_group_decide(&lim, 100, 3, 1000, 1001, 1, 3, &wait),
+	                 WAL_GROUP_NOTHING);
 	/* Window 0: an idle writer cuts immediately. */
 	lim.window_ns = 0;
 	ck_assert_int_eq(wal_group_decide(&lim, 10, 1, 1000, 1000, 0, 0, &wait), WAL_GROUP_CUT);
@@ -210,13 +212,13 @@ END_TEST
 START_TEST(test_retention)
 {
 	wal_segment_info_t segs[] = {
-		{0, 100, 1000}, {10, 100, 2000}, {20, 100, 3000}, {30, 100, 9000}, {40, 50, 9500},
+	    {0, 100, 1000}, {10, 100, 2000}, {20, 100, 3000}, {30, 100, 9000}, {40, 50, 9500},
 	};
 	wal_log_cfg_t c = cfg1;
 
 	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 1000000), 0); /* unlimited */
 	c.retention_ms = 5000;
-	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7000), 1);  /* 2000 is 5000 old: kept */
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7000), 1); /* 2000 is 5000 old: kept */
 	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7001), 2);
 	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 1000000), 4); /* never the active one */
 	c.retention_ms = -1;

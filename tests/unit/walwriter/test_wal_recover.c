@@ -17,19 +17,19 @@
 static const wal_log_cfg_t cfg_default = {1 << 30, 7LL * 24 * 3600 * 1000, -1, -1, 1 << 20, 256};
 
 typedef struct {
-	char data[64];
+	char data[128];
 	char dir[256];
 	wal_store_t *s;
-	ck_buf_t all;        /* every batch written, concatenated */
-	int64_t offs[512];   /* base offset of batch i */
+	ck_buf_t all;      /* every batch written, concatenated */
+	int64_t offs[512]; /* base offset of batch i */
 	size_t lens[512];
 	int n;
-	int64_t next;        /* the log end the writes should have left */
+	int64_t next; /* the log end the writes should have left */
 } fx_t;
 
 static void fx_open(fx_t *f, const wal_log_cfg_t *cfg)
 {
-	char p[128];
+	char p[256];
 
 	memset(f, 0, sizeof(*f));
 	wal_test_mkdtemp(f->data, sizeof(f->data), "rec");
@@ -38,7 +38,7 @@ static void fx_open(fx_t *f, const wal_log_cfg_t *cfg)
 	ck_assert_int_eq(wal_store_create(f->data, "t", 0, cfg, cfg, &f->s), 0);
 	snprintf(f->dir, sizeof(f->dir), "%s/log/t-0", f->data);
 	ck_assert_int_eq(wal_store_create(f->data, "t", 0, cfg, cfg, &(wal_store_t *){NULL}),
-			 CK_E_EXISTS);
+	                 CK_E_EXISTS);
 }
 
 static void fx_close(fx_t *f)
@@ -64,8 +64,9 @@ static void fx_append(fx_t *f, int nb, unsigned seed)
 	wal_store_stats(f->s, &st);
 	for (int i = 0; i < nb; i++) {
 		int nrec = 1 + (int)((seed + (unsigned)i) % 3);
-		size_t len = wal_test_batch(&buf, st.end_offset, nrec, 20 + (seed * 31 + (unsigned)i * 17) % 200,
-					    seed + (unsigned)i, 1000000 + f->n);
+		size_t len = wal_test_batch(&buf, st.end_offset, nrec,
+		                            20 + (seed * 31 + (unsigned)i * 17) % 200,
+		                            seed + (unsigned)i, 1000000 + f->n);
 		f->offs[f->n] = st.end_offset;
 		f->lens[f->n++] = len;
 		st.end_offset += nrec;
@@ -78,7 +79,6 @@ static void fx_append(fx_t *f, int nb, unsigned seed)
 	ck_assert_int_eq(fx_end(f), f->next);
 	ck_buf_free(&buf);
 }
-
 
 /* Recovers the log (freeing the current store first). */
 static int fx_recover(fx_t *f, const wal_ckpt_t *ck, wal_store_cut_t *cut)
@@ -102,7 +102,8 @@ static int fx_read_all(const fx_t *f, ck_buf_t *out)
 		ck_segment_iter_t it;
 		ck_assert_int_eq(ck_segment_open(f->dir, bases[i], &seg), 0);
 		ck_assert_int_eq(ck_segment_iter_init(&it, &seg, 0, UINT64_MAX, INT64_MAX,
-						      CK_SEGMENT_VERIFY_CRC), 0);
+		                                      CK_SEGMENT_VERIFY_CRC),
+		                 0);
 		while ((r = ck_segment_iter_next(&it)) == 1) {
 			ck_assert_int_eq(ck_segment_iter_read(&it, out), 0);
 			count++;
@@ -498,6 +499,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("recover");
 
 	tcase_set_timeout(tc, 120);
+	wal_test_add_root(tc);
 	tcase_add_test(tc, test_write_and_recover);
 	tcase_add_test(tc, test_torn_tail_every_byte);
 	tcase_add_test(tc, test_flipped_byte);

@@ -33,10 +33,38 @@ static inline void wal_test_rmtree(const char *dir)
 		(void)nftw(dir, wal_test_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* One root directory per test case, made and removed by the parent
+ * process (an unchecked fixture), so temp dirs go away even when a forked
+ * test fails before its own cleanup. */
+static char wal_test_root[64];
+
+static inline void wal_test_root_setup(void)
+{
+	snprintf(wal_test_root, sizeof(wal_test_root), "/tmp/wal-test-XXXXXX");
+	if (!mkdtemp(wal_test_root)) {
+		perror("mkdtemp");
+		exit(EXIT_FAILURE);
+	}
+}
+
+static inline void wal_test_root_teardown(void)
+{
+	wal_test_rmtree(wal_test_root);
+	wal_test_root[0] = '\0';
+}
+
+static inline void wal_test_add_root(TCase *tc)
+{
+	tcase_add_unchecked_fixture(tc, wal_test_root_setup, wal_test_root_teardown);
+}
+
 /* A fresh temp directory in BUF (>= 64 bytes). */
 static inline void wal_test_mkdtemp(char *buf, size_t len, const char *tag)
 {
-	snprintf(buf, len, "/tmp/wal-test-%s-XXXXXX", tag);
+	if (wal_test_root[0])
+		snprintf(buf, len, "%s/%s-XXXXXX", wal_test_root, tag);
+	else
+		snprintf(buf, len, "/tmp/wal-test-%s-XXXXXX", tag);
 	ck_assert_ptr_nonnull(mkdtemp(buf));
 }
 
@@ -76,7 +104,7 @@ static inline off_t wal_test_file_size(const char *path)
  * TS + i. Returns the batch length.
  */
 static inline size_t wal_test_batch(ck_buf_t *out, int64_t base_offset, int nrecs, size_t value_len,
-				    unsigned seed, int64_t ts)
+                                    unsigned seed, int64_t ts)
 {
 	ck_batch_opts_t o = CK_BATCH_OPTS_INIT;
 	ck_batch_builder_t b;
