@@ -213,7 +213,7 @@ static int sup_node_dirs(sup_node_t *node)
 		        ck_strerror(r < 0 ? r : -ENAMETOOLONG));
 		return 2;
 	}
-	snprintf(node->run_dir, sizeof(node->run_dir), "%s", run);
+	memcpy(node->run_dir, run, strlen(run) + 1); /* length checked above */
 	return 0;
 }
 
