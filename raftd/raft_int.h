@@ -129,6 +129,7 @@ struct raft {
 /* raft_core.c */
 void raft_become_follower(raft_t *r, uint64_t term, uint64_t leader);
 void raft_campaign_start(raft_t *r, bool transfer);
+void raft_candidate_poll(raft_t *r, uint64_t from, bool granted);
 raft_progress_t *raft_progress_find(raft_t *r, uint64_t id);
 /* Quorum arithmetic over the voter set (a second set joins for joint
  * consensus later). */
@@ -157,7 +158,11 @@ int raft_outbox_init(raft_outbox_t *o, const raft_config_t *cfg);
 void raft_outbox_free(raft_outbox_t *o);
 /* Queues M (from and term filled in unless set); false when full. */
 bool raft_send(raft_t *r, const raft_msg_t *m);
-/* Reserves room for N entries with BYTES of data in the outbox. */
-raft_entry_t *raft_outbox_ents(raft_outbox_t *o, uint32_t n, uint8_t **ret_buf, size_t *ret_cap);
+bool raft_outbox_full(const raft_t *r);
+/* The free entry slots (returned count) and data arena of the outbox, to
+ * fill before raft_outbox_take() claims N of them and BYTES of data. */
+uint32_t raft_outbox_room(raft_outbox_t *o, raft_entry_t **ret_ents, uint8_t **ret_buf,
+                          size_t *ret_cap);
+void raft_outbox_take(raft_outbox_t *o, uint32_t n, size_t bytes);
 
 #endif
