@@ -6,7 +6,8 @@
  * its own as MDB_* (negative); everything leaving this file is >= 0 success,
  * -errno, CK_E_* or MDB_*, so ck_strerror() names it. Every helper runs its
  * own transaction: callers that need several operations atomically (raftd's
- * apply) use mdb_txn_* directly.
+ * apply) use mdb_txn_* directly. ck_mkdirs() lives here because opening an
+ * environment is its first user; walwriter and the supervisor use it too.
  * Not for: the meaning of keys (raftd's state schema, offset checkpoints).
  */
 #include "ck_lmdb.h"
@@ -28,8 +29,7 @@ static int ck_lmdb_err(int rc)
 	return rc;
 }
 
-/* mkdir -p DIR. Returns 0 or -errno. */
-static int ck_lmdb_mkdirs(const char *dir)
+int ck_mkdirs(const char *dir, mode_t mode)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(dir);
@@ -43,11 +43,11 @@ static int ck_lmdb_mkdirs(const char *dir)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		if (mkdir(path, mode) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }
@@ -59,7 +59,7 @@ int ck_lmdb_open(const char *dir, unsigned int flags, unsigned int max_dbs, size
 	int r;
 
 	if (!(flags & MDB_RDONLY)) {
-		r = ck_lmdb_mkdirs(dir);
+		r = ck_mkdirs(dir, 0755);
 		if (r < 0)
 			return r;
 	}

@@ -1,2 +1,565 @@
-/* placeholder: being written */
+/*
+ * ck_meta.c: the LMDB `meta` environment (ck_meta.h): key layout, record
+ * (un)packing and ordered walks.
+ *
+ * Owned by libck. Every process reads through this file; only raftd writes
+ * the state/topics/partitions/brokers databases (applying the Raft log),
+ * walwriter and replicator write their own "offsets" keys. Keys are built
+ * here and nowhere else, so the layout documented in ck_meta.h has one
+ * implementation. Values are packed protobuf-c records; a value that does
+ * not unpack is CK_E_CORRUPT, never a crash.
+ * Not for: what the records mean or when they change (raftd/raftd_apply.c).
+ */
 #include "ck_meta.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_buf.h"
+#include "ck_err.h"
+#include "ck_lmdb.h"
+
+#define CK_META_MAX_DBS 16
+/* Topic name, NUL, big-endian partition: the longest partitions key. */
+#define CK_META_PKEY_MAX (255 + 1 + 4)
+#define CK_META_TOPIC_MAX 255
+
+struct ck_meta {
+	MDB_env *env;
+	MDB_dbi state;
+	MDB_dbi topics;
+	MDB_dbi partitions;
+	MDB_dbi brokers;
+	MDB_dbi offsets;
+};
+
+static const char ck_meta_key_applied[] = "applied_index";
+static const char ck_meta_key_next_pid[] = "next_producer_id";
+static const char ck_meta_key_pid_block[] = "producer_ids/";
+
+static int ck_meta_err(int rc)
+{
+	if (rc > 0)
+		return -rc;
+	if (rc == MDB_NOTFOUND)
+		return CK_E_NOT_FOUND;
+	return rc;
+}
+
+static int ck_meta_dbis_open(ck_meta_t *m)
+{
+	struct {
+		const char *name;
+		MDB_dbi *dbi;
+	} dbs[] = {
+	    {"state", &m->state},     {"topics", &m->topics},   {"partitions", &m->partitions},
+	    {"brokers", &m->brokers}, {"offsets", &m->offsets},
+	};
+	MDB_txn *txn;
+	int r;
+
+	r = ck_meta_err(mdb_txn_begin(m->env, NULL, 0, &txn));
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < CK_ARRAY_LEN(dbs); i++) {
+		r = ck_meta_err(mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi));
+		if (r < 0) {
+			mdb_txn_abort(txn);
+			return r;
+		}
+	}
+	return ck_meta_err(mdb_txn_commit(txn));
+}
+
+int ck_meta_open(const char *data_dir, ck_meta_t **ret)
+{
+	char path[PATH_MAX];
+	ck_meta_t *m;
+	int r;
+
+	if (snprintf(path, sizeof(path), "%s/meta", data_dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	r = ck_lmdb_open(path, MDB_NOMETASYNC, CK_META_MAX_DBS, 0, &m->env);
+	if (r < 0)
+		goto out;
+	r = ck_meta_dbis_open(m);
+	if (r < 0)
+		goto out;
+	*ret = m;
+	m = NULL;
+out:
+	ck_meta_close(m);
+	return r;
+}
+
+void ck_meta_close(ck_meta_t *m)
+{
+	if (!m)
+		return;
+	if (m->env)
+		mdb_env_close(m->env);
+	free(m);
+}
+
+MDB_env *ck_meta_env(ck_meta_t *m)
+{
+	return m->env;
+}
+
+MDB_dbi ck_meta_offsets_dbi(ck_meta_t *m)
+{
+	return m->offsets;
+}
+
+int ck_meta_read_begin(ck_meta_t *m, MDB_txn **ret_txn)
+{
+	return ck_meta_err(mdb_txn_begin(m->env, NULL, MDB_RDONLY, ret_txn));
+}
+
+void ck_meta_read_end(MDB_txn *txn)
+{
+	if (txn)
+		mdb_txn_abort(txn);
+}
+
+int ck_meta_write_begin(ck_meta_t *m, MDB_txn **ret_txn)
+{
+	return ck_meta_err(mdb_txn_begin(m->env, NULL, 0, ret_txn));
+}
+
+int ck_meta_write_commit(MDB_txn *txn)
+{
+	return ck_meta_err(mdb_txn_commit(txn));
+}
+
+int ck_meta_reader_check(ck_meta_t *m, int *ret_dead)
+{
+	int dead = 0;
+	int r = ck_meta_err(mdb_reader_check(m->env, &dead));
+
+	if (r == 0 && ret_dead)
+		*ret_dead = dead;
+	return r;
+}
+
+/* ---- small values in "state" ---- */
+
+static int ck_meta_u64_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len,
+                           uint64_t *ret)
+{
+	MDB_val k = {key_len, (void *)key}, v;
+	const uint8_t *p;
+	int r = ck_meta_err(mdb_get(txn, dbi, &k, &v));
+
+	if (r < 0)
+		return r;
+	if (v.mv_size != 8)
+		return CK_E_CORRUPT;
+	p = v.mv_data;
+	*ret = (uint64_t)ck_le32_get(p) | ((uint64_t)ck_le32_get(p + 4) << 32);
+	return 0;
+}
+
+static int ck_meta_u64_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len,
+                           uint64_t value)
+{
+	uint8_t buf[8];
+	MDB_val k = {key_len, (void *)key}, v = {sizeof(buf), buf};
+
+	ck_le32_put(buf, (uint32_t)value);
+	ck_le32_put(buf + 4, (uint32_t)(value >> 32));
+	return ck_meta_err(mdb_put(txn, dbi, &k, &v, 0));
+}
+
+int ck_meta_applied_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret)
+{
+	uint64_t v = 0;
+	int r = ck_meta_u64_get(txn, m->state, ck_meta_key_applied, sizeof(ck_meta_key_applied) - 1,
+	                        &v);
+
+	if (r == CK_E_NOT_FOUND)
+		r = 0;
+	if (r == 0)
+		*ret = v;
+	return r;
+}
+
+int ck_meta_applied_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index)
+{
+	return ck_meta_u64_put(txn, m->state, ck_meta_key_applied, sizeof(ck_meta_key_applied) - 1,
+	                       index);
+}
+
+int ck_meta_producer_id_next(ck_meta_t *m, MDB_txn *txn, int64_t *ret)
+{
+	uint64_t v = 0;
+	int r = ck_meta_u64_get(txn, m->state, ck_meta_key_next_pid,
+	                        sizeof(ck_meta_key_next_pid) - 1, &v);
+
+	if (r == CK_E_NOT_FOUND)
+		r = 0;
+	if (r == 0 && v > INT64_MAX)
+		r = CK_E_CORRUPT;
+	if (r == 0)
+		*ret = (int64_t)v;
+	return r;
+}
+
+int ck_meta_producer_id_next_put(ck_meta_t *m, MDB_txn *txn, int64_t next)
+{
+	if (next < 0)
+		return CK_E_INVALID;
+	return ck_meta_u64_put(txn, m->state, ck_meta_key_next_pid,
+	                       sizeof(ck_meta_key_next_pid) - 1, (uint64_t)next);
+}
+
+static size_t ck_meta_pid_key(uint8_t *key, int32_t broker_id)
+{
+	size_t n = sizeof(ck_meta_key_pid_block) - 1;
+
+	memcpy(key, ck_meta_key_pid_block, n);
+	ck_be32_put(key + n, (uint32_t)broker_id);
+	return n + 4;
+}
+
+int ck_meta_producer_block_get(ck_meta_t *m, MDB_txn *txn, int32_t broker_id,
+                               int64_t *ret_start, int64_t *ret_size)
+{
+	uint8_t key[sizeof(ck_meta_key_pid_block) + 4];
+	size_t klen = ck_meta_pid_key(key, broker_id);
+	MDB_val k = {klen, key}, v;
+	const uint8_t *p;
+	int r = ck_meta_err(mdb_get(txn, m->state, &k, &v));
+
+	if (r < 0)
+		return r;
+	if (v.mv_size != 16)
+		return CK_E_CORRUPT;
+	p = v.mv_data;
+	*ret_start = (int64_t)ck_be64_get(p);
+	*ret_size = (int64_t)ck_be64_get(p + 8);
+	return 0;
+}
+
+int ck_meta_producer_block_put(ck_meta_t *m, MDB_txn *txn, int32_t broker_id, int64_t start,
+                               int64_t size)
+{
+	uint8_t key[sizeof(ck_meta_key_pid_block) + 4], val[16];
+	size_t klen = ck_meta_pid_key(key, broker_id);
+	MDB_val k = {klen, key}, v = {sizeof(val), val};
+
+	ck_be64_put(val, (uint64_t)start);
+	ck_be64_put(val + 8, (uint64_t)size);
+	return ck_meta_err(mdb_put(txn, m->state, &k, &v, 0));
+}
+
+/* ---- keys ---- */
+
+static int ck_meta_topic_key(const char *name, MDB_val *ret)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0)
+		return CK_E_INVALID;
+	if (n > CK_META_TOPIC_MAX)
+		return CK_E_TOO_LARGE;
+	ret->mv_size = n;
+	ret->mv_data = (void *)name;
+	return 0;
+}
+
+/* "<topic>\0" into BUF; returns its length or an error. */
+static int ck_meta_pkey_prefix(uint8_t *buf, const char *topic)
+{
+	size_t n = topic ? strlen(topic) : 0;
+
+	if (n == 0)
+		return CK_E_INVALID;
+	if (n > CK_META_TOPIC_MAX)
+		return CK_E_TOO_LARGE;
+	memcpy(buf, topic, n);
+	buf[n] = '\0';
+	return (int)n + 1;
+}
+
+static int ck_meta_pkey(uint8_t *buf, const char *topic, int32_t partition, MDB_val *ret)
+{
+	int n = ck_meta_pkey_prefix(buf, topic);
+
+	if (n < 0)
+		return n;
+	if (partition < 0)
+		return CK_E_INVALID;
+	ck_be32_put(buf + n, (uint32_t)partition);
+	ret->mv_size = (size_t)n + 4;
+	ret->mv_data = buf;
+	return 0;
+}
+
+/* ---- packing ---- */
+
+static int ck_meta_put_msg(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	MDB_val v = {len, NULL};
+	int r;
+
+	/* Reserve the value in place: one copy, straight into the page. An
+	 * all-default record packs to zero bytes, which LMDB stores fine. */
+	r = ck_meta_err(mdb_put(txn, dbi, key, &v, MDB_RESERVE));
+	if (r < 0)
+		return r;
+	if (len)
+		(void)protobuf_c_message_pack(msg, v.mv_data);
+	return 0;
+}
+
+static int ck_meta_get_msg(MDB_txn *txn, MDB_dbi dbi, MDB_val *key,
+                           const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret)
+{
+	MDB_val v;
+	ProtobufCMessage *msg;
+	int r = ck_meta_err(mdb_get(txn, dbi, key, &v));
+
+	if (r < 0)
+		return r;
+	msg = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
+	if (!msg)
+		return CK_E_CORRUPT;
+	*ret = msg;
+	return 0;
+}
+
+int ck_meta_topic_get(ck_meta_t *m, MDB_txn *txn, const char *name,
+                      Chronik__Meta__TopicRecord **ret)
+{
+	MDB_val k;
+	int r = ck_meta_topic_key(name, &k);
+
+	if (r < 0)
+		return r == CK_E_TOO_LARGE ? CK_E_NOT_FOUND : r;
+	return ck_meta_get_msg(txn, m->topics, &k, &chronik__meta__topic_record__descriptor,
+	                       (ProtobufCMessage **)ret);
+}
+
+int ck_meta_partition_get(ck_meta_t *m, MDB_txn *txn, const char *topic, int32_t partition,
+                          Chronik__Meta__PartitionRecord **ret)
+{
+	uint8_t buf[CK_META_PKEY_MAX];
+	MDB_val k;
+	int r = ck_meta_pkey(buf, topic, partition, &k);
+
+	if (r < 0)
+		return r == CK_E_TOO_LARGE ? CK_E_NOT_FOUND : r;
+	return ck_meta_get_msg(txn, m->partitions, &k,
+	                       &chronik__meta__partition_record__descriptor,
+	                       (ProtobufCMessage **)ret);
+}
+
+int ck_meta_broker_get(ck_meta_t *m, MDB_txn *txn, int32_t id, Chronik__Meta__BrokerRecord **ret)
+{
+	uint8_t buf[4];
+	MDB_val k = {sizeof(buf), buf};
+
+	ck_be32_put(buf, (uint32_t)id);
+	return ck_meta_get_msg(txn, m->brokers, &k, &chronik__meta__broker_record__descriptor,
+	                       (ProtobufCMessage **)ret);
+}
+
+int ck_meta_topic_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__TopicRecord *rec)
+{
+	MDB_val k;
+	int r = ck_meta_topic_key(rec->name, &k);
+
+	if (r < 0)
+		return r;
+	return ck_meta_put_msg(txn, m->topics, &k, &rec->base);
+}
+
+int ck_meta_partition_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__PartitionRecord *rec)
+{
+	uint8_t buf[CK_META_PKEY_MAX];
+	MDB_val k;
+	int r = ck_meta_pkey(buf, rec->topic, rec->partition, &k);
+
+	if (r < 0)
+		return r;
+	return ck_meta_put_msg(txn, m->partitions, &k, &rec->base);
+}
+
+int ck_meta_broker_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__BrokerRecord *rec)
+{
+	uint8_t buf[4];
+	MDB_val k = {sizeof(buf), buf};
+
+	if (rec->id < 0)
+		return CK_E_INVALID;
+	ck_be32_put(buf, (uint32_t)rec->id);
+	return ck_meta_put_msg(txn, m->brokers, &k, &rec->base);
+}
+
+/* ---- walks ---- */
+
+/* Moves CUR with OP (MDB_SET_RANGE: to the first key >= PREFIX; MDB_NEXT)
+ * and checks that it still sits on a partitions key of the topic whose
+ * PREFIX_LEN-byte prefix is PREFIX. Returns 1 with KEY and VAL set, 0 when
+ * the topic has no more partitions, or an error. */
+static int ck_meta_pcursor_first(MDB_cursor *cur, const uint8_t *prefix, size_t prefix_len,
+                                 MDB_val *key, MDB_val *val, MDB_cursor_op op)
+{
+	int r;
+
+	if (op == MDB_SET_RANGE) {
+		key->mv_size = prefix_len;
+		key->mv_data = (void *)prefix;
+	}
+	r = ck_meta_err(mdb_cursor_get(cur, key, val, op));
+	if (r == CK_E_NOT_FOUND)
+		return 0;
+	if (r < 0)
+		return r;
+	if (key->mv_size != prefix_len + 4 || memcmp(key->mv_data, prefix, prefix_len) != 0)
+		return 0;
+	return 1;
+}
+
+int ck_meta_topic_del(ck_meta_t *m, MDB_txn *txn, const char *name)
+{
+	uint8_t prefix[CK_META_PKEY_MAX];
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int n, r;
+
+	r = ck_meta_topic_key(name, &k);
+	if (r < 0)
+		return r == CK_E_TOO_LARGE ? CK_E_NOT_FOUND : r;
+	r = ck_meta_err(mdb_del(txn, m->topics, &k, NULL));
+	if (r < 0)
+		return r;
+	n = ck_meta_pkey_prefix(prefix, name);
+	CK_ASSERT(n > 0);
+	r = ck_meta_err(mdb_cursor_open(txn, m->partitions, &cur));
+	if (r < 0)
+		return r;
+	for (;;) {
+		/* After a delete the cursor sits on the next key: SET_RANGE again
+		 * is the simplest way to stay correct. */
+		r = ck_meta_pcursor_first(cur, prefix, (size_t)n, &k, &v, MDB_SET_RANGE);
+		if (r <= 0)
+			break;
+		r = ck_meta_err(mdb_cursor_del(cur, 0));
+		if (r < 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+/* The caller's callback for one walk, whichever record type it takes. */
+typedef struct {
+	ck_meta_topic_fn topic;
+	ck_meta_broker_fn broker;
+	void *arg;
+} ck_meta_walk_t;
+
+static int ck_meta_walk_call(const ck_meta_walk_t *w, const ProtobufCMessage *msg)
+{
+	if (w->topic)
+		return w->topic(w->arg, (const Chronik__Meta__TopicRecord *)msg);
+	return w->broker(w->arg, (const Chronik__Meta__BrokerRecord *)msg);
+}
+
+/* Walks every record of DBI in key order. */
+static int ck_meta_walk(MDB_txn *txn, MDB_dbi dbi, const ProtobufCMessageDescriptor *desc,
+                        const ck_meta_walk_t *w)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	MDB_cursor_op op = MDB_FIRST;
+	int r;
+
+	r = ck_meta_err(mdb_cursor_open(txn, dbi, &cur));
+	if (r < 0)
+		return r;
+	for (;;) {
+		ProtobufCMessage *msg;
+
+		r = ck_meta_err(mdb_cursor_get(cur, &k, &v, op));
+		op = MDB_NEXT;
+		if (r == CK_E_NOT_FOUND) {
+			r = 0;
+			break;
+		}
+		if (r < 0)
+			break;
+		msg = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
+		if (!msg) {
+			r = CK_E_CORRUPT;
+			break;
+		}
+		r = ck_meta_walk_call(w, msg);
+		protobuf_c_message_free_unpacked(msg, NULL);
+		if (r != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+int ck_meta_topics_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_topic_fn fn, void *arg)
+{
+	ck_meta_walk_t w = {.topic = fn, .arg = arg};
+
+	CK_ASSERT(fn != NULL);
+	return ck_meta_walk(txn, m->topics, &chronik__meta__topic_record__descriptor, &w);
+}
+
+int ck_meta_brokers_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_broker_fn fn, void *arg)
+{
+	ck_meta_walk_t w = {.broker = fn, .arg = arg};
+
+	CK_ASSERT(fn != NULL);
+	return ck_meta_walk(txn, m->brokers, &chronik__meta__broker_record__descriptor, &w);
+}
+
+int ck_meta_partitions_foreach(ck_meta_t *m, MDB_txn *txn, const char *topic,
+                               ck_meta_partition_fn fn, void *arg)
+{
+	uint8_t prefix[CK_META_PKEY_MAX];
+	MDB_cursor *cur = NULL;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	MDB_val k, v;
+	int n, r;
+
+	n = ck_meta_pkey_prefix(prefix, topic);
+	if (n < 0)
+		return n == CK_E_TOO_LARGE ? 0 : n;
+	r = ck_meta_err(mdb_cursor_open(txn, m->partitions, &cur));
+	if (r < 0)
+		return r;
+	for (;;) {
+		Chronik__Meta__PartitionRecord *rec;
+
+		r = ck_meta_pcursor_first(cur, prefix, (size_t)n, &k, &v, op);
+		op = MDB_NEXT;
+		if (r <= 0)
+			break;
+		rec = chronik__meta__partition_record__unpack(NULL, v.mv_size, v.mv_data);
+		if (!rec) {
+			r = CK_E_CORRUPT;
+			break;
+		}
+		r = fn(arg, rec);
+		chronik__meta__partition_record__free_unpacked(rec, NULL);
+		if (r != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return r;
+}

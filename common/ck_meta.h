@@ -66,11 +66,44 @@ int ck_meta_partitions_foreach(ck_meta_t *m, MDB_txn *txn, const char *topic,
 int ck_meta_brokers_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_broker_fn fn, void *arg);
 
 /* Write side, for raftd only: inside a write transaction it began with
- * mdb_txn_begin(ck_meta_env(m), NULL, 0, &txn). */
+ * mdb_txn_begin(ck_meta_env(m), NULL, 0, &txn) (or ck_meta_write_begin).
+ * Return 0, CK_E_INVALID (empty name, negative partition or id),
+ * CK_E_TOO_LARGE (a name over 255 bytes) or an MDB error (MDB_MAP_FULL ...).
+ * ck_meta_topic_del returns CK_E_NOT_FOUND when the topic is missing (its
+ * partitions are then left alone). */
 int ck_meta_topic_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__TopicRecord *rec);
 int ck_meta_topic_del(ck_meta_t *m, MDB_txn *txn, const char *name); /* and its partitions */
 int ck_meta_partition_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__PartitionRecord *rec);
 int ck_meta_broker_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__BrokerRecord *rec);
 int ck_meta_applied_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index);
+
+/*
+ * Additions (all additive to the contract above).
+ */
+/* Write transactions with ck error codes: begin returns 0 or an error;
+ * commit returns 0 or an error (the transaction is gone either way). */
+int ck_meta_write_begin(ck_meta_t *m, MDB_txn **ret_txn);
+int ck_meta_write_commit(MDB_txn *txn);
+/* The "offsets" database handle, for the checkpoint writers and readers. */
+MDB_dbi ck_meta_offsets_dbi(ck_meta_t *m);
+/* Clears reader slots of dead processes (mdb_reader_check): a reader killed
+ * inside a read transaction would otherwise pin old pages forever. The
+ * writer calls it now and then. Returns 0 (and *RET_DEAD, may be NULL) or
+ * an error. */
+int ck_meta_reader_check(ck_meta_t *m, int *ret_dead);
+/*
+ * Producer-id blocks ("state" database): "next_producer_id" -> u64 LE, the
+ * first id never handed out (0 when missing); "producer_ids/" + broker id
+ * as big-endian u32 -> start and size as two big-endian i64: the block
+ * last allocated to that broker (AllocateProducerIds).
+ * ck_meta_producer_block_get returns 0, CK_E_NOT_FOUND, CK_E_CORRUPT or an
+ * error; the others 0 or an error (put of a negative next: CK_E_INVALID).
+ */
+int ck_meta_producer_id_next(ck_meta_t *m, MDB_txn *txn, int64_t *ret);
+int ck_meta_producer_id_next_put(ck_meta_t *m, MDB_txn *txn, int64_t next);
+int ck_meta_producer_block_get(ck_meta_t *m, MDB_txn *txn, int32_t broker_id,
+			       int64_t *ret_start, int64_t *ret_size);
+int ck_meta_producer_block_put(ck_meta_t *m, MDB_txn *txn, int32_t broker_id, int64_t start,
+			       int64_t size);
 
 #endif

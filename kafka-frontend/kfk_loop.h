@@ -1,13 +1,11 @@
 /*
  * kfk_loop.h: the libevent shell of chronik-kafka-frontend.
  *
- * Today the frontend holds its place in the node: it takes the "kafka"
- * listening socket, keeps connections to its neighbours (walwriter, raftd,
- * replicator: they reconnect by themselves when a neighbour restarts),
- * accepts Kafka clients and closes them politely, and reports READY=1 with
- * a STATUS= saying that the Kafka protocol is not implemented yet. The codec,
- * handlers and group coordinator arrive with the next issues; they plug in
- * here.
+ * It takes the "kafka" listening socket, keeps connections to its
+ * neighbours (walwriter, raftd, replicator: they reconnect by themselves
+ * when a neighbour restarts), serves Kafka clients (kfk_srv.h) and reports
+ * READY=1 with a STATUS= naming the Kafka address. The group coordinator
+ * arrives with a later issue and plugs in here.
  * Not for: argument parsing (main.c).
  */
 #ifndef KFK_LOOP_H

@@ -8,6 +8,7 @@
  * Not for: message handlers (raft_step.c, raft_leader.c), buffers
  * (raft_ready.c, raft_log.c).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,8 @@ static int raft_config_resolve(raft_config_t *c)
 		return CK_E_CONFIG;
 	/* Room for one entry of the largest size everywhere it must pass, and a
 	 * window slot kept free for the no-op of a new leader. */
+	if (c->msgs_max < 2 * c->n_voters)
+		return CK_E_CONFIG; /* a broadcast and its answers must fit */
 	if (c->window_entries_max < 2 || c->window_bytes_max < c->entry_bytes_max ||
 	    c->apply_bytes_max < c->entry_bytes_max || c->msg_bytes_max < c->entry_bytes_max ||
 	    c->entry_bytes_max > (1u << 30))
@@ -131,6 +134,8 @@ int raft_init(raft_t **ret_r, const raft_config_t *cfg, const raft_hard_state_t 
 	 * index too (covers a crash between a snapshot and its hard state). */
 	r->log.commit = CK_MAX(h.commit, applied);
 	r->log.applied = applied;
+	if (r->cfg.commit_mode == RAFT_COMMIT_LEADER && h.commit > raft_log_last_index(&r->log))
+		r->log.commit = applied; /* a crash after installing an older snapshot */
 	if (r->log.commit > raft_log_last_index(&r->log))
 		goto out;
 	r->term = h.term;
@@ -186,8 +191,8 @@ static void raft_reset(raft_t *r)
 {
 	r->election_elapsed = 0;
 	r->heartbeat_elapsed = 0;
-	r->election_timeout = r->cfg.election_ticks +
-	                      (uint32_t)ck_rand_below(r->cfg.rand, r->cfg.election_ticks);
+	r->election_timeout =
+	    r->cfg.election_ticks + (uint32_t)ck_rand_below(r->cfg.rand, r->cfg.election_ticks);
 	r->transferee = RAFT_NONE;
 	for (uint32_t i = 0; i < r->n_prs; i++)
 		r->prs[i].vote = 0;
@@ -309,6 +314,7 @@ void raft_candidate_poll(raft_t *r, uint64_t from, bool granted)
 
 void raft_tick(raft_t *r)
 {
+	CK_ASSERT(!r->ready_out); /* see raft_core.h: the Ready cycle */
 	if (r->role == RAFT_LEADER) {
 		raft_leader_tick(r);
 		return;
@@ -322,6 +328,7 @@ void raft_tick(raft_t *r)
 
 int raft_campaign(raft_t *r)
 {
+	CK_ASSERT(!r->ready_out); /* see raft_core.h: the Ready cycle */
 	if (r->role != RAFT_LEADER)
 		raft_campaign_start(r, false);
 	return 0;
@@ -331,6 +338,7 @@ int raft_propose(raft_t *r, const void *data, size_t len, uint64_t *ret_index)
 {
 	raft_entry_t e;
 
+	CK_ASSERT(!r->ready_out);
 	if (r->role != RAFT_LEADER)
 		return CK_E_NOT_LEADER;
 	if (len == 0)
@@ -354,6 +362,7 @@ int raft_transfer_leader(raft_t *r, uint64_t to)
 {
 	raft_progress_t *pr;
 
+	CK_ASSERT(!r->ready_out); /* see raft_core.h: the Ready cycle */
 	if (r->role != RAFT_LEADER)
 		return CK_E_NOT_LEADER;
 	pr = raft_progress_find(r, to);
@@ -375,6 +384,7 @@ void raft_report_unreachable(raft_t *r, uint64_t to)
 {
 	raft_progress_t *pr = raft_progress_find(r, to);
 
+	CK_ASSERT(!r->ready_out);
 	if (r->role == RAFT_LEADER && pr && to != r->id && pr->state == RAFT_PR_REPLICATE)
 		raft_pr_become_probe(pr);
 }
@@ -383,6 +393,7 @@ void raft_report_snapshot(raft_t *r, uint64_t to, bool ok)
 {
 	raft_progress_t *pr = raft_progress_find(r, to);
 
+	CK_ASSERT(!r->ready_out);
 	if (r->role != RAFT_LEADER || !pr || pr->state != RAFT_PR_SNAPSHOT)
 		return;
 	if (!ok)
@@ -436,17 +447,17 @@ const char *raft_role_name(raft_role_t role)
 const char *raft_msg_type_name(raft_msg_type_t type)
 {
 	static const char *const names[] = {
-		[RAFT_MSG_PRE_VOTE] = "pre-vote",
-		[RAFT_MSG_PRE_VOTE_RESP] = "pre-vote-resp",
-		[RAFT_MSG_VOTE] = "vote",
-		[RAFT_MSG_VOTE_RESP] = "vote-resp",
-		[RAFT_MSG_APPEND] = "append",
-		[RAFT_MSG_APPEND_RESP] = "append-resp",
-		[RAFT_MSG_HEARTBEAT] = "heartbeat",
-		[RAFT_MSG_HEARTBEAT_RESP] = "heartbeat-resp",
-		[RAFT_MSG_SNAPSHOT] = "snapshot",
-		[RAFT_MSG_SNAPSHOT_RESP] = "snapshot-resp",
-		[RAFT_MSG_TIMEOUT_NOW] = "timeout-now",
+	    [RAFT_MSG_PRE_VOTE] = "pre-vote",
+	    [RAFT_MSG_PRE_VOTE_RESP] = "pre-vote-resp",
+	    [RAFT_MSG_VOTE] = "vote",
+	    [RAFT_MSG_VOTE_RESP] = "vote-resp",
+	    [RAFT_MSG_APPEND] = "append",
+	    [RAFT_MSG_APPEND_RESP] = "append-resp",
+	    [RAFT_MSG_HEARTBEAT] = "heartbeat",
+	    [RAFT_MSG_HEARTBEAT_RESP] = "heartbeat-resp",
+	    [RAFT_MSG_SNAPSHOT] = "snapshot",
+	    [RAFT_MSG_SNAPSHOT_RESP] = "snapshot-resp",
+	    [RAFT_MSG_TIMEOUT_NOW] = "timeout-now",
 	};
 
 	if ((int)type < 1 || type > RAFT_MSG_TYPE_MAX)

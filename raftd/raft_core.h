@@ -48,7 +48,12 @@
  * Between raft_ready() and raft_advance() the shell must not call
  * raft_tick, raft_step, raft_propose or any other mutating function: the
  * Ready points into the core's buffers, which stay valid until
- * raft_advance(). Events that arrive meanwhile wait in the shell.
+ * raft_advance(). Events that arrive meanwhile wait in the shell; they are
+ * batched into the next Ready (group commit for free). A crash anywhere in
+ * the cycle is safe: the restarted core is given what became durable.
+ * (The leader's own APPENDs could go out before its persist, Raft thesis
+ * 10.2.1; that optimization would add a second message list, not change
+ * this order.)
  *
  * ---- commit modes ----
  * RAFT_COMMIT_QUORUM (default): an entry is committed once a majority of
@@ -60,7 +65,9 @@
  * leader's log conflicting with its committed prefix marks itself diverged
  * and asks for a snapshot (RAFT_MSG_APPEND_RESP with need_snapshot), which
  * replaces its state machine; the shell must accept a snapshot whose index
- * is below its applied index in that mode.
+ * is below its applied index in that mode (and raft_init() then tolerates a
+ * hard-state commit past the log's end, should the crash come before the
+ * hard state was rewritten).
  *
  * ---- snapshots ----
  * Snapshot data is the shell's (an LMDB copy at applied_index). A leader
@@ -68,7 +75,11 @@
  * storage->snapshot() for the newest snapshot's metadata and emits
  * RAFT_MSG_SNAPSHOT carrying only that metadata; the shell streams the data
  * next to it and steps the message on the receiver only once the data is
- * complete. The transfer's outcome comes back via raft_report_snapshot().
+ * complete. The transfer's outcome comes back via raft_report_snapshot()
+ * (without a report, the leader presumes the snapshot lost after two
+ * election timeouts). Between Readies the shell may take a snapshot at its
+ * applied index and compact the log up to it at any time: the core learns
+ * of it from CK_E_NOT_FOUND, never keeps storage indexes of its own.
  *
  * Membership is static (voters from the config). Quorum arithmetic goes
  * through one voter set so that joint consensus (two sets, a majority of
@@ -86,8 +97,8 @@
 
 #include "ck_rand.h"
 
-#define RAFT_NONE 0           /* no node (node ids are > 0) */
-#define RAFT_VOTERS_MAX 15    /* voters in one cluster, at most */
+#define RAFT_NONE       0  /* no node (node ids are > 0) */
+#define RAFT_VOTERS_MAX 15 /* voters in one cluster, at most */
 
 typedef enum {
 	RAFT_FOLLOWER = 0,
@@ -128,17 +139,17 @@ typedef struct {
 } raft_soft_state_t;
 
 typedef enum {
-	RAFT_MSG_PRE_VOTE = 1,  /* term = sender's term + 1 (not adopted) */
-	RAFT_MSG_PRE_VOTE_RESP, /* reject, term = request's term if granted */
-	RAFT_MSG_VOTE,          /* index/log_term = candidate's last entry */
-	RAFT_MSG_VOTE_RESP,     /* reject */
-	RAFT_MSG_APPEND,        /* index/log_term = previous entry, entries, commit */
-	RAFT_MSG_APPEND_RESP,   /* see raft_msg_t */
-	RAFT_MSG_HEARTBEAT,     /* commit */
-	RAFT_MSG_HEARTBEAT_RESP,
-	RAFT_MSG_SNAPSHOT,      /* snapshot (data travels beside, shell's) */
-	RAFT_MSG_SNAPSHOT_RESP, /* index = follower's match after it */
-	RAFT_MSG_TIMEOUT_NOW,   /* leadership transfer: campaign at once */
+	RAFT_MSG_PRE_VOTE = 1,   /* term = sender's term + 1 (not adopted) */
+	RAFT_MSG_PRE_VOTE_RESP,  /* reject, term = request's term if granted */
+	RAFT_MSG_VOTE,           /* index/log_term = candidate's last entry */
+	RAFT_MSG_VOTE_RESP,      /* reject */
+	RAFT_MSG_APPEND,         /* index/log_term = previous entry, entries, commit */
+	RAFT_MSG_APPEND_RESP,    /* see raft_msg_t */
+	RAFT_MSG_HEARTBEAT,      /* commit */
+	RAFT_MSG_HEARTBEAT_RESP, /* index = the follower's last index */
+	RAFT_MSG_SNAPSHOT,       /* snapshot (data travels beside, shell's) */
+	RAFT_MSG_SNAPSHOT_RESP,  /* index = follower's match after it */
+	RAFT_MSG_TIMEOUT_NOW,    /* leadership transfer: campaign at once */
 	RAFT_MSG_TYPE_MAX = RAFT_MSG_TIMEOUT_NOW,
 } raft_msg_type_t;
 
@@ -188,9 +199,10 @@ typedef struct {
 	int (*term)(void *ctx, uint64_t index, uint64_t *ret_term);
 	/* Copies entries LO .. HI-1 (all durable, LO > snapshot index,
 	 * HI - LO <= capacity of RET_ENTS) into RET_ENTS, their data into BUF
-	 * (BUF_CAP bytes, at least entry_bytes_max), stopping before the first
-	 * entry that does not fit. Returns how many were copied (>= 1 when
-	 * LO < HI), CK_E_NOT_FOUND when LO was compacted. */
+	 * (BUF_CAP bytes), stopping before the first entry that does not fit.
+	 * Returns how many were copied (>= 1 when LO < HI, 0 only when the
+	 * first entry does not fit in BUF_CAP), CK_E_NOT_FOUND when LO was
+	 * compacted. */
 	int (*entries)(void *ctx, uint64_t lo, uint64_t hi, raft_entry_t *ret_ents, uint8_t *buf,
 	               size_t buf_cap);
 	/* The newest snapshot to send to a follower that is behind the log's
@@ -206,25 +218,25 @@ typedef struct {
  * must use the same entry_bytes_max.
  */
 typedef struct {
-	uint64_t id;                    /* this node, > 0, one of VOTERS */
-	uint64_t voters[RAFT_VOTERS_MAX];
-	uint32_t n_voters;              /* 1 .. RAFT_VOTERS_MAX, ids distinct, > 0 */
-	uint32_t election_ticks;        /* [10] > heartbeat_ticks */
-	uint32_t heartbeat_ticks;       /* [1] */
-	bool no_pre_vote;               /* pre-vote is on unless set */
-	bool no_check_quorum;           /* check-quorum (and leases) on unless set */
-	raft_commit_mode_t commit_mode; /* [RAFT_COMMIT_QUORUM] */
-	uint32_t append_entries_max;    /* [64] entries per APPEND */
-	uint32_t append_bytes_max;      /* [1 MiB] data bytes per APPEND (>= 1 entry) */
-	uint32_t inflight_max;          /* [16] APPENDs in flight per follower */
-	uint32_t entry_bytes_max;       /* [1 MiB] largest entry */
-	uint32_t window_entries_max;    /* [1024] unpersisted entries held */
-	uint32_t window_bytes_max;      /* [4 MiB] their data, >= entry_bytes_max */
-	uint32_t apply_entries_max;     /* [256] committed entries per Ready */
-	uint32_t apply_bytes_max;       /* [4 MiB] their data, >= entry_bytes_max */
-	uint32_t msgs_max;              /* [16 * n_voters + 64] messages per Ready */
-	uint32_t msg_bytes_max;         /* [n_voters * append_bytes_max * 2] entry data in them */
-	ck_rand_t *rand;                /* required; borrowed for the core's life */
+	uint64_t id;                      /* this node, > 0, one of the voters */
+	uint64_t voters[RAFT_VOTERS_MAX]; /* static membership */
+	uint32_t n_voters;                /* 1 .. RAFT_VOTERS_MAX, ids distinct, > 0 */
+	uint32_t election_ticks;          /* [10] > heartbeat_ticks */
+	uint32_t heartbeat_ticks;         /* [1] */
+	bool no_pre_vote;                 /* pre-vote is on unless set */
+	bool no_check_quorum;             /* check-quorum (and leases) on unless set */
+	raft_commit_mode_t commit_mode;   /* [RAFT_COMMIT_QUORUM] */
+	uint32_t append_entries_max;      /* [64] entries per APPEND */
+	uint32_t append_bytes_max;        /* [1 MiB] data bytes per APPEND (>= 1 entry) */
+	uint32_t inflight_max;            /* [16] APPENDs in flight per follower */
+	uint32_t entry_bytes_max;         /* [1 MiB] largest entry */
+	uint32_t window_entries_max;      /* [1024] unpersisted entries held */
+	uint32_t window_bytes_max;        /* [4 MiB] their data, >= entry_bytes_max */
+	uint32_t apply_entries_max;       /* [256] committed entries per Ready */
+	uint32_t apply_bytes_max;         /* [4 MiB] their data, >= entry_bytes_max */
+	uint32_t msgs_max;                /* [16 * n_voters + 64] per Ready, >= 2 * n_voters */
+	uint32_t msg_bytes_max;           /* [2 * n_voters * append_bytes_max] their entries */
+	ck_rand_t *rand;                  /* required; borrowed for the core's life */
 } raft_config_t;
 
 typedef struct raft raft_t;

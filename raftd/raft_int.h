@@ -109,9 +109,10 @@ struct raft {
 	uint64_t vote;
 	uint64_t leader;
 	raft_role_t role;
-	uint32_t self;       /* index of this node in prs, or n_voters */
+	uint32_t self; /* index of this node in prs, or n_voters */
 	raft_progress_t prs[RAFT_VOTERS_MAX];
 	uint32_t n_prs;
+	uint32_t bcast_start; /* rotates the order of broadcasts */
 	uint32_t election_elapsed;
 	uint32_t heartbeat_elapsed;
 	uint32_t election_timeout; /* randomized, [election_ticks, 2x) */
@@ -122,6 +123,7 @@ struct raft {
 	raft_entry_t *apply_ents;
 	uint8_t *apply_arena;
 	uint64_t *infl_pool;
+	bool ready_out;            /* between raft_ready() and raft_advance() */
 	raft_hard_state_t prev_hs; /* as last handed out */
 	raft_soft_state_t prev_ss;
 };

@@ -8,6 +8,7 @@
  * a pending snapshot answers for its own index and hides everything below.
  * Not for: deciding what to append (raft_step.c, raft_leader.c), I/O.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -8,6 +8,7 @@
  * the window durable, records what was applied and empties the buffers.
  * Not for: deciding what to send (raft_leader.c, raft_step.c).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,7 +117,8 @@ static int raft_ready_committed(raft_t *r, size_t *ret_n)
 	size_t cap = r->cfg.apply_bytes_max;
 
 	while (lo <= hi && n < r->cfg.apply_entries_max) {
-		uint32_t want = (uint32_t)CK_MIN(hi - lo + 1, (uint64_t)(r->cfg.apply_entries_max - n));
+		uint32_t want =
+		    (uint32_t)CK_MIN(hi - lo + 1, (uint64_t)(r->cfg.apply_entries_max - n));
 		int got;
 
 		if (n > 0 && cap - used < r->cfg.entry_bytes_max)
@@ -165,6 +167,7 @@ int raft_ready(raft_t *r, raft_ready_t *ret)
 	ret->n_msgs = r->out.n;
 	ret->committed = r->apply_ents;
 	ret->n_committed = n_committed;
+	r->ready_out = true;
 	if (r->prev_ss.leader != r->leader || r->prev_ss.role != r->role) {
 		ret->has_soft_state = true;
 		ret->soft_state.leader = r->leader;
@@ -177,7 +180,9 @@ void raft_advance(raft_t *r, const raft_ready_t *rd)
 {
 	raft_log_t *l = &r->log;
 
+	CK_ASSERT(r->ready_out);
 	CK_ASSERT(rd->n_entries == l->win_n && rd->n_msgs == r->out.n);
+	r->ready_out = false;
 	CK_ASSERT(rd->has_snapshot == l->has_pending_snap);
 	if (rd->has_snapshot)
 		l->applied = rd->snapshot.index;

@@ -94,8 +94,10 @@ static bool raft_step_term(raft_t *r, const raft_msg_t *m)
 
 int raft_step(raft_t *r, const raft_msg_t *m)
 {
-	int rc = raft_msg_check(r, m);
+	int rc;
 
+	CK_ASSERT(!r->ready_out); /* see raft_core.h: the Ready cycle */
+	rc = raft_msg_check(r, m);
 	if (rc < 0)
 		return rc;
 	if (!raft_step_term(r, m))
@@ -221,6 +223,7 @@ static int raft_handle_heartbeat(raft_t *r, const raft_msg_t *m)
 	/* The leader sends min(its commit, this node's match): safe to take. */
 	if (!r->diverged)
 		raft_log_commit_to(&r->log, CK_MIN(m->commit, raft_log_last_index(&r->log)));
+	resp.index = raft_log_last_index(&r->log);
 	(void)raft_send(r, &resp);
 	return 0;
 }

@@ -1,92 +1,166 @@
 /*
  * raftd_loop.c: the libevent shell of chronik-raftd (see raftd_loop.h).
  *
- * Owned by raftd. Sockets come from the supervisor by name ("raft",
- * "raftd"); standalone (no LISTEN_FDS) it binds them itself. Connections on
- * the TCP raft listener are closed politely (no peer protocol yet); local
- * IPC connections on run/raftd.sock are kept open and their frames dropped,
- * so neighbours see a stable peer. The walwriter client reconnects by itself
- * whenever walwriter restarts.
- * Invariant: every accepted local connection is in conns[] until it closes,
- * so shutdown frees them all.
- * Not for: the Raft state machine (a pure core, later), LMDB apply (later).
+ * Owned by raftd. The shared shell (event base, signals, sockets passed by
+ * name or bound standalone, neighbour clients, READY=1/STATUS=) is
+ * common/ck_daemon; this file wires raftd's parts into it: the walwriter
+ * neighbour feeds raftd_wal, local connections on run/raftd.sock go to
+ * raftd_service, the metadata service (raftd_node) reports its state as
+ * STATUS= ("metadata service: leader term=2 leader=1 applied=17 ...",
+ * CHRONIK_ROLE=leader). Connections on the TCP raft listener are closed
+ * politely: the node-to-node transport comes with the multi-node issue.
+ * On SIGTERM the node stops taking proposals, queued ones are answered
+ * CK_E_NOT_LEADER, and proposals already in the log get up to
+ * RAFTD_DRAIN_MS to be applied and answered before the loop ends.
+ * Not for: the Raft state machine (raft_*.c), applying (raftd_apply.c).
  */
 #include "raftd_loop.h"
 
-#include <errno.h>
-#include <limits.h>
-#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
+#include "ck_clock.h"
+#include "ck_daemon.h"
 #include "ck_err.h"
-#include "ck_ipc.h"
-#include "ck_listen.h"
 #include "ck_log.h"
 #include "ck_notify.h"
+#include "raftd_node.h"
+#include "raftd_service.h"
+#include "raftd_wal.h"
 
-#define RAFTD_CONNS_MAX 64
-#define RAFTD_ROLE      "none"
+#define RAFTD_DRAIN_MS 3000
+#define RAFTD_STATUS_MS 1000
 
 typedef struct {
-	struct event_base *base;
 	const ck_config_t *cfg;
-	char run_dir[PATH_MAX];
-	char local_path[PATH_MAX + 16];
-	char walwriter_path[PATH_MAX + 16];
-	ck_ipc_listener_t *raft_listener;
-	ck_ipc_listener_t *local_listener;
-	bool local_bound_here;
-	ck_ipc_conn_t *conns[RAFTD_CONNS_MAX];
-	ck_ipc_client_t *walwriter;
-	struct event *sig_evs[3];
+	ck_daemon_t *d;
+	raftd_wal_t *wal;
+	raftd_node_t *node;
+	raftd_service_t *svc;
+	struct event *status_ev; /* periodic STATUS= refresh */
+	struct event *drain_ev;
+	uint64_t drain_until_ms;
+	uint64_t status_applied; /* applied index last shown */
+	char status_role[32];
+	int exit_code;
 } raftd_loop_t;
 
-/* Tells the supervisor what this process serves; READY=1 travels in the
- * same datagram, so nobody sees the process ready without its status. */
-static void raftd_loop_status(raftd_loop_t *l, bool ready)
+static void raftd_loop_status(raftd_loop_t *l)
 {
-	(void)ck_notifyf("%sSTATUS=raftd: metadata service not implemented yet (role: %s); "
-	                 "walwriter %s\nCHRONIK_ROLE=%s",
-	                 ready ? "READY=1\n" : "", RAFTD_ROLE,
-	                 ck_ipc_client_connected(l->walwriter) ? "connected" : "connecting",
-	                 RAFTD_ROLE);
+	raftd_node_status_t st;
+	char what[256];
+
+	raftd_node_status(l->node, &st);
+	snprintf(what, sizeof(what),
+	         "metadata service %s: %s term=%llu leader=%d applied=%llu commit=%llu",
+	         st.serving ? "serving" : "recovering", st.role, (unsigned long long)st.term,
+	         st.leader_id, (unsigned long long)st.applied_index,
+	         (unsigned long long)st.commit_index);
+	ck_daemon_set_status(l->d, what, st.role);
+	l->status_applied = st.applied_index;
+	snprintf(l->status_role, sizeof(l->status_role), "%s", st.role);
 }
 
-/* TCP raft peers: no protocol yet, so a polite FIN instead of a reset. */
-static void raftd_raft_accept(int fd, void *arg)
+static void raftd_status_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	(void)arg;
-	ck_log(CK_LOG_DEBUG, "raft connection closed: not implemented yet");
-	(void)shutdown(fd, SHUT_WR);
-	(void)close(fd);
+	raftd_loop_t *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (raftd_node_applied(l->node) != l->status_applied)
+		raftd_loop_status(l);
 }
 
-static void raftd_conn_forget(raftd_loop_t *l, ck_ipc_conn_t *c)
+/* ---- node hooks ---- */
+
+static void raftd_on_applied(void *arg, uint64_t applied)
 {
-	for (int i = 0; i < RAFTD_CONNS_MAX; i++) {
-		if (l->conns[i] == c)
-			l->conns[i] = NULL;
+	raftd_loop_t *l = arg;
+
+	raftd_service_applied(l->svc, applied);
+}
+
+static void raftd_on_status(void *arg)
+{
+	raftd_loop_status(arg);
+}
+
+static void raftd_on_ready(void *arg)
+{
+	raftd_loop_t *l = arg;
+
+	ck_log(CK_LOG_INFO, "metadata service ready node_id=%d", l->cfg->node_id);
+}
+
+static void raftd_on_fatal(void *arg, int err, int exit_code)
+{
+	raftd_loop_t *l = arg;
+
+	(void)ck_notifyf("STATUS=raftd: metadata service failed: %s", ck_strerror(err));
+	l->exit_code = exit_code;
+	(void)event_base_loopexit(ck_daemon_base(l->d), NULL);
+}
+
+/* ---- stopping ---- */
+
+static void raftd_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	raftd_loop_t *l = arg;
+	raftd_node_status_t st;
+	struct timeval tv = {0, 10 * 1000};
+
+	(void)fd;
+	(void)what;
+	raftd_node_status(l->node, &st);
+	if (st.inflight == 0 || ck_clock_mono_ms() >= l->drain_until_ms) {
+		if (st.inflight)
+			ck_log(CK_LOG_WARN, "stopping with proposals unanswered count=%zu",
+			       st.inflight);
+		(void)event_base_loopexit(ck_daemon_base(l->d), NULL);
+		return;
 	}
+	(void)evtimer_add(l->drain_ev, &tv);
 }
+
+static void raftd_on_stop(void *arg)
+{
+	raftd_loop_t *l = arg;
+
+	(void)ck_notify("STOPPING=1");
+	if (!l->node) {
+		(void)event_base_loopexit(ck_daemon_base(l->d), NULL);
+		return;
+	}
+	raftd_node_stop(l->node);
+	l->drain_until_ms = ck_clock_mono_ms() + RAFTD_DRAIN_MS;
+	raftd_drain_cb(-1, 0, l);
+}
+
+/* ---- connections ---- */
 
 static void raftd_conn_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, void *arg)
 {
-	(void)c;
-	(void)data;
-	(void)arg;
-	ck_log(CK_LOG_DEBUG, "local request dropped: no metadata service yet bytes=%zu", len);
+	raftd_loop_t *l = arg;
+
+	raftd_service_frame(l->svc, c, data, len);
 }
 
 static void raftd_conn_close(ck_ipc_conn_t *c, int err, void *arg)
 {
+	raftd_loop_t *l = arg;
+
 	(void)err;
-	raftd_conn_forget(arg, c);
+	raftd_service_closed(l->svc, c);
+}
+
+static void raftd_conn_kill(void *arg, ck_ipc_conn_t *c)
+{
+	raftd_loop_t *l = arg;
+
+	ck_daemon_conn_close(l->d, c);
 }
 
 static const ck_ipc_handlers_t raftd_conn_handlers = {
@@ -94,143 +168,58 @@ static const ck_ipc_handlers_t raftd_conn_handlers = {
     .on_close = raftd_conn_close,
 };
 
-static void raftd_local_accept(int fd, void *arg)
-{
-	raftd_loop_t *l = arg;
-
-	for (int i = 0; i < RAFTD_CONNS_MAX; i++) {
-		if (l->conns[i])
-			continue;
-		l->conns[i] = ck_ipc_conn_new(l->base, fd, (size_t)l->cfg->ipc_frame_max_bytes,
-		                              &raftd_conn_handlers, l);
-		return;
-	}
-	ck_log(CK_LOG_WARN, "too many local connections max=%d", RAFTD_CONNS_MAX);
-	(void)close(fd);
-}
-
-static void raftd_walwriter_connect(ck_ipc_client_t *cl, void *arg)
-{
-	(void)cl;
-	ck_log(CK_LOG_INFO, "connected to walwriter");
-	raftd_loop_status(arg, false);
-}
-
-static void raftd_walwriter_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len, void *arg)
-{
-	(void)cl;
-	(void)data;
-	(void)arg;
-	ck_log(CK_LOG_DEBUG, "walwriter frame ignored bytes=%zu", len);
-}
-
-static void raftd_walwriter_disconnect(ck_ipc_client_t *cl, int err, void *arg)
-{
-	(void)cl;
-	ck_log(CK_LOG_INFO, "walwriter connection lost: %s", err ? ck_strerror(err) : "closed");
-	raftd_loop_status(arg, false);
-}
-
-static const ck_ipc_client_handlers_t raftd_walwriter_handlers = {
-    .on_connect = raftd_walwriter_connect,
-    .on_frame = raftd_walwriter_frame,
-    .on_disconnect = raftd_walwriter_disconnect,
-};
-
-static void raftd_signal_cb(evutil_socket_t sig, short what, void *arg)
-{
-	raftd_loop_t *l = arg;
-
-	(void)what;
-	if (sig == SIGHUP) {
-		int r = ck_log_reopen();
-		if (r < 0)
-			ck_log(CK_LOG_WARN, "cannot reopen log: %s", ck_strerror(r));
-		return;
-	}
-	ck_log(CK_LOG_INFO, "stopping signal=SIG%s", sigabbrev_np((int)sig));
-	(void)ck_notify("STOPPING=1");
-	(void)event_base_loopexit(l->base, NULL);
-}
-
-/* Takes the passed sockets, or binds them (standalone). Returns 0 or -errno. */
-static int raftd_loop_listen(raftd_loop_t *l)
-{
-	int fd, r;
-
-	r = ck_listen_fd_or_tcp("raft", l->cfg->raft_listen, 1024, &fd);
-	if (r < 0) {
-		ck_log(CK_LOG_ERROR, "cannot listen on raft addr=%s: %s", l->cfg->raft_listen,
-		       ck_strerror(r));
-		return r;
-	}
-	l->raft_listener = ck_ipc_listener_new(l->base, fd, raftd_raft_accept, l);
-	/* Standalone, the run dir may not exist yet. */
-	(void)mkdir(l->cfg->data_dir, 0755);
-	(void)mkdir(l->run_dir, 0750);
-	r = ck_listen_fd_or_unix("raftd", l->local_path, 128, &fd);
-	if (r < 0) {
-		ck_log(CK_LOG_ERROR, "cannot listen on path=%s: %s", l->local_path, ck_strerror(r));
-		return r;
-	}
-	l->local_bound_here = r == 0;
-	l->local_listener = ck_ipc_listener_new(l->base, fd, raftd_local_accept, l);
-	if (!l->raft_listener || !l->local_listener)
-		return -ENOMEM;
-	return 0;
-}
-
 static int raftd_loop_setup(raftd_loop_t *l)
 {
-	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+	static const raftd_node_hooks_t hooks = {raftd_on_applied, raftd_on_status, raftd_on_ready,
+	                                         raftd_on_fatal};
+	const ck_daemon_opts_t opts = {
+	    .name = "raftd", .cfg = l->cfg, .on_stop = raftd_on_stop, .arg = l};
+	struct timeval tv = {RAFTD_STATUS_MS / 1000, (RAFTD_STATUS_MS % 1000) * 1000};
+	struct event_base *base;
+	ck_ipc_client_t *cl = NULL;
 	int r;
 
-	if (snprintf(l->run_dir, sizeof(l->run_dir), "%s/run", l->cfg->data_dir) >=
-	    (int)sizeof(l->run_dir))
-		return -ENAMETOOLONG;
-	snprintf(l->local_path, sizeof(l->local_path), "%s/raftd.sock", l->run_dir);
-	snprintf(l->walwriter_path, sizeof(l->walwriter_path), "%s/walwriter.sock", l->run_dir);
-	l->base = event_base_new();
-	if (!l->base)
+	r = ck_daemon_new(&opts, &l->d);
+	if (r < 0)
+		return r;
+	base = ck_daemon_base(l->d);
+	ck_daemon_set_status(l->d, "metadata service starting", "starting");
+	l->wal = raftd_wal_new();
+	l->status_ev = event_new(base, -1, EV_PERSIST, raftd_status_timer_cb, l);
+	l->drain_ev = evtimer_new(base, raftd_drain_cb, l);
+	if (!l->wal || !l->status_ev || !l->drain_ev || event_add(l->status_ev, &tv) < 0)
 		return -ENOMEM;
-	for (int i = 0; i < 3; i++) {
-		l->sig_evs[i] = evsignal_new(l->base, sigs[i], raftd_signal_cb, l);
-		if (!l->sig_evs[i] || evsignal_add(l->sig_evs[i], NULL) < 0)
-			return -ENOMEM;
+	r = ck_daemon_peer_add(l->d, "walwriter", raftd_wal_client_handlers(), l->wal, &cl);
+	if (r < 0)
+		return r;
+	raftd_wal_set_client(l->wal, cl);
+	r = raftd_node_new(&l->node, base, l->cfg, l->wal, &hooks, l);
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "cannot open the metadata state: %s", ck_strerror(r));
+		if (r == CK_E_CORRUPT || r == CK_E_CONFIG)
+			l->exit_code = CK_EXIT_FATAL;
+		return r;
 	}
-	r = ck_listen_watch_supervisor(l->base, NULL, NULL);
+	l->svc = raftd_service_new(l->node, raftd_conn_kill, l);
+	if (!l->svc)
+		return -ENOMEM;
+	/* TCP raft peers: no protocol yet, so a polite FIN instead of a reset. */
+	r = ck_daemon_listen_tcp(l->d, "raft", l->cfg->raft_listen, ck_daemon_accept_close,
+	                         (void *)"raft connection closed: not implemented yet");
 	if (r < 0)
 		return r;
-	r = raftd_loop_listen(l);
-	if (r < 0)
-		return r;
-	l->walwriter =
-	    ck_ipc_client_new(l->base, l->walwriter_path, (size_t)l->cfg->ipc_frame_max_bytes,
-	                      &raftd_walwriter_handlers, l);
-	return l->walwriter ? 0 : -ENOMEM;
+	return ck_daemon_listen_local(l->d, "raftd", &raftd_conn_handlers, l);
 }
 
 static void raftd_loop_free(raftd_loop_t *l)
 {
-	for (int i = 0; i < RAFTD_CONNS_MAX; i++) {
-		if (l->conns[i])
-			ck_ipc_conn_close(l->conns[i]);
-	}
-	if (l->walwriter)
-		ck_ipc_client_free(l->walwriter);
-	if (l->raft_listener)
-		ck_ipc_listener_free(l->raft_listener);
-	if (l->local_listener)
-		ck_ipc_listener_free(l->local_listener);
-	if (l->local_bound_here)
-		(void)unlink(l->local_path);
-	ck_listen_unwatch_supervisor();
-	for (int i = 0; i < 3; i++) {
-		if (l->sig_evs[i])
-			event_free(l->sig_evs[i]);
-	}
-	if (l->base)
-		event_base_free(l->base);
+	if (l->status_ev)
+		event_free(l->status_ev);
+	if (l->drain_ev)
+		event_free(l->drain_ev);
+	raftd_service_free(l->svc);
+	raftd_node_free(l->node);
+	raftd_wal_free(l->wal);
 }
 
 int raftd_loop_run(const ck_config_t *cfg)
@@ -238,19 +227,19 @@ int raftd_loop_run(const ck_config_t *cfg)
 	raftd_loop_t l = {.cfg = cfg};
 	int r;
 
-	(void)signal(SIGPIPE, SIG_IGN);
 	r = raftd_loop_setup(&l);
-	if (r < 0) {
-		ck_log(CK_LOG_ERROR, "cannot start: %s", ck_strerror(r));
-		(void)ck_notifyf("STATUS=raftd: cannot start: %s", ck_strerror(r));
-		raftd_loop_free(&l);
-		return CK_EXIT_RESTART;
+	if (r == 0) {
+		ck_log(CK_LOG_INFO, "started node_id=%d raft=%s", cfg->node_id, cfg->raft_listen);
+		ck_daemon_run(l.d);
 	}
-	ck_log(CK_LOG_INFO, "ready node_id=%d raft=%s role=%s", cfg->node_id, cfg->raft_listen,
-	       RAFTD_ROLE);
-	raftd_loop_status(&l, true);
-	(void)event_base_dispatch(l.base);
 	raftd_loop_free(&l);
-	ck_log(CK_LOG_INFO, "stopped");
-	return CK_EXIT_STOPPED;
+	if (l.exit_code > 0) {
+		/* The metadata state chose the exit code (corrupt data: fatal). */
+		if (r < 0)
+			(void)ck_notifyf("STATUS=raftd: cannot start: %s", ck_strerror(r));
+		ck_daemon_free(l.d);
+		ck_log(CK_LOG_ERROR, "stopped exit_code=%d", l.exit_code);
+		return l.exit_code;
+	}
+	return ck_daemon_exit(l.d, "raftd", r);
 }

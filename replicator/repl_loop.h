@@ -1,12 +1,13 @@
 /*
  * repl_loop.h: the libevent shell of chronik-replicator.
  *
- * Today the replicator holds its place in the node: it takes its sockets
- * (TCP "replication" for follower fetches from other nodes, Unix
- * "replicator" for local clients), keeps a connection to walwriter, accepts
- * connections and reports READY=1 with a STATUS= saying that partition
- * replication is not implemented yet. The leader/follower state machines
- * (pure) and their I/O arrive with the replication issue; they plug in here.
+ * The replicator owns every local partition's high watermark: it follows
+ * walwriter's logs (LogEvents), reads partition metadata from LMDB when
+ * raftd reports progress (Applied events), computes HW with its pure core
+ * (repl_core.h), pushes PartitionState to local subscribers
+ * (replicator.proto on run/replicator.sock) and checkpoints HW in LMDB.
+ * The follower fetch protocol (TCP "replication") arrives with the next
+ * issue; until then connections there are closed politely.
  * Not for: argument parsing (main.c).
  */
 #ifndef REPL_LOOP_H
@@ -14,8 +15,8 @@
 
 #include "ck_config.h"
 
-/* Runs until SIGTERM/SIGINT or the supervisor goes away. Returns the exit
- * code: 0 stopped, 1 cannot set up (restart), 2 fatal. */
+/* Runs until SIGTERM/SIGINT or the supervisor goes away; checkpoints on the
+ * way out. Returns the exit code: 0 stopped, 1 cannot set up (restart). */
 int repl_loop_run(const ck_config_t *cfg);
 
 #endif

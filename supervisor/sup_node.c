@@ -24,6 +24,7 @@
 #include "ck_err.h"
 #include "ck_ipc.h"
 #include "ck_listen.h"
+#include "ck_lmdb.h"
 #include "ck_notify.h"
 #include "sup_loop.h"
 
@@ -56,28 +57,6 @@ static const char *const sup_sock_names[SUP_SOCK_COUNT] = {
     [SUP_SOCK_RAFTD] = "raftd",
     [SUP_SOCK_REPLICATOR] = "replicator",
 };
-
-/* mkdir -p. Returns 0 or -errno. */
-static int sup_mkdirs(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 {
@@ -198,7 +177,7 @@ static int sup_node_dirs(sup_node_t *node)
 	char run[PATH_MAX + 8];
 	int r;
 
-	r = sup_mkdirs(node->cfg.data_dir, 0755);
+	r = ck_mkdirs(node->cfg.data_dir, 0755);
 	if (r < 0 || !realpath(node->cfg.data_dir, node->data_dir)) {
 		fprintf(stderr, "chronik-server: cannot create data dir %s: %s\n",
 		        node->cfg.data_dir, ck_strerror(r < 0 ? r : -errno));
@@ -208,7 +187,7 @@ static int sup_node_dirs(sup_node_t *node)
 	if (r)
 		return r;
 	snprintf(run, sizeof(run), "%s/run", node->data_dir);
-	if (strlen(run) >= sizeof(node->run_dir) || (r = sup_mkdirs(run, 0750)) < 0) {
+	if (strlen(run) >= sizeof(node->run_dir) || (r = ck_mkdirs(run, 0750)) < 0) {
 		fprintf(stderr, "chronik-server: cannot create %s: %s\n", run,
 		        ck_strerror(r < 0 ? r : -ENAMETOOLONG));
 		return 2;

@@ -32,38 +32,17 @@
 
 #define WAL_LMDB_MAX_DBS 16
 
-static int wal_mkdir_p(const char *dir)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, len + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int wal_boot_dirs(wal_server_t *w)
 {
 	char path[PATH_MAX];
 	const char *subs[] = {"log", "run"};
-	int r = wal_mkdir_p(w->cfg->data_dir);
+	int r = ck_mkdirs(w->cfg->data_dir, 0755);
 
 	for (size_t i = 0; i < CK_ARRAY_LEN(subs) && r == 0; i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", w->cfg->data_dir, subs[i]) >=
 		    (int)sizeof(path))
 			return -ENAMETOOLONG;
-		r = wal_mkdir_p(path);
+		r = ck_mkdirs(path, 0755);
 	}
 	if (r < 0)
 		ck_log(CK_LOG_ERROR, "cannot create data directories data_dir=%s err=\"%s\"",

@@ -23,7 +23,6 @@
 #include "wal_loop.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +31,8 @@
 #include <event2/event.h>
 
 #include "ck_clock.h"
+#include "ck_daemon.h"
 #include "ck_err.h"
-#include "ck_listen.h"
 #include "ck_log.h"
 #include "ck_notify.h"
 
@@ -173,6 +172,18 @@ static void wal_client_detach(wal_client_t *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	wal_client_unref(c);
+}
+
+/* Closes every connection (requests in flight keep their client). */
+static void wal_clients_close(wal_server_t *w)
+{
+	wal_client_t *c, *next;
+
+	for (c = w->clients; c; c = next) {
+		next = c->next;
+		ck_ipc_conn_close(c->conn);
+		wal_client_detach(c);
+	}
 }
 
 void wal_client_kill(wal_client_t *c, const char *why, size_t len)
@@ -408,6 +419,16 @@ static void wal_on_accept(int fd, void *arg)
 
 /* ---- completions ---- */
 
+/* Takes the file stats of every log a job touched and tells subscribers. */
+static void wal_job_publish_stats(wal_server_t *w, const wal_job_t *job)
+{
+	for (size_t i = 0; i < job->nlogs; i++) {
+		wal_log_t *l = job->logs[i].owner;
+		wal_log_apply_stats(l, &job->logs[i].stats);
+		wal_event(w, l, false);
+	}
+}
+
 static void wal_done_group(wal_server_t *w, wal_job_t *job, int phase)
 {
 	wal_append_t *a, *next;
@@ -416,11 +437,7 @@ static void wal_done_group(wal_server_t *w, wal_job_t *job, int phase)
 	 * sync thread still runs its fdatasyncs, so only the stats (final
 	 * once posted) may be read here, never job->err. */
 	if (phase == WAL_JOB_WRITTEN) {
-		for (size_t i = 0; i < job->nlogs; i++) {
-			wal_log_t *l = job->logs[i].owner;
-			wal_log_apply_stats(l, &job->logs[i].stats);
-			wal_event(w, l, false);
-		}
+		wal_job_publish_stats(w, job);
 		return;
 	}
 	for (size_t i = 0; i < job->nlogs && job->err == 0; i++) {
@@ -507,11 +524,7 @@ static void wal_on_done(void *arg, wal_job_t *job, int phase)
 		break;
 	case WAL_JOB_RETENTION:
 		w->retention_inflight = false;
-		for (size_t i = 0; i < job->nlogs; i++) {
-			wal_log_t *l = job->logs[i].owner;
-			wal_log_apply_stats(l, &job->logs[i].stats);
-			wal_event(w, l, false);
-		}
+		wal_job_publish_stats(w, job);
 		break;
 	case WAL_JOB_CHECKPOINT:
 		w->ckpt_inflight = false;
@@ -537,7 +550,7 @@ static void wal_sync_cb(evutil_socket_t fd, short what, void *arg)
 		wal_stop_progress(w);
 }
 
-/* ---- timers, signals, shutdown ---- */
+/* ---- timers, shutdown ---- */
 
 static void wal_timer_add(struct event *ev, int64_t ms)
 {
@@ -546,37 +559,38 @@ static void wal_timer_add(struct event *ev, int64_t ms)
 	(void)evtimer_add(ev, &tv);
 }
 
+/* Hands a housekeeping job of KIND to the sync thread, unless the last one
+ * (*INFLIGHT, cleared by wal_on_done) still runs. */
+static void wal_submit_once(wal_server_t *w, wal_job_kind_t kind, bool *inflight)
+{
+	wal_job_t *job;
+
+	if (*inflight)
+		return;
+	job = calloc(1, sizeof(*job));
+	CK_ASSERT(job != NULL);
+	job->kind = kind;
+	*inflight = true;
+	wal_submit(w, job);
+}
+
 static void wal_ckpt_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	wal_server_t *w = arg;
-	wal_job_t *job;
 
 	if (w->stopping)
 		return;
-	if (!w->ckpt_inflight) {
-		job = calloc(1, sizeof(*job));
-		CK_ASSERT(job != NULL);
-		job->kind = WAL_JOB_CHECKPOINT;
-		w->ckpt_inflight = true;
-		wal_submit(w, job);
-	}
+	wal_submit_once(w, WAL_JOB_CHECKPOINT, &w->ckpt_inflight);
 	wal_timer_add(w->ckpt_timer, w->cfg->checkpoint_interval_ms);
 }
 
 static void wal_retention_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	wal_server_t *w = arg;
-	wal_job_t *job;
 
 	if (w->stopping)
 		return;
-	if (!w->retention_inflight) {
-		job = calloc(1, sizeof(*job));
-		CK_ASSERT(job != NULL);
-		job->kind = WAL_JOB_RETENTION;
-		w->retention_inflight = true;
-		wal_submit(w, job);
-	}
+	wal_submit_once(w, WAL_JOB_RETENTION, &w->retention_inflight);
 	wal_timer_add(w->retention_timer, w->cfg->retention_check_ms);
 }
 
@@ -584,7 +598,7 @@ static void wal_retention_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void wal_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	wal_server_t *w = arg;
-	wal_client_t *c, *next;
+	wal_client_t *c;
 	bool drained = true;
 
 	for (c = w->clients; c; c = c->next)
@@ -594,11 +608,7 @@ static void wal_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
 		wal_timer_add(w->stop_timer, 10);
 		return;
 	}
-	for (c = w->clients; c; c = next) {
-		next = c->next;
-		ck_ipc_conn_close(c->conn);
-		wal_client_detach(c);
-	}
+	wal_clients_close(w);
 	(void)event_base_loopexit(w->base, NULL);
 }
 
@@ -606,18 +616,10 @@ static void wal_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
  * then one last checkpoint, then the replies are flushed and we leave. */
 static void wal_stop_progress(wal_server_t *w)
 {
-	wal_job_t *job;
-
 	if (w->pend_count > 0 || w->jobs_inflight > 0)
 		return;
 	if (!w->final_ckpt_done && w->exit_code == CK_EXIT_STOPPED) {
-		if (!w->ckpt_inflight) {
-			job = calloc(1, sizeof(*job));
-			CK_ASSERT(job != NULL);
-			job->kind = WAL_JOB_CHECKPOINT;
-			w->ckpt_inflight = true;
-			wal_submit(w, job);
-		}
+		wal_submit_once(w, WAL_JOB_CHECKPOINT, &w->ckpt_inflight);
 		return;
 	}
 	if (w->stop_deadline_ms)
@@ -643,19 +645,8 @@ static void wal_stop_begin(wal_server_t *w, int code)
 	wal_stop_progress(w);
 }
 
-static void wal_signal_cb(evutil_socket_t sig, short what, void *arg)
-{
-	wal_server_t *w = arg;
-
-	if (sig == SIGHUP) {
-		(void)ck_log_reopen();
-		return;
-	}
-	ck_log(CK_LOG_INFO, "signal received sig=%d", (int)sig);
-	wal_stop_begin(w, CK_EXIT_STOPPED);
-}
-
-static void wal_supervisor_lost(void *arg)
+/* SIGTERM, SIGINT or the supervisor gone (ck_daemon's on_stop). */
+static void wal_stop_requested(void *arg)
 {
 	wal_stop_begin(arg, CK_EXIT_STOPPED);
 }
@@ -684,14 +675,10 @@ static int wal_server_events(wal_server_t *w)
 	w->ckpt_timer = evtimer_new(w->base, wal_ckpt_timer_cb, w);
 	w->retention_timer = evtimer_new(w->base, wal_retention_timer_cb, w);
 	w->stop_timer = evtimer_new(w->base, wal_stop_timer_cb, w);
-	w->sig_term = evsignal_new(w->base, SIGTERM, wal_signal_cb, w);
-	w->sig_int = evsignal_new(w->base, SIGINT, wal_signal_cb, w);
-	w->sig_hup = evsignal_new(w->base, SIGHUP, wal_signal_cb, w);
 	if (!w->sync_ev || !w->group_timer || !w->ckpt_timer || !w->retention_timer ||
-	    !w->stop_timer || !w->sig_term || !w->sig_int || !w->sig_hup)
+	    !w->stop_timer)
 		return -ENOMEM;
-	if (event_add(w->sync_ev, NULL) < 0 || event_add(w->sig_term, NULL) < 0 ||
-	    event_add(w->sig_int, NULL) < 0 || event_add(w->sig_hup, NULL) < 0)
+	if (event_add(w->sync_ev, NULL) < 0)
 		return -ENOMEM;
 	wal_timer_add(w->ckpt_timer, CK_MAX(w->cfg->checkpoint_interval_ms, 1));
 	wal_timer_add(w->retention_timer, CK_MAX(w->cfg->retention_check_ms, 1));
@@ -700,8 +687,8 @@ static int wal_server_events(wal_server_t *w)
 
 static void wal_server_free_events(wal_server_t *w)
 {
-	struct event *evs[] = {w->sync_ev,    w->group_timer, w->ckpt_timer, w->retention_timer,
-	                       w->stop_timer, w->sig_term,    w->sig_int,    w->sig_hup};
+	struct event *evs[] = {w->sync_ev, w->group_timer, w->ckpt_timer, w->retention_timer,
+	                       w->stop_timer};
 
 	for (size_t i = 0; i < CK_ARRAY_LEN(evs); i++)
 		if (evs[i])
@@ -710,13 +697,7 @@ static void wal_server_free_events(wal_server_t *w)
 
 static void wal_server_free(wal_server_t *w)
 {
-	wal_client_t *c, *next;
-
-	for (c = w->clients; c; c = next) {
-		next = c->next;
-		ck_ipc_conn_close(c->conn);
-		wal_client_detach(c);
-	}
+	wal_clients_close(w);
 	for (size_t b = 0; b < w->nbuckets; b++) {
 		wal_log_t *l, *n;
 		for (l = w->buckets[b]; l; l = n) {
@@ -727,7 +708,8 @@ static void wal_server_free(wal_server_t *w)
 	free(w->buckets);
 }
 
-/* Starts serving: sync thread, listener, events; READY once all is up. */
+/* Starts serving: sync thread, listener, events; READY once all is up.
+ * Signals and the supervisor watch are ck_daemon's (made by the caller). */
 static int wal_server_start(wal_server_t *w)
 {
 	wal_sync_opts_t so = {w->cfg->data_dir, w->env, w->dbi,
@@ -747,9 +729,6 @@ static int wal_server_start(wal_server_t *w)
 	w->listen_fd = -1;
 	if (!w->listener)
 		return -ENOMEM;
-	r = ck_listen_watch_supervisor(w->base, wal_supervisor_lost, w);
-	if (r < 0)
-		return r;
 	(void)ck_notifyf("READY=1\nSTATUS=serving logs=%zu profile=%s", w->nlogs,
 	                 ck_wal_profile_info(w->cfg->wal_profile)->name);
 	ck_log(CK_LOG_INFO, "ready logs=%zu profile=%s data_dir=%s", w->nlogs,
@@ -760,6 +739,7 @@ static int wal_server_start(wal_server_t *w)
 int wal_server_run(const ck_config_t *cfg)
 {
 	wal_server_t w;
+	const ck_daemon_opts_t dopts = {"walwriter", cfg, wal_stop_requested, &w};
 	int code, r;
 
 	memset(&w, 0, sizeof(w));
@@ -771,12 +751,11 @@ int wal_server_run(const ck_config_t *cfg)
 	code = wal_boot(&w);
 	if (code != 0)
 		goto out;
-	w.base = event_base_new();
-	if (!w.base) {
-		code = CK_EXIT_RESTART;
-		goto out;
+	r = ck_daemon_new(&dopts, &w.daemon);
+	if (r == 0) {
+		w.base = ck_daemon_base(w.daemon);
+		r = wal_server_start(&w);
 	}
-	r = wal_server_start(&w);
 	if (r < 0) {
 		ck_log(CK_LOG_ERROR, "start failed err=\"%s\"", ck_strerror(r));
 		code = CK_EXIT_RESTART;
@@ -794,14 +773,12 @@ out:
 		else
 			_exit(code); /* a job still runs: leave, recovery repairs */
 	}
-	ck_listen_unwatch_supervisor();
 	ck_ipc_listener_free(w.listener);
 	if (w.listen_fd >= 0)
 		(void)close(w.listen_fd);
 	wal_server_free(&w);
 	wal_server_free_events(&w);
-	if (w.base)
-		event_base_free(w.base);
+	ck_daemon_free(w.daemon);
 	wal_boot_release(&w);
 	ck_log(CK_LOG_INFO, "stopped code=%d", code);
 	return code;

@@ -19,6 +19,7 @@
 #include <lmdb.h>
 
 #include "ck_config.h"
+#include "ck_daemon.h"
 #include "ck_ipc.h"
 #include "ck_segment.h"
 #include "walwriter.pb-c.h"
@@ -90,7 +91,8 @@ struct wal_server {
 	const ck_config_t *cfg;
 	wal_log_cfg_t defaults;
 	wal_group_limits_t limits;
-	struct event_base *base;
+	ck_daemon_t *daemon;     /* event base, signals, supervisor watch */
+	struct event_base *base; /* the daemon's */
 	int listen_fd;
 	ck_ipc_listener_t *listener;
 	wal_sync_t *sync;
@@ -104,9 +106,6 @@ struct wal_server {
 	struct event *ckpt_timer;
 	struct event *retention_timer;
 	struct event *stop_timer;
-	struct event *sig_term;
-	struct event *sig_int;
-	struct event *sig_hup;
 
 	wal_log_t **buckets;
 	size_t nbuckets;

@@ -209,11 +209,9 @@ int main(void)
 {
 	Suite *s = suite_create("wal_bad_ipc");
 	TCase *tc = tcase_create("bad_ipc");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
-	wit_add_base_fixture(tc);
+	ck_test_add_root(tc);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_oversized_and_empty_frames);
 	tcase_add_test(tc, test_garbage_and_truncated_frames);
@@ -222,9 +220,5 @@ int main(void)
 	tcase_add_test(tc, test_corrupt_batch_is_an_error_reply);
 	tcase_add_test(tc, test_still_healthy_after_all);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run(s);
 }

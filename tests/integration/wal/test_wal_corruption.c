@@ -89,14 +89,6 @@ static void fx_teardown(fx_t *f)
 	wit_cleanup(&f->t);
 }
 
-static void write_file(const char *path, const void *p, size_t n)
-{
-	FILE *fp = fopen(path, "wb");
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_uint_eq(fwrite(p, 1, n, fp), n);
-	ck_assert_int_eq(fclose(fp), 0);
-}
-
 /* Starts walwriter on the damaged files, returns the log end it reports
  * (and checks the files agree), then kills it. */
 static int64_t recover_end(fx_t *f)
@@ -140,18 +132,18 @@ START_TEST(test_truncated_at_every_byte_of_last_batch)
 	fx_setup(&f, "torn", "1073741824");
 	fx_snapshot(&f);
 	/* Cut exactly between batches: a clean end, nothing to report. */
-	write_file(f.seg0, f.file.data, f.pos[NB - 1]);
+	ck_test_write_file(f.seg0, f.file.data, f.pos[NB - 1]);
 	from = wit_log_size(&f.t);
 	ck_assert_int_eq(recover_end(&f), f.base[NB - 1]);
 	ck_assert(!wit_log_has_after(&f.t, from, "truncated torn tail"));
 	for (uint64_t keep = f.pos[NB - 1] + 1; keep < f.pos[NB]; keep++) {
-		write_file(f.seg0, f.file.data, keep);
+		ck_test_write_file(f.seg0, f.file.data, keep);
 		from = wit_log_size(&f.t);
 		end = recover_end(&f);
 		ck_assert_msg(end == f.base[NB - 1], "kept %llu bytes: end %lld, want %lld",
 		              (unsigned long long)keep, (long long)end, (long long)f.base[NB - 1]);
 		expect_cut_line(&f, from, f.pos[NB - 1], keep - f.pos[NB - 1], "torn");
-		ck_assert_int_eq(wit_file_size(f.seg0), (int64_t)f.pos[NB - 1]);
+		ck_assert_int_eq(ck_test_file_size(f.seg0), (int64_t)f.pos[NB - 1]);
 	}
 	/* And the log goes on from the cut. */
 	wit_start_ready(&f.t);
@@ -179,28 +171,28 @@ START_TEST(test_flipped_bytes)
 	ck_buf_reset(&bad);
 	ck_assert_int_eq(ck_buf_append(&bad, f.file.data, f.file.len), 0);
 	bad.data[f.pos[NB] - 3] ^= 0x04;
-	write_file(f.seg0, bad.data, bad.len);
+	ck_test_write_file(f.seg0, bad.data, bad.len);
 	from = wit_log_size(&f.t);
 	ck_assert_int_eq(recover_end(&f), f.base[NB - 1]);
 	expect_cut_line(&f, from, f.pos[NB - 1], f.pos[NB] - f.pos[NB - 1], "crc");
 	/* A flipped byte in batch 3: batches 3.. are gone. */
 	memcpy(bad.data, f.file.data, f.file.len);
 	bad.data[f.pos[3] + 70] ^= 0xff;
-	write_file(f.seg0, bad.data, bad.len);
+	ck_test_write_file(f.seg0, bad.data, bad.len);
 	from = wit_log_size(&f.t);
 	ck_assert_int_eq(recover_end(&f), f.base[3]);
 	expect_cut_line(&f, from, f.pos[3], f.pos[NB] - f.pos[3], "crc");
 	/* A length field claiming less than a header. */
 	memcpy(bad.data, f.file.data, f.file.len);
 	ck_be32_put(bad.data + f.pos[2] + 8, 17);
-	write_file(f.seg0, bad.data, bad.len);
+	ck_test_write_file(f.seg0, bad.data, bad.len);
 	from = wit_log_size(&f.t);
 	ck_assert_int_eq(recover_end(&f), f.base[2]);
 	expect_cut_line(&f, from, f.pos[2], f.pos[NB] - f.pos[2], "length");
 	/* Wrong magic. */
 	memcpy(bad.data, f.file.data, f.file.len);
 	bad.data[f.pos[1] + 16] = 1;
-	write_file(f.seg0, bad.data, bad.len);
+	ck_test_write_file(f.seg0, bad.data, bad.len);
 	from = wit_log_size(&f.t);
 	ck_assert_int_eq(recover_end(&f), f.base[1]);
 	expect_cut_line(&f, from, f.pos[1], f.pos[NB] - f.pos[1], "magic");
@@ -220,13 +212,13 @@ START_TEST(test_zero_and_garbage_tail)
 	/* A preallocated zero tail is normal: nothing cut, no warning. */
 	ck_assert_int_eq(ck_buf_append(&bad, f.file.data, f.file.len), 0);
 	memset(ck_buf_extend(&bad, 100000), 0, 100000);
-	write_file(f.seg0, bad.data, bad.len);
+	ck_test_write_file(f.seg0, bad.data, bad.len);
 	from = wit_log_size(&f.t);
 	ck_assert_int_eq(recover_end(&f), f.base[NB]);
 	ck_assert(!wit_log_has_after(&f.t, from, "truncated"));
 	/* Bytes of a torn write behind the zeros are cut, zeros included. */
 	bad.data[f.file.len + 70000] = 0x5a;
-	write_file(f.seg0, bad.data, bad.len);
+	ck_test_write_file(f.seg0, bad.data, bad.len);
 	from = wit_log_size(&f.t);
 	ck_assert_int_eq(recover_end(&f), f.base[NB]);
 	expect_cut_line(&f, from, f.pos[NB], 100000, "garbage");
@@ -242,7 +234,6 @@ START_TEST(test_corrupt_middle_segment_drops_later_ones)
 	char path[600];
 	ck_buf_t seg = CK_BUF_INIT;
 	size_t from;
-	FILE *fp;
 	int n;
 
 	fx_setup(&f, "multi", "1024");
@@ -250,17 +241,10 @@ START_TEST(test_corrupt_middle_segment_drops_later_ones)
 	ck_assert_int_ge(n, 3);
 	/* Flip the last byte of the second segment's data. */
 	ck_segment_path(path, sizeof(path), f.dir, bases[1], CK_SEGMENT_FILE_LOG);
-	fp = fopen(path, "rb");
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
-	long size = ftell(fp);
-	fclose(fp);
-	ck_assert_ptr_nonnull(ck_buf_extend(&seg, (size_t)size));
-	fp = fopen(path, "rb");
-	ck_assert_uint_eq(fread(seg.data, 1, seg.len, fp), seg.len);
-	fclose(fp);
+	ck_assert_int_eq(ck_test_read_file(path, &seg), 0);
+	ck_assert_uint_eq(seg.len, (uint64_t)ck_test_file_size(path));
 	seg.data[seg.len - 1] ^= 0x01;
-	write_file(path, seg.data, seg.len);
+	ck_test_write_file(path, seg.data, seg.len);
 	from = wit_log_size(&f.t);
 	int64_t end = recover_end(&f);
 	ck_assert_int_gt(end, bases[1]);
@@ -280,7 +264,6 @@ START_TEST(test_unrecoverable_below_recovery_point)
 	fx_t f;
 	int64_t *bases = NULL;
 	char path[600];
-	ck_buf_t seg = CK_BUF_INIT;
 	wcl_t c;
 	FILE *fp;
 	int n;
@@ -309,7 +292,6 @@ START_TEST(test_unrecoverable_below_recovery_point)
 	ck_assert_int_eq(wit_wait_exit(&f.t, 30000), 2);
 	ck_assert_int_ge(wit_log_count(&f.t, "unrecoverable data", NULL), 1);
 	free(bases);
-	ck_buf_free(&seg);
 	fx_teardown(&f);
 }
 END_TEST
@@ -318,20 +300,14 @@ int main(void)
 {
 	Suite *s = suite_create("wal_corruption");
 	TCase *tc = tcase_create("corruption");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 300);
-	wit_add_base_fixture(tc);
+	ck_test_add_root(tc);
 	tcase_add_test(tc, test_truncated_at_every_byte_of_last_batch);
 	tcase_add_test(tc, test_flipped_bytes);
 	tcase_add_test(tc, test_zero_and_garbage_tail);
 	tcase_add_test(tc, test_corrupt_middle_segment_drops_later_ones);
 	tcase_add_test(tc, test_unrecoverable_below_recovery_point);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run(s);
 }

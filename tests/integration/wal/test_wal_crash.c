@@ -306,7 +306,7 @@ START_TEST(test_crash_durability)
 	wcl_close(&c);
 
 	for (int iter = 0; iter < KILLS; iter++) {
-		killer_t k = {t.pid, 0, 0};
+		killer_t k = {t.proc.pid, 0, 0};
 		pthread_t th;
 		int status;
 
@@ -316,7 +316,7 @@ START_TEST(test_crash_durability)
 		if (iter > 0) {
 			crash_env(&t, &rnd);
 			wit_start(&t);
-			k.pid = t.pid;
+			k.pid = t.proc.pid;
 			if (k.delay_ms < 15)
 				during_recovery++;
 		}
@@ -357,16 +357,10 @@ int main(void)
 {
 	Suite *s = suite_create("wal_crash");
 	TCase *tc = tcase_create("crash");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 600);
-	wit_add_base_fixture(tc);
+	ck_test_add_root(tc);
 	tcase_add_test(tc, test_crash_durability);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run(s);
 }

@@ -122,7 +122,7 @@ START_TEST(test_basic_requests_and_errors)
 	ck_assert_int_eq(wcl_delete(&c, "small", 3), CK_E_NOT_FOUND);
 	char dir[512];
 	ck_segment_log_dir(dir, sizeof(dir), t.data, "small", 3);
-	ck_assert_int_eq(wit_file_size(dir), -1);
+	ck_assert_int_eq(ck_test_file_size(dir), -1);
 	ck_assert_int_eq(wcl_create(&c, "small", 3, NULL), 0); /* and again */
 	wcl_close(&c);
 	ck_assert_int_eq(wit_stop(&t, SIGTERM, 30000), 0);
@@ -474,7 +474,7 @@ START_TEST(test_restart_and_sigterm_inflight)
 		wcl_append_req(&req, &ap, "p", 0, b.data, b.len);
 		ck_assert_int_ge(wcl_send(&c, &req), 0);
 		if (i == N / 3)
-			(void)kill(t.pid, SIGTERM);
+			(void)kill(t.proc.pid, SIGTERM);
 	}
 	for (;;) {
 		Chronik__Wal__WalReply *rep = wcl_recv(&c, 10000);
@@ -579,9 +579,9 @@ START_TEST(test_memory_does_not_grow_with_data)
 	ck_assert_int_eq(wcl_create(&c, "m", 0, NULL), 0);
 	wit_batch(&b, 10, 10000, 1);
 	pump(&c, &b, 32u << 20);
-	rss1 = rss_kb(t.pid);
+	rss1 = rss_kb(t.proc.pid);
 	pump(&c, &b, 160u << 20);
-	rss2 = rss_kb(t.pid);
+	rss2 = rss_kb(t.proc.pid);
 	ck_assert_int_eq(wcl_info(&c, "m", 0, &info), 0);
 	ck_assert_int_ge(info.size_bytes, 192 << 20);
 	ck_assert_int_ge(info.segments, 20);
@@ -612,9 +612,8 @@ START_TEST(test_supervisor_handover)
 	snprintf(path, sizeof(path), "%s/passed.sock", t.root);
 	ck_assert_int_eq(ck_ipc_unix_listen(path, 16, &lfd), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-	t.pass_fds = true;
-	t.pass_listen_fd = lfd;
-	t.pass_sup_fd = sp[1];
+	ck_test_proc_pass_fd(&t.proc, lfd, "walwriter");
+	ck_test_proc_pass_fd(&t.proc, sp[1], "supervisor");
 	wit_start_ready(&t);
 	close(lfd);
 	close(sp[1]);
@@ -623,7 +622,7 @@ START_TEST(test_supervisor_handover)
 	ck_assert_int_eq(wcl_create(&c, "h", 0, NULL), 0);
 	wcl_close(&c);
 	snprintf(own, sizeof(own), "%s/run/walwriter.sock", t.data);
-	ck_assert_int_eq(wit_file_size(own), -1);
+	ck_assert_int_eq(ck_test_file_size(own), -1);
 	ck_assert_int_ge(wit_log_count(&t, "passed by supervisor", NULL), 1);
 	/* The supervisor dies: walwriter stops on its own, cleanly. */
 	close(sp[0]);
@@ -669,11 +668,9 @@ int main(void)
 {
 	Suite *s = suite_create("wal_service");
 	TCase *tc = tcase_create("service");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
-	wit_add_base_fixture(tc);
+	ck_test_add_root(tc);
 	tcase_add_test(tc, test_basic_requests_and_errors);
 	tcase_add_test(tc, test_log_append_time);
 	tcase_add_test(tc, test_replica_append);
@@ -685,9 +682,5 @@ int main(void)
 	tcase_add_test(tc, test_supervisor_handover);
 	tcase_add_test(tc, test_lock_and_bad_config);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run(s);
 }

@@ -4,236 +4,55 @@
  */
 #include "wal_itest.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ck_batch.h"
 #include "ck_err.h"
 #include "ck_ipc.h"
-#include "ck_notify.h"
 #include "ck_segment.h"
-
-uint64_t wit_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int wit_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static char wit_base[64];
-
-static void wit_base_setup(void)
-{
-	snprintf(wit_base, sizeof(wit_base), "/tmp/wal-it-XXXXXX");
-	if (!mkdtemp(wit_base)) {
-		perror("mkdtemp");
-		exit(EXIT_FAILURE);
-	}
-}
-
-/* CHRONIK_TEST_KEEP=1 keeps the temp dirs (and walwriter's logs) for a look. */
-static bool wit_keep(void)
-{
-	const char *k = getenv("CHRONIK_TEST_KEEP");
-	return k && k[0] == '1';
-}
-
-static void wit_base_teardown(void)
-{
-	if (!wit_keep())
-		(void)nftw(wit_base, wit_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-	wit_base[0] = '\0';
-}
-
-void wit_add_base_fixture(TCase *tc)
-{
-	tcase_add_unchecked_fixture(tc, wit_base_setup, wit_base_teardown);
-}
 
 void wit_init(wit_t *t, const char *tag)
 {
+	char logpath[160], notify[160];
+
 	memset(t, 0, sizeof(*t));
-	if (wit_base[0])
-		snprintf(t->root, sizeof(t->root), "%s/%s-XXXXXX", wit_base, tag);
-	else
-		snprintf(t->root, sizeof(t->root), "/tmp/wal-it-%s-XXXXXX", tag);
-	ck_assert_ptr_nonnull(mkdtemp(t->root));
+	ck_test_mkdtemp(t->root, sizeof(t->root), tag);
 	snprintf(t->data, sizeof(t->data), "%s/data", t->root);
-	snprintf(t->logpath, sizeof(t->logpath), "%s/walwriter.log", t->root);
 	snprintf(t->sock, sizeof(t->sock), "%s/run/walwriter.sock", t->data);
-	snprintf(t->notify, sizeof(t->notify), "%s/notify", t->root);
-	ck_assert_int_eq(ck_notify_listen(t->notify, &t->notify_fd), 0);
+	snprintf(logpath, sizeof(logpath), "%s/walwriter.log", t->root);
+	snprintf(notify, sizeof(notify), "%s/notify", t->root);
+	ck_test_proc_init(&t->proc, "walwriter/chronik-walwriter", logpath, notify);
 }
 
 void wit_env(wit_t *t, const char *kv)
 {
-	ck_assert_int_lt(t->nenv, WIT_ENV_MAX);
-	t->env[t->nenv++] = strdup(kv);
+	ck_test_proc_env(&t->proc, kv);
 }
 
 void wit_env_clear(wit_t *t)
 {
-	for (int i = 0; i < t->nenv; i++)
-		free(t->env[i]);
-	t->nenv = 0;
-}
-
-int64_t wit_file_size(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
-}
-
-static const char *wit_binary(void)
-{
-	static char path[512];
-	const char *root = getenv("CHRONIK_BUILD_ROOT");
-
-	ck_assert_msg(root != NULL, "CHRONIK_BUILD_ROOT is not set");
-	snprintf(path, sizeof(path), "%s/walwriter/chronik-walwriter", root);
-	return path;
+	ck_test_proc_env_clear(&t->proc);
 }
 
 void wit_start_args(wit_t *t, const char *extra_arg, const char *extra_val)
 {
-	const char *bin = wit_binary();
-	char nenv[200];
-	pid_t parent = getpid();
-	pid_t pid;
+	const char *args[] = {"--data-dir", t->data, extra_arg, extra_val, NULL};
 
-	ck_assert_int_eq(t->pid, 0);
-	snprintf(nenv, sizeof(nenv), "NOTIFY_SOCKET=%s", t->notify);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open(t->logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		/* CHRONIK_TEST_VALGRIND=1 runs walwriter under memcheck (its
-		 * report lands in walwriter.log). */
-		const char *vg_env = getenv("CHRONIK_TEST_VALGRIND");
-		bool vg = vg_env && vg_env[0] == '1';
-		/* Never outlive the test, even when it fails half-way. */
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		if (fd < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		for (char **e = environ; *e;) {
-			if (!strncmp(*e, "CHRONIK_", 8) && strncmp(*e, "CHRONIK_BUILD_ROOT=", 19)) {
-				char name[128];
-				size_t n = strcspn(*e, "=");
-				snprintf(name, sizeof(name), "%.*s", (int)n, *e);
-				unsetenv(name);
-				continue;
-			}
-			e++;
-		}
-		putenv(nenv);
-		for (int i = 0; i < t->nenv; i++)
-			putenv(t->env[i]);
-		if (t->pass_fds) {
-			char pidenv[32];
-			/* Out of the way first: either may already sit at 3 or 4. */
-			int l = fcntl(t->pass_listen_fd, F_DUPFD, 100);
-			int sup = fcntl(t->pass_sup_fd, F_DUPFD, 100);
-			if (l < 0 || sup < 0 || dup2(l, 3) < 0 || dup2(sup, 4) < 0)
-				_exit(127);
-			snprintf(pidenv, sizeof(pidenv), "%d", (int)getpid());
-			setenv("LISTEN_PID", pidenv, 1);
-			setenv("LISTEN_FDS", "2", 1);
-			setenv("LISTEN_FDNAMES", "walwriter:supervisor", 1);
-		}
-		const char *argv[16];
-		int argc = 0;
-		if (vg) {
-			argv[argc++] = "valgrind";
-			argv[argc++] = "--leak-check=full";
-			argv[argc++] = "--errors-for-leak-kinds=definite";
-			argv[argc++] = "--error-exitcode=99";
-		}
-		argv[argc++] = bin;
-		argv[argc++] = "--data-dir";
-		argv[argc++] = t->data;
-		if (extra_arg) {
-			argv[argc++] = extra_arg;
-			argv[argc++] = extra_val;
-		}
-		argv[argc] = NULL;
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	t->pid = pid;
-}
-
-static int wit_status(int st)
-{
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return -1;
+	ck_test_proc_start(&t->proc, args);
 }
 
 int wit_wait_exit(wit_t *t, int timeout_ms)
 {
-	uint64_t deadline = wit_now_ms() + (uint64_t)timeout_ms;
-	int st;
-
-	if (t->pid == 0)
-		return -1;
-	for (;;) {
-		pid_t r = waitpid(t->pid, &st, WNOHANG);
-		if (r == t->pid) {
-			t->pid = 0;
-			return wit_status(st);
-		}
-		if (wit_now_ms() >= deadline)
-			return -1;
-		usleep(2000);
-	}
+	return ck_test_proc_wait_exit(&t->proc, timeout_ms);
 }
 
 int wit_wait_ready(wit_t *t, int timeout_ms)
 {
-	uint64_t deadline = wit_now_ms() + (uint64_t)timeout_ms;
-	char buf[512];
-	pid_t from;
-
-	while (wit_now_ms() < deadline) {
-		struct pollfd p = {t->notify_fd, POLLIN, 0};
-		int n = poll(&p, 1, 20);
-		if (n > 0 && ck_notify_recv(t->notify_fd, buf, sizeof(buf), &from) > 0) {
-			if (from == t->pid && ck_notify_field(buf, "READY", buf, sizeof(buf)) &&
-			    !strcmp(buf, "1"))
-				return 0;
-			continue;
-		}
-		if (waitpid(t->pid, &(int){0}, WNOHANG) == t->pid) {
-			t->pid = 0;
-			return -1;
-		}
-	}
-	return -1;
+	return ck_test_proc_wait_ready(&t->proc, timeout_ms);
 }
 
 void wit_start_ready(wit_t *t)
@@ -244,69 +63,28 @@ void wit_start_ready(wit_t *t)
 
 int wit_stop(wit_t *t, int sig, int timeout_ms)
 {
-	int r;
-
-	if (t->pid == 0)
-		return -1;
-	(void)kill(t->pid, sig);
-	r = wit_wait_exit(t, timeout_ms);
-	if (r < 0 && t->pid) {
-		(void)kill(t->pid, SIGKILL);
-		r = wit_wait_exit(t, 10000);
-	}
-	return r;
+	return ck_test_proc_stop(&t->proc, sig, timeout_ms);
 }
 
 void wit_cleanup(wit_t *t)
 {
-	if (t->pid)
-		(void)wit_stop(t, SIGKILL, 5000);
-	if (t->notify_fd > 0)
-		(void)close(t->notify_fd);
-	t->notify_fd = 0;
-	wit_env_clear(t);
-	if (t->root[0] && !wit_keep())
-		(void)nftw(t->root, wit_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	ck_test_proc_cleanup(&t->proc);
+	if (t->root[0] && !ck_test_keep())
+		(void)ck_test_rmtree(t->root);
 	t->root[0] = '\0';
-}
-
-static char *wit_log_read(const wit_t *t, size_t *ret_len)
-{
-	FILE *f = fopen(t->logpath, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-	char tmp[65536];
-
-	if (!f) {
-		*ret_len = 0;
-		return strdup("");
-	}
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			buf = realloc(buf, cap);
-		}
-		memcpy(buf + len, tmp, n);
-		len += n;
-	}
-	fclose(f);
-	if (!buf)
-		buf = strdup("");
-	buf[len] = '\0';
-	*ret_len = len;
-	return buf;
 }
 
 size_t wit_log_size(const wit_t *t)
 {
-	struct stat st;
-	return stat(t->logpath, &st) == 0 ? (size_t)st.st_size : 0;
+	int64_t n = ck_test_file_size(t->proc.logpath);
+
+	return n > 0 ? (size_t)n : 0;
 }
 
 bool wit_log_has_after(const wit_t *t, size_t from, const char *needle)
 {
 	size_t len;
-	char *s = wit_log_read(t, &len);
+	char *s = ck_test_read_text(t->proc.logpath, &len);
 	bool found = from <= len && strstr(s + from, needle) != NULL;
 
 	free(s);
@@ -316,7 +94,7 @@ bool wit_log_has_after(const wit_t *t, size_t from, const char *needle)
 int wit_log_count(const wit_t *t, ...)
 {
 	size_t len;
-	char *s = wit_log_read(t, &len), *line, *save = NULL;
+	char *s = ck_test_read_text(t->proc.logpath, &len), *line, *save = NULL;
 	int count = 0;
 
 	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -536,16 +314,26 @@ static int64_t wit_read_segment(const char *dir, int64_t base, int64_t expect, c
 	return expect;
 }
 
+/* The directory of log TOPIC-PART into DIR (512 bytes) and its segment
+ * bases (free them); asserts there is at least one. Returns how many. */
+static int wit_segments(const char *data_dir, const char *topic, int32_t part, char *dir,
+                        int64_t **ret_bases)
+{
+	int n;
+
+	ck_assert_int_eq(ck_segment_log_dir(dir, 512, data_dir, topic, part), 0);
+	n = ck_segment_list(dir, ret_bases);
+	ck_assert_int_ge(n, 1);
+	return n;
+}
+
 int64_t wit_read_log(const char *data_dir, const char *topic, int32_t part, ck_buf_t *out,
                      int64_t *ret_start)
 {
 	char dir[512];
 	int64_t *bases = NULL, end;
-	int n;
+	int n = wit_segments(data_dir, topic, part, dir, &bases);
 
-	ck_assert_int_eq(ck_segment_log_dir(dir, sizeof(dir), data_dir, topic, part), 0);
-	n = ck_segment_list(dir, &bases);
-	ck_assert_int_ge(n, 1);
 	if (ret_start)
 		*ret_start = bases[0];
 	end = bases[0];
@@ -568,11 +356,8 @@ int wit_read_batch(const char *data_dir, const char *topic, int32_t part, int64_
 	uint64_t pos;
 	ck_batch_header_t h;
 	ssize_t k;
-	int n, r = 0;
+	int n = wit_segments(data_dir, topic, part, dir, &bases), r = 0;
 
-	ck_assert_int_eq(ck_segment_log_dir(dir, sizeof(dir), data_dir, topic, part), 0);
-	n = ck_segment_list(dir, &bases);
-	ck_assert_int_ge(n, 1);
 	k = ck_segment_pick(bases, (size_t)n, offset);
 	if (k < 0) {
 		free(bases);

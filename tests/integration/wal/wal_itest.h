@@ -5,7 +5,9 @@
  * for READY=1 on a NOTIFY_SOCKET of its own, stops only the processes it
  * started (by pid; they also die with the test through PR_SET_PDEATHSIG),
  * and talks to them with the blocking ck_ipc helpers. Also reads the logs
- * back through common/ck_segment as any reader would.
+ * back through common/ck_segment as any reader would. Generic helpers
+ * (temp dirs, files, waiting for a pid, running the suite) are
+ * tests/lib/ck_testlib.h, included here.
  * Test code only.
  */
 #ifndef WAL_ITEST_H
@@ -17,41 +19,30 @@
 #include <sys/types.h>
 
 #include "ck_buf.h"
+#include "ck_testlib.h"
+#include "ck_testproc.h"
 #include "walwriter.pb-c.h"
 
-#define WIT_ENV_MAX 32
-
 typedef struct {
-	char root[96];     /* the test's temp dir */
-	char data[128];    /* the data dir */
-	char logpath[160]; /* walwriter's stderr, appended across restarts */
-	char sock[160];    /* run/walwriter.sock */
-	char notify[160];
-	int notify_fd;
-	pid_t pid; /* 0 when not running */
-	char *env[WIT_ENV_MAX];
-	int nenv;
-	/* Supervisor-style socket passing (LISTEN_FDS) on the next start:
-	 * pass_listen_fd becomes fd 3 "walwriter", pass_sup_fd fd 4
-	 * "supervisor". */
-	bool pass_fds;
-	int pass_listen_fd;
-	int pass_sup_fd;
+	char root[96];  /* the test's temp dir */
+	char data[128]; /* the data dir */
+	char sock[160]; /* run/walwriter.sock */
+	/* The walwriter process: proc.pid (0 when not running), proc.logpath
+	 * (its stderr, appended across restarts: <root>/walwriter.log), its
+	 * environment; supervisor-style socket passing (LISTEN_FDS) with
+	 * ck_test_proc_pass_fd(). */
+	ck_test_proc_t proc;
 } wit_t;
 
-/* Adds an unchecked fixture to TC: one base directory per test case, made
- * and removed by the parent process, so temp dirs go away even when a
- * forked test dies half-way (its walwriter dies with it: PDEATHSIG). */
-void wit_add_base_fixture(TCase *tc);
-/* Makes a temp root (under the base directory when there is one) and a
- * NOTIFY socket. */
+/* Makes a temp root (ck_test_mkdtemp: under the test case's root
+ * directory when ck_test_add_root() gave it one, so temp dirs go away even
+ * when a forked test dies half-way; its walwriter dies with it through
+ * PDEATHSIG) and a NOTIFY socket. */
 void wit_init(wit_t *t, const char *tag);
 /* Adds "KEY=VALUE" to the child's environment (before wit_start). */
 void wit_env(wit_t *t, const char *kv);
 /* Forgets the environment added so far. */
 void wit_env_clear(wit_t *t);
-/* Size of a file, or -1. */
-int64_t wit_file_size(const char *path);
 /* Starts walwriter with --data-dir (and EXTRA_ARG when not NULL). */
 void wit_start_args(wit_t *t, const char *extra_arg, const char *extra_val);
 static inline void wit_start(wit_t *t)
@@ -122,8 +113,5 @@ int wit_read_batch(const char *data_dir, const char *topic, int32_t part, int64_
 
 /* A batch like the test builds: NRECS records with values derived from SEED. */
 size_t wit_batch(ck_buf_t *out, int nrecs, size_t value_len, uint32_t seed);
-
-/* Wall-clock milliseconds (monotonic). */
-uint64_t wit_now_ms(void);
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "ck_buf.h"
-#include "ck_test.h"
+#include "ck_testlib.h"
 
 START_TEST(test_buf_append_grows)
 {

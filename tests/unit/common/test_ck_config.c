@@ -11,7 +11,7 @@
 #include "ck_config.h"
 #include "ck_err.h"
 #include "ck_log.h"
-#include "ck_test.h"
+#include "ck_testlib.h"
 
 static char tmpdir[128];
 static char path[256];
@@ -28,7 +28,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	ck_test_rmtree(tmpdir);
+	(void)ck_test_rmtree(tmpdir);
 }
 
 static void write_file(const char *text)

@@ -5,10 +5,11 @@
  * every alignment.
  */
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ck_crc32c.h"
 #include "ck_rand.h"
-#include "ck_test.h"
+#include "ck_testlib.h"
 
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
 

@@ -8,7 +8,7 @@
 #include <signal.h>
 
 #include "ck_err.h"
-#include "ck_test.h"
+#include "ck_testlib.h"
 
 START_TEST(test_every_code_has_text)
 {

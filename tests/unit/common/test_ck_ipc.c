@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -26,7 +27,7 @@
 #include "ck_ipc.h"
 #include "ck_log.h"
 #include "ck_rand.h"
-#include "ck_test.h"
+#include "ck_testlib.h"
 #include "walwriter.pb-c.h"
 
 #define WAIT_MS 20000 /* generous: the machine is shared */
@@ -76,7 +77,7 @@ static void teardown(void)
 	event_free(tick);
 	event_base_free(base);
 	(void)ck_log_set_file(NULL);
-	ck_test_rmtree(tmpdir);
+	(void)ck_test_rmtree(tmpdir);
 }
 
 #define RUN_UNTIL(cond)                                                                     \

@@ -9,7 +9,7 @@
 
 #include "ck_err.h"
 #include "ck_lmdb.h"
-#include "ck_test.h"
+#include "ck_testlib.h"
 
 static char tmpdir[128];
 static char envdir[256];

@@ -6,11 +6,15 @@
  */
 #include <errno.h>
 #include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CK_LOG_SUBSYSTEM "testsub"
 #include "ck_log.h"
-#include "ck_test.h"
+#include "ck_testlib.h"
 
 static char tmpdir[128];
 static char logpath[256];
@@ -25,7 +29,7 @@ static void setup(void)
 static void teardown(void)
 {
 	(void)ck_log_set_file(NULL);
-	ck_test_rmtree(tmpdir);
+	(void)ck_test_rmtree(tmpdir);
 }
 
 /* Reads the whole file at PATH into BUF (NUL-terminated). */

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "ck_rand.h"
-#include "ck_test.h"
+#include "ck_testlib.h"
 
 START_TEST(test_same_seed_same_sequence)
 {

@@ -15,6 +15,7 @@
 #include <check.h>
 
 #include "ck_config.h"
+#include "ck_testlib.h"
 
 static ck_config_t node_cfg[3];
 
@@ -131,16 +132,10 @@ int main(void)
 {
 	Suite *s = suite_create("deploy_configs");
 	TCase *tc = tcase_create("deploy");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_single_and_cluster_load);
 	tcase_add_test(tc, test_three_nodes_agree);
 	tcase_add_test(tc, test_service_unit);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run(s);
 }

@@ -20,21 +20,18 @@
 
 #include "ck_listen.h"
 #include "ck_notify.h"
+#include "ck_testlib.h"
 
 static char tmpdir[64];
 
 static void setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ck-listen-test.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	ck_test_mkdtemp(tmpdir, sizeof(tmpdir), "listen");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(ck_test_rmtree(tmpdir), 0);
 }
 
 /*
@@ -274,8 +271,6 @@ int main(void)
 {
 	Suite *s = suite_create("listen_notify");
 	TCase *tc = tcase_create("listen_notify");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_take_by_name);
@@ -289,10 +284,5 @@ int main(void)
 	tcase_add_test(tc, test_notify_abstract);
 	tcase_add_test(tc, test_watchdog_usec);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run_mode(s, CK_FORK);
 }

@@ -14,6 +14,7 @@
 
 #include "ck_listen.h"
 #include "ck_notify.h"
+#include "ck_testlib.h"
 #include "sup_core.h"
 
 static const sup_policy_cfg_t base_cfg = {
@@ -370,11 +371,5 @@ static Suite *sup_core_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(sup_core_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run(sup_core_suite());
 }

@@ -394,5 +394,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return wal_test_run(suite());
+	return ck_test_run(suite());
 }

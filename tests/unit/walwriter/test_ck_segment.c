@@ -6,7 +6,9 @@
  * lookups, and segments deleted or truncated under an open reader.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "ck_err.h"
 #include "ck_segment.h"
@@ -94,17 +96,17 @@ START_TEST(test_list_and_pick)
 	int64_t *bases = NULL;
 	int n;
 
-	wal_test_mkdtemp(dir, sizeof(dir), "list");
+	ck_test_mkdtemp(dir, sizeof(dir), "list");
 	for (size_t i = 0; i < CK_ARRAY_LEN(made); i++) {
 		ck_segment_path(path, sizeof(path), dir, made[i], CK_SEGMENT_FILE_LOG);
-		wal_test_write_file(path, "", 0);
+		ck_test_write_file(path, "", 0);
 		ck_segment_path(path, sizeof(path), dir, made[i], CK_SEGMENT_FILE_INDEX);
-		wal_test_write_file(path, "", 0);
+		ck_test_write_file(path, "", 0);
 	}
 	ck_segment_path(path, sizeof(path), dir, 77, CK_SEGMENT_FILE_INDEX); /* index only */
-	wal_test_write_file(path, "", 0);
+	ck_test_write_file(path, "", 0);
 	snprintf(path, sizeof(path), "%s/log.config", dir);
-	wal_test_write_file(path, "x", 1);
+	ck_test_write_file(path, "x", 1);
 	n = ck_segment_list(dir, &bases);
 	ck_assert_int_eq(n, 4);
 	ck_assert_int_eq(bases[0], 0);
@@ -119,7 +121,7 @@ START_TEST(test_list_and_pick)
 	ck_assert_int_eq(ck_segment_pick(bases, 4, INT64_MAX), 3);
 	ck_assert_int_eq(ck_segment_pick(bases, 0, 5), -1);
 	free(bases);
-	wal_test_rmtree(dir);
+	(void)ck_test_rmtree(dir);
 	ck_assert_int_eq(ck_segment_list(dir, &bases), -ENOENT);
 }
 END_TEST
@@ -232,7 +234,7 @@ static void seg_make(seg_fixture_t *f, uint32_t interval, bool with_index)
 	uint64_t last_idx = 0;
 
 	memset(f, 0, sizeof(*f));
-	wal_test_mkdtemp(f->dir, sizeof(f->dir), "seg");
+	ck_test_mkdtemp(f->dir, sizeof(f->dir), "seg");
 	for (int i = 0; i < NB; i++) {
 		int n = 1 + i % 4;
 		int64_t ts = i == 20 ? 50 : 10000 + 100 * i;
@@ -256,12 +258,12 @@ static void seg_make(seg_fixture_t *f, uint32_t interval, bool with_index)
 	f->pos[NB] = f->log.len;
 	f->base[NB] = off;
 	ck_segment_path(path, sizeof(path), f->dir, 1000, CK_SEGMENT_FILE_LOG);
-	wal_test_write_file(path, f->log.data, f->log.len);
+	ck_test_write_file(path, f->log.data, f->log.len);
 	if (with_index) {
 		ck_segment_path(path, sizeof(path), f->dir, 1000, CK_SEGMENT_FILE_INDEX);
-		wal_test_write_file(path, idx.data, idx.len);
+		ck_test_write_file(path, idx.data, idx.len);
 		ck_segment_path(path, sizeof(path), f->dir, 1000, CK_SEGMENT_FILE_TIMEINDEX);
-		wal_test_write_file(path, tidx.data, tidx.len);
+		ck_test_write_file(path, tidx.data, tidx.len);
 	}
 	ck_buf_free(&idx);
 	ck_buf_free(&tidx);
@@ -270,7 +272,7 @@ static void seg_make(seg_fixture_t *f, uint32_t interval, bool with_index)
 static void seg_done(seg_fixture_t *f)
 {
 	ck_buf_free(&f->log);
-	wal_test_rmtree(f->dir);
+	(void)ck_test_rmtree(f->dir);
 }
 
 static void seg_check_find_open(seg_fixture_t *f, ck_segment_t *s)
@@ -327,10 +329,10 @@ START_TEST(test_find_without_or_with_bad_index)
 	ck_index_entry_put(e, 3, (uint32_t)f.pos[10]);
 	ck_index_entry_put(e + 8, 50, (uint32_t)f.log.len + 100);
 	ck_segment_path(path, sizeof(path), f.dir, 1000, CK_SEGMENT_FILE_INDEX);
-	wal_test_write_file(path, e, sizeof(e));
+	ck_test_write_file(path, e, sizeof(e));
 	seg_check_find_all(&f);
 	/* Garbage that is not a multiple of an entry. */
-	wal_test_write_file(path, "garbage", 7);
+	ck_test_write_file(path, "garbage", 7);
 	seg_check_find_all(&f);
 	seg_done(&f);
 }
@@ -394,7 +396,7 @@ START_TEST(test_iter_torn_tail_every_byte)
 	 * the complete batches before it, never a partial one. */
 	for (uint64_t cut = f.pos[NB - 1] + 1; cut < f.pos[NB]; cut++) {
 		int n = 0, r;
-		wal_test_write_file(path, f.log.data, cut);
+		ck_test_write_file(path, f.log.data, cut);
 		for (unsigned flags = 0; flags <= CK_SEGMENT_VERIFY_CRC; flags++) {
 			ck_assert_int_eq(
 			    ck_segment_iter_init(&it, &s, 0, UINT64_MAX, INT64_MAX, flags), 0);
@@ -428,7 +430,7 @@ START_TEST(test_iter_crc_and_bounds)
 	seg_make(&f, 300, true);
 	ck_segment_path(path, sizeof(path), f.dir, 1000, CK_SEGMENT_FILE_LOG);
 	f.log.data[f.pos[7] + 70] ^= 0x01;
-	wal_test_write_file(path, f.log.data, f.log.len);
+	ck_test_write_file(path, f.log.data, f.log.len);
 	ck_assert_int_eq(ck_segment_open(f.dir, 1000, &s), 0);
 	/* Verified: stops at batch 7 with reason "crc". */
 	ck_assert_int_eq(
@@ -469,7 +471,7 @@ START_TEST(test_iter_crc_and_bounds)
 	ck_segment_iter_done(&it);
 	/* Garbage header: bad magic. */
 	f.log.data[f.pos[2] + 16] = 9;
-	wal_test_write_file(path, f.log.data, f.log.len);
+	ck_test_write_file(path, f.log.data, f.log.len);
 	ck_assert_int_eq(ck_segment_iter_init(&it, &s, 0, UINT64_MAX, INT64_MAX, 0), 0);
 	n = 0;
 	while ((r = ck_segment_iter_next(&it)) == 1)
@@ -597,7 +599,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("segment");
 
 	tcase_set_timeout(tc, 60);
-	wal_test_add_root(tc);
+	ck_test_add_root(tc);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_topics_and_dirs);
 	tcase_add_test(tc, test_list_and_pick);
@@ -617,5 +619,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return wal_test_run(suite());
+	return ck_test_run(suite());
 }

@@ -5,6 +5,7 @@
  * segment rolls, retention choices, index cadence, checkpoint and settings
  * records.
  */
+#include <errno.h>
 #include <stdint.h>
 
 #include "ck_err.h"
@@ -349,5 +350,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return wal_test_run(suite());
+	return ck_test_run(suite());
 }

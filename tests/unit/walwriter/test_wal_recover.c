@@ -7,6 +7,8 @@
  * afterwards is checked through common/ck_segment.
  */
 #include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ck_err.h"
 #include "ck_log.h"
@@ -32,7 +34,7 @@ static void fx_open(fx_t *f, const wal_log_cfg_t *cfg)
 	char p[256];
 
 	memset(f, 0, sizeof(*f));
-	wal_test_mkdtemp(f->data, sizeof(f->data), "rec");
+	ck_test_mkdtemp(f->data, sizeof(f->data), "rec");
 	snprintf(p, sizeof(p), "%s/log", f->data);
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	ck_assert_int_eq(wal_store_create(f->data, "t", 0, cfg, cfg, &f->s), 0);
@@ -45,7 +47,7 @@ static void fx_close(fx_t *f)
 {
 	wal_store_free(f->s);
 	ck_buf_free(&f->all);
-	wal_test_rmtree(f->data);
+	(void)ck_test_rmtree(f->data);
 }
 
 static int64_t fx_end(const fx_t *f)
@@ -136,7 +138,7 @@ START_TEST(test_write_and_recover)
 	ck_assert_int_eq(fx_read_all(&f, &got), f.n);
 	ck_assert_mem_eq(got.data, f.all.data, f.all.len);
 	seg_path(&f, 0, CK_SEGMENT_FILE_INDEX, p, sizeof(p));
-	ck_assert_int_eq(wal_test_read_file(p, &idx1), 0);
+	ck_assert_int_eq(ck_test_read_file(p, &idx1), 0);
 	ck_assert_uint_gt(idx1.len, 0);
 	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
 	ck_assert(!cut.cut);
@@ -145,7 +147,7 @@ START_TEST(test_write_and_recover)
 	ck_assert_uint_eq(st.size_bytes, f.all.len);
 	ck_assert_int_eq(st.segments, 1);
 	/* The index a recovery derives is the one the writer wrote. */
-	ck_assert_int_eq(wal_test_read_file(p, &idx2), 0);
+	ck_assert_int_eq(ck_test_read_file(p, &idx2), 0);
 	ck_assert_uint_eq(idx2.len, idx1.len);
 	ck_assert_mem_eq(idx2.data, idx1.data, idx1.len);
 	/* And writing goes on where it stopped. */
@@ -174,14 +176,14 @@ START_TEST(test_torn_tail_every_byte)
 	seg_path(&f, 0, CK_SEGMENT_FILE_LOG, p, sizeof(p));
 	ck_log_set_level(CK_LOG_ERROR); /* one warning per cut: too many to read */
 	for (end = last_pos + 1; end < f.all.len; end++) {
-		wal_test_write_file(p, f.all.data, end);
+		ck_test_write_file(p, f.all.data, end);
 		ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
 		ck_assert_msg(cut.cut, "no cut at %zu", end);
 		ck_assert_str_eq(cut.reason, "torn");
 		ck_assert_uint_eq(cut.position, last_pos);
 		ck_assert_uint_eq(cut.bytes_cut, end - last_pos);
 		ck_assert_int_eq(fx_end(&f), f.offs[f.n - 1]);
-		ck_assert_int_eq(wal_test_file_size(p), (off_t)last_pos);
+		ck_assert_int_eq(ck_test_file_size(p), (off_t)last_pos);
 		ck_assert_int_eq(fx_read_all(&f, &got), f.n - 1);
 		ck_assert_mem_eq(got.data, f.all.data, last_pos);
 	}
@@ -207,7 +209,7 @@ START_TEST(test_flipped_byte)
 		pos5 += f.lens[i];
 	seg_path(&f, 0, CK_SEGMENT_FILE_LOG, p, sizeof(p));
 	f.all.data[pos5 + f.lens[5] - 3] ^= 0x40;
-	wal_test_write_file(p, f.all.data, f.all.len);
+	ck_test_write_file(p, f.all.data, f.all.len);
 	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
 	ck_assert(cut.cut);
 	ck_assert_str_eq(cut.reason, "crc");
@@ -219,7 +221,7 @@ START_TEST(test_flipped_byte)
 	/* A bad length field is cut too. */
 	f.all.data[pos5 + f.lens[5] - 3] ^= 0x40;
 	ck_be32_put(f.all.data + pos5 - f.lens[4] + 8, 20);
-	wal_test_write_file(p, f.all.data, f.all.len);
+	ck_test_write_file(p, f.all.data, f.all.len);
 	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
 	ck_assert(cut.cut);
 	ck_assert_str_eq(cut.reason, "length");
@@ -247,25 +249,25 @@ START_TEST(test_zero_and_garbage_tails)
 	ck_buf_reset(&tail);
 	ck_assert_int_eq(ck_buf_append(&tail, f.all.data, f.all.len), 0);
 	memset(ck_buf_extend(&tail, 10000), 0, 10000);
-	wal_test_write_file(p, tail.data, tail.len);
+	ck_test_write_file(p, tail.data, tail.len);
 	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
 	ck_assert(!cut.cut);
-	ck_assert_int_eq(wal_test_file_size(p), (off_t)tail.len);
+	ck_assert_int_eq(ck_test_file_size(p), (off_t)tail.len);
 	ck_assert_int_eq(fx_read_all(&f, &got), f.n);
 	/* Writing after recovery fills the zeros in place. */
 	fx_append(&f, 2, 7);
-	ck_assert_int_eq(wal_test_file_size(p), (off_t)tail.len);
+	ck_assert_int_eq(ck_test_file_size(p), (off_t)tail.len);
 	ck_assert_int_eq(fx_read_all(&f, &got), f.n);
 	ck_assert_mem_eq(got.data, f.all.data, f.all.len);
 	/* Garbage behind zeros: a torn write in preallocated space. */
 	tail.data[f.all.len + 5000] = 0x33;
 	memcpy(tail.data, f.all.data, f.all.len);
-	wal_test_write_file(p, tail.data, tail.len);
+	ck_test_write_file(p, tail.data, tail.len);
 	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
 	ck_assert(cut.cut);
 	ck_assert_str_eq(cut.reason, "garbage");
 	ck_assert_uint_eq(cut.position, f.all.len);
-	ck_assert_int_eq(wal_test_file_size(p), (off_t)f.all.len);
+	ck_assert_int_eq(ck_test_file_size(p), (off_t)f.all.len);
 	ck_buf_free(&got);
 	ck_buf_free(&tail);
 	fx_close(&f);
@@ -293,22 +295,22 @@ START_TEST(test_checkpoint_resume)
 		fx_append(&f, 3, (unsigned)g);
 	seg_path(&f, 0, CK_SEGMENT_FILE_INDEX, p, sizeof(p));
 	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
-	ck_assert_int_eq(wal_test_read_file(p, &idx_full), 0);
+	ck_assert_int_eq(ck_test_read_file(p, &idx_full), 0);
 	/* From the checkpoint: same end, same index. */
 	ck_assert_int_eq(fx_recover(&f, &ck, &cut), 0);
 	ck_assert(!cut.cut);
 	ck_assert_int_eq(fx_read_all(&f, &got), f.n);
-	ck_assert_int_eq(wal_test_read_file(p, &idx_ck), 0);
+	ck_assert_int_eq(ck_test_read_file(p, &idx_ck), 0);
 	ck_assert_uint_eq(idx_ck.len, idx_full.len);
 	ck_assert_mem_eq(idx_ck.data, idx_full.data, idx_full.len);
 	/* Torn after the checkpoint: cut at the last batch. */
 	seg_path(&f, 0, CK_SEGMENT_FILE_LOG, lp, sizeof(lp));
-	wal_test_write_file(lp, f.all.data, f.all.len - 1);
+	ck_test_write_file(lp, f.all.data, f.all.len - 1);
 	ck_assert_int_eq(fx_recover(&f, &ck, &cut), 0);
 	ck_assert(cut.cut);
 	ck_assert_int_eq(fx_end(&f), f.offs[f.n - 1]);
 	/* A file now shorter than the checkpoint: rescanned from its start. */
-	wal_test_write_file(lp, f.all.data, ck.position - 5);
+	ck_test_write_file(lp, f.all.data, ck.position - 5);
 	ck_assert_int_eq(fx_recover(&f, &ck, &cut), 0);
 	ck_assert(cut.cut);
 	ck_assert_str_eq(cut.reason, "torn");
@@ -346,26 +348,26 @@ START_TEST(test_rolls_and_index_repair)
 	ck_assert_mem_eq(got.data, f.all.data, f.all.len);
 	/* A closed segment lost its index: rebuilt identically. */
 	seg_path(&f, bases[1], CK_SEGMENT_FILE_INDEX, p, sizeof(p));
-	ck_assert_int_eq(wal_test_read_file(p, &idx1), 0);
+	ck_assert_int_eq(ck_test_read_file(p, &idx1), 0);
 	ck_assert_int_eq(unlink(p), 0);
 	seg_path(&f, bases[1], CK_SEGMENT_FILE_TIMEINDEX, p, sizeof(p));
-	ck_assert_int_eq(wal_test_read_file(p, &idx2), 0);
-	wal_test_write_file(p, "junk", 4);
+	ck_assert_int_eq(ck_test_read_file(p, &idx2), 0);
+	ck_test_write_file(p, "junk", 4);
 	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
 	ck_assert(!cut.cut);
-	ck_assert_int_eq(wal_test_read_file(p, &got), 0);
+	ck_assert_int_eq(ck_test_read_file(p, &got), 0);
 	ck_assert_uint_eq(got.len, idx2.len);
 	ck_assert_mem_eq(got.data, idx2.data, idx2.len);
 	seg_path(&f, bases[1], CK_SEGMENT_FILE_INDEX, p, sizeof(p));
-	ck_assert_int_eq(wal_test_read_file(p, &got), 0);
+	ck_assert_int_eq(ck_test_read_file(p, &got), 0);
 	ck_assert_uint_eq(got.len, idx1.len);
 	ck_assert_mem_eq(got.data, idx1.data, idx1.len);
 	/* Corruption in a middle segment (no checkpoint: all is scanned):
 	 * cut there, later segments dropped. */
 	seg_path(&f, bases[2], CK_SEGMENT_FILE_LOG, p, sizeof(p));
-	ck_assert_int_eq(wal_test_read_file(p, &got), 0);
+	ck_assert_int_eq(ck_test_read_file(p, &got), 0);
 	got.data[got.len - 2] ^= 1;
-	wal_test_write_file(p, got.data, got.len);
+	ck_test_write_file(p, got.data, got.len);
 	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
 	ck_assert(cut.cut);
 	ck_assert_int_eq(cut.segment_base, bases[2]);
@@ -479,7 +481,7 @@ START_TEST(test_retention_and_prealloc)
 		;
 	ck_assert(!wal_store_prealloc_wanted(f.s));
 	seg_path(&f, bases[st.segments - 1], CK_SEGMENT_FILE_LOG, p, sizeof(p));
-	ck_assert_int_eq(wal_test_read_file(p, &file), 0);
+	ck_assert_int_eq(ck_test_read_file(p, &file), 0);
 	ck_assert_int_gt(file.len, 0);
 	fx_append(&f, 1, 3);
 	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
@@ -499,7 +501,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("recover");
 
 	tcase_set_timeout(tc, 120);
-	wal_test_add_root(tc);
+	ck_test_add_root(tc);
 	tcase_add_test(tc, test_write_and_recover);
 	tcase_add_test(tc, test_torn_tail_every_byte);
 	tcase_add_test(tc, test_flipped_byte);
@@ -514,5 +516,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return wal_test_run(suite());
+	return ck_test_run(suite());
 }

@@ -1,0 +1,60 @@
+/*
+ * kfk_apis.c: the advertised API table (kfk_apis.h).
+ *
+ * Owned by kafka-frontend (pure). Adding a row here is a promise: the
+ * dispatcher (kfk_dispatch.c) must have a handler for every version listed.
+ */
+#include "kfk_apis.h"
+
+static const kfk_api_range_t kfk_api_table[] = {
+    {KFK_API_PRODUCE, 3, 9},
+    {KFK_API_FETCH, 4, 12},
+    {KFK_API_LIST_OFFSETS, 0, 7},
+    {KFK_API_METADATA, 0, 12},
+    {KFK_API_API_VERSIONS, 0, 3},
+    {KFK_API_CREATE_TOPICS, 0, 7},
+    {KFK_API_DELETE_TOPICS, 0, 6},
+    {KFK_API_DESCRIBE_CONFIGS, 0, 4},
+    {KFK_API_ALTER_CONFIGS, 0, 2},
+    {KFK_API_CREATE_PARTITIONS, 0, 3},
+    {KFK_API_INCREMENTAL_ALTER_CONFIGS, 0, 1},
+    {KFK_API_DESCRIBE_CLUSTER, 0, 1},
+};
+
+#define KFK_API_TABLE_LEN (sizeof(kfk_api_table) / sizeof(kfk_api_table[0]))
+
+const kfk_api_range_t *kfk_apis_table(size_t *ret_n)
+{
+	*ret_n = KFK_API_TABLE_LEN;
+	return kfk_api_table;
+}
+
+const kfk_api_range_t *kfk_apis_find(int16_t api_key)
+{
+	for (size_t i = 0; i < KFK_API_TABLE_LEN; i++) {
+		if (kfk_api_table[i].api_key == api_key)
+			return &kfk_api_table[i];
+	}
+	return NULL;
+}
+
+bool kfk_apis_supported(int16_t api_key, int16_t version)
+{
+	const kfk_api_range_t *r = kfk_apis_find(api_key);
+
+	return r && version >= r->min_version && version <= r->max_version;
+}
+
+void kfk_apis_fill_response(kfk_api_versions_response_t *resp, int16_t error_code,
+			    kfk_api_versions_response_api_version_t *items)
+{
+	for (size_t i = 0; i < KFK_API_TABLE_LEN; i++) {
+		kfk_api_versions_response_api_version_init(&items[i]);
+		items[i].api_key = kfk_api_table[i].api_key;
+		items[i].min_version = kfk_api_table[i].min_version;
+		items[i].max_version = kfk_api_table[i].max_version;
+	}
+	resp->error_code = error_code;
+	resp->api_keys.count = (int32_t)KFK_API_TABLE_LEN;
+	resp->api_keys.items = items;
+}

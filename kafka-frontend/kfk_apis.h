@@ -1,0 +1,44 @@
+/*
+ * kfk_apis.h: the API versions this broker implements and advertises.
+ *
+ * Owned by kafka-frontend (pure). ApiVersions lists exactly this table, and
+ * the dispatcher serves exactly it: a request for any other key or version
+ * closes the connection (as Kafka does; kafka-python's version probe relies
+ * on that), except ApiVersions itself, answered with UNSUPPORTED_VERSION and
+ * the table (KIP-511). Ranges were chosen from
+ * /work/shared/kafka-protocol/CLIENTS.md: every range includes what
+ * librdkafka 2.0.2, kafka-python 2.0.2, kafkajs and sarama send, and the
+ * minimums librdkafka's feature probes need (Produce 3 + Fetch 4 for
+ * record batch v2, Produce 7 + Fetch 10 for zstd).
+ * Not for: decoding (protocol/), handlers.
+ */
+#ifndef KFK_APIS_H
+#define KFK_APIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kfk_msgs.h"
+
+typedef struct {
+	int16_t api_key;
+	int16_t min_version;
+	int16_t max_version;
+} kfk_api_range_t;
+
+/* The advertised table, ascending by key; *RET_N gets its length. */
+const kfk_api_range_t *kfk_apis_table(size_t *ret_n);
+
+/* The advertised range of API_KEY, or NULL when not served. */
+const kfk_api_range_t *kfk_apis_find(int16_t api_key);
+
+/* Whether API_KEY at VERSION is served. */
+bool kfk_apis_supported(int16_t api_key, int16_t version);
+
+/* Fills RESP (initialised by the caller) with ERROR_CODE and the table;
+ * ITEMS must have room for the table's length (the response borrows it). */
+void kfk_apis_fill_response(kfk_api_versions_response_t *resp, int16_t error_code,
+			    kfk_api_versions_response_api_version_t *items);
+
+#endif

@@ -1,0 +1,582 @@
+/*
+ * kfk_conn.c: Kafka client connections (shell of chronik-kafka-frontend):
+ * size-framed reading, in-order responses, writev/sendfile output, idle
+ * timeouts.
+ *
+ * Owned by kafka-frontend. Invariants:
+ *   - an idle connection holds only this struct and its two events: frames
+ *     are read through the server's shared scratch buffer and a frame body
+ *     buffer exists only while a frame is incomplete, growing with the
+ *     bytes that actually arrive (a hostile size field costs nothing);
+ *   - responses leave strictly in request order (kfk_respq.h);
+ *   - reading pauses while KFK_CONN_PIPELINE_MAX requests are queued or
+ *     KFK_CONN_OUT_BYTES_MAX response bytes wait to be written;
+ *   - a malformed frame, an undecodable request or a write error closes this
+ *     connection only, with one log line;
+ *   - a connection is never freed inside its own callbacks: kfk_conn_close()
+ *     there marks it, and the callback frees it on the way out.
+ * Not for: decoding requests (kfk_dispatch.c), handlers.
+ */
+#define CK_LOG_SUBSYSTEM "conn"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "ck_clock.h"
+#include "ck_err.h"
+#include "ck_log.h"
+#include "kfk_srv.h"
+
+#define KFK_IOV_MAX         64
+#define KFK_READ_ROUNDS     16
+#define KFK_RX_CHUNK        ((size_t)64 << 10)
+#define KFK_SENDFILE_MAX    ((size_t)1 << 30)
+#define KFK_REQ_HEADER_MIN  8 /* api key, version, correlation id */
+
+struct kfk_conn {
+	kfk_conn_t *prev, *next;
+	kfk_srv_t *srv;
+	int fd;
+	struct event *rev;
+	struct event *wev;
+	char peer[64];
+	uint8_t hdr[4];
+	uint8_t hdr_got;
+	bool seen_bytes;
+	bool read_paused;
+	bool want_write;
+	bool corked;
+	bool dead;
+	int busy;
+	uint8_t *rx;
+	size_t rx_len;
+	size_t rx_cap;
+	size_t rx_got;
+	kfk_respq_t q;
+	kfk_piece_t *out_head;
+	kfk_piece_t *out_tail;
+	uint64_t out_bytes;
+	uint64_t last_ms;
+};
+
+void kfk_piece_free(kfk_piece_t *p)
+{
+	if (!p)
+		return;
+	if (p->fd >= 0)
+		(void)close(p->fd);
+	free(p->data);
+	free(p);
+}
+
+const char *kfk_conn_peer(const kfk_conn_t *c)
+{
+	return c->peer;
+}
+
+kfk_srv_t *kfk_conn_srv(const kfk_conn_t *c)
+{
+	return c->srv;
+}
+
+void kfk_conn_enqueue(kfk_conn_t *c, kfk_req_t *req)
+{
+	kfk_respq_push(&c->q, &req->q);
+}
+
+static void kfk_conn_unlink(kfk_conn_t *c)
+{
+	kfk_srv_t *s = c->srv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		s->conns_tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void kfk_conn_link_tail(kfk_conn_t *c)
+{
+	kfk_srv_t *s = c->srv;
+
+	c->next = NULL;
+	c->prev = s->conns_tail;
+	if (s->conns_tail)
+		s->conns_tail->next = c;
+	else
+		s->conns = c;
+	s->conns_tail = c;
+}
+
+static void kfk_conn_destroy(kfk_conn_t *c)
+{
+	kfk_srv_t *s = c->srv;
+	kfk_respq_item_t *it;
+
+	while ((it = kfk_respq_pop_any(&c->q)) != NULL) {
+		kfk_req_t *req = (kfk_req_t *)it;
+
+		req->conn = NULL;
+		if (req->finished)
+			kfk_req_free(req);
+		else if (req->on_orphan)
+			req->on_orphan(req);
+		/* else: whatever the request waits on frees it (kfk_req_finish). */
+	}
+	while (c->out_head) {
+		kfk_piece_t *p = c->out_head;
+		c->out_head = p->next;
+		kfk_piece_free(p);
+	}
+	free(c->rx);
+	if (c->rev)
+		event_free(c->rev);
+	if (c->wev)
+		event_free(c->wev);
+	if (c->fd >= 0)
+		(void)close(c->fd);
+	kfk_conn_unlink(c);
+	s->nconns--;
+	free(c);
+}
+
+void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason)
+{
+	bool normal = !strcmp(reason, "peer closed") || !strcmp(reason, "connection reset by peer");
+
+	if (c->dead)
+		return;
+	/* Clients hang up all the time; anything else is worth one line. */
+	ck_log(normal ? CK_LOG_DEBUG : CK_LOG_INFO,
+	       "closing connection: peer=%s api_key=%d reason=\"%s\"", c->peer, (int)api_key,
+	       reason);
+	c->dead = true;
+	if (c->busy == 0)
+		kfk_conn_destroy(c);
+}
+
+/* Leaves a callback: frees the connection if it was closed inside. */
+static void kfk_conn_release(kfk_conn_t *c)
+{
+	if (--c->busy == 0 && c->dead)
+		kfk_conn_destroy(c);
+}
+
+static void kfk_conn_touch(kfk_conn_t *c)
+{
+	c->last_ms = ck_clock_mono_ms();
+	/* Most recently active last: the idle sweep stops at the first
+	 * connection that is not idle. */
+	if (c->next) {
+		kfk_conn_unlink(c);
+		kfk_conn_link_tail(c);
+	}
+}
+
+static void kfk_conn_cork(kfk_conn_t *c, bool on)
+{
+	int v = on ? 1 : 0;
+
+	if (c->corked == on)
+		return;
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+	c->corked = on;
+}
+
+/* Consumes N written bytes from the head of the output queue. */
+static void kfk_conn_consume(kfk_conn_t *c, uint64_t n)
+{
+	c->out_bytes -= n;
+	while (n > 0 && c->out_head) {
+		kfk_piece_t *p = c->out_head;
+		uint64_t take = CK_MIN(n, p->len);
+
+		p->off += take;
+		p->len -= take;
+		n -= take;
+		if (p->len == 0) {
+			c->out_head = p->next;
+			if (!c->out_head)
+				c->out_tail = NULL;
+			kfk_piece_free(p);
+		}
+	}
+	/* Empty pieces (zero-length records) are dropped too. */
+	while (c->out_head && c->out_head->len == 0) {
+		kfk_piece_t *p = c->out_head;
+		c->out_head = p->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		kfk_piece_free(p);
+	}
+}
+
+/* One write step: 1 progress, 0 would block, <0 error (with *RET_WHAT). */
+static int kfk_conn_write_step(kfk_conn_t *c, const char **ret_what)
+{
+	kfk_piece_t *p = c->out_head;
+	ssize_t n;
+
+	if (p->fd < 0) {
+		struct iovec iov[KFK_IOV_MAX];
+		int cnt = 0;
+
+		for (kfk_piece_t *q = p; q && q->fd < 0 && cnt < KFK_IOV_MAX; q = q->next) {
+			iov[cnt].iov_base = q->data + q->off;
+			iov[cnt].iov_len = (size_t)q->len;
+			cnt++;
+		}
+		n = writev(c->fd, iov, cnt);
+		*ret_what = "write failed";
+	} else {
+		off_t off = (off_t)p->off;
+
+		n = sendfile(c->fd, p->fd, &off, (size_t)CK_MIN(p->len, KFK_SENDFILE_MAX));
+		*ret_what = "sendfile failed";
+		if (n == 0) {
+			/* The file ended before the range: never send a short frame. */
+			*ret_what = "segment file shorter than the fetched range";
+			return CK_E_CORRUPT;
+		}
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		if (errno == EINTR)
+			return 1;
+		return -errno;
+	}
+	kfk_conn_consume(c, (uint64_t)n);
+	return 1;
+}
+
+static void kfk_conn_resume_reading(kfk_conn_t *c)
+{
+	if (c->read_paused && c->q.count < KFK_CONN_PIPELINE_MAX &&
+	    c->out_bytes < KFK_CONN_OUT_BYTES_MAX) {
+		c->read_paused = false;
+		(void)event_add(c->rev, NULL);
+	}
+}
+
+/* Writes what it can. Returns false when the connection was closed. */
+static bool kfk_conn_flush(kfk_conn_t *c)
+{
+	const char *what = "";
+	char reason[128];
+	int r = 1;
+
+	while (c->out_head && (r = kfk_conn_write_step(c, &what)) > 0)
+		;
+	if (r < 0) {
+		(void)snprintf(reason, sizeof(reason), "%s (%s)", what, ck_strerror(r));
+		kfk_conn_close(c, -1, reason);
+		return false;
+	}
+	if (c->out_head) {
+		if (!c->want_write) {
+			c->want_write = true;
+			(void)event_add(c->wev, NULL);
+		}
+	} else {
+		if (c->want_write) {
+			c->want_write = false;
+			(void)event_del(c->wev);
+		}
+		kfk_conn_cork(c, false);
+	}
+	kfk_conn_touch(c);
+	kfk_conn_resume_reading(c);
+	return true;
+}
+
+void kfk_conn_kick(kfk_conn_t *c)
+{
+	kfk_respq_item_t *it;
+	bool any = false;
+
+	if (c->dead)
+		return;
+	while ((it = kfk_respq_pop_ready(&c->q)) != NULL) {
+		kfk_req_t *req = (kfk_req_t *)it;
+
+		if (!req->no_response && req->pieces) {
+			for (kfk_piece_t *p = req->pieces; p; p = p->next) {
+				if (p->fd >= 0)
+					kfk_conn_cork(c, true);
+			}
+			if (c->out_tail)
+				c->out_tail->next = req->pieces;
+			else
+				c->out_head = req->pieces;
+			c->out_tail = req->pieces_tail;
+			c->out_bytes += req->resp_bytes;
+			req->pieces = req->pieces_tail = NULL;
+			any = true;
+		}
+		req->conn = NULL;
+		kfk_req_free(req);
+	}
+	if (any || c->out_head) {
+		c->busy++;
+		(void)kfk_conn_flush(c);
+		kfk_conn_release(c);
+	} else {
+		kfk_conn_resume_reading(c);
+	}
+}
+
+static void kfk_conn_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	kfk_conn_t *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->busy++;
+	(void)kfk_conn_flush(c);
+	kfk_conn_release(c);
+}
+
+/* A complete frame: hand it over. */
+static void kfk_conn_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
+{
+	kfk_conn_touch(c);
+	kfk_dispatch_frame(c, frame, len);
+	if (!c->dead && (c->q.count >= KFK_CONN_PIPELINE_MAX ||
+			 c->out_bytes >= KFK_CONN_OUT_BYTES_MAX) && !c->read_paused) {
+		c->read_paused = true;
+		(void)event_del(c->rev);
+	}
+}
+
+/* The 4 size bytes are in: checks them and starts the frame body. */
+static int kfk_conn_frame_start(kfk_conn_t *c)
+{
+	size_t size;
+	int r;
+
+	if (!c->seen_bytes && c->hdr[0] == 0x16 && c->hdr[1] == 0x03) {
+		kfk_conn_close(c, -1, "tls handshake on the plaintext kafka port");
+		return -1;
+	}
+	c->seen_bytes = true;
+	r = kfk_frame_size_peek(c->hdr, 4, c->srv->set.request_bytes_max, &size);
+	if (r == 0 && size < KFK_REQ_HEADER_MIN)
+		r = CK_E_PROTO;
+	if (r < 0) {
+		char reason[96];
+
+		(void)snprintf(reason, sizeof(reason), "%s (size field %d)",
+			       r == CK_E_TOO_LARGE ? "request larger than the maximum"
+						   : "malformed frame size",
+			       (int)ck_be32_get(c->hdr));
+		kfk_conn_close(c, -1, reason);
+		return -1;
+	}
+	c->rx_len = size;
+	c->rx_cap = CK_MIN(size, KFK_RX_CHUNK);
+	c->rx_got = 0;
+	c->rx = malloc(c->rx_cap);
+	if (!c->rx) {
+		kfk_conn_close(c, -1, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Feeds bytes read into the scratch buffer through the framing. */
+static void kfk_conn_feed(kfk_conn_t *c, const uint8_t *p, size_t n)
+{
+	while (n > 0 && !c->dead) {
+		if (!c->rx) {
+			size_t take = CK_MIN(n, (size_t)(4 - c->hdr_got));
+
+			memcpy(c->hdr + c->hdr_got, p, take);
+			c->hdr_got = (uint8_t)(c->hdr_got + take);
+			p += take;
+			n -= take;
+			if (c->hdr_got < 4 || kfk_conn_frame_start(c) < 0)
+				continue;
+		}
+		size_t want = c->rx_len - c->rx_got;
+		size_t take = CK_MIN(n, want);
+
+		if (c->rx_got + take > c->rx_cap) {
+			/* Grow with the bytes that arrived, never to a size field
+			 * the client has not backed with data. */
+			size_t cap = CK_MIN(c->rx_len, CK_MAX(c->rx_cap * 2, c->rx_got + take));
+			uint8_t *nrx = realloc(c->rx, cap);
+
+			if (!nrx) {
+				kfk_conn_close(c, -1, "out of memory");
+				return;
+			}
+			c->rx = nrx;
+			c->rx_cap = cap;
+		}
+		memcpy(c->rx + c->rx_got, p, take);
+		c->rx_got += take;
+		p += take;
+		n -= take;
+		if (c->rx_got == c->rx_len) {
+			uint8_t *frame = c->rx;
+
+			c->rx = NULL;
+			c->hdr_got = 0;
+			kfk_conn_frame(c, frame, c->rx_len);
+		}
+	}
+}
+
+/* Reads straight into the frame being assembled. Returns bytes or <= 0. */
+static ssize_t kfk_conn_read_body(kfk_conn_t *c)
+{
+	ssize_t n;
+
+	if (c->rx_got == c->rx_cap) {
+		size_t cap = CK_MIN(c->rx_len, CK_MAX(c->rx_cap * 2, KFK_RX_CHUNK));
+		uint8_t *nrx = realloc(c->rx, cap);
+
+		if (!nrx) {
+			errno = ENOMEM;
+			return -1;
+		}
+		c->rx = nrx;
+		c->rx_cap = cap;
+	}
+	n = read(c->fd, c->rx + c->rx_got, c->rx_cap - c->rx_got);
+	if (n > 0) {
+		c->rx_got += (size_t)n;
+		if (c->rx_got == c->rx_len) {
+			uint8_t *frame = c->rx;
+
+			c->rx = NULL;
+			c->hdr_got = 0;
+			kfk_conn_frame(c, frame, c->rx_len);
+		}
+	}
+	return n;
+}
+
+static void kfk_conn_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	kfk_conn_t *c = arg;
+	kfk_srv_t *s = c->srv;
+
+	(void)what;
+	c->busy++;
+	for (int i = 0; i < KFK_READ_ROUNDS && !c->dead && !c->read_paused; i++) {
+		ssize_t n;
+
+		if (c->rx && c->rx_len - c->rx_got >= KFK_RX_CHUNK) {
+			n = kfk_conn_read_body(c);
+		} else {
+			n = read(fd, s->scratch, s->scratch_len);
+			if (n > 0)
+				kfk_conn_feed(c, s->scratch, (size_t)n);
+		}
+		if (n == 0) {
+			kfk_conn_close(c, -1, "peer closed");
+		} else if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			kfk_conn_close(c, -1, errno == ECONNRESET ? "connection reset by peer"
+								 : "read failed");
+		} else if ((size_t)n < s->scratch_len && !c->rx) {
+			break; /* drained: the next read would block */
+		}
+	}
+	kfk_conn_release(c);
+}
+
+static void kfk_conn_peer_name(kfk_conn_t *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			(void)inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			(void)inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+		} else {
+			(void)snprintf(host, sizeof(host), "local");
+		}
+	}
+	(void)snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+}
+
+void kfk_conn_accept(kfk_srv_t *s, int fd)
+{
+	kfk_conn_t *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c) {
+		(void)close(fd);
+		return;
+	}
+	c->srv = s;
+	c->fd = fd;
+	kfk_respq_init(&c->q);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	kfk_conn_peer_name(c);
+	c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, kfk_conn_on_read, c);
+	c->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, kfk_conn_on_write, c);
+	kfk_conn_link_tail(c);
+	s->nconns++;
+	if (!c->rev || !c->wev || event_add(c->rev, NULL) < 0) {
+		kfk_conn_close(c, -1, "out of memory");
+		return;
+	}
+	c->last_ms = ck_clock_mono_ms();
+	ck_log(CK_LOG_DEBUG, "connection accepted peer=%s connections=%zu", c->peer, s->nconns);
+}
+
+void kfk_conns_close_all(kfk_srv_t *s)
+{
+	while (s->conns) {
+		kfk_conn_t *c = s->conns;
+
+		c->dead = true;
+		c->busy = 0;
+		kfk_conn_destroy(c);
+	}
+}
+
+void kfk_conns_sweep(kfk_srv_t *s, uint64_t now_ms)
+{
+	kfk_conn_t *c = s->conns;
+
+	while (c) {
+		kfk_conn_t *next = c->next;
+
+		if (now_ms - c->last_ms < s->set.idle_timeout_ms)
+			break; /* the rest were active more recently */
+		if (c->q.count == 0 && !c->out_head && !c->rx && c->hdr_got == 0)
+			kfk_conn_close(c, -1, "idle timeout");
+		c = next;
+	}
+}

@@ -1,0 +1,105 @@
+/*
+ * kfk_errors.c: Kafka error names and the mapping from chronik codes
+ * (kfk_errors.h).
+ *
+ * Owned by kafka-frontend (pure: no I/O, no logging).
+ */
+#include "kfk_errors.h"
+
+#include <errno.h>
+
+#include "ck_err.h"
+
+const char *kfk_err_name(int16_t code)
+{
+	switch (code) {
+	case KFK_ERR_UNKNOWN_SERVER_ERROR: return "UNKNOWN_SERVER_ERROR";
+	case KFK_ERR_NONE: return "NONE";
+	case KFK_ERR_OFFSET_OUT_OF_RANGE: return "OFFSET_OUT_OF_RANGE";
+	case KFK_ERR_CORRUPT_MESSAGE: return "CORRUPT_MESSAGE";
+	case KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION: return "UNKNOWN_TOPIC_OR_PARTITION";
+	case KFK_ERR_INVALID_FETCH_SIZE: return "INVALID_FETCH_SIZE";
+	case KFK_ERR_LEADER_NOT_AVAILABLE: return "LEADER_NOT_AVAILABLE";
+	case KFK_ERR_NOT_LEADER_OR_FOLLOWER: return "NOT_LEADER_OR_FOLLOWER";
+	case KFK_ERR_REQUEST_TIMED_OUT: return "REQUEST_TIMED_OUT";
+	case KFK_ERR_MESSAGE_TOO_LARGE: return "MESSAGE_TOO_LARGE";
+	case KFK_ERR_INVALID_TOPIC_EXCEPTION: return "INVALID_TOPIC_EXCEPTION";
+	case KFK_ERR_RECORD_LIST_TOO_LARGE: return "RECORD_LIST_TOO_LARGE";
+	case KFK_ERR_NOT_ENOUGH_REPLICAS: return "NOT_ENOUGH_REPLICAS";
+	case KFK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND: return "NOT_ENOUGH_REPLICAS_AFTER_APPEND";
+	case KFK_ERR_INVALID_REQUIRED_ACKS: return "INVALID_REQUIRED_ACKS";
+	case KFK_ERR_UNSUPPORTED_VERSION: return "UNSUPPORTED_VERSION";
+	case KFK_ERR_TOPIC_ALREADY_EXISTS: return "TOPIC_ALREADY_EXISTS";
+	case KFK_ERR_INVALID_PARTITIONS: return "INVALID_PARTITIONS";
+	case KFK_ERR_INVALID_REPLICATION_FACTOR: return "INVALID_REPLICATION_FACTOR";
+	case KFK_ERR_INVALID_REPLICA_ASSIGNMENT: return "INVALID_REPLICA_ASSIGNMENT";
+	case KFK_ERR_INVALID_CONFIG: return "INVALID_CONFIG";
+	case KFK_ERR_NOT_CONTROLLER: return "NOT_CONTROLLER";
+	case KFK_ERR_INVALID_REQUEST: return "INVALID_REQUEST";
+	case KFK_ERR_POLICY_VIOLATION: return "POLICY_VIOLATION";
+	case KFK_ERR_KAFKA_STORAGE_ERROR: return "KAFKA_STORAGE_ERROR";
+	case KFK_ERR_FENCED_LEADER_EPOCH: return "FENCED_LEADER_EPOCH";
+	case KFK_ERR_UNKNOWN_LEADER_EPOCH: return "UNKNOWN_LEADER_EPOCH";
+	case KFK_ERR_INVALID_RECORD: return "INVALID_RECORD";
+	case KFK_ERR_UNKNOWN_TOPIC_ID: return "UNKNOWN_TOPIC_ID";
+	default: return "UNKNOWN";
+	}
+}
+
+int16_t kfk_err_from_wal(int err)
+{
+	switch (err) {
+	case 0:
+		return KFK_ERR_NONE;
+	case CK_E_NOT_FOUND:
+		/* The log is not (yet) in walwriter: raftd creates it while
+		 * applying; clients refresh metadata and retry. */
+		return KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+	case CK_E_CORRUPT:
+		return KFK_ERR_CORRUPT_MESSAGE;
+	case CK_E_TOO_LARGE:
+		return KFK_ERR_MESSAGE_TOO_LARGE;
+	case CK_E_INVALID:
+		return KFK_ERR_INVALID_RECORD;
+	case CK_E_NOT_LEADER:
+	case CK_E_SHUTDOWN:
+	case -ENOTCONN:
+		/* Never written: the client refreshes metadata and resends. */
+		return KFK_ERR_NOT_LEADER_OR_FOLLOWER;
+	case CK_E_AGAIN:
+	case CK_E_TIMEOUT:
+	case CK_E_CLOSED:
+		/* Outcome unknown or merely delayed: retriable. */
+		return KFK_ERR_REQUEST_TIMED_OUT;
+	case CK_E_OFFSET_RANGE:
+		return KFK_ERR_OFFSET_OUT_OF_RANGE;
+	default:
+		return err == -EIO || err == -ENOSPC ? KFK_ERR_KAFKA_STORAGE_ERROR
+		                                     : KFK_ERR_UNKNOWN_SERVER_ERROR;
+	}
+}
+
+int16_t kfk_err_from_raftd(int err)
+{
+	switch (err) {
+	case 0:
+		return KFK_ERR_NONE;
+	case CK_E_NOT_LEADER:
+	case CK_E_SHUTDOWN:
+	case -ENOTCONN:
+		return KFK_ERR_NOT_CONTROLLER;
+	case CK_E_TIMEOUT:
+	case CK_E_AGAIN:
+	case CK_E_CLOSED:
+		/* In flight when raftd went away: it may have committed. */
+		return KFK_ERR_REQUEST_TIMED_OUT;
+	case CK_E_EXISTS:
+		return KFK_ERR_TOPIC_ALREADY_EXISTS;
+	case CK_E_NOT_FOUND:
+		return KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+	case CK_E_INVALID:
+		return KFK_ERR_INVALID_REQUEST;
+	default:
+		return KFK_ERR_UNKNOWN_SERVER_ERROR;
+	}
+}

@@ -1,0 +1,448 @@
+/*
+ * kfk_h_admin.c: CreateTopics (0-7), DeleteTopics (0-6) and
+ * CreatePartitions (0-3) (shell handlers of chronik-kafka-frontend).
+ *
+ * Owned by kafka-frontend. Each entry is validated here
+ * (kfk_admin_core.c: names, counts, replication factor against the live
+ * brokers, assignments, configs) and then proposed to raftd as a
+ * MetadataCommand; the reply comes after the command was committed and
+ * applied locally, so the response never announces a topic that Metadata
+ * would not show yet. validate_only stops after the checks. A topic named
+ * twice in one request gets INVALID_REQUEST for every copy, as in Kafka.
+ * Not for: auto-creation (kfk_propose.c), configs (kfk_h_configs.c).
+ */
+#define CK_LOG_SUBSYSTEM "admin"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_err.h"
+#include "ck_log.h"
+#include "kfk_admin_core.h"
+#include "kfk_errors.h"
+#include "kfk_h_admin.h"
+#include "kfk_srv.h"
+
+void kfk_aop_set(kfk_aop_t *op, int16_t err, const char *msg)
+{
+	op->err = err;
+	if (!msg)
+		op->msg[0] = '\0';
+	else if (msg != op->msg)
+		(void)snprintf(op->msg, sizeof(op->msg), "%s", msg);
+}
+
+static void kfk_aop_proposed(void *arg, int16_t err, const char *message)
+{
+	kfk_aop_t *op = arg;
+	kfk_admin_t *ad = op->ad;
+
+	kfk_aop_set(op, err, err != KFK_ERR_NONE ? message : NULL);
+	if (err != KFK_ERR_NONE)
+		ck_log(CK_LOG_INFO, "metadata change failed api_key=%d error=%s message=\"%s\"",
+		       (int)ad->req->api_key, kfk_err_name(err), message ? message : "");
+	kfk_admin_release(ad);
+}
+
+void kfk_aop_propose(kfk_aop_t *op, const Chronik__Meta__MetadataCommand *cmd)
+{
+	kfk_admin_t *ad = op->ad;
+	int r;
+
+	ad->pending++;
+	r = kfk_propose(ad->req->srv, cmd, ad->timeout_ms, kfk_aop_proposed, op);
+	if (r < 0) {
+		ad->pending--;
+		kfk_aop_set(op, kfk_err_from_raftd(r),
+			    r == -ENOTCONN ? "the controller (raftd) is not reachable"
+					   : ck_strerror(r));
+	}
+}
+
+void kfk_admin_release(kfk_admin_t *ad)
+{
+	if (--ad->pending == 0)
+		ad->respond(ad);
+}
+
+kfk_admin_t *kfk_admin_new(kfk_req_t *req, int32_t n, int32_t timeout_ms,
+			   void (*respond)(kfk_admin_t *ad))
+{
+	kfk_admin_t *ad = kfk_req_alloc(req, 1, sizeof(*ad));
+
+	if (!ad)
+		return NULL;
+	ad->ops = kfk_req_alloc(req, (size_t)n, sizeof(*ad->ops));
+	if (!ad->ops)
+		return NULL;
+	ad->req = req;
+	ad->n = n;
+	ad->timeout_ms = timeout_ms;
+	ad->respond = respond;
+	ad->pending = 1; /* held while entries are dispatched */
+	for (int32_t i = 0; i < n; i++)
+		ad->ops[i].ad = ad;
+	req->hstate = ad;
+	return ad;
+}
+
+/* ---- CreateTopics ---- */
+
+static void kfk_ct_fill_configs(kfk_req_t *req, const kfk_create_plan_t *plan,
+				kfk_create_topics_response_creatable_topic_result_t *o)
+{
+	kfk_srv_t *s = req->srv;
+
+	o->configs.items = kfk_req_alloc(req, KFK_TCFG_COUNT, sizeof(*o->configs.items));
+	if (!o->configs.items)
+		return;
+	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
+		kfk_create_topics_response_creatable_topic_configs_t *c = &o->configs.items[k];
+		char *v = kfk_req_alloc(req, KFK_TCFG_VALUE_MAX, 1);
+
+		kfk_create_topics_response_creatable_topic_configs_init(c);
+		if (!v)
+			continue;
+		if (plan->configs.present[k])
+			memcpy(v, plan->configs.value[k], KFK_TCFG_VALUE_MAX);
+		else
+			kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, v, KFK_TCFG_VALUE_MAX);
+		c->name = kfk_str(kfk_tcfg_info((kfk_tcfg_key_t)k)->name);
+		c->value = kfk_str(v);
+		c->config_source = plan->configs.present[k] ? 1 /* dynamic topic */ : 5 /* default */;
+	}
+	o->configs.count = KFK_TCFG_COUNT;
+}
+
+static void kfk_ct_respond(kfk_admin_t *ad)
+{
+	kfk_req_t *req = ad->req;
+	const kfk_create_topics_request_t *rq = req->body;
+	kfk_create_plan_t *plans = ad->extra;
+	kfk_create_topics_response_t resp;
+
+	kfk_create_topics_response_init(&resp);
+	resp.topics.count = ad->n;
+	resp.topics.items = kfk_req_alloc(req, (size_t)ad->n, sizeof(*resp.topics.items));
+	if (!resp.topics.items) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	kfk_meta_refresh(req->srv);
+	for (int32_t i = 0; i < ad->n; i++) {
+		kfk_create_topics_response_creatable_topic_result_t *o = &resp.topics.items[i];
+		const kfk_aop_t *op = &ad->ops[i];
+		kfk_topic_t *t = NULL;
+
+		kfk_create_topics_response_creatable_topic_result_init(o);
+		o->name = rq->topics.items[i].name;
+		o->error_code = op->err;
+		o->error_message = op->err ? kfk_str(op->msg) : KFK_STR_NULL;
+		if (op->err != KFK_ERR_NONE) {
+			o->configs.count = -1;
+			continue;
+		}
+		o->num_partitions = plans[i].partitions;
+		o->replication_factor = plans[i].replication_factor;
+		if (!rq->validate_only && kfk_meta_topic(req->srv, o->name, &t) > 0)
+			memcpy(o->topic_id, t->id, 16);
+		kfk_ct_fill_configs(req, &plans[i], o);
+	}
+	kfk_req_respond(req, &resp);
+}
+
+/* Builds the CreateTopic command of PLAN and proposes it. */
+static void kfk_ct_propose(kfk_aop_t *op, kfk_create_plan_t *plan)
+{
+	kfk_srv_t *s = op->ad->req->srv;
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__CreateTopic ct = CHRONIK__META__CREATE_TOPIC__INIT;
+	Chronik__Meta__PartitionAssignment *pa = calloc((size_t)plan->partitions, sizeof(*pa));
+	Chronik__Meta__PartitionAssignment **pas = calloc((size_t)plan->partitions, sizeof(*pas));
+	Chronik__Meta__ConfigEntry ce[KFK_TCFG_COUNT], *ces[KFK_TCFG_COUNT];
+	uint8_t id[16];
+	size_t nc = 0;
+
+	if (!pa || !pas) {
+		kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+		goto out;
+	}
+	for (int32_t i = 0; i < plan->partitions; i++) {
+		chronik__meta__partition_assignment__init(&pa[i]);
+		pa[i].partition = i;
+		pa[i].n_replicas = (size_t)plan->replication_factor;
+		pa[i].replicas = &plan->replicas[(size_t)i * (size_t)plan->replication_factor];
+		pas[i] = &pa[i];
+	}
+	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
+		if (!plan->configs.present[k])
+			continue;
+		chronik__meta__config_entry__init(&ce[nc]);
+		ce[nc].name = (char *)kfk_tcfg_info((kfk_tcfg_key_t)k)->name;
+		ce[nc].value = plan->configs.value[k];
+		ces[nc] = &ce[nc];
+		nc++;
+	}
+	kfk_topic_id_new(s, id);
+	ct.name = plan->name;
+	ct.topic_id.data = id;
+	ct.topic_id.len = 16;
+	ct.n_assignments = (size_t)plan->partitions;
+	ct.assignments = pas;
+	ct.n_configs = nc;
+	ct.configs = ces;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC;
+	cmd.create_topic = &ct;
+	kfk_aop_propose(op, &cmd);
+out:
+	free(pa);
+	free(pas);
+}
+
+static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names,
+		       const kfk_create_ctx_t *ctx)
+{
+	kfk_req_t *req = ad->req;
+	const kfk_create_topics_request_t *rq = req->body;
+	const kfk_create_topics_request_creatable_topic_t *t = &rq->topics.items[i];
+	kfk_create_plan_t *plan = &((kfk_create_plan_t *)ad->extra)[i];
+	kfk_aop_t *op = &ad->ops[i];
+	kfk_topic_t *existing = NULL;
+	int16_t err;
+
+	if (kfk_name_is_duplicate(names, (size_t)ad->n, (size_t)i))
+		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
+				   "topic named more than once in the request");
+	err = kfk_topic_name_check(t->name, plan->name, op->msg, sizeof(op->msg));
+	if (err != KFK_ERR_NONE)
+		return kfk_aop_set(op, err, op->msg);
+	if (kfk_meta_topic(req->srv, t->name, &existing) > 0) {
+		(void)snprintf(op->msg, sizeof(op->msg), "topic '%.200s' already exists", plan->name);
+		return kfk_aop_set(op, KFK_ERR_TOPIC_ALREADY_EXISTS, op->msg);
+	}
+	err = kfk_create_check(t, ctx, plan, op->msg, sizeof(op->msg));
+	if (err != KFK_ERR_NONE)
+		return kfk_aop_set(op, err, op->msg);
+	plan->replicas = kfk_req_alloc(req, (size_t)plan->partitions * (size_t)plan->replication_factor,
+				       sizeof(int32_t));
+	if (!plan->replicas)
+		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+	kfk_create_assign(t, ctx, kfk_srv_rand(req->srv), plan);
+	kfk_aop_set(op, KFK_ERR_NONE, NULL);
+	if (!rq->validate_only)
+		kfk_ct_propose(op, plan);
+}
+
+void kfk_h_create_topics(kfk_req_t *req)
+{
+	const kfk_create_topics_request_t *rq = req->body;
+	kfk_srv_t *s = req->srv;
+	int32_t brokers[CK_CONFIG_PEERS_MAX + 1];
+	kfk_create_ctx_t ctx;
+	kfk_admin_t *ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_ct_respond);
+	kfk_str_t *names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
+
+	if (!ad || !names ||
+	    !(ad->extra = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(kfk_create_plan_t)))) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	kfk_meta_refresh(s);
+	ctx.nbrokers = (size_t)kfk_meta_live_broker_ids(s, brokers, (int)CK_ARRAY_LEN(brokers));
+	ctx.brokers = brokers;
+	ctx.default_partitions = s->set.num_partitions;
+	ctx.default_rf = s->set.default_rf;
+	ctx.cfg_defaults = &s->tdefs;
+	for (int32_t i = 0; i < rq->topics.count; i++)
+		names[i] = rq->topics.items[i].name;
+	for (int32_t i = 0; i < rq->topics.count; i++)
+		kfk_ct_one(ad, i, names, &ctx);
+	kfk_admin_release(ad);
+}
+
+/* ---- DeleteTopics ---- */
+
+static void kfk_dt_respond(kfk_admin_t *ad)
+{
+	kfk_req_t *req = ad->req;
+	kfk_delete_topics_response_t resp;
+	kfk_delete_topics_response_deletable_topic_result_t *items = ad->extra;
+
+	kfk_delete_topics_response_init(&resp);
+	resp.responses.count = ad->n;
+	resp.responses.items = items;
+	for (int32_t i = 0; i < ad->n; i++) {
+		items[i].error_code = ad->ops[i].err;
+		items[i].error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
+	}
+	kfk_req_respond(req, &resp);
+}
+
+static void kfk_dt_one(kfk_admin_t *ad, int32_t i, kfk_str_t name, const uint8_t *id,
+		       const kfk_str_t *names)
+{
+	kfk_req_t *req = ad->req;
+	kfk_delete_topics_response_deletable_topic_result_t *o =
+	    &((kfk_delete_topics_response_deletable_topic_result_t *)ad->extra)[i];
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__DeleteTopic dt = CHRONIK__META__DELETE_TOPIC__INIT;
+	kfk_aop_t *op = &ad->ops[i];
+	kfk_topic_t *t = NULL;
+	int r;
+
+	kfk_delete_topics_response_deletable_topic_result_init(o);
+	o->name = name;
+	if (id)
+		memcpy(o->topic_id, id, 16);
+	if (name.len >= 0 && kfk_name_is_duplicate(names, (size_t)ad->n, (size_t)i))
+		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
+				   "topic named more than once in the request");
+	r = name.len >= 0 ? kfk_meta_topic(req->srv, name, &t) : kfk_meta_topic_by_id(req->srv, id, &t);
+	if (r <= 0)
+		return kfk_aop_set(op, r < 0 ? KFK_ERR_UNKNOWN_SERVER_ERROR
+				   : name.len >= 0 ? KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION
+						   : KFK_ERR_UNKNOWN_TOPIC_ID,
+				   r < 0 ? ck_strerror(r) : "this server does not host this topic");
+	o->name = kfk_str(kfk_req_strdup(req, kfk_str(t->name)));
+	memcpy(o->topic_id, t->id, 16);
+	dt.name = (char *)o->name.ptr;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC;
+	cmd.delete_topic = &dt;
+	kfk_aop_set(op, KFK_ERR_NONE, NULL);
+	kfk_aop_propose(op, &cmd);
+}
+
+void kfk_h_delete_topics(kfk_req_t *req)
+{
+	const kfk_delete_topics_request_t *rq = req->body;
+	bool v6 = req->api_version >= 6;
+	int32_t n = v6 ? rq->topics.count : rq->topic_names.count;
+	kfk_admin_t *ad = kfk_admin_new(req, n < 0 ? 0 : n, rq->timeout_ms, kfk_dt_respond);
+	kfk_str_t *names = kfk_req_alloc(req, (size_t)(n < 0 ? 0 : n), sizeof(*names));
+
+	if (!ad || !names ||
+	    !(ad->extra = kfk_req_alloc(req, (size_t)ad->n,
+					sizeof(kfk_delete_topics_response_deletable_topic_result_t)))) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	kfk_meta_refresh(req->srv);
+	for (int32_t i = 0; i < ad->n; i++)
+		names[i] = v6 ? rq->topics.items[i].name : rq->topic_names.items[i];
+	for (int32_t i = 0; i < ad->n; i++)
+		kfk_dt_one(ad, i, names[i], v6 ? rq->topics.items[i].topic_id : NULL, names);
+	kfk_admin_release(ad);
+}
+
+/* ---- CreatePartitions ---- */
+
+static void kfk_cp_respond(kfk_admin_t *ad)
+{
+	kfk_req_t *req = ad->req;
+	const kfk_create_partitions_request_t *rq = req->body;
+	kfk_create_partitions_response_t resp;
+	kfk_create_partitions_response_create_partitions_topic_result_t *items;
+
+	items = kfk_req_alloc(req, (size_t)ad->n, sizeof(*items));
+	if (!items) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	kfk_create_partitions_response_init(&resp);
+	for (int32_t i = 0; i < ad->n; i++) {
+		kfk_create_partitions_response_create_partitions_topic_result_init(&items[i]);
+		items[i].name = rq->topics.items[i].name;
+		items[i].error_code = ad->ops[i].err;
+		items[i].error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
+	}
+	resp.results.count = ad->n;
+	resp.results.items = items;
+	kfk_req_respond(req, &resp);
+}
+
+static void kfk_cp_propose(kfk_aop_t *op, const char *name, int32_t first, int32_t add,
+			   int16_t rf, int32_t *replicas)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__CreatePartitions cp = CHRONIK__META__CREATE_PARTITIONS__INIT;
+	Chronik__Meta__PartitionAssignment *pa = calloc((size_t)add, sizeof(*pa));
+	Chronik__Meta__PartitionAssignment **pas = calloc((size_t)add, sizeof(*pas));
+
+	if (!pa || !pas) {
+		kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+		goto out;
+	}
+	for (int32_t i = 0; i < add; i++) {
+		chronik__meta__partition_assignment__init(&pa[i]);
+		pa[i].partition = first + i;
+		pa[i].n_replicas = (size_t)rf;
+		pa[i].replicas = &replicas[(size_t)i * (size_t)rf];
+		pas[i] = &pa[i];
+	}
+	cp.name = (char *)name;
+	cp.n_assignments = (size_t)add;
+	cp.assignments = pas;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_CREATE_PARTITIONS;
+	cmd.create_partitions = &cp;
+	kfk_aop_propose(op, &cmd);
+out:
+	free(pa);
+	free(pas);
+}
+
+static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names, const int32_t *brokers,
+		       size_t nb)
+{
+	kfk_req_t *req = ad->req;
+	const kfk_create_partitions_request_t *rq = req->body;
+	const kfk_create_partitions_request_create_partitions_topic_t *ct = &rq->topics.items[i];
+	kfk_aop_t *op = &ad->ops[i];
+	kfk_topic_t *t = NULL;
+	int32_t *replicas;
+	int16_t rf, err;
+
+	if (kfk_name_is_duplicate(names, (size_t)ad->n, (size_t)i))
+		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
+				   "topic named more than once in the request");
+	if (kfk_meta_topic(req->srv, ct->name, &t) <= 0)
+		return kfk_aop_set(op, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+				   "this server does not host this topic");
+	rf = t->npart > 0 && t->parts[0].nreplicas > 0 ? (int16_t)t->parts[0].nreplicas
+						       : KFK_DEFAULT_REPLICATION_FACTOR;
+	replicas = ct->count > t->npart
+		       ? kfk_req_alloc(req, (size_t)(ct->count - t->npart) * (size_t)rf,
+				       sizeof(int32_t))
+		       : NULL;
+	if (ct->count > t->npart && !replicas)
+		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+	err = kfk_partitions_check(ct, t->npart, rf, brokers, nb, kfk_srv_rand(req->srv), replicas,
+				   op->msg, sizeof(op->msg));
+	if (err != KFK_ERR_NONE)
+		return kfk_aop_set(op, err, op->msg);
+	kfk_aop_set(op, KFK_ERR_NONE, NULL);
+	if (!rq->validate_only)
+		kfk_cp_propose(op, t->name, t->npart, ct->count - t->npart, rf, replicas);
+}
+
+void kfk_h_create_partitions(kfk_req_t *req)
+{
+	const kfk_create_partitions_request_t *rq = req->body;
+	int32_t brokers[CK_CONFIG_PEERS_MAX + 1];
+	kfk_admin_t *ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_cp_respond);
+	kfk_str_t *names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
+	size_t nb;
+
+	if (!ad || !names) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	kfk_meta_refresh(req->srv);
+	nb = (size_t)kfk_meta_live_broker_ids(req->srv, brokers, (int)CK_ARRAY_LEN(brokers));
+	for (int32_t i = 0; i < rq->topics.count; i++)
+		names[i] = rq->topics.items[i].name;
+	for (int32_t i = 0; i < rq->topics.count; i++)
+		kfk_cp_one(ad, i, names, brokers, nb);
+	kfk_admin_release(ad);
+}

@@ -1,0 +1,77 @@
+/*
+ * kfk_h_cluster.c: ApiVersions and DescribeCluster (shell handlers of
+ * chronik-kafka-frontend).
+ *
+ * Owned by kafka-frontend. ApiVersions lists exactly the advertised table
+ * (kfk_apis.h); its response header is always v0 (kfk_protocol.h does
+ * that). DescribeCluster lists the live brokers as Metadata does.
+ * Not for: unsupported ApiVersions versions (kfk_dispatch.c answers those).
+ */
+#define CK_LOG_SUBSYSTEM "cluster"
+
+#include "ck_log.h"
+#include "kfk_apis.h"
+#include "kfk_errors.h"
+#include "kfk_srv.h"
+
+void kfk_h_api_versions(kfk_req_t *req)
+{
+	kfk_api_versions_response_t resp;
+	kfk_api_versions_response_api_version_t *items;
+	size_t n;
+
+	(void)kfk_apis_table(&n);
+	items = kfk_req_alloc(req, n, sizeof(*items));
+	if (!items) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	kfk_api_versions_response_init(&resp);
+	kfk_apis_fill_response(&resp, KFK_ERR_NONE, items);
+	kfk_req_respond(req, &resp);
+}
+
+/* Kafka's DescribeCluster endpoint types. */
+#define KFK_ENDPOINT_TYPE_BROKERS 1
+
+void kfk_h_describe_cluster(kfk_req_t *req)
+{
+	const kfk_describe_cluster_request_t *rq = req->body;
+	kfk_srv_t *s = req->srv;
+	kfk_describe_cluster_response_t resp;
+	const kfk_broker_t *b;
+	int nb = 0, k = 0;
+
+	kfk_meta_refresh(s);
+	kfk_describe_cluster_response_init(&resp);
+	resp.cluster_id = kfk_str(s->cfg->cluster_id);
+	resp.controller_id = kfk_meta_controller(s);
+	resp.endpoint_type = rq->endpoint_type;
+	if (rq->endpoint_type != KFK_ENDPOINT_TYPE_BROKERS) {
+		resp.error_code = KFK_ERR_INVALID_REQUEST;
+		resp.error_message = kfk_str("only the brokers endpoint type is supported");
+		kfk_req_respond(req, &resp);
+		return;
+	}
+	if (kfk_meta_brokers(s, &b, &nb) < 0)
+		nb = 0;
+	resp.brokers.items = kfk_req_alloc(req, (size_t)nb, sizeof(*resp.brokers.items));
+	if (!resp.brokers.items) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	for (int i = 0; i < nb; i++) {
+		kfk_describe_cluster_response_describe_cluster_broker_t *o = &resp.brokers.items[k];
+
+		if (b[i].fenced && b[i].id != s->cfg->node_id)
+			continue;
+		kfk_describe_cluster_response_describe_cluster_broker_init(o);
+		o->broker_id = b[i].id;
+		o->host = kfk_str(b[i].host);
+		o->port = b[i].port;
+		o->rack = b[i].rack[0] ? kfk_str(b[i].rack) : KFK_STR_NULL;
+		k++;
+	}
+	resp.brokers.count = k;
+	kfk_req_respond(req, &resp);
+}

@@ -1,0 +1,473 @@
+/*
+ * kfk_h_configs.c: DescribeConfigs (0-4), AlterConfigs (0-2) and
+ * IncrementalAlterConfigs (0-1) (shell handlers of chronik-kafka-frontend).
+ *
+ * Owned by kafka-frontend. Topic configs are the keys of kfk_topic_cfg.h:
+ * described with their effective value, whether it is the default
+ * (is_default in v0, config_source from v1), synonyms when asked (the
+ * topic's own value, then the broker default it overrides), type (v3) and
+ * documentation when asked. Changes are validated with the same rules as
+ * CreateTopics and proposed to raftd as AlterTopicConfigs: AlterConfigs
+ * replaces the whole set, IncrementalAlterConfigs sets and deletes keys
+ * (APPEND/SUBTRACT only on the list key cleanup.policy). Broker resources
+ * are described with a minimal read-only set and cannot be changed.
+ * Not for: the rules themselves (kfk_topic_cfg.c).
+ */
+#define CK_LOG_SUBSYSTEM "configs"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_err.h"
+#include "ck_log.h"
+#include "kfk_errors.h"
+#include "kfk_h_admin.h"
+#include "kfk_srv.h"
+
+#define KFK_RESOURCE_TOPIC  2
+#define KFK_RESOURCE_BROKER 4
+
+enum { KFK_OP_SET = 0, KFK_OP_DELETE = 1, KFK_OP_APPEND = 2, KFK_OP_SUBTRACT = 3 };
+
+typedef kfk_describe_configs_response_describe_configs_resource_result_t kfk_dc_entry_t;
+typedef kfk_describe_configs_response_describe_configs_synonym_t kfk_dc_syn_t;
+
+/* What a describe request asks about one resource. */
+typedef struct {
+	kfk_req_t *req;
+	const kfk_describe_configs_request_describe_configs_resource_t *res;
+	bool synonyms;
+	bool docs;
+	kfk_dc_entry_t *out;
+	int32_t n;
+} kfk_dc_ctx_t;
+
+static bool kfk_dc_wanted(const kfk_dc_ctx_t *c, const char *name)
+{
+	if (c->res->configuration_keys.count < 0)
+		return true;
+	for (int32_t i = 0; i < c->res->configuration_keys.count; i++)
+		if (kfk_str_eq(c->res->configuration_keys.items[i], name))
+			return true;
+	return false;
+}
+
+/* Appends one entry; SYN_* describe the default it overrides (NULL: no
+ * synonym list beyond the entry itself). */
+static void kfk_dc_add(kfk_dc_ctx_t *c, const char *name, const char *value, int8_t source,
+		       bool read_only, int8_t type, const char *doc, const char *syn_name,
+		       const char *syn_value)
+{
+	kfk_req_t *req = c->req;
+	kfk_dc_entry_t *e = &c->out[c->n++];
+	kfk_dc_syn_t *syn;
+	int ns = 0;
+
+	kfk_describe_configs_response_describe_configs_resource_result_init(e);
+	e->name = kfk_str(name);
+	e->value = kfk_str(kfk_req_strdup(req, kfk_str(value)));
+	e->read_only = read_only;
+	e->is_default = source == KFK_CFG_SOURCE_DEFAULT;
+	e->config_source = source;
+	e->config_type = type;
+	e->documentation = c->docs && doc ? kfk_str(doc) : KFK_STR_NULL;
+	if (!c->synonyms)
+		return;
+	syn = kfk_req_alloc(req, 2, sizeof(*syn));
+	if (!syn)
+		return;
+	if (source != KFK_CFG_SOURCE_DEFAULT) {
+		kfk_describe_configs_response_describe_configs_synonym_init(&syn[ns]);
+		syn[ns].name = kfk_str(name);
+		syn[ns].value = e->value;
+		syn[ns++].source = source;
+	}
+	if (syn_name) {
+		kfk_describe_configs_response_describe_configs_synonym_init(&syn[ns]);
+		syn[ns].name = kfk_str(syn_name);
+		syn[ns].value = kfk_str(kfk_req_strdup(req, kfk_str(syn_value)));
+		syn[ns++].source = KFK_CFG_SOURCE_DEFAULT;
+	}
+	e->synonyms.count = ns;
+	e->synonyms.items = syn;
+}
+
+static void kfk_dc_topic(kfk_dc_ctx_t *c, const kfk_topic_t *t)
+{
+	kfk_srv_t *s = c->req->srv;
+
+	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
+		const kfk_tcfg_info_t *in = kfk_tcfg_info((kfk_tcfg_key_t)k);
+		char dflt[KFK_TCFG_VALUE_MAX];
+		bool set = t->cfg_set.present[k];
+
+		if (!kfk_dc_wanted(c, in->name))
+			continue;
+		kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, dflt, sizeof(dflt));
+		kfk_dc_add(c, in->name, set ? t->cfg_set.value[k] : dflt,
+			   set ? KFK_CFG_SOURCE_DYNAMIC_TOPIC : KFK_CFG_SOURCE_DEFAULT, false,
+			   in->type, in->doc, in->broker_name, dflt);
+	}
+}
+
+static void kfk_dc_broker(kfk_dc_ctx_t *c)
+{
+	kfk_srv_t *s = c->req->srv;
+	char v[10][32];
+	struct {
+		const char *name;
+		const char *value;
+		int8_t type;
+	} rows[] = {
+	    {"auto.create.topics.enable", s->set.auto_create ? "true" : "false",
+	     KFK_CFG_TYPE_BOOLEAN},
+	    {"broker.id", v[0], KFK_CFG_TYPE_INT},
+	    {"default.replication.factor", v[1], KFK_CFG_TYPE_INT},
+	    {"log.cleanup.policy", "delete", KFK_CFG_TYPE_LIST},
+	    {"log.message.timestamp.type", "CreateTime", KFK_CFG_TYPE_STRING},
+	    {"log.retention.bytes", v[2], KFK_CFG_TYPE_LONG},
+	    {"log.retention.ms", v[3], KFK_CFG_TYPE_LONG},
+	    {"log.segment.bytes", v[4], KFK_CFG_TYPE_INT},
+	    {"message.max.bytes", v[5], KFK_CFG_TYPE_INT},
+	    {"min.insync.replicas", v[6], KFK_CFG_TYPE_INT},
+	    {"num.partitions", v[7], KFK_CFG_TYPE_INT},
+	    {"socket.request.max.bytes", v[8], KFK_CFG_TYPE_INT},
+	};
+
+	(void)snprintf(v[0], sizeof(v[0]), "%d", (int)s->cfg->node_id);
+	(void)snprintf(v[1], sizeof(v[1]), "%d", (int)s->set.default_rf);
+	(void)snprintf(v[2], sizeof(v[2]), "%" PRId64, s->tdefs.retention_bytes);
+	(void)snprintf(v[3], sizeof(v[3]), "%" PRId64, s->tdefs.retention_ms);
+	(void)snprintf(v[4], sizeof(v[4]), "%" PRId64, s->tdefs.segment_bytes);
+	(void)snprintf(v[5], sizeof(v[5]), "%d", (int)s->tdefs.max_message_bytes);
+	(void)snprintf(v[6], sizeof(v[6]), "%d", (int)s->tdefs.min_insync_replicas);
+	(void)snprintf(v[7], sizeof(v[7]), "%d", (int)s->set.num_partitions);
+	(void)snprintf(v[8], sizeof(v[8]), "%zu", s->set.request_bytes_max);
+	for (size_t i = 0; i < CK_ARRAY_LEN(rows); i++) {
+		if (kfk_dc_wanted(c, rows[i].name))
+			kfk_dc_add(c, rows[i].name, rows[i].value, KFK_CFG_SOURCE_STATIC_BROKER,
+				   true, rows[i].type, NULL, NULL, NULL);
+	}
+}
+
+/* Whether NAME ("" or a decimal id) is this broker. */
+static bool kfk_is_self(const kfk_srv_t *s, kfk_str_t name)
+{
+	char buf[16];
+
+	if (name.len <= 0)
+		return true;
+	(void)snprintf(buf, sizeof(buf), "%d", (int)s->cfg->node_id);
+	return kfk_str_eq(name, buf);
+}
+
+static void kfk_dc_resource(kfk_req_t *req, const kfk_describe_configs_request_t *rq, int32_t i,
+			    kfk_describe_configs_response_describe_configs_result_t *o)
+{
+	const kfk_describe_configs_request_describe_configs_resource_t *res = &rq->resources.items[i];
+	kfk_dc_ctx_t c = {req, res, rq->include_synonyms, rq->include_documentation, NULL, 0};
+	kfk_topic_t *t = NULL;
+
+	kfk_describe_configs_response_describe_configs_result_init(o);
+	o->resource_type = res->resource_type;
+	o->resource_name = res->resource_name;
+	c.out = kfk_req_alloc(req, 16, sizeof(*c.out));
+	if (!c.out) {
+		o->error_code = KFK_ERR_UNKNOWN_SERVER_ERROR;
+		return;
+	}
+	if (res->resource_type == KFK_RESOURCE_TOPIC) {
+		if (kfk_meta_topic(req->srv, res->resource_name, &t) <= 0) {
+			o->error_code = KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+			o->error_message = kfk_str("topic does not exist");
+			return;
+		}
+		kfk_dc_topic(&c, t);
+	} else if (res->resource_type == KFK_RESOURCE_BROKER && kfk_is_self(req->srv, res->resource_name)) {
+		kfk_dc_broker(&c);
+	} else {
+		o->error_code = KFK_ERR_INVALID_REQUEST;
+		o->error_message = kfk_str(res->resource_type == KFK_RESOURCE_BROKER
+					       ? "unexpected broker id: ask that broker"
+					       : "unsupported resource type");
+		return;
+	}
+	o->configs.count = c.n;
+	o->configs.items = c.out;
+}
+
+void kfk_h_describe_configs(kfk_req_t *req)
+{
+	const kfk_describe_configs_request_t *rq = req->body;
+	kfk_describe_configs_response_t resp;
+
+	kfk_meta_refresh(req->srv);
+	kfk_describe_configs_response_init(&resp);
+	resp.results.count = rq->resources.count;
+	resp.results.items =
+	    kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*resp.results.items));
+	if (!resp.results.items) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	for (int32_t i = 0; i < rq->resources.count; i++)
+		kfk_dc_resource(req, rq, i, &resp.results.items[i]);
+	kfk_req_respond(req, &resp);
+}
+
+/* ---- changes ---- */
+
+/* The resource's type and name, per entry (both alter APIs). */
+typedef struct {
+	int8_t type;
+	kfk_str_t name;
+} kfk_alter_res_t;
+
+static void kfk_alter_respond(kfk_admin_t *ad)
+{
+	kfk_req_t *req = ad->req;
+	const kfk_alter_res_t *res = ad->extra;
+	kfk_alter_configs_response_t resp;
+	kfk_alter_configs_response_alter_configs_resource_response_t *items;
+	kfk_incremental_alter_configs_response_t iresp;
+	kfk_incremental_alter_configs_response_alter_configs_resource_response_t *iitems;
+
+	if (req->api_key == KFK_API_ALTER_CONFIGS) {
+		items = kfk_req_alloc(req, (size_t)ad->n, sizeof(*items));
+		if (!items)
+			goto oom;
+		for (int32_t i = 0; i < ad->n; i++) {
+			kfk_alter_configs_response_alter_configs_resource_response_init(&items[i]);
+			items[i].error_code = ad->ops[i].err;
+			items[i].error_message =
+			    ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
+			items[i].resource_type = res[i].type;
+			items[i].resource_name = res[i].name;
+		}
+		kfk_alter_configs_response_init(&resp);
+		resp.responses.count = ad->n;
+		resp.responses.items = items;
+		kfk_req_respond(req, &resp);
+		return;
+	}
+	iitems = kfk_req_alloc(req, (size_t)ad->n, sizeof(*iitems));
+	if (!iitems)
+		goto oom;
+	for (int32_t i = 0; i < ad->n; i++) {
+		kfk_incremental_alter_configs_response_alter_configs_resource_response_init(&iitems[i]);
+		iitems[i].error_code = ad->ops[i].err;
+		iitems[i].error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
+		iitems[i].resource_type = res[i].type;
+		iitems[i].resource_name = res[i].name;
+	}
+	kfk_incremental_alter_configs_response_init(&iresp);
+	iresp.responses.count = ad->n;
+	iresp.responses.items = iitems;
+	kfk_req_respond(req, &iresp);
+	return;
+oom:
+	kfk_req_fail_conn(req, "out of memory");
+}
+
+/* Resolves the topic of an alter entry; false (OP set) when it cannot be
+ * altered. */
+static bool kfk_alter_target(kfk_aop_t *op, int8_t type, kfk_str_t name, kfk_topic_t **ret)
+{
+	kfk_srv_t *s = op->ad->req->srv;
+
+	if (type == KFK_RESOURCE_BROKER) {
+		kfk_aop_set(op, KFK_ERR_INVALID_CONFIG,
+			    "broker configs are read-only (set them in the node configuration)");
+		return false;
+	}
+	if (type != KFK_RESOURCE_TOPIC) {
+		kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "unsupported resource type");
+		return false;
+	}
+	if (kfk_meta_topic(s, name, ret) <= 0) {
+		kfk_aop_set(op, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION, "topic does not exist");
+		return false;
+	}
+	return true;
+}
+
+/* Proposes the change from OLD to NEW for topic NAME: keys set in NEW and
+ * different from OLD are set, keys gone are deleted (REPLACE: NEW is the
+ * whole set). */
+static void kfk_alter_propose(kfk_aop_t *op, const char *name, const kfk_tcfg_set_t *old,
+			      const kfk_tcfg_set_t *nw, bool replace)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__AlterTopicConfigs ac = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
+	Chronik__Meta__ConfigEntry ce[KFK_TCFG_COUNT], *ces[KFK_TCFG_COUNT];
+	char *del[KFK_TCFG_COUNT];
+	size_t ns = 0, nd = 0;
+
+	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
+		const char *key = kfk_tcfg_info((kfk_tcfg_key_t)k)->name;
+
+		if (nw->present[k] &&
+		    (replace || !old->present[k] || strcmp(old->value[k], nw->value[k]))) {
+			chronik__meta__config_entry__init(&ce[ns]);
+			ce[ns].name = (char *)key;
+			ce[ns].value = (char *)nw->value[k];
+			ces[ns] = &ce[ns];
+			ns++;
+		} else if (!nw->present[k] && old->present[k] && !replace) {
+			del[nd++] = (char *)key;
+		}
+	}
+	ac.name = (char *)name;
+	ac.n_set = ns;
+	ac.set = ces;
+	ac.n_delete_ = nd;
+	ac.delete_ = del;
+	ac.replace_all = replace;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+	cmd.alter_topic_configs = &ac;
+	kfk_aop_propose(op, &cmd);
+}
+
+/* Whether entry I's key repeats an earlier one of the same resource. */
+static bool kfk_key_repeats(const kfk_str_t *keys, int32_t i)
+{
+	for (int32_t j = 0; j < i; j++)
+		if (keys[j].len == keys[i].len &&
+		    (keys[i].len <= 0 || !memcmp(keys[j].ptr, keys[i].ptr, (size_t)keys[i].len)))
+			return true;
+	return false;
+}
+
+static void kfk_ac_one(kfk_admin_t *ad, int32_t i)
+{
+	kfk_req_t *req = ad->req;
+	const kfk_alter_configs_request_t *rq = req->body;
+	const kfk_alter_configs_request_alter_configs_resource_t *res = &rq->resources.items[i];
+	kfk_aop_t *op = &ad->ops[i];
+	kfk_str_t *keys = kfk_req_alloc(req, (size_t)res->configs.count, sizeof(*keys));
+	kfk_tcfg_set_t nw;
+	kfk_topic_t *t = NULL;
+
+	if (!kfk_alter_target(op, res->resource_type, res->resource_name, &t))
+		return;
+	if (!keys)
+		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+	kfk_tcfg_set_init(&nw);
+	for (int32_t k = 0; k < res->configs.count; k++) {
+		const kfk_alter_configs_request_alterable_config_t *c = &res->configs.items[k];
+		int16_t err;
+
+		keys[k] = c->name;
+		if (kfk_key_repeats(keys, k))
+			return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "duplicate config keys");
+		if (c->value.len < 0 && kfk_tcfg_lookup(c->name) >= 0)
+			continue; /* null: back to the default */
+		err = kfk_tcfg_set_put(&nw, &req->srv->tdefs, c->name, c->value, op->msg,
+				       sizeof(op->msg));
+		if (err != KFK_ERR_NONE)
+			return kfk_aop_set(op, err, op->msg);
+	}
+	if (!rq->validate_only)
+		kfk_alter_propose(op, t->name, &t->cfg_set, &nw, true);
+}
+
+void kfk_h_alter_configs(kfk_req_t *req)
+{
+	const kfk_alter_configs_request_t *rq = req->body;
+	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, KFK_ADMIN_TIMEOUT_MS_DEFAULT,
+					kfk_alter_respond);
+	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
+
+	if (!ad || !res) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	ad->extra = res;
+	kfk_meta_refresh(req->srv);
+	for (int32_t i = 0; i < rq->resources.count; i++) {
+		res[i].type = rq->resources.items[i].resource_type;
+		res[i].name = rq->resources.items[i].resource_name;
+		kfk_ac_one(ad, i);
+	}
+	kfk_admin_release(ad);
+}
+
+/* Applies one incremental operation to NW. */
+static int16_t kfk_iac_apply(kfk_srv_t *s, kfk_tcfg_set_t *nw,
+			     const kfk_incremental_alter_configs_request_alterable_config_t *c,
+			     char *msg, size_t msg_len)
+{
+	int key = kfk_tcfg_lookup(c->name);
+
+	if (key < 0 || c->config_operation == KFK_OP_SET)
+		return kfk_tcfg_set_put(nw, &s->tdefs, c->name, c->value, msg, msg_len);
+	switch (c->config_operation) {
+	case KFK_OP_DELETE:
+		kfk_tcfg_set_del(nw, (kfk_tcfg_key_t)key);
+		return KFK_ERR_NONE;
+	case KFK_OP_APPEND:
+	case KFK_OP_SUBTRACT:
+		return kfk_tcfg_set_list_op(nw, &s->tdefs, (kfk_tcfg_key_t)key,
+					    c->config_operation == KFK_OP_APPEND, c->value, msg,
+					    msg_len);
+	default:
+		(void)snprintf(msg, msg_len, "unknown config operation %d",
+			       (int)c->config_operation);
+		return KFK_ERR_INVALID_REQUEST;
+	}
+}
+
+static void kfk_iac_one(kfk_admin_t *ad, int32_t i)
+{
+	kfk_req_t *req = ad->req;
+	const kfk_incremental_alter_configs_request_t *rq = req->body;
+	const kfk_incremental_alter_configs_request_alter_configs_resource_t *res =
+	    &rq->resources.items[i];
+	kfk_aop_t *op = &ad->ops[i];
+	kfk_str_t *keys = kfk_req_alloc(req, (size_t)res->configs.count, sizeof(*keys));
+	kfk_tcfg_set_t nw;
+	kfk_topic_t *t = NULL;
+
+	if (!kfk_alter_target(op, res->resource_type, res->resource_name, &t))
+		return;
+	if (!keys)
+		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+	nw = t->cfg_set;
+	for (int32_t k = 0; k < res->configs.count; k++) {
+		int16_t err;
+
+		keys[k] = res->configs.items[k].name;
+		if (kfk_key_repeats(keys, k))
+			return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "duplicate config keys");
+		err = kfk_iac_apply(req->srv, &nw, &res->configs.items[k], op->msg,
+				    sizeof(op->msg));
+		if (err != KFK_ERR_NONE)
+			return kfk_aop_set(op, err, op->msg);
+	}
+	if (!rq->validate_only)
+		kfk_alter_propose(op, t->name, &t->cfg_set, &nw, false);
+}
+
+void kfk_h_incremental_alter_configs(kfk_req_t *req)
+{
+	const kfk_incremental_alter_configs_request_t *rq = req->body;
+	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, KFK_ADMIN_TIMEOUT_MS_DEFAULT,
+					kfk_alter_respond);
+	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
+
+	if (!ad || !res) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	ad->extra = res;
+	kfk_meta_refresh(req->srv);
+	for (int32_t i = 0; i < rq->resources.count; i++) {
+		res[i].type = rq->resources.items[i].resource_type;
+		res[i].name = rq->resources.items[i].resource_name;
+		kfk_iac_one(ad, i);
+	}
+	kfk_admin_release(ad);
+}

@@ -1,0 +1,241 @@
+/*
+ * kfk_h_offsets.c: the ListOffsets API, versions 0-7 (shell handler of
+ * chronik-kafka-frontend).
+ *
+ * Owned by kafka-frontend. -1 (latest) is the high watermark the
+ * replicator pushed, -2 (earliest) the log start offset, -3 (max
+ * timestamp, v7) the record with the highest timestamp below the high
+ * watermark (found by walking batch headers: rarely asked, never on a hot
+ * path); a timestamp looks up the time index (ck_segment_find_time) and
+ * returns the first record at or after it, exactly for uncompressed batches
+ * and as the batch's first offset for compressed ones. Nothing beyond the
+ * high watermark is ever returned. v0 answers with a one-element
+ * old_style_offsets array.
+ * Not for: consumer group offsets (a later issue).
+ */
+#define CK_LOG_SUBSYSTEM "offsets"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "ck_batch.h"
+#include "ck_err.h"
+#include "ck_log.h"
+#include "kfk_errors.h"
+#include "kfk_srv.h"
+
+#define KFK_TS_LATEST        (-1)
+#define KFK_TS_EARLIEST      (-2)
+#define KFK_TS_MAX_TIMESTAMP (-3)
+
+typedef struct {
+	int16_t err;
+	int64_t offset;
+	int64_t timestamp;
+	int32_t leader_epoch;
+} kfk_lo_result_t;
+
+/* The first record of the batch at POS (header HDR) with timestamp >= TS. */
+static void kfk_lo_in_batch(const ck_segment_t *seg, uint64_t pos, const ck_batch_header_t *hdr,
+			    int64_t ts, kfk_lo_result_t *res)
+{
+	size_t total = ck_batch_total_len(hdr);
+	ck_record_iter_t it;
+	ck_record_t rec;
+	uint8_t *buf;
+
+	res->offset = hdr->base_offset;
+	res->timestamp = hdr->max_timestamp;
+	res->leader_epoch = hdr->partition_leader_epoch;
+	if ((hdr->attributes & (CK_BATCH_ATTR_COMPRESSION_MASK | CK_BATCH_ATTR_LOG_APPEND_TIME)) ||
+	    total > ((size_t)64 << 20))
+		return;
+	buf = malloc(total);
+	if (!buf)
+		return;
+	if (pread(seg->log_fd, buf, total, (off_t)pos) == (ssize_t)total &&
+	    ck_record_iter_init(&it, buf, total) == 0) {
+		while (ck_record_iter_next(&it, &rec) == 1) {
+			if (rec.timestamp_ms >= ts) {
+				res->offset = rec.offset;
+				res->timestamp = rec.timestamp_ms;
+				break;
+			}
+		}
+	}
+	free(buf);
+}
+
+/* A private copy of P's segment bases (fresh listing). */
+static int kfk_lo_bases(kfk_srv_t *s, kfk_part_t *p, int64_t **ret)
+{
+	const int64_t *bases;
+	int n, r = kfk_part_bases(s, p, &bases, &n);
+
+	*ret = NULL;
+	if (r < 0 || n <= 0)
+		return r < 0 ? r : 0;
+	*ret = malloc((size_t)n * sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		(*ret)[i] = bases[i];
+	return n;
+}
+
+static int kfk_lo_by_time(kfk_srv_t *s, kfk_part_t *p, int64_t ts, kfk_lo_result_t *res)
+{
+	int64_t *bases;
+	int n = kfk_lo_bases(s, p, &bases), r = 0;
+
+	for (int i = 0; i < n; i++) {
+		ck_segment_t *seg;
+		ck_batch_header_t hdr;
+		uint64_t pos;
+
+		if (kfk_part_segment(s, p, bases[i], &seg) != 1)
+			continue; /* deleted by retention meanwhile */
+		r = ck_segment_find_time(seg, ts, UINT64_MAX, &pos, &hdr);
+		if (r < 0)
+			break;
+		if (r == 1) {
+			if (ck_batch_last_offset(&hdr) < p->hw)
+				kfk_lo_in_batch(seg, pos, &hdr, ts, res);
+			r = 0;
+			break;
+		}
+	}
+	free(bases);
+	return n < 0 ? n : r;
+}
+
+/* The batch with the greatest maxTimestamp below the high watermark. */
+static int kfk_lo_max_ts(kfk_srv_t *s, kfk_part_t *p, kfk_lo_result_t *res)
+{
+	int64_t best = INT64_MIN;
+	int64_t *copy;
+	int n = kfk_lo_bases(s, p, &copy), r = 0;
+
+	if (n <= 0)
+		return n;
+	for (int i = 0; r >= 0 && i < n; i++) {
+		ck_segment_iter_t it;
+		ck_segment_t *seg;
+
+		if (kfk_part_segment(s, p, copy[i], &seg) != 1)
+			continue;
+		r = ck_segment_iter_init(&it, seg, 0, UINT64_MAX, p->hw, 0);
+		while (r >= 0 && (r = ck_segment_iter_next(&it)) == 1) {
+			if (it.hdr.max_timestamp > best) {
+				best = it.hdr.max_timestamp;
+				kfk_lo_in_batch(seg, it.batch_pos, &it.hdr, best, res);
+			}
+		}
+		ck_segment_iter_done(&it);
+	}
+	free(copy);
+	return r < 0 ? r : 0;
+}
+
+static void kfk_lo_partition(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition,
+			     int32_t epoch, int64_t ts, kfk_lo_result_t *res)
+{
+	const kfk_pmeta_t *pm;
+	kfk_part_t *p;
+	int r = 0;
+
+	res->offset = res->timestamp = -1;
+	res->leader_epoch = -1;
+	res->err = KFK_ERR_NONE;
+	if (!t || partition < 0 || partition >= t->npart) {
+		res->err = KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		return;
+	}
+	pm = &t->parts[partition];
+	if (pm->leader != s->cfg->node_id) {
+		res->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
+		return;
+	}
+	if (epoch >= 0 && epoch != pm->leader_epoch) {
+		res->err = epoch < pm->leader_epoch ? KFK_ERR_FENCED_LEADER_EPOCH
+						    : KFK_ERR_UNKNOWN_LEADER_EPOCH;
+		return;
+	}
+	p = kfk_part_get(s, t->name, partition, false);
+	if (!p || !p->known) {
+		res->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
+		return;
+	}
+	if (ts == KFK_TS_LATEST || ts == KFK_TS_EARLIEST) {
+		res->offset = ts == KFK_TS_LATEST ? p->hw : p->log_start;
+		res->leader_epoch = p->leader_epoch;
+		return;
+	}
+	if (ts == KFK_TS_MAX_TIMESTAMP)
+		r = kfk_lo_max_ts(s, p, res);
+	else if (ts >= 0)
+		r = kfk_lo_by_time(s, p, ts, res);
+	if (r < 0) {
+		ck_log(CK_LOG_WARN, "offset lookup failed topic=%s partition=%d: %s", t->name,
+		       (int)partition, ck_strerror(r));
+		res->err = KFK_ERR_KAFKA_STORAGE_ERROR;
+		res->offset = res->timestamp = -1;
+	}
+}
+
+void kfk_h_list_offsets(kfk_req_t *req)
+{
+	const kfk_list_offsets_request_t *rq = req->body;
+	kfk_list_offsets_response_t resp;
+	kfk_srv_t *s = req->srv;
+
+	kfk_meta_refresh(s);
+	kfk_list_offsets_response_init(&resp);
+	resp.topics.count = rq->topics.count;
+	resp.topics.items = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*resp.topics.items));
+	if (!resp.topics.items)
+		goto oom;
+	for (int32_t t = 0; t < rq->topics.count; t++) {
+		const kfk_list_offsets_request_list_offsets_topic_t *it = &rq->topics.items[t];
+		kfk_list_offsets_response_list_offsets_topic_response_t *ot = &resp.topics.items[t];
+		kfk_topic_t *topic = NULL;
+
+		if (kfk_meta_topic(s, it->name, &topic) <= 0)
+			topic = NULL;
+		kfk_list_offsets_response_list_offsets_topic_response_init(ot);
+		ot->name = it->name;
+		ot->partitions.count = it->partitions.count;
+		ot->partitions.items = kfk_req_alloc(req, (size_t)it->partitions.count,
+						     sizeof(*ot->partitions.items));
+		if (!ot->partitions.items)
+			goto oom;
+		for (int32_t i = 0; i < it->partitions.count; i++) {
+			const kfk_list_offsets_request_list_offsets_partition_t *ip =
+			    &it->partitions.items[i];
+			kfk_list_offsets_response_list_offsets_partition_response_t *op =
+			    &ot->partitions.items[i];
+			kfk_lo_result_t res;
+
+			kfk_lo_partition(s, topic, ip->partition_index, ip->current_leader_epoch,
+					 ip->timestamp, &res);
+			kfk_list_offsets_response_list_offsets_partition_response_init(op);
+			op->partition_index = ip->partition_index;
+			op->error_code = res.err;
+			op->offset = res.offset;
+			op->timestamp = res.timestamp;
+			op->leader_epoch = res.leader_epoch;
+			if (req->api_version == 0 && res.err == KFK_ERR_NONE && res.offset >= 0) {
+				op->old_style_offsets.items = kfk_req_alloc(req, 1, sizeof(int64_t));
+				if (!op->old_style_offsets.items)
+					goto oom;
+				op->old_style_offsets.items[0] = res.offset;
+				op->old_style_offsets.count = 1;
+			}
+		}
+	}
+	kfk_req_respond(req, &resp);
+	return;
+oom:
+	kfk_req_fail_conn(req, "out of memory");
+}

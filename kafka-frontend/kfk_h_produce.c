@@ -1,0 +1,442 @@
+/*
+ * kfk_h_produce.c: the Produce API, versions 3-9 (shell handler of
+ * chronik-kafka-frontend).
+ *
+ * Owned by kafka-frontend. Per partition: the topic is looked up (and
+ * auto-created when allowed), the partition must be led here, its record
+ * set must pass kfk_produce_records_check(), acks=all needs the ISR to hold
+ * min.insync.replicas; then the batches go to walwriter as one leader
+ * Append (stored as sent; LogAppendTime topics get the broker's clock
+ * stamped by walwriter). walwriter answers after fdatasync: that is the
+ * acks=1 acknowledgement; acks=all waits until the replicator's high
+ * watermark passes the batch's last offset or timeout_ms expires
+ * (REQUEST_TIMED_OUT; the data stays). acks=0 gets no response at all; if
+ * anything fails the connection is closed, as Kafka does, so the client
+ * notices.
+ * Not for: the validation and acks rules themselves (kfk_produce_core.c).
+ */
+#define CK_LOG_SUBSYSTEM "produce"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "ck_clock.h"
+#include "ck_err.h"
+#include "ck_log.h"
+#include "kfk_admin_core.h"
+#include "kfk_errors.h"
+#include "kfk_produce_core.h"
+#include "kfk_srv.h"
+
+typedef enum {
+	KFK_PP_WAIT_TOPIC = 0,
+	KFK_PP_APPENDING,
+	KFK_PP_WAIT_HW,
+	KFK_PP_DONE,
+} kfk_pp_state_t;
+
+typedef struct kfk_pstate kfk_pstate_t;
+
+typedef struct {
+	kfk_waiter_t w; /* first member: waiter callbacks find the partition */
+	kfk_pstate_t *ps;
+	char *topic;
+	int32_t partition;
+	kfk_bytes_t records;
+	kfk_pp_state_t state;
+	int16_t err;
+	const char *msg;
+	int64_t base_offset;
+	int64_t last_offset;
+	int64_t log_append_time;
+	int64_t log_start;
+	uint64_t call_id;
+} kfk_pp_t;
+
+/* One topic entry of the request: its partitions are pps[first..first+n). */
+typedef struct {
+	kfk_pstate_t *ps;
+	int32_t first;
+	int32_t n;
+} kfk_ptopic_t;
+
+struct kfk_pstate {
+	kfk_req_t *req;
+	kfk_pp_t *pps;
+	int32_t npp;
+	kfk_ptopic_t *topics;
+	int pending; /* partitions not done, plus one while dispatching */
+	int16_t acks;
+	struct event *timer;
+	bool timed_out;
+};
+
+static void kfk_prod_state_free(kfk_req_t *req)
+{
+	kfk_pstate_t *ps = req->hstate;
+
+	if (!ps)
+		return;
+	for (int32_t i = 0; i < ps->npp; i++)
+		kfk_waiter_del(&ps->pps[i].w);
+	if (ps->timer)
+		event_free(ps->timer);
+}
+
+static void kfk_prod_respond(kfk_pstate_t *ps)
+{
+	kfk_req_t *req = ps->req;
+	const kfk_produce_request_t *rq = req->body;
+	kfk_produce_response_t resp;
+	const kfk_pp_t *failed = NULL;
+
+	if (ps->timer)
+		(void)event_del(ps->timer);
+	for (int32_t i = 0; i < ps->npp && !failed; i++)
+		if (ps->pps[i].err != KFK_ERR_NONE)
+			failed = &ps->pps[i];
+	if (ps->acks == KFK_ACKS_NONE) {
+		char reason[160];
+
+		if (!failed) {
+			kfk_req_finish(req);
+			return;
+		}
+		(void)snprintf(reason, sizeof(reason), "acks=0 produce failed topic=%s partition=%d error=%s",
+			       failed->topic, (int)failed->partition, kfk_err_name(failed->err));
+		kfk_req_fail_conn(req, reason);
+		return;
+	}
+	kfk_produce_response_init(&resp);
+	resp.responses.count = rq->topic_data.count;
+	resp.responses.items =
+	    kfk_req_alloc(req, (size_t)rq->topic_data.count, sizeof(*resp.responses.items));
+	if (!resp.responses.items) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	for (int32_t t = 0; t < rq->topic_data.count; t++) {
+		kfk_produce_response_topic_produce_response_t *o = &resp.responses.items[t];
+		const kfk_ptopic_t *pt = &ps->topics[t];
+
+		kfk_produce_response_topic_produce_response_init(o);
+		o->name = rq->topic_data.items[t].name;
+		o->partition_responses.count = pt->n;
+		o->partition_responses.items =
+		    kfk_req_alloc(req, (size_t)pt->n, sizeof(*o->partition_responses.items));
+		if (!o->partition_responses.items) {
+			kfk_req_fail_conn(req, "out of memory");
+			return;
+		}
+		for (int32_t i = 0; i < pt->n; i++) {
+			const kfk_pp_t *pp = &ps->pps[pt->first + i];
+			kfk_produce_response_partition_produce_response_t *po =
+			    &o->partition_responses.items[i];
+
+			kfk_produce_response_partition_produce_response_init(po);
+			po->index = pp->partition;
+			po->error_code = pp->err;
+			po->base_offset = pp->err ? -1 : pp->base_offset;
+			po->log_append_time_ms = pp->err ? -1 : pp->log_append_time;
+			po->log_start_offset = pp->err ? -1 : pp->log_start;
+			if (pp->err && pp->msg)
+				po->error_message = kfk_str(pp->msg);
+		}
+	}
+	kfk_req_respond(req, &resp);
+}
+
+static void kfk_pp_done(kfk_pp_t *pp, int16_t err, const char *msg)
+{
+	kfk_pstate_t *ps = pp->ps;
+
+	if (pp->state == KFK_PP_DONE)
+		return;
+	kfk_waiter_del(&pp->w);
+	pp->state = KFK_PP_DONE;
+	pp->err = err;
+	pp->msg = msg;
+	if (--ps->pending == 0)
+		kfk_prod_respond(ps);
+}
+
+/* acks=all: done when the high watermark covers the append. */
+static void kfk_pp_check_hw(kfk_pp_t *pp)
+{
+	kfk_srv_t *s = pp->ps->req->srv;
+	kfk_part_t *p = kfk_part_get(s, pp->topic, pp->partition, true);
+
+	if (p && p->known && kfk_produce_covered(KFK_ACKS_ALL, pp->last_offset, p->hw)) {
+		kfk_pp_done(pp, KFK_ERR_NONE, NULL);
+		return;
+	}
+	if (pp->ps->timed_out || !pp->ps->req->conn) {
+		/* Over time, or nobody left to answer. */
+		kfk_pp_done(pp, KFK_ERR_REQUEST_TIMED_OUT,
+			    "timed out waiting for the high watermark");
+		return;
+	}
+	if (!p) {
+		kfk_pp_done(pp, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+		return;
+	}
+	pp->state = KFK_PP_WAIT_HW;
+	kfk_waiter_add(p, &pp->w);
+}
+
+static void kfk_pp_woken(kfk_waiter_t *w)
+{
+	kfk_pp_check_hw((kfk_pp_t *)w);
+}
+
+static void kfk_prod_expire(kfk_pstate_t *ps)
+{
+	ps->timed_out = true;
+	ps->pending++; /* respond once, after the loop */
+	for (int32_t i = 0; i < ps->npp; i++) {
+		if (ps->pps[i].state == KFK_PP_WAIT_HW)
+			kfk_pp_done(&ps->pps[i], KFK_ERR_REQUEST_TIMED_OUT,
+				    "timed out waiting for the high watermark");
+	}
+	if (--ps->pending == 0)
+		kfk_prod_respond(ps);
+}
+
+static void kfk_prod_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	kfk_prod_expire(arg);
+}
+
+/* The connection went away: stop waiting for high watermarks (appends in
+ * flight still complete; the request frees itself when all are done). */
+static void kfk_prod_orphan(kfk_req_t *req)
+{
+	kfk_prod_expire(req->hstate);
+}
+
+static void kfk_pp_appended(void *arg, int err, const void *reply)
+{
+	kfk_pp_t *pp = arg;
+	const Chronik__Wal__WalReply *rep = reply;
+
+	if (!err && rep->error)
+		err = rep->error;
+	if (!err && (rep->body_case != CHRONIK__WAL__WAL_REPLY__BODY_APPEND || !rep->append))
+		err = CK_E_PROTO;
+	if (err) {
+		if (err != CK_E_CLOSED && err != CK_E_TOO_LARGE && err != CK_E_CORRUPT)
+			ck_log(CK_LOG_DEBUG, "append failed topic=%s partition=%d: %s", pp->topic,
+			       (int)pp->partition, ck_strerror(err));
+		kfk_pp_done(pp, kfk_err_from_wal(err), NULL);
+		return;
+	}
+	pp->base_offset = rep->append->base_offset;
+	pp->last_offset = rep->append->last_offset;
+	pp->log_append_time = rep->append->log_append_time_ms > 0
+				  ? rep->append->log_append_time_ms
+				  : -1;
+	pp->log_start = rep->append->log_start_offset;
+	if (pp->ps->acks != KFK_ACKS_ALL)
+		kfk_pp_done(pp, KFK_ERR_NONE, NULL);
+	else
+		kfk_pp_check_hw(pp);
+}
+
+static void kfk_pp_append(kfk_pp_t *pp, const kfk_topic_t *t, const kfk_pmeta_t *pm)
+{
+	kfk_srv_t *s = pp->ps->req->srv;
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__Append ap = CHRONIK__WAL__APPEND__INIT;
+	int r;
+
+	ap.topic = pp->topic;
+	ap.partition = pp->partition;
+	ap.leader_epoch = pm->leader_epoch < 0 ? 0 : pm->leader_epoch;
+	ap.batches.data = (uint8_t *)pp->records.ptr;
+	ap.batches.len = (size_t)pp->records.len;
+	ap.log_append_time_ms = t->cfg.log_append_time ? ck_clock_wall_ms() : 0;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_APPEND;
+	req.append = &ap;
+	pp->state = KFK_PP_APPENDING;
+	r = kfk_peer_call(s, KFK_PEER_WAL, &req.base, &req.correlation_id, kfk_pp_appended, pp,
+			  &pp->call_id);
+	if (r < 0)
+		kfk_pp_done(pp, kfk_err_from_wal(r == -ENOTCONN ? -ENOTCONN : CK_E_AGAIN), NULL);
+}
+
+/* Checks one partition of a known topic and appends it. */
+static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
+{
+	kfk_srv_t *s = pp->ps->req->srv;
+	const kfk_pmeta_t *pm;
+	const char *reason = NULL;
+	kfk_part_t *p;
+	int32_t isr;
+	int16_t err;
+
+	if (pp->partition < 0 || pp->partition >= t->npart)
+		return kfk_pp_done(pp, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION, NULL);
+	pm = &t->parts[pp->partition];
+	if (pm->leader != s->cfg->node_id)
+		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
+	err = kfk_produce_records_check(pp->records.ptr, pp->records.len,
+					(size_t)t->cfg.max_message_bytes, NULL, &reason);
+	if (err != KFK_ERR_NONE) {
+		ck_log(CK_LOG_DEBUG, "produce rejected topic=%s partition=%d error=%s reason=\"%s\"",
+		       pp->topic, (int)pp->partition, kfk_err_name(err), reason ? reason : "");
+		return kfk_pp_done(pp, err, reason);
+	}
+	p = kfk_part_get(s, pp->topic, pp->partition, false);
+	isr = p && p->known ? p->isr_size : pm->nisr;
+	err = kfk_produce_isr_check(pp->ps->acks, isr, t->cfg.min_insync_replicas);
+	if (err != KFK_ERR_NONE)
+		return kfk_pp_done(pp, err, "fewer in-sync replicas than min.insync.replicas");
+	kfk_pp_append(pp, t, pm);
+}
+
+static void kfk_ptopic_start(kfk_ptopic_t *pt)
+{
+	kfk_req_t *req = pt->ps->req;
+	kfk_pp_t *first = &pt->ps->pps[pt->first];
+	kfk_topic_t *t = NULL;
+	int r;
+
+	kfk_meta_refresh(req->srv);
+	r = kfk_meta_topic(req->srv, kfk_str(first->topic), &t);
+	for (int32_t i = 0; i < pt->n; i++) {
+		kfk_pp_t *pp = &pt->ps->pps[pt->first + i];
+
+		if (r <= 0)
+			kfk_pp_done(pp, r < 0 ? KFK_ERR_UNKNOWN_SERVER_ERROR
+					      : KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+				    NULL);
+		else
+			kfk_pp_start(pp, t);
+	}
+}
+
+static void kfk_ptopic_created(void *arg, int16_t err, const char *message)
+{
+	kfk_ptopic_t *pt = arg;
+	kfk_pstate_t *ps = pt->ps;
+
+	(void)message;
+	ps->pending++;
+	if (err != KFK_ERR_NONE) {
+		for (int32_t i = 0; i < pt->n; i++)
+			kfk_pp_done(&ps->pps[pt->first + i], KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+				    NULL);
+	} else {
+		kfk_ptopic_start(pt);
+	}
+	if (--ps->pending == 0)
+		kfk_prod_respond(ps);
+}
+
+/* A topic entry: known topics start now, unknown ones maybe after
+ * auto-creation. */
+static void kfk_ptopic_dispatch(kfk_ptopic_t *pt)
+{
+	kfk_req_t *req = pt->ps->req;
+	kfk_srv_t *s = req->srv;
+	kfk_pp_t *first = &pt->ps->pps[pt->first];
+	char name[CK_TOPIC_NAME_MAX + 1];
+	kfk_topic_t *t = NULL;
+	int16_t err;
+
+	if (pt->n == 0)
+		return;
+	if (kfk_meta_topic(s, kfk_str(first->topic), &t) != 0) {
+		kfk_ptopic_start(pt);
+		return;
+	}
+	err = kfk_topic_name_check(kfk_str(first->topic), name, NULL, 0);
+	if (err == KFK_ERR_NONE && s->set.auto_create &&
+	    kfk_auto_create(s, name, kfk_ptopic_created, pt) == 0)
+		return;
+	for (int32_t i = 0; i < pt->n; i++)
+		kfk_pp_done(&pt->ps->pps[pt->first + i],
+			    err != KFK_ERR_NONE ? KFK_ERR_INVALID_TOPIC_EXCEPTION
+						: KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+			    NULL);
+}
+
+/* Lays out per-partition state mirroring the request. */
+static int kfk_prod_layout(kfk_req_t *req, kfk_pstate_t *ps)
+{
+	const kfk_produce_request_t *rq = req->body;
+	int32_t k = 0;
+
+	for (int32_t t = 0; t < rq->topic_data.count; t++)
+		ps->npp += rq->topic_data.items[t].partition_data.count;
+	ps->pps = kfk_req_alloc(req, (size_t)ps->npp, sizeof(*ps->pps));
+	ps->topics = kfk_req_alloc(req, (size_t)rq->topic_data.count, sizeof(*ps->topics));
+	if (!ps->pps || !ps->topics)
+		return -1;
+	for (int32_t t = 0; t < rq->topic_data.count; t++) {
+		const kfk_produce_request_topic_produce_data_t *td = &rq->topic_data.items[t];
+		char *name = kfk_req_strdup(req, td->name);
+
+		if (!name)
+			return -1;
+		ps->topics[t] = (kfk_ptopic_t){ps, k, td->partition_data.count};
+		for (int32_t i = 0; i < td->partition_data.count; i++, k++) {
+			kfk_pp_t *pp = &ps->pps[k];
+
+			pp->w.fn = kfk_pp_woken;
+			pp->ps = ps;
+			pp->topic = name;
+			pp->partition = td->partition_data.items[i].index;
+			pp->records = td->partition_data.items[i].records;
+			pp->base_offset = pp->last_offset = pp->log_start = -1;
+			pp->log_append_time = -1;
+		}
+	}
+	return 0;
+}
+
+void kfk_h_produce(kfk_req_t *req)
+{
+	const kfk_produce_request_t *rq = req->body;
+	kfk_pstate_t *ps = kfk_req_alloc(req, 1, sizeof(*ps));
+	int16_t acks_err = kfk_produce_acks_check(rq->acks);
+
+	if (!ps) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	req->hstate = ps;
+	req->hstate_free = kfk_prod_state_free;
+	req->on_orphan = kfk_prod_orphan;
+	ps->req = req;
+	ps->acks = acks_err == KFK_ERR_NONE ? rq->acks : KFK_ACKS_LEADER;
+	if (kfk_prod_layout(req, ps) < 0) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	ps->pending = ps->npp + 1;
+	if (acks_err != KFK_ERR_NONE) {
+		for (int32_t i = 0; i < ps->npp; i++)
+			kfk_pp_done(&ps->pps[i], acks_err, NULL);
+	} else {
+		if (ps->acks == KFK_ACKS_ALL) {
+			int64_t ms = rq->timeout_ms > 0 ? rq->timeout_ms : 0;
+			struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+			ps->timer = evtimer_new(req->srv->base, kfk_prod_timeout, ps);
+			if (ps->timer)
+				(void)evtimer_add(ps->timer, &tv);
+		}
+		kfk_meta_refresh(req->srv);
+		for (int32_t t = 0; t < rq->topic_data.count; t++)
+			kfk_ptopic_dispatch(&ps->topics[t]);
+	}
+	if (--ps->pending == 0)
+		kfk_prod_respond(ps);
+}

@@ -1,0 +1,432 @@
+/*
+ * kfk_meta.c: topics, partitions and brokers as the frontend reads them
+ * from the LMDB `meta` environment (shell of chronik-kafka-frontend).
+ *
+ * Owned by kafka-frontend; raftd is the only writer of `meta`. Every read
+ * runs in its own read transaction (a consistent snapshot). Decoded topics
+ * are cached and the whole cache is dropped whenever the applied index in
+ * LMDB moves (kfk_meta_refresh(), called when a request arrives and after a
+ * proposal of ours was applied), so a reader never serves state older than
+ * the request that asks.
+ * Not for: writing metadata (proposals go to raftd: kfk_propose.c).
+ */
+#define CK_LOG_SUBSYSTEM "meta"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_err.h"
+#include "ck_log.h"
+#include "kfk_srv.h"
+
+static uint64_t kfk_name_hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static void kfk_topic_free(kfk_topic_t *t)
+{
+	if (!t)
+		return;
+	for (int32_t i = 0; t->parts && i < t->npart; i++)
+		free(t->parts[i].replicas);
+	free(t->parts);
+	free(t);
+}
+
+static void kfk_meta_flush(kfk_srv_t *s)
+{
+	for (size_t i = 0; i < s->topics_cap; i++) {
+		while (s->topics[i]) {
+			kfk_topic_t *t = s->topics[i];
+			s->topics[i] = t->hnext;
+			kfk_topic_free(t);
+		}
+	}
+	s->brokers_valid = false;
+}
+
+static int kfk_meta_ensure_open(kfk_srv_t *s)
+{
+	int r;
+
+	if (s->meta)
+		return 0;
+	r = ck_meta_open(s->cfg->data_dir, &s->meta);
+	if (r < 0) {
+		s->meta = NULL;
+		ck_log(CK_LOG_WARN, "cannot open metadata data_dir=%s: %s", s->cfg->data_dir,
+		       ck_strerror(r));
+	}
+	return r;
+}
+
+void kfk_meta_refresh(kfk_srv_t *s)
+{
+	MDB_txn *txn;
+	uint64_t idx = 0;
+	int r;
+
+	if (kfk_meta_ensure_open(s) < 0)
+		return;
+	r = ck_meta_read_begin(s->meta, &txn);
+	if (r < 0)
+		return;
+	r = ck_meta_applied_index(s->meta, txn, &idx);
+	ck_meta_read_end(txn);
+	if (r < 0 && r != CK_E_NOT_FOUND)
+		return;
+	if (idx != s->meta_index) {
+		kfk_meta_flush(s);
+		s->meta_index = idx;
+	}
+}
+
+typedef struct {
+	kfk_topic_t *t;
+	int err;
+} kfk_part_load_t;
+
+static int kfk_meta_part_cb(void *arg, const Chronik__Meta__PartitionRecord *rec)
+{
+	kfk_part_load_t *ld = arg;
+	kfk_pmeta_t *pm;
+	int32_t *ids;
+
+	if (rec->partition < 0 || rec->partition >= ld->t->npart)
+		return 0;
+	pm = &ld->t->parts[rec->partition];
+	ids = malloc((rec->n_replicas + rec->n_isr + 1) * sizeof(int32_t));
+	if (!ids) {
+		ld->err = -ENOMEM;
+		return 1;
+	}
+	free(pm->replicas);
+	pm->replicas = ids;
+	pm->isr = ids + rec->n_replicas;
+	memcpy(pm->replicas, rec->replicas, rec->n_replicas * sizeof(int32_t));
+	memcpy(pm->isr, rec->isr, rec->n_isr * sizeof(int32_t));
+	pm->nreplicas = (int32_t)rec->n_replicas;
+	pm->nisr = (int32_t)rec->n_isr;
+	pm->leader = rec->leader;
+	pm->leader_epoch = rec->leader_epoch;
+	return 0;
+}
+
+static void kfk_topic_configs(kfk_srv_t *s, kfk_topic_t *t, const Chronik__Meta__TopicRecord *rec)
+{
+	char msg[160];
+
+	kfk_tcfg_set_init(&t->cfg_set);
+	for (size_t i = 0; i < rec->n_configs; i++) {
+		const Chronik__Meta__ConfigEntry *e = rec->configs[i];
+
+		if (kfk_tcfg_set_put(&t->cfg_set, &s->tdefs, kfk_str(e->name), kfk_str(e->value),
+				     msg, sizeof(msg)) != 0)
+			ck_log(CK_LOG_WARN, "ignoring stored topic config topic=%s: %s", t->name,
+			       msg);
+	}
+	kfk_tcfg_effective(&t->cfg_set, &s->tdefs, &t->cfg);
+}
+
+/* Builds a topic from its records. */
+static int kfk_topic_load(kfk_srv_t *s, MDB_txn *txn, const Chronik__Meta__TopicRecord *rec,
+			  kfk_topic_t **ret)
+{
+	kfk_topic_t *t = calloc(1, sizeof(*t));
+	kfk_part_load_t ld = {t, 0};
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	if (strlen(rec->name) > CK_TOPIC_NAME_MAX || rec->partitions < 0) {
+		free(t);
+		return CK_E_CORRUPT;
+	}
+	strcpy(t->name, rec->name);
+	if (rec->topic_id.len == 16)
+		memcpy(t->id, rec->topic_id.data, 16);
+	t->npart = rec->partitions;
+	t->parts = calloc((size_t)t->npart + 1, sizeof(*t->parts));
+	if (!t->parts) {
+		free(t);
+		return -ENOMEM;
+	}
+	for (int32_t i = 0; i < t->npart; i++) {
+		t->parts[i].partition = i;
+		t->parts[i].leader = -1;
+		t->parts[i].leader_epoch = -1;
+	}
+	kfk_topic_configs(s, t, rec);
+	r = ck_meta_partitions_foreach(s->meta, txn, t->name, kfk_meta_part_cb, &ld);
+	if (r < 0 || ld.err < 0) {
+		kfk_topic_free(t);
+		return r < 0 ? r : ld.err;
+	}
+	*ret = t;
+	return 0;
+}
+
+static int kfk_meta_cache_put(kfk_srv_t *s, kfk_topic_t *t)
+{
+	size_t b;
+
+	if (!s->topics_cap) {
+		s->topics = calloc(1024, sizeof(*s->topics));
+		if (!s->topics)
+			return -ENOMEM;
+		s->topics_cap = 1024;
+	}
+	b = kfk_name_hash(t->name, strlen(t->name)) & (s->topics_cap - 1);
+	t->hnext = s->topics[b];
+	s->topics[b] = t;
+	return 0;
+}
+
+int kfk_meta_topic(kfk_srv_t *s, kfk_str_t name, kfk_topic_t **ret)
+{
+	char cname[CK_TOPIC_NAME_MAX + 1];
+	Chronik__Meta__TopicRecord *rec = NULL;
+	kfk_topic_t *t;
+	MDB_txn *txn;
+	int r;
+
+	if (name.len <= 0 || name.len > CK_TOPIC_NAME_MAX)
+		return 0;
+	if (s->topics_cap) {
+		size_t b = kfk_name_hash(name.ptr, (size_t)name.len) & (s->topics_cap - 1);
+
+		for (t = s->topics[b]; t; t = t->hnext) {
+			if (kfk_str_eq(name, t->name)) {
+				*ret = t;
+				return 1;
+			}
+		}
+	}
+	memcpy(cname, name.ptr, (size_t)name.len);
+	cname[name.len] = '\0';
+	if (strlen(cname) != (size_t)name.len || (r = kfk_meta_ensure_open(s)) < 0)
+		return 0;
+	r = ck_meta_read_begin(s->meta, &txn);
+	if (r < 0)
+		return r;
+	r = ck_meta_topic_get(s->meta, txn, cname, &rec);
+	if (r == 0) {
+		r = kfk_topic_load(s, txn, rec, &t);
+		chronik__meta__topic_record__free_unpacked(rec, NULL);
+	}
+	ck_meta_read_end(txn);
+	if (r == CK_E_NOT_FOUND)
+		return 0;
+	if (r < 0)
+		return r;
+	r = kfk_meta_cache_put(s, t);
+	if (r < 0) {
+		kfk_topic_free(t);
+		return r;
+	}
+	*ret = t;
+	return 1;
+}
+
+typedef struct {
+	char **names;
+	int n;
+	int cap;
+	const uint8_t *id;
+	char *found;
+	int err;
+} kfk_names_t;
+
+static int kfk_meta_name_cb(void *arg, const Chronik__Meta__TopicRecord *rec)
+{
+	kfk_names_t *nl = arg;
+	char *copy;
+
+	if (nl->id) {
+		if (rec->topic_id.len == 16 && !memcmp(rec->topic_id.data, nl->id, 16)) {
+			nl->found = strdup(rec->name);
+			return 1;
+		}
+		return 0;
+	}
+	if (nl->n == nl->cap) {
+		int cap = nl->cap ? nl->cap * 2 : 64;
+		char **n = realloc(nl->names, (size_t)cap * sizeof(*n));
+
+		if (!n) {
+			nl->err = -ENOMEM;
+			return 1;
+		}
+		nl->names = n;
+		nl->cap = cap;
+	}
+	copy = strdup(rec->name);
+	if (!copy) {
+		nl->err = -ENOMEM;
+		return 1;
+	}
+	nl->names[nl->n++] = copy;
+	return 0;
+}
+
+static int kfk_meta_walk(kfk_srv_t *s, kfk_names_t *nl)
+{
+	MDB_txn *txn;
+	int r = kfk_meta_ensure_open(s);
+
+	if (r < 0)
+		return r;
+	r = ck_meta_read_begin(s->meta, &txn);
+	if (r < 0)
+		return r;
+	r = ck_meta_topics_foreach(s->meta, txn, kfk_meta_name_cb, nl);
+	ck_meta_read_end(txn);
+	if (nl->err < 0)
+		return nl->err;
+	return r < 0 ? r : 0;
+}
+
+int kfk_meta_topic_names(kfk_srv_t *s, char ***ret)
+{
+	kfk_names_t nl = {0};
+	int r = kfk_meta_walk(s, &nl);
+
+	if (r < 0) {
+		kfk_meta_names_free(nl.names, nl.n);
+		return r;
+	}
+	*ret = nl.names;
+	return nl.n;
+}
+
+void kfk_meta_names_free(char **names, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int kfk_meta_topic_by_id(kfk_srv_t *s, const uint8_t id[16], kfk_topic_t **ret)
+{
+	kfk_names_t nl = {0};
+	int r;
+
+	nl.id = id;
+	r = kfk_meta_walk(s, &nl);
+	if (r < 0 || !nl.found) {
+		free(nl.found);
+		return r < 0 ? r : 0;
+	}
+	r = kfk_meta_topic(s, kfk_str(nl.found), ret);
+	free(nl.found);
+	return r;
+}
+
+static int kfk_meta_broker_cb(void *arg, const Chronik__Meta__BrokerRecord *rec)
+{
+	kfk_srv_t *s = arg;
+	kfk_broker_t *b;
+	kfk_broker_t *n = realloc(s->brokers, (size_t)(s->nbrokers + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	s->brokers = n;
+	b = &n[s->nbrokers++];
+	memset(b, 0, sizeof(*b));
+	b->id = rec->id;
+	(void)snprintf(b->host, sizeof(b->host), "%s", rec->kafka_host ? rec->kafka_host : "");
+	b->port = rec->kafka_port;
+	(void)snprintf(b->rack, sizeof(b->rack), "%s", rec->rack ? rec->rack : "");
+	b->fenced = rec->fenced;
+	return 0;
+}
+
+/* This node from the configuration, when raftd has not registered it. */
+static int kfk_meta_self(kfk_srv_t *s)
+{
+	kfk_broker_t *n;
+
+	for (int i = 0; i < s->nbrokers; i++) {
+		if (s->brokers[i].id == s->cfg->node_id)
+			return 0;
+	}
+	n = realloc(s->brokers, (size_t)(s->nbrokers + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	s->brokers = n;
+	n = &s->brokers[s->nbrokers];
+	memset(n, 0, sizeof(*n));
+	n->id = s->cfg->node_id;
+	(void)snprintf(n->host, sizeof(n->host), "%s", s->adv_host);
+	n->port = s->adv_port;
+	/* Keep ascending ids. */
+	for (int i = s->nbrokers; i > 0 && s->brokers[i - 1].id > s->brokers[i].id; i--) {
+		kfk_broker_t t = s->brokers[i];
+		s->brokers[i] = s->brokers[i - 1];
+		s->brokers[i - 1] = t;
+	}
+	s->nbrokers++;
+	return 0;
+}
+
+int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n)
+{
+	MDB_txn *txn;
+	int r;
+
+	if (!s->brokers_valid) {
+		s->nbrokers = 0;
+		if (kfk_meta_ensure_open(s) == 0 && ck_meta_read_begin(s->meta, &txn) == 0) {
+			r = ck_meta_brokers_foreach(s->meta, txn, kfk_meta_broker_cb, s);
+			ck_meta_read_end(txn);
+			if (r < 0)
+				ck_log(CK_LOG_WARN, "cannot read brokers: %s", ck_strerror(r));
+		}
+		r = kfk_meta_self(s);
+		if (r < 0)
+			return r;
+		s->brokers_valid = true;
+	}
+	*ret = s->brokers;
+	*ret_n = s->nbrokers;
+	return 0;
+}
+
+int kfk_meta_live_broker_ids(kfk_srv_t *s, int32_t *ids, int n)
+{
+	const kfk_broker_t *b;
+	int nb, k = 0;
+
+	if (kfk_meta_brokers(s, &b, &nb) < 0)
+		return 0;
+	for (int i = 0; i < nb && k < n; i++) {
+		if (!b[i].fenced || b[i].id == s->cfg->node_id)
+			ids[k++] = b[i].id;
+	}
+	return k;
+}
+
+int32_t kfk_meta_controller(kfk_srv_t *s)
+{
+	return s->raft_leader >= 0 ? s->raft_leader : s->cfg->node_id;
+}
+
+void kfk_meta_close(kfk_srv_t *s)
+{
+	kfk_meta_flush(s);
+	free(s->topics);
+	s->topics = NULL;
+	s->topics_cap = 0;
+	free(s->brokers);
+	s->brokers = NULL;
+	s->nbrokers = 0;
+	if (s->meta)
+		ck_meta_close(s->meta);
+	s->meta = NULL;
+}

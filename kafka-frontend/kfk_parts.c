@@ -1,0 +1,323 @@
+/*
+ * kfk_parts.c: local partition state in the frontend (shell of
+ * chronik-kafka-frontend): high watermark and log bounds from the
+ * replicator, the segment files a fetch reads, and the waiters (long-poll
+ * fetches, acks=all produces) woken when that state changes.
+ *
+ * Owned by kafka-frontend. The replicator owns the high watermark; this is
+ * the last value it pushed. A PartitionState marked deleted drops the
+ * segment cache (the topic is gone; a new topic of the same name starts
+ * afresh). Segments are listed lazily and re-listed when a lookup misses or
+ * a file vanished (retention); at most KFK_PART_SEGS_OPEN are open per
+ * partition, least recently used closed first.
+ * Not for: deciding anything about requests (handlers).
+ */
+#define CK_LOG_SUBSYSTEM "parts"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_err.h"
+#include "ck_log.h"
+#include "kfk_srv.h"
+
+static uint64_t kfk_part_hash(const char *topic, int32_t partition)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (const char *p = topic; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	h = (h ^ (uint32_t)partition) * 1099511628211ULL;
+	return h;
+}
+
+static int kfk_parts_grow(kfk_srv_t *s)
+{
+	size_t cap = s->parts_cap ? s->parts_cap * 2 : 256;
+	kfk_part_t **n = calloc(cap, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->parts_cap; i++) {
+		kfk_part_t *p = s->parts[i];
+
+		while (p) {
+			kfk_part_t *next = p->hnext;
+			size_t b = kfk_part_hash(p->topic, p->partition) & (cap - 1);
+
+			p->hnext = n[b];
+			n[b] = p;
+			p = next;
+		}
+	}
+	free(s->parts);
+	s->parts = n;
+	s->parts_cap = cap;
+	return 0;
+}
+
+kfk_part_t *kfk_part_get(kfk_srv_t *s, const char *topic, int32_t partition, bool create)
+{
+	kfk_part_t *p;
+	size_t b;
+
+	if (s->parts_cap) {
+		b = kfk_part_hash(topic, partition) & (s->parts_cap - 1);
+		for (p = s->parts[b]; p; p = p->hnext) {
+			if (p->partition == partition && !strcmp(p->topic, topic))
+				return p;
+		}
+	}
+	if (!create)
+		return NULL;
+	if ((s->nparts + 1) * 2 > s->parts_cap && kfk_parts_grow(s) < 0)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->topic = strdup(topic))) {
+		free(p);
+		return NULL;
+	}
+	p->partition = partition;
+	p->hw = p->log_start = p->leo = -1;
+	p->leader_epoch = -1;
+	p->waiters.next = p->waiters.prev = &p->waiters;
+	b = kfk_part_hash(topic, partition) & (s->parts_cap - 1);
+	p->hnext = s->parts[b];
+	s->parts[b] = p;
+	s->nparts++;
+	return p;
+}
+
+void kfk_waiter_del(kfk_waiter_t *w)
+{
+	if (!w->part)
+		return;
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	w->part = NULL;
+}
+
+void kfk_waiter_add(kfk_part_t *p, kfk_waiter_t *w)
+{
+	kfk_waiter_del(w);
+	w->part = p;
+	w->prev = p->waiters.prev;
+	w->next = &p->waiters;
+	p->waiters.prev->next = w;
+	p->waiters.prev = w;
+}
+
+/* Wakes every waiter of P once. Each is unregistered before its callback,
+ * which may re-register it (on P too: it then waits for the next change)
+ * or unregister others. */
+static void kfk_part_wake(kfk_part_t *p)
+{
+	kfk_waiter_t local;
+
+	if (p->waiters.next == &p->waiters)
+		return;
+	local.next = p->waiters.next;
+	local.prev = p->waiters.prev;
+	local.next->prev = &local;
+	local.prev->next = &local;
+	p->waiters.next = p->waiters.prev = &p->waiters;
+	for (kfk_waiter_t *w = local.next; w != &local; w = w->next)
+		w->part = p; /* still "registered": on the local list */
+	while (local.next != &local) {
+		kfk_waiter_t *w = local.next;
+
+		local.next = w->next;
+		w->next->prev = &local;
+		w->prev = w->next = NULL;
+		w->part = NULL;
+		w->fn(w);
+	}
+}
+
+static void kfk_part_close_segments(kfk_part_t *p)
+{
+	for (int i = 0; i < p->nopen; i++)
+		ck_segment_close(&p->open[i].seg);
+	p->nopen = 0;
+}
+
+void kfk_part_segments_reset(kfk_part_t *p)
+{
+	kfk_part_close_segments(p);
+	free(p->bases);
+	p->bases = NULL;
+	p->nbases = 0;
+	p->bases_valid = false;
+}
+
+void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st)
+{
+	kfk_part_t *p;
+
+	if (!st->topic || !st->topic[0])
+		return;
+	p = kfk_part_get(s, st->topic, st->partition, !st->deleted);
+	if (!p)
+		return;
+	if (st->deleted) {
+		p->known = false;
+		p->hw = p->log_start = p->leo = -1;
+		kfk_part_segments_reset(p);
+		kfk_part_wake(p);
+		return;
+	}
+	if (p->known && st->log_start_offset > p->log_start)
+		p->bases_valid = false; /* retention moved the start: re-list */
+	p->known = true;
+	p->leader = st->leader;
+	p->hw = st->high_watermark;
+	p->log_start = st->log_start_offset;
+	p->leo = st->log_end_offset;
+	p->leader_epoch = st->leader_epoch;
+	p->isr_size = st->isr_size;
+	kfk_part_wake(p);
+}
+
+void kfk_parts_free_all(kfk_srv_t *s)
+{
+	for (size_t i = 0; i < s->parts_cap; i++) {
+		kfk_part_t *p = s->parts[i];
+
+		while (p) {
+			kfk_part_t *next = p->hnext;
+
+			while (p->waiters.next != &p->waiters)
+				kfk_waiter_del(p->waiters.next);
+			kfk_part_segments_reset(p);
+			free(p->topic);
+			free(p);
+			p = next;
+		}
+	}
+	free(s->parts);
+	s->parts = NULL;
+	s->parts_cap = s->nparts = 0;
+}
+
+static int kfk_part_list(kfk_srv_t *s, kfk_part_t *p)
+{
+	char dir[PATH_MAX];
+	int64_t *bases = NULL;
+	int r;
+
+	r = ck_segment_log_dir(dir, sizeof(dir), s->cfg->data_dir, p->topic, p->partition);
+	if (r < 0)
+		return r;
+	r = ck_segment_list(dir, &bases);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	kfk_part_segments_reset(p);
+	p->bases = bases;
+	p->nbases = r < 0 ? 0 : r;
+	p->bases_valid = true;
+	return 0;
+}
+
+int kfk_part_bases(kfk_srv_t *s, kfk_part_t *p, const int64_t **ret, int *ret_n)
+{
+	int r = kfk_part_list(s, p);
+
+	if (r < 0)
+		return r;
+	*ret = p->bases;
+	*ret_n = p->nbases;
+	return 0;
+}
+
+/* Opens (or finds open) the segment with base BASE. */
+static int kfk_part_open(kfk_srv_t *s, kfk_part_t *p, int64_t base, ck_segment_t **ret)
+{
+	static uint64_t use_clock;
+	char dir[PATH_MAX];
+	kfk_open_seg_t *slot;
+	int r;
+
+	for (int i = 0; i < p->nopen; i++) {
+		if (p->open[i].base == base) {
+			p->open[i].used = ++use_clock;
+			*ret = &p->open[i].seg;
+			return 0;
+		}
+	}
+	if (p->nopen < KFK_PART_SEGS_OPEN) {
+		slot = &p->open[p->nopen];
+	} else {
+		slot = &p->open[0];
+		for (int i = 1; i < p->nopen; i++)
+			if (p->open[i].used < slot->used)
+				slot = &p->open[i];
+		ck_segment_close(&slot->seg);
+		p->nopen--;
+		*slot = p->open[p->nopen];
+		slot = &p->open[p->nopen];
+	}
+	r = ck_segment_log_dir(dir, sizeof(dir), s->cfg->data_dir, p->topic, p->partition);
+	if (r < 0)
+		return r;
+	r = ck_segment_open(dir, base, &slot->seg);
+	if (r < 0)
+		return r;
+	slot->base = base;
+	slot->used = ++use_clock;
+	p->nopen++;
+	*ret = &slot->seg;
+	return 0;
+}
+
+/* Index into bases of the segment for OFFSET (NEXT: after base OFFSET). */
+static ssize_t kfk_part_pick(const kfk_part_t *p, int64_t offset, bool next)
+{
+	ssize_t i = ck_segment_pick(p->bases, (size_t)p->nbases, offset);
+
+	if (next)
+		return i >= 0 && p->bases[i] == offset && i + 1 < p->nbases ? i + 1 : -1;
+	return i;
+}
+
+static int kfk_part_find(kfk_srv_t *s, kfk_part_t *p, int64_t offset, bool next,
+			 ck_segment_t **ret)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		ssize_t i;
+		int r;
+
+		if (!p->bases_valid || attempt > 0) {
+			r = kfk_part_list(s, p);
+			if (r < 0)
+				return r;
+		}
+		i = kfk_part_pick(p, offset, next);
+		/* Missing: maybe a segment rolled or retention ran since the
+		 * listing; re-list once before answering. */
+		if (i < 0) {
+			if (attempt == 0)
+				continue;
+			return 0;
+		}
+		r = kfk_part_open(s, p, p->bases[i], ret);
+		if (r == -ENOENT && attempt == 0)
+			continue;
+		if (r < 0)
+			return r;
+		return 1;
+	}
+	return 0;
+}
+
+int kfk_part_segment(kfk_srv_t *s, kfk_part_t *p, int64_t offset, ck_segment_t **ret)
+{
+	return kfk_part_find(s, p, offset, false, ret);
+}
+
+int kfk_part_segment_next(kfk_srv_t *s, kfk_part_t *p, int64_t after_base, ck_segment_t **ret)
+{
+	return kfk_part_find(s, p, after_base, true, ret);
+}

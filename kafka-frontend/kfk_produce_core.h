@@ -1,0 +1,66 @@
+/*
+ * kfk_produce_core.h: the decisions of a Produce request: which record
+ * sets are acceptable and with which error, and when an acknowledgement may
+ * be sent for each acks mode.
+ *
+ * Owned by kafka-frontend (pure). The shell (kfk_h_produce.c) asks these
+ * questions and does the I/O (walwriter appends, high-watermark waits).
+ *   acks=0:  no response at all (not even an error);
+ *   acks=1:  answered after the leader's durable append (walwriter replies
+ *            after fdatasync);
+ *   acks=-1: answered once the high watermark covers the batch's last
+ *            offset; refused up front with NOT_ENOUGH_REPLICAS when the ISR
+ *            is smaller than min.insync.replicas.
+ * Not for: I/O, timers.
+ */
+#ifndef KFK_PRODUCE_CORE_H
+#define KFK_PRODUCE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+	KFK_ACKS_NONE = 0,
+	KFK_ACKS_LEADER = 1,
+	KFK_ACKS_ALL = -1,
+} kfk_acks_t;
+
+/* What a valid record set holds. */
+typedef struct {
+	int32_t batches;
+	int64_t records;
+	int64_t offsets; /* offsets it will take: sum of lastOffsetDelta + 1 */
+	bool compressed; /* some batch is compressed */
+} kfk_records_info_t;
+
+/* KFK_ERR_NONE for acks 0, 1, -1, else KFK_ERR_INVALID_REQUIRED_ACKS. */
+int16_t kfk_produce_acks_check(int16_t acks);
+
+/*
+ * Validates the record set of one partition (LEN bytes at P; LEN -1 =
+ * null) the way Kafka's log validator does for produce v3+: at least one
+ * batch; each of magic 2 (else INVALID_RECORD), whole and with a good CRC
+ * (else CORRUPT_MESSAGE), at most MAX_MESSAGE_BYTES in total
+ * (MESSAGE_TOO_LARGE), not a control batch, with recordsCount equal to
+ * lastOffsetDelta + 1 (INVALID_RECORD); uncompressed batches also have
+ * their records parsed (offset deltas 0..n-1 in order, else INVALID_RECORD;
+ * unparsable: CORRUPT_MESSAGE). Compressed batches pass through as sent.
+ * Returns the Kafka error; *RET_REASON (may be NULL) names the failed check;
+ * *RET_INFO is filled on success.
+ */
+int16_t kfk_produce_records_check(const uint8_t *p, int32_t len, size_t max_message_bytes,
+				  kfk_records_info_t *ret_info, const char **ret_reason);
+
+/* NOT_ENOUGH_REPLICAS when ACKS is all and ISR_SIZE < MIN_ISR, else NONE. */
+int16_t kfk_produce_isr_check(int16_t acks, int32_t isr_size, int32_t min_isr);
+
+/* Whether a partition whose append ended at LAST_OFFSET may be
+ * acknowledged under ACKS given the high watermark HW (exclusive: the
+ * offset of the first record not yet committed). */
+static inline bool kfk_produce_covered(int16_t acks, int64_t last_offset, int64_t hw)
+{
+	return acks != KFK_ACKS_ALL || hw > last_offset;
+}
+
+#endif

@@ -1,0 +1,267 @@
+/*
+ * kfk_propose.c: metadata writes from the frontend (shell of
+ * chronik-kafka-frontend): proposals to raftd with a deadline, and topic
+ * auto-creation shared by concurrent requests.
+ *
+ * Owned by kafka-frontend. raftd answers a Propose after the command is
+ * committed and applied to the local LMDB, so when the callback reports
+ * success the topic is readable (the metadata cache is refreshed first) and
+ * its logs exist in walwriter. A proposal whose deadline passes reports
+ * REQUEST_TIMED_OUT; its late reply is dropped (the command may still be
+ * applied, as with Kafka's controller).
+ * Not for: validating what is proposed (kfk_admin_core.c, handlers).
+ */
+#define CK_LOG_SUBSYSTEM "propose"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "ck_err.h"
+#include "ck_log.h"
+#include "kfk_admin_core.h"
+#include "kfk_errors.h"
+#include "kfk_srv.h"
+
+typedef struct {
+	kfk_srv_t *srv;
+	uint64_t call_id;
+	struct event *timer;
+	kfk_propose_fn fn;
+	void *arg;
+} kfk_prop_t;
+
+static void kfk_prop_done(kfk_prop_t *p, int16_t err, const char *message)
+{
+	kfk_propose_fn fn = p->fn;
+	void *arg = p->arg;
+
+	if (p->timer)
+		event_free(p->timer);
+	free(p);
+	fn(arg, err, message);
+}
+
+static void kfk_prop_reply(void *arg, int err, const void *reply)
+{
+	kfk_prop_t *p = arg;
+	const Chronik__Raftd__RaftdReply *rep = reply;
+	kfk_srv_t *s = p->srv;
+
+	if (err)
+		return kfk_prop_done(p, kfk_err_from_raftd(err), "the controller connection was lost");
+	if (rep->error)
+		return kfk_prop_done(p, kfk_err_from_raftd(rep->error),
+				     rep->error_message && rep->error_message[0]
+					 ? rep->error_message
+					 : ck_strerror(rep->error));
+	if (rep->body_case != CHRONIK__RAFTD__RAFTD_REPLY__BODY_PROPOSE || !rep->propose)
+		return kfk_prop_done(p, KFK_ERR_UNKNOWN_SERVER_ERROR, "malformed controller reply");
+	if (rep->propose->index > s->raft_applied)
+		s->raft_applied = rep->propose->index;
+	kfk_meta_refresh(s);
+	if (rep->propose->result)
+		return kfk_prop_done(p, kfk_err_from_raftd(rep->propose->result),
+				     rep->propose->message && rep->propose->message[0]
+					 ? rep->propose->message
+					 : NULL);
+	kfk_prop_done(p, KFK_ERR_NONE, NULL);
+}
+
+static void kfk_prop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	kfk_prop_t *p = arg;
+
+	(void)fd;
+	(void)what;
+	kfk_peer_cancel(p->srv, KFK_PEER_RAFTD, p->call_id);
+	kfk_prop_done(p, KFK_ERR_REQUEST_TIMED_OUT, "timed out waiting for the controller");
+}
+
+int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t timeout_ms,
+		kfk_propose_fn fn, void *arg)
+{
+	Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
+	Chronik__Raftd__Propose prop = CHRONIK__RAFTD__PROPOSE__INIT;
+	kfk_prop_t *p = calloc(1, sizeof(*p));
+	struct timeval tv;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	if (timeout_ms <= 0)
+		timeout_ms = KFK_ADMIN_TIMEOUT_MS_DEFAULT;
+	p->srv = s;
+	p->fn = fn;
+	p->arg = arg;
+	p->timer = evtimer_new(s->base, kfk_prop_timeout, p);
+	if (!p->timer) {
+		free(p);
+		return -ENOMEM;
+	}
+	prop.command = (Chronik__Meta__MetadataCommand *)cmd;
+	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_PROPOSE;
+	req.propose = &prop;
+	r = kfk_peer_call(s, KFK_PEER_RAFTD, &req.base, &req.correlation_id, kfk_prop_reply, p,
+			  &p->call_id);
+	if (r < 0) {
+		event_free(p->timer);
+		free(p);
+		return r;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	(void)evtimer_add(p->timer, &tv);
+	return 0;
+}
+
+void kfk_topic_id_new(kfk_srv_t *s, uint8_t id[16])
+{
+	uint64_t a = ck_rand_u64(&s->rand), b = ck_rand_u64(&s->rand);
+
+	ck_be64_put(id, a);
+	ck_be64_put(id + 8, b);
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40); /* version 4 */
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80); /* variant 1 */
+}
+
+uint32_t kfk_srv_rand(kfk_srv_t *s)
+{
+	return (uint32_t)ck_rand_u64(&s->rand);
+}
+
+/* ---- auto-creation ---- */
+
+typedef struct kfk_auto_waiter {
+	struct kfk_auto_waiter *next;
+	kfk_propose_fn fn;
+	void *arg;
+} kfk_auto_waiter_t;
+
+typedef struct kfk_auto {
+	struct kfk_auto *next;
+	kfk_srv_t *srv;
+	char name[CK_TOPIC_NAME_MAX + 1];
+	kfk_auto_waiter_t *waiters;
+} kfk_auto_t;
+
+static void kfk_auto_done(void *arg, int16_t err, const char *message)
+{
+	kfk_auto_t *a = arg;
+	kfk_srv_t *s = a->srv;
+	kfk_auto_t **pp = (kfk_auto_t **)&s->autos;
+
+	while (*pp && *pp != a)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = a->next;
+	/* Somebody else created it meanwhile: as good as ours. */
+	if (err == KFK_ERR_TOPIC_ALREADY_EXISTS)
+		err = KFK_ERR_NONE;
+	if (err != KFK_ERR_NONE)
+		ck_log(CK_LOG_INFO, "auto-creation failed topic=%s error=%s message=\"%s\"",
+		       a->name, kfk_err_name(err), message ? message : "");
+	else
+		ck_log(CK_LOG_INFO, "topic auto-created topic=%s", a->name);
+	while (a->waiters) {
+		kfk_auto_waiter_t *w = a->waiters;
+
+		a->waiters = w->next;
+		w->fn(w->arg, err, message);
+		free(w);
+	}
+	free(a);
+}
+
+/* Builds and proposes the CreateTopic of an auto-created topic. */
+static int kfk_auto_propose(kfk_srv_t *s, kfk_auto_t *a)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__CreateTopic ct = CHRONIK__META__CREATE_TOPIC__INIT;
+	int32_t np = s->set.num_partitions, rf = s->set.default_rf;
+	int32_t brokers[CK_CONFIG_PEERS_MAX + 1];
+	int nb = kfk_meta_live_broker_ids(s, brokers, (int)CK_ARRAY_LEN(brokers));
+	Chronik__Meta__PartitionAssignment *pa = NULL, **pas = NULL;
+	int32_t *ids = NULL;
+	uint8_t id[16];
+	int r = -ENOMEM;
+
+	if (nb <= 0 || rf > nb)
+		return CK_E_INVALID;
+	pa = calloc((size_t)np, sizeof(*pa));
+	pas = calloc((size_t)np, sizeof(*pas));
+	ids = calloc((size_t)np * (size_t)rf, sizeof(*ids));
+	if (!pa || !pas || !ids)
+		goto out;
+	kfk_assign_round_robin(brokers, (size_t)nb, 0, np, (int16_t)rf, kfk_srv_rand(s), ids);
+	for (int32_t i = 0; i < np; i++) {
+		chronik__meta__partition_assignment__init(&pa[i]);
+		pa[i].partition = i;
+		pa[i].n_replicas = (size_t)rf;
+		pa[i].replicas = &ids[(size_t)i * (size_t)rf];
+		pas[i] = &pa[i];
+	}
+	kfk_topic_id_new(s, id);
+	ct.name = a->name;
+	ct.topic_id.data = id;
+	ct.topic_id.len = 16;
+	ct.n_assignments = (size_t)np;
+	ct.assignments = pas;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC;
+	cmd.create_topic = &ct;
+	r = kfk_propose(s, &cmd, KFK_ADMIN_TIMEOUT_MS_DEFAULT, kfk_auto_done, a);
+out:
+	free(pa);
+	free(pas);
+	free(ids);
+	return r;
+}
+
+int kfk_auto_create(kfk_srv_t *s, const char *name, kfk_propose_fn fn, void *arg)
+{
+	kfk_auto_waiter_t *w;
+	kfk_auto_t *a;
+	int r;
+
+	if (strlen(name) > CK_TOPIC_NAME_MAX)
+		return CK_E_INVALID;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->fn = fn;
+	w->arg = arg;
+	for (a = s->autos; a; a = a->next) {
+		if (!strcmp(a->name, name)) {
+			w->next = a->waiters;
+			a->waiters = w;
+			return 0;
+		}
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		free(w);
+		return -ENOMEM;
+	}
+	a->srv = s;
+	strcpy(a->name, name);
+	a->waiters = w;
+	r = kfk_auto_propose(s, a);
+	if (r < 0) {
+		free(a);
+		free(w);
+		return r;
+	}
+	a->next = s->autos;
+	s->autos = a;
+	return 0;
+}
+
+void kfk_autos_free(kfk_srv_t *s)
+{
+	/* Each pending proposal owns its kfk_auto_t and fails it when the
+	 * raftd calls are drained (kfk_peers_stop()). Nothing to do here but
+	 * forget the list. */
+	s->autos = NULL;
+}

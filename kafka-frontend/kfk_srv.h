@@ -1,0 +1,400 @@
+/*
+ * kfk_srv.h: the internals shared by the shell files of kafka-frontend:
+ * the server context, Kafka connections, requests and their responses, the
+ * IPC neighbours, local partition state and the metadata cache.
+ *
+ * Owned by kafka-frontend. Everything here runs on the one libevent loop of
+ * the process. Ownership rules:
+ *   - a kfk_conn_t owns its socket and the requests read from it until the
+ *     connection closes; requests still waiting on IPC then become orphans
+ *     (req->conn == NULL) owned by whatever they wait on, and free
+ *     themselves when that finishes (kfk_req_finish());
+ *   - a request owns its frame bytes (decoded strings borrow them), its
+ *     arena, its handler state and its response pieces;
+ *   - pieces handed to a connection belong to it until written.
+ * Not for: the pure decisions (kfk_*_core.h, kfk_topic_cfg.h, kfk_apis.h).
+ */
+#ifndef KFK_SRV_H
+#define KFK_SRV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ck_buf.h"
+#include "ck_config.h"
+#include "ck_ipc.h"
+#include "ck_meta.h"
+#include "ck_rand.h"
+#include "ck_segment.h"
+#include "kfk_idmap.h"
+#include "kfk_protocol.h"
+#include "kfk_respq.h"
+#include "kfk_topic_cfg.h"
+#include "raftd.pb-c.h"
+#include "replicator.pb-c.h"
+#include "walwriter.pb-c.h"
+
+struct event;
+struct event_base;
+
+/*
+ * Settings. A [kafka] table in ck_config does not exist yet: these are the
+ * defaults, some with environment overrides (kfk_settings_load()).
+ */
+#define KFK_REQUEST_BYTES_MAX_DEFAULT ((size_t)100 << 20) /* socket.request.max.bytes */
+#define KFK_IDLE_TIMEOUT_MS_DEFAULT   (10 * 60 * 1000)    /* connections.max.idle.ms */
+#define KFK_AUTO_CREATE_DEFAULT       true                /* auto.create.topics.enable */
+#define KFK_NUM_PARTITIONS_DEFAULT    1                   /* num.partitions */
+/* Requests read ahead per connection before reading pauses. */
+#define KFK_CONN_PIPELINE_MAX 256
+/* Response bytes queued on a connection before reading pauses. */
+#define KFK_CONN_OUT_BYTES_MAX ((uint64_t)64 << 20)
+/* Admin requests without a usable timeout wait this long for raftd. */
+#define KFK_ADMIN_TIMEOUT_MS_DEFAULT 30000
+/* A request's arena may hold at most this much beyond its frame size. */
+#define KFK_ARENA_SLACK_BYTES ((size_t)1 << 20)
+
+typedef struct {
+	size_t request_bytes_max;
+	uint64_t idle_timeout_ms;
+	bool auto_create;   /* CHRONIK_AUTO_CREATE_TOPICS_ENABLE=true|false */
+	int32_t num_partitions; /* CHRONIK_NUM_PARTITIONS */
+	int16_t default_rf;
+} kfk_settings_t;
+
+/* Defaults plus environment overrides; a malformed variable is logged and
+ * ignored. */
+void kfk_settings_load(kfk_settings_t *s);
+
+typedef struct kfk_srv kfk_srv_t;
+typedef struct kfk_conn kfk_conn_t;
+typedef struct kfk_req kfk_req_t;
+typedef struct kfk_part kfk_part_t;
+
+/* ---- response pieces (kfk_conn.c) ---- */
+
+/* Memory (FD < 0: LEN bytes of DATA from OFF, owned) or a file range (FD
+ * owned: a dup of a segment's .log fd, sent with sendfile from OFF). */
+typedef struct kfk_piece {
+	struct kfk_piece *next;
+	int fd;
+	uint8_t *data;
+	uint64_t off;
+	uint64_t len;
+} kfk_piece_t;
+
+void kfk_piece_free(kfk_piece_t *p);
+
+/* ---- requests (kfk_req.c) ---- */
+
+struct kfk_req {
+	kfk_respq_item_t q; /* first member: the queue item */
+	kfk_srv_t *srv;
+	kfk_conn_t *conn; /* NULL once orphaned */
+	uint8_t *frame;   /* the request bytes after the size field */
+	size_t frame_len;
+	kfk_arena_t arena;
+	kfk_request_header_t hdr;
+	int16_t api_key;
+	int16_t api_version;
+	void *body; /* the decoded request (arena) */
+	uint64_t recv_ms;
+	bool no_response; /* acks=0 produce */
+	bool finished;
+	/* The response: pieces in order, total bytes (size field included). */
+	kfk_piece_t *pieces;
+	kfk_piece_t *pieces_tail;
+	uint64_t resp_bytes;
+	/* Handler state, freed with the request. */
+	void *hstate;
+	void (*hstate_free)(kfk_req_t *req);
+	/* Called instead of waiting when the connection closes before the
+	 * request finished: cancels what it waits on and frees it. NULL: the
+	 * request finishes normally and is freed then. */
+	void (*on_orphan)(kfk_req_t *req);
+};
+
+/* Encodes MSG (the response struct of the request's API) with the right
+ * header version into one piece and finishes the request. Encoding
+ * failures are logged and close the connection. */
+void kfk_req_respond(kfk_req_t *req, const void *msg);
+/* Appends a memory piece taking BUF's bytes (BUF is left empty). */
+int kfk_req_piece_mem(kfk_req_t *req, ck_buf_t *buf);
+/* Appends a file piece (takes FD even on failure). */
+int kfk_req_piece_file(kfk_req_t *req, int fd, uint64_t off, uint64_t len);
+/* Marks the response complete (the pieces are the whole frame, or nothing
+ * when no_response): the connection sends it in order. An orphan is freed. */
+void kfk_req_finish(kfk_req_t *req);
+/* Closes the request's connection (if any) after logging REASON, and
+ * finishes the request without a response. */
+void kfk_req_fail_conn(kfk_req_t *req, const char *reason);
+void kfk_req_free(kfk_req_t *req);
+/* Allocates NUM * SIZE zeroed bytes from the request's arena; NULL when the
+ * arena refuses (the caller fails the request). */
+void *kfk_req_alloc(kfk_req_t *req, size_t num, size_t size);
+/* A NUL-terminated copy of S in the arena ("" for null), or NULL. */
+char *kfk_req_strdup(kfk_req_t *req, kfk_str_t s);
+/* Milliseconds left of a request deadline DEADLINE_MS (monotonic). */
+int64_t kfk_ms_left(uint64_t deadline_ms);
+
+/* ---- dispatch (kfk_dispatch.c) ---- */
+
+/* Handles one request frame read on C; takes FRAME (malloc'd, LEN bytes). */
+void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len);
+
+/* Handlers: each ends in kfk_req_respond()/kfk_req_finish(), now or later. */
+void kfk_h_api_versions(kfk_req_t *req);
+void kfk_h_describe_cluster(kfk_req_t *req);
+void kfk_h_metadata(kfk_req_t *req);
+void kfk_h_produce(kfk_req_t *req);
+void kfk_h_fetch(kfk_req_t *req);
+void kfk_h_list_offsets(kfk_req_t *req);
+void kfk_h_create_topics(kfk_req_t *req);
+void kfk_h_delete_topics(kfk_req_t *req);
+void kfk_h_create_partitions(kfk_req_t *req);
+void kfk_h_describe_configs(kfk_req_t *req);
+void kfk_h_alter_configs(kfk_req_t *req);
+void kfk_h_incremental_alter_configs(kfk_req_t *req);
+
+/* ---- connections (kfk_conn.c) ---- */
+
+/* Takes a new accepted socket FD. */
+void kfk_conn_accept(kfk_srv_t *s, int fd);
+/* Requests finished: sends whatever is ready at the head of C's queue. */
+void kfk_conn_kick(kfk_conn_t *c);
+/* Closes C at once with one log line (REASON; API_KEY -1 when none). */
+void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason);
+const char *kfk_conn_peer(const kfk_conn_t *c);
+kfk_srv_t *kfk_conn_srv(const kfk_conn_t *c);
+/* Queues REQ for its response slot (before its handler runs). */
+void kfk_conn_enqueue(kfk_conn_t *c, kfk_req_t *req);
+/* Closes every connection (shutdown). */
+void kfk_conns_close_all(kfk_srv_t *s);
+/* Periodic: closes connections idle longer than the idle timeout. */
+void kfk_conns_sweep(kfk_srv_t *s, uint64_t now_ms);
+
+/* ---- IPC neighbours (kfk_peers.c) ---- */
+
+typedef enum {
+	KFK_PEER_WAL = 0,
+	KFK_PEER_RAFTD,
+	KFK_PEER_REPL,
+	KFK_PEER_COUNT,
+} kfk_peer_id_t;
+
+/* Called once with the reply (ERR 0, REPLY the unpacked WalReply /
+ * RaftdReply / ReplReply, valid during the call) or a transport failure
+ * (ERR CK_E_CLOSED: the connection dropped with the call in flight, REPLY
+ * NULL). Never called after kfk_peer_cancel(). */
+typedef void (*kfk_call_fn)(void *arg, int err, const void *reply);
+
+/* Sends REQ (a WalRequest / RaftdRequest / ReplRequest whose
+ * correlation_id this sets) to neighbour P. Returns 0 and *RET_ID (may be
+ * NULL), or -ENOTCONN / an ck_ipc error (FN is then not called). */
+int kfk_peer_call(kfk_srv_t *s, kfk_peer_id_t p, ProtobufCMessage *req, uint64_t *corr_field,
+		  kfk_call_fn fn, void *arg, uint64_t *ret_id);
+/* Forgets call ID (its reply will be dropped). */
+void kfk_peer_cancel(kfk_srv_t *s, kfk_peer_id_t p, uint64_t id);
+bool kfk_peer_up(const kfk_srv_t *s, kfk_peer_id_t p);
+/* Registers the three neighbours with the process's daemon. */
+struct ck_daemon;
+int kfk_peers_start(kfk_srv_t *s, struct ck_daemon *d);
+void kfk_peers_stop(kfk_srv_t *s);
+
+/* ---- local partitions: high watermarks, segments, waiters (kfk_parts.c) ---- */
+
+typedef struct kfk_waiter {
+	struct kfk_waiter *prev, *next;
+	kfk_part_t *part; /* NULL when not registered */
+	void (*fn)(struct kfk_waiter *w);
+} kfk_waiter_t;
+
+#define KFK_PART_SEGS_OPEN 4
+
+typedef struct {
+	int64_t base;
+	ck_segment_t seg;
+	uint64_t used; /* LRU stamp */
+} kfk_open_seg_t;
+
+struct kfk_part {
+	kfk_part_t *hnext;
+	char *topic;
+	int32_t partition;
+	/* From the replicator (known false until its first PartitionState). */
+	bool known;
+	bool leader;
+	int64_t hw;
+	int64_t log_start;
+	int64_t leo;
+	int32_t leader_epoch;
+	int32_t isr_size;
+	/* Segment bases (ascending) and a few open segments. */
+	int64_t *bases;
+	int nbases;
+	bool bases_valid;
+	kfk_open_seg_t open[KFK_PART_SEGS_OPEN];
+	int nopen;
+	/* Waiters woken on every state change. */
+	kfk_waiter_t waiters; /* sentinel */
+};
+
+/* The partition TOPIC/PARTITION, created (unknown state) when CREATE. NULL
+ * when absent (or on allocation failure). */
+kfk_part_t *kfk_part_get(kfk_srv_t *s, const char *topic, int32_t partition, bool create);
+/* Registers W (W->fn set) on P; a registered waiter is first removed. */
+void kfk_waiter_add(kfk_part_t *p, kfk_waiter_t *w);
+void kfk_waiter_del(kfk_waiter_t *w);
+/* Applies a replicator PartitionState push and wakes P's waiters. */
+void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st);
+/* The replicator connection was lost: states stay (they describe durable
+ * data) but are refreshed by the next subscription. */
+void kfk_parts_free_all(kfk_srv_t *s);
+
+/* The open segment of P holding OFFSET (the last base <= OFFSET), or
+ * with NEXT the one after the segment with base AFTER_BASE. Lists the
+ * directory when needed. Returns 1 and *RET, 0 when there is none
+ * (OFFSET below the first base, or no next), or -errno. */
+int kfk_part_segment(kfk_srv_t *s, kfk_part_t *p, int64_t offset, ck_segment_t **ret);
+int kfk_part_segment_next(kfk_srv_t *s, kfk_part_t *p, int64_t after_base, ck_segment_t **ret);
+/* Forgets the segment list and open segments (re-listed on next use). */
+void kfk_part_segments_reset(kfk_part_t *p);
+/* All segment bases of P (fresh listing); *RET_N their count. Borrowed. */
+int kfk_part_bases(kfk_srv_t *s, kfk_part_t *p, const int64_t **ret, int *ret_n);
+
+/* ---- metadata from LMDB (kfk_meta.c) ---- */
+
+typedef struct {
+	int32_t partition;
+	int32_t leader;
+	int32_t leader_epoch;
+	int32_t nreplicas;
+	int32_t nisr;
+	int32_t *replicas;
+	int32_t *isr;
+} kfk_pmeta_t;
+
+typedef struct kfk_topic {
+	struct kfk_topic *hnext;
+	char name[CK_TOPIC_NAME_MAX + 1];
+	uint8_t id[16];
+	int32_t npart;
+	kfk_pmeta_t *parts; /* npart entries, by partition index (leader -1 if missing) */
+	kfk_tcfg_set_t cfg_set;
+	kfk_tcfg_t cfg;
+} kfk_topic_t;
+
+typedef struct {
+	int32_t id;
+	char host[CK_CONFIG_ADDR_MAX];
+	int32_t port;
+	char rack[64];
+	bool fenced;
+} kfk_broker_t;
+
+/* Re-reads the applied index and drops cached topics when it moved.
+ * Handlers call it once on arrival (and after their own proposals). */
+void kfk_meta_refresh(kfk_srv_t *s);
+/* The topic NAME: returns 1 and *RET (cached until the next refresh that
+ * sees a change: do not keep it across event callbacks), 0 when absent, or
+ * a negative error. */
+int kfk_meta_topic(kfk_srv_t *s, kfk_str_t name, kfk_topic_t **ret);
+/* The topic with ID: as kfk_meta_topic(). */
+int kfk_meta_topic_by_id(kfk_srv_t *s, const uint8_t id[16], kfk_topic_t **ret);
+/* Every topic name, sorted (malloc'd array of malloc'd strings; free with
+ * kfk_meta_names_free). Returns the count or a negative error. */
+int kfk_meta_topic_names(kfk_srv_t *s, char ***ret);
+void kfk_meta_names_free(char **names, int n);
+/* Brokers: the registered ones, plus this node from the configuration when
+ * it is not registered yet. Cached like topics. */
+int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n);
+/* Unfenced broker ids, ascending, into IDS (room for N); returns how many. */
+int kfk_meta_live_broker_ids(kfk_srv_t *s, int32_t *ids, int n);
+/* The controller (raft leader) id as last reported by raftd, else this
+ * node's id. */
+int32_t kfk_meta_controller(kfk_srv_t *s);
+void kfk_meta_close(kfk_srv_t *s);
+
+/* ---- proposals (kfk_propose.c) ---- */
+
+/* Proposes CMD to raftd with a deadline of TIMEOUT_MS; FN(ARG, KAFKA_ERR,
+ * MESSAGE) runs once: KFK_ERR_NONE after the command was committed and
+ * applied locally (the cache is refreshed before FN runs), else a Kafka
+ * error from kfk_err_from_raftd() / REQUEST_TIMED_OUT, with raftd's message
+ * or NULL. CMD is packed at once: the caller keeps ownership. Returns 0, or
+ * a negative error when it could not be sent (FN is then not called). */
+typedef void (*kfk_propose_fn)(void *arg, int16_t err, const char *message);
+int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t timeout_ms,
+		kfk_propose_fn fn, void *arg);
+
+/* Auto-creation (Metadata, Produce): proposes a topic NAME with the default
+ * partition count and configs; FN as above. Concurrent requests for the
+ * same name share one proposal. */
+int kfk_auto_create(kfk_srv_t *s, const char *name, kfk_propose_fn fn, void *arg);
+/* Fails every auto-creation waiter (shutdown). */
+void kfk_autos_free(kfk_srv_t *s);
+/* A random topic id (UUID version 4 layout). */
+void kfk_topic_id_new(kfk_srv_t *s, uint8_t id[16]);
+
+/* ---- the server ---- */
+
+typedef struct kfk_peer {
+	kfk_srv_t *srv;
+	kfk_peer_id_t id;
+	const char *name;
+	ck_ipc_client_t *cl;
+	kfk_idmap_t calls;
+} kfk_peer_t;
+
+struct kfk_srv {
+	struct event_base *base;
+	const ck_config_t *cfg;
+	kfk_settings_t set;
+	kfk_tcfg_defaults_t tdefs;
+	char adv_host[CK_CONFIG_ADDR_MAX];
+	int32_t adv_port;
+	uint8_t *scratch; /* read buffer shared by all connections */
+	size_t scratch_len;
+	/* Connections, least recently active first. */
+	kfk_conn_t *conns;
+	kfk_conn_t *conns_tail;
+	size_t nconns;
+	struct event *sweep_ev;
+	/* Neighbours. */
+	kfk_peer_t peers[KFK_PEER_COUNT];
+	struct event *status_ev;
+	int32_t raft_leader;
+	uint64_t raft_applied;
+	/* Local partitions. */
+	kfk_part_t **parts;
+	size_t parts_cap;
+	size_t nparts;
+	/* Metadata. */
+	ck_meta_t *meta;
+	uint64_t meta_index;
+	kfk_topic_t **topics;
+	size_t topics_cap;
+	kfk_broker_t *brokers;
+	int nbrokers;
+	bool brokers_valid;
+	/* Auto-creations in flight (kfk_propose.c). */
+	void *autos;
+	ck_rand_t rand;
+	void (*on_change)(void *arg); /* peer state changed: STATUS= */
+	void *on_change_arg;
+};
+
+/* Creates the server on the daemon's loop: registers the neighbours and
+ * listens on the "kafka" socket (passed by the supervisor, or bound from
+ * [listeners] kafka). Returns 0 and *RET or a negative error (nothing is
+ * left behind but what the daemon frees itself). */
+int kfk_srv_new(struct ck_daemon *d, const ck_config_t *cfg, kfk_srv_t **ret);
+/* Stops accepting, closes connections and neighbours, frees everything. */
+void kfk_srv_free(kfk_srv_t *s);
+/* How many Kafka connections are open. */
+size_t kfk_srv_connections(const kfk_srv_t *s);
+/* A random 32-bit number (not for security). */
+uint32_t kfk_srv_rand(kfk_srv_t *s);
+
+#endif

@@ -1,0 +1,355 @@
+/*
+ * kfk_topic_cfg.c: topic configuration keys, defaults and validation
+ * (kfk_topic_cfg.h).
+ *
+ * Owned by kafka-frontend (pure). Keys are kept in name order, the order
+ * DescribeConfigs lists them in.
+ */
+#include "kfk_topic_cfg.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kfk_errors.h"
+
+/* The IPC frame holding an Append needs this much room beyond the batch. */
+#define KFK_TCFG_FRAME_OVERHEAD (64 << 10)
+
+static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
+    [KFK_TCFG_CLEANUP_POLICY] = {"cleanup.policy", "log.cleanup.policy", KFK_CFG_TYPE_LIST,
+				 "The retention policy of old log segments: only \"delete\" "
+				 "(compaction is not implemented)."},
+    [KFK_TCFG_MAX_MESSAGE_BYTES] = {"max.message.bytes", "message.max.bytes", KFK_CFG_TYPE_INT,
+				    "The largest record batch size allowed."},
+    [KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] = {"message.timestamp.type", "log.message.timestamp.type",
+					 KFK_CFG_TYPE_STRING,
+					 "CreateTime keeps the producer's timestamps; "
+					 "LogAppendTime stamps the broker's time on append."},
+    [KFK_TCFG_MIN_INSYNC_REPLICAS] = {"min.insync.replicas", "min.insync.replicas",
+				      KFK_CFG_TYPE_INT,
+				      "The fewest in-sync replicas an acks=all produce needs."},
+    [KFK_TCFG_RETENTION_BYTES] = {"retention.bytes", "log.retention.bytes", KFK_CFG_TYPE_LONG,
+				  "The most bytes a partition keeps before deleting old "
+				  "segments; -1 = unlimited."},
+    [KFK_TCFG_RETENTION_MS] = {"retention.ms", "log.retention.ms", KFK_CFG_TYPE_LONG,
+			       "How long a segment is kept after its newest record; -1 = "
+			       "unlimited."},
+    [KFK_TCFG_SEGMENT_BYTES] = {"segment.bytes", "log.segment.bytes", KFK_CFG_TYPE_INT,
+				"The size at which a log rolls to a new segment file."},
+};
+
+const kfk_tcfg_info_t *kfk_tcfg_info(kfk_tcfg_key_t key)
+{
+	return (unsigned)key < KFK_TCFG_COUNT ? &kfk_tcfg_table[key] : NULL;
+}
+
+int kfk_tcfg_lookup(kfk_str_t name)
+{
+	for (int i = 0; i < KFK_TCFG_COUNT; i++) {
+		if (kfk_str_eq(name, kfk_tcfg_table[i].name))
+			return i;
+	}
+	return -1;
+}
+
+void kfk_tcfg_defaults_from_config(const ck_config_t *cfg, kfk_tcfg_defaults_t *ret)
+{
+	int64_t limit = (int64_t)cfg->ipc_frame_max_bytes - KFK_TCFG_FRAME_OVERHEAD;
+
+	ret->retention_ms = cfg->retention_ms;
+	ret->retention_bytes = cfg->retention_bytes;
+	ret->segment_bytes = cfg->segment_bytes;
+	ret->max_message_bytes = cfg->max_message_bytes;
+	ret->max_message_bytes_limit = (int32_t)(limit < 1 ? 1 : limit);
+	ret->min_insync_replicas = 1;
+}
+
+void kfk_tcfg_set_init(kfk_tcfg_set_t *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+/* At most this much of a client's string goes into an error message. */
+#define KFK_SHOW(len) ((int)((len) > 64 ? 64 : (len)))
+
+#define kfk_msg(msg, len, fmt, name)                                                               \
+	do {                                                                                       \
+		if (len)                                                                           \
+			(void)snprintf((msg), (len), fmt, (name));                                 \
+	} while (0)
+
+/* Strict decimal with optional sign and surrounding blanks (Kafka trims).
+ * Returns 0 and *RET, or -1. */
+static int kfk_parse_i64(kfk_str_t v, int64_t *ret)
+{
+	const char *p = v.ptr, *end = v.ptr + (v.len > 0 ? v.len : 0);
+	bool neg = false;
+	uint64_t acc = 0, lim;
+	int digits = 0;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (p < end && (*p == '-' || *p == '+'))
+		neg = *p++ == '-';
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; p < end; p++, digits++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (acc > (lim - (uint64_t)(*p - '0')) / 10)
+			return -1;
+		acc = acc * 10 + (uint64_t)(*p - '0');
+	}
+	if (!digits)
+		return -1;
+	*ret = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+	return 0;
+}
+
+static int16_t kfk_check_number(const kfk_tcfg_info_t *in, kfk_str_t v, int64_t min, int64_t max,
+				char *out, char *msg, size_t msg_len)
+{
+	int64_t n;
+
+	if (kfk_parse_i64(v, &n) < 0 ||
+	    (in->type == KFK_CFG_TYPE_INT && (n < INT32_MIN || n > INT32_MAX))) {
+		if (msg_len)
+			(void)snprintf(msg, msg_len, "invalid value for %s: not %s number", in->name,
+				       in->type == KFK_CFG_TYPE_INT ? "a 32-bit" : "a 64-bit");
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	if (n < min || n > max) {
+		if (msg_len)
+			(void)snprintf(msg, msg_len,
+				       "invalid value %" PRId64 " for %s: must be in [%" PRId64
+				       ", %" PRId64 "]",
+				       n, in->name, min, max);
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%" PRId64, n);
+	return KFK_ERR_NONE;
+}
+
+/* Splits a Kafka list value on commas, trimming each item; calls FN for
+ * each non-empty item. Returns the first non-zero FN result, else 0. */
+static int kfk_list_each(kfk_str_t v, int (*fn)(void *arg, const char *item, size_t len),
+			 void *arg)
+{
+	const char *p = v.ptr, *end = v.ptr + (v.len > 0 ? v.len : 0);
+
+	while (p <= end) {
+		const char *c = memchr(p, ',', (size_t)(end - p));
+		const char *ie = c ? c : end, *ib = p;
+		int r;
+
+		while (ib < ie && (*ib == ' ' || *ib == '\t'))
+			ib++;
+		while (ie > ib && (ie[-1] == ' ' || ie[-1] == '\t'))
+			ie--;
+		if (ie > ib && (r = fn(arg, ib, (size_t)(ie - ib))) != 0)
+			return r;
+		if (!c)
+			break;
+		p = c + 1;
+	}
+	return 0;
+}
+
+typedef struct {
+	int items;
+	const char *bad;
+	size_t bad_len;
+} kfk_policy_scan_t;
+
+static int kfk_policy_item(void *arg, const char *item, size_t len)
+{
+	kfk_policy_scan_t *s = arg;
+
+	if (len == 6 && !memcmp(item, "delete", 6)) {
+		s->items++;
+		return 0;
+	}
+	s->bad = item;
+	s->bad_len = len;
+	return 1;
+}
+
+static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *msg,
+				size_t msg_len)
+{
+	kfk_policy_scan_t s = {0, NULL, 0};
+
+	if (kfk_list_each(v, kfk_policy_item, &s) != 0) {
+		if (msg_len)
+			(void)snprintf(msg, msg_len,
+				       "invalid value \"%.*s\" for cleanup.policy: only \"delete\" "
+				       "is supported",
+				       KFK_SHOW(s.bad_len), s.bad);
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	if (!s.items && !allow_empty) {
+		kfk_msg(msg, msg_len, "invalid value for %s: empty list", "cleanup.policy");
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%s", s.items ? "delete" : "");
+	return KFK_ERR_NONE;
+}
+
+static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, kfk_str_t v,
+			       char *out, char *msg, size_t msg_len)
+{
+	const kfk_tcfg_info_t *in = &kfk_tcfg_table[key];
+
+	switch (key) {
+	case KFK_TCFG_RETENTION_MS:
+	case KFK_TCFG_RETENTION_BYTES:
+		return kfk_check_number(in, v, -1, INT64_MAX, out, msg, msg_len);
+	case KFK_TCFG_SEGMENT_BYTES:
+		return kfk_check_number(in, v, KFK_TCFG_SEGMENT_BYTES_MIN, INT32_MAX, out, msg,
+					msg_len);
+	case KFK_TCFG_MAX_MESSAGE_BYTES:
+		return kfk_check_number(in, v, 1, d->max_message_bytes_limit, out, msg, msg_len);
+	case KFK_TCFG_MIN_INSYNC_REPLICAS:
+		return kfk_check_number(in, v, 1, INT32_MAX, out, msg, msg_len);
+	case KFK_TCFG_CLEANUP_POLICY:
+		return kfk_check_policy(v, out, false, msg, msg_len);
+	case KFK_TCFG_MESSAGE_TIMESTAMP_TYPE:
+		if (kfk_str_eq(v, "CreateTime") || kfk_str_eq(v, "LogAppendTime")) {
+			(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%.*s", (int)v.len, v.ptr);
+			return KFK_ERR_NONE;
+		}
+		if (msg_len)
+			(void)snprintf(msg, msg_len,
+				       "invalid value \"%.*s\" for message.timestamp.type: must be "
+				       "CreateTime or LogAppendTime",
+				       v.len > 0 ? KFK_SHOW(v.len) : 0, v.ptr ? v.ptr : "");
+		return KFK_ERR_INVALID_CONFIG;
+	default:
+		return KFK_ERR_INVALID_CONFIG;
+	}
+}
+
+int16_t kfk_tcfg_set_put(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_str_t name,
+			 kfk_str_t value, char *msg, size_t msg_len)
+{
+	char out[KFK_TCFG_VALUE_MAX];
+	int key = kfk_tcfg_lookup(name);
+	int16_t err;
+
+	if (key < 0) {
+		if (msg_len)
+			(void)snprintf(msg, msg_len, "unknown or unsupported topic config \"%.*s\"",
+				       name.len > 0 ? KFK_SHOW(name.len) : 0,
+				       name.ptr ? name.ptr : "");
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	if (value.len < 0) {
+		kfk_msg(msg, msg_len, "null value for %s", kfk_tcfg_table[key].name);
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	err = kfk_check_value(d, (kfk_tcfg_key_t)key, value, out, msg, msg_len);
+	if (err != KFK_ERR_NONE)
+		return err;
+	s->present[key] = true;
+	memcpy(s->value[key], out, sizeof(out));
+	return KFK_ERR_NONE;
+}
+
+void kfk_tcfg_set_del(kfk_tcfg_set_t *s, kfk_tcfg_key_t key)
+{
+	if ((unsigned)key < KFK_TCFG_COUNT) {
+		s->present[key] = false;
+		s->value[key][0] = '\0';
+	}
+}
+
+int16_t kfk_tcfg_set_list_op(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
+			     bool append, kfk_str_t value, char *msg, size_t msg_len)
+{
+	char out[KFK_TCFG_VALUE_MAX];
+	int16_t err;
+
+	if ((unsigned)key >= KFK_TCFG_COUNT || kfk_tcfg_table[key].type != KFK_CFG_TYPE_LIST) {
+		kfk_msg(msg, msg_len, "%s is not a list config: APPEND/SUBTRACT not allowed",
+			(unsigned)key < KFK_TCFG_COUNT ? kfk_tcfg_table[key].name : "?");
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	if (value.len < 0) {
+		kfk_msg(msg, msg_len, "null value for %s", kfk_tcfg_table[key].name);
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	/* The only list key is cleanup.policy whose only legal item is
+	 * "delete": appending it gives "delete", subtracting it empties the
+	 * list, anything else is invalid either way. */
+	err = kfk_check_policy(value, out, true, msg, msg_len);
+	if (err != KFK_ERR_NONE)
+		return err;
+	if (append) {
+		if (!out[0])
+			return KFK_ERR_NONE;
+		s->present[key] = true;
+		memcpy(s->value[key], out, sizeof(out));
+	} else if (out[0]) {
+		kfk_tcfg_set_del(s, key);
+	}
+	(void)d;
+	return KFK_ERR_NONE;
+}
+
+static int64_t kfk_num_or(const kfk_tcfg_set_t *s, kfk_tcfg_key_t key, int64_t dflt)
+{
+	kfk_str_t v;
+	int64_t n;
+
+	if (!s || !s->present[key])
+		return dflt;
+	v = kfk_str(s->value[key]);
+	return kfk_parse_i64(v, &n) == 0 ? n : dflt;
+}
+
+void kfk_tcfg_effective(const kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_tcfg_t *ret)
+{
+	ret->retention_ms = kfk_num_or(s, KFK_TCFG_RETENTION_MS, d->retention_ms);
+	ret->retention_bytes = kfk_num_or(s, KFK_TCFG_RETENTION_BYTES, d->retention_bytes);
+	ret->segment_bytes = kfk_num_or(s, KFK_TCFG_SEGMENT_BYTES, d->segment_bytes);
+	ret->max_message_bytes =
+	    (int32_t)kfk_num_or(s, KFK_TCFG_MAX_MESSAGE_BYTES, d->max_message_bytes);
+	ret->min_insync_replicas =
+	    (int32_t)kfk_num_or(s, KFK_TCFG_MIN_INSYNC_REPLICAS, d->min_insync_replicas);
+	ret->log_append_time = s && s->present[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] &&
+			       !strcmp(s->value[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE], "LogAppendTime");
+}
+
+void kfk_tcfg_default_str(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, char *buf,
+			  size_t len)
+{
+	switch (key) {
+	case KFK_TCFG_CLEANUP_POLICY:
+		(void)snprintf(buf, len, "delete");
+		break;
+	case KFK_TCFG_MAX_MESSAGE_BYTES:
+		(void)snprintf(buf, len, "%" PRId32, d->max_message_bytes);
+		break;
+	case KFK_TCFG_MESSAGE_TIMESTAMP_TYPE:
+		(void)snprintf(buf, len, "CreateTime");
+		break;
+	case KFK_TCFG_MIN_INSYNC_REPLICAS:
+		(void)snprintf(buf, len, "%" PRId32, d->min_insync_replicas);
+		break;
+	case KFK_TCFG_RETENTION_BYTES:
+		(void)snprintf(buf, len, "%" PRId64, d->retention_bytes);
+		break;
+	case KFK_TCFG_RETENTION_MS:
+		(void)snprintf(buf, len, "%" PRId64, d->retention_ms);
+		break;
+	case KFK_TCFG_SEGMENT_BYTES:
+		(void)snprintf(buf, len, "%" PRId64, d->segment_bytes);
+		break;
+	default:
+		if (len)
+			buf[0] = '\0';
+		break;
+	}
+}

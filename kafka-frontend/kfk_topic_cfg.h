@@ -1,0 +1,141 @@
+/*
+ * kfk_topic_cfg.h: the topic configuration keys chronik implements, their
+ * defaults, validation and effective values.
+ *
+ * Owned by kafka-frontend (pure: no I/O, no logging). Supported keys:
+ *   retention.ms (LONG >= -1), retention.bytes (LONG >= -1),
+ *   segment.bytes (INT >= 1024), max.message.bytes (INT, 1 .. the IPC frame
+ *   limit minus 64 KiB), min.insync.replicas (INT >= 1),
+ *   cleanup.policy (LIST, only "delete"),
+ *   message.timestamp.type (CreateTime | LogAppendTime).
+ * Any other key is INVALID_CONFIG, as Kafka answers for unknown topic
+ * configs. Numbers are stored normalised (plain decimal), so what
+ * DescribeConfigs shows is what the log uses. Defaults come from the node
+ * configuration ([wal] section) through kfk_tcfg_defaults_from_config().
+ *
+ * A topic's own settings live in a kfk_tcfg_set_t (the keys set on the
+ * topic, as the TopicRecord stores them); kfk_tcfg_effective() merges them
+ * with the defaults.
+ * Not for: reading or writing LMDB (the shell converts records), broker
+ * configs (kfk_h_configs.c).
+ */
+#ifndef KFK_TOPIC_CFG_H
+#define KFK_TOPIC_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ck_config.h"
+#include "kfk_types.h"
+
+typedef enum {
+	KFK_TCFG_CLEANUP_POLICY = 0,
+	KFK_TCFG_MAX_MESSAGE_BYTES,
+	KFK_TCFG_MESSAGE_TIMESTAMP_TYPE,
+	KFK_TCFG_MIN_INSYNC_REPLICAS,
+	KFK_TCFG_RETENTION_BYTES,
+	KFK_TCFG_RETENTION_MS,
+	KFK_TCFG_SEGMENT_BYTES,
+	KFK_TCFG_COUNT,
+} kfk_tcfg_key_t;
+
+/* DescribeConfigs config_type values (v3+). */
+enum {
+	KFK_CFG_TYPE_UNKNOWN = 0,
+	KFK_CFG_TYPE_BOOLEAN = 1,
+	KFK_CFG_TYPE_STRING = 2,
+	KFK_CFG_TYPE_INT = 3,
+	KFK_CFG_TYPE_SHORT = 4,
+	KFK_CFG_TYPE_LONG = 5,
+	KFK_CFG_TYPE_DOUBLE = 6,
+	KFK_CFG_TYPE_LIST = 7,
+};
+
+/* DescribeConfigs config_source values (v1+). */
+enum {
+	KFK_CFG_SOURCE_UNKNOWN = 0,
+	KFK_CFG_SOURCE_DYNAMIC_TOPIC = 1,
+	KFK_CFG_SOURCE_DYNAMIC_BROKER = 2,
+	KFK_CFG_SOURCE_DYNAMIC_DEFAULT_BROKER = 3,
+	KFK_CFG_SOURCE_STATIC_BROKER = 4,
+	KFK_CFG_SOURCE_DEFAULT = 5,
+};
+
+/* Longest stored value (with its NUL). */
+#define KFK_TCFG_VALUE_MAX 32
+/* The smallest segment.bytes accepted (the node config's lower bound). */
+#define KFK_TCFG_SEGMENT_BYTES_MIN 1024
+
+typedef struct {
+	const char *name;        /* "retention.ms" */
+	const char *broker_name; /* the broker default's name: "log.retention.ms" */
+	int8_t type;             /* KFK_CFG_TYPE_* */
+	const char *doc;
+} kfk_tcfg_info_t;
+
+/* Node-wide defaults and limits. */
+typedef struct {
+	int64_t retention_ms;
+	int64_t retention_bytes;
+	int64_t segment_bytes;
+	int32_t max_message_bytes;
+	int32_t max_message_bytes_limit; /* largest max.message.bytes accepted */
+	int32_t min_insync_replicas;
+} kfk_tcfg_defaults_t;
+
+/* The keys set on one topic, values normalised. */
+typedef struct {
+	bool present[KFK_TCFG_COUNT];
+	char value[KFK_TCFG_COUNT][KFK_TCFG_VALUE_MAX];
+} kfk_tcfg_set_t;
+
+/* A topic's effective configuration. */
+typedef struct {
+	int64_t retention_ms;
+	int64_t retention_bytes;
+	int64_t segment_bytes;
+	int32_t max_message_bytes;
+	int32_t min_insync_replicas;
+	bool log_append_time;
+} kfk_tcfg_t;
+
+const kfk_tcfg_info_t *kfk_tcfg_info(kfk_tcfg_key_t key);
+
+/* The key named NAME, or -1 when chronik does not implement it. */
+int kfk_tcfg_lookup(kfk_str_t name);
+
+void kfk_tcfg_defaults_from_config(const ck_config_t *cfg, kfk_tcfg_defaults_t *ret);
+
+/* An empty set. */
+void kfk_tcfg_set_init(kfk_tcfg_set_t *s);
+
+/*
+ * Validates and stores NAME = VALUE in S. Returns KFK_ERR_NONE, or
+ * KFK_ERR_INVALID_CONFIG with a message in MSG (MSG_LEN bytes, may be 0)
+ * for an unknown key, a null or malformed value, or one out of range; S is
+ * unchanged on failure.
+ */
+int16_t kfk_tcfg_set_put(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_str_t name,
+			 kfk_str_t value, char *msg, size_t msg_len);
+
+/* Removes KEY from S (a no-op when absent). */
+void kfk_tcfg_set_del(kfk_tcfg_set_t *s, kfk_tcfg_key_t key);
+
+/*
+ * IncrementalAlterConfigs APPEND (APPEND true) or SUBTRACT of VALUE's list
+ * items on the list key KEY. Returns as kfk_tcfg_set_put(); a non-list key
+ * is INVALID_CONFIG. The resulting list must itself be valid; an empty list
+ * after SUBTRACT removes the key (back to the default).
+ */
+int16_t kfk_tcfg_set_list_op(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
+			     bool append, kfk_str_t value, char *msg, size_t msg_len);
+
+/* The effective configuration of a topic whose own settings are S. */
+void kfk_tcfg_effective(const kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_tcfg_t *ret);
+
+/* The default value of KEY as text, into BUF. */
+void kfk_tcfg_default_str(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, char *buf,
+			  size_t len);
+
+#endif

@@ -1,0 +1,638 @@
+/*
+ * raftd_apply.c: the metadata state machine of chronik-raftd (see
+ * raftd_apply.h): MetadataCommand -> LMDB `meta`, plus the list of local
+ * log effects.
+ *
+ * Owned by raftd. Every handler validates first and writes after, so a
+ * rejected command writes nothing; an LMDB failure during the writes is a
+ * hard error for the whole round. Nothing here reads a clock, a random
+ * source or anything but the entry and LMDB: determinism is the contract.
+ * Not for: transactions, walwriter requests (raftd_node.c), Raft.
+ */
+#include "raftd_apply.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_err.h"
+
+#define RAFTD_REPLICAS_MAX 64
+#define RAFTD_PARTITIONS_MAX 1000000
+
+void raftd_effects_reset(raftd_effects_t *fx)
+{
+	fx->n = 0;
+}
+
+void raftd_effects_free(raftd_effects_t *fx)
+{
+	free(fx->v);
+	fx->v = NULL;
+	fx->n = fx->cap = 0;
+}
+
+int raftd_effects_push(raftd_effects_t *fx, const raftd_effect_t *e)
+{
+	if (fx->n == fx->cap) {
+		size_t cap = fx->cap ? fx->cap * 2 : 16;
+		raftd_effect_t *v = realloc(fx->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		fx->v = v;
+		fx->cap = cap;
+	}
+	fx->v[fx->n++] = *e;
+	return 0;
+}
+
+static int raftd_result(raftd_apply_result_t *ret, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int raftd_result(raftd_apply_result_t *ret, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	ret->result = code;
+	va_start(ap, fmt);
+	(void)vsnprintf(ret->message, sizeof(ret->message), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* ---- configs ---- */
+
+/* A strict decimal integer: optional '-', digits, nothing else. */
+static int raftd_parse_i64(const char *s, int64_t *ret)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s || (*s != '-' && (*s < '0' || *s > '9')))
+		return CK_E_INVALID;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end != '\0')
+		return CK_E_INVALID;
+	*ret = v;
+	return 0;
+}
+
+typedef struct {
+	const char *key;
+	int64_t min;
+	int64_t max;
+} raftd_cfg_key_t;
+
+static const raftd_cfg_key_t raftd_cfg_keys[] = {
+    {"segment.bytes", CK_BATCH_HEADER_LEN, INT32_MAX},
+    {"segment.ms", 1, INT64_MAX},
+    {"retention.bytes", -1, INT64_MAX},
+    {"retention.ms", -1, INT64_MAX},
+    {"max.message.bytes", 0, INT32_MAX},
+    {"index.interval.bytes", 0, INT32_MAX},
+};
+
+/* Stores V of key number I. LogConfig's 0 means "node default", so a
+ * retention of 0 (delete at once) becomes the smallest non-zero value. */
+static void raftd_cfg_set(raftd_log_config_t *c, size_t i, int64_t v)
+{
+	switch (i) {
+	case 0:
+		c->segment_bytes = v;
+		break;
+	case 1:
+		c->segment_ms = v;
+		break;
+	case 2:
+		c->retention_bytes = v == 0 ? 1 : v;
+		break;
+	case 3:
+		c->retention_ms = v == 0 ? 1 : v;
+		break;
+	case 4:
+		c->max_message_bytes = (int32_t)v;
+		break;
+	default:
+		c->index_interval_bytes = (int32_t)v;
+		break;
+	}
+}
+
+int raftd_apply_log_config(Chronik__Meta__ConfigEntry *const *configs, size_t n,
+                           raftd_log_config_t *ret, const char **ret_bad)
+{
+	raftd_log_config_t c;
+
+	memset(&c, 0, sizeof(c));
+	for (size_t j = 0; j < n; j++) {
+		for (size_t i = 0; i < CK_ARRAY_LEN(raftd_cfg_keys); i++) {
+			const raftd_cfg_key_t *k = &raftd_cfg_keys[i];
+			int64_t v;
+
+			if (strcmp(configs[j]->name, k->key) != 0)
+				continue;
+			if (raftd_parse_i64(configs[j]->value, &v) < 0 || v < k->min || v > k->max) {
+				if (ret_bad)
+					*ret_bad = k->key;
+				return CK_E_INVALID;
+			}
+			raftd_cfg_set(&c, i, v);
+		}
+	}
+	*ret = c;
+	return 0;
+}
+
+/* Keys non-empty and distinct. */
+static bool raftd_configs_distinct(Chronik__Meta__ConfigEntry *const *configs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!configs[i]->name || !configs[i]->name[0])
+			return false;
+		for (size_t j = 0; j < i; j++) {
+			if (!strcmp(configs[i]->name, configs[j]->name))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* ---- assignments ---- */
+
+int raftd_apply_is_replica(const Chronik__Meta__PartitionRecord *p, int32_t broker)
+{
+	for (size_t i = 0; i < p->n_replicas; i++) {
+		if (p->replicas[i] == broker)
+			return 1;
+	}
+	return 0;
+}
+
+static bool raftd_ids_valid(const int32_t *ids, size_t n, bool allow_empty)
+{
+	if ((n == 0 && !allow_empty) || n > RAFTD_REPLICAS_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] < 0)
+			return false;
+		for (size_t j = 0; j < i; j++) {
+			if (ids[i] == ids[j])
+				return false;
+		}
+	}
+	return true;
+}
+
+static bool raftd_ids_contain(const int32_t *ids, size_t n, int32_t id)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] == id)
+			return true;
+	}
+	return false;
+}
+
+/* The N assignments number exactly FIRST .. FIRST+N-1, each with valid
+ * replicas. */
+static int raftd_assignments_check(Chronik__Meta__PartitionAssignment *const *as, size_t n,
+                                   int32_t first)
+{
+	uint8_t *seen;
+	int r = 0;
+
+	if (n == 0 || n > RAFTD_PARTITIONS_MAX || first < 0 ||
+	    (int64_t)first + (int64_t)n > RAFTD_PARTITIONS_MAX)
+		return CK_E_INVALID;
+	seen = calloc(n, 1);
+	if (!seen)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		int64_t rel = (int64_t)as[i]->partition - first;
+
+		if (rel < 0 || rel >= (int64_t)n || seen[rel] ||
+		    !raftd_ids_valid(as[i]->replicas, as[i]->n_replicas, false))
+			r = CK_E_INVALID;
+		else
+			seen[rel] = 1;
+	}
+	free(seen);
+	return r;
+}
+
+/* Writes the partition records of AS (new partitions: leader = first
+ * replica, ISR = replicas, epochs 0) and queues CreateLog effects for the
+ * local ones. */
+static int raftd_partitions_create(const raftd_apply_t *a, MDB_txn *txn, const char *topic,
+                                   Chronik__Meta__PartitionAssignment *const *as, size_t n,
+                                   const raftd_log_config_t *cfg, raftd_effects_t *fx)
+{
+	for (size_t i = 0; i < n; i++) {
+		Chronik__Meta__PartitionRecord p = CHRONIK__META__PARTITION_RECORD__INIT;
+		int r;
+
+		p.topic = (char *)topic;
+		p.partition = as[i]->partition;
+		p.n_replicas = p.n_isr = as[i]->n_replicas;
+		p.replicas = p.isr = as[i]->replicas;
+		p.leader = as[i]->replicas[0];
+		r = ck_meta_partition_put(a->meta, txn, &p);
+		if (r < 0)
+			return r;
+		if (raftd_apply_is_replica(&p, a->local_broker)) {
+			raftd_effect_t e = {.kind = RAFTD_EFFECT_CREATE_LOG,
+			                    .partition = p.partition,
+			                    .cfg = *cfg};
+			snprintf(e.topic, sizeof(e.topic), "%s", topic);
+			r = raftd_effects_push(fx, &e);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* ---- commands ---- */
+
+/* Looks TOPIC up: 1 and *RET when present, 0 when not, or a hard error. */
+static int raftd_topic_find(const raftd_apply_t *a, MDB_txn *txn, const char *name,
+                            Chronik__Meta__TopicRecord **ret)
+{
+	int r;
+
+	if (!ck_topic_name_valid(name))
+		return 0;
+	r = ck_meta_topic_get(a->meta, txn, name, ret);
+	if (r == CK_E_NOT_FOUND)
+		return 0;
+	return r < 0 ? r : 1;
+}
+
+static bool raftd_topic_id_valid(const ProtobufCBinaryData *id)
+{
+	if (id->len != 16)
+		return false;
+	for (size_t i = 0; i < id->len; i++) {
+		if (id->data[i])
+			return true;
+	}
+	return false;
+}
+
+static int raftd_create_topic(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
+                              const Chronik__Meta__CreateTopic *c, raftd_effects_t *fx,
+                              raftd_apply_result_t *ret)
+{
+	Chronik__Meta__TopicRecord t = CHRONIK__META__TOPIC_RECORD__INIT, *old = NULL;
+	raftd_log_config_t cfg;
+	const char *bad = NULL;
+	int r;
+
+	if (!ck_topic_name_valid(c->name) || !strcmp(c->name, RAFTD_METADATA_TOPIC))
+		return raftd_result(ret, CK_E_INVALID, "invalid topic name");
+	if (!raftd_topic_id_valid(&c->topic_id))
+		return raftd_result(ret, CK_E_INVALID, "topic id must be 16 non-zero bytes");
+	r = raftd_assignments_check(c->assignments, c->n_assignments, 0);
+	if (r == CK_E_INVALID)
+		return raftd_result(ret, r, "partitions must be 0..n-1 with distinct replicas");
+	if (r < 0)
+		return r;
+	if (!raftd_configs_distinct(c->configs, c->n_configs))
+		return raftd_result(ret, CK_E_INVALID, "empty or duplicate config key");
+	if (raftd_apply_log_config(c->configs, c->n_configs, &cfg, &bad) < 0)
+		return raftd_result(ret, CK_E_INVALID, "invalid value for %s", bad);
+	r = raftd_topic_find(a, txn, c->name, &old);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		chronik__meta__topic_record__free_unpacked(old, NULL);
+		return raftd_result(ret, CK_E_EXISTS, "topic exists");
+	}
+	t.name = c->name;
+	t.topic_id = c->topic_id;
+	t.partitions = (int32_t)c->n_assignments;
+	t.n_configs = c->n_configs;
+	t.configs = c->configs;
+	t.created_index = index;
+	r = ck_meta_topic_put(a->meta, txn, &t);
+	if (r < 0)
+		return r;
+	r = raftd_partitions_create(a, txn, c->name, c->assignments, c->n_assignments, &cfg, fx);
+	return r < 0 ? r : raftd_result(ret, 0, "created");
+}
+
+typedef struct {
+	const raftd_apply_t *a;
+	raftd_effects_t *fx;
+	int err;
+} raftd_delete_ctx_t;
+
+static int raftd_delete_partition_cb(void *arg, const Chronik__Meta__PartitionRecord *p)
+{
+	raftd_delete_ctx_t *d = arg;
+	raftd_effect_t e = {.kind = RAFTD_EFFECT_DELETE_LOG, .partition = p->partition};
+
+	if (!raftd_apply_is_replica(p, d->a->local_broker))
+		return 0;
+	snprintf(e.topic, sizeof(e.topic), "%s", p->topic);
+	d->err = raftd_effects_push(d->fx, &e);
+	return d->err < 0 ? 1 : 0;
+}
+
+static int raftd_delete_topic(const raftd_apply_t *a, MDB_txn *txn,
+                              const Chronik__Meta__DeleteTopic *c, raftd_effects_t *fx,
+                              raftd_apply_result_t *ret)
+{
+	Chronik__Meta__TopicRecord *old = NULL;
+	raftd_delete_ctx_t d = {a, fx, 0};
+	int r;
+
+	r = raftd_topic_find(a, txn, c->name, &old);
+	if (r <= 0)
+		return r < 0 ? r : raftd_result(ret, CK_E_NOT_FOUND, "unknown topic");
+	chronik__meta__topic_record__free_unpacked(old, NULL);
+	r = ck_meta_partitions_foreach(a->meta, txn, c->name, raftd_delete_partition_cb, &d);
+	if (d.err < 0)
+		return d.err;
+	if (r < 0)
+		return r;
+	r = ck_meta_topic_del(a->meta, txn, c->name);
+	return r < 0 ? r : raftd_result(ret, 0, "deleted");
+}
+
+static int raftd_create_partitions(const raftd_apply_t *a, MDB_txn *txn,
+                                   const Chronik__Meta__CreatePartitions *c, raftd_effects_t *fx,
+                                   raftd_apply_result_t *ret)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	raftd_log_config_t cfg;
+	int r;
+
+	r = raftd_topic_find(a, txn, c->name, &t);
+	if (r <= 0)
+		return r < 0 ? r : raftd_result(ret, CK_E_NOT_FOUND, "unknown topic");
+	r = raftd_assignments_check(c->assignments, c->n_assignments, t->partitions);
+	if (r == CK_E_INVALID) {
+		r = raftd_result(ret, r, "new partitions must be %d..%d+k-1 with distinct replicas",
+		                 t->partitions, t->partitions);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	/* Stored configs were checked when they were set. */
+	if (raftd_apply_log_config(t->configs, t->n_configs, &cfg, NULL) < 0)
+		memset(&cfg, 0, sizeof(cfg));
+	t->partitions += (int32_t)c->n_assignments;
+	r = ck_meta_topic_put(a->meta, txn, t);
+	if (r < 0)
+		goto out;
+	r = raftd_partitions_create(a, txn, t->name, c->assignments, c->n_assignments, &cfg, fx);
+	if (r == 0)
+		r = raftd_result(ret, 0, "partitions=%d", t->partitions);
+out:
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	return r;
+}
+
+static bool raftd_strv_has(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(v[i], s))
+			return true;
+	}
+	return false;
+}
+
+/* The configs after an AlterTopicConfigs: kept ones (not deleted, not
+ * set), then the set ones, in command order. *RET_V points into T and C. */
+static int raftd_configs_merge(const Chronik__Meta__TopicRecord *t,
+                               const Chronik__Meta__AlterTopicConfigs *c,
+                               Chronik__Meta__ConfigEntry ***ret_v, size_t *ret_n)
+{
+	size_t keep = c->replace_all ? 0 : t->n_configs, n = 0;
+	Chronik__Meta__ConfigEntry **v = calloc(keep + c->n_set + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < keep; i++) {
+		const char *name = t->configs[i]->name;
+		bool set = false;
+
+		for (size_t j = 0; j < c->n_set && !set; j++)
+			set = !strcmp(c->set[j]->name, name);
+		if (!set && !raftd_strv_has(c->delete_, c->n_delete_, name))
+			v[n++] = t->configs[i];
+	}
+	for (size_t j = 0; j < c->n_set; j++)
+		v[n++] = c->set[j];
+	*ret_v = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int raftd_alter_configs(const raftd_apply_t *a, MDB_txn *txn,
+                               const Chronik__Meta__AlterTopicConfigs *c,
+                               raftd_apply_result_t *ret)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	Chronik__Meta__ConfigEntry **v = NULL, **old_v;
+	size_t n = 0, old_n;
+	raftd_log_config_t cfg;
+	const char *bad = NULL;
+	int r;
+
+	r = raftd_topic_find(a, txn, c->name, &t);
+	if (r <= 0)
+		return r < 0 ? r : raftd_result(ret, CK_E_NOT_FOUND, "unknown topic");
+	if (!raftd_configs_distinct(c->set, c->n_set)) {
+		r = raftd_result(ret, CK_E_INVALID, "empty or duplicate config key");
+		goto out;
+	}
+	r = raftd_configs_merge(t, c, &v, &n);
+	if (r < 0)
+		goto out;
+	if (raftd_apply_log_config(v, n, &cfg, &bad) < 0) {
+		r = raftd_result(ret, CK_E_INVALID, "invalid value for %s", bad);
+		goto out;
+	}
+	old_v = t->configs;
+	old_n = t->n_configs;
+	t->configs = v;
+	t->n_configs = n;
+	r = ck_meta_topic_put(a->meta, txn, t);
+	t->configs = old_v;
+	t->n_configs = old_n;
+	if (r == 0)
+		r = raftd_result(ret, 0, "configs=%zu", n);
+out:
+	free(v);
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	return r;
+}
+
+static int raftd_register_broker(const raftd_apply_t *a, MDB_txn *txn,
+                                 const Chronik__Meta__RegisterBroker *c,
+                                 raftd_apply_result_t *ret)
+{
+	const Chronik__Meta__BrokerRecord *b = c->broker;
+	int r;
+
+	if (!b || b->id < 0 || b->kafka_port < 0 || b->kafka_port > 65535)
+		return raftd_result(ret, CK_E_INVALID, "invalid broker record");
+	r = ck_meta_broker_put(a->meta, txn, b);
+	return r < 0 ? r : raftd_result(ret, 0, "broker %d registered", b->id);
+}
+
+static int raftd_fence_broker(const raftd_apply_t *a, MDB_txn *txn,
+                              const Chronik__Meta__FenceBroker *c, raftd_apply_result_t *ret)
+{
+	Chronik__Meta__BrokerRecord *b = NULL;
+	int r;
+
+	r = c->id < 0 ? CK_E_NOT_FOUND : ck_meta_broker_get(a->meta, txn, c->id, &b);
+	if (r == CK_E_NOT_FOUND)
+		return raftd_result(ret, r, "unknown broker");
+	if (r < 0)
+		return r;
+	if (c->incarnation != 0 && c->incarnation != b->incarnation) {
+		r = raftd_result(ret, CK_E_INVALID, "stale incarnation");
+		goto out;
+	}
+	b->fenced = c->fenced;
+	r = ck_meta_broker_put(a->meta, txn, b);
+	if (r == 0)
+		r = raftd_result(ret, 0, "broker %d %s", c->id, c->fenced ? "fenced" : "unfenced");
+out:
+	chronik__meta__broker_record__free_unpacked(b, NULL);
+	return r;
+}
+
+/* The checks of an UpdatePartition against the current record P. */
+static int raftd_update_check(const Chronik__Meta__PartitionRecord *p,
+                              const Chronik__Meta__UpdatePartition *c, raftd_apply_result_t *ret)
+{
+	if (c->partition_epoch != p->partition_epoch)
+		return raftd_result(ret, CK_E_AGAIN, "partition epoch is %d, not %d",
+		                    p->partition_epoch, c->partition_epoch);
+	if (!raftd_ids_valid(c->isr, c->n_isr, true))
+		return raftd_result(ret, CK_E_INVALID, "invalid isr");
+	for (size_t i = 0; i < c->n_isr; i++) {
+		if (!raftd_ids_contain(p->replicas, p->n_replicas, c->isr[i]))
+			return raftd_result(ret, CK_E_INVALID, "isr member %d is no replica", c->isr[i]);
+	}
+	if (c->leader < -1 || (c->leader >= 0 && !raftd_ids_contain(c->isr, c->n_isr, c->leader)))
+		return raftd_result(ret, CK_E_INVALID, "leader %d not in the isr", c->leader);
+	if (c->leader_epoch < p->leader_epoch)
+		return raftd_result(ret, CK_E_INVALID, "leader epoch going back");
+	return raftd_result(ret, 0, "updated");
+}
+
+static int raftd_update_partition(const raftd_apply_t *a, MDB_txn *txn,
+                                  const Chronik__Meta__UpdatePartition *c,
+                                  raftd_apply_result_t *ret)
+{
+	Chronik__Meta__PartitionRecord *p = NULL;
+	int r;
+
+	r = ck_topic_name_valid(c->topic) && c->partition >= 0
+	        ? ck_meta_partition_get(a->meta, txn, c->topic, c->partition, &p)
+	        : CK_E_NOT_FOUND;
+	if (r == CK_E_NOT_FOUND)
+		return raftd_result(ret, r, "unknown partition");
+	if (r < 0)
+		return r;
+	(void)raftd_update_check(p, c, ret);
+	if (ret->result == 0) {
+		int32_t *old_isr = p->isr;
+		size_t old_n = p->n_isr;
+
+		p->leader = c->leader;
+		p->isr = c->isr;
+		p->n_isr = c->n_isr;
+		p->leader_epoch = c->leader_epoch;
+		p->partition_epoch++;
+		r = ck_meta_partition_put(a->meta, txn, p);
+		p->isr = old_isr;
+		p->n_isr = old_n;
+	}
+	chronik__meta__partition_record__free_unpacked(p, NULL);
+	return r;
+}
+
+static int raftd_allocate_pids(const raftd_apply_t *a, MDB_txn *txn,
+                               const Chronik__Meta__AllocateProducerIds *c,
+                               raftd_apply_result_t *ret)
+{
+	Chronik__Meta__BrokerRecord *b = NULL;
+	int64_t next;
+	int r;
+
+	r = c->broker_id < 0 ? CK_E_NOT_FOUND : ck_meta_broker_get(a->meta, txn, c->broker_id, &b);
+	if (r == CK_E_NOT_FOUND)
+		return raftd_result(ret, r, "unknown broker");
+	if (r < 0)
+		return r;
+	chronik__meta__broker_record__free_unpacked(b, NULL);
+	if (c->block_size < 1 || c->block_size > RAFTD_PRODUCER_BLOCK_MAX)
+		return raftd_result(ret, CK_E_INVALID, "block size out of range");
+	r = ck_meta_producer_id_next(a->meta, txn, &next);
+	if (r < 0)
+		return r;
+	if (next > INT64_MAX - c->block_size)
+		return raftd_result(ret, CK_E_INVALID, "producer ids exhausted");
+	r = ck_meta_producer_block_put(a->meta, txn, c->broker_id, next, c->block_size);
+	if (r == 0)
+		r = ck_meta_producer_id_next_put(a->meta, txn, next + c->block_size);
+	return r < 0 ? r : raftd_result(ret, 0, "producer ids %lld..%lld", (long long)next,
+	                                (long long)(next + c->block_size - 1));
+}
+
+static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
+                           const Chronik__Meta__MetadataCommand *cmd, raftd_effects_t *fx,
+                           raftd_apply_result_t *ret)
+{
+	switch (cmd->cmd_case) {
+	case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC:
+		return raftd_create_topic(a, txn, index, cmd->create_topic, fx, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC:
+		return raftd_delete_topic(a, txn, cmd->delete_topic, fx, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_PARTITIONS:
+		return raftd_create_partitions(a, txn, cmd->create_partitions, fx, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS:
+		return raftd_alter_configs(a, txn, cmd->alter_topic_configs, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER:
+		return raftd_register_broker(a, txn, cmd->register_broker, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER:
+		return raftd_fence_broker(a, txn, cmd->fence_broker, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION:
+		return raftd_update_partition(a, txn, cmd->update_partition, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:
+		return raftd_allocate_pids(a, txn, cmd->allocate_producer_ids, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
+		return raftd_result(ret, 0, "noop");
+	default:
+		return raftd_result(ret, CK_E_INVALID, "no command");
+	}
+}
+
+int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, const uint8_t *data,
+                      size_t len, raftd_effects_t *fx, raftd_apply_result_t *ret)
+{
+	Chronik__Meta__MetadataCommand *cmd;
+	size_t fx_n = fx->n;
+	int r;
+
+	if (len == 0)
+		return raftd_result(ret, 0, "noop");
+	cmd = chronik__meta__metadata_command__unpack(NULL, len, data);
+	if (!cmd)
+		return raftd_result(ret, CK_E_INVALID, "not a metadata command");
+	r = raftd_apply_cmd(a, txn, index, cmd, fx, ret);
+	chronik__meta__metadata_command__free_unpacked(cmd, NULL);
+	if (r < 0)
+		fx->n = fx_n;
+	return r;
+}

@@ -1,0 +1,125 @@
+/*
+ * raftd_apply.h: the metadata state machine of chronik-raftd: one committed
+ * MetadataCommand (a Raft log entry) applied to the LMDB `meta` environment.
+ *
+ * Deterministic: the result depends only on the entry (its index and
+ * bytes) and the LMDB state before it, so every node that applies the same
+ * log gets the same LMDB contents. A command that does not fit the current
+ * state is applied as a no-op whose result code goes back to the proposer:
+ *   CreateTopic        CK_E_EXISTS (topic exists), CK_E_INVALID (bad name,
+ *                      reserved name, topic id not 16 non-zero bytes,
+ *                      partitions not exactly 0..n-1, empty or duplicate
+ *                      replicas, duplicate config keys, a bad value for a
+ *                      log config key)
+ *   DeleteTopic        CK_E_NOT_FOUND
+ *   CreatePartitions   CK_E_NOT_FOUND, CK_E_INVALID (no new partition, not
+ *                      exactly current..current+k-1, bad replicas)
+ *   AlterTopicConfigs  CK_E_NOT_FOUND, CK_E_INVALID (duplicate or empty
+ *                      key, bad value for a log config key)
+ *   RegisterBroker     CK_E_INVALID (no record, negative id, bad port)
+ *   FenceBroker        CK_E_NOT_FOUND, CK_E_INVALID (incarnation given and
+ *                      not the registered one)
+ *   UpdatePartition    CK_E_NOT_FOUND, CK_E_AGAIN (partition_epoch is not
+ *                      the current one: re-read and retry), CK_E_INVALID
+ *                      (leader not in the ISR, ISR not within the replicas,
+ *                      leader epoch going back)
+ *   AllocateProducerIds CK_E_NOT_FOUND (broker), CK_E_INVALID (block size
+ *                      outside 1..2^20, ids exhausted)
+ *   Noop, an empty entry (a new leader's no-op): 0
+ *   bytes that are no MetadataCommand, no command set: CK_E_INVALID
+ * Every check runs before the first write, so a rejected command leaves no
+ * trace in the transaction.
+ *
+ * Besides LMDB, applying has local side effects: the partition logs of this
+ * broker (partitions whose replicas hold local_broker) are created or
+ * deleted in walwriter. They are returned as a list of effects for the
+ * shell to carry out (raftd_node.c) BEFORE it commits the transaction that
+ * advances applied_index, so a crash in between re-applies the command and
+ * redoes the effects (CreateLog of an existing log and DeleteLog of a
+ * missing one count as done).
+ *
+ * Owned by raftd. Uses LMDB (through ck_meta) but no sockets, no clock, no
+ * randomness. Not for: transactions and their commit (the caller's), Raft.
+ */
+#ifndef RAFTD_APPLY_H
+#define RAFTD_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ck_meta.h"
+#include "ck_segment.h"
+
+/* Topic name the metadata log uses; no topic may take it. */
+#define RAFTD_METADATA_TOPIC "__chronik_metadata"
+#define RAFTD_PRODUCER_BLOCK_MAX (1 << 20)
+
+/* Per-log settings as walwriter's LogConfig: 0 = the node default. */
+typedef struct {
+	int64_t segment_bytes;
+	int64_t segment_ms;
+	int64_t retention_bytes;
+	int64_t retention_ms;
+	int32_t max_message_bytes;
+	int32_t index_interval_bytes;
+} raftd_log_config_t;
+
+typedef enum {
+	RAFTD_EFFECT_CREATE_LOG = 1,
+	RAFTD_EFFECT_DELETE_LOG = 2,
+} raftd_effect_kind_t;
+
+typedef struct {
+	raftd_effect_kind_t kind;
+	char topic[CK_TOPIC_NAME_MAX + 1];
+	int32_t partition;
+	raftd_log_config_t cfg; /* CREATE_LOG only */
+} raftd_effect_t;
+
+typedef struct {
+	raftd_effect_t *v;
+	size_t n;
+	size_t cap;
+} raftd_effects_t;
+
+void raftd_effects_reset(raftd_effects_t *fx);
+void raftd_effects_free(raftd_effects_t *fx);
+/* Appends a copy of E. Returns 0 or -ENOMEM. */
+int raftd_effects_push(raftd_effects_t *fx, const raftd_effect_t *e);
+
+typedef struct {
+	ck_meta_t *meta;
+	int32_t local_broker; /* this node's broker id */
+} raftd_apply_t;
+
+#define RAFTD_APPLY_MSG_MAX 160
+
+typedef struct {
+	int result; /* 0 or a CK_E_* code (see the file comment) */
+	char message[RAFTD_APPLY_MSG_MAX];
+} raftd_apply_result_t;
+
+/*
+ * Applies the entry at INDEX (DATA, LEN bytes; LEN 0 = a no-op) inside the
+ * write transaction TXN, appending its local side effects to FX.
+ * Returns 0 with *RET filled (the command's own result, 0 or a code above),
+ * or a negative error when LMDB itself failed (MDB_MAP_FULL, -EIO ...) or
+ * -ENOMEM: TXN must then be aborted and nothing of the round is applied.
+ */
+int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, const uint8_t *data,
+                      size_t len, raftd_effects_t *fx, raftd_apply_result_t *ret);
+
+/*
+ * Maps the configs of a topic to walwriter's per-log settings (keys
+ * retention.ms, retention.bytes, segment.bytes, segment.ms,
+ * max.message.bytes, index.interval.bytes; other keys are only stored).
+ * Returns 0, or CK_E_INVALID with *RET_BAD (may be NULL) naming the key
+ * whose value is not a decimal integer in range.
+ */
+int raftd_apply_log_config(Chronik__Meta__ConfigEntry *const *configs, size_t n,
+                           raftd_log_config_t *ret, const char **ret_bad);
+
+/* True when the partition record lists BROKER among its replicas. */
+int raftd_apply_is_replica(const Chronik__Meta__PartitionRecord *p, int32_t broker);
+
+#endif

@@ -1,0 +1,468 @@
+/*
+ * raftd_exec.c: apply rounds of chronik-raftd's metadata service (see
+ * raftd_node.h, raftd_node_int.h).
+ *
+ * Owned by raftd. A round takes up to RAFTD_ROUND_MAX committed entries and
+ * applies them in one LMDB write transaction. When they have no local side
+ * effect the transaction commits right away with the new applied_index.
+ * Otherwise it is aborted (a dry run that listed the effects), the effects
+ * are carried out in walwriter, and the same entries are applied again and
+ * committed; applying is deterministic and only raftd writes these
+ * databases, so the second run sees what the first saw. The write lock of
+ * LMDB is never held while waiting for walwriter (walwriter writes its
+ * checkpoints into the same environment).
+ * Effects run in waves of one kind (creates, then deletes, ...): within a
+ * wave order does not matter (creating a log twice or deleting it twice is
+ * harmless), across kinds it does (delete then re-create a topic).
+ * Reconciliation, once per leadership, uses the same machinery to create
+ * the logs LMDB lists for this broker but walwriter lacks.
+ * Not for: the Ready cycle and proposals (raftd_node.c).
+ */
+#define CK_LOG_SUBSYSTEM "apply"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "ck_err.h"
+#include "ck_log.h"
+#include "raftd_node_int.h"
+
+#define RAFTD_ROUND_MAX 1024
+#define RAFTD_FX_RETRY_MS 50
+
+static void raftd_fx_pump(struct raftd_node *n);
+
+static void raftd_fx_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	raftd_fx_pump(arg);
+}
+
+int raftd_exec_init(struct raftd_node *n)
+{
+	n->fx_timer = evtimer_new(n->base, raftd_fx_timer_cb, n);
+	return n->fx_timer ? 0 : -ENOMEM;
+}
+
+void raftd_exec_free(struct raftd_node *n)
+{
+	for (size_t i = n->item_head; i < n->item_n; i++)
+		free(n->items[i].data);
+	free(n->items);
+	n->items = NULL;
+	n->item_head = n->item_n = n->item_cap = 0;
+	raftd_effects_free(&n->fx);
+	free(n->fx_calls);
+	n->fx_calls = NULL;
+	free(n->results);
+	n->results = NULL;
+	if (n->fx_timer)
+		event_free(n->fx_timer);
+	n->fx_timer = NULL;
+}
+
+size_t raftd_exec_backlog(const struct raftd_node *n)
+{
+	return n->item_n - n->item_head;
+}
+
+int raftd_exec_push(struct raftd_node *n, const raft_entry_t *ents, size_t count)
+{
+	if (n->item_head && n->exec == RAFTD_EXEC_IDLE) {
+		/* No round holds positions: slide the live items down. */
+		memmove(n->items, n->items + n->item_head,
+		        (n->item_n - n->item_head) * sizeof(*n->items));
+		n->item_n -= n->item_head;
+		n->item_head = 0;
+	}
+	if (n->item_n + count > n->item_cap) {
+		size_t cap = n->item_cap ? n->item_cap : 256;
+		raftd_item_t *v;
+
+		while (cap < n->item_n + count)
+			cap *= 2;
+		v = realloc(n->items, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		n->items = v;
+		n->item_cap = cap;
+	}
+	for (size_t i = 0; i < count; i++) {
+		raftd_item_t *it = &n->items[n->item_n];
+
+		it->data = malloc(ents[i].len ? ents[i].len : 1);
+		if (!it->data)
+			return -ENOMEM;
+		memcpy(it->data, ents[i].data, ents[i].len);
+		it->index = ents[i].index;
+		it->term = ents[i].term;
+		it->len = ents[i].len;
+		n->item_n++;
+	}
+	return 0;
+}
+
+/*
+ * Applies the round's items in one transaction. Commits when COMMIT is set
+ * or when nothing has a side effect. Returns 1 (committed), 0 (aborted:
+ * the effects are in n->fx) or an error.
+ */
+static int raftd_exec_txn(struct raftd_node *n, bool commit)
+{
+	const raftd_item_t *items = n->items + n->item_head;
+	MDB_txn *txn;
+	int r;
+
+	if (n->round_n > n->results_cap) {
+		raftd_apply_result_t *v = realloc(n->results, n->round_n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		n->results = v;
+		n->results_cap = n->round_n;
+	}
+	raftd_effects_reset(&n->fx);
+	r = ck_meta_write_begin(n->meta, &txn);
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < n->round_n; k++) {
+		r = raftd_apply_entry(&n->apply, txn, items[k].index, items[k].data, items[k].len,
+		                      &n->fx, &n->results[k]);
+		if (r < 0)
+			goto abort;
+	}
+	if (!commit && n->fx.n) {
+		r = 0;
+		goto abort;
+	}
+	r = ck_meta_applied_index_put(n->meta, txn, items[n->round_n - 1].index);
+	if (r < 0)
+		goto abort;
+	r = ck_meta_write_commit(txn);
+	return r < 0 ? r : 1;
+abort:
+	mdb_txn_abort(txn);
+	return r;
+}
+
+static void raftd_exec_round_done(struct raftd_node *n)
+{
+	uint64_t last = n->items[n->item_head + n->round_n - 1].index;
+
+	n->applied = last;
+	raftd_node_answer(n, n->round_n);
+	for (size_t k = 0; k < n->round_n; k++)
+		free(n->items[n->item_head + k].data);
+	n->item_head += n->round_n;
+	if (n->item_head == n->item_n)
+		n->item_head = n->item_n = 0;
+	n->round_n = 0;
+	n->exec = RAFTD_EXEC_IDLE;
+	raftd_store_release(n->store, last);
+	if (n->h.on_applied)
+		n->h.on_applied(n->arg, last);
+}
+
+/* Sets the wave that starts at fx_wave_lo: the run of effects of its kind. */
+static void raftd_fx_wave(struct raftd_node *n)
+{
+	size_t hi = n->fx_wave_lo;
+
+	while (hi < n->fx.n && n->fx.v[hi].kind == n->fx.v[n->fx_wave_lo].kind)
+		hi++;
+	n->fx_wave_hi = hi;
+}
+
+static void raftd_fx_start(struct raftd_node *n)
+{
+	raftd_fx_call_t *calls = realloc(n->fx_calls, n->fx.n * sizeof(*calls));
+
+	if (!calls)
+		return raftd_node_fatal(n, -ENOMEM, "no memory for log effects");
+	n->fx_calls = calls;
+	n->round++;
+	for (size_t i = 0; i < n->fx.n; i++)
+		calls[i] = (raftd_fx_call_t){n, i, RAFTD_FX_PENDING, n->round};
+	n->fx_wave_lo = 0;
+	raftd_fx_wave(n);
+	raftd_fx_pump(n);
+}
+
+static void raftd_fx_finished(struct raftd_node *n)
+{
+	int r;
+
+	if (n->exec == RAFTD_EXEC_ROUND) {
+		r = raftd_exec_txn(n, true);
+		if (r < 0)
+			return raftd_node_fatal(n, r, "cannot apply to lmdb");
+		raftd_exec_round_done(n);
+	} else {
+		ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->fx.n);
+		n->exec = RAFTD_EXEC_IDLE;
+	}
+	raftd_exec_kick(n);
+	raftd_node_pump(n);
+}
+
+/* Whether the reply REP completes effect E. */
+static bool raftd_fx_outcome(const raftd_effect_t *e, const Chronik__Wal__WalReply *rep)
+{
+	int err = rep->error;
+
+	if (err == 0)
+		return true;
+	if (e->kind == RAFTD_EFFECT_CREATE_LOG && err == CK_E_EXISTS)
+		return true;
+	if (e->kind == RAFTD_EFFECT_DELETE_LOG && err == CK_E_NOT_FOUND)
+		return true;
+	if (e->kind == RAFTD_EFFECT_CREATE_LOG && err == CK_E_INVALID) {
+		/* Nothing will make walwriter take it: the topic stays without
+		 * this log rather than blocking the metadata log forever. */
+		ck_log(CK_LOG_ERROR, "walwriter refuses to create log=%s-%d: %s", e->topic,
+		       e->partition, rep->error_message[0] ? rep->error_message : ck_strerror(err));
+		return true;
+	}
+	if (err != CK_E_AGAIN)
+		ck_log(CK_LOG_WARN, "log %s failed, retrying log=%s-%d err=\"%s\"",
+		       e->kind == RAFTD_EFFECT_CREATE_LOG ? "create" : "delete", e->topic,
+		       e->partition, ck_strerror(err));
+	return false;
+}
+
+static void raftd_fx_cb(void *arg, int err, const Chronik__Wal__WalReply *rep)
+{
+	raftd_fx_call_t *c = arg;
+	struct raftd_node *n = c->node;
+	struct timeval tv = {0, RAFTD_FX_RETRY_MS * 1000};
+
+	CK_ASSERT(c->state == RAFTD_FX_INFLIGHT && c->round == n->round);
+	c->state = RAFTD_FX_PENDING;
+	if (err < 0)
+		return; /* lost connection or shutdown: resent on reconnect */
+	if (!raftd_fx_outcome(&n->fx.v[c->i], rep)) {
+		(void)evtimer_add(n->fx_timer, &tv);
+		return;
+	}
+	c->state = RAFTD_FX_DONE;
+	for (size_t i = n->fx_wave_lo; i < n->fx_wave_hi; i++) {
+		if (n->fx_calls[i].state != RAFTD_FX_DONE)
+			return;
+	}
+	n->fx_wave_lo = n->fx_wave_hi;
+	if (n->fx_wave_lo == n->fx.n)
+		return raftd_fx_finished(n);
+	raftd_fx_wave(n);
+	raftd_fx_pump(n);
+}
+
+static int raftd_fx_send(struct raftd_node *n, size_t i)
+{
+	const raftd_effect_t *e = &n->fx.v[i];
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__CreateLog cl = CHRONIK__WAL__CREATE_LOG__INIT;
+	Chronik__Wal__DeleteLog dl = CHRONIK__WAL__DELETE_LOG__INIT;
+	Chronik__Wal__LogConfig cfg = CHRONIK__WAL__LOG_CONFIG__INIT;
+
+	if (e->kind == RAFTD_EFFECT_CREATE_LOG) {
+		cfg.segment_bytes = e->cfg.segment_bytes;
+		cfg.segment_ms = e->cfg.segment_ms;
+		cfg.retention_bytes = e->cfg.retention_bytes;
+		cfg.retention_ms = e->cfg.retention_ms;
+		cfg.max_message_bytes = e->cfg.max_message_bytes;
+		cfg.index_interval_bytes = e->cfg.index_interval_bytes;
+		cl.topic = (char *)e->topic;
+		cl.partition = e->partition;
+		cl.config = &cfg;
+		req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_CREATE_LOG;
+		req.create_log = &cl;
+	} else {
+		dl.topic = (char *)e->topic;
+		dl.partition = e->partition;
+		req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_LOG;
+		req.delete_log = &dl;
+	}
+	return raftd_wal_call(n->wal, &req, raftd_fx_cb, &n->fx_calls[i]);
+}
+
+/* Sends every pending effect of the current wave. */
+static void raftd_fx_pump(struct raftd_node *n)
+{
+	if (n->exec != RAFTD_EXEC_ROUND && n->exec != RAFTD_EXEC_RECONCILE)
+		return;
+	for (size_t i = n->fx_wave_lo; i < n->fx_wave_hi; i++) {
+		raftd_fx_call_t *c = &n->fx_calls[i];
+
+		if (c->state != RAFTD_FX_PENDING)
+			continue;
+		if (!raftd_wal_connected(n->wal) || raftd_fx_send(n, i) < 0)
+			return; /* again on reconnect or after the retry timer */
+		c->state = RAFTD_FX_INFLIGHT;
+	}
+}
+
+/* ---- reconciliation ---- */
+
+typedef struct {
+	struct raftd_node *n;
+	MDB_txn *txn;
+	Chronik__Wal__LogInfo **logs; /* sorted by (topic, partition) */
+	size_t n_logs;
+	int err;
+} raftd_reconcile_t;
+
+static int raftd_log_cmp(const char *ta, int32_t pa, const char *tb, int32_t pb)
+{
+	int c = strcmp(ta, tb);
+
+	if (c)
+		return c;
+	return pa < pb ? -1 : pa > pb;
+}
+
+static int raftd_log_sort_cb(const void *a, const void *b)
+{
+	const Chronik__Wal__LogInfo *x = *(Chronik__Wal__LogInfo *const *)a;
+	const Chronik__Wal__LogInfo *y = *(Chronik__Wal__LogInfo *const *)b;
+
+	return raftd_log_cmp(x->topic, x->partition, y->topic, y->partition);
+}
+
+static bool raftd_log_listed(const raftd_reconcile_t *rc, const char *topic, int32_t part)
+{
+	size_t lo = 0, hi = rc->n_logs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = raftd_log_cmp(rc->logs[mid]->topic, rc->logs[mid]->partition, topic, part);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int raftd_reconcile_partition(void *arg, const Chronik__Meta__PartitionRecord *p)
+{
+	raftd_reconcile_t *rc = arg;
+	struct raftd_node *n = rc->n;
+	Chronik__Meta__TopicRecord *t = NULL;
+	raftd_effect_t e = {.kind = RAFTD_EFFECT_CREATE_LOG, .partition = p->partition};
+
+	if (!raftd_apply_is_replica(p, n->apply.local_broker) ||
+	    raftd_log_listed(rc, p->topic, p->partition))
+		return 0;
+	rc->err = ck_meta_topic_get(n->meta, rc->txn, p->topic, &t);
+	if (rc->err < 0)
+		return 1;
+	if (raftd_apply_log_config(t->configs, t->n_configs, &e.cfg, NULL) < 0)
+		memset(&e.cfg, 0, sizeof(e.cfg));
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	snprintf(e.topic, sizeof(e.topic), "%s", p->topic);
+	rc->err = raftd_effects_push(&n->fx, &e);
+	return rc->err < 0 ? 1 : 0;
+}
+
+static int raftd_reconcile_topic(void *arg, const Chronik__Meta__TopicRecord *t)
+{
+	raftd_reconcile_t *rc = arg;
+	int r = ck_meta_partitions_foreach(rc->n->meta, rc->txn, t->name,
+	                                   raftd_reconcile_partition, rc);
+
+	if (rc->err < 0)
+		return 1;
+	rc->err = r;
+	return r < 0 ? 1 : 0;
+}
+
+static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalReply *rep)
+{
+	struct raftd_node *n = arg;
+	raftd_reconcile_t rc = {n, NULL, NULL, 0, 0};
+
+	n->exec = RAFTD_EXEC_IDLE;
+	if (err < 0 || rep->body_case != CHRONIK__WAL__WAL_REPLY__BODY_LOG_LIST) {
+		/* Lost connection: again on reconnect; refused: give up. */
+		n->reconcile_wanted = err == CK_E_CLOSED;
+		return;
+	}
+	/* The list is the reply's: sorting its pointer array in place is fine
+	 * (it is freed right after this call). */
+	rc.logs = rep->log_list->logs;
+	rc.n_logs = rep->log_list->n_logs;
+	if (rc.n_logs)
+		qsort(rc.logs, rc.n_logs, sizeof(*rc.logs), raftd_log_sort_cb);
+	raftd_effects_reset(&n->fx);
+	err = ck_meta_read_begin(n->meta, &rc.txn);
+	if (err == 0) {
+		err = ck_meta_topics_foreach(n->meta, rc.txn, raftd_reconcile_topic, &rc);
+		ck_meta_read_end(rc.txn);
+	}
+	if (err < 0 || rc.err < 0) {
+		ck_log(CK_LOG_WARN, "cannot check partition logs: %s",
+		       ck_strerror(err < 0 ? err : rc.err));
+	} else if (n->fx.n) {
+		ck_log(CK_LOG_WARN, "partition logs missing in walwriter count=%zu: re-creating",
+		       n->fx.n);
+		n->exec = RAFTD_EXEC_RECONCILE;
+		raftd_fx_start(n);
+		return;
+	}
+	raftd_exec_kick(n);
+	raftd_node_pump(n);
+}
+
+static void raftd_reconcile_start(struct raftd_node *n)
+{
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__ListLogs ll = CHRONIK__WAL__LIST_LOGS__INIT;
+
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_LIST_LOGS;
+	req.list_logs = &ll;
+	n->reconcile_wanted = false;
+	if (raftd_wal_call(n->wal, &req, raftd_reconcile_list_cb, n) < 0) {
+		n->reconcile_wanted = true;
+		return;
+	}
+	n->exec = RAFTD_EXEC_LIST;
+}
+
+void raftd_exec_kick(struct raftd_node *n)
+{
+	while (n->exec == RAFTD_EXEC_IDLE && !n->failed) {
+		size_t count = CK_MIN(raftd_exec_backlog(n), (size_t)RAFTD_ROUND_MAX);
+		int r;
+
+		if (n->reconcile_wanted && raftd_wal_connected(n->wal)) {
+			raftd_reconcile_start(n);
+			continue;
+		}
+		if (count == 0)
+			return;
+		n->round_n = count;
+		r = raftd_exec_txn(n, false);
+		if (r < 0)
+			return raftd_node_fatal(n, r, "cannot apply to lmdb");
+		if (r == 1) {
+			raftd_exec_round_done(n);
+			continue;
+		}
+		n->exec = RAFTD_EXEC_ROUND;
+		raftd_fx_start(n);
+	}
+}
+
+void raftd_exec_wal_connected(struct raftd_node *n)
+{
+	if (n->exec == RAFTD_EXEC_IDLE)
+		raftd_exec_kick(n);
+	else
+		raftd_fx_pump(n);
+}

@@ -1,0 +1,504 @@
+/*
+ * repl_core.c: the partition table of the replicator's pure core (see
+ * repl_core.h): walwriter and metadata events in, published changes and
+ * checkpoints out.
+ *
+ * Owned by replicator. A partition lives in the table while it has a log
+ * or metadata, or sits in the change queue. A deleted partition that was
+ * published leaves a deletion record behind, so subscribers always see the
+ * deletion before any re-creation under the same name.
+ * Not for: the HW rule, roles and ISR decisions (repl_hw.c); any I/O.
+ */
+#include "repl_core_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_err.h"
+
+#define REPL_BUCKETS_INITIAL 64
+
+int repl_core_new(int32_t node_id, repl_core_t **ret)
+{
+	repl_core_t *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->buckets = calloc(REPL_BUCKETS_INITIAL, sizeof(*c->buckets));
+	if (!c->buckets) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->nbuckets = REPL_BUCKETS_INITIAL;
+	c->node_id = node_id;
+	*ret = c;
+	return 0;
+}
+
+void repl_core_free(repl_core_t *c)
+{
+	if (!c)
+		return;
+	for (size_t b = 0; b < c->nbuckets; b++) {
+		repl_part_t *p = c->buckets[b], *next;
+		for (; p; p = next) {
+			next = p->hnext;
+			free(p);
+		}
+	}
+	free(c->buckets);
+	free(c->deleted);
+	free(c);
+}
+
+void repl_core_tick(repl_core_t *c, uint64_t now_ms)
+{
+	if (now_ms > c->now_ms)
+		c->now_ms = now_ms;
+}
+
+static uint64_t repl_hash(const char *topic, int32_t partition)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const unsigned char *s = (const unsigned char *)topic; *s; s++)
+		h = (h ^ *s) * 1099511628211ull;
+	for (int i = 0; i < 4; i++)
+		h = (h ^ (((uint32_t)partition >> (8 * i)) & 0xff)) * 1099511628211ull;
+	return h;
+}
+
+repl_part_t *repl_core_find_mut(repl_core_t *c, const char *topic, int32_t partition)
+{
+	size_t b = repl_hash(topic, partition) & (c->nbuckets - 1);
+
+	for (repl_part_t *p = c->buckets[b]; p; p = p->hnext)
+		if (p->partition == partition && !strcmp(p->topic, topic))
+			return p;
+	return NULL;
+}
+
+const repl_part_t *repl_core_find(const repl_core_t *c, const char *topic, int32_t partition)
+{
+	return repl_core_find_mut((repl_core_t *)c, topic, partition);
+}
+
+/* Doubles the table when it holds more partitions than buckets; a failed
+ * allocation just leaves longer chains. */
+static void repl_core_grow(repl_core_t *c)
+{
+	size_t n = c->nbuckets * 2;
+	repl_part_t **nb;
+
+	if (c->nparts < c->nbuckets)
+		return;
+	nb = calloc(n, sizeof(*nb));
+	if (!nb)
+		return;
+	for (size_t b = 0; b < c->nbuckets; b++) {
+		repl_part_t *p = c->buckets[b], *next;
+		for (; p; p = next) {
+			size_t nbk = repl_hash(p->topic, p->partition) & (n - 1);
+			next = p->hnext;
+			p->hnext = nb[nbk];
+			nb[nbk] = p;
+		}
+	}
+	free(c->buckets);
+	c->buckets = nb;
+	c->nbuckets = n;
+}
+
+static bool repl_topic_valid(const char *topic, int32_t partition)
+{
+	size_t len;
+
+	if (!topic || partition < 0)
+		return false;
+	len = strlen(topic);
+	return len > 0 && len <= REPL_TOPIC_MAX;
+}
+
+static repl_part_t *repl_part_new(repl_core_t *c, const char *topic, int32_t partition)
+{
+	repl_part_t *p = calloc(1, sizeof(*p));
+	size_t b;
+
+	if (!p)
+		return NULL;
+	memcpy(p->topic, topic, strlen(topic) + 1);
+	p->partition = partition;
+	p->role = REPL_ROLE_NONE;
+	p->leader = -1;
+	p->leader_hw = -1;
+	p->ckpt_hw = -1;
+	p->ckpt_epoch = -1;
+	p->pub_hw = -1;
+	repl_core_grow(c);
+	b = repl_hash(topic, partition) & (c->nbuckets - 1);
+	p->hnext = c->buckets[b];
+	c->buckets[b] = p;
+	c->nparts++;
+	return p;
+}
+
+/* Frees P when nothing refers to it any more. */
+static void repl_part_maybe_free(repl_core_t *c, repl_part_t *p)
+{
+	size_t b;
+	repl_part_t **pp;
+
+	if (p->have_log || p->have_meta || p->in_changes)
+		return;
+	CK_ASSERT(!p->pub_visible);
+	b = repl_hash(p->topic, p->partition) & (c->nbuckets - 1);
+	for (pp = &c->buckets[b]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == p) {
+			*pp = p->hnext;
+			c->nparts--;
+			free(p);
+			return;
+		}
+	}
+	CK_ASSERT(!"partition not in its bucket");
+}
+
+void repl_part_touch(repl_core_t *c, repl_part_t *p)
+{
+	if (p->in_changes)
+		return;
+	p->in_changes = true;
+	p->cnext = NULL;
+	if (c->changes_tail)
+		c->changes_tail->cnext = p;
+	else
+		c->changes_head = p;
+	c->changes_tail = p;
+}
+
+size_t repl_core_count(const repl_core_t *c, size_t *ret_led)
+{
+	size_t n = 0, led = 0;
+
+	for (size_t b = 0; b < c->nbuckets; b++)
+		for (const repl_part_t *p = c->buckets[b]; p; p = p->hnext) {
+			if (!p->have_log)
+				continue;
+			n++;
+			led += p->role == REPL_ROLE_LEADER;
+		}
+	if (ret_led)
+		*ret_led = led;
+	return n;
+}
+
+/* ---- walwriter ---- */
+
+static bool repl_log_info_valid(const repl_log_info_t *info)
+{
+	return repl_topic_valid(info->topic, info->partition) && info->log_start >= 0 &&
+	       info->log_start <= info->log_end && info->durable_end <= info->log_end;
+}
+
+int repl_core_log_update(repl_core_t *c, const repl_log_info_t *info, const repl_ckpt_t *ckpt)
+{
+	repl_part_t *p;
+
+	if (!repl_log_info_valid(info))
+		return CK_E_INVALID;
+	p = repl_core_find_mut(c, info->topic, info->partition);
+	if (!p)
+		p = repl_part_new(c, info->topic, info->partition);
+	if (!p)
+		return -ENOMEM;
+	p->log_start = info->log_start;
+	p->log_end = info->log_end;
+	p->durable_end = CK_MAX(info->durable_end, info->log_start);
+	p->log_seen = true;
+	if (!p->have_log) {
+		p->have_log = true;
+		p->hw = p->log_start;
+		if (ckpt && ckpt->hw >= 0) {
+			p->hw = ckpt->hw;
+			p->ckpt_hw = ckpt->hw;
+			p->ckpt_epoch = ckpt->leader_epoch;
+		}
+		if (!p->have_meta)
+			repl_part_default_meta(c, p, ckpt ? CK_MAX(ckpt->leader_epoch, 0) : 0);
+		else if (p->role == REPL_ROLE_LEADER)
+			repl_part_lead_begin(c, p);
+	}
+	repl_part_hw_update(p, c->node_id);
+	repl_part_touch(c, p);
+	return 0;
+}
+
+/* Queues the deletion of a published partition. */
+static int repl_core_deleted_push(repl_core_t *c, const repl_part_t *p)
+{
+	repl_state_t *st;
+
+	if (c->deleted_head > 0 && c->deleted_head == c->deleted_len)
+		c->deleted_head = c->deleted_len = 0;
+	if (c->deleted_len == c->deleted_cap) {
+		size_t cap = c->deleted_cap ? c->deleted_cap * 2 : 8;
+		repl_state_t *n = realloc(c->deleted, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		c->deleted = n;
+		c->deleted_cap = cap;
+	}
+	st = &c->deleted[c->deleted_len++];
+	repl_core_state(p, st);
+	st->deleted = true;
+	return 0;
+}
+
+static void repl_part_log_forget(repl_core_t *c, repl_part_t *p)
+{
+	/* Without memory for the record subscribers keep a stale entry until
+	 * they resubscribe; the partition itself goes either way. */
+	if (p->pub_visible)
+		(void)repl_core_deleted_push(c, p);
+	p->pub_visible = false;
+	p->pub_hw = -1;
+	p->have_log = false;
+	p->log_start = p->log_end = p->durable_end = 0;
+	p->hw = 0;
+	p->hw_truncations = 0;
+	p->leader_hw = -1;
+	p->ckpt_hw = -1;
+	p->ckpt_epoch = -1;
+	p->n_followers = 0;
+	repl_part_maybe_free(c, p);
+}
+
+int repl_core_log_delete(repl_core_t *c, const char *topic, int32_t partition)
+{
+	repl_part_t *p;
+
+	if (!repl_topic_valid(topic, partition))
+		return CK_E_NOT_FOUND;
+	p = repl_core_find_mut(c, topic, partition);
+	if (!p || !p->have_log)
+		return CK_E_NOT_FOUND;
+	repl_part_log_forget(c, p);
+	return 0;
+}
+
+void repl_core_log_sweep_begin(repl_core_t *c)
+{
+	for (size_t b = 0; b < c->nbuckets; b++)
+		for (repl_part_t *p = c->buckets[b]; p; p = p->hnext)
+			p->log_seen = false;
+}
+
+void repl_core_log_sweep_end(repl_core_t *c)
+{
+	for (size_t b = 0; b < c->nbuckets; b++) {
+		repl_part_t *p = c->buckets[b], *next;
+		for (; p; p = next) {
+			next = p->hnext;
+			if (p->have_log && !p->log_seen)
+				repl_part_log_forget(c, p);
+		}
+	}
+}
+
+/* ---- metadata ---- */
+
+static bool repl_meta_valid(const repl_meta_t *m)
+{
+	return repl_topic_valid(m->topic, m->partition) && m->n_replicas <= REPL_REPLICAS_MAX &&
+	       m->n_isr <= REPL_REPLICAS_MAX && (m->n_replicas == 0 || m->replicas) &&
+	       (m->n_isr == 0 || m->isr) && m->leader_epoch >= 0 && m->partition_epoch >= 0;
+}
+
+static bool repl_ids_has(const int32_t *ids, size_t n, int32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* Back to the single-replica default (the log stays) or gone. */
+static void repl_part_meta_forget(repl_core_t *c, repl_part_t *p)
+{
+	p->have_meta = false;
+	if (p->have_log) {
+		repl_part_default_meta(c, p, p->leader_epoch);
+		repl_part_hw_update(p, c->node_id);
+		repl_part_touch(c, p);
+	}
+	repl_part_maybe_free(c, p);
+}
+
+int repl_core_meta_update(repl_core_t *c, const repl_meta_t *m)
+{
+	repl_part_t *p;
+	bool replica;
+	repl_role_t role;
+
+	if (!repl_meta_valid(m))
+		return CK_E_INVALID;
+	replica = m->leader == c->node_id || repl_ids_has(m->replicas, m->n_replicas, c->node_id);
+	p = repl_core_find_mut(c, m->topic, m->partition);
+	if (!replica && !(p && p->have_log)) {
+		if (p && p->have_meta)
+			repl_part_meta_forget(c, p);
+		return 0;
+	}
+	if (!p)
+		p = repl_part_new(c, m->topic, m->partition);
+	if (!p)
+		return -ENOMEM;
+	p->have_meta = true;
+	p->meta_seen = true;
+	memcpy(p->replicas, m->replicas, m->n_replicas * sizeof(int32_t));
+	p->n_replicas = m->n_replicas;
+	memcpy(p->isr, m->isr, m->n_isr * sizeof(int32_t));
+	p->n_isr = m->n_isr;
+	p->leader = m->leader;
+	p->partition_epoch = m->partition_epoch;
+	if (m->leader < 0)
+		role = REPL_ROLE_NONE;
+	else if (m->leader == c->node_id)
+		role = REPL_ROLE_LEADER;
+	else
+		role = replica ? REPL_ROLE_FOLLOWER : REPL_ROLE_NONE;
+	repl_part_role_set(c, p, role, m->leader_epoch);
+	repl_part_hw_update(p, c->node_id);
+	repl_part_touch(c, p);
+	return 0;
+}
+
+void repl_core_meta_sweep_begin(repl_core_t *c)
+{
+	for (size_t b = 0; b < c->nbuckets; b++)
+		for (repl_part_t *p = c->buckets[b]; p; p = p->hnext)
+			p->meta_seen = false;
+}
+
+void repl_core_meta_sweep_end(repl_core_t *c)
+{
+	for (size_t b = 0; b < c->nbuckets; b++) {
+		repl_part_t *p = c->buckets[b], *next;
+		for (; p; p = next) {
+			next = p->hnext;
+			if (p->have_meta && !p->meta_seen)
+				repl_part_meta_forget(c, p);
+		}
+	}
+}
+
+/* ---- outputs ---- */
+
+void repl_core_state(const repl_part_t *p, repl_state_t *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret->topic, p->topic, sizeof(ret->topic));
+	ret->partition = p->partition;
+	ret->high_watermark = p->hw;
+	ret->log_start_offset = p->log_start;
+	ret->log_end_offset = p->log_end;
+	ret->leader = p->role == REPL_ROLE_LEADER;
+	ret->leader_epoch = p->leader_epoch;
+	ret->isr_size = p->have_meta ? (int32_t)p->n_isr : 1;
+	ret->deleted = false;
+}
+
+bool repl_core_changes_pending(const repl_core_t *c)
+{
+	return c->deleted_head < c->deleted_len || c->changes_head != NULL;
+}
+
+static bool repl_part_pub_same(const repl_part_t *p, const repl_state_t *st)
+{
+	return p->pub_visible && p->pub_hw == st->high_watermark &&
+	       p->pub_log_start == st->log_start_offset && p->pub_leader == st->leader &&
+	       p->pub_epoch == st->leader_epoch && p->pub_isr_size == st->isr_size;
+}
+
+bool repl_core_change_next(repl_core_t *c, repl_state_t *ret)
+{
+	repl_part_t *p;
+
+	if (c->deleted_head < c->deleted_len) {
+		*ret = c->deleted[c->deleted_head++];
+		return true;
+	}
+	while ((p = c->changes_head) != NULL) {
+		repl_state_t st;
+
+		c->changes_head = p->cnext;
+		if (!c->changes_head)
+			c->changes_tail = NULL;
+		p->in_changes = false;
+		p->cnext = NULL;
+		if (!p->have_log) {
+			repl_part_maybe_free(c, p);
+			continue;
+		}
+		repl_core_state(p, &st);
+		if (repl_part_pub_same(p, &st))
+			continue;
+		st.prev_visible = p->pub_visible;
+		st.prev_leader = p->pub_leader;
+		st.prev_epoch = p->pub_epoch;
+		p->pub_visible = true;
+		p->pub_hw = st.high_watermark;
+		p->pub_log_start = st.log_start_offset;
+		p->pub_leader = st.leader;
+		p->pub_epoch = st.leader_epoch;
+		p->pub_isr_size = st.isr_size;
+		*ret = st;
+		return true;
+	}
+	return false;
+}
+
+int repl_core_foreach(const repl_core_t *c, repl_part_fn fn, void *arg)
+{
+	for (size_t b = 0; b < c->nbuckets; b++)
+		for (const repl_part_t *p = c->buckets[b]; p; p = p->hnext) {
+			int r;
+			if (!p->have_log)
+				continue;
+			r = fn(arg, p);
+			if (r)
+				return r;
+		}
+	return 0;
+}
+
+static bool repl_part_ckpt_dirty(const repl_part_t *p)
+{
+	return p->have_log && (p->hw != p->ckpt_hw || p->leader_epoch != p->ckpt_epoch);
+}
+
+int repl_core_ckpt_dirty(const repl_core_t *c, repl_part_fn fn, void *arg)
+{
+	for (size_t b = 0; b < c->nbuckets; b++)
+		for (const repl_part_t *p = c->buckets[b]; p; p = p->hnext) {
+			int r;
+			if (!repl_part_ckpt_dirty(p))
+				continue;
+			r = fn(arg, p);
+			if (r)
+				return r;
+		}
+	return 0;
+}
+
+void repl_core_ckpt_clean(repl_core_t *c)
+{
+	for (size_t b = 0; b < c->nbuckets; b++)
+		for (repl_part_t *p = c->buckets[b]; p; p = p->hnext) {
+			if (!p->have_log)
+				continue;
+			p->ckpt_hw = p->hw;
+			p->ckpt_epoch = p->leader_epoch;
+		}
+}

@@ -1,0 +1,44 @@
+/*
+ * repl_core_int.h: what repl_core.c (the partition table, events, changes,
+ * checkpoints) and repl_hw.c (roles, the high-watermark rule, followers,
+ * ISR decisions) share. Internal to the core: nothing outside
+ * replicator/repl_core*.c and repl_hw.c includes it.
+ */
+#ifndef REPL_CORE_INT_H
+#define REPL_CORE_INT_H
+
+#include "repl_core.h"
+
+struct repl_core {
+	int32_t node_id;
+	uint64_t now_ms;
+	repl_part_t **buckets;
+	size_t nbuckets; /* a power of two */
+	size_t nparts;
+	/* Partitions whose published state may have changed, FIFO. */
+	repl_part_t *changes_head;
+	repl_part_t *changes_tail;
+	/* Deletions to publish, FIFO, before any change. */
+	repl_state_t *deleted;
+	size_t deleted_head;
+	size_t deleted_len;
+	size_t deleted_cap;
+};
+
+repl_part_t *repl_core_find_mut(repl_core_t *c, const char *topic, int32_t partition);
+/* Queues P for repl_core_change_next (once). */
+void repl_part_touch(repl_core_t *c, repl_part_t *p);
+
+/* Applies a role and epoch: resets the follower table when the leadership
+ * or its epoch changes, keeps it otherwise (rebuilt from replicas[]). */
+void repl_part_role_set(repl_core_t *c, repl_part_t *p, repl_role_t role, int32_t epoch);
+/* Starts the follower table of a leadership afresh (every follower
+ * unknown, the epoch starting at the log end). */
+void repl_part_lead_begin(repl_core_t *c, repl_part_t *p);
+/* The single-replica default of a partition without metadata. */
+void repl_part_default_meta(repl_core_t *c, repl_part_t *p, int32_t epoch);
+/* Recomputes HW from the log and the role (see repl_core.h). */
+void repl_part_hw_update(repl_part_t *p, int32_t node_id);
+repl_follower_t *repl_part_follower(repl_part_t *p, int32_t broker_id);
+
+#endif

@@ -1,0 +1,306 @@
+/*
+ * repl_meta.c: the replicator and LMDB `meta`: partition metadata in (read
+ * transactions), HW checkpoints out ("offsets" database, "hw/" keys, format
+ * in repl_ckpt.h), and the raftd client whose Applied events say when the
+ * metadata moved.
+ *
+ * Owned by replicator. A metadata read walks every partition record of
+ * every topic in one read transaction and hands them to the core as a
+ * sweep; a read that fails half-way is abandoned (the core keeps what it
+ * had) and retried at the next Applied event or timer tick. Checkpoints
+ * are written in one write transaction: the deletions of deleted
+ * partitions' keys first, then every changed HW; the core learns they are
+ * durable only after the commit.
+ * Not for: what the records mean for a partition (repl_core.c).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_err.h"
+#include "ck_log.h"
+#include "raftd.pb-c.h"
+#include "repl_ckpt.h"
+#include "repl_shell.h"
+
+int repl_meta_open(repl_shell_t *s)
+{
+	int r = ck_meta_open(s->cfg->data_dir, &s->meta);
+
+	if (r < 0)
+		ck_log(CK_LOG_ERROR, "cannot open metadata dir=%s/meta: %s", s->cfg->data_dir,
+		       ck_strerror(r));
+	return r;
+}
+
+void repl_meta_close(repl_shell_t *s)
+{
+	for (size_t i = 0; i < s->n_ckpt_dels; i++)
+		free(s->ckpt_dels[i]);
+	free(s->ckpt_dels);
+	s->ckpt_dels = NULL;
+	s->n_ckpt_dels = s->cap_ckpt_dels = 0;
+	ck_meta_close(s->meta);
+	s->meta = NULL;
+}
+
+/* ---- metadata ---- */
+
+typedef struct {
+	repl_shell_t *s;
+	MDB_txn *txn;
+	const char *topic;
+	size_t invalid;
+} repl_meta_read_t;
+
+static int repl_meta_partition_cb(void *arg, const Chronik__Meta__PartitionRecord *rec)
+{
+	repl_meta_read_t *rd = arg;
+	repl_meta_t m = {
+	    .topic = rec->topic && rec->topic[0] ? rec->topic : rd->topic,
+	    .partition = rec->partition,
+	    .replicas = rec->replicas,
+	    .n_replicas = rec->n_replicas,
+	    .isr = rec->isr,
+	    .n_isr = rec->n_isr,
+	    .leader = rec->leader,
+	    .leader_epoch = rec->leader_epoch,
+	    .partition_epoch = rec->partition_epoch,
+	};
+	int r = repl_core_meta_update(rd->s->core, &m);
+
+	if (r == CK_E_INVALID) {
+		if (rd->invalid++ == 0)
+			ck_log(CK_LOG_WARN,
+			       "partition metadata ignored partition=%s-%d replicas=%zu isr=%zu "
+			       "epoch=%d",
+			       m.topic, (int)m.partition, m.n_replicas, m.n_isr,
+			       (int)m.leader_epoch);
+		return 0;
+	}
+	return r;
+}
+
+static int repl_meta_topic_cb(void *arg, const Chronik__Meta__TopicRecord *rec)
+{
+	repl_meta_read_t *rd = arg;
+
+	if (!rec->name || !rec->name[0])
+		return 0;
+	rd->topic = rec->name;
+	return ck_meta_partitions_foreach(rd->s->meta, rd->txn, rec->name, repl_meta_partition_cb,
+	                                  rd);
+}
+
+int repl_meta_refresh(repl_shell_t *s, bool force)
+{
+	repl_meta_read_t rd = {.s = s};
+	uint64_t applied = 0;
+	int r;
+
+	r = ck_meta_read_begin(s->meta, &rd.txn);
+	if (r < 0)
+		goto out;
+	r = ck_meta_applied_index(s->meta, rd.txn, &applied);
+	if (r < 0 || (!force && s->meta_read && applied == s->meta_applied))
+		goto out;
+	repl_core_meta_sweep_begin(s->core);
+	r = ck_meta_topics_foreach(s->meta, rd.txn, repl_meta_topic_cb, &rd);
+	if (r < 0)
+		goto out;
+	repl_core_meta_sweep_end(s->core);
+	ck_log(CK_LOG_DEBUG, "metadata read applied_index=%" PRIu64 " invalid=%zu", applied,
+	       rd.invalid);
+	s->meta_applied = applied;
+	s->meta_read = true;
+	repl_shell_schedule(s);
+out:
+	if (rd.txn)
+		ck_meta_read_end(rd.txn);
+	if (r < 0)
+		ck_log(CK_LOG_WARN, "cannot read metadata: %s", ck_strerror(r));
+	return r;
+}
+
+/* ---- checkpoints ---- */
+
+int repl_ckpt_load(repl_shell_t *s, const char *topic, int32_t partition, repl_ckpt_t *ret)
+{
+	char key[REPL_CKPT_KEY_MAX];
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	int n = repl_ckpt_key(key, sizeof(key), topic, partition);
+	int r, found = 0;
+
+	if (n < 0)
+		return 0;
+	r = ck_meta_read_begin(s->meta, &txn);
+	if (r < 0)
+		goto out;
+	k = (MDB_val){(size_t)n, key};
+	r = mdb_get(txn, ck_meta_offsets_dbi(s->meta), &k, &v);
+	if (r == MDB_NOTFOUND) {
+		r = 0;
+		goto out;
+	}
+	if (r != 0) {
+		r = r > 0 ? -r : r;
+		goto out;
+	}
+	r = repl_ckpt_decode(v.mv_data, v.mv_size, ret);
+	found = r == 0;
+out:
+	ck_meta_read_end(txn);
+	if (r < 0)
+		ck_log(CK_LOG_WARN, "checkpoint ignored key=%s: %s", key, ck_strerror(r));
+	return found;
+}
+
+void repl_ckpt_forget(repl_shell_t *s, const char *topic, int32_t partition)
+{
+	char key[REPL_CKPT_KEY_MAX];
+	char *dup;
+
+	if (repl_ckpt_key(key, sizeof(key), topic, partition) < 0)
+		return;
+	if (s->n_ckpt_dels == s->cap_ckpt_dels) {
+		size_t cap = s->cap_ckpt_dels ? s->cap_ckpt_dels * 2 : 16;
+		char **n = realloc(s->ckpt_dels, cap * sizeof(*n));
+		if (!n)
+			goto fail;
+		s->ckpt_dels = n;
+		s->cap_ckpt_dels = cap;
+	}
+	dup = strdup(key);
+	if (!dup)
+		goto fail;
+	s->ckpt_dels[s->n_ckpt_dels++] = dup;
+	return;
+fail:
+	/* A stale key only gives a re-created log a floor its log end
+	 * overrides. */
+	ck_log(CK_LOG_WARN, "checkpoint not removed key=%s: %s", key, ck_strerror(-ENOMEM));
+}
+
+typedef struct {
+	repl_shell_t *s;
+	MDB_txn *txn;
+	size_t puts;
+} repl_ckpt_ctx_t;
+
+static int repl_ckpt_put_cb(void *arg, const repl_part_t *p)
+{
+	repl_ckpt_ctx_t *x = arg;
+	char key[REPL_CKPT_KEY_MAX];
+	uint8_t val[REPL_CKPT_VALUE_LEN];
+	repl_ckpt_t ck = {p->hw, p->leader_epoch};
+	MDB_val k, v = {sizeof(val), val};
+	int n = repl_ckpt_key(key, sizeof(key), p->topic, p->partition), r;
+
+	if (n < 0)
+		return n;
+	repl_ckpt_encode(val, &ck);
+	k = (MDB_val){(size_t)n, key};
+	r = mdb_put(x->txn, ck_meta_offsets_dbi(x->s->meta), &k, &v, 0);
+	if (r != 0)
+		return r > 0 ? -r : r;
+	x->puts++;
+	return 0;
+}
+
+static int repl_ckpt_any_cb(void *arg, const repl_part_t *p)
+{
+	(void)arg;
+	(void)p;
+	return 1;
+}
+
+static int repl_ckpt_dels_apply(repl_shell_t *s, MDB_txn *txn)
+{
+	for (size_t i = 0; i < s->n_ckpt_dels; i++) {
+		MDB_val k = {strlen(s->ckpt_dels[i]), s->ckpt_dels[i]};
+		int r = mdb_del(txn, ck_meta_offsets_dbi(s->meta), &k, NULL);
+		if (r != 0 && r != MDB_NOTFOUND)
+			return r > 0 ? -r : r;
+	}
+	return 0;
+}
+
+int repl_ckpt_write(repl_shell_t *s)
+{
+	repl_ckpt_ctx_t x = {.s = s};
+	size_t dels;
+	int r;
+
+	/* Deletions reach the list through a flush: before the puts, so a
+	 * re-created partition keeps its new checkpoint. */
+	repl_shell_flush(s);
+	dels = s->n_ckpt_dels;
+	if (dels == 0 && repl_core_ckpt_dirty(s->core, repl_ckpt_any_cb, NULL) == 0)
+		return 0;
+	r = ck_meta_write_begin(s->meta, &x.txn);
+	if (r < 0)
+		goto out;
+	r = repl_ckpt_dels_apply(s, x.txn);
+	if (r == 0)
+		r = repl_core_ckpt_dirty(s->core, repl_ckpt_put_cb, &x);
+	if (r < 0) {
+		mdb_txn_abort(x.txn);
+		goto out;
+	}
+	r = ck_meta_write_commit(x.txn);
+	if (r < 0)
+		goto out;
+	repl_core_ckpt_clean(s->core);
+	for (size_t i = 0; i < dels; i++)
+		free(s->ckpt_dels[i]);
+	s->n_ckpt_dels = 0;
+	ck_log(CK_LOG_DEBUG, "checkpoint written hw=%zu deleted=%zu", x.puts, dels);
+out:
+	if (r < 0)
+		ck_log(CK_LOG_WARN, "cannot write checkpoint: %s", ck_strerror(r));
+	return r;
+}
+
+/* ---- raftd ---- */
+
+static void repl_raftd_connect(ck_ipc_client_t *cl, void *arg)
+{
+	repl_shell_t *s = arg;
+	Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
+	Chronik__Raftd__Subscribe sub = CHRONIK__RAFTD__SUBSCRIBE__INIT;
+	int r;
+
+	req.correlation_id = s->raftd_sub_id = ck_ipc_client_next_id(cl);
+	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_SUBSCRIBE;
+	req.subscribe = &sub;
+	r = ck_ipc_client_send_msg(cl, &req.base);
+	if (r < 0)
+		ck_log(CK_LOG_WARN, "cannot subscribe to raftd: %s", ck_strerror(r));
+}
+
+static void repl_raftd_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len, void *arg)
+{
+	repl_shell_t *s = arg;
+	Chronik__Raftd__RaftdReply *rep = chronik__raftd__raftd_reply__unpack(NULL, len, data);
+
+	(void)cl;
+	if (!rep) {
+		ck_log(CK_LOG_WARN, "raftd frame does not decode bytes=%zu", len);
+		return;
+	}
+	if (rep->body_case == CHRONIK__RAFTD__RAFTD_REPLY__BODY_APPLIED) {
+		if (!s->meta_read || rep->applied->applied_index != s->meta_applied)
+			(void)repl_meta_refresh(s, false);
+	} else if (rep->correlation_id != 0 && rep->correlation_id == s->raftd_sub_id &&
+	           rep->error != 0) {
+		ck_log(CK_LOG_WARN, "raftd refused the subscription: %s", ck_strerror(rep->error));
+	}
+	chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+}
+
+const ck_ipc_client_handlers_t repl_raftd_handlers = {
+    .on_connect = repl_raftd_connect,
+    .on_frame = repl_raftd_frame,
+};

@@ -1,0 +1,119 @@
+/*
+ * repl_shell.h: the state the replicator's shell files share.
+ *
+ * Owned by replicator. The shell is one libevent loop (common/ck_daemon)
+ * around the pure core (repl_core.h):
+ *   repl_loop.c   wiring, timers, publishing, status, the stop sequence;
+ *   repl_wal.c    the walwriter client: LogEvents and LogLists into the core;
+ *   repl_meta.c   LMDB `meta`: partition metadata into the core, HW
+ *                 checkpoints out; the raftd client (Applied events);
+ *   repl_serve.c  replicator.proto for local clients (Subscribe, GetPartition).
+ * Invariant: every change the core reports goes to every subscriber, in
+ * order, before any snapshot a new subscriber gets (repl_shell_flush runs
+ * first).
+ * Not for: replication policy (the core).
+ */
+#ifndef REPL_SHELL_H
+#define REPL_SHELL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ck_config.h"
+#include "ck_daemon.h"
+#include "ck_ipc.h"
+#include "ck_meta.h"
+#include "repl_core.h"
+
+struct event;
+
+/* The metadata log is raftd's, not a data partition. */
+#define REPL_META_TOPIC "__chronik_metadata"
+
+/* A subscriber whose unsent output passes this is dropped (it reconnects
+ * and gets a fresh snapshot). */
+#define REPL_SUB_OUTQ_MAX ((size_t)32 << 20)
+
+typedef struct {
+	ck_ipc_conn_t *conn;
+	bool subscribed; /* gets every change */
+	bool pending;    /* subscribed before the first walwriter sync */
+	uint64_t sub_id; /* correlation id of its Subscribe */
+} repl_sub_t;
+
+typedef struct repl_shell {
+	const ck_config_t *cfg;
+	ck_daemon_t *d;
+	struct event_base *base;
+	repl_core_t *core;
+	ck_meta_t *meta;
+
+	/* walwriter */
+	ck_ipc_client_t *walwriter;
+	uint64_t wal_sub_id;
+	uint64_t wal_list_id;
+	bool wal_synced; /* a full LogList was applied once */
+
+	/* raftd / metadata */
+	ck_ipc_client_t *raftd;
+	uint64_t raftd_sub_id;
+	uint64_t meta_applied; /* applied index of the last full read */
+	bool meta_read;        /* a full read succeeded once */
+	int meta_invalid_warned;
+
+	/* Checkpoint keys to delete at the next checkpoint ("hw/..."). */
+	char **ckpt_dels;
+	size_t n_ckpt_dels;
+	size_t cap_ckpt_dels;
+
+	/* Local clients (run/replicator.sock). */
+	repl_sub_t subs[CK_DAEMON_CONNS_MAX];
+
+	struct event *flush_ev;
+	struct event *timer_ev;
+	bool stopping;
+	char status_what[160];
+	char status_role[32];
+} repl_shell_t;
+
+/* ---- repl_loop.c ---- */
+/* Schedules a flush from the loop (coalescing what arrives meanwhile). */
+void repl_shell_schedule(repl_shell_t *s);
+/* Publishes every pending change of the core now (and queues checkpoint
+ * deletions for deleted partitions). */
+void repl_shell_flush(repl_shell_t *s);
+/* Sends STATUS= (partitions, how many led, role) when it changed. */
+void repl_shell_status(repl_shell_t *s);
+
+/* ---- repl_wal.c ---- */
+extern const ck_ipc_client_handlers_t repl_wal_handlers;
+
+/* ---- repl_meta.c ---- */
+/* Opens <data_dir>/meta. Returns 0 or an error (logged). */
+int repl_meta_open(repl_shell_t *s);
+void repl_meta_close(repl_shell_t *s);
+/* Reads every partition record into the core when the applied index moved
+ * (or FORCE). Returns 0 or an error (logged; the core keeps the previous
+ * metadata). */
+int repl_meta_refresh(repl_shell_t *s, bool force);
+/* The checkpoint of TOPIC-PARTITION: 1 with *RET, 0 when there is none
+ * (or it does not decode: logged). */
+int repl_ckpt_load(repl_shell_t *s, const char *topic, int32_t partition, repl_ckpt_t *ret);
+/* Remembers that the checkpoint of a deleted partition must go. */
+void repl_ckpt_forget(repl_shell_t *s, const char *topic, int32_t partition);
+/* Writes every changed HW and the pending deletions in one transaction.
+ * Returns 0 or an error (logged; retried next time). */
+int repl_ckpt_write(repl_shell_t *s);
+extern const ck_ipc_client_handlers_t repl_raftd_handlers;
+
+/* ---- repl_serve.c ---- */
+extern const ck_ipc_handlers_t repl_serve_handlers;
+/* Sends STATE (a change, correlation id 0) to every subscriber. */
+void repl_serve_publish(repl_shell_t *s, const repl_state_t *st);
+/* The first walwriter sync is done: answers the waiting subscribers. */
+void repl_serve_synced(repl_shell_t *s);
+/* Drops every subscriber entry (at stop; the daemon closes them). */
+void repl_serve_reset(repl_shell_t *s);
+
+#endif

@@ -1,0 +1,340 @@
+#!/usr/bin/python3
+"""test_bad_input.py: hostile bytes on the Kafka port, each on its own raw
+TCP connection, while a well-behaved librdkafka producer keeps producing.
+
+Owned by the Kafka integration tests. Cases: negative, zero and huge frame
+lengths; an array count of 2^31-1 followed by a few bytes; a Metadata
+(flexible, v9 when advertised) and a Produce v7 request truncated at every
+byte (both as a complete shorter frame and as a full-length frame whose
+sender stops and half-closes); unknown API keys and versions; a TLS
+ClientHello on the plaintext port; Produce batches with a corrupt CRC and
+other broken batches. Each must get the right error or a closed connection
+-- never a hang, never a crash: afterwards kafka-frontend has 0 restarts, the
+good producer had no failure and everything it was acknowledged is consumed.
+"""
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kharness import NodeTestCase, create_topic, kproto, main, topic_name  # noqa: E402
+import kclients  # noqa: E402
+
+ANSWER_TIMEOUT_S = 10
+
+
+def tls_client_hello():
+    """A TLS 1.2 ClientHello record as a TLS client sends it first."""
+    hello = (b'\x03\x03' + bytes(range(32)) + b'\x00' + b'\x00\x04\x13\x01\xc0\x2f'
+             + b'\x01\x00' + b'\x00\x0a\x00\x00\x00\x06\x00\x04\x00\x1d\x00\x17')
+    hs = b'\x01' + struct.pack('>I', len(hello))[1:] + hello
+    return b'\x16\x03\x01' + struct.pack('>H', len(hs)) + hs
+
+
+class Outcome:
+    """What one hostile connection got: 'closed', 'answered' (a frame with
+    the expected correlation id), or a failure text."""
+
+    def __init__(self, label, corr=None):
+        self.label = label
+        self.corr = corr
+        self.data = b''
+        self.result = None
+
+
+def watch(conns, timeout=ANSWER_TIMEOUT_S):
+    """Waits until every (socket, Outcome) is closed by the broker or has a
+    whole response frame; marks the others 'hung'."""
+    pending = {s.fileno(): (s, o) for s, o in conns}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        r, _, _ = select.select(list(pending), [], [], 0.2)
+        for fd in r:
+            s, o = pending[fd]
+            try:
+                chunk = s.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                chunk = b''
+            if not chunk:
+                o.result = 'closed' if not o.data else _judge(o)
+                del pending[fd]
+                continue
+            o.data += chunk
+            if len(o.data) >= 4 and len(o.data) >= 4 + struct.unpack('>i', o.data[:4])[0]:
+                o.result = _judge(o)
+                del pending[fd]
+    for s, o in pending.values():
+        o.result = 'hung: neither an answer nor a close within %ds' % timeout
+    for s, _ in conns:
+        s.close()
+    return [o for _, o in conns]
+
+
+def _judge(o):
+    if len(o.data) < 8:
+        return 'closed'  # a partial answer then close: the connection is gone
+    size, corr = struct.unpack('>ii', o.data[:8])
+    if o.corr is None:
+        return 'answered a request without a header (correlation id %d)' % corr
+    if corr != o.corr:
+        return 'answered with correlation id %d, sent %d' % (corr, o.corr)
+    return 'answered'
+
+
+def open_conn(node):
+    s = socket.create_connection(('127.0.0.1', node.kafka_port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def send_all(s, data, half_close=False):
+    try:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+class BadInput(NodeTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.n = self.node().start()
+        self.good_topic = topic_name('good')
+        create_topic(self.n, self.good_topic, 2)
+        self.good = kclients.BackgroundProducer(self.n.bootstrap, self.good_topic, 10 ** 7,
+                                                pace=0.05, acks='1')
+        self.addCleanup(self.good.stop.set)
+        self.before = self.n.child('kafka-frontend')
+
+    def tearDown(self):
+        self.good.stop.set()
+        res = self.good.join()
+        if not self._outcome_failed():
+            self.check_unharmed(res)
+        super().tearDown()
+
+    def check_unharmed(self, res):
+        fe = self.n.child('kafka-frontend')
+        self.assertEqual((fe['pid'], fe['restarts']), (self.before['pid'], 0),
+                         'kafka-frontend restarted: %s\n%s' % (fe, self.n.log_tail()))
+        self.assertEqual((res.failed, res.errors), (0, []), 'the good producer was harmed')
+        self.assertGreater(len(res.acked), 0, 'the good producer got nothing acknowledged')
+        got = kclients.consume_all(self.n.bootstrap, self.good_topic, 2, want=len(res.acked))
+        self.assertEqual(res.acked - got.ids, set(), 'acknowledged messages missing')
+
+    def expect(self, outcomes, allowed=('closed', 'answered')):
+        bad = ['%s: %s' % (o.label, o.result) for o in outcomes if o.result not in allowed]
+        if bad:
+            self.fail('%d of %d hostile connections misbehaved:\n  %s\n%s'
+                      % (len(bad), len(outcomes), '\n  '.join(bad[:40]), self.n.log_tail()))
+
+    def run_cases(self, cases, allowed=('closed', 'answered'), chunk=64):
+        """CASES: (label, bytes, correlation id or None, half_close)."""
+        outcomes = []
+        for i in range(0, len(cases), chunk):
+            conns = []
+            for label, data, corr, half in cases[i:i + chunk]:
+                s = open_conn(self.n)
+                send_all(s, data, half)
+                conns.append((s, Outcome(label, corr)))
+            outcomes += watch(conns)
+        self.expect(outcomes, allowed)
+        self.assertTrue(self.n.kafka_ok(), 'broker no longer serves a fresh connection')
+        return outcomes
+
+    def test_bad_frame_lengths(self):
+        cases = []
+        for size in (-1, -2, -2 ** 31, 0, 1, 2, 3):
+            cases.append(('frame length %d' % size, struct.pack('>i', size) + b'\x00\x12\x00',
+                          None, False))
+        for size in (2 ** 31 - 1, 2 ** 30, 200 * 2 ** 20 + 7):
+            cases.append(('frame length %d' % size, struct.pack('>i', size) + b'\x00\x03\x00\x01'
+                          + b'\x00' * 16, None, False))
+        self.run_cases(cases, allowed=('closed',))
+
+    def test_huge_array_count(self):
+        corr = 77
+        cases = []
+        for api, ver, prefix in ((kproto.METADATA, 1, b''),
+                                 (kproto.PRODUCE, 7, bytes(kproto.W().string(None).i16(1)
+                                        .i32(30000))),
+                                 (kproto.CREATE_TOPICS, 1, b'')):
+            body = prefix + struct.pack('>i', 2 ** 31 - 1) + b'\x00\x05topic\x00\x00'
+            cases.append(('api %d v%d with array count 2^31-1' % (api, ver),
+                          kproto.request(api, ver, corr, body), corr, False))
+        # Flexible: compact array length uvarint(2^31) in a Metadata v9.
+        body = bytes(kproto.W().uvarint(2 ** 31)) + b'\x05abcd\x00'
+        cases.append(('metadata v9 with compact array count 2^31-1',
+                      kproto.request(kproto.METADATA, 9, corr, body), corr, False))
+        # A produce whose batch bytes claim 2^31-1 bytes.
+        body = bytes(kproto.W().string(None).i16(1).i32(30000).i32(1).string('t').i32(1).i32(0)
+                     .i32(2 ** 31 - 1)) + b'\x00' * 8
+        cases.append(('produce v7 with records length 2^31-1',
+                      kproto.request(kproto.PRODUCE, 7, corr, body), corr, False))
+        self.run_cases(cases)
+
+    def metadata_version(self):
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port)
+        try:
+            err, keys = kproto.parse_api_versions(c.call(kproto.API_VERSIONS, 0, b''))
+        finally:
+            c.close()
+        lo, hi = keys[kproto.METADATA]
+        if lo <= 9 <= hi:
+            return 9
+        sys.stderr.write('NOTE: Metadata v9 is not advertised (%d-%d); truncating v%d\n'
+                         % (lo, hi, hi))
+        return hi
+
+    def truncations(self, name, frame, corr):
+        """Every truncation of FRAME: a complete frame of the first K body
+        bytes, and the full-length frame cut after K bytes then half-closed."""
+        body = frame[4:]
+        cases = []
+        for k in range(len(body)):
+            cases.append(('%s body cut to %d of %d bytes' % (name, k, len(body)),
+                          struct.pack('>i', k) + body[:k], corr if k >= 8 else None, False))
+        for k in range(len(frame)):
+            cases.append(('%s stream cut after %d of %d bytes' % (name, k, len(frame)),
+                          frame[:k], None, True))
+        return cases
+
+    def test_truncated_metadata(self):
+        ver = self.metadata_version()
+        corr = 4242
+        frame = kproto.request(kproto.METADATA, ver, corr,
+                               kproto.metadata_body(ver, [self.good_topic], auto_create=False))
+        # The whole request is answered (the positive control).
+        whole = self.run_cases([('whole metadata v%d' % ver, frame, corr, False)],
+                               allowed=('answered',))
+        self.assertEqual(whole[0].result, 'answered')
+        self.run_cases(self.truncations('metadata v%d' % ver, frame, corr),
+                       allowed=('closed', 'answered'))
+
+    def test_truncated_produce(self):
+        corr = 4343
+        topic = topic_name('trunc')
+        create_topic(self.n, topic, 1)
+        batch = kproto.record_batch([(b'k', b'value-%d' % i, [('h', b'1')]) for i in range(3)])
+        frame = kproto.request(kproto.PRODUCE, 7, corr,
+                               kproto.produce_body(7, 1, 30000, [(0, batch)], topic=topic))
+        whole = self.run_cases([('whole produce v7', frame, corr, False)], allowed=('answered',))
+        self.assertEqual(whole[0].result, 'answered')
+        self.run_cases(self.truncations('produce v7', frame, corr))
+        # Nothing but the whole request was appended.
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port)
+        try:
+            res = kproto.parse_list_offsets_v1(c.call(kproto.LIST_OFFSETS, 1,
+                                                      kproto.list_offsets_body(topic, 0, -1)))
+        finally:
+            c.close()
+        self.assertEqual(res[(topic, 0)][2], 3, 'truncated produce requests appended records')
+
+    def test_unknown_api_key_and_version(self):
+        corr = 99
+        cases = [
+            ('api key 32767', kproto.request(32767, 0, corr, b''), corr, False),
+            ('api key 999', kproto.request(999, 0, corr, b'\x00' * 8), corr, False),
+            ('api key -1', kproto.request(-1, 0, corr, b''), corr, False),
+            ('metadata v99', kproto.request(kproto.METADATA, 99, corr, b'\x00\x00\x00\x00'),
+             corr, False),
+            ('produce v-1', kproto.request(kproto.PRODUCE, -1, corr, b'\x00' * 10), corr, False),
+            ('fetch v32000', kproto.request(kproto.FETCH, 32000, corr, b'\x00' * 10), corr,
+             False),
+        ]
+        self.run_cases(cases)
+        # ApiVersions with an unknown version: error 35 and a v0 body that
+        # lists at least ApiVersions itself (KIP-511), then the connection
+        # still works.
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port)
+        try:
+            body = c.call(kproto.API_VERSIONS, 99, b'')
+            err, keys = kproto.parse_api_versions(body, 0)
+            self.assertEqual(err, 35, 'ApiVersions v99 answered error %d' % err)
+            self.assertIn(kproto.API_VERSIONS, keys)
+            err, keys = kproto.parse_api_versions(c.call(kproto.API_VERSIONS, 0, b''))
+            self.assertEqual(err, 0)
+        finally:
+            c.close()
+
+    def test_tls_client_hello(self):
+        self.run_cases([('TLS ClientHello', tls_client_hello(), None, False),
+                        ('TLS ClientHello, half-closed', tls_client_hello(), None, True)],
+                       allowed=('closed',))
+
+    def produce_raw(self, topic, parts, acks=1):
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port)
+        try:
+            return kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, acks, 30000, parts, topic=topic)), 7)
+        finally:
+            c.close()
+
+    def latest(self, topic, p):
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port)
+        try:
+            res = kproto.parse_list_offsets_v1(c.call(kproto.LIST_OFFSETS, 1,
+                                                      kproto.list_offsets_body(topic, p, -1)))
+        finally:
+            c.close()
+        return res[(topic, p)][2]
+
+    def test_corrupt_batch_crc(self):
+        topic = topic_name('crc')
+        create_topic(self.n, topic, 2)
+        recs = [(None, b'record-%d' % i, []) for i in range(5)]
+        good = kproto.record_batch(recs)
+        bad = kproto.record_batch(recs, corrupt_crc=True)
+        for acks in (1, -1):
+            res = self.produce_raw(topic, [(0, good), (1, bad)], acks=acks)
+            self.assertEqual(res[(topic, 0)][0], 0, 'the good partition of the request')
+            self.assertEqual(res[(topic, 1)][0], 2, 'a corrupt CRC must be CORRUPT_MESSAGE')
+        self.assertEqual((self.latest(topic, 0), self.latest(topic, 1)), (10, 0))
+        # A flipped bit inside the records, CRC left as it was.
+        flipped = bytearray(good)
+        flipped[-3] ^= 0x01
+        res = self.produce_raw(topic, [(1, bytes(flipped))])
+        self.assertEqual(res[(topic, 1)][0], 2, 'a flipped payload bit')
+        self.assertEqual(self.latest(topic, 1), 0, 'a corrupt batch was appended')
+        # The partition still takes good batches.
+        res = self.produce_raw(topic, [(1, good)])
+        self.assertEqual(res[(topic, 1)], (0, 0))
+
+    def test_malformed_batches(self):
+        topic = topic_name('malformed')
+        create_topic(self.n, topic, 1)
+        good = kproto.record_batch([(None, b'x' * 10, [])] * 3)
+        too_long = bytearray(good)
+        struct.pack_into('>i', too_long, 8, len(good) - 12 + 50)  # batchLength past the end
+        too_short = bytearray(good)
+        struct.pack_into('>i', too_short, 8, 30)
+        magic1 = bytearray(good)
+        magic1[16] = 1
+        cases = {'batchLength past the end': bytes(too_long),
+                 'batchLength too short': bytes(too_short),
+                 'magic 1 in a v7 produce': bytes(magic1),  # 43 allowed below
+                 'ten bytes': good[:10],
+                 'empty records': b''}
+        for label, data in cases.items():
+            res = self.produce_raw(topic, [(0, data)])
+            self.assertIn(res[(topic, 0)][0], (2, 43, 87) if 'magic' in label else (2, 87),
+                          '%s: error %d (want CORRUPT_MESSAGE 2 or INVALID_RECORD 87)'
+                          % (label, res[(topic, 0)][0]))
+        # A record count that does not match the records.
+        wrong = bytearray(kproto.record_batch([(None, b'y', [])] * 3))
+        struct.pack_into('>i', wrong, 57, 4)
+        tail = bytes(wrong[21:])
+        struct.pack_into('>I', wrong, 17, kproto.crc32c(tail))
+        res = self.produce_raw(topic, [(0, bytes(wrong))])
+        self.assertIn(res[(topic, 0)][0], (2, 87), 'record count 4 with 3 records: error %d'
+                      % res[(topic, 0)][0])
+        self.assertEqual(self.latest(topic, 0), 0, 'a malformed batch was appended')
+
+
+if __name__ == '__main__':
+    main()

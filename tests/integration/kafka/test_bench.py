@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""test_bench.py: a short smoke run of chronik-bench (bench/chronik-bench.c)
+against a chronik node: produce by count and by duration, consume, and the
+numbers it prints are present and consistent.
+
+Owned by the Kafka integration tests; the binary's path comes from
+CHRONIK_BENCH (set by meson).
+"""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kharness import NodeTestCase, main, topic_name  # noqa: E402
+
+
+def bench():
+    exe = os.environ.get('CHRONIK_BENCH')
+    if not exe or not os.access(exe, os.X_OK):
+        raise unittest.SkipTest('chronik-bench not built (librdkafka-dev missing)')
+    return exe
+
+
+def run_bench(args, timeout=300):
+    p = subprocess.run([bench()] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout)
+    out = p.stdout.decode('utf-8', 'replace')
+    result = {}
+    for line in out.splitlines():
+        if line.startswith('result '):
+            for kv in line.split()[1:]:
+                k, _, v = kv.partition('=')
+                result[k] = v
+    return p.returncode, out, p.stderr.decode('utf-8', 'replace'), result
+
+
+class BenchSmoke(NodeTestCase):
+
+    def check_numbers(self, res, msgs=None):
+        self.assertIn('msgs', res)
+        if msgs is not None:
+            self.assertEqual(int(res['msgs']), msgs)
+        self.assertEqual(int(res['failed']), 0)
+        self.assertGreater(float(res['msg_per_s']), 0)
+        self.assertGreater(float(res['mb_per_s']), 0)
+        q = [float(res[k]) for k in ('p50_ms', 'p95_ms', 'p99_ms', 'p999_ms', 'max_ms')]
+        self.assertEqual(q, sorted(q), 'percentiles out of order: %s' % q)
+
+    def test_produce_then_consume(self):
+        node = self.node().start()
+        topic = topic_name('bench')
+        rc, out, err, res = run_bench(['produce', '--brokers', node.bootstrap, '--topic', topic,
+                                       '--partitions', '2', '--count', '20000', '--size', '100',
+                                       '--acks', 'all', '--linger-ms', '5'])
+        self.assertEqual(rc, 0, 'produce exited %d\n%s\n%s' % (rc, out, err[-3000:]))
+        self.assertIn('latency ms: p50', out)
+        self.check_numbers(res, 20000)
+        self.assertEqual(int(res['bytes']), 20000 * 100)
+        self.assertGreater(float(res['p50_ms']), 0, 'acks=all latency cannot be 0')
+        rc, out, err, res = run_bench(['consume', '--brokers', node.bootstrap, '--topic', topic,
+                                       '--count', '20000'])
+        self.assertEqual(rc, 0, 'consume exited %d\n%s\n%s' % (rc, out, err[-3000:]))
+        self.check_numbers(res, 20000)
+        self.assertEqual(int(res['bytes']), 20000 * 100)
+        # Without a count it reads to the end of every partition and stops.
+        rc, out, err, res = run_bench(['consume', '--brokers', node.bootstrap, '--topic', topic])
+        self.assertEqual((rc, int(res.get('msgs', -1))), (0, 20000), out + err[-2000:])
+
+    def test_produce_duration_options(self):
+        node = self.node().start()
+        topic = topic_name('benchd')
+        rc, out, err, res = run_bench(['produce', '--brokers', node.bootstrap, '--topic', topic,
+                                       '--partitions', '1', '--duration', '2', '--size', '1000',
+                                       '--acks', '1', '--compression', 'lz4', '--batch-size',
+                                       '65536', '--inflight', '5', '--report-ms', '500'])
+        self.assertEqual(rc, 0, 'produce exited %d\n%s\n%s' % (rc, out, err[-3000:]))
+        self.check_numbers(res)
+        self.assertGreater(int(res['msgs']), 0)
+        self.assertIn('records delivered', err, 'no progress lines on stderr')
+
+    def test_bad_usage(self):
+        for args in ([], ['produce'], ['produce', '--topic', 't'], ['frobnicate'],
+                     ['produce', '--brokers', 'x:1', '--topic', 't', '--acks', '2'],
+                     ['produce', '--brokers', 'x:1', '--topic', 't', '--count', '5',
+                      '--duration', '1']):
+            rc, out, err, _ = run_bench(args, timeout=30)
+            self.assertEqual(rc, 2, 'chronik-bench %s exited %d' % (' '.join(args), rc))
+            self.assertIn('usage:', err)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,453 @@
+#!/usr/bin/python3
+"""test_kafka_python.py: kafka-python 2.0.2 against a chronik node.
+
+Owned by the Kafka integration tests. What a kafka-python user sees: the
+admin client (CreateTopics with 100 topics, DeleteTopics, CreatePartitions,
+DescribeConfigs/AlterConfigs and the errors Kafka gives for bad requests),
+KafkaProducer auto-creating a topic, KafkaConsumer with manual assignment,
+ListOffsets (earliest, latest, by timestamp), long polling, topic configs
+taking effect, and 1,000 idle connections. Each case starts its own node.
+"""
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kharness import (NodeTestCase, admin_client, create_topic, kproto,  # noqa: E402
+                      list_topics_raw, main, require_module, topic_name,
+                      wait_topic)
+
+kafka = require_module('kafka')
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic  # noqa: E402
+from kafka import errors as kerr  # noqa: E402
+
+
+def producer(node, **kw):
+    kw.setdefault('acks', 'all')
+    return KafkaProducer(bootstrap_servers=node.bootstrap, request_timeout_ms=30000,
+                         max_block_ms=60000, **kw)
+
+
+def consumer(node, **kw):
+    return KafkaConsumer(bootstrap_servers=node.bootstrap, group_id=None,
+                         enable_auto_commit=False, auto_offset_reset='earliest',
+                         request_timeout_ms=40000, **kw)
+
+
+def read_partition(node, topic, partition, count, timeout=60):
+    """Reads COUNT records of one partition from offset 0 (manual assignment)."""
+    c = consumer(node)
+    tp = TopicPartition(topic, partition)
+    try:
+        c.assign([tp])
+        c.seek_to_beginning(tp)
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < count and time.monotonic() < deadline:
+            for recs in c.poll(timeout_ms=1000).values():
+                out.extend(recs)
+        return out
+    finally:
+        c.close()
+
+
+def describe_topic_configs(node, topic, names=None):
+    """{name: (value, is_default)} of TOPIC through DescribeConfigs."""
+    admin = admin_client(node)
+    try:
+        resps = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                                       configs=names)])
+    finally:
+        admin.close()
+    out = {}
+    for resp in resps:
+        for res in resp.resources:
+            err, msg, rname, entries = res[0], res[1], res[3], res[4]
+            if err != 0:
+                raise kerr.for_code(err)('describe_configs %s: %s' % (rname, msg))
+            for e in entries:
+                out[e[0]] = (e[1], e[3])
+    return out
+
+
+class KafkaPythonAdmin(NodeTestCase):
+
+    def test_create_100_topics(self):
+        node = self.node().start()
+        prefix = topic_name('many')
+        wanted = {'%s-%03d' % (prefix, i): 1 + i % 4 for i in range(100)}
+        admin = admin_client(node)
+        try:
+            resp = admin.create_topics([NewTopic(n, p, 1) for n, p in wanted.items()],
+                                       timeout_ms=60000)
+            errs = {t[0]: t[1] for t in resp.topic_errors}
+            self.assertEqual(set(errs), set(wanted), 'CreateTopics answered other topics')
+            self.assertEqual([n for n, e in errs.items() if e != 0], [],
+                             'topics created with errors: %s' % errs)
+            listed = set(admin.list_topics())
+            self.assertEqual(set(wanted) - listed, set(), 'topics missing from Metadata')
+            described = {t['topic']: len(t['partitions'])
+                         for t in admin.describe_topics(list(wanted))}
+        finally:
+            admin.close()
+        self.assertEqual(described, wanted, 'partition counts in Metadata')
+        raw = list_topics_raw(node)
+        self.assertEqual({n: raw.get(n) for n in wanted}, wanted)
+
+    def test_create_topic_errors(self):
+        node = self.node().start()
+        name = topic_name('dup')
+        create_topic(node, name, 2)
+        admin = admin_client(node)
+        try:
+            with self.assertRaises(kerr.TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(name, 2, 1)], timeout_ms=30000)
+            for bad in ('bad name!', '..', 'x' * 250, 'slash/inside'):
+                with self.assertRaises(kerr.InvalidTopicError, msg='topic name %r' % bad):
+                    admin.create_topics([NewTopic(bad, 1, 1)], timeout_ms=30000)
+            with self.assertRaises(kerr.InvalidPartitionsError):
+                admin.create_topics([NewTopic(topic_name('zero'), 0, 1)], timeout_ms=30000)
+            with self.assertRaises(kerr.InvalidReplicationFactorError):
+                admin.create_topics([NewTopic(topic_name('rf3'), 1, 3)], timeout_ms=30000)
+            with self.assertRaises(kerr.InvalidConfigurationError):
+                admin.create_topics([NewTopic(topic_name('cfg'), 1, 1,
+                                              topic_configs={'retention.ms': 'soon'})],
+                                    timeout_ms=30000)
+            with self.assertRaises(kerr.InvalidConfigurationError):
+                admin.create_topics([NewTopic(topic_name('cfg'), 1, 1,
+                                              topic_configs={'no.such.config': '1'})],
+                                    timeout_ms=30000)
+        finally:
+            admin.close()
+        topics = list_topics_raw(node)
+        self.assertEqual(topics.get(name), 2, 'the duplicate create changed the topic')
+        self.assertEqual([t for t in topics if t != name and not t.startswith('__')], [],
+                         'a refused topic was created anyway')
+
+    def test_delete_topics(self):
+        node = self.node().start()
+        name = topic_name('del')
+        create_topic(node, name, 2)
+        p = producer(node)
+        for i in range(20):
+            p.send(name, b'v%d' % i, partition=i % 2).get(30)
+        p.close()
+        admin = admin_client(node)
+        try:
+            admin.delete_topics([name], timeout_ms=30000)
+            self.assertNotIn(name, admin.list_topics())
+            with self.assertRaises(kerr.UnknownTopicOrPartitionError):
+                admin.delete_topics([name], timeout_ms=30000)
+        finally:
+            admin.close()
+        self.assertNotIn(name, list_topics_raw(node))
+        # Metadata v4 without auto-creation names it unknown.
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+        try:
+            _, _, topics = kproto.parse_metadata(c.call(
+                kproto.METADATA, 4, kproto.metadata_body(4, [name], auto_create=False)), 4)
+        finally:
+            c.close()
+        self.assertEqual(topics.get(name, (None,))[0], 3, 'Metadata of a deleted topic')
+        # The name can be used again and the new topic starts empty.
+        create_topic(node, name, 1)
+        p = producer(node)
+        md = p.send(name, b'again', partition=0).get(30)
+        p.close()
+        self.assertEqual(md.offset, 0, 'a re-created topic kept the old log')
+
+    def test_create_partitions(self):
+        node = self.node().start()
+        name = topic_name('grow')
+        create_topic(node, name, 1)
+        admin = admin_client(node)
+        try:
+            admin.create_partitions({name: NewPartitions(3)}, timeout_ms=30000)
+            wait_topic(node, name, 3)
+            with self.assertRaises(kerr.InvalidPartitionsError):
+                admin.create_partitions({name: NewPartitions(2)}, timeout_ms=30000)
+            with self.assertRaises(kerr.UnknownTopicOrPartitionError):
+                admin.create_partitions({topic_name('nosuch'): NewPartitions(2)},
+                                        timeout_ms=30000)
+        finally:
+            admin.close()
+        self.assertEqual(list_topics_raw(node).get(name), 3)
+        p = producer(node)
+        for part in range(3):
+            md = p.send(name, b'p%d' % part, partition=part).get(30)
+            self.assertEqual((md.partition, md.offset), (part, 0))
+        p.close()
+        got = read_partition(node, name, 2, 1)
+        self.assertEqual([r.value for r in got], [b'p2'])
+
+    def test_topic_configs_roundtrip(self):
+        node = self.node().start()
+        name = topic_name('cfg')
+        configs = {'retention.ms': '3600000', 'segment.bytes': '1048576',
+                   'max.message.bytes': '500000', 'retention.bytes': '104857600'}
+        create_topic(node, name, 1, configs=configs)
+        got = describe_topic_configs(node, name, list(configs))
+        self.assertEqual({k: v[0] for k, v in got.items()}, configs)
+        self.assertTrue(all(not v[1] for v in got.values()), 'set configs marked default')
+        everything = describe_topic_configs(node, name, None)
+        for k, v in configs.items():
+            self.assertEqual(everything.get(k, (None,))[0], v, 'all-configs describe of ' + k)
+        admin = admin_client(node)
+        try:
+            resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
+                                                       configs={'retention.ms': '7200000'})])
+            self.assertEqual([r[0] for r in resp.resources], [0], str(resp))
+            resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
+                                                       configs={'retention.ms': 'never'})])
+            self.assertEqual([r[0] for r in resp.resources], [40],
+                             'an invalid value must be INVALID_CONFIG: %s' % resp)
+            resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC,
+                                                       topic_name('nosuch'),
+                                                       configs={'retention.ms': '1'})])
+            self.assertEqual([r[0] for r in resp.resources], [3], str(resp))
+        finally:
+            admin.close()
+        after = describe_topic_configs(node, name, None)
+        self.assertEqual(after['retention.ms'][0], '7200000')
+        # AlterConfigs (not incremental) replaces the whole set: the others
+        # are back to their defaults.
+        self.assertNotEqual(after.get('segment.bytes', ('x', True))[0], '1048576')
+        self.assertTrue(after.get('segment.bytes', ('x', True))[1])
+
+    def test_max_message_bytes_enforced(self):
+        node = self.node().start()
+        name = topic_name('small')
+        create_topic(node, name, 1, configs={'max.message.bytes': '4096'})
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+        try:
+            big = kproto.record_batch([(None, b'x' * 20000, [])])
+            small = kproto.record_batch([(None, b'y' * 100, [])])
+            res = kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, 1, 30000, [(0, big)], topic=name)), 7)
+            self.assertEqual(res[(name, 0)][0], 10, 'a 20 KB batch on max.message.bytes=4096')
+            res = kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, 1, 30000, [(0, small)], topic=name)), 7)
+            self.assertEqual(res[(name, 0)], (0, 0), 'the refused batch took an offset')
+        finally:
+            c.close()
+
+
+class KafkaPythonClients(NodeTestCase):
+
+    def test_producer_autocreates_topic(self):
+        node = self.node(env={'CHRONIK_NUM_PARTITIONS': '4'}).start()
+        name = topic_name('auto')
+        self.assertNotIn(name, list_topics_raw(node))
+        p = producer(node)
+        try:
+            md = p.send(name, b'first', key=b'k').get(60)
+        finally:
+            p.close()
+        self.assertEqual((md.topic, md.offset), (name, 0))
+        self.assertIn(md.partition, range(4))
+        wait_topic(node, name, 4)
+
+    def test_producer_new_topic_partition0_offset0(self):
+        node = self.node(env={'CHRONIK_NUM_PARTITIONS': '4'}).start()
+        name = topic_name('new')
+        p = producer(node)
+        try:
+            md = p.send(name, b'hello', partition=0).get(60)
+        finally:
+            p.close()
+        self.assertEqual((md.topic, md.partition, md.offset), (name, 0, 0))
+        got = read_partition(node, name, 0, 1)
+        self.assertEqual([r.value for r in got], [b'hello'])
+
+    def test_consumer_manual_assignment(self):
+        node = self.node().start()
+        name = topic_name('assign')
+        create_topic(node, name, 2)
+        p = producer(node, linger_ms=5)
+        sent = {0: [], 1: []}
+        futs = []
+        for i in range(1000):
+            part = i % 2
+            key = None if i % 7 == 0 else b'key-%d' % i
+            value = b'' if i % 11 == 0 else (b'value-%d-' % i) * (i % 50)
+            headers = [('n', b'%d' % i)] if i % 3 == 0 else []
+            futs.append(p.send(name, value, key=key, partition=part, headers=headers))
+            sent[part].append((key, value, headers))
+        for f in futs:
+            f.get(60)
+        p.close()
+        for part in (0, 1):
+            got = read_partition(node, name, part, len(sent[part]))
+            self.assertEqual(len(got), len(sent[part]), 'partition %d count' % part)
+            self.assertEqual([r.offset for r in got], list(range(len(sent[part]))))
+            self.assertEqual([(r.key, r.value, list(r.headers)) for r in got], sent[part])
+        c = consumer(node)
+        try:
+            tps = [TopicPartition(name, 0), TopicPartition(name, 1)]
+            self.assertEqual(c.end_offsets(tps), {tps[0]: 500, tps[1]: 500})
+            c.assign([tps[1]])
+            c.seek(tps[1], 490)
+            got = []
+            deadline = time.monotonic() + 30
+            while len(got) < 10 and time.monotonic() < deadline:
+                for recs in c.poll(timeout_ms=1000).values():
+                    got.extend(recs)
+            self.assertEqual([r.offset for r in got], list(range(490, 500)))
+        finally:
+            c.close()
+
+    def test_list_offsets(self):
+        node = self.node().start()
+        name = topic_name('offsets')
+        create_topic(node, name, 1)
+        tp = TopicPartition(name, 0)
+        c = consumer(node)
+        try:
+            self.assertEqual(c.beginning_offsets([tp]), {tp: 0})
+            self.assertEqual(c.end_offsets([tp]), {tp: 0})
+            base = int(time.time() * 1000) - 3600 * 1000
+            p = producer(node)
+            for i in range(10):
+                p.send(name, b'm%d' % i, partition=0, timestamp_ms=base + i * 1000).get(30)
+            p.close()
+            self.assertEqual(c.beginning_offsets([tp]), {tp: 0})
+            self.assertEqual(c.end_offsets([tp]), {tp: 10})
+            res = c.offsets_for_times({tp: base + 4500})[tp]
+            self.assertIsNotNone(res, 'no offset for a timestamp inside the log')
+            self.assertEqual((res.offset, res.timestamp), (5, base + 5000))
+            res = c.offsets_for_times({tp: base - 10000})[tp]
+            self.assertEqual((res.offset, res.timestamp), (0, base))
+            res = c.offsets_for_times({tp: base + 9000})[tp]
+            self.assertEqual((res.offset, res.timestamp), (9, base + 9000))
+            self.assertIsNone(c.offsets_for_times({tp: base + 60000})[tp],
+                              'a timestamp after the last record must give no offset')
+        finally:
+            c.close()
+        # Unknown partition.
+        conn = kproto.Conn('127.0.0.1', node.kafka_port)
+        try:
+            res = kproto.parse_list_offsets_v1(conn.call(kproto.LIST_OFFSETS, 1,
+                                                         kproto.list_offsets_body(name, 7, -1)))
+        finally:
+            conn.close()
+        self.assertEqual(res[(name, 7)][0], 3)
+
+    def test_long_poll_consumer(self):
+        node = self.node().start()
+        name = topic_name('lp')
+        create_topic(node, name, 1)
+        tp = TopicPartition(name, 0)
+        c = consumer(node, fetch_max_wait_ms=10000)
+        got = []
+        ready = threading.Event()
+
+        def wait_one():
+            c.assign([tp])
+            c.seek_to_end(tp)
+            c.position(tp)
+            ready.set()
+            deadline = time.monotonic() + 60
+            while not got and time.monotonic() < deadline:
+                for recs in c.poll(timeout_ms=500).values():
+                    for r in recs:
+                        got.append((time.monotonic(), r.value))
+        t = threading.Thread(target=wait_one)
+        t.start()
+        try:
+            self.assertTrue(ready.wait(60))
+            time.sleep(2)
+            p = producer(node, acks=1)
+            p.send(name, b'late', partition=0).get(30)
+            sent_at = time.monotonic()
+            p.close()
+            t.join(60)
+        finally:
+            t.join(60)
+            c.close()
+        self.assertEqual([v for _, v in got], [b'late'])
+        self.assertLess(got[0][0] - sent_at, 5.0,
+                        'a waiting consumer got the message %.1fs after it was acknowledged'
+                        % (got[0][0] - sent_at))
+
+    def test_long_poll_raw_fetch(self):
+        node = self.node().start()
+        name = topic_name('lpraw')
+        create_topic(node, name, 1)
+        c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=30)
+        try:
+            # Nothing arrives: the broker holds the fetch for max_wait_ms.
+            t0 = time.monotonic()
+            res = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(
+                name, 0, 0, max_wait_ms=1500, min_bytes=1)))
+            waited = time.monotonic() - t0
+            self.assertEqual(res[(name, 0)][0], 0)
+            self.assertEqual(res[(name, 0)][2], b'')
+            self.assertGreater(waited, 1.0, 'an empty fetch with max_wait_ms=1500 came back '
+                               'after %.2fs' % waited)
+            # Data arrives while it waits: answered soon after, with the data.
+            result = {}
+
+            def produce_later():
+                time.sleep(1.5)
+                p = kproto.Conn('127.0.0.1', node.kafka_port)
+                try:
+                    result['produce'] = kproto.parse_produce(p.call(
+                        kproto.PRODUCE, 7, kproto.produce_body(
+                            7, 1, 30000, [(0, kproto.record_batch([(None, b'wake', [])]))],
+                            topic=name)), 7)
+                    result['at'] = time.monotonic()
+                finally:
+                    p.close()
+            t = threading.Thread(target=produce_later)
+            t0 = time.monotonic()
+            t.start()
+            res = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(
+                name, 0, 0, max_wait_ms=20000, min_bytes=1)))
+            done = time.monotonic()
+            t.join(30)
+        finally:
+            c.close()
+        self.assertEqual(result.get('produce', {}).get((name, 0)), (0, 0))
+        err, hw, data = res[(name, 0)]
+        self.assertEqual((err, hw), (0, 1))
+        recs = [r for b in kproto.batches_parse(data) for r in (b['records'] or [])]
+        self.assertEqual([(r[0], r[2]) for r in recs], [(0, b'wake')])
+        self.assertGreater(done - t0, 1.0, 'the fetch did not wait for data')
+        self.assertLess(done - result['at'], 5.0, 'the waiting fetch was answered %.1fs after '
+                        'the produce' % (done - result['at']))
+
+    def test_1000_idle_connections(self):
+        node = self.node().start()
+        conns = []
+        try:
+            for i in range(1000):
+                try:
+                    conns.append(kproto.Conn('127.0.0.1', node.kafka_port, timeout=30))
+                except OSError as e:
+                    self.fail_with_log('connection %d refused: %s' % (i, e), node)
+            for i, c in enumerate(conns):
+                err, keys = kproto.parse_api_versions(c.call(kproto.API_VERSIONS, 0, b''))
+                self.assertEqual(err, 0, 'connection %d' % i)
+            time.sleep(3)
+            name = topic_name('idle')
+            create_topic(node, name, 1)
+            p = producer(node, acks=1)
+            md = p.send(name, b'still serving', partition=0).get(30)
+            p.close()
+            self.assertEqual(md.offset, 0)
+            for i, c in enumerate(conns):
+                c.s.settimeout(30)
+                err, _ = kproto.parse_api_versions(c.call(kproto.API_VERSIONS, 0, b''))
+                self.assertEqual(err, 0, 'idle connection %d no longer served' % i)
+        finally:
+            for c in conns:
+                c.close()
+        self.assertEqual(node.child('kafka-frontend')['restarts'], 0)
+
+
+if __name__ == '__main__':
+    socket.setdefaulttimeout(None)
+    main()

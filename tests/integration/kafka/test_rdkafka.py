@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""test_rdkafka.py: 1,000,000 small messages with acks=all through
+confluent-kafka (Python) and through librdkafka's C API (rdk_e2e), all
+consumed back: count and checksum equal, no id missing or duplicated, offsets
+contiguous per partition.
+
+Owned by the Kafka integration tests. CHRONIK_KTEST_SCALE scales the count;
+the C program's path comes from CHRONIK_RDK_E2E (set by meson).
+"""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kharness import NodeTestCase, create_topic, main, scale, topic_name  # noqa: E402
+import kclients  # noqa: E402
+
+PARTITIONS = 4
+
+
+class Million(NodeTestCase):
+
+    def test_confluent_python_acks_all(self):
+        node = self.node().start()
+        topic = topic_name('cfk')
+        create_topic(node, topic, PARTITIONS)
+        n = scale(1000000)
+        prod = kclients.produce(node.bootstrap, topic, n, acks='all', timeout=900)
+        self.assertEqual(prod.errors, [], 'producer errors')
+        self.assertEqual((len(prod.acked), prod.failed), (n, 0),
+                         'acknowledged %d of %d, %d failed' % (len(prod.acked), n, prod.failed))
+        got = kclients.consume_all(node.bootstrap, topic, PARTITIONS, want=n, timeout=900)
+        self.assertEqual((got.count, got.duplicates, got.foreign), (n, 0, 0),
+                         'consumed %d distinct, %d duplicates, %d foreign'
+                         % (got.count, got.duplicates, got.foreign))
+        self.assertEqual(got.checksum, prod.checksum, 'checksum of consumed values')
+        self.assertEqual(got.ids, prod.acked)
+        for p, offs in got.by_partition.items():
+            self.assertEqual(offs, list(range(len(offs))),
+                             'partition %d offsets are not 0..n-1 in order' % p)
+        self.assertEqual(sum(len(o) for o in got.by_partition.values()), n)
+
+    def test_librdkafka_c_acks_all(self):
+        exe = os.environ.get('CHRONIK_RDK_E2E')
+        if not exe or not os.access(exe, os.X_OK):
+            raise unittest.SkipTest('rdk_e2e not built (librdkafka-dev missing)')
+        node = self.node().start()
+        topic = topic_name('rdkc')
+        n = scale(1000000)
+        p = subprocess.run([exe, '--brokers', node.bootstrap, '--topic', topic, '--create',
+                            str(PARTITIONS), '--count', str(n), '--acks', 'all',
+                            '--timeout', '900'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1900)
+        out = p.stdout.decode('utf-8', 'replace')
+        sys.stderr.write(out)
+        if p.returncode != 0:
+            self.fail_with_log('rdk_e2e exited %d\n%s\n%s' % (
+                p.returncode, out, p.stderr.decode('utf-8', 'replace')[-3000:]), node)
+        self.assertIn('result acked=%d consumed=%d missing=0' % (n, n), out)
+
+
+if __name__ == '__main__':
+    main()

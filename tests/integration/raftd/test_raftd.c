@@ -1,0 +1,448 @@
+/*
+ * test_raftd.c: integration tests of chronik-raftd, the metadata service,
+ * with a real walwriter, both standalone on a temp data dir:
+ *   1. the raftd.sock service: status, Applied events, results of good and
+ *      bad commands, a bad client cut off alone, STATUS= for the
+ *      supervisor, a clean stop;
+ *   2. 1,000 CreateTopic proposed concurrently: every answer, LMDB, the
+ *      partition logs and the metadata log agree; after kill -9 of raftd
+ *      and walwriter everything is still there, nothing was applied twice,
+ *      and proposing the same topics again is CK_E_EXISTS;
+ *   3. raftd killed with -9 in the middle of a stream: what was answered
+ *      stays, the rest is retried, every topic exists exactly once and was
+ *      created by the first CreateTopic the log holds for it;
+ *   4. walwriter killed with -9 in the middle of a stream: raftd keeps
+ *      running, reconnects and every proposal succeeds.
+ * See raftd_itest.h for the harness.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ck_err.h"
+#include "ck_ipc.h"
+#include "raftd_itest.h"
+
+static rit_t T;
+
+static void teardown(void)
+{
+	rit_cleanup(&T);
+}
+
+static void make_topic(size_t i, rit_create_t *b, void *arg)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s-%04zu", (const char *)arg, i);
+	rit_create_cmd(b, name, 1);
+}
+
+/* ---- 1. the service ---- */
+
+START_TEST(test_service)
+{
+	Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
+	Chronik__Raftd__Subscribe sub = CHRONIK__RAFTD__SUBSCRIBE__INIT;
+	Chronik__Raftd__Propose empty = CHRONIK__RAFTD__PROPOSE__INIT;
+	Chronik__Meta__MetadataCommand del;
+	Chronik__Meta__DeleteTopic dt;
+	Chronik__Raftd__RaftdReply *rep;
+	Chronik__Raftd__RaftStatus st;
+	rit_create_t cr;
+	rcl_t c, bad;
+	char role[32];
+	uint64_t index = 0, idx2 = 0, applied;
+	int result = -1;
+
+	rit_init(&T, "svc");
+	rit_start_wal(&T);
+	rit_start_raftd(&T);
+	/* The supervisor hears who leads. */
+	ck_assert(ck_test_proc_wait_notify(&T.raftd, "CHRONIK_ROLE", "leader", 10000));
+	ck_assert(ck_test_proc_wait_notify(&T.raftd, "STATUS", "serving", 10000));
+	rcl_connect(&c, &T);
+	rcl_status(&c, &st, role, sizeof(role));
+	ck_assert_str_eq(role, "leader");
+	ck_assert_uint_ge(st.term, 1);
+	ck_assert_int_eq(st.leader_id, 1);
+	ck_assert_uint_eq(st.applied_index, st.commit_index);
+
+	/* Subscribe: the current index at once, as the reply. */
+	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_SUBSCRIBE;
+	req.subscribe = &sub;
+	rep = rcl_call(&c, &req, 30000);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_int_eq(rep->body_case, CHRONIK__RAFTD__RAFTD_REPLY__BODY_APPLIED);
+	ck_assert_uint_ge(rep->applied->applied_index, st.applied_index);
+	chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+
+	/* A proposal: answered with its index, and an event covers it. */
+	rit_create_cmd(&cr, "svc-one", 2);
+	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &index), 0);
+	ck_assert_int_eq(result, 0);
+	ck_assert_uint_gt(index, st.applied_index);
+	for (;;) {
+		rep = rcl_recv(&c, 30000);
+		ck_assert_ptr_nonnull(rep);
+		ck_assert_uint_eq(rep->correlation_id, 0);
+		ck_assert_int_eq(rep->body_case, CHRONIK__RAFTD__RAFTD_REPLY__BODY_APPLIED);
+		applied = rep->applied->applied_index;
+		chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+		if (applied >= index)
+			break;
+	}
+	ck_assert_uint_ge(rit_meta_applied(&T), index);
+	ck_assert(rit_log_exists(&T, "svc-one", 0));
+	ck_assert(rit_log_exists(&T, "svc-one", 1));
+	ck_assert(!rit_log_exists(&T, "svc-one", 2));
+
+	/* Results of commands that do not fit: the same topic, a bad one, an
+	 * unknown delete. */
+	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &idx2), 0);
+	ck_assert_int_eq(result, CK_E_EXISTS);
+	ck_assert_uint_gt(idx2, index);
+	rit_create_cmd(&cr, "bad name!", 1);
+	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &idx2), 0);
+	ck_assert_int_eq(result, CK_E_INVALID);
+	rit_delete_cmd(&del, &dt, "svc-none");
+	ck_assert_int_eq(rcl_propose(&c, &del, &result, &idx2), 0);
+	ck_assert_int_eq(result, CK_E_NOT_FOUND);
+	/* A delete removes the records and the logs. */
+	rit_delete_cmd(&del, &dt, "svc-one");
+	ck_assert_int_eq(rcl_propose(&c, &del, &result, &idx2), 0);
+	ck_assert_int_eq(result, 0);
+	ck_assert_uint_eq(rit_meta_topics(&T, "svc-one", NULL, NULL), 0);
+	ck_assert_ptr_null(rit_meta_partition(&T, "svc-one", 0));
+	ck_assert(!rit_log_exists(&T, "svc-one", 0));
+	ck_assert(!rit_log_exists(&T, "svc-one", 1));
+	rcl_close(&c);
+
+	/* A propose without a command is refused; a frame that is no request
+	 * closes only its own connection. */
+	rcl_connect(&c, &T);
+	rcl_connect(&bad, &T);
+	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_PROPOSE;
+	req.propose = &empty;
+	rep = rcl_call(&c, &req, 30000);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_int_eq(rep->error, CK_E_INVALID);
+	chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+	ck_assert_int_eq(ck_ipc_sync_send(bad.fd, "\xff\xff\xff", 3), 0);
+	ck_assert_ptr_null(rcl_recv(&bad, 10000));
+	rcl_close(&bad);
+	rit_create_cmd(&cr, "svc-two", 1);
+	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &idx2), 0);
+	ck_assert_int_eq(result, 0);
+	rcl_close(&c);
+	ck_assert(ck_test_file_contains(T.raftd.logpath, "closing client"));
+
+	/* A clean stop. */
+	ck_assert_int_eq(ck_test_proc_stop(&T.raftd, SIGTERM, 20000), 0);
+	ck_assert(ck_test_file_contains(T.raftd.logpath, "stopped"));
+}
+END_TEST
+
+/* ---- 2. a thousand topics survive kill -9 ---- */
+
+#define N_TOPICS 1000
+
+typedef struct {
+	uint64_t created[N_TOPICS];
+	size_t n;
+	bool bad;
+} created_t;
+
+static void note_created(void *arg, const Chronik__Meta__TopicRecord *rec)
+{
+	created_t *c = arg;
+	size_t i = strtoul(strrchr(rec->name, '-') + 1, NULL, 10);
+
+	if (i >= N_TOPICS || c->created[i] || rec->partitions != 1)
+		c->bad = true;
+	else
+		c->created[i] = rec->created_index;
+	c->n++;
+}
+
+typedef struct {
+	int creates[N_TOPICS];
+	uint64_t first[N_TOPICS];
+	size_t entries;
+	size_t noops;
+} log_count_t;
+
+static void count_entry(void *arg, uint64_t index, uint64_t term,
+                        const Chronik__Meta__MetadataCommand *cmd)
+{
+	log_count_t *lc = arg;
+	const char *dash;
+	size_t i;
+
+	(void)term;
+	lc->entries++;
+	if (!cmd) {
+		lc->noops++;
+		return;
+	}
+	if (cmd->cmd_case != CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC ||
+	    strncmp(cmd->create_topic->name, "k9-", 3) != 0)
+		return;
+	dash = strrchr(cmd->create_topic->name, '-');
+	i = strtoul(dash + 1, NULL, 10);
+	ck_assert_uint_lt(i, N_TOPICS);
+	if (lc->creates[i]++ == 0)
+		lc->first[i] = index;
+}
+
+/* LMDB, the logs and the metadata log agree with the answers ANS. */
+static void check_thousand(const rit_answer_t *ans, created_t *cr, int creates_each)
+{
+	log_count_t *lc = calloc(1, sizeof(*lc));
+	uint64_t last;
+
+	memset(cr, 0, sizeof(*cr));
+	ck_assert_uint_eq(rit_meta_topics(&T, "k9-", note_created, cr), N_TOPICS);
+	ck_assert(!cr->bad);
+	for (size_t i = 0; i < N_TOPICS; i++) {
+		char name[32];
+		Chronik__Meta__PartitionRecord *p;
+
+		snprintf(name, sizeof(name), "k9-%04zu", i);
+		ck_assert_uint_eq(cr->created[i], ans[i].index);
+		p = rit_meta_partition(&T, name, 0);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_int_eq(p->leader, 1);
+		ck_assert_uint_eq(p->n_isr, 1);
+		chronik__meta__partition_record__free_unpacked(p, NULL);
+		ck_assert_ptr_null(rit_meta_partition(&T, name, 1));
+		ck_assert_msg(rit_log_exists(&T, name, 0), "no log for %s", name);
+	}
+	last = rit_meta_log(&T, count_entry, lc);
+	ck_assert_uint_eq(last, rit_meta_applied(&T));
+	for (size_t i = 0; i < N_TOPICS; i++) {
+		ck_assert_int_eq(lc->creates[i], creates_each);
+		ck_assert_uint_eq(lc->first[i], ans[i].index);
+	}
+	ck_assert_uint_ge(lc->noops, 1);
+	free(lc);
+}
+
+START_TEST(test_thousand_topics_survive_kill9)
+{
+	rit_answer_t *ans = calloc(N_TOPICS, sizeof(*ans));
+	rit_answer_t *again = calloc(N_TOPICS, sizeof(*again));
+	created_t *cr = calloc(1, sizeof(*cr));
+	ck_buf_t before = CK_BUF_INIT, after = CK_BUF_INIT;
+	uint64_t applied;
+
+	rit_init(&T, "k9");
+	rit_start_wal(&T);
+	rit_start_raftd(&T);
+	ck_assert_uint_eq(rit_propose_many(&T, 8, N_TOPICS, make_topic, "k9", NULL, NULL, ans,
+	                                   300000),
+	                  N_TOPICS);
+	for (size_t i = 0; i < N_TOPICS; i++) {
+		ck_assert_int_eq(ans[i].err, 0);
+		ck_assert_int_eq(ans[i].result, 0);
+		for (size_t j = 0; j < i; j++)
+			ck_assert_uint_ne(ans[i].index, ans[j].index);
+	}
+	check_thousand(ans, cr, 1);
+	applied = rit_meta_applied(&T);
+	rit_meta_log_bytes(&T, &before);
+
+	/* Both processes die hard; both come back. */
+	rit_kill(&T.raftd);
+	rit_kill(&T.wal);
+	rit_start_wal(&T);
+	rit_start_raftd(&T);
+	check_thousand(ans, cr, 1);
+	ck_assert_uint_gt(rit_meta_applied(&T), applied); /* no-op + registration */
+	/* The log before the restart is still its prefix, byte for byte. */
+	rit_meta_log_bytes(&T, &after);
+	ck_assert_uint_gt(after.len, before.len);
+	ck_assert_mem_eq(after.data, before.data, before.len);
+
+	/* The same topics again: each already exists, nothing changes. */
+	ck_assert_uint_eq(rit_propose_many(&T, 8, N_TOPICS, make_topic, "k9", NULL, NULL, again,
+	                                   300000),
+	                  N_TOPICS);
+	for (size_t i = 0; i < N_TOPICS; i++) {
+		ck_assert_int_eq(again[i].err, 0);
+		ck_assert_int_eq(again[i].result, CK_E_EXISTS);
+	}
+	check_thousand(ans, cr, 2);
+	ck_buf_free(&before);
+	ck_buf_free(&after);
+	free(ans);
+	free(again);
+	free(cr);
+}
+END_TEST
+
+/* ---- 3. raftd killed mid-stream ---- */
+
+#define N_STREAM 2000
+
+static void kill_raftd_at(size_t answered, void *arg)
+{
+	if (answered == *(size_t *)arg && T.raftd.pid > 0)
+		rit_kill(&T.raftd);
+}
+
+typedef struct {
+	uint64_t created[N_STREAM];
+	uint64_t first_create[N_STREAM];
+	int topics;
+} stream_check_t;
+
+static void stream_topic(void *arg, const Chronik__Meta__TopicRecord *rec)
+{
+	stream_check_t *sc = arg;
+	size_t i = strtoul(strrchr(rec->name, '-') + 1, NULL, 10);
+
+	ck_assert_uint_lt(i, N_STREAM);
+	ck_assert_uint_eq(sc->created[i], 0);
+	sc->created[i] = rec->created_index;
+	sc->topics++;
+}
+
+static void stream_entry(void *arg, uint64_t index, uint64_t term,
+                         const Chronik__Meta__MetadataCommand *cmd)
+{
+	stream_check_t *sc = arg;
+	size_t i;
+
+	(void)term;
+	if (!cmd || cmd->cmd_case != CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC)
+		return;
+	i = strtoul(strrchr(cmd->create_topic->name, '-') + 1, NULL, 10);
+	if (i < N_STREAM && sc->first_create[i] == 0)
+		sc->first_create[i] = index;
+}
+
+static void retry_missing(size_t i, rit_create_t *b, void *arg)
+{
+	const size_t *map = arg;
+
+	make_topic(map[i], b, "mid");
+}
+
+START_TEST(test_raftd_killed_mid_stream)
+{
+	rit_answer_t *ans = calloc(N_STREAM, sizeof(*ans));
+	rit_answer_t *ans2 = calloc(N_STREAM, sizeof(*ans2));
+	size_t *map = calloc(N_STREAM, sizeof(*map));
+	stream_check_t *sc = calloc(1, sizeof(*sc));
+	size_t kill_at = N_STREAM / 4, got, missing = 0;
+
+	rit_init(&T, "mid");
+	rit_start_wal(&T);
+	rit_start_raftd(&T);
+	got = rit_propose_many(&T, 4, N_STREAM, make_topic, "mid", kill_raftd_at, &kill_at, ans,
+	                       300000);
+	ck_assert_uint_ge(got, kill_at);
+	ck_assert_uint_lt(got, N_STREAM); /* the kill cut some off */
+	for (size_t i = 0; i < N_STREAM; i++) {
+		if (ans[i].answered) {
+			ck_assert_int_eq(ans[i].err, 0);
+			ck_assert_int_eq(ans[i].result, 0);
+		} else {
+			ck_assert_int_eq(ans[i].err, CK_E_CLOSED);
+			map[missing++] = i;
+		}
+	}
+	rit_start_raftd(&T);
+	/* The clients retry what got no answer: created now, or by the
+	 * entry that made it into the log before the kill. */
+	ck_assert_uint_eq(rit_propose_many(&T, 4, missing, retry_missing, map, NULL, NULL, ans2,
+	                                   300000),
+	                  missing);
+	for (size_t k = 0; k < missing; k++) {
+		ck_assert_int_eq(ans2[k].err, 0);
+		ck_assert(ans2[k].result == 0 || ans2[k].result == CK_E_EXISTS);
+	}
+	ck_assert_uint_eq(rit_meta_topics(&T, "mid-", stream_topic, sc), N_STREAM);
+	(void)rit_meta_log(&T, stream_entry, sc);
+	for (size_t i = 0; i < N_STREAM; i++) {
+		char name[32];
+
+		/* Each topic was made by the first CreateTopic in the log, and
+		 * an answered one by exactly the entry the answer named. */
+		ck_assert_uint_eq(sc->created[i], sc->first_create[i]);
+		if (ans[i].answered)
+			ck_assert_uint_eq(sc->created[i], ans[i].index);
+		snprintf(name, sizeof(name), "mid-%04zu", i);
+		ck_assert_msg(rit_log_exists(&T, name, 0), "no log for %s", name);
+	}
+	free(ans);
+	free(ans2);
+	free(map);
+	free(sc);
+}
+END_TEST
+
+/* ---- 4. walwriter killed mid-stream ---- */
+
+static void restart_wal_at(size_t answered, void *arg)
+{
+	if (answered != *(size_t *)arg)
+		return;
+	rit_kill(&T.wal);
+	ck_test_sleep_ms(300);
+	rit_start_wal(&T);
+}
+
+START_TEST(test_walwriter_restart)
+{
+	rit_answer_t *ans = calloc(N_TOPICS, sizeof(*ans));
+	size_t at = N_TOPICS / 5;
+	pid_t raftd_pid;
+
+	rit_init(&T, "walk");
+	rit_start_wal(&T);
+	rit_start_raftd(&T);
+	raftd_pid = T.raftd.pid;
+	ck_assert_uint_eq(rit_propose_many(&T, 4, N_TOPICS, make_topic, "walk", restart_wal_at,
+	                                   &at, ans, 300000),
+	                  N_TOPICS);
+	for (size_t i = 0; i < N_TOPICS; i++) {
+		char name[32];
+
+		ck_assert_int_eq(ans[i].err, 0);
+		ck_assert_int_eq(ans[i].result, 0);
+		snprintf(name, sizeof(name), "walk-%04zu", i);
+		ck_assert_msg(rit_log_exists(&T, name, 0), "no log for %s", name);
+	}
+	ck_assert_uint_eq(rit_meta_topics(&T, "walk-", NULL, NULL), N_TOPICS);
+	ck_assert(ck_test_proc_alive(&T.raftd));
+	ck_assert_int_eq(T.raftd.pid, raftd_pid);
+	ck_assert_uint_eq(rit_meta_log(&T, NULL, NULL), rit_meta_applied(&T));
+	free(ans);
+}
+END_TEST
+
+static Suite *raftd_suite(void)
+{
+	Suite *s = suite_create("raftd");
+	TCase *tc = tcase_create("raftd");
+
+	ck_test_add_root(tc);
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_service);
+	tcase_add_test(tc, test_thousand_topics_survive_kill9);
+	tcase_add_test(tc, test_raftd_killed_mid_stream);
+	tcase_add_test(tc, test_walwriter_restart);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	/* The children get a clean CHRONIK_* environment (ck_testproc.h). */
+	return ck_test_run_mode(raftd_suite(), CK_FORK);
+}

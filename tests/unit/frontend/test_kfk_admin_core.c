@@ -1,0 +1,279 @@
+/*
+ * test_kfk_admin_core.c: unit tests of CreateTopics / CreatePartitions
+ * validation and replica placement (kafka-frontend/kfk_admin_core.h).
+ */
+#include <check.h>
+#include <string.h>
+
+#include "ck_config.h"
+#include "kfk_admin_core.h"
+#include "kfk_errors.h"
+
+static kfk_tcfg_defaults_t defs;
+static const int32_t brokers1[] = {1};
+static const int32_t brokers3[] = {1, 2, 3};
+
+static kfk_create_ctx_t ctx(const int32_t *b, size_t n)
+{
+	kfk_create_ctx_t c = {b, n, 4, 1, &defs};
+	return c;
+}
+
+static void setup(void)
+{
+	ck_config_t cfg;
+
+	ck_config_defaults(&cfg);
+	kfk_tcfg_defaults_from_config(&cfg, &defs);
+}
+
+static kfk_create_topics_request_creatable_topic_t topic(const char *name, int32_t np, int16_t rf)
+{
+	kfk_create_topics_request_creatable_topic_t t;
+
+	kfk_create_topics_request_creatable_topic_init(&t);
+	t.name = kfk_str(name);
+	t.num_partitions = np;
+	t.replication_factor = rf;
+	return t;
+}
+
+START_TEST(test_topic_names)
+{
+	char name[300], msg[200];
+	char longname[251];
+
+	ck_assert_int_eq(kfk_topic_name_check(kfk_str("orders.v1_x-y"), name, msg, sizeof(msg)),
+			 KFK_ERR_NONE);
+	ck_assert_str_eq(name, "orders.v1_x-y");
+	ck_assert_int_eq(kfk_topic_name_check(kfk_str(""), name, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	ck_assert_int_eq(kfk_topic_name_check(kfk_str(".."), name, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	ck_assert_int_eq(kfk_topic_name_check(kfk_str("a b"), name, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	ck_assert_int_eq(kfk_topic_name_check(kfk_str("__chronik_metadata"), name, msg,
+					      sizeof(msg)),
+			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	ck_assert_ptr_nonnull(strstr(msg, "reserved"));
+	memset(longname, 'a', 250);
+	longname[250] = '\0';
+	ck_assert_int_eq(kfk_topic_name_check(kfk_str(longname), name, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	longname[249] = '\0';
+	ck_assert_int_eq(kfk_topic_name_check(kfk_str(longname), name, msg, sizeof(msg)),
+			 KFK_ERR_NONE);
+	/* An embedded NUL is not a valid character. */
+	ck_assert_int_eq(kfk_topic_name_check((kfk_str_t){"ab\0c", 4}, name, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+}
+END_TEST
+
+START_TEST(test_create_defaults_and_counts)
+{
+	kfk_create_ctx_t c = ctx(brokers1, 1);
+	kfk_create_plan_t plan;
+	kfk_create_topics_request_creatable_topic_t t = topic("t", -1, -1);
+	char msg[200];
+	int32_t replicas[8];
+
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_NONE);
+	ck_assert_int_eq(plan.partitions, 4); /* num.partitions of the context */
+	ck_assert_int_eq(plan.replication_factor, 1);
+	plan.replicas = replicas;
+	kfk_create_assign(&t, &c, 7, &plan);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(replicas[i], 1);
+
+	t = topic("t", 0, 1);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_PARTITIONS);
+	t = topic("t", -2, 1);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_PARTITIONS);
+	t = topic("t", KFK_PARTITIONS_MAX + 1, 1);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_PARTITIONS);
+	t = topic("t", 1, 0);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_REPLICATION_FACTOR);
+	/* More replicas than live brokers. */
+	t = topic("t", 1, 3);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_REPLICATION_FACTOR);
+	ck_assert_ptr_nonnull(strstr(msg, "only 1 broker"));
+	t = topic("bad name", 1, 1);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+}
+END_TEST
+
+START_TEST(test_create_configs)
+{
+	kfk_create_ctx_t c = ctx(brokers1, 1);
+	kfk_create_plan_t plan;
+	kfk_create_topics_request_creatable_topic_t t = topic("t", 1, 1);
+	kfk_create_topics_request_creatable_topic_config_t cfgs[2];
+	char msg[200];
+
+	kfk_create_topics_request_creatable_topic_config_init(&cfgs[0]);
+	kfk_create_topics_request_creatable_topic_config_init(&cfgs[1]);
+	cfgs[0].name = kfk_str("retention.ms");
+	cfgs[0].value = kfk_str("1000");
+	cfgs[1].name = kfk_str("cleanup.policy");
+	cfgs[1].value = kfk_str("delete");
+	t.configs.count = 2;
+	t.configs.items = cfgs;
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_NONE);
+	ck_assert(plan.configs.present[KFK_TCFG_RETENTION_MS]);
+	ck_assert_str_eq(plan.configs.value[KFK_TCFG_RETENTION_MS], "1000");
+	cfgs[1].value = kfk_str("compact");
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_INVALID_CONFIG);
+	ck_assert_ptr_nonnull(strstr(msg, "cleanup.policy"));
+}
+END_TEST
+
+START_TEST(test_create_manual_assignment)
+{
+	kfk_create_ctx_t c = ctx(brokers3, 3);
+	kfk_create_plan_t plan;
+	kfk_create_topics_request_creatable_topic_t t = topic("t", -1, -1);
+	kfk_create_topics_request_creatable_replica_assignment_t as[2];
+	int32_t r0[] = {2, 3}, r1[] = {3, 1}, bad_dup[] = {2, 2}, unknown[] = {2, 9};
+	int32_t replicas[4];
+	char msg[200];
+
+	for (int i = 0; i < 2; i++)
+		kfk_create_topics_request_creatable_replica_assignment_init(&as[i]);
+	as[0].partition_index = 1; /* any order */
+	as[0].broker_ids.count = 2;
+	as[0].broker_ids.items = r1;
+	as[1].partition_index = 0;
+	as[1].broker_ids.count = 2;
+	as[1].broker_ids.items = r0;
+	t.assignments.count = 2;
+	t.assignments.items = as;
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_NONE);
+	ck_assert_int_eq(plan.partitions, 2);
+	ck_assert_int_eq(plan.replication_factor, 2);
+	plan.replicas = replicas;
+	kfk_create_assign(&t, &c, 0, &plan);
+	ck_assert_int_eq(replicas[0], 2);
+	ck_assert_int_eq(replicas[1], 3);
+	ck_assert_int_eq(replicas[2], 3);
+	ck_assert_int_eq(replicas[3], 1);
+
+	t.num_partitions = 2;
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_INVALID_REQUEST);
+	t.num_partitions = -1;
+	as[1].broker_ids.items = bad_dup;
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	as[1].broker_ids.items = unknown;
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	as[1].broker_ids.items = r0;
+	as[1].partition_index = 2; /* 0 missing */
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	as[1].partition_index = 0;
+	as[1].broker_ids.count = 1; /* unequal replica counts */
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+}
+END_TEST
+
+START_TEST(test_round_robin_spreads_leaders)
+{
+	int32_t out[6 * 2];
+	int leaders[4] = {0};
+
+	kfk_assign_round_robin(brokers3, 3, 0, 6, 2, 1, out);
+	for (int p = 0; p < 6; p++) {
+		ck_assert_int_ne(out[p * 2], out[p * 2 + 1]);
+		leaders[out[p * 2]]++;
+	}
+	ck_assert_int_eq(leaders[1], 2);
+	ck_assert_int_eq(leaders[2], 2);
+	ck_assert_int_eq(leaders[3], 2);
+	/* The first partition's leader follows the start. */
+	ck_assert_int_eq(out[0], brokers3[1]);
+}
+END_TEST
+
+START_TEST(test_create_partitions)
+{
+	kfk_create_partitions_request_create_partitions_topic_t t;
+	kfk_create_partitions_request_create_partitions_assignment_t as[2];
+	int32_t a0[] = {1}, a1[] = {2}, out[8];
+	char msg[200];
+
+	kfk_create_partitions_request_create_partitions_topic_init(&t);
+	t.name = kfk_str("t");
+	t.count = 4;
+	t.assignments.count = -1;
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers1, 1, 0, out, msg, sizeof(msg)),
+			 KFK_ERR_NONE);
+	ck_assert_int_eq(out[0], 1);
+	ck_assert_int_eq(out[1], 1);
+	t.count = 2;
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers1, 1, 0, out, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_PARTITIONS);
+	t.count = 1;
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers1, 1, 0, out, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_PARTITIONS);
+	ck_assert_ptr_nonnull(strstr(msg, "higher than the requested"));
+	t.count = 4;
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 3, brokers1, 1, 0, out, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_REPLICATION_FACTOR);
+	/* Manual: one assignment per new partition, RF replicas each. */
+	for (int i = 0; i < 2; i++)
+		kfk_create_partitions_request_create_partitions_assignment_init(&as[i]);
+	as[0].broker_ids.count = 1;
+	as[0].broker_ids.items = a0;
+	as[1].broker_ids.count = 1;
+	as[1].broker_ids.items = a1;
+	t.assignments.count = 2;
+	t.assignments.items = as;
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers3, 3, 0, out, msg, sizeof(msg)),
+			 KFK_ERR_NONE);
+	ck_assert_int_eq(out[0], 1);
+	ck_assert_int_eq(out[1], 2);
+	t.assignments.count = 1;
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers3, 3, 0, out, msg, sizeof(msg)),
+			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+}
+END_TEST
+
+START_TEST(test_duplicate_names)
+{
+	kfk_str_t names[3] = {kfk_str("a"), kfk_str("b"), kfk_str("a")};
+
+	ck_assert(kfk_name_is_duplicate(names, 3, 0));
+	ck_assert(!kfk_name_is_duplicate(names, 3, 1));
+	ck_assert(kfk_name_is_duplicate(names, 3, 2));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("kfk_admin_core");
+	TCase *tc = tcase_create("admin");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_topic_names);
+	tcase_add_test(tc, test_create_defaults_and_counts);
+	tcase_add_test(tc, test_create_configs);
+	tcase_add_test(tc, test_create_manual_assignment);
+	tcase_add_test(tc, test_round_robin_spreads_leaders);
+	tcase_add_test(tc, test_create_partitions);
+	tcase_add_test(tc, test_duplicate_names);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,164 @@
+/*
+ * test_kfk_produce_core.c: unit tests of produce validation and the acks
+ * rules (kafka-frontend/kfk_produce_core.h): the Kafka error each broken
+ * record set gets, and when each acks mode may answer.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ck_batch.h"
+#include "ck_buf.h"
+#include "kfk_errors.h"
+#include "kfk_produce_core.h"
+
+#define MAX_MSG 1048588
+
+/* A batch of N records "v0".."v{N-1}" appended to OUT. */
+static size_t build(ck_buf_t *out, int n)
+{
+	ck_batch_record_t recs[8];
+	char vals[8][8];
+	size_t len = 0;
+
+	for (int i = 0; i < n; i++) {
+		memset(&recs[i], 0, sizeof(recs[i]));
+		(void)snprintf(vals[i], sizeof(vals[i]), "v%d", i);
+		recs[i].value = vals[i];
+		recs[i].value_len = strlen(vals[i]);
+		recs[i].timestamp_ms = 1700000000000 + i;
+	}
+	ck_assert_int_eq(ck_batch_build(out, NULL, recs, (size_t)n, &len), 0);
+	return len;
+}
+
+static int16_t check(const ck_buf_t *b, size_t max, kfk_records_info_t *info, const char **why)
+{
+	return kfk_produce_records_check(b->data, (int32_t)b->len, max, info, why);
+}
+
+START_TEST(test_valid_sets)
+{
+	ck_buf_t b = CK_BUF_INIT;
+	kfk_records_info_t info;
+	const char *why = "x";
+
+	build(&b, 3);
+	ck_assert_int_eq(check(&b, MAX_MSG, &info, &why), KFK_ERR_NONE);
+	ck_assert_ptr_null(why);
+	ck_assert_int_eq(info.batches, 1);
+	ck_assert_int_eq(info.records, 3);
+	ck_assert_int_eq(info.offsets, 3);
+	build(&b, 2); /* two batches back to back are accepted */
+	ck_assert_int_eq(check(&b, MAX_MSG, &info, NULL), KFK_ERR_NONE);
+	ck_assert_int_eq(info.batches, 2);
+	ck_assert_int_eq(info.records, 5);
+	ck_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_corrupt_and_invalid)
+{
+	ck_buf_t b = CK_BUF_INIT;
+	size_t len;
+	const char *why;
+
+	ck_assert_int_eq(kfk_produce_records_check(NULL, -1, MAX_MSG, NULL, &why),
+			 KFK_ERR_INVALID_RECORD);
+	ck_assert_int_eq(kfk_produce_records_check((const uint8_t *)"", 0, MAX_MSG, NULL, &why),
+			 KFK_ERR_INVALID_RECORD);
+
+	len = build(&b, 2);
+	b.data[len - 1] ^= 0x01; /* a flipped bit in the last record */
+	ck_assert_int_eq(check(&b, MAX_MSG, NULL, &why), KFK_ERR_CORRUPT_MESSAGE);
+	ck_assert_str_eq(why, "crc");
+
+	ck_buf_reset(&b);
+	len = build(&b, 2);
+	ck_assert_int_eq(kfk_produce_records_check(b.data, (int32_t)len - 5, MAX_MSG, NULL, &why),
+			 KFK_ERR_CORRUPT_MESSAGE);
+	ck_assert_int_eq(kfk_produce_records_check(b.data, 30, MAX_MSG, NULL, &why),
+			 KFK_ERR_CORRUPT_MESSAGE);
+
+	/* Too large for max.message.bytes, even with a good CRC. */
+	ck_assert_int_eq(check(&b, len - 1, NULL, &why), KFK_ERR_MESSAGE_TOO_LARGE);
+	ck_assert_int_eq(check(&b, len, NULL, &why), KFK_ERR_NONE);
+
+	/* Old message formats (magic 0/1) are refused on produce v3+. */
+	b.data[CK_BATCH_OFF_MAGIC] = 1;
+	ck_assert_int_eq(check(&b, MAX_MSG, NULL, &why), KFK_ERR_INVALID_RECORD);
+	b.data[CK_BATCH_OFF_MAGIC] = 2;
+
+	/* A count that disagrees with the offset range (CRC recomputed). */
+	ck_be32_put(b.data + CK_BATCH_OFF_RECORDS_COUNT, 3);
+	ck_batch_crc_update(b.data, len);
+	ck_assert_int_eq(check(&b, MAX_MSG, NULL, &why), KFK_ERR_INVALID_RECORD);
+	ck_be32_put(b.data + CK_BATCH_OFF_RECORDS_COUNT, 2);
+
+	/* Control batches are the broker's, never a producer's. */
+	ck_be16_put(b.data + CK_BATCH_OFF_ATTRIBUTES, CK_BATCH_ATTR_CONTROL);
+	ck_batch_crc_update(b.data, len);
+	ck_assert_int_eq(check(&b, MAX_MSG, NULL, &why), KFK_ERR_INVALID_RECORD);
+	ck_assert_str_eq(why, "control batch");
+	ck_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_compressed_pass_through)
+{
+	ck_buf_t b = CK_BUF_INIT;
+	size_t len = build(&b, 2);
+	kfk_records_info_t info;
+
+	/* Marked gzip: the bytes are not parsed as records any more. */
+	ck_be16_put(b.data + CK_BATCH_OFF_ATTRIBUTES, 1);
+	ck_batch_crc_update(b.data, len);
+	ck_assert_int_eq(check(&b, MAX_MSG, &info, NULL), KFK_ERR_NONE);
+	ck_assert(info.compressed);
+	/* An unknown codec is corrupt. */
+	ck_be16_put(b.data + CK_BATCH_OFF_ATTRIBUTES, 6);
+	ck_batch_crc_update(b.data, len);
+	ck_assert_int_eq(check(&b, MAX_MSG, NULL, NULL), KFK_ERR_CORRUPT_MESSAGE);
+	ck_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_acks_rules)
+{
+	ck_assert_int_eq(kfk_produce_acks_check(0), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_acks_check(1), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_acks_check(-1), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_acks_check(2), KFK_ERR_INVALID_REQUIRED_ACKS);
+	ck_assert_int_eq(kfk_produce_acks_check(-2), KFK_ERR_INVALID_REQUIRED_ACKS);
+
+	ck_assert_int_eq(kfk_produce_isr_check(KFK_ACKS_ALL, 1, 2), KFK_ERR_NOT_ENOUGH_REPLICAS);
+	ck_assert_int_eq(kfk_produce_isr_check(KFK_ACKS_ALL, 2, 2), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_isr_check(KFK_ACKS_LEADER, 1, 2), KFK_ERR_NONE);
+
+	/* acks=1 answers after the append whatever the high watermark. */
+	ck_assert(kfk_produce_covered(KFK_ACKS_LEADER, 10, 0));
+	/* acks=all needs the high watermark past the last offset. */
+	ck_assert(!kfk_produce_covered(KFK_ACKS_ALL, 10, 10));
+	ck_assert(kfk_produce_covered(KFK_ACKS_ALL, 10, 11));
+	ck_assert(!kfk_produce_covered(KFK_ACKS_ALL, 0, -1));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("kfk_produce_core");
+	TCase *tc = tcase_create("produce");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_valid_sets);
+	tcase_add_test(tc, test_corrupt_and_invalid);
+	tcase_add_test(tc, test_compressed_pass_through);
+	tcase_add_test(tc, test_acks_rules);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

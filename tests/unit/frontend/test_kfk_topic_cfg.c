@@ -1,0 +1,179 @@
+/*
+ * test_kfk_topic_cfg.c: unit tests of the topic configuration rules
+ * (kafka-frontend/kfk_topic_cfg.h): accepted keys and values, Kafka's
+ * INVALID_CONFIG cases, normalisation, list operations on cleanup.policy,
+ * effective values over node defaults.
+ */
+#include <check.h>
+#include <string.h>
+
+#include "ck_config.h"
+#include "kfk_errors.h"
+#include "kfk_topic_cfg.h"
+
+static kfk_tcfg_defaults_t defs;
+
+static void setup(void)
+{
+	ck_config_t cfg;
+
+	ck_config_defaults(&cfg);
+	kfk_tcfg_defaults_from_config(&cfg, &defs);
+}
+
+static int16_t put(kfk_tcfg_set_t *s, const char *k, const char *v, char *msg)
+{
+	return kfk_tcfg_set_put(s, &defs, kfk_str(k), v ? kfk_str(v) : KFK_STR_NULL, msg, 200);
+}
+
+START_TEST(test_defaults_follow_node_config)
+{
+	ck_config_t cfg;
+	kfk_tcfg_t eff;
+	char buf[KFK_TCFG_VALUE_MAX];
+
+	ck_config_defaults(&cfg);
+	cfg.retention_ms = 3600000;
+	cfg.segment_bytes = 1 << 20;
+	kfk_tcfg_defaults_from_config(&cfg, &defs);
+	kfk_tcfg_effective(NULL, &defs, &eff);
+	ck_assert_int_eq(eff.retention_ms, 3600000);
+	ck_assert_int_eq(eff.segment_bytes, 1 << 20);
+	ck_assert_int_eq(eff.max_message_bytes, cfg.max_message_bytes);
+	ck_assert_int_eq(eff.min_insync_replicas, 1);
+	ck_assert(!eff.log_append_time);
+	kfk_tcfg_default_str(&defs, KFK_TCFG_RETENTION_MS, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "3600000");
+	kfk_tcfg_default_str(&defs, KFK_TCFG_CLEANUP_POLICY, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "delete");
+	kfk_tcfg_default_str(&defs, KFK_TCFG_MESSAGE_TIMESTAMP_TYPE, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "CreateTime");
+	/* The largest batch allowed must still fit an IPC frame. */
+	ck_assert_int_eq(defs.max_message_bytes_limit, cfg.ipc_frame_max_bytes - (64 << 10));
+}
+END_TEST
+
+START_TEST(test_valid_values_are_stored_normalised)
+{
+	kfk_tcfg_set_t s;
+	kfk_tcfg_t eff;
+	char msg[200];
+
+	kfk_tcfg_set_init(&s);
+	ck_assert_int_eq(put(&s, "retention.ms", " 86400000 ", msg), KFK_ERR_NONE);
+	ck_assert_int_eq(put(&s, "retention.bytes", "-1", msg), KFK_ERR_NONE);
+	ck_assert_int_eq(put(&s, "segment.bytes", "+1048576", msg), KFK_ERR_NONE);
+	ck_assert_int_eq(put(&s, "max.message.bytes", "2000000", msg), KFK_ERR_NONE);
+	ck_assert_int_eq(put(&s, "min.insync.replicas", "2", msg), KFK_ERR_NONE);
+	ck_assert_int_eq(put(&s, "cleanup.policy", " delete ,delete", msg), KFK_ERR_NONE);
+	ck_assert_int_eq(put(&s, "message.timestamp.type", "LogAppendTime", msg), KFK_ERR_NONE);
+	ck_assert_str_eq(s.value[KFK_TCFG_RETENTION_MS], "86400000");
+	ck_assert_str_eq(s.value[KFK_TCFG_SEGMENT_BYTES], "1048576");
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "delete");
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert_int_eq(eff.retention_ms, 86400000);
+	ck_assert_int_eq(eff.retention_bytes, -1);
+	ck_assert_int_eq(eff.segment_bytes, 1048576);
+	ck_assert_int_eq(eff.max_message_bytes, 2000000);
+	ck_assert_int_eq(eff.min_insync_replicas, 2);
+	ck_assert(eff.log_append_time);
+}
+END_TEST
+
+START_TEST(test_invalid_values_are_invalid_config)
+{
+	static const char *const bad[][2] = {
+	    {"retention.ms", "-2"},
+	    {"retention.ms", "12abc"},
+	    {"retention.ms", ""},
+	    {"retention.ms", "99999999999999999999"},
+	    {"retention.bytes", "-5"},
+	    {"segment.bytes", "100"},
+	    {"segment.bytes", "4294967296"},
+	    {"max.message.bytes", "0"},
+	    {"max.message.bytes", "2147483647"},
+	    {"min.insync.replicas", "0"},
+	    {"cleanup.policy", "compact"},
+	    {"cleanup.policy", "delete,compact"},
+	    {"cleanup.policy", " , "},
+	    {"message.timestamp.type", "createtime"},
+	    {"compression.type", "producer"},
+	    {"no.such.key", "1"},
+	};
+	kfk_tcfg_set_t s;
+	char msg[200];
+
+	kfk_tcfg_set_init(&s);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msg[0] = '\0';
+		ck_assert_msg(put(&s, bad[i][0], bad[i][1], msg) == KFK_ERR_INVALID_CONFIG,
+			      "%s=%s accepted", bad[i][0], bad[i][1]);
+		ck_assert_msg(msg[0] != '\0', "no message for %s=%s", bad[i][0], bad[i][1]);
+	}
+	ck_assert_int_eq(put(&s, "retention.ms", NULL, msg), KFK_ERR_INVALID_CONFIG);
+	/* Nothing was stored by the failures. */
+	for (int k = 0; k < KFK_TCFG_COUNT; k++)
+		ck_assert(!s.present[k]);
+}
+END_TEST
+
+START_TEST(test_lookup_and_info)
+{
+	ck_assert_int_eq(kfk_tcfg_lookup(kfk_str("retention.ms")), KFK_TCFG_RETENTION_MS);
+	ck_assert_int_eq(kfk_tcfg_lookup(kfk_str("retention.m")), -1);
+	ck_assert_int_eq(kfk_tcfg_lookup(KFK_STR_NULL), -1);
+	ck_assert_str_eq(kfk_tcfg_info(KFK_TCFG_SEGMENT_BYTES)->broker_name, "log.segment.bytes");
+	ck_assert_int_eq(kfk_tcfg_info(KFK_TCFG_CLEANUP_POLICY)->type, KFK_CFG_TYPE_LIST);
+	ck_assert_ptr_null(kfk_tcfg_info(KFK_TCFG_COUNT));
+	/* Names are in order, as DescribeConfigs lists them. */
+	for (int k = 1; k < KFK_TCFG_COUNT; k++)
+		ck_assert_int_lt(strcmp(kfk_tcfg_info(k - 1)->name, kfk_tcfg_info(k)->name), 0);
+}
+END_TEST
+
+START_TEST(test_list_operations)
+{
+	kfk_tcfg_set_t s;
+	char msg[200];
+
+	kfk_tcfg_set_init(&s);
+	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
+					      kfk_str("delete"), msg, sizeof(msg)),
+			 KFK_ERR_NONE);
+	ck_assert(s.present[KFK_TCFG_CLEANUP_POLICY]);
+	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
+					      kfk_str("compact"), msg, sizeof(msg)),
+			 KFK_ERR_INVALID_CONFIG);
+	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, false,
+					      kfk_str("delete"), msg, sizeof(msg)),
+			 KFK_ERR_NONE);
+	ck_assert(!s.present[KFK_TCFG_CLEANUP_POLICY]);
+	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_RETENTION_MS, true, kfk_str("1"),
+					      msg, sizeof(msg)),
+			 KFK_ERR_INVALID_CONFIG);
+	ck_assert_int_eq(put(&s, "retention.ms", "5", msg), KFK_ERR_NONE);
+	kfk_tcfg_set_del(&s, KFK_TCFG_RETENTION_MS);
+	ck_assert(!s.present[KFK_TCFG_RETENTION_MS]);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("kfk_topic_cfg");
+	TCase *tc = tcase_create("topic_cfg");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_defaults_follow_node_config);
+	tcase_add_test(tc, test_valid_values_are_stored_normalised);
+	tcase_add_test(tc, test_invalid_values_are_invalid_config);
+	tcase_add_test(tc, test_lookup_and_info);
+	tcase_add_test(tc, test_list_operations);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

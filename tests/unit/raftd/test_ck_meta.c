@@ -1,0 +1,448 @@
+/*
+ * test_ck_meta.c: unit tests of the LMDB `meta` layout (common/ck_meta.h):
+ * record round trips through a reopen, applied_index, key order of the
+ * walks, partitions of one topic only (even with names that prefix each
+ * other), deleting a topic with its partitions, producer-id blocks,
+ * missing records, corrupt values and bad keys.
+ */
+#include <string.h>
+
+#include "ck_err.h"
+#include "ck_meta.h"
+#include "ck_testlib.h"
+
+static char dir[128];
+static ck_meta_t *meta;
+
+static void setup(void)
+{
+	ck_test_mkdtemp(dir, sizeof(dir), "meta");
+	ck_assert_int_eq(ck_meta_open(dir, &meta), 0);
+}
+
+static void teardown(void)
+{
+	ck_meta_close(meta);
+	meta = NULL;
+}
+
+static MDB_txn *wbegin(void)
+{
+	MDB_txn *txn = NULL;
+
+	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
+	return txn;
+}
+
+static MDB_txn *rbegin(void)
+{
+	MDB_txn *txn = NULL;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	return txn;
+}
+
+static void put_topic(MDB_txn *txn, const char *name, int32_t parts, uint64_t index)
+{
+	Chronik__Meta__TopicRecord t = CHRONIK__META__TOPIC_RECORD__INIT;
+	Chronik__Meta__ConfigEntry ce = CHRONIK__META__CONFIG_ENTRY__INIT;
+	Chronik__Meta__ConfigEntry *cev[1] = {&ce};
+	uint8_t id[16];
+
+	memset(id, 0xab, sizeof(id));
+	id[0] = (uint8_t)parts;
+	ce.name = "retention.ms";
+	ce.value = "1000";
+	t.name = (char *)name;
+	t.topic_id.data = id;
+	t.topic_id.len = sizeof(id);
+	t.partitions = parts;
+	t.configs = cev;
+	t.n_configs = 1;
+	t.created_index = index;
+	ck_assert_int_eq(ck_meta_topic_put(meta, txn, &t), 0);
+}
+
+static void put_partition(MDB_txn *txn, const char *topic, int32_t p, int32_t leader)
+{
+	Chronik__Meta__PartitionRecord r = CHRONIK__META__PARTITION_RECORD__INIT;
+	int32_t replicas[3] = {leader, leader + 1, leader + 2};
+
+	r.topic = (char *)topic;
+	r.partition = p;
+	r.replicas = replicas;
+	r.n_replicas = 3;
+	r.isr = replicas;
+	r.n_isr = 2;
+	r.leader = leader;
+	r.leader_epoch = p * 10;
+	r.partition_epoch = p * 100;
+	ck_assert_int_eq(ck_meta_partition_put(meta, txn, &r), 0);
+}
+
+/* Everything written comes back the same, also after closing and reopening
+ * the environment. */
+START_TEST(test_round_trip_and_reopen)
+{
+	Chronik__Meta__BrokerRecord b = CHRONIK__META__BROKER_RECORD__INIT, *bg = NULL;
+	Chronik__Meta__TopicRecord *t = NULL;
+	Chronik__Meta__PartitionRecord *p = NULL;
+	MDB_txn *txn = wbegin();
+	uint64_t applied = 99;
+
+	put_topic(txn, "orders", 3, 17);
+	put_partition(txn, "orders", 2, 4);
+	b.id = 7;
+	b.kafka_host = "10.0.0.7";
+	b.kafka_port = 9092;
+	b.replication = "10.0.0.7:9291";
+	b.raft = "10.0.0.7:5001";
+	b.incarnation = 0x1234567890abcdefULL;
+	b.rack = "r1";
+	ck_assert_int_eq(ck_meta_broker_put(meta, txn, &b), 0);
+	ck_assert_int_eq(ck_meta_applied_index_put(meta, txn, 123456789012ULL), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_meta_close(meta);
+	ck_assert_int_eq(ck_meta_open(dir, &meta), 0);
+
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_applied_index(meta, txn, &applied), 0);
+	ck_assert_uint_eq(applied, 123456789012ULL);
+	ck_assert_int_eq(ck_meta_topic_get(meta, txn, "orders", &t), 0);
+	ck_assert_str_eq(t->name, "orders");
+	ck_assert_int_eq(t->partitions, 3);
+	ck_assert_uint_eq(t->topic_id.len, 16);
+	ck_assert_uint_eq(t->topic_id.data[0], 3);
+	ck_assert_uint_eq(t->topic_id.data[15], 0xab);
+	ck_assert_uint_eq(t->n_configs, 1);
+	ck_assert_str_eq(t->configs[0]->name, "retention.ms");
+	ck_assert_str_eq(t->configs[0]->value, "1000");
+	ck_assert_uint_eq(t->created_index, 17);
+	ck_assert_int_eq(ck_meta_partition_get(meta, txn, "orders", 2, &p), 0);
+	ck_assert_str_eq(p->topic, "orders");
+	ck_assert_int_eq(p->partition, 2);
+	ck_assert_uint_eq(p->n_replicas, 3);
+	ck_assert_int_eq(p->replicas[2], 6);
+	ck_assert_uint_eq(p->n_isr, 2);
+	ck_assert_int_eq(p->leader, 4);
+	ck_assert_int_eq(p->leader_epoch, 20);
+	ck_assert_int_eq(p->partition_epoch, 200);
+	ck_assert_int_eq(ck_meta_broker_get(meta, txn, 7, &bg), 0);
+	ck_assert_str_eq(bg->kafka_host, "10.0.0.7");
+	ck_assert_int_eq(bg->kafka_port, 9092);
+	ck_assert_str_eq(bg->raft, "10.0.0.7:5001");
+	ck_assert_uint_eq(bg->incarnation, 0x1234567890abcdefULL);
+	ck_assert_str_eq(bg->rack, "r1");
+	ck_assert(!bg->fenced);
+	ck_meta_read_end(txn);
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	chronik__meta__partition_record__free_unpacked(p, NULL);
+	chronik__meta__broker_record__free_unpacked(bg, NULL);
+}
+END_TEST
+
+/* A fresh environment has applied_index 0 and no records. */
+START_TEST(test_empty)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	Chronik__Meta__PartitionRecord *p = NULL;
+	Chronik__Meta__BrokerRecord *b = NULL;
+	MDB_txn *txn = rbegin();
+	uint64_t applied = 5;
+	int64_t next = 5, start, size;
+
+	ck_assert_int_eq(ck_meta_applied_index(meta, txn, &applied), 0);
+	ck_assert_uint_eq(applied, 0);
+	ck_assert_int_eq(ck_meta_topic_get(meta, txn, "x", &t), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_partition_get(meta, txn, "x", 0, &p), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_broker_get(meta, txn, 1, &b), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_producer_id_next(meta, txn, &next), 0);
+	ck_assert_int_eq(next, 0);
+	ck_assert_int_eq(ck_meta_producer_block_get(meta, txn, 1, &start, &size), CK_E_NOT_FOUND);
+	/* Bad keys never reach LMDB. */
+	ck_assert_int_eq(ck_meta_topic_get(meta, txn, "", &t), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_partition_get(meta, txn, "x", -1, &p), CK_E_INVALID);
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+typedef struct {
+	char names[16][32];
+	int n;
+} names_t;
+
+static int collect_topic(void *arg, const Chronik__Meta__TopicRecord *t)
+{
+	names_t *v = arg;
+
+	snprintf(v->names[v->n++], 32, "%s", t->name);
+	return 0;
+}
+
+static int collect_partition(void *arg, const Chronik__Meta__PartitionRecord *p)
+{
+	names_t *v = arg;
+
+	snprintf(v->names[v->n++], 32, "%s/%d", p->topic, p->partition);
+	return 0;
+}
+
+static int collect_broker(void *arg, const Chronik__Meta__BrokerRecord *b)
+{
+	names_t *v = arg;
+
+	snprintf(v->names[v->n++], 32, "%d", b->id);
+	return 0;
+}
+
+static int stop_at_second(void *arg, const Chronik__Meta__TopicRecord *t)
+{
+	names_t *v = arg;
+
+	(void)t;
+	return ++v->n == 2 ? 42 : 0;
+}
+
+/* Walks go in key order: names bytewise, partitions and brokers
+ * numerically (big-endian keys), and a callback's non-zero return stops
+ * the walk and comes back. */
+START_TEST(test_foreach_order)
+{
+	static const char *const topics[] = {"b", "a.b", "a", "a-", "B"};
+	static const int32_t parts[] = {256, 1, 0, 10, 65536};
+	static const int32_t brokers[] = {300, 2, 1, 70000};
+	Chronik__Meta__BrokerRecord b = CHRONIK__META__BROKER_RECORD__INIT;
+	MDB_txn *txn = wbegin();
+	names_t v = {0};
+
+	for (size_t i = 0; i < CK_ARRAY_LEN(topics); i++)
+		put_topic(txn, topics[i], 1, i);
+	for (size_t i = 0; i < CK_ARRAY_LEN(parts); i++)
+		put_partition(txn, "t", parts[i], 1);
+	for (size_t i = 0; i < CK_ARRAY_LEN(brokers); i++) {
+		b.id = brokers[i];
+		ck_assert_int_eq(ck_meta_broker_put(meta, txn, &b), 0);
+	}
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_topics_foreach(meta, txn, collect_topic, &v), 0);
+	ck_assert_int_eq(v.n, 5);
+	ck_assert_str_eq(v.names[0], "B");
+	ck_assert_str_eq(v.names[1], "a");
+	ck_assert_str_eq(v.names[2], "a-");
+	ck_assert_str_eq(v.names[3], "a.b");
+	ck_assert_str_eq(v.names[4], "b");
+	memset(&v, 0, sizeof(v));
+	ck_assert_int_eq(ck_meta_partitions_foreach(meta, txn, "t", collect_partition, &v), 0);
+	ck_assert_int_eq(v.n, 5);
+	ck_assert_str_eq(v.names[0], "t/0");
+	ck_assert_str_eq(v.names[1], "t/1");
+	ck_assert_str_eq(v.names[2], "t/10");
+	ck_assert_str_eq(v.names[3], "t/256");
+	ck_assert_str_eq(v.names[4], "t/65536");
+	memset(&v, 0, sizeof(v));
+	ck_assert_int_eq(ck_meta_brokers_foreach(meta, txn, collect_broker, &v), 0);
+	ck_assert_int_eq(v.n, 4);
+	ck_assert_str_eq(v.names[0], "1");
+	ck_assert_str_eq(v.names[1], "2");
+	ck_assert_str_eq(v.names[2], "300");
+	ck_assert_str_eq(v.names[3], "70000");
+	memset(&v, 0, sizeof(v));
+	ck_assert_int_eq(ck_meta_topics_foreach(meta, txn, stop_at_second, &v), 42);
+	ck_assert_int_eq(v.n, 2);
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+/* The partitions of one topic only: not those of a topic whose name
+ * extends it ("a" vs "a.b", "a-", "ab") or sorts next to it. */
+START_TEST(test_partitions_of_one_topic_walk)
+{
+	MDB_txn *txn = wbegin();
+	names_t v = {0};
+
+	put_partition(txn, "a", 0, 1);
+	put_partition(txn, "a", 1, 1);
+	put_partition(txn, "a.b", 0, 1);
+	put_partition(txn, "a-", 3, 1);
+	put_partition(txn, "ab", 0, 1);
+	put_partition(txn, "A", 9, 1);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_partitions_foreach(meta, txn, "a", collect_partition, &v), 0);
+	ck_assert_int_eq(v.n, 2);
+	ck_assert_str_eq(v.names[0], "a/0");
+	ck_assert_str_eq(v.names[1], "a/1");
+	memset(&v, 0, sizeof(v));
+	ck_assert_int_eq(ck_meta_partitions_foreach(meta, txn, "a-", collect_partition, &v), 0);
+	ck_assert_int_eq(v.n, 1);
+	ck_assert_str_eq(v.names[0], "a-/3");
+	memset(&v, 0, sizeof(v));
+	ck_assert_int_eq(ck_meta_partitions_foreach(meta, txn, "zz", collect_partition, &v), 0);
+	ck_assert_int_eq(v.n, 0);
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+/* Deleting a topic removes its partitions and nothing else. */
+START_TEST(test_topic_delete)
+{
+	Chronik__Meta__PartitionRecord *p = NULL;
+	Chronik__Meta__TopicRecord *t = NULL;
+	MDB_txn *txn = wbegin();
+	names_t v = {0};
+
+	put_topic(txn, "a", 3, 1);
+	put_topic(txn, "a.b", 1, 2);
+	for (int i = 0; i < 3; i++)
+		put_partition(txn, "a", i, 1);
+	put_partition(txn, "a.b", 0, 1);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_topic_del(meta, txn, "a"), 0);
+	ck_assert_int_eq(ck_meta_topic_del(meta, txn, "a"), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_topic_del(meta, txn, "nope"), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_topic_get(meta, txn, "a", &t), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_partition_get(meta, txn, "a", 1, &p), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_partitions_foreach(meta, txn, "a", collect_partition, &v), 0);
+	ck_assert_int_eq(v.n, 0);
+	ck_assert_int_eq(ck_meta_partitions_foreach(meta, txn, "a.b", collect_partition, &v), 0);
+	ck_assert_int_eq(v.n, 1);
+	ck_assert_int_eq(ck_meta_topics_foreach(meta, txn, collect_topic, &v), 0);
+	ck_assert_int_eq(v.n, 2);
+	ck_assert_str_eq(v.names[1], "a.b");
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+/* An aborted write transaction leaves nothing behind. */
+START_TEST(test_abort)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	MDB_txn *txn = wbegin();
+	uint64_t applied;
+
+	put_topic(txn, "gone", 1, 1);
+	ck_assert_int_eq(ck_meta_applied_index_put(meta, txn, 9), 0);
+	mdb_txn_abort(txn);
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_topic_get(meta, txn, "gone", &t), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_applied_index(meta, txn, &applied), 0);
+	ck_assert_uint_eq(applied, 0);
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+START_TEST(test_producer_blocks)
+{
+	MDB_txn *txn = wbegin();
+	int64_t next = 0, start = 0, size = 0;
+
+	ck_assert_int_eq(ck_meta_producer_block_put(meta, txn, 3, 5000, 1000), 0);
+	ck_assert_int_eq(ck_meta_producer_id_next_put(meta, txn, 6000), 0);
+	ck_assert_int_eq(ck_meta_producer_id_next_put(meta, txn, -1), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_producer_id_next(meta, txn, &next), 0);
+	ck_assert_int_eq(next, 6000);
+	ck_assert_int_eq(ck_meta_producer_block_get(meta, txn, 3, &start, &size), 0);
+	ck_assert_int_eq(start, 5000);
+	ck_assert_int_eq(size, 1000);
+	ck_assert_int_eq(ck_meta_producer_block_get(meta, txn, 4, &start, &size), CK_E_NOT_FOUND);
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+/* A value that is no record is CK_E_CORRUPT, for gets and walks alike;
+ * so is an applied_index of the wrong size. */
+START_TEST(test_corrupt_values)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	MDB_txn *txn = wbegin();
+	MDB_dbi dbi;
+	MDB_val k = {3, "bad"}, v = {5, "\xff\xff\xff\xff\xff"};
+	MDB_val ak = {13, "applied_index"}, av = {3, "abc"};
+	uint64_t applied;
+
+	ck_assert_int_eq(mdb_dbi_open(txn, "topics", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "state", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &ak, &av, 0), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_topic_get(meta, txn, "bad", &t), CK_E_CORRUPT);
+	ck_assert_int_eq(ck_meta_topics_foreach(meta, txn, collect_topic, &(names_t){0}),
+	                 CK_E_CORRUPT);
+	ck_assert_int_eq(ck_meta_applied_index(meta, txn, &applied), CK_E_CORRUPT);
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+/* Bad records are refused before LMDB sees them. */
+START_TEST(test_bad_keys)
+{
+	Chronik__Meta__TopicRecord t = CHRONIK__META__TOPIC_RECORD__INIT;
+	Chronik__Meta__PartitionRecord p = CHRONIK__META__PARTITION_RECORD__INIT;
+	Chronik__Meta__BrokerRecord b = CHRONIK__META__BROKER_RECORD__INIT;
+	char longname[300];
+	MDB_txn *txn = wbegin();
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	t.name = "";
+	ck_assert_int_eq(ck_meta_topic_put(meta, txn, &t), CK_E_INVALID);
+	t.name = longname;
+	ck_assert_int_eq(ck_meta_topic_put(meta, txn, &t), CK_E_TOO_LARGE);
+	p.topic = "t";
+	p.partition = -1;
+	ck_assert_int_eq(ck_meta_partition_put(meta, txn, &p), CK_E_INVALID);
+	b.id = -1;
+	ck_assert_int_eq(ck_meta_broker_put(meta, txn, &b), CK_E_INVALID);
+	mdb_txn_abort(txn);
+}
+END_TEST
+
+/* The offsets database is there for the checkpoint writers. */
+START_TEST(test_offsets_dbi)
+{
+	MDB_txn *txn = wbegin();
+	MDB_val k = {6, "hw/t-0"}, v = {1, "7"}, got;
+
+	ck_assert_int_eq(mdb_put(txn, ck_meta_offsets_dbi(meta), &k, &v, 0), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	txn = rbegin();
+	ck_assert_int_eq(mdb_get(txn, ck_meta_offsets_dbi(meta), &k, &got), 0);
+	ck_assert_uint_eq(got.mv_size, 1);
+	ck_meta_read_end(txn);
+	ck_assert_int_eq(ck_meta_reader_check(meta, NULL), 0);
+}
+END_TEST
+
+static Suite *meta_suite(void)
+{
+	Suite *s = suite_create("ck_meta");
+	TCase *tc = tcase_create("meta");
+
+	ck_test_add_root(tc);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_round_trip_and_reopen);
+	tcase_add_test(tc, test_empty);
+	tcase_add_test(tc, test_foreach_order);
+	tcase_add_test(tc, test_partitions_of_one_topic_walk);
+	tcase_add_test(tc, test_topic_delete);
+	tcase_add_test(tc, test_abort);
+	tcase_add_test(tc, test_producer_blocks);
+	tcase_add_test(tc, test_corrupt_values);
+	tcase_add_test(tc, test_bad_keys);
+	tcase_add_test(tc, test_offsets_dbi);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return ck_test_run(meta_suite());
+}

@@ -1,0 +1,975 @@
+/*
+ * test_raftd_apply.c: unit tests of raftd's metadata state machine
+ * (raftd/raftd_apply.h) on a temporary LMDB: every command with every
+ * result code, the records and the local log effects it leaves, rejected
+ * commands that write nothing, and determinism: the same log applied in
+ * one go, in small rounds, or with rounds aborted and redone (a crash
+ * before the commit) gives byte-identical LMDB contents and results.
+ */
+#include <string.h>
+
+#include "ck_buf.h"
+#include "ck_err.h"
+#include "ck_meta.h"
+#include "ck_testlib.h"
+#include "raftd_apply.h"
+
+#define LOCAL_BROKER 1
+
+static char dir[128];
+static ck_meta_t *meta;
+static raftd_apply_t ap;
+static raftd_effects_t fx;
+
+static void open_env(const char *tag)
+{
+	ck_test_mkdtemp(dir, sizeof(dir), tag);
+	ck_assert_int_eq(ck_meta_open(dir, &meta), 0);
+	ap.meta = meta;
+	ap.local_broker = LOCAL_BROKER;
+}
+
+static void setup(void)
+{
+	open_env("apply");
+	raftd_effects_reset(&fx);
+}
+
+static void teardown(void)
+{
+	ck_meta_close(meta);
+	meta = NULL;
+	raftd_effects_free(&fx);
+}
+
+/* ---- building commands ---- */
+
+static ck_buf_t packed;
+
+static const ck_buf_t *pack(const Chronik__Meta__MetadataCommand *cmd)
+{
+	size_t len = chronik__meta__metadata_command__get_packed_size(cmd);
+
+	ck_buf_reset(&packed);
+	ck_assert_ptr_nonnull(ck_buf_extend(&packed, len));
+	(void)chronik__meta__metadata_command__pack(cmd, packed.data);
+	return &packed;
+}
+
+/* A CreateTopic of PARTS partitions, partition p on replicas
+ * {base + p % 3, ...} (N_REPL of them), with up to two configs. */
+typedef struct {
+	Chronik__Meta__MetadataCommand cmd;
+	Chronik__Meta__CreateTopic ct;
+	Chronik__Meta__PartitionAssignment as[8];
+	Chronik__Meta__PartitionAssignment *asp[8];
+	int32_t replicas[8][3];
+	Chronik__Meta__ConfigEntry ce[2];
+	Chronik__Meta__ConfigEntry *cep[2];
+	uint8_t id[16];
+} create_t;
+
+static void create_init(create_t *c, const char *name, int parts, int n_repl, int32_t base)
+{
+	memset(c, 0, sizeof(*c));
+	chronik__meta__metadata_command__init(&c->cmd);
+	chronik__meta__create_topic__init(&c->ct);
+	c->cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC;
+	c->cmd.create_topic = &c->ct;
+	c->ct.name = (char *)name;
+	memset(c->id, 0x5a, sizeof(c->id));
+	c->id[0] = (uint8_t)strlen(name);
+	c->ct.topic_id.data = c->id;
+	c->ct.topic_id.len = sizeof(c->id);
+	for (int p = 0; p < parts; p++) {
+		chronik__meta__partition_assignment__init(&c->as[p]);
+		c->as[p].partition = p;
+		for (int r = 0; r < n_repl; r++)
+			c->replicas[p][r] = base + (p + r) % 3;
+		c->as[p].replicas = c->replicas[p];
+		c->as[p].n_replicas = (size_t)n_repl;
+		c->asp[p] = &c->as[p];
+	}
+	c->ct.assignments = c->asp;
+	c->ct.n_assignments = (size_t)parts;
+	for (int i = 0; i < 2; i++) {
+		chronik__meta__config_entry__init(&c->ce[i]);
+		c->cep[i] = &c->ce[i];
+	}
+	c->ct.configs = c->cep;
+}
+
+static void create_config(create_t *c, const char *k, const char *v)
+{
+	c->ce[c->ct.n_configs].name = (char *)k;
+	c->ce[c->ct.n_configs].value = (char *)v;
+	c->ct.n_configs++;
+}
+
+/* ---- applying ---- */
+
+/* Applies one packed command at INDEX in its own committed transaction;
+ * returns the result code and copies the message. */
+static int apply_buf(uint64_t index, const uint8_t *data, size_t len, char *msg)
+{
+	raftd_apply_result_t res;
+	MDB_txn *txn;
+
+	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
+	ck_assert_int_eq(raftd_apply_entry(&ap, txn, index, data, len, &fx, &res), 0);
+	ck_assert_int_eq(ck_meta_applied_index_put(meta, txn, index), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert(res.message[0] != '\0');
+	if (msg)
+		snprintf(msg, RAFTD_APPLY_MSG_MAX, "%s", res.message);
+	return res.result;
+}
+
+static int apply(uint64_t index, const Chronik__Meta__MetadataCommand *cmd)
+{
+	const ck_buf_t *b = pack(cmd);
+	return apply_buf(index, b->data, b->len, NULL);
+}
+
+static Chronik__Meta__TopicRecord *topic(const char *name)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	MDB_txn *txn;
+	int r;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	r = ck_meta_topic_get(meta, txn, name, &t);
+	ck_meta_read_end(txn);
+	ck_assert(r == 0 || r == CK_E_NOT_FOUND);
+	return r == 0 ? t : NULL;
+}
+
+static Chronik__Meta__PartitionRecord *partition(const char *name, int32_t p)
+{
+	Chronik__Meta__PartitionRecord *rec = NULL;
+	MDB_txn *txn;
+	int r;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	r = ck_meta_partition_get(meta, txn, name, p, &rec);
+	ck_meta_read_end(txn);
+	ck_assert(r == 0 || r == CK_E_NOT_FOUND);
+	return r == 0 ? rec : NULL;
+}
+
+static bool topic_exists(const char *name)
+{
+	Chronik__Meta__TopicRecord *t = topic(name);
+
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	return t != NULL;
+}
+
+static const char *config_of(const Chronik__Meta__TopicRecord *t, const char *k)
+{
+	for (size_t i = 0; i < t->n_configs; i++) {
+		if (!strcmp(t->configs[i]->name, k))
+			return t->configs[i]->value;
+	}
+	return NULL;
+}
+
+/* ---- CreateTopic ---- */
+
+START_TEST(test_create_topic)
+{
+	Chronik__Meta__TopicRecord *t;
+	Chronik__Meta__PartitionRecord *p;
+	create_t c;
+
+	create_init(&c, "orders", 3, 2, 1);
+	create_config(&c, "retention.ms", "60000");
+	create_config(&c, "cleanup.policy", "compact");
+	ck_assert_int_eq(apply(7, &c.cmd), 0);
+	t = topic("orders");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t->name, "orders");
+	ck_assert_int_eq(t->partitions, 3);
+	ck_assert_uint_eq(t->created_index, 7);
+	ck_assert_uint_eq(t->topic_id.len, 16);
+	ck_assert_mem_eq(t->topic_id.data, c.id, 16);
+	ck_assert_str_eq(config_of(t, "retention.ms"), "60000");
+	ck_assert_str_eq(config_of(t, "cleanup.policy"), "compact");
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	for (int i = 0; i < 3; i++) {
+		p = partition("orders", i);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq(p->n_replicas, 2);
+		ck_assert_int_eq(p->replicas[0], c.replicas[i][0]);
+		ck_assert_int_eq(p->leader, c.replicas[i][0]);
+		ck_assert_uint_eq(p->n_isr, 2);
+		ck_assert_int_eq(p->isr[1], c.replicas[i][1]);
+		ck_assert_int_eq(p->leader_epoch, 0);
+		ck_assert_int_eq(p->partition_epoch, 0);
+		chronik__meta__partition_record__free_unpacked(p, NULL);
+	}
+	ck_assert_ptr_null(partition("orders", 3));
+	/* Replicas {1,2}, {2,3}, {3,1}: broker 1 holds partitions 0 and 2. */
+	ck_assert_uint_eq(fx.n, 2);
+	ck_assert_int_eq(fx.v[0].kind, RAFTD_EFFECT_CREATE_LOG);
+	ck_assert_str_eq(fx.v[0].topic, "orders");
+	ck_assert_int_eq(fx.v[0].partition, 0);
+	ck_assert_int_eq(fx.v[1].partition, 2);
+	ck_assert_int_eq(fx.v[0].cfg.retention_ms, 60000);
+	ck_assert_int_eq(fx.v[0].cfg.segment_bytes, 0);
+	ck_assert_int_eq(fx.v[0].cfg.retention_bytes, 0);
+}
+END_TEST
+
+/* Every log setting maps from its Kafka key; 0 retention stays "delete
+ * at once" rather than LogConfig's "default". */
+START_TEST(test_create_topic_log_config)
+{
+	Chronik__Meta__ConfigEntry e[6];
+	Chronik__Meta__ConfigEntry *ev[6];
+	static const char *const kv[6][2] = {
+	    {"segment.bytes", "1048576"},     {"segment.ms", "3600000"},
+	    {"retention.bytes", "0"},         {"retention.ms", "-1"},
+	    {"max.message.bytes", "2000000"}, {"index.interval.bytes", "8192"},
+	};
+	raftd_log_config_t cfg;
+	const char *bad = NULL;
+
+	for (int i = 0; i < 6; i++) {
+		chronik__meta__config_entry__init(&e[i]);
+		e[i].name = (char *)kv[i][0];
+		e[i].value = (char *)kv[i][1];
+		ev[i] = &e[i];
+	}
+	ck_assert_int_eq(raftd_apply_log_config(ev, 6, &cfg, &bad), 0);
+	ck_assert_int_eq(cfg.segment_bytes, 1048576);
+	ck_assert_int_eq(cfg.segment_ms, 3600000);
+	ck_assert_int_eq(cfg.retention_bytes, 1);
+	ck_assert_int_eq(cfg.retention_ms, -1);
+	ck_assert_int_eq(cfg.max_message_bytes, 2000000);
+	ck_assert_int_eq(cfg.index_interval_bytes, 8192);
+	e[0].value = "12";
+	ck_assert_int_eq(raftd_apply_log_config(ev, 6, &cfg, &bad), CK_E_INVALID);
+	ck_assert_str_eq(bad, "segment.bytes");
+	e[0].value = "1048576";
+	e[3].value = "-2";
+	ck_assert_int_eq(raftd_apply_log_config(ev, 6, &cfg, &bad), CK_E_INVALID);
+	ck_assert_str_eq(bad, "retention.ms");
+	e[3].value = " 5";
+	ck_assert_int_eq(raftd_apply_log_config(ev, 6, &cfg, &bad), CK_E_INVALID);
+	e[3].value = "99999999999999999999";
+	ck_assert_int_eq(raftd_apply_log_config(ev, 6, &cfg, &bad), CK_E_INVALID);
+	e[3].value = "5";
+	e[4].value = "3000000000";
+	ck_assert_int_eq(raftd_apply_log_config(ev, 6, &cfg, &bad), CK_E_INVALID);
+	ck_assert_str_eq(bad, "max.message.bytes");
+}
+END_TEST
+
+START_TEST(test_create_topic_exists)
+{
+	Chronik__Meta__TopicRecord *t;
+	create_t c;
+
+	create_init(&c, "orders", 2, 1, 1);
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	raftd_effects_reset(&fx);
+	create_init(&c, "orders", 5, 1, 1);
+	ck_assert_int_eq(apply(2, &c.cmd), CK_E_EXISTS);
+	ck_assert_uint_eq(fx.n, 0);
+	t = topic("orders");
+	ck_assert_int_eq(t->partitions, 2);
+	ck_assert_uint_eq(t->created_index, 1);
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	ck_assert_ptr_null(partition("orders", 2));
+}
+END_TEST
+
+/* Every malformed CreateTopic is CK_E_INVALID and writes nothing. */
+START_TEST(test_create_topic_invalid)
+{
+	create_t c;
+	char msg[RAFTD_APPLY_MSG_MAX];
+	const ck_buf_t *b;
+	int n = 0;
+
+	for (int k = 0; k < 13; k++, n++) {
+		create_init(&c, "t", 3, 2, 1);
+		switch (k) {
+		case 0: c.ct.name = "bad name"; break;
+		case 1: c.ct.name = RAFTD_METADATA_TOPIC; break;
+		case 2: c.ct.name = ".."; break;
+		case 3: c.ct.topic_id.len = 15; break;
+		case 4: memset(c.id, 0, sizeof(c.id)); break;
+		case 5: c.ct.n_assignments = 0; break;
+		case 6: c.as[2].partition = 3; break;
+		case 7: c.as[2].partition = 1; break;
+		case 8: c.as[1].n_replicas = 0; break;
+		case 9: c.replicas[1][1] = c.replicas[1][0]; break;
+		case 10: c.replicas[0][1] = -4; break;
+		case 11:
+			create_config(&c, "retention.ms", "1");
+			create_config(&c, "retention.ms", "2");
+			break;
+		default: create_config(&c, "retention.bytes", "lots"); break;
+		}
+		b = pack(&c.cmd);
+		ck_assert_int_eq(apply_buf((uint64_t)k + 1, b->data, b->len, msg), CK_E_INVALID);
+		if (k == 12)
+			ck_assert_msg(strstr(msg, "retention.bytes"), "message: %s", msg);
+		ck_assert(!topic_exists(c.ct.name));
+		ck_assert_ptr_null(partition("t", 0));
+		ck_assert_uint_eq(fx.n, 0);
+	}
+	ck_assert_int_eq(n, 13);
+}
+END_TEST
+
+/* ---- DeleteTopic ---- */
+
+static Chronik__Meta__MetadataCommand *delete_cmd(const char *name)
+{
+	static Chronik__Meta__MetadataCommand cmd;
+	static Chronik__Meta__DeleteTopic dt;
+
+	chronik__meta__metadata_command__init(&cmd);
+	chronik__meta__delete_topic__init(&dt);
+	dt.name = (char *)name;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC;
+	cmd.delete_topic = &dt;
+	return &cmd;
+}
+
+START_TEST(test_delete_topic)
+{
+	create_t c;
+
+	create_init(&c, "a", 3, 2, 1);
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	create_init(&c, "a.b", 1, 1, 1);
+	ck_assert_int_eq(apply(2, &c.cmd), 0);
+	raftd_effects_reset(&fx);
+	ck_assert_int_eq(apply(3, delete_cmd("a")), 0);
+	ck_assert(!topic_exists("a"));
+	ck_assert_ptr_null(partition("a", 0));
+	ck_assert_ptr_null(partition("a", 2));
+	ck_assert(topic_exists("a.b"));
+	/* The local partitions' logs go (broker 1 holds 0 and 2). */
+	ck_assert_uint_eq(fx.n, 2);
+	ck_assert_int_eq(fx.v[0].kind, RAFTD_EFFECT_DELETE_LOG);
+	ck_assert_str_eq(fx.v[0].topic, "a");
+	ck_assert_int_eq(fx.v[0].partition, 0);
+	ck_assert_int_eq(fx.v[1].partition, 2);
+	raftd_effects_reset(&fx);
+	ck_assert_int_eq(apply(4, delete_cmd("a")), CK_E_NOT_FOUND);
+	ck_assert_int_eq(apply(5, delete_cmd("bad name")), CK_E_NOT_FOUND);
+	ck_assert_int_eq(apply(6, delete_cmd(RAFTD_METADATA_TOPIC)), CK_E_NOT_FOUND);
+	ck_assert_uint_eq(fx.n, 0);
+	/* And it can be created again, fresh. */
+	create_init(&c, "a", 1, 1, 1);
+	ck_assert_int_eq(apply(7, &c.cmd), 0);
+	ck_assert_ptr_null(partition("a", 1));
+}
+END_TEST
+
+/* ---- CreatePartitions ---- */
+
+typedef struct {
+	Chronik__Meta__MetadataCommand cmd;
+	Chronik__Meta__CreatePartitions cp;
+	Chronik__Meta__PartitionAssignment as[4];
+	Chronik__Meta__PartitionAssignment *asp[4];
+	int32_t replicas[4][1];
+} grow_t;
+
+static void grow_init(grow_t *g, const char *name, int32_t first, int k)
+{
+	memset(g, 0, sizeof(*g));
+	chronik__meta__metadata_command__init(&g->cmd);
+	chronik__meta__create_partitions__init(&g->cp);
+	g->cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_CREATE_PARTITIONS;
+	g->cmd.create_partitions = &g->cp;
+	g->cp.name = (char *)name;
+	for (int i = 0; i < k; i++) {
+		chronik__meta__partition_assignment__init(&g->as[i]);
+		g->as[i].partition = first + i;
+		g->replicas[i][0] = LOCAL_BROKER;
+		g->as[i].replicas = g->replicas[i];
+		g->as[i].n_replicas = 1;
+		g->asp[i] = &g->as[i];
+	}
+	g->cp.assignments = g->asp;
+	g->cp.n_assignments = (size_t)k;
+}
+
+START_TEST(test_create_partitions)
+{
+	Chronik__Meta__TopicRecord *t;
+	Chronik__Meta__PartitionRecord *p;
+	create_t c;
+	grow_t g;
+
+	create_init(&c, "t", 2, 1, 1);
+	create_config(&c, "segment.bytes", "100000");
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	raftd_effects_reset(&fx);
+	grow_init(&g, "t", 2, 2);
+	ck_assert_int_eq(apply(2, &g.cmd), 0);
+	t = topic("t");
+	ck_assert_int_eq(t->partitions, 4);
+	ck_assert_uint_eq(t->created_index, 1);
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	p = partition("t", 3);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(p->leader, LOCAL_BROKER);
+	chronik__meta__partition_record__free_unpacked(p, NULL);
+	/* New logs get the topic's settings. */
+	ck_assert_uint_eq(fx.n, 2);
+	ck_assert_int_eq(fx.v[0].kind, RAFTD_EFFECT_CREATE_LOG);
+	ck_assert_int_eq(fx.v[0].partition, 2);
+	ck_assert_int_eq(fx.v[1].partition, 3);
+	ck_assert_int_eq(fx.v[1].cfg.segment_bytes, 100000);
+	raftd_effects_reset(&fx);
+	/* No growth, a gap, numbers already taken: invalid. */
+	grow_init(&g, "t", 4, 0);
+	ck_assert_int_eq(apply(3, &g.cmd), CK_E_INVALID);
+	grow_init(&g, "t", 5, 1);
+	ck_assert_int_eq(apply(4, &g.cmd), CK_E_INVALID);
+	grow_init(&g, "t", 3, 2);
+	ck_assert_int_eq(apply(5, &g.cmd), CK_E_INVALID);
+	grow_init(&g, "t", 4, 2);
+	g.as[1].partition = 4;
+	ck_assert_int_eq(apply(6, &g.cmd), CK_E_INVALID);
+	grow_init(&g, "nope", 0, 1);
+	ck_assert_int_eq(apply(7, &g.cmd), CK_E_NOT_FOUND);
+	ck_assert_uint_eq(fx.n, 0);
+	t = topic("t");
+	ck_assert_int_eq(t->partitions, 4);
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	ck_assert_ptr_null(partition("t", 4));
+}
+END_TEST
+
+/* ---- AlterTopicConfigs ---- */
+
+START_TEST(test_alter_configs)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__AlterTopicConfigs ac = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
+	Chronik__Meta__ConfigEntry e[2] = {CHRONIK__META__CONFIG_ENTRY__INIT,
+	                                   CHRONIK__META__CONFIG_ENTRY__INIT};
+	Chronik__Meta__ConfigEntry *ev[2] = {&e[0], &e[1]};
+	char *del[1] = {"cleanup.policy"};
+	Chronik__Meta__TopicRecord *t;
+	create_t c;
+
+	create_init(&c, "t", 1, 1, 1);
+	create_config(&c, "retention.ms", "1000");
+	create_config(&c, "cleanup.policy", "compact");
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+	cmd.alter_topic_configs = &ac;
+	ac.name = "t";
+	e[0].name = "retention.ms";
+	e[0].value = "2000";
+	e[1].name = "flush.ms";
+	e[1].value = "5";
+	ac.set = ev;
+	ac.n_set = 2;
+	ac.delete_ = del;
+	ac.n_delete_ = 1;
+	ck_assert_int_eq(apply(2, &cmd), 0);
+	t = topic("t");
+	ck_assert_uint_eq(t->n_configs, 2);
+	ck_assert_str_eq(config_of(t, "retention.ms"), "2000");
+	ck_assert_str_eq(config_of(t, "flush.ms"), "5");
+	ck_assert_ptr_null(config_of(t, "cleanup.policy"));
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	/* replace_all: the set is everything. */
+	ac.n_set = 1;
+	e[0].name = "segment.ms";
+	e[0].value = "100";
+	ac.n_delete_ = 0;
+	ac.replace_all = true;
+	ck_assert_int_eq(apply(3, &cmd), 0);
+	t = topic("t");
+	ck_assert_uint_eq(t->n_configs, 1);
+	ck_assert_str_eq(config_of(t, "segment.ms"), "100");
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	/* Bad value, duplicate key, empty key, unknown topic. */
+	e[0].name = "retention.ms";
+	e[0].value = "soon";
+	ck_assert_int_eq(apply(4, &cmd), CK_E_INVALID);
+	e[0].value = "1";
+	e[1].name = "retention.ms";
+	ac.n_set = 2;
+	ck_assert_int_eq(apply(5, &cmd), CK_E_INVALID);
+	e[1].name = "";
+	ck_assert_int_eq(apply(6, &cmd), CK_E_INVALID);
+	ac.name = "nope";
+	ac.n_set = 1;
+	ck_assert_int_eq(apply(7, &cmd), CK_E_NOT_FOUND);
+	t = topic("t");
+	ck_assert_uint_eq(t->n_configs, 1);
+	ck_assert_str_eq(config_of(t, "segment.ms"), "100");
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	ck_assert_uint_eq(fx.n, 1); /* only the CreateTopic's log */
+}
+END_TEST
+
+/* ---- brokers ---- */
+
+static int register_broker(uint64_t index, int32_t id, uint64_t incarnation, int32_t port)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__RegisterBroker rb = CHRONIK__META__REGISTER_BROKER__INIT;
+	Chronik__Meta__BrokerRecord b = CHRONIK__META__BROKER_RECORD__INIT;
+
+	b.id = id;
+	b.kafka_host = "127.0.0.1";
+	b.kafka_port = port;
+	b.incarnation = incarnation;
+	rb.broker = &b;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER;
+	cmd.register_broker = &rb;
+	return apply(index, &cmd);
+}
+
+static int fence_broker(uint64_t index, int32_t id, uint64_t incarnation, bool fenced)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__FenceBroker fb = CHRONIK__META__FENCE_BROKER__INIT;
+
+	fb.id = id;
+	fb.incarnation = incarnation;
+	fb.fenced = fenced;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER;
+	cmd.fence_broker = &fb;
+	return apply(index, &cmd);
+}
+
+static Chronik__Meta__BrokerRecord *broker(int32_t id)
+{
+	Chronik__Meta__BrokerRecord *b = NULL;
+	MDB_txn *txn;
+	int r;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	r = ck_meta_broker_get(meta, txn, id, &b);
+	ck_meta_read_end(txn);
+	return r == 0 ? b : NULL;
+}
+
+START_TEST(test_brokers)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__RegisterBroker rb = CHRONIK__META__REGISTER_BROKER__INIT;
+	Chronik__Meta__BrokerRecord *b;
+
+	ck_assert_int_eq(fence_broker(1, 3, 0, true), CK_E_NOT_FOUND);
+	ck_assert_int_eq(register_broker(2, 3, 77, 9092), 0);
+	b = broker(3);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->incarnation, 77);
+	ck_assert_int_eq(b->kafka_port, 9092);
+	ck_assert(!b->fenced);
+	chronik__meta__broker_record__free_unpacked(b, NULL);
+	/* A fence naming an older incarnation is stale. */
+	ck_assert_int_eq(fence_broker(3, 3, 76, true), CK_E_INVALID);
+	ck_assert_int_eq(fence_broker(4, 3, 77, true), 0);
+	b = broker(3);
+	ck_assert(b->fenced);
+	chronik__meta__broker_record__free_unpacked(b, NULL);
+	ck_assert_int_eq(fence_broker(5, 3, 0, false), 0);
+	b = broker(3);
+	ck_assert(!b->fenced);
+	chronik__meta__broker_record__free_unpacked(b, NULL);
+	/* Re-registration replaces the record (new incarnation). */
+	ck_assert_int_eq(register_broker(6, 3, 78, 9093), 0);
+	b = broker(3);
+	ck_assert_uint_eq(b->incarnation, 78);
+	ck_assert_int_eq(b->kafka_port, 9093);
+	chronik__meta__broker_record__free_unpacked(b, NULL);
+	ck_assert_int_eq(register_broker(7, -1, 1, 9092), CK_E_INVALID);
+	ck_assert_int_eq(register_broker(8, 4, 1, 70000), CK_E_INVALID);
+	ck_assert_ptr_null(broker(4));
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER;
+	cmd.register_broker = &rb;
+	ck_assert_int_eq(apply(9, &cmd), CK_E_INVALID);
+	ck_assert_uint_eq(fx.n, 0);
+}
+END_TEST
+
+/* ---- UpdatePartition ---- */
+
+static int update(uint64_t index, const char *t, int32_t p, int32_t leader, int32_t *isr,
+                  size_t n_isr, int32_t leader_epoch, int32_t partition_epoch)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__UpdatePartition up = CHRONIK__META__UPDATE_PARTITION__INIT;
+
+	up.topic = (char *)t;
+	up.partition = p;
+	up.leader = leader;
+	up.isr = isr;
+	up.n_isr = n_isr;
+	up.leader_epoch = leader_epoch;
+	up.partition_epoch = partition_epoch;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION;
+	cmd.update_partition = &up;
+	return apply(index, &cmd);
+}
+
+START_TEST(test_update_partition)
+{
+	Chronik__Meta__PartitionRecord *p;
+	int32_t isr2[2] = {2, 3}, isr1[1] = {3}, bad[2] = {3, 9}, dup[2] = {3, 3};
+	create_t c;
+
+	create_init(&c, "t", 1, 3, 1); /* replicas {1, 2, 3} */
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	ck_assert_int_eq(update(2, "t", 0, 2, isr2, 2, 1, 0), 0);
+	p = partition("t", 0);
+	ck_assert_int_eq(p->leader, 2);
+	ck_assert_uint_eq(p->n_isr, 2);
+	ck_assert_int_eq(p->isr[1], 3);
+	ck_assert_int_eq(p->leader_epoch, 1);
+	ck_assert_int_eq(p->partition_epoch, 1);
+	ck_assert_uint_eq(p->n_replicas, 3);
+	chronik__meta__partition_record__free_unpacked(p, NULL);
+	/* The CAS: epoch 0 is stale now. */
+	ck_assert_int_eq(update(3, "t", 0, 3, isr1, 1, 2, 0), CK_E_AGAIN);
+	ck_assert_int_eq(update(4, "t", 0, 2, isr1, 1, 2, 1), CK_E_INVALID);  /* leader not in isr */
+	ck_assert_int_eq(update(5, "t", 0, 3, bad, 2, 2, 1), CK_E_INVALID);   /* 9 no replica */
+	ck_assert_int_eq(update(6, "t", 0, 3, dup, 2, 2, 1), CK_E_INVALID);   /* duplicate */
+	ck_assert_int_eq(update(7, "t", 0, 3, isr1, 1, 0, 1), CK_E_INVALID);  /* epoch back */
+	ck_assert_int_eq(update(8, "t", 1, 3, isr1, 1, 2, 1), CK_E_NOT_FOUND);
+	ck_assert_int_eq(update(9, "u", 0, 3, isr1, 1, 2, 1), CK_E_NOT_FOUND);
+	p = partition("t", 0);
+	ck_assert_int_eq(p->leader, 2);
+	ck_assert_int_eq(p->partition_epoch, 1);
+	chronik__meta__partition_record__free_unpacked(p, NULL);
+	/* No leader at all, empty ISR: allowed (the partition is offline). */
+	ck_assert_int_eq(update(10, "t", 0, -1, NULL, 0, 2, 1), 0);
+	p = partition("t", 0);
+	ck_assert_int_eq(p->leader, -1);
+	ck_assert_uint_eq(p->n_isr, 0);
+	ck_assert_int_eq(p->partition_epoch, 2);
+	chronik__meta__partition_record__free_unpacked(p, NULL);
+}
+END_TEST
+
+/* ---- AllocateProducerIds ---- */
+
+static int allocate(uint64_t index, int32_t broker_id, int64_t size)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__AllocateProducerIds a = CHRONIK__META__ALLOCATE_PRODUCER_IDS__INIT;
+
+	a.broker_id = broker_id;
+	a.block_size = size;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS;
+	cmd.allocate_producer_ids = &a;
+	return apply(index, &cmd);
+}
+
+START_TEST(test_producer_ids)
+{
+	int64_t start = -1, size = -1, next = -1;
+	MDB_txn *txn;
+
+	ck_assert_int_eq(allocate(1, 1, 1000), CK_E_NOT_FOUND);
+	ck_assert_int_eq(register_broker(2, 1, 5, 9092), 0);
+	ck_assert_int_eq(register_broker(3, 2, 5, 9092), 0);
+	ck_assert_int_eq(allocate(4, 1, 0), CK_E_INVALID);
+	ck_assert_int_eq(allocate(5, 1, RAFTD_PRODUCER_BLOCK_MAX + 1), CK_E_INVALID);
+	ck_assert_int_eq(allocate(6, 1, 1000), 0);
+	ck_assert_int_eq(allocate(7, 2, 10), 0);
+	ck_assert_int_eq(allocate(8, 1, 1000), 0);
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	ck_assert_int_eq(ck_meta_producer_block_get(meta, txn, 1, &start, &size), 0);
+	ck_assert_int_eq(start, 1010);
+	ck_assert_int_eq(size, 1000);
+	ck_assert_int_eq(ck_meta_producer_block_get(meta, txn, 2, &start, &size), 0);
+	ck_assert_int_eq(start, 1000);
+	ck_assert_int_eq(size, 10);
+	ck_assert_int_eq(ck_meta_producer_id_next(meta, txn, &next), 0);
+	ck_assert_int_eq(next, 2010);
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+/* ---- Noop, empty and garbage entries ---- */
+
+START_TEST(test_noop_and_garbage)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__Noop noop = CHRONIK__META__NOOP__INIT;
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x07};
+	/* A message holding only an unknown field (15, varint 1): no command. */
+	static const uint8_t unknown[] = {0x78, 0x01};
+	MDB_txn *txn;
+	uint64_t applied;
+
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_NOOP;
+	cmd.noop = &noop;
+	ck_assert_int_eq(apply(1, &cmd), 0);
+	ck_assert_int_eq(apply_buf(2, NULL, 0, NULL), 0);
+	ck_assert_int_eq(apply_buf(3, garbage, sizeof(garbage), NULL), CK_E_INVALID);
+	ck_assert_int_eq(apply_buf(4, unknown, sizeof(unknown), NULL), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	ck_assert_int_eq(ck_meta_applied_index(meta, txn, &applied), 0);
+	ck_assert_uint_eq(applied, 4);
+	ck_meta_read_end(txn);
+	ck_assert_uint_eq(fx.n, 0);
+}
+END_TEST
+
+/* ---- determinism and replay ---- */
+
+#define LOG_LEN 40
+
+/* A log exercising every command, including ones that fail. */
+static void log_build(ck_buf_t bufs[LOG_LEN])
+{
+	char name[LOG_LEN][16];
+
+	for (int i = 0; i < LOG_LEN; i++) {
+		create_t c;
+		grow_t g;
+		const ck_buf_t *b;
+
+		snprintf(name[i], sizeof(name[i]), "t%d", i % 7);
+		switch (i % 5) {
+		case 0:
+		case 1:
+			create_init(&c, name[i], 1 + i % 3, 2, 1 + i % 2);
+			create_config(&c, "retention.ms", i % 2 ? "1000" : "-1");
+			b = pack(&c.cmd);
+			break;
+		case 2:
+			b = pack(delete_cmd(name[i]));
+			break;
+		case 3:
+			grow_init(&g, name[i], 1 + (i / 5) % 3, 1);
+			b = pack(&g.cmd);
+			break;
+		default: {
+			Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+			Chronik__Meta__AllocateProducerIds a = CHRONIK__META__ALLOCATE_PRODUCER_IDS__INIT;
+			Chronik__Meta__RegisterBroker rb = CHRONIK__META__REGISTER_BROKER__INIT;
+			Chronik__Meta__BrokerRecord br = CHRONIK__META__BROKER_RECORD__INIT;
+
+			if (i % 2) {
+				a.broker_id = 1;
+				a.block_size = i;
+				cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS;
+				cmd.allocate_producer_ids = &a;
+			} else {
+				br.id = 1;
+				br.incarnation = (uint64_t)i;
+				rb.broker = &br;
+				cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER;
+				cmd.register_broker = &rb;
+			}
+			b = pack(&cmd);
+			break;
+		}
+		}
+		ck_buf_init(&bufs[i]);
+		ck_assert_int_eq(ck_buf_append(&bufs[i], b->data, b->len), 0);
+	}
+}
+
+/* Applies entries [LO, HI) in one transaction; commits unless ABORT.
+ * Results go to RES, effects (kind, partition) are hashed into *FX_SUM. */
+static void apply_round(ck_buf_t *log, int lo, int hi, bool abort, int *res, uint64_t *fx_sum)
+{
+	MDB_txn *txn;
+
+	raftd_effects_reset(&fx);
+	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
+	for (int i = lo; i < hi; i++) {
+		raftd_apply_result_t r;
+
+		ck_assert_int_eq(raftd_apply_entry(&ap, txn, (uint64_t)i + 1, log[i].data, log[i].len,
+		                                   &fx, &r), 0);
+		res[i] = r.result;
+	}
+	for (size_t k = 0; k < fx.n; k++)
+		*fx_sum = *fx_sum * 31 + (uint64_t)fx.v[k].kind * 1000 + (uint64_t)fx.v[k].partition +
+		          fx.v[k].topic[1];
+	if (abort) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	ck_assert_int_eq(ck_meta_applied_index_put(meta, txn, (uint64_t)hi), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+}
+
+static int dump_partition(void *arg, const Chronik__Meta__PartitionRecord *rec)
+{
+	ck_buf_t *out = arg;
+	size_t len = chronik__meta__partition_record__get_packed_size(rec);
+	uint8_t *p = ck_buf_extend(out, len);
+
+	(void)chronik__meta__partition_record__pack(rec, p);
+	return 0;
+}
+
+static int dump_broker(void *arg, const Chronik__Meta__BrokerRecord *rec)
+{
+	ck_buf_t *out = arg;
+	size_t len = chronik__meta__broker_record__get_packed_size(rec);
+	uint8_t *p = ck_buf_extend(out, len);
+
+	(void)chronik__meta__broker_record__pack(rec, p);
+	return 0;
+}
+
+typedef struct {
+	ck_buf_t *out;
+	MDB_txn *txn;
+} dump_t;
+
+static int dump_topic_parts(void *arg, const Chronik__Meta__TopicRecord *t)
+{
+	dump_t *d = arg;
+	size_t len = chronik__meta__topic_record__get_packed_size(t);
+	uint8_t *p = ck_buf_extend(d->out, len);
+
+	(void)chronik__meta__topic_record__pack(t, p);
+	return ck_meta_partitions_foreach(meta, d->txn, t->name, dump_partition, d->out);
+}
+
+/* Everything in LMDB as bytes, in key order. */
+static void dump(ck_buf_t *out)
+{
+	dump_t d = {out, NULL};
+	int64_t next = 0;
+	uint64_t applied = 0;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &d.txn), 0);
+	ck_assert_int_eq(ck_meta_topics_foreach(meta, d.txn, dump_topic_parts, &d), 0);
+	ck_assert_int_eq(ck_meta_brokers_foreach(meta, d.txn, dump_broker, out), 0);
+	ck_assert_int_eq(ck_meta_producer_id_next(meta, d.txn, &next), 0);
+	ck_assert_int_eq(ck_meta_applied_index(meta, d.txn, &applied), 0);
+	ck_assert_int_eq(ck_buf_append(out, &next, sizeof(next)), 0);
+	ck_assert_int_eq(ck_buf_append(out, &applied, sizeof(applied)), 0);
+	ck_meta_read_end(d.txn);
+}
+
+/*
+ * The same log, applied (a) one entry per round, (b) in one round, (c) in
+ * rounds of 7 where each round first runs as a dry run that is aborted
+ * (raftd's side-effect pass, or a crash before the commit) and then for
+ * real: the same results, the same effects, byte-identical LMDB.
+ */
+START_TEST(test_replay_deterministic)
+{
+	ck_buf_t log[LOG_LEN], dumps[3];
+	int res[3][LOG_LEN], dry[LOG_LEN];
+	uint64_t sums[3] = {0, 0, 0}, dry_sum = 0;
+	int created = 0, failed = 0;
+
+	log_build(log);
+	for (int run = 0; run < 3; run++) {
+		if (run) {
+			ck_meta_close(meta);
+			open_env("replay");
+		}
+		if (run == 0) {
+			for (int i = 0; i < LOG_LEN; i++)
+				apply_round(log, i, i + 1, false, res[0], &sums[0]);
+		} else if (run == 1) {
+			apply_round(log, 0, LOG_LEN, false, res[1], &sums[1]);
+		} else {
+			for (int lo = 0; lo < LOG_LEN; lo += 7) {
+				int hi = CK_MIN(lo + 7, LOG_LEN);
+				apply_round(log, lo, hi, true, dry, &dry_sum);
+				apply_round(log, lo, hi, false, res[2], &sums[2]);
+				for (int i = lo; i < hi; i++)
+					ck_assert_int_eq(dry[i], res[2][i]);
+			}
+		}
+		ck_buf_init(&dumps[run]);
+		dump(&dumps[run]);
+	}
+	ck_assert_uint_eq(dry_sum, sums[2]);
+	ck_assert_uint_eq(sums[0], sums[1]);
+	ck_assert_uint_eq(sums[1], sums[2]);
+	for (int i = 0; i < LOG_LEN; i++) {
+		ck_assert_int_eq(res[0][i], res[1][i]);
+		ck_assert_int_eq(res[0][i], res[2][i]);
+		created += res[0][i] == 0 && i % 5 < 2;
+		failed += res[0][i] != 0;
+	}
+	/* The log is not trivial: some creates succeed, some commands fail. */
+	ck_assert_int_gt(created, 3);
+	ck_assert_int_gt(failed, 3);
+	ck_assert_uint_gt(dumps[0].len, 100);
+	ck_assert_uint_eq(dumps[0].len, dumps[1].len);
+	ck_assert_uint_eq(dumps[0].len, dumps[2].len);
+	ck_assert_mem_eq(dumps[0].data, dumps[1].data, dumps[0].len);
+	ck_assert_mem_eq(dumps[0].data, dumps[2].data, dumps[0].len);
+	for (int i = 0; i < LOG_LEN; i++)
+		ck_buf_free(&log[i]);
+	for (int i = 0; i < 3; i++)
+		ck_buf_free(&dumps[i]);
+}
+END_TEST
+
+/* An aborted round leaves LMDB exactly as it was. */
+START_TEST(test_aborted_round_leaves_nothing)
+{
+	ck_buf_t log[LOG_LEN], before, after;
+	int res[LOG_LEN];
+	uint64_t sum = 0;
+
+	log_build(log);
+	apply_round(log, 0, 10, false, res, &sum);
+	ck_buf_init(&before);
+	dump(&before);
+	apply_round(log, 10, LOG_LEN, true, res, &sum);
+	ck_buf_init(&after);
+	dump(&after);
+	ck_assert_uint_eq(before.len, after.len);
+	ck_assert_mem_eq(before.data, after.data, before.len);
+	for (int i = 0; i < LOG_LEN; i++)
+		ck_buf_free(&log[i]);
+	ck_buf_free(&before);
+	ck_buf_free(&after);
+}
+END_TEST
+
+static Suite *apply_suite(void)
+{
+	Suite *s = suite_create("raftd_apply");
+	TCase *tc = tcase_create("apply");
+
+	ck_test_add_root(tc);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_create_topic);
+	tcase_add_test(tc, test_create_topic_log_config);
+	tcase_add_test(tc, test_create_topic_exists);
+	tcase_add_test(tc, test_create_topic_invalid);
+	tcase_add_test(tc, test_delete_topic);
+	tcase_add_test(tc, test_create_partitions);
+	tcase_add_test(tc, test_alter_configs);
+	tcase_add_test(tc, test_brokers);
+	tcase_add_test(tc, test_update_partition);
+	tcase_add_test(tc, test_producer_ids);
+	tcase_add_test(tc, test_noop_and_garbage);
+	tcase_add_test(tc, test_replay_deterministic);
+	tcase_add_test(tc, test_aborted_round_leaves_nothing);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	int r = ck_test_run(apply_suite());
+
+	ck_buf_free(&packed);
+	return r;
+}

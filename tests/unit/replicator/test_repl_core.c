@@ -1,0 +1,744 @@
+/*
+ * test_repl_core.c: unit tests of chronik-replicator's pure core
+ * (replicator/repl_core.h): the high-watermark rule (single replica and
+ * ISR), its monotonicity and truncation, log start moves, checkpoints,
+ * published changes (coalescing, deletions before re-creations), log and
+ * metadata sweeps, roles from metadata, follower acknowledgements, ISR
+ * shrink/expand decisions, input validation, a seeded random walk
+ * checking the invariants after every step, and the checkpoint key/value
+ * format (replicator/repl_ckpt.h) against golden bytes.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_err.h"
+#include "ck_rand.h"
+#include "ck_testlib.h"
+#include "repl_ckpt.h"
+#include "repl_core.h"
+
+#define NODE 1
+
+static repl_core_t *core_new(void)
+{
+	repl_core_t *c = NULL;
+
+	ck_assert_int_eq(repl_core_new(NODE, &c), 0);
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+static int log_up(repl_core_t *c, const char *topic, int32_t part, int64_t start, int64_t end,
+                  int64_t durable)
+{
+	repl_log_info_t li = {topic, part, start, end, durable};
+	return repl_core_log_update(c, &li, NULL);
+}
+
+static int meta_up(repl_core_t *c, const char *topic, int32_t part, const int32_t *replicas,
+                   size_t nr, const int32_t *isr, size_t ni, int32_t leader, int32_t epoch)
+{
+	repl_meta_t m = {topic, part, replicas, nr, isr, ni, leader, epoch, 0};
+	return repl_core_meta_update(c, &m);
+}
+
+/* Pops every pending change into OUT (up to MAX); returns how many. */
+static int drain(repl_core_t *c, repl_state_t *out, int max)
+{
+	repl_state_t st;
+	int n = 0;
+
+	while (repl_core_change_next(c, &st)) {
+		if (n < max)
+			out[n] = st;
+		n++;
+	}
+	ck_assert(!repl_core_changes_pending(c));
+	return n;
+}
+
+static int64_t hw_of(repl_core_t *c, const char *topic, int32_t part)
+{
+	const repl_part_t *p = repl_core_find(c, topic, part);
+
+	ck_assert_ptr_nonnull(p);
+	return p->hw;
+}
+
+START_TEST(test_single_replica_hw_is_durable_end)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st[8];
+
+	/* Written but not durable: not visible to consumers yet. */
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 5, 0), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_str_eq(st[0].topic, "t");
+	ck_assert_int_eq(st[0].partition, 0);
+	ck_assert_int_eq(st[0].high_watermark, 0);
+	ck_assert_int_eq(st[0].log_end_offset, 5);
+	ck_assert(st[0].leader);
+	ck_assert_int_eq(st[0].leader_epoch, 0);
+	ck_assert_int_eq(st[0].isr_size, 1);
+	ck_assert(!st[0].deleted);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 5, 5), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].high_watermark, 5);
+	/* A log end move alone is no change to publish. */
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 9, 5), 0);
+	ck_assert_int_eq(drain(c, st, 8), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 5);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 9, 9), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].high_watermark, 9);
+	ck_assert_int_eq(st[0].log_end_offset, 9);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_changes_coalesce_per_partition)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st[8];
+
+	for (int i = 1; i <= 100; i++) {
+		ck_assert_int_eq(log_up(c, "a", 0, 0, i, i), 0);
+		ck_assert_int_eq(log_up(c, "b", 3, 0, 2 * i, 2 * i), 0);
+	}
+	ck_assert(repl_core_changes_pending(c));
+	ck_assert_int_eq(drain(c, st, 8), 2);
+	/* In the order the partitions first changed, with the latest values. */
+	ck_assert_str_eq(st[0].topic, "a");
+	ck_assert_int_eq(st[0].high_watermark, 100);
+	ck_assert_str_eq(st[1].topic, "b");
+	ck_assert_int_eq(st[1].partition, 3);
+	ck_assert_int_eq(st[1].high_watermark, 200);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_hw_never_backwards)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st[8];
+	const repl_part_t *p;
+
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	(void)drain(c, st, 8);
+	/* A durable end reported lower (a stale event) does not pull HW back. */
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 4), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 10);
+	ck_assert_int_eq(drain(c, st, 8), 0);
+	/* Neither does a new leader epoch. */
+	ck_assert_int_eq(meta_up(c, "t", 0, (int32_t[]){NODE}, 1, (int32_t[]){NODE}, 1, NODE, 7),
+	                 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 10);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].leader_epoch, 7);
+	ck_assert_int_eq(st[0].high_watermark, 10);
+	p = repl_core_find(c, "t", 0);
+	ck_assert_uint_eq(p->hw_truncations, 0);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_truncation_below_hw)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st[8];
+
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	(void)drain(c, st, 8);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 4, 4), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].high_watermark, 4);
+	ck_assert_int_eq(st[0].log_end_offset, 4);
+	ck_assert_uint_eq(repl_core_find(c, "t", 0)->hw_truncations, 1);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_log_start_moves_hw)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st[8];
+
+	/* Durable end below log start counts as log start. */
+	ck_assert_int_eq(log_up(c, "t", 0, 20, 30, 0), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].high_watermark, 20);
+	ck_assert_int_eq(st[0].log_start_offset, 20);
+	ck_assert_int_eq(log_up(c, "t", 0, 20, 30, 30), 0);
+	(void)drain(c, st, 8);
+	/* Retention moves the start: published even though HW stays. */
+	ck_assert_int_eq(log_up(c, "t", 0, 25, 30, 30), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].log_start_offset, 25);
+	ck_assert_int_eq(st[0].high_watermark, 30);
+	repl_core_free(c);
+}
+END_TEST
+
+static int collect_cb(void *arg, const repl_part_t *p)
+{
+	repl_state_t *out = arg;
+	int i = 0;
+
+	while (out[i].topic[0])
+		i++;
+	repl_core_state(p, &out[i]);
+	return 0;
+}
+
+START_TEST(test_checkpoint_start_and_dirty)
+{
+	repl_core_t *c = core_new();
+	repl_ckpt_t ck = {.hw = 7, .leader_epoch = 3};
+	repl_log_info_t li = {"t", 2, 0, 10, 10};
+	repl_state_t st[8], dirty[8];
+
+	memset(dirty, 0, sizeof(dirty));
+	ck_assert_int_eq(repl_core_log_update(c, &li, &ck), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	/* The epoch comes from the checkpoint, HW from the durable end. */
+	ck_assert_int_eq(st[0].leader_epoch, 3);
+	ck_assert_int_eq(st[0].high_watermark, 10);
+	ck_assert_int_eq(repl_core_ckpt_dirty(c, collect_cb, dirty), 0);
+	ck_assert_str_eq(dirty[0].topic, "t");
+	ck_assert_int_eq(dirty[0].high_watermark, 10);
+	ck_assert_int_eq(dirty[1].topic[0], '\0');
+	repl_core_ckpt_clean(c);
+	memset(dirty, 0, sizeof(dirty));
+	ck_assert_int_eq(repl_core_ckpt_dirty(c, collect_cb, dirty), 0);
+	ck_assert_int_eq(dirty[0].topic[0], '\0');
+	/* A checkpoint is only a start value for a log new to the core. */
+	ck = (repl_ckpt_t){.hw = 9, .leader_epoch = 8};
+	li.log_end = li.durable_end = 12;
+	ck_assert_int_eq(repl_core_log_update(c, &li, &ck), 0);
+	ck_assert_int_eq(repl_core_find(c, "t", 2)->leader_epoch, 3);
+	ck_assert_int_eq(repl_core_ckpt_dirty(c, collect_cb, dirty), 0);
+	ck_assert_int_eq(dirty[0].high_watermark, 12);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_checkpoint_above_log_end)
+{
+	repl_core_t *c = core_new();
+	repl_ckpt_t ck = {.hw = 50, .leader_epoch = 0};
+	repl_log_info_t li = {"t", 0, 0, 10, 10};
+
+	/* A checkpoint from an older log of the same name: HW follows the
+	 * log end down. */
+	ck_assert_int_eq(repl_core_log_update(c, &li, &ck), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 10);
+	ck_assert_uint_eq(repl_core_find(c, "t", 0)->hw_truncations, 1);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_delete_and_recreate)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st[8];
+
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	(void)drain(c, st, 8);
+	ck_assert_int_eq(repl_core_log_delete(c, "t", 0), 0);
+	ck_assert_int_eq(repl_core_log_delete(c, "t", 0), CK_E_NOT_FOUND);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 0, 0), 0);
+	ck_assert_int_eq(drain(c, st, 8), 2);
+	ck_assert(st[0].deleted);
+	ck_assert_str_eq(st[0].topic, "t");
+	ck_assert_int_eq(st[0].high_watermark, 10);
+	ck_assert(!st[1].deleted);
+	ck_assert_int_eq(st[1].high_watermark, 0);
+	ck_assert_uint_eq(repl_core_find(c, "t", 0)->hw_truncations, 0);
+	/* Deleted before ever published: nothing to say, nothing left. */
+	ck_assert_int_eq(log_up(c, "u", 1, 0, 3, 3), 0);
+	ck_assert_int_eq(repl_core_log_delete(c, "u", 1), 0);
+	ck_assert_int_eq(drain(c, st, 8), 0);
+	ck_assert_ptr_null(repl_core_find(c, "u", 1));
+	ck_assert_uint_eq(repl_core_count(c, NULL), 1);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_log_sweep)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st[8];
+
+	ck_assert_int_eq(log_up(c, "a", 0, 0, 1, 1), 0);
+	ck_assert_int_eq(log_up(c, "b", 0, 0, 2, 2), 0);
+	(void)drain(c, st, 8);
+	repl_core_log_sweep_begin(c);
+	ck_assert_int_eq(log_up(c, "b", 0, 0, 3, 3), 0);
+	repl_core_log_sweep_end(c);
+	ck_assert_int_eq(drain(c, st, 8), 2);
+	ck_assert(st[0].deleted);
+	ck_assert_str_eq(st[0].topic, "a");
+	ck_assert_str_eq(st[1].topic, "b");
+	ck_assert_int_eq(st[1].high_watermark, 3);
+	ck_assert_ptr_null(repl_core_find(c, "a", 0));
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_meta_leader_with_followers)
+{
+	repl_core_t *c = core_new();
+	int32_t replicas[] = {NODE, 2, 3};
+	int32_t isr[] = {NODE, 2};
+	repl_state_t st[8];
+
+	repl_core_tick(c, 1000);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	(void)drain(c, st, 8);
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, isr, 2, NODE, 4), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert(st[0].leader);
+	ck_assert_int_eq(st[0].leader_epoch, 4);
+	ck_assert_int_eq(st[0].isr_size, 2);
+	ck_assert_int_eq(st[0].high_watermark, 10);
+	/* New data waits for follower 2, which has not fetched yet. */
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 20, 20), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 10);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 15), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 15);
+	/* Replica 3 is outside the ISR: it does not hold HW back. */
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 3, 0), 0);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 20), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 20);
+	/* A follower ahead of the leader's durable end: the leader's own
+	 * durability bounds HW. */
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 30, 24), 0);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 30), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 24);
+	/* A fetch going backwards (the follower truncated) never lowers HW. */
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 21), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 24);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 31), CK_E_OFFSET_RANGE);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 9, 1), CK_E_INVALID);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, NODE, 1), CK_E_INVALID);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, -1), CK_E_INVALID);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 1, 2, 1), CK_E_NOT_FOUND);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_meta_new_epoch_resets_followers)
+{
+	repl_core_t *c = core_new();
+	int32_t replicas[] = {NODE, 2};
+
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 2, replicas, 2, NODE, 1), 0);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 10), 0);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 12, 12), 0);
+	/* Same epoch, a new ISR list: what is known of follower 2 stays. */
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 2, replicas, 2, NODE, 1), 0);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 12), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 12);
+	/* A new epoch starts from nothing known: HW holds, then follows. */
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 2, replicas, 2, NODE, 2), 0);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 14, 14), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 12);
+	ck_assert_int_eq(repl_core_find(c, "t", 0)->epoch_start_offset, 12);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 14), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 14);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_meta_follower_role)
+{
+	repl_core_t *c = core_new();
+	int32_t replicas[] = {2, NODE};
+	repl_state_t st[8];
+
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	(void)drain(c, st, 8);
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 2, replicas, 2, 2, 6), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert(!st[0].leader);
+	ck_assert_int_eq(st[0].leader_epoch, 6);
+	ck_assert_int_eq(repl_core_find(c, "t", 0)->role, REPL_ROLE_FOLLOWER);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 10), CK_E_NOT_LEADER);
+	/* The leader's HW, capped at the local log end, never backwards. */
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 20, 20), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 10);
+	ck_assert_int_eq(repl_core_leader_hw(c, "t", 0, 6, 30), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 20);
+	ck_assert_int_eq(repl_core_leader_hw(c, "t", 0, 6, 5), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 20);
+	ck_assert_int_eq(repl_core_leader_hw(c, "t", 0, 5, 40), CK_E_INVALID);
+	ck_assert_int_eq(repl_core_leader_hw(c, "t", 0, 6, -1), CK_E_INVALID);
+	/* No leader at all. */
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 2, replicas, 2, -1, 7), 0);
+	ck_assert_int_eq(repl_core_find(c, "t", 0)->role, REPL_ROLE_NONE);
+	ck_assert_int_eq(repl_core_leader_hw(c, "t", 0, 7, 40), CK_E_INVALID);
+	/* Led here again. */
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 2, (int32_t[]){NODE}, 1, NODE, 8), 0);
+	ck_assert_int_eq(repl_core_leader_hw(c, "t", 0, 8, 40), CK_E_NOT_LEADER);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 25, 25), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 25);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_meta_not_replica_and_sweep)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st[8];
+	size_t led = 99;
+
+	/* Metadata of a partition this node does not hold is not kept. */
+	ck_assert_int_eq(meta_up(c, "x", 0, (int32_t[]){2, 3}, 2, (int32_t[]){2}, 1, 2, 1), 0);
+	ck_assert_ptr_null(repl_core_find(c, "x", 0));
+	/* Metadata before the log: kept, but nothing to publish yet. */
+	ck_assert_int_eq(meta_up(c, "t", 0, (int32_t[]){NODE}, 1, (int32_t[]){NODE}, 1, NODE, 3),
+	                 0);
+	ck_assert_ptr_nonnull(repl_core_find(c, "t", 0));
+	ck_assert_int_eq(drain(c, st, 8), 0);
+	ck_assert_uint_eq(repl_core_count(c, NULL), 0);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 5, 5), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].leader_epoch, 3);
+	ck_assert_int_eq(st[0].high_watermark, 5);
+	/* A sweep without the record: back to a single-replica leader. */
+	ck_assert_int_eq(meta_up(c, "t", 0, (int32_t[]){2, NODE}, 2, (int32_t[]){2}, 1, 2, 4), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert(!st[0].leader);
+	repl_core_meta_sweep_begin(c);
+	repl_core_meta_sweep_end(c);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert(st[0].leader);
+	ck_assert_int_eq(st[0].isr_size, 1);
+	ck_assert_int_eq(st[0].leader_epoch, 4);
+	ck_assert_uint_eq(repl_core_count(c, &led), 1);
+	ck_assert_uint_eq(led, 1);
+	/* Metadata only: a sweep without it frees the partition. */
+	ck_assert_int_eq(meta_up(c, "m", 0, (int32_t[]){NODE}, 1, (int32_t[]){NODE}, 1, NODE, 0),
+	                 0);
+	repl_core_meta_sweep_begin(c);
+	ck_assert_int_eq(meta_up(c, "t", 0, (int32_t[]){NODE}, 1, (int32_t[]){NODE}, 1, NODE, 5),
+	                 0);
+	repl_core_meta_sweep_end(c);
+	(void)drain(c, st, 8);
+	ck_assert_ptr_null(repl_core_find(c, "m", 0));
+	ck_assert_int_eq(repl_core_find(c, "t", 0)->leader_epoch, 5);
+	ck_assert(repl_core_find(c, "t", 0)->have_meta);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_isr_shrink)
+{
+	repl_core_t *c = core_new();
+	int32_t replicas[] = {NODE, 2, 3};
+	int32_t isr[REPL_REPLICAS_MAX];
+	size_t n = 0;
+	const repl_part_t *p;
+
+	repl_core_tick(c, 1000);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, replicas, 3, NODE, 1), 0);
+	p = repl_core_find(c, "t", 0);
+	/* Within the lag time from the start of the leadership: nobody goes. */
+	ck_assert(!repl_isr_shrink(p, NODE, 1000 + 30000, 30000, isr, &n));
+	repl_core_tick(c, 20000);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 10), 0);
+	/* Follower 3 never fetched: out after the lag time; 2 caught up. */
+	ck_assert(repl_isr_shrink(p, NODE, 31001, 30000, isr, &n));
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(isr[0], NODE);
+	ck_assert_int_eq(isr[1], 2);
+	/* Follower 2 fetching behind a growing log stops being caught up. */
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 20, 20), 0);
+	repl_core_tick(c, 40000);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 12), 0);
+	ck_assert(repl_isr_shrink(p, NODE, 50001, 30000, isr, &n));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(isr[0], NODE);
+	/* A fetch at the log end of the previous fetch caught up back then. */
+	repl_core_tick(c, 45000);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 20), 0);
+	ck_assert_uint_eq(p->followers[0].last_caught_up_ms, 45000);
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_isr_expand)
+{
+	repl_core_t *c = core_new();
+	int32_t replicas[] = {NODE, 2, 3};
+	int32_t isr[REPL_REPLICAS_MAX];
+	size_t n = 0;
+	const repl_part_t *p;
+
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, (int32_t[]){NODE}, 1, NODE, 1), 0);
+	p = repl_core_find(c, "t", 0);
+	ck_assert_int_eq(p->epoch_start_offset, 10);
+	ck_assert(!repl_isr_expand(p, NODE, isr, &n));
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 9), 0);
+	ck_assert(!repl_isr_expand(p, NODE, isr, &n));
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 3, 10), 0);
+	ck_assert(repl_isr_expand(p, NODE, isr, &n));
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(isr[0], NODE);
+	ck_assert_int_eq(isr[1], 3);
+	/* Not the leader: no decisions. */
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, (int32_t[]){2}, 1, 2, 2), 0);
+	ck_assert(!repl_isr_expand(p, NODE, isr, &n));
+	ck_assert(!repl_isr_shrink(p, NODE, UINT64_MAX / 2, 1, isr, &n));
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_invalid_input)
+{
+	repl_core_t *c = core_new();
+	char long_topic[REPL_TOPIC_MAX + 2];
+	int32_t many[REPL_REPLICAS_MAX + 1];
+
+	memset(long_topic, 'x', sizeof(long_topic) - 1);
+	long_topic[sizeof(long_topic) - 1] = '\0';
+	for (int i = 0; i <= REPL_REPLICAS_MAX; i++)
+		many[i] = i + 1;
+	ck_assert_int_eq(log_up(c, long_topic, 0, 0, 1, 1), CK_E_INVALID);
+	ck_assert_int_eq(log_up(c, "", 0, 0, 1, 1), CK_E_INVALID);
+	ck_assert_int_eq(log_up(c, "t", -1, 0, 1, 1), CK_E_INVALID);
+	ck_assert_int_eq(log_up(c, "t", 0, 5, 4, 4), CK_E_INVALID);
+	ck_assert_int_eq(log_up(c, "t", 0, -1, 4, 4), CK_E_INVALID);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 4, 5), CK_E_INVALID);
+	ck_assert_int_eq(meta_up(c, "t", 0, many, REPL_REPLICAS_MAX + 1, many, 1, NODE, 0),
+	                 CK_E_INVALID);
+	ck_assert_int_eq(meta_up(c, "t", 0, many, 1, many, 1, NODE, -1), CK_E_INVALID);
+	ck_assert_uint_eq(repl_core_count(c, NULL), 0);
+	ck_assert_ptr_null(repl_core_find(c, "t", 0));
+	ck_assert(!repl_core_changes_pending(c));
+	/* A name of exactly the longest length works. */
+	long_topic[REPL_TOPIC_MAX] = '\0';
+	ck_assert_int_eq(log_up(c, long_topic, 0, 0, 1, 1), 0);
+	ck_assert_ptr_nonnull(repl_core_find(c, long_topic, 0));
+	ck_assert_int_eq(repl_core_log_delete(c, "", 0), CK_E_NOT_FOUND);
+	repl_core_free(c);
+}
+END_TEST
+
+static int count_cb(void *arg, const repl_part_t *p)
+{
+	(void)p;
+	(*(int *)arg)++;
+	return 0;
+}
+
+START_TEST(test_many_partitions)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st;
+	char name[32];
+	int n = 0, visits = 0;
+
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "topic-%d", i % 300);
+		ck_assert_int_eq(log_up(c, name, i / 300, 0, i, i), 0);
+	}
+	ck_assert_uint_eq(repl_core_count(c, NULL), 3000);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "topic-%d", i % 300);
+		ck_assert_int_eq(hw_of(c, name, i / 300), i);
+	}
+	ck_assert_int_eq(repl_core_foreach(c, count_cb, &visits), 0);
+	ck_assert_int_eq(visits, 3000);
+	while (repl_core_change_next(c, &st))
+		n++;
+	ck_assert_int_eq(n, 3000);
+	for (int i = 0; i < 3000; i += 2) {
+		snprintf(name, sizeof(name), "topic-%d", i % 300);
+		ck_assert_int_eq(repl_core_log_delete(c, name, i / 300), 0);
+	}
+	ck_assert_uint_eq(repl_core_count(c, NULL), 1500);
+	n = 0;
+	while (repl_core_change_next(c, &st)) {
+		ck_assert(st.deleted);
+		n++;
+	}
+	ck_assert_int_eq(n, 1500);
+	repl_core_free(c);
+}
+END_TEST
+
+/* The invariants after every step of a random walk over logs, metadata,
+ * follower fetches and deletions, with the published stream checked
+ * against the core's own state. */
+static void walk_check(repl_core_t *c, int64_t *last_hw, uint64_t *last_trunc)
+{
+	const char *topics[] = {"a", "b"};
+
+	for (int t = 0; t < 2; t++) {
+		const repl_part_t *p = repl_core_find(c, topics[t], 0);
+		if (!p || !p->have_log) {
+			last_hw[t] = -1;
+			last_trunc[t] = 0;
+			continue;
+		}
+		ck_assert(p->log_start <= p->hw && p->hw <= p->log_end);
+		ck_assert(p->durable_end <= p->log_end);
+		if (last_hw[t] >= 0 && p->hw < last_hw[t])
+			ck_assert_uint_gt(p->hw_truncations, last_trunc[t]);
+		last_hw[t] = p->hw;
+		last_trunc[t] = p->hw_truncations;
+	}
+}
+
+START_TEST(test_random_walk_invariants)
+{
+	uint64_t seed = ck_rand_os_seed();
+	const char *env = getenv("REPL_TEST_SEED");
+	ck_rand_t r;
+	repl_core_t *c = core_new();
+	int64_t start[2] = {0, 0}, end[2] = {0, 0}, dur[2] = {0, 0}, last_hw[2] = {-1, -1};
+	uint64_t last_trunc[2] = {0, 0};
+	const char *topics[] = {"a", "b"};
+	int32_t replicas[] = {NODE, 2, 3};
+
+	if (env)
+		seed = strtoull(env, NULL, 0);
+	ck_rand_seed(&r, seed);
+	fprintf(stderr, "test_random_walk_invariants seed=%" PRIu64 " (REPL_TEST_SEED)\n", seed);
+	for (int step = 0; step < 20000; step++) {
+		int t = (int)ck_rand_below(&r, 2);
+		uint64_t op = ck_rand_below(&r, 100);
+		repl_state_t st;
+
+		repl_core_tick(c, (uint64_t)step * 10);
+		if (op < 50) {
+			end[t] += (int64_t)ck_rand_below(&r, 5);
+			dur[t] = start[t] +
+			         (int64_t)ck_rand_below(&r, (uint64_t)(end[t] - start[t] + 1));
+			ck_assert_int_eq(log_up(c, topics[t], 0, start[t], end[t], dur[t]), 0);
+		} else if (op < 60 && end[t] > start[t]) {
+			start[t] += (int64_t)ck_rand_below(&r, (uint64_t)(end[t] - start[t] + 1));
+			ck_assert_int_eq(log_up(c, topics[t], 0, start[t], end[t], dur[t]), 0);
+		} else if (op < 63) {
+			end[t] = start[t] +
+			         (int64_t)ck_rand_below(&r, (uint64_t)(end[t] - start[t] + 1));
+			dur[t] = end[t];
+			ck_assert_int_eq(log_up(c, topics[t], 0, start[t], end[t], dur[t]), 0);
+		} else if (op < 75) {
+			size_t ni = 1 + ck_rand_below(&r, 3);
+			int32_t leader = ck_rand_below(&r, 4) ? NODE : 2;
+			int32_t epoch = (int32_t)ck_rand_below(&r, 4);
+			ck_assert_int_eq(
+			    meta_up(c, topics[t], 0, replicas, 3, replicas, ni, leader, epoch), 0);
+		} else if (op < 90) {
+			int32_t f = 2 + (int32_t)ck_rand_below(&r, 2);
+			int64_t off = start[t] +
+			              (int64_t)ck_rand_below(&r, (uint64_t)(end[t] - start[t] + 2));
+			int rc = repl_core_follower_fetch(c, topics[t], 0, f, off);
+			ck_assert(rc == 0 || rc == CK_E_NOT_LEADER || rc == CK_E_NOT_FOUND ||
+			          rc == CK_E_OFFSET_RANGE || rc == CK_E_INVALID);
+		} else if (op < 93) {
+			repl_core_meta_sweep_begin(c);
+			repl_core_meta_sweep_end(c);
+		} else if (op < 95) {
+			(void)repl_core_log_delete(c, topics[t], 0);
+			start[t] = end[t] = dur[t] = 0;
+		} else {
+			while (repl_core_change_next(c, &st)) {
+				const repl_part_t *p = repl_core_find(c, st.topic, 0);
+				if (!st.deleted) {
+					ck_assert_ptr_nonnull(p);
+					ck_assert_int_eq(st.high_watermark, p->hw);
+				}
+			}
+		}
+		walk_check(c, last_hw, last_trunc);
+	}
+	repl_core_free(c);
+}
+END_TEST
+
+START_TEST(test_ckpt_format)
+{
+	/* Golden: version 1, epoch 7, HW 0x0000000100000002, little-endian. */
+	static const uint8_t golden[REPL_CKPT_VALUE_LEN] = {1, 0, 0, 0, 7, 0, 0, 0,
+	                                                    2, 0, 0, 0, 1, 0, 0, 0};
+	repl_ckpt_t ck = {.hw = 0x100000002LL, .leader_epoch = 7}, back = {-5, -5};
+	uint8_t val[REPL_CKPT_VALUE_LEN], bad[REPL_CKPT_VALUE_LEN];
+	char key[REPL_CKPT_KEY_MAX], small[8];
+	char topic[REPL_TOPIC_MAX + 1];
+
+	repl_ckpt_encode(val, &ck);
+	ck_assert_mem_eq(val, golden, sizeof(golden));
+	ck_assert_int_eq(repl_ckpt_decode(val, sizeof(val), &back), 0);
+	ck_assert_int_eq(back.hw, ck.hw);
+	ck_assert_int_eq(back.leader_epoch, 7);
+	/* Wrong length, version, negative values: refused, output untouched. */
+	back = (repl_ckpt_t){-5, -5};
+	ck_assert_int_eq(repl_ckpt_decode(val, sizeof(val) - 1, &back), CK_E_CORRUPT);
+	memcpy(bad, val, sizeof(bad));
+	bad[0] = 2;
+	ck_assert_int_eq(repl_ckpt_decode(bad, sizeof(bad), &back), CK_E_CORRUPT);
+	memcpy(bad, val, sizeof(bad));
+	bad[15] = 0x80;
+	ck_assert_int_eq(repl_ckpt_decode(bad, sizeof(bad), &back), CK_E_CORRUPT);
+	memcpy(bad, val, sizeof(bad));
+	bad[7] = 0xff;
+	ck_assert_int_eq(repl_ckpt_decode(bad, sizeof(bad), &back), CK_E_CORRUPT);
+	ck_assert_int_eq(back.hw, -5);
+	/* Keys. */
+	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), "orders", 12), 12);
+	ck_assert_str_eq(key, "hw/orders-12");
+	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), "a-b", 0), 8);
+	ck_assert_str_eq(key, "hw/a-b-0");
+	memset(topic, 'x', REPL_TOPIC_MAX);
+	topic[REPL_TOPIC_MAX] = '\0';
+	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), topic, INT32_MAX),
+	                 3 + REPL_TOPIC_MAX + 1 + 10);
+	ck_assert_int_eq(repl_ckpt_key(small, sizeof(small), "orders", 1), CK_E_TOO_LARGE);
+	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), "", 1), CK_E_INVALID);
+	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), "t", -1), CK_E_INVALID);
+}
+END_TEST
+
+static Suite *repl_core_suite(void)
+{
+	Suite *s = suite_create("repl_core");
+	TCase *tc = tcase_create("core");
+	TCase *tf = tcase_create("ckpt");
+
+	tcase_add_test(tc, test_single_replica_hw_is_durable_end);
+	tcase_add_test(tc, test_changes_coalesce_per_partition);
+	tcase_add_test(tc, test_hw_never_backwards);
+	tcase_add_test(tc, test_truncation_below_hw);
+	tcase_add_test(tc, test_log_start_moves_hw);
+	tcase_add_test(tc, test_checkpoint_start_and_dirty);
+	tcase_add_test(tc, test_checkpoint_above_log_end);
+	tcase_add_test(tc, test_delete_and_recreate);
+	tcase_add_test(tc, test_log_sweep);
+	tcase_add_test(tc, test_meta_leader_with_followers);
+	tcase_add_test(tc, test_meta_new_epoch_resets_followers);
+	tcase_add_test(tc, test_meta_follower_role);
+	tcase_add_test(tc, test_meta_not_replica_and_sweep);
+	tcase_add_test(tc, test_isr_shrink);
+	tcase_add_test(tc, test_isr_expand);
+	tcase_add_test(tc, test_invalid_input);
+	tcase_add_test(tc, test_many_partitions);
+	tcase_add_test(tc, test_random_walk_invariants);
+	suite_add_tcase(s, tc);
+	tcase_add_test(tf, test_ckpt_format);
+	suite_add_tcase(s, tf);
+	return s;
+}
+
+int main(void)
+{
+	return ck_test_run(repl_core_suite());
+}
