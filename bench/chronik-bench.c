@@ -474,42 +474,60 @@ static void kb_consume_one(const rd_kafka_message_t *m, kb_stats_t *st)
 }
 
 /* Whether the consume loop is done: count reached, duration over, or (with
- * neither) every partition at its end. */
-static bool kb_consume_done(const kb_opts_t *o, const kb_stats_t *st, uint64_t t0, int eofs,
-                            int np)
+ * neither) every partition at its end. With a count, also when every
+ * partition is at its end and nothing came for KB_IDLE_US (the count will
+ * not be reached: exit 1 rather than wait forever). */
+#define KB_IDLE_US (30u * 1000000u)
+
+static bool kb_consume_done(const kb_opts_t *o, const kb_stats_t *st, uint64_t t0,
+                            uint64_t last_us, int at_end, int np)
 {
-	if (o->count)
-		return st->done >= (uint64_t)o->count;
 	if (o->duration_s)
 		return kb_now_us() - t0 >= (uint64_t)(o->duration_s * 1e6);
-	return eofs >= np;
+	if (o->count)
+		return st->done >= (uint64_t)o->count ||
+		       (at_end >= np && kb_now_us() - last_us > KB_IDLE_US);
+	return at_end >= np;
+}
+
+/* Counts partitions at their end: set by an EOF event, cleared by a
+ * message (a partition can hit its end many times while producers run). */
+static void kb_eof_track(bool *eof, int np, const rd_kafka_message_t *m, int *at_end)
+{
+	bool is_eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+
+	if (m->partition < 0 || m->partition >= np || eof[m->partition] == is_eof)
+		return;
+	eof[m->partition] = is_eof;
+	*at_end += is_eof ? 1 : -1;
 }
 
 static int kb_consume(const kb_opts_t *o)
 {
 	kb_stats_t *st = calloc(1, sizeof(*st));
 	rd_kafka_t *rk = NULL;
+	bool *eof = NULL;
 	uint64_t t0, first = 0, last = 0, last_report;
-	int np, eofs = 0, rc = 1;
+	int np, at_end = 0, rc = 1;
 
 	if (!st || !(rk = kb_consumer_new(o)))
 		goto out;
 	kb_hist_init(&st->all);
 	kb_hist_init(&st->window);
 	np = kb_assign_all(rk, o);
-	if (np < 0)
+	if (np < 0 || !(eof = calloc((size_t)np, sizeof(*eof))))
 		goto out;
 	printf("chronik-bench consume: topic=%s partitions=%d from=%s\n", o->topic, np,
 	       o->from_end ? "end" : "beginning");
 	t0 = last_report = kb_now_us();
-	while (!kb_stop && !kb_consume_done(o, st, t0, eofs, np)) {
+	while (!kb_stop && !kb_consume_done(o, st, t0, last ? last : t0, at_end, np)) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
-		if (m && m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			eofs++;
-		} else if (m && m->err) {
+		if (m && m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			fprintf(stderr, "chronik-bench: consume: %s\n", rd_kafka_message_errstr(m));
-		} else if (m) {
+		if (m && (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF))
+			kb_eof_track(eof, np, m, &at_end);
+		if (m && !m->err) {
 			kb_consume_one(m, st);
 			last = kb_now_us();
 			if (!first)
@@ -531,6 +549,7 @@ out:
 		rd_kafka_consumer_close(rk);
 		rd_kafka_destroy(rk);
 	}
+	free(eof);
 	free(st);
 	return rc;
 }

@@ -115,10 +115,12 @@ static int ck_lmdb_key_check(MDB_env *env, size_t key_len)
 	return 0;
 }
 
-int ck_lmdb_put(MDB_env *env, MDB_dbi dbi, const void *key, size_t key_len, const void *val,
-		size_t val_len)
+/* Writes KEY -> *VAL, or deletes KEY when VAL is NULL, in its own
+ * transaction. */
+static int ck_lmdb_write(MDB_env *env, MDB_dbi dbi, const void *key, size_t key_len,
+			 MDB_val *val)
 {
-	MDB_val k = {key_len, (void *)key}, v = {val_len, (void *)val};
+	MDB_val k = {key_len, (void *)key};
 	MDB_txn *txn;
 	int r;
 
@@ -128,12 +130,20 @@ int ck_lmdb_put(MDB_env *env, MDB_dbi dbi, const void *key, size_t key_len, cons
 	r = ck_lmdb_err(mdb_txn_begin(env, NULL, 0, &txn));
 	if (r < 0)
 		return r;
-	r = ck_lmdb_err(mdb_put(txn, dbi, &k, &v, 0));
+	r = ck_lmdb_err(val ? mdb_put(txn, dbi, &k, val, 0) : mdb_del(txn, dbi, &k, NULL));
 	if (r < 0) {
 		mdb_txn_abort(txn);
 		return r;
 	}
 	return ck_lmdb_err(mdb_txn_commit(txn));
+}
+
+int ck_lmdb_put(MDB_env *env, MDB_dbi dbi, const void *key, size_t key_len, const void *val,
+		size_t val_len)
+{
+	MDB_val v = {val_len, (void *)val};
+
+	return ck_lmdb_write(env, dbi, key, key_len, &v);
 }
 
 int ck_lmdb_get(MDB_env *env, MDB_dbi dbi, const void *key, size_t key_len, void *val,
@@ -167,20 +177,5 @@ out:
 
 int ck_lmdb_del(MDB_env *env, MDB_dbi dbi, const void *key, size_t key_len)
 {
-	MDB_val k = {key_len, (void *)key};
-	MDB_txn *txn;
-	int r;
-
-	r = ck_lmdb_key_check(env, key_len);
-	if (r < 0)
-		return r;
-	r = ck_lmdb_err(mdb_txn_begin(env, NULL, 0, &txn));
-	if (r < 0)
-		return r;
-	r = ck_lmdb_err(mdb_del(txn, dbi, &k, NULL));
-	if (r < 0) {
-		mdb_txn_abort(txn);
-		return r;
-	}
-	return ck_lmdb_err(mdb_txn_commit(txn));
+	return ck_lmdb_write(env, dbi, key, key_len, NULL);
 }

@@ -17,7 +17,7 @@
 #define KFK_SHOW(len) ((int)((len) > 64 ? 64 : ((len) < 0 ? 0 : (len))))
 
 static int16_t kfk_fail(int16_t code, char *msg, size_t msg_len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int16_t kfk_fail(int16_t code, char *msg, size_t msg_len, const char *fmt, ...)
 {
@@ -37,21 +37,21 @@ int16_t kfk_topic_name_check(kfk_str_t name, char *ret_name, char *msg, size_t m
 
 	if (name.len <= 0)
 		return kfk_fail(KFK_ERR_INVALID_TOPIC_EXCEPTION, msg, msg_len,
-				"topic name is empty");
+		                "topic name is empty");
 	if (name.len > CK_TOPIC_NAME_MAX)
 		return kfk_fail(KFK_ERR_INVALID_TOPIC_EXCEPTION, msg, msg_len,
-				"topic name is longer than %d characters", CK_TOPIC_NAME_MAX);
+		                "topic name is longer than %d characters", CK_TOPIC_NAME_MAX);
 	memcpy(buf, name.ptr, (size_t)name.len);
 	buf[name.len] = '\0';
 	if (strlen(buf) != (size_t)name.len || !ck_topic_name_valid(buf))
 		return kfk_fail(KFK_ERR_INVALID_TOPIC_EXCEPTION, msg, msg_len,
-				"topic name \"%.*s\" is illegal: it may contain only ASCII "
-				"alphanumerics, '.', '_' and '-', and may not be \".\" or \"..\"",
-				KFK_SHOW(name.len), name.ptr);
+		                "topic name \"%.*s\" is illegal: it may contain only ASCII "
+		                "alphanumerics, '.', '_' and '-', and may not be \".\" or \"..\"",
+		                KFK_SHOW(name.len), name.ptr);
 	if (!strncmp(buf, KFK_RESERVED_TOPIC_PREFIX, strlen(KFK_RESERVED_TOPIC_PREFIX)))
 		return kfk_fail(KFK_ERR_INVALID_TOPIC_EXCEPTION, msg, msg_len,
-				"topic name \"%s\" is reserved for the broker (prefix %s)", buf,
-				KFK_RESERVED_TOPIC_PREFIX);
+		                "topic name \"%s\" is reserved for the broker (prefix %s)", buf,
+		                KFK_RESERVED_TOPIC_PREFIX);
 	memcpy(ret_name, buf, (size_t)name.len + 1);
 	return KFK_ERR_NONE;
 }
@@ -67,38 +67,37 @@ static bool kfk_broker_known(const int32_t *brokers, size_t n, int32_t id)
 
 /* One partition's replica list: non-empty, known brokers, no repeats. */
 static int16_t kfk_replicas_check(const int32_t *ids, int32_t n, const int32_t *brokers,
-				  size_t nbrokers, int32_t partition, char *msg, size_t msg_len)
+                                  size_t nbrokers, int32_t partition, char *msg, size_t msg_len)
 {
 	if (n <= 0)
 		return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
-				"partition %d has an empty replica assignment", partition);
+		                "partition %d has an empty replica assignment", partition);
 	for (int32_t i = 0; i < n; i++) {
 		if (!kfk_broker_known(brokers, nbrokers, ids[i]))
 			return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
-					"partition %d is assigned to unknown broker %d",
-					partition, ids[i]);
+			                "partition %d is assigned to unknown broker %d", partition,
+			                ids[i]);
 		for (int32_t j = 0; j < i; j++) {
 			if (ids[j] == ids[i])
-				return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg,
-						msg_len,
-						"partition %d lists broker %d more than once",
-						partition, ids[i]);
+				return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
+				                "partition %d lists broker %d more than once",
+				                partition, ids[i]);
 		}
 	}
 	return KFK_ERR_NONE;
 }
 
 static int16_t kfk_create_check_manual(const kfk_create_topics_request_creatable_topic_t *t,
-				       const kfk_create_ctx_t *ctx, kfk_create_plan_t *ret,
-				       char *msg, size_t msg_len)
+                                       const kfk_create_ctx_t *ctx, kfk_create_plan_t *ret,
+                                       char *msg, size_t msg_len)
 {
 	int32_t n = t->assignments.count;
 	int32_t rf = 0;
 
 	if (n > KFK_PARTITIONS_MAX)
 		return kfk_fail(KFK_ERR_INVALID_PARTITIONS, msg, msg_len,
-				"%d partitions is more than the maximum of %d", n,
-				KFK_PARTITIONS_MAX);
+		                "%d partitions is more than the maximum of %d", n,
+		                KFK_PARTITIONS_MAX);
 	for (int32_t i = 0; i < n; i++) {
 		const kfk_create_topics_request_creatable_replica_assignment_t *a = NULL;
 		int16_t err;
@@ -110,59 +109,59 @@ static int16_t kfk_create_check_manual(const kfk_create_topics_request_creatable
 		}
 		if (!a)
 			return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
-					"partitions should be a consecutive 0-based integer "
-					"sequence: %d is missing",
-					i);
+			                "partitions should be a consecutive 0-based integer "
+			                "sequence: %d is missing",
+			                i);
 		err = kfk_replicas_check(a->broker_ids.items, a->broker_ids.count, ctx->brokers,
-					 ctx->nbrokers, i, msg, msg_len);
+		                         ctx->nbrokers, i, msg, msg_len);
 		if (err != KFK_ERR_NONE)
 			return err;
 		if (i == 0)
 			rf = a->broker_ids.count;
 		else if (a->broker_ids.count != rf)
 			return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
-					"all partitions should have the same number of replicas");
+			                "all partitions should have the same number of replicas");
 	}
 	if (rf > INT16_MAX)
 		return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
-				"too many replicas");
+		                "too many replicas");
 	ret->partitions = n;
 	ret->replication_factor = (int16_t)rf;
 	return KFK_ERR_NONE;
 }
 
 static int16_t kfk_create_check_counts(const kfk_create_topics_request_creatable_topic_t *t,
-				       const kfk_create_ctx_t *ctx, kfk_create_plan_t *ret,
-				       char *msg, size_t msg_len)
+                                       const kfk_create_ctx_t *ctx, kfk_create_plan_t *ret,
+                                       char *msg, size_t msg_len)
 {
 	int32_t np = t->num_partitions == -1 ? ctx->default_partitions : t->num_partitions;
 	int32_t rf = t->replication_factor == -1 ? ctx->default_rf : t->replication_factor;
 
 	if (np <= 0)
 		return kfk_fail(KFK_ERR_INVALID_PARTITIONS, msg, msg_len,
-				"number of partitions was set to an invalid non-positive value");
+		                "number of partitions was set to an invalid non-positive value");
 	if (np > KFK_PARTITIONS_MAX)
 		return kfk_fail(KFK_ERR_INVALID_PARTITIONS, msg, msg_len,
-				"%d partitions is more than the maximum of %d", np,
-				KFK_PARTITIONS_MAX);
+		                "%d partitions is more than the maximum of %d", np,
+		                KFK_PARTITIONS_MAX);
 	if (rf <= 0)
 		return kfk_fail(KFK_ERR_INVALID_REPLICATION_FACTOR, msg, msg_len,
-				"replication factor must be larger than 0, or -1 to use the "
-				"default value");
+		                "replication factor must be larger than 0, or -1 to use the "
+		                "default value");
 	if ((size_t)rf > ctx->nbrokers)
 		return kfk_fail(KFK_ERR_INVALID_REPLICATION_FACTOR, msg, msg_len,
-				"unable to replicate the partition %d time(s): the target "
-				"replication factor of %d cannot be reached because only %zu "
-				"broker(s) are registered",
-				rf, rf, ctx->nbrokers);
+		                "unable to replicate the partition %d time(s): the target "
+		                "replication factor of %d cannot be reached because only %zu "
+		                "broker(s) are registered",
+		                rf, rf, ctx->nbrokers);
 	ret->partitions = np;
 	ret->replication_factor = (int16_t)rf;
 	return KFK_ERR_NONE;
 }
 
 int16_t kfk_create_check(const kfk_create_topics_request_creatable_topic_t *t,
-			 const kfk_create_ctx_t *ctx, kfk_create_plan_t *ret, char *msg,
-			 size_t msg_len)
+                         const kfk_create_ctx_t *ctx, kfk_create_plan_t *ret, char *msg,
+                         size_t msg_len)
 {
 	int16_t err;
 
@@ -173,9 +172,9 @@ int16_t kfk_create_check(const kfk_create_topics_request_creatable_topic_t *t,
 	if (t->assignments.count > 0) {
 		if (t->num_partitions != -1 || t->replication_factor != -1)
 			return kfk_fail(KFK_ERR_INVALID_REQUEST, msg, msg_len,
-					"both numPartitions or replicationFactor and "
-					"replicasAssignments were set: both cannot be used at "
-					"the same time");
+			                "both numPartitions or replicationFactor and "
+			                "replicasAssignments were set: both cannot be used at "
+			                "the same time");
 		err = kfk_create_check_manual(t, ctx, ret, msg, msg_len);
 	} else {
 		err = kfk_create_check_counts(t, ctx, ret, msg, msg_len);
@@ -187,7 +186,7 @@ int16_t kfk_create_check(const kfk_create_topics_request_creatable_topic_t *t,
 		const kfk_create_topics_request_creatable_topic_config_t *c = &t->configs.items[i];
 
 		err = kfk_tcfg_set_put(&ret->configs, ctx->cfg_defaults, c->name, c->value, msg,
-				       msg_len);
+		                       msg_len);
 		if (err != KFK_ERR_NONE)
 			return err;
 	}
@@ -195,7 +194,7 @@ int16_t kfk_create_check(const kfk_create_topics_request_creatable_topic_t *t,
 }
 
 void kfk_assign_round_robin(const int32_t *brokers, size_t n, int32_t first, int32_t count,
-			    int16_t rf, uint32_t start, int32_t *ret)
+                            int16_t rf, uint32_t start, int32_t *ret)
 {
 	for (int32_t i = 0; i < count; i++) {
 		for (int16_t j = 0; j < rf; j++) {
@@ -207,13 +206,13 @@ void kfk_assign_round_robin(const int32_t *brokers, size_t n, int32_t first, int
 }
 
 void kfk_create_assign(const kfk_create_topics_request_creatable_topic_t *t,
-		       const kfk_create_ctx_t *ctx, uint32_t start, kfk_create_plan_t *plan)
+                       const kfk_create_ctx_t *ctx, uint32_t start, kfk_create_plan_t *plan)
 {
 	int16_t rf = plan->replication_factor;
 
 	if (t->assignments.count <= 0) {
 		kfk_assign_round_robin(ctx->brokers, ctx->nbrokers, 0, plan->partitions, rf, start,
-				       plan->replicas);
+		                       plan->replicas);
 		return;
 	}
 	for (int32_t i = 0; i < t->assignments.count; i++) {
@@ -226,51 +225,51 @@ void kfk_create_assign(const kfk_create_topics_request_creatable_topic_t *t,
 }
 
 int16_t kfk_partitions_check(const kfk_create_partitions_request_create_partitions_topic_t *t,
-			     int32_t current, int16_t rf, const int32_t *brokers, size_t nbrokers,
-			     uint32_t start, int32_t *ret_replicas, char *msg, size_t msg_len)
+                             int32_t current, int16_t rf, const int32_t *brokers, size_t nbrokers,
+                             uint32_t start, int32_t *ret_replicas, char *msg, size_t msg_len)
 {
 	int32_t add;
 
 	if (t->count < current)
 		return kfk_fail(KFK_ERR_INVALID_PARTITIONS, msg, msg_len,
-				"topic currently has %d partitions, which is higher than the "
-				"requested %d",
-				current, t->count);
+		                "topic currently has %d partitions, which is higher than the "
+		                "requested %d",
+		                current, t->count);
 	if (t->count == current)
 		return kfk_fail(KFK_ERR_INVALID_PARTITIONS, msg, msg_len,
-				"topic already has %d partitions", current);
+		                "topic already has %d partitions", current);
 	if (t->count > KFK_PARTITIONS_MAX)
 		return kfk_fail(KFK_ERR_INVALID_PARTITIONS, msg, msg_len,
-				"%d partitions is more than the maximum of %d", t->count,
-				KFK_PARTITIONS_MAX);
+		                "%d partitions is more than the maximum of %d", t->count,
+		                KFK_PARTITIONS_MAX);
 	add = t->count - current;
 	if (t->assignments.count < 0) {
 		if (rf <= 0 || (size_t)rf > nbrokers)
 			return kfk_fail(KFK_ERR_INVALID_REPLICATION_FACTOR, msg, msg_len,
-					"unable to place %d replica(s): only %zu broker(s) are "
-					"registered",
-					rf, nbrokers);
+			                "unable to place %d replica(s): only %zu broker(s) are "
+			                "registered",
+			                rf, nbrokers);
 		kfk_assign_round_robin(brokers, nbrokers, current, add, rf, start, ret_replicas);
 		return KFK_ERR_NONE;
 	}
 	if (t->assignments.count != add)
 		return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
-				"increasing the number of partitions by %d but %d assignments "
-				"provided",
-				add, t->assignments.count);
+		                "increasing the number of partitions by %d but %d assignments "
+		                "provided",
+		                add, t->assignments.count);
 	for (int32_t i = 0; i < add; i++) {
 		const kfk_create_partitions_request_create_partitions_assignment_t *a =
 		    &t->assignments.items[i];
 		int16_t err = kfk_replicas_check(a->broker_ids.items, a->broker_ids.count, brokers,
-						 nbrokers, current + i, msg, msg_len);
+		                                 nbrokers, current + i, msg, msg_len);
 
 		if (err != KFK_ERR_NONE)
 			return err;
 		if (a->broker_ids.count != rf)
 			return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
-					"partition %d has %d replicas but the topic has "
-					"replication factor %d",
-					current + i, a->broker_ids.count, rf);
+			                "partition %d has %d replicas but the topic has "
+			                "replication factor %d",
+			                current + i, a->broker_ids.count, rf);
 		memcpy(&ret_replicas[(size_t)i * (size_t)rf], a->broker_ids.items,
 		       (size_t)rf * sizeof(int32_t));
 	}
@@ -281,8 +280,8 @@ bool kfk_name_is_duplicate(const kfk_str_t *names, size_t n, size_t index)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (i != index && names[i].len == names[index].len && names[i].len >= 0 &&
-		    (names[i].len == 0 || !memcmp(names[i].ptr, names[index].ptr,
-						  (size_t)names[i].len)))
+		    (names[i].len == 0 ||
+		     !memcmp(names[i].ptr, names[index].ptr, (size_t)names[i].len)))
 			return true;
 	}
 	return false;

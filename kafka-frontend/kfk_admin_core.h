@@ -64,8 +64,8 @@ typedef struct {
  * partitions * replication_factor ids.
  */
 int16_t kfk_create_check(const kfk_create_topics_request_creatable_topic_t *t,
-			 const kfk_create_ctx_t *ctx, kfk_create_plan_t *ret, char *msg,
-			 size_t msg_len);
+                         const kfk_create_ctx_t *ctx, kfk_create_plan_t *ret, char *msg,
+                         size_t msg_len);
 
 /*
  * Fills PLAN->replicas: the manual assignment of T when it has one (already
@@ -73,7 +73,7 @@ int16_t kfk_create_check(const kfk_create_topics_request_creatable_topic_t *t,
  * number: the shell passes a random one so leaders spread over brokers).
  */
 void kfk_create_assign(const kfk_create_topics_request_creatable_topic_t *t,
-		       const kfk_create_ctx_t *ctx, uint32_t start, kfk_create_plan_t *plan);
+                       const kfk_create_ctx_t *ctx, uint32_t start, kfk_create_plan_t *plan);
 
 /*
  * Round robin placement of COUNT partitions from FIRST: partition FIRST + i
@@ -81,7 +81,7 @@ void kfk_create_assign(const kfk_create_topics_request_creatable_topic_t *t,
  * RET holds COUNT * RF ids.
  */
 void kfk_assign_round_robin(const int32_t *brokers, size_t n, int32_t first, int32_t count,
-			    int16_t rf, uint32_t start, int32_t *ret);
+                            int16_t rf, uint32_t start, int32_t *ret);
 
 /*
  * Validates one CreatePartitions entry: the topic has CURRENT partitions
@@ -94,8 +94,8 @@ void kfk_assign_round_robin(const int32_t *brokers, size_t n, int32_t first, int
  * assignment or round robin from START.
  */
 int16_t kfk_partitions_check(const kfk_create_partitions_request_create_partitions_topic_t *t,
-			     int32_t current, int16_t rf, const int32_t *brokers, size_t nbrokers,
-			     uint32_t start, int32_t *ret_replicas, char *msg, size_t msg_len);
+                             int32_t current, int16_t rf, const int32_t *brokers, size_t nbrokers,
+                             uint32_t start, int32_t *ret_replicas, char *msg, size_t msg_len);
 
 /* Whether NAMES[INDEX] appears elsewhere among the N NAMES (a topic named
  * twice in one request, which Kafka answers with INVALID_REQUEST for every

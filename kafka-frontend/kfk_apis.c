@@ -7,7 +7,7 @@
 #include "kfk_apis.h"
 
 static const kfk_api_range_t kfk_api_table[] = {
-    {KFK_API_PRODUCE, 3, 9},
+    {KFK_API_PRODUCE, 0, 9},
     {KFK_API_FETCH, 4, 12},
     {KFK_API_LIST_OFFSETS, 0, 7},
     {KFK_API_METADATA, 0, 12},
@@ -46,7 +46,7 @@ bool kfk_apis_supported(int16_t api_key, int16_t version)
 }
 
 void kfk_apis_fill_response(kfk_api_versions_response_t *resp, int16_t error_code,
-			    kfk_api_versions_response_api_version_t *items)
+                            kfk_api_versions_response_api_version_t *items)
 {
 	for (size_t i = 0; i < KFK_API_TABLE_LEN; i++) {
 		kfk_api_versions_response_api_version_init(&items[i]);

@@ -9,7 +9,12 @@
  * /work/shared/kafka-protocol/CLIENTS.md: every range includes what
  * librdkafka 2.0.2, kafka-python 2.0.2, kafkajs and sarama send, and the
  * minimums librdkafka's feature probes need (Produce 3 + Fetch 4 for
- * record batch v2, Produce 7 + Fetch 10 for zstd).
+ * record batch v2, Produce 7 + Fetch 10 for zstd). Produce starts at v0
+ * although only record batch v2 is stored: librdkafka compresses with
+ * gzip, snappy or lz4 only when the broker lists Produce v0 (and lz4 only
+ * when it lists FindCoordinator v0, which comes with the group
+ * coordinator). A v0-v2 request carrying an old message format (magic 0
+ * or 1) gets UNSUPPORTED_FOR_MESSAGE_FORMAT for that partition.
  * Not for: decoding (protocol/), handlers.
  */
 #ifndef KFK_APIS_H
@@ -39,6 +44,6 @@ bool kfk_apis_supported(int16_t api_key, int16_t version);
 /* Fills RESP (initialised by the caller) with ERROR_CODE and the table;
  * ITEMS must have room for the table's length (the response borrows it). */
 void kfk_apis_fill_response(kfk_api_versions_response_t *resp, int16_t error_code,
-			    kfk_api_versions_response_api_version_t *items);
+                            kfk_api_versions_response_api_version_t *items);
 
 #endif

@@ -38,11 +38,11 @@
 #include "ck_log.h"
 #include "kfk_srv.h"
 
-#define KFK_IOV_MAX         64
-#define KFK_READ_ROUNDS     16
-#define KFK_RX_CHUNK        ((size_t)64 << 10)
-#define KFK_SENDFILE_MAX    ((size_t)1 << 30)
-#define KFK_REQ_HEADER_MIN  8 /* api key, version, correlation id */
+#define KFK_IOV_MAX        64
+#define KFK_READ_ROUNDS    16
+#define KFK_RX_CHUNK       ((size_t)64 << 10)
+#define KFK_SENDFILE_MAX   ((size_t)1 << 30)
+#define KFK_REQ_HEADER_MIN 8 /* api key, version, correlation id */
 
 struct kfk_conn {
 	kfk_conn_t *prev, *next;
@@ -267,7 +267,7 @@ static int kfk_conn_write_step(kfk_conn_t *c, const char **ret_what)
 
 static void kfk_conn_resume_reading(kfk_conn_t *c)
 {
-	if (c->read_paused && c->q.count < KFK_CONN_PIPELINE_MAX &&
+	if (c->read_paused && !c->srv->stopping && c->q.count < KFK_CONN_PIPELINE_MAX &&
 	    c->out_bytes < KFK_CONN_OUT_BYTES_MAX) {
 		c->read_paused = false;
 		(void)event_add(c->rev, NULL);
@@ -357,8 +357,9 @@ static void kfk_conn_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 {
 	kfk_conn_touch(c);
 	kfk_dispatch_frame(c, frame, len);
-	if (!c->dead && (c->q.count >= KFK_CONN_PIPELINE_MAX ||
-			 c->out_bytes >= KFK_CONN_OUT_BYTES_MAX) && !c->read_paused) {
+	if (!c->dead &&
+	    (c->q.count >= KFK_CONN_PIPELINE_MAX || c->out_bytes >= KFK_CONN_OUT_BYTES_MAX) &&
+	    !c->read_paused) {
 		c->read_paused = true;
 		(void)event_del(c->rev);
 	}
@@ -382,9 +383,9 @@ static int kfk_conn_frame_start(kfk_conn_t *c)
 		char reason[96];
 
 		(void)snprintf(reason, sizeof(reason), "%s (size field %d)",
-			       r == CK_E_TOO_LARGE ? "request larger than the maximum"
-						   : "malformed frame size",
-			       (int)ck_be32_get(c->hdr));
+		               r == CK_E_TOO_LARGE ? "request larger than the maximum"
+		                                   : "malformed frame size",
+		               (int)ck_be32_get(c->hdr));
 		kfk_conn_close(c, -1, reason);
 		return -1;
 	}
@@ -497,8 +498,9 @@ static void kfk_conn_on_read(evutil_socket_t fd, short what, void *arg)
 				break;
 			if (errno == EINTR)
 				continue;
-			kfk_conn_close(c, -1, errno == ECONNRESET ? "connection reset by peer"
-								 : "read failed");
+			kfk_conn_close(c, -1,
+			               errno == ECONNRESET ? "connection reset by peer"
+			                                   : "read failed");
 		} else if ((size_t)n < s->scratch_len && !c->rx) {
 			break; /* drained: the next read would block */
 		}
@@ -534,7 +536,8 @@ void kfk_conn_accept(kfk_srv_t *s, int fd)
 	kfk_conn_t *c = calloc(1, sizeof(*c));
 	int one = 1;
 
-	if (!c) {
+	if (!c || s->stopping) {
+		free(c);
 		(void)close(fd);
 		return;
 	}
@@ -564,6 +567,28 @@ void kfk_conns_close_all(kfk_srv_t *s)
 		c->busy = 0;
 		kfk_conn_destroy(c);
 	}
+}
+
+size_t kfk_conns_drain(kfk_srv_t *s)
+{
+	kfk_conn_t *c = s->conns;
+	size_t busy = 0;
+
+	while (c) {
+		kfk_conn_t *next = c->next;
+
+		if (c->q.count == 0 && !c->out_head) {
+			kfk_conn_close(c, -1, "shutting down");
+		} else {
+			busy++;
+			if (!c->read_paused) {
+				c->read_paused = true;
+				(void)event_del(c->rev);
+			}
+		}
+		c = next;
+	}
+	return busy;
 }
 
 void kfk_conns_sweep(kfk_srv_t *s, uint64_t now_ms)

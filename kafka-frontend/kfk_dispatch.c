@@ -30,19 +30,32 @@ typedef void (*kfk_handler_fn)(kfk_req_t *req);
 static kfk_handler_fn kfk_handler(int16_t api_key)
 {
 	switch (api_key) {
-	case KFK_API_PRODUCE: return kfk_h_produce;
-	case KFK_API_FETCH: return kfk_h_fetch;
-	case KFK_API_LIST_OFFSETS: return kfk_h_list_offsets;
-	case KFK_API_METADATA: return kfk_h_metadata;
-	case KFK_API_API_VERSIONS: return kfk_h_api_versions;
-	case KFK_API_CREATE_TOPICS: return kfk_h_create_topics;
-	case KFK_API_DELETE_TOPICS: return kfk_h_delete_topics;
-	case KFK_API_DESCRIBE_CONFIGS: return kfk_h_describe_configs;
-	case KFK_API_ALTER_CONFIGS: return kfk_h_alter_configs;
-	case KFK_API_CREATE_PARTITIONS: return kfk_h_create_partitions;
-	case KFK_API_INCREMENTAL_ALTER_CONFIGS: return kfk_h_incremental_alter_configs;
-	case KFK_API_DESCRIBE_CLUSTER: return kfk_h_describe_cluster;
-	default: return NULL;
+	case KFK_API_PRODUCE:
+		return kfk_h_produce;
+	case KFK_API_FETCH:
+		return kfk_h_fetch;
+	case KFK_API_LIST_OFFSETS:
+		return kfk_h_list_offsets;
+	case KFK_API_METADATA:
+		return kfk_h_metadata;
+	case KFK_API_API_VERSIONS:
+		return kfk_h_api_versions;
+	case KFK_API_CREATE_TOPICS:
+		return kfk_h_create_topics;
+	case KFK_API_DELETE_TOPICS:
+		return kfk_h_delete_topics;
+	case KFK_API_DESCRIBE_CONFIGS:
+		return kfk_h_describe_configs;
+	case KFK_API_ALTER_CONFIGS:
+		return kfk_h_alter_configs;
+	case KFK_API_CREATE_PARTITIONS:
+		return kfk_h_create_partitions;
+	case KFK_API_INCREMENTAL_ALTER_CONFIGS:
+		return kfk_h_incremental_alter_configs;
+	case KFK_API_DESCRIBE_CLUSTER:
+		return kfk_h_describe_cluster;
+	default:
+		return NULL;
 	}
 }
 
@@ -74,7 +87,7 @@ static void kfk_dispatch_reject(kfk_conn_t *c, kfk_req_t *req, const char *what,
 		(void)snprintf(reason, sizeof(reason), "%s: %s", what, ck_strerror(err));
 	else
 		(void)snprintf(reason, sizeof(reason), "%s (version %d)", what,
-			       (int)req->api_version);
+		               (int)req->api_version);
 	kfk_conn_close(c, req->api_key, reason);
 	kfk_req_free(req);
 }
@@ -96,7 +109,7 @@ static kfk_req_t *kfk_req_new(kfk_conn_t *c, uint8_t *frame, size_t len)
 	/* Decoded structs are bigger than their wire form: room for that, but
 	 * bounded by what the frame could possibly describe. */
 	cap = len > (SIZE_MAX - KFK_ARENA_SLACK_BYTES) / 32 ? SIZE_MAX
-							     : len * 32 + KFK_ARENA_SLACK_BYTES;
+	                                                    : len * 32 + KFK_ARENA_SLACK_BYTES;
 	kfk_arena_init(&req->arena, 4096, cap);
 	return req;
 }
@@ -136,9 +149,9 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 			return;
 		}
 		kfk_dispatch_reject(c, req,
-				    kfk_apis_find(req->api_key) ? "unsupported api version"
-								: "unsupported api key",
-				    0);
+		                    kfk_apis_find(req->api_key) ? "unsupported api version"
+		                                                : "unsupported api key",
+		                    0);
 		return;
 	}
 	req->body = kfk_req_alloc(req, 1, api->request_size);

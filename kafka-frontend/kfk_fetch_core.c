@@ -81,7 +81,7 @@ static void kfk_fw_tags(kfk_fw_t *w)
 }
 
 int kfk_fw_begin(kfk_fw_t *w, ck_buf_t *out, int16_t version, int32_t throttle_time_ms,
-		 int16_t error_code, int32_t session_id, int32_t topic_count)
+                 int16_t error_code, int32_t session_id, int32_t topic_count)
 {
 	w->out = out;
 	w->version = version;

@@ -51,7 +51,7 @@ typedef struct {
 /* Starts a response body (no header) in OUT for VERSION (4..12): the top
  * level fields and the topic count. Returns 0 or CK_E_INVALID (version). */
 int kfk_fw_begin(kfk_fw_t *w, ck_buf_t *out, int16_t version, int32_t throttle_time_ms,
-		 int16_t error_code, int32_t session_id, int32_t topic_count);
+                 int16_t error_code, int32_t session_id, int32_t topic_count);
 void kfk_fw_topic(kfk_fw_t *w, kfk_str_t name, int32_t partition_count);
 /* Writes P's fields, no aborted transactions, and the length of RECORDS_LEN
  * record bytes (RECORDS_LEN < 0: null records). The caller supplies exactly
@@ -79,8 +79,7 @@ bool kfk_fetch_range_take(uint64_t length, uint32_t batches, uint64_t limit, boo
 /* Whether a Fetch should be answered now: BYTES of records are ready, some
  * partition has an error, or the wait is over (EXPIRED). MIN_BYTES <= 0
  * answers at once. */
-static inline bool kfk_fetch_ready(uint64_t bytes, int32_t min_bytes, bool any_error,
-				   bool expired)
+static inline bool kfk_fetch_ready(uint64_t bytes, int32_t min_bytes, bool any_error, bool expired)
 {
 	return expired || any_error || min_bytes <= 0 || bytes >= (uint64_t)min_bytes;
 }

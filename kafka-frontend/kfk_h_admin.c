@@ -56,8 +56,8 @@ void kfk_aop_propose(kfk_aop_t *op, const Chronik__Meta__MetadataCommand *cmd)
 	if (r < 0) {
 		ad->pending--;
 		kfk_aop_set(op, kfk_err_from_raftd(r),
-			    r == -ENOTCONN ? "the controller (raftd) is not reachable"
-					   : ck_strerror(r));
+		            r == -ENOTCONN ? "the controller (raftd) is not reachable"
+		                           : ck_strerror(r));
 	}
 }
 
@@ -68,7 +68,7 @@ void kfk_admin_release(kfk_admin_t *ad)
 }
 
 kfk_admin_t *kfk_admin_new(kfk_req_t *req, int32_t n, int32_t timeout_ms,
-			   void (*respond)(kfk_admin_t *ad))
+                           void (*respond)(kfk_admin_t *ad))
 {
 	kfk_admin_t *ad = kfk_req_alloc(req, 1, sizeof(*ad));
 
@@ -91,7 +91,7 @@ kfk_admin_t *kfk_admin_new(kfk_req_t *req, int32_t n, int32_t timeout_ms,
 /* ---- CreateTopics ---- */
 
 static void kfk_ct_fill_configs(kfk_req_t *req, const kfk_create_plan_t *plan,
-				kfk_create_topics_response_creatable_topic_result_t *o)
+                                kfk_create_topics_response_creatable_topic_result_t *o)
 {
 	kfk_srv_t *s = req->srv;
 
@@ -111,7 +111,8 @@ static void kfk_ct_fill_configs(kfk_req_t *req, const kfk_create_plan_t *plan,
 			kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, v, KFK_TCFG_VALUE_MAX);
 		c->name = kfk_str(kfk_tcfg_info((kfk_tcfg_key_t)k)->name);
 		c->value = kfk_str(v);
-		c->config_source = plan->configs.present[k] ? 1 /* dynamic topic */ : 5 /* default */;
+		c->config_source =
+		    plan->configs.present[k] ? 1 /* dynamic topic */ : 5 /* default */;
 	}
 	o->configs.count = KFK_TCFG_COUNT;
 }
@@ -202,7 +203,7 @@ out:
 }
 
 static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names,
-		       const kfk_create_ctx_t *ctx)
+                       const kfk_create_ctx_t *ctx)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_create_topics_request_t *rq = req->body;
@@ -214,19 +215,20 @@ static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names,
 
 	if (kfk_name_is_duplicate(names, (size_t)ad->n, (size_t)i))
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
-				   "topic named more than once in the request");
+		                   "topic named more than once in the request");
 	err = kfk_topic_name_check(t->name, plan->name, op->msg, sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);
 	if (kfk_meta_topic(req->srv, t->name, &existing) > 0) {
-		(void)snprintf(op->msg, sizeof(op->msg), "topic '%.200s' already exists", plan->name);
+		(void)snprintf(op->msg, sizeof(op->msg), "topic '%.200s' already exists",
+		               plan->name);
 		return kfk_aop_set(op, KFK_ERR_TOPIC_ALREADY_EXISTS, op->msg);
 	}
 	err = kfk_create_check(t, ctx, plan, op->msg, sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);
-	plan->replicas = kfk_req_alloc(req, (size_t)plan->partitions * (size_t)plan->replication_factor,
-				       sizeof(int32_t));
+	plan->replicas = kfk_req_alloc(
+	    req, (size_t)plan->partitions * (size_t)plan->replication_factor, sizeof(int32_t));
 	if (!plan->replicas)
 		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
 	kfk_create_assign(t, ctx, kfk_srv_rand(req->srv), plan);
@@ -245,7 +247,8 @@ void kfk_h_create_topics(kfk_req_t *req)
 	kfk_str_t *names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
 
 	if (!ad || !names ||
-	    !(ad->extra = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(kfk_create_plan_t)))) {
+	    !(ad->extra =
+	          kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(kfk_create_plan_t)))) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
@@ -281,7 +284,7 @@ static void kfk_dt_respond(kfk_admin_t *ad)
 }
 
 static void kfk_dt_one(kfk_admin_t *ad, int32_t i, kfk_str_t name, const uint8_t *id,
-		       const kfk_str_t *names)
+                       const kfk_str_t *names)
 {
 	kfk_req_t *req = ad->req;
 	kfk_delete_topics_response_deletable_topic_result_t *o =
@@ -298,13 +301,15 @@ static void kfk_dt_one(kfk_admin_t *ad, int32_t i, kfk_str_t name, const uint8_t
 		memcpy(o->topic_id, id, 16);
 	if (name.len >= 0 && kfk_name_is_duplicate(names, (size_t)ad->n, (size_t)i))
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
-				   "topic named more than once in the request");
-	r = name.len >= 0 ? kfk_meta_topic(req->srv, name, &t) : kfk_meta_topic_by_id(req->srv, id, &t);
+		                   "topic named more than once in the request");
+	r = name.len >= 0 ? kfk_meta_topic(req->srv, name, &t)
+	                  : kfk_meta_topic_by_id(req->srv, id, &t);
 	if (r <= 0)
-		return kfk_aop_set(op, r < 0 ? KFK_ERR_UNKNOWN_SERVER_ERROR
-				   : name.len >= 0 ? KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION
-						   : KFK_ERR_UNKNOWN_TOPIC_ID,
-				   r < 0 ? ck_strerror(r) : "this server does not host this topic");
+		return kfk_aop_set(op,
+		                   r < 0           ? KFK_ERR_UNKNOWN_SERVER_ERROR
+		                   : name.len >= 0 ? KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION
+		                                   : KFK_ERR_UNKNOWN_TOPIC_ID,
+		                   r < 0 ? ck_strerror(r) : "this server does not host this topic");
 	o->name = kfk_str(kfk_req_strdup(req, kfk_str(t->name)));
 	memcpy(o->topic_id, t->id, 16);
 	dt.name = (char *)o->name.ptr;
@@ -323,8 +328,9 @@ void kfk_h_delete_topics(kfk_req_t *req)
 	kfk_str_t *names = kfk_req_alloc(req, (size_t)(n < 0 ? 0 : n), sizeof(*names));
 
 	if (!ad || !names ||
-	    !(ad->extra = kfk_req_alloc(req, (size_t)ad->n,
-					sizeof(kfk_delete_topics_response_deletable_topic_result_t)))) {
+	    !(ad->extra =
+	          kfk_req_alloc(req, (size_t)ad->n,
+	                        sizeof(kfk_delete_topics_response_deletable_topic_result_t)))) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
@@ -362,8 +368,8 @@ static void kfk_cp_respond(kfk_admin_t *ad)
 	kfk_req_respond(req, &resp);
 }
 
-static void kfk_cp_propose(kfk_aop_t *op, const char *name, int32_t first, int32_t add,
-			   int16_t rf, int32_t *replicas)
+static void kfk_cp_propose(kfk_aop_t *op, const char *name, int32_t first, int32_t add, int16_t rf,
+                           int32_t *replicas)
 {
 	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
 	Chronik__Meta__CreatePartitions cp = CHRONIK__META__CREATE_PARTITIONS__INIT;
@@ -393,7 +399,7 @@ out:
 }
 
 static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names, const int32_t *brokers,
-		       size_t nb)
+                       size_t nb)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_create_partitions_request_t *rq = req->body;
@@ -405,20 +411,20 @@ static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names, const
 
 	if (kfk_name_is_duplicate(names, (size_t)ad->n, (size_t)i))
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
-				   "topic named more than once in the request");
+		                   "topic named more than once in the request");
 	if (kfk_meta_topic(req->srv, ct->name, &t) <= 0)
 		return kfk_aop_set(op, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-				   "this server does not host this topic");
+		                   "this server does not host this topic");
 	rf = t->npart > 0 && t->parts[0].nreplicas > 0 ? (int16_t)t->parts[0].nreplicas
-						       : KFK_DEFAULT_REPLICATION_FACTOR;
-	replicas = ct->count > t->npart
-		       ? kfk_req_alloc(req, (size_t)(ct->count - t->npart) * (size_t)rf,
-				       sizeof(int32_t))
-		       : NULL;
+	                                               : KFK_DEFAULT_REPLICATION_FACTOR;
+	replicas =
+	    ct->count > t->npart
+	        ? kfk_req_alloc(req, (size_t)(ct->count - t->npart) * (size_t)rf, sizeof(int32_t))
+	        : NULL;
 	if (ct->count > t->npart && !replicas)
 		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
 	err = kfk_partitions_check(ct, t->npart, rf, brokers, nb, kfk_srv_rand(req->srv), replicas,
-				   op->msg, sizeof(op->msg));
+	                           op->msg, sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);
 	kfk_aop_set(op, KFK_ERR_NONE, NULL);

@@ -33,7 +33,7 @@ struct kfk_admin {
  * the request's handler state. RESPOND runs when the last proposal came
  * back and the dispatching reference was released. NULL when out of memory. */
 kfk_admin_t *kfk_admin_new(kfk_req_t *req, int32_t n, int32_t timeout_ms,
-			   void (*respond)(kfk_admin_t *ad));
+                           void (*respond)(kfk_admin_t *ad));
 /* Drops one reference (the dispatching one, or a proposal's). */
 void kfk_admin_release(kfk_admin_t *ad);
 /* Sets OP's outcome (MSG copied; NULL = none). */

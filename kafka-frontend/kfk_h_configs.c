@@ -58,8 +58,8 @@ static bool kfk_dc_wanted(const kfk_dc_ctx_t *c, const char *name)
 /* Appends one entry; SYN_* describe the default it overrides (NULL: no
  * synonym list beyond the entry itself). */
 static void kfk_dc_add(kfk_dc_ctx_t *c, const char *name, const char *value, int8_t source,
-		       bool read_only, int8_t type, const char *doc, const char *syn_name,
-		       const char *syn_value)
+                       bool read_only, int8_t type, const char *doc, const char *syn_name,
+                       const char *syn_value)
 {
 	kfk_req_t *req = c->req;
 	kfk_dc_entry_t *e = &c->out[c->n++];
@@ -108,8 +108,8 @@ static void kfk_dc_topic(kfk_dc_ctx_t *c, const kfk_topic_t *t)
 			continue;
 		kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, dflt, sizeof(dflt));
 		kfk_dc_add(c, in->name, set ? t->cfg_set.value[k] : dflt,
-			   set ? KFK_CFG_SOURCE_DYNAMIC_TOPIC : KFK_CFG_SOURCE_DEFAULT, false,
-			   in->type, in->doc, in->broker_name, dflt);
+		           set ? KFK_CFG_SOURCE_DYNAMIC_TOPIC : KFK_CFG_SOURCE_DEFAULT, false,
+		           in->type, in->doc, in->broker_name, dflt);
 	}
 }
 
@@ -149,7 +149,7 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 	for (size_t i = 0; i < CK_ARRAY_LEN(rows); i++) {
 		if (kfk_dc_wanted(c, rows[i].name))
 			kfk_dc_add(c, rows[i].name, rows[i].value, KFK_CFG_SOURCE_STATIC_BROKER,
-				   true, rows[i].type, NULL, NULL, NULL);
+			           true, rows[i].type, NULL, NULL, NULL);
 	}
 }
 
@@ -165,9 +165,10 @@ static bool kfk_is_self(const kfk_srv_t *s, kfk_str_t name)
 }
 
 static void kfk_dc_resource(kfk_req_t *req, const kfk_describe_configs_request_t *rq, int32_t i,
-			    kfk_describe_configs_response_describe_configs_result_t *o)
+                            kfk_describe_configs_response_describe_configs_result_t *o)
 {
-	const kfk_describe_configs_request_describe_configs_resource_t *res = &rq->resources.items[i];
+	const kfk_describe_configs_request_describe_configs_resource_t *res =
+	    &rq->resources.items[i];
 	kfk_dc_ctx_t c = {req, res, rq->include_synonyms, rq->include_documentation, NULL, 0};
 	kfk_topic_t *t = NULL;
 
@@ -186,13 +187,14 @@ static void kfk_dc_resource(kfk_req_t *req, const kfk_describe_configs_request_t
 			return;
 		}
 		kfk_dc_topic(&c, t);
-	} else if (res->resource_type == KFK_RESOURCE_BROKER && kfk_is_self(req->srv, res->resource_name)) {
+	} else if (res->resource_type == KFK_RESOURCE_BROKER &&
+	           kfk_is_self(req->srv, res->resource_name)) {
 		kfk_dc_broker(&c);
 	} else {
 		o->error_code = KFK_ERR_INVALID_REQUEST;
 		o->error_message = kfk_str(res->resource_type == KFK_RESOURCE_BROKER
-					       ? "unexpected broker id: ask that broker"
-					       : "unsupported resource type");
+		                               ? "unexpected broker id: ask that broker"
+		                               : "unsupported resource type");
 		return;
 	}
 	o->configs.count = c.n;
@@ -257,7 +259,8 @@ static void kfk_alter_respond(kfk_admin_t *ad)
 	if (!iitems)
 		goto oom;
 	for (int32_t i = 0; i < ad->n; i++) {
-		kfk_incremental_alter_configs_response_alter_configs_resource_response_init(&iitems[i]);
+		kfk_incremental_alter_configs_response_alter_configs_resource_response_init(
+		    &iitems[i]);
 		iitems[i].error_code = ad->ops[i].err;
 		iitems[i].error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
 		iitems[i].resource_type = res[i].type;
@@ -280,7 +283,7 @@ static bool kfk_alter_target(kfk_aop_t *op, int8_t type, kfk_str_t name, kfk_top
 
 	if (type == KFK_RESOURCE_BROKER) {
 		kfk_aop_set(op, KFK_ERR_INVALID_CONFIG,
-			    "broker configs are read-only (set them in the node configuration)");
+		            "broker configs are read-only (set them in the node configuration)");
 		return false;
 	}
 	if (type != KFK_RESOURCE_TOPIC) {
@@ -298,7 +301,7 @@ static bool kfk_alter_target(kfk_aop_t *op, int8_t type, kfk_str_t name, kfk_top
  * different from OLD are set, keys gone are deleted (REPLACE: NEW is the
  * whole set). */
 static void kfk_alter_propose(kfk_aop_t *op, const char *name, const kfk_tcfg_set_t *old,
-			      const kfk_tcfg_set_t *nw, bool replace)
+                              const kfk_tcfg_set_t *nw, bool replace)
 {
 	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
 	Chronik__Meta__AlterTopicConfigs ac = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
@@ -366,7 +369,7 @@ static void kfk_ac_one(kfk_admin_t *ad, int32_t i)
 		if (c->value.len < 0 && kfk_tcfg_lookup(c->name) >= 0)
 			continue; /* null: back to the default */
 		err = kfk_tcfg_set_put(&nw, &req->srv->tdefs, c->name, c->value, op->msg,
-				       sizeof(op->msg));
+		                       sizeof(op->msg));
 		if (err != KFK_ERR_NONE)
 			return kfk_aop_set(op, err, op->msg);
 	}
@@ -378,7 +381,7 @@ void kfk_h_alter_configs(kfk_req_t *req)
 {
 	const kfk_alter_configs_request_t *rq = req->body;
 	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, KFK_ADMIN_TIMEOUT_MS_DEFAULT,
-					kfk_alter_respond);
+	                                kfk_alter_respond);
 	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
 
 	if (!ad || !res) {
@@ -397,8 +400,8 @@ void kfk_h_alter_configs(kfk_req_t *req)
 
 /* Applies one incremental operation to NW. */
 static int16_t kfk_iac_apply(kfk_srv_t *s, kfk_tcfg_set_t *nw,
-			     const kfk_incremental_alter_configs_request_alterable_config_t *c,
-			     char *msg, size_t msg_len)
+                             const kfk_incremental_alter_configs_request_alterable_config_t *c,
+                             char *msg, size_t msg_len)
 {
 	int key = kfk_tcfg_lookup(c->name);
 
@@ -411,11 +414,11 @@ static int16_t kfk_iac_apply(kfk_srv_t *s, kfk_tcfg_set_t *nw,
 	case KFK_OP_APPEND:
 	case KFK_OP_SUBTRACT:
 		return kfk_tcfg_set_list_op(nw, &s->tdefs, (kfk_tcfg_key_t)key,
-					    c->config_operation == KFK_OP_APPEND, c->value, msg,
-					    msg_len);
+		                            c->config_operation == KFK_OP_APPEND, c->value, msg,
+		                            msg_len);
 	default:
 		(void)snprintf(msg, msg_len, "unknown config operation %d",
-			       (int)c->config_operation);
+		               (int)c->config_operation);
 		return KFK_ERR_INVALID_REQUEST;
 	}
 }
@@ -442,8 +445,8 @@ static void kfk_iac_one(kfk_admin_t *ad, int32_t i)
 		keys[k] = res->configs.items[k].name;
 		if (kfk_key_repeats(keys, k))
 			return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "duplicate config keys");
-		err = kfk_iac_apply(req->srv, &nw, &res->configs.items[k], op->msg,
-				    sizeof(op->msg));
+		err =
+		    kfk_iac_apply(req->srv, &nw, &res->configs.items[k], op->msg, sizeof(op->msg));
 		if (err != KFK_ERR_NONE)
 			return kfk_aop_set(op, err, op->msg);
 	}
@@ -455,7 +458,7 @@ void kfk_h_incremental_alter_configs(kfk_req_t *req)
 {
 	const kfk_incremental_alter_configs_request_t *rq = req->body;
 	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, KFK_ADMIN_TIMEOUT_MS_DEFAULT,
-					kfk_alter_respond);
+	                                kfk_alter_respond);
 	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
 
 	if (!ad || !res) {

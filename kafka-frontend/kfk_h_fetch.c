@@ -94,7 +94,7 @@ static int16_t kfk_fp_read(kfk_srv_t *s, kfk_fp_t *fp, kfk_part_t *p, uint64_t l
 
 	for (int hop = 0; r == 1 && hop < KFK_FETCH_SEGMENT_HOPS; hop++) {
 		r = ck_segment_range(seg, fp->offset, fp->hw, UINT64_MAX, limit ? limit : 1, 0,
-				     &rg);
+		                     &rg);
 		if (r == 1)
 			break;
 		if (r < 0)
@@ -124,8 +124,7 @@ static int16_t kfk_fp_read(kfk_srv_t *s, kfk_fp_t *fp, kfk_part_t *p, uint64_t l
 }
 
 /* One partition's state for this evaluation. */
-static void kfk_fp_eval(kfk_srv_t *s, kfk_fp_t *fp, int64_t *total_left, bool *first,
-			bool final)
+static void kfk_fp_eval(kfk_srv_t *s, kfk_fp_t *fp, int64_t *total_left, bool *first, bool final)
 {
 	kfk_part_t *p;
 
@@ -204,18 +203,18 @@ static int kfk_fetch_encode(kfk_fstate_t *fs, ck_buf_t *buf)
 	r = kfk_frame_begin(buf, &start);
 	if (r == 0)
 		r = kfk_response_header_write(buf, req->api_key, req->api_version,
-					      req->hdr.correlation_id);
+		                              req->hdr.correlation_id);
 	if (r == 0)
 		r = kfk_fw_begin(&w, buf, req->api_version, 0, fs->top_err, 0,
-				 fs->top_err ? 0 : rq->topics.count);
+		                 fs->top_err ? 0 : rq->topics.count);
 	for (int32_t t = 0; r == 0 && !fs->top_err && t < rq->topics.count; t++) {
 		const kfk_fetch_request_fetch_topic_t *ft = &rq->topics.items[t];
 
 		kfk_fw_topic(&w, ft->topic, ft->partitions.count);
 		for (int32_t i = 0; r == 0 && i < ft->partitions.count; i++, k++) {
 			kfk_fp_t *fp = &fs->fps[k];
-			kfk_fw_part_t part = {fp->partition, fp->res_err, fp->hw, fp->hw,
-					      fp->log_start, -1};
+			kfk_fw_part_t part = {fp->partition, fp->res_err,   fp->hw,
+			                      fp->hw,        fp->log_start, -1};
 
 			kfk_fw_partition(&w, &part, (int64_t)fp->range_len);
 			if (fp->range_len > 0 && w.err == 0)
@@ -322,6 +321,7 @@ static void kfk_fp_resolve(kfk_srv_t *s, kfk_fp_t *fp, const kfk_topic_t *t, int
 		return;
 	}
 	pm = &t->parts[fp->partition];
+	(void)kfk_part_use(s, t, fp->partition);
 	if (pm->leader != s->cfg->node_id)
 		fp->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 	else if (fp->leader_epoch >= 0 && fp->leader_epoch < pm->leader_epoch)

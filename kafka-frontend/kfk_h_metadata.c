@@ -26,10 +26,11 @@
 
 typedef struct {
 	int32_t n;
-	kfk_str_t *names;   /* arena; ptr NULL for unresolved topic ids */
-	int16_t *errs;      /* per topic: an error decided before the lookup */
+	kfk_str_t *names;    /* arena; ptr NULL for unresolved topic ids */
+	int16_t *errs;       /* per topic: an error decided before the lookup */
 	const uint8_t **ids; /* v10+: the requested topic id, or NULL */
 	int pending;
+	struct kfk_md_create *creates; /* one per entry, for auto-creation */
 	char **all; /* all topic names (malloc), when listing everything */
 	int nall;
 } kfk_md_state_t;
@@ -43,7 +44,7 @@ static void kfk_md_state_free(kfk_req_t *req)
 }
 
 static int kfk_md_fill_partition(kfk_req_t *req, const kfk_pmeta_t *pm,
-				 kfk_metadata_response_partition_t *o)
+                                 kfk_metadata_response_partition_t *o)
 {
 	kfk_metadata_response_partition_init(o);
 	o->partition_index = pm->partition;
@@ -64,8 +65,7 @@ static int kfk_md_fill_partition(kfk_req_t *req, const kfk_pmeta_t *pm,
 	return 0;
 }
 
-static int kfk_md_fill_topic(kfk_req_t *req, const kfk_topic_t *t,
-			     kfk_metadata_response_topic_t *o)
+static int kfk_md_fill_topic(kfk_req_t *req, const kfk_topic_t *t, kfk_metadata_response_topic_t *o)
 {
 	o->name = kfk_str(t->name);
 	memcpy(o->topic_id, t->id, 16);
@@ -107,7 +107,7 @@ static int kfk_md_fill_brokers(kfk_req_t *req, kfk_metadata_response_t *resp)
 
 /* One response topic for request entry I (or a listed name). */
 static void kfk_md_topic(kfk_req_t *req, kfk_str_t name, int16_t err, const uint8_t *id,
-			 kfk_metadata_response_topic_t *o)
+                         kfk_metadata_response_topic_t *o)
 {
 	kfk_topic_t *t = NULL;
 	int r = 0;
@@ -150,26 +150,36 @@ static void kfk_md_respond(kfk_req_t *req)
 	for (int32_t i = 0; i < n; i++) {
 		if (st->all) {
 			if (!strncmp(st->all[i], KFK_RESERVED_TOPIC_PREFIX,
-				     strlen(KFK_RESERVED_TOPIC_PREFIX)))
+			             strlen(KFK_RESERVED_TOPIC_PREFIX)))
 				continue;
 			kfk_md_topic(req, kfk_str(st->all[i]), KFK_ERR_NONE, NULL,
-				     &resp.topics.items[k++]);
+			             &resp.topics.items[k++]);
 		} else {
 			kfk_md_topic(req, st->names[i], st->errs[i], st->ids[i],
-				     &resp.topics.items[k++]);
+			             &resp.topics.items[k++]);
 		}
 	}
 	resp.topics.count = k;
 	kfk_req_respond(req, &resp);
 }
 
+/* The context of one auto-creation. */
+typedef struct kfk_md_create {
+	kfk_req_t *req;
+	int32_t index;
+} kfk_md_create_t;
+
 static void kfk_md_created(void *arg, int16_t err, const char *message)
 {
-	kfk_req_t *req = arg;
+	kfk_md_create_t *mc = arg;
+	kfk_req_t *req = mc->req;
 	kfk_md_state_t *st = req->hstate;
 
 	(void)message;
-	(void)err; /* the lookup afterwards tells what exists */
+	/* Failed for now (no controller, a timeout): tell the client to
+	 * retry, as Kafka does while a topic is being created. */
+	if (err != KFK_ERR_NONE && err != KFK_ERR_INVALID_REQUEST)
+		st->errs[mc->index] = KFK_ERR_LEADER_NOT_AVAILABLE;
 	if (--st->pending == 0)
 		kfk_md_respond(req);
 }
@@ -204,7 +214,9 @@ static void kfk_md_prepare(kfk_req_t *req, int32_t i, bool may_create)
 	}
 	if (!may_create)
 		return;
-	if (kfk_auto_create(req->srv, name, kfk_md_created, req) == 0)
+	st->creates[i].req = req;
+	st->creates[i].index = i;
+	if (kfk_auto_create(req->srv, name, kfk_md_created, &st->creates[i]) == 0)
 		st->pending++;
 	else
 		st->errs[i] = KFK_ERR_LEADER_NOT_AVAILABLE;
@@ -237,8 +249,8 @@ void kfk_h_metadata(kfk_req_t *req)
 	kfk_srv_t *s = req->srv;
 	kfk_md_state_t *st = kfk_req_alloc(req, 1, sizeof(*st));
 	bool all = rq->topics.count < 0 || (req->api_version == 0 && rq->topics.count == 0);
-	bool may_create = s->set.auto_create &&
-			  (req->api_version < 4 || rq->allow_auto_topic_creation);
+	bool may_create =
+	    s->set.auto_create && (req->api_version < 4 || rq->allow_auto_topic_creation);
 	int32_t n = rq->topics.count < 0 ? 0 : rq->topics.count;
 
 	if (!st) {
@@ -265,7 +277,8 @@ void kfk_h_metadata(kfk_req_t *req)
 	st->names = kfk_req_alloc(req, (size_t)n, sizeof(*st->names));
 	st->errs = kfk_req_alloc(req, (size_t)n, sizeof(*st->errs));
 	st->ids = kfk_req_alloc(req, (size_t)n, sizeof(*st->ids));
-	if (!st->names || !st->errs || !st->ids) {
+	st->creates = kfk_req_alloc(req, (size_t)n, sizeof(*st->creates));
+	if (!st->names || !st->errs || !st->ids || !st->creates) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}

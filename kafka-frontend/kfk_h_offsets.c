@@ -38,7 +38,7 @@ typedef struct {
 
 /* The first record of the batch at POS (header HDR) with timestamp >= TS. */
 static void kfk_lo_in_batch(const ck_segment_t *seg, uint64_t pos, const ck_batch_header_t *hdr,
-			    int64_t ts, kfk_lo_result_t *res)
+                            int64_t ts, kfk_lo_result_t *res)
 {
 	size_t total = ck_batch_total_len(hdr);
 	ck_record_iter_t it;
@@ -138,8 +138,8 @@ static int kfk_lo_max_ts(kfk_srv_t *s, kfk_part_t *p, kfk_lo_result_t *res)
 	return r < 0 ? r : 0;
 }
 
-static void kfk_lo_partition(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition,
-			     int32_t epoch, int64_t ts, kfk_lo_result_t *res)
+static void kfk_lo_partition(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition, int32_t epoch,
+                             int64_t ts, kfk_lo_result_t *res)
 {
 	const kfk_pmeta_t *pm;
 	kfk_part_t *p;
@@ -159,10 +159,10 @@ static void kfk_lo_partition(kfk_srv_t *s, const kfk_topic_t *t, int32_t partiti
 	}
 	if (epoch >= 0 && epoch != pm->leader_epoch) {
 		res->err = epoch < pm->leader_epoch ? KFK_ERR_FENCED_LEADER_EPOCH
-						    : KFK_ERR_UNKNOWN_LEADER_EPOCH;
+		                                    : KFK_ERR_UNKNOWN_LEADER_EPOCH;
 		return;
 	}
-	p = kfk_part_get(s, t->name, partition, false);
+	p = kfk_part_use(s, t, partition);
 	if (!p || !p->known) {
 		res->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 		return;
@@ -193,7 +193,8 @@ void kfk_h_list_offsets(kfk_req_t *req)
 	kfk_meta_refresh(s);
 	kfk_list_offsets_response_init(&resp);
 	resp.topics.count = rq->topics.count;
-	resp.topics.items = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*resp.topics.items));
+	resp.topics.items =
+	    kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*resp.topics.items));
 	if (!resp.topics.items)
 		goto oom;
 	for (int32_t t = 0; t < rq->topics.count; t++) {
@@ -206,8 +207,8 @@ void kfk_h_list_offsets(kfk_req_t *req)
 		kfk_list_offsets_response_list_offsets_topic_response_init(ot);
 		ot->name = it->name;
 		ot->partitions.count = it->partitions.count;
-		ot->partitions.items = kfk_req_alloc(req, (size_t)it->partitions.count,
-						     sizeof(*ot->partitions.items));
+		ot->partitions.items =
+		    kfk_req_alloc(req, (size_t)it->partitions.count, sizeof(*ot->partitions.items));
 		if (!ot->partitions.items)
 			goto oom;
 		for (int32_t i = 0; i < it->partitions.count; i++) {
@@ -218,7 +219,7 @@ void kfk_h_list_offsets(kfk_req_t *req)
 			kfk_lo_result_t res;
 
 			kfk_lo_partition(s, topic, ip->partition_index, ip->current_leader_epoch,
-					 ip->timestamp, &res);
+			                 ip->timestamp, &res);
 			kfk_list_offsets_response_list_offsets_partition_response_init(op);
 			op->partition_index = ip->partition_index;
 			op->error_code = res.err;
@@ -226,7 +227,8 @@ void kfk_h_list_offsets(kfk_req_t *req)
 			op->timestamp = res.timestamp;
 			op->leader_epoch = res.leader_epoch;
 			if (req->api_version == 0 && res.err == KFK_ERR_NONE && res.offset >= 0) {
-				op->old_style_offsets.items = kfk_req_alloc(req, 1, sizeof(int64_t));
+				op->old_style_offsets.items =
+				    kfk_req_alloc(req, 1, sizeof(int64_t));
 				if (!op->old_style_offsets.items)
 					goto oom;
 				op->old_style_offsets.items[0] = res.offset;

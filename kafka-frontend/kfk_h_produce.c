@@ -24,6 +24,7 @@
 
 #include <event2/event.h>
 
+#include "ck_batch.h"
 #include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
@@ -106,8 +107,9 @@ static void kfk_prod_respond(kfk_pstate_t *ps)
 			kfk_req_finish(req);
 			return;
 		}
-		(void)snprintf(reason, sizeof(reason), "acks=0 produce failed topic=%s partition=%d error=%s",
-			       failed->topic, (int)failed->partition, kfk_err_name(failed->err));
+		(void)snprintf(reason, sizeof(reason),
+		               "acks=0 produce failed topic=%s partition=%d error=%s",
+		               failed->topic, (int)failed->partition, kfk_err_name(failed->err));
 		kfk_req_fail_conn(req, reason);
 		return;
 	}
@@ -177,7 +179,7 @@ static void kfk_pp_check_hw(kfk_pp_t *pp)
 	if (pp->ps->timed_out || !pp->ps->req->conn) {
 		/* Over time, or nobody left to answer. */
 		kfk_pp_done(pp, KFK_ERR_REQUEST_TIMED_OUT,
-			    "timed out waiting for the high watermark");
+		            "timed out waiting for the high watermark");
 		return;
 	}
 	if (!p) {
@@ -200,7 +202,7 @@ static void kfk_prod_expire(kfk_pstate_t *ps)
 	for (int32_t i = 0; i < ps->npp; i++) {
 		if (ps->pps[i].state == KFK_PP_WAIT_HW)
 			kfk_pp_done(&ps->pps[i], KFK_ERR_REQUEST_TIMED_OUT,
-				    "timed out waiting for the high watermark");
+			            "timed out waiting for the high watermark");
 	}
 	if (--ps->pending == 0)
 		kfk_prod_respond(ps);
@@ -238,9 +240,8 @@ static void kfk_pp_appended(void *arg, int err, const void *reply)
 	}
 	pp->base_offset = rep->append->base_offset;
 	pp->last_offset = rep->append->last_offset;
-	pp->log_append_time = rep->append->log_append_time_ms > 0
-				  ? rep->append->log_append_time_ms
-				  : -1;
+	pp->log_append_time =
+	    rep->append->log_append_time_ms > 0 ? rep->append->log_append_time_ms : -1;
 	pp->log_start = rep->append->log_start_offset;
 	if (pp->ps->acks != KFK_ACKS_ALL)
 		kfk_pp_done(pp, KFK_ERR_NONE, NULL);
@@ -265,7 +266,7 @@ static void kfk_pp_append(kfk_pp_t *pp, const kfk_topic_t *t, const kfk_pmeta_t 
 	req.append = &ap;
 	pp->state = KFK_PP_APPENDING;
 	r = kfk_peer_call(s, KFK_PEER_WAL, &req.base, &req.correlation_id, kfk_pp_appended, pp,
-			  &pp->call_id);
+	                  &pp->call_id);
 	if (r < 0)
 		kfk_pp_done(pp, kfk_err_from_wal(r == -ENOTCONN ? -ENOTCONN : CK_E_AGAIN), NULL);
 }
@@ -286,13 +287,14 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	if (pm->leader != s->cfg->node_id)
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
 	err = kfk_produce_records_check(pp->records.ptr, pp->records.len,
-					(size_t)t->cfg.max_message_bytes, NULL, &reason);
+	                                (size_t)t->cfg.max_message_bytes, NULL, &reason);
 	if (err != KFK_ERR_NONE) {
-		ck_log(CK_LOG_DEBUG, "produce rejected topic=%s partition=%d error=%s reason=\"%s\"",
-		       pp->topic, (int)pp->partition, kfk_err_name(err), reason ? reason : "");
+		ck_log(CK_LOG_DEBUG,
+		       "produce rejected topic=%s partition=%d error=%s reason=\"%s\"", pp->topic,
+		       (int)pp->partition, kfk_err_name(err), reason ? reason : "");
 		return kfk_pp_done(pp, err, reason);
 	}
-	p = kfk_part_get(s, pp->topic, pp->partition, false);
+	p = kfk_part_use(s, t, pp->partition);
 	isr = p && p->known ? p->isr_size : pm->nisr;
 	err = kfk_produce_isr_check(pp->ps->acks, isr, t->cfg.min_insync_replicas);
 	if (err != KFK_ERR_NONE)
@@ -313,9 +315,10 @@ static void kfk_ptopic_start(kfk_ptopic_t *pt)
 		kfk_pp_t *pp = &pt->ps->pps[pt->first + i];
 
 		if (r <= 0)
-			kfk_pp_done(pp, r < 0 ? KFK_ERR_UNKNOWN_SERVER_ERROR
-					      : KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-				    NULL);
+			kfk_pp_done(pp,
+			            r < 0 ? KFK_ERR_UNKNOWN_SERVER_ERROR
+			                  : KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+			            NULL);
 		else
 			kfk_pp_start(pp, t);
 	}
@@ -331,7 +334,7 @@ static void kfk_ptopic_created(void *arg, int16_t err, const char *message)
 	if (err != KFK_ERR_NONE) {
 		for (int32_t i = 0; i < pt->n; i++)
 			kfk_pp_done(&ps->pps[pt->first + i], KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-				    NULL);
+			            NULL);
 	} else {
 		kfk_ptopic_start(pt);
 	}
@@ -362,9 +365,9 @@ static void kfk_ptopic_dispatch(kfk_ptopic_t *pt)
 		return;
 	for (int32_t i = 0; i < pt->n; i++)
 		kfk_pp_done(&pt->ps->pps[pt->first + i],
-			    err != KFK_ERR_NONE ? KFK_ERR_INVALID_TOPIC_EXCEPTION
-						: KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-			    NULL);
+		            err != KFK_ERR_NONE ? KFK_ERR_INVALID_TOPIC_EXCEPTION
+		                                : KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+		            NULL);
 }
 
 /* Lays out per-partition state mirroring the request. */

@@ -15,6 +15,8 @@
 
 #include <stdio.h>
 
+#include <event2/event.h>
+
 #include "ck_daemon.h"
 #include "ck_err.h"
 #include "ck_log.h"
@@ -28,9 +30,21 @@ typedef struct {
 	kfk_srv_t *srv;
 } kfk_loop_t;
 
+/* SIGTERM or the supervisor gone: answer what is in flight, then leave. */
+static void kfk_loop_stop(void *arg)
+{
+	kfk_loop_t *l = arg;
+
+	if (l->srv)
+		kfk_srv_stop(l->srv);
+	else
+		(void)event_base_loopexit(ck_daemon_base(l->d), NULL);
+}
+
 static int kfk_loop_setup(kfk_loop_t *l)
 {
-	const ck_daemon_opts_t opts = {.name = "kafka-frontend", .cfg = l->cfg};
+	const ck_daemon_opts_t opts = {
+	    .name = "kafka-frontend", .cfg = l->cfg, .on_stop = kfk_loop_stop, .arg = l};
 	char what[2 * CK_CONFIG_ADDR_MAX + 64];
 	int r;
 
@@ -41,7 +55,7 @@ static int kfk_loop_setup(kfk_loop_t *l)
 	if (r < 0)
 		return r;
 	(void)snprintf(what, sizeof(what), "serving Kafka clients on %s (advertised %s:%d)",
-		       l->cfg->kafka_listen, l->srv->adv_host, (int)l->srv->adv_port);
+	               l->cfg->kafka_listen, l->srv->adv_host, (int)l->srv->adv_port);
 	ck_daemon_set_status(l->d, what, KFK_ROLE);
 	return 0;
 }

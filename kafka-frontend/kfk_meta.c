@@ -127,7 +127,7 @@ static void kfk_topic_configs(kfk_srv_t *s, kfk_topic_t *t, const Chronik__Meta_
 		const Chronik__Meta__ConfigEntry *e = rec->configs[i];
 
 		if (kfk_tcfg_set_put(&t->cfg_set, &s->tdefs, kfk_str(e->name), kfk_str(e->value),
-				     msg, sizeof(msg)) != 0)
+		                     msg, sizeof(msg)) != 0)
 			ck_log(CK_LOG_WARN, "ignoring stored topic config topic=%s: %s", t->name,
 			       msg);
 	}
@@ -136,7 +136,7 @@ static void kfk_topic_configs(kfk_srv_t *s, kfk_topic_t *t, const Chronik__Meta_
 
 /* Builds a topic from its records. */
 static int kfk_topic_load(kfk_srv_t *s, MDB_txn *txn, const Chronik__Meta__TopicRecord *rec,
-			  kfk_topic_t **ret)
+                          kfk_topic_t **ret)
 {
 	kfk_topic_t *t = calloc(1, sizeof(*t));
 	kfk_part_load_t ld = {t, 0};

@@ -80,6 +80,7 @@ kfk_part_t *kfk_part_get(kfk_srv_t *s, const char *topic, int32_t partition, boo
 		return NULL;
 	}
 	p->partition = partition;
+	p->srv = s;
 	p->hw = p->log_start = p->leo = -1;
 	p->leader_epoch = -1;
 	p->waiters.next = p->waiters.prev = &p->waiters;
@@ -181,6 +182,56 @@ void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st)
 	kfk_part_wake(p);
 }
 
+static void kfk_part_asked(void *arg, int err, const void *reply)
+{
+	kfk_part_t *p = arg;
+	const Chronik__Repl__ReplReply *rep = reply;
+
+	p->asking = false;
+	if (err || !rep || rep->error ||
+	    rep->body_case != CHRONIK__REPL__REPL_REPLY__BODY_PARTITION || !rep->partition)
+		return;
+	/* The state may describe what the replicator knows of the topic by
+	 * then, which is what pushes describe too. */
+	kfk_parts_on_state(p->srv, rep->partition);
+}
+
+static void kfk_part_ask(kfk_srv_t *s, kfk_part_t *p)
+{
+	Chronik__Repl__ReplRequest req = CHRONIK__REPL__REPL_REQUEST__INIT;
+	Chronik__Repl__GetPartition gp = CHRONIK__REPL__GET_PARTITION__INIT;
+
+	if (p->asking || !kfk_peer_up(s, KFK_PEER_REPL))
+		return;
+	gp.topic = p->topic;
+	gp.partition = p->partition;
+	req.body_case = CHRONIK__REPL__REPL_REQUEST__BODY_GET_PARTITION;
+	req.get_partition = &gp;
+	p->srv = s;
+	if (kfk_peer_call(s, KFK_PEER_REPL, &req.base, &req.correlation_id, kfk_part_asked, p,
+	                  &p->ask_id) == 0)
+		p->asking = true;
+}
+
+kfk_part_t *kfk_part_use(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition)
+{
+	kfk_part_t *p = kfk_part_get(s, t->name, partition, true);
+
+	if (!p)
+		return NULL;
+	if (p->id_set && memcmp(p->topic_id, t->id, 16) != 0) {
+		/* A new topic under an old name: forget the old one's state. */
+		p->known = false;
+		p->hw = p->log_start = p->leo = -1;
+		kfk_part_segments_reset(p);
+	}
+	memcpy(p->topic_id, t->id, 16);
+	p->id_set = true;
+	if (!p->known)
+		kfk_part_ask(s, p);
+	return p;
+}
+
 void kfk_parts_free_all(kfk_srv_t *s)
 {
 	for (size_t i = 0; i < s->parts_cap; i++) {
@@ -191,6 +242,8 @@ void kfk_parts_free_all(kfk_srv_t *s)
 
 			while (p->waiters.next != &p->waiters)
 				kfk_waiter_del(p->waiters.next);
+			if (p->asking)
+				kfk_peer_cancel(s, KFK_PEER_REPL, p->ask_id);
 			kfk_part_segments_reset(p);
 			free(p->topic);
 			free(p);
@@ -282,8 +335,7 @@ static ssize_t kfk_part_pick(const kfk_part_t *p, int64_t offset, bool next)
 	return i;
 }
 
-static int kfk_part_find(kfk_srv_t *s, kfk_part_t *p, int64_t offset, bool next,
-			 ck_segment_t **ret)
+static int kfk_part_find(kfk_srv_t *s, kfk_part_t *p, int64_t offset, bool next, ck_segment_t **ret)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		ssize_t i;

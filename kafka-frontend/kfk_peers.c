@@ -42,7 +42,7 @@ bool kfk_peer_up(const kfk_srv_t *s, kfk_peer_id_t p)
 }
 
 int kfk_peer_call(kfk_srv_t *s, kfk_peer_id_t p, ProtobufCMessage *req, uint64_t *corr_field,
-		  kfk_call_fn fn, void *arg, uint64_t *ret_id)
+                  kfk_call_fn fn, void *arg, uint64_t *ret_id)
 {
 	kfk_peer_t *peer = &s->peers[p];
 	kfk_call_t *call;
@@ -152,7 +152,7 @@ static void kfk_status_tick(evutil_socket_t fd, short what, void *arg)
 	req.status = &st;
 	if (kfk_peer_up(s, KFK_PEER_RAFTD))
 		(void)kfk_peer_call(s, KFK_PEER_RAFTD, &req.base, &req.correlation_id,
-				    kfk_status_reply, s, NULL);
+		                    kfk_status_reply, s, NULL);
 	(void)evtimer_add(s->status_ev, &tv);
 }
 
@@ -164,8 +164,6 @@ static void kfk_on_connect(ck_ipc_client_t *cl, void *arg)
 	kfk_peer_subscribe(peer->srv, peer->id);
 	if (peer->id == KFK_PEER_RAFTD)
 		kfk_status_tick(-1, 0, peer->srv);
-	if (peer->srv->on_change)
-		peer->srv->on_change(peer->srv->on_change_arg);
 }
 
 static void kfk_on_disconnect(ck_ipc_client_t *cl, int err, void *arg)
@@ -178,8 +176,6 @@ static void kfk_on_disconnect(ck_ipc_client_t *cl, int err, void *arg)
 		ck_log(CK_LOG_INFO, "failing calls in flight peer=%s calls=%zu", peer->name,
 		       peer->calls.count);
 	kfk_idmap_drain(&peer->calls, kfk_peer_fail_call, NULL);
-	if (peer->srv->on_change)
-		peer->srv->on_change(peer->srv->on_change_arg);
 }
 
 static void kfk_wal_frame(kfk_peer_t *peer, const uint8_t *data, size_t len)

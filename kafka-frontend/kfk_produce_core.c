@@ -16,14 +16,14 @@
 int16_t kfk_produce_acks_check(int16_t acks)
 {
 	return acks == KFK_ACKS_NONE || acks == KFK_ACKS_LEADER || acks == KFK_ACKS_ALL
-		   ? KFK_ERR_NONE
-		   : KFK_ERR_INVALID_REQUIRED_ACKS;
+	           ? KFK_ERR_NONE
+	           : KFK_ERR_INVALID_REQUIRED_ACKS;
 }
 
 int16_t kfk_produce_isr_check(int16_t acks, int32_t isr_size, int32_t min_isr)
 {
 	return acks == KFK_ACKS_ALL && isr_size < min_isr ? KFK_ERR_NOT_ENOUGH_REPLICAS
-							  : KFK_ERR_NONE;
+	                                                  : KFK_ERR_NONE;
 }
 
 static int16_t kfk_fail(const char **ret_reason, const char *reason, int16_t code)
@@ -35,7 +35,7 @@ static int16_t kfk_fail(const char **ret_reason, const char *reason, int16_t cod
 
 /* Parses every record of an uncompressed batch of TOTAL bytes at P. */
 static int16_t kfk_records_walk(const uint8_t *p, size_t total, const ck_batch_header_t *h,
-				const char **ret_reason)
+                                const char **ret_reason)
 {
 	ck_record_iter_t it;
 	ck_record_t rec;
@@ -57,8 +57,7 @@ static int16_t kfk_records_walk(const uint8_t *p, size_t total, const ck_batch_h
 }
 
 static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_message_bytes,
-			       kfk_records_info_t *info, size_t *ret_total,
-			       const char **ret_reason)
+                               kfk_records_info_t *info, size_t *ret_total, const char **ret_reason)
 {
 	ck_batch_header_t h;
 	size_t total;
@@ -68,17 +67,17 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 		return kfk_fail(ret_reason, "truncated batch", KFK_ERR_CORRUPT_MESSAGE);
 	if (p[CK_BATCH_OFF_MAGIC] != CK_BATCH_MAGIC)
 		return kfk_fail(ret_reason, "magic (record batch v2 required)",
-				KFK_ERR_INVALID_RECORD);
+		                KFK_ERR_INVALID_RECORD);
 	r = ck_batch_size_peek(p, avail, 0, &total);
 	if (r < 0)
 		return kfk_fail(ret_reason, "batch length", KFK_ERR_CORRUPT_MESSAGE);
 	if (total > max_message_bytes)
 		return kfk_fail(ret_reason, "batch larger than max.message.bytes",
-				KFK_ERR_MESSAGE_TOO_LARGE);
+		                KFK_ERR_MESSAGE_TOO_LARGE);
 	r = ck_batch_validate(p, avail, 0, &h);
 	if (r < 0)
 		return kfk_fail(ret_reason, total > avail ? "truncated batch" : "crc",
-				KFK_ERR_CORRUPT_MESSAGE);
+		                KFK_ERR_CORRUPT_MESSAGE);
 	if (h.attributes & CK_BATCH_ATTR_CONTROL)
 		return kfk_fail(ret_reason, "control batch", KFK_ERR_INVALID_RECORD);
 	if (h.records_count <= 0 || (int64_t)h.last_offset_delta + 1 != h.records_count)
@@ -100,7 +99,7 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 }
 
 int16_t kfk_produce_records_check(const uint8_t *p, int32_t len, size_t max_message_bytes,
-				  kfk_records_info_t *ret_info, const char **ret_reason)
+                                  kfk_records_info_t *ret_info, const char **ret_reason)
 {
 	kfk_records_info_t info = {0, 0, 0, false};
 	size_t pos = 0;
@@ -109,9 +108,8 @@ int16_t kfk_produce_records_check(const uint8_t *p, int32_t len, size_t max_mess
 		return kfk_fail(ret_reason, "no record batch", KFK_ERR_INVALID_RECORD);
 	while (pos < (size_t)len) {
 		size_t total = 0;
-		int16_t err =
-		    kfk_batch_check(p + pos, (size_t)len - pos, max_message_bytes, &info, &total,
-				    ret_reason);
+		int16_t err = kfk_batch_check(p + pos, (size_t)len - pos, max_message_bytes, &info,
+		                              &total, ret_reason);
 
 		if (err != KFK_ERR_NONE)
 			return err;

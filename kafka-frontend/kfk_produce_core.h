@@ -50,7 +50,7 @@ int16_t kfk_produce_acks_check(int16_t acks);
  * *RET_INFO is filled on success.
  */
 int16_t kfk_produce_records_check(const uint8_t *p, int32_t len, size_t max_message_bytes,
-				  kfk_records_info_t *ret_info, const char **ret_reason);
+                                  kfk_records_info_t *ret_info, const char **ret_reason);
 
 /* NOT_ENOUGH_REPLICAS when ACKS is all and ISR_SIZE < MIN_ISR, else NONE. */
 int16_t kfk_produce_isr_check(int16_t acks, int32_t isr_size, int32_t min_isr);

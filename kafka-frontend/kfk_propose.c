@@ -51,12 +51,13 @@ static void kfk_prop_reply(void *arg, int err, const void *reply)
 	kfk_srv_t *s = p->srv;
 
 	if (err)
-		return kfk_prop_done(p, kfk_err_from_raftd(err), "the controller connection was lost");
+		return kfk_prop_done(p, kfk_err_from_raftd(err),
+		                     "the controller connection was lost");
 	if (rep->error)
 		return kfk_prop_done(p, kfk_err_from_raftd(rep->error),
-				     rep->error_message && rep->error_message[0]
-					 ? rep->error_message
-					 : ck_strerror(rep->error));
+		                     rep->error_message && rep->error_message[0]
+		                         ? rep->error_message
+		                         : ck_strerror(rep->error));
 	if (rep->body_case != CHRONIK__RAFTD__RAFTD_REPLY__BODY_PROPOSE || !rep->propose)
 		return kfk_prop_done(p, KFK_ERR_UNKNOWN_SERVER_ERROR, "malformed controller reply");
 	if (rep->propose->index > s->raft_applied)
@@ -64,9 +65,9 @@ static void kfk_prop_reply(void *arg, int err, const void *reply)
 	kfk_meta_refresh(s);
 	if (rep->propose->result)
 		return kfk_prop_done(p, kfk_err_from_raftd(rep->propose->result),
-				     rep->propose->message && rep->propose->message[0]
-					 ? rep->propose->message
-					 : NULL);
+		                     rep->propose->message && rep->propose->message[0]
+		                         ? rep->propose->message
+		                         : NULL);
 	kfk_prop_done(p, KFK_ERR_NONE, NULL);
 }
 
@@ -81,7 +82,7 @@ static void kfk_prop_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t timeout_ms,
-		kfk_propose_fn fn, void *arg)
+                kfk_propose_fn fn, void *arg)
 {
 	Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
 	Chronik__Raftd__Propose prop = CHRONIK__RAFTD__PROPOSE__INIT;
@@ -105,7 +106,7 @@ int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t
 	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_PROPOSE;
 	req.propose = &prop;
 	r = kfk_peer_call(s, KFK_PEER_RAFTD, &req.base, &req.correlation_id, kfk_prop_reply, p,
-			  &p->call_id);
+	                  &p->call_id);
 	if (r < 0) {
 		event_free(p->timer);
 		free(p);

@@ -157,7 +157,7 @@ void kfk_req_respond(kfk_req_t *req, const void *msg)
 	r = kfk_frame_begin(&out, &start);
 	if (r == 0)
 		r = kfk_response_header_write(&out, req->api_key, req->api_version,
-					      req->hdr.correlation_id);
+		                              req->hdr.correlation_id);
 	if (r == 0)
 		r = api->response_encode(&out, req->api_version, msg);
 	if (r == 0)

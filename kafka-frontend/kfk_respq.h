@@ -40,7 +40,10 @@ void kfk_respq_push(kfk_respq_t *q, kfk_respq_item_t *it);
 
 /* Marks IT done; it leaves through kfk_respq_pop_ready() once every item
  * before it has. */
-static inline void kfk_respq_done(kfk_respq_item_t *it) { it->done = true; }
+static inline void kfk_respq_done(kfk_respq_item_t *it)
+{
+	it->done = true;
+}
 
 /* The head item if it is done (removed from the queue), else NULL. */
 kfk_respq_item_t *kfk_respq_pop_ready(kfk_respq_t *q);

@@ -22,10 +22,11 @@
 #include "ck_daemon.h"
 #include "ck_err.h"
 #include "ck_log.h"
+#include "ck_notify.h"
 #include "kfk_admin_core.h"
 #include "kfk_srv.h"
 
-#define KFK_SCRATCH_BYTES  ((size_t)64 << 10)
+#define KFK_SCRATCH_BYTES     ((size_t)64 << 10)
 #define KFK_SWEEP_INTERVAL_MS 10000
 
 static bool kfk_env_bool(const char *name, bool dflt)
@@ -66,7 +67,7 @@ void kfk_settings_load(kfk_settings_t *s)
 	s->idle_timeout_ms = KFK_IDLE_TIMEOUT_MS_DEFAULT;
 	s->auto_create = kfk_env_bool("CHRONIK_AUTO_CREATE_TOPICS_ENABLE", KFK_AUTO_CREATE_DEFAULT);
 	s->num_partitions = kfk_env_int("CHRONIK_NUM_PARTITIONS", KFK_NUM_PARTITIONS_DEFAULT, 1,
-					KFK_PARTITIONS_MAX);
+	                                KFK_PARTITIONS_MAX);
 	s->default_rf = KFK_DEFAULT_REPLICATION_FACTOR;
 }
 
@@ -87,8 +88,8 @@ static void kfk_srv_sweep(evutil_socket_t fd, short what, void *arg)
 /* The host:port clients are told to connect to. */
 static void kfk_srv_advertised(kfk_srv_t *s)
 {
-	const char *addr = s->cfg->kafka_advertised[0] ? s->cfg->kafka_advertised
-						       : s->cfg->kafka_listen;
+	const char *addr =
+	    s->cfg->kafka_advertised[0] ? s->cfg->kafka_advertised : s->cfg->kafka_listen;
 	uint16_t port = 0;
 
 	if (ck_config_split_addr(addr, s->adv_host, sizeof(s->adv_host), &port) < 0)
@@ -152,8 +153,44 @@ void kfk_srv_free(kfk_srv_t *s)
 	kfk_meta_close(s);
 	if (s->sweep_ev)
 		event_free(s->sweep_ev);
+	if (s->stop_ev)
+		event_free(s->stop_ev);
 	free(s->scratch);
 	free(s);
+}
+
+static void kfk_srv_stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+	kfk_srv_t *s = arg;
+	struct timeval tv = {0, 20 * 1000};
+	size_t busy = kfk_conns_drain(s);
+	uint64_t now = ck_clock_mono_ms();
+
+	(void)fd;
+	(void)what;
+	if (busy == 0 || now >= s->stop_deadline_ms) {
+		if (busy)
+			ck_log(CK_LOG_WARN, "stopping with requests in flight connections=%zu", busy);
+		(void)event_base_loopexit(s->base, NULL);
+		return;
+	}
+	(void)evtimer_add(s->stop_ev, &tv);
+}
+
+void kfk_srv_stop(kfk_srv_t *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	s->stop_deadline_ms = ck_clock_mono_ms() + KFK_STOP_DRAIN_MS;
+	(void)ck_notify("STOPPING=1");
+	ck_log(CK_LOG_INFO, "draining connections=%zu", s->nconns);
+	s->stop_ev = evtimer_new(s->base, kfk_srv_stop_tick, s);
+	if (!s->stop_ev) {
+		(void)event_base_loopexit(s->base, NULL);
+		return;
+	}
+	kfk_srv_stop_tick(-1, 0, s);
 }
 
 size_t kfk_srv_connections(const kfk_srv_t *s)

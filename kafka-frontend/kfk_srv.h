@@ -58,7 +58,7 @@ struct event_base;
 typedef struct {
 	size_t request_bytes_max;
 	uint64_t idle_timeout_ms;
-	bool auto_create;   /* CHRONIK_AUTO_CREATE_TOPICS_ENABLE=true|false */
+	bool auto_create;       /* CHRONIK_AUTO_CREATE_TOPICS_ENABLE=true|false */
 	int32_t num_partitions; /* CHRONIK_NUM_PARTITIONS */
 	int16_t default_rf;
 } kfk_settings_t;
@@ -71,6 +71,7 @@ typedef struct kfk_srv kfk_srv_t;
 typedef struct kfk_conn kfk_conn_t;
 typedef struct kfk_req kfk_req_t;
 typedef struct kfk_part kfk_part_t;
+typedef struct kfk_topic kfk_topic_t;
 
 /* ---- response pieces (kfk_conn.c) ---- */
 
@@ -171,6 +172,9 @@ kfk_srv_t *kfk_conn_srv(const kfk_conn_t *c);
 void kfk_conn_enqueue(kfk_conn_t *c, kfk_req_t *req);
 /* Closes every connection (shutdown). */
 void kfk_conns_close_all(kfk_srv_t *s);
+/* Shutdown: closes connections with nothing in flight, stops reading on
+ * the others. Returns how many still have requests or output. */
+size_t kfk_conns_drain(kfk_srv_t *s);
 /* Periodic: closes connections idle longer than the idle timeout. */
 void kfk_conns_sweep(kfk_srv_t *s, uint64_t now_ms);
 
@@ -193,7 +197,7 @@ typedef void (*kfk_call_fn)(void *arg, int err, const void *reply);
  * correlation_id this sets) to neighbour P. Returns 0 and *RET_ID (may be
  * NULL), or -ENOTCONN / an ck_ipc error (FN is then not called). */
 int kfk_peer_call(kfk_srv_t *s, kfk_peer_id_t p, ProtobufCMessage *req, uint64_t *corr_field,
-		  kfk_call_fn fn, void *arg, uint64_t *ret_id);
+                  kfk_call_fn fn, void *arg, uint64_t *ret_id);
 /* Forgets call ID (its reply will be dropped). */
 void kfk_peer_cancel(kfk_srv_t *s, kfk_peer_id_t p, uint64_t id);
 bool kfk_peer_up(const kfk_srv_t *s, kfk_peer_id_t p);
@@ -238,11 +242,23 @@ struct kfk_part {
 	int nopen;
 	/* Waiters woken on every state change. */
 	kfk_waiter_t waiters; /* sentinel */
+	/* The topic id this state belongs to (a topic deleted and created
+	 * again under the same name must not inherit it). */
+	uint8_t topic_id[16];
+	bool id_set;
+	bool asking; /* a GetPartition is in flight (call ask_id) */
+	uint64_t ask_id;
+	kfk_srv_t *srv;
 };
 
 /* The partition TOPIC/PARTITION, created (unknown state) when CREATE. NULL
  * when absent (or on allocation failure). */
 kfk_part_t *kfk_part_get(kfk_srv_t *s, const char *topic, int32_t partition, bool create);
+/* The partition PARTITION of topic T as a request uses it: created when
+ * missing, reset when T is a newer topic of the same name, and when its
+ * state is unknown the replicator is asked for it (the answer wakes the
+ * waiters). NULL on allocation failure. */
+kfk_part_t *kfk_part_use(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition);
 /* Registers W (W->fn set) on P; a registered waiter is first removed. */
 void kfk_waiter_add(kfk_part_t *p, kfk_waiter_t *w);
 void kfk_waiter_del(kfk_waiter_t *w);
@@ -275,7 +291,7 @@ typedef struct {
 	int32_t *isr;
 } kfk_pmeta_t;
 
-typedef struct kfk_topic {
+struct kfk_topic {
 	struct kfk_topic *hnext;
 	char name[CK_TOPIC_NAME_MAX + 1];
 	uint8_t id[16];
@@ -283,7 +299,7 @@ typedef struct kfk_topic {
 	kfk_pmeta_t *parts; /* npart entries, by partition index (leader -1 if missing) */
 	kfk_tcfg_set_t cfg_set;
 	kfk_tcfg_t cfg;
-} kfk_topic_t;
+};
 
 typedef struct {
 	int32_t id;
@@ -326,7 +342,7 @@ void kfk_meta_close(kfk_srv_t *s);
  * a negative error when it could not be sent (FN is then not called). */
 typedef void (*kfk_propose_fn)(void *arg, int16_t err, const char *message);
 int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t timeout_ms,
-		kfk_propose_fn fn, void *arg);
+                kfk_propose_fn fn, void *arg);
 
 /* Auto-creation (Metadata, Produce): proposes a topic NAME with the default
  * partition count and configs; FN as above. Concurrent requests for the
@@ -381,8 +397,10 @@ struct kfk_srv {
 	/* Auto-creations in flight (kfk_propose.c). */
 	void *autos;
 	ck_rand_t rand;
-	void (*on_change)(void *arg); /* peer state changed: STATUS= */
-	void *on_change_arg;
+	/* Stopping: requests in flight are answered, nothing new is read. */
+	bool stopping;
+	uint64_t stop_deadline_ms;
+	struct event *stop_ev;
 };
 
 /* Creates the server on the daemon's loop: registers the neighbours and
@@ -390,6 +408,11 @@ struct kfk_srv {
  * [listeners] kafka). Returns 0 and *RET or a negative error (nothing is
  * left behind but what the daemon frees itself). */
 int kfk_srv_new(struct ck_daemon *d, const ck_config_t *cfg, kfk_srv_t **ret);
+/* Starts a graceful stop (idempotent): no new requests are read, those in
+ * flight are answered (for at most KFK_STOP_DRAIN_MS), then the event loop
+ * is left. */
+#define KFK_STOP_DRAIN_MS 5000
+void kfk_srv_stop(kfk_srv_t *s);
 /* Stops accepting, closes connections and neighbours, frees everything. */
 void kfk_srv_free(kfk_srv_t *s);
 /* How many Kafka connections are open. */

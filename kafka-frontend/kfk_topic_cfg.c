@@ -18,25 +18,25 @@
 
 static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
     [KFK_TCFG_CLEANUP_POLICY] = {"cleanup.policy", "log.cleanup.policy", KFK_CFG_TYPE_LIST,
-				 "The retention policy of old log segments: only \"delete\" "
-				 "(compaction is not implemented)."},
+                                 "The retention policy of old log segments: only \"delete\" "
+                                 "(compaction is not implemented)."},
     [KFK_TCFG_MAX_MESSAGE_BYTES] = {"max.message.bytes", "message.max.bytes", KFK_CFG_TYPE_INT,
-				    "The largest record batch size allowed."},
+                                    "The largest record batch size allowed."},
     [KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] = {"message.timestamp.type", "log.message.timestamp.type",
-					 KFK_CFG_TYPE_STRING,
-					 "CreateTime keeps the producer's timestamps; "
-					 "LogAppendTime stamps the broker's time on append."},
+                                         KFK_CFG_TYPE_STRING,
+                                         "CreateTime keeps the producer's timestamps; "
+                                         "LogAppendTime stamps the broker's time on append."},
     [KFK_TCFG_MIN_INSYNC_REPLICAS] = {"min.insync.replicas", "min.insync.replicas",
-				      KFK_CFG_TYPE_INT,
-				      "The fewest in-sync replicas an acks=all produce needs."},
+                                      KFK_CFG_TYPE_INT,
+                                      "The fewest in-sync replicas an acks=all produce needs."},
     [KFK_TCFG_RETENTION_BYTES] = {"retention.bytes", "log.retention.bytes", KFK_CFG_TYPE_LONG,
-				  "The most bytes a partition keeps before deleting old "
-				  "segments; -1 = unlimited."},
+                                  "The most bytes a partition keeps before deleting old "
+                                  "segments; -1 = unlimited."},
     [KFK_TCFG_RETENTION_MS] = {"retention.ms", "log.retention.ms", KFK_CFG_TYPE_LONG,
-			       "How long a segment is kept after its newest record; -1 = "
-			       "unlimited."},
+                               "How long a segment is kept after its newest record; -1 = "
+                               "unlimited."},
     [KFK_TCFG_SEGMENT_BYTES] = {"segment.bytes", "log.segment.bytes", KFK_CFG_TYPE_INT,
-				"The size at which a log rolls to a new segment file."},
+                                "The size at which a log rolls to a new segment file."},
 };
 
 const kfk_tcfg_info_t *kfk_tcfg_info(kfk_tcfg_key_t key)
@@ -109,23 +109,24 @@ static int kfk_parse_i64(kfk_str_t v, int64_t *ret)
 }
 
 static int16_t kfk_check_number(const kfk_tcfg_info_t *in, kfk_str_t v, int64_t min, int64_t max,
-				char *out, char *msg, size_t msg_len)
+                                char *out, char *msg, size_t msg_len)
 {
 	int64_t n;
 
 	if (kfk_parse_i64(v, &n) < 0 ||
 	    (in->type == KFK_CFG_TYPE_INT && (n < INT32_MIN || n > INT32_MAX))) {
 		if (msg_len)
-			(void)snprintf(msg, msg_len, "invalid value for %s: not %s number", in->name,
-				       in->type == KFK_CFG_TYPE_INT ? "a 32-bit" : "a 64-bit");
+			(void)snprintf(msg, msg_len, "invalid value for %s: not %s number",
+			               in->name,
+			               in->type == KFK_CFG_TYPE_INT ? "a 32-bit" : "a 64-bit");
 		return KFK_ERR_INVALID_CONFIG;
 	}
 	if (n < min || n > max) {
 		if (msg_len)
 			(void)snprintf(msg, msg_len,
-				       "invalid value %" PRId64 " for %s: must be in [%" PRId64
-				       ", %" PRId64 "]",
-				       n, in->name, min, max);
+			               "invalid value %" PRId64 " for %s: must be in [%" PRId64
+			               ", %" PRId64 "]",
+			               n, in->name, min, max);
 		return KFK_ERR_INVALID_CONFIG;
 	}
 	(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%" PRId64, n);
@@ -134,8 +135,7 @@ static int16_t kfk_check_number(const kfk_tcfg_info_t *in, kfk_str_t v, int64_t 
 
 /* Splits a Kafka list value on commas, trimming each item; calls FN for
  * each non-empty item. Returns the first non-zero FN result, else 0. */
-static int kfk_list_each(kfk_str_t v, int (*fn)(void *arg, const char *item, size_t len),
-			 void *arg)
+static int kfk_list_each(kfk_str_t v, int (*fn)(void *arg, const char *item, size_t len), void *arg)
 {
 	const char *p = v.ptr, *end = v.ptr + (v.len > 0 ? v.len : 0);
 
@@ -176,17 +176,16 @@ static int kfk_policy_item(void *arg, const char *item, size_t len)
 	return 1;
 }
 
-static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *msg,
-				size_t msg_len)
+static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *msg, size_t msg_len)
 {
 	kfk_policy_scan_t s = {0, NULL, 0};
 
 	if (kfk_list_each(v, kfk_policy_item, &s) != 0) {
 		if (msg_len)
 			(void)snprintf(msg, msg_len,
-				       "invalid value \"%.*s\" for cleanup.policy: only \"delete\" "
-				       "is supported",
-				       KFK_SHOW(s.bad_len), s.bad);
+			               "invalid value \"%.*s\" for cleanup.policy: only \"delete\" "
+			               "is supported",
+			               KFK_SHOW(s.bad_len), s.bad);
 		return KFK_ERR_INVALID_CONFIG;
 	}
 	if (!s.items && !allow_empty) {
@@ -198,7 +197,7 @@ static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *
 }
 
 static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, kfk_str_t v,
-			       char *out, char *msg, size_t msg_len)
+                               char *out, char *msg, size_t msg_len)
 {
 	const kfk_tcfg_info_t *in = &kfk_tcfg_table[key];
 
@@ -208,7 +207,7 @@ static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
 		return kfk_check_number(in, v, -1, INT64_MAX, out, msg, msg_len);
 	case KFK_TCFG_SEGMENT_BYTES:
 		return kfk_check_number(in, v, KFK_TCFG_SEGMENT_BYTES_MIN, INT32_MAX, out, msg,
-					msg_len);
+		                        msg_len);
 	case KFK_TCFG_MAX_MESSAGE_BYTES:
 		return kfk_check_number(in, v, 1, d->max_message_bytes_limit, out, msg, msg_len);
 	case KFK_TCFG_MIN_INSYNC_REPLICAS:
@@ -222,9 +221,9 @@ static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
 		}
 		if (msg_len)
 			(void)snprintf(msg, msg_len,
-				       "invalid value \"%.*s\" for message.timestamp.type: must be "
-				       "CreateTime or LogAppendTime",
-				       v.len > 0 ? KFK_SHOW(v.len) : 0, v.ptr ? v.ptr : "");
+			               "invalid value \"%.*s\" for message.timestamp.type: must be "
+			               "CreateTime or LogAppendTime",
+			               v.len > 0 ? KFK_SHOW(v.len) : 0, v.ptr ? v.ptr : "");
 		return KFK_ERR_INVALID_CONFIG;
 	default:
 		return KFK_ERR_INVALID_CONFIG;
@@ -232,7 +231,7 @@ static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
 }
 
 int16_t kfk_tcfg_set_put(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_str_t name,
-			 kfk_str_t value, char *msg, size_t msg_len)
+                         kfk_str_t value, char *msg, size_t msg_len)
 {
 	char out[KFK_TCFG_VALUE_MAX];
 	int key = kfk_tcfg_lookup(name);
@@ -241,8 +240,8 @@ int16_t kfk_tcfg_set_put(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_st
 	if (key < 0) {
 		if (msg_len)
 			(void)snprintf(msg, msg_len, "unknown or unsupported topic config \"%.*s\"",
-				       name.len > 0 ? KFK_SHOW(name.len) : 0,
-				       name.ptr ? name.ptr : "");
+			               name.len > 0 ? KFK_SHOW(name.len) : 0,
+			               name.ptr ? name.ptr : "");
 		return KFK_ERR_INVALID_CONFIG;
 	}
 	if (value.len < 0) {
@@ -266,14 +265,14 @@ void kfk_tcfg_set_del(kfk_tcfg_set_t *s, kfk_tcfg_key_t key)
 }
 
 int16_t kfk_tcfg_set_list_op(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
-			     bool append, kfk_str_t value, char *msg, size_t msg_len)
+                             bool append, kfk_str_t value, char *msg, size_t msg_len)
 {
 	char out[KFK_TCFG_VALUE_MAX];
 	int16_t err;
 
 	if ((unsigned)key >= KFK_TCFG_COUNT || kfk_tcfg_table[key].type != KFK_CFG_TYPE_LIST) {
 		kfk_msg(msg, msg_len, "%s is not a list config: APPEND/SUBTRACT not allowed",
-			(unsigned)key < KFK_TCFG_COUNT ? kfk_tcfg_table[key].name : "?");
+		        (unsigned)key < KFK_TCFG_COUNT ? kfk_tcfg_table[key].name : "?");
 		return KFK_ERR_INVALID_CONFIG;
 	}
 	if (value.len < 0) {
@@ -319,11 +318,10 @@ void kfk_tcfg_effective(const kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, k
 	ret->min_insync_replicas =
 	    (int32_t)kfk_num_or(s, KFK_TCFG_MIN_INSYNC_REPLICAS, d->min_insync_replicas);
 	ret->log_append_time = s && s->present[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] &&
-			       !strcmp(s->value[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE], "LogAppendTime");
+	                       !strcmp(s->value[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE], "LogAppendTime");
 }
 
-void kfk_tcfg_default_str(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, char *buf,
-			  size_t len)
+void kfk_tcfg_default_str(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, char *buf, size_t len)
 {
 	switch (key) {
 	case KFK_TCFG_CLEANUP_POLICY:

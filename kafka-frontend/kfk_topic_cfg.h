@@ -117,7 +117,7 @@ void kfk_tcfg_set_init(kfk_tcfg_set_t *s);
  * unchanged on failure.
  */
 int16_t kfk_tcfg_set_put(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_str_t name,
-			 kfk_str_t value, char *msg, size_t msg_len);
+                         kfk_str_t value, char *msg, size_t msg_len);
 
 /* Removes KEY from S (a no-op when absent). */
 void kfk_tcfg_set_del(kfk_tcfg_set_t *s, kfk_tcfg_key_t key);
@@ -129,13 +129,12 @@ void kfk_tcfg_set_del(kfk_tcfg_set_t *s, kfk_tcfg_key_t key);
  * after SUBTRACT removes the key (back to the default).
  */
 int16_t kfk_tcfg_set_list_op(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
-			     bool append, kfk_str_t value, char *msg, size_t msg_len);
+                             bool append, kfk_str_t value, char *msg, size_t msg_len);
 
 /* The effective configuration of a topic whose own settings are S. */
 void kfk_tcfg_effective(const kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kfk_tcfg_t *ret);
 
 /* The default value of KEY as text, into BUF. */
-void kfk_tcfg_default_str(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, char *buf,
-			  size_t len);
+void kfk_tcfg_default_str(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, char *buf, size_t len);
 
 #endif

@@ -140,6 +140,12 @@ int raft_init(raft_t **ret_r, const raft_config_t *cfg, const raft_hard_state_t 
 		goto out;
 	r->term = h.term;
 	r->vote = h.vote;
+	if (raft_log_last_term(&r->log) > r->term) {
+		/* Entries became durable but the crash came before their hard
+		 * state: no term is ever below the log's. */
+		r->term = raft_log_last_term(&r->log);
+		r->vote = RAFT_NONE;
+	}
 	r->prev_hs = h;
 	r->prev_ss.leader = RAFT_NONE;
 	r->prev_ss.role = RAFT_FOLLOWER;

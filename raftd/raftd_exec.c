@@ -26,6 +26,7 @@
 
 #include <event2/event.h>
 
+#include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
 #include "raftd_node_int.h"
@@ -153,6 +154,12 @@ static void raftd_exec_round_done(struct raftd_node *n)
 	uint64_t last = n->items[n->item_head + n->round_n - 1].index;
 
 	n->applied = last;
+	ck_log(CK_LOG_DEBUG, "applied entries=%zu effects=%zu applied_index=%llu us=%llu",
+	       n->round_n, n->fx.n, (unsigned long long)last,
+	       (unsigned long long)((ck_clock_mono_ns() - n->round_start_ns) / 1000));
+	/* Answers may re-enter the node (a proposal, a Ready pushing more
+	 * entries): the round stays busy until its items are gone. */
+	n->exec = RAFTD_EXEC_ROUND;
 	raftd_node_answer(n, n->round_n);
 	for (size_t k = 0; k < n->round_n; k++)
 		free(n->items[n->item_head + k].data);
@@ -446,7 +453,9 @@ void raftd_exec_kick(struct raftd_node *n)
 		}
 		if (count == 0)
 			return;
+		CK_ASSERT(n->items[n->item_head].index == n->applied + 1);
 		n->round_n = count;
+		n->round_start_ns = ck_clock_mono_ns();
 		r = raftd_exec_txn(n, false);
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot apply to lmdb");

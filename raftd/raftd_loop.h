@@ -1,12 +1,13 @@
 /*
  * raftd_loop.h: the libevent shell of chronik-raftd.
  *
- * Today raftd holds its place in the node: it takes its sockets (TCP "raft"
- * for other nodes, Unix "raftd" for local clients), keeps a connection to
- * walwriter, accepts connections and reports READY=1 with a STATUS= saying
- * that the metadata service is not implemented yet. The Raft core (pure)
- * and its I/O arrive with the metadata issue; they plug in here.
- * Not for: argument parsing (main.c).
+ * Wires the metadata service into the process: the shared daemon shell
+ * (common/ck_daemon: signals, sockets "raft" and "raftd", the walwriter
+ * neighbour, READY=1), the metadata service (raftd_node.h: Raft over the
+ * metadata log in walwriter, applied to LMDB `meta`) and its local IPC
+ * service on run/raftd.sock (raftd_service.h). STATUS= tells the
+ * supervisor the role, term, leader and applied index.
+ * Not for: argument parsing (main.c), the service itself.
  */
 #ifndef RAFTD_LOOP_H
 #define RAFTD_LOOP_H
@@ -14,7 +15,8 @@
 #include "ck_config.h"
 
 /* Runs until SIGTERM/SIGINT or the supervisor goes away. Returns the exit
- * code: 0 stopped, 1 cannot set up (restart), 2 fatal. */
+ * code: 0 stopped, 1 cannot set up or a transient failure (restart), 2
+ * fatal (corrupt metadata state, bad node or peer ids). */
 int raftd_loop_run(const ck_config_t *cfg);
 
 #endif

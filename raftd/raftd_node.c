@@ -197,18 +197,14 @@ static void raftd_node_soft_state(struct raftd_node *n, const raft_soft_state_t 
 		n->h.on_status(n->arg);
 }
 
-/* The Ready's entries are durable: send, hand out, advance. */
+/* The Ready's entries are durable: send, note the soft state, advance. */
 static void raftd_node_ready_finish(struct raftd_node *n)
 {
 	const raft_ready_t *rd = &n->rd;
-	int r;
 
 	for (size_t i = 0; i < rd->n_msgs; i++)
 		ck_log(CK_LOG_DEBUG, "no transport yet: dropped %s to=%llu",
 		       raft_msg_type_name(rd->msgs[i].type), (unsigned long long)rd->msgs[i].to);
-	r = raftd_exec_push(n, rd->committed, rd->n_committed);
-	if (r < 0)
-		return raftd_node_fatal(n, r, "cannot queue committed entries");
 	if (rd->has_soft_state)
 		raftd_node_soft_state(n, &rd->soft_state);
 	raft_advance(n->raft, rd);
@@ -232,6 +228,14 @@ static void raftd_node_ready_take(struct raftd_node *n)
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot save the raft hard state");
 	}
+	/* Committed entries are durable where it counts already (this node
+	 * persisted them in an earlier Ready): applying them need not wait
+	 * for this Ready's append, which keeps apply rounds overlapping the
+	 * next group's fsync. Applying touches only the local state. */
+	r = raftd_exec_push(n, rd->committed, rd->n_committed);
+	if (r < 0)
+		return raftd_node_fatal(n, r, "cannot queue committed entries");
+	raftd_exec_kick(n);
 	if (rd->n_entries) {
 		r = raftd_store_append(n->store, rd->entries, rd->n_entries);
 		if (r < 0)
@@ -562,6 +566,10 @@ int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_p
 	if (len > RAFTD_ENTRY_BYTES_MAX)
 		return CK_E_TOO_LARGE;
 	if (n->role != RAFT_LEADER && n->leader != RAFT_NONE && n->leader != (uint64_t)n->cfg->node_id)
+		return CK_E_NOT_LEADER;
+	/* A lone voter leads as soon as it has loaded its log: wait for it.
+	 * With peers and no leader known, the caller retries. */
+	if (n->role != RAFT_LEADER && n->n_voters > 1 && n->leader == RAFT_NONE)
 		return CK_E_NOT_LEADER;
 	if (n->queued.n >= RAFTD_QUEUE_MAX)
 		return CK_E_AGAIN;

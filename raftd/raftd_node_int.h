@@ -3,9 +3,11 @@
  * raftd_node.c (start-up, the Ready cycle, proposals) and raftd_exec.c
  * (apply rounds, walwriter side effects, log reconciliation).
  * Invariants: `ready_pending` is true exactly while a Ready taken from the
- * core waits for its append; `applying` is true while an apply round or a
- * reconciliation waits for walwriter; apply rounds run strictly one after
- * the other, in log order. Not for: anything outside raftd_node.c and
+ * core waits for its append; `exec` is not IDLE while an apply round runs
+ * (waiting for walwriter or answering its proposals, which may re-enter
+ * the node) or a reconciliation waits for walwriter; apply rounds run
+ * strictly one after the other, in log order, each starting at
+ * applied + 1. Not for: anything outside raftd_node.c and
  * raftd_exec.c.
  */
 #ifndef RAFTD_NODE_INT_H
@@ -114,6 +116,7 @@ struct raftd_node {
 	bool reconcile_wanted;
 	uint64_t round;
 	size_t round_n; /* items of the round */
+	uint64_t round_start_ns;
 	raftd_effects_t fx;
 	raftd_fx_call_t *fx_calls;
 	size_t fx_wave_lo; /* effects [lo, hi) are the current wave */

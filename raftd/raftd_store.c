@@ -77,6 +77,7 @@ struct raftd_store {
 	bool op_trunc; /* ... that must first truncate the log at op_lo */
 	uint64_t op_lo;
 	uint64_t op_hi;
+	uint64_t op_start_ns;
 	ck_buf_t out;
 };
 
@@ -519,9 +520,11 @@ static void raftd_store_create_cb(void *arg, int err, const Chronik__Wal__WalRep
 
 	if (raftd_store_reply_failed(s, err, rep))
 		return;
-	if (rep->error != 0 && rep->error != CK_E_EXISTS)
+	if (rep->error == CK_E_EXISTS)
+		return raftd_store_retry(s); /* someone's create still runs */
+	if (rep->error != 0)
 		return raftd_store_fail(s, rep->error, "cannot create the metadata log");
-	ck_log(CK_LOG_INFO, "metadata log %s", rep->error ? "exists" : "created");
+	ck_log(CK_LOG_INFO, "metadata log created");
 	raftd_store_sync(s);
 }
 
@@ -566,6 +569,9 @@ static void raftd_store_load(raftd_store_t *s, const Chronik__Wal__LogInfo *info
 
 static void raftd_store_done(raftd_store_t *s)
 {
+	ck_log(CK_LOG_DEBUG, "appended entries=%llu last_index=%llu us=%llu",
+	       (unsigned long long)(s->op_hi - s->op_lo + 1), (unsigned long long)s->op_hi,
+	       (unsigned long long)((ck_clock_mono_ns() - s->op_start_ns) / 1000));
 	s->op = false;
 	s->last = s->op_hi;
 	s->state = RAFTD_STORE_IDLE;
@@ -786,6 +792,7 @@ int raftd_store_append(raftd_store_t *s, const raft_entry_t *ents, size_t n)
 	if (r < 0)
 		return r;
 	s->op = true;
+	s->op_start_ns = ck_clock_mono_ns();
 	s->op_trunc = ents[0].index <= s->last;
 	s->op_lo = ents[0].index;
 	s->op_hi = ents[n - 1].index;

@@ -426,6 +426,23 @@ static int wal_store_fail(wal_store_t *s, int r)
 	return r;
 }
 
+/* Appends the entries staged in STAGE (ENTRY_LEN bytes each) to the index
+ * file FD after its *ENTRIES entries. Returns 1 when something was
+ * written, 0 when nothing was staged, or -errno. */
+static int wal_store_flush_entries(int fd, ck_buf_t *stage, uint64_t *entries, size_t entry_len)
+{
+	int r;
+
+	if (stage->len == 0)
+		return 0;
+	r = wal_store_pwrite(fd, stage->data, stage->len, *entries * entry_len);
+	if (r < 0)
+		return r;
+	*entries += stage->len / entry_len;
+	ck_buf_reset(stage);
+	return 1;
+}
+
 int wal_store_flush(wal_store_t *s)
 {
 	int r;
@@ -442,24 +459,16 @@ int wal_store_flush(wal_store_t *s)
 		s->iov_n = 0;
 		s->log_dirty = true;
 	}
-	if (s->idx_stage.len > 0) {
-		r = wal_store_pwrite(s->index_fd, s->idx_stage.data, s->idx_stage.len,
-		                     s->index_file_entries * CK_INDEX_ENTRY_LEN);
-		if (r < 0)
-			return wal_store_fail(s, r);
-		s->index_file_entries += s->idx_stage.len / CK_INDEX_ENTRY_LEN;
-		ck_buf_reset(&s->idx_stage);
-		s->index_dirty = true;
-	}
-	if (s->time_stage.len > 0) {
-		r = wal_store_pwrite(s->time_fd, s->time_stage.data, s->time_stage.len,
-		                     s->time_file_entries * CK_TIMEINDEX_ENTRY_LEN);
-		if (r < 0)
-			return wal_store_fail(s, r);
-		s->time_file_entries += s->time_stage.len / CK_TIMEINDEX_ENTRY_LEN;
-		ck_buf_reset(&s->time_stage);
-		s->index_dirty = true;
-	}
+	r = wal_store_flush_entries(s->index_fd, &s->idx_stage, &s->index_file_entries,
+	                            CK_INDEX_ENTRY_LEN);
+	if (r < 0)
+		return wal_store_fail(s, r);
+	s->index_dirty |= r > 0;
+	r = wal_store_flush_entries(s->time_fd, &s->time_stage, &s->time_file_entries,
+	                            CK_TIMEINDEX_ENTRY_LEN);
+	if (r < 0)
+		return wal_store_fail(s, r);
+	s->index_dirty |= r > 0;
 	s->segs[s->nsegs - 1].size = s->write_pos;
 	s->segs[s->nsegs - 1].max_timestamp = s->idx.max_ts;
 	return 0;

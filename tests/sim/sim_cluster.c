@@ -195,7 +195,9 @@ static void sim_deliver(sim_cluster_t *c, size_t k)
 	if (rc < 0)
 		sim_failf(c, "node %llu: raft_step(%s) = %s", (unsigned long long)to->id,
 		          raft_msg_type_name(p.m.type), ck_strerror(rc));
-	sim_node_ready(c, to);
+	/* A busy shell steps several messages before its next Ready. */
+	if (!sim_pm(c, c->defer_pm))
+		sim_node_ready(c, to);
 	if (p.m.type == RAFT_MSG_SNAPSHOT && from->r) {
 		raft_report_snapshot(from->r, to->id, true);
 		sim_node_ready(c, from);
@@ -536,9 +538,10 @@ void sim_tick(sim_cluster_t *c)
 	for (uint32_t k = 0; k < c->n && !c->failed; k++) {
 		sim_node_t *nd = &c->nodes[order[k]];
 
-		if (!nd->r || (c->chaos && sim_pm(c, c->skew_pm[order[k]])))
+		if (!nd->r)
 			continue;
-		raft_tick(nd->r);
+		if (!c->chaos || !sim_pm(c, c->skew_pm[order[k]]))
+			raft_tick(nd->r);
 		sim_node_ready(c, nd);
 		sim_check_all(c);
 	}
@@ -603,6 +606,7 @@ void sim_cluster_init(sim_cluster_t *c, uint64_t seed, const sim_opts_t *opts)
 	c->heal_pm = 5 + (uint32_t)sim_below(c, 30);
 	for (uint32_t i = 0; i < SIM_NODES_MAX; i++)
 		c->skew_pm[i] = sim_below(c, 3) == 0 ? (uint32_t)sim_below(c, 300) : 0;
+	c->defer_pm = sim_below(c, 2) == 0 ? (uint32_t)sim_below(c, 800) : 0;
 	if (opts->trace) {
 		c->trace = calloc(SIM_TRACE_LINES, sizeof(*c->trace));
 		if (!c->trace)

@@ -100,6 +100,7 @@ typedef struct {
 	uint32_t partition_pm;
 	uint32_t heal_pm;
 	uint32_t skew_pm[SIM_NODES_MAX]; /* a node's clock skips a tick */
+	uint32_t defer_pm;               /* a message is stepped, its Ready left for later */
 	uint64_t proposal_seq;
 	/* invariant state */
 	uint64_t *leader_of_term;

@@ -328,6 +328,30 @@ START_TEST(test_restart_keeps_vote)
 }
 END_TEST
 
+/* Entries of term 3 became durable, their hard state (term 1) did not:
+ * the restarted node must not run below its log's term (its pre-votes
+ * would ask for a term older than its own entries). */
+START_TEST(test_restart_term_follows_log)
+{
+	static const uint64_t terms[] = {1, 3};
+	const raft_msg_t *m;
+
+	rt_prepare(3, NULL);
+	rt_preload(1, terms, 2, 1);
+	rt_start_all();
+	ck_assert_uint_eq(rt_status(1).term, 3);
+	ck_assert_uint_eq(rt_nodes[1].st.hs.term, 3);
+	rt_box_clear(&rt_net);
+	rt_tick(1, 20);
+	m = rt_find(&rt_net, RAFT_MSG_PRE_VOTE, 2);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->term, 4);
+	ck_assert_uint_eq(m->log_term, 3);
+	(void)rt_run();
+	ck_assert_int_eq(raft_role(rt_r(1)), RAFT_LEADER);
+}
+END_TEST
+
 START_TEST(test_lease_ignores_votes_until_election_timeout)
 {
 	raft_msg_t req;
@@ -1046,6 +1070,7 @@ int main(void)
 	tcase_add_test(tc, test_vote_requires_up_to_date_log);
 	tcase_add_test(tc, test_vote_is_persisted_in_the_ready_that_sends_it);
 	tcase_add_test(tc, test_restart_keeps_vote);
+	tcase_add_test(tc, test_restart_term_follows_log);
 	tcase_add_test(tc, test_lease_ignores_votes_until_election_timeout);
 	tcase_add_test(tc, test_lease_expires_without_leader);
 	tcase_add_test(tc, test_pre_vote_partitioned_node_rejoins_quietly);

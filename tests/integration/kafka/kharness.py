@@ -61,6 +61,15 @@ def server_bin():
     return path
 
 
+def built(env_var, rel_path):
+    """Path of a helper binary: $ENV_VAR (set by meson), else its place in
+    $CHRONIK_BUILD_ROOT; None when not built."""
+    path = os.environ.get(env_var)
+    if not path and os.environ.get('CHRONIK_BUILD_ROOT'):
+        path = os.path.join(os.environ['CHRONIK_BUILD_ROOT'], rel_path)
+    return path if path and os.access(path, os.X_OK) else None
+
+
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(('127.0.0.1', 0))
@@ -563,6 +572,6 @@ def main():
     sys.exit(0)
 
 
-__all__ = ['Node', 'NodeTestCase', 'main', 'scale', 'wait_for', 'run', 'topic_name',
+__all__ = ['built', 'Node', 'NodeTestCase', 'main', 'scale', 'wait_for', 'run', 'topic_name',
            'create_topic', 'wait_topic', 'list_topics_raw', 'admin_client', 'kproto',
            'require_module', 'traceback']

@@ -12,12 +12,12 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kharness import NodeTestCase, main, topic_name  # noqa: E402
+from kharness import NodeTestCase, built, main, topic_name  # noqa: E402
 
 
 def bench():
-    exe = os.environ.get('CHRONIK_BENCH')
-    if not exe or not os.access(exe, os.X_OK):
+    exe = built('CHRONIK_BENCH', 'bench/chronik-bench')
+    if not exe:
         raise unittest.SkipTest('chronik-bench not built (librdkafka-dev missing)')
     return exe
 
@@ -46,6 +46,10 @@ class BenchSmoke(NodeTestCase):
         self.assertGreater(float(res['mb_per_s']), 0)
         q = [float(res[k]) for k in ('p50_ms', 'p95_ms', 'p99_ms', 'p999_ms', 'max_ms')]
         self.assertEqual(q, sorted(q), 'percentiles out of order: %s' % q)
+
+    def setUp(self):
+        super().setUp()
+        bench()
 
     def test_produce_then_consume(self):
         node = self.node().start()

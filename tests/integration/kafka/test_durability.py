@@ -173,7 +173,7 @@ class Durability(NodeTestCase):
         admin = admin_client(node)
         try:
             resp = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, grown,
-                                                          configs=['retention.ms'])])
+                                                          configs={'retention.ms': None})])
         finally:
             admin.close()
         vals = {e[0]: e[1] for r in resp for res in r.resources for e in res[4]}

@@ -58,18 +58,23 @@ def describe_topic_configs(node, topic, names=None):
     """{name: (value, is_default)} of TOPIC through DescribeConfigs."""
     admin = admin_client(node)
     try:
+        # kafka-python sends the keys of the dict (None = every config).
+        wanted = {n: None for n in names} if names is not None else None
         resps = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
-                                                       configs=names)])
+                                                       configs=wanted)])
     finally:
         admin.close()
     out = {}
     for resp in resps:
+        # v0 has is_default; v1+ has config_source there (5 = DEFAULT_CONFIG,
+        # 4 = STATIC_BROKER_CONFIG; a topic's own setting is 1).
+        v0 = resp.API_VERSION == 0
         for res in resp.resources:
             err, msg, rname, entries = res[0], res[1], res[3], res[4]
             if err != 0:
                 raise kerr.for_code(err)('describe_configs %s: %s' % (rname, msg))
             for e in entries:
-                out[e[0]] = (e[1], e[3])
+                out[e[0]] = (e[1], bool(e[3]) if v0 else e[3] in (4, 5))
     return out
 
 

@@ -13,7 +13,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kharness import NodeTestCase, create_topic, main, scale, topic_name  # noqa: E402
+from kharness import NodeTestCase, built, create_topic, main, scale, topic_name  # noqa: E402
 import kclients  # noqa: E402
 
 PARTITIONS = 4
@@ -42,8 +42,8 @@ class Million(NodeTestCase):
         self.assertEqual(sum(len(o) for o in got.by_partition.values()), n)
 
     def test_librdkafka_c_acks_all(self):
-        exe = os.environ.get('CHRONIK_RDK_E2E')
-        if not exe or not os.access(exe, os.X_OK):
+        exe = built('CHRONIK_RDK_E2E', 'tests/integration/kafka/rdk_e2e')
+        if not exe:
             raise unittest.SkipTest('rdk_e2e not built (librdkafka-dev missing)')
         node = self.node().start()
         topic = topic_name('rdkc')

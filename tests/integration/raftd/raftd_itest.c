@@ -69,6 +69,12 @@ void rit_init(rit_t *t, const char *tag)
 		ck_test_proc_env(&t->wal, kv);
 		ck_test_proc_env(&t->raftd, kv);
 	}
+	/* CHRONIK_TEST_LOG_LEVEL=debug: more detail in both logs. */
+	if (getenv("CHRONIK_TEST_LOG_LEVEL")) {
+		snprintf(kv, sizeof(kv), "CHRONIK_LOG_LEVEL=%s", getenv("CHRONIK_TEST_LOG_LEVEL"));
+		ck_test_proc_env(&t->wal, kv);
+		ck_test_proc_env(&t->raftd, kv);
+	}
 	/* Small preallocation: the tests create thousands of logs. */
 	ck_test_proc_env(&t->wal, "CHRONIK_WAL_PREALLOCATE_BYTES=4096");
 	ck_test_proc_env(&t->raftd, "CHRONIK_WAL_PREALLOCATE_BYTES=4096");

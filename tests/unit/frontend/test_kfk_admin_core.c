@@ -44,28 +44,28 @@ START_TEST(test_topic_names)
 	char longname[251];
 
 	ck_assert_int_eq(kfk_topic_name_check(kfk_str("orders.v1_x-y"), name, msg, sizeof(msg)),
-			 KFK_ERR_NONE);
+	                 KFK_ERR_NONE);
 	ck_assert_str_eq(name, "orders.v1_x-y");
 	ck_assert_int_eq(kfk_topic_name_check(kfk_str(""), name, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
 	ck_assert_int_eq(kfk_topic_name_check(kfk_str(".."), name, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
 	ck_assert_int_eq(kfk_topic_name_check(kfk_str("a b"), name, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
-	ck_assert_int_eq(kfk_topic_name_check(kfk_str("__chronik_metadata"), name, msg,
-					      sizeof(msg)),
-			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	ck_assert_int_eq(
+	    kfk_topic_name_check(kfk_str("__chronik_metadata"), name, msg, sizeof(msg)),
+	    KFK_ERR_INVALID_TOPIC_EXCEPTION);
 	ck_assert_ptr_nonnull(strstr(msg, "reserved"));
 	memset(longname, 'a', 250);
 	longname[250] = '\0';
 	ck_assert_int_eq(kfk_topic_name_check(kfk_str(longname), name, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
 	longname[249] = '\0';
 	ck_assert_int_eq(kfk_topic_name_check(kfk_str(longname), name, msg, sizeof(msg)),
-			 KFK_ERR_NONE);
+	                 KFK_ERR_NONE);
 	/* An embedded NUL is not a valid character. */
 	ck_assert_int_eq(kfk_topic_name_check((kfk_str_t){"ab\0c", 4}, name, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
 }
 END_TEST
 
@@ -87,24 +87,24 @@ START_TEST(test_create_defaults_and_counts)
 
 	t = topic("t", 0, 1);
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_PARTITIONS);
+	                 KFK_ERR_INVALID_PARTITIONS);
 	t = topic("t", -2, 1);
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_PARTITIONS);
+	                 KFK_ERR_INVALID_PARTITIONS);
 	t = topic("t", KFK_PARTITIONS_MAX + 1, 1);
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_PARTITIONS);
+	                 KFK_ERR_INVALID_PARTITIONS);
 	t = topic("t", 1, 0);
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_REPLICATION_FACTOR);
+	                 KFK_ERR_INVALID_REPLICATION_FACTOR);
 	/* More replicas than live brokers. */
 	t = topic("t", 1, 3);
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_REPLICATION_FACTOR);
+	                 KFK_ERR_INVALID_REPLICATION_FACTOR);
 	ck_assert_ptr_nonnull(strstr(msg, "only 1 broker"));
 	t = topic("bad name", 1, 1);
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
 }
 END_TEST
 
@@ -164,22 +164,23 @@ START_TEST(test_create_manual_assignment)
 	ck_assert_int_eq(replicas[3], 1);
 
 	t.num_partitions = 2;
-	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_INVALID_REQUEST);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_REQUEST);
 	t.num_partitions = -1;
 	as[1].broker_ids.items = bad_dup;
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
 	as[1].broker_ids.items = unknown;
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
 	as[1].broker_ids.items = r0;
 	as[1].partition_index = 2; /* 0 missing */
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
 	as[1].partition_index = 0;
 	as[1].broker_ids.count = 1; /* unequal replica counts */
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
 }
 END_TEST
 
@@ -213,19 +214,19 @@ START_TEST(test_create_partitions)
 	t.count = 4;
 	t.assignments.count = -1;
 	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers1, 1, 0, out, msg, sizeof(msg)),
-			 KFK_ERR_NONE);
+	                 KFK_ERR_NONE);
 	ck_assert_int_eq(out[0], 1);
 	ck_assert_int_eq(out[1], 1);
 	t.count = 2;
 	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers1, 1, 0, out, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_PARTITIONS);
+	                 KFK_ERR_INVALID_PARTITIONS);
 	t.count = 1;
 	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers1, 1, 0, out, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_PARTITIONS);
+	                 KFK_ERR_INVALID_PARTITIONS);
 	ck_assert_ptr_nonnull(strstr(msg, "higher than the requested"));
 	t.count = 4;
 	ck_assert_int_eq(kfk_partitions_check(&t, 2, 3, brokers1, 1, 0, out, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_REPLICATION_FACTOR);
+	                 KFK_ERR_INVALID_REPLICATION_FACTOR);
 	/* Manual: one assignment per new partition, RF replicas each. */
 	for (int i = 0; i < 2; i++)
 		kfk_create_partitions_request_create_partitions_assignment_init(&as[i]);
@@ -236,12 +237,12 @@ START_TEST(test_create_partitions)
 	t.assignments.count = 2;
 	t.assignments.items = as;
 	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers3, 3, 0, out, msg, sizeof(msg)),
-			 KFK_ERR_NONE);
+	                 KFK_ERR_NONE);
 	ck_assert_int_eq(out[0], 1);
 	ck_assert_int_eq(out[1], 2);
 	t.assignments.count = 1;
 	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers3, 3, 0, out, msg, sizeof(msg)),
-			 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
 }
 END_TEST
 

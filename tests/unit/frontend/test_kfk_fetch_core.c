@@ -109,7 +109,7 @@ START_TEST(test_pieces_match_codec)
 	ck_assert_int_eq(dec.responses.items[1].partitions.items[0].high_watermark, 100);
 	ck_assert_int_eq(dec.responses.items[0].partitions.items[1].error_code, 1);
 	ck_assert_int_eq(dec.responses.items[1].partitions.items[0].records.len,
-			 (int32_t)strlen(parts[3].records));
+	                 (int32_t)strlen(parts[3].records));
 	kfk_arena_free(&arena);
 	ck_buf_free(&a);
 	ck_buf_free(&b);
@@ -160,7 +160,7 @@ END_TEST
 
 START_TEST(test_ready_rules)
 {
-	ck_assert(kfk_fetch_ready(0, 0, false, false));  /* min_bytes 0: at once */
+	ck_assert(kfk_fetch_ready(0, 0, false, false)); /* min_bytes 0: at once */
 	ck_assert(kfk_fetch_ready(1, 1, false, false));
 	ck_assert(!kfk_fetch_ready(0, 1, false, false)); /* nothing yet: wait */
 	ck_assert(!kfk_fetch_ready(99, 100, false, false));
@@ -177,7 +177,7 @@ int main(void)
 	int failed;
 
 	tcase_add_loop_test(tc, test_pieces_match_codec, KFK_FETCH_VERSION_MIN,
-			    KFK_FETCH_VERSION_MAX + 1);
+	                    KFK_FETCH_VERSION_MAX + 1);
 	tcase_add_test(tc, test_top_level_error_and_versions);
 	tcase_add_test(tc, test_sizing_rules);
 	tcase_add_test(tc, test_ready_rules);

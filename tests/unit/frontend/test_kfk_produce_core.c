@@ -64,9 +64,9 @@ START_TEST(test_corrupt_and_invalid)
 	const char *why;
 
 	ck_assert_int_eq(kfk_produce_records_check(NULL, -1, MAX_MSG, NULL, &why),
-			 KFK_ERR_INVALID_RECORD);
+	                 KFK_ERR_INVALID_RECORD);
 	ck_assert_int_eq(kfk_produce_records_check((const uint8_t *)"", 0, MAX_MSG, NULL, &why),
-			 KFK_ERR_INVALID_RECORD);
+	                 KFK_ERR_INVALID_RECORD);
 
 	len = build(&b, 2);
 	b.data[len - 1] ^= 0x01; /* a flipped bit in the last record */
@@ -76,9 +76,9 @@ START_TEST(test_corrupt_and_invalid)
 	ck_buf_reset(&b);
 	len = build(&b, 2);
 	ck_assert_int_eq(kfk_produce_records_check(b.data, (int32_t)len - 5, MAX_MSG, NULL, &why),
-			 KFK_ERR_CORRUPT_MESSAGE);
+	                 KFK_ERR_CORRUPT_MESSAGE);
 	ck_assert_int_eq(kfk_produce_records_check(b.data, 30, MAX_MSG, NULL, &why),
-			 KFK_ERR_CORRUPT_MESSAGE);
+	                 KFK_ERR_CORRUPT_MESSAGE);
 
 	/* Too large for max.message.bytes, even with a good CRC. */
 	ck_assert_int_eq(check(&b, len - 1, NULL, &why), KFK_ERR_MESSAGE_TOO_LARGE);

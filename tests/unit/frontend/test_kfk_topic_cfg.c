@@ -107,7 +107,7 @@ START_TEST(test_invalid_values_are_invalid_config)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		msg[0] = '\0';
 		ck_assert_msg(put(&s, bad[i][0], bad[i][1], msg) == KFK_ERR_INVALID_CONFIG,
-			      "%s=%s accepted", bad[i][0], bad[i][1]);
+		              "%s=%s accepted", bad[i][0], bad[i][1]);
 		ck_assert_msg(msg[0] != '\0', "no message for %s=%s", bad[i][0], bad[i][1]);
 	}
 	ck_assert_int_eq(put(&s, "retention.ms", NULL, msg), KFK_ERR_INVALID_CONFIG);
@@ -138,19 +138,19 @@ START_TEST(test_list_operations)
 
 	kfk_tcfg_set_init(&s);
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
-					      kfk_str("delete"), msg, sizeof(msg)),
-			 KFK_ERR_NONE);
+	                                      kfk_str("delete"), msg, sizeof(msg)),
+	                 KFK_ERR_NONE);
 	ck_assert(s.present[KFK_TCFG_CLEANUP_POLICY]);
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
-					      kfk_str("compact"), msg, sizeof(msg)),
-			 KFK_ERR_INVALID_CONFIG);
+	                                      kfk_str("compact"), msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_CONFIG);
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, false,
-					      kfk_str("delete"), msg, sizeof(msg)),
-			 KFK_ERR_NONE);
+	                                      kfk_str("delete"), msg, sizeof(msg)),
+	                 KFK_ERR_NONE);
 	ck_assert(!s.present[KFK_TCFG_CLEANUP_POLICY]);
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_RETENTION_MS, true, kfk_str("1"),
-					      msg, sizeof(msg)),
-			 KFK_ERR_INVALID_CONFIG);
+	                                      msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_CONFIG);
 	ck_assert_int_eq(put(&s, "retention.ms", "5", msg), KFK_ERR_NONE);
 	kfk_tcfg_set_del(&s, KFK_TCFG_RETENTION_MS);
 	ck_assert(!s.present[KFK_TCFG_RETENTION_MS]);
