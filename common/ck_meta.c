@@ -24,7 +24,7 @@
 
 #define CK_META_MAX_DBS 16
 /* Topic name, NUL, big-endian partition: the longest partitions key. */
-#define CK_META_PKEY_MAX (255 + 1 + 4)
+#define CK_META_PKEY_MAX  (255 + 1 + 4)
 #define CK_META_TOPIC_MAX 255
 
 struct ck_meta {
@@ -228,8 +228,8 @@ static size_t ck_meta_pid_key(uint8_t *key, int32_t broker_id)
 	return n + 4;
 }
 
-int ck_meta_producer_block_get(ck_meta_t *m, MDB_txn *txn, int32_t broker_id,
-                               int64_t *ret_start, int64_t *ret_size)
+int ck_meta_producer_block_get(ck_meta_t *m, MDB_txn *txn, int32_t broker_id, int64_t *ret_start,
+                               int64_t *ret_size)
 {
 	uint8_t key[sizeof(ck_meta_key_pid_block) + 4];
 	size_t klen = ck_meta_pid_key(key, broker_id);
@@ -357,8 +357,7 @@ int ck_meta_partition_get(ck_meta_t *m, MDB_txn *txn, const char *topic, int32_t
 
 	if (r < 0)
 		return r == CK_E_TOO_LARGE ? CK_E_NOT_FOUND : r;
-	return ck_meta_get_msg(txn, m->partitions, &k,
-	                       &chronik__meta__partition_record__descriptor,
+	return ck_meta_get_msg(txn, m->partitions, &k, &chronik__meta__partition_record__descriptor,
 	                       (ProtobufCMessage **)ret);
 }
 

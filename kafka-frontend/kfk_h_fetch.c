@@ -142,6 +142,10 @@ static void kfk_fp_eval(kfk_srv_t *s, kfk_fp_t *fp, int64_t *total_left, bool *f
 		fp->res_err = final ? KFK_ERR_NOT_LEADER_OR_FOLLOWER : KFK_ERR_NONE;
 		return;
 	}
+	if (!p->leader) {
+		fp->res_err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
+		return;
+	}
 	fp->hw = p->hw;
 	fp->log_start = p->log_start;
 	if (fp->offset < p->log_start || fp->offset > CK_MAX(p->leo, p->hw)) {

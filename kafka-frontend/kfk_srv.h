@@ -264,14 +264,16 @@ void kfk_waiter_add(kfk_part_t *p, kfk_waiter_t *w);
 void kfk_waiter_del(kfk_waiter_t *w);
 /* Applies a replicator PartitionState push and wakes P's waiters. */
 void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st);
-/* The replicator connection was lost: states stay (they describe durable
- * data) but are refreshed by the next subscription. */
+/* Frees every partition (shutdown). States are kept while the replicator
+ * restarts: they describe durable data, and its next subscription pushes
+ * them all again. */
 void kfk_parts_free_all(kfk_srv_t *s);
 
-/* The open segment of P holding OFFSET (the last base <= OFFSET), or
- * with NEXT the one after the segment with base AFTER_BASE. Lists the
- * directory when needed. Returns 1 and *RET, 0 when there is none
- * (OFFSET below the first base, or no next), or -errno. */
+/* The open segment of P holding OFFSET (the last base <= OFFSET);
+ * kfk_part_segment_next(): the one after the segment with base AFTER_BASE.
+ * Lists the directory when needed (and once more on a miss). Returns 1 and
+ * *RET (valid until the next call on P), 0 when there is none (OFFSET below
+ * the first base, or no next), or -errno. */
 int kfk_part_segment(kfk_srv_t *s, kfk_part_t *p, int64_t offset, ck_segment_t **ret);
 int kfk_part_segment_next(kfk_srv_t *s, kfk_part_t *p, int64_t after_base, ck_segment_t **ret);
 /* Forgets the segment list and open segments (re-listed on next use). */

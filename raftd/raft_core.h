@@ -276,7 +276,10 @@ typedef struct {
  * the durable state: HS (NULL = fresh node), the storage ST (copied; its
  * ctx is borrowed) and APPLIED, the index the shell's state machine has
  * applied (from LMDB's applied_index; entries after it are handed out
- * again). The node starts as a follower without a leader.
+ * again). The node starts as a follower without a leader. What a crash
+ * inside a Ready can leave behind is repaired, not refused: a term below
+ * the log's last term is raised to it (vote cleared), a commit below
+ * APPLIED is raised to it; the first Ready then persists the hard state.
  * Returns 0 and *RET_R, or CK_E_CONFIG (a bad configuration), CK_E_CORRUPT
  * (hs.commit or APPLIED past the log's end, or vote for an unknown node),
  * -ENOMEM, or an error of storage->term().

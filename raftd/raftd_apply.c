@@ -20,7 +20,7 @@
 
 #include "ck_err.h"
 
-#define RAFTD_REPLICAS_MAX 64
+#define RAFTD_REPLICAS_MAX   64
 #define RAFTD_PARTITIONS_MAX 1000000
 
 void raftd_effects_reset(raftd_effects_t *fx)
@@ -50,7 +50,7 @@ int raftd_effects_push(raftd_effects_t *fx, const raftd_effect_t *e)
 }
 
 static int raftd_result(raftd_apply_result_t *ret, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int raftd_result(raftd_apply_result_t *ret, int code, const char *fmt, ...)
 {
@@ -135,7 +135,8 @@ int raftd_apply_log_config(Chronik__Meta__ConfigEntry *const *configs, size_t n,
 
 			if (strcmp(configs[j]->name, k->key) != 0)
 				continue;
-			if (raftd_parse_i64(configs[j]->value, &v) < 0 || v < k->min || v > k->max) {
+			if (raftd_parse_i64(configs[j]->value, &v) < 0 || v < k->min ||
+			    v > k->max) {
 				if (ret_bad)
 					*ret_bad = k->key;
 				return CK_E_INVALID;
@@ -243,9 +244,8 @@ static int raftd_partitions_create(const raftd_apply_t *a, MDB_txn *txn, const c
 		if (r < 0)
 			return r;
 		if (raftd_apply_is_replica(&p, a->local_broker)) {
-			raftd_effect_t e = {.kind = RAFTD_EFFECT_CREATE_LOG,
-			                    .partition = p.partition,
-			                    .cfg = *cfg};
+			raftd_effect_t e = {
+			    .kind = RAFTD_EFFECT_CREATE_LOG, .partition = p.partition, .cfg = *cfg};
 			snprintf(e.topic, sizeof(e.topic), "%s", topic);
 			r = raftd_effects_push(fx, &e);
 			if (r < 0)
@@ -434,8 +434,7 @@ static int raftd_configs_merge(const Chronik__Meta__TopicRecord *t,
 }
 
 static int raftd_alter_configs(const raftd_apply_t *a, MDB_txn *txn,
-                               const Chronik__Meta__AlterTopicConfigs *c,
-                               raftd_apply_result_t *ret)
+                               const Chronik__Meta__AlterTopicConfigs *c, raftd_apply_result_t *ret)
 {
 	Chronik__Meta__TopicRecord *t = NULL;
 	Chronik__Meta__ConfigEntry **v = NULL, **old_v;
@@ -474,8 +473,7 @@ out:
 }
 
 static int raftd_register_broker(const raftd_apply_t *a, MDB_txn *txn,
-                                 const Chronik__Meta__RegisterBroker *c,
-                                 raftd_apply_result_t *ret)
+                                 const Chronik__Meta__RegisterBroker *c, raftd_apply_result_t *ret)
 {
 	const Chronik__Meta__BrokerRecord *b = c->broker;
 	int r;
@@ -521,7 +519,8 @@ static int raftd_update_check(const Chronik__Meta__PartitionRecord *p,
 		return raftd_result(ret, CK_E_INVALID, "invalid isr");
 	for (size_t i = 0; i < c->n_isr; i++) {
 		if (!raftd_ids_contain(p->replicas, p->n_replicas, c->isr[i]))
-			return raftd_result(ret, CK_E_INVALID, "isr member %d is no replica", c->isr[i]);
+			return raftd_result(ret, CK_E_INVALID, "isr member %d is no replica",
+			                    c->isr[i]);
 	}
 	if (c->leader < -1 || (c->leader >= 0 && !raftd_ids_contain(c->isr, c->n_isr, c->leader)))
 		return raftd_result(ret, CK_E_INVALID, "leader %d not in the isr", c->leader);
@@ -586,8 +585,9 @@ static int raftd_allocate_pids(const raftd_apply_t *a, MDB_txn *txn,
 	r = ck_meta_producer_block_put(a->meta, txn, c->broker_id, next, c->block_size);
 	if (r == 0)
 		r = ck_meta_producer_id_next_put(a->meta, txn, next + c->block_size);
-	return r < 0 ? r : raftd_result(ret, 0, "producer ids %lld..%lld", (long long)next,
-	                                (long long)(next + c->block_size - 1));
+	return r < 0 ? r
+	             : raftd_result(ret, 0, "producer ids %lld..%lld", (long long)next,
+	                            (long long)(next + c->block_size - 1));
 }
 
 static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,

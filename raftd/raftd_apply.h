@@ -51,7 +51,7 @@
 #include "ck_segment.h"
 
 /* Topic name the metadata log uses; no topic may take it. */
-#define RAFTD_METADATA_TOPIC "__chronik_metadata"
+#define RAFTD_METADATA_TOPIC     "__chronik_metadata"
 #define RAFTD_PRODUCER_BLOCK_MAX (1 << 20)
 
 /* Per-log settings as walwriter's LogConfig: 0 = the node default. */

@@ -31,7 +31,7 @@
 #include "ck_log.h"
 #include "raftd_node_int.h"
 
-#define RAFTD_ROUND_MAX 1024
+#define RAFTD_ROUND_MAX   1024
 #define RAFTD_FX_RETRY_MS 50
 
 static void raftd_fx_pump(struct raftd_node *n);
@@ -380,8 +380,8 @@ static int raftd_reconcile_partition(void *arg, const Chronik__Meta__PartitionRe
 static int raftd_reconcile_topic(void *arg, const Chronik__Meta__TopicRecord *t)
 {
 	raftd_reconcile_t *rc = arg;
-	int r = ck_meta_partitions_foreach(rc->n->meta, rc->txn, t->name,
-	                                   raftd_reconcile_partition, rc);
+	int r = ck_meta_partitions_foreach(rc->n->meta, rc->txn, t->name, raftd_reconcile_partition,
+	                                   rc);
 
 	if (rc->err < 0)
 		return 1;

@@ -18,9 +18,9 @@
 #include "ck_crc32c.h"
 #include "ck_err.h"
 
-#define RAFTD_HS_MAGIC "CKRAFTHS"
+#define RAFTD_HS_MAGIC   "CKRAFTHS"
 #define RAFTD_HS_VERSION 1
-#define RAFTD_HS_LEN 44
+#define RAFTD_HS_LEN     44
 
 static void raftd_le64_put(uint8_t *p, uint64_t v)
 {

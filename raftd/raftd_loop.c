@@ -31,7 +31,7 @@
 #include "raftd_service.h"
 #include "raftd_wal.h"
 
-#define RAFTD_DRAIN_MS 3000
+#define RAFTD_DRAIN_MS  3000
 #define RAFTD_STATUS_MS 1000
 
 typedef struct {

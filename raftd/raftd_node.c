@@ -30,12 +30,12 @@
 #include "raftd_hs.h"
 #include "raftd_node_int.h"
 
-#define RAFTD_TICK_MS 100
-#define RAFTD_ELECTION_TICKS 10
+#define RAFTD_TICK_MS         100
+#define RAFTD_ELECTION_TICKS  10
 #define RAFTD_ENTRY_BYTES_MAX (1u << 20)
 /* Committed entries waiting for their apply round, at most, before the
  * shell stops feeding proposals to the core. */
-#define RAFTD_APPLY_BACKLOG_MAX 16384
+#define RAFTD_APPLY_BACKLOG_MAX  16384
 #define RAFTD_READER_CHECK_TICKS 100
 
 /* ---- proposals ---- */
@@ -191,7 +191,8 @@ static void raftd_node_soft_state(struct raftd_node *n, const raft_soft_state_t 
 	}
 	n->role = ss->role;
 	n->leader = ss->leader;
-	if (n->role != RAFT_LEADER && n->leader != RAFT_NONE && n->leader != (uint64_t)n->cfg->node_id)
+	if (n->role != RAFT_LEADER && n->leader != RAFT_NONE &&
+	    n->leader != (uint64_t)n->cfg->node_id)
 		raftd_list_fail(&n->queued, CK_E_NOT_LEADER); /* no forwarding yet */
 	if (n->h.on_status)
 		n->h.on_status(n->arg);
@@ -320,8 +321,8 @@ static void raftd_node_check_serving(struct raftd_node *n)
 {
 	if (!n->raft || n->failed)
 		return;
-	if (!n->serving && (n->n_voters > 1 || (n->role == RAFT_LEADER &&
-	                                        n->applied >= n->lead_index))) {
+	if (!n->serving &&
+	    (n->n_voters > 1 || (n->role == RAFT_LEADER && n->applied >= n->lead_index))) {
 		n->serving = true;
 		ck_log(CK_LOG_INFO, "serving role=%s applied_index=%llu", raft_role_name(n->role),
 		       (unsigned long long)n->applied);
@@ -383,8 +384,10 @@ static int raftd_node_start_raft(struct raftd_node *n)
 	r = raft_init(&n->raft, &rc, n->has_hs ? &n->hs : NULL, &st, n->applied);
 	if (r < 0)
 		return r;
-	ck_log(CK_LOG_INFO, "raft started node_id=%d voters=%u term=%llu applied_index=%llu "
-	       "last_index=%llu", n->cfg->node_id, n->n_voters, (unsigned long long)n->hs.term,
+	ck_log(CK_LOG_INFO,
+	       "raft started node_id=%d voters=%u term=%llu applied_index=%llu "
+	       "last_index=%llu",
+	       n->cfg->node_id, n->n_voters, (unsigned long long)n->hs.term,
 	       (unsigned long long)n->applied, (unsigned long long)last);
 	if (n->n_voters == 1)
 		(void)raft_campaign(n->raft);
@@ -565,7 +568,8 @@ int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_p
 		return CK_E_INVALID;
 	if (len > RAFTD_ENTRY_BYTES_MAX)
 		return CK_E_TOO_LARGE;
-	if (n->role != RAFT_LEADER && n->leader != RAFT_NONE && n->leader != (uint64_t)n->cfg->node_id)
+	if (n->role != RAFT_LEADER && n->leader != RAFT_NONE &&
+	    n->leader != (uint64_t)n->cfg->node_id)
 		return CK_E_NOT_LEADER;
 	/* A lone voter leads as soon as it has loaded its log: wait for it.
 	 * With peers and no leader known, the caller retries. */

@@ -105,8 +105,7 @@ static void raftd_reply_error(raftd_client_t *c, uint64_t cid, int err, const ch
 	raftd_client_send(c, &rep);
 }
 
-static void raftd_propose_done(void *arg, int err, uint64_t index,
-                               const raftd_apply_result_t *res)
+static void raftd_propose_done(void *arg, int err, uint64_t index, const raftd_apply_result_t *res)
 {
 	raftd_call_t *call = arg;
 	Chronik__Raftd__RaftdReply rep = CHRONIK__RAFTD__RAFTD_REPLY__INIT;
@@ -231,8 +230,7 @@ static void raftd_dispatch(raftd_client_t *c, const Chronik__Raftd__RaftdRequest
 	}
 }
 
-void raftd_service_frame(raftd_service_t *s, ck_ipc_conn_t *conn, const uint8_t *data,
-                         size_t len)
+void raftd_service_frame(raftd_service_t *s, ck_ipc_conn_t *conn, const uint8_t *data, size_t len)
 {
 	raftd_client_t *c = raftd_client_find(s, conn);
 	Chronik__Raftd__RaftdRequest *req;

@@ -40,8 +40,7 @@ raftd_service_t *raftd_service_new(raftd_node_t *node, raftd_service_close_fn cl
 void raftd_service_free(raftd_service_t *s);
 
 /* One frame from CONN (the connection's on_frame). */
-void raftd_service_frame(raftd_service_t *s, ck_ipc_conn_t *conn, const uint8_t *data,
-                         size_t len);
+void raftd_service_frame(raftd_service_t *s, ck_ipc_conn_t *conn, const uint8_t *data, size_t len);
 /* CONN ended (the connection's on_close). */
 void raftd_service_closed(raftd_service_t *s, ck_ipc_conn_t *conn);
 

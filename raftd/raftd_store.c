@@ -31,11 +31,11 @@
 #include "ck_segment.h"
 #include "raftd_apply.h"
 
-#define RAFTD_BATCH_BYTES_MAX (1u << 20)
+#define RAFTD_BATCH_BYTES_MAX   (1u << 20)
 #define RAFTD_BATCH_RECORDS_MAX 4096
 #define RAFTD_LOG_SEGMENT_BYTES ((int64_t)64 << 20)
-#define RAFTD_LOG_MESSAGE_MAX (8 << 20)
-#define RAFTD_STORE_RETRY_MS 10
+#define RAFTD_LOG_MESSAGE_MAX   (8 << 20)
+#define RAFTD_STORE_RETRY_MS    10
 
 typedef struct {
 	uint64_t index; /* first index of the run */
@@ -204,8 +204,7 @@ static int raftd_cache_push(raftd_store_t *s, const raft_entry_t *ents, size_t n
  * into ENTS/BUF. Returns 1 to go on, 0 when BUF is full or END reached, or
  * CK_E_CORRUPT. */
 static int raftd_read_batch(const uint8_t *bytes, size_t len, int64_t *off, int64_t end,
-                            raft_entry_t *ents, int *count, uint8_t *buf, size_t cap,
-                            size_t *used)
+                            raft_entry_t *ents, int *count, uint8_t *buf, size_t cap, size_t *used)
 {
 	ck_record_iter_t it;
 	ck_record_t rec;
@@ -425,10 +424,13 @@ static int raftd_store_scan(raftd_store_t *s, int64_t end)
 			const ck_batch_header_t *h = &it.hdr;
 
 			r = 0;
-			if (h->base_offset != next || h->records_count != h->last_offset_delta + 1 ||
+			if (h->base_offset != next ||
+			    h->records_count != h->last_offset_delta + 1 ||
 			    h->partition_leader_epoch < 0) {
-				ck_log(CK_LOG_ERROR, "metadata log batch out of place offset=%lld "
-				       "expected=%lld", (long long)h->base_offset, (long long)next);
+				ck_log(CK_LOG_ERROR,
+				       "metadata log batch out of place offset=%lld "
+				       "expected=%lld",
+				       (long long)h->base_offset, (long long)next);
 				r = CK_E_CORRUPT;
 				break;
 			}
@@ -597,8 +599,8 @@ static int raftd_store_build(raftd_store_t *s, uint64_t lo, uint64_t hi)
 		r = ck_batch_builder_begin(&b, &s->out, &opts);
 		for (; r == 0 && i <= hi; i++) {
 			raftd_cached_t *c = raftd_cache_at(s, i);
-			ck_batch_record_t rec = {.value = c->data, .value_len = c->len,
-			                         .timestamp_ms = now};
+			ck_batch_record_t rec = {
+			    .value = c->data, .value_len = c->len, .timestamp_ms = now};
 
 			if (count && (c->term != (uint64_t)opts.partition_leader_epoch ||
 			              bytes + c->len > RAFTD_BATCH_BYTES_MAX ||

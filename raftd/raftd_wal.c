@@ -3,10 +3,9 @@
  *
  * Owned by raftd. Pending calls live in a ring ordered by correlation id
  * (ids only grow), so a reply is found by binary search and completed slots
- * (kept in place, marked done) are popped from the head; walwriter mostly answers in order, so the ring
- * stays short. Invariant: every call in the ring completes exactly once,
- * through a reply, a lost connection or raftd_wal_free().
- * Not for: retries (the callers decide), request contents.
+ * (kept in place, marked done) are popped from the head; walwriter mostly answers in order, so the
+ * ring stays short. Invariant: every call in the ring completes exactly once, through a reply, a
+ * lost connection or raftd_wal_free(). Not for: retries (the callers decide), request contents.
  */
 #define CK_LOG_SUBSYSTEM "wal"
 

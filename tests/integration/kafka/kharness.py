@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -154,8 +153,7 @@ for p in pids:
         try: os.kill(p, signal.SIGKILL)
         except OSError: pass
 time.sleep(0.5)
-if os.environ.get('CHRONIK_KTEST_KEEP_TMP') != '1':
-    shutil.rmtree(tmp, ignore_errors=True)
+shutil.rmtree(tmp, ignore_errors=True)
 '''
 
 
@@ -182,10 +180,8 @@ class Node:
     def _guardian_start(self):
         r, w = os.pipe()
         os.set_inheritable(r, True)
-        env = dict(os.environ)
-        env['CHRONIK_KTEST_KEEP_TMP'] = '0'
         self.guardian = subprocess.Popen([PY, '-c', GUARDIAN, str(r), self.pids_file, self.tmp],
-                                         pass_fds=(r,), env=env, stdin=subprocess.DEVNULL)
+                                         pass_fds=(r,), stdin=subprocess.DEVNULL)
         os.close(r)
         self.guardian_fd = w
 
@@ -574,4 +570,4 @@ def main():
 
 __all__ = ['built', 'Node', 'NodeTestCase', 'main', 'scale', 'wait_for', 'run', 'topic_name',
            'create_topic', 'wait_topic', 'list_topics_raw', 'admin_client', 'kproto',
-           'require_module', 'traceback']
+           'require_module']

@@ -420,15 +420,16 @@ def parse_api_versions(body, version=0):
 
 
 def parse_metadata(body, version=1):
-    """Metadata response v1..v8: (brokers, controller_id, topics) with topics
+    """Metadata response v0..v8: (brokers, controller_id, topics) with topics
     {name: (error, {partition: (error, leader)})}."""
     r = R(body)
     if version >= 3:
         r.i32()  # throttle
-    brokers = r.array(lambda x: (x.i32(), x.string(), x.i32(), x.string()))
+    brokers = r.array(lambda x: (x.i32(), x.string(), x.i32(),
+                                 x.string() if version >= 1 else None))
     if version >= 2:
         r.string()  # cluster id
-    controller = r.i32()
+    controller = r.i32() if version >= 1 else -1
 
     def part(x):
         err, idx, leader = x.i16(), x.i32(), x.i32()
@@ -442,7 +443,8 @@ def parse_metadata(body, version=1):
 
     def topic(x):
         err, name = x.i16(), x.string()
-        x.i8()  # is_internal
+        if version >= 1:
+            x.i8()  # is_internal
         parts = dict(x.array(part) or [])
         if version >= 8:
             x.i32()

@@ -121,8 +121,9 @@ void rit_wait_serving(rit_t *t)
 	rcl_connect(&c, t);
 	for (;;) {
 		rcl_status(&c, &st, role, sizeof(role));
-		if (!strcmp(role, "leader") && st.last_index > 0 && st.applied_index == st.last_index &&
-		    st.commit_index == st.last_index && rit_meta_broker(t, 1))
+		if (!strcmp(role, "leader") && st.last_index > 0 &&
+		    st.applied_index == st.last_index && st.commit_index == st.last_index &&
+		    rit_meta_broker(t, 1))
 			break;
 		ck_assert_msg(ck_clock_mono_ms() < deadline,
 		              "raftd does not serve: role=%s applied=%llu last=%llu", role,
@@ -340,8 +341,7 @@ static void rit_send_all(rit_conn_t *cv, int nconn, size_t n, rit_make_fn make, 
 }
 
 size_t rit_propose_many(rit_t *t, int nconn, size_t n, rit_make_fn make, void *arg,
-                        rit_progress_fn progress, void *parg, rit_answer_t *ans,
-                        int timeout_ms)
+                        rit_progress_fn progress, void *parg, rit_answer_t *ans, int timeout_ms)
 {
 	rit_conn_t *cv = calloc((size_t)nconn, sizeof(*cv));
 	bool *settled = calloc(n, sizeof(bool));
@@ -411,8 +411,7 @@ static int rit_topic_cb(void *arg, const Chronik__Meta__TopicRecord *rec)
 }
 
 size_t rit_meta_topics(const rit_t *t, const char *prefix,
-                       void (*fn)(void *arg, const Chronik__Meta__TopicRecord *rec),
-                       void *arg)
+                       void (*fn)(void *arg, const Chronik__Meta__TopicRecord *rec), void *arg)
 {
 	rit_topics_t w = {prefix, fn, arg, 0};
 	ck_meta_t *m;
@@ -505,7 +504,8 @@ static void rit_meta_batches(const rit_t *t, rit_batch_fn fn, void *arg)
 
 		ck_assert_int_eq(ck_segment_open(dir, bases[i], &seg), 0);
 		ck_assert_int_eq(ck_segment_iter_init(&it, &seg, 0, UINT64_MAX, INT64_MAX,
-		                                      CK_SEGMENT_VERIFY_CRC), 0);
+		                                      CK_SEGMENT_VERIFY_CRC),
+		                 0);
 		while ((r = ck_segment_iter_next(&it)) == 1) {
 			const uint8_t *p;
 			size_t len;

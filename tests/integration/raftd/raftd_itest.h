@@ -107,16 +107,14 @@ typedef void (*rit_progress_fn)(size_t answered, void *arg);
  * were answered; asserts that everything settles within TIMEOUT_MS.
  */
 size_t rit_propose_many(rit_t *t, int nconn, size_t n, rit_make_fn make, void *arg,
-                        rit_progress_fn progress, void *parg, rit_answer_t *ans,
-                        int timeout_ms);
+                        rit_progress_fn progress, void *parg, rit_answer_t *ans, int timeout_ms);
 
 /* ---- what a user would look at ---- */
 
 /* Topics whose name starts with PREFIX in LMDB: their count; for each,
  * FN(ARG, record) when FN is set. */
 size_t rit_meta_topics(const rit_t *t, const char *prefix,
-                       void (*fn)(void *arg, const Chronik__Meta__TopicRecord *rec),
-                       void *arg);
+                       void (*fn)(void *arg, const Chronik__Meta__TopicRecord *rec), void *arg);
 /* LMDB's applied_index. */
 uint64_t rit_meta_applied(const rit_t *t);
 /* The partition record, or NULL (free with

@@ -243,9 +243,8 @@ START_TEST(test_thousand_topics_survive_kill9)
 	rit_start_wal(&T);
 	rit_start_raftd(&T);
 	t0 = ck_clock_mono_ms();
-	ck_assert_uint_eq(rit_propose_many(&T, 8, N_TOPICS, make_topic, "k9", NULL, NULL, ans,
-	                                   300000),
-	                  N_TOPICS);
+	ck_assert_uint_eq(
+	    rit_propose_many(&T, 8, N_TOPICS, make_topic, "k9", NULL, NULL, ans, 300000), N_TOPICS);
 	/* For the record only: speed is not asserted (shared machine). */
 	fprintf(stderr, "raftd: %d topics created in %llu ms\n", N_TOPICS,
 	        (unsigned long long)(ck_clock_mono_ms() - t0));
@@ -272,9 +271,9 @@ START_TEST(test_thousand_topics_survive_kill9)
 	ck_assert_mem_eq(after.data, before.data, before.len);
 
 	/* The same topics again: each already exists, nothing changes. */
-	ck_assert_uint_eq(rit_propose_many(&T, 8, N_TOPICS, make_topic, "k9", NULL, NULL, again,
-	                                   300000),
-	                  N_TOPICS);
+	ck_assert_uint_eq(
+	    rit_propose_many(&T, 8, N_TOPICS, make_topic, "k9", NULL, NULL, again, 300000),
+	    N_TOPICS);
 	for (size_t i = 0; i < N_TOPICS; i++) {
 		ck_assert_int_eq(again[i].err, 0);
 		ck_assert_int_eq(again[i].result, CK_E_EXISTS);
@@ -363,9 +362,9 @@ START_TEST(test_raftd_killed_mid_stream)
 	rit_start_raftd(&T);
 	/* The clients retry what got no answer: created now, or by the
 	 * entry that made it into the log before the kill. */
-	ck_assert_uint_eq(rit_propose_many(&T, 4, missing, retry_missing, map, NULL, NULL, ans2,
-	                                   300000),
-	                  missing);
+	ck_assert_uint_eq(
+	    rit_propose_many(&T, 4, missing, retry_missing, map, NULL, NULL, ans2, 300000),
+	    missing);
 	for (size_t k = 0; k < missing; k++) {
 		ck_assert_int_eq(ans2[k].err, 0);
 		ck_assert(ans2[k].result == 0 || ans2[k].result == CK_E_EXISTS);
@@ -411,9 +410,9 @@ START_TEST(test_walwriter_restart)
 	rit_start_wal(&T);
 	rit_start_raftd(&T);
 	raftd_pid = T.raftd.pid;
-	ck_assert_uint_eq(rit_propose_many(&T, 4, N_TOPICS, make_topic, "walk", restart_wal_at,
-	                                   &at, ans, 300000),
-	                  N_TOPICS);
+	ck_assert_uint_eq(
+	    rit_propose_many(&T, 4, N_TOPICS, make_topic, "walk", restart_wal_at, &at, ans, 300000),
+	    N_TOPICS);
 	for (size_t i = 0; i < N_TOPICS; i++) {
 		char name[32];
 

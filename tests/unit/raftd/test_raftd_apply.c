@@ -296,22 +296,46 @@ START_TEST(test_create_topic_invalid)
 	for (int k = 0; k < 13; k++, n++) {
 		create_init(&c, "t", 3, 2, 1);
 		switch (k) {
-		case 0: c.ct.name = "bad name"; break;
-		case 1: c.ct.name = RAFTD_METADATA_TOPIC; break;
-		case 2: c.ct.name = ".."; break;
-		case 3: c.ct.topic_id.len = 15; break;
-		case 4: memset(c.id, 0, sizeof(c.id)); break;
-		case 5: c.ct.n_assignments = 0; break;
-		case 6: c.as[2].partition = 3; break;
-		case 7: c.as[2].partition = 1; break;
-		case 8: c.as[1].n_replicas = 0; break;
-		case 9: c.replicas[1][1] = c.replicas[1][0]; break;
-		case 10: c.replicas[0][1] = -4; break;
+		case 0:
+			c.ct.name = "bad name";
+			break;
+		case 1:
+			c.ct.name = RAFTD_METADATA_TOPIC;
+			break;
+		case 2:
+			c.ct.name = "..";
+			break;
+		case 3:
+			c.ct.topic_id.len = 15;
+			break;
+		case 4:
+			memset(c.id, 0, sizeof(c.id));
+			break;
+		case 5:
+			c.ct.n_assignments = 0;
+			break;
+		case 6:
+			c.as[2].partition = 3;
+			break;
+		case 7:
+			c.as[2].partition = 1;
+			break;
+		case 8:
+			c.as[1].n_replicas = 0;
+			break;
+		case 9:
+			c.replicas[1][1] = c.replicas[1][0];
+			break;
+		case 10:
+			c.replicas[0][1] = -4;
+			break;
 		case 11:
 			create_config(&c, "retention.ms", "1");
 			create_config(&c, "retention.ms", "2");
 			break;
-		default: create_config(&c, "retention.bytes", "lots"); break;
+		default:
+			create_config(&c, "retention.bytes", "lots");
+			break;
 		}
 		b = pack(&c.cmd);
 		ck_assert_int_eq(apply_buf((uint64_t)k + 1, b->data, b->len, msg), CK_E_INVALID);
@@ -639,10 +663,10 @@ START_TEST(test_update_partition)
 	chronik__meta__partition_record__free_unpacked(p, NULL);
 	/* The CAS: epoch 0 is stale now. */
 	ck_assert_int_eq(update(3, "t", 0, 3, isr1, 1, 2, 0), CK_E_AGAIN);
-	ck_assert_int_eq(update(4, "t", 0, 2, isr1, 1, 2, 1), CK_E_INVALID);  /* leader not in isr */
-	ck_assert_int_eq(update(5, "t", 0, 3, bad, 2, 2, 1), CK_E_INVALID);   /* 9 no replica */
-	ck_assert_int_eq(update(6, "t", 0, 3, dup, 2, 2, 1), CK_E_INVALID);   /* duplicate */
-	ck_assert_int_eq(update(7, "t", 0, 3, isr1, 1, 0, 1), CK_E_INVALID);  /* epoch back */
+	ck_assert_int_eq(update(4, "t", 0, 2, isr1, 1, 2, 1), CK_E_INVALID); /* leader not in isr */
+	ck_assert_int_eq(update(5, "t", 0, 3, bad, 2, 2, 1), CK_E_INVALID);  /* 9 no replica */
+	ck_assert_int_eq(update(6, "t", 0, 3, dup, 2, 2, 1), CK_E_INVALID);  /* duplicate */
+	ck_assert_int_eq(update(7, "t", 0, 3, isr1, 1, 0, 1), CK_E_INVALID); /* epoch back */
 	ck_assert_int_eq(update(8, "t", 1, 3, isr1, 1, 2, 1), CK_E_NOT_FOUND);
 	ck_assert_int_eq(update(9, "u", 0, 3, isr1, 1, 2, 1), CK_E_NOT_FOUND);
 	p = partition("t", 0);
@@ -756,14 +780,16 @@ static void log_build(ck_buf_t bufs[LOG_LEN])
 			break;
 		default: {
 			Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
-			Chronik__Meta__AllocateProducerIds a = CHRONIK__META__ALLOCATE_PRODUCER_IDS__INIT;
+			Chronik__Meta__AllocateProducerIds a =
+			    CHRONIK__META__ALLOCATE_PRODUCER_IDS__INIT;
 			Chronik__Meta__RegisterBroker rb = CHRONIK__META__REGISTER_BROKER__INIT;
 			Chronik__Meta__BrokerRecord br = CHRONIK__META__BROKER_RECORD__INIT;
 
 			if (i % 2) {
 				a.broker_id = 1;
 				a.block_size = i;
-				cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS;
+				cmd.cmd_case =
+				    CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS;
 				cmd.allocate_producer_ids = &a;
 			} else {
 				br.id = 1;
@@ -792,13 +818,14 @@ static void apply_round(ck_buf_t *log, int lo, int hi, bool abort, int *res, uin
 	for (int i = lo; i < hi; i++) {
 		raftd_apply_result_t r;
 
-		ck_assert_int_eq(raftd_apply_entry(&ap, txn, (uint64_t)i + 1, log[i].data, log[i].len,
-		                                   &fx, &r), 0);
+		ck_assert_int_eq(
+		    raftd_apply_entry(&ap, txn, (uint64_t)i + 1, log[i].data, log[i].len, &fx, &r),
+		    0);
 		res[i] = r.result;
 	}
 	for (size_t k = 0; k < fx.n; k++)
-		*fx_sum = *fx_sum * 31 + (uint64_t)fx.v[k].kind * 1000 + (uint64_t)fx.v[k].partition +
-		          fx.v[k].topic[1];
+		*fx_sum = *fx_sum * 31 + (uint64_t)fx.v[k].kind * 1000 +
+		          (uint64_t)fx.v[k].partition + fx.v[k].topic[1];
 	if (abort) {
 		mdb_txn_abort(txn);
 		return;
