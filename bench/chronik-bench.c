@@ -43,14 +43,14 @@ typedef struct {
 	const char *brokers;
 	const char *topic;
 	int size;
-	long count;       /* 0 = until duration (or, consume, until the end) */
+	long count;        /* 0 = until duration (or, consume, until the end) */
 	double duration_s; /* 0 = until count */
 	const char *acks;
 	int linger_ms;
-	long batch_size;  /* 0 = librdkafka's default */
+	long batch_size; /* 0 = librdkafka's default */
 	const char *compression;
-	int inflight;     /* 0 = librdkafka's default */
-	int partitions;   /* > 0: create the topic first */
+	int inflight;   /* 0 = librdkafka's default */
+	int partitions; /* > 0: create the topic first */
 	bool from_end;
 	int report_ms;
 } kb_opts_t;
@@ -111,18 +111,48 @@ static int kb_opt_one(kb_opts_t *o, int ch, const char *arg)
 	int r = 0;
 
 	switch (ch) {
-	case 'b': o->brokers = arg; break;
-	case 't': o->topic = arg; break;
-	case 's': r = kb_opt_long(arg, 0, KB_SIZE_MAX, &v); o->size = (int)v; break;
-	case 'n': r = kb_opt_long(arg, 1, INT64_MAX / 2, &v); o->count = v; break;
-	case 'a': o->acks = arg; r = strcmp(arg, "0") && strcmp(arg, "1") && strcmp(arg, "all") &&
-	                             strcmp(arg, "-1") ? -EINVAL : 0; break;
-	case 'l': r = kb_opt_long(arg, 0, 900000, &v); o->linger_ms = (int)v; break;
-	case 'B': r = kb_opt_long(arg, 1, 2147483647, &v); o->batch_size = v; break;
-	case 'c': o->compression = arg; break;
-	case 'i': r = kb_opt_long(arg, 1, 1000000, &v); o->inflight = (int)v; break;
-	case 'p': r = kb_opt_long(arg, 1, 100000, &v); o->partitions = (int)v; break;
-	case 'r': r = kb_opt_long(arg, 10, 3600000, &v); o->report_ms = (int)v; break;
+	case 'b':
+		o->brokers = arg;
+		break;
+	case 't':
+		o->topic = arg;
+		break;
+	case 's':
+		r = kb_opt_long(arg, 0, KB_SIZE_MAX, &v);
+		o->size = (int)v;
+		break;
+	case 'n':
+		r = kb_opt_long(arg, 1, INT64_MAX / 2, &v);
+		o->count = v;
+		break;
+	case 'a':
+		o->acks = arg;
+		if (strcmp(arg, "0") && strcmp(arg, "1") && strcmp(arg, "all") && strcmp(arg, "-1"))
+			r = -EINVAL;
+		break;
+	case 'l':
+		r = kb_opt_long(arg, 0, 900000, &v);
+		o->linger_ms = (int)v;
+		break;
+	case 'B':
+		r = kb_opt_long(arg, 1, 2147483647, &v);
+		o->batch_size = v;
+		break;
+	case 'c':
+		o->compression = arg;
+		break;
+	case 'i':
+		r = kb_opt_long(arg, 1, 1000000, &v);
+		o->inflight = (int)v;
+		break;
+	case 'p':
+		r = kb_opt_long(arg, 1, 100000, &v);
+		o->partitions = (int)v;
+		break;
+	case 'r':
+		r = kb_opt_long(arg, 10, 3600000, &v);
+		o->report_ms = (int)v;
+		break;
 	case 'f':
 		o->from_end = !strcmp(arg, "end");
 		r = o->from_end || !strcmp(arg, "beginning") ? 0 : -EINVAL;
@@ -134,26 +164,32 @@ static int kb_opt_one(kb_opts_t *o, int ch, const char *arg)
 		r = (end == arg || *end || o->duration_s <= 0) ? -EINVAL : 0;
 		break;
 	}
-	default: r = -EINVAL;
+	default:
+		r = -EINVAL;
 	}
 	return r;
 }
 
 static int kb_opts_parse(int argc, char **argv, kb_opts_t *o)
 {
-	static const struct option longopts[] = {
-	    {"brokers", required_argument, NULL, 'b'},   {"topic", required_argument, NULL, 't'},
-	    {"size", required_argument, NULL, 's'},      {"count", required_argument, NULL, 'n'},
-	    {"duration", required_argument, NULL, 'd'},  {"acks", required_argument, NULL, 'a'},
-	    {"linger-ms", required_argument, NULL, 'l'}, {"batch-size", required_argument, NULL, 'B'},
-	    {"compression", required_argument, NULL, 'c'},
-	    {"inflight", required_argument, NULL, 'i'},  {"partitions", required_argument, NULL, 'p'},
-	    {"report-ms", required_argument, NULL, 'r'}, {"from", required_argument, NULL, 'f'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"brokers", required_argument, NULL, 'b'},
+	                                         {"topic", required_argument, NULL, 't'},
+	                                         {"size", required_argument, NULL, 's'},
+	                                         {"count", required_argument, NULL, 'n'},
+	                                         {"duration", required_argument, NULL, 'd'},
+	                                         {"acks", required_argument, NULL, 'a'},
+	                                         {"linger-ms", required_argument, NULL, 'l'},
+	                                         {"batch-size", required_argument, NULL, 'B'},
+	                                         {"compression", required_argument, NULL, 'c'},
+	                                         {"inflight", required_argument, NULL, 'i'},
+	                                         {"partitions", required_argument, NULL, 'p'},
+	                                         {"report-ms", required_argument, NULL, 'r'},
+	                                         {"from", required_argument, NULL, 'f'},
+	                                         {NULL, 0, NULL, 0}};
 	int ch;
 
-	*o = (kb_opts_t){.size = 100, .acks = "all", .linger_ms = 5, .compression = "none",
-	                 .report_ms = 1000};
+	*o = (kb_opts_t){
+	    .size = 100, .acks = "all", .linger_ms = 5, .compression = "none", .report_ms = 1000};
 	if (argc < 2)
 		return -EINVAL;
 	if (!strcmp(argv[1], "produce"))
@@ -284,7 +320,8 @@ static rd_kafka_t *kb_producer_new(const kb_opts_t *o, kb_stats_t *st)
 static int kb_topic_create(rd_kafka_t *rk, const kb_opts_t *o)
 {
 	char err[512];
-	rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o->topic, o->partitions, 1, err, sizeof(err));
+	rd_kafka_NewTopic_t *nt =
+	    rd_kafka_NewTopic_new(o->topic, o->partitions, 1, err, sizeof(err));
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	rd_kafka_event_t *ev = NULL;
 	const rd_kafka_topic_result_t **res;
@@ -324,7 +361,8 @@ static int kb_send(rd_kafka_t *rk, const kb_opts_t *o, const char *payload, kb_s
 {
 	for (;;) {
 		rd_kafka_resp_err_t err = rd_kafka_producev(
-		    rk, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_VALUE((void *)payload, (size_t)o->size),
+		    rk, RD_KAFKA_V_TOPIC(o->topic),
+		    RD_KAFKA_V_VALUE((void *)payload, (size_t)o->size),
 		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)kb_now_us()), RD_KAFKA_V_END);
 
@@ -413,7 +451,8 @@ static rd_kafka_t *kb_consumer_new(const kb_opts_t *o)
 
 	snprintf(group, sizeof(group), "chronik-bench-%d", (int)getpid());
 	if (kb_conf_set(conf, "bootstrap.servers", o->brokers) ||
-	    kb_conf_set(conf, "group.id", group) || kb_conf_set(conf, "enable.auto.commit", "false") ||
+	    kb_conf_set(conf, "group.id", group) ||
+	    kb_conf_set(conf, "enable.auto.commit", "false") ||
 	    kb_conf_set(conf, "enable.partition.eof", "true")) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
@@ -479,8 +518,8 @@ static void kb_consume_one(const rd_kafka_message_t *m, kb_stats_t *st)
  * not be reached: exit 1 rather than wait forever). */
 #define KB_IDLE_US (30u * 1000000u)
 
-static bool kb_consume_done(const kb_opts_t *o, const kb_stats_t *st, uint64_t t0,
-                            uint64_t last_us, int at_end, int np)
+static bool kb_consume_done(const kb_opts_t *o, const kb_stats_t *st, uint64_t t0, uint64_t last_us,
+                            int at_end, int np)
 {
 	if (o->duration_s)
 		return kb_now_us() - t0 >= (uint64_t)(o->duration_s * 1e6);

@@ -31,7 +31,7 @@ typedef struct {
 	const uint8_t **ids; /* v10+: the requested topic id, or NULL */
 	int pending;
 	struct kfk_md_create *creates; /* one per entry, for auto-creation */
-	char **all; /* all topic names (malloc), when listing everything */
+	char **all;                    /* all topic names (malloc), when listing everything */
 	int nall;
 } kfk_md_state_t;
 

@@ -296,7 +296,8 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	}
 	p = kfk_part_use(s, t, pp->partition);
 	if (p && p->known && !p->leader)
-		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL); /* not yet, or no more */
+		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
+		                   NULL); /* not yet, or no more */
 	isr = p && p->known ? p->isr_size : pm->nisr;
 	err = kfk_produce_isr_check(pp->ps->acks, isr, t->cfg.min_insync_replicas);
 	if (err != KFK_ERR_NONE)

@@ -170,7 +170,8 @@ static void kfk_srv_stop_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (busy == 0 || now >= s->stop_deadline_ms) {
 		if (busy)
-			ck_log(CK_LOG_WARN, "stopping with requests in flight connections=%zu", busy);
+			ck_log(CK_LOG_WARN, "stopping with requests in flight connections=%zu",
+			       busy);
 		(void)event_base_loopexit(s->base, NULL);
 		return;
 	}

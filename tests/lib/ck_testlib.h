@@ -63,6 +63,11 @@ bool ck_test_file_contains(const char *path, const char *needle);
 /* Size of PATH in bytes, or -1. */
 int64_t ck_test_file_size(const char *path);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
+ * closed): someone else may take it before the caller binds it. Asserts
+ * success. */
+int ck_test_free_port(void);
+
 /* Sleeps MS milliseconds (restarting after signals). */
 void ck_test_sleep_ms(int ms);
 

@@ -19,8 +19,7 @@
 #include "ck_notify.h"
 #include "ck_testlib.h"
 
-void ck_test_proc_init(ck_test_proc_t *p, const char *bin, const char *logpath,
-                       const char *notify)
+void ck_test_proc_init(ck_test_proc_t *p, const char *bin, const char *logpath, const char *notify)
 {
 	const char *root = getenv("CHRONIK_BUILD_ROOT");
 

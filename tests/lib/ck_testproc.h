@@ -38,8 +38,7 @@ typedef struct {
 /* Prepares P to run $CHRONIK_BUILD_ROOT/BIN ("walwriter/chronik-walwriter")
  * with stderr appended to LOGPATH, and binds its notify socket at NOTIFY;
  * asserts success. */
-void ck_test_proc_init(ck_test_proc_t *p, const char *bin, const char *logpath,
-                       const char *notify);
+void ck_test_proc_init(ck_test_proc_t *p, const char *bin, const char *logpath, const char *notify);
 /* Adds "KEY=VALUE" to the child's environment (copied; for later starts). */
 void ck_test_proc_env(ck_test_proc_t *p, const char *kv);
 /* Forgets the environment added so far. */

@@ -113,7 +113,8 @@ static int e2e_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
 static int e2e_create_topic(rd_kafka_t *rk, const e2e_opts_t *o)
 {
 	char err[512];
-	rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o->topic, o->partitions, 1, err, sizeof(err));
+	rd_kafka_NewTopic_t *nt =
+	    rd_kafka_NewTopic_new(o->topic, o->partitions, 1, err, sizeof(err));
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	rd_kafka_event_t *ev = NULL;
 	int r = -EIO;
@@ -186,7 +187,8 @@ static int e2e_produce(rd_kafka_t *rk, const e2e_opts_t *o, e2e_produced_t *st)
 	unsigned seed = 12345;
 
 	for (long id = 0; id < o->count; id++) {
-		int size = o->size_min + (int)(rand_r(&seed) % (unsigned)(o->size_max - o->size_min + 1));
+		int size =
+		    o->size_min + (int)(rand_r(&seed) % (unsigned)(o->size_max - o->size_min + 1));
 		int n = snprintf(buf, sizeof(buf), "%ld:", id);
 
 		for (; n < size; n++)
@@ -311,7 +313,8 @@ static int e2e_consume(const e2e_opts_t *o, long want, e2e_consumed_t *c)
 	rd_kafka_poll_set_consumer(rk);
 	tps = rd_kafka_topic_partition_list_new(np);
 	for (int p = 0; p < np; p++)
-		rd_kafka_topic_partition_list_add(tps, o->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+		rd_kafka_topic_partition_list_add(tps, o->topic, p)->offset =
+		    RD_KAFKA_OFFSET_BEGINNING;
 	if (rd_kafka_assign(rk, tps)) {
 		fprintf(stderr, "rdk_e2e: assign failed\n");
 		goto out;
@@ -362,30 +365,47 @@ static void e2e_usage(void)
 static int e2e_opts_parse(int argc, char **argv, e2e_opts_t *o)
 {
 	static const struct option longopts[] = {
-	    {"brokers", required_argument, NULL, 'b'}, {"topic", required_argument, NULL, 't'},
-	    {"create", required_argument, NULL, 'c'},  {"count", required_argument, NULL, 'n'},
-	    {"size", required_argument, NULL, 's'},    {"acks", required_argument, NULL, 'a'},
-	    {"timeout", required_argument, NULL, 'T'}, {"allow-dups", no_argument, NULL, 'd'},
+	    {"brokers", required_argument, NULL, 'b'},  {"topic", required_argument, NULL, 't'},
+	    {"create", required_argument, NULL, 'c'},   {"count", required_argument, NULL, 'n'},
+	    {"size", required_argument, NULL, 's'},     {"acks", required_argument, NULL, 'a'},
+	    {"timeout", required_argument, NULL, 'T'},  {"allow-dups", no_argument, NULL, 'd'},
 	    {"progress", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
 	int ch;
 
-	*o = (e2e_opts_t){.acks = "all", .count = 1000000, .size_min = 16, .size_max = 100,
-	                  .timeout_s = 600};
+	*o = (e2e_opts_t){
+	    .acks = "all", .count = 1000000, .size_min = 16, .size_max = 100, .timeout_s = 600};
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'b': o->brokers = optarg; break;
-		case 't': o->topic = optarg; break;
-		case 'c': o->partitions = atoi(optarg); break;
-		case 'n': o->count = atol(optarg); break;
-		case 'a': o->acks = optarg; break;
-		case 'T': o->timeout_s = atoi(optarg); break;
-		case 'd': o->allow_dups = true; break;
-		case 'p': o->progress_every = atol(optarg); break;
+		case 'b':
+			o->brokers = optarg;
+			break;
+		case 't':
+			o->topic = optarg;
+			break;
+		case 'c':
+			o->partitions = atoi(optarg);
+			break;
+		case 'n':
+			o->count = atol(optarg);
+			break;
+		case 'a':
+			o->acks = optarg;
+			break;
+		case 'T':
+			o->timeout_s = atoi(optarg);
+			break;
+		case 'd':
+			o->allow_dups = true;
+			break;
+		case 'p':
+			o->progress_every = atol(optarg);
+			break;
 		case 's':
 			if (sscanf(optarg, "%d:%d", &o->size_min, &o->size_max) != 2)
 				return -EINVAL;
 			break;
-		default: return -EINVAL;
+		default:
+			return -EINVAL;
 		}
 	}
 	if (!o->brokers || !o->topic || o->count <= 0 || o->size_min < 1 ||

@@ -262,6 +262,30 @@ class BadInput(NodeTestCase):
         finally:
             c.close()
 
+    def test_partial_frames_held_open(self):
+        """Connections that send half a request and then stall hold nothing
+        up: new connections are served, and the stalled ones are answered
+        once the rest arrives."""
+        corr = 555
+        frame = kproto.request(kproto.METADATA, 1, corr, kproto.metadata_body(1, [self.good_topic]))
+        stalled = []
+        try:
+            for i in range(50):
+                s = open_conn(self.n)
+                send_all(s, frame[:1 + i % (len(frame) - 1)])
+                stalled.append(s)
+            time.sleep(2)
+            self.assertTrue(self.n.kafka_ok(), 'stalled connections block new ones')
+            conns = []
+            for i, s in enumerate(stalled):
+                send_all(s, frame[1 + i % (len(frame) - 1):])
+                conns.append((s, Outcome('stalled connection %d' % i, corr)))
+            stalled = []
+            self.expect(watch(conns), allowed=('answered',))
+        finally:
+            for s in stalled:
+                s.close()
+
     def test_tls_client_hello(self):
         self.run_cases([('TLS ClientHello', tls_client_hello(), None, False),
                         ('TLS ClientHello, half-closed', tls_client_hello(), None, True)],

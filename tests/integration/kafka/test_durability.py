@@ -144,6 +144,48 @@ class Durability(NodeTestCase):
                          'other children restarted: %s' % others)
         self.check_all_back(node, topic, 4, res.acked, allow_dups=True)
 
+    def kill_child_while_producing(self, child):
+        """kill -9 CHILD mid-stream: the supervisor restarts it alone, the
+        producer (librdkafka, retrying) finishes with nothing failed, and
+        every acknowledged message is consumed."""
+        node = self.node().start()
+        topic = topic_name('k-' + child)
+        create_topic(node, topic, 2)
+        n = scale(100000)
+        bp = kclients.BackgroundProducer(node.bootstrap, topic, n, pace=0.02)
+        try:
+            before = node.child(child)
+            wait_for(lambda: bp.acked() >= n // 3 or bp.exc or not bp.thread.is_alive(), 300,
+                     'acknowledged messages before the kill')
+            self.assertTrue(bp.thread.is_alive(), 'the producer finished before the kill')
+            os.kill(before['pid'], 9)
+
+            def restarted():
+                c = node.child(child)
+                return (c['pid'] not in (0, before['pid']) and c['state'] == 'ready'
+                        and c['restarts'] == before['restarts'] + 1)
+            wait_for(restarted, 60, '%s restarted by the supervisor' % child)
+        finally:
+            res = bp.join()
+        self.assertEqual((res.failed, res.errors), (0, []), 'producer failures')
+        self.assertEqual(len(res.acked), n, 'the producer did not finish every message')
+        others = {c['name']: c['restarts'] for c in node.status()['children']
+                  if c['name'] != child}
+        self.assertEqual(set(others.values()), {0}, 'other children restarted: %s' % others)
+        self.check_all_back(node, topic, 2, res.acked, allow_dups=True)
+        # Metadata still works after the restart.
+        extra = topic_name('after-' + child)
+        create_topic(node, extra, 1)
+
+    def test_kill9_walwriter_while_producing(self):
+        self.kill_child_while_producing('walwriter')
+
+    def test_kill9_raftd_while_producing(self):
+        self.kill_child_while_producing('raftd')
+
+    def test_kill9_replicator_while_producing(self):
+        self.kill_child_while_producing('replicator')
+
     def test_topics_survive_restart(self):
         """Metadata only: many topics, partitions grown and configs altered
         before a restart come back identical."""

@@ -316,6 +316,43 @@ class RawProtocol(NodeTestCase):
         finally:
             c.close()
 
+    def test_pipelined_responses_in_order(self):
+        """Clients pipeline and match responses by order (kafka-python
+        raises CorrelationIdError otherwise): a slow acks=all Produce must
+        not be overtaken by the ApiVersions sent after it."""
+        node = self.node().start()
+        name = topic_name('pipe')
+        create_topic(node, name, 2)
+        c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=60)
+        sent = []
+        try:
+            frames = []
+            for i in range(60):
+                corr = 5000 + i
+                kind = i % 5
+                if kind == 0:
+                    body = kproto.produce_body(7, -1, 30000, [(i % 2, kproto.record_batch(
+                        [(None, b'p%d' % i, [])] * 20))], topic=name)
+                    frames.append(kproto.request(kproto.PRODUCE, 7, corr, body))
+                elif kind == 1:
+                    frames.append(kproto.request(kproto.API_VERSIONS, 0, corr, b''))
+                elif kind == 2:
+                    frames.append(kproto.request(kproto.METADATA, 1, corr,
+                                                 kproto.metadata_body(1, [name])))
+                elif kind == 3:
+                    frames.append(kproto.request(kproto.FETCH, 4, corr, kproto.fetch_body(
+                        name, 0, 0, max_wait_ms=200, min_bytes=1 << 20)))
+                else:
+                    frames.append(kproto.request(kproto.LIST_OFFSETS, 1, corr,
+                                                 kproto.list_offsets_body(name, 1, -1)))
+                sent.append(corr)
+            c.send_raw(b''.join(frames))
+            got = [c.recv_frame()[0] for _ in sent]
+        finally:
+            c.close()
+        self.assertEqual(got, sent, 'responses out of request order')
+        self.assertEqual(_latest(node, name, 0) + _latest(node, name, 1), 12 * 20)
+
     def test_metadata_shape(self):
         """What every client reads first: brokers with the advertised
         address, a controller, a cluster id, partition leaders."""

@@ -297,19 +297,6 @@ static void teardown(void)
 	node_cleanup();
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 static void write_file(const char *path, const char *text, mode_t mode)
 {
 	ck_test_write_file(path, text, strlen(text));
@@ -338,8 +325,9 @@ static void node_config(const settings_t *s)
 	         "restart_stable_ms = 10000\nrestart_burst = %d\nrestart_window_ms = %d\n"
 	         "stop_timeout_ms = %d\nready_timeout_ms = %d\n"
 	         "[wrapper]\n%s\n",
-	         T.dir, free_port(), free_port(), free_port(), free_port(), s->backoff_initial_ms,
-	         s->backoff_max_ms, s->burst, s->window_ms, s->stop_timeout_ms, s->ready_timeout_ms,
+	         T.dir, ck_test_free_port(), ck_test_free_port(), ck_test_free_port(),
+	         ck_test_free_port(), s->backoff_initial_ms, s->backoff_max_ms, s->burst,
+	         s->window_ms, s->stop_timeout_ms, s->ready_timeout_ms,
 	         s->wrapper_lines ? s->wrapper_lines : "");
 	write_file(T.config, text, 0644);
 }

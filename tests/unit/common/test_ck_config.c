@@ -610,28 +610,25 @@ END_TEST
 
 START_TEST(test_profiles_and_children)
 {
-	const ck_wal_profile_info_t *p;
+	static const struct {
+		ck_wal_profile_t profile;
+		const char *name;
+		uint64_t window_us, bytes_max, appends_max;
+	} want[] = {
+	    {CK_WAL_PROFILE_ULTRA, "ultra", 0, 256u << 10, 256},
+	    {CK_WAL_PROFILE_HIGH, "high", 0, 1u << 20, 1024},
+	    {CK_WAL_PROFILE_MEDIUM, "medium", 250, 4u << 20, 4096},
+	    {CK_WAL_PROFILE_LOW, "low", 1000, 16u << 20, 16384},
+	};
 
-	p = ck_wal_profile_info(CK_WAL_PROFILE_ULTRA);
-	ck_assert_str_eq(p->name, "ultra");
-	ck_assert_uint_eq(p->group_window_us, 0);
-	ck_assert_uint_eq(p->group_bytes_max, 256u << 10);
-	ck_assert_uint_eq(p->group_appends_max, 256);
-	p = ck_wal_profile_info(CK_WAL_PROFILE_HIGH);
-	ck_assert_str_eq(p->name, "high");
-	ck_assert_uint_eq(p->group_window_us, 0);
-	ck_assert_uint_eq(p->group_bytes_max, 1u << 20);
-	ck_assert_uint_eq(p->group_appends_max, 1024);
-	p = ck_wal_profile_info(CK_WAL_PROFILE_MEDIUM);
-	ck_assert_str_eq(p->name, "medium");
-	ck_assert_uint_eq(p->group_window_us, 250);
-	ck_assert_uint_eq(p->group_bytes_max, 4u << 20);
-	ck_assert_uint_eq(p->group_appends_max, 4096);
-	p = ck_wal_profile_info(CK_WAL_PROFILE_LOW);
-	ck_assert_str_eq(p->name, "low");
-	ck_assert_uint_eq(p->group_window_us, 1000);
-	ck_assert_uint_eq(p->group_bytes_max, 16u << 20);
-	ck_assert_uint_eq(p->group_appends_max, 16384);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const ck_wal_profile_info_t *p = ck_wal_profile_info(want[i].profile);
+
+		ck_assert_str_eq(p->name, want[i].name);
+		ck_assert_uint_eq(p->group_window_us, want[i].window_us);
+		ck_assert_uint_eq(p->group_bytes_max, want[i].bytes_max);
+		ck_assert_uint_eq(p->group_appends_max, want[i].appends_max);
+	}
 	ck_assert_ptr_null(ck_wal_profile_info((ck_wal_profile_t)4));
 	ck_assert_int_eq(ck_wal_profile_parse("medium"), CK_WAL_PROFILE_MEDIUM);
 	ck_assert_int_eq(ck_wal_profile_parse("ULTRA"), CK_WAL_PROFILE_ULTRA);
