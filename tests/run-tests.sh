@@ -36,6 +36,7 @@ else
 	run_suite "$build" unit
 	run_suite "$build" sim
 	run_suite "$build" integration --num-processes 1
+	run_suite "$build" cluster --num-processes 1
 	if [ -n "$asan" ]; then
 		echo "=== building with ASan+UBSan ($asan) ==="
 		if [ ! -f "$asan/build.ninja" ]; then
