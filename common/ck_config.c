@@ -129,6 +129,17 @@ const char ck_config_default_toml[] =
 	"[ipc]\n"
 	"frame_max_bytes = 134_217_728     # largest IPC frame (128 MiB)\n"
 	"\n"
+	"[kafka]                            # the Kafka frontend\n"
+	"max_request_bytes = 104_857_600   # largest request (socket.request.max.bytes)\n"
+	"idle_timeout_ms = 600_000         # close idle connections; 0 = never\n"
+	"auto_create_topics_enable = true  # Metadata/Produce create unknown topics\n"
+	"num_partitions = 1                # partitions of a topic created without a count\n"
+	"default_replication_factor = 1    # replicas of a topic created without a factor\n"
+	"request_timeout_ms = 30_000       # admin requests without a usable timeout\n"
+	"max_inflight_requests = 256       # per connection, before reading pauses\n"
+	"max_queued_response_bytes = 67_108_864  # per connection, before reading pauses\n"
+	"drain_timeout_ms = 5000           # on stop, answer requests in flight this long\n"
+	"\n"
 	"# Other nodes of a cluster, one table per node id (including this one):\n"
 	"# [peer.2]\n"
 	"# raft = \"10.0.0.2:5001\"\n"
@@ -166,6 +177,15 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->log_level = CK_LOG_INFO;
 	cfg->metadata_commit_leader = false;
 	cfg->ipc_frame_max_bytes = 128 << 20;
+	cfg->kafka_max_request_bytes = 100 << 20;
+	cfg->kafka_idle_timeout_ms = 10 * 60 * 1000;
+	cfg->kafka_auto_create_topics = true;
+	cfg->kafka_num_partitions = 1;
+	cfg->kafka_default_replication_factor = 1;
+	cfg->kafka_request_timeout_ms = 30000;
+	cfg->kafka_max_inflight_requests = 256;
+	cfg->kafka_max_queued_response_bytes = 64 << 20;
+	cfg->kafka_drain_timeout_ms = 5000;
 }
 
 /* ---- the key table ---------------------------------------------------- */
@@ -235,6 +255,22 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
 	CK_CFG_KEY("log", "file", CK_CFG_STR, log_file, 0, 0),
 	CK_CFG_KEY("metadata", "commit", CK_CFG_COMMIT, metadata_commit_leader, 0, 0),
 	CK_CFG_KEY("ipc", "frame_max_bytes", CK_CFG_I32, ipc_frame_max_bytes, 4096, 1 << 30),
+	CK_CFG_KEY("kafka", "max_request_bytes", CK_CFG_I32, kafka_max_request_bytes, 1024,
+		   INT32_MAX),
+	CK_CFG_KEY("kafka", "idle_timeout_ms", CK_CFG_I32, kafka_idle_timeout_ms, 0, INT32_MAX),
+	CK_CFG_KEY("kafka", "auto_create_topics_enable", CK_CFG_BOOL, kafka_auto_create_topics, 0,
+		   0),
+	/* 10000: kafka-frontend's KFK_PARTITIONS_MAX, a guard against typos. */
+	CK_CFG_KEY("kafka", "num_partitions", CK_CFG_I32, kafka_num_partitions, 1, 10000),
+	CK_CFG_KEY("kafka", "default_replication_factor", CK_CFG_I32,
+		   kafka_default_replication_factor, 1, INT16_MAX),
+	CK_CFG_KEY("kafka", "request_timeout_ms", CK_CFG_I32, kafka_request_timeout_ms, 1,
+		   INT32_MAX),
+	CK_CFG_KEY("kafka", "max_inflight_requests", CK_CFG_I32, kafka_max_inflight_requests, 1,
+		   65536),
+	CK_CFG_KEY("kafka", "max_queued_response_bytes", CK_CFG_I32,
+		   kafka_max_queued_response_bytes, 65536, INT32_MAX),
+	CK_CFG_KEY("kafka", "drain_timeout_ms", CK_CFG_I32, kafka_drain_timeout_ms, 0, INT32_MAX),
 };
 
 #define CK_CFG_KEY_COUNT CK_ARRAY_LEN(ck_cfg_keys)
@@ -246,7 +282,7 @@ static const ck_cfg_key_t ck_cfg_peer_keys[] = {
 };
 
 static const char *const ck_cfg_tables[] = {
-	"node", "listeners", "wal", "supervisor", "wrapper", "log", "metadata", "ipc",
+	"node", "listeners", "wal", "supervisor", "wrapper", "log", "metadata", "ipc", "kafka",
 };
 
 /* Environment names that stand for a key besides CHRONIK_<TABLE>_<KEY>. */
@@ -256,6 +292,9 @@ static const struct {
 	const char *key;
 } ck_cfg_aliases[] = {
 	{"CHRONIK_DATA_DIR", "node", "data_dir"},
+	/* The names kafka-frontend read before the [kafka] table existed. */
+	{"CHRONIK_NUM_PARTITIONS", "kafka", "num_partitions"},
+	{"CHRONIK_AUTO_CREATE_TOPICS_ENABLE", "kafka", "auto_create_topics_enable"},
 };
 
 /* Where a key's value came from, for messages about it. */
@@ -642,7 +681,7 @@ static int ck_cfg_table_open(ck_cfg_load_t *ld, const char *name)
 		return ck_cfg_peer_add(ld, name + 5);
 	ck_cfg_fail(ld,
 		    "%s:%d: [%s]: unknown table (expected node|listeners|wal|supervisor|wrapper|"
-		    "log|metadata|ipc|peer.N)",
+		    "log|metadata|ipc|kafka|peer.N)",
 		    ld->name, ld->line, name);
 	return -1;
 }
@@ -1013,6 +1052,20 @@ static int ck_cfg_validate(ck_cfg_load_t *ld)
 				"%d does not fit in [ipc] frame_max_bytes %d (which needs %d "
 				"bytes more)", cfg->max_message_bytes, cfg->ipc_frame_max_bytes,
 				CK_CFG_FRAME_OVERHEAD);
+		return -1;
+	}
+	if (cfg->kafka_max_request_bytes < cfg->max_message_bytes) {
+		ck_cfg_fail_key(ld, "kafka", "max_request_bytes",
+				"%d is below [wal] max_message_bytes %d (the largest batch "
+				"could never arrive)", cfg->kafka_max_request_bytes,
+				cfg->max_message_bytes);
+		return -1;
+	}
+	if (cfg->kafka_default_replication_factor > (cfg->peer_count ? cfg->peer_count : 1)) {
+		ck_cfg_fail_key(ld, "kafka", "default_replication_factor",
+				"%d is more than the %d node(s) of the cluster",
+				cfg->kafka_default_replication_factor,
+				cfg->peer_count ? cfg->peer_count : 1);
 		return -1;
 	}
 	return ck_cfg_peers_validate(ld);

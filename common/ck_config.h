@@ -6,14 +6,18 @@
  * parsed with libinih. Without a file the embedded single-node default is
  * used. CHRONIK_<TABLE>_<KEY> environment variables override file values
  * (e.g. CHRONIK_WAL_PROFILE, CHRONIK_NODE_ID, CHRONIK_LOG_LEVEL; '-' in a
- * key becomes '_': CHRONIK_WRAPPER_KAFKA_FRONTEND), plus the alias
- * CHRONIK_DATA_DIR (CHRONIK_NODE_DATA_DIR wins when both are set). An empty
- * variable counts as unset; unknown CHRONIK_* variables are ignored.
+ * key becomes '_': CHRONIK_WRAPPER_KAFKA_FRONTEND), plus the aliases
+ * CHRONIK_DATA_DIR, CHRONIK_NUM_PARTITIONS and
+ * CHRONIK_AUTO_CREATE_TOPICS_ENABLE (the specific names, e.g.
+ * CHRONIK_NODE_DATA_DIR, win when both are set). An empty variable counts
+ * as unset; unknown CHRONIK_* variables are ignored.
  * Command-line flags of chronik-server override both. Every error names the
  * file, line and key.
  *
  * Validation beyond each key's range: restart_backoff_max_ms >=
  * restart_backoff_initial_ms; max_message_bytes + 64 KiB <= frame_max_bytes;
+ * [kafka] max_request_bytes >= max_message_bytes; [kafka]
+ * default_replication_factor <= the number of nodes (1 without peers);
  * each [peer.N] has raft, replication and kafka; when any peer is listed,
  * node.id must be one of them. Peers are sorted by id.
  *
@@ -117,6 +121,23 @@ typedef struct {
 
 	/* [ipc] */
 	int32_t ipc_frame_max_bytes;        /* frame_max_bytes (128 MiB) */
+
+	/* [kafka]: the Kafka frontend (Kafka's broker setting in brackets) */
+	int32_t kafka_max_request_bytes;    /* max_request_bytes (100 MiB) [socket.request.max.bytes] */
+	int32_t kafka_idle_timeout_ms;      /* idle_timeout_ms (600000; 0 = never)
+					       [connections.max.idle.ms] */
+	bool kafka_auto_create_topics;      /* auto_create_topics_enable (true) */
+	int32_t kafka_num_partitions;       /* num_partitions (1): auto-created and
+					       CreateTopics without a count */
+	int32_t kafka_default_replication_factor; /* default_replication_factor (1) */
+	int32_t kafka_request_timeout_ms;   /* request_timeout_ms (30000): admin requests
+					       and auto-creation without a usable timeout */
+	int32_t kafka_max_inflight_requests; /* max_inflight_requests (256): per connection,
+						before reading pauses */
+	int32_t kafka_max_queued_response_bytes; /* max_queued_response_bytes (64 MiB): per
+						    connection, before reading pauses */
+	int32_t kafka_drain_timeout_ms;     /* drain_timeout_ms (5000): on stop, requests in
+					       flight are answered for at most this long */
 
 	/* [peer.N] tables: raft, replication, kafka = host:port */
 	ck_config_peer_t peers[CK_CONFIG_PEERS_MAX];

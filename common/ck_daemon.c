@@ -127,6 +127,22 @@ static void ck_daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* ---- life cycle ---- */
 
+/* libevent's default timer clock is CLOCK_MONOTONIC_COARSE, which moves in
+ * 4 ms steps here: a 250 us group window would last 4 ms. Sub-millisecond
+ * windows and long-poll deadlines need the precise clock. */
+static struct event_base *ck_daemon_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base;
+
+	if (!ec)
+		return NULL;
+	(void)event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
 static int ck_daemon_setup(ck_daemon_t *d)
 {
 	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
@@ -135,7 +151,7 @@ static int ck_daemon_setup(ck_daemon_t *d)
 	if (snprintf(d->run_dir, sizeof(d->run_dir), "%s/run", d->cfg->data_dir) >=
 	    (int)sizeof(d->run_dir))
 		return -ENAMETOOLONG;
-	d->base = event_base_new();
+	d->base = ck_daemon_base_new();
 	if (!d->base)
 		return -ENOMEM;
 	for (int i = 0; i < 3; i++) {

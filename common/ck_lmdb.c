@@ -6,8 +6,7 @@
  * its own as MDB_* (negative); everything leaving this file is >= 0 success,
  * -errno, CK_E_* or MDB_*, so ck_strerror() names it. Every helper runs its
  * own transaction: callers that need several operations atomically (raftd's
- * apply) use mdb_txn_* directly. ck_mkdirs() lives here because opening an
- * environment is its first user; walwriter and the supervisor use it too.
+ * apply) use mdb_txn_* directly.
  * Not for: the meaning of keys (raftd's state schema, offset checkpoints).
  */
 #include "ck_lmdb.h"
@@ -19,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "ck_err.h"
+#include "ck_fs.h"
 
 static int ck_lmdb_err(int rc)
 {
@@ -27,29 +27,6 @@ static int ck_lmdb_err(int rc)
 	if (rc == MDB_NOTFOUND)
 		return CK_E_NOT_FOUND;
 	return rc;
-}
-
-int ck_mkdirs(const char *dir, mode_t mode)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len == 0)
-		return -EINVAL;
-	if (len >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, len + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
 }
 
 int ck_lmdb_open(const char *dir, unsigned int flags, unsigned int max_dbs, size_t map_size,

@@ -22,12 +22,7 @@
 
 #define CK_LMDB_MAP_SIZE_DEFAULT ((size_t)1 << 30)
 
-/* mkdir -p: creates DIR and its missing parents with MODE (existing ones
- * are left as they are). Returns 0, -EINVAL (empty), -ENAMETOOLONG (longer
- * than PATH_MAX - 1) or -errno. */
-int ck_mkdirs(const char *dir, mode_t mode);
-
-/* Creates DIR (and its parents, mode 0755) if needed, unless FLAGS has MDB_RDONLY, and
+/* Creates DIR (and its parents, mode 0755, with ck_mkdirs()) if needed, unless FLAGS has MDB_RDONLY, and
  * opens the environment with FLAGS (MDB_*), room for MAX_DBS named
  * databases and MAP_SIZE bytes (0 = default). Returns 0 and *RET_ENV, or
  * -errno / an MDB_* code. */

@@ -11,6 +11,7 @@ static const kfk_api_range_t kfk_api_table[] = {
     {KFK_API_FETCH, 4, 12},
     {KFK_API_LIST_OFFSETS, 0, 7},
     {KFK_API_METADATA, 0, 12},
+    {KFK_API_FIND_COORDINATOR, 0, 4},
     {KFK_API_API_VERSIONS, 0, 3},
     {KFK_API_CREATE_TOPICS, 0, 7},
     {KFK_API_DELETE_TOPICS, 0, 6},

@@ -12,8 +12,9 @@
  * record batch v2, Produce 7 + Fetch 10 for zstd). Produce starts at v0
  * although only record batch v2 is stored: librdkafka compresses with
  * gzip, snappy or lz4 only when the broker lists Produce v0 (and lz4 only
- * when it lists FindCoordinator v0, which comes with the group
- * coordinator). A v0-v2 request carrying an old message format (magic 0
+ * when it lists FindCoordinator v0). FindCoordinator stops at v4: v5 and
+ * v6 promise error codes and share groups this broker does not have
+ * (kfk_coord_core.h). A v0-v2 request carrying an old message format (magic 0
  * or 1) gets UNSUPPORTED_FOR_MESSAGE_FORMAT for that partition.
  * Not for: decoding (protocol/), handlers.
  */

@@ -9,8 +9,9 @@
  *     buffer exists only while a frame is incomplete, growing with the
  *     bytes that actually arrive (a hostile size field costs nothing);
  *   - responses leave strictly in request order (kfk_respq.h);
- *   - reading pauses while KFK_CONN_PIPELINE_MAX requests are queued or
- *     KFK_CONN_OUT_BYTES_MAX response bytes wait to be written;
+ *   - reading pauses while [kafka] max_inflight_requests requests are
+ *     queued or max_queued_response_bytes response bytes wait to be
+ *     written;
  *   - a malformed frame, an undecodable request or a write error closes this
  *     connection only, with one log line;
  *   - a connection is never freed inside its own callbacks: kfk_conn_close()
@@ -267,8 +268,8 @@ static int kfk_conn_write_step(kfk_conn_t *c, const char **ret_what)
 
 static void kfk_conn_resume_reading(kfk_conn_t *c)
 {
-	if (c->read_paused && !c->srv->stopping && c->q.count < KFK_CONN_PIPELINE_MAX &&
-	    c->out_bytes < KFK_CONN_OUT_BYTES_MAX) {
+	if (c->read_paused && !c->srv->stopping && c->q.count < c->srv->set.pipeline_max &&
+	    c->out_bytes < c->srv->set.out_bytes_max) {
 		c->read_paused = false;
 		(void)event_add(c->rev, NULL);
 	}
@@ -358,7 +359,7 @@ static void kfk_conn_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 	kfk_conn_touch(c);
 	kfk_dispatch_frame(c, frame, len);
 	if (!c->dead &&
-	    (c->q.count >= KFK_CONN_PIPELINE_MAX || c->out_bytes >= KFK_CONN_OUT_BYTES_MAX) &&
+	    (c->q.count >= c->srv->set.pipeline_max || c->out_bytes >= c->srv->set.out_bytes_max) &&
 	    !c->read_paused) {
 		c->read_paused = true;
 		(void)event_del(c->rev);
@@ -598,7 +599,7 @@ void kfk_conns_sweep(kfk_srv_t *s, uint64_t now_ms)
 	while (c) {
 		kfk_conn_t *next = c->next;
 
-		if (now_ms - c->last_ms < s->set.idle_timeout_ms)
+		if (s->set.idle_timeout_ms == 0 || now_ms - c->last_ms < s->set.idle_timeout_ms)
 			break; /* the rest were active more recently */
 		if (c->q.count == 0 && !c->out_head && !c->rx && c->hdr_got == 0)
 			kfk_conn_close(c, -1, "idle timeout");

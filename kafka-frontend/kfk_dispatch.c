@@ -38,6 +38,8 @@ static kfk_handler_fn kfk_handler(int16_t api_key)
 		return kfk_h_list_offsets;
 	case KFK_API_METADATA:
 		return kfk_h_metadata;
+	case KFK_API_FIND_COORDINATOR:
+		return kfk_h_find_coordinator;
 	case KFK_API_API_VERSIONS:
 		return kfk_h_api_versions;
 	case KFK_API_CREATE_TOPICS:

@@ -416,7 +416,7 @@ static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names, const
 		return kfk_aop_set(op, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
 		                   "this server does not host this topic");
 	rf = t->npart > 0 && t->parts[0].nreplicas > 0 ? (int16_t)t->parts[0].nreplicas
-	                                               : KFK_DEFAULT_REPLICATION_FACTOR;
+	                                               : req->srv->set.default_rf;
 	replicas =
 	    ct->count > t->npart
 	        ? kfk_req_alloc(req, (size_t)(ct->count - t->npart) * (size_t)rf, sizeof(int32_t))

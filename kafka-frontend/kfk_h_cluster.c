@@ -1,16 +1,20 @@
 /*
- * kfk_h_cluster.c: ApiVersions and DescribeCluster (shell handlers of
- * chronik-kafka-frontend).
+ * kfk_h_cluster.c: ApiVersions, DescribeCluster and FindCoordinator (shell
+ * handlers of chronik-kafka-frontend).
  *
  * Owned by kafka-frontend. ApiVersions lists exactly the advertised table
  * (kfk_apis.h); its response header is always v0 (kfk_protocol.h does
  * that). DescribeCluster lists the live brokers as Metadata does.
- * Not for: unsupported ApiVersions versions (kfk_dispatch.c answers those).
+ * FindCoordinator hands the same live brokers (from LMDB `brokers`, plus
+ * this node) to kfk_coord_core.h, which picks one per key.
+ * Not for: unsupported ApiVersions versions (kfk_dispatch.c answers those),
+ * group membership.
  */
 #define CK_LOG_SUBSYSTEM "cluster"
 
 #include "ck_log.h"
 #include "kfk_apis.h"
+#include "kfk_coord_core.h"
 #include "kfk_errors.h"
 #include "kfk_srv.h"
 
@@ -73,5 +77,40 @@ void kfk_h_describe_cluster(kfk_req_t *req)
 		k++;
 	}
 	resp.brokers.count = k;
+	kfk_req_respond(req, &resp);
+}
+
+void kfk_h_find_coordinator(kfk_req_t *req)
+{
+	kfk_srv_t *s = req->srv;
+	kfk_find_coordinator_response_t resp;
+	kfk_coord_broker_t *live = NULL;
+	const kfk_broker_t *b;
+	int nb = 0, k = 0, r;
+
+	kfk_meta_refresh(s);
+	if (kfk_meta_brokers(s, &b, &nb) < 0)
+		nb = 0;
+	if (nb > 0) {
+		live = kfk_req_alloc(req, (size_t)nb, sizeof(*live));
+		if (!live) {
+			kfk_req_fail_conn(req, "out of memory");
+			return;
+		}
+	}
+	/* Ascending ids (kfk_meta_brokers), so every node picks alike. */
+	for (int i = 0; i < nb; i++) {
+		if (b[i].fenced && b[i].id != s->cfg->node_id)
+			continue;
+		live[k].id = b[i].id;
+		live[k].host = b[i].host;
+		live[k].port = b[i].port;
+		k++;
+	}
+	r = kfk_coord_answer(req->body, req->api_version, live, k, &req->arena, &resp);
+	if (r < 0) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
 	kfk_req_respond(req, &resp);
 }

@@ -125,6 +125,7 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 	    {"auto.create.topics.enable", s->set.auto_create ? "true" : "false",
 	     KFK_CFG_TYPE_BOOLEAN},
 	    {"broker.id", v[0], KFK_CFG_TYPE_INT},
+	    {"connections.max.idle.ms", v[9], KFK_CFG_TYPE_LONG},
 	    {"default.replication.factor", v[1], KFK_CFG_TYPE_INT},
 	    {"log.cleanup.policy", "delete", KFK_CFG_TYPE_LIST},
 	    {"log.message.timestamp.type", "CreateTime", KFK_CFG_TYPE_STRING},
@@ -146,6 +147,11 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 	(void)snprintf(v[6], sizeof(v[6]), "%d", (int)s->tdefs.min_insync_replicas);
 	(void)snprintf(v[7], sizeof(v[7]), "%d", (int)s->set.num_partitions);
 	(void)snprintf(v[8], sizeof(v[8]), "%zu", s->set.request_bytes_max);
+	/* Kafka's "never" is -1; [kafka] idle_timeout_ms says it with 0. */
+	if (s->set.idle_timeout_ms)
+		(void)snprintf(v[9], sizeof(v[9]), "%" PRIu64, s->set.idle_timeout_ms);
+	else
+		(void)snprintf(v[9], sizeof(v[9]), "-1");
 	for (size_t i = 0; i < CK_ARRAY_LEN(rows); i++) {
 		if (kfk_dc_wanted(c, rows[i].name))
 			kfk_dc_add(c, rows[i].name, rows[i].value, KFK_CFG_SOURCE_STATIC_BROKER,
@@ -380,7 +386,7 @@ static void kfk_ac_one(kfk_admin_t *ad, int32_t i)
 void kfk_h_alter_configs(kfk_req_t *req)
 {
 	const kfk_alter_configs_request_t *rq = req->body;
-	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, KFK_ADMIN_TIMEOUT_MS_DEFAULT,
+	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, req->srv->set.request_timeout_ms,
 	                                kfk_alter_respond);
 	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
 
@@ -457,7 +463,7 @@ static void kfk_iac_one(kfk_admin_t *ad, int32_t i)
 void kfk_h_incremental_alter_configs(kfk_req_t *req)
 {
 	const kfk_incremental_alter_configs_request_t *rq = req->body;
-	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, KFK_ADMIN_TIMEOUT_MS_DEFAULT,
+	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, req->srv->set.request_timeout_ms,
 	                                kfk_alter_respond);
 	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
 

@@ -93,7 +93,7 @@ int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t
 	if (!p)
 		return -ENOMEM;
 	if (timeout_ms <= 0)
-		timeout_ms = KFK_ADMIN_TIMEOUT_MS_DEFAULT;
+		timeout_ms = s->set.request_timeout_ms;
 	p->srv = s;
 	p->fn = fn;
 	p->arg = arg;
@@ -212,7 +212,7 @@ static int kfk_auto_propose(kfk_srv_t *s, kfk_auto_t *a)
 	ct.assignments = pas;
 	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC;
 	cmd.create_topic = &ct;
-	r = kfk_propose(s, &cmd, KFK_ADMIN_TIMEOUT_MS_DEFAULT, kfk_auto_done, a);
+	r = kfk_propose(s, &cmd, s->set.request_timeout_ms, kfk_auto_done, a);
 out:
 	free(pa);
 	free(pas);

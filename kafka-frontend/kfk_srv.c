@@ -10,10 +10,10 @@
 #define CK_LOG_SUBSYSTEM "server"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -27,48 +27,21 @@
 #include "kfk_srv.h"
 
 #define KFK_SCRATCH_BYTES     ((size_t)64 << 10)
-#define KFK_SWEEP_INTERVAL_MS 10000
+/* The idle sweep runs every quarter of the idle timeout, within these. */
+#define KFK_SWEEP_INTERVAL_MS_MIN 100
+#define KFK_SWEEP_INTERVAL_MS_MAX 10000
 
-static bool kfk_env_bool(const char *name, bool dflt)
+void kfk_settings_from_config(const ck_config_t *cfg, kfk_settings_t *ret)
 {
-	const char *v = getenv(name);
-
-	if (!v || !v[0])
-		return dflt;
-	if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"))
-		return true;
-	if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no"))
-		return false;
-	ck_log(CK_LOG_WARN, "ignoring %s=%s: expected true or false", name, v);
-	return dflt;
-}
-
-static int32_t kfk_env_int(const char *name, int32_t dflt, int32_t min, int32_t max)
-{
-	const char *v = getenv(name);
-	char *end;
-	long n;
-
-	if (!v || !v[0])
-		return dflt;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || *end || n < min || n > max) {
-		ck_log(CK_LOG_WARN, "ignoring %s=%s: expected an integer in [%d, %d]", name, v,
-		       (int)min, (int)max);
-		return dflt;
-	}
-	return (int32_t)n;
-}
-
-void kfk_settings_load(kfk_settings_t *s)
-{
-	s->request_bytes_max = KFK_REQUEST_BYTES_MAX_DEFAULT;
-	s->idle_timeout_ms = KFK_IDLE_TIMEOUT_MS_DEFAULT;
-	s->auto_create = kfk_env_bool("CHRONIK_AUTO_CREATE_TOPICS_ENABLE", KFK_AUTO_CREATE_DEFAULT);
-	s->num_partitions = kfk_env_int("CHRONIK_NUM_PARTITIONS", KFK_NUM_PARTITIONS_DEFAULT, 1,
-	                                KFK_PARTITIONS_MAX);
-	s->default_rf = KFK_DEFAULT_REPLICATION_FACTOR;
+	ret->request_bytes_max = (size_t)cfg->kafka_max_request_bytes;
+	ret->idle_timeout_ms = (uint64_t)cfg->kafka_idle_timeout_ms;
+	ret->auto_create = cfg->kafka_auto_create_topics;
+	ret->num_partitions = cfg->kafka_num_partitions;
+	ret->default_rf = (int16_t)cfg->kafka_default_replication_factor;
+	ret->request_timeout_ms = cfg->kafka_request_timeout_ms;
+	ret->pipeline_max = (size_t)cfg->kafka_max_inflight_requests;
+	ret->out_bytes_max = (uint64_t)cfg->kafka_max_queued_response_bytes;
+	ret->drain_ms = (uint64_t)cfg->kafka_drain_timeout_ms;
 }
 
 static void kfk_srv_accept(int fd, void *arg)
@@ -105,15 +78,22 @@ static void kfk_srv_advertised(kfk_srv_t *s)
 int kfk_srv_new(ck_daemon_t *d, const ck_config_t *cfg, kfk_srv_t **ret)
 {
 	kfk_srv_t *s = calloc(1, sizeof(*s));
-	struct timeval tv = {KFK_SWEEP_INTERVAL_MS / 1000, 0};
 	struct event_base *base = ck_daemon_base(d);
+	uint64_t sweep_ms;
+	struct timeval tv;
 	int r = -ENOMEM;
 
 	if (!s)
 		return -ENOMEM;
 	s->base = base;
 	s->cfg = cfg;
-	kfk_settings_load(&s->set);
+	kfk_settings_from_config(cfg, &s->set);
+	sweep_ms = s->set.idle_timeout_ms / 4;
+	sweep_ms = sweep_ms < KFK_SWEEP_INTERVAL_MS_MIN ? KFK_SWEEP_INTERVAL_MS_MIN
+	         : sweep_ms > KFK_SWEEP_INTERVAL_MS_MAX ? KFK_SWEEP_INTERVAL_MS_MAX
+	                                                : sweep_ms;
+	tv.tv_sec = (time_t)(sweep_ms / 1000);
+	tv.tv_usec = (suseconds_t)(sweep_ms % 1000) * 1000;
 	kfk_tcfg_defaults_from_config(cfg, &s->tdefs);
 	kfk_srv_advertised(s);
 	ck_rand_seed(&s->rand, ck_rand_os_seed());
@@ -122,7 +102,8 @@ int kfk_srv_new(ck_daemon_t *d, const ck_config_t *cfg, kfk_srv_t **ret)
 	s->sweep_ev = event_new(base, -1, EV_PERSIST, kfk_srv_sweep, s);
 	if (!s->scratch || !s->sweep_ev)
 		goto fail;
-	(void)event_add(s->sweep_ev, &tv);
+	if (s->set.idle_timeout_ms > 0)
+		(void)event_add(s->sweep_ev, &tv);
 	kfk_meta_refresh(s);
 	r = kfk_peers_start(s, d);
 	if (r < 0)
@@ -132,9 +113,10 @@ int kfk_srv_new(ck_daemon_t *d, const ck_config_t *cfg, kfk_srv_t **ret)
 		goto fail;
 	ck_log(CK_LOG_INFO,
 	       "kafka server ready advertised=%s:%d auto_create=%s num_partitions=%d "
-	       "request_max_bytes=%zu",
+	       "default_replication_factor=%d max_request_bytes=%zu idle_timeout_ms=%" PRIu64,
 	       s->adv_host, (int)s->adv_port, s->set.auto_create ? "true" : "false",
-	       (int)s->set.num_partitions, s->set.request_bytes_max);
+	       (int)s->set.num_partitions, (int)s->set.default_rf, s->set.request_bytes_max,
+	       s->set.idle_timeout_ms);
 	*ret = s;
 	return 0;
 fail:
@@ -183,7 +165,7 @@ void kfk_srv_stop(kfk_srv_t *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	s->stop_deadline_ms = ck_clock_mono_ms() + KFK_STOP_DRAIN_MS;
+	s->stop_deadline_ms = ck_clock_mono_ms() + s->set.drain_ms;
 	(void)ck_notify("STOPPING=1");
 	ck_log(CK_LOG_INFO, "draining connections=%zu", s->nconns);
 	s->stop_ev = evtimer_new(s->base, kfk_srv_stop_tick, s);

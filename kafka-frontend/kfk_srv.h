@@ -38,34 +38,25 @@
 struct event;
 struct event_base;
 
-/*
- * Settings. A [kafka] table in ck_config does not exist yet: these are the
- * defaults, some with environment overrides (kfk_settings_load()).
- */
-#define KFK_REQUEST_BYTES_MAX_DEFAULT ((size_t)100 << 20) /* socket.request.max.bytes */
-#define KFK_IDLE_TIMEOUT_MS_DEFAULT   (10 * 60 * 1000)    /* connections.max.idle.ms */
-#define KFK_AUTO_CREATE_DEFAULT       true                /* auto.create.topics.enable */
-#define KFK_NUM_PARTITIONS_DEFAULT    1                   /* num.partitions */
-/* Requests read ahead per connection before reading pauses. */
-#define KFK_CONN_PIPELINE_MAX 256
-/* Response bytes queued on a connection before reading pauses. */
-#define KFK_CONN_OUT_BYTES_MAX ((uint64_t)64 << 20)
-/* Admin requests without a usable timeout wait this long for raftd. */
-#define KFK_ADMIN_TIMEOUT_MS_DEFAULT 30000
 /* A request's arena may hold at most this much beyond its frame size. */
 #define KFK_ARENA_SLACK_BYTES ((size_t)1 << 20)
 
+/* Settings: the [kafka] table of the configuration (ck_config.h documents
+ * each key, its default and its environment variable). */
 typedef struct {
-	size_t request_bytes_max;
-	uint64_t idle_timeout_ms;
-	bool auto_create;       /* CHRONIK_AUTO_CREATE_TOPICS_ENABLE=true|false */
-	int32_t num_partitions; /* CHRONIK_NUM_PARTITIONS */
-	int16_t default_rf;
+	size_t request_bytes_max;     /* max_request_bytes (socket.request.max.bytes) */
+	uint64_t idle_timeout_ms;     /* idle_timeout_ms; 0 = never */
+	bool auto_create;             /* auto_create_topics_enable */
+	int32_t num_partitions;       /* num_partitions */
+	int16_t default_rf;           /* default_replication_factor */
+	int32_t request_timeout_ms;   /* admin requests without a usable timeout */
+	size_t pipeline_max;          /* max_inflight_requests per connection */
+	uint64_t out_bytes_max;       /* max_queued_response_bytes per connection */
+	uint64_t drain_ms;            /* drain_timeout_ms */
 } kfk_settings_t;
 
-/* Defaults plus environment overrides; a malformed variable is logged and
- * ignored. */
-void kfk_settings_load(kfk_settings_t *s);
+/* The settings of CFG's [kafka] table (validated by ck_config). */
+void kfk_settings_from_config(const ck_config_t *cfg, kfk_settings_t *ret);
 
 typedef struct kfk_srv kfk_srv_t;
 typedef struct kfk_conn kfk_conn_t;
@@ -147,6 +138,7 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len);
 /* Handlers: each ends in kfk_req_respond()/kfk_req_finish(), now or later. */
 void kfk_h_api_versions(kfk_req_t *req);
 void kfk_h_describe_cluster(kfk_req_t *req);
+void kfk_h_find_coordinator(kfk_req_t *req);
 void kfk_h_metadata(kfk_req_t *req);
 void kfk_h_produce(kfk_req_t *req);
 void kfk_h_fetch(kfk_req_t *req);
@@ -411,9 +403,8 @@ struct kfk_srv {
  * left behind but what the daemon frees itself). */
 int kfk_srv_new(struct ck_daemon *d, const ck_config_t *cfg, kfk_srv_t **ret);
 /* Starts a graceful stop (idempotent): no new requests are read, those in
- * flight are answered (for at most KFK_STOP_DRAIN_MS), then the event loop
- * is left. */
-#define KFK_STOP_DRAIN_MS 5000
+ * flight are answered (for at most [kafka] drain_timeout_ms), then the
+ * event loop is left. */
 void kfk_srv_stop(kfk_srv_t *s);
 /* Stops accepting, closes connections and neighbours, frees everything. */
 void kfk_srv_free(kfk_srv_t *s);

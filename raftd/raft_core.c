@@ -409,6 +409,21 @@ void raft_report_snapshot(raft_t *r, uint64_t to, bool ok)
 	pr->probe_sent = true;
 }
 
+void raft_report_restart(raft_t *r, uint64_t to, uint64_t last_index)
+{
+	raft_progress_t *pr = raft_progress_find(r, to);
+
+	CK_ASSERT(!r->ready_out);
+	if (r->role != RAFT_LEADER || !pr || to == r->id || last_index >= pr->match)
+		return;
+	pr->match = last_index;
+	pr->pending_snapshot = 0;
+	if (pr->state == RAFT_PR_SNAPSHOT)
+		pr->state = RAFT_PR_PROBE;
+	raft_pr_become_probe(pr);
+	(void)raft_send_append(r, pr, true);
+}
+
 raft_role_t raft_role(const raft_t *r)
 {
 	return r->role;

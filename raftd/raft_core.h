@@ -337,6 +337,17 @@ void raft_report_unreachable(raft_t *r, uint64_t to);
  * leader and TO waits for a snapshot. */
 void raft_report_snapshot(raft_t *r, uint64_t to, bool ok);
 
+/*
+ * Node TO restarted with its log ending at LAST_INDEX (the shell learns it
+ * from the peer's first message after a restart). When that is below what
+ * the leader believed TO held (its data was lost, e.g. a wiped data
+ * directory), TO's progress starts over from LAST_INDEX: probing, then
+ * entries or a snapshot. Match otherwise only grows in commit mode
+ * "quorum"; a committed entry is never un-committed by this (commit does
+ * not go back). No effect unless leader.
+ */
+void raft_report_restart(raft_t *r, uint64_t to, uint64_t last_index);
+
 /* True when raft_ready() has something to hand out. */
 bool raft_has_ready(const raft_t *r);
 

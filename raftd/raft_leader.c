@@ -7,7 +7,8 @@
  * APPEND is accepted, then replicated with up to inflight_max APPENDs in
  * flight, or sent a snapshot when storage compacted what it needs.
  * Invariants: match only grows in commit mode "quorum" (a follower's
- * matching prefix never shrinks there); a progress entry's next > match;
+ * matching prefix never shrinks there), unless the shell reports that the
+ * follower lost its log (raft_report_restart); a progress entry's next > match;
  * nothing moves a follower's next or inflight ring unless the message was
  * actually queued.
  * Not for: follower and candidate handlers (raft_step.c).

@@ -308,7 +308,14 @@ static int raftd_create_topic(const raftd_apply_t *a, MDB_txn *txn, uint64_t ind
 	if (r < 0)
 		return r;
 	if (r > 0) {
+		/* The same command again (a client or a forwarding follower
+		 * retrying after losing the answer): done already. */
+		bool same = old->topic_id.len == c->topic_id.len &&
+		            !memcmp(old->topic_id.data, c->topic_id.data, c->topic_id.len);
+
 		chronik__meta__topic_record__free_unpacked(old, NULL);
+		if (same)
+			return raftd_result(ret, 0, "created already");
 		return raftd_result(ret, CK_E_EXISTS, "topic exists");
 	}
 	t.name = c->name;

@@ -6,7 +6,9 @@
  * bytes) and the LMDB state before it, so every node that applies the same
  * log gets the same LMDB contents. A command that does not fit the current
  * state is applied as a no-op whose result code goes back to the proposer:
- *   CreateTopic        CK_E_EXISTS (topic exists), CK_E_INVALID (bad name,
+ *   CreateTopic        0 without a change when the topic exists with the
+ *                      same topic id (a retry), CK_E_EXISTS (topic exists
+ *                      with another id), CK_E_INVALID (bad name,
  *                      reserved name, topic id not 16 non-zero bytes,
  *                      partitions not exactly 0..n-1, empty or duplicate
  *                      replicas, duplicate config keys, a bad value for a

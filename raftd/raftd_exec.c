@@ -14,8 +14,10 @@
  * Effects run in waves of one kind (creates, then deletes, ...): within a
  * wave order does not matter (creating a log twice or deleting it twice is
  * harmless), across kinds it does (delete then re-create a topic).
- * Reconciliation, once per leadership, uses the same machinery to create
- * the logs LMDB lists for this broker but walwriter lacks.
+ * Reconciliation, at start, once per leadership and after a snapshot was
+ * installed, uses the same machinery to create the logs LMDB lists for
+ * this broker but walwriter lacks. A Ready that installs a snapshot waits
+ * for the running round (ready_wait_exec) and goes before the next one.
  * Not for: the Ready cycle and proposals (raftd_node.c).
  */
 #define CK_LOG_SUBSYSTEM "apply"
@@ -443,9 +445,19 @@ static void raftd_reconcile_start(struct raftd_node *n)
 
 void raftd_exec_kick(struct raftd_node *n)
 {
-	while (n->exec == RAFTD_EXEC_IDLE && !n->failed) {
+	while (!n->failed) {
 		size_t count = CK_MIN(raftd_exec_backlog(n), (size_t)RAFTD_ROUND_MAX);
 		int r;
+
+		if (n->ready_wait_exec && n->exec != RAFTD_EXEC_ROUND) {
+			/* A Ready waits to install a snapshot: it goes first (and
+			 * drops the backlog, which the snapshot covers). */
+			n->ready_wait_exec = false;
+			raftd_node_ready_continue(n);
+			return;
+		}
+		if (n->exec != RAFTD_EXEC_IDLE)
+			return;
 
 		if (n->reconcile_wanted && raftd_wal_connected(n->wal)) {
 			raftd_reconcile_start(n);

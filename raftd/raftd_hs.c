@@ -17,6 +17,7 @@
 #include "ck_buf.h"
 #include "ck_crc32c.h"
 #include "ck_err.h"
+#include "ck_fs.h"
 
 #define RAFTD_HS_MAGIC   "CKRAFTHS"
 #define RAFTD_HS_VERSION 1
@@ -94,18 +95,6 @@ int raftd_hs_load(const char *data_dir, raft_hard_state_t *ret)
 	return 1;
 }
 
-static int raftd_fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	(void)close(fd);
-	return r;
-}
-
 int raftd_hs_save(const char *data_dir, const raft_hard_state_t *hs)
 {
 	char tmp[PATH_MAX], path[PATH_MAX], dir[PATH_MAX];
@@ -141,7 +130,7 @@ int raftd_hs_save(const char *data_dir, const raft_hard_state_t *hs)
 		r = -errno;
 		goto out;
 	}
-	r = raftd_fsync_dir(dir);
+	r = ck_fs_dir_sync(dir);
 out:
 	(void)close(fd);
 	return r;

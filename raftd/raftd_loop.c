@@ -6,9 +6,11 @@
  * common/ck_daemon; this file wires raftd's parts into it: the walwriter
  * neighbour feeds raftd_wal, local connections on run/raftd.sock go to
  * raftd_service, the metadata service (raftd_node) reports its state as
- * STATUS= ("metadata service: leader term=2 leader=1 applied=17 ...",
- * CHRONIK_ROLE=leader). Connections on the TCP raft listener are closed
- * politely: the node-to-node transport comes with the multi-node issue.
+ * STATUS= ("metadata service serving: leader term=2 leader=1 commit=17
+ * applied=17 lag=0 followers=2:lag=0 3:down", CHRONIK_ROLE=leader), which
+ * `chronik-server status` shows; it is refreshed every second when it
+ * changed. Connections on the TCP raft listener go to the node's
+ * transport (raftd_net.c).
  * On SIGTERM the node stops taking proposals, queued ones are answered
  * CK_E_NOT_LEADER, and proposals already in the log get up to
  * RAFTD_DRAIN_MS to be applied and answered before the loop ends.
@@ -16,9 +18,11 @@
  */
 #include "raftd_loop.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -43,25 +47,38 @@ typedef struct {
 	struct event *status_ev; /* periodic STATUS= refresh */
 	struct event *drain_ev;
 	uint64_t drain_until_ms;
-	uint64_t status_applied; /* applied index last shown */
-	char status_role[32];
+	char status_text[384]; /* STATUS= last sent */
 	int exit_code;
 } raftd_loop_t;
 
-static void raftd_loop_status(raftd_loop_t *l)
+/* Sends STATUS= when its text changed (FORCE: always). */
+static void raftd_loop_status_send(raftd_loop_t *l, bool force)
 {
 	raftd_node_status_t st;
-	char what[256];
+	char what[sizeof(l->status_text)], leader[16];
+	int n;
 
 	raftd_node_status(l->node, &st);
-	snprintf(what, sizeof(what),
-	         "metadata service %s: %s term=%llu leader=%d applied=%llu commit=%llu",
-	         st.serving ? "serving" : "recovering", st.role, (unsigned long long)st.term,
-	         st.leader_id, (unsigned long long)st.applied_index,
-	         (unsigned long long)st.commit_index);
+	if (st.leader_id < 0)
+		snprintf(leader, sizeof(leader), "none");
+	else
+		snprintf(leader, sizeof(leader), "%d", st.leader_id);
+	n = snprintf(what, sizeof(what),
+	             "metadata service %s: %s term=%llu leader=%s commit=%llu applied=%llu lag=%llu",
+	             st.serving ? "serving" : "recovering", st.role, (unsigned long long)st.term,
+	             leader, (unsigned long long)st.commit_index,
+	             (unsigned long long)st.applied_index, (unsigned long long)st.lag);
+	if (st.followers[0] && n > 0 && (size_t)n < sizeof(what))
+		snprintf(what + n, sizeof(what) - (size_t)n, " followers=%s", st.followers);
+	if (!force && !strcmp(what, l->status_text))
+		return;
 	ck_daemon_set_status(l->d, what, st.role);
-	l->status_applied = st.applied_index;
-	snprintf(l->status_role, sizeof(l->status_role), "%s", st.role);
+	snprintf(l->status_text, sizeof(l->status_text), "%s", what);
+}
+
+static void raftd_loop_status(raftd_loop_t *l)
+{
+	raftd_loop_status_send(l, true);
 }
 
 static void raftd_status_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -70,8 +87,7 @@ static void raftd_status_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (raftd_node_applied(l->node) != l->status_applied)
-		raftd_loop_status(l);
+	raftd_loop_status_send(l, false);
 }
 
 /* ---- node hooks ---- */
@@ -203,9 +219,8 @@ static int raftd_loop_setup(raftd_loop_t *l)
 	l->svc = raftd_service_new(l->node, raftd_conn_kill, l);
 	if (!l->svc)
 		return -ENOMEM;
-	/* TCP raft peers: no protocol yet, so a polite FIN instead of a reset. */
-	r = ck_daemon_listen_tcp(l->d, "raft", l->cfg->raft_listen, ck_daemon_accept_close,
-	                         (void *)"raft connection closed: not implemented yet");
+	/* Node-to-node Raft traffic (raftd_net.c through the node). */
+	r = ck_daemon_listen_tcp(l->d, "raft", l->cfg->raft_listen, raftd_node_accept, l->node);
 	if (r < 0)
 		return r;
 	return ck_daemon_listen_local(l->d, "raftd", &raftd_conn_handlers, l);

@@ -2,17 +2,19 @@
  * raftd_node.c: start-up, the Ready cycle and proposals of chronik-raftd's
  * metadata service (see raftd_node.h).
  *
- * Owned by raftd. The Ready cycle follows raft_core.h: take a Ready, save
- * the hard state (only when term or vote changed: commit is advisory),
- * append its entries through raftd_store (asynchronously: the core waits,
- * proposals pile up in the shell queue and form the next append), then
- * send, queue the committed entries for raftd_exec.c, note the soft state
- * and advance. Applying runs beside the cycle, so the next append overlaps
- * the previous apply round.
+ * Owned by raftd. The Ready cycle follows raft_core.h: take a Ready,
+ * install its snapshot (raftd_node_snap.c), save the hard state (only when
+ * term or vote changed: commit is advisory), append its entries through
+ * raftd_store (asynchronously: the core waits, proposals and messages pile
+ * up in the shell and form the next append), then send (raftd_node_net.c),
+ * queue the committed entries for raftd_exec.c, note the soft state and
+ * advance. Applying runs beside the cycle, so the next append overlaps the
+ * previous apply round.
  * Invariants: proposals in `inflight` are in index order; nothing calls
  * the core between raft_ready() and raft_advance() (ready_pending), and
  * raftd_node_pump() never nests (in_pump).
- * Not for: apply rounds (raftd_exec.c), client sockets (raftd_service.c).
+ * Not for: apply rounds (raftd_exec.c), client sockets (raftd_service.c),
+ * the network (raftd_node_net.c), snapshots (raftd_node_snap.c).
  */
 #define CK_LOG_SUBSYSTEM "node"
 
@@ -20,11 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "ck_clock.h"
+#include "ck_daemon.h"
 #include "ck_err.h"
 #include "ck_log.h"
 #include "raftd_hs.h"
@@ -37,10 +41,14 @@
  * shell stops feeding proposals to the core. */
 #define RAFTD_APPLY_BACKLOG_MAX  16384
 #define RAFTD_READER_CHECK_TICKS 100
+/* Messages stepped into the core per Ready, at most. */
+#define RAFTD_STEP_BATCH 256
+/* A proposal in no log after this long is answered CK_E_NOT_LEADER. */
+#define RAFTD_QUEUE_WAIT_MS 10000
 
 /* ---- proposals ---- */
 
-static void raftd_list_push(raftd_prop_list_t *l, raftd_prop_t *p)
+void raftd_list_push(raftd_prop_list_t *l, raftd_prop_t *p)
 {
 	p->next = NULL;
 	if (l->tail)
@@ -51,7 +59,7 @@ static void raftd_list_push(raftd_prop_list_t *l, raftd_prop_t *p)
 	l->n++;
 }
 
-static raftd_prop_t *raftd_list_pop(raftd_prop_list_t *l)
+raftd_prop_t *raftd_list_pop(raftd_prop_list_t *l)
 {
 	raftd_prop_t *p = l->head;
 
@@ -64,8 +72,20 @@ static raftd_prop_t *raftd_list_pop(raftd_prop_list_t *l)
 	return p;
 }
 
-static void raftd_prop_finish(raftd_prop_t *p, int err, uint64_t index,
-                              const raftd_apply_result_t *res)
+void raftd_list_insert_sorted(raftd_prop_list_t *l, raftd_prop_t *p)
+{
+	raftd_prop_t **at = &l->head;
+
+	if (!l->tail || l->tail->index <= p->index)
+		return raftd_list_push(l, p);
+	while (*at && (*at)->index <= p->index)
+		at = &(*at)->next;
+	p->next = *at;
+	*at = p;
+	l->n++;
+}
+
+void raftd_prop_finish(raftd_prop_t *p, int err, uint64_t index, const raftd_apply_result_t *res)
 {
 	p->cb(p->arg, err, index, res);
 	free(p->data);
@@ -80,18 +100,49 @@ static void raftd_list_fail(raftd_prop_list_t *l, int err)
 		raftd_prop_finish(p, err, p->index, NULL);
 }
 
-/* Answers proposals whose deadline passed: outcome unknown. Deadlines grow
- * along both lists, so only heads can expire. */
+void raftd_node_requeue(struct raftd_node *n, raftd_prop_t *p)
+{
+	p->fwd_id = 0;
+	p->index = 0;
+	p->term = 0;
+	p->next = n->queued.head;
+	n->queued.head = p;
+	if (!n->queued.tail)
+		n->queued.tail = p;
+	n->queued.n++;
+}
+
+/* Answers the proposals of L for which EXPIRED(p, NOW) says so, with ERR. */
+static void raftd_list_expire(raftd_prop_list_t *l, uint64_t limit_ms, bool by_created,
+                              uint64_t now_ms, int err)
+{
+	raftd_prop_t **at = &l->head, *prev = NULL;
+
+	while (*at) {
+		raftd_prop_t *p = *at;
+		uint64_t t = by_created ? p->created_ms + limit_ms : p->deadline_ms;
+
+		if (t > now_ms) {
+			prev = p;
+			at = &p->next;
+			continue;
+		}
+		*at = p->next;
+		if (l->tail == p)
+			l->tail = prev;
+		l->n--;
+		raftd_prop_finish(p, err, p->index, NULL);
+	}
+}
+
+/* Answers proposals that waited too long: in no log (never done:
+ * CK_E_NOT_LEADER, retriable) or in a log (outcome unknown). */
 static void raftd_props_expire(struct raftd_node *n, uint64_t now_ms)
 {
-	raftd_prop_list_t *lists[2] = {&n->queued, &n->inflight};
-
-	for (int i = 0; i < 2; i++) {
-		while (lists[i]->head && lists[i]->head->deadline_ms <= now_ms) {
-			raftd_prop_t *p = raftd_list_pop(lists[i]);
-			raftd_prop_finish(p, CK_E_TIMEOUT, p->index, NULL);
-		}
-	}
+	raftd_list_expire(&n->queued, RAFTD_QUEUE_WAIT_MS, true, now_ms, CK_E_NOT_LEADER);
+	raftd_list_expire(&n->inflight, 0, false, now_ms, CK_E_TIMEOUT);
+	if (n->net)
+		(void)raftd_node_net_expire(n, now_ms);
 }
 
 static void raftd_node_check_serving(struct raftd_node *n);
@@ -114,6 +165,18 @@ void raftd_node_answer(struct raftd_node *n, size_t count)
 	raftd_node_check_serving(n);
 }
 
+void raftd_node_answer_covered(struct raftd_node *n, uint64_t index)
+{
+	while (n->inflight.head && n->inflight.head->index <= index) {
+		raftd_prop_t *p = raftd_list_pop(&n->inflight);
+
+		if (p->has_result)
+			raftd_prop_finish(p, 0, p->index, &p->result);
+		else
+			raftd_prop_finish(p, CK_E_NOT_LEADER, p->index, NULL);
+	}
+}
+
 void raftd_node_fatal(struct raftd_node *n, int err, const char *why)
 {
 	int code = err == CK_E_CORRUPT || err == CK_E_CONFIG ? CK_EXIT_FATAL : CK_EXIT_RESTART;
@@ -126,13 +189,17 @@ void raftd_node_fatal(struct raftd_node *n, int err, const char *why)
 		n->h.on_fatal(n->arg, err, code);
 }
 
-/* Hands queued proposals to the core while it takes them. */
+/* Hands queued proposals to the core while it takes them (leader), or
+ * forwards them to the leader (follower). */
 static void raftd_node_feed(struct raftd_node *n)
 {
 	raft_status_t st;
 
-	if (n->role != RAFT_LEADER || n->stopping)
+	if (n->role != RAFT_LEADER) {
+		if (n->net)
+			raftd_node_net_forward(n);
 		return;
+	}
 	raft_status(n->raft, &st);
 	while (n->queued.head && raftd_exec_backlog(n) < RAFTD_APPLY_BACKLOG_MAX) {
 		raftd_prop_t *p = n->queued.head;
@@ -150,7 +217,7 @@ static void raftd_node_feed(struct raftd_node *n)
 		p->term = st.term;
 		free(p->data);
 		p->data = NULL;
-		raftd_list_push(&n->inflight, p);
+		raftd_list_insert_sorted(&n->inflight, p);
 	}
 }
 
@@ -175,6 +242,7 @@ static int raftd_node_save_hs(struct raftd_node *n, const raft_hard_state_t *hs)
 static void raftd_node_soft_state(struct raftd_node *n, const raft_soft_state_t *ss)
 {
 	raft_status_t st;
+	bool leader_changed = ss->leader != n->leader;
 
 	raft_status(n->raft, &st);
 	if (ss->role != n->role) {
@@ -185,15 +253,19 @@ static void raftd_node_soft_state(struct raftd_node *n, const raft_soft_state_t 
 			/* Our no-op is the last entry: once it is applied, every
 			 * older entry is too (the replay after a restart). */
 			n->lead_index = st.last_index;
-			n->registered = false;
+			if (!n->net)
+				n->registered = false;
 			n->reconcile_wanted = true;
+			raftd_ctl_reset(n);
 		}
+	} else if (leader_changed) {
+		ck_log(CK_LOG_INFO, "leader %llu -> %llu term=%llu", (unsigned long long)n->leader,
+		       (unsigned long long)ss->leader, (unsigned long long)st.term);
 	}
 	n->role = ss->role;
 	n->leader = ss->leader;
-	if (n->role != RAFT_LEADER && n->leader != RAFT_NONE &&
-	    n->leader != (uint64_t)n->cfg->node_id)
-		raftd_list_fail(&n->queued, CK_E_NOT_LEADER); /* no forwarding yet */
+	if (leader_changed && n->net)
+		raftd_node_net_leader_changed(n);
 	if (n->h.on_status)
 		n->h.on_status(n->arg);
 }
@@ -203,9 +275,7 @@ static void raftd_node_ready_finish(struct raftd_node *n)
 {
 	const raft_ready_t *rd = &n->rd;
 
-	for (size_t i = 0; i < rd->n_msgs; i++)
-		ck_log(CK_LOG_DEBUG, "no transport yet: dropped %s to=%llu",
-		       raft_msg_type_name(rd->msgs[i].type), (unsigned long long)rd->msgs[i].to);
+	raftd_node_net_send(n, rd);
 	if (rd->has_soft_state)
 		raftd_node_soft_state(n, &rd->soft_state);
 	raft_advance(n->raft, rd);
@@ -213,17 +283,21 @@ static void raftd_node_ready_finish(struct raftd_node *n)
 	raftd_exec_kick(n);
 }
 
-/* Takes one Ready and starts its work. */
-static void raftd_node_ready_take(struct raftd_node *n)
+void raftd_node_ready_continue(struct raftd_node *n)
 {
 	raft_ready_t *rd = &n->rd;
-	int r = raft_ready(n->raft, rd);
+	int r;
 
-	if (r < 0)
-		return raftd_node_fatal(n, r, "cannot read committed entries");
-	n->ready_pending = true;
-	if (rd->has_snapshot)
-		return raftd_node_fatal(n, CK_E_INVALID, "snapshots are not supported yet");
+	if (rd->has_snapshot && !n->ready_snap_done) {
+		if (n->exec == RAFTD_EXEC_ROUND) {
+			n->ready_wait_exec = true; /* raftd_exec_kick() comes back */
+			return;
+		}
+		r = raftd_node_snap_install(n, &rd->snapshot);
+		if (r < 0)
+			return raftd_node_fatal(n, r, "cannot install a snapshot");
+		n->ready_snap_done = true;
+	}
 	if (rd->has_hard_state) {
 		r = raftd_node_save_hs(n, &rd->hard_state);
 		if (r < 0)
@@ -237,6 +311,13 @@ static void raftd_node_ready_take(struct raftd_node *n)
 	if (r < 0)
 		return raftd_node_fatal(n, r, "cannot queue committed entries");
 	raftd_exec_kick(n);
+	if (rd->has_snapshot) {
+		r = raftd_store_install(n->store, rd->snapshot.index, rd->snapshot.term,
+		                        rd->entries, rd->n_entries);
+		if (r < 0)
+			raftd_node_fatal(n, r, "cannot install a snapshot in the metadata log");
+		return; /* on_appended finishes */
+	}
 	if (rd->n_entries) {
 		r = raftd_store_append(n->store, rd->entries, rd->n_entries);
 		if (r < 0)
@@ -246,19 +327,71 @@ static void raftd_node_ready_take(struct raftd_node *n)
 	raftd_node_ready_finish(n);
 }
 
+/* Takes one Ready and starts its work. */
+static void raftd_node_ready_take(struct raftd_node *n)
+{
+	int r = raft_ready(n->raft, &n->rd);
+
+	if (r < 0)
+		return raftd_node_fatal(n, r, "cannot read committed entries");
+	n->ready_pending = true;
+	n->ready_snap_done = false;
+	raftd_node_ready_continue(n);
+}
+
+void raftd_node_report(struct raftd_node *n, raftd_report_kind_t kind, uint64_t peer,
+                       uint64_t index)
+{
+	if (n->n_reports == RAFTD_REPORTS_MAX)
+		return; /* all are advisory: the core recovers without them */
+	n->reports[n->n_reports++] = (raftd_report_t){kind, peer, index};
+}
+
+static void raftd_node_reports(struct raftd_node *n)
+{
+	for (size_t i = 0; i < n->n_reports; i++) {
+		const raftd_report_t *rp = &n->reports[i];
+
+		switch (rp->kind) {
+		case RAFTD_REPORT_UNREACHABLE:
+			raft_report_unreachable(n->raft, rp->peer);
+			break;
+		case RAFTD_REPORT_SNAPSHOT_OK:
+		case RAFTD_REPORT_SNAPSHOT_FAILED:
+			raft_report_snapshot(n->raft, rp->peer, rp->kind == RAFTD_REPORT_SNAPSHOT_OK);
+			break;
+		case RAFTD_REPORT_RESTART:
+			raft_report_restart(n->raft, rp->peer, rp->index);
+			break;
+		}
+	}
+	n->n_reports = 0;
+}
+
 void raftd_node_pump(struct raftd_node *n)
 {
 	if (!n->raft || n->in_pump)
 		return;
 	n->in_pump = true;
 	while (!n->ready_pending && !n->failed) {
+		int stepped = 0;
+
+		raftd_node_reports(n);
 		for (; n->ticks_pending; n->ticks_pending--)
 			raft_tick(n->raft);
+		while (stepped++ < RAFTD_STEP_BATCH && raftd_node_net_step(n))
+			;
 		raftd_node_feed(n);
-		if (!raft_has_ready(n->raft))
+		raftd_node_snap_maybe(n);
+		if (!raft_has_ready(n->raft)) {
+			if (n->inbox_n && !n->failed)
+				continue;
 			break;
+		}
 		raftd_node_ready_take(n);
 	}
+	if (n->net && !n->ready_pending)
+		raftd_node_net_forward(n);
 	n->in_pump = false;
 }
 
@@ -300,9 +433,7 @@ static void raftd_node_register(struct raftd_node *n)
 	b.kafka_port = port;
 	b.replication = (char *)cfg->replication_listen;
 	b.raft = (char *)cfg->raft_listen;
-	do
-		b.incarnation = ck_rand_u64(&n->rand);
-	while (b.incarnation == 0);
+	b.incarnation = n->incarnation;
 	reg.broker = &b;
 	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER;
 	cmd.register_broker = &reg;
@@ -319,10 +450,12 @@ static void raftd_node_register(struct raftd_node *n)
 
 static void raftd_node_check_serving(struct raftd_node *n)
 {
+	bool can_register;
+
 	if (!n->raft || n->failed)
 		return;
 	if (!n->serving &&
-	    (n->n_voters > 1 || (n->role == RAFT_LEADER && n->applied >= n->lead_index))) {
+	    (n->net || (n->role == RAFT_LEADER && n->applied >= n->lead_index))) {
 		n->serving = true;
 		ck_log(CK_LOG_INFO, "serving role=%s applied_index=%llu", raft_role_name(n->role),
 		       (unsigned long long)n->applied);
@@ -331,8 +464,10 @@ static void raftd_node_check_serving(struct raftd_node *n)
 		if (n->h.on_status)
 			n->h.on_status(n->arg);
 	}
-	if (n->serving && n->role == RAFT_LEADER && !n->registered && !n->stopping &&
-	    n->applied >= n->lead_index)
+	/* With peers, the registration goes to whoever leads (forwarded). */
+	can_register = n->net ? n->leader != RAFT_NONE
+	                      : n->role == RAFT_LEADER && n->applied >= n->lead_index;
+	if (n->serving && !n->registered && !n->stopping && can_register)
 		raftd_node_register(n);
 }
 
@@ -341,6 +476,7 @@ static void raftd_node_check_serving(struct raftd_node *n)
 static void raftd_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct raftd_node *n = arg;
+	uint64_t now = ck_clock_mono_ms();
 
 	(void)fd;
 	(void)what;
@@ -348,14 +484,32 @@ static void raftd_tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (n->ticks_pending < RAFTD_ELECTION_TICKS)
 		n->ticks_pending++;
-	raftd_props_expire(n, ck_clock_mono_ms());
+	raftd_props_expire(n, now);
 	if (++n->ticks % RAFTD_READER_CHECK_TICKS == 0) {
 		int dead = 0;
 		if (ck_meta_reader_check(n->meta, &dead) == 0 && dead)
 			ck_log(CK_LOG_INFO, "cleared stale lmdb readers count=%d", dead);
 	}
 	raftd_node_check_serving(n);
+	if (n->net) {
+		raftd_node_net_tick(n);
+		if (n->role == RAFT_LEADER && n->serving)
+			raftd_ctl_tick(n, now);
+	}
 	raftd_node_pump(n);
+}
+
+static raft_commit_mode_t raftd_node_commit_mode(const ck_config_t *cfg)
+{
+	const char *v = getenv("CHRONIK_DISABLE_METADATA_WAL");
+	bool quorum_only = v && (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"));
+
+	/* The seed's switch to turn its fast path off: here that is quorum. */
+	if (quorum_only && cfg->metadata_commit_leader)
+		ck_log(CK_LOG_WARN, "CHRONIK_DISABLE_METADATA_WAL=%s: commit mode quorum, not leader",
+		       v);
+	return cfg->metadata_commit_leader && !quorum_only ? RAFT_COMMIT_LEADER
+	                                                   : RAFT_COMMIT_QUORUM;
 }
 
 static int raftd_node_start_raft(struct raftd_node *n)
@@ -377,7 +531,7 @@ static int raftd_node_start_raft(struct raftd_node *n)
 	rc.n_voters = n->n_voters;
 	rc.election_ticks = RAFTD_ELECTION_TICKS;
 	rc.heartbeat_ticks = 1;
-	rc.commit_mode = n->cfg->metadata_commit_leader ? RAFT_COMMIT_LEADER : RAFT_COMMIT_QUORUM;
+	rc.commit_mode = raftd_node_commit_mode(n->cfg);
 	rc.entry_bytes_max = RAFTD_ENTRY_BYTES_MAX;
 	rc.rand = &n->rand;
 	raftd_store_storage(n->store, &st);
@@ -385,12 +539,15 @@ static int raftd_node_start_raft(struct raftd_node *n)
 	if (r < 0)
 		return r;
 	ck_log(CK_LOG_INFO,
-	       "raft started node_id=%d voters=%u term=%llu applied_index=%llu "
-	       "last_index=%llu",
+	       "raft started node_id=%d voters=%u term=%llu applied_index=%llu last_index=%llu "
+	       "commit_mode=%s snapshot_index=%llu compact_index=%llu",
 	       n->cfg->node_id, n->n_voters, (unsigned long long)n->hs.term,
-	       (unsigned long long)n->applied, (unsigned long long)last);
+	       (unsigned long long)n->applied, (unsigned long long)last,
+	       rc.commit_mode == RAFT_COMMIT_LEADER ? "leader" : "quorum",
+	       (unsigned long long)n->snap.index, (unsigned long long)n->snap.compact);
 	if (n->n_voters == 1)
 		(void)raft_campaign(n->raft);
+	n->reconcile_wanted = true;
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, raftd_tick_cb, n);
 	if (!n->tick_ev || event_add(n->tick_ev, &tv) < 0)
 		return -ENOMEM;
@@ -479,6 +636,12 @@ static int raftd_node_open(struct raftd_node *n)
 	r = ck_meta_open(n->cfg->data_dir, &n->meta);
 	if (r < 0)
 		return r;
+	r = raftd_node_snap_init(n);
+	if (r < 0)
+		return r;
+	r = raftd_node_snap_recover(n);
+	if (r < 0)
+		return r;
 	r = ck_meta_read_begin(n->meta, &txn);
 	if (r < 0)
 		return r;
@@ -495,8 +658,26 @@ static int raftd_node_open(struct raftd_node *n)
 	r = raftd_exec_init(n);
 	if (r < 0)
 		return r;
+	if (n->n_voters > 1) {
+		r = raftd_node_net_start(n);
+		if (r < 0)
+			return r;
+	}
 	raftd_wal_set_handlers(n->wal, &wal_hooks, n);
-	return raftd_store_new(&n->store, n->base, n->cfg->data_dir, n->wal, &store_hooks, n);
+	r = raftd_store_new(&n->store, n->base, n->cfg->data_dir, n->wal, &store_hooks, n);
+	if (r == 0)
+		raftd_store_set_snapshot(n->store, n->snap.index, n->snap.term, n->snap.compact);
+	return r;
+}
+
+void raftd_node_accept(int fd, void *arg)
+{
+	struct raftd_node *n = arg;
+
+	if (n->net)
+		raftd_net_accept(fd, n->net);
+	else
+		ck_daemon_accept_close(fd, (void *)"raft connection closed: no peers configured");
 }
 
 int raftd_node_new(raftd_node_t **ret, struct event_base *base, const ck_config_t *cfg,
@@ -515,13 +696,17 @@ int raftd_node_new(raftd_node_t **ret, struct event_base *base, const ck_config_
 	n->wal = wal;
 	n->role = RAFT_FOLLOWER;
 	ck_rand_seed(&n->rand, ck_rand_os_seed());
+	do
+		n->incarnation = ck_rand_u64(&n->rand);
+	while (n->incarnation == 0);
 	r = raftd_node_open(n);
 	if (r < 0) {
 		raftd_node_free(n);
 		return r;
 	}
-	ck_log(CK_LOG_INFO, "metadata state applied_index=%llu term=%llu",
-	       (unsigned long long)n->applied, (unsigned long long)n->hs.term);
+	ck_log(CK_LOG_INFO, "metadata state applied_index=%llu term=%llu incarnation=%016llx",
+	       (unsigned long long)n->applied, (unsigned long long)n->hs.term,
+	       (unsigned long long)n->incarnation);
 	*ret = n;
 	return 0;
 }
@@ -545,7 +730,10 @@ void raftd_node_free(raftd_node_t *n)
 		raftd_wal_set_handlers(n->wal, &none, NULL);
 	}
 	raftd_list_fail(&n->queued, CK_E_SHUTDOWN);
+	raftd_list_fail(&n->forwarded, CK_E_SHUTDOWN);
 	raftd_list_fail(&n->inflight, CK_E_SHUTDOWN);
+	raftd_node_net_free(n);
+	raftd_node_snap_free(n);
 	if (n->tick_ev)
 		event_free(n->tick_ev);
 	raft_free(n->raft);
@@ -557,24 +745,22 @@ void raftd_node_free(raftd_node_t *n)
 	free(n);
 }
 
-int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_propose_cb cb,
-                       void *arg)
+/* Whether proposing the packed command DATA twice does no harm: the second
+ * application changes nothing and reports success (CreateTopic by topic
+ * id, RegisterBroker, FenceBroker, AlterTopicConfigs). A MetadataCommand
+ * holds one field, its oneof member, so its first byte is that tag. */
+static bool raftd_cmd_idempotent(const uint8_t *data, size_t len)
+{
+	static const uint8_t tags[] = {(1 << 3) | 2, (4 << 3) | 2, (5 << 3) | 2, (6 << 3) | 2};
+
+	return len > 0 && memchr(tags, data[0], sizeof(tags)) != NULL;
+}
+
+int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, raftd_propose_cb cb,
+                       void *arg, bool remote)
 {
 	raftd_prop_t *p;
 
-	if (n->stopping || n->failed)
-		return CK_E_SHUTDOWN;
-	if (len == 0)
-		return CK_E_INVALID;
-	if (len > RAFTD_ENTRY_BYTES_MAX)
-		return CK_E_TOO_LARGE;
-	if (n->role != RAFT_LEADER && n->leader != RAFT_NONE &&
-	    n->leader != (uint64_t)n->cfg->node_id)
-		return CK_E_NOT_LEADER;
-	/* A lone voter leads as soon as it has loaded its log: wait for it.
-	 * With peers and no leader known, the caller retries. */
-	if (n->role != RAFT_LEADER && n->n_voters > 1 && n->leader == RAFT_NONE)
-		return CK_E_NOT_LEADER;
 	if (n->queued.n >= RAFTD_QUEUE_MAX)
 		return CK_E_AGAIN;
 	p = calloc(1, sizeof(*p));
@@ -586,10 +772,28 @@ int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_p
 	p->len = len;
 	p->cb = cb;
 	p->arg = arg;
-	p->deadline_ms = ck_clock_mono_ms() + RAFTD_PROPOSE_TIMEOUT_MS;
+	p->remote = remote;
+	p->idempotent = raftd_cmd_idempotent(data, len);
+	p->created_ms = ck_clock_mono_ms();
+	p->deadline_ms = p->created_ms + RAFTD_PROPOSE_TIMEOUT_MS;
 	raftd_list_push(&n->queued, p);
 	raftd_node_pump(n);
 	return 0;
+}
+
+int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_propose_cb cb,
+                       void *arg)
+{
+	if (n->stopping || n->failed)
+		return CK_E_SHUTDOWN;
+	if (len == 0)
+		return CK_E_INVALID;
+	if (len > RAFTD_ENTRY_BYTES_MAX)
+		return CK_E_TOO_LARGE;
+	/* A lone voter leads as soon as it has loaded its log: wait for it.
+	 * With peers, a follower forwards to the leader, and while none is
+	 * known the proposal waits for one (RAFTD_QUEUE_WAIT_MS at most). */
+	return raftd_node_enqueue(n, data, len, cb, arg, false);
 }
 
 void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret)
@@ -602,7 +806,9 @@ void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret)
 	ret->applied_index = n->applied;
 	ret->serving = n->serving;
 	ret->queued = n->queued.n;
-	ret->inflight = n->inflight.n;
+	ret->inflight = n->inflight.n + n->forwarded.n;
+	ret->snapshot_index = n->snap.index;
+	ret->compact_index = n->snap.compact;
 	if (!n->raft)
 		return;
 	raft_status(n->raft, &st);
@@ -611,6 +817,12 @@ void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret)
 	ret->leader_id = st.leader == RAFT_NONE ? -1 : (int32_t)st.leader;
 	ret->commit_index = st.commit;
 	ret->last_index = st.last_index;
+	if (st.role == RAFT_LEADER)
+		ret->lag = st.commit > n->applied ? st.commit - n->applied : 0;
+	else if (n->leader_commit > n->applied)
+		ret->lag = n->leader_commit - n->applied;
+	if (st.role == RAFT_LEADER && n->net)
+		raftd_ctl_describe(n, ret->followers, sizeof(ret->followers));
 }
 
 uint64_t raftd_node_applied(const raftd_node_t *n)

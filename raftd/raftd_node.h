@@ -21,8 +21,24 @@
  * log of this broker that LMDB lists but walwriter lacks.
  *
  * Voters are the [peer.N] ids of the configuration, or this node alone.
- * Messages to other nodes are dropped for now (the transport comes with
- * the multi-node issue; a follower answers proposals with CK_E_NOT_LEADER).
+ * With peers, Raft messages travel over raftd_net (TCP, the "raft"
+ * listener). A proposal reaching a follower is forwarded to the leader
+ * (raftd_node_net.c) and answered once the leader committed it AND this
+ * node's LMDB applied it (read-your-writes). A proposal that was never in
+ * a log goes out again by itself when the leader changes; one whose fate
+ * became unknown (the leader's connection was lost after it was sent) is
+ * sent again when applying it twice is harmless (CreateTopic with its
+ * topic id, RegisterBroker, FenceBroker, AlterTopicConfigs), and answered
+ * CK_E_NOT_LEADER otherwise. Snapshots (raftd_node_snap.c) are taken
+ * every CHRONIK_RAFTD_SNAPSHOT_ENTRIES applied entries (100000), compact
+ * the log up to CHRONIK_RAFTD_COMPACT_KEEP entries below them (a tenth of
+ * that), and are sent to followers the log cannot serve. The leader is
+ * the controller (raftd_ctl.c): it fences brokers whose heartbeats lapse
+ * (CHRONIK_RAFTD_BROKER_SESSION_MS, 4000) and unfences them when they come
+ * back.
+ *
+ * Commit mode: [metadata] commit / CHRONIK_METADATA_COMMIT ("quorum", the
+ * default, or "leader"); CHRONIK_DISABLE_METADATA_WAL=true forces quorum.
  *
  * Owned by raftd; for its libevent thread only.
  * Not for: sockets of clients (raftd_service.c), process wiring
@@ -43,7 +59,8 @@ struct event_base;
 
 typedef struct raftd_node raftd_node_t;
 
-/* Proposals wait at most this long for their apply (CK_E_TIMEOUT). */
+/* Proposals wait at most this long for their apply (CK_E_TIMEOUT); one
+ * that is in no log after 10 s (no leader) is answered CK_E_NOT_LEADER. */
 #define RAFTD_PROPOSE_TIMEOUT_MS 30000
 /* Proposals queued in the shell at most (beyond: CK_E_AGAIN). */
 #define RAFTD_QUEUE_MAX 200000
@@ -77,7 +94,11 @@ typedef struct {
 	uint64_t last_index;
 	bool serving;
 	size_t queued;   /* proposals not yet in the log */
-	size_t inflight; /* proposals in the log, not yet applied */
+	size_t inflight; /* proposals in a log or forwarded, not yet applied */
+	uint64_t lag;    /* entries committed (as the leader knows) not applied here */
+	uint64_t snapshot_index;
+	uint64_t compact_index;
+	char followers[160]; /* leader: "2:lag=0 3:down" */
 } raftd_node_status_t;
 
 /*
@@ -97,7 +118,7 @@ void raftd_node_free(raftd_node_t *n);
  * Proposes the packed MetadataCommand DATA (LEN bytes, copied). Returns 0
  * and calls CB(ARG, ...) exactly once later, or fails at once (CB is not
  * called): CK_E_INVALID (LEN 0), CK_E_TOO_LARGE (over the entry limit),
- * CK_E_NOT_LEADER (another node leads), CK_E_AGAIN (queue full),
+ * CK_E_AGAIN (queue full),
  * CK_E_SHUTDOWN (stopping), -ENOMEM.
  */
 int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_propose_cb cb,
@@ -106,6 +127,10 @@ int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_p
 /* Stops taking proposals and answers the queued ones with
  * CK_E_NOT_LEADER (the client retries elsewhere or later). */
 void raftd_node_stop(raftd_node_t *n);
+
+/* An accepted connection on the raft listener (an accept function for
+ * ck_daemon_listen_tcp with the node as its argument). Takes FD. */
+void raftd_node_accept(int fd, void *node);
 
 void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret);
 uint64_t raftd_node_applied(const raftd_node_t *n);

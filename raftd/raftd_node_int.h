@@ -21,22 +21,39 @@
 #include "ck_rand.h"
 #include "raft_core.h"
 #include "raftd_apply.h"
+#include "raftd_net.h"
 #include "raftd_node.h"
+#include "raftd_snap.h"
 #include "raftd_store.h"
 #include "raftd_wal.h"
+#include "raftnet.pb-c.h"
 
 struct event;
 
-/* One proposal: queued (index 0) or in the log (index set). */
+/*
+ * One proposal. Lists: `queued` (in no log yet: waiting for the core, or,
+ * on a follower, for a leader to forward to), `forwarded` (sent to the
+ * leader, no answer yet), `inflight` (in a log at index/term, ascending
+ * index: answered when that index is applied locally).
+ */
 typedef struct raftd_prop {
 	struct raftd_prop *next;
 	uint64_t index;
 	uint64_t term;
+	uint64_t created_ms;
 	uint64_t deadline_ms;
 	raftd_propose_cb cb;
 	void *arg;
-	uint8_t *data; /* freed once handed to the core */
+	uint8_t *data; /* freed once in the leader's log */
 	size_t len;
+	bool remote;     /* forwarded to this node by a follower */
+	bool idempotent; /* safe to propose again when its fate is unknown */
+	/* forwarded by this node (follower side) */
+	uint64_t fwd_id;
+	uint64_t fwd_peer;
+	uint64_t fwd_gen;
+	bool has_result; /* the leader answered: committed, with this result */
+	raftd_apply_result_t result;
 } raftd_prop_t;
 
 typedef struct {
@@ -74,6 +91,44 @@ typedef enum {
 	RAFTD_EXEC_RECONCILE, /* reconciliation waits for its CreateLogs */
 } raftd_exec_state_t;
 
+/* Work for the core that must wait until no Ready is out. */
+typedef enum {
+	RAFTD_REPORT_UNREACHABLE = 1,
+	RAFTD_REPORT_SNAPSHOT_OK,
+	RAFTD_REPORT_SNAPSHOT_FAILED,
+	RAFTD_REPORT_RESTART,
+} raftd_report_kind_t;
+
+typedef struct {
+	raftd_report_kind_t kind;
+	uint64_t peer;
+	uint64_t index;
+} raftd_report_t;
+
+#define RAFTD_REPORTS_MAX 64
+#define RAFTD_INBOX_MAX   4096
+
+/* A snapshot on its way to one follower. */
+typedef struct {
+	bool active;
+	uint64_t peer;
+	uint64_t gen; /* the connection it started on */
+	int fd;
+	uint64_t size;
+	uint64_t off;
+	uint32_t crc;
+	raft_msg_t msg; /* the core's SNAPSHOT message, sent after the data */
+} raftd_snap_tx_t;
+
+/* What the leader knows of each broker (the controller, raftd_ctl.c). */
+typedef struct {
+	int32_t id;
+	uint64_t seen_ms; /* last heartbeat (or leadership start) */
+	uint64_t incarnation;
+	uint64_t applied;
+	bool fence_pending;
+} raftd_ctl_broker_t;
+
 struct raftd_node {
 	struct event_base *base;
 	const ck_config_t *cfg;
@@ -104,8 +159,36 @@ struct raftd_node {
 	bool stopping;
 	bool failed;
 	uint64_t applied; /* LMDB applied_index */
+	uint64_t incarnation; /* of this raftd start: transport and broker */
 	raftd_prop_list_t queued;
+	raftd_prop_list_t forwarded;
 	raftd_prop_list_t inflight; /* ascending index */
+	/* the network (raftd_node_net.c); NULL for a lone voter */
+	struct raftd_net *net;
+	uint64_t fwd_seq;
+	uint64_t fwd_hold_ms; /* no forwarding before (the leader refused) */
+	uint64_t leader_commit; /* as the leader last said */
+	Chronik__Raftnet__Envelope **inbox; /* envelopes with messages to step */
+	size_t inbox_head;
+	size_t inbox_n;
+	size_t inbox_msg; /* next message of inbox[inbox_head] */
+	raftd_report_t reports[RAFTD_REPORTS_MAX];
+	size_t n_reports;
+	/* snapshots (raftd_node_snap.c) */
+	raftd_snap_meta_t snap;
+	raftd_snap_rx_t rx;
+	raftd_snap_tx_t tx[RAFT_VOTERS_MAX];
+	struct event *tx_timer;
+	uint64_t snapshot_entries; /* take one every this many applied entries */
+	uint64_t compact_keep;     /* entries kept in the log below it */
+	bool ready_wait_exec; /* the Ready installs a snapshot once exec is idle */
+	bool ready_snap_done; /* ... and has done so */
+	/* the controller (raftd_ctl.c) */
+	raftd_ctl_broker_t ctl[CK_CONFIG_PEERS_MAX];
+	size_t n_ctl;
+	uint64_t ctl_next_ms;
+	size_t ctl_updates;  /* partition updates in flight */
+	uint64_t session_ms; /* a broker silent this long is fenced */
 	/* committed entries not yet applied: items[item_head .. item_n) */
 	raftd_item_t *items;
 	size_t item_head;
@@ -133,6 +216,73 @@ void raftd_node_pump(struct raftd_node *n);
 /* Completes the in-log proposals up to INDEX with the round's results
  * (results[k] belongs to items[item_head + k]). */
 void raftd_node_answer(struct raftd_node *n, size_t count);
+
+/* Finishes P (frees it). */
+void raftd_prop_finish(raftd_prop_t *p, int err, uint64_t index, const raftd_apply_result_t *res);
+void raftd_list_push(raftd_prop_list_t *l, raftd_prop_t *p);
+raftd_prop_t *raftd_list_pop(raftd_prop_list_t *l);
+/* Inserts P by ascending index (stable). */
+void raftd_list_insert_sorted(raftd_prop_list_t *l, raftd_prop_t *p);
+/* Puts P back at the head of `queued` (in no log: it goes out again). */
+void raftd_node_requeue(struct raftd_node *n, raftd_prop_t *p);
+/* Proposes DATA on behalf of the caller, even when stopping is set:
+ * raftd_node_propose()'s queueing part. REMOTE: for a follower. */
+int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, raftd_propose_cb cb,
+                       void *arg, bool remote);
+/* Queues work for the core (done before the next Ready). */
+void raftd_node_report(struct raftd_node *n, raftd_report_kind_t kind, uint64_t peer,
+                       uint64_t index);
+/* Answers the in-log proposals up to INDEX, which a snapshot covered:
+ * those with the leader's answer succeed, the others' fate is unknown. */
+void raftd_node_answer_covered(struct raftd_node *n, uint64_t index);
+/* Takes the rest of the current Ready's work (after a snapshot install
+ * that waited for the apply round). */
+void raftd_node_ready_continue(struct raftd_node *n);
+
+/* raftd_node_net.c: transport glue, forwarding, heartbeats */
+int raftd_node_net_start(struct raftd_node *n);
+void raftd_node_net_free(struct raftd_node *n);
+/* Steps queued messages into the core (no Ready out). False when the
+ * inbox is empty. */
+bool raftd_node_net_step(struct raftd_node *n);
+/* Sends the Ready's messages (snapshots start a transfer) and flushes. */
+void raftd_node_net_send(struct raftd_node *n, const raft_ready_t *rd);
+/* Forwards queued proposals to the leader (follower). */
+void raftd_node_net_forward(struct raftd_node *n);
+/* Every tick: heartbeats to the leader. */
+void raftd_node_net_tick(struct raftd_node *n);
+/* The leader changed (soft state). */
+void raftd_node_net_leader_changed(struct raftd_node *n);
+/* A forwarded proposal expired: forget it. */
+size_t raftd_node_net_expire(struct raftd_node *n, uint64_t now_ms);
+
+/* raftd_node_snap.c: making, sending, receiving, installing snapshots */
+int raftd_node_snap_init(struct raftd_node *n);
+void raftd_node_snap_free(struct raftd_node *n);
+/* Before raft_init(): installs a recorded snapshot LMDB lacks. */
+int raftd_node_snap_recover(struct raftd_node *n);
+/* Makes a snapshot when due or asked for (between Readies). */
+void raftd_node_snap_maybe(struct raftd_node *n);
+/* Starts sending the snapshot of M (a SNAPSHOT message) to m->to. */
+void raftd_node_snap_send(struct raftd_node *n, const raft_msg_t *m);
+/* Takes a received chunk from PEER. */
+void raftd_node_snap_chunk(struct raftd_node *n, uint64_t peer,
+                           const Chronik__Raftnet__SnapshotChunk *c);
+/* Whether the SNAPSHOT message M may be stepped (its data is here). */
+bool raftd_node_snap_received(struct raftd_node *n, const raft_msg_t *m);
+/* The Ready's snapshot: LMDB and the snapshot record. Returns 0 or an
+ * error (fatal). */
+int raftd_node_snap_install(struct raftd_node *n, const raft_snapshot_meta_t *s);
+/* The outbound connection to PEER went down: its transfer failed. */
+void raftd_node_snap_peer_down(struct raftd_node *n, uint64_t peer);
+
+/* raftd_ctl.c: the controller (the leader's raftd) */
+void raftd_ctl_reset(struct raftd_node *n);
+void raftd_ctl_heartbeat(struct raftd_node *n, uint64_t peer,
+                         const Chronik__Raftnet__BrokerHeartbeat *hb);
+void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms);
+/* One follower's state for STATUS= ("2:lag=0"), into BUF. */
+void raftd_ctl_describe(const struct raftd_node *n, char *buf, size_t len);
 
 /* raftd_exec.c */
 int raftd_exec_init(struct raftd_node *n);

@@ -75,13 +75,22 @@ struct raftd_store {
 	uint64_t cache_first;
 	bool op;       /* an append is pending */
 	bool op_trunc; /* ... that must first truncate the log at op_lo */
+	bool op_gap;   /* ... whose indexes op_lo .. gap_index are one gap */
 	uint64_t op_lo;
 	uint64_t op_hi;
 	uint64_t op_start_ns;
+	uint64_t gap_index; /* an installed snapshot's index and term */
+	uint64_t gap_term;
+	/* compaction: entries up to `compact` are no longer read */
+	uint64_t compact;
+	raft_snapshot_meta_t snap; /* the newest snapshot, for the core */
+	bool snap_wanted;          /* the core asked for one that is not there */
 	ck_buf_t out;
 };
 
 static void raftd_store_sync(raftd_store_t *s);
+static int raftd_store_install_op(raftd_store_t *s, const raft_entry_t *ents, size_t n);
+static void raftd_store_op_start(raftd_store_t *s);
 
 /* ---- the term table ---- */
 
@@ -317,6 +326,8 @@ int raftd_store_entries(raftd_store_t *s, uint64_t lo, uint64_t hi, raft_entry_t
 
 	if (lo == 0 || lo > hi)
 		return CK_E_INVALID;
+	if (lo <= s->compact)
+		return CK_E_NOT_FOUND;
 	if (lo < hi && (s->cache_n == 0 || lo < s->cache_first)) {
 		uint64_t stop = s->cache_n ? CK_MIN(hi, s->cache_first) : hi;
 
@@ -350,6 +361,8 @@ static int raftd_st_term(void *ctx, uint64_t index, uint64_t *ret_term)
 {
 	raftd_store_t *s = ctx;
 
+	if (index < s->compact)
+		return CK_E_NOT_FOUND;
 	if (index == 0) {
 		*ret_term = 0;
 		return 0;
@@ -370,10 +383,15 @@ static int raftd_st_entries(void *ctx, uint64_t lo, uint64_t hi, raft_entry_t *r
 
 static int raftd_st_snapshot(void *ctx, raft_snapshot_meta_t *ret_meta)
 {
-	(void)ctx;
-	/* Nothing is ever compacted yet: the log starts at index 1. */
-	ret_meta->index = 0;
-	ret_meta->term = 0;
+	raftd_store_t *s = ctx;
+
+	/* None made yet (a diverged follower in commit mode "leader" asks
+	 * before anything was compacted): the shell makes one soon. */
+	if (s->snap.index == 0) {
+		s->snap_wanted = true;
+		return CK_E_AGAIN;
+	}
+	*ret_meta = s->snap;
 	return 0;
 }
 
@@ -409,6 +427,7 @@ static int raftd_store_scan(raftd_store_t *s, int64_t end)
 	int64_t *bases = NULL, next = 0;
 	int n, r = 0;
 
+	s->n_runs = 0;
 	n = ck_segment_list(s->log_dir, &bases);
 	if (n < 0)
 		return n == -ENOENT && end == 0 ? 0 : n;
@@ -424,8 +443,10 @@ static int raftd_store_scan(raftd_store_t *s, int64_t end)
 			const ck_batch_header_t *h = &it.hdr;
 
 			r = 0;
-			if (h->base_offset != next ||
-			    h->records_count != h->last_offset_delta + 1 ||
+			/* A batch may hold fewer records than offsets: the gap
+			 * left by an installed snapshot (raftd_store_install). */
+			if (h->base_offset != next || h->records_count < 1 ||
+			    h->records_count > h->last_offset_delta + 1 ||
 			    h->partition_leader_epoch < 0) {
 				ck_log(CK_LOG_ERROR,
 				       "metadata log batch out of place offset=%lld "
@@ -560,6 +581,20 @@ static void raftd_store_load(raftd_store_t *s, const Chronik__Wal__LogInfo *info
 	r = raftd_store_scan(s, info->log_end_offset);
 	if (r < 0)
 		return raftd_store_fail(s, r, "cannot read the metadata log");
+	if (s->last < s->compact)
+		return raftd_store_fail(s, CK_E_CORRUPT, "metadata log ends before its compaction");
+	if (s->gap_index && (s->last < s->gap_index ||
+	                     raftd_runs_term(s, s->gap_index) != s->gap_term)) {
+		/* A crash between recording an installed snapshot and making
+		 * the log end there: finish that first. */
+		ck_log(CK_LOG_WARN, "completing a snapshot install in the log index=%llu term=%llu",
+		       (unsigned long long)s->gap_index, (unsigned long long)s->gap_term);
+		s->state = RAFTD_STORE_IDLE;
+		r = raftd_store_install_op(s, NULL, 0);
+		if (r < 0)
+			raftd_store_fail(s, r, "cannot complete a snapshot install");
+		return;
+	}
 	s->loaded = true;
 	s->state = RAFTD_STORE_IDLE;
 	ck_log(CK_LOG_INFO, "metadata log loaded last_index=%llu terms=%zu",
@@ -575,9 +610,48 @@ static void raftd_store_done(raftd_store_t *s)
 	       (unsigned long long)(s->op_hi - s->op_lo + 1), (unsigned long long)s->op_hi,
 	       (unsigned long long)((ck_clock_mono_ns() - s->op_start_ns) / 1000));
 	s->op = false;
+	s->op_gap = false;
 	s->last = s->op_hi;
 	s->state = RAFTD_STORE_IDLE;
+	if (!s->loaded) {
+		s->loaded = true;
+		ck_log(CK_LOG_INFO, "metadata log loaded last_index=%llu terms=%zu",
+		       (unsigned long long)s->last, s->n_runs);
+		s->h.on_loaded(s->arg, 0);
+		return;
+	}
 	s->h.on_appended(s->arg, 0);
+}
+
+/* The term of index I of the pending append. */
+static uint64_t raftd_store_op_term(raftd_store_t *s, uint64_t i)
+{
+	if (s->op_gap && i <= s->gap_index)
+		return s->gap_term;
+	return raftd_cache_at(s, i)->term;
+}
+
+/* Appends to s->out batches covering offsets BASE .. LAST with one record
+ * each (at BASE): the gap an installed snapshot leaves in the log. */
+static int raftd_store_build_gap(raftd_store_t *s, int64_t base, int64_t last, int64_t now)
+{
+	while (base <= last) {
+		int64_t span = CK_MIN(last - base, (int64_t)INT32_MAX - 1);
+		ck_batch_opts_t opts = CK_BATCH_OPTS_INIT;
+		ck_batch_record_t rec = {.value = "", .value_len = 0, .timestamp_ms = now};
+		size_t start = s->out.len, len = 0;
+		int r;
+
+		opts.base_offset = base;
+		opts.partition_leader_epoch = (int32_t)s->gap_term;
+		r = ck_batch_build(&s->out, &opts, &rec, 1, &len);
+		if (r < 0)
+			return r;
+		ck_be32_put(s->out.data + start + CK_BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)span);
+		ck_batch_crc_update(s->out.data + start, len);
+		base += span + 1;
+	}
+	return 0;
 }
 
 /* Builds batches for LO .. HI from the cache into s->out: one per run of
@@ -588,6 +662,13 @@ static int raftd_store_build(raftd_store_t *s, uint64_t lo, uint64_t hi)
 	uint64_t i = lo;
 
 	ck_buf_reset(&s->out);
+	if (s->op_gap && i <= s->gap_index) {
+		int r = raftd_store_build_gap(s, (int64_t)i - 1, (int64_t)s->gap_index - 1, now);
+
+		if (r < 0)
+			return r;
+		i = s->gap_index + 1;
+	}
 	while (i <= hi) {
 		ck_batch_opts_t opts = CK_BATCH_OPTS_INIT;
 		ck_batch_builder_t b;
@@ -646,7 +727,7 @@ static void raftd_store_write(raftd_store_t *s, uint64_t lo)
 	ap.topic = RAFTD_METADATA_TOPIC;
 	ap.partition = RAFTD_LOG_PARTITION;
 	ap.replica = true;
-	ap.leader_epoch = (int32_t)raftd_cache_at(s, s->op_hi)->term;
+	ap.leader_epoch = (int32_t)raftd_store_op_term(s, s->op_hi);
 	ap.batches.data = s->out.data;
 	ap.batches.len = s->out.len;
 	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_APPEND;
@@ -712,7 +793,7 @@ static void raftd_store_info_cb(void *arg, int err, const Chronik__Wal__WalReply
 		return raftd_store_fail(s, rep->error ? rep->error : CK_E_PROTO,
 		                        "cannot read the metadata log's state");
 	info = rep->log_info;
-	if (!s->loaded)
+	if (!s->loaded && !s->op)
 		return raftd_store_load(s, info);
 	if (info->log_end_offset < 0 || info->durable_end_offset < 0)
 		return raftd_store_fail(s, CK_E_PROTO, "negative log end");
@@ -759,7 +840,7 @@ static int raftd_store_check(const raftd_store_t *s, const raft_entry_t *ents, s
 {
 	uint64_t prev_term = 0;
 
-	if (n == 0 || ents[0].index == 0 || ents[0].index > s->last + 1)
+	if (n == 0 || ents[0].index <= s->compact || ents[0].index > s->last + 1)
 		return CK_E_INVALID;
 	if (ents[0].index > 1 && raftd_st_term((void *)s, ents[0].index - 1, &prev_term) < 0)
 		return CK_E_INVALID;
@@ -793,18 +874,104 @@ int raftd_store_append(raftd_store_t *s, const raft_entry_t *ents, size_t n)
 	r = raftd_cache_push(s, ents, n);
 	if (r < 0)
 		return r;
-	s->op = true;
-	s->op_start_ns = ck_clock_mono_ns();
 	s->op_trunc = ents[0].index <= s->last;
+	s->op_gap = false;
 	s->op_lo = ents[0].index;
 	s->op_hi = ents[n - 1].index;
+	raftd_store_op_start(s);
+	return 0;
+}
+
+/* Starts the pending operation set up in s->op*. */
+static void raftd_store_op_start(raftd_store_t *s)
+{
+	s->op = true;
+	s->op_start_ns = ck_clock_mono_ns();
 	if (s->state != RAFTD_STORE_IDLE)
-		return 0; /* a resync in flight or waiting picks the op up */
+		return; /* a resync in flight or waiting picks the op up */
 	if (s->op_trunc)
 		raftd_store_truncate(s);
 	else
 		raftd_store_write(s, s->op_lo);
+}
+
+/* Sets up the log for the installed snapshot (gap_index, gap_term): cut
+ * it after min(last, gap_index - 1), cover the rest up to gap_index with a
+ * gap batch of that term, then append ENTS (N, from gap_index + 1). */
+static int raftd_store_install_op(raftd_store_t *s, const raft_entry_t *ents, size_t n)
+{
+	uint64_t t = CK_MIN(s->last, s->gap_index - 1);
+	int r;
+
+	CK_ASSERT(s->gap_index >= 1 && !s->op);
+	for (size_t i = 0; i < n; i++) {
+		if (ents[i].index != s->gap_index + 1 + i || ents[i].term < s->gap_term ||
+		    ents[i].term > INT32_MAX || (i > 0 && ents[i].term < ents[i - 1].term))
+			return CK_E_INVALID;
+	}
+	raftd_runs_truncate(s, t + 1);
+	raftd_cache_drop_head(s, UINT64_MAX);
+	r = raftd_runs_push(s, t + 1, s->gap_term);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = raftd_runs_push(s, ents[i].index, ents[i].term);
+	if (r == 0 && n)
+		r = raftd_cache_push(s, ents, n);
+	if (r < 0)
+		return r;
+	s->op_trunc = s->last > t;
+	s->op_gap = true;
+	s->op_lo = t + 1;
+	s->op_hi = n ? ents[n - 1].index : s->gap_index;
+	raftd_store_op_start(s);
 	return 0;
+}
+
+int raftd_store_install(raftd_store_t *s, uint64_t index, uint64_t term, const raft_entry_t *ents,
+                        size_t n)
+{
+	if (!s->loaded || s->op || s->failed)
+		return CK_E_AGAIN;
+	if (index == 0 || term == 0 || term > INT32_MAX)
+		return CK_E_INVALID;
+	s->gap_index = index;
+	s->gap_term = term;
+	s->compact = index;
+	s->snap.index = index;
+	s->snap.term = term;
+	ck_log(CK_LOG_INFO, "installing snapshot in the log index=%llu term=%llu last_index=%llu",
+	       (unsigned long long)index, (unsigned long long)term, (unsigned long long)s->last);
+	return raftd_store_install_op(s, ents, n);
+}
+
+void raftd_store_set_snapshot(raftd_store_t *s, uint64_t index, uint64_t term, uint64_t compact)
+{
+	CK_ASSERT(compact <= index);
+	s->snap.index = index;
+	s->snap.term = term;
+	if (compact > s->compact)
+		s->compact = compact;
+	s->snap_wanted = false;
+	/* Not yet loaded: a snapshot that was installed (the log is compacted
+	 * right up to it) must also be where the log ends up. */
+	if (!s->loaded && index > 0 && compact == index) {
+		s->gap_index = index;
+		s->gap_term = term;
+	}
+}
+
+bool raftd_store_snapshot_wanted(const raftd_store_t *s)
+{
+	return s->snap_wanted;
+}
+
+uint64_t raftd_store_compact_index(const raftd_store_t *s)
+{
+	return s->compact;
+}
+
+int raftd_store_term(raftd_store_t *s, uint64_t index, uint64_t *ret_term)
+{
+	return raftd_st_term(s, index, ret_term);
 }
 
 void raftd_store_release(raftd_store_t *s, uint64_t index)

@@ -20,6 +20,16 @@
  * raftd_store_release(); older ones are read back from the segment files
  * (ck_segment, CRC checked).
  *
+ * Snapshots and compaction (raftd_snap.h): entries up to the compaction
+ * index are no longer read (the core gets CK_E_NOT_FOUND and sends the
+ * newest snapshot instead). walwriter cannot drop a log prefix yet, so the
+ * bytes stay on disk until it can. Installing a received snapshot at index
+ * S with term T cuts the log after min(last, S - 1) and covers the offsets
+ * from there to S - 1 with ONE batch of term T that holds a single empty
+ * record but claims every offset up to S - 1 (lastOffsetDelta, as in a
+ * compacted Kafka batch): the log then ends at S with the snapshot's term,
+ * and the next entry lands at S + 1 where Raft expects it.
+ *
  * Owned by raftd; for its libevent thread only.
  * Not for: the hard state (raftd_hs.c), applying entries (raftd_apply.c).
  */
@@ -76,6 +86,30 @@ bool raftd_store_appending(const raftd_store_t *s);
 
 /* Entries up to INDEX are applied: their memory copies may go. */
 void raftd_store_release(raftd_store_t *s, uint64_t index);
+
+/*
+ * The newest snapshot (INDEX, TERM) and the compaction index COMPACT
+ * (<= INDEX; it only grows). Before the log is loaded, a snapshot with
+ * COMPACT == INDEX > 0 counts as installed: loading makes the log end at
+ * it if a crash came first.
+ */
+void raftd_store_set_snapshot(raftd_store_t *s, uint64_t index, uint64_t term, uint64_t compact);
+/* Whether the core asked for a snapshot when there was none (make one). */
+bool raftd_store_snapshot_wanted(const raftd_store_t *s);
+uint64_t raftd_store_compact_index(const raftd_store_t *s);
+/* The term of INDEX as the core sees it (0 or CK_E_NOT_FOUND /
+ * CK_E_OFFSET_RANGE). */
+int raftd_store_term(raftd_store_t *s, uint64_t index, uint64_t *ret_term);
+
+/*
+ * Installs the received snapshot (INDEX >= 1, TERM) in the log as the file
+ * comment says, then appends the N entries ENTS (from INDEX + 1, may be 0):
+ * one operation, reported through on_appended like an append. Compaction
+ * and the newest snapshot become INDEX. Returns 0, CK_E_AGAIN (an append
+ * is pending, or not loaded), CK_E_INVALID, -ENOMEM.
+ */
+int raftd_store_install(raftd_store_t *s, uint64_t index, uint64_t term, const raft_entry_t *ents,
+                        size_t n);
 
 /*
  * Reads entries LO .. HI-1 as raft_storage_t.entries does (exposed for

@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #include "ck_err.h"
+#include "ck_fs.h"
 #include "ck_ipc.h"
 #include "ck_listen.h"
-#include "ck_lmdb.h"
 #include "ck_notify.h"
 #include "sup_loop.h"
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "ck_err.h"
+#include "ck_fs.h"
 #include "ck_listen.h"
 #include "ck_lmdb.h"
 #include "ck_log.h"

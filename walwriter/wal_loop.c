@@ -43,15 +43,6 @@ static void wal_stop_progress(wal_server_t *w);
 
 /* ---- logs ---- */
 
-static uint64_t wal_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
-	return h;
-}
-
 wal_log_t *wal_log_new(const char *topic, int32_t partition)
 {
 	wal_log_t *l = calloc(1, sizeof(*l));
@@ -64,65 +55,27 @@ wal_log_t *wal_log_new(const char *topic, int32_t partition)
 	return l;
 }
 
+static bool wal_log_eq(const void *key, const void *val)
+{
+	return !strcmp(key, ((const wal_log_t *)val)->name);
+}
+
 wal_log_t *wal_log_find(wal_server_t *w, const char *topic, int32_t partition)
 {
 	char name[CK_TOPIC_NAME_MAX + 16];
 
-	if (w->nbuckets == 0)
-		return NULL;
 	snprintf(name, sizeof(name), "%s-%d", topic, partition);
-	for (wal_log_t *l = w->buckets[wal_hash(name) & (w->nbuckets - 1)]; l; l = l->hnext)
-		if (!strcmp(l->name, name))
-			return l;
-	return NULL;
-}
-
-static int wal_log_rehash(wal_server_t *w)
-{
-	size_t n = w->nbuckets ? w->nbuckets * 2 : 64;
-	wal_log_t **b = calloc(n, sizeof(*b));
-
-	if (!b)
-		return -ENOMEM;
-	for (size_t i = 0; i < w->nbuckets; i++) {
-		wal_log_t *l = w->buckets[i], *next;
-		for (; l; l = next) {
-			size_t k = wal_hash(l->name) & (n - 1);
-			next = l->hnext;
-			l->hnext = b[k];
-			b[k] = l;
-		}
-	}
-	free(w->buckets);
-	w->buckets = b;
-	w->nbuckets = n;
-	return 0;
+	return ck_hash_find(&w->logs, ck_hash_str(name), wal_log_eq, name);
 }
 
 int wal_log_insert(wal_server_t *w, wal_log_t *l)
 {
-	size_t k;
-
-	if (w->nlogs >= w->nbuckets && wal_log_rehash(w) < 0 && w->nbuckets == 0)
-		return -ENOMEM;
-	k = wal_hash(l->name) & (w->nbuckets - 1);
-	l->hnext = w->buckets[k];
-	w->buckets[k] = l;
-	w->nlogs++;
-	return 0;
+	return ck_hash_insert(&w->logs, ck_hash_str(l->name), l);
 }
 
 void wal_log_remove(wal_server_t *w, wal_log_t *l)
 {
-	wal_log_t **pp = &w->buckets[wal_hash(l->name) & (w->nbuckets - 1)];
-
-	for (; *pp; pp = &(*pp)->hnext) {
-		if (*pp == l) {
-			*pp = l->hnext;
-			w->nlogs--;
-			return;
-		}
-	}
+	(void)ck_hash_remove(&w->logs, ck_hash_str(l->name), l);
 }
 
 void wal_log_info_fill(const wal_log_t *l, Chronik__Wal__LogInfo *info)
@@ -252,8 +205,7 @@ void wal_event_send(wal_client_t *c, const wal_log_t *l, bool deleted)
 	wal_send(c, &rep);
 }
 
-/* Pushes L's state to every subscriber of its topic. */
-static void wal_event(wal_server_t *w, const wal_log_t *l, bool deleted)
+void wal_event_publish(wal_server_t *w, const wal_log_t *l, bool deleted)
 {
 	for (wal_client_t *c = w->clients; c; c = c->next)
 		if (wal_client_subscribed(c, l->topic))
@@ -425,7 +377,7 @@ static void wal_job_publish_stats(wal_server_t *w, const wal_job_t *job)
 	for (size_t i = 0; i < job->nlogs; i++) {
 		wal_log_t *l = job->logs[i].owner;
 		wal_log_apply_stats(l, &job->logs[i].stats);
-		wal_event(w, l, false);
+		wal_event_publish(w, l, false);
 	}
 }
 
@@ -443,7 +395,7 @@ static void wal_done_group(wal_server_t *w, wal_job_t *job, int phase)
 	for (size_t i = 0; i < job->nlogs && job->err == 0; i++) {
 		wal_log_t *l = job->logs[i].owner;
 		l->durable_end = job->logs[i].stats.end_offset;
-		wal_event(w, l, false);
+		wal_event_publish(w, l, false);
 	}
 	for (a = job->ctx; a; a = next) {
 		next = a->next;
@@ -457,54 +409,54 @@ static void wal_done_group(wal_server_t *w, wal_job_t *job, int phase)
 	}
 }
 
+static void wal_done_configure(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
+{
+	wal_log_t *l = ctx->log;
+	const wal_log_cfg_t *c = &job->cfg;
+
+	if (job->err < 0) {
+		ck_log(CK_LOG_ERROR, "settings not changed log=%s err=\"%s\"", l->name,
+		       ck_strerror(job->err));
+		wal_reply_err(ctx->client, ctx->correlation_id, job->err, NULL);
+		return;
+	}
+	l->cfg = *c;
+	ck_log(CK_LOG_INFO,
+	       "log settings changed log=%s segment_bytes=%lld segment_ms=%lld "
+	       "retention_bytes=%lld retention_ms=%lld max_message_bytes=%d "
+	       "index_interval_bytes=%d",
+	       l->name, (long long)c->segment_bytes, (long long)c->segment_ms,
+	       (long long)c->retention_bytes, (long long)c->retention_ms, c->max_message_bytes,
+	       c->index_interval_bytes);
+	wal_reply_info(ctx->client, ctx->correlation_id, l);
+	wal_retention_soon(w);
+}
+
+static void wal_done_truncate(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
+{
+	wal_log_t *l = ctx->log;
+
+	l->state = WAL_LOG_READY;
+	wal_log_apply_stats(l, &job->stats);
+	l->next_offset = l->durable_end = job->stats.end_offset;
+	if (job->err < 0) {
+		wal_reply_err(ctx->client, ctx->correlation_id, job->err, NULL);
+		if (job->err != CK_E_OFFSET_RANGE)
+			wal_stop_begin(w, CK_EXIT_RESTART);
+		return;
+	}
+	wal_reply_info(ctx->client, ctx->correlation_id, l);
+	wal_event_publish(w, l, false);
+}
+
 static void wal_done_admin(wal_server_t *w, wal_job_t *job)
 {
 	wal_ctx_t *ctx = job->ctx;
-	wal_log_t *l = ctx->log;
 
-	switch (job->kind) {
-	case WAL_JOB_CREATE:
-		if (job->err < 0) {
-			ck_log(CK_LOG_ERROR, "create failed log=%s err=\"%s\"", l->name,
-			       ck_strerror(job->err));
-			wal_log_remove(w, l);
-			wal_reply_err(ctx->client, ctx->correlation_id, job->err, NULL);
-			free(l);
-			break;
-		}
-		l->store = job->store;
-		l->state = WAL_LOG_READY;
-		wal_log_apply_stats(l, &job->stats);
-		l->next_offset = l->durable_end = job->stats.end_offset;
-		ck_log(CK_LOG_INFO, "log created log=%s", l->name);
-		wal_reply_info(ctx->client, ctx->correlation_id, l);
-		wal_event(w, l, false);
-		break;
-	case WAL_JOB_DELETE:
-		if (job->err < 0)
-			ck_log(CK_LOG_ERROR, "delete incomplete log=%s err=\"%s\"", l->name,
-			       ck_strerror(job->err));
-		ck_log(CK_LOG_INFO, "log deleted log=%s", l->name);
-		wal_reply_info(ctx->client, ctx->correlation_id, l);
-		wal_event(w, l, true);
-		free(l);
-		break;
-	case WAL_JOB_TRUNCATE:
-		l->state = WAL_LOG_READY;
-		wal_log_apply_stats(l, &job->stats);
-		l->next_offset = l->durable_end = job->stats.end_offset;
-		if (job->err < 0) {
-			wal_reply_err(ctx->client, ctx->correlation_id, job->err, NULL);
-			if (job->err != CK_E_OFFSET_RANGE)
-				wal_stop_begin(w, CK_EXIT_RESTART);
-			break;
-		}
-		wal_reply_info(ctx->client, ctx->correlation_id, l);
-		wal_event(w, l, false);
-		break;
-	default:
-		break;
-	}
+	if (job->kind == WAL_JOB_CONFIGURE)
+		wal_done_configure(w, job, ctx);
+	else if (job->kind == WAL_JOB_TRUNCATE)
+		wal_done_truncate(w, job, ctx);
 	if (ctx->client)
 		wal_client_unref(ctx->client);
 	free(ctx);
@@ -525,6 +477,14 @@ static void wal_on_done(void *arg, wal_job_t *job, int phase)
 	case WAL_JOB_RETENTION:
 		w->retention_inflight = false;
 		wal_job_publish_stats(w, job);
+		if (w->retention_again && !w->stopping) {
+			w->retention_again = false;
+			wal_retention_soon(w);
+		}
+		break;
+	case WAL_JOB_CREATE:
+	case WAL_JOB_DELETE:
+		wal_admin_done(w, job);
 		break;
 	case WAL_JOB_CHECKPOINT:
 		w->ckpt_inflight = false;
@@ -537,6 +497,8 @@ static void wal_on_done(void *arg, wal_job_t *job, int phase)
 	}
 	free(job->items);
 	free(job->logs);
+	free(job->admins);
+	free(job->news);
 	free(job);
 }
 
@@ -572,6 +534,14 @@ static void wal_submit_once(wal_server_t *w, wal_job_kind_t kind, bool *inflight
 	job->kind = kind;
 	*inflight = true;
 	wal_submit(w, job);
+}
+
+void wal_retention_soon(wal_server_t *w)
+{
+	if (w->retention_inflight)
+		w->retention_again = true;
+	else
+		wal_submit_once(w, WAL_JOB_RETENTION, &w->retention_inflight);
 }
 
 static void wal_ckpt_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -616,7 +586,7 @@ static void wal_stop_timer_cb(evutil_socket_t fd, short what, void *arg)
  * then one last checkpoint, then the replies are flushed and we leave. */
 static void wal_stop_progress(wal_server_t *w)
 {
-	if (w->pend_count > 0 || w->jobs_inflight > 0)
+	if (w->pend_count > 0 || w->jobs_inflight > 0 || wal_admin_pending(w) > 0)
 		return;
 	if (!w->final_ckpt_done && w->exit_code == CK_EXIT_STOPPED) {
 		wal_submit_once(w, WAL_JOB_CHECKPOINT, &w->ckpt_inflight);
@@ -642,6 +612,7 @@ static void wal_stop_begin(wal_server_t *w, int code)
 	ck_ipc_listener_free(w->listener);
 	w->listener = NULL;
 	wal_kick(w);
+	wal_admin_cut(w);
 	wal_stop_progress(w);
 }
 
@@ -676,7 +647,7 @@ static int wal_server_events(wal_server_t *w)
 	w->retention_timer = evtimer_new(w->base, wal_retention_timer_cb, w);
 	w->stop_timer = evtimer_new(w->base, wal_stop_timer_cb, w);
 	if (!w->sync_ev || !w->group_timer || !w->ckpt_timer || !w->retention_timer ||
-	    !w->stop_timer)
+	    !w->stop_timer || wal_admin_init(w) < 0)
 		return -ENOMEM;
 	if (event_add(w->sync_ev, NULL) < 0)
 		return -ENOMEM;
@@ -697,15 +668,14 @@ static void wal_server_free_events(wal_server_t *w)
 
 static void wal_server_free(wal_server_t *w)
 {
+	size_t it = 0;
+	wal_log_t *l;
+
 	wal_clients_close(w);
-	for (size_t b = 0; b < w->nbuckets; b++) {
-		wal_log_t *l, *n;
-		for (l = w->buckets[b]; l; l = n) {
-			n = l->hnext;
-			free(l);
-		}
-	}
-	free(w->buckets);
+	wal_admin_free(w);
+	while ((l = ck_hash_next(&w->logs, &it)) != NULL)
+		free(l);
+	ck_hash_free(&w->logs);
 }
 
 /* Starts serving: sync thread, listener, events; READY once all is up.
@@ -729,9 +699,9 @@ static int wal_server_start(wal_server_t *w)
 	w->listen_fd = -1;
 	if (!w->listener)
 		return -ENOMEM;
-	(void)ck_notifyf("READY=1\nSTATUS=serving logs=%zu profile=%s", w->nlogs,
+	(void)ck_notifyf("READY=1\nSTATUS=serving logs=%zu profile=%s", ck_hash_count(&w->logs),
 	                 ck_wal_profile_info(w->cfg->wal_profile)->name);
-	ck_log(CK_LOG_INFO, "ready logs=%zu profile=%s data_dir=%s", w->nlogs,
+	ck_log(CK_LOG_INFO, "ready logs=%zu profile=%s data_dir=%s", ck_hash_count(&w->logs),
 	       ck_wal_profile_info(w->cfg->wal_profile)->name, w->cfg->data_dir);
 	return 0;
 }

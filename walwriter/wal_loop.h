@@ -5,7 +5,8 @@
  * directories, lock, LMDB, recovery, socket).
  *
  * Single-threaded: everything here runs on the libevent loop, except what
- * wal_sync.c does on the sync thread. The loop owns the logical state of
+ * wal_sync.c does on the sync thread. wal_admin.c groups creations and
+ * deletions. The loop owns the logical state of
  * each log (offsets handed out, written and durable ends) and every client;
  * the sync thread owns the files. main.c only calls wal_server_run().
  */
@@ -20,6 +21,7 @@
 
 #include "ck_config.h"
 #include "ck_daemon.h"
+#include "ck_hash.h"
 #include "ck_ipc.h"
 #include "ck_segment.h"
 #include "walwriter.pb-c.h"
@@ -34,7 +36,6 @@ typedef enum {
 } wal_log_state_t;
 
 typedef struct wal_log {
-	struct wal_log *hnext;
 	char name[CK_TOPIC_NAME_MAX + 16]; /* "<topic>-<partition>" */
 	char topic[CK_TOPIC_NAME_MAX + 1];
 	int32_t partition;
@@ -80,12 +81,21 @@ struct wal_append {
 	uint64_t arrived_ns;
 };
 
-/* What an admin job answers to. */
-typedef struct {
+/* What an admin request answers to (a job's, or one log of a group). */
+typedef struct wal_ctx {
+	struct wal_ctx *next; /* queued for a group (wal_admin.c) */
 	wal_client_t *client;
 	uint64_t correlation_id;
 	wal_log_t *log;
+	wal_log_cfg_t req; /* CreateLog: the settings as asked */
 } wal_ctx_t;
+
+/* Requests waiting for their group, FIFO. */
+typedef struct {
+	wal_ctx_t *head;
+	wal_ctx_t *tail;
+	size_t n;
+} wal_ctx_queue_t;
 
 struct wal_server {
 	const ck_config_t *cfg;
@@ -107,9 +117,7 @@ struct wal_server {
 	struct event *retention_timer;
 	struct event *stop_timer;
 
-	wal_log_t **buckets;
-	size_t nbuckets;
-	size_t nlogs;
+	ck_hash_t logs; /* wal_log_t by name */
 
 	wal_client_t *clients;
 	uint64_t next_client_id;
@@ -120,9 +128,17 @@ struct wal_server {
 	uint32_t pend_count;
 	uint32_t last_group_appends; /* size of the last group cut */
 
+	/* Creations and deletions waiting for their group (wal_admin.c). */
+	wal_ctx_queue_t creates;
+	wal_ctx_queue_t deletes;
+	int admin_inflight;     /* their groups with the sync thread */
+	bool admin_kicked;      /* admin_ev is active */
+	struct event *admin_ev; /* cuts the next groups after this loop round */
+
 	int jobs_inflight;
 	bool ckpt_inflight;
 	bool retention_inflight;
+	bool retention_again; /* asked for while one ran: run once more */
 	bool stopping;
 	bool final_ckpt_done;
 	uint64_t stop_deadline_ms; /* monotonic: give up flushing replies */
@@ -141,8 +157,10 @@ wal_log_t *wal_log_find(wal_server_t *w, const char *topic, int32_t partition);
 int wal_log_insert(wal_server_t *w, wal_log_t *l);
 wal_log_t *wal_log_new(const char *topic, int32_t partition);
 
-/* wal_loop.c, for wal_req.c */
+/* wal_loop.c, for wal_req.c and wal_admin.c */
 void wal_log_remove(wal_server_t *w, wal_log_t *l);
+/* Runs a retention pass soon (after the one running, if any). */
+void wal_retention_soon(wal_server_t *w);
 void wal_log_info_fill(const wal_log_t *l, Chronik__Wal__LogInfo *info);
 void wal_client_unref(wal_client_t *c);
 /* Closes C's connection after a protocol violation, with a log line. */
@@ -152,11 +170,28 @@ void wal_reply_err(wal_client_t *c, uint64_t cid, int err, const char *msg);
 void wal_reply_info(wal_client_t *c, uint64_t cid, const wal_log_t *l);
 bool wal_client_subscribed(const wal_client_t *c, const char *topic);
 void wal_event_send(wal_client_t *c, const wal_log_t *l, bool deleted);
+/* Pushes L's state to every subscriber of its topic. */
+void wal_event_publish(wal_server_t *w, const wal_log_t *l, bool deleted);
 /* Cuts a group now or arms the window timer (the pure core decides). */
 void wal_kick(wal_server_t *w);
 /* Hands every pending append of L over (before a truncate or delete). */
 void wal_group_flush_log(wal_server_t *w, wal_log_t *l);
 void wal_submit(wal_server_t *w, wal_job_t *job);
+
+/* wal_admin.c: creations and deletions, grouped. */
+int wal_admin_init(wal_server_t *w);
+/* Answers nothing: drops what is still queued (the loop is gone). */
+void wal_admin_free(wal_server_t *w);
+/* Queues the creation (WAL_JOB_CREATE, L inserted in state CREATING, REQ
+ * as asked) or deletion (WAL_JOB_DELETE, L already out of the table) of L
+ * for C's request CID. */
+void wal_admin_queue(wal_server_t *w, wal_job_kind_t kind, wal_client_t *c, uint64_t cid,
+                     wal_log_t *l, const wal_log_cfg_t *req);
+/* Hands what is queued to the sync thread, unless a group is there already. */
+void wal_admin_cut(wal_server_t *w);
+/* A CREATE or DELETE job is DONE: answers its requests, cuts the next. */
+void wal_admin_done(wal_server_t *w, wal_job_t *job);
+size_t wal_admin_pending(const wal_server_t *w);
 
 /* wal_req.c: one frame from a client (the ck_ipc on_frame handler). */
 void wal_req_frame(ck_ipc_conn_t *conn, const uint8_t *data, size_t len, void *arg);

@@ -27,6 +27,7 @@
 
 #include "ck_clock.h"
 #include "ck_err.h"
+#include "ck_fs.h"
 #include "ck_log.h"
 
 #define WAL_RECOVER_ZERO_CHUNK (64u << 10)
@@ -201,24 +202,19 @@ static void wal_close3(int *fds)
 	}
 }
 
-/* Reads the stored settings; a missing or bad file means node defaults. */
+/* Reads the stored settings: a missing file means node defaults (a log
+ * created with them has none), a bad one too, with a warning. */
 static void wal_recover_cfg(const char *dir, const char *name, const wal_log_cfg_t *defaults,
                             wal_log_cfg_t *ret)
 {
-	uint8_t buf[WAL_LOG_CFG_LEN + 1];
+	uint8_t buf[WAL_LOG_CFG_LEN];
 	wal_log_cfg_t req = {0, 0, 0, 0, 0, 0};
 	char path[PATH_MAX];
-	ssize_t n = -1;
-	int fd;
+	ssize_t n = -ENAMETOOLONG;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, WAL_STORE_CONFIG_FILE) < (int)sizeof(path)) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			n = read(fd, buf, sizeof(buf));
-			(void)close(fd);
-		}
-	}
-	if (n < 0 || wal_log_cfg_decode(buf, (size_t)n, &req) < 0) {
+	if (snprintf(path, sizeof(path), "%s/%s", dir, WAL_STORE_CONFIG_FILE) < (int)sizeof(path))
+		n = ck_fs_read_small(path, buf, sizeof(buf));
+	if (n != -ENOENT && (n < 0 || wal_log_cfg_decode(buf, (size_t)n, &req) < 0)) {
 		ck_log(CK_LOG_WARN, "log settings unreadable, using node defaults log=%s", name);
 		memset(&req, 0, sizeof(req));
 	}
@@ -373,7 +369,7 @@ static int wal_drop_after(wal_store_t *s, const char *name, const int64_t *bases
 		r = wal_store_seg_unlink(s->dir, bases[j]);
 	}
 	if (r == 0 && from < n)
-		r = wal_store_dir_sync(s->dir);
+		r = ck_fs_dir_sync(s->dir);
 	return r;
 }
 
@@ -535,22 +531,43 @@ static size_t wal_recover_first(const int64_t *bases, size_t n, const wal_ckpt_t
 	return 0;
 }
 
-static int wal_recover_empty(wal_store_t *s, int64_t base, int64_t **bases)
+/*
+ * Whether the log holds no batch at all: no segment file, or a single empty
+ * one that no recovery point goes beyond. Such a log recovers without
+ * opening anything (its first append creates the files, wal_store_activate);
+ * *RET_BASE gets the offset it starts at.
+ */
+static bool wal_recover_is_empty(const char *dir, const int64_t *bases, int n,
+                                 const wal_ckpt_t *ckpt, int64_t *ret_base)
 {
-	int fds[3], r;
+	char path[PATH_MAX];
+	struct stat st;
 
-	r = wal_store_seg_open(s->dir, base, true, &fds[0], &fds[1], &fds[2]);
-	if (r < 0)
-		return r;
-	wal_close3(fds);
-	r = wal_store_dir_sync(s->dir);
-	if (r < 0)
-		return r;
-	*bases = malloc(sizeof(int64_t));
-	if (!*bases)
-		return -ENOMEM;
-	(*bases)[0] = base;
-	return 1;
+	if (n == 0) {
+		*ret_base = ckpt ? ckpt->log_start_offset : 0;
+		return true;
+	}
+	if (n != 1 || (ckpt && ckpt->next_offset > bases[0]))
+		return false;
+	if (ck_segment_path(path, sizeof(path), dir, bases[0], CK_SEGMENT_FILE_LOG) < 0 ||
+	    stat(path, &st) < 0 || st.st_size != 0)
+		return false;
+	*ret_base = bases[0];
+	return true;
+}
+
+/* Recovers the segments of BASES (N > 0) from the checkpoint. */
+static int wal_recover_segments(wal_store_t *s, const char *name, const int64_t *bases, size_t n,
+                                const wal_ckpt_t *ckpt, wal_store_cut_t *cut)
+{
+	size_t k0 = wal_recover_first(bases, n, ckpt);
+	int r = 0;
+
+	for (size_t i = 0; i < k0 && r >= 0; i++)
+		r = wal_recover_closed(s, name, bases[i]);
+	if (r >= 0)
+		r = wal_recover_tail(s, name, bases, k0, n, ckpt, cut);
+	return r;
 }
 
 int wal_store_recover(const char *data_dir, const char *topic, int32_t partition,
@@ -562,7 +579,7 @@ int wal_store_recover(const char *data_dir, const char *topic, int32_t partition
 	int64_t *bases = NULL;
 	wal_store_t *s = NULL;
 	wal_log_cfg_t cfg;
-	size_t k0;
+	int64_t empty_base = 0;
 	int r, n;
 
 	r = ck_segment_log_dir(dir, sizeof(dir), data_dir, topic, partition);
@@ -574,15 +591,14 @@ int wal_store_recover(const char *data_dir, const char *topic, int32_t partition
 	if (!s)
 		return -ENOMEM;
 	n = r = ck_segment_list(dir, &bases);
-	if (r == 0)
-		n = r = wal_recover_empty(s, ckpt ? ckpt->log_start_offset : 0, &bases);
 	if (r < 0)
 		goto out;
-	k0 = wal_recover_first(bases, (size_t)n, ckpt);
-	for (size_t i = 0; i < k0 && r >= 0; i++)
-		r = wal_recover_closed(s, name, bases[i]);
-	if (r >= 0)
-		r = wal_recover_tail(s, name, bases, k0, (size_t)n, ckpt, &cut);
+	if (wal_recover_is_empty(dir, bases, n, ckpt, &empty_base)) {
+		r = wal_store_seg_push(s, empty_base, 0, INT64_MIN);
+		s->next_offset = empty_base;
+	} else {
+		r = wal_recover_segments(s, name, bases, (size_t)n, ckpt, &cut);
+	}
 	if (r < 0)
 		goto out;
 	s->start_offset = s->segs[0].base_offset;

@@ -3,7 +3,8 @@
  * loop serves them (shell): parsing a frame, checking a request against the
  * logs, and either answering at once (info, list, subscribe, rejections) or
  * queueing work for the sync thread (appends into the pending group;
- * create, delete and truncate as jobs). Appends are validated and get their
+ * creations and deletions into their groups, wal_admin.c; configure and
+ * truncate as jobs). Appends are validated and get their
  * offsets here, in arrival order, through the pure core; nothing of a
  * rejected request reaches a file. A frame that is no request closes its
  * connection with a log line.
@@ -39,11 +40,8 @@ static wal_job_t *wal_admin_job(wal_job_kind_t kind, wal_client_t *c, uint64_t c
 	ctx->log = l;
 	if (c)
 		c->refs++;
-	if (l) {
-		snprintf(job->topic, sizeof(job->topic), "%s", l->topic);
-		job->partition = l->partition;
+	if (l)
 		job->store = l->store;
-	}
 	return job;
 }
 
@@ -65,7 +63,6 @@ static void wal_req_create(wal_server_t *w, wal_client_t *c, uint64_t cid,
 {
 	wal_log_cfg_t req, cfg;
 	wal_log_t *l;
-	wal_job_t *job;
 
 	if (!ck_topic_name_valid(m->topic) || m->partition < 0)
 		return wal_reply_err(c, cid, CK_E_INVALID, "invalid topic or partition");
@@ -81,11 +78,7 @@ static void wal_req_create(wal_server_t *w, wal_client_t *c, uint64_t cid,
 	}
 	l->state = WAL_LOG_CREATING;
 	l->cfg = cfg;
-	job = wal_admin_job(WAL_JOB_CREATE, c, cid, l);
-	job->req = req;
-	job->cfg = cfg;
-	job->owner = l;
-	wal_submit(w, job);
+	wal_admin_queue(w, WAL_JOB_CREATE, c, cid, l, &req);
 }
 
 /* The log a request names, ready for work; replies and returns NULL when not. */
@@ -115,7 +108,27 @@ static void wal_req_delete(wal_server_t *w, wal_client_t *c, uint64_t cid,
 	wal_group_flush_log(w, l);
 	wal_log_remove(w, l);
 	l->state = WAL_LOG_DELETING;
-	wal_submit(w, wal_admin_job(WAL_JOB_DELETE, c, cid, l));
+	wal_admin_queue(w, WAL_JOB_DELETE, c, cid, l, NULL);
+}
+
+/* The new settings apply once durable (wal_loop.c answers); appends queued
+ * before them are written under the old ones (FIFO on the sync thread). */
+static void wal_req_configure(wal_server_t *w, wal_client_t *c, uint64_t cid,
+                              const Chronik__Wal__ConfigureLog *m)
+{
+	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
+	wal_log_cfg_t req, cfg;
+	wal_job_t *job;
+
+	if (!l)
+		return;
+	wal_cfg_from_proto(m->config, &req);
+	if (wal_log_cfg_resolve(&w->defaults, &req, &cfg) < 0)
+		return wal_reply_err(c, cid, CK_E_INVALID, "log config out of range");
+	job = wal_admin_job(WAL_JOB_CONFIGURE, c, cid, l);
+	job->req = req;
+	job->cfg = cfg;
+	wal_submit(w, job);
 }
 
 static void wal_req_truncate(wal_server_t *w, wal_client_t *c, uint64_t cid,
@@ -200,22 +213,21 @@ static void wal_req_list(wal_server_t *w, wal_client_t *c, uint64_t cid)
 {
 	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
 	Chronik__Wal__LogList list = CHRONIK__WAL__LOG_LIST__INIT;
-	Chronik__Wal__LogInfo *infos = calloc(w->nlogs + 1, sizeof(*infos));
-	Chronik__Wal__LogInfo **ptrs = calloc(w->nlogs + 1, sizeof(*ptrs));
+	Chronik__Wal__LogInfo *infos = calloc(ck_hash_count(&w->logs) + 1, sizeof(*infos));
+	Chronik__Wal__LogInfo **ptrs = calloc(ck_hash_count(&w->logs) + 1, sizeof(*ptrs));
+	wal_log_t *l;
 	size_t n = 0;
 
 	if (!infos || !ptrs) {
 		wal_reply_err(c, cid, -ENOMEM, NULL);
 		goto out;
 	}
-	for (size_t b = 0; b < w->nbuckets; b++) {
-		for (wal_log_t *l = w->buckets[b]; l; l = l->hnext) {
-			if (l->state == WAL_LOG_CREATING)
-				continue;
-			wal_log_info_fill(l, &infos[n]);
-			ptrs[n] = &infos[n];
-			n++;
-		}
+	for (size_t it = 0; (l = ck_hash_next(&w->logs, &it)) != NULL;) {
+		if (l->state == WAL_LOG_CREATING)
+			continue;
+		wal_log_info_fill(l, &infos[n]);
+		ptrs[n] = &infos[n];
+		n++;
 	}
 	list.n_logs = n;
 	list.logs = ptrs;
@@ -232,6 +244,7 @@ static void wal_req_subscribe(wal_server_t *w, wal_client_t *c, uint64_t cid,
                               const Chronik__Wal__Subscribe *m)
 {
 	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
+	wal_log_t *l;
 
 	if (m->topic[0] == '\0') {
 		c->sub_all = true;
@@ -250,11 +263,10 @@ static void wal_req_subscribe(wal_server_t *w, wal_client_t *c, uint64_t cid,
 	rep.correlation_id = cid;
 	wal_send(c, &rep);
 	/* The current state first, so the subscriber never misses a step. */
-	for (size_t b = 0; b < w->nbuckets; b++)
-		for (wal_log_t *l = w->buckets[b]; l; l = l->hnext)
-			if (l->state != WAL_LOG_CREATING &&
-			    (m->topic[0] == '\0' || !strcmp(m->topic, l->topic)))
-				wal_event_send(c, l, false);
+	for (size_t it = 0; (l = ck_hash_next(&w->logs, &it)) != NULL;)
+		if (l->state != WAL_LOG_CREATING &&
+		    (m->topic[0] == '\0' || !strcmp(m->topic, l->topic)))
+			wal_event_send(c, l, false);
 }
 
 static bool wal_req_mutates(const Chronik__Wal__WalRequest *req)
@@ -289,6 +301,9 @@ static bool wal_dispatch(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequ
 		break;
 	case CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE:
 		wal_req_truncate(w, c, cid, req->truncate);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_CONFIGURE_LOG:
+		wal_req_configure(w, c, cid, req->configure_log);
 		break;
 	case CHRONIK__WAL__WAL_REQUEST__BODY_LOG_INFO:
 		wal_req_info(w, c, cid, req->log_info);

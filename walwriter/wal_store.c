@@ -13,7 +13,6 @@
 
 #include "wal_store_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 
 #include "ck_clock.h"
 #include "ck_err.h"
+#include "ck_fs.h"
 #include "ck_log.h"
 
 #define WAL_ZERO_BUF (64u << 10)
@@ -79,18 +79,6 @@ static int wal_store_fdatasync(int fd)
 	return fdatasync(fd) < 0 ? -errno : 0;
 }
 
-int wal_store_dir_sync(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	(void)close(fd);
-	return r;
-}
-
 static void wal_store_close_fd(int *fd)
 {
 	if (*fd >= 0)
@@ -136,30 +124,6 @@ int wal_store_seg_unlink(const char *dir, int64_t base)
 		if (unlink(path) < 0 && errno != ENOENT && r == 0)
 			r = -errno;
 	}
-	return r;
-}
-
-/* Removes DIR and the files in it (log directories hold no subdirectories). */
-static int wal_store_rmdir_files(const char *dir)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(dir);
-	int r = 0;
-
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
-			continue;
-		if (unlink(path) < 0 && errno != ENOENT && r == 0)
-			r = -errno;
-	}
-	(void)closedir(d);
-	if (rmdir(dir) < 0 && r == 0)
-		r = -errno;
 	return r;
 }
 
@@ -293,91 +257,6 @@ int wal_store_index_sync(wal_store_t *s)
 	if (r == 0)
 		s->index_dirty = false;
 	return r;
-}
-
-/* ---- creation ---- */
-
-static int wal_store_write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), r;
-
-	if (fd < 0)
-		return -errno;
-	r = wal_store_pwrite(fd, data, len, 0);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	(void)close(fd);
-	return r;
-}
-
-/* Builds the new log in TMP: settings file and an empty, durable segment 0. */
-static int wal_store_create_tmp(const char *tmp, const wal_log_cfg_t *req)
-{
-	uint8_t cfgbuf[WAL_LOG_CFG_LEN];
-	char path[PATH_MAX];
-	int fds[3], r;
-
-	(void)wal_store_rmdir_files(tmp);
-	if (mkdir(tmp, 0755) < 0)
-		return -errno;
-	wal_log_cfg_encode(req, cfgbuf);
-	if (snprintf(path, sizeof(path), "%s/%s", tmp, WAL_STORE_CONFIG_FILE) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	r = wal_store_write_file(path, cfgbuf, sizeof(cfgbuf));
-	if (r < 0)
-		return r;
-	r = wal_store_seg_open(tmp, 0, true, &fds[0], &fds[1], &fds[2]);
-	if (r < 0)
-		return r;
-	for (int k = 0; k < 3; k++) {
-		if (r == 0 && fsync(fds[k]) < 0)
-			r = -errno;
-		(void)close(fds[k]);
-	}
-	if (r == 0)
-		r = wal_store_dir_sync(tmp);
-	return r;
-}
-
-int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
-                     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret)
-{
-	char dir[PATH_MAX], tmp[PATH_MAX], parent[PATH_MAX];
-	wal_store_t *s = NULL;
-	struct stat st;
-	int r;
-
-	r = ck_segment_log_dir(dir, sizeof(dir), data_dir, topic, partition);
-	if (r < 0)
-		return r;
-	if (snprintf(tmp, sizeof(tmp), "%s.creating", dir) >= (int)sizeof(tmp) ||
-	    snprintf(parent, sizeof(parent), "%s/log", data_dir) >= (int)sizeof(parent))
-		return -ENAMETOOLONG;
-	if (stat(dir, &st) == 0)
-		return CK_E_EXISTS;
-	r = wal_store_create_tmp(tmp, req);
-	if (r == 0 && rename(tmp, dir) < 0)
-		r = -errno;
-	if (r == 0)
-		r = wal_store_dir_sync(parent);
-	if (r < 0) {
-		(void)wal_store_rmdir_files(tmp);
-		return r;
-	}
-	s = wal_store_alloc(dir, topic, partition, cfg);
-	if (!s)
-		return -ENOMEM;
-	r = wal_store_seg_push(s, 0, 0, INT64_MIN);
-	if (r == 0)
-		r = wal_store_seg_open(dir, 0, false, &s->log_fd, &s->index_fd, &s->time_fd);
-	if (r < 0) {
-		wal_store_free(s);
-		return r;
-	}
-	s->created_ms = ck_clock_wall_ms();
-	wal_store_ckpt_set(s);
-	*ret = s;
-	return 0;
 }
 
 /* ---- group commit ---- */
@@ -524,7 +403,7 @@ static int wal_store_open_active(wal_store_t *s, int64_t base, int64_t now_ms)
 	int r = wal_store_seg_open(s->dir, base, true, &s->log_fd, &s->index_fd, &s->time_fd);
 
 	if (r == 0)
-		r = wal_store_dir_sync(s->dir);
+		r = ck_fs_dir_sync(s->dir);
 	if (r == 0)
 		r = wal_store_seg_push(s, base, 0, INT64_MIN);
 	if (r < 0)
@@ -550,11 +429,29 @@ static int wal_store_roll(wal_store_t *s, int64_t base, int64_t now_ms)
 	return wal_store_open_active(s, base, now_ms);
 }
 
+int wal_store_activate(wal_store_t *s)
+{
+	int r;
+
+	if (s->log_fd >= 0)
+		return 0;
+	/* The segment holds no batch yet: truncating clears whatever a crash
+	 * left in files that may already exist. */
+	r = wal_store_seg_open(s->dir, wal_store_base(s), true, &s->log_fd, &s->index_fd,
+	                       &s->time_fd);
+	if (r == 0)
+		r = ck_fs_dir_sync(s->dir);
+	return r;
+}
+
 int wal_store_stage(wal_store_t *s, const uint8_t *data, size_t len, int64_t now_ms)
 {
 	size_t pos = 0, run = 0;
 	wal_index_entries_t e;
 	int r = s->failed;
+
+	if (r == 0 && s->log_fd < 0)
+		r = wal_store_activate(s);
 
 	while (r == 0 && pos < len) {
 		ck_batch_header_t h;
@@ -635,7 +532,7 @@ int wal_store_prealloc_step(wal_store_t *s, size_t chunk)
 	return 1;
 }
 
-/* ---- retention, truncation, deletion ---- */
+/* ---- retention, truncation ---- */
 
 int wal_store_retention(wal_store_t *s, int64_t now_ms)
 {
@@ -654,7 +551,7 @@ int wal_store_retention(wal_store_t *s, int64_t now_ms)
 	s->nsegs -= n;
 	s->start_offset = CK_MAX(s->start_offset, s->segs[0].base_offset);
 	if (r == 0)
-		r = wal_store_dir_sync(s->dir);
+		r = ck_fs_dir_sync(s->dir);
 	wal_store_ckpt_set(s);
 	return r < 0 ? r : (int)n;
 }
@@ -754,7 +651,7 @@ int wal_store_truncate(wal_store_t *s, int64_t offset, wal_store_ckpt_fn save, v
 	if (r == 0)
 		r = wal_store_reopen_at(s, (size_t)k, pos);
 	if (r == 0)
-		r = wal_store_dir_sync(s->dir);
+		r = ck_fs_dir_sync(s->dir);
 	if (r < 0)
 		return wal_store_fail(s, r);
 	ck_log(CK_LOG_INFO,
@@ -764,31 +661,4 @@ int wal_store_truncate(wal_store_t *s, int64_t offset, wal_store_ckpt_fn save, v
 	CK_ASSERT(s->next_offset == end);
 	wal_store_ckpt_set(s);
 	return 0;
-}
-
-int wal_store_delete(wal_store_t *s)
-{
-	char gone[PATH_MAX + 16], parent[PATH_MAX];
-	char *slash;
-	int r = 0;
-
-	wal_store_close_fd(&s->log_fd);
-	wal_store_close_fd(&s->index_fd);
-	wal_store_close_fd(&s->time_fd);
-	snprintf(gone, sizeof(gone), "%s.deleted", s->dir);
-	snprintf(parent, sizeof(parent), "%s", s->dir);
-	slash = strrchr(parent, '/');
-	if (slash)
-		*slash = '\0';
-	(void)wal_store_rmdir_files(gone);
-	if (rename(s->dir, gone) < 0)
-		r = -errno;
-	if (r == 0)
-		r = wal_store_dir_sync(parent);
-	if (r == 0)
-		r = wal_store_rmdir_files(gone);
-	if (r == 0)
-		r = wal_store_dir_sync(parent);
-	wal_store_free(s);
-	return r;
 }

@@ -11,7 +11,10 @@
  *
  * Invariants: bytes [0, write_pos) of the active segment are whole batches
  * with increasing offsets; [write_pos, zero_end) are zeros already durable;
- * the recovery point (wal_store_ckpt) only ever names fdatasync'd bytes.
+ * the recovery point (wal_store_ckpt) only ever names fdatasync'd bytes. An
+ * empty active segment may be "not open" (no fds, maybe no files yet: a new
+ * log, or an empty one after recovery); the first append opens (creates)
+ * its files and fsyncs the directory before anything is written.
  * Not here: deciding anything (wal_core.h), threads, LMDB, IPC.
  */
 #ifndef WAL_STORE_H
@@ -42,11 +45,38 @@ typedef struct {
 	int segments_dropped;
 } wal_store_cut_t;
 
+/* One log of a grouped creation (wal_store_create_group). */
+typedef struct {
+	const char *topic; /* the caller's, valid during the call */
+	int32_t partition;
+	wal_log_cfg_t req;  /* as asked (0 = node default), kept for restarts */
+	wal_log_cfg_t cfg;  /* resolved */
+	wal_store_t *store; /* out: the new store (when err is 0) */
+	int err;            /* out: 0, CK_E_EXISTS, or -errno */
+} wal_store_new_t;
+
+/* Called once per group, before any new log becomes visible, with the logs
+ * built so far (those with err 0); its result is only logged. */
+typedef void (*wal_store_group_fn)(void *arg, wal_store_new_t *logs, size_t n);
+
 /*
- * Creates the log's directory with an empty first segment at offset 0 and
- * its settings file (REQ as asked, for later restarts), all fsync'd, made
- * visible by one rename. Returns 0 and *RET, CK_E_EXISTS, or -errno.
+ * Creates the N logs of LOGS (distinct names) together, each in
+ * <data_dir>/log/<topic>-<partition>: an empty first segment file at offset
+ * 0 (its index files and the preallocated tail come with the first append)
+ * and, when REQ is not all 0, its settings file. Every log is built under
+ * "<dir>.creating" and made durable there (settings file, directory; by
+ * helper threads for a big group), then BEFORE(ARG, ...) runs (may be
+ * NULL), the directories are renamed into place and <data_dir>/log is
+ * fsync'd once for the whole group: after a crash a log is either complete
+ * or absent. Per-log results land in LOGS[i].err and .store; a log whose
+ * name exists gets CK_E_EXISTS without disturbing the others. Returns 0, or
+ * the -errno that failed the whole group (then none of it was created).
  */
+int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n,
+                           wal_store_group_fn before, void *arg);
+
+/* One log through wal_store_create_group (tests). Returns 0 and *RET,
+ * CK_E_EXISTS, or -errno. */
 int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
                      const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret);
 
@@ -99,6 +129,23 @@ int wal_store_retention(wal_store_t *s, int64_t now_ms);
  * either the log or nothing). S is freed either way. Returns 0 or -errno. */
 int wal_store_delete(wal_store_t *s);
 
+/*
+ * Deletes the N logs of STORES together: each directory is renamed to
+ * "<dir>.deleted", <data_dir>/log is fsync'd once (from here on every log
+ * is gone even after a crash; start-up removes leftovers), then their files
+ * are removed and the parent fsync'd once more. ERRS[i] gets 0 or the
+ * -errno of log i (its files may stay behind). Every store is freed.
+ */
+void wal_store_delete_group(wal_store_t **stores, size_t n, int *errs);
+
+/*
+ * Replaces the settings of S: REQ (as asked, 0 = node default) goes to the
+ * settings file atomically (temp file, fsync, rename, directory fsync),
+ * then CFG (resolved) applies to every later decision (roll, index
+ * cadence, retention). Returns 0 or -errno (the settings stay as they were).
+ */
+int wal_store_configure(wal_store_t *s, const wal_log_cfg_t *req, const wal_log_cfg_t *cfg);
+
 /* Zero-fills up to CHUNK bytes ahead of the write position (fdatasync'd).
  * Returns 1 when it did work, 0 when the tail is long enough, or -errno. */
 int wal_store_prealloc_step(wal_store_t *s, size_t chunk);
@@ -119,7 +166,9 @@ void *wal_store_owner(const wal_store_t *s);
 const char *wal_store_topic(const wal_store_t *s);
 int32_t wal_store_partition(const wal_store_t *s);
 
-/* Name of the per-log settings file inside the log directory. */
+/* Name of the per-log settings file inside the log directory. A log
+ * created with node defaults only has none; a missing file means node
+ * defaults, an unreadable one too (with a warning). */
 #define WAL_STORE_CONFIG_FILE "log.config"
 
 #endif

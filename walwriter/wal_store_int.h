@@ -78,8 +78,10 @@ int wal_store_seg_open(const char *dir, int64_t base, bool create, int *ret_log,
                        int *ret_time);
 /* Removes the three files of segment BASE. Returns 0 or -errno. */
 int wal_store_seg_unlink(const char *dir, int64_t base);
-/* fsync of a directory. */
-int wal_store_dir_sync(const char *dir);
+/* Makes the not-open active segment of S usable: opens its three files
+ * (creating the missing ones) and fsyncs the directory. Returns 0 or
+ * -errno. */
+int wal_store_activate(wal_store_t *s);
 
 /*
  * Scans the segment (fds LOG/INDEX/TIME, based at BASE) from POS, where the

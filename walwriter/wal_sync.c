@@ -61,14 +61,25 @@ static int wal_sync_store_add(wal_sync_t *s, wal_store_t *st)
 	return 0;
 }
 
-static void wal_sync_store_remove(wal_sync_t *s, wal_store_t *st)
+static int wal_ptr_cmp(const void *a, const void *b)
 {
+	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Forgets the N stores of GONE (reordered) in one pass over the list. */
+static void wal_sync_store_remove(wal_sync_t *s, wal_store_t **gone, size_t n)
+{
+	size_t k = 0;
+
+	qsort(gone, n, sizeof(*gone), wal_ptr_cmp);
 	for (size_t i = 0; i < s->nstores; i++) {
-		if (s->stores[i] == st) {
-			s->stores[i] = s->stores[--s->nstores];
-			return;
-		}
+		wal_store_t *st = s->stores[i];
+		if (!bsearch(&st, gone, n, sizeof(*gone), wal_ptr_cmp))
+			s->stores[k++] = st;
 	}
+	s->nstores = k;
 }
 
 /* ---- completions ---- */
@@ -279,41 +290,97 @@ static void wal_sync_groups(wal_sync_t *s, wal_job_t **jobs, size_t n)
 	}
 }
 
-static void wal_sync_create(wal_sync_t *s, wal_job_t *job)
+/* Before a group of new logs becomes visible: their fresh recovery points
+ * (replacing any stale one a log of the same name left) in one transaction.
+ * A failure is only logged: the next checkpoint writes them again. */
+static void wal_sync_create_ckpts(void *arg, wal_store_new_t *logs, size_t n)
 {
-	wal_store_t *st = NULL;
-	int r =
-	    wal_store_create(s->o.data_dir, job->topic, job->partition, &job->req, &job->cfg, &st);
-
-	if (r == 0) {
-		r = wal_sync_store_add(s, st);
-		if (r < 0)
-			wal_store_free(st);
-	}
-	if (r < 0) {
-		job->err = r;
-		return;
-	}
-	wal_store_set_owner(st, job->owner);
-	wal_store_set_prealloc(st, s->o.prealloc_bytes);
-	wal_store_stats(st, &job->stats);
-	job->store = st;
-	/* Replace any stale recovery point a log of that name left behind. */
+	wal_sync_t *s = arg;
+	MDB_txn *txn = NULL;
 	wal_ckpt_t c;
-	if (wal_store_ckpt(st, &c) && wal_ckpt_write_one(s, st, &c) == 0)
-		wal_store_ckpt_taken(st, &c);
+	int r = wal_mdb_err(mdb_txn_begin(s->o.env, NULL, 0, &txn));
+
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (logs[i].err == 0 && wal_store_ckpt(logs[i].store, &c))
+			r = wal_ckpt_txn_put(txn, s->o.dbi, logs[i].store, &c);
+	if (r == 0) {
+		r = wal_mdb_err(mdb_txn_commit(txn));
+		txn = NULL;
+	}
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (logs[i].err == 0 && wal_store_ckpt(logs[i].store, &c))
+			wal_store_ckpt_taken(logs[i].store, &c);
+	if (txn)
+		mdb_txn_abort(txn);
+	if (r < 0)
+		ck_log(CK_LOG_WARN, "checkpoints of new logs not written err=\"%s\"", ck_strerror(r));
 }
 
+static void wal_sync_create(wal_sync_t *s, wal_job_t *job)
+{
+	int r = wal_store_create_group(s->o.data_dir, job->news, job->nadmins,
+	                               wal_sync_create_ckpts, s);
+
+	for (size_t i = 0; i < job->nadmins; i++) {
+		wal_job_admin_t *a = &job->admins[i];
+		wal_store_t *st = job->news[i].store;
+
+		a->err = r < 0 ? r : job->news[i].err;
+		if (a->err == 0 && (a->err = wal_sync_store_add(s, st)) < 0)
+			wal_store_free(st); /* the directory stays: found at restart */
+		if (a->err < 0)
+			continue;
+		wal_store_set_owner(st, a->owner);
+		wal_store_set_prealloc(st, s->o.prealloc_bytes);
+		wal_store_stats(st, &a->stats);
+		a->store = st;
+	}
+}
+
+/* Removes the recovery points of the group's logs in one transaction,
+ * before their files go. Returns 0 or the error (nothing was deleted). */
+static int wal_sync_delete_ckpts(wal_sync_t *s, const wal_job_t *job)
+{
+	MDB_txn *txn;
+	int r = wal_mdb_err(mdb_txn_begin(s->o.env, NULL, 0, &txn));
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < job->nadmins && r == 0; i++)
+		r = wal_ckpt_txn_put(txn, s->o.dbi, job->admins[i].store, NULL);
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	return wal_mdb_err(mdb_txn_commit(txn));
+}
+
+/* The logs go whatever happens to their checkpoints: the loop has already
+ * forgotten them (a stale recovery point is replaced when a log of that
+ * name is created again). */
 static void wal_sync_delete(wal_sync_t *s, wal_job_t *job)
 {
-	wal_store_t *st = job->store;
-	int r = wal_ckpt_write_one(s, st, NULL);
+	size_t n = job->nadmins;
+	wal_store_t **sts = calloc(n ? n : 1, sizeof(*sts));
+	int *errs = calloc(n ? n : 1, sizeof(*errs));
+	int r = wal_sync_delete_ckpts(s, job);
 
-	wal_sync_store_remove(s, st);
-	if (wal_store_delete(st) < 0 && r == 0)
-		r = -EIO;
-	job->store = NULL;
-	job->err = r;
+	CK_ASSERT(sts && errs); /* a store left behind would outlive its log */
+	if (r < 0)
+		ck_log(CK_LOG_ERROR, "checkpoints of deleted logs not removed err=\"%s\"",
+		       ck_strerror(r));
+	for (size_t i = 0; i < n; i++)
+		sts[i] = job->admins[i].store;
+	wal_sync_store_remove(s, sts, n);
+	for (size_t i = 0; i < n; i++)
+		sts[i] = job->admins[i].store; /* in the job's order again */
+	wal_store_delete_group(sts, n, errs);
+	for (size_t i = 0; i < n; i++) {
+		job->admins[i].err = r < 0 ? r : errs[i];
+		job->admins[i].store = NULL;
+	}
+	free(sts);
+	free(errs);
 }
 
 static void wal_sync_retention(wal_sync_t *s, wal_job_t *job)
@@ -351,6 +418,9 @@ static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
 		break;
 	case WAL_JOB_DELETE:
 		wal_sync_delete(s, job);
+		break;
+	case WAL_JOB_CONFIGURE:
+		job->err = wal_store_configure(job->store, &job->req, &job->cfg);
 		break;
 	case WAL_JOB_TRUNCATE:
 		job->err = wal_store_truncate(job->store, job->offset, wal_ckpt_save_cb, s);

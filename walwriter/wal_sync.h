@@ -3,7 +3,9 @@
  *
  * The event loop hands jobs over in order (a mutex and a condition
  * variable); the thread runs them strictly FIFO, so a truncate or a delete
- * always sees the appends queued before it. Group jobs queued back to back
+ * always sees the appends queued before it. Creations and deletions come
+ * as groups (one job for many logs): their checkpoints go into one LMDB
+ * transaction and their directories share fsyncs (wal_store_dir.c). Group jobs queued back to back
  * run together: each is written in order, then one fdatasync per touched
  * file covers them all. Results come back through a completion queue whose
  * eventfd wakes the loop. A group job reports twice: WRITTEN after its
@@ -29,8 +31,9 @@
 
 typedef enum {
 	WAL_JOB_GROUP = 0,
-	WAL_JOB_CREATE,
-	WAL_JOB_DELETE,
+	WAL_JOB_CREATE, /* a group of new logs */
+	WAL_JOB_DELETE, /* a group of logs to delete */
+	WAL_JOB_CONFIGURE,
 	WAL_JOB_TRUNCATE,
 	WAL_JOB_RETENTION,
 	WAL_JOB_CHECKPOINT,
@@ -50,11 +53,26 @@ typedef struct {
 	wal_store_stats_t stats; /* filled by the thread */
 } wal_job_log_t;
 
+/* One log of a CREATE or DELETE group. */
+typedef struct {
+	void *ctx;               /* the loop's (the request to answer) */
+	void *owner;             /* the loop's log (CREATE: set as the store's owner) */
+	wal_store_t *store;      /* DELETE: the store (freed); CREATE: the new one */
+	wal_store_stats_t stats; /* CREATE: the new log's */
+	int err;                 /* 0 or what failed for this log */
+} wal_job_admin_t;
+
 typedef struct wal_job {
 	wal_job_kind_t kind;
 	struct wal_job *next; /* the submission queue */
 	int err;              /* 0 or the first error */
 	void *ctx;            /* the loop's own context (requests to answer) */
+
+	/* CREATE, DELETE: the logs of the group; CREATE: NEWS[i] describes
+	 * ADMINS[i] (its topic points into the loop's log). */
+	wal_job_admin_t *admins;
+	wal_store_new_t *news;
+	size_t nadmins;
 
 	/* GROUP */
 	wal_job_item_t *items;
@@ -63,15 +81,12 @@ typedef struct wal_job {
 	wal_job_log_t *logs;
 	size_t nlogs;
 
-	/* CREATE, DELETE, TRUNCATE */
-	char topic[CK_TOPIC_NAME_MAX + 1];
-	int32_t partition;
-	wal_log_cfg_t req;       /* CREATE: as asked */
-	wal_log_cfg_t cfg;       /* CREATE: resolved */
+	/* CONFIGURE, TRUNCATE */
+	wal_log_cfg_t req;       /* CONFIGURE: as asked */
+	wal_log_cfg_t cfg;       /* CONFIGURE: resolved */
 	int64_t offset;          /* TRUNCATE */
-	wal_store_t *store;      /* DELETE, TRUNCATE: the store; CREATE: the new one */
-	void *owner;             /* CREATE: the loop's log */
-	wal_store_stats_t stats; /* CREATE, TRUNCATE: after the job */
+	wal_store_t *store;      /* CONFIGURE, TRUNCATE: the store */
+	wal_store_stats_t stats; /* TRUNCATE: after the job */
 } wal_job_t;
 
 typedef struct wal_sync wal_sync_t;

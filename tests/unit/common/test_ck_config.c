@@ -107,6 +107,15 @@ START_TEST(test_default_values)
 	ck_assert_str_eq(cfg.log_file, "");
 	ck_assert(!cfg.metadata_commit_leader);
 	ck_assert_int_eq(cfg.ipc_frame_max_bytes, 128 << 20);
+	ck_assert_int_eq(cfg.kafka_max_request_bytes, 104857600);
+	ck_assert_int_eq(cfg.kafka_idle_timeout_ms, 600000);
+	ck_assert(cfg.kafka_auto_create_topics);
+	ck_assert_int_eq(cfg.kafka_num_partitions, 1);
+	ck_assert_int_eq(cfg.kafka_default_replication_factor, 1);
+	ck_assert_int_eq(cfg.kafka_request_timeout_ms, 30000);
+	ck_assert_int_eq(cfg.kafka_max_inflight_requests, 256);
+	ck_assert_int_eq(cfg.kafka_max_queued_response_bytes, 64 << 20);
+	ck_assert_int_eq(cfg.kafka_drain_timeout_ms, 5000);
 	ck_assert_int_eq(cfg.peer_count, 0);
 }
 END_TEST
@@ -154,6 +163,14 @@ CHECK(k_level, c->log_level == CK_LOG_DEBUG)
 CHECK(k_file, !strcmp(c->log_file, "/var/log/chronik.log"))
 CHECK(k_commit, c->metadata_commit_leader)
 CHECK(k_frame, c->ipc_frame_max_bytes == 4194304)
+CHECK(k_kreq, c->kafka_max_request_bytes == 2097152)
+CHECK(k_kidle, c->kafka_idle_timeout_ms == 0)
+CHECK(k_kauto, !c->kafka_auto_create_topics)
+CHECK(k_knp, c->kafka_num_partitions == 6)
+CHECK(k_ktmo, c->kafka_request_timeout_ms == 4500)
+CHECK(k_kinfl, c->kafka_max_inflight_requests == 8)
+CHECK(k_kout, c->kafka_max_queued_response_bytes == 1048576)
+CHECK(k_kdrain, c->kafka_drain_timeout_ms == 0)
 
 static const key_case_t key_cases[] = {
 	{"node", "id", "3", "CHRONIK_NODE_ID", "3", k_id},
@@ -207,6 +224,20 @@ static const key_case_t key_cases[] = {
 	 k_file},
 	{"metadata", "commit", "\"leader\"", "CHRONIK_METADATA_COMMIT", "leader", k_commit},
 	{"ipc", "frame_max_bytes", "4194304", "CHRONIK_IPC_FRAME_MAX_BYTES", "4194304", k_frame},
+	{"kafka", "max_request_bytes", "2_097_152", "CHRONIK_KAFKA_MAX_REQUEST_BYTES", "2097152",
+	 k_kreq},
+	{"kafka", "idle_timeout_ms", "0", "CHRONIK_KAFKA_IDLE_TIMEOUT_MS", "0", k_kidle},
+	{"kafka", "auto_create_topics_enable", "false",
+	 "CHRONIK_KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false", k_kauto},
+	{"kafka", "num_partitions", "6", "CHRONIK_KAFKA_NUM_PARTITIONS", "6", k_knp},
+	/* default_replication_factor > 1 needs peers: test_kafka_table. */
+	{"kafka", "request_timeout_ms", "4500", "CHRONIK_KAFKA_REQUEST_TIMEOUT_MS", "4500",
+	 k_ktmo},
+	{"kafka", "max_inflight_requests", "8", "CHRONIK_KAFKA_MAX_INFLIGHT_REQUESTS", "8",
+	 k_kinfl},
+	{"kafka", "max_queued_response_bytes", "1048576",
+	 "CHRONIK_KAFKA_MAX_QUEUED_RESPONSE_BYTES", "1048576", k_kout},
+	{"kafka", "drain_timeout_ms", "0", "CHRONIK_KAFKA_DRAIN_TIMEOUT_MS", "0", k_kdrain},
 };
 
 #define N_KEYS (sizeof(key_cases) / sizeof(key_cases[0]))
@@ -373,7 +404,7 @@ START_TEST(test_syntax_errors)
 	expect_error("\n[node\n", "2: invalid table header (expected [name])");
 	expect_error("[node] id = 1\n", "1: [node]: unexpected text after the table header");
 	expect_error("[walx]\n", "1: [walx]: unknown table (expected node|listeners|wal|"
-				 "supervisor|wrapper|log|metadata|ipc|peer.N)");
+				 "supervisor|wrapper|log|metadata|ipc|kafka|peer.N)");
 	expect_error("[wal]\n[node]\n[wal]\n", "3: [wal]: duplicate table");
 	expect_error("[wal]\nprofile = \"low\"\n# x\nprofile = \"low\"\n",
 		     "4: [wal] profile: duplicate key (first on line 2)");
@@ -526,6 +557,75 @@ START_TEST(test_peer_errors)
 }
 END_TEST
 
+/* [kafka]: the replication factor bounded by the node count, the names
+ * kafka-frontend read before the table existed, the request size. */
+START_TEST(test_kafka_table)
+{
+	char text[1024];
+	const char *at = strstr(ck_config_default_toml, "\ndefault_replication_factor = ");
+	const char *table = strstr(ck_config_default_toml, "\n[kafka]");
+	const char *over[] = {"kafka.num_partitions=3", "kafka.auto_create_topics_enable=false",
+			      NULL};
+
+	ck_assert(at && table && table < at);
+	snprintf(text, sizeof(text), "%s[kafka]\ndefault_replication_factor = 3\n", peers3);
+	ck_assert_msg(load_text(text) == 0, "%s", err);
+	ck_assert_int_eq(cfg.kafka_default_replication_factor, 3);
+	snprintf(text, sizeof(text), "%s[kafka]\ndefault_replication_factor = 4\n", peers3);
+	expect_error(text, "16: [kafka] default_replication_factor: 4 is more than the 3 node(s) "
+			   "of the cluster");
+	expect_error("[kafka]\ndefault_replication_factor = 2\n",
+		     "2: [kafka] default_replication_factor: 2 is more than the 1 node(s) of the "
+		     "cluster");
+	expect_error("[kafka]\ndefault_replication_factor = 0\n",
+		     "2: [kafka] default_replication_factor: 0 out of range (1..32767)");
+	expect_error("[kafka]\nnum_partitions = 10001\n",
+		     "2: [kafka] num_partitions: 10001 out of range (1..10000)");
+	expect_error("[kafka]\nmax_inflight_requests = 0\n",
+		     "2: [kafka] max_inflight_requests: 0 out of range (1..65536)");
+	expect_error("[kafka]\nidle_timeout_ms = -1\n",
+		     "2: [kafka] idle_timeout_ms: -1 out of range (0..2147483647)");
+	expect_error("[kafka]\nauto_create_topics_enable = \"yes\"\n",
+		     "2: [kafka] auto_create_topics_enable: expected true or false, got a string");
+	expect_error("[kafka]\nmax_request_bytes = 1_000_000\n",
+		     "2: [kafka] max_request_bytes: 1000000 is below [wal] max_message_bytes "
+		     "1048588 (the largest batch could never arrive)");
+	ck_assert_int_eq(load_text("[kafka]\nmax_request_bytes = 1_000_000\n"
+				   "[wal]\nmax_message_bytes = 1_000_000\n"), 0);
+	/* The old names still work, below the specific ones and the file. */
+	ck_assert_int_eq(setenv("CHRONIK_NUM_PARTITIONS", "4", 1), 0);
+	ck_assert_int_eq(setenv("CHRONIK_AUTO_CREATE_TOPICS_ENABLE", "false", 1), 0);
+	ck_assert_int_eq(load_text("[kafka]\nnum_partitions = 2\n"), 0);
+	ck_assert_int_eq(cfg.kafka_num_partitions, 4);
+	ck_assert(!cfg.kafka_auto_create_topics);
+	ck_assert_int_eq(setenv("CHRONIK_KAFKA_NUM_PARTITIONS", "5", 1), 0);
+	ck_assert_int_eq(setenv("CHRONIK_KAFKA_AUTO_CREATE_TOPICS_ENABLE", "true", 1), 0);
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.kafka_num_partitions, 5);
+	ck_assert(cfg.kafka_auto_create_topics);
+	/* Arguments win over both. */
+	ck_assert_int_eq(ck_config_load_with(&cfg, NULL, over, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.kafka_num_partitions, 3);
+	ck_assert(!cfg.kafka_auto_create_topics);
+	ck_assert_int_eq(unsetenv("CHRONIK_KAFKA_NUM_PARTITIONS"), 0);
+	ck_assert_int_eq(unsetenv("CHRONIK_KAFKA_AUTO_CREATE_TOPICS_ENABLE"), 0);
+	/* A bad value under an old name is an error naming that name. */
+	ck_assert_int_eq(setenv("CHRONIK_NUM_PARTITIONS", "0", 1), 0);
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), CK_E_CONFIG);
+	ck_assert_str_eq(err, "environment CHRONIK_NUM_PARTITIONS: 0 out of range (1..10000)");
+	ck_assert_int_eq(unsetenv("CHRONIK_NUM_PARTITIONS"), 0);
+	ck_assert_int_eq(setenv("CHRONIK_AUTO_CREATE_TOPICS_ENABLE", "maybe", 1), 0);
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), CK_E_CONFIG);
+	ck_assert_str_eq(err, "environment CHRONIK_AUTO_CREATE_TOPICS_ENABLE: expected true or "
+			      "false, got maybe");
+	ck_assert_int_eq(unsetenv("CHRONIK_AUTO_CREATE_TOPICS_ENABLE"), 0);
+	ck_assert_int_eq(setenv("CHRONIK_KAFKA_DEFAULT_REPLICATION_FACTOR", "2", 1), 0);
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), CK_E_CONFIG);
+	ck_assert_str_eq(err, "environment CHRONIK_KAFKA_DEFAULT_REPLICATION_FACTOR: 2 is more "
+			      "than the 1 node(s) of the cluster");
+}
+END_TEST
+
 START_TEST(test_file_errors)
 {
 	char missing[300], expect[400];
@@ -663,6 +763,7 @@ int main(void)
 	tcase_add_test(tc, test_cross_key_errors);
 	tcase_add_test(tc, test_peers);
 	tcase_add_test(tc, test_peer_errors);
+	tcase_add_test(tc, test_kafka_table);
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_overrides);
 	tcase_add_test(tc, test_split_addr);

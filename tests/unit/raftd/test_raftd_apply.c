@@ -274,7 +274,9 @@ START_TEST(test_create_topic_exists)
 	create_init(&c, "orders", 2, 1, 1);
 	ck_assert_int_eq(apply(1, &c.cmd), 0);
 	raftd_effects_reset(&fx);
+	/* Another topic id: a different topic of the same name. */
 	create_init(&c, "orders", 5, 1, 1);
+	c.id[15] ^= 0xff;
 	ck_assert_int_eq(apply(2, &c.cmd), CK_E_EXISTS);
 	ck_assert_uint_eq(fx.n, 0);
 	t = topic("orders");
@@ -282,6 +284,30 @@ START_TEST(test_create_topic_exists)
 	ck_assert_uint_eq(t->created_index, 1);
 	chronik__meta__topic_record__free_unpacked(t, NULL);
 	ck_assert_ptr_null(partition("orders", 2));
+}
+END_TEST
+
+/* A CreateTopic applied again (a retry after a lost answer, forwarded
+ * twice) is a success that changes nothing. */
+START_TEST(test_create_topic_retry_same_id)
+{
+	Chronik__Meta__TopicRecord *t;
+	const ck_buf_t *b;
+	create_t c;
+	char msg[RAFTD_APPLY_MSG_MAX];
+
+	create_init(&c, "orders", 2, 1, 1);
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	ck_assert_uint_eq(fx.n, 1);
+	raftd_effects_reset(&fx);
+	b = pack(&c.cmd);
+	ck_assert_int_eq(apply_buf(7, b->data, b->len, msg), 0);
+	ck_assert_str_eq(msg, "created already");
+	ck_assert_uint_eq(fx.n, 0);
+	t = topic("orders");
+	ck_assert_int_eq(t->partitions, 2);
+	ck_assert_uint_eq(t->created_index, 1);
+	chronik__meta__topic_record__free_unpacked(t, NULL);
 }
 END_TEST
 
@@ -979,6 +1005,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_create_topic);
 	tcase_add_test(tc, test_create_topic_log_config);
 	tcase_add_test(tc, test_create_topic_exists);
+	tcase_add_test(tc, test_create_topic_retry_same_id);
 	tcase_add_test(tc, test_create_topic_invalid);
 	tcase_add_test(tc, test_delete_topic);
 	tcase_add_test(tc, test_create_partitions);

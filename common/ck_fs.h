@@ -1,0 +1,52 @@
+/*
+ * ck_fs.h: small file-system helpers every process shares: mkdir -p, the
+ * fsync of a directory, and replacing a small file atomically.
+ *
+ * Blocking calls (they may wait for the disk): processes call them at
+ * start-up, on rare events, or from a thread that may block (walwriter's
+ * sync thread), never in a hot path of an event loop.
+ * Durability rule they encode: a new or renamed name is durable only after
+ * an fsync of the directory holding it; file contents only after an fsync
+ * (or fdatasync) of the file itself.
+ * Not here: anything that knows a file format or a data-dir layout.
+ */
+#ifndef CK_FS_H
+#define CK_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* mkdir -p: creates DIR and its missing parents with MODE (existing ones
+ * are left as they are). Nothing is fsync'd. Returns 0, -EINVAL (empty),
+ * -ENAMETOOLONG (longer than PATH_MAX - 1) or -errno. */
+int ck_mkdirs(const char *dir, mode_t mode);
+
+/* fsync of the directory DIR, making the names in it (new files, renames,
+ * removals) durable. Returns 0 or -errno. */
+int ck_fs_dir_sync(const char *dir);
+
+/*
+ * Writes the directory part of PATH ("." when it has no slash, "/" for a
+ * file in the root) into BUF (LEN bytes). Returns 0, -EINVAL (empty PATH)
+ * or -ENAMETOOLONG.
+ */
+int ck_fs_dirname(const char *path, char *buf, size_t len);
+
+/*
+ * Replaces PATH with LEN bytes of DATA so that after a crash PATH holds
+ * either the old contents or the new ones, never a mix: the bytes go to
+ * "<PATH>.tmp" (created with MODE, truncated), which is fsync'd, renamed
+ * over PATH, and then the directory is fsync'd. On failure PATH is
+ * untouched and the temporary file removed. Returns 0, -ENAMETOOLONG, or
+ * -errno (-EIO when a write made no progress).
+ */
+int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
+ * Reads the whole file PATH when it holds at most MAX bytes. Returns the
+ * number of bytes read into BUF, -EFBIG when the file is larger than MAX,
+ * or -errno (-ENOENT: no such file).
+ */
+ssize_t ck_fs_read_small(const char *path, void *buf, size_t max);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * kfk_coord_core.h: FindCoordinator's decisions (pure): which broker
+ * coordinates a consumer group or a transactional id, and the response for
+ * each request version.
+ *
+ * Owned by kafka-frontend. The coordinator of a key is picked among the
+ * live brokers (the caller's list, ascending ids, so that every node picks
+ * the same one) by the key's Java String.hashCode() -- the hash Kafka uses
+ * to place a group on a __consumer_offsets partition -- modulo the broker
+ * count. One node answers itself. Group coordination (JoinGroup and
+ * friends) is not served yet: this only tells clients where to go, which
+ * is also what makes librdkafka enable lz4 (it keys the feature on
+ * FindCoordinator being advertised).
+ * Versions: v0 (group only), v1-v3 (key type), v4+ (a batch of keys, one
+ * result each, KIP-699). An unknown key type is INVALID_REQUEST, for the
+ * whole request (v0-v3) or for every key (v4+), as Kafka answers.
+ * Not for: reading the broker list (the shell, kfk_h_cluster.c), group
+ * membership (a later group coordinator).
+ */
+#ifndef KFK_COORD_CORE_H
+#define KFK_COORD_CORE_H
+
+#include <stdint.h>
+
+#include "kfk_arena.h"
+#include "kfk_msgs.h"
+#include "kfk_types.h"
+
+/* FindCoordinator key types (KIP-98 added transactions). */
+#define KFK_COORD_KEY_GROUP       0
+#define KFK_COORD_KEY_TRANSACTION 1
+
+/* A broker that may coordinate: live (unfenced, or this node). */
+typedef struct {
+	int32_t id;
+	const char *host; /* advertised Kafka host; "" or NULL when unknown */
+	int32_t port;     /* advertised Kafka port; <= 0 when unknown */
+} kfk_coord_broker_t;
+
+/* Java's String.hashCode() of KEY decoded as UTF-8 (UTF-16 code units,
+ * s[0]*31^(n-1) + ... + s[n-1], wrapping): what Kafka hashes a group id
+ * with. A malformed UTF-8 sequence counts as one U+FFFD per maximal
+ * ill-formed subpart, as Java's decoder replaces it. Null hashes as "". */
+int32_t kfk_coord_key_hash(kfk_str_t key);
+
+/* Which of N brokers (N > 0) coordinates KEY: (hash & 0x7fffffff) % N,
+ * Kafka's Utils.abs(hash) % partitions. */
+int kfk_coord_pick(kfk_str_t key, int n);
+
+/*
+ * Fills RET (not initialised by the caller) with the answer to RQ at
+ * VERSION (0..4 served; the caller checks the advertised range): for every
+ * key, the broker of BROKERS (N entries, ascending ids) picked by
+ * kfk_coord_pick(), or COORDINATOR_NOT_AVAILABLE when N is 0 or the picked
+ * broker has no address, or INVALID_REQUEST for an unknown key type; a
+ * failed key gets node -1, host "" and port -1 as in Kafka. Strings in RET
+ * borrow from RQ and BROKERS; v4's result array comes from ARENA.
+ * Returns 0, or CK_E_TOO_LARGE / -ENOMEM from the arena (RET is then
+ * unspecified).
+ */
+int kfk_coord_answer(const kfk_find_coordinator_request_t *rq, int16_t version,
+                     const kfk_coord_broker_t *brokers, int n, kfk_arena_t *arena,
+                     kfk_find_coordinator_response_t *ret);
+
+#endif

@@ -1,0 +1,319 @@
+/*
+ * raftd_ctl.c: the controller of chronik-raftd, run by the Raft leader's
+ * raftd: broker liveness, fencing, and partition leaders of fenced brokers.
+ *
+ * Owned by raftd. Followers send a BrokerHeartbeat every 500 ms over the
+ * raft connection (raftd_node_net.c); the leader keeps, per broker, when
+ * it last heard one and with which incarnation (never in the log). Every
+ * RAFTD_CTL_PERIOD_MS the leader walks the registered brokers in LMDB:
+ *   - a broker not fenced whose heartbeats lapsed for session_ms is fenced
+ *     (FenceBroker, fenced = true, with the registration's incarnation, so
+ *     a broker that re-registered meanwhile is left alone);
+ *   - a fenced broker heard from recently with its registered incarnation
+ *     is unfenced (a broker that restarts registers again, which unfences
+ *     it too); the leader's own broker is alive by definition;
+ *   - a partition led by a fenced broker gets a new leader: the first ISR
+ *     member (in replica order) that is registered and not fenced; the
+ *     fenced brokers leave the ISR unless none would remain (then the
+ *     leader is -1 and the ISR stays: unclean election is off). One
+ *     UpdatePartition per partition (compare-and-set on partition_epoch),
+ *     leader_epoch + 1.
+ * A new leader starts every broker's clock afresh (a grace period of one
+ * session), so a leader change never fences anyone by itself. At most one
+ * controller proposal per broker and RAFTD_CTL_UPDATES_MAX partition
+ * updates are in flight at a time.
+ * Not for: proposing in general (raftd_node.c), applying (raftd_apply.c).
+ */
+#define CK_LOG_SUBSYSTEM "controller"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_clock.h"
+#include "ck_err.h"
+#include "ck_log.h"
+#include "raftd_node_int.h"
+
+#define RAFTD_CTL_PERIOD_MS   500
+#define RAFTD_CTL_UPDATES_MAX 256
+#define RAFTD_CTL_FENCED_MAX  64
+
+typedef struct {
+	struct raftd_node *n;
+	int32_t broker; /* -1: a partition update */
+} raftd_ctl_call_t;
+
+/* A proposal decided during the walk, made after it (proposing may run an
+ * apply round, and LMDB wants one transaction per thread). */
+typedef struct {
+	int32_t broker; /* -1: a partition update */
+	uint8_t *cmd;
+	size_t len;
+} raftd_ctl_action_t;
+
+/* The state of the walk over brokers and partitions. */
+typedef struct {
+	struct raftd_node *n;
+	MDB_txn *txn;
+	uint64_t now_ms;
+	int32_t fenced[RAFTD_CTL_FENCED_MAX];
+	size_t n_fenced;
+	int32_t live[CK_CONFIG_PEERS_MAX];
+	size_t n_live;
+	raftd_ctl_action_t *acts;
+	size_t n_acts;
+	size_t updates; /* partition updates decided */
+} raftd_ctl_walk_t;
+
+static raftd_ctl_broker_t *raftd_ctl_find(struct raftd_node *n, int32_t id, bool create)
+{
+	for (size_t i = 0; i < n->n_ctl; i++) {
+		if (n->ctl[i].id == id)
+			return &n->ctl[i];
+	}
+	if (!create || n->n_ctl == CK_ARRAY_LEN(n->ctl))
+		return NULL;
+	n->ctl[n->n_ctl] = (raftd_ctl_broker_t){id, ck_clock_mono_ms(), 0, 0, false};
+	return &n->ctl[n->n_ctl++];
+}
+
+void raftd_ctl_reset(struct raftd_node *n)
+{
+	n->n_ctl = 0;
+	n->ctl_next_ms = 0;
+	n->ctl_updates = 0;
+}
+
+void raftd_ctl_heartbeat(struct raftd_node *n, uint64_t peer,
+                         const Chronik__Raftnet__BrokerHeartbeat *hb)
+{
+	raftd_ctl_broker_t *b = raftd_ctl_find(n, (int32_t)peer, true);
+
+	if (!b)
+		return;
+	b->seen_ms = ck_clock_mono_ms();
+	b->incarnation = hb->broker_incarnation;
+	b->applied = hb->applied_index;
+}
+
+static void raftd_ctl_done(void *arg, int err, uint64_t index, const raftd_apply_result_t *res)
+{
+	raftd_ctl_call_t *c = arg;
+	struct raftd_node *n = c->n;
+
+	(void)index;
+	if (c->broker >= 0) {
+		raftd_ctl_broker_t *b = raftd_ctl_find(n, c->broker, false);
+
+		if (b)
+			b->fence_pending = false;
+	} else if (n->ctl_updates > 0) {
+		n->ctl_updates--;
+	}
+	if (err == 0 && res->result != 0)
+		ck_log(CK_LOG_INFO, "controller command refused: %s", res->message);
+	else if (err && err != CK_E_SHUTDOWN)
+		ck_log(CK_LOG_DEBUG, "controller proposal failed: %s", ck_strerror(err));
+	free(c);
+}
+
+static void raftd_ctl_propose(struct raftd_node *n, const raftd_ctl_action_t *a)
+{
+	raftd_ctl_call_t *c = malloc(sizeof(*c));
+	raftd_ctl_broker_t *b = a->broker >= 0 ? raftd_ctl_find(n, a->broker, false) : NULL;
+
+	if (!c)
+		return;
+	*c = (raftd_ctl_call_t){n, a->broker};
+	if (b)
+		b->fence_pending = true;
+	else if (a->broker < 0)
+		n->ctl_updates++;
+	if (raftd_node_propose(n, a->cmd, a->len, raftd_ctl_done, c) < 0) {
+		if (b)
+			b->fence_pending = false;
+		else if (a->broker < 0)
+			n->ctl_updates--;
+		free(c);
+	}
+}
+
+/* Packs CMD as an action of the walk. */
+static void raftd_ctl_decide(raftd_ctl_walk_t *w, const Chronik__Meta__MetadataCommand *cmd,
+                             int32_t broker)
+{
+	size_t len = chronik__meta__metadata_command__get_packed_size(cmd);
+	raftd_ctl_action_t *v = realloc(w->acts, (w->n_acts + 1) * sizeof(*v));
+	uint8_t *buf = malloc(len ? len : 1);
+
+	if (v)
+		w->acts = v;
+	if (!v || !buf) {
+		free(buf);
+		return;
+	}
+	(void)chronik__meta__metadata_command__pack(cmd, buf);
+	w->acts[w->n_acts++] = (raftd_ctl_action_t){broker, buf, len};
+}
+
+static void raftd_ctl_fence(raftd_ctl_walk_t *w, const raftd_ctl_broker_t *b,
+                            const Chronik__Meta__BrokerRecord *rec, bool fenced)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__FenceBroker fb = CHRONIK__META__FENCE_BROKER__INIT;
+
+	fb.id = rec->id;
+	fb.fenced = fenced;
+	fb.incarnation = rec->incarnation;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER;
+	cmd.fence_broker = &fb;
+	ck_log(CK_LOG_INFO, "%s broker id=%d silent_ms=%llu", fenced ? "fencing" : "unfencing",
+	       rec->id, (unsigned long long)(w->now_ms - b->seen_ms));
+	raftd_ctl_decide(w, &cmd, rec->id);
+}
+
+static int raftd_ctl_broker_cb(void *arg, const Chronik__Meta__BrokerRecord *rec)
+{
+	raftd_ctl_walk_t *w = arg;
+	struct raftd_node *n = w->n;
+	raftd_ctl_broker_t *b = raftd_ctl_find(n, rec->id, true);
+	bool alive;
+
+	if (!b)
+		return 0;
+	if (rec->id == n->cfg->node_id) {
+		b->seen_ms = w->now_ms;
+		b->incarnation = n->incarnation;
+		b->applied = n->applied;
+	}
+	alive = w->now_ms - b->seen_ms < n->session_ms;
+	if (rec->fenced && w->n_fenced < RAFTD_CTL_FENCED_MAX)
+		w->fenced[w->n_fenced++] = rec->id;
+	else if (!rec->fenced && w->n_live < CK_ARRAY_LEN(w->live))
+		w->live[w->n_live++] = rec->id;
+	if (b->fence_pending)
+		return 0;
+	if (!rec->fenced && !alive)
+		raftd_ctl_fence(w, b, rec, true);
+	else if (rec->fenced && alive && b->incarnation == rec->incarnation)
+		raftd_ctl_fence(w, b, rec, false);
+	return 0;
+}
+
+static bool raftd_ctl_in(const int32_t *v, size_t n, int32_t id)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == id)
+			return true;
+	}
+	return false;
+}
+
+/* Decides a new leader for P when its leader is fenced. */
+static int raftd_ctl_partition_cb(void *arg, const Chronik__Meta__PartitionRecord *p)
+{
+	raftd_ctl_walk_t *w = arg;
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__UpdatePartition up = CHRONIK__META__UPDATE_PARTITION__INIT;
+	int32_t isr[64];
+	size_t n_isr = 0;
+	int32_t leader = -1;
+
+	if (!raftd_ctl_in(w->fenced, w->n_fenced, p->leader) || p->n_isr > CK_ARRAY_LEN(isr))
+		return 0;
+	if (w->updates >= RAFTD_CTL_UPDATES_MAX)
+		return 1;
+	for (size_t i = 0; i < p->n_isr; i++) {
+		if (raftd_ctl_in(w->live, w->n_live, p->isr[i]))
+			isr[n_isr++] = p->isr[i];
+	}
+	for (size_t i = 0; i < p->n_replicas && leader < 0; i++) {
+		if (raftd_ctl_in(isr, n_isr, p->replicas[i]))
+			leader = p->replicas[i];
+	}
+	if (n_isr == 0) {
+		/* No live ISR member: no leader, the ISR stays (no unclean
+		 * election). */
+		memcpy(isr, p->isr, p->n_isr * sizeof(*isr));
+		n_isr = p->n_isr;
+	}
+	up.topic = p->topic;
+	up.partition = p->partition;
+	up.leader = leader;
+	up.n_isr = n_isr;
+	up.isr = isr;
+	up.leader_epoch = p->leader_epoch + 1;
+	up.partition_epoch = p->partition_epoch;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION;
+	cmd.update_partition = &up;
+	raftd_ctl_decide(w, &cmd, -1);
+	w->updates++;
+	ck_log(CK_LOG_INFO, "partition leader %s-%d: %d -> %d leader_epoch=%d", p->topic,
+	       p->partition, p->leader, leader, up.leader_epoch);
+	return 0;
+}
+
+static int raftd_ctl_topic_cb(void *arg, const Chronik__Meta__TopicRecord *t)
+{
+	raftd_ctl_walk_t *w = arg;
+
+	return ck_meta_partitions_foreach(w->n->meta, w->txn, t->name, raftd_ctl_partition_cb, w) !=
+	       0;
+}
+
+void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
+{
+	raftd_ctl_walk_t w = {.n = n, .now_ms = now_ms};
+	int r;
+
+	if (now_ms < n->ctl_next_ms || n->stopping)
+		return;
+	n->ctl_next_ms = now_ms + RAFTD_CTL_PERIOD_MS;
+	r = ck_meta_read_begin(n->meta, &w.txn);
+	if (r < 0)
+		return;
+	r = ck_meta_brokers_foreach(n->meta, w.txn, raftd_ctl_broker_cb, &w);
+	/* Partition leaders only once the last round of updates settled. */
+	if (r >= 0 && w.n_fenced && n->ctl_updates == 0)
+		(void)ck_meta_topics_foreach(n->meta, w.txn, raftd_ctl_topic_cb, &w);
+	ck_meta_read_end(w.txn);
+	for (size_t i = 0; i < w.n_acts; i++) {
+		if (n->role == RAFT_LEADER && !n->stopping)
+			raftd_ctl_propose(n, &w.acts[i]);
+		free(w.acts[i].cmd);
+	}
+	free(w.acts);
+}
+
+void raftd_ctl_describe(const struct raftd_node *n, char *buf, size_t len)
+{
+	uint64_t now = ck_clock_mono_ms();
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < n->n_voters && used < len; i++) {
+		uint64_t id = n->voters[i];
+		const raftd_ctl_broker_t *b = NULL;
+		int w;
+
+		if (id == (uint64_t)n->cfg->node_id)
+			continue;
+		for (size_t k = 0; k < n->n_ctl; k++) {
+			if (n->ctl[k].id == (int32_t)id)
+				b = &n->ctl[k];
+		}
+		if (!b || b->incarnation == 0 || now - b->seen_ms >= n->session_ms)
+			w = snprintf(buf + used, len - used, "%s%llu:down", used ? " " : "",
+			             (unsigned long long)id);
+		else
+			w = snprintf(buf + used, len - used, "%s%llu:lag=%llu", used ? " " : "",
+			             (unsigned long long)id,
+			             (unsigned long long)(n->applied > b->applied ? n->applied - b->applied
+			                                                           : 0));
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}

@@ -1,0 +1,107 @@
+/*
+ * raftd_snap.h: metadata snapshots of chronik-raftd: compacted copies of
+ * the LMDB `meta` environment at its applied_index, kept under
+ * <data_dir>/raft/, sent to lagging or wiped followers and installed there.
+ *
+ * Files:
+ *   raft/snap-<index, 20 digits>.mdb  a snapshot: an LMDB data file
+ *       (mdb_env_copyfd2 with MDB_CP_COMPACT, fsynced) whose "state"
+ *       database holds applied_index = index. Only the newest is kept.
+ *   raft/snap-rx.tmp  a snapshot being received (chunks in order).
+ *   raft/snapshot     the snapshot record (44 bytes, little-endian): magic
+ *       "CKRAFTSN", version u32 (1), index u64, term u64, compact u64,
+ *       flags u32 (bit 0: pending install), CRC32C u32 of the first 40
+ *       bytes; written to a temporary file, fsynced, renamed, directory
+ *       fsynced.
+ * `compact` is where the metadata log is compacted: entries up to it are
+ * no longer read (walwriter has no request to delete a log prefix yet, so
+ * their bytes stay on disk; see raftd_store.h).
+ *
+ * Installing (raftd_snap_install): the `meta` environment stays open in
+ * every process of the node (readers hold it read-only), so it is never
+ * swapped as a file. Instead one write transaction empties raftd's
+ * databases ("state", "topics", "partitions", "brokers") and copies the
+ * snapshot's records into them; the "offsets" checkpoints of walwriter and
+ * replicator are node-local and left alone. A reader sees the old state or
+ * the new one, never a mix. The environment is synced right after (it runs
+ * with MDB_NOMETASYNC), before the snapshot record drops its pending flag.
+ *
+ * Owned by raftd. Blocking file and LMDB work, on the loop thread: a
+ * metadata snapshot is a few MB. Not for: transfers over the network and
+ * the Raft side (raftd_node_snap.c), the log (raftd_store.c).
+ */
+#ifndef RAFTD_SNAP_H
+#define RAFTD_SNAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ck_meta.h"
+#include "raftnet.pb-c.h"
+
+typedef struct {
+	uint64_t index;   /* newest snapshot: the last index it covers (0: none) */
+	uint64_t term;    /* term of that entry */
+	uint64_t compact; /* the log is compacted up to here */
+	bool pending;     /* received and recorded, not yet installed into LMDB */
+} raftd_snap_meta_t;
+
+/* Loads the snapshot record. Returns 1 and *RET, 0 when there is none
+ * (*RET zeroed), CK_E_CORRUPT, or -errno. */
+int raftd_snap_meta_load(const char *data_dir, raftd_snap_meta_t *ret);
+/* Saves M durably. Returns 0 or -errno. */
+int raftd_snap_meta_save(const char *data_dir, const raftd_snap_meta_t *m);
+
+/* The path of snapshot INDEX. Returns 0 or -ENAMETOOLONG. */
+int raftd_snap_path(char *buf, size_t len, const char *data_dir, uint64_t index);
+
+/*
+ * Writes a compacted copy of META, whose applied_index must be INDEX, to
+ * raft/snap-INDEX.mdb (through a temporary file, fsynced, renamed).
+ * Returns 0 and *RET_BYTES (may be NULL), CK_E_INVALID (META's
+ * applied_index is not INDEX), -errno or an MDB error.
+ */
+int raftd_snap_create(ck_meta_t *meta, const char *data_dir, uint64_t index, uint64_t *ret_bytes);
+
+/* Opens the snapshot file PATH read-only and reads its applied_index.
+ * Returns 0 and *RET_APPLIED, or CK_E_CORRUPT (not an LMDB file with an
+ * applied index), -errno. */
+int raftd_snap_check(const char *path, uint64_t *ret_applied);
+
+/* Replaces raftd's databases in META by those of the snapshot file PATH
+ * in one write transaction and syncs the environment (see the file
+ * comment). Returns 0, CK_E_CORRUPT, -errno or an MDB error (nothing
+ * changed then). */
+int raftd_snap_install(ck_meta_t *meta, const char *path);
+
+/* Removes every raft/snap-*.mdb but the one of KEEP (0: all). Open file
+ * descriptors keep a removed file readable (a transfer under way). */
+void raftd_snap_prune(const char *data_dir, uint64_t keep);
+
+/* A snapshot being received. */
+typedef struct {
+	int fd; /* -1: none */
+	uint64_t index;
+	uint64_t term;
+	uint64_t total;
+	uint64_t written;
+	uint32_t crc;
+	bool complete; /* checked and renamed to raft/snap-<index>.mdb */
+} raftd_snap_rx_t;
+
+void raftd_snap_rx_init(raftd_snap_rx_t *rx);
+/* Drops a transfer in progress (and its file). */
+void raftd_snap_rx_reset(raftd_snap_rx_t *rx, const char *data_dir);
+/*
+ * Takes chunk C. A chunk at offset 0 starts a new transfer (dropping an
+ * older one). Returns 0 (more to come), 1 when C completed the file and it
+ * checked out (size, CRC32C, an LMDB file whose applied_index is the
+ * snapshot's index): rx->complete, the file is raft/snap-<index>.mdb; or
+ * CK_E_OUT_OF_ORDER (a chunk that does not continue the transfer: ignored),
+ * CK_E_CORRUPT (the file failed a check: dropped), -errno (dropped).
+ */
+int raftd_snap_rx_chunk(raftd_snap_rx_t *rx, const char *data_dir,
+                        const Chronik__Raftnet__SnapshotChunk *c);
+
+#endif

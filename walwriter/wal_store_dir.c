@@ -1,0 +1,409 @@
+/*
+ * wal_store_dir.c: the directories of logs (chronik-walwriter shell, sync
+ * thread side; see wal_store.h): grouped creation, grouped deletion and the
+ * settings file.
+ *
+ * Logs created (or deleted) together share their fsyncs. A creation group
+ * builds every log under "<dir>.creating" and makes it durable (settings
+ * file, directory) with a few helper threads at once: on a busy file system
+ * each fsync forces a journal commit, and concurrent fsyncs share one; then
+ * the directories are renamed into place and one fsync of <data_dir>/log
+ * covers the whole group. A deletion group renames every directory away,
+ * fsyncs the parent once and only then removes files. A new log holds only
+ * what readers need to see it (its directory and an empty first segment
+ * file); its index files and zero-filled tail come with its first append
+ * (wal_store_activate), its settings file only when it differs from the
+ * node defaults.
+ * Invariants: a directory under its final name is complete and durable;
+ * "<dir>.creating" and "<dir>.deleted" are leftovers that start-up removes
+ * (wal_boot.c). Not here: segment writing (wal_store.c), recovery
+ * (wal_recover.c), LMDB (the callers').
+ */
+#define CK_LOG_SUBSYSTEM "store"
+
+#include "wal_store_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ck_clock.h"
+#include "ck_err.h"
+#include "ck_fs.h"
+#include "ck_log.h"
+
+#define WAL_DIR_CREATING ".creating"
+#define WAL_DIR_DELETED  ".deleted"
+/* Helper threads building a big group (at least 4 logs each). */
+#define WAL_DIR_THREADS 16
+
+/* Removes DIR and the files in it (log directories hold no subdirectories). */
+static int wal_dir_remove(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int r = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		if (unlink(path) < 0 && errno != ENOENT && r == 0)
+			r = -errno;
+	}
+	(void)closedir(d);
+	if (rmdir(dir) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static bool wal_cfg_is_default(const wal_log_cfg_t *c)
+{
+	return !c->segment_bytes && !c->segment_ms && !c->retention_bytes && !c->retention_ms &&
+	       !c->max_message_bytes && !c->index_interval_bytes;
+}
+
+static int wal_dir_file(char *buf, size_t len, const char *dir, const char *name)
+{
+	return snprintf(buf, len, "%s/%s", dir, name) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+/* Writes the settings file into DIR, not yet fsync'd (writeback starts). */
+static int wal_dir_cfg_write(const char *dir, const wal_log_cfg_t *req)
+{
+	uint8_t buf[WAL_LOG_CFG_LEN];
+	char path[PATH_MAX];
+	int fd, r;
+
+	r = wal_dir_file(path, sizeof(path), dir, WAL_STORE_CONFIG_FILE);
+	if (r < 0)
+		return r;
+	wal_log_cfg_encode(req, buf);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	r = wal_store_pwrite(fd, buf, sizeof(buf), 0);
+	if (r == 0)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	(void)close(fd);
+	return r;
+}
+
+/* Builds the skeleton of a new log in TMP: an empty first segment file and,
+ * when REQ differs from the defaults, the settings file. Nothing fsync'd. */
+static int wal_dir_build(const char *tmp, const wal_log_cfg_t *req)
+{
+	char path[PATH_MAX];
+	int fd, r;
+
+	(void)wal_dir_remove(tmp); /* a crashed attempt's */
+	if (mkdir(tmp, 0755) < 0)
+		return -errno;
+	r = ck_segment_path(path, sizeof(path), tmp, 0, CK_SEGMENT_FILE_LOG);
+	if (r < 0)
+		return r;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	(void)close(fd);
+	return wal_cfg_is_default(req) ? 0 : wal_dir_cfg_write(tmp, req);
+}
+
+/* Makes what wal_dir_build wrote durable: the settings file, then the
+ * names in TMP. */
+static int wal_dir_settle(const char *tmp, const wal_log_cfg_t *req)
+{
+	char path[PATH_MAX];
+	int fd, r = 0;
+
+	if (!wal_cfg_is_default(req)) {
+		r = wal_dir_file(path, sizeof(path), tmp, WAL_STORE_CONFIG_FILE);
+		if (r < 0)
+			return r;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (fdatasync(fd) < 0)
+			r = -errno;
+		(void)close(fd);
+	}
+	return r < 0 ? r : ck_fs_dir_sync(tmp);
+}
+
+/* The final and the temporary directory of log L. */
+static int wal_dir_names(const char *data_dir, const wal_store_new_t *l, char *dir, char *tmp)
+{
+	int r = ck_segment_log_dir(dir, PATH_MAX, data_dir, l->topic, l->partition);
+
+	if (r < 0)
+		return r;
+	if (snprintf(tmp, PATH_MAX, "%s" WAL_DIR_CREATING, dir) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The in-memory store of a freshly built log: its empty first segment is
+ * not open (wal_store_activate opens it with the first append). */
+static int wal_dir_store_new(const char *dir, wal_store_new_t *l)
+{
+	wal_store_t *s = wal_store_alloc(dir, l->topic, l->partition, &l->cfg);
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	r = wal_store_seg_push(s, 0, 0, INT64_MIN);
+	if (r < 0) {
+		wal_store_free(s);
+		return r;
+	}
+	s->created_ms = ck_clock_wall_ms();
+	wal_store_ckpt_set(s);
+	l->store = s;
+	return 0;
+}
+
+/* Phase 1 for L: nothing under its name yet, its skeleton built. */
+static int wal_dir_prepare(const char *data_dir, wal_store_new_t *l)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX];
+	struct stat st;
+	int r = wal_dir_names(data_dir, l, dir, tmp);
+
+	if (r < 0)
+		return r;
+	if (stat(dir, &st) == 0)
+		return CK_E_EXISTS;
+	r = wal_dir_build(tmp, &l->req);
+	if (r < 0)
+		(void)wal_dir_remove(tmp);
+	return r;
+}
+
+/* Phase 2 for L: its skeleton durable, its store allocated. */
+static int wal_dir_ready(const char *data_dir, wal_store_new_t *l)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX];
+	int r = wal_dir_names(data_dir, l, dir, tmp);
+
+	if (r == 0)
+		r = wal_dir_settle(tmp, &l->req);
+	if (r == 0)
+		r = wal_dir_store_new(dir, l);
+	if (r < 0)
+		(void)wal_dir_remove(tmp);
+	return r;
+}
+
+/*
+ * Phases 1 and 2 for a whole group, shared by the caller and a few helper
+ * threads: each fsync forces a journal commit when the file system is busy
+ * and concurrent fsyncs share commits, so many in flight cost about as much
+ * as one; creating inodes is CPU work in the kernel that two cores share.
+ */
+typedef struct {
+	const char *data_dir;
+	wal_store_new_t *logs;
+	size_t n;
+	size_t next; /* the next log to take (atomic) */
+} wal_dir_work_t;
+
+static void *wal_dir_build_worker(void *arg)
+{
+	wal_dir_work_t *wk = arg;
+	size_t i;
+
+	while ((i = __atomic_fetch_add(&wk->next, 1, __ATOMIC_RELAXED)) < wk->n) {
+		wal_store_new_t *l = &wk->logs[i];
+		l->store = NULL;
+		l->err = wal_dir_prepare(wk->data_dir, l);
+		if (l->err == 0)
+			l->err = wal_dir_ready(wk->data_dir, l);
+	}
+	return NULL;
+}
+
+static void wal_dir_build_all(const char *data_dir, wal_store_new_t *logs, size_t n)
+{
+	wal_dir_work_t wk = {data_dir, logs, n, 0};
+	pthread_t th[WAL_DIR_THREADS];
+	size_t want = CK_MIN((size_t)WAL_DIR_THREADS, n / 4), k;
+
+	for (k = 0; k < want; k++)
+		if (pthread_create(&th[k], NULL, wal_dir_build_worker, &wk) != 0)
+			break; /* fewer helpers: slower, still correct */
+	(void)wal_dir_build_worker(&wk);
+	for (size_t i = 0; i < k; i++)
+		(void)pthread_join(th[i], NULL);
+}
+
+/* Phase 3 for L: under its final name. */
+static int wal_dir_publish(const char *data_dir, wal_store_new_t *l)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX];
+	int r = wal_dir_names(data_dir, l, dir, tmp);
+
+	if (r == 0 && rename(tmp, dir) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)wal_dir_remove(tmp);
+		wal_store_free(l->store);
+		l->store = NULL;
+	}
+	return r;
+}
+
+/* The group failed after its renames (ERR): takes every new log back. */
+static void wal_dir_unwind(const char *data_dir, wal_store_new_t *logs, size_t n, int err)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		if (logs[i].err < 0)
+			continue;
+		if (wal_dir_names(data_dir, &logs[i], dir, tmp) == 0)
+			(void)wal_dir_remove(dir);
+		wal_store_free(logs[i].store);
+		logs[i].store = NULL;
+		logs[i].err = err;
+	}
+}
+
+int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n,
+                           wal_store_group_fn before, void *arg)
+{
+	char parent[PATH_MAX];
+	size_t ready = 0;
+	int r;
+
+	if (snprintf(parent, sizeof(parent), "%s/log", data_dir) >= (int)sizeof(parent))
+		return -ENAMETOOLONG;
+	wal_dir_build_all(data_dir, logs, n);
+	for (size_t i = 0; i < n; i++)
+		ready += logs[i].err == 0;
+	if (ready == 0)
+		return 0;
+	if (before)
+		before(arg, logs, n);
+	for (size_t i = 0; i < n; i++)
+		if (logs[i].err == 0)
+			logs[i].err = wal_dir_publish(data_dir, &logs[i]);
+	r = ck_fs_dir_sync(parent);
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "log creation not durable, undone logs=%zu err=\"%s\"", n,
+		       ck_strerror(r));
+		wal_dir_unwind(data_dir, logs, n, r);
+	}
+	return r;
+}
+
+int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
+                     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret)
+{
+	wal_store_new_t l = {topic, partition, *req, *cfg, NULL, 0};
+	int r = wal_store_create_group(data_dir, &l, 1, NULL, NULL);
+
+	if (r < 0)
+		return r;
+	if (l.err < 0)
+		return l.err;
+	*ret = l.store;
+	return 0;
+}
+
+/* ---- deletion ---- */
+
+/* The directory holding DIR into BUF. */
+static void wal_dir_parent(const char *dir, char *buf, size_t len)
+{
+	if (ck_fs_dirname(dir, buf, len) < 0)
+		snprintf(buf, len, ".");
+}
+
+/* Fsyncs the parent of every renamed log (errs[i] == 0) once. Returns 0 or
+ * the first error. */
+static int wal_dir_sync_parents(char (*gone)[PATH_MAX + 16], const int *errs, size_t n)
+{
+	char parent[PATH_MAX], last[PATH_MAX] = "";
+	int r = 0, e;
+
+	for (size_t i = 0; i < n; i++) {
+		if (errs[i] < 0)
+			continue;
+		wal_dir_parent(gone[i], parent, sizeof(parent));
+		if (!strcmp(parent, last))
+			continue;
+		e = ck_fs_dir_sync(parent);
+		if (e < 0 && r == 0)
+			r = e;
+		snprintf(last, sizeof(last), "%s", parent);
+	}
+	return r;
+}
+
+void wal_store_delete_group(wal_store_t **stores, size_t n, int *errs)
+{
+	char(*gone)[PATH_MAX + 16] = calloc(n ? n : 1, sizeof(*gone));
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		wal_store_t *s = stores[i];
+		errs[i] = gone ? 0 : -ENOMEM;
+		if (!gone)
+			continue;
+		snprintf(gone[i], sizeof(gone[i]), "%s" WAL_DIR_DELETED, s->dir);
+		(void)wal_dir_remove(gone[i]); /* a crashed attempt's */
+		if (rename(s->dir, gone[i]) < 0)
+			errs[i] = -errno;
+	}
+	r = gone ? wal_dir_sync_parents(gone, errs, n) : 0;
+	for (size_t i = 0; i < n; i++) {
+		if (errs[i] == 0 && r < 0)
+			errs[i] = r;
+		else if (errs[i] == 0)
+			errs[i] = wal_dir_remove(gone[i]);
+		wal_store_free(stores[i]);
+	}
+	/* The leftovers' removal need not be durable: start-up finishes it. */
+	if (gone && r == 0)
+		(void)wal_dir_sync_parents(gone, errs, n);
+	free(gone);
+}
+
+int wal_store_delete(wal_store_t *s)
+{
+	int err;
+
+	wal_store_delete_group(&s, 1, &err);
+	return err;
+}
+
+/* ---- settings ---- */
+
+int wal_store_configure(wal_store_t *s, const wal_log_cfg_t *req, const wal_log_cfg_t *cfg)
+{
+	uint8_t buf[WAL_LOG_CFG_LEN];
+	char path[PATH_MAX];
+	int r;
+
+	if (s->failed)
+		return s->failed;
+	r = wal_dir_file(path, sizeof(path), s->dir, WAL_STORE_CONFIG_FILE);
+	if (r < 0)
+		return r;
+	wal_log_cfg_encode(req, buf);
+	r = ck_fs_write_atomic(path, buf, sizeof(buf), 0644);
+	if (r < 0)
+		return r;
+	s->cfg = *cfg;
+	return 0;
+}
