@@ -14,6 +14,11 @@
  * Effects run in waves of one kind (creates, then deletes, ...): within a
  * wave order does not matter (creating a log twice or deleting it twice is
  * harmless), across kinds it does (delete then re-create a topic).
+ * Besides the creations and deletions raftd_apply.c lists, an
+ * AlterTopicConfigs that changes the log settings of a topic (the same
+ * mapping as CreateLog's, raftd_apply_log_config) reconfigures this
+ * broker's logs of it (ConfigureLog, idempotent), with the same redo
+ * discipline: done before the round commits.
  * Reconciliation, at start, once per leadership and after a snapshot was
  * installed, uses the same machinery to create the logs LMDB lists for
  * this broker but walwriter lacks. A Ready that installs a snapshot waits
@@ -109,6 +114,146 @@ int raftd_exec_push(struct raftd_node *n, const raft_entry_t *ents, size_t count
 	return 0;
 }
 
+/* The effect kind of a ConfigureLog: raftd_apply.h lists creations and
+ * deletions only. */
+#define RAFTD_FX_CONFIGURE_LOG ((raftd_effect_kind_t)3)
+
+/* Reads a varint at *I of P (LEN bytes). Returns false when it runs out. */
+static bool raftd_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	for (int shift = 0; *i < len && shift < 64; shift += 7) {
+		uint8_t b = p[(*i)++];
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*ret = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Whether the MetadataCommand in P sets alter_topic_configs (field 4), from
+ * its top-level fields alone; the last member of the oneof wins, as when
+ * decoding. Cheap enough for every entry. */
+static bool raftd_entry_alters(const uint8_t *p, size_t len)
+{
+	uint64_t tag, v, last = 0;
+	size_t i = 0;
+
+	while (i < len) {
+		if (!raftd_varint(p, len, &i, &tag))
+			return false;
+		switch (tag & 7) {
+		case 0:
+			if (!raftd_varint(p, len, &i, &v))
+				return false;
+			break;
+		case 1:
+			i += 8;
+			break;
+		case 2:
+			if (!raftd_varint(p, len, &i, &v) || v > len - i)
+				return false;
+			i += v;
+			break;
+		case 5:
+			i += 4;
+			break;
+		default:
+			return false;
+		}
+		if (tag >> 3 >= 1 && tag >> 3 <= 9)
+			last = tag >> 3;
+	}
+	return i == len && last == CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+}
+
+/* The log settings of TOPIC as TXN sees it: 1 (in *RET), 0 no such topic,
+ * or an error. */
+static int raftd_topic_log_cfg(struct raftd_node *n, MDB_txn *txn, const char *topic,
+                               raftd_log_config_t *ret)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	int r = ck_meta_topic_get(n->meta, txn, topic, &t);
+
+	if (r == CK_E_NOT_FOUND)
+		return 0;
+	if (r < 0)
+		return r;
+	/* Stored configs were checked when they were set. */
+	if (raftd_apply_log_config(t->configs, t->n_configs, ret, NULL) < 0)
+		memset(ret, 0, sizeof(*ret));
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	return 1;
+}
+
+static bool raftd_log_cfg_same(const raftd_log_config_t *a, const raftd_log_config_t *b)
+{
+	return a->segment_bytes == b->segment_bytes && a->segment_ms == b->segment_ms &&
+	       a->retention_bytes == b->retention_bytes && a->retention_ms == b->retention_ms &&
+	       a->max_message_bytes == b->max_message_bytes &&
+	       a->index_interval_bytes == b->index_interval_bytes;
+}
+
+typedef struct {
+	struct raftd_node *n;
+	raftd_effect_t e; /* the template: kind, topic, settings */
+	int err;
+} raftd_alter_t;
+
+static int raftd_alter_partition(void *arg, const Chronik__Meta__PartitionRecord *p)
+{
+	raftd_alter_t *a = arg;
+
+	if (!raftd_apply_is_replica(p, a->n->apply.local_broker))
+		return 0;
+	a->e.partition = p->partition;
+	a->err = raftd_effects_push(&a->n->fx, &a->e);
+	return a->err < 0 ? 1 : 0;
+}
+
+/*
+ * Applies IT; when it is an AlterTopicConfigs that changed the log settings
+ * of its topic, adds a ConfigureLog effect per local partition. Returns as
+ * raftd_apply_entry().
+ */
+static int raftd_exec_apply(struct raftd_node *n, MDB_txn *txn, const raftd_item_t *it,
+                            raftd_apply_result_t *res)
+{
+	Chronik__Meta__MetadataCommand *cmd = NULL;
+	raftd_alter_t a = {n, {.kind = RAFTD_FX_CONFIGURE_LOG}, 0};
+	raftd_log_config_t before;
+	int had = 0, r;
+
+	if (raftd_entry_alters(it->data, it->len))
+		cmd = chronik__meta__metadata_command__unpack(NULL, it->len, it->data);
+	if (cmd && cmd->cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS &&
+	    cmd->alter_topic_configs->name[0]) {
+		had = raftd_topic_log_cfg(n, txn, cmd->alter_topic_configs->name, &before);
+		if (had < 0) {
+			r = had;
+			goto out;
+		}
+	}
+	r = raftd_apply_entry(&n->apply, txn, it->index, it->data, it->len, &n->fx, res);
+	if (r < 0 || had != 1 || res->result != 0)
+		goto out;
+	r = raftd_topic_log_cfg(n, txn, cmd->alter_topic_configs->name, &a.e.cfg);
+	if (r != 1 || raftd_log_cfg_same(&before, &a.e.cfg)) {
+		r = r < 0 ? r : 0;
+		goto out;
+	}
+	snprintf(a.e.topic, sizeof(a.e.topic), "%s", cmd->alter_topic_configs->name);
+	r = ck_meta_partitions_foreach(n->meta, txn, a.e.topic, raftd_alter_partition, &a);
+	r = a.err < 0 ? a.err : (r < 0 ? r : 0);
+out:
+	if (cmd)
+		chronik__meta__metadata_command__free_unpacked(cmd, NULL);
+	return r;
+}
+
 /*
  * Applies the round's items in one transaction. Commits when COMMIT is set
  * or when nothing has a side effect. Returns 1 (committed), 0 (aborted:
@@ -132,8 +277,7 @@ static int raftd_exec_txn(struct raftd_node *n, bool commit)
 	if (r < 0)
 		return r;
 	for (size_t k = 0; k < n->round_n; k++) {
-		r = raftd_apply_entry(&n->apply, txn, items[k].index, items[k].data, items[k].len,
-		                      &n->fx, &n->results[k]);
+		r = raftd_exec_apply(n, txn, &items[k], &n->results[k]);
 		if (r < 0)
 			goto abort;
 	}
@@ -222,22 +366,28 @@ static bool raftd_fx_outcome(const raftd_effect_t *e, const Chronik__Wal__WalRep
 {
 	int err = rep->error;
 
+	const char *what = e->kind == RAFTD_EFFECT_CREATE_LOG   ? "create"
+	                   : e->kind == RAFTD_EFFECT_DELETE_LOG ? "delete"
+	                                                        : "configure";
+
 	if (err == 0)
 		return true;
 	if (e->kind == RAFTD_EFFECT_CREATE_LOG && err == CK_E_EXISTS)
 		return true;
-	if (e->kind == RAFTD_EFFECT_DELETE_LOG && err == CK_E_NOT_FOUND)
+	/* A log to configure that is not there: nothing to do (a creation
+	 * walwriter refused, or reconciliation re-creates it with the
+	 * topic's current settings). */
+	if (e->kind != RAFTD_EFFECT_CREATE_LOG && err == CK_E_NOT_FOUND)
 		return true;
-	if (e->kind == RAFTD_EFFECT_CREATE_LOG && err == CK_E_INVALID) {
-		/* Nothing will make walwriter take it: the topic stays without
-		 * this log rather than blocking the metadata log forever. */
-		ck_log(CK_LOG_ERROR, "walwriter refuses to create log=%s-%d: %s", e->topic,
+	if (e->kind != RAFTD_EFFECT_DELETE_LOG && err == CK_E_INVALID) {
+		/* Nothing will make walwriter take it: the log stays without
+		 * it rather than blocking the metadata log forever. */
+		ck_log(CK_LOG_ERROR, "walwriter refuses to %s log=%s-%d: %s", what, e->topic,
 		       e->partition, rep->error_message[0] ? rep->error_message : ck_strerror(err));
 		return true;
 	}
 	if (err != CK_E_AGAIN)
-		ck_log(CK_LOG_WARN, "log %s failed, retrying log=%s-%d err=\"%s\"",
-		       e->kind == RAFTD_EFFECT_CREATE_LOG ? "create" : "delete", e->topic,
+		ck_log(CK_LOG_WARN, "log %s failed, retrying log=%s-%d err=\"%s\"", what, e->topic,
 		       e->partition, ck_strerror(err));
 	return false;
 }
@@ -274,15 +424,22 @@ static int raftd_fx_send(struct raftd_node *n, size_t i)
 	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
 	Chronik__Wal__CreateLog cl = CHRONIK__WAL__CREATE_LOG__INIT;
 	Chronik__Wal__DeleteLog dl = CHRONIK__WAL__DELETE_LOG__INIT;
+	Chronik__Wal__ConfigureLog co = CHRONIK__WAL__CONFIGURE_LOG__INIT;
 	Chronik__Wal__LogConfig cfg = CHRONIK__WAL__LOG_CONFIG__INIT;
 
-	if (e->kind == RAFTD_EFFECT_CREATE_LOG) {
-		cfg.segment_bytes = e->cfg.segment_bytes;
-		cfg.segment_ms = e->cfg.segment_ms;
-		cfg.retention_bytes = e->cfg.retention_bytes;
-		cfg.retention_ms = e->cfg.retention_ms;
-		cfg.max_message_bytes = e->cfg.max_message_bytes;
-		cfg.index_interval_bytes = e->cfg.index_interval_bytes;
+	cfg.segment_bytes = e->cfg.segment_bytes;
+	cfg.segment_ms = e->cfg.segment_ms;
+	cfg.retention_bytes = e->cfg.retention_bytes;
+	cfg.retention_ms = e->cfg.retention_ms;
+	cfg.max_message_bytes = e->cfg.max_message_bytes;
+	cfg.index_interval_bytes = e->cfg.index_interval_bytes;
+	if (e->kind == RAFTD_FX_CONFIGURE_LOG) {
+		co.topic = (char *)e->topic;
+		co.partition = e->partition;
+		co.config = &cfg;
+		req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_CONFIGURE_LOG;
+		req.configure_log = &co;
+	} else if (e->kind == RAFTD_EFFECT_CREATE_LOG) {
 		cl.topic = (char *)e->topic;
 		cl.partition = e->partition;
 		cl.config = &cfg;

@@ -97,7 +97,8 @@ static void raftd_peer_schedule(raftd_peer_t *p)
 {
 	struct timeval tv = {p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000};
 
-	event_free(p->ev);
+	if (p->ev)
+		event_free(p->ev);
 	p->ev = evtimer_new(p->net->base, raftd_peer_connect_cb, p);
 	if (p->ev)
 		(void)evtimer_add(p->ev, &tv);
@@ -222,7 +223,8 @@ static void raftd_peer_connect_cb(evutil_socket_t fd, short what, void *arg)
 		p->down_logged = true;
 		return raftd_peer_schedule(p);
 	}
-	event_free(p->ev);
+	if (p->ev)
+		event_free(p->ev);
 	p->ev = event_new(p->net->base, p->connect_fd, EV_WRITE, raftd_peer_connect_cb, p);
 	if (!p->ev || event_add(p->ev, &tv) < 0) {
 		(void)close(p->connect_fd);

@@ -3,8 +3,9 @@
  * repl_core.h): walwriter and metadata events in, published changes and
  * checkpoints out.
  *
- * Owned by replicator. A partition lives in the table while it has a log
- * or metadata, or sits in the change queue. A deleted partition that was
+ * Owned by replicator. A partition lives in the table (a ck_hash keyed by
+ * topic and partition) while it has a log or metadata, or sits in the
+ * change queue. A deleted partition that was
  * published leaves a deletion record behind, so subscribers always see the
  * deletion before any re-creation under the same name.
  * Not for: the HW rule, roles and ISR decisions (repl_hw.c); any I/O.
@@ -17,20 +18,13 @@
 
 #include "ck_err.h"
 
-#define REPL_BUCKETS_INITIAL 64
-
 int repl_core_new(int32_t node_id, repl_core_t **ret)
 {
 	repl_core_t *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return -ENOMEM;
-	c->buckets = calloc(REPL_BUCKETS_INITIAL, sizeof(*c->buckets));
-	if (!c->buckets) {
-		free(c);
-		return -ENOMEM;
-	}
-	c->nbuckets = REPL_BUCKETS_INITIAL;
+	ck_hash_init(&c->parts);
 	c->node_id = node_id;
 	*ret = c;
 	return 0;
@@ -38,16 +32,14 @@ int repl_core_new(int32_t node_id, repl_core_t **ret)
 
 void repl_core_free(repl_core_t *c)
 {
+	size_t it = 0;
+	repl_part_t *p;
+
 	if (!c)
 		return;
-	for (size_t b = 0; b < c->nbuckets; b++) {
-		repl_part_t *p = c->buckets[b], *next;
-		for (; p; p = next) {
-			next = p->hnext;
-			free(p);
-		}
-	}
-	free(c->buckets);
+	while ((p = ck_hash_next(&c->parts, &it)) != NULL)
+		free(p);
+	ck_hash_free(&c->parts);
 	free(c->deleted);
 	free(c);
 }
@@ -58,56 +50,38 @@ void repl_core_tick(repl_core_t *c, uint64_t now_ms)
 		c->now_ms = now_ms;
 }
 
+/* The key of a partition: what repl_hash() hashes and repl_part_eq() compares. */
+typedef struct {
+	const char *topic;
+	int32_t partition;
+} repl_key_t;
+
 static uint64_t repl_hash(const char *topic, int32_t partition)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint8_t p[4] = {(uint8_t)partition, (uint8_t)((uint32_t)partition >> 8),
+	                (uint8_t)((uint32_t)partition >> 16), (uint8_t)((uint32_t)partition >> 24)};
 
-	for (const unsigned char *s = (const unsigned char *)topic; *s; s++)
-		h = (h ^ *s) * 1099511628211ull;
-	for (int i = 0; i < 4; i++)
-		h = (h ^ (((uint32_t)partition >> (8 * i)) & 0xff)) * 1099511628211ull;
-	return h;
+	return ck_hash_bytes_add(ck_hash_str(topic), p, sizeof(p));
+}
+
+static bool repl_part_eq(const void *key, const void *val)
+{
+	const repl_key_t *k = key;
+	const repl_part_t *p = val;
+
+	return p->partition == k->partition && !strcmp(p->topic, k->topic);
 }
 
 repl_part_t *repl_core_find_mut(repl_core_t *c, const char *topic, int32_t partition)
 {
-	size_t b = repl_hash(topic, partition) & (c->nbuckets - 1);
+	repl_key_t k = {topic, partition};
 
-	for (repl_part_t *p = c->buckets[b]; p; p = p->hnext)
-		if (p->partition == partition && !strcmp(p->topic, topic))
-			return p;
-	return NULL;
+	return ck_hash_find(&c->parts, repl_hash(topic, partition), repl_part_eq, &k);
 }
 
 const repl_part_t *repl_core_find(const repl_core_t *c, const char *topic, int32_t partition)
 {
 	return repl_core_find_mut((repl_core_t *)c, topic, partition);
-}
-
-/* Doubles the table when it holds more partitions than buckets; a failed
- * allocation just leaves longer chains. */
-static void repl_core_grow(repl_core_t *c)
-{
-	size_t n = c->nbuckets * 2;
-	repl_part_t **nb;
-
-	if (c->nparts < c->nbuckets)
-		return;
-	nb = calloc(n, sizeof(*nb));
-	if (!nb)
-		return;
-	for (size_t b = 0; b < c->nbuckets; b++) {
-		repl_part_t *p = c->buckets[b], *next;
-		for (; p; p = next) {
-			size_t nbk = repl_hash(p->topic, p->partition) & (n - 1);
-			next = p->hnext;
-			p->hnext = nb[nbk];
-			nb[nbk] = p;
-		}
-	}
-	free(c->buckets);
-	c->buckets = nb;
-	c->nbuckets = n;
 }
 
 static bool repl_topic_valid(const char *topic, int32_t partition)
@@ -123,7 +97,6 @@ static bool repl_topic_valid(const char *topic, int32_t partition)
 static repl_part_t *repl_part_new(repl_core_t *c, const char *topic, int32_t partition)
 {
 	repl_part_t *p = calloc(1, sizeof(*p));
-	size_t b;
 
 	if (!p)
 		return NULL;
@@ -135,33 +108,24 @@ static repl_part_t *repl_part_new(repl_core_t *c, const char *topic, int32_t par
 	p->ckpt_hw = -1;
 	p->ckpt_epoch = -1;
 	p->pub_hw = -1;
-	repl_core_grow(c);
-	b = repl_hash(topic, partition) & (c->nbuckets - 1);
-	p->hnext = c->buckets[b];
-	c->buckets[b] = p;
-	c->nparts++;
+	if (ck_hash_insert(&c->parts, repl_hash(topic, partition), p) < 0) {
+		free(p);
+		return NULL;
+	}
 	return p;
 }
 
 /* Frees P when nothing refers to it any more. */
 static void repl_part_maybe_free(repl_core_t *c, repl_part_t *p)
 {
-	size_t b;
-	repl_part_t **pp;
+	bool found;
 
 	if (p->have_log || p->have_meta || p->in_changes)
 		return;
 	CK_ASSERT(!p->pub_visible);
-	b = repl_hash(p->topic, p->partition) & (c->nbuckets - 1);
-	for (pp = &c->buckets[b]; *pp; pp = &(*pp)->hnext) {
-		if (*pp == p) {
-			*pp = p->hnext;
-			c->nparts--;
-			free(p);
-			return;
-		}
-	}
-	CK_ASSERT(!"partition not in its bucket");
+	found = ck_hash_remove(&c->parts, repl_hash(p->topic, p->partition), p);
+	CK_ASSERT(found);
+	free(p);
 }
 
 void repl_part_touch(repl_core_t *c, repl_part_t *p)
@@ -180,14 +144,14 @@ void repl_part_touch(repl_core_t *c, repl_part_t *p)
 size_t repl_core_count(const repl_core_t *c, size_t *ret_led)
 {
 	size_t n = 0, led = 0;
+	const repl_part_t *p;
 
-	for (size_t b = 0; b < c->nbuckets; b++)
-		for (const repl_part_t *p = c->buckets[b]; p; p = p->hnext) {
-			if (!p->have_log)
-				continue;
-			n++;
-			led += p->role == REPL_ROLE_LEADER;
-		}
+	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;) {
+		if (!p->have_log)
+			continue;
+		n++;
+		led += p->role == REPL_ROLE_LEADER;
+	}
 	if (ret_led)
 		*ret_led = led;
 	return n;
@@ -289,21 +253,21 @@ int repl_core_log_delete(repl_core_t *c, const char *topic, int32_t partition)
 
 void repl_core_log_sweep_begin(repl_core_t *c)
 {
-	for (size_t b = 0; b < c->nbuckets; b++)
-		for (repl_part_t *p = c->buckets[b]; p; p = p->hnext)
-			p->log_seen = false;
+	repl_part_t *p;
+
+	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;)
+		p->log_seen = false;
 }
 
+/* Forgetting may free the partition at hand: the table allows removals
+ * while iterating. */
 void repl_core_log_sweep_end(repl_core_t *c)
 {
-	for (size_t b = 0; b < c->nbuckets; b++) {
-		repl_part_t *p = c->buckets[b], *next;
-		for (; p; p = next) {
-			next = p->hnext;
-			if (p->have_log && !p->log_seen)
-				repl_part_log_forget(c, p);
-		}
-	}
+	repl_part_t *p;
+
+	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;)
+		if (p->have_log && !p->log_seen)
+			repl_part_log_forget(c, p);
 }
 
 /* ---- metadata ---- */
@@ -376,21 +340,19 @@ int repl_core_meta_update(repl_core_t *c, const repl_meta_t *m)
 
 void repl_core_meta_sweep_begin(repl_core_t *c)
 {
-	for (size_t b = 0; b < c->nbuckets; b++)
-		for (repl_part_t *p = c->buckets[b]; p; p = p->hnext)
-			p->meta_seen = false;
+	repl_part_t *p;
+
+	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;)
+		p->meta_seen = false;
 }
 
 void repl_core_meta_sweep_end(repl_core_t *c)
 {
-	for (size_t b = 0; b < c->nbuckets; b++) {
-		repl_part_t *p = c->buckets[b], *next;
-		for (; p; p = next) {
-			next = p->hnext;
-			if (p->have_meta && !p->meta_seen)
-				repl_part_meta_forget(c, p);
-		}
-	}
+	repl_part_t *p;
+
+	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;)
+		if (p->have_meta && !p->meta_seen)
+			repl_part_meta_forget(c, p);
 }
 
 /* ---- outputs ---- */
@@ -461,15 +423,16 @@ bool repl_core_change_next(repl_core_t *c, repl_state_t *ret)
 
 int repl_core_foreach(const repl_core_t *c, repl_part_fn fn, void *arg)
 {
-	for (size_t b = 0; b < c->nbuckets; b++)
-		for (const repl_part_t *p = c->buckets[b]; p; p = p->hnext) {
-			int r;
-			if (!p->have_log)
-				continue;
-			r = fn(arg, p);
-			if (r)
-				return r;
-		}
+	const repl_part_t *p;
+
+	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;) {
+		int r;
+		if (!p->have_log)
+			continue;
+		r = fn(arg, p);
+		if (r)
+			return r;
+	}
 	return 0;
 }
 
@@ -480,25 +443,27 @@ static bool repl_part_ckpt_dirty(const repl_part_t *p)
 
 int repl_core_ckpt_dirty(const repl_core_t *c, repl_part_fn fn, void *arg)
 {
-	for (size_t b = 0; b < c->nbuckets; b++)
-		for (const repl_part_t *p = c->buckets[b]; p; p = p->hnext) {
-			int r;
-			if (!repl_part_ckpt_dirty(p))
-				continue;
-			r = fn(arg, p);
-			if (r)
-				return r;
-		}
+	const repl_part_t *p;
+
+	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;) {
+		int r;
+		if (!repl_part_ckpt_dirty(p))
+			continue;
+		r = fn(arg, p);
+		if (r)
+			return r;
+	}
 	return 0;
 }
 
 void repl_core_ckpt_clean(repl_core_t *c)
 {
-	for (size_t b = 0; b < c->nbuckets; b++)
-		for (repl_part_t *p = c->buckets[b]; p; p = p->hnext) {
-			if (!p->have_log)
-				continue;
-			p->ckpt_hw = p->hw;
-			p->ckpt_epoch = p->leader_epoch;
-		}
+	repl_part_t *p;
+
+	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;) {
+		if (!p->have_log)
+			continue;
+		p->ckpt_hw = p->hw;
+		p->ckpt_epoch = p->leader_epoch;
+	}
 }

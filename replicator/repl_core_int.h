@@ -7,14 +7,13 @@
 #ifndef REPL_CORE_INT_H
 #define REPL_CORE_INT_H
 
+#include "ck_hash.h"
 #include "repl_core.h"
 
 struct repl_core {
 	int32_t node_id;
 	uint64_t now_ms;
-	repl_part_t **buckets;
-	size_t nbuckets; /* a power of two */
-	size_t nparts;
+	ck_hash_t parts; /* repl_part_t by (topic, partition) */
 	/* Partitions whose published state may have changed, FIFO. */
 	repl_part_t *changes_head;
 	repl_part_t *changes_tail;

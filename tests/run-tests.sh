@@ -50,7 +50,22 @@ else
 		else
 			tail -50 "$asan.ninja.log"
 			echo "asan build failed"
-			logs+=("ASAN_BUILD_FAILED")
+			logs+=("EXTRA:asan build:FAIL")
+		fi
+	fi
+	# A short libFuzzer run of the Kafka request decoder (clang only).
+	if [ -n "$asan" ] && command -v clang >/dev/null; then
+		fuzz=build-fuzz
+		echo "=== fuzzing the Kafka request decoder ($fuzz, ${FUZZ_SECS:-30} s) ==="
+		if { [ -f "$fuzz/build.ninja" ] || CC=clang meson setup "$fuzz" -Dfuzz=true \
+			>"$fuzz.setup.log" 2>&1; } &&
+			ninja -C "$fuzz" tests/fuzz/fuzz_kfk_request >"$fuzz.ninja.log" 2>&1 &&
+			tests/fuzz/run.sh "$fuzz" "${FUZZ_SECS:-30}" >"$fuzz.run.log" 2>&1; then
+			tail -3 "$fuzz.run.log"
+			logs+=("EXTRA:fuzz_kfk_request:OK")
+		else
+			tail -30 "$fuzz.setup.log" "$fuzz.ninja.log" "$fuzz.run.log" 2>/dev/null
+			logs+=("EXTRA:fuzz_kfk_request:FAIL")
 		fi
 	fi
 fi
@@ -61,8 +76,13 @@ passed = failed = skipped = 0
 bad = []
 summary = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
 for path in sys.argv[1:]:
-    if path == "ASAN_BUILD_FAILED":
-        failed += 1; bad.append("asan build"); continue
+    if path.startswith("EXTRA:"):
+        _, name, res = path.split(":", 2)
+        if res == "OK":
+            passed += 1
+        else:
+            failed += 1; bad.append(name)
+        continue
     try:
         lines = open(path).read().splitlines()
     except OSError:

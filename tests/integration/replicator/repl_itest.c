@@ -1,22 +1,19 @@
 /*
  * repl_itest.c: harness of the replicator integration tests (repl_itest.h).
- * Starts and stops only the replicator processes it forked itself, by pid.
+ * Processes run through tests/lib/ck_testproc.h, which starts and stops
+ * only the pids it forked itself.
  */
 #include "repl_itest.h"
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ck_buf.h"
@@ -27,37 +24,25 @@
 #include "ck_notify.h"
 #include "raftd.pb-c.h"
 
-extern char **environ;
-
-int rit_free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 /* NAME is the process: "replicator" (TCP "replication") or "raftd" (TCP
  * "raft"). */
 static void rit_init_as(rit_t *r, const wit_t *w, const char *name)
 {
 	bool raftd = !strcmp(name, "raftd");
+	char bin[64], logpath[160], notify[160], port[96];
 
 	memset(r, 0, sizeof(*r));
 	r->w = w;
 	snprintf(r->name, sizeof(r->name), "%s", name);
-	snprintf(r->port_env, sizeof(r->port_env), "%s",
-	         raftd ? "CHRONIK_LISTENERS_RAFT" : "CHRONIK_LISTENERS_REPLICATION");
-	snprintf(r->logpath, sizeof(r->logpath), "%s/%s.log", w->root, name);
 	snprintf(r->sock, sizeof(r->sock), "%s/run/%s.sock", w->data, name);
-	snprintf(r->notify, sizeof(r->notify), "%s/notify-%s", w->root, name);
-	ck_assert_int_eq(ck_notify_listen(r->notify, &r->notify_fd), 0);
-	r->repl_port = rit_free_port();
+	snprintf(bin, sizeof(bin), "%s/chronik-%s", name, name);
+	snprintf(logpath, sizeof(logpath), "%s/%s.log", w->root, name);
+	snprintf(notify, sizeof(notify), "%s/notify-%s", w->root, name);
+	ck_test_proc_init(&r->proc, bin, logpath, notify);
+	r->repl_port = ck_test_free_port();
+	snprintf(port, sizeof(port), "%s=127.0.0.1:%d",
+	         raftd ? "CHRONIK_LISTENERS_RAFT" : "CHRONIK_LISTENERS_REPLICATION", r->repl_port);
+	ck_test_proc_env(&r->proc, port);
 }
 
 void rit_init(rit_t *r, const wit_t *w)
@@ -72,129 +57,23 @@ void rit_init_raftd(rit_t *r, const wit_t *w)
 
 void rit_env(rit_t *r, const char *kv)
 {
-	ck_assert_int_lt(r->nenv, RIT_ENV_MAX);
-	r->env[r->nenv++] = strdup(kv);
-}
-
-static const char *rit_binary(const rit_t *r)
-{
-	static char path[512];
-	const char *root = getenv("CHRONIK_BUILD_ROOT");
-
-	ck_assert_msg(root != NULL, "CHRONIK_BUILD_ROOT is not set");
-	snprintf(path, sizeof(path), "%s/%s/chronik-%s", root, r->name, r->name);
-	return path;
-}
-
-/* In the child: a clean CHRONIK_* environment plus the test's own. */
-static void rit_child_env(rit_t *r, char *nenv, char *penv)
-{
-	for (char **e = environ; *e;) {
-		if (!strncmp(*e, "CHRONIK_", 8) && strncmp(*e, "CHRONIK_BUILD_ROOT=", 19)) {
-			char name[128];
-			size_t n = strcspn(*e, "=");
-			snprintf(name, sizeof(name), "%.*s", (int)n, *e);
-			unsetenv(name);
-			continue;
-		}
-		e++;
-	}
-	(void)unsetenv("LISTEN_FDS");
-	(void)unsetenv("LISTEN_PID");
-	(void)unsetenv("LISTEN_FDNAMES");
-	putenv(nenv);
-	putenv(penv);
-	for (int i = 0; i < r->nenv; i++)
-		putenv(r->env[i]);
+	ck_test_proc_env(&r->proc, kv);
 }
 
 void rit_start(rit_t *r)
 {
-	const char *bin = rit_binary(r);
-	char nenv[200], penv[96];
-	pid_t parent = getpid();
-	pid_t pid;
+	const char *args[] = {"--data-dir", r->w->data, NULL};
 
-	ck_assert_int_eq(r->pid, 0);
-	snprintf(nenv, sizeof(nenv), "NOTIFY_SOCKET=%s", r->notify);
-	snprintf(penv, sizeof(penv), "%s=127.0.0.1:%d", r->port_env, r->repl_port);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open(r->logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		const char *vg_env = getenv("CHRONIK_TEST_VALGRIND");
-		const char *argv[12];
-		int argc = 0;
-
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		if (fd < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		rit_child_env(r, nenv, penv);
-		if (vg_env && vg_env[0] == '1') {
-			argv[argc++] = "valgrind";
-			argv[argc++] = "--leak-check=full";
-			argv[argc++] = "--errors-for-leak-kinds=definite";
-			argv[argc++] = "--error-exitcode=99";
-		}
-		argv[argc++] = bin;
-		argv[argc++] = "--data-dir";
-		argv[argc++] = r->w->data;
-		argv[argc] = NULL;
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	r->pid = pid;
-}
-
-static int rit_status(int st)
-{
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return -1;
-}
-
-static int rit_wait_exit(rit_t *r, int timeout_ms)
-{
-	uint64_t deadline = ck_clock_mono_ms() + (uint64_t)timeout_ms;
-	int st;
-
-	while (r->pid) {
-		if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-			r->pid = 0;
-			return rit_status(st);
-		}
-		if (ck_clock_mono_ms() >= deadline)
-			return -1;
-		usleep(2000);
-	}
-	return -1;
+	ck_test_proc_start(&r->proc, args);
 }
 
 int rit_wait_ready(rit_t *r, int timeout_ms)
 {
-	uint64_t deadline = ck_clock_mono_ms() + (uint64_t)timeout_ms;
-	char buf[1024], val[16];
-	pid_t from;
-
-	while (ck_clock_mono_ms() < deadline) {
-		struct pollfd p = {r->notify_fd, POLLIN, 0};
-		if (poll(&p, 1, 20) > 0 &&
-		    ck_notify_recv(r->notify_fd, buf, sizeof(buf), &from) > 0) {
-			if (from == r->pid && ck_notify_field(buf, "READY", val, sizeof(val)) &&
-			    !strcmp(val, "1"))
-				return 0;
-			continue;
-		}
-		if (!rit_alive(r))
-			return -1;
-	}
-	return -1;
+	return ck_test_proc_wait_ready(&r->proc, timeout_ms);
 }
 
+/* Both fields of one datagram must match, so ck_test_proc_wait_notify
+ * (one field) does not do. */
 bool rit_wait_status(rit_t *r, const char *needle, const char *role, int timeout_ms)
 {
 	uint64_t deadline = ck_clock_mono_ms() + (uint64_t)timeout_ms;
@@ -202,9 +81,10 @@ bool rit_wait_status(rit_t *r, const char *needle, const char *role, int timeout
 	pid_t from;
 
 	while (ck_clock_mono_ms() < deadline) {
-		struct pollfd p = {r->notify_fd, POLLIN, 0};
+		struct pollfd p = {r->proc.notify_fd, POLLIN, 0};
 		if (poll(&p, 1, 20) <= 0 ||
-		    ck_notify_recv(r->notify_fd, buf, sizeof(buf), &from) <= 0 || from != r->pid)
+		    ck_notify_recv(r->proc.notify_fd, buf, sizeof(buf), &from) <= 0 ||
+		    from != r->proc.pid)
 			continue;
 		if (ck_notify_field(buf, "STATUS", val, sizeof(val)) && strstr(val, needle) &&
 		    ck_notify_field(buf, "CHRONIK_ROLE", val, sizeof(val)) && !strcmp(val, role))
@@ -216,61 +96,28 @@ bool rit_wait_status(rit_t *r, const char *needle, const char *role, int timeout
 void rit_start_ready(rit_t *r)
 {
 	rit_start(r);
-	ck_assert_msg(rit_wait_ready(r, 30000) == 0, "%s did not report READY=1", r->name);
+	ck_assert_msg(rit_wait_ready(r, 30000) == 0, "%s did not report READY=1, see %s", r->name,
+	              r->proc.logpath);
 }
 
 int rit_stop(rit_t *r, int sig, int timeout_ms)
 {
-	int code;
-
-	if (r->pid == 0)
-		return -1;
-	(void)kill(r->pid, sig);
-	code = rit_wait_exit(r, timeout_ms);
-	if (code < 0 && r->pid) {
-		(void)kill(r->pid, SIGKILL);
-		code = rit_wait_exit(r, 10000);
-	}
-	return code;
+	return ck_test_proc_stop(&r->proc, sig, timeout_ms);
 }
 
 bool rit_alive(rit_t *r)
 {
-	int st;
-
-	if (r->pid == 0)
-		return false;
-	if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-		r->pid = 0;
-		return false;
-	}
-	return true;
+	return ck_test_proc_alive(&r->proc);
 }
 
 void rit_cleanup(rit_t *r)
 {
-	if (r->pid)
-		(void)rit_stop(r, SIGKILL, 5000);
-	if (r->notify_fd > 0)
-		(void)close(r->notify_fd);
-	r->notify_fd = 0;
-	for (int i = 0; i < r->nenv; i++)
-		free(r->env[i]);
-	r->nenv = 0;
+	ck_test_proc_cleanup(&r->proc);
 }
 
 bool rit_log_has(const rit_t *r, const char *needle)
 {
-	FILE *f = fopen(r->logpath, "r");
-	char line[4096];
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
+	return ck_test_file_contains(r->proc.logpath, needle);
 }
 
 /* ---- the replicator.proto client ---- */

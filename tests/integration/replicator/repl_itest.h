@@ -3,10 +3,10 @@
  * (tests/integration/replicator/): starts a real chronik-replicator
  * standalone on the data dir of a walwriter started with the walwriter
  * harness (tests/integration/wal/wal_itest.h), on a free loopback port
- * (the same harness also starts a real chronik-raftd),
- * waits for READY=1 on a NOTIFY_SOCKET of its own, and stops only the
- * processes it started (by pid; they also die with the test through
- * PR_SET_PDEATHSIG). A blocking replicator.proto client keeps the latest
+ * (ck_test_free_port; the same harness also starts a real chronik-raftd),
+ * as a child run by tests/lib/ck_testproc.h: it waits for READY=1 on a
+ * NOTIFY_SOCKET of its own and stops only the processes it started (by
+ * pid; they also die with the test through PR_SET_PDEATHSIG). A blocking replicator.proto client keeps the latest
  * PartitionState per partition as pushes arrive; a fake raftd (a Unix
  * socket at run/raftd.sock) sends Applied events; metadata is written to
  * LMDB the way raftd would.
@@ -23,20 +23,15 @@
 #include "replicator.pb-c.h"
 #include "wal_itest.h"
 
-#define RIT_ENV_MAX 16
-
 typedef struct {
 	const wit_t *w;    /* the walwriter whose data dir is shared */
 	char name[16];     /* "replicator" or "raftd" */
-	char port_env[40]; /* CHRONIK_LISTENERS_* of its TCP listener */
-	char logpath[160]; /* its stderr, appended across restarts */
 	char sock[160];    /* run/<name>.sock */
-	char notify[160];
-	int notify_fd;
-	int repl_port; /* its TCP listener (replication or raft) */
-	pid_t pid;     /* 0 when not running */
-	char *env[RIT_ENV_MAX];
-	int nenv;
+	int repl_port;     /* its TCP listener (replication or raft) */
+	/* The process (tests/lib/ck_testproc.h): proc.pid (0 when not
+	 * running), proc.logpath (its stderr, appended across restarts:
+	 * <root>/<name>.log), its environment. */
+	ck_test_proc_t proc;
 } rit_t;
 
 /* Prepares a replicator for W's data dir (W is wit_init'ed). */
@@ -158,8 +153,6 @@ int raftd_update_partition(const char *data_dir, const char *topic, int32_t part
 void meta_epochs(const char *data_dir, const char *topic, int32_t part, int32_t *ret_leader_epoch,
                  int32_t *ret_partition_epoch);
 
-/* A free loopback TCP port. */
-int rit_free_port(void);
 /* Appends NRECS records to TOPIC-PART through C; returns the last offset + 1. */
 int64_t rit_append(wcl_t *c, const char *topic, int32_t part, int nrecs);
 
