@@ -18,10 +18,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* mkdir that accepts an existing directory (and nothing else). */
+static int ck_fs_mkdir_one(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	if (mkdir(path, mode) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 int ck_mkdirs(const char *dir, mode_t mode)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(dir);
+	int r;
 
 	if (len == 0)
 		return -EINVAL;
@@ -29,16 +44,15 @@ int ck_mkdirs(const char *dir, mode_t mode)
 		return -ENAMETOOLONG;
 	memcpy(path, dir, len + 1);
 	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
+		if (*p != '/' || p[-1] == '/')
 			continue;
 		*p = '\0';
-		if (mkdir(path, mode) < 0 && errno != EEXIST)
-			return -errno;
+		r = ck_fs_mkdir_one(path, mode);
+		if (r < 0)
+			return r;
 		*p = '/';
 	}
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return ck_fs_mkdir_one(path, mode);
 }
 
 int ck_fs_dir_sync(const char *dir)

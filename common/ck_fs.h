@@ -16,9 +16,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* mkdir -p: creates DIR and its missing parents with MODE (existing ones
- * are left as they are). Nothing is fsync'd. Returns 0, -EINVAL (empty),
- * -ENAMETOOLONG (longer than PATH_MAX - 1) or -errno. */
+/* mkdir -p: creates DIR and its missing parents with MODE (existing
+ * directories are left as they are). Nothing is fsync'd. Returns 0, -EINVAL
+ * (empty), -ENAMETOOLONG (longer than PATH_MAX - 1), -ENOTDIR (something
+ * other than a directory in the way) or -errno. */
 int ck_mkdirs(const char *dir, mode_t mode);
 
 /* fsync of the directory DIR, making the names in it (new files, renames,

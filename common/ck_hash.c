@@ -14,7 +14,7 @@
 #include "ck_err.h"
 
 #define CK_HASH_CAP_MIN 16
-#define CK_HASH_PRIME   1099511628211ull
+#define CK_HASH_PRIME   0x100000001b3ull
 
 /* The marker of a removed slot: a unique address no caller can own. */
 static char ck_hash_tomb_mark;

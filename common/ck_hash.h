@@ -45,7 +45,7 @@ typedef bool (*ck_hash_eq_fn)(const void *key, const void *val);
 /* FNV-1a, 64 bits: the hash of LEN bytes at P, of a NUL-terminated string,
  * and the continuation of H with more bytes (CK_HASH_SEED starts a chain:
  * ck_hash_bytes(p, n) == ck_hash_bytes_add(CK_HASH_SEED, p, n)). */
-#define CK_HASH_SEED 1469598103934665603ull
+#define CK_HASH_SEED 0xcbf29ce484222325ull
 uint64_t ck_hash_bytes_add(uint64_t h, const void *p, size_t len);
 uint64_t ck_hash_bytes(const void *p, size_t len);
 uint64_t ck_hash_str(const char *s);

@@ -333,7 +333,14 @@ static bool raft_pr_maybe_decr(raft_t *r, raft_progress_t *pr, const raft_msg_t 
 	}
 	if (pr->state != RAFT_PR_PROBE || pr->next - 1 != m->index)
 		return false;
-	pr->next = CK_MAX(CK_MIN(m->index, hint + 1), pr->match + 1);
+	hint = CK_MAX(CK_MIN(m->index, hint + 1), pr->match + 1);
+	if (hint == pr->next) {
+		/* It refuses what it acknowledged: it lost its log. Probing
+		 * again at once would loop; the next heartbeat answer retries,
+		 * raft_report_restart() starts it over. */
+		return false;
+	}
+	pr->next = hint;
 	pr->probe_sent = false;
 	return true;
 }

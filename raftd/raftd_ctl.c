@@ -170,7 +170,7 @@ static void raftd_ctl_fence(raftd_ctl_walk_t *w, const raftd_ctl_broker_t *b,
 	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER;
 	cmd.fence_broker = &fb;
 	ck_log(CK_LOG_INFO, "%s broker id=%d silent_ms=%llu", fenced ? "fencing" : "unfencing",
-	       rec->id, (unsigned long long)(w->now_ms - b->seen_ms));
+	       rec->id, (unsigned long long)(w->now_ms > b->seen_ms ? w->now_ms - b->seen_ms : 0));
 	raftd_ctl_decide(w, &cmd, rec->id);
 }
 
@@ -188,7 +188,7 @@ static int raftd_ctl_broker_cb(void *arg, const Chronik__Meta__BrokerRecord *rec
 		b->incarnation = n->incarnation;
 		b->applied = n->applied;
 	}
-	alive = w->now_ms - b->seen_ms < n->session_ms;
+	alive = b->seen_ms + n->session_ms > w->now_ms;
 	if (rec->fenced && w->n_fenced < RAFTD_CTL_FENCED_MAX)
 		w->fenced[w->n_fenced++] = rec->id;
 	else if (!rec->fenced && w->n_live < CK_ARRAY_LEN(w->live))
@@ -304,7 +304,7 @@ void raftd_ctl_describe(const struct raftd_node *n, char *buf, size_t len)
 			if (n->ctl[k].id == (int32_t)id)
 				b = &n->ctl[k];
 		}
-		if (!b || b->incarnation == 0 || now - b->seen_ms >= n->session_ms)
+		if (!b || b->incarnation == 0 || b->seen_ms + n->session_ms <= now)
 			w = snprintf(buf + used, len - used, "%s%llu:down", used ? " " : "",
 			             (unsigned long long)id);
 		else

@@ -270,11 +270,35 @@ static void raftd_node_soft_state(struct raftd_node *n, const raft_soft_state_t 
 		n->h.on_status(n->arg);
 }
 
-/* The Ready's entries are durable: send, note the soft state, advance. */
+/* How many of the Ready's committed entries (a prefix) are in the local
+ * log already, durably, and stay there. */
+static size_t raftd_node_durable_committed(struct raftd_node *n, const raft_ready_t *rd)
+{
+	uint64_t durable = raftd_store_last_index(n->store);
+	size_t k = 0;
+
+	if (rd->has_snapshot)
+		return 0; /* the log is about to be replaced */
+	if (rd->n_entries && rd->entries[0].index <= durable)
+		durable = rd->entries[0].index - 1;
+	while (k < rd->n_committed && rd->committed[k].index <= durable)
+		k++;
+	return k;
+}
+
+/* The Ready's entries are durable: apply the rest, send, note the soft
+ * state, advance. */
 static void raftd_node_ready_finish(struct raftd_node *n)
 {
 	const raft_ready_t *rd = &n->rd;
+	int r;
 
+	if (n->ready_early < rd->n_committed) {
+		r = raftd_exec_push(n, rd->committed + n->ready_early,
+		                    rd->n_committed - n->ready_early);
+		if (r < 0)
+			return raftd_node_fatal(n, r, "cannot queue committed entries");
+	}
 	raftd_node_net_send(n, rd);
 	if (rd->has_soft_state)
 		raftd_node_soft_state(n, &rd->soft_state);
@@ -303,11 +327,14 @@ void raftd_node_ready_continue(struct raftd_node *n)
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot save the raft hard state");
 	}
-	/* Committed entries are durable where it counts already (this node
-	 * persisted them in an earlier Ready): applying them need not wait
-	 * for this Ready's append, which keeps apply rounds overlapping the
-	 * next group's fsync. Applying touches only the local state. */
-	r = raftd_exec_push(n, rd->committed, rd->n_committed);
+	/* Committed entries this node persisted in an earlier Ready are
+	 * applied at once: that keeps apply rounds overlapping the next
+	 * group's fsync. The others (a follower learns of entries and their
+	 * commit in one message) wait for this Ready's append: LMDB's
+	 * applied_index must never run ahead of the local log, or a crash in
+	 * between would leave a state the log cannot explain. */
+	n->ready_early = rd->n_committed; (void)raftd_node_durable_committed;
+	r = raftd_exec_push(n, rd->committed, n->ready_early);
 	if (r < 0)
 		return raftd_node_fatal(n, r, "cannot queue committed entries");
 	raftd_exec_kick(n);
@@ -547,6 +574,9 @@ static int raftd_node_start_raft(struct raftd_node *n)
 	       (unsigned long long)n->snap.index, (unsigned long long)n->snap.compact);
 	if (n->n_voters == 1)
 		(void)raft_campaign(n->raft);
+	/* The first frame of this incarnation tells the leader where our
+	 * log ends (raft_report_restart). */
+	raftd_node_net_progress(n);
 	n->reconcile_wanted = true;
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, raftd_tick_cb, n);
 	if (!n->tick_ev || event_add(n->tick_ev, &tv) < 0)

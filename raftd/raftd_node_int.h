@@ -183,6 +183,7 @@ struct raftd_node {
 	uint64_t compact_keep;     /* entries kept in the log below it */
 	bool ready_wait_exec; /* the Ready installs a snapshot once exec is idle */
 	bool ready_snap_done; /* ... and has done so */
+	size_t ready_early;   /* committed entries of the Ready queued before its append */
 	/* the controller (raftd_ctl.c) */
 	raftd_ctl_broker_t ctl[CK_CONFIG_PEERS_MAX];
 	size_t n_ctl;
@@ -245,6 +246,8 @@ void raftd_node_net_free(struct raftd_node *n);
 /* Steps queued messages into the core (no Ready out). False when the
  * inbox is empty. */
 bool raftd_node_net_step(struct raftd_node *n);
+/* The commit and last index the next frames carry (from the core). */
+void raftd_node_net_progress(struct raftd_node *n);
 /* Sends the Ready's messages (snapshots start a transfer) and flushes. */
 void raftd_node_net_send(struct raftd_node *n, const raft_ready_t *rd);
 /* Forwards queued proposals to the leader (follower). */

@@ -312,14 +312,21 @@ static void raftd_on_peer_down(void *arg, uint64_t peer)
 
 /* ---- the node's side ---- */
 
-void raftd_node_net_send(struct raftd_node *n, const raft_ready_t *rd)
+void raftd_node_net_progress(struct raftd_node *n)
 {
 	raft_status_t st;
 
-	if (!n->net)
-		return; /* a lone voter has no one to talk to */
+	if (!n->net || !n->raft)
+		return;
 	raft_status(n->raft, &st);
 	raftd_net_set_progress(n->net, st.commit, st.last_index);
+}
+
+void raftd_node_net_send(struct raftd_node *n, const raft_ready_t *rd)
+{
+	if (!n->net)
+		return; /* a lone voter has no one to talk to */
+	raftd_node_net_progress(n);
 	for (size_t i = 0; i < rd->n_msgs; i++) {
 		const raft_msg_t *m = &rd->msgs[i];
 
@@ -346,6 +353,7 @@ void raftd_node_net_forward(struct raftd_node *n)
 	if (ck_clock_mono_ms() < n->fwd_hold_ms || !raftd_net_connected(n->net, leader))
 		return;
 	gen = raftd_net_generation(n->net, leader);
+	raftd_node_net_progress(n);
 	item.n_forwards = 1;
 	item.forwards = &fwp;
 	while ((p = n->queued.head) != NULL) {
@@ -421,6 +429,7 @@ void raftd_node_net_tick(struct raftd_node *n)
 		return;
 	if (n->role == RAFT_LEADER || n->leader == RAFT_NONE || n->stopping)
 		return;
+	raftd_node_net_progress(n);
 	hb.broker_incarnation = n->incarnation;
 	hb.applied_index = n->applied;
 	item.heartbeat = &hb;

@@ -328,7 +328,7 @@ int raftd_snap_install(ck_meta_t *meta, const char *path)
 
 void raftd_snap_prune(const char *data_dir, uint64_t keep)
 {
-	char dir[PATH_MAX], keep_name[64], path[PATH_MAX + 64];
+	char dir[PATH_MAX], keep_name[64];
 	struct dirent *de;
 	DIR *d;
 
@@ -344,9 +344,8 @@ void raftd_snap_prune(const char *data_dir, uint64_t keep)
 		if (strncmp(de->d_name, "snap-", 5) != 0 || len < 9 ||
 		    strcmp(de->d_name + len - 4, ".mdb") != 0 || !strcmp(de->d_name, keep_name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) == 0)
-			ck_log(CK_LOG_DEBUG, "old snapshot removed path=%s", path);
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			ck_log(CK_LOG_DEBUG, "old snapshot removed name=%s", de->d_name);
 	}
 	closedir(d);
 }

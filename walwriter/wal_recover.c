@@ -10,8 +10,11 @@
  * verified when written: only their indexes get a cheap sanity check and
  * are rebuilt when they disagree with their log; broken batch headers there
  * are unrecoverable (CK_E_CORRUPT: exit 2, never silently drop acknowledged
- * data). Recovered bytes are fdatasync'd before they count as durable.
- * Not here: writing new batches (wal_store.c).
+ * data). Recovered bytes are fdatasync'd before they count as durable. A
+ * log without any batch (no segment file, or one empty segment) recovers
+ * without opening or creating anything: its first append does that
+ * (wal_store_activate), so a restart with many idle logs stays cheap.
+ * Not here: writing new batches (wal_store.c), directories (wal_store_dir.c).
  */
 #define CK_LOG_SUBSYSTEM "recovery"
 

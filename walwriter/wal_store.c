@@ -7,7 +7,9 @@
  * acknowledgements wait for wal_store_sync(). Index files are written with
  * pwrite (never mapped) and made durable before a checkpoint counts them.
  * Decisions (roll, retention, index cadence) come from the pure core.
- * Not here: recovery scanning (wal_recover.c), threads and LMDB (wal_sync.c).
+ * Not here: recovery scanning (wal_recover.c), creating, deleting and
+ * configuring log directories (wal_store_dir.c), threads and LMDB
+ * (wal_sync.c).
  */
 #define CK_LOG_SUBSYSTEM "store"
 

@@ -350,31 +350,47 @@ static int wal_dir_sync_parents(char (*gone)[PATH_MAX + 16], const int *errs, si
 	return r;
 }
 
+/* Deletes S alone (when a group's bookkeeping cannot be allocated). */
+static int wal_dir_delete_one(wal_store_t *s)
+{
+	char gone[1][PATH_MAX + 16];
+	int err = 0;
+
+	snprintf(gone[0], sizeof(gone[0]), "%s" WAL_DIR_DELETED, s->dir);
+	(void)wal_dir_remove(gone[0]);
+	if (rename(s->dir, gone[0]) < 0)
+		err = -errno;
+	if (err == 0)
+		err = wal_dir_sync_parents(gone, &err, 1);
+	if (err == 0)
+		err = wal_dir_remove(gone[0]);
+	wal_store_free(s);
+	return err;
+}
+
 void wal_store_delete_group(wal_store_t **stores, size_t n, int *errs)
 {
 	char(*gone)[PATH_MAX + 16] = calloc(n ? n : 1, sizeof(*gone));
 	int r;
 
-	for (size_t i = 0; i < n; i++) {
-		wal_store_t *s = stores[i];
-		errs[i] = gone ? 0 : -ENOMEM;
-		if (!gone)
-			continue;
-		snprintf(gone[i], sizeof(gone[i]), "%s" WAL_DIR_DELETED, s->dir);
-		(void)wal_dir_remove(gone[i]); /* a crashed attempt's */
-		if (rename(s->dir, gone[i]) < 0)
-			errs[i] = -errno;
+	if (!gone) {
+		for (size_t i = 0; i < n; i++)
+			errs[i] = wal_dir_delete_one(stores[i]);
+		return;
 	}
-	r = gone ? wal_dir_sync_parents(gone, errs, n) : 0;
 	for (size_t i = 0; i < n; i++) {
-		if (errs[i] == 0 && r < 0)
-			errs[i] = r;
-		else if (errs[i] == 0)
-			errs[i] = wal_dir_remove(gone[i]);
+		snprintf(gone[i], sizeof(gone[i]), "%s" WAL_DIR_DELETED, stores[i]->dir);
+		(void)wal_dir_remove(gone[i]); /* a crashed attempt's */
+		errs[i] = rename(stores[i]->dir, gone[i]) < 0 ? -errno : 0;
+	}
+	r = wal_dir_sync_parents(gone, errs, n);
+	for (size_t i = 0; i < n; i++) {
+		if (errs[i] == 0)
+			errs[i] = r < 0 ? r : wal_dir_remove(gone[i]);
 		wal_store_free(stores[i]);
 	}
 	/* The leftovers' removal need not be durable: start-up finishes it. */
-	if (gone && r == 0)
+	if (r == 0)
 		(void)wal_dir_sync_parents(gone, errs, n);
 	free(gone);
 }

@@ -326,10 +326,13 @@ static void wal_sync_create(wal_sync_t *s, wal_job_t *job)
 		wal_store_t *st = job->news[i].store;
 
 		a->err = r < 0 ? r : job->news[i].err;
-		if (a->err == 0 && (a->err = wal_sync_store_add(s, st)) < 0)
-			wal_store_free(st); /* the directory stays: found at restart */
 		if (a->err < 0)
 			continue;
+		a->err = wal_sync_store_add(s, st);
+		if (a->err < 0) {
+			wal_store_free(st); /* the directory stays: found at restart */
+			continue;
+		}
 		wal_store_set_owner(st, a->owner);
 		wal_store_set_prealloc(st, s->o.prealloc_bytes);
 		wal_store_stats(st, &a->stats);

@@ -87,6 +87,21 @@ wait_ready() {
 	return 1
 }
 
+# Waits (up to 10 s) until node N's raftd knows a leader and has applied
+# what the leader committed, then prints its metadata status line.
+wait_metadata() {
+	local n=$1 i line
+	for ((i = 0; i < 50; i++)); do
+		line=$(node_status "$n" 2>/dev/null | grep -o 'metadata service[^;]*' | head -1)
+		if grep -q 'leader=[0-9]' <<<"$line" && grep -q 'applied=[1-9]' <<<"$line" &&
+			grep -q 'lag=0' <<<"$line"; then
+			break
+		fi
+		sleep 0.2
+	done
+	echo "node $n: ${line:-no status}"
+}
+
 stop_node() {
 	local n=$1 pid i
 	if ! pid=$(node_pid "$n"); then

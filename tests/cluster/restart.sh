@@ -14,4 +14,4 @@ check_node "$1" || exit 2
 stop_node "$1"
 start_node "$1" || exit 1
 wait_ready "$1" || exit 1
-echo "node $1: $(node_status "$1" 2>/dev/null | grep -o 'metadata service[^;]*' | head -1)"
+wait_metadata "$1"

@@ -18,15 +18,5 @@ for n in $nodes; do start_node "$n" || exit 1; done
 rc=0
 for n in $nodes; do wait_ready "$n" || rc=1; done
 # A leader needs a majority: give the election a moment to settle.
-for ((i = 0; i < 50; i++)); do
-	leaders=0
-	for n in $nodes; do
-		node_status "$n" 2>/dev/null | grep -q "raftd.*leader=[0-9]" && leaders=$((leaders + 1))
-	done
-	[ "$leaders" -eq "$(wc -w <<<"$nodes")" ] && break
-	sleep 0.2
-done
-for n in $nodes; do
-	echo "node $n: $(node_status "$n" 2>/dev/null | grep -o 'metadata service[^;]*' | head -1)"
-done
+for n in $nodes; do wait_metadata "$n"; done
 exit $rc

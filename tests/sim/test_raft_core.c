@@ -813,6 +813,41 @@ END_TEST
 
 /* ---- leadership transfer ---- */
 
+/* A follower that lost its log (a wiped data dir): the leader believes it
+ * still holds what it acknowledged and would never resend, until the shell
+ * reports the restart with the log's new end. */
+START_TEST(test_restart_report_resets_progress)
+{
+	rt_cluster(3, NULL);
+	rt_elect(1);
+	(void)rt_run();
+	for (int i = 0; i < 5; i++)
+		(void)rt_propose(1, "entry");
+	(void)rt_run();
+	ck_assert(rt_same_log(1, 3));
+	rt_crash(3);
+	sim_store_free(&rt_nodes[3].st);
+	sim_store_init(&rt_nodes[3].st);
+	rt_start(3, 0);
+	(void)rt_propose(1, "after");
+	rt_rounds(5);
+	ck_assert_uint_eq(sim_store_last(&rt_nodes[3].st), 0);
+	/* Reports with a log end at or above the match change nothing. */
+	raft_report_restart(rt_r(1), 3, 100);
+	raft_report_restart(rt_r(2), 3, 0); /* not the leader */
+	rt_drain(1, NULL);
+	rt_drain(2, NULL);
+	rt_rounds(3);
+	ck_assert_uint_eq(sim_store_last(&rt_nodes[3].st), 0);
+	raft_report_restart(rt_r(1), 3, 0);
+	rt_drain(1, NULL);
+	rt_rounds(5);
+	ck_assert(rt_same_log(1, 3));
+	ck_assert_uint_eq(rt_nodes[3].st.applied, rt_nodes[1].st.applied);
+	ck_assert_uint_eq(rt_nodes[3].st.sm_cum, rt_nodes[1].st.sm_cum);
+}
+END_TEST
+
 START_TEST(test_transfer_leader)
 {
 	const raft_msg_t *m;
@@ -1087,6 +1122,7 @@ int main(void)
 	tcase_add_test(tc, test_inflight_limit_pauses_replication);
 	tcase_add_test(tc, test_snapshot_for_compacted_follower);
 	tcase_add_test(tc, test_snapshot_follower_side);
+	tcase_add_test(tc, test_restart_report_resets_progress);
 	tcase_add_test(tc, test_transfer_leader);
 	tcase_add_test(tc, test_transfer_waits_for_catch_up);
 	tcase_add_test(tc, test_propose_errors);

@@ -9,7 +9,7 @@
  *   CHRONIK_SIM_SEED=0x...   replay one scenario, with a trace of its last
  *                            events on failure
  *   CHRONIK_SIM_LONG=1       the slow variant: many more, longer scenarios
- *   CHRONIK_SIM_SCENARIOS=N  how many scenarios (default 4000; long 35000)
+ *   CHRONIK_SIM_SCENARIOS=N  how many scenarios (default 12000; long 35000)
  *   CHRONIK_SIM_BASE=0x...   base seed (default fixed; long: random, printed)
  *   CHRONIK_SIM_SHARD=k/n    run the scenarios i with i % n == k
  * A failure prints the scenario's seed and the command that replays it.
@@ -92,7 +92,7 @@ START_TEST(test_sim_scenarios)
 {
 	uint64_t dflt_base = env_long() ? ck_rand_os_seed() : SIM_BASE_DEFAULT;
 	uint64_t base = env_u64("CHRONIK_SIM_BASE", dflt_base);
-	uint64_t n = env_u64("CHRONIK_SIM_SCENARIOS", env_long() ? 35000 : 4000);
+	uint64_t n = env_u64("CHRONIK_SIM_SCENARIOS", env_long() ? 35000 : 12000);
 	unsigned shard = 0, shards = 1;
 	const char *sh = getenv("CHRONIK_SIM_SHARD");
 	sim_opts_t o = sim_opts(false);

@@ -127,8 +127,9 @@ bool rit_meta_broker(const rit_t *t, int32_t id);
 bool rit_log_exists(const rit_t *t, const char *topic, int32_t p);
 
 /* Walks the metadata log from index 1, checking that entries are
- * contiguous; calls FN(ARG, index, term, command or NULL for a no-op).
- * Returns the last index. */
+ * contiguous (a batch claiming more offsets than it holds records, the gap
+ * an installed snapshot leaves, skips them); calls FN(ARG, index, term,
+ * command or NULL for a no-op). Returns the last index. */
 uint64_t rit_meta_log(const rit_t *t,
                       void (*fn)(void *arg, uint64_t index, uint64_t term,
                                  const Chronik__Meta__MetadataCommand *cmd),

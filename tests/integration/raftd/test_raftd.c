@@ -7,12 +7,15 @@
  *   2. 1,000 CreateTopic proposed concurrently: every answer, LMDB, the
  *      partition logs and the metadata log agree; after kill -9 of raftd
  *      and walwriter everything is still there, nothing was applied twice,
- *      and proposing the same topics again is CK_E_EXISTS;
+ *      and proposing the same topics again (same topic ids: retries)
+ *      succeeds without a change;
  *   3. raftd killed with -9 in the middle of a stream: what was answered
  *      stays, the rest is retried, every topic exists exactly once and was
  *      created by the first CreateTopic the log holds for it;
  *   4. walwriter killed with -9 in the middle of a stream: raftd keeps
- *      running, reconnects and every proposal succeeds.
+ *      running, reconnects and every proposal succeeds;
+ *   5. the commit mode: CHRONIK_METADATA_COMMIT=leader is taken, and
+ *      CHRONIK_DISABLE_METADATA_WAL=true turns it back to quorum.
  * See raftd_itest.h for the harness.
  */
 #include <signal.h>
@@ -100,11 +103,15 @@ START_TEST(test_service)
 	ck_assert(rit_log_exists(&T, "svc-one", 1));
 	ck_assert(!rit_log_exists(&T, "svc-one", 2));
 
-	/* Results of commands that do not fit: the same topic, a bad one, an
-	 * unknown delete. */
+	/* The same CreateTopic again (a retry) succeeds without a change. */
+	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &idx2), 0);
+	ck_assert_int_eq(result, 0);
+	ck_assert_uint_gt(idx2, index);
+	/* Results of commands that do not fit: the name taken by another
+	 * topic id, a bad name, an unknown delete. */
+	cr.id[0] ^= 0xff;
 	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &idx2), 0);
 	ck_assert_int_eq(result, CK_E_EXISTS);
-	ck_assert_uint_gt(idx2, index);
 	rit_create_cmd(&cr, "bad name!", 1);
 	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &idx2), 0);
 	ck_assert_int_eq(result, CK_E_INVALID);
@@ -270,13 +277,14 @@ START_TEST(test_thousand_topics_survive_kill9)
 	ck_assert_uint_gt(after.len, before.len);
 	ck_assert_mem_eq(after.data, before.data, before.len);
 
-	/* The same topics again: each already exists, nothing changes. */
+	/* The same topics again (retries: same topic ids): each is a
+	 * success that changes nothing. */
 	ck_assert_uint_eq(
 	    rit_propose_many(&T, 8, N_TOPICS, make_topic, "k9", NULL, NULL, again, 300000),
 	    N_TOPICS);
 	for (size_t i = 0; i < N_TOPICS; i++) {
 		ck_assert_int_eq(again[i].err, 0);
-		ck_assert_int_eq(again[i].result, CK_E_EXISTS);
+		ck_assert_int_eq(again[i].result, 0);
 	}
 	check_thousand(ans, cr, 2);
 	ck_buf_free(&before);
@@ -429,6 +437,37 @@ START_TEST(test_walwriter_restart)
 }
 END_TEST
 
+/* ---- 5. commit mode ---- */
+
+START_TEST(test_commit_mode_env)
+{
+	rit_create_t cr;
+	rcl_t c;
+	uint64_t index;
+	int result;
+
+	rit_init(&T, "mode");
+	ck_test_proc_env(&T.raftd, "CHRONIK_METADATA_COMMIT=leader");
+	rit_start_wal(&T);
+	rit_start_raftd(&T);
+	ck_assert(ck_test_file_contains(T.raftd.logpath, "commit_mode=leader"));
+	rcl_connect(&c, &T);
+	rit_create_cmd(&cr, "mode-a", 1);
+	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &index), 0);
+	ck_assert_int_eq(result, 0);
+	rcl_close(&c);
+	ck_assert_int_eq(ck_test_proc_stop(&T.raftd, SIGTERM, 10000), 0);
+
+	/* The seed's switch: its fast path off means quorum. */
+	ck_test_proc_env(&T.raftd, "CHRONIK_DISABLE_METADATA_WAL=true");
+	rit_start_raftd(&T);
+	ck_assert(ck_test_file_contains(T.raftd.logpath, "commit_mode=quorum"));
+	ck_assert(ck_test_file_contains(T.raftd.logpath,
+	                                "CHRONIK_DISABLE_METADATA_WAL=true: commit mode quorum"));
+	ck_assert_uint_eq(rit_meta_topics(&T, "mode-", NULL, NULL), 1);
+}
+END_TEST
+
 static Suite *raftd_suite(void)
 {
 	Suite *s = suite_create("raftd");
@@ -441,6 +480,7 @@ static Suite *raftd_suite(void)
 	tcase_add_test(tc, test_thousand_topics_survive_kill9);
 	tcase_add_test(tc, test_raftd_killed_mid_stream);
 	tcase_add_test(tc, test_walwriter_restart);
+	tcase_add_test(tc, test_commit_mode_env);
 	suite_add_tcase(s, tc);
 	return s;
 }

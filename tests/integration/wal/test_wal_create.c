@@ -299,6 +299,30 @@ START_TEST(test_create_delete_same_name)
 	ck_assert_int_eq(errs[2], errs[1] == 0 ? 0 : CK_E_EXISTS);
 	ck_assert_int_eq(wcl_info(&c, "same", 0, &info), 0);
 	ck_assert_int_eq(list_count(&c), 1);
+	/* A ready log deleted and created again in one burst: the deletion
+	 * goes first, the new log is empty. */
+	ck_buf_t b = CK_BUF_INIT;
+	wit_batch(&b, 4, 10, 1);
+	ck_assert_int_eq(wcl_append(&c, "same", 0, b.data, b.len, false, 0, NULL, NULL), 0);
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_LOG;
+	req.delete_log = &dl;
+	first = wcl_send(&c, &req);
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_CREATE_LOG;
+	req.create_log = &cl;
+	ck_assert_int_eq(wcl_send(&c, &req), first + 1);
+	for (got = 0; got < 2;) {
+		Chronik__Wal__WalReply *rep = wcl_recv(&c, 30000);
+		ck_assert_ptr_nonnull(rep);
+		if (rep->correlation_id != 0) {
+			ck_assert_int_eq(rep->error, 0);
+			got++;
+		}
+		chronik__wal__wal_reply__free_unpacked(rep, NULL);
+	}
+	ck_assert_int_eq(wcl_info(&c, "same", 0, &info), 0);
+	ck_assert_int_eq(info.log_end_offset, 0);
+	ck_assert_int_eq(wit_read_log(t.data, "same", 0, NULL, NULL), 0);
+	ck_buf_free(&b);
 	wcl_close(&c);
 	wit_cleanup(&t);
 }

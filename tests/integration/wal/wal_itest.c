@@ -200,6 +200,30 @@ int wcl_delete(wcl_t *c, const char *topic, int32_t part)
 	return wcl_simple(c, &req, NULL);
 }
 
+int wcl_configure(wcl_t *c, const char *topic, int32_t part, const Chronik__Wal__LogConfig *cfg,
+                  Chronik__Wal__LogInfo *ret)
+{
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__ConfigureLog m = CHRONIK__WAL__CONFIGURE_LOG__INIT;
+	Chronik__Wal__WalReply *rep = NULL;
+	int err;
+
+	m.topic = (char *)topic;
+	m.partition = part;
+	m.config = (Chronik__Wal__LogConfig *)cfg;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_CONFIGURE_LOG;
+	req.configure_log = &m;
+	err = wcl_simple(c, &req, &rep);
+	if (err == 0 && ret) {
+		ck_assert_int_eq(rep->body_case, CHRONIK__WAL__WAL_REPLY__BODY_LOG_INFO);
+		*ret = *rep->log_info;
+		ret->topic = NULL; /* freed with the reply */
+	}
+	if (rep)
+		chronik__wal__wal_reply__free_unpacked(rep, NULL);
+	return err;
+}
+
 void wcl_append_req(Chronik__Wal__WalRequest *req, Chronik__Wal__Append *ap, const char *topic,
                     int32_t part, const void *batches, size_t len)
 {

@@ -90,6 +90,10 @@ Chronik__Wal__WalReply *wcl_call(wcl_t *c, Chronik__Wal__WalRequest *req, int ti
  * connection failed. */
 int wcl_create(wcl_t *c, const char *topic, int32_t part, const Chronik__Wal__LogConfig *cfg);
 int wcl_delete(wcl_t *c, const char *topic, int32_t part);
+/* ConfigureLog with CFG (NULL: all node defaults); *RET (may be NULL) gets
+ * the reply's LogInfo on success. */
+int wcl_configure(wcl_t *c, const char *topic, int32_t part, const Chronik__Wal__LogConfig *cfg,
+                  Chronik__Wal__LogInfo *ret);
 int wcl_append(wcl_t *c, const char *topic, int32_t part, const void *batches, size_t len,
                bool replica, int32_t epoch, int64_t *ret_base, int64_t *ret_last);
 int wcl_truncate(wcl_t *c, const char *topic, int32_t part, int64_t offset, int64_t *ret_end);

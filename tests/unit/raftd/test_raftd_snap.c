@@ -1,0 +1,260 @@
+/*
+ * test_raftd_snap.c: unit tests of raftd's metadata snapshots
+ * (raftd/raftd_snap.h): the snapshot record round trips and refuses
+ * damage, a snapshot is an LMDB copy holding the state at its index,
+ * installing one replaces raftd's databases in a live environment in one
+ * transaction and leaves the node-local "offsets" alone, a received
+ * snapshot is assembled from chunks and checked (size, CRC, its applied
+ * index), and old snapshot files are pruned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ck_crc32c.h"
+#include "ck_err.h"
+#include "ck_lmdb.h"
+#include "ck_testlib.h"
+#include "raftd_snap.h"
+
+static char a[128], b[128];
+
+static void setup(void)
+{
+	char p[256];
+
+	ck_test_mkdtemp(a, sizeof(a), "snap-a");
+	ck_test_mkdtemp(b, sizeof(b), "snap-b");
+	snprintf(p, sizeof(p), "%s/raft", a);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/raft", b);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+}
+
+/* Writes topics NAMES (NULL-terminated) and APPLIED into META. */
+static void fill(ck_meta_t *meta, const char *const *names, uint64_t applied)
+{
+	static uint8_t id[16] = {1, 2, 3};
+	MDB_txn *txn;
+
+	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
+	for (size_t i = 0; names[i]; i++) {
+		Chronik__Meta__TopicRecord t = CHRONIK__META__TOPIC_RECORD__INIT;
+		Chronik__Meta__PartitionRecord p = CHRONIK__META__PARTITION_RECORD__INIT;
+		int32_t r = 1;
+
+		t.name = (char *)names[i];
+		t.topic_id.data = id;
+		t.topic_id.len = sizeof(id);
+		t.partitions = 1;
+		ck_assert_int_eq(ck_meta_topic_put(meta, txn, &t), 0);
+		p.topic = (char *)names[i];
+		p.replicas = p.isr = &r;
+		p.n_replicas = p.n_isr = 1;
+		p.leader = 1;
+		ck_assert_int_eq(ck_meta_partition_put(meta, txn, &p), 0);
+	}
+	ck_assert_int_eq(ck_meta_applied_index_put(meta, txn, applied), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+}
+
+static int count_cb(void *arg, const Chronik__Meta__TopicRecord *rec)
+{
+	(void)rec;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static size_t topics(ck_meta_t *meta, uint64_t *ret_applied)
+{
+	size_t n = 0;
+	MDB_txn *txn;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	ck_assert_int_eq(ck_meta_topics_foreach(meta, txn, count_cb, &n), 0);
+	ck_assert_int_eq(ck_meta_applied_index(meta, txn, ret_applied), 0);
+	ck_meta_read_end(txn);
+	return n;
+}
+
+START_TEST(test_meta_record)
+{
+	raftd_snap_meta_t m = {1234, 5, 1200, true}, got;
+	char path[256];
+	int fd;
+	uint8_t x;
+
+	ck_assert_int_eq(raftd_snap_meta_load(a, &got), 0);
+	ck_assert_uint_eq(got.index, 0);
+	ck_assert_int_eq(raftd_snap_meta_save(a, &m), 0);
+	ck_assert_int_eq(raftd_snap_meta_load(a, &got), 1);
+	ck_assert_uint_eq(got.index, 1234);
+	ck_assert_uint_eq(got.term, 5);
+	ck_assert_uint_eq(got.compact, 1200);
+	ck_assert(got.pending);
+	m.pending = false;
+	ck_assert_int_eq(raftd_snap_meta_save(a, &m), 0);
+	ck_assert_int_eq(raftd_snap_meta_load(a, &got), 1);
+	ck_assert(!got.pending);
+	/* One flipped bit anywhere: damaged. */
+	snprintf(path, sizeof(path), "%s/raft/snapshot", a);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &x, 1, 20), 1);
+	x ^= 1;
+	ck_assert_int_eq(pwrite(fd, &x, 1, 20), 1);
+	(void)close(fd);
+	ck_assert_int_eq(raftd_snap_meta_load(a, &got), CK_E_CORRUPT);
+}
+END_TEST
+
+START_TEST(test_create_check_install)
+{
+	static const char *const one[] = {"alpha", "beta", "gamma", NULL};
+	static const char *const two[] = {"old1", "old2", NULL};
+	ck_meta_t *ma, *mb;
+	char path[PATH_MAX], val[16];
+	uint64_t applied = 0, bytes = 0;
+	size_t len = 0;
+
+	ck_assert_int_eq(ck_meta_open(a, &ma), 0);
+	ck_assert_int_eq(ck_meta_open(b, &mb), 0);
+	fill(ma, one, 17);
+	fill(mb, two, 9);
+	ck_assert_int_eq(ck_lmdb_put(ck_meta_env(mb), ck_meta_offsets_dbi(mb), "wal/x-0", 7, "keep",
+	                             4),
+	                 0);
+	/* Only at the applied index. */
+	ck_assert_int_eq(raftd_snap_create(ma, a, 16, NULL), CK_E_INVALID);
+	ck_assert_int_eq(raftd_snap_create(ma, a, 17, &bytes), 0);
+	ck_assert_uint_gt(bytes, 0);
+	ck_assert_int_eq(raftd_snap_path(path, sizeof(path), a, 17), 0);
+	ck_assert_int_eq(raftd_snap_check(path, &applied), 0);
+	ck_assert_uint_eq(applied, 17);
+	/* Changes after the copy are not in it. */
+	fill(ma, (const char *const[]){"later", NULL}, 18);
+
+	ck_assert_int_eq(raftd_snap_install(mb, path), 0);
+	ck_assert_uint_eq(topics(mb, &applied), 3);
+	ck_assert_uint_eq(applied, 17);
+	ck_assert_int_eq(ck_lmdb_get(ck_meta_env(mb), ck_meta_offsets_dbi(mb), "wal/x-0", 7, val,
+	                             sizeof(val), &len),
+	                 0);
+	ck_assert_mem_eq(val, "keep", 4);
+	ck_meta_close(ma);
+	ck_meta_close(mb);
+	/* Not an LMDB file. */
+	ck_test_write_file(path, "junk", 4);
+	ck_assert_int_eq(raftd_snap_check(path, &applied), CK_E_CORRUPT);
+}
+END_TEST
+
+/* Sends the file PATH as chunks of STEP bytes into RX; returns the last
+ * result. CRC_XOR damages the checksum. */
+static int feed(raftd_snap_rx_t *rx, const char *path, uint64_t index, size_t step,
+                uint32_t crc_xor)
+{
+	ck_buf_t file = CK_BUF_INIT;
+	int r = 0;
+
+	ck_assert_int_eq(ck_test_read_file(path, &file), 0);
+	for (size_t off = 0; off < file.len; off += step) {
+		Chronik__Raftnet__SnapshotChunk c = CHRONIK__RAFTNET__SNAPSHOT_CHUNK__INIT;
+		size_t n = CK_MIN(step, file.len - off);
+
+		c.index = index;
+		c.term = 3;
+		c.offset = off;
+		c.data.data = file.data + off;
+		c.data.len = n;
+		c.total_bytes = file.len;
+		c.last = off + n == file.len;
+		c.crc32c = c.last ? ck_crc32c(0, file.data, file.len) ^ crc_xor : 0;
+		r = raftd_snap_rx_chunk(rx, b, &c);
+		if (!c.last)
+			ck_assert_int_eq(r, 0);
+	}
+	ck_buf_free(&file);
+	return r;
+}
+
+START_TEST(test_receive)
+{
+	static const char *const one[] = {"alpha", NULL};
+	raftd_snap_rx_t rx;
+	Chronik__Raftnet__SnapshotChunk c = CHRONIK__RAFTNET__SNAPSHOT_CHUNK__INIT;
+	ck_meta_t *ma;
+	char src[PATH_MAX], dst[PATH_MAX];
+	uint64_t applied = 0;
+
+	ck_assert_int_eq(ck_meta_open(a, &ma), 0);
+	fill(ma, one, 40);
+	ck_assert_int_eq(raftd_snap_create(ma, a, 40, NULL), 0);
+	ck_meta_close(ma);
+	ck_assert_int_eq(raftd_snap_path(src, sizeof(src), a, 40), 0);
+	ck_assert_int_eq(raftd_snap_path(dst, sizeof(dst), b, 40), 0);
+	raftd_snap_rx_init(&rx);
+
+	/* A damaged checksum: dropped. */
+	ck_assert_int_eq(feed(&rx, src, 40, 1000, 1), CK_E_CORRUPT);
+	ck_assert(!rx.complete);
+	ck_assert_int_ne(access(dst, F_OK), 0);
+	/* Claiming another index than the file's: dropped. */
+	ck_assert_int_eq(feed(&rx, src, 41, 4096, 0), CK_E_CORRUPT);
+	/* A chunk that does not continue anything: ignored. */
+	c.index = 40;
+	c.offset = 5;
+	c.total_bytes = 10;
+	ck_assert_int_eq(raftd_snap_rx_chunk(&rx, b, &c), CK_E_OUT_OF_ORDER);
+	/* Whole, in odd pieces; an earlier partial transfer starts over. */
+	ck_assert_int_eq(feed(&rx, src, 40, 777, 0), 1);
+	ck_assert(rx.complete);
+	ck_assert_uint_eq(rx.index, 40);
+	ck_assert_uint_eq(rx.term, 3);
+	ck_assert_int_eq(raftd_snap_check(dst, &applied), 0);
+	ck_assert_uint_eq(applied, 40);
+	raftd_snap_rx_reset(&rx, b);
+}
+END_TEST
+
+START_TEST(test_prune)
+{
+	char p[PATH_MAX];
+
+	for (uint64_t i = 1; i <= 3; i++) {
+		ck_assert_int_eq(raftd_snap_path(p, sizeof(p), a, i * 100), 0);
+		ck_test_write_file(p, "x", 1);
+	}
+	raftd_snap_prune(a, 200);
+	ck_assert_int_eq(raftd_snap_path(p, sizeof(p), a, 200), 0);
+	ck_assert_int_eq(access(p, F_OK), 0);
+	ck_assert_int_eq(raftd_snap_path(p, sizeof(p), a, 100), 0);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	ck_assert_int_eq(raftd_snap_path(p, sizeof(p), a, 300), 0);
+	ck_assert_int_ne(access(p, F_OK), 0);
+}
+END_TEST
+
+static Suite *snap_suite(void)
+{
+	Suite *s = suite_create("raftd_snap");
+	TCase *tc = tcase_create("snap");
+
+	ck_test_add_root(tc);
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_meta_record);
+	tcase_add_test(tc, test_create_check_install);
+	tcase_add_test(tc, test_receive);
+	tcase_add_test(tc, test_prune);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return ck_test_run(snap_suite());
+}
