@@ -21,6 +21,8 @@
 # BENCH_APPENDERS ("16 256"), BENCH_BATCHES ("1024 65536"), BENCH_CONNS (16),
 # BENCH_PARTITIONS (1), BENCH_NODE_SETTLE_SECS (3), BENCH_NODE (auto|0),
 # BENCH_WALWRITER / BENCH_SERVER (binaries; default from BUILD_DIR).
+# At the end it runs bench/kafka.sh BUILD_DIR (the Kafka produce/consume
+# benchmark, its own knobs BENCH_KAFKA_*); BENCH_KAFKA=0 skips it.
 # MB = 10^6 bytes. Exit status: 0 every stage measured, 1 a stage failed,
 # 2 usage error.
 set -uo pipefail
@@ -447,6 +449,29 @@ report_targets() {
 	echo "design, so the one-appender latency target is the latency profiles' (ultra, high)."
 }
 
+# --- the Kafka benchmark ----------------------------------------------------
+
+# run_kafka: bench/kafka.sh against a whole node (BENCH_KAFKA=0 skips it). A
+# failed Kafka stage counts as a failed stage here; 77 (not built) does not.
+# It runs in the background under a name containing "chronik", so that the
+# cleanup above stops it (and it its node) on SIGTERM like any other child.
+run_kafka() {
+	local kpid rc
+	[ "${BENCH_KAFKA:-1}" = 0 ] && return
+	echo
+	(exec -a chronik-kafka-bench /bin/bash "$(dirname "$0")/kafka.sh" "$build") &
+	kpid=$!
+	pids+=("$kpid")
+	wait "$kpid"
+	rc=$?
+	drop_pid "$kpid"
+	case $rc in
+	0) ;;
+	77) echo "kafka benchmark skipped: not built (see stderr)" ;;
+	*) log "kafka benchmark failed (status $rc)"; failures=$((failures + 1)) ;;
+	esac
+}
+
 # --- main -------------------------------------------------------------------
 
 main() {
@@ -482,6 +507,7 @@ main() {
 	echo
 	echo "load at end: $(pressure)"
 	echo "elapsed $((SECONDS - t0)) s; failed stages: $failures"
+	run_kafka
 	[ "$failures" = 0 ]
 }
 

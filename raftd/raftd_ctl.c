@@ -317,3 +317,24 @@ void raftd_ctl_describe(const struct raftd_node *n, char *buf, size_t len)
 		used += (size_t)w;
 	}
 }
+
+uint64_t raftd_ctl_successor(const struct raftd_node *n)
+{
+	uint64_t now = ck_clock_mono_ms(), best = RAFT_NONE, best_applied = 0;
+
+	for (uint32_t i = 0; i < n->n_voters; i++) {
+		uint64_t id = n->voters[i], applied = 0;
+
+		if (id == (uint64_t)n->cfg->node_id || !raftd_net_connected(n->net, id))
+			continue;
+		for (size_t k = 0; k < n->n_ctl; k++) {
+			if (n->ctl[k].id == (int32_t)id && n->ctl[k].seen_ms + n->session_ms > now)
+				applied = n->ctl[k].applied + 1;
+		}
+		if (best == RAFT_NONE || applied > best_applied) {
+			best = id;
+			best_applied = applied;
+		}
+	}
+	return best;
+}

@@ -12,8 +12,9 @@
  * changed. Connections on the TCP raft listener go to the node's
  * transport (raftd_net.c).
  * On SIGTERM the node stops taking proposals, queued ones are answered
- * CK_E_NOT_LEADER, and proposals already in the log get up to
- * RAFTD_DRAIN_MS to be applied and answered before the loop ends.
+ * CK_E_NOT_LEADER, a leader hands leadership over, and proposals already
+ * in the log get up to RAFTD_DRAIN_MS to be applied and answered (and the
+ * handover to finish) before the loop ends.
  * Not for: the Raft state machine (raft_*.c), applying (raftd_apply.c).
  */
 #include "raftd_loop.h"
@@ -131,7 +132,7 @@ static void raftd_drain_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	raftd_node_status(l->node, &st);
-	if (st.inflight == 0 || ck_clock_mono_ms() >= l->drain_until_ms) {
+	if ((st.inflight == 0 && !st.transferring) || ck_clock_mono_ms() >= l->drain_until_ms) {
 		if (st.inflight)
 			ck_log(CK_LOG_WARN, "stopping with proposals unanswered count=%zu",
 			       st.inflight);

@@ -4,9 +4,10 @@
  * Wires the metadata service into the process: the shared daemon shell
  * (common/ck_daemon: signals, sockets "raft" and "raftd", the walwriter
  * neighbour, READY=1), the metadata service (raftd_node.h: Raft over the
- * metadata log in walwriter, applied to LMDB `meta`) and its local IPC
- * service on run/raftd.sock (raftd_service.h). STATUS= tells the
- * supervisor the role, term, leader and applied index.
+ * metadata log in walwriter, applied to LMDB `meta`, peers reached over
+ * the "raft" TCP listener) and its local IPC service on run/raftd.sock
+ * (raftd_service.h). STATUS= tells the supervisor the role, term, leader,
+ * commit and applied index, the lag, and on the leader each follower's.
  * Not for: argument parsing (main.c), the service itself.
  */
 #ifndef RAFTD_LOOP_H

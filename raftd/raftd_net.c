@@ -50,7 +50,6 @@ typedef struct raftd_peer {
 	ck_buf_t raft;
 	ck_buf_t pending;
 	uint64_t in_incarnation; /* newest incarnation seen inbound */
-	uint64_t last_heard_ms;
 } raftd_peer_t;
 
 typedef struct {
@@ -311,7 +310,6 @@ static void raftd_in_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, vo
 		ck_log(CK_LOG_INFO, "peer incarnation peer=%llu incarnation=%016llx last_index=%llu",
 		       (unsigned long long)env->from, (unsigned long long)env->incarnation,
 		       (unsigned long long)env->last_index);
-	raftd_peer_find(n, env->from)->last_heard_ms = ck_clock_mono_ms();
 	n->h.on_envelope(n->arg, env, restart);
 }
 
@@ -439,13 +437,6 @@ uint64_t raftd_net_generation(const raftd_net_t *n, uint64_t peer)
 	const raftd_peer_t *p = raftd_peer_find((raftd_net_t *)n, peer);
 
 	return p ? p->gen : 0;
-}
-
-uint64_t raftd_net_last_heard_ms(const raftd_net_t *n, uint64_t peer)
-{
-	const raftd_peer_t *p = raftd_peer_find((raftd_net_t *)n, peer);
-
-	return p ? p->last_heard_ms : 0;
 }
 
 /* ---- life cycle ---- */

@@ -91,7 +91,5 @@ size_t raftd_net_backlog(const raftd_net_t *n, uint64_t peer);
 /* The connection generation of PEER: grows with every new outbound
  * connection (0: never connected). */
 uint64_t raftd_net_generation(const raftd_net_t *n, uint64_t peer);
-/* When a frame from PEER was last accepted (ck_clock_mono_ms), 0 never. */
-uint64_t raftd_net_last_heard_ms(const raftd_net_t *n, uint64_t peer);
 
 #endif

@@ -333,7 +333,7 @@ void raftd_node_ready_continue(struct raftd_node *n)
 	 * commit in one message) wait for this Ready's append: LMDB's
 	 * applied_index must never run ahead of the local log, or a crash in
 	 * between would leave a state the log cannot explain. */
-	n->ready_early = rd->n_committed; (void)raftd_node_durable_committed;
+	n->ready_early = raftd_node_durable_committed(n, rd);
 	r = raftd_exec_push(n, rd->committed, n->ready_early);
 	if (r < 0)
 		return raftd_node_fatal(n, r, "cannot queue committed entries");
@@ -389,6 +389,11 @@ static void raftd_node_reports(struct raftd_node *n)
 			break;
 		case RAFTD_REPORT_RESTART:
 			raft_report_restart(n->raft, rp->peer, rp->index);
+			break;
+		case RAFTD_REPORT_TRANSFER:
+			if (raft_transfer_leader(n->raft, rp->peer) == 0)
+				ck_log(CK_LOG_INFO, "handing leadership over to=%llu",
+				       (unsigned long long)rp->peer);
 			break;
 		}
 	}
@@ -743,8 +748,17 @@ int raftd_node_new(raftd_node_t **ret, struct event_base *base, const ck_config_
 
 void raftd_node_stop(raftd_node_t *n)
 {
+	uint64_t to;
+
 	n->stopping = true;
 	raftd_list_fail(&n->queued, CK_E_NOT_LEADER);
+	/* A leader that stops hands over first: the cluster need not wait
+	 * for an election timeout. */
+	if (n->raft && n->net && n->role == RAFT_LEADER &&
+	    (to = raftd_ctl_successor(n)) != RAFT_NONE) {
+		raftd_node_report(n, RAFTD_REPORT_TRANSFER, to, 0);
+		raftd_node_pump(n);
+	}
 }
 
 void raftd_node_free(raftd_node_t *n)
@@ -847,6 +861,7 @@ void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret)
 	ret->leader_id = st.leader == RAFT_NONE ? -1 : (int32_t)st.leader;
 	ret->commit_index = st.commit;
 	ret->last_index = st.last_index;
+	ret->transferring = st.role == RAFT_LEADER && st.transferee != RAFT_NONE;
 	if (st.role == RAFT_LEADER)
 		ret->lag = st.commit > n->applied ? st.commit - n->applied : 0;
 	else if (n->leader_commit > n->applied)

@@ -98,6 +98,7 @@ typedef struct {
 	uint64_t lag;    /* entries committed (as the leader knows) not applied here */
 	uint64_t snapshot_index;
 	uint64_t compact_index;
+	bool transferring; /* leader handing leadership over */
 	char followers[160]; /* leader: "2:lag=0 3:down" */
 } raftd_node_status_t;
 
@@ -125,7 +126,8 @@ int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_p
                        void *arg);
 
 /* Stops taking proposals and answers the queued ones with
- * CK_E_NOT_LEADER (the client retries elsewhere or later). */
+ * CK_E_NOT_LEADER (the client retries elsewhere or later); a leader hands
+ * leadership to its most caught-up follower (status: transferring). */
 void raftd_node_stop(raftd_node_t *n);
 
 /* An accepted connection on the raft listener (an accept function for

@@ -97,6 +97,7 @@ typedef enum {
 	RAFTD_REPORT_SNAPSHOT_OK,
 	RAFTD_REPORT_SNAPSHOT_FAILED,
 	RAFTD_REPORT_RESTART,
+	RAFTD_REPORT_TRANSFER,
 } raftd_report_kind_t;
 
 typedef struct {
@@ -284,6 +285,9 @@ void raftd_ctl_reset(struct raftd_node *n);
 void raftd_ctl_heartbeat(struct raftd_node *n, uint64_t peer,
                          const Chronik__Raftnet__BrokerHeartbeat *hb);
 void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms);
+/* The follower best placed to take over leadership (connected, heard
+ * from, furthest applied), or RAFT_NONE. */
+uint64_t raftd_ctl_successor(const struct raftd_node *n);
 /* One follower's state for STATUS= ("2:lag=0"), into BUF. */
 void raftd_ctl_describe(const struct raftd_node *n, char *buf, size_t len);
 

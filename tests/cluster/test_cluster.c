@@ -7,7 +7,9 @@
  *                       follower (forwarded): all succeed, the follower
  *                       reads its own writes at once, all three LMDBs list
  *                       the same topics within 1 s; a retried CreateTopic
- *                       is a success; status shows role, term and leader
+ *                       is a success; status shows role, term and leader;
+ *                       raft frames of another cluster, an unknown sender
+ *                       or without incarnation are refused
  *   kill_leader         kill -9 of the leader's whole node during a stream
  *                       of CreateTopics: a new leader within 3 s, every
  *                       acknowledged topic on the survivors and on the old
@@ -19,7 +21,8 @@
  *                       the stopped one steps down after SIGCONT and
  *                       converges; nothing it took while cut off is
  *                       acknowledged unless the majority has it
- *   cold_restart        all three stopped and started: everything there;
+ *   cold_restart        all three stopped and started: everything there
+ *                       (the leader, stopped first, hands over);
  *                       a stopped node is fenced (the partitions it led
  *                       get a leader from their ISR), unfenced when back
  *   wipe_node           a node whose data dir was wiped catches up by
@@ -28,13 +31,17 @@
  *                       leader and a follower, all nodes converge
  * Each test runs in its own process with its own cluster on free ports.
  * Run: meson test -C <build> --suite cluster; CHRONIK_TEST_KEEP=1 keeps
- * the temp dirs (configs, data, one log per node).
+ * the temp dirs (configs, data, one log per node); CHRONIK_CLUSTER_ONLY=
+ * kill_leader (a test's name) runs just that one.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ck_clock.h"
@@ -42,6 +49,7 @@
 #include "ck_ipc.h"
 #include "ck_testlib.h"
 #include "cluster_harness.h"
+#include "raftnet.pb-c.h"
 
 #define ALL ((1u << 1) | (1u << 2) | (1u << 3))
 
@@ -84,6 +92,32 @@ static uint64_t wait_topics(int i, const char *prefix, size_t n, int timeout_ms)
 	}
 }
 
+/* Connects to node I's raft port, sends one Envelope with these header
+ * fields and expects the node to close the connection, logging WHY. */
+static void refused(int i, const char *cluster, uint64_t from, uint64_t to, uint64_t inc,
+                    const char *why)
+{
+	Chronik__Raftnet__Envelope env = CHRONIK__RAFTNET__ENVELOPE__INIT;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	ck_buf_t frame = CK_BUF_INIT;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)C.n[i - 1].raft);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	env.cluster_id = (char *)cluster;
+	env.from = from;
+	env.to = to;
+	env.incarnation = inc;
+	ck_assert_int_eq(ck_ipc_sync_send_msg(fd, &env.base), 0);
+	/* Closed: EOF, nothing else. */
+	ck_assert_int_eq(ck_ipc_sync_recv(fd, 0, 10000, &frame), CK_E_CLOSED);
+	(void)close(fd);
+	ck_buf_free(&frame);
+	ck_assert_msg(ck_test_file_contains(C.n[i - 1].sup.logpath, why), "no \"%s\" logged", why);
+}
+
 START_TEST(test_create_and_forward)
 {
 	char text[512], want[64];
@@ -120,6 +154,15 @@ START_TEST(test_create_and_forward)
 	ck_assert_int_eq(rcl_propose(&cl, &b.cmd, &result, &index), 0);
 	ck_assert_int_eq(result, CK_E_EXISTS);
 	rcl_close(&cl);
+	cl_wait_same(&C, ALL, 10000);
+
+	/* Node-to-node frames that do not belong: refused, the cluster goes
+	 * on. */
+	refused(1, "chronik-other", 2, 1, 5, "refusing raft connection: another cluster");
+	refused(1, "chronik-test", 9, 1, 5, "refusing raft connection: unknown sender");
+	refused(1, "chronik-test", 2, 3, 5, "refusing raft connection: addressed to another node");
+	refused(1, "chronik-test", 2, 1, 0, "refusing raft connection: no incarnation");
+	cl_create_many(&C, 1, "late-", 0, 10, 1);
 	cl_wait_same(&C, ALL, 10000);
 
 	/* `chronik-server status` shows role, term and leader of raftd. */
@@ -405,6 +448,7 @@ static void check_moved(const char *name, int32_t down, int32_t up, int leader)
 
 START_TEST(test_cold_restart)
 {
+	uint64_t term = 0;
 	int leader, down, up;
 
 	cl_init(&C, "cluster-cold", 0);
@@ -433,8 +477,17 @@ START_TEST(test_cold_restart)
 	cl_start(&C, down);
 	wait_fenced(leader, down, 0, 15000);
 
-	for (int i = 1; i <= CL_NODES; i++)
-		cl_stop(&C, i);
+	/* A leader stopped cleanly hands leadership over first. */
+	leader = cl_wait_leader(&C, ALL, 0, 30000);
+	ck_assert_int_gt(leader, 0);
+	(void)cl_leader_of(&C, leader, &term);
+	cl_stop(&C, leader);
+	ck_assert(ck_test_file_contains(C.n[leader - 1].sup.logpath, "handing leadership over"));
+	ck_assert_int_gt(cl_wait_leader(&C, ALL & ~cl_bit(leader), term, 10000), 0);
+	for (int i = 1; i <= CL_NODES; i++) {
+		if (i != leader)
+			cl_stop(&C, i);
+	}
 	cl_start_all(&C);
 	ck_assert_int_gt(cl_wait_leader(&C, ALL, 0, 30000), 0);
 	for (int i = 1; i <= CL_NODES; i++) {
@@ -505,6 +558,17 @@ START_TEST(test_leader_commit_mode)
 }
 END_TEST
 
+/* CHRONIK_CLUSTER_ONLY=name runs one test (test_ prefix left out). */
+static void add(TCase *tc, const TTest *t, const char *name)
+{
+	const char *only = getenv("CHRONIK_CLUSTER_ONLY");
+
+	if (!only || !*only || !strcmp(only, name + 5))
+		tcase_add_test(tc, t);
+}
+
+#define ADD(tc, t) add(tc, t, #t)
+
 int main(void)
 {
 	Suite *s = suite_create("cluster");
@@ -514,7 +578,13 @@ int main(void)
 	ck_test_add_root(tc);
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, test_kill_follower);
+	ADD(tc, test_create_and_forward);
+	ADD(tc, test_kill_leader);
+	ADD(tc, test_kill_follower);
+	ADD(tc, test_stop_leader);
+	ADD(tc, test_cold_restart);
+	ADD(tc, test_wipe_node);
+	ADD(tc, test_leader_commit_mode);
 	suite_add_tcase(s, tc);
 	return ck_test_run_mode(s, CK_FORK);
 }

@@ -538,11 +538,16 @@ int raftd_create_topic(const char *data_dir, const char *name, int partitions, i
 	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
 	Chronik__Meta__CreateTopic ct = CHRONIK__META__CREATE_TOPIC__INIT;
 	Chronik__Meta__PartitionAssignment as[16], *asp[16];
+	static uint8_t calls;
 	uint8_t id[16];
 
+	/* A fresh topic id per call: a repeated CreateTopic with the SAME id is
+	 * an idempotent retry (success); a different id for an existing name
+	 * is CK_E_EXISTS. */
+	calls++;
 	ck_assert_int_le(partitions, 16);
 	for (int i = 0; i < 16; i++)
-		id[i] = (uint8_t)(0x40 + i * 7);
+		id[i] = (uint8_t)(0x40 + i * 7 + calls);
 	for (int i = 0; i < partitions; i++) {
 		chronik__meta__partition_assignment__init(&as[i]);
 		as[i].partition = i;

@@ -1,0 +1,165 @@
+#!/bin/bash
+# kafka_smoke.sh: integration test of bench/kafka.sh (the Kafka benchmark).
+#
+#   bench/kafka_smoke.sh BUILD_DIR
+#
+# Runs the benchmark with tiny durations against the built node and checks
+# what a user sees: every row of the table has numbers, the consumer read
+# what the producer delivered, the targets are printed with ratios; and that
+# afterwards no process it started is left and its data dir is gone: after a
+# normal run, after a node that cannot start, after SIGTERM in the middle of
+# a produce run (of kafka.sh, and of bench/run.sh while it runs kafka.sh),
+# and after a profiled run when perf is installed. Exits 77 (skipped) when
+# chronik-server or chronik-bench is not built.
+#
+# Every process the bench starts inherits CHRONIK_KSMOKE_TAG in its
+# environment; leftovers are found by that tag, so even an orphan whose
+# parent died is found (and killed, by PID, so the machine stays clean).
+set -uo pipefail
+
+build=$(cd "${1:-${CHRONIK_BUILD_ROOT:-}}" && pwd) || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+for b in supervisor/chronik-server bench/chronik-bench; do
+	if [ ! -x "$build/$b" ]; then
+		echo "SKIP: $build/$b is not built"
+		exit 77
+	fi
+done
+tmp=$(mktemp -d /tmp/kafka-smoke.XXXXXX)
+export CHRONIK_KSMOKE_TAG=$tmp
+fails=0
+bg=
+
+# PIDs of processes carrying our tag (excluding this script).
+leftovers() {
+	local f pid
+	for f in /proc/[0-9]*/environ; do
+		pid=${f#/proc/}
+		pid=${pid%/environ}
+		[ "$pid" = $$ ] && continue
+		{ tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qxF "CHRONIK_KSMOKE_TAG=$tmp" && echo "$pid"
+	done
+}
+
+finish() {
+	[ -n "$bg" ] && kill -TERM "$bg" 2>/dev/null && wait "$bg" 2>/dev/null
+	for p in $(leftovers); do kill -KILL "$p" 2>/dev/null; done
+	rm -rf -- "$tmp"
+}
+trap finish EXIT
+
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+
+check_clean() { # label
+	local left
+	left=$(leftovers)
+	[ -z "$left" ] && ok "$1: no process left" ||
+		fail "$1: processes left: $(for p in $left; do { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null; echo; done)"
+	[ -z "$(ls -A "$tmp/data" 2>/dev/null)" ] && ok "$1: data removed" ||
+		fail "$1: $tmp/data not empty: $(ls "$tmp/data")"
+}
+
+# wait_for PATTERN: until a tagged process's command line matches PATTERN.
+wait_for() {
+	local i p
+	for ((i = 0; i < 600; i++)); do
+		for p in $(leftovers); do
+			{ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q -- "$1" && return 0
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
+export BENCH_DIR=$tmp/data BENCH_KAFKA_SECS=1 BENCH_KAFKA_SEQ_MB=16 BENCH_KAFKA_CONNS=100 \
+	BENCH_KAFKA_SETTLE_SECS=0.5 BENCH_KAFKA_SAMPLE_MS=100
+num='[0-9]+(\.[0-9]+)?'
+out=$tmp/out.txt
+
+# 0. The idle-connection helper rejects bad usage.
+/usr/bin/python3 "$here/kafka_idle_conns.py" 127.0.0.1 >/dev/null 2>&1
+[ $? = 2 ] && ok "idle-conns helper: usage -> 2" || fail "idle-conns helper: bad usage accepted"
+
+# 1. A full (tiny) run.
+"$here/kafka.sh" "$build" >"$out" 2>"$tmp/err.txt"
+rc=$?
+[ "$rc" = 0 ] && ok "run exits 0" || { fail "run exited $rc"; cat "$tmp/err.txt"; }
+grep -Eq "^sequential 1 MiB writes, fdatasync every 16 MiB: $num MB/s" "$out" && ok "disk row" ||
+	fail "no disk row"
+for a in 1 all; do
+	grep -Eq "^produce acks=$a +[1-9][0-9]* +$num +[0-9]+% +$num +$num +$num +$num +$num +[1-9][0-9]* +0\$" \
+		"$out" && ok "produce acks=$a row" || fail "produce acks=$a row"
+done
+delivered=$(awk '/^produce acks=1 +[0-9]+ +[0-9.]+ +[0-9]+%/ { print $(NF - 1) }' "$out")
+read_n=$(awk '/^consume +[0-9]+ +[0-9.]+ +- / { print $(NF - 1) }' "$out")
+[ -n "$delivered" ] && [ "$read_n" = "$delivered" ] && ok "consume read all $delivered" ||
+	fail "consume read '$read_n', produce delivered '$delivered'"
+if command -v kcat >/dev/null; then
+	[ "$(awk '/^consume \(kcat\) +[0-9]+ +[0-9.]+ +- / { print $(NF - 1) }' "$out")" = "$delivered" ] &&
+		ok "kcat read all" || fail "kcat consume row"
+fi
+for p in chronik-server walwriter raftd replicator kafka-frontend; do
+	grep -Eq "^$p +$num +$num / $num +$num / $num +$num\$" "$out" && ok "memory row $p" ||
+		fail "memory row $p"
+done
+grep -Eq "^produce acks=1 +[0-9]+% +[0-9]+% +[0-9]+% +[0-9]+% +[0-9]+% +[0-9]+% +$num"s "$out" &&
+	ok "cpu row" || fail "cpu row"
+grep -Eq "^kafka-frontend VmRSS: $num MB before, $num MB with 100 idle connections open \(100 of them served" \
+	"$out" && ok "idle connections line" || fail "idle connections line"
+[ "$(grep -Ec "^(produce acks=(1|all) >=|consume >=|1000 idle connections|every process).* ($num|-) +(MET|NOT MET|n/a)\$" "$out")" -ge 5 ] &&
+	ok "targets" || fail "targets missing"
+grep -Eq "^every process <= 256 MB .* $num +(MET|NOT MET)\$" "$out" && ok "memory target measured" ||
+	fail "memory target not measured"
+check_clean "normal run"
+
+# 2. A node that cannot start: the run fails and still cleans up.
+BENCH_SERVER=/bin/false "$here/kafka.sh" "$build" >"$tmp/out2.txt" 2>"$tmp/err2.txt"
+rc=$?
+[ "$rc" = 1 ] && ok "failed node -> exit 1" || fail "failed node: exit $rc"
+grep -q "did not become healthy" "$tmp/err2.txt" && ok "failure reported" || fail "failure not reported"
+check_clean "failed node"
+
+# 3. SIGTERM while a produce run is going on.
+BENCH_KAFKA_SECS=60 "$here/kafka.sh" "$build" >"$tmp/out3.txt" 2>&1 &
+bg=$!
+wait_for "chronik-bench produce" || fail "produce run never started"
+sleep 0.5
+kill -TERM "$bg"
+wait "$bg"
+rc=$?
+bg=
+[ "$rc" = 130 ] && ok "SIGTERM -> exit 130" || fail "SIGTERM: exit $rc"
+check_clean "SIGTERM"
+
+# 4. SIGTERM to bench/run.sh while it runs kafka.sh.
+BENCH_KAFKA_SECS=60 BENCH_SECS=0.3 BENCH_LAT_SECS=0.3 BENCH_WARMUP_SECS=0.1 BENCH_SYNC_ITERS=40 \
+	BENCH_SEQ_MB=16 BENCH_MEM_MB=16 BENCH_PROFILES=high BENCH_APPENDERS=16 BENCH_BATCHES=1024 \
+	BENCH_NODE=0 "$here/run.sh" "$build" >"$tmp/out4.txt" 2>&1 &
+bg=$!
+wait_for "chronik-bench produce" || fail "run.sh: kafka produce never started"
+sleep 0.5
+kill -TERM "$bg"
+wait "$bg"
+rc=$?
+bg=
+[ "$rc" = 130 ] && ok "run.sh SIGTERM during kafka.sh -> exit 130" || fail "run.sh SIGTERM: exit $rc"
+check_clean "run.sh SIGTERM"
+
+# 5. A profiled run, when perf is installed.
+if command -v perf >/dev/null; then
+	BENCH_KAFKA_CONNS=0 BENCH_KAFKA_PERF=$tmp/perf BENCH_KAFKA_PERF_SECS=1 \
+		"$here/kafka.sh" "$build" >"$tmp/out5.txt" 2>"$tmp/err5.txt"
+	rc=$?
+	[ "$rc" = 0 ] && ok "profiled run exits 0" || { fail "profiled run exited $rc"; tail "$tmp/err5.txt"; }
+	for p in walwriter kafka-frontend chronik-bench; do
+		grep -Eq "^-- $p: [1-9][0-9]*K? samples" "$tmp/out5.txt" && [ -s "$tmp/perf/$p.top.txt" ] &&
+			ok "profile of $p" || fail "no profile of $p"
+	done
+	check_clean "profiled run"
+else
+	echo "note: perf not installed, profile case skipped"
+fi
+
+echo "$fails failure(s)"
+[ "$fails" = 0 ]
