@@ -164,7 +164,8 @@ int ck_segment_list(const char *log_dir, int64_t **ret_bases)
 		r = -EOVERFLOW;
 		goto out;
 	}
-	qsort(bases, n, sizeof(*bases), ck_segment_base_cmp);
+	if (n > 1)
+		qsort(bases, n, sizeof(*bases), ck_segment_base_cmp);
 	*ret_bases = bases;
 	bases = NULL;
 	r = (int)n;
