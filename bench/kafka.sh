@@ -175,7 +175,7 @@ run_bg() {
 cpu_ticks() {
 	local stat f
 	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
-	f=(${stat##*) })  # fields after "pid (comm) "; utime/stime are the 12th/13th
+	read -ra f <<<"${stat##*) }" # fields after "pid (comm) "; utime/stime: 12th/13th
 	echo $((f[11] + f[12]))
 }
 
@@ -183,7 +183,7 @@ cpu_ticks() {
 children_ticks() {
 	local stat f
 	read -r stat <"/proc/$$/stat"
-	f=(${stat##*) })
+	read -ra f <<<"${stat##*) }"
 	echo $((f[13] + f[14]))
 }
 
@@ -230,7 +230,8 @@ machine_info() {
 
 write_config() {
 	local ports
-	ports=($("$walbench" free-ports 4)) && [ "${#ports[@]}" = 4 ] || return 1
+	read -ra ports < <("$walbench" free-ports 4)
+	[ "${#ports[@]}" = 4 ] || return 1
 	kafka_port=${ports[0]}
 	admin_port=${ports[3]}
 	cat >"$work/node.toml" <<EOF
@@ -368,7 +369,7 @@ client() {
 }
 
 produce_run() {
-	local acks=$1 stage=p$1 name spid
+	local acks=$1 stage=p$1 name spid ok
 	log "produce acks=$acks for ${SECS}s"
 	R[$stage.load]=$(pressure)
 	reset_hwm
@@ -379,8 +380,11 @@ produce_run() {
 	cpu_mark "$stage"
 	client "$stage" produce --topic "bench-acks$acks" --partitions "$PARTITIONS" \
 		--duration "$SECS" --acks "$acks" --linger-ms "$LINGER_MS" --size "$SIZE"
+	ok=$?
 	cpu_done "$stage"
 	stop_child "$spid" 3
+	# Memory of a failed run is not memory "at full-speed produce".
+	[ "$ok" = 0 ] || { node_check "produce acks=$acks"; return 1; }
 	for name in $PROCS; do
 		R[$stage.hwm_$name]=$(status_kb "${P[$name]}" VmHWM)
 		R[$stage.rss_$name]=$(awk -v n="$name" '$1 == n && $2 + 0 > m { m = $2 } END { print m + 0 }' \
@@ -470,12 +474,12 @@ measure_conns() {
 # perf_top NAME: the top functions (self time) of NAME's profile, kept in
 # DIR/NAME.top.txt, with callers in DIR/NAME.callers.txt.
 perf_top() {
-	local f=$PERF_DIR/$1
-	perf report -i "$f.data" --stdio --no-children -g none --sort dso,sym \
-		--percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' >"$f.top.txt"
-	perf report -i "$f.data" --stdio --no-children -G --percent-limit 3 \
-		2>/dev/null >"$f.callers.txt"
-	R[perf.samples_$1]=$(perf report -i "$f.data" --stdio 2>/dev/null |
+	local pf=$PERF_DIR/$1
+	perf report -i "$pf.data" --stdio --no-children -g none --sort dso,sym \
+		--percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' >"$pf.top.txt"
+	perf report -i "$pf.data" --stdio --no-children -G --percent-limit 3 \
+		2>/dev/null >"$pf.callers.txt"
+	R[perf.samples_$1]=$(perf report -i "$pf.data" --stdio 2>/dev/null |
 		awk '/^# Samples:/ { print $3; exit }')
 }
 
@@ -488,7 +492,7 @@ profile_run() {
 	fi
 	mkdir -p "$PERF_DIR" && PERF_DIR=$(cd "$PERF_DIR" && pwd) || { fail "no dir $PERF_DIR"; return 1; }
 	cg=(-g)
-	[ "$PERF_CG" = dwarf ] && cg=(--call-graph dwarf,16384)
+	[ "$PERF_CG" = dwarf ] && cg=(--call-graph "dwarf,16384")
 	log "profile: acks=1 produce for ${PERF_SECS}s under perf record, data in $PERF_DIR"
 	for name in $PROCS; do
 		perf record -e cpu-clock -F 999 "${cg[@]}" -p "${P[$name]}" -o "$PERF_DIR/$name.data" \
@@ -596,14 +600,18 @@ report_memory() {
 	fi
 }
 
-# max_peak_kb: "kB name" of the largest VmHWM of any node process during any produce run.
+# max_peak_kb: "kB name" of the largest resident size of any node process
+# during any produce run: the larger of its VmHWM and its sampled VmRSS (the
+# kernel syncs per-thread RSS counters lazily, so either can be the higher).
 max_peak_kb() {
-	local a name v best=- who=-
+	local a name v key best=- who=-
 	for a in $ACKS; do
 		for name in $PROCS; do
-			v=$(get p$a hwm_$name)
-			[ "$v" = - ] && continue
-			if [ "$best" = - ] || [ "$v" -gt "$best" ]; then best=$v who="$name (acks=$a)"; fi
+			for key in hwm rss; do
+				v=$(get p$a ${key}_$name)
+				[ "$v" = - ] && continue
+				if [ "$best" = - ] || [ "$v" -gt "$best" ]; then best=$v who="$name (acks=$a)"; fi
+			done
 		done
 	done
 	echo "$best $who"
@@ -626,7 +634,7 @@ report_targets() {
 	[ -n "${R[kcat.skip]:-}" ] || printf "$row" "consume >= 2,000,000 msg/s (kcat, deeper fetch queue)" \
 		"$(k "$v") msg/s" "$(ratio "$v" 2000000)" "$(verdict 'a >= 2000000' "$v")"
 	d=-
-	[ -n "${R[conns.open_kb]:-}" ] && d=$((R[conns.open_kb] - R[conns.before_kb]))
+	[ -n "${R[conns.open_kb]:-}" ] && d=$(("${R[conns.open_kb]}" - "${R[conns.before_kb]}"))
 	printf "$row" "$((CONNS > 0 ? CONNS : 1000)) idle connections add <= 20 MB to kafka-frontend" \
 		"$([ "$d" = - ] && echo - || echo "+$(mb "$d") MB")" "$(ratio "$d" 20480)" \
 		"$(verdict 'a <= 20 * 1024' "$d")"
