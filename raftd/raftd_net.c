@@ -72,6 +72,8 @@ struct raftd_net {
 	size_t n_peers;
 	raftd_inbound_t in[RAFTD_NET_INBOUND_MAX];
 	ck_buf_t frame;
+	struct event *flush_ev; /* raftd_net_flush_soon() */
+	bool flush_armed;
 };
 
 static raftd_peer_t *raftd_peer_find(raftd_net_t *n, uint64_t id)
@@ -384,6 +386,24 @@ void raftd_net_flush(raftd_net_t *n)
 		raftd_peer_write(n, &n->peers[i]);
 }
 
+static void raftd_net_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	raftd_net_t *n = arg;
+
+	(void)fd;
+	(void)what;
+	n->flush_armed = false;
+	raftd_net_flush(n);
+}
+
+void raftd_net_flush_soon(raftd_net_t *n)
+{
+	if (!n->flush_armed) {
+		n->flush_armed = true;
+		event_active(n->flush_ev, 0, 0);
+	}
+}
+
 int raftd_net_send_raft(raftd_net_t *n, const raft_msg_t *m)
 {
 	raftd_peer_t *p = raftd_peer_find(n, m->to);
@@ -455,6 +475,11 @@ int raftd_net_new(raftd_net_t **ret, struct event_base *base, const ck_config_t 
 	n->self = (uint64_t)cfg->node_id;
 	n->incarnation = incarnation;
 	ck_buf_init(&n->frame);
+	n->flush_ev = event_new(base, -1, 0, raftd_net_flush_cb, n);
+	if (!n->flush_ev) {
+		free(n);
+		return -ENOMEM;
+	}
 	for (int32_t i = 0; i < cfg->peer_count; i++) {
 		raftd_peer_t *p;
 
@@ -505,5 +530,7 @@ void raftd_net_free(raftd_net_t *n)
 	for (size_t i = 0; i < RAFTD_NET_INBOUND_MAX; i++)
 		ck_ipc_conn_close(n->in[i].conn);
 	ck_buf_free(&n->frame);
+	if (n->flush_ev)
+		event_free(n->flush_ev);
 	free(n);
 }

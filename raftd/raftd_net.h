@@ -83,6 +83,9 @@ int raftd_net_send_raft(raftd_net_t *n, const raft_msg_t *m);
 int raftd_net_send_item(raftd_net_t *n, uint64_t peer, const Chronik__Raftnet__Envelope *item);
 /* Writes what is queued, one frame per peer. */
 void raftd_net_flush(raftd_net_t *n);
+/* Flushes once the event loop comes round: items queued meanwhile (the
+ * forward results of one apply round, say) share the frame. */
+void raftd_net_flush_soon(raftd_net_t *n);
 
 bool raftd_net_connected(const raftd_net_t *n, uint64_t peer);
 /* Bytes waiting to be written to PEER (queued and unsent), for flow

@@ -64,6 +64,8 @@ static void raftd_fwd_reply(struct raftd_node *n, uint64_t peer, uint64_t id, in
 	if (raftd_net_send_item(n->net, peer, &item) < 0)
 		ck_log(CK_LOG_WARN, "forward result dropped peer=%llu id=%llu",
 		       (unsigned long long)peer, (unsigned long long)id);
+	else
+		raftd_net_flush_soon(n->net);
 }
 
 static void raftd_fwd_done(void *arg, int err, uint64_t index, const raftd_apply_result_t *res)
