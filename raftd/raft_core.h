@@ -51,9 +51,10 @@
  * raft_advance(). Events that arrive meanwhile wait in the shell; they are
  * batched into the next Ready (group commit for free). A crash anywhere in
  * the cycle is safe: the restarted core is given what became durable.
- * (The leader's own APPENDs could go out before its persist, Raft thesis
- * 10.2.1; that optimization would add a second message list, not change
- * this order.)
+ * Exception: when the core is leader at raft_ready(), its messages (APPENDs,
+ * heartbeats, snapshots, rejections) acknowledge nothing, so the shell may
+ * send them before its append (Raft thesis 10.2.1); the leader counts its
+ * own entries toward a quorum only after raft_advance().
  *
  * ---- commit modes ----
  * RAFT_COMMIT_QUORUM (default): an entry is committed once a majority of

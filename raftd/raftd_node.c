@@ -299,7 +299,8 @@ static void raftd_node_ready_finish(struct raftd_node *n)
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot queue committed entries");
 	}
-	raftd_node_net_send(n, rd);
+	if (!n->ready_sent)
+		raftd_node_net_send(n, rd);
 	if (rd->has_soft_state)
 		raftd_node_soft_state(n, &rd->soft_state);
 	raft_advance(n->raft, rd);
@@ -326,6 +327,16 @@ void raftd_node_ready_continue(struct raftd_node *n)
 		r = raftd_node_save_hs(n, &rd->hard_state);
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot save the raft hard state");
+	}
+	/* A leader's messages go out before its own append (Raft thesis
+	 * 10.2.1): its followers write while it writes, and it counts itself
+	 * toward a quorum only once its append is durable (raft_advance).
+	 * None of them acknowledges anything (the hard state, the one thing
+	 * they may depend on, was saved just above). */
+	n->ready_sent = false;
+	if (rd->n_entries && raft_role(n->raft) == RAFT_LEADER && !rd->has_snapshot) {
+		raftd_node_net_send(n, rd);
+		n->ready_sent = true;
 	}
 	/* Committed entries this node persisted in an earlier Ready are
 	 * applied at once: that keeps apply rounds overlapping the next

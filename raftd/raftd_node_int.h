@@ -185,6 +185,7 @@ struct raftd_node {
 	bool ready_wait_exec; /* the Ready installs a snapshot once exec is idle */
 	bool ready_snap_done; /* ... and has done so */
 	size_t ready_early;   /* committed entries of the Ready queued before its append */
+	bool ready_sent;      /* a leader's Ready: messages sent before its append */
 	/* the controller (raftd_ctl.c) */
 	raftd_ctl_broker_t ctl[CK_CONFIG_PEERS_MAX];
 	size_t n_ctl;
