@@ -338,7 +338,7 @@ static int wb_reply_handle(wb_run_t *run, const Chronik__Wal__WalReply *rep, uin
 
 static int wb_conn_service(wb_run_t *run, wb_conn_t *c, short revents)
 {
-	Chronik__Wal__WalReply *rep;
+	Chronik__Wal__WalReply *rep = NULL;
 	uint64_t now_ns;
 	size_t off = 0;
 	long n;

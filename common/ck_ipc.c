@@ -109,7 +109,10 @@ static void ck_ipc_sigpipe_ignore(void)
 	}
 }
 
-static void ck_ipc_conn_destroy(ck_ipc_conn_t *c)
+/* Not inlined: gcc -O3 otherwise follows the free() into callers that
+ * still hold a callback depth (so never reach it) and warns of a use after
+ * free (-Wuse-after-free, a false positive). */
+static __attribute__((noinline)) void ck_ipc_conn_destroy(ck_ipc_conn_t *c)
 {
 	bufferevent_free(c->bev); /* closes the fd */
 	free(c);

@@ -131,11 +131,14 @@ static void raftd_drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	size_t inflight;
+
 	raftd_node_status(l->node, &st);
-	if ((st.inflight == 0 && !st.transferring) || ck_clock_mono_ms() >= l->drain_until_ms) {
-		if (st.inflight)
+	inflight = st.inflight;
+	if ((inflight == 0 && !st.transferring) || ck_clock_mono_ms() >= l->drain_until_ms) {
+		if (inflight)
 			ck_log(CK_LOG_WARN, "stopping with proposals unanswered count=%zu",
-			       st.inflight);
+			       inflight);
 		(void)event_base_loopexit(ck_daemon_base(l->d), NULL);
 		return;
 	}
