@@ -87,6 +87,10 @@ void raftd_list_insert_sorted(raftd_prop_list_t *l, raftd_prop_t *p)
 
 void raftd_prop_finish(raftd_prop_t *p, int err, uint64_t index, const raftd_apply_result_t *res)
 {
+	if (p->metrics)
+		raftd_metrics_observe(p->metrics, (raftd_op_t)p->op, p->remote, err,
+		                      res ? res->result : 0,
+		                      ck_clock_mono_ns() / 1000 - p->created_us);
 	p->cb(p->arg, err, index, res);
 	free(p->data);
 	free(p);
@@ -262,6 +266,8 @@ static void raftd_node_soft_state(struct raftd_node *n, const raft_soft_state_t 
 		ck_log(CK_LOG_INFO, "leader %llu -> %llu term=%llu", (unsigned long long)n->leader,
 		       (unsigned long long)ss->leader, (unsigned long long)st.term);
 	}
+	raftd_metrics_soft_state(&n->metrics, n->role, n->leader, ss->role, ss->leader,
+	                         ck_clock_mono_ms());
 	n->role = ss->role;
 	n->leader = ss->leader;
 	if (leader_changed && n->net)
@@ -575,6 +581,7 @@ static int raftd_node_start_raft(struct raftd_node *n)
 	rc.election_ticks = RAFTD_ELECTION_TICKS;
 	rc.heartbeat_ticks = 1;
 	rc.commit_mode = raftd_node_commit_mode(n->cfg);
+	n->metrics.commit_leader = rc.commit_mode == RAFT_COMMIT_LEADER;
 	rc.entry_bytes_max = RAFTD_ENTRY_BYTES_MAX;
 	rc.rand = &n->rand;
 	raftd_store_storage(n->store, &st);
@@ -831,6 +838,10 @@ int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, ra
 	p->idempotent = raftd_cmd_idempotent(data, len);
 	p->created_ms = ck_clock_mono_ms();
 	p->deadline_ms = p->created_ms + RAFTD_PROPOSE_TIMEOUT_MS;
+	p->metrics = &n->metrics;
+	p->op = (uint8_t)raftd_metrics_op_of(data, len);
+	p->created_us = ck_clock_mono_ns() / 1000;
+	raftd_metrics_proposed(&n->metrics, remote);
 	raftd_list_push(&n->queued, p);
 	raftd_node_pump(n);
 	return 0;

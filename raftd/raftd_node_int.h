@@ -21,6 +21,7 @@
 #include "ck_rand.h"
 #include "raft_core.h"
 #include "raftd_apply.h"
+#include "raftd_metrics.h"
 #include "raftd_net.h"
 #include "raftd_node.h"
 #include "raftd_snap.h"
@@ -54,6 +55,10 @@ typedef struct raftd_prop {
 	uint64_t fwd_gen;
 	bool has_result; /* the leader answered: committed, with this result */
 	raftd_apply_result_t result;
+	/* metrics (raftd_metrics.h): the command's kind, when it came */
+	raftd_metrics_t *metrics;
+	uint8_t op;
+	uint64_t created_us;
 } raftd_prop_t;
 
 typedef struct {
@@ -210,6 +215,7 @@ struct raftd_node {
 	struct event *fx_timer;
 	raftd_apply_result_t *results;
 	size_t results_cap;
+	raftd_metrics_t metrics; /* raftd_metrics.h */
 };
 
 /* raftd_node.c */

@@ -249,6 +249,7 @@ static void raftd_on_envelope(void *arg, Chronik__Raftnet__Envelope *env, bool r
 		raftd_node_report(n, RAFTD_REPORT_RESTART, env->from, env->last_index);
 	if (env->from == n->leader)
 		n->leader_commit = env->commit;
+	raftd_node_metrics_peer(n, env->from, env->last_index);
 	if (env->heartbeat && n->role == RAFT_LEADER)
 		raftd_ctl_heartbeat(n, env->from, env->heartbeat);
 	for (size_t i = 0; i < env->n_forward_results; i++)
@@ -376,6 +377,7 @@ void raftd_node_net_forward(struct raftd_node *n)
 		p->fwd_peer = leader;
 		p->fwd_gen = gen;
 		raftd_list_push(&n->forwarded, p);
+		raftd_metrics_forward_sent(&n->metrics);
 		sent = true;
 	}
 	if (sent)

@@ -22,6 +22,7 @@
 #include "ck_ipc.h"
 #include "ck_log.h"
 #include "raftd.pb-c.h"
+#include "raftd_metrics.h"
 
 /* Output queued for one client beyond which it is cut off. */
 #define RAFTD_CLIENT_OUTQ_MAX ((size_t)64 << 20)
@@ -188,6 +189,25 @@ static void raftd_req_status(raftd_client_t *c, uint64_t cid)
 	raftd_client_send(c, &rep);
 }
 
+/* The node's metrics as Prometheus text (GET /metrics of the admin port). */
+static void raftd_req_metrics(raftd_client_t *c, uint64_t cid)
+{
+	Chronik__Raftd__RaftdReply rep = CHRONIK__RAFTD__RAFTD_REPLY__INIT;
+	Chronik__Raftd__Metrics mt = CHRONIK__RAFTD__METRICS__INIT;
+	ck_buf_t text = CK_BUF_INIT;
+
+	if (raftd_node_metrics_render(c->svc->node, &text) < 0 || ck_buf_append(&text, "", 1) < 0) {
+		ck_buf_free(&text);
+		return raftd_reply_error(c, cid, -ENOMEM, NULL);
+	}
+	rep.correlation_id = cid;
+	rep.body_case = CHRONIK__RAFTD__RAFTD_REPLY__BODY_METRICS;
+	rep.metrics = &mt;
+	mt.text = (char *)text.data;
+	raftd_client_send(c, &rep);
+	ck_buf_free(&text);
+}
+
 static raftd_client_t *raftd_client_find(raftd_service_t *s, const ck_ipc_conn_t *conn)
 {
 	for (raftd_client_t *c = s->clients; c; c = c->next) {
@@ -223,6 +243,9 @@ static void raftd_dispatch(raftd_client_t *c, const Chronik__Raftd__RaftdRequest
 	case CHRONIK__RAFTD__RAFTD_REQUEST__BODY_SUBSCRIBE:
 		c->subscribed = true;
 		raftd_send_applied(c, req->correlation_id, raftd_node_applied(c->svc->node));
+		break;
+	case CHRONIK__RAFTD__RAFTD_REQUEST__BODY_METRICS:
+		raftd_req_metrics(c, req->correlation_id);
 		break;
 	default:
 		raftd_req_status(c, req->correlation_id);

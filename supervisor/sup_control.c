@@ -5,7 +5,8 @@
  * ck_ipc): a ControlRequest/status gets the node's StatusReply, built from
  * the child table at that moment. The admin TCP listener ([listeners]
  * admin) serves the same status as JSON: GET /status, plus GET /health
- * (200 when every child is ready, 503 otherwise) for load balancers.
+ * (200 when every child is ready, 503 otherwise) for load balancers, and
+ * GET /metrics in Prometheus text format (sup_metrics.c).
  * Invariant: a control connection lives in conns[] from accept to close, so
  * shutdown frees every one of them.
  * Not for: changing the node (no start/stop commands yet).
@@ -24,6 +25,7 @@
 #include "ck_ipc.h"
 #include "control.pb-c.h"
 #include "sup_loop.h"
+#include "sup_metrics.h"
 #include "sup_status.h"
 
 #define CK_LOG_SUBSYSTEM "control"
@@ -38,6 +40,7 @@ typedef struct sup_control {
 	char path[PATH_MAX + 32];
 	ck_ipc_conn_t *conns[SUP_CONTROL_CONNS_MAX];
 	struct evhttp *http;
+	sup_metrics_t *metrics;
 } sup_control_t;
 
 /* A StatusReply pointing into the node's memory; valid until the loop runs
@@ -164,6 +167,11 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET && !strcmp(uri, "/metrics")) {
+		evbuffer_free(body);
+		sup_metrics_serve(ctl->metrics, req); /* answers later */
+		return;
+	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		code = 405;
 		evbuffer_add_printf(body, "only GET\n");
@@ -185,7 +193,7 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 		evbuffer_add_printf(body, "%s\n", ready ? "ok" : "not ready");
 	} else {
 		code = 404;
-		evbuffer_add_printf(body, "not found; try /status or /health\n");
+		evbuffer_add_printf(body, "not found; try /status, /health or /metrics\n");
 	}
 	evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", body);
 	evbuffer_free(body);
@@ -201,8 +209,9 @@ static int sup_admin_start(sup_control_t *ctl)
 	if (fd < 0)
 		return -errno;
 	(void)evutil_make_socket_closeonexec(fd);
+	ctl->metrics = sup_metrics_new(ctl->node);
 	ctl->http = evhttp_new(ctl->node->base);
-	if (!ctl->http || !evhttp_accept_socket_with_handle(ctl->http, fd)) {
+	if (!ctl->metrics || !ctl->http || !evhttp_accept_socket_with_handle(ctl->http, fd)) {
 		(void)close(fd);
 		return -ENOMEM;
 	}
@@ -253,6 +262,8 @@ void sup_control_stop(sup_node_t *node)
 		ck_ipc_listener_free(ctl->listener);
 		(void)unlink(ctl->path);
 	}
+	/* Waiting scrapes first: evhttp_free() frees their requests. */
+	sup_metrics_free(ctl->metrics);
 	if (ctl->http)
 		evhttp_free(ctl->http);
 	free(ctl);
