@@ -125,6 +125,10 @@ const char ck_config_default_toml[] =
 	"\n"
 	"[metadata]\n"
 	"commit = \"quorum\"                # quorum|leader (leader may lose writes)\n"
+	"snapshot_entries = 100_000       # raftd snapshots every this many applied entries\n"
+	"compact_keep = 0                 # log entries kept below a snapshot\n"
+	"                                 # (0 = snapshot_entries / 10)\n"
+	"broker_session_ms = 4000         # a broker silent this long is fenced\n"
 	"\n"
 	"[ipc]\n"
 	"frame_max_bytes = 134_217_728     # largest IPC frame (128 MiB)\n"
@@ -176,6 +180,9 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->watchdog_ms = 0;
 	cfg->log_level = CK_LOG_INFO;
 	cfg->metadata_commit_leader = false;
+	cfg->metadata_snapshot_entries = 100000;
+	cfg->metadata_compact_keep = 0;
+	cfg->metadata_broker_session_ms = 4000;
 	cfg->ipc_frame_max_bytes = 128 << 20;
 	cfg->kafka_max_request_bytes = 100 << 20;
 	cfg->kafka_idle_timeout_ms = 10 * 60 * 1000;
@@ -254,6 +261,12 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
 	CK_CFG_KEY("log", "level", CK_CFG_LEVEL, log_level, 0, 0),
 	CK_CFG_KEY("log", "file", CK_CFG_STR, log_file, 0, 0),
 	CK_CFG_KEY("metadata", "commit", CK_CFG_COMMIT, metadata_commit_leader, 0, 0),
+	/* Bounds against typos: a billion entries, a day without heartbeats. */
+	CK_CFG_KEY("metadata", "snapshot_entries", CK_CFG_I64, metadata_snapshot_entries, 1,
+		   1000000000),
+	CK_CFG_KEY("metadata", "compact_keep", CK_CFG_I64, metadata_compact_keep, 0, 1000000000),
+	CK_CFG_KEY("metadata", "broker_session_ms", CK_CFG_I32, metadata_broker_session_ms, 100,
+		   86400000),
 	CK_CFG_KEY("ipc", "frame_max_bytes", CK_CFG_I32, ipc_frame_max_bytes, 4096, 1 << 30),
 	CK_CFG_KEY("kafka", "max_request_bytes", CK_CFG_I32, kafka_max_request_bytes, 1024,
 		   INT32_MAX),
@@ -295,6 +308,10 @@ static const struct {
 	/* The names kafka-frontend read before the [kafka] table existed. */
 	{"CHRONIK_NUM_PARTITIONS", "kafka", "num_partitions"},
 	{"CHRONIK_AUTO_CREATE_TOPICS_ENABLE", "kafka", "auto_create_topics_enable"},
+	/* The names raftd read before the [metadata] keys existed. */
+	{"CHRONIK_RAFTD_SNAPSHOT_ENTRIES", "metadata", "snapshot_entries"},
+	{"CHRONIK_RAFTD_COMPACT_KEEP", "metadata", "compact_keep"},
+	{"CHRONIK_RAFTD_BROKER_SESSION_MS", "metadata", "broker_session_ms"},
 };
 
 /* Where a key's value came from, for messages about it. */

@@ -7,9 +7,10 @@
  * used. CHRONIK_<TABLE>_<KEY> environment variables override file values
  * (e.g. CHRONIK_WAL_PROFILE, CHRONIK_NODE_ID, CHRONIK_LOG_LEVEL; '-' in a
  * key becomes '_': CHRONIK_WRAPPER_KAFKA_FRONTEND), plus the aliases
- * CHRONIK_DATA_DIR, CHRONIK_NUM_PARTITIONS and
- * CHRONIK_AUTO_CREATE_TOPICS_ENABLE (the specific names, e.g.
- * CHRONIK_NODE_DATA_DIR, win when both are set). An empty variable counts
+ * CHRONIK_DATA_DIR, CHRONIK_NUM_PARTITIONS,
+ * CHRONIK_AUTO_CREATE_TOPICS_ENABLE, CHRONIK_RAFTD_SNAPSHOT_ENTRIES,
+ * CHRONIK_RAFTD_COMPACT_KEEP and CHRONIK_RAFTD_BROKER_SESSION_MS (the
+ * specific names, e.g. CHRONIK_NODE_DATA_DIR, win when both are set). An empty variable counts
  * as unset; unknown CHRONIK_* variables are ignored.
  * Command-line flags of chronik-server override both. Every error names the
  * file, line and key.
@@ -118,6 +119,12 @@ typedef struct {
 
 	/* [metadata] */
 	bool metadata_commit_leader;        /* commit = "quorum" | "leader" */
+	int64_t metadata_snapshot_entries;  /* snapshot_entries (100000): raftd takes a
+					       snapshot every this many applied entries */
+	int64_t metadata_compact_keep;      /* compact_keep (0 = snapshot_entries / 10):
+					       log entries kept below a snapshot */
+	int32_t metadata_broker_session_ms; /* broker_session_ms (4000): a broker whose
+					       heartbeats lapse this long is fenced */
 
 	/* [ipc] */
 	int32_t ipc_frame_max_bytes;        /* frame_max_bytes (128 MiB) */

@@ -1,8 +1,9 @@
 /*
  * ck_fs.c: file-system helpers (ck_fs.h).
  *
- * Owned by libck. Every function returns >= 0 or -errno and leaves errno
- * alone on success paths that callers could observe; nothing here logs.
+ * Owned by libck. Every function returns >= 0 or -errno (record files:
+ * also CK_E_CORRUPT) and leaves errno alone on success paths that callers
+ * could observe; nothing here logs.
  * ck_fs_write_atomic() is the one place that spells out the temp file,
  * fsync, rename, directory fsync sequence; callers with many files to
  * create at once (walwriter's grouped log creation) batch the same steps
@@ -17,6 +18,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "ck_buf.h"
+#include "ck_crc32c.h"
+#include "ck_err.h"
 
 /* mkdir that accepts an existing directory (and nothing else). */
 static int ck_fs_mkdir_one(const char *path, mode_t mode)
@@ -159,4 +164,43 @@ ssize_t ck_fs_read_small(const char *path, void *buf, size_t max)
 	}
 	(void)close(fd);
 	return r;
+}
+
+int ck_fs_record_load(const char *path, const char *magic, uint32_t version, void *payload,
+                      size_t len)
+{
+	uint8_t buf[CK_FS_RECORD_LEN(CK_FS_RECORD_PAYLOAD_MAX)];
+	size_t total = CK_FS_RECORD_LEN(len), crc_at = total - 4;
+	ssize_t n;
+
+	if (len > CK_FS_RECORD_PAYLOAD_MAX)
+		return -EINVAL;
+	n = ck_fs_read_small(path, buf, total);
+	if (n == -ENOENT)
+		return 0;
+	if (n == -EFBIG)
+		return CK_E_CORRUPT;
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != total || memcmp(buf, magic, CK_FS_RECORD_MAGIC_LEN) != 0 ||
+	    ck_le32_get(buf + CK_FS_RECORD_MAGIC_LEN) != version ||
+	    ck_le32_get(buf + crc_at) != ck_crc32c(0, buf, crc_at))
+		return CK_E_CORRUPT;
+	memcpy(payload, buf + CK_FS_RECORD_MAGIC_LEN + 4, len);
+	return 1;
+}
+
+int ck_fs_record_save(const char *path, const char *magic, uint32_t version, const void *payload,
+                      size_t len, mode_t mode)
+{
+	uint8_t buf[CK_FS_RECORD_LEN(CK_FS_RECORD_PAYLOAD_MAX)];
+	size_t crc_at = CK_FS_RECORD_LEN(len) - 4;
+
+	if (len > CK_FS_RECORD_PAYLOAD_MAX)
+		return -EINVAL;
+	memcpy(buf, magic, CK_FS_RECORD_MAGIC_LEN);
+	ck_le32_put(buf + CK_FS_RECORD_MAGIC_LEN, version);
+	memcpy(buf + CK_FS_RECORD_MAGIC_LEN + 4, payload, len);
+	ck_le32_put(buf + crc_at, ck_crc32c(0, buf, crc_at));
+	return ck_fs_write_atomic(path, buf, crc_at + 4, mode);
 }

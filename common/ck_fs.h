@@ -1,6 +1,7 @@
 /*
  * ck_fs.h: small file-system helpers every process shares: mkdir -p, the
- * fsync of a directory, and replacing a small file atomically.
+ * fsync of a directory, replacing a small file atomically, and small
+ * checked record files (magic, version, payload, CRC32C).
  *
  * Blocking calls (they may wait for the disk): processes call them at
  * start-up, on rare events, or from a thread that may block (walwriter's
@@ -8,12 +9,14 @@
  * Durability rule they encode: a new or renamed name is durable only after
  * an fsync of the directory holding it; file contents only after an fsync
  * (or fdatasync) of the file itself.
- * Not here: anything that knows a file format or a data-dir layout.
+ * Not here: anything that knows what a file holds (a record's payload is
+ * the caller's) or a data-dir layout.
  */
 #ifndef CK_FS_H
 #define CK_FS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* mkdir -p: creates DIR and its missing parents with MODE (existing
@@ -49,5 +52,34 @@ int ck_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
  * or -errno (-ENOENT: no such file).
  */
 ssize_t ck_fs_read_small(const char *path, void *buf, size_t max);
+
+/*
+ * A small record file: MAGIC (CK_FS_RECORD_MAGIC_LEN bytes), VERSION (u32
+ * little-endian), the caller's payload of a fixed length, then a CRC32C
+ * (u32 little-endian) of everything before it. raftd's raft/hardstate and
+ * raft/snapshot are such records.
+ */
+#define CK_FS_RECORD_MAGIC_LEN    8
+#define CK_FS_RECORD_PAYLOAD_MAX  256
+#define CK_FS_RECORD_LEN(payload) (CK_FS_RECORD_MAGIC_LEN + 4 + (payload) + 4)
+
+/*
+ * Reads the record PATH into PAYLOAD (LEN bytes, at most
+ * CK_FS_RECORD_PAYLOAD_MAX). Returns 1 when it was read, 0 when there is
+ * no such file, CK_E_CORRUPT when the size, magic, version or CRC are not
+ * those of a record of LEN bytes with MAGIC and VERSION (PAYLOAD is then
+ * untouched), or -errno.
+ */
+int ck_fs_record_load(const char *path, const char *magic, uint32_t version, void *payload,
+                      size_t len);
+
+/*
+ * Replaces the record PATH with PAYLOAD (LEN bytes, at most
+ * CK_FS_RECORD_PAYLOAD_MAX) through ck_fs_write_atomic() (MODE for a new
+ * file): after a crash the old record or the new one, never a mix.
+ * Returns 0, -EINVAL (LEN too big), or ck_fs_write_atomic()'s errors.
+ */
+int ck_fs_record_save(const char *path, const char *magic, uint32_t version, const void *payload,
+                      size_t len, mode_t mode);
 
 #endif

@@ -16,8 +16,10 @@
 
 #include "raftd_net.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,9 @@ struct raftd_net {
 	ck_buf_t frame;
 	struct event *flush_ev; /* raftd_net_flush_soon() */
 	bool flush_armed;
+	struct sockaddr_storage src; /* outbound source: own raft host, port 0 */
+	socklen_t src_len;           /* 0: connect unbound */
+	bool src_warned;
 };
 
 static raftd_peer_t *raftd_peer_find(raftd_net_t *n, uint64_t id)
@@ -137,6 +142,48 @@ static void raftd_out_close(ck_ipc_conn_t *c, int err, void *arg)
 
 static const ck_ipc_handlers_t raftd_out_handlers = {raftd_out_frame, raftd_out_close};
 
+/* Outbound connections carry this node's own address (what an operator
+ * expects to see, and what firewall rules select a node by): the host of
+ * its raft listener when that is a literal IP other than the wildcard. */
+static void raftd_net_source_init(raftd_net_t *n)
+{
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+	char host[CK_CONFIG_ADDR_MAX];
+
+	if (ck_config_split_addr(n->cfg->raft_listen, host, sizeof(host), NULL) < 0)
+		return;
+	if (inet_pton(AF_INET, host, &v4.sin_addr) == 1 &&
+	    v4.sin_addr.s_addr != htonl(INADDR_ANY)) {
+		memcpy(&n->src, &v4, sizeof(v4));
+		n->src_len = sizeof(v4);
+	} else if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 &&
+	           !IN6_IS_ADDR_UNSPECIFIED(&v6.sin6_addr)) {
+		memcpy(&n->src, &v6, sizeof(v6));
+		n->src_len = sizeof(v6);
+	}
+}
+
+/* Binds FD (of FAMILY) to the source address; on failure the connection
+ * goes out unbound, with one warning per process. */
+static void raftd_net_source_bind(raftd_net_t *n, int fd, int family)
+{
+	int one = 1;
+
+	if (n->src_len == 0 || n->src.ss_family != family)
+		return;
+	/* The port is picked at connect(), per destination. */
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&n->src, n->src_len) == 0)
+		return;
+	if (!n->src_warned)
+		ck_log(CK_LOG_WARN,
+		       "cannot bind raft connections to the listener host, connecting unbound "
+		       "addr=%s err=\"%s\"",
+		       n->cfg->raft_listen, ck_strerror(-errno));
+	n->src_warned = true;
+}
+
 /* Starts a non-blocking connect to the peer. Returns 0 or -errno. */
 static int raftd_peer_dial(raftd_peer_t *p)
 {
@@ -157,6 +204,7 @@ static int raftd_peer_dial(raftd_peer_t *p)
 		r = -errno;
 		goto out;
 	}
+	raftd_net_source_bind(p->net, fd, ai->ai_family);
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
 		r = -errno;
 		(void)close(fd);
@@ -474,6 +522,7 @@ int raftd_net_new(raftd_net_t **ret, struct event_base *base, const ck_config_t 
 	n->arg = arg;
 	n->self = (uint64_t)cfg->node_id;
 	n->incarnation = incarnation;
+	raftd_net_source_init(n);
 	ck_buf_init(&n->frame);
 	n->flush_ev = event_new(base, -1, 0, raftd_net_flush_cb, n);
 	if (!n->flush_ev) {

@@ -6,7 +6,9 @@
  * Owned by raftd.
  * Taking: between Readies and apply rounds, every snapshot_entries applied
  * entries, or when the core asked for one that does not exist yet; the
- * log is then compacted up to compact_keep entries below it.
+ * log is then compacted up to compact_keep entries below it ([metadata]
+ * keys of ck_config.h), and the store has walwriter drop the compacted
+ * prefix (raftd_store_set_snapshot).
  * Sending: the core's SNAPSHOT message starts a transfer: the file is read
  * in RAFTD_SNAP_CHUNK pieces, queued while the peer's backlog is under
  * RAFTD_SNAP_BACKLOG (a timer polls), and the message itself follows the
@@ -37,27 +39,9 @@
 #include "ck_log.h"
 #include "raftd_node_int.h"
 
-#define RAFTD_SNAP_CHUNK         ((size_t)256 << 10)
-#define RAFTD_SNAP_BACKLOG       ((size_t)4 << 20)
-#define RAFTD_SNAP_POLL_US       2000
-#define RAFTD_SNAPSHOT_ENTRIES   100000
-#define RAFTD_BROKER_SESSION_MS  4000
-
-static uint64_t raftd_env_u64(const char *name, uint64_t dflt)
-{
-	const char *v = getenv(name);
-	char *end;
-	unsigned long long x;
-
-	if (!v || !*v)
-		return dflt;
-	x = strtoull(v, &end, 10);
-	if (*end || x == 0) {
-		ck_log(CK_LOG_WARN, "ignoring %s=%s (want a positive integer)", name, v);
-		return dflt;
-	}
-	return x;
-}
+#define RAFTD_SNAP_CHUNK   ((size_t)256 << 10)
+#define RAFTD_SNAP_BACKLOG ((size_t)4 << 20)
+#define RAFTD_SNAP_POLL_US 2000
 
 static void raftd_tx_timer_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -65,11 +49,13 @@ int raftd_node_snap_init(struct raftd_node *n)
 {
 	int r;
 
-	n->snapshot_entries = raftd_env_u64("CHRONIK_RAFTD_SNAPSHOT_ENTRIES", RAFTD_SNAPSHOT_ENTRIES);
-	n->compact_keep = raftd_env_u64("CHRONIK_RAFTD_COMPACT_KEEP", 0);
+	/* [metadata] (ck_config.h; the old CHRONIK_RAFTD_* names are aliases
+	 * there), validated when the configuration was loaded. */
+	n->snapshot_entries = (uint64_t)n->cfg->metadata_snapshot_entries;
+	n->compact_keep = (uint64_t)n->cfg->metadata_compact_keep;
 	if (n->compact_keep == 0)
 		n->compact_keep = n->snapshot_entries / 10;
-	n->session_ms = raftd_env_u64("CHRONIK_RAFTD_BROKER_SESSION_MS", RAFTD_BROKER_SESSION_MS);
+	n->session_ms = (uint64_t)n->cfg->metadata_broker_session_ms;
 	raftd_snap_rx_init(&n->rx);
 	for (size_t i = 0; i < RAFT_VOTERS_MAX; i++)
 		n->tx[i].fd = -1;
@@ -232,8 +218,8 @@ void raftd_node_snap_send(struct raftd_node *n, const raft_msg_t *m)
 		raftd_node_report(n, RAFTD_REPORT_SNAPSHOT_FAILED, m->to, 0);
 		return;
 	}
-	*tx = (raftd_snap_tx_t){true, m->to, raftd_net_generation(n->net, m->to), fd,
-	                        (uint64_t)sb.st_size, 0, 0, *m};
+	*tx = (raftd_snap_tx_t){
+	    true, m->to, raftd_net_generation(n->net, m->to), fd, (uint64_t)sb.st_size, 0, 0, *m};
 	tx->msg.entries = NULL;
 	tx->msg.n_entries = 0;
 	ck_log(CK_LOG_INFO, "sending snapshot index=%llu term=%llu bytes=%llu to=%llu",
@@ -342,8 +328,7 @@ void raftd_node_snap_chunk(struct raftd_node *n, uint64_t peer,
 
 bool raftd_node_snap_received(struct raftd_node *n, const raft_msg_t *m)
 {
-	return n->rx.complete && n->rx.index == m->snapshot.index &&
-	       n->rx.term == m->snapshot.term;
+	return n->rx.complete && n->rx.index == m->snapshot.index && n->rx.term == m->snapshot.term;
 }
 
 int raftd_node_snap_install(struct raftd_node *n, const raft_snapshot_meta_t *s)

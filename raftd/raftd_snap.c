@@ -24,12 +24,13 @@
 #include "ck_buf.h"
 #include "ck_crc32c.h"
 #include "ck_err.h"
+#include "ck_fs.h"
 #include "ck_lmdb.h"
 #include "ck_log.h"
 
 #define RAFTD_SNAP_MAGIC    "CKRAFTSN"
 #define RAFTD_SNAP_VERSION  1
-#define RAFTD_SNAP_LEN      44
+#define RAFTD_SNAP_PAYLOAD  28 /* index, term, compact, flags: 44 bytes on disk */
 #define RAFTD_SNAP_MAX_DBS  16
 #define RAFTD_SNAP_MAP_SIZE ((size_t)1 << 30)
 
@@ -52,25 +53,13 @@ static int raftd_raft_path(char *buf, size_t len, const char *data_dir, const ch
 	return 0;
 }
 
-static int raftd_fsync_path(const char *path, int flags)
-{
-	int fd = open(path, flags | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	(void)close(fd);
-	return r;
-}
-
 static int raftd_fsync_raft_dir(const char *data_dir)
 {
 	char dir[PATH_MAX];
 
 	if (snprintf(dir, sizeof(dir), "%s/raft", data_dir) >= (int)sizeof(dir))
 		return -ENAMETOOLONG;
-	return raftd_fsync_path(dir, O_RDONLY | O_DIRECTORY);
+	return ck_fs_dir_sync(dir);
 }
 
 static void raftd_le64_put(uint8_t *p, uint64_t v)
@@ -88,31 +77,21 @@ static uint64_t raftd_le64_get(const uint8_t *p)
 
 int raftd_snap_meta_load(const char *data_dir, raftd_snap_meta_t *ret)
 {
-	uint8_t buf[RAFTD_SNAP_LEN + 1];
+	uint8_t p[RAFTD_SNAP_PAYLOAD];
 	char path[PATH_MAX];
-	ssize_t n;
-	int fd, r;
+	int r;
 
 	memset(ret, 0, sizeof(*ret));
 	r = raftd_raft_path(path, sizeof(path), data_dir, "snapshot");
 	if (r < 0)
 		return r;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	n = pread(fd, buf, sizeof(buf), 0);
-	r = n < 0 ? -errno : 0;
-	(void)close(fd);
-	if (r < 0)
+	r = ck_fs_record_load(path, RAFTD_SNAP_MAGIC, RAFTD_SNAP_VERSION, p, sizeof(p));
+	if (r <= 0)
 		return r;
-	if (n != RAFTD_SNAP_LEN || memcmp(buf, RAFTD_SNAP_MAGIC, 8) != 0 ||
-	    ck_le32_get(buf + 8) != RAFTD_SNAP_VERSION ||
-	    ck_le32_get(buf + 40) != ck_crc32c(0, buf, 40))
-		return CK_E_CORRUPT;
-	ret->index = raftd_le64_get(buf + 12);
-	ret->term = raftd_le64_get(buf + 20);
-	ret->compact = raftd_le64_get(buf + 28);
-	ret->pending = (ck_le32_get(buf + 36) & 1) != 0;
+	ret->index = raftd_le64_get(p);
+	ret->term = raftd_le64_get(p + 8);
+	ret->compact = raftd_le64_get(p + 16);
+	ret->pending = (ck_le32_get(p + 24) & 1) != 0;
 	if (ret->compact > ret->index || (ret->index > 0 && ret->term == 0))
 		return CK_E_CORRUPT;
 	return 1;
@@ -120,33 +99,18 @@ int raftd_snap_meta_load(const char *data_dir, raftd_snap_meta_t *ret)
 
 int raftd_snap_meta_save(const char *data_dir, const raftd_snap_meta_t *m)
 {
-	char tmp[PATH_MAX], path[PATH_MAX];
-	uint8_t buf[RAFTD_SNAP_LEN];
-	int fd, r;
+	uint8_t p[RAFTD_SNAP_PAYLOAD];
+	char path[PATH_MAX];
+	int r;
 
-	r = raftd_raft_path(tmp, sizeof(tmp), data_dir, "snapshot.tmp");
-	if (r == 0)
-		r = raftd_raft_path(path, sizeof(path), data_dir, "snapshot");
+	r = raftd_raft_path(path, sizeof(path), data_dir, "snapshot");
 	if (r < 0)
 		return r;
-	memcpy(buf, RAFTD_SNAP_MAGIC, 8);
-	ck_le32_put(buf + 8, RAFTD_SNAP_VERSION);
-	raftd_le64_put(buf + 12, m->index);
-	raftd_le64_put(buf + 20, m->term);
-	raftd_le64_put(buf + 28, m->compact);
-	ck_le32_put(buf + 36, m->pending ? 1u : 0u);
-	ck_le32_put(buf + 40, ck_crc32c(0, buf, 40));
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (pwrite(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf))
-		r = errno ? -errno : -EIO;
-	else if (fdatasync(fd) < 0)
-		r = -errno;
-	(void)close(fd);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	return r < 0 ? r : raftd_fsync_raft_dir(data_dir);
+	raftd_le64_put(p, m->index);
+	raftd_le64_put(p + 8, m->term);
+	raftd_le64_put(p + 16, m->compact);
+	ck_le32_put(p + 24, m->pending ? 1u : 0u);
+	return ck_fs_record_save(path, RAFTD_SNAP_MAGIC, RAFTD_SNAP_VERSION, p, sizeof(p), 0644);
 }
 
 int raftd_snap_path(char *buf, size_t len, const char *data_dir, uint64_t index)
@@ -171,7 +135,8 @@ static int raftd_snap_env_open(const char *path, MDB_env **ret)
 	if (r == 0)
 		r = raftd_mdb_err(mdb_env_set_mapsize(env, RAFTD_SNAP_MAP_SIZE));
 	if (r == 0)
-		r = raftd_mdb_err(mdb_env_open(env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK, 0644));
+		r = raftd_mdb_err(
+		    mdb_env_open(env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK, 0644));
 	if (r < 0) {
 		mdb_env_close(env);
 		/* Not an LMDB file (MDB_INVALID, MDB_VERSION_MISMATCH ...). */

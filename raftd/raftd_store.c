@@ -85,10 +85,15 @@ struct raftd_store {
 	uint64_t compact;
 	raft_snapshot_meta_t snap; /* the newest snapshot, for the core */
 	bool snap_wanted;          /* the core asked for one that is not there */
+	/* walwriter's log start offset (the prefix dropped with DeleteRecords) */
+	int64_t log_start;
+	bool trim_wanted; /* the compaction moved: drop the prefix below it */
+	bool trim_busy;   /* a DeleteRecords in flight */
 	ck_buf_t out;
 };
 
 static void raftd_store_sync(raftd_store_t *s);
+static void raftd_store_trim(raftd_store_t *s);
 static int raftd_store_install_op(raftd_store_t *s, const raft_entry_t *ents, size_t n);
 static void raftd_store_op_start(raftd_store_t *s);
 
@@ -421,8 +426,9 @@ bool raftd_store_appending(const raftd_store_t *s)
 
 /* ---- loading ---- */
 
-/* Builds the term table from the batch headers of offsets [0, END). */
-static int raftd_store_scan(raftd_store_t *s, int64_t end)
+/* Builds the term table from the batch headers of the log, which starts
+ * at offset START (the first segment holds it) and ends at END. */
+static int raftd_store_scan(raftd_store_t *s, int64_t start, int64_t end)
 {
 	int64_t *bases = NULL, next = 0;
 	int n, r = 0;
@@ -431,6 +437,16 @@ static int raftd_store_scan(raftd_store_t *s, int64_t end)
 	n = ck_segment_list(s->log_dir, &bases);
 	if (n < 0)
 		return n == -ENOENT && end == 0 ? 0 : n;
+	if (n > 0) {
+		next = bases[0];
+		if (next > start) {
+			ck_log(CK_LOG_ERROR,
+			       "metadata log files start after the log start segment=%lld "
+			       "start=%lld",
+			       (long long)next, (long long)start);
+			r = CK_E_CORRUPT;
+		}
+	}
 	for (int i = 0; i < n && r == 0 && next < end; i++) {
 		ck_segment_t seg;
 		ck_segment_iter_t it;
@@ -574,17 +590,26 @@ static void raftd_store_load(raftd_store_t *s, const Chronik__Wal__LogInfo *info
 {
 	int r;
 
-	if (info->log_start_offset != 0)
-		return raftd_store_fail(s, CK_E_CORRUPT, "metadata log does not start at 0");
+	/* A dropped prefix must be covered by the snapshot: the entry at the
+	 * compaction index (offset compact - 1) is still read for its term. */
+	if (info->log_start_offset < 0 || info->log_start_offset > info->log_end_offset ||
+	    (info->log_start_offset > 0 && (uint64_t)info->log_start_offset + 1 > s->compact)) {
+		ck_log(CK_LOG_ERROR,
+		       "metadata log starts after its snapshot start=%lld "
+		       "compact_index=%llu",
+		       (long long)info->log_start_offset, (unsigned long long)s->compact);
+		return raftd_store_fail(s, CK_E_CORRUPT, "metadata log starts after its snapshot");
+	}
 	if (info->durable_end_offset < info->log_end_offset)
 		return raftd_store_retry(s); /* wait until what is there is durable */
-	r = raftd_store_scan(s, info->log_end_offset);
+	s->log_start = info->log_start_offset;
+	r = raftd_store_scan(s, info->log_start_offset, info->log_end_offset);
 	if (r < 0)
 		return raftd_store_fail(s, r, "cannot read the metadata log");
 	if (s->last < s->compact)
 		return raftd_store_fail(s, CK_E_CORRUPT, "metadata log ends before its compaction");
-	if (s->gap_index && (s->last < s->gap_index ||
-	                     raftd_runs_term(s, s->gap_index) != s->gap_term)) {
+	if (s->gap_index &&
+	    (s->last < s->gap_index || raftd_runs_term(s, s->gap_index) != s->gap_term)) {
 		/* A crash between recording an installed snapshot and making
 		 * the log end there: finish that first. */
 		ck_log(CK_LOG_WARN, "completing a snapshot install in the log index=%llu term=%llu",
@@ -597,9 +622,76 @@ static void raftd_store_load(raftd_store_t *s, const Chronik__Wal__LogInfo *info
 	}
 	s->loaded = true;
 	s->state = RAFTD_STORE_IDLE;
-	ck_log(CK_LOG_INFO, "metadata log loaded last_index=%llu terms=%zu",
-	       (unsigned long long)s->last, s->n_runs);
+	ck_log(CK_LOG_INFO, "metadata log loaded last_index=%llu terms=%zu start_offset=%lld",
+	       (unsigned long long)s->last, s->n_runs, (long long)s->log_start);
 	s->h.on_loaded(s->arg, 0);
+	raftd_store_trim(s);
+}
+
+/* ---- dropping the compacted prefix ---- */
+
+static void raftd_store_trim_cb(void *arg, int err, const Chronik__Wal__WalReply *rep)
+{
+	raftd_store_t *s = arg;
+
+	s->trim_busy = false;
+	if (err == CK_E_SHUTDOWN)
+		return;
+	if (err == 0 && rep->error == 0 &&
+	    rep->body_case == CHRONIK__WAL__WAL_REPLY__BODY_LOG_INFO) {
+		s->log_start = rep->log_info->log_start_offset;
+		ck_log(CK_LOG_INFO,
+		       "metadata log prefix deleted start_offset=%lld compact_index=%llu",
+		       (long long)s->log_start, (unsigned long long)s->compact);
+		raftd_store_trim(s); /* a snapshot taken meanwhile */
+		return;
+	}
+	/* Not fatal: the bytes only stay on disk until the next snapshot. */
+	ck_log(CK_LOG_WARN,
+	       "metadata log prefix not deleted, retrying at the next snapshot "
+	       "compact_index=%llu err=\"%s\"",
+	       (unsigned long long)s->compact,
+	       err < 0 ? ck_strerror(err)
+	               : (rep->error_message && rep->error_message[0] ? rep->error_message
+	                                                              : ck_strerror(rep->error)));
+}
+
+/*
+ * Asks walwriter to drop the log below the compaction index once a new
+ * snapshot is durable (its record was saved before raftd_store_set_snapshot)
+ * and the log is loaded. The entry at the compaction index stays: its term
+ * is still asked for. Independent of the append in flight: appends and
+ * truncates only touch offsets above the compaction index. Never while an
+ * installed snapshot's gap is being written (the log may not reach the
+ * compaction index yet).
+ */
+static void raftd_store_trim(raftd_store_t *s)
+{
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__DeleteRecords dr = CHRONIK__WAL__DELETE_RECORDS__INIT;
+	int64_t before = s->compact > 0 ? (int64_t)s->compact - 1 : 0;
+	int r;
+
+	if (!s->trim_wanted || !s->loaded || s->failed || s->trim_busy || (s->op && s->op_gap) ||
+	    before > (int64_t)s->last)
+		return;
+	s->trim_wanted = false;
+	if (before <= s->log_start)
+		return;
+	dr.topic = RAFTD_METADATA_TOPIC;
+	dr.partition = RAFTD_LOG_PARTITION;
+	dr.before_offset = before;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_RECORDS;
+	req.delete_records = &dr;
+	r = raftd_wal_call(s->wal, &req, raftd_store_trim_cb, s);
+	if (r < 0) {
+		ck_log(CK_LOG_WARN,
+		       "metadata log prefix not deleted, retrying at the next "
+		       "snapshot compact_index=%llu err=\"%s\"",
+		       (unsigned long long)s->compact, ck_strerror(r));
+		return;
+	}
+	s->trim_busy = true;
 }
 
 /* ---- appending ---- */
@@ -609,6 +701,8 @@ static void raftd_store_done(raftd_store_t *s)
 	ck_log(CK_LOG_DEBUG, "appended entries=%llu last_index=%llu us=%llu",
 	       (unsigned long long)(s->op_hi - s->op_lo + 1), (unsigned long long)s->op_hi,
 	       (unsigned long long)((ck_clock_mono_ns() - s->op_start_ns) / 1000));
+	bool gap = s->op_gap;
+
 	s->op = false;
 	s->op_gap = false;
 	s->last = s->op_hi;
@@ -618,9 +712,12 @@ static void raftd_store_done(raftd_store_t *s)
 		ck_log(CK_LOG_INFO, "metadata log loaded last_index=%llu terms=%zu",
 		       (unsigned long long)s->last, s->n_runs);
 		s->h.on_loaded(s->arg, 0);
+		raftd_store_trim(s);
 		return;
 	}
 	s->h.on_appended(s->arg, 0);
+	if (gap)
+		raftd_store_trim(s); /* the installed snapshot is in the log now */
 }
 
 /* The term of index I of the pending append. */
@@ -936,6 +1033,7 @@ int raftd_store_install(raftd_store_t *s, uint64_t index, uint64_t term, const r
 	s->gap_index = index;
 	s->gap_term = term;
 	s->compact = index;
+	s->trim_wanted = true;
 	s->snap.index = index;
 	s->snap.term = term;
 	ck_log(CK_LOG_INFO, "installing snapshot in the log index=%llu term=%llu last_index=%llu",
@@ -948,8 +1046,10 @@ void raftd_store_set_snapshot(raftd_store_t *s, uint64_t index, uint64_t term, u
 	CK_ASSERT(compact <= index);
 	s->snap.index = index;
 	s->snap.term = term;
-	if (compact > s->compact)
+	if (compact > s->compact) {
 		s->compact = compact;
+		s->trim_wanted = true;
+	}
 	s->snap_wanted = false;
 	/* Not yet loaded: a snapshot that was installed (the log is compacted
 	 * right up to it) must also be where the log ends up. */
@@ -957,6 +1057,7 @@ void raftd_store_set_snapshot(raftd_store_t *s, uint64_t index, uint64_t term, u
 		s->gap_index = index;
 		s->gap_term = term;
 	}
+	raftd_store_trim(s);
 }
 
 bool raftd_store_snapshot_wanted(const raftd_store_t *s)

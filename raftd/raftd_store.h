@@ -22,8 +22,12 @@
  *
  * Snapshots and compaction (raftd_snap.h): entries up to the compaction
  * index are no longer read (the core gets CK_E_NOT_FOUND and sends the
- * newest snapshot instead). walwriter cannot drop a log prefix yet, so the
- * bytes stay on disk until it can. Installing a received snapshot at index
+ * newest snapshot instead). Once a snapshot is recorded and the log is
+ * loaded, the store asks walwriter (DeleteRecords, in the background) to
+ * drop the offsets below the entry at the compaction index, whose term is
+ * still needed; a failure is logged and retried with the next snapshot.
+ * Loading accepts a log whose start offset is above 0 as long as the
+ * snapshot covers what is gone. Installing a received snapshot at index
  * S with term T cuts the log after min(last, S - 1) and covers the offsets
  * from there to S - 1 with ONE batch of term T that holds a single empty
  * record but claims every offset up to S - 1 (lastOffsetDelta, as in a

@@ -449,6 +449,27 @@ static void wal_done_truncate(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
 	wal_event_publish(w, l, false);
 }
 
+static void wal_done_delete_records(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
+{
+	wal_log_t *l = ctx->log;
+	int64_t before = l->start_offset;
+
+	/* The stats are the store's whatever happened: a start made durable
+	 * holds even when removing a segment failed. */
+	l->start_offset = job->stats.start_offset;
+	l->size_bytes = job->stats.size_bytes;
+	l->segments = job->stats.segments;
+	if (l->start_offset != before)
+		wal_event_publish(w, l, false);
+	if (job->err < 0) {
+		ck_log(CK_LOG_ERROR, "delete records failed log=%s offset=%lld err=\"%s\"", l->name,
+		       (long long)job->offset, ck_strerror(job->err));
+		wal_reply_err(ctx->client, ctx->correlation_id, job->err, NULL);
+		return;
+	}
+	wal_reply_info(ctx->client, ctx->correlation_id, l);
+}
+
 static void wal_done_admin(wal_server_t *w, wal_job_t *job)
 {
 	wal_ctx_t *ctx = job->ctx;
@@ -457,6 +478,8 @@ static void wal_done_admin(wal_server_t *w, wal_job_t *job)
 		wal_done_configure(w, job, ctx);
 	else if (job->kind == WAL_JOB_TRUNCATE)
 		wal_done_truncate(w, job, ctx);
+	else if (job->kind == WAL_JOB_DELETE_RECORDS)
+		wal_done_delete_records(w, job, ctx);
 	if (ctx->client)
 		wal_client_unref(ctx->client);
 	free(ctx);

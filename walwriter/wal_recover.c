@@ -14,6 +14,8 @@
  * log without any batch (no segment file, or one empty segment) recovers
  * without opening or creating anything: its first append does that
  * (wal_store_activate), so a restart with many idle logs stays cheap.
+ * The log start is the checkpoint's when that is later than the first
+ * segment (DeleteRecords); closed segments entirely below it are removed.
  * Not here: writing new batches (wal_store.c), directories (wal_store_dir.c).
  */
 #define CK_LOG_SUBSYSTEM "recovery"
@@ -607,6 +609,12 @@ int wal_store_recover(const char *data_dir, const char *topic, int32_t partition
 	s->start_offset = s->segs[0].base_offset;
 	if (ckpt && ckpt->log_start_offset > s->start_offset)
 		s->start_offset = CK_MIN(ckpt->log_start_offset, s->next_offset);
+	/* A crash after DeleteRecords made its start durable may have left
+	 * whole segments below it: they are gone for readers already. */
+	n = wal_store_drop_below(s);
+	if (n < 0)
+		ck_log(CK_LOG_WARN, "segments below the log start not removed log=%s err=\"%s\"",
+		       name, ck_strerror(n));
 	s->created_ms = wal_recover_created_ms(s);
 	wal_store_ckpt_set(s);
 	*ret = s;

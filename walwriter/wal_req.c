@@ -4,7 +4,7 @@
  * logs, and either answering at once (info, list, subscribe, rejections) or
  * queueing work for the sync thread (appends into the pending group;
  * creations and deletions into their groups, wal_admin.c; configure and
- * truncate as jobs). Appends are validated and get their
+ * truncate and delete-records as jobs). Appends are validated and get their
  * offsets here, in arrival order, through the pure core; nothing of a
  * rejected request reaches a file. A frame that is no request closes its
  * connection with a log line.
@@ -145,6 +145,29 @@ static void wal_req_truncate(wal_server_t *w, wal_client_t *c, uint64_t cid,
 	l->state = WAL_LOG_TRUNCATING;
 	job = wal_admin_job(WAL_JOB_TRUNCATE, c, cid, l);
 	job->offset = m->offset;
+	wal_submit(w, job);
+}
+
+/* The log's pending appends go first (FIFO on the sync thread), so the
+ * end the request is checked against is what the job finds. Appends keep
+ * flowing meanwhile: only the start moves. */
+static void wal_req_delete_records(wal_server_t *w, wal_client_t *c, uint64_t cid,
+                                   const Chronik__Wal__DeleteRecords *m)
+{
+	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
+	wal_job_t *job;
+
+	if (!l)
+		return;
+	if (m->before_offset < 0)
+		return wal_reply_err(c, cid, CK_E_INVALID, "negative before_offset");
+	if (m->before_offset > l->next_offset)
+		return wal_reply_err(c, cid, CK_E_OFFSET_RANGE, "before_offset past the log end");
+	if (m->before_offset <= l->start_offset)
+		return wal_reply_info(c, cid, l); /* nothing to delete */
+	wal_group_flush_log(w, l);
+	job = wal_admin_job(WAL_JOB_DELETE_RECORDS, c, cid, l);
+	job->offset = m->before_offset;
 	wal_submit(w, job);
 }
 
@@ -304,6 +327,9 @@ static bool wal_dispatch(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequ
 		break;
 	case CHRONIK__WAL__WAL_REQUEST__BODY_CONFIGURE_LOG:
 		wal_req_configure(w, c, cid, req->configure_log);
+		break;
+	case CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_RECORDS:
+		wal_req_delete_records(w, c, cid, req->delete_records);
 		break;
 	case CHRONIK__WAL__WAL_REQUEST__BODY_LOG_INFO:
 		wal_req_info(w, c, cid, req->log_info);

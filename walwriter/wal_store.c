@@ -428,7 +428,18 @@ static int wal_store_roll(wal_store_t *s, int64_t base, int64_t now_ms)
 		return r;
 	ck_log(CK_LOG_DEBUG, "segment rolled log=%s-%d base=%lld", s->topic, s->partition,
 	       (long long)base);
-	return wal_store_open_active(s, base, now_ms);
+	r = wal_store_open_active(s, base, now_ms);
+	/* The segment just closed may lie below a start that DeleteRecords
+	 * set inside it: it goes now, as it would have then. */
+	if (r == 0 && s->start_offset >= base) {
+		int d = wal_store_drop_below(s);
+		if (d < 0)
+			ck_log(CK_LOG_WARN,
+			       "segment below the log start not removed log=%s-%d "
+			       "err=\"%s\"",
+			       s->topic, s->partition, ck_strerror(d));
+	}
+	return r;
 }
 
 int wal_store_activate(wal_store_t *s)
@@ -556,6 +567,66 @@ int wal_store_retention(wal_store_t *s, int64_t now_ms)
 		r = ck_fs_dir_sync(s->dir);
 	wal_store_ckpt_set(s);
 	return r < 0 ? r : (int)n;
+}
+
+int wal_store_drop_below(wal_store_t *s)
+{
+	size_t n = 0;
+	int r = 0;
+
+	/* A closed segment is entirely below the start when the next one
+	 * begins at or before it; the active segment always stays. */
+	while (n + 1 < s->nsegs && s->segs[n + 1].base_offset <= s->start_offset) {
+		r = wal_store_seg_unlink(s->dir, s->segs[n].base_offset);
+		if (r < 0)
+			break;
+		ck_log(CK_LOG_INFO,
+		       "segment deleted below the log start log=%s-%d base=%lld "
+		       "size=%llu start=%lld",
+		       s->topic, s->partition, (long long)s->segs[n].base_offset,
+		       (unsigned long long)s->segs[n].size, (long long)s->start_offset);
+		n++;
+	}
+	if (n == 0)
+		return r;
+	memmove(s->segs, s->segs + n, (s->nsegs - n) * sizeof(*s->segs));
+	s->nsegs -= n;
+	if (r == 0)
+		r = ck_fs_dir_sync(s->dir);
+	return r < 0 ? r : (int)n;
+}
+
+int wal_store_delete_records(wal_store_t *s, int64_t before, wal_store_ckpt_fn save, void *arg)
+{
+	wal_ckpt_t c;
+	int r;
+
+	if (s->failed)
+		return s->failed;
+	if (before < 0)
+		return CK_E_INVALID;
+	before = CK_MIN(before, s->next_offset);
+	if (before <= s->start_offset)
+		return 0;
+	/* The new start is durable before any file goes: a crash in between
+	 * leaves whole segments below it, which recovery removes. The last
+	 * recovery point names the active segment, which stays. */
+	r = wal_store_index_sync(s);
+	if (r < 0)
+		return wal_store_fail(s, r);
+	c = s->ckpt;
+	c.log_start_offset = before;
+	r = save(arg, s, &c);
+	if (r < 0)
+		return r;
+	s->start_offset = before;
+	s->ckpt = c;
+	s->ckpt_seq++;
+	wal_store_ckpt_taken(s, &c);
+	ck_log(CK_LOG_INFO, "log start moved log=%s-%d start=%lld end=%lld", s->topic, s->partition,
+	       (long long)before, (long long)s->next_offset);
+	r = wal_store_drop_below(s);
+	return r < 0 ? r : 0;
 }
 
 /* Where the cut for OFFSET falls in segment K: position and the new end. */

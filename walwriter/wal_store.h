@@ -121,6 +121,17 @@ int wal_store_sync(wal_store_t *s);
 typedef int (*wal_store_ckpt_fn)(void *arg, wal_store_t *s, const wal_ckpt_t *c);
 int wal_store_truncate(wal_store_t *s, int64_t offset, wal_store_ckpt_fn save, void *arg);
 
+/*
+ * Moves the log start to max(start, BEFORE) (BEFORE clamped to the log
+ * end) and deletes the closed segments entirely below it. SAVE(ARG, S, c)
+ * makes the recovery point carrying the new start durable first, so a
+ * crash never brings the deleted offsets back (recovery removes segments
+ * left below the start). Returns 0 (also when the start does not move),
+ * CK_E_INVALID (BEFORE < 0), the error of SAVE (nothing changed), or
+ * -errno from removing files (the new start holds).
+ */
+int wal_store_delete_records(wal_store_t *s, int64_t before, wal_store_ckpt_fn save, void *arg);
+
 /* Deletes the closed segments retention chooses at NOW_MS. Returns how
  * many, or -errno. */
 int wal_store_retention(wal_store_t *s, int64_t now_ms);

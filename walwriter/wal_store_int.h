@@ -98,6 +98,11 @@ int wal_store_scan(int log_fd, int index_fd, int time_fd, int64_t base, uint64_t
  * files exactly. Returns 0 or -errno. */
 int wal_store_index_close(int index_fd, int time_fd, int64_t base, wal_index_state_t *idx);
 
+/* Removes the closed segments that lie entirely below S's start offset
+ * (and fsyncs the directory). Returns how many, or -errno (those removed
+ * before the failure are forgotten, the rest stay). */
+int wal_store_drop_below(wal_store_t *s);
+
 /* Sets the recovery point to the current (durable) state. */
 void wal_store_ckpt_set(wal_store_t *s);
 

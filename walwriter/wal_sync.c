@@ -313,7 +313,8 @@ static void wal_sync_create_ckpts(void *arg, wal_store_new_t *logs, size_t n)
 	if (txn)
 		mdb_txn_abort(txn);
 	if (r < 0)
-		ck_log(CK_LOG_WARN, "checkpoints of new logs not written err=\"%s\"", ck_strerror(r));
+		ck_log(CK_LOG_WARN, "checkpoints of new logs not written err=\"%s\"",
+		       ck_strerror(r));
 }
 
 static void wal_sync_create(wal_sync_t *s, wal_job_t *job)
@@ -427,6 +428,10 @@ static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
 		break;
 	case WAL_JOB_TRUNCATE:
 		job->err = wal_store_truncate(job->store, job->offset, wal_ckpt_save_cb, s);
+		wal_store_stats(job->store, &job->stats);
+		break;
+	case WAL_JOB_DELETE_RECORDS:
+		job->err = wal_store_delete_records(job->store, job->offset, wal_ckpt_save_cb, s);
 		wal_store_stats(job->store, &job->stats);
 		break;
 	case WAL_JOB_RETENTION:

@@ -35,6 +35,7 @@ typedef enum {
 	WAL_JOB_DELETE, /* a group of logs to delete */
 	WAL_JOB_CONFIGURE,
 	WAL_JOB_TRUNCATE,
+	WAL_JOB_DELETE_RECORDS, /* move a log's start (DeleteRecords) */
 	WAL_JOB_RETENTION,
 	WAL_JOB_CHECKPOINT,
 } wal_job_kind_t;
@@ -81,12 +82,12 @@ typedef struct wal_job {
 	wal_job_log_t *logs;
 	size_t nlogs;
 
-	/* CONFIGURE, TRUNCATE */
+	/* CONFIGURE, TRUNCATE, DELETE_RECORDS */
 	wal_log_cfg_t req;       /* CONFIGURE: as asked */
 	wal_log_cfg_t cfg;       /* CONFIGURE: resolved */
-	int64_t offset;          /* TRUNCATE */
-	wal_store_t *store;      /* CONFIGURE, TRUNCATE: the store */
-	wal_store_stats_t stats; /* TRUNCATE: after the job */
+	int64_t offset;          /* TRUNCATE: new end; DELETE_RECORDS: new start */
+	wal_store_t *store;      /* the store */
+	wal_store_stats_t stats; /* TRUNCATE, DELETE_RECORDS: after the job */
 } wal_job_t;
 
 typedef struct wal_sync wal_sync_t;

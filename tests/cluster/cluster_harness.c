@@ -1,12 +1,14 @@
 /*
  * cluster_harness.c: the 3-node cluster of the `cluster` test suite (see
  * cluster_harness.h). Signals only the supervisors it started and the
- * children it finds under them, by pid.
+ * children it finds under them, by pid; runs `ip` and `iptables` only on
+ * the network namespaces it created (named after its runner's pid).
  */
 #include "cluster_harness.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -24,6 +26,207 @@
 #include "ck_meta.h"
 #include "ck_testlib.h"
 #include "control.pb-c.h"
+
+/* ---- network namespaces ---- */
+
+#define CL_NETNS_DIR "/run/netns"
+
+static pid_t cl_netns_owner; /* set by cl_netns_usable() in the runner */
+
+/* Runs ARGV (PATH lookup) and waits; its stdout and stderr, cut to OUT_LEN
+ * and without the last newline, go into OUT. Returns its ck_test_exit_code() (127: not found),
+ * -errno when it could not be started. */
+static int cl_run(const char *const *argv, char *out, size_t out_len)
+{
+	size_t len = 0;
+	int fds[2], status = 0;
+	pid_t pid;
+
+	out[0] = '\0';
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		int err = -errno;
+
+		(void)close(fds[0]);
+		(void)close(fds[1]);
+		return err;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		if (null < 0 || dup2(null, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0)
+			_exit(127);
+		execvp(argv[0], (char *const *)argv);
+		dprintf(2, "%s: %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	(void)close(fds[1]);
+	for (;;) {
+		char buf[256];
+		ssize_t r = read(fds[0], buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		for (ssize_t k = 0; k < r && len + 1 < out_len; k++)
+			out[len++] = buf[k];
+		out[len] = '\0';
+	}
+	if (len > 0 && out[len - 1] == '\n')
+		out[len - 1] = '\0';
+	(void)close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return ck_test_exit_code(status);
+}
+
+/* `ip netns add NAME` and its loopback up. Returns 0, or -1 with WHY. */
+static int cl_netns_add(const char *name, char *why, size_t why_len)
+{
+	const char *add[] = {"ip", "netns", "add", name, NULL};
+	const char *lo[] = {"ip", "-n", name, "link", "set", "lo", "up", NULL};
+	char out[256];
+	int r;
+
+	if ((r = cl_run(add, out, sizeof(out))) != 0) {
+		snprintf(why, why_len, "ip netns add %s: exit %d %s", name, r, out);
+		return -1;
+	}
+	if ((r = cl_run(lo, out, sizeof(out))) != 0) {
+		snprintf(why, why_len, "ip -n %s link set lo up: exit %d %s", name, r, out);
+		return -1;
+	}
+	return 0;
+}
+
+/* Deletes namespace NAME; a failure is reported on stderr (teardown). */
+static void cl_netns_delete(const char *name)
+{
+	const char *del[] = {"ip", "netns", "del", name, NULL};
+	char out[256];
+	int r = cl_run(del, out, sizeof(out));
+
+	if (r != 0)
+		fprintf(stderr, "cluster: ip netns del %s: exit %d %s\n", name, r, out);
+}
+
+/* CMD (NULL-terminated) run by `ip netns exec NS`, as cl_run(). */
+static int cl_ns_run(const char *ns, const char *const *cmd, char *out, size_t out_len)
+{
+	const char *argv[24] = {"ip", "netns", "exec", ns};
+	int argc = 4;
+
+	/* No ck_assert: cl_netns_usable() runs outside a test. */
+	for (int k = 0; cmd[k]; k++) {
+		if (argc == 23)
+			return -E2BIG;
+		argv[argc++] = cmd[k];
+	}
+	argv[argc] = NULL;
+	return cl_run(argv, out, out_len);
+}
+
+/* `iptables -A|-D INPUT <RULE...> -j DROP` inside namespace NS. */
+static int cl_iptables(const char *ns, bool add, const char *const *rule, char *out, size_t out_len)
+{
+	const char *cmd[16] = {"iptables", "-w", add ? "-A" : "-D", "INPUT"};
+	int n = 4;
+
+	for (int k = 0; rule[k]; k++)
+		cmd[n++] = rule[k];
+	cmd[n++] = "-j";
+	cmd[n++] = "DROP";
+	cmd[n] = NULL;
+	return cl_ns_run(ns, cmd, out, out_len);
+}
+
+static pid_t cl_netns_owner_pid(void)
+{
+	return cl_netns_owner ? cl_netns_owner : getpid();
+}
+
+bool cl_netns_usable(char *why, size_t why_len)
+{
+	const char *rule[] = {"-s", "127.0.0.2", "!", "-d", "127.0.0.2", NULL};
+	const char *ss[] = {"ss", "-Htn", NULL};
+	char name[48], out[256];
+	int r;
+
+	cl_netns_owner = getpid();
+	snprintf(name, sizeof(name), "ckpart-%d-probe", (int)cl_netns_owner);
+	if (cl_netns_add(name, why, why_len) < 0) {
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/%s", CL_NETNS_DIR, name);
+		if (access(path, F_OK) == 0)
+			cl_netns_delete(name);
+		return false;
+	}
+	r = cl_iptables(name, true, rule, out, sizeof(out));
+	if (r != 0)
+		snprintf(why, why_len, "iptables in a network namespace: exit %d %s", r, out);
+	else if ((r = cl_ns_run(name, ss, out, sizeof(out))) != 0)
+		snprintf(why, why_len, "ss in a network namespace: exit %d %s", r, out);
+	cl_netns_delete(name);
+	return r == 0;
+}
+
+static void cl_netns_create(cl_t *c)
+{
+	char why[512];
+
+	snprintf(c->netns, sizeof(c->netns), "ckpart-%d-%d", (int)cl_netns_owner_pid(),
+	         (int)getpid());
+	ck_assert_msg(cl_netns_add(c->netns, why, sizeof(why)) == 0, "%s", why);
+}
+
+void cl_isolate(cl_t *c, int i, bool on)
+{
+	char addr[16], out[256];
+	const char *from[] = {"-s", addr, "!", "-d", addr, NULL};
+	const char *to[] = {"-d", addr, "!", "-s", addr, NULL};
+	unsigned bit = 1u << i;
+	int r;
+
+	ck_assert_msg(c->netns[0], "cl_isolate needs a cluster in a namespace (cl_init_netns)");
+	ck_assert_int_eq(!!(c->isolated & bit), !on);
+	snprintf(addr, sizeof(addr), "127.0.0.%d", i);
+	r = cl_iptables(c->netns, on, from, out, sizeof(out));
+	ck_assert_msg(r == 0, "iptables %s from %s: exit %d %s", on ? "-A" : "-D", addr, r, out);
+	r = cl_iptables(c->netns, on, to, out, sizeof(out));
+	ck_assert_msg(r == 0, "iptables %s to %s: exit %d %s", on ? "-A" : "-D", addr, r, out);
+	c->isolated ^= bit;
+}
+
+int cl_netns_run(cl_t *c, const char *const *cmd, char *out, size_t out_len)
+{
+	ck_assert_msg(c->netns[0], "cl_netns_run needs a cluster in a namespace (cl_init_netns)");
+	return cl_ns_run(c->netns, cmd, out, out_len);
+}
+
+int cl_netns_sweep(void)
+{
+	char prefix[48];
+	DIR *d = opendir(CL_NETNS_DIR);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	snprintf(prefix, sizeof(prefix), "ckpart-%d-", (int)cl_netns_owner_pid());
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		cl_netns_delete(de->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
 
 /* ---- set-up ---- */
 
@@ -58,21 +261,25 @@ static void cl_write_config(cl_t *c, cl_node_t *n)
 
 	len = snprintf(text, sizeof(text),
 	               "[node]\nid = %d\ncluster_id = \"chronik-test\"\ndata_dir = \"%s\"\n\n"
-	               "[listeners]\nkafka = \"127.0.0.1:%d\"\nreplication = \"127.0.0.1:%d\"\n"
-	               "raft = \"127.0.0.1:%d\"\nadmin = \"127.0.0.1:%d\"\n\n"
+	               "[listeners]\nkafka = \"%s:%d\"\nreplication = \"%s:%d\"\n"
+	               "raft = \"%s:%d\"\nadmin = \"%s:%d\"\n\n"
 	               "[supervisor]\nrestart_backoff_initial_ms = 100\n"
 	               "restart_backoff_max_ms = 1000\n\n",
-	               n->id, n->view.data, n->kafka, n->repl, n->raft, n->admin);
-	for (int i = 0; i < CL_NODES; i++)
+	               n->id, n->view.data, n->host, n->kafka, n->host, n->repl, n->host, n->raft,
+	               n->host, n->admin);
+	for (int i = 0; i < CL_NODES; i++) {
+		const cl_node_t *p = &c->n[i];
+
 		len += snprintf(text + len, sizeof(text) - (size_t)len,
-		                "[peer.%d]\nraft = \"127.0.0.1:%d\"\n"
-		                "replication = \"127.0.0.1:%d\"\nkafka = \"127.0.0.1:%d\"\n\n",
-		                c->n[i].id, c->n[i].raft, c->n[i].repl, c->n[i].kafka);
+		                "[peer.%d]\nraft = \"%s:%d\"\n"
+		                "replication = \"%s:%d\"\nkafka = \"%s:%d\"\n\n",
+		                p->id, p->host, p->raft, p->host, p->repl, p->host, p->kafka);
+	}
 	ck_assert_int_lt(len, (int)sizeof(text));
 	ck_test_write_file(n->config, text, (size_t)len);
 }
 
-void cl_init(cl_t *c, const char *tag, uint64_t snapshot_entries)
+static void cl_init_in(cl_t *c, const char *tag, uint64_t snapshot_entries, bool netns)
 {
 	char path[300], kv[300];
 
@@ -82,8 +289,12 @@ void cl_init(cl_t *c, const char *tag, uint64_t snapshot_entries)
 	ck_test_mkdtemp(c->root, sizeof(c->root), tag);
 	c->snapshot_entries = snapshot_entries;
 	cl_ports(c);
-	for (int i = 0; i < CL_NODES; i++)
+	for (int i = 0; i < CL_NODES; i++) {
 		c->n[i].id = i + 1;
+		snprintf(c->n[i].host, sizeof(c->n[i].host), "127.0.0.%d", netns ? i + 1 : 1);
+	}
+	if (netns)
+		cl_netns_create(c);
 	for (int i = 0; i < CL_NODES; i++) {
 		cl_node_t *n = &c->n[i];
 		char dir[128];
@@ -96,12 +307,18 @@ void cl_init(cl_t *c, const char *tag, uint64_t snapshot_entries)
 		snprintf(n->config, sizeof(n->config), "%s.toml", dir);
 		snprintf(n->view.root, sizeof(n->view.root), "%s", dir);
 		snprintf(n->view.data, sizeof(n->view.data), "%s/data", dir);
-		snprintf(n->view.raftd_sock, sizeof(n->view.raftd_sock), "%s/data/run/raftd.sock", dir);
+		snprintf(n->view.raftd_sock, sizeof(n->view.raftd_sock), "%s/data/run/raftd.sock",
+		         dir);
 		snprintf(n->control, sizeof(n->control), "%s/data/run/control.sock", dir);
 		cl_write_config(c, n);
 		snprintf(path, sizeof(path), "%s/node%d.log", c->root, n->id);
 		snprintf(kv, sizeof(kv), "%s/node%d.notify", c->root, n->id);
 		ck_test_proc_init(&n->sup, "supervisor/chronik-server", path, kv);
+		if (netns) {
+			/* `ip netns exec NS <server> ...`: ip execs the server. */
+			snprintf(n->server, sizeof(n->server), "%s", n->sup.bin);
+			snprintf(n->sup.bin, sizeof(n->sup.bin), "ip");
+		}
 		ck_test_proc_env(&n->sup, "CHRONIK_WAL_PREALLOCATE_BYTES=4096");
 		if (snapshot_entries) {
 			snprintf(kv, sizeof(kv), "CHRONIK_RAFTD_SNAPSHOT_ENTRIES=%llu",
@@ -114,6 +331,16 @@ void cl_init(cl_t *c, const char *tag, uint64_t snapshot_entries)
 			ck_test_proc_env(&n->sup, kv);
 		}
 	}
+}
+
+void cl_init(cl_t *c, const char *tag, uint64_t snapshot_entries)
+{
+	cl_init_in(c, tag, snapshot_entries, false);
+}
+
+void cl_init_netns(cl_t *c, const char *tag)
+{
+	cl_init_in(c, tag, 0, true);
 }
 
 void cl_env(cl_t *c, const char *kv)
@@ -134,31 +361,53 @@ void cl_cleanup(cl_t *c)
 	/* Orphans of killed supervisors (they got SIGTERM from the kernel). */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
+	if (c->netns[0]) {
+		cl_netns_delete(c->netns);
+		c->netns[0] = '\0';
+	}
 }
 
 /* ---- processes ---- */
 
+/* Starts node N's supervisor, through `ip netns exec` in a netns. */
+static void cl_launch(cl_t *c, cl_node_t *n)
+{
+	const char *args[] = {"start", "--config", n->config, NULL};
+	const char *ns_args[] = {"netns", "exec",     c->netns,  n->server,
+	                         "start", "--config", n->config, NULL};
+
+	ck_test_proc_start(&n->sup, c->netns[0] ? ns_args : args);
+}
+
+/* Waits for node N's READY=1; in a netns, also that the pid is the
+ * server's (ip exec'd it), which every signal here relies on. */
+static void cl_wait_ready(cl_t *c, cl_node_t *n)
+{
+	char path[64], *comm;
+
+	ck_assert_msg(ck_test_proc_wait_ready(&n->sup, 60000) == 0,
+	              "node %d did not get ready, see %s", n->id, n->sup.logpath);
+	if (!c->netns[0])
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)n->sup.pid);
+	comm = ck_test_read_text(path, NULL);
+	ck_assert_msg(!strcmp(comm, "chronik-server\n"), "node %d pid %d runs %s", n->id,
+	              (int)n->sup.pid, comm);
+	free(comm);
+}
+
 void cl_start(cl_t *c, int i)
 {
-	cl_node_t *n = &c->n[i - 1];
-	const char *args[] = {"start", "--config", n->config, NULL};
-
-	ck_test_proc_start(&n->sup, args);
-	ck_assert_msg(ck_test_proc_wait_ready(&n->sup, 60000) == 0,
-	              "node %d did not get ready, see %s", i, n->sup.logpath);
+	cl_launch(c, &c->n[i - 1]);
+	cl_wait_ready(c, &c->n[i - 1]);
 }
 
 void cl_start_all(cl_t *c)
 {
-	for (int i = 1; i <= CL_NODES; i++) {
-		cl_node_t *n = &c->n[i - 1];
-		const char *args[] = {"start", "--config", n->config, NULL};
-
-		ck_test_proc_start(&n->sup, args);
-	}
 	for (int i = 1; i <= CL_NODES; i++)
-		ck_assert_msg(ck_test_proc_wait_ready(&c->n[i - 1].sup, 60000) == 0,
-		              "node %d did not get ready, see %s", i, c->n[i - 1].sup.logpath);
+		cl_launch(c, &c->n[i - 1]);
+	for (int i = 1; i <= CL_NODES; i++)
+		cl_wait_ready(c, &c->n[i - 1]);
 }
 
 void cl_stop(cl_t *c, int i)
@@ -290,6 +539,15 @@ bool cl_status(cl_t *c, int i, Chronik__Raftd__RaftStatus *ret, char *role, size
 	return ok;
 }
 
+int cl_other(int a, int b)
+{
+	for (int i = 1; i <= CL_NODES; i++) {
+		if (i != a && i != b)
+			return i;
+	}
+	return 0;
+}
+
 int cl_leader_of(cl_t *c, int i, uint64_t *ret_term)
 {
 	Chronik__Raftd__RaftStatus st;
@@ -368,7 +626,8 @@ void cl_create_many(cl_t *c, int i, const char *prefix, size_t first, size_t n, 
 	for (size_t k = 0; k < n; k++) {
 		ck_assert_msg(ans[k].err == 0 && ans[k].result == 0,
 		              "%s%05zu on node %d: err=%d (%s) result=%d", prefix, first + k, i,
-		              ans[k].err, ans[k].err ? ck_strerror(ans[k].err) : "-", ans[k].result);
+		              ans[k].err, ans[k].err ? ck_strerror(ans[k].err) : "-",
+		              ans[k].result);
 		ok++;
 	}
 	ck_assert_uint_eq(ok, n);
@@ -631,4 +890,14 @@ size_t cl_stream_stop(cl_stream_t *s, size_t *ret_bad)
 	*ret_bad = s->bad;
 	free(s);
 	return acked;
+}
+
+/* ---- test selection ---- */
+
+void cl_add_test(TCase *tc, const TTest *t, const char *name)
+{
+	const char *only = getenv("CHRONIK_CLUSTER_ONLY");
+
+	if (!only || !*only || strncmp(name, "test_", 5) != 0 || !strcmp(only, name + 5))
+		tcase_add_test(tc, t);
 }

@@ -13,11 +13,24 @@
  * children of a killed supervisor are reaped here. Only pids started here
  * or found as children of a supervisor started here are ever signalled.
  * Binaries: $CHRONIK_BUILD_ROOT (meson test sets it).
+ *
+ * Network partitions (cl_init_netns): the cluster runs in a network
+ * namespace of its own, `ckpart-<owner pid>-<creator pid>` (the owner is
+ * the test runner that called cl_netns_usable(), the creator the forked
+ * test case), node i on 127.0.0.i for every listener, each supervisor
+ * exec'd by `ip netns exec` (so its pid is the server's, as without).
+ * cl_isolate() drops, with iptables inside the namespace, every packet
+ * between 127.0.0.i and any other address. The Unix sockets and LMDB the
+ * test talks through are files: they work across namespaces. A failed case
+ * exits without its teardown (check's fork mode), so the runner calls
+ * cl_netns_sweep() at the end; the namespace goes with it. Nodes in a
+ * namespace run without CHRONIK_TEST_VALGRIND (valgrind would wrap `ip`).
  * Test code only.
  */
 #ifndef CLUSTER_HARNESS_H
 #define CLUSTER_HARNESS_H
 
+#include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +41,9 @@
 #include "raftd_itest.h"
 
 #define CL_NODES 3
+/* Node masks: bit i for node i. */
+#define CL_MASK(i) (1u << (i))
+#define CL_ALL     (CL_MASK(1) | CL_MASK(2) | CL_MASK(3))
 
 typedef struct {
 	int id; /* 1..3 */
@@ -37,19 +53,43 @@ typedef struct {
 	ck_test_proc_t sup;
 	rit_t view; /* data and raftd_sock: for the raftd client and LMDB readers */
 	char control[256];
+	char host[16];    /* of every listener: 127.0.0.1, or 127.0.0.<id> in a netns */
+	char server[512]; /* chronik-server's path when started through `ip` */
 } cl_node_t;
 
 typedef struct {
 	char root[128];
 	cl_node_t n[CL_NODES];
 	uint64_t snapshot_entries; /* CHRONIK_RAFTD_SNAPSHOT_ENTRIES, 0 = default */
+	char netns[48];            /* "": the host's network */
+	unsigned isolated;         /* bit i: node i is cut off (cl_isolate) */
 } cl_t;
 
 /* Prepares a cluster in a fresh temp dir (configs written, nothing runs). */
 void cl_init(cl_t *c, const char *tag, uint64_t snapshot_entries);
+/* Whether this test process can make a network namespace with loopback,
+ * iptables and ss (tried once, nothing left behind); when not, WHY says what
+ * failed. Also makes the caller the owner whose namespaces
+ * cl_netns_sweep() removes: call it in main(), before the cases fork. */
+bool cl_netns_usable(char *why, size_t why_len);
+/* As cl_init, in a fresh network namespace (see above); asserts. */
+void cl_init_netns(cl_t *c, const char *tag);
+/* Cuts node I off the others (ON) or heals it: iptables rules inside the
+ * namespace drop every packet from 127.0.0.I to another address and to
+ * 127.0.0.I from another. Asserts a netns cluster and success. */
+void cl_isolate(cl_t *c, int i, bool on);
+/* Runs CMD (NULL-terminated, PATH lookup) inside the cluster's namespace
+ * and waits; its output (stdout and stderr, cut to OUT_LEN) into OUT.
+ * Returns its exit code (127: not found). */
+int cl_netns_run(cl_t *c, const char *const *cmd, char *out, size_t out_len);
+/* Deletes the namespaces of this runner's cases still there (cases that
+ * failed before their teardown); returns how many. */
+int cl_netns_sweep(void);
+
 /* Adds "KEY=VALUE" to every node's environment (for later starts). */
 void cl_env(cl_t *c, const char *kv);
-/* Stops everything started (SIGTERM, then SIGKILL) and frees. */
+/* Stops everything started (SIGTERM, then SIGKILL), deletes the network
+ * namespace if any, and frees. */
 void cl_cleanup(cl_t *c);
 
 /* Starts node I (1..3) and waits for its supervisor's READY=1. */
@@ -69,6 +109,8 @@ bool cl_status(cl_t *c, int i, Chronik__Raftd__RaftStatus *ret, char *role, size
 /* Waits until some node in MASK (bit i for node i) leads with a term above
  * MIN_TERM and the others in MASK follow it; returns its id, 0 on timeout. */
 int cl_wait_leader(cl_t *c, unsigned mask, uint64_t min_term, int timeout_ms);
+/* The node that is neither A nor B. */
+int cl_other(int a, int b);
 /* The current leader's id and term as node I sees them. */
 int cl_leader_of(cl_t *c, int i, uint64_t *ret_term);
 
@@ -103,5 +145,10 @@ cl_stream_t *cl_stream_start(cl_t *c, int i, const char *prefix);
 /* Stops it; returns how many topics were acknowledged (0 .. n-1 in order;
  * *RET_BAD counts answers that were neither success nor retriable). */
 size_t cl_stream_stop(cl_stream_t *s, size_t *ret_bad);
+
+/* Adds test T (its function name NAME, "test_x") to TC unless
+ * CHRONIK_CLUSTER_ONLY names another ("x"). */
+void cl_add_test(TCase *tc, const TTest *t, const char *name);
+#define CL_ADD_TEST(tc, t) cl_add_test(tc, t, #t)
 
 #endif

@@ -86,8 +86,8 @@ static uint64_t wait_topics(int i, const char *prefix, size_t n, int timeout_ms)
 		if (have == n)
 			return now - t0;
 		ck_assert_msg(now - t0 < (uint64_t)timeout_ms,
-		              "node %d lists %zu topics %s*, want %zu (after %d ms)", i, have, prefix, n,
-		              timeout_ms);
+		              "node %d lists %zu topics %s*, want %zu (after %d ms)", i, have,
+		              prefix, n, timeout_ms);
 		ck_test_sleep_ms(10);
 	}
 }
@@ -282,8 +282,7 @@ static void cut_entry_cb(void *arg, uint64_t index, uint64_t term,
 	    strncmp(cmd->create_topic->name, "cut-", 4) != 0)
 		return;
 	ck_assert_msg(term > *old_term, "%s committed at index %llu in the old term %llu",
-	              cmd->create_topic->name, (unsigned long long)index,
-	              (unsigned long long)term);
+	              cmd->create_topic->name, (unsigned long long)index, (unsigned long long)term);
 }
 
 START_TEST(test_stop_leader)
@@ -315,7 +314,8 @@ START_TEST(test_stop_leader)
 		Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
 		Chronik__Raftd__Propose p = CHRONIK__RAFTD__PROPOSE__INIT;
 
-		ck_assert_int_eq(ck_ipc_sync_connect(C.n[leader - 1].view.raftd_sock, 5000, &fd), 0);
+		ck_assert_int_eq(ck_ipc_sync_connect(C.n[leader - 1].view.raftd_sock, 5000, &fd),
+		                 0);
 		for (size_t i = 0; i < 20; i++) {
 			snprintf(name, sizeof(name), "cut-%05zu", i);
 			cl_create_cmd(&cb, name, i);
@@ -369,8 +369,8 @@ START_TEST(test_stop_leader)
 		printf("stop_leader: %s err=%d result=%d\n", name, ans[i].err, ans[i].result);
 		/* Acknowledged: the majority has it. Refused: retriable. */
 		if (ans[i].err == 0 && ans[i].result == 0)
-			ck_assert_msg(cl_topic_exists(&C, a, name), "%s acknowledged, not committed",
-			              name);
+			ck_assert_msg(cl_topic_exists(&C, a, name),
+			              "%s acknowledged, not committed", name);
 		else
 			ck_assert_msg(ans[i].err == CK_E_NOT_LEADER || ans[i].err == CK_E_TIMEOUT,
 			              "%s: err=%d result=%d", name, ans[i].err, ans[i].result);

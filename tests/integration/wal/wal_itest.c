@@ -285,6 +285,34 @@ int wcl_truncate(wcl_t *c, const char *topic, int32_t part, int64_t offset, int6
 	return err;
 }
 
+int wcl_delete_records(wcl_t *c, const char *topic, int32_t part, int64_t before,
+                       int64_t *ret_start)
+{
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__DeleteRecords m = CHRONIK__WAL__DELETE_RECORDS__INIT;
+	Chronik__Wal__WalReply *rep = NULL;
+	int err;
+
+	m.topic = (char *)topic;
+	m.partition = part;
+	m.before_offset = before;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_RECORDS;
+	req.delete_records = &m;
+	err = wcl_simple(c, &req, &rep);
+	if (!rep)
+		return err;
+	if (err == 0) {
+		ck_assert_int_eq(rep->body_case, CHRONIK__WAL__WAL_REPLY__BODY_LOG_INFO);
+		if (ret_start)
+			*ret_start = rep->log_info->log_start_offset;
+	} else {
+		ck_assert_ptr_nonnull(rep->error_message);
+		ck_assert_int_gt((int)strlen(rep->error_message), 0);
+	}
+	chronik__wal__wal_reply__free_unpacked(rep, NULL);
+	return err;
+}
+
 int wcl_info(wcl_t *c, const char *topic, int32_t part, Chronik__Wal__LogInfo *ret)
 {
 	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;

@@ -98,6 +98,10 @@ int wcl_append(wcl_t *c, const char *topic, int32_t part, const void *batches, s
                bool replica, int32_t epoch, int64_t *ret_base, int64_t *ret_last);
 int wcl_truncate(wcl_t *c, const char *topic, int32_t part, int64_t offset, int64_t *ret_end);
 int wcl_info(wcl_t *c, const char *topic, int32_t part, Chronik__Wal__LogInfo *ret);
+/* DeleteRecords before BEFORE; *RET_START (may be NULL) gets the reply's
+ * log start offset on success. */
+int wcl_delete_records(wcl_t *c, const char *topic, int32_t part, int64_t before,
+                       int64_t *ret_start);
 /* Request builders for pipelined use. */
 void wcl_append_req(Chronik__Wal__WalRequest *req, Chronik__Wal__Append *ap, const char *topic,
                     int32_t part, const void *batches, size_t len);

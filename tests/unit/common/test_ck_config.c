@@ -106,6 +106,9 @@ START_TEST(test_default_values)
 	ck_assert_int_eq(cfg.log_level, CK_LOG_INFO);
 	ck_assert_str_eq(cfg.log_file, "");
 	ck_assert(!cfg.metadata_commit_leader);
+	ck_assert_int_eq(cfg.metadata_snapshot_entries, 100000);
+	ck_assert_int_eq(cfg.metadata_compact_keep, 0);
+	ck_assert_int_eq(cfg.metadata_broker_session_ms, 4000);
 	ck_assert_int_eq(cfg.ipc_frame_max_bytes, 128 << 20);
 	ck_assert_int_eq(cfg.kafka_max_request_bytes, 104857600);
 	ck_assert_int_eq(cfg.kafka_idle_timeout_ms, 600000);
@@ -162,6 +165,9 @@ CHECK(k_w3, !strcmp(c->wrapper[CK_CHILD_KAFKA_FRONTEND], "valgrind --error-exitc
 CHECK(k_level, c->log_level == CK_LOG_DEBUG)
 CHECK(k_file, !strcmp(c->log_file, "/var/log/chronik.log"))
 CHECK(k_commit, c->metadata_commit_leader)
+CHECK(k_snapent, c->metadata_snapshot_entries == 200)
+CHECK(k_keep, c->metadata_compact_keep == 7)
+CHECK(k_session, c->metadata_broker_session_ms == 1500)
 CHECK(k_frame, c->ipc_frame_max_bytes == 4194304)
 CHECK(k_kreq, c->kafka_max_request_bytes == 2097152)
 CHECK(k_kidle, c->kafka_idle_timeout_ms == 0)
@@ -223,6 +229,11 @@ static const key_case_t key_cases[] = {
 	{"log", "file", "\"/var/log/chronik.log\"", "CHRONIK_LOG_FILE", "/var/log/chronik.log",
 	 k_file},
 	{"metadata", "commit", "\"leader\"", "CHRONIK_METADATA_COMMIT", "leader", k_commit},
+	{"metadata", "snapshot_entries", "200", "CHRONIK_METADATA_SNAPSHOT_ENTRIES", "200",
+	 k_snapent},
+	{"metadata", "compact_keep", "7", "CHRONIK_METADATA_COMPACT_KEEP", "7", k_keep},
+	{"metadata", "broker_session_ms", "1_500", "CHRONIK_METADATA_BROKER_SESSION_MS", "1500",
+	 k_session},
 	{"ipc", "frame_max_bytes", "4194304", "CHRONIK_IPC_FRAME_MAX_BYTES", "4194304", k_frame},
 	{"kafka", "max_request_bytes", "2_097_152", "CHRONIK_KAFKA_MAX_REQUEST_BYTES", "2097152",
 	 k_kreq},
@@ -626,6 +637,76 @@ START_TEST(test_kafka_table)
 }
 END_TEST
 
+/* [metadata] snapshot_entries, compact_keep, broker_session_ms: ranges,
+ * and the CHRONIK_RAFTD_* names raftd read before the keys existed. */
+START_TEST(test_metadata_table)
+{
+	const char *over[] = {"metadata.snapshot_entries=50", NULL};
+
+	ck_assert_int_eq(load_text("[metadata]\ncommit = \"leader\"\nsnapshot_entries = 1\n"
+				   "compact_keep = 1_000_000_000\nbroker_session_ms = 100\n"),
+			 0);
+	ck_assert(cfg.metadata_commit_leader);
+	ck_assert_int_eq(cfg.metadata_snapshot_entries, 1);
+	ck_assert_int_eq(cfg.metadata_compact_keep, 1000000000);
+	ck_assert_int_eq(cfg.metadata_broker_session_ms, 100);
+	expect_error("[metadata]\nsnapshot_entries = 0\n",
+		     "2: [metadata] snapshot_entries: 0 out of range (1..1000000000)");
+	expect_error("[metadata]\nsnapshot_entries = -5\n",
+		     "2: [metadata] snapshot_entries: -5 out of range (1..1000000000)");
+	expect_error("[metadata]\nsnapshot_entries = 1_000_000_001\n",
+		     "2: [metadata] snapshot_entries: 1_000_000_001 out of range (1..1000000000)");
+	expect_error("[metadata]\ncompact_keep = -1\n",
+		     "2: [metadata] compact_keep: -1 out of range (0..1000000000)");
+	expect_error("[metadata]\nbroker_session_ms = 99\n",
+		     "2: [metadata] broker_session_ms: 99 out of range (100..86400000)");
+	expect_error("[metadata]\nbroker_session_ms = 86_400_001\n",
+		     "2: [metadata] broker_session_ms: 86_400_001 out of range (100..86400000)");
+	expect_error("[metadata]\nsnapshot_entries = \"200\"\n",
+		     "2: [metadata] snapshot_entries: expected an integer, got a string");
+	expect_error("[metadata]\nsnapshots = 200\n", "2: [metadata] snapshots: unknown key");
+
+	/* The old names override the file ... */
+	ck_assert_int_eq(setenv("CHRONIK_RAFTD_SNAPSHOT_ENTRIES", "200", 1), 0);
+	ck_assert_int_eq(setenv("CHRONIK_RAFTD_COMPACT_KEEP", "20", 1), 0);
+	ck_assert_int_eq(setenv("CHRONIK_RAFTD_BROKER_SESSION_MS", "1000", 1), 0);
+	ck_assert_int_eq(load_text("[metadata]\nsnapshot_entries = 300\ncompact_keep = 30\n"
+				   "broker_session_ms = 3000\n"),
+			 0);
+	ck_assert_int_eq(cfg.metadata_snapshot_entries, 200);
+	ck_assert_int_eq(cfg.metadata_compact_keep, 20);
+	ck_assert_int_eq(cfg.metadata_broker_session_ms, 1000);
+	/* ... the specific names win over them, arguments over both. */
+	ck_assert_int_eq(setenv("CHRONIK_METADATA_SNAPSHOT_ENTRIES", "400", 1), 0);
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.metadata_snapshot_entries, 400);
+	ck_assert_int_eq(cfg.metadata_compact_keep, 20);
+	ck_assert_int_eq(ck_config_load_with(&cfg, NULL, over, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.metadata_snapshot_entries, 50);
+	ck_assert_int_eq(unsetenv("CHRONIK_METADATA_SNAPSHOT_ENTRIES"), 0);
+	/* A bad value under an old name is an error naming that name (raftd
+	 * used to ignore it with a warning). */
+	ck_assert_int_eq(setenv("CHRONIK_RAFTD_SNAPSHOT_ENTRIES", "0", 1), 0);
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), CK_E_CONFIG);
+	ck_assert_str_eq(err, "environment CHRONIK_RAFTD_SNAPSHOT_ENTRIES: 0 out of range "
+			      "(1..1000000000)");
+	ck_assert_int_eq(setenv("CHRONIK_RAFTD_SNAPSHOT_ENTRIES", "many", 1), 0);
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), CK_E_CONFIG);
+	ck_assert_str_eq(err, "environment CHRONIK_RAFTD_SNAPSHOT_ENTRIES: invalid integer "
+			      "\"many\"");
+	ck_assert_int_eq(unsetenv("CHRONIK_RAFTD_SNAPSHOT_ENTRIES"), 0);
+	ck_assert_int_eq(setenv("CHRONIK_RAFTD_BROKER_SESSION_MS", "10", 1), 0);
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), CK_E_CONFIG);
+	ck_assert_str_eq(err, "environment CHRONIK_RAFTD_BROKER_SESSION_MS: 10 out of range "
+			      "(100..86400000)");
+	ck_assert_int_eq(unsetenv("CHRONIK_RAFTD_BROKER_SESSION_MS"), 0);
+	ck_assert_int_eq(setenv("CHRONIK_RAFTD_COMPACT_KEEP", "-3", 1), 0);
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), CK_E_CONFIG);
+	ck_assert_str_eq(err, "environment CHRONIK_RAFTD_COMPACT_KEEP: -3 out of range "
+			      "(0..1000000000)");
+}
+END_TEST
+
 START_TEST(test_file_errors)
 {
 	char missing[300], expect[400];
@@ -764,6 +845,7 @@ int main(void)
 	tcase_add_test(tc, test_peers);
 	tcase_add_test(tc, test_peer_errors);
 	tcase_add_test(tc, test_kafka_table);
+	tcase_add_test(tc, test_metadata_table);
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_overrides);
 	tcase_add_test(tc, test_split_addr);
