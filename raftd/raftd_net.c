@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,9 @@
 #define RAFTD_NET_BACKOFF_MIN_MS 50
 #define RAFTD_NET_BACKOFF_MAX_MS 1000
 #define RAFTD_NET_CONNECT_MS     1000
+/* Unacknowledged data for this long ends an outbound connection
+ * (TCP_USER_TIMEOUT): about two election timeouts. */
+#define RAFTD_NET_USER_TIMEOUT_MS 2500
 
 typedef struct raftd_peer {
 	struct raftd_net *net;
@@ -191,6 +195,7 @@ static int raftd_peer_dial(raftd_peer_t *p)
 	struct addrinfo *ai = NULL;
 	char host[CK_CONFIG_ADDR_MAX], port[8];
 	uint16_t portno;
+	unsigned user_timeout_ms = RAFTD_NET_USER_TIMEOUT_MS;
 	int fd, r;
 
 	if (ck_config_split_addr(p->addr, host, sizeof(host), &portno) < 0)
@@ -205,6 +210,11 @@ static int raftd_peer_dial(raftd_peer_t *p)
 		goto out;
 	}
 	raftd_net_source_bind(p->net, fd, ai->ai_family);
+	/* A peer cut off by the network leaves the connection open with data
+	 * unacknowledged; without a bound, TCP's retransmit backoff would hold
+	 * traffic back long after the network heals. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+	                 sizeof(user_timeout_ms));
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
 		r = -errno;
 		(void)close(fd);
@@ -318,6 +328,11 @@ static const char *raftd_env_refusal(raftd_net_t *n, raftd_inbound_t *in,
 	if (env->incarnation == 0)
 		return "no incarnation";
 	if (in->peer == 0) {
+		/* A peer keeps one connection to this node: an older one from it
+		 * is dead (a partition, a crash) and goes. */
+		for (size_t i = 0; i < RAFTD_NET_INBOUND_MAX; i++)
+			if (&n->in[i] != in && n->in[i].conn && n->in[i].peer == env->from)
+				raftd_inbound_drop(&n->in[i]);
 		in->peer = env->from;
 		in->incarnation = env->incarnation;
 		if (p->in_incarnation != env->incarnation) {

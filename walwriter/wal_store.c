@@ -454,6 +454,21 @@ int wal_store_activate(wal_store_t *s)
 	                       &s->time_fd);
 	if (r == 0)
 		r = ck_fs_dir_sync(s->dir);
+	/* A log created without fsyncs (wal_store_dir.c) becomes durable here,
+	 * before its first append is acknowledged: its files (above), then
+	 * its name in <data_dir>/log. */
+	if (r == 0 && s->name_unsynced) {
+		char parent[PATH_MAX];
+		char *slash;
+
+		snprintf(parent, sizeof(parent), "%s", s->dir);
+		slash = strrchr(parent, '/');
+		if (slash && slash != parent)
+			*slash = '\0';
+		r = ck_fs_dir_sync(parent);
+		if (r == 0)
+			s->name_unsynced = false;
+	}
 	return r;
 }
 

@@ -64,13 +64,17 @@ typedef void (*wal_store_group_fn)(void *arg, wal_store_new_t *logs, size_t n);
  * <data_dir>/log/<topic>-<partition>: an empty first segment file at offset
  * 0 (its index files and the preallocated tail come with the first append)
  * and, when REQ is not all 0, its settings file. Every log is built under
- * "<dir>.creating" and made durable there (settings file, directory; by
- * helper threads for a big group), then BEFORE(ARG, ...) runs (may be
- * NULL), the directories are renamed into place and <data_dir>/log is
- * fsync'd once for the whole group: after a crash a log is either complete
- * or absent. Per-log results land in LOGS[i].err and .store; a log whose
- * name exists gets CK_E_EXISTS without disturbing the others. Returns 0, or
- * the -errno that failed the whole group (then none of it was created).
+ * "<dir>.creating" (a settings file is made durable there; by helper
+ * threads for a big group), then BEFORE(ARG, ...) runs (may be NULL) and
+ * the directories are renamed into place. Nothing else is fsync'd: a new
+ * log becomes durable with its first append (wal_store_activate: its files,
+ * then its name in <data_dir>/log), before that append is acknowledged.
+ * After a power loss a log nobody appended to yet may be absent or lack
+ * its segment file (recovered as empty); raftd re-creates the logs LMDB
+ * lists for this broker at start (reconciliation), so nothing acknowledged
+ * depends on the creation's own fsyncs. Per-log results land in
+ * LOGS[i].err and .store; a log whose name exists gets CK_E_EXISTS without
+ * disturbing the others. Returns 0 (per-log errors only).
  */
 int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n,
                            wal_store_group_fn before, void *arg);

@@ -3,18 +3,19 @@
  * thread side; see wal_store.h): grouped creation, grouped deletion and the
  * settings file.
  *
- * Logs created (or deleted) together share their fsyncs. A creation group
- * builds every log under "<dir>.creating" and makes it durable (settings
- * file, directory) with a few helper threads at once: on a busy file system
- * each fsync forces a journal commit, and concurrent fsyncs share one; then
- * the directories are renamed into place and one fsync of <data_dir>/log
- * covers the whole group. A deletion group renames every directory away,
- * fsyncs the parent once and only then removes files. A new log holds only
- * what readers need to see it (its directory and an empty first segment
- * file); its index files and zero-filled tail come with its first append
- * (wal_store_activate), its settings file only when it differs from the
- * node defaults.
- * Invariants: a directory under its final name is complete and durable;
+ * Logs created (or deleted) together share their work. A creation group
+ * builds every log under "<dir>.creating" (a settings file, when the log
+ * has one, made durable there with a few helper threads at once: on a busy
+ * file system each fsync forces a journal commit, and concurrent fsyncs
+ * share one), then renames the directories into place, without fsyncs:
+ * the first append makes a log durable (wal_store_activate). A deletion
+ * group renames every directory away, fsyncs the parent once and only then
+ * removes files. A new log holds only what readers need to see it (its
+ * directory and an empty first segment file); its index files and
+ * zero-filled tail come with its first append (wal_store_activate), its
+ * settings file only when it differs from the node defaults.
+ * Invariants: a directory under its final name is complete (durable once
+ * appended to; before that a power loss may take it or its empty segment);
  * "<dir>.creating" and "<dir>.deleted" are leftovers that start-up removes
  * (wal_boot.c). Not here: segment writing (wal_store.c), recovery
  * (wal_recover.c), LMDB (the callers').
@@ -126,7 +127,9 @@ static int wal_dir_settle(const char *tmp, const wal_log_cfg_t *req)
 	char path[PATH_MAX];
 	int fd, r = 0;
 
-	if (!wal_cfg_is_default(req)) {
+	if (wal_cfg_is_default(req))
+		return 0; /* nothing to settle: activation makes the files durable */
+	{
 		r = wal_dir_file(path, sizeof(path), tmp, WAL_STORE_CONFIG_FILE);
 		if (r < 0)
 			return r;
@@ -262,31 +265,11 @@ static int wal_dir_publish(const char *data_dir, wal_store_new_t *l)
 	return r;
 }
 
-/* The group failed after its renames (ERR): takes every new log back. */
-static void wal_dir_unwind(const char *data_dir, wal_store_new_t *logs, size_t n, int err)
-{
-	char dir[PATH_MAX], tmp[PATH_MAX];
-
-	for (size_t i = 0; i < n; i++) {
-		if (logs[i].err < 0)
-			continue;
-		if (wal_dir_names(data_dir, &logs[i], dir, tmp) == 0)
-			(void)wal_dir_remove(dir);
-		wal_store_free(logs[i].store);
-		logs[i].store = NULL;
-		logs[i].err = err;
-	}
-}
-
 int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n,
                            wal_store_group_fn before, void *arg)
 {
-	char parent[PATH_MAX];
 	size_t ready = 0;
-	int r;
 
-	if (snprintf(parent, sizeof(parent), "%s/log", data_dir) >= (int)sizeof(parent))
-		return -ENAMETOOLONG;
 	wal_dir_build_all(data_dir, logs, n);
 	for (size_t i = 0; i < n; i++)
 		ready += logs[i].err == 0;
@@ -297,13 +280,11 @@ int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n
 	for (size_t i = 0; i < n; i++)
 		if (logs[i].err == 0)
 			logs[i].err = wal_dir_publish(data_dir, &logs[i]);
-	r = ck_fs_dir_sync(parent);
-	if (r < 0) {
-		ck_log(CK_LOG_ERROR, "log creation not durable, undone logs=%zu err=\"%s\"", n,
-		       ck_strerror(r));
-		wal_dir_unwind(data_dir, logs, n, r);
-	}
-	return r;
+	/* Visible now, durable with the first append (wal_store_activate). */
+	for (size_t i = 0; i < n; i++)
+		if (logs[i].err == 0)
+			logs[i].store->name_unsynced = true;
+	return 0;
 }
 
 int wal_store_create(const char *data_dir, const char *topic, int32_t partition,

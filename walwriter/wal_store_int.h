@@ -41,6 +41,7 @@ struct wal_store {
 	bool index_dirty;     /* index entries not yet fdatasync'd */
 	bool log_dirty;       /* log bytes not yet fdatasync'd */
 	bool prealloc_active; /* written since start: keep a zero tail ahead */
+	bool name_unsynced;   /* created lazily: <data_dir>/log not fsync'd since (activate) */
 
 	/* Staged for the current group. */
 	struct iovec *iov;

@@ -290,15 +290,38 @@ static void wal_sync_groups(wal_sync_t *s, wal_job_t **jobs, size_t n)
 	}
 }
 
+/* Whether some log of the group has a recovery point stored already: one
+ * a deleted log of the same name left when its removal failed. */
+static bool wal_sync_stale_ckpts(wal_sync_t *s, wal_store_new_t *logs, size_t n)
+{
+	wal_ckpt_t c;
+
+	for (size_t i = 0; i < n; i++) {
+		if (logs[i].err)
+			continue;
+		if (wal_ckpt_load(s->o.env, s->o.dbi, logs[i].topic, logs[i].partition, &c) !=
+		    CK_E_NOT_FOUND)
+			return true; /* found, or unsure: write */
+	}
+	return false;
+}
+
 /* Before a group of new logs becomes visible: their fresh recovery points
- * (replacing any stale one a log of the same name left) in one transaction.
- * A failure is only logged: the next checkpoint writes them again. */
+ * replace any stale one a log of the same name left, in one transaction.
+ * Without a stale one nothing is written now (a new log recovers as empty
+ * without one; the periodic checkpoint writes it), which keeps an fsync
+ * off the creation's path. A failure is only logged: the next checkpoint
+ * writes them again. */
 static void wal_sync_create_ckpts(void *arg, wal_store_new_t *logs, size_t n)
 {
 	wal_sync_t *s = arg;
 	MDB_txn *txn = NULL;
 	wal_ckpt_t c;
-	int r = wal_mdb_err(mdb_txn_begin(s->o.env, NULL, 0, &txn));
+	int r;
+
+	if (!wal_sync_stale_ckpts(s, logs, n))
+		return;
+	r = wal_mdb_err(mdb_txn_begin(s->o.env, NULL, 0, &txn));
 
 	for (size_t i = 0; i < n && r == 0; i++)
 		if (logs[i].err == 0 && wal_store_ckpt(logs[i].store, &c))
