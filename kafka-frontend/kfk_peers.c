@@ -27,7 +27,7 @@
 #include "kfk_srv.h"
 
 /* How often raftd is asked who leads (for Metadata's controller id). */
-#define KFK_STATUS_INTERVAL_MS 2000
+#define KFK_STATUS_INTERVAL_MS 500
 
 typedef struct {
 	kfk_call_fn fn;

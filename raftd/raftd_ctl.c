@@ -64,7 +64,8 @@ typedef struct {
 	size_t n_live;
 	raftd_ctl_action_t *acts;
 	size_t n_acts;
-	size_t updates; /* partition updates decided */
+	size_t updates;    /* partition updates decided */
+	size_t leaderless; /* partitions left without a leader */
 } raftd_ctl_walk_t;
 
 static raftd_ctl_broker_t *raftd_ctl_find(struct raftd_node *n, int32_t id, bool create)
@@ -84,6 +85,7 @@ void raftd_ctl_reset(struct raftd_node *n)
 	n->n_ctl = 0;
 	n->ctl_next_ms = 0;
 	n->ctl_updates = 0;
+	n->ctl_leaderless = true; /* a new controller looks once */
 }
 
 void raftd_ctl_heartbeat(struct raftd_node *n, uint64_t peer,
@@ -211,7 +213,22 @@ static bool raftd_ctl_in(const int32_t *v, size_t n, int32_t id)
 	return false;
 }
 
-/* Decides a new leader for P when its leader is fenced. */
+/* Whether some ISR member of P is among the N fenced brokers. */
+static bool raftd_ctl_isr_fenced(const raftd_ctl_walk_t *w, const Chronik__Meta__PartitionRecord *p)
+{
+	for (size_t i = 0; i < p->n_isr; i++)
+		if (raftd_ctl_in(w->fenced, w->n_fenced, p->isr[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Updates P when a broker in its ISR is fenced, as Kafka's controller does:
+ * a fenced leader is replaced by the first live ISR member in replica order
+ * (leader epoch + 1; none live: no leader, the ISR stays, no unclean
+ * election); a fenced follower leaves the ISR (same leader and epoch). A
+ * partition without a leader gets one when an ISR member is live again.
+ */
 static int raftd_ctl_partition_cb(void *arg, const Chronik__Meta__PartitionRecord *p)
 {
 	raftd_ctl_walk_t *w = arg;
@@ -220,38 +237,48 @@ static int raftd_ctl_partition_cb(void *arg, const Chronik__Meta__PartitionRecor
 	int32_t isr[64];
 	size_t n_isr = 0;
 	int32_t leader = -1;
+	bool leader_gone = p->leader < 0 || raftd_ctl_in(w->fenced, w->n_fenced, p->leader);
 
-	if (!raftd_ctl_in(w->fenced, w->n_fenced, p->leader) || p->n_isr > CK_ARRAY_LEN(isr))
+	if (p->n_isr > CK_ARRAY_LEN(isr) || p->n_isr == 0)
 		return 0;
-	if (w->updates >= RAFTD_CTL_UPDATES_MAX)
-		return 1;
+	if (!leader_gone && !raftd_ctl_isr_fenced(w, p))
+		return 0;
 	for (size_t i = 0; i < p->n_isr; i++) {
 		if (raftd_ctl_in(w->live, w->n_live, p->isr[i]))
 			isr[n_isr++] = p->isr[i];
 	}
-	for (size_t i = 0; i < p->n_replicas && leader < 0; i++) {
-		if (raftd_ctl_in(isr, n_isr, p->replicas[i]))
-			leader = p->replicas[i];
+	if (leader_gone) {
+		for (size_t i = 0; i < p->n_replicas && leader < 0; i++) {
+			if (raftd_ctl_in(isr, n_isr, p->replicas[i]))
+				leader = p->replicas[i];
+		}
+	} else {
+		leader = p->leader;
 	}
 	if (n_isr == 0) {
 		/* No live ISR member: no leader, the ISR stays (no unclean
 		 * election). */
+		w->leaderless++;
+		if (p->leader < 0)
+			return 0; /* nothing changes */
 		memcpy(isr, p->isr, p->n_isr * sizeof(*isr));
 		n_isr = p->n_isr;
 	}
+	if (w->updates >= RAFTD_CTL_UPDATES_MAX)
+		return 1;
 	up.topic = p->topic;
 	up.partition = p->partition;
 	up.leader = leader;
 	up.n_isr = n_isr;
 	up.isr = isr;
-	up.leader_epoch = p->leader_epoch + 1;
+	up.leader_epoch = leader == p->leader ? p->leader_epoch : p->leader_epoch + 1;
 	up.partition_epoch = p->partition_epoch;
 	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION;
 	cmd.update_partition = &up;
 	raftd_ctl_decide(w, &cmd, -1);
 	w->updates++;
-	ck_log(CK_LOG_INFO, "partition leader %s-%d: %d -> %d leader_epoch=%d", p->topic,
-	       p->partition, p->leader, leader, up.leader_epoch);
+	ck_log(CK_LOG_INFO, "partition %s-%d: leader %d -> %d leader_epoch=%d isr=%zu -> %zu",
+	       p->topic, p->partition, p->leader, leader, up.leader_epoch, p->n_isr, n_isr);
 	return 0;
 }
 
@@ -275,9 +302,16 @@ void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
 	if (r < 0)
 		return;
 	r = ck_meta_brokers_foreach(n->meta, w.txn, raftd_ctl_broker_cb, &w);
-	/* Partition leaders only once the last round of updates settled. */
-	if (r >= 0 && w.n_fenced && n->ctl_updates == 0)
-		(void)ck_meta_topics_foreach(n->meta, w.txn, raftd_ctl_topic_cb, &w);
+	/* Partition leaders only once the last round of updates settled; the
+	 * walk is needed while a broker is fenced or a partition may still
+	 * wait for a leader. */
+	if (r >= 0 && (w.n_fenced || n->ctl_leaderless) && n->ctl_updates == 0) {
+		r = ck_meta_topics_foreach(n->meta, w.txn, raftd_ctl_topic_cb, &w);
+		if (r == 0 && w.updates == 0)
+			n->ctl_leaderless = w.leaderless > 0;
+		else
+			n->ctl_leaderless = true;
+	}
 	ck_meta_read_end(w.txn);
 	for (size_t i = 0; i < w.n_acts; i++) {
 		if (n->role == RAFT_LEADER && !n->stopping)

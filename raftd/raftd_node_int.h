@@ -196,6 +196,7 @@ struct raftd_node {
 	size_t n_ctl;
 	uint64_t ctl_next_ms;
 	size_t ctl_updates;  /* partition updates in flight */
+	bool ctl_leaderless; /* partitions may lack a leader: walk them (raftd_ctl.c) */
 	uint64_t session_ms; /* a broker silent this long is fenced */
 	/* committed entries not yet applied: items[item_head .. item_n) */
 	raftd_item_t *items;

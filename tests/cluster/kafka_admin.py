@@ -32,7 +32,7 @@ Commands (PORTS is a comma list of Kafka ports):
   partitions PORT PREFIX COUNT TOTAL [--converge PORTS]
   delete PORT PREFIX COUNT [--converge PORTS]
   metadata PORTS [--controller ID] [--brokers ID,..] [--same]
-           [--not-leader ID] [--timeout S]
+           [--not-leader ID] [--not-in-isr ID] [--timeout S]
   stream BOOTSTRAP PREFIX               confluent-kafka, until SIGTERM
   dstream PORT PREFIX                   kafka-python to one node, until SIGTERM
 Topics are PREFIX%05d, 0 .. COUNT-1. Exit 0, 1 when a call failed (why on
@@ -210,6 +210,7 @@ def cmd_metadata(args):
     controller = opt(args, '--controller')
     brokers = opt(args, '--brokers')
     not_leader = opt(args, '--not-leader')
+    not_in_isr = opt(args, '--not-in-isr')
     same = flag(args, '--same')
     timeout = float(opt(args, '--timeout', '0'))
     checks = []
@@ -228,6 +229,11 @@ def cmd_metadata(args):
             return next(('node %d: %s-%d led by %d' % (v.port, k[0], k[1], b)
                          for v in vs for k, p in v.parts.items() if p[1] == b), None)
         checks.append(c_not_leader)
+    if not_in_isr is not None:
+        def c_not_in_isr(vs, b=int(not_in_isr)):
+            return next(('node %d: %s-%d has %d in its ISR' % (v.port, k[0], k[1], b)
+                         for v in vs for k, p in v.parts.items() if b in p[3]), None)
+        checks.append(c_not_in_isr)
     if same:
         checks.append(check_same)
     nodes = [Node(p) for p in ports]
