@@ -131,7 +131,8 @@ static int repl_loop_events(repl_shell_t *s)
 
 	s->flush_ev = event_new(s->base, -1, 0, repl_flush_cb, s);
 	s->timer_ev = event_new(s->base, -1, EV_PERSIST, repl_timer_cb, s);
-	if (!s->flush_ev || !s->timer_ev || event_add(s->timer_ev, &tv) < 0)
+	s->meta_ev = evtimer_new(s->base, repl_meta_later_cb, s);
+	if (!s->flush_ev || !s->timer_ev || !s->meta_ev || event_add(s->timer_ev, &tv) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -179,7 +180,9 @@ static void repl_loop_free(repl_shell_t *s)
 		event_free(s->flush_ev);
 	if (s->timer_ev)
 		event_free(s->timer_ev);
-	s->flush_ev = s->timer_ev = NULL;
+	if (s->meta_ev)
+		event_free(s->meta_ev);
+	s->flush_ev = s->timer_ev = s->meta_ev = NULL;
 	repl_serve_reset(s);
 }
 

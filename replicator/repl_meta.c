@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
 #include "raftd.pb-c.h"
@@ -99,6 +100,9 @@ int repl_meta_refresh(repl_shell_t *s, bool force)
 	uint64_t applied = 0;
 	int r;
 
+	s->meta_read_ms = ck_clock_mono_ms();
+	if (s->meta_ev)
+		(void)evtimer_del(s->meta_ev); /* this read covers a held one */
 	r = ck_meta_read_begin(s->meta, &rd.txn);
 	if (r < 0)
 		goto out;
@@ -280,6 +284,31 @@ static void repl_raftd_connect(ck_ipc_client_t *cl, void *arg)
 		ck_log(CK_LOG_WARN, "cannot subscribe to raftd: %s", ck_strerror(r));
 }
 
+void repl_meta_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)repl_meta_refresh(arg, false);
+}
+
+/* The metadata moved. A read walks every partition, so reads are spaced
+ * REPL_META_GAP_MS apart at least: a burst of writes (thousands of topics
+ * created) costs a few reads, not one per write. */
+static void repl_meta_changed(repl_shell_t *s)
+{
+	uint64_t now = ck_clock_mono_ms(), due = s->meta_read_ms + REPL_META_GAP_MS;
+	struct timeval tv;
+
+	if (now >= due) {
+		(void)repl_meta_refresh(s, false);
+		return;
+	}
+	if (evtimer_pending(s->meta_ev, NULL))
+		return;
+	tv = (struct timeval){0, (suseconds_t)((due - now) * 1000)};
+	(void)evtimer_add(s->meta_ev, &tv);
+}
+
 static void repl_raftd_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len, void *arg)
 {
 	repl_shell_t *s = arg;
@@ -292,7 +321,7 @@ static void repl_raftd_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t le
 	}
 	if (rep->body_case == CHRONIK__RAFTD__RAFTD_REPLY__BODY_APPLIED) {
 		if (!s->meta_read || rep->applied->applied_index != s->meta_applied)
-			(void)repl_meta_refresh(s, false);
+			repl_meta_changed(s);
 	} else if (rep->correlation_id != 0 && rep->correlation_id == s->raftd_sub_id &&
 	           rep->error != 0) {
 		ck_log(CK_LOG_WARN, "raftd refused the subscription: %s", ck_strerror(rep->error));

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/event.h>
+
 #include "ck_config.h"
 #include "ck_daemon.h"
 #include "ck_ipc.h"
@@ -72,6 +74,8 @@ typedef struct repl_shell {
 
 	struct event *flush_ev;
 	struct event *timer_ev;
+	struct event *meta_ev;  /* a metadata read held back (repl_meta.c) */
+	uint64_t meta_read_ms;  /* when the last read ran (monotonic) */
 	bool stopping;
 	char status_what[160];
 	char status_role[32];
@@ -97,6 +101,10 @@ void repl_meta_close(repl_shell_t *s);
  * (or FORCE). Returns 0 or an error (logged; the core keeps the previous
  * metadata). */
 int repl_meta_refresh(repl_shell_t *s, bool force);
+/* Timer callback of meta_ev: the held-back metadata read. */
+void repl_meta_later_cb(evutil_socket_t fd, short what, void *arg);
+/* Metadata reads on Applied events are at least this far apart. */
+#define REPL_META_GAP_MS 20
 /* The checkpoint of TOPIC-PARTITION: 1 with *RET, 0 when there is none
  * (or it does not decode: logged). */
 int repl_ckpt_load(repl_shell_t *s, const char *topic, int32_t partition, repl_ckpt_t *ret);
