@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 DATA_DIR   ?= ./data
 CONFIG     ?=
 
-.PHONY: all deps build run test test-unit test-asan test-slow bench clean format
+.PHONY: all deps build run test test-unit test-asan test-slow bench bench-meta clean format
 
 all: build
 
@@ -35,6 +35,10 @@ test-slow: build
 
 bench: build
 	./bench/run.sh $(BUILD)
+
+# Only the metadata (Raft) benchmark: 3-node cluster vs a 3-member etcd.
+bench-meta: build
+	./bench/meta.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

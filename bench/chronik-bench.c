@@ -17,7 +17,8 @@
  * interval; the summary and one machine-readable `result ...` line go to
  * stdout. Exit 0 when every message was delivered (produce) or the wanted
  * count was read (consume), 1 otherwise, 2 on bad usage.
- * Not for: percentile arithmetic (kbench_hist.c) or the storage benchmark
+ * Not for: percentile arithmetic (kbench_hist.c), librdkafka set-up shared
+ * with the test client rdk_e2e (kbench_rdk.c) or the storage benchmark
  * (walbench_*).
  */
 #include <errno.h>
@@ -35,8 +36,10 @@
 
 #include "ck_clock.h"
 #include "kbench_hist.h"
+#include "kbench_rdk.h"
 
 #define KB_SIZE_MAX (64 << 20)
+#define KB_PROG     "chronik-bench"
 
 typedef struct {
 	bool produce;
@@ -208,17 +211,6 @@ static int kb_opts_parse(int argc, char **argv, kb_opts_t *o)
 	return 0;
 }
 
-static int kb_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
-{
-	char err[512];
-
-	if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-		fprintf(stderr, "chronik-bench: %s=%s: %s\n", k, v, err);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static void kb_report_window(const char *what, kb_stats_t *st, uint64_t window_us)
 {
 	kb_rate_t r = kb_rate(st->window_done, st->window_bytes, window_us);
@@ -282,78 +274,22 @@ static void kb_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 static rd_kafka_t *kb_producer_new(const kb_opts_t *o, kb_stats_t *st)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char v[32], err[512];
-	int r = 0;
-	rd_kafka_t *rk;
+	char linger[16], batch[24], inflight[16];
+	const char *const kv[][2] = {
+	    {"bootstrap.servers", o->brokers},
+	    {"acks", o->acks},
+	    {"linger.ms", linger},
+	    {"compression.codec", o->compression},
+	    {"queue.buffering.max.messages", "1000000"},
+	    {"queue.buffering.max.kbytes", "1048576"},
+	    {"batch.size", o->batch_size ? batch : NULL},
+	    {"max.in.flight.requests.per.connection", o->inflight ? inflight : NULL},
+	    {NULL, NULL}};
 
-	r |= kb_conf_set(conf, "bootstrap.servers", o->brokers);
-	r |= kb_conf_set(conf, "acks", o->acks);
-	snprintf(v, sizeof(v), "%d", o->linger_ms);
-	r |= kb_conf_set(conf, "linger.ms", v);
-	r |= kb_conf_set(conf, "compression.codec", o->compression);
-	r |= kb_conf_set(conf, "queue.buffering.max.messages", "1000000");
-	r |= kb_conf_set(conf, "queue.buffering.max.kbytes", "1048576");
-	if (o->batch_size) {
-		snprintf(v, sizeof(v), "%ld", o->batch_size);
-		r |= kb_conf_set(conf, "batch.size", v);
-	}
-	if (o->inflight) {
-		snprintf(v, sizeof(v), "%d", o->inflight);
-		r |= kb_conf_set(conf, "max.in.flight.requests.per.connection", v);
-	}
-	if (r) {
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	rd_kafka_conf_set_dr_msg_cb(conf, kb_dr_cb);
-	rd_kafka_conf_set_opaque(conf, st);
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	if (!rk) {
-		fprintf(stderr, "chronik-bench: producer: %s\n", err);
-		rd_kafka_conf_destroy(conf);
-	}
-	return rk;
-}
-
-/* Creates the topic; one that exists already is fine. */
-static int kb_topic_create(rd_kafka_t *rk, const kb_opts_t *o)
-{
-	char err[512];
-	rd_kafka_NewTopic_t *nt =
-	    rd_kafka_NewTopic_new(o->topic, o->partitions, 1, err, sizeof(err));
-	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	rd_kafka_event_t *ev = NULL;
-	const rd_kafka_topic_result_t **res;
-	size_t n = 0;
-	int r = -EIO;
-
-	if (!nt) {
-		fprintf(stderr, "chronik-bench: %s\n", err);
-		goto out;
-	}
-	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-	ev = rd_kafka_queue_poll(q, 60000);
-	if (!ev || rd_kafka_event_error(ev)) {
-		fprintf(stderr, "chronik-bench: CreateTopics: %s\n",
-		        ev ? rd_kafka_event_error_string(ev) : "timed out");
-		goto out;
-	}
-	res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-	if (n == 1 && rd_kafka_topic_result_error(res[0]) &&
-	    rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-		fprintf(stderr, "chronik-bench: CreateTopics %s: %s\n", o->topic,
-		        rd_kafka_topic_result_error_string(res[0]));
-		goto out;
-	}
-	r = 0;
-out:
-	if (ev)
-		rd_kafka_event_destroy(ev);
-	if (nt)
-		rd_kafka_NewTopic_destroy(nt);
-	rd_kafka_queue_destroy(q);
-	return r;
+	snprintf(linger, sizeof(linger), "%d", o->linger_ms);
+	snprintf(batch, sizeof(batch), "%ld", o->batch_size);
+	snprintf(inflight, sizeof(inflight), "%d", o->inflight);
+	return kb_rdk_producer_new(KB_PROG, kv, kb_dr_cb, st);
 }
 
 /* Sends one message, waiting while librdkafka's queue is full. */
@@ -403,7 +339,8 @@ static int kb_produce(const kb_opts_t *o)
 	kb_hist_init(&st->all);
 	kb_hist_init(&st->window);
 	rk = kb_producer_new(o, st);
-	if (!rk || (o->partitions && kb_topic_create(rk, o) < 0))
+	if (!rk || (o->partitions &&
+	            kb_rdk_topic_create(rk, KB_PROG, o->topic, o->partitions, 60000, true) < 0))
 		goto out;
 	printf("chronik-bench produce: topic=%s size=%d acks=%s linger_ms=%d compression=%s%s\n",
 	       o->topic, o->size, o->acks, o->linger_ms, o->compression,
@@ -445,57 +382,10 @@ out:
 
 static rd_kafka_t *kb_consumer_new(const kb_opts_t *o)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char group[64], err[512];
-	rd_kafka_t *rk;
+	char group[64];
 
 	snprintf(group, sizeof(group), "chronik-bench-%d", (int)getpid());
-	if (kb_conf_set(conf, "bootstrap.servers", o->brokers) ||
-	    kb_conf_set(conf, "group.id", group) ||
-	    kb_conf_set(conf, "enable.auto.commit", "false") ||
-	    kb_conf_set(conf, "enable.partition.eof", "true")) {
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-	if (!rk) {
-		fprintf(stderr, "chronik-bench: consumer: %s\n", err);
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	rd_kafka_poll_set_consumer(rk);
-	return rk;
-}
-
-/* Assigns every partition of the topic; returns their count or < 0. */
-static int kb_assign_all(rd_kafka_t *rk, const kb_opts_t *o)
-{
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
-	rd_kafka_topic_partition_list_t *tps = NULL;
-	int n = -1;
-
-	if (rd_kafka_metadata(rk, 0, rkt, &md, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-	    md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
-		fprintf(stderr, "chronik-bench: no metadata for topic %s\n", o->topic);
-		goto out;
-	}
-	n = md->topics[0].partition_cnt;
-	tps = rd_kafka_topic_partition_list_new(n);
-	for (int p = 0; p < n; p++)
-		rd_kafka_topic_partition_list_add(tps, o->topic, p)->offset =
-		    o->from_end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
-	if (rd_kafka_assign(rk, tps)) {
-		fprintf(stderr, "chronik-bench: assign failed\n");
-		n = -1;
-	}
-out:
-	if (tps)
-		rd_kafka_topic_partition_list_destroy(tps);
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	return n;
+	return kb_rdk_consumer_new(KB_PROG, o->brokers, group);
 }
 
 static void kb_consume_one(const rd_kafka_message_t *m, kb_stats_t *st)
@@ -553,7 +443,8 @@ static int kb_consume(const kb_opts_t *o)
 		goto out;
 	kb_hist_init(&st->all);
 	kb_hist_init(&st->window);
-	np = kb_assign_all(rk, o);
+	np = kb_rdk_assign_all(rk, KB_PROG, o->topic,
+	                       o->from_end ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING);
 	if (np < 0 || !(eof = calloc((size_t)np, sizeof(*eof))))
 		goto out;
 	printf("chronik-bench consume: topic=%s partitions=%d from=%s\n", o->topic, np,

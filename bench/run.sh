@@ -22,7 +22,9 @@
 # BENCH_PARTITIONS (1), BENCH_NODE_SETTLE_SECS (3), BENCH_NODE (auto|0),
 # BENCH_WALWRITER / BENCH_SERVER (binaries; default from BUILD_DIR).
 # At the end it runs bench/kafka.sh BUILD_DIR (the Kafka produce/consume
-# benchmark, its own knobs BENCH_KAFKA_*); BENCH_KAFKA=0 skips it.
+# benchmark, its own knobs BENCH_KAFKA_*); BENCH_KAFKA=0 skips it. Then
+# bench/meta.sh BUILD_DIR (the metadata benchmark, knobs BENCH_META_*);
+# BENCH_META=0 skips it.
 # MB = 10^6 bytes. Exit status: 0 every stage measured, 1 a stage failed,
 # 2 usage error.
 set -uo pipefail
@@ -455,20 +457,26 @@ report_targets() {
 # failed Kafka stage counts as a failed stage here; 77 (not built) does not.
 # It runs in the background under a name containing "chronik", so that the
 # cleanup above stops it (and it its node) on SIGTERM like any other child.
-run_kafka() {
-	local kpid rc
-	[ "${BENCH_KAFKA:-1}" = 0 ] && return
+run_kafka() { [ "${BENCH_KAFKA:-1}" = 0 ] || run_chained kafka.sh "kafka benchmark"; }
+
+# run_meta: bench/meta.sh, the metadata benchmark (BENCH_META=0 skips it).
+run_meta() { [ "${BENCH_META:-1}" = 0 ] || run_chained meta.sh "metadata benchmark"; }
+
+# run_chained SCRIPT LABEL: one of the chained benchmarks, run as described
+# above run_kafka; a failure counts as a failed stage, 77 (not built) not.
+run_chained() {
+	local cpid rc
 	echo
-	(exec -a chronik-kafka-bench /bin/bash "$(dirname "$0")/kafka.sh" "$build") &
-	kpid=$!
-	pids+=("$kpid")
-	wait "$kpid"
+	(exec -a "chronik-${1%.sh}-bench" /bin/bash "$(dirname "$0")/$1" "$build") &
+	cpid=$!
+	pids+=("$cpid")
+	wait "$cpid"
 	rc=$?
-	drop_pid "$kpid"
+	drop_pid "$cpid"
 	case $rc in
 	0) ;;
-	77) echo "kafka benchmark skipped: not built (see stderr)" ;;
-	*) log "kafka benchmark failed (status $rc)"; failures=$((failures + 1)) ;;
+	77) echo "$2 skipped: not built (see stderr)" ;;
+	*) log "$2 failed (status $rc)"; failures=$((failures + 1)) ;;
 	esac
 }
 
@@ -508,6 +516,7 @@ main() {
 	echo "load at end: $(pressure)"
 	echo "elapsed $((SECONDS - t0)) s; failed stages: $failures"
 	run_kafka
+	run_meta
 	[ "$failures" = 0 ]
 }
 

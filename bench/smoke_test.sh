@@ -12,30 +12,13 @@
 # binary, as for run.sh.
 set -uo pipefail
 
-build=$(cd "${1:-${CHRONIK_BUILD_ROOT:-}}" && pwd) || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
-walwriter=${BENCH_WALWRITER:-$build/walwriter/chronik-walwriter}
-if [ ! -x "$walwriter" ]; then
-	echo "SKIP: $walwriter is not built"
-	exit 77
-fi
-tmp=$(mktemp -d /tmp/walbench-smoke.XXXXXX)
-fails=0
-bg=
+. "$here/lib.sh"
+smoke_build "${1:-${CHRONIK_BUILD_ROOT:-}}"
+smoke_init walbench-smoke "${BENCH_WALWRITER:-$build/walwriter/chronik-walwriter}"
 
-finish() {
-	[ -n "$bg" ] && kill -TERM "$bg" 2>/dev/null && wait "$bg" 2>/dev/null
-	# Anything still running with our temp dir on its command line is a leak
-	# of the bench under test; stop it by PID so the machine stays clean.
-	for p in $(leftovers); do kill -KILL "$p" 2>/dev/null; done
-	rm -rf -- "$tmp"
-}
-trap finish EXIT
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-
-# PIDs of processes whose command line mentions $tmp (excluding ourselves).
+# PIDs of processes whose command line mentions $tmp (excluding ourselves):
+# anything still running with it is a leak of the bench under test.
 leftovers() {
 	local f pid
 	for f in /proc/[0-9]*/cmdline; do
@@ -55,7 +38,7 @@ check_clean() { # label
 
 export BENCH_DIR=$tmp/data BENCH_SECS=1 BENCH_LAT_SECS=1 BENCH_WARMUP_SECS=0.2 \
 	BENCH_SYNC_ITERS=200 BENCH_SEQ_MB=32 BENCH_MEM_MB=32 BENCH_PROFILES="high low" \
-	BENCH_NODE_SETTLE_SECS=1
+	BENCH_NODE_SETTLE_SECS=1 BENCH_META=0 # meta.sh has its own smoke test (metabench_smoke)
 
 # 1. A full (tiny) run.
 "$here/run.sh" "$build" >"$tmp/out.txt" 2>"$tmp/err.txt"
@@ -87,25 +70,12 @@ check_clean "normal run"
 
 # 2. A walwriter that cannot start: the run fails and still cleans up.
 BENCH_WALWRITER=/bin/false "$here/run.sh" "$build" >"$tmp/out2.txt" 2>"$tmp/err2.txt"
-rc=$?
-[ "$rc" = 1 ] && ok "failed walwriter -> exit 1" || fail "failed walwriter: exit $rc"
-grep -q "did not come up" "$tmp/err2.txt" && ok "failure reported" || fail "failure not reported"
-check_clean "failed walwriter"
+smoke_failed_run $? "failed walwriter" "did not come up" "$tmp/err2.txt"
 
 # 3. SIGTERM while a walwriter stage runs.
 BENCH_SECS=30 "$here/run.sh" "$build" >"$tmp/out3.txt" 2>&1 &
 bg=$!
-for ((i = 0; i < 600; i++)); do
-	pgrep -f "chronik-walbench wal --socket $tmp/data" >/dev/null && break
-	sleep 0.1
-done
-sleep 0.5
-kill -TERM "$bg"
-wait "$bg"
-rc=$?
-bg=
-[ "$rc" = 130 ] && ok "SIGTERM -> exit 130" || fail "SIGTERM: exit $rc"
-check_clean "SIGTERM"
+smoke_wait_for "chronik-walbench wal --socket $tmp/data"
+smoke_sigterm "SIGTERM"
 
-echo "$fails failure(s)"
-[ "$fails" = 0 ]
+smoke_exit

@@ -234,10 +234,22 @@ typedef struct {
 	kfk_str_t name;
 } kfk_alter_res_t;
 
+/* Fills the response fields of entry I (the two alter APIs have the same
+ * fields in types of their own). */
+static void kfk_alter_result(const kfk_admin_t *ad, int32_t i, int16_t *err, kfk_str_t *msg,
+                             int8_t *type, kfk_str_t *name)
+{
+	const kfk_alter_res_t *res = ad->extra;
+
+	*err = ad->ops[i].err;
+	*msg = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
+	*type = res[i].type;
+	*name = res[i].name;
+}
+
 static void kfk_alter_respond(kfk_admin_t *ad)
 {
 	kfk_req_t *req = ad->req;
-	const kfk_alter_res_t *res = ad->extra;
 	kfk_alter_configs_response_t resp;
 	kfk_alter_configs_response_alter_configs_resource_response_t *items;
 	kfk_incremental_alter_configs_response_t iresp;
@@ -249,11 +261,8 @@ static void kfk_alter_respond(kfk_admin_t *ad)
 			goto oom;
 		for (int32_t i = 0; i < ad->n; i++) {
 			kfk_alter_configs_response_alter_configs_resource_response_init(&items[i]);
-			items[i].error_code = ad->ops[i].err;
-			items[i].error_message =
-			    ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
-			items[i].resource_type = res[i].type;
-			items[i].resource_name = res[i].name;
+			kfk_alter_result(ad, i, &items[i].error_code, &items[i].error_message,
+			                 &items[i].resource_type, &items[i].resource_name);
 		}
 		kfk_alter_configs_response_init(&resp);
 		resp.responses.count = ad->n;
@@ -267,10 +276,8 @@ static void kfk_alter_respond(kfk_admin_t *ad)
 	for (int32_t i = 0; i < ad->n; i++) {
 		kfk_incremental_alter_configs_response_alter_configs_resource_response_init(
 		    &iitems[i]);
-		iitems[i].error_code = ad->ops[i].err;
-		iitems[i].error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
-		iitems[i].resource_type = res[i].type;
-		iitems[i].resource_name = res[i].name;
+		kfk_alter_result(ad, i, &iitems[i].error_code, &iitems[i].error_message,
+		                 &iitems[i].resource_type, &iitems[i].resource_name);
 	}
 	kfk_incremental_alter_configs_response_init(&iresp);
 	iresp.responses.count = ad->n;
@@ -340,55 +347,62 @@ static void kfk_alter_propose(kfk_aop_t *op, const char *name, const kfk_tcfg_se
 	kfk_aop_propose(op, &cmd);
 }
 
-/* Whether entry I's key repeats an earlier one of the same resource. */
-static bool kfk_key_repeats(const kfk_str_t *keys, int32_t i)
+/* Sets the entry's error ERR, its message already in OP->msg; false. */
+static bool kfk_alter_refuse(kfk_aop_t *op, int16_t err)
 {
-	for (int32_t j = 0; j < i; j++)
-		if (keys[j].len == keys[i].len &&
-		    (keys[i].len <= 0 || !memcmp(keys[j].ptr, keys[i].ptr, (size_t)keys[i].len)))
-			return true;
+	kfk_aop_set(op, err, op->msg);
 	return false;
 }
 
-static void kfk_ac_one(kfk_admin_t *ad, int32_t i)
+/* Records KEY as the key of config I of one resource; false (OP set to
+ * INVALID_REQUEST) when an earlier config of the resource has it too. */
+static bool kfk_alter_key(kfk_aop_t *op, kfk_str_t *keys, int32_t i, kfk_str_t key)
 {
-	kfk_req_t *req = ad->req;
-	const kfk_alter_configs_request_t *rq = req->body;
-	const kfk_alter_configs_request_alter_configs_resource_t *res = &rq->resources.items[i];
-	kfk_aop_t *op = &ad->ops[i];
-	kfk_str_t *keys = kfk_req_alloc(req, (size_t)res->configs.count, sizeof(*keys));
-	kfk_tcfg_set_t nw;
-	kfk_topic_t *t = NULL;
-
-	if (!kfk_alter_target(op, res->resource_type, res->resource_name, &t))
-		return;
-	if (!keys)
-		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
-	kfk_tcfg_set_init(&nw);
-	for (int32_t k = 0; k < res->configs.count; k++) {
-		const kfk_alter_configs_request_alterable_config_t *c = &res->configs.items[k];
-		int16_t err;
-
-		keys[k] = c->name;
-		if (kfk_key_repeats(keys, k))
-			return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "duplicate config keys");
-		if (c->value.len < 0 && kfk_tcfg_lookup(c->name) >= 0)
-			continue; /* null: back to the default */
-		err = kfk_tcfg_set_put(&nw, &req->srv->tdefs, c->name, c->value, op->msg,
-		                       sizeof(op->msg));
-		if (err != KFK_ERR_NONE)
-			return kfk_aop_set(op, err, op->msg);
+	keys[i] = key;
+	for (int32_t j = 0; j < i; j++) {
+		if (keys[j].len == key.len &&
+		    (key.len <= 0 || !memcmp(keys[j].ptr, key.ptr, (size_t)key.len))) {
+			kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "duplicate config keys");
+			return false;
+		}
 	}
-	if (!rq->validate_only)
-		kfk_alter_propose(op, t->name, &t->cfg_set, &nw, true);
+	return true;
 }
 
-void kfk_h_alter_configs(kfk_req_t *req)
+/* Starts entry I of an alter request, on resource (TYPE, NAME) with
+ * NCONFIGS configs: records the resource for the response, resolves its
+ * topic into *RET_T and returns room for the config keys; NULL with the
+ * entry's error set when it cannot be altered. */
+static kfk_str_t *kfk_alter_start(kfk_admin_t *ad, int32_t i, int8_t type, kfk_str_t name,
+                                  int32_t nconfigs, kfk_topic_t **ret_t)
 {
-	const kfk_alter_configs_request_t *rq = req->body;
-	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, req->srv->set.request_timeout_ms,
-	                                kfk_alter_respond);
-	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
+	kfk_alter_res_t *res = &((kfk_alter_res_t *)ad->extra)[i];
+	kfk_aop_t *op = &ad->ops[i];
+	kfk_str_t *keys = kfk_req_alloc(ad->req, (size_t)nconfigs, sizeof(*keys));
+
+	res->type = type;
+	res->name = name;
+	if (!kfk_alter_target(op, type, name, ret_t))
+		return NULL;
+	if (!keys)
+		kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+	return keys;
+}
+
+/* Reads resource I of an alter request (starting with kfk_alter_start):
+ * its topic into *RET_T and the topic's new config set into NW. False, the
+ * entry's error set, when the change is refused. */
+typedef bool kfk_alter_one_fn(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcfg_set_t *nw);
+
+/* Runs ONE for each of the COUNT resources of an AlterConfigs or
+ * IncrementalAlterConfigs request and proposes each accepted change unless
+ * VALIDATE_ONLY (REPLACE: the new set replaces the whole old one). */
+static void kfk_alter_all(kfk_req_t *req, int32_t count, bool validate_only, bool replace,
+                          kfk_alter_one_fn *one)
+{
+	kfk_admin_t *ad =
+	    kfk_admin_new(req, count, req->srv->set.request_timeout_ms, kfk_alter_respond);
+	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)count, sizeof(*res));
 
 	if (!ad || !res) {
 		kfk_req_fail_conn(req, "out of memory");
@@ -396,12 +410,42 @@ void kfk_h_alter_configs(kfk_req_t *req)
 	}
 	ad->extra = res;
 	kfk_meta_refresh(req->srv);
-	for (int32_t i = 0; i < rq->resources.count; i++) {
-		res[i].type = rq->resources.items[i].resource_type;
-		res[i].name = rq->resources.items[i].resource_name;
-		kfk_ac_one(ad, i);
+	for (int32_t i = 0; i < count; i++) {
+		kfk_topic_t *t = NULL;
+		kfk_tcfg_set_t nw;
+
+		if (one(ad, i, &t, &nw) && !validate_only)
+			kfk_alter_propose(&ad->ops[i], t->name, &t->cfg_set, &nw, replace);
 	}
 	kfk_admin_release(ad);
+}
+
+static bool kfk_ac_one(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcfg_set_t *nw)
+{
+	kfk_req_t *req = ad->req;
+	const kfk_alter_configs_request_t *rq = req->body;
+	const kfk_alter_configs_request_alter_configs_resource_t *res = &rq->resources.items[i];
+	kfk_aop_t *op = &ad->ops[i];
+	kfk_str_t *keys = kfk_alter_start(ad, i, res->resource_type, res->resource_name,
+	                                  res->configs.count, ret_t);
+
+	if (!keys)
+		return false;
+	kfk_tcfg_set_init(nw);
+	for (int32_t k = 0; k < res->configs.count; k++) {
+		const kfk_alter_configs_request_alterable_config_t *c = &res->configs.items[k];
+		int16_t err;
+
+		if (!kfk_alter_key(op, keys, k, c->name))
+			return false;
+		if (c->value.len < 0 && kfk_tcfg_lookup(c->name) >= 0)
+			continue; /* null: back to the default */
+		err = kfk_tcfg_set_put(nw, &req->srv->tdefs, c->name, c->value, op->msg,
+		                       sizeof(op->msg));
+		if (err != KFK_ERR_NONE)
+			return kfk_alter_refuse(op, err);
+	}
+	return true;
 }
 
 /* Applies one incremental operation to NW. */
@@ -429,54 +473,41 @@ static int16_t kfk_iac_apply(kfk_srv_t *s, kfk_tcfg_set_t *nw,
 	}
 }
 
-static void kfk_iac_one(kfk_admin_t *ad, int32_t i)
+static bool kfk_iac_one(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcfg_set_t *nw)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_incremental_alter_configs_request_t *rq = req->body;
 	const kfk_incremental_alter_configs_request_alter_configs_resource_t *res =
 	    &rq->resources.items[i];
 	kfk_aop_t *op = &ad->ops[i];
-	kfk_str_t *keys = kfk_req_alloc(req, (size_t)res->configs.count, sizeof(*keys));
-	kfk_tcfg_set_t nw;
-	kfk_topic_t *t = NULL;
+	kfk_str_t *keys = kfk_alter_start(ad, i, res->resource_type, res->resource_name,
+	                                  res->configs.count, ret_t);
 
-	if (!kfk_alter_target(op, res->resource_type, res->resource_name, &t))
-		return;
 	if (!keys)
-		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
-	nw = t->cfg_set;
+		return false;
+	*nw = (*ret_t)->cfg_set;
 	for (int32_t k = 0; k < res->configs.count; k++) {
 		int16_t err;
 
-		keys[k] = res->configs.items[k].name;
-		if (kfk_key_repeats(keys, k))
-			return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "duplicate config keys");
-		err =
-		    kfk_iac_apply(req->srv, &nw, &res->configs.items[k], op->msg, sizeof(op->msg));
+		if (!kfk_alter_key(op, keys, k, res->configs.items[k].name))
+			return false;
+		err = kfk_iac_apply(req->srv, nw, &res->configs.items[k], op->msg, sizeof(op->msg));
 		if (err != KFK_ERR_NONE)
-			return kfk_aop_set(op, err, op->msg);
+			return kfk_alter_refuse(op, err);
 	}
-	if (!rq->validate_only)
-		kfk_alter_propose(op, t->name, &t->cfg_set, &nw, false);
+	return true;
+}
+
+void kfk_h_alter_configs(kfk_req_t *req)
+{
+	const kfk_alter_configs_request_t *rq = req->body;
+
+	kfk_alter_all(req, rq->resources.count, rq->validate_only, true, kfk_ac_one);
 }
 
 void kfk_h_incremental_alter_configs(kfk_req_t *req)
 {
 	const kfk_incremental_alter_configs_request_t *rq = req->body;
-	kfk_admin_t *ad = kfk_admin_new(req, rq->resources.count, req->srv->set.request_timeout_ms,
-	                                kfk_alter_respond);
-	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
 
-	if (!ad || !res) {
-		kfk_req_fail_conn(req, "out of memory");
-		return;
-	}
-	ad->extra = res;
-	kfk_meta_refresh(req->srv);
-	for (int32_t i = 0; i < rq->resources.count; i++) {
-		res[i].type = rq->resources.items[i].resource_type;
-		res[i].name = rq->resources.items[i].resource_name;
-		kfk_iac_one(ad, i);
-	}
-	kfk_admin_release(ad);
+	kfk_alter_all(req, rq->resources.count, rq->validate_only, false, kfk_iac_one);
 }

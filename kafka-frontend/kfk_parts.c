@@ -20,17 +20,15 @@
 #include <string.h>
 
 #include "ck_err.h"
+#include "ck_hash.h"
 #include "ck_log.h"
 #include "kfk_srv.h"
 
+/* The bucket hash of a partition (in-memory only: nothing outside this
+ * process sees it, so it need not match any Kafka partitioner). */
 static uint64_t kfk_part_hash(const char *topic, int32_t partition)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (const char *p = topic; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-	h = (h ^ (uint32_t)partition) * 1099511628211ULL;
-	return h;
+	return ck_hash_bytes_add(ck_hash_str(topic), &partition, sizeof(partition));
 }
 
 static int kfk_parts_grow(kfk_srv_t *s)

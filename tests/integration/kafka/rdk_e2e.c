@@ -10,6 +10,8 @@
  * a bitmap (missing / duplicated ids). Progress lines on stdout let a driver
  * inject faults mid-stream. Exit 0 when everything matches, 1 otherwise, 2
  * on bad usage.
+ * The librdkafka set-up (producer, consumer, topic creation, assignment) is
+ * bench/kbench_rdk.c, shared with chronik-bench.
  * Not for: node management or fault injection (the Python driver does it).
  */
 #include <errno.h>
@@ -25,7 +27,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-#define E2E_PARTITIONS_MAX 1024
+#include "kbench_rdk.h"
+
+#define E2E_PROG "rdk_e2e"
 
 typedef struct {
 	const char *brokers;
@@ -99,83 +103,17 @@ static void e2e_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		st->acked[id / 8] |= (uint8_t)(1u << (id % 8));
 }
 
-static int e2e_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
-{
-	char err[512];
-
-	if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-		fprintf(stderr, "rdk_e2e: config %s=%s: %s\n", k, v, err);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int e2e_create_topic(rd_kafka_t *rk, const e2e_opts_t *o)
-{
-	char err[512];
-	rd_kafka_NewTopic_t *nt =
-	    rd_kafka_NewTopic_new(o->topic, o->partitions, 1, err, sizeof(err));
-	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	rd_kafka_event_t *ev = NULL;
-	int r = -EIO;
-
-	if (!nt) {
-		fprintf(stderr, "rdk_e2e: NewTopic: %s\n", err);
-		goto out;
-	}
-	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-	ev = rd_kafka_queue_poll(q, o->timeout_s * 1000);
-	if (!ev) {
-		fprintf(stderr, "rdk_e2e: CreateTopics timed out\n");
-		goto out;
-	}
-	if (rd_kafka_event_error(ev)) {
-		fprintf(stderr, "rdk_e2e: CreateTopics: %s\n", rd_kafka_event_error_string(ev));
-		goto out;
-	}
-	{
-		size_t n;
-		const rd_kafka_topic_result_t **res =
-		    rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-
-		if (n != 1 || rd_kafka_topic_result_error(res[0])) {
-			fprintf(stderr, "rdk_e2e: CreateTopics %s: %s\n", o->topic,
-			        n ? rd_kafka_topic_result_error_string(res[0]) : "no result");
-			goto out;
-		}
-	}
-	r = 0;
-out:
-	if (ev)
-		rd_kafka_event_destroy(ev);
-	if (nt)
-		rd_kafka_NewTopic_destroy(nt);
-	rd_kafka_queue_destroy(q);
-	return r;
-}
-
 static rd_kafka_t *e2e_producer_new(const e2e_opts_t *o, e2e_produced_t *st)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char err[512];
-	rd_kafka_t *rk;
+	const char *const kv[][2] = {{"bootstrap.servers", o->brokers},
+	                             {"acks", o->acks},
+	                             {"linger.ms", "5"},
+	                             {"queue.buffering.max.messages", "1000000"},
+	                             {"message.timeout.ms", "300000"},
+	                             {"retry.backoff.ms", "200"},
+	                             {NULL, NULL}};
 
-	if (e2e_conf_set(conf, "bootstrap.servers", o->brokers) ||
-	    e2e_conf_set(conf, "acks", o->acks) || e2e_conf_set(conf, "linger.ms", "5") ||
-	    e2e_conf_set(conf, "queue.buffering.max.messages", "1000000") ||
-	    e2e_conf_set(conf, "message.timeout.ms", "300000") ||
-	    e2e_conf_set(conf, "retry.backoff.ms", "200")) {
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	rd_kafka_conf_set_dr_msg_cb(conf, e2e_dr_cb);
-	rd_kafka_conf_set_opaque(conf, st);
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	if (!rk) {
-		fprintf(stderr, "rdk_e2e: producer: %s\n", err);
-		rd_kafka_conf_destroy(conf);
-	}
-	return rk;
+	return kb_rdk_producer_new(E2E_PROG, kv, e2e_dr_cb, st);
 }
 
 /* Produces every message; returns 0 when the flush completed. */
@@ -256,69 +194,20 @@ static void e2e_consume_one(const rd_kafka_message_t *m, long count, e2e_consume
 	c->checksum += e2e_crc32(m->payload, m->len);
 }
 
-/* The partition count of the topic from Metadata. */
-static int e2e_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms)
-{
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-	int n = -1;
-
-	if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-	    md->topic_cnt == 1 && !md->topics[0].err)
-		n = md->topics[0].partition_cnt;
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	return n;
-}
-
-static rd_kafka_t *e2e_consumer_new(const e2e_opts_t *o)
-{
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char err[512];
-	rd_kafka_t *rk;
-
-	if (e2e_conf_set(conf, "bootstrap.servers", o->brokers) ||
-	    e2e_conf_set(conf, "group.id", "chronik-rdk-e2e") ||
-	    e2e_conf_set(conf, "enable.auto.commit", "false") ||
-	    e2e_conf_set(conf, "enable.partition.eof", "true")) {
-		rd_kafka_conf_destroy(conf);
-		return NULL;
-	}
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-	if (!rk) {
-		fprintf(stderr, "rdk_e2e: consumer: %s\n", err);
-		rd_kafka_conf_destroy(conf);
-	}
-	return rk;
-}
-
 /* Reads every partition from the beginning until WANT distinct ids came
  * back, or nothing new arrived for idle_s after every partition hit EOF. */
 static int e2e_consume(const e2e_opts_t *o, long want, e2e_consumed_t *c)
 {
-	rd_kafka_t *rk = e2e_consumer_new(o);
-	rd_kafka_topic_partition_list_t *tps = NULL;
+	rd_kafka_t *rk = kb_rdk_consumer_new(E2E_PROG, o->brokers, "chronik-rdk-e2e");
 	double t0 = e2e_now(), last_new;
 	int np, eofs = 0, r = -EIO;
-	bool eof[E2E_PARTITIONS_MAX] = {false};
+	bool *eof = NULL;
 
 	if (!rk)
 		return -EINVAL;
-	np = e2e_partitions(rk, o->topic, 30000);
-	if (np <= 0 || np > E2E_PARTITIONS_MAX) {
-		fprintf(stderr, "rdk_e2e: no metadata for topic %s\n", o->topic);
+	np = kb_rdk_assign_all(rk, E2E_PROG, o->topic, RD_KAFKA_OFFSET_BEGINNING);
+	if (np < 0 || !(eof = calloc((size_t)np, sizeof(*eof))))
 		goto out;
-	}
-	rd_kafka_poll_set_consumer(rk);
-	tps = rd_kafka_topic_partition_list_new(np);
-	for (int p = 0; p < np; p++)
-		rd_kafka_topic_partition_list_add(tps, o->topic, p)->offset =
-		    RD_KAFKA_OFFSET_BEGINNING;
-	if (rd_kafka_assign(rk, tps)) {
-		fprintf(stderr, "rdk_e2e: assign failed\n");
-		goto out;
-	}
 	last_new = e2e_now();
 	while (e2e_now() - t0 < o->timeout_s) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
@@ -347,8 +236,7 @@ static int e2e_consume(const e2e_opts_t *o, long want, e2e_consumed_t *c)
 	       c->consumed, c->duplicates, c->foreign, e2e_now() - t0);
 	r = 0;
 out:
-	if (tps)
-		rd_kafka_topic_partition_list_destroy(tps);
+	free(eof);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	return r;
@@ -459,7 +347,8 @@ int main(int argc, char **argv)
 	rk = e2e_producer_new(&o, &p);
 	if (!rk)
 		goto out;
-	if (o.partitions > 0 && e2e_create_topic(rk, &o) < 0)
+	if (o.partitions > 0 &&
+	    kb_rdk_topic_create(rk, E2E_PROG, o.topic, o.partitions, o.timeout_s * 1000, false) < 0)
 		goto out;
 	r = e2e_produce(rk, &o, &p);
 	rd_kafka_destroy(rk);
