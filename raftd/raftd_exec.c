@@ -28,8 +28,11 @@
 #define CK_LOG_SUBSYSTEM "apply"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -42,6 +45,8 @@
 #define RAFTD_FX_RETRY_MS 50
 
 static void raftd_fx_pump(struct raftd_node *n);
+static void raftd_round_tried(struct raftd_node *n, int r);
+static void raftd_round_committed(struct raftd_node *n, int r);
 
 static void raftd_fx_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -50,14 +55,19 @@ static void raftd_fx_timer_cb(evutil_socket_t fd, short what, void *arg)
 	raftd_fx_pump(arg);
 }
 
+static int raftd_txw_init(struct raftd_node *n);
+static void raftd_txw_free(struct raftd_node *n);
+
 int raftd_exec_init(struct raftd_node *n)
 {
+	n->txw.efd = -1;
 	n->fx_timer = evtimer_new(n->base, raftd_fx_timer_cb, n);
-	return n->fx_timer ? 0 : -ENOMEM;
+	return n->fx_timer ? raftd_txw_init(n) : -ENOMEM;
 }
 
 void raftd_exec_free(struct raftd_node *n)
 {
+	raftd_txw_free(n); /* first: its job reads the items */
 	for (size_t i = n->item_head; i < n->item_n; i++)
 		free(n->items[i].data);
 	free(n->items);
@@ -259,24 +269,24 @@ out:
  * or when nothing has a side effect. Returns 1 (committed), 0 (aborted:
  * the effects are in n->fx) or an error.
  */
-static int raftd_exec_txn(struct raftd_node *n, bool commit)
+static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_t count,
+                          bool commit)
 {
-	const raftd_item_t *items = n->items + n->item_head;
 	MDB_txn *txn;
 	int r;
 
-	if (n->round_n > n->results_cap) {
-		raftd_apply_result_t *v = realloc(n->results, n->round_n * sizeof(*v));
+	if (count > n->results_cap) {
+		raftd_apply_result_t *v = realloc(n->results, count * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		n->results = v;
-		n->results_cap = n->round_n;
+		n->results_cap = count;
 	}
 	raftd_effects_reset(&n->fx);
 	r = ck_meta_write_begin(n->meta, &txn);
 	if (r < 0)
 		return r;
-	for (size_t k = 0; k < n->round_n; k++) {
+	for (size_t k = 0; k < count; k++) {
 		r = raftd_exec_apply(n, txn, &items[k], &n->results[k]);
 		if (r < 0)
 			goto abort;
@@ -285,7 +295,7 @@ static int raftd_exec_txn(struct raftd_node *n, bool commit)
 		r = 0;
 		goto abort;
 	}
-	r = ck_meta_applied_index_put(n->meta, txn, items[n->round_n - 1].index);
+	r = ck_meta_applied_index_put(n->meta, txn, items[count - 1].index);
 	if (r < 0)
 		goto abort;
 	r = ck_meta_write_commit(txn);
@@ -293,6 +303,134 @@ static int raftd_exec_txn(struct raftd_node *n, bool commit)
 abort:
 	mdb_txn_abort(txn);
 	return r;
+}
+
+
+/* ---- the apply thread ----
+ * A round's transaction (raftd_exec_txn) runs on a thread of its own: its
+ * commit fdatasyncs, and the event loop must go on meanwhile (acks, the
+ * next append, proposals). While it runs (RAFTD_EXEC_TXN) the loop touches
+ * nothing the transaction uses: the round's items are copied for it (new
+ * entries may move n->items), results, effects and the apply state belong
+ * to the round, and snapshots wait for it. */
+
+static void *raftd_txw_main(void *arg)
+{
+	struct raftd_node *n = arg;
+	raftd_txn_worker_t *w = &n->txw;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->posted && !w->quit)
+			pthread_cond_wait(&w->cond, &w->mu);
+		if (!w->posted)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		int r = raftd_exec_txn(n, w->items, w->n, w->commit);
+		pthread_mutex_lock(&w->mu);
+		w->result = r;
+		w->posted = false;
+		if (write(w->efd, &one, sizeof(one)) < 0)
+			ck_log(CK_LOG_ERROR, "apply thread cannot signal the loop: %s",
+			       ck_strerror(-errno));
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static void raftd_txw_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct raftd_node *n = arg;
+	raftd_txn_worker_t *w = &n->txw;
+	uint64_t v;
+	int r;
+
+	(void)what;
+	if (read(fd, &v, sizeof(v)) < 0)
+		return;
+	pthread_mutex_lock(&w->mu);
+	r = w->result;
+	pthread_mutex_unlock(&w->mu);
+	if (n->exec != RAFTD_EXEC_TXN || !w->then)
+		return;
+	w->then(n, r);
+}
+
+static int raftd_txw_init(struct raftd_node *n)
+{
+	raftd_txn_worker_t *w = &n->txw;
+	int r;
+
+	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->efd < 0)
+		return -errno;
+	w->ev = event_new(n->base, w->efd, EV_READ | EV_PERSIST, raftd_txw_done_cb, n);
+	if (!w->ev || event_add(w->ev, NULL) < 0)
+		return -ENOMEM;
+	(void)pthread_mutex_init(&w->mu, NULL);
+	(void)pthread_cond_init(&w->cond, NULL);
+	r = pthread_create(&w->thread, NULL, raftd_txw_main, n);
+	if (r != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cond);
+		return -r;
+	}
+	w->started = true;
+	return 0;
+}
+
+/* Stops the thread once its job (if any) is done; the job's answer is
+ * dropped (the node is going away). */
+static void raftd_txw_free(struct raftd_node *n)
+{
+	raftd_txn_worker_t *w = &n->txw;
+
+	if (w->started) {
+		pthread_mutex_lock(&w->mu);
+		w->quit = true;
+		pthread_cond_signal(&w->cond);
+		pthread_mutex_unlock(&w->mu);
+		(void)pthread_join(w->thread, NULL);
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cond);
+		w->started = false;
+	}
+	if (w->ev)
+		event_free(w->ev);
+	w->ev = NULL;
+	if (w->efd > 0)
+		(void)close(w->efd);
+	w->efd = -1;
+	free(w->items);
+	w->items = NULL;
+	w->cap = 0;
+}
+
+/* Runs the current round's transaction on the apply thread; THEN(n, r)
+ * follows on the loop with raftd_exec_txn's result. */
+static int raftd_txw_post(struct raftd_node *n, bool commit,
+                          void (*then)(struct raftd_node *n, int result))
+{
+	raftd_txn_worker_t *w = &n->txw;
+
+	if (n->round_n > w->cap) {
+		raftd_item_t *v = realloc(w->items, n->round_n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		w->items = v;
+		w->cap = n->round_n;
+	}
+	memcpy(w->items, n->items + n->item_head, n->round_n * sizeof(*w->items));
+	n->exec = RAFTD_EXEC_TXN;
+	pthread_mutex_lock(&w->mu);
+	w->n = n->round_n;
+	w->commit = commit;
+	w->then = then;
+	w->posted = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
 }
 
 static void raftd_exec_round_done(struct raftd_node *n)
@@ -349,10 +487,10 @@ static void raftd_fx_finished(struct raftd_node *n)
 	int r;
 
 	if (n->exec == RAFTD_EXEC_ROUND) {
-		r = raftd_exec_txn(n, true);
+		r = raftd_txw_post(n, true, raftd_round_committed);
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot apply to lmdb");
-		raftd_exec_round_done(n);
+		return; /* raftd_round_committed goes on */
 	} else {
 		ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->fx.n);
 		n->exec = RAFTD_EXEC_IDLE;
@@ -606,7 +744,7 @@ void raftd_exec_kick(struct raftd_node *n)
 		size_t count = CK_MIN(raftd_exec_backlog(n), (size_t)RAFTD_ROUND_MAX);
 		int r;
 
-		if (n->ready_wait_exec && n->exec != RAFTD_EXEC_ROUND) {
+		if (n->ready_wait_exec && n->exec != RAFTD_EXEC_ROUND && n->exec != RAFTD_EXEC_TXN) {
 			/* A Ready waits to install a snapshot: it goes first (and
 			 * drops the backlog, which the snapshot covers). */
 			n->ready_wait_exec = false;
@@ -625,16 +763,37 @@ void raftd_exec_kick(struct raftd_node *n)
 		CK_ASSERT(n->items[n->item_head].index == n->applied + 1);
 		n->round_n = count;
 		n->round_start_ns = ck_clock_mono_ns();
-		r = raftd_exec_txn(n, false);
+		r = raftd_txw_post(n, false, raftd_round_tried);
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot apply to lmdb");
-		if (r == 1) {
-			raftd_exec_round_done(n);
-			continue;
-		}
+		return; /* raftd_round_tried goes on */
+	}
+}
+
+/* A round's first transaction is done: committed (no local effects), or
+ * aborted with its effects listed. */
+static void raftd_round_tried(struct raftd_node *n, int r)
+{
+	if (r < 0)
+		return raftd_node_fatal(n, r, "cannot apply to lmdb");
+	if (r == 1) {
+		raftd_exec_round_done(n);
+	} else {
 		n->exec = RAFTD_EXEC_ROUND;
 		raftd_fx_start(n);
 	}
+	raftd_exec_kick(n);
+	raftd_node_pump(n);
+}
+
+/* The round's effects were carried out and its transaction committed. */
+static void raftd_round_committed(struct raftd_node *n, int r)
+{
+	if (r < 0)
+		return raftd_node_fatal(n, r, "cannot apply to lmdb");
+	raftd_exec_round_done(n);
+	raftd_exec_kick(n);
+	raftd_node_pump(n);
 }
 
 void raftd_exec_wal_connected(struct raftd_node *n)

@@ -13,6 +13,7 @@
 #ifndef RAFTD_NODE_INT_H
 #define RAFTD_NODE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,7 +95,30 @@ typedef enum {
 	RAFTD_EXEC_ROUND,     /* an apply round waits for its effects */
 	RAFTD_EXEC_LIST,      /* reconciliation waits for ListLogs */
 	RAFTD_EXEC_RECONCILE, /* reconciliation waits for its CreateLogs */
+	RAFTD_EXEC_TXN,       /* a round's LMDB transaction runs on the apply thread */
 } raftd_exec_state_t;
+
+struct raftd_node;
+
+/* The apply thread (raftd_exec.c): one LMDB transaction of an apply round
+ * at a time, so that its fdatasync never blocks the event loop. */
+typedef struct {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool posted; /* a job waits for the thread (under mu) */
+	bool quit;   /* (under mu) */
+	int efd;     /* eventfd: a job finished */
+	struct event *ev;
+	/* the job: a copy of the round's items, and its outcome */
+	raftd_item_t *items;
+	size_t cap;
+	size_t n;
+	bool commit;
+	int result;
+	void (*then)(struct raftd_node *n, int result);
+} raftd_txn_worker_t;
 
 /* Work for the core that must wait until no Ready is out. */
 typedef enum {
@@ -216,6 +240,7 @@ struct raftd_node {
 	struct event *fx_timer;
 	raftd_apply_result_t *results;
 	size_t results_cap;
+	raftd_txn_worker_t txw;
 	raftd_metrics_t metrics; /* raftd_metrics.h */
 };
 

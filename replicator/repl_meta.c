@@ -114,6 +114,7 @@ int repl_meta_refresh(repl_shell_t *s, bool force)
 	if (r < 0)
 		goto out;
 	repl_core_meta_sweep_end(s->core);
+	s->meta_read_cost_ms = ck_clock_mono_ms() - s->meta_read_ms;
 	ck_log(CK_LOG_DEBUG, "metadata read applied_index=%" PRIu64 " invalid=%zu", applied,
 	       rd.invalid);
 	s->meta_applied = applied;
@@ -296,7 +297,9 @@ void repl_meta_later_cb(evutil_socket_t fd, short what, void *arg)
  * created) costs a few reads, not one per write. */
 static void repl_meta_changed(repl_shell_t *s)
 {
-	uint64_t now = ck_clock_mono_ms(), due = s->meta_read_ms + REPL_META_GAP_MS;
+	uint64_t now = ck_clock_mono_ms();
+	uint64_t due = s->meta_read_ms +
+	               CK_MAX((uint64_t)REPL_META_GAP_MS, REPL_META_GAP_COST * s->meta_read_cost_ms);
 	struct timeval tv;
 
 	if (now >= due) {

@@ -76,6 +76,7 @@ typedef struct repl_shell {
 	struct event *timer_ev;
 	struct event *meta_ev;  /* a metadata read held back (repl_meta.c) */
 	uint64_t meta_read_ms;  /* when the last read ran (monotonic) */
+	uint64_t meta_read_cost_ms; /* how long the last read took */
 	bool stopping;
 	char status_what[160];
 	char status_role[32];
@@ -103,8 +104,12 @@ void repl_meta_close(repl_shell_t *s);
 int repl_meta_refresh(repl_shell_t *s, bool force);
 /* Timer callback of meta_ev: the held-back metadata read. */
 void repl_meta_later_cb(evutil_socket_t fd, short what, void *arg);
-/* Metadata reads on Applied events are at least this far apart. */
-#define REPL_META_GAP_MS 20
+/* Metadata reads on Applied events are at least this far apart, and at
+ * least REPL_META_GAP_COST times the last read's duration (with many
+ * partitions a read is long: the replicator spends a bounded share of a
+ * CPU on them however fast metadata changes). */
+#define REPL_META_GAP_MS   20
+#define REPL_META_GAP_COST 5
 /* The checkpoint of TOPIC-PARTITION: 1 with *RET, 0 when there is none
  * (or it does not decode: logged). */
 int repl_ckpt_load(repl_shell_t *s, const char *topic, int32_t partition, repl_ckpt_t *ret);

@@ -43,6 +43,7 @@ struct wal_sync {
 	/* Thread-owned from here on. */
 	wal_store_t **stores;
 	size_t nstores, stores_cap;
+	bool prealloc_hint; /* a store written to may want its zero tail refilled */
 };
 
 /* ---- the store list (thread-owned) ---- */
@@ -283,6 +284,11 @@ static void wal_sync_groups(wal_sync_t *s, wal_job_t **jobs, size_t n)
 				err = r;
 		}
 	}
+	/* Only a store written to can want preallocation: the idle scan over
+	 * every store runs when one does (jobs are gone once posted). */
+	for (size_t k = 0; k < n && !s->prealloc_hint; k++)
+		for (size_t i = 0; i < jobs[k]->nlogs && !s->prealloc_hint; i++)
+			s->prealloc_hint = wal_store_prealloc_wanted(jobs[k]->logs[i].store);
 	for (size_t k = 0; k < n; k++) {
 		if (err && jobs[k]->err == 0)
 			jobs[k]->err = err;
@@ -525,7 +531,13 @@ static void *wal_sync_main(void *arg)
 			wal_sync_run(s, jobs[0]);
 			wal_sync_post(s, jobs[0], WAL_JOB_DONE);
 		}
-		idle_work = true;
+		/* The scan over every store only when a write may have made work
+		 * (and until the scan finds none): with thousands of logs it is
+		 * not free. */
+		if (s->prealloc_hint) {
+			s->prealloc_hint = false;
+			idle_work = true;
+		}
 	}
 	return NULL;
 }
