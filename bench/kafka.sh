@@ -82,88 +82,38 @@ declare -A R # results: R[stage.key]=value
 log() { echo "kafka.sh: $*" >&2; }
 fail() { log "$*"; failures=$((failures + 1)); }
 
-# --- process control --------------------------------------------------------
+# --- process control (bench/proc.sh) ---------------------------------------
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-is_zombie() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
-running() { alive "$1" && ! is_zombie "$1"; }
+orphans=() # the node's children, SIGKILLed if they outlive the supervisor
+. "$here/proc.sh"
 
-drop_pid() {
-	local p keep=()
-	for p in "${pids[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done
-	pids=("${keep[@]}")
-}
-
-# stop_child PID [TIMEOUT_S] [SIGNAL]: stops one of our own children (its PID
-# cannot be reused before we reap it): SIGNAL (TERM), then SIGKILL after
-# TIMEOUT_S. Sets stop_status to its exit status or "killed".
-stop_child() {
-	local pid=$1 timeout=${2:-10} sig=${3:-TERM} i
-	stop_status=
-	if running "$pid"; then
-		kill -"$sig" "$pid" 2>/dev/null
-		for ((i = 0; i < timeout * 10; i++)); do
-			running "$pid" || break
-			sleep 0.1
-		done
-		if running "$pid"; then
-			log "pid $pid did not stop after ${timeout}s: SIGKILL"
-			kill -KILL "$pid" 2>/dev/null
-			stop_status=killed
-		fi
-	fi
-	wait "$pid" 2>/dev/null
-	stop_status=${stop_status:-$?}
-	drop_pid "$pid"
-}
-
-# kill_orphan PID: SIGKILL for a node child that outlived its supervisor
-# (not our child: check it still runs a chronik binary first).
-kill_orphan() {
-	local cmd
-	cmd=$({ tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null) || return 0
-	[[ "$cmd" == *chronik-* ]] && kill -KILL "$1" 2>/dev/null
-	return 0
-}
-
+# stop_node: stops the node's supervisor, then any child it left behind.
 stop_node() {
 	local name
 	[ -n "${P[chronik-server]:-}" ] || return 0
-	stop_child "${P[chronik-server]}" 8
+	proc_stop "${P[chronik-server]}" 8
 	R[node.stop]=$stop_status
 	for name in $PROCS; do
-		[ "$name" = chronik-server ] || kill_orphan "${P[$name]:-0}"
+		[ "$name" = chronik-server ] || [ -z "${P[$name]:-}" ] || orphans+=("${P[$name]}")
 	done
+	proc_kill_orphans
 	P[chronik-server]=
 }
 
-cleanup() {
-	local i
-	trap - EXIT INT TERM HUP
-	# Newest first: clients and profilers before the node they talk to.
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		if [ "${pids[i]}" = "${P[chronik-server]:-}" ]; then stop_node; else stop_child "${pids[i]}" 5; fi
-	done
-	[ -n "$work" ] && [ -d "$work" ] && rm -rf -- "$work"
-	[ "$created_base" = 1 ] && rmdir -- "$base" 2>/dev/null
-	return 0
+# stop_at_exit PID TIMEOUT_S: proc_cleanup's stop: the node as a whole, the
+# rest (clients, profilers) within 5 s.
+stop_at_exit() {
+	if [ "$1" = "${P[chronik-server]:-}" ]; then stop_node; else proc_stop "$1" 5; fi
 }
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM HUP
+proc_stop_fn=stop_at_exit
 
-# run_bg OUT ERR CMD...: runs CMD in the background (so a signal to this
-# script is handled at once) and waits. Also sets child_cpu_s to the CPU time
-# it used (this shell's children's times grow by it when it is reaped).
+# run_bg OUT ERR CMD...: proc_run; also sets child_cpu_s to the CPU time CMD
+# used (this shell's children's times grow by it when it is reaped).
 run_bg() {
-	local out=$1 err=$2 pid rc c0
-	shift 2
+	local rc c0
 	c0=$(children_ticks)
-	"$@" >"$out" 2>>"$err" &
-	pid=$!
-	pids+=("$pid")
-	wait "$pid"
+	proc_run "$@"
 	rc=$?
-	drop_pid "$pid"
 	child_cpu_s=$(awk -v a="$c0" -v b="$(children_ticks)" -v hz="$CLK_TCK" \
 		'BEGIN { printf "%.2f", (b - a) / hz }')
 	return "$rc"
@@ -283,7 +233,7 @@ start_node() {
 	pids+=("$!")
 	for ((i = 0; i < 600; i++)); do
 		node_healthy && node_children && break
-		running "${P[chronik-server]}" || break
+		proc_running "${P[chronik-server]}" || break
 		sleep 0.1
 	done
 	if ! node_healthy || ! node_children; then
@@ -304,7 +254,7 @@ node_check() {
 		node_children
 		for name in $PROCS; do echo -n "${P[$name]:-gone} "; done
 	)
-	[ "$now" = "$node_pids" ] && running "${P[chronik-server]}" && return 0
+	[ "$now" = "$node_pids" ] && proc_running "${P[chronik-server]}" && return 0
 	fail "after $1: node processes changed (were $node_pids, now $now); node log tail:"
 	tail -n 20 "$work/node.log" >&2
 	node_pids=$now
@@ -382,7 +332,7 @@ produce_run() {
 		--duration "$SECS" --acks "$acks" --linger-ms "$LINGER_MS" --size "$SIZE"
 	ok=$?
 	cpu_done "$stage"
-	stop_child "$spid" 3
+	proc_stop "$spid" 3
 	# Memory of a failed run is not memory "at full-speed produce".
 	[ "$ok" = 0 ] || { node_check "produce acks=$acks"; return 1; }
 	for name in $PROCS; do
@@ -448,16 +398,15 @@ measure_conns() {
 	pids+=("$cpid")
 	for ((i = 0; i < 1200; i++)); do
 		grep -qs '^idle-conns open=' "$out" && break
-		running "$cpid" || break
+		proc_running "$cpid" || break
 		sleep 0.1
 	done
 	if grep -q "^idle-conns open=$CONNS\$" "$out"; then
 		sleep "$SETTLE"
 		R[conns.open_kb]=$(status_kb "$fe" VmRSS)
 	fi
-	wait "$cpid"
+	proc_wait "$cpid"
 	rc=$?
-	drop_pid "$cpid"
 	parse conns "$(cat "$out")"
 	if [ "$rc" != 0 ] || [ -z "${R[conns.open_kb]:-}" ]; then
 		fail "idle connections: status $rc, $(tr '\n' ' ' <"$out")"
@@ -509,10 +458,9 @@ profile_run() {
 		>"$PERF_DIR/chronik-bench.log" 2>&1 &
 	perf_pids+=("$!")
 	pids+=("$!")
-	wait "$cpid" || fail "the profiled produce run failed"
-	drop_pid "$cpid"
+	proc_wait "$cpid" || fail "the profiled produce run failed"
 	parse perf "$(grep '^result ' "$work/perf.out")"
-	for p in "${perf_pids[@]}"; do stop_child "$p" 60 INT; done
+	for p in "${perf_pids[@]}"; do proc_stop "$p" 60 INT; done
 	for name in $PROCS chronik-bench; do perf_top "$name"; done
 	node_check profile
 }
@@ -665,15 +613,7 @@ main() {
 	for p in "$server" "$client" "$walbench"; do
 		[ -x "$p" ] || { log "skipped: $p is not built (chronik-bench needs librdkafka-dev)"; exit 77; }
 	done
-	if [ ! -d "$base" ]; then
-		mkdir -p -- "$base" || exit 2
-		created_base=1
-	fi
-	work=$(mktemp -d "$base/kafka.XXXXXX") || exit 2
-	if [ ${#work} -gt 70 ]; then
-		log "bench dir path too long for a Unix socket: $work (set BENCH_DIR)"
-		exit 2
-	fi
+	proc_workdir kafka
 	echo "chronik Kafka benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname)"
 	machine_info
 	log "raw disk: $SEQ_MB MiB sequential"

@@ -72,74 +72,12 @@ declare -A N  # the running cluster: N[sup.I], N[kafka.I], N[leader], ...
 log() { echo "meta.sh: $*" >&2; }
 fail() { log "$*"; failures=$((failures + 1)); }
 
-# --- processes --------------------------------------------------------------
+# --- processes (bench/proc.sh) ---------------------------------------------
 
-running() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+. "$here/proc.sh"
 
-forget() {
-	local p keep=()
-	for p in "${pids[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done
-	pids=("${keep[@]}")
-}
-
-# stop PID [TIMEOUT_S]: one of our children (its PID cannot be reused before
-# we reap it): SIGTERM, SIGKILL after TIMEOUT_S. Sets stop_status.
-stop() {
-	local pid=$1 timeout=${2:-10} i
-	stop_status=
-	if running "$pid"; then
-		kill -TERM "$pid" 2>/dev/null
-		for ((i = 0; i < timeout * 10; i++)); do
-			running "$pid" || break
-			sleep 0.1
-		done
-		if running "$pid"; then
-			log "pid $pid still runs after ${timeout}s: SIGKILL"
-			kill -KILL "$pid" 2>/dev/null
-			stop_status=killed
-		fi
-	fi
-	wait "$pid" 2>/dev/null
-	stop_status=${stop_status:-$?}
-	forget "$pid"
-}
-
-# kill_orphans: SIGKILL node children that outlived their supervisor (not our
-# children: only while they still run a chronik binary).
-kill_orphans() {
-	local p cmd
-	for p in "${orphans[@]}"; do
-		cmd=$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) || continue
-		[[ "$cmd" == *chronik-* ]] && kill -KILL "$p" 2>/dev/null
-	done
-	orphans=()
-}
-
-cleanup() {
-	local i
-	trap - EXIT INT TERM HUP
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop "${pids[i]}" 10; done
-	kill_orphans
-	[ -n "$work" ] && [ -d "$work" ] && rm -rf -- "$work"
-	[ "$created_base" = 1 ] && rmdir -- "$base" 2>/dev/null
-	return 0
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM HUP
-
-# run_bg OUT CMD...: CMD in the background (a signal to this script is then
-# handled at once), its stdout in OUT, stderr appended to $work/stderr.
-run_bg() {
-	local out=$1 pid rc
-	shift
-	"$@" >"$out" 2>>"$work/stderr" &
-	pid=$!
-	pids+=("$pid")
-	wait "$pid"
-	rc=$?
-	forget "$pid"
-	return "$rc"
-}
+# run_bg OUT CMD...: proc_run with stderr appended to $work/stderr.
+run_bg() { proc_run "$1" "$work/stderr" "${@:2}"; }
 
 # parse STAGE LINE: "result k=v k=v" -> R[STAGE.k]=v
 parse() {
@@ -243,7 +181,7 @@ start_cluster() {
 	done
 	for ((k = 0; k < 300; k++)); do
 		cluster_ready && break
-		for i in 1 2 3; do running "${N[sup.$i]}" || break 2; done
+		for i in 1 2 3; do proc_running "${N[sup.$i]}" || break 2; done
 		sleep 0.2
 	done
 	for i in 1 2 3; do orphans+=($(cat /proc/"${N[sup.$i]}"/task/*/children 2>/dev/null)); done
@@ -275,11 +213,11 @@ stop_cluster() {
 	local i
 	for i in 1 2 3; do
 		[ -n "${N[sup.$i]:-}" ] || continue
-		stop "${N[sup.$i]}" 15
+		proc_stop "${N[sup.$i]}" 15
 		[ "$stop_status" = 0 ] || fail "node $i ended with status $stop_status on SIGTERM"
 		N[sup.$i]=
 	done
-	kill_orphans
+	proc_kill_orphans
 	rm -rf -- "$work"/node[123] "$work"/node[123].toml
 }
 
@@ -405,7 +343,7 @@ run_etcd() {
 		etcd_stage etcd.conc "$lead" conc "$CLIENTS" "$SECS"
 	fi
 	for i in 2 1 0; do
-		stop "${N[etcd.$i]}" 10
+		proc_stop "${N[etcd.$i]}" 10
 		rm -rf -- "$work/etcd$i"
 	done
 }
@@ -523,15 +461,7 @@ main() {
 	for p in "$server" "$metabench" "$walbench"; do
 		[ -x "$p" ] || { log "skipped: $p is not built"; exit 77; }
 	done
-	if [ ! -d "$base" ]; then
-		mkdir -p -- "$base" || exit 2
-		created_base=1
-	fi
-	work=$(mktemp -d "$base/meta.XXXXXX") || exit 2
-	if [ ${#work} -gt 70 ]; then
-		log "bench dir path too long for a Unix socket: $work (set BENCH_DIR)"
-		exit 2
-	fi
+	proc_workdir meta
 	echo "chronik metadata benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname)," \
 		"commit $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	echo "machine: nproc=$(nproc) cpu=\"$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)\"" \

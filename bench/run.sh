@@ -62,62 +62,10 @@ declare -A R     # results: R[stage.key]=value
 
 log() { echo "run.sh: $*" >&2; }
 
-# --- process control --------------------------------------------------------
+# --- process control (bench/proc.sh) ---------------------------------------
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-# An exited child of ours stays a zombie until wait collects it.
-is_zombie() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
-
-# pid_is_ours PID: the process still runs one of our binaries (guards against
-# PID reuse before a kill).
-pid_is_ours() {
-	local cmd
-	cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-	[[ "$cmd" == *chronik* ]]
-}
-
-# stop_pid PID [TIMEOUT_S]: SIGTERM, then SIGKILL after TIMEOUT_S; reaps it
-# when it is our child. Sets stop_status to its exit status (or "killed").
-stop_pid() {
-	local pid=$1 timeout=${2:-15} i
-	stop_status=
-	if alive "$pid" && pid_is_ours "$pid"; then
-		kill -TERM "$pid" 2>/dev/null
-		for ((i = 0; i < timeout * 10; i++)); do
-			alive "$pid" && ! is_zombie "$pid" || break
-			sleep 0.1
-		done
-		if alive "$pid" && ! is_zombie "$pid"; then
-			log "pid $pid did not stop after ${timeout}s: SIGKILL"
-			kill -KILL "$pid" 2>/dev/null
-			stop_status=killed
-		fi
-	fi
-	wait "$pid" 2>/dev/null
-	stop_status=${stop_status:-$?}
-	drop_pid "$pid"
-}
-
-# drop_pid PID: forget a process that has been reaped.
-drop_pid() {
-	local p keep=()
-	for p in "${pids[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done
-	pids=("${keep[@]}")
-}
-
-cleanup() {
-	local p
-	trap - EXIT INT TERM HUP
-	for p in "${pids[@]}"; do stop_pid "$p" 10; done
-	if [ -n "$work" ] && [ -d "$work" ]; then
-		rm -rf -- "$work"
-	fi
-	if [ "$created_base" = 1 ]; then
-		rmdir -- "$base" 2>/dev/null
-	fi
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM HUP
+orphans=() # the idle node's children, SIGKILLed if they outlive it
+. "$(dirname "$0")/proc.sh"
 
 # --- helpers ----------------------------------------------------------------
 
@@ -134,12 +82,8 @@ parse() {
 bench() {
 	local stage=$1 out=$work/walbench.out rc
 	shift
-	"$walbench" "$@" >"$out" 2>>"$work/walbench.err" &
-	bench_pid=$!
-	pids+=("$bench_pid")
-	wait "$bench_pid"
+	proc_run "$out" "$work/walbench.err" "$walbench" "$@"
 	rc=$?
-	drop_pid "$bench_pid"
 	if [ "$rc" = 0 ] && [ -s "$out" ]; then
 		parse "$stage" "$(cat "$out")"
 		R[$stage.ok]=1
@@ -191,12 +135,12 @@ start_walwriter() {
 	pids+=("$wal_pid")
 	for ((i = 0; i < 300; i++)); do
 		[ -S "$dir/run/walwriter.sock" ] && return 0
-		alive "$wal_pid" && ! is_zombie "$wal_pid" || break
+		proc_running "$wal_pid" || break
 		sleep 0.1
 	done
 	log "walwriter (profile $profile) did not come up; its log:"
 	tail -n 20 "$dir.log" >&2
-	stop_pid "$wal_pid" 5
+	proc_stop "$wal_pid" 5
 	return 1
 }
 
@@ -214,7 +158,7 @@ cpu_ticks() {
 wal_bench() {
 	local stage=$1 c0 t0
 	shift
-	if ! alive "$wal_pid" || is_zombie "$wal_pid"; then
+	if ! proc_running "$wal_pid"; then
 		log "stage $stage skipped: walwriter is not running"
 		failures=$((failures + 1))
 		return 1
@@ -266,7 +210,7 @@ run_profile() {
 		done
 	done
 	[ "$profile" = "$MEM_PROFILE" ] && measure_memory
-	stop_pid "$wal_pid" 30
+	proc_stop "$wal_pid" 30
 	R[$profile.stop]=$stop_status
 	if [ "$stop_status" != 0 ]; then
 		log "walwriter (profile $profile) ended with status $stop_status on SIGTERM; its log:"
@@ -308,10 +252,10 @@ run_node() {
 	for ((i = 0; i < 600; i++)); do
 		kids=($(node_children "$node_pid"))
 		[ "${#kids[@]}" -ge 4 ] && break
-		alive "$node_pid" && ! is_zombie "$node_pid" || break
+		proc_running "$node_pid" || break
 		sleep 0.1
 	done
-	pids+=("${kids[@]}")
+	orphans+=("${kids[@]}")
 	if [ "${#kids[@]}" -lt 4 ]; then
 		R[node.skip]="did not start 4 children (found ${#kids[@]})"
 		log "node did not start 4 children; its log:"
@@ -320,7 +264,7 @@ run_node() {
 	else
 		sleep "$SETTLE"
 		kids=($(node_children "$node_pid"))
-		pids+=("${kids[@]}")
+		orphans+=("${kids[@]}")
 		total=$(rss_kb "$node_pid")
 		R[node.detail]="chronik-server=$(fmt_mb "$total")"
 		for k in "${kids[@]}"; do
@@ -332,9 +276,9 @@ run_node() {
 		R[node.count]=$((1 + ${#kids[@]}))
 		R[node.total_kb]=$total
 	fi
-	stop_pid "$node_pid" 40
+	proc_stop "$node_pid" 40
 	R[node.stop]=$stop_status
-	for k in "${kids[@]}"; do stop_pid "$k" 5; done
+	proc_kill_orphans
 	rm -rf -- "$work/node"
 }
 
@@ -455,8 +399,9 @@ report_targets() {
 
 # run_kafka: bench/kafka.sh against a whole node (BENCH_KAFKA=0 skips it). A
 # failed Kafka stage counts as a failed stage here; 77 (not built) does not.
-# It runs in the background under a name containing "chronik", so that the
-# cleanup above stops it (and it its node) on SIGTERM like any other child.
+# It runs in the background (named chronik-kafka-bench in ps), so that the
+# cleanup (bench/proc.sh) stops it, and it its node, on SIGTERM like any
+# other child.
 run_kafka() { [ "${BENCH_KAFKA:-1}" = 0 ] || run_chained kafka.sh "kafka benchmark"; }
 
 # run_meta: bench/meta.sh, the metadata benchmark (BENCH_META=0 skips it).
@@ -465,14 +410,12 @@ run_meta() { [ "${BENCH_META:-1}" = 0 ] || run_chained meta.sh "metadata benchma
 # run_chained SCRIPT LABEL: one of the chained benchmarks, run as described
 # above run_kafka; a failure counts as a failed stage, 77 (not built) not.
 run_chained() {
-	local cpid rc
+	local rc
 	echo
 	(exec -a "chronik-${1%.sh}-bench" /bin/bash "$(dirname "$0")/$1" "$build") &
-	cpid=$!
-	pids+=("$cpid")
-	wait "$cpid"
+	pids+=("$!")
+	proc_wait "$!"
 	rc=$?
-	drop_pid "$cpid"
 	case $rc in
 	0) ;;
 	77) echo "$2 skipped: not built (see stderr)" ;;
@@ -487,15 +430,7 @@ main() {
 	for p in "$walbench"; do
 		[ -x "$p" ] || { log "missing $p: build it first (ninja -C $build)"; exit 2; }
 	done
-	if [ ! -d "$base" ]; then
-		mkdir -p -- "$base" || exit 2
-		created_base=1
-	fi
-	work=$(mktemp -d "$base/run.XXXXXX") || exit 2
-	if [ ${#work} -gt 70 ]; then
-		log "bench dir path too long for a Unix socket: $work (set BENCH_DIR)"
-		exit 2
-	fi
+	proc_workdir run
 	echo "chronik storage benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname)"
 	machine_info
 	log "raw disk: $SYNC_ITERS x 4 KiB synced writes, $SEQ_MB MiB sequential"

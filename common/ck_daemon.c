@@ -26,6 +26,7 @@
 #include "ck_listen.h"
 #include "ck_log.h"
 #include "ck_notify.h"
+#include "ck_proc.h"
 
 #define CK_DAEMON_TCP_MAX   4
 #define CK_DAEMON_SOCK_PATH (PATH_MAX + CK_LISTEN_NAME_MAX + 8)
@@ -205,10 +206,12 @@ void ck_daemon_free(ck_daemon_t *d)
 		(void)unlink(d->local_path);
 	if (d->watching)
 		ck_listen_unwatch_supervisor();
+	ck_signals_quiet_exit();
 	for (int i = 0; i < 3; i++) {
 		if (d->sig_evs[i])
 			event_free(d->sig_evs[i]);
 	}
+	ck_signals_quiet_exit_done();
 	if (d->base)
 		event_base_free(d->base);
 	free(d);

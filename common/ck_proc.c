@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,4 +107,22 @@ bool ck_proc_init(int argc, char **argv, const char *name, ck_config_t *cfg,
 		return false;
 	}
 	return true;
+}
+
+static const int ck_quiet_sigs[] = {SIGTERM, SIGINT, SIGHUP};
+
+void ck_signals_quiet_exit(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(ck_quiet_sigs) / sizeof(ck_quiet_sigs[0]); i++)
+		sigaddset(&set, ck_quiet_sigs[i]);
+	(void)pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+void ck_signals_quiet_exit_done(void)
+{
+	for (size_t i = 0; i < sizeof(ck_quiet_sigs) / sizeof(ck_quiet_sigs[0]); i++)
+		(void)signal(ck_quiet_sigs[i], SIG_IGN);
 }

@@ -28,4 +28,12 @@ bool ck_proc_init(int argc, char **argv, const char *name, ck_config_t *cfg,
  * returns CK_EXIT_FATAL. */
 int ck_proc_fatal(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* On the way out, around freeing the libevent signal events (which put the
+ * default dispositions back): ck_signals_quiet_exit() blocks SIGTERM,
+ * SIGINT and SIGHUP, ck_signals_quiet_exit_done() then ignores them (one
+ * pending is discarded). A second SIGTERM during shutdown must not turn a
+ * clean exit into death by signal. Used by the supervisor too. */
+void ck_signals_quiet_exit(void);
+void ck_signals_quiet_exit_done(void);
+
 #endif

@@ -26,6 +26,7 @@
 #include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_notify.h"
+#include "ck_proc.h"
 #include "sup_loop.h"
 
 #include "ck_log.h"
@@ -435,10 +436,12 @@ static void sup_node_events_free(sup_node_t *node)
 		if (c->notify_ev)
 			event_free(c->notify_ev);
 	}
+	ck_signals_quiet_exit();
 	for (int i = 0; i < 4; i++) {
 		if (node->sig_evs[i])
 			event_free(node->sig_evs[i]);
 	}
+	ck_signals_quiet_exit_done();
 	if (node->watchdog_ev)
 		event_free(node->watchdog_ev);
 	if (node->base)

@@ -316,7 +316,11 @@ static void cl_init_in(cl_t *c, const char *tag, uint64_t snapshot_entries, bool
 		ck_test_proc_init(&n->sup, "supervisor/chronik-server", path, kv);
 		if (netns) {
 			/* `ip netns exec NS <server> ...`: ip execs the server. */
-			snprintf(n->server, sizeof(n->server), "%s", n->sup.bin);
+			size_t len = strnlen(n->sup.bin, sizeof(n->sup.bin) - 1);
+
+			ck_assert_uint_lt(len, sizeof(n->server));
+			memcpy(n->server, n->sup.bin, len);
+			n->server[len] = '\0';
 			snprintf(n->sup.bin, sizeof(n->sup.bin), "ip");
 		}
 		ck_test_proc_env(&n->sup, "CHRONIK_WAL_PREALLOCATE_BYTES=4096");

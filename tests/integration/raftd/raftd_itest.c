@@ -92,6 +92,26 @@ void rit_kill(ck_test_proc_t *p)
 	ck_assert_int_eq(ck_test_proc_stop(p, SIGKILL, 10000), 128 + SIGKILL);
 }
 
+/* The rit_t of rit_tcase_create's cases: a checked fixture takes no
+ * argument. Set before the run forks, so every test's child has it. */
+static rit_t *rit_fixture;
+
+static void rit_fixture_teardown(void)
+{
+	rit_cleanup(rit_fixture);
+}
+
+TCase *rit_tcase_create(const char *name, rit_t *t)
+{
+	TCase *tc = tcase_create(name);
+
+	rit_fixture = t;
+	ck_test_add_root(tc);
+	tcase_add_checked_fixture(tc, NULL, rit_fixture_teardown);
+	tcase_set_timeout(tc, 600);
+	return tc;
+}
+
 void rit_start_wal(rit_t *t)
 {
 	const char *args[] = {"--data-dir", t->data, NULL};
@@ -268,6 +288,14 @@ void rit_delete_cmd(Chronik__Meta__MetadataCommand *cmd, Chronik__Meta__DeleteTo
 	dt->name = (char *)name;
 	cmd->cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC;
 	cmd->delete_topic = dt;
+}
+
+void rit_make_topic(size_t i, rit_create_t *builder, void *arg)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s-%04zu", (const char *)arg, i);
+	rit_create_cmd(builder, name, 1);
 }
 
 /* ---- many proposals ---- */

@@ -44,6 +44,10 @@ void rit_start_raftd(rit_t *t);
 void rit_wait_serving(rit_t *t);
 /* SIGKILLs the process and reaps it. */
 void rit_kill(ck_test_proc_t *p);
+/* A test case NAME for tests that run on *T: a temp root per case
+ * (ck_test_add_root), rit_cleanup(T) after every test, a 600 s timeout.
+ * One per test binary: T must outlive the run (a file-scope rit_t). */
+TCase *rit_tcase_create(const char *name, rit_t *t);
 
 /* A blocking client of run/raftd.sock. */
 typedef struct {
@@ -99,6 +103,9 @@ typedef struct {
 typedef void (*rit_make_fn)(size_t i, rit_create_t *builder, void *arg);
 /* Called after each answer with the count so far. */
 typedef void (*rit_progress_fn)(size_t answered, void *arg);
+/* A rit_make_fn: CreateTopic "PREFIX-NNNN" (ARG is the const char *PREFIX,
+ * NNNN is I in four digits at least) with 1 partition. */
+void rit_make_topic(size_t i, rit_create_t *builder, void *arg);
 
 /*
  * Proposes N commands over NCONN connections at once: all are sent first

@@ -31,19 +31,6 @@
 
 static rit_t T;
 
-static void teardown(void)
-{
-	rit_cleanup(&T);
-}
-
-static void make_topic(size_t i, rit_create_t *b, void *arg)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), "%s-%04zu", (const char *)arg, i);
-	rit_create_cmd(b, name, 1);
-}
-
 /* ---- 1. the service ---- */
 
 START_TEST(test_service)
@@ -251,7 +238,8 @@ START_TEST(test_thousand_topics_survive_kill9)
 	rit_start_raftd(&T);
 	t0 = ck_clock_mono_ms();
 	ck_assert_uint_eq(
-	    rit_propose_many(&T, 8, N_TOPICS, make_topic, "k9", NULL, NULL, ans, 300000), N_TOPICS);
+	    rit_propose_many(&T, 8, N_TOPICS, rit_make_topic, "k9", NULL, NULL, ans, 300000),
+	    N_TOPICS);
 	/* For the record only: speed is not asserted (shared machine). */
 	fprintf(stderr, "raftd: %d topics created in %llu ms\n", N_TOPICS,
 	        (unsigned long long)(ck_clock_mono_ms() - t0));
@@ -280,7 +268,7 @@ START_TEST(test_thousand_topics_survive_kill9)
 	/* The same topics again (retries: same topic ids): each is a
 	 * success that changes nothing. */
 	ck_assert_uint_eq(
-	    rit_propose_many(&T, 8, N_TOPICS, make_topic, "k9", NULL, NULL, again, 300000),
+	    rit_propose_many(&T, 8, N_TOPICS, rit_make_topic, "k9", NULL, NULL, again, 300000),
 	    N_TOPICS);
 	for (size_t i = 0; i < N_TOPICS; i++) {
 		ck_assert_int_eq(again[i].err, 0);
@@ -340,7 +328,7 @@ static void retry_missing(size_t i, rit_create_t *b, void *arg)
 {
 	const size_t *map = arg;
 
-	make_topic(map[i], b, "mid");
+	rit_make_topic(map[i], b, "mid");
 }
 
 START_TEST(test_raftd_killed_mid_stream)
@@ -354,7 +342,7 @@ START_TEST(test_raftd_killed_mid_stream)
 	rit_init(&T, "mid");
 	rit_start_wal(&T);
 	rit_start_raftd(&T);
-	got = rit_propose_many(&T, 4, N_STREAM, make_topic, "mid", kill_raftd_at, &kill_at, ans,
+	got = rit_propose_many(&T, 4, N_STREAM, rit_make_topic, "mid", kill_raftd_at, &kill_at, ans,
 	                       300000);
 	ck_assert_uint_ge(got, kill_at);
 	ck_assert_uint_lt(got, N_STREAM); /* the kill cut some off */
@@ -418,9 +406,9 @@ START_TEST(test_walwriter_restart)
 	rit_start_wal(&T);
 	rit_start_raftd(&T);
 	raftd_pid = T.raftd.pid;
-	ck_assert_uint_eq(
-	    rit_propose_many(&T, 4, N_TOPICS, make_topic, "walk", restart_wal_at, &at, ans, 300000),
-	    N_TOPICS);
+	ck_assert_uint_eq(rit_propose_many(&T, 4, N_TOPICS, rit_make_topic, "walk", restart_wal_at,
+	                                   &at, ans, 300000),
+	                  N_TOPICS);
 	for (size_t i = 0; i < N_TOPICS; i++) {
 		char name[32];
 
@@ -471,11 +459,8 @@ END_TEST
 static Suite *raftd_suite(void)
 {
 	Suite *s = suite_create("raftd");
-	TCase *tc = tcase_create("raftd");
+	TCase *tc = rit_tcase_create("raftd", &T);
 
-	ck_test_add_root(tc);
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_service);
 	tcase_add_test(tc, test_thousand_topics_survive_kill9);
 	tcase_add_test(tc, test_raftd_killed_mid_stream);

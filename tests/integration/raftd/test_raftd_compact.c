@@ -31,19 +31,6 @@
 
 static rit_t T;
 
-static void teardown(void)
-{
-	rit_cleanup(&T);
-}
-
-static void make_topic(size_t i, rit_create_t *b, void *arg)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), "%s-%04zu", (const char *)arg, i);
-	rit_create_cmd(b, name, 1);
-}
-
 /* ---- walwriter, asked directly over run/walwriter.sock ---- */
 
 /* One request and its reply (events skipped); asserts a reply. */
@@ -154,7 +141,7 @@ static void propose_all(const char *prefix, size_t n)
 
 	ck_assert_ptr_nonnull(ans);
 	ck_assert_uint_eq(
-	    rit_propose_many(&T, 8, n, make_topic, (void *)prefix, NULL, NULL, ans, 300000), n);
+	    rit_propose_many(&T, 8, n, rit_make_topic, (void *)prefix, NULL, NULL, ans, 300000), n);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_int_eq(ans[i].err, 0);
 		ck_assert_int_eq(ans[i].result, 0);
@@ -249,11 +236,8 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("raftd_compact");
-	TCase *tc = tcase_create("compact");
+	TCase *tc = rit_tcase_create("compact", &T);
 
-	ck_test_add_root(tc);
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_prefix_dropped_and_restart);
 	suite_add_tcase(s, tc);
 	/* The children get a clean CHRONIK_* environment (ck_testproc.h). */
