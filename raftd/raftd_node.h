@@ -30,11 +30,12 @@
  * sent again when applying it twice is harmless (CreateTopic with its
  * topic id, RegisterBroker, FenceBroker, AlterTopicConfigs), and answered
  * CK_E_NOT_LEADER otherwise. Snapshots (raftd_node_snap.c) are taken
- * every CHRONIK_RAFTD_SNAPSHOT_ENTRIES applied entries (100000), compact
- * the log up to CHRONIK_RAFTD_COMPACT_KEEP entries below them (a tenth of
- * that), and are sent to followers the log cannot serve. The leader is
- * the controller (raftd_ctl.c): it fences brokers whose heartbeats lapse
- * (CHRONIK_RAFTD_BROKER_SESSION_MS, 4000) and unfences them when they come
+ * every [metadata] snapshot_entries applied entries (100000), compact
+ * the log up to compact_keep entries below them (a tenth of that; the
+ * metadata log's files below go with walwriter's DeleteRecords), and are
+ * sent to followers the log cannot serve. The leader is the controller
+ * (raftd_ctl.c): it fences brokers whose heartbeats lapse (broker_session_ms,
+ * 4000), takes them out of every ISR, and unfences them when they come
  * back.
  *
  * Commit mode: [metadata] commit / CHRONIK_METADATA_COMMIT ("quorum", the

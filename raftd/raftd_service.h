@@ -7,7 +7,8 @@
  * RaftdReply.error: CK_E_NOT_LEADER, CK_E_TIMEOUT, CK_E_INVALID (no
  * command), CK_E_TOO_LARGE, CK_E_AGAIN, CK_E_SHUTDOWN), Subscribe (the
  * current applied index at once, as the reply, then an Applied event with
- * correlation id 0 after every apply round) and GetStatus. A frame that is
+ * correlation id 0 after every apply round), GetStatus and GetMetrics (the
+ * Prometheus text of raftd_metrics.h, for the supervisor's /metrics). A frame that is
  * no RaftdRequest closes its connection (logged); other connections go on.
  * Connections are accepted by the process shell (ck_daemon's local
  * socket), which forwards their frames and ends here; a client object is
