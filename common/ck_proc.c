@@ -37,16 +37,12 @@ static void ck_proc_usage(FILE *f, const char *name)
 	fprintf(f, "usage: chronik-%s [--config FILE] [--data-dir DIR] [--node-id N]\n", name);
 }
 
-bool ck_proc_init(int argc, char **argv, const char *name, ck_config_t *cfg,
-		  int *ret_exit_code)
+bool ck_proc_init(int argc, char **argv, const char *name, ck_config_t *cfg, int *ret_exit_code)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"data-dir", required_argument, NULL, 'd'},
-		{"node-id", required_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},  {"data-dir", required_argument, NULL, 'd'},
+	    {"node-id", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
 	};
 	static char data_override[CK_CONFIG_PATH_MAX + 32], id_override[64];
 	const char *overrides[3] = {NULL, NULL, NULL};
@@ -63,7 +59,7 @@ bool ck_proc_init(int argc, char **argv, const char *name, ck_config_t *cfg,
 			break;
 		case 'd':
 			(void)snprintf(data_override, sizeof(data_override), "node.data_dir=%s",
-				       optarg);
+			               optarg);
 			overrides[n++] = data_override;
 			break;
 		case 'n':
@@ -90,20 +86,20 @@ bool ck_proc_init(int argc, char **argv, const char *name, ck_config_t *cfg,
 	}
 	r = ck_config_load_with(cfg, config, overrides, err, sizeof(err));
 	if (r < 0) {
-		*ret_exit_code = ck_proc_fatal(name, "config error: %s",
-					       err[0] ? err : ck_strerror(r));
+		*ret_exit_code =
+		    ck_proc_fatal(name, "config error: %s", err[0] ? err : ck_strerror(r));
 		return false;
 	}
 	ck_log_set_level((ck_log_level_t)cfg->log_level);
 	if (cfg->log_file[0] && (r = ck_log_set_file(cfg->log_file)) < 0) {
-		*ret_exit_code = ck_proc_fatal(name, "[log] file %s: %s", cfg->log_file,
-					       ck_strerror(r));
+		*ret_exit_code =
+		    ck_proc_fatal(name, "[log] file %s: %s", cfg->log_file, ck_strerror(r));
 		return false;
 	}
 	r = ck_listen_fds_take();
 	if (r < 0) {
-		*ret_exit_code = ck_proc_fatal(name, "malformed LISTEN_FDS environment: %s",
-					       ck_strerror(r));
+		*ret_exit_code =
+		    ck_proc_fatal(name, "malformed LISTEN_FDS environment: %s", ck_strerror(r));
 		return false;
 	}
 	return true;

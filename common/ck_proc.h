@@ -21,8 +21,7 @@
 /* Returns true when the process should run with *CFG filled; false when it
  * should exit with *RET_EXIT_CODE (0 after --help/--version, CK_EXIT_FATAL
  * after an error). NAME is the subsystem ("raftd"), used in messages. */
-bool ck_proc_init(int argc, char **argv, const char *name, ck_config_t *cfg,
-		  int *ret_exit_code);
+bool ck_proc_init(int argc, char **argv, const char *name, ck_config_t *cfg, int *ret_exit_code);
 
 /* Reports a fatal start-up error the same way ck_proc_init() does and
  * returns CK_EXIT_FATAL. */

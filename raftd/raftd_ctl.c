@@ -344,8 +344,9 @@ void raftd_ctl_describe(const struct raftd_node *n, char *buf, size_t len)
 		else
 			w = snprintf(buf + used, len - used, "%s%llu:lag=%llu", used ? " " : "",
 			             (unsigned long long)id,
-			             (unsigned long long)(n->applied > b->applied ? n->applied - b->applied
-			                                                           : 0));
+			             (unsigned long long)(n->applied > b->applied
+			                                      ? n->applied - b->applied
+			                                      : 0));
 		if (w < 0)
 			break;
 		used += (size_t)w;

@@ -144,10 +144,40 @@ static bool raftd_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *ret)
 	return false;
 }
 
-/* Whether the MetadataCommand in P sets alter_topic_configs (field 4), from
- * its top-level fields alone; the last member of the oneof wins, as when
- * decoding. Cheap enough for every entry. */
+static int raftd_entry_cmd(const uint8_t *p, size_t len);
+
+/* Whether the MetadataCommand in P sets alter_topic_configs (field 4). */
 static bool raftd_entry_alters(const uint8_t *p, size_t len)
+{
+	return raftd_entry_cmd(p, len) == CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+}
+
+/* Whether any entry of the round may have a local effect (a log to create,
+ * delete or reconfigure); unreadable ones count as may. */
+static bool raftd_round_may_act(const struct raftd_node *n)
+{
+	for (size_t k = 0; k < n->round_n; k++) {
+		const raftd_item_t *it = &n->items[n->item_head + k];
+
+		switch (raftd_entry_cmd(it->data, it->len)) {
+		case CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER:
+		case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER:
+		case CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION:
+		case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:
+		case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
+			break;
+		default:
+			if (it->len)
+				return true; /* an empty entry is a leader's no-op */
+		}
+	}
+	return false;
+}
+
+/* The MetadataCommand field P sets (its oneof case), from its top-level
+ * fields alone; the last member of the oneof wins, as when decoding. 0 when
+ * P does not parse. Cheap enough for every entry. */
+static int raftd_entry_cmd(const uint8_t *p, size_t len)
 {
 	uint64_t tag, v, last = 0;
 	size_t i = 0;
@@ -177,7 +207,7 @@ static bool raftd_entry_alters(const uint8_t *p, size_t len)
 		if (tag >> 3 >= 1 && tag >> 3 <= 9)
 			last = tag >> 3;
 	}
-	return i == len && last == CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+	return i == len ? (int)last : 0;
 }
 
 /* The log settings of TOPIC as TXN sees it: 1 (in *RET), 0 no such topic,
@@ -265,12 +295,13 @@ out:
 }
 
 /*
- * Applies the round's items in one transaction. Commits when COMMIT is set
- * or when nothing has a side effect. Returns 1 (committed), 0 (aborted:
- * the effects are in n->fx) or an error.
+ * Applies the round's items in one transaction. RAFTD_TXN_TRY commits when
+ * nothing has a side effect, RAFTD_TXN_DRY never commits (a dry run, no
+ * fsync: the loop can afford it), RAFTD_TXN_COMMIT always does. Returns 1
+ * (committed), 0 (aborted: the effects are in n->fx) or an error.
  */
 static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_t count,
-                          bool commit)
+                          raftd_txn_mode_t mode)
 {
 	MDB_txn *txn;
 	int r;
@@ -291,7 +322,7 @@ static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_
 		if (r < 0)
 			goto abort;
 	}
-	if (!commit && n->fx.n) {
+	if (mode == RAFTD_TXN_DRY || (mode == RAFTD_TXN_TRY && n->fx.n)) {
 		r = 0;
 		goto abort;
 	}
@@ -304,7 +335,6 @@ abort:
 	mdb_txn_abort(txn);
 	return r;
 }
-
 
 /* ---- the apply thread ----
  * A round's transaction (raftd_exec_txn) runs on a thread of its own: its
@@ -327,7 +357,7 @@ static void *raftd_txw_main(void *arg)
 		if (!w->posted)
 			break;
 		pthread_mutex_unlock(&w->mu);
-		int r = raftd_exec_txn(n, w->items, w->n, w->commit);
+		int r = raftd_exec_txn(n, w->items, w->n, w->mode);
 		pthread_mutex_lock(&w->mu);
 		w->result = r;
 		w->posted = false;
@@ -409,7 +439,7 @@ static void raftd_txw_free(struct raftd_node *n)
 
 /* Runs the current round's transaction on the apply thread; THEN(n, r)
  * follows on the loop with raftd_exec_txn's result. */
-static int raftd_txw_post(struct raftd_node *n, bool commit,
+static int raftd_txw_post(struct raftd_node *n, raftd_txn_mode_t mode,
                           void (*then)(struct raftd_node *n, int result))
 {
 	raftd_txn_worker_t *w = &n->txw;
@@ -425,7 +455,7 @@ static int raftd_txw_post(struct raftd_node *n, bool commit,
 	n->exec = RAFTD_EXEC_TXN;
 	pthread_mutex_lock(&w->mu);
 	w->n = n->round_n;
-	w->commit = commit;
+	w->mode = mode;
 	w->then = then;
 	w->posted = true;
 	pthread_cond_signal(&w->cond);
@@ -487,7 +517,7 @@ static void raftd_fx_finished(struct raftd_node *n)
 	int r;
 
 	if (n->exec == RAFTD_EXEC_ROUND) {
-		r = raftd_txw_post(n, true, raftd_round_committed);
+		r = raftd_txw_post(n, RAFTD_TXN_COMMIT, raftd_round_committed);
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot apply to lmdb");
 		return; /* raftd_round_committed goes on */
@@ -744,7 +774,8 @@ void raftd_exec_kick(struct raftd_node *n)
 		size_t count = CK_MIN(raftd_exec_backlog(n), (size_t)RAFTD_ROUND_MAX);
 		int r;
 
-		if (n->ready_wait_exec && n->exec != RAFTD_EXEC_ROUND && n->exec != RAFTD_EXEC_TXN) {
+		if (n->ready_wait_exec && n->exec != RAFTD_EXEC_ROUND &&
+		    n->exec != RAFTD_EXEC_TXN) {
 			/* A Ready waits to install a snapshot: it goes first (and
 			 * drops the backlog, which the snapshot covers). */
 			n->ready_wait_exec = false;
@@ -763,10 +794,26 @@ void raftd_exec_kick(struct raftd_node *n)
 		CK_ASSERT(n->items[n->item_head].index == n->applied + 1);
 		n->round_n = count;
 		n->round_start_ns = ck_clock_mono_ns();
-		r = raftd_txw_post(n, false, raftd_round_tried);
+		if (!raftd_round_may_act(n)) {
+			r = raftd_txw_post(n, RAFTD_TXN_TRY, raftd_round_tried);
+			if (r < 0)
+				return raftd_node_fatal(n, r, "cannot apply to lmdb");
+			return; /* raftd_round_tried goes on */
+		}
+		/* Entries that may need walwriter: their dry run here (no fsync,
+		 * no hop to the apply thread and back), then the effects. */
+		r = raftd_exec_txn(n, n->items + n->item_head, count, RAFTD_TXN_DRY);
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot apply to lmdb");
-		return; /* raftd_round_tried goes on */
+		if (n->fx.n) {
+			n->exec = RAFTD_EXEC_ROUND;
+			raftd_fx_start(n);
+			return;
+		}
+		r = raftd_txw_post(n, RAFTD_TXN_COMMIT, raftd_round_committed);
+		if (r < 0)
+			return raftd_node_fatal(n, r, "cannot apply to lmdb");
+		return; /* raftd_round_committed goes on */
 	}
 }
 

@@ -361,18 +361,19 @@ static void raftd_in_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, vo
 	env = chronik__raftnet__envelope__unpack(NULL, len, data);
 	why = env ? raftd_env_refusal(n, in, env, &restart) : "unparsable frame";
 	if (why) {
-		ck_log(CK_LOG_WARN,
-		       "refusing raft connection: %s from=%llu cluster=%s incarnation=%llu bytes=%zu",
-		       why, env ? (unsigned long long)env->from : 0ull,
-		       env ? env->cluster_id : "?", env ? (unsigned long long)env->incarnation : 0ull,
-		       len);
+		ck_log(
+		    CK_LOG_WARN,
+		    "refusing raft connection: %s from=%llu cluster=%s incarnation=%llu bytes=%zu",
+		    why, env ? (unsigned long long)env->from : 0ull, env ? env->cluster_id : "?",
+		    env ? (unsigned long long)env->incarnation : 0ull, len);
 		if (env)
 			chronik__raftnet__envelope__free_unpacked(env, NULL);
 		raftd_inbound_drop(in);
 		return;
 	}
 	if (restart)
-		ck_log(CK_LOG_INFO, "peer incarnation peer=%llu incarnation=%016llx last_index=%llu",
+		ck_log(CK_LOG_INFO,
+		       "peer incarnation peer=%llu incarnation=%016llx last_index=%llu",
 		       (unsigned long long)env->from, (unsigned long long)env->incarnation,
 		       (unsigned long long)env->last_index);
 	n->h.on_envelope(n->arg, env, restart);
@@ -401,10 +402,12 @@ void raftd_net_accept(int fd, void *arg)
 	for (size_t i = 0; i < RAFTD_NET_INBOUND_MAX; i++) {
 		if (n->in[i].conn)
 			continue;
-		n->in[i].conn = ck_ipc_conn_new(n->base, fd, raftd_frame_max(n), &raftd_in_handlers, n);
+		n->in[i].conn =
+		    ck_ipc_conn_new(n->base, fd, raftd_frame_max(n), &raftd_in_handlers, n);
 		return;
 	}
-	ck_log(CK_LOG_WARN, "too many raft connections, refusing one max=%d", RAFTD_NET_INBOUND_MAX);
+	ck_log(CK_LOG_WARN, "too many raft connections, refusing one max=%d",
+	       RAFTD_NET_INBOUND_MAX);
 	(void)close(fd);
 }
 
@@ -412,8 +415,8 @@ void raftd_net_accept(int fd, void *arg)
 
 static void raftd_peer_write(raftd_net_t *n, raftd_peer_t *p)
 {
-	raftd_env_header_t h = {n->cfg->cluster_id, n->self, n->incarnation, p->id,
-	                        n->commit, n->last_index};
+	raftd_env_header_t h = {n->cfg->cluster_id, n->self,      n->incarnation, p->id,
+	                        n->commit,          n->last_index};
 	int r;
 
 	if (!p->conn || (p->raft.len == 0 && p->pending.len == 0))

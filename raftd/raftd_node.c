@@ -402,7 +402,8 @@ static void raftd_node_reports(struct raftd_node *n)
 			break;
 		case RAFTD_REPORT_SNAPSHOT_OK:
 		case RAFTD_REPORT_SNAPSHOT_FAILED:
-			raft_report_snapshot(n->raft, rp->peer, rp->kind == RAFTD_REPORT_SNAPSHOT_OK);
+			raft_report_snapshot(n->raft, rp->peer,
+			                     rp->kind == RAFTD_REPORT_SNAPSHOT_OK);
 			break;
 		case RAFTD_REPORT_RESTART:
 			raft_report_restart(n->raft, rp->peer, rp->index);
@@ -503,8 +504,7 @@ static void raftd_node_check_serving(struct raftd_node *n)
 
 	if (!n->raft || n->failed)
 		return;
-	if (!n->serving &&
-	    (n->net || (n->role == RAFT_LEADER && n->applied >= n->lead_index))) {
+	if (!n->serving && (n->net || (n->role == RAFT_LEADER && n->applied >= n->lead_index))) {
 		n->serving = true;
 		ck_log(CK_LOG_INFO, "serving role=%s applied_index=%llu", raft_role_name(n->role),
 		       (unsigned long long)n->applied);
@@ -514,8 +514,8 @@ static void raftd_node_check_serving(struct raftd_node *n)
 			n->h.on_status(n->arg);
 	}
 	/* With peers, the registration goes to whoever leads (forwarded). */
-	can_register = n->net ? n->leader != RAFT_NONE
-	                      : n->role == RAFT_LEADER && n->applied >= n->lead_index;
+	can_register =
+	    n->net ? n->leader != RAFT_NONE : n->role == RAFT_LEADER && n->applied >= n->lead_index;
 	if (n->serving && !n->registered && !n->stopping && can_register)
 		raftd_node_register(n);
 }
@@ -551,12 +551,13 @@ static void raftd_tick_cb(evutil_socket_t fd, short what, void *arg)
 static raft_commit_mode_t raftd_node_commit_mode(const ck_config_t *cfg)
 {
 	const char *v = getenv("CHRONIK_DISABLE_METADATA_WAL");
-	bool quorum_only = v && (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"));
+	bool quorum_only =
+	    v && (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"));
 
 	/* The seed's switch to turn its fast path off: here that is quorum. */
 	if (quorum_only && cfg->metadata_commit_leader)
-		ck_log(CK_LOG_WARN, "CHRONIK_DISABLE_METADATA_WAL=%s: commit mode quorum, not leader",
-		       v);
+		ck_log(CK_LOG_WARN,
+		       "CHRONIK_DISABLE_METADATA_WAL=%s: commit mode quorum, not leader", v);
 	return cfg->metadata_commit_leader && !quorum_only ? RAFT_COMMIT_LEADER
 	                                                   : RAFT_COMMIT_QUORUM;
 }

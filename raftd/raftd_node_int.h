@@ -100,6 +100,13 @@ typedef enum {
 
 struct raftd_node;
 
+/* How an apply round's transaction ends (raftd_exec.c). */
+typedef enum {
+	RAFTD_TXN_TRY = 0, /* commit unless an entry has a local effect */
+	RAFTD_TXN_DRY,     /* list the effects, never commit */
+	RAFTD_TXN_COMMIT,  /* commit (the effects are done) */
+} raftd_txn_mode_t;
+
 /* The apply thread (raftd_exec.c): one LMDB transaction of an apply round
  * at a time, so that its fdatasync never blocks the event loop. */
 typedef struct {
@@ -115,7 +122,7 @@ typedef struct {
 	raftd_item_t *items;
 	size_t cap;
 	size_t n;
-	bool commit;
+	raftd_txn_mode_t mode;
 	int result;
 	void (*then)(struct raftd_node *n, int result);
 } raftd_txn_worker_t;
@@ -188,7 +195,7 @@ struct raftd_node {
 	bool registered;
 	bool stopping;
 	bool failed;
-	uint64_t applied; /* LMDB applied_index */
+	uint64_t applied;     /* LMDB applied_index */
 	uint64_t incarnation; /* of this raftd start: transport and broker */
 	raftd_prop_list_t queued;
 	raftd_prop_list_t forwarded;
@@ -196,8 +203,8 @@ struct raftd_node {
 	/* the network (raftd_node_net.c); NULL for a lone voter */
 	struct raftd_net *net;
 	uint64_t fwd_seq;
-	uint64_t fwd_hold_ms; /* no forwarding before (the leader refused) */
-	uint64_t leader_commit; /* as the leader last said */
+	uint64_t fwd_hold_ms;               /* no forwarding before (the leader refused) */
+	uint64_t leader_commit;             /* as the leader last said */
 	Chronik__Raftnet__Envelope **inbox; /* envelopes with messages to step */
 	size_t inbox_head;
 	size_t inbox_n;
@@ -211,10 +218,10 @@ struct raftd_node {
 	struct event *tx_timer;
 	uint64_t snapshot_entries; /* take one every this many applied entries */
 	uint64_t compact_keep;     /* entries kept in the log below it */
-	bool ready_wait_exec; /* the Ready installs a snapshot once exec is idle */
-	bool ready_snap_done; /* ... and has done so */
-	size_t ready_early;   /* committed entries of the Ready queued before its append */
-	bool ready_sent;      /* a leader's Ready: messages sent before its append */
+	bool ready_wait_exec;      /* the Ready installs a snapshot once exec is idle */
+	bool ready_snap_done;      /* ... and has done so */
+	size_t ready_early;        /* committed entries of the Ready queued before its append */
+	bool ready_sent;           /* a leader's Ready: messages sent before its append */
 	/* the controller (raftd_ctl.c) */
 	raftd_ctl_broker_t ctl[CK_CONFIG_PEERS_MAX];
 	size_t n_ctl;

@@ -298,8 +298,8 @@ void repl_meta_later_cb(evutil_socket_t fd, short what, void *arg)
 static void repl_meta_changed(repl_shell_t *s)
 {
 	uint64_t now = ck_clock_mono_ms();
-	uint64_t due = s->meta_read_ms +
-	               CK_MAX((uint64_t)REPL_META_GAP_MS, REPL_META_GAP_COST * s->meta_read_cost_ms);
+	uint64_t due = s->meta_read_ms + CK_MAX((uint64_t)REPL_META_GAP_MS,
+	                                        REPL_META_GAP_COST * s->meta_read_cost_ms);
 	struct timeval tv;
 
 	if (now >= due) {

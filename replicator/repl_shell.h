@@ -74,8 +74,8 @@ typedef struct repl_shell {
 
 	struct event *flush_ev;
 	struct event *timer_ev;
-	struct event *meta_ev;  /* a metadata read held back (repl_meta.c) */
-	uint64_t meta_read_ms;  /* when the last read ran (monotonic) */
+	struct event *meta_ev;      /* a metadata read held back (repl_meta.c) */
+	uint64_t meta_read_ms;      /* when the last read ran (monotonic) */
 	uint64_t meta_read_cost_ms; /* how long the last read took */
 	bool stopping;
 	char status_what[160];
