@@ -43,7 +43,41 @@ static void kfk_md_state_free(kfk_req_t *req)
 		kfk_meta_names_free(st->all, st->nall);
 }
 
-static int kfk_md_fill_partition(kfk_req_t *req, const kfk_pmeta_t *pm,
+/* The live (unfenced) brokers, for offline_replicas. */
+typedef struct {
+	int32_t ids[256];
+	int n;
+} kfk_md_live_t;
+
+static bool kfk_md_is_live(const kfk_md_live_t *l, int32_t id)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->ids[i] == id)
+			return true;
+	return false;
+}
+
+/* Replicas on brokers that are fenced or not registered (as Kafka's KRaft
+ * metadata cache reports them). */
+static void kfk_md_offline(kfk_req_t *req, const kfk_pmeta_t *pm, const kfk_md_live_t *live,
+                           kfk_metadata_response_partition_t *o)
+{
+	int32_t *v;
+	int k = 0;
+
+	for (int32_t i = 0; i < pm->nreplicas; i++)
+		k += !kfk_md_is_live(live, pm->replicas[i]);
+	if (k == 0 || !(v = kfk_req_alloc(req, (size_t)k, sizeof(*v))))
+		return;
+	k = 0;
+	for (int32_t i = 0; i < pm->nreplicas; i++)
+		if (!kfk_md_is_live(live, pm->replicas[i]))
+			v[k++] = pm->replicas[i];
+	o->offline_replicas.count = k;
+	o->offline_replicas.items = v;
+}
+
+static int kfk_md_fill_partition(kfk_req_t *req, const kfk_pmeta_t *pm, const kfk_md_live_t *live,
                                  kfk_metadata_response_partition_t *o)
 {
 	kfk_metadata_response_partition_init(o);
@@ -60,21 +94,25 @@ static int kfk_md_fill_partition(kfk_req_t *req, const kfk_pmeta_t *pm,
 	if (!pm->replicas) {
 		/* No partition record (yet): say so, with empty lists. */
 		o->replica_nodes.count = o->isr_nodes.count = 0;
+	} else {
+		kfk_md_offline(req, pm, live, o);
 	}
-	(void)req;
 	return 0;
 }
 
 static int kfk_md_fill_topic(kfk_req_t *req, const kfk_topic_t *t, kfk_metadata_response_topic_t *o)
 {
+	kfk_md_live_t live;
+
 	o->name = kfk_str(t->name);
 	memcpy(o->topic_id, t->id, 16);
 	o->partitions.count = t->npart;
 	o->partitions.items = kfk_req_alloc(req, (size_t)t->npart, sizeof(*o->partitions.items));
 	if (!o->partitions.items)
 		return -1;
+	live.n = kfk_meta_live_broker_ids(req->srv, live.ids, (int)CK_ARRAY_LEN(live.ids));
 	for (int32_t i = 0; i < t->npart; i++)
-		(void)kfk_md_fill_partition(req, &t->parts[i], &o->partitions.items[i]);
+		(void)kfk_md_fill_partition(req, &t->parts[i], &live, &o->partitions.items[i]);
 	return 0;
 }
 

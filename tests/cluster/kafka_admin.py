@@ -32,7 +32,7 @@ Commands (PORTS is a comma list of Kafka ports):
   partitions PORT PREFIX COUNT TOTAL [--converge PORTS]
   delete PORT PREFIX COUNT [--converge PORTS]
   metadata PORTS [--controller ID] [--brokers ID,..] [--same]
-           [--not-leader ID] [--not-in-isr ID] [--timeout S]
+           [--not-leader ID] [--not-in-isr ID] [--offline ID] [--timeout S]
   stream BOOTSTRAP PREFIX               confluent-kafka, until SIGTERM
   dstream PORT PREFIX                   kafka-python to one node, until SIGTERM
 Topics are PREFIX%05d, 0 .. COUNT-1. Exit 0, 1 when a call failed (why on
@@ -126,11 +126,12 @@ class View:
         self.controller = resp.controller_id
         self.brokers = sorted((b[0], '%s:%d' % (b[1], b[2])) for b in resp.brokers)
         self.topics = []  # (name, error, partition count), as listed
-        self.parts = {}   # (topic, p) -> (error, leader, replicas, isr)
+        self.parts = {}   # (topic, p) -> (error, leader, replicas, isr, offline)
         for err, name, _internal, parts in resp.topics:
             self.topics.append((name, err, len(parts)))
-            for perr, p, leader, replicas, isr, _offline in parts:
-                self.parts[(name, p)] = (perr, leader, tuple(replicas), tuple(isr))
+            for perr, p, leader, replicas, isr, offline in parts:
+                self.parts[(name, p)] = (perr, leader, tuple(replicas), tuple(isr),
+                                         tuple(sorted(offline)))
 
     def assignment(self):
         """What must be the same on every node: topic -> partition -> (leader, replicas)."""
@@ -148,7 +149,7 @@ class View:
             emit('broker', self.port, bid, ep)
         for name, err, n in self.topics:
             emit('topic', self.port, name, err, n)
-        for (topic, p), (err, leader, replicas, isr) in sorted(self.parts.items()):
+        for (topic, p), (err, leader, replicas, isr, _offline) in sorted(self.parts.items()):
             emit('part', self.port, topic, p, err, leader, ','.join(map(str, replicas)) or '-',
                  ','.join(map(str, isr)) or '-')
 
@@ -211,6 +212,7 @@ def cmd_metadata(args):
     brokers = opt(args, '--brokers')
     not_leader = opt(args, '--not-leader')
     not_in_isr = opt(args, '--not-in-isr')
+    offline = opt(args, '--offline')
     same = flag(args, '--same')
     timeout = float(opt(args, '--timeout', '0'))
     checks = []
@@ -234,6 +236,13 @@ def cmd_metadata(args):
             return next(('node %d: %s-%d has %d in its ISR' % (v.port, k[0], k[1], b)
                          for v in vs for k, p in v.parts.items() if b in p[3]), None)
         checks.append(c_not_in_isr)
+    if offline is not None:
+        # ID's replicas are listed offline, and nothing else is.
+        def c_offline(vs, b=int(offline)):
+            return next(('node %d: %s-%d offline %s' % (v.port, k[0], k[1], list(p[4]))
+                         for v in vs for k, p in v.parts.items()
+                         if p[4] != ((b,) if b in p[2] else ())), None)
+        checks.append(c_offline)
     if same:
         checks.append(check_same)
     nodes = [Node(p) for p in ports]

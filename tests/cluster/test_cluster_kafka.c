@@ -762,7 +762,7 @@ START_TEST(test_fence)
 {
 	km_t before = {0}, m = {0};
 	kw_t w;
-	char opts[64];
+	char opts[96];
 	uint64_t t_kill, t_gone, t_moved, t_start;
 	int leader, victim, other, moved = 0, in_isr = 0;
 	unsigned survivors;
@@ -780,7 +780,8 @@ START_TEST(test_fence)
 	km_wait_cluster(&m, survivors, survivors, leader, 30);
 	t_gone = ck_clock_mono_ms();
 	/* The broker list may shrink before the partitions move. */
-	snprintf(opts, sizeof(opts), "--not-leader %d --not-in-isr %d --same", victim, victim);
+	snprintf(opts, sizeof(opts), "--not-leader %d --not-in-isr %d --offline %d --same", victim,
+	         victim, victim);
 	km_fetch(&m, survivors, 30, opts);
 	ck_assert_msg(m.ok, "partitions still led by the fenced broker %d", victim);
 	t_moved = ck_clock_mono_ms();
