@@ -86,6 +86,7 @@ fail() { log "$*"; failures=$((failures + 1)); }
 
 orphans=() # the node's children, SIGKILLed if they outlive the supervisor
 . "$here/proc.sh"
+. "$here/results.sh"
 
 # stop_node: stops the node's supervisor, then any child it left behind.
 stop_node() {
@@ -121,14 +122,6 @@ run_bg() {
 
 # --- /proc readings (bash builtins only: they run while the node is busy) ----
 
-# cpu_ticks PID: user + system clock ticks of all its threads so far.
-cpu_ticks() {
-	local stat f
-	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
-	read -ra f <<<"${stat##*) }" # fields after "pid (comm) "; utime/stime: 12th/13th
-	echo $((f[11] + f[12]))
-}
-
 # children_ticks: cutime + cstime of this shell (its reaped children).
 children_ticks() {
 	local stat f
@@ -146,30 +139,10 @@ status_kb() {
 	echo -
 }
 
-get() { echo "${R[$1.$2]:--}"; }
 mb() { [ "$1" = - ] && echo - || awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-pressure() {
-	local cpu io
-	cpu=$(awk '/^some/ {print $3}' /proc/pressure/cpu 2>/dev/null)
-	io=$(awk '/^some/ {print $3}' /proc/pressure/io 2>/dev/null)
-	echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) cpu-pressure ${cpu:-n/a} io-pressure ${io:-n/a}"
-}
-
-# parse STAGE LINE: "kind k=v k=v" -> R[STAGE.k]=v
-parse() {
-	local stage=$1 tok
-	for tok in $2; do
-		[[ "$tok" == *=* ]] && R[$stage.${tok%%=*}]=${tok#*=}
-	done
-}
-
 machine_info() {
-	local cpu fs
-	cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
-	fs=$(df -T "$base" | awk 'NR == 2 {print $2 " on " $1 " (" $7 ")"}')
-	echo "machine: nproc=$(nproc) cpu=\"$cpu\" mem=$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) kernel=$(uname -r)"
-	echo "bench dir: $work  fs: $fs"
+	machine_lines "$base"
 	echo "settings: BENCH_KAFKA_SECS=$SECS BENCH_KAFKA_SEQ_MB=$SEQ_MB BENCH_KAFKA_PARTITIONS=$PARTITIONS" \
 		"BENCH_KAFKA_SIZE=$SIZE BENCH_KAFKA_LINGER_MS=$LINGER_MS BENCH_KAFKA_ACKS=\"$ACKS\"" \
 		"BENCH_KAFKA_CONNS=$CONNS BENCH_KAFKA_PERF=${PERF_DIR:-off}"
@@ -467,13 +440,6 @@ profile_run() {
 
 # --- report -----------------------------------------------------------------
 
-# verdict EXPR A [B]: awk-evaluates EXPR over a, b -> MET / NOT MET / n/a.
-verdict() {
-	local expr=$1 v
-	shift
-	for v in "$@"; do [ -z "$v" ] || [ "$v" = - ] && { echo "n/a"; return; }; done
-	awk -v a="$1" -v b="${2:-0}" "BEGIN { exit !($expr) }" && echo MET || echo "NOT MET"
-}
 ratio() { # A B -> A/B with 2 decimals, or -
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || a == "" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
 }

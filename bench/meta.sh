@@ -75,30 +75,10 @@ fail() { log "$*"; failures=$((failures + 1)); }
 # --- processes (bench/proc.sh) ---------------------------------------------
 
 . "$here/proc.sh"
+. "$here/results.sh"
 
 # run_bg OUT CMD...: proc_run with stderr appended to $work/stderr.
 run_bg() { proc_run "$1" "$work/stderr" "${@:2}"; }
-
-# parse STAGE LINE: "result k=v k=v" -> R[STAGE.k]=v
-parse() {
-	local tok
-	for tok in $2; do [[ "$tok" == *=* ]] && R[$1.${tok%%=*}]=${tok#*=}; done
-}
-
-get() { echo "${R[$1.$2]:--}"; }
-
-cpu_ticks() {
-	local stat f
-	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
-	read -ra f <<<"${stat##*) }"
-	echo $((f[11] + f[12]))
-}
-
-pressure() {
-	echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)" \
-		"cpu-pressure $(awk '/^some/ {print $3}' /proc/pressure/cpu 2>/dev/null)" \
-		"io-pressure $(awk '/^some/ {print $3}' /proc/pressure/io 2>/dev/null)"
-}
 
 # --- the chronik cluster ----------------------------------------------------
 
@@ -362,13 +342,6 @@ etcd_stage() {
 }
 
 # --- report -----------------------------------------------------------------
-
-# verdict EXPR A [B]: awk-evaluates EXPR over a, b -> MET / NOT MET / n/a.
-verdict() {
-	local v
-	for v in "${@:2}"; do [ -z "$v" ] || [ "$v" = - ] && { echo "n/a"; return; }; done
-	awk -v a="$2" -v b="${3:-0}" "BEGIN { exit !($1) }" && echo MET || echo "NOT MET"
-}
 
 # calc EXPR A [B]: EXPR over a, b with 2 decimals, or - when a value is missing.
 calc() {

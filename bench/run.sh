@@ -66,16 +66,9 @@ log() { echo "run.sh: $*" >&2; }
 
 orphans=() # the idle node's children, SIGKILLed if they outlive it
 . "$(dirname "$0")/proc.sh"
+. "$(dirname "$0")/results.sh"
 
 # --- helpers ----------------------------------------------------------------
-
-# parse STAGE LINE: "kind k=v k=v" -> R[STAGE.k]=v
-parse() {
-	local stage=$1 tok
-	for tok in $2; do
-		[[ "$tok" == *=* ]] && R[$stage.${tok%%=*}]=${tok#*=}
-	done
-}
 
 # bench STAGE ARGS...: runs chronik-walbench, stores its result line. It runs
 # in the background so that a signal to this script is handled at once.
@@ -97,26 +90,11 @@ bench() {
 
 rss_kb() { awk -v k="${2:-VmRSS}:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
 
-# get STAGE KEY: a result or "-" when missing.
-get() { echo "${R[$1.$2]:--}"; }
-
 # fmt_mb KB -> MB with one decimal ("-" passes through).
 fmt_mb() { [ "$1" = - ] && echo - || awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
 
-# pressure: the load on this shared machine right now.
-pressure() {
-	local cpu io
-	cpu=$(awk '/^some/ {print $3}' /proc/pressure/cpu 2>/dev/null)
-	io=$(awk '/^some/ {print $3}' /proc/pressure/io 2>/dev/null)
-	echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) cpu-pressure ${cpu:-n/a} io-pressure ${io:-n/a}"
-}
-
 machine_info() {
-	local cpu fs
-	cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
-	fs=$(df -T "$base" | awk 'NR == 2 {print $2 " on " $1 " (" $7 ")"}')
-	echo "machine: nproc=$(nproc) cpu=\"$cpu\" mem=$(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo) kernel=$(uname -r)"
-	echo "bench dir: $work  fs: $fs"
+	machine_lines "$base"
 	echo "settings: BENCH_SECS=$SECS BENCH_LAT_SECS=$LAT_SECS BENCH_WARMUP_SECS=$WARMUP" \
 		"BENCH_SYNC_ITERS=$SYNC_ITERS BENCH_SEQ_MB=$SEQ_MB BENCH_MEM_MB=$MEM_MB" \
 		"BENCH_CONNS=$CONNS BENCH_PARTITIONS=$PARTITIONS"
@@ -142,15 +120,6 @@ start_walwriter() {
 	tail -n 20 "$dir.log" >&2
 	proc_stop "$wal_pid" 5
 	return 1
-}
-
-# cpu_ticks PID: user + system clock ticks of all its threads so far.
-cpu_ticks() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-	stat=${stat##*) } # fields after "pid (comm) "; utime/stime are 12th/13th
-	set -- $stat
-	echo $((${12} + ${13}))
 }
 
 # wal_bench STAGE ARGS...: a walbench wal run against the running walwriter;
@@ -283,15 +252,6 @@ run_node() {
 }
 
 # --- report -----------------------------------------------------------------
-
-# verdict EXPR VALUES...: awk-evaluates EXPR over a b c -> MET / NOT MET / n/a.
-verdict() {
-	local expr=$1 v
-	shift
-	for v in "$@"; do [ "$v" = - ] && { echo "n/a"; return; }; done
-	awk -v a="$1" -v b="${2:-0}" -v c="${3:-0}" "BEGIN { exit !($expr) }" && echo MET ||
-		echo "NOT MET"
-}
 
 batch_name() { [ "$1" -ge 1024 ] && [ $(($1 % 1024)) = 0 ] && echo "$(($1 / 1024)) KiB" || echo "$1 B"; }
 
