@@ -643,3 +643,58 @@ int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, cons
 		fx->n = fx_n;
 	return r;
 }
+
+/* ---- the command kind, without decoding ---- */
+
+/* Reads a varint at *I of P (LEN bytes). Returns false when it runs out. */
+static bool raftd_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	for (int shift = 0; *i < len && shift < 64; shift += 7) {
+		uint8_t b = p[(*i)++];
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*ret = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The MetadataCommand field P sets (its oneof case), from its top-level
+ * fields alone; the last member of the oneof wins, as when decoding. 0 when
+ * P does not parse. Cheap enough for every entry. */
+int raftd_apply_cmd_case(const uint8_t *p, size_t len)
+{
+	uint64_t tag, v, last = 0;
+	size_t i = 0;
+
+	while (i < len) {
+		if (!raftd_varint(p, len, &i, &tag))
+			return 0;
+		switch (tag & 7) {
+		case 0:
+			if (!raftd_varint(p, len, &i, &v))
+				return 0;
+			break;
+		case 1:
+			i += 8;
+			break;
+		case 2:
+			if (!raftd_varint(p, len, &i, &v) || v > len - i)
+				return 0;
+			i += v;
+			break;
+		case 5:
+			i += 4;
+			break;
+		default:
+			return 0;
+		}
+		/* The commands are messages: length-delimited fields 1 .. 9. */
+		if ((tag & 7) == 2 && tag >> 3 >= 1 && tag >> 3 <= 9)
+			last = tag >> 3;
+	}
+	return i == len ? (int)last : 0;
+}

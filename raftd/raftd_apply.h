@@ -124,4 +124,9 @@ int raftd_apply_log_config(Chronik__Meta__ConfigEntry *const *configs, size_t n,
 /* True when the partition record lists BROKER among its replicas. */
 int raftd_apply_is_replica(const Chronik__Meta__PartitionRecord *p, int32_t broker);
 
+/* The MetadataCommand oneof case the packed command P (LEN bytes) sets,
+ * from its top-level fields alone (the last member wins, as in decoding);
+ * 0 when P does not parse. Cheap enough for every entry. */
+int raftd_apply_cmd_case(const uint8_t *p, size_t len);
+
 #endif

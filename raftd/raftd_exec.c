@@ -128,28 +128,11 @@ int raftd_exec_push(struct raftd_node *n, const raft_entry_t *ents, size_t count
  * deletions only. */
 #define RAFTD_FX_CONFIGURE_LOG ((raftd_effect_kind_t)3)
 
-/* Reads a varint at *I of P (LEN bytes). Returns false when it runs out. */
-static bool raftd_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *ret)
-{
-	uint64_t v = 0;
-
-	for (int shift = 0; *i < len && shift < 64; shift += 7) {
-		uint8_t b = p[(*i)++];
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*ret = v;
-			return true;
-		}
-	}
-	return false;
-}
-
-static int raftd_entry_cmd(const uint8_t *p, size_t len);
-
 /* Whether the MetadataCommand in P sets alter_topic_configs (field 4). */
 static bool raftd_entry_alters(const uint8_t *p, size_t len)
 {
-	return raftd_entry_cmd(p, len) == CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+	return raftd_apply_cmd_case(p, len) ==
+	       CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
 }
 
 /* Whether any entry of the round may have a local effect (a log to create,
@@ -159,7 +142,7 @@ static bool raftd_round_may_act(const struct raftd_node *n)
 	for (size_t k = 0; k < n->round_n; k++) {
 		const raftd_item_t *it = &n->items[n->item_head + k];
 
-		switch (raftd_entry_cmd(it->data, it->len)) {
+		switch (raftd_apply_cmd_case(it->data, it->len)) {
 		case CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER:
 		case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER:
 		case CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION:
@@ -172,42 +155,6 @@ static bool raftd_round_may_act(const struct raftd_node *n)
 		}
 	}
 	return false;
-}
-
-/* The MetadataCommand field P sets (its oneof case), from its top-level
- * fields alone; the last member of the oneof wins, as when decoding. 0 when
- * P does not parse. Cheap enough for every entry. */
-static int raftd_entry_cmd(const uint8_t *p, size_t len)
-{
-	uint64_t tag, v, last = 0;
-	size_t i = 0;
-
-	while (i < len) {
-		if (!raftd_varint(p, len, &i, &tag))
-			return false;
-		switch (tag & 7) {
-		case 0:
-			if (!raftd_varint(p, len, &i, &v))
-				return false;
-			break;
-		case 1:
-			i += 8;
-			break;
-		case 2:
-			if (!raftd_varint(p, len, &i, &v) || v > len - i)
-				return false;
-			i += v;
-			break;
-		case 5:
-			i += 4;
-			break;
-		default:
-			return false;
-		}
-		if (tag >> 3 >= 1 && tag >> 3 <= 9)
-			last = tag >> 3;
-	}
-	return i == len ? (int)last : 0;
 }
 
 /* The log settings of TOPIC as TXN sees it: 1 (in *RET), 0 no such topic,

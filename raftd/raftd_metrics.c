@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "raftd_apply.h"
+
 static const struct {
 	uint64_t us;
 	const char *le; /* the same in seconds, as rendered */
@@ -40,22 +42,10 @@ void raftd_metrics_init(raftd_metrics_t *m, bool commit_leader)
 
 raftd_op_t raftd_metrics_op_of(const uint8_t *data, size_t len)
 {
-	uint64_t key = 0;
-	size_t i;
+	int c = raftd_apply_cmd_case(data, len);
 
-	/* The key is a varint: (field number << 3) | wire type 2. */
-	for (i = 0; i < len && i < 10; i++) {
-		key |= (uint64_t)(data[i] & 0x7f) << (7 * i);
-		if (!(data[i] & 0x80))
-			break;
-	}
-	if (i == len || i == 10 || (key & 7) != 2)
-		return RAFTD_OP_OTHER;
-	key >>= 3;
 	/* Field numbers 1 .. 9 are the commands, in raftd_op_t order. */
-	if (key < 1 || key > RAFTD_OP_NOOP + 1)
-		return RAFTD_OP_OTHER;
-	return (raftd_op_t)(key - 1);
+	return c >= 1 && c <= RAFTD_OP_NOOP + 1 ? (raftd_op_t)(c - 1) : RAFTD_OP_OTHER;
 }
 
 const char *raftd_metrics_op_name(raftd_op_t op)
