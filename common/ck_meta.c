@@ -37,6 +37,7 @@ struct ck_meta {
 };
 
 static const char ck_meta_key_applied[] = "applied_index";
+static const char ck_meta_key_parts[] = "parts_index";
 static const char ck_meta_key_next_pid[] = "next_producer_id";
 static const char ck_meta_key_pid_block[] = "producer_ids/";
 
@@ -177,11 +178,11 @@ static int ck_meta_u64_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t ke
 	return ck_meta_err(mdb_put(txn, dbi, &k, &v, 0));
 }
 
-int ck_meta_applied_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret)
+/* A u64 of the "state" database; 0 when missing. */
+static int ck_meta_state_u64(ck_meta_t *m, MDB_txn *txn, const char *key, uint64_t *ret)
 {
 	uint64_t v = 0;
-	int r = ck_meta_u64_get(txn, m->state, ck_meta_key_applied, sizeof(ck_meta_key_applied) - 1,
-	                        &v);
+	int r = ck_meta_u64_get(txn, m->state, key, strlen(key), &v);
 
 	if (r == CK_E_NOT_FOUND)
 		r = 0;
@@ -190,9 +191,25 @@ int ck_meta_applied_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret)
 	return r;
 }
 
+int ck_meta_applied_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret)
+{
+	return ck_meta_state_u64(m, txn, ck_meta_key_applied, ret);
+}
+
 int ck_meta_applied_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index)
 {
 	return ck_meta_u64_put(txn, m->state, ck_meta_key_applied, sizeof(ck_meta_key_applied) - 1,
+	                       index);
+}
+
+int ck_meta_parts_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret)
+{
+	return ck_meta_state_u64(m, txn, ck_meta_key_parts, ret);
+}
+
+int ck_meta_parts_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index)
+{
+	return ck_meta_u64_put(txn, m->state, ck_meta_key_parts, sizeof(ck_meta_key_parts) - 1,
 	                       index);
 }
 

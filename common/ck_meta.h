@@ -5,6 +5,11 @@
  * Named databases and their keys:
  *   "state"       "applied_index" -> u64 little-endian: the last Raft index
  *                 applied, written in the same transaction as what it covers.
+ *                 "parts_index" -> u64 little-endian: the index of the last
+ *                 applied entry that changed partition records (created,
+ *                 deleted or updated them); readers that only follow
+ *                 partitions skip a re-read while it stays. 0 or missing:
+ *                 unknown (read everything).
  *   "topics"      topic name (no NUL) -> packed chronik.meta.TopicRecord
  *   "partitions"  topic name, NUL, partition as big-endian u32
  *                 -> packed chronik.meta.PartitionRecord (so a cursor walks
@@ -46,6 +51,7 @@ void ck_meta_read_end(MDB_txn *txn);
 
 /* The applied index (0 when nothing was applied). */
 int ck_meta_applied_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret);
+int ck_meta_parts_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret); /* 0 when missing */
 
 /* Returns 0 with *RET unpacked, CK_E_NOT_FOUND, CK_E_CORRUPT, or an error. */
 int ck_meta_topic_get(ck_meta_t *m, MDB_txn *txn, const char *name,
@@ -76,6 +82,7 @@ int ck_meta_topic_del(ck_meta_t *m, MDB_txn *txn, const char *name); /* and its 
 int ck_meta_partition_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__PartitionRecord *rec);
 int ck_meta_broker_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__BrokerRecord *rec);
 int ck_meta_applied_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index);
+int ck_meta_parts_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index);
 
 /*
  * Additions (all additive to the contract above).

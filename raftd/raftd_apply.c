@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -625,6 +626,22 @@ static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
 	}
 }
 
+/* Whether a command of this kind may create, delete or update partition
+ * records (what "parts_index" tracks; see ck_meta.h). */
+static bool raftd_changes_partitions(int cmd_case)
+{
+	switch (cmd_case) {
+	case CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS:
+	case CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER:
+	case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER: /* the broker record only */
+	case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:
+	case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
+		return false;
+	default:
+		return true;
+	}
+}
+
 int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, const uint8_t *data,
                       size_t len, raftd_effects_t *fx, raftd_apply_result_t *ret)
 {
@@ -638,6 +655,8 @@ int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, cons
 	if (!cmd)
 		return raftd_result(ret, CK_E_INVALID, "not a metadata command");
 	r = raftd_apply_cmd(a, txn, index, cmd, fx, ret);
+	if (r == 0 && ret->result == 0 && raftd_changes_partitions(cmd->cmd_case))
+		r = ck_meta_parts_index_put(a->meta, txn, index);
 	chronik__meta__metadata_command__free_unpacked(cmd, NULL);
 	if (r < 0)
 		fx->n = fx_n;

@@ -6,7 +6,8 @@
  *
  * Owned by replicator. A metadata read walks every partition record of
  * every topic in one read transaction and hands them to the core as a
- * sweep; a read that fails half-way is abandoned (the core keeps what it
+ * sweep, unless no partition record changed since the last one ("parts_index",
+ * see ck_meta.h: a config change costs no walk); a read that fails half-way is abandoned (the core keeps what it
  * had) and retried at the next Applied event or timer tick. Checkpoints
  * are written in one write transaction: the deletions of deleted
  * partitions' keys first, then every changed HW; the core learns they are
@@ -97,7 +98,7 @@ static int repl_meta_topic_cb(void *arg, const Chronik__Meta__TopicRecord *rec)
 int repl_meta_refresh(repl_shell_t *s, bool force)
 {
 	repl_meta_read_t rd = {.s = s};
-	uint64_t applied = 0;
+	uint64_t applied = 0, parts = 0;
 	int r;
 
 	s->meta_read_ms = ck_clock_mono_ms();
@@ -107,8 +108,14 @@ int repl_meta_refresh(repl_shell_t *s, bool force)
 	if (r < 0)
 		goto out;
 	r = ck_meta_applied_index(s->meta, rd.txn, &applied);
+	if (r == 0)
+		r = ck_meta_parts_index(s->meta, rd.txn, &parts);
 	if (r < 0 || (!force && s->meta_read && applied == s->meta_applied))
 		goto out;
+	if (!force && s->meta_read && parts != 0 && parts == s->meta_parts) {
+		s->meta_applied = applied; /* no partition record moved since */
+		goto out;
+	}
 	repl_core_meta_sweep_begin(s->core);
 	r = ck_meta_topics_foreach(s->meta, rd.txn, repl_meta_topic_cb, &rd);
 	if (r < 0)
@@ -118,6 +125,7 @@ int repl_meta_refresh(repl_shell_t *s, bool force)
 	ck_log(CK_LOG_DEBUG, "metadata read applied_index=%" PRIu64 " invalid=%zu", applied,
 	       rd.invalid);
 	s->meta_applied = applied;
+	s->meta_parts = parts;
 	s->meta_read = true;
 	repl_shell_schedule(s);
 out:

@@ -61,6 +61,7 @@ typedef struct repl_shell {
 	ck_ipc_client_t *raftd;
 	uint64_t raftd_sub_id;
 	uint64_t meta_applied; /* applied index of the last full read */
+	uint64_t meta_parts;   /* its "parts_index" (ck_meta.h) */
 	bool meta_read;        /* a full read succeeded once */
 	int meta_invalid_warned;
 

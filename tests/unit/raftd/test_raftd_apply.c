@@ -610,6 +610,59 @@ static Chronik__Meta__BrokerRecord *broker(int32_t id)
 	return r == 0 ? b : NULL;
 }
 
+static uint64_t parts_index(void)
+{
+	MDB_txn *txn;
+	uint64_t v = 99;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	ck_assert_int_eq(ck_meta_parts_index(meta, txn, &v), 0);
+	ck_meta_read_end(txn);
+	return v;
+}
+
+/* "parts_index" moves with the entries that change partition records, not
+ * with config changes or rejected commands (the replicator skips re-reads
+ * on it). */
+START_TEST(test_parts_index)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__AlterTopicConfigs ac = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
+	Chronik__Meta__ConfigEntry e = CHRONIK__META__CONFIG_ENTRY__INIT;
+	Chronik__Meta__ConfigEntry *ev[1] = {&e};
+	Chronik__Meta__DeleteTopic dt = CHRONIK__META__DELETE_TOPIC__INIT;
+	create_t c;
+
+	ck_assert_uint_eq(parts_index(), 0);
+	create_init(&c, "t", 1, 1, 1);
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	ck_assert_uint_eq(parts_index(), 1);
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+	cmd.alter_topic_configs = &ac;
+	ac.name = "t";
+	e.name = "min.insync.replicas";
+	e.value = "1";
+	ac.set = ev;
+	ac.n_set = 1;
+	ck_assert_int_eq(apply(2, &cmd), 0);
+	ck_assert_uint_eq(parts_index(), 1);
+	ac.name = "missing";
+	ck_assert_int_eq(apply(3, &cmd), CK_E_NOT_FOUND);
+	ck_assert_uint_eq(parts_index(), 1);
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC;
+	cmd.delete_topic = &dt;
+	dt.name = "missing";
+	ck_assert_int_eq(apply(4, &cmd), CK_E_NOT_FOUND); /* rejected: no change */
+	ck_assert_uint_eq(parts_index(), 1);
+	create_init(&c, "u", 2, 1, 1);
+	ck_assert_int_eq(apply(5, &c.cmd), 0);
+	ck_assert_uint_eq(parts_index(), 5);
+	dt.name = "t";
+	ck_assert_int_eq(apply(6, &cmd), 0);
+	ck_assert_uint_eq(parts_index(), 6);
+}
+END_TEST
+
 START_TEST(test_brokers)
 {
 	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
@@ -1004,6 +1057,7 @@ static Suite *apply_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_create_topic);
 	tcase_add_test(tc, test_create_topic_log_config);
+	tcase_add_test(tc, test_parts_index);
 	tcase_add_test(tc, test_create_topic_exists);
 	tcase_add_test(tc, test_create_topic_retry_same_id);
 	tcase_add_test(tc, test_create_topic_invalid);
