@@ -4,11 +4,18 @@
  *
  * Owned by raftd. A round takes up to RAFTD_ROUND_MAX committed entries and
  * applies them in one LMDB write transaction. When they have no local side
- * effect the transaction commits right away with the new applied_index.
- * Otherwise it is aborted (a dry run that listed the effects), the effects
- * are carried out in walwriter, and the same entries are applied again and
- * committed; applying is deterministic and only raftd writes these
- * databases, so the second run sees what the first saw. The write lock of
+ * effect, or only logs to create, the transaction commits right away with
+ * the new applied_index; the logs are then created in walwriter before the
+ * round's writes are answered (RAFTD_EXEC_POST), so a client that was told
+ * its topic exists finds its log. Between the commit and the creation
+ * readers may see a partition whose log is not there yet (kafka-frontend
+ * answers UNKNOWN_TOPIC_OR_PARTITION, retriable, as Kafka brokers do before
+ * they catch up with the metadata log); a crash in between is repaired by
+ * reconciliation. A round that deletes or reconfigures logs is different:
+ * its transaction is first aborted (a dry run that listed the effects), the
+ * effects are carried out in walwriter, and the same entries are applied
+ * again and committed; applying is deterministic and only raftd writes
+ * these databases, so the second run sees what the first saw. The write lock of
  * LMDB is never held while waiting for walwriter (walwriter writes its
  * checkpoints into the same environment).
  * Effects run in waves of one kind (creates, then deletes, ...): within a
@@ -19,11 +26,11 @@
  * mapping as CreateLog's, raftd_apply_log_config) reconfigures this
  * broker's logs of it (ConfigureLog, idempotent), with the same redo
  * discipline: done before the round commits.
- * Reconciliation, at start, once per leadership and after a snapshot was
- * installed, uses the same machinery to create the logs LMDB lists for
- * this broker but walwriter lacks. A Ready that installs a snapshot waits
- * for the running round (ready_wait_exec) and goes before the next one.
- * Not for: the Ready cycle and proposals (raftd_node.c).
+ * Reconciliation, at start, whenever walwriter (re)connects, once per
+ * leadership and after a snapshot was installed, uses the same machinery to create the logs LMDB
+ * lists for this broker but walwriter lacks. A Ready that installs a snapshot waits for the running
+ * round (ready_wait_exec) and goes before the next one. Not for: the Ready cycle and proposals
+ * (raftd_node.c).
  */
 #define CK_LOG_SUBSYSTEM "apply"
 
@@ -135,14 +142,17 @@ static bool raftd_entry_alters(const uint8_t *p, size_t len)
 	       CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
 }
 
-/* Whether any entry of the round may have a local effect (a log to create,
- * delete or reconfigure); unreadable ones count as may. */
+/* Whether any entry of the round may have a local effect that must come
+ * before its commit (a log to delete or reconfigure); unreadable ones
+ * count as may. Creations follow the commit (raftd_round_tried). */
 static bool raftd_round_may_act(const struct raftd_node *n)
 {
 	for (size_t k = 0; k < n->round_n; k++) {
 		const raftd_item_t *it = &n->items[n->item_head + k];
 
 		switch (raftd_apply_cmd_case(it->data, it->len)) {
+		case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC:
+		case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_PARTITIONS:
 		case CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER:
 		case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER:
 		case CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION:
@@ -241,11 +251,22 @@ out:
 	return r;
 }
 
+/* Whether every effect listed is a log creation (none counts). */
+static bool raftd_fx_only_creates(const struct raftd_node *n)
+{
+	for (size_t i = 0; i < n->fx.n; i++)
+		if (n->fx.v[i].kind != RAFTD_EFFECT_CREATE_LOG)
+			return false;
+	return true;
+}
+
 /*
  * Applies the round's items in one transaction. RAFTD_TXN_TRY commits when
- * nothing has a side effect, RAFTD_TXN_DRY never commits (a dry run, no
- * fsync: the loop can afford it), RAFTD_TXN_COMMIT always does. Returns 1
- * (committed), 0 (aborted: the effects are in n->fx) or an error.
+ * no entry has a side effect other than creating a log (2: committed, the
+ * creations in n->fx still to do), RAFTD_TXN_DRY never commits (a dry run,
+ * no fsync: the loop can afford it), RAFTD_TXN_COMMIT always does. Returns
+ * 1 (committed, nothing left to do), 2, 0 (aborted: the effects are in
+ * n->fx) or an error.
  */
 static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_t count,
                           raftd_txn_mode_t mode)
@@ -269,7 +290,7 @@ static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_
 		if (r < 0)
 			goto abort;
 	}
-	if (mode == RAFTD_TXN_DRY || (mode == RAFTD_TXN_TRY && n->fx.n)) {
+	if (mode == RAFTD_TXN_DRY || (mode == RAFTD_TXN_TRY && !raftd_fx_only_creates(n))) {
 		r = 0;
 		goto abort;
 	}
@@ -277,7 +298,7 @@ static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_
 	if (r < 0)
 		goto abort;
 	r = ck_meta_write_commit(txn);
-	return r < 0 ? r : 1;
+	return r < 0 ? r : (mode == RAFTD_TXN_TRY && n->fx.n ? 2 : 1);
 abort:
 	mdb_txn_abort(txn);
 	return r;
@@ -468,6 +489,8 @@ static void raftd_fx_finished(struct raftd_node *n)
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot apply to lmdb");
 		return; /* raftd_round_committed goes on */
+	} else if (n->exec == RAFTD_EXEC_POST) {
+		raftd_exec_round_done(n);
 	} else {
 		ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->fx.n);
 		n->exec = RAFTD_EXEC_IDLE;
@@ -572,7 +595,8 @@ static int raftd_fx_send(struct raftd_node *n, size_t i)
 /* Sends every pending effect of the current wave. */
 static void raftd_fx_pump(struct raftd_node *n)
 {
-	if (n->exec != RAFTD_EXEC_ROUND && n->exec != RAFTD_EXEC_RECONCILE)
+	if (n->exec != RAFTD_EXEC_ROUND && n->exec != RAFTD_EXEC_RECONCILE &&
+	    n->exec != RAFTD_EXEC_POST)
 		return;
 	for (size_t i = n->fx_wave_lo; i < n->fx_wave_hi; i++) {
 		raftd_fx_call_t *c = &n->fx_calls[i];
@@ -721,8 +745,7 @@ void raftd_exec_kick(struct raftd_node *n)
 		size_t count = CK_MIN(raftd_exec_backlog(n), (size_t)RAFTD_ROUND_MAX);
 		int r;
 
-		if (n->ready_wait_exec && n->exec != RAFTD_EXEC_ROUND &&
-		    n->exec != RAFTD_EXEC_TXN) {
+		if (n->ready_wait_exec && !RAFTD_EXEC_BUSY(n)) {
 			/* A Ready waits to install a snapshot: it goes first (and
 			 * drops the backlog, which the snapshot covers). */
 			n->ready_wait_exec = false;
@@ -773,7 +796,9 @@ static void raftd_round_tried(struct raftd_node *n, int r)
 	if (r == 1) {
 		raftd_exec_round_done(n);
 	} else {
-		n->exec = RAFTD_EXEC_ROUND;
+		/* 2: committed, its logs to create before anyone is answered;
+		 * 0: aborted, the effects go first, then the commit. */
+		n->exec = r == 2 ? RAFTD_EXEC_POST : RAFTD_EXEC_ROUND;
 		raftd_fx_start(n);
 	}
 	raftd_exec_kick(n);
@@ -792,6 +817,9 @@ static void raftd_round_committed(struct raftd_node *n, int r)
 
 void raftd_exec_wal_connected(struct raftd_node *n)
 {
+	/* A walwriter that restarted lost the logs nobody appended to yet
+	 * (they live in its memory until then, wal_store.h). */
+	n->reconcile_wanted = true;
 	if (n->exec == RAFTD_EXEC_IDLE)
 		raftd_exec_kick(n);
 	else

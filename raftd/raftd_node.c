@@ -320,7 +320,7 @@ void raftd_node_ready_continue(struct raftd_node *n)
 	int r;
 
 	if (rd->has_snapshot && !n->ready_snap_done) {
-		if (n->exec == RAFTD_EXEC_ROUND || n->exec == RAFTD_EXEC_TXN) {
+		if (RAFTD_EXEC_BUSY(n)) {
 			n->ready_wait_exec = true; /* raftd_exec_kick() comes back */
 			return;
 		}

@@ -96,13 +96,20 @@ typedef enum {
 	RAFTD_EXEC_LIST,      /* reconciliation waits for ListLogs */
 	RAFTD_EXEC_RECONCILE, /* reconciliation waits for its CreateLogs */
 	RAFTD_EXEC_TXN,       /* a round's LMDB transaction runs on the apply thread */
+	RAFTD_EXEC_POST,      /* a committed round waits for its CreateLogs */
 } raftd_exec_state_t;
+
+/* Whether an apply round holds its items (a snapshot must wait). */
+#define RAFTD_EXEC_BUSY(n)                                                                         \
+	((n)->exec == RAFTD_EXEC_ROUND || (n)->exec == RAFTD_EXEC_TXN ||                           \
+	 (n)->exec == RAFTD_EXEC_POST)
 
 struct raftd_node;
 
 /* How an apply round's transaction ends (raftd_exec.c). */
 typedef enum {
-	RAFTD_TXN_TRY = 0, /* commit unless an entry has a local effect */
+	RAFTD_TXN_TRY = 0, /* commit unless an entry has a local effect other
+	                    * than a log creation (those follow the commit) */
 	RAFTD_TXN_DRY,     /* list the effects, never commit */
 	RAFTD_TXN_COMMIT,  /* commit (the effects are done) */
 } raftd_txn_mode_t;

@@ -136,7 +136,7 @@ void raftd_node_snap_maybe(struct raftd_node *n)
 	bool wanted = n->store && raftd_store_snapshot_wanted(n->store);
 	int r;
 
-	if (!n->raft || n->ready_pending || n->exec == RAFTD_EXEC_ROUND || n->exec == RAFTD_EXEC_TXN || n->applied == 0 ||
+	if (!n->raft || n->ready_pending || RAFTD_EXEC_BUSY(n) || n->applied == 0 ||
 	    n->applied <= n->snap.index)
 		return;
 	if (!wanted && n->applied - n->snap.index < n->snapshot_entries)

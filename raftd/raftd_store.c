@@ -884,7 +884,10 @@ static void raftd_store_info_cb(void *arg, int err, const Chronik__Wal__WalReply
 
 	if (raftd_store_reply_failed(s, err, rep))
 		return;
-	if (rep->error == CK_E_NOT_FOUND && !s->loaded)
+	/* A new log lives in walwriter's memory until its first append
+	 * (wal_store.h): a walwriter that restarted before any append was
+	 * acknowledged has none, and nothing in it was durable. */
+	if (rep->error == CK_E_NOT_FOUND && (!s->loaded || (s->last == 0 && s->log_start == 0)))
 		return raftd_store_create(s);
 	if (rep->error != 0 || rep->body_case != CHRONIK__WAL__WAL_REPLY__BODY_LOG_INFO)
 		return raftd_store_fail(s, rep->error ? rep->error : CK_E_PROTO,

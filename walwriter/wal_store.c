@@ -448,6 +448,9 @@ int wal_store_activate(wal_store_t *s)
 
 	if (s->log_fd >= 0)
 		return 0;
+	r = wal_store_materialize(s);
+	if (r < 0)
+		return r;
 	/* The segment holds no batch yet: truncating clears whatever a crash
 	 * left in files that may already exist. */
 	r = wal_store_seg_open(s->dir, wal_store_base(s), true, &s->log_fd, &s->index_fd,

@@ -14,7 +14,8 @@
  * the recovery point (wal_store_ckpt) only ever names fdatasync'd bytes. An
  * empty active segment may be "not open" (no fds, maybe no files yet: a new
  * log, or an empty one after recovery); the first append opens (creates)
- * its files and fsyncs the directory before anything is written.
+ * its files, and for a new log its directory (wal_store_materialize), and
+ * fsyncs them before anything is written.
  * Not here: deciding anything (wal_core.h), threads, LMDB, IPC.
  */
 #ifndef WAL_STORE_H
@@ -60,21 +61,18 @@ typedef struct {
 typedef void (*wal_store_group_fn)(void *arg, wal_store_new_t *logs, size_t n);
 
 /*
- * Creates the N logs of LOGS (distinct names) together, each in
- * <data_dir>/log/<topic>-<partition>: an empty first segment file at offset
- * 0 (its index files and the preallocated tail come with the first append)
- * and, when REQ is not all 0, its settings file. Every log is built under
- * "<dir>.creating" (a settings file is made durable there; by helper
- * threads for a big group), then BEFORE(ARG, ...) runs (may be NULL) and
- * the directories are renamed into place. Nothing else is fsync'd: a new
- * log becomes durable with its first append (wal_store_activate: its files,
- * then its name in <data_dir>/log), before that append is acknowledged.
- * After a power loss a log nobody appended to yet may be absent or lack
- * its segment file (recovered as empty); raftd re-creates the logs LMDB
- * lists for this broker at start (reconciliation), so nothing acknowledged
- * depends on the creation's own fsyncs. Per-log results land in
- * LOGS[i].err and .store; a log whose name exists gets CK_E_EXISTS without
- * disturbing the others. Returns 0 (per-log errors only).
+ * Creates the N logs of LOGS (distinct names) together: each a store in
+ * memory for <data_dir>/log/<topic>-<partition> with an empty first
+ * segment at offset 0, and nothing on disk yet (a name whose directory
+ * exists gets CK_E_EXISTS without disturbing the others). Then BEFORE(ARG,
+ * ...) runs (may be NULL). The directory, its settings file (when REQ is
+ * not all 0) and the segment files are built by the log's first append
+ * (wal_store_activate), durably, before that append is acknowledged; a log
+ * deleted before any append never touches the disk. After a restart a log
+ * nobody appended to is gone: raftd re-creates the logs LMDB lists for
+ * this broker (reconciliation), so nothing acknowledged depends on it.
+ * Per-log results land in LOGS[i].err and .store. Returns 0 (per-log
+ * errors only).
  */
 int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n,
                            wal_store_group_fn before, void *arg);

@@ -3,19 +3,21 @@
  * thread side; see wal_store.h): grouped creation, grouped deletion and the
  * settings file.
  *
- * Logs created (or deleted) together share their work. A creation group
- * builds every log under "<dir>.creating" (a settings file, when the log
- * has one, made durable there with a few helper threads at once: on a busy
- * file system each fsync forces a journal commit, and concurrent fsyncs
- * share one), then renames the directories into place, without fsyncs:
- * the first append makes a log durable (wal_store_activate). A deletion
- * group renames every directory away, fsyncs the parent once and only then
- * removes files. A new log holds only what readers need to see it (its
- * directory and an empty first segment file); its index files and
- * zero-filled tail come with its first append (wal_store_activate), its
- * settings file only when it differs from the node defaults.
- * Invariants: a directory under its final name is complete (durable once
- * appended to; before that a power loss may take it or its empty segment);
+ * Logs deleted together share their work: a deletion group renames every
+ * directory away, fsyncs the parent once and only then removes files.
+ * Creation writes nothing to disk: a new log is a store in memory whose
+ * directory is built with its first append (wal_store_materialize, called
+ * by wal_store_activate): "<dir>.creating" with the settings file when the
+ * log has one (made durable there), renamed into place, then the segment
+ * files and the fsyncs of activation, all before that append is
+ * acknowledged. Readers take a missing directory for an empty log, and
+ * raftd re-creates the logs LMDB lists for this broker whenever walwriter
+ * (re)connects, so a log nobody appended to needs nothing on disk; this
+ * keeps CreateTopics free of inode allocation (on ext4 without a journal
+ * its scan for recently deleted inodes dominated creation). Settings
+ * changed before the first append only change memory.
+ * Invariants: a directory under its final name is complete (and durable
+ * before the append that built it is acknowledged);
  * "<dir>.creating" and "<dir>.deleted" are leftovers that start-up removes
  * (wal_boot.c). Not here: segment writing (wal_store.c), recovery
  * (wal_recover.c), LMDB (the callers').
@@ -27,7 +29,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,6 @@
 
 #define WAL_DIR_CREATING ".creating"
 #define WAL_DIR_DELETED  ".deleted"
-/* Helper threads building a big group (at least 4 logs each). */
-#define WAL_DIR_THREADS 16
 
 /* Removes DIR and the files in it (log directories hold no subdirectories). */
 static int wal_dir_remove(const char *dir)
@@ -100,23 +99,14 @@ static int wal_dir_cfg_write(const char *dir, const wal_log_cfg_t *req)
 	return r;
 }
 
-/* Builds the skeleton of a new log in TMP: an empty first segment file and,
- * when REQ differs from the defaults, the settings file. Nothing fsync'd. */
+/* Builds the skeleton of a new log in TMP: the directory and, when REQ
+ * differs from the defaults, the settings file (the segment files come
+ * with activation). Nothing fsync'd. */
 static int wal_dir_build(const char *tmp, const wal_log_cfg_t *req)
 {
-	char path[PATH_MAX];
-	int fd, r;
-
 	(void)wal_dir_remove(tmp); /* a crashed attempt's */
 	if (mkdir(tmp, 0755) < 0)
 		return -errno;
-	r = ck_segment_path(path, sizeof(path), tmp, 0, CK_SEGMENT_FILE_LOG);
-	if (r < 0)
-		return r;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	(void)close(fd);
 	return wal_cfg_is_default(req) ? 0 : wal_dir_cfg_write(tmp, req);
 }
 
@@ -129,34 +119,43 @@ static int wal_dir_settle(const char *tmp, const wal_log_cfg_t *req)
 
 	if (wal_cfg_is_default(req))
 		return 0; /* nothing to settle: activation makes the files durable */
-	{
-		r = wal_dir_file(path, sizeof(path), tmp, WAL_STORE_CONFIG_FILE);
-		if (r < 0)
-			return r;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		if (fdatasync(fd) < 0)
-			r = -errno;
-		(void)close(fd);
-	}
+	r = wal_dir_file(path, sizeof(path), tmp, WAL_STORE_CONFIG_FILE);
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fdatasync(fd) < 0)
+		r = -errno;
+	(void)close(fd);
 	return r < 0 ? r : ck_fs_dir_sync(tmp);
 }
 
-/* The final and the temporary directory of log L. */
-static int wal_dir_names(const char *data_dir, const wal_store_new_t *l, char *dir, char *tmp)
+int wal_store_materialize(wal_store_t *s)
 {
-	int r = ck_segment_log_dir(dir, PATH_MAX, data_dir, l->topic, l->partition);
+	char tmp[PATH_MAX];
+	int r;
 
-	if (r < 0)
-		return r;
-	if (snprintf(tmp, PATH_MAX, "%s" WAL_DIR_CREATING, dir) >= PATH_MAX)
+	if (!s->dir_pending)
+		return 0;
+	if (snprintf(tmp, sizeof(tmp), "%s" WAL_DIR_CREATING, s->dir) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
+	r = wal_dir_build(tmp, &s->req);
+	if (r == 0)
+		r = wal_dir_settle(tmp, &s->req);
+	if (r == 0 && rename(tmp, s->dir) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)wal_dir_remove(tmp);
+		return r;
+	}
+	s->dir_pending = false;
 	return 0;
 }
 
-/* The in-memory store of a freshly built log: its empty first segment is
- * not open (wal_store_activate opens it with the first append). */
+/* The in-memory store of a new log: no directory yet, its empty first
+ * segment not open (wal_store_activate builds both with the first
+ * append). */
 static int wal_dir_store_new(const char *dir, wal_store_new_t *l)
 {
 	wal_store_t *s = wal_store_alloc(dir, l->topic, l->partition, &l->cfg);
@@ -170,99 +169,25 @@ static int wal_dir_store_new(const char *dir, wal_store_new_t *l)
 		return r;
 	}
 	s->created_ms = ck_clock_wall_ms();
+	s->dir_pending = true;
+	s->req = l->req;
 	wal_store_ckpt_set(s);
 	l->store = s;
 	return 0;
 }
 
-/* Phase 1 for L: nothing under its name yet, its skeleton built. */
+/* Phase 1 for L: its name free, its store allocated. */
 static int wal_dir_prepare(const char *data_dir, wal_store_new_t *l)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX];
+	char dir[PATH_MAX];
 	struct stat st;
-	int r = wal_dir_names(data_dir, l, dir, tmp);
+	int r = ck_segment_log_dir(dir, sizeof(dir), data_dir, l->topic, l->partition);
 
 	if (r < 0)
 		return r;
 	if (stat(dir, &st) == 0)
 		return CK_E_EXISTS;
-	r = wal_dir_build(tmp, &l->req);
-	if (r < 0)
-		(void)wal_dir_remove(tmp);
-	return r;
-}
-
-/* Phase 2 for L: its skeleton durable, its store allocated. */
-static int wal_dir_ready(const char *data_dir, wal_store_new_t *l)
-{
-	char dir[PATH_MAX], tmp[PATH_MAX];
-	int r = wal_dir_names(data_dir, l, dir, tmp);
-
-	if (r == 0)
-		r = wal_dir_settle(tmp, &l->req);
-	if (r == 0)
-		r = wal_dir_store_new(dir, l);
-	if (r < 0)
-		(void)wal_dir_remove(tmp);
-	return r;
-}
-
-/*
- * Phases 1 and 2 for a whole group, shared by the caller and a few helper
- * threads: each fsync forces a journal commit when the file system is busy
- * and concurrent fsyncs share commits, so many in flight cost about as much
- * as one; creating inodes is CPU work in the kernel that two cores share.
- */
-typedef struct {
-	const char *data_dir;
-	wal_store_new_t *logs;
-	size_t n;
-	size_t next; /* the next log to take (atomic) */
-} wal_dir_work_t;
-
-static void *wal_dir_build_worker(void *arg)
-{
-	wal_dir_work_t *wk = arg;
-	size_t i;
-
-	while ((i = __atomic_fetch_add(&wk->next, 1, __ATOMIC_RELAXED)) < wk->n) {
-		wal_store_new_t *l = &wk->logs[i];
-		l->store = NULL;
-		l->err = wal_dir_prepare(wk->data_dir, l);
-		if (l->err == 0)
-			l->err = wal_dir_ready(wk->data_dir, l);
-	}
-	return NULL;
-}
-
-static void wal_dir_build_all(const char *data_dir, wal_store_new_t *logs, size_t n)
-{
-	wal_dir_work_t wk = {data_dir, logs, n, 0};
-	pthread_t th[WAL_DIR_THREADS];
-	size_t want = CK_MIN((size_t)WAL_DIR_THREADS, n / 4), k;
-
-	for (k = 0; k < want; k++)
-		if (pthread_create(&th[k], NULL, wal_dir_build_worker, &wk) != 0)
-			break; /* fewer helpers: slower, still correct */
-	(void)wal_dir_build_worker(&wk);
-	for (size_t i = 0; i < k; i++)
-		(void)pthread_join(th[i], NULL);
-}
-
-/* Phase 3 for L: under its final name. */
-static int wal_dir_publish(const char *data_dir, wal_store_new_t *l)
-{
-	char dir[PATH_MAX], tmp[PATH_MAX];
-	int r = wal_dir_names(data_dir, l, dir, tmp);
-
-	if (r == 0 && rename(tmp, dir) < 0)
-		r = -errno;
-	if (r < 0) {
-		(void)wal_dir_remove(tmp);
-		wal_store_free(l->store);
-		l->store = NULL;
-	}
-	return r;
+	return wal_dir_store_new(dir, l);
 }
 
 int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n,
@@ -270,17 +195,17 @@ int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n
 {
 	size_t ready = 0;
 
-	wal_dir_build_all(data_dir, logs, n);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		logs[i].store = NULL;
+		logs[i].err = wal_dir_prepare(data_dir, &logs[i]);
 		ready += logs[i].err == 0;
+	}
 	if (ready == 0)
 		return 0;
 	if (before)
 		before(arg, logs, n);
-	for (size_t i = 0; i < n; i++)
-		if (logs[i].err == 0)
-			logs[i].err = wal_dir_publish(data_dir, &logs[i]);
-	/* Visible now, durable with the first append (wal_store_activate). */
+	/* Visible now (in memory); on disk and durable with the first append
+	 * (wal_store_activate). */
 	for (size_t i = 0; i < n; i++)
 		if (logs[i].err == 0)
 			logs[i].store->name_unsynced = true;
@@ -318,7 +243,7 @@ static int wal_dir_sync_parents(char (*gone)[PATH_MAX + 16], const int *errs, si
 	int r = 0, e;
 
 	for (size_t i = 0; i < n; i++) {
-		if (errs[i] < 0)
+		if (errs[i] < 0 || !gone[i][0])
 			continue;
 		wal_dir_parent(gone[i], parent, sizeof(parent));
 		if (!strcmp(parent, last))
@@ -337,6 +262,10 @@ static int wal_dir_delete_one(wal_store_t *s)
 	char gone[1][PATH_MAX + 16];
 	int err = 0;
 
+	if (s->dir_pending) {
+		wal_store_free(s);
+		return 0;
+	}
 	snprintf(gone[0], sizeof(gone[0]), "%s" WAL_DIR_DELETED, s->dir);
 	(void)wal_dir_remove(gone[0]);
 	if (rename(s->dir, gone[0]) < 0)
@@ -360,13 +289,16 @@ void wal_store_delete_group(wal_store_t **stores, size_t n, int *errs)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
+		errs[i] = 0;
+		if (stores[i]->dir_pending)
+			continue; /* nothing on disk: gone[i] stays "" */
 		snprintf(gone[i], sizeof(gone[i]), "%s" WAL_DIR_DELETED, stores[i]->dir);
 		(void)wal_dir_remove(gone[i]); /* a crashed attempt's */
 		errs[i] = rename(stores[i]->dir, gone[i]) < 0 ? -errno : 0;
 	}
 	r = wal_dir_sync_parents(gone, errs, n);
 	for (size_t i = 0; i < n; i++) {
-		if (errs[i] == 0)
+		if (errs[i] == 0 && gone[i][0])
 			errs[i] = r < 0 ? r : wal_dir_remove(gone[i]);
 		wal_store_free(stores[i]);
 	}
@@ -394,6 +326,11 @@ int wal_store_configure(wal_store_t *s, const wal_log_cfg_t *req, const wal_log_
 
 	if (s->failed)
 		return s->failed;
+	if (s->dir_pending) { /* written with the directory (wal_store_materialize) */
+		s->req = *req;
+		s->cfg = *cfg;
+		return 0;
+	}
 	r = wal_dir_file(path, sizeof(path), s->dir, WAL_STORE_CONFIG_FILE);
 	if (r < 0)
 		return r;

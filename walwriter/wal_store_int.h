@@ -42,6 +42,8 @@ struct wal_store {
 	bool log_dirty;       /* log bytes not yet fdatasync'd */
 	bool prealloc_active; /* written since start: keep a zero tail ahead */
 	bool name_unsynced;   /* created lazily: <data_dir>/log not fsync'd since (activate) */
+	bool dir_pending;     /* created lazily: no directory yet (wal_store_materialize) */
+	wal_log_cfg_t req;    /* the settings as asked, while dir_pending (its settings file) */
 
 	/* Staged for the current group. */
 	struct iovec *iov;
@@ -83,6 +85,11 @@ int wal_store_seg_unlink(const char *dir, int64_t base);
  * (creating the missing ones) and fsyncs the directory. Returns 0 or
  * -errno. */
 int wal_store_activate(wal_store_t *s);
+/* Builds the directory of a log created lazily (dir_pending): its empty
+ * first segment and settings file under "<dir>.creating", the settings
+ * made durable, then renamed into place. Returns 0 (also when the
+ * directory exists) or -errno. */
+int wal_store_materialize(wal_store_t *s);
 
 /*
  * Scans the segment (fds LOG/INDEX/TIME, based at BASE) from POS, where the

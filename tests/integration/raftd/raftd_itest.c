@@ -22,6 +22,7 @@
 #include "ck_ipc.h"
 #include "ck_meta.h"
 #include "ck_segment.h"
+#include "walwriter.pb-c.h"
 
 #define RIT_METADATA_TOPIC "__chronik_metadata"
 
@@ -501,14 +502,35 @@ bool rit_meta_broker(const rit_t *t, int32_t id)
 
 bool rit_log_exists(const rit_t *t, const char *topic, int32_t p)
 {
-	char dir[512];
-	int64_t *bases = NULL;
-	int n;
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__GetLogInfo m = CHRONIK__WAL__GET_LOG_INFO__INIT;
+	Chronik__Wal__WalReply *rep;
+	ck_buf_t frame = CK_BUF_INIT;
+	bool found;
+	int fd = -1;
 
-	ck_assert_int_eq(ck_segment_log_dir(dir, sizeof(dir), t->data, topic, p), 0);
-	n = ck_segment_list(dir, &bases);
-	free(bases);
-	return n > 0;
+	/* Walwriter's word: a new log is on disk only with its first append. */
+	m.topic = (char *)topic;
+	m.partition = p;
+	req.correlation_id = 1;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_LOG_INFO;
+	req.log_info = &m;
+	ck_assert_int_eq(ck_ipc_sync_connect(t->wal_sock, 20000, &fd), 0);
+	ck_assert_int_eq(ck_ipc_sync_send_msg(fd, &req.base), 0);
+	do {
+		ck_assert_int_eq(ck_ipc_sync_recv(fd, 0, 20000, &frame), 0);
+		rep = chronik__wal__wal_reply__unpack(NULL, frame.len, frame.data);
+		ck_assert_ptr_nonnull(rep);
+		if (rep->correlation_id != 1) /* an event */
+			chronik__wal__wal_reply__free_unpacked(rep, NULL);
+	} while (rep->correlation_id != 1);
+	ck_assert_msg(rep->error == 0 || rep->error == CK_E_NOT_FOUND, "log info: error %d",
+	              rep->error);
+	found = rep->error == 0;
+	chronik__wal__wal_reply__free_unpacked(rep, NULL);
+	ck_buf_free(&frame);
+	(void)close(fd);
+	return found;
 }
 
 /* ---- the metadata log ---- */

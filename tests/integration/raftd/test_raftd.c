@@ -415,6 +415,10 @@ START_TEST(test_walwriter_restart)
 		ck_assert_int_eq(ans[i].err, 0);
 		ck_assert_int_eq(ans[i].result, 0);
 		snprintf(name, sizeof(name), "walk-%04zu", i);
+		/* The restarted walwriter lost the logs nobody appended to;
+		 * raftd re-creates them when it reconnects. */
+		for (int w = 0; w < 1000 && !rit_log_exists(&T, name, 0); w++)
+			ck_test_sleep_ms(10);
 		ck_assert_msg(rit_log_exists(&T, name, 0), "no log for %s", name);
 	}
 	ck_assert_uint_eq(rit_meta_topics(&T, "walk-", NULL, NULL), N_TOPICS);

@@ -39,8 +39,7 @@ static void fx_open(fx_t *f, const wal_log_cfg_t *cfg)
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	ck_assert_int_eq(wal_store_create(f->data, "t", 0, cfg, cfg, &f->s), 0);
 	snprintf(f->dir, sizeof(f->dir), "%s/log/t-0", f->data);
-	ck_assert_int_eq(wal_store_create(f->data, "t", 0, cfg, cfg, &(wal_store_t *){NULL}),
-	                 CK_E_EXISTS);
+	ck_assert_int_ne(access(f->dir, F_OK), 0); /* on disk with the first append */
 }
 
 static void fx_close(fx_t *f)
@@ -335,6 +334,7 @@ START_TEST(test_rolls_and_index_repair)
 
 	c.segment_bytes = 2000;
 	fx_open(&f, &c);
+	fx_append(&f, 2, 99); /* builds the directory and its settings file */
 	wal_store_free(f.s);
 	/* The settings file makes a restart use these settings. */
 	ck_assert_int_eq(wal_store_recover(f.data, "t", 0, NULL, &cfg_default, &f.s, &cut), 0);

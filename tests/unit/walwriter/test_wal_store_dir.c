@@ -113,8 +113,10 @@ START_TEST(test_create_group)
 	small.segment_bytes = 4096;
 	timed.retention_ms = 1000;
 	ck_assert_int_eq(wal_store_create(data, "taken", 0, &req_none, &cfg_default, &taken), 0);
+	append(taken, 1, 10, 1000); /* on disk now: its name is taken */
 	for (int i = 0; i < 5; i++) {
-		logs[i] = (wal_store_new_t){names[i], i == 2 ? 0 : i, req_none, cfg_default, NULL, 1};
+		logs[i] =
+		    (wal_store_new_t){names[i], i == 2 ? 0 : i, req_none, cfg_default, NULL, 1};
 	}
 	logs[1].req = small;
 	ck_assert_int_eq(wal_log_cfg_resolve(&cfg_default, &small, &logs[1].cfg), 0);
@@ -138,24 +140,27 @@ START_TEST(test_create_group)
 		ck_assert_int_eq(st.start_offset, 0);
 		ck_assert_int_eq(st.end_offset, 0);
 		ck_assert_int_eq(st.segments, 1);
-		/* What readers need (an empty first segment), nothing more. */
+		/* Nothing on disk until the first append builds it all. */
+		ck_assert(!exists(log, NULL));
+		append(logs[i].store, 1, 10, 1000);
 		ck_assert(exists(log, "00000000000000000000.log"));
-		ck_assert(!exists(log, "00000000000000000000.index"));
+		ck_assert(exists(log, "00000000000000000000.index"));
 		ck_assert_int_eq(exists(log, WAL_STORE_CONFIG_FILE), i == 1 || i == 4);
 		wal_store_free(logs[i].store);
 	}
+	ck_assert_int_eq(count_entries(".creating"), 0);
 	/* The settings file holds the request as asked. */
 	log_path(p, sizeof(p), "b-1", WAL_STORE_CONFIG_FILE);
 	ck_assert_int_eq(ck_fs_read_small(p, buf, sizeof(buf)), WAL_LOG_CFG_LEN);
 	ck_assert_int_eq(wal_log_cfg_decode(buf, WAL_LOG_CFG_LEN, &got), 0);
 	ck_assert_mem_eq(&got, &small, sizeof(got));
-	/* Recovery: settings back, the empty log opened without creating
-	 * anything. */
+	/* Recovery: settings and the batch back. */
 	ck_assert_int_eq(wal_store_recover(data, "b", 1, NULL, &cfg_default, &rec, NULL), 0);
 	c = *wal_store_cfg(rec);
 	ck_assert_int_eq(c.segment_bytes, 4096);
 	ck_assert_int_eq(c.retention_ms, cfg_default.retention_ms);
-	ck_assert(!exists("b-1", "00000000000000000000.index"));
+	wal_store_stats(rec, &st);
+	ck_assert_int_eq(st.end_offset, 1);
 	wal_store_free(rec);
 	ck_assert_int_eq(wal_store_recover(data, "d", 4, NULL, &cfg_default, &rec, NULL), 0);
 	ck_assert_int_eq(wal_store_cfg(rec)->retention_ms, 1000);
@@ -184,9 +189,8 @@ START_TEST(test_first_append_opens_files)
 	/* Readers see both batches; recovery finds the end. */
 	log_path(dir, sizeof(dir), "t-0", NULL);
 	ck_assert_int_eq(ck_segment_open(dir, 0, &seg), 0);
-	ck_assert_int_eq(ck_segment_iter_init(&it, &seg, 0, UINT64_MAX, INT64_MAX,
-	                                      CK_SEGMENT_VERIFY_CRC),
-	                 0);
+	ck_assert_int_eq(
+	    ck_segment_iter_init(&it, &seg, 0, UINT64_MAX, INT64_MAX, CK_SEGMENT_VERIFY_CRC), 0);
 	ck_assert_int_eq(ck_segment_iter_next(&it), 1);
 	ck_assert_int_eq(it.hdr.base_offset, 0);
 	ck_assert_int_eq(ck_segment_iter_next(&it), 1);
@@ -248,14 +252,20 @@ START_TEST(test_recover_empty_logs)
 }
 END_TEST
 
+/* A group of new logs writes nothing to disk; deleting logs nobody
+ * appended to does not either. */
 START_TEST(test_big_group)
 {
 	enum { N = 300 };
 	wal_store_new_t *logs = calloc(N, sizeof(*logs));
-	char (*names)[16] = calloc(N, sizeof(*names));
+	wal_store_t **stores = calloc(N, sizeof(*stores));
+	int *errs = calloc(N, sizeof(*errs));
+	char(*names)[16] = calloc(N, sizeof(*names));
 	hook_t h = {0, 0, 0};
 
 	ck_assert_ptr_nonnull(logs);
+	ck_assert_ptr_nonnull(stores);
+	ck_assert_ptr_nonnull(errs);
 	ck_assert_ptr_nonnull(names);
 	for (int i = 0; i < N; i++) {
 		snprintf(names[i], sizeof(names[i]), "big%d", i);
@@ -265,16 +275,46 @@ START_TEST(test_big_group)
 	}
 	ck_assert_int_eq(wal_store_create_group(data, logs, N, hook, &h), 0);
 	ck_assert_int_eq(h.built, N);
-	ck_assert_int_eq(count_entries("big"), N);
-	ck_assert_int_eq(count_entries(".creating"), 0);
+	ck_assert_int_eq(count_entries("big"), 0);
 	for (int i = 0; i < N; i++) {
 		ck_assert_int_eq(logs[i].err, 0);
 		ck_assert_ptr_nonnull(logs[i].store);
-		wal_store_free(logs[i].store);
+		stores[i] = logs[i].store;
 	}
-	ck_assert_int_eq(count_entries("big"), N);
+	append(stores[7], 2, 10, 1000); /* one of them gets a batch */
+	ck_assert_int_eq(count_entries("big"), 1);
+	ck_assert(exists("big7-0", WAL_STORE_CONFIG_FILE));
+	wal_store_delete_group(stores, N, errs);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(errs[i], 0);
+	ck_assert_int_eq(count_entries("big"), 0);
 	free(logs);
+	free(stores);
+	free(errs);
 	free(names);
+}
+END_TEST
+
+/* Settings changed before the first append live in memory; the append
+ * writes the latest ones with the directory. */
+START_TEST(test_configure_before_append)
+{
+	wal_log_cfg_t req = req_none, cfg;
+	wal_store_t *s = NULL;
+
+	ck_assert_int_eq(wal_store_create(data, "p", 0, &req_none, &cfg_default, &s), 0);
+	req.segment_bytes = 300;
+	ck_assert_int_eq(wal_log_cfg_resolve(&cfg_default, &req, &cfg), 0);
+	ck_assert_int_eq(wal_store_configure(s, &req, &cfg), 0);
+	ck_assert_int_eq(wal_store_cfg(s)->segment_bytes, 300);
+	ck_assert(!exists("p-0", NULL));
+	append(s, 2, 100, 1000);
+	append(s, 2, 100, 1001); /* over 300 bytes: rolls */
+	ck_assert(exists("p-0", WAL_STORE_CONFIG_FILE));
+	wal_store_free(s);
+	ck_assert_int_eq(wal_store_recover(data, "p", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_cfg(s)->segment_bytes, 300);
+	wal_store_free(s);
 }
 END_TEST
 
@@ -339,6 +379,7 @@ START_TEST(test_delete_group)
 		ck_assert_int_eq(wal_store_create(data, t, 0, &req_none, &cfg_default, &s[i]), 0);
 	}
 	append(s[1], 3, 100, 1000);
+	append(s[2], 1, 100, 1000); /* del0 stays in memory only */
 	/* One directory vanished behind walwriter's back. */
 	log_path(p, sizeof(p), "del2-0", NULL);
 	ck_assert_int_eq(ck_test_rmtree(p), 0);
@@ -366,6 +407,7 @@ int main(void)
 	tcase_add_test(tc, test_recover_empty_logs);
 	tcase_add_test(tc, test_big_group);
 	tcase_add_test(tc, test_configure);
+	tcase_add_test(tc, test_configure_before_append);
 	tcase_add_test(tc, test_delete_group);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
