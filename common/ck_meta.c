@@ -7,7 +7,9 @@
  * walwriter and replicator write their own "offsets" keys. Keys are built
  * here and nowhere else, so the layout documented in ck_meta.h has one
  * implementation. Values are packed protobuf-c records; a value that does
- * not unpack is CK_E_CORRUPT, never a crash.
+ * not unpack is CK_E_CORRUPT, never a crash. The "changes" database keeps
+ * its invariant (ck_meta.h) by itself: ck_meta_change_put checks it
+ * against parts_index before every record.
  * Not for: what the records mean or when they change (raftd/raftd_apply.c).
  */
 #include "ck_meta.h"
@@ -34,6 +36,7 @@ struct ck_meta {
 	MDB_dbi partitions;
 	MDB_dbi brokers;
 	MDB_dbi offsets;
+	MDB_dbi changes;
 };
 
 static const char ck_meta_key_applied[] = "applied_index";
@@ -57,7 +60,7 @@ static int ck_meta_dbis_open(ck_meta_t *m)
 		MDB_dbi *dbi;
 	} dbs[] = {
 	    {"state", &m->state},     {"topics", &m->topics},   {"partitions", &m->partitions},
-	    {"brokers", &m->brokers}, {"offsets", &m->offsets},
+	    {"brokers", &m->brokers}, {"offsets", &m->offsets}, {"changes", &m->changes},
 	};
 	MDB_txn *txn;
 	int r;
@@ -573,6 +576,161 @@ int ck_meta_partitions_foreach(ck_meta_t *m, MDB_txn *txn, const char *topic,
 		}
 		r = fn(arg, rec);
 		chronik__meta__partition_record__free_unpacked(rec, NULL);
+		if (r != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+/* ---- the partition change log ("changes") ---- */
+
+/* Key 0 is the floor; entries are 1 and up. */
+int ck_meta_changes_floor(ck_meta_t *m, MDB_txn *txn, uint64_t *ret)
+{
+	uint8_t key[8];
+	uint64_t v = 0;
+	int r;
+
+	ck_be64_put(key, 0);
+	r = ck_meta_u64_get(txn, m->changes, key, sizeof(key), &v);
+	if (r == CK_E_NOT_FOUND)
+		r = 0;
+	if (r == 0)
+		*ret = v;
+	return r;
+}
+
+static int ck_meta_changes_floor_put(ck_meta_t *m, MDB_txn *txn, uint64_t floor)
+{
+	uint8_t key[8];
+
+	ck_be64_put(key, 0);
+	return ck_meta_u64_put(txn, m->changes, key, sizeof(key), floor);
+}
+
+/* Whether every partition-changing entry from the floor up to PREV (the
+ * previous parts_index) is recorded, so that recording INDEX keeps the
+ * invariant: 1, 0 (the floor must restart), or an error. */
+static int ck_meta_changes_intact(ck_meta_t *m, MDB_txn *txn, uint64_t index, uint64_t prev)
+{
+	uint8_t key[8];
+	uint64_t floor = 0;
+	MDB_val k = {sizeof(key), key}, v;
+	int r = ck_meta_changes_floor(m, txn, &floor);
+
+	if (r < 0)
+		return r;
+	if (floor == 0 || floor > index || prev >= index)
+		return 0;
+	if (prev < floor)
+		return 1;
+	ck_be64_put(key, prev);
+	r = ck_meta_err(mdb_get(txn, m->changes, &k, &v));
+	if (r == CK_E_NOT_FOUND)
+		return 0;
+	return r < 0 ? r : 1;
+}
+
+int ck_meta_change_put(ck_meta_t *m, MDB_txn *txn, uint64_t index, const char *topic)
+{
+	uint8_t key[8];
+	size_t n = topic ? strlen(topic) : 0;
+	MDB_val k = {sizeof(key), key}, v = {n, (void *)(n ? topic : "")};
+	uint64_t prev = 0;
+	int r;
+
+	if (index == 0)
+		return CK_E_INVALID;
+	if (n > CK_META_TOPIC_MAX)
+		return CK_E_TOO_LARGE;
+	r = ck_meta_parts_index(m, txn, &prev);
+	if (r == 0)
+		r = ck_meta_changes_intact(m, txn, index, prev);
+	/* The entries between PREV and INDEX changed no partition record
+	 * (parts_index says so), so only PREV and what came before may be
+	 * missing. PREV 0: not even parts_index was kept. */
+	if (r == 0)
+		r = ck_meta_changes_floor_put(m, txn, prev != 0 && prev < index ? prev + 1 : index);
+	if (r < 0)
+		return r;
+	ck_be64_put(key, index);
+	return ck_meta_err(mdb_put(txn, m->changes, &k, &v, 0));
+}
+
+int ck_meta_changes_trim(ck_meta_t *m, MDB_txn *txn, uint64_t keep_from)
+{
+	uint8_t key[8];
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint64_t floor = 0;
+	int r;
+
+	r = ck_meta_changes_floor(m, txn, &floor);
+	if (r == 0)
+		r = ck_meta_err(mdb_cursor_open(txn, m->changes, &cur));
+	if (r < 0)
+		return r;
+	for (;;) {
+		/* SET_RANGE after every delete: the cursor's position after one
+		 * is LMDB's business. */
+		ck_be64_put(key, 1);
+		k = (MDB_val){sizeof(key), key};
+		r = ck_meta_err(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+		if (r == CK_E_NOT_FOUND) {
+			r = 0;
+			break;
+		}
+		if (r < 0)
+			break;
+		if (k.mv_size != 8) {
+			r = CK_E_CORRUPT;
+			break;
+		}
+		if (ck_be64_get(k.mv_data) >= keep_from)
+			break;
+		r = ck_meta_err(mdb_cursor_del(cur, 0));
+		if (r < 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (r == 0 && floor != 0 && keep_from > floor)
+		r = ck_meta_changes_floor_put(m, txn, keep_from);
+	return r;
+}
+
+int ck_meta_changes_foreach(ck_meta_t *m, MDB_txn *txn, uint64_t from_index, ck_meta_change_fn fn,
+                            void *arg)
+{
+	uint8_t key[8];
+	char name[CK_META_TOPIC_MAX + 1];
+	MDB_cursor *cur = NULL;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	MDB_val k = {sizeof(key), key}, v;
+	int r;
+
+	CK_ASSERT(fn != NULL);
+	ck_be64_put(key, from_index ? from_index : 1);
+	r = ck_meta_err(mdb_cursor_open(txn, m->changes, &cur));
+	if (r < 0)
+		return r;
+	for (;;) {
+		r = ck_meta_err(mdb_cursor_get(cur, &k, &v, op));
+		op = MDB_NEXT;
+		if (r == CK_E_NOT_FOUND) {
+			r = 0;
+			break;
+		}
+		if (r < 0)
+			break;
+		if (k.mv_size != 8 || v.mv_size > CK_META_TOPIC_MAX) {
+			r = CK_E_CORRUPT;
+			break;
+		}
+		if (v.mv_size)
+			memcpy(name, v.mv_data, v.mv_size);
+		name[v.mv_size] = '\0';
+		r = fn(arg, ck_be64_get(k.mv_data), name);
 		if (r != 0)
 			break;
 	}

@@ -17,10 +17,28 @@
  *   "brokers"     broker id as big-endian u32 -> packed chronik.meta.BrokerRecord
  *   "offsets"     checkpoints: "wal/<topic>-<p>" (walwriter), "hw/<topic>-<p>"
  *                 (replicator); values are theirs to define.
- * Writers: raftd for state/topics/partitions/brokers (applying the Raft log),
- * walwriter and replicator for their "offsets" keys. Everyone else reads
- * with read transactions. The environment runs with MDB_NOMETASYNC: after a
- * crash raftd re-applies the log from applied_index.
+ *   "changes"     Raft index as big-endian u64 -> the name of the topic (no
+ *                 NUL) whose partition records the entry at that index
+ *                 changed (the entries that move "parts_index"); an empty
+ *                 name: a topic unknown to this writer, read everything.
+ *                 Key 0 (no entry has index 0) -> u64 little-endian: the
+ *                 floor. Invariant: every partition-changing entry with
+ *                 floor <= index <= parts_index has its key here. Missing
+ *                 floor: unknown (an environment from before "changes").
+ *                 A reader that last read the partitions at parts_index P0
+ *                 and now sees P1 > P0 may re-read only the topics of keys
+ *                 P0+1 .. P1 when floor != 0, floor <= P0 + 1 and key P1 is
+ *                 present; otherwise it reads everything. The floor lives
+ *                 in "changes", not in "state", so that the two always
+ *                 travel together: raftd's snapshot install replaces
+ *                 "state" (parts_index included) but not this database,
+ *                 and the key-P1 check then sends readers to a full read
+ *                 until raftd restarts the floor (ck_meta_change_put).
+ * Writers: raftd for state/topics/partitions/brokers/changes (applying the
+ * Raft log), walwriter and replicator for their "offsets" keys. Everyone
+ * else reads with read transactions. The environment runs with
+ * MDB_NOMETASYNC: after a crash raftd re-applies the log from
+ * applied_index.
  *
  * Records are returned unpacked (protobuf-c); free them with the matching
  * chronik__meta__*__free_unpacked(rec, NULL).
@@ -112,5 +130,37 @@ int ck_meta_producer_block_get(ck_meta_t *m, MDB_txn *txn, int32_t broker_id,
 			       int64_t *ret_start, int64_t *ret_size);
 int ck_meta_producer_block_put(ck_meta_t *m, MDB_txn *txn, int32_t broker_id, int64_t start,
 			       int64_t size);
+
+/*
+ * The partition change log ("changes" above). Write side for raftd only,
+ * inside its apply transaction.
+ * ck_meta_change_put records that the entry at INDEX (>= 1) changed the
+ * partition records of TOPIC (NULL or "": unknown). Call it before
+ * ck_meta_parts_index_put(INDEX) of the same entry: it checks the
+ * invariant against the previous parts_index P and, when the floor is
+ * missing or P >= floor has no key (entries went by without being
+ * recorded: an environment from before "changes", a snapshot installed,
+ * an older raftd in between), restarts the floor at P + 1 (the entries
+ * after P changed no partition record), or at INDEX when P is 0 or not
+ * below INDEX. Returns 0, CK_E_INVALID (index 0), CK_E_TOO_LARGE (a name
+ * over 255 bytes), CK_E_CORRUPT (a floor that is not 8 bytes) or an MDB
+ * error.
+ * ck_meta_changes_trim deletes the keys 1 .. KEEP_FROM-1 and raises the
+ * floor to KEEP_FROM (a missing floor stays missing). Returns 0 or an
+ * error.
+ * ck_meta_changes_floor: 0 in *RET when missing. Returns 0, CK_E_CORRUPT
+ * or an error.
+ * ck_meta_changes_foreach calls FN for every key >= FROM_INDEX (at least
+ * 1), ascending, with TOPIC NUL-terminated ("" = unknown); FN returning
+ * non-zero stops the walk and that value is returned. Returns 0,
+ * CK_E_CORRUPT (a key that is not 8 bytes, a name over 255 bytes) or an
+ * error.
+ */
+typedef int (*ck_meta_change_fn)(void *arg, uint64_t index, const char *topic);
+int ck_meta_change_put(ck_meta_t *m, MDB_txn *txn, uint64_t index, const char *topic);
+int ck_meta_changes_trim(ck_meta_t *m, MDB_txn *txn, uint64_t keep_from);
+int ck_meta_changes_floor(ck_meta_t *m, MDB_txn *txn, uint64_t *ret);
+int ck_meta_changes_foreach(ck_meta_t *m, MDB_txn *txn, uint64_t from_index, ck_meta_change_fn fn,
+			    void *arg);
 
 #endif

@@ -7,6 +7,9 @@
  * rejected command writes nothing; an LMDB failure during the writes is a
  * hard error for the whole round. Nothing here reads a clock, a random
  * source or anything but the entry and LMDB: determinism is the contract.
+ * Every entry that changes partition records also goes into "changes"
+ * with its topic, and the old end of "changes" is trimmed at fixed
+ * indexes (RAFTD_CHANGES_*), so followers can re-read just those topics.
  * Not for: transactions, walwriter requests (raftd_node.c), Raft.
  */
 #include "raftd_apply.h"
@@ -23,6 +26,11 @@
 
 #define RAFTD_REPLICAS_MAX   64
 #define RAFTD_PARTITIONS_MAX 1000000
+/* "changes" (ck_meta.h): at every index that is a multiple of TRIM_EVERY,
+ * the keys more than KEEP entries back go. A reader further behind than
+ * that reads everything. */
+#define RAFTD_CHANGES_TRIM_EVERY 1024
+#define RAFTD_CHANGES_KEEP       8192
 
 void raftd_effects_reset(raftd_effects_t *fx)
 {
@@ -627,7 +635,7 @@ static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
 }
 
 /* Whether a command of this kind may create, delete or update partition
- * records (what "parts_index" tracks; see ck_meta.h). */
+ * records (what "parts_index" and "changes" track; see ck_meta.h). */
 static bool raftd_changes_partitions(int cmd_case)
 {
 	switch (cmd_case) {
@@ -642,6 +650,35 @@ static bool raftd_changes_partitions(int cmd_case)
 	}
 }
 
+/* The topic whose partition records a command of a partition-changing
+ * kind changed; NULL for a kind this file does not know ("changes" then
+ * records an unknown topic: readers read everything). */
+static const char *raftd_cmd_topic(const Chronik__Meta__MetadataCommand *cmd)
+{
+	switch (cmd->cmd_case) {
+	case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC:
+		return cmd->create_topic->name;
+	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC:
+		return cmd->delete_topic->name;
+	case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_PARTITIONS:
+		return cmd->create_partitions->name;
+	case CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION:
+		return cmd->update_partition->topic;
+	default:
+		return NULL;
+	}
+}
+
+/* Records a partition-changing entry: "changes" first (it checks its
+ * invariant against the previous parts_index), then "parts_index". */
+static int raftd_parts_changed(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
+                               const Chronik__Meta__MetadataCommand *cmd)
+{
+	int r = ck_meta_change_put(a->meta, txn, index, raftd_cmd_topic(cmd));
+
+	return r < 0 ? r : ck_meta_parts_index_put(a->meta, txn, index);
+}
+
 int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, const uint8_t *data,
                       size_t len, raftd_effects_t *fx, raftd_apply_result_t *ret)
 {
@@ -649,6 +686,13 @@ int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, cons
 	size_t fx_n = fx->n;
 	int r;
 
+	/* Every entry counts, whatever it holds, so every node trims at the
+	 * same indexes. */
+	if (index % RAFTD_CHANGES_TRIM_EVERY == 0 && index > RAFTD_CHANGES_KEEP) {
+		r = ck_meta_changes_trim(a->meta, txn, index - RAFTD_CHANGES_KEEP);
+		if (r < 0)
+			return r;
+	}
 	if (len == 0)
 		return raftd_result(ret, 0, "noop");
 	cmd = chronik__meta__metadata_command__unpack(NULL, len, data);
@@ -656,7 +700,7 @@ int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, cons
 		return raftd_result(ret, CK_E_INVALID, "not a metadata command");
 	r = raftd_apply_cmd(a, txn, index, cmd, fx, ret);
 	if (r == 0 && ret->result == 0 && raftd_changes_partitions(cmd->cmd_case))
-		r = ck_meta_parts_index_put(a->meta, txn, index);
+		r = raftd_parts_changed(a, txn, index, cmd);
 	chronik__meta__metadata_command__free_unpacked(cmd, NULL);
 	if (r < 0)
 		fx->n = fx_n;

@@ -5,9 +5,15 @@
  *
  * Owned by replicator. A partition lives in the table (a ck_hash keyed by
  * topic and partition) while it has a log or metadata, or sits in the
- * change queue. A deleted partition that was
- * published leaves a deletion record behind, so subscribers always see the
- * deletion before any re-creation under the same name.
+ * change queue; while it does, it is also in its topic's list (a second
+ * ck_hash keyed by topic name), which per-topic metadata sweeps walk. A
+ * deleted partition that was published leaves a deletion record behind,
+ * so subscribers always see the deletion before any re-creation under the
+ * same name. What the table holds after a metadata sweep depends on the
+ * records and the logs, not on which sweeps came before: metadata is kept
+ * for replicas and for partitions with a log, and goes with the log
+ * otherwise, so per-topic sweeps of the changed topics leave what a full
+ * sweep would.
  * Not for: the HW rule, roles and ISR decisions (repl_hw.c); any I/O.
  */
 #include "repl_core_int.h"
@@ -25,6 +31,7 @@ int repl_core_new(int32_t node_id, repl_core_t **ret)
 	if (!c)
 		return -ENOMEM;
 	ck_hash_init(&c->parts);
+	ck_hash_init(&c->topics);
 	c->node_id = node_id;
 	*ret = c;
 	return 0;
@@ -34,12 +41,17 @@ void repl_core_free(repl_core_t *c)
 {
 	size_t it = 0;
 	repl_part_t *p;
+	repl_topic_t *t;
 
 	if (!c)
 		return;
 	while ((p = ck_hash_next(&c->parts, &it)) != NULL)
 		free(p);
 	ck_hash_free(&c->parts);
+	it = 0;
+	while ((t = ck_hash_next(&c->topics, &it)) != NULL)
+		free(t);
+	ck_hash_free(&c->topics);
 	free(c->deleted);
 	free(c);
 }
@@ -94,12 +106,79 @@ static bool repl_topic_valid(const char *topic, int32_t partition)
 	return len > 0 && len <= REPL_TOPIC_MAX;
 }
 
+/* ---- topics ---- */
+
+static bool repl_topic_eq(const void *key, const void *val)
+{
+	const repl_topic_t *t = val;
+
+	return !strcmp(t->name, key);
+}
+
+static repl_topic_t *repl_topic_find(const repl_core_t *c, const char *name)
+{
+	return ck_hash_find(&c->topics, ck_hash_str(name), repl_topic_eq, name);
+}
+
+/* The topic NAME, created empty when missing; NULL without memory. */
+static repl_topic_t *repl_topic_get(repl_core_t *c, const char *name)
+{
+	repl_topic_t *t = repl_topic_find(c, name);
+	size_t n;
+
+	if (t)
+		return t;
+	n = strlen(name);
+	t = malloc(sizeof(*t) + n + 1);
+	if (!t)
+		return NULL;
+	t->head = NULL;
+	memcpy(t->name, name, n + 1);
+	if (ck_hash_insert(&c->topics, ck_hash_str(name), t) < 0) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void repl_topic_drop_if_empty(repl_core_t *c, repl_topic_t *t)
+{
+	bool found;
+
+	if (t->head)
+		return;
+	found = ck_hash_remove(&c->topics, ck_hash_str(t->name), t);
+	CK_ASSERT(found);
+	free(t);
+}
+
+static void repl_topic_unlink(repl_core_t *c, repl_part_t *p)
+{
+	repl_topic_t *t = repl_topic_find(c, p->topic);
+
+	CK_ASSERT(t != NULL);
+	if (p->tprev) {
+		p->tprev->tnext = p->tnext;
+	} else {
+		CK_ASSERT(t->head == p);
+		t->head = p->tnext;
+	}
+	if (p->tnext)
+		p->tnext->tprev = p->tprev;
+	p->tnext = p->tprev = NULL;
+	repl_topic_drop_if_empty(c, t);
+}
+
 static repl_part_t *repl_part_new(repl_core_t *c, const char *topic, int32_t partition)
 {
-	repl_part_t *p = calloc(1, sizeof(*p));
+	repl_topic_t *t = repl_topic_get(c, topic);
+	repl_part_t *p = t ? calloc(1, sizeof(*p)) : NULL;
 
-	if (!p)
+	if (!p) {
+		if (t)
+			repl_topic_drop_if_empty(c, t);
 		return NULL;
+	}
 	memcpy(p->topic, topic, strlen(topic) + 1);
 	p->partition = partition;
 	p->role = REPL_ROLE_NONE;
@@ -110,8 +189,13 @@ static repl_part_t *repl_part_new(repl_core_t *c, const char *topic, int32_t par
 	p->pub_hw = -1;
 	if (ck_hash_insert(&c->parts, repl_hash(topic, partition), p) < 0) {
 		free(p);
+		repl_topic_drop_if_empty(c, t);
 		return NULL;
 	}
+	p->tnext = t->head;
+	if (t->head)
+		t->head->tprev = p;
+	t->head = p;
 	return p;
 }
 
@@ -125,6 +209,7 @@ static void repl_part_maybe_free(repl_core_t *c, repl_part_t *p)
 	CK_ASSERT(!p->pub_visible);
 	found = ck_hash_remove(&c->parts, repl_hash(p->topic, p->partition), p);
 	CK_ASSERT(found);
+	repl_topic_unlink(c, p);
 	free(p);
 }
 
@@ -219,6 +304,18 @@ static int repl_core_deleted_push(repl_core_t *c, const repl_part_t *p)
 	return 0;
 }
 
+static bool repl_ids_has(const int32_t *ids, size_t n, int32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* The log is gone. Metadata of a partition this node is no replica of
+ * was kept only for the log (repl_core_meta_update): it goes too, so the
+ * table holds what a full metadata sweep would leave, whether metadata
+ * comes in full or per-topic sweeps. */
 static void repl_part_log_forget(repl_core_t *c, repl_part_t *p)
 {
 	/* Without memory for the record subscribers keep a stale entry until
@@ -235,6 +332,9 @@ static void repl_part_log_forget(repl_core_t *c, repl_part_t *p)
 	p->ckpt_hw = -1;
 	p->ckpt_epoch = -1;
 	p->n_followers = 0;
+	if (p->have_meta && p->leader != c->node_id &&
+	    !repl_ids_has(p->replicas, p->n_replicas, c->node_id))
+		p->have_meta = false;
 	repl_part_maybe_free(c, p);
 }
 
@@ -277,14 +377,6 @@ static bool repl_meta_valid(const repl_meta_t *m)
 	return repl_topic_valid(m->topic, m->partition) && m->n_replicas <= REPL_REPLICAS_MAX &&
 	       m->n_isr <= REPL_REPLICAS_MAX && (m->n_replicas == 0 || m->replicas) &&
 	       (m->n_isr == 0 || m->isr) && m->leader_epoch >= 0 && m->partition_epoch >= 0;
-}
-
-static bool repl_ids_has(const int32_t *ids, size_t n, int32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
 }
 
 /* Back to the single-replica default (the log stays) or gone. */
@@ -353,6 +445,28 @@ void repl_core_meta_sweep_end(repl_core_t *c)
 	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;)
 		if (p->have_meta && !p->meta_seen)
 			repl_part_meta_forget(c, p);
+}
+
+void repl_core_meta_topic_begin(repl_core_t *c, const char *topic)
+{
+	repl_topic_t *t = topic ? repl_topic_find(c, topic) : NULL;
+
+	for (repl_part_t *p = t ? t->head : NULL; p; p = p->tnext)
+		p->meta_seen = false;
+}
+
+void repl_core_meta_topic_end(repl_core_t *c, const char *topic)
+{
+	repl_topic_t *t = topic ? repl_topic_find(c, topic) : NULL;
+	repl_part_t *p, *next;
+
+	/* Forgetting may free P, and with the topic's last partition T: NEXT
+	 * is then NULL, and T is not touched again. */
+	for (p = t ? t->head : NULL; p; p = next) {
+		next = p->tnext;
+		if (p->have_meta && !p->meta_seen)
+			repl_part_meta_forget(c, p);
+	}
 }
 
 /* ---- outputs ---- */

@@ -6,9 +6,9 @@
  * (known from walwriter's logs, from metadata, or both) and turns events
  * into state changes:
  *   in:  log updates and deletions (walwriter LogEvent / LogInfo), partition
- *        metadata (LMDB PartitionRecords, in full sweeps), follower
- *        acknowledgements and leader high watermarks (the follower fetch
- *        protocol, next issue), time (repl_core_tick).
+ *        metadata (LMDB PartitionRecords, in full or per-topic sweeps),
+ *        follower acknowledgements and leader high watermarks (the
+ *        follower fetch protocol, next issue), time (repl_core_tick).
  *   out: PartitionState changes to push (repl_core_change_next), high
  *        watermarks to checkpoint (repl_core_ckpt_dirty), ISR shrink/expand
  *        proposals (repl_isr_shrink, repl_isr_expand).
@@ -117,6 +117,8 @@ typedef struct repl_part {
 	bool meta_seen; /* during a meta sweep */
 	struct repl_part *hnext;
 	struct repl_part *cnext;
+	struct repl_part *tnext; /* its topic's partitions */
+	struct repl_part *tprev;
 } repl_part_t;
 
 /* The state pushed to subscribers (replicator.proto PartitionState). */
@@ -200,9 +202,9 @@ void repl_core_log_sweep_end(repl_core_t *c);
 
 /*
  * Partition metadata. Kept only when this node is a replica (or already
- * has the log). Returns 0, CK_E_INVALID (bad topic or partition, more than
- * REPL_REPLICAS_MAX replicas or ISR members, a negative epoch; nothing
- * changed) or -ENOMEM.
+ * has the log; then it goes with the log). Returns 0, CK_E_INVALID (bad
+ * topic or partition, more than REPL_REPLICAS_MAX replicas or ISR
+ * members, a negative epoch; nothing changed) or -ENOMEM.
  */
 int repl_core_meta_update(repl_core_t *c, const repl_meta_t *m);
 /* A full read of the metadata: _begin, repl_core_meta_update for every
@@ -210,6 +212,14 @@ int repl_core_meta_update(repl_core_t *c, const repl_meta_t *m);
  * logs, if any, become single-replica partitions led here). */
 void repl_core_meta_sweep_begin(repl_core_t *c);
 void repl_core_meta_sweep_end(repl_core_t *c);
+/* The same for the partition records of one topic (the shell knows which
+ * topics changed): _begin, repl_core_meta_update for every partition
+ * record of TOPIC, _end forgets the metadata of TOPIC's partitions not
+ * seen (a deleted topic: all of them). Other topics are left alone; the
+ * cost is the number of TOPIC's partitions in the core. Give no update of
+ * another topic in between, and do not nest with a full sweep. */
+void repl_core_meta_topic_begin(repl_core_t *c, const char *topic);
+void repl_core_meta_topic_end(repl_core_t *c, const char *topic);
 
 /*
  * Pops the next partition whose published state changed (HW, log start,

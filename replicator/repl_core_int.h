@@ -10,10 +10,19 @@
 #include "ck_hash.h"
 #include "repl_core.h"
 
+/* The partitions of one topic in the table (every one is in its topic's
+ * list while it is in the table; a topic lives while its list is not
+ * empty), so that a topic's metadata read touches only them. */
+typedef struct {
+	repl_part_t *head;
+	char name[]; /* NUL-terminated */
+} repl_topic_t;
+
 struct repl_core {
 	int32_t node_id;
 	uint64_t now_ms;
-	ck_hash_t parts; /* repl_part_t by (topic, partition) */
+	ck_hash_t parts;  /* repl_part_t by (topic, partition) */
+	ck_hash_t topics; /* repl_topic_t by name */
 	/* Partitions whose published state may have changed, FIFO. */
 	repl_part_t *changes_head;
 	repl_part_t *changes_tail;

@@ -4,14 +4,19 @@
  * in repl_ckpt.h), and the raftd client whose Applied events say when the
  * metadata moved.
  *
- * Owned by replicator. A metadata read walks every partition record of
- * every topic in one read transaction and hands them to the core as a
- * sweep, unless no partition record changed since the last one ("parts_index",
- * see ck_meta.h: a config change costs no walk); a read that fails half-way is abandoned (the core keeps what it
- * had) and retried at the next Applied event or timer tick. Checkpoints
- * are written in one write transaction: the deletions of deleted
- * partitions' keys first, then every changed HW; the core learns they are
- * durable only after the commit.
+ * Owned by replicator. A metadata read runs in one read transaction. When
+ * no partition record changed since the last one ("parts_index", see
+ * ck_meta.h: a config change costs no walk) it reads nothing; when
+ * "changes" lists every entry since then, it re-reads just their topics
+ * (plus the topics of logs that appeared without metadata), each handed to
+ * the core as a per-topic sweep; otherwise it walks every partition record
+ * of every topic as one full sweep. Both give the core what a full sweep
+ * would: a topic not listed has the same records as at the last read. A
+ * read that fails half-way is abandoned (the core keeps what it had, the
+ * topics stay pending) and retried at the next Applied event or timer
+ * tick. Checkpoints are written in one write transaction: the deletions
+ * of deleted partitions' keys first, then every changed HW; the core
+ * learns they are durable only after the commit.
  * Not for: what the records mean for a partition (repl_core.c).
  */
 #include <errno.h>
@@ -36,8 +41,11 @@ int repl_meta_open(repl_shell_t *s)
 	return r;
 }
 
+static void repl_meta_topics_clear(repl_shell_t *s);
+
 void repl_meta_close(repl_shell_t *s)
 {
+	repl_meta_topics_clear(s);
 	for (size_t i = 0; i < s->n_ckpt_dels; i++)
 		free(s->ckpt_dels[i]);
 	free(s->ckpt_dels);
@@ -95,11 +103,147 @@ static int repl_meta_topic_cb(void *arg, const Chronik__Meta__TopicRecord *rec)
 	                                  rd);
 }
 
+/* ---- topics to re-read ---- */
+
+static bool repl_name_eq(const void *key, const void *val)
+{
+	return !strcmp(key, val);
+}
+
+/* Adds TOPIC to meta_topics (once). Returns 0 or -ENOMEM. */
+static int repl_meta_topic_add(repl_shell_t *s, const char *topic)
+{
+	uint64_t h = ck_hash_str(topic);
+	char *dup;
+
+	if (ck_hash_find(&s->meta_topics, h, repl_name_eq, topic))
+		return 0;
+	dup = strdup(topic);
+	if (!dup)
+		return -ENOMEM;
+	if (ck_hash_insert(&s->meta_topics, h, dup) < 0) {
+		free(dup);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void repl_meta_topics_clear(repl_shell_t *s)
+{
+	size_t it = 0;
+	char *t;
+
+	while ((t = ck_hash_next(&s->meta_topics, &it)) != NULL)
+		free(t);
+	ck_hash_free(&s->meta_topics);
+	s->meta_topics_lost = false;
+}
+
+void repl_meta_topic_want(repl_shell_t *s, const char *topic)
+{
+	if (repl_meta_topic_add(s, topic) < 0)
+		s->meta_topics_lost = true;
+}
+
+typedef struct {
+	repl_shell_t *s;
+	uint64_t last; /* the parts_index being read */
+	bool saw_last;
+	bool unknown; /* an entry of an unknown topic, or no memory */
+} repl_changes_t;
+
+static int repl_meta_change_cb(void *arg, uint64_t index, const char *topic)
+{
+	repl_changes_t *x = arg;
+
+	if (index > x->last)
+		return 1;
+	x->saw_last = index == x->last;
+	if (!topic[0] || repl_meta_topic_add(x->s, topic) < 0) {
+		x->unknown = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Adds the topics of the entries meta_parts+1 .. PARTS to meta_topics
+ * (ck_meta.h: "changes" covers them when FLOOR <= meta_parts + 1 and key
+ * PARTS is there). Returns 1 when they are all in, 0 when only a full read
+ * will do, or an error. */
+static int repl_meta_changes_collect(repl_shell_t *s, MDB_txn *txn, uint64_t floor, uint64_t parts)
+{
+	repl_changes_t x = {.s = s, .last = parts};
+	uint64_t p0 = s->meta_parts;
+	int r;
+
+	if (p0 == 0 || parts <= p0 || floor == 0 || floor > p0 + 1)
+		return 0;
+	r = ck_meta_changes_foreach(s->meta, txn, p0 + 1, repl_meta_change_cb, &x);
+	if (r < 0)
+		return r;
+	return x.saw_last && !x.unknown;
+}
+
+/* Every topic of meta_topics as a per-topic sweep. */
+static int repl_meta_read_topics(repl_meta_read_t *rd)
+{
+	size_t it = 0;
+	const char *t;
+	int r;
+
+	while ((t = ck_hash_next(&rd->s->meta_topics, &it)) != NULL) {
+		rd->topic = t;
+		repl_core_meta_topic_begin(rd->s->core, t);
+		r = ck_meta_partitions_foreach(rd->s->meta, rd->txn, t, repl_meta_partition_cb, rd);
+		if (r < 0)
+			return r;
+		repl_core_meta_topic_end(rd->s->core, t);
+	}
+	return 0;
+}
+
+static int repl_meta_read_all(repl_meta_read_t *rd)
+{
+	int r;
+
+	repl_core_meta_sweep_begin(rd->s->core);
+	r = ck_meta_topics_foreach(rd->s->meta, rd->txn, repl_meta_topic_cb, rd);
+	if (r < 0)
+		return r;
+	repl_core_meta_sweep_end(rd->s->core);
+	return 0;
+}
+
+/* What a read does (repl_meta_plan). */
+enum {
+	REPL_READ_NONE = 0,
+	REPL_READ_TOPICS = 1, /* the topics of meta_topics */
+	REPL_READ_ALL = 2,
+};
+
+/* Returns REPL_READ_* (adding the topics of "changes" to meta_topics for
+ * REPL_READ_TOPICS) or an error. */
+static int repl_meta_plan(repl_shell_t *s, MDB_txn *txn, bool force, uint64_t applied,
+                          uint64_t floor, uint64_t parts)
+{
+	int r;
+
+	if (force || !s->meta_read || s->meta_topics_lost)
+		return REPL_READ_ALL;
+	if (applied != s->meta_applied && (parts == 0 || parts != s->meta_parts)) {
+		r = repl_meta_changes_collect(s, txn, floor, parts);
+		if (r <= 0)
+			return r < 0 ? r : REPL_READ_ALL;
+	}
+	return ck_hash_count(&s->meta_topics) ? REPL_READ_TOPICS : REPL_READ_NONE;
+}
+
 int repl_meta_refresh(repl_shell_t *s, bool force)
 {
 	repl_meta_read_t rd = {.s = s};
-	uint64_t applied = 0, parts = 0;
-	int r;
+	uint64_t applied = 0, parts = 0, floor = 0;
+	size_t topics = 0;
+	int r, plan = REPL_READ_NONE;
 
 	s->meta_read_ms = ck_clock_mono_ms();
 	if (s->meta_ev)
@@ -110,22 +254,33 @@ int repl_meta_refresh(repl_shell_t *s, bool force)
 	r = ck_meta_applied_index(s->meta, rd.txn, &applied);
 	if (r == 0)
 		r = ck_meta_parts_index(s->meta, rd.txn, &parts);
-	if (r < 0 || (!force && s->meta_read && applied == s->meta_applied))
+	if (r == 0)
+		r = ck_meta_changes_floor(s->meta, rd.txn, &floor);
+	if (r == 0)
+		r = plan = repl_meta_plan(s, rd.txn, force, applied, floor, parts);
+	if (r < 0)
 		goto out;
-	if (!force && s->meta_read && parts != 0 && parts == s->meta_parts) {
+	if (plan == REPL_READ_NONE) {
 		s->meta_applied = applied; /* no partition record moved since */
 		goto out;
 	}
-	repl_core_meta_sweep_begin(s->core);
-	r = ck_meta_topics_foreach(s->meta, rd.txn, repl_meta_topic_cb, &rd);
+	topics = ck_hash_count(&s->meta_topics);
+	r = plan == REPL_READ_ALL ? repl_meta_read_all(&rd) : repl_meta_read_topics(&rd);
 	if (r < 0)
 		goto out;
-	repl_core_meta_sweep_end(s->core);
+	repl_meta_topics_clear(s);
 	s->meta_read_cost_ms = ck_clock_mono_ms() - s->meta_read_ms;
-	ck_log(CK_LOG_DEBUG, "metadata read applied_index=%" PRIu64 " invalid=%zu", applied,
-	       rd.invalid);
+	if (plan == REPL_READ_ALL)
+		ck_log(CK_LOG_DEBUG,
+		       "metadata read applied_index=%" PRIu64 " topics=all invalid=%zu", applied,
+		       rd.invalid);
+	else
+		ck_log(CK_LOG_DEBUG,
+		       "metadata read applied_index=%" PRIu64 " topics=%zu invalid=%zu", applied,
+		       topics, rd.invalid);
 	s->meta_applied = applied;
 	s->meta_parts = parts;
+	s->meta_incr = parts != 0 && floor != 0 && floor <= parts + 1;
 	s->meta_read = true;
 	repl_shell_schedule(s);
 out:
@@ -300,17 +455,20 @@ void repl_meta_later_cb(evutil_socket_t fd, short what, void *arg)
 	(void)repl_meta_refresh(arg, false);
 }
 
-/* The metadata moved. A read walks every partition, so reads are spaced
+/* The metadata moved to APPLIED. A few entries through "changes" are read
+ * at once; anything bigger (a full read, many topics) is spaced
  * REPL_META_GAP_MS apart at least: a burst of writes (thousands of topics
  * created) costs a few reads, not one per write. */
-static void repl_meta_changed(repl_shell_t *s)
+static void repl_meta_changed(repl_shell_t *s, uint64_t applied)
 {
 	uint64_t now = ck_clock_mono_ms();
 	uint64_t due = s->meta_read_ms + CK_MAX((uint64_t)REPL_META_GAP_MS,
 	                                        REPL_META_GAP_COST * s->meta_read_cost_ms);
+	bool small = s->meta_read && s->meta_incr && applied > s->meta_applied &&
+	             applied - s->meta_applied <= REPL_META_NOW_MAX;
 	struct timeval tv;
 
-	if (now >= due) {
+	if (small || now >= due) {
 		(void)repl_meta_refresh(s, false);
 		return;
 	}
@@ -332,7 +490,7 @@ static void repl_raftd_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t le
 	}
 	if (rep->body_case == CHRONIK__RAFTD__RAFTD_REPLY__BODY_APPLIED) {
 		if (!s->meta_read || rep->applied->applied_index != s->meta_applied)
-			repl_meta_changed(s);
+			repl_meta_changed(s, rep->applied->applied_index);
 	} else if (rep->correlation_id != 0 && rep->correlation_id == s->raftd_sub_id &&
 	           rep->error != 0) {
 		ck_log(CK_LOG_WARN, "raftd refused the subscription: %s", ck_strerror(rep->error));

@@ -24,6 +24,7 @@
 
 #include "ck_config.h"
 #include "ck_daemon.h"
+#include "ck_hash.h"
 #include "ck_ipc.h"
 #include "ck_meta.h"
 #include "repl_core.h"
@@ -60,10 +61,16 @@ typedef struct repl_shell {
 	/* raftd / metadata */
 	ck_ipc_client_t *raftd;
 	uint64_t raftd_sub_id;
-	uint64_t meta_applied; /* applied index of the last full read */
+	uint64_t meta_applied; /* applied index of the last read */
 	uint64_t meta_parts;   /* its "parts_index" (ck_meta.h) */
 	bool meta_read;        /* a full read succeeded once */
+	bool meta_incr;        /* the last read found "changes" usable */
 	int meta_invalid_warned;
+	/* Topics the next read must cover besides "changes" (names, strdup'd):
+	 * logs that appeared without metadata. meta_topics_lost: one could
+	 * not be remembered, the next read is a full one. */
+	ck_hash_t meta_topics;
+	bool meta_topics_lost;
 
 	/* Checkpoint keys to delete at the next checkpoint ("hw/..."). */
 	char **ckpt_dels;
@@ -99,18 +106,29 @@ extern const ck_ipc_client_handlers_t repl_wal_handlers;
 /* Opens <data_dir>/meta. Returns 0 or an error (logged). */
 int repl_meta_open(repl_shell_t *s);
 void repl_meta_close(repl_shell_t *s);
-/* Reads every partition record into the core when the applied index moved
- * (or FORCE). Returns 0 or an error (logged; the core keeps the previous
- * metadata). */
+/* Brings the core's metadata up to LMDB when the applied index moved (or
+ * FORCE, or topics are pending): re-reads only the topics "changes" lists
+ * since the last read (and the pending ones) when it can, every partition
+ * record otherwise (FORCE, the first read, "changes" trimmed past the last
+ * read or unknown). Returns 0 or an error (logged; the core keeps what it
+ * had, the next read covers the same topics again). */
 int repl_meta_refresh(repl_shell_t *s, bool force);
+/* The log of TOPIC appeared without metadata: the next read covers TOPIC
+ * (and runs at the next timer tick at the latest), as a full read would
+ * have. */
+void repl_meta_topic_want(repl_shell_t *s, const char *topic);
 /* Timer callback of meta_ev: the held-back metadata read. */
 void repl_meta_later_cb(evutil_socket_t fd, short what, void *arg);
 /* Metadata reads on Applied events are at least this far apart, and at
  * least REPL_META_GAP_COST times the last read's duration (with many
  * partitions a read is long: the replicator spends a bounded share of a
- * CPU on them however fast metadata changes). */
+ * CPU on them however fast metadata changes). Except a read of at most
+ * REPL_META_NOW_MAX entries through "changes" (so at most that many
+ * topics): it costs what raftd's apply of those entries did, and runs at
+ * once. */
 #define REPL_META_GAP_MS   20
 #define REPL_META_GAP_COST 5
+#define REPL_META_NOW_MAX  64
 /* The checkpoint of TOPIC-PARTITION: 1 with *RET, 0 when there is none
  * (or it does not decode: logged). */
 int repl_ckpt_load(repl_shell_t *s, const char *topic, int32_t partition, repl_ckpt_t *ret);

@@ -7,8 +7,10 @@
  * order, so the list, applied as a sweep, removes the logs deleted while
  * the connection was down, and the first list marks the replicator synced
  * (subscribers are answered from then on). A log new to the core starts
- * from its HW checkpoint. The metadata log (__chronik_metadata) is raftd's
- * and is skipped. While walwriter is away the last state stays published.
+ * from its HW checkpoint, and one without metadata has its topic re-read
+ * at the next metadata read. The metadata log (__chronik_metadata) is
+ * raftd's and is skipped. While walwriter is away the last state stays
+ * published.
  * Not for: the HW rule (repl_core.h), checkpoint I/O (repl_meta.c).
  */
 #include <inttypes.h>
@@ -50,16 +52,26 @@ static void repl_wal_info(repl_shell_t *s, const Chronik__Wal__LogInfo *li)
 	repl_log_info_t info;
 	repl_ckpt_t ck;
 	const repl_ckpt_t *ckp = NULL;
+	bool fresh;
 	int r;
 
 	if (!li || !li->topic || !strcmp(li->topic, REPL_META_TOPIC))
 		return;
 	p = repl_core_find(s->core, li->topic, li->partition);
-	if ((!p || !p->have_log) && repl_ckpt_load(s, li->topic, li->partition, &ck) == 1)
+	fresh = !p || !p->have_log;
+	if (fresh && repl_ckpt_load(s, li->topic, li->partition, &ck) == 1)
 		ckp = &ck;
 	info = (repl_log_info_t){li->topic, li->partition, li->log_start_offset, li->log_end_offset,
 	                         li->durable_end_offset};
 	r = repl_core_log_update(s->core, &info, ckp);
+	/* The core kept no metadata for it (not a replica when its topic was
+	 * last read, or not committed yet): its topic's records are due again,
+	 * as a full read would give them (repl_meta.c). */
+	if (r == 0 && fresh && s->meta_read) {
+		p = repl_core_find(s->core, li->topic, li->partition);
+		if (p && !p->have_meta)
+			repl_meta_topic_want(s, li->topic);
+	}
 	if (r < 0)
 		ck_log(CK_LOG_WARN,
 		       "log ignored log=%s-%d start=%" PRId64 " end=%" PRId64 " durable=%" PRId64

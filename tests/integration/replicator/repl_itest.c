@@ -434,6 +434,50 @@ void meta_del_topic(const char *data_dir, const char *topic, uint64_t applied)
 	ck_meta_close(m);
 }
 
+void meta_put_partition_at(const char *data_dir, const char *topic, int32_t part,
+                           const int32_t *replicas, size_t n_replicas, int32_t leader,
+                           int32_t epoch, uint64_t index, bool recorded)
+{
+	Chronik__Meta__TopicRecord t = CHRONIK__META__TOPIC_RECORD__INIT;
+	Chronik__Meta__PartitionRecord p = CHRONIK__META__PARTITION_RECORD__INIT;
+	ck_meta_t *m = NULL;
+	MDB_txn *txn = NULL;
+
+	t.name = (char *)topic;
+	t.partitions = part + 1;
+	p.topic = (char *)topic;
+	p.partition = part;
+	p.replicas = p.isr = (int32_t *)replicas;
+	p.n_replicas = p.n_isr = n_replicas;
+	p.leader = leader;
+	p.leader_epoch = epoch;
+	ck_assert_int_eq(ck_meta_open(data_dir, &m), 0);
+	ck_assert_int_eq(ck_meta_write_begin(m, &txn), 0);
+	ck_assert_int_eq(ck_meta_topic_put(m, txn, &t), 0);
+	ck_assert_int_eq(ck_meta_partition_put(m, txn, &p), 0);
+	if (recorded)
+		ck_assert_int_eq(ck_meta_change_put(m, txn, index, topic), 0);
+	ck_assert_int_eq(ck_meta_parts_index_put(m, txn, index), 0);
+	ck_assert_int_eq(ck_meta_applied_index_put(m, txn, index), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_meta_close(m);
+}
+
+void meta_del_topic_at(const char *data_dir, const char *topic, uint64_t index)
+{
+	ck_meta_t *m = NULL;
+	MDB_txn *txn = NULL;
+
+	ck_assert_int_eq(ck_meta_open(data_dir, &m), 0);
+	ck_assert_int_eq(ck_meta_write_begin(m, &txn), 0);
+	ck_assert_int_eq(ck_meta_topic_del(m, txn, topic), 0);
+	ck_assert_int_eq(ck_meta_change_put(m, txn, index, topic), 0);
+	ck_assert_int_eq(ck_meta_parts_index_put(m, txn, index), 0);
+	ck_assert_int_eq(ck_meta_applied_index_put(m, txn, index), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_meta_close(m);
+}
+
 int meta_ckpt_get(const char *data_dir, const char *topic, int32_t part, int64_t *ret_hw,
                   int32_t *ret_epoch)
 {

@@ -9,7 +9,7 @@
  * pid; they also die with the test through PR_SET_PDEATHSIG). A blocking replicator.proto client keeps the latest
  * PartitionState per partition as pushes arrive; a fake raftd (a Unix
  * socket at run/raftd.sock) sends Applied events; metadata is written to
- * LMDB the way raftd would.
+ * LMDB the way raftd would (with or without parts_index and "changes").
  * Test code only.
  */
 #ifndef REPL_ITEST_H
@@ -132,6 +132,15 @@ void meta_put_partition(const char *data_dir, const char *topic, int32_t part,
                         size_t n_isr, int32_t leader, int32_t epoch, uint64_t applied);
 /* Deletes TOPIC (and its partitions) and sets applied_index = APPLIED. */
 void meta_del_topic(const char *data_dir, const char *topic, uint64_t applied);
+/* The same as raftd's apply of a partition-changing entry at INDEX:
+ * TOPIC's record and PART's (ISR = replicas), then "changes" (INDEX ->
+ * TOPIC; skipped when !RECORDED, as an older raftd or a snapshot install
+ * leaves it), parts_index and applied_index = INDEX, in one transaction. */
+void meta_put_partition_at(const char *data_dir, const char *topic, int32_t part,
+                           const int32_t *replicas, size_t n_replicas, int32_t leader,
+                           int32_t epoch, uint64_t index, bool recorded);
+/* DeleteTopic as raftd applies it at INDEX (recorded in "changes"). */
+void meta_del_topic_at(const char *data_dir, const char *topic, uint64_t index);
 /* The raw HW checkpoint of TOPIC-PART: 1 with *RET_HW and *RET_EPOCH
  * decoded per the documented format, 0 when missing. */
 int meta_ckpt_get(const char *data_dir, const char *topic, int32_t part, int64_t *ret_hw,

@@ -6,7 +6,9 @@
  * checkpoints in LMDB (periodic, at clean stop, removed with the log);
  * restarts of walwriter and of the replicator (clean and SIGKILL);
  * partition roles and epochs from LMDB metadata, on raftd's Applied events
- * and without raftd; subscribers wait for the first walwriter listing; the
+ * and without raftd, read per topic through "changes" when raftd recorded
+ * the entries and in full otherwise, and for logs that appear without
+ * metadata; subscribers wait for the first walwriter listing; the
  * replication port closes connections; bad requests; and the whole
  * metadata path with a real chronik-raftd (create, leadership updates,
  * delete).
@@ -325,6 +327,88 @@ START_TEST(test_metadata_without_raftd)
 }
 END_TEST
 
+/* Metadata written as raftd writes it (parts_index, "changes"): the
+ * replicator re-reads only the topics the new entries changed, reads
+ * everything when "changes" does not cover them, and reads the topic of a
+ * log that appears without metadata. A record rewritten behind raftd's
+ * back (no parts_index move, no "changes") shows which read ran. */
+START_TEST(test_metadata_per_topic)
+{
+	env_t e;
+	fraft_t f;
+	const rst_t *v;
+	rst_t g;
+	int32_t me[] = {1}, two[] = {2, 1}, others[] = {2, 3};
+
+	env_start(&e, "meta-topic", "200");
+	rit_env(&e.r, "CHRONIK_LOG_LEVEL=debug");
+	fraft_listen(&f, e.w.data);
+	ck_assert_int_eq(wcl_create(&e.wc, "t", 0, NULL), 0);
+	ck_assert_int_eq(wcl_create(&e.wc, "u", 0, NULL), 0);
+	meta_put_partition_at(e.w.data, "t", 0, me, 1, 1, 5, 1, true);
+	meta_put_partition_at(e.w.data, "u", 0, me, 1, 1, 3, 2, true);
+	meta_put_partition_at(e.w.data, "o", 0, others, 2, 2, 8, 3, true);
+	rit_start_ready(&e.r);
+	fraft_accept(&f, T_MS);
+	fraft_applied(&f, 3, true);
+	env_subscribe(&e);
+	ck_assert_ptr_nonnull(rcl_wait_role(&e.rc, "t", 0, true, 5, T_MS));
+	ck_assert_ptr_nonnull(rcl_wait_role(&e.rc, "u", 0, true, 3, T_MS));
+
+	/* t rewritten quietly, then an entry for u: only u is read. */
+	meta_put_partition(e.w.data, "t", 0, me, 1, me, 1, 1, 6, 4);
+	meta_put_partition_at(e.w.data, "u", 0, two, 2, 2, 4, 5, true);
+	fraft_applied(&f, 5, false);
+	v = rcl_wait_role(&e.rc, "u", 0, false, 4, T_MS);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(v->isr_size, 2);
+	(void)rcl_drain(&e.rc, 500);
+	ck_assert_int_eq(rcl_get(&e.rc, "t", 0, &g, T_MS), 0);
+	ck_assert_int_eq(g.epoch, 5);
+	ck_assert(g.leader);
+	ck_assert(rit_log_has(&e.r, "metadata read applied_index=5 topics=1 "));
+
+	/* An entry "changes" never saw (an older raftd, a snapshot): a full
+	 * read, which finds t's record as well. */
+	meta_put_partition_at(e.w.data, "u", 0, me, 1, 1, 5, 6, false);
+	fraft_applied(&f, 6, false);
+	ck_assert_ptr_nonnull(rcl_wait_role(&e.rc, "u", 0, true, 5, T_MS));
+	ck_assert_ptr_nonnull(rcl_wait_role(&e.rc, "t", 0, true, 6, T_MS));
+	ck_assert(rit_log_has(&e.r, "metadata read applied_index=6 topics=all "));
+
+	/* Recorded again from the next entry on: per topic once more. */
+	meta_put_partition(e.w.data, "t", 0, me, 1, me, 1, 1, 7, 7);
+	meta_put_partition_at(e.w.data, "u", 0, two, 2, 2, 6, 8, true);
+	fraft_applied(&f, 8, false);
+	ck_assert_ptr_nonnull(rcl_wait_role(&e.rc, "u", 0, false, 6, T_MS));
+	(void)rcl_drain(&e.rc, 500);
+	ck_assert_int_eq(rcl_get(&e.rc, "t", 0, &g, T_MS), 0);
+	ck_assert_int_eq(g.epoch, 6);
+	ck_assert(rit_log_has(&e.r, "metadata read applied_index=8 topics=1 "));
+
+	/* u deleted: its log stays, led here alone; t is still not read. */
+	meta_del_topic_at(e.w.data, "u", 9);
+	fraft_applied(&f, 9, false);
+	v = rcl_wait_role(&e.rc, "u", 0, true, 6, T_MS);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(v->isr_size, 1);
+	ck_assert(rit_log_has(&e.r, "metadata read applied_index=9 topics=1 "));
+
+	/* A log of a partition led by others appears: its topic is read (at
+	 * the next timer tick, no Applied event needed), so it is no
+	 * single-replica leader here for long. */
+	ck_assert_int_eq(wcl_create(&e.wc, "o", 0, NULL), 0);
+	v = rcl_wait_role(&e.rc, "o", 0, false, 8, T_MS);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(v->isr_size, 2);
+	ck_assert_int_eq(rcl_get(&e.rc, "t", 0, &g, T_MS), 0);
+	ck_assert_int_eq(g.epoch, 6);
+	ck_assert_int_eq(rit_stop(&e.r, SIGTERM, T_MS), 0);
+	fraft_close(&f);
+	env_end(&e);
+}
+END_TEST
+
 /* Reads from FD until EOF; true when it came within TIMEOUT_MS. */
 static bool tcp_eof(int fd, int timeout_ms)
 {
@@ -477,6 +561,7 @@ static Suite *repl_service_suite(void)
 	tcase_add_test(tc, test_restarts);
 	tcase_add_test(tc, test_metadata_from_raftd_events);
 	tcase_add_test(tc, test_metadata_without_raftd);
+	tcase_add_test(tc, test_metadata_per_topic);
 	tcase_add_test(tc, test_waits_for_walwriter_and_bad_input);
 	tcase_add_test(tc, test_with_real_raftd);
 	suite_add_tcase(s, tc);

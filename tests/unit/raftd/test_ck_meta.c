@@ -3,8 +3,11 @@
  * record round trips through a reopen, applied_index, key order of the
  * walks, partitions of one topic only (even with names that prefix each
  * other), deleting a topic with its partitions, producer-id blocks,
- * missing records, corrupt values and bad keys.
+ * missing records, corrupt values and bad keys; the partition change log
+ * ("changes"): records, walks, trimming and its floor, which restarts
+ * whenever entries went by unrecorded.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "ck_err.h"
@@ -421,6 +424,183 @@ START_TEST(test_offsets_dbi)
 }
 END_TEST
 
+/* ---- "changes" ---- */
+
+#define CHG_MAX 16
+
+typedef struct {
+	uint64_t index[CHG_MAX];
+	char topic[CHG_MAX][32];
+	int n;
+	int stop_after; /* 0: never */
+} changes_t;
+
+static int collect_change(void *arg, uint64_t index, const char *topic)
+{
+	changes_t *c = arg;
+
+	ck_assert_int_lt(c->n, CHG_MAX);
+	c->index[c->n] = index;
+	snprintf(c->topic[c->n], sizeof(c->topic[0]), "%s", topic);
+	c->n++;
+	return c->stop_after && c->n == c->stop_after ? 7 : 0;
+}
+
+/* The changes from FROM as "index:topic,..." (a read transaction of its
+ * own), and the floor. */
+static const char *changes_str(uint64_t from, uint64_t *ret_floor)
+{
+	static char out[512];
+	changes_t c = {.n = 0};
+	MDB_txn *txn = rbegin();
+	size_t len = 0;
+
+	ck_assert_int_eq(ck_meta_changes_foreach(meta, txn, from, collect_change, &c), 0);
+	ck_assert_int_eq(ck_meta_changes_floor(meta, txn, ret_floor), 0);
+	ck_meta_read_end(txn);
+	out[0] = '\0';
+	for (int i = 0; i < c.n; i++)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%llu:%s", i ? "," : "",
+		                        (unsigned long long)c.index[i], c.topic[i]);
+	return out;
+}
+
+/* One partition-changing entry as raftd records it: the change first, then
+ * parts_index. */
+static void change(uint64_t index, const char *topic)
+{
+	MDB_txn *txn = wbegin();
+
+	ck_assert_int_eq(ck_meta_change_put(meta, txn, index, topic), 0);
+	ck_assert_int_eq(ck_meta_parts_index_put(meta, txn, index), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+}
+
+static void trim(uint64_t keep_from)
+{
+	MDB_txn *txn = wbegin();
+
+	ck_assert_int_eq(ck_meta_changes_trim(meta, txn, keep_from), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+}
+
+/* Records come back in index order from any starting point, an unknown
+ * topic as ""; trimming drops the old ones and raises the floor, never
+ * lowers it; everything survives a reopen. */
+START_TEST(test_changes_put_walk_trim)
+{
+	changes_t c = {.stop_after = 1};
+	char longname[300];
+	uint64_t floor = 99;
+	MDB_txn *txn;
+
+	ck_assert_str_eq(changes_str(0, &floor), "");
+	ck_assert_uint_eq(floor, 0); /* unknown */
+	trim(10);                    /* no floor yet: it stays unknown */
+	ck_assert_str_eq(changes_str(0, &floor), "");
+	ck_assert_uint_eq(floor, 0);
+	/* The first record starts the floor (nothing recorded before it). */
+	change(5, "a");
+	change(7, "b");
+	change(9, NULL);
+	change(12, "a");
+	change(300, "bb");
+	ck_assert_str_eq(changes_str(0, &floor), "5:a,7:b,9:,12:a,300:bb");
+	ck_assert_uint_eq(floor, 5);
+	ck_assert_str_eq(changes_str(8, &floor), "9:,12:a,300:bb");
+	ck_assert_str_eq(changes_str(12, &floor), "12:a,300:bb");
+	ck_assert_str_eq(changes_str(301, &floor), "");
+	/* The callback's non-zero value ends the walk and comes back. */
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_changes_foreach(meta, txn, 6, collect_change, &c), 7);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_uint_eq(c.index[0], 7);
+	ck_meta_read_end(txn);
+
+	trim(9);
+	ck_assert_str_eq(changes_str(0, &floor), "9:,12:a,300:bb");
+	ck_assert_uint_eq(floor, 9);
+	trim(3); /* behind the floor: nothing moves */
+	ck_assert_str_eq(changes_str(0, &floor), "9:,12:a,300:bb");
+	ck_assert_uint_eq(floor, 9);
+	/* A record after a trim, with no partition change in between: the
+	 * floor stays. */
+	trim(250);
+	ck_assert_str_eq(changes_str(0, &floor), "300:bb");
+	ck_assert_uint_eq(floor, 250);
+	change(400, "c");
+	ck_meta_close(meta);
+	ck_assert_int_eq(ck_meta_open(dir, &meta), 0);
+	ck_assert_str_eq(changes_str(0, &floor), "300:bb,400:c");
+	ck_assert_uint_eq(floor, 250);
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_change_put(meta, txn, 0, "a"), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_change_put(meta, txn, 500, longname), CK_E_TOO_LARGE);
+	mdb_txn_abort(txn);
+	ck_assert_str_eq(changes_str(0, &floor), "300:bb,400:c");
+}
+END_TEST
+
+/* The floor restarts at a record whenever partition-changing entries may
+ * have gone by unrecorded: parts_index moved without a record (an
+ * environment from before "changes", an older raftd, a snapshot that
+ * replaced "state"), or records given after parts_index. */
+START_TEST(test_changes_floor_restarts)
+{
+	MDB_txn *txn;
+	uint64_t floor = 0;
+
+	/* An environment from before parts_index: the first record starts
+	 * the floor. */
+	change(20, "w");
+	ck_assert_str_eq(changes_str(0, &floor), "20:w");
+	ck_assert_uint_eq(floor, 20);
+	/* Entries an older raftd applied (parts_index kept, up to 40, no
+	 * records), then this one again: the floor follows parts_index, as
+	 * the entries after 40 changed no partition record. */
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_parts_index_put(meta, txn, 30), 0);
+	ck_assert_int_eq(ck_meta_parts_index_put(meta, txn, 40), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	change(50, "x");
+	ck_assert_str_eq(changes_str(0, &floor), "20:w,50:x");
+	ck_assert_uint_eq(floor, 41);
+	change(60, "x");
+	(void)changes_str(0, &floor);
+	ck_assert_uint_eq(floor, 41);
+	/* A snapshot installed: parts_index 70, which "changes" never saw. */
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_parts_index_put(meta, txn, 70), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	change(80, "y");
+	ck_assert_str_eq(changes_str(0, &floor), "20:w,50:x,60:x,80:y");
+	ck_assert_uint_eq(floor, 71);
+	/* parts_index already at the entry: whatever came before is unknown. */
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_parts_index_put(meta, txn, 90), 0);
+	ck_assert_int_eq(ck_meta_change_put(meta, txn, 90, "z"), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_str_eq(changes_str(85, &floor), "90:z");
+	ck_assert_uint_eq(floor, 90);
+	/* A corrupt floor is reported, not trusted. */
+	{
+		MDB_dbi dbi;
+		uint8_t zero[8] = {0};
+		MDB_val k = {8, zero}, v = {3, "abc"};
+
+		txn = wbegin();
+		ck_assert_int_eq(mdb_dbi_open(txn, "changes", 0, &dbi), 0);
+		ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+		ck_assert_int_eq(ck_meta_changes_floor(meta, txn, &floor), CK_E_CORRUPT);
+		ck_assert_int_eq(ck_meta_change_put(meta, txn, 95, "z"), CK_E_CORRUPT);
+		mdb_txn_abort(txn);
+	}
+}
+END_TEST
+
 static Suite *meta_suite(void)
 {
 	Suite *s = suite_create("ck_meta");
@@ -438,6 +618,8 @@ static Suite *meta_suite(void)
 	tcase_add_test(tc, test_corrupt_values);
 	tcase_add_test(tc, test_bad_keys);
 	tcase_add_test(tc, test_offsets_dbi);
+	tcase_add_test(tc, test_changes_put_walk_trim);
+	tcase_add_test(tc, test_changes_floor_restarts);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -4,7 +4,10 @@
  * result code, the records and the local log effects it leaves, rejected
  * commands that write nothing, and determinism: the same log applied in
  * one go, in small rounds, or with rounds aborted and redone (a crash
- * before the commit) gives byte-identical LMDB contents and results.
+ * before the commit) gives byte-identical LMDB contents and results
+ * (the partition change log "changes" included); "changes" lists exactly
+ * the entries that changed partition records, with their topics, and is
+ * trimmed at fixed indexes.
  */
 #include <string.h>
 
@@ -762,6 +765,108 @@ START_TEST(test_update_partition)
 }
 END_TEST
 
+/* ---- "changes" ---- */
+
+/* "changes" as "index:topic,..." and its floor. */
+static int changes_collect(void *arg, uint64_t index, const char *t)
+{
+	ck_buf_t *out = arg;
+	char one[64];
+	int n = snprintf(one, sizeof(one), "%s%llu:%s", out->len ? "," : "",
+	                 (unsigned long long)index, t);
+
+	ck_assert_int_eq(ck_buf_append(out, one, (size_t)n), 0);
+	return 0;
+}
+
+static const char *changes(uint64_t *ret_floor)
+{
+	static ck_buf_t out;
+	MDB_txn *txn;
+
+	ck_buf_reset(&out);
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	ck_assert_int_eq(ck_meta_changes_foreach(meta, txn, 0, changes_collect, &out), 0);
+	ck_assert_int_eq(ck_meta_changes_floor(meta, txn, ret_floor), 0);
+	ck_meta_read_end(txn);
+	ck_assert_int_eq(ck_buf_append(&out, "", 1), 0);
+	return (const char *)out.data;
+}
+
+/* Every entry that changed partition records, and only those, is in
+ * "changes" under its index with its topic: CreateTopic, CreatePartitions,
+ * UpdatePartition and DeleteTopic; config changes, broker commands,
+ * rejected commands and no-ops are not. */
+START_TEST(test_changes_listed)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__AlterTopicConfigs ac = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
+	Chronik__Meta__ConfigEntry e = CHRONIK__META__CONFIG_ENTRY__INIT;
+	Chronik__Meta__ConfigEntry *ev[1] = {&e};
+	int32_t isr[1] = {1};
+	uint64_t floor = 99;
+	create_t c;
+	grow_t g;
+
+	ck_assert_str_eq(changes(&floor), "");
+	ck_assert_uint_eq(floor, 0);
+	create_init(&c, "orders", 2, 1, 1);
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+	cmd.alter_topic_configs = &ac;
+	ac.name = "orders";
+	e.name = "retention.ms";
+	e.value = "1000";
+	ac.set = ev;
+	ac.n_set = 1;
+	ck_assert_int_eq(apply(2, &cmd), 0);
+	grow_init(&g, "orders", 2, 1);
+	ck_assert_int_eq(apply(3, &g.cmd), 0);
+	ck_assert_int_eq(register_broker(4, 2, 1, 9092), 0);
+	create_init(&c, "pay", 1, 1, 1);
+	ck_assert_int_eq(apply(5, &c.cmd), 0);
+	ck_assert_int_eq(update(6, "orders", 0, 1, isr, 1, 1, 0), 0);
+	ck_assert_int_eq(update(7, "orders", 0, 1, isr, 1, 1, 0), CK_E_AGAIN); /* rejected */
+	ck_assert_int_eq(apply_buf(8, NULL, 0, NULL), 0);                      /* no-op */
+	ck_assert_int_eq(apply(9, delete_cmd("orders")), 0);
+	ck_assert_int_eq(apply(10, delete_cmd("orders")), CK_E_NOT_FOUND);
+	ck_assert_str_eq(changes(&floor), "1:orders,3:orders,5:pay,6:orders,9:orders");
+	ck_assert_uint_eq(floor, 1);
+	ck_assert_uint_eq(parts_index(), 9);
+}
+END_TEST
+
+/* At every index that is a multiple of 1024, whatever the entry holds,
+ * "changes" drops what is more than 8192 entries back and its floor
+ * follows; the newest records stay. */
+START_TEST(test_changes_trimmed)
+{
+	uint64_t floor = 0;
+	create_t c;
+
+	create_init(&c, "a", 1, 1, 1);
+	ck_assert_int_eq(apply(100, &c.cmd), 0);
+	create_init(&c, "b", 1, 1, 1);
+	ck_assert_int_eq(apply(5000, &c.cmd), 0);
+	create_init(&c, "c", 1, 1, 1);
+	ck_assert_int_eq(apply(9000, &c.cmd), 0);
+	ck_assert_int_eq(apply(9100, delete_cmd("a")), 0);
+	ck_assert_str_eq(changes(&floor), "100:a,5000:b,9000:c,9100:a");
+	ck_assert_uint_eq(floor, 100);
+	ck_assert_int_eq(apply_buf(9215, NULL, 0, NULL), 0); /* not a multiple */
+	ck_assert_str_eq(changes(&floor), "100:a,5000:b,9000:c,9100:a");
+	ck_assert_int_eq(apply_buf(9216, NULL, 0, NULL), 0); /* 9 * 1024: keep from 1024 */
+	ck_assert_str_eq(changes(&floor), "5000:b,9000:c,9100:a");
+	ck_assert_uint_eq(floor, 1024);
+	/* A partition-changing entry at a trim index is recorded as well. */
+	create_init(&c, "d", 1, 1, 1);
+	ck_assert_int_eq(apply(14 * 1024, &c.cmd), 0); /* keep from 6144 */
+	ck_assert_str_eq(changes(&floor), "9000:c,9100:a,14336:d");
+	ck_assert_uint_eq(floor, 6144);
+	ck_assert_uint_eq(parts_index(), 14336);
+}
+END_TEST
+
 /* ---- AllocateProducerIds ---- */
 
 static int allocate(uint64_t index, int32_t broker_id, int64_t size)
@@ -948,16 +1053,28 @@ static int dump_topic_parts(void *arg, const Chronik__Meta__TopicRecord *t)
 	return ck_meta_partitions_foreach(meta, d->txn, t->name, dump_partition, d->out);
 }
 
+static int dump_change(void *arg, uint64_t index, const char *t)
+{
+	ck_buf_t *out = arg;
+
+	ck_assert_int_eq(ck_buf_append(out, &index, sizeof(index)), 0);
+	ck_assert_int_eq(ck_buf_append(out, t, strlen(t) + 1), 0);
+	return 0;
+}
+
 /* Everything in LMDB as bytes, in key order. */
 static void dump(ck_buf_t *out)
 {
 	dump_t d = {out, NULL};
 	int64_t next = 0;
-	uint64_t applied = 0;
+	uint64_t applied = 0, floor = 0;
 
 	ck_assert_int_eq(ck_meta_read_begin(meta, &d.txn), 0);
 	ck_assert_int_eq(ck_meta_topics_foreach(meta, d.txn, dump_topic_parts, &d), 0);
 	ck_assert_int_eq(ck_meta_brokers_foreach(meta, d.txn, dump_broker, out), 0);
+	ck_assert_int_eq(ck_meta_changes_foreach(meta, d.txn, 0, dump_change, out), 0);
+	ck_assert_int_eq(ck_meta_changes_floor(meta, d.txn, &floor), 0);
+	ck_assert_int_eq(ck_buf_append(out, &floor, sizeof(floor)), 0);
 	ck_assert_int_eq(ck_meta_producer_id_next(meta, d.txn, &next), 0);
 	ck_assert_int_eq(ck_meta_applied_index(meta, d.txn, &applied), 0);
 	ck_assert_int_eq(ck_buf_append(out, &next, sizeof(next)), 0);
@@ -1058,6 +1175,8 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_create_topic);
 	tcase_add_test(tc, test_create_topic_log_config);
 	tcase_add_test(tc, test_parts_index);
+	tcase_add_test(tc, test_changes_listed);
+	tcase_add_test(tc, test_changes_trimmed);
 	tcase_add_test(tc, test_create_topic_exists);
 	tcase_add_test(tc, test_create_topic_retry_same_id);
 	tcase_add_test(tc, test_create_topic_invalid);

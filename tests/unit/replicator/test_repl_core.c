@@ -3,7 +3,8 @@
  * (replicator/repl_core.h): the high-watermark rule (single replica and
  * ISR), its monotonicity and truncation, log start moves, checkpoints,
  * published changes (coalescing, deletions before re-creations), log and
- * metadata sweeps, roles from metadata, follower acknowledgements, ISR
+ * metadata sweeps (full and per topic, and a seeded comparison of the
+ * two), roles from metadata, follower acknowledgements, ISR
  * shrink/expand decisions, input validation, a seeded random walk
  * checking the invariants after every step, and the checkpoint key/value
  * format (replicator/repl_ckpt.h) against golden bytes.
@@ -436,6 +437,217 @@ START_TEST(test_meta_not_replica_and_sweep)
 }
 END_TEST
 
+static const repl_part_t *find(repl_core_t *c, const char *t, int32_t p)
+{
+	return repl_core_find(c, t, p);
+}
+
+/* A per-topic sweep adds, updates and forgets the partitions of its topic
+ * only (not those of a topic whose name it prefixes, or is prefixed by). */
+START_TEST(test_meta_topic_sweep)
+{
+	repl_core_t *c = core_new();
+	repl_state_t st[8];
+	int32_t me[] = {NODE}, two[] = {2, NODE};
+
+	ck_assert_int_eq(meta_up(c, "a", 0, me, 1, me, 1, NODE, 1), 0);
+	ck_assert_int_eq(meta_up(c, "a", 1, two, 2, two, 2, 2, 1), 0);
+	ck_assert_int_eq(meta_up(c, "a", 2, me, 1, me, 1, NODE, 1), 0);
+	ck_assert_int_eq(meta_up(c, "ab", 0, two, 2, two, 2, 2, 1), 0);
+	ck_assert_int_eq(meta_up(c, "b", 0, me, 1, me, 1, NODE, 1), 0);
+	ck_assert_int_eq(meta_up(c, "", 0, me, 1, me, 1, NODE, 1), CK_E_INVALID);
+	ck_assert_int_eq(log_up(c, "a", 0, 0, 4, 4), 0);
+	ck_assert_int_eq(log_up(c, "a", 1, 0, 6, 6), 0);
+	ck_assert_int_eq(log_up(c, "ab", 0, 0, 2, 2), 0);
+	ck_assert_int_eq(log_up(c, "b", 1, 0, 3, 3), 0); /* no metadata */
+	ck_assert_int_eq(drain(c, st, 8), 4);
+
+	/* "a" now: partition 0 led elsewhere, 1 and 2 gone, 3 new. */
+	repl_core_meta_topic_begin(c, "a");
+	ck_assert_int_eq(meta_up(c, "a", 0, two, 2, two, 2, 2, 2), 0);
+	ck_assert_int_eq(meta_up(c, "a", 3, me, 1, me, 1, NODE, 0), 0);
+	repl_core_meta_topic_end(c, "a");
+	ck_assert_int_eq(drain(c, st, 8), 2);
+	ck_assert_str_eq(st[0].topic, "a");
+	ck_assert_int_eq(st[0].partition, 0);
+	ck_assert(!st[0].leader);
+	ck_assert_int_eq(st[0].leader_epoch, 2);
+	ck_assert_int_eq(st[0].isr_size, 2);
+	ck_assert_str_eq(st[1].topic, "a");
+	ck_assert_int_eq(st[1].partition, 1); /* back to the single-replica default */
+	ck_assert(st[1].leader);
+	ck_assert_int_eq(st[1].isr_size, 1);
+	ck_assert(!find(c, "a", 1)->have_meta);
+	ck_assert_ptr_null(find(c, "a", 2)); /* metadata only: freed */
+	ck_assert(find(c, "a", 3)->have_meta);
+	ck_assert_int_eq(find(c, "ab", 0)->leader_epoch, 1);
+	ck_assert(find(c, "ab", 0)->have_meta);
+	ck_assert(find(c, "b", 0)->have_meta);
+
+	/* Unknown topics, and "b" without its records: only b-0 goes. */
+	repl_core_meta_topic_begin(c, "zz");
+	repl_core_meta_topic_end(c, "zz");
+	ck_assert_int_eq(drain(c, st, 8), 0);
+	repl_core_meta_topic_begin(c, "b");
+	repl_core_meta_topic_end(c, "b");
+	ck_assert_ptr_null(find(c, "b", 0));
+	ck_assert_ptr_nonnull(find(c, "b", 1));
+	ck_assert_int_eq(drain(c, st, 8), 0);
+
+	/* "a" deleted: its logs lead here again, its metadata-only partition
+	 * goes, "ab" stays as it was. */
+	repl_core_meta_topic_begin(c, "a");
+	repl_core_meta_topic_end(c, "a");
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].partition, 0);
+	ck_assert(st[0].leader);
+	ck_assert_ptr_null(find(c, "a", 3));
+	ck_assert(!find(c, "a", 0)->have_meta);
+	ck_assert(find(c, "ab", 0)->have_meta);
+	ck_assert_int_eq(find(c, "ab", 0)->role, REPL_ROLE_FOLLOWER);
+	/* Partitions that come and go keep the topic index sound (ASan and
+	 * the asserts in the core watch it). */
+	for (int i = 0; i < 50; i++) {
+		ck_assert_int_eq(log_up(c, "a", i % 5, 0, 1, 1), 0);
+		if (i % 3 == 0)
+			ck_assert_int_eq(repl_core_log_delete(c, "a", (i + 2) % 5),
+			                 i < 3 ? CK_E_NOT_FOUND : 0);
+	}
+	(void)drain(c, st, 8);
+	repl_core_meta_topic_begin(c, "a");
+	ck_assert_int_eq(meta_up(c, "a", 4, two, 2, two, 2, 2, 9), 0);
+	repl_core_meta_topic_end(c, "a");
+	ck_assert_int_eq(find(c, "a", 4)->leader_epoch, 9);
+	repl_core_free(c);
+}
+END_TEST
+
+/* The metadata of a simulated LMDB, read into one core by full sweeps and
+ * into another by per-topic sweeps of the topics that changed (and of
+ * topics whose log appeared without metadata, as the shell does): after
+ * every read both agree on every partition's metadata. */
+#define SIM_TOPICS 3
+#define SIM_PARTS  3
+
+typedef struct {
+	bool exists;
+	int32_t replicas[2];
+	size_t nr;
+	int32_t leader;
+	int32_t epoch;
+} sim_rec_t;
+
+static void sim_feed(repl_core_t *c, const char *topic, const sim_rec_t *recs)
+{
+	for (int p = 0; p < SIM_PARTS; p++) {
+		const sim_rec_t *r = &recs[p];
+		if (r->exists)
+			ck_assert_int_eq(meta_up(c, topic, p, r->replicas, r->nr, r->replicas,
+			                         r->nr, r->leader, r->epoch),
+			                 0);
+	}
+}
+
+static void sim_compare(repl_core_t *full, repl_core_t *incr, const char *topic, int32_t p)
+{
+	const repl_part_t *a = find(full, topic, p), *b = find(incr, topic, p);
+
+	/* Neither log nor metadata: only waiting for its change to go out. */
+	if (a && !a->have_log && !a->have_meta)
+		a = NULL;
+	if (b && !b->have_log && !b->have_meta)
+		b = NULL;
+	if (!a) {
+		/* Only metadata the full sweep dropped: a partition that is
+		 * not a replica here lost its log. */
+		ck_assert(!b || (!b->have_log && b->role == REPL_ROLE_NONE));
+		return;
+	}
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(a->have_log, b->have_log);
+	ck_assert_int_eq(a->have_meta, b->have_meta);
+	ck_assert_int_eq(a->role, b->role);
+	ck_assert_int_eq(a->leader, b->leader);
+	ck_assert_int_eq(a->leader_epoch, b->leader_epoch);
+	ck_assert_uint_eq(a->n_replicas, b->n_replicas);
+	ck_assert_uint_eq(a->n_isr, b->n_isr);
+}
+
+START_TEST(test_topic_sweeps_match_full_sweeps)
+{
+	static const char *const topics[SIM_TOPICS] = {"a", "ab", "b"};
+	uint64_t seed = ck_rand_os_seed();
+	const char *env = getenv("REPL_TEST_SEED");
+	sim_rec_t db[SIM_TOPICS][SIM_PARTS];
+	bool dirty[SIM_TOPICS] = {false};
+	repl_core_t *full = core_new(), *incr = core_new();
+	repl_state_t st;
+	int reads = 0;
+	ck_rand_t r;
+
+	if (env)
+		seed = strtoull(env, NULL, 0);
+	ck_rand_seed(&r, seed);
+	fprintf(stderr, "test_topic_sweeps_match_full_sweeps seed=%" PRIu64 " (REPL_TEST_SEED)\n",
+	        seed);
+	memset(db, 0, sizeof(db));
+	for (int step = 0; step < 20000; step++) {
+		int t = (int)ck_rand_below(&r, SIM_TOPICS), p = (int)ck_rand_below(&r, SIM_PARTS);
+		uint64_t op = ck_rand_below(&r, 100);
+		sim_rec_t *rec = &db[t][p];
+
+		if (op < 35) {
+			/* A partition-changing entry for topic T. */
+			rec->exists = ck_rand_below(&r, 5) != 0;
+			rec->nr = 1 + ck_rand_below(&r, 2);
+			rec->replicas[0] = ck_rand_below(&r, 2) ? NODE : 3;
+			rec->replicas[1] = 2;
+			rec->leader =
+			    ck_rand_below(&r, 4) ? rec->replicas[ck_rand_below(&r, rec->nr)] : -1;
+			rec->epoch += (int32_t)ck_rand_below(&r, 2);
+			dirty[t] = true;
+		} else if (op < 60) {
+			const repl_part_t *q = find(incr, topics[t], p);
+			bool fresh = !q || !q->have_log;
+			int64_t end = (int64_t)ck_rand_below(&r, 100);
+
+			ck_assert_int_eq(log_up(full, topics[t], p, 0, end, end), 0);
+			ck_assert_int_eq(log_up(incr, topics[t], p, 0, end, end), 0);
+			if (fresh && !find(incr, topics[t], p)->have_meta)
+				dirty[t] = true;
+		} else if (op < 70) {
+			(void)repl_core_log_delete(full, topics[t], p);
+			(void)repl_core_log_delete(incr, topics[t], p);
+		} else if (op < 85) {
+			while (repl_core_change_next(full, &st))
+				;
+			while (repl_core_change_next(incr, &st))
+				;
+		} else {
+			repl_core_meta_sweep_begin(full);
+			for (int i = 0; i < SIM_TOPICS; i++)
+				sim_feed(full, topics[i], db[i]);
+			repl_core_meta_sweep_end(full);
+			for (int i = 0; i < SIM_TOPICS; i++) {
+				if (!dirty[i])
+					continue;
+				repl_core_meta_topic_begin(incr, topics[i]);
+				sim_feed(incr, topics[i], db[i]);
+				repl_core_meta_topic_end(incr, topics[i]);
+				dirty[i] = false;
+			}
+			for (int i = 0; i < SIM_TOPICS; i++)
+				for (int j = 0; j < SIM_PARTS; j++)
+					sim_compare(full, incr, topics[i], j);
+			reads++;
+		}
+	}
+	ck_assert_int_gt(reads, 1000);
+	repl_core_free(full);
+	repl_core_free(incr);
+}
+END_TEST
+
 START_TEST(test_isr_shrink)
 {
 	repl_core_t *c = core_new();
@@ -644,9 +856,12 @@ START_TEST(test_random_walk_invariants)
 			int rc = repl_core_follower_fetch(c, topics[t], 0, f, off);
 			ck_assert(rc == 0 || rc == CK_E_NOT_LEADER || rc == CK_E_NOT_FOUND ||
 			          rc == CK_E_OFFSET_RANGE || rc == CK_E_INVALID);
-		} else if (op < 93) {
+		} else if (op < 92) {
 			repl_core_meta_sweep_begin(c);
 			repl_core_meta_sweep_end(c);
+		} else if (op < 93) {
+			repl_core_meta_topic_begin(c, topics[t]);
+			repl_core_meta_topic_end(c, topics[t]);
 		} else if (op < 95) {
 			(void)repl_core_log_delete(c, topics[t], 0);
 			start[t] = end[t] = dur[t] = 0;
@@ -727,6 +942,8 @@ static Suite *repl_core_suite(void)
 	tcase_add_test(tc, test_meta_new_epoch_resets_followers);
 	tcase_add_test(tc, test_meta_follower_role);
 	tcase_add_test(tc, test_meta_not_replica_and_sweep);
+	tcase_add_test(tc, test_meta_topic_sweep);
+	tcase_add_test(tc, test_topic_sweeps_match_full_sweeps);
 	tcase_add_test(tc, test_isr_shrink);
 	tcase_add_test(tc, test_isr_expand);
 	tcase_add_test(tc, test_invalid_input);
