@@ -52,6 +52,7 @@
 #define RAFTD_FX_RETRY_MS 50
 
 static void raftd_fx_pump(struct raftd_node *n);
+static void raftd_fx_start(struct raftd_node *n);
 static void raftd_round_tried(struct raftd_node *n, int r);
 static void raftd_round_committed(struct raftd_node *n, int r);
 
@@ -268,11 +269,13 @@ static bool raftd_fx_only_creates(const struct raftd_node *n)
  * 1 (committed, nothing left to do), 2, 0 (aborted: the effects are in
  * n->fx) or an error.
  */
+static void raftd_txw_early(struct raftd_node *n);
+
 static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_t count,
-                          raftd_txn_mode_t mode)
+                          raftd_txn_mode_t mode, bool on_worker)
 {
 	MDB_txn *txn;
-	int r;
+	int r, done;
 
 	if (count > n->results_cap) {
 		raftd_apply_result_t *v = realloc(n->results, count * sizeof(*v));
@@ -297,8 +300,14 @@ static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_
 	r = ck_meta_applied_index_put(n->meta, txn, items[count - 1].index);
 	if (r < 0)
 		goto abort;
+	done = mode == RAFTD_TXN_TRY && n->fx.n ? 2 : 1;
+	/* Creations go in either order with the commit (a crash between them
+	 * is repaired by reconciliation): the loop starts them now, and the
+	 * effects are no longer touched here. */
+	if (done == 2 && on_worker)
+		raftd_txw_early(n);
 	r = ck_meta_write_commit(txn);
-	return r < 0 ? r : (mode == RAFTD_TXN_TRY && n->fx.n ? 2 : 1);
+	return r < 0 ? r : done;
 abort:
 	mdb_txn_abort(txn);
 	return r;
@@ -325,7 +334,7 @@ static void *raftd_txw_main(void *arg)
 		if (!w->posted)
 			break;
 		pthread_mutex_unlock(&w->mu);
-		int r = raftd_exec_txn(n, w->items, w->n, w->mode);
+		int r = raftd_exec_txn(n, w->items, w->n, w->mode, true);
 		pthread_mutex_lock(&w->mu);
 		w->result = r;
 		w->posted = false;
@@ -337,10 +346,26 @@ static void *raftd_txw_main(void *arg)
 	return NULL;
 }
 
+/* On the apply thread: the job commits with logs to create; tells the
+ * loop it may start them. */
+static void raftd_txw_early(struct raftd_node *n)
+{
+	raftd_txn_worker_t *w = &n->txw;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&w->mu);
+	w->early = true;
+	pthread_mutex_unlock(&w->mu);
+	if (write(w->efd, &one, sizeof(one)) < 0)
+		ck_log(CK_LOG_ERROR, "apply thread cannot signal the loop: %s",
+		       ck_strerror(-errno));
+}
+
 static void raftd_txw_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct raftd_node *n = arg;
 	raftd_txn_worker_t *w = &n->txw;
+	bool early, finished;
 	uint64_t v;
 	int r;
 
@@ -349,10 +374,18 @@ static void raftd_txw_done_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	pthread_mutex_lock(&w->mu);
 	r = w->result;
+	finished = !w->posted;
+	early = w->early && !w->early_seen;
 	pthread_mutex_unlock(&w->mu);
 	if (n->exec != RAFTD_EXEC_TXN || !w->then)
 		return;
-	w->then(n, r);
+	if (early) {
+		w->early_seen = true;
+		n->fx_early = true;
+		raftd_fx_start(n);
+	}
+	if (finished)
+		w->then(n, r);
 }
 
 static int raftd_txw_init(struct raftd_node *n)
@@ -421,10 +454,13 @@ static int raftd_txw_post(struct raftd_node *n, raftd_txn_mode_t mode,
 	}
 	memcpy(w->items, n->items + n->item_head, n->round_n * sizeof(*w->items));
 	n->exec = RAFTD_EXEC_TXN;
+	n->fx_early = n->fx_early_done = false;
+	w->early_seen = false;
 	pthread_mutex_lock(&w->mu);
 	w->n = n->round_n;
 	w->mode = mode;
 	w->then = then;
+	w->early = false;
 	w->posted = true;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->mu);
@@ -484,6 +520,10 @@ static void raftd_fx_finished(struct raftd_node *n)
 {
 	int r;
 
+	if (n->exec == RAFTD_EXEC_TXN) {
+		n->fx_early_done = true; /* the commit's end finishes the round */
+		return;
+	}
 	if (n->exec == RAFTD_EXEC_ROUND) {
 		r = raftd_txw_post(n, RAFTD_TXN_COMMIT, raftd_round_committed);
 		if (r < 0)
@@ -596,7 +636,7 @@ static int raftd_fx_send(struct raftd_node *n, size_t i)
 static void raftd_fx_pump(struct raftd_node *n)
 {
 	if (n->exec != RAFTD_EXEC_ROUND && n->exec != RAFTD_EXEC_RECONCILE &&
-	    n->exec != RAFTD_EXEC_POST)
+	    n->exec != RAFTD_EXEC_POST && !(n->exec == RAFTD_EXEC_TXN && n->fx_early))
 		return;
 	for (size_t i = n->fx_wave_lo; i < n->fx_wave_hi; i++) {
 		raftd_fx_call_t *c = &n->fx_calls[i];
@@ -772,7 +812,7 @@ void raftd_exec_kick(struct raftd_node *n)
 		}
 		/* Entries that may need walwriter: their dry run here (no fsync,
 		 * no hop to the apply thread and back), then the effects. */
-		r = raftd_exec_txn(n, n->items + n->item_head, count, RAFTD_TXN_DRY);
+		r = raftd_exec_txn(n, n->items + n->item_head, count, RAFTD_TXN_DRY, false);
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot apply to lmdb");
 		if (n->fx.n) {
@@ -798,8 +838,15 @@ static void raftd_round_tried(struct raftd_node *n, int r)
 	} else {
 		/* 2: committed, its logs to create before anyone is answered;
 		 * 0: aborted, the effects go first, then the commit. */
-		n->exec = r == 2 ? RAFTD_EXEC_POST : RAFTD_EXEC_ROUND;
-		raftd_fx_start(n);
+		if (r == 2 && n->fx_early_done) {
+			raftd_exec_round_done(n);
+		} else if (r == 2 && n->fx_early) {
+			n->exec = RAFTD_EXEC_POST; /* raftd_fx_finished ends it */
+			raftd_fx_pump(n);
+		} else {
+			n->exec = r == 2 ? RAFTD_EXEC_POST : RAFTD_EXEC_ROUND;
+			raftd_fx_start(n);
+		}
 	}
 	raftd_exec_kick(n);
 	raftd_node_pump(n);

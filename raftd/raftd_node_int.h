@@ -132,6 +132,10 @@ typedef struct {
 	raftd_txn_mode_t mode;
 	int result;
 	void (*then)(struct raftd_node *n, int result);
+	/* (under mu) the job will commit with logs to create: the loop may
+	 * start them while the commit's fdatasync runs */
+	bool early;
+	bool early_seen; /* the loop took it (loop only) */
 } raftd_txn_worker_t;
 
 /* Work for the core that must wait until no Ready is out. */
@@ -248,6 +252,8 @@ struct raftd_node {
 	size_t round_n; /* items of the round */
 	uint64_t round_start_ns;
 	raftd_effects_t fx;
+	bool fx_early;      /* the round's creations started before its commit ended */
+	bool fx_early_done; /* ... and all finished */
 	raftd_fx_call_t *fx_calls;
 	size_t fx_wave_lo; /* effects [lo, hi) are the current wave */
 	size_t fx_wave_hi;
