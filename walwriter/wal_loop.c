@@ -413,6 +413,7 @@ static void wal_done_configure(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
 {
 	wal_log_t *l = ctx->log;
 	const wal_log_cfg_t *c = &job->cfg;
+	int64_t start = l->start_offset;
 
 	if (job->err < 0) {
 		ck_log(CK_LOG_ERROR, "settings not changed log=%s err=\"%s\"", l->name,
@@ -421,6 +422,7 @@ static void wal_done_configure(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
 		return;
 	}
 	l->cfg = *c;
+	wal_log_apply_stats(l, &job->stats);
 	ck_log(CK_LOG_INFO,
 	       "log settings changed log=%s segment_bytes=%lld segment_ms=%lld "
 	       "retention_bytes=%lld retention_ms=%lld max_message_bytes=%d "
@@ -429,7 +431,8 @@ static void wal_done_configure(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
 	       (long long)c->retention_bytes, (long long)c->retention_ms, c->max_message_bytes,
 	       c->index_interval_bytes);
 	wal_reply_info(ctx->client, ctx->correlation_id, l);
-	wal_retention_soon(w);
+	if (l->start_offset != start)
+		wal_event_publish(w, l, false); /* retention freed segments */
 }
 
 static void wal_done_truncate(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)

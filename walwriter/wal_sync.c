@@ -454,6 +454,16 @@ static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
 		break;
 	case WAL_JOB_CONFIGURE:
 		job->err = wal_store_configure(job->store, &job->req, &job->cfg);
+		if (job->err == 0) {
+			/* The new settings may free segments of this log now
+			 * (the periodic pass covers the others). */
+			int r = wal_store_retention(job->store, ck_clock_wall_ms());
+			if (r < 0)
+				ck_log(CK_LOG_ERROR, "retention failed log=%s-%d err=\"%s\"",
+				       wal_store_topic(job->store), wal_store_partition(job->store),
+				       ck_strerror(r));
+		}
+		wal_store_stats(job->store, &job->stats);
 		break;
 	case WAL_JOB_TRUNCATE:
 		job->err = wal_store_truncate(job->store, job->offset, wal_ckpt_save_cb, s);
