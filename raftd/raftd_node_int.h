@@ -258,6 +258,8 @@ struct raftd_node {
 	size_t fx_wave_lo; /* effects [lo, hi) are the current wave */
 	size_t fx_wave_hi;
 	struct event *fx_timer;
+	struct event *defer_timer; /* a follower's round may wait for more entries */
+	bool defer_over;           /* ... and has waited */
 	raftd_apply_result_t *results;
 	size_t results_cap;
 	raftd_txn_worker_t txw;
