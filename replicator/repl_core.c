@@ -523,7 +523,9 @@ bool repl_core_change_next(repl_core_t *c, repl_state_t *ret)
 		st.prev_visible = p->pub_visible;
 		st.prev_leader = p->pub_leader;
 		st.prev_epoch = p->pub_epoch;
+		st.prev_meta = p->pub_meta;
 		p->pub_visible = true;
+		p->pub_meta = p->have_meta;
 		p->pub_hw = st.high_watermark;
 		p->pub_log_start = st.log_start_offset;
 		p->pub_leader = st.leader;

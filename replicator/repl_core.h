@@ -110,6 +110,7 @@ typedef struct repl_part {
 	bool pub_leader;
 	int32_t pub_epoch;
 	int32_t pub_isr_size;
+	bool pub_meta; /* ... from metadata, not the no-metadata default */
 
 	/* Core bookkeeping. */
 	bool in_changes;
@@ -137,6 +138,7 @@ typedef struct {
 	bool prev_visible;
 	bool prev_leader;
 	int32_t prev_epoch;
+	bool prev_meta; /* the previous role came from metadata (not a default) */
 } repl_state_t;
 
 /* A log as walwriter describes it (LogInfo). */

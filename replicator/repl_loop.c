@@ -68,7 +68,8 @@ void repl_shell_flush(repl_shell_t *s)
 	while (repl_core_change_next(s->core, &st)) {
 		if (st.deleted)
 			repl_ckpt_forget(s, st.topic, st.partition);
-		if (st.prev_visible &&
+		/* A role change, not a new partition's first metadata. */
+		if (st.prev_visible && st.prev_meta &&
 		    (st.prev_leader != st.leader || st.prev_epoch != st.leader_epoch))
 			ck_log(CK_LOG_INFO,
 			       "partition role partition=%s-%d role=%s -> %s epoch=%d -> %d",

@@ -129,8 +129,8 @@ static void wal_admin_submit(wal_server_t *w, wal_job_kind_t kind, wal_ctx_queue
 		job->admins[i].owner = l;
 		job->admins[i].store = l->store;
 		if (kind == WAL_JOB_CREATE)
-			job->news[i] = (wal_store_new_t){l->topic, l->partition, ctx->req, l->cfg,
-			                                 NULL, 0};
+			job->news[i] =
+			    (wal_store_new_t){l->topic, l->partition, ctx->req, l->cfg, NULL, 0};
 	}
 	q->head = ctx;
 	if (!ctx)
@@ -168,7 +168,8 @@ static void wal_admin_created(wal_server_t *w, wal_ctx_t *ctx, const wal_job_adm
 	l->next_offset = l->written_end = l->durable_end = a->stats.end_offset;
 	l->size_bytes = a->stats.size_bytes;
 	l->segments = a->stats.segments;
-	ck_log(CK_LOG_INFO, "log created log=%s", l->name);
+	/* Debug: CreateTopics bursts make thousands (raftd logs the topics). */
+	ck_log(CK_LOG_DEBUG, "log created log=%s", l->name);
 	wal_reply_info(ctx->client, ctx->correlation_id, l);
 	wal_event_publish(w, l, false);
 }
