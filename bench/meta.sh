@@ -389,7 +389,8 @@ report() {
 	echo "(seq: $SEQ requests one at a time on one connection; clients: one request in flight each"
 	echo " for ${SECS}s; CreateTopics: 1 new topic, 1 partition, replication 3 per request;"
 	echo " AlterConfigs: IncrementalAlterConfigs SET on one of $TOPICS existing topics per request,"
-	echo " retention.ms (a log setting: each replica rewrites its log's settings file, fsync'd) or"
+	echo " retention.ms (a log setting: each replica reconfigures its log; these topics hold no data,"
+	echo " so walwriter changes memory only: a log with data rewrites its settings file, fsync'd) or"
 	echo " min.insync.replicas (metadata only); etcd: 100-byte values, JSON gateway)"
 	echo
 	echo "== CPU of the leader node's processes during each stage, % of one CPU (nproc=$(nproc)) =="
