@@ -393,17 +393,47 @@ void fraft_close(fraft_t *f)
 
 /* ---- LMDB as raftd writes it ---- */
 
+/* How a test write tells readers what moved (ck_meta.h). */
+typedef enum {
+	META_APPLIED_ONLY, /* applied_index alone: readers walk everything */
+	META_PARTS_INDEX,  /* ... and parts_index, no "changes" record */
+	META_RECORDED,     /* ... and a "changes" record, as raftd writes it */
+} meta_track_t;
+
+/* Writes topic TOPIC with the partition P (NULL: deletes the topic) in one
+ * transaction at INDEX. */
+static void meta_write(const char *data_dir, const char *topic,
+                       const Chronik__Meta__PartitionRecord *p, uint64_t index, meta_track_t track)
+{
+	Chronik__Meta__TopicRecord t = CHRONIK__META__TOPIC_RECORD__INIT;
+	ck_meta_t *m = NULL;
+	MDB_txn *txn = NULL;
+
+	ck_assert_int_eq(ck_meta_open(data_dir, &m), 0);
+	ck_assert_int_eq(ck_meta_write_begin(m, &txn), 0);
+	if (p) {
+		t.name = (char *)topic;
+		t.partitions = p->partition + 1;
+		ck_assert_int_eq(ck_meta_topic_put(m, txn, &t), 0);
+		ck_assert_int_eq(ck_meta_partition_put(m, txn, p), 0);
+	} else {
+		ck_assert_int_eq(ck_meta_topic_del(m, txn, topic), 0);
+	}
+	if (track == META_RECORDED)
+		ck_assert_int_eq(ck_meta_change_put(m, txn, index, topic), 0);
+	if (track != META_APPLIED_ONLY)
+		ck_assert_int_eq(ck_meta_parts_index_put(m, txn, index), 0);
+	ck_assert_int_eq(ck_meta_applied_index_put(m, txn, index), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_meta_close(m);
+}
+
 void meta_put_partition(const char *data_dir, const char *topic, int32_t part,
                         const int32_t *replicas, size_t n_replicas, const int32_t *isr,
                         size_t n_isr, int32_t leader, int32_t epoch, uint64_t applied)
 {
-	Chronik__Meta__TopicRecord t = CHRONIK__META__TOPIC_RECORD__INIT;
 	Chronik__Meta__PartitionRecord p = CHRONIK__META__PARTITION_RECORD__INIT;
-	ck_meta_t *m = NULL;
-	MDB_txn *txn = NULL;
 
-	t.name = (char *)topic;
-	t.partitions = part + 1;
 	p.topic = (char *)topic;
 	p.partition = part;
 	p.replicas = (int32_t *)replicas;
@@ -412,70 +442,32 @@ void meta_put_partition(const char *data_dir, const char *topic, int32_t part,
 	p.n_isr = n_isr;
 	p.leader = leader;
 	p.leader_epoch = epoch;
-	ck_assert_int_eq(ck_meta_open(data_dir, &m), 0);
-	ck_assert_int_eq(ck_meta_write_begin(m, &txn), 0);
-	ck_assert_int_eq(ck_meta_topic_put(m, txn, &t), 0);
-	ck_assert_int_eq(ck_meta_partition_put(m, txn, &p), 0);
-	ck_assert_int_eq(ck_meta_applied_index_put(m, txn, applied), 0);
-	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
-	ck_meta_close(m);
+	meta_write(data_dir, topic, &p, applied, META_APPLIED_ONLY);
 }
 
 void meta_del_topic(const char *data_dir, const char *topic, uint64_t applied)
 {
-	ck_meta_t *m = NULL;
-	MDB_txn *txn = NULL;
-
-	ck_assert_int_eq(ck_meta_open(data_dir, &m), 0);
-	ck_assert_int_eq(ck_meta_write_begin(m, &txn), 0);
-	ck_assert_int_eq(ck_meta_topic_del(m, txn, topic), 0);
-	ck_assert_int_eq(ck_meta_applied_index_put(m, txn, applied), 0);
-	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
-	ck_meta_close(m);
+	meta_write(data_dir, topic, NULL, applied, META_APPLIED_ONLY);
 }
 
 void meta_put_partition_at(const char *data_dir, const char *topic, int32_t part,
                            const int32_t *replicas, size_t n_replicas, int32_t leader,
                            int32_t epoch, uint64_t index, bool recorded)
 {
-	Chronik__Meta__TopicRecord t = CHRONIK__META__TOPIC_RECORD__INIT;
 	Chronik__Meta__PartitionRecord p = CHRONIK__META__PARTITION_RECORD__INIT;
-	ck_meta_t *m = NULL;
-	MDB_txn *txn = NULL;
 
-	t.name = (char *)topic;
-	t.partitions = part + 1;
 	p.topic = (char *)topic;
 	p.partition = part;
 	p.replicas = p.isr = (int32_t *)replicas;
 	p.n_replicas = p.n_isr = n_replicas;
 	p.leader = leader;
 	p.leader_epoch = epoch;
-	ck_assert_int_eq(ck_meta_open(data_dir, &m), 0);
-	ck_assert_int_eq(ck_meta_write_begin(m, &txn), 0);
-	ck_assert_int_eq(ck_meta_topic_put(m, txn, &t), 0);
-	ck_assert_int_eq(ck_meta_partition_put(m, txn, &p), 0);
-	if (recorded)
-		ck_assert_int_eq(ck_meta_change_put(m, txn, index, topic), 0);
-	ck_assert_int_eq(ck_meta_parts_index_put(m, txn, index), 0);
-	ck_assert_int_eq(ck_meta_applied_index_put(m, txn, index), 0);
-	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
-	ck_meta_close(m);
+	meta_write(data_dir, topic, &p, index, recorded ? META_RECORDED : META_PARTS_INDEX);
 }
 
 void meta_del_topic_at(const char *data_dir, const char *topic, uint64_t index)
 {
-	ck_meta_t *m = NULL;
-	MDB_txn *txn = NULL;
-
-	ck_assert_int_eq(ck_meta_open(data_dir, &m), 0);
-	ck_assert_int_eq(ck_meta_write_begin(m, &txn), 0);
-	ck_assert_int_eq(ck_meta_topic_del(m, txn, topic), 0);
-	ck_assert_int_eq(ck_meta_change_put(m, txn, index, topic), 0);
-	ck_assert_int_eq(ck_meta_parts_index_put(m, txn, index), 0);
-	ck_assert_int_eq(ck_meta_applied_index_put(m, txn, index), 0);
-	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
-	ck_meta_close(m);
+	meta_write(data_dir, topic, NULL, index, META_RECORDED);
 }
 
 int meta_ckpt_get(const char *data_dir, const char *topic, int32_t part, int64_t *ret_hw,
