@@ -43,7 +43,10 @@ struct wal_sync {
 	/* Thread-owned from here on. */
 	wal_store_t **stores;
 	size_t nstores, stores_cap;
-	bool prealloc_hint; /* a store written to may want its zero tail refilled */
+	/* Stores written to that may want their zero tail refilled: the idle
+	 * work looks at these, never at every store. */
+	wal_store_t **want;
+	size_t nwant, want_cap;
 };
 
 /* ---- the store list (thread-owned) ---- */
@@ -81,6 +84,31 @@ static void wal_sync_store_remove(wal_sync_t *s, wal_store_t **gone, size_t n)
 			s->stores[k++] = st;
 	}
 	s->nstores = k;
+	k = 0;
+	for (size_t i = 0; i < s->nwant; i++) {
+		wal_store_t *st = s->want[i];
+		if (!bsearch(&st, gone, n, sizeof(*gone), wal_ptr_cmp))
+			s->want[k++] = st;
+	}
+	s->nwant = k;
+}
+
+/* Notes that ST, just written, wants preallocation (once). Without memory
+ * for the note the store simply gets no zero tail ahead. */
+static void wal_sync_want(wal_sync_t *s, wal_store_t *st)
+{
+	for (size_t i = 0; i < s->nwant; i++)
+		if (s->want[i] == st)
+			return;
+	if (s->nwant == s->want_cap) {
+		size_t cap = s->want_cap ? s->want_cap * 2 : 16;
+		wal_store_t **n = realloc(s->want, cap * sizeof(*n));
+		if (!n)
+			return;
+		s->want = n;
+		s->want_cap = cap;
+	}
+	s->want[s->nwant++] = st;
 }
 
 /* ---- completions ---- */
@@ -284,11 +312,12 @@ static void wal_sync_groups(wal_sync_t *s, wal_job_t **jobs, size_t n)
 				err = r;
 		}
 	}
-	/* Only a store written to can want preallocation: the idle scan over
-	 * every store runs when one does (jobs are gone once posted). */
-	for (size_t k = 0; k < n && !s->prealloc_hint; k++)
-		for (size_t i = 0; i < jobs[k]->nlogs && !s->prealloc_hint; i++)
-			s->prealloc_hint = wal_store_prealloc_wanted(jobs[k]->logs[i].store);
+	/* Only a store written to can want preallocation (jobs are gone once
+	 * posted). */
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < jobs[k]->nlogs; i++)
+			if (wal_store_prealloc_wanted(jobs[k]->logs[i].store))
+				wal_sync_want(s, jobs[k]->logs[i].store);
 	for (size_t k = 0; k < n; k++) {
 		if (err && jobs[k]->err == 0)
 			jobs[k]->err = err;
@@ -482,16 +511,17 @@ static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
 	}
 }
 
-/* One chunk of zero-filling for the first store that wants it. Returns
- * true when there was work. */
+/* One chunk of zero-filling for the first store noted that still wants
+ * it (those that do not leave the list). Returns true when there was work. */
 static bool wal_sync_idle_work(wal_sync_t *s)
 {
-	for (size_t i = 0; i < s->nstores; i++) {
-		if (!wal_store_prealloc_wanted(s->stores[i]))
-			continue;
-		if (wal_store_prealloc_step(s->stores[i], WAL_PREALLOC_CHUNK) < 0)
-			continue; /* logged; that store preallocates no more */
-		return true;
+	while (s->nwant > 0) {
+		wal_store_t *st = s->want[0];
+		if (wal_store_prealloc_wanted(st) &&
+		    wal_store_prealloc_step(st, WAL_PREALLOC_CHUNK) >= 0)
+			return true;
+		/* Done, or failed (logged; that store preallocates no more). */
+		s->want[0] = s->want[--s->nwant];
 	}
 	return false;
 }
@@ -541,13 +571,7 @@ static void *wal_sync_main(void *arg)
 			wal_sync_run(s, jobs[0]);
 			wal_sync_post(s, jobs[0], WAL_JOB_DONE);
 		}
-		/* The scan over every store only when a write may have made work
-		 * (and until the scan finds none): with thousands of logs it is
-		 * not free. */
-		if (s->prealloc_hint) {
-			s->prealloc_hint = false;
-			idle_work = true;
-		}
+		idle_work = s->nwant > 0;
 	}
 	return NULL;
 }
@@ -584,6 +608,7 @@ int wal_sync_start(const wal_sync_opts_t *o, wal_store_t **stores, size_t n, wal
 fail:
 	(void)close(s->efd);
 	free(s->stores);
+	free(s->want);
 	free(s);
 	return r;
 }
@@ -618,6 +643,7 @@ void wal_sync_stop(wal_sync_t *s)
 	for (size_t i = 0; i < s->nstores; i++)
 		wal_store_free(s->stores[i]);
 	free(s->stores);
+	free(s->want);
 	free(s->done);
 	(void)close(s->efd);
 	pthread_mutex_destroy(&s->mu);

@@ -20,6 +20,7 @@
 
 #include "ck_clock.h"
 #include "ck_err.h"
+#include "ck_segment.h"
 #include "wal_itest.h"
 
 #define BULK_TIMEOUT_MS 120000
@@ -362,6 +363,54 @@ START_TEST(test_create_delete_same_name)
 }
 END_TEST
 
+/* Among many logs nobody writes to, the ones written get their zero tail
+ * ahead (preallocation), the others stay off the disk, and readers see
+ * exactly the batches. */
+START_TEST(test_zero_tail_only_where_written)
+{
+	const char *written[2] = {"zt-3", "zt-40"};
+	ck_buf_t b = CK_BUF_INIT;
+	char name[64], path[512];
+	int64_t size[2] = {0, 0};
+	wit_t t;
+	wcl_t c;
+
+	wit_init(&t, "zerotail");
+	wit_env(&t, "CHRONIK_WAL_PREALLOCATE_BYTES=65536");
+	wit_env(&t, "CHRONIK_WAL_RETENTION_MS=-1");
+	wit_start_ready(&t);
+	wcl_connect(&c, &t);
+	for (int i = 0; i < 50; i++) {
+		snprintf(name, sizeof(name), "zt-%d", i);
+		ck_assert_int_eq(wcl_create(&c, name, 0, NULL), 0);
+	}
+	wit_batch(&b, 5, 100, 9);
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < 4; i++)
+			ck_assert_int_eq(
+			    wcl_append(&c, written[k], 0, b.data, b.len, false, 0, NULL, NULL), 0);
+	for (int w = 0; w < 500 && (size[0] < 32768 || size[1] < 32768); w++) {
+		for (int k = 0; k < 2; k++) {
+			ck_assert_int_eq(
+			    ck_segment_log_dir(path, sizeof(path), t.data, written[k], 0), 0);
+			strcat(path, "/00000000000000000000.log");
+			size[k] = ck_test_file_size(path);
+		}
+		ck_test_sleep_ms(10);
+	}
+	ck_assert_msg(size[0] >= 32768 && size[1] >= 32768, "no zero tail: %lld %lld",
+	              (long long)size[0], (long long)size[1]);
+	for (int k = 0; k < 2; k++)
+		ck_assert_int_eq(wit_read_log(t.data, written[k], 0, NULL, NULL), 20);
+	ck_assert_int_eq(wit_read_log(t.data, "zt-0", 0, NULL, NULL), 0);
+	ck_assert_int_eq(ck_segment_log_dir(path, sizeof(path), t.data, "zt-0", 0), 0);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	ck_buf_free(&b);
+	wcl_close(&c);
+	wit_cleanup(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("wal_create");
@@ -372,6 +421,7 @@ int main(void)
 	tcase_add_test(tc, test_bulk_create_restart_delete);
 	tcase_add_test(tc, test_create_while_appending);
 	tcase_add_test(tc, test_create_delete_same_name);
+	tcase_add_test(tc, test_zero_tail_only_where_written);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
 }
