@@ -52,7 +52,12 @@
 #define RAFTD_FX_RETRY_MS 50
 /* A follower nobody waits on applies at most this much later, so that
  * under load its rounds (an LMDB fdatasync each) take more entries. */
-#define RAFTD_FOLLOWER_DEFER_MS 3
+#define RAFTD_FOLLOWER_DEFER_MS 10
+/* A leader whose clients have more writes on their way to commit holds a
+ * round of fewer than RAFTD_LEADER_GROUP entries until they commit, for at
+ * most this long: one fdatasync then answers them all. */
+#define RAFTD_LEADER_DEFER_US 500
+#define RAFTD_LEADER_GROUP    8
 
 static void raftd_fx_pump(struct raftd_node *n);
 static void raftd_fx_start(struct raftd_node *n);
@@ -797,13 +802,18 @@ static void raftd_reconcile_start(struct raftd_node *n)
 	n->exec = RAFTD_EXEC_LIST;
 }
 
-/* Whether the next round may wait for more entries: a follower's, when
- * no client of this node waits for an answer, within RAFTD_FOLLOWER_DEFER_MS
- * of the first entry waiting (defer_over) and below a full round. */
+/* Whether the next round of COUNT entries may wait for more (until
+ * defer_timer sets defer_over): a follower's when no client of this node
+ * waits for an answer (RAFTD_FOLLOWER_DEFER_MS); a leader's when its
+ * clients' writes beyond these are in the log, not yet committed, and the
+ * round is small (RAFTD_LEADER_DEFER_US). A lone writer never waits. */
 static bool raftd_round_may_wait(const struct raftd_node *n, size_t count)
 {
-	return n->role != RAFT_LEADER && !n->defer_over && !n->stopping &&
-	       count < RAFTD_ROUND_MAX && n->queued.n + n->forwarded.n + n->inflight.n == 0;
+	if (n->defer_over || n->stopping)
+		return false;
+	if (n->role == RAFT_LEADER)
+		return count < RAFTD_LEADER_GROUP && n->inflight.n > count;
+	return count < RAFTD_ROUND_MAX && n->queued.n + n->forwarded.n + n->inflight.n == 0;
 }
 
 void raftd_exec_kick(struct raftd_node *n)
@@ -830,7 +840,9 @@ void raftd_exec_kick(struct raftd_node *n)
 			return;
 		if (raftd_round_may_wait(n, count)) {
 			if (!evtimer_pending(n->defer_timer, NULL)) {
-				struct timeval tv = {0, RAFTD_FOLLOWER_DEFER_MS * 1000};
+				struct timeval tv = {0, n->role == RAFT_LEADER
+				                            ? RAFTD_LEADER_DEFER_US
+				                            : RAFTD_FOLLOWER_DEFER_MS * 1000};
 				(void)evtimer_add(n->defer_timer, &tv);
 			}
 			return;
