@@ -58,6 +58,11 @@
  * most this long: one fdatasync then answers them all. */
 #define RAFTD_LEADER_DEFER_US 500
 #define RAFTD_LEADER_GROUP    8
+/* A follower's round that changes what clients route by waits only while
+ * its rounds run back to back (the last ended at most BUSY ago), and only
+ * this long. */
+#define RAFTD_FOLLOWER_ROUTE_MS 5
+#define RAFTD_FOLLOWER_BUSY_MS  2
 
 static void raftd_fx_pump(struct raftd_node *n);
 static void raftd_fx_start(struct raftd_node *n);
@@ -495,6 +500,7 @@ static void raftd_exec_round_done(struct raftd_node *n)
 	uint64_t last = n->items[n->item_head + n->round_n - 1].index;
 
 	n->applied = last;
+	n->round_end_ms = ck_clock_mono_ms();
 	ck_log(CK_LOG_DEBUG, "applied entries=%zu effects=%zu applied_index=%llu us=%llu",
 	       n->round_n, n->fx.n, (unsigned long long)last,
 	       (unsigned long long)((ck_clock_mono_ns() - n->round_start_ns) / 1000));
@@ -802,18 +808,52 @@ static void raftd_reconcile_start(struct raftd_node *n)
 	n->exec = RAFTD_EXEC_LIST;
 }
 
-/* Whether the next round of COUNT entries may wait for more (until
- * defer_timer sets defer_over): a follower's when no client of this node
- * waits for an answer (RAFTD_FOLLOWER_DEFER_MS); a leader's when its
- * clients' writes beyond these are in the log, not yet committed, and the
- * round is small (RAFTD_LEADER_DEFER_US). A lone writer never waits. */
-static bool raftd_round_may_wait(const struct raftd_node *n, size_t count)
+/* Whether the entries of the next round change what clients route by
+ * (partitions, their leaders, brokers). */
+static bool raftd_round_routes(const struct raftd_node *n, size_t count)
+{
+	for (size_t k = 0; k < count; k++) {
+		const raftd_item_t *it = &n->items[n->item_head + k];
+
+		switch (raftd_apply_cmd_case(it->data, it->len)) {
+		case CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS:
+		case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC:
+		case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:
+		case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
+			break;
+		default:
+			if (it->len)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * How long the next round of COUNT entries may wait for more, in µs (0:
+ * not at all; defer_timer ends the wait by setting defer_over):
+ *   a leader's, when its clients' writes beyond these are in the log, not
+ *   yet committed, and the round is small: RAFTD_LEADER_DEFER_US;
+ *   a follower's, when no client of this node waits for an answer:
+ *   RAFTD_FOLLOWER_DEFER_MS, but when the entries change what clients route
+ *   by, only while rounds run back to back (a producer told by the
+ *   controller's node that its topic exists may come here next, and
+ *   kafka-python does not retry by default) and only RAFTD_FOLLOWER_ROUTE_MS.
+ */
+static uint64_t raftd_round_wait_us(const struct raftd_node *n, size_t count)
 {
 	if (n->defer_over || n->stopping)
-		return false;
+		return 0;
 	if (n->role == RAFT_LEADER)
-		return count < RAFTD_LEADER_GROUP && n->inflight.n > count;
-	return count < RAFTD_ROUND_MAX && n->queued.n + n->forwarded.n + n->inflight.n == 0;
+		return count < RAFTD_LEADER_GROUP && n->inflight.n > count ? RAFTD_LEADER_DEFER_US
+		                                                           : 0;
+	if (count >= RAFTD_ROUND_MAX || n->queued.n + n->forwarded.n + n->inflight.n != 0)
+		return 0;
+	if (!raftd_round_routes(n, count))
+		return RAFTD_FOLLOWER_DEFER_MS * 1000;
+	if (ck_clock_mono_ms() > n->round_end_ms + RAFTD_FOLLOWER_BUSY_MS)
+		return 0;
+	return RAFTD_FOLLOWER_ROUTE_MS * 1000;
 }
 
 void raftd_exec_kick(struct raftd_node *n)
@@ -838,11 +878,13 @@ void raftd_exec_kick(struct raftd_node *n)
 		}
 		if (count == 0)
 			return;
-		if (raftd_round_may_wait(n, count)) {
-			if (!evtimer_pending(n->defer_timer, NULL)) {
-				struct timeval tv = {0, n->role == RAFT_LEADER
-				                            ? RAFTD_LEADER_DEFER_US
-				                            : RAFTD_FOLLOWER_DEFER_MS * 1000};
+		uint64_t wait_us = raftd_round_wait_us(n, count);
+		if (wait_us) {
+			uint64_t due = ck_clock_mono_ns() / 1000 + wait_us;
+			if (!evtimer_pending(n->defer_timer, NULL) || due < n->defer_due_us) {
+				struct timeval tv = {(time_t)(wait_us / 1000000),
+				                     (suseconds_t)(wait_us % 1000000)};
+				n->defer_due_us = due;
 				(void)evtimer_add(n->defer_timer, &tv);
 			}
 			return;

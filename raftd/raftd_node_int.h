@@ -260,6 +260,8 @@ struct raftd_node {
 	struct event *fx_timer;
 	struct event *defer_timer; /* a follower's round may wait for more entries */
 	bool defer_over;           /* ... and has waited */
+	uint64_t defer_due_us;     /* when defer_timer fires (monotonic µs) */
+	uint64_t round_end_ms;     /* when the last round ended (monotonic) */
 	raftd_apply_result_t *results;
 	size_t results_cap;
 	raftd_txn_worker_t txw;

@@ -29,6 +29,11 @@ asserts them:
 Commands (PORTS is a comma list of Kafka ports):
   probe                                 exit 77 when a client is missing
   create PORT PREFIX COUNT NPART RF [--admin] [--converge PORTS]
+  produce PORT PREFIX COUNT NPART [--converge PORTS]
+                                        create a topic (replication 1), then at
+                                        once a record to each partition
+                                        (kafka-python, retries=0): result
+                                        TOPIC-P per partition
   partitions PORT PREFIX COUNT TOTAL [--converge PORTS]
   delete PORT PREFIX COUNT [--converge PORTS]
   metadata PORTS [--controller ID] [--brokers ID,..] [--same]
@@ -309,6 +314,45 @@ def cmd_create(args):
     return write(port, req, converge_ports, want)
 
 
+def cmd_produce(args):
+    """Each topic created (KafkaAdminClient, through the controller), then at
+    once one record to each partition with kafka-python's producer as it
+    comes (retries=0): the nodes leading them must know them by then."""
+    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka.admin import NewTopic
+    converge_ports = ports_of(opt(args, '--converge', ''))
+    port, prefix, count, npart = int(args[0]), args[1], int(args[2]), int(args[3])
+    topics = names(prefix, count)
+    boot = '127.0.0.1:%d' % port
+    a = KafkaAdminClient(bootstrap_servers=boot, request_timeout_ms=30000,
+                         client_id='chronik-cluster-kafka')
+    prod = KafkaProducer(bootstrap_servers=boot, acks=1, retries=0, linger_ms=0)
+    try:
+        for t in topics:
+            a.create_topics([NewTopic(t, npart, 1)], timeout_ms=30000)
+            for p in range(npart):
+                try:
+                    prod.send(t, b'first', partition=p).get(timeout=30)
+                    emit('result', '%s-%d' % (t, p), 0)
+                except Exception as e:
+                    code = getattr(e, 'errno', None)
+                    emit('result', '%s-%d' % (t, p), code if isinstance(code, int) else -1)
+                    print('produce %s-%d: %s: %s' % (t, p, type(e).__name__, e),
+                          file=sys.stderr)
+    finally:
+        prod.close()
+        a.close()
+
+    def want(v):
+        for t in topics:
+            if v.npart(t) != npart:
+                return 'node %d: %s has %s partitions' % (v.port, t, v.npart(t))
+        return None
+    if converge_ports:
+        converge(converge_ports, want)
+    return 0
+
+
 def cmd_partitions(args):
     from kafka.protocol.admin import CreatePartitionsRequest
     converge_ports = ports_of(opt(args, '--converge', ''))
@@ -435,7 +479,8 @@ def cmd_probe(args):
     return 0
 
 
-COMMANDS = {'probe': cmd_probe, 'create': cmd_create, 'partitions': cmd_partitions,
+COMMANDS = {'probe': cmd_probe, 'create': cmd_create, 'produce': cmd_produce,
+            'partitions': cmd_partitions,
             'delete': cmd_delete, 'metadata': cmd_metadata, 'stream': cmd_stream,
             'dstream': cmd_dstream}
 

@@ -557,6 +557,10 @@ START_TEST(test_create_forward)
 		kw_run(&w, what, "delete %d n%d- 5", kport(i), i);
 		kw_assert_ok(&w, what, 5, CONVERGE_MS_MAX);
 	}
+	/* A producer right behind the creation (kafka-python does not retry
+	 * by default): every node leading a new partition knows it by then. */
+	kw_run(&w, "create then produce at once x20", "produce %d pr- 20 3", kport(leader));
+	kw_assert_ok(&w, "create then produce at once", 60, CONVERGE_MS_MAX);
 	f3 = cl_other(leader, f2);
 	kw_run(&w, "DeleteTopics x10 to a follower", "delete %d one- 10", kport(f3));
 	kw_assert_ok(&w, "DeleteTopics to a follower", 10, CONVERGE_MS_MAX);
