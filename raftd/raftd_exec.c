@@ -171,29 +171,52 @@ static bool raftd_entry_alters(const uint8_t *p, size_t len)
 	       CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
 }
 
-/* Whether any entry of the round may have a local effect that must come
- * before its commit (a log to delete or reconfigure); unreadable ones
- * count as may. Creations follow the commit (raftd_round_tried). */
-static bool raftd_round_may_act(const struct raftd_node *n)
+/* Whether any of the COUNT entries from the round's start is of a kind
+ * KIND(cmd_case) picks (an unreadable one has case 0); empty entries (a
+ * leader's no-op) never count. */
+static bool raftd_items_any(const struct raftd_node *n, size_t count, bool (*kind)(int cmd_case))
 {
-	for (size_t k = 0; k < n->round_n; k++) {
+	for (size_t k = 0; k < count; k++) {
 		const raftd_item_t *it = &n->items[n->item_head + k];
 
-		switch (raftd_apply_cmd_case(it->data, it->len)) {
-		case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC:
-		case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_PARTITIONS:
-		case CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER:
-		case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER:
-		case CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION:
-		case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:
-		case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
-			break;
-		default:
-			if (it->len)
-				return true; /* an empty entry is a leader's no-op */
-		}
+		if (it->len && kind(raftd_apply_cmd_case(it->data, it->len)))
+			return true;
 	}
 	return false;
+}
+
+/* A kind whose local effect must come before its commit (a log to delete
+ * or reconfigure); unknown kinds count. Creations follow the commit
+ * (raftd_round_tried). */
+static bool raftd_kind_acts_first(int cmd_case)
+{
+	switch (cmd_case) {
+	case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC:
+	case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_PARTITIONS:
+	case CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER:
+	case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER:
+	case CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION:
+	case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:
+	case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* A kind that changes what clients route by (partitions, their leaders,
+ * brokers); unknown kinds count. */
+static bool raftd_kind_routes(int cmd_case)
+{
+	switch (cmd_case) {
+	case CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS:
+	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC:
+	case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:
+	case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
+		return false;
+	default:
+		return true;
+	}
 }
 
 /* The log settings of TOPIC as TXN sees it: 1 (in *RET), 0 no such topic,
@@ -808,27 +831,6 @@ static void raftd_reconcile_start(struct raftd_node *n)
 	n->exec = RAFTD_EXEC_LIST;
 }
 
-/* Whether the entries of the next round change what clients route by
- * (partitions, their leaders, brokers). */
-static bool raftd_round_routes(const struct raftd_node *n, size_t count)
-{
-	for (size_t k = 0; k < count; k++) {
-		const raftd_item_t *it = &n->items[n->item_head + k];
-
-		switch (raftd_apply_cmd_case(it->data, it->len)) {
-		case CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS:
-		case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC:
-		case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:
-		case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
-			break;
-		default:
-			if (it->len)
-				return true;
-		}
-	}
-	return false;
-}
-
 /*
  * How long the next round of COUNT entries may wait for more, in µs (0:
  * not at all; defer_timer ends the wait by setting defer_over):
@@ -849,7 +851,7 @@ static uint64_t raftd_round_wait_us(const struct raftd_node *n, size_t count)
 		                                                           : 0;
 	if (count >= RAFTD_ROUND_MAX || n->queued.n + n->forwarded.n + n->inflight.n != 0)
 		return 0;
-	if (!raftd_round_routes(n, count))
+	if (!raftd_items_any(n, count, raftd_kind_routes))
 		return RAFTD_FOLLOWER_DEFER_MS * 1000;
 	if (ck_clock_mono_ms() > n->round_end_ms + RAFTD_FOLLOWER_BUSY_MS)
 		return 0;
@@ -894,7 +896,7 @@ void raftd_exec_kick(struct raftd_node *n)
 		CK_ASSERT(n->items[n->item_head].index == n->applied + 1);
 		n->round_n = count;
 		n->round_start_ns = ck_clock_mono_ns();
-		if (!raftd_round_may_act(n)) {
+		if (!raftd_items_any(n, n->round_n, raftd_kind_acts_first)) {
 			r = raftd_txw_post(n, RAFTD_TXN_TRY, raftd_round_tried);
 			if (r < 0)
 				return raftd_node_fatal(n, r, "cannot apply to lmdb");
