@@ -69,6 +69,11 @@ struct kfk_conn {
 	kfk_piece_t *out_tail;
 	uint64_t out_bytes;
 	uint64_t last_ms;
+	/* The controller id this connection was last told (Metadata,
+	 * DescribeCluster), -1: none; and whether it ever sent anything but
+	 * metadata and admin requests (kfk_conns_controller_gone). */
+	int32_t told_controller;
+	bool data_client;
 };
 
 void kfk_piece_free(kfk_piece_t *p)
@@ -544,6 +549,7 @@ void kfk_conn_accept(kfk_srv_t *s, int fd)
 	}
 	c->srv = s;
 	c->fd = fd;
+	c->told_controller = -1;
 	kfk_respq_init(&c->q);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	kfk_conn_peer_name(c);
@@ -590,6 +596,49 @@ size_t kfk_conns_drain(kfk_srv_t *s)
 		c = next;
 	}
 	return busy;
+}
+
+void kfk_conn_note_api(kfk_conn_t *c, int16_t api_key)
+{
+	switch (api_key) {
+	case KFK_API_API_VERSIONS:
+	case KFK_API_METADATA:
+	case KFK_API_CREATE_TOPICS:
+	case KFK_API_DELETE_TOPICS:
+	case KFK_API_CREATE_PARTITIONS:
+	case KFK_API_DESCRIBE_CONFIGS:
+	case KFK_API_ALTER_CONFIGS:
+	case KFK_API_INCREMENTAL_ALTER_CONFIGS:
+	case KFK_API_DESCRIBE_CLUSTER:
+	case KFK_API_SASL_HANDSHAKE:
+	case KFK_API_SASL_AUTHENTICATE:
+		break;
+	default:
+		c->data_client = true;
+	}
+}
+
+void kfk_conn_note_controller(kfk_conn_t *c, int32_t id)
+{
+	c->told_controller = id;
+}
+
+size_t kfk_conns_controller_gone(kfk_srv_t *s, int32_t id)
+{
+	kfk_conn_t *c = s->conns;
+	size_t n = 0;
+
+	while (c) {
+		kfk_conn_t *next = c->next;
+
+		if (!c->dead && !c->data_client && c->told_controller == id && c->q.count == 0 &&
+		    !c->out_head && !c->rx && c->hdr_got == 0) {
+			kfk_conn_close(c, -1, "its controller is unreachable: reconnect for fresh metadata");
+			n++;
+		}
+		c = next;
+	}
+	return n;
 }
 
 void kfk_conns_sweep(kfk_srv_t *s, uint64_t now_ms)

@@ -142,6 +142,7 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 	}
 	req->api_key = req->hdr.request_api_key;
 	req->api_version = req->hdr.request_api_version;
+	kfk_conn_note_api(c, req->api_key);
 	api = kfk_api_lookup(req->api_key);
 	fn = kfk_handler(req->api_key);
 	if (!kfk_apis_supported(req->api_key, req->api_version) || !api || !fn) {

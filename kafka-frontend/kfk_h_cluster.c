@@ -50,6 +50,8 @@ void kfk_h_describe_cluster(kfk_req_t *req)
 	kfk_describe_cluster_response_init(&resp);
 	resp.cluster_id = kfk_str(s->cfg->cluster_id);
 	resp.controller_id = kfk_meta_controller(s);
+	if (req->conn)
+		kfk_conn_note_controller(req->conn, resp.controller_id);
 	resp.endpoint_type = rq->endpoint_type;
 	if (rq->endpoint_type != KFK_ENDPOINT_TYPE_BROKERS) {
 		resp.error_code = KFK_ERR_INVALID_REQUEST;

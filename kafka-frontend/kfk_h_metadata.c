@@ -180,6 +180,8 @@ static void kfk_md_respond(kfk_req_t *req)
 	kfk_metadata_response_init(&resp);
 	resp.cluster_id = kfk_str(s->cfg->cluster_id);
 	resp.controller_id = kfk_meta_controller(s);
+	if (req->conn)
+		kfk_conn_note_controller(req->conn, resp.controller_id);
 	resp.topics.items = kfk_req_alloc(req, (size_t)n, sizeof(*resp.topics.items));
 	if (!resp.topics.items || kfk_md_fill_brokers(req, &resp) < 0) {
 		kfk_req_fail_conn(req, "out of memory");

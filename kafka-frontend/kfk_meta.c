@@ -412,9 +412,14 @@ int kfk_meta_live_broker_ids(kfk_srv_t *s, int32_t *ids, int n)
 	return k;
 }
 
+/* The Raft leader while raftd hears from it; otherwise this node, which
+ * forwards admin writes to whichever leader comes next. A client (librdkafka
+ * among them) keeps the controller id of one Metadata answer and waits for
+ * that broker: naming a leader that just died would stall its admin
+ * requests until its next periodic refresh, minutes later. */
 int32_t kfk_meta_controller(kfk_srv_t *s)
 {
-	return s->raft_leader >= 0 ? s->raft_leader : s->cfg->node_id;
+	return s->raft_leader >= 0 && s->raft_contact ? s->raft_leader : s->cfg->node_id;
 }
 
 void kfk_meta_close(kfk_srv_t *s)

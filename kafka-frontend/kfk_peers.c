@@ -26,8 +26,10 @@
 #include "ck_log.h"
 #include "kfk_srv.h"
 
-/* How often raftd is asked who leads (for Metadata's controller id). */
-#define KFK_STATUS_INTERVAL_MS 500
+/* How often raftd is asked who leads (for Metadata's controller id): soon
+ * enough after a leader dies that a client asking for metadata is sent to
+ * a live node (kfk_meta_controller). */
+#define KFK_STATUS_INTERVAL_MS 100
 
 typedef struct {
 	kfk_call_fn fn;
@@ -131,10 +133,22 @@ static void kfk_status_reply(void *arg, int err, const void *reply)
 {
 	kfk_srv_t *s = arg;
 	const Chronik__Raftd__RaftdReply *rep = reply;
+	int32_t was = kfk_meta_controller(s);
+	size_t n;
 
 	if (err || !rep || rep->error || rep->body_case != CHRONIK__RAFTD__RAFTD_REPLY__BODY_STATUS)
 		return;
 	s->raft_leader = rep->status->leader_id;
+	s->raft_contact = rep->status->leader_contact;
+	if (was != s->cfg->node_id && !s->raft_contact) {
+		/* The leader named until now is out of reach: its admin
+		 * clients would wait for it. */
+		n = kfk_conns_controller_gone(s, was);
+		if (n)
+			ck_log(CK_LOG_INFO,
+			       "controller %d is unreachable: closed %zu idle admin connection(s) that were told it",
+			       (int)was, n);
+	}
 	if (rep->status->applied_index > s->raft_applied)
 		s->raft_applied = rep->status->applied_index;
 }
@@ -172,6 +186,8 @@ static void kfk_on_disconnect(ck_ipc_client_t *cl, int err, void *arg)
 
 	(void)cl;
 	(void)err;
+	if (peer->id == KFK_PEER_RAFTD)
+		peer->srv->raft_contact = false; /* until raftd answers again */
 	if (peer->calls.count)
 		ck_log(CK_LOG_INFO, "failing calls in flight peer=%s calls=%zu", peer->name,
 		       peer->calls.count);

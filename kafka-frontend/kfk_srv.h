@@ -158,6 +158,18 @@ void kfk_conn_accept(kfk_srv_t *s, int fd);
 void kfk_conn_kick(kfk_conn_t *c);
 /* Closes C at once with one log line (REASON; API_KEY -1 when none). */
 void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason);
+/* Records that C sent a request of API_KEY: anything but metadata and
+ * admin requests makes it a data client (producer, consumer). */
+void kfk_conn_note_api(kfk_conn_t *c, int16_t api_key);
+/* Records the controller id C was just told. */
+void kfk_conn_note_controller(kfk_conn_t *c, int32_t id);
+/* The Raft leader ID this node named as the controller became unreachable:
+ * closes every idle connection of an admin client (no data requests ever)
+ * that was told ID. Such a client (librdkafka's admin client among them)
+ * waits for its controller to come back and asks for metadata again only
+ * when it (re)connects; closed, it reconnects and learns a live one.
+ * Returns how many were closed. */
+size_t kfk_conns_controller_gone(kfk_srv_t *s, int32_t id);
 const char *kfk_conn_peer(const kfk_conn_t *c);
 kfk_srv_t *kfk_conn_srv(const kfk_conn_t *c);
 /* Queues REQ for its response slot (before its handler runs). */
@@ -375,6 +387,7 @@ struct kfk_srv {
 	kfk_peer_t peers[KFK_PEER_COUNT];
 	struct event *status_ev;
 	int32_t raft_leader;
+	bool raft_contact; /* raftd hears from raft_leader (RaftStatus.leader_contact) */
 	uint64_t raft_applied;
 	/* Local partitions. */
 	kfk_part_t **parts;

@@ -448,6 +448,7 @@ void raft_status(const raft_t *r, raft_status_t *ret)
 	ret->durable_index = r->log.durable_last;
 	ret->transferee = r->transferee;
 	ret->diverged = r->diverged;
+	ret->leader_silent = r->role == RAFT_LEADER ? 0 : r->election_elapsed;
 }
 
 const char *raft_role_name(raft_role_t role)

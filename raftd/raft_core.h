@@ -270,6 +270,7 @@ typedef struct {
 	uint64_t durable_index; /* last index in storage as the core sees it */
 	uint64_t transferee;    /* leadership transfer target, RAFT_NONE if none */
 	bool diverged;          /* waiting for a snapshot (commit mode "leader") */
+	uint32_t leader_silent; /* follower: ticks since the leader was last heard */
 } raft_status_t;
 
 /*

@@ -36,6 +36,9 @@
 
 #define RAFTD_TICK_MS         100
 #define RAFTD_ELECTION_TICKS  10
+/* A follower that has not heard from its leader for longer than this
+ * (heartbeats go every tick) no longer names it as the controller. */
+#define RAFTD_CONTACT_TICKS 3
 #define RAFTD_ENTRY_BYTES_MAX (1u << 20)
 /* Committed entries waiting for their apply round, at most, before the
  * shell stops feeding proposals to the core. */
@@ -882,6 +885,10 @@ void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret)
 	ret->role = raft_role_name(st.role);
 	ret->term = st.term;
 	ret->leader_id = st.leader == RAFT_NONE ? -1 : (int32_t)st.leader;
+	ret->leader_contact =
+	    st.role == RAFT_LEADER ||
+	    (st.role == RAFT_FOLLOWER && st.leader != RAFT_NONE &&
+	     st.leader_silent <= RAFTD_CONTACT_TICKS && (!n->net || raftd_net_connected(n->net, st.leader)));
 	ret->commit_index = st.commit;
 	ret->last_index = st.last_index;
 	ret->transferring = st.role == RAFT_LEADER && st.transferee != RAFT_NONE;

@@ -90,6 +90,9 @@ typedef struct {
 	const char *role; /* "leader", "follower", ... or "starting" */
 	uint64_t term;
 	int32_t leader_id; /* -1 unknown */
+	/* The leader is this node, or a follower hears from it: connected to
+	 * it and its last message at most RAFTD_CONTACT_TICKS ticks old. */
+	bool leader_contact;
 	uint64_t commit_index;
 	uint64_t applied_index; /* in LMDB */
 	uint64_t last_index;

@@ -183,6 +183,7 @@ static void raftd_req_status(raftd_client_t *c, uint64_t cid)
 	st.role = (char *)ns.role;
 	st.term = ns.term;
 	st.leader_id = ns.leader_id;
+	st.leader_contact = ns.leader_contact;
 	st.commit_index = ns.commit_index;
 	st.applied_index = ns.applied_index;
 	st.last_index = ns.last_index;

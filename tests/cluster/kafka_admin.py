@@ -414,16 +414,16 @@ def stream(prefix, create_one):
 
 
 def cmd_stream(args):
-    """Through confluent-kafka's AdminClient, bootstrapped from BOOTSTRAP;
-    it sends each create to the controller that Metadata names (and
-    refreshes Metadata every second to find a new one)."""
+    """Through one confluent-kafka AdminClient for the whole run,
+    bootstrapped from BOOTSTRAP, with librdkafka's default metadata
+    refresh (every 5 minutes): it sends each create to the controller that
+    Metadata named, and asks again only when it connects to a broker, so
+    after the controller dies it depends on the survivors to make it
+    reconnect."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
     bootstrap, prefix = args[0], args[1]
-    a = AdminClient({'bootstrap.servers': bootstrap, 'client.id': 'chronik-cluster-stream',
-                     'socket.connection.setup.timeout.ms': 2000,
-                     'reconnect.backoff.max.ms': 500,
-                     'topic.metadata.refresh.interval.ms': 1000})
+    a = AdminClient({'bootstrap.servers': bootstrap, 'client.id': 'chronik-cluster-stream'})
 
     def create_one(name):
         try:

@@ -403,6 +403,28 @@ START_TEST(test_lease_expires_without_leader)
 }
 END_TEST
 
+/* leader_silent counts a follower's ticks since it last heard from its
+ * leader (raftd stops naming a silent leader as the controller); a
+ * heartbeat resets it, and a leader is never silent to itself. */
+START_TEST(test_leader_silent_counts_ticks_without_leader)
+{
+	rt_cluster(3, NULL);
+	rt_elect(1);
+	rt_box_clear(&rt_net);
+	ck_assert_uint_eq(rt_status(1).leader_silent, 0);
+	ck_assert_uint_eq(rt_status(3).leader_silent, 0);
+	rt_tick(3, 3);
+	ck_assert_uint_eq(rt_status(3).leader, 1);
+	ck_assert_uint_eq(rt_status(3).leader_silent, 3);
+	/* The leader's heartbeat tick reaches node 3 again. */
+	rt_tick(1, 1);
+	(void)rt_run();
+	ck_assert_uint_eq(rt_status(3).leader_silent, 0);
+	rt_tick(1, 5);
+	ck_assert_uint_eq(rt_status(1).leader_silent, 0);
+}
+END_TEST
+
 /* The point of pre-vote: a node cut off keeps campaigning, but its term
  * stays put, so it cannot unseat a healthy leader when it comes back. */
 START_TEST(test_pre_vote_partitioned_node_rejoins_quietly)
@@ -1108,6 +1130,7 @@ int main(void)
 	tcase_add_test(tc, test_restart_term_follows_log);
 	tcase_add_test(tc, test_lease_ignores_votes_until_election_timeout);
 	tcase_add_test(tc, test_lease_expires_without_leader);
+	tcase_add_test(tc, test_leader_silent_counts_ticks_without_leader);
 	tcase_add_test(tc, test_pre_vote_partitioned_node_rejoins_quietly);
 	tcase_add_test(tc, test_without_pre_vote_rejoin_disrupts);
 	tcase_add_test(tc, test_check_quorum_steps_down);
