@@ -14,15 +14,19 @@
  */
 #include "ck_meta.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ck_buf.h"
 #include "ck_err.h"
+#include "ck_fs.h"
 #include "ck_lmdb.h"
+#include "ck_log.h"
 
 #define CK_META_MAX_DBS 16
 /* Topic name, NUL, big-endian partition: the longest partitions key. */
@@ -100,6 +104,117 @@ int ck_meta_open(const char *data_dir, ck_meta_t **ret)
 out:
 	ck_meta_close(m);
 	return r;
+}
+
+/* ---- the unsynced marker (ck_meta.h) ---- */
+
+#define CK_META_UNSYNCED "unsynced"
+#define CK_BOOT_ID_MAX   64
+
+/* The running kernel's boot id, NUL-terminated, without the newline. */
+static int ck_boot_id(char buf[CK_BOOT_ID_MAX])
+{
+	const char *path = getenv("CHRONIK_BOOT_ID_FILE");
+	ssize_t n = ck_fs_read_small(path && *path ? path : "/proc/sys/kernel/random/boot_id", buf,
+	                             CK_BOOT_ID_MAX - 1);
+
+	if (n < 0)
+		return (int)n;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	return n > 0 ? 0 : CK_E_CORRUPT;
+}
+
+static int ck_meta_path(char *buf, size_t len, const char *data_dir, const char *name)
+{
+	int n = name ? snprintf(buf, len, "%s/meta/%s", data_dir, name)
+	             : snprintf(buf, len, "%s/meta", data_dir);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int ck_meta_unsynced_mark(const char *data_dir)
+{
+	char path[PATH_MAX], id[CK_BOOT_ID_MAX];
+	int r = ck_meta_path(path, sizeof(path), data_dir, CK_META_UNSYNCED);
+
+	if (r == 0)
+		r = ck_boot_id(id);
+	if (r == 0)
+		r = ck_fs_write_atomic(path, id, strlen(id), 0644);
+	return r;
+}
+
+int ck_meta_unsynced_clear(const char *data_dir)
+{
+	char path[PATH_MAX];
+	int r = ck_meta_path(path, sizeof(path), data_dir, CK_META_UNSYNCED);
+
+	if (r < 0)
+		return r;
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	r = ck_meta_path(path, sizeof(path), data_dir, NULL);
+	return r < 0 ? r : ck_fs_dir_sync(path);
+}
+
+/* Removes DIR and the files in it (an LMDB environment has no subdirectory). */
+static int ck_meta_remove_flat(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+			(void)unlink(path);
+	}
+	(void)closedir(d);
+	return rmdir(dir) < 0 ? -errno : 0;
+}
+
+int ck_meta_unsynced_recover(const char *data_dir)
+{
+	char path[PATH_MAX], env[PATH_MAX], torn[PATH_MAX];
+	char was[CK_BOOT_ID_MAX], now[CK_BOOT_ID_MAX];
+	ssize_t n;
+	int r = ck_meta_path(path, sizeof(path), data_dir, CK_META_UNSYNCED);
+
+	if (r < 0)
+		return r;
+	n = ck_fs_read_small(path, was, sizeof(was) - 1);
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	was[n] = '\0';
+	r = ck_boot_id(now);
+	if (r < 0)
+		return r;
+	if (!strcmp(was, now))
+		return 0; /* the same boot: the page cache kept every commit */
+	r = ck_meta_path(env, sizeof(env), data_dir, NULL);
+	if (r < 0 || snprintf(torn, sizeof(torn), "%s/meta.torn", data_dir) >= (int)sizeof(torn))
+		return r < 0 ? r : -ENAMETOOLONG;
+	r = ck_meta_remove_flat(torn);
+	if (r < 0)
+		return r;
+	if (rename(env, torn) < 0)
+		return -errno;
+	r = ck_fs_dir_sync(data_dir);
+	if (r < 0)
+		return r;
+	ck_log(CK_LOG_WARN,
+	       "metadata environment may be torn: the machine restarted (boot %s, now %s) while "
+	       "raftd had commits not yet on disk; moved it to %s, raftd rebuilds it from its "
+	       "snapshot and the Raft log",
+	       was, now, torn);
+	return 1;
 }
 
 void ck_meta_close(ck_meta_t *m)

@@ -37,7 +37,8 @@
  * Writers: raftd for state/topics/partitions/brokers/changes (applying the
  * Raft log), walwriter and replicator for their "offsets" keys. Everyone
  * else reads with read transactions. The environment runs with
- * MDB_NOMETASYNC: after a crash raftd re-applies the log from
+ * MDB_NOMETASYNC, and raftd's own commits with MDB_NOSYNC (see
+ * ck_meta_unsynced_mark): after a crash raftd re-applies the log from
  * applied_index.
  *
  * Records are returned unpacked (protobuf-c); free them with the matching
@@ -59,6 +60,31 @@ typedef struct ck_meta ck_meta_t;
 /* Opens (creating) <DATA_DIR>/meta and its databases. Returns 0 and *RET or
  * -errno / an MDB_* code. */
 int ck_meta_open(const char *data_dir, ck_meta_t **ret);
+
+/*
+ * raftd commits without fdatasync (MDB_NOSYNC on its handle): what it
+ * applies is in the Raft log already, durable on a quorum, and a process
+ * crash loses nothing of the page cache. An operating-system crash or a
+ * power cut can, and can leave the environment torn (a meta page on disk
+ * before the pages it points to). So raftd marks the environment while
+ * its unsynced commits may be in the page cache: <DATA_DIR>/meta/unsynced
+ * holds the boot id of the running kernel, written durably before its first
+ * commit and removed after a full mdb_env_sync at a clean stop. A marker
+ * from another boot means a crash of the machine overtook unsynced
+ * commits: ck_meta_unsynced_recover moves the environment aside
+ * (<DATA_DIR>/meta.torn), and raftd rebuilds it from its snapshot and the
+ * Raft log, the offset checkpoints from the logs. Every writer and reader
+ * of the environment must start after that check (the supervisor runs it
+ * before any child; raftd again, for a raftd started alone).
+ * The boot id is /proc/sys/kernel/random/boot_id, or the file named by
+ * CHRONIK_BOOT_ID_FILE (for tests that simulate a reboot).
+ */
+int ck_meta_unsynced_mark(const char *data_dir);
+/* Removes the marker (after mdb_env_sync). A missing marker is fine. */
+int ck_meta_unsynced_clear(const char *data_dir);
+/* Returns 1 when it moved a torn-suspect environment aside, 0 when there
+ * was nothing to do, or -errno. */
+int ck_meta_unsynced_recover(const char *data_dir);
 void ck_meta_close(ck_meta_t *m);
 MDB_env *ck_meta_env(ck_meta_t *m);
 

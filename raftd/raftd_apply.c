@@ -233,10 +233,25 @@ static int raftd_assignments_check(Chronik__Meta__PartitionAssignment *const *as
 	return r;
 }
 
+/* The effect template for a log of TOPIC whose record carries ID. */
+static raftd_effect_t raftd_effect_make(raftd_effect_kind_t kind, const char *topic,
+                                        int32_t partition, const ProtobufCBinaryData *id)
+{
+	raftd_effect_t e = {.kind = kind, .partition = partition};
+
+	snprintf(e.topic, sizeof(e.topic), "%s", topic);
+	if (id && id->len == RAFTD_TOPIC_ID_LEN) {
+		memcpy(e.topic_id, id->data, RAFTD_TOPIC_ID_LEN);
+		e.has_topic_id = true;
+	}
+	return e;
+}
+
 /* Writes the partition records of AS (new partitions: leader = first
  * replica, ISR = replicas, epochs 0) and queues CreateLog effects for the
- * local ones. */
+ * local ones, naming the topic's ID. */
 static int raftd_partitions_create(const raftd_apply_t *a, MDB_txn *txn, const char *topic,
+                                   const ProtobufCBinaryData *id,
                                    Chronik__Meta__PartitionAssignment *const *as, size_t n,
                                    const raftd_log_config_t *cfg, raftd_effects_t *fx)
 {
@@ -253,9 +268,9 @@ static int raftd_partitions_create(const raftd_apply_t *a, MDB_txn *txn, const c
 		if (r < 0)
 			return r;
 		if (raftd_apply_is_replica(&p, a->local_broker)) {
-			raftd_effect_t e = {
-			    .kind = RAFTD_EFFECT_CREATE_LOG, .partition = p.partition, .cfg = *cfg};
-			snprintf(e.topic, sizeof(e.topic), "%s", topic);
+			raftd_effect_t e =
+			    raftd_effect_make(RAFTD_EFFECT_CREATE_LOG, topic, p.partition, id);
+			e.cfg = *cfg;
 			r = raftd_effects_push(fx, &e);
 			if (r < 0)
 				return r;
@@ -336,24 +351,26 @@ static int raftd_create_topic(const raftd_apply_t *a, MDB_txn *txn, uint64_t ind
 	r = ck_meta_topic_put(a->meta, txn, &t);
 	if (r < 0)
 		return r;
-	r = raftd_partitions_create(a, txn, c->name, c->assignments, c->n_assignments, &cfg, fx);
+	r = raftd_partitions_create(a, txn, c->name, &c->topic_id, c->assignments, c->n_assignments,
+	                            &cfg, fx);
 	return r < 0 ? r : raftd_result(ret, 0, "created");
 }
 
 typedef struct {
 	const raftd_apply_t *a;
 	raftd_effects_t *fx;
+	const ProtobufCBinaryData *id; /* the deleted record's topic id */
 	int err;
 } raftd_delete_ctx_t;
 
 static int raftd_delete_partition_cb(void *arg, const Chronik__Meta__PartitionRecord *p)
 {
 	raftd_delete_ctx_t *d = arg;
-	raftd_effect_t e = {.kind = RAFTD_EFFECT_DELETE_LOG, .partition = p->partition};
+	raftd_effect_t e;
 
 	if (!raftd_apply_is_replica(p, d->a->local_broker))
 		return 0;
-	snprintf(e.topic, sizeof(e.topic), "%s", p->topic);
+	e = raftd_effect_make(RAFTD_EFFECT_DELETE_LOG, p->topic, p->partition, d->id);
 	d->err = raftd_effects_push(d->fx, &e);
 	return d->err < 0 ? 1 : 0;
 }
@@ -363,14 +380,15 @@ static int raftd_delete_topic(const raftd_apply_t *a, MDB_txn *txn,
                               raftd_apply_result_t *ret)
 {
 	Chronik__Meta__TopicRecord *old = NULL;
-	raftd_delete_ctx_t d = {a, fx, 0};
+	raftd_delete_ctx_t d = {a, fx, NULL, 0};
 	int r;
 
 	r = raftd_topic_find(a, txn, c->name, &old);
 	if (r <= 0)
 		return r < 0 ? r : raftd_result(ret, CK_E_NOT_FOUND, "unknown topic");
-	chronik__meta__topic_record__free_unpacked(old, NULL);
+	d.id = &old->topic_id;
 	r = ck_meta_partitions_foreach(a->meta, txn, c->name, raftd_delete_partition_cb, &d);
+	chronik__meta__topic_record__free_unpacked(old, NULL);
 	if (d.err < 0)
 		return d.err;
 	if (r < 0)
@@ -405,7 +423,8 @@ static int raftd_create_partitions(const raftd_apply_t *a, MDB_txn *txn,
 	r = ck_meta_topic_put(a->meta, txn, t);
 	if (r < 0)
 		goto out;
-	r = raftd_partitions_create(a, txn, t->name, c->assignments, c->n_assignments, &cfg, fx);
+	r = raftd_partitions_create(a, txn, t->name, &t->topic_id, c->assignments, c->n_assignments,
+	                            &cfg, fx);
 	if (r == 0)
 		r = raftd_result(ret, 0, "partitions=%d", t->partitions);
 out:

@@ -38,7 +38,10 @@
  * shell to carry out (raftd_node.c) BEFORE it commits the transaction that
  * advances applied_index, so a crash in between re-applies the command and
  * redoes the effects (CreateLog of an existing log and DeleteLog of a
- * missing one count as done).
+ * missing one count as done). Each effect names the topic id of its
+ * record: a DeleteLog re-done after the topic was created again (an LMDB
+ * rebuilt from a snapshot replays old entries) names the old id, and
+ * walwriter keeps the new incarnation's log.
  *
  * Owned by raftd. Uses LMDB (through ck_meta) but no sockets, no clock, no
  * randomness. Not for: transactions and their commit (the caller's), Raft.
@@ -46,6 +49,7 @@
 #ifndef RAFTD_APPLY_H
 #define RAFTD_APPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,11 +75,21 @@ typedef enum {
 	RAFTD_EFFECT_DELETE_LOG = 2,
 } raftd_effect_kind_t;
 
+/* A topic id (TopicRecord.topic_id) is 16 bytes. */
+#define RAFTD_TOPIC_ID_LEN 16
+
 typedef struct {
 	raftd_effect_kind_t kind;
 	char topic[CK_TOPIC_NAME_MAX + 1];
 	int32_t partition;
 	raftd_log_config_t cfg; /* CREATE_LOG only */
+	/* The incarnation: the topic record's id (CREATE_LOG: the topic
+	 * created or grown; DELETE_LOG: the record being deleted), so that
+	 * walwriter spares a log of a newer incarnation when an old
+	 * DeleteTopic is applied again (replay). HAS_TOPIC_ID false when the
+	 * record carries no 16-byte id. */
+	uint8_t topic_id[RAFTD_TOPIC_ID_LEN];
+	bool has_topic_id;
 } raftd_effect_t;
 
 typedef struct {

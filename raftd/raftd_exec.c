@@ -51,11 +51,11 @@
 #define RAFTD_ROUND_MAX   1024
 #define RAFTD_FX_RETRY_MS 50
 /* A follower nobody waits on applies at most this much later, so that
- * under load its rounds (an LMDB fdatasync each) take more entries. */
+ * under load its rounds (an LMDB transaction each) take more entries. */
 #define RAFTD_FOLLOWER_DEFER_MS 10
 /* A leader whose clients have more writes on their way to commit holds a
  * round of fewer than RAFTD_LEADER_GROUP entries until they commit, for at
- * most this long: one fdatasync then answers them all. */
+ * most this long: one transaction then answers them all. */
 #define RAFTD_LEADER_DEFER_US 500
 #define RAFTD_LEADER_GROUP    8
 /* A follower's round that changes what clients route by waits only while
@@ -366,7 +366,8 @@ abort:
 
 /* ---- the apply thread ----
  * A round's transaction (raftd_exec_txn) runs on a thread of its own: its
- * commit fdatasyncs, and the event loop must go on meanwhile (acks, the
+ * commit writes LMDB's pages (without fdatasync: ck_meta_unsynced_mark;
+ * a snapshot's install does sync), and the event loop must go on meanwhile (acks, the
  * next append, proposals). While it runs (RAFTD_EXEC_TXN) the loop touches
  * nothing the transaction uses: the round's items are copied for it (new
  * entries may move n->items), results, effects and the apply state belong
@@ -673,11 +674,19 @@ static int raftd_fx_send(struct raftd_node *n, size_t i)
 		cl.topic = (char *)e->topic;
 		cl.partition = e->partition;
 		cl.config = &cfg;
+		if (e->has_topic_id)
+			cl.topic_id =
+			    (ProtobufCBinaryData){RAFTD_TOPIC_ID_LEN, (uint8_t *)e->topic_id};
 		req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_CREATE_LOG;
 		req.create_log = &cl;
 	} else {
+		/* The deleted record's id: walwriter keeps a log of another
+		 * incarnation (an old DeleteTopic replayed). */
 		dl.topic = (char *)e->topic;
 		dl.partition = e->partition;
+		if (e->has_topic_id)
+			dl.topic_id =
+			    (ProtobufCBinaryData){RAFTD_TOPIC_ID_LEN, (uint8_t *)e->topic_id};
 		req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_LOG;
 		req.delete_log = &dl;
 	}
@@ -761,6 +770,10 @@ static int raftd_reconcile_partition(void *arg, const Chronik__Meta__PartitionRe
 		return 1;
 	if (raftd_apply_log_config(t->configs, t->n_configs, &e.cfg, NULL) < 0)
 		memset(&e.cfg, 0, sizeof(e.cfg));
+	if (t->topic_id.len == RAFTD_TOPIC_ID_LEN) {
+		memcpy(e.topic_id, t->topic_id.data, RAFTD_TOPIC_ID_LEN);
+		e.has_topic_id = true;
+	}
 	chronik__meta__topic_record__free_unpacked(t, NULL);
 	snprintf(e.topic, sizeof(e.topic), "%s", p->topic);
 	rc->err = raftd_effects_push(&n->fx, &e);

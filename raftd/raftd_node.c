@@ -675,6 +675,19 @@ static int raftd_node_voters(struct raftd_node *n)
 	return 0;
 }
 
+/* This handle's commits skip fdatasync: the entries are durable in the
+ * Raft log already, the marker covers a crash of the machine (ck_meta.h).
+ * Every other process keeps LMDB's synced commits. */
+static int raftd_mdb_flag_nosync(struct raftd_node *n)
+{
+	int rc = mdb_env_set_flags(ck_meta_env(n->meta), MDB_NOSYNC, 1);
+
+	if (rc)
+		return rc > 0 ? -rc : rc;
+	n->nosync = true;
+	return 0;
+}
+
 static int raftd_node_open(struct raftd_node *n)
 {
 	static const raftd_store_hooks_t store_hooks = {raftd_store_loaded_cb,
@@ -690,7 +703,19 @@ static int raftd_node_open(struct raftd_node *n)
 	r = raftd_hs_lock(n->cfg->data_dir, &n->lock_fd);
 	if (r < 0)
 		return r;
+	/* Commits skip fdatasync (ck_meta.h): first the check that a crash of
+	 * the machine did not overtake earlier ones (the supervisor ran it
+	 * already; again for a raftd started alone), then the marker. */
+	r = ck_meta_unsynced_recover(n->cfg->data_dir);
+	if (r < 0)
+		return r;
 	r = ck_meta_open(n->cfg->data_dir, &n->meta);
+	if (r < 0)
+		return r;
+	r = ck_meta_unsynced_mark(n->cfg->data_dir);
+	if (r < 0)
+		return r;
+	r = raftd_mdb_flag_nosync(n);
 	if (r < 0)
 		return r;
 	r = raftd_node_snap_init(n);
@@ -805,6 +830,10 @@ void raftd_node_free(raftd_node_t *n)
 	raft_free(n->raft);
 	raftd_store_free(n->store);
 	raftd_exec_free(n);
+	/* Everything committed reaches the disk; then nothing is unsynced. */
+	if (n->meta && n->nosync && mdb_env_sync(ck_meta_env(n->meta), 1) == 0 &&
+	    ck_meta_unsynced_clear(n->cfg->data_dir) < 0)
+		ck_log(CK_LOG_WARN, "cannot remove the unsynced marker of the metadata environment");
 	ck_meta_close(n->meta);
 	if (n->lock_fd >= 0)
 		(void)close(n->lock_fd);

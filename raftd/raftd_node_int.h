@@ -184,6 +184,7 @@ struct raftd_node {
 	void *arg;
 	int lock_fd;
 	ck_meta_t *meta;
+	bool nosync; /* this handle commits without fdatasync (ck_meta_unsynced_mark) */
 	raftd_apply_t apply;
 	raftd_wal_t *wal;
 	raftd_store_t *store;

@@ -4,7 +4,8 @@
  * Owned by the supervisor shell. Before any child runs: load the
  * configuration and apply the command-line overrides, create the data dir
  * and run/, take the data dir lock (<data_dir>/chronik.lock: flock plus our
- * pid, so a second supervisor refuses instead of stealing the sockets), find
+ * pid, so a second supervisor refuses instead of stealing the sockets), move
+ * aside an LMDB `meta` a crash of the machine may have torn (ck_meta.h), find
  * the child binaries, open every listening socket and every child's notify
  * socket. Errors are printed to stderr for the operator, once, here.
  * Invariant: the lock is taken before anything under run/ is touched.
@@ -25,6 +26,7 @@
 #include "ck_fs.h"
 #include "ck_ipc.h"
 #include "ck_listen.h"
+#include "ck_meta.h"
 #include "ck_notify.h"
 #include "sup_loop.h"
 
@@ -186,6 +188,14 @@ static int sup_node_dirs(sup_node_t *node)
 	r = sup_node_lock(node);
 	if (r)
 		return r;
+	/* Before any child opens LMDB `meta`: an environment a crash of the
+	 * machine may have torn goes aside (ck_meta.h). */
+	r = ck_meta_unsynced_recover(node->data_dir);
+	if (r < 0) {
+		fprintf(stderr, "chronik-server: cannot check the metadata environment in %s: %s\n",
+		        node->data_dir, ck_strerror(r));
+		return 2;
+	}
 	snprintf(run, sizeof(run), "%s/run", node->data_dir);
 	if (strlen(run) >= sizeof(node->run_dir) || (r = ck_mkdirs(run, 0750)) < 0) {
 		fprintf(stderr, "chronik-server: cannot create %s: %s\n", run,

@@ -129,8 +129,11 @@ static void wal_admin_submit(wal_server_t *w, wal_job_kind_t kind, wal_ctx_queue
 		job->admins[i].owner = l;
 		job->admins[i].store = l->store;
 		if (kind == WAL_JOB_CREATE)
-			job->news[i] =
-			    (wal_store_new_t){l->topic, l->partition, ctx->req, l->cfg, NULL, 0};
+			job->news[i] = (wal_store_new_t){.topic = l->topic,
+			                                 .partition = l->partition,
+			                                 .req = ctx->req,
+			                                 .cfg = l->cfg,
+			                                 .topic_id = l->topic_id};
 	}
 	q->head = ctx;
 	if (!ctx)

@@ -1,14 +1,17 @@
 /*
- * wal_ckpt.c: the checkpoint record of a log (pure core of chronik-walwriter,
- * see wal_core.h). Fixed 96 bytes, big-endian, ending in a CRC32C of the
- * bytes before it, so a torn or foreign value is recognised and ignored
- * (recovery then scans the whole log).
+ * wal_ckpt.c: the small records of a log (pure core of chronik-walwriter,
+ * see wal_core.h): the checkpoint (fixed 96 bytes), the settings file
+ * (56 bytes) and the topic id file (24 bytes). Each is big-endian, starts
+ * with a magic and ends in a CRC32C of the bytes before it, so a torn or
+ * foreign value is recognised and ignored (recovery then scans the whole
+ * log, uses node defaults, or takes the topic id for unknown).
  */
 #include "wal_core.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ck_buf.h"
 #include "ck_crc32c.h"
@@ -112,5 +115,78 @@ int wal_log_cfg_decode(const uint8_t *p, size_t len, wal_log_cfg_t *ret)
 	ret->retention_ms = v[3];
 	ret->max_message_bytes = (int32_t)v[4];
 	ret->index_interval_bytes = (int32_t)v[5];
+	return 0;
+}
+
+/* ---- topic id ---- */
+
+#define WAL_TOPIC_ID_MAGIC 0x57544931u /* "WTI1" */
+
+static bool wal_topic_id_zero(const uint8_t *p)
+{
+	for (size_t i = 0; i < WAL_TOPIC_ID_LEN; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* *RET from 16 bytes: all zero is unknown (Kafka's ZERO_UUID). */
+static void wal_topic_id_set(const uint8_t *p, wal_topic_id_t *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (wal_topic_id_zero(p))
+		return;
+	memcpy(ret->bytes, p, WAL_TOPIC_ID_LEN);
+	ret->known = true;
+}
+
+int wal_topic_id_from_bytes(const uint8_t *p, size_t len, wal_topic_id_t *ret)
+{
+	if (len == 0) {
+		memset(ret, 0, sizeof(*ret));
+		return 0;
+	}
+	if (len != WAL_TOPIC_ID_LEN)
+		return CK_E_INVALID;
+	wal_topic_id_set(p, ret);
+	return 0;
+}
+
+bool wal_topic_id_spares(const wal_topic_id_t *log, const wal_topic_id_t *req)
+{
+	return log->known && req->known && memcmp(log->bytes, req->bytes, WAL_TOPIC_ID_LEN) != 0;
+}
+
+const char *wal_topic_id_hex(const wal_topic_id_t *id, char *buf)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	if (!id->known) {
+		snprintf(buf, WAL_TOPIC_ID_HEX_LEN, "unknown");
+		return buf;
+	}
+	for (size_t i = 0; i < WAL_TOPIC_ID_LEN; i++) {
+		buf[2 * i] = digits[id->bytes[i] >> 4];
+		buf[2 * i + 1] = digits[id->bytes[i] & 15];
+	}
+	buf[2 * WAL_TOPIC_ID_LEN] = '\0';
+	return buf;
+}
+
+void wal_topic_id_encode(const wal_topic_id_t *id, uint8_t *out)
+{
+	ck_be32_put(out, WAL_TOPIC_ID_MAGIC);
+	memcpy(out + 4, id->bytes, WAL_TOPIC_ID_LEN);
+	ck_be32_put(out + 4 + WAL_TOPIC_ID_LEN, ck_crc32c(0, out, WAL_TOPIC_ID_FILE_LEN - 4));
+}
+
+int wal_topic_id_decode(const uint8_t *p, size_t len, wal_topic_id_t *ret)
+{
+	if (len != WAL_TOPIC_ID_FILE_LEN || ck_be32_get(p) != WAL_TOPIC_ID_MAGIC)
+		return CK_E_CORRUPT;
+	if (ck_crc32c(0, p, WAL_TOPIC_ID_FILE_LEN - 4) !=
+	    ck_be32_get(p + WAL_TOPIC_ID_FILE_LEN - 4))
+		return CK_E_CORRUPT;
+	wal_topic_id_set(p + 4, ret);
 	return 0;
 }

@@ -5,9 +5,9 @@
  * deterministically (tests/unit/walwriter/): validating an append and
  * assigning its offsets, cutting groups for group commit, rolling segments,
  * choosing segments for retention, the cadence of sparse index entries, the
- * checkpoint record, and per-log settings. Time enters as arguments. The
- * shell (wal_loop.c, wal_sync.c, wal_store.c, wal_recover.c) does the I/O
- * and calls these.
+ * checkpoint record, per-log settings and the topic incarnation of a log.
+ * Time enters as arguments. The shell (wal_loop.c, wal_sync.c, wal_store.c,
+ * wal_recover.c) does the I/O and calls these.
  */
 #ifndef WAL_CORE_H
 #define WAL_CORE_H
@@ -48,6 +48,45 @@ int wal_log_cfg_resolve(const wal_log_cfg_t *defaults, const wal_log_cfg_t *req,
 void wal_log_cfg_encode(const wal_log_cfg_t *c, uint8_t *out);
 /* Returns 0 or CK_E_CORRUPT. */
 int wal_log_cfg_decode(const uint8_t *p, size_t len, wal_log_cfg_t *ret);
+
+/* ---- topic incarnation ---- */
+
+/*
+ * The topic id a log was created for (raftd's TopicRecord.topic_id,
+ * KIP-516): a DeleteLog naming another incarnation of the same name spares
+ * the log. KNOWN false = unknown (a log created before ids, or without
+ * one); BYTES is then all zero.
+ */
+#define WAL_TOPIC_ID_LEN 16
+
+typedef struct {
+	uint8_t bytes[WAL_TOPIC_ID_LEN];
+	bool known;
+} wal_topic_id_t;
+
+/*
+ * From a walwriter.proto bytes field: LEN 0, or 16 zero bytes, is unknown;
+ * 16 bytes otherwise are the id. Returns 0 and *RET, or CK_E_INVALID (any
+ * other length; *RET untouched).
+ */
+int wal_topic_id_from_bytes(const uint8_t *p, size_t len, wal_topic_id_t *ret);
+
+/* Whether a DeleteLog naming REQ must leave a log of incarnation LOG alone:
+ * both ids known and different. */
+bool wal_topic_id_spares(const wal_topic_id_t *log, const wal_topic_id_t *req);
+
+/* The id as 32 lower-case hex digits, or "unknown", into BUF (at least
+ * WAL_TOPIC_ID_HEX_LEN bytes). Returns BUF. */
+#define WAL_TOPIC_ID_HEX_LEN (2 * WAL_TOPIC_ID_LEN + 1)
+const char *wal_topic_id_hex(const wal_topic_id_t *id, char *buf);
+
+/* The topic id file of a log (WAL_STORE_TOPIC_ID_FILE): magic, the 16
+ * bytes, a CRC32C; written only for a known id. */
+#define WAL_TOPIC_ID_FILE_LEN 24
+void wal_topic_id_encode(const wal_topic_id_t *id, uint8_t *out);
+/* Returns 0 and *RET (known, unless the stored bytes are all zero), or
+ * CK_E_CORRUPT for a wrong length, magic or CRC. */
+int wal_topic_id_decode(const uint8_t *p, size_t len, wal_topic_id_t *ret);
 
 /* ---- appends ---- */
 

@@ -88,6 +88,10 @@ void wal_log_info_fill(const wal_log_t *l, Chronik__Wal__LogInfo *info)
 	info->durable_end_offset = l->durable_end;
 	info->size_bytes = (int64_t)l->size_bytes;
 	info->segments = l->segments;
+	if (l->topic_id.known) {
+		info->topic_id.data = (uint8_t *)l->topic_id.bytes;
+		info->topic_id.len = WAL_TOPIC_ID_LEN;
+	}
 }
 
 static void wal_log_apply_stats(wal_log_t *l, const wal_store_stats_t *st)

@@ -42,7 +42,8 @@ typedef struct wal_log {
 	wal_log_state_t state;
 	wal_store_t *store; /* the sync thread's; only passed along */
 	wal_log_cfg_t cfg;
-	int64_t next_offset; /* handed out to accepted appends */
+	wal_topic_id_t topic_id; /* its incarnation: CreateLog's, or recovered */
+	int64_t next_offset;     /* handed out to accepted appends */
 	int64_t start_offset;
 	int64_t written_end;
 	int64_t durable_end;

@@ -16,6 +16,8 @@
  * (wal_store_activate), so a restart with many idle logs stays cheap.
  * The log start is the checkpoint's when that is later than the first
  * segment (DeleteRecords); closed segments entirely below it are removed.
+ * The settings file and the topic id file are read back (either missing or
+ * unreadable: node defaults, unknown id).
  * Not here: writing new batches (wal_store.c), directories (wal_store_dir.c).
  */
 #define CK_LOG_SUBSYSTEM "recovery"
@@ -226,6 +228,25 @@ static void wal_recover_cfg(const char *dir, const char *name, const wal_log_cfg
 	if (wal_log_cfg_resolve(defaults, &req, ret) < 0) {
 		ck_log(CK_LOG_WARN, "log settings out of range, using node defaults log=%s", name);
 		*ret = *defaults;
+	}
+}
+
+/* Reads the topic id file: a missing one means unknown (a log created
+ * before ids, or without one), a bad one too, with a warning. */
+static void wal_recover_topic_id(const char *dir, const char *name, wal_topic_id_t *ret)
+{
+	uint8_t buf[WAL_TOPIC_ID_FILE_LEN];
+	char path[PATH_MAX];
+	ssize_t n = -ENAMETOOLONG;
+
+	memset(ret, 0, sizeof(*ret));
+	if (snprintf(path, sizeof(path), "%s/%s", dir, WAL_STORE_TOPIC_ID_FILE) < (int)sizeof(path))
+		n = ck_fs_read_small(path, buf, sizeof(buf));
+	if (n == -ENOENT)
+		return;
+	if (n < 0 || wal_topic_id_decode(buf, (size_t)n, ret) < 0) {
+		ck_log(CK_LOG_WARN, "log topic id unreadable, taking it for unknown log=%s", name);
+		memset(ret, 0, sizeof(*ret));
 	}
 }
 
@@ -595,6 +616,7 @@ int wal_store_recover(const char *data_dir, const char *topic, int32_t partition
 	s = wal_store_alloc(dir, topic, partition, &cfg);
 	if (!s)
 		return -ENOMEM;
+	wal_recover_topic_id(dir, name, &s->topic_id);
 	n = r = ck_segment_list(dir, &bases);
 	if (r < 0)
 		goto out;

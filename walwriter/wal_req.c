@@ -62,10 +62,13 @@ static void wal_req_create(wal_server_t *w, wal_client_t *c, uint64_t cid,
                            const Chronik__Wal__CreateLog *m)
 {
 	wal_log_cfg_t req, cfg;
+	wal_topic_id_t id;
 	wal_log_t *l;
 
 	if (!ck_topic_name_valid(m->topic) || m->partition < 0)
 		return wal_reply_err(c, cid, CK_E_INVALID, "invalid topic or partition");
+	if (wal_topic_id_from_bytes(m->topic_id.data, m->topic_id.len, &id) < 0)
+		return wal_reply_err(c, cid, CK_E_INVALID, "topic_id must be 16 bytes or empty");
 	wal_cfg_from_proto(m->config, &req);
 	if (wal_log_cfg_resolve(&w->defaults, &req, &cfg) < 0)
 		return wal_reply_err(c, cid, CK_E_INVALID, "log config out of range");
@@ -78,6 +81,7 @@ static void wal_req_create(wal_server_t *w, wal_client_t *c, uint64_t cid,
 	}
 	l->state = WAL_LOG_CREATING;
 	l->cfg = cfg;
+	l->topic_id = id;
 	wal_admin_queue(w, WAL_JOB_CREATE, c, cid, l, &req);
 }
 
@@ -98,11 +102,28 @@ static wal_log_t *wal_req_log(wal_server_t *w, wal_client_t *c, uint64_t cid, co
 	return l;
 }
 
+/* A DeleteLog naming another incarnation than the log's (raftd replaying
+ * an old DeleteTopic after the name was created again) leaves the log and
+ * succeeds: no log of that incarnation exists. Decided before the busy
+ * check, so such a request never waits for the log. */
 static void wal_req_delete(wal_server_t *w, wal_client_t *c, uint64_t cid,
                            const Chronik__Wal__DeleteLog *m)
 {
-	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
+	char have[WAL_TOPIC_ID_HEX_LEN], asked[WAL_TOPIC_ID_HEX_LEN];
+	wal_topic_id_t id;
+	wal_log_t *l;
 
+	if (wal_topic_id_from_bytes(m->topic_id.data, m->topic_id.len, &id) < 0)
+		return wal_reply_err(c, cid, CK_E_INVALID, "topic_id must be 16 bytes or empty");
+	l = wal_log_find(w, m->topic, m->partition);
+	if (l && wal_topic_id_spares(&l->topic_id, &id)) {
+		ck_log(CK_LOG_INFO,
+		       "kept: DeleteLog names an older incarnation log=%s topic_id=%s "
+		       "asked_topic_id=%s",
+		       l->name, wal_topic_id_hex(&l->topic_id, have), wal_topic_id_hex(&id, asked));
+		return wal_reply_info(c, cid, l);
+	}
+	l = wal_req_log(w, c, cid, m->topic, m->partition);
 	if (!l)
 		return;
 	wal_group_flush_log(w, l);

@@ -222,6 +222,10 @@ int32_t wal_store_partition(const wal_store_t *s)
 {
 	return s->partition;
 }
+const wal_topic_id_t *wal_store_topic_id(const wal_store_t *s)
+{
+	return &s->topic_id;
+}
 
 void wal_store_ckpt_set(wal_store_t *s)
 {

@@ -50,10 +50,11 @@ typedef struct {
 typedef struct {
 	const char *topic; /* the caller's, valid during the call */
 	int32_t partition;
-	wal_log_cfg_t req;  /* as asked (0 = node default), kept for restarts */
-	wal_log_cfg_t cfg;  /* resolved */
-	wal_store_t *store; /* out: the new store (when err is 0) */
-	int err;            /* out: 0, CK_E_EXISTS, or -errno */
+	wal_log_cfg_t req;       /* as asked (0 = node default), kept for restarts */
+	wal_log_cfg_t cfg;       /* resolved */
+	wal_topic_id_t topic_id; /* the incarnation (may be unknown) */
+	wal_store_t *store;      /* out: the new store (when err is 0) */
+	int err;                 /* out: 0, CK_E_EXISTS, or -errno */
 } wal_store_new_t;
 
 /* Called once per group, before any new log becomes visible, with the logs
@@ -66,7 +67,8 @@ typedef void (*wal_store_group_fn)(void *arg, wal_store_new_t *logs, size_t n);
  * segment at offset 0, and nothing on disk yet (a name whose directory
  * exists gets CK_E_EXISTS without disturbing the others). Then BEFORE(ARG,
  * ...) runs (may be NULL). The directory, its settings file (when REQ is
- * not all 0) and the segment files are built by the log's first append
+ * not all 0), its topic id file (when TOPIC_ID is known) and the segment
+ * files are built by the log's first append
  * (wal_store_activate), durably, before that append is acknowledged; a log
  * deleted before any append never touches the disk. After a restart a log
  * nobody appended to is gone: raftd re-creates the logs LMDB lists for
@@ -77,16 +79,19 @@ typedef void (*wal_store_group_fn)(void *arg, wal_store_new_t *logs, size_t n);
 int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n,
                            wal_store_group_fn before, void *arg);
 
-/* One log through wal_store_create_group (tests). Returns 0 and *RET,
- * CK_E_EXISTS, or -errno. */
+/* One log through wal_store_create_group (tests), of incarnation TOPIC_ID
+ * (NULL = unknown). Returns 0 and *RET, CK_E_EXISTS, or -errno. */
 int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
-                     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret);
+                     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg,
+                     const wal_topic_id_t *topic_id, wal_store_t **ret);
 
 /*
  * Opens an existing log directory and recovers it (wal_recover.c): scans
  * from CKPT (NULL = from the first segment), verifies every batch, cuts a
  * torn or corrupt tail (reported in *RET_CUT) and repairs indexes.
- * DEFAULTS resolve the stored settings. PREALLOC_BYTES sizes the zero tail.
+ * DEFAULTS resolve the stored settings; the topic id file gives the
+ * incarnation (missing: unknown; unreadable: unknown, with a warning).
+ * PREALLOC_BYTES sizes the zero tail.
  * Returns 0 and *RET, or -errno / CK_E_CORRUPT (unrecoverable).
  */
 int wal_store_recover(const char *data_dir, const char *topic, int32_t partition,
@@ -178,10 +183,19 @@ void wal_store_set_owner(wal_store_t *s, void *owner);
 void *wal_store_owner(const wal_store_t *s);
 const char *wal_store_topic(const wal_store_t *s);
 int32_t wal_store_partition(const wal_store_t *s);
+/* The incarnation the log was created for (set at creation, never
+ * changed; read back by recovery). */
+const wal_topic_id_t *wal_store_topic_id(const wal_store_t *s);
 
 /* Name of the per-log settings file inside the log directory. A log
  * created with node defaults only has none; a missing file means node
  * defaults, an unreadable one too (with a warning). */
 #define WAL_STORE_CONFIG_FILE "log.config"
+
+/* Name of the topic id file inside the log directory (wal_topic_id_encode,
+ * WAL_TOPIC_ID_FILE_LEN bytes): written once, with the directory, for a log
+ * created with a known topic id; missing means unknown (a log created
+ * before ids, or without one). */
+#define WAL_STORE_TOPIC_ID_FILE "topic.id"
 
 #endif

@@ -1,21 +1,25 @@
 /*
  * wal_store_dir.c: the directories of logs (chronik-walwriter shell, sync
- * thread side; see wal_store.h): grouped creation, grouped deletion and the
- * settings file.
+ * thread side; see wal_store.h): grouped creation, grouped deletion, the
+ * settings file and the topic id file.
  *
  * Logs deleted together share their work: a deletion group renames every
  * directory away, fsyncs the parent once and only then removes files.
  * Creation writes nothing to disk: a new log is a store in memory whose
  * directory is built with its first append (wal_store_materialize, called
  * by wal_store_activate): "<dir>.creating" with the settings file when the
- * log has one (made durable there), renamed into place, then the segment
+ * log has one and the topic id file when its id is known (made durable
+ * there), renamed into place, then the segment
  * files and the fsyncs of activation, all before that append is
  * acknowledged. Readers take a missing directory for an empty log, and
  * raftd re-creates the logs LMDB lists for this broker whenever walwriter
  * (re)connects, so a log nobody appended to needs nothing on disk; this
  * keeps CreateTopics free of inode allocation (on ext4 without a journal
  * its scan for recently deleted inodes dominated creation). Settings
- * changed before the first append only change memory.
+ * changed before the first append only change memory. The topic id is
+ * written once, at materialization, and never changes (DeleteLog compares
+ * it, wal_req.c), so a log whose directory exists carries its incarnation
+ * across restarts.
  * Invariants: a directory under its final name is complete (and durable
  * before the append that built it is acknowledged);
  * "<dir>.creating" and "<dir>.deleted" are leftovers that start-up removes
@@ -78,56 +82,79 @@ static int wal_dir_file(char *buf, size_t len, const char *dir, const char *name
 	return snprintf(buf, len, "%s/%s", dir, name) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
-/* Writes the settings file into DIR, not yet fsync'd (writeback starts). */
-static int wal_dir_cfg_write(const char *dir, const wal_log_cfg_t *req)
+/* Writes LEN bytes of BUF to the new file NAME in DIR, not yet fsync'd
+ * (writeback starts). */
+static int wal_dir_small_write(const char *dir, const char *name, const uint8_t *buf, size_t len)
 {
-	uint8_t buf[WAL_LOG_CFG_LEN];
 	char path[PATH_MAX];
 	int fd, r;
 
-	r = wal_dir_file(path, sizeof(path), dir, WAL_STORE_CONFIG_FILE);
+	r = wal_dir_file(path, sizeof(path), dir, name);
 	if (r < 0)
 		return r;
-	wal_log_cfg_encode(req, buf);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	r = wal_store_pwrite(fd, buf, sizeof(buf), 0);
+	r = wal_store_pwrite(fd, buf, len, 0);
 	if (r == 0)
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	(void)close(fd);
 	return r;
 }
 
-/* Builds the skeleton of a new log in TMP: the directory and, when REQ
- * differs from the defaults, the settings file (the segment files come
- * with activation). Nothing fsync'd. */
-static int wal_dir_build(const char *tmp, const wal_log_cfg_t *req)
-{
-	(void)wal_dir_remove(tmp); /* a crashed attempt's */
-	if (mkdir(tmp, 0755) < 0)
-		return -errno;
-	return wal_cfg_is_default(req) ? 0 : wal_dir_cfg_write(tmp, req);
-}
-
-/* Makes what wal_dir_build wrote durable: the settings file, then the
- * names in TMP. */
-static int wal_dir_settle(const char *tmp, const wal_log_cfg_t *req)
+/* Fdatasyncs the file NAME in DIR. */
+static int wal_dir_small_sync(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
-	int fd, r = 0;
+	int fd, r;
 
-	if (wal_cfg_is_default(req))
-		return 0; /* nothing to settle: activation makes the files durable */
-	r = wal_dir_file(path, sizeof(path), tmp, WAL_STORE_CONFIG_FILE);
+	r = wal_dir_file(path, sizeof(path), dir, name);
 	if (r < 0)
 		return r;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fdatasync(fd) < 0)
-		r = -errno;
+	r = fdatasync(fd) < 0 ? -errno : 0;
 	(void)close(fd);
+	return r;
+}
+
+/* Builds the skeleton of S's directory in TMP: the directory, the settings
+ * file when the settings asked differ from the defaults, the topic id file
+ * when the id is known (the segment files come with activation). Nothing
+ * fsync'd. */
+static int wal_dir_build(const char *tmp, const wal_store_t *s)
+{
+	uint8_t cfg[WAL_LOG_CFG_LEN], id[WAL_TOPIC_ID_FILE_LEN];
+	int r = 0;
+
+	(void)wal_dir_remove(tmp); /* a crashed attempt's */
+	if (mkdir(tmp, 0755) < 0)
+		return -errno;
+	if (!wal_cfg_is_default(&s->req)) {
+		wal_log_cfg_encode(&s->req, cfg);
+		r = wal_dir_small_write(tmp, WAL_STORE_CONFIG_FILE, cfg, sizeof(cfg));
+	}
+	if (r == 0 && s->topic_id.known) {
+		wal_topic_id_encode(&s->topic_id, id);
+		r = wal_dir_small_write(tmp, WAL_STORE_TOPIC_ID_FILE, id, sizeof(id));
+	}
+	return r;
+}
+
+/* Makes what wal_dir_build wrote durable: its files, then the names in
+ * TMP. */
+static int wal_dir_settle(const char *tmp, const wal_store_t *s)
+{
+	bool cfg = !wal_cfg_is_default(&s->req);
+	int r = 0;
+
+	if (!cfg && !s->topic_id.known)
+		return 0; /* nothing to settle: activation makes the files durable */
+	if (cfg)
+		r = wal_dir_small_sync(tmp, WAL_STORE_CONFIG_FILE);
+	if (r == 0 && s->topic_id.known)
+		r = wal_dir_small_sync(tmp, WAL_STORE_TOPIC_ID_FILE);
 	return r < 0 ? r : ck_fs_dir_sync(tmp);
 }
 
@@ -140,9 +167,9 @@ int wal_store_materialize(wal_store_t *s)
 		return 0;
 	if (snprintf(tmp, sizeof(tmp), "%s" WAL_DIR_CREATING, s->dir) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	r = wal_dir_build(tmp, &s->req);
+	r = wal_dir_build(tmp, s);
 	if (r == 0)
-		r = wal_dir_settle(tmp, &s->req);
+		r = wal_dir_settle(tmp, s);
 	if (r == 0 && rename(tmp, s->dir) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -171,6 +198,7 @@ static int wal_dir_store_new(const char *dir, wal_store_new_t *l)
 	s->created_ms = ck_clock_wall_ms();
 	s->dir_pending = true;
 	s->req = l->req;
+	s->topic_id = l->topic_id;
 	wal_store_ckpt_set(s);
 	l->store = s;
 	return 0;
@@ -213,11 +241,15 @@ int wal_store_create_group(const char *data_dir, wal_store_new_t *logs, size_t n
 }
 
 int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
-                     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg, wal_store_t **ret)
+                     const wal_log_cfg_t *req, const wal_log_cfg_t *cfg,
+                     const wal_topic_id_t *topic_id, wal_store_t **ret)
 {
-	wal_store_new_t l = {topic, partition, *req, *cfg, NULL, 0};
-	int r = wal_store_create_group(data_dir, &l, 1, NULL, NULL);
+	wal_store_new_t l = {.topic = topic, .partition = partition, .req = *req, .cfg = *cfg};
+	int r;
 
+	if (topic_id)
+		l.topic_id = *topic_id;
+	r = wal_store_create_group(data_dir, &l, 1, NULL, NULL);
 	if (r < 0)
 		return r;
 	if (l.err < 0)

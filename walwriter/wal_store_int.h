@@ -38,12 +38,13 @@ struct wal_store {
 	wal_index_state_t idx;       /* staged entries included */
 	uint64_t index_file_entries; /* entries on file (written) */
 	uint64_t time_file_entries;
-	bool index_dirty;     /* index entries not yet fdatasync'd */
-	bool log_dirty;       /* log bytes not yet fdatasync'd */
-	bool prealloc_active; /* written since start: keep a zero tail ahead */
-	bool name_unsynced;   /* created lazily: <data_dir>/log not fsync'd since (activate) */
-	bool dir_pending;     /* created lazily: no directory yet (wal_store_materialize) */
-	wal_log_cfg_t req;    /* the settings as asked, while dir_pending (its settings file) */
+	bool index_dirty;        /* index entries not yet fdatasync'd */
+	bool log_dirty;          /* log bytes not yet fdatasync'd */
+	bool prealloc_active;    /* written since start: keep a zero tail ahead */
+	bool name_unsynced;      /* created lazily: <data_dir>/log not fsync'd since (activate) */
+	bool dir_pending;        /* created lazily: no directory yet (wal_store_materialize) */
+	wal_log_cfg_t req;       /* the settings as asked, while dir_pending (its settings file) */
+	wal_topic_id_t topic_id; /* the incarnation (its topic id file when known) */
 
 	/* Staged for the current group. */
 	struct iovec *iov;
@@ -86,8 +87,8 @@ int wal_store_seg_unlink(const char *dir, int64_t base);
  * -errno. */
 int wal_store_activate(wal_store_t *s);
 /* Builds the directory of a log created lazily (dir_pending): its empty
- * first segment and settings file under "<dir>.creating", the settings
- * made durable, then renamed into place. Returns 0 (also when the
+ * first segment, settings file and topic id file under "<dir>.creating",
+ * those files made durable, then renamed into place. Returns 0 (also when the
  * directory exists) or -errno. */
 int wal_store_materialize(wal_store_t *s);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """test_durability.py: acknowledged data and topics survive a restart of
-the node, a kill -9 of every process of the node, and a kill -9 of
-kafka-frontend while librdkafka (confluent-kafka) produces with retries.
+the node, a kill -9 of every process of the node, a kill -9 of
+kafka-frontend while librdkafka (confluent-kafka) produces with retries,
+and a simulated crash of the machine (the metadata environment rebuilt).
 
 Owned by the Kafka integration tests. The producers use acks=all; every
 message carries its id, so the consumer can tell which acknowledged messages
@@ -36,6 +37,19 @@ def end_offsets(node, topic, partitions):
     finally:
         c.close()
     return out
+
+
+def topic_config(node, topic, key):
+    """The value DescribeConfigs gives for KEY of TOPIC (kafka-python)."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+    admin = admin_client(node)
+    try:
+        resp = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                                      configs={key: None})])
+    finally:
+        admin.close()
+    vals = {e[0]: e[1] for r in resp for res in r.resources for e in res[4]}
+    return vals.get(key)
 
 
 class Durability(NodeTestCase):
@@ -212,14 +226,97 @@ class Durability(NodeTestCase):
         topics = list_topics_raw(node)
         self.assertEqual({k: topics.get(k) for k in names}, names)
         self.assertNotIn(gone, topics, 'a deleted topic came back')
+        self.assertEqual(topic_config(node, grown, 'retention.ms'), '123456789')
+
+    def test_machine_crash_rebuilds_metadata(self):
+        """raftd commits to LMDB without fdatasync; a crash of the machine
+        (simulated: kill -9 of every process, the boot id changed, the
+        environment's meta pages overwritten) makes the node rebuild the
+        environment from the Raft log. Topics, partitions, configs and every
+        acknowledged message come back; the replay of an old DeleteTopic
+        leaves the re-created topic of the same name and its data alone."""
+        from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions
+        node = self.node()
+        boot = os.path.join(node.tmp, 'boot_id')
+        node.env['CHRONIK_BOOT_ID_FILE'] = boot
+        with open(boot, 'w') as f:
+            f.write('boot-1\n')
+        node.start()
+        marker = os.path.join(node.data, 'meta', 'unsynced')
+        self.assertTrue(os.path.exists(marker), 'no unsynced marker while raftd runs')
+        a, x = topic_name('mc-a'), topic_name('mc-x')
+        create_topic(node, a, 2)
+        create_topic(node, x, 1)
+        n = scale(2000)
+        pa = kclients.produce(node.bootstrap, a, n)
+        old = kclients.produce(node.bootstrap, x, 100, start=10 ** 6)
+        self.assertEqual((len(pa.acked), len(old.acked)), (n, 100))
         admin = admin_client(node)
         try:
-            resp = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, grown,
-                                                          configs={'retention.ms': None})])
+            admin.delete_topics([x], timeout_ms=30000)
+            wait_for(lambda: x not in list_topics_raw(node), 30, 'the deleted topic gone')
+            create_topic(node, x, 1)
+            admin.create_partitions({a: NewPartitions(3)}, timeout_ms=30000)
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, a,
+                                                configs={'retention.ms': '987654321'})])
         finally:
             admin.close()
-        vals = {e[0]: e[1] for r in resp for res in r.resources for e in res[4]}
-        self.assertEqual(vals.get('retention.ms'), '123456789')
+        wait_topic(node, a, 3)
+        new = kclients.produce(node.bootstrap, x, 300)
+        self.assertEqual(len(new.acked), 300)
+        node.kill9_all()
+        self.assertTrue(os.path.exists(marker), 'the marker went away with a kill -9')
+        # The machine "restarts": another boot id, and the environment's
+        # two meta pages torn (they would not be readable).
+        with open(boot, 'w') as f:
+            f.write('boot-2\n')
+        with open(os.path.join(node.data, 'meta', 'data.mdb'), 'r+b') as f:
+            f.write(os.urandom(8192))
+        node.start()
+        self.assertTrue(node.log_grep('may be torn'), 'no log line about the torn environment')
+        topics = list_topics_raw(node)
+        self.assertEqual((topics.get(a), topics.get(x)), (3, 1), 'topics after the rebuild')
+        self.check_all_back(node, a, 3, pa.acked, allow_dups=False)
+        got = self.check_all_back(node, x, 1, new.acked, allow_dups=False)
+        self.assertEqual(got.ids, new.acked, 'the re-created topic holds exactly its own data')
+        self.assertEqual(topic_config(node, a, 'retention.ms'), '987654321')
+        # A clean stop syncs and removes the marker: a later boot change
+        # moves nothing aside.
+        self.assertEqual(node.stop(), 0)
+        self.assertFalse(os.path.exists(marker), 'the marker survived a clean stop')
+        with open(boot, 'w') as f:
+            f.write('boot-3\n')
+        torn_before = node.log_grep('may be torn')
+        node.start()
+        self.assertEqual(node.log_grep('may be torn'), torn_before,
+                         'a cleanly stopped environment was moved aside')
+        self.assertEqual(list_topics_raw(node).get(x), 1)
+
+    def test_machine_crash_rebuilds_from_snapshot(self):
+        """The same with a snapshot every 3 entries and the log compacted
+        below it: the rebuilt environment starts from the snapshot."""
+        node = self.node(config_extra='[metadata]\nsnapshot_entries = 3\ncompact_keep = 1\n')
+        boot = os.path.join(node.tmp, 'boot_id')
+        node.env['CHRONIK_BOOT_ID_FILE'] = boot
+        with open(boot, 'w') as f:
+            f.write('boot-1\n')
+        node.start()
+        names = {topic_name('mcs-%02d' % i): 1 + i % 3 for i in range(12)}
+        for t, parts in names.items():
+            create_topic(node, t, parts)
+        first = sorted(names)[0]
+        pa = kclients.produce(node.bootstrap, first, scale(1000))
+        wait_for(lambda: node.log_grep('snapshot taken'), 30, 'a snapshot')
+        node.kill9_all()
+        with open(boot, 'w') as f:
+            f.write('boot-2\n')
+        node.start()
+        self.assertTrue(node.log_grep('may be torn'), 'no log line about the torn environment')
+        self.assertTrue(node.log_grep('installing snapshot at start'),
+                        'the rebuild did not start from the snapshot')
+        topics = list_topics_raw(node)
+        self.assertEqual({t: topics.get(t) for t in names}, names)
+        self.check_all_back(node, first, names[first], pa.acked, allow_dups=False)
 
 
 if __name__ == '__main__':

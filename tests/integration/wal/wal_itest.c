@@ -332,6 +332,7 @@ int wcl_info(wcl_t *c, const char *topic, int32_t part, Chronik__Wal__LogInfo *r
 		ck_assert_int_eq(rep->body_case, CHRONIK__WAL__WAL_REPLY__BODY_LOG_INFO);
 		*ret = *rep->log_info;
 		ret->topic = NULL; /* owned by REP */
+		ret->topic_id = (ProtobufCBinaryData){0, NULL};
 	}
 	chronik__wal__wal_reply__free_unpacked(rep, NULL);
 	return err;

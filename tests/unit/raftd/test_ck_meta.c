@@ -5,10 +5,14 @@
  * other), deleting a topic with its partitions, producer-id blocks,
  * missing records, corrupt values and bad keys; the partition change log
  * ("changes"): records, walks, trimming and its floor, which restarts
- * whenever entries went by unrecorded.
+ * whenever entries went by unrecorded; the unsynced marker: written with
+ * the boot id, kept within a boot, the environment moved aside when the
+ * boot changed, gone after a clean stop.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ck_err.h"
 #include "ck_meta.h"
@@ -487,6 +491,72 @@ static void trim(uint64_t keep_from)
 /* Records come back in index order from any starting point, an unknown
  * topic as ""; trimming drops the old ones and raises the floor, never
  * lowers it; everything survives a reopen. */
+
+static void write_boot(const char *path, const char *id)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%s\n", id);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Whether <dir>/REL exists. */
+static bool exists(const char *rel)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	return stat(path, &st) == 0;
+}
+
+START_TEST(test_unsynced_marker)
+{
+	char boot[200], marker[200], got[64] = {0};
+	FILE *f;
+
+	snprintf(boot, sizeof(boot), "%s/boot_id", dir);
+	snprintf(marker, sizeof(marker), "%s/meta/unsynced", dir);
+	write_boot(boot, "boot-1");
+	ck_assert_int_eq(setenv("CHRONIK_BOOT_ID_FILE", boot, 1), 0);
+	/* No marker: nothing to do. */
+	ck_assert_int_eq(ck_meta_unsynced_recover(dir), 0);
+	ck_assert_int_eq(ck_meta_unsynced_mark(dir), 0);
+	f = fopen(marker, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(got, sizeof(got), f));
+	fclose(f);
+	ck_assert_str_eq(got, "boot-1");
+	/* The same boot (a process crash): the environment stays. */
+	ck_assert_int_eq(ck_meta_unsynced_recover(dir), 0);
+	ck_assert(exists("meta/data.mdb"));
+	/* A clean stop removes the marker; a new boot then moves nothing. */
+	ck_assert_int_eq(ck_meta_unsynced_clear(dir), 0);
+	ck_assert_int_eq(ck_meta_unsynced_clear(dir), 0);
+	write_boot(boot, "boot-2");
+	ck_assert_int_eq(ck_meta_unsynced_recover(dir), 0);
+	ck_assert(!exists("meta.torn"));
+	/* Marked, then the machine restarts: moved aside, twice over. */
+	for (int i = 0; i < 2; i++) {
+		char id[16];
+
+		ck_assert_int_eq(ck_meta_unsynced_mark(dir), 0);
+		snprintf(id, sizeof(id), "boot-%d", 3 + i);
+		write_boot(boot, id);
+		ck_assert_int_eq(ck_meta_unsynced_recover(dir), 1);
+		ck_assert(!exists("meta"));
+		ck_assert(exists("meta.torn/data.mdb"));
+		ck_assert(exists("meta.torn/unsynced"));
+		ck_assert_int_eq(ck_meta_unsynced_recover(dir), 0);
+		/* A fresh environment, as raftd opens it. */
+		ck_meta_close(meta);
+		ck_assert_int_eq(ck_meta_open(dir, &meta), 0);
+	}
+	ck_assert_int_eq(unsetenv("CHRONIK_BOOT_ID_FILE"), 0);
+}
+END_TEST
+
 START_TEST(test_changes_put_walk_trim)
 {
 	changes_t c = {.stop_after = 1};
@@ -620,6 +690,7 @@ static Suite *meta_suite(void)
 	tcase_add_test(tc, test_offsets_dbi);
 	tcase_add_test(tc, test_changes_put_walk_trim);
 	tcase_add_test(tc, test_changes_floor_restarts);
+	tcase_add_test(tc, test_unsynced_marker);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -221,6 +221,11 @@ START_TEST(test_create_topic)
 	ck_assert_int_eq(fx.v[0].cfg.retention_ms, 60000);
 	ck_assert_int_eq(fx.v[0].cfg.segment_bytes, 0);
 	ck_assert_int_eq(fx.v[0].cfg.retention_bytes, 0);
+	/* Each names the topic's incarnation. */
+	for (size_t i = 0; i < fx.n; i++) {
+		ck_assert(fx.v[i].has_topic_id);
+		ck_assert_mem_eq(fx.v[i].topic_id, c.id, 16);
+	}
 }
 END_TEST
 
@@ -395,9 +400,11 @@ static Chronik__Meta__MetadataCommand *delete_cmd(const char *name)
 
 START_TEST(test_delete_topic)
 {
+	uint8_t a_id[16];
 	create_t c;
 
 	create_init(&c, "a", 3, 2, 1);
+	memcpy(a_id, c.id, 16);
 	ck_assert_int_eq(apply(1, &c.cmd), 0);
 	create_init(&c, "a.b", 1, 1, 1);
 	ck_assert_int_eq(apply(2, &c.cmd), 0);
@@ -413,6 +420,12 @@ START_TEST(test_delete_topic)
 	ck_assert_str_eq(fx.v[0].topic, "a");
 	ck_assert_int_eq(fx.v[0].partition, 0);
 	ck_assert_int_eq(fx.v[1].partition, 2);
+	/* ... naming the incarnation deleted ("a.b" has another id). */
+	ck_assert_int_ne(memcmp(a_id, c.id, 16), 0);
+	for (size_t i = 0; i < fx.n; i++) {
+		ck_assert(fx.v[i].has_topic_id);
+		ck_assert_mem_eq(fx.v[i].topic_id, a_id, 16);
+	}
 	raftd_effects_reset(&fx);
 	ck_assert_int_eq(apply(4, delete_cmd("a")), CK_E_NOT_FOUND);
 	ck_assert_int_eq(apply(5, delete_cmd("bad name")), CK_E_NOT_FOUND);
@@ -422,6 +435,47 @@ START_TEST(test_delete_topic)
 	create_init(&c, "a", 1, 1, 1);
 	ck_assert_int_eq(apply(7, &c.cmd), 0);
 	ck_assert_ptr_null(partition("a", 1));
+}
+END_TEST
+
+/* A name deleted and created again is a new incarnation: the effects of
+ * each command name the id of the record they act on, so the old
+ * DeleteTopic, replayed later, names the old id (walwriter spares the new
+ * incarnation's log). */
+START_TEST(test_effects_name_incarnation)
+{
+	uint8_t first[16], second[16];
+	create_t c;
+
+	create_init(&c, "x", 1, 1, LOCAL_BROKER);
+	memcpy(first, c.id, 16);
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	ck_assert_uint_eq(fx.n, 1);
+	ck_assert_int_eq(fx.v[0].kind, RAFTD_EFFECT_CREATE_LOG);
+	ck_assert(fx.v[0].has_topic_id);
+	ck_assert_mem_eq(fx.v[0].topic_id, first, 16);
+	raftd_effects_reset(&fx);
+	ck_assert_int_eq(apply(2, delete_cmd("x")), 0);
+	ck_assert_uint_eq(fx.n, 1);
+	ck_assert_int_eq(fx.v[0].kind, RAFTD_EFFECT_DELETE_LOG);
+	ck_assert(fx.v[0].has_topic_id);
+	ck_assert_mem_eq(fx.v[0].topic_id, first, 16);
+	raftd_effects_reset(&fx);
+	create_init(&c, "x", 1, 1, LOCAL_BROKER);
+	c.id[15] ^= 0xff; /* another incarnation */
+	memcpy(second, c.id, 16);
+	ck_assert_int_ne(memcmp(first, second, 16), 0);
+	ck_assert_int_eq(apply(3, &c.cmd), 0);
+	ck_assert_uint_eq(fx.n, 1);
+	ck_assert_int_eq(fx.v[0].kind, RAFTD_EFFECT_CREATE_LOG);
+	ck_assert(fx.v[0].has_topic_id);
+	ck_assert_mem_eq(fx.v[0].topic_id, second, 16);
+	raftd_effects_reset(&fx);
+	ck_assert_int_eq(apply(4, delete_cmd("x")), 0);
+	ck_assert_uint_eq(fx.n, 1);
+	ck_assert_int_eq(fx.v[0].kind, RAFTD_EFFECT_DELETE_LOG);
+	ck_assert(fx.v[0].has_topic_id);
+	ck_assert_mem_eq(fx.v[0].topic_id, second, 16);
 }
 END_TEST
 
@@ -482,6 +536,10 @@ START_TEST(test_create_partitions)
 	ck_assert_int_eq(fx.v[0].partition, 2);
 	ck_assert_int_eq(fx.v[1].partition, 3);
 	ck_assert_int_eq(fx.v[1].cfg.segment_bytes, 100000);
+	/* ... and its incarnation. */
+	ck_assert(fx.v[0].has_topic_id && fx.v[1].has_topic_id);
+	ck_assert_mem_eq(fx.v[0].topic_id, c.id, 16);
+	ck_assert_mem_eq(fx.v[1].topic_id, c.id, 16);
 	raftd_effects_reset(&fx);
 	/* No growth, a gap, numbers already taken: invalid. */
 	grow_init(&g, "t", 4, 0);
@@ -1181,6 +1239,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_create_topic_retry_same_id);
 	tcase_add_test(tc, test_create_topic_invalid);
 	tcase_add_test(tc, test_delete_topic);
+	tcase_add_test(tc, test_effects_name_incarnation);
 	tcase_add_test(tc, test_create_partitions);
 	tcase_add_test(tc, test_alter_configs);
 	tcase_add_test(tc, test_brokers);

@@ -328,6 +328,57 @@ START_TEST(test_log_cfg)
 }
 END_TEST
 
+/* The topic id of a log: from the proto field, the DeleteLog decision, and
+ * the topic id file (golden bytes; the CRC32C computed independently). */
+START_TEST(test_topic_id)
+{
+	static const uint8_t golden[WAL_TOPIC_ID_FILE_LEN] = {
+	    'W', 'T', 'I', '1', 1,  2,  3,  4,  5,    6,    7,    8,
+	    9,   10,  11,  12,  13, 14, 15, 16, 0x1e, 0x84, 0x33, 0x57};
+	uint8_t raw[WAL_TOPIC_ID_LEN], zero[WAL_TOPIC_ID_LEN] = {0}, b[WAL_TOPIC_ID_FILE_LEN];
+	wal_topic_id_t a, other, none, back;
+	char hex[WAL_TOPIC_ID_HEX_LEN];
+
+	for (int i = 0; i < WAL_TOPIC_ID_LEN; i++)
+		raw[i] = (uint8_t)(i + 1);
+	ck_assert_int_eq(wal_topic_id_from_bytes(raw, sizeof(raw), &a), 0);
+	ck_assert(a.known);
+	ck_assert_mem_eq(a.bytes, raw, sizeof(raw));
+	ck_assert_int_eq(wal_topic_id_from_bytes(NULL, 0, &none), 0);
+	ck_assert(!none.known);
+	/* 16 zero bytes are Kafka's "no id". */
+	ck_assert_int_eq(wal_topic_id_from_bytes(zero, sizeof(zero), &back), 0);
+	ck_assert(!back.known);
+	/* Any other length is refused and leaves *ret alone. */
+	back = a;
+	ck_assert_int_eq(wal_topic_id_from_bytes(raw, 15, &back), CK_E_INVALID);
+	ck_assert_int_eq(wal_topic_id_from_bytes(raw, 17, &back), CK_E_INVALID);
+	ck_assert_mem_eq(&back, &a, sizeof(a));
+	raw[15] ^= 0xff;
+	ck_assert_int_eq(wal_topic_id_from_bytes(raw, sizeof(raw), &other), 0);
+	/* Only two known, different ids spare a log. */
+	ck_assert(wal_topic_id_spares(&a, &other));
+	ck_assert(wal_topic_id_spares(&other, &a));
+	ck_assert(!wal_topic_id_spares(&a, &a));
+	ck_assert(!wal_topic_id_spares(&a, &none));
+	ck_assert(!wal_topic_id_spares(&none, &a));
+	ck_assert(!wal_topic_id_spares(&none, &none));
+	ck_assert_str_eq(wal_topic_id_hex(&a, hex), "0102030405060708090a0b0c0d0e0f10");
+	ck_assert_str_eq(wal_topic_id_hex(&none, hex), "unknown");
+	/* The file: round trip, golden bytes, every flipped bit refused. */
+	wal_topic_id_encode(&a, b);
+	ck_assert_mem_eq(b, golden, sizeof(b));
+	ck_assert_int_eq(wal_topic_id_decode(b, sizeof(b), &back), 0);
+	ck_assert_mem_eq(&back, &a, sizeof(a));
+	ck_assert_int_eq(wal_topic_id_decode(b, sizeof(b) - 1, &back), CK_E_CORRUPT);
+	for (size_t i = 0; i < sizeof(b); i++) {
+		b[i] ^= 0x04;
+		ck_assert_int_eq(wal_topic_id_decode(b, sizeof(b), &back), CK_E_CORRUPT);
+		b[i] ^= 0x04;
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("wal_core");
@@ -344,6 +395,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_index_cadence);
 	tcase_add_test(tc, test_ckpt_record);
 	tcase_add_test(tc, test_log_cfg);
+	tcase_add_test(tc, test_topic_id);
 	suite_add_tcase(s, tc);
 	return s;
 }

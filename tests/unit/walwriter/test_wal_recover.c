@@ -37,7 +37,7 @@ static void fx_open(fx_t *f, const wal_log_cfg_t *cfg)
 	ck_test_mkdtemp(f->data, sizeof(f->data), "rec");
 	snprintf(p, sizeof(p), "%s/log", f->data);
 	ck_assert_int_eq(mkdir(p, 0755), 0);
-	ck_assert_int_eq(wal_store_create(f->data, "t", 0, cfg, cfg, &f->s), 0);
+	ck_assert_int_eq(wal_store_create(f->data, "t", 0, cfg, cfg, NULL, &f->s), 0);
 	snprintf(f->dir, sizeof(f->dir), "%s/log/t-0", f->data);
 	ck_assert_int_ne(access(f->dir, F_OK), 0); /* on disk with the first append */
 }

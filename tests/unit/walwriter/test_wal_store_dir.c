@@ -5,7 +5,7 @@
  * leftovers, big groups built by helper threads), the first append opening
  * the files, recovery of empty logs without touching them, changing a
  * log's settings (file replaced, rolls and retention follow, restarts keep
- * them) and grouped deletion.
+ * them), the topic id file, and grouped deletion.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -112,14 +112,19 @@ START_TEST(test_create_group)
 
 	small.segment_bytes = 4096;
 	timed.retention_ms = 1000;
-	ck_assert_int_eq(wal_store_create(data, "taken", 0, &req_none, &cfg_default, &taken), 0);
+	ck_assert_int_eq(wal_store_create(data, "taken", 0, &req_none, &cfg_default, NULL, &taken),
+	                 0);
 	append(taken, 1, 10, 1000); /* on disk now: its name is taken */
 	for (int i = 0; i < 5; i++) {
-		logs[i] =
-		    (wal_store_new_t){names[i], i == 2 ? 0 : i, req_none, cfg_default, NULL, 1};
+		logs[i] = (wal_store_new_t){.topic = names[i],
+		                            .partition = i == 2 ? 0 : i,
+		                            .req = req_none,
+		                            .cfg = cfg_default,
+		                            .err = 1};
 	}
 	logs[1].req = small;
 	ck_assert_int_eq(wal_log_cfg_resolve(&cfg_default, &small, &logs[1].cfg), 0);
+	logs[3].topic_id = (wal_topic_id_t){{3, 3, 3}, true};
 	logs[4].req = timed;
 	ck_assert_int_eq(wal_log_cfg_resolve(&cfg_default, &timed, &logs[4].cfg), 0);
 	ck_assert_int_eq(wal_store_create_group(data, logs, 5, hook, &h), 0);
@@ -146,6 +151,7 @@ START_TEST(test_create_group)
 		ck_assert(exists(log, "00000000000000000000.log"));
 		ck_assert(exists(log, "00000000000000000000.index"));
 		ck_assert_int_eq(exists(log, WAL_STORE_CONFIG_FILE), i == 1 || i == 4);
+		ck_assert_int_eq(exists(log, WAL_STORE_TOPIC_ID_FILE), i == 3);
 		wal_store_free(logs[i].store);
 	}
 	ck_assert_int_eq(count_entries(".creating"), 0);
@@ -177,7 +183,7 @@ START_TEST(test_first_append_opens_files)
 	ck_segment_iter_t it;
 	char dir[256];
 
-	ck_assert_int_eq(wal_store_create(data, "t", 0, &req_none, &cfg_default, &s), 0);
+	ck_assert_int_eq(wal_store_create(data, "t", 0, &req_none, &cfg_default, NULL, &s), 0);
 	ck_assert(!wal_store_prealloc_wanted(s));
 	append(s, 3, 50, 1000);
 	ck_assert(exists("t-0", "00000000000000000000.index"));
@@ -269,7 +275,8 @@ START_TEST(test_big_group)
 	ck_assert_ptr_nonnull(names);
 	for (int i = 0; i < N; i++) {
 		snprintf(names[i], sizeof(names[i]), "big%d", i);
-		logs[i] = (wal_store_new_t){names[i], 0, req_none, cfg_default, NULL, 1};
+		logs[i] = (wal_store_new_t){
+		    .topic = names[i], .req = req_none, .cfg = cfg_default, .err = 1};
 		if (i % 7 == 0)
 			logs[i].req.retention_bytes = 1000 + i;
 	}
@@ -302,7 +309,7 @@ START_TEST(test_configure_before_append)
 	wal_log_cfg_t req = req_none, cfg;
 	wal_store_t *s = NULL;
 
-	ck_assert_int_eq(wal_store_create(data, "p", 0, &req_none, &cfg_default, &s), 0);
+	ck_assert_int_eq(wal_store_create(data, "p", 0, &req_none, &cfg_default, NULL, &s), 0);
 	req.segment_bytes = 300;
 	ck_assert_int_eq(wal_log_cfg_resolve(&cfg_default, &req, &cfg), 0);
 	ck_assert_int_eq(wal_store_configure(s, &req, &cfg), 0);
@@ -326,7 +333,7 @@ START_TEST(test_configure)
 	wal_store_t *s = NULL;
 	char p[512];
 
-	ck_assert_int_eq(wal_store_create(data, "c", 0, &req_none, &cfg_default, &s), 0);
+	ck_assert_int_eq(wal_store_create(data, "c", 0, &req_none, &cfg_default, NULL, &s), 0);
 	for (int i = 0; i < 4; i++)
 		append(s, 2, 100, 1000 + i);
 	wal_store_stats(s, &st);
@@ -367,6 +374,58 @@ START_TEST(test_configure)
 }
 END_TEST
 
+/* The topic id a log was created with: in memory while nothing is on
+ * disk, written with the directory by the first append (a file of its
+ * own, next to the settings), untouched by a settings change, read back by
+ * recovery; no id, or a damaged file, is unknown. */
+START_TEST(test_topic_id)
+{
+	wal_topic_id_t id = {{0}, true}, got;
+	wal_log_cfg_t req = req_none, cfg;
+	uint8_t buf[WAL_TOPIC_ID_FILE_LEN + 8];
+	wal_store_t *s = NULL;
+	char p[512];
+
+	for (int i = 0; i < WAL_TOPIC_ID_LEN; i++)
+		id.bytes[i] = (uint8_t)(0xa0 + i);
+	req.retention_ms = 5000;
+	ck_assert_int_eq(wal_log_cfg_resolve(&cfg_default, &req, &cfg), 0);
+	ck_assert_int_eq(wal_store_create(data, "i", 0, &req, &cfg, &id, &s), 0);
+	ck_assert_mem_eq(wal_store_topic_id(s), &id, sizeof(id));
+	ck_assert(!exists("i-0", NULL)); /* pending: memory only */
+	append(s, 1, 10, 1000);
+	ck_assert(exists("i-0", WAL_STORE_CONFIG_FILE));
+	log_path(p, sizeof(p), "i-0", WAL_STORE_TOPIC_ID_FILE);
+	ck_assert_int_eq(ck_fs_read_small(p, buf, sizeof(buf)), WAL_TOPIC_ID_FILE_LEN);
+	ck_assert_int_eq(wal_topic_id_decode(buf, WAL_TOPIC_ID_FILE_LEN, &got), 0);
+	ck_assert_mem_eq(&got, &id, sizeof(id));
+	ck_assert_int_eq(count_entries(".creating"), 0);
+	/* New settings replace only the settings file. */
+	ck_assert_int_eq(wal_store_configure(s, &req_none, &cfg_default), 0);
+	ck_assert_int_eq(ck_fs_read_small(p, buf, sizeof(buf)), WAL_TOPIC_ID_FILE_LEN);
+	wal_store_free(s);
+	ck_assert_int_eq(wal_store_recover(data, "i", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_mem_eq(wal_store_topic_id(s), &id, sizeof(id));
+	wal_store_free(s);
+	/* Without an id: no file, unknown after recovery. */
+	ck_assert_int_eq(wal_store_create(data, "n", 0, &req_none, &cfg_default, NULL, &s), 0);
+	ck_assert(!wal_store_topic_id(s)->known);
+	append(s, 1, 10, 1000);
+	ck_assert(exists("n-0", "00000000000000000000.log"));
+	ck_assert(!exists("n-0", WAL_STORE_TOPIC_ID_FILE));
+	wal_store_free(s);
+	ck_assert_int_eq(wal_store_recover(data, "n", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert(!wal_store_topic_id(s)->known);
+	wal_store_free(s);
+	/* A damaged file: the log recovers, its id unknown. */
+	buf[7] ^= 1;
+	ck_test_write_file(p, buf, WAL_TOPIC_ID_FILE_LEN);
+	ck_assert_int_eq(wal_store_recover(data, "i", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert(!wal_store_topic_id(s)->known);
+	wal_store_free(s);
+}
+END_TEST
+
 START_TEST(test_delete_group)
 {
 	wal_store_t *s[3];
@@ -376,7 +435,8 @@ START_TEST(test_delete_group)
 	for (int i = 0; i < 3; i++) {
 		char t[16];
 		snprintf(t, sizeof(t), "del%d", i);
-		ck_assert_int_eq(wal_store_create(data, t, 0, &req_none, &cfg_default, &s[i]), 0);
+		ck_assert_int_eq(wal_store_create(data, t, 0, &req_none, &cfg_default, NULL, &s[i]),
+		                 0);
 	}
 	append(s[1], 3, 100, 1000);
 	append(s[2], 1, 100, 1000); /* del0 stays in memory only */
@@ -389,7 +449,8 @@ START_TEST(test_delete_group)
 	ck_assert_int_eq(errs[2], -ENOENT);
 	ck_assert_int_eq(count_entries("del"), 0);
 	/* The name can be created again. */
-	ck_assert_int_eq(wal_store_create(data, "del1", 0, &req_none, &cfg_default, &s[0]), 0);
+	ck_assert_int_eq(wal_store_create(data, "del1", 0, &req_none, &cfg_default, NULL, &s[0]),
+	                 0);
 	wal_store_free(s[0]);
 }
 END_TEST
@@ -408,6 +469,7 @@ int main(void)
 	tcase_add_test(tc, test_big_group);
 	tcase_add_test(tc, test_configure);
 	tcase_add_test(tc, test_configure_before_append);
+	tcase_add_test(tc, test_topic_id);
 	tcase_add_test(tc, test_delete_group);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
