@@ -263,6 +263,7 @@ END_TEST
 START_TEST(test_create_exists_and_bad_ids)
 {
 	static const uint8_t zero[16] = {0};
+	uint8_t long_id[17];
 	wit_t t;
 	wcl_t c;
 
@@ -277,7 +278,9 @@ START_TEST(test_create_exists_and_bad_ids)
 	assert_log(&c, "e", 0, id_a);
 	ck_assert_int_eq(create_id(&c, "f", 0, id_a, 15), CK_E_INVALID);
 	assert_gone(&c, &t, "f");
-	ck_assert_int_eq(delete_id(&c, "e", 0, id_a, 17), CK_E_INVALID);
+	memcpy(long_id, id_a, sizeof(id_a));
+	long_id[16] = 0x77;
+	ck_assert_int_eq(delete_id(&c, "e", 0, long_id, sizeof(long_id)), CK_E_INVALID);
 	assert_log(&c, "e", 0, id_a);
 	/* A zero id is no id: the log's stays unknown, and deletes. */
 	ck_assert_int_eq(create_id(&c, "g", 0, zero, 16), 0);
