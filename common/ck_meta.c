@@ -193,10 +193,11 @@ int ck_meta_unsynced_recover(const char *data_dir)
 	if (n < 0)
 		return (int)n;
 	was[n] = '\0';
-	r = ck_boot_id(now);
-	if (r < 0)
-		return r;
-	if (!strcmp(was, now))
+	/* No boot id to compare with: assume the worst (a rebuild is slow,
+	 * never wrong). */
+	if (ck_boot_id(now) < 0)
+		snprintf(now, sizeof(now), "unknown");
+	else if (!strcmp(was, now))
 		return 0; /* the same boot: the page cache kept every commit */
 	r = ck_meta_path(env, sizeof(env), data_dir, NULL);
 	if (r < 0 || snprintf(torn, sizeof(torn), "%s/meta.torn", data_dir) >= (int)sizeof(torn))

@@ -77,7 +77,9 @@ int ck_meta_open(const char *data_dir, ck_meta_t **ret);
  * of the environment must start after that check (the supervisor runs it
  * before any child; raftd again, for a raftd started alone).
  * The boot id is /proc/sys/kernel/random/boot_id, or the file named by
- * CHRONIK_BOOT_ID_FILE (for tests that simulate a reboot).
+ * CHRONIK_BOOT_ID_FILE (for tests that simulate a reboot). Without one,
+ * raftd cannot mark and keeps LMDB's synced commits, and a marker found
+ * counts as another boot's.
  */
 int ck_meta_unsynced_mark(const char *data_dir);
 /* Removes the marker (after mdb_env_sync). A missing marker is fine. */

@@ -714,9 +714,10 @@ static int raftd_node_open(struct raftd_node *n)
 		return r;
 	r = ck_meta_unsynced_mark(n->cfg->data_dir);
 	if (r < 0)
-		return r;
-	r = raftd_mdb_flag_nosync(n);
-	if (r < 0)
+		ck_log(CK_LOG_WARN,
+		       "cannot mark the metadata environment (%s): its commits keep their "
+		       "fdatasync", ck_strerror(r));
+	else if ((r = raftd_mdb_flag_nosync(n)) < 0)
 		return r;
 	r = raftd_node_snap_init(n);
 	if (r < 0)

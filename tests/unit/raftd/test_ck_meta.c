@@ -7,7 +7,7 @@
  * ("changes"): records, walks, trimming and its floor, which restarts
  * whenever entries went by unrecorded; the unsynced marker: written with
  * the boot id, kept within a boot, the environment moved aside when the
- * boot changed, gone after a clean stop.
+ * boot changed (or cannot be read), gone after a clean stop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -553,6 +553,16 @@ START_TEST(test_unsynced_marker)
 		ck_meta_close(meta);
 		ck_assert_int_eq(ck_meta_open(dir, &meta), 0);
 	}
+	/* No boot id to be had: no marker can be written, and one found
+	 * counts as another boot's. */
+	ck_assert_int_eq(ck_meta_unsynced_mark(dir), 0);
+	snprintf(boot, sizeof(boot), "%s/no-such-boot-id", dir);
+	ck_assert_int_eq(setenv("CHRONIK_BOOT_ID_FILE", boot, 1), 0);
+	ck_assert_int_lt(ck_meta_unsynced_mark(dir), 0);
+	ck_assert_int_eq(ck_meta_unsynced_recover(dir), 1);
+	ck_assert(!exists("meta"));
+	ck_meta_close(meta);
+	ck_assert_int_eq(ck_meta_open(dir, &meta), 0);
 	ck_assert_int_eq(unsetenv("CHRONIK_BOOT_ID_FILE"), 0);
 }
 END_TEST
