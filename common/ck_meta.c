@@ -9,7 +9,9 @@
  * implementation. Values are packed protobuf-c records; a value that does
  * not unpack is CK_E_CORRUPT, never a crash. The "changes" database keeps
  * its invariant (ck_meta.h) by itself: ck_meta_change_put checks it
- * against parts_index before every record.
+ * against parts_index before every record. The unsynced marker (raftd's
+ * commits without fdatasync) and moving a torn-suspect environment aside
+ * live here too, next to the path they guard.
  * Not for: what the records mean or when they change (raftd/raftd_apply.c).
  */
 #include "ck_meta.h"
