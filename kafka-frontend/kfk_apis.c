@@ -15,6 +15,7 @@ static const kfk_api_range_t kfk_api_table[] = {
     {KFK_API_API_VERSIONS, 0, 3},
     {KFK_API_CREATE_TOPICS, 0, 7},
     {KFK_API_DELETE_TOPICS, 0, 6},
+    {KFK_API_DELETE_RECORDS, 0, 2},
     {KFK_API_DESCRIBE_CONFIGS, 0, 4},
     {KFK_API_ALTER_CONFIGS, 0, 2},
     {KFK_API_CREATE_PARTITIONS, 0, 3},

@@ -198,10 +198,11 @@ class R:
 
 PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 API_VERSIONS, CREATE_TOPICS = 18, 19
+DELETE_RECORDS = 21
 
 # The first flexible version of each API the tests encode.
 FLEXIBLE_FROM = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9,
-                 API_VERSIONS: 3, CREATE_TOPICS: 5}
+                 API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_RECORDS: 2}
 
 
 def request(api_key, version, corr, body, client_id='chronik-ktest'):

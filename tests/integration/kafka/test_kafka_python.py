@@ -263,6 +263,45 @@ class RawProtocol(NodeTestCase):
             return _latest(node, name, 0) == 3
         wait_for(appended, 30, 'the three acks=0 batches appended')
 
+    def test_delete_records(self):
+        """DeleteRecords (librdkafka's rd_kafka_DeleteRecords, Java's
+        deleteRecords): the log start moves, durably; -1 means the high
+        watermark; Kafka's errors for the rest."""
+        node = self.node().start()
+        name = topic_name('delrec')
+        create_topic(node, name, 2)
+        prod = KafkaProducer(bootstrap_servers=node.bootstrap, acks='all')
+        try:
+            for i in range(10):
+                prod.send(name, b'm%d' % i, partition=0)
+            prod.flush(30)
+        finally:
+            prod.close()
+        self.assertEqual(_latest(node, name, 0), 10)
+        self.assertEqual(_delete_records(node, name, {0: 4}), {0: (0, 4)})
+        self.assertEqual(_latest(node, name, 0, ts=-2), 4)
+        consumer = KafkaConsumer(bootstrap_servers=node.bootstrap, consumer_timeout_ms=5000)
+        try:
+            tp = TopicPartition(name, 0)
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            got = [m.value for m in consumer]
+        finally:
+            consumer.close()
+        self.assertEqual(got, [b'm%d' % i for i in range(4, 10)])
+        # Below the start: nothing changes; past the high watermark, a
+        # partition nobody has, a topic nobody has: Kafka's errors.
+        res = _delete_records(node, name, {0: 2, 1: 1, 7: 0}, version=1)
+        self.assertEqual(res, {0: (0, 4), 1: (1, -1), 7: (3, -1)})
+        self.assertEqual(_delete_records(node, topic_name('nosuch'), {0: 0}), {0: (3, -1)})
+        self.assertEqual(_delete_records(node, name, {0: -5})[0][0], 1)
+        # -1: up to the high watermark, in the flexible version.
+        self.assertEqual(_delete_records(node, name, {0: -1}, version=2), {0: (0, 10)})
+        self.assertEqual(node.stop(), 0)
+        node.start()
+        self.assertEqual(_latest(node, name, 0, ts=-2), 10, 'the deleted records came back')
+        self.assertEqual(_latest(node, name, 0), 10)
+
     def test_acks_all_not_enough_replicas(self):
         node = self.node().start()
         name = topic_name('misr')
@@ -380,14 +419,55 @@ class RawProtocol(NodeTestCase):
             c.close()
 
 
-def _latest(node, topic, p):
+def _latest(node, topic, p, ts=-1):
     c = kproto.Conn('127.0.0.1', node.kafka_port)
     try:
         res = kproto.parse_list_offsets_v1(c.call(kproto.LIST_OFFSETS, 1,
-                                                  kproto.list_offsets_body(topic, p, -1)))
+                                                  kproto.list_offsets_body(topic, p, ts)))
     finally:
         c.close()
     return res[(topic, p)][2]
+
+
+def _delete_records(node, topic, offsets, version=0):
+    """DeleteRecords of {partition: offset} of TOPIC: {partition: (error,
+    low watermark)}. v0/v1 classic encoding, v2 flexible."""
+    flex = version >= 2
+    w = kproto.W()
+
+    def array(n):
+        w.uvarint(n + 1) if flex else w.i32(n)
+
+    array(1)
+    w.cstring(topic) if flex else w.string(topic)
+    array(len(offsets))
+    for p, off in offsets.items():
+        w.i32(p)
+        w.i64(off)
+        if flex:
+            w.tags()
+    if flex:
+        w.tags()
+    w.i32(30000)
+    if flex:
+        w.tags()
+    c = kproto.Conn('127.0.0.1', node.kafka_port)
+    try:
+        r = kproto.R(c.call(kproto.DELETE_RECORDS, version, bytes(w), flexible_response=flex))
+    finally:
+        c.close()
+    r.i32()  # throttle
+    out = {}
+    for _ in range((r.uvarint() - 1) if flex else r.i32()):
+        r.cstring() if flex else r.string()
+        for _ in range((r.uvarint() - 1) if flex else r.i32()):
+            p, low, err = r.i32(), r.i64(), r.i16()
+            if flex:
+                r.skip_tags()
+            out[p] = (err, low)
+        if flex:
+            r.skip_tags()
+    return out
 
 
 class KafkaPythonClients(NodeTestCase):
