@@ -543,6 +543,18 @@ int ck_meta_broker_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__BrokerRe
 
 /* ---- walks ---- */
 
+/* One step of a walk: CUR moves with *OP (then MDB_NEXT). Returns 1 with
+ * K and V set, 0 past the last record, or an error. */
+static int ck_meta_cursor_next(MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op *op)
+{
+	int r = ck_meta_err(mdb_cursor_get(cur, k, v, *op));
+
+	*op = MDB_NEXT;
+	if (r == CK_E_NOT_FOUND)
+		return 0;
+	return r < 0 ? r : 1;
+}
+
 /* Moves CUR with OP (MDB_SET_RANGE: to the first key >= PREFIX; MDB_NEXT)
  * and checks that it still sits on a partitions key of the topic whose
  * PREFIX_LEN-byte prefix is PREFIX. Returns 1 with KEY and VAL set, 0 when
@@ -624,17 +636,9 @@ static int ck_meta_walk(MDB_txn *txn, MDB_dbi dbi, const ProtobufCMessageDescrip
 	r = ck_meta_err(mdb_cursor_open(txn, dbi, &cur));
 	if (r < 0)
 		return r;
-	for (;;) {
+	while ((r = ck_meta_cursor_next(cur, &k, &v, &op)) == 1) {
 		ProtobufCMessage *msg;
 
-		r = ck_meta_err(mdb_cursor_get(cur, &k, &v, op));
-		op = MDB_NEXT;
-		if (r == CK_E_NOT_FOUND) {
-			r = 0;
-			break;
-		}
-		if (r < 0)
-			break;
 		msg = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
 		if (!msg) {
 			r = CK_E_CORRUPT;
@@ -832,15 +836,7 @@ int ck_meta_changes_foreach(ck_meta_t *m, MDB_txn *txn, uint64_t from_index, ck_
 	r = ck_meta_err(mdb_cursor_open(txn, m->changes, &cur));
 	if (r < 0)
 		return r;
-	for (;;) {
-		r = ck_meta_err(mdb_cursor_get(cur, &k, &v, op));
-		op = MDB_NEXT;
-		if (r == CK_E_NOT_FOUND) {
-			r = 0;
-			break;
-		}
-		if (r < 0)
-			break;
+	while ((r = ck_meta_cursor_next(cur, &k, &v, &op)) == 1) {
 		if (k.mv_size != 8 || v.mv_size > CK_META_TOPIC_MAX) {
 			r = CK_E_CORRUPT;
 			break;
