@@ -56,6 +56,13 @@ struct ck_ipc_conn {
 	int depth;     /* callbacks of this connection on the stack */
 	bool closed;   /* no more callbacks; freed when depth drops to 0 */
 	bool flushing; /* close_after_flush: waiting for the output to drain */
+	/* Frames sent while the socket had nothing queued wait here until the
+	 * loop has run every callback that was ready (flush_ev, activated at
+	 * the tail of the active queue), then go out in one writev without a
+	 * round through epoll; what the socket does not take moves to the
+	 * bufferevent's output, which waits for EV_WRITE. */
+	struct evbuffer *stage;
+	struct event *flush_ev;
 };
 
 /* ---- connections ------------------------------------------------------ */
@@ -114,6 +121,10 @@ static void ck_ipc_sigpipe_ignore(void)
  * free (-Wuse-after-free, a false positive). */
 static __attribute__((noinline)) void ck_ipc_conn_destroy(ck_ipc_conn_t *c)
 {
+	if (c->flush_ev)
+		event_free(c->flush_ev);
+	if (c->stage)
+		evbuffer_free(c->stage);
 	bufferevent_free(c->bev); /* closes the fd */
 	free(c);
 }
@@ -221,6 +232,38 @@ static void ck_ipc_event_cb(struct bufferevent *bev, short what, void *ctx)
 	ck_ipc_conn_fail(c, err);
 }
 
+/* Writes the staged frames now; the rest waits in the bufferevent. A write
+ * error is left to the bufferevent too: its own writev reports it through
+ * ck_ipc_event_cb. */
+static void ck_ipc_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ck_ipc_conn_t *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	(void)fd;
+	(void)what;
+	if (c->closed || evbuffer_get_length(c->stage) == 0)
+		return;
+	if (evbuffer_get_length(out) == 0)
+		(void)evbuffer_write(c->stage, c->fd);
+	if (evbuffer_get_length(c->stage) > 0)
+		(void)evbuffer_add_buffer(out, c->stage);
+}
+
+/* Where a frame of C goes: the stage while nothing waits in the
+ * bufferevent (arming the flush), else behind what does. */
+static struct evbuffer *ck_ipc_conn_sink(ck_ipc_conn_t *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (evbuffer_get_length(c->stage) > 0)
+		return c->stage;
+	if (evbuffer_get_length(out) > 0)
+		return out;
+	event_active(c->flush_ev, EV_WRITE, 0);
+	return c->stage;
+}
+
 ck_ipc_conn_t *ck_ipc_conn_new(struct event_base *base, int fd, size_t frame_max,
 			       const ck_ipc_handlers_t *h, void *arg)
 {
@@ -235,6 +278,12 @@ ck_ipc_conn_t *ck_ipc_conn_new(struct event_base *base, int fd, size_t frame_max
 	if (!c->bev)
 		goto fail;
 	c->fd = fd;
+	c->stage = evbuffer_new();
+	c->flush_ev = event_new(base, -1, 0, ck_ipc_flush_cb, c);
+	if (!c->stage || !c->flush_ev) {
+		ck_ipc_conn_destroy(c);
+		return NULL;
+	}
 	c->frame_max = frame_max ? frame_max : CK_IPC_FRAME_MAX_DEFAULT;
 	c->h = *h;
 	c->arg = arg;
@@ -264,12 +313,13 @@ static int ck_ipc_conn_check(const ck_ipc_conn_t *c, size_t len)
 
 int ck_ipc_conn_send(ck_ipc_conn_t *c, const void *data, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out;
 	uint8_t hdr[CK_IPC_HEADER_LEN];
 	int r = ck_ipc_conn_check(c, len);
 
 	if (r < 0)
 		return r;
+	out = ck_ipc_conn_sink(c);
 	/* Room first, so a frame is queued whole or not at all. */
 	if (evbuffer_expand(out, CK_IPC_HEADER_LEN + len) < 0)
 		return -ENOMEM;
@@ -283,7 +333,7 @@ int ck_ipc_conn_send(ck_ipc_conn_t *c, const void *data, size_t len)
 
 int ck_ipc_conn_send_msg(ck_ipc_conn_t *c, const ProtobufCMessage *m)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out;
 	size_t len = protobuf_c_message_get_packed_size(m);
 	struct evbuffer_iovec v;
 	size_t packed;
@@ -292,6 +342,7 @@ int ck_ipc_conn_send_msg(ck_ipc_conn_t *c, const ProtobufCMessage *m)
 
 	if (r < 0)
 		return r;
+	out = ck_ipc_conn_sink(c);
 	if (evbuffer_reserve_space(out, (ev_ssize_t)(CK_IPC_HEADER_LEN + len), &v, 1) != 1)
 		return -ENOMEM;
 	p = v.iov_base;
@@ -306,7 +357,7 @@ int ck_ipc_conn_send_msg(ck_ipc_conn_t *c, const ProtobufCMessage *m)
 
 size_t ck_ipc_conn_outq_bytes(const ck_ipc_conn_t *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
+	return evbuffer_get_length(c->stage) + evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 void ck_ipc_conn_close(ck_ipc_conn_t *c)
@@ -325,10 +376,13 @@ void ck_ipc_conn_close_after_flush(ck_ipc_conn_t *c)
 {
 	if (!c || c->closed || c->flushing)
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	if (ck_ipc_conn_outq_bytes(c) == 0) {
 		ck_ipc_conn_close(c);
 		return;
 	}
+	/* Everything goes through the bufferevent now: its write callback
+	 * sees the output drain. */
+	(void)evbuffer_add_buffer(bufferevent_get_output(c->bev), c->stage);
 	c->flushing = true;
 	(void)bufferevent_disable(c->bev, EV_READ);
 }
