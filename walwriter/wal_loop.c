@@ -214,6 +214,15 @@ void wal_event_send(wal_client_t *c, const wal_log_t *l, bool deleted)
 	wal_send(c, &rep);
 }
 
+/* Whether some client subscribes to L's events. */
+static bool wal_log_watched(const wal_server_t *w, const wal_log_t *l)
+{
+	for (const wal_client_t *c = w->clients; c; c = c->next)
+		if (wal_client_subscribed(c, l->topic))
+			return true;
+	return false;
+}
+
 void wal_event_publish(wal_server_t *w, const wal_log_t *l, bool deleted)
 {
 	for (wal_client_t *c = w->clients; c; c = c->next)
@@ -254,6 +263,13 @@ static size_t wal_append_len(const wal_append_t *a)
 	return a->req->append->batches.len;
 }
 
+/* A group this small may run on the loop (wal_sync_try_inline): its pwritev
+ * is short, and the loop is blocked only for its fdatasync. A busier writer
+ * (bigger groups) keeps the thread, which overlaps its syncs with the
+ * loop's reading of the next group. */
+#define WAL_INLINE_GROUP_BYTES   (16u << 10)
+#define WAL_INLINE_GROUP_APPENDS 4
+
 /* Takes appends from the pending queue (in order, within the profile's caps)
  * into one group and hands it to the sync thread. */
 static void wal_group_cut(wal_server_t *w)
@@ -284,8 +300,11 @@ static void wal_group_cut(wal_server_t *w)
 		l->pending--;
 	}
 	job->nlogs = nlogs;
-	for (size_t i = 0; i < nlogs; i++)
-		((wal_log_t *)job->logs[i].owner)->group_slot = 0;
+	for (size_t i = 0; i < nlogs; i++) {
+		wal_log_t *l = job->logs[i].owner;
+		l->group_slot = 0;
+		job->tell_written |= wal_log_watched(w, l);
+	}
 	w->pend_head = last->next;
 	if (!w->pend_head)
 		w->pend_tail = NULL;
@@ -295,6 +314,11 @@ static void wal_group_cut(wal_server_t *w)
 	w->last_group_appends = n;
 	job->ctx = head;
 	w->jobs_inflight++;
+	/* A small group meets an idle sync thread: the loop writes and syncs
+	 * it itself (two thread hand-offs less on every acknowledgement). */
+	if (bytes <= WAL_INLINE_GROUP_BYTES && n <= WAL_INLINE_GROUP_APPENDS &&
+	    wal_sync_try_inline(w->sync, job))
+		return;
 	wal_sync_submit(w->sync, job);
 }
 
@@ -403,6 +427,8 @@ static void wal_done_group(wal_server_t *w, wal_job_t *job, int phase)
 	}
 	for (size_t i = 0; i < job->nlogs && job->err == 0; i++) {
 		wal_log_t *l = job->logs[i].owner;
+		if (!job->tell_written)
+			wal_log_apply_stats(l, &job->logs[i].stats);
 		l->durable_end = job->logs[i].stats.end_offset;
 		wal_event_publish(w, l, false);
 	}

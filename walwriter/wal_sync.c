@@ -37,6 +37,12 @@ struct wal_sync {
 	pthread_cond_t cond;
 	wal_job_t *head, *tail; /* submitted, not yet taken */
 	bool stop;
+	/* Who runs groups and idle work right now: the thread (thread_busy)
+	 * or the loop itself (inline_busy, wal_sync_try_inline). Either one
+	 * holds the thread-owned state below while set; both change only
+	 * under MU. */
+	bool thread_busy, inline_busy;
+	bool idle_work; /* stores want zero-filling */
 	int efd;
 	wal_done_t *done; /* completions not yet drained */
 	size_t ndone, done_cap;
@@ -284,7 +290,7 @@ static int wal_sync_group_write(wal_sync_t *s, wal_job_t *job, int64_t now_ms)
 			job->err = r;
 		wal_store_stats(job->logs[i].store, &job->logs[i].stats);
 	}
-	if (job->err == 0)
+	if (job->err == 0 && job->tell_written)
 		wal_sync_post(s, job, WAL_JOB_WRITTEN);
 	return job->err;
 }
@@ -548,32 +554,52 @@ static void *wal_sync_main(void *arg)
 {
 	wal_sync_t *s = arg;
 	wal_job_t *jobs[WAL_GROUPS_QUEUED_MAX];
-	bool idle_work = true;
 	size_t n;
 
+	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		pthread_mutex_lock(&s->mu);
-		while (!s->head && !s->stop && !idle_work)
+		while (s->inline_busy || (!s->head && !s->stop && !s->idle_work))
 			pthread_cond_wait(&s->cond, &s->mu);
 		n = wal_sync_take(s, jobs);
-		if (n == 0 && s->stop) {
-			pthread_mutex_unlock(&s->mu);
+		if (n == 0 && s->stop)
 			break;
-		}
+		s->thread_busy = true;
 		pthread_mutex_unlock(&s->mu);
 		if (n == 0) {
-			idle_work = wal_sync_idle_work(s);
-			continue;
-		}
-		if (jobs[0]->kind == WAL_JOB_GROUP) {
+			s->idle_work = wal_sync_idle_work(s);
+		} else if (jobs[0]->kind == WAL_JOB_GROUP) {
 			wal_sync_groups(s, jobs, n);
+			s->idle_work = s->nwant > 0;
 		} else {
 			wal_sync_run(s, jobs[0]);
 			wal_sync_post(s, jobs[0], WAL_JOB_DONE);
+			s->idle_work = s->nwant > 0;
 		}
-		idle_work = s->nwant > 0;
+		pthread_mutex_lock(&s->mu);
+		s->thread_busy = false;
 	}
+	pthread_mutex_unlock(&s->mu);
 	return NULL;
+}
+
+bool wal_sync_try_inline(wal_sync_t *s, wal_job_t *job)
+{
+	CK_ASSERT(job->kind == WAL_JOB_GROUP);
+	pthread_mutex_lock(&s->mu);
+	if (s->head || s->thread_busy || s->stop) {
+		pthread_mutex_unlock(&s->mu);
+		return false;
+	}
+	s->inline_busy = true;
+	pthread_mutex_unlock(&s->mu);
+	wal_sync_groups(s, &job, 1);
+	pthread_mutex_lock(&s->mu);
+	s->inline_busy = false;
+	s->idle_work = s->nwant > 0;
+	if (s->idle_work || s->head)
+		pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	return true;
 }
 
 /* ---- lifetime ---- */
@@ -594,6 +620,7 @@ int wal_sync_start(const wal_sync_opts_t *o, wal_store_t **stores, size_t n, wal
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	s->idle_work = true;
 	for (size_t i = 0; i < n; i++) {
 		wal_store_set_prealloc(stores[i], o->prealloc_bytes);
 		r = wal_sync_store_add(s, stores[i]);

@@ -12,7 +12,10 @@
  * pwritev (end offsets may be announced) and DONE after the fdatasyncs
  * (appends may be acknowledged). When the
  * queue is empty the thread zero-fills ahead of active segments in bounded
- * chunks, so preallocation never competes with writes.
+ * chunks, so preallocation never competes with writes. A small group that
+ * finds the thread idle runs on the loop instead (wal_sync_try_inline),
+ * with the same completions: whoever runs groups holds the thread-owned
+ * state, the other waits.
  *
  * The thread owns every wal_store_t once started, and LMDB writes (the
  * checkpoints). Not here: request parsing, policies, sockets.
@@ -78,6 +81,10 @@ typedef struct wal_job {
 	/* GROUP */
 	wal_job_item_t *items;
 	size_t nitems;
+	/* GROUP: WRITTEN is posted (a wakeup of the loop before the
+	 * fdatasync) only when someone watches one of its logs; without it
+	 * DONE carries the stats. */
+	bool tell_written;
 	/* GROUP: one per touched log. RETENTION: filled with the logs that changed. */
 	wal_job_log_t *logs;
 	size_t nlogs;
@@ -108,6 +115,14 @@ int wal_sync_start(const wal_sync_opts_t *o, wal_store_t **stores, size_t n, wal
 int wal_sync_fd(const wal_sync_t *s);
 /* Queues JOB (owned by the caller, untouched until it completes). */
 void wal_sync_submit(wal_sync_t *s, wal_job_t *job);
+/*
+ * Runs the group JOB on the calling thread (the loop) when the sync thread
+ * is idle with nothing queued: the same writes and fdatasyncs, and the same
+ * WRITTEN and DONE completions through the queue and its eventfd, without
+ * the two thread hand-offs. Returns false (nothing done: submit it) when
+ * the thread is busy or has work queued.
+ */
+bool wal_sync_try_inline(wal_sync_t *s, wal_job_t *job);
 /* Calls FN for every completion in order; PHASE is WAL_JOB_WRITTEN or
  * WAL_JOB_DONE (the job is the caller's again after DONE). */
 void wal_sync_drain(wal_sync_t *s, void (*fn)(void *arg, wal_job_t *job, int phase), void *arg);
