@@ -50,6 +50,9 @@
 
 #define RAFTD_ROUND_MAX   1024
 #define RAFTD_FX_RETRY_MS 50
+/* A round of at most this many entries runs its transaction on the loop
+ * (raftd_txw_run_here); bigger ones go to the apply thread. */
+#define RAFTD_ROUND_HERE_MAX 4
 /* A follower nobody waits on applies at most this much later, so that
  * under load its rounds (an LMDB transaction each) take more entries. */
 #define RAFTD_FOLLOWER_DEFER_MS 10
@@ -371,7 +374,9 @@ abort:
  * next append, proposals). While it runs (RAFTD_EXEC_TXN) the loop touches
  * nothing the transaction uses: the round's items are copied for it (new
  * entries may move n->items), results, effects and the apply state belong
- * to the round, and snapshots wait for it. */
+ * to the round, and snapshots wait for it. A small round
+ * (RAFTD_ROUND_HERE_MAX entries) runs its transaction on the loop instead
+ * (raftd_txw_run_here): two thread hand-offs cost more than its commit. */
 
 static void *raftd_txw_main(void *arg)
 {
@@ -517,6 +522,30 @@ static int raftd_txw_post(struct raftd_node *n, raftd_txn_mode_t mode,
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
+}
+
+/* Runs the current round's transaction on the loop itself (a small round:
+ * its commit writes a few pages, no fdatasync): the same THEN follows
+ * through the apply thread's eventfd, on the next pass of the loop, with no
+ * thread hand-off. The apply thread is idle (no round runs). */
+static void raftd_txw_run_here(struct raftd_node *n, raftd_txn_mode_t mode,
+                               void (*then)(struct raftd_node *n, int result))
+{
+	raftd_txn_worker_t *w = &n->txw;
+	uint64_t one = 1;
+	int r;
+
+	n->exec = RAFTD_EXEC_TXN;
+	n->fx_early = n->fx_early_done = false;
+	w->early_seen = false;
+	r = raftd_exec_txn(n, n->items + n->item_head, n->round_n, mode, false);
+	pthread_mutex_lock(&w->mu);
+	w->then = then;
+	w->early = false;
+	w->result = r;
+	pthread_mutex_unlock(&w->mu);
+	if (write(w->efd, &one, sizeof(one)) < 0)
+		ck_log(CK_LOG_ERROR, "cannot signal the loop: %s", ck_strerror(-errno));
 }
 
 static void raftd_exec_round_done(struct raftd_node *n)
@@ -910,6 +939,10 @@ void raftd_exec_kick(struct raftd_node *n)
 		n->round_n = count;
 		n->round_start_ns = ck_clock_mono_ns();
 		if (!raftd_items_any(n, n->round_n, raftd_kind_acts_first)) {
+			if (n->round_n <= RAFTD_ROUND_HERE_MAX) {
+				raftd_txw_run_here(n, RAFTD_TXN_TRY, raftd_round_tried);
+				return; /* raftd_round_tried goes on */
+			}
 			r = raftd_txw_post(n, RAFTD_TXN_TRY, raftd_round_tried);
 			if (r < 0)
 				return raftd_node_fatal(n, r, "cannot apply to lmdb");

@@ -110,6 +110,8 @@ void wal_admin_queue(wal_server_t *w, wal_job_kind_t kind, wal_client_t *c, uint
 	}
 }
 
+#define WAL_ADMIN_INLINE_CREATES 16
+
 /* Takes up to WAL_ADMIN_GROUP_MAX requests from Q into one job of KIND. */
 static void wal_admin_submit(wal_server_t *w, wal_job_kind_t kind, wal_ctx_queue_t *q)
 {
@@ -140,6 +142,14 @@ static void wal_admin_submit(wal_server_t *w, wal_job_kind_t kind, wal_ctx_queue
 		q->tail = NULL;
 	q->n -= n;
 	w->admin_inflight++;
+	/* A few creations are memory work (and a look for stale checkpoints):
+	 * the loop does them itself when the sync thread is idle. */
+	if (kind == WAL_JOB_CREATE && n <= WAL_ADMIN_INLINE_CREATES) {
+		w->jobs_inflight++;
+		if (wal_sync_try_inline(w->sync, job))
+			return;
+		w->jobs_inflight--;
+	}
 	wal_submit(w, job);
 }
 

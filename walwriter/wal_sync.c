@@ -584,7 +584,7 @@ static void *wal_sync_main(void *arg)
 
 bool wal_sync_try_inline(wal_sync_t *s, wal_job_t *job)
 {
-	CK_ASSERT(job->kind == WAL_JOB_GROUP);
+	CK_ASSERT(job->kind == WAL_JOB_GROUP || job->kind == WAL_JOB_CREATE);
 	pthread_mutex_lock(&s->mu);
 	if (s->head || s->thread_busy || s->stop) {
 		pthread_mutex_unlock(&s->mu);
@@ -592,7 +592,12 @@ bool wal_sync_try_inline(wal_sync_t *s, wal_job_t *job)
 	}
 	s->inline_busy = true;
 	pthread_mutex_unlock(&s->mu);
-	wal_sync_groups(s, &job, 1);
+	if (job->kind == WAL_JOB_GROUP) {
+		wal_sync_groups(s, &job, 1);
+	} else {
+		wal_sync_run(s, job);
+		wal_sync_post(s, job, WAL_JOB_DONE);
+	}
 	pthread_mutex_lock(&s->mu);
 	s->inline_busy = false;
 	s->idle_work = s->nwant > 0;
