@@ -5,9 +5,11 @@
  * Owned by raftd. A round takes up to RAFTD_ROUND_MAX committed entries and
  * applies them in one LMDB write transaction. When they have no local side
  * effect, or only logs to create, the transaction commits right away with
- * the new applied_index; the logs are then created in walwriter before the
- * round's writes are answered (RAFTD_EXEC_POST), so a client that was told
- * its topic exists finds its log. Between the commit and the creation
+ * the new applied_index, and the round's writes are answered; the logs are
+ * then created in walwriter (RAFTD_EXEC_POST) before the next round. A
+ * client told that its topic exists still finds its log: an append that
+ * overtakes the CreateLog waits for it in walwriter (wal_park.c). Between
+ * the commit and the creation
  * readers may see a partition whose log is not there yet (kafka-frontend
  * answers UNKNOWN_TOPIC_OR_PARTITION, retriable, as Kafka brokers do before
  * they catch up with the metadata log); a crash in between is repaired by
@@ -974,8 +976,13 @@ static void raftd_round_tried(struct raftd_node *n, int r)
 	if (r == 1) {
 		raftd_exec_round_done(n);
 	} else {
-		/* 2: committed, its logs to create before anyone is answered;
-		 * 0: aborted, the effects go first, then the commit. */
+		/* 2: committed, its logs to create: the writes are answered now
+		 * (the CreateLogs are on their way; an append that overtakes
+		 * one waits for it in walwriter, wal_park.c), the round ends
+		 * when the logs exist; 0: aborted, the effects go first, then
+		 * the commit. */
+		if (r == 2)
+			raftd_node_answer(n, n->round_n);
 		if (r == 2 && n->fx_early_done) {
 			raftd_exec_round_done(n);
 		} else if (r == 2 && n->fx_early) {

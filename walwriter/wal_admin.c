@@ -212,5 +212,7 @@ void wal_admin_done(wal_server_t *w, wal_job_t *job)
 	}
 	CK_ASSERT(w->admin_inflight > 0);
 	w->admin_inflight--;
+	if (job->kind == WAL_JOB_CREATE)
+		wal_park_retry(w);
 	wal_admin_cut(w);
 }

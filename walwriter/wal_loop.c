@@ -672,6 +672,7 @@ static void wal_stop_begin(wal_server_t *w, int code)
 	(void)ck_notify("STOPPING=1");
 	ck_ipc_listener_free(w->listener);
 	w->listener = NULL;
+	wal_park_stop(w);
 	wal_kick(w);
 	wal_admin_cut(w);
 	wal_stop_progress(w);
@@ -708,7 +709,7 @@ static int wal_server_events(wal_server_t *w)
 	w->retention_timer = evtimer_new(w->base, wal_retention_timer_cb, w);
 	w->stop_timer = evtimer_new(w->base, wal_stop_timer_cb, w);
 	if (!w->sync_ev || !w->group_timer || !w->ckpt_timer || !w->retention_timer ||
-	    !w->stop_timer || wal_admin_init(w) < 0)
+	    !w->stop_timer || wal_admin_init(w) < 0 || wal_park_init(w) < 0)
 		return -ENOMEM;
 	if (event_add(w->sync_ev, NULL) < 0)
 		return -ENOMEM;
@@ -734,6 +735,7 @@ static void wal_server_free(wal_server_t *w)
 
 	wal_clients_close(w);
 	wal_admin_free(w);
+	wal_park_free(w);
 	while ((l = ck_hash_next(&w->logs, &it)) != NULL)
 		free(l);
 	ck_hash_free(&w->logs);

@@ -55,6 +55,7 @@ typedef struct wal_log {
 
 typedef struct wal_client wal_client_t;
 typedef struct wal_append wal_append_t;
+typedef struct wal_parked wal_parked_t;
 typedef struct wal_server wal_server_t;
 
 /* A connection and its subscriptions; freed when the connection is gone
@@ -145,6 +146,10 @@ struct wal_server {
 	uint64_t stop_deadline_ms; /* monotonic: give up flushing replies */
 	int exit_code;
 
+	/* Appends waiting for their log (wal_park.c), oldest first. */
+	wal_parked_t *park_head, *park_tail;
+	struct event *park_timer;
+
 	/* Start-up hand-over: recovered stores for the sync thread. */
 	wal_store_t **boot_stores;
 	size_t boot_nstores;
@@ -196,6 +201,22 @@ size_t wal_admin_pending(const wal_server_t *w);
 
 /* wal_req.c: one frame from a client (the ck_ipc on_frame handler). */
 void wal_req_frame(ck_ipc_conn_t *conn, const uint8_t *data, size_t len, void *arg);
+/* Validates and queues the Append REQ of C (its log ready); TAKES REQ and
+ * returns true, or answers and returns false. */
+bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req);
+
+/* wal_park.c: appends that wait for their log (unknown or being created). */
+int wal_park_init(wal_server_t *w);
+void wal_park_free(wal_server_t *w);
+/* Whether an append to the log must wait: unknown, being created, or
+ * behind a parked append to it. */
+bool wal_park_wanted(const wal_server_t *w, const char *topic, int32_t partition);
+/* Parks C's Append REQ (taken; answered exactly once). */
+void wal_park(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req);
+/* Runs, in order, the parked appends whose logs are ready now. */
+void wal_park_retry(wal_server_t *w);
+/* Refuses every parked append (CK_E_SHUTDOWN): walwriter is stopping. */
+void wal_park_stop(wal_server_t *w);
 
 /* wal_boot.c: directories, lock, LMDB, recovery of every log, the socket.
  * Returns 0 or the exit code to stop with (1 transient, 2 fatal). */

@@ -192,8 +192,24 @@ static void wal_req_delete_records(wal_server_t *w, wal_client_t *c, uint64_t ci
 	wal_submit(w, job);
 }
 
-/* Validates and prepares an append; TAKES the request on success. */
+/* An append whose log is not ready waits for it (wal_park.c): raftd's
+ * CreateLog may still be on its way when a producer it answered is here. */
 static bool wal_req_append(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
+{
+	const Chronik__Wal__Append *m = req->append;
+
+	if (!ck_topic_name_valid(m->topic) || m->partition < 0) {
+		wal_reply_err(c, req->correlation_id, CK_E_NOT_FOUND, "no such log");
+		return false;
+	}
+	if (wal_park_wanted(w, m->topic, m->partition)) {
+		wal_park(w, c, req);
+		return true;
+	}
+	return wal_req_append_run(w, c, req);
+}
+
+bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
 {
 	Chronik__Wal__Append *m = req->append;
 	uint64_t cid = req->correlation_id;

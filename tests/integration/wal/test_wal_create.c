@@ -5,7 +5,8 @@
  * on disk before a log's first append, the appended ones surviving SIGKILL
  * and a restart (the others are re-created, as raftd would), then 2,000
  * pipelined DeleteLog requests leaving nothing behind; a create arriving
- * while appends flow; a delete and a re-create of one name in one burst.
+ * while appends flow; appends overtaking their log's creation; a delete
+ * and a re-create of one name in one burst.
  * The rates are printed ("created N logs in X ms"), never asserted: the
  * machine is shared. CHRONIK_TEST_CREATE_LOGS overrides N;
  * CHRONIK_TEST_CREATE_DIR puts the bulk test's data dir under another
@@ -287,6 +288,59 @@ START_TEST(test_create_while_appending)
 }
 END_TEST
 
+/* raftd answers CreateTopics once its CreateLog is on the way: a producer
+ * it answered may reach walwriter first, on another connection. Appends
+ * that overtake their log's creation wait for it and run in order (the
+ * first at offset 0); an append to a log nobody creates gets "no such log"
+ * once the wait (500 ms) is over, never earlier. */
+START_TEST(test_append_overtakes_create)
+{
+	Chronik__Wal__WalRequest req;
+	Chronik__Wal__Append ap;
+	Chronik__Wal__WalReply *rep;
+	ck_buf_t b = CK_BUF_INIT;
+	int64_t ids[3], next_base = 0;
+	uint64_t t0;
+	wit_t t;
+	wcl_t prod, ctl;
+
+	wit_init(&t, "overtake");
+	wit_start_ready(&t);
+	wcl_connect(&prod, &t);
+	wcl_connect(&ctl, &t);
+	wit_batch(&b, 2, 50, 9);
+	for (int i = 0; i < 3; i++) {
+		wcl_append_req(&req, &ap, "early", 0, b.data, b.len);
+		ids[i] = wcl_send(&prod, &req);
+		ck_assert_int_gt(ids[i], 0);
+	}
+	/* Nothing is answered while the log is unknown. */
+	rep = wcl_recv(&prod, 100);
+	ck_assert_ptr_null(rep);
+	ck_assert_int_eq(wcl_create(&ctl, "early", 0, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		rep = wcl_recv(&prod, 10000);
+		ck_assert_ptr_nonnull(rep);
+		ck_assert_int_eq(rep->correlation_id, ids[i]);
+		ck_assert_int_eq(rep->error, 0);
+		ck_assert_int_eq(rep->body_case, CHRONIK__WAL__WAL_REPLY__BODY_APPEND);
+		ck_assert_int_eq(rep->append->base_offset, next_base);
+		next_base += 2;
+		chronik__wal__wal_reply__free_unpacked(rep, NULL);
+	}
+	ck_assert_int_eq(wit_read_log(t.data, "early", 0, NULL, NULL), 6);
+	/* A log nobody creates: not found, after the wait. */
+	t0 = ck_clock_mono_ms();
+	ck_assert_int_eq(wcl_append(&prod, "never", 0, b.data, b.len, false, 0, NULL, NULL),
+	                 CK_E_NOT_FOUND);
+	ck_assert_uint_ge(ck_clock_mono_ms() - t0, 450);
+	wcl_close(&prod);
+	wcl_close(&ctl);
+	ck_buf_free(&b);
+	wit_cleanup(&t);
+}
+END_TEST
+
 /* Delete and re-create of one name pipelined behind its creation: each
  * answer is one a client can act on, and what stays matches the last
  * request that succeeded. */
@@ -420,6 +474,7 @@ int main(void)
 	ck_test_add_root(tc);
 	tcase_add_test(tc, test_bulk_create_restart_delete);
 	tcase_add_test(tc, test_create_while_appending);
+	tcase_add_test(tc, test_append_overtakes_create);
 	tcase_add_test(tc, test_create_delete_same_name);
 	tcase_add_test(tc, test_zero_tail_only_where_written);
 	suite_add_tcase(s, tc);
