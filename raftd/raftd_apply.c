@@ -157,6 +157,21 @@ int raftd_apply_log_config(Chronik__Meta__ConfigEntry *const *configs, size_t n,
 	return 0;
 }
 
+bool raftd_apply_alter_touches_log(const Chronik__Meta__AlterTopicConfigs *c)
+{
+	if (c->replace_all)
+		return true;
+	for (size_t i = 0; i < CK_ARRAY_LEN(raftd_cfg_keys); i++) {
+		for (size_t j = 0; j < c->n_set; j++)
+			if (c->set[j]->name && !strcmp(c->set[j]->name, raftd_cfg_keys[i].key))
+				return true;
+		for (size_t j = 0; j < c->n_delete_; j++)
+			if (c->delete_[j] && !strcmp(c->delete_[j], raftd_cfg_keys[i].key))
+				return true;
+	}
+	return false;
+}
+
 /* Keys non-empty and distinct. */
 static bool raftd_configs_distinct(Chronik__Meta__ConfigEntry *const *configs, size_t n)
 {

@@ -135,6 +135,10 @@ int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, cons
 int raftd_apply_log_config(Chronik__Meta__ConfigEntry *const *configs, size_t n,
                            raftd_log_config_t *ret, const char **ret_bad);
 
+/* Whether the AlterTopicConfigs C may change a per-log setting (above):
+ * it sets or deletes one of their keys, or replaces every config. */
+bool raftd_apply_alter_touches_log(const Chronik__Meta__AlterTopicConfigs *c);
+
 /* True when the partition record lists BROKER among its replicas. */
 int raftd_apply_is_replica(const Chronik__Meta__PartitionRecord *p, int32_t broker);
 

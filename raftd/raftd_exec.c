@@ -283,8 +283,11 @@ static int raftd_exec_apply(struct raftd_node *n, MDB_txn *txn, const raftd_item
 
 	if (raftd_entry_alters(it->data, it->len))
 		cmd = chronik__meta__metadata_command__unpack(NULL, it->len, it->data);
+	/* Only a change that may touch a log setting needs the settings
+	 * before and after (two reads of the topic record). */
 	if (cmd && cmd->cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS &&
-	    cmd->alter_topic_configs->name[0]) {
+	    cmd->alter_topic_configs->name[0] &&
+	    raftd_apply_alter_touches_log(cmd->alter_topic_configs)) {
 		had = raftd_topic_log_cfg(n, txn, cmd->alter_topic_configs->name, &before);
 		if (had < 0) {
 			r = had;

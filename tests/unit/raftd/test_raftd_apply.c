@@ -229,6 +229,36 @@ START_TEST(test_create_topic)
 }
 END_TEST
 
+/* Which alterations may change a log setting (and so need the topic's
+ * settings before and after): a log key set or deleted, or a replace. */
+START_TEST(test_alter_touches_log)
+{
+	Chronik__Meta__AlterTopicConfigs c = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
+	Chronik__Meta__ConfigEntry e = CHRONIK__META__CONFIG_ENTRY__INIT;
+	Chronik__Meta__ConfigEntry *ev[1] = {&e};
+	char *del[1] = {"cleanup.policy"};
+
+	c.name = "t";
+	e.name = "min.insync.replicas";
+	e.value = "2";
+	c.set = ev;
+	c.n_set = 1;
+	c.delete_ = del;
+	c.n_delete_ = 1;
+	ck_assert(!raftd_apply_alter_touches_log(&c));
+	c.replace_all = true;
+	ck_assert(raftd_apply_alter_touches_log(&c));
+	c.replace_all = false;
+	e.name = "retention.ms";
+	ck_assert(raftd_apply_alter_touches_log(&c));
+	e.name = "min.insync.replicas";
+	del[0] = "segment.bytes";
+	ck_assert(raftd_apply_alter_touches_log(&c));
+	c.n_set = c.n_delete_ = 0;
+	ck_assert(!raftd_apply_alter_touches_log(&c));
+}
+END_TEST
+
 /* Every log setting maps from its Kafka key; 0 retention stays "delete
  * at once" rather than LogConfig's "default". */
 START_TEST(test_create_topic_log_config)
@@ -1246,6 +1276,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_update_partition);
 	tcase_add_test(tc, test_producer_ids);
 	tcase_add_test(tc, test_noop_and_garbage);
+	tcase_add_test(tc, test_alter_touches_log);
 	tcase_add_test(tc, test_replay_deterministic);
 	tcase_add_test(tc, test_aborted_round_leaves_nothing);
 	suite_add_tcase(s, tc);
