@@ -431,8 +431,9 @@ static void raftd_txw_done_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t v;
 	int r;
 
-	(void)what;
-	if (read(fd, &v, sizeof(v)) < 0)
+	/* EV_TIMEOUT: activated by the loop itself (raftd_txw_run_here),
+	 * nothing to read. */
+	if (!(what & EV_TIMEOUT) && read(fd, &v, sizeof(v)) < 0)
 		return;
 	pthread_mutex_lock(&w->mu);
 	r = w->result;
@@ -531,13 +532,13 @@ static int raftd_txw_post(struct raftd_node *n, raftd_txn_mode_t mode,
 
 /* Runs the current round's transaction on the loop itself (a small round:
  * its commit writes a few pages, no fdatasync): the same THEN follows
- * through the apply thread's eventfd, on the next pass of the loop, with no
- * thread hand-off. The apply thread is idle (no round runs). */
+ * through the apply thread's completion event, activated here (it runs
+ * once the callbacks ready now have run), with no thread hand-off. The
+ * apply thread is idle (no round runs). */
 static void raftd_txw_run_here(struct raftd_node *n, raftd_txn_mode_t mode,
                                void (*then)(struct raftd_node *n, int result))
 {
 	raftd_txn_worker_t *w = &n->txw;
-	uint64_t one = 1;
 	int r;
 
 	n->exec = RAFTD_EXEC_TXN;
@@ -549,8 +550,7 @@ static void raftd_txw_run_here(struct raftd_node *n, raftd_txn_mode_t mode,
 	w->early = false;
 	w->result = r;
 	pthread_mutex_unlock(&w->mu);
-	if (write(w->efd, &one, sizeof(one)) < 0)
-		ck_log(CK_LOG_ERROR, "cannot signal the loop: %s", ck_strerror(-errno));
+	event_active(w->ev, EV_TIMEOUT, 0);
 }
 
 static void raftd_exec_round_done(struct raftd_node *n)
