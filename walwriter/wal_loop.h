@@ -54,6 +54,11 @@ typedef struct wal_log {
 } wal_log_t;
 
 typedef struct wal_client wal_client_t;
+/* Appends accepted but not yet handed to the sync thread, at most: beyond
+ * this a client outruns the disk and gets CK_E_AGAIN (retriable). Appends
+ * waiting for their log (wal_park.c) have a bound of the same size. */
+#define WAL_PENDING_BYTES_MAX ((uint64_t)512 << 20)
+
 typedef struct wal_append wal_append_t;
 typedef struct wal_parked wal_parked_t;
 typedef struct wal_server wal_server_t;
@@ -148,6 +153,7 @@ struct wal_server {
 
 	/* Appends waiting for their log (wal_park.c), oldest first. */
 	wal_parked_t *park_head, *park_tail;
+	uint64_t park_bytes;
 	struct event *park_timer;
 
 	/* Start-up hand-over: recovered stores for the sync thread. */

@@ -16,7 +16,9 @@
  *   - every parked append is answered exactly once: run, expired (the
  *     answer its log gives then) or refused at stop (CK_E_SHUTDOWN);
  *   - each holds a reference to its client (a closed client's answers go
- *     nowhere).
+ *     nowhere);
+ *   - their bytes are bounded (WAL_PENDING_BYTES_MAX): past that, an
+ *     append gets its answer at once.
  * Not here: validation and queueing of the append (wal_req.c).
  */
 #define CK_LOG_SUBSYSTEM "loop"
@@ -73,6 +75,7 @@ static void wal_park_answer(wal_parked_t *p, int err)
 	wal_server_t *w = p->client->srv;
 	wal_log_t *l;
 
+	w->park_bytes -= m->batches.len;
 	if (err == 0) {
 		l = wal_log_find(w, m->topic, m->partition);
 		err = l ? CK_E_AGAIN : CK_E_NOT_FOUND;
@@ -146,13 +149,26 @@ bool wal_park_wanted(const wal_server_t *w, const char *topic, int32_t partition
 
 void wal_park(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
 {
-	wal_parked_t *p = calloc(1, sizeof(*p));
+	const Chronik__Wal__Append *m = req->append;
+	wal_parked_t *p;
 
+	/* Bounded like the pending queue: past it, the answer comes now. */
+	if (w->park_bytes + m->batches.len > WAL_PENDING_BYTES_MAX) {
+		wal_log_t *l = wal_log_find(w, m->topic, m->partition);
+		int err = l ? CK_E_AGAIN : CK_E_NOT_FOUND;
+
+		wal_reply_err(c, req->correlation_id, err,
+		              err == CK_E_NOT_FOUND ? "no such log" : "log busy");
+		chronik__wal__wal_request__free_unpacked(req, NULL);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
 	if (!p) {
 		wal_reply_err(c, req->correlation_id, -ENOMEM, NULL);
 		chronik__wal__wal_request__free_unpacked(req, NULL);
 		return;
 	}
+	w->park_bytes += m->batches.len;
 	p->client = c;
 	c->refs++;
 	p->req = req;
@@ -177,6 +193,7 @@ void wal_park_retry(wal_server_t *w)
 			wal_park_push(w, p); /* same deadline, same order */
 			continue;
 		}
+		w->park_bytes -= m->batches.len;
 		if (!wal_req_append_run(w, p->client, p->req))
 			chronik__wal__wal_request__free_unpacked(p->req, NULL);
 		wal_client_unref(p->client);

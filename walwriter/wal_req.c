@@ -23,9 +23,6 @@
 #include "ck_err.h"
 #include "ck_log.h"
 
-/* Appends accepted but not yet handed to the sync thread, at most: beyond
- * this a client outruns the disk and gets CK_E_AGAIN (retriable). */
-#define WAL_PENDING_BYTES_MAX ((uint64_t)512 << 20)
 
 static wal_job_t *wal_admin_job(wal_job_kind_t kind, wal_client_t *c, uint64_t cid, wal_log_t *l)
 {
