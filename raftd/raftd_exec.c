@@ -984,15 +984,19 @@ static void raftd_round_tried(struct raftd_node *n, int r)
 		 * one waits for it in walwriter, wal_park.c), the round ends
 		 * when the logs exist; 0: aborted, the effects go first, then
 		 * the commit. */
-		if (r == 2)
-			raftd_node_answer(n, n->round_n);
 		if (r == 2 && n->fx_early_done) {
 			raftd_exec_round_done(n);
-		} else if (r == 2 && n->fx_early) {
-			n->exec = RAFTD_EXEC_POST; /* raftd_fx_finished ends it */
-			raftd_fx_pump(n);
+		} else if (r == 2) {
+			/* The CreateLogs first, so they leave before the answers
+			 * (raftd_fx_finished ends the round). */
+			n->exec = RAFTD_EXEC_POST;
+			if (n->fx_early)
+				raftd_fx_pump(n);
+			else
+				raftd_fx_start(n);
+			raftd_node_answer(n, n->round_n);
 		} else {
-			n->exec = r == 2 ? RAFTD_EXEC_POST : RAFTD_EXEC_ROUND;
+			n->exec = RAFTD_EXEC_ROUND;
 			raftd_fx_start(n);
 		}
 	}

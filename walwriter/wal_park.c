@@ -189,6 +189,11 @@ void wal_park_retry(wal_server_t *w)
 		const Chronik__Wal__Append *m = p->req->append;
 
 		next = p->next;
+		if (!p->client->conn) {
+			/* Its client is gone: nobody waits for this append. */
+			wal_park_answer(p, CK_E_CLOSED);
+			continue;
+		}
 		if (wal_park_wanted(w, m->topic, m->partition)) {
 			wal_park_push(w, p); /* same deadline, same order */
 			continue;
