@@ -713,32 +713,54 @@ static int raftd_parts_changed(const raftd_apply_t *a, MDB_txn *txn, uint64_t in
 	return r < 0 ? r : ck_meta_parts_index_put(a->meta, txn, index);
 }
 
+/* Every entry counts, whatever it holds, so every node trims at the same
+ * indexes. */
+static int raftd_apply_trim(const raftd_apply_t *a, MDB_txn *txn, uint64_t index)
+{
+	if (index % RAFTD_CHANGES_TRIM_EVERY == 0 && index > RAFTD_CHANGES_KEEP)
+		return ck_meta_changes_trim(a->meta, txn, index - RAFTD_CHANGES_KEEP);
+	return 0;
+}
+
+static int raftd_apply_decoded(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
+                               const Chronik__Meta__MetadataCommand *cmd, raftd_effects_t *fx,
+                               raftd_apply_result_t *ret)
+{
+	size_t fx_n = fx->n;
+	int r = raftd_apply_cmd(a, txn, index, cmd, fx, ret);
+
+	if (r == 0 && ret->result == 0 && raftd_changes_partitions(cmd->cmd_case))
+		r = raftd_parts_changed(a, txn, index, cmd);
+	if (r < 0)
+		fx->n = fx_n;
+	return r;
+}
+
 int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, const uint8_t *data,
                       size_t len, raftd_effects_t *fx, raftd_apply_result_t *ret)
 {
 	Chronik__Meta__MetadataCommand *cmd;
-	size_t fx_n = fx->n;
-	int r;
+	int r = raftd_apply_trim(a, txn, index);
 
-	/* Every entry counts, whatever it holds, so every node trims at the
-	 * same indexes. */
-	if (index % RAFTD_CHANGES_TRIM_EVERY == 0 && index > RAFTD_CHANGES_KEEP) {
-		r = ck_meta_changes_trim(a->meta, txn, index - RAFTD_CHANGES_KEEP);
-		if (r < 0)
-			return r;
-	}
+	if (r < 0)
+		return r;
 	if (len == 0)
 		return raftd_result(ret, 0, "noop");
 	cmd = chronik__meta__metadata_command__unpack(NULL, len, data);
 	if (!cmd)
 		return raftd_result(ret, CK_E_INVALID, "not a metadata command");
-	r = raftd_apply_cmd(a, txn, index, cmd, fx, ret);
-	if (r == 0 && ret->result == 0 && raftd_changes_partitions(cmd->cmd_case))
-		r = raftd_parts_changed(a, txn, index, cmd);
+	r = raftd_apply_decoded(a, txn, index, cmd, fx, ret);
 	chronik__meta__metadata_command__free_unpacked(cmd, NULL);
-	if (r < 0)
-		fx->n = fx_n;
 	return r;
+}
+
+int raftd_apply_entry_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
+                          const Chronik__Meta__MetadataCommand *cmd, raftd_effects_t *fx,
+                          raftd_apply_result_t *ret)
+{
+	int r = raftd_apply_trim(a, txn, index);
+
+	return r < 0 ? r : raftd_apply_decoded(a, txn, index, cmd, fx, ret);
 }
 
 /* ---- the command kind, without decoding ---- */

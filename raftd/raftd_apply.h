@@ -124,6 +124,10 @@ typedef struct {
  */
 int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, const uint8_t *data,
                       size_t len, raftd_effects_t *fx, raftd_apply_result_t *ret);
+/* The same for an entry its caller decoded already (CMD, not NULL). */
+int raftd_apply_entry_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
+                          const Chronik__Meta__MetadataCommand *cmd, raftd_effects_t *fx,
+                          raftd_apply_result_t *ret);
 
 /*
  * Maps the configs of a topic to walwriter's per-log settings (keys

@@ -294,7 +294,8 @@ static int raftd_exec_apply(struct raftd_node *n, MDB_txn *txn, const raftd_item
 			goto out;
 		}
 	}
-	r = raftd_apply_entry(&n->apply, txn, it->index, it->data, it->len, &n->fx, res);
+	r = cmd ? raftd_apply_entry_cmd(&n->apply, txn, it->index, cmd, &n->fx, res)
+	        : raftd_apply_entry(&n->apply, txn, it->index, it->data, it->len, &n->fx, res);
 	if (r < 0 || had != 1 || res->result != 0)
 		goto out;
 	r = raftd_topic_log_cfg(n, txn, cmd->alter_topic_configs->name, &a.e.cfg);
