@@ -86,6 +86,11 @@ static int ck_meta_dbis_open(ck_meta_t *m)
 
 int ck_meta_open(const char *data_dir, ck_meta_t **ret)
 {
+	return ck_meta_open_flags(data_dir, 0, ret);
+}
+
+int ck_meta_open_flags(const char *data_dir, unsigned int flags, ck_meta_t **ret)
+{
 	char path[PATH_MAX];
 	ck_meta_t *m;
 	int r;
@@ -95,7 +100,7 @@ int ck_meta_open(const char *data_dir, ck_meta_t **ret)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	r = ck_lmdb_open(path, MDB_NOMETASYNC, CK_META_MAX_DBS, 0, &m->env);
+	r = ck_lmdb_open(path, MDB_NOMETASYNC | flags, CK_META_MAX_DBS, 0, &m->env);
 	if (r < 0)
 		goto out;
 	r = ck_meta_dbis_open(m);
@@ -486,6 +491,16 @@ int ck_meta_topic_get(ck_meta_t *m, MDB_txn *txn, const char *name,
 	                       (ProtobufCMessage **)ret);
 }
 
+int ck_meta_topic_raw(ck_meta_t *m, MDB_txn *txn, const char *name, MDB_val *ret)
+{
+	MDB_val k;
+	int r = ck_meta_topic_key(name, &k);
+
+	if (r < 0)
+		return r == CK_E_TOO_LARGE ? CK_E_NOT_FOUND : r;
+	return ck_meta_err(mdb_get(txn, m->topics, &k, ret));
+}
+
 int ck_meta_partition_get(ck_meta_t *m, MDB_txn *txn, const char *topic, int32_t partition,
                           Chronik__Meta__PartitionRecord **ret)
 {
@@ -667,6 +682,62 @@ int ck_meta_brokers_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_broker_fn fn, vo
 
 	CK_ASSERT(fn != NULL);
 	return ck_meta_walk(txn, m->brokers, &chronik__meta__broker_record__descriptor, &w);
+}
+
+/* Appends a length (u32, little-endian) and LEN bytes of P to IMG. */
+static int ck_meta_image_add(uint8_t **img, size_t *len, size_t *cap, const void *p, size_t n)
+{
+	size_t need = *len + 4 + n;
+
+	if (n > UINT32_MAX)
+		return CK_E_CORRUPT;
+	if (need > *cap) {
+		size_t c = *cap ? *cap : 256;
+		uint8_t *b;
+
+		while (c < need)
+			c *= 2;
+		b = realloc(*img, c);
+		if (!b)
+			return -ENOMEM;
+		*img = b;
+		*cap = c;
+	}
+	for (int i = 0; i < 4; i++)
+		(*img)[*len + (size_t)i] = (uint8_t)(n >> (8 * i));
+	if (n)
+		memcpy(*img + *len + 4, p, n);
+	*len = need;
+	return 0;
+}
+
+int ck_meta_brokers_image(ck_meta_t *m, MDB_txn *txn, uint8_t **ret, size_t *ret_len)
+{
+	MDB_cursor *cur = NULL;
+	MDB_cursor_op op = MDB_FIRST;
+	MDB_val k, v;
+	uint8_t *img = NULL;
+	size_t len = 0, cap = 0;
+	int r;
+
+	r = ck_meta_err(mdb_cursor_open(txn, m->brokers, &cur));
+	if (r < 0)
+		return r;
+	while ((r = ck_meta_cursor_next(cur, &k, &v, &op)) == 1) {
+		r = ck_meta_image_add(&img, &len, &cap, k.mv_data, k.mv_size);
+		if (r == 0)
+			r = ck_meta_image_add(&img, &len, &cap, v.mv_data, v.mv_size);
+		if (r < 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (r < 0) {
+		free(img);
+		return r;
+	}
+	*ret = img;
+	*ret_len = len;
+	return 0;
 }
 
 int ck_meta_partitions_foreach(ck_meta_t *m, MDB_txn *txn, const char *topic,

@@ -39,7 +39,11 @@
  * else reads with read transactions. The environment runs with
  * MDB_NOMETASYNC, and raftd's own commits with MDB_NOSYNC (see
  * ck_meta_unsynced_mark): after a crash raftd re-applies the log from
- * applied_index.
+ * applied_index. raftd's handle is also MDB_WRITEMAP: its commits change
+ * the pages in the shared map instead of writing each with pwrite (the
+ * page cache is one, so the other processes' handles see the same bytes);
+ * LMDB then sizes data.mdb to the map size (a sparse file: only pages in
+ * use take disk space).
  *
  * Records are returned unpacked (protobuf-c); free them with the matching
  * chronik__meta__*__free_unpacked(rec, NULL).
@@ -60,6 +64,8 @@ typedef struct ck_meta ck_meta_t;
 /* Opens (creating) <DATA_DIR>/meta and its databases. Returns 0 and *RET or
  * -errno / an MDB_* code. */
 int ck_meta_open(const char *data_dir, ck_meta_t **ret);
+/* The same with extra mdb_env_open FLAGS (raftd: MDB_WRITEMAP). */
+int ck_meta_open_flags(const char *data_dir, unsigned int flags, ck_meta_t **ret);
 
 /*
  * raftd commits without fdatasync (MDB_NOSYNC on its handle): what it
@@ -105,6 +111,10 @@ int ck_meta_topic_get(ck_meta_t *m, MDB_txn *txn, const char *name,
 int ck_meta_partition_get(ck_meta_t *m, MDB_txn *txn, const char *topic, int32_t partition,
 			  Chronik__Meta__PartitionRecord **ret);
 int ck_meta_broker_get(ck_meta_t *m, MDB_txn *txn, int32_t id, Chronik__Meta__BrokerRecord **ret);
+/* The packed TopicRecord of NAME as stored (valid until TXN ends), for a
+ * reader that only needs to know whether it changed. Returns 0,
+ * CK_E_NOT_FOUND or an error. */
+int ck_meta_topic_raw(ck_meta_t *m, MDB_txn *txn, const char *name, MDB_val *ret);
 
 /* Calls FN for every record, in key order; FN returning non-zero stops the
  * walk and that value is returned. The record is freed after FN returns. */
@@ -116,6 +126,11 @@ int ck_meta_topics_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_topic_fn fn, void
 int ck_meta_partitions_foreach(ck_meta_t *m, MDB_txn *txn, const char *topic,
 			       ck_meta_partition_fn fn, void *arg);
 int ck_meta_brokers_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_broker_fn fn, void *arg);
+/* The "brokers" database as one byte string (each key and value with its
+ * length before it), malloc'd into *RET and *RET_LEN: equal strings, equal
+ * databases. For a reader that only needs to know whether it changed.
+ * Returns 0 or an error. */
+int ck_meta_brokers_image(ck_meta_t *m, MDB_txn *txn, uint8_t **ret, size_t *ret_len);
 
 /* Write side, for raftd only: inside a write transaction it began with
  * mdb_txn_begin(ck_meta_env(m), NULL, 0, &txn) (or ck_meta_write_begin).

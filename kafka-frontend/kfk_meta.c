@@ -4,10 +4,14 @@
  *
  * Owned by kafka-frontend; raftd is the only writer of `meta`. Every read
  * runs in its own read transaction (a consistent snapshot). Decoded topics
- * are cached and the whole cache is dropped whenever the applied index in
- * LMDB moves (kfk_meta_refresh(), called when a request arrives and after a
- * proposal of ours was applied), so a reader never serves state older than
- * the request that asks.
+ * are cached. When the applied index in LMDB moves (kfk_meta_refresh(),
+ * called when a request arrives and after a proposal of ours was applied),
+ * the topics whose partitions changed are dropped (ck_meta.h "changes";
+ * every topic when the log does not cover the step) and the rest are
+ * checked on their next lookup: a topic whose stored record is no longer
+ * the one it was built from is read again. So a reader never serves state
+ * older than the request that asks, and a stream of config changes or
+ * creations does not re-read every other topic.
  * Not for: writing metadata (proposals go to raftd: kfk_propose.c).
  */
 #define CK_LOG_SUBSYSTEM "meta"
@@ -36,6 +40,7 @@ static void kfk_topic_free(kfk_topic_t *t)
 	for (int32_t i = 0; t->parts && i < t->npart; i++)
 		free(t->parts[i].replicas);
 	free(t->parts);
+	free(t->raw);
 	free(t);
 }
 
@@ -66,10 +71,68 @@ static int kfk_meta_ensure_open(kfk_srv_t *s)
 	return r;
 }
 
+static void kfk_meta_evict(kfk_srv_t *s, const char *name)
+{
+	size_t b;
+
+	if (!s->topics_cap)
+		return;
+	b = kfk_name_hash(name, strlen(name)) & (s->topics_cap - 1);
+	for (kfk_topic_t **pp = &s->topics[b]; *pp; pp = &(*pp)->hnext) {
+		if (!strcmp((*pp)->name, name)) {
+			kfk_topic_t *t = *pp;
+			*pp = t->hnext;
+			kfk_topic_free(t);
+			return;
+		}
+	}
+}
+
+typedef struct {
+	kfk_srv_t *s;
+	uint64_t last; /* the parts_index being caught up to */
+	bool saw_last;
+	bool unknown;
+} kfk_changes_t;
+
+static int kfk_meta_change_cb(void *arg, uint64_t index, const char *topic)
+{
+	kfk_changes_t *x = arg;
+
+	if (index > x->last)
+		return 1;
+	x->saw_last = index == x->last;
+	if (!topic[0]) {
+		x->unknown = true;
+		return 1;
+	}
+	kfk_meta_evict(x->s, topic);
+	return 0;
+}
+
+/* Drops the cached topics whose partitions the entries meta_parts+1 ..
+ * PARTS changed. False when "changes" does not cover them all (ck_meta.h):
+ * the caller drops everything. */
+static bool kfk_meta_evict_changed(kfk_srv_t *s, MDB_txn *txn, uint64_t parts)
+{
+	kfk_changes_t x = {.s = s, .last = parts};
+	uint64_t p0 = s->meta_parts, floor = 0;
+
+	if (p0 == 0 || parts < p0)
+		return false;
+	if (parts == p0) /* no entry since changed a partition */
+		return true;
+	if (ck_meta_changes_floor(s->meta, txn, &floor) < 0 || floor == 0 || floor > p0 + 1)
+		return false;
+	if (ck_meta_changes_foreach(s->meta, txn, p0 + 1, kfk_meta_change_cb, &x) < 0)
+		return false;
+	return x.saw_last && !x.unknown;
+}
+
 void kfk_meta_refresh(kfk_srv_t *s)
 {
 	MDB_txn *txn;
-	uint64_t idx = 0;
+	uint64_t idx = 0, parts = 0;
 	int r;
 
 	if (kfk_meta_ensure_open(s) < 0)
@@ -78,13 +141,16 @@ void kfk_meta_refresh(kfk_srv_t *s)
 	if (r < 0)
 		return;
 	r = ck_meta_applied_index(s->meta, txn, &idx);
-	ck_meta_read_end(txn);
-	if (r < 0 && r != CK_E_NOT_FOUND)
-		return;
-	if (idx != s->meta_index) {
-		kfk_meta_flush(s);
+	if ((r == 0 || r == CK_E_NOT_FOUND) && idx != s->meta_index) {
+		if (idx < s->meta_index || ck_meta_parts_index(s->meta, txn, &parts) < 0 ||
+		    parts == 0 || !kfk_meta_evict_changed(s, txn, parts))
+			kfk_meta_flush(s);
+		s->brokers_valid = false;
+		s->meta_parts = parts;
 		s->meta_index = idx;
+		s->meta_gen++;
 	}
+	ck_meta_read_end(txn);
 }
 
 typedef struct {
@@ -144,6 +210,7 @@ static int kfk_topic_load(kfk_srv_t *s, MDB_txn *txn, const Chronik__Meta__Topic
 
 	if (!t)
 		return -ENOMEM;
+	t->gen = s->meta_gen;
 	if (strlen(rec->name) > CK_TOPIC_NAME_MAX || rec->partitions < 0) {
 		free(t);
 		return CK_E_CORRUPT;
@@ -188,11 +255,68 @@ static int kfk_meta_cache_put(kfk_srv_t *s, kfk_topic_t *t)
 	return 0;
 }
 
+/* Reads topic NAME in TXN into *RET (with a copy of its packed record). */
+static int kfk_meta_topic_read(kfk_srv_t *s, MDB_txn *txn, const char *name, kfk_topic_t **ret)
+{
+	Chronik__Meta__TopicRecord *rec;
+	MDB_val v;
+	uint8_t *raw;
+	int r = ck_meta_topic_raw(s->meta, txn, name, &v);
+
+	if (r < 0)
+		return r;
+	rec = chronik__meta__topic_record__unpack(NULL, v.mv_size, v.mv_data);
+	if (!rec)
+		return CK_E_CORRUPT;
+	raw = malloc(v.mv_size ? v.mv_size : 1);
+	r = raw ? kfk_topic_load(s, txn, rec, ret) : -ENOMEM;
+	chronik__meta__topic_record__free_unpacked(rec, NULL);
+	if (r < 0) {
+		free(raw);
+		return r;
+	}
+	memcpy(raw, v.mv_data, v.mv_size);
+	(*ret)->raw = raw;
+	(*ret)->raw_len = v.mv_size;
+	return 0;
+}
+
+/* Brings cached topic T up to what TXN holds, when its partitions can stay
+ * (kfk_meta_refresh dropped it if they changed): an unchanged record, or
+ * one of the same topic (id) and partition count whose configs changed.
+ * False when it has to be read again. */
+static bool kfk_topic_revalidate(kfk_srv_t *s, MDB_txn *txn, kfk_topic_t *t)
+{
+	Chronik__Meta__TopicRecord *rec;
+	MDB_val v;
+	uint8_t *raw;
+	bool same;
+
+	if (ck_meta_topic_raw(s->meta, txn, t->name, &v) < 0)
+		return false;
+	if (v.mv_size == t->raw_len && !memcmp(v.mv_data, t->raw, t->raw_len))
+		return true;
+	rec = chronik__meta__topic_record__unpack(NULL, v.mv_size, v.mv_data);
+	if (!rec)
+		return false;
+	same = rec->partitions == t->npart && rec->topic_id.len == 16 &&
+	       !memcmp(rec->topic_id.data, t->id, 16) && !strcmp(rec->name, t->name);
+	raw = same ? malloc(v.mv_size ? v.mv_size : 1) : NULL;
+	if (raw) {
+		memcpy(raw, v.mv_data, v.mv_size);
+		free(t->raw);
+		t->raw = raw;
+		t->raw_len = v.mv_size;
+		kfk_topic_configs(s, t, rec);
+	}
+	chronik__meta__topic_record__free_unpacked(rec, NULL);
+	return raw != NULL;
+}
+
 int kfk_meta_topic(kfk_srv_t *s, kfk_str_t name, kfk_topic_t **ret)
 {
 	char cname[CK_TOPIC_NAME_MAX + 1];
-	Chronik__Meta__TopicRecord *rec = NULL;
-	kfk_topic_t *t;
+	kfk_topic_t *t = NULL;
 	MDB_txn *txn;
 	int r;
 
@@ -202,10 +326,12 @@ int kfk_meta_topic(kfk_srv_t *s, kfk_str_t name, kfk_topic_t **ret)
 		size_t b = kfk_name_hash(name.ptr, (size_t)name.len) & (s->topics_cap - 1);
 
 		for (t = s->topics[b]; t; t = t->hnext) {
-			if (kfk_str_eq(name, t->name)) {
-				*ret = t;
-				return 1;
-			}
+			if (kfk_str_eq(name, t->name))
+				break;
+		}
+		if (t && t->gen == s->meta_gen) {
+			*ret = t;
+			return 1;
 		}
 	}
 	memcpy(cname, name.ptr, (size_t)name.len);
@@ -215,11 +341,16 @@ int kfk_meta_topic(kfk_srv_t *s, kfk_str_t name, kfk_topic_t **ret)
 	r = ck_meta_read_begin(s->meta, &txn);
 	if (r < 0)
 		return r;
-	r = ck_meta_topic_get(s->meta, txn, cname, &rec);
-	if (r == 0) {
-		r = kfk_topic_load(s, txn, rec, &t);
-		chronik__meta__topic_record__free_unpacked(rec, NULL);
+	if (t) {
+		if (kfk_topic_revalidate(s, txn, t)) {
+			ck_meta_read_end(txn);
+			t->gen = s->meta_gen;
+			*ret = t;
+			return 1;
+		}
+		kfk_meta_evict(s, cname);
 	}
+	r = kfk_meta_topic_read(s, txn, cname, &t);
 	ck_meta_read_end(txn);
 	if (r == CK_E_NOT_FOUND)
 		return 0;
@@ -381,16 +512,43 @@ int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n)
 	int r;
 
 	if (!s->brokers_valid) {
-		s->nbrokers = 0;
+		uint8_t *img = NULL;
+		size_t len = 0;
+		bool same = false;
+
 		if (kfk_meta_ensure_open(s) == 0 && ck_meta_read_begin(s->meta, &txn) == 0) {
-			r = ck_meta_brokers_foreach(s->meta, txn, kfk_meta_broker_cb, s);
+			/* Unchanged since the last read (the usual case: most
+			 * entries are not about brokers): keep what we have. */
+			r = ck_meta_brokers_image(s->meta, txn, &img, &len);
+			same = r == 0 && s->brokers_image && len == s->brokers_image_len &&
+			       !memcmp(img, s->brokers_image, len);
+			if (!same) {
+				s->nbrokers = 0;
+				if (r == 0)
+					r = ck_meta_brokers_foreach(s->meta, txn, kfk_meta_broker_cb, s);
+				if (r < 0) {
+					ck_log(CK_LOG_WARN, "cannot read brokers: %s", ck_strerror(r));
+					free(img);
+					img = NULL; /* read them again next time */
+				}
+			}
 			ck_meta_read_end(txn);
-			if (r < 0)
-				ck_log(CK_LOG_WARN, "cannot read brokers: %s", ck_strerror(r));
+		} else {
+			s->nbrokers = 0;
 		}
-		r = kfk_meta_self(s);
-		if (r < 0)
-			return r;
+		if (same) {
+			free(img);
+		} else {
+			free(s->brokers_image);
+			s->brokers_image = img;
+			s->brokers_image_len = len;
+			r = kfk_meta_self(s);
+			if (r < 0) {
+				free(s->brokers_image);
+				s->brokers_image = NULL;
+				return r;
+			}
+		}
 		s->brokers_valid = true;
 	}
 	*ret = s->brokers;
@@ -429,6 +587,9 @@ void kfk_meta_close(kfk_srv_t *s)
 	s->topics = NULL;
 	s->topics_cap = 0;
 	free(s->brokers);
+	free(s->brokers_image);
+	s->brokers_image = NULL;
+	s->brokers_valid = false;
 	s->brokers = NULL;
 	s->nbrokers = 0;
 	if (s->meta)

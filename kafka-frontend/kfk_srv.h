@@ -306,6 +306,11 @@ struct kfk_topic {
 	kfk_pmeta_t *parts; /* npart entries, by partition index (leader -1 if missing) */
 	kfk_tcfg_set_t cfg_set;
 	kfk_tcfg_t cfg;
+	/* Cache validity (kfk_meta.c): the refresh generation it was last
+	 * checked in, and the packed record it was built from. */
+	uint64_t gen;
+	uint8_t *raw;
+	size_t raw_len;
 };
 
 typedef struct {
@@ -316,7 +321,9 @@ typedef struct {
 	bool fenced;
 } kfk_broker_t;
 
-/* Re-reads the applied index and drops cached topics when it moved.
+/* Re-reads the applied index; when it moved, drops the cached topics whose
+ * partitions changed (all of them when that is not known) and marks the
+ * others to be checked against their stored record on their next lookup.
  * Handlers call it once on arrival (and after their own proposals). */
 void kfk_meta_refresh(kfk_srv_t *s);
 /* The topic NAME: returns 1 and *RET (cached until the next refresh that
@@ -397,11 +404,15 @@ struct kfk_srv {
 	/* Metadata. */
 	ck_meta_t *meta;
 	uint64_t meta_index;
+	uint64_t meta_parts; /* parts_index the cached partitions are current to */
+	uint64_t meta_gen;   /* moves with meta_index: cached topics to re-check */
 	kfk_topic_t **topics;
 	size_t topics_cap;
 	kfk_broker_t *brokers;
 	int nbrokers;
-	bool brokers_valid;
+	bool brokers_valid;          /* checked since the last index move */
+	uint8_t *brokers_image;      /* ck_meta_brokers_image they were read from */
+	size_t brokers_image_len;
 	/* Auto-creations in flight (kfk_propose.c). */
 	void *autos;
 	ck_rand_t rand;

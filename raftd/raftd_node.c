@@ -709,7 +709,9 @@ static int raftd_node_open(struct raftd_node *n)
 	r = ck_meta_unsynced_recover(n->cfg->data_dir);
 	if (r < 0)
 		return r;
-	r = ck_meta_open(n->cfg->data_dir, &n->meta);
+	/* MDB_WRITEMAP: a commit writes its pages in place in the map, not
+	 * with a pwrite each (ck_meta.h). */
+	r = ck_meta_open_flags(n->cfg->data_dir, MDB_WRITEMAP, &n->meta);
 	if (r < 0)
 		return r;
 	r = ck_meta_unsynced_mark(n->cfg->data_dir);

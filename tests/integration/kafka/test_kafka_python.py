@@ -222,6 +222,58 @@ class KafkaPythonAdmin(NodeTestCase):
         self.assertNotEqual(after.get('segment.bytes', ('x', True))[0], '1048576')
         self.assertTrue(after.get('segment.bytes', ('x', True))[1])
 
+    def test_topic_view_follows_every_change(self):
+        """The broker's view of a topic it has answered about before follows
+        changes to it, and only to it: configs, partitions, delete and
+        re-create under the same name, with other topics changing between."""
+        node = self.node().start()
+        a, b = topic_name('seen'), topic_name('other')
+        create_topic(node, a, 1, configs={'retention.ms': '1000001'})
+        create_topic(node, b, 1)
+
+        def alter(topic, value):
+            admin = admin_client(node)
+            try:
+                resp = admin.alter_configs([ConfigResource(
+                    ConfigResourceType.TOPIC, topic, configs={'retention.ms': value})])
+            finally:
+                admin.close()
+            self.assertEqual([r[0] for r in resp.resources], [0], str(resp))
+
+        def retention(topic):
+            return describe_topic_configs(node, topic, ['retention.ms'])['retention.ms'][0]
+
+        self.assertEqual(retention(a), '1000001')
+        self.assertEqual(list_topics_raw(node).get(a), 1)
+        for i in range(3):  # other topics change: A keeps its value
+            alter(b, str(2000000 + i))
+            self.assertEqual(retention(a), '1000001')
+            self.assertEqual(retention(b), str(2000000 + i))
+        alter(a, '1000002')
+        self.assertEqual(retention(a), '1000002')
+        admin = admin_client(node)
+        try:
+            admin.create_partitions({a: NewPartitions(3)}, timeout_ms=30000)
+        finally:
+            admin.close()
+        self.assertEqual(list_topics_raw(node).get(a), 3)
+        self.assertEqual(retention(a), '1000002')
+        admin = admin_client(node)
+        try:
+            admin.delete_topics([a], timeout_ms=30000)
+        finally:
+            admin.close()
+        wait_for(lambda: a not in list_topics_raw(node), 30, 'topic deleted')
+        with self.assertRaises(kerr.UnknownTopicOrPartitionError):
+            retention(a)
+        create_topic(node, a, 2, configs={'retention.ms': '1000003'})
+        self.assertEqual(list_topics_raw(node).get(a), 2)
+        self.assertEqual(retention(a), '1000003')
+        p = producer(node)
+        md = p.send(a, b'new', partition=1).get(30)
+        p.close()
+        self.assertEqual((md.partition, md.offset), (1, 0))
+
     def test_max_message_bytes_enforced(self):
         node = self.node().start()
         name = topic_name('small')

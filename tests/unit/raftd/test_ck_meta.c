@@ -3,7 +3,8 @@
  * record round trips through a reopen, applied_index, key order of the
  * walks, partitions of one topic only (even with names that prefix each
  * other), deleting a topic with its partitions, producer-id blocks,
- * missing records, corrupt values and bad keys; the partition change log
+ * missing records, corrupt values and bad keys; the raw views readers
+ * use to tell a change (a topic's packed record, the brokers' image); the partition change log
  * ("changes"): records, walks, trimming and its floor, which restarts
  * whenever entries went by unrecorded; the unsynced marker: written with
  * the boot id, kept within a boot, the environment moved aside when the
@@ -86,6 +87,86 @@ static void put_partition(MDB_txn *txn, const char *topic, int32_t p, int32_t le
 	r.partition_epoch = p * 100;
 	ck_assert_int_eq(ck_meta_partition_put(meta, txn, &r), 0);
 }
+
+static void put_broker(MDB_txn *txn, int32_t id, int32_t port, bool fenced)
+{
+	Chronik__Meta__BrokerRecord b = CHRONIK__META__BROKER_RECORD__INIT;
+
+	b.id = id;
+	b.kafka_host = "127.0.0.1";
+	b.kafka_port = port;
+	b.fenced = fenced;
+	ck_assert_int_eq(ck_meta_broker_put(meta, txn, &b), 0);
+}
+
+static size_t image(uint8_t **img)
+{
+	MDB_txn *txn = rbegin();
+	size_t len = 99;
+
+	*img = NULL;
+	ck_assert_int_eq(ck_meta_brokers_image(meta, txn, img, &len), 0);
+	ck_meta_read_end(txn);
+	return len;
+}
+
+/* A topic's packed record is what the typed read decodes, and changes
+ * with it; the brokers' image is equal exactly while the brokers are. */
+START_TEST(test_raw_views)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	MDB_txn *txn = wbegin();
+	uint8_t *i0, *i1, *i2, *i3;
+	size_t n0, n1, n2, n3;
+	MDB_val v, v2;
+	void *copy;
+
+	n0 = 0;
+	put_topic(txn, "t", 2, 5);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_topic_raw(meta, txn, "t", &v), 0);
+	ck_assert_int_eq(ck_meta_topic_raw(meta, txn, "nosuch", &v2), CK_E_NOT_FOUND);
+	t = chronik__meta__topic_record__unpack(NULL, v.mv_size, v.mv_data);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t->name, "t");
+	ck_assert_int_eq(t->partitions, 2);
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	copy = malloc(v.mv_size);
+	memcpy(copy, v.mv_data, v.mv_size);
+	n1 = v.mv_size;
+	ck_meta_read_end(txn);
+	txn = wbegin();
+	put_topic(txn, "t", 3, 5);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_topic_raw(meta, txn, "t", &v), 0);
+	ck_assert(v.mv_size != n1 || memcmp(v.mv_data, copy, n1) != 0);
+	ck_meta_read_end(txn);
+	free(copy);
+
+	n0 = image(&i0);
+	ck_assert_uint_eq(n0, 0);
+	free(i0);
+	txn = wbegin();
+	put_broker(txn, 1, 9092, false);
+	put_broker(txn, 2, 9093, false);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	n1 = image(&i1);
+	n2 = image(&i2);
+	ck_assert_uint_gt(n1, 0);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_mem_eq(i1, i2, n1);
+	txn = wbegin();
+	put_broker(txn, 2, 9093, true); /* fenced: one flag */
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	n3 = image(&i3);
+	ck_assert(n3 != n1 || memcmp(i1, i3, n1) != 0);
+	free(i1);
+	free(i2);
+	free(i3);
+}
+END_TEST
 
 /* Everything written comes back the same, also after closing and reopening
  * the environment. */
@@ -689,6 +770,7 @@ static Suite *meta_suite(void)
 	ck_test_add_root(tc);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_round_trip_and_reopen);
+	tcase_add_test(tc, test_raw_views);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_foreach_order);
 	tcase_add_test(tc, test_partitions_of_one_topic_walk);
