@@ -534,6 +534,17 @@ int ck_meta_topic_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__TopicReco
 	return ck_meta_put_msg(txn, m->topics, &k, &rec->base);
 }
 
+int ck_meta_topic_put_raw(ck_meta_t *m, MDB_txn *txn, const char *name, const void *data,
+                          size_t len)
+{
+	MDB_val k, v = {len, (void *)data};
+	int r = ck_meta_topic_key(name, &k);
+
+	if (r < 0)
+		return r;
+	return ck_meta_err(mdb_put(txn, m->topics, &k, &v, 0));
+}
+
 int ck_meta_partition_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__PartitionRecord *rec)
 {
 	uint8_t buf[CK_META_PKEY_MAX];

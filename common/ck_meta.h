@@ -139,6 +139,9 @@ int ck_meta_brokers_image(ck_meta_t *m, MDB_txn *txn, uint8_t **ret, size_t *ret
  * ck_meta_topic_del returns CK_E_NOT_FOUND when the topic is missing (its
  * partitions are then left alone). */
 int ck_meta_topic_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__TopicRecord *rec);
+/* Stores LEN bytes of DATA, a packed TopicRecord of NAME, as they are. */
+int ck_meta_topic_put_raw(ck_meta_t *m, MDB_txn *txn, const char *name, const void *data,
+                          size_t len);
 int ck_meta_topic_del(ck_meta_t *m, MDB_txn *txn, const char *name); /* and its partitions */
 int ck_meta_partition_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__PartitionRecord *rec);
 int ck_meta_broker_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__BrokerRecord *rec);

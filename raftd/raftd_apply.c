@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "ck_err.h"
+#include "raftd_cfgedit.h"
 
 #define RAFTD_REPLICAS_MAX   64
 #define RAFTD_PARTITIONS_MAX 1000000
@@ -483,6 +484,42 @@ static int raftd_configs_merge(const Chronik__Meta__TopicRecord *t,
 	return 0;
 }
 
+/* An alteration that touches no log setting (so nothing to validate
+ * against the kept entries), edited in the packed record
+ * (raftd_cfgedit.h): no unpack and pack of the record. CK_E_CORRUPT when
+ * the stored record does not parse (the caller then takes the long way,
+ * which reports it). */
+static int raftd_alter_configs_packed(const raftd_apply_t *a, MDB_txn *txn,
+                                      const Chronik__Meta__AlterTopicConfigs *c,
+                                      raftd_apply_result_t *ret)
+{
+	uint8_t stack[2048], *buf = stack;
+	size_t n = 0;
+	MDB_val v;
+	long len;
+	int r;
+
+	if (!ck_topic_name_valid(c->name))
+		return raftd_result(ret, CK_E_NOT_FOUND, "unknown topic");
+	r = ck_meta_topic_raw(a->meta, txn, c->name, &v);
+	if (r == CK_E_NOT_FOUND)
+		return raftd_result(ret, CK_E_NOT_FOUND, "unknown topic");
+	if (r < 0)
+		return r;
+	len = raftd_cfgedit(v.mv_data, v.mv_size, c, buf, sizeof(stack), &n);
+	if (len > (long)sizeof(stack)) {
+		buf = malloc((size_t)len);
+		if (!buf)
+			return -ENOMEM;
+		len = raftd_cfgedit(v.mv_data, v.mv_size, c, buf, (size_t)len, &n);
+	}
+	/* The record is copied out before the put: the put may move it. */
+	r = len < 0 ? (int)len : ck_meta_topic_put_raw(a->meta, txn, c->name, buf, (size_t)len);
+	if (buf != stack)
+		free(buf);
+	return r < 0 ? r : raftd_result(ret, 0, "configs=%zu", n);
+}
+
 static int raftd_alter_configs(const raftd_apply_t *a, MDB_txn *txn,
                                const Chronik__Meta__AlterTopicConfigs *c, raftd_apply_result_t *ret)
 {
@@ -493,6 +530,11 @@ static int raftd_alter_configs(const raftd_apply_t *a, MDB_txn *txn,
 	const char *bad = NULL;
 	int r;
 
+	if (!raftd_apply_alter_touches_log(c) && raftd_configs_distinct(c->set, c->n_set)) {
+		r = raftd_alter_configs_packed(a, txn, c, ret);
+		if (r != CK_E_CORRUPT)
+			return r;
+	}
 	r = raftd_topic_find(a, txn, c->name, &t);
 	if (r <= 0)
 		return r < 0 ? r : raftd_result(ret, CK_E_NOT_FOUND, "unknown topic");

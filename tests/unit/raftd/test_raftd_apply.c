@@ -658,6 +658,71 @@ START_TEST(test_alter_configs)
 }
 END_TEST
 
+/* An alteration of settings that are not the log's takes the packed
+ * path (raftd_cfgedit.h): the same records and results as the long way,
+ * and a stored record that does not parse still fails as corrupt. */
+START_TEST(test_alter_configs_packed)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__AlterTopicConfigs ac = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
+	Chronik__Meta__ConfigEntry e[2] = {CHRONIK__META__CONFIG_ENTRY__INIT,
+	                                   CHRONIK__META__CONFIG_ENTRY__INIT};
+	Chronik__Meta__ConfigEntry *ev[2] = {&e[0], &e[1]};
+	char *del[1] = {"cleanup.policy"};
+	Chronik__Meta__TopicRecord *t;
+	raftd_apply_result_t res;
+	MDB_txn *txn;
+	create_t c;
+
+	create_init(&c, "t", 2, 1, 1);
+	create_config(&c, "retention.ms", "1000");
+	create_config(&c, "cleanup.policy", "compact");
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+	cmd.alter_topic_configs = &ac;
+	ac.name = "t";
+	e[0].name = "min.insync.replicas";
+	e[0].value = "2";
+	e[1].name = "flush.messages";
+	e[1].value = "7";
+	ac.set = ev;
+	ac.n_set = 2;
+	ac.delete_ = del;
+	ac.n_delete_ = 1;
+	ck_assert(!raftd_apply_alter_touches_log(&ac));
+	ck_assert_int_eq(apply(2, &cmd), 0);
+	t = topic("t");
+	ck_assert_uint_eq(t->n_configs, 3);
+	ck_assert_str_eq(t->configs[0]->name, "retention.ms"); /* kept, in order */
+	ck_assert_str_eq(t->configs[0]->value, "1000");
+	ck_assert_str_eq(t->configs[1]->name, "min.insync.replicas");
+	ck_assert_str_eq(t->configs[1]->value, "2");
+	ck_assert_str_eq(t->configs[2]->value, "7");
+	ck_assert_int_eq(t->partitions, 2);
+	ck_assert_uint_eq(t->created_index, 1);
+	ck_assert_uint_eq(t->topic_id.len, 16);
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	/* Duplicate and empty keys, unknown and invalid topic names. */
+	e[1].name = "min.insync.replicas";
+	ck_assert_int_eq(apply(3, &cmd), CK_E_INVALID);
+	e[1].name = "";
+	ck_assert_int_eq(apply(4, &cmd), CK_E_INVALID);
+	ac.n_set = 1;
+	ac.name = "nope";
+	ck_assert_int_eq(apply(5, &cmd), CK_E_NOT_FOUND);
+	ac.name = "bad/name";
+	ck_assert_int_eq(apply(6, &cmd), CK_E_NOT_FOUND);
+	/* A stored record that does not parse. */
+	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
+	ck_assert_int_eq(ck_meta_topic_put_raw(meta, txn, "t", "\x0b\x01", 2), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ac.name = "t";
+	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
+	ck_assert_int_eq(raftd_apply_entry_cmd(&ap, txn, 7, &cmd, &fx, &res), CK_E_CORRUPT);
+	mdb_txn_abort(txn);
+}
+END_TEST
+
 /* ---- brokers ---- */
 
 static int register_broker(uint64_t index, int32_t id, uint64_t incarnation, int32_t port)
@@ -1272,6 +1337,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_effects_name_incarnation);
 	tcase_add_test(tc, test_create_partitions);
 	tcase_add_test(tc, test_alter_configs);
+	tcase_add_test(tc, test_alter_configs_packed);
 	tcase_add_test(tc, test_brokers);
 	tcase_add_test(tc, test_update_partition);
 	tcase_add_test(tc, test_producer_ids);
