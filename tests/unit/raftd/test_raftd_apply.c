@@ -593,33 +593,52 @@ END_TEST
 
 /* ---- AlterTopicConfigs ---- */
 
-START_TEST(test_alter_configs)
+/* An AlterTopicConfigs of topic "t" (created at index 1 with PARTS
+ * partitions, retention.ms=1000 and cleanup.policy=compact) setting K0=V0
+ * and K1=V1 and deleting cleanup.policy. */
+typedef struct {
+	Chronik__Meta__MetadataCommand cmd;
+	Chronik__Meta__AlterTopicConfigs ac;
+	Chronik__Meta__ConfigEntry e[2], *ev[2];
+	char *del[1];
+} alter_t;
+
+static void alter_init(alter_t *a, int parts, const char *k0, const char *v0, const char *k1,
+                       const char *v1)
 {
-	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
-	Chronik__Meta__AlterTopicConfigs ac = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
-	Chronik__Meta__ConfigEntry e[2] = {CHRONIK__META__CONFIG_ENTRY__INIT,
-	                                   CHRONIK__META__CONFIG_ENTRY__INIT};
-	Chronik__Meta__ConfigEntry *ev[2] = {&e[0], &e[1]};
-	char *del[1] = {"cleanup.policy"};
-	Chronik__Meta__TopicRecord *t;
 	create_t c;
 
-	create_init(&c, "t", 1, 1, 1);
+	create_init(&c, "t", parts, 1, 1);
 	create_config(&c, "retention.ms", "1000");
 	create_config(&c, "cleanup.policy", "compact");
 	ck_assert_int_eq(apply(1, &c.cmd), 0);
-	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
-	cmd.alter_topic_configs = &ac;
-	ac.name = "t";
-	e[0].name = "retention.ms";
-	e[0].value = "2000";
-	e[1].name = "flush.ms";
-	e[1].value = "5";
-	ac.set = ev;
-	ac.n_set = 2;
-	ac.delete_ = del;
-	ac.n_delete_ = 1;
-	ck_assert_int_eq(apply(2, &cmd), 0);
+	chronik__meta__metadata_command__init(&a->cmd);
+	chronik__meta__alter_topic_configs__init(&a->ac);
+	a->cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+	a->cmd.alter_topic_configs = &a->ac;
+	a->ac.name = "t";
+	for (int i = 0; i < 2; i++) {
+		chronik__meta__config_entry__init(&a->e[i]);
+		a->ev[i] = &a->e[i];
+	}
+	a->e[0].name = (char *)k0;
+	a->e[0].value = (char *)v0;
+	a->e[1].name = (char *)k1;
+	a->e[1].value = (char *)v1;
+	a->ac.set = a->ev;
+	a->ac.n_set = 2;
+	a->del[0] = "cleanup.policy";
+	a->ac.delete_ = a->del;
+	a->ac.n_delete_ = 1;
+}
+
+START_TEST(test_alter_configs)
+{
+	Chronik__Meta__TopicRecord *t;
+	alter_t a;
+
+	alter_init(&a, 1, "retention.ms", "2000", "flush.ms", "5");
+	ck_assert_int_eq(apply(2, &a.cmd), 0);
 	t = topic("t");
 	ck_assert_uint_eq(t->n_configs, 2);
 	ck_assert_str_eq(config_of(t, "retention.ms"), "2000");
@@ -627,29 +646,29 @@ START_TEST(test_alter_configs)
 	ck_assert_ptr_null(config_of(t, "cleanup.policy"));
 	chronik__meta__topic_record__free_unpacked(t, NULL);
 	/* replace_all: the set is everything. */
-	ac.n_set = 1;
-	e[0].name = "segment.ms";
-	e[0].value = "100";
-	ac.n_delete_ = 0;
-	ac.replace_all = true;
-	ck_assert_int_eq(apply(3, &cmd), 0);
+	a.ac.n_set = 1;
+	a.e[0].name = "segment.ms";
+	a.e[0].value = "100";
+	a.ac.n_delete_ = 0;
+	a.ac.replace_all = true;
+	ck_assert_int_eq(apply(3, &a.cmd), 0);
 	t = topic("t");
 	ck_assert_uint_eq(t->n_configs, 1);
 	ck_assert_str_eq(config_of(t, "segment.ms"), "100");
 	chronik__meta__topic_record__free_unpacked(t, NULL);
 	/* Bad value, duplicate key, empty key, unknown topic. */
-	e[0].name = "retention.ms";
-	e[0].value = "soon";
-	ck_assert_int_eq(apply(4, &cmd), CK_E_INVALID);
-	e[0].value = "1";
-	e[1].name = "retention.ms";
-	ac.n_set = 2;
-	ck_assert_int_eq(apply(5, &cmd), CK_E_INVALID);
-	e[1].name = "";
-	ck_assert_int_eq(apply(6, &cmd), CK_E_INVALID);
-	ac.name = "nope";
-	ac.n_set = 1;
-	ck_assert_int_eq(apply(7, &cmd), CK_E_NOT_FOUND);
+	a.e[0].name = "retention.ms";
+	a.e[0].value = "soon";
+	ck_assert_int_eq(apply(4, &a.cmd), CK_E_INVALID);
+	a.e[0].value = "1";
+	a.e[1].name = "retention.ms";
+	a.ac.n_set = 2;
+	ck_assert_int_eq(apply(5, &a.cmd), CK_E_INVALID);
+	a.e[1].name = "";
+	ck_assert_int_eq(apply(6, &a.cmd), CK_E_INVALID);
+	a.ac.name = "nope";
+	a.ac.n_set = 1;
+	ck_assert_int_eq(apply(7, &a.cmd), CK_E_NOT_FOUND);
 	t = topic("t");
 	ck_assert_uint_eq(t->n_configs, 1);
 	ck_assert_str_eq(config_of(t, "segment.ms"), "100");
@@ -663,34 +682,14 @@ END_TEST
  * and a stored record that does not parse still fails as corrupt. */
 START_TEST(test_alter_configs_packed)
 {
-	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
-	Chronik__Meta__AlterTopicConfigs ac = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
-	Chronik__Meta__ConfigEntry e[2] = {CHRONIK__META__CONFIG_ENTRY__INIT,
-	                                   CHRONIK__META__CONFIG_ENTRY__INIT};
-	Chronik__Meta__ConfigEntry *ev[2] = {&e[0], &e[1]};
-	char *del[1] = {"cleanup.policy"};
 	Chronik__Meta__TopicRecord *t;
 	raftd_apply_result_t res;
 	MDB_txn *txn;
-	create_t c;
+	alter_t a;
 
-	create_init(&c, "t", 2, 1, 1);
-	create_config(&c, "retention.ms", "1000");
-	create_config(&c, "cleanup.policy", "compact");
-	ck_assert_int_eq(apply(1, &c.cmd), 0);
-	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
-	cmd.alter_topic_configs = &ac;
-	ac.name = "t";
-	e[0].name = "min.insync.replicas";
-	e[0].value = "2";
-	e[1].name = "flush.messages";
-	e[1].value = "7";
-	ac.set = ev;
-	ac.n_set = 2;
-	ac.delete_ = del;
-	ac.n_delete_ = 1;
-	ck_assert(!raftd_apply_alter_touches_log(&ac));
-	ck_assert_int_eq(apply(2, &cmd), 0);
+	alter_init(&a, 2, "min.insync.replicas", "2", "flush.messages", "7");
+	ck_assert(!raftd_apply_alter_touches_log(&a.ac));
+	ck_assert_int_eq(apply(2, &a.cmd), 0);
 	t = topic("t");
 	ck_assert_uint_eq(t->n_configs, 3);
 	ck_assert_str_eq(t->configs[0]->name, "retention.ms"); /* kept, in order */
@@ -703,22 +702,22 @@ START_TEST(test_alter_configs_packed)
 	ck_assert_uint_eq(t->topic_id.len, 16);
 	chronik__meta__topic_record__free_unpacked(t, NULL);
 	/* Duplicate and empty keys, unknown and invalid topic names. */
-	e[1].name = "min.insync.replicas";
-	ck_assert_int_eq(apply(3, &cmd), CK_E_INVALID);
-	e[1].name = "";
-	ck_assert_int_eq(apply(4, &cmd), CK_E_INVALID);
-	ac.n_set = 1;
-	ac.name = "nope";
-	ck_assert_int_eq(apply(5, &cmd), CK_E_NOT_FOUND);
-	ac.name = "bad/name";
-	ck_assert_int_eq(apply(6, &cmd), CK_E_NOT_FOUND);
+	a.e[1].name = "min.insync.replicas";
+	ck_assert_int_eq(apply(3, &a.cmd), CK_E_INVALID);
+	a.e[1].name = "";
+	ck_assert_int_eq(apply(4, &a.cmd), CK_E_INVALID);
+	a.ac.n_set = 1;
+	a.ac.name = "nope";
+	ck_assert_int_eq(apply(5, &a.cmd), CK_E_NOT_FOUND);
+	a.ac.name = "bad/name";
+	ck_assert_int_eq(apply(6, &a.cmd), CK_E_NOT_FOUND);
 	/* A stored record that does not parse. */
 	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
 	ck_assert_int_eq(ck_meta_topic_put_raw(meta, txn, "t", "\x0b\x01", 2), 0);
 	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
-	ac.name = "t";
+	a.ac.name = "t";
 	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
-	ck_assert_int_eq(raftd_apply_entry_cmd(&ap, txn, 7, &cmd, &fx, &res), CK_E_CORRUPT);
+	ck_assert_int_eq(raftd_apply_entry_cmd(&ap, txn, 7, &a.cmd, &fx, &res), CK_E_CORRUPT);
 	mdb_txn_abort(txn);
 }
 END_TEST
