@@ -25,6 +25,18 @@ typedef struct {
 	size_t body_len;
 } cfgedit_field_t;
 
+/* A varint from S (one-byte ones inline: most tags and lengths here). */
+static inline int cfgedit_varint(ck_span_t *s, uint64_t *v)
+{
+	if (s->len && s->p[0] < 0x80) {
+		*v = s->p[0];
+		s->p++;
+		s->len--;
+		return 0;
+	}
+	return ck_span_uvarint64(s, v);
+}
+
 /* Reads the next field of S into F; 1, 0 at the end, or CK_E_CORRUPT. */
 static int cfgedit_next(ck_span_t *s, cfgedit_field_t *f)
 {
@@ -33,14 +45,14 @@ static int cfgedit_next(ck_span_t *s, cfgedit_field_t *f)
 
 	if (!s->len)
 		return 0;
-	if (ck_span_uvarint64(s, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX)
+	if (cfgedit_varint(s, &tag) < 0 || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX)
 		return CK_E_CORRUPT;
 	f->num = (uint32_t)(tag >> 3);
 	f->body = NULL;
 	f->body_len = 0;
 	switch (tag & 7) {
 	case CFGEDIT_WIRE_VARINT:
-		if (ck_span_uvarint64(s, &v) < 0)
+		if (cfgedit_varint(s, &v) < 0)
 			return CK_E_CORRUPT;
 		break;
 	case CFGEDIT_WIRE_I64:
@@ -52,7 +64,7 @@ static int cfgedit_next(ck_span_t *s, cfgedit_field_t *f)
 			return CK_E_CORRUPT;
 		break;
 	case CFGEDIT_WIRE_LEN:
-		if (ck_span_uvarint64(s, &v) < 0 || v > s->len ||
+		if (cfgedit_varint(s, &v) < 0 || v > s->len ||
 		    ck_span_bytes(s, (size_t)v, &f->body) < 0)
 			return CK_E_CORRUPT;
 		f->body_len = (size_t)v;
@@ -110,64 +122,80 @@ static void cfgedit_put(uint8_t *out, size_t cap, size_t *at, const void *p, siz
 	*at += n;
 }
 
-/* One pass over IN writing the fields of PHASE: 0 before the configs, 1
- * the kept configs, 2 after them. */
-static int cfgedit_pass(const uint8_t *in, size_t len, const Chronik__Meta__AlterTopicConfigs *c,
-                        int phase, uint8_t *out, size_t cap, size_t *at, size_t *kept)
+/* Where each field of the record goes: before the configs, a kept
+ * config, after them. */
+enum { CFGEDIT_PRE, CFGEDIT_KEEP, CFGEDIT_POST, CFGEDIT_DROP };
+
+/* The class of field F of a record altered by C. */
+static int cfgedit_class(const cfgedit_field_t *f, const Chronik__Meta__AlterTopicConfigs *c)
 {
-	ck_span_t s = ck_span(in, len);
-	cfgedit_field_t f;
+	const uint8_t *name;
+	size_t n;
 	int r;
 
-	while ((r = cfgedit_next(&s, &f)) == 1) {
-		if (f.num == CFGEDIT_FIELD_CONFIGS) {
-			const uint8_t *name;
-			size_t n;
-
-			if (!f.body)
-				return CK_E_CORRUPT;
-			r = cfgedit_entry_name(&f, &name, &n);
-			if (r < 0)
-				return r;
-			if (phase == 1 && !cfgedit_touched(c, name, n)) {
-				cfgedit_put(out, cap, at, f.p, f.len);
-				(*kept)++;
-			}
-		} else if ((phase == 0 && f.num < CFGEDIT_FIELD_CONFIGS) ||
-		           (phase == 2 && f.num > CFGEDIT_FIELD_CONFIGS)) {
-			cfgedit_put(out, cap, at, f.p, f.len);
-		}
-	}
-	return r;
+	if (f->num < CFGEDIT_FIELD_CONFIGS)
+		return CFGEDIT_PRE;
+	if (f->num > CFGEDIT_FIELD_CONFIGS)
+		return CFGEDIT_POST;
+	if (!f->body)
+		return CK_E_CORRUPT;
+	r = cfgedit_entry_name(f, &name, &n);
+	if (r < 0)
+		return r;
+	return cfgedit_touched(c, name, n) ? CFGEDIT_DROP : CFGEDIT_KEEP;
 }
+
+/* Writes C's set entries as config fields. */
+static void cfgedit_put_set(const Chronik__Meta__AlterTopicConfigs *c, uint8_t *out, size_t cap,
+                            size_t *at)
+{
+	for (size_t j = 0; j < c->n_set; j++) {
+		const ProtobufCMessage *m = &c->set[j]->base;
+		size_t n = protobuf_c_message_get_packed_size(m);
+		uint8_t hdr[11];
+		size_t h = 1;
+
+		hdr[0] = (CFGEDIT_FIELD_CONFIGS << 3) | CFGEDIT_WIRE_LEN;
+		h += ck_uvarint64_put(hdr + 1, n);
+		cfgedit_put(out, cap, at, hdr, h);
+		if (*at + n <= cap)
+			(void)protobuf_c_message_pack(m, out + *at);
+		*at += n;
+	}
+}
+
+#define CFGEDIT_FIELDS_MAX 64
 
 long raftd_cfgedit(const uint8_t *in, size_t len, const Chronik__Meta__AlterTopicConfigs *c,
                    uint8_t *out, size_t cap, size_t *ret_n)
 {
-	size_t at = 0, kept = 0;
+	cfgedit_field_t f[CFGEDIT_FIELDS_MAX];
+	uint8_t cls[CFGEDIT_FIELDS_MAX];
+	ck_span_t s = ck_span(in, len);
+	size_t nf = 0, at = 0, kept = 0;
 	int r;
 
 	if (c->replace_all)
 		return CK_E_INVALID;
-	for (int phase = 0; phase < 3; phase++) {
-		r = cfgedit_pass(in, len, c, phase, out, cap, &at, &kept);
-		if (r < 0)
-			return r;
-		if (phase != 1)
-			continue;
-		for (size_t j = 0; j < c->n_set; j++) {
-			const ProtobufCMessage *m = &c->set[j]->base;
-			size_t n = protobuf_c_message_get_packed_size(m);
-			uint8_t hdr[11];
-			size_t h = 1;
+	/* One parse; a record of more fields than that is not ours. */
+	while ((r = cfgedit_next(&s, &f[nf])) == 1) {
+		int k = cfgedit_class(&f[nf], c);
 
-			hdr[0] = (CFGEDIT_FIELD_CONFIGS << 3) | CFGEDIT_WIRE_LEN;
-			h += ck_uvarint64_put(hdr + 1, n);
-			cfgedit_put(out, cap, &at, hdr, h);
-			if (at + n <= cap)
-				(void)protobuf_c_message_pack(m, out + at);
-			at += n;
-		}
+		if (k < 0)
+			return k;
+		if (nf == CFGEDIT_FIELDS_MAX - 1)
+			return CK_E_CORRUPT;
+		cls[nf++] = (uint8_t)k;
+		kept += k == CFGEDIT_KEEP;
+	}
+	if (r < 0)
+		return r;
+	for (int want = CFGEDIT_PRE; want <= CFGEDIT_POST; want++) {
+		for (size_t i = 0; i < nf; i++)
+			if (cls[i] == want)
+				cfgedit_put(out, cap, &at, f[i].p, f[i].len);
+		if (want == CFGEDIT_KEEP)
+			cfgedit_put_set(c, out, cap, &at);
 	}
 	*ret_n = kept + c->n_set;
 	return (long)at;

@@ -24,7 +24,8 @@
  * raftd_apply.c's merge builds. Writes into OUT (CAP bytes) and returns
  * the length with *RET_N = the entries the record now has; when CAP is too
  * small, returns the length needed (OUT then holds a part of it).
- * CK_E_CORRUPT when IN does not parse, CK_E_INVALID for replace_all.
+ * CK_E_CORRUPT when IN does not parse or has more than 63 fields (the
+ * caller then unpacks it), CK_E_INVALID for replace_all.
  */
 long raftd_cfgedit(const uint8_t *in, size_t len, const Chronik__Meta__AlterTopicConfigs *c,
                    uint8_t *out, size_t cap, size_t *ret_n);

@@ -180,6 +180,25 @@ START_TEST(test_refuses_what_does_not_parse)
 	/* A length past the end. */
 	ck_assert_int_eq(raftd_cfgedit((const uint8_t *)"\x0a\x05xy", 4, &ac, out, sizeof(out), &n),
 	                 CK_E_CORRUPT);
+	/* More fields than the edit takes (its caller unpacks those). */
+	{
+		Chronik__Meta__ConfigEntry many[70], *mv[70];
+		uint8_t big[4096];
+
+		for (int i = 0; i < 70; i++) {
+			chronik__meta__config_entry__init(&many[i]);
+			many[i].name = "k";
+			mv[i] = &many[i];
+		}
+		rec.configs = mv;
+		rec.n_configs = 70;
+		len = chronik__meta__topic_record__pack(&rec, big);
+		ck_assert_int_eq(raftd_cfgedit(big, len, &ac, out, sizeof(out), &n), CK_E_CORRUPT);
+		rec.n_configs = 50;
+		len = chronik__meta__topic_record__pack(&rec, big);
+		ck_assert_int_gt(raftd_cfgedit(big, len, &ac, out, sizeof(out), &n), 0);
+		ck_assert_uint_eq(n, 50);
+	}
 	/* replace_all is not an edit. */
 	ac.replace_all = true;
 	ck_assert_int_eq(raftd_cfgedit(in, len, &ac, out, sizeof(out), &n), CK_E_INVALID);
