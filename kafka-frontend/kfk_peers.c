@@ -114,6 +114,9 @@ static void kfk_peer_subscribe(kfk_srv_t *s, kfk_peer_id_t p)
 		req.correlation_id = ck_ipc_client_next_id(s->peers[p].cl);
 		req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_SUBSCRIBE;
 		req.subscribe = &sub;
+		/* Metadata is read from LMDB per request: the events only keep
+		 * raft_applied, which partition changes are enough for. */
+		sub.partitions_only = true;
 		r = ck_ipc_client_send_msg(s->peers[p].cl, &req.base);
 	} else if (p == KFK_PEER_REPL) {
 		Chronik__Repl__ReplRequest req = CHRONIK__REPL__REPL_REQUEST__INIT;

@@ -936,3 +936,15 @@ uint64_t raftd_node_applied(const raftd_node_t *n)
 {
 	return n->applied;
 }
+
+int raftd_node_parts_index(raftd_node_t *n, uint64_t *ret)
+{
+	MDB_txn *txn;
+	int r = ck_meta_read_begin(n->meta, &txn);
+
+	if (r < 0)
+		return r;
+	r = ck_meta_parts_index(n->meta, txn, ret);
+	ck_meta_read_end(txn);
+	return r;
+}

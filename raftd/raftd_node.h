@@ -140,5 +140,7 @@ void raftd_node_accept(int fd, void *node);
 
 void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret);
 uint64_t raftd_node_applied(const raftd_node_t *n);
+/* LMDB's parts_index (ck_meta.h) as applied now. Returns 0 or an error. */
+int raftd_node_parts_index(raftd_node_t *n, uint64_t *ret);
 
 #endif

@@ -34,6 +34,9 @@ typedef struct raftd_client {
 	ck_ipc_conn_t *conn;       /* NULL once closed */
 	unsigned refs;
 	bool subscribed;
+	bool parts_only;    /* Subscribe.partitions_only */
+	bool parts_known;   /* parts_sent holds what its last event covered */
+	uint64_t parts_sent;
 } raftd_client_t;
 
 struct raftd_service {
@@ -243,6 +246,9 @@ static void raftd_dispatch(raftd_client_t *c, const Chronik__Raftd__RaftdRequest
 		break;
 	case CHRONIK__RAFTD__RAFTD_REQUEST__BODY_SUBSCRIBE:
 		c->subscribed = true;
+		c->parts_only = req->subscribe->partitions_only;
+		c->parts_known = c->parts_only &&
+		                 raftd_node_parts_index(c->svc->node, &c->parts_sent) == 0;
 		raftd_send_applied(c, req->correlation_id, raftd_node_applied(c->svc->node));
 		break;
 	case CHRONIK__RAFTD__RAFTD_REQUEST__BODY_METRICS:
@@ -289,12 +295,24 @@ void raftd_service_closed(raftd_service_t *s, ck_ipc_conn_t *conn)
 void raftd_service_applied(raftd_service_t *s, uint64_t applied)
 {
 	raftd_client_t *c = s->clients;
+	uint64_t parts = 0;
+	int have = 0; /* 0 not read yet, 1 read, -1 unreadable */
 
 	while (c) {
 		raftd_client_t *next = c->next; /* C may be cut off */
 
-		if (c->subscribed)
+		if (c->subscribed && c->parts_only) {
+			if (!have)
+				have = raftd_node_parts_index(s->node, &parts) == 0 ? 1 : -1;
+			/* Unreadable: tell them anyway; they will look. */
+			if (have < 0 || !c->parts_known || parts != c->parts_sent) {
+				c->parts_known = have > 0;
+				c->parts_sent = parts;
+				raftd_send_applied(c, 0, applied);
+			}
+		} else if (c->subscribed) {
 			raftd_send_applied(c, 0, applied);
+		}
 		c = next;
 	}
 }

@@ -443,6 +443,7 @@ static void repl_raftd_connect(ck_ipc_client_t *cl, void *arg)
 	req.correlation_id = s->raftd_sub_id = ck_ipc_client_next_id(cl);
 	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_SUBSCRIBE;
 	req.subscribe = &sub;
+	sub.partitions_only = true; /* config changes are not ours */
 	r = ck_ipc_client_send_msg(cl, &req.base);
 	if (r < 0)
 		ck_log(CK_LOG_WARN, "cannot subscribe to raftd: %s", ck_strerror(r));

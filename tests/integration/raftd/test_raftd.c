@@ -3,7 +3,8 @@
  * with a real walwriter, both standalone on a temp data dir:
  *   1. the raftd.sock service: status, Applied events, results of good and
  *      bad commands, a bad client cut off alone, STATUS= for the
- *      supervisor, a clean stop;
+ *      supervisor, a clean stop; a partitions-only subscriber hears of
+ *      creations, not of config changes;
  *   2. 1,000 CreateTopic proposed concurrently: every answer, LMDB, the
  *      partition logs and the metadata log agree; after kill -9 of raftd
  *      and walwriter everything is still there, nothing was applied twice,
@@ -224,6 +225,99 @@ static void check_thousand(const rit_answer_t *ans, created_t *cr, int creates_e
 	ck_assert_uint_ge(lc->noops, 1);
 	free(lc);
 }
+
+/* Subscribes C (PARTS_ONLY or not); returns the index of the first event. */
+static uint64_t subscribe(rcl_t *c, bool parts_only)
+{
+	Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
+	Chronik__Raftd__Subscribe sub = CHRONIK__RAFTD__SUBSCRIBE__INIT;
+	Chronik__Raftd__RaftdReply *rep;
+	uint64_t applied;
+
+	sub.partitions_only = parts_only;
+	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_SUBSCRIBE;
+	req.subscribe = &sub;
+	rep = rcl_call(c, &req, 30000);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_int_eq(rep->body_case, CHRONIK__RAFTD__RAFTD_REPLY__BODY_APPLIED);
+	applied = rep->applied->applied_index;
+	chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+	return applied;
+}
+
+/* The index of C's next Applied event. */
+static uint64_t next_event(rcl_t *c)
+{
+	Chronik__Raftd__RaftdReply *rep = rcl_recv(c, 30000);
+	uint64_t applied;
+
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_uint_eq(rep->correlation_id, 0);
+	ck_assert_int_eq(rep->body_case, CHRONIK__RAFTD__RAFTD_REPLY__BODY_APPLIED);
+	applied = rep->applied->applied_index;
+	chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+	return applied;
+}
+
+/* A subscriber with partitions_only is told when partition records change
+ * (a creation), not when only configs do; a plain one hears of both. */
+START_TEST(test_subscribe_partitions_only)
+{
+	Chronik__Meta__MetadataCommand alter = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__AlterTopicConfigs ac = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
+	Chronik__Meta__ConfigEntry e = CHRONIK__META__CONFIG_ENTRY__INIT, *ev[1] = {&e};
+	rit_create_t cr;
+	rcl_t p, all, parts;
+	uint64_t i_create, i_alter, i_create2, ev_all, ev_parts;
+	int result = -1;
+
+	rit_init(&T, "sub");
+	rit_start_wal(&T);
+	rit_start_raftd(&T);
+	rcl_connect(&p, &T);
+	rcl_connect(&all, &T);
+	rcl_connect(&parts, &T);
+	(void)subscribe(&all, false);
+	(void)subscribe(&parts, true);
+	rit_create_cmd(&cr, "sub-one", 1);
+	ck_assert_int_eq(rcl_propose(&p, &cr.cmd, &result, &i_create), 0);
+	ck_assert_int_eq(result, 0);
+	do
+		ev_parts = next_event(&parts);
+	while (ev_parts < i_create);
+	do
+		ev_all = next_event(&all);
+	while (ev_all < i_create);
+	/* A config change, then another creation: the partitions-only
+	 * subscriber's next event is the creation's. */
+	alter.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS;
+	alter.alter_topic_configs = &ac;
+	ac.name = "sub-one";
+	e.name = "min.insync.replicas";
+	e.value = "2";
+	ac.set = ev;
+	ac.n_set = 1;
+	ck_assert_int_eq(rcl_propose(&p, &alter, &result, &i_alter), 0);
+	ck_assert_int_eq(result, 0);
+	rit_create_cmd(&cr, "sub-two", 1);
+	ck_assert_int_eq(rcl_propose(&p, &cr.cmd, &result, &i_create2), 0);
+	ck_assert_int_eq(result, 0);
+	ck_assert_uint_gt(i_create2, i_alter);
+	/* (Events cover rounds: another entry may share one.) */
+	do
+		ev_all = next_event(&all);
+	while (ev_all < i_alter);
+	ck_assert_uint_lt(ev_all, i_create2);
+	ck_assert_uint_ge(next_event(&parts), i_create2);
+	/* A new partitions-only subscriber starts from the current index. */
+	rcl_close(&parts);
+	rcl_connect(&parts, &T);
+	ck_assert_uint_ge(subscribe(&parts, true), i_create2);
+	rcl_close(&p);
+	rcl_close(&all);
+	rcl_close(&parts);
+}
+END_TEST
 
 START_TEST(test_thousand_topics_survive_kill9)
 {
@@ -466,6 +560,7 @@ static Suite *raftd_suite(void)
 	TCase *tc = rit_tcase_create("raftd", &T);
 
 	tcase_add_test(tc, test_service);
+	tcase_add_test(tc, test_subscribe_partitions_only);
 	tcase_add_test(tc, test_thousand_topics_survive_kill9);
 	tcase_add_test(tc, test_raftd_killed_mid_stream);
 	tcase_add_test(tc, test_walwriter_restart);
