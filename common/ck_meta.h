@@ -40,10 +40,13 @@
  * MDB_NOMETASYNC, and raftd's own commits with MDB_NOSYNC (see
  * ck_meta_unsynced_mark): after a crash raftd re-applies the log from
  * applied_index. raftd's handle is also MDB_WRITEMAP: its commits change
- * the pages in the shared map instead of writing each with pwrite (the
- * page cache is one, so the other processes' handles see the same bytes);
- * LMDB then sizes data.mdb to the map size (a sparse file: only pages in
- * use take disk space).
+ * the pages in the shared map instead of writing each with pwrite. LMDB
+ * warns against mixing handles with and without it, for systems whose
+ * mmap and file I/O do not share one page cache; Linux's does, so the other
+ * processes' handles see the same bytes, and an fdatasync (theirs, or
+ * mdb_env_sync at raftd's clean stop) writes back pages however they were
+ * dirtied. LMDB sizes data.mdb to the map size (a sparse file: only pages
+ * in use take disk space).
  *
  * Records are returned unpacked (protobuf-c); free them with the matching
  * chronik__meta__*__free_unpacked(rec, NULL).
