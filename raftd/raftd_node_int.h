@@ -230,6 +230,16 @@ struct raftd_node {
 	struct event *tx_timer;
 	uint64_t snapshot_entries; /* take one every this many applied entries */
 	uint64_t compact_keep;     /* entries kept in the log below it */
+	uint64_t snap_tried;       /* applied index when a snapshot last failed */
+	struct {                   /* the copy of the one being taken */
+		pthread_t thread;
+		bool running;      /* the thread runs or is not joined yet */
+		int efd;           /* it writes here when done */
+		struct event *ev;
+		int result;        /* its outcome, read after the join */
+		uint64_t index;
+		uint64_t bytes;
+	} mk;
 	bool ready_wait_exec;      /* the Ready installs a snapshot once exec is idle */
 	bool ready_snap_done;      /* ... and has done so */
 	size_t ready_early;        /* committed entries of the Ready queued before its append */

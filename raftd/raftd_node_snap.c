@@ -5,10 +5,14 @@
  *
  * Owned by raftd.
  * Taking: between Readies and apply rounds, every snapshot_entries applied
- * entries, or when the core asked for one that does not exist yet; the
- * log is then compacted up to compact_keep entries below it ([metadata]
- * keys of ck_config.h), and the store has walwriter drop the compacted
- * prefix (raftd_store_set_snapshot).
+ * entries, or when the core asked for one that does not exist yet, a
+ * thread copies LMDB (raftd_snap_copy: seconds for a large environment,
+ * which the loop does not wait for); the copy holds whatever was applied
+ * when it began, and its own applied_index names it. Back on the loop it
+ * becomes the snapshot unless a newer one came meanwhile (installed from
+ * the leader); the log is then compacted up to compact_keep entries below
+ * it ([metadata] keys of ck_config.h), and the store has walwriter drop
+ * the compacted prefix (raftd_store_set_snapshot).
  * Sending: the core's SNAPSHOT message starts a transfer: the file is read
  * in RAFTD_SNAP_CHUNK pieces, queued while the peer's backlog is under
  * RAFTD_SNAP_BACKLOG (a timer polls), and the message itself follows the
@@ -29,6 +33,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +49,7 @@
 #define RAFTD_SNAP_POLL_US 2000
 
 static void raftd_tx_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void raftd_mk_done_cb(evutil_socket_t fd, short what, void *arg);
 
 int raftd_node_snap_init(struct raftd_node *n)
 {
@@ -61,6 +67,12 @@ int raftd_node_snap_init(struct raftd_node *n)
 		n->tx[i].fd = -1;
 	n->tx_timer = evtimer_new(n->base, raftd_tx_timer_cb, n);
 	if (!n->tx_timer)
+		return -ENOMEM;
+	n->mk.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->mk.efd < 0)
+		return -errno;
+	n->mk.ev = event_new(n->base, n->mk.efd, EV_READ | EV_PERSIST, raftd_mk_done_cb, n);
+	if (!n->mk.ev || event_add(n->mk.ev, NULL) < 0)
 		return -ENOMEM;
 	r = raftd_snap_meta_load(n->cfg->data_dir, &n->snap);
 	if (r == CK_E_CORRUPT)
@@ -93,6 +105,18 @@ void raftd_node_snap_free(struct raftd_node *n)
 	n->tx_timer = NULL;
 	if (n->rx.fd >= 0)
 		raftd_snap_rx_reset(&n->rx, n->cfg->data_dir);
+	/* A copy in progress finishes first (it reads LMDB); it is not used. */
+	if (n->mk.running) {
+		(void)pthread_join(n->mk.thread, NULL);
+		n->mk.running = false;
+		raftd_snap_copy_drop(n->cfg->data_dir);
+	}
+	if (n->mk.ev)
+		event_free(n->mk.ev);
+	n->mk.ev = NULL;
+	if (n->mk.efd > 0)
+		(void)close(n->mk.efd);
+	n->mk.efd = -1;
 }
 
 int raftd_node_snap_recover(struct raftd_node *n)
@@ -129,42 +153,91 @@ int raftd_node_snap_recover(struct raftd_node *n)
 
 /* ---- taking snapshots ---- */
 
+static void *raftd_mk_main(void *arg)
+{
+	struct raftd_node *n = arg;
+	uint64_t one = 1;
+
+	n->mk.result = raftd_snap_copy(n->meta, n->cfg->data_dir, &n->mk.index, &n->mk.bytes);
+	if (write(n->mk.efd, &one, sizeof(one)) < 0) {
+		/* An eventfd takes a write until its counter overflows: never. */
+	}
+	return NULL;
+}
+
 void raftd_node_snap_maybe(struct raftd_node *n)
 {
-	raftd_snap_meta_t m;
-	uint64_t term = 0, bytes = 0, keep = n->compact_keep;
 	bool wanted = n->store && raftd_store_snapshot_wanted(n->store);
+	uint64_t floor = CK_MAX(n->snap.index, n->snap_tried);
 	int r;
 
-	if (!n->raft || n->ready_pending || RAFTD_EXEC_BUSY(n) || n->applied == 0 ||
-	    n->applied <= n->snap.index)
+	if (!n->raft || n->mk.running || n->ready_pending || RAFTD_EXEC_BUSY(n) ||
+	    n->applied == 0 || n->applied <= floor)
 		return;
-	if (!wanted && n->applied - n->snap.index < n->snapshot_entries)
+	if (!wanted && n->applied - floor < n->snapshot_entries)
 		return;
-	r = raftd_store_term(n->store, n->applied, &term);
-	if (r == 0)
-		r = raftd_snap_create(n->meta, n->cfg->data_dir, n->applied, &bytes);
-	if (r < 0) {
-		ck_log(CK_LOG_WARN, "cannot take a snapshot index=%llu: %s",
-		       (unsigned long long)n->applied, ck_strerror(r));
-		n->snap.index = n->applied; /* not again before snapshot_entries more */
+	r = pthread_create(&n->mk.thread, NULL, raftd_mk_main, n);
+	if (r != 0) {
+		ck_log(CK_LOG_WARN, "cannot start a snapshot: %s", ck_strerror(-r));
+		n->snap_tried = n->applied; /* not again before snapshot_entries more */
 		return;
 	}
-	m.index = n->applied;
+	n->mk.running = true;
+}
+
+/* The copy is done: it becomes the snapshot. */
+static void raftd_snap_taken(struct raftd_node *n)
+{
+	raftd_snap_meta_t m;
+	uint64_t index = n->mk.index, term = 0, keep = n->compact_keep;
+	int r = n->mk.result;
+
+	if (r == 0 && index <= n->snap.index) {
+		raftd_snap_copy_drop(n->cfg->data_dir); /* one as new came meanwhile */
+		return;
+	}
+	if (r == 0)
+		r = raftd_store_term(n->store, index, &term);
+	if (r == 0)
+		r = raftd_snap_publish(n->cfg->data_dir, index);
+	if (r < 0) {
+		ck_log(CK_LOG_WARN, "cannot take a snapshot index=%llu: %s",
+		       (unsigned long long)index, ck_strerror(r));
+		raftd_snap_copy_drop(n->cfg->data_dir);
+		n->snap_tried = n->applied; /* not again before snapshot_entries more */
+		return;
+	}
+	m.index = index;
 	m.term = term;
-	m.compact = CK_MAX(n->snap.compact, n->applied > keep ? n->applied - keep : 0);
+	m.compact = CK_MAX(n->snap.compact, index > keep ? index - keep : 0);
 	m.pending = false;
 	r = raftd_snap_meta_save(n->cfg->data_dir, &m);
 	if (r < 0) {
 		ck_log(CK_LOG_WARN, "cannot record a snapshot: %s", ck_strerror(r));
+		n->snap_tried = n->applied;
 		return;
 	}
 	n->snap = m;
 	raftd_store_set_snapshot(n->store, m.index, m.term, m.compact);
 	raftd_snap_prune(n->cfg->data_dir, m.index);
 	ck_log(CK_LOG_INFO, "snapshot taken index=%llu term=%llu bytes=%llu compact_index=%llu",
-	       (unsigned long long)m.index, (unsigned long long)m.term, (unsigned long long)bytes,
-	       (unsigned long long)m.compact);
+	       (unsigned long long)m.index, (unsigned long long)m.term,
+	       (unsigned long long)n->mk.bytes, (unsigned long long)m.compact);
+}
+
+static void raftd_mk_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct raftd_node *n = arg;
+	uint64_t v;
+
+	(void)what;
+	if (read(fd, &v, sizeof(v)) < 0 || !n->mk.running)
+		return;
+	(void)pthread_join(n->mk.thread, NULL);
+	n->mk.running = false;
+	raftd_snap_taken(n);
+	/* The core may have waited for it (a follower the log cannot serve). */
+	raftd_node_pump(n);
 }
 
 /* ---- sending ---- */

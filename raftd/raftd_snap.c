@@ -180,26 +180,15 @@ int raftd_snap_check(const char *path, uint64_t *ret_applied)
 
 /* ---- making one ---- */
 
-int raftd_snap_create(ck_meta_t *meta, const char *data_dir, uint64_t index, uint64_t *ret_bytes)
-{
-	char tmp[PATH_MAX], path[PATH_MAX];
-	uint64_t applied = 0;
-	MDB_txn *txn;
-	struct stat sb;
-	int fd, r;
+#define RAFTD_SNAP_MAKE "snap-make.tmp"
 
-	r = ck_meta_read_begin(meta, &txn);
-	if (r < 0)
-		return r;
-	r = ck_meta_applied_index(meta, txn, &applied);
-	ck_meta_read_end(txn);
-	if (r < 0)
-		return r;
-	if (applied != index)
-		return CK_E_INVALID;
-	r = raftd_raft_path(tmp, sizeof(tmp), data_dir, "snap-make.tmp");
-	if (r == 0)
-		r = raftd_snap_path(path, sizeof(path), data_dir, index);
+int raftd_snap_copy(ck_meta_t *meta, const char *data_dir, uint64_t *ret_index,
+                    uint64_t *ret_bytes)
+{
+	char tmp[PATH_MAX];
+	struct stat sb;
+	int fd, r = raftd_raft_path(tmp, sizeof(tmp), data_dir, RAFTD_SNAP_MAKE);
+
 	if (r < 0)
 		return r;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -211,10 +200,9 @@ int raftd_snap_create(ck_meta_t *meta, const char *data_dir, uint64_t index, uin
 	if (r == 0 && fstat(fd, &sb) < 0)
 		r = -errno;
 	(void)close(fd);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
+	/* The copy's own read transaction chose the state: ask it which. */
 	if (r == 0)
-		r = raftd_fsync_raft_dir(data_dir);
+		r = raftd_snap_check(tmp, ret_index);
 	if (r < 0) {
 		(void)unlink(tmp);
 		return r;
@@ -222,6 +210,53 @@ int raftd_snap_create(ck_meta_t *meta, const char *data_dir, uint64_t index, uin
 	if (ret_bytes)
 		*ret_bytes = (uint64_t)sb.st_size;
 	return 0;
+}
+
+int raftd_snap_publish(const char *data_dir, uint64_t index)
+{
+	char tmp[PATH_MAX], path[PATH_MAX];
+	int r = raftd_raft_path(tmp, sizeof(tmp), data_dir, RAFTD_SNAP_MAKE);
+
+	if (r == 0)
+		r = raftd_snap_path(path, sizeof(path), data_dir, index);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r == 0)
+		r = raftd_fsync_raft_dir(data_dir);
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
+}
+
+void raftd_snap_copy_drop(const char *data_dir)
+{
+	char tmp[PATH_MAX];
+
+	if (raftd_raft_path(tmp, sizeof(tmp), data_dir, RAFTD_SNAP_MAKE) == 0)
+		(void)unlink(tmp);
+}
+
+int raftd_snap_create(ck_meta_t *meta, const char *data_dir, uint64_t index, uint64_t *ret_bytes)
+{
+	uint64_t applied = 0;
+	MDB_txn *txn;
+	int r;
+
+	r = ck_meta_read_begin(meta, &txn);
+	if (r < 0)
+		return r;
+	r = ck_meta_applied_index(meta, txn, &applied);
+	ck_meta_read_end(txn);
+	if (r < 0)
+		return r;
+	if (applied != index)
+		return CK_E_INVALID;
+	r = raftd_snap_copy(meta, data_dir, &applied, ret_bytes);
+	if (r == 0 && applied != index) {
+		raftd_snap_copy_drop(data_dir); /* META moved meanwhile */
+		return CK_E_INVALID;
+	}
+	return r < 0 ? r : raftd_snap_publish(data_dir, index);
 }
 
 /* ---- installing one ---- */

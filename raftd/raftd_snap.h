@@ -64,6 +64,19 @@ int raftd_snap_path(char *buf, size_t len, const char *data_dir, uint64_t index)
  */
 int raftd_snap_create(ck_meta_t *meta, const char *data_dir, uint64_t index, uint64_t *ret_bytes);
 
+/*
+ * The two halves of raftd_snap_create, for a copy made while META moves on
+ * (another thread): raftd_snap_copy writes the compacted copy to
+ * raft/snap-make.tmp, fsynced, and returns the applied_index it holds in
+ * *RET_INDEX (and its size in *RET_BYTES); raftd_snap_publish renames it
+ * to the snapshot of INDEX, durably; raftd_snap_copy_drop removes it.
+ * Return 0, -errno, CK_E_CORRUPT or an MDB error.
+ */
+int raftd_snap_copy(ck_meta_t *meta, const char *data_dir, uint64_t *ret_index,
+                    uint64_t *ret_bytes);
+int raftd_snap_publish(const char *data_dir, uint64_t index);
+void raftd_snap_copy_drop(const char *data_dir);
+
 /* Opens the snapshot file PATH read-only and reads its applied_index.
  * Returns 0 and *RET_APPLIED, or CK_E_CORRUPT (not an LMDB file with an
  * applied index), -errno. */

@@ -1,9 +1,10 @@
 /*
  * test_raftd_snap.c: unit tests of raftd's metadata snapshots
  * (raftd/raftd_snap.h): the snapshot record round trips and refuses
- * damage, a snapshot is an LMDB copy holding the state at its index,
- * installing one replaces raftd's databases in a live environment in one
- * transaction and leaves the node-local "offsets" alone, a received
+ * damage, a snapshot is an LMDB copy holding the state at its index (a
+ * copy taken while the environment moves on is named by the index it
+ * holds), installing one replaces raftd's databases in a live environment
+ * in one transaction and leaves the node-local "offsets" alone, a received
  * snapshot is assembled from chunks and checked (size, CRC, its applied
  * index), and old snapshot files are pruned.
  */
@@ -109,6 +110,38 @@ START_TEST(test_meta_record)
 	ck_assert_int_eq(pwrite(fd, &x, 1, 20), 1);
 	(void)close(fd);
 	ck_assert_int_eq(raftd_snap_meta_load(a, &got), CK_E_CORRUPT);
+}
+END_TEST
+
+/* A copy taken while the environment moves on (raftd's snapshot thread)
+ * is named by the index it holds, and becomes that snapshot. */
+START_TEST(test_copy_then_publish)
+{
+	ck_meta_t *ma;
+	char path[PATH_MAX], tmp[PATH_MAX];
+	uint64_t index = 0, applied = 0, bytes = 0;
+	struct stat sb;
+
+	ck_assert_int_eq(ck_meta_open(a, &ma), 0);
+	fill(ma, (const char *const[]){"alpha", NULL}, 5);
+	fill(ma, (const char *const[]){"beta", NULL}, 6);
+	ck_assert_int_eq(raftd_snap_copy(ma, a, &index, &bytes), 0);
+	ck_assert_uint_eq(index, 6);
+	ck_assert_uint_gt(bytes, 0);
+	snprintf(tmp, sizeof(tmp), "%s/raft/snap-make.tmp", a);
+	ck_assert_int_eq(stat(tmp, &sb), 0);
+	fill(ma, (const char *const[]){"gamma", NULL}, 7); /* after the copy */
+	ck_assert_int_eq(raftd_snap_publish(a, index), 0);
+	ck_assert_int_ne(stat(tmp, &sb), 0);
+	ck_assert_int_eq(raftd_snap_path(path, sizeof(path), a, 6), 0);
+	ck_assert_int_eq(raftd_snap_check(path, &applied), 0);
+	ck_assert_uint_eq(applied, 6);
+	/* A copy nobody wants goes. */
+	ck_assert_int_eq(raftd_snap_copy(ma, a, &index, NULL), 0);
+	ck_assert_uint_eq(index, 7);
+	raftd_snap_copy_drop(a);
+	ck_assert_int_ne(stat(tmp, &sb), 0);
+	ck_meta_close(ma);
 }
 END_TEST
 
@@ -248,6 +281,7 @@ static Suite *snap_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_meta_record);
 	tcase_add_test(tc, test_create_check_install);
+	tcase_add_test(tc, test_copy_then_publish);
 	tcase_add_test(tc, test_receive);
 	tcase_add_test(tc, test_prune);
 	suite_add_tcase(s, tc);
