@@ -236,29 +236,6 @@ void raftd_snap_copy_drop(const char *data_dir)
 		(void)unlink(tmp);
 }
 
-int raftd_snap_create(ck_meta_t *meta, const char *data_dir, uint64_t index, uint64_t *ret_bytes)
-{
-	uint64_t applied = 0;
-	MDB_txn *txn;
-	int r;
-
-	r = ck_meta_read_begin(meta, &txn);
-	if (r < 0)
-		return r;
-	r = ck_meta_applied_index(meta, txn, &applied);
-	ck_meta_read_end(txn);
-	if (r < 0)
-		return r;
-	if (applied != index)
-		return CK_E_INVALID;
-	r = raftd_snap_copy(meta, data_dir, &applied, ret_bytes);
-	if (r == 0 && applied != index) {
-		raftd_snap_copy_drop(data_dir); /* META moved meanwhile */
-		return CK_E_INVALID;
-	}
-	return r < 0 ? r : raftd_snap_publish(data_dir, index);
-}
-
 /* ---- installing one ---- */
 
 /* Replaces database NAME in WTXN by the snapshot's (in STXN). */

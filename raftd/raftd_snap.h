@@ -57,20 +57,13 @@ int raftd_snap_meta_save(const char *data_dir, const raftd_snap_meta_t *m);
 int raftd_snap_path(char *buf, size_t len, const char *data_dir, uint64_t index);
 
 /*
- * Writes a compacted copy of META, whose applied_index must be INDEX, to
- * raft/snap-INDEX.mdb (through a temporary file, fsynced, renamed).
- * Returns 0 and *RET_BYTES (may be NULL), CK_E_INVALID (META's
- * applied_index is not INDEX), -errno or an MDB error.
- */
-int raftd_snap_create(ck_meta_t *meta, const char *data_dir, uint64_t index, uint64_t *ret_bytes);
-
-/*
- * The two halves of raftd_snap_create, for a copy made while META moves on
- * (another thread): raftd_snap_copy writes the compacted copy to
- * raft/snap-make.tmp, fsynced, and returns the applied_index it holds in
- * *RET_INDEX (and its size in *RET_BYTES); raftd_snap_publish renames it
- * to the snapshot of INDEX, durably; raftd_snap_copy_drop removes it.
- * Return 0, -errno, CK_E_CORRUPT or an MDB error.
+ * A snapshot in two steps, so that the copy can be made while META moves
+ * on (raftd's snapshot thread): raftd_snap_copy writes a compacted copy of
+ * META to raft/snap-make.tmp, fsynced, and returns the applied_index it
+ * holds in *RET_INDEX (and its size in *RET_BYTES, may be NULL);
+ * raftd_snap_publish renames it to raft/snap-INDEX.mdb, durably;
+ * raftd_snap_copy_drop removes it. Return 0, -errno, CK_E_CORRUPT or an MDB
+ * error.
  */
 int raftd_snap_copy(ck_meta_t *meta, const char *data_dir, uint64_t *ret_index,
                     uint64_t *ret_bytes);
