@@ -533,6 +533,18 @@ bool rit_log_exists(const rit_t *t, const char *topic, int32_t p)
 	return found;
 }
 
+bool rit_wait_log(const rit_t *t, const char *topic, int32_t p, bool present, int timeout_ms)
+{
+	uint64_t deadline = ck_clock_mono_ms() + (uint64_t)timeout_ms;
+
+	while (rit_log_exists(t, topic, p) != present) {
+		if (ck_clock_mono_ms() >= deadline)
+			return false;
+		ck_test_sleep_ms(10);
+	}
+	return true;
+}
+
 /* ---- the metadata log ---- */
 
 typedef void (*rit_batch_fn)(void *arg, const ck_batch_header_t *h, const uint8_t *p, size_t len);

@@ -132,6 +132,11 @@ bool rit_meta_broker(const rit_t *t, int32_t id);
 
 /* Whether walwriter has the log TOPIC-P (a directory with a segment). */
 bool rit_log_exists(const rit_t *t, const char *topic, int32_t p);
+/* Waits up to TIMEOUT_MS until rit_log_exists is PRESENT; returns whether
+ * it is. A creation (or deletion) is answered at commit and its CreateLog
+ * (DeleteLog) reaches walwriter on raftd's own connection, so a check on
+ * another connection right after the answer can run first. */
+bool rit_wait_log(const rit_t *t, const char *topic, int32_t p, bool present, int timeout_ms);
 
 /* Walks the metadata log from index 1, checking that entries are
  * contiguous (a batch claiming more offsets than it holds records, the gap

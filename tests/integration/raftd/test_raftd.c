@@ -87,8 +87,8 @@ START_TEST(test_service)
 			break;
 	}
 	ck_assert_uint_ge(rit_meta_applied(&T), index);
-	ck_assert(rit_log_exists(&T, "svc-one", 0));
-	ck_assert(rit_log_exists(&T, "svc-one", 1));
+	ck_assert(rit_wait_log(&T, "svc-one", 0, true, 10000));
+	ck_assert(rit_wait_log(&T, "svc-one", 1, true, 10000));
 	ck_assert(!rit_log_exists(&T, "svc-one", 2));
 
 	/* The same CreateTopic again (a retry) succeeds without a change. */
@@ -112,8 +112,8 @@ START_TEST(test_service)
 	ck_assert_int_eq(result, 0);
 	ck_assert_uint_eq(rit_meta_topics(&T, "svc-one", NULL, NULL), 0);
 	ck_assert_ptr_null(rit_meta_partition(&T, "svc-one", 0));
-	ck_assert(!rit_log_exists(&T, "svc-one", 0));
-	ck_assert(!rit_log_exists(&T, "svc-one", 1));
+	ck_assert(rit_wait_log(&T, "svc-one", 0, false, 10000));
+	ck_assert(rit_wait_log(&T, "svc-one", 1, false, 10000));
 	rcl_close(&c);
 
 	/* A propose without a command is refused; a frame that is no request
@@ -214,7 +214,7 @@ static void check_thousand(const rit_answer_t *ans, created_t *cr, int creates_e
 		ck_assert_uint_eq(p->n_isr, 1);
 		chronik__meta__partition_record__free_unpacked(p, NULL);
 		ck_assert_ptr_null(rit_meta_partition(&T, name, 1));
-		ck_assert_msg(rit_log_exists(&T, name, 0), "no log for %s", name);
+		ck_assert_msg(rit_wait_log(&T, name, 0, true, 10000), "no log for %s", name);
 	}
 	last = rit_meta_log(&T, count_entry, lc);
 	ck_assert_uint_eq(last, rit_meta_applied(&T));
@@ -470,7 +470,7 @@ START_TEST(test_raftd_killed_mid_stream)
 		if (ans[i].answered)
 			ck_assert_uint_eq(sc->created[i], ans[i].index);
 		snprintf(name, sizeof(name), "mid-%04zu", i);
-		ck_assert_msg(rit_log_exists(&T, name, 0), "no log for %s", name);
+		ck_assert_msg(rit_wait_log(&T, name, 0, true, 10000), "no log for %s", name);
 	}
 	free(ans);
 	free(ans2);
@@ -511,9 +511,7 @@ START_TEST(test_walwriter_restart)
 		snprintf(name, sizeof(name), "walk-%04zu", i);
 		/* The restarted walwriter lost the logs nobody appended to;
 		 * raftd re-creates them when it reconnects. */
-		for (int w = 0; w < 1000 && !rit_log_exists(&T, name, 0); w++)
-			ck_test_sleep_ms(10);
-		ck_assert_msg(rit_log_exists(&T, name, 0), "no log for %s", name);
+		ck_assert_msg(rit_wait_log(&T, name, 0, true, 10000), "no log for %s", name);
 	}
 	ck_assert_uint_eq(rit_meta_topics(&T, "walk-", NULL, NULL), N_TOPICS);
 	ck_assert(ck_test_proc_alive(&T.raftd));

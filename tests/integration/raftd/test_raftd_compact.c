@@ -156,7 +156,7 @@ static void check_topics(const char *prefix, size_t n)
 	ck_assert_uint_eq(rit_meta_topics(&T, prefix, NULL, NULL), n);
 	for (size_t i = 0; i < n; i += 97) {
 		snprintf(name, sizeof(name), "%s%04zu", prefix, i);
-		ck_assert_msg(rit_log_exists(&T, name, 0), "no log for %s", name);
+		ck_assert_msg(rit_wait_log(&T, name, 0, true, 10000), "no log for %s", name);
 	}
 }
 
