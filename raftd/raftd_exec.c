@@ -54,7 +54,7 @@
 #define RAFTD_FX_RETRY_MS 50
 /* A round of at most this many entries runs its transaction on the loop
  * (raftd_txw_run_here); bigger ones go to the apply thread. */
-#define RAFTD_ROUND_HERE_MAX 4
+#define RAFTD_ROUND_HERE_MAX 64
 /* A follower nobody waits on applies at most this much later, so that
  * under load its rounds (an LMDB transaction each) take more entries. */
 #define RAFTD_FOLLOWER_DEFER_MS 10
@@ -192,7 +192,9 @@ static bool raftd_items_any(const struct raftd_node *n, size_t count, bool (*kin
 
 /* A kind whose local effect must come before its commit (a log to delete
  * or reconfigure); unknown kinds count. Creations follow the commit
- * (raftd_round_tried). */
+ * (raftd_round_tried). A big round of such kinds runs a dry run on the
+ * loop first; a small one just tries its commit there (RAFTD_TXN_TRY
+ * aborts and lists the effects). */
 static bool raftd_kind_acts_first(int cmd_case)
 {
 	switch (cmd_case) {
@@ -612,6 +614,10 @@ static void raftd_fx_finished(struct raftd_node *n)
 		n->fx_early_done = true; /* the commit's end finishes the round */
 		return;
 	}
+	if (n->exec == RAFTD_EXEC_ROUND && n->round_n <= RAFTD_ROUND_HERE_MAX) {
+		raftd_txw_run_here(n, RAFTD_TXN_COMMIT, raftd_round_committed);
+		return; /* raftd_round_committed goes on */
+	}
 	if (n->exec == RAFTD_EXEC_ROUND) {
 		r = raftd_txw_post(n, RAFTD_TXN_COMMIT, raftd_round_committed);
 		if (r < 0)
@@ -944,11 +950,14 @@ void raftd_exec_kick(struct raftd_node *n)
 		CK_ASSERT(n->items[n->item_head].index == n->applied + 1);
 		n->round_n = count;
 		n->round_start_ns = ck_clock_mono_ns();
+		/* A small round tries its commit on the loop, whatever its
+		 * kinds: a round with effects other than log creations aborts
+		 * and lists them, as a dry run would. */
+		if (n->round_n <= RAFTD_ROUND_HERE_MAX) {
+			raftd_txw_run_here(n, RAFTD_TXN_TRY, raftd_round_tried);
+			return; /* raftd_round_tried goes on */
+		}
 		if (!raftd_items_any(n, n->round_n, raftd_kind_acts_first)) {
-			if (n->round_n <= RAFTD_ROUND_HERE_MAX) {
-				raftd_txw_run_here(n, RAFTD_TXN_TRY, raftd_round_tried);
-				return; /* raftd_round_tried goes on */
-			}
 			r = raftd_txw_post(n, RAFTD_TXN_TRY, raftd_round_tried);
 			if (r < 0)
 				return raftd_node_fatal(n, r, "cannot apply to lmdb");
