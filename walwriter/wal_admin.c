@@ -146,7 +146,7 @@ static void wal_admin_submit(wal_server_t *w, wal_job_kind_t kind, wal_ctx_queue
 	 * the loop does them itself when the sync thread is idle. */
 	if (kind == WAL_JOB_CREATE && n <= WAL_ADMIN_INLINE_CREATES) {
 		w->jobs_inflight++;
-		if (wal_sync_try_inline(w->sync, job))
+		if (wal_try_inline(w, job))
 			return;
 		w->jobs_inflight--;
 	}

@@ -317,7 +317,7 @@ static void wal_group_cut(wal_server_t *w)
 	/* A small group meets an idle sync thread: the loop writes and syncs
 	 * it itself (two thread hand-offs less on every acknowledgement). */
 	if (bytes <= WAL_INLINE_GROUP_BYTES && n <= WAL_INLINE_GROUP_APPENDS &&
-	    wal_sync_try_inline(w->sync, job))
+	    wal_try_inline(w, job))
 		return;
 	wal_sync_submit(w->sync, job);
 }
@@ -561,6 +561,14 @@ static void wal_on_done(void *arg, wal_job_t *job, int phase)
 	free(job->admins);
 	free(job->news);
 	free(job);
+}
+
+bool wal_try_inline(wal_server_t *w, wal_job_t *job)
+{
+	if (!wal_sync_try_inline(w->sync, job))
+		return false;
+	event_active(w->sync_ev, EV_READ, 0); /* wal_sync_cb drains it */
+	return true;
 }
 
 static void wal_sync_cb(evutil_socket_t fd, short what, void *arg)

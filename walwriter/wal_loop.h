@@ -189,6 +189,10 @@ void wal_kick(wal_server_t *w);
 /* Hands every pending append of L over (before a truncate or delete). */
 void wal_group_flush_log(wal_server_t *w, wal_log_t *l);
 void wal_submit(wal_server_t *w, wal_job_t *job);
+/* Runs JOB on the loop when the sync thread is idle (wal_sync_try_inline)
+ * and has its completions drained once the ready callbacks have run.
+ * Returns false (nothing done: submit it) otherwise. */
+bool wal_try_inline(wal_server_t *w, wal_job_t *job);
 
 /* wal_admin.c: creations and deletions, grouped. */
 int wal_admin_init(wal_server_t *w);

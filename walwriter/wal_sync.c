@@ -44,6 +44,7 @@ struct wal_sync {
 	bool thread_busy, inline_busy;
 	bool idle_work; /* stores want zero-filling */
 	int efd;
+	bool efd_armed;   /* the thread wrote EFD since the last drain read it */
 	wal_done_t *done; /* completions not yet drained */
 	size_t ndone, done_cap;
 	/* Thread-owned from here on. */
@@ -122,6 +123,7 @@ static void wal_sync_want(wal_sync_t *s, wal_store_t *st)
 static void wal_sync_post(wal_sync_t *s, wal_job_t *job, int phase)
 {
 	uint64_t one = 1;
+	bool wake;
 
 	pthread_mutex_lock(&s->mu);
 	if (s->ndone == s->done_cap) {
@@ -132,8 +134,13 @@ static void wal_sync_post(wal_sync_t *s, wal_job_t *job, int phase)
 		s->done_cap = cap;
 	}
 	s->done[s->ndone++] = (wal_done_t){job, phase};
+	/* Inline (the loop runs the job: the thread waits meanwhile), the
+	 * caller has the loop drain without a wakeup (wal_sync_try_inline). */
+	wake = !s->inline_busy;
+	if (wake)
+		s->efd_armed = true;
 	pthread_mutex_unlock(&s->mu);
-	while (write(s->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+	while (wake && write(s->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
 }
 
@@ -142,8 +149,15 @@ void wal_sync_drain(wal_sync_t *s, void (*fn)(void *arg, wal_job_t *job, int pha
 	wal_done_t *items;
 	uint64_t v;
 	size_t n;
+	bool armed;
 
-	while (read(s->efd, &v, sizeof(v)) < 0 && errno == EINTR)
+	/* The counter is read before the completions are taken: one posted
+	 * in between is taken now, and leaves at most a wakeup for nothing. */
+	pthread_mutex_lock(&s->mu);
+	armed = s->efd_armed;
+	s->efd_armed = false;
+	pthread_mutex_unlock(&s->mu);
+	while (armed && read(s->efd, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
 	pthread_mutex_lock(&s->mu);
 	items = s->done;

@@ -119,9 +119,10 @@ void wal_sync_submit(wal_sync_t *s, wal_job_t *job);
  * Runs JOB, a group or a creation (new logs live in memory until their
  * first append), on the calling thread (the loop) when the sync thread is
  * idle with nothing queued: the same writes and fdatasyncs, and the same
- * completions through the queue and its eventfd, without the two thread
- * hand-offs. Returns false (nothing done: submit it) when the thread is
- * busy or has work queued.
+ * completions through the queue, without the two thread hand-offs and
+ * without the eventfd: after a true return the caller has the loop call
+ * wal_sync_drain() (an event made active, not a wakeup). Returns false
+ * (nothing done: submit it) when the thread is busy or has work queued.
  */
 bool wal_sync_try_inline(wal_sync_t *s, wal_job_t *job);
 /* Calls FN for every completion in order; PHASE is WAL_JOB_WRITTEN or
