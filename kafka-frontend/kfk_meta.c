@@ -53,7 +53,22 @@ static void kfk_meta_flush(kfk_srv_t *s)
 			kfk_topic_free(t);
 		}
 	}
+	s->ntopics = 0;
 	s->brokers_valid = false;
+}
+
+/* The cached topic named NAME (LEN bytes, hash H), or NULL. */
+static kfk_topic_t **kfk_meta_slot(kfk_srv_t *s, const char *name, size_t len, uint64_t h)
+{
+	kfk_topic_t **pp;
+
+	if (!s->topics_cap)
+		return NULL;
+	for (pp = &s->topics[h & (s->topics_cap - 1)]; *pp; pp = &(*pp)->hnext) {
+		if ((*pp)->hash == h && (*pp)->name_len == len && !memcmp((*pp)->name, name, len))
+			return pp;
+	}
+	return NULL;
 }
 
 static int kfk_meta_ensure_open(kfk_srv_t *s)
@@ -73,18 +88,14 @@ static int kfk_meta_ensure_open(kfk_srv_t *s)
 
 static void kfk_meta_evict(kfk_srv_t *s, const char *name)
 {
-	size_t b;
+	size_t len = strlen(name);
+	kfk_topic_t **pp = kfk_meta_slot(s, name, len, kfk_name_hash(name, len));
 
-	if (!s->topics_cap)
-		return;
-	b = kfk_name_hash(name, strlen(name)) & (s->topics_cap - 1);
-	for (kfk_topic_t **pp = &s->topics[b]; *pp; pp = &(*pp)->hnext) {
-		if (!strcmp((*pp)->name, name)) {
-			kfk_topic_t *t = *pp;
-			*pp = t->hnext;
-			kfk_topic_free(t);
-			return;
-		}
+	if (pp) {
+		kfk_topic_t *t = *pp;
+		*pp = t->hnext;
+		kfk_topic_free(t);
+		s->ntopics--;
 	}
 }
 
@@ -239,19 +250,46 @@ static int kfk_topic_load(kfk_srv_t *s, MDB_txn *txn, const Chronik__Meta__Topic
 	return 0;
 }
 
+/* Doubles the table (at least 1024 buckets), keeping every topic. */
+static int kfk_meta_cache_grow(kfk_srv_t *s)
+{
+	size_t cap = s->topics_cap ? s->topics_cap * 2 : 1024;
+	kfk_topic_t **v = calloc(cap, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->topics_cap; i++) {
+		while (s->topics[i]) {
+			kfk_topic_t *t = s->topics[i];
+
+			s->topics[i] = t->hnext;
+			t->hnext = v[t->hash & (cap - 1)];
+			v[t->hash & (cap - 1)] = t;
+		}
+	}
+	free(s->topics);
+	s->topics = v;
+	s->topics_cap = cap;
+	return 0;
+}
+
+/* Caches T: the cache holds every topic looked up since its last flush,
+ * so the table grows with it (one topic per bucket on average). */
 static int kfk_meta_cache_put(kfk_srv_t *s, kfk_topic_t *t)
 {
 	size_t b;
 
-	if (!s->topics_cap) {
-		s->topics = calloc(1024, sizeof(*s->topics));
-		if (!s->topics)
-			return -ENOMEM;
-		s->topics_cap = 1024;
+	if (s->ntopics >= s->topics_cap) {
+		int r = kfk_meta_cache_grow(s);
+		if (r < 0 && !s->topics_cap)
+			return r; /* a full table only gets longer chains */
 	}
-	b = kfk_name_hash(t->name, strlen(t->name)) & (s->topics_cap - 1);
+	t->name_len = strlen(t->name);
+	t->hash = kfk_name_hash(t->name, t->name_len);
+	b = t->hash & (s->topics_cap - 1);
 	t->hnext = s->topics[b];
 	s->topics[b] = t;
+	s->ntopics++;
 	return 0;
 }
 
@@ -323,12 +361,10 @@ int kfk_meta_topic(kfk_srv_t *s, kfk_str_t name, kfk_topic_t **ret)
 	if (name.len <= 0 || name.len > CK_TOPIC_NAME_MAX)
 		return 0;
 	if (s->topics_cap) {
-		size_t b = kfk_name_hash(name.ptr, (size_t)name.len) & (s->topics_cap - 1);
+		kfk_topic_t **pp = kfk_meta_slot(s, name.ptr, (size_t)name.len,
+		                                 kfk_name_hash(name.ptr, (size_t)name.len));
 
-		for (t = s->topics[b]; t; t = t->hnext) {
-			if (kfk_str_eq(name, t->name))
-				break;
-		}
+		t = pp ? *pp : NULL;
 		if (t && t->gen == s->meta_gen) {
 			*ret = t;
 			return 1;
@@ -525,9 +561,11 @@ int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n)
 			if (!same) {
 				s->nbrokers = 0;
 				if (r == 0)
-					r = ck_meta_brokers_foreach(s->meta, txn, kfk_meta_broker_cb, s);
+					r = ck_meta_brokers_foreach(s->meta, txn,
+					                            kfk_meta_broker_cb, s);
 				if (r < 0) {
-					ck_log(CK_LOG_WARN, "cannot read brokers: %s", ck_strerror(r));
+					ck_log(CK_LOG_WARN, "cannot read brokers: %s",
+					       ck_strerror(r));
 					free(img);
 					img = NULL; /* read them again next time */
 				}
@@ -586,6 +624,7 @@ void kfk_meta_close(kfk_srv_t *s)
 	free(s->topics);
 	s->topics = NULL;
 	s->topics_cap = 0;
+	s->ntopics = 0;
 	free(s->brokers);
 	free(s->brokers_image);
 	s->brokers_image = NULL;

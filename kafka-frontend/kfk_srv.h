@@ -300,6 +300,8 @@ typedef struct {
 
 struct kfk_topic {
 	struct kfk_topic *hnext;
+	uint64_t hash; /* of the name (kfk_meta.c's cache) */
+	size_t name_len;
 	char name[CK_TOPIC_NAME_MAX + 1];
 	uint8_t id[16];
 	int32_t npart;
@@ -408,6 +410,7 @@ struct kfk_srv {
 	uint64_t meta_gen;   /* moves with meta_index: cached topics to re-check */
 	kfk_topic_t **topics;
 	size_t topics_cap;
+	size_t ntopics; /* cached; the table doubles when full */
 	kfk_broker_t *brokers;
 	int nbrokers;
 	bool brokers_valid;          /* checked since the last index move */

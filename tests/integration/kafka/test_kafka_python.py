@@ -274,6 +274,58 @@ class KafkaPythonAdmin(NodeTestCase):
         p.close()
         self.assertEqual((md.partition, md.offset), (1, 0))
 
+    def test_many_topics_each_answered_as_itself(self):
+        """Past the broker's first 1,024 cached topics (its table grows),
+        every topic a request names is answered with its own state: 1,300
+        topics, each with its own retention.ms, described after their
+        creation, again after one is deleted."""
+        from kafka.admin import NewTopic
+        node = self.node().start()
+        prefix = topic_name('many')
+        names = ['%s-%04d' % (prefix, i) for i in range(1300)]
+        admin = admin_client(node)
+        try:
+            for k in range(0, len(names), 100):
+                resp = admin.create_topics(
+                    [NewTopic(n, 1, 1, topic_configs={'retention.ms': str(5000000 + i)})
+                     for i, n in enumerate(names[k:k + 100], start=k)], timeout_ms=60000)
+                self.assertEqual([e[1] for e in resp.topic_errors], [0] * 100, str(resp))
+        finally:
+            admin.close()
+
+        def described(batch):
+            admin = admin_client(node)
+            try:
+                resps = admin.describe_configs([ConfigResource(
+                    ConfigResourceType.TOPIC, n, configs={'retention.ms': None})
+                    for n in batch])
+            finally:
+                admin.close()
+            out = {}
+            for resp in resps:
+                for res in resp.resources:
+                    err, rname, entries = res[0], res[3], res[4]
+                    out[rname] = (err, {e[0]: e[1] for e in entries})
+            return out
+
+        def check_all(gone):
+            for k in range(0, len(names), 200):
+                got = described(names[k:k + 200])
+                for i, n in enumerate(names[k:k + 200], start=k):
+                    if n in gone:
+                        self.assertEqual(got[n][0], 3, n)  # UNKNOWN_TOPIC_OR_PARTITION
+                    else:
+                        self.assertEqual(got[n], (0, {'retention.ms': str(5000000 + i)}), n)
+
+        check_all(set())
+        admin = admin_client(node)
+        try:
+            admin.delete_topics([names[7]], timeout_ms=30000)
+        finally:
+            admin.close()
+        wait_for(lambda: names[7] not in list_topics_raw(node), 30, 'topic deleted')
+        check_all({names[7]})
+
     def test_max_message_bytes_enforced(self):
         node = self.node().start()
         name = topic_name('small')
