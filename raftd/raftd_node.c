@@ -97,8 +97,6 @@ void raftd_prop_finish(raftd_prop_t *p, int err, uint64_t index, const raftd_app
 		raftd_metrics_observe(p->metrics, (raftd_op_t)p->op, p->remote, err,
 		                      res ? res->result : 0,
 		                      ck_clock_mono_ns() / 1000 - p->created_us);
-	if (p->urgent)
-		(*p->urgent)--;
 	p->cb(p->arg, err, index, res);
 	free(p->data);
 	free(p);
@@ -433,7 +431,15 @@ static void raftd_node_reports(struct raftd_node *n)
  * a follower next), and commit_ev has not fired. */
 static bool raftd_node_commit_can_wait(const struct raftd_node *n)
 {
-	return n->role == RAFT_LEADER && !n->commit_due && !n->stopping && n->urgent_n == 0;
+	const raftd_prop_list_t *lists[] = {&n->queued, &n->inflight};
+
+	if (n->role != RAFT_LEADER || n->commit_due || n->stopping)
+		return false;
+	for (size_t i = 0; i < 2; i++)
+		for (const raftd_prop_t *p = lists[i]->head; p; p = p->next)
+			if (p->urgent)
+				return false;
+	return true;
 }
 
 static void raftd_commit_cb(evutil_socket_t fd, short what, void *arg)
@@ -911,10 +917,7 @@ int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, ra
 	p->arg = arg;
 	p->remote = remote;
 	p->idempotent = raftd_cmd_idempotent(data, len);
-	if (remote || raftd_exec_routes(raftd_apply_cmd_case(data, len))) {
-		p->urgent = &n->urgent_n;
-		n->urgent_n++;
-	}
+	p->urgent = remote || raftd_exec_routes(raftd_apply_cmd_case(data, len));
 	p->created_ms = ck_clock_mono_ms();
 	p->deadline_ms = p->created_ms + RAFTD_PROPOSE_TIMEOUT_MS;
 	p->metrics = &n->metrics;

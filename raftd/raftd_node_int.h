@@ -50,9 +50,8 @@ typedef struct raftd_prop {
 	size_t len;
 	bool remote;     /* forwarded to this node by a follower */
 	bool idempotent; /* safe to propose again when its fate is unknown */
-	size_t *urgent;  /* set when followers must learn of its commit at
-	                  * once: the node's count of such writes, which
-	                  * raftd_prop_finish() decrements */
+	bool urgent;     /* followers must learn of its commit at once
+	                  * (raftd_node_commit_can_wait) */
 	/* forwarded by this node (follower side) */
 	uint64_t fwd_id;
 	uint64_t fwd_peer;
@@ -215,7 +214,6 @@ struct raftd_node {
 	uint64_t applied;     /* LMDB applied_index */
 	uint64_t incarnation; /* of this raftd start: transport and broker */
 	raftd_prop_list_t queued;
-	size_t urgent_n; /* writes alive with raftd_prop_t.urgent set */
 	raftd_prop_list_t forwarded;
 	raftd_prop_list_t inflight; /* ascending index */
 	/* the network (raftd_node_net.c); NULL for a lone voter */
