@@ -34,14 +34,11 @@
 #include "raftd_hs.h"
 #include "raftd_node_int.h"
 
-#define RAFTD_TICK_MS        100
-#define RAFTD_ELECTION_TICKS 10
-/* Followers learn of a commit that may wait (raftd_node_commit_can_wait)
- * at most this much later, with the next entries or alone. */
-#define RAFTD_COMMIT_WAIT_US 2000
+#define RAFTD_TICK_MS         100
+#define RAFTD_ELECTION_TICKS  10
 /* A follower that has not heard from its leader for longer than this
  * (heartbeats go every tick) no longer names it as the controller. */
-#define RAFTD_CONTACT_TICKS   3
+#define RAFTD_CONTACT_TICKS 3
 #define RAFTD_ENTRY_BYTES_MAX (1u << 20)
 /* Committed entries waiting for their apply round, at most, before the
  * shell stops feeding proposals to the core. */
@@ -424,34 +421,6 @@ static void raftd_node_reports(struct raftd_node *n)
 	n->n_reports = 0;
 }
 
-/* Whether followers may learn of the leader's commits late (with the next
- * entries; raft_hold_commit): no write still on its way came through a
- * follower (which answers its client once it applied the write itself) or
- * changes what clients route by (a producer told of a new topic may go to
- * a follower next), and commit_ev has not fired. */
-static bool raftd_node_commit_can_wait(const struct raftd_node *n)
-{
-	const raftd_prop_list_t *lists[] = {&n->queued, &n->inflight};
-
-	if (n->role != RAFT_LEADER || n->commit_due || n->stopping)
-		return false;
-	for (size_t i = 0; i < 2; i++)
-		for (const raftd_prop_t *p = lists[i]->head; p; p = p->next)
-			if (p->urgent)
-				return false;
-	return true;
-}
-
-static void raftd_commit_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct raftd_node *n = arg;
-
-	(void)fd;
-	(void)what;
-	n->commit_due = true;
-	raftd_node_pump(n);
-}
-
 void raftd_node_pump(struct raftd_node *n)
 {
 	if (!n->raft || n->in_pump)
@@ -467,19 +436,12 @@ void raftd_node_pump(struct raftd_node *n)
 			;
 		raftd_node_feed(n);
 		raftd_node_snap_maybe(n);
-		raft_hold_commit(n->raft, raftd_node_commit_can_wait(n));
 		if (!raft_has_ready(n->raft)) {
 			if (n->inbox_n && !n->failed)
 				continue;
 			break;
 		}
 		raftd_node_ready_take(n);
-		n->commit_due = false;
-	}
-	if (n->commit_ev && raft_commit_owed(n->raft) && !evtimer_pending(n->commit_ev, NULL)) {
-		struct timeval tv = {0, RAFTD_COMMIT_WAIT_US};
-
-		(void)evtimer_add(n->commit_ev, &tv);
 	}
 	if (n->net && !n->ready_pending)
 		raftd_node_net_forward(n);
@@ -646,9 +608,6 @@ static int raftd_node_start_raft(struct raftd_node *n)
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, raftd_tick_cb, n);
 	if (!n->tick_ev || event_add(n->tick_ev, &tv) < 0)
 		return -ENOMEM;
-	n->commit_ev = evtimer_new(n->base, raftd_commit_cb, n);
-	if (!n->commit_ev)
-		return -ENOMEM;
 	raftd_node_check_serving(n);
 	raftd_node_pump(n);
 	return 0;
@@ -759,8 +718,7 @@ static int raftd_node_open(struct raftd_node *n)
 	if (r < 0)
 		ck_log(CK_LOG_WARN,
 		       "cannot mark the metadata environment (%s): its commits keep their "
-		       "fdatasync",
-		       ck_strerror(r));
+		       "fdatasync", ck_strerror(r));
 	else if ((r = raftd_mdb_flag_nosync(n)) < 0)
 		return r;
 	r = raftd_node_snap_init(n);
@@ -872,16 +830,13 @@ void raftd_node_free(raftd_node_t *n)
 	raftd_node_snap_free(n);
 	if (n->tick_ev)
 		event_free(n->tick_ev);
-	if (n->commit_ev)
-		event_free(n->commit_ev);
 	raft_free(n->raft);
 	raftd_store_free(n->store);
 	raftd_exec_free(n);
 	/* Everything committed reaches the disk; then nothing is unsynced. */
 	if (n->meta && n->nosync && mdb_env_sync(ck_meta_env(n->meta), 1) == 0 &&
 	    ck_meta_unsynced_clear(n->cfg->data_dir) < 0)
-		ck_log(CK_LOG_WARN,
-		       "cannot remove the unsynced marker of the metadata environment");
+		ck_log(CK_LOG_WARN, "cannot remove the unsynced marker of the metadata environment");
 	ck_meta_close(n->meta);
 	if (n->lock_fd >= 0)
 		(void)close(n->lock_fd);
@@ -917,7 +872,6 @@ int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, ra
 	p->arg = arg;
 	p->remote = remote;
 	p->idempotent = raftd_cmd_idempotent(data, len);
-	p->urgent = remote || raftd_exec_routes(raftd_apply_cmd_case(data, len));
 	p->created_ms = ck_clock_mono_ms();
 	p->deadline_ms = p->created_ms + RAFTD_PROPOSE_TIMEOUT_MS;
 	p->metrics = &n->metrics;
@@ -964,9 +918,9 @@ void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret)
 	ret->term = st.term;
 	ret->leader_id = st.leader == RAFT_NONE ? -1 : (int32_t)st.leader;
 	ret->leader_contact =
-	    st.role == RAFT_LEADER || (st.role == RAFT_FOLLOWER && st.leader != RAFT_NONE &&
-	                               st.leader_silent <= RAFTD_CONTACT_TICKS &&
-	                               (!n->net || raftd_net_connected(n->net, st.leader)));
+	    st.role == RAFT_LEADER ||
+	    (st.role == RAFT_FOLLOWER && st.leader != RAFT_NONE &&
+	     st.leader_silent <= RAFTD_CONTACT_TICKS && (!n->net || raftd_net_connected(n->net, st.leader)));
 	ret->commit_index = st.commit;
 	ret->last_index = st.last_index;
 	ret->transferring = st.role == RAFT_LEADER && st.transferee != RAFT_NONE;

@@ -50,8 +50,6 @@ typedef struct raftd_prop {
 	size_t len;
 	bool remote;     /* forwarded to this node by a follower */
 	bool idempotent; /* safe to propose again when its fate is unknown */
-	bool urgent;     /* followers must learn of its commit at once
-	                  * (raftd_node_commit_can_wait) */
 	/* forwarded by this node (follower side) */
 	uint64_t fwd_id;
 	uint64_t fwd_peer;
@@ -197,8 +195,6 @@ struct raftd_node {
 	uint64_t voters[RAFT_VOTERS_MAX];
 	uint32_t n_voters;
 	struct event *tick_ev;
-	struct event *commit_ev; /* bounds how long followers wait for a commit */
-	bool commit_due;         /* commit_ev fired: send the commit now */
 	uint32_t ticks_pending;
 	uint64_t ticks;
 	bool in_pump;
@@ -237,17 +233,17 @@ struct raftd_node {
 	uint64_t snap_tried;       /* applied index when a snapshot last failed */
 	struct {                   /* the copy of the one being taken */
 		pthread_t thread;
-		bool running; /* the thread runs or is not joined yet */
-		int efd;      /* it writes here when done */
+		bool running;      /* the thread runs or is not joined yet */
+		int efd;           /* it writes here when done */
 		struct event *ev;
-		int result; /* its outcome, read after the join */
+		int result;        /* its outcome, read after the join */
 		uint64_t index;
 		uint64_t bytes;
 	} mk;
-	bool ready_wait_exec; /* the Ready installs a snapshot once exec is idle */
-	bool ready_snap_done; /* ... and has done so */
-	size_t ready_early;   /* committed entries of the Ready queued before its append */
-	bool ready_sent;      /* a leader's Ready: messages sent before its append */
+	bool ready_wait_exec;      /* the Ready installs a snapshot once exec is idle */
+	bool ready_snap_done;      /* ... and has done so */
+	size_t ready_early;        /* committed entries of the Ready queued before its append */
+	bool ready_sent;           /* a leader's Ready: messages sent before its append */
 	/* the controller (raftd_ctl.c) */
 	raftd_ctl_broker_t ctl[CK_CONFIG_PEERS_MAX];
 	size_t n_ctl;
@@ -373,8 +369,5 @@ void raftd_exec_kick(struct raftd_node *n);
 /* walwriter is back: resend what waits. */
 void raftd_exec_wal_connected(struct raftd_node *n);
 size_t raftd_exec_backlog(const struct raftd_node *n);
-/* Whether a command of this kind changes what clients route by
- * (partitions, their leaders, brokers); unknown kinds do. */
-bool raftd_exec_routes(int cmd_case);
 
 #endif
