@@ -614,11 +614,11 @@ static void raftd_fx_finished(struct raftd_node *n)
 		n->fx_early_done = true; /* the commit's end finishes the round */
 		return;
 	}
-	if (n->exec == RAFTD_EXEC_ROUND && n->round_n <= RAFTD_ROUND_HERE_MAX) {
-		raftd_txw_run_here(n, RAFTD_TXN_COMMIT, raftd_round_committed);
-		return; /* raftd_round_committed goes on */
-	}
 	if (n->exec == RAFTD_EXEC_ROUND) {
+		if (n->round_n <= RAFTD_ROUND_HERE_MAX) {
+			raftd_txw_run_here(n, RAFTD_TXN_COMMIT, raftd_round_committed);
+			return; /* raftd_round_committed goes on */
+		}
 		r = raftd_txw_post(n, RAFTD_TXN_COMMIT, raftd_round_committed);
 		if (r < 0)
 			return raftd_node_fatal(n, r, "cannot apply to lmdb");
