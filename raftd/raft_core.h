@@ -76,11 +76,15 @@
  * storage->snapshot() for the newest snapshot's metadata and emits
  * RAFT_MSG_SNAPSHOT carrying only that metadata; the shell streams the data
  * next to it and steps the message on the receiver only once the data is
- * complete. The transfer's outcome comes back via raft_report_snapshot()
- * (without a report, the leader presumes the snapshot lost after two
- * election timeouts). Between Readies the shell may take a snapshot at its
- * applied index and compact the log up to it at any time: the core learns
- * of it from CK_E_NOT_FOUND, never keeps storage indexes of its own.
+ * complete. Once stepped, a snapshot may wait for the next Ready
+ * (raft_snapshot_pending()): until that Ready is advanced the shell keeps
+ * its data, refuses the data of any other snapshot and so steps no other
+ * SNAPSHOT message (the leader sends again). The transfer's outcome comes
+ * back via raft_report_snapshot() (without a report, the leader presumes
+ * the snapshot lost after two election timeouts). Between Readies the
+ * shell may take a snapshot at its applied index and compact the log up to
+ * it at any time: the core learns of it from CK_E_NOT_FOUND, never keeps
+ * storage indexes of its own.
  *
  * Membership is static (voters from the config). Quorum arithmetic goes
  * through one voter set so that joint consensus (two sets, a majority of
@@ -352,6 +356,11 @@ void raft_report_restart(raft_t *r, uint64_t to, uint64_t last_index);
 
 /* True when raft_ready() has something to hand out. */
 bool raft_has_ready(const raft_t *r);
+
+/* True while a stepped snapshot waits to be installed (from raft_step()
+ * until raft_advance() of the Ready that hands it out); *RET_META (may be
+ * NULL) names it. */
+bool raft_snapshot_pending(const raft_t *r, raft_snapshot_meta_t *ret_meta);
 
 /*
  * Fills *RET with what the shell must do next (see the file comment).

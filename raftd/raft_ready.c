@@ -108,6 +108,13 @@ bool raft_has_ready(const raft_t *r)
 	       r->log.has_pending_snap || r->log.commit >= raft_apply_from(r);
 }
 
+bool raft_snapshot_pending(const raft_t *r, raft_snapshot_meta_t *ret_meta)
+{
+	if (r->log.has_pending_snap && ret_meta)
+		*ret_meta = r->log.pending_snap;
+	return r->log.has_pending_snap;
+}
+
 /* Reads committed entries into the apply buffers: storage, then window. */
 static int raft_ready_committed(raft_t *r, size_t *ret_n)
 {

@@ -18,7 +18,9 @@
  * RAFTD_SNAP_BACKLOG (a timer polls), and the message itself follows the
  * last chunk. A lost connection fails the transfer (reported to the core).
  * Receiving: chunks go to raft/snap-rx.tmp; the SNAPSHOT message is stepped
- * only once the file is complete and checked.
+ * only once the file is complete and checked. From that step until its
+ * Ready installed it, chunks of any other transfer are refused (the
+ * leader's next try gets through).
  * Installing (a Ready with a snapshot, once no apply round runs): drop the
  * apply backlog, record the snapshot as pending, copy it into LMDB, record
  * it as installed; raftd_node.c then has the store cut the log there.
@@ -391,8 +393,20 @@ void raftd_node_snap_peer_down(struct raftd_node *n, uint64_t peer)
 void raftd_node_snap_chunk(struct raftd_node *n, uint64_t peer,
                            const Chronik__Raftnet__SnapshotChunk *c)
 {
-	int r = raftd_snap_rx_chunk(&n->rx, n->cfg->data_dir, c);
+	raft_snapshot_meta_t held;
+	int r;
 
+	/* A stepped snapshot's data stays until its Ready installed it. */
+	if (raft_snapshot_pending(n->raft, &held)) {
+		if (c->offset == 0)
+			ck_log(CK_LOG_INFO,
+			       "snapshot index=%llu from=%llu refused: index=%llu awaits its "
+			       "installation",
+			       (unsigned long long)c->index, (unsigned long long)peer,
+			       (unsigned long long)held.index);
+		return;
+	}
+	r = raftd_snap_rx_chunk(&n->rx, n->cfg->data_dir, c);
 	if (r < 0 && r != CK_E_OUT_OF_ORDER)
 		ck_log(CK_LOG_WARN, "snapshot chunk refused index=%llu offset=%llu from=%llu: %s",
 		       (unsigned long long)c->index, (unsigned long long)c->offset,

@@ -186,18 +186,25 @@ static void sim_deliver(sim_cluster_t *c, size_t k)
 		sim_pkt_free(&p);
 		return;
 	}
-	sim_trace_msg(c, &p.m, "recv");
-	if (p.m.type == RAFT_MSG_SNAPSHOT) {
-		to->rx_snap = p.snap;
-		to->has_rx_snap = true;
+	if (p.m.type == RAFT_MSG_SNAPSHOT && raft_snapshot_pending(to->r, NULL)) {
+		/* The shell keeps a stepped snapshot's data until its Ready:
+		 * another transfer is refused, its message not stepped. */
+		sim_trace_msg(c, &p.m, "refused");
+		c->stats.dropped++;
+	} else {
+		sim_trace_msg(c, &p.m, "recv");
+		if (p.m.type == RAFT_MSG_SNAPSHOT) {
+			to->rx_snap = p.snap;
+			to->has_rx_snap = true;
+		}
+		rc = raft_step(to->r, &p.m);
+		if (rc < 0)
+			sim_failf(c, "node %llu: raft_step(%s) = %s", (unsigned long long)to->id,
+			          raft_msg_type_name(p.m.type), ck_strerror(rc));
+		/* A busy shell steps several messages before its next Ready. */
+		if (!sim_pm(c, c->defer_pm))
+			sim_node_ready(c, to);
 	}
-	rc = raft_step(to->r, &p.m);
-	if (rc < 0)
-		sim_failf(c, "node %llu: raft_step(%s) = %s", (unsigned long long)to->id,
-		          raft_msg_type_name(p.m.type), ck_strerror(rc));
-	/* A busy shell steps several messages before its next Ready. */
-	if (!sim_pm(c, c->defer_pm))
-		sim_node_ready(c, to);
 	if (p.m.type == RAFT_MSG_SNAPSHOT && from->r) {
 		raft_report_snapshot(from->r, to->id, true);
 		sim_node_ready(c, from);

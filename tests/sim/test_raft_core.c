@@ -833,6 +833,34 @@ START_TEST(test_snapshot_follower_side)
 }
 END_TEST
 
+/* A stepped snapshot is pending, and named, until the Ready that installs
+ * it was advanced: the shell keeps its data that long. */
+START_TEST(test_snapshot_pending_until_ready)
+{
+	raft_msg_t m = rt_msg(RAFT_MSG_SNAPSHOT, 1, 2, 2);
+	sim_snap_t snap = {7, 2, 0x1234};
+	raft_snapshot_meta_t held = {0};
+
+	rt_cluster(3, NULL);
+	ck_assert(!raft_snapshot_pending(rt_r(2), &held));
+	m.snapshot.index = 7;
+	m.snapshot.term = 2;
+	ck_assert_int_eq(raft_step(rt_r(2), &m), 0);
+	ck_assert(raft_snapshot_pending(rt_r(2), &held));
+	ck_assert_uint_eq(held.index, 7);
+	ck_assert_uint_eq(held.term, 2);
+	/* A covered snapshot stepped meanwhile does not replace it. */
+	m.snapshot.index = 5;
+	ck_assert_int_eq(raft_step(rt_r(2), &m), 0);
+	ck_assert(raft_snapshot_pending(rt_r(2), &held));
+	ck_assert_uint_eq(held.index, 7);
+	rt_nodes[2].rx_snap = snap;
+	rt_drain(2, NULL);
+	ck_assert(!raft_snapshot_pending(rt_r(2), NULL));
+	ck_assert_uint_eq(rt_nodes[2].st.snap.index, 7);
+}
+END_TEST
+
 /* ---- leadership transfer ---- */
 
 /* A follower that lost its log (a wiped data dir): the leader believes it
@@ -1145,6 +1173,7 @@ int main(void)
 	tcase_add_test(tc, test_inflight_limit_pauses_replication);
 	tcase_add_test(tc, test_snapshot_for_compacted_follower);
 	tcase_add_test(tc, test_snapshot_follower_side);
+	tcase_add_test(tc, test_snapshot_pending_until_ready);
 	tcase_add_test(tc, test_restart_report_resets_progress);
 	tcase_add_test(tc, test_transfer_leader);
 	tcase_add_test(tc, test_transfer_waits_for_catch_up);
