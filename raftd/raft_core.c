@@ -200,6 +200,7 @@ static void raft_reset(raft_t *r)
 	r->election_timeout =
 	    r->cfg.election_ticks + (uint32_t)ck_rand_below(r->cfg.rand, r->cfg.election_ticks);
 	r->transferee = RAFT_NONE;
+	r->bcast_pending = false;
 	for (uint32_t i = 0; i < r->n_prs; i++)
 		r->prs[i].vote = 0;
 }
@@ -359,7 +360,7 @@ int raft_propose(raft_t *r, const void *data, size_t len, uint64_t *ret_index)
 	e.len = (uint32_t)len;
 	if (raft_log_append(&r->log, &e, 1, 1) != 1)
 		return CK_E_AGAIN;
-	raft_bcast_append(r);
+	raft_bcast_later(r);
 	*ret_index = e.index;
 	return 0;
 }

@@ -310,9 +310,11 @@ void raft_tick(raft_t *r);
 int raft_step(raft_t *r, const raft_msg_t *m);
 
 /*
- * Appends LEN bytes at DATA (copied) as a new entry on the leader and
- * starts replicating it. *RET_INDEX is its index; it is committed once a
- * later Ready hands it out in `committed`.
+ * Appends LEN bytes at DATA (copied) as a new entry on the leader; the
+ * next Ready sends it, with every other entry proposed and the commit
+ * reached since the last Ready, in one APPEND per follower. *RET_INDEX is
+ * its index; it is committed once a later Ready hands it out in
+ * `committed`.
  * Returns 0, CK_E_NOT_LEADER (raft_leader() names the known leader, or
  * RAFT_NONE), CK_E_AGAIN (leadership transfer under way, or the window is
  * full: call raft_ready() first), CK_E_TOO_LARGE (over entry_bytes_max),

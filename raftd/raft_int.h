@@ -83,7 +83,8 @@ typedef struct {
 	int8_t vote; /* 1 granted, -1 rejected, 0 unknown */
 	uint64_t pending_snapshot;
 	uint32_t snapshot_ticks;
-	uint64_t *inflight; /* ring of last indexes sent, inflight_max */
+	uint64_t sent_commit; /* the commit of the last APPEND sent to it */
+	uint64_t *inflight;   /* ring of last indexes sent, inflight_max */
 	uint32_t infl_start;
 	uint32_t infl_n;
 } raft_progress_t;
@@ -113,6 +114,9 @@ struct raft {
 	raft_progress_t prs[RAFT_VOTERS_MAX];
 	uint32_t n_prs;
 	uint32_t bcast_start; /* rotates the order of broadcasts */
+	bool bcast_pending;   /* new entries or a new commit to send (leader):
+	                       * raft_ready() sends them, one APPEND per follower
+	                       * for everything that came since the last Ready */
 	uint32_t election_elapsed;
 	uint32_t heartbeat_elapsed;
 	uint32_t election_timeout; /* randomized, [election_ticks, 2x) */
@@ -148,6 +152,14 @@ int raft_handle_vote_request(raft_t *r, const raft_msg_t *m);
 void raft_leader_reset(raft_t *r);
 bool raft_send_append(raft_t *r, raft_progress_t *pr, bool send_if_empty);
 void raft_bcast_append(raft_t *r);
+/* Sends what raft_bcast_later() deferred (raft_ready() calls it). */
+void raft_bcast_flush(raft_t *r);
+/* New entries or commit for every follower: sent by the next raft_ready(),
+ * together with whatever else comes before it. */
+static inline void raft_bcast_later(raft_t *r)
+{
+	r->bcast_pending = true;
+}
 void raft_bcast_heartbeat(raft_t *r);
 bool raft_maybe_commit(raft_t *r);
 void raft_leader_tick(raft_t *r);

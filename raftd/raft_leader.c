@@ -104,6 +104,7 @@ void raft_leader_reset(raft_t *r)
 		pr->snapshot_ticks = 0;
 		pr->infl_start = 0;
 		pr->infl_n = 0;
+		pr->sent_commit = 0;
 	}
 	r->prs[r->self].match = r->log.durable_last;
 	r->prs[r->self].recent_active = true;
@@ -178,6 +179,7 @@ bool raft_send_append(raft_t *r, raft_progress_t *pr, bool send_if_empty)
 	m.n_entries = (uint32_t)n;
 	m.commit = r->log.commit;
 	(void)raft_send(r, &m);
+	pr->sent_commit = m.commit;
 	if (pr->state == RAFT_PR_REPLICATE && n > 0) {
 		pr->next = ents[n - 1].index + 1;
 		raft_infl_add(r, pr, ents[n - 1].index);
@@ -202,6 +204,30 @@ void raft_bcast_append(raft_t *r)
 
 		if (i != r->self)
 			(void)raft_send_append(r, &r->prs[i], true);
+	}
+}
+
+void raft_bcast_flush(raft_t *r)
+{
+	if (!r->bcast_pending)
+		return;
+	r->bcast_pending = false;
+	if (r->role != RAFT_LEADER)
+		return;
+	r->bcast_start++;
+	for (uint32_t k = 0; k < r->n_prs; k++) {
+		uint32_t i = raft_bcast_index(r, k);
+		raft_progress_t *pr = &r->prs[i];
+		bool sent = false;
+
+		if (i == r->self)
+			continue;
+		/* Every entry the window allows, then the commit alone if no
+		 * APPEND carried it yet. */
+		while (raft_send_append(r, pr, false))
+			sent = true;
+		if (!sent && pr->sent_commit < r->log.commit)
+			(void)raft_send_append(r, pr, true);
 	}
 }
 
@@ -376,7 +402,7 @@ static void raft_handle_append_ok(raft_t *r, raft_progress_t *pr, const raft_msg
 		raft_infl_free_to(r, pr, m->index);
 	}
 	if (raft_maybe_commit(r))
-		raft_bcast_append(r);
+		raft_bcast_later(r);
 	else if (paused)
 		(void)raft_send_append(r, pr, true);
 	while (raft_send_append(r, pr, false))

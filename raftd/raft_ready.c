@@ -104,7 +104,7 @@ bool raft_has_ready(const raft_t *r)
 
 	raft_hs_get(r, &hs);
 	return !raft_hs_equal(&hs, &r->prev_hs) || r->prev_ss.leader != r->leader ||
-	       r->prev_ss.role != r->role || r->log.win_n > 0 || r->out.n > 0 ||
+	       r->prev_ss.role != r->role || r->log.win_n > 0 || r->out.n > 0 || r->bcast_pending ||
 	       r->log.has_pending_snap || r->log.commit >= raft_apply_from(r);
 }
 
@@ -155,6 +155,7 @@ int raft_ready(raft_t *r, raft_ready_t *ret)
 	size_t n_committed = 0;
 	int rc;
 
+	raft_bcast_flush(r);
 	rc = raft_ready_committed(r, &n_committed);
 	if (rc < 0)
 		return rc;
@@ -210,6 +211,6 @@ void raft_advance(raft_t *r, const raft_ready_t *rd)
 		if (l->durable_last > self->match)
 			self->match = l->durable_last;
 		if (raft_maybe_commit(r))
-			raft_bcast_append(r);
+			raft_bcast_later(r);
 	}
 }

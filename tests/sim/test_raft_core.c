@@ -1003,6 +1003,55 @@ START_TEST(test_quorum_commit_waits_for_majority)
 }
 END_TEST
 
+/* What came between two Readies leaves in one APPEND per follower: five
+ * proposals in one message, then a new commit together with the next
+ * proposal (no commit-only APPEND before it). */
+START_TEST(test_append_carries_all_since_last_ready)
+{
+	raft_ready_t rd;
+	raft_msg_t m;
+	uint64_t idx = 0, last = 0;
+
+	rt_cluster(3, NULL);
+	rt_elect(1);
+	(void)rt_run();
+	rt_box_clear(&rt_net);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(raft_propose(rt_r(1), "b", 1, &idx), 0);
+	ck_assert_int_eq(raft_ready(rt_r(1), &rd), 0);
+	ck_assert_uint_eq(rd.n_entries, 5);
+	ck_assert_uint_eq(rd.n_msgs, 2);
+	for (size_t i = 0; i < rd.n_msgs; i++) {
+		ck_assert_int_eq(rd.msgs[i].type, RAFT_MSG_APPEND);
+		ck_assert_uint_eq(rd.msgs[i].n_entries, 5);
+		ck_assert_uint_eq(rd.msgs[i].entries[4].index, idx);
+		rt_box_add(&rt_net, &rd.msgs[i], NULL);
+	}
+	ck_assert(sim_store_append(&rt_nodes[1].st, rd.entries, rd.n_entries));
+	raft_advance(rt_r(1), &rd);
+	rt_drain(1, NULL);
+	(void)rt_step_one(); /* APPEND to one follower, which answers */
+	m = rt_net.msgs[rt_net.head++];
+	if (m.type != RAFT_MSG_APPEND_RESP) /* the other APPEND came first */
+		m = rt_net.msgs[rt_net.head++];
+	ck_assert_int_eq(m.type, RAFT_MSG_APPEND_RESP);
+	ck_assert_int_eq(raft_step(rt_r(1), &m), 0);
+	ck_assert_uint_eq(rt_status(1).commit, idx);
+	ck_assert_int_eq(raft_propose(rt_r(1), "c", 1, &last), 0);
+	ck_assert_int_eq(raft_ready(rt_r(1), &rd), 0);
+	ck_assert_uint_eq(rd.n_msgs, 2);
+	for (size_t i = 0; i < rd.n_msgs; i++) {
+		ck_assert_int_eq(rd.msgs[i].type, RAFT_MSG_APPEND);
+		ck_assert_uint_ge(rd.msgs[i].n_entries, 1);
+		ck_assert_uint_eq(rd.msgs[i].entries[rd.msgs[i].n_entries - 1].index, last);
+		ck_assert_uint_eq(rd.msgs[i].commit, idx);
+	}
+	ck_assert(sim_store_append(&rt_nodes[1].st, rd.entries, rd.n_entries));
+	raft_advance(rt_r(1), &rd);
+	rt_drain(1, NULL);
+}
+END_TEST
+
 START_TEST(test_leader_commit_mode_commits_locally)
 {
 	uint64_t idx;
@@ -1179,6 +1228,7 @@ int main(void)
 	tcase_add_test(tc, test_transfer_waits_for_catch_up);
 	tcase_add_test(tc, test_propose_errors);
 	tcase_add_test(tc, test_quorum_commit_waits_for_majority);
+	tcase_add_test(tc, test_append_carries_all_since_last_ready);
 	tcase_add_test(tc, test_leader_commit_mode_commits_locally);
 	tcase_add_test(tc, test_leader_mode_diverged_node_converges);
 	tcase_add_test(tc, test_step_rejects_malformed_messages);
