@@ -356,6 +356,19 @@ void raft_report_snapshot(raft_t *r, uint64_t to, bool ok);
  */
 void raft_report_restart(raft_t *r, uint64_t to, uint64_t last_index);
 
+/*
+ * While HOLD is set, a leader's new commit alone makes no APPEND: the next
+ * APPEND with entries carries it (a heartbeat too). Followers then learn
+ * of commits later, for fewer messages; the shell sets it while no one
+ * waits on a follower's view and bounds the wait with raft_commit_owed().
+ * Clearing it sends what is owed with the next Ready. A leader's election
+ * still announces itself at once.
+ */
+void raft_hold_commit(raft_t *r, bool hold);
+
+/* True when a leader has not sent its commit to some follower yet. */
+bool raft_commit_owed(const raft_t *r);
+
 /* True when raft_ready() has something to hand out. */
 bool raft_has_ready(const raft_t *r);
 

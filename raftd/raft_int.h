@@ -114,6 +114,7 @@ struct raft {
 	raft_progress_t prs[RAFT_VOTERS_MAX];
 	uint32_t n_prs;
 	uint32_t bcast_start; /* rotates the order of broadcasts */
+	bool commit_held;     /* raft_hold_commit() */
 	bool bcast_pending;   /* new entries or a new commit to send (leader):
 	                       * raft_ready() sends them, one APPEND per follower
 	                       * for everything that came since the last Ready */

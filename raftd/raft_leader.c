@@ -226,9 +226,29 @@ void raft_bcast_flush(raft_t *r)
 		 * APPEND carried it yet. */
 		while (raft_send_append(r, pr, false))
 			sent = true;
-		if (!sent && pr->sent_commit < r->log.commit)
+		if (!sent && pr->sent_commit < r->log.commit && !r->commit_held)
 			(void)raft_send_append(r, pr, true);
 	}
+}
+
+void raft_hold_commit(raft_t *r, bool hold)
+{
+	CK_ASSERT(!r->ready_out); /* see raft_core.h: the Ready cycle */
+	if (r->commit_held && !hold && r->role == RAFT_LEADER)
+		r->bcast_pending = true;
+	r->commit_held = hold;
+}
+
+bool raft_commit_owed(const raft_t *r)
+{
+	if (r->role != RAFT_LEADER)
+		return false;
+	/* A paused follower is sent to when it answers: not owed now. */
+	for (uint32_t i = 0; i < r->n_prs; i++)
+		if (i != r->self && r->prs[i].sent_commit < r->log.commit &&
+		    !raft_pr_paused(r, &r->prs[i]))
+			return true;
+	return false;
 }
 
 void raft_bcast_heartbeat(raft_t *r)
@@ -243,7 +263,8 @@ void raft_bcast_heartbeat(raft_t *r)
 		/* Never more than the follower is known to hold: it may not
 		 * have the leader's entries up to commit yet. */
 		m.commit = CK_MIN(r->prs[i].match, r->log.commit);
-		(void)raft_send(r, &m);
+		if (raft_send(r, &m) && m.commit > r->prs[i].sent_commit)
+			r->prs[i].sent_commit = m.commit;
 	}
 }
 

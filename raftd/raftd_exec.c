@@ -213,7 +213,7 @@ static bool raftd_kind_acts_first(int cmd_case)
 
 /* A kind that changes what clients route by (partitions, their leaders,
  * brokers); unknown kinds count. */
-static bool raftd_kind_routes(int cmd_case)
+bool raftd_exec_routes(int cmd_case)
 {
 	switch (cmd_case) {
 	case CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS:
@@ -905,7 +905,7 @@ static uint64_t raftd_round_wait_us(const struct raftd_node *n, size_t count)
 		                                                           : 0;
 	if (count >= RAFTD_ROUND_MAX || n->queued.n + n->forwarded.n + n->inflight.n != 0)
 		return 0;
-	if (!raftd_items_any(n, count, raftd_kind_routes))
+	if (!raftd_items_any(n, count, raftd_exec_routes))
 		return RAFTD_FOLLOWER_DEFER_MS * 1000;
 	if (ck_clock_mono_ms() > n->round_end_ms + RAFTD_FOLLOWER_BUSY_MS)
 		return 0;

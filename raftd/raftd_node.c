@@ -36,6 +36,9 @@
 
 #define RAFTD_TICK_MS         100
 #define RAFTD_ELECTION_TICKS  10
+/* Followers learn of a commit that may wait (raftd_node_commit_can_wait)
+ * at most this much later, with the next entries or alone. */
+#define RAFTD_COMMIT_WAIT_US 2000
 /* A follower that has not heard from its leader for longer than this
  * (heartbeats go every tick) no longer names it as the controller. */
 #define RAFTD_CONTACT_TICKS 3
@@ -94,6 +97,8 @@ void raftd_prop_finish(raftd_prop_t *p, int err, uint64_t index, const raftd_app
 		raftd_metrics_observe(p->metrics, (raftd_op_t)p->op, p->remote, err,
 		                      res ? res->result : 0,
 		                      ck_clock_mono_ns() / 1000 - p->created_us);
+	if (p->urgent)
+		(*p->urgent)--;
 	p->cb(p->arg, err, index, res);
 	free(p->data);
 	free(p);
@@ -421,6 +426,26 @@ static void raftd_node_reports(struct raftd_node *n)
 	n->n_reports = 0;
 }
 
+/* Whether followers may learn of the leader's commits late (with the next
+ * entries; raft_hold_commit): no write still on its way came through a
+ * follower (which answers its client once it applied the write itself) or
+ * changes what clients route by (a producer told of a new topic may go to
+ * a follower next), and commit_ev has not fired. */
+static bool raftd_node_commit_can_wait(const struct raftd_node *n)
+{
+	return n->role == RAFT_LEADER && !n->commit_due && !n->stopping && n->urgent_n == 0;
+}
+
+static void raftd_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct raftd_node *n = arg;
+
+	(void)fd;
+	(void)what;
+	n->commit_due = true;
+	raftd_node_pump(n);
+}
+
 void raftd_node_pump(struct raftd_node *n)
 {
 	if (!n->raft || n->in_pump)
@@ -436,12 +461,19 @@ void raftd_node_pump(struct raftd_node *n)
 			;
 		raftd_node_feed(n);
 		raftd_node_snap_maybe(n);
+		raft_hold_commit(n->raft, raftd_node_commit_can_wait(n));
 		if (!raft_has_ready(n->raft)) {
 			if (n->inbox_n && !n->failed)
 				continue;
 			break;
 		}
 		raftd_node_ready_take(n);
+		n->commit_due = false;
+	}
+	if (n->commit_ev && raft_commit_owed(n->raft) && !evtimer_pending(n->commit_ev, NULL)) {
+		struct timeval tv = {0, RAFTD_COMMIT_WAIT_US};
+
+		(void)evtimer_add(n->commit_ev, &tv);
 	}
 	if (n->net && !n->ready_pending)
 		raftd_node_net_forward(n);
@@ -607,6 +639,9 @@ static int raftd_node_start_raft(struct raftd_node *n)
 	n->reconcile_wanted = true;
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, raftd_tick_cb, n);
 	if (!n->tick_ev || event_add(n->tick_ev, &tv) < 0)
+		return -ENOMEM;
+	n->commit_ev = evtimer_new(n->base, raftd_commit_cb, n);
+	if (!n->commit_ev)
 		return -ENOMEM;
 	raftd_node_check_serving(n);
 	raftd_node_pump(n);
@@ -830,6 +865,8 @@ void raftd_node_free(raftd_node_t *n)
 	raftd_node_snap_free(n);
 	if (n->tick_ev)
 		event_free(n->tick_ev);
+	if (n->commit_ev)
+		event_free(n->commit_ev);
 	raft_free(n->raft);
 	raftd_store_free(n->store);
 	raftd_exec_free(n);
@@ -872,6 +909,10 @@ int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, ra
 	p->arg = arg;
 	p->remote = remote;
 	p->idempotent = raftd_cmd_idempotent(data, len);
+	if (remote || raftd_exec_routes(raftd_apply_cmd_case(data, len))) {
+		p->urgent = &n->urgent_n;
+		n->urgent_n++;
+	}
 	p->created_ms = ck_clock_mono_ms();
 	p->deadline_ms = p->created_ms + RAFTD_PROPOSE_TIMEOUT_MS;
 	p->metrics = &n->metrics;

@@ -50,6 +50,9 @@ typedef struct raftd_prop {
 	size_t len;
 	bool remote;     /* forwarded to this node by a follower */
 	bool idempotent; /* safe to propose again when its fate is unknown */
+	size_t *urgent;  /* set when followers must learn of its commit at
+	                  * once: the node's count of such writes, which
+	                  * raftd_prop_finish() decrements */
 	/* forwarded by this node (follower side) */
 	uint64_t fwd_id;
 	uint64_t fwd_peer;
@@ -195,6 +198,8 @@ struct raftd_node {
 	uint64_t voters[RAFT_VOTERS_MAX];
 	uint32_t n_voters;
 	struct event *tick_ev;
+	struct event *commit_ev; /* bounds how long followers wait for a commit */
+	bool commit_due;         /* commit_ev fired: send the commit now */
 	uint32_t ticks_pending;
 	uint64_t ticks;
 	bool in_pump;
@@ -210,6 +215,7 @@ struct raftd_node {
 	uint64_t applied;     /* LMDB applied_index */
 	uint64_t incarnation; /* of this raftd start: transport and broker */
 	raftd_prop_list_t queued;
+	size_t urgent_n; /* writes alive with raftd_prop_t.urgent set */
 	raftd_prop_list_t forwarded;
 	raftd_prop_list_t inflight; /* ascending index */
 	/* the network (raftd_node_net.c); NULL for a lone voter */
@@ -369,5 +375,8 @@ void raftd_exec_kick(struct raftd_node *n);
 /* walwriter is back: resend what waits. */
 void raftd_exec_wal_connected(struct raftd_node *n);
 size_t raftd_exec_backlog(const struct raftd_node *n);
+/* Whether a command of this kind changes what clients route by
+ * (partitions, their leaders, brokers); unknown kinds do. */
+bool raftd_exec_routes(int cmd_case);
 
 #endif

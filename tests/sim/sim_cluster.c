@@ -525,6 +525,15 @@ static void sim_events(sim_cluster_t *c)
 		sim_transfer(c);
 	if (sim_pm(c, 5) && (i = sim_pick_node(c, true)) >= 0)
 		c->nodes[i].st.snapshot_again = (uint32_t)sim_below(c, 3);
+	/* raftd holds a leader's commit-only APPENDs while nothing urgent is
+	 * in flight: followers then learn commits from later APPENDs or
+	 * heartbeats only. */
+	if (sim_pm(c, 20) && (i = sim_pick_node(c, true)) >= 0) {
+		bool hold = sim_pm(c, 500);
+
+		raft_hold_commit(c->nodes[i].r, hold);
+		sim_tracef(c, "node %d %s its commit", i + 1, hold ? "holds" : "releases");
+	}
 	sim_check_all(c);
 }
 

@@ -1052,6 +1052,60 @@ START_TEST(test_append_carries_all_since_last_ready)
 }
 END_TEST
 
+/* A held commit makes no APPEND of its own: the next entries carry it,
+ * raft_commit_owed() tells that one is owed meanwhile, and releasing the
+ * hold sends it alone with the next Ready. */
+START_TEST(test_held_commit_rides_with_entries)
+{
+	raft_ready_t rd;
+	uint64_t idx = 0, next = 0;
+
+	rt_cluster(3, NULL);
+	rt_elect(1);
+	(void)rt_run();
+	rt_box_clear(&rt_net);
+	raft_hold_commit(rt_r(1), true);
+	ck_assert_int_eq(raft_propose(rt_r(1), "h", 1, &idx), 0);
+	rt_drain(1, NULL);
+	for (int i = 0; i < 4; i++) /* both APPENDs, both answers */
+		(void)rt_step_one();
+	ck_assert_uint_eq(rt_status(1).commit, idx);
+	ck_assert_uint_eq(rt_nodes[1].st.applied, idx);
+	ck_assert_uint_eq(rt_count(&rt_net, RAFT_MSG_APPEND), 0);
+	ck_assert(raft_commit_owed(rt_r(1)));
+	/* The next proposal's APPENDs carry it. */
+	rt_box_clear(&rt_net);
+	ck_assert_int_eq(raft_propose(rt_r(1), "i", 1, &next), 0);
+	ck_assert_int_eq(raft_ready(rt_r(1), &rd), 0);
+	ck_assert_uint_eq(rd.n_msgs, 2);
+	for (size_t i = 0; i < rd.n_msgs; i++) {
+		ck_assert_uint_eq(rd.msgs[i].n_entries, 1);
+		ck_assert_uint_eq(rd.msgs[i].commit, idx);
+		rt_box_add(&rt_net, &rd.msgs[i], NULL);
+	}
+	ck_assert(sim_store_append(&rt_nodes[1].st, rd.entries, rd.n_entries));
+	raft_advance(rt_r(1), &rd);
+	ck_assert(!raft_commit_owed(rt_r(1)));
+	for (int i = 0; i < 4; i++)
+		(void)rt_step_one();
+	ck_assert_uint_eq(rt_status(1).commit, next);
+	ck_assert_uint_eq(rt_count(&rt_net, RAFT_MSG_APPEND), 0);
+	ck_assert(raft_commit_owed(rt_r(1)));
+	/* Released: the commit alone, to both. */
+	raft_hold_commit(rt_r(1), false);
+	ck_assert(raft_has_ready(rt_r(1)));
+	ck_assert_int_eq(raft_ready(rt_r(1), &rd), 0);
+	ck_assert_uint_eq(rd.n_msgs, 2);
+	for (size_t i = 0; i < rd.n_msgs; i++) {
+		ck_assert_int_eq(rd.msgs[i].type, RAFT_MSG_APPEND);
+		ck_assert_uint_eq(rd.msgs[i].n_entries, 0);
+		ck_assert_uint_eq(rd.msgs[i].commit, next);
+	}
+	raft_advance(rt_r(1), &rd);
+	ck_assert(!raft_commit_owed(rt_r(1)));
+}
+END_TEST
+
 START_TEST(test_leader_commit_mode_commits_locally)
 {
 	uint64_t idx;
@@ -1229,6 +1283,7 @@ int main(void)
 	tcase_add_test(tc, test_propose_errors);
 	tcase_add_test(tc, test_quorum_commit_waits_for_majority);
 	tcase_add_test(tc, test_append_carries_all_since_last_ready);
+	tcase_add_test(tc, test_held_commit_rides_with_entries);
 	tcase_add_test(tc, test_leader_commit_mode_commits_locally);
 	tcase_add_test(tc, test_leader_mode_diverged_node_converges);
 	tcase_add_test(tc, test_step_rejects_malformed_messages);
