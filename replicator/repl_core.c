@@ -199,6 +199,20 @@ static repl_part_t *repl_part_new(repl_core_t *c, const char *topic, int32_t par
 	return p;
 }
 
+static void repl_ckpt_unlink(repl_core_t *c, repl_part_t *p)
+{
+	if (!p->in_ckpt)
+		return;
+	if (p->kprev)
+		p->kprev->knext = p->knext;
+	else
+		c->ckpt_head = p->knext;
+	if (p->knext)
+		p->knext->kprev = p->kprev;
+	p->knext = p->kprev = NULL;
+	p->in_ckpt = false;
+}
+
 /* Frees P when nothing refers to it any more. */
 static void repl_part_maybe_free(repl_core_t *c, repl_part_t *p)
 {
@@ -206,6 +220,7 @@ static void repl_part_maybe_free(repl_core_t *c, repl_part_t *p)
 
 	if (p->have_log || p->have_meta || p->in_changes)
 		return;
+	repl_ckpt_unlink(c, p);
 	CK_ASSERT(!p->pub_visible);
 	found = ck_hash_remove(&c->parts, repl_hash(p->topic, p->partition), p);
 	CK_ASSERT(found);
@@ -215,6 +230,14 @@ static void repl_part_maybe_free(repl_core_t *c, repl_part_t *p)
 
 void repl_part_touch(repl_core_t *c, repl_part_t *p)
 {
+	if (!p->in_ckpt) {
+		p->in_ckpt = true;
+		p->kprev = NULL;
+		p->knext = c->ckpt_head;
+		if (p->knext)
+			p->knext->kprev = p;
+		c->ckpt_head = p;
+	}
 	if (p->in_changes)
 		return;
 	p->in_changes = true;
@@ -226,20 +249,23 @@ void repl_part_touch(repl_core_t *c, repl_part_t *p)
 	c->changes_tail = p;
 }
 
-size_t repl_core_count(const repl_core_t *c, size_t *ret_led)
+size_t repl_core_count(repl_core_t *c, size_t *ret_led)
 {
-	size_t n = 0, led = 0;
 	const repl_part_t *p;
 
-	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;) {
-		if (!p->have_log)
-			continue;
-		n++;
-		led += p->role == REPL_ROLE_LEADER;
+	if (c->counts_stale) {
+		c->n_log = c->n_led = 0;
+		for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;) {
+			if (!p->have_log)
+				continue;
+			c->n_log++;
+			c->n_led += p->role == REPL_ROLE_LEADER;
+		}
+		c->counts_stale = false;
 	}
 	if (ret_led)
-		*ret_led = led;
-	return n;
+		*ret_led = c->n_led;
+	return c->n_log;
 }
 
 /* ---- walwriter ---- */
@@ -267,6 +293,7 @@ int repl_core_log_update(repl_core_t *c, const repl_log_info_t *info, const repl
 	p->log_seen = true;
 	if (!p->have_log) {
 		p->have_log = true;
+		c->counts_stale = true;
 		p->hw = p->log_start;
 		if (ckpt && ckpt->hw >= 0) {
 			p->hw = ckpt->hw;
@@ -325,6 +352,7 @@ static void repl_part_log_forget(repl_core_t *c, repl_part_t *p)
 	p->pub_visible = false;
 	p->pub_hw = -1;
 	p->have_log = false;
+	c->counts_stale = true;
 	p->log_start = p->log_end = p->durable_end = 0;
 	p->hw = 0;
 	p->hw_truncations = 0;
@@ -559,9 +587,7 @@ static bool repl_part_ckpt_dirty(const repl_part_t *p)
 
 int repl_core_ckpt_dirty(const repl_core_t *c, repl_part_fn fn, void *arg)
 {
-	const repl_part_t *p;
-
-	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;) {
+	for (const repl_part_t *p = c->ckpt_head; p; p = p->knext) {
 		int r;
 		if (!repl_part_ckpt_dirty(p))
 			continue;
@@ -576,10 +602,11 @@ void repl_core_ckpt_clean(repl_core_t *c)
 {
 	repl_part_t *p;
 
-	for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;) {
-		if (!p->have_log)
-			continue;
-		p->ckpt_hw = p->hw;
-		p->ckpt_epoch = p->leader_epoch;
+	while ((p = c->ckpt_head) != NULL) {
+		repl_ckpt_unlink(c, p);
+		if (p->have_log) {
+			p->ckpt_hw = p->hw;
+			p->ckpt_epoch = p->leader_epoch;
+		}
 	}
 }

@@ -114,10 +114,13 @@ typedef struct repl_part {
 
 	/* Core bookkeeping. */
 	bool in_changes;
+	bool in_ckpt;   /* a checkpoint candidate: changed since the last clean */
 	bool log_seen;  /* during a log sweep */
 	bool meta_seen; /* during a meta sweep */
 	struct repl_part *hnext;
 	struct repl_part *cnext;
+	struct repl_part *knext; /* the checkpoint candidates */
+	struct repl_part *kprev;
 	struct repl_part *tnext; /* its topic's partitions */
 	struct repl_part *tprev;
 } repl_part_t;
@@ -181,8 +184,9 @@ void repl_core_tick(repl_core_t *c, uint64_t now_ms);
 
 /* The partition, or NULL. */
 const repl_part_t *repl_core_find(const repl_core_t *c, const char *topic, int32_t partition);
-/* How many partitions have a log, and how many of them are led here. */
-size_t repl_core_count(const repl_core_t *c, size_t *ret_led);
+/* How many partitions have a log, and how many of them are led here
+ * (recounted only after a log came or went or a role changed). */
+size_t repl_core_count(repl_core_t *c, size_t *ret_led);
 
 /*
  * walwriter's view of a log. A log new to the core (no log known for the
@@ -245,7 +249,9 @@ int repl_core_foreach(const repl_core_t *c, repl_part_fn fn, void *arg);
  * epoch differs from its checkpoint (returning non-zero stops, and that
  * value is returned). Once they are durable, repl_core_ckpt_clean() records
  * the current values as checkpointed (call it with no core change in
- * between).
+ * between; call it too when FN found none, so that the partitions changed
+ * since are the next walk's only candidates). Both visit only partitions
+ * changed since the last clean.
  */
 int repl_core_ckpt_dirty(const repl_core_t *c, repl_part_fn fn, void *arg);
 void repl_core_ckpt_clean(repl_core_t *c);

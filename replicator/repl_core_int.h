@@ -26,6 +26,15 @@ struct repl_core {
 	/* Partitions whose published state may have changed, FIFO. */
 	repl_part_t *changes_head;
 	repl_part_t *changes_tail;
+	/* Partitions changed since the last repl_core_ckpt_clean(): only
+	 * they can be dirty (every change touches), so the timer's walks do
+	 * not visit every partition. */
+	repl_part_t *ckpt_head;
+	/* repl_core_count()'s answer, recounted only after a partition
+	 * gained or lost its log or changed role. */
+	bool counts_stale;
+	size_t n_log;
+	size_t n_led;
 	/* Deletions to publish, FIFO, before any change. */
 	repl_state_t *deleted;
 	size_t deleted_head;
@@ -34,7 +43,8 @@ struct repl_core {
 };
 
 repl_part_t *repl_core_find_mut(repl_core_t *c, const char *topic, int32_t partition);
-/* Queues P for repl_core_change_next (once). */
+/* Queues P for repl_core_change_next and as a checkpoint candidate
+ * (once each). */
 void repl_part_touch(repl_core_t *c, repl_part_t *p);
 
 /* Applies a role and epoch: resets the follower table when the leadership

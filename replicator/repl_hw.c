@@ -87,6 +87,8 @@ void repl_part_role_set(repl_core_t *c, repl_part_t *p, repl_role_t role, int32_
 {
 	bool changed = role != p->role || epoch != p->leader_epoch;
 
+	if (role != p->role)
+		c->counts_stale = true;
 	p->role = role;
 	p->leader_epoch = epoch;
 	if (changed)

@@ -405,8 +405,10 @@ int repl_ckpt_write(repl_shell_t *s)
 	 * re-created partition keeps its new checkpoint. */
 	repl_shell_flush(s);
 	dels = s->n_ckpt_dels;
-	if (dels == 0 && repl_core_ckpt_dirty(s->core, repl_ckpt_any_cb, NULL) == 0)
+	if (dels == 0 && repl_core_ckpt_dirty(s->core, repl_ckpt_any_cb, NULL) == 0) {
+		repl_core_ckpt_clean(s->core);
 		return 0;
+	}
 	r = ck_meta_write_begin(s->meta, &x.txn);
 	if (r < 0)
 		goto out;

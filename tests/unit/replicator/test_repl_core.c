@@ -809,6 +809,35 @@ static void walk_check(repl_core_t *c, int64_t *last_hw, uint64_t *last_trunc)
 	}
 }
 
+typedef struct {
+	size_t parts, led, dirty;
+} full_scan_t;
+
+static int full_scan_cb(void *arg, const repl_part_t *p)
+{
+	full_scan_t *f = arg;
+
+	f->parts++;
+	f->led += p->role == REPL_ROLE_LEADER;
+	f->dirty += p->hw != p->ckpt_hw || p->leader_epoch != p->ckpt_epoch;
+	return 0;
+}
+
+/* The checkpoint walk (changed partitions only) finds what a scan of every
+ * partition finds, and the kept counts are what a full count gives. */
+static void ckpt_count_check(repl_core_t *c)
+{
+	full_scan_t f = {0};
+	int dirty = 0;
+	size_t led = 0;
+
+	ck_assert_int_eq(repl_core_foreach(c, full_scan_cb, &f), 0);
+	ck_assert_int_eq(repl_core_ckpt_dirty(c, count_cb, &dirty), 0);
+	ck_assert_uint_eq((size_t)dirty, f.dirty);
+	ck_assert_uint_eq(repl_core_count(c, &led), f.parts);
+	ck_assert_uint_eq(led, f.led);
+}
+
 START_TEST(test_random_walk_invariants)
 {
 	uint64_t seed = ck_rand_os_seed();
@@ -865,7 +894,7 @@ START_TEST(test_random_walk_invariants)
 		} else if (op < 95) {
 			(void)repl_core_log_delete(c, topics[t], 0);
 			start[t] = end[t] = dur[t] = 0;
-		} else {
+		} else if (op < 98) {
 			while (repl_core_change_next(c, &st)) {
 				const repl_part_t *p = repl_core_find(c, st.topic, 0);
 				if (!st.deleted) {
@@ -873,8 +902,11 @@ START_TEST(test_random_walk_invariants)
 					ck_assert_int_eq(st.high_watermark, p->hw);
 				}
 			}
+		} else {
+			repl_core_ckpt_clean(c);
 		}
 		walk_check(c, last_hw, last_trunc);
+		ckpt_count_check(c);
 	}
 	repl_core_free(c);
 }
