@@ -76,7 +76,17 @@ static void kfk_dr_deleted(void *arg, int err, const void *reply)
 		       (int)dp->out->partition_index, ck_strerror(err));
 		dp->out->error_code = kfk_err_from_wal(err);
 	} else {
-		dp->out->low_watermark = rep->log_info->log_start_offset;
+		int64_t start = rep->log_info->log_start_offset;
+		kfk_part_t *p =
+		    kfk_part_get(dp->st->req->srv, dp->topic, dp->out->partition_index, false);
+
+		dp->out->low_watermark = start;
+		/* A ListOffsets right after the answer sees the new start
+		 * (the replicator's state with it may come later). */
+		if (p && p->known && start > p->log_start) {
+			p->log_start = start;
+			p->bases_valid = false;
+		}
 	}
 	kfk_dr_release(dp->st);
 }
