@@ -251,6 +251,19 @@ void wal_store_ckpt_taken(wal_store_t *s, const wal_ckpt_t *c)
 		s->ckpt_taken_seq = s->ckpt_seq;
 }
 
+bool wal_store_ckpt_mark(wal_store_t *s)
+{
+	if (s->ckpt_marked)
+		return false;
+	s->ckpt_marked = true;
+	return true;
+}
+
+void wal_store_ckpt_unmark(wal_store_t *s)
+{
+	s->ckpt_marked = false;
+}
+
 int wal_store_index_sync(wal_store_t *s)
 {
 	int r;

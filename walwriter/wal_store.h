@@ -177,6 +177,10 @@ bool wal_store_prealloc_wanted(const wal_store_t *s);
 bool wal_store_ckpt(const wal_store_t *s, wal_ckpt_t *ret);
 int wal_store_index_sync(wal_store_t *s);
 void wal_store_ckpt_taken(wal_store_t *s, const wal_ckpt_t *c);
+/* The caller's mark that the store is on its list of checkpoint
+ * candidates: mark returns false when it already was. */
+bool wal_store_ckpt_mark(wal_store_t *s);
+void wal_store_ckpt_unmark(wal_store_t *s);
 
 /* The owner's cookie (the event loop's log), carried for results. */
 void wal_store_set_owner(wal_store_t *s, void *owner);

@@ -58,6 +58,7 @@ struct wal_store {
 	wal_ckpt_t ckpt;
 	uint64_t ckpt_seq;
 	uint64_t ckpt_taken_seq;
+	bool ckpt_marked; /* wal_store_ckpt_mark() */
 	int failed;
 };
 

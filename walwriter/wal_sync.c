@@ -54,7 +54,19 @@ struct wal_sync {
 	 * work looks at these, never at every store. */
 	wal_store_t **want;
 	size_t nwant, want_cap;
+	/* Stores whose recovery point may have moved since the last
+	 * checkpoint (written to, cut, created, retention): the checkpoint
+	 * looks at these, and at every store only on every
+	 * WAL_CKPT_FULL_EVERY-th pass or after a failure (ckpt_all). */
+	wal_store_t **ckpts;
+	size_t nckpts, ckpts_cap;
+	bool ckpt_all;
+	uint32_t ckpt_passes;
 };
+
+/* A belt to the list's braces: a store the list missed gets its recovery
+ * point written this many checkpoints later at most. */
+#define WAL_CKPT_FULL_EVERY 64
 
 /* ---- the store list (thread-owned) ---- */
 
@@ -79,25 +91,44 @@ static int wal_ptr_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Forgets the N stores of GONE (reordered) in one pass over the list. */
-static void wal_sync_store_remove(wal_sync_t *s, wal_store_t **gone, size_t n)
+/* Drops from V (*N long) the stores of GONE (NGONE, sorted). */
+static void wal_stores_drop(wal_store_t **v, size_t *n, wal_store_t **gone, size_t ngone)
 {
 	size_t k = 0;
 
+	for (size_t i = 0; i < *n; i++)
+		if (!bsearch(&v[i], gone, ngone, sizeof(*gone), wal_ptr_cmp))
+			v[k++] = v[i];
+	*n = k;
+}
+
+/* Forgets the N stores of GONE (reordered) in one pass over each list. */
+static void wal_sync_store_remove(wal_sync_t *s, wal_store_t **gone, size_t n)
+{
 	qsort(gone, n, sizeof(*gone), wal_ptr_cmp);
-	for (size_t i = 0; i < s->nstores; i++) {
-		wal_store_t *st = s->stores[i];
-		if (!bsearch(&st, gone, n, sizeof(*gone), wal_ptr_cmp))
-			s->stores[k++] = st;
+	wal_stores_drop(s->stores, &s->nstores, gone, n);
+	wal_stores_drop(s->want, &s->nwant, gone, n);
+	wal_stores_drop(s->ckpts, &s->nckpts, gone, n);
+}
+
+/* Notes ST as a checkpoint candidate (once). Without memory the next
+ * checkpoint looks at every store. */
+static void wal_sync_ckpt_note(wal_sync_t *s, wal_store_t *st)
+{
+	if (!wal_store_ckpt_mark(st))
+		return;
+	if (s->nckpts == s->ckpts_cap) {
+		size_t cap = s->ckpts_cap ? s->ckpts_cap * 2 : 64;
+		wal_store_t **n = realloc(s->ckpts, cap * sizeof(*n));
+		if (!n) {
+			wal_store_ckpt_unmark(st);
+			s->ckpt_all = true;
+			return;
+		}
+		s->ckpts = n;
+		s->ckpts_cap = cap;
 	}
-	s->nstores = k;
-	k = 0;
-	for (size_t i = 0; i < s->nwant; i++) {
-		wal_store_t *st = s->want[i];
-		if (!bsearch(&st, gone, n, sizeof(*gone), wal_ptr_cmp))
-			s->want[k++] = st;
-	}
-	s->nwant = k;
+	s->ckpts[s->nckpts++] = st;
 }
 
 /* Notes that ST, just written, wants preallocation (once). Without memory
@@ -242,28 +273,42 @@ static int wal_ckpt_save_cb(void *arg, wal_store_t *st, const wal_ckpt_t *c)
 
 static int wal_sync_checkpoint(wal_sync_t *s)
 {
+	bool all = s->ckpt_all || ++s->ckpt_passes % WAL_CKPT_FULL_EVERY == 0;
+	wal_store_t **from = all ? s->stores : s->ckpts;
+	size_t nfrom = all ? s->nstores : s->nckpts, n = 0, nfail = 0;
 	wal_ckpt_t *cs = NULL;
 	wal_store_t **sts = NULL;
-	size_t n = 0;
 	MDB_txn *txn = NULL;
 	int r = 0;
 
-	if (s->nstores == 0)
+	if (nfrom == 0)
 		return 0;
-	cs = malloc(s->nstores * sizeof(*cs));
-	sts = malloc(s->nstores * sizeof(*sts));
+	cs = malloc(nfrom * sizeof(*cs));
+	sts = malloc(nfrom * sizeof(*sts));
 	if (!cs || !sts) {
+		s->ckpt_all = true;
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < s->nstores; i++) {
-		if (!wal_store_ckpt(s->stores[i], &cs[n]))
+	for (size_t i = 0; i < nfrom; i++) {
+		wal_store_ckpt_unmark(from[i]);
+		if (!wal_store_ckpt(from[i], &cs[n]))
 			continue;
 		/* The entries a checkpoint counts must be durable first. */
-		if (wal_store_index_sync(s->stores[i]) < 0)
+		if (wal_store_index_sync(from[i]) < 0) {
+			/* Tried again next time: kept at the list's front. */
+			if (!all) {
+				(void)wal_store_ckpt_mark(from[i]);
+				from[nfail] = from[i];
+			}
+			nfail++;
 			continue;
-		sts[n++] = s->stores[i];
+		}
+		sts[n++] = from[i];
 	}
+	/* The candidates were looked at: only the failed ones stay. */
+	s->nckpts = all ? 0 : nfail;
+	s->ckpt_all = all && nfail > 0;
 	if (n == 0)
 		goto out;
 	r = wal_mdb_err(mdb_txn_begin(s->o.env, NULL, 0, &txn));
@@ -275,6 +320,8 @@ static int wal_sync_checkpoint(wal_sync_t *s)
 	}
 	for (size_t i = 0; i < n && r == 0; i++)
 		wal_store_ckpt_taken(sts[i], &cs[i]);
+	if (r < 0)
+		s->ckpt_all = true; /* the next one looks at every store */
 out:
 	if (txn)
 		mdb_txn_abort(txn);
@@ -332,12 +379,14 @@ static void wal_sync_groups(wal_sync_t *s, wal_job_t **jobs, size_t n)
 				err = r;
 		}
 	}
-	/* Only a store written to can want preallocation (jobs are gone once
-	 * posted). */
+	/* Only a store written to can want preallocation or have a new
+	 * recovery point (jobs are gone once posted). */
 	for (size_t k = 0; k < n; k++)
-		for (size_t i = 0; i < jobs[k]->nlogs; i++)
+		for (size_t i = 0; i < jobs[k]->nlogs; i++) {
+			wal_sync_ckpt_note(s, jobs[k]->logs[i].store);
 			if (wal_store_prealloc_wanted(jobs[k]->logs[i].store))
 				wal_sync_want(s, jobs[k]->logs[i].store);
+		}
 	for (size_t k = 0; k < n; k++) {
 		if (err && jobs[k]->err == 0)
 			jobs[k]->err = err;
@@ -416,6 +465,7 @@ static void wal_sync_create(wal_sync_t *s, wal_job_t *job)
 		wal_store_set_prealloc(st, s->o.prealloc_bytes);
 		wal_store_stats(st, &a->stats);
 		a->store = st;
+		wal_sync_ckpt_note(s, st);
 	}
 }
 
@@ -480,7 +530,10 @@ static void wal_sync_retention(wal_sync_t *s, wal_job_t *job)
 			ck_log(CK_LOG_ERROR, "retention failed log=%s-%d err=\"%s\"",
 			       wal_store_topic(s->stores[i]), wal_store_partition(s->stores[i]),
 			       ck_strerror(r));
-		if (r <= 0)
+		if (r == 0)
+			continue;
+		wal_sync_ckpt_note(s, s->stores[i]);
+		if (r < 0)
 			continue;
 		wal_job_log_t *l = &job->logs[job->nlogs++];
 		l->owner = wal_store_owner(s->stores[i]);
@@ -529,6 +582,10 @@ static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
 		job->err = wal_sync_checkpoint(s);
 		break;
 	}
+	/* A log whose recovery point may have moved. */
+	if (job->kind == WAL_JOB_CONFIGURE || job->kind == WAL_JOB_TRUNCATE ||
+	    job->kind == WAL_JOB_DELETE_RECORDS)
+		wal_sync_ckpt_note(s, job->store);
 }
 
 /* One chunk of zero-filling for the first store noted that still wants
@@ -640,6 +697,7 @@ int wal_sync_start(const wal_sync_opts_t *o, wal_store_t **stores, size_t n, wal
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->idle_work = true;
+	s->ckpt_all = true; /* recovered stores: the first checkpoint looks at all */
 	for (size_t i = 0; i < n; i++) {
 		wal_store_set_prealloc(stores[i], o->prealloc_bytes);
 		r = wal_sync_store_add(s, stores[i]);
@@ -655,6 +713,7 @@ fail:
 	(void)close(s->efd);
 	free(s->stores);
 	free(s->want);
+	free(s->ckpts);
 	free(s);
 	return r;
 }
@@ -690,6 +749,7 @@ void wal_sync_stop(wal_sync_t *s)
 		wal_store_free(s->stores[i]);
 	free(s->stores);
 	free(s->want);
+	free(s->ckpts);
 	free(s->done);
 	(void)close(s->efd);
 	pthread_mutex_destroy(&s->mu);

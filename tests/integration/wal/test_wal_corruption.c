@@ -259,13 +259,28 @@ START_TEST(test_corrupt_middle_segment_drops_later_ones)
 }
 END_TEST
 
+/* The segment at BASE in DIR loses its index and its first batch header
+ * goes bad. */
+static void damage_first_segment(const char *dir, int64_t base)
+{
+	char path[600];
+	FILE *fp;
+
+	ck_segment_path(path, sizeof(path), dir, base, CK_SEGMENT_FILE_INDEX);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_segment_path(path, sizeof(path), dir, base, CK_SEGMENT_FILE_LOG);
+	fp = fopen(path, "r+b");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(fseek(fp, 16, SEEK_SET), 0); /* magic of the first batch */
+	ck_assert_int_eq(fputc(7, fp), 7);
+	fclose(fp);
+}
+
 START_TEST(test_unrecoverable_below_recovery_point)
 {
 	fx_t f;
 	int64_t *bases = NULL;
-	char path[600];
 	wcl_t c;
-	FILE *fp;
 	int n;
 
 	fx_setup(&f, "fatal", "1024");
@@ -279,20 +294,56 @@ START_TEST(test_unrecoverable_below_recovery_point)
 	ck_assert_int_eq(wit_stop(&f.t, SIGTERM, 30000), 0);
 	n = ck_segment_list(f.dir, &bases);
 	ck_assert_int_ge(n, 3);
-	/* The first segment loses its index and a batch header goes bad. */
-	ck_segment_path(path, sizeof(path), f.dir, bases[0], CK_SEGMENT_FILE_INDEX);
-	ck_assert_int_eq(unlink(path), 0);
-	ck_segment_path(path, sizeof(path), f.dir, bases[0], CK_SEGMENT_FILE_LOG);
-	fp = fopen(path, "r+b");
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_int_eq(fseek(fp, 16, SEEK_SET), 0); /* magic of the first batch */
-	ck_assert_int_eq(fputc(7, fp), 7);
-	fclose(fp);
+	damage_first_segment(f.dir, bases[0]);
 	wit_start(&f.t);
 	ck_assert_int_eq(wit_wait_exit(&f.t, 30000), 2);
 	ck_assert_int_ge(wit_log_count(&f.t, "unrecoverable data", NULL), 1);
 	free(bases);
 	fx_teardown(&f);
+}
+END_TEST
+
+/* The periodic checkpoint (not only the one at a clean stop) moves a
+ * written log's recovery point: after a SIGKILL, damage below it is
+ * unrecoverable, where without it recovery would verify from the first
+ * batch and cut there. */
+START_TEST(test_periodic_recovery_point)
+{
+	ck_buf_t b = CK_BUF_INIT;
+	int64_t *bases = NULL, base, last;
+	char dir[512];
+	wit_t t;
+	wcl_t c;
+	int n;
+
+	wit_init(&t, "periodic");
+	wit_env(&t, "CHRONIK_WAL_CHECKPOINT_INTERVAL_MS=50");
+	wit_env(&t, "CHRONIK_WAL_PREALLOCATE_BYTES=0");
+	wit_env(&t, "CHRONIK_WAL_RETENTION_MS=-1");
+	wit_env(&t, "CHRONIK_WAL_SEGMENT_BYTES=1024");
+	wit_start_ready(&t);
+	wcl_connect(&c, &t);
+	ck_assert_int_eq(wcl_create(&c, "c", 0, NULL), 0);
+	/* Checkpoints pass with nothing to write first. */
+	usleep(200 * 1000);
+	for (int i = 0; i < 12; i++) {
+		ck_buf_reset(&b);
+		wit_batch(&b, 1, 300, (uint32_t)i);
+		ck_assert_int_eq(wcl_append(&c, "c", 0, b.data, b.len, false, 3, &base, &last), 0);
+	}
+	wcl_close(&c);
+	usleep(500 * 1000); /* about ten checkpoints */
+	ck_assert_int_eq(wit_stop(&t, SIGKILL, 5000), 128 + SIGKILL);
+	ck_assert_int_eq(ck_segment_log_dir(dir, sizeof(dir), t.data, "c", 0), 0);
+	n = ck_segment_list(dir, &bases);
+	ck_assert_int_ge(n, 3);
+	damage_first_segment(dir, bases[0]);
+	wit_start(&t);
+	ck_assert_int_eq(wit_wait_exit(&t, 30000), 2);
+	ck_assert_int_ge(wit_log_count(&t, "unrecoverable data", NULL), 1);
+	free(bases);
+	ck_buf_free(&b);
+	wit_cleanup(&t);
 }
 END_TEST
 
@@ -308,6 +359,7 @@ int main(void)
 	tcase_add_test(tc, test_zero_and_garbage_tail);
 	tcase_add_test(tc, test_corrupt_middle_segment_drops_later_ones);
 	tcase_add_test(tc, test_unrecoverable_below_recovery_point);
+	tcase_add_test(tc, test_periodic_recovery_point);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
 }
