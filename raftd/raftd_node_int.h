@@ -235,6 +235,7 @@ struct raftd_node {
 	raftd_snap_tx_t tx[RAFT_VOTERS_MAX];
 	struct event *tx_timer;
 	uint64_t snapshot_entries; /* take one every this many applied entries */
+	uint64_t snap_bytes;       /* the last snapshot's size (raftd_snap_interval) */
 	uint64_t compact_keep;     /* entries kept in the log below it */
 	uint64_t snap_tried;       /* applied index when a snapshot last failed */
 	struct {                   /* the copy of the one being taken */

@@ -4,10 +4,11 @@
  * cannot serve, receiving and installing them (files: raftd_snap.h).
  *
  * Owned by raftd.
- * Taking: between Readies and apply rounds, every snapshot_entries applied
- * entries, or when the core asked for one that does not exist yet, a
- * thread copies LMDB (raftd_snap_copy: seconds for a large environment,
- * which the loop does not wait for); the copy holds whatever was applied
+ * Taking: between Readies and apply rounds, every raftd_snap_interval()
+ * applied entries (snapshot_entries; more for a large state), or when the
+ * core asked for one that does not exist yet, a thread copies LMDB
+ * (raftd_snap_copy: seconds for a large environment, which the loop does
+ * not wait for); the copy holds whatever was applied
  * when it began, and its own applied_index names it. Back on the loop it
  * becomes the snapshot unless a newer one came meanwhile (installed from
  * the leader); the log is then compacted up to compact_keep entries below
@@ -124,12 +125,16 @@ void raftd_node_snap_free(struct raftd_node *n)
 int raftd_node_snap_recover(struct raftd_node *n)
 {
 	char path[PATH_MAX];
+	struct stat st;
 	uint64_t applied = 0;
 	MDB_txn *txn;
 	int r;
 
 	if (n->snap.index == 0)
 		return 0;
+	if (raftd_snap_path(path, sizeof(path), n->cfg->data_dir, n->snap.index) == 0 &&
+	    stat(path, &st) == 0)
+		n->snap_bytes = (uint64_t)st.st_size;
 	r = ck_meta_read_begin(n->meta, &txn);
 	if (r < 0)
 		return r;
@@ -176,7 +181,7 @@ void raftd_node_snap_maybe(struct raftd_node *n)
 	if (!n->raft || n->mk.running || n->ready_pending || RAFTD_EXEC_BUSY(n) ||
 	    n->applied == 0 || n->applied <= floor)
 		return;
-	if (!wanted && n->applied - floor < n->snapshot_entries)
+	if (!wanted && n->applied - floor < raftd_snap_interval(n->snapshot_entries, n->snap_bytes))
 		return;
 	r = pthread_create(&n->mk.thread, NULL, raftd_mk_main, n);
 	if (r != 0) {
@@ -220,6 +225,7 @@ static void raftd_snap_taken(struct raftd_node *n)
 		return;
 	}
 	n->snap = m;
+	n->snap_bytes = n->mk.bytes;
 	raftd_store_set_snapshot(n->store, m.index, m.term, m.compact);
 	raftd_snap_prune(n->cfg->data_dir, m.index);
 	ck_log(CK_LOG_INFO, "snapshot taken index=%llu term=%llu bytes=%llu compact_index=%llu",
@@ -443,6 +449,7 @@ int raftd_node_snap_install(struct raftd_node *n, const raft_snapshot_meta_t *s)
 	if (r < 0)
 		return r;
 	n->snap = m;
+	n->snap_bytes = n->rx.total;
 	raftd_snap_rx_init(&n->rx);
 	raftd_snap_prune(n->cfg->data_dir, s->index);
 	raftd_node_answer_covered(n, s->index);

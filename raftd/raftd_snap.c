@@ -212,6 +212,13 @@ int raftd_snap_copy(ck_meta_t *meta, const char *data_dir, uint64_t *ret_index,
 	return 0;
 }
 
+uint64_t raftd_snap_interval(uint64_t entries, uint64_t last_bytes)
+{
+	if (last_bytes < RAFTD_SNAP_SCALE_BYTES)
+		return entries;
+	return CK_MAX(entries, last_bytes / RAFTD_SNAP_BYTES_PER_ENTRY);
+}
+
 int raftd_snap_publish(const char *data_dir, uint64_t index)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];

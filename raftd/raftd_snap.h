@@ -70,6 +70,18 @@ int raftd_snap_copy(ck_meta_t *meta, const char *data_dir, uint64_t *ret_index,
 int raftd_snap_publish(const char *data_dir, uint64_t index);
 void raftd_snap_copy_drop(const char *data_dir);
 
+/*
+ * How many applied entries apart snapshots are taken: ENTRIES ([metadata]
+ * snapshot_entries); once the last snapshot is LAST_BYTES >=
+ * RAFTD_SNAP_SCALE_BYTES, one entry per RAFTD_SNAP_BYTES_PER_ENTRY bytes of
+ * it when that is more. The log between two snapshots then holds about one
+ * snapshot's worth of bytes, so a large state is not copied (and fsynced)
+ * again every ENTRIES writes.
+ */
+#define RAFTD_SNAP_SCALE_BYTES     ((uint64_t)16 << 20)
+#define RAFTD_SNAP_BYTES_PER_ENTRY 128
+uint64_t raftd_snap_interval(uint64_t entries, uint64_t last_bytes);
+
 /* Opens the snapshot file PATH read-only and reads its applied_index.
  * Returns 0 and *RET_APPLIED, or CK_E_CORRUPT (not an LMDB file with an
  * applied index), -errno. */

@@ -265,6 +265,24 @@ START_TEST(test_receive)
 }
 END_TEST
 
+/* Small states keep the configured interval; a large one gets one entry
+ * per RAFTD_SNAP_BYTES_PER_ENTRY of its size when that is more. */
+START_TEST(test_interval_scales_with_size)
+{
+	uint64_t big = (uint64_t)52 << 20;
+
+	ck_assert_uint_eq(raftd_snap_interval(100000, 0), 100000);
+	ck_assert_uint_eq(raftd_snap_interval(3, 200 << 10), 3);
+	ck_assert_uint_eq(raftd_snap_interval(3, RAFTD_SNAP_SCALE_BYTES - 1), 3);
+	ck_assert_uint_eq(raftd_snap_interval(3, RAFTD_SNAP_SCALE_BYTES),
+	                  RAFTD_SNAP_SCALE_BYTES / RAFTD_SNAP_BYTES_PER_ENTRY);
+	ck_assert_uint_eq(raftd_snap_interval(100000, big), big / RAFTD_SNAP_BYTES_PER_ENTRY);
+	ck_assert_uint_gt(raftd_snap_interval(100000, big), 400000);
+	/* A configured interval above the size's stays. */
+	ck_assert_uint_eq(raftd_snap_interval(5000000, big), 5000000);
+}
+END_TEST
+
 START_TEST(test_prune)
 {
 	char p[PATH_MAX];
@@ -295,6 +313,7 @@ static Suite *snap_suite(void)
 	tcase_add_test(tc, test_copy_then_publish);
 	tcase_add_test(tc, test_receive);
 	tcase_add_test(tc, test_prune);
+	tcase_add_test(tc, test_interval_scales_with_size);
 	suite_add_tcase(s, tc);
 	return s;
 }
