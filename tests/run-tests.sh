@@ -74,7 +74,9 @@ python3 - "${logs[@]}" <<'PY'
 import json, re, sys
 passed = failed = skipped = 0
 bad = []
+details = []
 summary = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
+check_fail = re.compile(r"^[^ :]+\.c:\d+:[FE]:")
 for path in sys.argv[1:]:
     if path.startswith("EXTRA:"):
         _, name, res = path.split(":", 2)
@@ -105,6 +107,15 @@ for path in sys.argv[1:]:
             failed += 1
         if res != "OK":
             bad.append("%s (%s)" % (t.get("name"), res))
+            # The check lines that failed (file:line:F|E:...) and the end of
+            # the output, so the reason is in the last lines CI keeps.
+            why = [l for l in out.splitlines() if check_fail.search(l)]
+            why += (out + (t.get("stderr") or "")).splitlines()[-6:]
+            details.append((t.get("name"), why[:20]))
+for name, why in details:
+    print("--- why %s failed:" % name)
+    for l in why:
+        print("   ", l[:300])
 for b in bad:
     print("FAILED:", b)
 tail = ", %d skipped" % skipped if skipped else ""
