@@ -156,10 +156,12 @@ static void ck_ipc_conn_fail(ck_ipc_conn_t *c, int err)
 
 static void ck_ipc_conn_proto_error(ck_ipc_conn_t *c, const char *reason, size_t len)
 {
+	static ck_log_limit_t lim; /* a peer can send bad frames at will */
 	char peer[80];
 
-	ck_log(CK_LOG_WARN, "closing connection: %s fd=%d peer=%s len=%zu frame_max=%zu", reason,
-	       c->fd, ck_ipc_peer_str(c->fd, peer, sizeof(peer)), len, c->frame_max);
+	ck_log_limited(&lim, CK_LOG_WARN,
+	               "closing connection: %s fd=%d peer=%s len=%zu frame_max=%zu", reason, c->fd,
+	               ck_ipc_peer_str(c->fd, peer, sizeof(peer)), len, c->frame_max);
 	ck_ipc_conn_fail(c, CK_E_PROTO);
 }
 

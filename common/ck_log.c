@@ -127,3 +127,36 @@ void ck_log_write(ck_log_level_t level, const char *subsystem, const char *fmt, 
 	(void)!write(ck_log_fd, line, n);
 	errno = saved_errno;
 }
+
+bool ck_log_limit_take(ck_log_limit_t *l, uint64_t now_ms, uint32_t *ret_dropped)
+{
+	if (l->window_ms == 0 || now_ms + 1 < l->window_ms ||
+	    now_ms + 1 - l->window_ms >= CK_LOG_LIMIT_WINDOW_MS) {
+		l->window_ms = now_ms + 1;
+		l->lines = 0;
+	}
+	if (l->lines >= CK_LOG_LIMIT_LINES) {
+		if (l->dropped < UINT32_MAX)
+			l->dropped++;
+		return false;
+	}
+	l->lines++;
+	*ret_dropped = l->dropped;
+	l->dropped = 0;
+	return true;
+}
+
+uint64_t ck_log_mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void ck_log_dropped(ck_log_level_t level, const char *subsystem, uint32_t dropped)
+{
+	ck_log_write(level, subsystem,
+	             "%u lines like the next were not logged (at most %d per %d s)", dropped,
+	             CK_LOG_LIMIT_LINES, CK_LOG_LIMIT_WINDOW_MS / 1000);
+}

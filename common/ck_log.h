@@ -15,6 +15,8 @@
 #define CK_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 typedef enum {
 	CK_LOG_DEBUG = 0,
@@ -51,6 +53,40 @@ void ck_log_write(ck_log_level_t level, const char *subsystem, const char *fmt, 
 	do {                                                                    \
 		if ((level) >= ck_log_get_level())                              \
 			ck_log_write((level), CK_LOG_SUBSYSTEM, __VA_ARGS__);   \
+	} while (0)
+
+/* A bound on how often one kind of line is written, for lines that input
+ * from outside can cause at will (one per refused connection or bad
+ * frame): at most CK_LOG_LIMIT_LINES per CK_LOG_LIMIT_WINDOW_MS. The first
+ * line written after some were dropped is preceded by their count. One
+ * ck_log_limit_t per kind of line, zero-initialised (a static). */
+#define CK_LOG_LIMIT_LINES     10
+#define CK_LOG_LIMIT_WINDOW_MS 10000
+
+typedef struct {
+	uint64_t window_ms; /* start of the current window + 1 (0: none yet) */
+	uint32_t lines;     /* written in the current window */
+	uint32_t dropped;   /* not written since the last line written */
+} ck_log_limit_t;
+
+/* Pure: whether a line may be written at NOW_MS (a monotonic clock); when
+ * it may, *RET_DROPPED gets how many were dropped before it. */
+bool ck_log_limit_take(ck_log_limit_t *l, uint64_t now_ms, uint32_t *ret_dropped);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t ck_log_mono_ms(void);
+
+void ck_log_dropped(ck_log_level_t level, const char *subsystem, uint32_t dropped);
+
+#define ck_log_limited(lim, level, ...)                                                            \
+	do {                                                                                       \
+		uint32_t ck_log_dropped_;                                                          \
+		if ((level) >= ck_log_get_level() &&                                               \
+		    ck_log_limit_take((lim), ck_log_mono_ms(), &ck_log_dropped_)) {                \
+			if (ck_log_dropped_)                                                       \
+				ck_log_dropped((level), CK_LOG_SUBSYSTEM, ck_log_dropped_);        \
+			ck_log_write((level), CK_LOG_SUBSYSTEM, __VA_ARGS__);                      \
+		}                                                                                  \
 	} while (0)
 
 #endif

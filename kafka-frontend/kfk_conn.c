@@ -163,14 +163,20 @@ static void kfk_conn_destroy(kfk_conn_t *c)
 
 void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason)
 {
+	/* Clients can cause these at will: a bounded number of lines. */
+	static ck_log_limit_t lim;
 	bool normal = !strcmp(reason, "peer closed") || !strcmp(reason, "connection reset by peer");
 
 	if (c->dead)
 		return;
 	/* Clients hang up all the time; anything else is worth one line. */
-	ck_log(normal ? CK_LOG_DEBUG : CK_LOG_INFO,
-	       "closing connection: peer=%s api_key=%d reason=\"%s\"", c->peer, (int)api_key,
-	       reason);
+	if (normal)
+		ck_log(CK_LOG_DEBUG, "closing connection: peer=%s api_key=%d reason=\"%s\"",
+		       c->peer, (int)api_key, reason);
+	else
+		ck_log_limited(&lim, CK_LOG_INFO,
+		               "closing connection: peer=%s api_key=%d reason=\"%s\"", c->peer,
+		               (int)api_key, reason);
 	c->dead = true;
 	if (c->busy == 0)
 		kfk_conn_destroy(c);

@@ -62,7 +62,11 @@ static void kfk_prop_reply(void *arg, int err, const void *reply)
 		return kfk_prop_done(p, KFK_ERR_UNKNOWN_SERVER_ERROR, "malformed controller reply");
 	if (rep->propose->index > s->raft_applied)
 		s->raft_applied = rep->propose->index;
-	kfk_meta_refresh(s);
+	/* raftd answers once its LMDB applied the entry: a cache that read an
+	 * applied index at least this far (another answer of the same apply
+	 * round) shows it already. */
+	if (rep->propose->index == 0 || rep->propose->index > s->meta_index)
+		kfk_meta_refresh(s);
 	if (rep->propose->result)
 		return kfk_prop_done(p, kfk_err_from_raftd(rep->propose->result),
 		                     rep->propose->message && rep->propose->message[0]

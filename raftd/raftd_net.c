@@ -361,8 +361,10 @@ static void raftd_in_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, vo
 	env = chronik__raftnet__envelope__unpack(NULL, len, data);
 	why = env ? raftd_env_refusal(n, in, env, &restart) : "unparsable frame";
 	if (why) {
-		ck_log(
-		    CK_LOG_WARN,
+		static ck_log_limit_t lim; /* anyone can connect to the raft port */
+
+		ck_log_limited(
+		    &lim, CK_LOG_WARN,
 		    "refusing raft connection: %s from=%llu cluster=%s incarnation=%llu bytes=%zu",
 		    why, env ? (unsigned long long)env->from : 0ull, env ? env->cluster_id : "?",
 		    env ? (unsigned long long)env->incarnation : 0ull, len);
@@ -397,6 +399,7 @@ static const ck_ipc_handlers_t raftd_in_handlers = {raftd_in_frame, raftd_in_clo
 
 void raftd_net_accept(int fd, void *arg)
 {
+	static ck_log_limit_t lim; /* a flood of connections is one line per few */
 	raftd_net_t *n = arg;
 
 	for (size_t i = 0; i < RAFTD_NET_INBOUND_MAX; i++) {
@@ -406,8 +409,8 @@ void raftd_net_accept(int fd, void *arg)
 		    ck_ipc_conn_new(n->base, fd, raftd_frame_max(n), &raftd_in_handlers, n);
 		return;
 	}
-	ck_log(CK_LOG_WARN, "too many raft connections, refusing one max=%d",
-	       RAFTD_NET_INBOUND_MAX);
+	ck_log_limited(&lim, CK_LOG_WARN, "too many raft connections, refusing one max=%d",
+	               RAFTD_NET_INBOUND_MAX);
 	(void)close(fd);
 }
 

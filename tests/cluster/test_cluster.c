@@ -47,6 +47,7 @@
 #include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_ipc.h"
+#include "ck_log.h"
 #include "ck_testlib.h"
 #include "cluster_harness.h"
 #include "raftnet.pb-c.h"
@@ -118,6 +119,19 @@ static void refused(int i, const char *cluster, uint64_t from, uint64_t to, uint
 	ck_assert_msg(ck_test_file_contains(C.n[i - 1].sup.logpath, why), "no \"%s\" logged", why);
 }
 
+/* How many lines of node I's log hold NEEDLE. */
+static int log_count(int i, const char *needle)
+{
+	char *text = ck_test_read_text(C.n[i - 1].sup.logpath, NULL);
+	int n = 0;
+
+	ck_assert_ptr_nonnull(text);
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	free(text);
+	return n;
+}
+
 START_TEST(test_create_and_forward)
 {
 	char text[512], want[64];
@@ -162,6 +176,11 @@ START_TEST(test_create_and_forward)
 	refused(1, "chronik-test", 9, 1, 5, "refusing raft connection: unknown sender");
 	refused(1, "chronik-test", 2, 3, 5, "refusing raft connection: addressed to another node");
 	refused(1, "chronik-test", 2, 1, 0, "refusing raft connection: no incarnation");
+	/* A flood of them: a bounded number of lines (CK_LOG_LIMIT_LINES per
+	 * window; the flood may straddle two), not one per connection. */
+	for (int k = 0; k < 40; k++)
+		refused(1, "chronik-test", 9, 1, 5, "refusing raft connection: unknown sender");
+	ck_assert_int_le(log_count(1, "refusing raft connection"), 2 * CK_LOG_LIMIT_LINES);
 	cl_create_many(&C, 1, "late-", 0, 10, 1);
 	cl_wait_same(&C, ALL, 10000);
 

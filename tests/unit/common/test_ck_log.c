@@ -162,6 +162,65 @@ START_TEST(test_bad_file_keeps_old)
 }
 END_TEST
 
+/* The limit: CK_LOG_LIMIT_LINES per window, then nothing until the window
+ * ends; the next line written carries the count of those dropped. */
+START_TEST(test_limit_take)
+{
+	ck_log_limit_t l = {0};
+	uint32_t dropped = 99;
+	uint64_t t0 = 5000;
+
+	for (int i = 0; i < CK_LOG_LIMIT_LINES; i++) {
+		ck_assert(ck_log_limit_take(&l, t0 + (uint64_t)i, &dropped));
+		ck_assert_uint_eq(dropped, 0);
+	}
+	for (int i = 0; i < 25; i++)
+		ck_assert(!ck_log_limit_take(&l, t0 + CK_LOG_LIMIT_WINDOW_MS - 1, &dropped));
+	ck_assert(ck_log_limit_take(&l, t0 + CK_LOG_LIMIT_WINDOW_MS, &dropped));
+	ck_assert_uint_eq(dropped, 25);
+	ck_assert(ck_log_limit_take(&l, t0 + CK_LOG_LIMIT_WINDOW_MS + 1, &dropped));
+	ck_assert_uint_eq(dropped, 0);
+	/* Time zero is a time like any other, and a clock that steps back
+	 * starts a new window rather than silencing the line for good. */
+	l = (ck_log_limit_t){0};
+	ck_assert(ck_log_limit_take(&l, 0, &dropped));
+	for (int i = 1; i < CK_LOG_LIMIT_LINES; i++)
+		ck_assert(ck_log_limit_take(&l, 0, &dropped));
+	ck_assert(!ck_log_limit_take(&l, 0, &dropped));
+	l.window_ms = 1000000;
+	ck_assert(ck_log_limit_take(&l, 10, &dropped));
+	ck_assert_uint_eq(dropped, 1);
+}
+END_TEST
+
+/* What a flood looks like in the log: ten lines, then one count line with
+ * the next line once the window has passed. */
+START_TEST(test_limited_lines)
+{
+	static ck_log_limit_t lim;
+	char text[8192];
+	int lines = 0;
+
+	ck_log_init("p");
+	ck_log_set_level(CK_LOG_INFO);
+	ck_assert_int_eq(ck_log_set_file(logpath), 0);
+	for (int i = 0; i < 40; i++)
+		ck_log_limited(&lim, CK_LOG_WARN, "refused n=%d", i);
+	ck_log_limited(&lim, CK_LOG_DEBUG, "below the level n=%d", 99);
+	lim.window_ms -= CK_LOG_LIMIT_WINDOW_MS; /* the window passes */
+	ck_log_limited(&lim, CK_LOG_WARN, "refused n=%d", 40);
+	ck_assert_uint_gt(slurp(logpath, text, sizeof(text)), 0);
+	for (const char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	ck_assert_int_eq(lines, CK_LOG_LIMIT_LINES + 2);
+	ck_assert_ptr_nonnull(strstr(text, "refused n=9\n"));
+	ck_assert_ptr_null(strstr(text, "refused n=10\n"));
+	ck_assert_ptr_null(strstr(text, "below the level"));
+	assert_matches(text, "warn testsub: 30 lines like the next were not logged \\(at most 10 "
+	                     "per 10 s\\)\n[^\n]* warn testsub: refused n=40\n$");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ck_log");
@@ -175,6 +234,8 @@ int main(void)
 	tcase_add_test(tc, test_long_line_truncated);
 	tcase_add_test(tc, test_reopen_after_rotation);
 	tcase_add_test(tc, test_bad_file_keeps_old);
+	tcase_add_test(tc, test_limit_take);
+	tcase_add_test(tc, test_limited_lines);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
 }
