@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ck_err.h"
+#include "ck_listen.h"
 #include "ck_log.h"
 #include "walbench.h"
 
@@ -151,33 +152,21 @@ static int wb_cmd_wal(wb_args_t *a)
 	return wb_wal_run(o);
 }
 
-/* Prints N loopback TCP ports that were free a moment ago (all bound at
- * once, so they are distinct). */
+/* Prints N distinct loopback TCP ports that were free a moment ago, below
+ * the kernel's ephemeral range (ck_free_ports). */
 static int wb_cmd_free_ports(const char *arg)
 {
-	int fds[WB_PORTS_MAX], n = atoi(arg), got = 0, r = 0;
+	int ports[WB_PORTS_MAX], n = atoi(arg), r;
 
 	if (n < 1 || n > WB_PORTS_MAX)
 		return CK_E_INVALID;
-	for (; got < n; got++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t len = sizeof(sa);
-
-		fds[got] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fds[got] < 0 || bind(fds[got], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-		    getsockname(fds[got], (struct sockaddr *)&sa, &len) < 0) {
-			r = -errno;
-			if (fds[got] >= 0)
-				(void)close(fds[got]);
-			break;
-		}
-		printf("%s%u", got ? " " : "", ntohs(sa.sin_port));
-	}
+	r = ck_free_ports(ports, n);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < n; i++)
+		printf("%s%d", i ? " " : "", ports[i]);
 	printf("\n");
-	for (int i = 0; i < got; i++)
-		(void)close(fds[i]);
-	return r;
+	return 0;
 }
 
 int main(int argc, char **argv)

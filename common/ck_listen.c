@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@
 #include <event2/event.h>
 
 #include "ck_config.h"
+#include "ck_rand.h"
 #include "ck_ipc.h"
 
 #define CK_LOG_SUBSYSTEM "listen"
@@ -293,4 +295,77 @@ void ck_listen_unwatch_supervisor(void)
 	event_free(ck_listen_watch.ev);
 	ck_listen_watch.ev = NULL;
 	(void)close(fd);
+}
+
+/* ---- free ports for tests and benchmarks ---- */
+
+int ck_ephemeral_low_parse(const char *text)
+{
+	char *end;
+	long lo;
+
+	if (!text)
+		return -EINVAL;
+	errno = 0;
+	lo = strtol(text, &end, 10);
+	if (errno || end == text || lo < 1 || lo > 65535 || (*end != ' ' && *end != '\t'))
+		return -EINVAL;
+	return (int)lo;
+}
+
+/* Binds FD to 127.0.0.1:PORT (0: the kernel picks); returns the port bound
+ * or -errno. No SO_REUSEADDR: a port in TIME_WAIT counts as taken. */
+static int ck_free_port_bind(int fd, int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	socklen_t len = sizeof(sa);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		return -errno;
+	return ntohs(sa.sin_port);
+}
+
+int ck_free_ports(int *ports, int n)
+{
+	char text[64] = "";
+	int fds[64], got = 0, lo = -EINVAL, r = 0, tries = 0;
+	ck_rand_t rng;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+
+	if (n < 1 || n > (int)(sizeof(fds) / sizeof(fds[0])))
+		return -EINVAL;
+	if (f) {
+		if (fgets(text, sizeof(text), f))
+			lo = ck_ephemeral_low_parse(text);
+		(void)fclose(f);
+	}
+	ck_rand_seed(&rng, ck_rand_os_seed());
+	/* Every port stays bound until all are picked: they are distinct. */
+	while (got < n) {
+		int port = 0;
+
+		if (lo >= CK_FREE_PORT_MIN + 1000 && tries++ < 10000)
+			port = CK_FREE_PORT_MIN +
+			       (int)ck_rand_below(&rng, (uint64_t)(lo - CK_FREE_PORT_MIN));
+		fds[got] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[got] < 0) {
+			r = -errno;
+			break;
+		}
+		r = ck_free_port_bind(fds[got], port);
+		if (r < 0) {
+			(void)close(fds[got]);
+			if (port == 0)
+				break;
+			r = 0;
+			continue; /* taken: another one */
+		}
+		ports[got++] = r;
+		r = 0;
+	}
+	for (int i = 0; i < got; i++)
+		(void)close(fds[i]);
+	return r;
 }

@@ -31,6 +31,24 @@ int ck_listen_fd(const char *name);
  * address, -EADDRINUSE ...). */
 int ck_tcp_listen(const char *hostport, int backlog, int *ret_fd);
 
+/* Lowest port ck_free_ports() hands out. */
+#define CK_FREE_PORT_MIN 10000
+
+/* Fills PORTS with N distinct loopback TCP ports nothing is bound to right
+ * now (for tests and benchmarks that start servers), picked at random
+ * below the kernel's ephemeral range (net.ipv4.ip_local_port_range): a
+ * port the kernel hands out could become the source port of some outgoing
+ * connection between the pick and a server's start (or restart, after a
+ * kill), and stays taken for a minute in TIME_WAIT, so the server could
+ * not listen. Falls back to ports the kernel picks when that range is
+ * below CK_FREE_PORT_MIN + 1000. Returns 0 or -errno. */
+int ck_free_ports(int *ports, int n);
+
+/* The low end of the ephemeral range in TEXT (the contents of
+ * /proc/sys/net/ipv4/ip_local_port_range, "32768\t60999\n"). Pure.
+ * Returns it, or -EINVAL. */
+int ck_ephemeral_low_parse(const char *text);
+
 /* Splits a LISTEN_FDNAMES value ("kafka:raft") into N_FDS names. NAMES NULL
  * or "" names every fd "unknown" (systemd's default). Pure: no environment,
  * no syscalls. Returns 0, or -EINVAL when N_FDS is outside

@@ -70,6 +70,26 @@ def built(env_var, rel_path):
 
 
 def free_port():
+    """A loopback port nothing is bound to now, at random below the kernel's
+    ephemeral range (as ck_free_ports() in C): a port the kernel hands out
+    could become some connection's source port, held for a minute in
+    TIME_WAIT, before a node listens on it (or listens again after a
+    restart)."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    for _ in range(10000 if low >= 11000 else 0):
+        port = random.randrange(10000, low)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(('127.0.0.1', port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(('127.0.0.1', 0))
     port = s.getsockname()[1]
@@ -201,7 +221,9 @@ class Node:
 
     def _write_config(self):
         if self.ports is None:
-            self.ports = {k: free_port() for k in ('kafka', 'replication', 'raft', 'admin')}
+            self.ports = {}
+            while len(set(self.ports.values())) < 4:
+                self.ports = {k: free_port() for k in ('kafka', 'replication', 'raft', 'admin')}
         p = self.ports
         text = ('[node]\nid = 1\ndata_dir = "%s"\n'
                 '[listeners]\nkafka = "127.0.0.1:%d"\nreplication = "127.0.0.1:%d"\n'

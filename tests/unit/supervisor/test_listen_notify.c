@@ -199,6 +199,51 @@ START_TEST(test_fd_or_bind_passed)
 }
 END_TEST
 
+/* ---- free ports for tests ---- */
+
+START_TEST(test_ephemeral_low_parse)
+{
+	ck_assert_int_eq(ck_ephemeral_low_parse("32768\t60999\n"), 32768);
+	ck_assert_int_eq(ck_ephemeral_low_parse("1024 65000"), 1024);
+	ck_assert_int_eq(ck_ephemeral_low_parse(""), -EINVAL);
+	ck_assert_int_eq(ck_ephemeral_low_parse("x 2"), -EINVAL);
+	ck_assert_int_eq(ck_ephemeral_low_parse("70000\t80000"), -EINVAL);
+	ck_assert_int_eq(ck_ephemeral_low_parse("32768"), -EINVAL);
+	ck_assert_int_eq(ck_ephemeral_low_parse(NULL), -EINVAL);
+}
+END_TEST
+
+/* Distinct ports below the ephemeral range, each one a server can listen
+ * on. */
+START_TEST(test_free_ports)
+{
+	char text[64] = "", addr[32];
+	int ports[16], lo = 0;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f) {
+		if (fgets(text, sizeof(text), f))
+			lo = ck_ephemeral_low_parse(text);
+		fclose(f);
+	}
+	ck_assert_int_eq(ck_free_ports(ports, 16), 0);
+	for (int i = 0; i < 16; i++) {
+		int fd = -1;
+
+		for (int j = 0; j < i; j++)
+			ck_assert_int_ne(ports[i], ports[j]);
+		if (lo >= CK_FREE_PORT_MIN + 1000) {
+			ck_assert_int_ge(ports[i], CK_FREE_PORT_MIN);
+			ck_assert_int_lt(ports[i], lo);
+		}
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", ports[i]);
+		ck_assert_int_eq(ck_tcp_listen(addr, 4, &fd), 0);
+		close(fd);
+	}
+	ck_assert_int_eq(ck_free_ports(ports, 0), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_notify_round_trip)
 {
 	char path[128], buf[64], env[160];
@@ -280,6 +325,8 @@ int main(void)
 	tcase_add_test(tc, test_take_nothing);
 	tcase_add_test(tc, test_fd_or_bind);
 	tcase_add_test(tc, test_fd_or_bind_passed);
+	tcase_add_test(tc, test_ephemeral_low_parse);
+	tcase_add_test(tc, test_free_ports);
 	tcase_add_test(tc, test_notify_round_trip);
 	tcase_add_test(tc, test_notify_abstract);
 	tcase_add_test(tc, test_watchdog_usec);
