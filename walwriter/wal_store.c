@@ -134,11 +134,15 @@ int wal_store_seg_unlink(const char *dir, int64_t base)
 wal_store_t *wal_store_alloc(const char *dir, const char *topic, int32_t partition,
                              const wal_log_cfg_t *cfg)
 {
-	wal_store_t *s = calloc(1, sizeof(*s));
+	size_t len = strlen(dir);
+	wal_store_t *s;
 
+	if (len >= PATH_MAX)
+		return NULL;
+	s = calloc(1, sizeof(*s) + len + 1);
 	if (!s)
 		return NULL;
-	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	memcpy(s->dir, dir, len + 1);
 	snprintf(s->topic, sizeof(s->topic), "%s", topic);
 	s->partition = partition;
 	s->cfg = *cfg;

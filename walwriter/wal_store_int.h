@@ -14,7 +14,6 @@
 #include "wal_store.h"
 
 struct wal_store {
-	char dir[PATH_MAX];
 	char topic[CK_TOPIC_NAME_MAX + 1];
 	int32_t partition;
 	void *owner;
@@ -60,6 +59,9 @@ struct wal_store {
 	uint64_t ckpt_taken_seq;
 	bool ckpt_marked; /* wal_store_ckpt_mark() */
 	int failed;
+	/* Last, as long as it is: a store per log, tens of thousands of logs
+	 * (a PATH_MAX array made a store 4.8 KB). */
+	char dir[];
 };
 
 /* Result of scanning one segment (wal_store_scan). */

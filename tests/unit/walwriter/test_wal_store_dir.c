@@ -114,6 +114,9 @@ START_TEST(test_create_group)
 	timed.retention_ms = 1000;
 	ck_assert_int_eq(wal_store_create(data, "taken", 0, &req_none, &cfg_default, NULL, &taken),
 	                 0);
+	/* The store holds its directory's path exactly (sized to it). */
+	snprintf(p, sizeof(p), "%s/log/taken-0", data);
+	ck_assert_str_eq(wal_store_dir(taken), p);
 	append(taken, 1, 10, 1000); /* on disk now: its name is taken */
 	for (int i = 0; i < 5; i++) {
 		logs[i] = (wal_store_new_t){.topic = names[i],
