@@ -63,6 +63,7 @@ typedef struct {
 	ck_ipc_conn_t *conn; /* NULL: free slot */
 	uint64_t peer;       /* 0 until the first frame */
 	uint64_t incarnation;
+	uint64_t accepted; /* order of acceptance (raftd_net_t.accepts) */
 } raftd_inbound_t;
 
 struct raftd_net {
@@ -77,6 +78,7 @@ struct raftd_net {
 	raftd_peer_t peers[CK_CONFIG_PEERS_MAX];
 	size_t n_peers;
 	raftd_inbound_t in[RAFTD_NET_INBOUND_MAX];
+	uint64_t accepts; /* inbound connections accepted so far */
 	ck_buf_t frame;
 	struct event *flush_ev; /* raftd_net_flush_soon() */
 	bool flush_armed;
@@ -397,21 +399,49 @@ static void raftd_in_close(ck_ipc_conn_t *c, int err, void *arg)
 
 static const ck_ipc_handlers_t raftd_in_handlers = {raftd_in_frame, raftd_in_close};
 
+/* The slot for a new inbound connection: a free one, else the oldest
+ * connection that has not named its sender yet (a peer names itself in its
+ * first frame, right after connecting, and keeps one connection: the slots
+ * beyond the peers' can only hold strangers, who must not lock the peers
+ * out by holding every slot). NULL when every slot holds a peer. */
+static raftd_inbound_t *raftd_inbound_slot(raftd_net_t *n)
+{
+	raftd_inbound_t *oldest = NULL;
+
+	for (size_t i = 0; i < RAFTD_NET_INBOUND_MAX; i++) {
+		raftd_inbound_t *in = &n->in[i];
+
+		if (!in->conn)
+			return in;
+		if (in->peer == 0 && (!oldest || in->accepted < oldest->accepted))
+			oldest = in;
+	}
+	if (oldest) {
+		static ck_log_limit_t lim;
+
+		ck_log_limited(&lim, CK_LOG_WARN,
+		               "raft connections full, dropping the oldest that sent nothing "
+		               "valid max=%d",
+		               RAFTD_NET_INBOUND_MAX);
+		raftd_inbound_drop(oldest);
+	}
+	return oldest;
+}
+
 void raftd_net_accept(int fd, void *arg)
 {
 	static ck_log_limit_t lim; /* a flood of connections is one line per few */
 	raftd_net_t *n = arg;
+	raftd_inbound_t *in = raftd_inbound_slot(n);
 
-	for (size_t i = 0; i < RAFTD_NET_INBOUND_MAX; i++) {
-		if (n->in[i].conn)
-			continue;
-		n->in[i].conn =
-		    ck_ipc_conn_new(n->base, fd, raftd_frame_max(n), &raftd_in_handlers, n);
+	if (!in) {
+		ck_log_limited(&lim, CK_LOG_WARN, "too many raft connections, refusing one max=%d",
+		               RAFTD_NET_INBOUND_MAX);
+		(void)close(fd);
 		return;
 	}
-	ck_log_limited(&lim, CK_LOG_WARN, "too many raft connections, refusing one max=%d",
-	               RAFTD_NET_INBOUND_MAX);
-	(void)close(fd);
+	in->conn = ck_ipc_conn_new(n->base, fd, raftd_frame_max(n), &raftd_in_handlers, n);
+	in->accepted = ++n->accepts;
 }
 
 /* ---- sending ---- */
