@@ -19,6 +19,7 @@
 #include "repl_core_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,7 +180,7 @@ static repl_part_t *repl_part_new(repl_core_t *c, const char *topic, int32_t par
 			repl_topic_drop_if_empty(c, t);
 		return NULL;
 	}
-	memcpy(p->topic, topic, strlen(topic) + 1);
+	p->topic = t->name;
 	p->partition = partition;
 	p->role = REPL_ROLE_NONE;
 	p->leader = -1;
@@ -502,7 +503,7 @@ void repl_core_meta_topic_end(repl_core_t *c, const char *topic)
 void repl_core_state(const repl_part_t *p, repl_state_t *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	memcpy(ret->topic, p->topic, sizeof(ret->topic));
+	snprintf(ret->topic, sizeof(ret->topic), "%s", p->topic);
 	ret->partition = p->partition;
 	ret->high_watermark = p->hw;
 	ret->log_start_offset = p->log_start;

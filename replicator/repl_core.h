@@ -67,7 +67,7 @@ typedef struct {
  * change_next).
  */
 typedef struct repl_part {
-	char topic[REPL_TOPIC_MAX + 1];
+	const char *topic; /* its topic's name (repl_topic_t: one copy per topic) */
 	int32_t partition;
 
 	/* From walwriter. */
