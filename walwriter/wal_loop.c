@@ -45,13 +45,19 @@ static void wal_stop_progress(wal_server_t *w);
 
 wal_log_t *wal_log_new(const char *topic, int32_t partition)
 {
-	wal_log_t *l = calloc(1, sizeof(*l));
+	size_t tlen = strlen(topic), nlen;
+	wal_log_t *l;
 
+	if (tlen > CK_TOPIC_NAME_MAX)
+		return NULL;
+	/* The name's digits: at most 11 for an int32_t and its sign. */
+	l = calloc(1, sizeof(*l) + 2 * (tlen + 1) + 12);
 	if (!l)
 		return NULL;
-	snprintf(l->topic, sizeof(l->topic), "%s", topic);
+	nlen = (size_t)sprintf(l->name, "%s-%d", topic, partition);
+	memcpy(l->name + nlen + 1, topic, tlen + 1);
+	l->topic = l->name + nlen + 1;
 	l->partition = partition;
-	snprintf(l->name, sizeof(l->name), "%s-%d", topic, partition);
 	return l;
 }
 

@@ -36,8 +36,7 @@ typedef enum {
 } wal_log_state_t;
 
 typedef struct wal_log {
-	char name[CK_TOPIC_NAME_MAX + 16]; /* "<topic>-<partition>" */
-	char topic[CK_TOPIC_NAME_MAX + 1];
+	const char *topic; /* in the same allocation, after name */
 	int32_t partition;
 	wal_log_state_t state;
 	wal_store_t *store; /* the sync thread's; only passed along */
@@ -51,6 +50,9 @@ typedef struct wal_log {
 	int32_t segments;
 	uint32_t pending;  /* appends not yet in a group */
 	size_t group_slot; /* while cutting: 1 + index in job->logs */
+	/* "<topic>-<partition>", then the topic: sized to them (tens of
+	 * thousands of logs). */
+	char name[];
 } wal_log_t;
 
 typedef struct wal_client wal_client_t;

@@ -134,16 +134,17 @@ int wal_store_seg_unlink(const char *dir, int64_t base)
 wal_store_t *wal_store_alloc(const char *dir, const char *topic, int32_t partition,
                              const wal_log_cfg_t *cfg)
 {
-	size_t len = strlen(dir);
+	size_t len = strlen(dir), tlen = strlen(topic);
 	wal_store_t *s;
 
-	if (len >= PATH_MAX)
+	if (len >= PATH_MAX || tlen > CK_TOPIC_NAME_MAX)
 		return NULL;
-	s = calloc(1, sizeof(*s) + len + 1);
+	s = calloc(1, sizeof(*s) + len + 1 + tlen + 1);
 	if (!s)
 		return NULL;
 	memcpy(s->dir, dir, len + 1);
-	snprintf(s->topic, sizeof(s->topic), "%s", topic);
+	memcpy(s->dir + len + 1, topic, tlen + 1);
+	s->topic = s->dir + len + 1;
 	s->partition = partition;
 	s->cfg = *cfg;
 	s->log_fd = s->index_fd = s->time_fd = -1;

@@ -14,7 +14,7 @@
 #include "wal_store.h"
 
 struct wal_store {
-	char topic[CK_TOPIC_NAME_MAX + 1];
+	const char *topic; /* in the same allocation, after dir */
 	int32_t partition;
 	void *owner;
 	wal_log_cfg_t cfg;
@@ -59,8 +59,8 @@ struct wal_store {
 	uint64_t ckpt_taken_seq;
 	bool ckpt_marked; /* wal_store_ckpt_mark() */
 	int failed;
-	/* Last, as long as it is: a store per log, tens of thousands of logs
-	 * (a PATH_MAX array made a store 4.8 KB). */
+	/* Last, as long as it is, then the topic: a store per log, tens of
+	 * thousands of logs (a PATH_MAX array made a store 4.8 KB). */
 	char dir[];
 };
 
