@@ -31,6 +31,7 @@
 #include "ck_daemon.h"
 #include "ck_err.h"
 #include "ck_log.h"
+#include "raftd_feed.h"
 #include "raftd_hs.h"
 #include "raftd_node_int.h"
 
@@ -161,6 +162,8 @@ static void raftd_node_check_serving(struct raftd_node *n);
 
 void raftd_node_answer(struct raftd_node *n, size_t count)
 {
+	uint64_t now_us = ck_clock_mono_ns() / 1000;
+
 	for (size_t k = 0; k < count; k++) {
 		const raftd_item_t *it = &n->items[n->item_head + k];
 
@@ -168,10 +171,13 @@ void raftd_node_answer(struct raftd_node *n, size_t count)
 			raftd_prop_t *p = raftd_list_pop(&n->inflight);
 
 			/* Another leader's entry took this index: ours is gone. */
-			if (p->index == it->index && p->term == it->term)
+			if (p->index == it->index && p->term == it->term) {
 				raftd_prop_finish(p, 0, it->index, &n->results[k]);
-			else
+				n->fed_answered++;
+				n->answered_us = now_us;
+			} else {
 				raftd_prop_finish(p, CK_E_NOT_LEADER, p->index, NULL);
+			}
 		}
 	}
 	raftd_node_check_serving(n);
@@ -201,6 +207,50 @@ void raftd_node_fatal(struct raftd_node *n, int err, const char *why)
 		n->h.on_fatal(n->arg, err, code);
 }
 
+/* Whether the leader holds its queue back for a fuller round now
+ * (raftd_feed.h); starts the hold's timer. */
+static bool raftd_node_feed_hold(struct raftd_node *n)
+{
+	raftd_feed_t f = {n->queued.n, n->inflight.n, n->fed_answered, n->answered_us};
+	uint64_t now_us;
+
+	if (n->feed_over || n->stopping || !n->feed_ev || n->queued.n >= f.inflight + f.answered)
+		goto feed; /* without reading the clock */
+	now_us = ck_clock_mono_ns() / 1000;
+	if (!raftd_feed_hold(&f, now_us))
+		goto feed;
+	if (!evtimer_pending(n->feed_ev, NULL)) {
+		struct timeval tv = {0, RAFTD_FEED_GAP_US};
+
+		n->hold_us = now_us;
+		(void)evtimer_add(n->feed_ev, &tv);
+	}
+	return true;
+feed:
+	n->feed_over = false;
+	if (n->feed_ev)
+		(void)evtimer_del(n->feed_ev);
+	return false;
+}
+
+static void raftd_feed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct raftd_node *n = arg;
+	raftd_feed_t f = {n->queued.n, n->inflight.n, n->fed_answered, n->answered_us};
+	uint64_t wait = raftd_feed_wait_us(&f, n->hold_us, n->queued_us, ck_clock_mono_ns() / 1000);
+
+	(void)fd;
+	(void)what;
+	if (wait > 0) { /* proposals still coming, within the bound */
+		struct timeval tv = {0, (suseconds_t)wait};
+
+		(void)evtimer_add(n->feed_ev, &tv);
+		return;
+	}
+	n->feed_over = true;
+	raftd_node_pump(n);
+}
+
 /* Hands queued proposals to the core while it takes them (leader), or
  * forwards them to the leader (follower). */
 static void raftd_node_feed(struct raftd_node *n)
@@ -212,6 +262,8 @@ static void raftd_node_feed(struct raftd_node *n)
 			raftd_node_net_forward(n);
 		return;
 	}
+	if (!n->queued.head || raftd_node_feed_hold(n))
+		return;
 	raft_status(n->raft, &st);
 	while (n->queued.head && raftd_exec_backlog(n) < RAFTD_APPLY_BACKLOG_MAX) {
 		raftd_prop_t *p = n->queued.head;
@@ -221,6 +273,7 @@ static void raftd_node_feed(struct raftd_node *n)
 		if (r == CK_E_AGAIN || r == CK_E_NOT_LEADER)
 			break;
 		(void)raftd_list_pop(&n->queued);
+		n->fed_answered = 0;
 		if (r < 0) {
 			raftd_prop_finish(p, r, 0, NULL);
 			continue;
@@ -641,7 +694,8 @@ static int raftd_node_start_raft(struct raftd_node *n)
 	if (!n->tick_ev || event_add(n->tick_ev, &tv) < 0)
 		return -ENOMEM;
 	n->commit_ev = evtimer_new(n->base, raftd_commit_cb, n);
-	if (!n->commit_ev)
+	n->feed_ev = evtimer_new(n->base, raftd_feed_cb, n);
+	if (!n->commit_ev || !n->feed_ev)
 		return -ENOMEM;
 	raftd_node_check_serving(n);
 	raftd_node_pump(n);
@@ -867,6 +921,8 @@ void raftd_node_free(raftd_node_t *n)
 		event_free(n->tick_ev);
 	if (n->commit_ev)
 		event_free(n->commit_ev);
+	if (n->feed_ev)
+		event_free(n->feed_ev);
 	raft_free(n->raft);
 	raftd_store_free(n->store);
 	raftd_exec_free(n);
@@ -920,6 +976,7 @@ int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, ra
 	p->created_us = ck_clock_mono_ns() / 1000;
 	raftd_metrics_proposed(&n->metrics, remote);
 	raftd_list_push(&n->queued, p);
+	n->queued_us = p->created_us;
 	raftd_node_pump(n);
 	return 0;
 }

@@ -200,6 +200,12 @@ struct raftd_node {
 	struct event *tick_ev;
 	struct event *commit_ev; /* bounds how long followers wait for a commit */
 	bool commit_due;         /* commit_ev fired: send the commit now */
+	struct event *feed_ev;   /* bounds how long queued proposals are held */
+	bool feed_over;          /* feed_ev fired: hand the queue to the core */
+	size_t fed_answered;     /* proposals answered since the queue was last fed */
+	uint64_t answered_us;    /* when the last of them was (monotonic µs) */
+	uint64_t queued_us;      /* when the last proposal was queued */
+	uint64_t hold_us;        /* when the current hold began */
 	uint32_t ticks_pending;
 	uint64_t ticks;
 	bool in_pump;
