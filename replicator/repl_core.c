@@ -46,8 +46,10 @@ void repl_core_free(repl_core_t *c)
 
 	if (!c)
 		return;
-	while ((p = ck_hash_next(&c->parts, &it)) != NULL)
+	while ((p = ck_hash_next(&c->parts, &it)) != NULL) {
+		free(p->followers);
 		free(p);
+	}
 	ck_hash_free(&c->parts);
 	it = 0;
 	while ((t = ck_hash_next(&c->topics, &it)) != NULL)
@@ -226,6 +228,7 @@ static void repl_part_maybe_free(repl_core_t *c, repl_part_t *p)
 	found = ck_hash_remove(&c->parts, repl_hash(p->topic, p->partition), p);
 	CK_ASSERT(found);
 	repl_topic_unlink(c, p);
+	free(p->followers);
 	free(p);
 }
 
@@ -360,7 +363,7 @@ static void repl_part_log_forget(repl_core_t *c, repl_part_t *p)
 	p->leader_hw = -1;
 	p->ckpt_hw = -1;
 	p->ckpt_epoch = -1;
-	p->n_followers = 0;
+	repl_part_followers_drop(p);
 	if (p->have_meta && p->leader != c->node_id &&
 	    !repl_ids_has(p->replicas, p->n_replicas, c->node_id))
 		p->have_meta = false;

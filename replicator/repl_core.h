@@ -87,9 +87,11 @@ typedef struct repl_part {
 	int32_t isr[REPL_REPLICAS_MAX];
 	size_t n_isr;
 
-	/* Leader role: the other replicas, in replicas[] order. */
-	repl_follower_t followers[REPL_REPLICAS_MAX];
+	/* Leader role: the other replicas, in replicas[] order (allocated
+	 * while this node leads the partition, NULL otherwise). */
+	repl_follower_t *followers;
 	size_t n_followers;
+	size_t cap_followers;
 	int64_t epoch_start_offset; /* log end when this leadership began */
 	uint64_t leader_since_ms;
 

@@ -53,6 +53,8 @@ void repl_part_role_set(repl_core_t *c, repl_part_t *p, repl_role_t role, int32_
 /* Starts the follower table of a leadership afresh (every follower
  * unknown, the epoch starting at the log end). */
 void repl_part_lead_begin(repl_core_t *c, repl_part_t *p);
+/* Forgets (and frees) what P knew of its followers. */
+void repl_part_followers_drop(repl_part_t *p);
 /* The single-replica default of a partition without metadata. */
 void repl_part_default_meta(repl_core_t *c, repl_part_t *p, int32_t epoch);
 /* Recomputes HW from the log and the role (see repl_core.h). */

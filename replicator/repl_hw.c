@@ -45,10 +45,40 @@ static void repl_follower_init(repl_follower_t *f, int32_t broker_id, uint64_t n
 	f->last_caught_up_ms = now_ms;
 }
 
+void repl_part_followers_drop(repl_part_t *p)
+{
+	free(p->followers);
+	p->followers = NULL;
+	p->n_followers = p->cap_followers = 0;
+}
+
+/* Room for a follower per other replica (none for a single replica).
+ * False (and none kept) when memory runs out: the partition then leads
+ * knowing none of its followers, so no ISR member is dropped and none
+ * added, and its high watermark waits. */
+static bool repl_part_followers_room(repl_part_t *p, int32_t node_id)
+{
+	size_t need = p->n_replicas;
+	repl_follower_t *v;
+
+	for (size_t i = 0; i < p->n_replicas; i++)
+		need -= p->replicas[i] == node_id;
+	if (p->cap_followers >= need)
+		return true;
+	v = realloc(p->followers, need * sizeof(*v));
+	if (!v) {
+		repl_part_followers_drop(p);
+		return false;
+	}
+	p->followers = v;
+	p->cap_followers = need;
+	return true;
+}
+
 void repl_part_lead_begin(repl_core_t *c, repl_part_t *p)
 {
 	p->n_followers = 0;
-	for (size_t i = 0; i < p->n_replicas; i++) {
+	for (size_t i = 0; i < p->n_replicas && repl_part_followers_room(p, c->node_id); i++) {
 		if (p->replicas[i] == c->node_id || repl_part_follower(p, p->replicas[i]))
 			continue;
 		repl_follower_init(&p->followers[p->n_followers++], p->replicas[i], c->now_ms);
@@ -64,8 +94,11 @@ static void repl_part_followers_sync(repl_core_t *c, repl_part_t *p)
 	repl_follower_t old[REPL_REPLICAS_MAX];
 	size_t n_old = p->n_followers;
 
-	memcpy(old, p->followers, n_old * sizeof(old[0]));
+	if (n_old)
+		memcpy(old, p->followers, n_old * sizeof(old[0]));
 	p->n_followers = 0;
+	if (!repl_part_followers_room(p, c->node_id))
+		return;
 	for (size_t i = 0; i < p->n_replicas; i++) {
 		repl_follower_t *f;
 		int32_t id = p->replicas[i];
@@ -94,7 +127,7 @@ void repl_part_role_set(repl_core_t *c, repl_part_t *p, repl_role_t role, int32_
 	if (changed)
 		p->leader_hw = -1;
 	if (role != REPL_ROLE_LEADER)
-		p->n_followers = 0;
+		repl_part_followers_drop(p);
 	else if (changed)
 		repl_part_lead_begin(c, p);
 	else

@@ -355,6 +355,42 @@ START_TEST(test_meta_new_epoch_resets_followers)
 }
 END_TEST
 
+/* Follower bookkeeping exists only while this node leads: leading a
+ * partition makes room for its other replicas (more when replicas are
+ * added), losing the leadership frees it, leading again starts afresh. */
+START_TEST(test_followers_only_while_leading)
+{
+	repl_core_t *c = core_new();
+	int32_t three[] = {NODE, 2, 3};
+	int32_t four[] = {NODE, 2, 3, 4};
+	const repl_part_t *p;
+
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	p = repl_core_find(c, "t", 0);
+	ck_assert_ptr_null(p->followers);
+	ck_assert_int_eq(meta_up(c, "t", 0, three, 3, three, 3, NODE, 1), 0);
+	ck_assert_uint_eq(p->n_followers, 2);
+	ck_assert_ptr_nonnull(p->followers);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 3, 10), 0);
+	/* Same epoch, a fourth replica: 3's progress stays, 4 joins. */
+	ck_assert_int_eq(meta_up(c, "t", 0, four, 4, three, 3, NODE, 1), 0);
+	ck_assert_uint_eq(p->n_followers, 3);
+	ck_assert_int_eq(p->followers[2].broker_id, 4);
+	ck_assert_int_eq(p->followers[1].broker_id, 3);
+	ck_assert_int_eq(p->followers[1].ack_offset, 10);
+	/* Node 2 leads now: nothing of the followers is kept. */
+	ck_assert_int_eq(meta_up(c, "t", 0, four, 4, four, 4, 2, 2), 0);
+	ck_assert_int_eq(p->role, REPL_ROLE_FOLLOWER);
+	ck_assert_ptr_null(p->followers);
+	ck_assert_uint_eq(p->n_followers, 0);
+	/* Leading again: every follower unknown. */
+	ck_assert_int_eq(meta_up(c, "t", 0, three, 3, three, 3, NODE, 3), 0);
+	ck_assert_uint_eq(p->n_followers, 2);
+	ck_assert_int_eq(p->followers[1].ack_offset, -1);
+	repl_core_free(c);
+}
+END_TEST
+
 START_TEST(test_meta_follower_role)
 {
 	repl_core_t *c = core_new();
@@ -972,6 +1008,7 @@ static Suite *repl_core_suite(void)
 	tcase_add_test(tc, test_log_sweep);
 	tcase_add_test(tc, test_meta_leader_with_followers);
 	tcase_add_test(tc, test_meta_new_epoch_resets_followers);
+	tcase_add_test(tc, test_followers_only_while_leading);
 	tcase_add_test(tc, test_meta_follower_role);
 	tcase_add_test(tc, test_meta_not_replica_and_sweep);
 	tcase_add_test(tc, test_meta_topic_sweep);
