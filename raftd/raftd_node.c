@@ -212,12 +212,9 @@ void raftd_node_fatal(struct raftd_node *n, int err, const char *why)
 static bool raftd_node_feed_hold(struct raftd_node *n)
 {
 	raftd_feed_t f = {n->queued.n, n->inflight.n, n->fed_answered, n->answered_us};
-	uint64_t now_us;
+	uint64_t now_us = ck_clock_mono_ns() / 1000;
 
-	if (n->feed_over || n->stopping || !n->feed_ev || n->queued.n >= f.inflight + f.answered)
-		goto feed; /* without reading the clock */
-	now_us = ck_clock_mono_ns() / 1000;
-	if (!raftd_feed_hold(&f, now_us))
+	if (n->feed_over || n->stopping || !n->feed_ev || !raftd_feed_hold(&f, now_us))
 		goto feed;
 	if (!evtimer_pending(n->feed_ev, NULL)) {
 		struct timeval tv = {0, RAFTD_FEED_GAP_US};

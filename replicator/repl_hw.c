@@ -77,8 +77,10 @@ static bool repl_part_followers_room(repl_part_t *p, int32_t node_id)
 
 void repl_part_lead_begin(repl_core_t *c, repl_part_t *p)
 {
+	bool room = repl_part_followers_room(p, c->node_id);
+
 	p->n_followers = 0;
-	for (size_t i = 0; i < p->n_replicas && repl_part_followers_room(p, c->node_id); i++) {
+	for (size_t i = 0; room && i < p->n_replicas; i++) {
 		if (p->replicas[i] == c->node_id || repl_part_follower(p, p->replicas[i]))
 			continue;
 		repl_follower_init(&p->followers[p->n_followers++], p->replicas[i], c->now_ms);
