@@ -255,18 +255,6 @@ void repl_part_touch(repl_core_t *c, repl_part_t *p)
 
 size_t repl_core_count(repl_core_t *c, size_t *ret_led)
 {
-	const repl_part_t *p;
-
-	if (c->counts_stale) {
-		c->n_log = c->n_led = 0;
-		for (size_t it = 0; (p = ck_hash_next(&c->parts, &it)) != NULL;) {
-			if (!p->have_log)
-				continue;
-			c->n_log++;
-			c->n_led += p->role == REPL_ROLE_LEADER;
-		}
-		c->counts_stale = false;
-	}
 	if (ret_led)
 		*ret_led = c->n_led;
 	return c->n_log;
@@ -297,7 +285,7 @@ int repl_core_log_update(repl_core_t *c, const repl_log_info_t *info, const repl
 	p->log_seen = true;
 	if (!p->have_log) {
 		p->have_log = true;
-		c->counts_stale = true;
+		repl_part_count(c, p, 1);
 		p->hw = p->log_start;
 		if (ckpt && ckpt->hw >= 0) {
 			p->hw = ckpt->hw;
@@ -355,8 +343,8 @@ static void repl_part_log_forget(repl_core_t *c, repl_part_t *p)
 		(void)repl_core_deleted_push(c, p);
 	p->pub_visible = false;
 	p->pub_hw = -1;
+	repl_part_count(c, p, -1);
 	p->have_log = false;
-	c->counts_stale = true;
 	p->log_start = p->log_end = p->durable_end = 0;
 	p->hw = 0;
 	p->hw_truncations = 0;

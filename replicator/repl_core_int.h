@@ -30,9 +30,8 @@ struct repl_core {
 	 * they can be dirty (every change touches), so the timer's walks do
 	 * not visit every partition. */
 	repl_part_t *ckpt_head;
-	/* repl_core_count()'s answer, recounted only after a partition
-	 * gained or lost its log or changed role. */
-	bool counts_stale;
+	/* repl_core_count()'s answer, kept in step by repl_part_count():
+	 * partitions with a log, and those of them this node leads. */
 	size_t n_log;
 	size_t n_led;
 	/* Deletions to publish, FIFO, before any change. */
@@ -50,6 +49,16 @@ void repl_part_touch(repl_core_t *c, repl_part_t *p);
 /* Applies a role and epoch: resets the follower table when the leadership
  * or its epoch changes, keeps it otherwise (rebuilt from replicas[]). */
 void repl_part_role_set(repl_core_t *c, repl_part_t *p, repl_role_t role, int32_t epoch);
+
+/* Takes P out of the counts (SIGN -1, before its log or role changes) or
+ * puts it back (+1, after), so that counting never walks every partition. */
+static inline void repl_part_count(repl_core_t *c, const repl_part_t *p, int sign)
+{
+	if (!p->have_log)
+		return;
+	c->n_log += (size_t)sign;
+	c->n_led += (size_t)(p->role == REPL_ROLE_LEADER ? sign : 0);
+}
 /* Starts the follower table of a leadership afresh (every follower
  * unknown, the epoch starting at the log end). */
 void repl_part_lead_begin(repl_core_t *c, repl_part_t *p);

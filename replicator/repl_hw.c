@@ -122,9 +122,9 @@ void repl_part_role_set(repl_core_t *c, repl_part_t *p, repl_role_t role, int32_
 {
 	bool changed = role != p->role || epoch != p->leader_epoch;
 
-	if (role != p->role)
-		c->counts_stale = true;
+	repl_part_count(c, p, -1);
 	p->role = role;
+	repl_part_count(c, p, 1);
 	p->leader_epoch = epoch;
 	if (changed)
 		p->leader_hw = -1;
