@@ -66,6 +66,8 @@
 /* A follower's round that changes what clients route by waits only while
  * its rounds run back to back (the last ended at most BUSY ago), and only
  * this long. */
+/* Effects with walwriter at a time, at most (raftd_fx_pump). */
+#define RAFTD_FX_WINDOW         256
 #define RAFTD_FOLLOWER_ROUTE_MS 5
 #define RAFTD_FOLLOWER_BUSY_MS  2
 
@@ -589,6 +591,8 @@ static void raftd_fx_wave(struct raftd_node *n)
 	while (hi < n->fx.n && n->fx.v[hi].kind == n->fx.v[n->fx_wave_lo].kind)
 		hi++;
 	n->fx_wave_hi = hi;
+	n->fx_wave_next = n->fx_wave_sent = n->fx_wave_lo;
+	n->fx_resend = false;
 }
 
 static void raftd_fx_start(struct raftd_node *n)
@@ -601,6 +605,7 @@ static void raftd_fx_start(struct raftd_node *n)
 	n->round++;
 	for (size_t i = 0; i < n->fx.n; i++)
 		calls[i] = (raftd_fx_call_t){n, i, RAFTD_FX_PENDING, n->round};
+	n->fx_inflight = 0;
 	n->fx_wave_lo = 0;
 	raftd_fx_wave(n);
 	raftd_fx_pump(n);
@@ -672,17 +677,22 @@ static void raftd_fx_cb(void *arg, int err, const Chronik__Wal__WalReply *rep)
 
 	CK_ASSERT(c->state == RAFTD_FX_INFLIGHT && c->round == n->round);
 	c->state = RAFTD_FX_PENDING;
-	if (err < 0)
+	n->fx_inflight--;
+	if (err < 0) {
+		n->fx_resend = true;
 		return; /* lost connection or shutdown: resent on reconnect */
+	}
 	if (!raftd_fx_outcome(&n->fx.v[c->i], rep)) {
+		n->fx_resend = true;
 		(void)evtimer_add(n->fx_timer, &tv);
 		return;
 	}
 	c->state = RAFTD_FX_DONE;
-	for (size_t i = n->fx_wave_lo; i < n->fx_wave_hi; i++) {
-		if (n->fx_calls[i].state != RAFTD_FX_DONE)
-			return;
-	}
+	while (n->fx_wave_next < n->fx_wave_hi &&
+	       n->fx_calls[n->fx_wave_next].state == RAFTD_FX_DONE)
+		n->fx_wave_next++;
+	if (n->fx_wave_next < n->fx_wave_hi)
+		return raftd_fx_pump(n);
 	n->fx_wave_lo = n->fx_wave_hi;
 	if (n->fx_wave_lo == n->fx.n)
 		return raftd_fx_finished(n);
@@ -734,20 +744,40 @@ static int raftd_fx_send(struct raftd_node *n, size_t i)
 	return raftd_wal_call(n->wal, &req, raftd_fx_cb, &n->fx_calls[i]);
 }
 
-/* Sends every pending effect of the current wave. */
+/* Sends effect I of the current wave. Returns false when it could not go
+ * (it goes again on reconnect or after the retry timer). */
+static bool raftd_fx_send_one(struct raftd_node *n, size_t i)
+{
+	if (!raftd_wal_connected(n->wal) || raftd_fx_send(n, i) < 0)
+		return false;
+	n->fx_calls[i].state = RAFTD_FX_INFLIGHT;
+	n->fx_inflight++;
+	return true;
+}
+
+/* Sends the current wave's effects that are pending again, then new ones
+ * while fewer than RAFTD_FX_WINDOW are with walwriter. */
 static void raftd_fx_pump(struct raftd_node *n)
 {
 	if (n->exec != RAFTD_EXEC_ROUND && n->exec != RAFTD_EXEC_RECONCILE &&
 	    n->exec != RAFTD_EXEC_POST && !(n->exec == RAFTD_EXEC_TXN && n->fx_early))
 		return;
-	for (size_t i = n->fx_wave_lo; i < n->fx_wave_hi; i++) {
-		raftd_fx_call_t *c = &n->fx_calls[i];
-
-		if (c->state != RAFTD_FX_PENDING)
-			continue;
-		if (!raftd_wal_connected(n->wal) || raftd_fx_send(n, i) < 0)
-			return; /* again on reconnect or after the retry timer */
-		c->state = RAFTD_FX_INFLIGHT;
+	if (n->fx_resend) {
+		/* Between next and sent: at most a window's worth not done. */
+		n->fx_resend = false;
+		for (size_t i = n->fx_wave_next; i < n->fx_wave_sent; i++) {
+			if (n->fx_calls[i].state != RAFTD_FX_PENDING)
+				continue;
+			if (!raftd_fx_send_one(n, i)) {
+				n->fx_resend = true;
+				return;
+			}
+		}
+	}
+	while (n->fx_wave_sent < n->fx_wave_hi && n->fx_inflight < RAFTD_FX_WINDOW) {
+		if (!raftd_fx_send_one(n, n->fx_wave_sent))
+			return;
+		n->fx_wave_sent++;
 	}
 }
 

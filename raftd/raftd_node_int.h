@@ -281,6 +281,18 @@ struct raftd_node {
 	raftd_fx_call_t *fx_calls;
 	size_t fx_wave_lo; /* effects [lo, hi) are the current wave */
 	size_t fx_wave_hi;
+	/* The wave's first effect not known done: replies advance it, so a
+	 * wave of N effects (reconciliation: every log of the broker) costs
+	 * O(N) to finish, not a scan of the wave per reply. */
+	size_t fx_wave_next;
+	/* Sending: the wave's effects before fx_wave_sent went out at least
+	 * once; at most RAFTD_FX_WINDOW are with walwriter at a time, so
+	 * the metadata log's appends on the same connection never queue
+	 * behind a whole reconciliation; fx_resend: some that went out are
+	 * pending again (lost connection, a retriable refusal). */
+	size_t fx_wave_sent;
+	size_t fx_inflight;
+	bool fx_resend;
 	struct event *fx_timer;
 	struct event *defer_timer; /* a follower's round may wait for more entries */
 	bool defer_over;           /* ... and has waited */
