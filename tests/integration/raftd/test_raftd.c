@@ -521,6 +521,64 @@ START_TEST(test_walwriter_restart)
 }
 END_TEST
 
+/* ---- 4b. more logs to re-create than go to walwriter at a time ---- */
+
+#define N_MANY_PARTS 3000
+
+START_TEST(test_walwriter_restart_many_logs)
+{
+	Chronik__Meta__PartitionAssignment *as = calloc(N_MANY_PARTS, sizeof(*as));
+	Chronik__Meta__PartitionAssignment **asp = calloc(N_MANY_PARTS, sizeof(*asp));
+	int32_t replica = 1;
+	rit_create_t cr;
+	rcl_t c;
+	uint64_t index;
+	int result;
+
+	ck_assert(as && asp);
+	rit_init(&T, "many");
+	rit_start_wal(&T);
+	rit_start_raftd(&T);
+	rcl_connect(&c, &T);
+	rit_create_cmd(&cr, "many-a", 1);
+	for (int p = 0; p < N_MANY_PARTS; p++) {
+		chronik__meta__partition_assignment__init(&as[p]);
+		as[p].partition = p;
+		as[p].replicas = &replica;
+		as[p].n_replicas = 1;
+		asp[p] = &as[p];
+	}
+	cr.ct.assignments = asp;
+	cr.ct.n_assignments = N_MANY_PARTS;
+	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &index), 0);
+	ck_assert_int_eq(result, 0);
+	ck_assert(rit_wait_log(&T, "many-a", N_MANY_PARTS - 1, true, 30000));
+
+	/* Walwriter loses the logs nobody appended to, twice: the second
+	 * time once raftd's re-creation is under way (the first of them is
+	 * back), so some CreateLogs are lost in flight and go again. */
+	rit_kill(&T.wal);
+	rit_start_wal(&T);
+	ck_assert(rit_wait_log(&T, "many-a", 0, true, 30000));
+	rit_kill(&T.wal);
+	rit_start_wal(&T);
+
+	/* A write meanwhile is answered, and every log comes back. */
+	rit_create_cmd(&cr, "many-b", 1);
+	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &index), 0);
+	ck_assert_int_eq(result, 0);
+	for (int32_t p = 0; p < N_MANY_PARTS; p++)
+		ck_assert_msg(rit_wait_log(&T, "many-a", p, true, 30000), "no log for many-a-%d",
+		              p);
+	ck_assert(!rit_log_exists(&T, "many-a", N_MANY_PARTS));
+	ck_assert(rit_wait_log(&T, "many-b", 0, true, 30000));
+	ck_assert(ck_test_file_contains(T.raftd.logpath, "partition logs re-created count="));
+	rcl_close(&c);
+	free(as);
+	free(asp);
+}
+END_TEST
+
 /* ---- 5. commit mode ---- */
 
 START_TEST(test_commit_mode_env)
@@ -562,6 +620,7 @@ static Suite *raftd_suite(void)
 	tcase_add_test(tc, test_thousand_topics_survive_kill9);
 	tcase_add_test(tc, test_raftd_killed_mid_stream);
 	tcase_add_test(tc, test_walwriter_restart);
+	tcase_add_test(tc, test_walwriter_restart_many_logs);
 	tcase_add_test(tc, test_commit_mode_env);
 	suite_add_tcase(s, tc);
 	return s;
