@@ -5,7 +5,8 @@
  *
  * Owned by raftd.
  * Taking: between Readies and apply rounds, every raftd_snap_interval()
- * applied entries (snapshot_entries; more for a large state), or when the
+ * applied entries (snapshot_entries; more for a large state) at this
+ * node's own phase of that interval (raftd_snap_due), or when the
  * core asked for one that does not exist yet, a thread copies LMDB
  * (raftd_snap_copy: seconds for a large environment, which the loop does
  * not wait for); the copy holds whatever was applied
@@ -181,7 +182,10 @@ void raftd_node_snap_maybe(struct raftd_node *n)
 	if (!n->raft || n->mk.running || n->ready_pending || RAFTD_EXEC_BUSY(n) ||
 	    n->applied == 0 || n->applied <= floor)
 		return;
-	if (!wanted && n->applied - floor < raftd_snap_interval(n->snapshot_entries, n->snap_bytes))
+	if (!wanted &&
+	    n->applied < raftd_snap_due(floor,
+	                                raftd_snap_interval(n->snapshot_entries, n->snap_bytes),
+	                                n->cfg->node_id))
 		return;
 	r = pthread_create(&n->mk.thread, NULL, raftd_mk_main, n);
 	if (r != 0) {

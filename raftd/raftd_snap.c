@@ -219,6 +219,17 @@ uint64_t raftd_snap_interval(uint64_t entries, uint64_t last_bytes)
 	return CK_MAX(entries, last_bytes / RAFTD_SNAP_BYTES_PER_ENTRY);
 }
 
+uint64_t raftd_snap_due(uint64_t floor, uint64_t interval, int32_t node_id)
+{
+	uint64_t lo, phase, due;
+
+	interval = CK_MAX(interval, 1);
+	lo = floor + interval / 2;
+	phase = interval / 4 * (uint64_t)((node_id > 0 ? node_id - 1 : 0) % 4);
+	due = lo - lo % interval + phase;
+	return due < lo ? due + interval : due;
+}
+
 int raftd_snap_publish(const char *data_dir, uint64_t index)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];

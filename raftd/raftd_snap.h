@@ -82,6 +82,18 @@ void raftd_snap_copy_drop(const char *data_dir);
 #define RAFTD_SNAP_BYTES_PER_ENTRY 128
 uint64_t raftd_snap_interval(uint64_t entries, uint64_t last_bytes);
 
+/*
+ * The applied index at which node NODE_ID takes its next snapshot, the
+ * last one (or the last try) being at FLOOR and INTERVAL entries apart.
+ * The nodes of a cluster apply the same entries: with one rule they would
+ * all copy (and fsync) their state at the same index and slow down
+ * together, the leader with the followers it needs. So each node's
+ * snapshots fall at its own phase of the interval, a quarter of it per
+ * node id (1: 0, 2: 1/4, 3: 1/2, 4: 3/4, 5: 0 again): the first index at
+ * least INTERVAL / 2 past FLOOR that is PHASE modulo INTERVAL.
+ */
+uint64_t raftd_snap_due(uint64_t floor, uint64_t interval, int32_t node_id);
+
 /* Opens the snapshot file PATH read-only and reads its applied_index.
  * Returns 0 and *RET_APPLIED, or CK_E_CORRUPT (not an LMDB file with an
  * applied index), -errno. */

@@ -283,6 +283,41 @@ START_TEST(test_interval_scales_with_size)
 }
 END_TEST
 
+/* Nodes take their snapshots at their own phases of the interval, at
+ * least half an interval after the last, at most one and a half. */
+START_TEST(test_due_spreads_nodes)
+{
+	uint64_t due[6];
+
+	for (int32_t id = 1; id <= 5; id++)
+		due[id] = raftd_snap_due(0, 100000, id);
+	ck_assert_uint_eq(due[1], 100000);
+	ck_assert_uint_eq(due[2], 125000);
+	ck_assert_uint_eq(due[3], 50000);
+	ck_assert_uint_eq(due[4], 75000);
+	ck_assert_uint_eq(due[5], due[1]);
+	/* The phase holds from one snapshot to the next. */
+	ck_assert_uint_eq(raftd_snap_due(100000, 100000, 1), 200000);
+	ck_assert_uint_eq(raftd_snap_due(125000, 100000, 2), 225000);
+	ck_assert_uint_eq(raftd_snap_due(50000, 100000, 3), 150000);
+	/* A snapshot installed from the leader (or a failed try) at any index:
+	 * the next one comes back to the node's phase within the bounds. */
+	for (uint64_t floor = 0; floor < 300000; floor += 7919) {
+		for (int32_t id = 1; id <= 4; id++) {
+			uint64_t d = raftd_snap_due(floor, 100000, id);
+
+			ck_assert_uint_ge(d, floor + 50000);
+			ck_assert_uint_lt(d, floor + 150000);
+			ck_assert_uint_eq(d % 100000, (uint64_t)(id - 1) * 25000);
+		}
+	}
+	/* Tiny intervals and a missing node id stay sane. */
+	ck_assert_uint_eq(raftd_snap_due(10, 1, 3), 10);
+	ck_assert_uint_eq(raftd_snap_due(10, 3, 2), 12);
+	ck_assert_uint_eq(raftd_snap_due(0, 0, 0), 0);
+}
+END_TEST
+
 START_TEST(test_prune)
 {
 	char p[PATH_MAX];
@@ -314,6 +349,7 @@ static Suite *snap_suite(void)
 	tcase_add_test(tc, test_receive);
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_interval_scales_with_size);
+	tcase_add_test(tc, test_due_spreads_nodes);
 	suite_add_tcase(s, tc);
 	return s;
 }
