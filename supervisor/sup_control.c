@@ -175,6 +175,7 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		code = 405;
 		evbuffer_add_printf(body, "only GET\n");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
 	} else if (!strcmp(uri, "/status")) {
 		sup_control_status_fill(ctl->node, &st);
 		if (sup_status_json(&st.reply, &json) == 0) {
@@ -195,7 +196,11 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 		code = 404;
 		evbuffer_add_printf(body, "not found; try /status, /health or /metrics\n");
 	}
-	evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", body);
+	if (!evhttp_find_header(evhttp_request_get_output_headers(req), "Content-Type"))
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+		                  "text/plain; charset=utf-8");
+	/* NULL: libevent's standard reason phrase for CODE. */
+	evhttp_send_reply(req, code, NULL, body);
 	evbuffer_free(body);
 	ck_buf_free(&json);
 }

@@ -179,6 +179,11 @@ START_TEST(after_writes)
 	    value(t, "chronik_child_restarts_total{node=\"1\",child=\"walwriter\"}"), 0);
 	free(t);
 	ck_assert_int_eq(get("/health", 5000, ctype, sizeof(ctype), &body), 200);
+	ck_assert_str_eq(ctype, "text/plain; charset=utf-8");
+	ck_assert_str_eq((const char *)body.data, "ok\n"); /* NUL-terminated */
+	ck_buf_free(&body);
+	ck_assert_int_eq(get("/nope", 5000, ctype, sizeof(ctype), &body), 404);
+	ck_assert_str_eq(ctype, "text/plain; charset=utf-8");
 	ck_buf_free(&body);
 }
 END_TEST
