@@ -30,9 +30,11 @@
  * discipline: done before the round commits.
  * Reconciliation, at start, whenever walwriter (re)connects, once per
  * leadership and after a snapshot was installed, uses the same machinery to create the logs LMDB
- * lists for this broker but walwriter lacks. A Ready that installs a snapshot waits for the running
- * round (ready_wait_exec) and goes before the next one. Not for: the Ready cycle and proposals
- * (raftd_node.c).
+ * lists for this broker but walwriter lacks: it lists them once, then creates them in chunks of
+ * RAFTD_RECON_CHUNK that take turns with apply rounds (each chunk checks its logs against LMDB
+ * as it is then, so a round that deleted a topic or changed its settings in between wins). A Ready
+ * that installs a snapshot waits for the running round (ready_wait_exec) and goes before the next
+ * one. Not for: the Ready cycle and proposals (raftd_node.c).
  */
 #define CK_LOG_SUBSYSTEM "apply"
 
@@ -68,11 +70,15 @@
  * this long. */
 /* Effects with walwriter at a time, at most (raftd_fx_pump). */
 #define RAFTD_FX_WINDOW         256
+/* Logs re-created per chunk of a reconciliation, at most: between two
+ * chunks an apply round may run. */
+#define RAFTD_RECON_CHUNK       1024
 #define RAFTD_FOLLOWER_ROUTE_MS 5
 #define RAFTD_FOLLOWER_BUSY_MS  2
 
 static void raftd_fx_pump(struct raftd_node *n);
 static void raftd_fx_start(struct raftd_node *n);
+static void raftd_recon_drop(struct raftd_node *n);
 static void raftd_round_tried(struct raftd_node *n, int r);
 static void raftd_round_committed(struct raftd_node *n, int r);
 
@@ -113,6 +119,7 @@ void raftd_exec_free(struct raftd_node *n)
 	free(n->items);
 	n->items = NULL;
 	n->item_head = n->item_n = n->item_cap = 0;
+	raftd_recon_drop(n);
 	raftd_effects_free(&n->fx);
 	free(n->fx_calls);
 	n->fx_calls = NULL;
@@ -631,8 +638,14 @@ static void raftd_fx_finished(struct raftd_node *n)
 	} else if (n->exec == RAFTD_EXEC_POST) {
 		raftd_exec_round_done(n);
 	} else {
-		ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->fx.n);
+		/* A chunk of the reconciliation: the next one, or a round,
+		 * comes from raftd_exec_kick. */
+		n->recon_done += n->fx.n;
 		n->exec = RAFTD_EXEC_IDLE;
+		if (n->recon_next >= n->recon_n) {
+			ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->recon_done);
+			raftd_recon_drop(n);
+		}
 	}
 	raftd_exec_kick(n);
 	raftd_node_pump(n);
@@ -826,19 +839,84 @@ static bool raftd_log_listed(const raftd_reconcile_t *rc, const char *topic, int
 	return false;
 }
 
+static void raftd_recon_drop(struct raftd_node *n)
+{
+	for (size_t i = 0; i < n->recon_n; i++)
+		free(n->recon[i].topic);
+	free(n->recon);
+	n->recon = NULL;
+	n->recon_n = n->recon_next = n->recon_done = 0;
+}
+
+static int raftd_recon_push(struct raftd_node *n, const char *topic, int32_t partition, size_t *cap)
+{
+	char *t;
+
+	if (n->recon_n == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		raftd_recon_log_t *v = realloc(n->recon, c * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		n->recon = v;
+		*cap = c;
+	}
+	t = strdup(topic);
+	if (!t)
+		return -ENOMEM;
+	n->recon[n->recon_n++] = (raftd_recon_log_t){t, partition};
+	return 0;
+}
+
+typedef struct {
+	raftd_reconcile_t rc;
+	size_t cap;
+} raftd_recon_list_t;
+
 static int raftd_reconcile_partition(void *arg, const Chronik__Meta__PartitionRecord *p)
 {
-	raftd_reconcile_t *rc = arg;
+	raftd_recon_list_t *rl = arg;
+	raftd_reconcile_t *rc = &rl->rc;
 	struct raftd_node *n = rc->n;
-	Chronik__Meta__TopicRecord *t = NULL;
-	raftd_effect_t e = {.kind = RAFTD_EFFECT_CREATE_LOG, .partition = p->partition};
 
 	if (!raftd_apply_is_replica(p, n->apply.local_broker) ||
 	    raftd_log_listed(rc, p->topic, p->partition))
 		return 0;
-	rc->err = ck_meta_topic_get(n->meta, rc->txn, p->topic, &t);
-	if (rc->err < 0)
+	rc->err = raftd_recon_push(n, p->topic, p->partition, &rl->cap);
+	return rc->err < 0 ? 1 : 0;
+}
+
+static int raftd_reconcile_topic(void *arg, const Chronik__Meta__TopicRecord *t)
+{
+	raftd_recon_list_t *rl = arg;
+	int r = ck_meta_partitions_foreach(rl->rc.n->meta, rl->rc.txn, t->name,
+	                                   raftd_reconcile_partition, rl);
+
+	if (rl->rc.err < 0)
 		return 1;
+	rl->rc.err = r;
+	return r < 0 ? 1 : 0;
+}
+
+/* The CreateLog of TOPIC-PARTITION as LMDB describes it now, into n->fx;
+ * nothing when this broker no longer holds a replica of it (the topic was
+ * deleted, or replaced, by a round that ran after the list was made). */
+static int raftd_recon_effect(struct raftd_node *n, MDB_txn *txn, const char *topic,
+                              int32_t partition)
+{
+	Chronik__Meta__PartitionRecord *p = NULL;
+	Chronik__Meta__TopicRecord *t = NULL;
+	raftd_effect_t e = {.kind = RAFTD_EFFECT_CREATE_LOG, .partition = partition};
+	int r = ck_meta_partition_get(n->meta, txn, topic, partition, &p);
+
+	if (r == 0 && !raftd_apply_is_replica(p, n->apply.local_broker))
+		r = CK_E_NOT_FOUND;
+	if (r == 0)
+		r = ck_meta_topic_get(n->meta, txn, topic, &t);
+	if (p)
+		chronik__meta__partition_record__free_unpacked(p, NULL);
+	if (r < 0)
+		return r == CK_E_NOT_FOUND ? 0 : r;
 	if (raftd_apply_log_config(t->configs, t->n_configs, &e.cfg, NULL) < 0)
 		memset(&e.cfg, 0, sizeof(e.cfg));
 	if (t->topic_id.len == RAFTD_TOPIC_ID_LEN) {
@@ -846,27 +924,50 @@ static int raftd_reconcile_partition(void *arg, const Chronik__Meta__PartitionRe
 		e.has_topic_id = true;
 	}
 	chronik__meta__topic_record__free_unpacked(t, NULL);
-	snprintf(e.topic, sizeof(e.topic), "%s", p->topic);
-	rc->err = raftd_effects_push(&n->fx, &e);
-	return rc->err < 0 ? 1 : 0;
+	snprintf(e.topic, sizeof(e.topic), "%s", topic);
+	return raftd_effects_push(&n->fx, &e);
 }
 
-static int raftd_reconcile_topic(void *arg, const Chronik__Meta__TopicRecord *t)
+/* Starts the next chunk of the reconciliation: up to RAFTD_RECON_CHUNK of
+ * the listed logs that LMDB still gives this broker, with their settings
+ * and topic ids as they are now (a round between two chunks may have
+ * deleted a topic, made another of its name or changed its settings; its
+ * own effects went to walwriter before this chunk's). Returns whether a
+ * chunk went out; when none is left, the reconciliation is over. */
+static bool raftd_recon_chunk(struct raftd_node *n)
 {
-	raftd_reconcile_t *rc = arg;
-	int r = ck_meta_partitions_foreach(rc->n->meta, rc->txn, t->name, raftd_reconcile_partition,
-	                                   rc);
+	MDB_txn *txn = NULL;
+	int r = ck_meta_read_begin(n->meta, &txn);
 
-	if (rc->err < 0)
-		return 1;
-	rc->err = r;
-	return r < 0 ? 1 : 0;
+	raftd_effects_reset(&n->fx);
+	while (r == 0 && n->recon_next < n->recon_n && n->fx.n < RAFTD_RECON_CHUNK) {
+		const raftd_recon_log_t *l = &n->recon[n->recon_next];
+
+		r = raftd_recon_effect(n, txn, l->topic, l->partition);
+		if (r == 0)
+			n->recon_next++;
+	}
+	if (txn)
+		ck_meta_read_end(txn);
+	if (r < 0) {
+		ck_log(CK_LOG_WARN, "cannot check partition logs: %s", ck_strerror(r));
+		raftd_recon_drop(n);
+		return false;
+	}
+	if (n->fx.n == 0) {
+		ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->recon_done);
+		raftd_recon_drop(n);
+		return false;
+	}
+	n->exec = RAFTD_EXEC_RECONCILE;
+	raftd_fx_start(n);
+	return true;
 }
 
 static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalReply *rep)
 {
 	struct raftd_node *n = arg;
-	raftd_reconcile_t rc = {n, NULL, NULL, 0, 0};
+	raftd_recon_list_t rl = {{n, NULL, NULL, 0, 0}, 0};
 
 	n->exec = RAFTD_EXEC_IDLE;
 	if (err < 0 || rep->body_case != CHRONIK__WAL__WAL_REPLY__BODY_LOG_LIST) {
@@ -876,27 +977,25 @@ static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalR
 	}
 	/* The list is the reply's: sorting its pointer array in place is fine
 	 * (it is freed right after this call). */
-	rc.logs = rep->log_list->logs;
-	rc.n_logs = rep->log_list->n_logs;
-	if (rc.n_logs)
-		qsort(rc.logs, rc.n_logs, sizeof(*rc.logs), raftd_log_sort_cb);
-	raftd_effects_reset(&n->fx);
-	err = ck_meta_read_begin(n->meta, &rc.txn);
+	rl.rc.logs = rep->log_list->logs;
+	rl.rc.n_logs = rep->log_list->n_logs;
+	if (rl.rc.n_logs)
+		qsort(rl.rc.logs, rl.rc.n_logs, sizeof(*rl.rc.logs), raftd_log_sort_cb);
+	raftd_recon_drop(n);
+	err = ck_meta_read_begin(n->meta, &rl.rc.txn);
 	if (err == 0) {
-		err = ck_meta_topics_foreach(n->meta, rc.txn, raftd_reconcile_topic, &rc);
-		ck_meta_read_end(rc.txn);
+		err = ck_meta_topics_foreach(n->meta, rl.rc.txn, raftd_reconcile_topic, &rl);
+		ck_meta_read_end(rl.rc.txn);
 	}
-	if (err < 0 || rc.err < 0) {
+	if (err < 0 || rl.rc.err < 0) {
 		ck_log(CK_LOG_WARN, "cannot check partition logs: %s",
-		       ck_strerror(err < 0 ? err : rc.err));
-	} else if (n->fx.n) {
+		       ck_strerror(err < 0 ? err : rl.rc.err));
+		raftd_recon_drop(n);
+	} else if (n->recon_n) {
 		ck_log(CK_LOG_WARN, "partition logs missing in walwriter count=%zu: re-creating",
-		       n->fx.n);
-		n->exec = RAFTD_EXEC_RECONCILE;
-		raftd_fx_start(n);
-		return;
+		       n->recon_n);
 	}
-	raftd_exec_kick(n);
+	raftd_exec_kick(n); /* the first chunk */
 	raftd_node_pump(n);
 }
 
@@ -962,6 +1061,14 @@ void raftd_exec_kick(struct raftd_node *n)
 			raftd_reconcile_start(n);
 			continue;
 		}
+		/* A reconciliation's chunks take turns with apply rounds. */
+		if (n->recon_next < n->recon_n && (count == 0 || n->recon_turn) &&
+		    raftd_wal_connected(n->wal)) {
+			n->recon_turn = false;
+			if (raftd_recon_chunk(n))
+				return; /* raftd_fx_finished comes back */
+			continue;
+		}
 		if (count == 0)
 			return;
 		uint64_t wait_us = raftd_round_wait_us(n, count);
@@ -980,6 +1087,7 @@ void raftd_exec_kick(struct raftd_node *n)
 		CK_ASSERT(n->items[n->item_head].index == n->applied + 1);
 		n->round_n = count;
 		n->round_start_ns = ck_clock_mono_ns();
+		n->recon_turn = true;
 		/* A small round tries its commit on the loop, whatever its
 		 * kinds: a round with effects other than log creations aborts
 		 * and lists them, as a dry run would. */

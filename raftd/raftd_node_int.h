@@ -85,6 +85,12 @@ typedef enum {
 	RAFTD_FX_DONE,
 } raftd_fx_state_t;
 
+/* A log walwriter lacks: TOPIC (owned) and PARTITION. */
+typedef struct {
+	char *topic;
+	int32_t partition;
+} raftd_recon_log_t;
+
 /* The context of one effect's walwriter call. */
 typedef struct {
 	struct raftd_node *node;
@@ -272,6 +278,13 @@ struct raftd_node {
 	/* the apply round in progress */
 	raftd_exec_state_t exec;
 	bool reconcile_wanted;
+	/* Reconciliation runs in chunks (raftd_exec.c): the logs walwriter
+	 * lacked when it listed them, sorted, the next one to look at, and how
+	 * many were re-created so far. Apply rounds take turns with chunks
+	 * (recon_turn: a round ran since the last chunk). */
+	raftd_recon_log_t *recon;
+	size_t recon_n, recon_next, recon_done;
+	bool recon_turn;
 	uint64_t round;
 	size_t round_n; /* items of the round */
 	uint64_t round_start_ns;

@@ -521,14 +521,17 @@ START_TEST(test_walwriter_restart)
 }
 END_TEST
 
-/* ---- 4b. more logs to re-create than go to walwriter at a time ---- */
+/* ---- 4b. more logs to re-create than one chunk ---- */
 
-#define N_MANY_PARTS 3000
+/* Several chunks of raftd's re-creation (RAFTD_RECON_CHUNK, 1024). */
+#define N_MANY_PARTS 9000
 
 START_TEST(test_walwriter_restart_many_logs)
 {
 	Chronik__Meta__PartitionAssignment *as = calloc(N_MANY_PARTS, sizeof(*as));
 	Chronik__Meta__PartitionAssignment **asp = calloc(N_MANY_PARTS, sizeof(*asp));
+	Chronik__Meta__MetadataCommand del;
+	Chronik__Meta__DeleteTopic dt;
 	int32_t replica = 1;
 	rit_create_t cr;
 	rcl_t c;
@@ -552,7 +555,11 @@ START_TEST(test_walwriter_restart_many_logs)
 	cr.ct.n_assignments = N_MANY_PARTS;
 	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &index), 0);
 	ck_assert_int_eq(result, 0);
+	rit_create_cmd(&cr, "many-z", 2); /* re-created last (sorted) */
+	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &index), 0);
+	ck_assert_int_eq(result, 0);
 	ck_assert(rit_wait_log(&T, "many-a", N_MANY_PARTS - 1, true, 30000));
+	ck_assert(rit_wait_log(&T, "many-z", 1, true, 30000));
 
 	/* Walwriter loses the logs nobody appended to, twice: the second
 	 * time once raftd's re-creation is under way (the first of them is
@@ -563,9 +570,14 @@ START_TEST(test_walwriter_restart_many_logs)
 	rit_kill(&T.wal);
 	rit_start_wal(&T);
 
-	/* A write meanwhile is answered, and every log comes back. */
+	/* Writes meanwhile are answered: a new topic, and the deletion of
+	 * one whose logs are still to be re-created, which must not come
+	 * back when their turn comes. */
 	rit_create_cmd(&cr, "many-b", 1);
 	ck_assert_int_eq(rcl_propose(&c, &cr.cmd, &result, &index), 0);
+	ck_assert_int_eq(result, 0);
+	rit_delete_cmd(&del, &dt, "many-z");
+	ck_assert_int_eq(rcl_propose(&c, &del, &result, &index), 0);
 	ck_assert_int_eq(result, 0);
 	for (int32_t p = 0; p < N_MANY_PARTS; p++)
 		ck_assert_msg(rit_wait_log(&T, "many-a", p, true, 30000), "no log for many-a-%d",
@@ -573,6 +585,9 @@ START_TEST(test_walwriter_restart_many_logs)
 	ck_assert(!rit_log_exists(&T, "many-a", N_MANY_PARTS));
 	ck_assert(rit_wait_log(&T, "many-b", 0, true, 30000));
 	ck_assert(ck_test_file_contains(T.raftd.logpath, "partition logs re-created count="));
+	ck_assert(!rit_log_exists(&T, "many-z", 0));
+	ck_assert(!rit_log_exists(&T, "many-z", 1));
+	ck_assert_uint_eq(rit_meta_topics(&T, "many-z", NULL, NULL), 0);
 	rcl_close(&c);
 	free(as);
 	free(asp);
