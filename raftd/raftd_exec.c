@@ -1061,8 +1061,10 @@ void raftd_exec_kick(struct raftd_node *n)
 			raftd_reconcile_start(n);
 			continue;
 		}
-		/* A reconciliation's chunks take turns with apply rounds. */
-		if (n->recon_next < n->recon_n && (count == 0 || n->recon_turn) &&
+		/* A reconciliation's chunks take turns with apply rounds (and
+		 * do not wait for a round that waits for more entries). */
+		if (n->recon_next < n->recon_n &&
+		    (count == 0 || n->recon_turn || raftd_round_wait_us(n, count) > 0) &&
 		    raftd_wal_connected(n->wal)) {
 			n->recon_turn = false;
 			if (raftd_recon_chunk(n))
