@@ -68,17 +68,18 @@
 /* A follower's round that changes what clients route by waits only while
  * its rounds run back to back (the last ended at most BUSY ago), and only
  * this long. */
-/* Effects with walwriter at a time, at most (raftd_fx_pump). */
-#define RAFTD_FX_WINDOW         256
-/* Logs re-created per chunk of a reconciliation, at most: between two
- * chunks an apply round may run. */
-#define RAFTD_RECON_CHUNK       1024
 #define RAFTD_FOLLOWER_ROUTE_MS 5
 #define RAFTD_FOLLOWER_BUSY_MS  2
+/* Effects with walwriter at a time, at most (raftd_fx_pump). */
+#define RAFTD_FX_WINDOW 256
+/* Logs re-created per chunk of a reconciliation, at most: between two
+ * chunks an apply round may run. */
+#define RAFTD_RECON_CHUNK 1024
 
 static void raftd_fx_pump(struct raftd_node *n);
 static void raftd_fx_start(struct raftd_node *n);
 static void raftd_recon_drop(struct raftd_node *n);
+static void raftd_recon_end(struct raftd_node *n);
 static void raftd_round_tried(struct raftd_node *n, int r);
 static void raftd_round_committed(struct raftd_node *n, int r);
 
@@ -642,10 +643,8 @@ static void raftd_fx_finished(struct raftd_node *n)
 		 * comes from raftd_exec_kick. */
 		n->recon_done += n->fx.n;
 		n->exec = RAFTD_EXEC_IDLE;
-		if (n->recon_next >= n->recon_n) {
-			ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->recon_done);
-			raftd_recon_drop(n);
-		}
+		if (n->recon_next >= n->recon_n)
+			raftd_recon_end(n);
 	}
 	raftd_exec_kick(n);
 	raftd_node_pump(n);
@@ -801,6 +800,7 @@ typedef struct {
 	MDB_txn *txn;
 	Chronik__Wal__LogInfo **logs; /* sorted by (topic, partition) */
 	size_t n_logs;
+	size_t cap; /* of n->recon */
 	int err;
 } raftd_reconcile_t;
 
@@ -848,6 +848,14 @@ static void raftd_recon_drop(struct raftd_node *n)
 	n->recon_n = n->recon_next = n->recon_done = 0;
 }
 
+/* The reconciliation is over: every listed log went to walwriter, or was
+ * no longer this broker's. */
+static void raftd_recon_end(struct raftd_node *n)
+{
+	ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->recon_done);
+	raftd_recon_drop(n);
+}
+
 static int raftd_recon_push(struct raftd_node *n, const char *topic, int32_t partition, size_t *cap)
 {
 	char *t;
@@ -868,33 +876,27 @@ static int raftd_recon_push(struct raftd_node *n, const char *topic, int32_t par
 	return 0;
 }
 
-typedef struct {
-	raftd_reconcile_t rc;
-	size_t cap;
-} raftd_recon_list_t;
-
 static int raftd_reconcile_partition(void *arg, const Chronik__Meta__PartitionRecord *p)
 {
-	raftd_recon_list_t *rl = arg;
-	raftd_reconcile_t *rc = &rl->rc;
+	raftd_reconcile_t *rc = arg;
 	struct raftd_node *n = rc->n;
 
 	if (!raftd_apply_is_replica(p, n->apply.local_broker) ||
 	    raftd_log_listed(rc, p->topic, p->partition))
 		return 0;
-	rc->err = raftd_recon_push(n, p->topic, p->partition, &rl->cap);
+	rc->err = raftd_recon_push(n, p->topic, p->partition, &rc->cap);
 	return rc->err < 0 ? 1 : 0;
 }
 
 static int raftd_reconcile_topic(void *arg, const Chronik__Meta__TopicRecord *t)
 {
-	raftd_recon_list_t *rl = arg;
-	int r = ck_meta_partitions_foreach(rl->rc.n->meta, rl->rc.txn, t->name,
-	                                   raftd_reconcile_partition, rl);
+	raftd_reconcile_t *rc = arg;
+	int r = ck_meta_partitions_foreach(rc->n->meta, rc->txn, t->name, raftd_reconcile_partition,
+	                                   rc);
 
-	if (rl->rc.err < 0)
+	if (rc->err < 0)
 		return 1;
-	rl->rc.err = r;
+	rc->err = r;
 	return r < 0 ? 1 : 0;
 }
 
@@ -955,8 +957,7 @@ static bool raftd_recon_chunk(struct raftd_node *n)
 		return false;
 	}
 	if (n->fx.n == 0) {
-		ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->recon_done);
-		raftd_recon_drop(n);
+		raftd_recon_end(n);
 		return false;
 	}
 	n->exec = RAFTD_EXEC_RECONCILE;
@@ -967,7 +968,7 @@ static bool raftd_recon_chunk(struct raftd_node *n)
 static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalReply *rep)
 {
 	struct raftd_node *n = arg;
-	raftd_recon_list_t rl = {{n, NULL, NULL, 0, 0}, 0};
+	raftd_reconcile_t rc = {n, NULL, NULL, 0, 0, 0};
 
 	n->exec = RAFTD_EXEC_IDLE;
 	if (err < 0 || rep->body_case != CHRONIK__WAL__WAL_REPLY__BODY_LOG_LIST) {
@@ -977,19 +978,19 @@ static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalR
 	}
 	/* The list is the reply's: sorting its pointer array in place is fine
 	 * (it is freed right after this call). */
-	rl.rc.logs = rep->log_list->logs;
-	rl.rc.n_logs = rep->log_list->n_logs;
-	if (rl.rc.n_logs)
-		qsort(rl.rc.logs, rl.rc.n_logs, sizeof(*rl.rc.logs), raftd_log_sort_cb);
+	rc.logs = rep->log_list->logs;
+	rc.n_logs = rep->log_list->n_logs;
+	if (rc.n_logs)
+		qsort(rc.logs, rc.n_logs, sizeof(*rc.logs), raftd_log_sort_cb);
 	raftd_recon_drop(n);
-	err = ck_meta_read_begin(n->meta, &rl.rc.txn);
+	err = ck_meta_read_begin(n->meta, &rc.txn);
 	if (err == 0) {
-		err = ck_meta_topics_foreach(n->meta, rl.rc.txn, raftd_reconcile_topic, &rl);
-		ck_meta_read_end(rl.rc.txn);
+		err = ck_meta_topics_foreach(n->meta, rc.txn, raftd_reconcile_topic, &rc);
+		ck_meta_read_end(rc.txn);
 	}
-	if (err < 0 || rl.rc.err < 0) {
+	if (err < 0 || rc.err < 0) {
 		ck_log(CK_LOG_WARN, "cannot check partition logs: %s",
-		       ck_strerror(err < 0 ? err : rl.rc.err));
+		       ck_strerror(err < 0 ? err : rc.err));
 		raftd_recon_drop(n);
 	} else if (n->recon_n) {
 		ck_log(CK_LOG_WARN, "partition logs missing in walwriter count=%zu: re-creating",

@@ -59,6 +59,7 @@ static inline void repl_part_count(repl_core_t *c, const repl_part_t *p, int sig
 	c->n_log += (size_t)sign;
 	c->n_led += (size_t)(p->role == REPL_ROLE_LEADER ? sign : 0);
 }
+
 /* Starts the follower table of a leadership afresh (every follower
  * unknown, the epoch starting at the log end). */
 void repl_part_lead_begin(repl_core_t *c, repl_part_t *p);
