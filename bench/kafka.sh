@@ -130,13 +130,16 @@ children_ticks() {
 	echo $((f[13] + f[14]))
 }
 
-# status_kb PID KEY: a field of /proc/PID/status in kB (VmRSS, VmHWM).
+# status_kb PID KEY: a field of /proc/PID/status in kB (VmRSS, VmHWM), "-"
+# when the process is gone. The file is read whole, in one read(): a loop of
+# `read` builtins lseeks back after each line, and the kernel renders the file
+# again for the next read(); when a field's width changed in between (State
+# "S (sleeping)" vs "R (running)", a counter gaining a digit) lines come out
+# cut, and about one read in 200 of a busy process missed VmRSS.
 status_kb() {
-	local k v rest
-	{ while read -r k v rest; do
-		[ "$k" = "$2:" ] && { echo "$v"; return; }
-	done <"/proc/$1/status"; } 2>/dev/null
-	echo -
+	local s
+	{ s=$(<"/proc/$1/status"); } 2>/dev/null
+	[[ $s =~ (^|$'\n')$2:[[:space:]]+([0-9]+) ]] && echo "${BASH_REMATCH[2]}" || echo -
 }
 
 mb() { [ "$1" = - ] && echo - || awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }

@@ -62,7 +62,8 @@ grep -Eq "^sequential 1 MiB writes, fdatasync every 16 MiB: $num MB/s" "$out" &&
 	fail "no disk row"
 for a in 1 all; do
 	grep -Eq "^produce acks=$a +[1-9][0-9]* +$num +[0-9]+% +$num +$num +$num +$num +$num +[1-9][0-9]* +0\$" \
-		"$out" && ok "produce acks=$a row" || fail "produce acks=$a row"
+		"$out" && ok "produce acks=$a row" ||
+		fail "produce acks=$a row: '$(grep -E "^produce acks=$a " "$out" | head -n 1)'"
 done
 delivered=$(awk '/^produce acks=1 +[0-9]+ +[0-9.]+ +[0-9]+%/ { print $(NF - 1) }' "$out")
 read_n=$(awk '/^consume +[0-9]+ +[0-9.]+ +- / { print $(NF - 1) }' "$out")
@@ -74,7 +75,7 @@ if command -v kcat >/dev/null; then
 fi
 for p in chronik-server walwriter raftd replicator kafka-frontend; do
 	grep -Eq "^$p +$num +$num / $num +$num / $num +$num\$" "$out" && ok "memory row $p" ||
-		fail "memory row $p"
+		fail "memory row $p: '$(grep -E "^$p " "$out" | head -n 1)'"
 done
 grep -Eq "^produce acks=1 +[0-9]+% +[0-9]+% +[0-9]+% +[0-9]+% +[0-9]+% +[0-9]+% +$num"s "$out" &&
 	ok "cpu row" || fail "cpu row"

@@ -76,7 +76,7 @@ passed = failed = skipped = 0
 bad = []
 details = []
 summary = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
-check_fail = re.compile(r"^[^ :]+\.c:\d+:[FE]:")
+check_fail = re.compile(r"^([^ :]+\.c:\d+:[FE]:|FAIL: |FAILED: )")
 for path in sys.argv[1:]:
     if path.startswith("EXTRA:"):
         _, name, res = path.split(":", 2)
