@@ -53,6 +53,7 @@ typedef struct {
 	wal_log_cfg_t req;       /* as asked (0 = node default), kept for restarts */
 	wal_log_cfg_t cfg;       /* resolved */
 	wal_topic_id_t topic_id; /* the incarnation (may be unknown) */
+	bool name_free;          /* the caller knows no directory has this name */
 	wal_store_t *store;      /* out: the new store (when err is 0) */
 	int err;                 /* out: 0, CK_E_EXISTS, or -errno */
 } wal_store_new_t;
@@ -65,7 +66,8 @@ typedef void (*wal_store_group_fn)(void *arg, wal_store_new_t *logs, size_t n);
  * Creates the N logs of LOGS (distinct names) together: each a store in
  * memory for <data_dir>/log/<topic>-<partition> with an empty first
  * segment at offset 0, and nothing on disk yet (a name whose directory
- * exists gets CK_E_EXISTS without disturbing the others). Then BEFORE(ARG,
+ * exists gets CK_E_EXISTS without disturbing the others; the directory is
+ * looked for unless the caller vouches for the name with NAME_FREE). Then BEFORE(ARG,
  * ...) runs (may be NULL). The directory, its settings file (when REQ is
  * not all 0), its topic id file (when TOPIC_ID is known) and the segment
  * files are built by the log's first append

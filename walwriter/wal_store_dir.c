@@ -213,7 +213,7 @@ static int wal_dir_prepare(const char *data_dir, wal_store_new_t *l)
 
 	if (r < 0)
 		return r;
-	if (stat(dir, &st) == 0)
+	if (!l->name_free && stat(dir, &st) == 0)
 		return CK_E_EXISTS;
 	return wal_dir_store_new(dir, l);
 }

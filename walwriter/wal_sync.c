@@ -62,6 +62,13 @@ struct wal_sync {
 	size_t nckpts, ckpts_cap;
 	bool ckpt_all;
 	uint32_t ckpt_passes;
+	/* A deletion failed, so a directory may be left under a name no log
+	 * has: new logs' names are looked for on disk again (a stat each).
+	 * Until then every directory under a log's name belongs to a log the
+	 * loop knows (start-up loads all of them or fails; only this thread
+	 * renames directories into or out of those names), and the loop
+	 * refuses those names itself. */
+	bool dir_strays;
 };
 
 /* A belt to the list's braces: a store the list missed gets its recovery
@@ -446,8 +453,12 @@ static void wal_sync_create_ckpts(void *arg, wal_store_new_t *logs, size_t n)
 
 static void wal_sync_create(wal_sync_t *s, wal_job_t *job)
 {
-	int r = wal_store_create_group(s->o.data_dir, job->news, job->nadmins,
-	                               wal_sync_create_ckpts, s);
+	int r;
+
+	for (size_t i = 0; i < job->nadmins; i++)
+		job->news[i].name_free = !s->dir_strays;
+	r = wal_store_create_group(s->o.data_dir, job->news, job->nadmins, wal_sync_create_ckpts,
+	                           s);
 
 	for (size_t i = 0; i < job->nadmins; i++) {
 		wal_job_admin_t *a = &job->admins[i];
@@ -510,6 +521,13 @@ static void wal_sync_delete(wal_sync_t *s, wal_job_t *job)
 	for (size_t i = 0; i < n; i++) {
 		job->admins[i].err = r < 0 ? r : errs[i];
 		job->admins[i].store = NULL;
+		if (errs[i] < 0 && !s->dir_strays) {
+			s->dir_strays = true;
+			ck_log(CK_LOG_WARN,
+			       "a deletion failed: new logs' names are checked on disk "
+			       "from now on err=\"%s\"",
+			       ck_strerror(errs[i]));
+		}
 	}
 	free(sts);
 	free(errs);

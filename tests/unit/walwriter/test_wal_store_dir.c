@@ -178,6 +178,36 @@ START_TEST(test_create_group)
 }
 END_TEST
 
+/* A name the caller vouches for is not looked up on disk; should the vouch
+ * be wrong, the log's first append fails and the directory under that
+ * name keeps its data (the new directory is not renamed over it). */
+START_TEST(test_create_name_free)
+{
+	wal_store_t *old = NULL, *rec = NULL;
+	wal_store_new_t l = {.topic = "v", .partition = 0, .req = req_none, .cfg = cfg_default};
+	wal_store_stats_t st;
+	ck_buf_t b = CK_BUF_INIT;
+
+	ck_assert_int_eq(wal_store_create(data, "v", 0, &req_none, &cfg_default, NULL, &old), 0);
+	append(old, 2, 10, 1000);
+	wal_store_free(old);
+	ck_assert_int_eq(wal_store_create_group(data, &l, 1, NULL, NULL), 0);
+	ck_assert_int_eq(l.err, CK_E_EXISTS);
+	l.name_free = true;
+	ck_assert_int_eq(wal_store_create_group(data, &l, 1, NULL, NULL), 0);
+	ck_assert_int_eq(l.err, 0);
+	ck_assert_ptr_nonnull(l.store);
+	wal_test_batch(&b, 0, 1, 10, 0, 1000);
+	ck_assert_int_lt(wal_store_stage(l.store, b.data, b.len, 1000), 0);
+	ck_buf_free(&b);
+	wal_store_free(l.store);
+	ck_assert_int_eq(wal_store_recover(data, "v", 0, NULL, &cfg_default, &rec, NULL), 0);
+	wal_store_stats(rec, &st);
+	ck_assert_int_eq(st.end_offset, 2);
+	wal_store_free(rec);
+}
+END_TEST
+
 START_TEST(test_first_append_opens_files)
 {
 	wal_store_t *s = NULL;
@@ -467,6 +497,7 @@ int main(void)
 	ck_test_add_root(tc);
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_create_group);
+	tcase_add_test(tc, test_create_name_free);
 	tcase_add_test(tc, test_first_append_opens_files);
 	tcase_add_test(tc, test_recover_empty_logs);
 	tcase_add_test(tc, test_big_group);
