@@ -172,6 +172,10 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 	if (in.len > 0)
 		ck_log(CK_LOG_DEBUG, "request with trailing bytes peer=%s api_key=%d bytes=%zu",
 		       kfk_conn_peer(c), (int)req->api_key, in.len);
+	/* The frame's bound was for decoding it. The answer is built in the
+	 * same arena and its size follows the cluster, not the request: a
+	 * Metadata request for every topic of 160,000 needs ~20 MB. */
+	kfk_arena_set_cap(&req->arena, 0);
 	kfk_conn_enqueue(c, req);
 	fn(req);
 }

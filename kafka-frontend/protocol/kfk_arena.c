@@ -57,6 +57,11 @@ static int arena_chunk_add(kfk_arena_t *a, size_t need)
 	return 0;
 }
 
+void kfk_arena_set_cap(kfk_arena_t *a, size_t cap_bytes)
+{
+	a->cap_bytes = cap_bytes ? cap_bytes : SIZE_MAX;
+}
+
 int kfk_arena_alloc(kfk_arena_t *a, size_t count, size_t size, void **ret_ptr)
 {
 	kfk_arena_chunk_t *c;

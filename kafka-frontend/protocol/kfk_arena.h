@@ -35,6 +35,10 @@ void kfk_arena_init(kfk_arena_t *a, size_t chunk_bytes, size_t cap_bytes);
  * -ENOMEM; *RET_PTR is written only on success. */
 int kfk_arena_alloc(kfk_arena_t *a, size_t count, size_t size, void **ret_ptr);
 
+/* Sets the most chunk payload held at once from now on (0 = no cap); what
+ * is held already stays. */
+void kfk_arena_set_cap(kfk_arena_t *a, size_t cap_bytes);
+
 /* Releases everything handed out. Keeps one standard chunk for reuse. */
 void kfk_arena_reset(kfk_arena_t *a);
 

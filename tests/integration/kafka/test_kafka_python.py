@@ -6,7 +6,8 @@ admin client (CreateTopics with 100 topics, DeleteTopics, CreatePartitions,
 DescribeConfigs/AlterConfigs and the errors Kafka gives for bad requests),
 KafkaProducer auto-creating a topic, KafkaConsumer with manual assignment,
 ListOffsets (earliest, latest, by timestamp), long polling, topic configs
-taking effect, and 1,000 idle connections. Each case starts its own node.
+taking effect, Metadata answers of 20,000 partitions, and 1,000 idle
+connections. Each case starts its own node.
 """
 import os
 import socket
@@ -521,6 +522,38 @@ class RawProtocol(NodeTestCase):
             self.assertEqual(topics, {}, 'Metadata v1+ with an empty list must list none')
         finally:
             c.close()
+
+    def test_metadata_past_a_megabyte(self):
+        """A Metadata answer far larger than its request: two topics of
+        10,000 partitions each (~1.4 MB on the wire, more decoded) are listed
+        whole, by raw requests for every topic or for one, and by
+        kafka-python, and the connection stays usable."""
+        node = self.node().start()
+        names = [topic_name('wide'), topic_name('wider')]
+        parts = 10000
+        admin = admin_client(node)
+        try:
+            resp = admin.create_topics([NewTopic(n, parts, 1) for n in names], timeout_ms=60000)
+            self.assertEqual([e[1] for e in resp.topic_errors], [0, 0], str(resp))
+        finally:
+            admin.close()
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+        try:
+            for ver, want in ((1, None), (8, None), (8, names[1:])):
+                _, _, topics = kproto.parse_metadata(c.call(
+                    kproto.METADATA, ver, kproto.metadata_body(ver, want)), ver)
+                for n in want or names:
+                    self.assertEqual(topics[n][0], 0, 'v%d %s' % (ver, n))
+                    self.assertEqual(sorted(topics[n][1].items()),
+                                     [(p, (0, 1)) for p in range(parts)], 'v%d %s' % (ver, n))
+        finally:
+            c.close()
+        cons = consumer(node)
+        try:
+            for n in names:
+                self.assertEqual(cons.partitions_for_topic(n), set(range(parts)), n)
+        finally:
+            cons.close()
 
 
 def _latest(node, topic, p, ts=-1):

@@ -1,6 +1,7 @@
 /*
  * test_kfk_arena.c: unit tests of the request arena (kafka-frontend/protocol/kfk_arena.h):
- * alignment, chunk growth, the byte cap, reset keeping one chunk.
+ * alignment, chunk growth, the byte cap (and lifting it), reset keeping one
+ * chunk.
  */
 #include <check.h>
 #include <stdint.h>
@@ -79,6 +80,12 @@ START_TEST(test_cap_refuses_without_allocating)
 	ck_assert_int_eq(kfk_arena_alloc(&a, SIZE_MAX / 2, 4, &p), CK_E_TOO_LARGE);
 	kfk_arena_reset(&a);
 	ck_assert_int_eq(kfk_arena_alloc(&a, 1, 1024, &p), 0);
+	/* The cap lifted (a decoded request's answer): what it refused fits. */
+	ck_assert_int_eq(kfk_arena_alloc(&a, 1, 5000, &p), CK_E_TOO_LARGE);
+	kfk_arena_set_cap(&a, 0);
+	ck_assert_int_eq(kfk_arena_alloc(&a, 1, 5000, &p), 0);
+	ck_assert_int_eq(kfk_arena_alloc(&a, 64, 1024, &p), 0);
+	ck_assert_uint_gt(a.held_bytes, 4096);
 	kfk_arena_free(&a);
 }
 END_TEST
