@@ -102,12 +102,12 @@ static void kfk_dc_topic(kfk_dc_ctx_t *c, const kfk_topic_t *t)
 	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
 		const kfk_tcfg_info_t *in = kfk_tcfg_info((kfk_tcfg_key_t)k);
 		char dflt[KFK_TCFG_VALUE_MAX];
-		bool set = t->cfg_set.present[k];
+		bool set = t->cfg_set->present[k];
 
 		if (!kfk_dc_wanted(c, in->name))
 			continue;
 		kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, dflt, sizeof(dflt));
-		kfk_dc_add(c, in->name, set ? t->cfg_set.value[k] : dflt,
+		kfk_dc_add(c, in->name, set ? t->cfg_set->value[k] : dflt,
 		           set ? KFK_CFG_SOURCE_DYNAMIC_TOPIC : KFK_CFG_SOURCE_DEFAULT, false,
 		           in->type, in->doc, in->broker_name, dflt);
 	}
@@ -415,7 +415,7 @@ static void kfk_alter_all(kfk_req_t *req, int32_t count, bool validate_only, boo
 		kfk_tcfg_set_t nw;
 
 		if (one(ad, i, &t, &nw) && !validate_only)
-			kfk_alter_propose(&ad->ops[i], t->name, &t->cfg_set, &nw, replace);
+			kfk_alter_propose(&ad->ops[i], t->name, t->cfg_set, &nw, replace);
 	}
 	kfk_admin_release(ad);
 }
@@ -485,7 +485,7 @@ static bool kfk_iac_one(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcf
 
 	if (!keys)
 		return false;
-	*nw = (*ret_t)->cfg_set;
+	*nw = *(*ret_t)->cfg_set;
 	for (int32_t k = 0; k < res->configs.count; k++) {
 		int16_t err;
 

@@ -33,6 +33,9 @@ static uint64_t kfk_name_hash(const char *p, size_t n)
 	return h;
 }
 
+/* The settings of every topic that sets none (never freed). */
+static kfk_tcfg_set_t kfk_topic_no_cfg;
+
 static void kfk_topic_free(kfk_topic_t *t)
 {
 	if (!t)
@@ -41,6 +44,8 @@ static void kfk_topic_free(kfk_topic_t *t)
 		free(t->parts[i].replicas);
 	free(t->parts);
 	free(t->raw);
+	if (t->cfg_set != &kfk_topic_no_cfg)
+		free((kfk_tcfg_set_t *)t->cfg_set);
 	free(t);
 }
 
@@ -195,38 +200,49 @@ static int kfk_meta_part_cb(void *arg, const Chronik__Meta__PartitionRecord *rec
 	return 0;
 }
 
-static void kfk_topic_configs(kfk_srv_t *s, kfk_topic_t *t, const Chronik__Meta__TopicRecord *rec)
+static int kfk_topic_configs(kfk_srv_t *s, kfk_topic_t *t, const Chronik__Meta__TopicRecord *rec)
 {
+	kfk_tcfg_set_t *set;
 	char msg[160];
 
-	kfk_tcfg_set_init(&t->cfg_set);
-	for (size_t i = 0; i < rec->n_configs; i++) {
-		const Chronik__Meta__ConfigEntry *e = rec->configs[i];
+	t->cfg_set = &kfk_topic_no_cfg;
+	if (rec->n_configs > 0) {
+		set = malloc(sizeof(*set));
+		if (!set)
+			return -ENOMEM;
+		kfk_tcfg_set_init(set);
+		t->cfg_set = set;
+		for (size_t i = 0; i < rec->n_configs; i++) {
+			const Chronik__Meta__ConfigEntry *e = rec->configs[i];
 
-		if (kfk_tcfg_set_put(&t->cfg_set, &s->tdefs, kfk_str(e->name), kfk_str(e->value),
-		                     msg, sizeof(msg)) != 0)
-			ck_log(CK_LOG_WARN, "ignoring stored topic config topic=%s: %s", t->name,
-			       msg);
+			if (kfk_tcfg_set_put(set, &s->tdefs, kfk_str(e->name), kfk_str(e->value),
+			                     msg, sizeof(msg)) != 0)
+				ck_log(CK_LOG_WARN, "ignoring stored topic config topic=%s: %s",
+				       t->name, msg);
+		}
 	}
-	kfk_tcfg_effective(&t->cfg_set, &s->tdefs, &t->cfg);
+	kfk_tcfg_effective(t->cfg_set, &s->tdefs, &t->cfg);
+	return 0;
 }
 
 /* Builds a topic from its records. */
 static int kfk_topic_load(kfk_srv_t *s, MDB_txn *txn, const Chronik__Meta__TopicRecord *rec,
                           kfk_topic_t **ret)
 {
-	kfk_topic_t *t = calloc(1, sizeof(*t));
-	kfk_part_load_t ld = {t, 0};
+	size_t len = strlen(rec->name);
+	kfk_topic_t *t;
+	kfk_part_load_t ld;
 	int r;
 
+	if (len > CK_TOPIC_NAME_MAX || rec->partitions < 0)
+		return CK_E_CORRUPT;
+	t = calloc(1, sizeof(*t) + len + 1);
 	if (!t)
 		return -ENOMEM;
+	ld = (kfk_part_load_t){t, 0};
 	t->gen = s->meta_gen;
-	if (strlen(rec->name) > CK_TOPIC_NAME_MAX || rec->partitions < 0) {
-		free(t);
-		return CK_E_CORRUPT;
-	}
-	strcpy(t->name, rec->name);
+	t->cfg_set = &kfk_topic_no_cfg;
+	memcpy(t->name, rec->name, len + 1);
 	if (rec->topic_id.len == 16)
 		memcpy(t->id, rec->topic_id.data, 16);
 	t->npart = rec->partitions;
@@ -240,7 +256,11 @@ static int kfk_topic_load(kfk_srv_t *s, MDB_txn *txn, const Chronik__Meta__Topic
 		t->parts[i].leader = -1;
 		t->parts[i].leader_epoch = -1;
 	}
-	kfk_topic_configs(s, t, rec);
+	r = kfk_topic_configs(s, t, rec);
+	if (r < 0) {
+		kfk_topic_free(t);
+		return r;
+	}
 	r = ck_meta_partitions_foreach(s->meta, txn, t->name, kfk_meta_part_cb, &ld);
 	if (r < 0 || ld.err < 0) {
 		kfk_topic_free(t);

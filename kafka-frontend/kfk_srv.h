@@ -302,17 +302,19 @@ struct kfk_topic {
 	struct kfk_topic *hnext;
 	uint64_t hash; /* of the name (kfk_meta.c's cache) */
 	size_t name_len;
-	char name[CK_TOPIC_NAME_MAX + 1];
 	uint8_t id[16];
 	int32_t npart;
 	kfk_pmeta_t *parts; /* npart entries, by partition index (leader -1 if missing) */
-	kfk_tcfg_set_t cfg_set;
+	/* The keys set on the topic; a topic without any shares one empty
+	 * set (most topics: 231 bytes each saved). */
+	const kfk_tcfg_set_t *cfg_set;
 	kfk_tcfg_t cfg;
 	/* Cache validity (kfk_meta.c): the refresh generation it was last
 	 * checked in, and the packed record it was built from. */
 	uint64_t gen;
 	uint8_t *raw;
 	size_t raw_len;
+	char name[]; /* name_len + 1 bytes, sized to the name */
 };
 
 typedef struct {
