@@ -44,7 +44,7 @@ static void kfk_topic_free(kfk_topic_t *t)
 		free(t->parts[i].replicas);
 	free(t->parts);
 	free(t->raw);
-	if (t->cfg_set != &kfk_topic_no_cfg)
+	if (t->cfg_set != &kfk_topic_no_cfg) /* NULL before kfk_topic_configs */
 		free((kfk_tcfg_set_t *)t->cfg_set);
 	free(t);
 }
@@ -241,7 +241,6 @@ static int kfk_topic_load(kfk_srv_t *s, MDB_txn *txn, const Chronik__Meta__Topic
 		return -ENOMEM;
 	ld = (kfk_part_load_t){t, 0};
 	t->gen = s->meta_gen;
-	t->cfg_set = &kfk_topic_no_cfg;
 	memcpy(t->name, rec->name, len + 1);
 	if (rec->topic_id.len == 16)
 		memcpy(t->id, rec->topic_id.data, 16);
