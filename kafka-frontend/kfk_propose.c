@@ -19,29 +19,90 @@
 
 #include <event2/event.h>
 
+#include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
 #include "kfk_admin_core.h"
 #include "kfk_errors.h"
 #include "kfk_srv.h"
 
-typedef struct {
+/*
+ * One proposal. raftd answers CK_E_NOT_LEADER only for a command that is in
+ * no log and never will be (no leader known for RAFTD_QUEUE_WAIT_MS, a
+ * leader that lost its place, a stop before it was proposed), and a call
+ * that could not be sent (-ENOTCONN: raftd restarting) never left: both are
+ * tried again, after a growing pause, until the deadline, so a client never
+ * sees NOT_CONTROLLER (Kafka's brokers forward to the controller the same
+ * way). An answer that leaves the outcome open (CK_E_TIMEOUT, the
+ * connection lost with the call in flight) is not tried again: the client
+ * hears REQUEST_TIMED_OUT.
+ */
+typedef struct kfk_prop {
 	kfk_srv_t *srv;
 	uint64_t call_id;
-	struct event *timer;
+	bool in_call;         /* else waiting for the next try (on srv->props) */
+	struct event *timer;  /* the deadline; while waiting, the next try */
+	uint64_t deadline_ms; /* CLOCK_MONOTONIC */
+	uint32_t pause_ms;    /* before the next try */
+	uint8_t *cmd;         /* the packed command, for another try */
+	size_t cmd_len;
+	struct kfk_prop *prev, *next; /* srv->props while waiting */
 	kfk_propose_fn fn;
 	void *arg;
 } kfk_prop_t;
+
+#define KFK_PROP_PAUSE_MIN_MS 20
+#define KFK_PROP_PAUSE_MAX_MS 500
+
+static void kfk_prop_unlink(kfk_prop_t *p)
+{
+	kfk_prop_t **head = (kfk_prop_t **)&p->srv->props;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else if (*head == p)
+		*head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+}
 
 static void kfk_prop_done(kfk_prop_t *p, int16_t err, const char *message)
 {
 	kfk_propose_fn fn = p->fn;
 	void *arg = p->arg;
 
+	if (!p->in_call)
+		kfk_prop_unlink(p);
 	if (p->timer)
 		event_free(p->timer);
+	free(p->cmd);
 	free(p);
 	fn(arg, err, message);
+}
+
+static void kfk_prop_arm(kfk_prop_t *p, uint64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	(void)evtimer_add(p->timer, &tv);
+}
+
+/* Nothing was proposed: waits before trying again (or times out). */
+static void kfk_prop_wait(kfk_prop_t *p)
+{
+	kfk_prop_t **head = (kfk_prop_t **)&p->srv->props;
+	uint64_t now = ck_clock_mono_ms();
+	uint64_t left = p->deadline_ms > now ? p->deadline_ms - now : 0;
+
+	p->in_call = false;
+	p->next = *head;
+	p->prev = NULL;
+	if (*head)
+		(*head)->prev = p;
+	*head = p;
+	kfk_prop_arm(p, CK_MIN(left, (uint64_t)p->pause_ms));
+	p->pause_ms = CK_MIN(p->pause_ms * 2, (uint32_t)KFK_PROP_PAUSE_MAX_MS);
 }
 
 static void kfk_prop_reply(void *arg, int err, const void *reply)
@@ -53,6 +114,10 @@ static void kfk_prop_reply(void *arg, int err, const void *reply)
 	if (err)
 		return kfk_prop_done(p, kfk_err_from_raftd(err),
 		                     "the controller connection was lost");
+	if (rep->error == CK_E_NOT_LEADER) {
+		ck_log(CK_LOG_DEBUG, "no controller took the proposal yet: trying again");
+		return kfk_prop_wait(p);
+	}
 	if (rep->error)
 		return kfk_prop_done(p, kfk_err_from_raftd(rep->error),
 		                     rep->error_message && rep->error_message[0]
@@ -75,24 +140,59 @@ static void kfk_prop_reply(void *arg, int err, const void *reply)
 	kfk_prop_done(p, KFK_ERR_NONE, NULL);
 }
 
-static void kfk_prop_timeout(evutil_socket_t fd, short what, void *arg)
+/* Sends CMD; the timer then stands for the deadline. */
+static int kfk_prop_send(kfk_prop_t *p, const Chronik__Meta__MetadataCommand *cmd)
+{
+	Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
+	Chronik__Raftd__Propose prop = CHRONIK__RAFTD__PROPOSE__INIT;
+	uint64_t now = ck_clock_mono_ms();
+	int r;
+
+	prop.command = (Chronik__Meta__MetadataCommand *)cmd;
+	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_PROPOSE;
+	req.propose = &prop;
+	r = kfk_peer_call(p->srv, KFK_PEER_RAFTD, &req.base, &req.correlation_id, kfk_prop_reply, p,
+	                  &p->call_id);
+	if (r < 0)
+		return r;
+	p->in_call = true;
+	kfk_prop_arm(p, p->deadline_ms > now ? p->deadline_ms - now : 0);
+	return 0;
+}
+
+static void kfk_prop_timer(evutil_socket_t fd, short what, void *arg)
 {
 	kfk_prop_t *p = arg;
+	Chronik__Meta__MetadataCommand *cmd;
+	int r;
 
 	(void)fd;
 	(void)what;
-	kfk_peer_cancel(p->srv, KFK_PEER_RAFTD, p->call_id);
-	kfk_prop_done(p, KFK_ERR_REQUEST_TIMED_OUT, "timed out waiting for the controller");
+	if (p->in_call) {
+		kfk_peer_cancel(p->srv, KFK_PEER_RAFTD, p->call_id);
+		return kfk_prop_done(p, KFK_ERR_REQUEST_TIMED_OUT,
+		                     "timed out waiting for the controller");
+	}
+	if (ck_clock_mono_ms() >= p->deadline_ms)
+		return kfk_prop_done(p, KFK_ERR_REQUEST_TIMED_OUT,
+		                     "no controller took the change within the timeout");
+	cmd = chronik__meta__metadata_command__unpack(NULL, p->cmd_len, p->cmd);
+	if (!cmd)
+		return kfk_prop_done(p, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+	kfk_prop_unlink(p);
+	r = kfk_prop_send(p, cmd);
+	chronik__meta__metadata_command__free_unpacked(cmd, NULL);
+	if (r == -ENOTCONN)
+		return kfk_prop_wait(p);
+	if (r < 0)
+		kfk_prop_done(p, kfk_err_from_raftd(r), ck_strerror(r));
 }
 
 int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t timeout_ms,
                 kfk_propose_fn fn, void *arg)
 {
-	Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
-	Chronik__Raftd__Propose prop = CHRONIK__RAFTD__PROPOSE__INIT;
 	kfk_prop_t *p = calloc(1, sizeof(*p));
-	struct timeval tv;
-	int r;
+	int r = -ENOMEM;
 
 	if (!p)
 		return -ENOMEM;
@@ -101,25 +201,33 @@ int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t
 	p->srv = s;
 	p->fn = fn;
 	p->arg = arg;
-	p->timer = evtimer_new(s->base, kfk_prop_timeout, p);
-	if (!p->timer) {
-		free(p);
-		return -ENOMEM;
+	p->deadline_ms = ck_clock_mono_ms() + (uint64_t)timeout_ms;
+	p->pause_ms = KFK_PROP_PAUSE_MIN_MS;
+	p->cmd_len = protobuf_c_message_get_packed_size(&cmd->base);
+	p->cmd = malloc(p->cmd_len ? p->cmd_len : 1);
+	p->timer = evtimer_new(s->base, kfk_prop_timer, p);
+	if (!p->cmd || !p->timer)
+		goto fail;
+	(void)protobuf_c_message_pack(&cmd->base, p->cmd);
+	r = kfk_prop_send(p, cmd);
+	if (r == -ENOTCONN) {
+		kfk_prop_wait(p);
+		return 0;
 	}
-	prop.command = (Chronik__Meta__MetadataCommand *)cmd;
-	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_PROPOSE;
-	req.propose = &prop;
-	r = kfk_peer_call(s, KFK_PEER_RAFTD, &req.base, &req.correlation_id, kfk_prop_reply, p,
-	                  &p->call_id);
-	if (r < 0) {
+	if (r == 0)
+		return 0;
+fail:
+	if (p->timer)
 		event_free(p->timer);
-		free(p);
-		return r;
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	(void)evtimer_add(p->timer, &tv);
-	return 0;
+	free(p->cmd);
+	free(p);
+	return r;
+}
+
+void kfk_props_free(kfk_srv_t *s)
+{
+	while (s->props)
+		kfk_prop_done(s->props, KFK_ERR_REQUEST_TIMED_OUT, "the broker is stopping");
 }
 
 void kfk_topic_id_new(kfk_srv_t *s, uint8_t id[16])

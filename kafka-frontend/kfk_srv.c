@@ -130,6 +130,7 @@ void kfk_srv_free(kfk_srv_t *s)
 		return;
 	kfk_conns_close_all(s);
 	kfk_peers_stop(s);
+	kfk_props_free(s);
 	kfk_autos_free(s);
 	kfk_parts_free_all(s);
 	kfk_meta_close(s);

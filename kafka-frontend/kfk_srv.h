@@ -356,8 +356,10 @@ void kfk_meta_close(kfk_srv_t *s);
  * MESSAGE) runs once: KFK_ERR_NONE after the command was committed and
  * applied locally (the cache is refreshed before FN runs), else a Kafka
  * error from kfk_err_from_raftd() / REQUEST_TIMED_OUT, with raftd's message
- * or NULL. CMD is packed at once: the caller keeps ownership. Returns 0, or
- * a negative error when it could not be sent (FN is then not called). */
+ * or NULL; never NOT_CONTROLLER: a command no leader took (or raftd not
+ * reachable) is tried again until the deadline. CMD is packed at once: the
+ * caller keeps ownership. Returns 0, or a negative error when it could not
+ * be sent (FN is then not called). */
 typedef void (*kfk_propose_fn)(void *arg, int16_t err, const char *message);
 int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t timeout_ms,
                 kfk_propose_fn fn, void *arg);
@@ -368,6 +370,8 @@ int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t
 int kfk_auto_create(kfk_srv_t *s, const char *name, kfk_propose_fn fn, void *arg);
 /* Fails every auto-creation waiter (shutdown). */
 void kfk_autos_free(kfk_srv_t *s);
+/* Fails every proposal waiting for another try (shutdown). */
+void kfk_props_free(kfk_srv_t *s);
 /* A random topic id (UUID version 4 layout). */
 void kfk_topic_id_new(kfk_srv_t *s, uint8_t id[16]);
 
@@ -418,8 +422,10 @@ struct kfk_srv {
 	bool brokers_valid;          /* checked since the last index move */
 	uint8_t *brokers_image;      /* ck_meta_brokers_image they were read from */
 	size_t brokers_image_len;
-	/* Auto-creations in flight (kfk_propose.c). */
+	/* Auto-creations in flight, proposals waiting to be tried again
+	 * (kfk_propose.c). */
 	void *autos;
+	void *props;
 	ck_rand_t rand;
 	/* Stopping: requests in flight are answered, nothing new is read. */
 	bool stopping;

@@ -188,10 +188,12 @@ void raftd_node_answer_covered(struct raftd_node *n, uint64_t index)
 	while (n->inflight.head && n->inflight.head->index <= index) {
 		raftd_prop_t *p = raftd_list_pop(&n->inflight);
 
+		/* Without a result its fate is in the snapshot, unknown
+		 * here: not CK_E_NOT_LEADER, which says "never applied". */
 		if (p->has_result)
 			raftd_prop_finish(p, 0, p->index, &p->result);
 		else
-			raftd_prop_finish(p, CK_E_NOT_LEADER, p->index, NULL);
+			raftd_prop_finish(p, CK_E_TIMEOUT, p->index, NULL);
 	}
 }
 

@@ -69,7 +69,9 @@ typedef struct raftd_node raftd_node_t;
 /*
  * The outcome of one proposal: ERR 0 with the entry's INDEX and the apply
  * result RES, or ERR CK_E_NOT_LEADER (this node does not lead, or lost the
- * entry to another leader: retry), CK_E_TIMEOUT (outcome unknown),
+ * entry to another leader: never applied, safe to propose again),
+ * CK_E_TIMEOUT (outcome unknown: in flight when a connection dropped,
+ * covered by a snapshot without an answer, or past the deadline),
  * CK_E_SHUTDOWN (raftd stopping: outcome unknown) with RES NULL.
  */
 typedef void (*raftd_propose_cb)(void *arg, int err, uint64_t index,

@@ -289,8 +289,8 @@ static void raftd_on_peer_down(void *arg, uint64_t peer)
 		lost++;
 		if (p->idempotent && !n->stopping)
 			raftd_list_push(&retry, p);
-		else
-			raftd_prop_finish(p, CK_E_NOT_LEADER, 0, NULL);
+		else /* the outcome is unknown: not CK_E_NOT_LEADER */
+			raftd_prop_finish(p, CK_E_TIMEOUT, 0, NULL);
 	}
 	n->forwarded = keep;
 	/* Sent again first, in their order. */

@@ -443,7 +443,10 @@ static int cl_children(pid_t parent, const char *comm, pid_t *ret, int max)
 			char *lp = strchr(text, '(');
 			size_t len = lp ? (size_t)(rp - lp - 1) : 0;
 
-			if (!comm || (lp && len == strlen(comm) && !strncmp(lp + 1, comm, len)))
+			/* comm is the executable's name cut to 15 bytes. */
+			size_t want = comm ? CK_MIN(strlen(comm), (size_t)15) : 0;
+
+			if (!comm || (lp && len == want && !strncmp(lp + 1, comm, len)))
 				ret[n++] = pid;
 		}
 		free(text);
@@ -490,13 +493,18 @@ void cl_wipe(cl_t *c, int i)
 	ck_assert_int_eq(ck_test_rmtree(n->view.data), 0);
 }
 
-pid_t cl_raftd_pid(cl_t *c, int i)
+pid_t cl_child_pid(cl_t *c, int i, const char *exe)
 {
 	pid_t pid = 0;
 
 	if (c->n[i - 1].sup.pid <= 0)
 		return 0;
-	return cl_children(c->n[i - 1].sup.pid, "chronik-raftd", &pid, 1) == 1 ? pid : 0;
+	return cl_children(c->n[i - 1].sup.pid, exe, &pid, 1) == 1 ? pid : 0;
+}
+
+pid_t cl_raftd_pid(cl_t *c, int i)
+{
+	return cl_child_pid(c, i, "chronik-raftd");
 }
 
 /* ---- raftd status ---- */

@@ -101,7 +101,9 @@ void cl_stop(cl_t *c, int i);
 void cl_kill9(cl_t *c, int i);
 /* Removes node I's data dir (the node must be down). */
 void cl_wipe(cl_t *c, int i);
-/* The pid of node I's raftd (a child of its supervisor), or 0. */
+/* The pid of node I's child running EXE ("chronik-walwriter", ...), or 0;
+ * cl_raftd_pid for "chronik-raftd". */
+pid_t cl_child_pid(cl_t *c, int i, const char *exe);
 pid_t cl_raftd_pid(cl_t *c, int i);
 
 /* raftd's status on node I; false when it does not answer (ROLE ""). */

@@ -39,7 +39,8 @@ Commands (PORTS is a comma list of Kafka ports):
   metadata PORTS [--controller ID] [--brokers ID,..] [--same]
            [--not-leader ID] [--not-in-isr ID] [--offline ID] [--timeout S]
   stream BOOTSTRAP PREFIX               confluent-kafka, until SIGTERM
-  dstream PORT PREFIX                   kafka-python to one node, until SIGTERM
+  dstream PORT PREFIX [--timeout-ms MS] kafka-python to one node, until SIGTERM
+                                        (CreateTopics timeout MS, default 10000)
 Topics are PREFIX%05d, 0 .. COUNT-1. Exit 0, 1 when a call failed (why on
 stderr), 77 when kafka-python or confluent-kafka is not installed.
 Not for: starting nodes (cluster_harness.c) or deciding pass/fail.
@@ -450,13 +451,14 @@ def cmd_dstream(args):
     node at PORT itself (it forwards to the controller)."""
     from kafka.errors import for_code
     from kafka.protocol.admin import CreateTopicsRequest
+    timeout_ms = int(opt(args, '--timeout-ms', '10000'))
     node, prefix = Node(int(args[0])), args[1]
 
     def create_one(name):
         req = CreateTopicsRequest[3](create_topic_requests=[(name, 1, 1, [], [])],
-                                     timeout=10000, validate_only=False)
+                                     timeout=timeout_ms, validate_only=False)
         try:
-            code = node.call(req, 15.0).topic_errors[0][1]
+            code = node.call(req, timeout_ms / 1000.0 + 5.0).topic_errors[0][1]
         except OSError:
             return RETRY, 'NO_ANSWER'
         err = for_code(code)

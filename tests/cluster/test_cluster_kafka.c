@@ -28,6 +28,12 @@
  *                   topic is listed exactly once by the survivors and by
  *                   the old leader after its restart, nothing else but the
  *                   one in flight
+ *   stall_leader    the leader's walwriter stopped for 12 s (a hung disk)
+ *                   while kafka-python creates topics through it (one
+ *                   client from before, one from during the stall) and
+ *                   through a follower: the others elect a leader; once
+ *                   it resumes every client goes on, never NOT_CONTROLLER,
+ *                   every acknowledged topic listed exactly once
  *   fence           a killed follower is fenced once its session lapses:
  *                   gone from the survivors' broker lists, its partitions
  *                   led by a live member of their ISR; back in every list
@@ -69,13 +75,21 @@
 /* The broker session (CHRONIK_RAFTD_BROKER_SESSION_MS, 4 s) plus a few
  * seconds for the controller's walk and the commit. */
 #define FENCED_MS_MAX 10000
+/* stall_leader: how long the leader's walwriter stays stopped (beyond
+ * raftd's RAFTD_QUEUE_WAIT_MS), and the bound on the others' election. */
+#define STALL_MS                12000
+#define STALL_NEW_LEADER_MS_MAX 10000
 
 static cl_t C;
-static pid_t stream_pids[2]; /* streams running (teardown kills them) */
+static pid_t stream_pids[3]; /* streams running (teardown kills them) */
+static pid_t stalled_pid;    /* a child the test stopped (teardown resumes it) */
 static int kpy_runs;
 
 static void teardown(void)
 {
+	if (stalled_pid > 0)
+		(void)kill(stalled_pid, SIGCONT);
+	stalled_pid = 0;
 	for (size_t k = 0; k < sizeof(stream_pids) / sizeof(stream_pids[0]); k++) {
 		if (stream_pids[k] > 0)
 			(void)ck_test_stop_pid(stream_pids[k], SIGKILL, 5000);
@@ -606,7 +620,7 @@ static void ks_start(ks_t *s, int slot, const char *cmd, const char *target, con
 	memset(s, 0, sizeof(*s));
 	s->slot = slot;
 	snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
-	snprintf(s->out, sizeof(s->out), "%s/%s.out", C.root, cmd);
+	snprintf(s->out, sizeof(s->out), "%s/%s.%s.out", C.root, cmd, prefix);
 	snprintf(args, sizeof(args), "%s %s %s", cmd, target, prefix);
 	stream_pids[slot] = kpy_spawn(s->out, args);
 }
@@ -774,6 +788,69 @@ START_TEST(test_kill_leader)
 }
 END_TEST
 
+/* The leader's disk hangs (its walwriter stopped) beyond raftd's wait
+ * for a leader (10 s): the leader's raftd cannot finish its append, the
+ * others elect a new leader, and once the disk is back the old leader steps
+ * down. Clients of the old leader (one with a create in flight when the
+ * disk stops, one that starts while it hangs) and of a follower see their
+ * creates through, or a retriable error, never NOT_CONTROLLER; nothing is
+ * lost or doubled. */
+START_TEST(test_stall_leader)
+{
+	Chronik__Raftd__RaftStatus st;
+	char role[32], lport[64], fport[64];
+	km_t m = {0};
+	ks_t l, f, q;
+	size_t l_stop, f_stop;
+	int leader, other, next;
+	pid_t wal;
+
+	leader = start_cluster("kafka-stall", &m);
+	ck_assert(cl_status(&C, leader, &st, role, sizeof(role)));
+	other = leader == 1 ? 2 : 1;
+	/* A deadline beyond raftd's 10 s, so that its answer decides. */
+	snprintf(lport, sizeof(lport), "%d --timeout-ms 25000", kport(leader));
+	snprintf(fport, sizeof(fport), "%d --timeout-ms 25000", kport(other));
+	ks_start(&l, 0, "dstream", lport, "l-");
+	ks_start(&f, 1, "dstream", fport, "f-");
+	ks_wait_acked(&l, 20, 60000);
+	ks_wait_acked(&f, 20, 60000);
+	wal = cl_child_pid(&C, leader, "chronik-walwriter");
+	ck_assert_int_gt(wal, 0);
+	stalled_pid = wal;
+	ck_assert_int_eq(kill(wal, SIGSTOP), 0);
+	ks_read(&l);
+	ks_read(&f);
+	l_stop = l.acked;
+	f_stop = f.acked;
+	/* Its creates wait in the old leader's raftd, which hears no leader. */
+	ks_start(&q, 2, "dstream", lport, "q-");
+	/* The others go on without it. */
+	next = cl_wait_leader(&C, CL_ALL & ~CL_MASK(leader), st.term, STALL_NEW_LEADER_MS_MAX);
+	ck_assert_msg(next > 0, "no new leader while node %d's walwriter is stopped", leader);
+	ck_test_sleep_ms(STALL_MS);
+	ck_assert_int_eq(kill(wal, SIGCONT), 0);
+	stalled_pid = 0;
+	ks_wait_acked(&l, l_stop + 20, 60000);
+	ks_wait_acked(&f, f_stop + 20, 60000);
+	ks_wait_acked(&q, 20, 60000);
+	ks_stop(&l);
+	ks_stop(&f);
+	ks_stop(&q);
+	printf("stall_leader: node %d's walwriter stopped %d ms, node %d led; acknowledged "
+	       "%zu / %zu / %zu, retries %zu / %zu / %zu\n",
+	       leader, STALL_MS, next, l.acked, f.acked, q.acked, l.retries, f.retries, q.retries);
+	fflush(stdout);
+	next = cl_wait_leader(&C, CL_ALL, 0, 30000);
+	ck_assert_int_gt(next, 0);
+	km_wait_cluster(&m, CL_ALL, CL_ALL, next, 30);
+	ks_check(&l, &m);
+	ks_check(&f, &m);
+	ks_check(&q, &m);
+	km_free(&m);
+}
+END_TEST
+
 START_TEST(test_fence)
 {
 	km_t before = {0}, m = {0};
@@ -896,6 +973,7 @@ int main(void)
 	CL_ADD_TEST(tc, test_create_forward);
 	CL_ADD_TEST(tc, test_kill_leader);
 	CL_ADD_TEST(tc, test_fence);
+	CL_ADD_TEST(tc, test_stall_leader);
 	suite_add_tcase(s, tc);
 	return ck_test_run_mode(s, CK_FORK);
 }
