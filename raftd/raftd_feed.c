@@ -12,7 +12,8 @@ bool raftd_feed_hold(const raftd_feed_t *f, uint64_t now_us)
 
 	if (f->queued == 0)
 		return false;
-	if (f->answered && now_us >= f->answered_us && now_us - f->answered_us <= RAFTD_FEED_HOLD_US)
+	if (f->answered && now_us >= f->answered_us &&
+	    now_us - f->answered_us <= RAFTD_FEED_RECENT_US)
 		expected += f->answered;
 	return f->queued < expected;
 }

@@ -9,7 +9,10 @@
  * 1 + 15 and a third of the throughput is lost. So the queue is held while
  * it holds fewer proposals than are expected soon: this node's writes in
  * the log (on their way to their answers) and those answered since the
- * queue was last fed, if that was within RAFTD_FEED_HOLD_US. A lone
+ * queue was last fed, if the last answer was within RAFTD_FEED_RECENT_US
+ * (longer than the hold: 16 answered creations take kafka-frontend and the
+ * clients 1-2 ms to come back here on two busy vCPUs, and a window of the
+ * hold's length then let the first of them start a round alone). A lone
  * client never waits (it is the one answered), nor do clients that pause
  * between writes. A hold that waits only for answered clients ends once
  * no proposal came for RAFTD_FEED_GAP_US (a client that stays away); one
@@ -25,8 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RAFTD_FEED_HOLD_US 1000
-#define RAFTD_FEED_GAP_US  200
+#define RAFTD_FEED_HOLD_US   1000
+#define RAFTD_FEED_GAP_US    200
+#define RAFTD_FEED_RECENT_US 5000
 
 typedef struct {
 	size_t queued;   /* proposals waiting to enter the log */
