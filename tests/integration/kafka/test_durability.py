@@ -2,6 +2,7 @@
 """test_durability.py: acknowledged data and topics survive a restart of
 the node, a kill -9 of every process of the node, a kill -9 of
 kafka-frontend while librdkafka (confluent-kafka) produces with retries,
+CreateTopics while raftd restarts after a kill -9,
 and a simulated crash of the machine (the metadata environment rebuilt).
 
 Owned by the Kafka integration tests. The producers use acks=all; every
@@ -206,6 +207,41 @@ class Durability(NodeTestCase):
 
     def test_kill9_replicator_while_producing(self):
         self.kill_child_while_producing('replicator')
+
+    def test_create_topics_while_raftd_restarts(self):
+        """CreateTopics sent right after a kill -9 of raftd (the controller
+        is down until the supervisor restarts it) wait for it and succeed:
+        never NOT_CONTROLLER (41), which the old frontend answered at once.
+        One sent while kafka-frontend had not yet seen raftd go may come
+        back REQUEST_TIMED_OUT (7: its fate unknown); tried again it is
+        created, or says TOPIC_ALREADY_EXISTS (36) if the first try was."""
+        node = self.node().start()
+        before = node.child('raftd')
+        c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=40.0)
+        names = [topic_name('rr%02d' % i) for i in range(8)]
+        answers = []
+
+        def create(name):
+            res = kproto.parse_create_topics_v1(c.call(
+                kproto.CREATE_TOPICS, 1, kproto.create_topics_body([(name, 1, 1)], 20000)))
+            answers.append((name, res.get(name)))
+            return res.get(name)
+        try:
+            os.kill(before['pid'], 9)
+            for name in names:
+                err = create(name)
+                if err == 7:
+                    err = create(name)
+                    self.assertIn(err, (0, 36), 'retry of %s: %s' % (name, answers))
+                else:
+                    self.assertEqual(err, 0, 'CreateTopics answers: %s' % answers)
+        finally:
+            c.close()
+        self.assertNotIn(41, [e for _, e in answers], 'NOT_CONTROLLER: %s' % answers)
+        after = node.child('raftd')
+        self.assertNotEqual(after['pid'], before['pid'], 'raftd was not restarted')
+        listed = set(list_topics_raw(node))
+        self.assertTrue(set(names) <= listed, 'not listed: %s' % (set(names) - listed))
 
     def test_topics_survive_restart(self):
         """Metadata only: many topics, partitions grown and configs altered
