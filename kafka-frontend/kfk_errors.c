@@ -123,13 +123,14 @@ int16_t kfk_err_from_raftd(int err)
 	case 0:
 		return KFK_ERR_NONE;
 	case CK_E_NOT_LEADER:
-	case CK_E_SHUTDOWN:
 	case -ENOTCONN:
 		return KFK_ERR_NOT_CONTROLLER;
 	case CK_E_TIMEOUT:
 	case CK_E_AGAIN:
 	case CK_E_CLOSED:
-		/* In flight when raftd went away: it may have committed. */
+	case CK_E_SHUTDOWN:
+		/* In flight when raftd went away or stopped: it may have
+		 * committed. */
 		return KFK_ERR_REQUEST_TIMED_OUT;
 	case CK_E_EXISTS:
 		return KFK_ERR_TOPIC_ALREADY_EXISTS;
