@@ -43,6 +43,16 @@
 
 #define SUP_ARGV_MAX 64
 
+/* glibc's allocator in every child unless the operator set GLIBC_TUNABLES
+ * (even empty): the heap in transparent huge pages where the kernel allows
+ * them on request (THP "madvise"), and one arena, so that a helper thread's
+ * allocations come from that heap too (a thread arena grows 4 KiB at a time
+ * by mprotect and would not get huge pages). A process whose memory grows
+ * with the metadata (a store per log, a cache entry per topic) otherwise
+ * takes a page fault per 4 KiB; on a VM with shadow paging each costs
+ * 10-20 µs (docs/BENCHMARKS.md). */
+#define SUP_MALLOC_TUNABLES "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1"
+
 /* Appends "DIR/FILE" to the candidate list if it fits. */
 static void sup_binary_candidate(char (*cands)[PATH_MAX], int *n, const char *dir, const char *file)
 {
@@ -173,6 +183,8 @@ sup_spawn_exec(sup_node_t *node, sup_child_t *c, char **argv, const int *fds, in
 		r = -errno;
 	(void)unsetenv("WATCHDOG_USEC");
 	(void)unsetenv("WATCHDOG_PID");
+	if (r == 0 && setenv("GLIBC_TUNABLES", SUP_MALLOC_TUNABLES, 0) < 0)
+		r = -errno;
 	if (r == 0) {
 		(void)close_range(CK_LISTEN_FDS_START + (unsigned)nfds + 1, ~0U, 0);
 		if (strchr(argv[0], '/'))
