@@ -915,6 +915,59 @@ START_TEST(test_wrapper_is_used)
 }
 END_TEST
 
+/* The value of NAME in process PID's environment, as it was exec'd, into
+ * OUT ("" when absent). */
+static void proc_env(pid_t pid, const char *name, char *out, size_t out_len)
+{
+	char path[64], buf[16384];
+	size_t nlen = strlen(name);
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "cannot open %s", path);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_msg(n > 0, "cannot read %s", path);
+	buf[n] = '\0';
+	out[0] = '\0';
+	for (char *e = buf; e < buf + n; e += strlen(e) + 1) {
+		if (!strncmp(e, name, nlen) && e[nlen] == '=') {
+			snprintf(out, out_len, "%s", e + nlen + 1);
+			return;
+		}
+	}
+}
+
+/* Every child gets glibc's huge-page heap and single arena unless the
+ * operator set GLIBC_TUNABLES, which is then passed on as it is. */
+START_TEST(test_malloc_tunables)
+{
+	static const char *const own[] = {"GLIBC_TUNABLES=glibc.malloc.check=0", NULL};
+	char val[512];
+	reply_t *r = node_start(&default_settings);
+
+	for (int i = 0; i < NCHILD; i++) {
+		proc_env(child_of(r, i)->pid, "GLIBC_TUNABLES", val, sizeof(val));
+		ck_assert_msg(strstr(val, "glibc.malloc.hugetlb=1"), "%s: GLIBC_TUNABLES='%s'",
+		              child_names[i], val);
+	}
+	chronik__control__control_reply__free_unpacked(r, NULL);
+	stop_node_ok();
+
+	node_launch(&default_settings, own);
+	r = wait_all_ready(START_TIMEOUT_MS);
+	for (int i = 0; i < NCHILD; i++) {
+		proc_env(child_of(r, i)->pid, "GLIBC_TUNABLES", val, sizeof(val));
+		ck_assert_msg(!strcmp(val, "glibc.malloc.check=0"), "%s: GLIBC_TUNABLES='%s'",
+		              child_names[i], val);
+	}
+	chronik__control__control_reply__free_unpacked(r, NULL);
+	stop_node_ok();
+}
+END_TEST
+
 /* A bad configuration names file, line and key and exits 2 before
  * anything starts; so does a child binary that cannot be found. */
 START_TEST(test_bad_config_and_missing_binary)
@@ -1064,6 +1117,7 @@ static Suite *node_suite(void)
 	tcase_add_test(tc, test_notify_ready_and_watchdog);
 	tcase_add_test(tc, test_supervisor_sigkill_no_orphans);
 	tcase_add_test(tc, test_wrapper_is_used);
+	tcase_add_test(tc, test_malloc_tunables);
 	tcase_add_test(tc, test_sighup_keeps_children);
 	tcase_add_test(tc, test_bad_config_and_missing_binary);
 	tcase_add_test(tc, test_flags_override_config);
