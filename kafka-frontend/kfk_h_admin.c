@@ -55,9 +55,9 @@ void kfk_aop_propose(kfk_aop_t *op, const Chronik__Meta__MetadataCommand *cmd)
 	r = kfk_propose(ad->req->srv, cmd, ad->timeout_ms, kfk_aop_proposed, op);
 	if (r < 0) {
 		ad->pending--;
-		kfk_aop_set(op, kfk_err_from_raftd(r),
-		            r == -ENOTCONN ? "the controller (raftd) is not reachable"
-		                           : ck_strerror(r));
+		/* kfk_propose waits for raftd itself (-ENOTCONN never comes
+		 * back): what is left is local, e.g. out of memory. */
+		kfk_aop_set(op, kfk_err_from_raftd(r), ck_strerror(r));
 	}
 }
 
