@@ -5,7 +5,8 @@
  * child the way systemd socket activation would start it: its listening
  * sockets as fds 3.. with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, the
  * "supervisor" socketpair end last, NOTIFY_SOCKET pointing at its own notify
- * socket, optionally under a [wrapper] command prefix.
+ * socket, GLIBC_TUNABLES for its allocator unless the operator set it,
+ * optionally under a [wrapper] command prefix.
  * Invariants: every fd the supervisor holds is close-on-exec, so a child
  * inherits exactly stdin/stdout/stderr, the fds laid out here and, right
  * after them (not counted in LISTEN_FDS), the data dir lock: a supervisor
