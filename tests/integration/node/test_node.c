@@ -919,25 +919,20 @@ END_TEST
  * OUT ("" when absent). */
 static void proc_env(pid_t pid, const char *name, char *out, size_t out_len)
 {
-	char path[64], buf[16384];
-	size_t nlen = strlen(name);
-	ssize_t n;
-	int fd;
+	char path[64], *env;
+	size_t len, nlen = strlen(name);
 
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_msg(fd >= 0, "cannot open %s", path);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	ck_assert_msg(n > 0, "cannot read %s", path);
-	buf[n] = '\0';
+	env = ck_test_read_text(path, &len);
+	ck_assert_msg(len > 0, "cannot read %s", path);
 	out[0] = '\0';
-	for (char *e = buf; e < buf + n; e += strlen(e) + 1) {
+	for (char *e = env; e < env + len; e += strlen(e) + 1) {
 		if (!strncmp(e, name, nlen) && e[nlen] == '=') {
 			snprintf(out, out_len, "%s", e + nlen + 1);
-			return;
+			break;
 		}
 	}
+	free(env);
 }
 
 /* Every child gets glibc's huge-page heap and single arena unless the
