@@ -200,18 +200,18 @@ static int kfk_meta_part_cb(void *arg, const Chronik__Meta__PartitionRecord *rec
 	return 0;
 }
 
+/* Sets T's configs from REC, replacing (and freeing) the ones it had; on
+ * -ENOMEM T keeps them. */
 static int kfk_topic_configs(kfk_srv_t *s, kfk_topic_t *t, const Chronik__Meta__TopicRecord *rec)
 {
-	kfk_tcfg_set_t *set;
+	kfk_tcfg_set_t *set = &kfk_topic_no_cfg;
 	char msg[160];
 
-	t->cfg_set = &kfk_topic_no_cfg;
 	if (rec->n_configs > 0) {
 		set = malloc(sizeof(*set));
 		if (!set)
 			return -ENOMEM;
 		kfk_tcfg_set_init(set);
-		t->cfg_set = set;
 		for (size_t i = 0; i < rec->n_configs; i++) {
 			const Chronik__Meta__ConfigEntry *e = rec->configs[i];
 
@@ -221,6 +221,9 @@ static int kfk_topic_configs(kfk_srv_t *s, kfk_topic_t *t, const Chronik__Meta__
 				       t->name, msg);
 		}
 	}
+	if (t->cfg_set != &kfk_topic_no_cfg) /* NULL in a topic being loaded */
+		free((kfk_tcfg_set_t *)t->cfg_set);
+	t->cfg_set = set;
 	kfk_tcfg_effective(t->cfg_set, &s->tdefs, &t->cfg);
 	return 0;
 }
@@ -359,12 +362,15 @@ static bool kfk_topic_revalidate(kfk_srv_t *s, MDB_txn *txn, kfk_topic_t *t)
 	same = rec->partitions == t->npart && rec->topic_id.len == 16 &&
 	       !memcmp(rec->topic_id.data, t->id, 16) && !strcmp(rec->name, t->name);
 	raw = same ? malloc(v.mv_size ? v.mv_size : 1) : NULL;
+	if (raw && kfk_topic_configs(s, t, rec) < 0) {
+		free(raw);
+		raw = NULL;
+	}
 	if (raw) {
 		memcpy(raw, v.mv_data, v.mv_size);
 		free(t->raw);
 		t->raw = raw;
 		t->raw_len = v.mv_size;
-		kfk_topic_configs(s, t, rec);
 	}
 	chronik__meta__topic_record__free_unpacked(rec, NULL);
 	return raw != NULL;

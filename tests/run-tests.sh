@@ -2,7 +2,8 @@
 # run-tests.sh: runs every test suite and prints one closing line
 # "N passed, M failed" counted over all of them.
 #
-#   tests/run-tests.sh BUILD [ASAN_BUILD]   unit + integration (+ unit under ASan+UBSan)
+#   tests/run-tests.sh BUILD [ASAN_BUILD]   unit + integration (+ unit and the
+#                                          Kafka client tests under ASan+UBSan)
 #   tests/run-tests.sh --slow BUILD         the slow suite (soaks)
 #
 # Check binaries report how many test cases they ran; each of their cases
@@ -47,6 +48,13 @@ else
 			export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 			export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 			run_suite "$asan" unit --timeout-multiplier 3
+			# Whole nodes under the sanitizers, driven by real Kafka
+			# clients: each case stops its nodes with SIGTERM (leaks are
+			# reported at exit) and fails on any report in a node log.
+			export CHRONIK_KTEST_SANITIZE=1
+			run_suite "$asan" integration --num-processes 1 --timeout-multiplier 3 \
+				kafka_python kafka_bad_input kafka_kcat kafka_rdkafka kafka_durability
+			unset CHRONIK_KTEST_SANITIZE
 		else
 			tail -50 "$asan.ninja.log"
 			echo "asan build failed"

@@ -14,6 +14,9 @@ Environment:
   CHRONIK_BUILD_ROOT   meson build root (set by meson test); binaries are found there
   CHRONIK_KTEST_SCALE  multiplies message counts (soak variants), default 1
   CHRONIK_KTEST_KEEP   1 = keep temp dirs of failed cases for inspection
+  CHRONIK_KTEST_SANITIZE  1 = the build is sanitized (ASan+UBSan): each case
+                       stops its nodes with SIGTERM so leaks get reported; any
+                       sanitizer report in a node log fails the case
 Not for: protocol encoding (kproto.py) or assertions of one test.
 """
 import atexit
@@ -37,6 +40,9 @@ import kproto  # noqa: E402
 PY = '/usr/bin/python3'
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 60
+SANITIZE = os.environ.get('CHRONIK_KTEST_SANITIZE') == '1'
+# How ASan, LSan and UBSan reports begin (the last: file:line:col: runtime error:).
+SANITIZER_MARKS = (b'ERROR: AddressSanitizer', b'ERROR: LeakSanitizer', b': runtime error: ')
 
 _nodes = []
 
@@ -380,6 +386,15 @@ class Node:
         except OSError:
             return []
 
+    def sanitizer_reports(self):
+        """The lines of the node log where ASan, LSan or UBSan reported."""
+        try:
+            with open(self.log, 'rb') as f:
+                return [l.decode('utf-8', 'replace').rstrip() for l in f
+                        if any(m in l for m in SANITIZER_MARKS)]
+        except OSError:
+            return []
+
     def cleanup(self, keep=False):
         if self.proc is not None and self.proc.poll() is None:
             try:
@@ -534,9 +549,19 @@ class NodeTestCase(unittest.TestCase):
 
     def _node_cleanup(self, n):
         failed = self._outcome_failed()
-        if failed:
+        if SANITIZE and n.proc is not None and n.proc.poll() is None:
+            # A sanitized build reports leaks when a process exits: stop
+            # the node the way an operator does, not with SIGKILL.
+            try:
+                n.stop()
+            except AssertionError as e:
+                sys.stderr.write('\n[%s] %s\n' % (self.id(), e))
+        reports = n.sanitizer_reports()
+        if failed or reports:
             sys.stderr.write('\n[%s] %s\n' % (self.id(), n.log_tail(6000)))
-        n.cleanup(keep=failed and os.environ.get('CHRONIK_KTEST_KEEP') == '1')
+        n.cleanup(keep=(failed or bool(reports)) and os.environ.get('CHRONIK_KTEST_KEEP') == '1')
+        if reports:
+            raise AssertionError('sanitizer reports in the node log:\n' + '\n'.join(reports[:20]))
 
     def fail_with_log(self, msg, node=None):
         node = node or (self.nodes[-1] if self.nodes else None)
