@@ -186,7 +186,8 @@ shutil.rmtree(tmp, ignore_errors=True)
 class Node:
     """One chronik node on free loopback ports in its own temp dir."""
 
-    def __init__(self, env=None, config_extra='', name='node'):
+    def __init__(self, env=None, config_extra='', name='node', node_id=1):
+        self.node_id = node_id
         self.env = dict(env or {})
         self.config_extra = config_extra
         self.tmp = tempfile.mkdtemp(prefix='chronik-ktest-%s.' % name)
@@ -231,12 +232,12 @@ class Node:
             while len(set(self.ports.values())) < 4:
                 self.ports = {k: free_port() for k in ('kafka', 'replication', 'raft', 'admin')}
         p = self.ports
-        text = ('[node]\nid = 1\ndata_dir = "%s"\n'
+        text = ('[node]\nid = %d\ndata_dir = "%s"\n'
                 '[listeners]\nkafka = "127.0.0.1:%d"\nreplication = "127.0.0.1:%d"\n'
                 'raft = "127.0.0.1:%d"\nadmin = "127.0.0.1:%d"\n'
                 '[supervisor]\nrestart_backoff_initial_ms = 100\nrestart_backoff_max_ms = 1000\n'
                 'restart_burst = 50\nstop_timeout_ms = 20000\nready_timeout_ms = 60000\n%s\n'
-                % (self.data, p['kafka'], p['replication'], p['raft'], p['admin'],
+                % (self.node_id, self.data, p['kafka'], p['replication'], p['raft'], p['admin'],
                    self.config_extra))
         with open(self.config, 'w') as f:
             f.write(text)
@@ -541,7 +542,8 @@ class NodeTestCase(unittest.TestCase):
         self._t0 = time.monotonic()
 
     def node(self, **kw):
-        n = Node(name=self.id().split('.')[-1][:40], **kw)
+        kw.setdefault('name', self.id().split('.')[-1][:40])
+        n = Node(**kw)
         self.nodes.append(n)
         # Cleanups run even when setUp fails, after tearDown.
         self.addCleanup(self._node_cleanup, n)
