@@ -289,7 +289,13 @@ static void sup_child_reaped(sup_child_t *c, int wstatus)
 	c->supervisor_fd = -1;
 	sup_exit_describe(wstatus, c->last_exit, sizeof(c->last_exit));
 	if (c->node->phase == SUP_PHASE_STOPPING) {
-		ck_log(CK_LOG_INFO, "child %s %s pid=%d", c->name, c->last_exit, (int)c->pid);
+		/* A child that does not exit 0 when asked to stop did not finish
+		 * its shutdown (or was killed at stop_timeout_ms): say so. */
+		bool clean = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+
+		ck_log(clean ? CK_LOG_INFO : CK_LOG_WARN, "child %s %s pid=%d%s", c->name,
+		       c->last_exit, (int)c->pid,
+		       clean ? "" : " (while stopping: not a clean exit)");
 		sup_child_set_state(c, SUP_STATE_STOPPED);
 		c->pid = 0;
 		sup_node_stop_next(c->node);

@@ -651,6 +651,8 @@ START_TEST(test_start_and_status)
 		if (!ck_test_file_contains(T.log, line))
 			FAIL("no '%s' in the log", line);
 	}
+	if (ck_test_file_contains(T.log, "not a clean exit"))
+		FAIL("a clean stop logged a child's exit as unclean");
 }
 END_TEST
 
@@ -1051,8 +1053,9 @@ START_TEST(test_ready_timeout_holds_start_order)
 }
 END_TEST
 
-/* A child that ignores SIGTERM is killed after stop_timeout_ms; the node
- * still stops with 0 and leaves nothing. */
+/* A child that ignores SIGTERM is killed after stop_timeout_ms (a warning
+ * that names the unclean exit); the node still stops with 0 and leaves
+ * nothing. */
 START_TEST(test_stop_timeout_kills)
 {
 	settings_t s = default_settings;
@@ -1072,6 +1075,12 @@ START_TEST(test_stop_timeout_kills)
 	              "no stop timeout in log");
 	ck_assert_msg(ck_test_file_contains(T.log, "kafka-frontend killed by signal 9"),
 	              "kafka-frontend not killed");
+	ck_assert_msg(ck_test_file_contains(T.log,
+	                                    "warn supervisor: child kafka-frontend killed by "
+	                                    "signal 9 (SIGKILL) pid="),
+	              "the kill at the stop timeout is not a warning");
+	ck_assert_msg(ck_test_file_contains(T.log, "(while stopping: not a clean exit)"),
+	              "the kill at the stop timeout is not called unclean");
 }
 END_TEST
 
