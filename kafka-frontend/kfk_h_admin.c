@@ -7,7 +7,10 @@
  * brokers, assignments, configs) and then proposed to raftd as a
  * MetadataCommand; the reply comes after the command was committed and
  * applied locally, so the response never announces a topic that Metadata
- * would not show yet. validate_only stops after the checks. A topic named
+ * would not show yet. A DeleteTopics or CreatePartitions naming a topic
+ * this node does not know first syncs with the controller
+ * (kfk_req_sync_first: the topic may have been created through another
+ * node a moment ago), then runs again. validate_only stops after the checks. A topic named
  * twice in one request gets INVALID_REQUEST for every copy, as in Kafka.
  * Not for: auto-creation (kfk_propose.c), configs (kfk_h_configs.c).
  */
@@ -324,9 +327,21 @@ void kfk_h_delete_topics(kfk_req_t *req)
 	const kfk_delete_topics_request_t *rq = req->body;
 	bool v6 = req->api_version >= 6;
 	int32_t n = v6 ? rq->topics.count : rq->topic_names.count;
-	kfk_admin_t *ad = kfk_admin_new(req, n < 0 ? 0 : n, rq->timeout_ms, kfk_dt_respond);
-	kfk_str_t *names = kfk_req_alloc(req, (size_t)(n < 0 ? 0 : n), sizeof(*names));
+	kfk_admin_t *ad;
+	kfk_str_t *names;
 
+	kfk_meta_refresh(req->srv);
+	for (int32_t i = 0; i < n; i++) {
+		if (!kfk_meta_knows(req->srv,
+		                    v6 ? rq->topics.items[i].name : rq->topic_names.items[i],
+		                    v6 ? rq->topics.items[i].topic_id : NULL)) {
+			if (kfk_req_sync_first(req, rq->timeout_ms, kfk_h_delete_topics))
+				return;
+			break;
+		}
+	}
+	ad = kfk_admin_new(req, n < 0 ? 0 : n, rq->timeout_ms, kfk_dt_respond);
+	names = kfk_req_alloc(req, (size_t)(n < 0 ? 0 : n), sizeof(*names));
 	if (!ad || !names ||
 	    !(ad->extra =
 	          kfk_req_alloc(req, (size_t)ad->n,
@@ -334,7 +349,6 @@ void kfk_h_delete_topics(kfk_req_t *req)
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
-	kfk_meta_refresh(req->srv);
 	for (int32_t i = 0; i < ad->n; i++)
 		names[i] = v6 ? rq->topics.items[i].name : rq->topic_names.items[i];
 	for (int32_t i = 0; i < ad->n; i++)
@@ -436,15 +450,24 @@ void kfk_h_create_partitions(kfk_req_t *req)
 {
 	const kfk_create_partitions_request_t *rq = req->body;
 	int32_t brokers[CK_CONFIG_PEERS_MAX + 1];
-	kfk_admin_t *ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_cp_respond);
-	kfk_str_t *names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
+	kfk_admin_t *ad;
+	kfk_str_t *names;
 	size_t nb;
 
+	kfk_meta_refresh(req->srv);
+	for (int32_t i = 0; i < rq->topics.count; i++) {
+		if (!kfk_meta_knows(req->srv, rq->topics.items[i].name, NULL)) {
+			if (kfk_req_sync_first(req, rq->timeout_ms, kfk_h_create_partitions))
+				return;
+			break;
+		}
+	}
+	ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_cp_respond);
+	names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
 	if (!ad || !names) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
-	kfk_meta_refresh(req->srv);
 	nb = (size_t)kfk_meta_live_broker_ids(req->srv, brokers, (int)CK_ARRAY_LEN(brokers));
 	for (int32_t i = 0; i < rq->topics.count; i++)
 		names[i] = rq->topics.items[i].name;

@@ -10,7 +10,9 @@
  * CreateTopics and proposed to raftd as AlterTopicConfigs: AlterConfigs
  * replaces the whole set, IncrementalAlterConfigs sets and deletes keys
  * (APPEND/SUBTRACT only on the list key cleanup.policy). Broker resources
- * are described with a minimal read-only set and cannot be changed.
+ * are described with a minimal read-only set and cannot be changed. A
+ * change naming a topic this node does not know first syncs with the
+ * controller (kfk_req_sync_first), then runs again.
  * Not for: the rules themselves (kfk_topic_cfg.c).
  */
 #define CK_LOG_SUBSYSTEM "configs"
@@ -498,10 +500,24 @@ static bool kfk_iac_one(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcf
 	return true;
 }
 
+/* True when topic resource NAME of TYPE is not known here and REQ's sync
+ * started: HANDLER runs again once it is over (kfk_req_sync_first). */
+static bool kfk_alter_sync(kfk_req_t *req, int8_t type, kfk_str_t name,
+                           void (*handler)(kfk_req_t *req))
+{
+	return type == KFK_RESOURCE_TOPIC && !kfk_meta_knows(req->srv, name, NULL) &&
+	       kfk_req_sync_first(req, req->srv->set.request_timeout_ms, handler);
+}
+
 void kfk_h_alter_configs(kfk_req_t *req)
 {
 	const kfk_alter_configs_request_t *rq = req->body;
 
+	kfk_meta_refresh(req->srv);
+	for (int32_t i = 0; i < rq->resources.count && !req->synced; i++)
+		if (kfk_alter_sync(req, rq->resources.items[i].resource_type,
+		                   rq->resources.items[i].resource_name, kfk_h_alter_configs))
+			return;
 	kfk_alter_all(req, rq->resources.count, rq->validate_only, true, kfk_ac_one);
 }
 
@@ -509,5 +525,11 @@ void kfk_h_incremental_alter_configs(kfk_req_t *req)
 {
 	const kfk_incremental_alter_configs_request_t *rq = req->body;
 
+	kfk_meta_refresh(req->srv);
+	for (int32_t i = 0; i < rq->resources.count && !req->synced; i++)
+		if (kfk_alter_sync(req, rq->resources.items[i].resource_type,
+		                   rq->resources.items[i].resource_name,
+		                   kfk_h_incremental_alter_configs))
+			return;
 	kfk_alter_all(req, rq->resources.count, rq->validate_only, false, kfk_iac_one);
 }

@@ -376,6 +376,17 @@ static bool kfk_topic_revalidate(kfk_srv_t *s, MDB_txn *txn, kfk_topic_t *t)
 	return raw != NULL;
 }
 
+bool kfk_meta_knows(kfk_srv_t *s, kfk_str_t name, const uint8_t *id)
+{
+	kfk_topic_t *t;
+
+	if (name.len == 0 || name.len > CK_TOPIC_NAME_MAX)
+		return true; /* no such name anywhere */
+	if (name.len > 0)
+		return kfk_meta_topic(s, name, &t) != 0;
+	return !id || kfk_meta_topic_by_id(s, id, &t) != 0;
+}
+
 int kfk_meta_topic(kfk_srv_t *s, kfk_str_t name, kfk_topic_t **ret)
 {
 	char cname[CK_TOPIC_NAME_MAX + 1];

@@ -224,6 +224,44 @@ fail:
 	return r;
 }
 
+/* ---- syncs (read-your-writes) ---- */
+
+typedef struct {
+	kfk_req_t *req;
+	void (*handler)(kfk_req_t *req);
+} kfk_sync_t;
+
+static void kfk_sync_done(void *arg, int16_t err, const char *message)
+{
+	kfk_sync_t *sy = arg;
+
+	if (err != KFK_ERR_NONE)
+		ck_log(CK_LOG_DEBUG,
+		       "metadata sync failed error=%s message=\"%s\": answering with what "
+		       "this node knows",
+		       kfk_err_name(err), message ? message : "");
+	sy->handler(sy->req);
+}
+
+bool kfk_req_sync_first(kfk_req_t *req, int64_t timeout_ms, void (*handler)(kfk_req_t *req))
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__Noop noop = CHRONIK__META__NOOP__INIT;
+	kfk_sync_t *sy;
+
+	if (req->synced)
+		return false;
+	req->synced = true;
+	sy = kfk_req_alloc(req, 1, sizeof(*sy));
+	if (!sy)
+		return false;
+	sy->req = req;
+	sy->handler = handler;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_NOOP;
+	cmd.noop = &noop;
+	return kfk_propose(req->srv, &cmd, timeout_ms, kfk_sync_done, sy) == 0;
+}
+
 void kfk_props_free(kfk_srv_t *s)
 {
 	while (s->props)

@@ -105,6 +105,7 @@ struct kfk_req {
 	 * request finished: cancels what it waits on and frees it. NULL: the
 	 * request finishes normally and is freed then. */
 	void (*on_orphan)(kfk_req_t *req);
+	bool synced; /* kfk_req_sync_first ran for it */
 };
 
 /* Encodes MSG (the response struct of the request's API) with the right
@@ -363,6 +364,18 @@ void kfk_meta_close(kfk_srv_t *s);
 typedef void (*kfk_propose_fn)(void *arg, int16_t err, const char *message);
 int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t timeout_ms,
                 kfk_propose_fn fn, void *arg);
+
+/* Read-your-writes across nodes for a write that names a topic this node
+ * does not know (yet: a creation acknowledged by another node may not be
+ * applied here): proposes a no-op through the controller and runs
+ * HANDLER(REQ) again once it is applied here, i.e. once this node holds
+ * every change committed before REQ came. Once per request: false when REQ
+ * had its sync already or none could be proposed (the caller goes on with
+ * what it knows); true when HANDLER will run (the caller returns). */
+bool kfk_req_sync_first(kfk_req_t *req, int64_t timeout_ms, void (*handler)(kfk_req_t *req));
+/* False only when topic NAME (by ID when NAME is null) is certainly not
+ * known here (kfk_meta_topic() found nothing). */
+bool kfk_meta_knows(kfk_srv_t *s, kfk_str_t name, const uint8_t *id);
 
 /* Auto-creation (Metadata, Produce): proposes a topic NAME with the default
  * partition count and configs; FN as above. Concurrent requests for the

@@ -36,6 +36,9 @@ Commands (PORTS is a comma list of Kafka ports):
                                         TOPIC-P per partition
   partitions PORT PREFIX COUNT TOTAL [--converge PORTS]
   delete PORT PREFIX COUNT [--converge PORTS]
+  ryw PORT_A PORT_B PREFIX COUNT [--converge PORTS]
+                                        create on A, then at once alter,
+                                        create partitions or delete on B
   metadata PORTS [--controller ID] [--brokers ID,..] [--same]
            [--not-leader ID] [--not-in-isr ID] [--offline ID] [--timeout S]
   stream BOOTSTRAP PREFIX               confluent-kafka, until SIGTERM
@@ -381,6 +384,48 @@ def cmd_delete(args):
     return write(port, req, converge_ports, want)
 
 
+def cmd_ryw(args):
+    """Read-your-writes across nodes: each topic created (replication 3) on
+    PORT_A, and right after the answer one write naming it on PORT_B, in
+    turn AlterConfigs (retention.ms), CreatePartitions (to 2) and
+    DeleteTopics: result TOPIC ERROR for each of the two."""
+    from kafka.protocol.admin import (AlterConfigsRequest, CreatePartitionsRequest,
+                                      CreateTopicsRequest, DeleteTopicsRequest)
+    converge_ports = ports_of(opt(args, '--converge', ''))
+    port_a, port_b, prefix, count = int(args[0]), int(args[1]), args[2], int(args[3])
+    topics = names(prefix, count)
+    a, b = Node(port_a), Node(port_b)
+    try:
+        for i, t in enumerate(topics):
+            r = a.call(CreateTopicsRequest[3](create_topic_requests=[(t, 1, 3, [], [])],
+                                              timeout=30000, validate_only=False))
+            emit('result', t, r.topic_errors[0][1])
+            if i % 3 == 0:
+                r = b.call(AlterConfigsRequest[0](resources=[(2, t, [('retention.ms', '86400000')])],
+                                                  validate_only=False))
+                emit('result', t + '/alter', r.resources[0][0])
+            elif i % 3 == 1:
+                r = b.call(CreatePartitionsRequest[0](topic_partitions=[(t, (2, None))],
+                                                      timeout=30000, validate_only=False))
+                emit('result', t + '/partitions', r.topic_errors[0][1])
+            else:
+                r = b.call(DeleteTopicsRequest[1](topics=[t], timeout=30000))
+                emit('result', t + '/delete', r.topic_error_codes[0][1])
+    finally:
+        a.close()
+        b.close()
+
+    def want(v):
+        for i, t in enumerate(topics):
+            n = [1, 2, None][i % 3]
+            if v.npart(t) != n:
+                return 'node %d: %s has %s partitions, want %s' % (v.port, t, v.npart(t), n)
+        return None
+    if converge_ports:
+        converge(converge_ports, want)
+    return 0
+
+
 # ---------------------------------------------------------------- stream
 
 OK, EXISTS, RETRY, BAD = range(4)
@@ -481,7 +526,7 @@ def cmd_probe(args):
     return 0
 
 
-COMMANDS = {'probe': cmd_probe, 'create': cmd_create, 'produce': cmd_produce,
+COMMANDS = {'probe': cmd_probe, 'create': cmd_create, 'produce': cmd_produce, 'ryw': cmd_ryw,
             'partitions': cmd_partitions,
             'delete': cmd_delete, 'metadata': cmd_metadata, 'stream': cmd_stream,
             'dstream': cmd_dstream}

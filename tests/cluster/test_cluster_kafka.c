@@ -585,6 +585,18 @@ START_TEST(test_create_forward)
 	kw_run(&w, "DeleteTopics x10 to a follower", "delete %d one- 10", kport(f3));
 	kw_assert_ok(&w, "DeleteTopics to a follower", 10, CONVERGE_MS_MAX);
 
+	/* Read-your-writes across nodes: a write naming a topic on another
+	 * node right after the creation's answer finds it (the node catches up
+	 * with the controller first), leader to follower and follower to
+	 * follower. */
+	kw_run(&w, "create, then at once a write on another node x30", "ryw %d %d ryw- 30",
+	       kport(leader), kport(f2));
+	kw_assert_ok(&w, "create, then at once a write on another node", 60, CONVERGE_MS_MAX);
+	kw_run(&w, "create on a follower, then at once a write on the other x30",
+	       "ryw %d %d ryf- 30", kport(f2), kport(f3));
+	kw_assert_ok(&w, "create on a follower, then at once a write on the other", 60,
+	             CONVERGE_MS_MAX);
+
 	/* A create repeated (a client's retry) on a follower: exists, once. */
 	kw_run(&w, "CreateTopics again", "create %d fwd- 3 2 3", kport(f2));
 	ck_assert_uint_eq(w.n, 3);
