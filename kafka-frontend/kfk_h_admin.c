@@ -335,7 +335,7 @@ void kfk_h_delete_topics(kfk_req_t *req)
 		if (!kfk_meta_knows(req->srv,
 		                    v6 ? rq->topics.items[i].name : rq->topic_names.items[i],
 		                    v6 ? rq->topics.items[i].topic_id : NULL)) {
-			if (kfk_req_sync_first(req, rq->timeout_ms, kfk_h_delete_topics))
+			if (kfk_req_sync_first(req, kfk_h_delete_topics))
 				return;
 			break;
 		}
@@ -457,7 +457,7 @@ void kfk_h_create_partitions(kfk_req_t *req)
 	kfk_meta_refresh(req->srv);
 	for (int32_t i = 0; i < rq->topics.count; i++) {
 		if (!kfk_meta_knows(req->srv, rq->topics.items[i].name, NULL)) {
-			if (kfk_req_sync_first(req, rq->timeout_ms, kfk_h_create_partitions))
+			if (kfk_req_sync_first(req, kfk_h_create_partitions))
 				return;
 			break;
 		}

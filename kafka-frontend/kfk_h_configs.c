@@ -506,7 +506,7 @@ static bool kfk_alter_sync(kfk_req_t *req, int8_t type, kfk_str_t name,
                            void (*handler)(kfk_req_t *req))
 {
 	return type == KFK_RESOURCE_TOPIC && !kfk_meta_knows(req->srv, name, NULL) &&
-	       kfk_req_sync_first(req, req->srv->set.request_timeout_ms, handler);
+	       kfk_req_sync_first(req, handler);
 }
 
 void kfk_h_alter_configs(kfk_req_t *req)

@@ -226,27 +226,71 @@ fail:
 
 /* ---- syncs (read-your-writes) ---- */
 
-typedef struct {
+typedef struct kfk_sync {
+	struct kfk_sync *next;
 	kfk_req_t *req;
 	void (*handler)(kfk_req_t *req);
 } kfk_sync_t;
 
+static int kfk_sync_start(kfk_srv_t *s);
+
+/* Runs the handlers of the waiters in LIST (their requests are alive: an
+ * orphan waits for its handler to answer). */
+static void kfk_sync_run(kfk_sync_t *list)
+{
+	while (list) {
+		kfk_sync_t *sy = list;
+
+		list = sy->next;
+		sy->handler(sy->req);
+	}
+}
+
 static void kfk_sync_done(void *arg, int16_t err, const char *message)
 {
-	kfk_sync_t *sy = arg;
+	kfk_srv_t *s = arg;
+	kfk_sync_t *done = s->sync_cur;
 
 	if (err != KFK_ERR_NONE)
 		ck_log(CK_LOG_DEBUG,
 		       "metadata sync failed error=%s message=\"%s\": answering with what "
 		       "this node knows",
 		       kfk_err_name(err), message ? message : "");
-	sy->handler(sy->req);
+	s->sync_cur = NULL;
+	s->sync_busy = false;
+	if (s->sync_next && kfk_sync_start(s) < 0) {
+		kfk_sync_t *late = s->sync_next;
+
+		s->sync_next = NULL;
+		kfk_sync_run(late);
+	}
+	kfk_sync_run(done);
 }
 
-bool kfk_req_sync_first(kfk_req_t *req, int64_t timeout_ms, void (*handler)(kfk_req_t *req))
+/* Proposes the no-op for the waiters of the next sync. */
+static int kfk_sync_start(kfk_srv_t *s)
 {
 	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
 	Chronik__Meta__Noop noop = CHRONIK__META__NOOP__INIT;
+	int r;
+
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_NOOP;
+	cmd.noop = &noop;
+	s->sync_cur = s->sync_next;
+	s->sync_next = NULL;
+	s->sync_busy = true;
+	r = kfk_propose(s, &cmd, 0, kfk_sync_done, s);
+	if (r < 0) {
+		s->sync_next = s->sync_cur;
+		s->sync_cur = NULL;
+		s->sync_busy = false;
+	}
+	return r;
+}
+
+bool kfk_req_sync_first(kfk_req_t *req, void (*handler)(kfk_req_t *req))
+{
+	kfk_srv_t *s = req->srv;
 	kfk_sync_t *sy;
 
 	if (req->synced)
@@ -257,9 +301,13 @@ bool kfk_req_sync_first(kfk_req_t *req, int64_t timeout_ms, void (*handler)(kfk_
 		return false;
 	sy->req = req;
 	sy->handler = handler;
-	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_NOOP;
-	cmd.noop = &noop;
-	return kfk_propose(req->srv, &cmd, timeout_ms, kfk_sync_done, sy) == 0;
+	sy->next = s->sync_next;
+	s->sync_next = sy;
+	if (!s->sync_busy && kfk_sync_start(s) < 0) {
+		s->sync_next = sy->next; /* it was the only one: none waits */
+		return false;
+	}
+	return true;
 }
 
 void kfk_props_free(kfk_srv_t *s)

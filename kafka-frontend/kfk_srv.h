@@ -367,12 +367,15 @@ int kfk_propose(kfk_srv_t *s, const Chronik__Meta__MetadataCommand *cmd, int64_t
 
 /* Read-your-writes across nodes for a write that names a topic this node
  * does not know (yet: a creation acknowledged by another node may not be
- * applied here): proposes a no-op through the controller and runs
- * HANDLER(REQ) again once it is applied here, i.e. once this node holds
- * every change committed before REQ came. Once per request: false when REQ
- * had its sync already or none could be proposed (the caller goes on with
- * what it knows); true when HANDLER will run (the caller returns). */
-bool kfk_req_sync_first(kfk_req_t *req, int64_t timeout_ms, void (*handler)(kfk_req_t *req));
+ * applied here): runs HANDLER(REQ) again once a no-op proposed through the
+ * controller after REQ came is applied here, i.e. once this node holds
+ * every change committed before. One no-op in flight serves every request
+ * that came before it was proposed; those that come during it wait for the
+ * next (at most one no-op per round trip, whatever clients send). Once per
+ * request: false when REQ had its sync already or none could be proposed
+ * (the caller goes on with what it knows); true when HANDLER will run (the
+ * caller returns). The no-op has the node's request timeout. */
+bool kfk_req_sync_first(kfk_req_t *req, void (*handler)(kfk_req_t *req));
 /* False only when topic NAME (by ID when NAME is null) is certainly not
  * known here (kfk_meta_topic() found nothing). */
 bool kfk_meta_knows(kfk_srv_t *s, kfk_str_t name, const uint8_t *id);
@@ -439,6 +442,11 @@ struct kfk_srv {
 	 * (kfk_propose.c). */
 	void *autos;
 	void *props;
+	/* Syncs (kfk_req_sync_first): the requests waiting for the one in
+	 * flight (sync_busy) and for the next, which starts when it ends. */
+	void *sync_cur;
+	void *sync_next;
+	bool sync_busy;
 	ck_rand_t rand;
 	/* Stopping: requests in flight are answered, nothing new is read. */
 	bool stopping;
