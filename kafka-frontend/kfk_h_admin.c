@@ -7,12 +7,14 @@
  * brokers, assignments, configs) and then proposed to raftd as a
  * MetadataCommand; the reply comes after the command was committed and
  * applied locally, so the response never announces a topic that Metadata
- * would not show yet. A DeleteTopics or CreatePartitions naming a topic
- * this node does not know first syncs with the controller
- * (kfk_req_sync_first: the topic may have been created through another
- * node a moment ago), then runs again. validate_only stops after the checks. A topic named
- * twice in one request gets INVALID_REQUEST for every copy, as in Kafka.
- * Not for: auto-creation (kfk_propose.c), configs (kfk_h_configs.c).
+ * would not show yet. A request whose answer could come from this node
+ * lagging the controller (a topic another node created or deleted a moment
+ * ago) first syncs with it (kfk_req_sync_first), then runs again: a
+ * DeleteTopics or CreatePartitions naming a topic not known here, a
+ * CreateTopics naming one that is, and any CreatePartitions on a follower
+ * (new partitions are numbered from the count it knows). validate_only stops after the checks. A
+ * topic named twice in one request gets INVALID_REQUEST for every copy, as in Kafka. Not for:
+ * auto-creation (kfk_propose.c), configs (kfk_h_configs.c).
  */
 #define CK_LOG_SUBSYSTEM "admin"
 
@@ -246,16 +248,29 @@ void kfk_h_create_topics(kfk_req_t *req)
 	kfk_srv_t *s = req->srv;
 	int32_t brokers[CK_CONFIG_PEERS_MAX + 1];
 	kfk_create_ctx_t ctx;
-	kfk_admin_t *ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_ct_respond);
-	kfk_str_t *names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
+	kfk_admin_t *ad;
+	kfk_str_t *names;
 
+	/* A topic this node still lists may be gone at the controller (deleted
+	 * through another node a moment ago). */
+	kfk_meta_refresh(s);
+	for (int32_t i = 0; i < rq->topics.count; i++) {
+		kfk_topic_t *t;
+
+		if (kfk_meta_topic(s, rq->topics.items[i].name, &t) > 0) {
+			if (kfk_req_sync_first(req, kfk_h_create_topics))
+				return;
+			break;
+		}
+	}
+	ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_ct_respond);
+	names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
 	if (!ad || !names ||
 	    !(ad->extra =
 	          kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(kfk_create_plan_t)))) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
-	kfk_meta_refresh(s);
 	ctx.nbrokers = (size_t)kfk_meta_live_broker_ids(s, brokers, (int)CK_ARRAY_LEN(brokers));
 	ctx.brokers = brokers;
 	ctx.default_partitions = s->set.num_partitions;
@@ -454,7 +469,12 @@ void kfk_h_create_partitions(kfk_req_t *req)
 	kfk_str_t *names;
 	size_t nb;
 
+	/* The new partitions are numbered from the count this node knows: on
+	 * a follower, which may lag, know the controller's first. */
 	kfk_meta_refresh(req->srv);
+	if (kfk_meta_controller(req->srv) != req->srv->cfg->node_id &&
+	    kfk_req_sync_first(req, kfk_h_create_partitions))
+		return;
 	for (int32_t i = 0; i < rq->topics.count; i++) {
 		if (!kfk_meta_knows(req->srv, rq->topics.items[i].name, NULL)) {
 			if (kfk_req_sync_first(req, kfk_h_create_partitions))

@@ -38,7 +38,8 @@ Commands (PORTS is a comma list of Kafka ports):
   delete PORT PREFIX COUNT [--converge PORTS]
   ryw PORT_A PORT_B PREFIX COUNT [--converge PORTS]
                                         create on A, then at once alter,
-                                        create partitions or delete on B
+                                        create partitions or delete on B (and
+                                        the next write back on A)
   metadata PORTS [--controller ID] [--brokers ID,..] [--same]
            [--not-leader ID] [--not-in-isr ID] [--offline ID] [--timeout S]
   stream BOOTSTRAP PREFIX               confluent-kafka, until SIGTERM
@@ -387,8 +388,9 @@ def cmd_delete(args):
 def cmd_ryw(args):
     """Read-your-writes across nodes: each topic created (replication 3) on
     PORT_A, and right after the answer one write naming it on PORT_B, in
-    turn AlterConfigs (retention.ms), CreatePartitions (to 2) and
-    DeleteTopics: result TOPIC ERROR for each of the two."""
+    turn AlterConfigs (retention.ms), CreatePartitions (to 2, then at once
+    to 3 on PORT_A) and DeleteTopics (then at once created again on
+    PORT_A): result TOPIC ERROR for each write."""
     from kafka.protocol.admin import (AlterConfigsRequest, CreatePartitionsRequest,
                                       CreateTopicsRequest, DeleteTopicsRequest)
     converge_ports = ports_of(opt(args, '--converge', ''))
@@ -408,16 +410,24 @@ def cmd_ryw(args):
                 r = b.call(CreatePartitionsRequest[0](topic_partitions=[(t, (2, None))],
                                                       timeout=30000, validate_only=False))
                 emit('result', t + '/partitions', r.topic_errors[0][1])
+                # And back on A at once: numbered from B's count, not A's.
+                r = a.call(CreatePartitionsRequest[0](topic_partitions=[(t, (3, None))],
+                                                      timeout=30000, validate_only=False))
+                emit('result', t + '/partitions-back', r.topic_errors[0][1])
             else:
                 r = b.call(DeleteTopicsRequest[1](topics=[t], timeout=30000))
                 emit('result', t + '/delete', r.topic_error_codes[0][1])
+                # Created again on A at once: gone there too by then.
+                r = a.call(CreateTopicsRequest[3](create_topic_requests=[(t, 1, 3, [], [])],
+                                                  timeout=30000, validate_only=False))
+                emit('result', t + '/create-back', r.topic_errors[0][1])
     finally:
         a.close()
         b.close()
 
     def want(v):
         for i, t in enumerate(topics):
-            n = [1, 2, None][i % 3]
+            n = [1, 3, 1][i % 3]
             if v.npart(t) != n:
                 return 'node %d: %s has %s partitions, want %s' % (v.port, t, v.npart(t), n)
         return None

@@ -587,14 +587,15 @@ START_TEST(test_create_forward)
 
 	/* Read-your-writes across nodes: a write naming a topic on another
 	 * node right after the creation's answer finds it (the node catches up
-	 * with the controller first), leader to follower and follower to
-	 * follower. */
+	 * with the controller first), and so do a CreatePartitions and a
+	 * re-creation back on the first node right after that write, leader
+	 * and follower, and follower and follower. */
 	kw_run(&w, "create, then at once a write on another node x30", "ryw %d %d ryw- 30",
 	       kport(leader), kport(f2));
-	kw_assert_ok(&w, "create, then at once a write on another node", 60, CONVERGE_MS_MAX);
+	kw_assert_ok(&w, "create, then at once a write on another node", 80, CONVERGE_MS_MAX);
 	kw_run(&w, "create on a follower, then at once a write on the other x30",
 	       "ryw %d %d ryf- 30", kport(f2), kport(f3));
-	kw_assert_ok(&w, "create on a follower, then at once a write on the other", 60,
+	kw_assert_ok(&w, "create on a follower, then at once a write on the other", 80,
 	             CONVERGE_MS_MAX);
 
 	/* A create repeated (a client's retry) on a follower: exists, once. */
