@@ -61,7 +61,8 @@ class Outcomes:
     def counts(self):
         c = {}
         for op, _, _, res in self.ops:
-            k = '%s %s' % (op, res.split(':')[0])
+            # "alter error:7" keeps the Kafka error code; unknowns by kind only.
+            k = '%s %s' % (op, res if res.startswith('error') else res.split(':')[0])
             c[k] = c.get(k, 0) + 1
         return dict(sorted(c.items()))
 
