@@ -12,9 +12,10 @@
  * ago) first syncs with it (kfk_req_sync_first), then runs again: a
  * DeleteTopics or CreatePartitions naming a topic not known here, a
  * CreateTopics naming one that is, and any CreatePartitions on a follower
- * (new partitions are numbered from the count it knows). validate_only stops after the checks. A
- * topic named twice in one request gets INVALID_REQUEST for every copy, as in Kafka. Not for:
- * auto-creation (kfk_propose.c), configs (kfk_h_configs.c).
+ * (new partitions are numbered from the count it knows). validate_only
+ * stops after the checks. A topic named twice in one request gets
+ * INVALID_REQUEST for every copy, as in Kafka.
+ * Not for: auto-creation (kfk_propose.c), configs (kfk_h_configs.c).
  */
 #define CK_LOG_SUBSYSTEM "admin"
 
@@ -207,8 +208,9 @@ out:
 	free(pas);
 }
 
+/* LISTED: whether this node may list the topic (false: looked up already). */
 static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names,
-                       const kfk_create_ctx_t *ctx)
+                       const kfk_create_ctx_t *ctx, bool listed)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_create_topics_request_t *rq = req->body;
@@ -224,7 +226,7 @@ static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names,
 	err = kfk_topic_name_check(t->name, plan->name, op->msg, sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);
-	if (kfk_meta_topic(req->srv, t->name, &existing) > 0) {
+	if (listed && kfk_meta_topic(req->srv, t->name, &existing) > 0) {
 		(void)snprintf(op->msg, sizeof(op->msg), "topic '%.200s' already exists",
 		               plan->name);
 		return kfk_aop_set(op, KFK_ERR_TOPIC_ALREADY_EXISTS, op->msg);
@@ -250,18 +252,17 @@ void kfk_h_create_topics(kfk_req_t *req)
 	kfk_create_ctx_t ctx;
 	kfk_admin_t *ad;
 	kfk_str_t *names;
+	bool listed = false;
 
 	/* A topic this node still lists may be gone at the controller (deleted
 	 * through another node a moment ago). */
 	kfk_meta_refresh(s);
-	for (int32_t i = 0; i < rq->topics.count; i++) {
+	for (int32_t i = 0; i < rq->topics.count && !listed; i++) {
 		kfk_topic_t *t;
 
-		if (kfk_meta_topic(s, rq->topics.items[i].name, &t) > 0) {
-			if (kfk_req_sync_first(req, kfk_h_create_topics))
-				return;
-			break;
-		}
+		listed = kfk_meta_topic(s, rq->topics.items[i].name, &t) > 0;
+		if (listed && kfk_req_sync_first(req, kfk_h_create_topics))
+			return;
 	}
 	ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_ct_respond);
 	names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
@@ -279,7 +280,7 @@ void kfk_h_create_topics(kfk_req_t *req)
 	for (int32_t i = 0; i < rq->topics.count; i++)
 		names[i] = rq->topics.items[i].name;
 	for (int32_t i = 0; i < rq->topics.count; i++)
-		kfk_ct_one(ad, i, names, &ctx);
+		kfk_ct_one(ad, i, names, &ctx, listed);
 	kfk_admin_release(ad);
 }
 
