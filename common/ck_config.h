@@ -109,6 +109,8 @@ typedef struct {
 	int32_t stop_timeout_ms;            /* SIGTERM -> SIGKILL (10000) */
 	int32_t ready_timeout_ms;           /* child must report READY=1 within (30000) */
 	int32_t watchdog_ms;                /* ping interval to systemd; 0 = from WATCHDOG_USEC */
+	bool sched_batch;                   /* children under SCHED_BATCH unless the supervisor
+	                                       runs under another policy than SCHED_OTHER (true) */
 
 	/* [wrapper]: walwriter = "perf record -g -o /tmp/w.data", etc. */
 	char wrapper[CK_CHILD_COUNT][CK_CONFIG_WRAPPER_MAX];

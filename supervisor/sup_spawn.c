@@ -6,7 +6,8 @@
  * sockets as fds 3.. with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, the
  * "supervisor" socketpair end last, NOTIFY_SOCKET pointing at its own notify
  * socket, GLIBC_TUNABLES for its allocator unless the operator set it,
- * optionally under a [wrapper] command prefix.
+ * SCHED_BATCH unless configured otherwise, optionally under a [wrapper]
+ * command prefix.
  * Invariants: every fd the supervisor holds is close-on-exec, so a child
  * inherits exactly stdin/stdout/stderr, the fds laid out here and, right
  * after them (not counted in LISTEN_FDS), the data dir lock: a supervisor
@@ -19,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,23 @@
  * takes a page fault per 4 KiB; on a VM with shadow paging each costs
  * 10-20 µs (docs/BENCHMARKS.md). */
 #define SUP_MALLOC_TUNABLES "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1"
+
+/* The children hand every write on to one another (frontend -> raftd ->
+ * walwriter and the peers' raftd, and back): under SCHED_OTHER each wakeup
+ * of the next hop on a busy CPU preempts the process that is still sending
+ * (a leader's raftd is preempted by its first follower before it has
+ * written to the second, or to its own walwriter). SCHED_BATCH is the
+ * same fair share without wakeup preemption (sched(7)). Only a child that
+ * would run under SCHED_OTHER is moved: a supervisor started under another
+ * policy (chrt) passes that on. Failure is not fatal: the policy is a
+ * matter of speed. */
+static void sup_spawn_sched_batch(void)
+{
+	struct sched_param sp = {.sched_priority = 0};
+
+	if (sched_getscheduler(0) == SCHED_OTHER)
+		(void)sched_setscheduler(0, SCHED_BATCH, &sp);
+}
 
 /* Appends "DIR/FILE" to the candidate list if it fits. */
 static void sup_binary_candidate(char (*cands)[PATH_MAX], int *n, const char *dir, const char *file)
@@ -186,6 +205,8 @@ sup_spawn_exec(sup_node_t *node, sup_child_t *c, char **argv, const int *fds, in
 	(void)unsetenv("WATCHDOG_PID");
 	if (r == 0 && setenv("GLIBC_TUNABLES", SUP_MALLOC_TUNABLES, 0) < 0)
 		r = -errno;
+	if (r == 0 && node->cfg.sched_batch)
+		sup_spawn_sched_batch();
 	if (r == 0) {
 		(void)close_range(CK_LISTEN_FDS_START + (unsigned)nfds + 1, ~0U, 0);
 		if (strchr(argv[0], '/'))
@@ -198,7 +219,6 @@ sup_spawn_exec(sup_node_t *node, sup_child_t *c, char **argv, const int *fds, in
 	(void)ck_notifyf("STATUS=cannot execute %s: %s", argv[0], ck_strerror(r));
 	fprintf(stderr, "chronik-server: %s: cannot execute %s: %s\n", c->name, argv[0],
 	        ck_strerror(r));
-	(void)node;
 	_exit(CK_EXIT_FATAL);
 }
 

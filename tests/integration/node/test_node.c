@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -938,10 +939,12 @@ static void proc_env(pid_t pid, const char *name, char *out, size_t out_len)
 }
 
 /* Every child gets glibc's huge-page heap and single arena unless the
- * operator set GLIBC_TUNABLES, which is then passed on as it is. */
-START_TEST(test_malloc_tunables)
+ * operator set GLIBC_TUNABLES, which is then passed on as it is; and runs
+ * under SCHED_BATCH unless [supervisor] sched_batch is false. */
+START_TEST(test_child_tunables)
 {
-	static const char *const own[] = {"GLIBC_TUNABLES=glibc.malloc.check=0", NULL};
+	static const char *const own[] = {"GLIBC_TUNABLES=glibc.malloc.check=0",
+	                                  "CHRONIK_SUPERVISOR_SCHED_BATCH=false", NULL};
 	char val[512];
 	reply_t *r = node_start(&default_settings);
 
@@ -949,6 +952,9 @@ START_TEST(test_malloc_tunables)
 		proc_env(child_of(r, i)->pid, "GLIBC_TUNABLES", val, sizeof(val));
 		ck_assert_msg(strstr(val, "glibc.malloc.hugetlb=1"), "%s: GLIBC_TUNABLES='%s'",
 		              child_names[i], val);
+		ck_assert_msg(sched_getscheduler(child_of(r, i)->pid) == SCHED_BATCH,
+		              "%s: policy %d, not SCHED_BATCH", child_names[i],
+		              sched_getscheduler(child_of(r, i)->pid));
 	}
 	chronik__control__control_reply__free_unpacked(r, NULL);
 	stop_node_ok();
@@ -959,6 +965,9 @@ START_TEST(test_malloc_tunables)
 		proc_env(child_of(r, i)->pid, "GLIBC_TUNABLES", val, sizeof(val));
 		ck_assert_msg(!strcmp(val, "glibc.malloc.check=0"), "%s: GLIBC_TUNABLES='%s'",
 		              child_names[i], val);
+		ck_assert_msg(sched_getscheduler(child_of(r, i)->pid) == SCHED_OTHER,
+		              "%s: policy %d, not SCHED_OTHER", child_names[i],
+		              sched_getscheduler(child_of(r, i)->pid));
 	}
 	chronik__control__control_reply__free_unpacked(r, NULL);
 	stop_node_ok();
@@ -1121,7 +1130,7 @@ static Suite *node_suite(void)
 	tcase_add_test(tc, test_notify_ready_and_watchdog);
 	tcase_add_test(tc, test_supervisor_sigkill_no_orphans);
 	tcase_add_test(tc, test_wrapper_is_used);
-	tcase_add_test(tc, test_malloc_tunables);
+	tcase_add_test(tc, test_child_tunables);
 	tcase_add_test(tc, test_sighup_keeps_children);
 	tcase_add_test(tc, test_bad_config_and_missing_binary);
 	tcase_add_test(tc, test_flags_override_config);
