@@ -72,5 +72,6 @@ int kfk_loop_run(const ck_config_t *cfg)
 		ck_daemon_run(l.d);
 	}
 	kfk_srv_free(l.srv);
+	kfk_arena_cache_drain();
 	return ck_daemon_exit(l.d, "kafka-frontend", r);
 }

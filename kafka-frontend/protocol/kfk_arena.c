@@ -5,6 +5,11 @@
  * capacities of all chunks on the list and never exceeds cap_bytes (when a
  * cap is set). Allocations larger than a standard chunk get a chunk of their
  * own, which reset returns to malloc.
+ * Chunks of the two common sizes (a request's 4 KiB, the default 16 KiB)
+ * go back to a small per-thread cache instead of free(): every Kafka request
+ * takes one and gives it back, and a malloc of that size makes glibc
+ * consolidate its fast bins each time (a tenth of kafka-frontend's CPU under
+ * 16 clients' metadata writes was malloc and free).
  */
 #include "kfk_arena.h"
 
@@ -23,6 +28,68 @@ struct kfk_arena_chunk {
 };
 
 #define KFK_ARENA_ALIGN (alignof(max_align_t))
+
+#define KFK_ARENA_CACHE_MAX 32 /* chunks kept per size class and thread */
+
+static const size_t kfk_arena_cache_cap[2] = {4096u, KFK_ARENA_CHUNK_BYTES_DEFAULT};
+
+static __thread struct {
+	kfk_arena_chunk_t *head;
+	unsigned n;
+} kfk_arena_cache[2];
+
+static int kfk_arena_cache_class(size_t cap)
+{
+	for (int i = 0; i < 2; i++)
+		if (kfk_arena_cache_cap[i] == cap)
+			return i;
+	return -1;
+}
+
+static kfk_arena_chunk_t *kfk_arena_chunk_get(size_t cap)
+{
+	int k = kfk_arena_cache_class(cap);
+	kfk_arena_chunk_t *c;
+
+	if (k >= 0 && kfk_arena_cache[k].head) {
+		c = kfk_arena_cache[k].head;
+		kfk_arena_cache[k].head = c->next;
+		kfk_arena_cache[k].n--;
+		return c;
+	}
+	return malloc(sizeof(*c) + cap);
+}
+
+static void kfk_arena_chunk_put(kfk_arena_chunk_t *c)
+{
+	int k = kfk_arena_cache_class(c->cap);
+
+	if (k < 0 || kfk_arena_cache[k].n >= KFK_ARENA_CACHE_MAX) {
+		free(c);
+		return;
+	}
+	c->next = kfk_arena_cache[k].head;
+	kfk_arena_cache[k].head = c;
+	kfk_arena_cache[k].n++;
+}
+
+void kfk_arena_cache_drain(void)
+{
+	for (int k = 0; k < 2; k++) {
+		while (kfk_arena_cache[k].head) {
+			kfk_arena_chunk_t *c = kfk_arena_cache[k].head;
+
+			kfk_arena_cache[k].head = c->next;
+			free(c);
+		}
+		kfk_arena_cache[k].n = 0;
+	}
+}
+
+unsigned kfk_arena_cache_held(void)
+{
+	return kfk_arena_cache[0].n + kfk_arena_cache[1].n;
+}
 
 void kfk_arena_init(kfk_arena_t *a, size_t chunk_bytes, size_t cap_bytes)
 {
@@ -46,7 +113,7 @@ static int arena_chunk_add(kfk_arena_t *a, size_t need)
 	}
 	if (cap > SIZE_MAX - sizeof(*c))
 		return CK_E_TOO_LARGE;
-	c = malloc(sizeof(*c) + cap);
+	c = kfk_arena_chunk_get(cap);
 	if (!c)
 		return -ENOMEM;
 	c->cap = cap;
@@ -99,7 +166,7 @@ void kfk_arena_reset(kfk_arena_t *a)
 			continue;
 		}
 		a->held_bytes -= c->cap;
-		free(c);
+		kfk_arena_chunk_put(c);
 	}
 	if (keep) {
 		keep->next = NULL;
@@ -115,7 +182,7 @@ void kfk_arena_free(kfk_arena_t *a)
 
 	for (; c; c = next) {
 		next = c->next;
-		free(c);
+		kfk_arena_chunk_put(c);
 	}
 	a->head = NULL;
 	a->held_bytes = 0;

@@ -45,6 +45,12 @@ void kfk_arena_reset(kfk_arena_t *a);
 /* Releases all memory; the arena may be initialised again. */
 void kfk_arena_free(kfk_arena_t *a);
 
+/* Frees the calling thread's cache of released chunks (at exit, for leak
+ * checkers; the cache refills itself if arenas are used again). */
+void kfk_arena_cache_drain(void);
+/* Chunks in the calling thread's cache (for tests). */
+unsigned kfk_arena_cache_held(void);
+
 /* Bytes handed out since init or the last reset (alignment included). */
 static inline size_t kfk_arena_used(const kfk_arena_t *a) { return a->used_bytes; }
 

@@ -1,7 +1,7 @@
 /*
  * test_kfk_arena.c: unit tests of the request arena (kafka-frontend/protocol/kfk_arena.h):
  * alignment, chunk growth, the byte cap (and lifting it), reset keeping one
- * chunk.
+ * chunk, released standard chunks reused (bounded) and drained.
  */
 #include <check.h>
 #include <stdint.h>
@@ -110,6 +110,50 @@ START_TEST(test_reset_keeps_one_standard_chunk)
 }
 END_TEST
 
+/* A request arena's 4 KiB chunk, once freed, is the next request's chunk
+ * (last freed, first reused); the cache keeps at most 32 per size and
+ * hands each out once; drain empties it. */
+START_TEST(test_released_chunks_are_reused)
+{
+	enum { N = 100 };
+	static kfk_arena_t a[N];
+	kfk_arena_chunk_t *h[N];
+	void *p = NULL, *q = NULL;
+
+	kfk_arena_cache_drain();
+	ck_assert_uint_eq(kfk_arena_cache_held(), 0);
+	for (int i = 0; i < N; i++) {
+		kfk_arena_init(&a[i], 4096, 0);
+		ck_assert_int_eq(kfk_arena_alloc(&a[i], 1, 64, &p), 0);
+		h[i] = a[i].head;
+	}
+	for (int i = 0; i < N; i++)
+		kfk_arena_free(&a[i]);
+	ck_assert_uint_eq(kfk_arena_cache_held(), 32);
+	for (int i = 0; i < N; i++) {
+		kfk_arena_init(&a[i], 4096, 0);
+		ck_assert_int_eq(kfk_arena_alloc(&a[i], 1, 4096, &p), 0);
+		memset(p, i, 4096);
+		if (i < 32)
+			ck_assert_ptr_eq(a[i].head, h[31 - i]);
+		for (int j = 0; j < i; j++)
+			ck_assert_ptr_ne(a[j].head, a[i].head);
+	}
+	ck_assert_uint_eq(kfk_arena_cache_held(), 0);
+	/* Other sizes are not mixed in: a 1 KiB-chunk arena gets its own. */
+	kfk_arena_free(&a[0]);
+	kfk_arena_init(&a[0], 1024, 0);
+	ck_assert_int_eq(kfk_arena_alloc(&a[0], 1, 1024, &q), 0);
+	ck_assert_uint_eq(kfk_arena_cache_held(), 1);
+	memset(q, 1, 1024);
+	for (int i = 0; i < N; i++)
+		kfk_arena_free(&a[i]);
+	ck_assert_uint_eq(kfk_arena_cache_held(), 32);
+	kfk_arena_cache_drain();
+	ck_assert_uint_eq(kfk_arena_cache_held(), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kfk_arena");
@@ -122,6 +166,7 @@ int main(void)
 	tcase_add_test(tc, test_grows_past_one_chunk);
 	tcase_add_test(tc, test_cap_refuses_without_allocating);
 	tcase_add_test(tc, test_reset_keeps_one_standard_chunk);
+	tcase_add_test(tc, test_released_chunks_are_reused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
