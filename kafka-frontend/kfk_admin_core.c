@@ -7,8 +7,10 @@
  */
 #include "kfk_admin_core.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ck_segment.h"
@@ -276,13 +278,49 @@ int16_t kfk_partitions_check(const kfk_create_partitions_request_create_partitio
 	return KFK_ERR_NONE;
 }
 
-bool kfk_name_is_duplicate(const kfk_str_t *names, size_t n, size_t index)
+typedef struct {
+	kfk_str_t name;
+	size_t index;
+} kfk_name_ref_t;
+
+static int kfk_name_ref_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (i != index && names[i].len == names[index].len && names[i].len >= 0 &&
-		    (names[i].len == 0 ||
-		     !memcmp(names[i].ptr, names[index].ptr, (size_t)names[i].len)))
-			return true;
+	const kfk_name_ref_t *x = a, *y = b;
+	int c;
+
+	if (x->name.len != y->name.len)
+		return x->name.len < y->name.len ? -1 : 1;
+	c = x->name.len > 0 ? memcmp(x->name.ptr, y->name.ptr, (size_t)x->name.len) : 0;
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int kfk_names_dups(const kfk_str_t *names, size_t n, uint8_t *ret)
+{
+	kfk_name_ref_t *refs;
+	size_t m = 0;
+
+	memset(ret, KFK_NAME_UNIQUE, n);
+	if (n < 2)
+		return 0;
+	refs = malloc(n * sizeof(*refs));
+	if (!refs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (names[i].len >= 0)
+			refs[m++] = (kfk_name_ref_t){names[i], i};
+	/* Equal names end up next to each other, lowest index first. */
+	qsort(refs, m, sizeof(*refs), kfk_name_ref_cmp);
+	for (size_t i = 1; i < m; i++) {
+		const kfk_str_t *a = &refs[i - 1].name, *b = &refs[i].name;
+
+		if (a->len != b->len || (a->len > 0 && memcmp(a->ptr, b->ptr, (size_t)a->len)))
+			continue;
+		if (ret[refs[i - 1].index] == KFK_NAME_UNIQUE)
+			ret[refs[i - 1].index] = KFK_NAME_DUP_FIRST;
+		ret[refs[i].index] = KFK_NAME_DUP_LATER;
 	}
-	return false;
+	free(refs);
+	return 0;
 }

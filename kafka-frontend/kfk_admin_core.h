@@ -97,9 +97,17 @@ int16_t kfk_partitions_check(const kfk_create_partitions_request_create_partitio
                              int32_t current, int16_t rf, const int32_t *brokers, size_t nbrokers,
                              uint32_t start, int32_t *ret_replicas, char *msg, size_t msg_len);
 
-/* Whether NAMES[INDEX] appears elsewhere among the N NAMES (a topic named
- * twice in one request, which Kafka answers with INVALID_REQUEST for every
- * copy). Quadratic: requests name few topics. */
-bool kfk_name_is_duplicate(const kfk_str_t *names, size_t n, size_t index);
+/* What kfk_names_dups() says of one name of a request. */
+enum {
+	KFK_NAME_UNIQUE = 0,    /* named once (or a null name: never a duplicate) */
+	KFK_NAME_DUP_FIRST = 1, /* named more than once; this is the first copy */
+	KFK_NAME_DUP_LATER = 2, /* named more than once; an earlier copy exists */
+};
+
+/* Classifies each of the N NAMES (a topic named twice in one request gets
+ * INVALID_REQUEST: CreateTopics and DeleteTopics answer every copy,
+ * CreatePartitions names the topic once) into RET[i]. O(N log N): a
+ * request may name hundreds of thousands of topics. Returns 0 or -ENOMEM. */
+int kfk_names_dups(const kfk_str_t *names, size_t n, uint8_t *ret);
 
 #endif

@@ -14,7 +14,8 @@
  * CreateTopics naming one that is, and any CreatePartitions on a follower
  * (new partitions are numbered from the count it knows). validate_only
  * stops after the checks. A topic named twice in one request gets
- * INVALID_REQUEST for every copy, as in Kafka.
+ * INVALID_REQUEST, as in Kafka: for every copy in CreateTopics and
+ * DeleteTopics, once in CreatePartitions (whose results Kafka keys by name).
  * Not for: auto-creation (kfk_propose.c), configs (kfk_h_configs.c).
  */
 #define CK_LOG_SUBSYSTEM "admin"
@@ -209,8 +210,8 @@ out:
 }
 
 /* LISTED: whether this node may list the topic (false: looked up already). */
-static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names,
-                       const kfk_create_ctx_t *ctx, bool listed)
+static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const uint8_t *dups, const kfk_create_ctx_t *ctx,
+                       bool listed)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_create_topics_request_t *rq = req->body;
@@ -220,7 +221,7 @@ static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names,
 	kfk_topic_t *existing = NULL;
 	int16_t err;
 
-	if (kfk_name_is_duplicate(names, (size_t)ad->n, (size_t)i))
+	if (dups[i] != KFK_NAME_UNIQUE)
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
 		                   "topic named more than once in the request");
 	err = kfk_topic_name_check(t->name, plan->name, op->msg, sizeof(op->msg));
@@ -252,6 +253,7 @@ void kfk_h_create_topics(kfk_req_t *req)
 	kfk_create_ctx_t ctx;
 	kfk_admin_t *ad;
 	kfk_str_t *names;
+	uint8_t *dups;
 	bool listed = false;
 
 	/* A topic this node still lists may be gone at the controller (deleted
@@ -266,7 +268,8 @@ void kfk_h_create_topics(kfk_req_t *req)
 	}
 	ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_ct_respond);
 	names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
-	if (!ad || !names ||
+	dups = kfk_req_alloc(req, (size_t)rq->topics.count, 1);
+	if (!ad || !names || !dups ||
 	    !(ad->extra =
 	          kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(kfk_create_plan_t)))) {
 		kfk_req_fail_conn(req, "out of memory");
@@ -279,8 +282,12 @@ void kfk_h_create_topics(kfk_req_t *req)
 	ctx.cfg_defaults = &s->tdefs;
 	for (int32_t i = 0; i < rq->topics.count; i++)
 		names[i] = rq->topics.items[i].name;
+	if (kfk_names_dups(names, (size_t)rq->topics.count, dups) < 0) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
 	for (int32_t i = 0; i < rq->topics.count; i++)
-		kfk_ct_one(ad, i, names, &ctx, listed);
+		kfk_ct_one(ad, i, dups, &ctx, listed);
 	kfk_admin_release(ad);
 }
 
@@ -303,7 +310,7 @@ static void kfk_dt_respond(kfk_admin_t *ad)
 }
 
 static void kfk_dt_one(kfk_admin_t *ad, int32_t i, kfk_str_t name, const uint8_t *id,
-                       const kfk_str_t *names)
+                       const uint8_t *dups)
 {
 	kfk_req_t *req = ad->req;
 	kfk_delete_topics_response_deletable_topic_result_t *o =
@@ -318,7 +325,7 @@ static void kfk_dt_one(kfk_admin_t *ad, int32_t i, kfk_str_t name, const uint8_t
 	o->name = name;
 	if (id)
 		memcpy(o->topic_id, id, 16);
-	if (name.len >= 0 && kfk_name_is_duplicate(names, (size_t)ad->n, (size_t)i))
+	if (dups[i] != KFK_NAME_UNIQUE)
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
 		                   "topic named more than once in the request");
 	r = name.len >= 0 ? kfk_meta_topic(req->srv, name, &t)
@@ -345,6 +352,7 @@ void kfk_h_delete_topics(kfk_req_t *req)
 	int32_t n = v6 ? rq->topics.count : rq->topic_names.count;
 	kfk_admin_t *ad;
 	kfk_str_t *names;
+	uint8_t *dups;
 
 	kfk_meta_refresh(req->srv);
 	for (int32_t i = 0; i < n; i++) {
@@ -358,7 +366,8 @@ void kfk_h_delete_topics(kfk_req_t *req)
 	}
 	ad = kfk_admin_new(req, n < 0 ? 0 : n, rq->timeout_ms, kfk_dt_respond);
 	names = kfk_req_alloc(req, (size_t)(n < 0 ? 0 : n), sizeof(*names));
-	if (!ad || !names ||
+	dups = kfk_req_alloc(req, (size_t)(n < 0 ? 0 : n), 1);
+	if (!ad || !names || !dups ||
 	    !(ad->extra =
 	          kfk_req_alloc(req, (size_t)ad->n,
 	                        sizeof(kfk_delete_topics_response_deletable_topic_result_t)))) {
@@ -367,8 +376,12 @@ void kfk_h_delete_topics(kfk_req_t *req)
 	}
 	for (int32_t i = 0; i < ad->n; i++)
 		names[i] = v6 ? rq->topics.items[i].name : rq->topic_names.items[i];
+	if (kfk_names_dups(names, (size_t)ad->n, dups) < 0) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
 	for (int32_t i = 0; i < ad->n; i++)
-		kfk_dt_one(ad, i, names[i], v6 ? rq->topics.items[i].topic_id : NULL, names);
+		kfk_dt_one(ad, i, names[i], v6 ? rq->topics.items[i].topic_id : NULL, dups);
 	kfk_admin_release(ad);
 }
 
@@ -378,8 +391,10 @@ static void kfk_cp_respond(kfk_admin_t *ad)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_create_partitions_request_t *rq = req->body;
+	const uint8_t *dups = ad->extra;
 	kfk_create_partitions_response_t resp;
 	kfk_create_partitions_response_create_partitions_topic_result_t *items;
+	int32_t k = 0;
 
 	items = kfk_req_alloc(req, (size_t)ad->n, sizeof(*items));
 	if (!items) {
@@ -387,13 +402,18 @@ static void kfk_cp_respond(kfk_admin_t *ad)
 		return;
 	}
 	kfk_create_partitions_response_init(&resp);
+	/* Kafka answers a topic named twice once (its results are keyed by
+	 * name; librdkafka rejects a response naming a topic twice). */
 	for (int32_t i = 0; i < ad->n; i++) {
-		kfk_create_partitions_response_create_partitions_topic_result_init(&items[i]);
-		items[i].name = rq->topics.items[i].name;
-		items[i].error_code = ad->ops[i].err;
-		items[i].error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
+		if (dups[i] == KFK_NAME_DUP_LATER)
+			continue;
+		kfk_create_partitions_response_create_partitions_topic_result_init(&items[k]);
+		items[k].name = rq->topics.items[i].name;
+		items[k].error_code = ad->ops[i].err;
+		items[k].error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
+		k++;
 	}
-	resp.results.count = ad->n;
+	resp.results.count = k;
 	resp.results.items = items;
 	kfk_req_respond(req, &resp);
 }
@@ -428,8 +448,7 @@ out:
 	free(pas);
 }
 
-static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names, const int32_t *brokers,
-                       size_t nb)
+static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const int32_t *brokers, size_t nb)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_create_partitions_request_t *rq = req->body;
@@ -439,7 +458,7 @@ static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_str_t *names, const
 	int32_t *replicas;
 	int16_t rf, err;
 
-	if (kfk_name_is_duplicate(names, (size_t)ad->n, (size_t)i))
+	if (((const uint8_t *)ad->extra)[i] != KFK_NAME_UNIQUE)
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
 		                   "topic named more than once in the request");
 	if (kfk_meta_topic(req->srv, ct->name, &t) <= 0)
@@ -485,14 +504,18 @@ void kfk_h_create_partitions(kfk_req_t *req)
 	}
 	ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_cp_respond);
 	names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
-	if (!ad || !names) {
+	if (!ad || !names || !(ad->extra = kfk_req_alloc(req, (size_t)rq->topics.count, 1))) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
 	nb = (size_t)kfk_meta_live_broker_ids(req->srv, brokers, (int)CK_ARRAY_LEN(brokers));
 	for (int32_t i = 0; i < rq->topics.count; i++)
 		names[i] = rq->topics.items[i].name;
+	if (kfk_names_dups(names, (size_t)rq->topics.count, ad->extra) < 0) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
 	for (int32_t i = 0; i < rq->topics.count; i++)
-		kfk_cp_one(ad, i, names, brokers, nb);
+		kfk_cp_one(ad, i, brokers, nb);
 	kfk_admin_release(ad);
 }

@@ -25,6 +25,7 @@
 
 #include "ck_err.h"
 #include "ck_log.h"
+#include "kfk_admin_core.h"
 #include "kfk_errors.h"
 #include "kfk_h_admin.h"
 #include "kfk_srv.h"
@@ -356,14 +357,19 @@ static bool kfk_alter_refuse(kfk_aop_t *op, int16_t err)
 	return false;
 }
 
-/* Records KEY as the key of config I of one resource; false (OP set to
- * INVALID_REQUEST) when an earlier config of the resource has it too. */
-static bool kfk_alter_key(kfk_aop_t *op, kfk_str_t *keys, int32_t i, kfk_str_t key)
+/* Whether the N config KEYS of one resource are distinct; false (OP set to
+ * INVALID_REQUEST, checked before any value, as in Kafka) when one is
+ * named twice. */
+static bool kfk_alter_keys_unique(kfk_req_t *req, kfk_aop_t *op, const kfk_str_t *keys, int32_t n)
 {
-	keys[i] = key;
-	for (int32_t j = 0; j < i; j++) {
-		if (keys[j].len == key.len &&
-		    (key.len <= 0 || !memcmp(keys[j].ptr, key.ptr, (size_t)key.len))) {
+	uint8_t *dups = kfk_req_alloc(req, (size_t)n, 1);
+
+	if (!dups || kfk_names_dups(keys, (size_t)n, dups) < 0) {
+		kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+		return false;
+	}
+	for (int32_t k = 0; k < n; k++) {
+		if (dups[k] != KFK_NAME_UNIQUE) {
 			kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "duplicate config keys");
 			return false;
 		}
@@ -433,13 +439,15 @@ static bool kfk_ac_one(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcfg
 
 	if (!keys)
 		return false;
+	for (int32_t k = 0; k < res->configs.count; k++)
+		keys[k] = res->configs.items[k].name;
+	if (!kfk_alter_keys_unique(req, op, keys, res->configs.count))
+		return false;
 	kfk_tcfg_set_init(nw);
 	for (int32_t k = 0; k < res->configs.count; k++) {
 		const kfk_alter_configs_request_alterable_config_t *c = &res->configs.items[k];
 		int16_t err;
 
-		if (!kfk_alter_key(op, keys, k, c->name))
-			return false;
 		if (c->value.len < 0 && kfk_tcfg_lookup(c->name) >= 0)
 			continue; /* null: back to the default */
 		err = kfk_tcfg_set_put(nw, &req->srv->tdefs, c->name, c->value, op->msg,
@@ -487,12 +495,14 @@ static bool kfk_iac_one(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcf
 
 	if (!keys)
 		return false;
+	for (int32_t k = 0; k < res->configs.count; k++)
+		keys[k] = res->configs.items[k].name;
+	if (!kfk_alter_keys_unique(req, op, keys, res->configs.count))
+		return false;
 	*nw = *(*ret_t)->cfg_set;
 	for (int32_t k = 0; k < res->configs.count; k++) {
 		int16_t err;
 
-		if (!kfk_alter_key(op, keys, k, res->configs.items[k].name))
-			return false;
 		err = kfk_iac_apply(req->srv, nw, &res->configs.items[k], op->msg, sizeof(op->msg));
 		if (err != KFK_ERR_NONE)
 			return kfk_alter_refuse(op, err);

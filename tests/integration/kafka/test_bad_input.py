@@ -8,7 +8,8 @@ lengths; an array count of 2^31-1 followed by a few bytes; a Metadata
 byte (both as a complete shorter frame and as a full-length frame whose
 sender stops and half-closes); unknown API keys and versions; a TLS
 ClientHello on the plaintext port; Produce batches with a corrupt CRC and
-other broken batches. Each must get the right error or a closed connection
+other broken batches; admin requests naming a topic twice, or 200,000
+times. Each must get the right error or a closed connection
 -- never a hang, never a crash: afterwards kafka-frontend has 0 restarts, the
 good producer had no failure and everything it was acknowledged is consumed.
 """
@@ -359,6 +360,35 @@ class BadInput(NodeTestCase):
                       % res[(topic, 0)][0])
         self.assertEqual(self.latest(topic, 0), 0, 'a malformed batch was appended')
 
+
+    def test_admin_duplicate_names(self):
+        """Topics named more than once in one admin request: INVALID_REQUEST
+        (42) for every copy in CreateTopics, the topic named once in the
+        CreatePartitions response (librdkafka refuses a response that names
+        it twice), and a request naming 200,000 topics is answered in
+        seconds (the pairwise check it replaced took minutes, and the whole
+        node's Kafka port waited)."""
+        names = ['dup%06d' % i for i in range(100000)] * 2
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=60)
+        try:
+            body = c.call(kproto.CREATE_TOPICS, 1,
+                          kproto.create_topics_body([(nm, 1, 1) for nm in names]))
+        finally:
+            c.close()
+        res = kproto.R(body).array(lambda x: (x.string(), x.i16(), x.string()))
+        self.assertEqual([nm for nm, _, _ in res], names)
+        self.assertEqual({e for _, e, _ in res}, {42})
+        from confluent_kafka.admin import AdminClient, NewPartitions
+        admin = AdminClient({'bootstrap.servers': self.n.bootstrap})
+        fs = admin.create_partitions([NewPartitions(self.good_topic, 4),
+                                      NewPartitions(self.good_topic, 5)])
+        with self.assertRaises(kclients.ck.KafkaException) as cm:
+            fs[self.good_topic].result(30)
+        self.assertEqual(cm.exception.args[0].code(), kclients.ck.KafkaError.INVALID_REQUEST,
+                         cm.exception.args[0])
+        md = admin.list_topics(self.good_topic, timeout=10)
+        self.assertEqual(len(md.topics[self.good_topic].partitions), 2)
+        self.assertFalse(any(t.startswith('dup0') for t in admin.list_topics(timeout=10).topics))
 
 if __name__ == '__main__':
     main()
