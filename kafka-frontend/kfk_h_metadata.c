@@ -262,23 +262,23 @@ static void kfk_md_prepare(kfk_req_t *req, int32_t i, bool may_create)
 		st->errs[i] = KFK_ERR_LEADER_NOT_AVAILABLE;
 }
 
-/* Drops repeated names (Kafka treats the topic list as a set). */
+/* Drops repeated names (Kafka treats the topic list as a set), keeping
+ * the first copy of each in order; -1 when out of memory. */
 static int32_t kfk_md_dedup(kfk_req_t *req, kfk_md_state_t *st)
 {
 	const kfk_metadata_request_t *rq = req->body;
+	uint8_t *dups = kfk_req_alloc(req, (size_t)rq->topics.count, 1);
 	int32_t k = 0;
 
+	for (int32_t i = 0; i < rq->topics.count; i++)
+		st->names[i] = rq->topics.items[i].name;
+	if (!dups || kfk_names_dups(st->names, (size_t)rq->topics.count, dups) < 0)
+		return -1;
 	for (int32_t i = 0; i < rq->topics.count; i++) {
-		const kfk_metadata_request_topic_t *t = &rq->topics.items[i];
-		bool dup = false;
-
-		for (int32_t j = 0; j < k && t->name.len >= 0 && !dup; j++)
-			dup = st->names[j].len == t->name.len &&
-			      !memcmp(st->names[j].ptr, t->name.ptr, (size_t)t->name.len);
-		if (dup)
+		if (dups[i] == KFK_NAME_DUP_LATER)
 			continue;
-		rq->topics.items[k] = *t;
-		st->names[k++] = t->name;
+		rq->topics.items[k] = rq->topics.items[i];
+		st->names[k++] = rq->topics.items[i].name;
 	}
 	return k;
 }
@@ -323,6 +323,11 @@ void kfk_h_metadata(kfk_req_t *req)
 		return;
 	}
 	st->n = kfk_md_dedup(req, st);
+	if (st->n < 0) {
+		st->n = 0;
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
 	st->pending = 1; /* held until every entry is prepared */
 	for (int32_t i = 0; i < st->n; i++)
 		kfk_md_prepare(req, i, may_create);
