@@ -242,6 +242,12 @@ static void raftd_on_envelope(void *arg, Chronik__Raftnet__Envelope *env, bool r
 	struct raftd_node *n = arg;
 
 	if (!n->raft || n->failed) {
+		/* Not started yet (a restarted raftd still loading its log) or
+		 * failed: refuse forwards instead of dropping them, or their
+		 * senders would wait for an answer until their deadline. */
+		for (size_t i = 0; i < env->n_forwards; i++)
+			raftd_fwd_reply(n, env->from, env->forwards[i]->id,
+			                n->failed ? CK_E_SHUTDOWN : CK_E_NOT_LEADER, 0, NULL);
 		chronik__raftnet__envelope__free_unpacked(env, NULL);
 		return;
 	}
@@ -273,27 +279,37 @@ static void raftd_on_peer_up(void *arg, uint64_t peer)
 	raftd_node_pump(n);
 }
 
-static void raftd_on_peer_down(void *arg, uint64_t peer)
+/*
+ * Takes back the forwarded proposals whose answer may never come: those
+ * sent to PEER when LOST (the connection went down), else those sent to any
+ * node but the leader (leadership moved: the node they went to may have
+ * appended them, or may have dropped them, a restarted raftd for one).
+ * Idempotent ones go back to the front of the queue, in their order, to be
+ * sent to (or proposed by) the leader: a second copy is harmless. On a lost
+ * connection the others are answered CK_E_TIMEOUT (the outcome is unknown);
+ * on a leader change they keep waiting for their answer. Returns how many
+ * were taken back or answered.
+ */
+static size_t raftd_fwd_take_back(struct raftd_node *n, uint64_t peer, bool lost)
 {
-	struct raftd_node *n = arg;
 	raftd_prop_list_t keep = {0}, retry = {0};
 	raftd_prop_t *p;
-	size_t lost = 0;
+	size_t taken = 0;
 
-	/* What went out on that connection may or may not have arrived. */
 	while ((p = raftd_list_pop(&n->forwarded)) != NULL) {
-		if (p->fwd_peer != peer) {
+		bool stale = lost ? p->fwd_peer == peer : p->fwd_peer != n->leader;
+
+		if (!stale || (!lost && (!p->idempotent || n->stopping))) {
 			raftd_list_push(&keep, p);
 			continue;
 		}
-		lost++;
+		taken++;
 		if (p->idempotent && !n->stopping)
 			raftd_list_push(&retry, p);
 		else /* the outcome is unknown: not CK_E_NOT_LEADER */
 			raftd_prop_finish(p, CK_E_TIMEOUT, 0, NULL);
 	}
 	n->forwarded = keep;
-	/* Sent again first, in their order. */
 	if (retry.head) {
 		for (p = retry.head; p; p = p->next) {
 			p->fwd_id = 0;
@@ -305,6 +321,15 @@ static void raftd_on_peer_down(void *arg, uint64_t peer)
 		n->queued.head = retry.head;
 		n->queued.n += retry.n;
 	}
+	return taken;
+}
+
+static void raftd_on_peer_down(void *arg, uint64_t peer)
+{
+	struct raftd_node *n = arg;
+	/* What went out on that connection may or may not have arrived. */
+	size_t lost = raftd_fwd_take_back(n, peer, true);
+
 	if (lost)
 		ck_log(CK_LOG_INFO, "forwarded proposals without an answer peer=%llu count=%zu",
 		       (unsigned long long)peer, lost);
@@ -389,8 +414,15 @@ void raftd_node_net_leader_changed(struct raftd_node *n)
 	raftd_prop_list_t keep = {0};
 	raftd_prop_t *p;
 
+	size_t back;
+
 	n->leader_commit = 0;
 	n->fwd_hold_ms = 0;
+	back = raftd_fwd_take_back(n, 0, false);
+	if (back)
+		ck_log(CK_LOG_INFO,
+		       "forwarded proposals sent again to the new leader leader=%llu count=%zu",
+		       (unsigned long long)n->leader, back);
 	if (n->role == RAFT_LEADER)
 		return;
 	/* Followers' proposals this node had not proposed yet go back to

@@ -824,7 +824,7 @@ struct cl_stream {
 	char prefix[32];
 	pthread_t th;
 	atomic_bool stop;
-	size_t acked;
+	atomic_size_t acked;
 	size_t bad;
 };
 
@@ -865,7 +865,7 @@ static void *cl_stream_main(void *arg)
 		int result = 0, err = cl_stream_one(s, i, &result);
 
 		if (err == 0 && result == 0) {
-			s->acked = ++i;
+			atomic_store(&s->acked, ++i);
 			continue;
 		}
 		if (err == 0 || (err != CK_E_NOT_LEADER && err != CK_E_TIMEOUT &&
@@ -888,8 +888,14 @@ cl_stream_t *cl_stream_start(cl_t *c, int i, const char *prefix)
 	s->node = i;
 	snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
 	atomic_init(&s->stop, false);
+	atomic_init(&s->acked, 0);
 	ck_assert_int_eq(pthread_create(&s->th, NULL, cl_stream_main, s), 0);
 	return s;
+}
+
+size_t cl_stream_acked(cl_stream_t *s)
+{
+	return atomic_load(&s->acked);
 }
 
 size_t cl_stream_stop(cl_stream_t *s, size_t *ret_bad)
@@ -898,7 +904,7 @@ size_t cl_stream_stop(cl_stream_t *s, size_t *ret_bad)
 
 	atomic_store(&s->stop, true);
 	ck_assert_int_eq(pthread_join(s->th, NULL), 0);
-	acked = s->acked;
+	acked = atomic_load(&s->acked);
 	*ret_bad = s->bad;
 	free(s);
 	return acked;

@@ -147,6 +147,8 @@ cl_stream_t *cl_stream_start(cl_t *c, int i, const char *prefix);
 /* Stops it; returns how many topics were acknowledged (0 .. n-1 in order;
  * *RET_BAD counts answers that were neither success nor retriable). */
 size_t cl_stream_stop(cl_stream_t *s, size_t *ret_bad);
+/* How many it has acknowledged so far (while it runs). */
+size_t cl_stream_acked(cl_stream_t *s);
 
 /* Adds test T (its function name NAME, "test_x") to TC unless
  * CHRONIK_CLUSTER_ONLY names another ("x"). */

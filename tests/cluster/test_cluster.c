@@ -16,6 +16,12 @@
  *                       leader after its restart, identical LMDB
  *   kill_follower       kill -9 of a follower's node during a stream,
  *                       three times: it restarts and converges
+ *   kill_leader_raftd   kill -9 of the leader's raftd alone (restarted at
+ *                       once; the supervisor's raft port accepts meanwhile)
+ *                       during streams through both followers, three
+ *                       times: both go on within 10 s of each kill (a
+ *                       forward the restarting raftd took was dropped and
+ *                       waited 30 s), nothing refused, all converge
  *   stop_leader         SIGSTOP of the leader's raftd past the election
  *                       timeout: the majority elects a leader and commits,
  *                       the stopped one steps down after SIGCONT and
@@ -635,6 +641,70 @@ static void add(TCase *tc, const TTest *t, const char *name)
 		tcase_add_test(tc, t);
 }
 
+/* Waits until stream S has acknowledged more than N topics; fails after
+ * MS milliseconds with WHAT. */
+static void stream_wait_past(cl_stream_t *s, size_t n, uint64_t since, int ms, const char *what,
+                             int node)
+{
+	while (cl_stream_acked(s) <= n) {
+		ck_assert_msg(ck_clock_mono_ms() - since < (uint64_t)ms,
+		              "%s: the stream through node %d stalled at %zu for %d ms", what, node,
+		              cl_stream_acked(s), ms);
+		ck_test_sleep_ms(10);
+	}
+}
+
+START_TEST(test_kill_leader_raftd)
+{
+	cl_stream_t *s[2];
+	size_t at_kill[2], bad, total = 0;
+	int leader, f[2];
+	uint64_t t_kill;
+	pid_t pid;
+
+	cl_init(&C, "cluster-killr", 0);
+	cl_start_all(&C);
+	leader = cl_wait_leader(&C, ALL, 0, 30000);
+	ck_assert_int_gt(leader, 0);
+	f[0] = leader == 1 ? 2 : 1;
+	f[1] = cl_other(leader, f[0]);
+	s[0] = cl_stream_start(&C, f[0], "r0-");
+	s[1] = cl_stream_start(&C, f[1], "r1-");
+	for (int round = 0; round < 3; round++) {
+		uint64_t now = ck_clock_mono_ms();
+
+		for (int k = 0; k < 2; k++)
+			stream_wait_past(s[k], cl_stream_acked(s[k]) + 20, now, 30000,
+			                 "before the kill", f[k]);
+		leader = cl_wait_leader(&C, ALL, 0, 30000);
+		ck_assert_int_gt(leader, 0);
+		pid = cl_raftd_pid(&C, leader);
+		ck_assert_int_gt(pid, 0);
+		for (int k = 0; k < 2; k++)
+			at_kill[k] = cl_stream_acked(s[k]);
+		ck_assert_int_eq(kill(pid, SIGKILL), 0);
+		t_kill = ck_clock_mono_ms();
+		/* A new leader takes over in a few seconds; each stream's
+		 * write in flight is answered, or tried again, by then. */
+		for (int k = 0; k < 2; k++)
+			stream_wait_past(s[k], at_kill[k] + 5, t_kill, 10000, "after the kill",
+			                 f[k]);
+		printf("kill_leader_raftd: round %d: raftd of node %d killed, both streams went on "
+		       "within %llu ms\n",
+		       round, leader, (unsigned long long)(ck_clock_mono_ms() - t_kill));
+	}
+	for (int k = 0; k < 2; k++) {
+		at_kill[k] = cl_stream_stop(s[k], &bad);
+		ck_assert_uint_eq(bad, 0);
+		total += at_kill[k];
+	}
+	cl_wait_same(&C, ALL, 30000);
+	for (int k = 0; k < 2; k++)
+		ck_assert_uint_ge(cl_topics(&C, f[k], k ? "r1-" : "r0-"), at_kill[k]);
+	ck_assert_uint_gt(total, 100);
+}
+END_TEST
+
 #define ADD(tc, t) add(tc, t, #t)
 
 int main(void)
@@ -649,6 +719,7 @@ int main(void)
 	ADD(tc, test_create_and_forward);
 	ADD(tc, test_kill_leader);
 	ADD(tc, test_kill_follower);
+	ADD(tc, test_kill_leader_raftd);
 	ADD(tc, test_stop_leader);
 	ADD(tc, test_cold_restart);
 	ADD(tc, test_wipe_node);
