@@ -22,6 +22,7 @@
 #include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
+#include "ck_metacmd.h"
 #include "kfk_admin_core.h"
 #include "kfk_errors.h"
 #include "kfk_srv.h"
@@ -33,9 +34,11 @@
  * that could not be sent (-ENOTCONN: raftd restarting) never left: both are
  * tried again, after a growing pause, until the deadline, so a client never
  * sees NOT_CONTROLLER (Kafka's brokers forward to the controller the same
- * way). An answer that leaves the outcome open (CK_E_TIMEOUT, the
- * connection lost with the call in flight) is not tried again: the client
- * hears REQUEST_TIMED_OUT.
+ * way). A call in flight when the connection is lost is tried again too
+ * when the command is harmless to apply twice (ck_metacmd_idempotent: a
+ * topic's creation, a config change); otherwise an answer that leaves the
+ * outcome open (CK_E_TIMEOUT, the connection lost) is not tried again: the
+ * client hears REQUEST_TIMED_OUT.
  */
 typedef struct kfk_prop {
 	kfk_srv_t *srv;
@@ -111,9 +114,19 @@ static void kfk_prop_reply(void *arg, int err, const void *reply)
 	const Chronik__Raftd__RaftdReply *rep = reply;
 	kfk_srv_t *s = p->srv;
 
-	if (err)
+	if (err) {
+		/* raftd went away with the call in flight (it restarts): the
+		 * write may or may not be in the log. One that is harmless to
+		 * apply twice is sent again once raftd is back; for the others
+		 * the outcome is open: REQUEST_TIMED_OUT. */
+		if (ck_metacmd_idempotent(p->cmd, p->cmd_len) &&
+		    ck_clock_mono_ms() < p->deadline_ms) {
+			ck_log(CK_LOG_DEBUG, "the controller connection was lost: trying again");
+			return kfk_prop_wait(p);
+		}
 		return kfk_prop_done(p, kfk_err_from_raftd(err),
 		                     "the controller connection was lost");
+	}
 	if (rep->error == CK_E_NOT_LEADER) {
 		ck_log(CK_LOG_DEBUG, "no controller took the proposal yet: trying again");
 		return kfk_prop_wait(p);

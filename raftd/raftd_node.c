@@ -31,6 +31,7 @@
 #include "ck_daemon.h"
 #include "ck_err.h"
 #include "ck_log.h"
+#include "ck_metacmd.h"
 #include "raftd_feed.h"
 #include "raftd_hs.h"
 #include "raftd_node_int.h"
@@ -935,17 +936,6 @@ void raftd_node_free(raftd_node_t *n)
 	free(n);
 }
 
-/* Whether proposing the packed command DATA twice does no harm: the second
- * application changes nothing and reports success (CreateTopic by topic
- * id, RegisterBroker, FenceBroker, AlterTopicConfigs). A MetadataCommand
- * holds one field, its oneof member, so its first byte is that tag. */
-static bool raftd_cmd_idempotent(const uint8_t *data, size_t len)
-{
-	static const uint8_t tags[] = {(1 << 3) | 2, (4 << 3) | 2, (5 << 3) | 2, (6 << 3) | 2};
-
-	return len > 0 && memchr(tags, data[0], sizeof(tags)) != NULL;
-}
-
 int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, raftd_propose_cb cb,
                        void *arg, bool remote)
 {
@@ -963,7 +953,7 @@ int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, ra
 	p->cb = cb;
 	p->arg = arg;
 	p->remote = remote;
-	p->idempotent = raftd_cmd_idempotent(data, len);
+	p->idempotent = ck_metacmd_idempotent(data, len);
 	if (remote || raftd_exec_routes(raftd_apply_cmd_case(data, len))) {
 		p->urgent = &n->urgent_n;
 		n->urgent_n++;

@@ -28,6 +28,11 @@
  *                   topic is listed exactly once by the survivors and by
  *                   the old leader after its restart, nothing else but the
  *                   one in flight
+ *   kill_leader_raftd  the leader's raftd alone killed -9 while
+ *                   kafka-python creates topics through the leader's node
+ *                   and through a follower: both go on within 10 s and
+ *                   neither sees an error (the write in flight is sent
+ *                   again and applied once); nothing lost or doubled
  *   stall_leader    the leader's walwriter stopped for 12 s (a hung disk)
  *                   while kafka-python creates topics through it (one
  *                   client from before, one from during the stall) and
@@ -717,6 +722,29 @@ static void ks_check(const ks_t *s, const km_t *m)
 	}
 }
 
+/* kafka-python streams "l-" to LTARGET and "f-" to FTARGET (dstream),
+ * each with N topics acknowledged. */
+static void ks_start_pair(ks_t *l, const char *ltarget, ks_t *f, const char *ftarget, size_t n)
+{
+	ks_start(l, 0, "dstream", ltarget, "l-");
+	ks_start(f, 1, "dstream", ftarget, "f-");
+	ks_wait_acked(l, n, 60000);
+	ks_wait_acked(f, n, 60000);
+}
+
+/* Once all three nodes are up with a leader and agree: ks_check of
+ * streams A and B on every node; frees M. */
+static void ks_check_converged(const ks_t *a, const ks_t *b, km_t *m)
+{
+	int next = cl_wait_leader(&C, CL_ALL, 0, 30000);
+
+	ck_assert_int_gt(next, 0);
+	km_wait_cluster(m, CL_ALL, CL_ALL, next, 30);
+	ks_check(a, m);
+	ks_check(b, m);
+	km_free(m);
+}
+
 START_TEST(test_kill_leader)
 {
 	Chronik__Raftd__RaftStatus st;
@@ -792,12 +820,50 @@ START_TEST(test_kill_leader)
 	ks_check(&d, &m);
 
 	cl_start(&C, leader);
-	next = cl_wait_leader(&C, CL_ALL, 0, 30000);
-	ck_assert_int_gt(next, 0);
-	km_wait_cluster(&m, CL_ALL, CL_ALL, next, 30);
-	ks_check(&s, &m);
-	ks_check(&d, &m);
-	km_free(&m);
+	ks_check_converged(&s, &d, &m);
+}
+END_TEST
+
+/* The leader's raftd alone killed -9 (its supervisor restarts it at once)
+ * while kafka-python creates topics through the leader's node and through
+ * a follower: both go on within 10 s, and neither client sees an error: a
+ * creation in flight is sent again by kafka-frontend (or by the follower's
+ * raftd) once a raftd takes it, and applied once. */
+START_TEST(test_kill_leader_raftd)
+{
+	char lport[16], fport[16];
+	km_t m = {0};
+	ks_t l, f;
+	size_t l_kill, f_kill;
+	uint64_t t_kill;
+	int leader, fol;
+	pid_t pid;
+
+	leader = start_cluster("kafka-killr", &m);
+	fol = leader == 1 ? 2 : 1;
+	snprintf(lport, sizeof(lport), "%d", kport(leader));
+	snprintf(fport, sizeof(fport), "%d", kport(fol));
+	ks_start_pair(&l, lport, &f, fport, 50);
+	pid = cl_raftd_pid(&C, leader);
+	ck_assert_int_gt(pid, 0);
+	ks_read(&l);
+	ks_read(&f);
+	l_kill = l.acked;
+	f_kill = f.acked;
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	t_kill = ck_clock_mono_ms();
+	ks_wait_acked(&l, l_kill + 20, 10000);
+	ks_wait_acked(&f, f_kill + 20, 10000);
+	printf("kill_leader_raftd: raftd of node %d killed; 20 more creations through it and "
+	       "through node %d within %llu ms\n",
+	       leader, fol, (unsigned long long)(ck_clock_mono_ms() - t_kill));
+	fflush(stdout);
+	ks_stop(&l);
+	ks_stop(&f);
+	ck_assert_msg(l.retries == 0 && f.retries == 0,
+	              "the clients saw errors: %zu retries through node %d, %zu through node %d",
+	              l.retries, leader, f.retries, fol);
+	ks_check_converged(&l, &f, &m);
 }
 END_TEST
 
@@ -824,10 +890,7 @@ START_TEST(test_stall_leader)
 	/* A deadline beyond raftd's 10 s, so that its answer decides. */
 	snprintf(lport, sizeof(lport), "%d --timeout-ms 25000", kport(leader));
 	snprintf(fport, sizeof(fport), "%d --timeout-ms 25000", kport(other));
-	ks_start(&l, 0, "dstream", lport, "l-");
-	ks_start(&f, 1, "dstream", fport, "f-");
-	ks_wait_acked(&l, 20, 60000);
-	ks_wait_acked(&f, 20, 60000);
+	ks_start_pair(&l, lport, &f, fport, 20);
 	wal = cl_child_pid(&C, leader, "chronik-walwriter");
 	ck_assert_int_gt(wal, 0);
 	stalled_pid = wal;
@@ -985,6 +1048,7 @@ int main(void)
 	tcase_set_timeout(tc, 240);
 	CL_ADD_TEST(tc, test_create_forward);
 	CL_ADD_TEST(tc, test_kill_leader);
+	CL_ADD_TEST(tc, test_kill_leader_raftd);
 	CL_ADD_TEST(tc, test_fence);
 	CL_ADD_TEST(tc, test_stall_leader);
 	suite_add_tcase(s, tc);
