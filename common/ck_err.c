@@ -25,6 +25,7 @@ static const char *const ck_err_names[] = {
 	[11] = "offset out of range",
 	[12] = "shutting down",
 	[13] = "timed out",
+	[14] = "name collides with another",
 };
 
 const char *ck_strerror(int err)

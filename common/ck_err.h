@@ -28,7 +28,8 @@ enum {
 	CK_E_OFFSET_RANGE = -10011, /* offset outside [log start, log end] */
 	CK_E_SHUTDOWN = -10012,     /* the process is stopping */
 	CK_E_TIMEOUT = -10013,      /* a deadline passed */
-	CK_E_LAST = -10013,
+	CK_E_COLLISION = -10014,    /* a name collides with another's (Kafka's '.' / '_' rule) */
+	CK_E_LAST = -10014,
 };
 
 /* Human-readable text for a negative error code (errno, CK_E_* or MDB_*).

@@ -501,6 +501,76 @@ int ck_meta_topic_raw(ck_meta_t *m, MDB_txn *txn, const char *name, MDB_val *ret
 	return ck_meta_err(mdb_get(txn, m->topics, &k, ret));
 }
 
+/* Whether a key of the topics database starts with PAT[0..LEN). */
+static int ck_meta_prefix_held(MDB_cursor *cur, const char *pat, size_t len)
+{
+	MDB_val k = {len, (void *)pat}, v;
+	int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+	if (r == MDB_NOTFOUND)
+		return 0;
+	if (r)
+		return ck_meta_err(r);
+	return k.mv_size >= len && !memcmp(k.mv_data, pat, len);
+}
+
+/* Depth first over the '.' / '_' choices of PAT from POS on, '.' first, so
+ * the first name found is the least; a branch is taken only while some
+ * stored name starts with the prefix chosen so far, which bounds the walk
+ * by the names stored rather than by 2^(collision characters). */
+static int ck_meta_collide_walk(MDB_cursor *cur, char *pat, size_t len, size_t pos,
+                                const char *name)
+{
+	static const char alt[2] = {'.', '_'};
+	size_t i = pos;
+
+	while (i < len && pat[i] != '.' && pat[i] != '_')
+		i++;
+	if (i == len) { /* a whole name: stored, and not NAME itself? */
+		MDB_val k = {len, pat}, v;
+		int r = mdb_cursor_get(cur, &k, &v, MDB_SET);
+
+		if (r == MDB_NOTFOUND)
+			return 0;
+		if (r)
+			return ck_meta_err(r);
+		return memcmp(pat, name, len) != 0;
+	}
+	for (int c = 0; c < 2; c++) {
+		int r;
+
+		pat[i] = alt[c];
+		r = ck_meta_prefix_held(cur, pat, i + 1);
+		if (r > 0)
+			r = ck_meta_collide_walk(cur, pat, len, i + 1, name);
+		if (r != 0)
+			return r;
+	}
+	pat[i] = name[i];
+	return 0;
+}
+
+int ck_meta_topic_collision(ck_meta_t *m, MDB_txn *txn, const char *name, char *ret,
+                            size_t ret_size)
+{
+	char pat[CK_META_TOPIC_MAX + 1];
+	MDB_cursor *cur;
+	size_t n = name ? strlen(name) : 0;
+	int r;
+
+	if (n == 0 || n > CK_META_TOPIC_MAX || !strpbrk(name, "._"))
+		return 0;
+	memcpy(pat, name, n + 1);
+	r = ck_meta_err(mdb_cursor_open(txn, m->topics, &cur));
+	if (r < 0)
+		return r;
+	r = ck_meta_collide_walk(cur, pat, n, 0, name);
+	mdb_cursor_close(cur);
+	if (r > 0 && ret_size > 0)
+		(void)snprintf(ret, ret_size, "%s", pat);
+	return r;
+}
+
 int ck_meta_partition_get(ck_meta_t *m, MDB_txn *txn, const char *topic, int32_t partition,
                           Chronik__Meta__PartitionRecord **ret)
 {

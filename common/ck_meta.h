@@ -118,6 +118,14 @@ int ck_meta_broker_get(ck_meta_t *m, MDB_txn *txn, int32_t id, Chronik__Meta__Br
  * reader that only needs to know whether it changed. Returns 0,
  * CK_E_NOT_FOUND or an error. */
 int ck_meta_topic_raw(ck_meta_t *m, MDB_txn *txn, const char *name, MDB_val *ret);
+/* Kafka's name collision rule: two different topic names collide when they
+ * are equal once every '.' is read as '_' (metric names cannot tell them
+ * apart). Returns 1 and the least stored name that collides with NAME in
+ * RET (truncated to RET_SIZE), 0 when none does (NAME itself stored is not
+ * a collision), or an error. The cost grows with the stored names sharing
+ * NAME's prefixes, not with 2^(dots and underscores in NAME). */
+int ck_meta_topic_collision(ck_meta_t *m, MDB_txn *txn, const char *name, char *ret,
+                            size_t ret_size);
 
 /* Calls FN for every record, in key order; FN returning non-zero stops the
  * walk and that value is returned. The record is freed after FN returns. */

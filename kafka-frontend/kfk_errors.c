@@ -134,6 +134,8 @@ int16_t kfk_err_from_raftd(int err)
 		return KFK_ERR_REQUEST_TIMED_OUT;
 	case CK_E_EXISTS:
 		return KFK_ERR_TOPIC_ALREADY_EXISTS;
+	case CK_E_COLLISION:
+		return KFK_ERR_INVALID_TOPIC_EXCEPTION;
 	case CK_E_NOT_FOUND:
 		return KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 	case CK_E_INVALID:

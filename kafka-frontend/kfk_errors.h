@@ -64,7 +64,8 @@ int16_t kfk_err_from_wal(int err);
  * result): CK_E_NOT_LEADER / not connected -> NOT_CONTROLLER (clients
  * refresh and retry), CK_E_TIMEOUT or CK_E_CLOSED (in flight when raftd
  * went away: outcome unknown) -> REQUEST_TIMED_OUT, CK_E_EXISTS ->
- * TOPIC_ALREADY_EXISTS, CK_E_NOT_FOUND -> UNKNOWN_TOPIC_OR_PARTITION,
+ * TOPIC_ALREADY_EXISTS, CK_E_COLLISION -> INVALID_TOPIC_EXCEPTION (a name
+ * that collides with another's), CK_E_NOT_FOUND -> UNKNOWN_TOPIC_OR_PARTITION,
  * CK_E_INVALID -> INVALID_REQUEST, anything else UNKNOWN_SERVER_ERROR. */
 int16_t kfk_err_from_raftd(int err);
 

@@ -195,6 +195,7 @@ static void kfk_ct_propose(kfk_aop_t *op, kfk_create_plan_t *plan)
 	}
 	kfk_topic_id_new(s, id);
 	ct.name = plan->name;
+	ct.refuse_collision = true;
 	ct.topic_id.data = id;
 	ct.topic_id.len = 16;
 	ct.n_assignments = (size_t)plan->partitions;
@@ -207,6 +208,24 @@ static void kfk_ct_propose(kfk_aop_t *op, kfk_create_plan_t *plan)
 out:
 	free(pa);
 	free(pas);
+}
+
+/* Kafka refuses a name that collides with an existing topic's once '.'
+ * and '_' are equated; raftd checks again when it applies the creation
+ * (refuse_collision), against what committed before it. */
+static bool kfk_ct_collides(kfk_srv_t *s, const char *name, kfk_aop_t *op)
+{
+	char other[CK_TOPIC_NAME_MAX + 1];
+	int r = kfk_meta_collision(s, name, other, sizeof(other));
+
+	if (r < 0)
+		kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, ck_strerror(r));
+	else if (r > 0) {
+		(void)snprintf(op->msg, sizeof(op->msg),
+		               "Topic '%.100s' collides with existing topic: %.100s", name, other);
+		kfk_aop_set(op, KFK_ERR_INVALID_TOPIC_EXCEPTION, op->msg);
+	}
+	return r != 0;
 }
 
 /* LISTED: whether this node may list the topic (false: looked up already). */
@@ -232,6 +251,8 @@ static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const uint8_t *dups, const kf
 		               plan->name);
 		return kfk_aop_set(op, KFK_ERR_TOPIC_ALREADY_EXISTS, op->msg);
 	}
+	if (kfk_ct_collides(req->srv, plan->name, op))
+		return;
 	err = kfk_create_check(t, ctx, plan, op->msg, sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);

@@ -216,9 +216,12 @@ static void kfk_md_created(void *arg, int16_t err, const char *message)
 	kfk_md_state_t *st = req->hstate;
 
 	(void)message;
-	/* Failed for now (no controller, a timeout): tell the client to
-	 * retry, as Kafka does while a topic is being created. */
-	if (err != KFK_ERR_NONE && err != KFK_ERR_INVALID_REQUEST)
+	/* A name that collides with an existing topic's: for good. Failed
+	 * for now (no controller, a timeout): tell the client to retry, as
+	 * Kafka does while a topic is being created. */
+	if (err == KFK_ERR_INVALID_TOPIC_EXCEPTION)
+		st->errs[mc->index] = err;
+	else if (err != KFK_ERR_NONE && err != KFK_ERR_INVALID_REQUEST)
 		st->errs[mc->index] = KFK_ERR_LEADER_NOT_AVAILABLE;
 	if (--st->pending == 0)
 		kfk_md_respond(req);

@@ -335,9 +335,11 @@ static void kfk_ptopic_created(void *arg, int16_t err, const char *message)
 	(void)message;
 	ps->pending++;
 	if (err != KFK_ERR_NONE) {
+		/* A colliding name is for good; anything else may pass. */
+		if (err != KFK_ERR_INVALID_TOPIC_EXCEPTION)
+			err = KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		for (int32_t i = 0; i < pt->n; i++)
-			kfk_pp_done(&ps->pps[pt->first + i], KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-			            NULL);
+			kfk_pp_done(&ps->pps[pt->first + i], err, NULL);
 	} else {
 		kfk_ptopic_start(pt);
 	}

@@ -387,6 +387,20 @@ bool kfk_meta_knows(kfk_srv_t *s, kfk_str_t name, const uint8_t *id)
 	return !id || kfk_meta_topic_by_id(s, id, &t) != 0;
 }
 
+int kfk_meta_collision(kfk_srv_t *s, const char *name, char *ret, size_t ret_size)
+{
+	MDB_txn *txn;
+	int r;
+
+	if (!strpbrk(name, "._"))
+		return 0;
+	if ((r = kfk_meta_ensure_open(s)) < 0 || (r = ck_meta_read_begin(s->meta, &txn)) < 0)
+		return r;
+	r = ck_meta_topic_collision(s->meta, txn, name, ret, ret_size);
+	ck_meta_read_end(txn);
+	return r;
+}
+
 int kfk_meta_topic(kfk_srv_t *s, kfk_str_t name, kfk_topic_t **ret)
 {
 	char cname[CK_TOPIC_NAME_MAX + 1];

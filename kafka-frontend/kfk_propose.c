@@ -417,6 +417,7 @@ static int kfk_auto_propose(kfk_srv_t *s, kfk_auto_t *a)
 	}
 	kfk_topic_id_new(s, id);
 	ct.name = a->name;
+	ct.refuse_collision = true;
 	ct.topic_id.data = id;
 	ct.topic_id.len = 16;
 	ct.n_assignments = (size_t)np;

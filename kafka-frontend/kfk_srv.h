@@ -337,6 +337,9 @@ void kfk_meta_refresh(kfk_srv_t *s);
 int kfk_meta_topic(kfk_srv_t *s, kfk_str_t name, kfk_topic_t **ret);
 /* The topic with ID: as kfk_meta_topic(). */
 int kfk_meta_topic_by_id(kfk_srv_t *s, const uint8_t id[16], kfk_topic_t **ret);
+/* Whether a stored topic's name collides with NAME's (ck_meta.h's
+ * ck_meta_topic_collision): 1 and that name in RET, 0, or an error. */
+int kfk_meta_collision(kfk_srv_t *s, const char *name, char *ret, size_t ret_size);
 /* Every topic name, sorted (malloc'd array of malloc'd strings; free with
  * kfk_meta_names_free). Returns the count or a negative error. */
 int kfk_meta_topic_names(kfk_srv_t *s, char ***ret);

@@ -358,6 +358,17 @@ static int raftd_create_topic(const raftd_apply_t *a, MDB_txn *txn, uint64_t ind
 			return raftd_result(ret, 0, "created already");
 		return raftd_result(ret, CK_E_EXISTS, "topic exists");
 	}
+	if (c->refuse_collision) {
+		char other[CK_TOPIC_NAME_MAX + 1];
+
+		r = ck_meta_topic_collision(a->meta, txn, c->name, other, sizeof(other));
+		if (r < 0)
+			return r;
+		if (r > 0)
+			return raftd_result(ret, CK_E_COLLISION,
+			                    "Topic '%s' collides with existing topic: %s", c->name,
+			                    other);
+	}
 	t.name = c->name;
 	t.topic_id = c->topic_id;
 	t.partitions = (int32_t)c->n_assignments;

@@ -108,7 +108,7 @@ typedef struct {
 	int32_t local_broker; /* this node's broker id */
 } raftd_apply_t;
 
-#define RAFTD_APPLY_MSG_MAX 160
+#define RAFTD_APPLY_MSG_MAX 320
 
 typedef struct {
 	int result; /* 0 or a CK_E_* code (see the file comment) */

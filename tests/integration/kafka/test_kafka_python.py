@@ -133,6 +133,43 @@ class KafkaPythonAdmin(NodeTestCase):
         self.assertEqual([t for t in topics if t != name and not t.startswith('__')], [],
                          'a refused topic was created anyway')
 
+    def test_create_topic_name_collision(self):
+        """Kafka refuses a topic whose name equals an existing one's once '.'
+        and '_' are equated (InvalidTopicError), whether created, validated
+        only, or auto-created by a Metadata request; other names pass."""
+        node = self.node().start()
+        base = topic_name('coll').replace('-', '_')
+        dotted = base.replace('_', '.', 1)  # coll.<pid>_<n>
+        create_topic(node, dotted, 1)
+        admin = admin_client(node)
+        try:
+            for clash in (base, base.replace('_', '.')):
+                with self.assertRaises(kerr.InvalidTopicError, msg=clash) as cm:
+                    admin.create_topics([NewTopic(clash, 1, 1)], timeout_ms=30000)
+                self.assertIn('collides with existing topic: ' + dotted, str(cm.exception))
+                with self.assertRaises(kerr.InvalidTopicError, msg=clash):
+                    admin.create_topics([NewTopic(clash, 1, 1)], timeout_ms=30000,
+                                        validate_only=True)
+            # Neither '-' nor a longer name collides; the same name again is
+            # TOPIC_ALREADY_EXISTS, not a collision.
+            admin.create_topics([NewTopic(dotted.replace('.', '-'), 1, 1),
+                                 NewTopic(base + '_x', 1, 1)], timeout_ms=30000)
+            with self.assertRaises(kerr.TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(dotted, 1, 1)], timeout_ms=30000)
+        finally:
+            admin.close()
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+        try:
+            _, _, topics = kproto.parse_metadata(
+                c.call(3, 4, kproto.metadata_body(4, [base], auto_create=True)), 4)
+        finally:
+            c.close()
+        self.assertEqual(topics[base][0], 17, 'auto-creating a colliding name')
+        names = list_topics_raw(node)
+        self.assertIn(dotted, names)
+        self.assertNotIn(base, names)
+        self.assertNotIn(base.replace('_', '.'), names)
+
     def test_delete_topics(self):
         node = self.node().start()
         name = topic_name('del')

@@ -325,6 +325,95 @@ START_TEST(test_create_topic_exists)
 }
 END_TEST
 
+/* Kafka's rule: a name equal to an existing topic's once '.' and '_' are
+ * equated is refused (INVALID_TOPIC_EXCEPTION at the client), by a
+ * command that asks for it; an entry from before the field still creates,
+ * so a log replayed gives the state it gave. */
+START_TEST(test_create_topic_collision)
+{
+	char msg[RAFTD_APPLY_MSG_MAX];
+	const ck_buf_t *b;
+	create_t c;
+
+	create_init(&c, "metrics.cpu_load", 1, 1, 1);
+	c.ct.refuse_collision = true;
+	ck_assert_int_eq(apply(1, &c.cmd), 0);
+	raftd_effects_reset(&fx);
+	create_init(&c, "metrics_cpu.load", 1, 1, 1);
+	c.id[15] ^= 0x11;
+	c.ct.refuse_collision = true;
+	b = pack(&c.cmd);
+	ck_assert_int_eq(apply_buf(2, b->data, b->len, msg), CK_E_COLLISION);
+	ck_assert_str_eq(msg, "Topic 'metrics_cpu.load' collides with existing topic: "
+	                      "metrics.cpu_load");
+	ck_assert_uint_eq(fx.n, 0);
+	ck_assert(!topic_exists("metrics_cpu.load"));
+	/* Not a collision: another length, another character, itself. */
+	create_init(&c, "metrics.cpu_load2", 1, 1, 1);
+	c.id[15] ^= 0x22;
+	c.ct.refuse_collision = true;
+	ck_assert_int_eq(apply(3, &c.cmd), 0);
+	create_init(&c, "metrics-cpu_load", 1, 1, 1);
+	c.id[15] ^= 0x33;
+	c.ct.refuse_collision = true;
+	ck_assert_int_eq(apply(4, &c.cmd), 0);
+	create_init(&c, "metrics.cpu_load", 1, 1, 1);
+	c.ct.refuse_collision = true;
+	ck_assert_int_eq(apply(5, &c.cmd), 0); /* the same id again: a retry */
+	/* Without the field (an entry from before it): created. */
+	create_init(&c, "metrics_cpu_load", 1, 1, 1);
+	c.id[15] ^= 0x44;
+	ck_assert_int_eq(apply(6, &c.cmd), 0);
+	ck_assert(topic_exists("metrics_cpu_load"));
+}
+END_TEST
+
+/* The collision walk: the least colliding name, none for names without
+ * '.' or '_', and a walk bounded by the names stored (a name of 249 '.'
+ * has 2^249 spellings). */
+START_TEST(test_topic_collision_walk)
+{
+	static const char *stored[] = {"a_b_c", "a.b.c", "a_b", "x.y", "x_yz", "q", "k_"};
+	char dots[250], other[256], unders[80];
+	MDB_txn *txn;
+	create_t c;
+
+	for (size_t i = 0; i < CK_ARRAY_LEN(stored); i++) {
+		create_init(&c, stored[i], 1, 1, 1);
+		c.id[14] = (uint8_t)(i + 1);
+		ck_assert_int_eq(apply(i + 1, &c.cmd), 0);
+	}
+	memset(unders, '_', 79);
+	unders[79] = '\0';
+	create_init(&c, unders, 1, 1, 1);
+	ck_assert_int_eq(apply(20, &c.cmd), 0);
+	memset(dots, '.', 249);
+	dots[249] = '\0';
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	dots[79] = '\0'; /* 79 choices deep, one branch held at each */
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, dots, other, sizeof(other)), 1);
+	ck_assert_str_eq(other, unders);
+	dots[79] = '.';
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, "a_b.c", other, sizeof(other)), 1);
+	ck_assert_str_eq(other, "a.b.c");
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, "a_b_c", other, sizeof(other)), 1);
+	ck_assert_str_eq(other, "a.b.c");
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, "a.b", other, sizeof(other)), 1);
+	ck_assert_str_eq(other, "a_b");
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, "a_b", other, sizeof(other)), 0);
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, "x_y", other, sizeof(other)), 1);
+	ck_assert_str_eq(other, "x.y");
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, "x.y.z", other, sizeof(other)), 0);
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, "q", other, sizeof(other)), 0);
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, "k.", other, sizeof(other)), 1);
+	ck_assert_str_eq(other, "k_");
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, dots, other, sizeof(other)), 0);
+	dots[0] = '_';
+	ck_assert_int_eq(ck_meta_topic_collision(meta, txn, dots, other, sizeof(other)), 0);
+	ck_meta_read_end(txn);
+}
+END_TEST
+
 /* A CreateTopic applied again (a retry after a lost answer, forwarded
  * twice) is a success that changes nothing. */
 START_TEST(test_create_topic_retry_same_id)
@@ -1330,6 +1419,8 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_changes_listed);
 	tcase_add_test(tc, test_changes_trimmed);
 	tcase_add_test(tc, test_create_topic_exists);
+	tcase_add_test(tc, test_create_topic_collision);
+	tcase_add_test(tc, test_topic_collision_walk);
 	tcase_add_test(tc, test_create_topic_retry_same_id);
 	tcase_add_test(tc, test_create_topic_invalid);
 	tcase_add_test(tc, test_delete_topic);
