@@ -32,6 +32,10 @@
 
 #define RAFTD_HEARTBEAT_TICKS 5  /* a broker heartbeat every 500 ms */
 #define RAFTD_FWD_HOLD_MS     100 /* after the leader refused a forward */
+/* How long a former leader has to answer what it was forwarded before the
+ * leader changed (raftd_fwd_stale_deadline): two of its longest election
+ * timeouts, and its catching up with the new leader. */
+#define RAFTD_FWD_STALE_MS 5000
 
 /* The context of a follower's proposal on the leader. */
 typedef struct {
@@ -324,6 +328,23 @@ static size_t raftd_fwd_take_back(struct raftd_node *n, uint64_t peer, bool lost
 	return taken;
 }
 
+/*
+ * The forwarded proposals a former leader still holds (those that are not
+ * safe to send twice) keep waiting for its answer: once it hears of the new
+ * term it answers each (committed by the new leader, or cut) within a few
+ * ticks. A former leader that hears nothing (stopped, cut off behind a
+ * connection that stays up) never answers: past RAFTD_FWD_STALE_MS their
+ * outcome is reported unknown (CK_E_TIMEOUT) instead of at the proposal's
+ * own deadline, which may be far off.
+ */
+static void raftd_fwd_stale_deadline(struct raftd_node *n, uint64_t now_ms)
+{
+	for (raftd_prop_t *p = n->forwarded.head; p; p = p->next) {
+		if (p->fwd_peer != n->leader && p->deadline_ms > now_ms + RAFTD_FWD_STALE_MS)
+			p->deadline_ms = now_ms + RAFTD_FWD_STALE_MS;
+	}
+}
+
 static void raftd_on_peer_down(void *arg, uint64_t peer)
 {
 	struct raftd_node *n = arg;
@@ -423,6 +444,7 @@ void raftd_node_net_leader_changed(struct raftd_node *n)
 		ck_log(CK_LOG_INFO,
 		       "forwarded proposals sent again to the new leader leader=%llu count=%zu",
 		       (unsigned long long)n->leader, back);
+	raftd_fwd_stale_deadline(n, ck_clock_mono_ms());
 	if (n->role == RAFT_LEADER)
 		return;
 	/* Followers' proposals this node had not proposed yet go back to

@@ -24,6 +24,8 @@
  *                       waited 30 s), nothing refused, all converge
  *   stop_leader         SIGSTOP of the leader's raftd past the election
  *                       timeout: the majority elects a leader and commits,
+ *                       a delete forwarded to the stopped one is answered
+ *                       (outcome unknown) within 15 s, not after 30,
  *                       the stopped one steps down after SIGCONT and
  *                       converges; nothing it took while cut off is
  *                       acknowledged unless the majority has it
@@ -355,9 +357,9 @@ START_TEST(test_stop_leader)
 	Chronik__Raftd__RaftStatus st;
 	rit_answer_t ans[20];
 	char role[32], name[64];
-	uint64_t term, deadline;
+	uint64_t term, deadline, t_stop;
 	pid_t pid;
-	int leader, next, a, b;
+	int leader, next, a, b, dfd = -1;
 
 	cl_init(&C, "cluster-stop", 0);
 	cl_start_all(&C);
@@ -372,6 +374,23 @@ START_TEST(test_stop_leader)
 	pid = cl_raftd_pid(&C, leader);
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+	t_stop = ck_clock_mono_ms();
+	/* A write that is not safe to send twice, through a follower that
+	 * still forwards to the stopped leader. */
+	{
+		Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
+		Chronik__Raftd__Propose p = CHRONIK__RAFTD__PROPOSE__INIT;
+		Chronik__Meta__MetadataCommand cmd;
+		Chronik__Meta__DeleteTopic dt;
+
+		ck_assert_int_eq(ck_ipc_sync_connect(C.n[a - 1].view.raftd_sock, 5000, &dfd), 0);
+		rit_delete_cmd(&cmd, &dt, "pre-00000");
+		p.command = &cmd;
+		req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_PROPOSE;
+		req.propose = &p;
+		req.correlation_id = 77;
+		ck_assert_int_eq(ck_ipc_sync_send_msg(dfd, &req.base), 0);
+	}
 	/* Writes that reach the stopped leader wait in its socket. */
 	{
 		int fd;
@@ -393,6 +412,29 @@ START_TEST(test_stop_leader)
 		next = cl_wait_leader(&C, cl_bit(a) | cl_bit(b), term, 10000);
 		ck_assert_msg(next > 0, "the majority elected no leader");
 		ck_assert_int_ne(next, leader);
+		/* The forwarded delete: the stopped leader cannot answer it, so
+		 * the follower reports its outcome unknown a few seconds after
+		 * the leader changed, not at the proposal's 30 s deadline. */
+		{
+			ck_buf_t frame = CK_BUF_INIT;
+			Chronik__Raftd__RaftdReply *rep;
+			uint64_t took;
+
+			ck_assert_int_eq(ck_ipc_sync_recv(dfd, 0, 40000, &frame), 0);
+			took = ck_clock_mono_ms() - t_stop;
+			rep = chronik__raftd__raftd_reply__unpack(NULL, frame.len, frame.data);
+			ck_buf_free(&frame);
+			ck_assert_ptr_nonnull(rep);
+			ck_assert_uint_eq(rep->correlation_id, 77);
+			printf("stop_leader: forwarded delete answered err=%d after %llu ms\n",
+			       rep->error, (unsigned long long)took);
+			ck_assert_msg(rep->error == CK_E_TIMEOUT || rep->error == CK_E_NOT_LEADER,
+			              "forwarded delete: err=%d", rep->error);
+			ck_assert_msg(took < 15000, "forwarded delete answered after %llu ms",
+			              (unsigned long long)took);
+			chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+			(void)close(dfd);
+		}
 		/* The majority commits without it. */
 		cl_create_many(&C, a, "maj-", 0, 100, 2);
 		cl_wait_same(&C, cl_bit(a) | cl_bit(b), 10000);
@@ -441,6 +483,8 @@ START_TEST(test_stop_leader)
 			              "%s: err=%d result=%d", name, ans[i].err, ans[i].result);
 	}
 	ck_assert_uint_eq(cl_topics(&C, leader, "maj-"), 100);
+	/* The delete was never in a log the majority kept (its leader was
+	 * stopped before it arrived): the topic is still there. */
 	ck_assert_uint_eq(cl_topics(&C, leader, "pre-"), 100);
 	for (int i = 1; i <= CL_NODES; i++)
 		(void)rit_meta_log(&C.n[i - 1].view, cut_entry_cb, &term);
