@@ -138,7 +138,14 @@ static int16_t kfk_check_number(const kfk_tcfg_info_t *in, kfk_str_t v, int64_t 
 static int kfk_list_each(kfk_str_t v, int (*fn)(void *arg, const char *item, size_t len), void *arg)
 {
 	const char *p = v.ptr, *end = v.ptr + (v.len > 0 ? v.len : 0);
+	bool blank = true;
 
+	/* A blank value is the empty list; in any other, an empty item (",",
+	 * "delete,") is an item, and invalid, as in Kafka. */
+	for (const char *q = p; q < end && blank; q++)
+		blank = *q == ' ' || *q == '\t';
+	if (blank)
+		return 0;
 	while (p <= end) {
 		const char *c = memchr(p, ',', (size_t)(end - p));
 		const char *ie = c ? c : end, *ib = p;
@@ -148,7 +155,7 @@ static int kfk_list_each(kfk_str_t v, int (*fn)(void *arg, const char *item, siz
 			ib++;
 		while (ie > ib && (ie[-1] == ' ' || ie[-1] == '\t'))
 			ie--;
-		if (ie > ib && (r = fn(arg, ib, (size_t)(ie - ib))) != 0)
+		if ((r = fn(arg, ib, (size_t)(ie - ib))) != 0)
 			return r;
 		if (!c)
 			break;
@@ -181,7 +188,10 @@ static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *
 	kfk_policy_scan_t s = {0, NULL, 0};
 
 	if (kfk_list_each(v, kfk_policy_item, &s) != 0) {
-		if (msg_len)
+		if (msg_len && !s.bad_len)
+			kfk_msg(msg, msg_len, "invalid value for %s: an empty item in the list",
+			        "cleanup.policy");
+		else if (msg_len)
 			(void)snprintf(msg, msg_len,
 			               "invalid value \"%.*s\" for cleanup.policy: only \"delete\" "
 			               "is supported",
