@@ -228,7 +228,8 @@ static bool kfk_ct_collides(kfk_srv_t *s, const char *name, kfk_aop_t *op)
 	return r != 0;
 }
 
-/* LISTED: whether this node may list the topic (false: looked up already). */
+/* LISTED: whether this node may list the topic or one whose name collides
+ * with it (false: looked up already, none). */
 static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const uint8_t *dups, const kfk_create_ctx_t *ctx,
                        bool listed)
 {
@@ -251,7 +252,7 @@ static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const uint8_t *dups, const kf
 		               plan->name);
 		return kfk_aop_set(op, KFK_ERR_TOPIC_ALREADY_EXISTS, op->msg);
 	}
-	if (kfk_ct_collides(req->srv, plan->name, op))
+	if (listed && kfk_ct_collides(req->srv, plan->name, op))
 		return;
 	err = kfk_create_check(t, ctx, plan, op->msg, sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
@@ -266,6 +267,21 @@ static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const uint8_t *dups, const kf
 		kfk_ct_propose(op, plan);
 }
 
+/* Whether this node lists NAME, or a topic whose name collides with it. */
+static bool kfk_ct_listed(kfk_srv_t *s, kfk_str_t name)
+{
+	char cname[CK_TOPIC_NAME_MAX + 1], other[CK_TOPIC_NAME_MAX + 1];
+	kfk_topic_t *t;
+
+	if (kfk_meta_topic(s, name, &t) > 0)
+		return true;
+	if (name.len <= 0 || name.len > CK_TOPIC_NAME_MAX)
+		return false;
+	memcpy(cname, name.ptr, (size_t)name.len);
+	cname[name.len] = '\0';
+	return kfk_meta_collision(s, cname, other, sizeof(other)) > 0;
+}
+
 void kfk_h_create_topics(kfk_req_t *req)
 {
 	const kfk_create_topics_request_t *rq = req->body;
@@ -277,13 +293,11 @@ void kfk_h_create_topics(kfk_req_t *req)
 	uint8_t *dups;
 	bool listed = false;
 
-	/* A topic this node still lists may be gone at the controller (deleted
-	 * through another node a moment ago). */
+	/* A topic this node still lists (or one whose name collides) may be
+	 * gone at the controller (deleted through another node a moment ago). */
 	kfk_meta_refresh(s);
 	for (int32_t i = 0; i < rq->topics.count && !listed; i++) {
-		kfk_topic_t *t;
-
-		listed = kfk_meta_topic(s, rq->topics.items[i].name, &t) > 0;
+		listed = kfk_ct_listed(s, rq->topics.items[i].name);
 		if (listed && kfk_req_sync_first(req, kfk_h_create_topics))
 			return;
 	}
