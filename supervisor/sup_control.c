@@ -19,6 +19,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 
 #include "ck_clock.h"
 #include "ck_err.h"
@@ -33,6 +34,12 @@
 
 #define SUP_CONTROL_CONNS_MAX 32
 #define SUP_CONTROL_FRAME_MAX (64u << 10)
+/* Admin HTTP: the largest request header block and body accepted (larger:
+ * 400/413 and the connection closed). */
+#define SUP_ADMIN_HEADERS_MAX (16 << 10)
+#define SUP_ADMIN_BODY_MAX    (4 << 10)
+/* After an accept error (out of fds), accepting pauses this long. */
+#define SUP_ADMIN_PAUSE_MS 250
 
 typedef struct sup_control {
 	sup_node_t *node;
@@ -205,25 +212,86 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 	ck_buf_free(&json);
 }
 
+/*
+ * Out of fds, evhttp's listener (libevent 2.1) retries accept() at once and
+ * logs each failure: a busy loop that fills the log. Accepting pauses
+ * instead, and the failures are logged once in a thousand. Static: the
+ * timer outlives nothing but the control, which stops it first.
+ */
+static struct {
+	struct evconnlistener *listener; /* NULL: gone (or never there) */
+	struct event *resume;
+	uint64_t errors;
+} sup_admin_gate;
+
+static void sup_admin_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (sup_admin_gate.listener)
+		(void)evconnlistener_enable(sup_admin_gate.listener);
+}
+
+static void sup_admin_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct timeval tv = {0, SUP_ADMIN_PAUSE_MS * 1000};
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	if (sup_admin_gate.errors++ % 1000 == 0)
+		ck_log(CK_LOG_WARN, "admin HTTP: accept failed, pausing %d ms: %s (%llu so far)",
+		       SUP_ADMIN_PAUSE_MS, strerror(err),
+		       (unsigned long long)sup_admin_gate.errors);
+	(void)evconnlistener_disable(l);
+	(void)evtimer_add(sup_admin_gate.resume, &tv);
+}
+
+static int sup_admin_gate_start(struct event_base *base, struct evhttp_bound_socket *bound)
+{
+	sup_admin_gate.listener = evhttp_bound_socket_get_listener(bound);
+	sup_admin_gate.resume = evtimer_new(base, sup_admin_resume_cb, NULL);
+	if (!sup_admin_gate.listener || !sup_admin_gate.resume)
+		return -ENOMEM;
+	evconnlistener_set_error_cb(sup_admin_gate.listener, sup_admin_accept_error);
+	return 0;
+}
+
+static void sup_admin_gate_stop(void)
+{
+	sup_admin_gate.listener = NULL; /* evhttp_free() frees it */
+	if (sup_admin_gate.resume)
+		event_free(sup_admin_gate.resume);
+	sup_admin_gate.resume = NULL;
+}
+
 /* Serves admin HTTP on a duplicate of the admin socket: the original stays
  * with the node table whatever evhttp does with its copy. */
 static int sup_admin_start(sup_control_t *ctl)
 {
 	int fd = dup(ctl->node->socks[SUP_SOCK_ADMIN]);
+	struct evhttp_bound_socket *bound = NULL;
 
 	if (fd < 0)
 		return -errno;
 	(void)evutil_make_socket_closeonexec(fd);
 	ctl->metrics = sup_metrics_new(ctl->node);
 	ctl->http = evhttp_new(ctl->node->base);
-	if (!ctl->metrics || !ctl->http || !evhttp_accept_socket_with_handle(ctl->http, fd)) {
+	if (!ctl->metrics || !ctl->http ||
+	    !(bound = evhttp_accept_socket_with_handle(ctl->http, fd))) {
 		(void)close(fd);
 		return -ENOMEM;
 	}
 	evhttp_set_allowed_methods(ctl->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(ctl->http, sup_admin_cb, ctl);
 	evhttp_set_timeout(ctl->http, 10);
-	return 0;
+	/* libevent buffers a request's header and body without a bound by
+	 * default: a client streaming one endless header line would grow
+	 * the supervisor until the kernel kills it. Scrapers send a few
+	 * hundred bytes and no body. */
+	evhttp_set_max_headers_size(ctl->http, SUP_ADMIN_HEADERS_MAX);
+	evhttp_set_max_body_size(ctl->http, SUP_ADMIN_BODY_MAX);
+	return sup_admin_gate_start(ctl->node->base, bound);
 }
 
 int sup_control_start(sup_node_t *node)
@@ -269,6 +337,7 @@ void sup_control_stop(sup_node_t *node)
 	}
 	/* Waiting scrapes first: evhttp_free() frees their requests. */
 	sup_metrics_free(ctl->metrics);
+	sup_admin_gate_stop();
 	if (ctl->http)
 		evhttp_free(ctl->http);
 	free(ctl);

@@ -9,7 +9,8 @@ byte (both as a complete shorter frame and as a full-length frame whose
 sender stops and half-closes); unknown API keys and versions; a TLS
 ClientHello on the plaintext port; Produce batches with a corrupt CRC and
 other broken batches; Metadata and admin requests naming 100,000-200,000
-topics, each twice. Each must get the right error or a closed connection
+topics, each twice; on the supervisor's admin HTTP port (AdminPort), an
+endless header line and connections until it is out of fds. Each must get the right error or a closed connection
 -- never a hang, never a crash: afterwards kafka-frontend has 0 restarts, the
 good producer had no failure and everything it was acknowledged is consumed.
 """
@@ -400,6 +401,95 @@ class BadInput(NodeTestCase):
         md = admin.list_topics(self.good_topic, timeout=10)
         self.assertEqual(len(md.topics[self.good_topic].partitions), 2)
         self.assertFalse(any(t.startswith('dup0') for t in admin.list_topics(timeout=10).topics))
+
+def rss_kb(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+def http_get(port, path, timeout=5):
+    """(status, body) of GET PATH on 127.0.0.1:PORT, or (None, error)."""
+    import http.client
+    try:
+        c = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+        c.request('GET', path)
+        r = c.getresponse()
+        out = (r.status, r.read())
+        c.close()
+        return out
+    except OSError as e:
+        return None, str(e)
+
+
+class AdminPort(NodeTestCase):
+    """Hostile clients of the supervisor's admin HTTP port: the supervisor
+    keeps its memory, its log and its other work."""
+
+    def test_endless_header_line(self):
+        n = self.node().start()
+        sup, port = n.proc.pid, n.ports['admin']
+        before = rss_kb(sup)
+        s = socket.create_connection(('127.0.0.1', port), timeout=10)
+        s.sendall(b'GET /metrics HTTP/1.1\r\nX-Long: ')
+        chunk, sent = b'a' * (1 << 20), 0
+        try:
+            while sent < (64 << 20):
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        finally:
+            s.close()
+        self.assertLess(sent, 64 << 20, 'a 64 MiB header line was taken in')
+        self.assertLess(rss_kb(sup) - before, 16 << 10, 'the supervisor grew')
+        self.assertEqual(http_get(port, '/health')[0], 200)
+        status, body = http_get(port, '/metrics')
+        self.assertEqual(status, 200)
+        self.assertIn(b'chronik_', body)
+
+    def test_out_of_fds(self):
+        """Connections until the supervisor has no fd left: it pauses
+        accepting instead of retrying (and logging) in a busy loop, and
+        serves again once they are gone."""
+        import resource
+        n = self.node().start()
+        sup, port = n.proc.pid, n.ports['admin']
+        soft, hard = resource.prlimit(sup, resource.RLIMIT_NOFILE)
+        resource.prlimit(sup, resource.RLIMIT_NOFILE, (128, hard))
+        socks = []
+        try:
+            for _ in range(300):
+                c = socket.socket()
+                c.setblocking(False)
+                try:
+                    c.connect(('127.0.0.1', port))
+                except BlockingIOError:
+                    pass
+                socks.append(c)
+            time.sleep(2)
+            with open('/proc/%d/stat' % sup) as f:
+                t0 = sum(int(x) for x in f.read().rsplit(')', 1)[1].split()[11:13])
+            time.sleep(2)
+            with open('/proc/%d/stat' % sup) as f:
+                t1 = sum(int(x) for x in f.read().rsplit(')', 1)[1].split()[11:13])
+        finally:
+            for c in socks:
+                c.close()
+            resource.prlimit(sup, resource.RLIMIT_NOFILE, (soft, hard))
+        ticks = os.sysconf('SC_CLK_TCK')
+        self.assertLess((t1 - t0) / ticks, 0.5, 'the supervisor spun while out of fds')
+        with open(n.log, 'rb') as f:
+            failures = f.read().count(b'Error from accept')
+        self.assertLess(failures, 5, 'accept failures logged one by one')
+        deadline = time.monotonic() + 10
+        while http_get(port, '/health')[0] != 200:
+            self.assertLess(time.monotonic(), deadline, 'admin HTTP did not come back')
+            time.sleep(0.2)
+        self.assertTrue(n.kafka_ok(), 'the node no longer serves Kafka clients')
+
 
 if __name__ == '__main__':
     main()
