@@ -215,8 +215,9 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 /*
  * Out of fds, evhttp's listener (libevent 2.1) retries accept() at once and
  * logs each failure: a busy loop that fills the log. Accepting pauses
- * instead, and the failures are logged once in a thousand. Static: the
- * timer outlives nothing but the control, which stops it first.
+ * instead, and one failure in a thousand is logged. Static, not in
+ * sup_control_t: the listener's error callback gets evhttp's argument, not
+ * ours (there is one control per process).
  */
 static struct {
 	struct evconnlistener *listener; /* NULL: gone (or never there) */
