@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
@@ -40,6 +41,11 @@
 #define SUP_ADMIN_BODY_MAX    (4 << 10)
 /* After an accept error (out of fds), accepting pauses this long. */
 #define SUP_ADMIN_PAUSE_MS 250
+/* Admin HTTP connections open at most (see sup_admin_gate), and how often
+ * the gate looks for closed ones while it refuses (ten times less often
+ * while connections are merely open). */
+#define SUP_ADMIN_CONNS_MAX 64
+#define SUP_ADMIN_SWEEP_MS  100
 
 typedef struct sup_control {
 	sup_node_t *node;
@@ -213,57 +219,141 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 }
 
 /*
- * Out of fds, evhttp's listener (libevent 2.1) retries accept() at once and
- * logs each failure: a busy loop that fills the log. Accepting pauses
- * instead, and one failure in a thousand is logged. Static, not in
- * sup_control_t: the listener's error callback gets evhttp's argument, not
- * ours (there is one control per process).
+ * The admin port's gate. libevent 2.1's evhttp has no connection limit, and
+ * out of fds its listener retries accept() at once and logs each failure (a
+ * busy loop that fills the log). So:
+ * - each connection's bufferevent is made here (evhttp_set_bevcb) without
+ *   BEV_OPT_CLOSE_ON_FREE (evhttp then closes the fd itself) and with one
+ *   reference of ours: bufferevent_free() clears its callbacks, which is
+ *   how a sweep tells the connections evhttp is done with, and drops them;
+ * - at SUP_ADMIN_CONNS_MAX open, the listener stops accepting (the kernel's
+ *   backlog holds the next ones) until a sweep finds one gone;
+ * - an accept error pauses accepting for SUP_ADMIN_PAUSE_MS; one failure in
+ *   a thousand is logged.
+ * Static, not in sup_control_t: the listener's error callback gets evhttp's
+ * argument, not ours (there is one control per process).
  */
 static struct {
-	struct evconnlistener *listener; /* NULL: gone (or never there) */
-	struct event *resume;
-	uint64_t errors;
+	struct evconnlistener *listener; /* evhttp's; NULL once it is freed */
+	struct event *tick;              /* sweeps; ends a pause */
+	struct bufferevent *conns[SUP_ADMIN_CONNS_MAX];
+	int n;
+	uint64_t pause_until_ms, errors, full_times;
+	bool accepting;
 } sup_admin_gate;
 
-static void sup_admin_resume_cb(evutil_socket_t fd, short what, void *arg)
+static void sup_admin_gate_sweep(void)
+{
+	int k = 0;
+
+	for (int i = 0; i < sup_admin_gate.n; i++) {
+		struct bufferevent *b = sup_admin_gate.conns[i];
+		bufferevent_data_cb r, w;
+		bufferevent_event_cb e;
+		void *a;
+
+		bufferevent_getcb(b, &r, &w, &e, &a);
+		if (!r && !w && !e) /* freed by evhttp: ours alone now */
+			(void)bufferevent_decref(b);
+		else
+			sup_admin_gate.conns[k++] = b;
+	}
+	sup_admin_gate.n = k;
+}
+
+/* Accepting or not, as the count and a pause say; arms the next sweep. */
+static void sup_admin_gate_update(void)
+{
+	bool full = sup_admin_gate.n >= SUP_ADMIN_CONNS_MAX;
+	bool accept = !full && ck_clock_mono_ms() >= sup_admin_gate.pause_until_ms;
+	/* Often while refusing, slowly while connections are merely open. */
+	int ms = accept ? 10 * SUP_ADMIN_SWEEP_MS : SUP_ADMIN_SWEEP_MS;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (!sup_admin_gate.listener)
+		return;
+	if (accept != sup_admin_gate.accepting) {
+		if (full && sup_admin_gate.full_times++ % 1000 == 0)
+			ck_log(CK_LOG_WARN,
+			       "admin HTTP: %d connections open, not accepting more (%llu times)",
+			       sup_admin_gate.n, (unsigned long long)sup_admin_gate.full_times);
+		if (accept)
+			(void)evconnlistener_enable(sup_admin_gate.listener);
+		else
+			(void)evconnlistener_disable(sup_admin_gate.listener);
+		sup_admin_gate.accepting = accept;
+	}
+	if (sup_admin_gate.n > 0 || !accept)
+		(void)evtimer_add(sup_admin_gate.tick, &tv);
+}
+
+static void sup_admin_gate_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (sup_admin_gate.listener)
-		(void)evconnlistener_enable(sup_admin_gate.listener);
+	sup_admin_gate_sweep();
+	sup_admin_gate_update();
+}
+
+static struct bufferevent *sup_admin_bev(struct event_base *base, void *arg)
+{
+	struct bufferevent *b;
+
+	(void)arg;
+	sup_admin_gate_sweep();
+	if (sup_admin_gate.n >= SUP_ADMIN_CONNS_MAX)
+		return NULL; /* accepted in the same batch: evhttp makes its own */
+	b = bufferevent_socket_new(base, -1, 0);
+	if (!b)
+		return NULL;
+	bufferevent_incref(b);
+	sup_admin_gate.conns[sup_admin_gate.n++] = b;
+	sup_admin_gate_update();
+	return b;
 }
 
 static void sup_admin_accept_error(struct evconnlistener *l, void *arg)
 {
-	struct timeval tv = {0, SUP_ADMIN_PAUSE_MS * 1000};
 	int err = EVUTIL_SOCKET_ERROR();
 
+	(void)l;
 	(void)arg;
 	if (sup_admin_gate.errors++ % 1000 == 0)
 		ck_log(CK_LOG_WARN, "admin HTTP: accept failed, pausing %d ms: %s (%llu so far)",
 		       SUP_ADMIN_PAUSE_MS, strerror(err),
 		       (unsigned long long)sup_admin_gate.errors);
-	(void)evconnlistener_disable(l);
-	(void)evtimer_add(sup_admin_gate.resume, &tv);
+	sup_admin_gate.pause_until_ms = ck_clock_mono_ms() + SUP_ADMIN_PAUSE_MS;
+	sup_admin_gate_update();
 }
 
-static int sup_admin_gate_start(struct event_base *base, struct evhttp_bound_socket *bound)
+static int sup_admin_gate_start(struct event_base *base, struct evhttp *http,
+                                struct evhttp_bound_socket *bound)
 {
 	sup_admin_gate.listener = evhttp_bound_socket_get_listener(bound);
-	sup_admin_gate.resume = evtimer_new(base, sup_admin_resume_cb, NULL);
-	if (!sup_admin_gate.listener || !sup_admin_gate.resume)
+	sup_admin_gate.tick = evtimer_new(base, sup_admin_gate_tick, NULL);
+	if (!sup_admin_gate.listener || !sup_admin_gate.tick)
 		return -ENOMEM;
+	sup_admin_gate.accepting = true;
 	evconnlistener_set_error_cb(sup_admin_gate.listener, sup_admin_accept_error);
+	evhttp_set_bevcb(http, sup_admin_bev, NULL);
 	return 0;
 }
 
+/* Before evhttp_free(); the references are dropped after it. */
 static void sup_admin_gate_stop(void)
 {
-	sup_admin_gate.listener = NULL; /* evhttp_free() frees it */
-	if (sup_admin_gate.resume)
-		event_free(sup_admin_gate.resume);
-	sup_admin_gate.resume = NULL;
+	sup_admin_gate.listener = NULL;
+	if (sup_admin_gate.tick)
+		event_free(sup_admin_gate.tick);
+	sup_admin_gate.tick = NULL;
+}
+
+static void sup_admin_gate_release(void)
+{
+	for (int i = 0; i < sup_admin_gate.n; i++)
+		(void)bufferevent_decref(sup_admin_gate.conns[i]);
+	sup_admin_gate.n = 0;
 }
 
 /* Serves admin HTTP on a duplicate of the admin socket: the original stays
@@ -292,7 +382,7 @@ static int sup_admin_start(sup_control_t *ctl)
 	 * hundred bytes and no body. */
 	evhttp_set_max_headers_size(ctl->http, SUP_ADMIN_HEADERS_MAX);
 	evhttp_set_max_body_size(ctl->http, SUP_ADMIN_BODY_MAX);
-	return sup_admin_gate_start(ctl->node->base, bound);
+	return sup_admin_gate_start(ctl->node->base, ctl->http, bound);
 }
 
 int sup_control_start(sup_node_t *node)
@@ -341,6 +431,7 @@ void sup_control_stop(sup_node_t *node)
 	sup_admin_gate_stop();
 	if (ctl->http)
 		evhttp_free(ctl->http);
+	sup_admin_gate_release();
 	free(ctl);
 	node->control = NULL;
 }
