@@ -425,9 +425,29 @@ def http_get(port, path, timeout=5):
         return None, str(e)
 
 
+def open_idle(port, n, socks):
+    """Opens N connections to PORT that never send (into SOCKS, which the
+    caller closes), then gives the server 2 s to take them."""
+    for _ in range(n):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(('127.0.0.1', port))
+        except BlockingIOError:
+            pass
+        socks.append(c)
+    time.sleep(2)
+
+
 class AdminPort(NodeTestCase):
     """Hostile clients of the supervisor's admin HTTP port: the supervisor
-    keeps its memory, its log and its other work."""
+    keeps its memory, its fds, its log and its other work."""
+
+    def wait_health(self, port, timeout=15):
+        deadline = time.monotonic() + timeout
+        while http_get(port, '/health')[0] != 200:
+            self.assertLess(time.monotonic(), deadline, 'admin HTTP did not come back')
+            time.sleep(0.2)
 
     def test_endless_header_line(self):
         n = self.node().start()
@@ -462,15 +482,7 @@ class AdminPort(NodeTestCase):
         resource.prlimit(sup, resource.RLIMIT_NOFILE, (48, hard))
         socks = []
         try:
-            for _ in range(300):
-                c = socket.socket()
-                c.setblocking(False)
-                try:
-                    c.connect(('127.0.0.1', port))
-                except BlockingIOError:
-                    pass
-                socks.append(c)
-            time.sleep(2)
+            open_idle(port, 300, socks)
             with open('/proc/%d/stat' % sup) as f:
                 t0 = sum(int(x) for x in f.read().rsplit(')', 1)[1].split()[11:13])
             time.sleep(2)
@@ -486,10 +498,7 @@ class AdminPort(NodeTestCase):
             log = f.read()
         self.assertIn(b'admin HTTP: accept failed, pausing', log, 'never out of fds')
         self.assertLess(log.count(b'Error from accept'), 5, 'accept failures logged one by one')
-        deadline = time.monotonic() + 10
-        while http_get(port, '/health')[0] != 200:
-            self.assertLess(time.monotonic(), deadline, 'admin HTTP did not come back')
-            time.sleep(0.2)
+        self.wait_health(port)
         self.assertTrue(n.kafka_ok(), 'the node no longer serves Kafka clients')
 
     def test_connection_cap(self):
@@ -502,25 +511,14 @@ class AdminPort(NodeTestCase):
         base = len(os.listdir('/proc/%d/fd' % sup))
         socks = []
         try:
-            for _ in range(2000):
-                c = socket.socket()
-                c.setblocking(False)
-                try:
-                    c.connect(('127.0.0.1', port))
-                except BlockingIOError:
-                    pass
-                socks.append(c)
-            time.sleep(2)
+            open_idle(port, 2000, socks)
             held = len(os.listdir('/proc/%d/fd' % sup)) - base
         finally:
             for c in socks:
                 c.close()
         self.assertLessEqual(held, 64 + 4, 'the supervisor took %d connections' % held)
         self.assertGreaterEqual(held, 32, 'the supervisor took only %d connections' % held)
-        deadline = time.monotonic() + 15
-        while http_get(port, '/health')[0] != 200:
-            self.assertLess(time.monotonic(), deadline, 'admin HTTP did not come back')
-            time.sleep(0.2)
+        self.wait_health(port)
         for i in range(300):
             self.assertEqual(http_get(port, '/metrics' if i % 10 == 0 else '/health')[0], 200,
                              'request %d after the flood' % i)
