@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,6 +144,7 @@ const char ck_config_default_toml[] =
 	"request_timeout_ms = 30_000       # admin requests without a usable timeout\n"
 	"max_inflight_requests = 256       # per connection, before reading pauses\n"
 	"max_queued_response_bytes = 67_108_864  # per connection, before reading pauses\n"
+	"queued_max_request_bytes = 536_870_912  # all connections' large requests in memory\n"
 	"drain_timeout_ms = 5000           # on stop, answer requests in flight this long\n"
 	"\n"
 	"# Other nodes of a cluster, one table per node id (including this one):\n"
@@ -194,6 +196,7 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->kafka_request_timeout_ms = 30000;
 	cfg->kafka_max_inflight_requests = 256;
 	cfg->kafka_max_queued_response_bytes = 64 << 20;
+	cfg->kafka_queued_max_request_bytes = (int64_t)512 << 20;
 	cfg->kafka_drain_timeout_ms = 5000;
 }
 
@@ -286,6 +289,8 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
 		   65536),
 	CK_CFG_KEY("kafka", "max_queued_response_bytes", CK_CFG_I32,
 		   kafka_max_queued_response_bytes, 65536, INT32_MAX),
+	CK_CFG_KEY("kafka", "queued_max_request_bytes", CK_CFG_I64,
+		   kafka_queued_max_request_bytes, 1024, INT64_MAX),
 	CK_CFG_KEY("kafka", "drain_timeout_ms", CK_CFG_I32, kafka_drain_timeout_ms, 0, INT32_MAX),
 };
 
@@ -1079,6 +1084,13 @@ static int ck_cfg_validate(ck_cfg_load_t *ld)
 				"%d is below [wal] max_message_bytes %d (the largest batch "
 				"could never arrive)", cfg->kafka_max_request_bytes,
 				cfg->max_message_bytes);
+		return -1;
+	}
+	if (cfg->kafka_queued_max_request_bytes < cfg->kafka_max_request_bytes) {
+		ck_cfg_fail_key(ld, "kafka", "queued_max_request_bytes",
+				"%" PRId64 " is below max_request_bytes %d (the largest request "
+				"could never be read)",
+				cfg->kafka_queued_max_request_bytes, cfg->kafka_max_request_bytes);
 		return -1;
 	}
 	if (cfg->kafka_default_replication_factor > (cfg->peer_count ? cfg->peer_count : 1)) {

@@ -145,6 +145,11 @@ typedef struct {
 						before reading pauses */
 	int32_t kafka_max_queued_response_bytes; /* max_queued_response_bytes (64 MiB): per
 						    connection, before reading pauses */
+	int64_t kafka_queued_max_request_bytes;  /* queued_max_request_bytes (512 MiB): the
+	                                            bytes of requests over 64 KiB that all
+	                                            connections together may hold in memory
+	                                            (Kafka's queued.max.request.bytes); at
+	                                            least max_request_bytes */
 	int32_t kafka_drain_timeout_ms;     /* drain_timeout_ms (5000): on stop, requests in
 					       flight are answered for at most this long */
 

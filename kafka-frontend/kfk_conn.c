@@ -12,6 +12,12 @@
  *   - reading pauses while [kafka] max_inflight_requests requests are
  *     queued or max_queued_response_bytes response bytes wait to be
  *     written;
+ *   - the frames over KFK_RX_CHUNK that all connections hold, being read
+ *     or as requests not yet freed, add up to at most
+ *     queued_max_request_bytes, or are a single frame: a frame admitted
+ *     when it starts can always be read whole, one that does not fit waits
+ *     (its connection stops reading after its first KFK_RX_CHUNK) until
+ *     the frames before it are freed, oldest waiter first;
  *   - a malformed frame, an undecodable request or a write error closes this
  *     connection only, with one log line;
  *   - a connection is never freed inside its own callbacks: kfk_conn_close()
@@ -22,6 +28,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -44,6 +51,10 @@
 #define KFK_RX_CHUNK       ((size_t)64 << 10)
 #define KFK_SENDFILE_MAX   ((size_t)1 << 30)
 #define KFK_REQ_HEADER_MIN 8 /* api key, version, correlation id */
+/* While connections wait for request memory, a frame holding it must
+ * arrive within this much plus a second per KFK_RX_MIN_RATE bytes. */
+#define KFK_RX_SLOW_MS  10000
+#define KFK_RX_MIN_RATE ((size_t)4 << 20)
 
 struct kfk_conn {
 	kfk_conn_t *prev, *next;
@@ -64,6 +75,13 @@ struct kfk_conn {
 	size_t rx_len;
 	size_t rx_cap;
 	size_t rx_got;
+	/* The frame being read holds rx_len bytes of request memory
+	 * (rx_admitted), or waits for them on the server's list (rx_waiting):
+	 * meanwhile it reads no further than its first buffer. */
+	bool rx_admitted;
+	bool rx_waiting;
+	kfk_conn_t *rx_wait_next;
+	uint64_t rx_start_ms; /* when its size field arrived */
 	kfk_respq_t q;
 	kfk_piece_t *out_head;
 	kfk_piece_t *out_tail;
@@ -129,6 +147,8 @@ static void kfk_conn_link_tail(kfk_conn_t *c)
 	s->conns_tail = c;
 }
 
+static void kfk_conn_rx_unwait(kfk_conn_t *c);
+
 static void kfk_conn_destroy(kfk_conn_t *c)
 {
 	kfk_srv_t *s = c->srv;
@@ -149,6 +169,9 @@ static void kfk_conn_destroy(kfk_conn_t *c)
 		c->out_head = p->next;
 		kfk_piece_free(p);
 	}
+	kfk_conn_rx_unwait(c);
+	if (c->rx)
+		kfk_conns_rx_release(s, kfk_conn_rx_take(c));
 	free(c->rx);
 	if (c->rev)
 		event_free(c->rev);
@@ -282,7 +305,8 @@ static void kfk_conn_resume_reading(kfk_conn_t *c)
 	if (c->read_paused && !c->srv->stopping && c->q.count < c->srv->set.pipeline_max &&
 	    c->out_bytes < c->srv->set.out_bytes_max) {
 		c->read_paused = false;
-		(void)event_add(c->rev, NULL);
+		if (!c->rx_waiting)
+			(void)event_add(c->rev, NULL);
 	}
 }
 
@@ -377,6 +401,88 @@ static void kfk_conn_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 	}
 }
 
+/* ---- request memory (queued_max_request_bytes) ---- */
+
+/* Admits a frame of SIZE bytes if it fits beside those held, or is alone,
+ * and no connection waits before it. */
+static bool kfk_conn_rx_admit(kfk_srv_t *s, size_t size)
+{
+	if (s->rx_wait_head || (s->rx_held > 0 && s->rx_held + size > s->set.rx_budget))
+		return false;
+	s->rx_held += size;
+	return true;
+}
+
+/* C's frame does not fit: C reads nothing more until it is admitted. */
+static void kfk_conn_rx_wait(kfk_conn_t *c)
+{
+	static ck_log_limit_t lim;
+	kfk_srv_t *s = c->srv;
+
+	if (c->rx_waiting)
+		return;
+	(void)event_del(c->rev);
+	c->rx_waiting = true;
+	c->rx_wait_next = NULL;
+	if (s->rx_wait_tail)
+		s->rx_wait_tail->rx_wait_next = c;
+	else
+		s->rx_wait_head = c;
+	s->rx_wait_tail = c;
+	ck_log_limited(&lim, CK_LOG_WARN,
+	               "request memory full: a connection waits to read its request peer=%s "
+	               "request_bytes=%zu held_bytes=%" PRIu64 " queued_max_request_bytes=%" PRIu64,
+	               c->peer, c->rx_len, s->rx_held, s->set.rx_budget);
+}
+
+static void kfk_conn_rx_unwait(kfk_conn_t *c)
+{
+	kfk_srv_t *s = c->srv;
+	kfk_conn_t **pp = &s->rx_wait_head, *prev = NULL;
+
+	if (!c->rx_waiting)
+		return;
+	while (*pp && *pp != c) {
+		prev = *pp;
+		pp = &(*pp)->rx_wait_next;
+	}
+	if (*pp)
+		*pp = c->rx_wait_next;
+	if (s->rx_wait_tail == c)
+		s->rx_wait_tail = prev;
+	c->rx_waiting = false;
+	c->rx_wait_next = NULL;
+}
+
+void kfk_conns_rx_release(kfk_srv_t *s, size_t bytes)
+{
+	if (bytes == 0)
+		return;
+	CK_ASSERT(s->rx_held >= bytes);
+	s->rx_held -= bytes;
+	while (s->rx_wait_head) {
+		kfk_conn_t *c = s->rx_wait_head;
+
+		if (s->rx_held > 0 && s->rx_held + c->rx_len > s->set.rx_budget)
+			break;
+		kfk_conn_rx_unwait(c);
+		s->rx_held += c->rx_len;
+		c->rx_admitted = true;
+		if (!c->dead && !c->read_paused && !s->stopping) {
+			(void)event_add(c->rev, NULL);
+			event_active(c->rev, EV_READ, 0);
+		}
+	}
+}
+
+size_t kfk_conn_rx_take(kfk_conn_t *c)
+{
+	size_t held = c->rx_admitted ? c->rx_len : 0;
+
+	c->rx_admitted = false;
+	return held;
+}
+
 /* The 4 size bytes are in: checks them and starts the frame body. */
 static int kfk_conn_frame_start(kfk_conn_t *c)
 {
@@ -404,6 +510,8 @@ static int kfk_conn_frame_start(kfk_conn_t *c)
 	c->rx_len = size;
 	c->rx_cap = CK_MIN(size, KFK_RX_CHUNK);
 	c->rx_got = 0;
+	c->rx_start_ms = ck_clock_mono_ms();
+	c->rx_admitted = size > KFK_RX_CHUNK && kfk_conn_rx_admit(c->srv, size);
 	c->rx = malloc(c->rx_cap);
 	if (!c->rx) {
 		kfk_conn_close(c, -1, "out of memory");
@@ -496,6 +604,11 @@ static void kfk_conn_on_read(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < KFK_READ_ROUNDS && !c->dead && !c->read_paused; i++) {
 		ssize_t n;
 
+		if (c->rx && c->rx_len > KFK_RX_CHUNK && !c->rx_admitted &&
+		    c->rx_got >= c->rx_cap) {
+			kfk_conn_rx_wait(c);
+			break;
+		}
 		if (c->rx && c->rx_len - c->rx_got >= KFK_RX_CHUNK) {
 			n = kfk_conn_read_body(c);
 		} else {
@@ -647,10 +760,31 @@ size_t kfk_conns_controller_gone(kfk_srv_t *s, int32_t id)
 	return n;
 }
 
-void kfk_conns_sweep(kfk_srv_t *s, uint64_t now_ms)
+/* While connections wait for request memory: closes those whose admitted
+ * frame arrives too slowly (a client that sends a size field and then
+ * trickles would otherwise hold the memory for ever). */
+static void kfk_conns_rx_sweep(kfk_srv_t *s, uint64_t now_ms)
 {
 	kfk_conn_t *c = s->conns;
 
+	while (c && s->rx_wait_head) {
+		kfk_conn_t *next = c->next;
+
+		if (c->rx && c->rx_admitted && !c->dead &&
+		    now_ms - c->rx_start_ms > KFK_RX_SLOW_MS + c->rx_len / KFK_RX_MIN_RATE * 1000)
+			kfk_conn_close(c, -1,
+			               "request arriving too slowly while others wait for "
+			               "request memory (queued_max_request_bytes)");
+		c = next;
+	}
+}
+
+void kfk_conns_sweep(kfk_srv_t *s, uint64_t now_ms)
+{
+	kfk_conn_t *c;
+
+	kfk_conns_rx_sweep(s, now_ms);
+	c = s->conns; /* after: that sweep may have freed the first */
 	while (c) {
 		kfk_conn_t *next = c->next;
 

@@ -128,9 +128,11 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 
 	if (!req) {
 		free(frame);
+		kfk_conns_rx_release(kfk_conn_srv(c), kfk_conn_rx_take(c));
 		kfk_conn_close(c, -1, "out of memory");
 		return;
 	}
+	req->rx_held = kfk_conn_rx_take(c);
 	r = kfk_request_header_parse(&in, &req->arena, &req->hdr, NULL);
 	if (r < 0 && len >= 2 && ck_be16_get(frame) == KFK_API_API_VERSIONS) {
 		/* An ApiVersions newer than ours may come with a v1 header:

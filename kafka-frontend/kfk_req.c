@@ -68,6 +68,7 @@ void kfk_req_free(kfk_req_t *req)
 	kfk_req_pieces_free(req);
 	kfk_arena_free(&req->arena);
 	free(req->frame);
+	kfk_conns_rx_release(req->srv, req->rx_held);
 	free(req);
 }
 

@@ -52,6 +52,7 @@ typedef struct {
 	int32_t request_timeout_ms;   /* admin requests without a usable timeout */
 	size_t pipeline_max;          /* max_inflight_requests per connection */
 	uint64_t out_bytes_max;       /* max_queued_response_bytes per connection */
+	uint64_t rx_budget;           /* queued_max_request_bytes, all connections */
 	uint64_t drain_ms;            /* drain_timeout_ms */
 } kfk_settings_t;
 
@@ -86,6 +87,7 @@ struct kfk_req {
 	kfk_conn_t *conn; /* NULL once orphaned */
 	uint8_t *frame;   /* the request bytes after the size field */
 	size_t frame_len;
+	size_t rx_held; /* of the server's rx_held: released with the frame */
 	kfk_arena_t arena;
 	kfk_request_header_t hdr;
 	int16_t api_key;
@@ -176,6 +178,11 @@ const char *kfk_conn_peer(const kfk_conn_t *c);
 kfk_srv_t *kfk_conn_srv(const kfk_conn_t *c);
 /* Queues REQ for its response slot (before its handler runs). */
 void kfk_conn_enqueue(kfk_conn_t *c, kfk_req_t *req);
+/* The request memory C admitted for the frame just read (0 if none): the
+ * caller releases it with the frame (kfk_req_t.rx_held). */
+size_t kfk_conn_rx_take(kfk_conn_t *c);
+/* Gives BYTES of request memory back; connections waiting for it go on. */
+void kfk_conns_rx_release(kfk_srv_t *s, size_t bytes);
 /* Closes every connection (shutdown). */
 void kfk_conns_close_all(kfk_srv_t *s);
 /* Shutdown: closes connections with nothing in flight, stops reading on
@@ -417,6 +424,12 @@ struct kfk_srv {
 	kfk_conn_t *conns;
 	kfk_conn_t *conns_tail;
 	size_t nconns;
+	/* Request memory (queued_max_request_bytes): the sizes of the frames
+	 * over KFK_RX_CHUNK admitted, from their size field until their
+	 * request is freed; connections whose frame waits for room, oldest
+	 * first (kfk_conn.c). */
+	uint64_t rx_held;
+	kfk_conn_t *rx_wait_head, *rx_wait_tail;
 	struct event *sweep_ev;
 	/* Neighbours. */
 	kfk_peer_t peers[KFK_PEER_COUNT];

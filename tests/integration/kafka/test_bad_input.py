@@ -9,7 +9,9 @@ byte (both as a complete shorter frame and as a full-length frame whose
 sender stops and half-closes); unknown API keys and versions; a TLS
 ClientHello on the plaintext port; Produce batches with a corrupt CRC and
 other broken batches; Metadata and admin requests naming 100,000-200,000
-topics, each twice; on the supervisor's admin HTTP port (AdminPort), an
+topics, each twice; large requests on many connections at once, within
+[kafka] queued_max_request_bytes, and large requests that stall while others
+wait for that memory (RequestMemory); on the supervisor's admin HTTP port (AdminPort), an
 endless header line, thousands of connections held open, and connections
 until it is out of fds. Each must get the right error or a closed connection
 -- never a hang, never a crash: afterwards kafka-frontend has 0 restarts, the
@@ -20,6 +22,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -437,6 +440,120 @@ def open_idle(port, n, socks):
             pass
         socks.append(c)
     time.sleep(2)
+
+
+def proc_kib(pid, field):
+    """FIELD (VmHWM, VmRSS) of PID's /proc status, in KiB."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise AssertionError('no %s for pid %d' % (field, pid))
+
+
+class RequestMemory(NodeTestCase):
+    """Large requests on many connections at once: kafka-frontend holds at
+    most [kafka] queued_max_request_bytes of them (Kafka's
+    queued.max.request.bytes) and makes the rest wait; one that stalls while
+    others wait is cut off. Every request is answered in the end."""
+
+    REQ = 7 << 20     # each request's size
+    BUDGET = 32 << 20  # queued_max_request_bytes here: four such requests
+    CONNS = 24         # 168 MiB of requests in flight at once, unbounded
+
+    def setUp(self):
+        super().setUp()
+        # Under ASan, freed memory waits in a quarantine (256 MiB) and
+        # would count as held: none for this node, so its peak is its own.
+        asan = os.environ.get('ASAN_OPTIONS', '')
+        self.n = self.node(env={'ASAN_OPTIONS': asan + (':' if asan else '')
+                                + 'quarantine_size_mb=0'},
+                           config_extra='[kafka]\nmax_request_bytes = %d\n'
+                           'queued_max_request_bytes = %d\nidle_timeout_ms = 4000\n'
+                           % (8 << 20, self.BUDGET)).start()
+
+    def big_request(self, corr):
+        """An ApiVersions request padded to REQ bytes (the padding is
+        trailing bytes, which brokers ignore)."""
+        head = kproto.request(kproto.API_VERSIONS, 0, corr, b'')
+        return struct.pack('>i', self.REQ) + head[4:] + b'\0' * (self.REQ - len(head) + 4)
+
+    def send_in_threads(self, conns, datas, go=None):
+        """Sends each of DATAS on its connection from a thread of its own;
+        with the event GO, all but the last byte, then the last once GO is
+        set."""
+        def send(s, d):
+            if go is not None:
+                send_all(s, d[:-1])
+                go.wait(90)
+                d = d[-1:]
+            send_all(s, d)
+        for s in conns:
+            s.settimeout(90)  # a sender may wait its turn
+        threads = [threading.Thread(target=send, args=(s, d), daemon=True)
+                   for s, d in zip(conns, datas)]
+        for t in threads:
+            t.start()
+        return threads
+
+    def test_many_large_requests_bounded(self):
+        pid = self.n.child('kafka-frontend')['pid']
+        base = proc_kib(pid, 'VmRSS')
+        socks = [open_conn(self.n) for _ in range(self.CONNS)]
+        go = threading.Event()
+        # Every request all but complete at once: unbounded, all of them
+        # would be in memory together.
+        threads = self.send_in_threads(socks, [self.big_request(100 + i)
+                                               for i in range(self.CONNS)], go)
+        time.sleep(3)
+        go.set()
+        out = watch([(s, Outcome('large request %d' % i, 100 + i))
+                     for i, s in enumerate(socks)], timeout=60)
+        for t in threads:
+            t.join(10)
+        self.expect_all(out, ('answered',))
+        grew = (proc_kib(pid, 'VmHWM') - base) << 10
+        # Four requests at a time, each buffer up to twice its size while
+        # it grows, and the first 64 KiB of every waiting one.
+        self.assertLess(grew, 2 * self.BUDGET + self.CONNS * (128 << 10) + (16 << 20),
+                        'kafka-frontend grew %d MiB for %d requests of %d MiB'
+                        % (grew >> 20, self.CONNS, self.REQ >> 20))
+        self.assertEqual(self.n.child('kafka-frontend')['restarts'], 0)
+        self.assertTrue(self.n.log_grep('request memory full'), 'no line about the wait')
+
+    def test_stalled_large_requests_give_way(self):
+        stalled = [open_conn(self.n) for _ in range(4)]
+        for s in stalled:  # four size fields and a little: the whole budget
+            send_all(s, self.big_request(7)[:1 << 20])
+        time.sleep(0.5)
+        s = open_conn(self.n)
+        t0 = time.monotonic()
+        threads = self.send_in_threads([s], [self.big_request(8)])
+        self.assertTrue(self.n.kafka_ok(), 'a small request waited for request memory')
+        out = watch([(s, Outcome('large request after stalled ones', 8))], timeout=60)
+        waited = time.monotonic() - t0
+        threads[0].join(10)
+        self.expect_all(out, ('answered',))
+        # 10 s plus a second per 4 MiB, found by a sweep every second.
+        self.assertGreater(waited, 9, 'answered before the stalled requests gave way')
+        self.assertLess(waited, 30)
+        # Only as many are cut as the waiting request needs: one here.
+        cut = 0
+        for c in stalled:
+            c.settimeout(0.5)
+            try:
+                cut += c.recv(100) == b''
+            except ConnectionResetError:
+                cut += 1
+            except socket.timeout:
+                pass
+            c.close()
+        self.assertEqual(cut, 1, 'stalled connections closed')
+        self.assertTrue(self.n.log_grep('request arriving too slowly'), 'no line about the cut')
+
+    def expect_all(self, outcomes, allowed):
+        bad = ['%s: %s' % (o.label, o.result) for o in outcomes if o.result not in allowed]
+        self.assertEqual(bad, [], self.n.log_tail())
 
 
 class AdminPort(NodeTestCase):

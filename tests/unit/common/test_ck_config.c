@@ -118,6 +118,7 @@ START_TEST(test_default_values)
 	ck_assert_int_eq(cfg.kafka_request_timeout_ms, 30000);
 	ck_assert_int_eq(cfg.kafka_max_inflight_requests, 256);
 	ck_assert_int_eq(cfg.kafka_max_queued_response_bytes, 64 << 20);
+	ck_assert_int_eq(cfg.kafka_queued_max_request_bytes, 512 << 20);
 	ck_assert_int_eq(cfg.kafka_drain_timeout_ms, 5000);
 	ck_assert_int_eq(cfg.peer_count, 0);
 }
@@ -177,6 +178,7 @@ CHECK(k_ktmo, c->kafka_request_timeout_ms == 4500)
 CHECK(k_kinfl, c->kafka_max_inflight_requests == 8)
 CHECK(k_kout, c->kafka_max_queued_response_bytes == 1048576)
 CHECK(k_kdrain, c->kafka_drain_timeout_ms == 0)
+CHECK(k_kqreq, c->kafka_queued_max_request_bytes == 4294967296LL)
 
 static const key_case_t key_cases[] = {
 	{"node", "id", "3", "CHRONIK_NODE_ID", "3", k_id},
@@ -249,6 +251,8 @@ static const key_case_t key_cases[] = {
 	{"kafka", "max_queued_response_bytes", "1048576",
 	 "CHRONIK_KAFKA_MAX_QUEUED_RESPONSE_BYTES", "1048576", k_kout},
 	{"kafka", "drain_timeout_ms", "0", "CHRONIK_KAFKA_DRAIN_TIMEOUT_MS", "0", k_kdrain},
+	{"kafka", "queued_max_request_bytes", "4_294_967_296",
+	 "CHRONIK_KAFKA_QUEUED_MAX_REQUEST_BYTES", "4294967296", k_kqreq},
 };
 
 #define N_KEYS (sizeof(key_cases) / sizeof(key_cases[0]))
@@ -603,6 +607,9 @@ START_TEST(test_kafka_table)
 		     "1048588 (the largest batch could never arrive)");
 	ck_assert_int_eq(load_text("[kafka]\nmax_request_bytes = 1_000_000\n"
 				   "[wal]\nmax_message_bytes = 1_000_000\n"), 0);
+	expect_error("[kafka]\nqueued_max_request_bytes = 1_048_576\n",
+		     "2: [kafka] queued_max_request_bytes: 1048576 is below max_request_bytes "
+		     "104857600 (the largest request could never be read)");
 	/* The old names still work, below the specific ones and the file. */
 	ck_assert_int_eq(setenv("CHRONIK_NUM_PARTITIONS", "4", 1), 0);
 	ck_assert_int_eq(setenv("CHRONIK_AUTO_CREATE_TOPICS_ENABLE", "false", 1), 0);
