@@ -423,10 +423,11 @@ static void ck_ipc_listener_destroy(ck_ipc_listener_t *l)
  * and would wake us at once, so stop listening for a moment. */
 static void ck_ipc_listener_pause(ck_ipc_listener_t *l, int err)
 {
+	static ck_log_limit_t lim; /* every pause while out of fds: 10 a second */
 	struct timeval tv = {0, CK_IPC_ACCEPT_PAUSE_MS * 1000};
 
-	ck_log(CK_LOG_WARN, "accept paused err=\"%s\" fd=%d pause_ms=%d", ck_strerror(err), l->fd,
-	       CK_IPC_ACCEPT_PAUSE_MS);
+	ck_log_limited(&lim, CK_LOG_WARN, "accept paused err=\"%s\" fd=%d pause_ms=%d",
+	               ck_strerror(err), l->fd, CK_IPC_ACCEPT_PAUSE_MS);
 	(void)event_del(l->ev);
 	(void)evtimer_add(l->pause, &tv);
 }

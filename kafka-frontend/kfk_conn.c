@@ -55,6 +55,8 @@
  * arrive within this much plus a second per KFK_RX_MIN_RATE bytes. */
 #define KFK_RX_SLOW_MS  10000
 #define KFK_RX_MIN_RATE ((size_t)4 << 20)
+/* At the connection limit, a connection silent this long may be closed. */
+#define KFK_EVICT_QUIET_MS 1000
 
 struct kfk_conn {
 	kfk_conn_t *prev, *next;
@@ -468,6 +470,7 @@ void kfk_conns_rx_release(kfk_srv_t *s, size_t bytes)
 		kfk_conn_rx_unwait(c);
 		s->rx_held += c->rx_len;
 		c->rx_admitted = true;
+		kfk_conn_touch(c); /* it was silent because it was not read */
 		if (!c->dead && !c->read_paused && !s->stopping) {
 			(void)event_add(c->rev, NULL);
 			event_active(c->rev, EV_READ, 0);
@@ -599,6 +602,8 @@ static void kfk_conn_on_read(evutil_socket_t fd, short what, void *arg)
 	kfk_conn_t *c = arg;
 	kfk_srv_t *s = c->srv;
 
+	bool got = false;
+
 	(void)what;
 	c->busy++;
 	for (int i = 0; i < KFK_READ_ROUNDS && !c->dead && !c->read_paused; i++) {
@@ -626,10 +631,16 @@ static void kfk_conn_on_read(evutil_socket_t fd, short what, void *arg)
 			kfk_conn_close(c, -1,
 			               errno == ECONNRESET ? "connection reset by peer"
 			                                   : "read failed");
-		} else if ((size_t)n < s->scratch_len && !c->rx) {
-			break; /* drained: the next read would block */
+		} else {
+			got = true;
+			if ((size_t)n < s->scratch_len && !c->rx)
+				break; /* drained: the next read would block */
 		}
 	}
+	/* Bytes arriving are activity, also in the middle of a request: only
+	 * a connection that sends nothing for the idle timeout is idle. */
+	if (got && !c->dead)
+		kfk_conn_touch(c);
 	kfk_conn_release(c);
 }
 
@@ -656,11 +667,39 @@ static void kfk_conn_peer_name(kfk_conn_t *c)
 	(void)snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
 }
 
+/* At the connection limit: closes the least recently active connection
+ * that has no request in flight and has been silent for
+ * KFK_EVICT_QUIET_MS. Returns whether one was closed. */
+static bool kfk_conns_evict(kfk_srv_t *s)
+{
+	uint64_t now = ck_clock_mono_ms();
+
+	for (kfk_conn_t *c = s->conns; c && now - c->last_ms >= KFK_EVICT_QUIET_MS; c = c->next) {
+		if (c->dead || c->q.count > 0 || c->out_head || c->rx_waiting)
+			continue;
+		kfk_conn_close(c, -1,
+		               "connection limit reached: the longest silent connection "
+		               "makes room for a new one");
+		return true;
+	}
+	return false;
+}
+
 void kfk_conn_accept(kfk_srv_t *s, int fd)
 {
-	kfk_conn_t *c = calloc(1, sizeof(*c));
+	static ck_log_limit_t lim;
+	kfk_conn_t *c;
 	int one = 1;
 
+	if (s->nconns >= s->conns_max && !kfk_conns_evict(s)) {
+		ck_log_limited(&lim, CK_LOG_WARN,
+		               "connection limit reached and no connection is silent: refusing a "
+		               "new one connections=%zu max=%zu",
+		               s->nconns, s->conns_max);
+		(void)close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c || s->stopping) {
 		free(c);
 		(void)close(fd);
@@ -790,8 +829,13 @@ void kfk_conns_sweep(kfk_srv_t *s, uint64_t now_ms)
 
 		if (s->set.idle_timeout_ms == 0 || now_ms - c->last_ms < s->set.idle_timeout_ms)
 			break; /* the rest were active more recently */
-		if (c->q.count == 0 && !c->out_head && !c->rx && c->hdr_got == 0)
-			kfk_conn_close(c, -1, "idle timeout");
+		/* A connection waiting for request memory is silent because it
+		 * is not read. */
+		if (c->q.count == 0 && !c->out_head && !c->rx_waiting)
+			kfk_conn_close(c, -1,
+			               c->rx || c->hdr_got
+			                   ? "idle timeout in the middle of a request"
+			                   : "idle timeout");
 		c = next;
 	}
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -76,6 +77,20 @@ static void kfk_srv_advertised(kfk_srv_t *s)
 	s->adv_port = port;
 }
 
+/* How many client connections fit in this process's fds: all but a
+ * quarter (at least 32, at most 1024) kept for logs, IPC and accepting. */
+static size_t kfk_conns_max_from_rlimit(void)
+{
+	struct rlimit rl;
+	rlim_t reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > (rlim_t)1 << 30)
+		return (size_t)1 << 30;
+	reserve = CK_MAX(CK_MIN(rl.rlim_cur / 4, (rlim_t)1024), (rlim_t)32);
+	return rl.rlim_cur > reserve + 16 ? (size_t)(rl.rlim_cur - reserve) : 16;
+}
+
 int kfk_srv_new(ck_daemon_t *d, const ck_config_t *cfg, kfk_srv_t **ret)
 {
 	kfk_srv_t *s = calloc(1, sizeof(*s));
@@ -89,7 +104,9 @@ int kfk_srv_new(ck_daemon_t *d, const ck_config_t *cfg, kfk_srv_t **ret)
 	s->base = base;
 	s->cfg = cfg;
 	kfk_settings_from_config(cfg, &s->set);
-	sweep_ms = s->set.idle_timeout_ms / 4;
+	/* Without an idle timeout the sweep still cuts slow requests that
+	 * hold request memory others wait for (kfk_conns_sweep). */
+	sweep_ms = s->set.idle_timeout_ms ? s->set.idle_timeout_ms / 4 : KFK_SWEEP_INTERVAL_MS_MAX;
 	sweep_ms = sweep_ms < KFK_SWEEP_INTERVAL_MS_MIN ? KFK_SWEEP_INTERVAL_MS_MIN
 	         : sweep_ms > KFK_SWEEP_INTERVAL_MS_MAX ? KFK_SWEEP_INTERVAL_MS_MAX
 	                                                : sweep_ms;
@@ -103,8 +120,8 @@ int kfk_srv_new(ck_daemon_t *d, const ck_config_t *cfg, kfk_srv_t **ret)
 	s->sweep_ev = event_new(base, -1, EV_PERSIST, kfk_srv_sweep, s);
 	if (!s->scratch || !s->sweep_ev)
 		goto fail;
-	if (s->set.idle_timeout_ms > 0)
-		(void)event_add(s->sweep_ev, &tv);
+	(void)event_add(s->sweep_ev, &tv);
+	s->conns_max = kfk_conns_max_from_rlimit();
 	kfk_meta_refresh(s);
 	r = kfk_peers_start(s, d);
 	if (r < 0)

@@ -424,6 +424,9 @@ struct kfk_srv {
 	kfk_conn_t *conns;
 	kfk_conn_t *conns_tail;
 	size_t nconns;
+	/* At most this many (from RLIMIT_NOFILE): beyond, a new connection
+	 * takes the place of the longest silent one (kfk_conn_accept). */
+	size_t conns_max;
 	/* Request memory (queued_max_request_bytes): the sizes of the frames
 	 * over KFK_RX_CHUNK admitted, from their size field until their
 	 * request is freed; connections whose frame waits for room, oldest

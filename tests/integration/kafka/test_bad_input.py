@@ -11,7 +11,9 @@ ClientHello on the plaintext port; Produce batches with a corrupt CRC and
 other broken batches; Metadata and admin requests naming 100,000-200,000
 topics, each twice; large requests on many connections at once, within
 [kafka] queued_max_request_bytes, and large requests that stall while others
-wait for that memory (RequestMemory); on the supervisor's admin HTTP port (AdminPort), an
+wait for that memory (RequestMemory); connections silent in the middle of a
+request (IdleMidRequest); more connections than kafka-frontend has fds
+(ConnectionLimit); on the supervisor's admin HTTP port (AdminPort), an
 endless header line, thousands of connections held open, and connections
 until it is out of fds. Each must get the right error or a closed connection
 -- never a hang, never a crash: afterwards kafka-frontend has 0 restarts, the
@@ -522,9 +524,22 @@ class RequestMemory(NodeTestCase):
         self.assertTrue(self.n.log_grep('request memory full'), 'no line about the wait')
 
     def test_stalled_large_requests_give_way(self):
+        """Four connections send a size field and 1 MiB, then a byte a
+        second: never idle, but far too slow, and together they hold the
+        whole limit."""
         stalled = [open_conn(self.n) for _ in range(4)]
-        for s in stalled:  # four size fields and a little: the whole budget
+        stop = threading.Event()
+        self.addCleanup(stop.set)
+
+        def trickle(s):
+            try:
+                while not stop.wait(1):
+                    s.sendall(b'\0')
+            except OSError:
+                pass  # cut off
+        for s in stalled:
             send_all(s, self.big_request(7)[:1 << 20])
+            threading.Thread(target=trickle, args=(s,), daemon=True).start()
         time.sleep(0.5)
         s = open_conn(self.n)
         t0 = time.monotonic()
@@ -537,6 +552,7 @@ class RequestMemory(NodeTestCase):
         # 10 s plus a second per 4 MiB, found by a sweep every second.
         self.assertGreater(waited, 9, 'answered before the stalled requests gave way')
         self.assertLess(waited, 30)
+        stop.set()
         # Only as many are cut as the waiting request needs: one here.
         cut = 0
         for c in stalled:
@@ -554,6 +570,87 @@ class RequestMemory(NodeTestCase):
     def expect_all(self, outcomes, allowed):
         bad = ['%s: %s' % (o.label, o.result) for o in outcomes if o.result not in allowed]
         self.assertEqual(bad, [], self.n.log_tail())
+
+
+class IdleMidRequest(NodeTestCase):
+    """[kafka] idle_timeout_ms also closes a connection that went silent in
+    the middle of a request (else a client that sends a byte and stops holds
+    an fd for ever: a few thousand such take the broker's fds), but never
+    one whose request still arrives, however slowly."""
+
+    IDLE_MS = 2000
+
+    def setUp(self):
+        super().setUp()
+        self.n = self.node(config_extra='[kafka]\nidle_timeout_ms = %d\n'
+                           % self.IDLE_MS).start()
+
+    def test_silent_mid_request_closed_slow_one_kept(self):
+        corr = 4242
+        frame = kproto.request(kproto.METADATA, 1, corr, kproto.metadata_body(1, []))
+        silent = []
+        for i in range(40):  # a byte of the size field .. all but the last byte
+            s = open_conn(self.n)
+            send_all(s, frame[:1 + i % (len(frame) - 1)])
+            silent.append(s)
+        slow = open_conn(self.n)
+        t0 = time.monotonic()
+        # The slow one sends a byte every 0.4 s, for three idle timeouts.
+        step = max(1, len(frame) // int(3 * self.IDLE_MS / 400))
+        for k in range(0, len(frame) - 1, step):
+            send_all(slow, frame[k:min(k + step, len(frame) - 1)])
+            time.sleep(0.4)
+        self.assertGreater(time.monotonic() - t0, 2 * self.IDLE_MS / 1000)
+        send_all(slow, frame[-1:])
+        self.expect_all(watch([(slow, Outcome('slow request', corr))]), ('answered',))
+        self.expect_all(watch([(s, Outcome('silent mid-request %d' % i))
+                               for i, s in enumerate(silent)], timeout=5), ('closed',))
+        self.assertTrue(self.n.log_grep('idle timeout in the middle of a request'),
+                        'no line about the idle close')
+        self.assertTrue(self.n.kafka_ok())
+
+    def expect_all(self, outcomes, allowed):
+        bad = ['%s: %s' % (o.label, o.result) for o in outcomes if o.result not in allowed]
+        self.assertEqual(bad, [], self.n.log_tail())
+
+
+class ConnectionLimit(NodeTestCase):
+    """More connections than kafka-frontend has fds for (it runs with 300
+    here, so 225 connections at most), all of them silent in the middle of
+    a request: a new client is still served, taking the place of the
+    longest silent one."""
+
+    def setUp(self):
+        super().setUp()
+        self.n = self.node(config_extra='[wrapper]\nkafka-frontend = "prlimit --nofile=300"\n'
+                           ).start()
+
+    def test_silent_connections_make_room(self):
+        fe = self.n.child('kafka-frontend')
+        socks = []
+        try:
+            for i in range(400):
+                try:
+                    s = open_conn(self.n)
+                    s.sendall(b'\x00')  # a byte of a size field, then nothing
+                    socks.append(s)
+                except OSError:
+                    pass  # refused: none was silent long enough yet
+            time.sleep(1.5)
+            for i in range(5):
+                self.assertTrue(self.n.kafka_ok(), 'new client %d not served' % i)
+            topic = topic_name('limit')
+            create_topic(self.n, topic, 1)
+            res = kclients.produce(self.n.bootstrap, topic, 20)
+            self.assertEqual(res.failed, 0)
+            got = kclients.consume_all(self.n.bootstrap, topic, 1, want=20)
+            self.assertEqual(len(got.ids), 20)
+        finally:
+            for s in socks:
+                s.close()
+        self.assertTrue(self.n.log_grep('connection limit reached'), 'no line about the limit')
+        after = self.n.child('kafka-frontend')
+        self.assertEqual((after['pid'], after['restarts']), (fe['pid'], 0))
 
 
 class AdminPort(NodeTestCase):
