@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -454,6 +455,29 @@ static void sup_node_events_free(sup_node_t *node)
 		event_base_free(node->base);
 }
 
+/* Raises the soft limit of open files to the hard one (at most 2^20), for
+ * this process and the children it starts: a broker holds a connection per
+ * client and files per log, and a login shell's 1024 is far too few. */
+static void sup_raise_nofile(void)
+{
+	const rlim_t cap = (rlim_t)1 << 20;
+	struct rlimit rl;
+	rlim_t from;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	from = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > cap ? cap : rl.rlim_max;
+	if (rl.rlim_cur <= from)
+		return;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		ck_log(CK_LOG_WARN, "cannot raise the open file limit from=%llu err=\"%s\"",
+		       (unsigned long long)from, strerror(errno));
+	else
+		ck_log(CK_LOG_INFO, "open file limit raised from=%llu to=%llu",
+		       (unsigned long long)from, (unsigned long long)rl.rlim_cur);
+}
+
 int sup_node_run(const sup_start_opts_t *opts)
 {
 	static sup_node_t node; /* large (paths); one per process */
@@ -477,6 +501,7 @@ int sup_node_run(const sup_start_opts_t *opts)
 	ck_log(CK_LOG_INFO, "starting node node_id=%d data_dir=%s config=%s version=%s",
 	       node.cfg.node_id, node.data_dir,
 	       node.config_path[0] ? node.config_path : "<embedded default>", CHRONIK_VERSION);
+	sup_raise_nofile();
 	node.phase = SUP_PHASE_STARTING;
 	sup_node_advance(&node);
 	(void)event_base_dispatch(node.base);

@@ -614,6 +614,15 @@ class IdleMidRequest(NodeTestCase):
         self.assertEqual(bad, [], self.n.log_tail())
 
 
+def nofile_soft(pid):
+    """PID's soft limit of open files."""
+    with open('/proc/%d/limits' % pid) as f:
+        for line in f:
+            if line.startswith('Max open files'):
+                return int(line.split()[3])
+    raise AssertionError('no open files limit for pid %d' % pid)
+
+
 class ConnectionLimit(NodeTestCase):
     """More connections than kafka-frontend has fds for (it runs with 300
     here, so 225 connections at most), all of them silent in the middle of
@@ -624,6 +633,25 @@ class ConnectionLimit(NodeTestCase):
         super().setUp()
         self.n = self.node(config_extra='[wrapper]\nkafka-frontend = "prlimit --nofile=300"\n'
                            ).start()
+
+    def test_fd_limit_raised(self):
+        """chronik-server started with a low soft limit of open files (a
+        login shell's 1024, here 512) raises it to the hard limit for its
+        children; a wrapper's own limit (300 here) still wins."""
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(hard, 1 << 20) if hard != resource.RLIM_INFINITY else 1 << 20
+        low = min(512, want // 2)
+        n = self.node(name='fdlimit')
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+        try:
+            n.start()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        for name in ('raftd', 'kafka-frontend'):
+            self.assertEqual(nofile_soft(n.child(name)['pid']), want, name)
+        self.assertEqual(nofile_soft(self.n.child('kafka-frontend')['pid']), 300)
+        self.assertTrue(n.log_grep('open file limit raised from=%d' % low), n.log_tail())
 
     def test_silent_connections_make_room(self):
         fe = self.n.child('kafka-frontend')
