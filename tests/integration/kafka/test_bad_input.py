@@ -444,6 +444,15 @@ def open_idle(port, n, socks):
     time.sleep(2)
 
 
+class ExpectAll:
+    """For a NodeTestCase with node self.n: every outcome must be one of
+    ALLOWED."""
+
+    def expect_all(self, outcomes, allowed):
+        bad = ['%s: %s' % (o.label, o.result) for o in outcomes if o.result not in allowed]
+        self.assertEqual(bad, [], self.n.log_tail())
+
+
 def proc_kib(pid, field):
     """FIELD (VmHWM, VmRSS) of PID's /proc status, in KiB."""
     with open('/proc/%d/status' % pid) as f:
@@ -453,7 +462,7 @@ def proc_kib(pid, field):
     raise AssertionError('no %s for pid %d' % (field, pid))
 
 
-class RequestMemory(NodeTestCase):
+class RequestMemory(ExpectAll, NodeTestCase):
     """Large requests on many connections at once: kafka-frontend holds at
     most [kafka] queued_max_request_bytes of them (Kafka's
     queued.max.request.bytes) and makes the rest wait; one that stalls while
@@ -567,12 +576,8 @@ class RequestMemory(NodeTestCase):
         self.assertEqual(cut, 1, 'stalled connections closed')
         self.assertTrue(self.n.log_grep('request arriving too slowly'), 'no line about the cut')
 
-    def expect_all(self, outcomes, allowed):
-        bad = ['%s: %s' % (o.label, o.result) for o in outcomes if o.result not in allowed]
-        self.assertEqual(bad, [], self.n.log_tail())
 
-
-class IdleMidRequest(NodeTestCase):
+class IdleMidRequest(ExpectAll, NodeTestCase):
     """[kafka] idle_timeout_ms also closes a connection that went silent in
     the middle of a request (else a client that sends a byte and stops holds
     an fd for ever: a few thousand such take the broker's fds), but never
@@ -608,10 +613,6 @@ class IdleMidRequest(NodeTestCase):
         self.assertTrue(self.n.log_grep('idle timeout in the middle of a request'),
                         'no line about the idle close')
         self.assertTrue(self.n.kafka_ok())
-
-    def expect_all(self, outcomes, allowed):
-        bad = ['%s: %s' % (o.label, o.result) for o in outcomes if o.result not in allowed]
-        self.assertEqual(bad, [], self.n.log_tail())
 
 
 def nofile_soft(pid):
