@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -46,6 +48,12 @@
  * while connections are merely open). */
 #define SUP_ADMIN_CONNS_MAX 64
 #define SUP_ADMIN_SWEEP_MS  100
+/* At the limit, a new connection takes the place of the oldest one open
+ * this long (a scrape takes milliseconds: one this old is idle, or a
+ * client that trickles its request); the evicted ones still counted until
+ * evhttp has closed them are at most this many. */
+#define SUP_ADMIN_EVICT_AGE_MS 1000
+#define SUP_ADMIN_EVICT_SLACK  64
 
 typedef struct sup_control {
 	sup_node_t *node;
@@ -226,8 +234,13 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
  *   BEV_OPT_CLOSE_ON_FREE (evhttp then closes the fd itself) and with one
  *   reference of ours: bufferevent_free() clears its callbacks, which is
  *   how a sweep tells the connections evhttp is done with, and drops them;
- * - at SUP_ADMIN_CONNS_MAX open, the listener stops accepting (the kernel's
- *   backlog holds the next ones) until a sweep finds one gone;
+ * - at SUP_ADMIN_CONNS_MAX open, a new connection takes the place of the
+ *   oldest one open SUP_ADMIN_EVICT_AGE_MS or longer: its socket is shut
+ *   down, so evhttp reads the end and closes it (a client trickling its
+ *   request, which evhttp's inactivity timeout never ends, cannot keep
+ *   scrapers out); with none that old, the listener stops accepting (the
+ *   kernel's backlog holds the next ones) until a sweep finds one gone or
+ *   old enough;
  * - an accept error pauses accepting for SUP_ADMIN_PAUSE_MS; one failure in
  *   a thousand is logged.
  * Static, not in sup_control_t: the listener's error callback gets evhttp's
@@ -236,9 +249,11 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 static struct {
 	struct evconnlistener *listener; /* evhttp's; NULL once it is freed */
 	struct event *tick;              /* sweeps; ends a pause */
-	struct bufferevent *conns[SUP_ADMIN_CONNS_MAX];
-	int n;
-	uint64_t pause_until_ms, errors, full_times;
+	struct bufferevent *conns[SUP_ADMIN_CONNS_MAX + SUP_ADMIN_EVICT_SLACK];
+	uint64_t opened_ms[SUP_ADMIN_CONNS_MAX + SUP_ADMIN_EVICT_SLACK];
+	bool evicted[SUP_ADMIN_CONNS_MAX + SUP_ADMIN_EVICT_SLACK];
+	int n, n_evicted;
+	uint64_t pause_until_ms, errors, full_times, evictions;
 	bool accepting;
 } sup_admin_gate;
 
@@ -253,19 +268,68 @@ static void sup_admin_gate_sweep(void)
 		void *a;
 
 		bufferevent_getcb(b, &r, &w, &e, &a);
-		if (!r && !w && !e) /* freed by evhttp: ours alone now */
+		if (!r && !w && !e) { /* freed by evhttp: ours alone now */
 			(void)bufferevent_decref(b);
-		else
-			sup_admin_gate.conns[k++] = b;
+			sup_admin_gate.n_evicted -= sup_admin_gate.evicted[i];
+			continue;
+		}
+		sup_admin_gate.opened_ms[k] = sup_admin_gate.opened_ms[i];
+		sup_admin_gate.evicted[k] = sup_admin_gate.evicted[i];
+		sup_admin_gate.conns[k++] = b;
 	}
 	sup_admin_gate.n = k;
+}
+
+/* The oldest connection not evicted yet if it is old enough, or -1 (the
+ * list is in accept order). */
+static int sup_admin_gate_victim(uint64_t now_ms)
+{
+	if (sup_admin_gate.n_evicted >= SUP_ADMIN_EVICT_SLACK)
+		return -1;
+	for (int i = 0; i < sup_admin_gate.n; i++) {
+		if (sup_admin_gate.evicted[i])
+			continue;
+		return now_ms - sup_admin_gate.opened_ms[i] >= SUP_ADMIN_EVICT_AGE_MS ? i : -1;
+	}
+	return -1;
+}
+
+/* At the limit: shuts the oldest connection down so that evhttp closes it.
+ * Returns whether there was one old enough. */
+static bool sup_admin_gate_evict(uint64_t now_ms)
+{
+	int i = sup_admin_gate_victim(now_ms);
+	evutil_socket_t fd;
+
+	if (i < 0)
+		return false;
+	fd = bufferevent_getfd(sup_admin_gate.conns[i]);
+	if (fd >= 0)
+		(void)shutdown(fd, SHUT_RDWR);
+	sup_admin_gate.evicted[i] = true;
+	sup_admin_gate.n_evicted++;
+	if (sup_admin_gate.evictions++ % 1000 == 0)
+		ck_log(CK_LOG_WARN,
+		       "admin HTTP: %d connections open, closing the oldest for a new one "
+		       "(%llu times)",
+		       sup_admin_gate.n - sup_admin_gate.n_evicted + 1,
+		       (unsigned long long)sup_admin_gate.evictions);
+	return true;
+}
+
+/* Whether a new connection has room, or can make some. */
+static bool sup_admin_gate_room(uint64_t now_ms)
+{
+	return sup_admin_gate.n - sup_admin_gate.n_evicted < SUP_ADMIN_CONNS_MAX ||
+	       sup_admin_gate_victim(now_ms) >= 0;
 }
 
 /* Accepting or not, as the count and a pause say; arms the next sweep. */
 static void sup_admin_gate_update(void)
 {
-	bool full = sup_admin_gate.n >= SUP_ADMIN_CONNS_MAX;
-	bool accept = !full && ck_clock_mono_ms() >= sup_admin_gate.pause_until_ms;
+	uint64_t now_ms = ck_clock_mono_ms();
+	bool full = !sup_admin_gate_room(now_ms);
+	bool accept = !full && now_ms >= sup_admin_gate.pause_until_ms;
 	/* Often while refusing, slowly while connections are merely open. */
 	int ms = accept ? 10 * SUP_ADMIN_SWEEP_MS : SUP_ADMIN_SWEEP_MS;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -298,16 +362,20 @@ static void sup_admin_gate_tick(evutil_socket_t fd, short what, void *arg)
 
 static struct bufferevent *sup_admin_bev(struct event_base *base, void *arg)
 {
+	uint64_t now_ms = ck_clock_mono_ms();
 	struct bufferevent *b;
 
 	(void)arg;
 	sup_admin_gate_sweep();
-	if (sup_admin_gate.n >= SUP_ADMIN_CONNS_MAX)
+	if (sup_admin_gate.n - sup_admin_gate.n_evicted >= SUP_ADMIN_CONNS_MAX &&
+	    !sup_admin_gate_evict(now_ms))
 		return NULL; /* accepted in the same batch: evhttp makes its own */
 	b = bufferevent_socket_new(base, -1, 0);
 	if (!b)
 		return NULL;
 	bufferevent_incref(b);
+	sup_admin_gate.opened_ms[sup_admin_gate.n] = now_ms;
+	sup_admin_gate.evicted[sup_admin_gate.n] = false;
 	sup_admin_gate.conns[sup_admin_gate.n++] = b;
 	sup_admin_gate_update();
 	return b;
@@ -353,7 +421,7 @@ static void sup_admin_gate_release(void)
 {
 	for (int i = 0; i < sup_admin_gate.n; i++)
 		(void)bufferevent_decref(sup_admin_gate.conns[i]);
-	sup_admin_gate.n = 0;
+	sup_admin_gate.n = sup_admin_gate.n_evicted = 0;
 }
 
 /* Serves admin HTTP on a duplicate of the admin socket: the original stays

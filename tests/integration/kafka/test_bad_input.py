@@ -14,8 +14,8 @@ topics, each twice; large requests on many connections at once, within
 wait for that memory (RequestMemory); connections silent in the middle of a
 request (IdleMidRequest); more connections than kafka-frontend has fds
 (ConnectionLimit); on the supervisor's admin HTTP port (AdminPort), an
-endless header line, thousands of connections held open, and connections
-until it is out of fds. Each must get the right error or a closed connection
+endless header line, thousands of connections held open, 100 clients that
+trickle their requests, and connections until it is out of fds. Each must get the right error or a closed connection
 -- never a hang, never a crash: afterwards kafka-frontend has 0 restarts, the
 good producer had no failure and everything it was acknowledged is consumed.
 """
@@ -430,17 +430,22 @@ def http_get(port, path, timeout=5):
         return None, str(e)
 
 
+def dial(port):
+    """A non-blocking socket connecting to 127.0.0.1:PORT."""
+    c = socket.socket()
+    c.setblocking(False)
+    try:
+        c.connect(('127.0.0.1', port))
+    except BlockingIOError:
+        pass
+    return c
+
+
 def open_idle(port, n, socks):
     """Opens N connections to PORT that never send (into SOCKS, which the
     caller closes), then gives the server 2 s to take them."""
     for _ in range(n):
-        c = socket.socket()
-        c.setblocking(False)
-        try:
-            c.connect(('127.0.0.1', port))
-        except BlockingIOError:
-            pass
-        socks.append(c)
+        socks.append(dial(port))
     time.sleep(2)
 
 
@@ -745,10 +750,10 @@ class AdminPort(NodeTestCase):
         self.assertTrue(n.kafka_ok(), 'the node no longer serves Kafka clients')
 
     def test_connection_cap(self):
-        """Thousands of connections held open: the supervisor takes 64 and
-        leaves the rest in the kernel's backlog; once they close it serves
-        again, and hundreds of requests one after another all work (no
-        connection stays counted after it closed)."""
+        """Thousands of connections held open: the supervisor holds 64 at a
+        time (a new one takes the place of one open a second or more), and
+        once they close it serves again, and hundreds of requests one after
+        another all work (no connection stays counted after it closed)."""
         n = self.node().start()
         sup, port = n.proc.pid, n.ports['admin']
         base = len(os.listdir('/proc/%d/fd' % sup))
@@ -765,6 +770,55 @@ class AdminPort(NodeTestCase):
         for i in range(300):
             self.assertEqual(http_get(port, '/metrics' if i % 10 == 0 else '/health')[0], 200,
                              'request %d after the flood' % i)
+
+    def test_trickling_clients(self):
+        """100 clients each sending a header byte every 2 s (evhttp's
+        inactivity timeout never ends them) and reconnecting when cut off:
+        a scraper is still answered within seconds, again and again, and
+        the supervisor neither spins nor fills its log."""
+        import threading
+        n = self.node().start()
+        sup, port = n.proc.pid, n.ports['admin']
+        stop = threading.Event()
+
+        def trickle(socks):
+            while not stop.wait(2):
+                for i, (c, started) in enumerate(socks):
+                    try:
+                        c.send(b'a' if started else b'GET /health HTTP/1.1\r\nX-Slow: ')
+                        socks[i][1] = True
+                    except OSError:
+                        c.close()
+                        socks[i] = [dial(port), False]
+
+        socks = [[dial(port), False] for _ in range(100)]
+        t = threading.Thread(target=trickle, args=(socks,), daemon=True)
+        t.start()
+        try:
+            time.sleep(3)
+            with open('/proc/%d/stat' % sup) as f:
+                t0 = sum(int(x) for x in f.read().rsplit(')', 1)[1].split()[11:13])
+            for i in range(5):
+                start = time.monotonic()
+                status, body = http_get(port, '/health', timeout=10)
+                self.assertEqual(status, 200, 'scrape %d under 100 trickling clients: %s'
+                                 % (i, body))
+                self.assertLess(time.monotonic() - start, 5, 'scrape %d waited' % i)
+                time.sleep(1.5)
+            with open('/proc/%d/stat' % sup) as f:
+                t1 = sum(int(x) for x in f.read().rsplit(')', 1)[1].split()[11:13])
+        finally:
+            stop.set()
+            t.join()
+            for c, _ in socks:
+                c.close()
+        self.assertLess((t1 - t0) / os.sysconf('SC_CLK_TCK'), 2, 'the supervisor spun')
+        with open(n.log, 'rb') as f:
+            log = f.read()
+        self.assertLess(log.count(b'closing the oldest for a new one'), 5,
+                        'evictions logged one by one')
+        self.wait_health(port)
+        self.assertTrue(n.kafka_ok(), 'the node no longer serves Kafka clients')
 
 
 if __name__ == '__main__':
