@@ -55,6 +55,9 @@ else
 			run_suite "$asan" integration --num-processes 1 --timeout-multiplier 3 \
 				kafka_python kafka_bad_input kafka_kcat kafka_rdkafka kafka_durability
 			unset CHRONIK_KTEST_SANITIZE
+			# Three sanitized nodes under kills, partitions and wipes; a
+			# report in any node's log fails the test (cluster_harness.c).
+			run_suite "$asan" cluster --num-processes 1 --timeout-multiplier 4
 		else
 			tail -50 "$asan.ninja.log"
 			echo "asan build failed"

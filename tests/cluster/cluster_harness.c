@@ -353,6 +353,17 @@ void cl_env(cl_t *c, const char *kv)
 		ck_test_proc_env(&c->n[i].sup, kv);
 }
 
+/* A sanitizer's report in node N's log (a sanitized build's children
+ * write theirs to stderr, the node's log) fails the test, even when the
+ * supervisor restarted the child and the test saw nothing. */
+static void cl_sanitizer_check(const cl_node_t *n)
+{
+	char line[512];
+
+	if (n->sup.logpath[0] && ck_test_sanitizer_report(n->sup.logpath, line, sizeof(line)))
+		ck_abort_msg("node %d, sanitizer report in %s: %s", n->id, n->sup.logpath, line);
+}
+
 void cl_cleanup(cl_t *c)
 {
 	for (int i = 0; i < CL_NODES; i++) {
@@ -369,6 +380,8 @@ void cl_cleanup(cl_t *c)
 		cl_netns_delete(c->netns);
 		c->netns[0] = '\0';
 	}
+	for (int i = 0; i < CL_NODES; i++)
+		cl_sanitizer_check(&c->n[i]);
 }
 
 /* ---- processes ---- */

@@ -175,6 +175,27 @@ bool ck_test_file_contains(const char *path, const char *needle)
 	return found;
 }
 
+bool ck_test_sanitizer_report(const char *path, char *buf, size_t len)
+{
+	static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+	                                    ": runtime error: "};
+	char *text = ck_test_read_text(path, NULL);
+	const char *hit = NULL;
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]) && !hit; i++)
+		hit = strstr(text, marks[i]);
+	if (hit) {
+		const char *start = hit, *end = strchr(hit, '\n');
+
+		while (start > text && start[-1] != '\n')
+			start--;
+		snprintf(buf, len, "%.*s", (int)(end ? end - start : (ptrdiff_t)strlen(start)),
+		         start);
+	}
+	free(text);
+	return hit != NULL;
+}
+
 int64_t ck_test_file_size(const char *path)
 {
 	struct stat st;

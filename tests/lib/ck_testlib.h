@@ -62,6 +62,9 @@ char *ck_test_read_text(const char *path, size_t *ret_len);
 bool ck_test_file_contains(const char *path, const char *needle);
 /* Size of PATH in bytes, or -1. */
 int64_t ck_test_file_size(const char *path);
+/* The first line of a sanitizer report (ASan, LSan, UBSan) in the file
+ * PATH, a process's stderr, into BUF; false when there is none. */
+bool ck_test_sanitizer_report(const char *path, char *buf, size_t len);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
  * closed): someone else may take it before the caller binds it. Asserts

@@ -558,13 +558,10 @@ static int count_substr(const char *s, const char *needle)
 /* No process of the node reported a sanitizer error (ASan/UBSan builds). */
 static void assert_no_sanitizer_report(void)
 {
-	static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-	                                    "runtime error:"};
+	char line[512];
 
-	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
-		if (ck_test_file_contains(T.log, marks[i]))
-			FAIL("sanitizer report in the node log: %s", marks[i]);
-	}
+	if (ck_test_sanitizer_report(T.log, line, sizeof(line)))
+		FAIL("sanitizer report in the node log: %s", line);
 }
 
 static void stop_node_ok(void)
