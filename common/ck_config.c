@@ -104,6 +104,9 @@ const char ck_config_default_toml[] =
 	"checkpoint_interval_ms = 1000   # recovery point checkpoints\n"
 	"retention_check_ms = 60_000     # how often retention runs\n"
 	"\n"
+	"[replication]\n"
+	"replica_lag_time_max_ms = 30_000  # a follower behind this long leaves the ISR\n"
+	"\n"
 	"[supervisor]\n"
 	"restart_backoff_initial_ms = 100   # first restart delay\n"
 	"restart_backoff_max_ms = 5000      # cap of the doubling delay\n"
@@ -172,6 +175,7 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->max_message_bytes = 1048588;
 	cfg->preallocate_bytes = 8LL << 20;
 	cfg->checkpoint_interval_ms = 1000;
+	cfg->replica_lag_time_max_ms = 30000;
 	cfg->retention_check_ms = 60000;
 	cfg->restart_backoff_initial_ms = 100;
 	cfg->restart_backoff_max_ms = 5000;
@@ -249,6 +253,8 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
 	CK_CFG_KEY("wal", "preallocate_bytes", CK_CFG_I64, preallocate_bytes, 0, 1LL << 30),
 	CK_CFG_KEY("wal", "checkpoint_interval_ms", CK_CFG_I32, checkpoint_interval_ms, 1, INT32_MAX),
 	CK_CFG_KEY("wal", "retention_check_ms", CK_CFG_I32, retention_check_ms, 1, INT32_MAX),
+	CK_CFG_KEY("replication", "replica_lag_time_max_ms", CK_CFG_I32, replica_lag_time_max_ms,
+		   100, INT32_MAX),
 	CK_CFG_KEY("supervisor", "restart_backoff_initial_ms", CK_CFG_I32,
 		   restart_backoff_initial_ms, 1, INT32_MAX),
 	CK_CFG_KEY("supervisor", "restart_backoff_max_ms", CK_CFG_I32, restart_backoff_max_ms, 1,
@@ -303,7 +309,8 @@ static const ck_cfg_key_t ck_cfg_peer_keys[] = {
 };
 
 static const char *const ck_cfg_tables[] = {
-	"node", "listeners", "wal", "supervisor", "wrapper", "log", "metadata", "ipc", "kafka",
+	"node", "listeners", "wal", "replication", "supervisor", "wrapper", "log", "metadata", "ipc",
+	"kafka",
 };
 
 /* Environment names that stand for a key besides CHRONIK_<TABLE>_<KEY>. */
@@ -705,8 +712,8 @@ static int ck_cfg_table_open(ck_cfg_load_t *ld, const char *name)
 	if (!strncmp(name, "peer.", 5))
 		return ck_cfg_peer_add(ld, name + 5);
 	ck_cfg_fail(ld,
-		    "%s:%d: [%s]: unknown table (expected node|listeners|wal|supervisor|wrapper|"
-		    "log|metadata|ipc|kafka|peer.N)",
+		    "%s:%d: [%s]: unknown table (expected node|listeners|wal|replication|supervisor|"
+		    "wrapper|log|metadata|ipc|kafka|peer.N)",
 		    ld->name, ld->line, name);
 	return -1;
 }

@@ -100,6 +100,9 @@ typedef struct {
 	int32_t checkpoint_interval_ms; /* checkpoint_interval_ms (1000) */
 	int32_t retention_check_ms;     /* retention_check_ms (60000) */
 
+	/* [replication] */
+	int32_t replica_lag_time_max_ms; /* a follower behind this long leaves the ISR (30000) */
+
 	/* [supervisor] */
 	int32_t restart_backoff_initial_ms; /* first restart delay (100) */
 	int32_t restart_backoff_max_ms;     /* cap of the doubling delay (5000) */

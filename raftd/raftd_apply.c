@@ -632,6 +632,33 @@ static int raftd_update_check(const Chronik__Meta__PartitionRecord *p,
 	return raftd_result(ret, 0, "updated");
 }
 
+/* An ISR may only grow by brokers that are registered and not fenced (as
+ * KIP-841): a leader that heard from a follower whose broker the controller
+ * fenced would otherwise take it back, and the controller take it out
+ * again. Returns 0 (RET says whether it is refused) or an error. */
+static int raftd_update_isr_live(const raftd_apply_t *a, MDB_txn *txn,
+                                 const Chronik__Meta__PartitionRecord *p,
+                                 const Chronik__Meta__UpdatePartition *c, raftd_apply_result_t *ret)
+{
+	for (size_t i = 0; i < c->n_isr && ret->result == 0; i++) {
+		Chronik__Meta__BrokerRecord *b = NULL;
+		bool fenced;
+		int r;
+
+		if (raftd_ids_contain(p->isr, p->n_isr, c->isr[i]))
+			continue;
+		r = ck_meta_broker_get(a->meta, txn, c->isr[i], &b);
+		if (r < 0 && r != CK_E_NOT_FOUND)
+			return r;
+		fenced = r == CK_E_NOT_FOUND || b->fenced;
+		if (b)
+			chronik__meta__broker_record__free_unpacked(b, NULL);
+		if (fenced)
+			(void)raftd_result(ret, CK_E_INVALID, "isr member %d is fenced", c->isr[i]);
+	}
+	return 0;
+}
+
 static int raftd_update_partition(const raftd_apply_t *a, MDB_txn *txn,
                                   const Chronik__Meta__UpdatePartition *c,
                                   raftd_apply_result_t *ret)
@@ -647,7 +674,9 @@ static int raftd_update_partition(const raftd_apply_t *a, MDB_txn *txn,
 	if (r < 0)
 		return r;
 	(void)raftd_update_check(p, c, ret);
-	if (ret->result == 0) {
+	if (ret->result == 0)
+		r = raftd_update_isr_live(a, txn, p, c, ret);
+	if (r == 0 && ret->result == 0) {
 		int32_t *old_isr = p->isr;
 		size_t old_n = p->n_isr;
 

@@ -6,7 +6,8 @@
  * peer's raft address, reconnecting with backoff (50 ms doubling to 1 s,
  * connect attempts time out after 1 s); this node writes only on those.
  * INBOUND connections (accepted on the raft listener, handed in with
- * raftd_net_accept()) are only read. Every frame is one Envelope; its
+ * raftd_net_accept()) are only read, through common/ck_inbound (at most
+ * CK_INBOUND_MAX, strangers evicted first). Every frame is one Envelope; its
  * header must name this cluster, a configured peer as sender, this node as
  * receiver and a non-zero incarnation that stays the same for the life of
  * the connection; frames from an incarnation older than the newest one seen
@@ -40,7 +41,6 @@ struct event_base;
 #define RAFTD_NET_FRAME_BYTES  ((size_t)8 << 20)
 #define RAFTD_NET_OUTQ_MAX     ((size_t)64 << 20)
 #define RAFTD_NET_PENDING_MAX  ((size_t)64 << 20)
-#define RAFTD_NET_INBOUND_MAX  64
 
 typedef struct raftd_net raftd_net_t;
 

@@ -51,8 +51,7 @@ void repl_shell_status(repl_shell_t *s)
 	size_t led = 0, parts = repl_core_count(s->core, &led);
 	const char *role = repl_role_summary(parts, led);
 
-	snprintf(what, sizeof(what),
-	         "%s%zu partitions, %zu led; follower fetch not implemented yet",
+	snprintf(what, sizeof(what), "%s%zu partitions, %zu led",
 	         s->wal_synced ? "" : "waiting for walwriter; ", parts, led);
 	if (!strcmp(what, s->status_what) && !strcmp(role, s->status_role))
 		return;
@@ -66,8 +65,12 @@ void repl_shell_flush(repl_shell_t *s)
 	repl_state_t st;
 
 	while (repl_core_change_next(s->core, &st)) {
-		if (st.deleted)
+		if (st.deleted) {
 			repl_ckpt_forget(s, st.topic, st.partition);
+			repl_repl_forget(s, st.topic, st.partition);
+		} else {
+			repl_repl_touch(s, st.topic, st.partition);
+		}
 		/* A role change, not a new partition's first metadata. */
 		if (st.prev_visible && st.prev_meta &&
 		    (st.prev_leader != st.leader || st.prev_epoch != st.leader_epoch))
@@ -83,6 +86,7 @@ void repl_shell_flush(repl_shell_t *s)
 		       (int)st.leader, (int)st.leader_epoch, (int)st.isr_size, (int)st.deleted);
 		repl_serve_publish(s, &st);
 	}
+	repl_repl_flush(s);
 }
 
 static void repl_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -161,9 +165,7 @@ static int repl_loop_setup(repl_shell_t *s)
 	if (r < 0)
 		return r;
 	repl_shell_status(s);
-	r = ck_daemon_listen_tcp(s->d, "replication", s->cfg->replication_listen,
-	                         ck_daemon_accept_close,
-	                         (void *)"replication connection closed: not implemented yet");
+	r = repl_repl_start(s);
 	if (r < 0)
 		return r;
 	r = ck_daemon_listen_local(s->d, "replicator", &repl_serve_handlers, s);
@@ -184,6 +186,7 @@ static void repl_loop_free(repl_shell_t *s)
 	if (s->meta_ev)
 		event_free(s->meta_ev);
 	s->flush_ev = s->timer_ev = s->meta_ev = NULL;
+	repl_repl_stop(s);
 	repl_serve_reset(s);
 }
 

@@ -77,6 +77,9 @@ typedef struct repl_shell {
 	size_t n_ckpt_dels;
 	size_t cap_ckpt_dels;
 
+	/* Replication between nodes (repl_repl.c). */
+	struct repl_repl *repl;
+
 	/* Local clients (run/replicator.sock). */
 	repl_sub_t subs[CK_DAEMON_CONNS_MAX];
 
@@ -147,5 +150,24 @@ void repl_serve_publish(repl_shell_t *s, const repl_state_t *st);
 void repl_serve_synced(repl_shell_t *s);
 /* Drops every subscriber entry (at stop; the daemon closes them). */
 void repl_serve_reset(repl_shell_t *s);
+
+/* ---- repl_repl.c ---- */
+/* Starts replication: the peers' connections, the replication listener, the
+ * tick. Returns 0 or an error. */
+int repl_repl_start(repl_shell_t *s);
+void repl_repl_stop(repl_shell_t *s);
+/* TOPIC-PARTITION changed (its log, its state): looked at by the next
+ * repl_repl_flush(). */
+void repl_repl_touch(repl_shell_t *s, const char *topic, int32_t partition);
+/* The partition was deleted. */
+void repl_repl_forget(repl_shell_t *s, const char *topic, int32_t partition);
+/* Does what the touched partitions need (notices, fetches). */
+void repl_repl_flush(repl_shell_t *s);
+/* A walwriter reply: true when it answered one of replication's requests
+ * (then it is handled here). */
+struct Chronik__Wal__WalReply;
+bool repl_repl_wal_reply(repl_shell_t *s, const struct Chronik__Wal__WalReply *rep);
+/* The walwriter connection was lost with requests in flight. */
+void repl_repl_wal_lost(repl_shell_t *s);
 
 #endif

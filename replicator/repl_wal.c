@@ -64,6 +64,8 @@ static void repl_wal_info(repl_shell_t *s, const Chronik__Wal__LogInfo *li)
 	info = (repl_log_info_t){li->topic, li->partition, li->log_start_offset, li->log_end_offset,
 	                         li->durable_end_offset};
 	r = repl_core_log_update(s->core, &info, ckp);
+	if (r == 0)
+		repl_repl_touch(s, li->topic, li->partition);
 	/* The core kept no metadata for it (not a replica when its topic was
 	 * last read, or not committed yet): its topic's records are due again,
 	 * as a full read would give them (repl_meta.c). */
@@ -130,7 +132,9 @@ static void repl_wal_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len,
 		ck_log(CK_LOG_WARN, "walwriter frame does not decode bytes=%zu", len);
 		return;
 	}
-	if (rep->correlation_id == 0 && rep->body_case == CHRONIK__WAL__WAL_REPLY__BODY_EVENT)
+	if (repl_repl_wal_reply(s, rep))
+		; /* replication's append or truncate */
+	else if (rep->correlation_id == 0 && rep->body_case == CHRONIK__WAL__WAL_REPLY__BODY_EVENT)
 		repl_wal_event(s, rep->event);
 	else if (rep->correlation_id != 0 && rep->correlation_id == s->wal_list_id)
 		repl_wal_list(s, rep);
@@ -148,6 +152,7 @@ static void repl_wal_disconnect(ck_ipc_client_t *cl, int err, void *arg)
 	(void)cl;
 	(void)err;
 	s->wal_sub_id = s->wal_list_id = 0;
+	repl_repl_wal_lost(s);
 }
 
 const ck_ipc_client_handlers_t repl_wal_handlers = {

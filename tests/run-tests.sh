@@ -57,7 +57,8 @@ else
 			unset CHRONIK_KTEST_SANITIZE
 			# Three sanitized nodes under kills, partitions and wipes; a
 			# report in any node's log fails the test (cluster_harness.c).
-			run_suite "$asan" cluster --num-processes 1 --timeout-multiplier 4
+			CHRONIK_KTEST_SANITIZE=1 run_suite "$asan" cluster --num-processes 1 \
+				--timeout-multiplier 4
 		else
 			tail -50 "$asan.ninja.log"
 			echo "asan build failed"

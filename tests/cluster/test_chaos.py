@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
-from kharness import (NodeTestCase, free_port, main, pid_alive, pid_is_chronik,  # noqa: E402
+from kharness import (NodeTestCase, main, pid_alive, pid_is_chronik,  # noqa: E402
                       require_module)
 
 SECS = float(os.environ.get('CHRONIK_CHAOS_SECS', '240'))
@@ -70,28 +70,7 @@ class Outcomes:
 class ClusterChaos(NodeTestCase):
 
     def start_cluster(self):
-        ports = set()
-
-        def port():
-            while True:
-                p = free_port()
-                if p not in ports:
-                    ports.add(p)
-                    return p
-        nodes = [self.node(node_id=i, name='chaos%d' % i) for i in (1, 2, 3)]
-        for n in nodes:
-            n.ports = {k: port() for k in ('kafka', 'replication', 'raft', 'admin')}
-        peers = ''.join('[peer.%d]\nraft = "127.0.0.1:%d"\nreplication = "127.0.0.1:%d"\n'
-                        'kafka = "127.0.0.1:%d"\n' % (n.node_id, n.ports['raft'],
-                                                     n.ports['replication'], n.ports['kafka'])
-                        for n in nodes)
-        for n in nodes:
-            n.config_extra = ('[metadata]\ncommit = "quorum"\n[wal]\nprofile = "high"\n'
-                              + peers)
-            n.start(wait=False)
-        for n in nodes:
-            n.wait_ready()
-        return nodes
+        return self.cluster('chaos')
 
     def leader(self, nodes):
         for n in nodes:

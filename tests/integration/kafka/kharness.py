@@ -549,6 +549,33 @@ class NodeTestCase(unittest.TestCase):
         self.addCleanup(self._node_cleanup, n)
         return n
 
+    def cluster(self, name, extra=''):
+        """Three nodes on free ports, peers of each other (quorum metadata,
+        WAL profile high, EXTRA appended to each config), started and
+        ready."""
+        ports = set()
+
+        def port():
+            while True:
+                p = free_port()
+                if p not in ports:
+                    ports.add(p)
+                    return p
+        nodes = [self.node(node_id=i, name='%s%d' % (name, i)) for i in (1, 2, 3)]
+        for n in nodes:
+            n.ports = {k: port() for k in ('kafka', 'replication', 'raft', 'admin')}
+        peers = ''.join('[peer.%d]\nraft = "127.0.0.1:%d"\nreplication = "127.0.0.1:%d"\n'
+                        'kafka = "127.0.0.1:%d"\n' % (n.node_id, n.ports['raft'],
+                                                     n.ports['replication'], n.ports['kafka'])
+                        for n in nodes)
+        for n in nodes:
+            n.config_extra = ('[metadata]\ncommit = "quorum"\n[wal]\nprofile = "high"\n'
+                              + extra + peers)
+            n.start(wait=False)
+        for n in nodes:
+            n.wait_ready()
+        return nodes
+
     def _node_cleanup(self, n):
         failed = self._outcome_failed()
         if SANITIZE and n.proc is not None and n.proc.poll() is None:

@@ -468,11 +468,13 @@ START_TEST(test_waits_for_walwriter_and_bad_input)
 	chronik__repl__repl_reply__free_unpacked(rep, NULL);
 	ck_assert_ptr_nonnull(rcl_wait_hw(&e.rc, "t", 0, 2, T_MS));
 
-	/* The replication port accepts and closes (no protocol yet). */
+	/* The replication port closes a connection whose frame is not an
+	 * envelope from a peer (tests/cluster/test_replication.py has more). */
 	a.sin_port = htons((uint16_t)e.r.repl_port);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(write(fd, "\x08\x00\x00\x00garbage!", 12), 12);
 	ck_assert(tcp_eof(fd, T_MS));
 	close(fd);
 

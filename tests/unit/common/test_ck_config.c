@@ -418,7 +418,7 @@ START_TEST(test_syntax_errors)
 	expect_error("[[node]]\n", "1: arrays of tables ([[...]]) are not supported");
 	expect_error("\n[node\n", "2: invalid table header (expected [name])");
 	expect_error("[node] id = 1\n", "1: [node]: unexpected text after the table header");
-	expect_error("[walx]\n", "1: [walx]: unknown table (expected node|listeners|wal|"
+	expect_error("[walx]\n", "1: [walx]: unknown table (expected node|listeners|wal|replication|"
 				 "supervisor|wrapper|log|metadata|ipc|kafka|peer.N)");
 	expect_error("[wal]\n[node]\n[wal]\n", "3: [wal]: duplicate table");
 	expect_error("[wal]\nprofile = \"low\"\n# x\nprofile = \"low\"\n",

@@ -1003,6 +1003,21 @@ START_TEST(test_update_partition)
 	ck_assert_uint_eq(p->n_isr, 0);
 	ck_assert_int_eq(p->partition_epoch, 2);
 	chronik__meta__partition_record__free_unpacked(p, NULL);
+	/* The ISR grows only by registered brokers that are not fenced
+	 * (KIP-841): 3 is unknown, then fenced, then live. */
+	ck_assert_int_eq(update(11, "t", 0, 3, isr1, 1, 3, 2), CK_E_INVALID);
+	ck_assert_int_eq(register_broker(12, 3, 7, 9092), 0);
+	ck_assert_int_eq(fence_broker(13, 3, 7, true), 0);
+	ck_assert_int_eq(update(14, "t", 0, 3, isr1, 1, 3, 2), CK_E_INVALID);
+	ck_assert_int_eq(fence_broker(15, 3, 7, false), 0);
+	ck_assert_int_eq(update(16, "t", 0, 3, isr1, 1, 3, 2), 0);
+	/* A fenced member may stay (the controller takes it out itself). */
+	ck_assert_int_eq(fence_broker(17, 3, 7, true), 0);
+	ck_assert_int_eq(update(18, "t", 0, 3, isr1, 1, 3, 3), 0);
+	p = partition("t", 0);
+	ck_assert_int_eq(p->leader, 3);
+	ck_assert_int_eq(p->partition_epoch, 4);
+	chronik__meta__partition_record__free_unpacked(p, NULL);
 }
 END_TEST
 

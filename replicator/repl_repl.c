@@ -1,0 +1,843 @@
+/*
+ * repl_repl.c: partition data replication between nodes (Kafka's follower
+ * fetch; common/proto/replnet.proto over repl_net.h).
+ *
+ * Owned by replicator. Per partition with activity (a log with data and
+ * other replicas, or a notice heard) one repl_rp_t; empty partitions cost
+ * nothing, however many there are.
+ *   Leader: when a led partition's log end or HW moves (walwriter events,
+ *   the core's changes), each follower replica still behind gets a Notice
+ *   (repeated every REPL_TICK_MS while one stays behind). A Fetch checks
+ *   the follower's epoch against the leader's (the offset where the
+ *   follower's last epoch ends here, when it is below the fetch offset, is
+ *   sent back to truncate to), then counts as the follower's acknowledgement
+ *   of every offset below it (repl_core_follower_fetch: the HW may move) and
+ *   is answered with whole batches from that offset up to the log end.
+ *   Follower: fetches from the leader of the partition's current epoch
+ *   when its log is not known to be a prefix of the leader's yet, when the
+ *   leader has more, or to acknowledge what it just appended; one request
+ *   at a time per partition (fetch, then append or truncate through
+ *   walwriter, whose answer comes after fdatasync, then the next fetch), so
+ *   a fetch offset is always durable here.
+ * Safety: a follower appends only batches the leader of its current epoch
+ * sent for the offset it asked (walwriter refuses a replica append that is
+ * not at the log end), truncates only where that leader says its log
+ * diverges (never by HW, KIP-101), and the leader's HW counts only offsets
+ * every ISR member acknowledged this way.
+ * Not for: the HW rule and who leads (repl_core.h), the transport
+ * (repl_net.c), reading segment files (repl_seg.c).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "ck_clock.h"
+#include "ck_err.h"
+#include "ck_log.h"
+#include "repl_net.h"
+#include "repl_seg.h"
+#include "raftd.pb-c.h"
+#include "repl_shell.h"
+#include "walwriter.pb-c.h"
+
+#define REPL_TICK_MS        200
+#define REPL_FETCH_BYTES    ((size_t)1 << 20) /* Kafka's replica.fetch.max.bytes */
+#define REPL_FETCH_STUCK_MS 3000              /* a fetch unanswered this long is lost */
+
+typedef enum {
+	REPL_BUSY_NONE = 0,
+	REPL_BUSY_FETCH,
+	REPL_BUSY_APPEND,
+	REPL_BUSY_TRUNCATE
+} repl_busy_t;
+
+typedef struct repl_rp {
+	char *topic;
+	int32_t partition;
+	/* Follower. */
+	repl_busy_t busy;
+	uint64_t busy_ms;      /* when the request went out */
+	int32_t busy_epoch;    /* the leader epoch it went out under */
+	int32_t checked_epoch; /* the epoch whose leader confirmed our prefix; -1 */
+	int32_t seen_epoch;    /* the partition's epoch when last run */
+	int64_t notice_end;    /* the leader's log end as last heard (notice_epoch) */
+	int32_t notice_epoch;
+	int64_t local_end; /* our log end per walwriter's last answer; -1 = use the core's */
+	bool ack_owed;     /* appended since the last fetch: the next one acknowledges */
+	/* Leader. */
+	int64_t noticed_end; /* log end last noticed */
+	int64_t noticed_hw;
+	bool lagging; /* a follower is behind: notices again on the tick */
+	/* Since when each follower (p->followers[i], broker behind_id[i]) has
+	 * been behind the log end; 0 = caught up. */
+	int32_t behind_id[REPL_REPLICAS_MAX];
+	uint64_t behind_ms[REPL_REPLICAS_MAX];
+	int32_t isr_pepoch; /* partition epoch an ISR change was proposed at; -1 */
+	uint64_t isr_ms;
+	bool dirty;
+	struct repl_rp *dnext;
+} repl_rp_t;
+
+/* A walwriter request of ours in flight. */
+typedef struct repl_walreq {
+	uint64_t cid;
+	repl_busy_t kind;
+	char *topic;
+	int32_t partition;
+	struct repl_walreq *next;
+} repl_walreq_t;
+
+struct repl_repl {
+	repl_shell_t *s;
+	repl_net_t *net;
+	ck_hash_t rps;
+	repl_rp_t *dirty;
+	repl_walreq_t *walreqs;
+	struct event *tick;
+	/* Envelopes being gathered for each peer during a flush. */
+	Chronik__Replnet__Envelope env[CK_CONFIG_PEERS_MAX];
+	int32_t env_peer[CK_CONFIG_PEERS_MAX];
+	size_t n_env;
+	size_t cap_notices[CK_CONFIG_PEERS_MAX];
+};
+
+/* ---- partitions ---- */
+
+static uint64_t repl_rp_hash(const char *topic, int32_t partition)
+{
+	return ck_hash_bytes_add(ck_hash_str(topic), &partition, sizeof(partition));
+}
+
+typedef struct {
+	const char *topic;
+	int32_t partition;
+} repl_rp_key_t;
+
+static bool repl_rp_eq(const void *key, const void *val)
+{
+	const repl_rp_key_t *k = key;
+	const repl_rp_t *rp = val;
+
+	return rp->partition == k->partition && !strcmp(rp->topic, k->topic);
+}
+
+static repl_rp_t *repl_rp_find(struct repl_repl *r, const char *topic, int32_t partition)
+{
+	repl_rp_key_t k = {topic, partition};
+
+	return ck_hash_find(&r->rps, repl_rp_hash(topic, partition), repl_rp_eq, &k);
+}
+
+static repl_rp_t *repl_rp_get(struct repl_repl *r, const char *topic, int32_t partition)
+{
+	repl_rp_t *rp = repl_rp_find(r, topic, partition);
+
+	if (rp)
+		return rp;
+	rp = calloc(1, sizeof(*rp));
+	if (!rp || !(rp->topic = strdup(topic))) {
+		free(rp);
+		return NULL;
+	}
+	rp->partition = partition;
+	rp->checked_epoch = -1;
+	rp->seen_epoch = -1;
+	rp->notice_end = -1;
+	rp->notice_epoch = -1;
+	rp->local_end = -1;
+	rp->noticed_end = -1;
+	rp->noticed_hw = -1;
+	rp->isr_pepoch = -1;
+	if (ck_hash_insert(&r->rps, repl_rp_hash(topic, partition), rp) < 0) {
+		free(rp->topic);
+		free(rp);
+		return NULL;
+	}
+	return rp;
+}
+
+static void repl_rp_mark(struct repl_repl *r, repl_rp_t *rp)
+{
+	if (rp->dirty)
+		return;
+	rp->dirty = true;
+	rp->dnext = r->dirty;
+	r->dirty = rp;
+}
+
+static bool repl_rp_wanted(const repl_part_t *p)
+{
+	if (!p || !p->have_log)
+		return false;
+	/* A leader with data, or with a replica out of the ISR (to take it
+	 * back once it has fetched, also when there is no data); a follower
+	 * with data (to check it against a new leader). */
+	if (p->role == REPL_ROLE_LEADER)
+		return p->n_followers > 0 && (p->log_end > 0 || p->n_isr < p->n_replicas);
+	return p->role == REPL_ROLE_FOLLOWER && p->log_end > 0;
+}
+
+void repl_repl_touch(repl_shell_t *s, const char *topic, int32_t partition)
+{
+	struct repl_repl *r = s->repl;
+	repl_rp_t *rp;
+
+	if (!r)
+		return;
+	rp = repl_rp_find(r, topic, partition);
+	if (!rp && repl_rp_wanted(repl_core_find(s->core, topic, partition)))
+		rp = repl_rp_get(r, topic, partition);
+	if (rp)
+		repl_rp_mark(r, rp);
+}
+
+void repl_repl_forget(repl_shell_t *s, const char *topic, int32_t partition)
+{
+	struct repl_repl *r = s->repl;
+	repl_rp_t *rp = r ? repl_rp_find(r, topic, partition) : NULL;
+
+	if (!rp)
+		return;
+	if (rp->dirty) { /* unlink from the dirty list */
+		for (repl_rp_t **pp = &r->dirty; *pp; pp = &(*pp)->dnext) {
+			if (*pp == rp) {
+				*pp = rp->dnext;
+				break;
+			}
+		}
+	}
+	(void)ck_hash_remove(&r->rps, repl_rp_hash(topic, partition), rp);
+	free(rp->topic);
+	free(rp);
+}
+
+/* ---- sending ---- */
+
+static Chronik__Replnet__Envelope *repl_env_for(struct repl_repl *r, int32_t peer)
+{
+	for (size_t i = 0; i < r->n_env; i++)
+		if (r->env_peer[i] == peer)
+			return &r->env[i];
+	if (r->n_env == CK_CONFIG_PEERS_MAX)
+		return NULL;
+	chronik__replnet__envelope__init(&r->env[r->n_env]);
+	r->env_peer[r->n_env] = peer;
+	return &r->env[r->n_env++];
+}
+
+/* Sends and frees the gathered envelopes. */
+static void repl_env_send_all(struct repl_repl *r)
+{
+	for (size_t i = 0; i < r->n_env; i++) {
+		Chronik__Replnet__Envelope *env = &r->env[i];
+
+		if (env->n_notices)
+			(void)repl_net_send(r->net, r->env_peer[i], env);
+		for (size_t k = 0; k < env->n_notices; k++)
+			free(env->notices[k]);
+		free(env->notices);
+		r->cap_notices[i] = 0;
+	}
+	r->n_env = 0;
+}
+
+static void repl_notice_add(struct repl_repl *r, int32_t peer, const repl_part_t *p)
+{
+	Chronik__Replnet__Envelope *env = repl_env_for(r, peer);
+	Chronik__Replnet__Notice *nt;
+	size_t i;
+
+	if (!env || !repl_net_connected(r->net, peer))
+		return;
+	i = (size_t)(env - r->env);
+	if (env->n_notices == r->cap_notices[i]) {
+		size_t cap = r->cap_notices[i] ? r->cap_notices[i] * 2 : 16;
+		Chronik__Replnet__Notice **g = realloc(env->notices, cap * sizeof(*g));
+
+		if (!g)
+			return;
+		env->notices = g;
+		r->cap_notices[i] = cap;
+	}
+	nt = malloc(sizeof(*nt));
+	if (!nt)
+		return;
+	chronik__replnet__notice__init(nt);
+	nt->topic = (char *)p->topic;
+	nt->partition = p->partition;
+	nt->leader_epoch = p->leader_epoch;
+	nt->log_end = p->log_end;
+	nt->high_watermark = p->hw;
+	env->notices[env->n_notices++] = nt;
+}
+
+/* ---- leader ---- */
+
+/* Notices for the followers of P that are behind or have not heard its HW
+ * (FORCE: every follower behind, again). */
+static void repl_lead_notice(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p, bool force)
+{
+	bool moved = p->log_end != rp->noticed_end || p->hw != rp->noticed_hw;
+
+	uint64_t now = ck_clock_mono_ms();
+
+	rp->lagging = false;
+	for (size_t i = 0; i < p->n_followers && i < REPL_REPLICAS_MAX; i++) {
+		const repl_follower_t *f = &p->followers[i];
+		bool behind = f->ack_offset < p->log_end;
+
+		if (!behind)
+			rp->behind_ms[i] = 0;
+		else if (rp->behind_id[i] != f->broker_id || rp->behind_ms[i] == 0)
+			rp->behind_ms[i] = now;
+		rp->behind_id[i] = f->broker_id;
+		rp->lagging |= behind;
+		if ((behind && (moved || force)) || (moved && p->hw != rp->noticed_hw))
+			repl_notice_add(r, f->broker_id, p);
+	}
+	rp->noticed_end = p->log_end;
+	rp->noticed_hw = p->hw;
+}
+
+/* Whether broker ID is in P's ISR. */
+static bool repl_in_isr(const repl_part_t *p, int32_t id)
+{
+	for (size_t i = 0; i < p->n_isr; i++)
+		if (p->isr[i] == id)
+			return true;
+	return false;
+}
+
+/* The ISR without the followers behind for longer than the lag limit
+ * (Kafka's replica.lag.time.max.ms). Returns whether it differs. */
+static bool repl_isr_lagging(const repl_rp_t *rp, const repl_part_t *p, int32_t self, uint64_t now,
+                             uint64_t lag_ms, int32_t *isr, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < p->n_isr; i++) {
+		bool out = false;
+
+		for (size_t j = 0; j < p->n_followers && j < REPL_REPLICAS_MAX; j++)
+			out |= p->isr[i] != self && p->followers[j].broker_id == p->isr[i] &&
+			       rp->behind_id[j] == p->isr[i] && rp->behind_ms[j] != 0 &&
+			       now - rp->behind_ms[j] > lag_ms;
+		if (!out)
+			isr[(*n)++] = p->isr[i];
+	}
+	return *n != p->n_isr;
+}
+
+/* Proposes P's new ISR to the controller (through raftd), one change at a
+ * time per partition: the next waits until the metadata shows this one or
+ * a few seconds passed. */
+static void repl_lead_isr(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p, uint64_t now)
+{
+	repl_shell_t *s = r->s;
+	Chronik__Raftd__RaftdRequest req = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
+	Chronik__Raftd__Propose pr = CHRONIK__RAFTD__PROPOSE__INIT;
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__UpdatePartition up = CHRONIK__META__UPDATE_PARTITION__INIT;
+	int32_t isr[REPL_REPLICAS_MAX];
+	size_t n = 0;
+	bool shrink;
+
+	if (rp->isr_pepoch == p->partition_epoch && now - rp->isr_ms < 5000)
+		return;
+	shrink = repl_isr_lagging(rp, p, s->cfg->node_id, now,
+	                          (uint64_t)s->cfg->replica_lag_time_max_ms, isr, &n);
+	if (!shrink && !repl_isr_expand(p, s->cfg->node_id, isr, &n))
+		return;
+	if (n == 0 || !repl_in_isr(p, s->cfg->node_id) || !ck_ipc_client_connected(s->raftd))
+		return;
+	up.topic = (char *)p->topic;
+	up.partition = p->partition;
+	up.leader = s->cfg->node_id;
+	up.isr = isr;
+	up.n_isr = n;
+	up.leader_epoch = p->leader_epoch;
+	up.partition_epoch = p->partition_epoch;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION;
+	cmd.update_partition = &up;
+	pr.command = &cmd;
+	req.correlation_id = ck_ipc_client_next_id(s->raftd);
+	req.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_PROPOSE;
+	req.propose = &pr;
+	if (ck_ipc_client_send_msg(s->raftd, &req.base) < 0)
+		return;
+	rp->isr_pepoch = p->partition_epoch;
+	rp->isr_ms = now;
+	ck_log(CK_LOG_INFO, "ISR %s partition=%s-%d epoch=%d isr_size=%zu -> %zu",
+	       shrink ? "shrink" : "expand", p->topic, (int)p->partition, (int)p->leader_epoch,
+	       p->n_isr, n);
+}
+
+static void repl_reply_send(struct repl_repl *r, int32_t peer, Chronik__Replnet__FetchReply *rep)
+{
+	Chronik__Replnet__Envelope env = CHRONIK__REPLNET__ENVELOPE__INIT;
+	Chronik__Replnet__FetchReply *reps[1] = {rep};
+
+	env.n_replies = 1;
+	env.replies = reps;
+	(void)repl_net_send(r->net, peer, &env);
+}
+
+/* The offset where FOLLOWER's log diverges from ours, or -1 when it does not
+ * (KIP-101: the end of its last epoch here, when below its fetch offset). */
+static int64_t repl_lead_divergence(struct repl_repl *r, const repl_part_t *p,
+                                    const Chronik__Replnet__Fetch *f)
+{
+	int64_t end;
+
+	if (f->last_epoch < 0 || f->fetch_offset == 0)
+		return f->fetch_offset > p->log_end ? p->log_end : -1;
+	if (f->last_epoch >= p->leader_epoch)
+		end = p->log_end;
+	else if (repl_seg_epoch_end(r->s->cfg->data_dir, p->topic, p->partition, p->log_start,
+	                            p->log_end, f->last_epoch, &end) < 0)
+		return -1; /* unreadable: no truncation on a guess; the reply fails */
+	return end < f->fetch_offset ? end : -1;
+}
+
+static void repl_lead_fetch(struct repl_repl *r, int32_t peer, const Chronik__Replnet__Fetch *f)
+{
+	repl_shell_t *s = r->s;
+	const repl_part_t *p = f->topic ? repl_core_find(s->core, f->topic, f->partition) : NULL;
+	Chronik__Replnet__FetchReply rep = CHRONIK__REPLNET__FETCH_REPLY__INIT;
+	ck_buf_t buf;
+	int64_t div, n;
+	int err = 0;
+
+	ck_buf_init(&buf);
+	rep.topic = f->topic;
+	rep.partition = f->partition;
+	rep.leader_epoch = f->leader_epoch;
+	rep.fetch_offset = f->fetch_offset;
+	rep.truncate_to = -1;
+	if (!p || !p->have_log)
+		err = CK_E_NOT_FOUND;
+	else if (p->role != REPL_ROLE_LEADER || p->leader_epoch != f->leader_epoch)
+		err = CK_E_NOT_LEADER;
+	if (err)
+		goto out;
+	rep.log_start = p->log_start;
+	rep.log_end = p->log_end;
+	div = repl_lead_divergence(r, p, f);
+	if (div >= 0) {
+		rep.truncate_to = div;
+		rep.high_watermark = p->hw;
+		goto out;
+	}
+	if (f->fetch_offset < p->log_start) {
+		err = CK_E_OFFSET_RANGE;
+		goto out;
+	}
+	err = repl_core_follower_fetch(s->core, f->topic, f->partition, peer, f->fetch_offset);
+	if (err)
+		goto out;
+	repl_shell_schedule(s); /* the HW may have moved */
+	p = repl_core_find(s->core, f->topic, f->partition);
+	rep.high_watermark = p->hw;
+	if (f->fetch_offset < p->log_end) {
+		size_t max = f->max_bytes > 0
+		                 ? (size_t)CK_MIN(f->max_bytes, (int64_t)REPL_FETCH_BYTES)
+		                 : REPL_FETCH_BYTES;
+
+		n = repl_seg_read(s->cfg->data_dir, p->topic, p->partition, f->fetch_offset,
+		                  p->log_end, max, &buf);
+		if (n < 0) {
+			static ck_log_limit_t lim;
+
+			err = (int)n;
+			ck_log_limited(
+			    &lim, CK_LOG_WARN,
+			    "cannot read for a follower partition=%s-%d offset=%" PRId64 ": %s",
+			    p->topic, (int)p->partition, f->fetch_offset, ck_strerror(err));
+		}
+		rep.records.data = buf.data;
+		rep.records.len = buf.len;
+	}
+out:
+	rep.error = err;
+	repl_reply_send(r, peer, &rep);
+	ck_buf_free(&buf);
+}
+
+/* ---- follower ---- */
+
+static int repl_wal_send(struct repl_repl *r, repl_busy_t kind, const char *topic,
+                         int32_t partition, Chronik__Wal__WalRequest *req)
+{
+	repl_walreq_t *w = calloc(1, sizeof(*w));
+	int e;
+
+	if (!w || !(w->topic = strdup(topic))) {
+		free(w);
+		return -ENOMEM;
+	}
+	if (!ck_ipc_client_connected(r->s->walwriter)) {
+		free(w->topic);
+		free(w);
+		return -ENOTCONN;
+	}
+	req->correlation_id = w->cid = ck_ipc_client_next_id(r->s->walwriter);
+	e = ck_ipc_client_send_msg(r->s->walwriter, &req->base);
+	if (e < 0) {
+		free(w->topic);
+		free(w);
+		return e;
+	}
+	w->kind = kind;
+	w->partition = partition;
+	w->next = r->walreqs;
+	r->walreqs = w;
+	return 0;
+}
+
+/* Our log end as a fetch offset: walwriter's last answer, else the core's
+ * when all of it is durable; -1 when not settled yet. */
+static int64_t repl_fol_end(const repl_rp_t *rp, const repl_part_t *p)
+{
+	if (rp->local_end >= 0)
+		return rp->local_end;
+	return p->durable_end >= p->log_end ? p->log_end : -1;
+}
+
+static void repl_fol_fetch(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p, uint64_t now)
+{
+	Chronik__Replnet__Envelope env = CHRONIK__REPLNET__ENVELOPE__INIT;
+	Chronik__Replnet__Fetch f = CHRONIK__REPLNET__FETCH__INIT;
+	Chronik__Replnet__Fetch *fs[1] = {&f};
+	int64_t end = repl_fol_end(rp, p), base, last;
+	int32_t epoch = -1;
+	bool check, more;
+
+	if (p->role != REPL_ROLE_FOLLOWER || p->leader <= 0 || rp->busy != REPL_BUSY_NONE ||
+	    end < 0 || !repl_net_connected(r->net, p->leader))
+		return;
+	/* Once per leadership (also with an empty log: the leader counts the
+	 * fetch to take us back into the ISR), more when the leader has it, and
+	 * to acknowledge an append. */
+	check = rp->checked_epoch != p->leader_epoch;
+	more = rp->notice_epoch == p->leader_epoch && rp->notice_end > end;
+	if (!check && !more && !rp->ack_owed)
+		return;
+	if (check && end > p->log_start &&
+	    repl_seg_batch_at(r->s->cfg->data_dir, p->topic, p->partition, end - 1, &epoch, &base,
+	                      &last) != 1)
+		epoch = -1;
+	f.topic = (char *)p->topic;
+	f.partition = p->partition;
+	f.leader_epoch = p->leader_epoch;
+	f.fetch_offset = end;
+	f.last_epoch = check ? epoch : -1;
+	f.max_bytes = (int64_t)REPL_FETCH_BYTES;
+	env.n_fetches = 1;
+	env.fetches = fs;
+	if (repl_net_send(r->net, p->leader, &env) < 0)
+		return;
+	rp->busy = REPL_BUSY_FETCH;
+	rp->busy_ms = now;
+	rp->busy_epoch = p->leader_epoch;
+	rp->ack_owed = false;
+}
+
+static void repl_fol_notice(struct repl_repl *r, int32_t peer, const Chronik__Replnet__Notice *nt)
+{
+	repl_shell_t *s = r->s;
+	const repl_part_t *p;
+	repl_rp_t *rp;
+
+	if (!nt->topic || !nt->topic[0])
+		return;
+	/* Only for a partition known here (the leader says it again while we
+	 * are behind, so one that arrives before our metadata is not lost):
+	 * notices never make state for names nobody created. */
+	p = repl_core_find(s->core, nt->topic, nt->partition);
+	if (!p || p->role == REPL_ROLE_LEADER)
+		return;
+	rp = repl_rp_get(r, nt->topic, nt->partition);
+	if (!rp)
+		return;
+	if (nt->leader_epoch >= rp->notice_epoch) {
+		rp->notice_epoch = nt->leader_epoch;
+		rp->notice_end = nt->log_end;
+	}
+	if (p->leader == peer && repl_core_leader_hw(s->core, nt->topic, nt->partition,
+	                                             nt->leader_epoch, nt->high_watermark) == 0)
+		repl_shell_schedule(s);
+	repl_rp_mark(r, rp);
+}
+
+static void repl_fol_reply(struct repl_repl *r, int32_t peer,
+                           const Chronik__Replnet__FetchReply *rep)
+{
+	repl_shell_t *s = r->s;
+	repl_rp_t *rp = rep->topic ? repl_rp_find(r, rep->topic, rep->partition) : NULL;
+	const repl_part_t *p = rp ? repl_core_find(s->core, rep->topic, rep->partition) : NULL;
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__Append ap = CHRONIK__WAL__APPEND__INIT;
+	Chronik__Wal__Truncate tr = CHRONIK__WAL__TRUNCATE__INIT;
+
+	if (!rp || rp->busy != REPL_BUSY_FETCH || rep->leader_epoch != rp->busy_epoch)
+		return; /* stale: not the answer we wait for */
+	rp->busy = REPL_BUSY_NONE;
+	if (!p || p->role != REPL_ROLE_FOLLOWER || p->leader != peer ||
+	    p->leader_epoch != rep->leader_epoch) {
+		repl_rp_mark(r, rp); /* the leadership moved meanwhile */
+		return;
+	}
+	if (rep->error) {
+		/* Asked again on the tick, not at once: the leader's metadata
+		 * may lag ours for a moment. */
+		static ck_log_limit_t lim;
+
+		ck_log_limited(&lim, CK_LOG_INFO,
+		               "follower fetch refused partition=%s-%d leader=%d epoch=%d "
+		               "offset=%" PRId64 ": %s",
+		               rep->topic, (int)rep->partition, (int)peer, (int)rep->leader_epoch,
+		               rep->fetch_offset, ck_strerror(rep->error));
+		return;
+	}
+	repl_rp_mark(r, rp);
+	if (rep->leader_epoch >= rp->notice_epoch) {
+		rp->notice_epoch = rep->leader_epoch;
+		rp->notice_end = rep->log_end;
+	}
+	if (rep->truncate_to >= 0) {
+		int64_t to = CK_MIN(rep->truncate_to, rep->fetch_offset);
+
+		ck_log(CK_LOG_INFO,
+		       "follower log diverges from the leader's, truncating partition=%s-%d "
+		       "leader=%d epoch=%d from=%" PRId64 " to=%" PRId64,
+		       rep->topic, (int)rep->partition, (int)peer, (int)rep->leader_epoch,
+		       rep->fetch_offset, to);
+		tr.topic = rep->topic;
+		tr.partition = rep->partition;
+		tr.offset = to;
+		req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE;
+		req.truncate = &tr;
+		if (repl_wal_send(r, REPL_BUSY_TRUNCATE, rep->topic, rep->partition, &req) == 0) {
+			rp->busy = REPL_BUSY_TRUNCATE;
+			rp->busy_ms = ck_clock_mono_ms();
+			rp->busy_epoch = rep->leader_epoch;
+		}
+		return;
+	}
+	rp->checked_epoch = rep->leader_epoch;
+	if (repl_core_leader_hw(s->core, rep->topic, rep->partition, rep->leader_epoch,
+	                        rep->high_watermark) == 0)
+		repl_shell_schedule(s);
+	if (rep->records.len == 0)
+		return;
+	ap.topic = rep->topic;
+	ap.partition = rep->partition;
+	ap.replica = true;
+	ap.leader_epoch = rep->leader_epoch;
+	ap.batches = rep->records;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_APPEND;
+	req.append = &ap;
+	if (repl_wal_send(r, REPL_BUSY_APPEND, rep->topic, rep->partition, &req) == 0) {
+		rp->busy = REPL_BUSY_APPEND;
+		rp->busy_ms = ck_clock_mono_ms();
+		rp->busy_epoch = rep->leader_epoch;
+	}
+}
+
+bool repl_repl_wal_reply(repl_shell_t *s, const Chronik__Wal__WalReply *rep)
+{
+	struct repl_repl *r = s->repl;
+	repl_walreq_t **pp, *w = NULL;
+	repl_rp_t *rp;
+
+	if (!r || rep->correlation_id == 0)
+		return false;
+	for (pp = &r->walreqs; *pp; pp = &(*pp)->next) {
+		if ((*pp)->cid == rep->correlation_id) {
+			w = *pp;
+			*pp = w->next;
+			break;
+		}
+	}
+	if (!w)
+		return false;
+	rp = repl_rp_find(r, w->topic, w->partition);
+	if (rp && rp->busy == w->kind) {
+		rp->busy = REPL_BUSY_NONE;
+		if (!rep->error)
+			repl_rp_mark(r, rp); /* after an error: again on the tick */
+		if (rep->error) {
+			static ck_log_limit_t lim;
+
+			ck_log_limited(&lim, CK_LOG_WARN, "replica %s failed partition=%s-%d: %s",
+			               w->kind == REPL_BUSY_APPEND ? "append" : "truncate",
+			               w->topic, (int)w->partition, ck_strerror(rep->error));
+			rp->local_end = -1; /* the core's view, once settled */
+		} else if (w->kind == REPL_BUSY_APPEND && rep->append) {
+			rp->local_end = rep->append->last_offset + 1;
+			rp->ack_owed = true;
+		} else if (w->kind == REPL_BUSY_TRUNCATE && rep->log_info) {
+			rp->local_end = rep->log_info->log_end_offset;
+		}
+	}
+	free(w->topic);
+	free(w);
+	repl_shell_schedule(s);
+	return true;
+}
+
+void repl_repl_wal_lost(repl_shell_t *s)
+{
+	struct repl_repl *r = s->repl;
+
+	if (!r)
+		return;
+	while (r->walreqs) {
+		repl_walreq_t *w = r->walreqs;
+		repl_rp_t *rp = repl_rp_find(r, w->topic, w->partition);
+
+		r->walreqs = w->next;
+		if (rp && rp->busy == w->kind) {
+			rp->busy = REPL_BUSY_NONE;
+			rp->local_end = -1;
+			repl_rp_mark(r, rp);
+		}
+		free(w->topic);
+		free(w);
+	}
+}
+
+/* ---- events ---- */
+
+/* One partition's due work. */
+static void repl_rp_run(struct repl_repl *r, repl_rp_t *rp, uint64_t now, bool tick)
+{
+	const repl_part_t *p = repl_core_find(r->s->core, rp->topic, rp->partition);
+
+	if (!p || !p->have_log)
+		return;
+	if (p->role == REPL_ROLE_LEADER) {
+		rp->busy = REPL_BUSY_NONE;
+		rp->checked_epoch = -1;
+		rp->local_end = -1;
+		if (p->n_followers > 0) {
+			repl_lead_notice(r, rp, p, tick && rp->lagging);
+			repl_lead_isr(r, rp, p, now);
+		}
+		return;
+	}
+	if (rp->busy_epoch != p->leader_epoch && rp->busy == REPL_BUSY_FETCH)
+		rp->busy = REPL_BUSY_NONE; /* asked another leader: its answer is ignored */
+	if (rp->busy == REPL_BUSY_FETCH && now - rp->busy_ms >= REPL_FETCH_STUCK_MS)
+		rp->busy = REPL_BUSY_NONE; /* lost with a connection: ask again */
+	if (rp->seen_epoch != p->leader_epoch && rp->busy == REPL_BUSY_NONE) {
+		/* A new leadership: our log is checked against it again, from
+		 * walwriter's view of it. */
+		rp->seen_epoch = p->leader_epoch;
+		rp->checked_epoch = -1;
+		rp->local_end = -1;
+		rp->ack_owed = false;
+	}
+	repl_fol_fetch(r, rp, p, now);
+}
+
+void repl_repl_flush(repl_shell_t *s)
+{
+	struct repl_repl *r = s->repl;
+	uint64_t now = ck_clock_mono_ms();
+
+	if (!r)
+		return;
+	while (r->dirty) {
+		repl_rp_t *rp = r->dirty;
+
+		r->dirty = rp->dnext;
+		rp->dirty = false;
+		repl_rp_run(r, rp, now, false);
+	}
+	repl_env_send_all(r);
+}
+
+static void repl_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct repl_repl *r = arg;
+	uint64_t now = ck_clock_mono_ms();
+	size_t it = 0;
+	repl_rp_t *rp;
+
+	(void)fd;
+	(void)what;
+	while ((rp = ck_hash_next(&r->rps, &it)))
+		repl_rp_run(r, rp, now, true);
+	repl_env_send_all(r);
+}
+
+static void repl_on_envelope(void *arg, int32_t sender, const Chronik__Replnet__Envelope *env)
+{
+	struct repl_repl *r = arg;
+
+	for (size_t i = 0; i < env->n_notices; i++)
+		repl_fol_notice(r, sender, env->notices[i]);
+	for (size_t i = 0; i < env->n_fetches; i++)
+		repl_lead_fetch(r, sender, env->fetches[i]);
+	for (size_t i = 0; i < env->n_replies; i++)
+		repl_fol_reply(r, sender, env->replies[i]);
+	repl_shell_schedule(r->s);
+}
+
+static void repl_on_peer_up(void *arg, int32_t peer)
+{
+	struct repl_repl *r = arg;
+	size_t it = 0;
+	repl_rp_t *rp;
+
+	(void)peer;
+	while ((rp = ck_hash_next(&r->rps, &it)))
+		repl_rp_mark(r, rp);
+	repl_shell_schedule(r->s);
+}
+
+int repl_repl_start(repl_shell_t *s)
+{
+	static const repl_net_hooks_t hooks = {repl_on_envelope, repl_on_peer_up};
+	struct repl_repl *r = calloc(1, sizeof(*r));
+	struct timeval tv = {REPL_TICK_MS / 1000, (REPL_TICK_MS % 1000) * 1000};
+	int e;
+
+	if (!r)
+		return -ENOMEM;
+	r->s = s;
+	ck_hash_init(&r->rps);
+	s->repl = r;
+	e = repl_net_new(s->base, s->cfg, &hooks, r, &r->net);
+	if (e < 0)
+		return e;
+	r->tick = event_new(s->base, -1, EV_PERSIST, repl_tick_cb, r);
+	if (!r->tick || event_add(r->tick, &tv) < 0)
+		return -ENOMEM;
+	return ck_daemon_listen_tcp(s->d, "replication", s->cfg->replication_listen,
+	                            repl_net_accept, r->net);
+}
+
+void repl_repl_stop(repl_shell_t *s)
+{
+	struct repl_repl *r = s->repl;
+	size_t it = 0;
+	repl_rp_t *rp;
+
+	if (!r)
+		return;
+	repl_repl_wal_lost(s);
+	if (r->tick)
+		event_free(r->tick);
+	repl_net_free(r->net);
+	while ((rp = ck_hash_next(&r->rps, &it))) {
+		free(rp->topic);
+		free(rp);
+	}
+	ck_hash_free(&r->rps);
+	free(r);
+	s->repl = NULL;
+}

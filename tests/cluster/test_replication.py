@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+"""Partition data replicated between three nodes (suite cluster).
+
+Three chronik nodes; a topic of 3 partitions with replication factor 3.
+
+Failover: a confluent-kafka producer with acks=all writes numbered messages
+while the test kill -9s the whole node leading partition 0. Every message
+the producer was told is written must then be read back by a consumer (the
+surviving nodes lead every partition); after the killed node restarts, the
+three nodes' logs of every partition hold the same batches (the restarted
+one fetched what it missed and dropped what it had that was never
+committed), checked on the segment files themselves.
+
+Consumers: messages produced with acks=1 and acks=all to the leader are
+visible to a consumer at once (the high watermark moves as the followers
+fetch), and every node's log holds them.
+"""
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'integration', 'kafka'))
+from kharness import NodeTestCase, main, require_module, wait_for  # noqa: E402
+
+
+def log_batches(data_dir, topic, partition):
+    """[(base offset, leader epoch, crc)] of every batch in the partition's
+    segment files, in order, up to the first empty header."""
+    d = os.path.join(data_dir, 'log', '%s-%d' % (topic, partition))
+    out = []
+    try:
+        names = sorted(f for f in os.listdir(d) if f.endswith('.log'))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        with open(os.path.join(d, name), 'rb') as f:
+            buf = f.read()
+        pos = 0
+        while pos + 21 <= len(buf):
+            base, length, epoch, magic, crc = struct.unpack_from('>qiibI', buf, pos)
+            if length <= 0 or magic != 2 or pos + 12 + length > len(buf):
+                break
+            out.append((base, epoch, crc))
+            pos += 12 + length
+    return out
+
+
+class Replication(NodeTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.ck = require_module('confluent_kafka')
+        from confluent_kafka.admin import AdminClient, NewTopic
+        self.nodes3 = self.cluster('repl', '[replication]\nreplica_lag_time_max_ms = 2000\n')
+        self.admin = AdminClient({'bootstrap.servers': self.nodes3[0].bootstrap})
+        wait_for(lambda: len(self.admin.list_topics(timeout=5).brokers) == 3, 30,
+                 'three brokers registered')
+        self.topic = 'rep%d' % int(time.time() * 1000)
+        fs = self.admin.create_topics([NewTopic(self.topic, 3, 3)], operation_timeout=30)
+        for f in fs.values():
+            f.result(30)
+
+    def bootstrap(self, nodes):
+        return ','.join(n.bootstrap for n in nodes)
+
+    def partitions(self, nodes):
+        md = self.ck.admin.AdminClient({'bootstrap.servers': self.bootstrap(nodes)}) \
+            .list_topics(self.topic, timeout=10)
+        return md.topics[self.topic].partitions
+
+    def leaders(self, nodes):
+        return {p.id: p.leader for p in self.partitions(nodes).values()}
+
+    def consume_all(self, nodes, expect, timeout=60):
+        """Values read from every partition's start until EXPECT are all
+        there (or TIMEOUT)."""
+        c = self.ck.Consumer({'bootstrap.servers': self.bootstrap(nodes), 'group.id': 'g',
+                              'enable.auto.commit': False, 'auto.offset.reset': 'earliest'})
+        try:
+            c.assign([self.ck.TopicPartition(self.topic, p, 0) for p in range(3)])
+            got = set()
+            deadline = time.monotonic() + timeout
+            while not expect <= got and time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is not None and not m.error():
+                    got.add(m.value())
+            return got
+        finally:
+            c.close()
+
+    def same_logs(self, nodes, parts=(0, 1, 2)):
+        for p in parts:
+            logs = [log_batches(n.data, self.topic, p) for n in nodes]
+            if not logs[0] or any(lg != logs[0] for lg in logs[1:]):
+                return False
+        return True
+
+    def test_consumers_see_acked_writes(self):
+        nodes = self.nodes3
+        for acks in ('1', 'all'):
+            prod = self.ck.Producer({'bootstrap.servers': self.bootstrap(nodes), 'acks': acks,
+                                     'message.timeout.ms': 20000, 'linger.ms': 5})
+            failed = []
+            for i in range(300):
+                prod.produce(self.topic, b'%s-%d' % (acks.encode(), i), partition=i % 3,
+                             on_delivery=lambda e, m: e and failed.append(e))
+            self.assertEqual(prod.flush(30), 0, 'acks=%s: messages left' % acks)
+            self.assertEqual(failed, [], 'acks=%s' % acks)
+        expect = {b'%s-%d' % (a, i) for a in (b'1', b'all') for i in range(300)}
+        got = self.consume_all(nodes, expect, timeout=20)
+        self.assertEqual(len(expect - got), 0, 'not consumed: %d' % len(expect - got))
+        wait_for(lambda: self.same_logs(nodes), 20, 'the three logs of each partition alike')
+
+    def test_leader_killed_under_acks_all(self):
+        nodes = self.nodes3
+        acked, errors = set(), []
+        stop = threading.Event()
+
+        def produce():
+            prod = self.ck.Producer({'bootstrap.servers': self.bootstrap(nodes), 'acks': 'all',
+                                     'message.timeout.ms': 60000, 'retries': 1000000,
+                                     'linger.ms': 2, 'socket.timeout.ms': 10000})
+
+            def done(err, msg):
+                if err:
+                    errors.append(str(err))
+                else:
+                    acked.add(msg.value())
+            i = 0
+            while not stop.is_set():
+                prod.produce(self.topic, b'm%d' % i, partition=i % 3, on_delivery=done)
+                prod.poll(0)
+                i += 1
+                if i % 50 == 0:
+                    time.sleep(0.01)
+            prod.flush(90)
+        t = threading.Thread(target=produce, daemon=True)
+        t.start()
+        wait_for(lambda: len(acked) >= 500, 30, '500 messages acknowledged')
+        victim_id = self.leaders(nodes)[0]
+        victim = nodes[victim_id - 1]
+        before = len(acked)
+        victim.kill9_all()
+        survivors = [n for n in nodes if n is not victim]
+        wait_for(lambda: len(acked) >= before + 1000, 60,
+                 'acknowledgements going on after the kill of node %d' % victim_id)
+        stop.set()
+        t.join(120)
+        self.assertFalse(t.is_alive(), 'the producer did not finish')
+        self.assertEqual(errors, [], 'the producer was refused')
+        leaders = self.leaders(survivors)
+        self.assertNotIn(victim_id, leaders.values(), 'a partition still led by the killed node')
+        got = self.consume_all(survivors, acked)
+        lost = acked - got
+        self.assertEqual(len(lost), 0, '%d acknowledged messages lost, e.g. %s'
+                         % (len(lost), sorted(lost)[:5]))
+        sys.stderr.write('[failover] node %d killed with %d acknowledged, %d in all; '
+                         'all consumed from nodes %s\n'
+                         % (victim_id, before, len(acked), [n.node_id for n in survivors]))
+        victim.start()
+        wait_for(lambda: self.same_logs(nodes), 60,
+                 'the restarted node %d holding the same batches as the others' % victim_id)
+
+        sys.stderr.write('[failover] node %d truncated on its return: %s\n'
+                         % (victim_id, bool(victim.log_grep('diverges'))))
+
+    def test_diverged_leader_truncates(self):
+        """The leader of partition 0 takes acks=1 writes its followers never
+        fetch (their replicators stopped), then dies: the new leader's log
+        ends before them; after more writes there, the old leader returns,
+        drops its own tail (truncation by leader epoch, not by HW) and ends
+        up with the new leader's batches."""
+        nodes = self.nodes3
+        old_id = self.leaders(nodes)[0]
+        old = nodes[old_id - 1]
+        others = [n for n in nodes if n is not old]
+
+        def produce(boot, acks, values):
+            prod = self.ck.Producer({'bootstrap.servers': boot, 'acks': acks,
+                                     'message.timeout.ms': 30000, 'retries': 1000000})
+            failed = []
+            for v in values:
+                prod.produce(self.topic, v, partition=0,
+                             on_delivery=lambda e, m: e and failed.append(e))
+            self.assertEqual(prod.flush(60), 0)
+            self.assertEqual(failed, [])
+        produce(self.bootstrap(nodes), 'all', [b'a%d' % i for i in range(100)])
+        wait_for(lambda: self.same_logs(nodes, [0]), 20, 'the first writes on every node')
+        stopped = [n.child('replicator')['pid'] for n in others]
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            produce(old.bootstrap, '1', [b'lost%d' % i for i in range(50)])
+            old.kill9_all()
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: self.leaders(others)[0] in [n.node_id for n in others], 30,
+                 'a new leader of partition 0')
+        produce(self.bootstrap(others), 'all', [b'b%d' % i for i in range(100)])
+        expect = {b'a%d' % i for i in range(100)} | {b'b%d' % i for i in range(100)}
+        got = self.consume_all(others, expect, timeout=20)
+        self.assertEqual(expect - got, set())
+        old.start()
+        wait_for(lambda: self.same_logs(nodes, [0]), 60,
+                 'the old leader holding the new leader\'s batches')
+        self.assertTrue(old.log_grep('diverges'), 'the old leader did not truncate')
+        got = self.consume_all(nodes, expect, timeout=20)
+        self.assertEqual({v for v in got if v.startswith(b'lost')}, set(),
+                         'writes only the dead leader held came back')
+
+    def test_stopped_follower_leaves_isr(self):
+        """A follower whose replicator stops (its broker still heartbeats, so
+        the controller does not fence it) holds acks=all writes back for
+        replica_lag_time_max_ms (2 s here), then leaves the ISR and they go
+        on; when it runs again it catches up and rejoins the ISR."""
+        nodes = self.nodes3
+        p0 = self.partitions(nodes)[0]
+        fol = nodes[[r for r in p0.replicas if r != p0.leader][0] - 1]
+        pid = fol.child('replicator')['pid']
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            prod = self.ck.Producer({'bootstrap.servers': self.bootstrap(nodes), 'acks': 'all',
+                                     'message.timeout.ms': 60000})
+            failed = []
+            t0 = time.monotonic()
+            for i in range(200):
+                prod.produce(self.topic, b's%d' % i, partition=0,
+                             on_delivery=lambda e, m: e and failed.append(e))
+            self.assertEqual(prod.flush(60), 0)
+            took = time.monotonic() - t0
+            self.assertEqual(failed, [])
+            self.assertNotIn(fol.node_id, self.partitions(nodes)[0].isrs,
+                             'the stopped follower is still in the ISR')
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        sys.stderr.write('[isr] 200 acks=all writes took %.1f s with node %d stopped\n'
+                         % (took, fol.node_id))
+        wait_for(lambda: fol.node_id in self.partitions(nodes)[0].isrs, 30,
+                 'node %d back in the ISR' % fol.node_id)
+        wait_for(lambda: self.same_logs(nodes, [0]), 20, 'the follower caught up')
+
+    def test_hostile_replication_port(self):
+        """Strangers on the replication port: random bytes, frames of 2 GiB,
+        envelopes of another cluster or from an unknown node, 200 idle
+        connections. Each is closed or outlived; the replicator keeps
+        running and acks=all writes still replicate."""
+        n1 = self.nodes3[0]
+        port = n1.ports['replication']
+        pid = n1.child('replicator')['pid']
+
+        def varint(v):
+            out = b''
+            while True:
+                b = v & 0x7f
+                v >>= 7
+                out += bytes([b | (0x80 if v else 0)])
+                if not v:
+                    return out
+
+        def envelope(cluster, sender, receiver, inc):
+            c = cluster.encode()
+            body = (b'\x0a' + varint(len(c)) + c + b'\x10' + varint(sender) + b'\x18'
+                    + varint(inc) + b'\x20' + varint(receiver))
+            return struct.pack('<I', len(body)) + body
+
+        def closed(payload):
+            c = socket.create_connection(('127.0.0.1', port), timeout=10)
+            try:
+                c.sendall(payload)
+                return c.recv(1) == b''
+            except OSError:
+                return True
+            finally:
+                c.close()
+        self.assertTrue(closed(os.urandom(5000)))
+        self.assertTrue(closed(struct.pack('<I', 0x7fffffff) + b'x' * 100))
+        self.assertTrue(closed(envelope('another', 2, 1, 5)))
+        self.assertTrue(closed(envelope('chronik', 9, 1, 5)))
+        self.assertTrue(closed(envelope('chronik', 2, 3, 5)))
+        idle = [socket.create_connection(('127.0.0.1', port), timeout=10) for _ in range(200)]
+        try:
+            prod = self.ck.Producer({'bootstrap.servers': self.bootstrap(self.nodes3),
+                                     'acks': 'all', 'message.timeout.ms': 30000})
+            failed = []
+            for i in range(100):
+                prod.produce(self.topic, b'h%d' % i, partition=i % 3,
+                             on_delivery=lambda e, m: e and failed.append(e))
+            self.assertEqual(prod.flush(40), 0)
+            self.assertEqual(failed, [])
+        finally:
+            for c in idle:
+                c.close()
+        self.assertEqual(n1.child('replicator')['pid'], pid, 'the replicator restarted')
+        self.assertTrue(n1.log_grep('refusing replication connection'))
+
+
+if __name__ == '__main__':
+    main()
