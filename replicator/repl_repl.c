@@ -281,7 +281,6 @@ static void repl_notice_add(struct repl_repl *r, int32_t peer, const repl_part_t
 static void repl_lead_notice(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p, bool force)
 {
 	bool moved = p->log_end != rp->noticed_end || p->hw != rp->noticed_hw;
-
 	uint64_t now = ck_clock_mono_ms();
 
 	rp->lagging = false;
@@ -330,6 +329,34 @@ static bool repl_isr_lagging(const repl_rp_t *rp, const repl_part_t *p, int32_t 
 	return *n != p->n_isr;
 }
 
+/* Drops from ISR (N members) the ones P's ISR lacks whose broker the
+ * metadata here shows fenced or unknown (the controller would refuse them,
+ * KIP-841). Returns whether one is left that P's ISR lacks. */
+static bool repl_isr_live(repl_shell_t *s, const repl_part_t *p, int32_t *isr, size_t *n)
+{
+	MDB_txn *txn;
+	size_t k = 0;
+	bool grows = false;
+
+	if (ck_meta_read_begin(s->meta, &txn) < 0)
+		return false;
+	for (size_t i = 0; i < *n; i++) {
+		Chronik__Meta__BrokerRecord *b = NULL;
+		bool live = repl_in_isr(p, isr[i]);
+
+		if (!live && ck_meta_broker_get(s->meta, txn, isr[i], &b) == 0) {
+			live = !b->fenced;
+			grows |= live;
+			chronik__meta__broker_record__free_unpacked(b, NULL);
+		}
+		if (live)
+			isr[k++] = isr[i];
+	}
+	ck_meta_read_end(txn);
+	*n = k;
+	return grows;
+}
+
 /* Proposes P's new ISR to the controller (through raftd), one change at a
  * time per partition: the next waits until the metadata shows this one or
  * a few seconds passed. */
@@ -348,7 +375,8 @@ static void repl_lead_isr(struct repl_repl *r, repl_rp_t *rp, const repl_part_t 
 		return;
 	shrink = repl_isr_lagging(rp, p, s->cfg->node_id, now,
 	                          (uint64_t)s->cfg->replica_lag_time_max_ms, isr, &n);
-	if (!shrink && !repl_isr_expand(p, s->cfg->node_id, isr, &n))
+	if (!shrink &&
+	    (!repl_isr_expand(p, s->cfg->node_id, isr, &n) || !repl_isr_live(s, p, isr, &n)))
 		return;
 	if (n == 0 || !repl_in_isr(p, s->cfg->node_id) || !ck_ipc_client_connected(s->raftd))
 		return;
