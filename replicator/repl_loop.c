@@ -51,8 +51,8 @@ void repl_shell_status(repl_shell_t *s)
 	size_t led = 0, parts = repl_core_count(s->core, &led);
 	const char *role = repl_role_summary(parts, led);
 
-	snprintf(what, sizeof(what), "%s%zu partitions, %zu led",
-	         s->wal_synced ? "" : "waiting for walwriter; ", parts, led);
+	snprintf(what, sizeof(what), "%s%zu partitions, %zu led, %zu under-replicated",
+	         s->wal_synced ? "" : "waiting for walwriter; ", parts, led, s->under_replicated);
 	if (!strcmp(what, s->status_what) && !strcmp(role, s->status_role))
 		return;
 	snprintf(s->status_what, sizeof(s->status_what), "%s", what);

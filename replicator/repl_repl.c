@@ -795,11 +795,18 @@ static void repl_tick_cb(evutil_socket_t fd, short what, void *arg)
 	size_t it = 0;
 	repl_rp_t *rp;
 
+	size_t under = 0;
+
 	(void)fd;
 	(void)what;
-	while ((rp = ck_hash_next(&r->rps, &it)))
+	while ((rp = ck_hash_next(&r->rps, &it))) {
+		const repl_part_t *p = repl_core_find(r->s->core, rp->topic, rp->partition);
+
 		repl_rp_run(r, rp, now, true);
+		under += p && p->role == REPL_ROLE_LEADER && p->n_isr < p->n_replicas;
+	}
 	repl_env_send_all(r);
+	r->s->under_replicated = under;
 }
 
 static void repl_on_envelope(void *arg, int32_t sender, const Chronik__Replnet__Envelope *env)

@@ -79,6 +79,7 @@ typedef struct repl_shell {
 
 	/* Replication between nodes (repl_repl.c). */
 	struct repl_repl *repl;
+	size_t under_replicated; /* partitions led here with a replica out of the ISR */
 
 	/* Local clients (run/replicator.sock). */
 	repl_sub_t subs[CK_DAEMON_CONNS_MAX];

@@ -16,6 +16,7 @@ visible to a consumer at once (the high watermark moves as the followers
 fetch), and every node's log holds them.
 """
 import os
+import re
 import signal
 import socket
 import struct
@@ -237,12 +238,18 @@ class Replication(NodeTestCase):
             self.assertEqual(failed, [])
             self.assertNotIn(fol.node_id, self.partitions(nodes)[0].isrs,
                              'the stopped follower is still in the ISR')
+            leader = nodes[p0.leader - 1]
+            wait_for(lambda: re.search(r' [1-9][0-9]* under-replicated',
+                                       leader.child('replicator')['status']),
+                     10, 'the leader\'s status counting partition 0 under-replicated')
         finally:
             os.kill(pid, signal.SIGCONT)
         sys.stderr.write('[isr] 200 acks=all writes took %.1f s with node %d stopped\n'
                          % (took, fol.node_id))
         wait_for(lambda: fol.node_id in self.partitions(nodes)[0].isrs, 30,
                  'node %d back in the ISR' % fol.node_id)
+        wait_for(lambda: ' 0 under-replicated' in leader.child('replicator')['status'], 10,
+                 'the leader\'s status counting no partition under-replicated')
         wait_for(lambda: self.same_logs(nodes, [0]), 20, 'the follower caught up')
 
     def test_hostile_replication_port(self):
