@@ -4,19 +4,12 @@
 #include "repl_net.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
 #include <event2/event.h>
 
-#include "ck_clock.h"
 #include "ck_dial.h"
 #include "ck_err.h"
 #include "ck_inbound.h"

@@ -739,13 +739,13 @@ void repl_repl_wal_lost(repl_shell_t *s)
 
 /* ---- events ---- */
 
-/* One partition's due work. */
-static void repl_rp_run(struct repl_repl *r, repl_rp_t *rp, uint64_t now, bool tick)
+/* One partition's due work. Returns the partition (NULL: none here). */
+static const repl_part_t *repl_rp_run(struct repl_repl *r, repl_rp_t *rp, uint64_t now, bool tick)
 {
 	const repl_part_t *p = repl_core_find(r->s->core, rp->topic, rp->partition);
 
 	if (!p || !p->have_log)
-		return;
+		return p;
 	if (p->role == REPL_ROLE_LEADER) {
 		rp->busy = REPL_BUSY_NONE;
 		rp->checked_epoch = -1;
@@ -754,7 +754,7 @@ static void repl_rp_run(struct repl_repl *r, repl_rp_t *rp, uint64_t now, bool t
 			repl_lead_notice(r, rp, p, tick && rp->lagging);
 			repl_lead_isr(r, rp, p, now);
 		}
-		return;
+		return p;
 	}
 	if (rp->busy_epoch != p->leader_epoch && rp->busy == REPL_BUSY_FETCH)
 		rp->busy = REPL_BUSY_NONE; /* asked another leader: its answer is ignored */
@@ -769,6 +769,7 @@ static void repl_rp_run(struct repl_repl *r, repl_rp_t *rp, uint64_t now, bool t
 		rp->ack_owed = false;
 	}
 	repl_fol_fetch(r, rp, p, now);
+	return p;
 }
 
 void repl_repl_flush(repl_shell_t *s)
@@ -783,7 +784,7 @@ void repl_repl_flush(repl_shell_t *s)
 
 		r->dirty = rp->dnext;
 		rp->dirty = false;
-		repl_rp_run(r, rp, now, false);
+		(void)repl_rp_run(r, rp, now, false);
 	}
 	repl_env_send_all(r);
 }
@@ -800,9 +801,8 @@ static void repl_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	while ((rp = ck_hash_next(&r->rps, &it))) {
-		const repl_part_t *p = repl_core_find(r->s->core, rp->topic, rp->partition);
+		const repl_part_t *p = repl_rp_run(r, rp, now, true);
 
-		repl_rp_run(r, rp, now, true);
 		under += p && p->role == REPL_ROLE_LEADER && p->n_isr < p->n_replicas;
 	}
 	repl_env_send_all(r);
