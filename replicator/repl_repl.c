@@ -18,7 +18,10 @@
  *   leader has more, or to acknowledge what it just appended; one request
  *   at a time per partition (fetch, then append or truncate through
  *   walwriter, whose answer comes after fdatasync, then the next fetch), so
- *   a fetch offset is always durable here.
+ *   a fetch offset is always durable here. The leader's log start comes
+ *   with notices and answers: ours moves up to it (never past our end);
+ *   a fetch below it is refused with the base of the leader's first batch,
+ *   where our log then starts over (walwriter's DeleteRecords start_over).
  * Safety: a follower appends only batches the leader of its current epoch
  * sent for the offset it asked (walwriter refuses a replica append that is
  * not at the log end), truncates only where that leader says its log
@@ -51,7 +54,9 @@ typedef enum {
 	REPL_BUSY_NONE = 0,
 	REPL_BUSY_FETCH,
 	REPL_BUSY_APPEND,
-	REPL_BUSY_TRUNCATE
+	REPL_BUSY_TRUNCATE,
+	REPL_BUSY_START_OVER, /* below the leader's log start: empty, start there */
+	REPL_WAL_LOG_START    /* not a busy state: a log start move in flight */
 } repl_busy_t;
 
 typedef struct repl_rp {
@@ -67,8 +72,10 @@ typedef struct repl_rp {
 	int32_t notice_epoch;
 	int64_t local_end; /* our log end per walwriter's last answer; -1 = use the core's */
 	bool ack_owed;     /* appended since the last fetch: the next one acknowledges */
+	int64_t start_asked; /* the log start last asked of walwriter; -1 */
 	/* Leader. */
-	int64_t noticed_end; /* log end last noticed */
+	int64_t noticed_start; /* log start last noticed */
+	int64_t noticed_end;   /* log end last noticed */
 	int64_t noticed_hw;
 	bool lagging; /* a follower is behind: notices again on the tick */
 	/* Since when each follower (p->followers[i], broker behind_id[i]) has
@@ -148,6 +155,8 @@ static repl_rp_t *repl_rp_get(struct repl_repl *r, const char *topic, int32_t pa
 	rp->notice_end = -1;
 	rp->notice_epoch = -1;
 	rp->local_end = -1;
+	rp->start_asked = -1;
+	rp->noticed_start = -1;
 	rp->noticed_end = -1;
 	rp->noticed_hw = -1;
 	rp->isr_pepoch = -1;
@@ -271,16 +280,18 @@ static void repl_notice_add(struct repl_repl *r, int32_t peer, const repl_part_t
 	nt->leader_epoch = p->leader_epoch;
 	nt->log_end = p->log_end;
 	nt->high_watermark = p->hw;
+	nt->log_start = p->log_start;
 	env->notices[env->n_notices++] = nt;
 }
 
 /* ---- leader ---- */
 
 /* Notices for the followers of P that are behind or have not heard its HW
- * (FORCE: every follower behind, again). */
+ * or log start (FORCE: every follower behind, again). */
 static void repl_lead_notice(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p, bool force)
 {
-	bool moved = p->log_end != rp->noticed_end || p->hw != rp->noticed_hw;
+	bool started = p->log_start != rp->noticed_start && rp->noticed_start >= 0;
+	bool moved = p->log_end != rp->noticed_end || p->hw != rp->noticed_hw || started;
 	uint64_t now = ck_clock_mono_ms();
 
 	rp->lagging = false;
@@ -294,9 +305,10 @@ static void repl_lead_notice(struct repl_repl *r, repl_rp_t *rp, const repl_part
 			rp->behind_ms[i] = now;
 		rp->behind_id[i] = f->broker_id;
 		rp->lagging |= behind;
-		if ((behind && (moved || force)) || (moved && p->hw != rp->noticed_hw))
+		if ((behind && (moved || force)) || (moved && p->hw != rp->noticed_hw) || started)
 			repl_notice_add(r, f->broker_id, p);
 	}
+	rp->noticed_start = p->log_start;
 	rp->noticed_end = p->log_end;
 	rp->noticed_hw = p->hw;
 }
@@ -452,14 +464,28 @@ static void repl_lead_fetch(struct repl_repl *r, int32_t peer, const Chronik__Re
 		goto out;
 	rep.log_start = p->log_start;
 	rep.log_end = p->log_end;
-	div = repl_lead_divergence(r, p, f);
+	/* Below our log start the follower holds nothing we still have: it
+	 * starts over at the base of the batch holding our start (batches are
+	 * whole), unless it is there already. No epoch check there: what lies
+	 * below our start is gone for every reader anyway. */
+	if (f->fetch_offset < p->log_start) {
+		int32_t epoch;
+		int64_t base, last;
+
+		rep.start_at = p->log_start;
+		if (repl_seg_batch_at(s->cfg->data_dir, p->topic, p->partition, p->log_start,
+		                      &epoch, &base, &last) == 1 &&
+		    base <= p->log_start)
+			rep.start_at = base;
+		if (f->fetch_offset != rep.start_at) {
+			err = CK_E_OFFSET_RANGE;
+			goto out;
+		}
+	}
+	div = f->fetch_offset < p->log_start ? -1 : repl_lead_divergence(r, p, f);
 	if (div >= 0) {
 		rep.truncate_to = div;
 		rep.high_watermark = p->hw;
-		goto out;
-	}
-	if (f->fetch_offset < p->log_start) {
-		err = CK_E_OFFSET_RANGE;
 		goto out;
 	}
 	err = repl_core_follower_fetch(s->core, f->topic, f->partition, peer, f->fetch_offset);
@@ -524,6 +550,18 @@ static int repl_wal_send(struct repl_repl *r, repl_busy_t kind, const char *topi
 	return 0;
 }
 
+/* Sends REQ to walwriter for RP (the leader epoch EPOCH) and waits for its
+ * answer before anything else (KIND: append, truncate, start over). */
+static void repl_fol_wal(struct repl_repl *r, repl_rp_t *rp, repl_busy_t kind, int32_t epoch,
+                         Chronik__Wal__WalRequest *req)
+{
+	if (repl_wal_send(r, kind, rp->topic, rp->partition, req) < 0)
+		return;
+	rp->busy = kind;
+	rp->busy_ms = ck_clock_mono_ms();
+	rp->busy_epoch = epoch;
+}
+
 /* Our log end as a fetch offset: walwriter's last answer, else the core's
  * when all of it is durable; -1 when not settled yet. */
 static int64_t repl_fol_end(const repl_rp_t *rp, const repl_part_t *p)
@@ -531,6 +569,58 @@ static int64_t repl_fol_end(const repl_rp_t *rp, const repl_part_t *p)
 	if (rp->local_end >= 0)
 		return rp->local_end;
 	return p->durable_end >= p->log_end ? p->log_end : -1;
+}
+
+/* Moves our log start up to the leader's LEADER_START (its DeleteRecords
+ * or retention), never past our log end: below that our fetches get
+ * OFFSET_RANGE and the log starts over instead (repl_fol_start_over). */
+static void repl_fol_log_start(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p,
+                               int64_t leader_start)
+{
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__DeleteRecords dr = CHRONIK__WAL__DELETE_RECORDS__INIT;
+	int64_t end = repl_fol_end(rp, p), to = CK_MIN(leader_start, end);
+	static ck_log_limit_t lim;
+
+	if (end < 0 || to <= p->log_start || to <= rp->start_asked ||
+	    rp->busy == REPL_BUSY_TRUNCATE || rp->busy == REPL_BUSY_START_OVER)
+		return;
+	dr.topic = (char *)p->topic;
+	dr.partition = p->partition;
+	dr.before_offset = to;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_RECORDS;
+	req.delete_records = &dr;
+	if (repl_wal_send(r, REPL_WAL_LOG_START, p->topic, p->partition, &req) < 0)
+		return;
+	rp->start_asked = to;
+	ck_log_limited(&lim, CK_LOG_INFO,
+	               "follower log start moves with the leader's partition=%s-%d start=%" PRId64
+	               " -> %" PRId64,
+	               p->topic, (int)p->partition, p->log_start, to);
+}
+
+/* Our whole log lies below the leader's log start (retention or
+ * DeleteRecords there while we were away): it empties and starts at the
+ * base of the leader's first batch (Kafka's truncate-fully-and-start-at),
+ * fetches on from there, and moves its start up to the leader's. */
+static void repl_fol_start_over(struct repl_repl *r, repl_rp_t *rp, int32_t peer,
+                                const Chronik__Replnet__FetchReply *rep)
+{
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__DeleteRecords dr = CHRONIK__WAL__DELETE_RECORDS__INIT;
+
+	ck_log(CK_LOG_INFO,
+	       "follower log below the leader's log start, starting over partition=%s-%d "
+	       "leader=%d epoch=%d end=%" PRId64 " leader_start=%" PRId64 " at=%" PRId64,
+	       rep->topic, (int)rep->partition, (int)peer, (int)rep->leader_epoch,
+	       rep->fetch_offset, rep->log_start, rep->start_at);
+	dr.topic = rep->topic;
+	dr.partition = rep->partition;
+	dr.before_offset = rep->start_at;
+	dr.start_over = true;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_RECORDS;
+	req.delete_records = &dr;
+	repl_fol_wal(r, rp, REPL_BUSY_START_OVER, rep->leader_epoch, &req);
 }
 
 static void repl_fol_fetch(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p, uint64_t now)
@@ -596,6 +686,8 @@ static void repl_fol_notice(struct repl_repl *r, int32_t peer, const Chronik__Re
 	if (p->leader == peer && repl_core_leader_hw(s->core, nt->topic, nt->partition,
 	                                             nt->leader_epoch, nt->high_watermark) == 0)
 		repl_shell_schedule(s);
+	if (p->leader == peer && p->leader_epoch == nt->leader_epoch)
+		repl_fol_log_start(r, rp, p, nt->log_start);
 	repl_rp_mark(r, rp);
 }
 
@@ -615,6 +707,11 @@ static void repl_fol_reply(struct repl_repl *r, int32_t peer,
 	if (!p || p->role != REPL_ROLE_FOLLOWER || p->leader != peer ||
 	    p->leader_epoch != rep->leader_epoch) {
 		repl_rp_mark(r, rp); /* the leadership moved meanwhile */
+		return;
+	}
+	if (rep->error == CK_E_OFFSET_RANGE && rep->start_at != rep->fetch_offset &&
+	    rep->start_at >= 0 && rep->start_at <= rep->log_start) {
+		repl_fol_start_over(r, rp, peer, rep);
 		return;
 	}
 	if (rep->error) {
@@ -647,17 +744,14 @@ static void repl_fol_reply(struct repl_repl *r, int32_t peer,
 		tr.offset = to;
 		req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE;
 		req.truncate = &tr;
-		if (repl_wal_send(r, REPL_BUSY_TRUNCATE, rep->topic, rep->partition, &req) == 0) {
-			rp->busy = REPL_BUSY_TRUNCATE;
-			rp->busy_ms = ck_clock_mono_ms();
-			rp->busy_epoch = rep->leader_epoch;
-		}
+		repl_fol_wal(r, rp, REPL_BUSY_TRUNCATE, rep->leader_epoch, &req);
 		return;
 	}
 	rp->checked_epoch = rep->leader_epoch;
 	if (repl_core_leader_hw(s->core, rep->topic, rep->partition, rep->leader_epoch,
 	                        rep->high_watermark) == 0)
 		repl_shell_schedule(s);
+	repl_fol_log_start(r, rp, p, rep->log_start);
 	if (rep->records.len == 0)
 		return;
 	ap.topic = rep->topic;
@@ -667,11 +761,7 @@ static void repl_fol_reply(struct repl_repl *r, int32_t peer,
 	ap.batches = rep->records;
 	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_APPEND;
 	req.append = &ap;
-	if (repl_wal_send(r, REPL_BUSY_APPEND, rep->topic, rep->partition, &req) == 0) {
-		rp->busy = REPL_BUSY_APPEND;
-		rp->busy_ms = ck_clock_mono_ms();
-		rp->busy_epoch = rep->leader_epoch;
-	}
+	repl_fol_wal(r, rp, REPL_BUSY_APPEND, rep->leader_epoch, &req);
 }
 
 bool repl_repl_wal_reply(repl_shell_t *s, const Chronik__Wal__WalReply *rep)
@@ -692,6 +782,14 @@ bool repl_repl_wal_reply(repl_shell_t *s, const Chronik__Wal__WalReply *rep)
 	if (!w)
 		return false;
 	rp = repl_rp_find(r, w->topic, w->partition);
+	if (rp && w->kind == REPL_WAL_LOG_START && rep->error) {
+		static ck_log_limit_t lim;
+
+		ck_log_limited(&lim, CK_LOG_WARN,
+		               "follower log start not moved partition=%s-%d: %s (again later)",
+		               w->topic, (int)w->partition, ck_strerror(rep->error));
+		rp->start_asked = -1;
+	}
 	if (rp && rp->busy == w->kind) {
 		rp->busy = REPL_BUSY_NONE;
 		if (!rep->error)
@@ -700,13 +798,16 @@ bool repl_repl_wal_reply(repl_shell_t *s, const Chronik__Wal__WalReply *rep)
 			static ck_log_limit_t lim;
 
 			ck_log_limited(&lim, CK_LOG_WARN, "replica %s failed partition=%s-%d: %s",
-			               w->kind == REPL_BUSY_APPEND ? "append" : "truncate",
+			               w->kind == REPL_BUSY_APPEND     ? "append"
+			               : w->kind == REPL_BUSY_TRUNCATE ? "truncate"
+			                                               : "start over",
 			               w->topic, (int)w->partition, ck_strerror(rep->error));
 			rp->local_end = -1; /* the core's view, once settled */
 		} else if (w->kind == REPL_BUSY_APPEND && rep->append) {
 			rp->local_end = rep->append->last_offset + 1;
 			rp->ack_owed = true;
-		} else if (w->kind == REPL_BUSY_TRUNCATE && rep->log_info) {
+		} else if ((w->kind == REPL_BUSY_TRUNCATE || w->kind == REPL_BUSY_START_OVER) &&
+		           rep->log_info) {
 			rp->local_end = rep->log_info->log_end_offset;
 		}
 	}

@@ -496,15 +496,29 @@ static void wal_done_truncate(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
 static void wal_done_delete_records(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
 {
 	wal_log_t *l = ctx->log;
-	int64_t before = l->start_offset;
+	int64_t before = l->start_offset, end = l->next_offset;
 
 	/* The stats are the store's whatever happened: a start made durable
 	 * holds even when removing a segment failed. */
+	if (job->start_over) {
+		l->state = WAL_LOG_READY;
+		wal_log_apply_stats(l, &job->stats);
+		l->next_offset = l->durable_end = job->stats.end_offset;
+	}
 	l->start_offset = job->stats.start_offset;
 	l->size_bytes = job->stats.size_bytes;
 	l->segments = job->stats.segments;
-	if (l->start_offset != before)
+	if (l->start_offset != before || l->next_offset != end)
 		wal_event_publish(w, l, false);
+	if (job->start_over && job->err < 0 && job->err != CK_E_INVALID) {
+		/* The store failed with its files half gone: as a failed
+		 * truncate, walwriter starts over and recovery settles it. */
+		ck_log(CK_LOG_ERROR, "start over failed log=%s offset=%lld err=\"%s\"", l->name,
+		       (long long)job->offset, ck_strerror(job->err));
+		wal_reply_err(ctx->client, ctx->correlation_id, job->err, NULL);
+		wal_stop_begin(w, CK_EXIT_RESTART);
+		return;
+	}
 	if (job->err < 0) {
 		ck_log(CK_LOG_ERROR, "delete records failed log=%s offset=%lld err=\"%s\"", l->name,
 		       (long long)job->offset, ck_strerror(job->err));

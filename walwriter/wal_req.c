@@ -179,13 +179,19 @@ static void wal_req_delete_records(wal_server_t *w, wal_client_t *c, uint64_t ci
 		return;
 	if (m->before_offset < 0)
 		return wal_reply_err(c, cid, CK_E_INVALID, "negative before_offset");
-	if (m->before_offset > l->next_offset)
+	if (m->before_offset > l->next_offset && !m->start_over)
 		return wal_reply_err(c, cid, CK_E_OFFSET_RANGE, "before_offset past the log end");
-	if (m->before_offset <= l->start_offset)
-		return wal_reply_info(c, cid, l); /* nothing to delete */
+	if (m->start_over
+	        ? l->start_offset == m->before_offset && l->next_offset == m->before_offset
+	        : m->before_offset <= l->start_offset)
+		return wal_reply_info(c, cid, l); /* nothing to do */
 	wal_group_flush_log(w, l);
 	job = wal_admin_job(WAL_JOB_DELETE_RECORDS, c, cid, l);
 	job->offset = m->before_offset;
+	/* The end moves too: appends wait as for a truncate. */
+	job->start_over = m->start_over;
+	if (job->start_over)
+		l->state = WAL_LOG_TRUNCATING;
 	wal_submit(w, job);
 }
 

@@ -669,6 +669,66 @@ int wal_store_delete_records(wal_store_t *s, int64_t before, wal_store_ckpt_fn s
 	return r < 0 ? r : 0;
 }
 
+int wal_store_start_over(wal_store_t *s, int64_t at, wal_store_ckpt_fn save, void *arg)
+{
+	int64_t old_end = s->next_offset;
+	wal_ckpt_t c;
+	size_t i;
+	int r;
+
+	if (s->failed)
+		return s->failed;
+	if (at < 0)
+		return CK_E_INVALID;
+	if (s->start_offset == at && s->next_offset == at)
+		return 0;
+	/* A log created lazily gets its directory first: the recovery point
+	 * below must belong to a log that exists at a restart. */
+	if (s->dir_pending && (r = wal_store_materialize(s)) < 0)
+		return wal_store_fail(s, r);
+	/* 1. Everything goes for readers, durably (DeleteRecords to the end). */
+	r = wal_store_delete_records(s, s->next_offset, save, arg);
+	if (r < 0)
+		return r;
+	/* 2. The files, oldest first: a crash part way leaves a log that
+	 * recovers empty at an end no later than the old one. */
+	wal_store_close_fd(&s->log_fd);
+	wal_store_close_fd(&s->index_fd);
+	wal_store_close_fd(&s->time_fd);
+	for (i = 0, r = 0; i < s->nsegs && r == 0; i++)
+		r = wal_store_seg_unlink(s->dir, s->segs[i].base_offset);
+	if (r == 0)
+		r = ck_fs_dir_sync(s->dir);
+	if (r < 0)
+		return wal_store_fail(s, r);
+	/* 3. The recovery point of an empty log at AT: with no segment file,
+	 * recovery starts the log at its start (wal_recover.c). */
+	c = s->ckpt;
+	c.log_start_offset = at;
+	c.segment_base = at;
+	c.position = 0;
+	c.next_offset = at;
+	wal_index_state_init(&c.index);
+	r = save(arg, s, &c);
+	if (r < 0)
+		return wal_store_fail(s, r);
+	s->nsegs = 0;
+	(void)wal_store_seg_push(s, at, 0, INT64_MIN); /* fits: segs held one */
+	s->start_offset = s->next_offset = at;
+	s->write_pos = s->zero_end = 0;
+	wal_index_state_init(&s->idx);
+	s->index_file_entries = s->time_file_entries = 0;
+	s->log_dirty = s->index_dirty = false;
+	s->prealloc_active = false;
+	s->created_ms = ck_clock_wall_ms();
+	s->ckpt = c;
+	s->ckpt_seq++;
+	wal_store_ckpt_taken(s, &c);
+	ck_log(CK_LOG_INFO, "log started over log=%s-%d old_end=%lld start=%lld", s->topic,
+	       s->partition, (long long)old_end, (long long)at);
+	return 0;
+}
+
 /* Where the cut for OFFSET falls in segment K: position and the new end. */
 static int wal_store_cut_point(wal_store_t *s, size_t k, int64_t offset, uint64_t *ret_pos,
                                int64_t *ret_end)

@@ -140,6 +140,17 @@ int wal_store_truncate(wal_store_t *s, int64_t offset, wal_store_ckpt_fn save, v
  * -errno from removing files (the new start holds).
  */
 int wal_store_delete_records(wal_store_t *s, int64_t before, wal_store_ckpt_fn save, void *arg);
+/*
+ * Empties the log (wherever its end is) and makes it start, and end, at AT
+ * (>= 0): Kafka's truncate-fully-and-start-at, for a follower whose log
+ * fell below its leader's log start. The start moves to the old end durably first (as
+ * DeleteRecords), then every segment file goes, then SAVE makes a recovery
+ * point of the empty log at AT durable: a crash at any step recovers an
+ * empty log (at the old end, or at AT). The next append creates the first
+ * segment at AT. Returns 0, CK_E_INVALID (AT < 0), or an error (the
+ * store has failed when files were touched).
+ */
+int wal_store_start_over(wal_store_t *s, int64_t at, wal_store_ckpt_fn save, void *arg);
 
 /* Deletes the closed segments retention chooses at NOW_MS. Returns how
  * many, or -errno. */

@@ -590,7 +590,10 @@ static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
 		wal_store_stats(job->store, &job->stats);
 		break;
 	case WAL_JOB_DELETE_RECORDS:
-		job->err = wal_store_delete_records(job->store, job->offset, wal_ckpt_save_cb, s);
+		job->err =
+		    job->start_over
+		        ? wal_store_start_over(job->store, job->offset, wal_ckpt_save_cb, s)
+		        : wal_store_delete_records(job->store, job->offset, wal_ckpt_save_cb, s);
 		wal_store_stats(job->store, &job->stats);
 		break;
 	case WAL_JOB_RETENTION:

@@ -93,6 +93,7 @@ typedef struct wal_job {
 	wal_log_cfg_t req;       /* CONFIGURE: as asked */
 	wal_log_cfg_t cfg;       /* CONFIGURE: resolved */
 	int64_t offset;          /* TRUNCATE: new end; DELETE_RECORDS: new start */
+	bool start_over;         /* DELETE_RECORDS: OFFSET is past the end (wal_store_start_over) */
 	wal_store_t *store;      /* the store */
 	wal_store_stats_t stats; /* TRUNCATE, DELETE_RECORDS: after the job */
 } wal_job_t;

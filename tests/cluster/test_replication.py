@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
-from kharness import NodeTestCase, main, require_module, wait_for  # noqa: E402
+from kharness import NodeTestCase, kproto, main, require_module, wait_for  # noqa: E402
 
 
 def log_batches(data_dir, topic, partition):
@@ -60,7 +60,8 @@ class Replication(NodeTestCase):
         # The default 30 s, but 2 s where a follower's leaving the ISR is the
         # point (elsewhere a short limit could take the followers out of the
         # ISR of a leader about to die, leaving the partition without one).
-        lag = 2000 if self._testMethodName == 'test_stopped_follower_leaves_isr' else 30000
+        lag = 2000 if self._testMethodName in ('test_stopped_follower_leaves_isr',
+                                               'test_follower_below_log_start') else 30000
         self.nodes3 = self.cluster('repl', '[replication]\nreplica_lag_time_max_ms = %d\n' % lag)
         self.admin = AdminClient({'bootstrap.servers': self.nodes3[0].bootstrap})
         wait_for(lambda: len(self.admin.list_topics(timeout=5).brokers) == 3, 30,
@@ -301,6 +302,92 @@ class Replication(NodeTestCase):
         wait_for(lambda: ' 0 under-replicated' in leader.child('replicator')['status'], 10,
                  'the leader\'s status counting no partition under-replicated')
         wait_for(lambda: self.same_logs(nodes, [0]), 20, 'the follower caught up')
+
+    def test_follower_below_log_start(self):
+        """DeleteRecords on the leader while a follower is stopped (and out
+        of the ISR) moves the log start past everything that follower
+        holds, into the middle of a batch: on its return its log starts
+        over at that batch and it rejoins the ISR; the follower that stayed
+        moves its own start with the leader's. After the leader dies, the
+        new leader's earliest offset is the deleted-up-to offset and
+        consumers never see the deleted records again."""
+        nodes = self.nodes3
+        p0 = self.partitions(nodes)[0]
+        lead = nodes[p0.leader - 1]
+        fols = [nodes[r - 1] for r in p0.replicas if r != p0.leader]
+        away, stayed = fols[0], fols[1]
+        prod = self.ck.Producer({'bootstrap.servers': self.bootstrap(nodes), 'acks': 'all',
+                                 'message.timeout.ms': 60000, 'batch.num.messages': 1})
+
+        def produce(first, n):
+            failed = []
+            for i in range(first, first + n):
+                prod.produce(self.topic, b'd%d' % i, partition=0,
+                             on_delivery=lambda e, m: e and failed.append(e))
+                prod.poll(0)
+            self.assertEqual(prod.flush(60), 0)
+            self.assertEqual(failed, [])
+
+        def produce_batch(first, n):
+            """One batch of N records (acks=all) straight to the leader."""
+            batch = kproto.record_batch([(None, b'd%d' % i, []) for i in range(first, first + n)])
+            c = kproto.Conn('127.0.0.1', lead.kafka_port, timeout=60)
+            try:
+                res = kproto.parse_produce(c.call(kproto.PRODUCE, 3, kproto.produce_body(
+                    3, -1, 30000, [(0, batch)], topic=self.topic)), 3)
+            finally:
+                c.close()
+            self.assertEqual(res[(self.topic, 0)][0], 0, res)
+        produce(0, 100)
+        wait_for(lambda: self.same_logs(nodes, [0]), 20, 'partition 0 on every node')
+        pid = away.child('replicator')['pid']
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            produce(100, 40)  # held back until the stopped follower leaves the ISR
+            produce_batch(140, 20)
+            produce(160, 40)
+            wait_for(lambda: away.node_id not in self.partitions(nodes)[0].isrs, 10,
+                     'the stopped follower out of the ISR')
+            self.assertEqual(kproto.list_offset(lead.kafka_port, self.topic, 0, -1), (0, 200))
+            self.assertEqual(kproto.delete_records(lead.kafka_port, self.topic, {0: 150}),
+                             {0: (0, 150)})
+            wait_for(lambda: stayed.log_grep('follower log start moves with the leader'), 10,
+                     'node %d moving its log start with the leader\'s' % stayed.node_id)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: away.node_id in self.partitions(nodes)[0].isrs, 30,
+                 'node %d back in the ISR' % away.node_id)
+        over = away.log_grep('follower log below the leader\'s log start, starting over')
+        self.assertTrue(over, 'no "starting over" line on node %d' % away.node_id)
+        self.assertIn('end=100 leader_start=150 at=140', over[0])
+        lead_batches = [b for b in log_batches(lead.data, self.topic, 0) if b[0] >= 140]
+        self.assertEqual(lead_batches[0][0], 140)
+        wait_for(lambda: log_batches(away.data, self.topic, 0) == lead_batches, 20,
+                 'node %d holding the leader\'s batches from 140 on, and nothing before'
+                 % away.node_id)
+        produce(200, 10)
+        lead.kill9_all()
+        rest = [n for n in nodes if n is not lead]
+        wait_for(lambda: self.leaders(rest)[0] in (away.node_id, stayed.node_id), 30,
+                 'a new leader of partition 0')
+        new = nodes[self.leaders(rest)[0] - 1]
+        wait_for(lambda: kproto.list_offset(new.kafka_port, self.topic, 0, -2) == (0, 150), 10,
+                 'the earliest offset 150 on the new leader, node %d' % new.node_id)
+        c = self.ck.Consumer({'bootstrap.servers': self.bootstrap(rest), 'group.id': 'g',
+                              'enable.auto.commit': False})
+        try:
+            c.assign([self.ck.TopicPartition(self.topic, 0, self.ck.OFFSET_BEGINNING)])
+            got = []
+            deadline = time.monotonic() + 30
+            while len(got) < 60 and time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is not None and not m.error():
+                    got.append((m.offset(), m.value()))
+        finally:
+            c.close()
+        self.assertEqual(got, [(i, b'd%d' % i) for i in range(150, 210)])
+        sys.stderr.write('[log start] node %d started over at 140, node %d followed; '
+                         'node %d leads from 150\n' % (away.node_id, stayed.node_id, new.node_id))
 
     def test_hostile_replication_port(self):
         """Strangers on the replication port: random bytes, frames of 2 GiB,

@@ -393,6 +393,31 @@ def list_offsets_body(topic, partition, timestamp):
     return bytes(W().i32(-1).i32(1).string(topic).i32(1).i32(partition).i64(timestamp))
 
 
+def delete_records_body(topic, offsets, version=0, timeout_ms=30000):
+    """DeleteRecords of {partition: offset} of TOPIC; v0/v1 classic, v2
+    flexible."""
+    flex = version >= 2
+    w = W()
+
+    def array(n):
+        w.uvarint(n + 1) if flex else w.i32(n)
+
+    array(1)
+    w.cstring(topic) if flex else w.string(topic)
+    array(len(offsets))
+    for p, off in offsets.items():
+        w.i32(p)
+        w.i64(off)
+        if flex:
+            w.tags()
+    if flex:
+        w.tags()
+    w.i32(timeout_ms)
+    if flex:
+        w.tags()
+    return bytes(w)
+
+
 def create_topics_body(topics, timeout_ms=30000):
     """CreateTopics v1: TOPICS = [(name, partitions, replication factor)]."""
     w = W().i32(len(topics))
@@ -501,6 +526,49 @@ def parse_list_offsets_v1(body):
             p, err, ts, off = r.i32(), r.i16(), r.i64(), r.i64()
             out[(t, p)] = (err, ts, off)
     return out
+
+
+def parse_delete_records(body, version=0):
+    """{partition: (error, low watermark)} of a DeleteRecords response."""
+    flex = version >= 2
+    r = R(body)
+    r.i32()  # throttle
+    out = {}
+    for _ in range((r.uvarint() - 1) if flex else r.i32()):
+        r.cstring() if flex else r.string()
+        for _ in range((r.uvarint() - 1) if flex else r.i32()):
+            p, low, err = r.i32(), r.i64(), r.i16()
+            if flex:
+                r.skip_tags()
+            out[p] = (err, low)
+        if flex:
+            r.skip_tags()
+    return out
+
+
+def delete_records(port, topic, offsets, version=0):
+    """DeleteRecords of {partition: offset} of TOPIC through the Kafka
+    listener on PORT: {partition: (error, low watermark)}."""
+    c = Conn('127.0.0.1', port)
+    try:
+        return parse_delete_records(c.call(DELETE_RECORDS, version,
+                                           delete_records_body(topic, offsets, version),
+                                           flexible_response=version >= 2), version)
+    finally:
+        c.close()
+
+
+def list_offset(port, topic, partition, timestamp):
+    """(error, offset) of ListOffsets v1 for one partition (-2 earliest,
+    -1 latest) through the Kafka listener on PORT."""
+    c = Conn('127.0.0.1', port)
+    try:
+        res = parse_list_offsets_v1(c.call(LIST_OFFSETS, 1,
+                                           list_offsets_body(topic, partition, timestamp)))
+    finally:
+        c.close()
+    err, _, off = res[(topic, partition)]
+    return err, off
 
 
 def parse_create_topics_v1(body):

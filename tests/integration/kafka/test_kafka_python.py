@@ -594,54 +594,11 @@ class RawProtocol(NodeTestCase):
 
 
 def _latest(node, topic, p, ts=-1):
-    c = kproto.Conn('127.0.0.1', node.kafka_port)
-    try:
-        res = kproto.parse_list_offsets_v1(c.call(kproto.LIST_OFFSETS, 1,
-                                                  kproto.list_offsets_body(topic, p, ts)))
-    finally:
-        c.close()
-    return res[(topic, p)][2]
+    return kproto.list_offset(node.kafka_port, topic, p, ts)[1]
 
 
 def _delete_records(node, topic, offsets, version=0):
-    """DeleteRecords of {partition: offset} of TOPIC: {partition: (error,
-    low watermark)}. v0/v1 classic encoding, v2 flexible."""
-    flex = version >= 2
-    w = kproto.W()
-
-    def array(n):
-        w.uvarint(n + 1) if flex else w.i32(n)
-
-    array(1)
-    w.cstring(topic) if flex else w.string(topic)
-    array(len(offsets))
-    for p, off in offsets.items():
-        w.i32(p)
-        w.i64(off)
-        if flex:
-            w.tags()
-    if flex:
-        w.tags()
-    w.i32(30000)
-    if flex:
-        w.tags()
-    c = kproto.Conn('127.0.0.1', node.kafka_port)
-    try:
-        r = kproto.R(c.call(kproto.DELETE_RECORDS, version, bytes(w), flexible_response=flex))
-    finally:
-        c.close()
-    r.i32()  # throttle
-    out = {}
-    for _ in range((r.uvarint() - 1) if flex else r.i32()):
-        r.cstring() if flex else r.string()
-        for _ in range((r.uvarint() - 1) if flex else r.i32()):
-            p, low, err = r.i32(), r.i64(), r.i16()
-            if flex:
-                r.skip_tags()
-            out[p] = (err, low)
-        if flex:
-            r.skip_tags()
-    return out
+    return kproto.delete_records(node.kafka_port, topic, offsets, version)
 
 
 class KafkaPythonClients(NodeTestCase):

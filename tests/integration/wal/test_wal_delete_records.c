@@ -286,6 +286,127 @@ START_TEST(test_crash_leftovers_removed)
 }
 END_TEST
 
+/* A replica batch of 2 records at BASE (the leader's offsets, epoch 3). */
+static void replica_batch(ck_buf_t *b, int64_t base, uint32_t seed)
+{
+	ck_buf_reset(b);
+	wit_batch(b, 2, 100, seed);
+	ck_be64_put(b->data, (uint64_t)base); /* not under the CRC */
+}
+
+/*
+ * start_over (a follower below its leader's log start): past the end, the
+ * log empties and starts at the offset asked; every segment file goes;
+ * replica appends continue from there; SIGKILL keeps it; a log that never
+ * had a file can start over too; a crash that left the old segment files
+ * behind recovers an empty log at the old end, never their batches.
+ */
+START_TEST(test_start_over)
+{
+	Chronik__Wal__LogInfo info;
+	ck_buf_t b = CK_BUF_INIT, saved[3];
+	int64_t *bases = NULL, start_off = -1, last = -1, first = -1, end;
+	char path[512];
+	wit_t t;
+	wcl_t c;
+
+	start(&t, "drover");
+	wcl_connect(&c, &t);
+	ck_assert_int_eq(wcl_create(&c, "s", 0, NULL), 0);
+	end = fill(&c, "s", 20, 3);
+	ck_assert_int_eq(end, 40);
+	ck_assert_int_gt(disk_segments(&t, "s", &bases), 1);
+	free(bases);
+
+	/* Without the flag, past the end stays an error. */
+	ck_assert_int_eq(wcl_delete_records(&c, "s", 0, 500, NULL), CK_E_OFFSET_RANGE);
+	ck_assert_int_eq(wcl_start_over(&c, "s", 0, 500, &start_off), 0);
+	ck_assert_int_eq(start_off, 500);
+	ck_assert_int_eq(wcl_info(&c, "s", 0, &info), 0);
+	ck_assert_int_eq(info.log_start_offset, 500);
+	ck_assert_int_eq(info.log_end_offset, 500);
+	ck_assert_int_eq(info.durable_end_offset, 500);
+	bases = NULL;
+	ck_assert_int_eq(disk_segments(&t, "s", &bases), 0);
+	free(bases);
+	ck_assert_int_eq(
+	    wit_log_count(&t, "log started over", "log=s-0", "old_end=40", "start=500", NULL), 1);
+	/* Below the new start nothing can be cut; appends go on from it. */
+	ck_assert_int_eq(wcl_truncate(&c, "s", 0, 40, NULL), CK_E_OFFSET_RANGE);
+	replica_batch(&b, 40, 9);
+	ck_assert_int_eq(wcl_append(&c, "s", 0, b.data, b.len, true, 3, NULL, NULL),
+	                 CK_E_OUT_OF_ORDER);
+	replica_batch(&b, 500, 9);
+	ck_assert_int_eq(wcl_append(&c, "s", 0, b.data, b.len, true, 3, NULL, &last), 0);
+	ck_assert_int_eq(last, 501);
+	ck_assert_int_eq(fill(&c, "s", 1, 11), 504);
+	ck_assert_int_eq(wit_read_log(t.data, "s", 0, NULL, &first), 504);
+	ck_assert_int_eq(first, 500);
+
+	/* Below the end too (the leader's batches start before our end). */
+	ck_assert_int_eq(wcl_start_over(&c, "s", 0, 502, &start_off), 0);
+	ck_assert_int_eq(start_off, 502);
+	ck_assert_int_eq(wcl_info(&c, "s", 0, &info), 0);
+	ck_assert_int_eq(info.log_end_offset, 502);
+	replica_batch(&b, 502, 13);
+	ck_assert_int_eq(wcl_append(&c, "s", 0, b.data, b.len, true, 4, NULL, &last), 0);
+	ck_assert_int_eq(last, 503);
+	ck_assert_int_eq(fill(&c, "s", 1, 15), 506);
+
+	restart(&t, &c, SIGKILL);
+	assert_log(&t, &c, "s", 502, 506);
+	ck_buf_reset(&b);
+	ck_assert_int_eq(wit_read_batch(t.data, "s", 0, 502, &b), 1);
+	ck_assert_int_eq(wcl_start_over(&c, "s", 0, -1, NULL), CK_E_INVALID);
+
+	/* A log that never had a file (created, nothing appended). */
+	ck_assert_int_eq(wcl_create(&c, "e", 0, NULL), 0);
+	ck_assert_int_eq(wcl_start_over(&c, "e", 0, 1000, &start_off), 0);
+	ck_assert_int_eq(start_off, 1000);
+	restart(&t, &c, SIGTERM);
+	ck_assert_int_eq(wcl_info(&c, "e", 0, &info), 0);
+	ck_assert_int_eq(info.log_start_offset, 1000);
+	ck_assert_int_eq(info.log_end_offset, 1000);
+	replica_batch(&b, 1000, 5);
+	ck_assert_int_eq(wcl_append(&c, "e", 0, b.data, b.len, true, 3, NULL, &last), 0);
+	ck_assert_int_eq(last, 1001);
+
+	/* A crash before any file went: the old files are back on disk with a
+	 * recovery point of the empty log at 2000. */
+	ck_assert_int_eq(wcl_create(&c, "k", 0, NULL), 0);
+	ck_assert_int_eq(fill(&c, "k", 1, 21), 2);
+	bases = NULL;
+	ck_assert_int_eq(disk_segments(&t, "k", &bases), 1);
+	for (int f = 0; f < 3; f++) {
+		saved[f] = (ck_buf_t)CK_BUF_INIT;
+		seg_path(&t, "k", bases[0], (ck_segment_file_t)f, path, sizeof(path));
+		ck_assert_int_eq(ck_test_read_file(path, &saved[f]), 0);
+	}
+	ck_assert_int_eq(wcl_start_over(&c, "k", 0, 2000, NULL), 0);
+	wcl_close(&c);
+	ck_assert_int_eq(wit_stop(&t, SIGKILL, T_MS), 128 + SIGKILL);
+	for (int f = 0; f < 3; f++) {
+		seg_path(&t, "k", bases[0], (ck_segment_file_t)f, path, sizeof(path));
+		ck_test_write_file(path, saved[f].data, saved[f].len);
+		ck_buf_free(&saved[f]);
+	}
+	free(bases);
+	wit_start_ready(&t);
+	wcl_connect(&c, &t);
+	ck_assert_int_eq(wcl_info(&c, "k", 0, &info), 0);
+	ck_assert_int_eq(info.log_start_offset, info.log_end_offset);
+	ck_assert_int_ge(info.log_start_offset, 2);
+	ck_buf_reset(&b);
+	ck_assert_int_eq(wit_read_batch(t.data, "k", 0, 0, &b), 1); /* on disk, below the start */
+	ck_assert_int_eq(wcl_start_over(&c, "k", 0, 2000, &start_off), 0);
+	ck_assert_int_eq(start_off, 2000);
+
+	ck_buf_free(&b);
+	wcl_close(&c);
+	wit_cleanup(&t);
+}
+END_TEST
+
 START_TEST(test_bad_requests)
 {
 	Chronik__Wal__LogInfo before, after;
@@ -340,6 +461,7 @@ int main(void)
 	tcase_add_test(tc, test_pipelined_with_appends);
 	tcase_add_test(tc, test_crash_leftovers_removed);
 	tcase_add_test(tc, test_bad_requests);
+	tcase_add_test(tc, test_start_over);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
 }

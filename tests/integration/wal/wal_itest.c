@@ -286,8 +286,8 @@ int wcl_truncate(wcl_t *c, const char *topic, int32_t part, int64_t offset, int6
 	return err;
 }
 
-int wcl_delete_records(wcl_t *c, const char *topic, int32_t part, int64_t before,
-                       int64_t *ret_start)
+static int wcl_delrec(wcl_t *c, const char *topic, int32_t part, int64_t before, bool start_over,
+                      int64_t *ret_start)
 {
 	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
 	Chronik__Wal__DeleteRecords m = CHRONIK__WAL__DELETE_RECORDS__INIT;
@@ -297,6 +297,7 @@ int wcl_delete_records(wcl_t *c, const char *topic, int32_t part, int64_t before
 	m.topic = (char *)topic;
 	m.partition = part;
 	m.before_offset = before;
+	m.start_over = start_over;
 	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_RECORDS;
 	req.delete_records = &m;
 	err = wcl_simple(c, &req, &rep);
@@ -312,6 +313,17 @@ int wcl_delete_records(wcl_t *c, const char *topic, int32_t part, int64_t before
 	}
 	chronik__wal__wal_reply__free_unpacked(rep, NULL);
 	return err;
+}
+
+int wcl_delete_records(wcl_t *c, const char *topic, int32_t part, int64_t before,
+                       int64_t *ret_start)
+{
+	return wcl_delrec(c, topic, part, before, false, ret_start);
+}
+
+int wcl_start_over(wcl_t *c, const char *topic, int32_t part, int64_t at, int64_t *ret_start)
+{
+	return wcl_delrec(c, topic, part, at, true, ret_start);
 }
 
 int wcl_info(wcl_t *c, const char *topic, int32_t part, Chronik__Wal__LogInfo *ret)

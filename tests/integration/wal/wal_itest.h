@@ -102,6 +102,9 @@ int wcl_info(wcl_t *c, const char *topic, int32_t part, Chronik__Wal__LogInfo *r
  * log start offset on success. */
 int wcl_delete_records(wcl_t *c, const char *topic, int32_t part, int64_t before,
                        int64_t *ret_start);
+/* DeleteRecords with start_over: the log empties and starts at AT when AT
+ * is past its end. */
+int wcl_start_over(wcl_t *c, const char *topic, int32_t part, int64_t at, int64_t *ret_start);
 /* Request builders for pipelined use. */
 void wcl_append_req(Chronik__Wal__WalRequest *req, Chronik__Wal__Append *ap, const char *topic,
                     int32_t part, const void *batches, size_t len);
