@@ -9,11 +9,10 @@
  */
 #include "raftd_metrics.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "ck_prom.h"
 #include "raftd_apply.h"
 
 static const struct {
@@ -208,54 +207,9 @@ void raftd_metrics_follower_lag(const raftd_metrics_t *m, const raftd_metrics_li
 
 /* ---- rendering ---- */
 
-typedef struct {
-	ck_buf_t *out;
-	int err;
-} raftd_text_t;
-
-static void __attribute__((format(printf, 2, 3))) tx_printf(raftd_text_t *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->err)
-		return;
-	for (size_t room = 256;;) {
-		if (ck_buf_reserve(t->out, room) < 0) {
-			t->err = -ENOMEM;
-			return;
-		}
-		room = t->out->cap - t->out->len;
-		va_start(ap, fmt);
-		n = vsnprintf((char *)t->out->data + t->out->len, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->err = -EINVAL;
-			return;
-		}
-		if ((size_t)n < room) {
-			t->out->len += (size_t)n;
-			return;
-		}
-		room = (size_t)n + 1;
-	}
-}
-
-static void tx_head(raftd_text_t *t, const char *name, const char *type, const char *help)
-{
-	tx_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void tx_u64(raftd_text_t *t, const char *name, const char *type, const char *help,
-                   uint64_t v)
-{
-	tx_head(t, name, type, help);
-	tx_printf(t, "%s %llu\n", name, (unsigned long long)v);
-}
-
 #define RAFTD_LAT "chronik_raft_write_latency_seconds"
 
-static void tx_hist(raftd_text_t *t, const raftd_metrics_t *m, raftd_op_t op, raftd_origin_t o,
+static void tx_hist(ck_prom_t *t, const raftd_metrics_t *m, raftd_op_t op, raftd_origin_t o,
                     raftd_result_t r)
 {
 	const raftd_hist_t *h = &m->hist[op][o][r];
@@ -267,21 +221,21 @@ static void tx_hist(raftd_text_t *t, const raftd_metrics_t *m, raftd_op_t op, ra
 	         raftd_result_names[r]);
 	for (size_t i = 0; i <= RAFTD_METRICS_BOUNDS; i++) {
 		cum += h->buckets[i];
-		tx_printf(t, RAFTD_LAT "_bucket{%s,le=\"%s\"} %llu\n", labels,
-		          i < RAFTD_METRICS_BOUNDS ? raftd_bounds[i].le : "+Inf",
-		          (unsigned long long)cum);
+		ck_prom_printf(t, RAFTD_LAT "_bucket{%s,le=\"%s\"} %llu\n", labels,
+		               i < RAFTD_METRICS_BOUNDS ? raftd_bounds[i].le : "+Inf",
+		               (unsigned long long)cum);
 	}
-	tx_printf(t, RAFTD_LAT "_sum{%s} %llu.%06llu\n", labels,
-	          (unsigned long long)(h->sum_us / 1000000),
-	          (unsigned long long)(h->sum_us % 1000000));
-	tx_printf(t, RAFTD_LAT "_count{%s} %llu\n", labels, (unsigned long long)h->count);
+	ck_prom_printf(t, RAFTD_LAT "_sum{%s} %llu.%06llu\n", labels,
+	               (unsigned long long)(h->sum_us / 1000000),
+	               (unsigned long long)(h->sum_us % 1000000));
+	ck_prom_printf(t, RAFTD_LAT "_count{%s} %llu\n", labels, (unsigned long long)h->count);
 }
 
-static void tx_histograms(raftd_text_t *t, const raftd_metrics_t *m)
+static void tx_histograms(ck_prom_t *t, const raftd_metrics_t *m)
 {
-	tx_head(t, RAFTD_LAT, "histogram",
-	        "Metadata write latency from proposal to answer (committed and applied here), "
-	        "by operation, commit mode, origin and result");
+	ck_prom_head(t, RAFTD_LAT, "histogram",
+	             "Metadata write latency from proposal to answer (committed and applied here), "
+	             "by operation, commit mode, origin and result");
 	for (int op = 0; op < RAFTD_OP_COUNT; op++) {
 		for (int o = 0; o < RAFTD_ORIGIN_COUNT; o++) {
 			for (int r = 0; r < RAFTD_RESULT_COUNT; r++) {
@@ -297,25 +251,28 @@ static void tx_histograms(raftd_text_t *t, const raftd_metrics_t *m)
 	}
 }
 
-static void tx_counters(raftd_text_t *t, const raftd_metrics_t *m)
+static void tx_counters(ck_prom_t *t, const raftd_metrics_t *m)
 {
-	tx_u64(t, "chronik_raft_writes_proposed_total", "counter",
-	       "Metadata writes proposed by clients of this node", m->proposed[RAFTD_ORIGIN_LOCAL]);
-	tx_u64(t, "chronik_raft_forwards_sent_total", "counter",
-	       "Metadata writes this follower forwarded to the leader (a write re-sent after a "
-	       "leader change counts again)",
-	       m->forwards_sent);
-	tx_u64(t, "chronik_raft_forwards_received_total", "counter",
-	       "Metadata writes followers forwarded to this node as leader",
-	       m->proposed[RAFTD_ORIGIN_FOLLOWER]);
-	tx_u64(t, "chronik_raft_elections_total", "counter",
-	       "Elections this node started (became pre-candidate or candidate)", m->elections);
-	tx_u64(t, "chronik_raft_leader_changes_total", "counter",
-	       "Times this node learned of a new leader", m->leader_changes);
+	ck_prom_u64(t, "chronik_raft_writes_proposed_total", "counter",
+	            "Metadata writes proposed by clients of this node",
+	            m->proposed[RAFTD_ORIGIN_LOCAL]);
+	ck_prom_u64(
+	    t, "chronik_raft_forwards_sent_total", "counter",
+	    "Metadata writes this follower forwarded to the leader (a write re-sent after a "
+	    "leader change counts again)",
+	    m->forwards_sent);
+	ck_prom_u64(t, "chronik_raft_forwards_received_total", "counter",
+	            "Metadata writes followers forwarded to this node as leader",
+	            m->proposed[RAFTD_ORIGIN_FOLLOWER]);
+	ck_prom_u64(t, "chronik_raft_elections_total", "counter",
+	            "Elections this node started (became pre-candidate or candidate)",
+	            m->elections);
+	ck_prom_u64(t, "chronik_raft_leader_changes_total", "counter",
+	            "Times this node learned of a new leader", m->leader_changes);
 }
 
 /* One lag gauge (SECONDS: the time, else the entries) per follower. */
-static void tx_lag(raftd_text_t *t, const raftd_metrics_t *m, const raftd_metrics_live_t *live,
+static void tx_lag(ck_prom_t *t, const raftd_metrics_t *m, const raftd_metrics_live_t *live,
                    uint64_t now_ms, bool seconds)
 {
 	for (uint32_t i = 0; i < live->n_voters; i++) {
@@ -326,64 +283,71 @@ static void tx_lag(raftd_text_t *t, const raftd_metrics_t *m, const raftd_metric
 			continue;
 		raftd_metrics_follower_lag(m, live, live->voters[i], now_ms, &e, &s);
 		if (seconds)
-			tx_printf(t, "chronik_raft_follower_lag_seconds{follower=\"%llu\"} %.3f\n",
-			          (unsigned long long)live->voters[i], s);
+			ck_prom_printf(
+			    t, "chronik_raft_follower_lag_seconds{follower=\"%llu\"} %.3f\n",
+			    (unsigned long long)live->voters[i], s);
 		else
-			tx_printf(t, "chronik_raft_follower_lag_entries{follower=\"%llu\"} %llu\n",
-			          (unsigned long long)live->voters[i], (unsigned long long)e);
+			ck_prom_printf(
+			    t, "chronik_raft_follower_lag_entries{follower=\"%llu\"} %llu\n",
+			    (unsigned long long)live->voters[i], (unsigned long long)e);
 	}
 }
 
-static void tx_followers(raftd_text_t *t, const raftd_metrics_t *m,
-                         const raftd_metrics_live_t *live, uint64_t now_ms)
+static void tx_followers(ck_prom_t *t, const raftd_metrics_t *m, const raftd_metrics_live_t *live,
+                         uint64_t now_ms)
 {
 	if (!live->started || live->role != RAFT_LEADER)
 		return;
-	tx_head(t, "chronik_raft_follower_lag_entries", "gauge",
-	        "Leader only: entries of the leader's log a follower has not reported holding");
+	ck_prom_head(
+	    t, "chronik_raft_follower_lag_entries", "gauge",
+	    "Leader only: entries of the leader's log a follower has not reported holding");
 	tx_lag(t, m, live, now_ms, false);
-	tx_head(t, "chronik_raft_follower_lag_seconds", "gauge",
-	        "Leader only: seconds since a follower last held the leader's whole log (0 when "
-	        "caught up)");
+	ck_prom_head(
+	    t, "chronik_raft_follower_lag_seconds", "gauge",
+	    "Leader only: seconds since a follower last held the leader's whole log (0 when "
+	    "caught up)");
 	tx_lag(t, m, live, now_ms, true);
 }
 
-static void tx_gauges(raftd_text_t *t, const raftd_metrics_t *m, const raftd_metrics_live_t *live)
+static void tx_gauges(ck_prom_t *t, const raftd_metrics_t *m, const raftd_metrics_live_t *live)
 {
 	static const raft_role_t roles[] = {RAFT_FOLLOWER, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE,
 	                                    RAFT_LEADER};
 
-	tx_head(t, "chronik_raft_commit_mode", "gauge",
-	        "The metadata commit mode (1 for the mode in use)");
-	tx_printf(t, "chronik_raft_commit_mode{mode=\"quorum\"} %d\n", m->commit_leader ? 0 : 1);
-	tx_printf(t, "chronik_raft_commit_mode{mode=\"leader\"} %d\n", m->commit_leader ? 1 : 0);
+	ck_prom_head(t, "chronik_raft_commit_mode", "gauge",
+	             "The metadata commit mode (1 for the mode in use)");
+	ck_prom_printf(t, "chronik_raft_commit_mode{mode=\"quorum\"} %d\n",
+	               m->commit_leader ? 0 : 1);
+	ck_prom_printf(t, "chronik_raft_commit_mode{mode=\"leader\"} %d\n",
+	               m->commit_leader ? 1 : 0);
 	if (!live->started)
 		return;
-	tx_u64(t, "chronik_raft_term", "gauge", "The current Raft term", live->term);
-	tx_u64(t, "chronik_raft_leader_id", "gauge", "The leader's node id (0: none known)",
-	       live->leader);
-	tx_head(t, "chronik_raft_role", "gauge", "This node's Raft role (1 for the current one)");
+	ck_prom_u64(t, "chronik_raft_term", "gauge", "The current Raft term", live->term);
+	ck_prom_u64(t, "chronik_raft_leader_id", "gauge", "The leader's node id (0: none known)",
+	            live->leader);
+	ck_prom_head(t, "chronik_raft_role", "gauge",
+	             "This node's Raft role (1 for the current one)");
 	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
-		tx_printf(t, "chronik_raft_role{role=\"%s\"} %d\n", raft_role_name(roles[i]),
-		          live->role == roles[i]);
-	tx_u64(t, "chronik_raft_commit_index", "gauge", "The highest index known committed",
-	       live->commit_index);
-	tx_u64(t, "chronik_raft_applied_index", "gauge", "The index applied to the local LMDB",
-	       live->applied_index);
-	tx_u64(t, "chronik_raft_last_index", "gauge", "The last index of the local metadata log",
-	       live->last_index);
-	tx_u64(t, "chronik_raft_apply_lag_entries", "gauge",
-	       "Entries committed (as the leader says) not yet applied here", live->apply_lag);
-	tx_u64(t, "chronik_raft_proposals_pending", "gauge",
-	       "Metadata writes waiting for their answer here", live->pending);
+		ck_prom_printf(t, "chronik_raft_role{role=\"%s\"} %d\n", raft_role_name(roles[i]),
+		               live->role == roles[i]);
+	ck_prom_u64(t, "chronik_raft_commit_index", "gauge", "The highest index known committed",
+	            live->commit_index);
+	ck_prom_u64(t, "chronik_raft_applied_index", "gauge", "The index applied to the local LMDB",
+	            live->applied_index);
+	ck_prom_u64(t, "chronik_raft_last_index", "gauge",
+	            "The last index of the local metadata log", live->last_index);
+	ck_prom_u64(t, "chronik_raft_apply_lag_entries", "gauge",
+	            "Entries committed (as the leader says) not yet applied here", live->apply_lag);
+	ck_prom_u64(t, "chronik_raft_proposals_pending", "gauge",
+	            "Metadata writes waiting for their answer here", live->pending);
 }
 
 int raftd_metrics_render(const raftd_metrics_t *m, const raftd_metrics_live_t *live,
                          uint64_t now_ms, ck_buf_t *out)
 {
-	raftd_text_t t = {out, 0};
+	ck_prom_t t = {out, 0};
 
-	tx_u64(&t, "chronik_raft_up", "gauge", "Whether raftd answered the scrape", 1);
+	ck_prom_u64(&t, "chronik_raft_up", "gauge", "Whether raftd answered the scrape", 1);
 	tx_gauges(&t, m, live);
 	tx_followers(&t, m, live, now_ms);
 	tx_counters(&t, m);

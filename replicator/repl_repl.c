@@ -97,8 +97,17 @@ typedef struct repl_walreq {
 	struct repl_walreq *next;
 } repl_walreq_t;
 
+/* Counters since the replicator started (GET /metrics). */
+typedef struct {
+	uint64_t isr_shrinks, isr_expands;                  /* proposed by this node as a leader */
+	uint64_t truncations, start_overs, log_start_moves; /* as a follower */
+	uint64_t fetched_bytes, appends;                    /* as a follower, sent to walwriter */
+	uint64_t served_bytes, served_fetches;              /* as a leader */
+} repl_stats_t;
+
 struct repl_repl {
 	repl_shell_t *s;
+	repl_stats_t stats;
 	repl_net_t *net;
 	ck_hash_t rps;
 	repl_rp_t *dirty;
@@ -409,6 +418,10 @@ static void repl_lead_isr(struct repl_repl *r, repl_rp_t *rp, const repl_part_t 
 		return;
 	rp->isr_pepoch = p->partition_epoch;
 	rp->isr_ms = now;
+	if (shrink)
+		r->stats.isr_shrinks++;
+	else
+		r->stats.isr_expands++;
 	ck_log(CK_LOG_INFO, "ISR %s partition=%s-%d epoch=%d isr_size=%zu -> %zu",
 	       shrink ? "shrink" : "expand", p->topic, (int)p->partition, (int)p->leader_epoch,
 	       p->n_isr, n);
@@ -512,9 +525,11 @@ static void repl_lead_fetch(struct repl_repl *r, int32_t peer, const Chronik__Re
 		}
 		rep.records.data = buf.data;
 		rep.records.len = buf.len;
+		r->stats.served_bytes += buf.len;
 	}
 out:
 	rep.error = err;
+	r->stats.served_fetches++;
 	repl_reply_send(r, peer, &rep);
 	ck_buf_free(&buf);
 }
@@ -593,6 +608,7 @@ static void repl_fol_log_start(struct repl_repl *r, repl_rp_t *rp, const repl_pa
 	if (repl_wal_send(r, REPL_WAL_LOG_START, p->topic, p->partition, &req) < 0)
 		return;
 	rp->start_asked = to;
+	r->stats.log_start_moves++;
 	ck_log_limited(&lim, CK_LOG_INFO,
 	               "follower log start moves with the leader's partition=%s-%d start=%" PRId64
 	               " -> %" PRId64,
@@ -620,6 +636,7 @@ static void repl_fol_start_over(struct repl_repl *r, repl_rp_t *rp, int32_t peer
 	dr.start_over = true;
 	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_DELETE_RECORDS;
 	req.delete_records = &dr;
+	r->stats.start_overs++;
 	repl_fol_wal(r, rp, REPL_BUSY_START_OVER, rep->leader_epoch, &req);
 }
 
@@ -744,6 +761,7 @@ static void repl_fol_reply(struct repl_repl *r, int32_t peer,
 		tr.offset = to;
 		req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE;
 		req.truncate = &tr;
+		r->stats.truncations++;
 		repl_fol_wal(r, rp, REPL_BUSY_TRUNCATE, rep->leader_epoch, &req);
 		return;
 	}
@@ -759,6 +777,8 @@ static void repl_fol_reply(struct repl_repl *r, int32_t peer,
 	ap.replica = true;
 	ap.leader_epoch = rep->leader_epoch;
 	ap.batches = rep->records;
+	r->stats.fetched_bytes += rep->records.len;
+	r->stats.appends++;
 	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_APPEND;
 	req.append = &ap;
 	repl_fol_wal(r, rp, REPL_BUSY_APPEND, rep->leader_epoch, &req);
@@ -976,4 +996,70 @@ void repl_repl_stop(repl_shell_t *s)
 	ck_hash_free(&r->rps);
 	free(r);
 	s->repl = NULL;
+}
+
+/* ---- metrics ---- */
+
+/* The largest gap between a leader's log end (as last heard) and ours over
+ * the partitions this node follows (Kafka's MaxLag), in offsets. */
+static int64_t repl_max_lag(struct repl_repl *r)
+{
+	size_t it = 0;
+	int64_t max = 0;
+	repl_rp_t *rp;
+
+	while ((rp = ck_hash_next(&r->rps, &it))) {
+		const repl_part_t *p = repl_core_find(r->s->core, rp->topic, rp->partition);
+		int64_t end = p ? repl_fol_end(rp, p) : -1;
+
+		if (p && p->role == REPL_ROLE_FOLLOWER && rp->notice_epoch == p->leader_epoch &&
+		    end >= 0 && rp->notice_end - end > max)
+			max = rp->notice_end - end;
+	}
+	return max;
+}
+
+void repl_repl_metrics(repl_shell_t *s, ck_prom_t *t)
+{
+	struct repl_repl *r = s->repl;
+	repl_stats_t st = r ? r->stats : (repl_stats_t){0};
+	size_t led = 0, parts = repl_core_count(s->core, &led);
+	const struct {
+		const char *name, *help; /* "_total": a counter */
+		uint64_t v;
+	} m[] = {
+	    {"up", "Whether the replicator answered the scrape", 1},
+	    {"partitions", "Partitions with a log on this node", parts},
+	    {"leader_partitions", "Partitions this node leads", led},
+	    {"under_replicated_partitions",
+	     "Partitions this node leads with a replica out of the ISR", s->under_replicated},
+	    {"follower_max_lag_offsets",
+	     "Largest gap between a leader's log end and this node's copy (offsets)",
+	     r ? (uint64_t)repl_max_lag(r) : 0},
+	    {"isr_shrinks_total", "ISR shrinks this node proposed as a leader", st.isr_shrinks},
+	    {"isr_expands_total", "ISR expansions this node proposed as a leader", st.isr_expands},
+	    {"follower_truncations_total",
+	     "Follower logs cut where they diverged from the leader's", st.truncations},
+	    {"follower_start_overs_total", "Follower logs started over at the leader's log start",
+	     st.start_overs},
+	    {"follower_log_start_moves_total", "Follower log starts moved up to the leader's",
+	     st.log_start_moves},
+	    {"follower_fetched_bytes_total", "Record bytes this node fetched from leaders",
+	     st.fetched_bytes},
+	    {"follower_appends_total", "Fetch answers with records this node appended", st.appends},
+	    {"leader_served_fetches_total", "Follower fetches this node answered as a leader",
+	     st.served_fetches},
+	    {"leader_served_bytes_total", "Record bytes this node sent to followers",
+	     st.served_bytes},
+	};
+	char name[96];
+
+	for (size_t i = 0; i < CK_ARRAY_LEN(m); i++) {
+		size_t n = strlen(m[i].name);
+
+		snprintf(name, sizeof(name), "chronik_replication_%s", m[i].name);
+		ck_prom_u64(t, name,
+		            n > 6 && !strcmp(m[i].name + n - 6, "_total") ? "counter" : "gauge",
+		            m[i].help, m[i].v);
+	}
 }

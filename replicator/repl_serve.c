@@ -192,6 +192,29 @@ static void repl_req_get(repl_shell_t *s, ck_ipc_conn_t *c, uint64_t cid,
 	(void)repl_send_state(s, c, cid, &st);
 }
 
+static void repl_req_metrics(repl_shell_t *s, ck_ipc_conn_t *c, uint64_t cid)
+{
+	Chronik__Repl__ReplReply rep = CHRONIK__REPL__REPL_REPLY__INIT;
+	Chronik__Repl__Metrics m = CHRONIK__REPL__METRICS__INIT;
+	ck_buf_t text = CK_BUF_INIT;
+	ck_prom_t t = {&text, 0};
+
+	repl_repl_metrics(s, &t);
+	if (t.err == 0)
+		ck_prom_printf(&t, "%c", '\0'); /* a C string for protobuf-c */
+	if (t.err) {
+		ck_buf_free(&text);
+		(void)repl_send_err(s, c, cid, t.err, "cannot render the metrics");
+		return;
+	}
+	m.text = (char *)text.data;
+	rep.correlation_id = cid;
+	rep.body_case = CHRONIK__REPL__REPL_REPLY__BODY_METRICS;
+	rep.metrics = &m;
+	(void)repl_send(s, c, &rep);
+	ck_buf_free(&text);
+}
+
 static void repl_serve_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, void *arg)
 {
 	repl_shell_t *s = arg;
@@ -207,6 +230,9 @@ static void repl_serve_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, 
 		break;
 	case CHRONIK__REPL__REPL_REQUEST__BODY_GET_PARTITION:
 		repl_req_get(s, c, req->correlation_id, req->get_partition);
+		break;
+	case CHRONIK__REPL__REPL_REQUEST__BODY_METRICS:
+		repl_req_metrics(s, c, req->correlation_id);
 		break;
 	default:
 		(void)repl_send_err(s, c, req->correlation_id, CK_E_INVALID, "unknown request");

@@ -27,6 +27,7 @@
 #include "ck_hash.h"
 #include "ck_ipc.h"
 #include "ck_meta.h"
+#include "ck_prom.h"
 #include "repl_core.h"
 
 struct event;
@@ -170,5 +171,7 @@ struct Chronik__Wal__WalReply;
 bool repl_repl_wal_reply(repl_shell_t *s, const struct Chronik__Wal__WalReply *rep);
 /* The walwriter connection was lost with requests in flight. */
 void repl_repl_wal_lost(repl_shell_t *s);
+/* The replicator's metrics in Prometheus text (GET /metrics). */
+void repl_repl_metrics(repl_shell_t *s, ck_prom_t *t);
 
 #endif

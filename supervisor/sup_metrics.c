@@ -3,10 +3,11 @@
  * sup_metrics.h).
  *
  * Owned by chronik-server. Each scrape is an object on a list: its evhttp
- * request, a ck_ipc client to run/raftd.sock (connects from the loop) and
- * a timer. Exactly one of raftd's answer, the client's disconnect, the
- * timer or the HTTP connection's close ends it (sup_scrape_end), which
- * unlinks and frees everything the scrape owns.
+ * request, one ck_ipc client per source (run/raftd.sock and
+ * run/replicator.sock, connecting from the loop) and a timer. The last
+ * source done (answered or its client lost), the timer or the HTTP
+ * connection's close ends it (sup_scrape_end), which unlinks and frees
+ * everything the scrape owns.
  * Invariants: while a scrape waits, its HTTP connection's close callback
  * points at it, and nothing else does: it is cleared before the reply is
  * sent. evhttp keeps a request whose connection failed before the reply
@@ -28,6 +29,7 @@
 #include "ck_err.h"
 #include "ck_ipc.h"
 #include "raftd.pb-c.h"
+#include "replicator.pb-c.h"
 
 #define CK_LOG_SUBSYSTEM "metrics"
 #include "ck_log.h"
@@ -36,12 +38,25 @@
 #define SUP_METRICS_FRAME_MAX (16u << 20)
 #define SUP_METRICS_CID       1
 
+/* Who a scrape asks, in the order their text is served. */
+enum { SUP_SRC_RAFTD, SUP_SRC_REPLICATOR, SUP_SRC_COUNT };
+
+struct sup_scrape;
+
+typedef struct {
+	struct sup_scrape *scrape;
+	int kind;            /* SUP_SRC_* */
+	ck_ipc_client_t *cl; /* NULL once done */
+	char *text;          /* its answer; NULL: none (yet) */
+	bool done;           /* answered, refused, or lost */
+} sup_source_t;
+
 typedef struct sup_scrape {
 	struct sup_scrape *prev;
 	struct sup_scrape *next;
 	sup_metrics_t *owner;
 	struct evhttp_request *req; /* NULL once evhttp has it back */
-	ck_ipc_client_t *cl;
+	sup_source_t src[SUP_SRC_COUNT];
 	struct event *timer;
 } sup_scrape_t;
 
@@ -105,16 +120,22 @@ static void sup_scrape_free(sup_scrape_t *s)
 		m->scrapes = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	ck_ipc_client_free(s->cl);
+	for (int k = 0; k < SUP_SRC_COUNT; k++) {
+		ck_ipc_client_free(s->src[k].cl);
+		free(s->src[k].text);
+	}
 	if (s->timer)
 		event_free(s->timer);
 	free(s);
 }
 
-/* Answers S's request with the supervisor's metrics and raftd's TEXT
- * (NULL: raftd did not answer), then frees S. */
-static void sup_scrape_end(sup_scrape_t *s, const char *text)
+/* Answers S's request with the supervisor's metrics and what its sources
+ * said (a source without an answer: its "up" metric at 0), then frees S. */
+static void sup_scrape_end(sup_scrape_t *s)
 {
+	static const char *const up[SUP_SRC_COUNT][2] = {
+	    {"chronik_raft_up", "Whether raftd answered the scrape"},
+	    {"chronik_replication_up", "Whether the replicator answered the scrape"}};
 	struct evhttp_request *req = s->req;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct evbuffer *body = evbuffer_new();
@@ -126,12 +147,13 @@ static void sup_scrape_end(sup_scrape_t *s, const char *text)
 		return sup_scrape_free(s);
 	}
 	sup_metrics_self(s->owner->node, body);
-	if (text) {
-		evbuffer_add(body, text, strlen(text));
-	} else {
-		sup_metrics_head(body, "chronik_raft_up", "gauge",
-		                 "Whether raftd answered the scrape");
-		evbuffer_add_printf(body, "chronik_raft_up 0\n");
+	for (int k = 0; k < SUP_SRC_COUNT; k++) {
+		if (s->src[k].text) {
+			evbuffer_add(body, s->src[k].text, strlen(s->src[k].text));
+			continue;
+		}
+		sup_metrics_head(body, up[k][0], "gauge", up[k][1]);
+		evbuffer_add_printf(body, "%s 0\n", up[k][0]);
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	                  "text/plain; version=0.0.4; charset=utf-8");
@@ -141,45 +163,88 @@ static void sup_scrape_end(sup_scrape_t *s, const char *text)
 	sup_scrape_free(s);
 }
 
+/* SRC is done with TEXT (NULL: no answer); the scrape ends with the last. */
+static void sup_source_done(sup_source_t *src, const char *text)
+{
+	sup_scrape_t *s = src->scrape;
+
+	if (src->done)
+		return;
+	src->done = true;
+	if (text && !(src->text = strdup(text)))
+		ck_log(CK_LOG_WARN, "no memory for a scrape's metrics");
+	for (int k = 0; k < SUP_SRC_COUNT; k++)
+		if (!s->src[k].done)
+			return;
+	sup_scrape_end(s);
+}
+
 static void sup_scrape_connected(ck_ipc_client_t *cl, void *arg)
 {
+	sup_source_t *src = arg;
 	Chronik__Raftd__RaftdRequest rq = CHRONIK__RAFTD__RAFTD_REQUEST__INIT;
 	Chronik__Raftd__GetMetrics gm = CHRONIK__RAFTD__GET_METRICS__INIT;
+	Chronik__Repl__ReplRequest pq = CHRONIK__REPL__REPL_REQUEST__INIT;
+	Chronik__Repl__GetMetrics pm = CHRONIK__REPL__GET_METRICS__INIT;
 	int r;
 
-	rq.correlation_id = SUP_METRICS_CID;
-	rq.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_METRICS;
-	rq.metrics = &gm;
-	r = ck_ipc_client_send_msg(cl, &rq.base);
+	if (src->kind == SUP_SRC_RAFTD) {
+		rq.correlation_id = SUP_METRICS_CID;
+		rq.body_case = CHRONIK__RAFTD__RAFTD_REQUEST__BODY_METRICS;
+		rq.metrics = &gm;
+		r = ck_ipc_client_send_msg(cl, &rq.base);
+	} else {
+		pq.correlation_id = SUP_METRICS_CID;
+		pq.body_case = CHRONIK__REPL__REPL_REQUEST__BODY_METRICS;
+		pq.metrics = &pm;
+		r = ck_ipc_client_send_msg(cl, &pq.base);
+	}
 	if (r < 0) {
-		ck_log(CK_LOG_WARN, "cannot ask raftd for metrics: %s", ck_strerror(r));
-		sup_scrape_end(arg, NULL);
+		ck_log(CK_LOG_WARN, "cannot ask %s for metrics: %s",
+		       src->kind == SUP_SRC_RAFTD ? "raftd" : "the replicator", ck_strerror(r));
+		sup_source_done(src, NULL);
 	}
 }
 
 static void sup_scrape_frame(ck_ipc_client_t *cl, const uint8_t *data, size_t len, void *arg)
 {
-	Chronik__Raftd__RaftdReply *rep = chronik__raftd__raftd_reply__unpack(NULL, len, data);
+	sup_source_t *src = arg;
 
 	(void)cl;
-	if (rep && rep->correlation_id != SUP_METRICS_CID) {
-		chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
-		return; /* not ours (raftd pushes nothing unasked, but be lenient) */
+	if (src->kind == SUP_SRC_RAFTD) {
+		Chronik__Raftd__RaftdReply *rep =
+		    chronik__raftd__raftd_reply__unpack(NULL, len, data);
+
+		if (rep && rep->correlation_id != SUP_METRICS_CID) {
+			chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+			return; /* not ours (raftd pushes nothing unasked, but be lenient) */
+		}
+		sup_source_done(src,
+		                rep && rep->body_case == CHRONIK__RAFTD__RAFTD_REPLY__BODY_METRICS
+		                    ? rep->metrics->text
+		                    : NULL);
+		if (rep)
+			chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+		return;
 	}
-	if (rep && rep->body_case == CHRONIK__RAFTD__RAFTD_REPLY__BODY_METRICS &&
-	    rep->metrics->text)
-		sup_scrape_end(arg, rep->metrics->text);
-	else
-		sup_scrape_end(arg, NULL);
+	Chronik__Repl__ReplReply *rep = chronik__repl__repl_reply__unpack(NULL, len, data);
+
+	if (rep && rep->correlation_id != SUP_METRICS_CID) {
+		chronik__repl__repl_reply__free_unpacked(rep, NULL);
+		return;
+	}
+	sup_source_done(src, rep && rep->body_case == CHRONIK__REPL__REPL_REPLY__BODY_METRICS
+	                         ? rep->metrics->text
+	                         : NULL);
 	if (rep)
-		chronik__raftd__raftd_reply__free_unpacked(rep, NULL);
+		chronik__repl__repl_reply__free_unpacked(rep, NULL);
 }
 
 static void sup_scrape_lost(ck_ipc_client_t *cl, int err, void *arg)
 {
 	(void)cl;
 	(void)err;
-	sup_scrape_end(arg, NULL);
+	sup_source_done(arg, NULL);
 }
 
 static const ck_ipc_client_handlers_t sup_scrape_handlers = {
@@ -192,7 +257,7 @@ static void sup_scrape_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	sup_scrape_end(arg, NULL);
+	sup_scrape_end(arg);
 }
 
 /* The HTTP client went away before the answer. */
@@ -228,11 +293,19 @@ void sup_metrics_serve(sup_metrics_t *m, struct evhttp_request *req)
 	m->scrapes = s;
 	s->timer = evtimer_new(m->node->base, sup_scrape_timeout, s);
 	if (!s->timer || evtimer_add(s->timer, &tv) < 0)
-		return sup_scrape_end(s, NULL);
-	s->cl = ck_ipc_client_new(m->node->base, m->node->sock_paths[SUP_SOCK_RAFTD],
-	                          SUP_METRICS_FRAME_MAX, &sup_scrape_handlers, s);
-	if (!s->cl)
-		return sup_scrape_end(s, NULL);
+		return sup_scrape_end(s);
+	for (int k = 0; k < SUP_SRC_COUNT; k++) {
+		sup_source_t *src = &s->src[k];
+
+		src->scrape = s;
+		src->kind = k;
+		src->cl = ck_ipc_client_new(
+		    m->node->base,
+		    m->node->sock_paths[k == SUP_SRC_RAFTD ? SUP_SOCK_RAFTD : SUP_SOCK_REPLICATOR],
+		    SUP_METRICS_FRAME_MAX, &sup_scrape_handlers, src);
+		if (!src->cl)
+			return sup_scrape_end(s);
+	}
 	if (evcon)
 		evhttp_connection_set_closecb(evcon, sup_scrape_conn_closed, s);
 }

@@ -5,10 +5,13 @@
  * A scrape is answered 200 "text/plain; version=0.0.4" with the
  * supervisor's own metrics (node info and uptime; per child: up, restarts,
  * uptime) followed by raftd's (GetMetrics on run/raftd.sock, see
- * raftd/raftd_metrics.h). raftd is asked asynchronously over a connection
- * of the scrape's own: the event loop never waits. When raftd does not
- * answer within SUP_METRICS_RAFTD_TIMEOUT_MS (down, restarting, stopped)
- * the answer carries the supervisor's metrics and `chronik_raft_up 0`.
+ * raftd/raftd_metrics.h) and the replicator's (GetMetrics on
+ * run/replicator.sock: partitions, under-replicated, follower lag, ISR
+ * changes, replication traffic). Both are asked at once and asynchronously,
+ * each over a connection of the scrape's own: the event loop never waits.
+ * One that does not answer within SUP_METRICS_RAFTD_TIMEOUT_MS (down,
+ * restarting, stopped) is left out, with `chronik_raft_up 0` or
+ * `chronik_replication_up 0` in its place.
  * A client that goes away meanwhile ends its scrape; nothing touches its
  * request afterwards.
  * Not for: the other admin pages and the control socket (sup_control.c).
@@ -26,7 +29,8 @@ typedef struct sup_metrics sup_metrics_t;
 
 /* The scrape service of NODE (borrowed). NULL when out of memory. */
 sup_metrics_t *sup_metrics_new(sup_node_t *node);
-/* Answers REQ (a GET /metrics) now or once raftd answered or timed out. */
+/* Answers REQ (a GET /metrics) once raftd and the replicator answered or
+ * timed out. */
 void sup_metrics_serve(sup_metrics_t *m, struct evhttp_request *req);
 /* Ends every scrape still waiting without answering (their requests stay
  * with evhttp, which frees them with its connections) and frees M. Call it

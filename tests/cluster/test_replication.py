@@ -262,6 +262,8 @@ class Replication(NodeTestCase):
         wait_for(lambda: self.same_logs(nodes, [0]), 60,
                  'the old leader holding the new leader\'s batches')
         self.assertTrue(old.log_grep('diverges'), 'the old leader did not truncate')
+        self.assertGreaterEqual(old.metrics()['chronik_replication_follower_truncations_total'],
+                                1)
         got = self.consume_all(nodes, expect, timeout=20)
         self.assertEqual({v for v in got if v.startswith(b'lost')}, set(),
                          'writes only the dead leader held came back')
@@ -293,6 +295,10 @@ class Replication(NodeTestCase):
             wait_for(lambda: re.search(r' [1-9][0-9]* under-replicated',
                                        leader.child('replicator')['status']),
                      10, 'the leader\'s status counting partition 0 under-replicated')
+            m = leader.metrics()
+            self.assertGreaterEqual(m['chronik_replication_under_replicated_partitions'], 1)
+            self.assertGreaterEqual(m['chronik_replication_isr_shrinks_total'], 1)
+            self.assertEqual(m['chronik_replication_up'], 1)
         finally:
             os.kill(pid, signal.SIGCONT)
         sys.stderr.write('[isr] 200 acks=all writes took %.1f s with node %d stopped\n'
@@ -301,6 +307,11 @@ class Replication(NodeTestCase):
                  'node %d back in the ISR' % fol.node_id)
         wait_for(lambda: ' 0 under-replicated' in leader.child('replicator')['status'], 10,
                  'the leader\'s status counting no partition under-replicated')
+        m = leader.metrics()
+        self.assertEqual(m['chronik_replication_under_replicated_partitions'], 0)
+        self.assertGreaterEqual(m['chronik_replication_isr_expands_total'], 1)
+        self.assertGreater(m['chronik_replication_leader_served_bytes_total'], 0)
+        self.assertGreater(fol.metrics()['chronik_replication_follower_fetched_bytes_total'], 0)
         wait_for(lambda: self.same_logs(nodes, [0]), 20, 'the follower caught up')
 
     def test_follower_below_log_start(self):
@@ -360,6 +371,9 @@ class Replication(NodeTestCase):
         over = away.log_grep('follower log below the leader\'s log start, starting over')
         self.assertTrue(over, 'no "starting over" line on node %d' % away.node_id)
         self.assertIn('end=100 leader_start=150 at=140', over[0])
+        self.assertEqual(away.metrics()['chronik_replication_follower_start_overs_total'], 1)
+        self.assertGreaterEqual(
+            stayed.metrics()['chronik_replication_follower_log_start_moves_total'], 1)
         lead_batches = [b for b in log_batches(lead.data, self.topic, 0) if b[0] >= 140]
         self.assertEqual(lead_batches[0][0], 140)
         wait_for(lambda: log_batches(away.data, self.topic, 0) == lead_batches, 20,

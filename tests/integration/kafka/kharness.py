@@ -380,6 +380,20 @@ class Node:
         except OSError:
             return '(no node log)'
 
+    def metrics(self):
+        """{name: value} of the unlabelled samples of GET /metrics on the
+        admin port."""
+        import urllib.request
+        with urllib.request.urlopen('http://127.0.0.1:%d/metrics' % self.ports['admin'],
+                                    timeout=10) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and not line.startswith('#') and '{' not in parts[0]:
+                out[parts[0]] = float(parts[1])
+        return out
+
     def log_grep(self, needle):
         try:
             with open(self.log, 'rb') as f:

@@ -7,10 +7,11 @@
  *                  Content-Type text/plain version 0.0.4, valid text, the
  *                  create_topic histogram counts them (ok and rejected),
  *                  term >= 1, this node leads, applied index > 0, every
- *                  child up; /health still 200
+ *                  child up, the replicator's metrics there (no
+ *                  partition under-replicated); /health still 200
  *   raftd_silent   raftd stopped (SIGSTOP): /metrics still answers 200
- *                  within a few seconds with the supervisor's own metrics
- *                  and chronik_raft_up 0; a client that hangs up while
+ *                  within a few seconds with the supervisor's own metrics,
+ *                  the replicator's and chronik_raft_up 0; a client that hangs up while
  *                  its scrape waits does not hurt the supervisor; after
  *                  SIGCONT raftd's metrics are back
  * A node is a real `chronik-server start` (tests/lib/ck_testproc.h) on
@@ -173,6 +174,9 @@ START_TEST(after_writes)
 	ck_assert_double_eq(value(t, "chronik_raft_role{role=\"leader\"}"), 1);
 	ck_assert_double_gt(value(t, "chronik_raft_applied_index"), 0);
 	ck_assert_double_eq(value(t, "chronik_raft_up"), 1);
+	ck_assert_double_eq(value(t, "chronik_replication_up"), 1);
+	ck_assert_double_eq(value(t, "chronik_replication_under_replicated_partitions"), 0);
+	ck_assert_double_eq(value(t, "chronik_replication_isr_shrinks_total"), 0);
 	ck_assert_double_eq(value(t, "chronik_child_up{node=\"1\",child=\"raftd\"}"), 1);
 	ck_assert_double_eq(value(t, "chronik_child_up{node=\"1\",child=\"kafka-frontend\"}"), 1);
 	ck_assert_double_eq(
@@ -249,6 +253,7 @@ START_TEST(raftd_silent)
 	ck_assert_msg(took >= 1000, "answered after %llu ms: did it wait for raftd at all?",
 	              (unsigned long long)took);
 	ck_assert_double_eq(value(t, "chronik_raft_up"), 0);
+	ck_assert_double_eq(value(t, "chronik_replication_up"), 1);
 	ck_assert_double_eq(value(t, "chronik_child_restarts_total{node=\"1\",child=\"raftd\"}"),
 	                    0);
 	ck_assert_int_eq(prom_count(t, "chronik_raft_term"), 0);
