@@ -191,11 +191,9 @@ void wal_reply_info(wal_client_t *c, uint64_t cid, const wal_log_t *l)
 	wal_send(c, &rep);
 }
 
-/* raftd's metadata log (ARCHITECTURE.md section 4): every metadata write
- * appends to it, and no subscriber of every log wants its events (the
- * replicator skips them), so only a subscription by name gets them. */
-#define WAL_META_TOPIC "__chronik_metadata"
-
+/* raftd's metadata log (WAL_META_TOPIC): no subscriber of every log wants
+ * its events (the replicator skips them), so only a subscription by name
+ * gets them. */
 bool wal_client_subscribed(const wal_client_t *c, const char *topic)
 {
 	if (c->sub_all && strcmp(topic, WAL_META_TOPIC) != 0)

@@ -106,6 +106,10 @@ typedef struct {
 	size_t n;
 } wal_ctx_queue_t;
 
+/* raftd's metadata log (ARCHITECTURE.md section 4): every metadata write
+ * appends to it. */
+#define WAL_META_TOPIC "__chronik_metadata"
+
 struct wal_server {
 	const ck_config_t *cfg;
 	wal_log_cfg_t defaults;
@@ -136,6 +140,13 @@ struct wal_server {
 	uint64_t pend_bytes;
 	uint32_t pend_count;
 	uint32_t last_group_appends; /* size of the last group cut */
+
+	/* The data directory's free space as last looked at (wal_req.c). */
+	uint64_t space_free;
+	uint64_t space_reserve; /* kept free: appends are refused below it */
+	uint64_t space_look_ms; /* when (monotonic) */
+	uint64_t space_since;   /* append bytes taken since */
+	uint64_t space_refused; /* appends refused since the disk filled */
 
 	/* Creations and deletions waiting for their group (wal_admin.c). */
 	wal_ctx_queue_t creates;

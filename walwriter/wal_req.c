@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "ck_clock.h"
 #include "ck_err.h"
@@ -212,6 +213,56 @@ static bool wal_req_append(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRe
 	return wal_req_append_run(w, c, req);
 }
 
+/* Space the data directory's disk keeps free when appends are refused
+ * (5 % of it, 1 to 32 MiB), for what is already on its way: appends since
+ * the last look (at most a quarter of it), index entries, new segment
+ * files, checkpoints, and raftd's metadata log, whose appends are never
+ * refused (metadata writes, such as deleting a topic to free space, go on). */
+#define WAL_SPACE_RESERVE_MIN (1u << 20)
+#define WAL_SPACE_RESERVE_MAX (32u << 20)
+#define WAL_SPACE_LOOK_MS     50
+
+/* Whether the disk is too full for LEN more bytes (looked at with statvfs
+ * every WAL_SPACE_LOOK_MS or a quarter of the reserve in appends). A write that
+ * fails for want of space half way through a group stops walwriter (what
+ * is on disk then is for recovery to judge): refusing the append before it
+ * takes offsets keeps the node serving, and producers get
+ * KAFKA_STORAGE_ERROR instead of a restarting walwriter. */
+static bool wal_space_low(wal_server_t *w, size_t len)
+{
+	uint64_t now = ck_clock_mono_ms();
+	struct statvfs st;
+	bool low;
+
+	if (now - w->space_look_ms >= WAL_SPACE_LOOK_MS || w->space_since >= w->space_reserve / 4) {
+		w->space_look_ms = now;
+		w->space_since = 0;
+		w->space_free = UINT64_MAX; /* unknown: the write will tell */
+		w->space_reserve = WAL_SPACE_RESERVE_MAX;
+		if (statvfs(w->cfg->data_dir, &st) == 0) {
+			w->space_free = (uint64_t)st.f_bfree * st.f_frsize;
+			w->space_reserve = CK_MIN(CK_MAX((uint64_t)st.f_blocks * st.f_frsize / 20,
+			                                 (uint64_t)WAL_SPACE_RESERVE_MIN),
+			                          (uint64_t)WAL_SPACE_RESERVE_MAX);
+		}
+	}
+	/* Once refusing, twice the reserve must be free again: no flapping
+	 * (and no log line per look) at the edge. */
+	low = w->space_free < w->space_reserve * (w->space_refused ? 2 : 1) + w->space_since + len;
+	if (low && w->space_refused++ == 0)
+		ck_log(CK_LOG_ERROR,
+		       "disk full: appends refused until space is freed data_dir=%s free=%llu",
+		       w->cfg->data_dir, (unsigned long long)w->space_free);
+	if (!low && w->space_refused) {
+		ck_log(CK_LOG_WARN, "disk has room again: appends accepted free=%llu refused=%llu",
+		       (unsigned long long)w->space_free, (unsigned long long)w->space_refused);
+		w->space_refused = 0;
+	}
+	if (!low)
+		w->space_since += len;
+	return low;
+}
+
 bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
 {
 	Chronik__Wal__Append *m = req->append;
@@ -226,6 +277,10 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 		return false;
 	if (w->pend_bytes + m->batches.len > WAL_PENDING_BYTES_MAX) {
 		wal_reply_err(c, cid, CK_E_AGAIN, "too many appends queued");
+		return false;
+	}
+	if (strcmp(m->topic, WAL_META_TOPIC) != 0 && wal_space_low(w, m->batches.len)) {
+		wal_reply_err(c, cid, -ENOSPC, "no space left on the data directory's disk");
 		return false;
 	}
 	args.replica = m->replica;

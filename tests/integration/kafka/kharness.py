@@ -179,8 +179,25 @@ for p in pids:
         try: os.kill(p, signal.SIGKILL)
         except OSError: pass
 time.sleep(0.5)
+for line in reversed(open('/proc/self/mountinfo').read().splitlines()):
+    mp = line.split()[4]
+    if mp.startswith(tmp + '/'):
+        os.system("umount -l '%s' 2>/dev/null" % mp)
 shutil.rmtree(tmp, ignore_errors=True)
 '''
+
+
+def umount_under(path):
+    """Unmounts (lazily) every mount at or below PATH, deepest first."""
+    try:
+        lines = open('/proc/self/mountinfo').read().splitlines()
+    except OSError:
+        return
+    for line in reversed(lines):
+        mp = line.split()[4]
+        if mp == path or mp.startswith(path.rstrip('/') + '/'):
+            subprocess.run(['umount', '-l', mp], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
 
 
 class Node:
@@ -243,6 +260,17 @@ class Node:
             f.write(text)
 
     # -- lifecycle
+
+    def mount_tmpfs(self, size_mb):
+        """Puts the data directory on a tmpfs of SIZE_MB (a small disk to
+        fill); it is unmounted at cleanup, also by the guardian when the
+        test dies. Skips the test where mounting is not allowed."""
+        os.makedirs(self.data, exist_ok=True)
+        r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%dm' % size_mb, 'tmpfs',
+                            self.data], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            raise unittest.SkipTest('cannot mount a tmpfs (needs root): %s'
+                                    % r.stdout.decode(errors='replace').strip())
 
     def start(self, wait=True):
         """Starts the supervisor; with WAIT, until Kafka clients can use it.
@@ -422,6 +450,7 @@ class Node:
             except subprocess.TimeoutExpired:
                 pass
         kill_pids(sorted(self.seen))
+        umount_under(self.tmp)  # a small data disk (mount_tmpfs) goes, kept or not
         if keep:
             self.kept = True
             sys.stderr.write('kept %s\n' % self.tmp)

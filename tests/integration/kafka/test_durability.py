@@ -3,7 +3,9 @@
 the node, a kill -9 of every process of the node, a kill -9 of
 kafka-frontend while librdkafka (confluent-kafka) produces with retries,
 CreateTopics while raftd restarts after a kill -9,
-and a simulated crash of the machine (the metadata environment rebuilt).
+a simulated crash of the machine (the metadata environment rebuilt), and a
+full data disk (a small tmpfs: produce refused with KAFKA_STORAGE_ERROR,
+no process restarts, writes again once a deleted topic freed space).
 
 Owned by the Kafka integration tests. The producers use acks=all; every
 message carries its id, so the consumer can tell which acknowledged messages
@@ -93,6 +95,66 @@ class Durability(NodeTestCase):
         got = self.check_all_back(node, a, 3, pa.acked | more.acked, allow_dups=False)
         for p, offs in got.by_partition.items():
             self.assertEqual(offs, list(range(len(offs))), 'offsets of partition %d' % p)
+
+    def test_disk_full(self):
+        """A full data disk: produce requests get KAFKA_STORAGE_ERROR (56)
+        while the node keeps serving (no process restarts), everything
+        acknowledged reads back, metadata writes go on, and once deleting a
+        topic frees space, produce works again."""
+        node = self.node()
+        node.mount_tmpfs(48)
+        node.start()
+        full, other = topic_name('full'), topic_name('after')
+        create_topic(node, full, 1)
+        value = bytes(range(256)) * 400  # 100 KiB
+        batch = kproto.record_batch([(None, value, [])] * 8)
+
+        def produce(topic):
+            c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=60)
+            try:
+                body = kproto.produce_body(3, -1, 30000, [(0, batch)], topic=topic)
+                return kproto.parse_produce(c.call(kproto.PRODUCE, 3, body), 3)[(topic, 0)]
+            finally:
+                c.close()
+        acked, err = 0, 0
+        for _ in range(100):  # 80 MB offered to a 48 MB disk
+            err, base = produce(full)
+            if err:
+                break
+            self.assertEqual(base, acked)
+            acked += 8
+        self.assertEqual(err, 56, 'KAFKA_STORAGE_ERROR once the disk is full')
+        self.assertGreater(acked, 0)
+        self.assertEqual(produce(full)[0], 56, 'still refused')
+        st = node.status()
+        self.assertEqual({c['name']: c['restarts'] for c in st['children']},
+                         {c['name']: 0 for c in st['children']}, 'a process restarted')
+        self.assertTrue(node.log_grep('disk full: appends refused'))
+        self.assertEqual(end_offsets(node, full, 1), {0: acked})
+        ck = kclients.ck
+        c = ck.Consumer({'bootstrap.servers': node.bootstrap, 'group.id': 'chronik-ktest',
+                         'enable.auto.commit': False})
+        got = []
+        try:
+            c.assign([ck.TopicPartition(full, 0, ck.OFFSET_BEGINNING)])
+            deadline = time.monotonic() + 60
+            while len(got) < acked and time.monotonic() < deadline:
+                got += [m.value() for m in c.consume(num_messages=1000, timeout=0.5)
+                        if m.error() is None]
+        finally:
+            c.close()
+        self.assertEqual(len(got), acked)
+        self.assertTrue(all(v == value for v in got), 'acknowledged records read back')
+        # Metadata still takes writes; deleting the full topic frees its space.
+        create_topic(node, other, 1)
+        a = admin_client(node)
+        try:
+            a.delete_topics([full], timeout_ms=30000)
+        finally:
+            a.close()
+        wait_for(lambda: produce(other)[0] == 0, 30, 'produce accepted after the deletion')
+        self.assertTrue(node.log_grep('disk has room again'))
+        self.assertEqual(end_offsets(node, other, 1)[0] % 8, 0)
 
     def test_kill9_all_processes(self):
         node = self.node().start()
