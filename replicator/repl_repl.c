@@ -587,14 +587,15 @@ static int64_t repl_fol_end(const repl_rp_t *rp, const repl_part_t *p)
 }
 
 /* Moves our log start up to the leader's LEADER_START (its DeleteRecords
- * or retention), never past our log end: below that our fetches get
- * OFFSET_RANGE and the log starts over instead (repl_fol_start_over). */
+ * or retention), never past our log end or the HW we know (a start past
+ * the HW would delete what is not committed yet): below that our fetches
+ * get OFFSET_RANGE and the log starts over instead (repl_fol_start_over). */
 static void repl_fol_log_start(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p,
                                int64_t leader_start)
 {
 	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
 	Chronik__Wal__DeleteRecords dr = CHRONIK__WAL__DELETE_RECORDS__INIT;
-	int64_t end = repl_fol_end(rp, p), to = CK_MIN(leader_start, end);
+	int64_t end = repl_fol_end(rp, p), to = CK_MIN(CK_MIN(leader_start, end), p->hw);
 	static ck_log_limit_t lim;
 
 	if (end < 0 || to <= p->log_start || to <= rp->start_asked ||
