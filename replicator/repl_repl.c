@@ -262,7 +262,10 @@ static void repl_env_send_all(struct repl_repl *r)
 	r->n_env = 0;
 }
 
-static void repl_notice_add(struct repl_repl *r, int32_t peer, const repl_part_t *p)
+/* A notice of P to PEER; ACK: we do not know it holds our log end (it
+ * fetches even when it has all the notice says: a leader that restarted
+ * learns where its caught-up followers are). */
+static void repl_notice_add(struct repl_repl *r, int32_t peer, const repl_part_t *p, bool ack)
 {
 	Chronik__Replnet__Envelope *env = repl_env_for(r, peer);
 	Chronik__Replnet__Notice *nt;
@@ -290,6 +293,7 @@ static void repl_notice_add(struct repl_repl *r, int32_t peer, const repl_part_t
 	nt->log_end = p->log_end;
 	nt->high_watermark = p->hw;
 	nt->log_start = p->log_start;
+	nt->ack_wanted = ack;
 	env->notices[env->n_notices++] = nt;
 }
 
@@ -297,11 +301,11 @@ static void repl_notice_add(struct repl_repl *r, int32_t peer, const repl_part_t
 
 /* Notices for the followers of P that are behind or have not heard its HW
  * or log start (FORCE: every follower behind, again). */
-static void repl_lead_notice(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p, bool force)
+static void repl_lead_notice(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p, bool force,
+                             uint64_t now)
 {
 	bool started = p->log_start != rp->noticed_start && rp->noticed_start >= 0;
 	bool moved = p->log_end != rp->noticed_end || p->hw != rp->noticed_hw || started;
-	uint64_t now = ck_clock_mono_ms();
 
 	rp->lagging = false;
 	for (size_t i = 0; i < p->n_followers && i < REPL_REPLICAS_MAX; i++) {
@@ -315,7 +319,7 @@ static void repl_lead_notice(struct repl_repl *r, repl_rp_t *rp, const repl_part
 		rp->behind_id[i] = f->broker_id;
 		rp->lagging |= behind;
 		if ((behind && (moved || force)) || (moved && p->hw != rp->noticed_hw) || started)
-			repl_notice_add(r, f->broker_id, p);
+			repl_notice_add(r, f->broker_id, p, behind);
 	}
 	rp->noticed_start = p->log_start;
 	rp->noticed_end = p->log_end;
@@ -343,7 +347,7 @@ static bool repl_isr_lagging(const repl_rp_t *rp, const repl_part_t *p, int32_t 
 		for (size_t j = 0; j < p->n_followers && j < REPL_REPLICAS_MAX; j++)
 			out |= p->isr[i] != self && p->followers[j].broker_id == p->isr[i] &&
 			       rp->behind_id[j] == p->isr[i] && rp->behind_ms[j] != 0 &&
-			       now - rp->behind_ms[j] > lag_ms;
+			       now > rp->behind_ms[j] && now - rp->behind_ms[j] > lag_ms;
 		if (!out)
 			isr[(*n)++] = p->isr[i];
 	}
@@ -704,8 +708,10 @@ static void repl_fol_notice(struct repl_repl *r, int32_t peer, const Chronik__Re
 	if (p->leader == peer && repl_core_leader_hw(s->core, nt->topic, nt->partition,
 	                                             nt->leader_epoch, nt->high_watermark) == 0)
 		repl_shell_schedule(s);
-	if (p->leader == peer && p->leader_epoch == nt->leader_epoch)
+	if (p->leader == peer && p->leader_epoch == nt->leader_epoch) {
 		repl_fol_log_start(r, rp, p, nt->log_start);
+		rp->ack_owed |= nt->ack_wanted;
+	}
 	repl_rp_mark(r, rp);
 }
 
@@ -873,7 +879,7 @@ static const repl_part_t *repl_rp_run(struct repl_repl *r, repl_rp_t *rp, uint64
 		rp->checked_epoch = -1;
 		rp->local_end = -1;
 		if (p->n_followers > 0) {
-			repl_lead_notice(r, rp, p, tick && rp->lagging);
+			repl_lead_notice(r, rp, p, tick && rp->lagging, now);
 			repl_lead_isr(r, rp, p, now);
 		}
 		return p;

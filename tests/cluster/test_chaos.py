@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
-from kharness import (NodeTestCase, main, pid_alive, pid_is_chronik,  # noqa: E402
+from kharness import (NodeTestCase, main, pause_pids, pid_is_chronik,  # noqa: E402
                       require_module)
 
 SECS = float(os.environ.get('CHRONIK_CHAOS_SECS', '240'))
@@ -169,15 +169,9 @@ class ClusterChaos(NodeTestCase):
             time.sleep(rnd.uniform(1, 4))
             n.start()
         elif kind in (1, 2):
-            pid = n.child('raftd' if kind == 1 else 'walwriter')['pid']
-            if pid <= 0 or not pid_is_chronik(pid):
-                return  # restarting after an earlier fault
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                time.sleep(3 if kind == 1 else 2)
-            finally:
-                if pid_alive(pid):
-                    os.kill(pid, signal.SIGCONT)
+            # (a child restarting after an earlier fault is not paused)
+            pause_pids([n.child('raftd' if kind == 1 else 'walwriter')['pid']],
+                       3 if kind == 1 else 2)
         elif kind == 3:
             name = rnd.choice(['walwriter', 'raftd', 'replicator', 'kafka-frontend'])
             pid = n.child(name)['pid']

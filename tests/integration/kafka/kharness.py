@@ -187,6 +187,20 @@ shutil.rmtree(tmp, ignore_errors=True)
 '''
 
 
+def pause_pids(pids, secs):
+    """SIGSTOPs every chronik process of PIDS for SECS, then SIGCONTs the
+    ones still alive (also when the sleep is interrupted)."""
+    pids = [p for p in pids if p > 0 and pid_is_chronik(p)]
+    for p in pids:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        time.sleep(secs)
+    finally:
+        for p in pids:
+            if pid_alive(p):
+                os.kill(p, signal.SIGCONT)
+
+
 def umount_under(path):
     """Unmounts (lazily) every mount at or below PATH, deepest first."""
     try:
@@ -688,5 +702,6 @@ def main():
 
 
 __all__ = ['built', 'Node', 'NodeTestCase', 'main', 'scale', 'wait_for', 'run', 'topic_name',
+           'pause_pids',
            'create_topic', 'wait_topic', 'list_topics_raw', 'admin_client', 'kproto',
            'require_module']

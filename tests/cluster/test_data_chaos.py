@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""test_data_chaos.py: partition data on a 3-node cluster under random
+faults while a real client produces with acks=all (suite cluster:
+cluster_data_chaos; a longer soak in the slow suite).
+
+Owned by the cluster suite. Three nodes (kharness Nodes with ids 1-3, each
+other's peers, quorum commit); one topic of 6 partitions, replication
+factor 3, min.insync.replicas 2, so that an acknowledged message is on the
+disk of at least two nodes. A confluent-kafka producer (acks=all, retries,
+bootstrapped from all three nodes) sends about 4,000 numbered messages a
+second and records every delivery report. Meanwhile, every
+2-5 s, one fault on a random node, half of them on the node leading
+partition 0: kill -9 of the whole node and a start 1-4 s later; SIGSTOP of
+every process of the node for 3 s; kill -9 of its walwriter, of its
+replicator, or of its kafka-frontend (the supervisor restarts it);
+SIGSTOP of its replicator for 3 s. At most one node is down at a time.
+
+Then, with every node up and the producer stopped, it checks what a user
+would: every acknowledged message is read back by a consumer (duplicates
+allowed: a retried send whose first answer was lost), every partition
+gets all three replicas back in its ISR, and the three nodes' segment files
+hold the same batches for every partition.
+
+Environment: CHRONIK_DATA_CHAOS_SECS (fault phase, default 60),
+CHRONIK_DATA_CHAOS_SEED (the faults' random seed; printed, so a run can be
+repeated with the same choices; timing still differs). Under the sanitized
+build (CHRONIK_KTEST_SANITIZE=1) the harness fails the case on any
+sanitizer report in a node log.
+Not for: metadata writes under faults (test_chaos.py).
+"""
+import os
+import random
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'integration', 'kafka'))
+from kharness import (NodeTestCase, main, pause_pids, pid_is_chronik,  # noqa: E402
+                      require_module, wait_for)
+from test_replication import log_batches  # noqa: E402
+
+SECS = float(os.environ.get('CHRONIK_DATA_CHAOS_SECS', '60'))
+PARTS = 6
+RATE = 4000  # messages per second offered: every one is checked afterwards
+
+
+class DataChaos(NodeTestCase):
+
+    def bootstrap(self, nodes):
+        return ','.join(n.bootstrap for n in nodes)
+
+    def metadata(self, nodes):
+        from confluent_kafka.admin import AdminClient
+        md = AdminClient({'bootstrap.servers': self.bootstrap(nodes)}).list_topics(
+            self.topic, timeout=10)
+        return md.topics[self.topic].partitions
+
+    def producing(self, nodes, acked, errors, stop):
+        ck = self.ck
+        p = ck.Producer({'bootstrap.servers': self.bootstrap(nodes), 'acks': 'all',
+                         'message.timeout.ms': 120000, 'linger.ms': 2,
+                         'queue.buffering.max.messages': 20000})
+
+        def done(err, msg):
+            if err is None:
+                acked.add(msg.value())
+            elif err.code() != ck.KafkaError._MSG_TIMED_OUT:
+                errors.append(str(err))
+        i, t0 = 0, time.monotonic()
+        while not stop.is_set():  # about RATE messages per second
+            while i < RATE * (time.monotonic() - t0):
+                try:
+                    p.produce(self.topic, b'c%08d' % i, on_delivery=done)
+                    i += 1
+                except BufferError:
+                    break
+            p.poll(0.02)
+        p.flush(150)
+        self.sent = i
+
+    def fault(self, nodes, rnd):
+        lead = None
+        try:
+            lead = nodes[self.metadata(nodes)[0].leader - 1]
+        except Exception:  # noqa: BLE001 - no leader known right now
+            pass
+        n = lead if lead is not None and rnd.random() < 0.5 else rnd.choice(nodes)
+        kind = rnd.randrange(6)
+        what = {0: 'kill -9 of the node', 1: 'SIGSTOP of the node for 3 s',
+                2: 'kill -9 of walwriter', 3: 'kill -9 of the replicator',
+                4: 'kill -9 of kafka-frontend', 5: 'SIGSTOP of the replicator for 3 s'}[kind]
+        sys.stderr.write('%.1f fault: %s %d%s\n' % (time.monotonic() - self.t0, what, n.node_id,
+                                                    ' (leads p0)' if n is lead else ''))
+        if kind == 0:
+            n.kill9_all()
+            time.sleep(rnd.uniform(1, 4))
+            n.start()
+            return
+        if kind == 1:
+            pause_pids(n.pids(), 3)
+            return
+        name = {2: 'walwriter', 3: 'replicator', 4: 'kafka-frontend', 5: 'replicator'}[kind]
+        pid = n.child(name)['pid']
+        if kind == 5:
+            pause_pids([pid], 3)
+        elif pid > 0 and pid_is_chronik(pid):  # else restarting after an earlier fault
+            os.kill(pid, signal.SIGKILL)
+
+    def consume_all(self, nodes, want, timeout=120):
+        ck = self.ck
+        c = ck.Consumer({'bootstrap.servers': self.bootstrap(nodes), 'group.id': 'chaos',
+                         'enable.auto.commit': False})
+        got, dups = set(), 0
+        try:
+            c.assign([ck.TopicPartition(self.topic, p, ck.OFFSET_BEGINNING)
+                      for p in range(PARTS)])
+            deadline = time.monotonic() + timeout
+            while not want <= got and time.monotonic() < deadline:
+                for m in c.consume(num_messages=10000, timeout=0.5):
+                    if m.error() is None:
+                        dups += m.value() in got
+                        got.add(m.value())
+        finally:
+            c.close()
+        return got, dups
+
+    def same_logs(self, nodes):
+        for p in range(PARTS):
+            logs = [log_batches(n.data, self.topic, p) for n in nodes]
+            if any(lg != logs[0] for lg in logs[1:]):
+                return False
+        return True
+
+    def test_acked_data_under_faults(self):
+        self.ck = require_module('confluent_kafka')
+        from confluent_kafka.admin import AdminClient, NewTopic
+        seed = int(os.environ.get('CHRONIK_DATA_CHAOS_SEED', str(random.randrange(1 << 30))))
+        sys.stderr.write('data chaos seed %d, %.0f s of faults\n' % (seed, SECS))
+        rnd = random.Random(seed)
+        nodes = self.cluster('dchaos')
+        admin = AdminClient({'bootstrap.servers': self.bootstrap(nodes)})
+        wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
+                 'three brokers registered')
+        self.topic = 'chaos%d' % int(time.time() * 1000)
+        fs = admin.create_topics([NewTopic(self.topic, PARTS, 3,
+                                           config={'min.insync.replicas': '2'})],
+                                 operation_timeout=30)
+        for f in fs.values():
+            f.result(30)
+        acked, errors, stop = set(), [], threading.Event()
+        t = threading.Thread(target=self.producing, args=(nodes, acked, errors, stop))
+        t.start()
+        self.t0 = time.monotonic()
+        faults = 0
+        try:
+            wait_for(lambda: len(acked) >= 1000, 60, 'the first acknowledgements')
+            while time.monotonic() - self.t0 < SECS:
+                self.fault(nodes, rnd)
+                faults += 1
+                time.sleep(rnd.uniform(2, 5))
+        finally:
+            stop.set()
+            t.join(200)
+        self.assertFalse(t.is_alive(), 'the producer did not finish')
+        sys.stderr.write('%d faults; %d sent, %d acknowledged; %d refused (%s)\n'
+                         % (faults, self.sent, len(acked), len(errors), errors[:3]))
+        wait_for(lambda: all(len(p.isrs) == 3 for p in self.metadata(nodes).values()), 90,
+                 'every partition with three replicas in its ISR')
+        got, dups = self.consume_all(nodes, acked)
+        lost = acked - got
+        self.assertEqual(len(lost), 0, '%d acknowledged messages lost, e.g. %s'
+                         % (len(lost), sorted(lost)[:5]))
+        wait_for(lambda: self.same_logs(nodes), 60, 'the three logs of every partition alike')
+        sys.stderr.write('all %d acknowledged read back (%d read twice); logs alike\n'
+                         % (len(acked), dups))
+
+
+if __name__ == '__main__':
+    main()
