@@ -4,21 +4,30 @@
  *
  * Owned by kafka-frontend. For each partition this broker leads, the log
  * start moves to the offset asked (-1: the high watermark) through
- * walwriter's DeleteRecords, durably before the answer; the answer's low
- * watermark is the new log start. As Kafka: an offset past the high
- * watermark or below -1 is OFFSET_OUT_OF_RANGE, a partition led elsewhere
- * NOT_LEADER_OR_FOLLOWER, an unknown one UNKNOWN_TOPIC_OR_PARTITION; an
- * offset below the current start changes nothing and answers the start.
+ * walwriter's DeleteRecords, durably; then, as Kafka's delayed
+ * DeleteRecords, the partition waits until the replicator's low watermark
+ * (the least log start over the ISR) reaches the offset, so that no
+ * replica that may lead next still serves the records; the answer's low
+ * watermark is that one. Past timeout_ms it answers REQUEST_TIMED_OUT (the
+ * start has moved here; the followers move theirs with the next notice),
+ * NOT_LEADER_OR_FOLLOWER when the leadership went meanwhile. As Kafka: an
+ * offset past the high watermark or below -1 is OFFSET_OUT_OF_RANGE, a
+ * partition led elsewhere NOT_LEADER_OR_FOLLOWER, an unknown one
+ * UNKNOWN_TOPIC_OR_PARTITION; an offset below the current start changes
+ * nothing and answers the start.
  * The calls to walwriter run in parallel; the request answers once all
- * came back (walwriter answers every call, or the connection drop fails
- * them), so a client that went away meanwhile only frees it then.
- * Not for: retention (walwriter), the high watermark (the replicator).
+ * came back and waited (walwriter answers every call, or the connection
+ * drop fails them), so a client that went away meanwhile only frees it
+ * then.
+ * Not for: retention (walwriter), the watermarks (the replicator).
  */
 #define CK_LOG_SUBSYSTEM "records"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "ck_err.h"
 #include "ck_log.h"
@@ -29,11 +38,15 @@
 
 typedef struct kfk_dr_state kfk_dr_state_t;
 
-/* One partition's deletion: its answer slot and the call in flight. */
+/* One partition's deletion: its answer slot, the call in flight, then the
+ * wait for the low watermark. */
 typedef struct {
+	kfk_waiter_t w; /* first member: waiter callbacks find the partition */
 	kfk_dr_state_t *st;
 	kfk_delete_records_response_delete_records_partition_result_t *out;
 	char *topic;
+	int64_t offset; /* the offset asked, -1 resolved */
+	bool waiting;   /* counted in pending until the low watermark is there */
 } kfk_dr_part_t;
 
 struct kfk_dr_state {
@@ -41,7 +54,9 @@ struct kfk_dr_state {
 	kfk_delete_records_response_t resp;
 	kfk_dr_part_t *parts;
 	int32_t nparts;
-	int32_t pending; /* calls in flight, plus one while they are started */
+	int32_t pending; /* calls in flight and waits, plus one while started */
+	struct event *timer;
+	bool timed_out;
 };
 
 static void kfk_dr_state_free(kfk_req_t *req)
@@ -50,16 +65,81 @@ static void kfk_dr_state_free(kfk_req_t *req)
 
 	if (!st)
 		return;
-	for (int32_t i = 0; i < st->nparts; i++)
+	for (int32_t i = 0; i < st->nparts; i++) {
+		kfk_waiter_del(&st->parts[i].w);
 		free(st->parts[i].topic);
+	}
 	free(st->parts);
+	if (st->timer)
+		event_free(st->timer);
 	free(st);
 }
 
 static void kfk_dr_release(kfk_dr_state_t *st)
 {
-	if (--st->pending == 0)
-		kfk_req_respond(st->req, &st->resp);
+	if (--st->pending > 0)
+		return;
+	if (st->timer)
+		(void)event_del(st->timer);
+	kfk_req_respond(st->req, &st->resp);
+}
+
+static void kfk_dr_wait_end(kfk_dr_part_t *dp, int16_t err, int64_t low_watermark)
+{
+	kfk_waiter_del(&dp->w);
+	dp->waiting = false;
+	dp->out->error_code = err;
+	dp->out->low_watermark = low_watermark;
+	kfk_dr_release(dp->st);
+}
+
+/* Done when the low watermark reached the offset; waits (or ends) else. */
+static void kfk_dr_check(kfk_dr_part_t *dp)
+{
+	kfk_part_t *p = kfk_part_get(dp->st->req->srv, dp->topic, dp->out->partition_index, false);
+
+	if (p && p->known && p->leader && p->low_watermark >= dp->offset) {
+		kfk_dr_wait_end(dp, KFK_ERR_NONE, p->low_watermark);
+		return;
+	}
+	if (!p || (p->known && !p->leader)) {
+		kfk_dr_wait_end(dp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, -1);
+		return;
+	}
+	if (dp->st->timed_out || !dp->st->req->conn) {
+		kfk_dr_wait_end(dp, KFK_ERR_REQUEST_TIMED_OUT, -1);
+		return;
+	}
+	kfk_waiter_add(p, &dp->w);
+}
+
+static void kfk_dr_woken(kfk_waiter_t *w)
+{
+	kfk_dr_check((kfk_dr_part_t *)w);
+}
+
+static void kfk_dr_expire(kfk_dr_state_t *st)
+{
+	st->timed_out = true;
+	st->pending++; /* respond once, after the loop */
+	for (int32_t i = 0; i < st->nparts; i++)
+		if (st->parts[i].waiting)
+			kfk_dr_check(&st->parts[i]);
+	kfk_dr_release(st);
+}
+
+static void kfk_dr_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	kfk_dr_expire(arg);
+}
+
+/* The connection went away: stop waiting (walwriter calls in flight still
+ * come back; the request frees itself with the last). */
+static void kfk_dr_orphan(kfk_req_t *req)
+{
+	kfk_dr_expire(req->hstate);
 }
 
 static void kfk_dr_deleted(void *arg, int err, const void *reply)
@@ -80,13 +160,20 @@ static void kfk_dr_deleted(void *arg, int err, const void *reply)
 		kfk_part_t *p =
 		    kfk_part_get(dp->st->req->srv, dp->topic, dp->out->partition_index, false);
 
-		dp->out->low_watermark = start;
 		/* A ListOffsets right after the answer sees the new start
 		 * (the replicator's state with it may come later). */
 		if (p && p->known && start > p->log_start) {
 			p->log_start = start;
 			p->bases_valid = false;
 		}
+		/* Alone in the ISR, the low watermark is our start. */
+		if (p && p->known && p->leader && p->isr_size <= 1 && start > p->low_watermark)
+			p->low_watermark = start;
+		/* The replicas' starts follow: this call's count goes to the
+		 * wait. */
+		dp->waiting = true;
+		kfk_dr_check(dp);
+		return;
 	}
 	kfk_dr_release(dp->st);
 }
@@ -128,6 +215,7 @@ static void kfk_dr_start(kfk_dr_state_t *st, kfk_dr_part_t *dp, const kfk_topic_
 		dp->out->error_code = KFK_ERR_KAFKA_STORAGE_ERROR;
 		return;
 	}
+	dp->offset = offset;
 	dr.topic = dp->topic;
 	dr.partition = partition;
 	dr.before_offset = offset;
@@ -152,6 +240,7 @@ void kfk_h_delete_records(kfk_req_t *req)
 		goto oom;
 	req->hstate = st;
 	req->hstate_free = kfk_dr_state_free;
+	req->on_orphan = kfk_dr_orphan;
 	st->req = req;
 	for (int32_t t = 0; t < rq->topics.count; t++)
 		n += rq->topics.items[t].partitions.count;
@@ -167,6 +256,14 @@ void kfk_h_delete_records(kfk_req_t *req)
 	if (rq->topics.count > 0 && !st->resp.topics.items)
 		goto oom;
 	st->pending = 1;
+	{
+		int64_t ms = rq->timeout_ms > 0 ? rq->timeout_ms : 0;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+		st->timer = evtimer_new(s->base, kfk_dr_timeout, st);
+		if (st->timer)
+			(void)evtimer_add(st->timer, &tv);
+	}
 	for (int32_t t = 0; t < rq->topics.count; t++) {
 		const kfk_delete_records_request_delete_records_topic_t *it = &rq->topics.items[t];
 		kfk_delete_records_response_delete_records_topic_result_t *ot =
@@ -186,6 +283,7 @@ void kfk_h_delete_records(kfk_req_t *req)
 			kfk_dr_part_t *dp = &st->parts[k++];
 
 			dp->st = st;
+			dp->w.fn = kfk_dr_woken;
 			dp->out = &ot->partitions.items[i];
 			kfk_delete_records_response_delete_records_partition_result_init(dp->out);
 			dp->out->partition_index = it->partitions.items[i].partition_index;

@@ -79,7 +79,7 @@ kfk_part_t *kfk_part_get(kfk_srv_t *s, const char *topic, int32_t partition, boo
 	}
 	p->partition = partition;
 	p->srv = s;
-	p->hw = p->log_start = p->leo = -1;
+	p->hw = p->log_start = p->low_watermark = p->leo = -1;
 	p->leader_epoch = -1;
 	p->waiters.next = p->waiters.prev = &p->waiters;
 	b = kfk_part_hash(topic, partition) & (s->parts_cap - 1);
@@ -163,7 +163,7 @@ void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st)
 		return;
 	if (st->deleted) {
 		p->known = false;
-		p->hw = p->log_start = p->leo = -1;
+		p->hw = p->log_start = p->low_watermark = p->leo = -1;
 		kfk_part_segments_reset(p);
 		kfk_part_wake(p);
 		return;
@@ -174,6 +174,7 @@ void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st)
 	p->leader = st->leader;
 	p->hw = st->high_watermark;
 	p->log_start = st->log_start_offset;
+	p->low_watermark = st->low_watermark;
 	p->leo = st->log_end_offset;
 	p->leader_epoch = st->leader_epoch;
 	p->isr_size = st->isr_size;
@@ -220,7 +221,7 @@ kfk_part_t *kfk_part_use(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition)
 	if (p->id_set && memcmp(p->topic_id, t->id, 16) != 0) {
 		/* A new topic under an old name: forget the old one's state. */
 		p->known = false;
-		p->hw = p->log_start = p->leo = -1;
+		p->hw = p->log_start = p->low_watermark = p->leo = -1;
 		kfk_part_segments_reset(p);
 	}
 	memcpy(p->topic_id, t->id, 16);

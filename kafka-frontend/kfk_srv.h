@@ -244,6 +244,7 @@ struct kfk_part {
 	bool leader;
 	int64_t hw;
 	int64_t log_start;
+	int64_t low_watermark; /* led here: least log start over the ISR; -1 */
 	int64_t leo;
 	int32_t leader_epoch;
 	int32_t isr_size;

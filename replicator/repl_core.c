@@ -499,6 +499,7 @@ void repl_core_state(const repl_part_t *p, repl_state_t *ret)
 	ret->high_watermark = p->hw;
 	ret->log_start_offset = p->log_start;
 	ret->log_end_offset = p->log_end;
+	ret->low_watermark = repl_core_low_watermark(p);
 	ret->leader = p->role == REPL_ROLE_LEADER;
 	ret->leader_epoch = p->leader_epoch;
 	ret->isr_size = p->have_meta ? (int32_t)p->n_isr : 1;
@@ -513,7 +514,8 @@ bool repl_core_changes_pending(const repl_core_t *c)
 static bool repl_part_pub_same(const repl_part_t *p, const repl_state_t *st)
 {
 	return p->pub_visible && p->pub_hw == st->high_watermark &&
-	       p->pub_log_start == st->log_start_offset && p->pub_leader == st->leader &&
+	       p->pub_log_start == st->log_start_offset &&
+	       p->pub_low_watermark == st->low_watermark && p->pub_leader == st->leader &&
 	       p->pub_epoch == st->leader_epoch && p->pub_isr_size == st->isr_size;
 }
 
@@ -548,6 +550,7 @@ bool repl_core_change_next(repl_core_t *c, repl_state_t *ret)
 		p->pub_meta = p->have_meta;
 		p->pub_hw = st.high_watermark;
 		p->pub_log_start = st.log_start_offset;
+		p->pub_low_watermark = st.low_watermark;
 		p->pub_leader = st.leader;
 		p->pub_epoch = st.leader_epoch;
 		p->pub_isr_size = st.isr_size;

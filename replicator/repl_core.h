@@ -59,6 +59,7 @@ typedef struct {
 	uint64_t last_fetch_ms;        /* 0 = never */
 	int64_t last_fetch_leader_end; /* leader's log end at that fetch */
 	uint64_t last_caught_up_ms;    /* last time it had everything the leader had */
+	int64_t log_start;             /* its log start as its last fetch said; -1 = not yet */
 } repl_follower_t;
 
 /*
@@ -109,6 +110,7 @@ typedef struct repl_part {
 	bool pub_visible;
 	int64_t pub_hw;
 	int64_t pub_log_start;
+	int64_t pub_low_watermark;
 	bool pub_leader;
 	int32_t pub_epoch;
 	int32_t pub_isr_size;
@@ -134,6 +136,7 @@ typedef struct {
 	int64_t high_watermark;
 	int64_t log_start_offset;
 	int64_t log_end_offset;
+	int64_t low_watermark; /* see repl_core_low_watermark */
 	bool leader;
 	int32_t leader_epoch;
 	int32_t isr_size;
@@ -267,6 +270,24 @@ void repl_core_ckpt_clean(repl_core_t *c);
  */
 int repl_core_follower_fetch(repl_core_t *c, const char *topic, int32_t partition,
                              int32_t broker_id, int64_t fetch_offset);
+/*
+ * Leader role: follower BROKER_ID's log start, as its fetch said (it moves
+ * its start up to ours after a DeleteRecords or retention here). Call it
+ * before repl_core_follower_fetch for the same fetch. Returns 0,
+ * CK_E_NOT_FOUND, CK_E_NOT_LEADER, CK_E_INVALID (not a follower, or a
+ * negative start).
+ */
+int repl_core_follower_start(repl_core_t *c, const char *topic, int32_t partition,
+                             int32_t broker_id, int64_t log_start);
+/*
+ * The low watermark (Kafka's lowWatermarkIfLeader, over the ISR): led here,
+ * the least log start over the leader and every ISR follower, -1 while an
+ * ISR follower's start is unknown (it has not fetched in this leadership);
+ * otherwise the local log start. A DeleteRecords is complete once it
+ * reaches the asked offset: every replica that may lead next (unclean
+ * election is off) has deleted the records too.
+ */
+int64_t repl_core_low_watermark(const repl_part_t *p);
 /*
  * Follower role: the leader at LEADER_EPOCH reported HW. Returns 0,
  * CK_E_NOT_FOUND, CK_E_NOT_LEADER (this node leads it: ignored), or

@@ -40,6 +40,7 @@ static void repl_follower_init(repl_follower_t *f, int32_t broker_id, uint64_t n
 	f->broker_id = broker_id;
 	f->ack_offset = -1;
 	f->last_fetch_leader_end = -1;
+	f->log_start = -1;
 	/* Kafka's rule: an ISR member has the whole lag time from the start
 	 * of the leadership before it counts as out of sync. */
 	f->last_caught_up_ms = now_ms;
@@ -200,25 +201,77 @@ static void repl_follower_fetched(repl_follower_t *f, int64_t fetch_offset, int6
 	f->ack_offset = fetch_offset;
 }
 
-int repl_core_follower_fetch(repl_core_t *c, const char *topic, int32_t partition,
-                             int32_t broker_id, int64_t fetch_offset)
+/* Leader role: P and its follower BROKER_ID (*RET_P, *RET_F), with the
+ * errors of repl_core_follower_fetch; VALUE < 0 is CK_E_INVALID. */
+static int repl_lead_follower(repl_core_t *c, const char *topic, int32_t partition,
+                              int32_t broker_id, int64_t value, repl_part_t **ret_p,
+                              repl_follower_t **ret_f)
 {
 	repl_part_t *p = topic ? repl_core_find_mut(c, topic, partition) : NULL;
-	repl_follower_t *f;
 
 	if (!p || !p->have_log)
 		return CK_E_NOT_FOUND;
 	if (p->role != REPL_ROLE_LEADER)
 		return CK_E_NOT_LEADER;
-	f = repl_part_follower(p, broker_id);
-	if (!f || fetch_offset < 0)
+	*ret_f = repl_part_follower(p, broker_id);
+	if (!*ret_f || value < 0)
 		return CK_E_INVALID;
+	*ret_p = p;
+	return 0;
+}
+
+int repl_core_follower_fetch(repl_core_t *c, const char *topic, int32_t partition,
+                             int32_t broker_id, int64_t fetch_offset)
+{
+	repl_part_t *p = NULL;
+	repl_follower_t *f = NULL;
+	int r = repl_lead_follower(c, topic, partition, broker_id, fetch_offset, &p, &f);
+
+	if (r)
+		return r;
 	if (fetch_offset > p->log_end)
 		return CK_E_OFFSET_RANGE;
 	repl_follower_fetched(f, fetch_offset, p->log_end, c->now_ms);
 	repl_part_hw_update(p, c->node_id);
 	repl_part_touch(c, p);
 	return 0;
+}
+
+int repl_core_follower_start(repl_core_t *c, const char *topic, int32_t partition,
+                             int32_t broker_id, int64_t log_start)
+{
+	repl_part_t *p = NULL;
+	repl_follower_t *f = NULL;
+	int r = repl_lead_follower(c, topic, partition, broker_id, log_start, &p, &f);
+
+	if (r)
+		return r;
+	if (f->log_start != log_start) {
+		f->log_start = log_start;
+		repl_part_touch(c, p);
+	}
+	return 0;
+}
+
+int64_t repl_core_low_watermark(const repl_part_t *p)
+{
+	int64_t m = p->log_start;
+
+	if (p->role != REPL_ROLE_LEADER)
+		return m;
+	for (size_t i = 0; i < p->n_isr; i++) {
+		const repl_follower_t *f = NULL;
+
+		if (p->isr[i] == p->leader)
+			continue;
+		for (size_t j = 0; j < p->n_followers && !f; j++)
+			if (p->followers[j].broker_id == p->isr[i])
+				f = &p->followers[j];
+		if (!f || f->log_start < 0)
+			return -1;
+		m = CK_MIN(m, f->log_start);
+	}
+	return m;
 }
 
 int repl_core_leader_hw(repl_core_t *c, const char *topic, int32_t partition, int32_t leader_epoch,

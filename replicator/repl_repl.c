@@ -73,6 +73,7 @@ typedef struct repl_rp {
 	int64_t local_end; /* our log end per walwriter's last answer; -1 = use the core's */
 	bool ack_owed;     /* appended since the last fetch: the next one acknowledges */
 	int64_t start_asked; /* the log start last asked of walwriter; -1 */
+	int64_t start_done;  /* the log start walwriter last answered; -1 */
 	/* Leader. */
 	int64_t noticed_start; /* log start last noticed */
 	int64_t noticed_end;   /* log end last noticed */
@@ -165,6 +166,7 @@ static repl_rp_t *repl_rp_get(struct repl_repl *r, const char *topic, int32_t pa
 	rp->notice_epoch = -1;
 	rp->local_end = -1;
 	rp->start_asked = -1;
+	rp->start_done = -1;
 	rp->noticed_start = -1;
 	rp->noticed_end = -1;
 	rp->noticed_hw = -1;
@@ -505,6 +507,7 @@ static void repl_lead_fetch(struct repl_repl *r, int32_t peer, const Chronik__Re
 		rep.high_watermark = p->hw;
 		goto out;
 	}
+	(void)repl_core_follower_start(s->core, f->topic, f->partition, peer, f->log_start);
 	err = repl_core_follower_fetch(s->core, f->topic, f->partition, peer, f->fetch_offset);
 	if (err)
 		goto out;
@@ -674,6 +677,11 @@ static void repl_fol_fetch(struct repl_repl *r, repl_rp_t *rp, const repl_part_t
 	f.fetch_offset = end;
 	f.last_epoch = check ? epoch : -1;
 	f.max_bytes = (int64_t)REPL_FETCH_BYTES;
+	/* walwriter's answer may come before its log event: the later of the
+	 * two (a start past our end is an older log's). */
+	f.log_start = p->log_start;
+	if (rp->start_done > f.log_start && rp->start_done <= end)
+		f.log_start = rp->start_done;
 	env.n_fetches = 1;
 	env.fetches = fs;
 	if (repl_net_send(r->net, p->leader, &env) < 0)
@@ -816,6 +824,11 @@ bool repl_repl_wal_reply(repl_shell_t *s, const Chronik__Wal__WalReply *rep)
 		               "follower log start not moved partition=%s-%d: %s (again later)",
 		               w->topic, (int)w->partition, ck_strerror(rep->error));
 		rp->start_asked = -1;
+	} else if (rp && w->kind == REPL_WAL_LOG_START && rep->log_info) {
+		/* The leader counts our start in its low watermark: tell it. */
+		rp->start_done = rep->log_info->log_start_offset;
+		rp->ack_owed = true;
+		repl_rp_mark(r, rp);
 	}
 	if (rp && rp->busy == w->kind) {
 		rp->busy = REPL_BUSY_NONE;

@@ -75,6 +75,7 @@ static void repl_state_fill(Chronik__Repl__PartitionState *ps, const repl_state_
 	ps->high_watermark = st->high_watermark;
 	ps->log_start_offset = st->log_start_offset;
 	ps->log_end_offset = st->log_end_offset;
+	ps->low_watermark = st->low_watermark;
 	ps->leader = st->leader;
 	ps->leader_epoch = st->leader_epoch;
 	ps->isr_size = st->isr_size;

@@ -403,6 +403,54 @@ class Replication(NodeTestCase):
         sys.stderr.write('[log start] node %d started over at 140, node %d followed; '
                          'node %d leads from 150\n' % (away.node_id, stayed.node_id, new.node_id))
 
+    def test_delete_records_waits_for_isr(self):
+        """DeleteRecords answers once every ISR replica has moved its log
+        start (Kafka's low watermark): with an ISR follower's replicator
+        stopped it times out (REQUEST_TIMED_OUT, the leader's own start
+        moved); with every replica running it succeeds at once, and the
+        node that leads after the leader's kill -9 right after the answer
+        starts its log there too."""
+        nodes = self.nodes3
+        p0 = self.partitions(nodes)[0]
+        lead = nodes[p0.leader - 1]
+        fol = nodes[[r for r in p0.replicas if r != p0.leader][0] - 1]
+        prod = self.ck.Producer({'bootstrap.servers': self.bootstrap(nodes), 'acks': 'all',
+                                 'message.timeout.ms': 60000, 'batch.num.messages': 1})
+        failed = []
+        for i in range(100):
+            prod.produce(self.topic, b'w%d' % i, partition=0,
+                         on_delivery=lambda e, m: e and failed.append(e))
+            prod.poll(0)
+        self.assertEqual(prod.flush(60), 0)
+        self.assertEqual(failed, [])
+        wait_for(lambda: self.same_logs(nodes, [0]), 20, 'partition 0 on every node')
+        pid = fol.child('replicator')['pid']
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            res = kproto.delete_records(lead.kafka_port, self.topic, {0: 50}, timeout_ms=1500)
+            took = time.monotonic() - t0
+            self.assertEqual(res, {0: (7, -1)})  # REQUEST_TIMED_OUT
+            self.assertGreaterEqual(took, 1.4)
+            self.assertIn(p0.leader, self.partitions(nodes)[0].isrs)
+            self.assertIn(fol.node_id, self.partitions(nodes)[0].isrs)
+            self.assertEqual(kproto.list_offset(lead.kafka_port, self.topic, 0, -2), (0, 50))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        t0 = time.monotonic()
+        self.assertEqual(kproto.delete_records(lead.kafka_port, self.topic, {0: 60}),
+                         {0: (0, 60)})
+        took_ok = time.monotonic() - t0
+        lead.kill9_all()
+        rest = [n for n in nodes if n is not lead]
+        wait_for(lambda: self.leaders(rest)[0] in [n.node_id for n in rest], 30,
+                 'a new leader of partition 0')
+        new = nodes[self.leaders(rest)[0] - 1]
+        wait_for(lambda: kproto.list_offset(new.kafka_port, self.topic, 0, -2) == (0, 60), 10,
+                 'the earliest offset 60 on the new leader, node %d' % new.node_id)
+        sys.stderr.write('[low watermark] timed out after %.2f s with node %d stopped; '
+                         'answered in %.3f s with all running\n' % (took, fol.node_id, took_ok))
+
     def test_hostile_replication_port(self):
         """Strangers on the replication port: random bytes, frames of 2 GiB,
         envelopes of another cluster or from an unknown node, 200 idle

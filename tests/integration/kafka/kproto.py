@@ -546,13 +546,14 @@ def parse_delete_records(body, version=0):
     return out
 
 
-def delete_records(port, topic, offsets, version=0):
+def delete_records(port, topic, offsets, version=0, timeout_ms=30000):
     """DeleteRecords of {partition: offset} of TOPIC through the Kafka
     listener on PORT: {partition: (error, low watermark)}."""
-    c = Conn('127.0.0.1', port)
+    c = Conn('127.0.0.1', port, timeout=timeout_ms / 1000.0 + 30)
     try:
         return parse_delete_records(c.call(DELETE_RECORDS, version,
-                                           delete_records_body(topic, offsets, version),
+                                           delete_records_body(topic, offsets, version,
+                                                               timeout_ms),
                                            flexible_response=version >= 2), version)
     finally:
         c.close()

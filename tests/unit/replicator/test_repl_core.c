@@ -5,7 +5,7 @@
  * published changes (coalescing, deletions before re-creations), log and
  * metadata sweeps (full and per topic, and a seeded comparison of the
  * two), roles from metadata, follower acknowledgements, ISR
- * shrink/expand decisions, input validation, a seeded random walk
+ * shrink/expand decisions, the low watermark, input validation, a seeded random walk
  * checking the invariants after every step, and the checkpoint key/value
  * format (replicator/repl_ckpt.h) against golden bytes.
  */
@@ -720,6 +720,64 @@ START_TEST(test_isr_shrink)
 }
 END_TEST
 
+START_TEST(test_low_watermark)
+{
+	repl_core_t *c = core_new();
+	int32_t replicas[] = {NODE, 2, 3};
+	int32_t isr[] = {NODE, 2};
+	int32_t isr_alone[] = {NODE};
+	int32_t follower_view[] = {2, NODE, 3};
+	repl_state_t st[8];
+	const repl_part_t *p;
+
+	repl_core_tick(c, 1000);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 30, 30), 0);
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, isr, 2, NODE, 1), 0);
+	(void)drain(c, st, 8);
+	p = repl_core_find(c, "t", 0);
+	/* ISR follower 2 has not said where its log starts yet. */
+	ck_assert_int_eq(repl_core_low_watermark(p), -1);
+	ck_assert_int_eq(repl_core_follower_start(c, "t", 0, 2, 0), 0);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 30), 0);
+	ck_assert_int_eq(repl_core_low_watermark(p), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].low_watermark, 0);
+	/* DeleteRecords here: the low watermark waits for follower 2 (3 is
+	 * outside the ISR and never counts). */
+	ck_assert_int_eq(log_up(c, "t", 0, 20, 30, 30), 0);
+	ck_assert_int_eq(repl_core_low_watermark(p), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].log_start_offset, 20);
+	ck_assert_int_eq(st[0].low_watermark, 0);
+	ck_assert_int_eq(repl_core_follower_start(c, "t", 0, 3, 5), 0);
+	ck_assert_int_eq(repl_core_low_watermark(p), 0);
+	/* A follower's start past ours (its own retention) counts as ours. */
+	ck_assert_int_eq(repl_core_follower_start(c, "t", 0, 2, 25), 0);
+	ck_assert_int_eq(repl_core_low_watermark(p), 20);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].low_watermark, 20);
+	/* The same start again is no change. */
+	ck_assert_int_eq(repl_core_follower_start(c, "t", 0, 2, 25), 0);
+	ck_assert_int_eq(drain(c, st, 8), 0);
+	/* Alone in the ISR: the leader's own start. */
+	ck_assert_int_eq(log_up(c, "t", 0, 28, 30, 30), 0);
+	ck_assert_int_eq(repl_core_low_watermark(p), 25);
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, isr_alone, 1, NODE, 1), 0);
+	ck_assert_int_eq(repl_core_low_watermark(p), 28);
+	/* A new leadership forgets the followers' starts. */
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, replicas, 3, NODE, 2), 0);
+	ck_assert_int_eq(repl_core_low_watermark(p), -1);
+	ck_assert_int_eq(repl_core_follower_start(c, "t", 0, 2, -1), CK_E_INVALID);
+	ck_assert_int_eq(repl_core_follower_start(c, "t", 0, 9, 1), CK_E_INVALID);
+	ck_assert_int_eq(repl_core_follower_start(c, "t", 1, 2, 1), CK_E_NOT_FOUND);
+	/* Not led here: the low watermark is the local start. */
+	ck_assert_int_eq(meta_up(c, "t", 0, follower_view, 3, follower_view, 3, 2, 3), 0);
+	ck_assert_int_eq(repl_core_follower_start(c, "t", 0, 2, 1), CK_E_NOT_LEADER);
+	ck_assert_int_eq(repl_core_low_watermark(p), 28);
+	repl_core_free(c);
+}
+END_TEST
+
 START_TEST(test_isr_expand)
 {
 	repl_core_t *c = core_new();
@@ -1015,6 +1073,7 @@ static Suite *repl_core_suite(void)
 	tcase_add_test(tc, test_topic_sweeps_match_full_sweeps);
 	tcase_add_test(tc, test_isr_shrink);
 	tcase_add_test(tc, test_isr_expand);
+	tcase_add_test(tc, test_low_watermark);
 	tcase_add_test(tc, test_invalid_input);
 	tcase_add_test(tc, test_many_partitions);
 	tcase_add_test(tc, test_random_walk_invariants);
