@@ -55,6 +55,7 @@ typedef struct {
 	int64_t last_offset;
 	int64_t log_append_time;
 	int64_t log_start;
+	int32_t leader_epoch; /* the one the append was made under */
 	uint64_t call_id;
 } kfk_pp_t;
 
@@ -166,13 +167,23 @@ static void kfk_pp_done(kfk_pp_t *pp, int16_t err, const char *msg)
 		kfk_prod_respond(ps);
 }
 
-/* acks=all: done when the high watermark covers the append. */
+/* acks=all: done when the high watermark of the leadership the append
+ * was made under covers it. Once this node follows (or leads at a later
+ * epoch) the offsets may hold other records (a leader cut off from the
+ * others appended alone, its tail is truncated): the write is refused,
+ * retriable, whatever the high watermark says by then. */
 static void kfk_pp_check_hw(kfk_pp_t *pp)
 {
 	kfk_srv_t *s = pp->ps->req->srv;
 	kfk_part_t *p = kfk_part_get(s, pp->topic, pp->partition, true);
 
-	if (p && p->known && kfk_produce_covered(KFK_ACKS_ALL, pp->last_offset, p->hw)) {
+	if (p && p->known && (!p->leader || p->leader_epoch > pp->leader_epoch)) {
+		kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
+		            "the leadership moved while waiting for the high watermark");
+		return;
+	}
+	if (p && p->known && p->leader_epoch == pp->leader_epoch &&
+	    kfk_produce_covered(KFK_ACKS_ALL, pp->last_offset, p->hw)) {
 		kfk_pp_done(pp, KFK_ERR_NONE, NULL);
 		return;
 	}
@@ -259,6 +270,7 @@ static void kfk_pp_append(kfk_pp_t *pp, const kfk_topic_t *t, const kfk_pmeta_t 
 	ap.topic = pp->topic;
 	ap.partition = pp->partition;
 	ap.leader_epoch = pm->leader_epoch < 0 ? 0 : pm->leader_epoch;
+	pp->leader_epoch = ap.leader_epoch;
 	ap.batches.data = (uint8_t *)pp->records.ptr;
 	ap.batches.len = (size_t)pp->records.len;
 	ap.log_append_time_ms = t->cfg.log_append_time ? ck_clock_wall_ms() : 0;

@@ -134,17 +134,16 @@ class DataChaos(NodeTestCase):
                 return False
         return True
 
-    def test_acked_data_under_faults(self):
-        self.ck = require_module('confluent_kafka')
+    def start_producing(self, nodes, prefix):
+        """Once three brokers are registered: a topic PREFIX<ms> of PARTS
+        partitions, replication factor 3, min.insync.replicas 2, and a
+        thread producing to it (self.producing). Returns (acked, errors,
+        stop event, thread); sets self.topic and self.t0."""
         from confluent_kafka.admin import AdminClient, NewTopic
-        seed = int(os.environ.get('CHRONIK_DATA_CHAOS_SEED', str(random.randrange(1 << 30))))
-        sys.stderr.write('data chaos seed %d, %.0f s of faults\n' % (seed, SECS))
-        rnd = random.Random(seed)
-        nodes = self.cluster('dchaos')
         admin = AdminClient({'bootstrap.servers': self.bootstrap(nodes)})
         wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
                  'three brokers registered')
-        self.topic = 'chaos%d' % int(time.time() * 1000)
+        self.topic = '%s%d' % (prefix, int(time.time() * 1000))
         fs = admin.create_topics([NewTopic(self.topic, PARTS, 3,
                                            config={'min.insync.replicas': '2'})],
                                  operation_timeout=30)
@@ -154,6 +153,31 @@ class DataChaos(NodeTestCase):
         t = threading.Thread(target=self.producing, args=(nodes, acked, errors, stop))
         t.start()
         self.t0 = time.monotonic()
+        return acked, errors, stop, t
+
+    def whole(self, nodes):
+        """Every node's own Metadata lists three ISR members everywhere."""
+        return all(len(p.isrs) == 3 for n in nodes for p in self.metadata([n]).values())
+
+    def check_acked(self, nodes, acked):
+        """Once every ISR is whole again: every message in ACKED is read
+        back, and the three nodes' logs hold the same batches."""
+        wait_for(lambda: self.whole(nodes), 90, 'every partition with three replicas in its ISR')
+        got, dups = self.consume_all(nodes, acked)
+        lost = acked - got
+        self.assertEqual(len(lost), 0, '%d acknowledged messages lost, e.g. %s'
+                         % (len(lost), sorted(lost)[:5]))
+        wait_for(lambda: self.same_logs(nodes), 60, 'the three logs of every partition alike')
+        sys.stderr.write('all %d acknowledged read back (%d read twice); logs alike\n'
+                         % (len(acked), dups))
+
+    def test_acked_data_under_faults(self):
+        self.ck = require_module('confluent_kafka')
+        seed = int(os.environ.get('CHRONIK_DATA_CHAOS_SEED', str(random.randrange(1 << 30))))
+        sys.stderr.write('data chaos seed %d, %.0f s of faults\n' % (seed, SECS))
+        rnd = random.Random(seed)
+        nodes = self.cluster('dchaos')
+        acked, errors, stop, t = self.start_producing(nodes, 'chaos')
         faults = 0
         try:
             wait_for(lambda: len(acked) >= 1000, 60, 'the first acknowledgements')
@@ -167,15 +191,7 @@ class DataChaos(NodeTestCase):
         self.assertFalse(t.is_alive(), 'the producer did not finish')
         sys.stderr.write('%d faults; %d sent, %d acknowledged; %d refused (%s)\n'
                          % (faults, self.sent, len(acked), len(errors), errors[:3]))
-        wait_for(lambda: all(len(p.isrs) == 3 for p in self.metadata(nodes).values()), 90,
-                 'every partition with three replicas in its ISR')
-        got, dups = self.consume_all(nodes, acked)
-        lost = acked - got
-        self.assertEqual(len(lost), 0, '%d acknowledged messages lost, e.g. %s'
-                         % (len(lost), sorted(lost)[:5]))
-        wait_for(lambda: self.same_logs(nodes), 60, 'the three logs of every partition alike')
-        sys.stderr.write('all %d acknowledged read back (%d read twice); logs alike\n'
-                         % (len(acked), dups))
+        self.check_acked(nodes, acked)
 
 
 if __name__ == '__main__':

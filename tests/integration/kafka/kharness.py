@@ -217,8 +217,9 @@ def umount_under(path):
 class Node:
     """One chronik node on free loopback ports in its own temp dir."""
 
-    def __init__(self, env=None, config_extra='', name='node', node_id=1):
+    def __init__(self, env=None, config_extra='', name='node', node_id=1, host='127.0.0.1'):
         self.node_id = node_id
+        self.host = host  # every listener's address (a loopback address)
         self.env = dict(env or {})
         self.config_extra = config_extra
         self.tmp = tempfile.mkdtemp(prefix='chronik-ktest-%s.' % name)
@@ -251,7 +252,7 @@ class Node:
 
     @property
     def bootstrap(self):
-        return '127.0.0.1:%d' % self.ports['kafka']
+        return '%s:%d' % (self.host, self.ports['kafka'])
 
     @property
     def kafka_port(self):
@@ -263,13 +264,14 @@ class Node:
             while len(set(self.ports.values())) < 4:
                 self.ports = {k: free_port() for k in ('kafka', 'replication', 'raft', 'admin')}
         p = self.ports
+        h = self.host
         text = ('[node]\nid = %d\ndata_dir = "%s"\n'
-                '[listeners]\nkafka = "127.0.0.1:%d"\nreplication = "127.0.0.1:%d"\n'
-                'raft = "127.0.0.1:%d"\nadmin = "127.0.0.1:%d"\n'
+                '[listeners]\nkafka = "%s:%d"\nreplication = "%s:%d"\n'
+                'raft = "%s:%d"\nadmin = "%s:%d"\n'
                 '[supervisor]\nrestart_backoff_initial_ms = 100\nrestart_backoff_max_ms = 1000\n'
                 'restart_burst = 50\nstop_timeout_ms = 20000\nready_timeout_ms = 60000\n%s\n'
-                % (self.node_id, self.data, p['kafka'], p['replication'], p['raft'], p['admin'],
-                   self.config_extra))
+                % (self.node_id, self.data, h, p['kafka'], h, p['replication'], h, p['raft'],
+                   h, p['admin'], self.config_extra))
         with open(self.config, 'w') as f:
             f.write(text)
 
@@ -354,7 +356,7 @@ class Node:
         request that lists this broker as a usable controller."""
         c = None
         try:
-            c = kproto.Conn('127.0.0.1', self.kafka_port, timeout=5)
+            c = kproto.Conn(self.host, self.kafka_port, timeout=5)
             err, keys = kproto.parse_api_versions(c.call(kproto.API_VERSIONS, 0, b''))
             if err != 0 or kproto.METADATA not in keys:
                 return False
@@ -426,7 +428,7 @@ class Node:
         """{name: value} of the unlabelled samples of GET /metrics on the
         admin port."""
         import urllib.request
-        with urllib.request.urlopen('http://127.0.0.1:%d/metrics' % self.ports['admin'],
+        with urllib.request.urlopen('http://%s:%d/metrics' % (self.host, self.ports['admin']),
                                     timeout=10) as r:
             text = r.read().decode()
         out = {}
@@ -563,7 +565,7 @@ def wait_topic(node, name, partitions, timeout=30):
     def ok():
         c = None
         try:
-            c = kproto.Conn('127.0.0.1', node.kafka_port)
+            c = kproto.Conn(node.host, node.kafka_port)
             _, _, topics = kproto.parse_metadata_v1(
                 c.call(kproto.METADATA, 1, kproto.metadata_body(1, None)))
         except (OSError, kproto.Closed, kproto.ShortRead):
@@ -579,7 +581,7 @@ def wait_topic(node, name, partitions, timeout=30):
 
 def list_topics_raw(node):
     """{name: partition count} from a Metadata v1 request for all topics."""
-    c = kproto.Conn('127.0.0.1', node.kafka_port)
+    c = kproto.Conn(node.host, node.kafka_port)
     try:
         _, _, topics = kproto.parse_metadata_v1(
             c.call(kproto.METADATA, 1, kproto.metadata_body(1, None)))
@@ -606,10 +608,10 @@ class NodeTestCase(unittest.TestCase):
         self.addCleanup(self._node_cleanup, n)
         return n
 
-    def cluster(self, name, extra=''):
+    def cluster(self, name, extra='', hosts=None):
         """Three nodes on free ports, peers of each other (quorum metadata,
         WAL profile high, EXTRA appended to each config), started and
-        ready."""
+        ready; HOSTS: the three nodes' addresses (default 127.0.0.1)."""
         ports = set()
 
         def port():
@@ -618,12 +620,14 @@ class NodeTestCase(unittest.TestCase):
                 if p not in ports:
                     ports.add(p)
                     return p
-        nodes = [self.node(node_id=i, name='%s%d' % (name, i)) for i in (1, 2, 3)]
+        hosts = hosts or ['127.0.0.1'] * 3
+        nodes = [self.node(node_id=i, name='%s%d' % (name, i), host=hosts[i - 1])
+                 for i in (1, 2, 3)]
         for n in nodes:
             n.ports = {k: port() for k in ('kafka', 'replication', 'raft', 'admin')}
-        peers = ''.join('[peer.%d]\nraft = "127.0.0.1:%d"\nreplication = "127.0.0.1:%d"\n'
-                        'kafka = "127.0.0.1:%d"\n' % (n.node_id, n.ports['raft'],
-                                                     n.ports['replication'], n.ports['kafka'])
+        peers = ''.join('[peer.%d]\nraft = "%s:%d"\nreplication = "%s:%d"\nkafka = "%s:%d"\n'
+                        % (n.node_id, n.host, n.ports['raft'], n.host, n.ports['replication'],
+                           n.host, n.ports['kafka'])
                         for n in nodes)
         for n in nodes:
             n.config_extra = ('[metadata]\ncommit = "quorum"\n[wal]\nprofile = "high"\n'
