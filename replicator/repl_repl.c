@@ -774,6 +774,7 @@ static void repl_fol_reply(struct repl_repl *r, int32_t peer,
 		tr.topic = rep->topic;
 		tr.partition = rep->partition;
 		tr.offset = to;
+		tr.leader_epoch = rep->leader_epoch;
 		req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE;
 		req.truncate = &tr;
 		r->stats.truncations++;
@@ -843,6 +844,10 @@ bool repl_repl_wal_reply(repl_shell_t *s, const Chronik__Wal__WalReply *rep)
 			                                               : "start over",
 			               w->topic, (int)w->partition, ck_strerror(rep->error));
 			rp->local_end = -1; /* the core's view, once settled */
+			/* ... checked against the leader again: a leader append
+			 * of this node's older epoch may have got in before the
+			 * fence (walwriter Append). */
+			rp->checked_epoch = -1;
 		} else if (w->kind == REPL_BUSY_APPEND && rep->append) {
 			rp->local_end = rep->append->last_offset + 1;
 			rp->ack_owed = true;

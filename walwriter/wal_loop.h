@@ -50,6 +50,7 @@ typedef struct wal_log {
 	int32_t segments;
 	uint32_t pending;  /* appends not yet in a group */
 	size_t group_slot; /* while cutting: 1 + index in job->logs */
+	int32_t fence_epoch; /* leader appends below it are refused (Append) */
 	/* "<topic>-<partition>", then the topic: sized to them (tens of
 	 * thousands of logs). */
 	char name[];

@@ -158,6 +158,7 @@ static void wal_req_truncate(wal_server_t *w, wal_client_t *c, uint64_t cid,
 
 	if (!l)
 		return;
+	l->fence_epoch = CK_MAX(l->fence_epoch, m->leader_epoch);
 	if (m->offset < l->start_offset || m->offset > l->next_offset)
 		return wal_reply_err(c, cid, CK_E_OFFSET_RANGE, NULL);
 	wal_group_flush_log(w, l);
@@ -281,6 +282,14 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 	}
 	if (strcmp(m->topic, WAL_META_TOPIC) != 0 && wal_space_low(w, m->batches.len)) {
 		wal_reply_err(c, cid, -ENOSPC, "no space left on the data directory's disk");
+		return false;
+	}
+	if (m->replica) {
+		l->fence_epoch = CK_MAX(l->fence_epoch, m->leader_epoch);
+	} else if (m->leader_epoch < l->fence_epoch) {
+		ck_log(CK_LOG_DEBUG, "leader append refused log=%s epoch=%d fence=%d", l->name,
+		       (int)m->leader_epoch, (int)l->fence_epoch);
+		wal_reply_err(c, cid, CK_E_NOT_LEADER, "this log follows a later leader epoch");
 		return false;
 	}
 	args.replica = m->replica;

@@ -42,7 +42,9 @@ static void restart(wit_t *t, wcl_t *c, int sig)
 	wcl_connect(c, t);
 }
 
-/* Appends N batches of 2 records; returns the log end afterwards. */
+/* Appends N batches of 2 records as a leader; returns the log end
+ * afterwards. Its epoch, 10, is past every replica append's here (those
+ * fence leader appends of older epochs). */
 static int64_t fill(wcl_t *c, const char *topic, int n, uint32_t seed)
 {
 	ck_buf_t b = CK_BUF_INIT;
@@ -51,7 +53,7 @@ static int64_t fill(wcl_t *c, const char *topic, int n, uint32_t seed)
 	for (int i = 0; i < n; i++) {
 		ck_buf_reset(&b);
 		wit_batch(&b, 2, 150, seed + (uint32_t)i);
-		ck_assert_int_eq(wcl_append(c, topic, 0, b.data, b.len, false, 0, NULL, &last), 0);
+		ck_assert_int_eq(wcl_append(c, topic, 0, b.data, b.len, false, 10, NULL, &last), 0);
 	}
 	ck_buf_free(&b);
 	return last + 1;

@@ -1,7 +1,8 @@
 /*
  * test_wal_service.c: chronik-walwriter's service as a client sees it:
  * create/append/info/list and their errors, LogAppendTime, replica appends
- * and their contiguity, truncation, subscriptions (end advanced, durable,
+ * and their contiguity, the fence against leader appends of an older epoch,
+ * truncation, subscriptions (end advanced, durable,
  * deleted), segment rolls and retention by size and by time, restarts that
  * keep data, SIGTERM answering every in-flight append, the data-dir lock,
  * and bad configuration (exit 2).
@@ -231,6 +232,68 @@ START_TEST(test_replica_append)
 	wcl_close(&c);
 	ck_buf_free(&b);
 	ck_buf_free(&disk);
+	wit_cleanup(&t);
+}
+END_TEST
+
+/* A follower's replica append or truncate at epoch E fences the log: leader
+ * appends of an older epoch (a node that led before and has not heard yet)
+ * are refused, nothing written; appends at E or later go on. */
+START_TEST(test_leader_append_fence)
+{
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__Truncate tr = CHRONIK__WAL__TRUNCATE__INIT;
+	Chronik__Wal__WalReply *rep;
+	ck_buf_t b = CK_BUF_INIT;
+	ck_batch_opts_t o = CK_BATCH_OPTS_INIT;
+	ck_batch_record_t rec = {"k", 1, "v", 1, 1000, NULL, 0};
+	int64_t base;
+	wit_t t;
+	wcl_t c;
+
+	start(&t, "fence");
+	wit_start_ready(&t);
+	wcl_connect(&c, &t);
+	ck_assert_int_eq(wcl_create(&c, "f", 0, NULL), 0);
+	wit_batch(&b, 3, 10, 1);
+	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, false, 3, &base, NULL), 0);
+	ck_assert_int_eq(base, 0);
+	/* Following a leader of epoch 5 from offset 3. */
+	ck_buf_reset(&b);
+	o.base_offset = 3;
+	o.partition_leader_epoch = 5;
+	ck_assert_int_eq(ck_batch_build(&b, &o, &rec, 1, NULL), 0);
+	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, true, 5, &base, NULL), 0);
+	ck_assert_int_eq(base, 3);
+	ck_buf_reset(&b);
+	wit_batch(&b, 2, 10, 2);
+	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, false, 3, NULL, NULL),
+	                 CK_E_NOT_LEADER);
+	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, false, 4, NULL, NULL),
+	                 CK_E_NOT_LEADER);
+	ck_assert_int_eq(wit_read_log(t.data, "f", 0, NULL, NULL), 4);
+	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, false, 5, &base, NULL), 0);
+	ck_assert_int_eq(base, 4);
+	/* A truncate at epoch 7 moves the fence. */
+	tr.topic = "f";
+	tr.partition = 0;
+	tr.offset = 4;
+	tr.leader_epoch = 7;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE;
+	req.truncate = &tr;
+	rep = wcl_call(&c, &req, 10000);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_int_eq(rep->error, 0);
+	chronik__wal__wal_reply__free_unpacked(rep, NULL);
+	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, false, 6, NULL, NULL),
+	                 CK_E_NOT_LEADER);
+	ck_assert_int_eq(wit_read_log(t.data, "f", 0, NULL, NULL), 4);
+	/* This node leads again, at a later epoch. */
+	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, false, 8, &base, NULL), 0);
+	ck_assert_int_eq(base, 4);
+	ck_assert_int_eq(wit_read_log(t.data, "f", 0, NULL, NULL), 6);
+	wcl_close(&c);
+	ck_buf_free(&b);
 	wit_cleanup(&t);
 }
 END_TEST
@@ -688,6 +751,7 @@ int main(void)
 	tcase_add_test(tc, test_basic_requests_and_errors);
 	tcase_add_test(tc, test_log_append_time);
 	tcase_add_test(tc, test_replica_append);
+	tcase_add_test(tc, test_leader_append_fence);
 	tcase_add_test(tc, test_truncate);
 	tcase_add_test(tc, test_subscriptions);
 	tcase_add_test(tc, test_roll_and_retention);
