@@ -15,9 +15,10 @@ second. Iptables rules drop every packet between one node's address and the
 other nodes' (the clients, on 127.0.0.1, still reach every node: the case
 where a leader keeps taking writes it can no longer replicate):
 
-  1. the node leading partition 0 is cut off for 8 s, then healed;
+  1. the node leading partition 0 is cut off for 8 s
+     (CHRONIK_DATA_PARTITION_CUT_SECS), then healed;
   2. once every ISR is whole again, the node of the Raft leader (the
-     controller) is cut off for 8 s, then healed.
+     controller) is cut off as long, then healed.
 
 A cut-off leader must not acknowledge what it appended alone: its high
 watermark cannot move, and once it hears that another node leads (after
@@ -44,7 +45,7 @@ import test_data_chaos  # noqa: E402
 
 NS_ENV = 'CHRONIK_DATA_PARTITION_NETNS'
 HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4']
-CUT_SECS = 8
+CUT_SECS = float(os.environ.get('CHRONIK_DATA_PARTITION_CUT_SECS', '8'))
 
 
 def _sh(cmd, timeout=30):
@@ -125,7 +126,7 @@ class DataPartition(test_data_chaos.DataChaos):
         other two nodes saw it at the end of the cut."""
         others = [h for h in HOSTS if h != n.host]
         rest = [m for m in nodes if m is not n]
-        sys.stderr.write('%.1f cut off node %d (%s) for %d s\n'
+        sys.stderr.write('%.1f cut off node %d (%s) for %.0f s\n'
                          % (time.monotonic() - self.t0, n.node_id, why, CUT_SECS))
         cut(n.host, others, True)
         self.cuts.append(n.host)
