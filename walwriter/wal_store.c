@@ -434,6 +434,7 @@ static int wal_store_open_active(wal_store_t *s, int64_t base, int64_t now_ms)
 		return wal_store_fail(s, r);
 	s->write_pos = 0;
 	s->zero_end = 0;
+	s->prealloc_retry_pos = 0; /* a new file: worth another try */
 	s->created_ms = now_ms;
 	wal_index_state_init(&s->idx);
 	s->index_file_entries = 0;
@@ -547,7 +548,8 @@ static uint64_t wal_store_prealloc_target(const wal_store_t *s)
 
 bool wal_store_prealloc_wanted(const wal_store_t *s)
 {
-	if (s->failed || s->prealloc_bytes == 0 || s->log_fd < 0 || !s->prealloc_active)
+	if (s->failed || s->prealloc_bytes == 0 || s->log_fd < 0 || !s->prealloc_active ||
+	    s->write_pos < s->prealloc_retry_pos)
 		return false;
 	/* Refill once half of the zero tail is used up. */
 	return s->zero_end < s->write_pos + s->prealloc_bytes / 2 &&
@@ -574,13 +576,22 @@ int wal_store_prealloc_step(wal_store_t *s, size_t chunk)
 	if (r == 0)
 		r = wal_store_fdatasync(s->log_fd);
 	if (r < 0) {
-		/* Only zeros were at stake (every group before was synced):
-		 * go on without preallocation rather than fail the log. */
-		ck_log(CK_LOG_WARN, "preallocation failed, disabled log=%s-%d err=\"%s\"", s->topic,
-		       s->partition, ck_strerror(r));
-		s->prealloc_bytes = 0;
+		/* Only zeros were at stake (every group before was synced): go
+		 * on without a zero tail rather than fail the log, and try again
+		 * once the log has grown by a tail's length (a full disk refuses
+		 * appends, so the next try comes after space was freed). */
+		if (s->prealloc_retry_pos == 0)
+			ck_log(CK_LOG_WARN,
+			       "preallocation failed, paused log=%s-%d err=\"%s\" "
+			       "retry_after_bytes=%llu",
+			       s->topic, s->partition, ck_strerror(r),
+			       (unsigned long long)s->prealloc_bytes);
+		s->prealloc_retry_pos = s->write_pos + s->prealloc_bytes;
 		return r;
 	}
+	if (s->prealloc_retry_pos != 0)
+		ck_log(CK_LOG_INFO, "preallocation resumed log=%s-%d", s->topic, s->partition);
+	s->prealloc_retry_pos = 0;
 	s->zero_end += n;
 	return 1;
 }
@@ -720,6 +731,7 @@ int wal_store_start_over(wal_store_t *s, int64_t at, wal_store_ckpt_fn save, voi
 	s->index_file_entries = s->time_file_entries = 0;
 	s->log_dirty = s->index_dirty = false;
 	s->prealloc_active = false;
+	s->prealloc_retry_pos = 0;
 	s->created_ms = ck_clock_wall_ms();
 	s->ckpt = c;
 	s->ckpt_seq++;

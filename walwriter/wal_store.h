@@ -178,7 +178,9 @@ void wal_store_delete_group(wal_store_t **stores, size_t n, int *errs);
 int wal_store_configure(wal_store_t *s, const wal_log_cfg_t *req, const wal_log_cfg_t *cfg);
 
 /* Zero-fills up to CHUNK bytes ahead of the write position (fdatasync'd).
- * Returns 1 when it did work, 0 when the tail is long enough, or -errno. */
+ * Returns 1 when it did work, 0 when the tail is long enough, or -errno;
+ * after a failure the store wants no zero fill until the log has grown by
+ * the tail's length (or a new segment started), then tries again. */
 int wal_store_prealloc_step(wal_store_t *s, size_t chunk);
 bool wal_store_prealloc_wanted(const wal_store_t *s);
 

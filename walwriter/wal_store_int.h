@@ -40,6 +40,7 @@ struct wal_store {
 	bool index_dirty;        /* index entries not yet fdatasync'd */
 	bool log_dirty;          /* log bytes not yet fdatasync'd */
 	bool prealloc_active;    /* written since start: keep a zero tail ahead */
+	uint64_t prealloc_retry_pos; /* after a failed zero fill: none before write_pos gets here */
 	bool name_unsynced;      /* created lazily: <data_dir>/log not fsync'd since (activate) */
 	bool dir_pending;        /* created lazily: no directory yet (wal_store_materialize) */
 	wal_log_cfg_t req;       /* the settings as asked, while dir_pending (its settings file) */

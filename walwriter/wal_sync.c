@@ -618,7 +618,8 @@ static bool wal_sync_idle_work(wal_sync_t *s)
 		if (wal_store_prealloc_wanted(st) &&
 		    wal_store_prealloc_step(st, WAL_PREALLOC_CHUNK) >= 0)
 			return true;
-		/* Done, or failed (logged; that store preallocates no more). */
+		/* Done, or failed (logged; the store wants it again once its log
+		 * has grown by a tail's length). */
 		s->want[0] = s->want[--s->nwant];
 	}
 	return false;

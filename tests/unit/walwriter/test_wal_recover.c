@@ -3,10 +3,13 @@
  * (walwriter/wal_store.h): writing through the group-commit steps, then
  * recovery after torn writes at every byte of the last batch, flipped bytes,
  * zero and garbage tails, lost or wrong indexes, checkpoint resumption,
- * truncation, rolls, retention and preallocation. Everything a reader sees
+ * truncation, rolls, retention and preallocation (paused after a failed zero
+ * fill, taken up again once the log grew). Everything a reader sees
  * afterwards is checked through common/ck_segment.
  */
+#include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -495,6 +498,55 @@ START_TEST(test_retention_and_prealloc)
 }
 END_TEST
 
+/* A zero fill that fails (here: the file size limit, as a full disk would)
+ * pauses preallocation for that log; once the log has grown by a tail's
+ * length it is wanted again and works. Nothing written is lost. */
+START_TEST(test_prealloc_paused_after_failure)
+{
+	const uint64_t tail = 8192;
+	struct rlimit lim;
+	wal_store_stats_t st;
+	wal_store_cut_t cut;
+	ck_buf_t got = CK_BUF_INIT;
+	uint64_t failed_at;
+	fx_t f;
+
+	fx_open(&f, &cfg_default);
+	fx_append(&f, 2, 1);
+	wal_store_set_prealloc(f.s, tail);
+	ck_assert(wal_store_prealloc_wanted(f.s));
+	wal_store_stats(f.s, &st);
+	failed_at = st.size_bytes;
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &(struct rlimit){failed_at + 1000, lim.rlim_max}),
+	                 0);
+	ck_assert_int_lt(wal_store_prealloc_step(f.s, tail), 0);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert(!wal_store_prealloc_wanted(f.s)); /* paused */
+	for (unsigned g = 2;; g++) {
+		fx_append(&f, 2, g);
+		wal_store_stats(f.s, &st);
+		if (st.size_bytes < failed_at + tail)
+			ck_assert(!wal_store_prealloc_wanted(f.s));
+		else
+			break;
+	}
+	ck_assert(wal_store_prealloc_wanted(f.s)); /* grown by a tail: again */
+	while (wal_store_prealloc_step(f.s, 3000) == 1)
+		;
+	ck_assert(!wal_store_prealloc_wanted(f.s));
+	fx_append(&f, 1, 99);
+	ck_assert_int_eq(fx_recover(&f, NULL, &cut), 0);
+	ck_assert(!cut.cut);
+	ck_assert_int_eq(fx_end(&f), f.next);
+	ck_assert_int_eq(fx_read_all(&f, &got), f.n);
+	ck_assert_mem_eq(got.data, f.all.data, f.all.len);
+	ck_buf_free(&got);
+	fx_close(&f);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("wal_recover");
@@ -510,6 +562,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_rolls_and_index_repair);
 	tcase_add_test(tc, test_truncate);
 	tcase_add_test(tc, test_retention_and_prealloc);
+	tcase_add_test(tc, test_prealloc_paused_after_failure);
 	suite_add_tcase(s, tc);
 	return s;
 }
