@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ck_buf.h"
@@ -58,6 +59,19 @@ int ck_mkdirs(const char *dir, mode_t mode)
 		*p = '/';
 	}
 	return ck_fs_mkdir_one(path, mode);
+}
+
+int ck_fs_space(const char *dir, uint64_t *ret_free, uint64_t *ret_reserve)
+{
+	struct statvfs st;
+
+	if (statvfs(dir, &st) < 0)
+		return -errno;
+	*ret_free = (uint64_t)st.f_bfree * st.f_frsize;
+	*ret_reserve =
+	    CK_MIN(CK_MAX((uint64_t)st.f_blocks * st.f_frsize / 20, (uint64_t)CK_FS_RESERVE_MIN),
+	           (uint64_t)CK_FS_RESERVE_MAX);
+	return 0;
 }
 
 int ck_fs_dir_sync(const char *dir)

@@ -25,6 +25,15 @@
  * other than a directory in the way) or -errno. */
 int ck_mkdirs(const char *dir, mode_t mode);
 
+/* The space a data directory's disk keeps free (walwriter refuses appends
+ * that would eat into it): 5 % of the filesystem, 1 to 32 MiB. */
+#define CK_FS_RESERVE_MIN (1u << 20)
+#define CK_FS_RESERVE_MAX (32u << 20)
+
+/* statvfs of DIR: *RET_FREE gets the bytes free, *RET_RESERVE the reserve
+ * (CK_FS_RESERVE_*) of its filesystem. Returns 0 or -errno. */
+int ck_fs_space(const char *dir, uint64_t *ret_free, uint64_t *ret_reserve);
+
 /* fsync of the directory DIR, making the names in it (new files, renames,
  * removals) durable. Returns 0 or -errno. */
 int ck_fs_dir_sync(const char *dir);

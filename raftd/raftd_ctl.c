@@ -8,7 +8,13 @@
  * RAFTD_CTL_PERIOD_MS the leader walks the registered brokers in LMDB:
  *   - a broker not fenced whose heartbeats lapsed for session_ms is fenced
  *     (FenceBroker, fenced = true, with the registration's incarnation, so
- *     a broker that re-registered meanwhile is left alone);
+ *     a broker that re-registered meanwhile is left alone); so is one whose
+ *     heartbeats say its data disk is full (walwriter refuses appends there)
+ *     while another broker heard from has room, as Kafka's controller fences
+ *     a broker whose log directory failed: its partitions get leaders that
+ *     can append, its ISR places go; when every disk is full nobody is
+ *     fenced for it (reads go on), and a partition whose only live ISR
+ *     member is such a broker keeps it as its leader;
  *   - a fenced broker heard from recently with its registered incarnation
  *     is unfenced (a broker that restarts registers again, which unfences
  *     it too); the leader's own broker is alive by definition;
@@ -62,6 +68,9 @@ typedef struct {
 	size_t n_fenced;
 	int32_t live[CK_CONFIG_PEERS_MAX];
 	size_t n_live;
+	int32_t full[CK_CONFIG_PEERS_MAX]; /* heard from, data disk full */
+	size_t n_full;
+	size_t n_roomy; /* brokers heard from whose data disk has room */
 	raftd_ctl_action_t *acts;
 	size_t n_acts;
 	size_t updates;    /* partition updates decided */
@@ -76,7 +85,7 @@ static raftd_ctl_broker_t *raftd_ctl_find(struct raftd_node *n, int32_t id, bool
 	}
 	if (!create || n->n_ctl == CK_ARRAY_LEN(n->ctl))
 		return NULL;
-	n->ctl[n->n_ctl] = (raftd_ctl_broker_t){id, ck_clock_mono_ms(), 0, 0, false};
+	n->ctl[n->n_ctl] = (raftd_ctl_broker_t){id, ck_clock_mono_ms(), 0, 0, false, false};
 	return &n->ctl[n->n_ctl++];
 }
 
@@ -98,6 +107,7 @@ void raftd_ctl_heartbeat(struct raftd_node *n, uint64_t peer,
 	b->seen_ms = ck_clock_mono_ms();
 	b->incarnation = hb->broker_incarnation;
 	b->applied = hb->applied_index;
+	b->storage_full = hb->storage_full;
 }
 
 static void raftd_ctl_done(void *arg, int err, uint64_t index, const raftd_apply_result_t *res)
@@ -163,6 +173,7 @@ static void raftd_ctl_decide(raftd_ctl_walk_t *w, const Chronik__Meta__MetadataC
 static void raftd_ctl_fence(raftd_ctl_walk_t *w, const raftd_ctl_broker_t *b,
                             const Chronik__Meta__BrokerRecord *rec, bool fenced)
 {
+	bool heard = b->seen_ms + w->n->session_ms > w->now_ms;
 	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
 	Chronik__Meta__FenceBroker fb = CHRONIK__META__FENCE_BROKER__INIT;
 
@@ -171,8 +182,9 @@ static void raftd_ctl_fence(raftd_ctl_walk_t *w, const raftd_ctl_broker_t *b,
 	fb.incarnation = rec->incarnation;
 	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER;
 	cmd.fence_broker = &fb;
-	ck_log(CK_LOG_INFO, "%s broker id=%d silent_ms=%llu", fenced ? "fencing" : "unfencing",
-	       rec->id, (unsigned long long)(w->now_ms > b->seen_ms ? w->now_ms - b->seen_ms : 0));
+	ck_log(CK_LOG_INFO, "%s broker id=%d silent_ms=%llu%s", fenced ? "fencing" : "unfencing",
+	       rec->id, (unsigned long long)(w->now_ms > b->seen_ms ? w->now_ms - b->seen_ms : 0),
+	       fenced && heard && b->storage_full ? " reason=\"data disk full\"" : "");
 	raftd_ctl_decide(w, &cmd, rec->id);
 }
 
@@ -181,16 +193,14 @@ static int raftd_ctl_broker_cb(void *arg, const Chronik__Meta__BrokerRecord *rec
 	raftd_ctl_walk_t *w = arg;
 	struct raftd_node *n = w->n;
 	raftd_ctl_broker_t *b = raftd_ctl_find(n, rec->id, true);
-	bool alive;
+	bool heard, alive;
 
 	if (!b)
 		return 0;
-	if (rec->id == n->cfg->node_id) {
-		b->seen_ms = w->now_ms;
-		b->incarnation = n->incarnation;
-		b->applied = n->applied;
-	}
-	alive = b->seen_ms + n->session_ms > w->now_ms;
+	heard = b->seen_ms + n->session_ms > w->now_ms;
+	alive = heard && !(b->storage_full && w->n_roomy > 0);
+	if (heard && b->storage_full && w->n_full < CK_ARRAY_LEN(w->full))
+		w->full[w->n_full++] = rec->id;
 	if (rec->fenced && w->n_fenced < RAFTD_CTL_FENCED_MAX)
 		w->fenced[w->n_fenced++] = rec->id;
 	else if (!rec->fenced && w->n_live < CK_ARRAY_LEN(w->live))
@@ -257,9 +267,10 @@ static int raftd_ctl_partition_cb(void *arg, const Chronik__Meta__PartitionRecor
 	}
 	if (n_isr == 0) {
 		/* No live ISR member: no leader, the ISR stays (no unclean
-		 * election). */
+		 * election); a leader fenced for its full disk only stays (it
+		 * still serves reads). */
 		w->leaderless++;
-		if (p->leader < 0)
+		if (p->leader < 0 || raftd_ctl_in(w->full, w->n_full, p->leader))
 			return 0; /* nothing changes */
 		memcpy(isr, p->isr, p->n_isr * sizeof(*isr));
 		n_isr = p->n_isr;
@@ -290,6 +301,19 @@ static int raftd_ctl_topic_cb(void *arg, const Chronik__Meta__TopicRecord *t)
 	       0;
 }
 
+/* The controller's own broker: alive by definition, its disk as looked at. */
+static void raftd_ctl_self(struct raftd_node *n, uint64_t now_ms)
+{
+	raftd_ctl_broker_t *b = raftd_ctl_find(n, n->cfg->node_id, true);
+
+	if (!b)
+		return;
+	b->seen_ms = now_ms;
+	b->incarnation = n->incarnation;
+	b->applied = n->applied;
+	b->storage_full = n->storage_full;
+}
+
 void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
 {
 	raftd_ctl_walk_t w = {.n = n, .now_ms = now_ms};
@@ -298,6 +322,10 @@ void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
 	if (now_ms < n->ctl_next_ms || n->stopping)
 		return;
 	n->ctl_next_ms = now_ms + RAFTD_CTL_PERIOD_MS;
+	raftd_ctl_self(n, now_ms);
+	for (size_t i = 0; i < n->n_ctl; i++)
+		if (n->ctl[i].seen_ms + n->session_ms > now_ms && !n->ctl[i].storage_full)
+			w.n_roomy++;
 	r = ck_meta_read_begin(n->meta, &w.txn);
 	if (r < 0)
 		return;

@@ -183,6 +183,7 @@ typedef struct {
 	uint64_t seen_ms; /* last heartbeat (or leadership start) */
 	uint64_t incarnation;
 	uint64_t applied;
+	bool storage_full; /* its last heartbeat said its data disk is full */
 	bool fence_pending;
 } raftd_ctl_broker_t;
 
@@ -270,6 +271,7 @@ struct raftd_node {
 	size_t ctl_updates;  /* partition updates in flight */
 	bool ctl_leaderless; /* partitions may lack a leader: walk them (raftd_ctl.c) */
 	uint64_t session_ms; /* a broker silent this long is fenced */
+	bool storage_full;   /* this node's data disk, as last looked at (raftd_node_net.c) */
 	/* committed entries not yet applied: items[item_head .. item_n) */
 	raftd_item_t *items;
 	size_t item_head;

@@ -26,6 +26,7 @@
 
 #include "ck_clock.h"
 #include "ck_err.h"
+#include "ck_fs.h"
 #include "ck_log.h"
 #include "raftd_msg.h"
 #include "raftd_node_int.h"
@@ -478,6 +479,30 @@ size_t raftd_node_net_expire(struct raftd_node *n, uint64_t now_ms)
 	return expired;
 }
 
+/* Whether this node's data disk is too full for walwriter to take appends
+ * (its reserve, ck_fs_space, plus a follower's fetch or a producer's batch):
+ * the broker heartbeat says so and the controller fences the broker while
+ * others have room (raftd_ctl.c), as Kafka's controller fences a broker
+ * whose log directory failed. Once full, twice the reserve must be free
+ * again, as walwriter wants before it takes appends again. */
+#define RAFTD_STORAGE_SLACK (2u << 20)
+
+static void raftd_node_storage_look(struct raftd_node *n)
+{
+	uint64_t free_b, reserve;
+	bool full;
+
+	if (ck_fs_space(n->cfg->data_dir, &free_b, &reserve) < 0)
+		return;
+	full = free_b < reserve * (n->storage_full ? 2 : 1) + RAFTD_STORAGE_SLACK;
+	if (full != n->storage_full)
+		ck_log(full ? CK_LOG_WARN : CK_LOG_INFO, "data disk %s free=%llu reserve=%llu",
+		       full ? "full: the broker asks to be fenced"
+		            : "has room again: unfence asked",
+		       (unsigned long long)free_b, (unsigned long long)reserve);
+	n->storage_full = full;
+}
+
 void raftd_node_net_tick(struct raftd_node *n)
 {
 	Chronik__Raftnet__Envelope item = CHRONIK__RAFTNET__ENVELOPE__INIT;
@@ -485,11 +510,13 @@ void raftd_node_net_tick(struct raftd_node *n)
 
 	if (!n->net || n->ticks % RAFTD_HEARTBEAT_TICKS != 0)
 		return;
+	raftd_node_storage_look(n);
 	if (n->role == RAFT_LEADER || n->leader == RAFT_NONE || n->stopping)
 		return;
 	raftd_node_net_progress(n);
 	hb.broker_incarnation = n->incarnation;
 	hb.applied_index = n->applied;
+	hb.storage_full = n->storage_full;
 	item.heartbeat = &hb;
 	/* Only over a live connection: a stale heartbeat is worthless. */
 	if (raftd_net_connected(n->net, n->leader) &&

@@ -18,12 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 
 #include "ck_clock.h"
 #include "ck_err.h"
+#include "ck_fs.h"
 #include "ck_log.h"
-
 
 static wal_job_t *wal_admin_job(wal_job_kind_t kind, wal_client_t *c, uint64_t cid, wal_log_t *l)
 {
@@ -215,13 +214,11 @@ static bool wal_req_append(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRe
 }
 
 /* Space the data directory's disk keeps free when appends are refused
- * (5 % of it, 1 to 32 MiB), for what is already on its way: appends since
+ * (ck_fs_space: 5 % of it, 1 to 32 MiB), for what is already on its way: appends since
  * the last look (at most a quarter of it), index entries, new segment
  * files, checkpoints, and raftd's metadata log, whose appends are never
  * refused (metadata writes, such as deleting a topic to free space, go on). */
-#define WAL_SPACE_RESERVE_MIN (1u << 20)
-#define WAL_SPACE_RESERVE_MAX (32u << 20)
-#define WAL_SPACE_LOOK_MS     50
+#define WAL_SPACE_LOOK_MS 50
 
 /* Whether the disk is too full for LEN more bytes (looked at with statvfs
  * every WAL_SPACE_LOOK_MS or a quarter of the reserve in appends). A write that
@@ -232,19 +229,14 @@ static bool wal_req_append(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRe
 static bool wal_space_low(wal_server_t *w, size_t len)
 {
 	uint64_t now = ck_clock_mono_ms();
-	struct statvfs st;
 	bool low;
 
 	if (now - w->space_look_ms >= WAL_SPACE_LOOK_MS || w->space_since >= w->space_reserve / 4) {
 		w->space_look_ms = now;
 		w->space_since = 0;
-		w->space_free = UINT64_MAX; /* unknown: the write will tell */
-		w->space_reserve = WAL_SPACE_RESERVE_MAX;
-		if (statvfs(w->cfg->data_dir, &st) == 0) {
-			w->space_free = (uint64_t)st.f_bfree * st.f_frsize;
-			w->space_reserve = CK_MIN(CK_MAX((uint64_t)st.f_blocks * st.f_frsize / 20,
-			                                 (uint64_t)WAL_SPACE_RESERVE_MIN),
-			                          (uint64_t)WAL_SPACE_RESERVE_MAX);
+		if (ck_fs_space(w->cfg->data_dir, &w->space_free, &w->space_reserve) < 0) {
+			w->space_free = UINT64_MAX; /* unknown: the write will tell */
+			w->space_reserve = CK_FS_RESERVE_MAX;
 		}
 	}
 	/* Once refusing, twice the reserve must be free again: no flapping

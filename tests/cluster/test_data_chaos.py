@@ -155,6 +155,15 @@ class DataChaos(NodeTestCase):
         self.t0 = time.monotonic()
         return acked, errors, stop, t
 
+    def raft_leader(self, nodes):
+        """The node whose raftd leads, or None."""
+        for n in nodes:
+            st = n.status()
+            raftd = st and n.child('raftd', st)
+            if raftd and raftd.get('role') == 'leader':
+                return n
+        return None
+
     def whole(self, nodes):
         """Every node's own Metadata lists three ISR members everywhere."""
         return all(len(p.isrs) == 3 for n in nodes for p in self.metadata([n]).values())

@@ -139,14 +139,6 @@ class DataPartition(test_data_chaos.DataChaos):
         sys.stderr.write('%.1f healed node %d\n' % (time.monotonic() - self.t0, n.node_id))
         return p0
 
-    def raft_leader(self, nodes):
-        for n in nodes:
-            st = n.status()
-            raftd = st and n.child('raftd', st)
-            if raftd and raftd.get('role') == 'leader':
-                return n
-        return None
-
     def test_acked_data_across_cuts(self):
         self.ck = require_module('confluent_kafka')
         test_data_chaos.PARTS = self.PARTS

@@ -608,10 +608,12 @@ class NodeTestCase(unittest.TestCase):
         self.addCleanup(self._node_cleanup, n)
         return n
 
-    def cluster(self, name, extra='', hosts=None):
+    def cluster(self, name, extra='', hosts=None, tmpfs=None):
         """Three nodes on free ports, peers of each other (quorum metadata,
         WAL profile high, EXTRA appended to each config), started and
-        ready; HOSTS: the three nodes' addresses (default 127.0.0.1)."""
+        ready; HOSTS: the three nodes' addresses (default 127.0.0.1);
+        TMPFS: {node id: MB}, data directories put on a tmpfs of that size
+        (Node.mount_tmpfs) before the start."""
         ports = set()
 
         def port():
@@ -632,6 +634,8 @@ class NodeTestCase(unittest.TestCase):
         for n in nodes:
             n.config_extra = ('[metadata]\ncommit = "quorum"\n[wal]\nprofile = "high"\n'
                               + extra + peers)
+            if tmpfs and n.node_id in tmpfs:
+                n.mount_tmpfs(tmpfs[n.node_id])
             n.start(wait=False)
         for n in nodes:
             n.wait_ready()

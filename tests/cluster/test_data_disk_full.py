@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""test_data_disk_full.py: one node's data disk fills up while a real client
+produces with acks=all to a 3-node cluster (suite cluster:
+cluster_data_disk_full).
+
+Owned by the cluster suite. Three nodes, each with its data directory on
+a 64 MB tmpfs of its own; a topic of 6 partitions, replication factor 3,
+min.insync.replicas 2, and the confluent-kafka producer of
+test_data_chaos.py (acks=all, about 4,000 numbered messages a second).
+Twice, first on a node that is not the Raft leader, then on the Raft
+leader (the controller itself), a ballast file fills the node's disk past
+walwriter's reserve, as another program would. What a user should see, as
+with Kafka, whose controller fences a broker whose log directory failed:
+  - within 15 s the full node leads no partition and is in no ISR (its
+    raftd reports the full disk in its broker heartbeats, or to itself as
+    the controller, and the broker is fenced), and every partition, those
+    it led included, takes acks=all writes again (a second producer's
+    message to each partition is acknowledged);
+  - the ballast deleted, the node is unfenced and back in every ISR within
+    60 s;
+  - with the producer stopped: every acknowledged message is read back and
+    the three nodes' logs hold the same batches; no process restarted.
+Needs root (the tmpfs; else SKIP).
+Not for: a single node's full disk (kafka_durability test_disk_full),
+random faults (test_data_chaos.py).
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'integration', 'kafka'))
+from kharness import main, require_module, wait_for  # noqa: E402
+import test_data_chaos  # noqa: E402
+
+TMPFS_MB = 64
+
+
+class DataDiskFull(test_data_chaos.DataChaos):
+
+    test_acked_data_under_faults = None  # the chaos case is test_data_chaos.py's
+
+    def fill(self, path, leave):
+        """Writes a ballast file at PATH until LEAVE bytes are free."""
+        chunk = b'\0' * (1 << 20)
+        with open(path, 'wb') as f:
+            while True:
+                st = os.statvfs(os.path.dirname(path))
+                free = st.f_bfree * st.f_frsize
+                if free <= leave:
+                    break
+                try:
+                    f.write(chunk[:min(len(chunk), free - leave)])
+                    f.flush()
+                except OSError:
+                    break
+
+    def placement(self, nodes):
+        """{partition: (leader, isr)} as the nodes in NODES see it."""
+        return {k: (v.leader, sorted(v.isrs)) for k, v in self.metadata(nodes).items()}
+
+    def each_partition_acked(self, others, timeout):
+        """One message to every partition through a second producer
+        bootstrapped from OTHERS; each must be acknowledged within TIMEOUT s."""
+        ck = self.ck
+        done = {}
+        p = ck.Producer({'bootstrap.servers': self.bootstrap(others), 'acks': 'all',
+                         'message.timeout.ms': int(timeout * 1000)})
+        for part in range(test_data_chaos.PARTS):
+            p.produce(self.topic, b'probe', partition=part,
+                      on_delivery=lambda err, msg: done.__setitem__(msg.partition(), err))
+        p.flush(timeout + 5)
+        bad = {k: str(v) for k, v in done.items() if v is not None}
+        self.assertEqual(len(done), test_data_chaos.PARTS, 'no report for some partitions')
+        self.assertEqual(bad, {}, 'partitions refusing writes while a node is full')
+
+    def full_round(self, nodes, victim, acked, why):
+        """Fills VICTIM's disk, checks that it is fenced out and that every
+        partition takes writes, frees the disk, waits for whole ISRs."""
+        others = [n for n in nodes if n is not victim]
+        vid = victim.node_id
+        ballast = os.path.join(victim.data, 'ballast')
+        self.ballasts.append(ballast)
+        wait_for(lambda: any(lead == vid for lead, _ in self.placement(others).values()), 30,
+                 'node %d leading a partition' % vid)
+        # Full: 2 MB less free than walwriter's reserve (5 % of the tmpfs).
+        self.fill(ballast, TMPFS_MB * (1 << 20) // 20 - (2 << 20))
+        sys.stderr.write('%.1f node %d (%s) full: %s\n' % (time.monotonic() - self.t0, vid, why,
+                                                          self.placement(others)))
+
+        def fenced_out():
+            pl = self.placement(others)
+            return all(lead != vid and vid not in isr for lead, isr in pl.values())
+        wait_for(fenced_out, 15, 'node %d leading nothing and in no ISR' % vid)
+        sys.stderr.write('%.1f node %d out: %s\n' % (time.monotonic() - self.t0, vid,
+                                                     self.placement(others)))
+        self.assertTrue(victim.log_grep('data disk full'))
+        self.each_partition_acked(others, 30)
+        before = len(acked)
+        wait_for(lambda: len(acked) > before + 2000, 30,
+                 'acknowledgements while node %d is full' % vid)
+        os.unlink(ballast)
+        sys.stderr.write('%.1f ballast deleted\n' % (time.monotonic() - self.t0))
+        wait_for(lambda: self.whole(nodes), 60, 'node %d back in every ISR' % vid)
+        sys.stderr.write('%.1f every ISR whole\n' % (time.monotonic() - self.t0))
+
+    def test_one_node_disk_full(self):
+        self.ck = require_module('confluent_kafka')
+        self.ballasts = []
+        nodes = self.cluster('dfull', tmpfs={1: TMPFS_MB, 2: TMPFS_MB, 3: TMPFS_MB})
+        acked, errors, stop, t = self.start_producing(nodes, 'full')
+        try:
+            wait_for(lambda: len(acked) >= 2000, 60, 'the first acknowledgements')
+            wait_for(lambda: self.raft_leader(nodes) is not None, 30, 'a Raft leader')
+            ctl = self.raft_leader(nodes)
+            self.full_round(nodes, [n for n in nodes if n is not ctl][0], acked, 'a follower')
+            ctl = self.raft_leader(nodes)
+            self.full_round(nodes, ctl, acked, 'the Raft leader')
+        finally:
+            stop.set()
+            t.join(200)
+            for b in self.ballasts:
+                if os.path.exists(b):
+                    os.unlink(b)
+        self.assertFalse(t.is_alive(), 'the producer did not finish')
+        sys.stderr.write('%d sent, %d acknowledged; %d refused (%s)\n'
+                         % (self.sent, len(acked), len(errors), errors[:3]))
+        for n in nodes:
+            st = n.status()
+            self.assertEqual({c['name']: c['restarts'] for c in st['children']},
+                             {c['name']: 0 for c in st['children']},
+                             'a process of node %d restarted' % n.node_id)
+        self.check_acked(nodes, acked)
+
+
+if __name__ == '__main__':
+    main()
