@@ -370,11 +370,12 @@ void raftd_ctl_describe(const struct raftd_node *n, char *buf, size_t len)
 			w = snprintf(buf + used, len - used, "%s%llu:down", used ? " " : "",
 			             (unsigned long long)id);
 		else
-			w = snprintf(buf + used, len - used, "%s%llu:lag=%llu", used ? " " : "",
+			w = snprintf(buf + used, len - used, "%s%llu:lag=%llu%s", used ? " " : "",
 			             (unsigned long long)id,
 			             (unsigned long long)(n->applied > b->applied
 			                                      ? n->applied - b->applied
-			                                      : 0));
+			                                      : 0),
+			             b->storage_full ? ":disk-full" : "");
 		if (w < 0)
 			break;
 		used += (size_t)w;

@@ -340,6 +340,9 @@ static void tx_gauges(ck_prom_t *t, const raftd_metrics_t *m, const raftd_metric
 	            "Entries committed (as the leader says) not yet applied here", live->apply_lag);
 	ck_prom_u64(t, "chronik_raft_proposals_pending", "gauge",
 	            "Metadata writes waiting for their answer here", live->pending);
+	ck_prom_u64(t, "chronik_node_data_disk_full", "gauge",
+	            "Whether the data disk is too full for appends (the broker asks to be fenced)",
+	            live->storage_full);
 }
 
 int raftd_metrics_render(const raftd_metrics_t *m, const raftd_metrics_live_t *live,

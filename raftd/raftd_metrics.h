@@ -102,6 +102,7 @@ typedef struct {
 	uint64_t last_index;
 	uint64_t apply_lag; /* committed (as the leader says) but not applied here */
 	uint64_t pending;   /* proposals waiting for an answer */
+	bool storage_full;  /* the data disk too full for appends (the broker asks to be fenced) */
 	const uint64_t *voters;
 	uint32_t n_voters;
 } raftd_metrics_live_t;

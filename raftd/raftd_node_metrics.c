@@ -22,6 +22,7 @@ int raftd_node_metrics_render(const struct raftd_node *n, ck_buf_t *out)
 	live.applied_index = ns.applied_index;
 	live.apply_lag = ns.lag;
 	live.pending = ns.queued + ns.inflight;
+	live.storage_full = n->storage_full;
 	live.voters = n->voters;
 	live.n_voters = n->n_voters;
 	if (n->raft) {

@@ -13,7 +13,8 @@ walwriter's reserve, as another program would. What a user should see, as
 with Kafka, whose controller fences a broker whose log directory failed:
   - within 15 s the full node leads no partition and is in no ISR (its
     raftd reports the full disk in its broker heartbeats, or to itself as
-    the controller, and the broker is fenced), and every partition, those
+    the controller, and the broker is fenced; its GET /metrics says
+    chronik_node_data_disk_full 1), and every partition, those
     it led included, takes acks=all writes again (a second producer's
     message to each partition is acknowledged);
   - the ballast deleted, the node is unfenced and back in every ISR within
@@ -96,6 +97,7 @@ class DataDiskFull(test_data_chaos.DataChaos):
         sys.stderr.write('%.1f node %d out: %s\n' % (time.monotonic() - self.t0, vid,
                                                      self.placement(others)))
         self.assertTrue(victim.log_grep('data disk full'))
+        self.assertEqual(victim.metrics().get('chronik_node_data_disk_full'), 1)
         self.each_partition_acked(others, 30)
         before = len(acked)
         wait_for(lambda: len(acked) > before + 2000, 30,
@@ -103,6 +105,7 @@ class DataDiskFull(test_data_chaos.DataChaos):
         os.unlink(ballast)
         sys.stderr.write('%.1f ballast deleted\n' % (time.monotonic() - self.t0))
         wait_for(lambda: self.whole(nodes), 60, 'node %d back in every ISR' % vid)
+        self.assertEqual(victim.metrics().get('chronik_node_data_disk_full'), 0)
         sys.stderr.write('%.1f every ISR whole\n' % (time.monotonic() - self.t0))
 
     def test_one_node_disk_full(self):
