@@ -13,8 +13,9 @@
  *     while another broker heard from has room, as Kafka's controller fences
  *     a broker whose log directory failed: its partitions get leaders that
  *     can append, its ISR places go; when every disk is full nobody is
- *     fenced for it (reads go on), and a partition whose only live ISR
- *     member is such a broker keeps it as its leader;
+ *     fenced for it (reads go on); and so is one shutting down (Kafka's
+ *     controlled shutdown, raftd_ctl_depart); a partition whose only live
+ *     ISR member is a broker fenced because it asked keeps it as leader;
  *   - a fenced broker heard from recently with its registered incarnation
  *     is unfenced (a broker that restarts registers again, which unfences
  *     it too); the leader's own broker is alive by definition;
@@ -40,6 +41,7 @@
 #include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
+#include "ck_notify.h"
 #include "raftd_node_int.h"
 
 #define RAFTD_CTL_PERIOD_MS   500
@@ -68,9 +70,10 @@ typedef struct {
 	size_t n_fenced;
 	int32_t live[CK_CONFIG_PEERS_MAX];
 	size_t n_live;
-	int32_t full[CK_CONFIG_PEERS_MAX]; /* heard from, data disk full */
-	size_t n_full;
-	size_t n_roomy; /* brokers heard from whose data disk has room */
+	int32_t asking[CK_CONFIG_PEERS_MAX]; /* heard from, asking to be fenced
+	                                        (disk full, shutting down) */
+	size_t n_asking;
+	size_t n_roomy; /* brokers heard from, staying, whose data disk has room */
 	raftd_ctl_action_t *acts;
 	size_t n_acts;
 	size_t updates;    /* partition updates decided */
@@ -85,7 +88,7 @@ static raftd_ctl_broker_t *raftd_ctl_find(struct raftd_node *n, int32_t id, bool
 	}
 	if (!create || n->n_ctl == CK_ARRAY_LEN(n->ctl))
 		return NULL;
-	n->ctl[n->n_ctl] = (raftd_ctl_broker_t){id, ck_clock_mono_ms(), 0, 0, false, false};
+	n->ctl[n->n_ctl] = (raftd_ctl_broker_t){id, ck_clock_mono_ms(), 0, 0, false, false, false};
 	return &n->ctl[n->n_ctl++];
 }
 
@@ -108,6 +111,9 @@ void raftd_ctl_heartbeat(struct raftd_node *n, uint64_t peer,
 	b->incarnation = hb->broker_incarnation;
 	b->applied = hb->applied_index;
 	b->storage_full = hb->storage_full;
+	if (hb->shutting_down && !b->departing)
+		n->ctl_next_ms = 0; /* a controlled shutdown: at the next tick */
+	b->departing = hb->shutting_down;
 }
 
 static void raftd_ctl_done(void *arg, int err, uint64_t index, const raftd_apply_result_t *res)
@@ -121,6 +127,7 @@ static void raftd_ctl_done(void *arg, int err, uint64_t index, const raftd_apply
 
 		if (b)
 			b->fence_pending = false;
+		n->ctl_next_ms = 0; /* its partitions at the next tick */
 	} else if (n->ctl_updates > 0) {
 		n->ctl_updates--;
 	}
@@ -184,7 +191,10 @@ static void raftd_ctl_fence(raftd_ctl_walk_t *w, const raftd_ctl_broker_t *b,
 	cmd.fence_broker = &fb;
 	ck_log(CK_LOG_INFO, "%s broker id=%d silent_ms=%llu%s", fenced ? "fencing" : "unfencing",
 	       rec->id, (unsigned long long)(w->now_ms > b->seen_ms ? w->now_ms - b->seen_ms : 0),
-	       fenced && heard && b->storage_full ? " reason=\"data disk full\"" : "");
+	       !fenced || !heard ? ""
+	       : b->departing    ? " reason=\"controlled shutdown\""
+	       : b->storage_full ? " reason=\"data disk full\""
+	                         : "");
 	raftd_ctl_decide(w, &cmd, rec->id);
 }
 
@@ -198,9 +208,9 @@ static int raftd_ctl_broker_cb(void *arg, const Chronik__Meta__BrokerRecord *rec
 	if (!b)
 		return 0;
 	heard = b->seen_ms + n->session_ms > w->now_ms;
-	alive = heard && !(b->storage_full && w->n_roomy > 0);
-	if (heard && b->storage_full && w->n_full < CK_ARRAY_LEN(w->full))
-		w->full[w->n_full++] = rec->id;
+	alive = heard && !b->departing && !(b->storage_full && w->n_roomy > 0);
+	if (heard && (b->storage_full || b->departing) && w->n_asking < CK_ARRAY_LEN(w->asking))
+		w->asking[w->n_asking++] = rec->id;
 	if (rec->fenced && w->n_fenced < RAFTD_CTL_FENCED_MAX)
 		w->fenced[w->n_fenced++] = rec->id;
 	else if (!rec->fenced && w->n_live < CK_ARRAY_LEN(w->live))
@@ -267,10 +277,10 @@ static int raftd_ctl_partition_cb(void *arg, const Chronik__Meta__PartitionRecor
 	}
 	if (n_isr == 0) {
 		/* No live ISR member: no leader, the ISR stays (no unclean
-		 * election); a leader fenced for its full disk only stays (it
-		 * still serves reads). */
+		 * election); a leader fenced only because it asked (a full
+		 * disk, a controlled shutdown) stays: it still serves reads. */
 		w->leaderless++;
-		if (p->leader < 0 || raftd_ctl_in(w->full, w->n_full, p->leader))
+		if (p->leader < 0 || raftd_ctl_in(w->asking, w->n_asking, p->leader))
 			return 0; /* nothing changes */
 		memcpy(isr, p->isr, p->n_isr * sizeof(*isr));
 		n_isr = p->n_isr;
@@ -312,6 +322,7 @@ static void raftd_ctl_self(struct raftd_node *n, uint64_t now_ms)
 	b->incarnation = n->incarnation;
 	b->applied = n->applied;
 	b->storage_full = n->storage_full;
+	b->departing = n->departing;
 }
 
 void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
@@ -324,7 +335,8 @@ void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
 	n->ctl_next_ms = now_ms + RAFTD_CTL_PERIOD_MS;
 	raftd_ctl_self(n, now_ms);
 	for (size_t i = 0; i < n->n_ctl; i++)
-		if (n->ctl[i].seen_ms + n->session_ms > now_ms && !n->ctl[i].storage_full)
+		if (n->ctl[i].seen_ms + n->session_ms > now_ms && !n->ctl[i].storage_full &&
+		    !n->ctl[i].departing)
 			w.n_roomy++;
 	r = ck_meta_read_begin(n->meta, &w.txn);
 	if (r < 0)
@@ -401,4 +413,91 @@ uint64_t raftd_ctl_successor(const struct raftd_node *n)
 		}
 	}
 	return best;
+}
+
+/* ---- controlled shutdown (this node's side) ---- */
+
+#define RAFTD_DEPART_LOOK_MS   250
+#define RAFTD_DEPART_NOBODY_MS 1000 /* no leader known this long: nobody to ask */
+
+void raftd_ctl_depart(struct raftd_node *n)
+{
+	if (n->departing)
+		return;
+	n->departing = true;
+	n->depart_ms = ck_clock_mono_ms();
+	n->depart_next_ms = 0;
+	ck_log(CK_LOG_INFO, "controlled shutdown: the broker asks to be fenced");
+	n->ctl_next_ms = 0;          /* as the controller: at the next tick */
+	raftd_node_net_heartbeat(n); /* as a follower: tell the controller now */
+}
+
+typedef struct {
+	struct raftd_node *n;
+	MDB_txn *txn;
+	int32_t live[CK_CONFIG_PEERS_MAX]; /* other brokers, not fenced */
+	size_t n_live;
+	size_t needed; /* partitions whose ISR holds us and a live other */
+} raftd_depart_walk_t;
+
+static int raftd_depart_broker_cb(void *arg, const Chronik__Meta__BrokerRecord *rec)
+{
+	raftd_depart_walk_t *w = arg;
+
+	if (!rec->fenced && rec->id != w->n->cfg->node_id && w->n_live < CK_ARRAY_LEN(w->live))
+		w->live[w->n_live++] = rec->id;
+	return 0;
+}
+
+static int raftd_depart_partition_cb(void *arg, const Chronik__Meta__PartitionRecord *p)
+{
+	raftd_depart_walk_t *w = arg;
+	bool ours = false, other = false;
+
+	for (size_t i = 0; i < p->n_isr; i++) {
+		if (p->isr[i] == w->n->cfg->node_id)
+			ours = true;
+		else if (raftd_ctl_in(w->live, w->n_live, p->isr[i]))
+			other = true;
+	}
+	w->needed += ours && other;
+	return w->needed > 0; /* one is enough */
+}
+
+static int raftd_depart_topic_cb(void *arg, const Chronik__Meta__TopicRecord *t)
+{
+	raftd_depart_walk_t *w = arg;
+
+	return ck_meta_partitions_foreach(w->n->meta, w->txn, t->name, raftd_depart_partition_cb,
+	                                  w) != 0;
+}
+
+void raftd_ctl_depart_check(struct raftd_node *n, uint64_t now_ms)
+{
+	raftd_depart_walk_t w = {.n = n};
+	const char *why = NULL;
+	int r;
+
+	if (!n->departing || n->depart_done || now_ms < n->depart_next_ms)
+		return;
+	n->depart_next_ms = now_ms + RAFTD_DEPART_LOOK_MS;
+	if (n->role != RAFT_LEADER && n->leader == RAFT_NONE &&
+	    now_ms - n->depart_ms >= RAFTD_DEPART_NOBODY_MS) {
+		why = "no controller known";
+	} else {
+		r = ck_meta_read_begin(n->meta, &w.txn);
+		if (r < 0)
+			return;
+		r = ck_meta_brokers_foreach(n->meta, w.txn, raftd_depart_broker_cb, &w);
+		if (r >= 0)
+			r = ck_meta_topics_foreach(n->meta, w.txn, raftd_depart_topic_cb, &w);
+		ck_meta_read_end(w.txn);
+		if (r < 0 || w.needed)
+			return;
+		why = "no partition needs this node";
+	}
+	n->depart_done = true;
+	ck_log(CK_LOG_INFO, "controlled shutdown: %s ms=%llu", why,
+	       (unsigned long long)(now_ms - n->depart_ms));
+	(void)ck_notify("CHRONIK_DRAINED=1");
 }

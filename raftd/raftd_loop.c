@@ -19,6 +19,7 @@
  */
 #include "raftd_loop.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,7 @@ typedef struct {
 	raftd_service_t *svc;
 	struct event *status_ev; /* periodic STATUS= refresh */
 	struct event *drain_ev;
+	struct event *usr2_ev; /* the supervisor's controlled shutdown */
 	uint64_t drain_until_ms;
 	char status_text[384]; /* STATUS= last sent */
 	int exit_code;
@@ -159,6 +161,16 @@ static void raftd_on_stop(void *arg)
 	raftd_drain_cb(-1, 0, l);
 }
 
+static void raftd_usr2_cb(evutil_socket_t sig, short what, void *arg)
+{
+	raftd_loop_t *l = arg;
+
+	(void)sig;
+	(void)what;
+	if (l->node)
+		raftd_node_depart(l->node);
+}
+
 /* ---- connections ---- */
 
 static void raftd_conn_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, void *arg)
@@ -207,7 +219,9 @@ static int raftd_loop_setup(raftd_loop_t *l)
 	l->wal = raftd_wal_new();
 	l->status_ev = event_new(base, -1, EV_PERSIST, raftd_status_timer_cb, l);
 	l->drain_ev = evtimer_new(base, raftd_drain_cb, l);
-	if (!l->wal || !l->status_ev || !l->drain_ev || event_add(l->status_ev, &tv) < 0)
+	l->usr2_ev = evsignal_new(base, SIGUSR2, raftd_usr2_cb, l);
+	if (!l->wal || !l->status_ev || !l->drain_ev || !l->usr2_ev ||
+	    event_add(l->status_ev, &tv) < 0 || evsignal_add(l->usr2_ev, NULL) < 0)
 		return -ENOMEM;
 	r = ck_daemon_peer_add(l->d, "walwriter", raftd_wal_client_handlers(), l->wal, &cl);
 	if (r < 0)
@@ -236,6 +250,8 @@ static void raftd_loop_free(raftd_loop_t *l)
 		event_free(l->status_ev);
 	if (l->drain_ev)
 		event_free(l->drain_ev);
+	if (l->usr2_ev)
+		event_free(l->usr2_ev);
 	raftd_service_free(l->svc);
 	raftd_node_free(l->node);
 	raftd_wal_free(l->wal);

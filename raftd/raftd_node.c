@@ -632,6 +632,7 @@ static void raftd_tick_cb(evutil_socket_t fd, short what, void *arg)
 		raftd_node_net_tick(n);
 		if (n->role == RAFT_LEADER && n->serving)
 			raftd_ctl_tick(n, now);
+		raftd_ctl_depart_check(n, now);
 	}
 	raftd_node_pump(n);
 }
@@ -883,6 +884,11 @@ int raftd_node_new(raftd_node_t **ret, struct event_base *base, const ck_config_
 	       (unsigned long long)n->incarnation);
 	*ret = n;
 	return 0;
+}
+
+void raftd_node_depart(raftd_node_t *n)
+{
+	raftd_ctl_depart(n);
 }
 
 void raftd_node_stop(raftd_node_t *n)

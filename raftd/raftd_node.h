@@ -136,6 +136,12 @@ int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_p
  * leadership to its most caught-up follower (status: transferring). */
 void raftd_node_stop(raftd_node_t *n);
 
+/* Controlled shutdown (the supervisor's SIGUSR2): the broker asks the
+ * controller to fence it, so that its partitions get other leaders and its
+ * ISR places go; CHRONIK_DRAINED=1 goes to the supervisor once no partition
+ * needs it any more (raftd_ctl.c). The node serves on meanwhile. */
+void raftd_node_depart(raftd_node_t *n);
+
 /* An accepted connection on the raft listener (an accept function for
  * ck_daemon_listen_tcp with the node as its argument). Takes FD. */
 void raftd_node_accept(int fd, void *node);

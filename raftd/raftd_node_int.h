@@ -184,6 +184,7 @@ typedef struct {
 	uint64_t incarnation;
 	uint64_t applied;
 	bool storage_full; /* its last heartbeat said its data disk is full */
+	bool departing;    /* ... that it is shutting down (controlled shutdown) */
 	bool fence_pending;
 } raftd_ctl_broker_t;
 
@@ -272,6 +273,10 @@ struct raftd_node {
 	bool ctl_leaderless; /* partitions may lack a leader: walk them (raftd_ctl.c) */
 	uint64_t session_ms; /* a broker silent this long is fenced */
 	bool storage_full;   /* this node's data disk, as last looked at (raftd_node_net.c) */
+	bool departing;      /* controlled shutdown asked (SIGUSR2, raftd_ctl_depart) */
+	bool depart_done;    /* ... and CHRONIK_DRAINED=1 sent */
+	uint64_t depart_ms;  /* when it was asked (monotonic) */
+	uint64_t depart_next_ms; /* the next look at the partitions */
 	/* committed entries not yet applied: items[item_head .. item_n) */
 	raftd_item_t *items;
 	size_t item_head;
@@ -363,6 +368,8 @@ void raftd_node_net_send(struct raftd_node *n, const raft_ready_t *rd);
 void raftd_node_net_forward(struct raftd_node *n);
 /* Every tick: heartbeats to the leader. */
 void raftd_node_net_tick(struct raftd_node *n);
+/* A broker heartbeat to the leader now (a follower with a live connection). */
+void raftd_node_net_heartbeat(struct raftd_node *n);
 /* The leader changed (soft state). */
 void raftd_node_net_leader_changed(struct raftd_node *n);
 /* A forwarded proposal expired: forget it. */
@@ -393,6 +400,11 @@ void raftd_ctl_reset(struct raftd_node *n);
 void raftd_ctl_heartbeat(struct raftd_node *n, uint64_t peer,
                          const Chronik__Raftnet__BrokerHeartbeat *hb);
 void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms);
+/* Controlled shutdown: the broker asks to be fenced (its heartbeats, or the
+ * controller's own view), then CHRONIK_DRAINED=1 goes to the supervisor once
+ * no partition needs it any more (raftd_ctl_depart_check, every tick). */
+void raftd_ctl_depart(struct raftd_node *n);
+void raftd_ctl_depart_check(struct raftd_node *n, uint64_t now_ms);
 /* The follower best placed to take over leadership (connected, heard
  * from, furthest applied), or RAFT_NONE. */
 uint64_t raftd_ctl_successor(const struct raftd_node *n);

@@ -503,25 +503,31 @@ static void raftd_node_storage_look(struct raftd_node *n)
 	n->storage_full = full;
 }
 
-void raftd_node_net_tick(struct raftd_node *n)
+void raftd_node_net_heartbeat(struct raftd_node *n)
 {
 	Chronik__Raftnet__Envelope item = CHRONIK__RAFTNET__ENVELOPE__INIT;
 	Chronik__Raftnet__BrokerHeartbeat hb = CHRONIK__RAFTNET__BROKER_HEARTBEAT__INIT;
 
-	if (!n->net || n->ticks % RAFTD_HEARTBEAT_TICKS != 0)
-		return;
-	raftd_node_storage_look(n);
-	if (n->role == RAFT_LEADER || n->leader == RAFT_NONE || n->stopping)
+	if (!n->net || n->role == RAFT_LEADER || n->leader == RAFT_NONE || n->stopping)
 		return;
 	raftd_node_net_progress(n);
 	hb.broker_incarnation = n->incarnation;
 	hb.applied_index = n->applied;
 	hb.storage_full = n->storage_full;
+	hb.shutting_down = n->departing;
 	item.heartbeat = &hb;
 	/* Only over a live connection: a stale heartbeat is worthless. */
 	if (raftd_net_connected(n->net, n->leader) &&
 	    raftd_net_send_item(n->net, n->leader, &item) == 0)
 		raftd_net_flush(n->net);
+}
+
+void raftd_node_net_tick(struct raftd_node *n)
+{
+	if (!n->net || n->ticks % RAFTD_HEARTBEAT_TICKS != 0)
+		return;
+	raftd_node_storage_look(n);
+	raftd_node_net_heartbeat(n);
 }
 
 int raftd_node_net_start(struct raftd_node *n)

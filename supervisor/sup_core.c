@@ -217,6 +217,7 @@ int sup_notify_parse(const char *msg, sup_notify_t *ret)
 	ret->stopping = sup_notify_flag(msg, "STOPPING");
 	ret->reloading = sup_notify_flag(msg, "RELOADING");
 	ret->watchdog = sup_notify_flag(msg, "WATCHDOG");
+	ret->drained = sup_notify_flag(msg, "CHRONIK_DRAINED");
 	ret->has_status = ck_notify_field(msg, "STATUS", ret->status, sizeof(ret->status));
 	ret->has_role = ck_notify_field(msg, "CHRONIK_ROLE", ret->role, sizeof(ret->role));
 	if (sup_notify_int(msg, "ERRNO", &v)) {

@@ -134,6 +134,7 @@ typedef struct {
 	char role[SUP_NOTIFY_ROLE_MAX];
 	bool has_errno; /* ERRNO=n */
 	int errno_value;
+	bool drained;      /* CHRONIK_DRAINED=1: raftd moved the node's leadership away */
 	bool has_main_pid; /* MAINPID=n */
 	int32_t main_pid;
 } sup_notify_t;

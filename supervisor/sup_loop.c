@@ -159,8 +159,15 @@ static void sup_node_stop_next(sup_node_t *node)
 
 static void sup_node_stop(sup_node_t *node, int exit_code, const char *reason)
 {
+	char why[sizeof(node->stop_reason)];
+
 	if (node->phase == SUP_PHASE_STOPPING)
 		return;
+	if (node->drain_ev)
+		(void)evtimer_del(node->drain_ev);
+	node->draining = false;
+	snprintf(why, sizeof(why), "%s", reason); /* REASON may be stop_reason itself */
+	reason = why;
 	node->phase = SUP_PHASE_STOPPING;
 	node->exit_code = exit_code;
 	snprintf(node->stop_reason, sizeof(node->stop_reason), "%s", reason);
@@ -207,6 +214,12 @@ static void sup_child_on_notify(sup_child_t *c, const char *msg, pid_t sender)
 	}
 	if (n.has_role)
 		snprintf(c->role, sizeof(c->role), "%s", n.role);
+	if (n.drained && c->node->draining && c == &c->node->children[CK_CHILD_RAFTD]) {
+		ck_log(CK_LOG_INFO,
+		       "controlled shutdown done: partition leadership moved away ms=%llu",
+		       (unsigned long long)(ck_clock_mono_ms() - c->node->drain_start_ms));
+		sup_node_stop(c->node, 0, c->node->stop_reason);
+	}
 	if (n.ready && c->state == SUP_STATE_STARTING) {
 		(void)evtimer_del(c->timer);
 		sup_child_set_state(c, SUP_STATE_READY);
@@ -356,6 +369,45 @@ static void sup_child_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void sup_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sup_node_t *node = arg;
+
+	(void)fd;
+	(void)what;
+	ck_log(CK_LOG_WARN, "controlled shutdown timed out ms=%llu: stopping anyway",
+	       (unsigned long long)(ck_clock_mono_ms() - node->drain_start_ms));
+	sup_node_stop(node, 0, node->stop_reason);
+}
+
+/*
+ * A cluster node stopped by a signal first has raftd move its partition
+ * leadership away (Kafka's controlled shutdown): SIGUSR2 to a ready raftd,
+ * then the children stop once it answers CHRONIK_DRAINED=1, after the
+ * broker session plus a second at most, or at a second signal. Returns
+ * false when there is nothing to drain (a single node, raftd not ready).
+ */
+static bool sup_node_drain(sup_node_t *node, const char *reason)
+{
+	sup_child_t *r = &node->children[CK_CHILD_RAFTD];
+	int64_t ms = CK_MAX((int64_t)node->cfg.metadata_broker_session_ms + 1000, (int64_t)2000);
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	if (node->cfg.peer_count < 2 || node->phase != SUP_PHASE_RUNNING ||
+	    r->state != SUP_STATE_READY || r->pid <= 0)
+		return false;
+	if (!node->drain_ev)
+		node->drain_ev = evtimer_new(node->base, sup_drain_timeout_cb, node);
+	if (!node->drain_ev || evtimer_add(node->drain_ev, &tv) < 0 || kill(r->pid, SIGUSR2) < 0)
+		return false;
+	node->draining = true;
+	node->drain_start_ms = ck_clock_mono_ms();
+	snprintf(node->stop_reason, sizeof(node->stop_reason), "%s", reason);
+	ck_log(CK_LOG_INFO, "controlled shutdown: moving partition leadership away (%s)", reason);
+	(void)ck_notify("STOPPING=1");
+	return true;
+}
+
 static void sup_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	sup_node_t *node = arg;
@@ -384,7 +436,12 @@ static void sup_signal_cb(evutil_socket_t sig, short what, void *arg)
 			break;
 		}
 		snprintf(reason, sizeof(reason), "received SIG%s", sigabbrev_np((int)sig));
-		sup_node_stop(node, 0, reason);
+		if (node->draining) {
+			ck_log(CK_LOG_INFO, "second signal: controlled shutdown cut short");
+			sup_node_stop(node, 0, reason);
+		} else if (!sup_node_drain(node, reason)) {
+			sup_node_stop(node, 0, reason);
+		}
 		break;
 	}
 	}
@@ -451,6 +508,8 @@ static void sup_node_events_free(sup_node_t *node)
 	ck_signals_quiet_exit_done();
 	if (node->watchdog_ev)
 		event_free(node->watchdog_ev);
+	if (node->drain_ev)
+		event_free(node->drain_ev);
 	if (node->base)
 		event_base_free(node->base);
 }

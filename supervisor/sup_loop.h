@@ -88,6 +88,12 @@ typedef struct sup_node {
 	int exit_code; /* when the loop ends */
 	char stop_reason[512];
 	struct event *sig_evs[4]; /* TERM, INT, HUP, CHLD */
+	/* Controlled shutdown (a cluster node stopped by a signal): raftd
+	 * moves the node's partition leadership away before the children
+	 * stop; until it says CHRONIK_DRAINED=1 or drain_ev fires. */
+	bool draining;
+	uint64_t drain_start_ms;
+	struct event *drain_ev;
 	struct event *watchdog_ev;
 	uint64_t watchdog_usec;      /* interval of WATCHDOG=1 upward; 0 = off */
 	struct sup_control *control; /* control socket and admin HTTP */

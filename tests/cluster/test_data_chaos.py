@@ -164,6 +164,34 @@ class DataChaos(NodeTestCase):
                 return n
         return None
 
+    def placement(self, nodes):
+        """{partition: (leader, sorted ISR)} as the nodes in NODES see it."""
+        return {k: (v.leader, sorted(v.isrs)) for k, v in self.metadata(nodes).items()}
+
+    def each_partition_acked(self, others, timeout):
+        """One message to every partition through a second producer
+        bootstrapped from OTHERS; each must be acknowledged within TIMEOUT s."""
+        ck = self.ck
+        done = {}
+        p = ck.Producer({'bootstrap.servers': self.bootstrap(others), 'acks': 'all',
+                         'message.timeout.ms': int(timeout * 1000)})
+        for part in range(PARTS):
+            p.produce(self.topic, b'probe', partition=part,
+                      on_delivery=lambda err, msg: done.__setitem__(msg.partition(), err))
+        p.flush(timeout + 5)
+        bad = {k: str(v) for k, v in done.items() if v is not None}
+        self.assertEqual(len(done), PARTS, 'no report for some partitions')
+        self.assertEqual(bad, {}, 'partitions refusing writes')
+
+    def producer_done(self, nodes, acked, errors, t, what=''):
+        """Once the producer thread T was told to stop: it finished, its
+        counts go to stderr (after WHAT), and every acknowledged message is
+        checked (check_acked)."""
+        self.assertFalse(t.is_alive(), 'the producer did not finish')
+        sys.stderr.write('%s%d sent, %d acknowledged; %d refused (%s)\n'
+                         % (what, self.sent, len(acked), len(errors), errors[:3]))
+        self.check_acked(nodes, acked)
+
     def whole(self, nodes):
         """Every node's own Metadata lists three ISR members everywhere."""
         return all(len(p.isrs) == 3 for n in nodes for p in self.metadata([n]).values())
@@ -197,10 +225,7 @@ class DataChaos(NodeTestCase):
         finally:
             stop.set()
             t.join(200)
-        self.assertFalse(t.is_alive(), 'the producer did not finish')
-        sys.stderr.write('%d faults; %d sent, %d acknowledged; %d refused (%s)\n'
-                         % (faults, self.sent, len(acked), len(errors), errors[:3]))
-        self.check_acked(nodes, acked)
+        self.producer_done(nodes, acked, errors, t, '%d faults; ' % faults)
 
 
 if __name__ == '__main__':

@@ -57,25 +57,6 @@ class DataDiskFull(test_data_chaos.DataChaos):
                 except OSError:
                     break
 
-    def placement(self, nodes):
-        """{partition: (leader, isr)} as the nodes in NODES see it."""
-        return {k: (v.leader, sorted(v.isrs)) for k, v in self.metadata(nodes).items()}
-
-    def each_partition_acked(self, others, timeout):
-        """One message to every partition through a second producer
-        bootstrapped from OTHERS; each must be acknowledged within TIMEOUT s."""
-        ck = self.ck
-        done = {}
-        p = ck.Producer({'bootstrap.servers': self.bootstrap(others), 'acks': 'all',
-                         'message.timeout.ms': int(timeout * 1000)})
-        for part in range(test_data_chaos.PARTS):
-            p.produce(self.topic, b'probe', partition=part,
-                      on_delivery=lambda err, msg: done.__setitem__(msg.partition(), err))
-        p.flush(timeout + 5)
-        bad = {k: str(v) for k, v in done.items() if v is not None}
-        self.assertEqual(len(done), test_data_chaos.PARTS, 'no report for some partitions')
-        self.assertEqual(bad, {}, 'partitions refusing writes while a node is full')
-
     def full_round(self, nodes, victim, acked, why):
         """Fills VICTIM's disk, checks that it is fenced out and that every
         partition takes writes, frees the disk, waits for whole ISRs."""
@@ -126,15 +107,12 @@ class DataDiskFull(test_data_chaos.DataChaos):
             for b in self.ballasts:
                 if os.path.exists(b):
                     os.unlink(b)
-        self.assertFalse(t.is_alive(), 'the producer did not finish')
-        sys.stderr.write('%d sent, %d acknowledged; %d refused (%s)\n'
-                         % (self.sent, len(acked), len(errors), errors[:3]))
         for n in nodes:
             st = n.status()
             self.assertEqual({c['name']: c['restarts'] for c in st['children']},
                              {c['name']: 0 for c in st['children']},
                              'a process of node %d restarted' % n.node_id)
-        self.check_acked(nodes, acked)
+        self.producer_done(nodes, acked, errors, t)
 
 
 if __name__ == '__main__':

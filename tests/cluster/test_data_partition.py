@@ -162,10 +162,7 @@ class DataPartition(test_data_chaos.DataChaos):
         finally:
             stop.set()
             t.join(200)
-        self.assertFalse(t.is_alive(), 'the producer did not finish')
-        sys.stderr.write('%d sent, %d acknowledged; %d refused (%s)\n'
-                         % (self.sent, len(acked), len(errors), errors[:3]))
-        self.check_acked(nodes, acked)
+        self.producer_done(nodes, acked, errors, t)
 
 
 if __name__ == '__main__':

@@ -293,10 +293,16 @@ START_TEST(test_notify_parse)
 	ck_assert(!n.watchdog);
 	ck_assert(!n.stopping);
 
+	ck_assert(!n.drained);
+
 	ck_assert_int_eq(sup_notify_parse("WATCHDOG=1", &n), 0);
 	ck_assert(n.watchdog);
 	ck_assert(!n.ready);
 	ck_assert(!n.has_status);
+
+	ck_assert_int_eq(sup_notify_parse("CHRONIK_DRAINED=1", &n), 0);
+	ck_assert(n.drained);
+	ck_assert(!n.ready);
 
 	ck_assert_int_eq(sup_notify_parse("READY=0\nSTOPPING=1\nERRNO=5\nMAINPID=42", &n), 0);
 	ck_assert(!n.ready);
