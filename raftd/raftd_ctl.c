@@ -207,6 +207,12 @@ static int raftd_ctl_broker_cb(void *arg, const Chronik__Meta__BrokerRecord *rec
 
 	if (!b)
 		return 0;
+	if (rec->id != n->cfg->node_id && b->incarnation != rec->incarnation) {
+		/* Registered anew since its last heartbeat (a restart): what
+		 * that heartbeat asked for is over. */
+		b->storage_full = false;
+		b->departing = false;
+	}
 	heard = b->seen_ms + n->session_ms > w->now_ms;
 	alive = heard && !b->departing && !(b->storage_full && w->n_roomy > 0);
 	if (heard && (b->storage_full || b->departing) && w->n_asking < CK_ARRAY_LEN(w->asking))
