@@ -76,85 +76,89 @@ const char *ck_child_name(ck_child_t c)
 }
 
 const char ck_config_default_toml[] =
-	"# chronik: embedded single-node configuration (the built-in defaults).\n"
-	"# Every key is optional. CHRONIK_<TABLE>_<KEY> environment variables\n"
-	"# override file values, e.g. CHRONIK_WAL_PROFILE=low.\n"
-	"\n"
-	"[node]\n"
-	"id = 1                          # this node's id (>= 1), unique in the cluster\n"
-	"cluster_id = \"chronik\"          # shared by every node of one cluster\n"
-	"data_dir = \"./data\"             # segments, metadata, run/ sockets\n"
-	"\n"
-	"[listeners]\n"
-	"kafka = \"127.0.0.1:9092\"        # Kafka protocol\n"
-	"kafka_advertised = \"\"           # given to clients (\"\" = kafka)\n"
-	"replication = \"127.0.0.1:9291\"  # follower fetch between nodes\n"
-	"raft = \"127.0.0.1:5001\"         # Raft between nodes\n"
-	"admin = \"127.0.0.1:9644\"        # admin HTTP\n"
-	"\n"
-	"[wal]\n"
-	"profile = \"high\"                # group commit: ultra|high|medium|low\n"
-	"segment_bytes = 1_073_741_824   # roll a segment at this size (1 GiB)\n"
-	"segment_ms = 604_800_000        # ... or at this age (7 days)\n"
-	"retention_bytes = -1            # per partition; -1 = unlimited\n"
-	"retention_ms = 604_800_000      # 7 days; -1 = unlimited\n"
-	"index_interval_bytes = 4096     # bytes between .index entries\n"
-	"max_message_bytes = 1_048_588   # largest record batch accepted\n"
-	"preallocate_bytes = 8_388_608   # zero-filled ahead of the writes (8 MiB)\n"
-	"checkpoint_interval_ms = 1000   # recovery point checkpoints\n"
-	"retention_check_ms = 60_000     # how often retention runs\n"
-	"\n"
-	"[replication]\n"
-	"replica_lag_time_max_ms = 30_000  # a follower behind this long leaves the ISR\n"
-	"\n"
-	"[supervisor]\n"
-	"restart_backoff_initial_ms = 100   # first restart delay\n"
-	"restart_backoff_max_ms = 5000      # cap of the doubling delay\n"
-	"restart_stable_ms = 10_000         # uptime that resets the backoff\n"
-	"restart_burst = 30                 # crashes allowed ...\n"
-	"restart_window_ms = 60_000         # ... within this window\n"
-	"stop_timeout_ms = 10_000           # SIGTERM -> SIGKILL\n"
-	"ready_timeout_ms = 30_000          # a child must be ready within\n"
-	"watchdog_ms = 0                    # 0 = from WATCHDOG_USEC\n"
-	"sched_batch = true                 # children under SCHED_BATCH (sched(7))\n"
-	"\n"
-	"[wrapper]                          # command prefixes, e.g. \"perf record -g\"\n"
-	"walwriter = \"\"\n"
-	"raftd = \"\"\n"
-	"replicator = \"\"\n"
-	"kafka-frontend = \"\"\n"
-	"\n"
-	"[log]\n"
-	"level = \"info\"                   # debug|info|warn|error\n"
-	"file = \"\"                        # \"\" = stderr\n"
-	"\n"
-	"[metadata]\n"
-	"commit = \"quorum\"                # quorum|leader (leader may lose writes)\n"
-	"snapshot_entries = 100_000       # raftd snapshots every this many applied entries\n"
-	"compact_keep = 0                 # log entries kept below a snapshot\n"
-	"                                 # (0 = snapshot_entries / 10)\n"
-	"broker_session_ms = 4000         # a broker silent this long is fenced\n"
-	"\n"
-	"[ipc]\n"
-	"frame_max_bytes = 134_217_728     # largest IPC frame (128 MiB)\n"
-	"\n"
-	"[kafka]                            # the Kafka frontend\n"
-	"max_request_bytes = 104_857_600   # largest request (socket.request.max.bytes)\n"
-	"idle_timeout_ms = 600_000         # close idle connections; 0 = never\n"
-	"auto_create_topics_enable = true  # Metadata/Produce create unknown topics\n"
-	"num_partitions = 1                # partitions of a topic created without a count\n"
-	"default_replication_factor = 1    # replicas of a topic created without a factor\n"
-	"request_timeout_ms = 30_000       # admin requests without a usable timeout\n"
-	"max_inflight_requests = 256       # per connection, before reading pauses\n"
-	"max_queued_response_bytes = 67_108_864  # per connection, before reading pauses\n"
-	"queued_max_request_bytes = 536_870_912  # all connections' large requests in memory\n"
-	"drain_timeout_ms = 5000           # on stop, answer requests in flight this long\n"
-	"\n"
-	"# Other nodes of a cluster, one table per node id (including this one):\n"
-	"# [peer.2]\n"
-	"# raft = \"10.0.0.2:5001\"\n"
-	"# replication = \"10.0.0.2:9291\"\n"
-	"# kafka = \"10.0.0.2:9092\"\n";
+    "# chronik: embedded single-node configuration (the built-in defaults).\n"
+    "# Every key is optional. CHRONIK_<TABLE>_<KEY> environment variables\n"
+    "# override file values, e.g. CHRONIK_WAL_PROFILE=low.\n"
+    "\n"
+    "[node]\n"
+    "id = 1                          # this node's id (>= 1), unique in the cluster\n"
+    "cluster_id = \"chronik\"          # shared by every node of one cluster\n"
+    "data_dir = \"./data\"             # segments, metadata, run/ sockets\n"
+    "\n"
+    "[listeners]\n"
+    "kafka = \"127.0.0.1:9092\"        # Kafka protocol\n"
+    "kafka_advertised = \"\"           # given to clients (\"\" = kafka)\n"
+    "replication = \"127.0.0.1:9291\"  # follower fetch between nodes\n"
+    "raft = \"127.0.0.1:5001\"         # Raft between nodes\n"
+    "admin = \"127.0.0.1:9644\"        # admin HTTP\n"
+    "\n"
+    "[wal]\n"
+    "profile = \"high\"                # group commit: ultra|high|medium|low\n"
+    "segment_bytes = 1_073_741_824   # roll a segment at this size (1 GiB)\n"
+    "segment_ms = 604_800_000        # ... or at this age (7 days)\n"
+    "retention_bytes = -1            # per partition; -1 = unlimited\n"
+    "retention_ms = 604_800_000      # 7 days; -1 = unlimited\n"
+    "index_interval_bytes = 4096     # bytes between .index entries\n"
+    "max_message_bytes = 1_048_588   # largest record batch accepted\n"
+    "preallocate_bytes = 8_388_608   # zero-filled ahead of the writes (8 MiB)\n"
+    "checkpoint_interval_ms = 1000   # recovery point checkpoints\n"
+    "retention_check_ms = 60_000     # how often retention runs\n"
+    "\n"
+    "[replication]\n"
+    "replica_lag_time_max_ms = 30_000  # a follower behind this long leaves the ISR\n"
+    "\n"
+    "[supervisor]\n"
+    "restart_backoff_initial_ms = 100   # first restart delay\n"
+    "restart_backoff_max_ms = 5000      # cap of the doubling delay\n"
+    "restart_stable_ms = 10_000         # uptime that resets the backoff\n"
+    "restart_burst = 30                 # crashes allowed ...\n"
+    "restart_window_ms = 60_000         # ... within this window\n"
+    "stop_timeout_ms = 10_000           # SIGTERM -> SIGKILL\n"
+    "ready_timeout_ms = 30_000          # a child must be ready within\n"
+    "watchdog_ms = 0                    # 0 = from WATCHDOG_USEC\n"
+    "sched_batch = true                 # children under SCHED_BATCH (sched(7))\n"
+    "\n"
+    "[wrapper]                          # command prefixes, e.g. \"perf record -g\"\n"
+    "walwriter = \"\"\n"
+    "raftd = \"\"\n"
+    "replicator = \"\"\n"
+    "kafka-frontend = \"\"\n"
+    "\n"
+    "[log]\n"
+    "level = \"info\"                   # debug|info|warn|error\n"
+    "file = \"\"                        # \"\" = stderr\n"
+    "\n"
+    "[metadata]\n"
+    "commit = \"quorum\"                # quorum|leader (leader may lose writes)\n"
+    "snapshot_entries = 100_000       # raftd snapshots every this many applied entries\n"
+    "compact_keep = 0                 # log entries kept below a snapshot\n"
+    "                                 # (0 = snapshot_entries / 10)\n"
+    "broker_session_ms = 4000         # a broker silent this long is fenced\n"
+    "\n"
+    "[ipc]\n"
+    "frame_max_bytes = 134_217_728     # largest IPC frame (128 MiB)\n"
+    "\n"
+    "[kafka]                            # the Kafka frontend\n"
+    "max_request_bytes = 104_857_600   # largest request (socket.request.max.bytes)\n"
+    "idle_timeout_ms = 600_000         # close idle connections; 0 = never\n"
+    "auto_create_topics_enable = true  # Metadata/Produce create unknown topics\n"
+    "num_partitions = 1                # partitions of a topic created without a count\n"
+    "default_replication_factor = 1    # replicas of a topic created without a factor\n"
+    "request_timeout_ms = 30_000       # admin requests without a usable timeout\n"
+    "max_inflight_requests = 256       # per connection, before reading pauses\n"
+    "max_queued_response_bytes = 67_108_864  # per connection, before reading pauses\n"
+    "queued_max_request_bytes = 536_870_912  # all connections' large requests in memory\n"
+    "drain_timeout_ms = 5000           # on stop, answer requests in flight this long\n"
+    "group_min_session_timeout_ms = 6000      # consumer group session timeouts allowed\n"
+    "group_max_session_timeout_ms = 1_800_000\n"
+    "group_initial_rebalance_delay_ms = 0     # a new group's first join phase waits this\n"
+    "group_max_size = 1000                    # members per consumer group\n"
+    "\n"
+    "# Other nodes of a cluster, one table per node id (including this one):\n"
+    "# [peer.2]\n"
+    "# raft = \"10.0.0.2:5001\"\n"
+    "# replication = \"10.0.0.2:9291\"\n"
+    "# kafka = \"10.0.0.2:9092\"\n";
 
 void ck_config_defaults(ck_config_t *cfg)
 {
@@ -202,6 +206,10 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->kafka_max_queued_response_bytes = 64 << 20;
 	cfg->kafka_queued_max_request_bytes = (int64_t)512 << 20;
 	cfg->kafka_drain_timeout_ms = 5000;
+	cfg->kafka_group_min_session_ms = 6000;
+	cfg->kafka_group_max_session_ms = 1800000;
+	cfg->kafka_group_initial_delay_ms = 0;
+	cfg->kafka_group_max_size = 1000;
 }
 
 /* ---- the key table ---------------------------------------------------- */
@@ -235,69 +243,72 @@ typedef struct {
 	  sizeof(((ck_config_peer_t *)0)->field), 1, 65535 }
 
 static const ck_cfg_key_t ck_cfg_keys[] = {
-	CK_CFG_KEY("node", "id", CK_CFG_I32, node_id, 1, INT32_MAX),
-	CK_CFG_KEY("node", "cluster_id", CK_CFG_STR, cluster_id, 1, 0),
-	CK_CFG_KEY("node", "data_dir", CK_CFG_STR, data_dir, 1, 0),
-	CK_CFG_KEY("listeners", "kafka", CK_CFG_ADDR, kafka_listen, 1, 65535),
-	CK_CFG_KEY("listeners", "kafka_advertised", CK_CFG_ADDR_OPT, kafka_advertised, 1, 65535),
-	CK_CFG_KEY("listeners", "replication", CK_CFG_ADDR, replication_listen, 1, 65535),
-	CK_CFG_KEY("listeners", "raft", CK_CFG_ADDR, raft_listen, 1, 65535),
-	CK_CFG_KEY("listeners", "admin", CK_CFG_ADDR, admin_listen, 1, 65535),
-	CK_CFG_KEY("wal", "profile", CK_CFG_PROFILE, wal_profile, 0, 0),
-	CK_CFG_KEY("wal", "segment_bytes", CK_CFG_I64, segment_bytes, 1024, INT32_MAX),
-	CK_CFG_KEY("wal", "segment_ms", CK_CFG_I64, segment_ms, 1, INT64_MAX),
-	CK_CFG_KEY("wal", "retention_bytes", CK_CFG_I64, retention_bytes, -1, INT64_MAX),
-	CK_CFG_KEY("wal", "retention_ms", CK_CFG_I64, retention_ms, -1, INT64_MAX),
-	CK_CFG_KEY("wal", "index_interval_bytes", CK_CFG_I32, index_interval_bytes, 0, INT32_MAX),
-	CK_CFG_KEY("wal", "max_message_bytes", CK_CFG_I32, max_message_bytes, 1, INT32_MAX),
-	CK_CFG_KEY("wal", "preallocate_bytes", CK_CFG_I64, preallocate_bytes, 0, 1LL << 30),
-	CK_CFG_KEY("wal", "checkpoint_interval_ms", CK_CFG_I32, checkpoint_interval_ms, 1, INT32_MAX),
-	CK_CFG_KEY("wal", "retention_check_ms", CK_CFG_I32, retention_check_ms, 1, INT32_MAX),
-	CK_CFG_KEY("replication", "replica_lag_time_max_ms", CK_CFG_I32, replica_lag_time_max_ms,
-		   100, INT32_MAX),
-	CK_CFG_KEY("supervisor", "restart_backoff_initial_ms", CK_CFG_I32,
-		   restart_backoff_initial_ms, 1, INT32_MAX),
-	CK_CFG_KEY("supervisor", "restart_backoff_max_ms", CK_CFG_I32, restart_backoff_max_ms, 1,
-		   INT32_MAX),
-	CK_CFG_KEY("supervisor", "restart_stable_ms", CK_CFG_I32, restart_stable_ms, 0, INT32_MAX),
-	CK_CFG_KEY("supervisor", "restart_burst", CK_CFG_I32, restart_burst, 1, INT32_MAX),
-	CK_CFG_KEY("supervisor", "restart_window_ms", CK_CFG_I32, restart_window_ms, 1, INT32_MAX),
-	CK_CFG_KEY("supervisor", "stop_timeout_ms", CK_CFG_I32, stop_timeout_ms, 1, INT32_MAX),
-	CK_CFG_KEY("supervisor", "ready_timeout_ms", CK_CFG_I32, ready_timeout_ms, 1, INT32_MAX),
-	CK_CFG_KEY("supervisor", "watchdog_ms", CK_CFG_I32, watchdog_ms, 0, INT32_MAX),
-	CK_CFG_KEY("supervisor", "sched_batch", CK_CFG_BOOL, sched_batch, 0, 0),
-	CK_CFG_KEY("wrapper", "walwriter", CK_CFG_STR, wrapper[CK_CHILD_WALWRITER], 0, 0),
-	CK_CFG_KEY("wrapper", "raftd", CK_CFG_STR, wrapper[CK_CHILD_RAFTD], 0, 0),
-	CK_CFG_KEY("wrapper", "replicator", CK_CFG_STR, wrapper[CK_CHILD_REPLICATOR], 0, 0),
-	CK_CFG_KEY("wrapper", "kafka-frontend", CK_CFG_STR, wrapper[CK_CHILD_KAFKA_FRONTEND], 0, 0),
-	CK_CFG_KEY("log", "level", CK_CFG_LEVEL, log_level, 0, 0),
-	CK_CFG_KEY("log", "file", CK_CFG_STR, log_file, 0, 0),
-	CK_CFG_KEY("metadata", "commit", CK_CFG_COMMIT, metadata_commit_leader, 0, 0),
-	/* Bounds against typos: a billion entries, a day without heartbeats. */
-	CK_CFG_KEY("metadata", "snapshot_entries", CK_CFG_I64, metadata_snapshot_entries, 1,
-		   1000000000),
-	CK_CFG_KEY("metadata", "compact_keep", CK_CFG_I64, metadata_compact_keep, 0, 1000000000),
-	CK_CFG_KEY("metadata", "broker_session_ms", CK_CFG_I32, metadata_broker_session_ms, 100,
-		   86400000),
-	CK_CFG_KEY("ipc", "frame_max_bytes", CK_CFG_I32, ipc_frame_max_bytes, 4096, 1 << 30),
-	CK_CFG_KEY("kafka", "max_request_bytes", CK_CFG_I32, kafka_max_request_bytes, 1024,
-		   INT32_MAX),
-	CK_CFG_KEY("kafka", "idle_timeout_ms", CK_CFG_I32, kafka_idle_timeout_ms, 0, INT32_MAX),
-	CK_CFG_KEY("kafka", "auto_create_topics_enable", CK_CFG_BOOL, kafka_auto_create_topics, 0,
-		   0),
-	/* 10000: kafka-frontend's KFK_PARTITIONS_MAX, a guard against typos. */
-	CK_CFG_KEY("kafka", "num_partitions", CK_CFG_I32, kafka_num_partitions, 1, 10000),
-	CK_CFG_KEY("kafka", "default_replication_factor", CK_CFG_I32,
-		   kafka_default_replication_factor, 1, INT16_MAX),
-	CK_CFG_KEY("kafka", "request_timeout_ms", CK_CFG_I32, kafka_request_timeout_ms, 1,
-		   INT32_MAX),
-	CK_CFG_KEY("kafka", "max_inflight_requests", CK_CFG_I32, kafka_max_inflight_requests, 1,
-		   65536),
-	CK_CFG_KEY("kafka", "max_queued_response_bytes", CK_CFG_I32,
-		   kafka_max_queued_response_bytes, 65536, INT32_MAX),
-	CK_CFG_KEY("kafka", "queued_max_request_bytes", CK_CFG_I64,
-		   kafka_queued_max_request_bytes, 1024, INT64_MAX),
-	CK_CFG_KEY("kafka", "drain_timeout_ms", CK_CFG_I32, kafka_drain_timeout_ms, 0, INT32_MAX),
+    CK_CFG_KEY("node", "id", CK_CFG_I32, node_id, 1, INT32_MAX),
+    CK_CFG_KEY("node", "cluster_id", CK_CFG_STR, cluster_id, 1, 0),
+    CK_CFG_KEY("node", "data_dir", CK_CFG_STR, data_dir, 1, 0),
+    CK_CFG_KEY("listeners", "kafka", CK_CFG_ADDR, kafka_listen, 1, 65535),
+    CK_CFG_KEY("listeners", "kafka_advertised", CK_CFG_ADDR_OPT, kafka_advertised, 1, 65535),
+    CK_CFG_KEY("listeners", "replication", CK_CFG_ADDR, replication_listen, 1, 65535),
+    CK_CFG_KEY("listeners", "raft", CK_CFG_ADDR, raft_listen, 1, 65535),
+    CK_CFG_KEY("listeners", "admin", CK_CFG_ADDR, admin_listen, 1, 65535),
+    CK_CFG_KEY("wal", "profile", CK_CFG_PROFILE, wal_profile, 0, 0),
+    CK_CFG_KEY("wal", "segment_bytes", CK_CFG_I64, segment_bytes, 1024, INT32_MAX),
+    CK_CFG_KEY("wal", "segment_ms", CK_CFG_I64, segment_ms, 1, INT64_MAX),
+    CK_CFG_KEY("wal", "retention_bytes", CK_CFG_I64, retention_bytes, -1, INT64_MAX),
+    CK_CFG_KEY("wal", "retention_ms", CK_CFG_I64, retention_ms, -1, INT64_MAX),
+    CK_CFG_KEY("wal", "index_interval_bytes", CK_CFG_I32, index_interval_bytes, 0, INT32_MAX),
+    CK_CFG_KEY("wal", "max_message_bytes", CK_CFG_I32, max_message_bytes, 1, INT32_MAX),
+    CK_CFG_KEY("wal", "preallocate_bytes", CK_CFG_I64, preallocate_bytes, 0, 1LL << 30),
+    CK_CFG_KEY("wal", "checkpoint_interval_ms", CK_CFG_I32, checkpoint_interval_ms, 1, INT32_MAX),
+    CK_CFG_KEY("wal", "retention_check_ms", CK_CFG_I32, retention_check_ms, 1, INT32_MAX),
+    CK_CFG_KEY("replication", "replica_lag_time_max_ms", CK_CFG_I32, replica_lag_time_max_ms, 100,
+               INT32_MAX),
+    CK_CFG_KEY("supervisor", "restart_backoff_initial_ms", CK_CFG_I32, restart_backoff_initial_ms,
+               1, INT32_MAX),
+    CK_CFG_KEY("supervisor", "restart_backoff_max_ms", CK_CFG_I32, restart_backoff_max_ms, 1,
+               INT32_MAX),
+    CK_CFG_KEY("supervisor", "restart_stable_ms", CK_CFG_I32, restart_stable_ms, 0, INT32_MAX),
+    CK_CFG_KEY("supervisor", "restart_burst", CK_CFG_I32, restart_burst, 1, INT32_MAX),
+    CK_CFG_KEY("supervisor", "restart_window_ms", CK_CFG_I32, restart_window_ms, 1, INT32_MAX),
+    CK_CFG_KEY("supervisor", "stop_timeout_ms", CK_CFG_I32, stop_timeout_ms, 1, INT32_MAX),
+    CK_CFG_KEY("supervisor", "ready_timeout_ms", CK_CFG_I32, ready_timeout_ms, 1, INT32_MAX),
+    CK_CFG_KEY("supervisor", "watchdog_ms", CK_CFG_I32, watchdog_ms, 0, INT32_MAX),
+    CK_CFG_KEY("supervisor", "sched_batch", CK_CFG_BOOL, sched_batch, 0, 0),
+    CK_CFG_KEY("wrapper", "walwriter", CK_CFG_STR, wrapper[CK_CHILD_WALWRITER], 0, 0),
+    CK_CFG_KEY("wrapper", "raftd", CK_CFG_STR, wrapper[CK_CHILD_RAFTD], 0, 0),
+    CK_CFG_KEY("wrapper", "replicator", CK_CFG_STR, wrapper[CK_CHILD_REPLICATOR], 0, 0),
+    CK_CFG_KEY("wrapper", "kafka-frontend", CK_CFG_STR, wrapper[CK_CHILD_KAFKA_FRONTEND], 0, 0),
+    CK_CFG_KEY("log", "level", CK_CFG_LEVEL, log_level, 0, 0),
+    CK_CFG_KEY("log", "file", CK_CFG_STR, log_file, 0, 0),
+    CK_CFG_KEY("metadata", "commit", CK_CFG_COMMIT, metadata_commit_leader, 0, 0),
+    /* Bounds against typos: a billion entries, a day without heartbeats. */
+    CK_CFG_KEY("metadata", "snapshot_entries", CK_CFG_I64, metadata_snapshot_entries, 1,
+               1000000000),
+    CK_CFG_KEY("metadata", "compact_keep", CK_CFG_I64, metadata_compact_keep, 0, 1000000000),
+    CK_CFG_KEY("metadata", "broker_session_ms", CK_CFG_I32, metadata_broker_session_ms, 100,
+               86400000),
+    CK_CFG_KEY("ipc", "frame_max_bytes", CK_CFG_I32, ipc_frame_max_bytes, 4096, 1 << 30),
+    CK_CFG_KEY("kafka", "max_request_bytes", CK_CFG_I32, kafka_max_request_bytes, 1024, INT32_MAX),
+    CK_CFG_KEY("kafka", "idle_timeout_ms", CK_CFG_I32, kafka_idle_timeout_ms, 0, INT32_MAX),
+    CK_CFG_KEY("kafka", "auto_create_topics_enable", CK_CFG_BOOL, kafka_auto_create_topics, 0, 0),
+    /* 10000: kafka-frontend's KFK_PARTITIONS_MAX, a guard against typos. */
+    CK_CFG_KEY("kafka", "num_partitions", CK_CFG_I32, kafka_num_partitions, 1, 10000),
+    CK_CFG_KEY("kafka", "default_replication_factor", CK_CFG_I32, kafka_default_replication_factor,
+               1, INT16_MAX),
+    CK_CFG_KEY("kafka", "request_timeout_ms", CK_CFG_I32, kafka_request_timeout_ms, 1, INT32_MAX),
+    CK_CFG_KEY("kafka", "max_inflight_requests", CK_CFG_I32, kafka_max_inflight_requests, 1, 65536),
+    CK_CFG_KEY("kafka", "max_queued_response_bytes", CK_CFG_I32, kafka_max_queued_response_bytes,
+               65536, INT32_MAX),
+    CK_CFG_KEY("kafka", "queued_max_request_bytes", CK_CFG_I64, kafka_queued_max_request_bytes,
+               1024, INT64_MAX),
+    CK_CFG_KEY("kafka", "drain_timeout_ms", CK_CFG_I32, kafka_drain_timeout_ms, 0, INT32_MAX),
+    CK_CFG_KEY("kafka", "group_min_session_timeout_ms", CK_CFG_I32, kafka_group_min_session_ms, 1,
+               INT32_MAX),
+    CK_CFG_KEY("kafka", "group_max_session_timeout_ms", CK_CFG_I32, kafka_group_max_session_ms, 1,
+               INT32_MAX),
+    CK_CFG_KEY("kafka", "group_initial_rebalance_delay_ms", CK_CFG_I32,
+               kafka_group_initial_delay_ms, 0, INT32_MAX),
+    CK_CFG_KEY("kafka", "group_max_size", CK_CFG_I32, kafka_group_max_size, 1, INT32_MAX),
 };
 
 #define CK_CFG_KEY_COUNT CK_ARRAY_LEN(ck_cfg_keys)

@@ -155,6 +155,11 @@ typedef struct {
 	                                            least max_request_bytes */
 	int32_t kafka_drain_timeout_ms;     /* drain_timeout_ms (5000): on stop, requests in
 					       flight are answered for at most this long */
+	/* Consumer groups (Kafka's group.* broker settings of the same names). */
+	int32_t kafka_group_min_session_ms;   /* group_min_session_timeout_ms (6000) */
+	int32_t kafka_group_max_session_ms;   /* group_max_session_timeout_ms (1800000) */
+	int32_t kafka_group_initial_delay_ms; /* group_initial_rebalance_delay_ms (0) */
+	int32_t kafka_group_max_size;         /* group_max_size (1000) */
 
 	/* [peer.N] tables: raft, replication, kafka = host:port */
 	ck_config_peer_t peers[CK_CONFIG_PEERS_MAX];

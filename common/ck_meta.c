@@ -3,15 +3,17 @@
  * (un)packing and ordered walks.
  *
  * Owned by libck. Every process reads through this file; only raftd writes
- * the state/topics/partitions/brokers databases (applying the Raft log),
- * walwriter and replicator write their own "offsets" keys. Keys are built
- * here and nowhere else, so the layout documented in ck_meta.h has one
- * implementation. Values are packed protobuf-c records; a value that does
- * not unpack is CK_E_CORRUPT, never a crash. The "changes" database keeps
- * its invariant (ck_meta.h) by itself: ck_meta_change_put checks it
- * against parts_index before every record. The unsynced marker (raftd's
- * commits without fdatasync) and moving a torn-suspect environment aside
- * live here too, next to the path they guard.
+ * the state/topics/partitions/brokers/changes/groups databases (applying
+ * the Raft log), walwriter and replicator write their own "offsets" keys.
+ * Keys are built here and nowhere else, so the layout documented in
+ * ck_meta.h has one implementation. Values are packed protobuf-c records; a
+ * value that does not unpack is CK_E_CORRUPT, never a crash (the "groups"
+ * walks skip it instead, and keys of another shape: one bad offset must not
+ * hide a group's others). The "changes" database keeps its invariant
+ * (ck_meta.h) by itself: ck_meta_change_put checks it against parts_index
+ * before every record. The unsynced marker (raftd's commits without
+ * fdatasync) and moving a torn-suspect environment aside live here too,
+ * next to the path they guard.
  * Not for: what the records mean or when they change (raftd/raftd_apply.c).
  */
 #include "ck_meta.h"
@@ -34,6 +36,11 @@
 /* Topic name, NUL, big-endian partition: the longest partitions key. */
 #define CK_META_PKEY_MAX  (255 + 1 + 4)
 #define CK_META_TOPIC_MAX 255
+/* Group, NUL, topic, NUL, big-endian partition: room for the longest
+ * names; and the longest "groups" key, LMDB's (its default MDB_MAXKEYSIZE),
+ * which two names of 255 bytes would pass. */
+#define CK_META_GKEY_BUF (255 + 1 + CK_META_PKEY_MAX)
+#define CK_META_GKEY_MAX 511
 
 struct ck_meta {
 	MDB_env *env;
@@ -43,6 +50,7 @@ struct ck_meta {
 	MDB_dbi brokers;
 	MDB_dbi offsets;
 	MDB_dbi changes;
+	MDB_dbi groups;
 };
 
 static const char ck_meta_key_applied[] = "applied_index";
@@ -67,10 +75,12 @@ static int ck_meta_dbis_open(ck_meta_t *m)
 	} dbs[] = {
 	    {"state", &m->state},     {"topics", &m->topics},   {"partitions", &m->partitions},
 	    {"brokers", &m->brokers}, {"offsets", &m->offsets}, {"changes", &m->changes},
+	    {"groups", &m->groups},
 	};
 	MDB_txn *txn;
 	int r;
 
+	CK_ASSERT(CK_ARRAY_LEN(dbs) <= CK_META_MAX_DBS);
 	r = ck_meta_err(mdb_txn_begin(m->env, NULL, 0, &txn));
 	if (r < 0)
 		return r;
@@ -417,7 +427,8 @@ static int ck_meta_topic_key(const char *name, MDB_val *ret)
 	return 0;
 }
 
-/* "<topic>\0" into BUF; returns its length or an error. */
+/* "<topic>\0" into BUF (a group name too: same limits); returns its length
+ * or an error. */
 static int ck_meta_pkey_prefix(uint8_t *buf, const char *topic)
 {
 	size_t n = topic ? strlen(topic) : 0;
@@ -651,27 +662,32 @@ static int ck_meta_cursor_next(MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_curs
 	return r < 0 ? r : 1;
 }
 
-/* Moves CUR with OP (MDB_SET_RANGE: to the first key >= PREFIX; MDB_NEXT)
- * and checks that it still sits on a partitions key of the topic whose
- * PREFIX_LEN-byte prefix is PREFIX. Returns 1 with KEY and VAL set, 0 when
- * the topic has no more partitions, or an error. */
-static int ck_meta_pcursor_first(MDB_cursor *cur, const uint8_t *prefix, size_t prefix_len,
-                                 MDB_val *key, MDB_val *val, MDB_cursor_op op)
+/* Moves CUR with OP (MDB_SET_RANGE: to the first key >= PREFIX) and
+ * checks that it sits on a key starting with the PREFIX_LEN bytes of
+ * PREFIX. Returns 1 with K and V set, 0 past them, or an error. */
+static int ck_meta_prefix_step(MDB_cursor *cur, const uint8_t *prefix, size_t prefix_len,
+                               MDB_val *k, MDB_val *v, MDB_cursor_op op)
 {
 	int r;
 
-	if (op == MDB_SET_RANGE) {
-		key->mv_size = prefix_len;
-		key->mv_data = (void *)prefix;
-	}
-	r = ck_meta_err(mdb_cursor_get(cur, key, val, op));
+	if (op == MDB_SET_RANGE)
+		*k = (MDB_val){prefix_len, (void *)prefix};
+	r = ck_meta_err(mdb_cursor_get(cur, k, v, op));
 	if (r == CK_E_NOT_FOUND)
 		return 0;
 	if (r < 0)
 		return r;
-	if (key->mv_size != prefix_len + 4 || memcmp(key->mv_data, prefix, prefix_len) != 0)
-		return 0;
-	return 1;
+	return k->mv_size >= prefix_len && !memcmp(k->mv_data, prefix, prefix_len);
+}
+
+/* ck_meta_prefix_step on the partitions of the topic whose PREFIX_LEN-byte
+ * prefix ("<topic>\0") is PREFIX: 0 at the first key that is not one. */
+static int ck_meta_pcursor_first(MDB_cursor *cur, const uint8_t *prefix, size_t prefix_len,
+                                 MDB_val *key, MDB_val *val, MDB_cursor_op op)
+{
+	int r = ck_meta_prefix_step(cur, prefix, prefix_len, key, val, op);
+
+	return r == 1 && key->mv_size != prefix_len + 4 ? 0 : r;
 }
 
 int ck_meta_topic_del(ck_meta_t *m, MDB_txn *txn, const char *name)
@@ -1002,4 +1018,225 @@ int ck_meta_changes_foreach(ck_meta_t *m, MDB_txn *txn, uint64_t from_index, ck_
 	}
 	mdb_cursor_close(cur);
 	return r;
+}
+
+/* ---- committed offsets of consumer groups ("groups") ---- */
+
+/* The key of GROUP, TOPIC, PARTITION into BUF (CK_META_GKEY_BUF bytes). */
+static int ck_meta_gkey(uint8_t *buf, const char *group, const char *topic, int32_t partition,
+                        MDB_val *ret)
+{
+	MDB_val pk;
+	int n = ck_meta_pkey_prefix(buf, group), r;
+
+	if (n < 0)
+		return n;
+	r = ck_meta_pkey(buf + n, topic, partition, &pk);
+	if (r < 0)
+		return r;
+	if ((size_t)n + pk.mv_size > CK_META_GKEY_MAX)
+		return CK_E_TOO_LARGE;
+	ret->mv_size = (size_t)n + pk.mv_size;
+	ret->mv_data = buf;
+	return 0;
+}
+
+/* A "groups" key taken apart; the names point into the key. */
+typedef struct {
+	const uint8_t *group;
+	size_t group_len;
+	const uint8_t *topic;
+	size_t topic_len;
+	int32_t partition;
+} ck_meta_gkey_t;
+
+/* Whether K has the shape ck_meta_gkey writes; fills *RET when it has. */
+static bool ck_meta_gkey_parse(const MDB_val *k, ck_meta_gkey_t *ret)
+{
+	const uint8_t *p = k->mv_data, *nul = memchr(p, 0, k->mv_size);
+	size_t g, t;
+	uint32_t part;
+
+	if (!nul || nul == p || (size_t)(nul - p) > CK_META_TOPIC_MAX)
+		return false;
+	g = (size_t)(nul - p);
+	/* What follows the group's NUL: topic, NUL, 4 bytes. */
+	if (k->mv_size < g + 1 + 1 + 1 + 4)
+		return false;
+	t = k->mv_size - g - 1 - 1 - 4;
+	if (t > CK_META_TOPIC_MAX || p[g + 1 + t] != 0 || memchr(p + g + 1, 0, t))
+		return false;
+	part = ck_be32_get(p + g + 1 + t + 1);
+	if (part > INT32_MAX)
+		return false;
+	*ret = (ck_meta_gkey_t){p, g, p + g + 1, t, (int32_t)part};
+	return true;
+}
+
+int ck_meta_group_offset_put(ck_meta_t *m, MDB_txn *txn, const char *group, const char *topic,
+                             int32_t partition, const Chronik__Meta__GroupOffsetRecord *rec)
+{
+	uint8_t buf[CK_META_GKEY_BUF];
+	MDB_val k;
+	int r = ck_meta_gkey(buf, group, topic, partition, &k);
+
+	if (r < 0)
+		return r;
+	return ck_meta_put_msg(txn, m->groups, &k, &rec->base);
+}
+
+int ck_meta_group_offset_get(ck_meta_t *m, MDB_txn *txn, const char *group, const char *topic,
+                             int32_t partition, Chronik__Meta__GroupOffsetRecord **ret)
+{
+	uint8_t buf[CK_META_GKEY_BUF];
+	MDB_val k;
+	int r = ck_meta_gkey(buf, group, topic, partition, &k);
+
+	if (r < 0)
+		return r;
+	return ck_meta_get_msg(txn, m->groups, &k, &chronik__meta__group_offset_record__descriptor,
+	                       (ProtobufCMessage **)ret);
+}
+
+/* Calls FN with the offset at K, V when both have their shape. */
+static int ck_meta_group_offset_call(const MDB_val *k, const MDB_val *v, ck_meta_group_offset_fn fn,
+                                     void *arg)
+{
+	char topic[CK_META_TOPIC_MAX + 1];
+	Chronik__Meta__GroupOffsetRecord *rec;
+	ck_meta_gkey_t g;
+	int r;
+
+	if (!ck_meta_gkey_parse(k, &g))
+		return 0;
+	rec = chronik__meta__group_offset_record__unpack(NULL, v->mv_size, v->mv_data);
+	if (!rec)
+		return 0;
+	memcpy(topic, g.topic, g.topic_len);
+	topic[g.topic_len] = '\0';
+	r = fn(arg, topic, g.partition, rec);
+	chronik__meta__group_offset_record__free_unpacked(rec, NULL);
+	return r;
+}
+
+int ck_meta_group_offsets_foreach(ck_meta_t *m, MDB_txn *txn, const char *group,
+                                  ck_meta_group_offset_fn fn, void *arg)
+{
+	uint8_t prefix[CK_META_TOPIC_MAX + 1];
+	MDB_cursor *cur = NULL;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	MDB_val k, v;
+	int n, r;
+
+	CK_ASSERT(fn != NULL);
+	n = ck_meta_pkey_prefix(prefix, group);
+	if (n < 0)
+		return n;
+	r = ck_meta_err(mdb_cursor_open(txn, m->groups, &cur));
+	if (r < 0)
+		return r;
+	while ((r = ck_meta_prefix_step(cur, prefix, (size_t)n, &k, &v, op)) == 1) {
+		op = MDB_NEXT;
+		r = ck_meta_group_offset_call(&k, &v, fn, arg);
+		if (r != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+int ck_meta_groups_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_group_fn fn, void *arg)
+{
+	char group[CK_META_TOPIC_MAX + 2];
+	MDB_cursor *cur = NULL;
+	MDB_cursor_op op = MDB_FIRST;
+	MDB_val k, v;
+	ck_meta_gkey_t g;
+	int r;
+
+	CK_ASSERT(fn != NULL);
+	r = ck_meta_err(mdb_cursor_open(txn, m->groups, &cur));
+	if (r < 0)
+		return r;
+	while ((r = ck_meta_cursor_next(cur, &k, &v, &op)) == 1) {
+		if (!ck_meta_gkey_parse(&k, &g))
+			continue; /* the next key, of this group or another */
+		memcpy(group, g.group, g.group_len);
+		group[g.group_len] = '\0';
+		r = fn(arg, group);
+		if (r != 0)
+			break;
+		/* Past every key of the group: "<group>\x01" sorts after all
+		 * of "<group>\0...". The seek also resets the cursor, which FN
+		 * may have moved under it by changing the group. */
+		group[g.group_len] = '\x01';
+		k = (MDB_val){g.group_len + 1, group};
+		op = MDB_SET_RANGE;
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+/* Deletes every key starting with the PREFIX_LEN bytes of PREFIX. Returns
+ * how many it deleted (capped at INT_MAX) or an error. */
+static int ck_meta_prefix_del(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t prefix_len)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int n = 0, r = ck_meta_err(mdb_cursor_open(txn, dbi, &cur));
+
+	if (r < 0)
+		return r;
+	/* SET_RANGE after every delete: the cursor's position after one is
+	 * LMDB's business. */
+	while ((r = ck_meta_prefix_step(cur, prefix, prefix_len, &k, &v, MDB_SET_RANGE)) == 1) {
+		r = ck_meta_err(mdb_cursor_del(cur, 0));
+		if (r < 0)
+			break;
+		n += n < INT_MAX;
+	}
+	mdb_cursor_close(cur);
+	return r < 0 ? r : n;
+}
+
+int ck_meta_group_del(ck_meta_t *m, MDB_txn *txn, const char *group)
+{
+	uint8_t prefix[CK_META_TOPIC_MAX + 1];
+	int n = ck_meta_pkey_prefix(prefix, group);
+
+	if (n < 0)
+		return n;
+	n = ck_meta_prefix_del(txn, m->groups, prefix, (size_t)n);
+	return n == 0 ? CK_E_NOT_FOUND : (n < 0 ? n : 0);
+}
+
+typedef struct {
+	ck_meta_t *m;
+	MDB_txn *txn;
+	const char *topic;
+} ck_meta_topic_offsets_t;
+
+/* Deletes the offsets of one group for the walk's topic. */
+static int ck_meta_group_topic_del(void *arg, const char *group)
+{
+	ck_meta_topic_offsets_t *d = arg;
+	uint8_t prefix[CK_META_GKEY_BUF];
+	int g = ck_meta_pkey_prefix(prefix, group), t;
+
+	CK_ASSERT(g > 0);
+	t = ck_meta_pkey_prefix(prefix + g, d->topic);
+	CK_ASSERT(t > 0);
+	if ((size_t)(g + t) + 4 > CK_META_GKEY_MAX)
+		return 0; /* no key of the group can name the topic */
+	t = ck_meta_prefix_del(d->txn, d->m->groups, prefix, (size_t)(g + t));
+	return t < 0 ? t : 0;
+}
+
+int ck_meta_topic_offsets_del(ck_meta_t *m, MDB_txn *txn, const char *topic)
+{
+	uint8_t check[CK_META_TOPIC_MAX + 1];
+	ck_meta_topic_offsets_t d = {m, txn, topic};
+	int r = ck_meta_pkey_prefix(check, topic);
+
+	return r < 0 ? r : ck_meta_groups_foreach(m, txn, ck_meta_group_topic_del, &d);
 }

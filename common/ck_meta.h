@@ -34,9 +34,16 @@
  *                 "state" (parts_index included) but not this database,
  *                 and the key-P1 check then sends readers to a full read
  *                 until raftd restarts the floor (ck_meta_change_put).
- * Writers: raftd for state/topics/partitions/brokers/changes (applying the
- * Raft log), walwriter and replicator for their "offsets" keys. Everyone
- * else reads with read transactions. The environment runs with
+ *   "groups"      committed offsets of consumer groups: group name, NUL,
+ *                 topic name, NUL, partition as big-endian u32 (names
+ *                 1..255 bytes without NUL, the key at most 511) -> packed
+ *                 chronik.meta.GroupOffsetRecord. A cursor walks one
+ *                 group's offsets by topic, then partition; the keys of
+ *                 group G all sort between "G\0" and "G\x01", so the next
+ *                 group is one seek away.
+ * Writers: raftd for state/topics/partitions/brokers/changes/groups
+ * (applying the Raft log), walwriter and replicator for their "offsets"
+ * keys. Everyone else reads with read transactions. The environment runs with
  * MDB_NOMETASYNC, and raftd's own commits with MDB_NOSYNC (see
  * ck_meta_unsynced_mark): after a crash raftd re-applies the log from
  * applied_index. raftd's handle is also MDB_WRITEMAP: its commits change
@@ -219,5 +226,54 @@ int ck_meta_changes_trim(ck_meta_t *m, MDB_txn *txn, uint64_t keep_from);
 int ck_meta_changes_floor(ck_meta_t *m, MDB_txn *txn, uint64_t *ret);
 int ck_meta_changes_foreach(ck_meta_t *m, MDB_txn *txn, uint64_t from_index, ck_meta_change_fn fn,
 			    void *arg);
+
+/*
+ * Committed offsets of consumer groups ("groups" above). Names are
+ * NUL-terminated C strings, so a name holding a NUL byte cannot be
+ * expressed here: callers that get names as counted bytes (Kafka requests,
+ * protobuf fields) must refuse those themselves.
+ * Argument errors, for every function below: CK_E_INVALID (NULL or empty
+ * group or topic, negative partition), CK_E_TOO_LARGE (a group or a topic
+ * over 255 bytes, or both over 505 together: LMDB's keys end at 511 bytes;
+ * topic names that pass ck_topic_name_valid, 249 bytes at most, fit with
+ * any group). Other errors: MDB errors as above (MDB_MAP_FULL ...),
+ * -ENOMEM. Keys of another shape (not written by this file) are skipped by
+ * the walks, never an error; so is a value that does not unpack.
+ *
+ * ck_meta_group_offset_put stores REC (packed; the caller keeps REC) as
+ * the offset of GROUP for TOPIC/PARTITION, replacing any. Write side, for
+ * raftd only. Returns 0 or an error.
+ * ck_meta_group_offset_get returns 0 with *RET unpacked (free it with
+ * chronik__meta__group_offset_record__free_unpacked), CK_E_NOT_FOUND,
+ * CK_E_CORRUPT (a value that does not unpack) or an error.
+ */
+int ck_meta_group_offset_put(ck_meta_t *m, MDB_txn *txn, const char *group, const char *topic,
+                             int32_t partition, const Chronik__Meta__GroupOffsetRecord *rec);
+int ck_meta_group_offset_get(ck_meta_t *m, MDB_txn *txn, const char *group, const char *topic,
+                             int32_t partition, Chronik__Meta__GroupOffsetRecord **ret);
+/* Calls FN for every offset of GROUP, by topic (bytewise) then partition
+ * (ascending), with TOPIC NUL-terminated; REC is freed after FN returns.
+ * FN returning non-zero stops the walk and that value is returned.
+ * Returns 0 (also for a group without offsets), that value or an error. */
+typedef int (*ck_meta_group_offset_fn)(void *arg, const char *topic, int32_t partition,
+                                       const Chronik__Meta__GroupOffsetRecord *rec);
+int ck_meta_group_offsets_foreach(ck_meta_t *m, MDB_txn *txn, const char *group,
+                                  ck_meta_group_offset_fn fn, void *arg);
+/* Calls FN once for every group holding at least one offset, in key order
+ * (bytewise), with GROUP NUL-terminated. One seek per group, not a visit
+ * of each of its keys. FN returning non-zero stops the walk and that value
+ * is returned. FN may change the group it is given (and nothing else)
+ * through TXN. Returns 0, that value or an error. */
+typedef int (*ck_meta_group_fn)(void *arg, const char *group);
+int ck_meta_groups_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_group_fn fn, void *arg);
+/* Write side, for raftd only. ck_meta_group_del deletes every key of
+ * GROUP (DeleteGroups): returns 0, CK_E_NOT_FOUND when it had none, or an
+ * error. ck_meta_topic_offsets_del deletes the offsets of TOPIC in every
+ * group (its DeleteTopic, so that a topic created again under the name
+ * starts without them): returns 0 (also when there were none) or an
+ * error. Its cost is one seek per group holding offsets plus the keys
+ * deleted, whatever the group holds of other topics. */
+int ck_meta_group_del(ck_meta_t *m, MDB_txn *txn, const char *group);
+int ck_meta_topic_offsets_del(ck_meta_t *m, MDB_txn *txn, const char *topic);
 
 #endif

@@ -7,15 +7,13 @@
  * live brokers (the caller's list, ascending ids, so that every node picks
  * the same one) by the key's Java String.hashCode() -- the hash Kafka uses
  * to place a group on a __consumer_offsets partition -- modulo the broker
- * count. One node answers itself. Group coordination (JoinGroup and
- * friends) is not served yet: this only tells clients where to go, which
- * is also what makes librdkafka enable lz4 (it keys the feature on
- * FindCoordinator being advertised).
+ * count. One node answers itself. The group handlers use the same pick
+ * to decide whether a group is theirs (kfk_group_coordinator()).
  * Versions: v0 (group only), v1-v3 (key type), v4+ (a batch of keys, one
  * result each, KIP-699). An unknown key type is INVALID_REQUEST, for the
  * whole request (v0-v3) or for every key (v4+), as Kafka answers.
  * Not for: reading the broker list (the shell, kfk_h_cluster.c), group
- * membership (a later group coordinator).
+ * membership (kfk_group_core.h).
  */
 #ifndef KFK_COORD_CORE_H
 #define KFK_COORD_CORE_H
@@ -29,6 +27,9 @@
 /* FindCoordinator key types (KIP-98 added transactions). */
 #define KFK_COORD_KEY_GROUP       0
 #define KFK_COORD_KEY_TRANSACTION 1
+
+/* Brokers considered, at most (the lowest ids): a bound for the stack. */
+#define KFK_COORD_BROKERS_MAX 1024
 
 /* A broker that may coordinate: live (unfenced, or this node). */
 typedef struct {

@@ -58,6 +58,24 @@ static kfk_handler_fn kfk_handler(int16_t api_key)
 		return kfk_h_incremental_alter_configs;
 	case KFK_API_DESCRIBE_CLUSTER:
 		return kfk_h_describe_cluster;
+	case KFK_API_JOIN_GROUP:
+		return kfk_h_join_group;
+	case KFK_API_SYNC_GROUP:
+		return kfk_h_sync_group;
+	case KFK_API_HEARTBEAT:
+		return kfk_h_heartbeat;
+	case KFK_API_LEAVE_GROUP:
+		return kfk_h_leave_group;
+	case KFK_API_OFFSET_COMMIT:
+		return kfk_h_offset_commit;
+	case KFK_API_OFFSET_FETCH:
+		return kfk_h_offset_fetch;
+	case KFK_API_LIST_GROUPS:
+		return kfk_h_list_groups;
+	case KFK_API_DESCRIBE_GROUPS:
+		return kfk_h_describe_groups;
+	case KFK_API_DELETE_GROUPS:
+		return kfk_h_delete_groups;
 	default:
 		return NULL;
 	}

@@ -7,8 +7,9 @@
  * that). DescribeCluster lists the live brokers as Metadata does.
  * FindCoordinator hands the same live brokers (from LMDB `brokers`, plus
  * this node) to kfk_coord_core.h, which picks one per key.
+ * kfk_group_coordinator() gives the group handlers the same pick.
  * Not for: unsupported ApiVersions versions (kfk_dispatch.c answers those),
- * group membership.
+ * group membership (kfk_h_groups.c).
  */
 #define CK_LOG_SUBSYSTEM "cluster"
 
@@ -82,6 +83,36 @@ void kfk_h_describe_cluster(kfk_req_t *req)
 	kfk_req_respond(req, &resp);
 }
 
+/* The brokers that may coordinate (kfk_coord_core.h): the unfenced ones
+ * and this node, ascending ids (kfk_meta_brokers), so every node picks
+ * alike. LIVE has room for every broker; returns how many. */
+static int kfk_coord_live(kfk_srv_t *s, const kfk_broker_t *b, int nb, kfk_coord_broker_t *live)
+{
+	int k = 0;
+
+	for (int i = 0; i < nb; i++) {
+		if (b[i].fenced && b[i].id != s->cfg->node_id)
+			continue;
+		live[k].id = b[i].id;
+		live[k].host = b[i].host;
+		live[k].port = b[i].port;
+		k++;
+	}
+	return k;
+}
+
+int32_t kfk_group_coordinator(kfk_srv_t *s, kfk_str_t group)
+{
+	kfk_coord_broker_t live[KFK_COORD_BROKERS_MAX];
+	const kfk_broker_t *b;
+	int nb = 0, k;
+
+	if (kfk_meta_brokers(s, &b, &nb) < 0 || nb <= 0)
+		return s->cfg->node_id; /* alone: only this node can */
+	k = kfk_coord_live(s, b, nb < KFK_COORD_BROKERS_MAX ? nb : KFK_COORD_BROKERS_MAX, live);
+	return k > 0 ? live[kfk_coord_pick(group, k)].id : -1;
+}
+
 void kfk_h_find_coordinator(kfk_req_t *req)
 {
 	kfk_srv_t *s = req->srv;
@@ -93,21 +124,15 @@ void kfk_h_find_coordinator(kfk_req_t *req)
 	kfk_meta_refresh(s);
 	if (kfk_meta_brokers(s, &b, &nb) < 0)
 		nb = 0;
+	if (nb > KFK_COORD_BROKERS_MAX)
+		nb = KFK_COORD_BROKERS_MAX; /* as kfk_group_coordinator() */
 	if (nb > 0) {
 		live = kfk_req_alloc(req, (size_t)nb, sizeof(*live));
 		if (!live) {
 			kfk_req_fail_conn(req, "out of memory");
 			return;
 		}
-	}
-	/* Ascending ids (kfk_meta_brokers), so every node picks alike. */
-	for (int i = 0; i < nb; i++) {
-		if (b[i].fenced && b[i].id != s->cfg->node_id)
-			continue;
-		live[k].id = b[i].id;
-		live[k].host = b[i].host;
-		live[k].port = b[i].port;
-		k++;
+		k = kfk_coord_live(s, b, nb, live);
 	}
 	r = kfk_coord_answer(req->body, req->api_version, live, k, &req->arena, &resp);
 	if (r < 0) {

@@ -387,6 +387,13 @@ bool kfk_meta_knows(kfk_srv_t *s, kfk_str_t name, const uint8_t *id)
 	return !id || kfk_meta_topic_by_id(s, id, &t) != 0;
 }
 
+int kfk_meta_read(kfk_srv_t *s, MDB_txn **ret)
+{
+	int r = kfk_meta_ensure_open(s);
+
+	return r < 0 ? r : ck_meta_read_begin(s->meta, ret);
+}
+
 int kfk_meta_collision(kfk_srv_t *s, const char *name, char *ret, size_t ret_size)
 {
 	MDB_txn *txn;

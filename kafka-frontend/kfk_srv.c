@@ -44,6 +44,10 @@ void kfk_settings_from_config(const ck_config_t *cfg, kfk_settings_t *ret)
 	ret->out_bytes_max = (uint64_t)cfg->kafka_max_queued_response_bytes;
 	ret->rx_budget = (uint64_t)cfg->kafka_queued_max_request_bytes;
 	ret->drain_ms = (uint64_t)cfg->kafka_drain_timeout_ms;
+	ret->group_min_session_ms = cfg->kafka_group_min_session_ms;
+	ret->group_max_session_ms = cfg->kafka_group_max_session_ms;
+	ret->group_initial_delay_ms = cfg->kafka_group_initial_delay_ms;
+	ret->group_max_size = cfg->kafka_group_max_size;
 }
 
 static void kfk_srv_accept(int fd, void *arg)
@@ -121,6 +125,10 @@ int kfk_srv_new(ck_daemon_t *d, const ck_config_t *cfg, kfk_srv_t **ret)
 	if (!s->scratch || !s->sweep_ev)
 		goto fail;
 	(void)event_add(s->sweep_ev, &tv);
+	r = kfk_groups_start(s);
+	if (r < 0)
+		goto fail;
+	r = -ENOMEM;
 	s->conns_max = kfk_conns_max_from_rlimit();
 	kfk_meta_refresh(s);
 	r = kfk_peers_start(s, d);
@@ -146,6 +154,7 @@ void kfk_srv_free(kfk_srv_t *s)
 {
 	if (!s)
 		return;
+	kfk_groups_free(s);
 	kfk_conns_close_all(s);
 	kfk_peers_stop(s);
 	kfk_props_free(s);
@@ -184,6 +193,7 @@ void kfk_srv_stop(kfk_srv_t *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
+	kfk_groups_stop(s);
 	s->stop_deadline_ms = ck_clock_mono_ms() + s->set.drain_ms;
 	(void)ck_notify("STOPPING=1");
 	ck_log(CK_LOG_INFO, "draining connections=%zu", s->nconns);

@@ -27,6 +27,7 @@
 #include "ck_meta.h"
 #include "ck_rand.h"
 #include "ck_segment.h"
+#include "kfk_group_core.h"
 #include "kfk_idmap.h"
 #include "kfk_protocol.h"
 #include "kfk_respq.h"
@@ -54,6 +55,10 @@ typedef struct {
 	uint64_t out_bytes_max;       /* max_queued_response_bytes per connection */
 	uint64_t rx_budget;           /* queued_max_request_bytes, all connections */
 	uint64_t drain_ms;            /* drain_timeout_ms */
+	int32_t group_min_session_ms; /* group_min_session_timeout_ms */
+	int32_t group_max_session_ms; /* group_max_session_timeout_ms */
+	int32_t group_initial_delay_ms; /* group_initial_rebalance_delay_ms */
+	int32_t group_max_size;         /* group_max_size */
 } kfk_settings_t;
 
 /* The settings of CFG's [kafka] table (validated by ck_config). */
@@ -153,6 +158,34 @@ void kfk_h_create_partitions(kfk_req_t *req);
 void kfk_h_describe_configs(kfk_req_t *req);
 void kfk_h_alter_configs(kfk_req_t *req);
 void kfk_h_incremental_alter_configs(kfk_req_t *req);
+void kfk_h_join_group(kfk_req_t *req);
+void kfk_h_sync_group(kfk_req_t *req);
+void kfk_h_heartbeat(kfk_req_t *req);
+void kfk_h_leave_group(kfk_req_t *req);
+void kfk_h_offset_commit(kfk_req_t *req);
+void kfk_h_offset_fetch(kfk_req_t *req);
+void kfk_h_list_groups(kfk_req_t *req);
+void kfk_h_describe_groups(kfk_req_t *req);
+void kfk_h_delete_groups(kfk_req_t *req);
+
+/* ---- consumer groups (kfk_h_groups.c) ---- */
+
+/* Group ids longer than this are INVALID_GROUP_ID (they key LMDB records). */
+#define KFK_GROUP_ID_MAX 255
+/* The broker that coordinates GROUP (FindCoordinator's pick, kfk_h_cluster.c);
+ * -1 when no broker is live. */
+int32_t kfk_group_coordinator(kfk_srv_t *s, kfk_str_t group);
+bool kfk_group_is_mine(kfk_srv_t *s, kfk_str_t group);
+/* Whether GROUP is a usable id: 1..KFK_GROUP_ID_MAX bytes, no NUL. */
+bool kfk_group_id_ok(kfk_str_t group);
+/* The error for a request on GROUP before the group state sees it:
+ * INVALID_GROUP_ID, NOT_COORDINATOR (another node's group), or NONE. */
+int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group);
+/* Start (the core and its timer), stop (held requests answered
+ * NOT_COORDINATOR), free. */
+int kfk_groups_start(kfk_srv_t *s);
+void kfk_groups_stop(kfk_srv_t *s);
+void kfk_groups_free(kfk_srv_t *s);
 
 /* ---- connections (kfk_conn.c) ---- */
 
@@ -360,6 +393,8 @@ int kfk_meta_live_broker_ids(kfk_srv_t *s, int32_t *ids, int n);
 /* The controller (raft leader) id as last reported by raftd, else this
  * node's id. */
 int32_t kfk_meta_controller(kfk_srv_t *s);
+/* A read transaction on the metadata (opened on first use): 0 or an error. */
+int kfk_meta_read(kfk_srv_t *s, MDB_txn **ret);
 void kfk_meta_close(kfk_srv_t *s);
 
 /* ---- proposals (kfk_propose.c) ---- */
@@ -468,6 +503,9 @@ struct kfk_srv {
 	void *sync_next;
 	bool sync_busy;
 	ck_rand_t rand;
+	/* Consumer groups this node coordinates (kfk_h_groups.c). */
+	kfk_gcore_t groups;
+	struct event *groups_ev;
 	/* Stopping: requests in flight are answered, nothing new is read. */
 	bool stopping;
 	uint64_t stop_deadline_ms;

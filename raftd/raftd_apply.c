@@ -421,6 +421,9 @@ static int raftd_delete_topic(const raftd_apply_t *a, MDB_txn *txn,
 	if (r < 0)
 		return r;
 	r = ck_meta_topic_del(a->meta, txn, c->name);
+	/* A topic created again under the name starts without offsets. */
+	if (r == 0)
+		r = ck_meta_topic_offsets_del(a->meta, txn, c->name);
 	return r < 0 ? r : raftd_result(ret, 0, "deleted");
 }
 
@@ -722,6 +725,82 @@ static int raftd_allocate_pids(const raftd_apply_t *a, MDB_txn *txn,
 	                            (long long)(next + c->block_size - 1));
 }
 
+/* ---- consumer groups ---- */
+
+/* Whether GROUP may name a group in "groups" (ck_meta.h). A NUL byte in
+ * it is refused before, from the packed entry (raftd_names_nul). */
+static bool raftd_group_valid(const char *group)
+{
+	size_t n = group ? strlen(group) : 0;
+
+	return n > 0 && n <= RAFTD_GROUP_NAME_MAX;
+}
+
+/* The partition count of TOPIC into *RET, -1 when there is no such topic.
+ * Returns 0 or a hard error. */
+static int raftd_topic_partitions(const raftd_apply_t *a, MDB_txn *txn, const char *topic,
+                                  int32_t *ret)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	int r = raftd_topic_find(a, txn, topic, &t);
+
+	if (r < 0)
+		return r;
+	*ret = r > 0 ? t->partitions : -1;
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	return 0;
+}
+
+/* Stores the offsets of partitions that exist; the others are skipped
+ * (every node skips the same ones). Consecutive offsets of one topic
+ * share one look-up of its record. */
+static int raftd_commit_offsets(const raftd_apply_t *a, MDB_txn *txn,
+                                const Chronik__Meta__CommitOffsets *c, raftd_apply_result_t *ret)
+{
+	Chronik__Meta__GroupOffsetRecord rec = CHRONIK__META__GROUP_OFFSET_RECORD__INIT;
+	const char *known = NULL; /* the topic PARTS counts the partitions of */
+	int32_t parts = -1;
+	size_t n = 0;
+	int r;
+
+	if (!raftd_group_valid(c->group))
+		return raftd_result(ret, CK_E_INVALID, "invalid group");
+	rec.commit_ms = c->commit_ms;
+	for (size_t i = 0; i < c->n_offsets; i++) {
+		const Chronik__Meta__GroupOffset *o = c->offsets[i];
+
+		if (!known || strcmp(known, o->topic) != 0) {
+			r = raftd_topic_partitions(a, txn, o->topic, &parts);
+			if (r < 0)
+				return r;
+			known = o->topic;
+		}
+		if (o->partition < 0 || o->partition >= parts)
+			continue;
+		rec.offset = o->offset;
+		rec.leader_epoch = o->leader_epoch;
+		rec.metadata = o->metadata;
+		r = ck_meta_group_offset_put(a->meta, txn, c->group, o->topic, o->partition, &rec);
+		if (r < 0)
+			return r;
+		n++;
+	}
+	return raftd_result(ret, 0, "committed %zu offsets of group %s", n, c->group);
+}
+
+static int raftd_delete_group(const raftd_apply_t *a, MDB_txn *txn,
+                              const Chronik__Meta__DeleteGroup *c, raftd_apply_result_t *ret)
+{
+	int r;
+
+	if (!raftd_group_valid(c->group))
+		return raftd_result(ret, CK_E_INVALID, "invalid group");
+	r = ck_meta_group_del(a->meta, txn, c->group);
+	if (r == CK_E_NOT_FOUND)
+		return raftd_result(ret, r, "no offsets");
+	return r < 0 ? r : raftd_result(ret, 0, "group %s deleted", c->group);
+}
+
 static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
                            const Chronik__Meta__MetadataCommand *cmd, raftd_effects_t *fx,
                            raftd_apply_result_t *ret)
@@ -745,6 +824,10 @@ static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
 		return raftd_allocate_pids(a, txn, cmd->allocate_producer_ids, ret);
 	case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
 		return raftd_result(ret, 0, "noop");
+	case CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS:
+		return raftd_commit_offsets(a, txn, cmd->commit_offsets, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP:
+		return raftd_delete_group(a, txn, cmd->delete_group, ret);
 	default:
 		return raftd_result(ret, CK_E_INVALID, "no command");
 	}
@@ -760,6 +843,8 @@ static bool raftd_changes_partitions(int cmd_case)
 	case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER: /* the broker record only */
 	case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:
 	case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
+	case CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS: /* "groups" only */
+	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP:
 		return false;
 	default:
 		return true;
@@ -818,33 +903,6 @@ static int raftd_apply_decoded(const raftd_apply_t *a, MDB_txn *txn, uint64_t in
 	return r;
 }
 
-int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, const uint8_t *data,
-                      size_t len, raftd_effects_t *fx, raftd_apply_result_t *ret)
-{
-	Chronik__Meta__MetadataCommand *cmd;
-	int r = raftd_apply_trim(a, txn, index);
-
-	if (r < 0)
-		return r;
-	if (len == 0)
-		return raftd_result(ret, 0, "noop");
-	cmd = chronik__meta__metadata_command__unpack(NULL, len, data);
-	if (!cmd)
-		return raftd_result(ret, CK_E_INVALID, "not a metadata command");
-	r = raftd_apply_decoded(a, txn, index, cmd, fx, ret);
-	chronik__meta__metadata_command__free_unpacked(cmd, NULL);
-	return r;
-}
-
-int raftd_apply_entry_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
-                          const Chronik__Meta__MetadataCommand *cmd, raftd_effects_t *fx,
-                          raftd_apply_result_t *ret)
-{
-	int r = raftd_apply_trim(a, txn, index);
-
-	return r < 0 ? r : raftd_apply_decoded(a, txn, index, cmd, fx, ret);
-}
-
 /* ---- the command kind, without decoding ---- */
 
 /* Reads a varint at *I of P (LEN bytes). Returns false when it runs out. */
@@ -863,39 +921,136 @@ static bool raftd_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *ret)
 	return false;
 }
 
+/* Reads the field at *I of P (LEN bytes): its key into *RET_TAG and, when
+ * it is length-delimited, its bytes into *RET_V and *RET_VLEN (else
+ * *RET_VLEN is 0). Returns false when P does not parse there. */
+static bool raftd_wire_next(const uint8_t *p, size_t len, size_t *i, uint64_t *ret_tag,
+                            const uint8_t **ret_v, size_t *ret_vlen)
+{
+	uint64_t tag, v;
+
+	if (!raftd_varint(p, len, i, &tag))
+		return false;
+	*ret_vlen = 0;
+	switch (tag & 7) {
+	case 0:
+		if (!raftd_varint(p, len, i, &v))
+			return false;
+		break;
+	case 1:
+	case 5:
+		v = (tag & 7) == 1 ? 8 : 4;
+		if (v > len - *i)
+			return false;
+		*i += v;
+		break;
+	case 2:
+		if (!raftd_varint(p, len, i, &v) || v > len - *i)
+			return false;
+		*ret_v = p + *i;
+		*ret_vlen = v;
+		*i += v;
+		break;
+	default:
+		return false;
+	}
+	*ret_tag = tag;
+	return true;
+}
+
 /* The MetadataCommand field P sets (its oneof case), from its top-level
  * fields alone; the last member of the oneof wins, as when decoding. 0 when
  * P does not parse. Cheap enough for every entry. */
 int raftd_apply_cmd_case(const uint8_t *p, size_t len)
 {
-	uint64_t tag, v, last = 0;
-	size_t i = 0;
+	const uint8_t *v = NULL;
+	uint64_t tag, last = 0;
+	size_t i = 0, vlen;
 
 	while (i < len) {
-		if (!raftd_varint(p, len, &i, &tag))
+		if (!raftd_wire_next(p, len, &i, &tag, &v, &vlen))
 			return 0;
-		switch (tag & 7) {
-		case 0:
-			if (!raftd_varint(p, len, &i, &v))
-				return 0;
-			break;
-		case 1:
-			i += 8;
-			break;
-		case 2:
-			if (!raftd_varint(p, len, &i, &v) || v > len - i)
-				return 0;
-			i += v;
-			break;
-		case 5:
-			i += 4;
-			break;
-		default:
-			return 0;
-		}
-		/* The commands are messages: length-delimited fields 1 .. 9. */
-		if ((tag & 7) == 2 && tag >> 3 >= 1 && tag >> 3 <= 9)
+		/* The commands are messages: length-delimited fields 1 .. the
+		 * last oneof member. */
+		if ((tag & 7) == 2 && tag >> 3 >= 1 && tag >> 3 <= RAFTD_CMD_CASE_MAX)
 			last = tag >> 3;
 	}
-	return i == len ? (int)last : 0;
+	return (int)last;
+}
+
+/* Whether a length-delimited field along PATH (DEPTH field numbers,
+ * outermost first) of the packed message P holds a NUL byte, in any of
+ * its occurrences. */
+static bool raftd_wire_nul(const uint8_t *p, size_t len, const uint32_t *path, size_t depth)
+{
+	const uint8_t *v = NULL;
+	uint64_t tag;
+	size_t i = 0, vlen;
+
+	while (i < len && raftd_wire_next(p, len, &i, &tag, &v, &vlen)) {
+		if ((tag & 7) != 2 || tag >> 3 != path[0])
+			continue;
+		if (depth == 1 ? memchr(v, 0, vlen) != NULL
+		               : raftd_wire_nul(v, vlen, path + 1, depth - 1))
+			return true;
+	}
+	return false;
+}
+
+static bool raftd_cmd_is_group(int cmd_case)
+{
+	return cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS ||
+	       cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP;
+}
+
+/* Whether the packed command P of kind CMD_CASE names a group, or a topic
+ * of CommitOffsets, holding a NUL byte: protobuf-c ends a string at its
+ * first NUL, so the name would quietly be another (the "groups" keys hold
+ * no NUL either). Other kinds check their names against the topic name
+ * rules. */
+static bool raftd_names_nul(const uint8_t *p, size_t len, int cmd_case)
+{
+	static const uint32_t group[] = {CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS, 1};
+	static const uint32_t topic[] = {CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS, 2, 1};
+	static const uint32_t del[] = {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP, 1};
+
+	if (cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS)
+		return raftd_wire_nul(p, len, group, CK_ARRAY_LEN(group)) ||
+		       raftd_wire_nul(p, len, topic, CK_ARRAY_LEN(topic));
+	if (cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP)
+		return raftd_wire_nul(p, len, del, CK_ARRAY_LEN(del));
+	return false;
+}
+
+int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, const uint8_t *data,
+                      size_t len, raftd_effects_t *fx, raftd_apply_result_t *ret)
+{
+	Chronik__Meta__MetadataCommand *cmd;
+	int r = raftd_apply_trim(a, txn, index);
+
+	if (r < 0)
+		return r;
+	if (len == 0)
+		return raftd_result(ret, 0, "noop");
+	cmd = chronik__meta__metadata_command__unpack(NULL, len, data);
+	if (!cmd)
+		return raftd_result(ret, CK_E_INVALID, "not a metadata command");
+	if (raftd_names_nul(data, len, cmd->cmd_case))
+		r = raftd_result(ret, CK_E_INVALID, "group or topic name holds a NUL byte");
+	else
+		r = raftd_apply_decoded(a, txn, index, cmd, fx, ret);
+	chronik__meta__metadata_command__free_unpacked(cmd, NULL);
+	return r;
+}
+
+int raftd_apply_entry_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
+                          const Chronik__Meta__MetadataCommand *cmd, raftd_effects_t *fx,
+                          raftd_apply_result_t *ret)
+{
+	int r;
+
+	/* Their names need the packed entry (raftd_names_nul). */
+	CK_ASSERT(!raftd_cmd_is_group(cmd->cmd_case));
+	r = raftd_apply_trim(a, txn, index);
+	return r < 0 ? r : raftd_apply_decoded(a, txn, index, cmd, fx, ret);
 }

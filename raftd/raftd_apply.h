@@ -13,7 +13,8 @@
  *                      partitions not exactly 0..n-1, empty or duplicate
  *                      replicas, duplicate config keys, a bad value for a
  *                      log config key)
- *   DeleteTopic        CK_E_NOT_FOUND
+ *   DeleteTopic        CK_E_NOT_FOUND; on success the topic's committed
+ *                      offsets go too, in every group
  *   CreatePartitions   CK_E_NOT_FOUND, CK_E_INVALID (no new partition, not
  *                      exactly current..current+k-1, bad replicas)
  *   AlterTopicConfigs  CK_E_NOT_FOUND, CK_E_INVALID (duplicate or empty
@@ -27,6 +28,12 @@
  *                      leader epoch going back)
  *   AllocateProducerIds CK_E_NOT_FOUND (broker), CK_E_INVALID (block size
  *                      outside 1..2^20, ids exhausted)
+ *   CommitOffsets      CK_E_INVALID (group empty, over RAFTD_GROUP_NAME_MAX
+ *                      bytes, or a group or topic name holding a NUL
+ *                      byte); else 0, storing the offsets of the
+ *                      partitions that exist and skipping the others
+ *   DeleteGroup        CK_E_INVALID (group as above), CK_E_NOT_FOUND (the
+ *                      group holds no offset)
  *   Noop, an empty entry (a new leader's no-op): 0
  *   bytes that are no MetadataCommand, no command set: CK_E_INVALID
  * Every check runs before the first write, so a rejected command leaves no
@@ -59,6 +66,9 @@
 /* Topic name the metadata log uses; no topic may take it. */
 #define RAFTD_METADATA_TOPIC     "__chronik_metadata"
 #define RAFTD_PRODUCER_BLOCK_MAX (1 << 20)
+/* The longest consumer group name, in bytes (the "groups" keys of
+ * ck_meta.h). */
+#define RAFTD_GROUP_NAME_MAX 255
 
 /* Per-log settings as walwriter's LogConfig: 0 = the node default. */
 typedef struct {
@@ -124,7 +134,9 @@ typedef struct {
  */
 int raftd_apply_entry(const raftd_apply_t *a, MDB_txn *txn, uint64_t index, const uint8_t *data,
                       size_t len, raftd_effects_t *fx, raftd_apply_result_t *ret);
-/* The same for an entry its caller decoded already (CMD, not NULL). */
+/* The same for an entry its caller decoded already (CMD, not NULL), of a
+ * kind other than CommitOffsets and DeleteGroup: their names are checked
+ * in the packed entry, so those go through raftd_apply_entry. */
 int raftd_apply_entry_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
                           const Chronik__Meta__MetadataCommand *cmd, raftd_effects_t *fx,
                           raftd_apply_result_t *ret);
@@ -145,6 +157,10 @@ bool raftd_apply_alter_touches_log(const Chronik__Meta__AlterTopicConfigs *c);
 
 /* True when the partition record lists BROKER among its replicas. */
 int raftd_apply_is_replica(const Chronik__Meta__PartitionRecord *p, int32_t broker);
+
+/* The last MetadataCommand oneof case (metadata.proto: the commands are
+ * fields 1 .. this one). */
+#define RAFTD_CMD_CASE_MAX CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP
 
 /* The MetadataCommand oneof case the packed command P (LEN bytes) sets,
  * from its top-level fields alone (the last member wins, as in decoding);

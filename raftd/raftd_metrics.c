@@ -26,9 +26,13 @@ static const struct {
 };
 
 static const char *const raftd_op_names[RAFTD_OP_COUNT] = {
-    "create_topic", "delete_topic",     "create_partitions",     "alter_configs", "register_broker",
-    "fence_broker", "update_partition", "allocate_producer_ids", "noop",          "other",
+    "create_topic",     "delete_topic",          "create_partitions",
+    "alter_configs",    "register_broker",       "fence_broker",
+    "update_partition", "allocate_producer_ids", "noop",
+    "commit_offsets",   "delete_group",          "other",
 };
+
+_Static_assert((int)RAFTD_OP_OTHER == (int)RAFTD_CMD_CASE_MAX, "one raftd_op_t per command field");
 
 static const char *const raftd_result_names[RAFTD_RESULT_COUNT] = {"ok", "rejected", "error"};
 static const char *const raftd_origin_names[RAFTD_ORIGIN_COUNT] = {"local", "follower"};
@@ -43,8 +47,9 @@ raftd_op_t raftd_metrics_op_of(const uint8_t *data, size_t len)
 {
 	int c = raftd_apply_cmd_case(data, len);
 
-	/* Field numbers 1 .. 9 are the commands, in raftd_op_t order. */
-	return c >= 1 && c <= RAFTD_OP_NOOP + 1 ? (raftd_op_t)(c - 1) : RAFTD_OP_OTHER;
+	/* Field numbers 1 .. RAFTD_CMD_CASE_MAX are the commands, in
+	 * raftd_op_t order. */
+	return c >= 1 && c <= RAFTD_CMD_CASE_MAX ? (raftd_op_t)(c - 1) : RAFTD_OP_OTHER;
 }
 
 const char *raftd_metrics_op_name(raftd_op_t op)

@@ -33,7 +33,8 @@
 #include "ck_buf.h"
 #include "raft_core.h"
 
-/* Operation kinds: the MetadataCommand oneof (metadata.proto). */
+/* Operation kinds: the MetadataCommand oneof (metadata.proto), in field
+ * number order (field n is kind n - 1). */
 typedef enum {
 	RAFTD_OP_CREATE_TOPIC = 0,
 	RAFTD_OP_DELETE_TOPIC,
@@ -44,6 +45,8 @@ typedef enum {
 	RAFTD_OP_UPDATE_PARTITION,
 	RAFTD_OP_ALLOCATE_PRODUCER_IDS,
 	RAFTD_OP_NOOP,
+	RAFTD_OP_COMMIT_OFFSETS,
+	RAFTD_OP_DELETE_GROUP,
 	RAFTD_OP_OTHER, /* unknown or unparsable */
 	RAFTD_OP_COUNT,
 } raftd_op_t;

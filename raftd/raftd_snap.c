@@ -34,8 +34,10 @@
 #define RAFTD_SNAP_MAX_DBS  16
 #define RAFTD_SNAP_MAP_SIZE ((size_t)1 << 30)
 
-/* raftd's databases in `meta` (ck_meta.h); "offsets" is not raftd's. */
-static const char *const raftd_snap_dbs[] = {"state", "topics", "partitions", "brokers"};
+/* raftd's databases in `meta` (ck_meta.h); "offsets" is not raftd's.
+ * A snapshot without one of them (from before "groups") installs it
+ * empty. */
+static const char *const raftd_snap_dbs[] = {"state", "topics", "partitions", "brokers", "groups"};
 
 static int raftd_mdb_err(int rc)
 {

@@ -20,8 +20,9 @@
  * Installing (raftd_snap_install): the `meta` environment stays open in
  * every process of the node (readers hold it read-only), so it is never
  * swapped as a file. Instead one write transaction empties raftd's
- * databases ("state", "topics", "partitions", "brokers") and copies the
- * snapshot's records into them; the "offsets" checkpoints of walwriter and
+ * databases ("state", "topics", "partitions", "brokers", "groups") and
+ * copies the snapshot's records into them (a database the snapshot lacks
+ * stays empty); the "offsets" checkpoints of walwriter and
  * replicator are node-local and left alone. A reader sees the old state or
  * the new one, never a mix. The environment is synced right after (it runs
  * with MDB_NOMETASYNC), before the snapshot record drops its pending flag.

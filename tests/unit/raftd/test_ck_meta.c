@@ -8,7 +8,11 @@
  * ("changes"): records, walks, trimming and its floor, which restarts
  * whenever entries went by unrecorded; the unsynced marker: written with
  * the boot id, kept within a boot, the environment moved aside when the
- * boot changed (or cannot be read), gone after a clean stop.
+ * boot changed (or cannot be read), gone after a clean stop; committed
+ * offsets of consumer groups ("groups"): round trips, walks of one group
+ * and of the groups (names that prefix each other), deleting a group or a
+ * topic's offsets in every group, bad arguments, and keys and values of
+ * another shape skipped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -762,6 +766,303 @@ START_TEST(test_changes_floor_restarts)
 }
 END_TEST
 
+/* ---- "groups" ---- */
+
+static void put_offset(MDB_txn *txn, const char *g, const char *t, int32_t p, int64_t off)
+{
+	Chronik__Meta__GroupOffsetRecord rec = CHRONIK__META__GROUP_OFFSET_RECORD__INIT;
+
+	rec.offset = off;
+	rec.leader_epoch = off % 2 ? -1 : (int32_t)(off / 2);
+	rec.metadata = (char *)g;
+	rec.commit_ms = 1700000000000 + off;
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, g, t, p, &rec), 0);
+}
+
+/* The offset of G, T, P, or -1 when there is none. */
+static int64_t offset_of(const char *g, const char *t, int32_t p)
+{
+	Chronik__Meta__GroupOffsetRecord *rec = NULL;
+	MDB_txn *txn = rbegin();
+	int64_t off;
+	int r = ck_meta_group_offset_get(meta, txn, g, t, p, &rec);
+
+	ck_meta_read_end(txn);
+	ck_assert(r == 0 || r == CK_E_NOT_FOUND);
+	off = r == 0 ? rec->offset : -1;
+	chronik__meta__group_offset_record__free_unpacked(rec, NULL);
+	return off;
+}
+
+typedef struct {
+	char s[512];
+	int calls;
+	int stop_at; /* 0: never */
+} walk_t;
+
+static int walk_stop(walk_t *w)
+{
+	return ++w->calls == w->stop_at ? 42 : 0;
+}
+
+static int collect_offset(void *arg, const char *t, int32_t p,
+                          const Chronik__Meta__GroupOffsetRecord *rec)
+{
+	walk_t *w = arg;
+	size_t n = strlen(w->s);
+
+	snprintf(w->s + n, sizeof(w->s) - n, "%s%s/%d=%lld", n ? "," : "", t, p,
+	         (long long)rec->offset);
+	return walk_stop(w);
+}
+
+static int collect_group(void *arg, const char *g)
+{
+	walk_t *w = arg;
+	size_t n = strlen(w->s);
+
+	snprintf(w->s + n, sizeof(w->s) - n, "%s%s", n ? "," : "", g);
+	return walk_stop(w);
+}
+
+/* "topic/p=offset,..." of group G, in walk order. */
+static const char *offsets_str(const char *g)
+{
+	static walk_t w;
+	MDB_txn *txn = rbegin();
+
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(ck_meta_group_offsets_foreach(meta, txn, g, collect_offset, &w), 0);
+	ck_meta_read_end(txn);
+	return w.s;
+}
+
+static const char *groups_str(void)
+{
+	static walk_t w;
+	MDB_txn *txn = rbegin();
+
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(ck_meta_groups_foreach(meta, txn, collect_group, &w), 0);
+	ck_meta_read_end(txn);
+	return w.s;
+}
+
+/* Three groups whose names prefix each other's ("g", "g.a") or sort next
+ * to them ("h"), with topics that do the same ("a", "a.b", "ab"). */
+static void fill_groups(void)
+{
+	static const char *const groups[] = {"h", "g.a", "g"};
+	MDB_txn *txn = wbegin();
+
+	for (size_t i = 0; i < CK_ARRAY_LEN(groups); i++) {
+		put_offset(txn, groups[i], "ab", 0, 30 + (int64_t)i);
+		put_offset(txn, groups[i], "a", 256, 20 + (int64_t)i);
+		put_offset(txn, groups[i], "a.b", 1, 40 + (int64_t)i);
+		put_offset(txn, groups[i], "a", 1, 10 + (int64_t)i);
+	}
+	put_offset(txn, "g", "a", 65536, 99);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+}
+
+/* What is put is got back, through a reopen; a put replaces. */
+START_TEST(test_group_offset_round_trip)
+{
+	Chronik__Meta__GroupOffsetRecord rec = CHRONIK__META__GROUP_OFFSET_RECORD__INIT,
+	                                 *got = NULL;
+	MDB_txn *txn = wbegin();
+
+	rec.offset = 1234;
+	rec.leader_epoch = -1;
+	rec.metadata = "client meta";
+	rec.commit_ms = 1700000000123;
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "g", "t", 3, &rec), 0);
+	put_offset(txn, "g", "t", 4, 5);
+	put_offset(txn, "g", "t", 4, 6);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_meta_close(meta);
+	ck_assert_int_eq(ck_meta_open(dir, &meta), 0);
+
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_group_offset_get(meta, txn, "g", "t", 3, &got), 0);
+	ck_assert_int_eq(got->offset, 1234);
+	ck_assert_int_eq(got->leader_epoch, -1);
+	ck_assert_str_eq(got->metadata, "client meta");
+	ck_assert_int_eq(got->commit_ms, 1700000000123);
+	chronik__meta__group_offset_record__free_unpacked(got, NULL);
+	ck_meta_read_end(txn);
+	ck_assert_int_eq(offset_of("g", "t", 4), 6);
+	ck_assert_int_eq(offset_of("g", "t", 5), -1);
+	ck_assert_int_eq(offset_of("g", "u", 3), -1);
+	ck_assert_int_eq(offset_of("h", "t", 3), -1);
+	ck_assert_int_eq(offset_of("gg", "t", 3), -1);
+}
+END_TEST
+
+/* One group's offsets: by topic bytewise, then partition numerically,
+ * none of another group's; the callback's non-zero return comes back. */
+START_TEST(test_group_offsets_walk)
+{
+	walk_t w = {.stop_at = 2};
+	MDB_txn *txn;
+
+	fill_groups();
+	ck_assert_str_eq(offsets_str("g"), "a/1=12,a/256=22,a/65536=99,a.b/1=42,ab/0=32");
+	ck_assert_str_eq(offsets_str("g.a"), "a/1=11,a/256=21,a.b/1=41,ab/0=31");
+	ck_assert_str_eq(offsets_str("h"), "a/1=10,a/256=20,a.b/1=40,ab/0=30");
+	ck_assert_str_eq(offsets_str("gg"), "");
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_group_offsets_foreach(meta, txn, "g", collect_offset, &w), 42);
+	ck_assert_str_eq(w.s, "a/1=12,a/256=22");
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+/* Every group with offsets once, in order; stopping works. */
+START_TEST(test_groups_walk)
+{
+	walk_t w = {.stop_at = 2};
+	MDB_txn *txn;
+
+	ck_assert_str_eq(groups_str(), "");
+	fill_groups();
+	ck_assert_str_eq(groups_str(), "g,g.a,h");
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_groups_foreach(meta, txn, collect_group, &w), 42);
+	ck_assert_str_eq(w.s, "g,g.a");
+	ck_meta_read_end(txn);
+}
+END_TEST
+
+/* A group goes whole, and alone. */
+START_TEST(test_group_del)
+{
+	MDB_txn *txn;
+
+	fill_groups();
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, "g"), 0);
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, "g"), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, "nope"), CK_E_NOT_FOUND);
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, ""), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_str_eq(groups_str(), "g.a,h");
+	ck_assert_str_eq(offsets_str("g"), "");
+	ck_assert_str_eq(offsets_str("g.a"), "a/1=11,a/256=21,a.b/1=41,ab/0=31");
+	ck_assert_int_eq(offset_of("g", "a", 65536), -1);
+}
+END_TEST
+
+/* A topic's offsets go from every group, other topics' stay (also those
+ * whose names extend it), and a group left without offsets is no more. */
+START_TEST(test_topic_offsets_del)
+{
+	MDB_txn *txn;
+
+	fill_groups();
+	txn = wbegin();
+	put_offset(txn, "only-a", "a", 0, 7);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_str_eq(groups_str(), "g,g.a,h,only-a");
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, "a"), 0);
+	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, "a"), 0);
+	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, "zz"), 0);
+	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, ""), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_str_eq(groups_str(), "g,g.a,h");
+	ck_assert_str_eq(offsets_str("g"), "a.b/1=42,ab/0=32");
+	ck_assert_str_eq(offsets_str("g.a"), "a.b/1=41,ab/0=31");
+	ck_assert_str_eq(offsets_str("h"), "a.b/1=40,ab/0=30");
+}
+END_TEST
+
+/* Bad arguments are refused before LMDB sees them; a 255-byte group fits
+ * with the longest valid topic name (249 bytes), not with a 255-byte
+ * one (LMDB's keys end at 511 bytes). */
+START_TEST(test_group_bad_args)
+{
+	Chronik__Meta__GroupOffsetRecord rec = CHRONIK__META__GROUP_OFFSET_RECORD__INIT,
+	                                 *got = NULL;
+	char n255[256], n256[257], t249[250];
+	MDB_txn *txn = wbegin();
+
+	memset(n255, 'x', 255);
+	n255[255] = '\0';
+	memset(n256, 'y', 256);
+	n256[256] = '\0';
+	memset(t249, 't', 249);
+	t249[249] = '\0';
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "", "t", 0, &rec), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, NULL, "t", 0, &rec), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "g", "", 0, &rec), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "g", "t", -1, &rec), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, n256, "t", 0, &rec), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "g", n256, 0, &rec), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_meta_group_offset_get(meta, txn, "g", "t", -1, &got), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_group_offset_get(meta, txn, n256, "t", 0, &got), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_meta_group_offsets_foreach(meta, txn, "", collect_offset, &(walk_t){0}),
+	                 CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, n256), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, n256), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, n255, n255, 0, &rec), CK_E_TOO_LARGE);
+	ck_assert_ptr_null(got);
+	put_offset(txn, n255, t249, INT32_MAX, 8);
+	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, n255), 0); /* no key can hold it */
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_int_eq(offset_of(n255, t249, INT32_MAX), 8);
+	ck_assert_str_eq(groups_str(), n255);
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, t249), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_str_eq(groups_str(), "");
+}
+END_TEST
+
+/* Keys of another shape are skipped by every walk, a value that does not
+ * unpack by the walks too (get says CK_E_CORRUPT). */
+START_TEST(test_group_bad_keys_and_values)
+{
+	static const MDB_val bad[] = {
+	    {5, "nonul"},                  /* no NUL */
+	    {3, "g\0t"},                   /* no partition */
+	    {7, "g\0t\0abc"},              /* 3-byte partition */
+	    {7, "g\0\0\0\0\0\0"},          /* empty topic */
+	    {7, "\0t\0\0\0\0\0"},          /* empty group */
+	    {8, "g\0t\0\xff\xff\xff\xff"}, /* partition over INT32_MAX */
+	    {9, "g\0t\0x\0\0\0\0"},        /* a NUL in the topic */
+	    {9, "x\0t\0\0\0\0\x01\x02"},   /* trailing byte, alone in group x */
+	};
+	MDB_val ck = {8, "g\0c\0\0\0\0\x01"}, cv = {3, "\xff\xff\xff"}, v = {0, ""};
+	Chronik__Meta__GroupOffsetRecord *got = NULL;
+	MDB_txn *txn = wbegin();
+	MDB_dbi dbi;
+
+	ck_assert_int_eq(mdb_dbi_open(txn, "groups", 0, &dbi), 0);
+	for (size_t i = 0; i < CK_ARRAY_LEN(bad); i++)
+		ck_assert_int_eq(mdb_put(txn, dbi, (MDB_val *)&bad[i], &v, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &ck, &cv, 0), 0);
+	put_offset(txn, "g", "t", 2, 5);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_str_eq(offsets_str("g"), "t/2=5");
+	ck_assert_str_eq(groups_str(), "g");
+	txn = rbegin();
+	ck_assert_int_eq(ck_meta_group_offset_get(meta, txn, "g", "c", 1, &got), CK_E_CORRUPT);
+	ck_meta_read_end(txn);
+	/* Deletes reach them all the same. */
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, "t"), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_str_eq(offsets_str("g"), "");
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, "g"), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, "g"), CK_E_NOT_FOUND);
+	mdb_txn_abort(txn);
+}
+END_TEST
+
 static Suite *meta_suite(void)
 {
 	Suite *s = suite_create("ck_meta");
@@ -783,6 +1084,13 @@ static Suite *meta_suite(void)
 	tcase_add_test(tc, test_changes_put_walk_trim);
 	tcase_add_test(tc, test_changes_floor_restarts);
 	tcase_add_test(tc, test_unsynced_marker);
+	tcase_add_test(tc, test_group_offset_round_trip);
+	tcase_add_test(tc, test_group_offsets_walk);
+	tcase_add_test(tc, test_groups_walk);
+	tcase_add_test(tc, test_group_del);
+	tcase_add_test(tc, test_topic_offsets_del);
+	tcase_add_test(tc, test_group_bad_args);
+	tcase_add_test(tc, test_group_bad_keys_and_values);
 	suite_add_tcase(s, tc);
 	return s;
 }

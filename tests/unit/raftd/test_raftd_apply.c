@@ -7,7 +7,9 @@
  * before the commit) gives byte-identical LMDB contents and results
  * (the partition change log "changes" included); "changes" lists exactly
  * the entries that changed partition records, with their topics, and is
- * trimmed at fixed indexes.
+ * trimmed at fixed indexes; committed offsets of consumer groups: stored
+ * for partitions that exist only, refused whole for a bad group or a NUL
+ * byte in a name, deleted by group and with their topic.
  */
 #include <string.h>
 
@@ -128,10 +130,15 @@ static int apply_buf(uint64_t index, const uint8_t *data, size_t len, char *msg)
 	return res.result;
 }
 
-static int apply(uint64_t index, const Chronik__Meta__MetadataCommand *cmd)
+static int apply_msg(uint64_t index, const Chronik__Meta__MetadataCommand *cmd, char *msg)
 {
 	const ck_buf_t *b = pack(cmd);
-	return apply_buf(index, b->data, b->len, NULL);
+	return apply_buf(index, b->data, b->len, msg);
+}
+
+static int apply(uint64_t index, const Chronik__Meta__MetadataCommand *cmd)
+{
+	return apply_msg(index, cmd, NULL);
 }
 
 static Chronik__Meta__TopicRecord *topic(const char *name)
@@ -1163,6 +1170,238 @@ START_TEST(test_producer_ids)
 }
 END_TEST
 
+/* ---- consumer groups: CommitOffsets, DeleteGroup ---- */
+
+#define COMMIT_MAX 8
+
+/* Creates NAME with PARTS partitions (on broker 1) at INDEX. */
+static void created(uint64_t index, const char *name, int parts)
+{
+	create_t c;
+
+	create_init(&c, name, parts, 1, 1);
+	ck_assert_int_eq(apply(index, &c.cmd), 0);
+}
+
+typedef struct {
+	Chronik__Meta__MetadataCommand cmd;
+	Chronik__Meta__CommitOffsets co;
+	Chronik__Meta__GroupOffset o[COMMIT_MAX];
+	Chronik__Meta__GroupOffset *op[COMMIT_MAX];
+} commit_t;
+
+static void commit_init(commit_t *c, const char *group, int64_t commit_ms)
+{
+	memset(c, 0, sizeof(*c));
+	chronik__meta__metadata_command__init(&c->cmd);
+	chronik__meta__commit_offsets__init(&c->co);
+	c->cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS;
+	c->cmd.commit_offsets = &c->co;
+	c->co.group = (char *)group;
+	c->co.commit_ms = commit_ms;
+	c->co.offsets = c->op;
+}
+
+/* Adds TOPIC/P at OFFSET, leader epoch OFFSET % 5 (4: none), metadata
+ * "m<offset>" (kept in the caller's static buffer pool). */
+static void commit_add(commit_t *c, const char *topic, int32_t p, int64_t offset)
+{
+	static char meta_buf[64][16];
+	static size_t next;
+	Chronik__Meta__GroupOffset *o = &c->o[c->co.n_offsets];
+
+	ck_assert_uint_lt(c->co.n_offsets, COMMIT_MAX);
+	chronik__meta__group_offset__init(o);
+	o->topic = (char *)topic;
+	o->partition = p;
+	o->offset = offset;
+	o->leader_epoch = offset % 5 == 4 ? -1 : (int32_t)(offset % 5);
+	snprintf(meta_buf[next % 64], 16, "m%lld", (long long)offset);
+	o->metadata = meta_buf[next++ % 64];
+	c->op[c->co.n_offsets++] = o;
+}
+
+/* A DeleteGroup of GROUP (valid until the next call). */
+static Chronik__Meta__MetadataCommand *delete_group_cmd(const char *group)
+{
+	static Chronik__Meta__DeleteGroup dg = CHRONIK__META__DELETE_GROUP__INIT;
+	static Chronik__Meta__MetadataCommand cmd = {
+	    .base = PROTOBUF_C_MESSAGE_INIT(&chronik__meta__metadata_command__descriptor),
+	    .cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP,
+	    .delete_group = &dg};
+
+	dg.group = (char *)group;
+	return &cmd;
+}
+
+/* The committed offset of G at T/P (-1: none); with it, checks the rest
+ * of the record against what commit_add and COMMIT_MS give. */
+static int64_t committed(const char *g, const char *t, int32_t p, int64_t commit_ms)
+{
+	Chronik__Meta__GroupOffsetRecord *rec = NULL;
+	char want[16];
+	MDB_txn *txn;
+	int64_t off;
+	int r;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	r = ck_meta_group_offset_get(meta, txn, g, t, p, &rec);
+	ck_meta_read_end(txn);
+	ck_assert(r == 0 || r == CK_E_NOT_FOUND);
+	if (r == CK_E_NOT_FOUND)
+		return -1;
+	off = rec->offset;
+	snprintf(want, sizeof(want), "m%lld", (long long)off);
+	ck_assert_str_eq(rec->metadata, want);
+	ck_assert_int_eq(rec->leader_epoch, off % 5 == 4 ? -1 : off % 5);
+	ck_assert_int_eq(rec->commit_ms, commit_ms);
+	chronik__meta__group_offset_record__free_unpacked(rec, NULL);
+	return off;
+}
+
+/* Applies CMD packed, with the first AT in it turned into a NUL byte. */
+static int apply_with_nul(uint64_t index, const Chronik__Meta__MetadataCommand *cmd, char at)
+{
+	const ck_buf_t *b = pack(cmd);
+	uint8_t *p = memchr(b->data, at, b->len);
+
+	ck_assert_ptr_nonnull(p);
+	*p = 0;
+	return apply_buf(index, b->data, b->len, NULL);
+}
+
+/* The offsets of partitions that exist are stored, with the command's
+ * commit time; the others are skipped; a commit replaces. No partition
+ * record changes, no local effect. */
+START_TEST(test_commit_offsets)
+{
+	char msg[RAFTD_APPLY_MSG_MAX];
+	commit_t co;
+
+	created(1, "orders", 3);
+	created(2, "a", 1);
+	raftd_effects_reset(&fx);
+	commit_init(&co, "g", 1700000000001);
+	commit_add(&co, "orders", 0, 10);
+	commit_add(&co, "orders", 3, 13);  /* past the last partition */
+	commit_add(&co, "orders", -1, 9);  /* no such partition */
+	commit_add(&co, "missing", 0, 20); /* no such topic */
+	commit_add(&co, "orders", 2, 14);
+	commit_add(&co, "a", 0, 5);
+	commit_add(&co, "bad name", 0, 6); /* no topic can have it */
+	ck_assert_int_eq(apply_msg(3, &co.cmd, msg), 0);
+	ck_assert_str_eq(msg, "committed 3 offsets of group g");
+	ck_assert_int_eq(committed("g", "orders", 0, 1700000000001), 10);
+	ck_assert_int_eq(committed("g", "orders", 1, 0), -1);
+	ck_assert_int_eq(committed("g", "orders", 2, 1700000000001), 14);
+	ck_assert_int_eq(committed("g", "orders", 3, 0), -1);
+	ck_assert_int_eq(committed("g", "missing", 0, 0), -1);
+	ck_assert_int_eq(committed("g", "a", 0, 1700000000001), 5);
+	ck_assert_int_eq(committed("h", "a", 0, 0), -1);
+	ck_assert_uint_eq(parts_index(), 2);
+	ck_assert_uint_eq(fx.n, 0);
+	/* Again, later: replaced, the others kept. */
+	commit_init(&co, "g", 1700000000002);
+	commit_add(&co, "orders", 0, 11);
+	ck_assert_int_eq(apply(4, &co.cmd), 0);
+	ck_assert_int_eq(committed("g", "orders", 0, 1700000000002), 11);
+	ck_assert_int_eq(committed("g", "orders", 2, 1700000000001), 14);
+	/* Nothing that exists: still fine. */
+	commit_init(&co, "h", 1);
+	commit_add(&co, "missing", 0, 1);
+	ck_assert_int_eq(apply_msg(5, &co.cmd, msg), 0);
+	ck_assert_str_eq(msg, "committed 0 offsets of group h");
+	ck_assert_uint_eq(parts_index(), 2);
+}
+END_TEST
+
+/* A bad group, or a NUL byte in a group or topic name (protobuf-c would
+ * cut the name short: "a@" would become "a", which exists), refuses the
+ * whole command before it writes anything. */
+START_TEST(test_commit_offsets_invalid)
+{
+	char g256[257];
+	commit_t co;
+
+	memset(g256, 'g', 256);
+	g256[256] = '\0';
+	created(1, "a", 1);
+	commit_init(&co, "", 1);
+	commit_add(&co, "a", 0, 1);
+	ck_assert_int_eq(apply(2, &co.cmd), CK_E_INVALID);
+	co.co.group = g256;
+	ck_assert_int_eq(apply(3, &co.cmd), CK_E_INVALID);
+	g256[255] = '\0';
+	ck_assert_int_eq(apply(4, &co.cmd), 0); /* 255 bytes fit */
+	ck_assert_int_eq(committed(g256, "a", 0, 1), 1);
+	commit_init(&co, "g@", 2);
+	commit_add(&co, "a", 0, 2);
+	ck_assert_int_eq(apply_with_nul(5, &co.cmd, '@'), CK_E_INVALID);
+	commit_init(&co, "g", 3);
+	commit_add(&co, "a", 0, 3);
+	commit_add(&co, "a@", 0, 8);
+	ck_assert_int_eq(apply_with_nul(6, &co.cmd, '@'), CK_E_INVALID);
+	ck_assert_int_eq(committed("g", "a", 0, 0), -1);
+	ck_assert_uint_eq(fx.n, 1); /* the CreateTopic's log */
+}
+END_TEST
+
+/* Entries 1-4: topics "a" (2 partitions) and "a.b" (1), and offsets
+ * a/0 = 1, a/1 = 2, a.b/0 = 3 committed at COMMIT_MS by "g" and by G2. */
+static void two_groups(const char *g2, int64_t commit_ms)
+{
+	commit_t co;
+
+	created(1, "a", 2);
+	created(2, "a.b", 1);
+	commit_init(&co, "g", commit_ms);
+	commit_add(&co, "a", 0, 1);
+	commit_add(&co, "a", 1, 2);
+	commit_add(&co, "a.b", 0, 3);
+	ck_assert_int_eq(apply(3, &co.cmd), 0);
+	co.co.group = (char *)g2;
+	ck_assert_int_eq(apply(4, &co.cmd), 0);
+}
+
+START_TEST(test_delete_group)
+{
+	char msg[RAFTD_APPLY_MSG_MAX];
+
+	two_groups("g.x", 7);
+	ck_assert_int_eq(apply(5, delete_group_cmd("g")), 0);
+	ck_assert_int_eq(committed("g", "a", 0, 0), -1);
+	ck_assert_int_eq(committed("g", "a", 1, 0), -1);
+	ck_assert_int_eq(committed("g", "a.b", 0, 0), -1);
+	ck_assert_int_eq(committed("g.x", "a", 1, 7), 2);
+	ck_assert_int_eq(apply_msg(6, delete_group_cmd("g"), msg), CK_E_NOT_FOUND);
+	ck_assert_str_eq(msg, "no offsets");
+	ck_assert_int_eq(apply(7, delete_group_cmd("")), CK_E_INVALID);
+	/* "g.x" with its '.' made a NUL: not "g" (gone anyway) nor "g.x". */
+	ck_assert_int_eq(apply_with_nul(8, delete_group_cmd("g.x"), '.'), CK_E_INVALID);
+	ck_assert_int_eq(committed("g.x", "a", 0, 7), 1);
+	ck_assert_uint_eq(parts_index(), 2);
+}
+END_TEST
+
+/* DeleteTopic drops the topic's offsets in every group, so the topic
+ * created again starts without them; other topics' offsets stay. */
+START_TEST(test_delete_topic_drops_offsets)
+{
+
+	two_groups("h", 9);
+	ck_assert_int_eq(apply(5, delete_cmd("a")), 0);
+	ck_assert_int_eq(committed("g", "a", 0, 0), -1);
+	ck_assert_int_eq(committed("h", "a", 1, 0), -1);
+	ck_assert_int_eq(committed("g", "a.b", 0, 9), 3);
+	ck_assert_int_eq(committed("h", "a.b", 0, 9), 3);
+	created(6, "a", 2);
+	ck_assert_int_eq(committed("g", "a", 0, 0), -1);
+	/* A DeleteTopic refused leaves the offsets alone. */
+	ck_assert_int_eq(apply(7, delete_cmd("zz")), CK_E_NOT_FOUND);
+	ck_assert_int_eq(committed("g", "a.b", 0, 9), 3);
+}
+END_TEST
+
 /* ---- Noop, empty and garbage entries ---- */
 
 START_TEST(test_noop_and_garbage)
@@ -1193,17 +1432,52 @@ END_TEST
 
 #define LOG_LEN 40
 
+/* Entry I of the log when it is about neither topics nor partitions:
+ * brokers, producer ids, group offsets (of the topics in NAME). */
+static const ck_buf_t *log_other(int i, char name[LOG_LEN][16])
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__AllocateProducerIds a = CHRONIK__META__ALLOCATE_PRODUCER_IDS__INIT;
+	Chronik__Meta__RegisterBroker rb = CHRONIK__META__REGISTER_BROKER__INIT;
+	Chronik__Meta__BrokerRecord br = CHRONIK__META__BROKER_RECORD__INIT;
+	commit_t co;
+
+	switch (i % 4) {
+	case 0:
+		br.id = 1;
+		br.incarnation = (uint64_t)i;
+		rb.broker = &br;
+		cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER;
+		cmd.register_broker = &rb;
+		return pack(&cmd);
+	case 1:
+		a.broker_id = 1;
+		a.block_size = i;
+		cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS;
+		cmd.allocate_producer_ids = &a;
+		return pack(&cmd);
+	case 2:
+		commit_init(&co, i < LOG_LEN / 2 ? "g" : "h", i);
+		for (int k = 0; k < 6; k++)
+			commit_add(&co, name[(i + k) % LOG_LEN], k % 3, i * 10 + k);
+		return pack(&co.cmd);
+	default:
+		return pack(delete_group_cmd("g"));
+	}
+}
+
 /* A log exercising every command, including ones that fail. */
 static void log_build(ck_buf_t bufs[LOG_LEN])
 {
 	char name[LOG_LEN][16];
 
+	for (int i = 0; i < LOG_LEN; i++)
+		snprintf(name[i], sizeof(name[i]), "t%d", i % 7);
 	for (int i = 0; i < LOG_LEN; i++) {
 		create_t c;
 		grow_t g;
 		const ck_buf_t *b;
 
-		snprintf(name[i], sizeof(name[i]), "t%d", i % 7);
 		switch (i % 5) {
 		case 0:
 		case 1:
@@ -1218,29 +1492,9 @@ static void log_build(ck_buf_t bufs[LOG_LEN])
 			grow_init(&g, name[i], 1 + (i / 5) % 3, 1);
 			b = pack(&g.cmd);
 			break;
-		default: {
-			Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
-			Chronik__Meta__AllocateProducerIds a =
-			    CHRONIK__META__ALLOCATE_PRODUCER_IDS__INIT;
-			Chronik__Meta__RegisterBroker rb = CHRONIK__META__REGISTER_BROKER__INIT;
-			Chronik__Meta__BrokerRecord br = CHRONIK__META__BROKER_RECORD__INIT;
-
-			if (i % 2) {
-				a.broker_id = 1;
-				a.block_size = i;
-				cmd.cmd_case =
-				    CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS;
-				cmd.allocate_producer_ids = &a;
-			} else {
-				br.id = 1;
-				br.incarnation = (uint64_t)i;
-				rb.broker = &br;
-				cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER;
-				cmd.register_broker = &rb;
-			}
-			b = pack(&cmd);
+		default:
+			b = log_other(i, name);
 			break;
-		}
 		}
 		ck_buf_init(&bufs[i]);
 		ck_assert_int_eq(ck_buf_append(&bufs[i], b->data, b->len), 0);
@@ -1318,6 +1572,26 @@ static int dump_change(void *arg, uint64_t index, const char *t)
 	return 0;
 }
 
+static int dump_offset(void *arg, const char *t, int32_t p,
+                       const Chronik__Meta__GroupOffsetRecord *rec)
+{
+	ck_buf_t *out = arg;
+	size_t len = chronik__meta__group_offset_record__get_packed_size(rec);
+
+	ck_assert_int_eq(ck_buf_append(out, t, strlen(t) + 1), 0);
+	ck_assert_int_eq(ck_buf_append(out, &p, sizeof(p)), 0);
+	(void)chronik__meta__group_offset_record__pack(rec, ck_buf_extend(out, len));
+	return 0;
+}
+
+static int dump_group(void *arg, const char *g)
+{
+	dump_t *d = arg;
+
+	ck_assert_int_eq(ck_buf_append(d->out, g, strlen(g) + 1), 0);
+	return ck_meta_group_offsets_foreach(meta, d->txn, g, dump_offset, d->out);
+}
+
 /* Everything in LMDB as bytes, in key order. */
 static void dump(ck_buf_t *out)
 {
@@ -1328,6 +1602,7 @@ static void dump(ck_buf_t *out)
 	ck_assert_int_eq(ck_meta_read_begin(meta, &d.txn), 0);
 	ck_assert_int_eq(ck_meta_topics_foreach(meta, d.txn, dump_topic_parts, &d), 0);
 	ck_assert_int_eq(ck_meta_brokers_foreach(meta, d.txn, dump_broker, out), 0);
+	ck_assert_int_eq(ck_meta_groups_foreach(meta, d.txn, dump_group, &d), 0);
 	ck_assert_int_eq(ck_meta_changes_foreach(meta, d.txn, 0, dump_change, out), 0);
 	ck_assert_int_eq(ck_meta_changes_floor(meta, d.txn, &floor), 0);
 	ck_assert_int_eq(ck_buf_append(out, &floor, sizeof(floor)), 0);
@@ -1386,6 +1661,11 @@ START_TEST(test_replay_deterministic)
 	/* The log is not trivial: some creates succeed, some commands fail. */
 	ck_assert_int_gt(created, 3);
 	ck_assert_int_gt(failed, 3);
+	/* Offsets were committed and deleted; one is left (the others went
+	 * with their topics, or their partitions never existed). */
+	ck_assert_int_eq(res[0][19], 0);
+	ck_assert_int_eq(res[0][39], CK_E_NOT_FOUND);
+	ck_assert_int_eq(committed("h", "t3", 1, 34), 344);
 	ck_assert_uint_gt(dumps[0].len, 100);
 	ck_assert_uint_eq(dumps[0].len, dumps[1].len);
 	ck_assert_uint_eq(dumps[0].len, dumps[2].len);
@@ -1447,6 +1727,10 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_update_partition);
 	tcase_add_test(tc, test_producer_ids);
 	tcase_add_test(tc, test_noop_and_garbage);
+	tcase_add_test(tc, test_commit_offsets);
+	tcase_add_test(tc, test_commit_offsets_invalid);
+	tcase_add_test(tc, test_delete_group);
+	tcase_add_test(tc, test_delete_topic_drops_offsets);
 	tcase_add_test(tc, test_alter_touches_log);
 	tcase_add_test(tc, test_replay_deterministic);
 	tcase_add_test(tc, test_aborted_round_leaves_nothing);

@@ -307,6 +307,8 @@ START_TEST(op_of_packed_commands)
 	Chronik__Meta__UpdatePartition up = CHRONIK__META__UPDATE_PARTITION__INIT;
 	Chronik__Meta__AllocateProducerIds ap = CHRONIK__META__ALLOCATE_PRODUCER_IDS__INIT;
 	Chronik__Meta__Noop no = CHRONIK__META__NOOP__INIT;
+	Chronik__Meta__CommitOffsets co = CHRONIK__META__COMMIT_OFFSETS__INIT;
+	Chronik__Meta__DeleteGroup dg = CHRONIK__META__DELETE_GROUP__INIT;
 	const struct {
 		Chronik__Meta__MetadataCommand__CmdCase cmd_case;
 		void *msg;
@@ -323,8 +325,11 @@ START_TEST(op_of_packed_commands)
 	    {CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS, &ap,
 	     RAFTD_OP_ALLOCATE_PRODUCER_IDS},
 	    {CHRONIK__META__METADATA_COMMAND__CMD_NOOP, &no, RAFTD_OP_NOOP},
+	    {CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS, &co, RAFTD_OP_COMMIT_OFFSETS},
+	    {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP, &dg, RAFTD_OP_DELETE_GROUP},
 	};
-	static const uint8_t garbage[] = {0x08, 0x01}, long_key[] = {0xca, 0x01, 0x00};
+	static const uint8_t garbage[] = {0x08, 0x01}, long_key[] = {0xca, 0x01, 0x00},
+	                     past_last[] = {(12 << 3) | 2, 0x00};
 	uint8_t buf[4096];
 	char name[300];
 
@@ -345,12 +350,17 @@ START_TEST(op_of_packed_commands)
 	}
 	ck_assert_str_eq(raftd_metrics_op_name(RAFTD_OP_ALLOCATE_PRODUCER_IDS),
 	                 "allocate_producer_ids");
+	ck_assert_str_eq(raftd_metrics_op_name(RAFTD_OP_COMMIT_OFFSETS), "commit_offsets");
+	ck_assert_str_eq(raftd_metrics_op_name(RAFTD_OP_DELETE_GROUP), "delete_group");
+	ck_assert_str_eq(raftd_metrics_op_name(RAFTD_OP_OTHER), "other");
 	/* Not a command: wrong wire type, unknown field (25), cut short,
 	 * nothing. */
 	ck_assert_int_eq(raftd_metrics_op_of(garbage, sizeof(garbage)), RAFTD_OP_OTHER);
 	ck_assert_int_eq(raftd_metrics_op_of(long_key, sizeof(long_key)), RAFTD_OP_OTHER);
 	ck_assert_int_eq(raftd_metrics_op_of(long_key, 1), RAFTD_OP_OTHER);
 	ck_assert_int_eq(raftd_metrics_op_of(NULL, 0), RAFTD_OP_OTHER);
+	/* A length-delimited field past the last command (12). */
+	ck_assert_int_eq(raftd_metrics_op_of(past_last, sizeof(past_last)), RAFTD_OP_OTHER);
 }
 END_TEST
 

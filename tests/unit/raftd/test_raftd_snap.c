@@ -4,7 +4,9 @@
  * damage, a snapshot is an LMDB copy holding the state at its index (a
  * copy taken while the environment moves on is named by the index it
  * holds), installing one replaces raftd's databases in a live environment
- * in one transaction and leaves the node-local "offsets" alone, a received
+ * in one transaction (consumer group offsets included; a snapshot from
+ * before "groups" installs none) and leaves the node-local "offsets"
+ * alone, a received
  * snapshot is assembled from chunks and checked (size, CRC, its applied
  * index), and old snapshot files are pruned.
  */
@@ -71,6 +73,35 @@ static void fill(ck_meta_t *meta, const char *const *names, uint64_t applied)
 	}
 	ck_assert_int_eq(ck_meta_applied_index_put(meta, txn, applied), 0);
 	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+}
+
+/* Commits OFFSET for GROUP at topic "t", partition 0, into META. */
+static void put_offset(ck_meta_t *meta, const char *group, int64_t offset)
+{
+	Chronik__Meta__GroupOffsetRecord rec = CHRONIK__META__GROUP_OFFSET_RECORD__INIT;
+	MDB_txn *txn;
+
+	rec.offset = offset;
+	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, group, "t", 0, &rec), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+}
+
+/* The offset of GROUP at "t"/0 in META, -1 when none. */
+static int64_t offset_of(ck_meta_t *meta, const char *group)
+{
+	Chronik__Meta__GroupOffsetRecord *rec = NULL;
+	MDB_txn *txn;
+	int64_t off;
+	int r;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	r = ck_meta_group_offset_get(meta, txn, group, "t", 0, &rec);
+	ck_meta_read_end(txn);
+	ck_assert(r == 0 || r == CK_E_NOT_FOUND);
+	off = r == 0 ? rec->offset : -1;
+	chronik__meta__group_offset_record__free_unpacked(rec, NULL);
+	return off;
 }
 
 static int count_cb(void *arg, const Chronik__Meta__TopicRecord *rec)
@@ -166,6 +197,8 @@ START_TEST(test_create_check_install)
 
 	ck_assert_int_eq(ck_meta_open(a, &ma), 0);
 	ck_assert_int_eq(ck_meta_open(b, &mb), 0);
+	put_offset(ma, "g", 41);
+	put_offset(mb, "old", 5);
 	fill(ma, one, 17);
 	fill(mb, two, 9);
 	ck_assert_int_eq(ck_lmdb_put(ck_meta_env(mb), ck_meta_offsets_dbi(mb), "wal/x-0", 7, "keep",
@@ -189,11 +222,45 @@ START_TEST(test_create_check_install)
 	                             sizeof(val), &len),
 	                 0);
 	ck_assert_mem_eq(val, "keep", 4);
+	/* Group offsets travel with the snapshot, and replace the old. */
+	ck_assert_int_eq(offset_of(mb, "g"), 41);
+	ck_assert_int_eq(offset_of(mb, "old"), -1);
 	ck_meta_close(ma);
 	ck_meta_close(mb);
 	/* Not an LMDB file. */
 	ck_test_write_file(path, "junk", 4);
 	ck_assert_int_eq(raftd_snap_check(path, &applied), CK_E_CORRUPT);
+}
+END_TEST
+
+/* A snapshot from before "groups" (the database missing from the file)
+ * installs fine, and leaves no group offset behind. */
+START_TEST(test_install_without_groups)
+{
+	ck_meta_t *ma, *mb;
+	char path[PATH_MAX];
+	uint64_t applied = 0;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+
+	ck_assert_int_eq(ck_meta_open(a, &ma), 0);
+	ck_assert_int_eq(ck_meta_open(b, &mb), 0);
+	fill(ma, (const char *const[]){"alpha", NULL}, 4);
+	ck_assert_int_eq(ck_meta_write_begin(ma, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "groups", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	put_offset(mb, "g", 3);
+	ck_assert_int_eq(raftd_snap_path(path, sizeof(path), a, snap_make(ma, a, NULL)), 0);
+	ck_meta_close(ma);
+
+	ck_assert_int_eq(raftd_snap_install(mb, path), 0);
+	ck_assert_uint_eq(topics(mb, &applied), 1);
+	ck_assert_uint_eq(applied, 4);
+	ck_assert_int_eq(offset_of(mb, "g"), -1);
+	put_offset(mb, "g", 6); /* and the database still takes writes */
+	ck_assert_int_eq(offset_of(mb, "g"), 6);
+	ck_meta_close(mb);
 }
 END_TEST
 
@@ -345,6 +412,7 @@ static Suite *snap_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_meta_record);
 	tcase_add_test(tc, test_create_check_install);
+	tcase_add_test(tc, test_install_without_groups);
 	tcase_add_test(tc, test_copy_then_publish);
 	tcase_add_test(tc, test_receive);
 	tcase_add_test(tc, test_prune);

@@ -1,0 +1,338 @@
+/*
+ * kfk_h_groups.c: the group coordinator's membership requests (JoinGroup,
+ * SyncGroup, Heartbeat, LeaveGroup) and its life on the event loop (shell
+ * of chronik-kafka-frontend).
+ *
+ * Owned by kafka-frontend. The state machine is kfk_group_core.h; this file
+ * decodes, checks that this node coordinates the group (the broker
+ * FindCoordinator names: kfk_group_coordinator()), and encodes the answers,
+ * which the core may give later (held joins and syncs are requests whose
+ * response waits). A timer ticks the core every 100 ms and drops the groups
+ * this node no longer coordinates (a broker came or went): their members
+ * hear NOT_COORDINATOR and find the new coordinator, as after a Kafka
+ * coordinator move.
+ * Not for: offsets and group listings (kfk_h_group_admin.c).
+ */
+#define CK_LOG_SUBSYSTEM "groups"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ck_clock.h"
+#include "ck_log.h"
+#include "kfk_errors.h"
+#include "kfk_group_core.h"
+#include "kfk_srv.h"
+
+#define KFK_GROUP_TICK_MS 100
+
+/* ---- answers from the core ---- */
+
+static void kfk_group_join_done(void *arg, void *waiter, const kfk_gjoin_out_t *out)
+{
+	kfk_req_t *req = waiter;
+	kfk_join_group_response_t resp;
+	kfk_join_group_response_member_t *items = NULL;
+	bool v7 = req->api_version >= 7;
+
+	(void)arg;
+	kfk_join_group_response_init(&resp);
+	if (out->nmembers > 0) {
+		items = kfk_req_alloc(req, (size_t)out->nmembers, sizeof(*items));
+		if (!items) {
+			kfk_req_fail_conn(req, "out of memory");
+			return;
+		}
+	}
+	for (int i = 0; i < out->nmembers; i++) {
+		kfk_join_group_response_member_init(&items[i]);
+		items[i].member_id = kfk_str(out->members[i].member_id);
+		items[i].group_instance_id = out->members[i].instance_id
+		                                 ? kfk_str(out->members[i].instance_id)
+		                                 : KFK_STR_NULL;
+		items[i].metadata =
+		    (kfk_bytes_t){out->members[i].meta, (int32_t)out->members[i].meta_len};
+	}
+	resp.error_code = out->err;
+	resp.generation_id = out->generation;
+	resp.protocol_type = out->protocol_type ? kfk_str(out->protocol_type) : KFK_STR_NULL;
+	resp.protocol_name =
+	    out->protocol ? kfk_str(out->protocol) : (v7 ? KFK_STR_NULL : kfk_str(""));
+	resp.leader = kfk_str(out->leader);
+	resp.member_id = kfk_str(out->member_id);
+	resp.members.count = out->nmembers;
+	resp.members.items = items;
+	kfk_req_respond(req, &resp);
+}
+
+static void kfk_group_sync_done(void *arg, void *waiter, const kfk_gsync_out_t *out)
+{
+	kfk_req_t *req = waiter;
+	kfk_sync_group_response_t resp;
+
+	(void)arg;
+	kfk_sync_group_response_init(&resp);
+	resp.error_code = out->err;
+	resp.protocol_type = out->protocol_type ? kfk_str(out->protocol_type) : KFK_STR_NULL;
+	resp.protocol_name = out->protocol ? kfk_str(out->protocol) : KFK_STR_NULL;
+	resp.assignment = (kfk_bytes_t){out->assignment ? out->assignment : (const uint8_t *)"",
+	                                (int32_t)out->assignment_len};
+	kfk_req_respond(req, &resp);
+}
+
+/* ---- coordination ---- */
+
+bool kfk_group_is_mine(kfk_srv_t *s, kfk_str_t group)
+{
+	return kfk_group_coordinator(s, group) == s->cfg->node_id;
+}
+
+bool kfk_group_id_ok(kfk_str_t group)
+{
+	return group.len > 0 && group.len <= KFK_GROUP_ID_MAX &&
+	       memchr(group.ptr, '\0', (size_t)group.len) == NULL;
+}
+
+int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group)
+{
+	if (!kfk_group_id_ok(group))
+		return KFK_ERR_INVALID_GROUP_ID;
+	kfk_meta_refresh(s);
+	if (!kfk_group_is_mine(s, group))
+		return KFK_ERR_NOT_COORDINATOR;
+	return KFK_ERR_NONE;
+}
+
+static void kfk_groups_tick(evutil_socket_t fd, short what, void *arg)
+{
+	kfk_srv_t *s = arg;
+	kfk_group_t *g;
+	size_t it = 0;
+
+	(void)fd;
+	(void)what;
+	kfk_gcore_tick(&s->groups, ck_clock_mono_ms());
+	if (ck_hash_count(&s->groups.groups) == 0)
+		return;
+	kfk_meta_refresh(s);
+	while ((g = ck_hash_next(&s->groups.groups, &it)) != NULL) {
+		if (kfk_group_is_mine(s, kfk_str(g->id)))
+			continue;
+		ck_log(CK_LOG_INFO, "group %s moved to broker %d members=%d", g->id,
+		       (int)kfk_group_coordinator(s, kfk_str(g->id)), g->nmembers);
+		kfk_gcore_drop(&s->groups, g, KFK_ERR_NOT_COORDINATOR);
+	}
+}
+
+int kfk_groups_start(kfk_srv_t *s)
+{
+	kfk_gcore_settings_t set = {
+	    .min_session_ms = s->set.group_min_session_ms,
+	    .max_session_ms = s->set.group_max_session_ms,
+	    .initial_delay_ms = s->set.group_initial_delay_ms,
+	    .max_members = s->set.group_max_size,
+	};
+	struct timeval tv = {0, KFK_GROUP_TICK_MS * 1000};
+
+	kfk_gcore_init(&s->groups, &set, kfk_group_join_done, kfk_group_sync_done, s);
+	s->groups_ev = event_new(s->base, -1, EV_PERSIST, kfk_groups_tick, s);
+	if (!s->groups_ev)
+		return -ENOMEM;
+	(void)event_add(s->groups_ev, &tv);
+	return 0;
+}
+
+void kfk_groups_stop(kfk_srv_t *s)
+{
+	/* Held joins and syncs are answered: their members look for the
+	 * coordinator again (another node, or this one after its restart). */
+	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
+	ck_hash_init(&s->groups.groups);
+	if (s->groups_ev)
+		(void)event_del(s->groups_ev);
+}
+
+void kfk_groups_free(kfk_srv_t *s)
+{
+	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
+	if (s->groups_ev)
+		event_free(s->groups_ev);
+	s->groups_ev = NULL;
+}
+
+/* ---- JoinGroup ---- */
+
+/* A member id as Kafka makes them: the client id, '-', a random UUID. */
+static const char *kfk_group_member_id(kfk_req_t *req)
+{
+	kfk_srv_t *s = req->srv;
+	kfk_str_t cid = req->hdr.client_id;
+	int n = cid.len > 0 ? (cid.len > 200 ? 200 : cid.len) : 0;
+	uint64_t a = kfk_srv_rand(s) | (uint64_t)kfk_srv_rand(s) << 32;
+	uint64_t b = kfk_srv_rand(s) | (uint64_t)kfk_srv_rand(s) << 32;
+	char *id = kfk_req_alloc(req, (size_t)n + 40, 1);
+
+	if (!id)
+		return NULL;
+	(void)snprintf(id, (size_t)n + 40,
+	               "%.*s-%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
+	               n, n ? cid.ptr : "", a >> 32, (a >> 16) & 0xffff, a & 0xffff, b >> 48,
+	               (uint64_t)(b & 0xffffffffffffu));
+	return id;
+}
+
+/* The client's host as Kafka shows it ("/127.0.0.1"). */
+static const char *kfk_group_client_host(kfk_req_t *req)
+{
+	const char *peer = req->conn ? kfk_conn_peer(req->conn) : "";
+	const char *colon = strrchr(peer, ':');
+	size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+	char *h = kfk_req_alloc(req, n + 2, 1);
+
+	if (h)
+		(void)snprintf(h, n + 2, "/%.*s", (int)n, peer);
+	return h ? h : "";
+}
+
+static char *kfk_group_client_id(kfk_req_t *req)
+{
+	return kfk_req_strdup(req, req->hdr.client_id);
+}
+
+void kfk_h_join_group(kfk_req_t *req)
+{
+	const kfk_join_group_request_t *rq = req->body;
+	kfk_srv_t *s = req->srv;
+	kfk_gjoin_in_t in = {0};
+	kfk_gproto_in_t *protos = NULL;
+	int16_t err = kfk_group_precheck(s, rq->group_id);
+
+	if (err != KFK_ERR_NONE) {
+		kfk_gjoin_out_t out = {.err = err, .generation = -1, .leader = "", .member_id = ""};
+
+		kfk_group_join_done(s, req, &out);
+		return;
+	}
+	if (rq->protocols.count > 0) {
+		protos = kfk_req_alloc(req, (size_t)rq->protocols.count, sizeof(*protos));
+		if (!protos) {
+			kfk_req_fail_conn(req, "out of memory");
+			return;
+		}
+	}
+	for (int32_t i = 0; i < rq->protocols.count; i++) {
+		protos[i].name = rq->protocols.items[i].name;
+		protos[i].meta = rq->protocols.items[i].metadata;
+	}
+	in.group = rq->group_id;
+	in.member_id = rq->member_id;
+	in.instance_id = rq->group_instance_id;
+	in.protocol_type = rq->protocol_type;
+	in.protos = protos;
+	in.nprotos = rq->protocols.count > 0 ? rq->protocols.count : 0;
+	in.session_ms = rq->session_timeout_ms;
+	in.rebalance_ms = req->api_version >= 1 ? rq->rebalance_timeout_ms : -1;
+	in.require_known_id = req->api_version >= 4;
+	in.new_member_id = kfk_group_member_id(req);
+	in.client_id = kfk_group_client_id(req);
+	in.client_host = kfk_group_client_host(req);
+	if (!in.new_member_id || !in.client_id) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	(void)kfk_gcore_join(&s->groups, &in, req, ck_clock_mono_ms());
+}
+
+/* ---- SyncGroup ---- */
+
+void kfk_h_sync_group(kfk_req_t *req)
+{
+	const kfk_sync_group_request_t *rq = req->body;
+	kfk_srv_t *s = req->srv;
+	kfk_gsync_in_t in = {0};
+	kfk_gassign_in_t *as = NULL;
+	int16_t err = kfk_group_precheck(s, rq->group_id);
+
+	if (err != KFK_ERR_NONE) {
+		kfk_gsync_out_t out = {.err = err};
+
+		kfk_group_sync_done(s, req, &out);
+		return;
+	}
+	if (rq->assignments.count > 0) {
+		as = kfk_req_alloc(req, (size_t)rq->assignments.count, sizeof(*as));
+		if (!as) {
+			kfk_req_fail_conn(req, "out of memory");
+			return;
+		}
+	}
+	for (int32_t i = 0; i < rq->assignments.count; i++) {
+		as[i].member_id = rq->assignments.items[i].member_id;
+		as[i].assignment = rq->assignments.items[i].assignment;
+	}
+	in.group = rq->group_id;
+	in.member_id = rq->member_id;
+	in.instance_id = rq->group_instance_id;
+	in.generation = rq->generation_id;
+	in.protocol_type = rq->protocol_type;
+	in.protocol = rq->protocol_name;
+	in.assignments = as;
+	in.nassignments = rq->assignments.count > 0 ? rq->assignments.count : 0;
+	(void)kfk_gcore_sync(&s->groups, &in, req, ck_clock_mono_ms());
+}
+
+/* ---- Heartbeat, LeaveGroup ---- */
+
+void kfk_h_heartbeat(kfk_req_t *req)
+{
+	const kfk_heartbeat_request_t *rq = req->body;
+	kfk_srv_t *s = req->srv;
+	kfk_heartbeat_response_t resp;
+	int16_t err = kfk_group_precheck(s, rq->group_id);
+
+	kfk_heartbeat_response_init(&resp);
+	resp.error_code =
+	    err != KFK_ERR_NONE
+	        ? err
+	        : kfk_gcore_heartbeat(&s->groups, rq->group_id, rq->member_id,
+	                              rq->group_instance_id, rq->generation_id, ck_clock_mono_ms());
+	kfk_req_respond(req, &resp);
+}
+
+void kfk_h_leave_group(kfk_req_t *req)
+{
+	const kfk_leave_group_request_t *rq = req->body;
+	kfk_srv_t *s = req->srv;
+	kfk_leave_group_response_t resp;
+	kfk_leave_group_response_member_response_t *out = NULL;
+	int16_t err = kfk_group_precheck(s, rq->group_id);
+	uint64_t now = ck_clock_mono_ms();
+
+	kfk_leave_group_response_init(&resp);
+	resp.error_code = err;
+	if (err == KFK_ERR_NONE && req->api_version < 3) {
+		resp.error_code =
+		    kfk_gcore_leave(&s->groups, rq->group_id, rq->member_id, KFK_STR_NULL, now);
+	} else if (err == KFK_ERR_NONE && rq->members.count > 0) {
+		out = kfk_req_alloc(req, (size_t)rq->members.count, sizeof(*out));
+		if (!out) {
+			kfk_req_fail_conn(req, "out of memory");
+			return;
+		}
+		for (int32_t i = 0; i < rq->members.count; i++) {
+			const kfk_leave_group_request_member_identity_t *m = &rq->members.items[i];
+
+			kfk_leave_group_response_member_response_init(&out[i]);
+			out[i].member_id = m->member_id;
+			out[i].group_instance_id = m->group_instance_id;
+			out[i].error_code = kfk_gcore_leave(&s->groups, rq->group_id, m->member_id,
+			                                    m->group_instance_id, now);
+		}
+		resp.members.count = rq->members.count;
+		resp.members.items = out;
+	}
+	kfk_req_respond(req, &resp);
+}

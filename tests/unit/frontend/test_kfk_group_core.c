@@ -1,0 +1,555 @@
+/*
+ * test_kfk_group_core.c: unit tests of the consumer group state machine
+ * (kafka-frontend/kfk_group_core.h): joins held until every member came,
+ * MEMBER_ID_REQUIRED, the leader's member list, syncs held until the
+ * leader's assignments, heartbeats during a rebalance, leaves, session
+ * expiry, join-phase and sync-phase deadlines, protocol choice, commit
+ * checks, static members, and that every held request is answered exactly
+ * once (also when the group is dropped).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kfk_apis.h"
+#include "kfk_errors.h"
+#include "kfk_group_core.h"
+
+/* A held request: what it was answered with, and how often. */
+typedef struct {
+	int answers;
+	int16_t err;
+	int32_t generation;
+	char member_id[128];
+	char leader[128];
+	char protocol[32];
+	int nmembers;
+	char assignment[64];
+} waiter_t;
+
+static void on_join(void *arg, void *w, const kfk_gjoin_out_t *out)
+{
+	waiter_t *x = w;
+
+	(void)arg;
+	x->answers++;
+	x->err = out->err;
+	x->generation = out->generation;
+	snprintf(x->member_id, sizeof(x->member_id), "%s", out->member_id);
+	snprintf(x->leader, sizeof(x->leader), "%s", out->leader);
+	snprintf(x->protocol, sizeof(x->protocol), "%s", out->protocol ? out->protocol : "");
+	x->nmembers = out->nmembers;
+}
+
+static void on_sync(void *arg, void *w, const kfk_gsync_out_t *out)
+{
+	waiter_t *x = w;
+
+	(void)arg;
+	x->answers++;
+	x->err = out->err;
+	snprintf(x->assignment, sizeof(x->assignment), "%.*s", (int)out->assignment_len,
+	         out->assignment ? (const char *)out->assignment : "");
+}
+
+static kfk_gcore_t core;
+static int id_seq;
+
+static void setup(void)
+{
+	kfk_gcore_settings_t set = {6000, 1800000, 0, 1000};
+
+	kfk_gcore_init(&core, &set, on_join, on_sync, NULL);
+	id_seq = 0;
+}
+
+/* Frees the core (answering what it holds) while the test's waiters,
+ * which live on its stack, still exist; the teardown's free is then a
+ * no-op. */
+static void done(void)
+{
+	kfk_gcore_free(&core, KFK_ERR_NOT_COORDINATOR);
+}
+
+static void teardown(void)
+{
+	done();
+}
+
+static const kfk_gproto_in_t range_proto[] = {{{"range", 5}, {(const uint8_t *)"m", 1}}};
+
+/* A JoinGroup of MEMBER ("" = new) to group "g" at NOW. */
+static void join(waiter_t *w, const char *member, bool v4, uint64_t now)
+{
+	char id[32];
+	kfk_gjoin_in_t in = {
+	    .group = kfk_str("g"),
+	    .member_id = kfk_str(member),
+	    .instance_id = KFK_STR_NULL,
+	    .protocol_type = kfk_str("consumer"),
+	    .protos = range_proto,
+	    .nprotos = 1,
+	    .session_ms = 10000,
+	    .rebalance_ms = 30000,
+	    .require_known_id = v4,
+	    .new_member_id = id,
+	    .client_id = "c",
+	    .client_host = "/127.0.0.1",
+	};
+
+	snprintf(id, sizeof(id), "c-%d", ++id_seq);
+	memset(w, 0, sizeof(*w));
+	ck_assert_int_eq(kfk_gcore_join(&core, &in, w, now), 0);
+}
+
+static void sync_req(waiter_t *w, const char *member, int32_t gen, const char *assign_to,
+                     uint64_t now)
+{
+	kfk_gassign_in_t as[2] = {{kfk_str(assign_to ? assign_to : ""), {(const uint8_t *)"A1", 2}},
+	                          {kfk_str("other"), {(const uint8_t *)"A2", 2}}};
+	kfk_gsync_in_t in = {
+	    .group = kfk_str("g"),
+	    .member_id = kfk_str(member),
+	    .instance_id = KFK_STR_NULL,
+	    .generation = gen,
+	    .protocol_type = KFK_STR_NULL,
+	    .protocol = KFK_STR_NULL,
+	    .assignments = assign_to ? as : NULL,
+	    .nassignments = assign_to ? 2 : 0,
+	};
+
+	memset(w, 0, sizeof(*w));
+	ck_assert_int_eq(kfk_gcore_sync(&core, &in, w, now), 0);
+}
+
+static int16_t heartbeat(const char *member, int32_t gen, uint64_t now)
+{
+	return kfk_gcore_heartbeat(&core, kfk_str("g"), kfk_str(member), KFK_STR_NULL, gen, now);
+}
+
+/* One member joins (v4: MEMBER_ID_REQUIRED first) and syncs: Stable. */
+static void one_member_stable(waiter_t *j, waiter_t *s, uint64_t now)
+{
+	char id[128];
+
+	join(j, "", true, now);
+	ck_assert_int_eq(j->answers, 1);
+	ck_assert_int_eq(j->err, KFK_ERR_MEMBER_ID_REQUIRED);
+	ck_assert_str_eq(j->member_id, "c-1");
+	snprintf(id, sizeof(id), "%s", j->member_id);
+	join(j, id, true, now);
+	ck_assert_int_eq(j->answers, 1);
+	ck_assert_int_eq(j->err, KFK_ERR_NONE);
+	ck_assert_int_eq(j->generation, 1);
+	ck_assert_str_eq(j->leader, id);
+	ck_assert_int_eq(j->nmembers, 1);
+	ck_assert_str_eq(j->protocol, "range");
+	sync_req(s, id, 1, id, now);
+	ck_assert_int_eq(s->answers, 1);
+	ck_assert_int_eq(s->err, KFK_ERR_NONE);
+	ck_assert_str_eq(s->assignment, "A1");
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->state, KFK_GROUP_STABLE);
+}
+
+START_TEST(test_single_member)
+{
+	waiter_t j, s;
+
+	one_member_stable(&j, &s, 1000);
+	ck_assert_int_eq(heartbeat("c-1", 1, 2000), KFK_ERR_NONE);
+	ck_assert_int_eq(heartbeat("c-1", 0, 2000), KFK_ERR_ILLEGAL_GENERATION);
+	ck_assert_int_eq(heartbeat("nobody", 1, 2000), KFK_ERR_UNKNOWN_MEMBER_ID);
+	/* A follower asking again in Stable gets its assignment at once. */
+	sync_req(&s, "c-1", 1, NULL, 2000);
+	ck_assert_int_eq(s.answers, 1);
+	ck_assert_str_eq(s.assignment, "A1");
+	done();
+}
+END_TEST
+
+START_TEST(test_v0_join_needs_no_member_id_round)
+{
+	waiter_t j;
+
+	join(&j, "", false, 0);
+	ck_assert_int_eq(j.answers, 1);
+	ck_assert_int_eq(j.err, KFK_ERR_NONE);
+	ck_assert_str_eq(j.member_id, "c-1");
+	done();
+}
+END_TEST
+
+START_TEST(test_second_member_rebalances)
+{
+	waiter_t j1, s1, j2, j1b, s2, s1b;
+
+	one_member_stable(&j1, &s1, 1000);
+	join(&j2, "", false, 2000); /* held: c-1 must join again */
+	ck_assert_int_eq(j2.answers, 0);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->state, KFK_GROUP_PREPARING);
+	ck_assert_int_eq(heartbeat("c-1", 1, 2100), KFK_ERR_REBALANCE_IN_PROGRESS);
+	join(&j1b, "c-1", false, 2200);
+	/* Both answered: generation 2, the old leader stays leader. */
+	ck_assert_int_eq(j1b.answers, 1);
+	ck_assert_int_eq(j2.answers, 1);
+	ck_assert_int_eq(j1b.generation, 2);
+	ck_assert_int_eq(j2.generation, 2);
+	ck_assert_str_eq(j2.leader, "c-1");
+	ck_assert_int_eq(j1b.nmembers, 2);
+	ck_assert_int_eq(j2.nmembers, 0);
+	/* The follower's sync waits for the leader's. */
+	sync_req(&s2, j2.member_id, 2, NULL, 2300);
+	ck_assert_int_eq(s2.answers, 0);
+	ck_assert_int_eq(heartbeat(j2.member_id, 2, 2300), KFK_ERR_NONE);
+	sync_req(&s1b, "c-1", 2, j2.member_id, 2400);
+	ck_assert_int_eq(s1b.answers, 1);
+	ck_assert_int_eq(s2.answers, 1);
+	ck_assert_str_eq(s2.assignment, "A1");
+	ck_assert_str_eq(s1b.assignment, ""); /* the leader gave itself nothing */
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->state, KFK_GROUP_STABLE);
+	done();
+}
+END_TEST
+
+START_TEST(test_join_phase_deadline_drops_the_silent)
+{
+	waiter_t j1, s1, j2;
+
+	one_member_stable(&j1, &s1, 1000);
+	join(&j2, "", false, 2000);
+	/* c-1 keeps heartbeating but never joins: the phase ends at 2000 +
+	 * its rebalance timeout (30 s) and it is out. */
+	ck_assert_int_eq(heartbeat("c-1", 1, 20000), KFK_ERR_REBALANCE_IN_PROGRESS);
+	ck_assert_int_eq(heartbeat("c-1", 1, 29000), KFK_ERR_REBALANCE_IN_PROGRESS);
+	kfk_gcore_tick(&core, 31999);
+	ck_assert_int_eq(j2.answers, 0);
+	kfk_gcore_tick(&core, 32000);
+	ck_assert_int_eq(j2.answers, 1);
+	ck_assert_int_eq(j2.err, KFK_ERR_NONE);
+	ck_assert_int_eq(j2.generation, 2);
+	ck_assert_str_eq(j2.leader, j2.member_id);
+	ck_assert_int_eq(heartbeat("c-1", 1, 32001), KFK_ERR_UNKNOWN_MEMBER_ID);
+	done();
+}
+END_TEST
+
+START_TEST(test_session_expiry_rebalances)
+{
+	waiter_t j1, s1, j2, j1b, s1b, s2;
+
+	one_member_stable(&j1, &s1, 0);
+	join(&j2, "", false, 100);
+	join(&j1b, "c-1", false, 200);
+	sync_req(&s1b, "c-1", 2, j2.member_id, 300);
+	sync_req(&s2, j2.member_id, 2, NULL, 300);
+	ck_assert_int_eq(s2.answers, 1);
+	/* c-1 heartbeats, the other does not: after 10 s it is gone. */
+	ck_assert_int_eq(heartbeat("c-1", 2, 9000), KFK_ERR_NONE);
+	kfk_gcore_tick(&core, 10299);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->nmembers, 2);
+	kfk_gcore_tick(&core, 10300);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->nmembers, 1);
+	ck_assert_int_eq(heartbeat("c-1", 2, 10400), KFK_ERR_REBALANCE_IN_PROGRESS);
+	join(&j1b, "c-1", false, 10500);
+	ck_assert_int_eq(j1b.answers, 1);
+	ck_assert_int_eq(j1b.generation, 3);
+	done();
+}
+END_TEST
+
+START_TEST(test_leave)
+{
+	waiter_t j1, s1, j2, j1b;
+
+	one_member_stable(&j1, &s1, 0);
+	join(&j2, "", false, 100);
+	ck_assert_int_eq(kfk_gcore_leave(&core, kfk_str("g"), kfk_str("c-1"), KFK_STR_NULL, 200),
+	                 KFK_ERR_NONE);
+	/* The only member left had joined: the phase completes at once. */
+	ck_assert_int_eq(j2.answers, 1);
+	ck_assert_int_eq(j2.generation, 2);
+	ck_assert_int_eq(kfk_gcore_leave(&core, kfk_str("g"), kfk_str("c-1"), KFK_STR_NULL, 300),
+	                 KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_int_eq(
+	    kfk_gcore_leave(&core, kfk_str("g"), kfk_str(j2.member_id), KFK_STR_NULL, 300),
+	    KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->state, KFK_GROUP_EMPTY);
+	/* An empty group is forgotten (its offsets are metadata). */
+	kfk_gcore_tick(&core, 400);
+	ck_assert_ptr_null(kfk_gcore_find(&core, kfk_str("g")));
+	(void)j1b;
+	done();
+}
+END_TEST
+
+START_TEST(test_held_sync_answered_on_rebalance)
+{
+	waiter_t j1, s1, j2, j1b, s2, j3;
+
+	one_member_stable(&j1, &s1, 0);
+	join(&j2, "", false, 100);
+	join(&j1b, "c-1", false, 100);
+	sync_req(&s2, j2.member_id, 2, NULL, 200); /* held */
+	ck_assert_int_eq(s2.answers, 0);
+	join(&j3, "", false, 300); /* a third member: a new join phase */
+	ck_assert_int_eq(s2.answers, 1);
+	ck_assert_int_eq(s2.err, KFK_ERR_REBALANCE_IN_PROGRESS);
+	/* Freeing the core answers the held join of the third. */
+	ck_assert_int_eq(j3.answers, 0);
+	done();
+	ck_assert_int_eq(j3.answers, 1);
+	ck_assert_int_eq(j3.err, KFK_ERR_NOT_COORDINATOR);
+	done();
+}
+END_TEST
+
+START_TEST(test_sync_phase_deadline)
+{
+	waiter_t j1, s1, j2, j1b, s2;
+
+	one_member_stable(&j1, &s1, 0);
+	join(&j2, "", false, 100);
+	join(&j1b, "c-1", false, 100);
+	sync_req(&s2, j2.member_id, 2, NULL, 200);
+	/* The leader (c-1) never syncs: removed after the rebalance
+	 * timeout, and the follower hears REBALANCE_IN_PROGRESS. */
+	ck_assert_int_eq(heartbeat("c-1", 2, 20000), KFK_ERR_NONE);
+	ck_assert_int_eq(heartbeat("c-1", 2, 29000), KFK_ERR_NONE);
+	kfk_gcore_tick(&core, 30099);
+	ck_assert_int_eq(s2.answers, 0);
+	kfk_gcore_tick(&core, 30100);
+	ck_assert_int_eq(s2.answers, 1);
+	ck_assert_int_eq(s2.err, KFK_ERR_REBALANCE_IN_PROGRESS);
+	ck_assert_int_eq(heartbeat("c-1", 2, 30200), KFK_ERR_UNKNOWN_MEMBER_ID);
+	done();
+}
+END_TEST
+
+START_TEST(test_validation)
+{
+	waiter_t w;
+	kfk_gjoin_in_t in = {.group = kfk_str(""),
+	                     .member_id = kfk_str(""),
+	                     .instance_id = KFK_STR_NULL,
+	                     .protocol_type = kfk_str("consumer"),
+	                     .protos = range_proto,
+	                     .nprotos = 1,
+	                     .session_ms = 10000,
+	                     .rebalance_ms = -1,
+	                     .new_member_id = "x"};
+
+	memset(&w, 0, sizeof(w));
+	kfk_gcore_join(&core, &in, &w, 0);
+	ck_assert_int_eq(w.err, KFK_ERR_INVALID_GROUP_ID);
+	in.group = kfk_str("g");
+	in.session_ms = 1000;
+	kfk_gcore_join(&core, &in, &w, 0);
+	ck_assert_int_eq(w.err, KFK_ERR_INVALID_SESSION_TIMEOUT);
+	in.session_ms = 10000;
+	in.member_id = kfk_str("ghost");
+	kfk_gcore_join(&core, &in, &w, 0);
+	ck_assert_int_eq(w.err, KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_ptr_null(kfk_gcore_find(&core, kfk_str("g")));
+	in.member_id = kfk_str("");
+	kfk_gcore_join(&core, &in, &w, 0);
+	ck_assert_int_eq(w.err, KFK_ERR_NONE);
+	/* Another protocol type, or no protocol in common. */
+	in.protocol_type = kfk_str("connect");
+	in.new_member_id = "y";
+	kfk_gcore_join(&core, &in, &w, 0);
+	ck_assert_int_eq(w.err, KFK_ERR_INCONSISTENT_GROUP_PROTOCOL);
+	{
+		const kfk_gproto_in_t rr[] = {{{"roundrobin", 10}, {(const uint8_t *)"", 0}}};
+
+		in.protocol_type = kfk_str("consumer");
+		in.protos = rr;
+		kfk_gcore_join(&core, &in, &w, 0);
+		ck_assert_int_eq(w.err, KFK_ERR_INCONSISTENT_GROUP_PROTOCOL);
+	}
+	ck_assert_int_eq(w.answers, 6);
+	done();
+}
+END_TEST
+
+START_TEST(test_protocol_vote)
+{
+	/* Two members support both; one prefers roundrobin, two range. */
+	const kfk_gproto_in_t a[] = {{{"roundrobin", 10}, {(const uint8_t *)"r", 1}},
+	                             {{"range", 5}, {(const uint8_t *)"g", 1}}};
+	const kfk_gproto_in_t b[] = {{{"range", 5}, {(const uint8_t *)"g", 1}},
+	                             {{"roundrobin", 10}, {(const uint8_t *)"r", 1}}};
+	kfk_gjoin_in_t in = {.group = kfk_str("g"),
+	                     .member_id = kfk_str(""),
+	                     .instance_id = KFK_STR_NULL,
+	                     .protocol_type = kfk_str("consumer"),
+	                     .protos = a,
+	                     .nprotos = 2,
+	                     .session_ms = 10000,
+	                     .rebalance_ms = 10000};
+	waiter_t w1, w2, w3;
+
+	memset(&w1, 0, sizeof(w1));
+	memset(&w2, 0, sizeof(w2));
+	memset(&w3, 0, sizeof(w3));
+	in.new_member_id = "m1";
+	kfk_gcore_join(&core, &in, &w1, 0); /* alone: generation 1 */
+	ck_assert_str_eq(w1.protocol, "roundrobin");
+	in.protos = b;
+	in.new_member_id = "m2";
+	kfk_gcore_join(&core, &in, &w2, 1);
+	in.new_member_id = "m3";
+	kfk_gcore_join(&core, &in, &w3, 1);
+	in.protos = a;
+	in.member_id = kfk_str("m1");
+	kfk_gcore_join(&core, &in, &w1, 2);
+	ck_assert_int_eq(w3.answers, 1);
+	ck_assert_str_eq(w3.protocol, "range");
+	ck_assert_str_eq(w1.protocol, "range");
+	done();
+}
+END_TEST
+
+START_TEST(test_commit_check)
+{
+	waiter_t j, s;
+
+	/* No group: a commit from outside the protocol is fine. */
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str(""), KFK_STR_NULL, -1, 0),
+	    KFK_ERR_NONE);
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str("m"), KFK_STR_NULL, 3, 0),
+	    KFK_ERR_ILLEGAL_GENERATION);
+	one_member_stable(&j, &s, 0);
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str(""), KFK_STR_NULL, -1, 0),
+	    KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str("c-1"), KFK_STR_NULL, 1, 0),
+	    KFK_ERR_NONE);
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str("c-1"), KFK_STR_NULL, 0, 0),
+	    KFK_ERR_ILLEGAL_GENERATION);
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str("zz"), KFK_STR_NULL, 1, 0),
+	    KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str(""), kfk_str(""), KFK_STR_NULL, -1, 0),
+	    KFK_ERR_INVALID_GROUP_ID);
+	done();
+}
+END_TEST
+
+START_TEST(test_static_member_replaced)
+{
+	kfk_gjoin_in_t in = {.group = kfk_str("g"),
+	                     .member_id = kfk_str(""),
+	                     .instance_id = kfk_str("inst-1"),
+	                     .protocol_type = kfk_str("consumer"),
+	                     .protos = range_proto,
+	                     .nprotos = 1,
+	                     .session_ms = 10000,
+	                     .rebalance_ms = 10000,
+	                     .require_known_id = true,
+	                     .new_member_id = "s1"};
+	waiter_t w1, w2;
+
+	memset(&w1, 0, sizeof(w1));
+	memset(&w2, 0, sizeof(w2));
+	kfk_gcore_join(&core, &in, &w1, 0); /* static: no MEMBER_ID_REQUIRED */
+	ck_assert_int_eq(w1.err, KFK_ERR_NONE);
+	ck_assert_str_eq(w1.member_id, "s1");
+	in.new_member_id = "s2";
+	kfk_gcore_join(&core, &in, &w2, 10);
+	ck_assert_int_eq(w2.err, KFK_ERR_NONE);
+	ck_assert_str_eq(w2.member_id, "s2");
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->nmembers, 1);
+	ck_assert_int_eq(kfk_gcore_heartbeat(&core, kfk_str("g"), kfk_str("s1"), kfk_str("inst-1"),
+	                                     w2.generation, 20),
+	                 KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_int_eq(kfk_gcore_heartbeat(&core, kfk_str("g"), kfk_str("s2"), kfk_str("inst-2"),
+	                                     w2.generation, 20),
+	                 KFK_ERR_FENCED_INSTANCE_ID);
+	done();
+}
+END_TEST
+
+START_TEST(test_drop_answers_held)
+{
+	waiter_t j1, s1, j2;
+
+	one_member_stable(&j1, &s1, 0);
+	join(&j2, "", false, 100);
+	ck_assert_int_eq(j2.answers, 0);
+	kfk_gcore_drop(&core, kfk_gcore_find(&core, kfk_str("g")), KFK_ERR_NOT_COORDINATOR);
+	ck_assert_int_eq(j2.answers, 1);
+	ck_assert_int_eq(j2.err, KFK_ERR_NOT_COORDINATOR);
+	ck_assert_ptr_null(kfk_gcore_find(&core, kfk_str("g")));
+	done();
+}
+END_TEST
+
+START_TEST(test_pending_member_ids_expire)
+{
+	waiter_t j1, s1, j2;
+
+	one_member_stable(&j1, &s1, 0);
+	join(&j2, "", true, 100); /* MEMBER_ID_REQUIRED, never comes back */
+	ck_assert_int_eq(j2.err, KFK_ERR_MEMBER_ID_REQUIRED);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->npending, 1);
+	ck_assert_int_eq(heartbeat("c-1", 1, 5000), KFK_ERR_NONE);
+	kfk_gcore_tick(&core, 10100);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->npending, 0);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->state, KFK_GROUP_STABLE);
+	done();
+}
+END_TEST
+
+START_TEST(test_advertised)
+{
+	ck_assert(kfk_apis_supported(KFK_API_JOIN_GROUP, 0));
+	ck_assert(kfk_apis_supported(KFK_API_JOIN_GROUP, 9));
+	ck_assert(kfk_apis_supported(KFK_API_SYNC_GROUP, 5));
+	ck_assert(kfk_apis_supported(KFK_API_HEARTBEAT, 4));
+	ck_assert(kfk_apis_supported(KFK_API_LEAVE_GROUP, 5));
+	ck_assert(kfk_apis_supported(KFK_API_OFFSET_COMMIT, 8));
+	ck_assert(!kfk_apis_supported(KFK_API_OFFSET_COMMIT, 9));
+	ck_assert(kfk_apis_supported(KFK_API_OFFSET_FETCH, 8));
+	ck_assert(kfk_apis_supported(KFK_API_LIST_GROUPS, 4));
+	ck_assert(kfk_apis_supported(KFK_API_DESCRIBE_GROUPS, 5));
+	ck_assert(kfk_apis_supported(KFK_API_DELETE_GROUPS, 2));
+	done();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("kfk_group_core");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_single_member);
+	tcase_add_test(tc, test_v0_join_needs_no_member_id_round);
+	tcase_add_test(tc, test_second_member_rebalances);
+	tcase_add_test(tc, test_join_phase_deadline_drops_the_silent);
+	tcase_add_test(tc, test_session_expiry_rebalances);
+	tcase_add_test(tc, test_leave);
+	tcase_add_test(tc, test_held_sync_answered_on_rebalance);
+	tcase_add_test(tc, test_sync_phase_deadline);
+	tcase_add_test(tc, test_validation);
+	tcase_add_test(tc, test_protocol_vote);
+	tcase_add_test(tc, test_commit_check);
+	tcase_add_test(tc, test_static_member_replaced);
+	tcase_add_test(tc, test_drop_answers_held);
+	tcase_add_test(tc, test_pending_member_ids_expire);
+	tcase_add_test(tc, test_advertised);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
