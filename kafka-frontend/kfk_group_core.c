@@ -385,6 +385,19 @@ static void kfk_group_remove_at(kfk_group_t *g, int i)
 	g->nmembers--;
 }
 
+/* Out of memory ending a join phase: every held join is answered with an
+ * error (the members join again) and a new phase starts. Frees LIST. */
+static void kfk_group_join_again(kfk_gcore_t *c, kfk_group_t *g, kfk_gjoin_member_t *list,
+                                 uint64_t now_ms)
+{
+	free(list);
+	for (int i = 0; i < g->nmembers; i++)
+		kfk_gmember_fail_waiters(c, g->members[i], KFK_ERR_UNKNOWN_SERVER_ERROR);
+	g->state = KFK_GROUP_PREPARING;
+	g->phase_start_ms = now_ms;
+	g->phase_deadline_ms = now_ms + (uint64_t)kfk_group_rebalance_ms(g);
+}
+
 /* Ends the join phase: a new generation (Empty when nobody is left), every
  * held join answered. Members that did not join again are removed. */
 static void kfk_group_complete_join(kfk_gcore_t *c, kfk_group_t *g, uint64_t now_ms)
@@ -416,17 +429,16 @@ static void kfk_group_complete_join(kfk_gcore_t *c, kfk_group_t *g, uint64_t now
 		/* No protocol in common cannot happen (joins are checked);
 		 * out of memory: every member tries again. */
 		free(proto_dup);
-		free(list);
-		for (int i = 0; i < g->nmembers; i++)
-			kfk_gmember_fail_waiters(c, g->members[i], KFK_ERR_UNKNOWN_SERVER_ERROR);
-		g->state = KFK_GROUP_PREPARING;
-		g->phase_start_ms = now_ms;
-		g->phase_deadline_ms = now_ms + (uint64_t)kfk_group_rebalance_ms(g);
+		kfk_group_join_again(c, g, list, now_ms);
 		return;
 	}
 	g->protocol = proto_dup;
 	if (!g->leader || !kfk_gmember_find(g, kfk_str(g->leader)))
 		kfk_group_set_leader(g, g->members[0]->id);
+	if (!g->leader) {
+		kfk_group_join_again(c, g, list, now_ms); /* out of memory */
+		return;
+	}
 	for (int i = 0; i < g->nmembers; i++) {
 		const kfk_gmember_t *m = g->members[i];
 		const kfk_gproto_t *p = kfk_gmember_proto(m, g->protocol);

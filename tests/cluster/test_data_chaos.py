@@ -38,7 +38,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
-from kharness import (NodeTestCase, main, pause_pids, pid_is_chronik,  # noqa: E402
+from kharness import (NodeTestCase, create_topic_retrying, main, pause_pids,  # noqa: E402
+                      pid_is_chronik,
                       require_module, wait_for)
 from test_replication import log_batches  # noqa: E402
 
@@ -144,11 +145,8 @@ class DataChaos(NodeTestCase):
         wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
                  'three brokers registered')
         self.topic = '%s%d' % (prefix, int(time.time() * 1000))
-        fs = admin.create_topics([NewTopic(self.topic, PARTS, 3,
-                                           config={'min.insync.replicas': '2'})],
-                                 operation_timeout=30)
-        for f in fs.values():
-            f.result(30)
+        create_topic_retrying(admin, NewTopic(self.topic, PARTS, 3,
+                                              config={'min.insync.replicas': '2'}))
         acked, errors, stop = set(), [], threading.Event()
         t = threading.Thread(target=self.producing, args=(nodes, acked, errors, stop))
         t.start()

@@ -26,7 +26,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
-from kharness import NodeTestCase, kproto, main, require_module, wait_for  # noqa: E402
+from kharness import (NodeTestCase, create_topic_retrying, kproto, main,  # noqa: E402
+                      require_module, wait_for)
 
 
 def log_batches(data_dir, topic, partition):
@@ -67,9 +68,7 @@ class Replication(NodeTestCase):
         wait_for(lambda: len(self.admin.list_topics(timeout=5).brokers) == 3, 30,
                  'three brokers registered')
         self.topic = 'rep%d' % int(time.time() * 1000)
-        fs = self.admin.create_topics([NewTopic(self.topic, 3, 3)], operation_timeout=30)
-        for f in fs.values():
-            f.result(30)
+        create_topic_retrying(self.admin, NewTopic(self.topic, 3, 3))
 
     def bootstrap(self, nodes):
         return ','.join(n.bootstrap for n in nodes)

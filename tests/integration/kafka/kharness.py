@@ -579,6 +579,27 @@ def wait_topic(node, name, partitions, timeout=30):
     wait_for(ok, timeout, 'topic %s with %d partitions in Metadata' % (name, partitions))
 
 
+def create_topic_retrying(admin, new_topic, timeout=30):
+    """Creates NEW_TOPIC (confluent_kafka NewTopic) through ADMIN (its
+    AdminClient). Right after a cluster starts, the node that takes the
+    creation may not have applied every broker's registration yet and
+    answers INVALID_REPLICATION_FACTOR, as Kafka does while brokers start:
+    that is retried for TIMEOUT s, as a user would; anything else raises."""
+    import confluent_kafka
+    deadline = time.monotonic() + timeout
+    while True:
+        fs = admin.create_topics([new_topic], operation_timeout=30)
+        try:
+            for f in fs.values():
+                f.result(30)
+            return
+        except confluent_kafka.KafkaException as e:
+            if (e.args[0].code() != confluent_kafka.KafkaError.INVALID_REPLICATION_FACTOR
+                    or time.monotonic() > deadline):
+                raise
+            time.sleep(0.2)
+
+
 def list_topics_raw(node):
     """{name: partition count} from a Metadata v1 request for all topics."""
     c = kproto.Conn(node.host, node.kafka_port)

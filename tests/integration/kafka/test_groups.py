@@ -739,18 +739,28 @@ class GroupsCluster(GroupCase):
         for n in nodes:
             self.require_group_apis(n)
 
-        def brokers():
-            c = kproto.Conn(nodes[0].host, nodes[0].kafka_port)
+        def brokers(n):
+            c = kproto.Conn(n.host, n.kafka_port)
             try:
                 return len(kproto.parse_metadata_v1(
                     c.call(kproto.METADATA, 1, kproto.metadata_body(1, [])))[0])
             finally:
                 c.close()
-        wait_for(lambda: brokers() == 3, 30, 'three brokers registered')
+        # Every node lists the other two as registered (each lists itself
+        # from its configuration before its registration is applied).
+        wait_for(lambda: all(brokers(n) == 3 for n in nodes), 30, 'three brokers registered')
         topic, group = topic_name('grp-cl'), topic_name('g-cl')
         admin = self.admin(nodes[0])
-        resp = admin.create_topics([NewTopic(topic, 3, 3)], timeout_ms=30000)
-        self.assertEqual([e[1] for e in resp.topic_errors], [0], str(resp))
+        deadline = time.monotonic() + 30
+        while True:
+            resp = admin.create_topics([NewTopic(topic, 3, 3)], timeout_ms=30000)
+            errs = [e[1] for e in resp.topic_errors]
+            # INVALID_REPLICATION_FACTOR (38) while a registration is
+            # still being applied on the node that took the creation.
+            if errs != [38] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(errs, [0], str(resp))
         for n in nodes:
             wait_topic(n, topic, 3)
         first = produce_ids(bootstrap_of(nodes), topic, range(300), 3)
