@@ -11,21 +11,23 @@
 #include "ck_log.h"
 
 static const char *const ck_err_names[] = {
-	[0] = "corrupt data",
-	[1] = "try again",
-	[2] = "not the leader",
-	[3] = "invalid argument",
-	[4] = "too large",
-	[5] = "not found",
-	[6] = "already exists",
-	[7] = "out of order",
-	[8] = "bad configuration",
-	[9] = "malformed frame",
-	[10] = "connection closed",
-	[11] = "offset out of range",
-	[12] = "shutting down",
-	[13] = "timed out",
-	[14] = "name collides with another",
+    [0] = "corrupt data",
+    [1] = "try again",
+    [2] = "not the leader",
+    [3] = "invalid argument",
+    [4] = "too large",
+    [5] = "not found",
+    [6] = "already exists",
+    [7] = "out of order",
+    [8] = "bad configuration",
+    [9] = "malformed frame",
+    [10] = "connection closed",
+    [11] = "offset out of range",
+    [12] = "shutting down",
+    [13] = "timed out",
+    [14] = "name collides with another",
+    [15] = "producer sequence out of order",
+    [16] = "producer epoch fenced",
 };
 
 const char *ck_strerror(int err)

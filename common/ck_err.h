@@ -29,7 +29,9 @@ enum {
 	CK_E_SHUTDOWN = -10012,     /* the process is stopping */
 	CK_E_TIMEOUT = -10013,      /* a deadline passed */
 	CK_E_COLLISION = -10014,    /* a name collides with another's (Kafka's '.' / '_' rule) */
-	CK_E_LAST = -10014,
+	CK_E_SEQUENCE = -10015,     /* an idempotent producer's batch does not follow its last */
+	CK_E_FENCED = -10016,       /* an idempotent producer's epoch is older than its last */
+	CK_E_LAST = -10016,
 };
 
 /* Human-readable text for a negative error code (errno, CK_E_* or MDB_*).

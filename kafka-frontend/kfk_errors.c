@@ -69,6 +69,10 @@ const char *kfk_err_name(int16_t code)
 		return "UNSUPPORTED_FOR_MESSAGE_FORMAT";
 	case KFK_ERR_POLICY_VIOLATION:
 		return "POLICY_VIOLATION";
+	case KFK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER:
+		return "OUT_OF_ORDER_SEQUENCE_NUMBER";
+	case KFK_ERR_INVALID_PRODUCER_EPOCH:
+		return "INVALID_PRODUCER_EPOCH";
 	case KFK_ERR_KAFKA_STORAGE_ERROR:
 		return "KAFKA_STORAGE_ERROR";
 	case KFK_ERR_FENCED_LEADER_EPOCH:
@@ -135,6 +139,10 @@ int16_t kfk_err_from_wal(int err)
 		return KFK_ERR_REQUEST_TIMED_OUT;
 	case CK_E_OFFSET_RANGE:
 		return KFK_ERR_OFFSET_OUT_OF_RANGE;
+	case CK_E_SEQUENCE:
+		return KFK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+	case CK_E_FENCED:
+		return KFK_ERR_INVALID_PRODUCER_EPOCH;
 	default:
 		return err == -EIO || err == -ENOSPC ? KFK_ERR_KAFKA_STORAGE_ERROR
 		                                     : KFK_ERR_UNKNOWN_SERVER_ERROR;

@@ -172,7 +172,7 @@ static void wal_admin_created(wal_server_t *w, wal_ctx_t *ctx, const wal_job_adm
 		       ck_strerror(a->err));
 		wal_log_remove(w, l);
 		wal_reply_err(ctx->client, ctx->correlation_id, a->err, NULL);
-		free(l);
+		wal_log_free(l);
 		return;
 	}
 	l->store = a->store;
@@ -197,7 +197,7 @@ static void wal_admin_deleted(wal_server_t *w, wal_ctx_t *ctx, const wal_job_adm
 	ck_log(CK_LOG_INFO, "log deleted log=%s", l->name);
 	wal_reply_info(ctx->client, ctx->correlation_id, l);
 	wal_event_publish(w, l, true);
-	free(l);
+	wal_log_free(l);
 }
 
 void wal_admin_done(wal_server_t *w, wal_job_t *job)

@@ -61,6 +61,14 @@ wal_log_t *wal_log_new(const char *topic, int32_t partition)
 	return l;
 }
 
+void wal_log_free(wal_log_t *l)
+{
+	if (!l)
+		return;
+	wal_pids_clear(&l->pids);
+	free(l);
+}
+
 static bool wal_log_eq(const void *key, const void *val)
 {
 	return !strcmp(key, ((const wal_log_t *)val)->name);
@@ -236,14 +244,14 @@ void wal_event_publish(wal_server_t *w, const wal_log_t *l, bool deleted)
 
 /* ---- group commit ---- */
 
-static void wal_append_free(wal_append_t *a)
+void wal_append_free(wal_append_t *a)
 {
 	chronik__wal__wal_request__free_unpacked(a->req, NULL);
 	wal_client_unref(a->client);
 	free(a);
 }
 
-static void wal_append_reply(wal_append_t *a, int err)
+void wal_append_reply(wal_append_t *a, int err)
 {
 	Chronik__Wal__WalReply rep = CHRONIK__WAL__WAL_REPLY__INIT;
 	Chronik__Wal__AppendResult res = CHRONIK__WAL__APPEND_RESULT__INIT;
@@ -262,9 +270,9 @@ static void wal_append_reply(wal_append_t *a, int err)
 	wal_send(a->client, &rep);
 }
 
-static size_t wal_append_len(const wal_append_t *a)
+size_t wal_append_len(const wal_append_t *a)
 {
-	return a->req->append->batches.len;
+	return a->dup ? 0 : a->req->append->batches.len;
 }
 
 /* A group this small may run on the loop (wal_sync_try_inline): its pwritev
@@ -299,6 +307,7 @@ static void wal_group_cut(wal_server_t *w)
 			job->logs[nlogs] = (wal_job_log_t){l, l->store, {0, 0, 0, 0}};
 			l->group_slot = ++nlogs;
 		}
+		/* A duplicate writes nothing: it only waits for the group. */
 		job->items[job->nitems++] =
 		    (wal_job_item_t){a->req->append->batches.data, wal_append_len(a), l->store};
 		l->pending--;
@@ -481,6 +490,7 @@ static void wal_done_truncate(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
 	l->state = WAL_LOG_READY;
 	wal_log_apply_stats(l, &job->stats);
 	l->next_offset = l->durable_end = job->stats.end_offset;
+	wal_pids_truncate(&l->pids, l->next_offset);
 	if (job->err < 0) {
 		wal_reply_err(ctx->client, ctx->correlation_id, job->err, NULL);
 		if (job->err != CK_E_OFFSET_RANGE)
@@ -502,6 +512,7 @@ static void wal_done_delete_records(wal_server_t *w, wal_job_t *job, wal_ctx_t *
 		l->state = WAL_LOG_READY;
 		wal_log_apply_stats(l, &job->stats);
 		l->next_offset = l->durable_end = job->stats.end_offset;
+		wal_pids_clear(&l->pids); /* no batch left */
 	}
 	l->start_offset = job->stats.start_offset;
 	l->size_bytes = job->stats.size_bytes;
@@ -763,7 +774,7 @@ static void wal_server_free(wal_server_t *w)
 	wal_admin_free(w);
 	wal_park_free(w);
 	while ((l = ck_hash_next(&w->logs, &it)) != NULL)
-		free(l);
+		wal_log_free(l);
 	ck_hash_free(&w->logs);
 }
 

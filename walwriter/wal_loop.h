@@ -26,6 +26,7 @@
 #include "ck_segment.h"
 #include "walwriter.pb-c.h"
 #include "wal_core.h"
+#include "wal_pid.h"
 #include "wal_sync.h"
 
 typedef enum {
@@ -51,6 +52,7 @@ typedef struct wal_log {
 	uint32_t pending;  /* appends not yet in a group */
 	size_t group_slot; /* while cutting: 1 + index in job->logs */
 	int32_t fence_epoch; /* leader appends below it are refused (Append) */
+	wal_pids_t pids;     /* idempotent producers (wal_pid.h) */
 	/* "<topic>-<partition>", then the topic: sized to them (tens of
 	 * thousands of logs). */
 	char name[];
@@ -89,6 +91,8 @@ struct wal_append {
 	wal_append_plan_t plan;
 	int64_t append_time_ms;
 	uint64_t arrived_ns;
+	bool dup; /* a producer's batch sent again: writes nothing, answers
+	           * the offsets it has once they are durable */
 };
 
 /* What an admin request answers to (a job's, or one log of a group). */
@@ -178,12 +182,24 @@ struct wal_server {
 /* Runs walwriter with CFG until it stops. Returns the exit code (CK_EXIT_*). */
 int wal_server_run(const ck_config_t *cfg);
 
+/* wal_pid_load.c: rebuilds S from the batch headers of the log's segment
+ * files below END (start-up). Returns 0 or -errno (S then partial). */
+int wal_pids_load(const char *data_dir, const char *topic, int32_t partition, int64_t end,
+                  wal_pids_t *s);
+
 /* wal_loop.c, for wal_boot.c */
 wal_log_t *wal_log_find(wal_server_t *w, const char *topic, int32_t partition);
 int wal_log_insert(wal_server_t *w, wal_log_t *l);
 wal_log_t *wal_log_new(const char *topic, int32_t partition);
+/* Frees a log no longer in the table. */
+void wal_log_free(wal_log_t *l);
 
 /* wal_loop.c, for wal_req.c and wal_admin.c */
+/* An append's bytes to write (0 for a duplicate). */
+size_t wal_append_len(const wal_append_t *a);
+/* Answers A: ERR < 0 the error, else its offsets. */
+void wal_append_reply(wal_append_t *a, int err);
+void wal_append_free(wal_append_t *a);
 void wal_log_remove(wal_server_t *w, wal_log_t *l);
 /* Runs a retention pass soon (after the one running, if any). */
 void wal_retention_soon(wal_server_t *w);

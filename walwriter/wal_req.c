@@ -256,6 +256,42 @@ static bool wal_space_low(wal_server_t *w, size_t len)
 	return low;
 }
 
+/* An idempotent producer's leader append (wal_pid.h): 0 to append it, a
+ * duplicate (*DUP true, *PLAN its first writing's offsets), or the
+ * refusal. */
+static int wal_req_append_pids(wal_log_t *l, const Chronik__Wal__Append *m, wal_append_plan_t *plan,
+                               bool *dup)
+{
+	ck_batch_header_t h;
+	wal_pid_batch_t b;
+	int r;
+
+	(void)ck_batch_header_parse(m->batches.data, m->batches.len, &h);
+	r = wal_pids_check(&l->pids, m->batches.data, m->batches.len, &b);
+	if (r == 1) {
+		*dup = true;
+		plan->base_offset = b.base_offset;
+		plan->last_offset = b.last_offset;
+		plan->next_offset = b.last_offset + 1;
+		ck_log(CK_LOG_DEBUG,
+		       "duplicate batch of producer log=%s producer=%lld seq=%d..%d "
+		       "offsets=%lld..%lld",
+		       l->name, (long long)h.producer_id, (int)b.first_seq, (int)b.last_seq,
+		       (long long)b.base_offset, (long long)b.last_offset);
+		return 0;
+	}
+	if (r < 0) {
+		const wal_pid_entry_t *e = wal_pids_find(&l->pids, h.producer_id);
+		ck_log(CK_LOG_INFO,
+		       "producer batch refused log=%s producer=%lld epoch=%d seq=%d known_epoch=%d "
+		       "last_seq=%d err=\"%s\"",
+		       l->name, (long long)h.producer_id, (int)h.producer_epoch,
+		       (int)h.base_sequence, e ? (int)e->epoch : -1,
+		       e && e->n ? (int)e->b[e->n - 1].last_seq : -1, ck_strerror(r));
+	}
+	return r;
+}
+
 bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
 {
 	Chronik__Wal__Append *m = req->append;
@@ -264,6 +300,7 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 	wal_append_args_t args;
 	wal_append_plan_t plan;
 	wal_append_t *a;
+	bool dup = false;
 	int r;
 
 	if (!l)
@@ -277,6 +314,7 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 		return false;
 	}
 	if (m->replica) {
+		/* Replica appends are recorded when accepted (below). */
 		l->fence_epoch = CK_MAX(l->fence_epoch, m->leader_epoch);
 	} else if (m->leader_epoch < l->fence_epoch) {
 		ck_log(CK_LOG_DEBUG, "leader append refused log=%s epoch=%d fence=%d", l->name,
@@ -290,6 +328,8 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 	args.append_time_ms = m->replica ? 0 : m->log_append_time_ms;
 	args.max_bytes = (size_t)l->cfg.max_message_bytes;
 	r = wal_append_prepare(m->batches.data, m->batches.len, &args, &plan);
+	if (r == 0 && !m->replica)
+		r = wal_req_append_pids(l, m, &plan, &dup);
 	if (r < 0) {
 		ck_log(CK_LOG_DEBUG, "append rejected log=%s err=\"%s\"", l->name, ck_strerror(r));
 		wal_reply_err(c, cid, r, NULL);
@@ -305,14 +345,25 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 	a->plan = plan;
 	a->append_time_ms = args.append_time_ms;
 	a->arrived_ns = ck_clock_mono_ns();
-	l->next_offset = plan.next_offset;
+	a->dup = dup;
+	if (dup && l->durable_end > plan.last_offset) {
+		/* Durable already: answered at once. */
+		a->append_time_ms = 0;
+		wal_append_reply(a, 0);
+		wal_append_free(a);
+		return true;
+	}
+	if (!dup) {
+		wal_pids_update(&l->pids, m->batches.data, m->batches.len, ck_clock_wall_ms());
+		l->next_offset = plan.next_offset;
+	}
 	l->pending++;
 	if (w->pend_tail)
 		w->pend_tail->next = a;
 	else
 		w->pend_head = a;
 	w->pend_tail = a;
-	w->pend_bytes += m->batches.len;
+	w->pend_bytes += wal_append_len(a);
 	w->pend_count++;
 	wal_kick(w);
 	return true;

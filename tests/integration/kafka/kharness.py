@@ -716,7 +716,10 @@ def main():
     skipped = len(res.skipped)
     passed = res.testsRun - failed - skipped
     for case, tb in res.failures + res.errors:
-        print('FAILED: %s' % case.id())
+        # The traceback's last line (the assertion's message) beside the
+        # name, so a CI summary that keeps only these lines says why.
+        last = tb.strip().splitlines()[-1] if tb.strip() else ''
+        print('FAILED: %s: %s' % (case.id(), last))
     print('%d passed, %d failed%s' % (passed, failed, ', %d skipped' % skipped if skipped else ''))
     if res.testsRun - skipped > 0:
         print('%d%%: Checks: %d, Failures: %d, Errors: %d' % (
