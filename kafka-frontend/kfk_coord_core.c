@@ -107,6 +107,10 @@ static void kfk_coord_find(int8_t key_type, kfk_str_t key, const kfk_coord_broke
 		               "unknown coordinator key type (0 = group, 1 = transaction)");
 		return;
 	}
+	if (key_type == KFK_COORD_KEY_TRANSACTION) {
+		kfk_coord_fail(ret, KFK_TXN_UNSUPPORTED_ERR, KFK_TXN_UNSUPPORTED_MSG);
+		return;
+	}
 	if (n <= 0) {
 		kfk_coord_fail(ret, KFK_ERR_COORDINATOR_NOT_AVAILABLE, "no live broker");
 		return;

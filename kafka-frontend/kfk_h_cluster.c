@@ -7,7 +7,8 @@
  * that). DescribeCluster lists the live brokers as Metadata does.
  * FindCoordinator hands the same live brokers (from LMDB `brokers`, plus
  * this node) to kfk_coord_core.h, which picks one per key.
- * kfk_group_coordinator() gives the group handlers the same pick.
+ * kfk_group_coordinator() gives the group handlers the same pick. A
+ * transactional id gets an error (transactions are not supported), logged.
  * Not for: unsupported ApiVersions versions (kfk_dispatch.c answers those),
  * group membership (kfk_h_groups.c).
  */
@@ -115,6 +116,8 @@ int32_t kfk_group_coordinator(kfk_srv_t *s, kfk_str_t group)
 
 void kfk_h_find_coordinator(kfk_req_t *req)
 {
+	static ck_log_limit_t txn_lim;
+	const kfk_find_coordinator_request_t *rq = req->body;
 	kfk_srv_t *s = req->srv;
 	kfk_find_coordinator_response_t resp;
 	kfk_coord_broker_t *live = NULL;
@@ -134,10 +137,16 @@ void kfk_h_find_coordinator(kfk_req_t *req)
 		}
 		k = kfk_coord_live(s, b, nb, live);
 	}
-	r = kfk_coord_answer(req->body, req->api_version, live, k, &req->arena, &resp);
+	r = kfk_coord_answer(rq, req->api_version, live, k, &req->arena, &resp);
 	if (r < 0) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
+	if (req->api_version >= 1 && rq->key_type == KFK_COORD_KEY_TRANSACTION)
+		ck_log_limited(
+		    &txn_lim, CK_LOG_INFO,
+		    "transactions are not supported: FindCoordinator for a transactional "
+		    "id refused peer=%s",
+		    req->conn ? kfk_conn_peer(req->conn) : "-");
 	kfk_req_respond(req, &resp);
 }

@@ -155,6 +155,7 @@ void kfk_srv_free(kfk_srv_t *s)
 	if (!s)
 		return;
 	kfk_groups_free(s);
+	kfk_pids_free(s);
 	kfk_conns_close_all(s);
 	kfk_peers_stop(s);
 	kfk_props_free(s);

@@ -29,6 +29,7 @@
 #include "ck_segment.h"
 #include "kfk_group_core.h"
 #include "kfk_idmap.h"
+#include "kfk_pid_core.h"
 #include "kfk_protocol.h"
 #include "kfk_respq.h"
 #include "kfk_topic_cfg.h"
@@ -167,6 +168,9 @@ void kfk_h_offset_fetch(kfk_req_t *req);
 void kfk_h_list_groups(kfk_req_t *req);
 void kfk_h_describe_groups(kfk_req_t *req);
 void kfk_h_delete_groups(kfk_req_t *req);
+void kfk_h_init_producer_id(kfk_req_t *req);
+/* Frees the producer-id retry timer (kfk_h_producer_id.c). */
+void kfk_pids_free(kfk_srv_t *s);
 
 /* ---- consumer groups (kfk_h_groups.c) ---- */
 
@@ -506,6 +510,15 @@ struct kfk_srv {
 	/* Consumer groups this node coordinates (kfk_h_groups.c). */
 	kfk_gcore_t groups;
 	struct event *groups_ev;
+	/* Producer ids (kfk_h_producer_id.c): the block InitProducerId hands
+	 * ids out from (empty at start), and the requests waiting for the
+	 * allocation in flight (pid_busy), oldest first. */
+	kfk_pid_block_t pids;
+	void *pid_wait_head;
+	void *pid_wait_tail;
+	bool pid_busy;
+	struct event *pid_retry_ev; /* the next try after a failed allocation */
+	uint64_t pid_fail_since_ms; /* monotonic: first failure of a run (0: none) */
 	/* Stopping: requests in flight are answered, nothing new is read. */
 	bool stopping;
 	uint64_t stop_deadline_ms;

@@ -53,7 +53,8 @@ else
 			# reported at exit) and fails on any report in a node log.
 			export CHRONIK_KTEST_SANITIZE=1
 			run_suite "$asan" integration --num-processes 1 --timeout-multiplier 3 \
-				kafka_python kafka_bad_input kafka_kcat kafka_rdkafka kafka_durability kafka_groups
+				kafka_python kafka_bad_input kafka_kcat kafka_rdkafka kafka_durability kafka_groups \
+				kafka_idempotence kafka_producer_id
 			unset CHRONIK_KTEST_SANITIZE
 			# Three sanitized nodes under kills, partitions and wipes; a
 			# report in any node's log fails the test (cluster_harness.c).

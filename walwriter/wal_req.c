@@ -281,13 +281,15 @@ static int wal_req_append_pids(wal_log_t *l, const Chronik__Wal__Append *m, wal_
 		return 0;
 	}
 	if (r < 0) {
+		static ck_log_limit_t lim;
 		const wal_pid_entry_t *e = wal_pids_find(&l->pids, h.producer_id);
-		ck_log(CK_LOG_INFO,
-		       "producer batch refused log=%s producer=%lld epoch=%d seq=%d known_epoch=%d "
-		       "last_seq=%d err=\"%s\"",
-		       l->name, (long long)h.producer_id, (int)h.producer_epoch,
-		       (int)h.base_sequence, e ? (int)e->epoch : -1,
-		       e && e->n ? (int)e->b[e->n - 1].last_seq : -1, ck_strerror(r));
+		ck_log_limited(
+		    &lim, CK_LOG_INFO,
+		    "producer batch refused log=%s producer=%lld epoch=%d seq=%d known_epoch=%d "
+		    "last_seq=%d err=\"%s\"",
+		    l->name, (long long)h.producer_id, (int)h.producer_epoch, (int)h.base_sequence,
+		    e ? (int)e->epoch : -1, e && e->n ? (int)e->b[e->n - 1].last_seq : -1,
+		    ck_strerror(r));
 	}
 	return r;
 }
@@ -343,12 +345,11 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 	a->log = l;
 	a->req = req;
 	a->plan = plan;
-	a->append_time_ms = args.append_time_ms;
+	a->append_time_ms = dup ? 0 : args.append_time_ms; /* Kafka's: none for a duplicate */
 	a->arrived_ns = ck_clock_mono_ns();
 	a->dup = dup;
 	if (dup && l->durable_end > plan.last_offset) {
 		/* Durable already: answered at once. */
-		a->append_time_ms = 0;
 		wal_append_reply(a, 0);
 		wal_append_free(a);
 		return true;

@@ -9,7 +9,9 @@ the producer was told is written must then be read back by a consumer (the
 surviving nodes lead every partition); after the killed node restarts, the
 three nodes' logs of every partition hold the same batches (the restarted
 one fetched what it missed and dropped what it had that was never
-committed), checked on the segment files themselves.
+committed), checked on the segment files themselves. The same with an
+idempotent producer (enable.idempotence): no message is written twice by the
+retries that follow the kill, and each partition keeps the produced order.
 
 Consumers: messages produced with acks=1 and acks=all to the leader are
 visible to a consumer at once (the high watermark moves as the followers
@@ -121,17 +123,19 @@ class Replication(NodeTestCase):
         self.assertEqual(len(expect - got), 0, 'not consumed: %d' % len(expect - got))
         wait_for(lambda: self.same_logs(nodes), 20, 'the three logs of each partition alike')
 
-    def producing(self, nodes, prefix):
+    def producing(self, nodes, prefix, extra=None):
         """A thread producing numbered messages with acks=all (retrying for
         a minute) until the returned event is set: (acked values, errors,
-        stop event, thread)."""
+        stop event, thread). EXTRA: more producer settings."""
         acked, errors = set(), []
         stop = threading.Event()
 
         def produce():
-            prod = self.ck.Producer({'bootstrap.servers': self.bootstrap(nodes), 'acks': 'all',
-                                     'message.timeout.ms': 60000, 'retries': 1000000,
-                                     'linger.ms': 2, 'socket.timeout.ms': 10000})
+            conf = {'bootstrap.servers': self.bootstrap(nodes), 'acks': 'all',
+                    'message.timeout.ms': 60000, 'retries': 1000000,
+                    'linger.ms': 2, 'socket.timeout.ms': 10000}
+            conf.update(extra or {})
+            prod = self.ck.Producer(conf)
 
             def done(err, msg):
                 if err:
@@ -151,9 +155,13 @@ class Replication(NodeTestCase):
         t.start()
         return acked, errors, stop, t
 
-    def test_leader_killed_under_acks_all(self):
+    def kill_leader_under_load(self, prefix, extra=None):
+        """Produces (acks=all, EXTRA settings), kill -9s the whole node
+        leading partition 0 after 500 acknowledgements, stops after 1,000
+        more; the producer must have finished without a refusal.
+        Returns (acked values, victim node, survivors, acked at the kill)."""
         nodes = self.nodes3
-        acked, errors, stop, t = self.producing(nodes, b'm')
+        acked, errors, stop, t = self.producing(nodes, prefix, extra)
         wait_for(lambda: len(acked) >= 500, 30, '500 messages acknowledged')
         victim_id = self.leaders(nodes)[0]
         victim = nodes[victim_id - 1]
@@ -166,6 +174,12 @@ class Replication(NodeTestCase):
         t.join(120)
         self.assertFalse(t.is_alive(), 'the producer did not finish')
         self.assertEqual(errors, [], 'the producer was refused')
+        return acked, victim, survivors, before
+
+    def test_leader_killed_under_acks_all(self):
+        nodes = self.nodes3
+        acked, victim, survivors, before = self.kill_leader_under_load(b'm')
+        victim_id = victim.node_id
         leaders = self.leaders(survivors)
         self.assertNotIn(victim_id, leaders.values(), 'a partition still led by the killed node')
         got = self.consume_all(survivors, acked)
@@ -181,6 +195,45 @@ class Replication(NodeTestCase):
 
         sys.stderr.write('[failover] node %d truncated on its return: %s\n'
                          % (victim_id, bool(victim.log_grep('diverges'))))
+
+    def consume_list(self, nodes, timeout=60):
+        """{partition: [values]} of everything below each partition's high
+        watermark (as it is when called), in offset order."""
+        c = self.ck.Consumer({'bootstrap.servers': self.bootstrap(nodes), 'group.id': 'g',
+                              'enable.auto.commit': False})
+        try:
+            ends = {p: c.get_watermark_offsets(self.ck.TopicPartition(self.topic, p),
+                                               timeout=10)[1] for p in range(3)}
+            c.assign([self.ck.TopicPartition(self.topic, p, 0) for p in range(3)])
+            got = {p: [] for p in range(3)}
+            last = {p: -1 for p in range(3)}
+            deadline = time.monotonic() + timeout
+            while any(last[p] + 1 < ends[p] for p in range(3)) and time.monotonic() < deadline:
+                for m in c.consume(1000, 0.5):
+                    if not m.error():
+                        got[m.partition()].append(m.value())
+                        last[m.partition()] = m.offset()
+            return got
+        finally:
+            c.close()
+
+    def test_idempotent_producer_leader_killed(self):
+        """As the failover case, with enable.idempotence: the retries that
+        follow the kill of partition 0's leader (batches the new leader
+        already holds, sent again) are not written twice, and each
+        partition's messages stay in the order they were produced."""
+        acked, victim, survivors, before = self.kill_leader_under_load(
+            b'i', {'enable.idempotence': True})
+        got = self.consume_list(survivors)
+        values = [v for p in range(3) for v in got[p]]
+        self.assertEqual(len(acked - set(values)), 0, 'acknowledged messages lost')
+        dups = len(values) - len(set(values))
+        self.assertEqual(dups, 0, '%d messages written twice' % dups)
+        for p in range(3):
+            nums = [int(v[1:]) for v in got[p]]
+            self.assertEqual(nums, sorted(nums), 'partition %d out of order' % p)
+        sys.stderr.write('[idempotence] node %d killed with %d acknowledged, %d in all, '
+                         'no duplicates\n' % (victim.node_id, before, len(acked)))
 
     def test_child_faults_under_load(self):
         """acks=all writes go on while single processes fail: the leader

@@ -197,12 +197,13 @@ class R:
 # ---------------------------------------------------------------- API keys
 
 PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
+FIND_COORDINATOR = 10
 API_VERSIONS, CREATE_TOPICS = 18, 19
-DELETE_RECORDS = 21
+DELETE_RECORDS, INIT_PRODUCER_ID = 21, 22
 
 # The first flexible version of each API the tests encode.
-FLEXIBLE_FROM = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9,
-                 API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_RECORDS: 2}
+FLEXIBLE_FROM = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9, FIND_COORDINATOR: 3,
+                 API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_RECORDS: 2, INIT_PRODUCER_ID: 2}
 
 
 def request(api_key, version, corr, body, client_id='chronik-ktest'):
@@ -427,7 +428,71 @@ def create_topics_body(topics, timeout_ms=30000):
     return bytes(w)
 
 
+def init_producer_id_body(version, transactional_id=None, timeout_ms=60000, producer_id=-1,
+                          producer_epoch=-1):
+    """InitProducerId request v0..v4 (TRANSACTIONAL_ID None: idempotent)."""
+    w = W()
+    if version >= 2:
+        w.cstring(transactional_id)
+    else:
+        w.string(transactional_id)
+    w.i32(timeout_ms)
+    if version >= 3:
+        w.i64(producer_id).i16(producer_epoch)
+    if version >= 2:
+        w.tags()
+    return bytes(w)
+
+
+def find_coordinator_body(version, key, key_type=0):
+    """FindCoordinator request v0..v3 (one key; KEY_TYPE 1 = transaction)."""
+    w = W()
+    if version >= 3:
+        w.cstring(key).i8(key_type).tags()
+    else:
+        w.string(key)
+        if version >= 1:
+            w.i8(key_type)
+    return bytes(w)
+
+
 # ---------------------------------------------------------------- responses
+
+def parse_init_producer_id(body, version=0):
+    """InitProducerId response: (throttle_ms, error, producer_id, epoch)."""
+    r = R(body)
+    out = (r.i32(), r.i16(), r.i64(), r.i16())
+    if version >= 2:
+        r.skip_tags()
+    if r.left():
+        raise AssertionError('%d trailing bytes in InitProducerId response' % r.left())
+    return out
+
+
+def parse_find_coordinator(body, version):
+    """FindCoordinator response v0..v3: (error, message, node_id, host, port)."""
+    r = R(body)
+    if version >= 1:
+        r.i32()  # throttle
+    err = r.i16()
+    msg = None
+    if version >= 1:
+        msg = r.cstring() if version >= 3 else r.string()
+    node = r.i32()
+    host = r.cstring() if version >= 3 else r.string()
+    port = r.i32()
+    return err, msg, node, host, port
+
+
+def init_producer_id(conn, version, transactional_id=None, producer_id=-1, producer_epoch=-1):
+    """One InitProducerId through CONN (a Conn): (error, producer_id, epoch)."""
+    _, err, pid, epoch = parse_init_producer_id(
+        conn.call(INIT_PRODUCER_ID, version,
+                  init_producer_id_body(version, transactional_id, producer_id=producer_id,
+                                        producer_epoch=producer_epoch),
+                  flexible_response=version >= 2), version)
+    return err, pid, epoch
+
 
 def parse_api_versions(body, version=0):
     r = R(body)

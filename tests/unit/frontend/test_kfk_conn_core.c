@@ -142,8 +142,9 @@ START_TEST(test_api_table)
 	ck_assert(kfk_apis_supported(KFK_API_FIND_COORDINATOR, 0));
 	/* Consumer groups (kfk_group_core.h). */
 	ck_assert(kfk_apis_supported(KFK_API_JOIN_GROUP, 0));
-	/* Not implemented yet, so not advertised. */
-	ck_assert(!kfk_apis_supported(KFK_API_INIT_PRODUCER_ID, 0));
+	/* Idempotent producers (kfk_h_producer_id.c). */
+	ck_assert(kfk_apis_supported(KFK_API_INIT_PRODUCER_ID, 0));
+	ck_assert(kfk_apis_supported(KFK_API_INIT_PRODUCER_ID, 4));
 }
 END_TEST
 
@@ -179,6 +180,10 @@ START_TEST(test_error_mapping)
 	ck_assert_int_eq(kfk_err_from_wal(CK_E_NOT_FOUND), KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
 	ck_assert_int_eq(kfk_err_from_wal(-ENOTCONN), KFK_ERR_NOT_LEADER_OR_FOLLOWER);
 	ck_assert_int_eq(kfk_err_from_wal(CK_E_CLOSED), KFK_ERR_REQUEST_TIMED_OUT);
+	ck_assert_int_eq(kfk_err_from_wal(CK_E_SEQUENCE), KFK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	ck_assert_int_eq(kfk_err_from_wal(CK_E_FENCED), KFK_ERR_INVALID_PRODUCER_EPOCH);
+	ck_assert_str_eq(kfk_err_name(KFK_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+	                 "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
 	ck_assert_int_eq(kfk_err_from_wal(CK_E_AGAIN), KFK_ERR_REQUEST_TIMED_OUT);
 	ck_assert_int_eq(kfk_err_from_wal(CK_E_TOO_LARGE), KFK_ERR_MESSAGE_TOO_LARGE);
 	ck_assert_int_eq(kfk_err_from_wal(CK_E_CORRUPT), KFK_ERR_CORRUPT_MESSAGE);

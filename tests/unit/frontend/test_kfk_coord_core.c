@@ -113,13 +113,18 @@ START_TEST(test_single_key_versions)
 	ck_assert_int_eq(got.port, 9092);
 	if (v >= 1)
 		ck_assert_int_eq(got.error_message.len, -1);
-	/* Transactions have a coordinator too (not in v0: no key type). */
+	/* Transactions are not supported (no key type in v0): a fatal error
+	 * for clients, with its reason, rather than a coordinator. */
 	if (v >= 1) {
 		rq.key_type = KFK_COORD_KEY_TRANSACTION;
 		rq.key = S("txn-1");
 		answer(&rq, v, three, 3, &arena, &wire, &got);
-		ck_assert_int_eq(got.error_code, KFK_ERR_NONE);
-		ck_assert_int_eq(got.node_id, three[kfk_coord_pick(S("txn-1"), 3)].id);
+		ck_assert_int_eq(got.error_code, KFK_TXN_UNSUPPORTED_ERR);
+		ck_assert_int_eq(got.error_code, 53); /* TRANSACTIONAL_ID_AUTHORIZATION_FAILED */
+		str_is(got.error_message, "transactions are not supported");
+		ck_assert_int_eq(got.node_id, -1);
+		str_is(got.host, "");
+		ck_assert_int_eq(got.port, -1);
 		/* An unknown key type fails the request the way Kafka does. */
 		rq.key_type = 2;
 		answer(&rq, v, one, 1, &arena, &wire, &got);
@@ -213,6 +218,40 @@ START_TEST(test_v4_batch)
 }
 END_TEST
 
+START_TEST(test_v4_transactional_keys_refused)
+{
+	/* v4, key type 1, keys "t1" and "t2": every key fails alone. */
+	static const uint8_t req[] = {0x01, 0x03, 0x03, 't', '1', 0x03, 't', '2', 0x00};
+	kfk_find_coordinator_request_t rq;
+	kfk_find_coordinator_response_t got;
+	ck_buf_t wire = CK_BUF_INIT;
+	kfk_arena_t arena;
+	ck_span_t in = ck_span(req, sizeof(req));
+
+	kfk_arena_init(&arena, 0, 0);
+	ck_assert_int_eq(kfk_find_coordinator_request_decode(&in, 4, &arena, &rq), 0);
+	ck_assert_uint_eq(in.len, 0);
+	ck_assert_int_eq(rq.key_type, KFK_COORD_KEY_TRANSACTION);
+	answer(&rq, 4, three, 3, &arena, &wire, &got);
+	ck_assert_int_eq(got.coordinators.count, 2);
+	for (int i = 0; i < 2; i++) {
+		const kfk_find_coordinator_response_coordinator_t *c = &got.coordinators.items[i];
+
+		str_is(c->key, i == 0 ? "t1" : "t2");
+		ck_assert_int_eq(c->error_code, KFK_TXN_UNSUPPORTED_ERR);
+		str_is(c->error_message, "transactions are not supported");
+		ck_assert_int_eq(c->node_id, -1);
+		str_is(c->host, "");
+		ck_assert_int_eq(c->port, -1);
+	}
+	/* Even without a live broker the reason is the same. */
+	answer(&rq, 4, NULL, 0, &arena, &wire, &got);
+	ck_assert_int_eq(got.coordinators.items[0].error_code, KFK_TXN_UNSUPPORTED_ERR);
+	kfk_arena_free(&arena);
+	ck_buf_free(&wire);
+}
+END_TEST
+
 START_TEST(test_no_usable_broker)
 {
 	static const kfk_coord_broker_t no_addr[] = {{2, "", 9092}};
@@ -284,6 +323,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_single_key_versions, 0, 4);
 	tcase_add_test(tc, test_v0_golden_bytes);
 	tcase_add_test(tc, test_v4_batch);
+	tcase_add_test(tc, test_v4_transactional_keys_refused);
 	tcase_add_test(tc, test_no_usable_broker);
 	tcase_add_test(tc, test_arena_refusal_is_returned);
 	tcase_add_test(tc, test_advertised);
