@@ -11,8 +11,10 @@
  * lagging the controller (a topic another node created or deleted a moment
  * ago) first syncs with it (kfk_req_sync_first), then runs again: a
  * DeleteTopics or CreatePartitions naming a topic not known here, a
- * CreateTopics naming one that is, and any CreatePartitions on a follower
- * (new partitions are numbered from the count it knows). validate_only
+ * CreateTopics naming one that is or asking more replicas than it knows
+ * live brokers (the registrations of brokers that just started may not be
+ * applied here yet), and any CreatePartitions on a follower (new partitions
+ * are numbered from the count it knows). validate_only
  * stops after the checks. A topic named twice in one request gets
  * INVALID_REQUEST, as in Kafka: for every copy in CreateTopics and
  * DeleteTopics, once in CreatePartitions (whose results Kafka keys by name).
@@ -301,6 +303,16 @@ void kfk_h_create_topics(kfk_req_t *req)
 		if (listed && kfk_req_sync_first(req, kfk_h_create_topics))
 			return;
 	}
+	ctx.nbrokers = (size_t)kfk_meta_live_broker_ids(s, brokers, (int)CK_ARRAY_LEN(brokers));
+	for (int32_t i = 0; i < rq->topics.count; i++) {
+		const kfk_create_topics_request_creatable_topic_t *t = &rq->topics.items[i];
+		int32_t rf =
+		    t->replication_factor == -1 ? s->set.default_rf : t->replication_factor;
+
+		if (t->assignments.count == 0 && rf > 0 && (size_t)rf > ctx.nbrokers &&
+		    kfk_req_sync_first(req, kfk_h_create_topics))
+			return;
+	}
 	ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_ct_respond);
 	names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
 	dups = kfk_req_alloc(req, (size_t)rq->topics.count, 1);
@@ -310,7 +322,6 @@ void kfk_h_create_topics(kfk_req_t *req)
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
-	ctx.nbrokers = (size_t)kfk_meta_live_broker_ids(s, brokers, (int)CK_ARRAY_LEN(brokers));
 	ctx.brokers = brokers;
 	ctx.default_partitions = s->set.num_partitions;
 	ctx.default_rf = s->set.default_rf;

@@ -174,6 +174,11 @@ class Replication(NodeTestCase):
         t.join(120)
         self.assertFalse(t.is_alive(), 'the producer did not finish')
         self.assertEqual(errors, [], 'the producer was refused')
+        for n in survivors:
+            restarts = {c['name']: c['restarts'] for c in n.status()['children']}
+            self.assertEqual(set(restarts.values()), {0},
+                             'node %d restarted children after the kill of node %d: %s'
+                             % (n.node_id, victim_id, restarts))
         return acked, victim, survivors, before
 
     def test_leader_killed_under_acks_all(self):
