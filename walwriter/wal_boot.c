@@ -153,12 +153,12 @@ static int wal_boot_log(wal_server_t *w, const char *topic, int32_t partition)
 	l->size_bytes = st.size_bytes;
 	l->segments = st.segments;
 	wal_store_set_owner(store, l);
+	(void)wal_log_insert(w, l);
 	r = wal_pids_load(w->cfg->data_dir, topic, partition, l->next_offset, &l->pids);
 	if (r < 0)
 		ck_log(CK_LOG_WARN,
 		       "idempotent producers' state not fully rebuilt log=%s err=\"%s\"", l->name,
 		       ck_strerror(r));
-	(void)wal_log_insert(w, l);
 	ck_log(CK_LOG_INFO, "log recovered log=%s start=%lld end=%lld segments=%d producers=%zu",
 	       l->name, (long long)l->start_offset, (long long)l->next_offset, l->segments,
 	       l->pids.n);

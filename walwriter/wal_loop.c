@@ -84,6 +84,7 @@ wal_log_t *wal_log_find(wal_server_t *w, const char *topic, int32_t partition)
 
 int wal_log_insert(wal_server_t *w, wal_log_t *l)
 {
+	l->pids.budget = &w->pid_budget;
 	return ck_hash_insert(&w->logs, ck_hash_str(l->name), l);
 }
 
@@ -736,6 +737,7 @@ static void wal_server_defaults(wal_server_t *w)
 	w->limits.window_ns = p ? (uint64_t)p->group_window_us * 1000u : 0;
 	w->limits.bytes_max = p ? p->group_bytes_max : 0;
 	w->limits.appends_max = p ? p->group_appends_max : 0;
+	w->pid_budget.max = WAL_PIDS_TOTAL_MAX;
 }
 
 static int wal_server_events(wal_server_t *w)

@@ -59,6 +59,10 @@ typedef struct wal_log {
 } wal_log_t;
 
 typedef struct wal_client wal_client_t;
+/* Idempotent producers walwriter keeps over all its logs, at most
+ * (about 150 bytes each). */
+#define WAL_PIDS_TOTAL_MAX 200000
+
 /* Appends accepted but not yet handed to the sync thread, at most: beyond
  * this a client outruns the disk and gets CK_E_AGAIN (retriable). Appends
  * waiting for their log (wal_park.c) have a bound of the same size. */
@@ -136,6 +140,8 @@ struct wal_server {
 	struct event *stop_timer;
 
 	ck_hash_t logs; /* wal_log_t by name */
+	/* Idempotent producers kept over every log (wal_pid.h). */
+	wal_pid_budget_t pid_budget;
 
 	wal_client_t *clients;
 	uint64_t next_client_id;

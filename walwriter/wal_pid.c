@@ -92,26 +92,44 @@ int wal_pids_check(const wal_pids_t *s, const uint8_t *p, size_t len, wal_pid_ba
 	return 0;
 }
 
+/* Sets the count to N, keeping the shared budget's. */
+static void wal_pids_count(wal_pids_t *s, size_t n)
+{
+	if (s->budget)
+		s->budget->used = s->budget->used - s->n + n;
+	s->n = n;
+}
+
 static void wal_pids_remove_at(wal_pids_t *s, size_t i)
 {
 	memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
-	s->n--;
+	wal_pids_count(s, s->n - 1);
 }
 
-/* Makes room for one more producer when the log keeps the most. */
-static void wal_pids_make_room(wal_pids_t *s, int64_t now_ms)
+static bool wal_pids_full(const wal_pids_t *s)
+{
+	return s->n >= WAL_PID_MAX || (s->budget && s->budget->used >= s->budget->max);
+}
+
+/* Makes room for one more producer when the log or the budget is full.
+ * Returns false when there is none (a log without producers at the
+ * budget's end). */
+static bool wal_pids_make_room(wal_pids_t *s, int64_t now_ms)
 {
 	size_t oldest = 0;
 
-	if (s->n < WAL_PID_MAX)
-		return;
+	if (!wal_pids_full(s))
+		return true;
 	wal_pids_expire(s, now_ms, WAL_PID_EXPIRE_MS);
-	if (s->n < WAL_PID_MAX)
-		return;
+	if (!wal_pids_full(s))
+		return true;
+	if (s->n == 0)
+		return false;
 	for (size_t i = 1; i < s->n; i++)
 		if (s->v[i].last_ts < s->v[oldest].last_ts)
 			oldest = i;
 	wal_pids_remove_at(s, oldest);
+	return true;
 }
 
 static wal_pid_entry_t *wal_pids_get(wal_pids_t *s, int64_t producer_id, int64_t now_ms)
@@ -121,7 +139,8 @@ static wal_pid_entry_t *wal_pids_get(wal_pids_t *s, int64_t producer_id, int64_t
 
 	if (found)
 		return &s->v[i];
-	wal_pids_make_room(s, now_ms);
+	if (!wal_pids_make_room(s, now_ms))
+		return NULL;
 	i = wal_pids_pos(s, producer_id, &found);
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 4;
@@ -131,7 +150,7 @@ static wal_pid_entry_t *wal_pids_get(wal_pids_t *s, int64_t producer_id, int64_t
 		s->cap = cap;
 	}
 	memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*s->v));
-	s->n++;
+	wal_pids_count(s, s->n + 1);
 	memset(&s->v[i], 0, sizeof(s->v[i]));
 	s->v[i].producer_id = producer_id;
 	return &s->v[i];
@@ -145,6 +164,8 @@ static void wal_pids_record(wal_pids_t *s, const ck_batch_header_t *h, int64_t t
 	if (h->producer_id < 0 || h->base_sequence < 0)
 		return;
 	e = wal_pids_get(s, h->producer_id, ts);
+	if (!e)
+		return;
 	if (h->producer_epoch != e->epoch || e->n == 0) {
 		e->epoch = h->producer_epoch;
 		e->n = 0;
@@ -191,7 +212,7 @@ void wal_pids_truncate(wal_pids_t *s, int64_t end)
 		if (e->n > 0)
 			s->v[k++] = *e;
 	}
-	s->n = k;
+	wal_pids_count(s, k);
 }
 
 void wal_pids_expire(wal_pids_t *s, int64_t now_ms, int64_t max_age_ms)
@@ -201,12 +222,13 @@ void wal_pids_expire(wal_pids_t *s, int64_t now_ms, int64_t max_age_ms)
 	for (size_t i = 0; i < s->n; i++)
 		if (s->v[i].last_ts >= now_ms - max_age_ms)
 			s->v[k++] = s->v[i];
-	s->n = k;
+	wal_pids_count(s, k);
 }
 
 void wal_pids_clear(wal_pids_t *s)
 {
+	wal_pids_count(s, 0);
 	free(s->v);
 	s->v = NULL;
-	s->n = s->cap = 0;
+	s->cap = 0;
 }

@@ -22,9 +22,14 @@
  * A leader append holding a producer's batch must hold just that batch (as
  * Kafka's produce path requires of v2 record sets), and a producer's batch
  * needs baseSequence and producerEpoch >= 0: else CK_E_INVALID.
- * Producers unheard of for WAL_PID_EXPIRE_MS (by their batches' max
- * timestamps, Kafka's producer.id.expiration.ms) are forgotten, and a log
- * keeps at most WAL_PID_MAX producers (the least recent go first).
+ * Bounds: a log keeps at most WAL_PID_MAX producers; when it is full,
+ * those unheard of for WAL_PID_EXPIRE_MS (by their batches' max
+ * timestamps, Kafka's producer.id.expiration.ms) go, then the least
+ * recent. Logs may share a budget (wal_pid_budget_t: walwriter's, over
+ * every log, so that producer ids made up by a client cannot fill the
+ * memory): at its end a new producer takes the place of the log's least
+ * recent one, and a log without any tracks none (its batches pass as an
+ * unknown producer's).
  * No I/O, no clock (time enters as arguments), no logging.
  */
 #ifndef WAL_PID_H
@@ -55,11 +60,19 @@ typedef struct {
 	wal_pid_batch_t b[WAL_PID_BATCHES];
 } wal_pid_entry_t;
 
-/* The producers of one log, sorted by producer id. Zero-initialized = empty. */
+/* Producers kept over several logs, at most MAX. */
+typedef struct {
+	size_t used;
+	size_t max;
+} wal_pid_budget_t;
+
+/* The producers of one log, sorted by producer id. Zero-initialized = empty,
+ * without a shared budget; BUDGET may be set before the first use. */
 typedef struct {
 	wal_pid_entry_t *v;
 	size_t n;
 	size_t cap;
+	wal_pid_budget_t *budget;
 } wal_pids_t;
 
 /* The last sequence of a batch of BASE_SEQ holding LAST_DELTA + 1 records,
@@ -96,7 +109,8 @@ void wal_pids_expire(wal_pids_t *s, int64_t now_ms, int64_t max_age_ms);
 /* The entry of PRODUCER_ID, or NULL. */
 const wal_pid_entry_t *wal_pids_find(const wal_pids_t *s, int64_t producer_id);
 
-/* Forgets everything and frees the memory (S stays usable). */
+/* Forgets everything and frees the memory (S stays usable, with its
+ * budget). */
 void wal_pids_clear(wal_pids_t *s);
 
 #endif

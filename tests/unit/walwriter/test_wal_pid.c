@@ -268,6 +268,41 @@ START_TEST(test_expiry_and_cap)
 }
 END_TEST
 
+/* Logs sharing a budget: at its end a log's new producer replaces its
+ * least recent one; a log without any tracks none until room is freed. */
+START_TEST(test_shared_budget)
+{
+	wal_pid_budget_t b = {0, 3};
+	wal_pids_t x = {0}, y = {0};
+
+	x.budget = y.budget = &b;
+	append(&x, 1, 0, 0, 1, 0, 1000);
+	append(&x, 2, 0, 0, 1, 1, 2000);
+	append(&x, 3, 0, 0, 1, 2, 3000);
+	ck_assert_uint_eq(b.used, 3);
+	append(&y, 9, 0, 0, 1, 0, 4000);
+	ck_assert_ptr_null(wal_pids_find(&y, 9));
+	ck_assert_uint_eq(b.used, 3);
+	append(&x, 4, 0, 0, 1, 3, 5000);
+	ck_assert_ptr_null(wal_pids_find(&x, 1));
+	ck_assert_ptr_nonnull(wal_pids_find(&x, 4));
+	ck_assert_uint_eq(b.used, 3);
+	/* Known producers go on being recorded at the budget's end. */
+	append(&x, 2, 0, 1, 1, 4, 6000);
+	ck_assert_int_eq(wal_pids_find(&x, 2)->n, 2);
+	wal_pids_truncate(&x, 3); /* producer 4's only batch */
+	ck_assert_uint_eq(b.used, 2);
+	append(&y, 9, 0, 0, 1, 0, 7000);
+	ck_assert_ptr_nonnull(wal_pids_find(&y, 9));
+	ck_assert_uint_eq(b.used, 3);
+	wal_pids_clear(&x);
+	ck_assert_uint_eq(b.used, 1);
+	wal_pids_expire(&y, 1000000, 10);
+	ck_assert_uint_eq(b.used, 0);
+	wal_pids_clear(&y);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("wal_pid");
@@ -280,6 +315,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_replica_batches);
 	tcase_add_test(tc, test_truncate);
 	tcase_add_test(tc, test_expiry_and_cap);
+	tcase_add_test(tc, test_shared_budget);
 	suite_add_tcase(s, tc);
 	return s;
 }
