@@ -11,7 +11,8 @@ three nodes' logs of every partition hold the same batches (the restarted
 one fetched what it missed and dropped what it had that was never
 committed), checked on the segment files themselves. The same with an
 idempotent producer (enable.idempotence): no message is written twice by the
-retries that follow the kill, and each partition keeps the produced order.
+retries that follow the kill, and each partition keeps the produced order;
+and a raw resend of an idempotent batch to the next leader is recognised.
 
 Consumers: messages produced with acks=1 and acks=all to the leader are
 visible to a consumer at once (the high watermark moves as the followers
@@ -239,6 +240,46 @@ class Replication(NodeTestCase):
             self.assertEqual(nums, sorted(nums), 'partition %d out of order' % p)
         sys.stderr.write('[idempotence] node %d killed with %d acknowledged, %d in all, '
                          'no duplicates\n' % (victim.node_id, before, len(acked)))
+
+    def raw_produce(self, node, batch):
+        """(error, base offset) of one raw acks=all Produce v7 of BATCH to
+        partition 0 through NODE."""
+        c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=60)
+        try:
+            res = kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, -1, 30000, [(0, batch)], topic=self.topic)), 7)
+        finally:
+            c.close()
+        return res[(self.topic, 0)]
+
+    def test_resent_batch_known_to_new_leader(self):
+        """An idempotent producer's batch, acknowledged by partition 0's
+        leader, is sent again to the next leader after the first one was
+        killed: the new leader learnt the producer's sequences by
+        replication, answers with the batch's offset and writes nothing; the
+        next sequence is appended after it, a skipped one refused."""
+        nodes = self.nodes3
+        pid = 7000000 + int(time.time()) % 100000
+
+        def batch(seq, n):
+            return kproto.record_batch([(None, b'r%d' % (seq + i), []) for i in range(n)],
+                                       producer_id=pid, producer_epoch=0, base_sequence=seq)
+        old = nodes[self.leaders(nodes)[0] - 1]
+        self.assertEqual(self.raw_produce(old, batch(0, 5)), (0, 0))
+        self.assertEqual(self.raw_produce(old, batch(5, 5)), (0, 5))
+        wait_for(lambda: self.same_logs(nodes, [0]), 20, 'partition 0 on every node')
+        old.kill9_all()
+        rest = [n for n in nodes if n is not old]
+        wait_for(lambda: self.leaders(rest)[0] in [n.node_id for n in rest], 30,
+                 'a new leader of partition 0')
+        new = nodes[self.leaders(rest)[0] - 1]
+        wait_for(lambda: self.raw_produce(new, batch(5, 5)) == (0, 5), 30,
+                 'the resent batch answered with its offset by node %d' % new.node_id)
+        self.assertEqual(self.raw_produce(new, batch(12, 1))[0], 45,
+                         'a skipped sequence: OUT_OF_ORDER_SEQUENCE_NUMBER')
+        self.assertEqual(self.raw_produce(new, batch(10, 2)), (0, 10))
+        got = self.consume_list(rest)[0]
+        self.assertEqual(got, [b'r%d' % i for i in range(12)])
 
     def test_child_faults_under_load(self):
         """acks=all writes go on while single processes fail: the leader
