@@ -153,18 +153,18 @@ class BackgroundProducer:
     """Produces ids from START in a thread (paced: PACE seconds per 1,000
     messages) until COUNT are sent or stop is set, then flushes."""
 
-    def __init__(self, bootstrap, topic, count, pace=0.005, start=0, acks='all'):
+    def __init__(self, bootstrap, topic, count, pace=0.005, start=0, acks='all', conf=None):
         self.result = Produced()
         self.stop = threading.Event()
         self.exc = None
         self.thread = threading.Thread(target=self._run, args=(bootstrap, topic, count, pace,
-                                                               start, acks))
+                                                               start, acks, conf))
         self.thread.start()
 
-    def _run(self, bootstrap, topic, count, pace, start, acks):
+    def _run(self, bootstrap, topic, count, pace, start, acks, conf):
         try:
             produce(bootstrap, topic, count, acks=acks, start=start, stop=self.stop,
-                    pace=pace, timeout=600, result=self.result)
+                    pace=pace, timeout=600, result=self.result, conf=conf)
         except Exception as e:  # noqa: BLE001 - reported by join()
             self.exc = e
 

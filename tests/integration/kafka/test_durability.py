@@ -228,15 +228,17 @@ class Durability(NodeTestCase):
                          'other children restarted: %s' % others)
         self.check_all_back(node, topic, 4, res.acked, allow_dups=True)
 
-    def kill_child_while_producing(self, child):
+    def kill_child_while_producing(self, child, idempotent=False):
         """kill -9 CHILD mid-stream: the supervisor restarts it alone, the
         producer (librdkafka, retrying) finishes with nothing failed, and
-        every acknowledged message is consumed."""
+        every acknowledged message is consumed; with IDEMPOTENT
+        (enable.idempotence) each exactly once."""
         node = self.node().start()
         topic = topic_name('k-' + child)
         create_topic(node, topic, 2)
         n = scale(100000)
-        bp = kclients.BackgroundProducer(node.bootstrap, topic, n, pace=0.02)
+        bp = kclients.BackgroundProducer(node.bootstrap, topic, n, pace=0.02,
+                                         conf={'enable.idempotence': True} if idempotent else None)
         try:
             before = node.child(child)
             wait_for(lambda: bp.acked() >= n // 3 or bp.exc or not bp.thread.is_alive(), 300,
@@ -256,13 +258,19 @@ class Durability(NodeTestCase):
         others = {c['name']: c['restarts'] for c in node.status()['children']
                   if c['name'] != child}
         self.assertEqual(set(others.values()), {0}, 'other children restarted: %s' % others)
-        self.check_all_back(node, topic, 2, res.acked, allow_dups=True)
+        self.check_all_back(node, topic, 2, res.acked, allow_dups=not idempotent)
         # Metadata still works after the restart.
         extra = topic_name('after-' + child)
         create_topic(node, extra, 1)
 
     def test_kill9_walwriter_while_producing(self):
         self.kill_child_while_producing('walwriter')
+
+    def test_kill9_walwriter_idempotent_producer(self):
+        self.kill_child_while_producing('walwriter', idempotent=True)
+
+    def test_kill9_frontend_idempotent_producer(self):
+        self.kill_child_while_producing('kafka-frontend', idempotent=True)
 
     def test_kill9_raftd_while_producing(self):
         self.kill_child_while_producing('raftd')
