@@ -5,7 +5,7 @@
  *   chronik-bench produce --brokers H:P --topic T [--size 100]
  *       [--count N | --duration S] [--acks 0|1|all] [--linger-ms 5]
  *       [--batch-size B] [--compression none|gzip|snappy|lz4|zstd]
- *       [--inflight N] [--partitions P] [--report-ms 1000]
+ *       [--inflight N] [--partitions P] [--idempotence] [--report-ms 1000]
  *   chronik-bench consume --brokers H:P --topic T [--count N | --duration S]
  *       [--from beginning|end] [--report-ms 1000]
  *
@@ -54,6 +54,7 @@ typedef struct {
 	const char *compression;
 	int inflight;   /* 0 = librdkafka's default */
 	int partitions; /* > 0: create the topic first */
+	bool idempotence; /* enable.idempotence (InitProducerId, sequences) */
 	bool from_end;
 	int report_ms;
 } kb_opts_t;
@@ -90,7 +91,7 @@ static void kb_usage(void)
 	        "usage: chronik-bench produce --brokers H:P --topic T [--size 100]\n"
 	        "           [--count N | --duration S] [--acks 0|1|all] [--linger-ms 5]\n"
 	        "           [--batch-size B] [--compression none|gzip|snappy|lz4|zstd]\n"
-	        "           [--inflight N] [--partitions P] [--report-ms 1000]\n"
+	        "           [--inflight N] [--partitions P] [--idempotence] [--report-ms 1000]\n"
 	        "       chronik-bench consume --brokers H:P --topic T [--count N | --duration S]\n"
 	        "           [--from beginning|end] [--report-ms 1000]\n");
 }
@@ -156,6 +157,9 @@ static int kb_opt_one(kb_opts_t *o, int ch, const char *arg)
 		r = kb_opt_long(arg, 10, 3600000, &v);
 		o->report_ms = (int)v;
 		break;
+	case 'I':
+		o->idempotence = true;
+		break;
 	case 'f':
 		o->from_end = !strcmp(arg, "end");
 		r = o->from_end || !strcmp(arg, "beginning") ? 0 : -EINVAL;
@@ -188,6 +192,7 @@ static int kb_opts_parse(int argc, char **argv, kb_opts_t *o)
 	                                         {"partitions", required_argument, NULL, 'p'},
 	                                         {"report-ms", required_argument, NULL, 'r'},
 	                                         {"from", required_argument, NULL, 'f'},
+	                                         {"idempotence", no_argument, NULL, 'I'},
 	                                         {NULL, 0, NULL, 0}};
 	int ch;
 
@@ -284,6 +289,7 @@ static rd_kafka_t *kb_producer_new(const kb_opts_t *o, kb_stats_t *st)
 	    {"queue.buffering.max.kbytes", "1048576"},
 	    {"batch.size", o->batch_size ? batch : NULL},
 	    {"max.in.flight.requests.per.connection", o->inflight ? inflight : NULL},
+	    {"enable.idempotence", o->idempotence ? "true" : NULL},
 	    {NULL, NULL}};
 
 	snprintf(linger, sizeof(linger), "%d", o->linger_ms);
@@ -342,9 +348,9 @@ static int kb_produce(const kb_opts_t *o)
 	if (!rk || (o->partitions &&
 	            kb_rdk_topic_create(rk, KB_PROG, o->topic, o->partitions, 60000, true) < 0))
 		goto out;
-	printf("chronik-bench produce: topic=%s size=%d acks=%s linger_ms=%d compression=%s%s\n",
+	printf("chronik-bench produce: topic=%s size=%d acks=%s linger_ms=%d compression=%s%s%s\n",
 	       o->topic, o->size, o->acks, o->linger_ms, o->compression,
-	       o->inflight ? " inflight set" : "");
+	       o->inflight ? " inflight set" : "", o->idempotence ? " idempotence" : "");
 	t0 = last_report = kb_now_us();
 	if (o->duration_s)
 		end_us = t0 + (uint64_t)(o->duration_s * 1e6);

@@ -83,6 +83,18 @@ class BenchSmoke(NodeTestCase):
         self.assertGreater(int(res['msgs']), 0)
         self.assertIn('records delivered', err, 'no progress lines on stderr')
 
+    def test_produce_idempotent(self):
+        node = self.node().start()
+        topic = topic_name('benchi')
+        rc, out, err, res = run_bench(['produce', '--brokers', node.bootstrap, '--topic', topic,
+                                       '--partitions', '2', '--count', '5000', '--idempotence'])
+        self.assertEqual(rc, 0, 'produce exited %d\n%s\n%s' % (rc, out, err[-3000:]))
+        self.assertIn('idempotence', out)
+        self.check_numbers(res, 5000)
+        # Read back exactly once.
+        rc, out, err, res = run_bench(['consume', '--brokers', node.bootstrap, '--topic', topic])
+        self.assertEqual((rc, int(res.get('msgs', -1))), (0, 5000), out + err[-2000:])
+
     def test_bad_usage(self):
         for args in ([], ['produce'], ['produce', '--topic', 't'], ['frobnicate'],
                      ['produce', '--brokers', 'x:1', '--topic', 't', '--acks', '2'],
