@@ -134,6 +134,10 @@ const char ck_config_default_toml[] =
     "compact_keep = 0                 # log entries kept below a snapshot\n"
     "                                 # (0 = snapshot_entries / 10)\n"
     "broker_session_ms = 4000         # a broker silent this long is fenced\n"
+    "auto_leader_rebalance = true     # leaders move back to preferred replicas\n"
+    "leader_imbalance_check_ms = 300_000  # ... checked this often\n"
+    "leader_imbalance_percent = 10    # ... for a broker whose preferred partitions\n"
+    "                                 # are led elsewhere beyond this percentage\n"
     "\n"
     "[ipc]\n"
     "frame_max_bytes = 134_217_728     # largest IPC frame (128 MiB)\n"
@@ -195,6 +199,9 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->metadata_snapshot_entries = 100000;
 	cfg->metadata_compact_keep = 0;
 	cfg->metadata_broker_session_ms = 4000;
+	cfg->metadata_auto_leader_rebalance = true;
+	cfg->metadata_leader_imbalance_check_ms = 300000;
+	cfg->metadata_leader_imbalance_percent = 10;
 	cfg->ipc_frame_max_bytes = 128 << 20;
 	cfg->kafka_max_request_bytes = 100 << 20;
 	cfg->kafka_idle_timeout_ms = 10 * 60 * 1000;
@@ -287,6 +294,12 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
     CK_CFG_KEY("metadata", "compact_keep", CK_CFG_I64, metadata_compact_keep, 0, 1000000000),
     CK_CFG_KEY("metadata", "broker_session_ms", CK_CFG_I32, metadata_broker_session_ms, 100,
                86400000),
+    CK_CFG_KEY("metadata", "auto_leader_rebalance", CK_CFG_BOOL, metadata_auto_leader_rebalance, 0,
+               0),
+    CK_CFG_KEY("metadata", "leader_imbalance_check_ms", CK_CFG_I32,
+               metadata_leader_imbalance_check_ms, 100, 86400000),
+    CK_CFG_KEY("metadata", "leader_imbalance_percent", CK_CFG_I32,
+               metadata_leader_imbalance_percent, 0, 100),
     CK_CFG_KEY("ipc", "frame_max_bytes", CK_CFG_I32, ipc_frame_max_bytes, 4096, 1 << 30),
     CK_CFG_KEY("kafka", "max_request_bytes", CK_CFG_I32, kafka_max_request_bytes, 1024, INT32_MAX),
     CK_CFG_KEY("kafka", "idle_timeout_ms", CK_CFG_I32, kafka_idle_timeout_ms, 0, INT32_MAX),

@@ -130,6 +130,13 @@ typedef struct {
 					       log entries kept below a snapshot */
 	int32_t metadata_broker_session_ms; /* broker_session_ms (4000): a broker whose
 					       heartbeats lapse this long is fenced */
+	bool metadata_auto_leader_rebalance;        /* auto_leader_rebalance (true): the controller
+	                                               moves leadership back to preferred replicas
+	                                               [auto.leader.rebalance.enable] */
+	int32_t metadata_leader_imbalance_check_ms; /* leader_imbalance_check_ms (300000)
+	                                               [leader.imbalance.check.interval.seconds] */
+	int32_t metadata_leader_imbalance_percent;  /* leader_imbalance_percent (10)
+	                                               [leader.imbalance.per.broker.percentage] */
 
 	/* [ipc] */
 	int32_t ipc_frame_max_bytes;        /* frame_max_bytes (128 MiB) */

@@ -25,6 +25,11 @@
  *     leader is -1 and the ISR stays: unclean election is off). One
  *     UpdatePartition per partition (compare-and-set on partition_epoch),
  *     leader_epoch + 1.
+ * Every [metadata] leader_imbalance_check_ms (when auto_leader_rebalance is
+ * on, and no fencing update is on its way) the leader also moves
+ * leadership back to preferred replicas, as Kafka's auto leader rebalance
+ * does (raftd_rebal.h): one UpdatePartition per partition, same ISR,
+ * leader_epoch + 1.
  * A new leader starts every broker's clock afresh (a grace period of one
  * session), so a leader change never fences anyone by itself. At most one
  * controller proposal per broker and RAFTD_CTL_UPDATES_MAX partition
@@ -43,6 +48,7 @@
 #include "ck_log.h"
 #include "ck_notify.h"
 #include "raftd_node_int.h"
+#include "raftd_rebal.h"
 
 #define RAFTD_CTL_PERIOD_MS   500
 #define RAFTD_CTL_UPDATES_MAX 256
@@ -74,6 +80,11 @@ typedef struct {
 	                                        (disk full, shutting down) */
 	size_t n_asking;
 	size_t n_roomy; /* brokers heard from, staying, whose data disk has room */
+	int32_t eligible[CK_CONFIG_PEERS_MAX]; /* unfenced and alive: may lead */
+	size_t n_eligible;
+	raftd_rebal_t rebal; /* preferred leadership per broker (raftd_rebal.h) */
+	bool rebal_deciding; /* the rebalance's second pass */
+	bool rebal_more;     /* it stopped at RAFTD_CTL_UPDATES_MAX */
 	raftd_ctl_action_t *acts;
 	size_t n_acts;
 	size_t updates;    /* partition updates decided */
@@ -98,6 +109,7 @@ void raftd_ctl_reset(struct raftd_node *n)
 	n->ctl_next_ms = 0;
 	n->ctl_updates = 0;
 	n->ctl_leaderless = true; /* a new controller looks once */
+	n->rebal_next_ms = 0;
 }
 
 void raftd_ctl_heartbeat(struct raftd_node *n, uint64_t peer,
@@ -221,6 +233,8 @@ static int raftd_ctl_broker_cb(void *arg, const Chronik__Meta__BrokerRecord *rec
 		w->fenced[w->n_fenced++] = rec->id;
 	else if (!rec->fenced && w->n_live < CK_ARRAY_LEN(w->live))
 		w->live[w->n_live++] = rec->id;
+	if (!rec->fenced && alive && w->n_eligible < CK_ARRAY_LEN(w->eligible))
+		w->eligible[w->n_eligible++] = rec->id;
 	if (b->fence_pending)
 		return 0;
 	if (!rec->fenced && !alive)
@@ -248,6 +262,30 @@ static bool raftd_ctl_isr_fenced(const raftd_ctl_walk_t *w, const Chronik__Meta_
 	return false;
 }
 
+/* Decides an UpdatePartition of P (compare-and-set on its partition epoch):
+ * LEADER and the N_ISR members of ISR, the leader epoch one up when the
+ * leader changes; logged with WHY. */
+static void raftd_ctl_update(raftd_ctl_walk_t *w, const Chronik__Meta__PartitionRecord *p,
+                             int32_t leader, int32_t *isr, size_t n_isr, const char *why)
+{
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__UpdatePartition up = CHRONIK__META__UPDATE_PARTITION__INIT;
+
+	up.topic = p->topic;
+	up.partition = p->partition;
+	up.leader = leader;
+	up.n_isr = n_isr;
+	up.isr = isr;
+	up.leader_epoch = leader == p->leader ? p->leader_epoch : p->leader_epoch + 1;
+	up.partition_epoch = p->partition_epoch;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION;
+	cmd.update_partition = &up;
+	raftd_ctl_decide(w, &cmd, -1);
+	w->updates++;
+	ck_log(CK_LOG_INFO, "partition %s-%d: leader %d -> %d%s leader_epoch=%d isr=%zu -> %zu",
+	       p->topic, p->partition, p->leader, leader, why, up.leader_epoch, p->n_isr, n_isr);
+}
+
 /*
  * Updates P when a broker in its ISR is fenced, as Kafka's controller does:
  * a fenced leader is replaced by the first live ISR member in replica order
@@ -258,8 +296,6 @@ static bool raftd_ctl_isr_fenced(const raftd_ctl_walk_t *w, const Chronik__Meta_
 static int raftd_ctl_partition_cb(void *arg, const Chronik__Meta__PartitionRecord *p)
 {
 	raftd_ctl_walk_t *w = arg;
-	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
-	Chronik__Meta__UpdatePartition up = CHRONIK__META__UPDATE_PARTITION__INIT;
 	int32_t isr[64];
 	size_t n_isr = 0;
 	int32_t leader = -1;
@@ -293,19 +329,7 @@ static int raftd_ctl_partition_cb(void *arg, const Chronik__Meta__PartitionRecor
 	}
 	if (w->updates >= RAFTD_CTL_UPDATES_MAX)
 		return 1;
-	up.topic = p->topic;
-	up.partition = p->partition;
-	up.leader = leader;
-	up.n_isr = n_isr;
-	up.isr = isr;
-	up.leader_epoch = leader == p->leader ? p->leader_epoch : p->leader_epoch + 1;
-	up.partition_epoch = p->partition_epoch;
-	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION;
-	cmd.update_partition = &up;
-	raftd_ctl_decide(w, &cmd, -1);
-	w->updates++;
-	ck_log(CK_LOG_INFO, "partition %s-%d: leader %d -> %d leader_epoch=%d isr=%zu -> %zu",
-	       p->topic, p->partition, p->leader, leader, up.leader_epoch, p->n_isr, n_isr);
+	raftd_ctl_update(w, p, leader, isr, n_isr, "");
 	return 0;
 }
 
@@ -315,6 +339,88 @@ static int raftd_ctl_topic_cb(void *arg, const Chronik__Meta__TopicRecord *t)
 
 	return ck_meta_partitions_foreach(w->n->meta, w->txn, t->name, raftd_ctl_partition_cb, w) !=
 	       0;
+}
+
+/* The rebalance's passes over one topic's partitions: first the counts per
+ * preferred broker, then, for brokers over the imbalance percentage, the
+ * leadership moves (raftd_rebal.h). */
+static int raftd_rebal_partition_cb(void *arg, const Chronik__Meta__PartitionRecord *p)
+{
+	raftd_ctl_walk_t *w = arg;
+	int32_t leader;
+
+	if (!w->rebal_deciding) {
+		raftd_rebal_count(&w->rebal, p->replicas, p->n_replicas, p->leader);
+		return 0;
+	}
+	if (p->n_replicas == 0 || !raftd_rebal_over(&w->rebal, p->replicas[0],
+	                                            w->n->cfg->metadata_leader_imbalance_percent))
+		return 0;
+	leader = raftd_rebal_candidate(p->leader, p->replicas, p->n_replicas, p->isr, p->n_isr,
+	                               w->eligible, w->n_eligible);
+	if (leader < 0)
+		return 0;
+	if (w->updates >= RAFTD_CTL_UPDATES_MAX) {
+		w->rebal_more = true;
+		return 1;
+	}
+	raftd_ctl_update(w, p, leader, p->isr, p->n_isr, " (preferred replica)");
+	return 0;
+}
+
+static int raftd_rebal_topic_cb(void *arg, const Chronik__Meta__TopicRecord *t)
+{
+	raftd_ctl_walk_t *w = arg;
+
+	return ck_meta_partitions_foreach(w->n->meta, w->txn, t->name, raftd_rebal_partition_cb,
+	                                  w) != 0;
+}
+
+/* Whether a rebalance is due at NOW_MS: the first one a check interval
+ * after this node became the controller, then every interval; sooner
+ * when the last one stopped at the update limit. */
+static bool raftd_rebal_due(struct raftd_node *n, uint64_t now_ms)
+{
+	uint64_t every = (uint64_t)n->cfg->metadata_leader_imbalance_check_ms;
+
+	if (!n->cfg->metadata_auto_leader_rebalance)
+		return false;
+	if (n->rebal_next_ms == 0)
+		n->rebal_next_ms = now_ms + every;
+	if (now_ms < n->rebal_next_ms)
+		return false;
+	n->rebal_next_ms = now_ms + every;
+	return true;
+}
+
+/* The rebalance, inside W's read transaction, after the fencing walk
+ * decided nothing. */
+static void raftd_rebalance(raftd_ctl_walk_t *w)
+{
+	struct raftd_node *n = w->n;
+	size_t moves;
+
+	if (ck_meta_topics_foreach(n->meta, w->txn, raftd_rebal_topic_cb, w) < 0)
+		return;
+	w->rebal_deciding = true;
+	for (size_t i = 0; i < w->rebal.n; i++) {
+		const raftd_rebal_count_t *c = &w->rebal.v[i];
+
+		if (raftd_rebal_over(&w->rebal, c->broker,
+		                     n->cfg->metadata_leader_imbalance_percent))
+			ck_log(CK_LOG_INFO,
+			       "leader imbalance: broker %d is preferred for %u partitions, %u led "
+			       "elsewhere",
+			       c->broker, c->preferred, c->elsewhere);
+	}
+	moves = w->updates;
+	(void)ck_meta_topics_foreach(n->meta, w->txn, raftd_rebal_topic_cb, w);
+	if (w->rebal_more) /* the rest once these settled */
+		n->rebal_next_ms = w->now_ms + RAFTD_CTL_PERIOD_MS;
+	if (w->updates > moves)
+		ck_log(CK_LOG_INFO,
+		       "leader rebalance: %zu partitions to their preferred replicas%s",
+		       w->updates - moves, w->rebal_more ? " (more to follow)" : "");
 }
 
 /* The controller's own broker: alive by definition, its disk as looked at. */
@@ -358,6 +464,8 @@ void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
 		else
 			n->ctl_leaderless = true;
 	}
+	if (r >= 0 && w.n_acts == 0 && n->ctl_updates == 0 && raftd_rebal_due(n, now_ms))
+		raftd_rebalance(&w);
 	ck_meta_read_end(w.txn);
 	for (size_t i = 0; i < w.n_acts; i++) {
 		if (n->role == RAFT_LEADER && !n->stopping)

@@ -271,6 +271,7 @@ struct raftd_node {
 	uint64_t ctl_next_ms;
 	size_t ctl_updates;  /* partition updates in flight */
 	bool ctl_leaderless; /* partitions may lack a leader: walk them (raftd_ctl.c) */
+	uint64_t rebal_next_ms; /* the next preferred-leader rebalance (0: not yet set) */
 	uint64_t session_ms; /* a broker silent this long is fenced */
 	bool storage_full;   /* this node's data disk, as last looked at (raftd_node_net.c) */
 	bool departing;      /* controlled shutdown asked (SIGUSR2, raftd_ctl_depart) */

@@ -20,6 +20,13 @@ the children stop once no partition needs the node. What a user sees:
     is read back and the logs are alike;
   - stopping all three nodes at once ends with no controlled shutdown
     timing out (each one drains, or finds nobody left who could take over).
+As Kafka's controller does (auto.leader.rebalance.enable), leadership goes
+back to the preferred replicas (each partition's first replica) once the
+restarted node is in their ISRs again: with leader_imbalance_check_ms at
+1 s, within 20 s of its return every partition is led by its preferred
+replica, the producer saw no failed message and every acknowledged one
+is read back; with auto_leader_rebalance = false the restarted node leads
+nothing.
 Not for: kill -9 (test_data_chaos.py, test_data_restart.py).
 """
 import os
@@ -82,6 +89,72 @@ class DataShutdown(test_data_chaos.DataChaos):
         for n in nodes:
             self.assertFalse(n.log_grep('controlled shutdown timed out'),
                              'node %d: a controlled shutdown timed out' % n.node_id)
+
+    def preferred(self, nodes):
+        """{partition: (leader, preferred replica)} as NODES see it."""
+        return {k: (v.leader, v.replicas[0]) for k, v in self.metadata(nodes).items()}
+
+    def balanced(self, nodes):
+        return all(lead == pref for lead, pref in self.preferred(nodes).values())
+
+    def stop_and_return(self, nodes):
+        """SIGTERM of the node leading partition 0, its leadership gone
+        elsewhere, then its restart until it is in every ISR again.
+        Returns it."""
+        victim = nodes[self.metadata(nodes)[0].leader - 1]
+        others = [n for n in nodes if n is not victim]
+        vid = victim.node_id
+        victim.stop()
+        wait_for(lambda: all(lead != vid for lead, _ in self.placement(others).values()), 10,
+                 'node %d leading nothing' % vid)
+        victim.start()
+        wait_for(lambda: self.whole(nodes), 60, 'node %d back in every ISR' % vid)
+        sys.stderr.write('%.1f node %d back in every ISR: %s\n'
+                         % (time.monotonic() - self.t0, vid, self.preferred(nodes)))
+        return victim
+
+    def test_leadership_returns_to_preferred(self):
+        self.ck = require_module('confluent_kafka')
+        nodes = self.cluster('dreb', '[metadata]\nleader_imbalance_check_ms = 1000\n')
+        acked, errors, stop, t = self.start_producing(nodes, 'reb')
+        try:
+            wait_for(lambda: len(acked) >= 2000, 60, 'the first acknowledgements')
+            wait_for(lambda: self.balanced(nodes), 20, 'leaders on preferred replicas at first')
+            victim = self.stop_and_return(nodes)
+            wait_for(lambda: self.balanced(nodes), 20,
+                     'every partition led by its preferred replica again')
+            led = [k for k, (lead, _) in self.preferred(nodes).items()
+                   if lead == victim.node_id]
+            sys.stderr.write('%.1f balanced again; node %d leads %s\n'
+                             % (time.monotonic() - self.t0, victim.node_id, led))
+            self.assertTrue(led, 'node %d leads nothing' % victim.node_id)
+            self.assertTrue(any(n.log_grep('(preferred replica)') for n in nodes),
+                            'no controller logged the moves')
+            before = len(acked)
+            wait_for(lambda: len(acked) > before + 2000, 30, 'acknowledgements after the moves')
+        finally:
+            stop.set()
+            t.join(200)
+        self.producer_done(nodes, acked, errors, t)
+        self.assertEqual(errors, [], 'the producer saw failed messages')
+
+    def test_no_rebalance_when_disabled(self):
+        self.ck = require_module('confluent_kafka')
+        nodes = self.cluster('dnoreb', '[metadata]\nauto_leader_rebalance = false\n'
+                             'leader_imbalance_check_ms = 1000\n')
+        acked, errors, stop, t = self.start_producing(nodes, 'noreb')
+        try:
+            wait_for(lambda: len(acked) >= 1000, 60, 'the first acknowledgements')
+            victim = self.stop_and_return(nodes)
+            time.sleep(4)  # four check intervals
+            led = [k for k, (lead, _) in self.preferred(nodes).items()
+                   if lead == victim.node_id]
+            self.assertEqual(led, [], 'leadership moved back although the rebalance is off')
+            self.assertFalse(any(n.log_grep('(preferred replica)') for n in nodes))
+        finally:
+            stop.set()
+            t.join(200)
+        self.producer_done(nodes, acked, errors, t)
 
 
 if __name__ == '__main__':

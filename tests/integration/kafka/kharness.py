@@ -632,7 +632,9 @@ class NodeTestCase(unittest.TestCase):
     def cluster(self, name, extra='', hosts=None, tmpfs=None):
         """Three nodes on free ports, peers of each other (quorum metadata,
         WAL profile high, EXTRA appended to each config), started and
-        ready; HOSTS: the three nodes' addresses (default 127.0.0.1);
+        ready (an EXTRA that starts with a [metadata] table has its keys
+        join the one written here); HOSTS: the three nodes' addresses
+        (default 127.0.0.1);
         TMPFS: {node id: MB}, data directories put on a tmpfs of that size
         (Node.mount_tmpfs) before the start."""
         ports = set()
@@ -652,8 +654,13 @@ class NodeTestCase(unittest.TestCase):
                         % (n.node_id, n.host, n.ports['raft'], n.host, n.ports['replication'],
                            n.host, n.ports['kafka'])
                         for n in nodes)
+        meta = ''
+        if extra.startswith('[metadata]\n'):  # one table: its keys join ours
+            body = extra[len('[metadata]\n'):]
+            cut = body.find('\n[')
+            meta, extra = (body, '') if cut < 0 else (body[:cut + 1], body[cut + 1:])
         for n in nodes:
-            n.config_extra = ('[metadata]\ncommit = "quorum"\n[wal]\nprofile = "high"\n'
+            n.config_extra = ('[metadata]\ncommit = "quorum"\n' + meta + '[wal]\nprofile = "high"\n'
                               + extra + peers)
             if tmpfs and n.node_id in tmpfs:
                 n.mount_tmpfs(tmpfs[n.node_id])
