@@ -211,7 +211,9 @@ class DataChaos(NodeTestCase):
         seed = int(os.environ.get('CHRONIK_DATA_CHAOS_SEED', str(random.randrange(1 << 30))))
         sys.stderr.write('data chaos seed %d, %.0f s of faults\n' % (seed, SECS))
         rnd = random.Random(seed)
-        nodes = self.cluster('dchaos')
+        # Leadership also moves back to preferred replicas every 2 s when
+        # imbalanced (the default is 300 s), so the faults meet those moves.
+        nodes = self.cluster('dchaos', '[metadata]\nleader_imbalance_check_ms = 2000\n')
         acked, errors, stop, t = self.start_producing(nodes, 'chaos')
         faults = 0
         try:
@@ -223,7 +225,9 @@ class DataChaos(NodeTestCase):
         finally:
             stop.set()
             t.join(200)
-        self.producer_done(nodes, acked, errors, t, '%d faults; ' % faults)
+        moves = sum(len(n.log_grep('(preferred replica)')) for n in nodes)
+        self.producer_done(nodes, acked, errors, t, '%d faults, %d leadership moves back to '
+                           'preferred replicas; ' % (faults, moves))
 
 
 if __name__ == '__main__':
