@@ -256,7 +256,7 @@ void kfk_h_init_producer_id(kfk_req_t *req)
 	}
 	w->req = req;
 	if (s->pid_wait_tail)
-		((kfk_pid_wait_t *)s->pid_wait_tail)->next = w;
+		s->pid_wait_tail->next = w;
 	else
 		s->pid_wait_head = w;
 	s->pid_wait_tail = w;

@@ -514,8 +514,8 @@ struct kfk_srv {
 	 * ids out from (empty at start), and the requests waiting for the
 	 * allocation in flight (pid_busy), oldest first. */
 	kfk_pid_block_t pids;
-	void *pid_wait_head;
-	void *pid_wait_tail;
+	struct kfk_pid_wait *pid_wait_head;
+	struct kfk_pid_wait *pid_wait_tail;
 	bool pid_busy;
 	struct event *pid_retry_ev; /* the next try after a failed allocation */
 	uint64_t pid_fail_since_ms; /* monotonic: first failure of a run (0: none) */

@@ -450,14 +450,9 @@ class Replication(NodeTestCase):
 
         def produce_batch(first, n):
             """One batch of N records (acks=all) straight to the leader."""
-            batch = kproto.record_batch([(None, b'd%d' % i, []) for i in range(first, first + n)])
-            c = kproto.Conn('127.0.0.1', lead.kafka_port, timeout=60)
-            try:
-                res = kproto.parse_produce(c.call(kproto.PRODUCE, 3, kproto.produce_body(
-                    3, -1, 30000, [(0, batch)], topic=self.topic)), 3)
-            finally:
-                c.close()
-            self.assertEqual(res[(self.topic, 0)][0], 0, res)
+            res = self.raw_produce(lead, kproto.record_batch(
+                [(None, b'd%d' % i, []) for i in range(first, first + n)]))
+            self.assertEqual(res[0], 0, res)
         produce(0, 100)
         wait_for(lambda: self.same_logs(nodes, [0]), 20, 'partition 0 on every node')
         pid = away.child('replicator')['pid']
