@@ -324,3 +324,36 @@ int kfk_names_dups(const kfk_str_t *names, size_t n, uint8_t *ret)
 	free(refs);
 	return 0;
 }
+
+int16_t kfk_elect_check(int8_t type, int32_t leader, const int32_t *replicas, int32_t nreplicas,
+                        const int32_t *isr, int32_t nisr, const int32_t *live, size_t nlive,
+                        char *msg, size_t msg_len)
+{
+	if (type == KFK_ELECTION_UNCLEAN) {
+		if (leader >= 0)
+			return kfk_fail(KFK_ERR_ELECTION_NOT_NEEDED, msg, msg_len,
+			                "the partition has a leader");
+		return kfk_fail(
+		    KFK_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE, msg, msg_len,
+		    "no in-sync replica is live, and unclean leader election is not "
+		    "supported: a replica outside the ISR may lack acknowledged records");
+	}
+	if (type != KFK_ELECTION_PREFERRED)
+		return kfk_fail(KFK_ERR_INVALID_REQUEST, msg, msg_len, "unknown election type %d",
+		                (int)type);
+	if (nreplicas <= 0)
+		return kfk_fail(KFK_ERR_PREFERRED_LEADER_NOT_AVAILABLE, msg, msg_len,
+		                "the partition has no replicas");
+	if (leader == replicas[0])
+		return kfk_fail(KFK_ERR_ELECTION_NOT_NEEDED, msg, msg_len,
+		                "the preferred replica %d leads already", replicas[0]);
+	if (nisr < 0 || !kfk_broker_known(isr, (size_t)nisr, replicas[0]))
+		return kfk_fail(KFK_ERR_PREFERRED_LEADER_NOT_AVAILABLE, msg, msg_len,
+		                "the preferred replica %d is not in the ISR", replicas[0]);
+	if (!kfk_broker_known(live, nlive, replicas[0]))
+		return kfk_fail(KFK_ERR_PREFERRED_LEADER_NOT_AVAILABLE, msg, msg_len,
+		                "the preferred replica %d is not live", replicas[0]);
+	if (msg_len)
+		msg[0] = '\0';
+	return KFK_ERR_NONE;
+}

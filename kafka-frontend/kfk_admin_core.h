@@ -1,7 +1,8 @@
 /*
- * kfk_admin_core.h: the decisions behind CreateTopics, CreatePartitions and
- * DeleteTopics: validating topic names, partition counts, replication
- * factors, manual assignments and configs, and placing replicas.
+ * kfk_admin_core.h: the decisions behind CreateTopics, CreatePartitions,
+ * DeleteTopics and ElectLeaders: validating topic names, partition counts,
+ * replication factors, manual assignments and configs, placing replicas,
+ * and whether a partition's preferred replica can take its leadership.
  *
  * Owned by kafka-frontend (pure: no I/O, no clock, no logging). Inputs are
  * decoded requests (kfk_msgs.h) and plain facts the shell looked up (the
@@ -109,5 +110,28 @@ enum {
  * CreatePartitions names the topic once) into RET[i]. O(N log N): a
  * request may name hundreds of thousands of topics. Returns 0 or -ENOMEM. */
 int kfk_names_dups(const kfk_str_t *names, size_t n, uint8_t *ret);
+
+/* ElectLeaders' election types (KIP-460). */
+enum {
+	KFK_ELECTION_PREFERRED = 0,
+	KFK_ELECTION_UNCLEAN = 1,
+};
+
+/*
+ * One partition of an ElectLeaders request of election TYPE: its LEADER
+ * (-1: none), NREPLICAS REPLICAS (the first is the preferred leader), NISR
+ * ISR members and the NLIVE LIVE (registered, unfenced) brokers. Returns
+ * KFK_ERR_NONE when REPLICAS[0] is to become the leader (the shell
+ * proposes it), or: ELECTION_NOT_NEEDED (preferred: it leads already;
+ * unclean: the partition has a leader); PREFERRED_LEADER_NOT_AVAILABLE
+ * (the preferred replica is not in the ISR or not live);
+ * ELIGIBLE_LEADERS_NOT_AVAILABLE (an unclean election of a partition
+ * without a leader: not done here, a replica outside the ISR may lack
+ * acknowledged records; a live ISR member is elected by the controller
+ * by itself); INVALID_REQUEST (another type). With a message in MSG.
+ */
+int16_t kfk_elect_check(int8_t type, int32_t leader, const int32_t *replicas, int32_t nreplicas,
+                        const int32_t *isr, int32_t nisr, const int32_t *live, size_t nlive,
+                        char *msg, size_t msg_len);
 
 #endif

@@ -197,6 +197,7 @@ static int kfk_meta_part_cb(void *arg, const Chronik__Meta__PartitionRecord *rec
 	pm->nisr = (int32_t)rec->n_isr;
 	pm->leader = rec->leader;
 	pm->leader_epoch = rec->leader_epoch;
+	pm->partition_epoch = rec->partition_epoch;
 	return 0;
 }
 

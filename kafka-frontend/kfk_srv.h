@@ -168,6 +168,7 @@ void kfk_h_offset_fetch(kfk_req_t *req);
 void kfk_h_list_groups(kfk_req_t *req);
 void kfk_h_describe_groups(kfk_req_t *req);
 void kfk_h_delete_groups(kfk_req_t *req);
+void kfk_h_elect_leaders(kfk_req_t *req);
 void kfk_h_init_producer_id(kfk_req_t *req);
 /* Frees the producer-id retry timer (kfk_h_producer_id.c). */
 void kfk_pids_free(kfk_srv_t *s);
@@ -338,6 +339,7 @@ typedef struct {
 	int32_t partition;
 	int32_t leader;
 	int32_t leader_epoch;
+	int32_t partition_epoch; /* for compare-and-set updates (kfk_h_elect.c) */
 	int32_t nreplicas;
 	int32_t nisr;
 	int32_t *replicas;

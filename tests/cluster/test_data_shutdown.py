@@ -27,6 +27,15 @@ restarted node is in their ISRs again: with leader_imbalance_check_ms at
 replica, the producer saw no failed message and every acknowledged one
 is read back; with auto_leader_rebalance = false the restarted node leads
 nothing.
+ElectLeaders (kafka-leader-election.sh's request, raw, v0-v2) moves it back
+on demand: the restarted node's preferred partitions answer NONE and are
+led by it in the answering node's Metadata at once, the others
+ELECTION_NOT_NEEDED, an unknown partition or topic
+UNKNOWN_TOPIC_OR_PARTITION, a partition named twice INVALID_REQUEST once,
+an unclean election of a led partition ELECTION_NOT_NEEDED, a request for
+every partition an empty list once all are balanced; with the node
+stopped, its partitions PREFERRED_LEADER_NOT_AVAILABLE (also in the answer
+for every partition); a request naming 10,001 partitions INVALID_REQUEST.
 Not for: kill -9 (test_data_chaos.py, test_data_restart.py).
 """
 import os
@@ -37,7 +46,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
-from kharness import main, require_module, wait_for  # noqa: E402
+from kharness import kproto, main, require_module, wait_for  # noqa: E402
 import test_data_chaos  # noqa: E402
 
 
@@ -113,6 +122,16 @@ class DataShutdown(test_data_chaos.DataChaos):
                          % (time.monotonic() - self.t0, vid, self.preferred(nodes)))
         return victim
 
+    def more_acks(self, acked):
+        before = len(acked)
+        wait_for(lambda: len(acked) > before + 2000, 30, 'acknowledgements after the moves')
+
+    def clean_finish(self, nodes, acked, errors, t):
+        """producer_done, and no message failed: a leadership move is a
+        retriable NOT_LEADER to the producer."""
+        self.producer_done(nodes, acked, errors, t)
+        self.assertEqual(errors, [], 'the producer saw failed messages')
+
     def test_leadership_returns_to_preferred(self):
         self.ck = require_module('confluent_kafka')
         nodes = self.cluster('dreb', '[metadata]\nleader_imbalance_check_ms = 1000\n')
@@ -130,13 +149,11 @@ class DataShutdown(test_data_chaos.DataChaos):
             self.assertTrue(led, 'node %d leads nothing' % victim.node_id)
             self.assertTrue(any(n.log_grep('(preferred replica)') for n in nodes),
                             'no controller logged the moves')
-            before = len(acked)
-            wait_for(lambda: len(acked) > before + 2000, 30, 'acknowledgements after the moves')
+            self.more_acks(acked)
         finally:
             stop.set()
             t.join(200)
-        self.producer_done(nodes, acked, errors, t)
-        self.assertEqual(errors, [], 'the producer saw failed messages')
+        self.clean_finish(nodes, acked, errors, t)
 
     def test_no_rebalance_when_disabled(self):
         self.ck = require_module('confluent_kafka')
@@ -155,6 +172,58 @@ class DataShutdown(test_data_chaos.DataChaos):
             stop.set()
             t.join(200)
         self.producer_done(nodes, acked, errors, t)
+
+    def test_elect_leaders(self):
+        self.ck = require_module('confluent_kafka')
+        nodes = self.cluster('delect', '[metadata]\nauto_leader_rebalance = false\n')
+        acked, errors, stop, t = self.start_producing(nodes, 'elect')
+        try:
+            wait_for(lambda: len(acked) >= 1000, 60, 'the first acknowledgements')
+            victim = self.stop_and_return(nodes)
+            vid = victim.node_id
+            pref = self.preferred(nodes)
+            mine = sorted(k for k, (lead, p) in pref.items() if p == vid)
+            self.assertTrue(mine and all(pref[k][0] != vid for k in mine), pref)
+            lead = self.raft_leader(nodes)
+            asked = next(n for n in nodes if n is not lead)  # forwarded to the controller
+            top, res = kproto.elect_leaders(asked.kafka_port, [
+                (self.topic, list(range(6)) + [99, 0]), ('no-such-topic', [0])])
+            self.assertEqual(top, 0)
+            self.assertEqual([r[0] for r in res], [self.topic, 'no-such-topic'])
+            got = {p: err for p, err, _ in res[0][1][:7]}
+            want = {p: 0 if p in mine else 84 for p in range(6)}
+            want[99] = 3
+            self.assertEqual(got, want, res)
+            self.assertEqual(res[0][1][7][:2], (0, 42), 'partition 0 named twice')
+            self.assertEqual([e for _, e, _ in res[1][1]], [3])
+            sys.stderr.write('%.1f ElectLeaders through node %d: %s\n'
+                             % (time.monotonic() - self.t0, asked.node_id, res))
+            now = self.preferred([asked])
+            self.assertTrue(all(now[k][0] == vid for k in mine), now)
+            wait_for(lambda: self.balanced(nodes), 10, 'every node listing the moves')
+            for version in (0, 1, 2):
+                top, res = kproto.elect_leaders(lead.kafka_port, None, version=version)
+                self.assertEqual((top, res), (None if version == 0 else 0, []))
+            _, res = kproto.elect_leaders(lead.kafka_port, [(self.topic, [0])], 1, 1)
+            self.assertEqual(res[0][1][0][:2], (0, 84))
+            self.more_acks(acked)
+        finally:
+            stop.set()
+            t.join(200)
+        self.clean_finish(nodes, acked, errors, t)
+        victim.stop()
+        others = [n for n in nodes if n is not victim]
+        wait_for(lambda: all(lead != vid for lead, _ in self.placement(others).values()), 10,
+                 'node %d leading nothing' % vid)
+        _, res = kproto.elect_leaders(others[0].kafka_port, [(self.topic, mine)], 1)
+        self.assertEqual([e for _, e, _ in res[0][1]], [80] * len(mine), res)
+        _, res = kproto.elect_leaders(others[0].kafka_port, None, 1)
+        self.assertEqual([(tp, [(p, e) for p, e, _ in ps]) for tp, ps in res],
+                         [(self.topic, [(p, 80) for p in mine])])
+        self.assertEqual(kproto.elect_leaders(others[0].kafka_port,
+                                              [(self.topic, list(range(10001)))], 1),
+                         (42, []))
+        self.assertFalse(any(n.log_grep('(preferred replica)') for n in nodes))
 
 
 if __name__ == '__main__':

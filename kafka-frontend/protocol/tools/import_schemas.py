@@ -25,7 +25,7 @@ APIS = [
     "DescribeGroups", "ListGroups", "SaslHandshake", "ApiVersions", "CreateTopics",
     "DeleteTopics", "DeleteRecords", "InitProducerId", "DescribeConfigs",
     "AlterConfigs", "SaslAuthenticate", "CreatePartitions", "DeleteGroups",
-    "IncrementalAlterConfigs", "DescribeCluster",
+    "ElectLeaders", "IncrementalAlterConfigs", "DescribeCluster",
 ]
 HEADERS = ["RequestHeader", "ResponseHeader"]
 PRIMITIVES = {"bool", "int8", "int16", "uint16", "int32", "uint32", "int64",

@@ -200,10 +200,12 @@ PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 FIND_COORDINATOR = 10
 API_VERSIONS, CREATE_TOPICS = 18, 19
 DELETE_RECORDS, INIT_PRODUCER_ID = 21, 22
+ELECT_LEADERS = 43
 
 # The first flexible version of each API the tests encode.
 FLEXIBLE_FROM = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9, FIND_COORDINATOR: 3,
-                 API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_RECORDS: 2, INIT_PRODUCER_ID: 2}
+                 API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_RECORDS: 2, INIT_PRODUCER_ID: 2,
+                 ELECT_LEADERS: 2}
 
 
 def request(api_key, version, corr, body, client_id='chronik-ktest'):
@@ -456,6 +458,30 @@ def find_coordinator_body(version, key, key_type=0):
     return bytes(w)
 
 
+def elect_leaders_body(version, parts, election_type=0, timeout_ms=30000):
+    """ElectLeaders v0..v2: PARTS = [(topic, [partition, ...])], or None
+    for every partition; ELECTION_TYPE (v1+) 0 preferred, 1 unclean."""
+    flex = version >= 2
+    w = W()
+    if version >= 1:
+        w.i8(election_type)
+    if parts is None:
+        w.uvarint(0) if flex else w.i32(-1)
+    else:
+        w.uvarint(len(parts) + 1) if flex else w.i32(len(parts))
+        for topic, ps in parts:
+            w.cstring(topic) if flex else w.string(topic)
+            w.uvarint(len(ps) + 1) if flex else w.i32(len(ps))
+            for p in ps:
+                w.i32(p)
+            if flex:
+                w.tags()
+    w.i32(timeout_ms)
+    if flex:
+        w.tags()
+    return bytes(w)
+
+
 # ---------------------------------------------------------------- responses
 
 def parse_init_producer_id(body, version=0):
@@ -611,17 +637,54 @@ def parse_delete_records(body, version=0):
     return out
 
 
+def call_once(port, api_key, version, body, timeout_ms):
+    """The response body of one request on a fresh connection to the Kafka
+    listener on PORT, allowed TIMEOUT_MS and 30 s more."""
+    c = Conn('127.0.0.1', port, timeout=timeout_ms / 1000.0 + 30)
+    try:
+        return c.call(api_key, version, body,
+                      flexible_response=version >= FLEXIBLE_FROM.get(api_key, 1 << 30))
+    finally:
+        c.close()
+
+
+def parse_elect_leaders(body, version=0):
+    """(top-level error or None for v0, [(topic, [(partition, error, message)])])
+    of an ElectLeaders response."""
+    flex = version >= 2
+    r = R(body)
+    r.i32()  # throttle
+    top = r.i16() if version >= 1 else None
+    out = []
+    for _ in range((r.uvarint() - 1) if flex else r.i32()):
+        topic = r.cstring() if flex else r.string()
+        ps = []
+        for _ in range((r.uvarint() - 1) if flex else r.i32()):
+            p, err = r.i32(), r.i16()
+            msg = r.cstring() if flex else r.string()
+            if flex:
+                r.skip_tags()
+            ps.append((p, err, msg))
+        if flex:
+            r.skip_tags()
+        out.append((topic, ps))
+    return top, out
+
+
+def elect_leaders(port, parts, version=2, election_type=0, timeout_ms=30000):
+    """ElectLeaders (see elect_leaders_body) through the Kafka listener on
+    PORT: parse_elect_leaders' answer."""
+    return parse_elect_leaders(call_once(port, ELECT_LEADERS, version,
+                                         elect_leaders_body(version, parts, election_type,
+                                                            timeout_ms), timeout_ms), version)
+
+
 def delete_records(port, topic, offsets, version=0, timeout_ms=30000):
     """DeleteRecords of {partition: offset} of TOPIC through the Kafka
     listener on PORT: {partition: (error, low watermark)}."""
-    c = Conn('127.0.0.1', port, timeout=timeout_ms / 1000.0 + 30)
-    try:
-        return parse_delete_records(c.call(DELETE_RECORDS, version,
-                                           delete_records_body(topic, offsets, version,
-                                                               timeout_ms),
-                                           flexible_response=version >= 2), version)
-    finally:
-        c.close()
+    return parse_delete_records(call_once(port, DELETE_RECORDS, version,
+                                          delete_records_body(topic, offsets, version,
+                                                              timeout_ms), timeout_ms), version)
 
 
 def list_offset(port, topic, partition, timestamp):

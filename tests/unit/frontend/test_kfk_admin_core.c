@@ -297,6 +297,51 @@ START_TEST(test_duplicate_names_many)
 }
 END_TEST
 
+/* ElectLeaders: a preferred election moves leadership to the first
+ * replica when it is in the ISR and live; an unclean one is refused. */
+START_TEST(test_elect_check)
+{
+	const int32_t reps[] = {1, 2, 3}, all[] = {1, 2, 3}, two3[] = {2, 3};
+	char msg[256];
+
+	ck_assert_int_eq(
+	    kfk_elect_check(KFK_ELECTION_PREFERRED, 2, reps, 3, all, 3, all, 3, msg, sizeof(msg)),
+	    KFK_ERR_NONE);
+	ck_assert_str_eq(msg, "");
+	/* No leader at all: the preferred replica may still take it. */
+	ck_assert_int_eq(
+	    kfk_elect_check(KFK_ELECTION_PREFERRED, -1, reps, 3, all, 3, all, 3, msg, sizeof(msg)),
+	    KFK_ERR_NONE);
+	ck_assert_int_eq(
+	    kfk_elect_check(KFK_ELECTION_PREFERRED, 1, reps, 3, all, 3, all, 3, msg, sizeof(msg)),
+	    KFK_ERR_ELECTION_NOT_NEEDED);
+	ck_assert_str_eq(msg, "the preferred replica 1 leads already");
+	ck_assert_int_eq(
+	    kfk_elect_check(KFK_ELECTION_PREFERRED, 2, reps, 3, two3, 2, all, 3, msg, sizeof(msg)),
+	    KFK_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+	ck_assert_str_eq(msg, "the preferred replica 1 is not in the ISR");
+	ck_assert_int_eq(
+	    kfk_elect_check(KFK_ELECTION_PREFERRED, 2, reps, 3, all, 3, two3, 2, msg, sizeof(msg)),
+	    KFK_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+	ck_assert_str_eq(msg, "the preferred replica 1 is not live");
+	ck_assert_int_eq(
+	    kfk_elect_check(KFK_ELECTION_PREFERRED, 2, reps, 0, all, 3, all, 3, msg, sizeof(msg)),
+	    KFK_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+	ck_assert_int_eq(
+	    kfk_elect_check(KFK_ELECTION_UNCLEAN, 2, reps, 3, all, 3, all, 3, msg, sizeof(msg)),
+	    KFK_ERR_ELECTION_NOT_NEEDED);
+	ck_assert_int_eq(
+	    kfk_elect_check(KFK_ELECTION_UNCLEAN, -1, reps, 3, all, 3, two3, 2, msg, sizeof(msg)),
+	    KFK_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE);
+	ck_assert_int_eq(kfk_elect_check(2, 2, reps, 3, all, 3, all, 3, msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_REQUEST);
+	ck_assert_str_eq(msg, "unknown election type 2");
+	/* No room for a message: none is written. */
+	ck_assert_int_eq(kfk_elect_check(-1, 2, reps, 3, all, 3, all, 3, NULL, 0),
+	                 KFK_ERR_INVALID_REQUEST);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kfk_admin_core");
@@ -313,6 +358,7 @@ int main(void)
 	tcase_add_test(tc, test_create_partitions);
 	tcase_add_test(tc, test_duplicate_names);
 	tcase_add_test(tc, test_duplicate_names_many);
+	tcase_add_test(tc, test_elect_check);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -603,16 +603,20 @@ START_TEST(test_api_table)
 		int16_t key, max, flex;
 		const char *name;
 	} want[] = {
-		{0, 11, 9, "Produce"}, {1, 17, 12, "Fetch"}, {2, 10, 6, "ListOffsets"},
-		{3, 12, 9, "Metadata"}, {8, 9, 8, "OffsetCommit"}, {9, 9, 6, "OffsetFetch"},
-		{10, 6, 3, "FindCoordinator"}, {11, 9, 6, "JoinGroup"}, {12, 4, 4, "Heartbeat"},
-		{13, 5, 4, "LeaveGroup"}, {14, 5, 4, "SyncGroup"}, {15, 5, 5, "DescribeGroups"},
-		{16, 5, 3, "ListGroups"}, {17, 1, -1, "SaslHandshake"}, {18, 4, 3, "ApiVersions"},
-		{19, 7, 5, "CreateTopics"}, {20, 6, 4, "DeleteTopics"}, {21, 2, 2, "DeleteRecords"},
-		{22, 5, 2, "InitProducerId"}, {32, 4, 4, "DescribeConfigs"},
-		{33, 2, 2, "AlterConfigs"}, {36, 2, 2, "SaslAuthenticate"},
-		{37, 3, 2, "CreatePartitions"}, {42, 2, 2, "DeleteGroups"},
-		{44, 1, 1, "IncrementalAlterConfigs"}, {60, 1, 0, "DescribeCluster"},
+	    {0, 11, 9, "Produce"},          {1, 17, 12, "Fetch"},
+	    {2, 10, 6, "ListOffsets"},      {3, 12, 9, "Metadata"},
+	    {8, 9, 8, "OffsetCommit"},      {9, 9, 6, "OffsetFetch"},
+	    {10, 6, 3, "FindCoordinator"},  {11, 9, 6, "JoinGroup"},
+	    {12, 4, 4, "Heartbeat"},        {13, 5, 4, "LeaveGroup"},
+	    {14, 5, 4, "SyncGroup"},        {15, 5, 5, "DescribeGroups"},
+	    {16, 5, 3, "ListGroups"},       {17, 1, -1, "SaslHandshake"},
+	    {18, 4, 3, "ApiVersions"},      {19, 7, 5, "CreateTopics"},
+	    {20, 6, 4, "DeleteTopics"},     {21, 2, 2, "DeleteRecords"},
+	    {22, 5, 2, "InitProducerId"},   {32, 4, 4, "DescribeConfigs"},
+	    {33, 2, 2, "AlterConfigs"},     {36, 2, 2, "SaslAuthenticate"},
+	    {37, 3, 2, "CreatePartitions"}, {42, 2, 2, "DeleteGroups"},
+	    {43, 2, 2, "ElectLeaders"},     {44, 1, 1, "IncrementalAlterConfigs"},
+	    {60, 1, 0, "DescribeCluster"},
 	};
 	size_t i;
 
