@@ -188,8 +188,8 @@ struct wal_server {
 /* Runs walwriter with CFG until it stops. Returns the exit code (CK_EXIT_*). */
 int wal_server_run(const ck_config_t *cfg);
 
-/* wal_pid_load.c: rebuilds S from the batch headers of the log's segment
- * files below END (start-up). Returns 0 or -errno (S then partial). */
+/* wal_pid_load.c: rebuilds S from the batch headers of the log's last
+ * 32 MiB below END (start-up). Returns 0 or -errno (S then partial). */
 int wal_pids_load(const char *data_dir, const char *topic, int32_t partition, int64_t end,
                   wal_pids_t *s);
 

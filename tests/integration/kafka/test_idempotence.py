@@ -126,6 +126,41 @@ class Idempotence(NodeTestCase):
         self.assertEqual(self.produce([self.batch(9, 1)]), (0, 9))
         self.assertEqual(self.values(), [b'v-%d' % i for i in range(10)])
 
+    def filler(self, mib):
+        """MIB MiB of plain batches (about 1 MiB each) to partition 0."""
+        rec = [(None, os.urandom(100000), []) for _ in range(10)]
+        for _ in range(mib):
+            err, _ = self.produce([kproto.record_batch(rec)], acks=1)
+            self.assertEqual(err, 0)
+
+    def test_state_from_the_log_tail(self):
+        """Start-up reads the producers' state from the last 32 MiB of a
+        log only (its cost does not grow with the data): a producer that
+        wrote 20 MiB before a restart is still recognised, one whose last
+        batch is 65 MiB back is not (its old batch, sent again, is
+        appended again). Segments of 8 MiB, so the tail starts inside an
+        older segment, found through its index."""
+        self.n.stop()
+        self.n = self.node(config_extra='[wal]\nsegment_bytes = 8388608\n').start()
+        create_topic(self.n, self.topic, 1)
+        old = self.batch(0, 1, pid=self.pid + 7, tag=b'old')
+        self.assertEqual(self.produce([old]), (0, 0))
+        self.filler(45)
+        err, at = self.produce([self.batch(0, 2)])
+        self.assertEqual(err, 0)
+        self.filler(20)
+        self.n.stop()
+        self.n.start()
+        wait_for(lambda: self.produce([self.batch(0, 2)]) == (0, at), 30,
+                 'the recent batch recognised after a restart')
+        self.assertTrue(self.n.log_grep('producers=1'), 'one producer rebuilt')
+        err, again = self.produce([old])
+        self.assertEqual(err, 0)
+        self.assertGreater(again, at, 'the forgotten producer\'s batch is a new one')
+        segs = [f for f in os.listdir(os.path.join(self.n.data, 'log', '%s-0' % self.topic))
+                if f.endswith('.log')]
+        self.assertGreaterEqual(len(segs), 8, segs)
+
     def test_confluent_idempotent_producer(self):
         ck = require_module('confluent_kafka')
         topic = topic_name('idemck')
