@@ -198,6 +198,22 @@ static bool sup_notify_int(const char *msg, const char *key, int *ret)
 	return true;
 }
 
+/* Parses a decimal unsigned 64-bit field; false when absent or malformed. */
+static bool sup_notify_u64(const char *msg, const char *key, uint64_t *ret)
+{
+	char v[32], *end;
+	unsigned long long x;
+
+	if (!ck_notify_field(msg, key, v, sizeof(v)) || v[0] < '0' || v[0] > '9')
+		return false;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno || *end)
+		return false;
+	*ret = (uint64_t)x;
+	return true;
+}
+
 /* True when KEY is present with value exactly "1". */
 static bool sup_notify_flag(const char *msg, const char *key)
 {
@@ -228,5 +244,6 @@ int sup_notify_parse(const char *msg, sup_notify_t *ret)
 		ret->has_main_pid = true;
 		ret->main_pid = v;
 	}
+	ret->has_extend = sup_notify_u64(msg, "EXTEND_TIMEOUT_USEC", &ret->extend_usec);
 	return 0;
 }

@@ -137,6 +137,8 @@ typedef struct {
 	bool drained;      /* CHRONIK_DRAINED=1: raftd moved the node's leadership away */
 	bool has_main_pid; /* MAINPID=n */
 	int32_t main_pid;
+	bool has_extend; /* EXTEND_TIMEOUT_USEC=n: the current timeout becomes n µs from now */
+	uint64_t extend_usec;
 } sup_notify_t;
 
 /* Parses MSG (newline-separated KEY=value lines). Unknown keys are ignored,

@@ -32,6 +32,9 @@
 
 #include "ck_log.h"
 
+/* The longest one EXTEND_TIMEOUT_USEC may push a child's ready timeout. */
+#define SUP_EXTEND_MAX_MS (10 * 60 * 1000)
+
 static void sup_node_advance(sup_node_t *node);
 static void sup_node_stop(sup_node_t *node, int exit_code, const char *reason);
 
@@ -200,6 +203,21 @@ static void sup_node_advance(sup_node_t *node)
 	sup_node_status_upward(node);
 }
 
+/* EXTEND_TIMEOUT_USEC from a starting child (a long recovery that makes
+ * progress, as systemd's protocol has it): its ready timeout becomes USEC
+ * from now, at most SUP_EXTEND_MAX_MS; passed on to systemd while the node
+ * starts, so that its own start timeout stretches the same way. */
+static void sup_child_extend(sup_child_t *c, uint64_t usec)
+{
+	uint64_t ms = CK_MIN(usec / 1000 + 1, (uint64_t)SUP_EXTEND_MAX_MS);
+
+	sup_child_arm(c, ms);
+	ck_log(CK_LOG_DEBUG, "child %s extends its start timeout ms=%llu", c->name,
+	       (unsigned long long)ms);
+	if (c->node->phase == SUP_PHASE_STARTING)
+		(void)ck_notifyf("EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)ms * 1000);
+}
+
 static void sup_child_on_notify(sup_child_t *c, const char *msg, pid_t sender)
 {
 	sup_notify_t n;
@@ -220,6 +238,8 @@ static void sup_child_on_notify(sup_child_t *c, const char *msg, pid_t sender)
 		       (unsigned long long)(ck_clock_mono_ms() - c->node->drain_start_ms));
 		sup_node_stop(c->node, 0, c->node->stop_reason);
 	}
+	if (n.has_extend && !n.ready && c->state == SUP_STATE_STARTING)
+		sup_child_extend(c, n.extend_usec);
 	if (n.ready && c->state == SUP_STATE_STARTING) {
 		(void)evtimer_del(c->timer);
 		sup_child_set_state(c, SUP_STATE_READY);

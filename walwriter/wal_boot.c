@@ -5,7 +5,8 @@
  * listening socket (passed by the supervisor, or bound at
  * <data_dir>/run/walwriter.sock when standalone).
  *
- * Runs before the event loop serves anyone; READY=1 is reported by the
+ * Runs before the event loop serves anyone (telling the supervisor every
+ * 5 s that recovery goes on: EXTEND_TIMEOUT_USEC); READY=1 is reported by the
  * caller only after this succeeded. Failures map to exit codes: corrupt
  * data below a recovery point is fatal (2), anything else is transient (1).
  * Not here: serving requests (wal_loop.c).
@@ -25,13 +26,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_fs.h"
 #include "ck_listen.h"
 #include "ck_lmdb.h"
 #include "ck_log.h"
+#include "ck_notify.h"
 
 #define WAL_LMDB_MAX_DBS 16
+/* Recovery tells the supervisor every this often that it goes on, and
+ * asks for this much more time each time. */
+#define WAL_BOOT_EXTEND_EVERY_MS 5000
+#define WAL_BOOT_EXTEND_MS       30000
 
 static int wal_boot_dirs(wal_server_t *w)
 {
@@ -165,11 +172,28 @@ static int wal_boot_log(wal_server_t *w, const char *topic, int32_t partition)
 	return 0;
 }
 
+/* Every WAL_BOOT_EXTEND_EVERY_MS of recovery: EXTEND_TIMEOUT_USEC to the
+ * supervisor, so that a node with many or large logs is not stopped by
+ * its ready timeout while it makes progress (*TOLD_MS: the last time). */
+static void wal_boot_progress(const wal_server_t *w, uint64_t *told_ms)
+{
+	uint64_t now = ck_clock_mono_ms();
+
+	if (*told_ms == 0)
+		*told_ms = now;
+	if (now - *told_ms < WAL_BOOT_EXTEND_EVERY_MS)
+		return;
+	*told_ms = now;
+	(void)ck_notifyf("EXTEND_TIMEOUT_USEC=%llu\nSTATUS=recovering: %zu logs so far",
+	                 (unsigned long long)WAL_BOOT_EXTEND_MS * 1000, ck_hash_count(&w->logs));
+}
+
 static int wal_boot_logs(wal_server_t *w)
 {
 	char logdir[PATH_MAX], topic[CK_TOPIC_NAME_MAX + 1];
 	struct dirent *de;
 	int32_t partition;
+	uint64_t told_ms = 0;
 	DIR *d;
 	int r = 0;
 
@@ -178,6 +202,7 @@ static int wal_boot_logs(wal_server_t *w)
 	if (!d)
 		return -errno;
 	while (r == 0 && (de = readdir(d)) != NULL) {
+		wal_boot_progress(w, &told_ms);
 		if (wal_has_suffix(de->d_name, ".creating") ||
 		    wal_has_suffix(de->d_name, ".deleted")) {
 			wal_boot_leftover(logdir, de->d_name);

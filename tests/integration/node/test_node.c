@@ -1063,6 +1063,49 @@ START_TEST(test_ready_timeout_holds_start_order)
 }
 END_TEST
 
+/* A child that takes longer than ready_timeout_ms to start but says it
+ * makes progress (EXTEND_TIMEOUT_USEC, as walwriter does during a long
+ * recovery) is waited for: its wrapper asks for 1.5 s more every 0.3 s for
+ * 3 s against a timeout of 1 s, and the node becomes ready without a
+ * restart; without the messages it is stopped at its timeout (above). */
+START_TEST(test_extend_timeout_waits)
+{
+	settings_t s = default_settings;
+	uint64_t deadline;
+	reply_t *r = NULL;
+
+	use_wrapper(&s, "raftd", "slow-start.sh",
+	            "#!/bin/sh\n"
+	            "/usr/bin/python3 -c '\n"
+	            "import os, socket, time\n"
+	            "a = os.environ[\"NOTIFY_SOCKET\"]\n"
+	            "a = \"\\0\" + a[1:] if a.startswith(\"@\") else a\n"
+	            "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+	            "for i in range(10):\n"
+	            "    s.sendto(b\"EXTEND_TIMEOUT_USEC=1500000\", a)\n"
+	            "    time.sleep(0.3)\n"
+	            "'\n"
+	            "exec \"$@\"\n");
+	s.ready_timeout_ms = 1000;
+	node_launch(&s, NULL);
+	deadline = ck_clock_mono_ms() + START_TIMEOUT_MS;
+	for (;;) {
+		r = node_status();
+		ck_assert_ptr_nonnull(r);
+		if (all_ready(r))
+			break;
+		chronik__control__control_reply__free_unpacked(r, NULL);
+		if (ck_clock_mono_ms() > deadline)
+			FAIL("the node did not become ready");
+		ck_test_sleep_ms(POLL_MS);
+	}
+	ck_assert_int_eq(child_of(r, 1)->restarts, 0);
+	chronik__control__control_reply__free_unpacked(r, NULL);
+	ck_assert_msg(!ck_test_file_contains(T.log, "not ready within"), "a ready timeout fired");
+	stop_node_ok();
+}
+END_TEST
+
 /* A child that ignores SIGTERM is killed after stop_timeout_ms (a warning
  * that names the unclean exit); the node still stops with 0 and leaves
  * nothing. */
@@ -1136,6 +1179,7 @@ static Suite *node_suite(void)
 	tcase_add_test(tc, test_bad_config_and_missing_binary);
 	tcase_add_test(tc, test_flags_override_config);
 	tcase_add_test(tc, test_ready_timeout_holds_start_order);
+	tcase_add_test(tc, test_extend_timeout_waits);
 	tcase_add_test(tc, test_stop_timeout_kills);
 	suite_add_tcase(s, tc);
 	return s;

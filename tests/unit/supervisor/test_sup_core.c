@@ -316,6 +316,25 @@ START_TEST(test_notify_parse)
 	ck_assert(!n.has_errno);
 	ck_assert(!n.has_main_pid);
 
+	ck_assert(!n.has_extend);
+
+	ck_assert_int_eq(sup_notify_parse("EXTEND_TIMEOUT_USEC=30000000\nSTATUS=recovering", &n),
+	                 0);
+	ck_assert(n.has_extend);
+	ck_assert_uint_eq(n.extend_usec, 30000000);
+	ck_assert_int_eq(sup_notify_parse("EXTEND_TIMEOUT_USEC=18446744073709551615", &n), 0);
+	ck_assert(n.has_extend);
+	ck_assert_uint_eq(n.extend_usec, UINT64_MAX);
+	/* Malformed, negative or past 64 bits: ignored, as systemd does. */
+	ck_assert_int_eq(sup_notify_parse("EXTEND_TIMEOUT_USEC=-5", &n), 0);
+	ck_assert(!n.has_extend);
+	ck_assert_int_eq(sup_notify_parse("EXTEND_TIMEOUT_USEC=12x", &n), 0);
+	ck_assert(!n.has_extend);
+	ck_assert_int_eq(sup_notify_parse("EXTEND_TIMEOUT_USEC=18446744073709551616", &n), 0);
+	ck_assert(!n.has_extend);
+	ck_assert_int_eq(sup_notify_parse("EXTEND_TIMEOUT_USEC=", &n), 0);
+	ck_assert(!n.has_extend);
+
 	ck_assert_int_eq(sup_notify_parse("garbage", &n), -EINVAL);
 	ck_assert(!n.ready);
 	ck_assert_int_eq(sup_notify_parse("", &n), -EINVAL);
