@@ -135,6 +135,7 @@ static int wal_boot_log(wal_server_t *w, const char *topic, int32_t partition)
 	wal_store_t *store = NULL;
 	wal_ckpt_t ck;
 	wal_log_t *l;
+	int32_t epoch = 0;
 	int r;
 
 	r = wal_ckpt_load(w->env, w->dbi, topic, partition, &ck);
@@ -161,11 +162,17 @@ static int wal_boot_log(wal_server_t *w, const char *topic, int32_t partition)
 	l->segments = st.segments;
 	wal_store_set_owner(store, l);
 	(void)wal_log_insert(w, l);
-	r = wal_pids_load(w->cfg->data_dir, topic, partition, l->next_offset, &l->pids);
+	r = wal_pids_load(w->cfg->data_dir, topic, partition, l->next_offset, &l->pids, &epoch);
 	if (r < 0)
 		ck_log(CK_LOG_WARN,
 		       "idempotent producers' state not fully rebuilt log=%s err=\"%s\"", l->name,
 		       ck_strerror(r));
+	/* The fence against a former leader's late appends (wal_req.c) is
+	 * kept in memory; a restart takes it back up to the last batch's
+	 * epoch, which every current leader's epoch is at least. raftd's
+	 * metadata log is not fenced by partition epochs. */
+	if (strcmp(topic, WAL_META_TOPIC) != 0)
+		l->fence_epoch = epoch;
 	ck_log(CK_LOG_INFO, "log recovered log=%s start=%lld end=%lld segments=%d producers=%zu",
 	       l->name, (long long)l->start_offset, (long long)l->next_offset, l->segments,
 	       l->pids.n);

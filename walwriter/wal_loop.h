@@ -189,9 +189,11 @@ struct wal_server {
 int wal_server_run(const ck_config_t *cfg);
 
 /* wal_pid_load.c: rebuilds S from the batch headers of the log's last
- * 32 MiB below END (start-up). Returns 0 or -errno (S then partial). */
+ * 32 MiB below END (start-up), and raises *RET_EPOCH to the highest leader
+ * epoch among them (the last batch's). Returns 0 or -errno (S then
+ * partial). */
 int wal_pids_load(const char *data_dir, const char *topic, int32_t partition, int64_t end,
-                  wal_pids_t *s);
+                  wal_pids_t *s, int32_t *ret_epoch);
 
 /* wal_loop.c, for wal_boot.c */
 wal_log_t *wal_log_find(wal_server_t *w, const char *topic, int32_t partition);

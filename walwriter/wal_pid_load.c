@@ -34,8 +34,10 @@
 #define WAL_PID_SCAN_BYTES (32ull << 20)
 
 /* Notes every batch of one segment file from POS (a batch boundary) below
- * END. Returns 0, 1 once END is reached, or -errno. */
-static int wal_pids_load_segment(int fd, uint64_t pos, int64_t end, uint8_t *buf, wal_pids_t *s)
+ * END, and raises *EPOCH to their highest leader epoch. Returns 0, 1 once
+ * END is reached, or -errno. */
+static int wal_pids_load_segment(int fd, uint64_t pos, int64_t end, uint8_t *buf, wal_pids_t *s,
+                                 int32_t *epoch)
 {
 	uint64_t buf_pos = 0;
 	size_t buf_len = 0;
@@ -58,6 +60,7 @@ static int wal_pids_load_segment(int fd, uint64_t pos, int64_t end, uint8_t *buf
 		if (h.base_offset >= end)
 			return 1;
 		wal_pids_note(s, &h);
+		*epoch = CK_MAX(*epoch, h.partition_leader_epoch);
 		pos += ck_batch_total_len(&h);
 	}
 }
@@ -130,7 +133,7 @@ static void wal_pids_tail(const char *dir, const int64_t *bases, int n, uint64_t
 }
 
 int wal_pids_load(const char *data_dir, const char *topic, int32_t partition, int64_t end,
-                  wal_pids_t *s)
+                  wal_pids_t *s, int32_t *ret_epoch)
 {
 	uint64_t pos;
 	int first;
@@ -164,7 +167,7 @@ int wal_pids_load(const char *data_dir, const char *topic, int32_t partition, in
 			r = -errno;
 			break;
 		}
-		r = wal_pids_load_segment(fd, i == first ? pos : 0, end, buf, s);
+		r = wal_pids_load_segment(fd, i == first ? pos : 0, end, buf, s, ret_epoch);
 		(void)close(fd);
 	}
 	free(buf);

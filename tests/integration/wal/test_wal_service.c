@@ -238,7 +238,8 @@ END_TEST
 
 /* A follower's replica append or truncate at epoch E fences the log: leader
  * appends of an older epoch (a node that led before and has not heard yet)
- * are refused, nothing written; appends at E or later go on. */
+ * are refused, nothing written, also after a kill -9 and restart of
+ * walwriter (up to the last batch's epoch); appends at E or later go on. */
 START_TEST(test_leader_append_fence)
 {
 	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
@@ -269,6 +270,15 @@ START_TEST(test_leader_append_fence)
 	wit_batch(&b, 2, 10, 2);
 	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, false, 3, NULL, NULL),
 	                 CK_E_NOT_LEADER);
+	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, false, 4, NULL, NULL),
+	                 CK_E_NOT_LEADER);
+	ck_assert_int_eq(wit_read_log(t.data, "f", 0, NULL, NULL), 4);
+	/* kill -9 and restart: the fence comes back from the log's last
+	 * batch (epoch 5), and still refuses the older leader's appends. */
+	wcl_close(&c);
+	ck_assert_int_eq(wit_stop(&t, SIGKILL, 10000), 128 + SIGKILL);
+	wit_start_ready(&t);
+	wcl_connect(&c, &t);
 	ck_assert_int_eq(wcl_append(&c, "f", 0, b.data, b.len, false, 4, NULL, NULL),
 	                 CK_E_NOT_LEADER);
 	ck_assert_int_eq(wit_read_log(t.data, "f", 0, NULL, NULL), 4);
