@@ -5,15 +5,22 @@
  *   chronik-metabench create --seq N [common options]
  *   chronik-metabench create --clients C --secs S [--batch K] [common options]
  *   chronik-metabench alter --clients C --secs S --topics T [common options]
+ *   chronik-metabench etcd-put (--seq N | --clients C --secs S) [common options]
  *   common: --bootstrap HOST:PORT[,HOST:PORT...] --partitions P --replication R
- *           --prefix NAME --timeout-ms MS
+ *           --prefix NAME --timeout-ms MS --threads T
  *
  * create sends CreateTopics v4 (K new topics per request, default 1); alter
  * first creates T topics, then sends IncrementalAlterConfigs v0 setting
- * retention.ms of one of them to a new value per request. Each client is a
- * thread with its own connection and exactly one request in flight; clients
- * are spread round robin over the bootstrap nodes. Every per-topic error
- * code is checked (TOPIC_ALREADY_EXISTS included: every name is new).
+ * retention.ms of one of them to a new value per request; etcd-put sends
+ * etcd puts (100-byte values) to etcd's JSON gateway over keep-alive
+ * HTTP/1.1, so that etcd is driven by the same client as chronik. Each
+ * client has its own connection and exactly one request in flight; clients
+ * are spread round robin over the bootstrap nodes. With --threads 0 (the
+ * default) each client is a thread making blocking calls; with T > 0 the
+ * connections are spread over T event-driven threads (epoll), as etcd's Go
+ * benchmark multiplexes its clients. Every per-topic error code is checked
+ * (TOPIC_ALREADY_EXISTS included: every name is new), every etcd answer
+ * must be HTTP 200 with a JSON header.
  *
  * Owned by the benchmark, not the product: librdkafka is deliberately not
  * used (its admin API queues requests and adds its own latency). Prints one
@@ -23,16 +30,20 @@
  * Not for: percentile math (kbench_hist.c) or starting servers (meta.sh).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,8 +67,10 @@ typedef struct {
 
 typedef struct {
 	bool alter;
+	bool etcd;    /* etcd-put: HTTP/JSON puts to etcd's gateway, not Kafka */
 	uint64_t seq; /* >0: one client, this many requests */
 	unsigned clients;
+	unsigned threads; /* 0: a thread per client; else event-driven threads */
 	double secs;
 	unsigned batch;
 	unsigned topics;
@@ -78,6 +91,8 @@ typedef struct {
 	pthread_barrier_t *start;
 	ck_buf_t req, resp;
 	kb_hist_t hist;
+	uint64_t sent, t0_ns; /* event mode: the request in flight and its start */
+	bool inflight;
 	uint64_t requests, items, errors; /* items: topics / config writes done */
 	int first_err;                    /* Kafka error code, or -1 for a transport failure */
 	char first_msg[512];
@@ -267,7 +282,7 @@ static int mb_connect(const mb_addr_t *a, int timeout_ms)
 	return fd;
 }
 
-static int mb_io(int fd, void *p, size_t n, bool wr)
+static int mb_io(int fd, void *p, size_t n, bool wr, int timeout_ms)
 {
 	uint8_t *b = p;
 
@@ -275,6 +290,16 @@ static int mb_io(int fd, void *p, size_t n, bool wr)
 		ssize_t r = wr ? send(fd, b, n, MSG_NOSIGNAL) : recv(fd, b, n, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && errno == EAGAIN) { /* a non-blocking socket (event mode) */
+			struct pollfd pf = {.fd = fd, .events = wr ? POLLOUT : POLLIN};
+			int pr = poll(&pf, 1, timeout_ms);
+
+			if (pr == 0)
+				return -ETIMEDOUT;
+			if (pr < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
 		if (r < 0)
 			return -errno;
 		if (r == 0)
@@ -285,55 +310,231 @@ static int mb_io(int fd, void *p, size_t n, bool wr)
 	return 0;
 }
 
-/* Sends C->req, reads one response into C->resp and returns its body (after
- * the correlation id) in RET. */
-static int mb_roundtrip(mb_client_t *c, int32_t corr, ck_span_t *ret)
+/* The length of an HTTP response in P[0..N-1] (headers and a Content-Length
+ * body), 0 while its headers are incomplete, or -EBADMSG. */
+static ssize_t mb_http_frame_len(const uint8_t *p, size_t n)
 {
-	uint8_t hdr[4];
-	uint32_t len;
-	int r;
+	const uint8_t *end = memmem(p, n, "\r\n\r\n", 4);
+	static const char cl[] = "\r\ncontent-length:";
+	size_t hlen;
 
-	if ((r = mb_io(c->fd, c->req.data, c->req.len, true)) < 0 ||
-	    (r = mb_io(c->fd, hdr, 4, false)) < 0)
-		return r;
-	len = ck_be32_get(hdr);
+	if (!end)
+		return n > 65536 ? -EBADMSG : 0;
+	hlen = (size_t)(end - p) + 4;
+	for (size_t i = 0; i + sizeof(cl) - 1 < hlen; i++) {
+		if (strncasecmp((const char *)p + i, cl, sizeof(cl) - 1) == 0) {
+			char *e;
+			unsigned long v = strtoul((const char *)p + i + sizeof(cl) - 1, &e, 10);
+
+			if (v > MB_RESP_MAX || (*e != '\r' && *e != ' '))
+				return -EBADMSG;
+			return (ssize_t)(hlen + v);
+		}
+	}
+	return -EBADMSG; /* etcd's gateway always sends Content-Length */
+}
+
+/* How long client C's whole response is, from what C->resp holds so far:
+ * 0 while that is not known, or -EBADMSG. */
+static ssize_t mb_frame_len(const mb_client_t *c)
+{
+	uint32_t len;
+
+	if (c->o->etcd)
+		return mb_http_frame_len(c->resp.data, c->resp.len);
+	if (c->resp.len < 4)
+		return 0;
+	len = ck_be32_get(c->resp.data);
 	if (len < 4 || len > MB_RESP_MAX)
 		return -EBADMSG;
-	ck_buf_reset(&c->resp);
-	if (!ck_buf_extend(&c->resp, len))
+	return 4 + (ssize_t)len;
+}
+
+/* Reads what the connection has for client C into C->resp; *DONE once the
+ * whole response is in. On a non-blocking socket (event mode) nothing to
+ * read is not an error; on a blocking one it is the receive timeout. */
+static int mb_read(mb_client_t *c, bool blocking, bool *done)
+{
+	ssize_t r, frame;
+
+	*done = false;
+	if (ck_buf_reserve(&c->resp, 4096) < 0)
 		return -ENOMEM;
-	if ((r = mb_io(c->fd, c->resp.data, len, false)) < 0)
-		return r;
-	if ((int32_t)ck_be32_get(c->resp.data) != corr)
-		return -EBADMSG;
-	*ret = ck_span(c->resp.data + 4, len - 4);
+	r = recv(c->fd, c->resp.data + c->resp.len, c->resp.cap - c->resp.len, 0);
+	if (r < 0 && errno == EINTR)
+		return 0;
+	if (r < 0 && errno == EAGAIN)
+		return blocking ? -ETIMEDOUT : 0;
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ECONNRESET;
+	c->resp.len += (size_t)r;
+	if ((frame = mb_frame_len(c)) <= 0)
+		return (int)frame;
+	if (c->resp.len > (size_t)frame)
+		return -EBADMSG; /* one request in flight: nothing may follow */
+	*done = c->resp.len == (size_t)frame;
 	return 0;
 }
 
-/* One request of client C (number N of its run): encode, send, check. */
-static int mb_request(mb_client_t *c, uint64_t n)
+/* Sends C->req and reads the whole response into C->resp (blocking). */
+static int mb_roundtrip(mb_client_t *c)
+{
+	bool done = false;
+	int r;
+
+	if ((r = mb_io(c->fd, c->req.data, c->req.len, true, c->o->timeout_ms)) < 0)
+		return r;
+	ck_buf_reset(&c->resp);
+	while (!done)
+		if ((r = mb_read(c, true, &done)) < 0)
+			return r;
+	return 0;
+}
+
+/* The body of client C's Kafka response after its correlation id, which
+ * must be CORR. */
+static int mb_kafka_body(const mb_client_t *c, int32_t corr, ck_span_t *ret)
+{
+	if (c->resp.len < 8 || (int32_t)ck_be32_get(c->resp.data + 4) != corr)
+		return -EBADMSG;
+	*ret = ck_span(c->resp.data + 8, c->resp.len - 8);
+	return 0;
+}
+
+/* --- etcd puts (the anchor's JSON gateway, with this client) ------------- */
+
+static size_t mb_base64(const void *in, size_t n, char *out)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const uint8_t *p = in;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+		             (i + 2 < n ? p[i + 2] : 0);
+
+		out[o++] = t[v >> 18 & 63];
+		out[o++] = t[v >> 12 & 63];
+		out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? t[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* POST /v3/kv/put of key "<prefix>/c<client>/<n>" with a 100-byte value, as
+ * bench/meta_etcd.py sends it. */
+static void mb_etcd_encode(ck_buf_t *b, const mb_opts_t *o, unsigned client, uint64_t n)
+{
+	char key[192], k64[260], v64[140], body[512], head[400];
+	const mb_addr_t *a = &o->addrs[client % o->naddrs];
+	uint8_t value[100];
+	int bl, hl;
+
+	memset(value, 'v', sizeof(value));
+	(void)mb_base64(value, sizeof(value), v64);
+	(void)snprintf(key, sizeof(key), "%s/c%u/%" PRIu64, o->prefix, client, n);
+	(void)mb_base64(key, strlen(key), k64);
+	bl = snprintf(body, sizeof(body), "{\"key\":\"%s\",\"value\":\"%s\"}", k64, v64);
+	hl =
+	    snprintf(head, sizeof(head),
+	             "POST /v3/kv/put HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
+	             "Content-Length: %d\r\n\r\n",
+	             a->host, a->port, bl);
+	ck_buf_reset(b);
+	if (ck_buf_append(b, head, (size_t)hl) < 0 || ck_buf_append(b, body, (size_t)bl) < 0)
+		abort();
+}
+
+/* An etcd put's answer: HTTP 200 with a JSON "header", as meta_etcd.py
+ * checks it. */
+static void mb_etcd_check(mb_client_t *c)
+{
+	const char *p = (const char *)c->resp.data;
+	const char *eol = memchr(p, '\r', c->resp.len);
+	char line[128];
+
+	(void)snprintf(line, sizeof(line), "%.*s", eol ? (int)(eol - p) : 0, p);
+	if (strlen(line) < 12 || strncmp(line, "HTTP/1.", 7) || strncmp(line + 8, " 200", 4)) {
+		mb_item_error(c, strlen(line) >= 12 ? atoi(line + 9) : -1, "put", line);
+		return;
+	}
+	if (!memmem(p, c->resp.len, "{\"header\":", 10)) {
+		mb_item_error(c, -1, "put", "an answer without a header");
+		return;
+	}
+	c->items++;
+}
+
+/* Encodes request number N of client C into C->req. */
+static void mb_request_encode(mb_client_t *c, uint64_t n)
 {
 	const mb_opts_t *o = c->o;
 	int32_t corr = (int32_t)(n & 0x7fffffff);
 	char topic[256];
-	unsigned items = o->alter ? 1 : o->batch;
-	uint64_t errs = c->errors;
-	ck_span_t body;
-	int r;
 
-	if (o->alter) {
+	if (o->etcd) {
+		mb_etcd_encode(&c->req, o, c->idx, n);
+	} else if (o->alter) {
 		/* Clients walk the topics from different starting points. */
 		mb_topic_name(o, 0, (c->idx + n * o->clients) % o->topics, topic, sizeof(topic));
 		mb_alter_encode(&c->req, corr, topic, o->config, n * o->clients + c->idx);
 	} else {
 		mb_create_encode(&c->req, o, corr, c->idx, n * o->batch, o->batch);
 	}
-	if ((r = mb_roundtrip(c, corr, &body)) < 0 || (r = mb_decode(c, body, o->alter, items)) < 0)
+}
+
+/* Checks the answer in C->resp to client C's request number N and counts
+ * what succeeded. */
+static int mb_request_check(mb_client_t *c, uint64_t n)
+{
+	unsigned items = c->o->alter ? 1 : c->o->batch;
+	uint64_t errs = c->errors;
+	ck_span_t body;
+	int r;
+
+	if (c->o->etcd) {
+		mb_etcd_check(c);
+		return 0;
+	}
+	if ((r = mb_kafka_body(c, (int32_t)(n & 0x7fffffff), &body)) < 0 ||
+	    (r = mb_decode(c, body, c->o->alter, items)) < 0)
 		return r;
 	c->items += items - (c->errors - errs); /* only what succeeded */
 	return 0;
 }
 
+/* One request of client C (number N of its run): encode, send, check. */
+static int mb_request(mb_client_t *c, uint64_t n)
+{
+	int r;
+
+	mb_request_encode(c, n);
+	if ((r = mb_roundtrip(c)) < 0)
+		return r;
+	return mb_request_check(c, n);
+}
+
+/* Client C's request N failed in transport or framing: the connection is
+ * out of step, so the client stops. */
+static void mb_transport_error(mb_client_t *c, uint64_t n, int r)
+{
+	c->errors++;
+	if (c->first_err != 0)
+		return; /* the first error is the one to tell */
+	c->first_err = -1;
+	(void)snprintf(c->first_msg, sizeof(c->first_msg), "request %" PRIu64 ": %s", n,
+	               strerror(-r));
+}
+
+static bool mb_client_done(const mb_client_t *c, uint64_t n)
+{
+	return c->deadline_ns ? ck_clock_mono_ns() >= c->deadline_ns : n >= c->o->seq;
+}
+
+/* A thread per client: blocking calls, one request in flight. */
 static void *mb_client_run(void *arg)
 {
 	mb_client_t *c = arg;
@@ -341,22 +542,116 @@ static void *mb_client_run(void *arg)
 	int r;
 
 	(void)pthread_barrier_wait(c->start);
-	for (uint64_t n = 0;; n++) {
-		if (c->deadline_ns ? ck_clock_mono_ns() >= c->deadline_ns : n >= c->o->seq)
-			break;
+	for (uint64_t n = 0; !mb_client_done(c, n); n++) {
 		t0 = ck_clock_mono_ns();
 		r = mb_request(c, n);
 		t1 = ck_clock_mono_ns();
 		c->requests++;
 		if (r < 0) {
-			c->errors++;
-			c->first_err = -1;
-			(void)snprintf(c->first_msg, sizeof(c->first_msg),
-			               "request %" PRIu64 ": %s", n, strerror(-r));
-			break; /* the connection is out of step: stop this client */
+			mb_transport_error(c, n, r);
+			break;
 		}
 		kb_hist_record(&c->hist, (t1 - t0 + 500) / 1000);
 	}
+	return NULL;
+}
+
+/* --- event mode: many clients on one thread -------------------------------- */
+
+/* One event thread: clients FIRST, FIRST+STRIDE, ... of CL[0..TOTAL-1], each
+ * with its own non-blocking connection and one request in flight, the way
+ * etcd's Go benchmark multiplexes its clients over a few threads. */
+typedef struct {
+	mb_client_t *cl;
+	unsigned first, stride, total;
+	pthread_barrier_t *start;
+} mb_evthread_t;
+
+/* Sends client C's request number C->sent. */
+static int mb_ev_send(mb_client_t *c)
+{
+	mb_request_encode(c, c->sent);
+	ck_buf_reset(&c->resp);
+	c->t0_ns = ck_clock_mono_ns();
+	c->inflight = true;
+	return mb_io(c->fd, c->req.data, c->req.len, true, c->o->timeout_ms);
+}
+
+/* Client C's response is complete: check it, record it, send the next
+ * request. Returns 1 while the client goes on, 0 when it is done, or a
+ * transport error. */
+static int mb_ev_answered(mb_client_t *c)
+{
+	uint64_t t1 = ck_clock_mono_ns();
+	int r;
+
+	c->inflight = false;
+	c->requests++;
+	if ((r = mb_request_check(c, c->sent)) < 0)
+		return r;
+	kb_hist_record(&c->hist, (t1 - c->t0_ns + 500) / 1000);
+	if (mb_client_done(c, ++c->sent))
+		return 0;
+	return (r = mb_ev_send(c)) < 0 ? r : 1;
+}
+
+static void *mb_ev_run(void *arg)
+{
+	mb_evthread_t *t = arg;
+	struct epoll_event evs[64];
+	unsigned active = 0;
+	int ep = epoll_create1(EPOLL_CLOEXEC), r;
+
+	(void)pthread_barrier_wait(t->start);
+	for (unsigned i = t->first; i < t->total; i += t->stride) {
+		mb_client_t *c = &t->cl[i];
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+
+		if (mb_client_done(c, 0))
+			continue;
+		r = ep < 0 ? -EMFILE : 0;
+		if (r == 0 && fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0)
+			r = -errno;
+		if (r == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+			r = -errno;
+		if (r == 0)
+			r = mb_ev_send(c);
+		if (r < 0) {
+			mb_transport_error(c, 0, r);
+			continue;
+		}
+		active++;
+	}
+	while (active > 0) {
+		int n = epoll_wait(ep, evs, 64, t->cl[t->first].o->timeout_ms);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) { /* no answer within the timeout: every client left stops */
+			for (unsigned i = t->first; i < t->total; i += t->stride)
+				if (t->cl[i].inflight)
+					mb_transport_error(&t->cl[i], t->cl[i].sent,
+					                   n < 0 ? -errno : -ETIMEDOUT);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			mb_client_t *c = evs[i].data.ptr;
+			bool done;
+
+			r = mb_read(c, false, &done);
+			if (r == 0 && !done)
+				continue;
+			if (r == 0 && (r = mb_ev_answered(c)) > 0)
+				continue;
+			if (r < 0)
+				mb_transport_error(c, c->sent, r);
+			c->inflight = false;
+			(void)epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+			active--;
+		}
+	}
+	if (ep >= 0)
+		(void)close(ep);
 	return NULL;
 }
 
@@ -379,7 +674,9 @@ static int mb_setup_topics(mb_opts_t *o)
 		unsigned n =
 		    o->topics - i < MB_SETUP_BATCH ? (unsigned)(o->topics - i) : MB_SETUP_BATCH;
 		mb_create_encode(&c.req, &co, (int32_t)i, 0, i, n);
-		r = mb_roundtrip(&c, (int32_t)i, &body);
+		r = mb_roundtrip(&c);
+		if (r == 0)
+			r = mb_kafka_body(&c, (int32_t)i, &body);
 		if (r == 0)
 			r = mb_decode(&c, body, false, n);
 		if (r == 0 && c.errors)
@@ -400,7 +697,7 @@ static void mb_report(const mb_opts_t *o, mb_client_t *cl, uint64_t elapsed_ns)
 	static kb_hist_t h;
 	uint64_t req = 0, items = 0, errs = 0;
 	double s = (double)elapsed_ns / 1e9;
-	const char *what = o->alter ? "alter" : "create";
+	const char *what = o->etcd ? "etcd-put" : o->alter ? "alter" : "create";
 	int first = 0;
 	const char *msg = "";
 
@@ -423,8 +720,11 @@ static void mb_report(const mb_opts_t *o, mb_client_t *cl, uint64_t elapsed_ns)
 	       kb_hist_quantile(&h, 0.95), kb_hist_quantile(&h, 0.99), h.max_us, kb_hist_mean(&h));
 	printf("# %s: %u client(s), %" PRIu64 " %s in %.2f s = %.0f/s; latency p50 %" PRIu64
 	       " us, p99 %" PRIu64 " us, max %" PRIu64 " us; %" PRIu64 " error(s)\n",
-	       what, o->clients, items, o->alter ? "config writes" : "topics", s,
-	       s > 0 ? items / s : 0, kb_hist_quantile(&h, 0.50), kb_hist_quantile(&h, 0.99),
+	       what, o->clients, items,
+	       o->etcd    ? "puts"
+	       : o->alter ? "config writes"
+	                  : "topics",
+	       s, s > 0 ? items / s : 0, kb_hist_quantile(&h, 0.50), kb_hist_quantile(&h, 0.99),
 	       h.max_us, errs);
 	if (errs)
 		fprintf(stderr, "chronik-metabench: first error (code %d) %s\n", first, msg);
@@ -432,13 +732,15 @@ static void mb_report(const mb_opts_t *o, mb_client_t *cl, uint64_t elapsed_ns)
 
 static int mb_run(mb_opts_t *o)
 {
+	unsigned nth = o->threads && o->threads < o->clients ? o->threads : o->clients;
 	mb_client_t *cl = calloc(o->clients, sizeof(*cl));
-	pthread_t *th = calloc(o->clients, sizeof(*th));
+	pthread_t *th = calloc(nth, sizeof(*th));
+	mb_evthread_t *ev = calloc(nth, sizeof(*ev));
 	pthread_barrier_t start;
 	uint64_t t0, errs = 0;
 	int rc = 1;
 
-	if (!cl || !th)
+	if (!cl || !th || !ev)
 		goto out;
 	if (o->alter && mb_setup_topics(o) < 0)
 		goto out;
@@ -457,16 +759,20 @@ static int mb_run(mb_opts_t *o)
 			goto out_close;
 		}
 	}
-	(void)pthread_barrier_init(&start, NULL, o->clients + 1);
+	(void)pthread_barrier_init(&start, NULL, nth + 1);
 	t0 = ck_clock_mono_ns();
-	for (unsigned i = 0; i < o->clients; i++) {
+	for (unsigned i = 0; i < o->clients; i++)
 		cl[i].deadline_ns = o->seq ? 0 : t0 + (uint64_t)(o->secs * 1e9);
-		if (pthread_create(&th[i], NULL, mb_client_run, &cl[i]) != 0)
+	for (unsigned i = 0; i < nth; i++) {
+		ev[i] = (mb_evthread_t){
+		    .cl = cl, .first = i, .stride = nth, .total = o->clients, .start = &start};
+		if (pthread_create(&th[i], NULL, o->threads ? mb_ev_run : mb_client_run,
+		                   o->threads ? (void *)&ev[i] : (void *)&cl[i]) != 0)
 			abort(); /* the barrier would wait forever */
 	}
 	(void)pthread_barrier_wait(&start);
 	t0 = ck_clock_mono_ns();
-	for (unsigned i = 0; i < o->clients; i++)
+	for (unsigned i = 0; i < nth; i++)
 		(void)pthread_join(th[i], NULL);
 	mb_report(o, cl, ck_clock_mono_ns() - t0);
 	(void)pthread_barrier_destroy(&start);
@@ -483,6 +789,7 @@ out_close:
 out:
 	free(cl);
 	free(th);
+	free(ev);
 	return rc;
 }
 
@@ -494,9 +801,12 @@ static void mb_usage(void)
 	        "usage: chronik-metabench create --seq N [options]\n"
 	        "       chronik-metabench create --clients C --secs S [--batch K] [options]\n"
 	        "       chronik-metabench alter --clients C --secs S --topics T [options]\n"
+	        "       chronik-metabench etcd-put (--seq N | --clients C --secs S) [options]\n"
 	        "options: --bootstrap HOST:PORT[,HOST:PORT...] (127.0.0.1:9092)\n"
 	        "         --partitions P (1) --replication R (3) --prefix NAME (mb<pid>)\n"
 	        "         --timeout-ms MS (30000)\n"
+	        "         --threads T (0: a thread per client; T > 0: the clients'\n"
+	        "           connections spread over T event-driven threads)\n"
 	        "         --config NAME (alter: retention.ms; another key, e.g.\n"
 	        "           min.insync.replicas, is set to 1 or 2)\n");
 }
@@ -551,6 +861,7 @@ static int mb_opts_parse(mb_opts_t *o, int argc, char **argv)
 	                                   {"prefix", required_argument, NULL, 'x'},
 	                                   {"timeout-ms", required_argument, NULL, 'T'},
 	                                   {"config", required_argument, NULL, 'C'},
+	                                   {"threads", required_argument, NULL, 'j'},
 	                                   {NULL, 0, NULL, 0}};
 	double v;
 	int ch;
@@ -559,9 +870,11 @@ static int mb_opts_parse(mb_opts_t *o, int argc, char **argv)
 	    .clients = 1, .batch = 1, .partitions = 1, .replication = 3, .timeout_ms = 30000};
 	(void)snprintf(o->prefix, sizeof(o->prefix), "mb%d", (int)getpid());
 	(void)snprintf(o->config, sizeof(o->config), "retention.ms");
-	if (argc < 2 || (strcmp(argv[1], "create") && strcmp(argv[1], "alter")))
+	if (argc < 2 ||
+	    (strcmp(argv[1], "create") && strcmp(argv[1], "alter") && strcmp(argv[1], "etcd-put")))
 		return -EINVAL;
 	o->alter = strcmp(argv[1], "alter") == 0;
+	o->etcd = strcmp(argv[1], "etcd-put") == 0;
 	if (mb_addrs_parse(o, "127.0.0.1:9092") < 0)
 		return -EINVAL;
 	optind = 2;
@@ -603,6 +916,9 @@ static int mb_opts_parse(mb_opts_t *o, int argc, char **argv)
 		case 'r':
 			o->replication = (int16_t)(v > 100 ? 0 : v);
 			break;
+		case 'j':
+			o->threads = (unsigned)(v > MB_CLIENTS_MAX ? MB_CLIENTS_MAX : v);
+			break;
 		case 'T':
 			o->timeout_ms = (int)(v > 3600000 ? 0 : v);
 			break;
@@ -618,6 +934,8 @@ static int mb_opts_parse(mb_opts_t *o, int argc, char **argv)
 		return -EINVAL;
 	}
 	if (o->alter && (o->topics == 0 || o->batch != 1))
+		return -EINVAL;
+	if (o->etcd && o->batch != 1)
 		return -EINVAL;
 	return 0;
 }

@@ -28,6 +28,8 @@
 # Knobs (environment): BENCH_DIR; BENCH_META_SEQ (sequential requests;
 # default BENCH_SYNC_ITERS, else 2000); BENCH_META_SECS (seconds per
 # concurrent stage; default BENCH_SECS, else 10); BENCH_META_CLIENTS (16);
+# BENCH_META_CLIENT_THREADS (threads the concurrent clients' connections are
+# spread over, event-driven, 1; 0 gives every client a blocking thread);
 # BENCH_META_TOPICS (topics the alter stage rewrites, 1000);
 # BENCH_META_MODES ("quorum leader"); BENCH_META_WAL_PROFILE (high);
 # BENCH_META_SYNC_ITERS (default BENCH_SYNC_ITERS, else 2000);
@@ -48,6 +50,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 SEQ=${BENCH_META_SEQ:-${BENCH_SYNC_ITERS:-2000}}
 SECS=${BENCH_META_SECS:-${BENCH_SECS:-10}}
 CLIENTS=${BENCH_META_CLIENTS:-16}
+CTHREADS=${BENCH_META_CLIENT_THREADS:-1}
 TOPICS=${BENCH_META_TOPICS:-1000}
 MODES=${BENCH_META_MODES:-quorum leader}
 PROFILE=${BENCH_META_WAL_PROFILE:-high}
@@ -203,12 +206,28 @@ stop_cluster() {
 
 # --- chronik stages ---------------------------------------------------------
 
+# stat_ticks: "IDLE TOTAL" ticks of all CPUs so far (idle and iowait count as
+# idle), from /proc/stat.
+stat_ticks() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t; exit }' /proc/stat
+}
+
+# idle_share STAGE "IDLE0 TOTAL0": R[STAGE.idle], the machine's idle share in %
+# since the ticks given (so a load-bound stage shows whether the CPUs were full).
+idle_share() {
+	local i0 t0 i1 t1
+	read -r i0 t0 <<<"$2"
+	read -r i1 t1 < <(stat_ticks)
+	R[$1.idle]=$(awk -v i="$((i1 - i0))" -v t="$((t1 - t0))" 'BEGIN { if (t > 0) printf "%.0f", 100 * i / t }')
+}
+
 # chronik STAGE ARGS...: one chronik-metabench run; R[STAGE.*] from its
 # result line, and the CPU share of every leader process over the stage.
 chronik() {
-	local stage=$1 rc name t0 wall
+	local stage=$1 rc name t0 wall st0
 	shift
 	declare -A c0
+	st0=$(stat_ticks)
 	for name in $NODE_PROCS; do
 		N[pid.$name]=$(node_pid "${N[leader]}" "$name")
 		c0[$name]=$(cpu_ticks "${N[pid.$name]:-0}")
@@ -217,6 +236,7 @@ chronik() {
 	run_bg "$work/$stage.out" "$metabench" "$@"
 	rc=$?
 	wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+	idle_share "$stage" "$st0"
 	for name in $NODE_PROCS; do
 		R[$stage.cpu_$name]=$(awk -v a="${c0[$name]}" -v b="$(cpu_ticks "${N[pid.$name]:-0}")" \
 			-v hz="$CLK_TCK" -v w="$wall" 'BEGIN { printf "%.0f", 100 * (b - a) / hz / w }')
@@ -240,11 +260,12 @@ run_mode() {
 	log "commit=$m: leader node ${N[leader]} ($lead), follower node ${N[follower]} ($fol)"
 	chronik "$m.seq" create --seq "$SEQ" --prefix seq --bootstrap "$lead"
 	chronik "$m.fseq" create --seq "$SEQ" --prefix fseq --bootstrap "$fol"
-	chronik "$m.conc" create --clients "$CLIENTS" --secs "$SECS" --prefix conc --bootstrap "$lead"
-	chronik "$m.alter" alter --clients "$CLIENTS" --secs "$SECS" --topics "$TOPICS" \
-		--prefix alter --bootstrap "$lead"
-	chronik "$m.malter" alter --clients "$CLIENTS" --secs "$SECS" --topics "$TOPICS" \
-		--prefix malter --config min.insync.replicas --bootstrap "$lead"
+	chronik "$m.conc" create --clients "$CLIENTS" --threads "$CTHREADS" --secs "$SECS" \
+		--prefix conc --bootstrap "$lead"
+	chronik "$m.alter" alter --clients "$CLIENTS" --threads "$CTHREADS" --secs "$SECS" \
+		--topics "$TOPICS" --prefix alter --bootstrap "$lead"
+	chronik "$m.malter" alter --clients "$CLIENTS" --threads "$CTHREADS" --secs "$SECS" \
+		--topics "$TOPICS" --prefix malter --config min.insync.replicas --bootstrap "$lead"
 	l1=$(raftd_field "${N[leader]}" leader)
 	[ "$l1" = "${N[leader]}" ] || fail "commit=$m: the Raft leader moved during the run (${N[leader]} -> ${l1:-none})"
 	log "commit=$m: stopping the cluster"
@@ -318,9 +339,13 @@ run_etcd() {
 		tail -n 5 "$work/etcd0.log" >&2
 	else
 		R[etcd.leader]=$lead
-		log "etcd leader $lead: $SEQ sequential puts, then $CLIENTS clients for ${SECS}s"
-		etcd_stage etcd.seq "$lead" seq "$SEQ"
-		etcd_stage etcd.conc "$lead" conc "$CLIENTS" "$SECS"
+		log "etcd leader $lead: $SEQ sequential puts, then $CLIENTS clients for ${SECS}s," \
+			"with chronik's client, then with Python's"
+		etcd_stage etcd.seq "$metabench" etcd-put --seq "$SEQ" --prefix seq --bootstrap "$lead"
+		etcd_stage etcd.conc "$metabench" etcd-put --clients "$CLIENTS" --threads "$CTHREADS" \
+			--secs "$SECS" --prefix conc --bootstrap "$lead"
+		etcd_stage etcd.pyseq "$python" "$here/meta_etcd.py" "$lead" seq "$SEQ"
+		etcd_stage etcd.pyconc "$python" "$here/meta_etcd.py" "$lead" conc "$CLIENTS" "$SECS"
 	fi
 	for i in 2 1 0; do
 		proc_stop "${N[etcd.$i]}" 10
@@ -329,10 +354,12 @@ run_etcd() {
 }
 
 etcd_stage() {
-	local stage=$1 rc
+	local stage=$1 rc st0
 	shift
-	run_bg "$work/$stage.out" "$python" "$here/meta_etcd.py" "$@"
+	st0=$(stat_ticks)
+	run_bg "$work/$stage.out" "$@"
 	rc=$?
+	idle_share "$stage" "$st0"
 	parse "$stage" "$(grep '^result ' "$work/$stage.out")"
 	grep '^# ' "$work/$stage.out" >&2
 	if [ "$rc" != 0 ] || [ -z "${R[$stage.p50_us]:-}" ]; then
@@ -350,14 +377,14 @@ calc() {
 	awk -v a="$2" -v b="${3:-1}" "BEGIN { if (b + 0 == 0) print \"-\"; else printf \"%.2f\", $1 }"
 }
 
-row() { printf '%-48s %10s %9s %9s %9s %9s %7s\n' "$@"; }
+row() { printf '%-48s %10s %9s %9s %9s %9s %7s %7s\n' "$@"; }
 
 report() {
 	local m s label
 	echo
 	echo "== metadata writes: 3-node chronik cluster, wal profile $PROFILE; 3-member etcd" \
 		"${R[etcd.version]:-}; all on this machine =="
-	row "" "per s" "p50 us" "p95 us" "p99 us" "max us" errors
+	row "" "per s" "p50 us" "p95 us" "p99 us" "max us" errors "idle %"
 	for m in $MODES; do
 		for s in seq fseq conc alter malter; do
 			case $s in
@@ -369,25 +396,35 @@ report() {
 			esac
 			row "$m: $label" "$(get "$m.$s" items_per_s)" "$(get "$m.$s" p50_us)" \
 				"$(get "$m.$s" p95_us)" "$(get "$m.$s" p99_us)" "$(get "$m.$s" max_us)" \
-				"$(get "$m.$s" errors)"
+				"$(get "$m.$s" errors)" "$(get "$m.$s" idle)"
 		done
 	done
 	if [ -n "${R[etcd.skip]:-}" ]; then
 		echo "etcd: not measured: ${R[etcd.skip]}"
 	else
-		row "etcd: put seq, to leader" "$(get etcd.seq puts_per_s)" "$(get etcd.seq p50_us)" \
-			"$(get etcd.seq p95_us)" "$(get etcd.seq p99_us)" "$(get etcd.seq max_us)" \
-			"$(get etcd.seq errors)"
-		row "etcd: put, $CLIENTS clients, to leader" "$(get etcd.conc puts_per_s)" \
-			"$(get etcd.conc p50_us)" "$(get etcd.conc p95_us)" "$(get etcd.conc p99_us)" \
-			"$(get etcd.conc max_us)" "$(get etcd.conc errors)"
+		for s in seq conc pyseq pyconc; do
+			case $s in
+			seq) label="etcd: put seq, to leader" ;;
+			conc) label="etcd: put, $CLIENTS clients, to leader" ;;
+			pyseq) label="etcd, Python client: put seq" ;;
+			pyconc) label="etcd, Python client: put, $CLIENTS clients" ;;
+			esac
+			row "$label" "$(get "etcd.$s" items_per_s)" "$(get "etcd.$s" p50_us)" \
+				"$(get "etcd.$s" p95_us)" "$(get "etcd.$s" p99_us)" "$(get "etcd.$s" max_us)" \
+				"$(get "etcd.$s" errors)" "$(get "etcd.$s" idle)"
+		done
 	fi
 	row "raw 4 KiB pwrite+fdatasync (same filesystem)" "$(get sync ops_per_s)" \
-		"$(get sync p50_us)" - "$(get sync p99_us)" - -
+		"$(get sync p50_us)" - "$(get sync p99_us)" - - -
 	row "  again, before etcd" "$(get sync2 ops_per_s)" "$(get sync2 p50_us)" - \
-		"$(get sync2 p99_us)" - -
+		"$(get sync2 p99_us)" - - -
 	echo "(seq: $SEQ requests one at a time on one connection; clients: one request in flight each"
-	echo " for ${SECS}s; CreateTopics: 1 new topic, 1 partition, replication 3 per request;"
+	echo " for ${SECS}s (chronik: their connections on $CTHREADS event-driven load thread(s), 0 = a"
+	echo " thread each), and etcd's the same way (the same program, HTTP/1.1 keep-alive to its JSON"
+	echo " gateway; then bench/meta_etcd.py, the anchor's way: a Python process per client);"
+	echo " idle %: all CPUs' idle and iowait share during"
+	echo " the stage, load generator included; CreateTopics: 1 new topic, 1 partition, replication"
+	echo " 3 per request;"
 	echo " AlterConfigs: IncrementalAlterConfigs SET on one of $TOPICS existing topics per request,"
 	echo " retention.ms (a log setting: each replica reconfigures its log; these topics hold no data,"
 	echo " so walwriter changes memory only: a log with data rewrites its settings file, fsync'd) or"
@@ -406,12 +443,21 @@ report() {
 	report_targets
 }
 
+# best min|max A B: the smaller or larger of two figures, ignoring a missing one.
+best() {
+	local a=$2 b=$3
+	[ "$a" = - ] && { echo "$b"; return; }
+	[ "$b" = - ] && { echo "$a"; return; }
+	awk -v op="$1" -v a="$a" -v b="$b" 'BEGIN { print (op == "min") == (a + 0 < b + 0) ? a : b }'
+}
+
 report_targets() {
 	local m p50 ep50 alt eput ct trow='%-8s %-52s %-36s %s\n'
-	ep50=$(get etcd.seq p50_us)
-	eput=$(get etcd.conc puts_per_s)
+	# The faster of etcd's two clients is the yardstick.
+	ep50=$(best min "$(get etcd.seq p50_us)" "$(get etcd.pyseq p50_us)")
+	eput=$(best max "$(get etcd.conc items_per_s)" "$(get etcd.pyconc items_per_s)")
 	echo
-	echo "== targets (ratios within this run) =="
+	echo "== targets (ratios within this run; etcd's figures the better of its two clients) =="
 	printf "$trow" mode target measured result
 	for m in $MODES; do
 		p50=$(get "$m.seq" p50_us)
@@ -441,6 +487,7 @@ main() {
 	echo "machine: nproc=$(nproc) cpu=\"$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)\"" \
 		"kernel=$(uname -r); bench dir $work ($(df -T "$base" | awk 'NR == 2 {print $2}'))"
 	echo "settings: BENCH_META_SEQ=$SEQ BENCH_META_SECS=$SECS BENCH_META_CLIENTS=$CLIENTS" \
+		"BENCH_META_CLIENT_THREADS=$CTHREADS" \
 		"BENCH_META_TOPICS=$TOPICS BENCH_META_MODES=\"$MODES\" BENCH_META_WAL_PROFILE=$PROFILE"
 	echo "load at start: $(pressure)"
 	run_sync sync

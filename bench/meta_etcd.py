@@ -52,7 +52,7 @@ def quantile(sorted_us, q):
 def report(mode, clients, lats, errors, secs, first_error):
     lats.sort()
     rate = len(lats) / secs if secs > 0 else 0
-    print("result mode=%s clients=%d puts=%d errors=%d secs=%.3f puts_per_s=%.0f p50_us=%d "
+    print("result mode=%s clients=%d items=%d errors=%d secs=%.3f items_per_s=%.0f p50_us=%d "
           "p95_us=%d p99_us=%d max_us=%d" % (mode, clients, len(lats), errors, secs, rate,
                                              quantile(lats, 0.5), quantile(lats, 0.95),
                                              quantile(lats, 0.99), lats[-1] if lats else 0))

@@ -67,7 +67,7 @@ for m in quorum leader; do
 	for label in "CreateTopics seq, to leader \(node [123]\)" \
 		"CreateTopics seq, via follower \(node [123]\)" "CreateTopics, 16 clients" \
 		"AlterConfigs retention.ms, 16 clients" "AlterConfigs metadata-only, 16 clients"; do
-		grep -Eq "^$m: $label +[1-9][0-9]* +$n +$n +$n +$n +0$" "$tmp/out.txt" &&
+		grep -Eq "^$m: $label +[1-9][0-9]* +$n +$n +$n +$n +0 +$n$" "$tmp/out.txt" &&
 			ok "$m: ${label//\\/}" || fail "no numbers (or errors) in row '$m: ${label//\\/}'"
 	done
 	[ "$(grep -Ec "^$m +.*(MET|NOT MET|n/a)$" "$tmp/out.txt")" = 4 ] && ok "$m: 4 targets" ||
