@@ -99,7 +99,7 @@ static raftd_ctl_broker_t *raftd_ctl_find(struct raftd_node *n, int32_t id, bool
 	}
 	if (!create || n->n_ctl == CK_ARRAY_LEN(n->ctl))
 		return NULL;
-	n->ctl[n->n_ctl] = (raftd_ctl_broker_t){id, ck_clock_mono_ms(), 0, 0, false, false, false};
+	n->ctl[n->n_ctl] = (raftd_ctl_broker_t){.id = id, .seen_ms = ck_clock_mono_ms()};
 	return &n->ctl[n->n_ctl++];
 }
 
@@ -405,13 +405,22 @@ static void raftd_rebalance(raftd_ctl_walk_t *w)
 	w->rebal_deciding = true;
 	for (size_t i = 0; i < w->rebal.n; i++) {
 		const raftd_rebal_count_t *c = &w->rebal.v[i];
+		raftd_ctl_broker_t *b = raftd_ctl_find(n, c->broker, false);
+		bool over = raftd_rebal_over(&w->rebal, c->broker,
+		                             n->cfg->metadata_leader_imbalance_percent);
 
-		if (raftd_rebal_over(&w->rebal, c->broker,
-		                     n->cfg->metadata_leader_imbalance_percent))
+		/* Once per state: a broker gone for good is not reported every
+		 * check interval. */
+		if (over && (!b || b->imbalance_preferred != c->preferred ||
+		             b->imbalance_elsewhere != c->elsewhere))
 			ck_log(CK_LOG_INFO,
 			       "leader imbalance: broker %d is preferred for %u partitions, %u led "
 			       "elsewhere",
 			       c->broker, c->preferred, c->elsewhere);
+		if (b) {
+			b->imbalance_preferred = over ? c->preferred : 0;
+			b->imbalance_elsewhere = over ? c->elsewhere : 0;
+		}
 	}
 	moves = w->updates;
 	(void)ck_meta_topics_foreach(n->meta, w->txn, raftd_rebal_topic_cb, w);

@@ -186,6 +186,9 @@ typedef struct {
 	bool storage_full; /* its last heartbeat said its data disk is full */
 	bool departing;    /* ... that it is shutting down (controlled shutdown) */
 	bool fence_pending;
+	/* the leader imbalance last logged for it (raftd_rebalance): the same
+	 * counts again are not logged again; 0/0 when it was balanced */
+	uint32_t imbalance_preferred, imbalance_elsewhere;
 } raftd_ctl_broker_t;
 
 struct raftd_node {

@@ -26,7 +26,8 @@ restarted node is in their ISRs again: with leader_imbalance_check_ms at
 1 s, within 20 s of its return every partition is led by its preferred
 replica, the producer saw no failed message and every acknowledged one
 is read back; with auto_leader_rebalance = false the restarted node leads
-nothing.
+nothing. A node that stays away is reported as a leader imbalance by the
+controller once, not at every check.
 ElectLeaders (kafka-leader-election.sh's request, raw, v0-v2) moves it back
 on demand: the restarted node's preferred partitions answer NONE and are
 led by it in the answering node's Metadata at once, the others
@@ -71,11 +72,7 @@ class DataShutdown(test_data_chaos.DataChaos):
             self.assertTrue(victim.log_grep('controlled shutdown done'),
                             'no controlled shutdown in the log of node %d' % vid)
             self.assertFalse(victim.log_grep('controlled shutdown timed out'))
-
-            def moved():
-                return all(lead != vid and vid not in isr
-                           for lead, isr in self.placement(others).values())
-            wait_for(moved, 3, 'node %d leading nothing and in no ISR' % vid)
+            self.wait_gone(others, vid, 3)
             sys.stderr.write('%.1f others see %s\n' % (time.monotonic() - self.t0,
                                                         self.placement(others)))
             self.each_partition_acked(others, 30)
@@ -98,6 +95,12 @@ class DataShutdown(test_data_chaos.DataChaos):
         for n in nodes:
             self.assertFalse(n.log_grep('controlled shutdown timed out'),
                              'node %d: a controlled shutdown timed out' % n.node_id)
+
+    def wait_gone(self, others, vid, secs):
+        """Waits until OTHERS list node VID as leader of nothing and in no ISR."""
+        wait_for(lambda: all(lead != vid and vid not in isr
+                             for lead, isr in self.placement(others).values()), secs,
+                 'node %d leading nothing and in no ISR' % vid)
 
     def preferred(self, nodes):
         """{partition: (leader, preferred replica)} as NODES see it."""
@@ -168,6 +171,36 @@ class DataShutdown(test_data_chaos.DataChaos):
                    if lead == victim.node_id]
             self.assertEqual(led, [], 'leadership moved back although the rebalance is off')
             self.assertFalse(any(n.log_grep('(preferred replica)') for n in nodes))
+        finally:
+            stop.set()
+            t.join(200)
+        self.producer_done(nodes, acked, errors, t)
+
+    def test_imbalance_logged_once(self):
+        """A broker that stays away leaves its partitions led elsewhere with no
+        move possible: the controller says so once, not every check."""
+        self.ck = require_module('confluent_kafka')
+        nodes = self.cluster('dimb', '[metadata]\nleader_imbalance_check_ms = 500\n')
+        acked, errors, stop, t = self.start_producing(nodes, 'imb')
+        try:
+            wait_for(lambda: len(acked) >= 1000, 60, 'the first acknowledgements')
+            ctl = self.raft_leader(nodes)
+            self.assertIsNotNone(ctl, 'no Raft leader')
+            victim = next(n for n in nodes if n is not ctl)
+            others = [n for n in nodes if n is not victim]
+            vid = victim.node_id
+            victim.stop()
+            self.wait_gone(others, vid, 10)
+            line = 'leader imbalance: broker %d ' % vid
+            wait_for(lambda: ctl.log_grep(line), 10, 'the controller reporting the imbalance')
+            time.sleep(1)  # the state settled
+            first = ctl.log_grep(line)
+            time.sleep(3)  # six more check intervals, nothing changing
+            self.assertEqual(ctl.log_grep(line), first,
+                             'the same imbalance logged again at every check')
+            self.assertIs(self.raft_leader(others), ctl, 'the controller moved')
+            victim.start()
+            wait_for(lambda: self.whole(nodes), 60, 'node %d back in every ISR' % vid)
         finally:
             stop.set()
             t.join(200)
