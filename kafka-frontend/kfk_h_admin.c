@@ -14,7 +14,13 @@
  * CreateTopics naming one that is or asking more replicas than it knows
  * live brokers (the registrations of brokers that just started may not be
  * applied here yet), and any CreatePartitions on a follower (new partitions
- * are numbered from the count it knows). validate_only
+ * are numbered from the count it knows). While a cluster forms, its
+ * brokers register one after another in its first second or so: a
+ * CreateTopics asking more replicas than are registered, but no more than
+ * the configured nodes, waits for them (a sync every KFK_CT_WAIT_POLL_MS,
+ * for at most KFK_CT_WAIT_MS after it arrived) before it is refused with
+ * INVALID_REPLICATION_FACTOR, so that a client creating a topic as soon as
+ * it can connect does not see an error Kafka's clients do not retry. validate_only
  * stops after the checks. A topic named twice in one request gets
  * INVALID_REQUEST, as in Kafka: for every copy in CreateTopics and
  * DeleteTopics, once in CreatePartitions (whose results Kafka keys by name).
@@ -27,6 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
 #include "kfk_admin_core.h"
@@ -269,6 +278,65 @@ static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const uint8_t *dups, const kf
 		kfk_ct_propose(op, plan);
 }
 
+#define KFK_CT_WAIT_MS      5000
+#define KFK_CT_WAIT_POLL_MS 100
+
+/* A CreateTopics waiting for brokers to register (its hstate meanwhile). */
+typedef struct {
+	struct event *timer;
+} kfk_ct_wait_t;
+
+static void kfk_ct_wait_free(kfk_req_t *req)
+{
+	kfk_ct_wait_t *w = req->hstate;
+
+	if (w && w->timer)
+		event_free(w->timer);
+	req->hstate = NULL;
+	req->hstate_free = NULL;
+	req->on_orphan = NULL;
+}
+
+static void kfk_ct_wait_orphan(kfk_req_t *req)
+{
+	kfk_req_free(req);
+}
+
+static void kfk_ct_wait_done(evutil_socket_t fd, short what, void *arg)
+{
+	kfk_req_t *req = arg;
+
+	(void)fd;
+	(void)what;
+	kfk_ct_wait_free(req);
+	req->synced = false; /* sync again: registrations may have come */
+	kfk_h_create_topics(req);
+}
+
+/* Whether REQ, asking RF replicas of the registered brokers, waits for
+ * more of them (true: it runs again later). */
+static bool kfk_ct_wait(kfk_req_t *req, int32_t rf)
+{
+	kfk_srv_t *s = req->srv;
+	struct timeval tv = {0, KFK_CT_WAIT_POLL_MS * 1000};
+	kfk_ct_wait_t *w;
+
+	if (rf > s->cfg->peer_count || s->stopping || !req->conn ||
+	    ck_clock_mono_ms() >= req->recv_ms + KFK_CT_WAIT_MS)
+		return false;
+	w = kfk_req_alloc(req, 1, sizeof(*w));
+	if (!w || !(w->timer = evtimer_new(s->base, kfk_ct_wait_done, req)))
+		return false;
+	if (evtimer_add(w->timer, &tv) < 0) {
+		event_free(w->timer);
+		return false;
+	}
+	req->hstate = w;
+	req->hstate_free = kfk_ct_wait_free;
+	req->on_orphan = kfk_ct_wait_orphan;
+	return true;
+}
+
 /* Whether this node lists NAME, or a topic whose name collides with it. */
 static bool kfk_ct_listed(kfk_srv_t *s, kfk_str_t name)
 {
@@ -310,7 +378,7 @@ void kfk_h_create_topics(kfk_req_t *req)
 		    t->replication_factor == -1 ? s->set.default_rf : t->replication_factor;
 
 		if (t->assignments.count == 0 && rf > 0 && (size_t)rf > ctx.nbrokers &&
-		    kfk_req_sync_first(req, kfk_h_create_topics))
+		    (kfk_req_sync_first(req, kfk_h_create_topics) || kfk_ct_wait(req, rf)))
 			return;
 	}
 	ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_ct_respond);

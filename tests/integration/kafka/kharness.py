@@ -582,9 +582,11 @@ def wait_topic(node, name, partitions, timeout=30):
 def create_topic_retrying(admin, new_topic, timeout=30):
     """Creates NEW_TOPIC (confluent_kafka NewTopic) through ADMIN (its
     AdminClient). Right after a cluster starts, the node that takes the
-    creation may not have applied every broker's registration yet and
-    answers INVALID_REPLICATION_FACTOR, as Kafka does while brokers start:
-    that is retried for TIMEOUT s, as a user would; anything else raises."""
+    creation may not have applied every broker's registration yet: it waits
+    up to 5 s for them, then answers INVALID_REPLICATION_FACTOR, as Kafka
+    does while brokers start. A slow start (a sanitized build) can take
+    longer, so that is retried for TIMEOUT s, as a user would; anything else
+    raises (test_forming.py checks the creation without retries)."""
     import confluent_kafka
     deadline = time.monotonic() + timeout
     while True:
