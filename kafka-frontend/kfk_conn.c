@@ -769,6 +769,9 @@ void kfk_conn_note_api(kfk_conn_t *c, int16_t api_key)
 	case KFK_API_INCREMENTAL_ALTER_CONFIGS:
 	case KFK_API_DESCRIBE_CLUSTER:
 	case KFK_API_ELECT_LEADERS:
+	case KFK_API_DESCRIBE_ACLS:
+	case KFK_API_CREATE_ACLS:
+	case KFK_API_DELETE_ACLS:
 	case KFK_API_SASL_HANDSHAKE:
 	case KFK_API_SASL_AUTHENTICATE:
 		break;

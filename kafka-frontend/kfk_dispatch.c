@@ -80,6 +80,12 @@ static kfk_handler_fn kfk_handler(int16_t api_key)
 		return kfk_h_elect_leaders;
 	case KFK_API_INIT_PRODUCER_ID:
 		return kfk_h_init_producer_id;
+	case KFK_API_DESCRIBE_ACLS:
+		return kfk_h_describe_acls;
+	case KFK_API_CREATE_ACLS:
+		return kfk_h_create_acls;
+	case KFK_API_DELETE_ACLS:
+		return kfk_h_delete_acls;
 	default:
 		return NULL;
 	}

@@ -147,6 +147,9 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len);
 /* Handlers: each ends in kfk_req_respond()/kfk_req_finish(), now or later. */
 void kfk_h_api_versions(kfk_req_t *req);
 void kfk_h_describe_cluster(kfk_req_t *req);
+void kfk_h_describe_acls(kfk_req_t *req);
+void kfk_h_create_acls(kfk_req_t *req);
+void kfk_h_delete_acls(kfk_req_t *req);
 void kfk_h_find_coordinator(kfk_req_t *req);
 void kfk_h_metadata(kfk_req_t *req);
 void kfk_h_produce(kfk_req_t *req);

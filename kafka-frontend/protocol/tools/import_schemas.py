@@ -23,7 +23,8 @@ APIS = [
     "Produce", "Fetch", "ListOffsets", "Metadata", "OffsetCommit", "OffsetFetch",
     "FindCoordinator", "JoinGroup", "Heartbeat", "LeaveGroup", "SyncGroup",
     "DescribeGroups", "ListGroups", "SaslHandshake", "ApiVersions", "CreateTopics",
-    "DeleteTopics", "DeleteRecords", "InitProducerId", "DescribeConfigs",
+    "DeleteTopics", "DeleteRecords", "InitProducerId", "DescribeAcls", "CreateAcls",
+    "DeleteAcls", "DescribeConfigs",
     "AlterConfigs", "SaslAuthenticate", "CreatePartitions", "DeleteGroups",
     "ElectLeaders", "IncrementalAlterConfigs", "DescribeCluster",
 ]

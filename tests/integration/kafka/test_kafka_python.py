@@ -3,7 +3,8 @@
 
 Owned by the Kafka integration tests. What a kafka-python user sees: the
 admin client (CreateTopics with 100 topics, DeleteTopics, CreatePartitions,
-DescribeConfigs/AlterConfigs and the errors Kafka gives for bad requests),
+DescribeConfigs/AlterConfigs and the errors Kafka gives for bad requests,
+the ACL calls answered as a Kafka broker without an authorizer answers them),
 KafkaProducer auto-creating a topic, KafkaConsumer with manual assignment,
 ListOffsets (earliest, latest, by timestamp), long polling, topic configs
 taking effect, Metadata answers of 20,000 partitions, and 1,000 idle
@@ -132,6 +133,41 @@ class KafkaPythonAdmin(NodeTestCase):
         self.assertEqual(topics.get(name), 2, 'the duplicate create changed the topic')
         self.assertEqual([t for t in topics if t != name and not t.startswith('__')], [],
                          'a refused topic was created anyway')
+
+    def test_acls_security_disabled(self):
+        """No authorizer: every ACL call fails with SECURITY_DISABLED (54), as
+        on a Kafka broker without authorizer.class.name, not as an unknown API."""
+        from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType,
+                                 ResourcePattern, ResourcePatternFilter, ResourceType)
+        from kafka.admin.acl_resource import ACLResourcePatternType
+        node = self.node().start()
+        topic = topic_name('acl')
+        create_topic(node, topic, 1)
+        admin = admin_client(node)
+        try:
+            filt = ACLFilter(principal=None, host=None, operation=ACLOperation.ANY,
+                             permission_type=ACLPermissionType.ANY,
+                             resource_pattern=ResourcePatternFilter(
+                                 ResourceType.ANY, None, ACLResourcePatternType.ANY))
+            with self.assertRaises(kerr.SecurityDisabledError):
+                admin.describe_acls(filt)
+            acls = [ACL(principal='User:%s' % who, host='*', operation=ACLOperation.READ,
+                        permission_type=ACLPermissionType.ALLOW,
+                        resource_pattern=ResourcePattern(ResourceType.TOPIC, topic))
+                    for who in ('alice', 'bob')]
+            res = admin.create_acls(acls)
+            self.assertEqual(res['succeeded'], [])
+            self.assertEqual([(a.principal, e) for a, e in res['failed']],
+                             [('User:alice', kerr.SecurityDisabledError),
+                              ('User:bob', kerr.SecurityDisabledError)])
+            res = admin.delete_acls([filt])
+            self.assertEqual([(f, m, e) for f, m, e in res],
+                             [(filt, [], kerr.SecurityDisabledError)])
+            # The node still serves the admin client afterwards.
+            self.assertIn(topic, admin.list_topics())
+        finally:
+            admin.close()
+        self.assertTrue(node.log_grep('DescribeAcls refused: no authorizer'), node.log_tail())
 
     def test_create_topic_name_collision(self):
         """Kafka refuses a topic whose name equals an existing one's once '.'
