@@ -1099,6 +1099,18 @@ int ck_meta_group_offset_get(ck_meta_t *m, MDB_txn *txn, const char *group, cons
 }
 
 /* Calls FN with the offset at K, V when both have their shape. */
+int ck_meta_group_offset_del(ck_meta_t *m, MDB_txn *txn, const char *group, const char *topic,
+                             int32_t partition)
+{
+	uint8_t buf[CK_META_GKEY_BUF];
+	MDB_val k;
+	int r = ck_meta_gkey(buf, group, topic, partition, &k);
+
+	if (r < 0) /* no key of that shape is ever stored */
+		return r == -ENOMEM ? r : CK_E_NOT_FOUND;
+	return ck_meta_err(mdb_del(txn, m->groups, &k, NULL));
+}
+
 static int ck_meta_group_offset_call(const MDB_val *k, const MDB_val *v, ck_meta_group_offset_fn fn,
                                      void *arg)
 {

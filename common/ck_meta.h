@@ -251,6 +251,11 @@ int ck_meta_group_offset_put(ck_meta_t *m, MDB_txn *txn, const char *group, cons
                              int32_t partition, const Chronik__Meta__GroupOffsetRecord *rec);
 int ck_meta_group_offset_get(ck_meta_t *m, MDB_txn *txn, const char *group, const char *topic,
                              int32_t partition, Chronik__Meta__GroupOffsetRecord **ret);
+/* Deletes the offset of GROUP for TOPIC/PARTITION (OffsetDelete). Write
+ * side, for raftd only. Returns 0, CK_E_NOT_FOUND when there was none
+ * (also for names no key can hold), or an error. */
+int ck_meta_group_offset_del(ck_meta_t *m, MDB_txn *txn, const char *group, const char *topic,
+                             int32_t partition);
 /* Calls FN for every offset of GROUP, by topic (bytewise) then partition
  * (ascending), with TOPIC NUL-terminated; REC is freed after FN returns.
  * FN returning non-zero stops the walk and that value is returned.

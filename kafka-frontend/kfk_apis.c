@@ -34,6 +34,7 @@ static const kfk_api_range_t kfk_api_table[] = {
     {KFK_API_DELETE_GROUPS, 0, 2},
     {KFK_API_ELECT_LEADERS, 0, 2},
     {KFK_API_INCREMENTAL_ALTER_CONFIGS, 0, 1},
+    {KFK_API_OFFSET_DELETE, 0, 0},
     {KFK_API_DESCRIBE_CLUSTER, 0, 1},
 };
 

@@ -76,6 +76,8 @@ static kfk_handler_fn kfk_handler(int16_t api_key)
 		return kfk_h_describe_groups;
 	case KFK_API_DELETE_GROUPS:
 		return kfk_h_delete_groups;
+	case KFK_API_OFFSET_DELETE:
+		return kfk_h_offset_delete;
 	case KFK_API_ELECT_LEADERS:
 		return kfk_h_elect_leaders;
 	case KFK_API_INIT_PRODUCER_ID:

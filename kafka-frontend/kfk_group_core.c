@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_buf.h"
 #include "kfk_errors.h"
 
 /* At most this many member ids handed out and not joined with, per group. */
@@ -899,6 +900,48 @@ int16_t kfk_gcore_leave(kfk_gcore_t *c, kfk_str_t group, kfk_str_t member_id, kf
 	}
 	kfk_group_remove_member(c, g, kfk_gmember_index(g, kfk_str(m->id)),
 	                        KFK_ERR_UNKNOWN_MEMBER_ID, now_ms);
+	return KFK_ERR_NONE;
+}
+
+int kfk_gsub_names(const uint8_t *meta, size_t len, kfk_str_t topic)
+{
+	size_t i = 6;
+	int32_t n;
+	int found = 0;
+
+	if (!meta || len < 6 || (int16_t)ck_be16_get(meta) < 0)
+		return -1;
+	n = (int32_t)ck_be32_get(meta + 2);
+	if (n < 0)
+		return -1;
+	for (int32_t k = 0; k < n; k++) {
+		int16_t sl;
+
+		if (len - i < 2 || (sl = (int16_t)ck_be16_get(meta + i)) < 0 ||
+		    len - i - 2 < (size_t)sl)
+			return -1;
+		if (topic.len == sl &&
+		    (sl == 0 || memcmp(meta + i + 2, topic.ptr, (size_t)sl) == 0))
+			found = 1;
+		i += 2 + (size_t)sl;
+	}
+	return found;
+}
+
+int16_t kfk_gcore_offset_delete_check(const kfk_group_t *g, kfk_str_t topic)
+{
+	if (!g || g->nmembers == 0)
+		return KFK_ERR_NONE;
+	if (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0)
+		return KFK_ERR_NON_EMPTY_GROUP;
+	for (int k = 0; k < g->nmembers; k++) {
+		const kfk_gmember_t *m = g->members[k];
+
+		for (int p = 0; p < m->nprotos; p++) {
+			if (kfk_gsub_names(m->protos[p].meta, m->protos[p].meta_len, topic) != 0)
+				return KFK_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
+		}
+	}
 	return KFK_ERR_NONE;
 }
 

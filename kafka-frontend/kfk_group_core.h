@@ -222,6 +222,19 @@ int16_t kfk_gcore_leave(kfk_gcore_t *c, kfk_str_t group, kfk_str_t member_id, kf
 int16_t kfk_gcore_commit_check(kfk_gcore_t *c, kfk_str_t group, kfk_str_t member_id,
                                kfk_str_t instance_id, int32_t generation, uint64_t now_ms);
 
+/* What an OffsetDelete of TOPIC's offsets may do with group G (NULL: no
+ * live state, only offsets): NONE when they may go, GROUP_SUBSCRIBED_TO_TOPIC
+ * when a member of a "consumer" group subscribes to TOPIC, NON_EMPTY_GROUP
+ * when a group of another protocol type has members (Kafka's rules).
+ * Subscriptions are read from the members' consumer-protocol metadata, of
+ * every protocol they offered; metadata that does not parse counts as
+ * subscribing, as in Kafka. */
+int16_t kfk_gcore_offset_delete_check(const kfk_group_t *g, kfk_str_t topic);
+
+/* Whether the consumer-protocol subscription META (LEN bytes: version,
+ * topics, ...) names TOPIC: 1 yes, 0 no, -1 it does not parse. */
+int kfk_gsub_names(const uint8_t *meta, size_t len, kfk_str_t topic);
+
 /* Expires sessions, pending member ids and join phases. */
 void kfk_gcore_tick(kfk_gcore_t *c, uint64_t now_ms);
 

@@ -794,3 +794,171 @@ void kfk_h_delete_groups(kfk_req_t *req)
 	}
 	kfk_admin_release(ad);
 }
+
+/* ---- OffsetDelete ---- */
+
+typedef struct {
+	int16_t group_err; /* the whole request */
+	int16_t *errs;     /* per partition, in request order; NONE = proposed */
+} kfk_odel_t;
+
+static void kfk_offset_delete_respond(kfk_admin_t *ad)
+{
+	kfk_req_t *req = ad->req;
+	const kfk_offset_delete_request_t *rq = req->body;
+	const kfk_odel_t *st = ad->extra;
+	int16_t store = kfk_commit_store_err(ad->ops[0].err);
+	kfk_offset_delete_response_t resp;
+	int k = 0;
+
+	kfk_offset_delete_response_init(&resp);
+	resp.error_code = st->group_err;
+	if (st->group_err != KFK_ERR_NONE) { /* as Kafka: no topics then */
+		kfk_req_respond(req, &resp);
+		return;
+	}
+	resp.topics.items = kfk_req_alloc(
+	    req, (size_t)(rq->topics.count > 0 ? rq->topics.count : 1), sizeof(*resp.topics.items));
+	if (!resp.topics.items) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	resp.topics.count = rq->topics.count > 0 ? rq->topics.count : 0;
+	for (int32_t t = 0; t < resp.topics.count; t++) {
+		const kfk_offset_delete_request_topic_t *it = &rq->topics.items[t];
+		kfk_offset_delete_response_topic_t *ot = &resp.topics.items[t];
+		int32_t np = it->partitions.count > 0 ? it->partitions.count : 0;
+
+		kfk_offset_delete_response_topic_init(ot);
+		ot->name = it->name;
+		ot->partitions.items =
+		    kfk_req_alloc(req, (size_t)(np ? np : 1), sizeof(*ot->partitions.items));
+		if (!ot->partitions.items) {
+			kfk_req_fail_conn(req, "out of memory");
+			return;
+		}
+		ot->partitions.count = np;
+		for (int32_t p = 0; p < np; p++, k++) {
+			kfk_offset_delete_response_partition_t *op = &ot->partitions.items[p];
+
+			kfk_offset_delete_response_partition_init(op);
+			op->partition_index = it->partitions.items[p].partition_index;
+			op->error_code = st->errs[k] != KFK_ERR_NONE ? st->errs[k] : store;
+		}
+	}
+	kfk_req_respond(req, &resp);
+}
+
+/* The group-wide error of an OffsetDelete of GROUP (G its live state or
+ * NULL): a group nobody knows has nothing to delete. */
+static int16_t kfk_offset_delete_group_err(kfk_req_t *req, kfk_str_t group, const kfk_group_t *g)
+{
+	kfk_srv_t *s = req->srv;
+	int16_t err = kfk_group_precheck(s, group);
+	char *name;
+	int r;
+
+	if (err != KFK_ERR_NONE)
+		return err;
+	if (g) /* members of another protocol type than "consumer": NON_EMPTY_GROUP */
+		return g->nmembers > 0 && strcmp(g->protocol_type, "consumer") != 0
+		           ? KFK_ERR_NON_EMPTY_GROUP
+		           : KFK_ERR_NONE;
+	name = kfk_req_strdup(req, group);
+	if (!name)
+		return KFK_ERR_UNKNOWN_SERVER_ERROR;
+	r = kfk_group_has_offsets(s, name);
+	return r < 0    ? KFK_ERR_COORDINATOR_LOAD_IN_PROGRESS
+	       : r == 0 ? KFK_ERR_GROUP_ID_NOT_FOUND
+	                : KFK_ERR_NONE;
+}
+
+/* Fills DEL with the partitions of RQ that may go (ST->errs NONE);
+ * returns how many, or -ENOMEM. */
+static int kfk_offset_delete_build(kfk_req_t *req, const kfk_odel_t *st,
+                                   Chronik__Meta__DeleteOffsets *del, int total)
+{
+	const kfk_offset_delete_request_t *rq = req->body;
+	Chronik__Meta__GroupPartition *ents = kfk_req_alloc(req, (size_t)total, sizeof(*ents));
+	Chronik__Meta__GroupPartition **ptrs = kfk_req_alloc(req, (size_t)total, sizeof(*ptrs));
+	int k = 0, n = 0;
+
+	if (!ents || !ptrs || !(del->group = kfk_req_strdup(req, rq->group_id)))
+		return -ENOMEM;
+	for (int32_t t = 0; t < rq->topics.count; t++) {
+		const kfk_offset_delete_request_topic_t *it = &rq->topics.items[t];
+		char *topic = kfk_req_strdup(req, it->name);
+
+		if (!topic)
+			return -ENOMEM;
+		for (int32_t p = 0; p < it->partitions.count; p++, k++) {
+			if (st->errs[k] != KFK_ERR_NONE)
+				continue;
+			chronik__meta__group_partition__init(&ents[n]);
+			ents[n].topic = topic;
+			ents[n].partition = it->partitions.items[p].partition_index;
+			ptrs[n] = &ents[n];
+			n++;
+		}
+	}
+	del->partitions = ptrs;
+	del->n_partitions = (size_t)n;
+	return n;
+}
+
+void kfk_h_offset_delete(kfk_req_t *req)
+{
+	const kfk_offset_delete_request_t *rq = req->body;
+	kfk_srv_t *s = req->srv;
+	kfk_admin_t *ad;
+	kfk_odel_t *st;
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__DeleteOffsets del = CHRONIK__META__DELETE_OFFSETS__INIT;
+	const kfk_group_t *g;
+	int total = 0, k = 0, n;
+
+	/* Whether the group has offsets, as of every commit acknowledged
+	 * anywhere before this request (a coordinator that just took it). */
+	if (kfk_req_sync_first(req, kfk_h_offset_delete))
+		return;
+	ad = kfk_admin_new(req, 1, s->set.request_timeout_ms, kfk_offset_delete_respond);
+	st = kfk_req_alloc(req, 1, sizeof(*st));
+	for (int32_t t = 0; t < rq->topics.count; t++)
+		total += rq->topics.items[t].partitions.count > 0
+		             ? rq->topics.items[t].partitions.count
+		             : 0;
+	if (!ad || !st || !(st->errs = kfk_req_alloc(req, (size_t)(total ? total : 1), 2))) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	ad->extra = st;
+	g = kfk_gcore_find(&s->groups, rq->group_id);
+	st->group_err = kfk_offset_delete_group_err(req, rq->group_id, g);
+	for (int32_t t = 0; t < rq->topics.count && st->group_err == KFK_ERR_NONE; t++) {
+		const kfk_offset_delete_request_topic_t *it = &rq->topics.items[t];
+		kfk_topic_t *topic = NULL;
+		bool known = kfk_meta_topic(s, it->name, &topic) > 0;
+		int16_t sub = known ? kfk_gcore_offset_delete_check(g, it->name) : KFK_ERR_NONE;
+
+		for (int32_t p = 0; p < it->partitions.count; p++, k++) {
+			int32_t part = it->partitions.items[p].partition_index;
+
+			st->errs[k] = !known || part < 0 || part >= topic->npart
+			                  ? KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION
+			                  : sub;
+		}
+	}
+	if (st->group_err == KFK_ERR_NONE && total > 0) {
+		n = kfk_offset_delete_build(req, st, &del, total);
+		if (n < 0) {
+			kfk_req_fail_conn(req, "out of memory");
+			return;
+		}
+		if (n > 0) {
+			cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS;
+			cmd.delete_offsets = &del;
+			kfk_aop_propose(&ad->ops[0], &cmd);
+		}
+	}
+	kfk_admin_release(ad);
+}

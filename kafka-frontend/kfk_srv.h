@@ -171,6 +171,7 @@ void kfk_h_offset_fetch(kfk_req_t *req);
 void kfk_h_list_groups(kfk_req_t *req);
 void kfk_h_describe_groups(kfk_req_t *req);
 void kfk_h_delete_groups(kfk_req_t *req);
+void kfk_h_offset_delete(kfk_req_t *req);
 void kfk_h_elect_leaders(kfk_req_t *req);
 void kfk_h_init_producer_id(kfk_req_t *req);
 /* Frees the producer-id retry timer (kfk_h_producer_id.c). */

@@ -801,6 +801,31 @@ static int raftd_delete_group(const raftd_apply_t *a, MDB_txn *txn,
 	return r < 0 ? r : raftd_result(ret, 0, "group %s deleted", c->group);
 }
 
+/* OffsetDelete: partitions without an offset are no error (every node
+ * skips the same ones). */
+static int raftd_delete_offsets(const raftd_apply_t *a, MDB_txn *txn,
+                                const Chronik__Meta__DeleteOffsets *c, raftd_apply_result_t *ret)
+{
+	size_t n = 0;
+
+	if (!raftd_group_valid(c->group))
+		return raftd_result(ret, CK_E_INVALID, "invalid group");
+	for (size_t i = 0; i < c->n_partitions; i++) {
+		const Chronik__Meta__GroupPartition *p = c->partitions[i];
+		int r;
+
+		if (!p->topic || !p->topic[0] || p->partition < 0)
+			continue;
+		r = ck_meta_group_offset_del(a->meta, txn, c->group, p->topic, p->partition);
+		if (r == CK_E_NOT_FOUND)
+			continue;
+		if (r < 0)
+			return r;
+		n++;
+	}
+	return raftd_result(ret, 0, "deleted %zu offsets of group %s", n, c->group);
+}
+
 static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
                            const Chronik__Meta__MetadataCommand *cmd, raftd_effects_t *fx,
                            raftd_apply_result_t *ret)
@@ -828,6 +853,8 @@ static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
 		return raftd_commit_offsets(a, txn, cmd->commit_offsets, ret);
 	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP:
 		return raftd_delete_group(a, txn, cmd->delete_group, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS:
+		return raftd_delete_offsets(a, txn, cmd->delete_offsets, ret);
 	default:
 		return raftd_result(ret, CK_E_INVALID, "no command");
 	}
@@ -845,6 +872,7 @@ static bool raftd_changes_partitions(int cmd_case)
 	case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
 	case CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS: /* "groups" only */
 	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP:
+	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS:
 		return false;
 	default:
 		return true;
@@ -1000,7 +1028,8 @@ static bool raftd_wire_nul(const uint8_t *p, size_t len, const uint32_t *path, s
 static bool raftd_cmd_is_group(int cmd_case)
 {
 	return cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS ||
-	       cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP;
+	       cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP ||
+	       cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS;
 }
 
 /* Whether the packed command P of kind CMD_CASE names a group, or a topic
@@ -1013,12 +1042,18 @@ static bool raftd_names_nul(const uint8_t *p, size_t len, int cmd_case)
 	static const uint32_t group[] = {CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS, 1};
 	static const uint32_t topic[] = {CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS, 2, 1};
 	static const uint32_t del[] = {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP, 1};
+	static const uint32_t dgroup[] = {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS, 1};
+	static const uint32_t dtopic[] = {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS, 2,
+	                                  1};
 
 	if (cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS)
 		return raftd_wire_nul(p, len, group, CK_ARRAY_LEN(group)) ||
 		       raftd_wire_nul(p, len, topic, CK_ARRAY_LEN(topic));
 	if (cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP)
 		return raftd_wire_nul(p, len, del, CK_ARRAY_LEN(del));
+	if (cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS)
+		return raftd_wire_nul(p, len, dgroup, CK_ARRAY_LEN(dgroup)) ||
+		       raftd_wire_nul(p, len, dtopic, CK_ARRAY_LEN(dtopic));
 	return false;
 }
 

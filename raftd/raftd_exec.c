@@ -217,6 +217,7 @@ static bool raftd_kind_acts_first(int cmd_case)
 	case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
 	case CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS:
 	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP:
+	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS:
 		return false;
 	default:
 		return true;
@@ -234,6 +235,7 @@ bool raftd_exec_routes(int cmd_case)
 	case CHRONIK__META__METADATA_COMMAND__CMD_NOOP:
 	case CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS:
 	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP:
+	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS:
 		return false;
 	default:
 		return true;

@@ -26,7 +26,7 @@ APIS = [
     "DeleteTopics", "DeleteRecords", "InitProducerId", "DescribeAcls", "CreateAcls",
     "DeleteAcls", "DescribeConfigs",
     "AlterConfigs", "SaslAuthenticate", "CreatePartitions", "DeleteGroups",
-    "ElectLeaders", "IncrementalAlterConfigs", "DescribeCluster",
+    "ElectLeaders", "IncrementalAlterConfigs", "OffsetDelete", "DescribeCluster",
 ]
 HEADERS = ["RequestHeader", "ResponseHeader"]
 PRIMITIVES = {"bool", "int8", "int16", "uint16", "int32", "uint32", "int64",

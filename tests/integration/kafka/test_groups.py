@@ -77,7 +77,7 @@ KCAT = '/usr/bin/kcat'
 # API keys of the group protocol.
 OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR = 8, 9, 10
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
-DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS = 15, 16, 42
+DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS, OFFSET_DELETE = 15, 16, 42, 47
 GROUP_APIS = {OFFSET_COMMIT: 'OffsetCommit', OFFSET_FETCH: 'OffsetFetch',
               FIND_COORDINATOR: 'FindCoordinator', JOIN_GROUP: 'JoinGroup',
               HEARTBEAT: 'Heartbeat', LEAVE_GROUP: 'LeaveGroup', SYNC_GROUP: 'SyncGroup',
@@ -85,6 +85,8 @@ GROUP_APIS = {OFFSET_COMMIT: 'OffsetCommit', OFFSET_FETCH: 'OffsetFetch',
 
 # Kafka error codes a case expects.
 ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID = 22, 25
+UNKNOWN_TOPIC_OR_PARTITION, INVALID_GROUP_ID, GROUP_ID_NOT_FOUND = 3, 24, 69
+GROUP_SUBSCRIBED_TO_TOPIC = 86
 
 JOIN_S = 45       # a first member joins, gets its assignment and reads what is there
 REBALANCE_S = 30  # a rebalance after a member left
@@ -207,6 +209,28 @@ def offset_commit_raw(node, group, generation, member, topic, partition, offset)
         r.i32()  # throttle_time_ms
     topics = r.array(lambda x: (x.string(), x.array(lambda y: (y.i32(), y.i16()))))
     return {(t, p): e for t, parts in topics or [] for p, e in parts or []}
+
+
+def offset_delete_raw(node, group, parts):
+    """OffsetDelete v0 of PARTS ([(topic, partition)]) of GROUP: (group
+    error, {(topic, partition): error code})."""
+    by_topic = collections.OrderedDict()
+    for t, p in parts:
+        by_topic.setdefault(t, []).append(p)
+    w = kproto.W().string(group).i32(len(by_topic))
+    for t, ps in by_topic.items():
+        w.string(t).i32(len(ps))
+        for p in ps:
+            w.i32(p)
+    c = kproto.Conn(node.host, node.kafka_port, timeout=30)
+    try:
+        r = kproto.R(c.call(OFFSET_DELETE, 0, bytes(w)))
+    finally:
+        c.close()
+    err = r.i16()
+    r.i32()  # throttle_time_ms
+    topics = r.array(lambda x: (x.string(), x.array(lambda y: (y.i32(), y.i16()))))
+    return err, {(t, p): e for t, ps in topics or [] for p, e in ps or []}
 
 
 def error_summary(errors):
@@ -571,6 +595,63 @@ class GroupsConfluent(GroupCase):
         res = admin.delete_consumer_groups([group])
         self.assertEqual(res, [(group, kerr.GroupIdNotFoundError)],
                          'DeleteGroups of a deleted group')
+
+    def test_offset_delete(self):
+        """OffsetDelete (librdkafka's DeleteConsumerGroupOffsets) with Kafka's
+        rules: a live consumer group keeps the offsets of topics it
+        subscribes to (GROUP_SUBSCRIBED_TO_TOPIC) and loses the others';
+        once it is empty every named offset goes, the rest stay; unknown
+        partitions, groups and bad group ids get their errors."""
+        node = self.node().start()
+        self.require_group_apis(node, extra=(OFFSET_DELETE,))
+        topic, other = topic_name('grp-odel'), topic_name('grp-odel-o')
+        group = topic_name('g-odel')
+        create_topic(node, topic, 2)
+        create_topic(node, other, 1)
+        recs = produce_ids(node.bootstrap, topic, range(10), 2)
+        c = self.ck_consumer(node.bootstrap, group)
+        c.subscribe([topic])
+        self.consume_expect({'c': c}, recs, what='10 records')
+        self.commit_sync(c)
+        # The member also commits an offset of a topic it does not read.
+        self.commit_sync(c, [ck.TopicPartition(other, 0, 7)])
+        admin = self.admin(node)
+        self.wait_state(admin, group, 'Stable')
+        ends = {p: len([r for r in recs.values() if r[0] == p]) for p in (0, 1)}
+
+        def listed():
+            return {(tp.topic, tp.partition): om.offset
+                    for tp, om in admin.list_consumer_group_offsets(group).items()}
+        self.assertEqual(listed(), {(topic, 0): ends[0], (topic, 1): ends[1], (other, 0): 7})
+
+        err, res = offset_delete_raw(node, group, [(topic, 0), (other, 0), (topic, 9),
+                                                   ('no-such-topic', 0)])
+        self.assertEqual(err, 0, 'OffsetDelete of a live group')
+        self.assertEqual(res, {(topic, 0): GROUP_SUBSCRIBED_TO_TOPIC, (other, 0): 0,
+                               (topic, 9): UNKNOWN_TOPIC_OR_PARTITION,
+                               ('no-such-topic', 0): UNKNOWN_TOPIC_OR_PARTITION})
+        self.assertEqual(listed(), {(topic, 0): ends[0], (topic, 1): ends[1]},
+                         'offsets after OffsetDelete of the topic not subscribed to')
+        self.assertEqual(self.committed(c, other, 1), {0: ck.OFFSET_INVALID})
+        self.close(c)
+        self.wait_state(admin, group, 'Empty')
+
+        err, res = offset_delete_raw(node, group, [(topic, 0)])
+        self.assertEqual((err, res), (0, {(topic, 0): 0}), 'OffsetDelete of an empty group')
+        self.assertEqual(listed(), {(topic, 1): ends[1]},
+                         'offsets after deleting partition 0 of an empty group')
+        # The consumer that comes back resumes partition 1 and starts
+        # partition 0 anew (auto.offset.reset=earliest).
+        again = {i: po for i, po in recs.items() if po[0] == 0}
+        c2 = self.ck_consumer(node.bootstrap, group)
+        c2.subscribe([topic])
+        self.consume_expect({'c2': c2}, again, what='partition 0 again, nothing of 1')
+        self.close(c2)
+
+        self.assertEqual(offset_delete_raw(node, topic_name('g-none'), [(topic, 0)]),
+                         (GROUP_ID_NOT_FOUND, {}), 'OffsetDelete of a group nobody knows')
+        self.assertEqual(offset_delete_raw(node, '', [(topic, 0)]), (INVALID_GROUP_ID, {}),
+                         'OffsetDelete of group ""')
 
     def test_commit_errors_raw(self):
         node = self.node().start()

@@ -410,6 +410,79 @@ START_TEST(test_protocol_vote)
 }
 END_TEST
 
+/* A consumer-protocol subscription: version 1, topics "orders" and "a",
+ * null user data, no owned partitions. */
+static const uint8_t sub_orders_a[] = {0,    1,    0,    0,   0,   2, 0, 6,   'o',
+                                       'r',  'd',  'e',  'r', 's', 0, 1, 'a', 0xff,
+                                       0xff, 0xff, 0xff, 0,   0,   0, 0};
+
+START_TEST(test_subscription_names)
+{
+	ck_assert_int_eq(kfk_gsub_names(sub_orders_a, sizeof(sub_orders_a), kfk_str("orders")), 1);
+	ck_assert_int_eq(kfk_gsub_names(sub_orders_a, sizeof(sub_orders_a), kfk_str("a")), 1);
+	ck_assert_int_eq(kfk_gsub_names(sub_orders_a, sizeof(sub_orders_a), kfk_str("order")), 0);
+	ck_assert_int_eq(kfk_gsub_names(sub_orders_a, sizeof(sub_orders_a), kfk_str("b")), 0);
+	/* Cut inside the topics, a negative count or length, too short. */
+	ck_assert_int_eq(kfk_gsub_names(sub_orders_a, 12, kfk_str("b")), -1);
+	ck_assert_int_eq(kfk_gsub_names((const uint8_t *)"\0\1\xff\xff\xff\xff", 6, kfk_str("b")),
+	                 -1);
+	ck_assert_int_eq(kfk_gsub_names((const uint8_t *)"\0\1\0\0\0\1\xff\xff", 8, kfk_str("b")),
+	                 -1);
+	ck_assert_int_eq(kfk_gsub_names((const uint8_t *)"\0\1\0", 3, kfk_str("b")), -1);
+	ck_assert_int_eq(kfk_gsub_names(NULL, 0, kfk_str("b")), -1);
+}
+END_TEST
+
+/* OffsetDelete's rules: anything goes for an empty or unknown group; a
+ * consumer group with members refuses its members' topics; metadata that
+ * does not parse counts as subscribing; another protocol type with
+ * members refuses the whole group. */
+START_TEST(test_offset_delete_check)
+{
+	kfk_gproto_in_t protos[] = {{{"range", 5}, {sub_orders_a, sizeof(sub_orders_a)}}};
+	kfk_gjoin_in_t in = {
+	    .group = kfk_str("g"),
+	    .member_id = kfk_str(""),
+	    .instance_id = KFK_STR_NULL,
+	    .protocol_type = kfk_str("consumer"),
+	    .protos = protos,
+	    .nprotos = 1,
+	    .session_ms = 10000,
+	    .rebalance_ms = 30000,
+	    .client_id = "c",
+	    .client_host = "/127.0.0.1",
+	};
+	char id[32] = "c-1";
+	waiter_t w, w2;
+
+	ck_assert_int_eq(kfk_gcore_offset_delete_check(NULL, kfk_str("orders")), KFK_ERR_NONE);
+	in.new_member_id = id;
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(kfk_gcore_join(&core, &in, &w, 0), 0);
+	ck_assert_int_eq(w.err, KFK_ERR_NONE);
+	const kfk_group_t *g = kfk_gcore_find(&core, kfk_str("g"));
+	ck_assert_int_eq(kfk_gcore_offset_delete_check(g, kfk_str("orders")),
+	                 KFK_ERR_GROUP_SUBSCRIBED_TO_TOPIC);
+	ck_assert_int_eq(kfk_gcore_offset_delete_check(g, kfk_str("a")),
+	                 KFK_ERR_GROUP_SUBSCRIBED_TO_TOPIC);
+	ck_assert_int_eq(kfk_gcore_offset_delete_check(g, kfk_str("other")), KFK_ERR_NONE);
+	/* A second member whose metadata does not parse: every topic counts. */
+	join(&w2, "", false, 1);
+	ck_assert_int_eq(kfk_gcore_offset_delete_check(g, kfk_str("other")),
+	                 KFK_ERR_GROUP_SUBSCRIBED_TO_TOPIC);
+	done();
+	kfk_gcore_init(&core, &(kfk_gcore_settings_t){6000, 1800000, 0, 1000}, on_join, on_sync,
+	               NULL);
+	in.protocol_type = kfk_str("connect");
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(kfk_gcore_join(&core, &in, &w, 0), 0);
+	ck_assert_int_eq(
+	    kfk_gcore_offset_delete_check(kfk_gcore_find(&core, kfk_str("g")), kfk_str("other")),
+	    KFK_ERR_NON_EMPTY_GROUP);
+	done();
+}
+END_TEST
+
 START_TEST(test_commit_check)
 {
 	waiter_t j, s;
@@ -546,6 +619,8 @@ int main(void)
 	tcase_add_test(tc, test_drop_answers_held);
 	tcase_add_test(tc, test_pending_member_ids_expire);
 	tcase_add_test(tc, test_advertised);
+	tcase_add_test(tc, test_subscription_names);
+	tcase_add_test(tc, test_offset_delete_check);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

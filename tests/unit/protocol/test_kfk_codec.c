@@ -632,6 +632,7 @@ START_TEST(test_api_table)
 	    {42, 2, 2, "DeleteGroups"},
 	    {43, 2, 2, "ElectLeaders"},
 	    {44, 1, 1, "IncrementalAlterConfigs"},
+	    {47, 0, -1, "OffsetDelete"},
 	    {60, 1, 0, "DescribeCluster"},
 	};
 	size_t i;

@@ -1383,6 +1383,64 @@ START_TEST(test_delete_group)
 }
 END_TEST
 
+/* A DeleteOffsets of group G for the N partitions in TP ("topic", p). */
+static const Chronik__Meta__MetadataCommand *
+delete_offsets_cmd(const char *g, size_t n, const char *const *topics, const int32_t *parts)
+{
+	static Chronik__Meta__GroupPartition gp[8], *gpp[8];
+	static Chronik__Meta__DeleteOffsets d;
+	static Chronik__Meta__MetadataCommand cmd;
+
+	ck_assert_uint_le(n, 8);
+	chronik__meta__delete_offsets__init(&d);
+	chronik__meta__metadata_command__init(&cmd);
+	for (size_t i = 0; i < n; i++) {
+		chronik__meta__group_partition__init(&gp[i]);
+		gp[i].topic = (char *)topics[i];
+		gp[i].partition = parts[i];
+		gpp[i] = &gp[i];
+	}
+	d.group = (char *)g;
+	d.n_partitions = n;
+	d.partitions = gpp;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS;
+	cmd.delete_offsets = &d;
+	return &cmd;
+}
+
+/* OffsetDelete: only the named partitions' offsets of that group go;
+ * partitions without one (or names no topic has) are no error; a bad
+ * group, or a NUL byte in a name, refuses the whole command. */
+START_TEST(test_delete_offsets)
+{
+	static const char *const t1[] = {"a", "a.b", "a", "nope", "a"};
+	static const int32_t p1[] = {1, 0, 7, 0, -1};
+	static const char *const t2[] = {"a"}, *const t3[] = {"a@"};
+	static const int32_t p2[] = {0};
+	char msg[RAFTD_APPLY_MSG_MAX];
+
+	two_groups("g.x", 7);
+	ck_assert_int_eq(apply_msg(5, delete_offsets_cmd("g", 5, t1, p1), msg), 0);
+	ck_assert_str_eq(msg, "deleted 2 offsets of group g");
+	ck_assert_int_eq(committed("g", "a", 0, 7), 1);
+	ck_assert_int_eq(committed("g", "a", 1, 0), -1);
+	ck_assert_int_eq(committed("g", "a.b", 0, 0), -1);
+	ck_assert_int_eq(committed("g.x", "a", 1, 7), 2);
+	ck_assert_int_eq(committed("g.x", "a.b", 0, 7), 3);
+	/* Again: nothing left to delete, still fine. */
+	ck_assert_int_eq(apply_msg(6, delete_offsets_cmd("g", 5, t1, p1), msg), 0);
+	ck_assert_str_eq(msg, "deleted 0 offsets of group g");
+	ck_assert_int_eq(apply(7, delete_offsets_cmd("", 1, t2, p2)), CK_E_INVALID);
+	ck_assert_int_eq(apply_with_nul(8, delete_offsets_cmd("g.x", 1, t2, p2), '.'),
+	                 CK_E_INVALID);
+	ck_assert_int_eq(committed("g.x", "a", 0, 7), 1);
+	/* "a@" with its '@' made a NUL would be "a". */
+	ck_assert_int_eq(apply_with_nul(9, delete_offsets_cmd("g", 1, t3, p2), '@'), CK_E_INVALID);
+	ck_assert_int_eq(committed("g", "a", 0, 7), 1);
+	ck_assert_uint_eq(parts_index(), 2);
+}
+END_TEST
+
 /* DeleteTopic drops the topic's offsets in every group, so the topic
  * created again starts without them; other topics' offsets stay. */
 START_TEST(test_delete_topic_drops_offsets)
@@ -1730,6 +1788,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_commit_offsets);
 	tcase_add_test(tc, test_commit_offsets_invalid);
 	tcase_add_test(tc, test_delete_group);
+	tcase_add_test(tc, test_delete_offsets);
 	tcase_add_test(tc, test_delete_topic_drops_offsets);
 	tcase_add_test(tc, test_alter_touches_log);
 	tcase_add_test(tc, test_replay_deterministic);

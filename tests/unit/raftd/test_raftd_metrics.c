@@ -314,9 +314,10 @@ START_TEST(op_of_packed_commands)
 	    {CHRONIK__META__METADATA_COMMAND__CMD_NOOP, RAFTD_OP_NOOP},
 	    {CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS, RAFTD_OP_COMMIT_OFFSETS},
 	    {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP, RAFTD_OP_DELETE_GROUP},
+	    {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS, RAFTD_OP_DELETE_OFFSETS},
 	};
 	static const uint8_t garbage[] = {0x08, 0x01}, long_key[] = {0xca, 0x01, 0x00},
-	                     past_last[] = {(12 << 3) | 2, 0x00};
+	                     past_last[] = {(13 << 3) | 2, 0x00};
 	uint8_t buf[4096];
 	char name[300];
 
@@ -332,6 +333,7 @@ START_TEST(op_of_packed_commands)
 	                 "allocate_producer_ids");
 	ck_assert_str_eq(raftd_metrics_op_name(RAFTD_OP_COMMIT_OFFSETS), "commit_offsets");
 	ck_assert_str_eq(raftd_metrics_op_name(RAFTD_OP_DELETE_GROUP), "delete_group");
+	ck_assert_str_eq(raftd_metrics_op_name(RAFTD_OP_DELETE_OFFSETS), "delete_offsets");
 	ck_assert_str_eq(raftd_metrics_op_name(RAFTD_OP_OTHER), "other");
 	/* Not a command: wrong wire type, unknown field (25), cut short,
 	 * nothing. */
