@@ -66,20 +66,31 @@ else
 			logs+=("EXTRA:asan build:FAIL")
 		fi
 	fi
-	# A short libFuzzer run of the Kafka request decoder (clang only).
+	# Short libFuzzer runs (clang only): the Kafka request decoder, and the
+	# record bytes of a Produce with a member's subscription.
 	if [ -n "$asan" ] && command -v clang >/dev/null; then
 		fuzz=build-fuzz
-		echo "=== fuzzing the Kafka request decoder ($fuzz, ${FUZZ_SECS:-30} s) ==="
 		if { [ -f "$fuzz/build.ninja" ] || CC=clang meson setup "$fuzz" -Dfuzz=true \
 			>"$fuzz.setup.log" 2>&1; } &&
-			ninja -C "$fuzz" tests/fuzz/fuzz_kfk_request >"$fuzz.ninja.log" 2>&1 &&
-			tests/fuzz/run.sh "$fuzz" "${FUZZ_SECS:-30}" >"$fuzz.run.log" 2>&1; then
-			tail -3 "$fuzz.run.log"
-			logs+=("EXTRA:fuzz_kfk_request:OK")
+			ninja -C "$fuzz" tests/fuzz/fuzz_kfk_request tests/fuzz/fuzz_records \
+				>"$fuzz.ninja.log" 2>&1; then
+			fuzz_built=1
 		else
-			tail -30 "$fuzz.setup.log" "$fuzz.ninja.log" "$fuzz.run.log" 2>/dev/null
-			logs+=("EXTRA:fuzz_kfk_request:FAIL")
+			fuzz_built=
+			tail -30 "$fuzz.setup.log" "$fuzz.ninja.log" 2>/dev/null
 		fi
+		for target in fuzz_kfk_request fuzz_records; do
+			echo "=== fuzzing: $target ($fuzz, ${FUZZ_SECS:-30} s) ==="
+			if [ -n "$fuzz_built" ] &&
+				tests/fuzz/run.sh "$fuzz" "${FUZZ_SECS:-30}" "$target" \
+					>"$fuzz.$target.log" 2>&1; then
+				tail -3 "$fuzz.$target.log"
+				logs+=("EXTRA:$target:OK")
+			else
+				tail -30 "$fuzz.$target.log" 2>/dev/null
+				logs+=("EXTRA:$target:FAIL")
+			fi
+		done
 	fi
 fi
 

@@ -1,7 +1,10 @@
 #!/bin/sh
-# run.sh BUILD SECONDS: runs the Kafka request-decoding fuzzer for SECONDS
-# (default 30) from the committed seed corpus (tests/fuzz/corpus, made from
-# the golden client frames by make_corpus.py). BUILD must be configured with
+# run.sh BUILD [SECONDS [TARGET]]: runs a fuzzer for SECONDS (default 30)
+# from its committed seed corpus (made by make_corpus.py): TARGET
+# fuzz_kfk_request (the default; the Kafka request decoder, tests/fuzz/corpus
+# from the golden client frames) or fuzz_records (a Produce's record bytes
+# and a member's subscription, tests/fuzz/corpus-records). BUILD must be
+# configured with
 #   CC=clang meson setup BUILD -Dfuzz=true
 # New inputs go to a temporary directory that is removed afterwards; crash
 # reproducers land in BUILD/fuzz-artifacts/. Exit status: 0 clean, 1 the
@@ -9,28 +12,37 @@
 set -eu
 
 if [ $# -lt 1 ]; then
-	echo "usage: $0 BUILD [SECONDS]" >&2
+	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records]]" >&2
 	exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
 secs=${2:-30}
-exe=$build/tests/fuzz/fuzz_kfk_request
+target=${3:-fuzz_kfk_request}
+case $target in
+fuzz_kfk_request) corpus=$here/corpus ;;
+fuzz_records) corpus=$here/corpus-records ;;
+*)
+	echo "run.sh: unknown target $target" >&2
+	exit 2
+	;;
+esac
+exe=$build/tests/fuzz/$target
 if [ ! -x "$exe" ]; then
 	echo "run.sh: $exe missing; configure with: CC=clang meson setup BUILD -Dfuzz=true" >&2
 	exit 2
 fi
-ninja -C "$build" tests/fuzz/fuzz_kfk_request >/dev/null
+ninja -C "$build" "tests/fuzz/$target" >/dev/null
 
 work=$(mktemp -d /tmp/kfk-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 mkdir -p "$build/fuzz-artifacts"
-cp "$here"/corpus/* "$work"/
+cp "$corpus"/* "$work"/
 
 status=0
 "$exe" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
 	-print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/" "$work" || status=1
 if [ "$status" -ne 0 ]; then
-	echo "run.sh: fuzz_kfk_request failed; reproducers in $build/fuzz-artifacts/" >&2
+	echo "run.sh: $target failed; reproducers in $build/fuzz-artifacts/" >&2
 fi
 exit $status

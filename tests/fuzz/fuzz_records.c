@@ -1,0 +1,95 @@
+/*
+ * fuzz_records.c: libFuzzer target for the record bytes a client sends
+ * (the records of one partition of a Produce) and the subscription bytes a
+ * group member sends. Built only with -Dfuzz=true and clang; run with
+ * tests/fuzz/run.sh BUILD SECONDS fuzz_records.
+ *
+ * Input: a record set. It goes through kafka-frontend's produce check
+ * (kfk_produce_records_check) and common's batch validation as sent, then
+ * again with every whole batch's CRC made right, so that the fuzzer reaches
+ * the record parsing behind the CRC check; every record and header of a
+ * batch that passes is walked. The same bytes are read as a consumer
+ * subscription (kfk_gsub_names). Besides "never crash, never read out of
+ * bounds" (ASan/UBSan): a record set the produce check accepts must be one
+ * the batch validation (what walwriter checks again) accepts with the same
+ * batches and records, else abort().
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ck_batch.h"
+#include "kfk_group_core.h"
+#include "kfk_produce_core.h"
+
+#define MAX_BYTES (1u << 20)
+
+static void walk(const uint8_t *p, size_t len)
+{
+	while (len >= CK_BATCH_HEADER_LEN) {
+		ck_batch_header_t h;
+		ck_record_iter_t it;
+		ck_record_t rec;
+		size_t total;
+
+		if (ck_batch_header_parse(p, len, &h) < 0)
+			return;
+		total = ck_batch_total_len(&h);
+		if (total > len || total < CK_BATCH_HEADER_LEN)
+			return;
+		if (ck_record_iter_init(&it, p, total) == 0) {
+			while (ck_record_iter_next(&it, &rec) == 1) {
+				ck_span_t hs = rec.headers;
+				ck_record_header_t hdr;
+
+				while (ck_record_header_next(&hs, &hdr) == 1)
+					;
+			}
+		}
+		p += total;
+		len -= total;
+	}
+}
+
+static void check(const uint8_t *p, size_t len)
+{
+	kfk_records_info_t info;
+	int64_t records = 0;
+	int16_t err = kfk_produce_records_check(p, (int32_t)len, MAX_BYTES, &info, NULL);
+	int v = ck_batch_set_validate(p, len, MAX_BYTES, &records);
+
+	if (err == 0 && (v != info.batches || records != info.records))
+		abort();
+	walk(p, len);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t *copy;
+	size_t off = 0;
+
+	if (size > MAX_BYTES)
+		return 0;
+	check(data, size);
+	(void)kfk_gsub_names(data, size, (kfk_str_t){"t", 1});
+	/* Again with the CRC of every whole batch made right. */
+	copy = malloc(size ? size : 1);
+	if (!copy)
+		return 0;
+	memcpy(copy, data, size);
+	while (size - off >= CK_BATCH_HEADER_LEN) {
+		ck_batch_header_t h;
+		size_t total;
+
+		if (ck_batch_header_parse(copy + off, size - off, &h) < 0)
+			break;
+		total = ck_batch_total_len(&h);
+		if (total > size - off || total < CK_BATCH_HEADER_LEN)
+			break;
+		ck_batch_crc_update(copy + off, total);
+		off += total;
+	}
+	check(copy, size);
+	free(copy);
+	return 0;
+}
