@@ -104,6 +104,9 @@
 
 #define RAFT_NONE       0  /* no node (node ids are > 0) */
 #define RAFT_VOTERS_MAX 15 /* voters in one cluster, at most */
+/* Terms and indexes a message may carry, at most: far beyond any a cluster
+ * reaches, low enough that term + 1 or index + n never wraps. */
+#define RAFT_NUM_MAX (UINT64_C(1) << 62)
 
 typedef enum {
 	RAFT_FOLLOWER = 0,
@@ -303,9 +306,10 @@ void raft_tick(raft_t *r);
 /*
  * Takes one message addressed to this node. M and its entries are only
  * read during the call. Stale or unwanted messages are ignored (0).
- * Returns 0, CK_E_INVALID (not for this node, unknown sender or type,
- * entries not contiguous after index, a term above the message's, an entry
- * over entry_bytes_max), or an error of the storage.
+ * Returns 0, CK_E_INVALID (not for this node, unknown sender or type, a
+ * term or index above RAFT_NUM_MAX, entries not contiguous after index, a
+ * term above the message's, an entry over entry_bytes_max), or an error of
+ * the storage.
  */
 int raft_step(raft_t *r, const raft_msg_t *m);
 

@@ -40,6 +40,10 @@ static int raft_msg_check(raft_t *r, const raft_msg_t *m)
 {
 	if ((int)m->type < 1 || m->type > RAFT_MSG_TYPE_MAX)
 		return CK_E_INVALID;
+	if (m->term > RAFT_NUM_MAX || m->index > RAFT_NUM_MAX || m->log_term > RAFT_NUM_MAX ||
+	    m->commit > RAFT_NUM_MAX || m->reject_hint > RAFT_NUM_MAX ||
+	    m->snapshot.index > RAFT_NUM_MAX || m->snapshot.term > RAFT_NUM_MAX)
+		return CK_E_INVALID;
 	if (m->to != r->id || m->from == r->id || !raft_progress_find(r, m->from))
 		return CK_E_INVALID;
 	if ((m->type == RAFT_MSG_APPEND || raft_msg_is_vote_req(m)) && m->log_term > m->term)
@@ -154,6 +158,18 @@ static int raft_append_need_snapshot(raft_t *r, const raft_msg_t *m, bool diverg
 	return 0;
 }
 
+/* The leader's log conflicts with this node's committed prefix. In commit
+ * mode "leader" a new leader may lack what this node applied: divergence,
+ * and a snapshot replaces the state. In quorum mode no elected leader can
+ * (leader completeness): the message comes from a broken or hostile peer
+ * and is refused, the log and the state machine left as they are. */
+static int raft_append_conflict(raft_t *r, const raft_msg_t *m)
+{
+	if (r->cfg.commit_mode == RAFT_COMMIT_QUORUM)
+		return CK_E_INVALID;
+	return raft_append_need_snapshot(r, m, true);
+}
+
 static int raft_append_reject(raft_t *r, const raft_msg_t *m)
 {
 	raft_msg_t resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from};
@@ -163,7 +179,7 @@ static int raft_append_reject(raft_t *r, const raft_msg_t *m)
 	if (rc == CK_E_NOT_FOUND)
 		return raft_append_need_snapshot(r, m, false);
 	if (rc == 0 && m->index <= r->log.commit)
-		return raft_append_need_snapshot(r, m, true);
+		return raft_append_conflict(r, m);
 	resp.index = m->index;
 	resp.reject = true;
 	resp.reject_hint = raft_log_conflict_by_term(&r->log, m->index, m->log_term);
@@ -186,7 +202,7 @@ static int raft_append_accept(raft_t *r, const raft_msg_t *m)
 		int n;
 
 		if (m->entries[i].index <= r->log.commit)
-			return raft_append_need_snapshot(r, m, true);
+			return raft_append_conflict(r, m);
 		/* One slot stays free for the no-op should this node lead. */
 		n = raft_log_append(&r->log, m->entries + i, m->n_entries - i, 1);
 		if (n < 0)

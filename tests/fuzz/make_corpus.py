@@ -8,6 +8,10 @@ tests/fuzz/corpus-records/ (fuzz_records): record sets as a Produce carries
 them, made with the integration tests' encoder (kproto.py): one uncompressed
 batch with keys, null values and headers, a gzip batch, two batches in a row,
 an idempotent producer's batch; and a consumer subscription.
+tests/fuzz/corpus-raft/ (fuzz_raft): programs in fuzz_raft.c's op code: a
+node elected that replicates and commits (both commit modes), a follower
+taking entries, heartbeats, a compaction and a restart, and a follower
+installing a snapshot.
 Run by hand after a new capture; the corpora are committed. Python 3
 standard library only.
 """
@@ -63,6 +67,46 @@ def records_corpus():
         # user data, no owned partitions.
         "subscription": bytes(kproto.W().i16(1).i32(2).string("t").string("orders")
                               .i32(-1).i32(0)),
+    }
+    for name, data in seeds.items():
+        with open(os.path.join(out, name + ".bin"), "wb") as g:
+            g.write(data)
+    print("%d seeds in %s" % (len(seeds), out))
+    return raft_corpus()
+
+
+# fuzz_raft.c's program: ops (byte % 12) and a built message's operands.
+CAMPAIGN, PROPOSE, BUILT, COMPACT, CRASH = 7, 1, 2, 10, 11
+VOTE_RESP, APPEND, APPEND_RESP, HEARTBEAT, SNAPSHOT = 4, 5, 6, 7, 9
+SAME = 3  # a "near" operand: 3 = the node's own value, 4 = one more
+
+
+def built(mtype, sender, term=SAME, index=SAME, log_term=SAME, commit=SAME, flags=0,
+          snap_index=SAME, snap_term=SAME, entries=b""):
+    # type, from, to (0: this node), term, index, log_term, commit,
+    # reject_hint, flags (bit 0 reject, bits 4-7 entry count), snapshot
+    # index and term, then a byte per entry (its length).
+    return bytes([BUILT, mtype, sender, 0, term, index, log_term, commit, SAME, flags,
+                  snap_index, snap_term]) + entries
+
+
+def raft_corpus():
+    out = os.path.join(HERE, "corpus-raft")
+    os.makedirs(out, exist_ok=True)
+    for old in glob.glob(os.path.join(out, "*.bin")):
+        os.unlink(old)
+    lead = (bytes([CAMPAIGN]) + built(VOTE_RESP, 2) + bytes([PROPOSE] * 3) +
+            built(APPEND_RESP, 2, index=SAME) + bytes([0xf0]))
+    seeds = {
+        # mode 2: quorum commit, no pre-vote (one vote answer elects it)
+        "leader-quorum": bytes([2]) + lead,
+        "leader-leader-mode": bytes([3]) + lead,
+        # mode 0: a follower of node 2 at term 1, three entries, commit 2
+        "follower": bytes([0]) + built(APPEND, 2, term=4, commit=5, flags=0x30,
+                                       entries=b"\x05\x05\x05") +
+        built(HEARTBEAT, 2) + bytes([COMPACT, CRASH]),
+        "snapshot": bytes([0]) + built(APPEND, 2, term=4) +
+        built(SNAPSHOT, 2, snap_index=7, snap_term=SAME) + bytes([0xf0]),
     }
     for name, data in seeds.items():
         with open(os.path.join(out, name + ".bin"), "wb") as g:

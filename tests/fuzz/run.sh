@@ -2,8 +2,9 @@
 # run.sh BUILD [SECONDS [TARGET]]: runs a fuzzer for SECONDS (default 30)
 # from its committed seed corpus (made by make_corpus.py): TARGET
 # fuzz_kfk_request (the default; the Kafka request decoder, tests/fuzz/corpus
-# from the golden client frames) or fuzz_records (a Produce's record bytes
-# and a member's subscription, tests/fuzz/corpus-records). BUILD must be
+# from the golden client frames), fuzz_records (a Produce's record bytes
+# and a member's subscription, tests/fuzz/corpus-records) or fuzz_raft
+# (what another raftd may send, tests/fuzz/corpus-raft). BUILD must be
 # configured with
 #   CC=clang meson setup BUILD -Dfuzz=true
 # New inputs go to a temporary directory that is removed afterwards; crash
@@ -12,7 +13,7 @@
 set -eu
 
 if [ $# -lt 1 ]; then
-	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records]]" >&2
+	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft]]" >&2
 	exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +23,7 @@ target=${3:-fuzz_kfk_request}
 case $target in
 fuzz_kfk_request) corpus=$here/corpus ;;
 fuzz_records) corpus=$here/corpus-records ;;
+fuzz_raft) corpus=$here/corpus-raft ;;
 *)
 	echo "run.sh: unknown target $target" >&2
 	exit 2

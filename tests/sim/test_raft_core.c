@@ -1211,9 +1211,69 @@ START_TEST(test_step_rejects_malformed_messages)
 	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
 	m.snapshot.term = 0;
 	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
+	/* Terms and indexes past RAFT_NUM_MAX: a TIMEOUT_NOW at term 2^64 - 1
+	 * made the node campaign at term 0 (found by fuzz_raft). */
+	m = rt_msg(RAFT_MSG_TIMEOUT_NOW, 1, 2, UINT64_MAX);
+	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
+	m = rt_msg(RAFT_MSG_HEARTBEAT, 1, 2, RAFT_NUM_MAX + 1);
+	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
+	m = rt_msg(RAFT_MSG_HEARTBEAT, 1, 2, 1);
+	m.commit = UINT64_MAX;
+	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
+	m = rt_msg(RAFT_MSG_VOTE, 1, 2, 1);
+	m.index = UINT64_MAX - 1;
+	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
+	m = rt_msg(RAFT_MSG_APPEND_RESP, 1, 2, 1);
+	m.reject_hint = RAFT_NUM_MAX + 1;
+	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
+	m = rt_msg(RAFT_MSG_SNAPSHOT, 1, 2, 1);
+	m.snapshot.index = UINT64_MAX, m.snapshot.term = 1;
+	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
 	/* None of it changed anything. */
 	ck_assert_uint_eq(rt_status(2).term, 0);
 	ck_assert(!raft_has_ready(rt_r(2)));
+}
+END_TEST
+
+/* In quorum mode no elected leader conflicts with a committed entry: an
+ * APPEND that does is refused, and the log, the commit and the state
+ * machine stay; no snapshot is asked for (before, the node marked itself
+ * diverged and would have installed a snapshot below what it applied;
+ * found by fuzz_raft). Commit mode "leader": test_leader_mode_diverged_*. */
+START_TEST(test_quorum_refuses_conflict_with_committed)
+{
+	static const uint64_t t1[] = {1, 1, 1}, t2[] = {2, 2};
+	raft_entry_t ents[3];
+	raft_msg_t m = rt_append(1, 0, 0, 2, ents, t1, 3);
+	uint64_t cum;
+
+	rt_cluster(3, NULL);
+	rt_deliver(&m, NULL);
+	ck_assert_uint_eq(rt_status(2).commit, 2);
+	ck_assert(sim_store_cum(&rt_nodes[2].st, 3, &cum));
+	rt_box_clear(&rt_net);
+	/* Below the commit index an APPEND is answered with the commit index
+	 * (its entries unread). */
+	m = rt_append(2, 1, 1, 3, ents, t2, 2);
+	rt_deliver(&m, NULL);
+	ck_assert(!rt_find(&rt_net, RAFT_MSG_APPEND_RESP, 1)->reject);
+	ck_assert_uint_eq(rt_find(&rt_net, RAFT_MSG_APPEND_RESP, 1)->index, 2);
+	rt_box_clear(&rt_net);
+	/* The previous entry at the commit index with another term. */
+	m = rt_append(2, 2, 2, 3, ents, t2, 1);
+	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
+	rt_drain(2, &rt_net);
+	ck_assert_ptr_null(rt_find(&rt_net, RAFT_MSG_APPEND_RESP, 1));
+	ck_assert(!rt_status(2).diverged);
+	ck_assert_uint_eq(rt_status(2).commit, 2);
+	ck_assert_uint_eq(rt_nodes[2].st.applied, 2);
+	ck_assert_uint_eq(sim_store_last(&rt_nodes[2].st), 3);
+	ck_assert(sim_store_cum(&rt_nodes[2].st, 3, &m.index) && m.index == cum);
+	/* The leader's own log still goes on. */
+	m = rt_append(2, 3, 1, 3, ents, t2, 1);
+	rt_deliver(&m, NULL);
+	ck_assert_uint_eq(rt_status(2).commit, 3);
+	ck_assert_uint_eq(sim_store_last(&rt_nodes[2].st), 4);
 }
 END_TEST
 
@@ -1286,6 +1346,7 @@ int main(void)
 	tcase_add_test(tc, test_held_commit_rides_with_entries);
 	tcase_add_test(tc, test_leader_commit_mode_commits_locally);
 	tcase_add_test(tc, test_leader_mode_diverged_node_converges);
+	tcase_add_test(tc, test_quorum_refuses_conflict_with_committed);
 	tcase_add_test(tc, test_step_rejects_malformed_messages);
 	tcase_add_test_raise_signal(tc, test_step_during_ready_aborts, SIGABRT);
 	tcase_add_test(tc, test_names);
