@@ -8,7 +8,9 @@
  * state is applied as a no-op whose result code goes back to the proposer:
  *   CreateTopic        0 without a change when the topic exists with the
  *                      same topic id (a retry), CK_E_EXISTS (topic exists
- *                      with another id), CK_E_INVALID (bad name,
+ *                      with another id), CK_E_COLLISION (with
+ *                      refuse_collision: the name equals an existing
+ *                      topic's once '.' and '_' are equated), CK_E_INVALID (bad name,
  *                      reserved name, topic id not 16 non-zero bytes,
  *                      partitions not exactly 0..n-1, empty or duplicate
  *                      replicas, duplicate config keys, a bad value for a

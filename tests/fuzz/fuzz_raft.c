@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "ck_err.h"
+#include "fuzz_input.h"
 #include "ck_rand.h"
 #include "raft_core.h"
 #include "raftd_msg.h"
@@ -35,38 +36,13 @@
 
 #define ENTS_MAX 8
 
-typedef struct {
-	const uint8_t *p;
-	size_t len;
-} rd_t;
-
-static uint8_t u8(rd_t *r)
-{
-	uint8_t v = 0;
-
-	if (r->len) {
-		v = *r->p++;
-		r->len--;
-	}
-	return v;
-}
-
-static uint64_t u64(rd_t *r)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | u8(r);
-	return v;
-}
-
 /* A value near BASE: mostly BASE - 3 .. BASE + 4, sometimes anything. */
 static uint64_t near(rd_t *r, uint64_t base)
 {
 	uint8_t b = u8(r);
 
 	if (b == 0xff)
-		return u64(r);
+		return un(r, 8);
 	if (b == 0xfe)
 		return 0;
 	return base + (uint64_t)(int64_t)((int)(b & 7) - 3);

@@ -12,6 +12,9 @@ tests/fuzz/corpus-raft/ (fuzz_raft): programs in fuzz_raft.c's op code: a
 node elected that replicates and commits (both commit modes), a follower
 taking entries, heartbeats, a compaction and a restart, and a follower
 installing a snapshot.
+tests/fuzz/corpus-apply/ (fuzz_apply): programs in fuzz_apply.c's op code:
+a topic created, grown, altered, its partition moved, offsets committed and
+deleted, a broker registered, producer ids allocated, the topic deleted.
 Run by hand after a new capture; the corpora are committed. Python 3
 standard library only.
 """
@@ -107,6 +110,38 @@ def raft_corpus():
         built(HEARTBEAT, 2) + bytes([COMPACT, CRASH]),
         "snapshot": bytes([0]) + built(APPEND, 2, term=4) +
         built(SNAPSHOT, 2, snap_index=7, snap_term=SAME) + bytes([0xf0]),
+    }
+    for name, data in seeds.items():
+        with open(os.path.join(out, name + ".bin"), "wb") as g:
+            g.write(data)
+    print("%d seeds in %s" % (len(seeds), out))
+    return apply_corpus()
+
+
+# fuzz_apply.c's program: an op byte >= 0x10 builds command kind op % 12;
+# names are indexes into its list (0 "a", 1 "b", 5 "", 6 "x-1"), "small"
+# numbers a byte b meaning b % 8 - 1.
+def apply_program():
+    create = bytes([0x18, 0]) + bytes(range(1, 17)) + bytes([3, 3, 3, 3, 1, 0, 2])
+    grow = bytes([0x1a, 0, 4, 2, 3, 3])            # partitions 3 and 4
+    move = bytes([0x1e, 0, 1, 2, 2, 2, 3, 2, 1])    # a-0: leader 1, ISR {1, 2}
+    commit = bytes([0x20, 1, 1, 0, 1, 0, 0, 0, 5, 0, 5, 0, 0, 0, 9])
+    drop = bytes([0x22, 1, 1, 0, 1])                # group b: a-0
+    alter = bytes([0x1b, 0, 1, 1, 2, 1, 0])         # set segment.bytes, delete retention.ms
+    broker = bytes([0x1c, 2, 6, 6, 6, 1])
+    ids = bytes([0x1f, 2])
+    delete = bytes([0x19, 0])
+    return create + grow + move + commit + drop + alter + broker + ids + delete
+
+
+def apply_corpus():
+    out = os.path.join(HERE, "corpus-apply")
+    os.makedirs(out, exist_ok=True)
+    for old in glob.glob(os.path.join(out, "*.bin")):
+        os.unlink(old)
+    seeds = {
+        "lifecycle": apply_program(),
+        "raw-noop": bytes([0x00, 0]),  # an empty entry: a leader's no-op
     }
     for name, data in seeds.items():
         with open(os.path.join(out, name + ".bin"), "wb") as g:

@@ -3,8 +3,10 @@
 # from its committed seed corpus (made by make_corpus.py): TARGET
 # fuzz_kfk_request (the default; the Kafka request decoder, tests/fuzz/corpus
 # from the golden client frames), fuzz_records (a Produce's record bytes
-# and a member's subscription, tests/fuzz/corpus-records) or fuzz_raft
-# (what another raftd may send, tests/fuzz/corpus-raft). BUILD must be
+# and a member's subscription, tests/fuzz/corpus-records), fuzz_raft
+# (what another raftd may send, tests/fuzz/corpus-raft) or fuzz_apply
+# (raftd's metadata state machine, tests/fuzz/corpus-apply; its LMDB goes
+# under the temporary directory). BUILD must be
 # configured with
 #   CC=clang meson setup BUILD -Dfuzz=true
 # New inputs go to a temporary directory that is removed afterwards; crash
@@ -13,7 +15,7 @@
 set -eu
 
 if [ $# -lt 1 ]; then
-	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft]]" >&2
+	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft|fuzz_apply]]" >&2
 	exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +26,7 @@ case $target in
 fuzz_kfk_request) corpus=$here/corpus ;;
 fuzz_records) corpus=$here/corpus-records ;;
 fuzz_raft) corpus=$here/corpus-raft ;;
+fuzz_apply) corpus=$here/corpus-apply ;;
 *)
 	echo "run.sh: unknown target $target" >&2
 	exit 2
@@ -38,12 +41,12 @@ ninja -C "$build" "tests/fuzz/$target" >/dev/null
 
 work=$(mktemp -d /tmp/kfk-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
-mkdir -p "$build/fuzz-artifacts"
-cp "$corpus"/* "$work"/
+mkdir -p "$build/fuzz-artifacts" "$work/corpus" "$work/tmp"
+cp "$corpus"/* "$work/corpus"/
 
 status=0
-"$exe" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-	-print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/" "$work" || status=1
+TMPDIR=$work/tmp "$exe" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	-print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/" "$work/corpus" || status=1
 if [ "$status" -ne 0 ]; then
 	echo "run.sh: $target failed; reproducers in $build/fuzz-artifacts/" >&2
 fi
