@@ -15,6 +15,9 @@ installing a snapshot.
 tests/fuzz/corpus-apply/ (fuzz_apply): programs in fuzz_apply.c's op code:
 a topic created, grown, altered, its partition moved, offsets committed and
 deleted, a broker registered, producer ids allocated, the topic deleted.
+tests/fuzz/corpus-group/ (fuzz_group): a member joins group g0, syncs,
+heartbeats and commits; a second one joins, both rejoin and sync; one
+leaves; time passes until the other's session expires.
 Run by hand after a new capture; the corpora are committed. Python 3
 standard library only.
 """
@@ -50,13 +53,21 @@ def main():
     return records_corpus()
 
 
-def records_corpus():
-    sys.path.insert(0, os.path.join(HERE, "..", "integration", "kafka"))
-    import kproto  # noqa: E402  (the tests' own encoder)
-    out = os.path.join(HERE, "corpus-records")
+def write_seeds(corpus, seeds):
+    """Replaces the seeds of tests/fuzz/CORPUS with SEEDS (name: bytes)."""
+    out = os.path.join(HERE, corpus)
     os.makedirs(out, exist_ok=True)
     for old in glob.glob(os.path.join(out, "*.bin")):
         os.unlink(old)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name + ".bin"), "wb") as g:
+            g.write(data)
+    print("%d seeds in %s" % (len(seeds), out))
+
+
+def records_corpus():
+    sys.path.insert(0, os.path.join(HERE, "..", "integration", "kafka"))
+    import kproto  # noqa: E402  (the tests' own encoder)
     recs = [(b"k1", b"value one", [("h", b"x"), ("n", None)]), (None, None, []),
             (b"", b"v" * 40, [])]
     seeds = {
@@ -71,10 +82,7 @@ def records_corpus():
         "subscription": bytes(kproto.W().i16(1).i32(2).string("t").string("orders")
                               .i32(-1).i32(0)),
     }
-    for name, data in seeds.items():
-        with open(os.path.join(out, name + ".bin"), "wb") as g:
-            g.write(data)
-    print("%d seeds in %s" % (len(seeds), out))
+    write_seeds("corpus-records", seeds)
     return raft_corpus()
 
 
@@ -94,10 +102,6 @@ def built(mtype, sender, term=SAME, index=SAME, log_term=SAME, commit=SAME, flag
 
 
 def raft_corpus():
-    out = os.path.join(HERE, "corpus-raft")
-    os.makedirs(out, exist_ok=True)
-    for old in glob.glob(os.path.join(out, "*.bin")):
-        os.unlink(old)
     lead = (bytes([CAMPAIGN]) + built(VOTE_RESP, 2) + bytes([PROPOSE] * 3) +
             built(APPEND_RESP, 2, index=SAME) + bytes([0xf0]))
     seeds = {
@@ -111,10 +115,7 @@ def raft_corpus():
         "snapshot": bytes([0]) + built(APPEND, 2, term=4) +
         built(SNAPSHOT, 2, snap_index=7, snap_term=SAME) + bytes([0xf0]),
     }
-    for name, data in seeds.items():
-        with open(os.path.join(out, name + ".bin"), "wb") as g:
-            g.write(data)
-    print("%d seeds in %s" % (len(seeds), out))
+    write_seeds("corpus-raft", seeds)
     return apply_corpus()
 
 
@@ -135,18 +136,42 @@ def apply_program():
 
 
 def apply_corpus():
-    out = os.path.join(HERE, "corpus-apply")
-    os.makedirs(out, exist_ok=True)
-    for old in glob.glob(os.path.join(out, "*.bin")):
-        os.unlink(old)
     seeds = {
         "lifecycle": apply_program(),
         "raw-noop": bytes([0x00, 0]),  # an empty entry: a leader's no-op
     }
-    for name, data in seeds.items():
-        with open(os.path.join(out, name + ".bin"), "wb") as g:
-            g.write(data)
-    print("%d seeds in %s" % (len(seeds), out))
+    write_seeds("corpus-apply", seeds)
+    return group_corpus()
+
+
+# fuzz_group.c's program: op % 8 (0/1 join, 2 sync, 3 heartbeat, 4 leave,
+# 5 commit, 6 time), bit 7 the group; join and sync read a flags byte
+# first. A member byte below 0xc0 picks an id
+# the core answered with (in the order they came), 0xc1 is "" (new); an
+# instance byte 0 is null; a generation byte 2 is the group's own.
+def group_program():
+    def join(member):  # protocol type "consumer", one protocol "range", 6 s
+        return bytes([0x00, 6, member, 0, 0x40, 1, 1])
+
+    def sync(member, assign_to=None):
+        if assign_to is None:
+            return bytes([0x02, 0x00, member, 0, 2])
+        return bytes([0x02, 0x20 * len(assign_to), member, 0, 2]) + b"".join(
+            bytes([m, 13]) for m in assign_to)
+    heartbeat = bytes([0x03, 0, 0, 2])
+    commit = bytes([0x05, 0, 0, 2])
+    return (join(0xc1) + sync(0, [0]) + heartbeat + commit +     # m0 alone
+            join(0xc1) + join(0) + sync(0, [0, 1]) + sync(1) +   # m1 joins
+            bytes([0x04, 1, 0]) +                                # m1 leaves
+            bytes([0x06, 100, 0x06, 255]))                       # m0 expires
+
+
+def group_corpus():
+    seeds = {
+        "members": bytes([0]) + group_program(),
+        "members-delayed-max2": bytes([3]) + group_program(),
+    }
+    write_seeds("corpus-group", seeds)
     return 0
 
 

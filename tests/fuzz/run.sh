@@ -4,9 +4,10 @@
 # fuzz_kfk_request (the default; the Kafka request decoder, tests/fuzz/corpus
 # from the golden client frames), fuzz_records (a Produce's record bytes
 # and a member's subscription, tests/fuzz/corpus-records), fuzz_raft
-# (what another raftd may send, tests/fuzz/corpus-raft) or fuzz_apply
+# (what another raftd may send, tests/fuzz/corpus-raft), fuzz_apply
 # (raftd's metadata state machine, tests/fuzz/corpus-apply; its LMDB goes
-# under the temporary directory). BUILD must be
+# under the temporary directory) or fuzz_group (the consumer group
+# coordinator, tests/fuzz/corpus-group). BUILD must be
 # configured with
 #   CC=clang meson setup BUILD -Dfuzz=true
 # New inputs go to a temporary directory that is removed afterwards; crash
@@ -15,7 +16,7 @@
 set -eu
 
 if [ $# -lt 1 ]; then
-	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft|fuzz_apply]]" >&2
+	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft|fuzz_apply|fuzz_group]]" >&2
 	exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +28,7 @@ fuzz_kfk_request) corpus=$here/corpus ;;
 fuzz_records) corpus=$here/corpus-records ;;
 fuzz_raft) corpus=$here/corpus-raft ;;
 fuzz_apply) corpus=$here/corpus-apply ;;
+fuzz_group) corpus=$here/corpus-group ;;
 *)
 	echo "run.sh: unknown target $target" >&2
 	exit 2
