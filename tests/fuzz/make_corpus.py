@@ -18,6 +18,9 @@ deleted, a broker registered, producer ids allocated, the topic deleted.
 tests/fuzz/corpus-group/ (fuzz_group): a member joins group g0, syncs,
 heartbeats and commits; a second one joins, both rejoin and sync; one
 leaves; time passes until the other's session expires.
+tests/fuzz/corpus-pids/ (fuzz_pids): a producer's batches, one of them
+sent again, a new epoch, a replica's batch of another producer, the log
+cut back, time passing until producers expire.
 Run by hand after a new capture; the corpora are committed. Python 3
 standard library only.
 """
@@ -172,6 +175,22 @@ def group_corpus():
         "members-delayed-max2": bytes([3]) + group_program(),
     }
     write_seeds("corpus-group", seeds)
+    return pids_corpus()
+
+
+# fuzz_pids.c's program: op % 8 (0-3 a leader append, 4 a replica append,
+# 5 a cut, 6 time); a leader append's bytes: producer (a % 5; bits 3-5: 1 a
+# newer epoch), then b (bits 5-7: records - 1; bits 3-4: 0 the next
+# sequence, 1 a kept batch again, the kept one's index in bits 0-2).
+def pids_corpus():
+    def leader(a, b):
+        return bytes([0x00, a, b])
+    program = (leader(0, 0x20) + leader(0, 0x00) + leader(0, 0x40) +
+               leader(0, 0x08) + leader(0, 0x09) +        # the first two again
+               leader(0x08, 0x00) +                       # epoch 1, sequence 0
+               bytes([0x04, 0x21, 0, 0]) +                # a replica's batch, producer 2
+               bytes([0x05, 2, 0x06, 255, 0x06, 255]))    # cut back; a day goes by
+    write_seeds("corpus-pids", {"producer": program})
     return 0
 
 

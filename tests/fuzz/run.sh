@@ -6,8 +6,9 @@
 # and a member's subscription, tests/fuzz/corpus-records), fuzz_raft
 # (what another raftd may send, tests/fuzz/corpus-raft), fuzz_apply
 # (raftd's metadata state machine, tests/fuzz/corpus-apply; its LMDB goes
-# under the temporary directory) or fuzz_group (the consumer group
-# coordinator, tests/fuzz/corpus-group). BUILD must be
+# under the temporary directory), fuzz_group (the consumer group
+# coordinator, tests/fuzz/corpus-group) or fuzz_pids (idempotent
+# producers' state in walwriter, tests/fuzz/corpus-pids). BUILD must be
 # configured with
 #   CC=clang meson setup BUILD -Dfuzz=true
 # New inputs go to a temporary directory that is removed afterwards; crash
@@ -16,7 +17,7 @@
 set -eu
 
 if [ $# -lt 1 ]; then
-	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft|fuzz_apply|fuzz_group]]" >&2
+	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft|fuzz_apply|fuzz_group|fuzz_pids]]" >&2
 	exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +30,7 @@ fuzz_records) corpus=$here/corpus-records ;;
 fuzz_raft) corpus=$here/corpus-raft ;;
 fuzz_apply) corpus=$here/corpus-apply ;;
 fuzz_group) corpus=$here/corpus-group ;;
+fuzz_pids) corpus=$here/corpus-pids ;;
 *)
 	echo "run.sh: unknown target $target" >&2
 	exit 2
