@@ -40,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ck_hwckpt.h"
+
 #define REPL_TOPIC_MAX    249 /* Kafka's longest topic name */
 #define REPL_REPLICAS_MAX 16  /* replicas per partition (CK_CONFIG_PEERS_MAX) */
 
@@ -158,11 +160,8 @@ typedef struct {
 	int64_t durable_end;
 } repl_log_info_t;
 
-/* A checkpointed HW (LMDB offsets "hw/<topic>-<p>"). */
-typedef struct {
-	int64_t hw;
-	int32_t leader_epoch;
-} repl_ckpt_t;
+/* A checkpointed HW (LMDB offsets "hw/<topic>-<p>", common/ck_hwckpt.h). */
+typedef ck_hwckpt_t repl_ckpt_t;
 
 /* A partition's metadata (LMDB PartitionRecord). */
 typedef struct {

@@ -1,7 +1,7 @@
 /*
  * repl_meta.c: the replicator and LMDB `meta`: partition metadata in (read
  * transactions), HW checkpoints out ("offsets" database, "hw/" keys, format
- * in repl_ckpt.h), and the raftd client whose Applied events say when the
+ * in common/ck_hwckpt.h), and the raftd client whose Applied events say when the
  * metadata moved.
  *
  * Owned by replicator. A metadata read runs in one read transaction. When
@@ -28,7 +28,7 @@
 #include "ck_err.h"
 #include "ck_log.h"
 #include "raftd.pb-c.h"
-#include "repl_ckpt.h"
+#include "ck_hwckpt.h"
 #include "repl_shell.h"
 
 int repl_meta_open(repl_shell_t *s)
@@ -295,10 +295,10 @@ out:
 
 int repl_ckpt_load(repl_shell_t *s, const char *topic, int32_t partition, repl_ckpt_t *ret)
 {
-	char key[REPL_CKPT_KEY_MAX];
+	char key[CK_HWCKPT_KEY_MAX];
 	MDB_txn *txn = NULL;
 	MDB_val k, v;
-	int n = repl_ckpt_key(key, sizeof(key), topic, partition);
+	int n = ck_hwckpt_key(key, sizeof(key), topic, partition);
 	int r, found = 0;
 
 	if (n < 0)
@@ -316,7 +316,7 @@ int repl_ckpt_load(repl_shell_t *s, const char *topic, int32_t partition, repl_c
 		r = r > 0 ? -r : r;
 		goto out;
 	}
-	r = repl_ckpt_decode(v.mv_data, v.mv_size, ret);
+	r = ck_hwckpt_decode(v.mv_data, v.mv_size, ret);
 	found = r == 0;
 out:
 	ck_meta_read_end(txn);
@@ -327,10 +327,10 @@ out:
 
 void repl_ckpt_forget(repl_shell_t *s, const char *topic, int32_t partition)
 {
-	char key[REPL_CKPT_KEY_MAX];
+	char key[CK_HWCKPT_KEY_MAX];
 	char *dup;
 
-	if (repl_ckpt_key(key, sizeof(key), topic, partition) < 0)
+	if (ck_hwckpt_key(key, sizeof(key), topic, partition) < 0)
 		return;
 	if (s->n_ckpt_dels == s->cap_ckpt_dels) {
 		size_t cap = s->cap_ckpt_dels ? s->cap_ckpt_dels * 2 : 16;
@@ -360,15 +360,15 @@ typedef struct {
 static int repl_ckpt_put_cb(void *arg, const repl_part_t *p)
 {
 	repl_ckpt_ctx_t *x = arg;
-	char key[REPL_CKPT_KEY_MAX];
-	uint8_t val[REPL_CKPT_VALUE_LEN];
+	char key[CK_HWCKPT_KEY_MAX];
+	uint8_t val[CK_HWCKPT_VALUE_LEN];
 	repl_ckpt_t ck = {p->hw, p->leader_epoch};
 	MDB_val k, v = {sizeof(val), val};
-	int n = repl_ckpt_key(key, sizeof(key), p->topic, p->partition), r;
+	int n = ck_hwckpt_key(key, sizeof(key), p->topic, p->partition), r;
 
 	if (n < 0)
 		return n;
-	repl_ckpt_encode(val, &ck);
+	ck_hwckpt_encode(val, &ck);
 	k = (MDB_val){(size_t)n, key};
 	r = mdb_put(x->txn, ck_meta_offsets_dbi(x->s->meta), &k, &v, 0);
 	if (r != 0)

@@ -69,20 +69,23 @@ else
 	# Short libFuzzer runs (clang only): the Kafka request decoder, the
 	# record bytes of a Produce with a member's subscription, the Raft core
 	# under what another raftd may send, raftd's metadata state machine, the
-	# consumer group coordinator, and walwriter's idempotent producer state.
+	# consumer group coordinator, walwriter's idempotent producer state, and
+	# the replicator's high-watermark rule.
 	if [ -n "$asan" ] && command -v clang >/dev/null; then
 		fuzz=build-fuzz
 		if { [ -f "$fuzz/build.ninja" ] || CC=clang meson setup "$fuzz" -Dfuzz=true \
 			>"$fuzz.setup.log" 2>&1; } &&
 			ninja -C "$fuzz" tests/fuzz/fuzz_kfk_request tests/fuzz/fuzz_records tests/fuzz/fuzz_raft \
 				tests/fuzz/fuzz_apply tests/fuzz/fuzz_group tests/fuzz/fuzz_pids \
+				tests/fuzz/fuzz_repl \
 				>"$fuzz.ninja.log" 2>&1; then
 			fuzz_built=1
 		else
 			fuzz_built=
 			tail -30 "$fuzz.setup.log" "$fuzz.ninja.log" 2>/dev/null
 		fi
-		for target in fuzz_kfk_request fuzz_records fuzz_raft fuzz_apply fuzz_group fuzz_pids; do
+		for target in fuzz_kfk_request fuzz_records fuzz_raft fuzz_apply fuzz_group \
+			fuzz_pids fuzz_repl; do
 			echo "=== fuzzing: $target ($fuzz, ${FUZZ_SECS:-30} s) ==="
 			if [ -n "$fuzz_built" ] &&
 				tests/fuzz/run.sh "$fuzz" "${FUZZ_SECS:-30}" "$target" \

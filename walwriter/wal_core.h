@@ -191,10 +191,13 @@ typedef struct {
  * How many of the oldest of N segments (ascending; the last is the active
  * one and is never chosen) retention deletes at NOW_MS: segments are taken
  * in order while their newest timestamp is older than retention_ms, or while
- * the log without them would still hold at least retention_bytes.
+ * the log without them would still hold at least retention_bytes, and (HW
+ * >= 0) only while every record of the segment is below the high watermark
+ * HW, i.e. the next segment begins at or below it (Kafka's rule: retention
+ * never deletes what the ISR has not replicated). HW -1: no such bound.
  */
 size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_log_cfg_t *cfg,
-                           int64_t now_ms);
+                           int64_t now_ms, int64_t hw);
 
 /* ---- sparse indexes ---- */
 

@@ -58,7 +58,7 @@ bool wal_roll_needed(const wal_segment_state_t *seg, const wal_log_cfg_t *cfg, s
 }
 
 size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_log_cfg_t *cfg,
-                           int64_t now_ms)
+                           int64_t now_ms, int64_t hw)
 {
 	uint64_t total = 0;
 	size_t i;
@@ -70,7 +70,7 @@ size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_l
 		    cfg->retention_ms >= 0 && segs[i].max_timestamp < now_ms - cfg->retention_ms;
 		bool big = cfg->retention_bytes >= 0 &&
 		           total - segs[i].size >= (uint64_t)cfg->retention_bytes;
-		if (!old && !big)
+		if ((!old && !big) || (hw >= 0 && segs[i + 1].base_offset > hw))
 			break;
 		total -= segs[i].size;
 	}

@@ -598,9 +598,14 @@ int wal_store_prealloc_step(wal_store_t *s, size_t chunk)
 
 /* ---- retention, truncation ---- */
 
-int wal_store_retention(wal_store_t *s, int64_t now_ms)
+size_t wal_store_retention_due(const wal_store_t *s, int64_t now_ms)
 {
-	size_t n = wal_retention_count(s->segs, s->nsegs, &s->cfg, now_ms);
+	return s->failed ? 0 : wal_retention_count(s->segs, s->nsegs, &s->cfg, now_ms, -1);
+}
+
+int wal_store_retention(wal_store_t *s, int64_t now_ms, int64_t hw)
+{
+	size_t n = wal_retention_count(s->segs, s->nsegs, &s->cfg, now_ms, hw);
 	int r = 0;
 
 	if (n == 0 || s->failed)

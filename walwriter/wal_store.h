@@ -152,9 +152,13 @@ int wal_store_delete_records(wal_store_t *s, int64_t before, wal_store_ckpt_fn s
  */
 int wal_store_start_over(wal_store_t *s, int64_t at, wal_store_ckpt_fn save, void *arg);
 
-/* Deletes the closed segments retention chooses at NOW_MS. Returns how
- * many, or -errno. */
-int wal_store_retention(wal_store_t *s, int64_t now_ms);
+/* Deletes the closed segments retention chooses at NOW_MS, none with
+ * records at or above HW (the log's high watermark, -1 = unknown: no
+ * bound; see wal_retention_count). Returns how many, or -errno. */
+int wal_store_retention(wal_store_t *s, int64_t now_ms, int64_t hw);
+/* How many closed segments retention would delete at NOW_MS without the
+ * bound of a high watermark (cheap: whether looking HW up is worth it). */
+size_t wal_store_retention_due(const wal_store_t *s, int64_t now_ms);
 
 /* Removes the whole log directory (renamed away first, so a crash leaves
  * either the log or nothing). S is freed either way. Returns 0 or -errno. */

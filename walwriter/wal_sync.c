@@ -21,6 +21,7 @@
 
 #include "ck_clock.h"
 #include "ck_err.h"
+#include "ck_hwckpt.h"
 #include "ck_log.h"
 
 #define WAL_PREALLOC_CHUNK (512u << 10) /* one fdatasync's worth of zeros */
@@ -533,6 +534,27 @@ static void wal_sync_delete(wal_sync_t *s, wal_job_t *job)
 	free(errs);
 }
 
+/* The high watermark of ST's log as the replicator last checkpointed it
+ * (it lags the live one: a lower bound is the safe side), or -1 when there
+ * is none (no replicator, or not checkpointed yet): no bound. */
+static int64_t wal_sync_hw(wal_sync_t *s, wal_store_t *st)
+{
+	char key[CK_HWCKPT_KEY_MAX];
+	ck_hwckpt_t ck;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int n = ck_hwckpt_key(key, sizeof(key), wal_store_topic(st), wal_store_partition(st));
+	int64_t hw = -1;
+
+	if (n < 0 || !s->o.env || mdb_txn_begin(s->o.env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	k = (MDB_val){(size_t)n, key};
+	if (mdb_get(txn, s->o.dbi, &k, &v) == 0 && ck_hwckpt_decode(v.mv_data, v.mv_size, &ck) == 0)
+		hw = ck.hw;
+	mdb_txn_abort(txn);
+	return hw;
+}
+
 static void wal_sync_retention(wal_sync_t *s, wal_job_t *job)
 {
 	int64_t now_ms = ck_clock_wall_ms();
@@ -543,7 +565,10 @@ static void wal_sync_retention(wal_sync_t *s, wal_job_t *job)
 		return;
 	}
 	for (size_t i = 0; i < s->nstores; i++) {
-		int r = wal_store_retention(s->stores[i], now_ms);
+		int r =
+		    wal_store_retention_due(s->stores[i], now_ms) == 0
+		        ? 0
+		        : wal_store_retention(s->stores[i], now_ms, wal_sync_hw(s, s->stores[i]));
 		if (r < 0)
 			ck_log(CK_LOG_ERROR, "retention failed log=%s-%d err=\"%s\"",
 			       wal_store_topic(s->stores[i]), wal_store_partition(s->stores[i]),
@@ -577,7 +602,8 @@ static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
 		if (job->err == 0) {
 			/* The new settings may free segments of this log now
 			 * (the periodic pass covers the others). */
-			int r = wal_store_retention(job->store, ck_clock_wall_ms());
+			int r = wal_store_retention(job->store, ck_clock_wall_ms(),
+			                            wal_sync_hw(s, job->store));
 			if (r < 0)
 				ck_log(CK_LOG_ERROR, "retention failed log=%s-%d err=\"%s\"",
 				       wal_store_topic(job->store), wal_store_partition(job->store),

@@ -21,6 +21,9 @@ leaves; time passes until the other's session expires.
 tests/fuzz/corpus-pids/ (fuzz_pids): a producer's batches, one of them
 sent again, a new epoch, a replica's batch of another producer, the log
 cut back, time passing until producers expire.
+tests/fuzz/corpus-repl/ (fuzz_repl): a partition led here on three
+replicas, appends made durable, both followers fetching, time passing,
+the ISR shrunk and expanded.
 Run by hand after a new capture; the corpora are committed. Python 3
 standard library only.
 """
@@ -191,6 +194,19 @@ def pids_corpus():
                bytes([0x04, 0x21, 0, 0]) +                # a replica's batch, producer 2
                bytes([0x05, 2, 0x06, 255, 0x06, 255]))    # cut back; a day goes by
     write_seeds("corpus-pids", {"producer": program})
+    return repl_corpus()
+
+
+# fuzz_repl.c's program: op % 10 (0/1 a log update, 2 metadata, 3/4 a
+# follower's fetch, 6 time, 7 an ISR shrink, 0x87 an expand, 9 drain).
+def repl_corpus():
+    meta = bytes([0x02, 0x0e, 0x07])       # replicas 1, 2, 3; all in the ISR; leader 1
+    grow = bytes([0x00, 0x53, 2])          # 5 records appended and durable
+    fetch2 = bytes([0x03, 1, 2, 2, 1])     # broker 2 fetches from HW + 4
+    fetch3 = bytes([0x03, 2, 2, 2, 1])     # broker 3 too
+    program = (meta + grow + fetch2 + fetch3 + bytes([0x09]) + grow + fetch2 +
+               bytes([0x06, 200, 0x07, 0x09]) + fetch3 + fetch3 + bytes([0x87, 0x09]))
+    write_seeds("corpus-repl", {"leader": program})
     return 0
 
 

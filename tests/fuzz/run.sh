@@ -7,8 +7,10 @@
 # (what another raftd may send, tests/fuzz/corpus-raft), fuzz_apply
 # (raftd's metadata state machine, tests/fuzz/corpus-apply; its LMDB goes
 # under the temporary directory), fuzz_group (the consumer group
-# coordinator, tests/fuzz/corpus-group) or fuzz_pids (idempotent
-# producers' state in walwriter, tests/fuzz/corpus-pids). BUILD must be
+# coordinator, tests/fuzz/corpus-group), fuzz_pids (idempotent
+# producers' state in walwriter, tests/fuzz/corpus-pids) or fuzz_repl (the
+# replicator's HW rule and ISR decisions, tests/fuzz/corpus-repl). BUILD
+# must be
 # configured with
 #   CC=clang meson setup BUILD -Dfuzz=true
 # New inputs go to a temporary directory that is removed afterwards; crash
@@ -17,7 +19,7 @@
 set -eu
 
 if [ $# -lt 1 ]; then
-	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft|fuzz_apply|fuzz_group|fuzz_pids]]" >&2
+	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft|fuzz_apply|fuzz_group|fuzz_pids|fuzz_repl]]" >&2
 	exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +33,7 @@ fuzz_raft) corpus=$here/corpus-raft ;;
 fuzz_apply) corpus=$here/corpus-apply ;;
 fuzz_group) corpus=$here/corpus-group ;;
 fuzz_pids) corpus=$here/corpus-pids ;;
+fuzz_repl) corpus=$here/corpus-repl ;;
 *)
 	echo "run.sh: unknown target $target" >&2
 	exit 2

@@ -4,7 +4,9 @@
  * change deletes old segments at once (the periodic check is an hour away
  * in these tests), max_message_bytes applies to the next append, bad
  * requests change nothing, a restart (clean or SIGKILL) keeps the settings,
- * and all-0 goes back to the node defaults.
+ * and all-0 goes back to the node defaults. Retention deletes no segment
+ * holding records at or above the log's high watermark (the replicator's
+ * checkpoint in LMDB), as Kafka's does not delete what the ISR lacks.
  */
 #include <dirent.h>
 #include <signal.h>
@@ -16,6 +18,8 @@
 
 #include "ck_batch.h"
 #include "ck_err.h"
+#include "ck_hwckpt.h"
+#include "ck_lmdb.h"
 #include "ck_segment.h"
 #include "wal_itest.h"
 
@@ -215,6 +219,79 @@ START_TEST(test_retention_by_time)
 }
 END_TEST
 
+/* Writes the replicator's HW checkpoint of TOPIC-0 into the node's LMDB
+ * (a second process on the environment, as the replicator is). */
+static void put_hw(const wit_t *t, const char *topic, int64_t hw)
+{
+	char path[256], key[CK_HWCKPT_KEY_MAX];
+	uint8_t val[CK_HWCKPT_VALUE_LEN];
+	ck_hwckpt_t ck = {hw, 0};
+	MDB_env *env;
+	MDB_dbi dbi;
+	int n = ck_hwckpt_key(key, sizeof(key), topic, 0);
+
+	ck_assert_int_gt(n, 0);
+	snprintf(path, sizeof(path), "%s/meta", t->data);
+	ck_assert_int_eq(ck_lmdb_open(path, 0, 16, 0, &env), 0);
+	ck_assert_int_eq(ck_lmdb_dbi(env, "offsets", &dbi), 0);
+	ck_hwckpt_encode(val, &ck);
+	ck_assert_int_eq(ck_lmdb_put(env, dbi, key, (size_t)n, val, sizeof(val)), 0);
+	mdb_env_close(env);
+}
+
+/* Applies retention_ms 200 (after the records are older) and waits until
+ * the log start stops moving; returns the log's info. */
+static void retain_200ms(wcl_t *c, const char *topic, Chronik__Wal__LogInfo *info)
+{
+	Chronik__Wal__LogConfig cfg = CHRONIK__WAL__LOG_CONFIG__INIT;
+
+	cfg.segment_bytes = 1024;
+	cfg.retention_ms = 200;
+	ck_assert_int_eq(wcl_configure(c, topic, 0, &cfg, NULL), 0);
+	usleep(300 * 1000); /* the configure's retention runs on the sync thread */
+	ck_assert_int_eq(wcl_info(c, topic, 0, info), 0);
+}
+
+START_TEST(test_retention_bounded_by_hw)
+{
+	Chronik__Wal__LogConfig cfg = CHRONIK__WAL__LOG_CONFIG__INIT;
+	Chronik__Wal__LogInfo info;
+	int64_t sizes[64];
+	int n;
+	wit_t t;
+	wcl_t c;
+
+	start(&t, "cfghw");
+	wcl_connect(&c, &t);
+	cfg.segment_bytes = 1024;
+	ck_assert_int_eq(wcl_create(&c, "bounded", 0, &cfg), 0);
+	append_n(&c, "bounded", 30, 150);
+	n = segment_sizes(&t, "bounded", sizes, 64);
+	ck_assert_int_ge(n, 4);
+	usleep(300 * 1000);
+	/* HW 0 (nothing replicated): every record is old enough, none goes. */
+	put_hw(&t, "bounded", 0);
+	retain_200ms(&c, "bounded", &info);
+	ck_assert_int_eq(info.log_start_offset, 0);
+	ck_assert_int_eq(info.segments, n);
+	/* HW 20: the segments entirely below 20 go, the one holding 20 stays. */
+	put_hw(&t, "bounded", 20);
+	retain_200ms(&c, "bounded", &info);
+	ck_assert_int_gt(info.log_start_offset, 0);
+	ck_assert_int_le(info.log_start_offset, 20);
+	ck_assert_int_gt(info.segments, 1);
+	ck_assert_int_eq(info.log_end_offset, 60);
+	ck_assert_int_eq(wit_read_log(t.data, "bounded", 0, NULL, NULL), 60);
+	/* HW at the log end: all but the active segment go. */
+	put_hw(&t, "bounded", 60);
+	retain_200ms(&c, "bounded", &info);
+	ck_assert_int_eq(info.segments, 1);
+	ck_assert_int_gt(info.log_start_offset, 20);
+	wcl_close(&c);
+	wit_cleanup(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("wal_configure");
@@ -223,6 +300,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	ck_test_add_root(tc);
 	tcase_add_test(tc, test_roll_retention_and_max_message);
+	tcase_add_test(tc, test_retention_bounded_by_hw);
 	tcase_add_test(tc, test_retention_by_time);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);

@@ -18,7 +18,7 @@
 #include "ck_err.h"
 #include "ck_rand.h"
 #include "ck_testlib.h"
-#include "repl_ckpt.h"
+#include "ck_hwckpt.h"
 #include "repl_core.h"
 
 #define NODE 1
@@ -1009,43 +1009,43 @@ END_TEST
 START_TEST(test_ckpt_format)
 {
 	/* Golden: version 1, epoch 7, HW 0x0000000100000002, little-endian. */
-	static const uint8_t golden[REPL_CKPT_VALUE_LEN] = {1, 0, 0, 0, 7, 0, 0, 0,
+	static const uint8_t golden[CK_HWCKPT_VALUE_LEN] = {1, 0, 0, 0, 7, 0, 0, 0,
 	                                                    2, 0, 0, 0, 1, 0, 0, 0};
 	repl_ckpt_t ck = {.hw = 0x100000002LL, .leader_epoch = 7}, back = {-5, -5};
-	uint8_t val[REPL_CKPT_VALUE_LEN], bad[REPL_CKPT_VALUE_LEN];
-	char key[REPL_CKPT_KEY_MAX], small[8];
+	uint8_t val[CK_HWCKPT_VALUE_LEN], bad[CK_HWCKPT_VALUE_LEN];
+	char key[CK_HWCKPT_KEY_MAX], small[8];
 	char topic[REPL_TOPIC_MAX + 1];
 
-	repl_ckpt_encode(val, &ck);
+	ck_hwckpt_encode(val, &ck);
 	ck_assert_mem_eq(val, golden, sizeof(golden));
-	ck_assert_int_eq(repl_ckpt_decode(val, sizeof(val), &back), 0);
+	ck_assert_int_eq(ck_hwckpt_decode(val, sizeof(val), &back), 0);
 	ck_assert_int_eq(back.hw, ck.hw);
 	ck_assert_int_eq(back.leader_epoch, 7);
 	/* Wrong length, version, negative values: refused, output untouched. */
 	back = (repl_ckpt_t){-5, -5};
-	ck_assert_int_eq(repl_ckpt_decode(val, sizeof(val) - 1, &back), CK_E_CORRUPT);
+	ck_assert_int_eq(ck_hwckpt_decode(val, sizeof(val) - 1, &back), CK_E_CORRUPT);
 	memcpy(bad, val, sizeof(bad));
 	bad[0] = 2;
-	ck_assert_int_eq(repl_ckpt_decode(bad, sizeof(bad), &back), CK_E_CORRUPT);
+	ck_assert_int_eq(ck_hwckpt_decode(bad, sizeof(bad), &back), CK_E_CORRUPT);
 	memcpy(bad, val, sizeof(bad));
 	bad[15] = 0x80;
-	ck_assert_int_eq(repl_ckpt_decode(bad, sizeof(bad), &back), CK_E_CORRUPT);
+	ck_assert_int_eq(ck_hwckpt_decode(bad, sizeof(bad), &back), CK_E_CORRUPT);
 	memcpy(bad, val, sizeof(bad));
 	bad[7] = 0xff;
-	ck_assert_int_eq(repl_ckpt_decode(bad, sizeof(bad), &back), CK_E_CORRUPT);
+	ck_assert_int_eq(ck_hwckpt_decode(bad, sizeof(bad), &back), CK_E_CORRUPT);
 	ck_assert_int_eq(back.hw, -5);
 	/* Keys. */
-	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), "orders", 12), 12);
+	ck_assert_int_eq(ck_hwckpt_key(key, sizeof(key), "orders", 12), 12);
 	ck_assert_str_eq(key, "hw/orders-12");
-	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), "a-b", 0), 8);
+	ck_assert_int_eq(ck_hwckpt_key(key, sizeof(key), "a-b", 0), 8);
 	ck_assert_str_eq(key, "hw/a-b-0");
 	memset(topic, 'x', REPL_TOPIC_MAX);
 	topic[REPL_TOPIC_MAX] = '\0';
-	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), topic, INT32_MAX),
+	ck_assert_int_eq(ck_hwckpt_key(key, sizeof(key), topic, INT32_MAX),
 	                 3 + REPL_TOPIC_MAX + 1 + 10);
-	ck_assert_int_eq(repl_ckpt_key(small, sizeof(small), "orders", 1), CK_E_TOO_LARGE);
-	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), "", 1), CK_E_INVALID);
-	ck_assert_int_eq(repl_ckpt_key(key, sizeof(key), "t", -1), CK_E_INVALID);
+	ck_assert_int_eq(ck_hwckpt_key(small, sizeof(small), "orders", 1), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_hwckpt_key(key, sizeof(key), "", 1), CK_E_INVALID);
+	ck_assert_int_eq(ck_hwckpt_key(key, sizeof(key), "t", -1), CK_E_INVALID);
 }
 END_TEST
 

@@ -217,22 +217,34 @@ START_TEST(test_retention)
 	};
 	wal_log_cfg_t c = cfg1;
 
-	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 1000000), 0); /* unlimited */
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 1000000, -1), 0); /* unlimited */
 	c.retention_ms = 5000;
-	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7000), 1); /* 2000 is 5000 old: kept */
-	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7001), 2);
-	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 1000000), 4); /* never the active one */
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7000, -1),
+	                  1); /* 2000 is 5000 old: kept */
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7001, -1), 2);
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 1000000, -1),
+	                  4); /* never the active one */
 	c.retention_ms = -1;
 	c.retention_bytes = 250;
 	/* 450 bytes: dropping 100 leaves 350 >= 250, again 250 >= 250, then 150 < 250. */
-	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0), 2);
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, -1), 2);
 	c.retention_bytes = 0;
-	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0), 4);
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, -1), 4);
 	/* Either limit deletes; the first kept segment stops the scan. */
 	c.retention_bytes = 400;
 	c.retention_ms = 5000;
-	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7500), 2);
-	ck_assert_uint_eq(wal_retention_count(segs, 1, &c, 1 << 30), 0);
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7500, -1), 2);
+	ck_assert_uint_eq(wal_retention_count(segs, 1, &c, 1 << 30, -1), 0);
+	/* The high watermark bounds it: a segment goes only once the next
+	 * one begins at or below HW (every record of it replicated). */
+	c.retention_bytes = 0;
+	c.retention_ms = -1;
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, 0), 0);
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, 9), 0);
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, 10), 1);
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, 29), 2);
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, 30), 3);
+	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, 1000), 4);
 }
 END_TEST
 

@@ -468,14 +468,14 @@ START_TEST(test_retention_and_prealloc)
 	for (int g = 0; g < 20; g++)
 		fx_append(&f, 2, (unsigned)g);
 	n = ck_segment_list(f.dir, &bases);
-	ck_assert_int_ge(wal_store_retention(f.s, 0), 1);
+	ck_assert_int_ge(wal_store_retention(f.s, 0, -1), 1);
 	wal_store_stats(f.s, &st);
 	ck_assert_int_lt(st.segments, n);
 	ck_assert_uint_ge(st.size_bytes, 3000);
 	free(bases);
 	ck_assert_int_eq(ck_segment_list(f.dir, &bases), st.segments);
 	ck_assert_int_eq(st.start_offset, bases[0]);
-	ck_assert_int_eq(wal_store_retention(f.s, 0), 0); /* settled */
+	ck_assert_int_eq(wal_store_retention(f.s, 0, -1), 0); /* settled */
 	/* Preallocation: zeros ahead of the active segment, durable; readers
 	 * and recovery treat them as the end. */
 	wal_store_set_prealloc(f.s, 1000);

@@ -389,7 +389,7 @@ START_TEST(test_configure)
 	req.retention_bytes = 600;
 	ck_assert_int_eq(wal_log_cfg_resolve(&cfg_default, &req, &cfg), 0);
 	ck_assert_int_eq(wal_store_configure(s, &req, &cfg), 0);
-	ck_assert_int_gt(wal_store_retention(s, 3000), 0);
+	ck_assert_int_gt(wal_store_retention(s, 3000, -1), 0);
 	wal_store_stats(s, &st);
 	ck_assert_int_gt(st.start_offset, 0);
 	ck_assert_int_ge(st.size_bytes, 600);

@@ -1,9 +1,10 @@
 /*
- * repl_ckpt.c: key and value format of the replicator's HW checkpoints
- * (see repl_ckpt.h). Owned by replicator. Pure.
- * Not for: reading or writing LMDB (repl_meta.c).
+ * ck_hwckpt.c: key and value format of the replicator's HW checkpoints
+ * (see ck_hwckpt.h). Pure.
+ * Not for: reading or writing LMDB (replicator/repl_meta.c,
+ * walwriter/wal_sync.c).
  */
-#include "repl_ckpt.h"
+#include "ck_hwckpt.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -11,12 +12,12 @@
 #include "ck_buf.h"
 #include "ck_err.h"
 
-int repl_ckpt_key(char *buf, size_t len, const char *topic, int32_t partition)
+int ck_hwckpt_key(char *buf, size_t len, const char *topic, int32_t partition)
 {
 	size_t tlen = topic ? strlen(topic) : 0;
 	int n;
 
-	if (tlen == 0 || tlen > REPL_TOPIC_MAX || partition < 0)
+	if (tlen == 0 || tlen > CK_HWCKPT_TOPIC_MAX || partition < 0)
 		return CK_E_INVALID;
 	n = snprintf(buf, len, "hw/%s-%d", topic, (int)partition);
 	if (n < 0 || (size_t)n >= len)
@@ -24,21 +25,21 @@ int repl_ckpt_key(char *buf, size_t len, const char *topic, int32_t partition)
 	return n;
 }
 
-void repl_ckpt_encode(uint8_t out[REPL_CKPT_VALUE_LEN], const repl_ckpt_t *ck)
+void ck_hwckpt_encode(uint8_t out[CK_HWCKPT_VALUE_LEN], const ck_hwckpt_t *ck)
 {
-	ck_le32_put(out, REPL_CKPT_VERSION);
+	ck_le32_put(out, CK_HWCKPT_VERSION);
 	ck_le32_put(out + 4, (uint32_t)ck->leader_epoch);
 	ck_le32_put(out + 8, (uint32_t)(uint64_t)ck->hw);
 	ck_le32_put(out + 12, (uint32_t)((uint64_t)ck->hw >> 32));
 }
 
-int repl_ckpt_decode(const void *val, size_t len, repl_ckpt_t *ret)
+int ck_hwckpt_decode(const void *val, size_t len, ck_hwckpt_t *ret)
 {
 	const uint8_t *p = val;
 	int32_t epoch;
 	int64_t hw;
 
-	if (len != REPL_CKPT_VALUE_LEN || ck_le32_get(p) != REPL_CKPT_VERSION)
+	if (len != CK_HWCKPT_VALUE_LEN || ck_le32_get(p) != CK_HWCKPT_VERSION)
 		return CK_E_CORRUPT;
 	epoch = (int32_t)ck_le32_get(p + 4);
 	hw = (int64_t)((uint64_t)ck_le32_get(p + 8) | ((uint64_t)ck_le32_get(p + 12) << 32));
