@@ -69,15 +69,16 @@ else
 	# Short libFuzzer runs (clang only): the Kafka request decoder, the
 	# record bytes of a Produce with a member's subscription, the Raft core
 	# under what another raftd may send, raftd's metadata state machine, the
-	# consumer group coordinator, walwriter's idempotent producer state, and
-	# the replicator's high-watermark rule.
+	# consumer group coordinator, walwriter's idempotent producer state, the
+	# replicator's high-watermark rule, and topic config values as
+	# kafka-frontend and raftd read them.
 	if [ -n "$asan" ] && command -v clang >/dev/null; then
 		fuzz=build-fuzz
 		if { [ -f "$fuzz/build.ninja" ] || CC=clang meson setup "$fuzz" -Dfuzz=true \
 			>"$fuzz.setup.log" 2>&1; } &&
 			ninja -C "$fuzz" tests/fuzz/fuzz_kfk_request tests/fuzz/fuzz_records tests/fuzz/fuzz_raft \
 				tests/fuzz/fuzz_apply tests/fuzz/fuzz_group tests/fuzz/fuzz_pids \
-				tests/fuzz/fuzz_repl \
+				tests/fuzz/fuzz_repl tests/fuzz/fuzz_topic_cfg \
 				>"$fuzz.ninja.log" 2>&1; then
 			fuzz_built=1
 		else
@@ -85,7 +86,7 @@ else
 			tail -30 "$fuzz.setup.log" "$fuzz.ninja.log" 2>/dev/null
 		fi
 		for target in fuzz_kfk_request fuzz_records fuzz_raft fuzz_apply fuzz_group \
-			fuzz_pids fuzz_repl; do
+			fuzz_pids fuzz_repl fuzz_topic_cfg; do
 			echo "=== fuzzing: $target ($fuzz, ${FUZZ_SECS:-30} s) ==="
 			if [ -n "$fuzz_built" ] &&
 				tests/fuzz/run.sh "$fuzz" "${FUZZ_SECS:-30}" "$target" \

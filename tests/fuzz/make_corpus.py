@@ -24,6 +24,9 @@ cut back, time passing until producers expire.
 tests/fuzz/corpus-repl/ (fuzz_repl): a partition led here on three
 replicas, appends made durable, both followers fetching, time passing,
 the ISR shrunk and expanded.
+tests/fuzz/corpus-topic-cfg/ (fuzz_topic_cfg): a key byte (kfk_topic_cfg.h's
+order) and a value: retention.ms, retention.bytes, segment.bytes,
+max.message.bytes, cleanup.policy, message.timestamp.type, an unknown key.
 Run by hand after a new capture; the corpora are committed. Python 3
 standard library only.
 """
@@ -207,6 +210,21 @@ def repl_corpus():
     program = (meta + grow + fetch2 + fetch3 + bytes([0x09]) + grow + fetch2 +
                bytes([0x06, 200, 0x07, 0x09]) + fetch3 + fetch3 + bytes([0x87, 0x09]))
     write_seeds("corpus-repl", {"leader": program})
+    return topic_cfg_corpus()
+
+
+def topic_cfg_corpus():
+    # Keys in kfk_tcfg_key_t's order; 7 = a name of its own before '='.
+    seeds = {
+        "retention-ms": b"\x05604800000",
+        "retention-bytes": b"\x04-1",
+        "segment-bytes": b"\x061048576",
+        "max-message-bytes": b"\x011000000",
+        "cleanup-policy": b"\x00delete",
+        "timestamp-type": b"\x02LogAppendTime",
+        "unknown-key": b"\x07flush.ms=1000",
+    }
+    write_seeds("corpus-topic-cfg", seeds)
     return 0
 
 

@@ -9,8 +9,9 @@
 # under the temporary directory), fuzz_group (the consumer group
 # coordinator, tests/fuzz/corpus-group), fuzz_pids (idempotent
 # producers' state in walwriter, tests/fuzz/corpus-pids) or fuzz_repl (the
-# replicator's HW rule and ISR decisions, tests/fuzz/corpus-repl). BUILD
-# must be
+# replicator's HW rule and ISR decisions, tests/fuzz/corpus-repl) or
+# fuzz_topic_cfg (a topic config value as kafka-frontend and raftd read it,
+# tests/fuzz/corpus-topic-cfg). BUILD must be
 # configured with
 #   CC=clang meson setup BUILD -Dfuzz=true
 # New inputs go to a temporary directory that is removed afterwards; crash
@@ -19,7 +20,7 @@
 set -eu
 
 if [ $# -lt 1 ]; then
-	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft|fuzz_apply|fuzz_group|fuzz_pids|fuzz_repl]]" >&2
+	echo "usage: $0 BUILD [SECONDS [fuzz_kfk_request|fuzz_records|fuzz_raft|fuzz_apply|fuzz_group|fuzz_pids|fuzz_repl|fuzz_topic_cfg]]" >&2
 	exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +35,7 @@ fuzz_apply) corpus=$here/corpus-apply ;;
 fuzz_group) corpus=$here/corpus-group ;;
 fuzz_pids) corpus=$here/corpus-pids ;;
 fuzz_repl) corpus=$here/corpus-repl ;;
+fuzz_topic_cfg) corpus=$here/corpus-topic-cfg ;;
 *)
 	echo "run.sh: unknown target $target" >&2
 	exit 2
