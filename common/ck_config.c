@@ -157,6 +157,9 @@ const char ck_config_default_toml[] =
     "group_max_session_timeout_ms = 1_800_000\n"
     "group_initial_rebalance_delay_ms = 0     # a new group's first join phase waits this\n"
     "group_max_size = 1000                    # members per consumer group\n"
+    "offsets_retention_ms = 604_800_000       # committed offsets of a group without\n"
+    "                                         # members expire after this (0: never)\n"
+    "offsets_retention_check_interval_ms = 600_000\n"
     "\n"
     "# Other nodes of a cluster, one table per node id (including this one):\n"
     "# [peer.2]\n"
@@ -217,6 +220,8 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->kafka_group_max_session_ms = 1800000;
 	cfg->kafka_group_initial_delay_ms = 0;
 	cfg->kafka_group_max_size = 1000;
+	cfg->kafka_offsets_retention_ms = (int64_t)7 * 24 * 3600 * 1000;
+	cfg->kafka_offsets_check_ms = 600000;
 }
 
 /* ---- the key table ---------------------------------------------------- */
@@ -322,6 +327,10 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
     CK_CFG_KEY("kafka", "group_initial_rebalance_delay_ms", CK_CFG_I32,
                kafka_group_initial_delay_ms, 0, INT32_MAX),
     CK_CFG_KEY("kafka", "group_max_size", CK_CFG_I32, kafka_group_max_size, 1, INT32_MAX),
+    CK_CFG_KEY("kafka", "offsets_retention_ms", CK_CFG_I64, kafka_offsets_retention_ms, 0,
+               INT64_MAX / 2),
+    CK_CFG_KEY("kafka", "offsets_retention_check_interval_ms", CK_CFG_I32, kafka_offsets_check_ms,
+               1, INT32_MAX),
 };
 
 #define CK_CFG_KEY_COUNT CK_ARRAY_LEN(ck_cfg_keys)

@@ -167,6 +167,10 @@ typedef struct {
 	int32_t kafka_group_max_session_ms;   /* group_max_session_timeout_ms (1800000) */
 	int32_t kafka_group_initial_delay_ms; /* group_initial_rebalance_delay_ms (0) */
 	int32_t kafka_group_max_size;         /* group_max_size (1000) */
+	/* Offset expiry (Kafka's offsets.retention.minutes, in ms; 0 = never)
+	 * and how often the coordinator looks (offsets.retention.check.interval.ms). */
+	int64_t kafka_offsets_retention_ms; /* offsets_retention_ms (7 days) */
+	int32_t kafka_offsets_check_ms;     /* offsets_retention_check_interval_ms (600000) */
 
 	/* [peer.N] tables: raft, replication, kafka = host:port */
 	ck_config_peer_t peers[CK_CONFIG_PEERS_MAX];

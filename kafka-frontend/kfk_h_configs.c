@@ -119,7 +119,7 @@ static void kfk_dc_topic(kfk_dc_ctx_t *c, const kfk_topic_t *t)
 static void kfk_dc_broker(kfk_dc_ctx_t *c)
 {
 	kfk_srv_t *s = c->req->srv;
-	char v[10][32];
+	char v[12][32];
 	struct {
 		const char *name;
 		const char *value;
@@ -138,6 +138,8 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 	    {"message.max.bytes", v[5], KFK_CFG_TYPE_INT},
 	    {"min.insync.replicas", v[6], KFK_CFG_TYPE_INT},
 	    {"num.partitions", v[7], KFK_CFG_TYPE_INT},
+	    {"offsets.retention.check.interval.ms", v[10], KFK_CFG_TYPE_LONG},
+	    {"offsets.retention.minutes", v[11], KFK_CFG_TYPE_INT},
 	    {"socket.request.max.bytes", v[8], KFK_CFG_TYPE_INT},
 	};
 
@@ -155,6 +157,13 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 		(void)snprintf(v[9], sizeof(v[9]), "%" PRIu64, s->set.idle_timeout_ms);
 	else
 		(void)snprintf(v[9], sizeof(v[9]), "-1");
+	(void)snprintf(v[10], sizeof(v[10]), "%d", (int)s->set.offsets_check_ms);
+	/* Whole minutes, as Kafka's; "never" (0 ms here) is -1. */
+	if (s->set.offsets_retention_ms > 0)
+		(void)snprintf(v[11], sizeof(v[11]), "%" PRId64,
+		               CK_MAX(s->set.offsets_retention_ms / 60000, (int64_t)1));
+	else
+		(void)snprintf(v[11], sizeof(v[11]), "-1");
 	for (size_t i = 0; i < CK_ARRAY_LEN(rows); i++) {
 		if (kfk_dc_wanted(c, rows[i].name))
 			kfk_dc_add(c, rows[i].name, rows[i].value, KFK_CFG_SOURCE_STATIC_BROKER,

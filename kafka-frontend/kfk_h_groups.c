@@ -10,7 +10,7 @@
  * response waits). A timer ticks the core every 100 ms and drops the groups
  * this node no longer coordinates (a broker came or went): their members
  * hear NOT_COORDINATOR and find the new coordinator, as after a Kafka
- * coordinator move.
+ * coordinator move; the same tick drives offset expiry (kfk_expire.c).
  * Not for: offsets and group listings (kfk_h_group_admin.c).
  */
 #define CK_LOG_SUBSYSTEM "groups"
@@ -111,10 +111,14 @@ static void kfk_groups_tick(evutil_socket_t fd, short what, void *arg)
 	kfk_srv_t *s = arg;
 	kfk_group_t *g;
 	size_t it = 0;
+	uint64_t now = ck_clock_mono_ms();
 
 	(void)fd;
 	(void)what;
-	kfk_gcore_tick(&s->groups, ck_clock_mono_ms());
+	/* First: a group that became Empty since the last tick is seen once
+	 * more before the core drops it. */
+	kfk_expire_tick(s, now);
+	kfk_gcore_tick(&s->groups, now);
 	if (ck_hash_count(&s->groups.groups) == 0)
 		return;
 	kfk_meta_refresh(s);
@@ -138,6 +142,7 @@ int kfk_groups_start(kfk_srv_t *s)
 	struct timeval tv = {0, KFK_GROUP_TICK_MS * 1000};
 
 	kfk_gcore_init(&s->groups, &set, kfk_group_join_done, kfk_group_sync_done, s);
+	kfk_offexp_init(&s->offexp);
 	s->groups_ev = event_new(s->base, -1, EV_PERSIST, kfk_groups_tick, s);
 	if (!s->groups_ev)
 		return -ENOMEM;
@@ -158,6 +163,7 @@ void kfk_groups_stop(kfk_srv_t *s)
 void kfk_groups_free(kfk_srv_t *s)
 {
 	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
+	kfk_offexp_free(&s->offexp);
 	if (s->groups_ev)
 		event_free(s->groups_ev);
 	s->groups_ev = NULL;

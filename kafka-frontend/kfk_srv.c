@@ -48,6 +48,8 @@ void kfk_settings_from_config(const ck_config_t *cfg, kfk_settings_t *ret)
 	ret->group_max_session_ms = cfg->kafka_group_max_session_ms;
 	ret->group_initial_delay_ms = cfg->kafka_group_initial_delay_ms;
 	ret->group_max_size = cfg->kafka_group_max_size;
+	ret->offsets_retention_ms = cfg->kafka_offsets_retention_ms;
+	ret->offsets_check_ms = cfg->kafka_offsets_check_ms;
 }
 
 static void kfk_srv_accept(int fd, void *arg)

@@ -29,6 +29,7 @@
 #include "ck_segment.h"
 #include "kfk_group_core.h"
 #include "kfk_idmap.h"
+#include "kfk_offexp.h"
 #include "kfk_pid_core.h"
 #include "kfk_protocol.h"
 #include "kfk_respq.h"
@@ -60,6 +61,8 @@ typedef struct {
 	int32_t group_max_session_ms; /* group_max_session_timeout_ms */
 	int32_t group_initial_delay_ms; /* group_initial_rebalance_delay_ms */
 	int32_t group_max_size;         /* group_max_size */
+	int64_t offsets_retention_ms;   /* offsets_retention_ms (0: never) */
+	int32_t offsets_check_ms;       /* offsets_retention_check_interval_ms */
 } kfk_settings_t;
 
 /* The settings of CFG's [kafka] table (validated by ck_config). */
@@ -195,6 +198,9 @@ int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group);
 int kfk_groups_start(kfk_srv_t *s);
 void kfk_groups_stop(kfk_srv_t *s);
 void kfk_groups_free(kfk_srv_t *s);
+/* Offset expiry (kfk_expire.c), from the group tick at MONO_MS: marks
+ * the live groups as seen and sweeps once per check interval. */
+void kfk_expire_tick(kfk_srv_t *s, uint64_t mono_ms);
 
 /* ---- connections (kfk_conn.c) ---- */
 
@@ -516,6 +522,11 @@ struct kfk_srv {
 	/* Consumer groups this node coordinates (kfk_h_groups.c). */
 	kfk_gcore_t groups;
 	struct event *groups_ev;
+	/* Offset expiry (kfk_expire.c): when groups were last seen, the next
+	 * sweep (monotonic ms) and its proposals in flight. */
+	kfk_offexp_t offexp;
+	uint64_t expire_next_ms;
+	int expire_inflight;
 	/* Producer ids (kfk_h_producer_id.c): the block InitProducerId hands
 	 * ids out from (empty at start), and the requests waiting for the
 	 * allocation in flight (pid_busy), oldest first. */

@@ -801,8 +801,31 @@ static int raftd_delete_group(const raftd_apply_t *a, MDB_txn *txn,
 	return r < 0 ? r : raftd_result(ret, 0, "group %s deleted", c->group);
 }
 
-/* OffsetDelete: partitions without an offset are no error (every node
- * skips the same ones). */
+/* Whether the offset of GROUP for TOPIC/PARTITION may go under C: always,
+ * unless C expires offsets and this one was committed at or after its
+ * cutoff (or is unreadable: left for an explicit delete). Returns 1, 0 or
+ * an error. */
+static int raftd_offset_expired(const raftd_apply_t *a, MDB_txn *txn,
+                                const Chronik__Meta__DeleteOffsets *c, const char *topic,
+                                int32_t partition)
+{
+	Chronik__Meta__GroupOffsetRecord *rec;
+	int r;
+
+	if (c->expired_before_ms <= 0)
+		return 1;
+	r = ck_meta_group_offset_get(a->meta, txn, c->group, topic, partition, &rec);
+	if (r == CK_E_NOT_FOUND || r == CK_E_CORRUPT || r == CK_E_TOO_LARGE)
+		return 0;
+	if (r < 0)
+		return r;
+	r = rec->commit_ms < c->expired_before_ms;
+	chronik__meta__group_offset_record__free_unpacked(rec, NULL);
+	return r;
+}
+
+/* OffsetDelete and offset expiry: partitions without an offset are no
+ * error (every node skips the same ones). */
 static int raftd_delete_offsets(const raftd_apply_t *a, MDB_txn *txn,
                                 const Chronik__Meta__DeleteOffsets *c, raftd_apply_result_t *ret)
 {
@@ -816,6 +839,11 @@ static int raftd_delete_offsets(const raftd_apply_t *a, MDB_txn *txn,
 
 		if (!p->topic || !p->topic[0] || p->partition < 0)
 			continue;
+		r = raftd_offset_expired(a, txn, c, p->topic, p->partition);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
 		r = ck_meta_group_offset_del(a->meta, txn, c->group, p->topic, p->partition);
 		if (r == CK_E_NOT_FOUND)
 			continue;
@@ -823,7 +851,8 @@ static int raftd_delete_offsets(const raftd_apply_t *a, MDB_txn *txn,
 			return r;
 		n++;
 	}
-	return raftd_result(ret, 0, "deleted %zu offsets of group %s", n, c->group);
+	return raftd_result(ret, 0, "%s %zu offsets of group %s",
+	                    c->expired_before_ms > 0 ? "expired" : "deleted", n, c->group);
 }
 
 static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,

@@ -271,6 +271,7 @@ static void build(rd_t *r, build_t *b, uint8_t kind)
 			b->gpp[i] = &b->gp[i];
 		}
 		b->u.dof.partitions = b->gpp;
+		b->u.dof.expired_before_ms = (kind & 0x80) ? i32(r) : 0; /* expiry */
 		c->cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS;
 		c->delete_offsets = &b->u.dof;
 		break;

@@ -31,6 +31,12 @@ offset.
     NON_EMPTY_GROUP, of the emptied group succeeds (offsets gone, the group
     no longer listed, committed() back to none), of a deleted group is
     GROUP_ID_NOT_FOUND.
+  GroupsConfluent.test_offsets_expire: with offsets_retention_ms 4 s, a
+    memberless group's offsets expire no sooner than the retention after its
+    commit and the group is no longer listed; a subscribed member's group
+    keeps its offsets past the retention and loses them a retention after
+    the member leaves; an offset committed again stays until its own
+    retention has passed.
   GroupsConfluent.test_commit_errors_raw: OffsetCommit (raw request, the
     highest version of 2-7 served) against a Stable group is refused with
     UNKNOWN_MEMBER_ID for an unknown member and for a memberless commit,
@@ -595,6 +601,82 @@ class GroupsConfluent(GroupCase):
         res = admin.delete_consumer_groups([group])
         self.assertEqual(res, [(group, kerr.GroupIdNotFoundError)],
                          'DeleteGroups of a deleted group')
+
+    def test_offsets_expire(self):
+        """Offset expiry (Kafka's offsets.retention.minutes; here
+        offsets_retention_ms = 4 s, checked every 0.3 s): the offsets of a
+        group without members go once the retention has passed since both
+        their commit and the last time the coordinator saw the group, and
+        the group is no longer listed; a member that stays subscribed keeps
+        its group's offsets however old its commit, and they expire only
+        after it leaves; a group that commits again keeps its new offset."""
+        ret = 4.0
+        node = self.node(config_extra='[kafka]\noffsets_retention_ms = 4000\n'
+                                      'offsets_retention_check_interval_ms = 300\n').start()
+        self.require_group_apis(node)
+        topic = topic_name('grp-exp')
+        gone, live, again = (topic_name('g-exp-gone'), topic_name('g-exp-live'),
+                             topic_name('g-exp-again'))
+        create_topic(node, topic, 2)
+        produce_ids(node.bootstrap, topic, range(20), 2)
+        admin = self.admin(node)
+
+        s = self.ck_consumer(node.bootstrap, gone)
+        s.assign([ck.TopicPartition(topic, 0, 0)])
+        self.commit_sync(s, [ck.TopicPartition(topic, 0, 5), ck.TopicPartition(topic, 1, 3)])
+        t_gone = time.monotonic()
+        self.close(s)
+        a = self.ck_consumer(node.bootstrap, again)
+        a.assign([ck.TopicPartition(topic, 1, 0)])
+        self.commit_sync(a, [ck.TopicPartition(topic, 1, 2)])
+        m = self.ck_consumer(node.bootstrap, live)
+        m.subscribe([topic])
+        self.wait_assignment({'m': m}, topic, lambda x: x['m'] == {0, 1}, JOIN_S,
+                             'both partitions for the subscribed member', quiet=False)
+        self.commit_sync(m, [ck.TopicPartition(topic, 0, 7), ck.TopicPartition(topic, 1, 8)])
+        t_live = time.monotonic()
+        self.assertEqual(self.group_offsets(admin, gone, topic), {0: 5, 1: 3})
+
+        # Well inside the retention nothing goes.
+        time.sleep(1.0)
+        self.assertEqual(self.group_offsets(admin, gone, topic), {0: 5, 1: 3},
+                         'offsets expired before the retention passed')
+        # "again" commits anew halfway; the member keeps polling.
+        self.commit_sync(a, [ck.TopicPartition(topic, 1, 4)])
+        t_again = time.monotonic()
+        self.close(a)
+
+        def expired():
+            got, errors = [], {}
+            self.pump({'m': m}, got, errors, 0.2)
+            return self.group_offsets(admin, gone, topic) == {}
+        wait_for(expired, ret + 10, 'the memberless group\'s offsets to expire', interval=0.3)
+        waited = time.monotonic() - t_gone
+        self.assertGreaterEqual(waited, ret - 0.5, 'expired %.1f s after the commit' % waited)
+        self.assertNotIn(gone, [g[0] for g in admin.list_consumer_groups()],
+                         'ListGroups of a group whose offsets all expired')
+        c = self.ck_consumer(node.bootstrap, gone)
+        self.assertEqual(self.committed(c, topic, 2), {0: ck.OFFSET_INVALID,
+                                                       1: ck.OFFSET_INVALID},
+                         'committed() after expiry')
+        self.close(c)
+        if time.monotonic() - t_again < ret - 0.5:
+            self.assertEqual(self.group_offsets(admin, again, topic), {1: 4},
+                             'a group\'s offset committed again expired early')
+        # The member was seen live all along: its commit, older than the
+        # retention by now, stays.
+        got, errors = [], {}
+        self.pump({'m': m}, got, errors, max(0.0, ret + 1.5 - (time.monotonic() - t_live)))
+        self.assertEqual(self.group_offsets(admin, live, topic), {0: 7, 1: 8},
+                         'offsets of a group with a member expired')
+        self.close(m)
+        t_left = time.monotonic()
+        wait_for(lambda: self.group_offsets(admin, live, topic) == {}, ret + 10,
+                 'the offsets of the group its member left to expire', interval=0.3)
+        self.assertGreaterEqual(time.monotonic() - t_left, ret - 0.5,
+                                'expired sooner than the retention after the member left')
+        wait_for(lambda: self.group_offsets(admin, again, topic) == {}, ret + 10,
+                 'the offset committed again to expire too', interval=0.3)
 
     def test_offset_delete(self):
         """OffsetDelete (librdkafka's DeleteConsumerGroupOffsets) with Kafka's

@@ -179,6 +179,8 @@ CHECK(k_kinfl, c->kafka_max_inflight_requests == 8)
 CHECK(k_kout, c->kafka_max_queued_response_bytes == 1048576)
 CHECK(k_kdrain, c->kafka_drain_timeout_ms == 0)
 CHECK(k_kqreq, c->kafka_queued_max_request_bytes == 4294967296LL)
+CHECK(k_koret, c->kafka_offsets_retention_ms == 86400000)
+CHECK(k_kochk, c->kafka_offsets_check_ms == 2500)
 
 static const key_case_t key_cases[] = {
 	{"node", "id", "3", "CHRONIK_NODE_ID", "3", k_id},
@@ -253,6 +255,10 @@ static const key_case_t key_cases[] = {
 	{"kafka", "drain_timeout_ms", "0", "CHRONIK_KAFKA_DRAIN_TIMEOUT_MS", "0", k_kdrain},
 	{"kafka", "queued_max_request_bytes", "4_294_967_296",
 	 "CHRONIK_KAFKA_QUEUED_MAX_REQUEST_BYTES", "4294967296", k_kqreq},
+	{"kafka", "offsets_retention_ms", "86_400_000", "CHRONIK_KAFKA_OFFSETS_RETENTION_MS",
+	 "86400000", k_koret},
+	{"kafka", "offsets_retention_check_interval_ms", "2500",
+	 "CHRONIK_KAFKA_OFFSETS_RETENTION_CHECK_INTERVAL_MS", "2500", k_kochk},
 };
 
 #define N_KEYS (sizeof(key_cases) / sizeof(key_cases[0]))

@@ -1441,6 +1441,39 @@ START_TEST(test_delete_offsets)
 }
 END_TEST
 
+/* Offset expiry: a DeleteOffsets with expired_before_ms takes only the
+ * offsets committed before it; one committed again since (the race with
+ * a consumer coming back) stays, and so do the group's other offsets. */
+START_TEST(test_expire_offsets)
+{
+	static const char *const t1[] = {"a", "a", "a.b", "nope"};
+	static const int32_t p1[] = {0, 1, 0, 0};
+	Chronik__Meta__MetadataCommand *cmd;
+	char msg[RAFTD_APPLY_MSG_MAX];
+	commit_t co;
+
+	two_groups("g.x", 1000);
+	commit_init(&co, "g", 5000); /* a/1 committed again, later */
+	commit_add(&co, "a", 1, 2);
+	ck_assert_int_eq(apply(5, &co.cmd), 0);
+	cmd = (Chronik__Meta__MetadataCommand *)delete_offsets_cmd("g", 4, t1, p1);
+	cmd->delete_offsets->expired_before_ms = 5000;
+	ck_assert_int_eq(apply_msg(6, cmd, msg), 0);
+	ck_assert_str_eq(msg, "expired 2 offsets of group g");
+	ck_assert_int_eq(committed("g", "a", 0, 0), -1);
+	ck_assert_int_eq(committed("g", "a", 1, 5000), 2); /* committed at the cutoff */
+	ck_assert_int_eq(committed("g", "a.b", 0, 0), -1);
+	ck_assert_int_eq(committed("g.x", "a", 0, 1000), 1); /* not named */
+	/* A cutoff after the last commit takes it too. */
+	cmd = (Chronik__Meta__MetadataCommand *)delete_offsets_cmd("g", 4, t1, p1);
+	cmd->delete_offsets->expired_before_ms = 5001;
+	ck_assert_int_eq(apply_msg(7, cmd, msg), 0);
+	ck_assert_str_eq(msg, "expired 1 offsets of group g");
+	ck_assert_int_eq(committed("g", "a", 1, 0), -1);
+	ck_assert_uint_eq(parts_index(), 2);
+}
+END_TEST
+
 /* DeleteTopic drops the topic's offsets in every group, so the topic
  * created again starts without them; other topics' offsets stay. */
 START_TEST(test_delete_topic_drops_offsets)
@@ -1789,6 +1822,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_commit_offsets_invalid);
 	tcase_add_test(tc, test_delete_group);
 	tcase_add_test(tc, test_delete_offsets);
+	tcase_add_test(tc, test_expire_offsets);
 	tcase_add_test(tc, test_delete_topic_drops_offsets);
 	tcase_add_test(tc, test_alter_touches_log);
 	tcase_add_test(tc, test_replay_deterministic);
