@@ -10,7 +10,9 @@
  * proposes one DeleteOffsets naming its offsets committed before the
  * cutoff, with expired_before_ms = the cutoff: raftd deletes only those
  * still older then, so a commit that races the sweep is kept. A group
- * whose offsets all go is gone (groups exist through their offsets).
+ * whose offsets all go is gone (groups exist through their offsets). A
+ * Stable consumer group loses only the offsets of topics none of its
+ * members subscribes to, a retention after their commit.
  * A sweep proposes at most KFK_EXPIRE_GROUPS_MAX groups and
  * KFK_EXPIRE_PARTS_MAX offsets; what is left waits for the next, one
  * second later. No sweep starts while one's proposals are in flight.
@@ -37,6 +39,7 @@
 typedef struct {
 	char *group;
 	int64_t cutoff;
+	const kfk_group_t *live; /* a Stable consumer group: unsubscribed topics only */
 	Chronik__Meta__GroupPartition *parts;
 	size_t n, cap;
 } kfk_expire_group_t;
@@ -69,7 +72,8 @@ static int kfk_expire_offset(void *arg, const char *topic, int32_t partition,
 	kfk_expire_group_t *g = &w->groups[w->n - 1];
 	Chronik__Meta__GroupPartition *gp;
 
-	if (rec->commit_ms >= g->cutoff)
+	if (rec->commit_ms >= g->cutoff ||
+	    (g->live && kfk_gcore_offset_delete_check(g->live, kfk_str(topic)) != KFK_ERR_NONE))
 		return 0;
 	if (w->parts >= KFK_EXPIRE_PARTS_MAX) {
 		w->full = true;
@@ -95,20 +99,31 @@ static int kfk_expire_offset(void *arg, const char *topic, int32_t partition,
 	return 0;
 }
 
-/* One stored group: live, waiting, or with offsets to expire. */
+/* One stored group: live, waiting, or with offsets to expire. A live
+ * group keeps them, except a Stable consumer group those of topics no
+ * member subscribes to, once committed a retention ago (Kafka's rule). */
 static int kfk_expire_visit(void *arg, const char *group)
 {
 	kfk_expire_walk_t *w = arg;
 	kfk_srv_t *s = w->s;
+	const kfk_group_t *live = kfk_gcore_find(&s->groups, kfk_str(group));
 	kfk_expire_group_t *g;
 	int64_t cutoff;
 	int r;
 
 	if (!kfk_group_is_mine(s, kfk_str(group)))
 		return 0; /* forgotten: met again, it waits anew */
-	if (kfk_gcore_find(&s->groups, kfk_str(group)))
-		return kfk_offexp_live(&s->offexp, group, w->now_ms) < 0 ? -ENOMEM : 0;
-	cutoff = kfk_offexp_cutoff(&s->offexp, group, w->now_ms, s->set.offsets_retention_ms);
+	if (live) {
+		if (kfk_offexp_live(&s->offexp, group, w->now_ms) < 0)
+			return -ENOMEM;
+		if (live->state != KFK_GROUP_STABLE || live->nmembers == 0 ||
+		    strcmp(live->protocol_type, "consumer") != 0)
+			return 0;
+		cutoff = w->now_ms - s->set.offsets_retention_ms + 1;
+	} else {
+		cutoff =
+		    kfk_offexp_cutoff(&s->offexp, group, w->now_ms, s->set.offsets_retention_ms);
+	}
 	if (cutoff <= 0)
 		return cutoff < 0 ? (int)cutoff : 0;
 	if (w->n >= KFK_EXPIRE_GROUPS_MAX || w->parts >= KFK_EXPIRE_PARTS_MAX) {
@@ -127,6 +142,7 @@ static int kfk_expire_visit(void *arg, const char *group)
 	g = &w->groups[w->n++];
 	memset(g, 0, sizeof(*g));
 	g->cutoff = cutoff;
+	g->live = live;
 	g->group = strdup(group);
 	if (!g->group)
 		return -ENOMEM;

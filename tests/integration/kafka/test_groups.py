@@ -34,8 +34,8 @@ offset.
   GroupsConfluent.test_offsets_expire: with offsets_retention_ms 4 s, a
     memberless group's offsets expire no sooner than the retention after its
     commit and the group is no longer listed; a subscribed member's group
-    keeps its offsets past the retention and loses them a retention after
-    the member leaves; an offset committed again stays until its own
+    keeps its offsets of the topic subscribed past the retention (not that
+    of another topic) and loses them a retention after the member leaves; an offset committed again stays until its own
     retention has passed.
   GroupsConfluent.test_commit_errors_raw: OffsetCommit (raw request, the
     highest version of 2-7 served) against a Stable group is refused with
@@ -608,8 +608,9 @@ class GroupsConfluent(GroupCase):
         group without members go once the retention has passed since both
         their commit and the last time the coordinator saw the group, and
         the group is no longer listed; a member that stays subscribed keeps
-        its group's offsets however old its commit, and they expire only
-        after it leaves; a group that commits again keeps its new offset."""
+        its group's offsets of the topic it subscribes to however old their
+        commit (not its offset of another topic), and they expire only a
+        retention after it leaves; a group that commits again keeps its new offset."""
         ret = 4.0
         node = self.node(config_extra='[kafka]\noffsets_retention_ms = 4000\n'
                                       'offsets_retention_check_interval_ms = 300\n').start()
@@ -617,7 +618,9 @@ class GroupsConfluent(GroupCase):
         topic = topic_name('grp-exp')
         gone, live, again = (topic_name('g-exp-gone'), topic_name('g-exp-live'),
                              topic_name('g-exp-again'))
+        other = topic_name('grp-exp-other')
         create_topic(node, topic, 2)
+        create_topic(node, other, 1)
         produce_ids(node.bootstrap, topic, range(20), 2)
         admin = self.admin(node)
 
@@ -633,9 +636,15 @@ class GroupsConfluent(GroupCase):
         m.subscribe([topic])
         self.wait_assignment({'m': m}, topic, lambda x: x['m'] == {0, 1}, JOIN_S,
                              'both partitions for the subscribed member', quiet=False)
-        self.commit_sync(m, [ck.TopicPartition(topic, 0, 7), ck.TopicPartition(topic, 1, 8)])
+        self.commit_sync(m, [ck.TopicPartition(topic, 0, 7), ck.TopicPartition(topic, 1, 8),
+                             ck.TopicPartition(other, 0, 1)])
         t_live = time.monotonic()
         self.assertEqual(self.group_offsets(admin, gone, topic), {0: 5, 1: 3})
+
+        def live_offsets():
+            offs = admin.list_consumer_group_offsets(live)
+            return {(tp.topic, tp.partition): om.offset for tp, om in offs.items()}
+        self.assertEqual(live_offsets(), {(topic, 0): 7, (topic, 1): 8, (other, 0): 1})
 
         # Well inside the retention nothing goes.
         time.sleep(1.0)
@@ -663,12 +672,14 @@ class GroupsConfluent(GroupCase):
         if time.monotonic() - t_again < ret - 0.5:
             self.assertEqual(self.group_offsets(admin, again, topic), {1: 4},
                              'a group\'s offset committed again expired early')
-        # The member was seen live all along: its commit, older than the
-        # retention by now, stays.
+        # The member was seen live all along: its commits of the topic it
+        # subscribes to, older than the retention by now, stay; that of the
+        # topic it does not subscribe to goes (Kafka's rule for a Stable
+        # consumer group).
         got, errors = [], {}
         self.pump({'m': m}, got, errors, max(0.0, ret + 1.5 - (time.monotonic() - t_live)))
-        self.assertEqual(self.group_offsets(admin, live, topic), {0: 7, 1: 8},
-                         'offsets of a group with a member expired')
+        self.assertEqual(live_offsets(), {(topic, 0): 7, (topic, 1): 8},
+                         'offsets of a group with a member')
         self.close(m)
         t_left = time.monotonic()
         wait_for(lambda: self.group_offsets(admin, live, topic) == {}, ret + 10,
