@@ -42,7 +42,7 @@
 /* Brokers considered, at most (the lowest ids): a bound for the stack. */
 #define KFK_COORD_BROKERS_MAX 1024
 
-/* A broker that may coordinate: live (unfenced, or this node). */
+/* A broker that may coordinate (unfenced; kfk_h_cluster.c picks them). */
 typedef struct {
 	int32_t id;
 	const char *host; /* advertised Kafka host; "" or NULL when unknown */

@@ -84,20 +84,26 @@ void kfk_h_describe_cluster(kfk_req_t *req)
 	kfk_req_respond(req, &resp);
 }
 
-/* The brokers that may coordinate (kfk_coord_core.h): the unfenced ones
- * and this node, ascending ids (kfk_meta_brokers), so every node picks
- * alike. LIVE has room for every broker; returns how many. */
-static int kfk_coord_live(kfk_srv_t *s, const kfk_broker_t *b, int nb, kfk_coord_broker_t *live)
+/* The brokers that may coordinate (kfk_coord_core.h): the unfenced ones,
+ * ascending ids (kfk_meta_brokers), so that every node with the same view
+ * picks alike -- this node too while it is fenced (just restarted, say): were
+ * it to count itself, it would claim groups the other nodes place elsewhere
+ * and a group would have two coordinators. When none is unfenced (a cluster
+ * starting), every registered broker counts, again alike on every node.
+ * LIVE has room for every broker; returns how many. */
+static int kfk_coord_live(const kfk_broker_t *b, int nb, kfk_coord_broker_t *live)
 {
 	int k = 0;
 
-	for (int i = 0; i < nb; i++) {
-		if (b[i].fenced && b[i].id != s->cfg->node_id)
-			continue;
-		live[k].id = b[i].id;
-		live[k].host = b[i].host;
-		live[k].port = b[i].port;
-		k++;
+	for (int pass = 0; pass < 2 && k == 0; pass++) {
+		for (int i = 0; i < nb; i++) {
+			if (b[i].fenced && pass == 0)
+				continue;
+			live[k].id = b[i].id;
+			live[k].host = b[i].host;
+			live[k].port = b[i].port;
+			k++;
+		}
 	}
 	return k;
 }
@@ -110,7 +116,7 @@ int32_t kfk_group_coordinator(kfk_srv_t *s, kfk_str_t group)
 
 	if (kfk_meta_brokers(s, &b, &nb) < 0 || nb <= 0)
 		return s->cfg->node_id; /* alone: only this node can */
-	k = kfk_coord_live(s, b, nb < KFK_COORD_BROKERS_MAX ? nb : KFK_COORD_BROKERS_MAX, live);
+	k = kfk_coord_live(b, nb < KFK_COORD_BROKERS_MAX ? nb : KFK_COORD_BROKERS_MAX, live);
 	return k > 0 ? live[kfk_coord_pick(group, k)].id : -1;
 }
 
@@ -135,7 +141,7 @@ void kfk_h_find_coordinator(kfk_req_t *req)
 			kfk_req_fail_conn(req, "out of memory");
 			return;
 		}
-		k = kfk_coord_live(s, b, nb, live);
+		k = kfk_coord_live(b, nb, live);
 	}
 	r = kfk_coord_answer(rq, req->api_version, live, k, &req->arena, &resp);
 	if (r < 0) {

@@ -20,7 +20,10 @@ with Kafka, whose controller fences a broker whose log directory failed:
   - the ballast deleted, the node is unfenced and back in every ISR within
     60 s;
   - with the producer stopped: every acknowledged message is read back and
-    the three nodes' logs hold the same batches; no process restarted.
+    the three nodes' logs hold the same batches; no process restarted;
+  - while the node is fenced, every node, the full one too, names the same
+    coordinator for a consumer group, never the full node (two nodes
+    claiming one group would split its members).
 Needs root (the tmpfs; else SKIP).
 Not for: a single node's full disk (kafka_durability test_disk_full),
 random faults (test_data_chaos.py).
@@ -33,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
 from kharness import main, require_module, wait_for  # noqa: E402
+import kproto  # noqa: E402
 import test_data_chaos  # noqa: E402
 
 TMPFS_MB = 64
@@ -57,6 +61,22 @@ class DataDiskFull(test_data_chaos.DataChaos):
                 except OSError:
                     break
 
+    def coordinators(self, nodes, groups):
+        """{node id: [coordinator of each group in GROUPS]} as each of NODES
+        answers FindCoordinator v1."""
+        out = {}
+        for n in nodes:
+            ids = []
+            for g in groups:
+                err, msg, node, _, _ = kproto.parse_find_coordinator(
+                    kproto.call_once(n.kafka_port, kproto.FIND_COORDINATOR, 1,
+                                     kproto.find_coordinator_body(1, g), 5000), 1)
+                self.assertEqual(err, 0, 'FindCoordinator %s on node %d: %s' %
+                                 (g, n.node_id, msg))
+                ids.append(node)
+            out[n.node_id] = ids
+        return out
+
     def full_round(self, nodes, victim, acked, why):
         """Fills VICTIM's disk, checks that it is fenced out and that every
         partition takes writes, frees the disk, waits for whole ISRs."""
@@ -79,6 +99,19 @@ class DataDiskFull(test_data_chaos.DataChaos):
                                                      self.placement(others)))
         self.assertTrue(victim.log_grep('data disk full'))
         self.assertEqual(victim.metrics().get('chronik_node_data_disk_full'), 1)
+        groups = ['group-%d' % i for i in range(24)]
+        coord = {}
+
+        def coordinators_agree():
+            coord.update(self.coordinators(nodes, groups))
+            views = list(coord.values())
+            return all(v == views[0] for v in views) and vid not in views[0]
+        try:
+            wait_for(coordinators_agree, 10, 'every node naming one coordinator per group, '
+                     'never node %d' % vid)
+        except AssertionError as e:
+            raise AssertionError('%s: %s' % (e, coord))
+        sys.stderr.write('%.1f coordinators: %s\n' % (time.monotonic() - self.t0, coord))
         self.each_partition_acked(others, 30)
         before = len(acked)
         wait_for(lambda: len(acked) > before + 2000, 30,
