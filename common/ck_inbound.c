@@ -16,6 +16,7 @@ typedef struct {
 	ck_ipc_conn_t *conn; /* NULL: free slot */
 	int64_t peer;        /* 0 until the first frame */
 	uint64_t incarnation;
+	size_t reserved;   /* its large first frame's share of strangers */
 	uint64_t accepted; /* order of acceptance */
 } ck_inbound_conn_t;
 
@@ -27,10 +28,11 @@ struct ck_inbound {
 	void *arg;
 	ck_inbound_conn_t in[CK_INBOUND_MAX];
 	uint64_t accepts;
+	size_t strangers; /* the unnamed connections' reserved bytes */
 	/* The newest incarnation seen from each peer (cfg->peers order). */
 	uint64_t newest[CK_CONFIG_PEERS_MAX];
 	/* One budget per kind of line: anyone can connect. */
-	ck_log_limit_t lim_refused, lim_full, lim_evict;
+	ck_log_limit_t lim_refused, lim_full, lim_evict, lim_large;
 };
 
 static ck_inbound_conn_t *ck_inbound_of(ck_inbound_t *t, const ck_ipc_conn_t *c)
@@ -42,12 +44,40 @@ static ck_inbound_conn_t *ck_inbound_of(ck_inbound_t *t, const ck_ipc_conn_t *c)
 	return NULL;
 }
 
+/* Gives back what IN's first frame reserved. */
+static void ck_inbound_release(ck_inbound_conn_t *in)
+{
+	in->t->strangers -= in->reserved;
+	in->reserved = 0;
+}
+
 static void ck_inbound_drop(ck_inbound_conn_t *in)
 {
+	ck_inbound_release(in);
 	ck_ipc_conn_close(in->conn);
 	in->conn = NULL;
 	in->peer = 0;
 	in->incarnation = 0;
+}
+
+static bool ck_inbound_admit(ck_ipc_conn_t *c, size_t len, void *arg)
+{
+	ck_inbound_t *t = arg;
+	ck_inbound_conn_t *in = ck_inbound_of(t, c);
+	size_t budget = t->frame_max ? t->frame_max : CK_IPC_FRAME_MAX_DEFAULT;
+
+	if (!in || in->peer != 0 || len <= CK_INBOUND_STRANGER_FRAME)
+		return true;
+	if (t->strangers + len > budget) {
+		ck_log_limited(&t->lim_large, CK_LOG_WARN,
+		               "refusing %s connection: a first frame of %zu bytes while unnamed "
+		               "connections' frames hold %zu of %zu",
+		               t->h.name, len, t->strangers, budget);
+		return false;
+	}
+	in->reserved = len;
+	t->strangers += len;
+	return true;
 }
 
 /* The newest incarnation slot of peer ID, or NULL when ID is not a peer. */
@@ -109,6 +139,7 @@ static void ck_inbound_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, 
 
 	if (!in)
 		return;
+	ck_inbound_release(in);
 	msg = t->h.decode(data, len, &hdr);
 	why = msg ? ck_inbound_refusal(t, in, &hdr, &restart) : "unparsable frame";
 	if (why) {
@@ -135,6 +166,7 @@ static void ck_inbound_close(ck_ipc_conn_t *c, int err, void *arg)
 		return;
 	ck_log(CK_LOG_DEBUG, "inbound %s connection closed peer=%lld err=\"%s\"", t->h.name,
 	       (long long)in->peer, err ? ck_strerror(err) : "eof");
+	ck_inbound_release(in);
 	in->conn = NULL;
 	in->peer = 0;
 	in->incarnation = 0;
@@ -180,7 +212,10 @@ void ck_inbound_accept(int fd, void *arg)
 		(void)close(fd);
 		return;
 	}
+	in->t = t;
 	in->conn = ck_ipc_conn_new(t->base, fd, t->frame_max, &ck_inbound_handlers, t);
+	if (in->conn)
+		ck_ipc_conn_set_admit(in->conn, ck_inbound_admit);
 	in->accepted = ++t->accepts;
 }
 

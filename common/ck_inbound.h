@@ -14,7 +14,12 @@
  * one connection: when it names itself on a new one, its older one goes.
  * At most CK_INBOUND_MAX connections are open: a new one beyond takes the
  * place of the oldest that has not named a peer yet (strangers must not
- * lock the peers out), else it is refused.
+ * lock the peers out), else it is refused. What strangers make this node
+ * buffer is bounded too: a first frame above CK_INBOUND_STRANGER_FRAME
+ * bytes is refused while the other unnamed connections' large first frames
+ * under way and it would add up to more than frame_max (a peer's large
+ * first frame, a catch-up after a reconnect, rarely meets another; when it
+ * does, the peer reconnects and sends again).
  * For the thread running the event base.
  * Not for: the outbound side (ck_dial.h), what messages mean.
  */
@@ -30,6 +35,7 @@
 struct event_base;
 
 #define CK_INBOUND_MAX 64
+#define CK_INBOUND_STRANGER_FRAME (1u << 20)
 
 typedef struct {
 	const char *cluster_id;

@@ -52,6 +52,8 @@ struct ck_ipc_conn {
 	int fd;
 	size_t frame_max;
 	ck_ipc_handlers_t h;
+	ck_ipc_admit_fn admit;
+	bool admitted; /* admit said yes to the frame being read */
 	void *arg;
 	int depth;     /* callbacks of this connection on the stack */
 	bool closed;   /* no more callbacks; freed when depth drops to 0 */
@@ -185,8 +187,16 @@ static void ck_ipc_read_cb(struct bufferevent *bev, void *ctx)
 			ck_ipc_conn_proto_error(c, len ? "frame too large" : "empty frame", len);
 			break;
 		}
+		if (c->admit && !c->admitted) {
+			if (!c->admit(c, len, c->arg)) {
+				ck_ipc_conn_proto_error(c, "frame refused", len);
+				break;
+			}
+			c->admitted = true;
+		}
 		if (have - CK_IPC_HEADER_LEN < len)
 			break;
+		c->admitted = false;
 		p = evbuffer_pullup(in, (ev_ssize_t)(CK_IPC_HEADER_LEN + len));
 		if (!p) {
 			ck_log(CK_LOG_ERROR, "closing connection: out of memory fd=%d len=%zu",
@@ -392,6 +402,11 @@ void ck_ipc_conn_close_after_flush(ck_ipc_conn_t *c)
 void ck_ipc_conn_set_arg(ck_ipc_conn_t *c, void *arg)
 {
 	c->arg = arg;
+}
+
+void ck_ipc_conn_set_admit(ck_ipc_conn_t *c, ck_ipc_admit_fn admit)
+{
+	c->admit = admit;
 }
 
 int ck_ipc_conn_fd(const ck_ipc_conn_t *c)

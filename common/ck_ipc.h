@@ -62,6 +62,12 @@ void ck_ipc_conn_close(ck_ipc_conn_t *c);
 /* Closes after the queued output has been written (or failed). */
 void ck_ipc_conn_close_after_flush(ck_ipc_conn_t *c);
 void ck_ipc_conn_set_arg(ck_ipc_conn_t *c, void *arg);
+/* Asks ADMIT (NULL: nobody) about every frame of C once its length is
+ * known, before its body is awaited: false refuses the frame, a protocol
+ * error that closes C (on_close with CK_E_PROTO). For owners that bound
+ * what strangers may make them buffer. */
+typedef bool (*ck_ipc_admit_fn)(ck_ipc_conn_t *c, size_t len, void *arg);
+void ck_ipc_conn_set_admit(ck_ipc_conn_t *c, ck_ipc_admit_fn admit);
 int ck_ipc_conn_fd(const ck_ipc_conn_t *c);
 
 /* Accepting connections on a listening socket (Unix or TCP). */

@@ -557,7 +557,8 @@ class Replication(NodeTestCase):
 
     def test_hostile_replication_port(self):
         """Strangers on the replication port: random bytes, frames of 2 GiB,
-        envelopes of another cluster or from an unknown node, 200 idle
+        envelopes of another cluster or from an unknown node, two large first
+        frames at once (the second refused before its body), 200 idle
         connections. Each is closed or outlived; the replicator keeps
         running and acks=all writes still replicate."""
         n1 = self.nodes3[0]
@@ -593,6 +594,41 @@ class Replication(NodeTestCase):
         self.assertTrue(closed(envelope('another', 2, 1, 5)))
         self.assertTrue(closed(envelope('chronik', 9, 1, 5)))
         self.assertTrue(closed(envelope('chronik', 2, 3, 5)))
+
+        def large(first=b''):
+            """A connection that announces a 100 MiB frame and sends FIRST."""
+            c = socket.create_connection(('127.0.0.1', port), timeout=10)
+            c.sendall(struct.pack('<I', 100 << 20) + first)
+            return c
+
+        def open_after(c, secs):
+            """Whether C is still open SECS seconds on."""
+            c.settimeout(secs)
+            try:
+                return c.recv(1) != b''
+            except socket.timeout:
+                return True
+            except OSError:
+                return False
+        # Strangers' large first frames share one frame's worth of memory:
+        # a second one is refused at once, before its body is awaited; once
+        # the first is gone, another is taken again.
+        a = large(b'x' * (1 << 20))
+        try:
+            self.assertTrue(open_after(a, 1), 'the first large frame refused')
+            b = large()
+            try:
+                self.assertFalse(open_after(b, 5), 'a second large frame awaited')
+            finally:
+                b.close()
+        finally:
+            a.close()
+        time.sleep(0.5)
+        b = large()
+        try:
+            self.assertTrue(open_after(b, 1), 'a large frame refused after the first left')
+        finally:
+            b.close()
         idle = [socket.create_connection(('127.0.0.1', port), timeout=10) for _ in range(200)]
         try:
             prod = self.ck.Producer({'bootstrap.servers': self.bootstrap(self.nodes3),
