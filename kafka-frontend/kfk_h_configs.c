@@ -48,6 +48,10 @@ typedef struct {
 	int32_t n;
 } kfk_dc_ctx_t;
 
+/* Entries of one resource at most: every topic key, or every broker row. */
+#define KFK_DC_ENTRIES_MAX 32
+_Static_assert(KFK_TCFG_COUNT <= KFK_DC_ENTRIES_MAX, "KFK_DC_ENTRIES_MAX too small");
+
 static bool kfk_dc_wanted(const kfk_dc_ctx_t *c, const char *name)
 {
 	if (c->res->configuration_keys.count < 0)
@@ -65,9 +69,13 @@ static void kfk_dc_add(kfk_dc_ctx_t *c, const char *name, const char *value, int
                        const char *syn_value)
 {
 	kfk_req_t *req = c->req;
-	kfk_dc_entry_t *e = &c->out[c->n++];
+	kfk_dc_entry_t *e;
 	kfk_dc_syn_t *syn;
 	int ns = 0;
+
+	if (c->n >= KFK_DC_ENTRIES_MAX)
+		return; /* unreachable: the static asserts bound every list */
+	e = &c->out[c->n++];
 
 	kfk_describe_configs_response_describe_configs_resource_result_init(e);
 	e->name = kfk_str(name);
@@ -164,6 +172,7 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 		               CK_MAX(s->set.offsets_retention_ms / 60000, (int64_t)1));
 	else
 		(void)snprintf(v[11], sizeof(v[11]), "-1");
+	_Static_assert(CK_ARRAY_LEN(rows) <= KFK_DC_ENTRIES_MAX, "KFK_DC_ENTRIES_MAX too small");
 	for (size_t i = 0; i < CK_ARRAY_LEN(rows); i++) {
 		if (kfk_dc_wanted(c, rows[i].name))
 			kfk_dc_add(c, rows[i].name, rows[i].value, KFK_CFG_SOURCE_STATIC_BROKER,
@@ -193,7 +202,7 @@ static void kfk_dc_resource(kfk_req_t *req, const kfk_describe_configs_request_t
 	kfk_describe_configs_response_describe_configs_result_init(o);
 	o->resource_type = res->resource_type;
 	o->resource_name = res->resource_name;
-	c.out = kfk_req_alloc(req, 16, sizeof(*c.out));
+	c.out = kfk_req_alloc(req, KFK_DC_ENTRIES_MAX, sizeof(*c.out));
 	if (!c.out) {
 		o->error_code = KFK_ERR_UNKNOWN_SERVER_ERROR;
 		return;

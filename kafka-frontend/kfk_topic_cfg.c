@@ -10,33 +10,103 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <stdlib.h>
 
 #include "kfk_errors.h"
 
 /* The IPC frame holding an Append needs this much room beyond the batch. */
 #define KFK_TCFG_FRAME_OVERHEAD (64 << 10)
 
+#define KFK_L INT64_MAX
+#define KFK_I INT32_MAX
+
 static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
     [KFK_TCFG_CLEANUP_POLICY] = {"cleanup.policy", "log.cleanup.policy", KFK_CFG_TYPE_LIST,
                                  "The retention policy of old log segments: only \"delete\" "
-                                 "(compaction is not implemented)."},
+                                 "(compaction is not implemented).",
+                                 0, 0, "delete"},
+    [KFK_TCFG_COMPRESSION_TYPE] = {"compression.type", "compression.type", KFK_CFG_TYPE_STRING,
+                                   "Only \"producer\": batches are kept as the producer "
+                                   "compressed them.",
+                                   0, 0, "producer"},
+    [KFK_TCFG_DELETE_RETENTION_MS] = {"delete.retention.ms", "log.cleaner.delete.retention.ms",
+                                      KFK_CFG_TYPE_LONG,
+                                      "How long tombstones stay on a compacted topic (no topic "
+                                      "here is compacted).",
+                                      0, KFK_L, "86400000"},
+    [KFK_TCFG_FILE_DELETE_DELAY_MS] = {"file.delete.delay.ms", "log.segment.delete.delay.ms",
+                                       KFK_CFG_TYPE_LONG,
+                                       "Accepted; segments past retention are deleted at once.", 0,
+                                       KFK_L, "60000"},
+    [KFK_TCFG_FLUSH_MESSAGES] = {"flush.messages", "log.flush.interval.messages", KFK_CFG_TYPE_LONG,
+                                 "Accepted; every append is on disk before it is acknowledged.", 1,
+                                 KFK_L, "9223372036854775807"},
+    [KFK_TCFG_FLUSH_MS] = {"flush.ms", "log.flush.interval.ms", KFK_CFG_TYPE_LONG,
+                           "Accepted; every append is on disk before it is acknowledged.", 0, KFK_L,
+                           "9223372036854775807"},
+    [KFK_TCFG_INDEX_INTERVAL_BYTES] = {"index.interval.bytes", "log.index.interval.bytes",
+                                       KFK_CFG_TYPE_INT,
+                                       "Bytes of log between two offset index entries.", 0, KFK_I,
+                                       NULL},
+    [KFK_TCFG_MAX_COMPACTION_LAG_MS] = {"max.compaction.lag.ms",
+                                        "log.cleaner.max.compaction.lag.ms", KFK_CFG_TYPE_LONG,
+                                        "Compaction only (no topic here is compacted).", 1, KFK_L,
+                                        "9223372036854775807"},
     [KFK_TCFG_MAX_MESSAGE_BYTES] = {"max.message.bytes", "message.max.bytes", KFK_CFG_TYPE_INT,
-                                    "The largest record batch size allowed."},
+                                    "The largest record batch size allowed.", 1, KFK_I, NULL},
+    [KFK_TCFG_MESSAGE_DOWNCONVERSION_ENABLE] = {"message.downconversion.enable",
+                                                "log.message.downconversion.enable",
+                                                KFK_CFG_TYPE_BOOLEAN,
+                                                "Accepted; only RecordBatch v2 is served, so "
+                                                "nothing is down-converted.",
+                                                0, 0, "true"},
     [KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] = {"message.timestamp.type", "log.message.timestamp.type",
                                          KFK_CFG_TYPE_STRING,
                                          "CreateTime keeps the producer's timestamps; "
-                                         "LogAppendTime stamps the broker's time on append."},
+                                         "LogAppendTime stamps the broker's time on append.",
+                                         0, 0, "CreateTime"},
+    [KFK_TCFG_MIN_CLEANABLE_DIRTY_RATIO] = {"min.cleanable.dirty.ratio",
+                                            "log.cleaner.min.cleanable.ratio", KFK_CFG_TYPE_DOUBLE,
+                                            "Compaction only (no topic here is compacted).", 0, 1,
+                                            "0.5"},
+    [KFK_TCFG_MIN_COMPACTION_LAG_MS] = {"min.compaction.lag.ms",
+                                        "log.cleaner.min.compaction.lag.ms", KFK_CFG_TYPE_LONG,
+                                        "Compaction only (no topic here is compacted).", 0, KFK_L,
+                                        "0"},
     [KFK_TCFG_MIN_INSYNC_REPLICAS] = {"min.insync.replicas", "min.insync.replicas",
                                       KFK_CFG_TYPE_INT,
-                                      "The fewest in-sync replicas an acks=all produce needs."},
+                                      "The fewest in-sync replicas an acks=all produce needs.", 1,
+                                      KFK_I, NULL},
+    [KFK_TCFG_PREALLOCATE] = {"preallocate", "log.preallocate", KFK_CFG_TYPE_BOOLEAN,
+                              "Accepted; segment files grow as they are written.", 0, 0, "false"},
     [KFK_TCFG_RETENTION_BYTES] = {"retention.bytes", "log.retention.bytes", KFK_CFG_TYPE_LONG,
                                   "The most bytes a partition keeps before deleting old "
-                                  "segments; -1 = unlimited."},
+                                  "segments; -1 = unlimited.",
+                                  -1, KFK_L, NULL},
     [KFK_TCFG_RETENTION_MS] = {"retention.ms", "log.retention.ms", KFK_CFG_TYPE_LONG,
                                "How long a segment is kept after its newest record; -1 = "
-                               "unlimited."},
+                               "unlimited.",
+                               -1, KFK_L, NULL},
     [KFK_TCFG_SEGMENT_BYTES] = {"segment.bytes", "log.segment.bytes", KFK_CFG_TYPE_INT,
-                                "The size at which a log rolls to a new segment file."},
+                                "The size at which a log rolls to a new segment file.",
+                                KFK_TCFG_SEGMENT_BYTES_MIN, KFK_I, NULL},
+    [KFK_TCFG_SEGMENT_INDEX_BYTES] = {"segment.index.bytes", "log.index.size.max.bytes",
+                                      KFK_CFG_TYPE_INT,
+                                      "Accepted; offset indexes grow as they are written.", 4,
+                                      KFK_I, "10485760"},
+    [KFK_TCFG_SEGMENT_JITTER_MS] = {"segment.jitter.ms", "log.roll.jitter.ms", KFK_CFG_TYPE_LONG,
+                                    "Accepted; segments roll at segment.ms without jitter.", 0,
+                                    KFK_L, "0"},
+    [KFK_TCFG_SEGMENT_MS] = {"segment.ms", "log.roll.ms", KFK_CFG_TYPE_LONG,
+                             "The age at which the active segment rolls to a new one.", 1, KFK_L,
+                             NULL},
+    [KFK_TCFG_UNCLEAN_LEADER_ELECTION_ENABLE] = {"unclean.leader.election.enable",
+                                                 "unclean.leader.election.enable",
+                                                 KFK_CFG_TYPE_BOOLEAN,
+                                                 "Only false: a replica outside the ISR never "
+                                                 "becomes leader.",
+                                                 0, 0, "false"},
 };
 
 const kfk_tcfg_info_t *kfk_tcfg_info(kfk_tcfg_key_t key)
@@ -60,6 +130,8 @@ void kfk_tcfg_defaults_from_config(const ck_config_t *cfg, kfk_tcfg_defaults_t *
 	ret->retention_ms = cfg->retention_ms;
 	ret->retention_bytes = cfg->retention_bytes;
 	ret->segment_bytes = cfg->segment_bytes;
+	ret->segment_ms = cfg->segment_ms;
+	ret->index_interval_bytes = cfg->index_interval_bytes;
 	ret->max_message_bytes = cfg->max_message_bytes;
 	ret->max_message_bytes_limit = (int32_t)(limit < 1 ? 1 : limit);
 	ret->min_insync_replicas = 1;
@@ -206,22 +278,110 @@ static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *
 	return KFK_ERR_NONE;
 }
 
+/* V trimmed of blanks, as Kafka trims values. */
+static kfk_str_t kfk_trim(kfk_str_t v)
+{
+	while (v.len > 0 && (v.ptr[0] == ' ' || v.ptr[0] == '\t')) {
+		v.ptr++;
+		v.len--;
+	}
+	while (v.len > 0 && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t'))
+		v.len--;
+	return v;
+}
+
+/* Kafka's BOOLEAN: "true" or "false", any case. */
+static int16_t kfk_check_bool(const kfk_tcfg_info_t *in, kfk_str_t v, char *out, char *msg,
+                              size_t msg_len)
+{
+	kfk_str_t t = kfk_trim(v);
+
+	if (t.len == 4 && !strncasecmp(t.ptr, "true", 4))
+		(void)snprintf(out, KFK_TCFG_VALUE_MAX, "true");
+	else if (t.len == 5 && !strncasecmp(t.ptr, "false", 5))
+		(void)snprintf(out, KFK_TCFG_VALUE_MAX, "false");
+	else {
+		kfk_msg(msg, msg_len, "invalid value for %s: must be true or false", in->name);
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	return KFK_ERR_NONE;
+}
+
+/* A DOUBLE in [in->min, in->max], stored as %.15g. */
+static int16_t kfk_check_double(const kfk_tcfg_info_t *in, kfk_str_t v, char *out, char *msg,
+                                size_t msg_len)
+{
+	kfk_str_t t = kfk_trim(v);
+	char buf[64], *end;
+	double d;
+
+	if (t.len <= 0 || (size_t)t.len >= sizeof(buf)) {
+		kfk_msg(msg, msg_len, "invalid value for %s: not a number", in->name);
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	memcpy(buf, t.ptr, (size_t)t.len);
+	buf[t.len] = '\0';
+	d = strtod(buf, &end);
+	if (*end != '\0' || end == buf || d != d || d < (double)in->min || d > (double)in->max) {
+		if (msg_len)
+			(void)snprintf(msg, msg_len,
+			               "invalid value for %s: must be a number in [%" PRId64
+			               ", %" PRId64 "]",
+			               in->name, in->min, in->max);
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%.15g", d);
+	return KFK_ERR_NONE;
+}
+
+/* A key with one accepted value, ONLY (what chronik does); WHY says so. */
+static int16_t kfk_check_only(const kfk_tcfg_info_t *in, kfk_str_t v, const char *only,
+                              const char *why, char *out, char *msg, size_t msg_len)
+{
+	kfk_str_t t = kfk_trim(v);
+
+	if (t.len == (int32_t)strlen(only) && !strncasecmp(t.ptr, only, strlen(only))) {
+		(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%s", only);
+		return KFK_ERR_NONE;
+	}
+	if (msg_len)
+		(void)snprintf(msg, msg_len, "unsupported value \"%.*s\" for %s: only %s (%s)",
+		               t.len > 0 ? KFK_SHOW(t.len) : 0, t.ptr ? t.ptr : "", in->name, only,
+		               why);
+	return KFK_ERR_INVALID_CONFIG;
+}
+
+static const char *const kfk_codecs[] = {"producer", "uncompressed", "gzip",
+                                         "snappy",   "lz4",          "zstd"};
+
 static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, kfk_str_t v,
                                char *out, char *msg, size_t msg_len)
 {
 	const kfk_tcfg_info_t *in = &kfk_tcfg_table[key];
+	int16_t err;
 
 	switch (key) {
-	case KFK_TCFG_RETENTION_MS:
-	case KFK_TCFG_RETENTION_BYTES:
-		return kfk_check_number(in, v, -1, INT64_MAX, out, msg, msg_len);
-	case KFK_TCFG_SEGMENT_BYTES:
-		return kfk_check_number(in, v, KFK_TCFG_SEGMENT_BYTES_MIN, INT32_MAX, out, msg,
-		                        msg_len);
 	case KFK_TCFG_MAX_MESSAGE_BYTES:
 		return kfk_check_number(in, v, 1, d->max_message_bytes_limit, out, msg, msg_len);
-	case KFK_TCFG_MIN_INSYNC_REPLICAS:
-		return kfk_check_number(in, v, 1, INT32_MAX, out, msg, msg_len);
+	case KFK_TCFG_COMPRESSION_TYPE:
+		for (size_t i = 0; i < sizeof(kfk_codecs) / sizeof(kfk_codecs[0]); i++)
+			if (kfk_str_eq(kfk_trim(v), kfk_codecs[i]))
+				return kfk_check_only(in, v, "producer",
+				                      "batches are kept as the producer compressed "
+				                      "them",
+				                      out, msg, msg_len);
+		kfk_msg(msg, msg_len,
+		        "invalid value for %s: must be producer, uncompressed, gzip, snappy, lz4 "
+		        "or zstd",
+		        in->name);
+		return KFK_ERR_INVALID_CONFIG;
+	case KFK_TCFG_UNCLEAN_LEADER_ELECTION_ENABLE:
+		err = kfk_check_bool(in, v, out, msg, msg_len);
+		if (err != KFK_ERR_NONE)
+			return err;
+		return kfk_check_only(in, kfk_str(out), "false",
+		                      "a replica outside the ISR never becomes leader", out, msg,
+		                      msg_len);
 	case KFK_TCFG_CLEANUP_POLICY:
 		return kfk_check_policy(v, out, false, msg, msg_len);
 	case KFK_TCFG_MESSAGE_TIMESTAMP_TYPE:
@@ -235,6 +395,17 @@ static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
 			               "CreateTime or LogAppendTime",
 			               v.len > 0 ? KFK_SHOW(v.len) : 0, v.ptr ? v.ptr : "");
 		return KFK_ERR_INVALID_CONFIG;
+	default:
+		break;
+	}
+	switch (in->type) {
+	case KFK_CFG_TYPE_INT:
+	case KFK_CFG_TYPE_LONG:
+		return kfk_check_number(in, v, in->min, in->max, out, msg, msg_len);
+	case KFK_CFG_TYPE_BOOLEAN:
+		return kfk_check_bool(in, v, out, msg, msg_len);
+	case KFK_CFG_TYPE_DOUBLE:
+		return kfk_check_double(in, v, out, msg, msg_len);
 	default:
 		return KFK_ERR_INVALID_CONFIG;
 	}
@@ -333,31 +504,40 @@ void kfk_tcfg_effective(const kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, k
 
 void kfk_tcfg_default_str(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, char *buf, size_t len)
 {
+	int64_t n;
+
+	if (!len)
+		return;
+	if ((unsigned)key >= KFK_TCFG_COUNT) {
+		buf[0] = '\0';
+		return;
+	}
+	if (kfk_tcfg_table[key].fixed_default) {
+		(void)snprintf(buf, len, "%s", kfk_tcfg_table[key].fixed_default);
+		return;
+	}
 	switch (key) {
-	case KFK_TCFG_CLEANUP_POLICY:
-		(void)snprintf(buf, len, "delete");
+	case KFK_TCFG_INDEX_INTERVAL_BYTES:
+		n = d->index_interval_bytes;
 		break;
 	case KFK_TCFG_MAX_MESSAGE_BYTES:
-		(void)snprintf(buf, len, "%" PRId32, d->max_message_bytes);
-		break;
-	case KFK_TCFG_MESSAGE_TIMESTAMP_TYPE:
-		(void)snprintf(buf, len, "CreateTime");
+		n = d->max_message_bytes;
 		break;
 	case KFK_TCFG_MIN_INSYNC_REPLICAS:
-		(void)snprintf(buf, len, "%" PRId32, d->min_insync_replicas);
+		n = d->min_insync_replicas;
 		break;
 	case KFK_TCFG_RETENTION_BYTES:
-		(void)snprintf(buf, len, "%" PRId64, d->retention_bytes);
+		n = d->retention_bytes;
 		break;
 	case KFK_TCFG_RETENTION_MS:
-		(void)snprintf(buf, len, "%" PRId64, d->retention_ms);
+		n = d->retention_ms;
 		break;
 	case KFK_TCFG_SEGMENT_BYTES:
-		(void)snprintf(buf, len, "%" PRId64, d->segment_bytes);
+		n = d->segment_bytes;
 		break;
-	default:
-		if (len)
-			buf[0] = '\0';
+	default: /* KFK_TCFG_SEGMENT_MS: every other key has a fixed default */
+		n = d->segment_ms;
 		break;
 	}
+	(void)snprintf(buf, len, "%" PRId64, n);
 }

@@ -7,7 +7,23 @@
  *   segment.bytes (INT >= 1024), max.message.bytes (INT, 1 .. the IPC frame
  *   limit minus 64 KiB), min.insync.replicas (INT >= 1),
  *   cleanup.policy (LIST, only "delete"),
- *   message.timestamp.type (CreateTime | LogAppendTime).
+ *   message.timestamp.type (CreateTime | LogAppendTime),
+ *   segment.ms (LONG >= 1: the active segment rolls at this age),
+ *   index.interval.bytes (INT >= 0: bytes between offset index entries).
+ * Kafka's other topic keys are accepted, checked as Kafka checks them,
+ * stored and described, where what they ask for already holds here:
+ *   flush.messages, flush.ms (every append is on disk before it is
+ *   acknowledged, sooner than any setting asks), delete.retention.ms,
+ *   min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio
+ *   (they steer compaction only, and no topic here is compacted: in Kafka
+ *   too they do nothing on a "delete" topic), file.delete.delay.ms,
+ *   segment.index.bytes, segment.jitter.ms, preallocate (file handling
+ *   no client can see), message.downconversion.enable (only RecordBatch v2
+ *   is served: nothing is down-converted);
+ *   compression.type only "producer" (batches are kept as the producer
+ *   compressed them) and unclean.leader.election.enable only false (an
+ *   unclean election is never made): another value is INVALID_CONFIG with
+ *   a message saying so rather than a setting silently not honoured.
  * Any other key is INVALID_CONFIG, as Kafka answers for unknown topic
  * configs. Numbers are stored normalised (plain decimal), so what
  * DescribeConfigs shows is what the log uses. Defaults come from the node
@@ -31,12 +47,27 @@
 
 typedef enum {
 	KFK_TCFG_CLEANUP_POLICY = 0,
+	KFK_TCFG_COMPRESSION_TYPE,
+	KFK_TCFG_DELETE_RETENTION_MS,
+	KFK_TCFG_FILE_DELETE_DELAY_MS,
+	KFK_TCFG_FLUSH_MESSAGES,
+	KFK_TCFG_FLUSH_MS,
+	KFK_TCFG_INDEX_INTERVAL_BYTES,
+	KFK_TCFG_MAX_COMPACTION_LAG_MS,
 	KFK_TCFG_MAX_MESSAGE_BYTES,
+	KFK_TCFG_MESSAGE_DOWNCONVERSION_ENABLE,
 	KFK_TCFG_MESSAGE_TIMESTAMP_TYPE,
+	KFK_TCFG_MIN_CLEANABLE_DIRTY_RATIO,
+	KFK_TCFG_MIN_COMPACTION_LAG_MS,
 	KFK_TCFG_MIN_INSYNC_REPLICAS,
+	KFK_TCFG_PREALLOCATE,
 	KFK_TCFG_RETENTION_BYTES,
 	KFK_TCFG_RETENTION_MS,
 	KFK_TCFG_SEGMENT_BYTES,
+	KFK_TCFG_SEGMENT_INDEX_BYTES,
+	KFK_TCFG_SEGMENT_JITTER_MS,
+	KFK_TCFG_SEGMENT_MS,
+	KFK_TCFG_UNCLEAN_LEADER_ELECTION_ENABLE,
 	KFK_TCFG_COUNT,
 } kfk_tcfg_key_t;
 
@@ -72,6 +103,10 @@ typedef struct {
 	const char *broker_name; /* the broker default's name: "log.retention.ms" */
 	int8_t type;             /* KFK_CFG_TYPE_* */
 	const char *doc;
+	/* Numbers: the accepted range (a DOUBLE's too). */
+	int64_t min, max;
+	/* The default when it is not the node's: Kafka's. */
+	const char *fixed_default;
 } kfk_tcfg_info_t;
 
 /* Node-wide defaults and limits. */
@@ -79,6 +114,8 @@ typedef struct {
 	int64_t retention_ms;
 	int64_t retention_bytes;
 	int64_t segment_bytes;
+	int64_t segment_ms;
+	int32_t index_interval_bytes;
 	int32_t max_message_bytes;
 	int32_t max_message_bytes_limit; /* largest max.message.bytes accepted */
 	int32_t min_insync_replicas;

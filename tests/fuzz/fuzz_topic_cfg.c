@@ -37,7 +37,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	kfk_tcfg_defaults_t d = {604800000, -1, 1073741824, 1048588, 64 << 20, 1};
+	kfk_tcfg_defaults_t d = {.retention_ms = 604800000,
+	                         .retention_bytes = -1,
+	                         .segment_bytes = 1073741824,
+	                         .segment_ms = 604800000,
+	                         .index_interval_bytes = 4096,
+	                         .max_message_bytes = 1048588,
+	                         .max_message_bytes_limit = 64 << 20,
+	                         .min_insync_replicas = 1};
 	char name[64], value[64], msg[256];
 	Chronik__Meta__ConfigEntry ce = CHRONIK__META__CONFIG_ENTRY__INIT, *cep = &ce;
 	raftd_log_config_t lc;

@@ -296,6 +296,47 @@ class KafkaPythonAdmin(NodeTestCase):
         self.assertNotEqual(after.get('segment.bytes', ('x', True))[0], '1048576')
         self.assertTrue(after.get('segment.bytes', ('x', True))[1])
 
+    def test_kafka_topic_keys(self):
+        """Kafka's other topic keys: segment.ms rolls the active segment, so
+        retention frees a quiet topic's old records; the keys whose ask
+        already holds are accepted, stored and described; a value chronik
+        would not honour is INVALID_CONFIG saying why."""
+        node = self.node(env={'CHRONIK_WAL_RETENTION_CHECK_MS': '200'}).start()
+        name = topic_name('keys')
+        configs = {'segment.ms': '400', 'retention.ms': '1500', 'index.interval.bytes': '100',
+                   'compression.type': 'producer', 'flush.messages': '1', 'flush.ms': '0',
+                   'delete.retention.ms': '1000', 'min.cleanable.dirty.ratio': '0.1',
+                   'min.compaction.lag.ms': '0', 'max.compaction.lag.ms': '100000',
+                   'unclean.leader.election.enable': 'false', 'preallocate': 'true',
+                   'file.delete.delay.ms': '0', 'segment.index.bytes': '1048576',
+                   'segment.jitter.ms': '0', 'message.downconversion.enable': 'true'}
+        create_topic(node, name, 1, configs=configs)
+        got = describe_topic_configs(node, name, None)
+        self.assertEqual({k: got.get(k, (None,))[0] for k in configs}, configs)
+        self.assertEqual(got['cleanup.policy'], ('delete', True))
+        admin = admin_client(node)
+        try:
+            for k, v in (('compression.type', 'lz4'), ('unclean.leader.election.enable', 'true'),
+                         ('segment.ms', '0'), ('min.cleanable.dirty.ratio', '2')):
+                with self.assertRaises(kerr.InvalidConfigurationError, msg='%s=%s' % (k, v)):
+                    admin.create_topics([NewTopic(topic_name('cfg'), 1, 1,
+                                                  topic_configs={k: v})], timeout_ms=30000)
+        finally:
+            admin.close()
+        p = producer(node)
+        for i in range(5):
+            p.send(name, b'old%d' % i, partition=0).get(30)
+        time.sleep(0.6)  # past segment.ms: the next append starts a new segment
+        for i in range(5):
+            p.send(name, b'new%d' % i, partition=0).get(30)
+        p.close()
+        t0 = time.monotonic()
+        wait_for(lambda: _latest(node, name, 0, -2) >= 5, 20,
+                 'retention deleting the rolled segment of the first 5 records')
+        sys.stderr.write('log start %d after %.1f s\n' % (_latest(node, name, 0, -2),
+                                                          time.monotonic() - t0))
+        self.assertEqual(_latest(node, name, 0, -1), 10)
+
     def test_topic_view_follows_every_change(self):
         """The broker's view of a topic it has answered about before follows
         changes to it, and only to it: configs, partitions, delete and

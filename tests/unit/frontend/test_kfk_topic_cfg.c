@@ -80,6 +80,62 @@ START_TEST(test_valid_values_are_stored_normalised)
 }
 END_TEST
 
+/* Kafka's other topic keys: checked, stored normalised, with defaults. */
+START_TEST(test_kafka_keys_accepted)
+{
+	static const char *const good[][3] = {
+	    {"segment.ms", "60000", "60000"},
+	    {"index.interval.bytes", "0", "0"},
+	    {"compression.type", " producer", "producer"},
+	    {"unclean.leader.election.enable", "FALSE", "false"},
+	    {"preallocate", "True", "true"},
+	    {"message.downconversion.enable", "false", "false"},
+	    {"min.cleanable.dirty.ratio", "0.25", "0.25"},
+	    {"delete.retention.ms", "0", "0"},
+	    {"file.delete.delay.ms", "1000", "1000"},
+	    {"flush.messages", "1", "1"},
+	    {"flush.ms", "1000", "1000"},
+	    {"max.compaction.lag.ms", "1", "1"},
+	    {"min.compaction.lag.ms", "5", "5"},
+	    {"segment.index.bytes", "4096", "4096"},
+	    {"segment.jitter.ms", "7", "7"},
+	};
+	kfk_tcfg_set_t s;
+	char msg[200], buf[KFK_TCFG_VALUE_MAX];
+
+	kfk_tcfg_set_init(&s);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		int k = kfk_tcfg_lookup(kfk_str(good[i][0]));
+
+		ck_assert_msg(k >= 0, "%s unknown", good[i][0]);
+		ck_assert_msg(put(&s, good[i][0], good[i][1], msg) == KFK_ERR_NONE, "%s=%s: %s",
+		              good[i][0], good[i][1], msg);
+		ck_assert_str_eq(s.value[k], good[i][2]);
+	}
+	kfk_tcfg_default_str(&defs, KFK_TCFG_SEGMENT_MS, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "604800000");
+	kfk_tcfg_default_str(&defs, KFK_TCFG_INDEX_INTERVAL_BYTES, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "4096");
+	kfk_tcfg_default_str(&defs, KFK_TCFG_FLUSH_MESSAGES, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "9223372036854775807");
+	kfk_tcfg_default_str(&defs, KFK_TCFG_UNCLEAN_LEADER_ELECTION_ENABLE, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "false");
+	/* Every key has a default, and it passes its own check. */
+	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
+		kfk_tcfg_default_str(&defs, (kfk_tcfg_key_t)k, buf, sizeof(buf));
+		ck_assert_msg(buf[0] != '\0', "%s has no default", kfk_tcfg_info(k)->name);
+		ck_assert_msg(put(&s, kfk_tcfg_info(k)->name, buf, msg) == KFK_ERR_NONE,
+		              "%s default %s refused: %s", kfk_tcfg_info(k)->name, buf, msg);
+	}
+	/* The message names what is not supported. */
+	ck_assert_int_eq(put(&s, "compression.type", "zstd", msg), KFK_ERR_INVALID_CONFIG);
+	ck_assert_ptr_nonnull(strstr(msg, "only producer"));
+	ck_assert_int_eq(put(&s, "unclean.leader.election.enable", "true", msg),
+	                 KFK_ERR_INVALID_CONFIG);
+	ck_assert_ptr_nonnull(strstr(msg, "only false"));
+}
+END_TEST
+
 START_TEST(test_invalid_values_are_invalid_config)
 {
 	static const char *const bad[][2] = {
@@ -101,7 +157,20 @@ START_TEST(test_invalid_values_are_invalid_config)
 	    {"cleanup.policy", ",delete"},
 	    {"cleanup.policy", ""},
 	    {"message.timestamp.type", "createtime"},
-	    {"compression.type", "producer"},
+	    {"compression.type", "lz4"},
+	    {"compression.type", "uncompressed"},
+	    {"compression.type", "brotli"},
+	    {"unclean.leader.election.enable", "true"},
+	    {"unclean.leader.election.enable", "no"},
+	    {"preallocate", "1"},
+	    {"segment.ms", "0"},
+	    {"segment.index.bytes", "3"},
+	    {"flush.messages", "0"},
+	    {"min.cleanable.dirty.ratio", "1.5"},
+	    {"min.cleanable.dirty.ratio", "nan"},
+	    {"min.cleanable.dirty.ratio", "0.5x"},
+	    {"delete.retention.ms", "-1"},
+	    {"max.compaction.lag.ms", "0"},
 	    {"no.such.key", "1"},
 	};
 	kfk_tcfg_set_t s;
@@ -171,6 +240,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_defaults_follow_node_config);
 	tcase_add_test(tc, test_valid_values_are_stored_normalised);
+	tcase_add_test(tc, test_kafka_keys_accepted);
 	tcase_add_test(tc, test_invalid_values_are_invalid_config);
 	tcase_add_test(tc, test_lookup_and_info);
 	tcase_add_test(tc, test_list_operations);
