@@ -5,8 +5,8 @@
  * Owned by kafka-frontend. ApiVersions lists exactly the advertised table
  * (kfk_apis.h); its response header is always v0 (kfk_protocol.h does
  * that). DescribeCluster lists the live brokers as Metadata does.
- * FindCoordinator hands the same live brokers (from LMDB `brokers`, plus
- * this node) to kfk_coord_core.h, which picks one per key.
+ * FindCoordinator hands the unfenced brokers (from LMDB `brokers`; all of
+ * them when none is) to kfk_coord_core.h, which picks one per key.
  * kfk_group_coordinator() gives the group handlers the same pick. A
  * transactional id gets an error (transactions are not supported), logged.
  * Not for: unsupported ApiVersions versions (kfk_dispatch.c answers those),

@@ -159,6 +159,7 @@ void kfk_h_produce(kfk_req_t *req);
 void kfk_h_fetch(kfk_req_t *req);
 void kfk_h_list_offsets(kfk_req_t *req);
 void kfk_h_delete_records(kfk_req_t *req);
+void kfk_h_describe_log_dirs(kfk_req_t *req);
 void kfk_h_create_topics(kfk_req_t *req);
 void kfk_h_delete_topics(kfk_req_t *req);
 void kfk_h_create_partitions(kfk_req_t *req);

@@ -25,7 +25,7 @@ APIS = [
     "DescribeGroups", "ListGroups", "SaslHandshake", "ApiVersions", "CreateTopics",
     "DeleteTopics", "DeleteRecords", "InitProducerId", "DescribeAcls", "CreateAcls",
     "DeleteAcls", "DescribeConfigs",
-    "AlterConfigs", "SaslAuthenticate", "CreatePartitions", "DeleteGroups",
+    "AlterConfigs", "DescribeLogDirs", "SaslAuthenticate", "CreatePartitions", "DeleteGroups",
     "ElectLeaders", "IncrementalAlterConfigs", "OffsetDelete", "DescribeCluster",
 ]
 HEADERS = ["RequestHeader", "ResponseHeader"]

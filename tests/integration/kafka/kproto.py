@@ -200,12 +200,13 @@ PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 FIND_COORDINATOR = 10
 API_VERSIONS, CREATE_TOPICS = 18, 19
 DELETE_RECORDS, INIT_PRODUCER_ID = 21, 22
+DESCRIBE_LOG_DIRS = 35
 ELECT_LEADERS = 43
 
 # The first flexible version of each API the tests encode.
 FLEXIBLE_FROM = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9, FIND_COORDINATOR: 3,
                  API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_RECORDS: 2, INIT_PRODUCER_ID: 2,
-                 ELECT_LEADERS: 2}
+                 ELECT_LEADERS: 2, DESCRIBE_LOG_DIRS: 2}
 
 
 def request(api_key, version, corr, body, client_id='chronik-ktest'):
@@ -458,6 +459,22 @@ def find_coordinator_body(version, key, key_type=0):
     return bytes(w)
 
 
+def topic_partitions(w, parts, flex):
+    """Writes PARTS = [(topic, [partition, ...])], or None (a null array),
+    the topic/partition list several requests share, to W."""
+    if parts is None:
+        w.uvarint(0) if flex else w.i32(-1)
+        return
+    w.uvarint(len(parts) + 1) if flex else w.i32(len(parts))
+    for topic, ps in parts:
+        w.cstring(topic) if flex else w.string(topic)
+        w.uvarint(len(ps) + 1) if flex else w.i32(len(ps))
+        for p in ps:
+            w.i32(p)
+        if flex:
+            w.tags()
+
+
 def elect_leaders_body(version, parts, election_type=0, timeout_ms=30000):
     """ElectLeaders v0..v2: PARTS = [(topic, [partition, ...])], or None
     for every partition; ELECTION_TYPE (v1+) 0 preferred, 1 unclean."""
@@ -465,17 +482,7 @@ def elect_leaders_body(version, parts, election_type=0, timeout_ms=30000):
     w = W()
     if version >= 1:
         w.i8(election_type)
-    if parts is None:
-        w.uvarint(0) if flex else w.i32(-1)
-    else:
-        w.uvarint(len(parts) + 1) if flex else w.i32(len(parts))
-        for topic, ps in parts:
-            w.cstring(topic) if flex else w.string(topic)
-            w.uvarint(len(ps) + 1) if flex else w.i32(len(ps))
-            for p in ps:
-                w.i32(p)
-            if flex:
-                w.tags()
+    topic_partitions(w, parts, flex)
     w.i32(timeout_ms)
     if flex:
         w.tags()
@@ -677,6 +684,61 @@ def elect_leaders(port, parts, version=2, election_type=0, timeout_ms=30000):
     return parse_elect_leaders(call_once(port, ELECT_LEADERS, version,
                                          elect_leaders_body(version, parts, election_type,
                                                             timeout_ms), timeout_ms), version)
+
+
+def describe_log_dirs_body(version, topics=None):
+    """DescribeLogDirs v0..v4: TOPICS = [(topic, [partition, ...])], or None
+    for every log."""
+    flex = version >= 2
+    w = W()
+    topic_partitions(w, topics, flex)
+    if flex:
+        w.tags()
+    return bytes(w)
+
+
+def parse_describe_log_dirs(body, version):
+    """(top-level error or None before v3, [(error, log_dir, {topic: {partition:
+    (size, offset_lag, is_future)}}, total_bytes, usable_bytes)]) of a
+    DescribeLogDirs response; the byte counts are None before v4."""
+    flex = version >= 2
+    r = R(body)
+    r.i32()  # throttle
+    top = r.i16() if version >= 3 else None
+    out = []
+    for _ in range((r.uvarint() - 1) if flex else r.i32()):
+        err = r.i16()
+        log_dir = r.cstring() if flex else r.string()
+        topics = {}
+        for _ in range((r.uvarint() - 1) if flex else r.i32()):
+            name = r.cstring() if flex else r.string()
+            parts = {}
+            for _ in range((r.uvarint() - 1) if flex else r.i32()):
+                p, size, lag, fut = r.i32(), r.i64(), r.i64(), r.i8()
+                if flex:
+                    r.skip_tags()
+                parts[p] = (size, lag, bool(fut))
+            if flex:
+                r.skip_tags()
+            topics[name] = parts
+        total = usable = None
+        if version >= 4:
+            total, usable = r.i64(), r.i64()
+        if flex:
+            r.skip_tags()
+        out.append((err, log_dir, topics, total, usable))
+    if flex:
+        r.skip_tags()
+    if r.left():
+        raise AssertionError('%d trailing bytes in DescribeLogDirs response' % r.left())
+    return top, out
+
+
+def describe_log_dirs(port, version, topics=None):
+    """DescribeLogDirs through the Kafka listener on PORT."""
+    return parse_describe_log_dirs(call_once(port, DESCRIBE_LOG_DIRS, version,
+                                             describe_log_dirs_body(version, topics), 10000),
+                                   version)
 
 
 def delete_records(port, topic, offsets, version=0, timeout_ms=30000):

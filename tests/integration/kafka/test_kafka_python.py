@@ -521,6 +521,55 @@ class RawProtocol(NodeTestCase):
         self.assertEqual(_latest(node, name, 0, ts=-2), 10, 'the deleted records came back')
         self.assertEqual(_latest(node, name, 0), 10)
 
+    def test_describe_log_dirs(self):
+        """DescribeLogDirs v0-v4 (kafka-log-dirs.sh, cluster UIs): the node's
+        one log directory with each replica's size on disk, filtered as
+        asked; a deleted topic's logs gone."""
+        node = self.node().start()
+        a, b = topic_name('dirs-a'), topic_name('dirs-b')
+        create_topic(node, a, 2)
+        create_topic(node, b, 1)
+        p = producer(node)
+        for i in range(100):
+            p.send(a, b'x' * 1000, partition=0)
+        p.flush(30)
+        for version in range(5):
+            top, res = kproto.describe_log_dirs(node.kafka_port, version)
+            self.assertEqual(top, 0 if version >= 3 else None)
+            self.assertEqual(len(res), 1, res)
+            err, log_dir, topics, total, usable = res[0]
+            self.assertEqual(err, 0)
+            self.assertTrue(os.path.isabs(log_dir) and os.path.isdir(log_dir), log_dir)
+            self.assertTrue(log_dir.startswith(os.path.realpath(node.data)), log_dir)
+            self.assertEqual(sorted(topics[a]), [0, 1])
+            self.assertEqual(sorted(topics[b]), [0])
+            self.assertFalse([t for t in topics if t not in (a, b)], topics)
+            size0, lag, fut = topics[a][0]
+            self.assertGreaterEqual(size0, 100 * 1000, 'the 100 KB written to %s[0]' % a)
+            self.assertLess(topics[a][1][0], size0)
+            self.assertEqual((lag, fut), (0, False))
+            if version >= 4:
+                self.assertTrue(0 < usable <= total, (usable, total))
+            else:
+                self.assertEqual((total, usable), (None, None))
+        _, res = kproto.describe_log_dirs(node.kafka_port, 2, [(a, [1, 7]), ('nosuch', [0])])
+        self.assertEqual(res[0][2], {a: {1: topics[a][1]}})
+        _, res = kproto.describe_log_dirs(node.kafka_port, 1, [])
+        self.assertEqual(res[0][2], {})
+        for i in range(100):
+            p.send(a, b'y' * 1000, partition=0)
+        p.flush(30)
+        p.close()
+        _, res = kproto.describe_log_dirs(node.kafka_port, 4, [(a, [0])])
+        self.assertGreaterEqual(res[0][2][a][0][0], size0 + 100 * 1000)
+        admin = admin_client(node)
+        try:
+            admin.delete_topics([b], timeout_ms=30000)
+        finally:
+            admin.close()
+        wait_for(lambda: b not in kproto.describe_log_dirs(node.kafka_port, 3)[1][0][2], 10,
+                 'the deleted topic gone from DescribeLogDirs')
+
     def test_acks_all_not_enough_replicas(self):
         node = self.node().start()
         name = topic_name('misr')
