@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/types.h>
 
 #include "ck_err.h"
 #include "ck_log.h"
@@ -44,25 +45,6 @@ static int kfk_ld_cmp(const void *a, const void *b)
 	return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
 }
 
-/* Whether the request asks about partition PARTITION of TOPIC. */
-static bool kfk_ld_wanted(const kfk_describe_log_dirs_request_t *rq, const char *topic,
-                          int32_t partition)
-{
-	if (rq->topics.count < 0)
-		return true;
-	for (int32_t i = 0; i < rq->topics.count; i++) {
-		const kfk_describe_log_dirs_request_describable_log_dir_topic_t *t =
-		    &rq->topics.items[i];
-
-		if (!kfk_str_eq(t->topic, topic))
-			continue;
-		for (int32_t j = 0; j < t->partitions.count; j++)
-			if (t->partitions.items[j] == partition)
-				return true;
-	}
-	return false;
-}
-
 /* Whether log L belongs to a topic this node knows (same id when L has one). */
 static bool kfk_ld_known(kfk_srv_t *s, const Chronik__Wal__LogInfo *l)
 {
@@ -75,27 +57,72 @@ static bool kfk_ld_known(kfk_srv_t *s, const Chronik__Wal__LogInfo *l)
 	return l->topic_id.len != 16 || !memcmp(l->topic_id.data, t->id, 16);
 }
 
-/* Fills R's topics from the logs of LIST the request wants. Returns 0 or
- * -ENOMEM. */
+/* The index in LOGS (N, sorted by kfk_ld_cmp) of TOPIC's PARTITION, or -1. */
+static ssize_t kfk_ld_find(Chronik__Wal__LogInfo **logs, size_t n, kfk_str_t topic,
+                           int32_t partition)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *t = logs[mid]->topic;
+		size_t tl = strlen(t), ml = topic.len > 0 ? (size_t)topic.len : 0;
+		int c = memcmp(t, topic.ptr ? topic.ptr : "", tl < ml ? tl : ml);
+
+		if (!c)
+			c = (tl > ml) - (tl < ml);
+		if (!c)
+			c = (logs[mid]->partition > partition) - (logs[mid]->partition < partition);
+		if (!c)
+			return (ssize_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Fills R's topics from the logs of LIST the request wants (all of them
+ * when it names no topics; else each named partition is looked up, so a
+ * long list costs a binary search per entry). Returns 0 or -ENOMEM. */
 static int kfk_ld_topics(kfk_req_t *req, const Chronik__Wal__LogList *list, kfk_ld_result_t *r)
 {
 	const kfk_describe_log_dirs_request_t *rq = req->body;
 	kfk_srv_t *s = req->srv;
 	Chronik__Wal__LogInfo **logs;
-	size_t n = 0, nt = 0;
+	bool *want;
+	size_t n = 0, nt = 0, k = 0;
 
 	logs = kfk_req_alloc(req, list->n_logs ? list->n_logs : 1, sizeof(*logs));
-	if (!logs)
+	want = kfk_req_alloc(req, list->n_logs ? list->n_logs : 1, sizeof(*want));
+	if (!logs || !want)
 		return -ENOMEM;
 	kfk_meta_refresh(s);
 	for (size_t i = 0; i < list->n_logs; i++) {
 		Chronik__Wal__LogInfo *l = list->logs[i];
 
-		if (l && l->topic && kfk_ld_wanted(rq, l->topic, l->partition) &&
-		    kfk_ld_known(s, l))
+		if (l && l->topic && kfk_ld_known(s, l))
 			logs[n++] = l;
 	}
 	qsort(logs, n, sizeof(*logs), kfk_ld_cmp);
+	for (size_t i = 0; i < n; i++)
+		want[i] = rq->topics.count < 0;
+	for (int32_t i = 0; i < rq->topics.count; i++) {
+		const kfk_describe_log_dirs_request_describable_log_dir_topic_t *t =
+		    &rq->topics.items[i];
+
+		for (int32_t j = 0; j < t->partitions.count; j++) {
+			ssize_t at = kfk_ld_find(logs, n, t->topic, t->partitions.items[j]);
+
+			if (at >= 0)
+				want[at] = true;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (want[i])
+			logs[k++] = logs[i];
+	n = k;
 	for (size_t i = 0; i < n; i++)
 		nt += !i || strcmp(logs[i - 1]->topic, logs[i]->topic) != 0;
 	r->topics.items = kfk_req_alloc(req, nt ? nt : 1, sizeof(*r->topics.items));

@@ -556,6 +556,10 @@ class RawProtocol(NodeTestCase):
         self.assertEqual(res[0][2], {a: {1: topics[a][1]}})
         _, res = kproto.describe_log_dirs(node.kafka_port, 1, [])
         self.assertEqual(res[0][2], {})
+        # A long filter (a look-up per entry, not a scan).
+        _, res = kproto.describe_log_dirs(node.kafka_port, 0, [(a, list(range(200000))),
+                                                               (b, [0, 0])])
+        self.assertEqual({t: sorted(ps) for t, ps in res[0][2].items()}, {a: [0, 1], b: [0]})
         for i in range(100):
             p.send(a, b'y' * 1000, partition=0)
         p.flush(30)
