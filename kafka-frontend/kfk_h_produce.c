@@ -289,6 +289,7 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	kfk_srv_t *s = pp->ps->req->srv;
 	const kfk_pmeta_t *pm;
 	const char *reason = NULL;
+	kfk_records_info_t info;
 	kfk_part_t *p;
 	int32_t isr;
 	int16_t err;
@@ -299,7 +300,13 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	if (pm->leader != s->cfg->node_id)
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
 	err = kfk_produce_records_check(pp->records.ptr, pp->records.len,
-	                                (size_t)t->cfg.max_message_bytes, NULL, &reason);
+	                                (size_t)t->cfg.max_message_bytes, &info, &reason);
+	/* Kafka's rule: a compacted topic keys every record (checked where
+	 * the records can be read without decompressing them). */
+	if (err == KFK_ERR_NONE && t->cfg.compact && info.null_key) {
+		err = KFK_ERR_INVALID_RECORD;
+		reason = "compacted topic cannot accept a record without a key";
+	}
 	if (err != KFK_ERR_NONE) {
 		ck_log(CK_LOG_DEBUG,
 		       "produce rejected topic=%s partition=%d error=%s reason=\"%s\"", pp->topic,

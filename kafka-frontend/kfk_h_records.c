@@ -13,7 +13,8 @@
  * NOT_LEADER_OR_FOLLOWER when the leadership went meanwhile. As Kafka: an
  * offset past the high watermark or below -1 is OFFSET_OUT_OF_RANGE, a
  * partition led elsewhere NOT_LEADER_OR_FOLLOWER, an unknown one
- * UNKNOWN_TOPIC_OR_PARTITION; an offset below the current start changes
+ * UNKNOWN_TOPIC_OR_PARTITION, one of a topic whose cleanup.policy lacks
+ * "delete" POLICY_VIOLATION; an offset below the current start changes
  * nothing and answers the start.
  * The calls to walwriter run in parallel; the request answers once all
  * came back and waited (walwriter answers every call, or the connection
@@ -197,6 +198,10 @@ static void kfk_dr_start(kfk_dr_state_t *st, kfk_dr_part_t *dp, const kfk_topic_
 	}
 	if (t->parts[partition].leader != s->cfg->node_id) {
 		dp->out->error_code = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
+		return;
+	}
+	if (!t->cfg.delete_policy) { /* Kafka's rule for compact-only topics */
+		dp->out->error_code = KFK_ERR_POLICY_VIOLATION;
 		return;
 	}
 	p = kfk_part_use(s, t, partition);

@@ -35,7 +35,7 @@ static int16_t kfk_fail(const char **ret_reason, const char *reason, int16_t cod
 
 /* Parses every record of an uncompressed batch of TOTAL bytes at P. */
 static int16_t kfk_records_walk(const uint8_t *p, size_t total, const ck_batch_header_t *h,
-                                const char **ret_reason)
+                                kfk_records_info_t *info, const char **ret_reason)
 {
 	ck_record_iter_t it;
 	ck_record_t rec;
@@ -47,6 +47,8 @@ static int16_t kfk_records_walk(const uint8_t *p, size_t total, const ck_batch_h
 	while ((r = ck_record_iter_next(&it, &rec)) == 1) {
 		if (rec.offset != expect)
 			return kfk_fail(ret_reason, "record offset delta", KFK_ERR_INVALID_RECORD);
+		if (!rec.key)
+			info->null_key = true;
 		expect++;
 	}
 	if (r < 0)
@@ -87,7 +89,7 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 	if (h.attributes & CK_BATCH_ATTR_COMPRESSION_MASK) {
 		info->compressed = true;
 	} else {
-		int16_t err = kfk_records_walk(p, total, &h, ret_reason);
+		int16_t err = kfk_records_walk(p, total, &h, info, ret_reason);
 		if (err != KFK_ERR_NONE)
 			return err;
 	}
@@ -101,7 +103,7 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 int16_t kfk_produce_records_check(const uint8_t *p, int32_t len, size_t max_message_bytes,
                                   kfk_records_info_t *ret_info, const char **ret_reason)
 {
-	kfk_records_info_t info = {0, 0, 0, false};
+	kfk_records_info_t info = {0, 0, 0, false, false};
 	size_t pos = 0;
 
 	if (len <= 0)

@@ -32,6 +32,7 @@ typedef struct {
 	int64_t records;
 	int64_t offsets; /* offsets it will take: sum of lastOffsetDelta + 1 */
 	bool compressed; /* some batch is compressed */
+	bool null_key;   /* some record of an uncompressed batch has a null key */
 } kfk_records_info_t;
 
 /* KFK_ERR_NONE for acks 0, 1, -1, else KFK_ERR_INVALID_REQUIRED_ACKS. */

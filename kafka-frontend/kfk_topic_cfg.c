@@ -23,8 +23,9 @@
 
 static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
     [KFK_TCFG_CLEANUP_POLICY] = {"cleanup.policy", "log.cleanup.policy", KFK_CFG_TYPE_LIST,
-                                 "The retention policy of old log segments: only \"delete\" "
-                                 "(compaction is not implemented).",
+                                 "\"delete\" deletes old segments past retention; "
+                                 "\"compact\" keeps every record (nothing is compacted yet) and "
+                                 "ignores retention unless \"delete\" is listed too.",
                                  0, 0, "delete"},
     [KFK_TCFG_COMPRESSION_TYPE] = {"compression.type", "compression.type", KFK_CFG_TYPE_STRING,
                                    "Only \"producer\": batches are kept as the producer "
@@ -32,8 +33,8 @@ static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
                                    0, 0, "producer"},
     [KFK_TCFG_DELETE_RETENTION_MS] = {"delete.retention.ms", "log.cleaner.delete.retention.ms",
                                       KFK_CFG_TYPE_LONG,
-                                      "How long tombstones stay on a compacted topic (no topic "
-                                      "here is compacted).",
+                                      "How long tombstones stay at least on a compacted "
+                                      "topic (no log is compacted yet: they stay).",
                                       0, KFK_L, "86400000"},
     [KFK_TCFG_FILE_DELETE_DELAY_MS] = {"file.delete.delay.ms", "log.segment.delete.delay.ms",
                                        KFK_CFG_TYPE_LONG,
@@ -51,8 +52,9 @@ static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
                                        NULL},
     [KFK_TCFG_MAX_COMPACTION_LAG_MS] = {"max.compaction.lag.ms",
                                         "log.cleaner.max.compaction.lag.ms", KFK_CFG_TYPE_LONG,
-                                        "Compaction only (no topic here is compacted).", 1, KFK_L,
-                                        "9223372036854775807"},
+                                        "Only the default: no log is compacted, so no bound "
+                                        "on when compaction runs can be kept.",
+                                        1, KFK_L, "9223372036854775807"},
     [KFK_TCFG_MAX_MESSAGE_BYTES] = {"max.message.bytes", "message.max.bytes", KFK_CFG_TYPE_INT,
                                     "The largest record batch size allowed.", 1, KFK_I, NULL},
     [KFK_TCFG_MESSAGE_DOWNCONVERSION_ENABLE] = {"message.downconversion.enable",
@@ -68,11 +70,11 @@ static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
                                          0, 0, "CreateTime"},
     [KFK_TCFG_MIN_CLEANABLE_DIRTY_RATIO] = {"min.cleanable.dirty.ratio",
                                             "log.cleaner.min.cleanable.ratio", KFK_CFG_TYPE_DOUBLE,
-                                            "Compaction only (no topic here is compacted).", 0, 1,
+                                            "Compaction only (no log is compacted yet).", 0, 1,
                                             "0.5"},
     [KFK_TCFG_MIN_COMPACTION_LAG_MS] = {"min.compaction.lag.ms",
                                         "log.cleaner.min.compaction.lag.ms", KFK_CFG_TYPE_LONG,
-                                        "Compaction only (no topic here is compacted).", 0, KFK_L,
+                                        "Compaction only (no log is compacted yet).", 0, KFK_L,
                                         "0"},
     [KFK_TCFG_MIN_INSYNC_REPLICAS] = {"min.insync.replicas", "min.insync.replicas",
                                       KFK_CFG_TYPE_INT,
@@ -236,8 +238,13 @@ static int kfk_list_each(kfk_str_t v, int (*fn)(void *arg, const char *item, siz
 	return 0;
 }
 
+/* cleanup.policy's items, as flags. */
+#define KFK_POLICY_DELETE  1
+#define KFK_POLICY_COMPACT 2
+
 typedef struct {
-	int items;
+	int flags;
+	bool empty_item;
 	const char *bad;
 	size_t bad_len;
 } kfk_policy_scan_t;
@@ -247,34 +254,61 @@ static int kfk_policy_item(void *arg, const char *item, size_t len)
 	kfk_policy_scan_t *s = arg;
 
 	if (len == 6 && !memcmp(item, "delete", 6)) {
-		s->items++;
+		s->flags |= KFK_POLICY_DELETE;
 		return 0;
 	}
+	if (len == 7 && !memcmp(item, "compact", 7)) {
+		s->flags |= KFK_POLICY_COMPACT;
+		return 0;
+	}
+	s->empty_item = len == 0;
 	s->bad = item;
 	s->bad_len = len;
 	return 1;
 }
 
+/* The normalised text of policy FLAGS ("" for none). */
+static const char *kfk_policy_str(int flags)
+{
+	switch (flags) {
+	case KFK_POLICY_DELETE:
+		return "delete";
+	case KFK_POLICY_COMPACT:
+		return "compact";
+	case KFK_POLICY_DELETE | KFK_POLICY_COMPACT:
+		return "compact,delete";
+	default:
+		return "";
+	}
+}
+
+/* The flags of a stored (normalised) policy value. */
+static int kfk_policy_flags(const char *v)
+{
+	return (strstr(v, "delete") ? KFK_POLICY_DELETE : 0) |
+	       (strstr(v, "compact") ? KFK_POLICY_COMPACT : 0);
+}
+
 static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *msg, size_t msg_len)
 {
-	kfk_policy_scan_t s = {0, NULL, 0};
+	kfk_policy_scan_t s = {0, false, NULL, 0};
 
 	if (kfk_list_each(v, kfk_policy_item, &s) != 0) {
-		if (msg_len && !s.bad_len)
+		if (msg_len && s.empty_item)
 			kfk_msg(msg, msg_len, "invalid value for %s: an empty item in the list",
 			        "cleanup.policy");
 		else if (msg_len)
 			(void)snprintf(msg, msg_len,
-			               "invalid value \"%.*s\" for cleanup.policy: only \"delete\" "
-			               "is supported",
+			               "invalid value \"%.*s\" for cleanup.policy: must be delete "
+			               "or compact",
 			               KFK_SHOW(s.bad_len), s.bad);
 		return KFK_ERR_INVALID_CONFIG;
 	}
-	if (!s.items && !allow_empty) {
+	if (!s.flags && !allow_empty) {
 		kfk_msg(msg, msg_len, "invalid value for %s: empty list", "cleanup.policy");
 		return KFK_ERR_INVALID_CONFIG;
 	}
-	(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%s", s.items ? "delete" : "");
+	(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%s", kfk_policy_str(s.flags));
 	return KFK_ERR_NONE;
 }
 
@@ -375,6 +409,14 @@ static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
 		        "or zstd",
 		        in->name);
 		return KFK_ERR_INVALID_CONFIG;
+	case KFK_TCFG_MAX_COMPACTION_LAG_MS:
+		err = kfk_check_number(in, v, in->min, in->max, out, msg, msg_len);
+		if (err != KFK_ERR_NONE)
+			return err;
+		return kfk_check_only(in, kfk_str(out), in->fixed_default,
+		                      "no log is compacted, so no bound on when compaction runs "
+		                      "can be kept",
+		                      out, msg, msg_len);
 	case KFK_TCFG_UNCLEAN_LEADER_ELECTION_ENABLE:
 		err = kfk_check_bool(in, v, out, msg, msg_len);
 		if (err != KFK_ERR_NONE)
@@ -460,19 +502,23 @@ int16_t kfk_tcfg_set_list_op(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kf
 		kfk_msg(msg, msg_len, "null value for %s", kfk_tcfg_table[key].name);
 		return KFK_ERR_INVALID_CONFIG;
 	}
-	/* The only list key is cleanup.policy whose only legal item is
-	 * "delete": appending it gives "delete", subtracting it empties the
-	 * list, anything else is invalid either way. */
+	/* The only list key is cleanup.policy: its items are a set, the
+	 * default ("delete") when the topic has none of its own, as Kafka
+	 * appends to and subtracts from; an empty result is the default. */
 	err = kfk_check_policy(value, out, true, msg, msg_len);
 	if (err != KFK_ERR_NONE)
 		return err;
-	if (append) {
-		if (!out[0])
-			return KFK_ERR_NONE;
-		s->present[key] = true;
-		memcpy(s->value[key], out, sizeof(out));
-	} else if (out[0]) {
-		kfk_tcfg_set_del(s, key);
+	{
+		int old = s->present[key] ? kfk_policy_flags(s->value[key]) : KFK_POLICY_DELETE;
+		int val = kfk_policy_flags(out);
+		int nw = append ? old | val : old & ~val;
+
+		if (!nw) {
+			kfk_tcfg_set_del(s, key);
+		} else {
+			s->present[key] = true;
+			(void)snprintf(s->value[key], KFK_TCFG_VALUE_MAX, "%s", kfk_policy_str(nw));
+		}
 	}
 	(void)d;
 	return KFK_ERR_NONE;
@@ -498,6 +544,15 @@ void kfk_tcfg_effective(const kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, k
 	    (int32_t)kfk_num_or(s, KFK_TCFG_MAX_MESSAGE_BYTES, d->max_message_bytes);
 	ret->min_insync_replicas =
 	    (int32_t)kfk_num_or(s, KFK_TCFG_MIN_INSYNC_REPLICAS, d->min_insync_replicas);
+	ret->compact = s && s->present[KFK_TCFG_CLEANUP_POLICY] &&
+	               (kfk_policy_flags(s->value[KFK_TCFG_CLEANUP_POLICY]) & KFK_POLICY_COMPACT);
+	ret->delete_policy =
+	    !s || !s->present[KFK_TCFG_CLEANUP_POLICY] ||
+	    (kfk_policy_flags(s->value[KFK_TCFG_CLEANUP_POLICY]) & KFK_POLICY_DELETE);
+	if (!ret->delete_policy) {
+		ret->retention_ms = -1;
+		ret->retention_bytes = -1;
+	}
 	ret->log_append_time = s && s->present[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] &&
 	                       !strcmp(s->value[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE], "LogAppendTime");
 }

@@ -6,7 +6,11 @@
  *   retention.ms (LONG >= -1), retention.bytes (LONG >= -1),
  *   segment.bytes (INT >= 1024), max.message.bytes (INT, 1 .. the IPC frame
  *   limit minus 64 KiB), min.insync.replicas (INT >= 1),
- *   cleanup.policy (LIST, only "delete"),
+ *   cleanup.policy (LIST of delete, compact: "compact" keeps every record
+ *   -- no log is compacted yet, which Kafka's contract allows, since by
+ *   default (max.compaction.lag.ms unbounded) it promises no time by which
+ *   compaction runs -- and, without "delete", turns retention off, as
+ *   Kafka's compacted topics never drop records by age or size),
  *   message.timestamp.type (CreateTime | LogAppendTime),
  *   segment.ms (LONG >= 1: the active segment rolls at this age),
  *   index.interval.bytes (INT >= 0: bytes between offset index entries).
@@ -14,9 +18,9 @@
  * stored and described, where what they ask for already holds here:
  *   flush.messages, flush.ms (every append is on disk before it is
  *   acknowledged, sooner than any setting asks), delete.retention.ms,
- *   min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio
- *   (they steer compaction only, and no topic here is compacted: in Kafka
- *   too they do nothing on a "delete" topic), file.delete.delay.ms,
+ *   min.compaction.lag.ms, min.cleanable.dirty.ratio (lower bounds and
+ *   tuning of compaction, which keeping every record satisfies),
+ *   max.compaction.lag.ms only its default (unbounded), file.delete.delay.ms,
  *   segment.index.bytes, segment.jitter.ms, preallocate (file handling
  *   no client can see), message.downconversion.enable (only RecordBatch v2
  *   is served: nothing is down-converted);
@@ -135,6 +139,8 @@ typedef struct {
 	int32_t max_message_bytes;
 	int32_t min_insync_replicas;
 	bool log_append_time;
+	bool compact;       /* cleanup.policy lists compact */
+	bool delete_policy; /* ... lists delete (the default): retention applies */
 } kfk_tcfg_t;
 
 const kfk_tcfg_info_t *kfk_tcfg_info(kfk_tcfg_key_t key);
@@ -161,7 +167,8 @@ void kfk_tcfg_set_del(kfk_tcfg_set_t *s, kfk_tcfg_key_t key);
 
 /*
  * IncrementalAlterConfigs APPEND (APPEND true) or SUBTRACT of VALUE's list
- * items on the list key KEY. Returns as kfk_tcfg_set_put(); a non-list key
+ * items on the list key KEY (to or from the topic's value, else the
+ * default). Returns as kfk_tcfg_set_put(); a non-list key
  * is INVALID_CONFIG. The resulting list must itself be valid; an empty list
  * after SUBTRACT removes the key (back to the default).
  */

@@ -97,6 +97,8 @@ typedef struct {
 	int64_t max;
 } raftd_cfg_key_t;
 
+#define RAFTD_CLEANUP_POLICY "cleanup.policy"
+
 static const raftd_cfg_key_t raftd_cfg_keys[] = {
     {"segment.bytes", CK_BATCH_HEADER_LEN, INT32_MAX},
     {"segment.ms", 1, INT64_MAX},
@@ -132,6 +134,25 @@ static void raftd_cfg_set(raftd_log_config_t *c, size_t i, int64_t v)
 	}
 }
 
+/* Whether the list POLICY (cleanup.policy's value) holds the item
+ * "delete". */
+static bool raftd_policy_deletes(const char *policy)
+{
+	for (const char *p = policy; *p;) {
+		size_t n = strcspn(p, ",");
+		const char *b = p, *e = p + n;
+
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e - b == 6 && !memcmp(b, "delete", 6))
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
 int raftd_apply_log_config(Chronik__Meta__ConfigEntry *const *configs, size_t n,
                            raftd_log_config_t *ret, const char **ret_bad)
 {
@@ -154,6 +175,16 @@ int raftd_apply_log_config(Chronik__Meta__ConfigEntry *const *configs, size_t n,
 			raftd_cfg_set(&c, i, v);
 		}
 	}
+	/* A topic whose cleanup.policy does not list "delete" (compact
+	 * only) keeps its records whatever its retention says, as Kafka's
+	 * compacted topics do. */
+	for (size_t j = 0; j < n; j++) {
+		if (!strcmp(configs[j]->name, RAFTD_CLEANUP_POLICY) && configs[j]->value &&
+		    !raftd_policy_deletes(configs[j]->value)) {
+			c.retention_ms = -1;
+			c.retention_bytes = -1;
+		}
+	}
 	*ret = c;
 	return 0;
 }
@@ -162,6 +193,12 @@ bool raftd_apply_alter_touches_log(const Chronik__Meta__AlterTopicConfigs *c)
 {
 	if (c->replace_all)
 		return true;
+	for (size_t j = 0; j < c->n_set; j++)
+		if (c->set[j]->name && !strcmp(c->set[j]->name, RAFTD_CLEANUP_POLICY))
+			return true;
+	for (size_t j = 0; j < c->n_delete_; j++)
+		if (c->delete_[j] && !strcmp(c->delete_[j], RAFTD_CLEANUP_POLICY))
+			return true;
 	for (size_t i = 0; i < CK_ARRAY_LEN(raftd_cfg_keys); i++) {
 		for (size_t j = 0; j < c->n_set; j++)
 			if (c->set[j]->name && !strcmp(c->set[j]->name, raftd_cfg_keys[i].key))

@@ -146,7 +146,9 @@ int raftd_apply_entry_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
 /*
  * Maps the configs of a topic to walwriter's per-log settings (keys
  * retention.ms, retention.bytes, segment.bytes, segment.ms,
- * max.message.bytes, index.interval.bytes; other keys are only stored).
+ * max.message.bytes, index.interval.bytes; a cleanup.policy without the
+ * item "delete" makes both retentions -1, unlimited; other keys are only
+ * stored).
  * Returns 0, or CK_E_INVALID with *RET_BAD (may be NULL) naming the key
  * whose value is not a decimal integer in range.
  */

@@ -337,6 +337,55 @@ class KafkaPythonAdmin(NodeTestCase):
                                                           time.monotonic() - t0))
         self.assertEqual(_latest(node, name, 0, -1), 10)
 
+    def test_compacted_topic(self):
+        """cleanup.policy=compact (Kafka Connect, Schema Registry, Streams
+        changelogs need it): accepted; retention leaves such a topic's
+        records alone while it deletes a delete-policy twin's; a keyless
+        record is INVALID_RECORD and DeleteRecords POLICY_VIOLATION, as in
+        Kafka; "compact,delete" brings retention back."""
+        node = self.node(env={'CHRONIK_WAL_RETENTION_CHECK_MS': '200'}).start()
+        cmp, dl = topic_name('cmp'), topic_name('del')
+        short = {'segment.ms': '300', 'retention.ms': '1000'}
+        create_topic(node, cmp, 1, configs=dict(short, **{'cleanup.policy': 'compact'}))
+        create_topic(node, dl, 1, configs=short)
+        self.assertEqual(describe_topic_configs(node, cmp, ['cleanup.policy']),
+                         {'cleanup.policy': ('compact', False)})
+
+        def produce(topic, keyed, n, tag):
+            recs = [(b'k%d' % (i % 3) if keyed else None, b'%s%d' % (tag, i), [])
+                    for i in range(n)]
+            return kproto.parse_produce(kproto.call_once(
+                node.kafka_port, kproto.PRODUCE, 7,
+                kproto.produce_body(7, -1, 30000, [(0, kproto.record_batch(recs))], topic=topic),
+                30000), 7)[(topic, 0)][0]
+        for t in (cmp, dl):
+            self.assertEqual(produce(t, True, 5, b'old'), 0)
+        time.sleep(0.5)  # past segment.ms: the next append rolls
+        for t in (cmp, dl):
+            self.assertEqual(produce(t, True, 5, b'new'), 0)
+        wait_for(lambda: _latest(node, dl, 0, -2) >= 5, 20, 'retention on the delete topic')
+        time.sleep(1)  # several more retention rounds
+        self.assertEqual(_latest(node, cmp, 0, -2), 0, 'retention deleted compacted records')
+        self.assertEqual([r.value for r in read_partition(node, cmp, 0, 10)],
+                         [b'old%d' % i for i in range(5)] + [b'new%d' % i for i in range(5)])
+        # Kafka's rules for compacted topics.
+        self.assertEqual(produce(cmp, False, 2, b'nokey'), 87)  # INVALID_RECORD
+        self.assertEqual(produce(dl, False, 2, b'nokey'), 0)
+        self.assertEqual(_latest(node, cmp, 0, -1), 10, 'a refused batch was written')
+        self.assertEqual(kproto.delete_records(node.kafka_port, cmp, {0: 3}), {0: (44, -1)})
+        # compact,delete: retention applies again.
+        admin = admin_client(node)
+        try:
+            resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, cmp, configs=dict(
+                short, **{'cleanup.policy': 'compact,delete'}))])
+            self.assertEqual([r[0] for r in resp.resources], [0], str(resp))
+        finally:
+            admin.close()
+        time.sleep(0.5)
+        self.assertEqual(produce(cmp, True, 1, b'last'), 0)
+        wait_for(lambda: _latest(node, cmp, 0, -2) >= 5, 20,
+                 'retention on the compact,delete topic')
+
     def test_topic_view_follows_every_change(self):
         """The broker's view of a topic it has answered about before follows
         changes to it, and only to it: configs, partitions, delete and

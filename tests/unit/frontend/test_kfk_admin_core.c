@@ -129,6 +129,9 @@ START_TEST(test_create_configs)
 	ck_assert(plan.configs.present[KFK_TCFG_RETENTION_MS]);
 	ck_assert_str_eq(plan.configs.value[KFK_TCFG_RETENTION_MS], "1000");
 	cfgs[1].value = kfk_str("compact");
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_NONE);
+	ck_assert_str_eq(plan.configs.value[KFK_TCFG_CLEANUP_POLICY], "compact");
+	cfgs[1].value = kfk_str("compacted");
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_INVALID_CONFIG);
 	ck_assert_ptr_nonnull(strstr(msg, "cleanup.policy"));
 }

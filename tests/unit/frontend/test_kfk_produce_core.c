@@ -58,6 +58,31 @@ START_TEST(test_valid_sets)
 }
 END_TEST
 
+/* Whether some record has a null key (a compacted topic refuses that). */
+START_TEST(test_null_keys_seen)
+{
+	ck_batch_record_t recs[2];
+	ck_buf_t b = CK_BUF_INIT;
+	kfk_records_info_t info;
+	size_t len = 0;
+
+	memset(recs, 0, sizeof(recs));
+	recs[0].key = "k0";
+	recs[0].key_len = 2;
+	recs[1].key = "k1";
+	recs[1].key_len = 2;
+	recs[1].value = "v"; /* recs[0] is a tombstone: keyed, null value */
+	recs[1].value_len = 1;
+	ck_assert_int_eq(ck_batch_build(&b, NULL, recs, 2, &len), 0);
+	ck_assert_int_eq(check(&b, MAX_MSG, &info, NULL), KFK_ERR_NONE);
+	ck_assert(!info.null_key);
+	build(&b, 1); /* a second batch, keyless */
+	ck_assert_int_eq(check(&b, MAX_MSG, &info, NULL), KFK_ERR_NONE);
+	ck_assert(info.null_key);
+	ck_buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_corrupt_and_invalid)
 {
 	ck_buf_t b = CK_BUF_INIT;
@@ -153,6 +178,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_valid_sets);
+	tcase_add_test(tc, test_null_keys_seen);
 	tcase_add_test(tc, test_corrupt_and_invalid);
 	tcase_add_test(tc, test_compressed_pass_through);
 	tcase_add_test(tc, test_acks_rules);

@@ -95,7 +95,9 @@ START_TEST(test_kafka_keys_accepted)
 	    {"file.delete.delay.ms", "1000", "1000"},
 	    {"flush.messages", "1", "1"},
 	    {"flush.ms", "1000", "1000"},
-	    {"max.compaction.lag.ms", "1", "1"},
+	    {"max.compaction.lag.ms", "9223372036854775807", "9223372036854775807"},
+	    {"cleanup.policy", "compact", "compact"},
+	    {"cleanup.policy", "delete, compact,compact", "compact,delete"},
 	    {"min.compaction.lag.ms", "5", "5"},
 	    {"segment.index.bytes", "4096", "4096"},
 	    {"segment.jitter.ms", "7", "7"},
@@ -149,8 +151,8 @@ START_TEST(test_invalid_values_are_invalid_config)
 	    {"max.message.bytes", "0"},
 	    {"max.message.bytes", "2147483647"},
 	    {"min.insync.replicas", "0"},
-	    {"cleanup.policy", "compact"},
-	    {"cleanup.policy", "delete,compact"},
+	    {"cleanup.policy", "compacted"},
+	    {"cleanup.policy", "delete,compact,"},
 	    {"cleanup.policy", " , "},
 	    {"cleanup.policy", "delete,"},
 	    {"cleanup.policy", "delete,,delete"},
@@ -171,6 +173,7 @@ START_TEST(test_invalid_values_are_invalid_config)
 	    {"min.cleanable.dirty.ratio", "0.5x"},
 	    {"delete.retention.ms", "-1"},
 	    {"max.compaction.lag.ms", "0"},
+	    {"max.compaction.lag.ms", "86400000"},
 	    {"no.such.key", "1"},
 	};
 	kfk_tcfg_set_t s;
@@ -207,20 +210,40 @@ END_TEST
 START_TEST(test_list_operations)
 {
 	kfk_tcfg_set_t s;
+	kfk_tcfg_t eff;
 	char msg[200];
 
 	kfk_tcfg_set_init(&s);
-	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
-	                                      kfk_str("delete"), msg, sizeof(msg)),
-	                 KFK_ERR_NONE);
-	ck_assert(s.present[KFK_TCFG_CLEANUP_POLICY]);
+	/* APPEND to the default ("delete"): both. */
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
 	                                      kfk_str("compact"), msg, sizeof(msg)),
-	                 KFK_ERR_INVALID_CONFIG);
+	                 KFK_ERR_NONE);
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "compact,delete");
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert(eff.compact && eff.delete_policy);
+	ck_assert_int_eq(eff.retention_ms, defs.retention_ms);
+	/* SUBTRACT delete: compact only, retention off. */
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, false,
 	                                      kfk_str("delete"), msg, sizeof(msg)),
 	                 KFK_ERR_NONE);
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "compact");
+	ck_assert_int_eq(put(&s, "retention.ms", "1000", msg), KFK_ERR_NONE);
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert(eff.compact && !eff.delete_policy);
+	ck_assert_int_eq(eff.retention_ms, -1);
+	ck_assert_int_eq(eff.retention_bytes, -1);
+	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
+	                                      kfk_str("shred"), msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_CONFIG);
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "compact");
+	/* Nothing left: back to the default. */
+	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, false,
+	                                      kfk_str("compact"), msg, sizeof(msg)),
+	                 KFK_ERR_NONE);
 	ck_assert(!s.present[KFK_TCFG_CLEANUP_POLICY]);
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert(!eff.compact && eff.delete_policy);
+	ck_assert_int_eq(eff.retention_ms, 1000);
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_RETENTION_MS, true, kfk_str("1"),
 	                                      msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_CONFIG);

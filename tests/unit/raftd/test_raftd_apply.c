@@ -194,7 +194,7 @@ START_TEST(test_create_topic)
 
 	create_init(&c, "orders", 3, 2, 1);
 	create_config(&c, "retention.ms", "60000");
-	create_config(&c, "cleanup.policy", "compact");
+	create_config(&c, "cleanup.policy", "compact,delete");
 	ck_assert_int_eq(apply(7, &c.cmd), 0);
 	t = topic("orders");
 	ck_assert_ptr_nonnull(t);
@@ -204,7 +204,7 @@ START_TEST(test_create_topic)
 	ck_assert_uint_eq(t->topic_id.len, 16);
 	ck_assert_mem_eq(t->topic_id.data, c.id, 16);
 	ck_assert_str_eq(config_of(t, "retention.ms"), "60000");
-	ck_assert_str_eq(config_of(t, "cleanup.policy"), "compact");
+	ck_assert_str_eq(config_of(t, "cleanup.policy"), "compact,delete");
 	chronik__meta__topic_record__free_unpacked(t, NULL);
 	for (int i = 0; i < 3; i++) {
 		p = partition("orders", i);
@@ -243,7 +243,7 @@ START_TEST(test_alter_touches_log)
 	Chronik__Meta__AlterTopicConfigs c = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
 	Chronik__Meta__ConfigEntry e = CHRONIK__META__CONFIG_ENTRY__INIT;
 	Chronik__Meta__ConfigEntry *ev[1] = {&e};
-	char *del[1] = {"cleanup.policy"};
+	char *del[1] = {"flush.ms"};
 
 	c.name = "t";
 	e.name = "min.insync.replicas";
@@ -260,6 +260,8 @@ START_TEST(test_alter_touches_log)
 	ck_assert(raftd_apply_alter_touches_log(&c));
 	e.name = "min.insync.replicas";
 	del[0] = "segment.bytes";
+	ck_assert(raftd_apply_alter_touches_log(&c));
+	del[0] = "cleanup.policy"; /* retention may come back */
 	ck_assert(raftd_apply_alter_touches_log(&c));
 	c.n_set = c.n_delete_ = 0;
 	ck_assert(!raftd_apply_alter_touches_log(&c));
@@ -308,6 +310,42 @@ START_TEST(test_create_topic_log_config)
 	e[4].value = "3000000000";
 	ck_assert_int_eq(raftd_apply_log_config(ev, 6, &cfg, &bad), CK_E_INVALID);
 	ck_assert_str_eq(bad, "max.message.bytes");
+}
+END_TEST
+
+/* A compact-only topic keeps every record: both retentions unlimited,
+ * whatever it sets; "compact,delete" keeps them. */
+START_TEST(test_compact_policy_turns_retention_off)
+{
+	Chronik__Meta__ConfigEntry e[3];
+	Chronik__Meta__ConfigEntry *ev[3] = {&e[0], &e[1], &e[2]};
+	raftd_log_config_t cfg;
+	const char *bad = NULL;
+	Chronik__Meta__AlterTopicConfigs a = CHRONIK__META__ALTER_TOPIC_CONFIGS__INIT;
+	Chronik__Meta__ConfigEntry *set[1] = {&e[0]};
+
+	for (int i = 0; i < 3; i++)
+		chronik__meta__config_entry__init(&e[i]);
+	e[0].name = "cleanup.policy";
+	e[0].value = "compact";
+	e[1].name = "retention.ms";
+	e[1].value = "1000";
+	e[2].name = "retention.bytes";
+	e[2].value = "4096";
+	ck_assert_int_eq(raftd_apply_log_config(ev, 3, &cfg, &bad), 0);
+	ck_assert_int_eq(cfg.retention_ms, -1);
+	ck_assert_int_eq(cfg.retention_bytes, -1);
+	e[0].value = "compact, delete";
+	ck_assert_int_eq(raftd_apply_log_config(ev, 3, &cfg, &bad), 0);
+	ck_assert_int_eq(cfg.retention_ms, 1000);
+	ck_assert_int_eq(cfg.retention_bytes, 4096);
+	e[0].value = "compact";
+	ck_assert_int_eq(raftd_apply_log_config(ev, 1, &cfg, &bad), 0);
+	ck_assert_int_eq(cfg.retention_ms, -1); /* not the node default either */
+	/* Changing the policy changes the log's settings. */
+	a.n_set = 1;
+	a.set = set;
+	ck_assert(raftd_apply_alter_touches_log(&a));
 }
 END_TEST
 
@@ -690,8 +728,8 @@ END_TEST
 /* ---- AlterTopicConfigs ---- */
 
 /* An AlterTopicConfigs of topic "t" (created at index 1 with PARTS
- * partitions, retention.ms=1000 and cleanup.policy=compact) setting K0=V0
- * and K1=V1 and deleting cleanup.policy. */
+ * partitions, retention.ms=1000 and file.delete.delay.ms=5) setting K0=V0
+ * and K1=V1 and deleting file.delete.delay.ms. */
 typedef struct {
 	Chronik__Meta__MetadataCommand cmd;
 	Chronik__Meta__AlterTopicConfigs ac;
@@ -706,7 +744,7 @@ static void alter_init(alter_t *a, int parts, const char *k0, const char *v0, co
 
 	create_init(&c, "t", parts, 1, 1);
 	create_config(&c, "retention.ms", "1000");
-	create_config(&c, "cleanup.policy", "compact");
+	create_config(&c, "file.delete.delay.ms", "5");
 	ck_assert_int_eq(apply(1, &c.cmd), 0);
 	chronik__meta__metadata_command__init(&a->cmd);
 	chronik__meta__alter_topic_configs__init(&a->ac);
@@ -723,7 +761,7 @@ static void alter_init(alter_t *a, int parts, const char *k0, const char *v0, co
 	a->e[1].value = (char *)v1;
 	a->ac.set = a->ev;
 	a->ac.n_set = 2;
-	a->del[0] = "cleanup.policy";
+	a->del[0] = "file.delete.delay.ms";
 	a->ac.delete_ = a->del;
 	a->ac.n_delete_ = 1;
 }
@@ -739,7 +777,7 @@ START_TEST(test_alter_configs)
 	ck_assert_uint_eq(t->n_configs, 2);
 	ck_assert_str_eq(config_of(t, "retention.ms"), "2000");
 	ck_assert_str_eq(config_of(t, "flush.ms"), "5");
-	ck_assert_ptr_null(config_of(t, "cleanup.policy"));
+	ck_assert_ptr_null(config_of(t, "file.delete.delay.ms"));
 	chronik__meta__topic_record__free_unpacked(t, NULL);
 	/* replace_all: the set is everything. */
 	a.ac.n_set = 1;
@@ -1801,6 +1839,7 @@ static Suite *apply_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_create_topic);
 	tcase_add_test(tc, test_create_topic_log_config);
+	tcase_add_test(tc, test_compact_policy_turns_retention_off);
 	tcase_add_test(tc, test_parts_index);
 	tcase_add_test(tc, test_changes_listed);
 	tcase_add_test(tc, test_changes_trimmed);
