@@ -306,7 +306,8 @@ class KafkaPythonAdmin(NodeTestCase):
         configs = {'segment.ms': '400', 'retention.ms': '1500', 'index.interval.bytes': '100',
                    'compression.type': 'producer', 'flush.messages': '1', 'flush.ms': '0',
                    'delete.retention.ms': '1000', 'min.cleanable.dirty.ratio': '0.1',
-                   'min.compaction.lag.ms': '0', 'max.compaction.lag.ms': '100000',
+                   'min.compaction.lag.ms': '0',
+                   'max.compaction.lag.ms': '9223372036854775807',
                    'unclean.leader.election.enable': 'false', 'preallocate': 'true',
                    'file.delete.delay.ms': '0', 'segment.index.bytes': '1048576',
                    'segment.jitter.ms': '0', 'message.downconversion.enable': 'true'}
@@ -317,7 +318,8 @@ class KafkaPythonAdmin(NodeTestCase):
         admin = admin_client(node)
         try:
             for k, v in (('compression.type', 'lz4'), ('unclean.leader.election.enable', 'true'),
-                         ('segment.ms', '0'), ('min.cleanable.dirty.ratio', '2')):
+                         ('segment.ms', '0'), ('min.cleanable.dirty.ratio', '2'),
+                         ('max.compaction.lag.ms', '100000')):
                 with self.assertRaises(kerr.InvalidConfigurationError, msg='%s=%s' % (k, v)):
                     admin.create_topics([NewTopic(topic_name('cfg'), 1, 1,
                                                   topic_configs={k: v})], timeout_ms=30000)
