@@ -307,6 +307,14 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 		err = KFK_ERR_INVALID_RECORD;
 		reason = "compacted topic cannot accept a record without a key";
 	}
+	if (err == KFK_ERR_NONE && !t->cfg.log_append_time) {
+		err = kfk_produce_ts_check(&info, ck_clock_wall_ms(), t->cfg.ts_before_max_ms,
+		                           t->cfg.ts_after_max_ms);
+		if (err != KFK_ERR_NONE)
+			reason =
+			    "record timestamp out of the range message.timestamp.before.max.ms "
+			    "and message.timestamp.after.max.ms allow";
+	}
 	if (err != KFK_ERR_NONE) {
 		ck_log(CK_LOG_DEBUG,
 		       "produce rejected topic=%s partition=%d error=%s reason=\"%s\"", pp->topic,

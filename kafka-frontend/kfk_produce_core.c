@@ -33,6 +33,32 @@ static int16_t kfk_fail(const char **ret_reason, const char *reason, int16_t cod
 	return code;
 }
 
+static void kfk_ts_seen(kfk_records_info_t *info, int64_t ts)
+{
+	if (ts == -1)
+		return; /* RecordBatch.NO_TIMESTAMP */
+	if (ts < info->min_ts)
+		info->min_ts = ts;
+	if (ts > info->max_ts)
+		info->max_ts = ts;
+}
+
+int16_t kfk_produce_ts_check(const kfk_records_info_t *info, int64_t now_ms, int64_t before_max,
+                             int64_t after_max)
+{
+	if (info->min_ts > info->max_ts)
+		return KFK_ERR_NONE; /* no timestamps */
+	if (now_ms < 0)
+		now_ms = 0;
+	/* Written so that nothing overflows: NOW_MS and both bounds are >= 0;
+	 * INT64_MAX is no bound at all. */
+	if (before_max != INT64_MAX && info->min_ts < now_ms - before_max)
+		return KFK_ERR_INVALID_TIMESTAMP;
+	if (info->max_ts > now_ms && info->max_ts - now_ms > after_max)
+		return KFK_ERR_INVALID_TIMESTAMP;
+	return KFK_ERR_NONE;
+}
+
 /* Parses every record of an uncompressed batch of TOTAL bytes at P. */
 static int16_t kfk_records_walk(const uint8_t *p, size_t total, const ck_batch_header_t *h,
                                 kfk_records_info_t *info, const char **ret_reason)
@@ -49,6 +75,7 @@ static int16_t kfk_records_walk(const uint8_t *p, size_t total, const ck_batch_h
 			return kfk_fail(ret_reason, "record offset delta", KFK_ERR_INVALID_RECORD);
 		if (!rec.key)
 			info->null_key = true;
+		kfk_ts_seen(info, rec.timestamp_ms);
 		expect++;
 	}
 	if (r < 0)
@@ -88,6 +115,8 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 		return kfk_fail(ret_reason, "compression codec", KFK_ERR_CORRUPT_MESSAGE);
 	if (h.attributes & CK_BATCH_ATTR_COMPRESSION_MASK) {
 		info->compressed = true;
+		kfk_ts_seen(info, h.base_timestamp);
+		kfk_ts_seen(info, h.max_timestamp);
 	} else {
 		int16_t err = kfk_records_walk(p, total, &h, info, ret_reason);
 		if (err != KFK_ERR_NONE)
@@ -103,7 +132,7 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 int16_t kfk_produce_records_check(const uint8_t *p, int32_t len, size_t max_message_bytes,
                                   kfk_records_info_t *ret_info, const char **ret_reason)
 {
-	kfk_records_info_t info = {0, 0, 0, false, false};
+	kfk_records_info_t info = {0, 0, 0, false, false, INT64_MAX, INT64_MIN};
 	size_t pos = 0;
 
 	if (len <= 0)

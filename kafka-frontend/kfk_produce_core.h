@@ -33,6 +33,10 @@ typedef struct {
 	int64_t offsets; /* offsets it will take: sum of lastOffsetDelta + 1 */
 	bool compressed; /* some batch is compressed */
 	bool null_key;   /* some record of an uncompressed batch has a null key */
+	/* The lowest and highest record timestamps, -1 (none) left out;
+	 * INT64_MAX and INT64_MIN when no record has one. A compressed batch
+	 * counts with its header's baseTimestamp and maxTimestamp. */
+	int64_t min_ts, max_ts;
 } kfk_records_info_t;
 
 /* KFK_ERR_NONE for acks 0, 1, -1, else KFK_ERR_INVALID_REQUIRED_ACKS. */
@@ -52,6 +56,14 @@ int16_t kfk_produce_acks_check(int16_t acks);
  */
 int16_t kfk_produce_records_check(const uint8_t *p, int32_t len, size_t max_message_bytes,
                                   kfk_records_info_t *ret_info, const char **ret_reason);
+
+/*
+ * Kafka's CreateTime bounds: INVALID_TIMESTAMP when a timestamp of INFO
+ * lies more than BEFORE_MAX ms before NOW_MS or more than AFTER_MAX ms after
+ * it (both >= 0; INT64_MAX = unbounded), else NONE.
+ */
+int16_t kfk_produce_ts_check(const kfk_records_info_t *info, int64_t now_ms, int64_t before_max,
+                             int64_t after_max);
 
 /* NOT_ENOUGH_REPLICAS when ACKS is all and ISR_SIZE < MIN_ISR, else NONE. */
 int16_t kfk_produce_isr_check(int16_t acks, int32_t isr_size, int32_t min_isr);

@@ -63,6 +63,25 @@ static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
                                                 "Accepted; only RecordBatch v2 is served, so "
                                                 "nothing is down-converted.",
                                                 0, 0, "true"},
+    [KFK_TCFG_MESSAGE_TIMESTAMP_AFTER_MAX_MS] = {"message.timestamp.after.max.ms",
+                                                 "log.message.timestamp.after.max.ms",
+                                                 KFK_CFG_TYPE_LONG,
+                                                 "How far after the broker's clock a CreateTime "
+                                                 "record's timestamp may lie.",
+                                                 0, KFK_L, "9223372036854775807"},
+    [KFK_TCFG_MESSAGE_TIMESTAMP_BEFORE_MAX_MS] = {"message.timestamp.before.max.ms",
+                                                  "log.message.timestamp.before.max.ms",
+                                                  KFK_CFG_TYPE_LONG,
+                                                  "How far before the broker's clock a "
+                                                  "CreateTime record's timestamp may lie.",
+                                                  0, KFK_L, "9223372036854775807"},
+    [KFK_TCFG_MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS] = {"message.timestamp.difference.max.ms",
+                                                      "log.message.timestamp.difference.max.ms",
+                                                      KFK_CFG_TYPE_LONG,
+                                                      "Deprecated: the bound before and after "
+                                                      "the broker's clock where those keys are "
+                                                      "at their defaults.",
+                                                      0, KFK_L, "9223372036854775807"},
     [KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] = {"message.timestamp.type", "log.message.timestamp.type",
                                          KFK_CFG_TYPE_STRING,
                                          "CreateTime keeps the producer's timestamps; "
@@ -555,6 +574,16 @@ void kfk_tcfg_effective(const kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, k
 	}
 	ret->log_append_time = s && s->present[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] &&
 	                       !strcmp(s->value[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE], "LogAppendTime");
+	/* Kafka (KIP-937): before/after at their default (unbounded) fall
+	 * back to the deprecated difference key. */
+	ret->ts_before_max_ms = kfk_num_or(s, KFK_TCFG_MESSAGE_TIMESTAMP_BEFORE_MAX_MS, INT64_MAX);
+	ret->ts_after_max_ms = kfk_num_or(s, KFK_TCFG_MESSAGE_TIMESTAMP_AFTER_MAX_MS, INT64_MAX);
+	if (ret->ts_before_max_ms == INT64_MAX)
+		ret->ts_before_max_ms =
+		    kfk_num_or(s, KFK_TCFG_MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS, INT64_MAX);
+	if (ret->ts_after_max_ms == INT64_MAX)
+		ret->ts_after_max_ms =
+		    kfk_num_or(s, KFK_TCFG_MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS, INT64_MAX);
 }
 
 void kfk_tcfg_default_str(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, char *buf, size_t len)

@@ -12,6 +12,10 @@
  *   compaction runs -- and, without "delete", turns retention off, as
  *   Kafka's compacted topics never drop records by age or size),
  *   message.timestamp.type (CreateTime | LogAppendTime),
+ *   message.timestamp.before.max.ms, message.timestamp.after.max.ms (LONG
+ *   >= 0: how far a CreateTime record's timestamp may lie before or after
+ *   the broker's clock; each falls back to the deprecated
+ *   message.timestamp.difference.max.ms while at its default, as in Kafka),
  *   segment.ms (LONG >= 1: the active segment rolls at this age),
  *   index.interval.bytes (INT >= 0: bytes between offset index entries).
  * Kafka's other topic keys are accepted, checked as Kafka checks them,
@@ -60,6 +64,9 @@ typedef enum {
 	KFK_TCFG_MAX_COMPACTION_LAG_MS,
 	KFK_TCFG_MAX_MESSAGE_BYTES,
 	KFK_TCFG_MESSAGE_DOWNCONVERSION_ENABLE,
+	KFK_TCFG_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
+	KFK_TCFG_MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
+	KFK_TCFG_MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS,
 	KFK_TCFG_MESSAGE_TIMESTAMP_TYPE,
 	KFK_TCFG_MIN_CLEANABLE_DIRTY_RATIO,
 	KFK_TCFG_MIN_COMPACTION_LAG_MS,
@@ -139,6 +146,8 @@ typedef struct {
 	int32_t max_message_bytes;
 	int32_t min_insync_replicas;
 	bool log_append_time;
+	int64_t ts_before_max_ms; /* CreateTime records: how old, at most */
+	int64_t ts_after_max_ms;  /* ... and how far in the future */
 	bool compact;       /* cleanup.policy lists compact */
 	bool delete_policy; /* ... lists delete (the default): retention applies */
 } kfk_tcfg_t;

@@ -388,6 +388,56 @@ class KafkaPythonAdmin(NodeTestCase):
         wait_for(lambda: _latest(node, cmp, 0, -2) >= 5, 20,
                  'retention on the compact,delete topic')
 
+    def test_timestamp_bounds(self):
+        """message.timestamp.before.max.ms / after.max.ms (and the deprecated
+        difference.max.ms they fall back to) refuse a CreateTime record whose
+        timestamp lies too far from the broker's clock with INVALID_TIMESTAMP,
+        as Kafka does; nothing of a refused batch is written; LogAppendTime
+        topics take any timestamp (the broker stamps its own)."""
+        node = self.node().start()
+        hour = 3600 * 1000
+        bounded, diff, lat = topic_name('tsb'), topic_name('tsd'), topic_name('tsl')
+        create_topic(node, bounded, 1, configs={'message.timestamp.before.max.ms': str(hour),
+                                                'message.timestamp.after.max.ms': str(hour)})
+        create_topic(node, diff, 1, configs={'message.timestamp.difference.max.ms': str(hour)})
+        create_topic(node, lat, 1, configs={'message.timestamp.type': 'LogAppendTime',
+                                            'message.timestamp.before.max.ms': str(hour)})
+        self.assertEqual(describe_topic_configs(node, diff, [
+            'message.timestamp.difference.max.ms', 'message.timestamp.before.max.ms']),
+            {'message.timestamp.difference.max.ms': (str(hour), False),
+             'message.timestamp.before.max.ms': ('9223372036854775807', True)})
+        prod = producer(node, retries=0, linger_ms=0)
+        try:
+            now = int(time.time() * 1000)
+            for topic in (bounded, diff):
+                for ts in (now - 2 * hour, now + 2 * hour):
+                    with self.assertRaises(kerr.InvalidTimestampError, msg=(topic, ts)):
+                        prod.send(topic, b'far', timestamp_ms=ts).get(timeout=30)
+                for ts in (now - hour // 2, now + hour // 2, None):
+                    prod.send(topic, b'near', timestamp_ms=ts).get(timeout=30)
+            md = prod.send(lat, b'stamped', timestamp_ms=now - 5 * hour).get(timeout=30)
+            self.assertGreaterEqual(md.timestamp, now - 60000, 'LogAppendTime not stamped')
+        finally:
+            prod.close()
+        for topic in (bounded, diff):
+            self.assertEqual([r.value for r in read_partition(node, topic, 0, 3)],
+                             [b'near'] * 3)
+            self.assertEqual(_latest(node, topic, 0, -1), 3, 'a refused record was written')
+        # A later bound applies to new records only.
+        admin = admin_client(node)
+        try:
+            resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, bounded, configs={
+                'message.timestamp.before.max.ms': '9223372036854775807'})])
+            self.assertEqual([r[0] for r in resp.resources], [0], str(resp))
+        finally:
+            admin.close()
+        prod = producer(node, retries=0, linger_ms=0)
+        try:
+            wait_for(lambda: _send_ok(prod, bounded, int(time.time() * 1000) - 2 * hour), 20,
+                     'the raised bound')
+        finally:
+            prod.close()
+
     def test_topic_view_follows_every_change(self):
         """The broker's view of a topic it has answered about before follows
         changes to it, and only to it: configs, partitions, delete and
@@ -776,6 +826,14 @@ class RawProtocol(NodeTestCase):
 
 def _latest(node, topic, p, ts=-1):
     return kproto.list_offset(node.kafka_port, topic, p, ts)[1]
+
+
+def _send_ok(prod, topic, ts):
+    try:
+        prod.send(topic, b'ok', timestamp_ms=ts).get(timeout=30)
+        return True
+    except kerr.InvalidTimestampError:
+        return False
 
 
 def _delete_records(node, topic, offsets, version=0):

@@ -141,10 +141,53 @@ START_TEST(test_compressed_pass_through)
 	ck_batch_crc_update(b.data, len);
 	ck_assert_int_eq(check(&b, MAX_MSG, &info, NULL), KFK_ERR_NONE);
 	ck_assert(info.compressed);
+	/* Its timestamps are the header's base and max ones. */
+	ck_assert_int_eq(info.min_ts, 1700000000000);
+	ck_assert_int_eq(info.max_ts, 1700000000001);
 	/* An unknown codec is corrupt. */
 	ck_be16_put(b.data + CK_BATCH_OFF_ATTRIBUTES, 6);
 	ck_batch_crc_update(b.data, len);
 	ck_assert_int_eq(check(&b, MAX_MSG, NULL, NULL), KFK_ERR_CORRUPT_MESSAGE);
+	ck_buf_free(&b);
+}
+END_TEST
+
+/* Record timestamps against message.timestamp.before/after.max.ms. */
+START_TEST(test_timestamp_bounds)
+{
+	ck_batch_record_t recs[3];
+	ck_buf_t b = CK_BUF_INIT;
+	kfk_records_info_t info;
+	const int64_t now = 1700000000000;
+	size_t len = 0;
+
+	memset(recs, 0, sizeof(recs));
+	recs[0].timestamp_ms = now - 500;
+	recs[1].timestamp_ms = -1; /* no timestamp: never out of range */
+	recs[2].timestamp_ms = now + 200;
+	ck_assert_int_eq(ck_batch_build(&b, NULL, recs, 3, &len), 0);
+	ck_assert_int_eq(check(&b, MAX_MSG, &info, NULL), KFK_ERR_NONE);
+	ck_assert_int_eq(info.min_ts, now - 500);
+	ck_assert_int_eq(info.max_ts, now + 200);
+	ck_assert_int_eq(kfk_produce_ts_check(&info, now, INT64_MAX, INT64_MAX), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_ts_check(&info, now, 500, 200), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_ts_check(&info, now, 499, 200), KFK_ERR_INVALID_TIMESTAMP);
+	ck_assert_int_eq(kfk_produce_ts_check(&info, now, 500, 199), KFK_ERR_INVALID_TIMESTAMP);
+	ck_assert_int_eq(kfk_produce_ts_check(&info, now, 0, INT64_MAX), KFK_ERR_INVALID_TIMESTAMP);
+	/* Extreme timestamps against the widest bounds: no overflow. */
+	info.min_ts = INT64_MIN;
+	info.max_ts = INT64_MAX;
+	ck_assert_int_eq(kfk_produce_ts_check(&info, now, INT64_MAX, INT64_MAX), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_ts_check(&info, now, INT64_MAX, 0), KFK_ERR_INVALID_TIMESTAMP);
+	info.max_ts = INT64_MIN;
+	ck_assert_int_eq(kfk_produce_ts_check(&info, now, 0, 0), KFK_ERR_INVALID_TIMESTAMP);
+	ck_buf_free(&b);
+
+	/* Only records without a timestamp: nothing to check. */
+	recs[0].timestamp_ms = -1;
+	ck_assert_int_eq(ck_batch_build(&b, NULL, recs, 2, &len), 0);
+	ck_assert_int_eq(check(&b, MAX_MSG, &info, NULL), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_ts_check(&info, now, 0, 0), KFK_ERR_NONE);
 	ck_buf_free(&b);
 }
 END_TEST
@@ -181,6 +224,7 @@ int main(void)
 	tcase_add_test(tc, test_null_keys_seen);
 	tcase_add_test(tc, test_corrupt_and_invalid);
 	tcase_add_test(tc, test_compressed_pass_through);
+	tcase_add_test(tc, test_timestamp_bounds);
 	tcase_add_test(tc, test_acks_rules);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

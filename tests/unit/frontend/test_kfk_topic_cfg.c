@@ -80,6 +80,37 @@ START_TEST(test_valid_values_are_stored_normalised)
 }
 END_TEST
 
+/* The CreateTime bounds: before/after at their defaults fall back to the
+ * deprecated difference key (KIP-937), each on its own. */
+START_TEST(test_timestamp_bounds_fall_back)
+{
+	kfk_tcfg_set_t s;
+	kfk_tcfg_t eff;
+	char msg[200];
+
+	kfk_tcfg_effective(NULL, &defs, &eff);
+	ck_assert_int_eq(eff.ts_before_max_ms, INT64_MAX);
+	ck_assert_int_eq(eff.ts_after_max_ms, INT64_MAX);
+	kfk_tcfg_set_init(&s);
+	ck_assert_int_eq(put(&s, "message.timestamp.difference.max.ms", "1000", msg), KFK_ERR_NONE);
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert_int_eq(eff.ts_before_max_ms, 1000);
+	ck_assert_int_eq(eff.ts_after_max_ms, 1000);
+	ck_assert_int_eq(put(&s, "message.timestamp.after.max.ms", "5", msg), KFK_ERR_NONE);
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert_int_eq(eff.ts_before_max_ms, 1000);
+	ck_assert_int_eq(eff.ts_after_max_ms, 5);
+	ck_assert_int_eq(put(&s, "message.timestamp.before.max.ms", "0", msg), KFK_ERR_NONE);
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert_int_eq(eff.ts_before_max_ms, 0);
+	/* Set explicitly to the default: the difference key applies again. */
+	ck_assert_int_eq(put(&s, "message.timestamp.before.max.ms", "9223372036854775807", msg),
+	                 KFK_ERR_NONE);
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert_int_eq(eff.ts_before_max_ms, 1000);
+}
+END_TEST
+
 /* Kafka's other topic keys: checked, stored normalised, with defaults. */
 START_TEST(test_kafka_keys_accepted)
 {
@@ -101,6 +132,9 @@ START_TEST(test_kafka_keys_accepted)
 	    {"min.compaction.lag.ms", "5", "5"},
 	    {"segment.index.bytes", "4096", "4096"},
 	    {"segment.jitter.ms", "7", "7"},
+	    {"message.timestamp.before.max.ms", "0", "0"},
+	    {"message.timestamp.after.max.ms", "3600000", "3600000"},
+	    {"message.timestamp.difference.max.ms", " 60000", "60000"},
 	};
 	kfk_tcfg_set_t s;
 	char msg[200], buf[KFK_TCFG_VALUE_MAX];
@@ -174,6 +208,9 @@ START_TEST(test_invalid_values_are_invalid_config)
 	    {"delete.retention.ms", "-1"},
 	    {"max.compaction.lag.ms", "0"},
 	    {"max.compaction.lag.ms", "86400000"},
+	    {"message.timestamp.before.max.ms", "-1"},
+	    {"message.timestamp.after.max.ms", "1h"},
+	    {"message.timestamp.difference.max.ms", "-5"},
 	    {"no.such.key", "1"},
 	};
 	kfk_tcfg_set_t s;
@@ -263,6 +300,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_defaults_follow_node_config);
 	tcase_add_test(tc, test_valid_values_are_stored_normalised);
+	tcase_add_test(tc, test_timestamp_bounds_fall_back);
 	tcase_add_test(tc, test_kafka_keys_accepted);
 	tcase_add_test(tc, test_invalid_values_are_invalid_config);
 	tcase_add_test(tc, test_lookup_and_info);
