@@ -10,7 +10,8 @@
  * CreateTopics and proposed to raftd as AlterTopicConfigs: AlterConfigs
  * replaces the whole set, IncrementalAlterConfigs sets and deletes keys
  * (APPEND/SUBTRACT only on the list key cleanup.policy). Broker resources
- * are described with a minimal read-only set and cannot be changed. A
+ * are described read-only (the node's settings and the broker default of
+ * every topic key) and cannot be changed. A
  * change naming a topic this node does not know first syncs with the
  * controller (kfk_req_sync_first), then runs again.
  * Not for: the rules themselves (kfk_topic_cfg.c).
@@ -49,7 +50,7 @@ typedef struct {
 } kfk_dc_ctx_t;
 
 /* Entries of one resource at most: every topic key, or every broker row. */
-#define KFK_DC_ENTRIES_MAX 32
+#define KFK_DC_ENTRIES_MAX 48
 _Static_assert(KFK_TCFG_COUNT <= KFK_DC_ENTRIES_MAX, "KFK_DC_ENTRIES_MAX too small");
 
 static bool kfk_dc_wanted(const kfk_dc_ctx_t *c, const char *name)
@@ -124,10 +125,13 @@ static void kfk_dc_topic(kfk_dc_ctx_t *c, const kfk_topic_t *t)
 	}
 }
 
+/* A broker's configs: the node's own settings, then the broker default of
+ * every topic key (log.retention.ms, ...: what a topic without its own
+ * setting uses). All read-only: they come from the node configuration. */
 static void kfk_dc_broker(kfk_dc_ctx_t *c)
 {
 	kfk_srv_t *s = c->req->srv;
-	char v[12][32];
+	char v[8][32];
 	struct {
 		const char *name;
 		const char *value;
@@ -136,47 +140,46 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 	    {"auto.create.topics.enable", s->set.auto_create ? "true" : "false",
 	     KFK_CFG_TYPE_BOOLEAN},
 	    {"broker.id", v[0], KFK_CFG_TYPE_INT},
-	    {"connections.max.idle.ms", v[9], KFK_CFG_TYPE_LONG},
-	    {"default.replication.factor", v[1], KFK_CFG_TYPE_INT},
-	    {"log.cleanup.policy", "delete", KFK_CFG_TYPE_LIST},
-	    {"log.message.timestamp.type", "CreateTime", KFK_CFG_TYPE_STRING},
-	    {"log.retention.bytes", v[2], KFK_CFG_TYPE_LONG},
-	    {"log.retention.ms", v[3], KFK_CFG_TYPE_LONG},
-	    {"log.segment.bytes", v[4], KFK_CFG_TYPE_INT},
-	    {"message.max.bytes", v[5], KFK_CFG_TYPE_INT},
-	    {"min.insync.replicas", v[6], KFK_CFG_TYPE_INT},
-	    {"num.partitions", v[7], KFK_CFG_TYPE_INT},
-	    {"offsets.retention.check.interval.ms", v[10], KFK_CFG_TYPE_LONG},
-	    {"offsets.retention.minutes", v[11], KFK_CFG_TYPE_INT},
-	    {"socket.request.max.bytes", v[8], KFK_CFG_TYPE_INT},
+	    {"connections.max.idle.ms", v[1], KFK_CFG_TYPE_LONG},
+	    {"default.replication.factor", v[2], KFK_CFG_TYPE_INT},
+	    {"num.partitions", v[3], KFK_CFG_TYPE_INT},
+	    {"offsets.retention.check.interval.ms", v[4], KFK_CFG_TYPE_LONG},
+	    {"offsets.retention.minutes", v[5], KFK_CFG_TYPE_INT},
+	    {"socket.request.max.bytes", v[6], KFK_CFG_TYPE_INT},
 	};
 
 	(void)snprintf(v[0], sizeof(v[0]), "%d", (int)s->cfg->node_id);
-	(void)snprintf(v[1], sizeof(v[1]), "%d", (int)s->set.default_rf);
-	(void)snprintf(v[2], sizeof(v[2]), "%" PRId64, s->tdefs.retention_bytes);
-	(void)snprintf(v[3], sizeof(v[3]), "%" PRId64, s->tdefs.retention_ms);
-	(void)snprintf(v[4], sizeof(v[4]), "%" PRId64, s->tdefs.segment_bytes);
-	(void)snprintf(v[5], sizeof(v[5]), "%d", (int)s->tdefs.max_message_bytes);
-	(void)snprintf(v[6], sizeof(v[6]), "%d", (int)s->tdefs.min_insync_replicas);
-	(void)snprintf(v[7], sizeof(v[7]), "%d", (int)s->set.num_partitions);
-	(void)snprintf(v[8], sizeof(v[8]), "%zu", s->set.request_bytes_max);
 	/* Kafka's "never" is -1; [kafka] idle_timeout_ms says it with 0. */
 	if (s->set.idle_timeout_ms)
-		(void)snprintf(v[9], sizeof(v[9]), "%" PRIu64, s->set.idle_timeout_ms);
+		(void)snprintf(v[1], sizeof(v[1]), "%" PRIu64, s->set.idle_timeout_ms);
 	else
-		(void)snprintf(v[9], sizeof(v[9]), "-1");
-	(void)snprintf(v[10], sizeof(v[10]), "%d", (int)s->set.offsets_check_ms);
+		(void)snprintf(v[1], sizeof(v[1]), "-1");
+	(void)snprintf(v[2], sizeof(v[2]), "%d", (int)s->set.default_rf);
+	(void)snprintf(v[3], sizeof(v[3]), "%d", (int)s->set.num_partitions);
+	(void)snprintf(v[4], sizeof(v[4]), "%d", (int)s->set.offsets_check_ms);
 	/* Whole minutes, as Kafka's; "never" (0 ms here) is -1. */
 	if (s->set.offsets_retention_ms > 0)
-		(void)snprintf(v[11], sizeof(v[11]), "%" PRId64,
+		(void)snprintf(v[5], sizeof(v[5]), "%" PRId64,
 		               CK_MAX(s->set.offsets_retention_ms / 60000, (int64_t)1));
 	else
-		(void)snprintf(v[11], sizeof(v[11]), "-1");
-	_Static_assert(CK_ARRAY_LEN(rows) <= KFK_DC_ENTRIES_MAX, "KFK_DC_ENTRIES_MAX too small");
+		(void)snprintf(v[5], sizeof(v[5]), "-1");
+	(void)snprintf(v[6], sizeof(v[6]), "%zu", s->set.request_bytes_max);
+	_Static_assert(CK_ARRAY_LEN(rows) + KFK_TCFG_COUNT <= KFK_DC_ENTRIES_MAX,
+	               "KFK_DC_ENTRIES_MAX too small");
 	for (size_t i = 0; i < CK_ARRAY_LEN(rows); i++) {
 		if (kfk_dc_wanted(c, rows[i].name))
 			kfk_dc_add(c, rows[i].name, rows[i].value, KFK_CFG_SOURCE_STATIC_BROKER,
 			           true, rows[i].type, NULL, NULL, NULL);
+	}
+	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
+		const kfk_tcfg_info_t *in = kfk_tcfg_info((kfk_tcfg_key_t)k);
+		char dflt[KFK_TCFG_VALUE_MAX];
+
+		if (!kfk_dc_wanted(c, in->broker_name))
+			continue;
+		kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, dflt, sizeof(dflt));
+		kfk_dc_add(c, in->broker_name, dflt, KFK_CFG_SOURCE_STATIC_BROKER, true, in->type,
+		           in->doc, NULL, NULL);
 	}
 }
 

@@ -438,6 +438,51 @@ class KafkaPythonAdmin(NodeTestCase):
         finally:
             prod.close()
 
+    def test_broker_configs(self):
+        """DescribeConfigs of a broker (kafka-configs.sh --entity-type brokers
+        --all): the node's settings and the broker default of every topic
+        key, with the values a topic without its own setting uses, each
+        read-only; AlterConfigs on a broker is INVALID_CONFIG."""
+        node = self.node(config_extra='[wal]\nretention_ms = 7200000\n').start()
+        admin = admin_client(node)
+        try:
+            resps = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER,
+                                                           str(node.node_id))])
+            rows = {}
+            for resp in resps:
+                for res in resp.resources:
+                    self.assertEqual(res[0], 0, str(res))
+                    for e in res[4]:
+                        self.assertNotIn(e[0], rows, 'listed twice')
+                        rows[e[0]] = (e[1], e[2])  # value, read_only
+        finally:
+            admin.close()
+        # Every topic key has its broker default listed.
+        topic = topic_name('bc')
+        create_topic(node, topic, 1)
+        topic_side = describe_topic_configs(node, topic, None)
+        self.assertEqual(rows['broker.id'], (str(node.node_id), True))
+        self.assertEqual(rows['log.retention.ms'], ('7200000', True))
+        self.assertEqual(topic_side['retention.ms'], ('7200000', True))
+        for name, value in (('log.cleanup.policy', 'delete'),
+                            ('log.message.timestamp.before.max.ms', '9223372036854775807'),
+                            ('log.roll.ms', topic_side['segment.ms'][0]),
+                            ('message.max.bytes', topic_side['max.message.bytes'][0]),
+                            ('log.segment.bytes', topic_side['segment.bytes'][0]),
+                            ('unclean.leader.election.enable', 'false'),
+                            ('compression.type', 'producer')):
+            self.assertEqual(rows.get(name), (value, True), name)
+        self.assertEqual(len(rows), 8 + len(topic_side), sorted(rows))
+        self.assertTrue(all(ro for _, ro in rows.values()), 'a broker row not read-only')
+        admin = admin_client(node)
+        try:
+            resp = admin.alter_configs([ConfigResource(ConfigResourceType.BROKER,
+                                                       str(node.node_id),
+                                                       configs={'log.retention.ms': '1'})])
+            self.assertEqual([r[0] for r in resp.resources], [40], str(resp))  # INVALID_CONFIG
+        finally:
+            admin.close()
+
     def test_topic_view_follows_every_change(self):
         """The broker's view of a topic it has answered about before follows
         changes to it, and only to it: configs, partitions, delete and
