@@ -172,19 +172,27 @@ void kfk_tcfg_set_init(kfk_tcfg_set_t *s)
 			(void)snprintf((msg), (len), fmt, (name));                                 \
 	} while (0)
 
+static kfk_str_t kfk_trim(kfk_str_t v)
+{
+	while (v.len > 0 && (v.ptr[0] == ' ' || v.ptr[0] == '\t')) {
+		v.ptr++;
+		v.len--;
+	}
+	while (v.len > 0 && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t'))
+		v.len--;
+	return v;
+}
+
 /* Strict decimal with optional sign and surrounding blanks (Kafka trims).
  * Returns 0 and *RET, or -1. */
 static int kfk_parse_i64(kfk_str_t v, int64_t *ret)
 {
-	const char *p = v.ptr, *end = v.ptr + (v.len > 0 ? v.len : 0);
+	kfk_str_t t = kfk_trim(v);
+	const char *p = t.ptr, *end = t.ptr + (t.len > 0 ? t.len : 0);
 	bool neg = false;
 	uint64_t acc = 0, lim;
 	int digits = 0;
 
-	while (p < end && (*p == ' ' || *p == '\t'))
-		p++;
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
 	if (p < end && (*p == '-' || *p == '+'))
 		neg = *p++ == '-';
 	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
@@ -231,24 +239,17 @@ static int16_t kfk_check_number(const kfk_tcfg_info_t *in, kfk_str_t v, int64_t 
 static int kfk_list_each(kfk_str_t v, int (*fn)(void *arg, const char *item, size_t len), void *arg)
 {
 	const char *p = v.ptr, *end = v.ptr + (v.len > 0 ? v.len : 0);
-	bool blank = true;
 
 	/* A blank value is the empty list; in any other, an empty item (",",
 	 * "delete,") is an item, and invalid, as in Kafka. */
-	for (const char *q = p; q < end && blank; q++)
-		blank = *q == ' ' || *q == '\t';
-	if (blank)
+	if (kfk_trim(v).len <= 0)
 		return 0;
 	while (p <= end) {
 		const char *c = memchr(p, ',', (size_t)(end - p));
-		const char *ie = c ? c : end, *ib = p;
+		kfk_str_t item = kfk_trim((kfk_str_t){p, (int32_t)((c ? c : end) - p)});
 		int r;
 
-		while (ib < ie && (*ib == ' ' || *ib == '\t'))
-			ib++;
-		while (ie > ib && (ie[-1] == ' ' || ie[-1] == '\t'))
-			ie--;
-		if ((r = fn(arg, ib, (size_t)(ie - ib))) != 0)
+		if ((r = fn(arg, item.ptr, (size_t)item.len)) != 0)
 			return r;
 		if (!c)
 			break;
@@ -332,17 +333,6 @@ static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *
 }
 
 /* V trimmed of blanks, as Kafka trims values. */
-static kfk_str_t kfk_trim(kfk_str_t v)
-{
-	while (v.len > 0 && (v.ptr[0] == ' ' || v.ptr[0] == '\t')) {
-		v.ptr++;
-		v.len--;
-	}
-	while (v.len > 0 && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t'))
-		v.len--;
-	return v;
-}
-
 /* Kafka's BOOLEAN: "true" or "false", any case. */
 static int16_t kfk_check_bool(const kfk_tcfg_info_t *in, kfk_str_t v, char *out, char *msg,
                               size_t msg_len)

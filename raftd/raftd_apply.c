@@ -189,24 +189,29 @@ int raftd_apply_log_config(Chronik__Meta__ConfigEntry *const *configs, size_t n,
 	return 0;
 }
 
+/* Whether NAME is a key the log settings depend on. */
+static bool raftd_log_key(const char *name)
+{
+	if (!name)
+		return false;
+	if (!strcmp(name, RAFTD_CLEANUP_POLICY))
+		return true;
+	for (size_t i = 0; i < CK_ARRAY_LEN(raftd_cfg_keys); i++)
+		if (!strcmp(name, raftd_cfg_keys[i].key))
+			return true;
+	return false;
+}
+
 bool raftd_apply_alter_touches_log(const Chronik__Meta__AlterTopicConfigs *c)
 {
 	if (c->replace_all)
 		return true;
 	for (size_t j = 0; j < c->n_set; j++)
-		if (c->set[j]->name && !strcmp(c->set[j]->name, RAFTD_CLEANUP_POLICY))
+		if (raftd_log_key(c->set[j]->name))
 			return true;
 	for (size_t j = 0; j < c->n_delete_; j++)
-		if (c->delete_[j] && !strcmp(c->delete_[j], RAFTD_CLEANUP_POLICY))
+		if (raftd_log_key(c->delete_[j]))
 			return true;
-	for (size_t i = 0; i < CK_ARRAY_LEN(raftd_cfg_keys); i++) {
-		for (size_t j = 0; j < c->n_set; j++)
-			if (c->set[j]->name && !strcmp(c->set[j]->name, raftd_cfg_keys[i].key))
-				return true;
-		for (size_t j = 0; j < c->n_delete_; j++)
-			if (c->delete_[j] && !strcmp(c->delete_[j], raftd_cfg_keys[i].key))
-				return true;
-	}
 	return false;
 }
 
