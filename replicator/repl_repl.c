@@ -28,7 +28,7 @@
  * diverges (never by HW, KIP-101), and the leader's HW counts only offsets
  * every ISR member acknowledged this way.
  * Not for: the HW rule and who leads (repl_core.h), the transport
- * (repl_net.c), reading segment files (repl_seg.c).
+ * (repl_net.c), reading segment files (ck_seglog.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -40,8 +40,8 @@
 #include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
+#include "ck_seglog.h"
 #include "repl_net.h"
-#include "repl_seg.h"
 #include "raftd.pb-c.h"
 #include "repl_shell.h"
 #include "walwriter.pb-c.h"
@@ -454,7 +454,7 @@ static int64_t repl_lead_divergence(struct repl_repl *r, const repl_part_t *p,
 		return f->fetch_offset > p->log_end ? p->log_end : -1;
 	if (f->last_epoch >= p->leader_epoch)
 		end = p->log_end;
-	else if (repl_seg_epoch_end(r->s->cfg->data_dir, p->topic, p->partition, p->log_start,
+	else if (ck_seglog_epoch_end(r->s->cfg->data_dir, p->topic, p->partition, p->log_start,
 	                            p->log_end, f->last_epoch, &end) < 0)
 		return -1; /* unreadable: no truncation on a guess; the reply fails */
 	return end < f->fetch_offset ? end : -1;
@@ -492,7 +492,7 @@ static void repl_lead_fetch(struct repl_repl *r, int32_t peer, const Chronik__Re
 		int64_t base, last;
 
 		rep.start_at = p->log_start;
-		if (repl_seg_batch_at(s->cfg->data_dir, p->topic, p->partition, p->log_start,
+		if (ck_seglog_batch_at(s->cfg->data_dir, p->topic, p->partition, p->log_start,
 		                      &epoch, &base, &last) == 1 &&
 		    base <= p->log_start)
 			rep.start_at = base;
@@ -519,7 +519,7 @@ static void repl_lead_fetch(struct repl_repl *r, int32_t peer, const Chronik__Re
 		                 ? (size_t)CK_MIN(f->max_bytes, (int64_t)REPL_FETCH_BYTES)
 		                 : REPL_FETCH_BYTES;
 
-		n = repl_seg_read(s->cfg->data_dir, p->topic, p->partition, f->fetch_offset,
+		n = ck_seglog_read(s->cfg->data_dir, p->topic, p->partition, f->fetch_offset,
 		                  p->log_end, max, &buf);
 		if (n < 0) {
 			static ck_log_limit_t lim;
@@ -668,7 +668,7 @@ static void repl_fol_fetch(struct repl_repl *r, repl_rp_t *rp, const repl_part_t
 	if (!check && !more && !rp->ack_owed)
 		return;
 	if (check && end > p->log_start &&
-	    repl_seg_batch_at(r->s->cfg->data_dir, p->topic, p->partition, end - 1, &epoch, &base,
+	    ck_seglog_batch_at(r->s->cfg->data_dir, p->topic, p->partition, end - 1, &epoch, &base,
 	                      &last) != 1)
 		epoch = -1;
 	f.topic = (char *)p->topic;

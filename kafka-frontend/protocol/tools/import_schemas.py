@@ -23,7 +23,7 @@ APIS = [
     "Produce", "Fetch", "ListOffsets", "Metadata", "OffsetCommit", "OffsetFetch",
     "FindCoordinator", "JoinGroup", "Heartbeat", "LeaveGroup", "SyncGroup",
     "DescribeGroups", "ListGroups", "SaslHandshake", "ApiVersions", "CreateTopics",
-    "DeleteTopics", "DeleteRecords", "InitProducerId", "DescribeAcls", "CreateAcls",
+    "DeleteTopics", "DeleteRecords", "InitProducerId", "OffsetForLeaderEpoch", "DescribeAcls", "CreateAcls",
     "DeleteAcls", "DescribeConfigs",
     "AlterConfigs", "DescribeLogDirs", "SaslAuthenticate", "CreatePartitions", "DeleteGroups",
     "ElectLeaders", "IncrementalAlterConfigs", "OffsetDelete", "DescribeCluster",

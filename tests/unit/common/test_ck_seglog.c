@@ -1,5 +1,5 @@
 /*
- * test_repl_seg.c: unit tests of replicator/repl_seg.c: record batches read
+ * test_ck_seglog.c: unit tests of common/ck_seglog.c: record batches read
  * for a follower's fetch and leader epochs found in segment files.
  *
  * A log of two segments written here, without index files (lookups scan):
@@ -13,9 +13,9 @@
 #include "ck_batch.h"
 #include "ck_err.h"
 #include "ck_fs.h"
+#include "ck_seglog.h"
 #include "ck_segment.h"
 #include "ck_testlib.h"
-#include "repl_seg.h"
 
 typedef struct {
 	int64_t base;
@@ -75,7 +75,7 @@ static int64_t epoch_end(int64_t start, int32_t epoch)
 {
 	int64_t end = -2;
 
-	ck_assert_int_eq(repl_seg_epoch_end(data_dir, "t", 0, start, 16, epoch, &end), 0);
+	ck_assert_int_eq(ck_seglog_epoch_end(data_dir, "t", 0, start, 16, epoch, &end), 0);
 	return end;
 }
 
@@ -104,26 +104,26 @@ START_TEST(test_batch_at)
 	int32_t epoch = -9;
 	int64_t base = -9, last = -9;
 
-	ck_assert_int_eq(repl_seg_batch_at(data_dir, "t", 0, 4, &epoch, &base, &last), 1);
+	ck_assert_int_eq(ck_seglog_batch_at(data_dir, "t", 0, 4, &epoch, &base, &last), 1);
 	ck_assert_int_eq(epoch, 0);
 	ck_assert_int_eq(base, 3);
 	ck_assert_int_eq(last, 4);
-	ck_assert_int_eq(repl_seg_batch_at(data_dir, "t", 0, 11, &epoch, &base, &last), 1);
+	ck_assert_int_eq(ck_seglog_batch_at(data_dir, "t", 0, 11, &epoch, &base, &last), 1);
 	ck_assert_int_eq(epoch, 2);
 	ck_assert_int_eq(base, 10);
 	ck_assert_int_eq(last, 11);
-	ck_assert_int_eq(repl_seg_batch_at(data_dir, "t", 0, 15, &epoch, &base, &last), 1);
+	ck_assert_int_eq(ck_seglog_batch_at(data_dir, "t", 0, 15, &epoch, &base, &last), 1);
 	ck_assert_int_eq(epoch, 7);
-	ck_assert_int_eq(repl_seg_batch_at(data_dir, "t", 0, 16, &epoch, &base, &last), 0);
+	ck_assert_int_eq(ck_seglog_batch_at(data_dir, "t", 0, 16, &epoch, &base, &last), 0);
 	/* No such log. */
-	ck_assert_int_lt(repl_seg_batch_at(data_dir, "u", 0, 0, &epoch, &base, &last), 0);
+	ck_assert_int_lt(ck_seglog_batch_at(data_dir, "u", 0, 0, &epoch, &base, &last), 0);
 }
 END_TEST
 
 static int64_t t_read(int64_t offset, int64_t end, size_t max, ck_buf_t *out)
 {
 	ck_buf_reset(out);
-	return repl_seg_read(data_dir, "t", 0, offset, end, max, out);
+	return ck_seglog_read(data_dir, "t", 0, offset, end, max, out);
 }
 
 START_TEST(test_read)
@@ -152,7 +152,7 @@ END_TEST
 
 static Suite *suite(void)
 {
-	Suite *s = suite_create("repl_seg");
+	Suite *s = suite_create("ck_seglog");
 	TCase *tc = tcase_create("seg");
 
 	tcase_add_checked_fixture(tc, setup, teardown);

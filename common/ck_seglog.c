@@ -1,8 +1,8 @@
 /*
- * repl_seg.c: record batches and leader epochs read from segment files (see
- * repl_seg.h).
+ * ck_seglog.c: record batches and leader epochs read from segment files (see
+ * ck_seglog.h).
  */
-#include "repl_seg.h"
+#include "ck_seglog.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,9 +19,9 @@ typedef struct {
 	ssize_t n;
 	ssize_t open_i; /* -1: none */
 	ck_segment_t seg;
-} repl_seg_log_t;
+} ck_seglog_t;
 
-static int repl_seg_log_open(repl_seg_log_t *l, const char *data_dir, const char *topic,
+static int ck_seglog_open(ck_seglog_t *l, const char *data_dir, const char *topic,
                              int32_t partition)
 {
 	int r;
@@ -36,7 +36,7 @@ static int repl_seg_log_open(repl_seg_log_t *l, const char *data_dir, const char
 	return l->n < 0 ? (int)l->n : 0;
 }
 
-static void repl_seg_log_close(repl_seg_log_t *l)
+static void ck_seglog_close(ck_seglog_t *l)
 {
 	if (l->open_i >= 0)
 		ck_segment_close(&l->seg);
@@ -46,7 +46,7 @@ static void repl_seg_log_close(repl_seg_log_t *l)
 }
 
 /* Opens segment I (closing another). Returns 0 or an error. */
-static int repl_seg_log_use(repl_seg_log_t *l, ssize_t i)
+static int ck_seglog_use(ck_seglog_t *l, ssize_t i)
 {
 	int r;
 
@@ -63,23 +63,23 @@ static int repl_seg_log_use(repl_seg_log_t *l, ssize_t i)
 }
 
 /* The first segment to look at for OFFSET (the first one when below). */
-static ssize_t repl_seg_log_first(const repl_seg_log_t *l, int64_t offset)
+static ssize_t ck_seglog_first(const ck_seglog_t *l, int64_t offset)
 {
 	ssize_t i = ck_segment_pick(l->bases, (size_t)l->n, offset);
 
 	return i < 0 ? 0 : i;
 }
 
-int64_t repl_seg_read(const char *data_dir, const char *topic, int32_t partition, int64_t offset,
+int64_t ck_seglog_read(const char *data_dir, const char *topic, int32_t partition, int64_t offset,
                       int64_t end, size_t max_bytes, ck_buf_t *out)
 {
-	repl_seg_log_t l;
+	ck_seglog_t l;
 	ck_segment_range_t rg;
 	int64_t got = 0;
-	int r = repl_seg_log_open(&l, data_dir, topic, partition);
+	int r = ck_seglog_open(&l, data_dir, topic, partition);
 
-	for (ssize_t i = r == 0 ? repl_seg_log_first(&l, offset) : l.n; r == 0 && i < l.n; i++) {
-		r = repl_seg_log_use(&l, i);
+	for (ssize_t i = r == 0 ? ck_seglog_first(&l, offset) : l.n; r == 0 && i < l.n; i++) {
+		r = ck_seglog_use(&l, i);
 		if (r < 0)
 			break;
 		r = ck_segment_range(&l.seg, offset, end, UINT64_MAX, max_bytes ? max_bytes : 1, 0,
@@ -103,18 +103,18 @@ int64_t repl_seg_read(const char *data_dir, const char *topic, int32_t partition
 		got = r == 0 ? (int64_t)rg.length : 0;
 		break;
 	}
-	repl_seg_log_close(&l);
+	ck_seglog_close(&l);
 	return r < 0 ? r : got;
 }
 
 /* The batch holding OFFSET or the first after it, in the open log L. */
-static int repl_seg_log_batch(repl_seg_log_t *l, int64_t offset, ck_batch_header_t *ret)
+static int ck_seglog_batch(ck_seglog_t *l, int64_t offset, ck_batch_header_t *ret)
 {
 	uint64_t pos;
 	int r = 0;
 
-	for (ssize_t i = repl_seg_log_first(l, offset); i < l->n; i++) {
-		r = repl_seg_log_use(l, i);
+	for (ssize_t i = ck_seglog_first(l, offset); i < l->n; i++) {
+		r = ck_seglog_use(l, i);
 		if (r < 0)
 			return r;
 		r = ck_segment_find(&l->seg, offset, UINT64_MAX, &pos, ret);
@@ -124,16 +124,16 @@ static int repl_seg_log_batch(repl_seg_log_t *l, int64_t offset, ck_batch_header
 	return 0;
 }
 
-int repl_seg_batch_at(const char *data_dir, const char *topic, int32_t partition, int64_t offset,
+int ck_seglog_batch_at(const char *data_dir, const char *topic, int32_t partition, int64_t offset,
                       int32_t *ret_epoch, int64_t *ret_base, int64_t *ret_last)
 {
-	repl_seg_log_t l;
+	ck_seglog_t l;
 	ck_batch_header_t h;
-	int r = repl_seg_log_open(&l, data_dir, topic, partition);
+	int r = ck_seglog_open(&l, data_dir, topic, partition);
 
 	if (r == 0)
-		r = repl_seg_log_batch(&l, offset, &h);
-	repl_seg_log_close(&l);
+		r = ck_seglog_batch(&l, offset, &h);
+	ck_seglog_close(&l);
 	if (r == 1) {
 		*ret_epoch = h.partition_leader_epoch;
 		*ret_base = h.base_offset;
@@ -142,20 +142,20 @@ int repl_seg_batch_at(const char *data_dir, const char *topic, int32_t partition
 	return r;
 }
 
-int repl_seg_epoch_end(const char *data_dir, const char *topic, int32_t partition, int64_t start,
+int ck_seglog_epoch_end(const char *data_dir, const char *topic, int32_t partition, int64_t start,
                        int64_t end, int32_t epoch, int64_t *ret)
 {
-	repl_seg_log_t l;
+	ck_seglog_t l;
 	ck_batch_header_t h;
 	int64_t lo = start, hi = end;
-	int r = repl_seg_log_open(&l, data_dir, topic, partition);
+	int r = ck_seglog_open(&l, data_dir, topic, partition);
 
 	/* Batches wholly below LO have epochs <= EPOCH; batches starting at
 	 * or above HI have greater ones (or there are none). */
 	while (r == 0 && lo < hi) {
 		int64_t mid = lo + (hi - lo) / 2;
 
-		r = repl_seg_log_batch(&l, mid, &h);
+		r = ck_seglog_batch(&l, mid, &h);
 		if (r < 0)
 			break;
 		if (r == 0 || h.base_offset >= hi) {
@@ -167,7 +167,7 @@ int repl_seg_epoch_end(const char *data_dir, const char *topic, int32_t partitio
 		}
 		r = 0;
 	}
-	repl_seg_log_close(&l);
+	ck_seglog_close(&l);
 	if (r < 0)
 		return r;
 	*ret = hi;
