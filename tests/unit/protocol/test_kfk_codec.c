@@ -652,7 +652,7 @@ START_TEST(test_api_table)
 		ck_assert_ptr_nonnull(api->request_decode);
 		ck_assert_ptr_nonnull(api->response_encode);
 	}
-	ck_assert_ptr_null(kfk_api_lookup(23));
+	ck_assert_ptr_null(kfk_api_lookup(24));
 	ck_assert_ptr_null(kfk_api_lookup(-1));
 	ck_assert_ptr_null(kfk_api_lookup(61));
 }
