@@ -38,6 +38,8 @@ static kfk_handler_fn kfk_handler(int16_t api_key)
 		return kfk_h_list_offsets;
 	case KFK_API_DELETE_RECORDS:
 		return kfk_h_delete_records;
+	case KFK_API_OFFSET_FOR_LEADER_EPOCH:
+		return kfk_h_offset_for_leader_epoch;
 	case KFK_API_DESCRIBE_LOG_DIRS:
 		return kfk_h_describe_log_dirs;
 	case KFK_API_METADATA:

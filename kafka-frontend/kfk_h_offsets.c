@@ -1,5 +1,6 @@
 /*
- * kfk_h_offsets.c: the ListOffsets API, versions 0-7 (shell handler of
+ * kfk_h_offsets.c: the ListOffsets API, versions 0-7, and
+ * OffsetForLeaderEpoch, versions 0-4 (shell handlers of
  * chronik-kafka-frontend).
  *
  * Owned by kafka-frontend. -1 (latest) is the high watermark the
@@ -11,6 +12,10 @@
  * and as the batch's first offset for compressed ones. Nothing beyond the
  * high watermark is ever returned. v0 answers with a one-element
  * old_style_offsets array.
+ * OffsetForLeaderEpoch (KIP-101/320: a consumer checks after a leader
+ * change that the log it read from was not truncated) is answered by the
+ * partition's leader with kfk_epoch_core's rules, finding where an older
+ * epoch ends with ck_seglog's binary search over batch headers.
  * Not for: consumer group offsets (a later issue).
  */
 #define CK_LOG_SUBSYSTEM "offsets"
@@ -22,6 +27,8 @@
 #include "ck_batch.h"
 #include "ck_err.h"
 #include "ck_log.h"
+#include "ck_seglog.h"
+#include "kfk_epoch_core.h"
 #include "kfk_errors.h"
 #include "kfk_srv.h"
 
@@ -138,35 +145,48 @@ static int kfk_lo_max_ts(kfk_srv_t *s, kfk_part_t *p, kfk_lo_result_t *res)
 	return r < 0 ? r : 0;
 }
 
+/* The partition PARTITION of T as led here by the epoch CURRENT the client
+ * names (-1: any); NULL with *ERR set when it is not. */
+static kfk_part_t *kfk_led_part(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition,
+                                int32_t current, int16_t *err)
+{
+	const kfk_pmeta_t *pm;
+	kfk_part_t *p;
+
+	if (!t || partition < 0 || partition >= t->npart) {
+		*err = KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		return NULL;
+	}
+	pm = &t->parts[partition];
+	if (pm->leader != s->cfg->node_id) {
+		*err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
+		return NULL;
+	}
+	if (current >= 0 && current != pm->leader_epoch) {
+		*err = current < pm->leader_epoch ? KFK_ERR_FENCED_LEADER_EPOCH
+		                                  : KFK_ERR_UNKNOWN_LEADER_EPOCH;
+		return NULL;
+	}
+	p = kfk_part_use(s, t, partition);
+	if (!p || !p->known) {
+		*err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
+		return NULL;
+	}
+	return p;
+}
+
 static void kfk_lo_partition(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition, int32_t epoch,
                              int64_t ts, kfk_lo_result_t *res)
 {
-	const kfk_pmeta_t *pm;
 	kfk_part_t *p;
 	int r = 0;
 
 	res->offset = res->timestamp = -1;
 	res->leader_epoch = -1;
 	res->err = KFK_ERR_NONE;
-	if (!t || partition < 0 || partition >= t->npart) {
-		res->err = KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+	p = kfk_led_part(s, t, partition, epoch, &res->err);
+	if (!p)
 		return;
-	}
-	pm = &t->parts[partition];
-	if (pm->leader != s->cfg->node_id) {
-		res->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
-		return;
-	}
-	if (epoch >= 0 && epoch != pm->leader_epoch) {
-		res->err = epoch < pm->leader_epoch ? KFK_ERR_FENCED_LEADER_EPOCH
-		                                    : KFK_ERR_UNKNOWN_LEADER_EPOCH;
-		return;
-	}
-	p = kfk_part_use(s, t, partition);
-	if (!p || !p->known) {
-		res->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
-		return;
-	}
 	if (ts == KFK_TS_LATEST || ts == KFK_TS_EARLIEST) {
 		res->offset = ts == KFK_TS_LATEST ? p->hw : p->log_start;
 		res->leader_epoch = p->leader_epoch;
@@ -234,6 +254,88 @@ void kfk_h_list_offsets(kfk_req_t *req)
 				op->old_style_offsets.items[0] = res.offset;
 				op->old_style_offsets.count = 1;
 			}
+		}
+	}
+	kfk_req_respond(req, &resp);
+	return;
+oom:
+	kfk_req_fail_conn(req, "out of memory");
+}
+
+/* ---- OffsetForLeaderEpoch ---- */
+
+static void
+kfk_ole_partition(kfk_srv_t *s, const kfk_topic_t *t,
+                  const kfk_offset_for_leader_epoch_request_offset_for_leader_partition_t *in,
+                  kfk_offset_for_leader_epoch_response_epoch_end_offset_t *out)
+{
+	kfk_epoch_end_t a = {-1, -1};
+	int64_t leo, end = -1, base, last;
+	int32_t prev = -1;
+	kfk_part_t *p;
+	int r;
+
+	out->partition = in->partition;
+	out->error_code = KFK_ERR_NONE;
+	p = kfk_led_part(s, t, in->partition, in->current_leader_epoch, &out->error_code);
+	if (!p)
+		return;
+	leo = CK_MAX(p->leo, p->hw);
+	if (!kfk_epoch_end_direct(in->leader_epoch, t->parts[in->partition].leader_epoch, leo,
+	                          &a)) {
+		r = ck_seglog_epoch_end(s->cfg->data_dir, t->name, in->partition, p->log_start, leo,
+		                        in->leader_epoch, &end);
+		if (r == 0 && end > p->log_start &&
+		    ck_seglog_batch_at(s->cfg->data_dir, t->name, in->partition, end - 1, &prev,
+		                       &base, &last) == 1 &&
+		    base > end - 1)
+			prev = -1; /* not the batch holding END - 1 */
+		if (r < 0) {
+			ck_log(CK_LOG_WARN, "leader epoch lookup failed topic=%s partition=%d: %s",
+			       t->name, (int)in->partition, ck_strerror(r));
+			out->error_code = KFK_ERR_KAFKA_STORAGE_ERROR;
+			return;
+		}
+		kfk_epoch_end_found(in->leader_epoch, p->log_start, end, prev, &a);
+	}
+	out->leader_epoch = a.epoch;
+	out->end_offset = a.end_offset;
+}
+
+void kfk_h_offset_for_leader_epoch(kfk_req_t *req)
+{
+	const kfk_offset_for_leader_epoch_request_t *rq = req->body;
+	kfk_offset_for_leader_epoch_response_t resp;
+	kfk_srv_t *s = req->srv;
+
+	kfk_meta_refresh(s);
+	kfk_offset_for_leader_epoch_response_init(&resp);
+	resp.topics.count = rq->topics.count;
+	resp.topics.items =
+	    kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*resp.topics.items));
+	if (!resp.topics.items)
+		goto oom;
+	for (int32_t i = 0; i < rq->topics.count; i++) {
+		const kfk_offset_for_leader_epoch_request_offset_for_leader_topic_t *it =
+		    &rq->topics.items[i];
+		kfk_offset_for_leader_epoch_response_offset_for_leader_topic_result_t *ot =
+		    &resp.topics.items[i];
+		kfk_topic_t *topic = NULL;
+
+		if (kfk_meta_topic(s, it->topic, &topic) <= 0)
+			topic = NULL;
+		kfk_offset_for_leader_epoch_response_offset_for_leader_topic_result_init(ot);
+		ot->topic = it->topic;
+		ot->partitions.count = it->partitions.count;
+		ot->partitions.items =
+		    kfk_req_alloc(req, (size_t)it->partitions.count, sizeof(*ot->partitions.items));
+		if (!ot->partitions.items)
+			goto oom;
+		for (int32_t k = 0; k < it->partitions.count; k++) {
+			kfk_offset_for_leader_epoch_response_epoch_end_offset_init(
+			    &ot->partitions.items[k]);
+			kfk_ole_partition(s, topic, &it->partitions.items[k],
+			                  &ot->partitions.items[k]);
 		}
 	}
 	kfk_req_respond(req, &resp);

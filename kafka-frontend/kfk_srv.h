@@ -158,6 +158,7 @@ void kfk_h_metadata(kfk_req_t *req);
 void kfk_h_produce(kfk_req_t *req);
 void kfk_h_fetch(kfk_req_t *req);
 void kfk_h_list_offsets(kfk_req_t *req);
+void kfk_h_offset_for_leader_epoch(kfk_req_t *req);
 void kfk_h_delete_records(kfk_req_t *req);
 void kfk_h_describe_log_dirs(kfk_req_t *req);
 void kfk_h_create_topics(kfk_req_t *req);

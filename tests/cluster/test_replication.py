@@ -14,6 +14,9 @@ idempotent producer (enable.idempotence): no message is written twice by the
 retries that follow a SIGTERM of the leader's node, and each partition
 keeps the produced order;
 and a raw resend of an idempotent batch to the next leader is recognised.
+An old leader's diverged tail is truncated when it returns; before that,
+OffsetForLeaderEpoch on the new leader ends the old epoch where the new one
+begins (what a KIP-320 consumer compares with its position).
 
 Consumers: messages produced with acks=1 and acks=all to the leader are
 visible to a consumer at once (the high watermark moves as the followers
@@ -330,6 +333,42 @@ class Replication(NodeTestCase):
         wait_for(lambda: self.same_logs(nodes), 60, 'the three logs of each partition alike')
         sys.stderr.write('[faults] %d acknowledged, all consumed\n' % len(acked))
 
+    def check_epoch_ends(self, nodes):
+        """OffsetForLeaderEpoch (KIP-320) on partition 0 after a leader
+        change, where the new leader's log holds 100 records of the old
+        epoch, then 100 of its own: the old epoch ends at 100 (a consumer
+        that read the dead leader's "lost" records past it sees the
+        truncation), the current one at the log end; epochs fenced, unknown
+        or newer, a follower and an unknown topic answer as in Kafka."""
+        leader_id = self.leaders(nodes)[0]
+        leader = [n for n in nodes if n.node_id == leader_id][0]
+        follower = [n for n in nodes if n.node_id != leader_id][0]
+        epochs = [e for _, e, _ in log_batches(leader.data, self.topic, 0)]
+        old_e, new_e = epochs[0], epochs[-1]
+        self.assertLess(old_e, new_e, epochs)
+
+        def ask(node, current, epoch, version=4, topic=None):
+            topic = topic or self.topic
+            return kproto.offset_for_leader_epoch(node.kafka_port, version,
+                                                  [(topic, [(0, current, epoch)])])[(topic, 0)]
+        self.assertEqual(ask(leader, new_e, old_e), (0, old_e, 100))
+        self.assertEqual(ask(leader, -1, new_e), (0, new_e, 200))
+        # An epoch between the two that the log never held: the old one's end.
+        self.assertEqual(ask(leader, new_e, new_e - 1), (0, old_e, 100))
+        if old_e > 0:  # before the log's first epoch: the epoch asked, the log start
+            self.assertEqual(ask(leader, new_e, old_e - 1), (0, old_e - 1, 0))
+        self.assertEqual(ask(leader, new_e, new_e + 1), (0, -1, -1))
+        self.assertEqual(ask(leader, new_e, -1), (0, -1, -1))
+        self.assertEqual(ask(leader, old_e, old_e)[0], 74)  # FENCED_LEADER_EPOCH
+        self.assertEqual(ask(leader, new_e + 1, old_e)[0], 75)  # UNKNOWN_LEADER_EPOCH
+        self.assertEqual(ask(follower, new_e, old_e)[0], 6)  # NOT_LEADER_OR_FOLLOWER
+        self.assertEqual(ask(leader, -1, old_e, topic=self.topic + '-none')[0], 3)
+        for v in (0, 1, 2, 3):
+            self.assertEqual(ask(leader, new_e, old_e, version=v),
+                             (0, old_e if v >= 1 else None, 100), 'v%d' % v)
+        sys.stderr.write('[epochs] partition 0 on node %d: epoch %d ends at 100, %d at 200\n'
+                         % (leader_id, old_e, new_e))
+
     def test_diverged_leader_truncates(self):
         """The leader of partition 0 takes acks=1 writes its followers never
         fetch (their replicators stopped), then dies: the new leader's log
@@ -367,6 +406,7 @@ class Replication(NodeTestCase):
         expect = {b'a%d' % i for i in range(100)} | {b'b%d' % i for i in range(100)}
         got = self.consume_all(others, expect, timeout=20)
         self.assertEqual(expect - got, set())
+        self.check_epoch_ends(others)
         old.start()
         wait_for(lambda: self.same_logs(nodes, [0]), 60,
                  'the old leader holding the new leader\'s batches')

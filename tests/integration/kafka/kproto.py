@@ -200,13 +200,14 @@ PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 FIND_COORDINATOR = 10
 API_VERSIONS, CREATE_TOPICS = 18, 19
 DELETE_RECORDS, INIT_PRODUCER_ID = 21, 22
+OFFSET_FOR_LEADER_EPOCH = 23
 DESCRIBE_LOG_DIRS = 35
 ELECT_LEADERS = 43
 
 # The first flexible version of each API the tests encode.
 FLEXIBLE_FROM = {PRODUCE: 9, FETCH: 12, LIST_OFFSETS: 6, METADATA: 9, FIND_COORDINATOR: 3,
                  API_VERSIONS: 3, CREATE_TOPICS: 5, DELETE_RECORDS: 2, INIT_PRODUCER_ID: 2,
-                 ELECT_LEADERS: 2, DESCRIBE_LOG_DIRS: 2}
+                 ELECT_LEADERS: 2, DESCRIBE_LOG_DIRS: 2, OFFSET_FOR_LEADER_EPOCH: 4}
 
 
 def request(api_key, version, corr, body, client_id='chronik-ktest'):
@@ -739,6 +740,65 @@ def describe_log_dirs(port, version, topics=None):
     return parse_describe_log_dirs(call_once(port, DESCRIBE_LOG_DIRS, version,
                                              describe_log_dirs_body(version, topics), 10000),
                                    version)
+
+
+def offset_for_leader_epoch_body(version, topics, replica_id=-1):
+    """OffsetForLeaderEpoch v0..v4: TOPICS = [(topic, [(partition,
+    current_leader_epoch, leader_epoch)])]; current_leader_epoch is sent
+    from v2, REPLICA_ID from v3."""
+    flex = version >= 4
+    w = W()
+    if version >= 3:
+        w.i32(replica_id)
+    w.uvarint(len(topics) + 1) if flex else w.i32(len(topics))
+    for topic, ps in topics:
+        w.cstring(topic) if flex else w.string(topic)
+        w.uvarint(len(ps) + 1) if flex else w.i32(len(ps))
+        for p, current, epoch in ps:
+            w.i32(p)
+            if version >= 2:
+                w.i32(current)
+            w.i32(epoch)
+            if flex:
+                w.tags()
+        if flex:
+            w.tags()
+    if flex:
+        w.tags()
+    return bytes(w)
+
+
+def parse_offset_for_leader_epoch(body, version):
+    """{(topic, partition): (error, leader_epoch or None before v1,
+    end_offset)} of an OffsetForLeaderEpoch response."""
+    flex = version >= 4
+    r = R(body)
+    if version >= 2:
+        r.i32()  # throttle
+    out = {}
+    for _ in range((r.uvarint() - 1) if flex else r.i32()):
+        topic = r.cstring() if flex else r.string()
+        for _ in range((r.uvarint() - 1) if flex else r.i32()):
+            err, p = r.i16(), r.i32()
+            epoch = r.i32() if version >= 1 else None
+            out[(topic, p)] = (err, epoch, r.i64())
+            if flex:
+                r.skip_tags()
+        if flex:
+            r.skip_tags()
+    if flex:
+        r.skip_tags()
+    if r.left():
+        raise AssertionError('%d trailing bytes in OffsetForLeaderEpoch response' % r.left())
+    return out
+
+
+def offset_for_leader_epoch(port, version, topics, replica_id=-1):
+    """OffsetForLeaderEpoch (see offset_for_leader_epoch_body) through the
+    Kafka listener on PORT: parse_offset_for_leader_epoch's answer."""
+    return parse_offset_for_leader_epoch(call_once(
+        port, OFFSET_FOR_LEADER_EPOCH, version,
+        offset_for_leader_epoch_body(version, topics, replica_id), 10000), version)
 
 
 def delete_records(port, topic, offsets, version=0, timeout_ms=30000):
