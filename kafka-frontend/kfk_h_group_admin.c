@@ -30,6 +30,10 @@
 #include "kfk_h_admin.h"
 #include "kfk_srv.h"
 
+/* The longest group protocol type kept from the stored offsets ("consumer",
+ * "connect", ...: longer ones are cut). */
+#define KFK_GROUP_TYPE_MAX 64
+
 /* Kafka's offset.metadata.max.bytes. */
 #define KFK_OFFSET_METADATA_MAX 4096
 
@@ -118,6 +122,7 @@ static int kfk_commit_build(kfk_req_t *req, const kfk_commit_t *st,
 	const kfk_offset_commit_request_t *rq = req->body;
 	Chronik__Meta__GroupOffset *ents = kfk_req_alloc(req, (size_t)total, sizeof(*ents));
 	Chronik__Meta__GroupOffset **ptrs = kfk_req_alloc(req, (size_t)total, sizeof(*ptrs));
+	const kfk_group_t *g;
 	int k = 0, n = 0;
 
 	if (!ents || !ptrs)
@@ -148,6 +153,14 @@ static int kfk_commit_build(kfk_req_t *req, const kfk_commit_t *st,
 	co->group = kfk_req_strdup(req, rq->group_id);
 	if (!co->group)
 		return -ENOMEM;
+	/* A group with members commits through them: its protocol type is
+	 * stored with the offsets, so that it stays once the group is Empty. */
+	g = kfk_gcore_find(&req->srv->groups, rq->group_id);
+	if (g && g->nmembers > 0 && g->protocol_type && g->protocol_type[0]) {
+		co->protocol_type = kfk_req_strdup(req, kfk_str(g->protocol_type));
+		if (!co->protocol_type)
+			return -ENOMEM;
+	}
 	co->offsets = ptrs;
 	co->n_offsets = (size_t)n;
 	co->commit_ms = (int64_t)ck_clock_wall_ms();
@@ -534,8 +547,42 @@ static bool kfk_list_state_ok(const kfk_list_groups_request_t *rq, const char *s
 	return false;
 }
 
+/* The first offset of a group: its protocol type into ARG
+ * (KFK_GROUP_TYPE_MAX bytes), and the walk stops. */
+static int kfk_group_first_offset(void *arg, const char *topic, int32_t partition,
+                                  const Chronik__Meta__GroupOffsetRecord *rec)
+{
+	(void)topic;
+	(void)partition;
+	(void)snprintf(arg, KFK_GROUP_TYPE_MAX, "%s", rec->protocol_type ? rec->protocol_type : "");
+	return 1;
+}
+
+/* Whether GROUP has committed offsets (read in TXN): 1 with the protocol
+ * type stored with its first one in TYPE (KFK_GROUP_TYPE_MAX bytes; "" when
+ * only simple commits were made), 0, or an error. */
+static int kfk_group_stored(kfk_srv_t *s, MDB_txn *txn, const char *group, char *type)
+{
+	type[0] = '\0';
+	return ck_meta_group_offsets_foreach(s->meta, txn, group, kfk_group_first_offset, type);
+}
+
+/* kfk_group_stored() in a read transaction of its own. */
+static int kfk_group_has_offsets(kfk_srv_t *s, const char *group, char *type)
+{
+	MDB_txn *txn = NULL;
+	int r = kfk_meta_read(s, &txn);
+
+	if (r < 0)
+		return r;
+	r = kfk_group_stored(s, txn, group, type);
+	ck_meta_read_end(txn);
+	return r;
+}
+
 typedef struct {
 	kfk_req_t *req;
+	MDB_txn *txn; /* while the stored groups are walked */
 	kfk_list_groups_response_listed_group_t *items;
 	int32_t n, cap;
 	int err;
@@ -565,9 +612,15 @@ static int kfk_list_stored(void *arg, const char *group)
 	kfk_list_t *l = arg;
 	kfk_srv_t *s = l->req->srv;
 
+	char type[KFK_GROUP_TYPE_MAX], *copy;
+
 	if (kfk_gcore_find(&s->groups, kfk_str(group)) || !kfk_group_is_mine(s, kfk_str(group)))
 		return 0;
-	l->err = kfk_list_add(l, group, "", kfk_group_state_name(KFK_GROUP_EMPTY));
+	if (kfk_group_stored(s, l->txn, group, type) < 0)
+		type[0] = '\0'; /* listed all the same, without its type */
+	copy = kfk_req_strdup(l->req, kfk_str(type));
+	l->err =
+	    copy ? kfk_list_add(l, group, copy, kfk_group_state_name(KFK_GROUP_EMPTY)) : -ENOMEM;
 	return l->err < 0;
 }
 
@@ -575,7 +628,7 @@ void kfk_h_list_groups(kfk_req_t *req)
 {
 	kfk_srv_t *s = req->srv;
 	kfk_list_groups_response_t resp;
-	kfk_list_t l = {req, NULL, 0, 0, 0};
+	kfk_list_t l = {req, NULL, NULL, 0, 0, 0};
 	kfk_group_t *g;
 	MDB_txn *txn = NULL;
 	size_t it = 0;
@@ -585,6 +638,7 @@ void kfk_h_list_groups(kfk_req_t *req)
 	while ((g = ck_hash_next(&s->groups.groups, &it)) != NULL && l.err == 0)
 		l.err = kfk_list_add(&l, g->id, g->protocol_type, kfk_group_state_name(g->state));
 	if (l.err == 0 && kfk_meta_read(s, &txn) == 0) {
+		l.txn = txn;
 		if (ck_meta_groups_foreach(s->meta, txn, kfk_list_stored, &l) < 0 && l.err == 0)
 			resp.error_code = KFK_ERR_COORDINATOR_LOAD_IN_PROGRESS;
 		ck_meta_read_end(txn);
@@ -596,29 +650,6 @@ void kfk_h_list_groups(kfk_req_t *req)
 	resp.groups.count = l.n;
 	resp.groups.items = l.items;
 	kfk_req_respond(req, &resp);
-}
-
-static int kfk_group_any_offset(void *arg, const char *topic, int32_t partition,
-                                const Chronik__Meta__GroupOffsetRecord *rec)
-{
-	(void)arg;
-	(void)topic;
-	(void)partition;
-	(void)rec;
-	return 1;
-}
-
-/* Whether GROUP has committed offsets here: 1, 0, or an error. */
-static int kfk_group_has_offsets(kfk_srv_t *s, const char *group)
-{
-	MDB_txn *txn = NULL;
-	int r = kfk_meta_read(s, &txn);
-
-	if (r < 0)
-		return r;
-	r = ck_meta_group_offsets_foreach(s->meta, txn, group, kfk_group_any_offset, NULL);
-	ck_meta_read_end(txn);
-	return r;
 }
 
 static int kfk_describe_members(kfk_req_t *req, const kfk_group_t *g,
@@ -661,8 +692,8 @@ static int kfk_describe_one(kfk_req_t *req, kfk_str_t id,
                             kfk_describe_groups_response_described_group_t *o)
 {
 	kfk_srv_t *s = req->srv;
+	char *name, type[KFK_GROUP_TYPE_MAX];
 	kfk_group_t *g;
-	char *name;
 	int r;
 
 	kfk_describe_groups_response_described_group_init(o);
@@ -686,11 +717,16 @@ static int kfk_describe_one(kfk_req_t *req, kfk_str_t id,
 	name = kfk_req_strdup(req, id);
 	if (!name)
 		return -ENOMEM;
-	r = kfk_group_has_offsets(s, name);
-	if (r < 0)
+	r = kfk_group_has_offsets(s, name, type);
+	if (r < 0) {
 		o->error_code = KFK_ERR_COORDINATOR_LOAD_IN_PROGRESS;
-	else if (r > 0)
+	} else if (r > 0) {
+		/* Empty, with the protocol type its members had, as in Kafka. */
 		o->group_state = kfk_str(kfk_group_state_name(KFK_GROUP_EMPTY));
+		o->protocol_type = kfk_str(kfk_req_strdup(req, kfk_str(type)));
+		if (!o->protocol_type.ptr)
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -855,7 +891,7 @@ static int16_t kfk_offset_delete_group_err(kfk_req_t *req, kfk_str_t group, cons
 {
 	kfk_srv_t *s = req->srv;
 	int16_t err = kfk_group_precheck(s, group);
-	char *name;
+	char *name, type[KFK_GROUP_TYPE_MAX];
 	int r;
 
 	if (err != KFK_ERR_NONE)
@@ -867,7 +903,7 @@ static int16_t kfk_offset_delete_group_err(kfk_req_t *req, kfk_str_t group, cons
 	name = kfk_req_strdup(req, group);
 	if (!name)
 		return KFK_ERR_UNKNOWN_SERVER_ERROR;
-	r = kfk_group_has_offsets(s, name);
+	r = kfk_group_has_offsets(s, name, type);
 	return r < 0    ? KFK_ERR_COORDINATOR_LOAD_IN_PROGRESS
 	       : r == 0 ? KFK_ERR_GROUP_ID_NOT_FOUND
 	                : KFK_ERR_NONE;

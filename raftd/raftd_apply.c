@@ -808,6 +808,7 @@ static int raftd_commit_offsets(const raftd_apply_t *a, MDB_txn *txn,
 	if (!raftd_group_valid(c->group))
 		return raftd_result(ret, CK_E_INVALID, "invalid group");
 	rec.commit_ms = c->commit_ms;
+	rec.protocol_type = c->protocol_type;
 	for (size_t i = 0; i < c->n_offsets; i++) {
 		const Chronik__Meta__GroupOffset *o = c->offsets[i];
 

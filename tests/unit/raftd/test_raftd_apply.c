@@ -1297,6 +1297,21 @@ static int64_t committed(const char *g, const char *t, int32_t p, int64_t commit
 	return off;
 }
 
+/* The protocol type stored with G's offset of T/P (static buffer). */
+static const char *committed_type(const char *g, const char *t, int32_t p)
+{
+	static char type[32];
+	Chronik__Meta__GroupOffsetRecord *rec = NULL;
+	MDB_txn *txn;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	ck_assert_int_eq(ck_meta_group_offset_get(meta, txn, g, t, p, &rec), 0);
+	ck_meta_read_end(txn);
+	snprintf(type, sizeof(type), "%s", rec->protocol_type);
+	chronik__meta__group_offset_record__free_unpacked(rec, NULL);
+	return type;
+}
+
 /* Applies CMD packed, with the first AT in it turned into a NUL byte. */
 static int apply_with_nul(uint64_t index, const Chronik__Meta__MetadataCommand *cmd, char at)
 {
@@ -1350,6 +1365,14 @@ START_TEST(test_commit_offsets)
 	ck_assert_int_eq(apply_msg(5, &co.cmd, msg), 0);
 	ck_assert_str_eq(msg, "committed 0 offsets of group h");
 	ck_assert_uint_eq(parts_index(), 2);
+	/* A member's commit stores the group's protocol type with each offset
+	 * (a simple commit's have none). */
+	commit_init(&co, "g", 1700000000003);
+	co.co.protocol_type = "consumer";
+	commit_add(&co, "orders", 1, 12);
+	ck_assert_int_eq(apply(6, &co.cmd), 0);
+	ck_assert_str_eq(committed_type("g", "orders", 1), "consumer");
+	ck_assert_str_eq(committed_type("g", "orders", 0), "");
 }
 END_TEST
 
