@@ -332,6 +332,14 @@ int ck_record_iter_init(ck_record_iter_t *it, const uint8_t *p, size_t len)
 	return 0;
 }
 
+void ck_record_iter_init_records(ck_record_iter_t *it, const ck_batch_header_t *hdr,
+                                 const uint8_t *records, size_t len)
+{
+	it->hdr = *hdr;
+	it->rest = ck_span(records, len);
+	it->remaining = hdr->records_count;
+}
+
 /* A varint length then that many bytes; -1 is null. */
 static int ck_record_bytes_get(ck_span_t *s, const uint8_t **ret_p, int32_t *ret_len)
 {

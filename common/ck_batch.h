@@ -258,6 +258,12 @@ typedef struct {
  */
 int ck_record_iter_init(ck_record_iter_t *it, const uint8_t *p, size_t len);
 /*
+ * Starts iterating the records of the batch with header HDR that are the
+ * LEN bytes at RECORDS (a compressed batch's, decompressed by the caller).
+ */
+void ck_record_iter_init_records(ck_record_iter_t *it, const ck_batch_header_t *hdr,
+                                 const uint8_t *records, size_t len);
+/*
  * Returns 1 with *RET (pointers into the batch), 0 after the last record
  * (when the records filled the batch exactly), or CK_E_CORRUPT.
  */

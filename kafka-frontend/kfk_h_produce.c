@@ -301,8 +301,7 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
 	err = kfk_produce_records_check(pp->records.ptr, pp->records.len,
 	                                (size_t)t->cfg.max_message_bytes, &info, &reason);
-	/* Kafka's rule: a compacted topic keys every record (checked where
-	 * the records can be read without decompressing them). */
+	/* Kafka's rule: a compacted topic keys every record. */
 	if (err == KFK_ERR_NONE && t->cfg.compact && info.null_key) {
 		err = KFK_ERR_INVALID_RECORD;
 		reason = "compacted topic cannot accept a record without a key";

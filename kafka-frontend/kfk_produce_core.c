@@ -9,9 +9,17 @@
  */
 #include "kfk_produce_core.h"
 
+#include <errno.h>
+
 #include "ck_batch.h"
 #include "ck_err.h"
+#include "kfk_decompress.h"
 #include "kfk_errors.h"
+
+/* Where a compressed batch's records are decompressed: kept between calls
+ * (one thread), given back when a large batch grew it. */
+static ck_buf_t kfk_scratch = CK_BUF_INIT;
+#define KFK_SCRATCH_KEEP ((size_t)4 << 20)
 
 int16_t kfk_produce_acks_check(int16_t acks)
 {
@@ -59,8 +67,9 @@ int16_t kfk_produce_ts_check(const kfk_records_info_t *info, int64_t now_ms, int
 	return KFK_ERR_NONE;
 }
 
-/* Parses every record of an uncompressed batch of TOTAL bytes at P. */
-static int16_t kfk_records_walk(const uint8_t *p, size_t total, const ck_batch_header_t *h,
+/* Parses every record of the batch with header H whose records are the LEN
+ * bytes at RECORDS (decompressed when the batch is compressed). */
+static int16_t kfk_records_walk(const uint8_t *records, size_t len, const ck_batch_header_t *h,
                                 kfk_records_info_t *info, const char **ret_reason)
 {
 	ck_record_iter_t it;
@@ -68,8 +77,7 @@ static int16_t kfk_records_walk(const uint8_t *p, size_t total, const ck_batch_h
 	int64_t expect = h->base_offset;
 	int r;
 
-	if (ck_record_iter_init(&it, p, total) < 0)
-		return kfk_fail(ret_reason, "records", KFK_ERR_CORRUPT_MESSAGE);
+	ck_record_iter_init_records(&it, h, records, len);
 	while ((r = ck_record_iter_next(&it, &rec)) == 1) {
 		if (rec.offset != expect)
 			return kfk_fail(ret_reason, "record offset delta", KFK_ERR_INVALID_RECORD);
@@ -114,11 +122,30 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 	if ((h.attributes & CK_BATCH_ATTR_COMPRESSION_MASK) > 4)
 		return kfk_fail(ret_reason, "compression codec", KFK_ERR_CORRUPT_MESSAGE);
 	if (h.attributes & CK_BATCH_ATTR_COMPRESSION_MASK) {
+		int16_t err;
+
 		info->compressed = true;
-		kfk_ts_seen(info, h.base_timestamp);
-		kfk_ts_seen(info, h.max_timestamp);
+		kfk_scratch.len = 0;
+		r = kfk_decompress(h.attributes & CK_BATCH_ATTR_COMPRESSION_MASK,
+		                   p + CK_BATCH_HEADER_LEN, total - CK_BATCH_HEADER_LEN,
+		                   KFK_DECOMPRESS_MAX, &kfk_scratch);
+		if (r == CK_E_TOO_LARGE)
+			err = kfk_fail(ret_reason, "records decompress to more than 64 MiB",
+			               KFK_ERR_MESSAGE_TOO_LARGE);
+		else if (r == -ENOMEM)
+			err = kfk_fail(ret_reason, "out of memory", KFK_ERR_UNKNOWN_SERVER_ERROR);
+		else if (r < 0)
+			err = kfk_fail(ret_reason, "compressed records", KFK_ERR_CORRUPT_MESSAGE);
+		else
+			err = kfk_records_walk(kfk_scratch.data, kfk_scratch.len, &h, info,
+			                       ret_reason);
+		if (kfk_scratch.cap > KFK_SCRATCH_KEEP)
+			ck_buf_free(&kfk_scratch);
+		if (err != KFK_ERR_NONE)
+			return err;
 	} else {
-		int16_t err = kfk_records_walk(p, total, &h, info, ret_reason);
+		int16_t err = kfk_records_walk(p + CK_BATCH_HEADER_LEN, total - CK_BATCH_HEADER_LEN,
+		                               &h, info, ret_reason);
 		if (err != KFK_ERR_NONE)
 			return err;
 	}

@@ -32,10 +32,9 @@ typedef struct {
 	int64_t records;
 	int64_t offsets; /* offsets it will take: sum of lastOffsetDelta + 1 */
 	bool compressed; /* some batch is compressed */
-	bool null_key;   /* some record of an uncompressed batch has a null key */
+	bool null_key;   /* some record has a null key */
 	/* The lowest and highest record timestamps, -1 (none) left out;
-	 * INT64_MAX and INT64_MIN when no record has one. A compressed batch
-	 * counts with its header's baseTimestamp and maxTimestamp. */
+	 * INT64_MAX and INT64_MIN when no record has one. */
 	int64_t min_ts, max_ts;
 } kfk_records_info_t;
 
@@ -48,9 +47,13 @@ int16_t kfk_produce_acks_check(int16_t acks);
  * batch; each of magic 2 (else INVALID_RECORD), whole and with a good CRC
  * (else CORRUPT_MESSAGE), at most MAX_MESSAGE_BYTES in total
  * (MESSAGE_TOO_LARGE), not a control batch, with recordsCount equal to
- * lastOffsetDelta + 1 (INVALID_RECORD); uncompressed batches also have
- * their records parsed (offset deltas 0..n-1 in order, else INVALID_RECORD;
- * unparsable: CORRUPT_MESSAGE). Compressed batches pass through as sent.
+ * lastOffsetDelta + 1 (INVALID_RECORD); then every record is parsed
+ * (offset deltas 0..n-1 in order, else INVALID_RECORD; unparsable:
+ * CORRUPT_MESSAGE), those of a compressed batch once decompressed
+ * (kfk_decompress.h: not a valid stream of its codec is CORRUPT_MESSAGE,
+ * more than KFK_DECOMPRESS_MAX bytes MESSAGE_TOO_LARGE). Batches are
+ * stored as sent, compressed or not. Not reentrant: one thread (a
+ * decompression buffer is kept between calls).
  * Returns the Kafka error; *RET_REASON (may be NULL) names the failed check;
  * *RET_INFO is filled on success.
  */

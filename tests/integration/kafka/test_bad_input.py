@@ -368,6 +368,45 @@ class BadInput(NodeTestCase):
         self.assertEqual(self.latest(topic, 0), 0, 'a malformed batch was appended')
 
 
+    def test_bad_compressed_batches(self):
+        """A batch marked compressed whose records are not a valid stream of
+        its codec (as a broken or hostile producer sends: a consumer could
+        never read it) is CORRUPT_MESSAGE and not appended, for each codec;
+        a gzip stream cut short too; a record count its decompressed
+        records do not match INVALID_RECORD or CORRUPT_MESSAGE. A real gzip
+        batch goes in and reads back."""
+        topic = topic_name('codec')
+        create_topic(self.n, topic, 1)
+        recs = [(b'k%d' % i, b'value-%d' % i, []) for i in range(4)]
+        for codec in (1, 2, 3, 4):
+            garbage = kproto.record_batch(recs, codec=codec)  # uncompressed bytes
+            res = self.produce_raw(topic, [(0, garbage)])
+            self.assertEqual(res[(topic, 0)][0], 2, 'codec %d, not compressed' % codec)
+        good = kproto.gzip_batch(recs)
+        cut = bytearray(good[:-6])
+        struct.pack_into('>i', cut, 8, len(cut) - 12)
+        struct.pack_into('>I', cut, 17, kproto.crc32c(bytes(cut[21:])))
+        res = self.produce_raw(topic, [(0, bytes(cut))])
+        self.assertEqual(res[(topic, 0)][0], 2, 'a gzip stream cut short')
+        miscount = bytearray(good)
+        struct.pack_into('>i', miscount, 23, 4)  # lastOffsetDelta
+        struct.pack_into('>i', miscount, 57, 5)  # recordsCount: 5 of 4 records
+        struct.pack_into('>I', miscount, 17, kproto.crc32c(bytes(miscount[21:])))
+        res = self.produce_raw(topic, [(0, bytes(miscount))])
+        self.assertIn(res[(topic, 0)][0], (2, 87), 'a count beyond the compressed records')
+        self.assertEqual(self.latest(topic, 0), 0, 'a bad compressed batch was appended')
+        res = self.produce_raw(topic, [(0, good)], acks=-1)
+        self.assertEqual(res[(topic, 0)], (0, 0))
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port)
+        try:
+            got = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(topic, 0, 0)))
+        finally:
+            c.close()
+        err, hw, data = got[(topic, 0)]
+        self.assertEqual((err, hw), (0, 4))
+        self.assertEqual(data, good[:12] + data[12:], 'the gzip batch served as stored')
+        self.assertEqual(len(data), len(good))
+
     def test_requests_naming_many_topics(self):
         """Requests naming 100,000-200,000 topics, each twice, are answered
         within a minute (the pairwise duplicate checks they replaced took

@@ -4,8 +4,14 @@
  * record set gets, and when each acks mode may answer.
  */
 #include <check.h>
+#include <lz4frame.h>
+#include <snappy-c.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "ck_batch.h"
 #include "ck_buf.h"
@@ -130,25 +136,129 @@ START_TEST(test_corrupt_and_invalid)
 }
 END_TEST
 
-START_TEST(test_compressed_pass_through)
+/* BATCH (one uncompressed batch) turned into the same batch with its
+ * records compressed by CODEC (1 gzip, 2 snappy with xerial framing, 3 lz4,
+ * 4 zstd), CRC recomputed, into OUT (reset). With TRUNCATE, the compressed
+ * stream loses its last bytes (the batch length and CRC still agree). */
+static void compress_batch(const ck_buf_t *batch, int codec, bool truncate, ck_buf_t *out)
 {
-	ck_buf_t b = CK_BUF_INIT;
-	size_t len = build(&b, 2);
-	kfk_records_info_t info;
+	const uint8_t *rec = batch->data + CK_BATCH_HEADER_LEN;
+	size_t rlen = batch->len - CK_BATCH_HEADER_LEN, clen = 0;
+	uint8_t *c = malloc(rlen * 2 + 1024);
 
-	/* Marked gzip: the bytes are not parsed as records any more. */
+	ck_assert_ptr_nonnull(c);
+	if (codec == 1) {
+		z_stream zs;
+
+		memset(&zs, 0, sizeof(zs));
+		ck_assert_int_eq(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY),
+		                 Z_OK);
+		zs.next_in = (Bytef *)(uintptr_t)rec;
+		zs.avail_in = (uInt)rlen;
+		zs.next_out = c;
+		zs.avail_out = (uInt)(rlen * 2 + 1024);
+		ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+		clen = zs.total_out;
+		deflateEnd(&zs);
+	} else if (codec == 2) {
+		static const uint8_t hdr[16] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0,
+		                                0,    0,   0,   1,   0,   0,   0,   1};
+		size_t n = rlen * 2 + 1000;
+
+		memcpy(c, hdr, 16);
+		ck_assert_int_eq(snappy_compress((const char *)rec, rlen, (char *)c + 20, &n),
+		                 SNAPPY_OK);
+		ck_be32_put(c + 16, (uint32_t)n);
+		clen = 20 + n;
+	} else if (codec == 3) {
+		clen = LZ4F_compressFrame(c, rlen * 2 + 1024, rec, rlen, NULL);
+		ck_assert(!LZ4F_isError(clen));
+	} else {
+		clen = ZSTD_compress(c, rlen * 2 + 1024, rec, rlen, 3);
+		ck_assert(!ZSTD_isError(clen));
+	}
+	if (truncate)
+		clen -= 3;
+	out->len = 0;
+	ck_assert_int_eq(ck_buf_append(out, batch->data, CK_BATCH_HEADER_LEN), 0);
+	ck_assert_int_eq(ck_buf_append(out, c, clen), 0);
+	ck_be32_put(out->data + CK_BATCH_OFF_LENGTH, (uint32_t)(out->len - 12));
+	ck_be16_put(out->data + CK_BATCH_OFF_ATTRIBUTES, (uint16_t)codec);
+	ck_batch_crc_update(out->data, out->len);
+	free(c);
+}
+
+/* Compressed batches are decompressed and their records checked like
+ * uncompressed ones: every codec Kafka has; a stream that is not its
+ * codec's, or stops short, is CORRUPT_MESSAGE; a keyless record and the
+ * timestamps are seen inside. */
+START_TEST(test_compressed_records_checked)
+{
+	ck_buf_t b = CK_BUF_INIT, z = CK_BUF_INIT;
+	kfk_records_info_t info;
+	const char *why;
+
+	build(&b, 5);
+	for (int codec = 1; codec <= 4; codec++) {
+		compress_batch(&b, codec, false, &z);
+		ck_assert_msg(check(&z, MAX_MSG, &info, &why) == KFK_ERR_NONE, "codec %d: %s",
+		              codec, why);
+		ck_assert(info.compressed);
+		ck_assert_int_eq(info.records, 5);
+		ck_assert(info.null_key); /* build() makes keyless records */
+		ck_assert_int_eq(info.min_ts, 1700000000000);
+		ck_assert_int_eq(info.max_ts, 1700000000004);
+		compress_batch(&b, codec, true, &z);
+		ck_assert_msg(check(&z, MAX_MSG, &info, &why) == KFK_ERR_CORRUPT_MESSAGE,
+		              "codec %d truncated", codec);
+	}
+	/* Marked gzip, but the records are not compressed at all. */
 	ck_be16_put(b.data + CK_BATCH_OFF_ATTRIBUTES, 1);
-	ck_batch_crc_update(b.data, len);
-	ck_assert_int_eq(check(&b, MAX_MSG, &info, NULL), KFK_ERR_NONE);
-	ck_assert(info.compressed);
-	/* Its timestamps are the header's base and max ones. */
-	ck_assert_int_eq(info.min_ts, 1700000000000);
-	ck_assert_int_eq(info.max_ts, 1700000000001);
+	ck_batch_crc_update(b.data, b.len);
+	ck_assert_int_eq(check(&b, MAX_MSG, NULL, &why), KFK_ERR_CORRUPT_MESSAGE);
+	ck_assert_str_eq(why, "compressed records");
 	/* An unknown codec is corrupt. */
 	ck_be16_put(b.data + CK_BATCH_OFF_ATTRIBUTES, 6);
-	ck_batch_crc_update(b.data, len);
+	ck_batch_crc_update(b.data, b.len);
 	ck_assert_int_eq(check(&b, MAX_MSG, NULL, NULL), KFK_ERR_CORRUPT_MESSAGE);
+	/* A record count the decompressed records do not match. */
+	b.len = 0;
+	build(&b, 3);
+	compress_batch(&b, 4, false, &z);
+	ck_be32_put(z.data + CK_BATCH_OFF_RECORDS_COUNT, 2);
+	ck_be32_put(z.data + CK_BATCH_OFF_LAST_OFFSET_DELTA, 1);
+	ck_batch_crc_update(z.data, z.len);
+	ck_assert_int_ne(check(&z, MAX_MSG, NULL, NULL), KFK_ERR_NONE);
 	ck_buf_free(&b);
+	ck_buf_free(&z);
+}
+END_TEST
+
+/* A small batch whose records decompress past the bound is refused before
+ * the broker holds them all (a zstd stream of 80 MiB of zeros). */
+START_TEST(test_decompression_bounded)
+{
+	size_t big = (size_t)80 << 20, cap = ZSTD_compressBound(big);
+	uint8_t *zeros = calloc(1, big), *c = malloc(cap);
+	ck_buf_t b = CK_BUF_INIT, z = CK_BUF_INIT;
+	size_t clen;
+	const char *why;
+
+	ck_assert_ptr_nonnull(zeros);
+	ck_assert_ptr_nonnull(c);
+	clen = ZSTD_compress(c, cap, zeros, big, 1);
+	ck_assert(!ZSTD_isError(clen));
+	build(&b, 1);
+	ck_assert_int_eq(ck_buf_append(&z, b.data, CK_BATCH_HEADER_LEN), 0);
+	ck_assert_int_eq(ck_buf_append(&z, c, clen), 0);
+	ck_be32_put(z.data + CK_BATCH_OFF_LENGTH, (uint32_t)(z.len - 12));
+	ck_be16_put(z.data + CK_BATCH_OFF_ATTRIBUTES, 4);
+	ck_batch_crc_update(z.data, z.len);
+	ck_assert_int_eq(check(&z, MAX_MSG, NULL, &why), KFK_ERR_MESSAGE_TOO_LARGE);
+	free(zeros);
+	free(c);
+	ck_buf_free(&b);
+	ck_buf_free(&z);
 }
 END_TEST
 
@@ -223,7 +333,8 @@ int main(void)
 	tcase_add_test(tc, test_valid_sets);
 	tcase_add_test(tc, test_null_keys_seen);
 	tcase_add_test(tc, test_corrupt_and_invalid);
-	tcase_add_test(tc, test_compressed_pass_through);
+	tcase_add_test(tc, test_compressed_records_checked);
+	tcase_add_test(tc, test_decompression_bounded);
 	tcase_add_test(tc, test_timestamp_bounds);
 	tcase_add_test(tc, test_acks_rules);
 	suite_add_tcase(s, tc);
