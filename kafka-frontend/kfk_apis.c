@@ -8,7 +8,7 @@
 
 static const kfk_api_range_t kfk_api_table[] = {
     {KFK_API_PRODUCE, 0, 9},
-    {KFK_API_FETCH, 4, 12},
+    {KFK_API_FETCH, 0, 12},
     {KFK_API_LIST_OFFSETS, 0, 7},
     {KFK_API_METADATA, 0, 12},
     {KFK_API_OFFSET_COMMIT, 0, 8},

@@ -89,7 +89,8 @@ int kfk_fw_begin(kfk_fw_t *w, ck_buf_t *out, int16_t version, int32_t throttle_t
 	w->err = 0;
 	if (version < KFK_FETCH_VERSION_MIN || version > KFK_FETCH_VERSION_MAX)
 		return CK_E_INVALID;
-	kfk_fw_i32(w, throttle_time_ms);
+	if (version >= 1)
+		kfk_fw_i32(w, throttle_time_ms);
 	if (version >= 7) {
 		kfk_fw_i16(w, error_code);
 		kfk_fw_i32(w, session_id);
@@ -121,10 +122,12 @@ void kfk_fw_partition(kfk_fw_t *w, const kfk_fw_part_t *p, int64_t records_len)
 	kfk_fw_i32(w, p->partition_index);
 	kfk_fw_i16(w, p->error_code);
 	kfk_fw_i64(w, p->high_watermark);
-	kfk_fw_i64(w, p->last_stable_offset);
+	if (w->version >= 4)
+		kfk_fw_i64(w, p->last_stable_offset);
 	if (w->version >= 5)
 		kfk_fw_i64(w, p->log_start_offset);
-	kfk_fw_len(w, -1); /* aborted_transactions: null, no transactions */
+	if (w->version >= 4)
+		kfk_fw_len(w, -1); /* aborted_transactions: null, no transactions */
 	if (w->version >= 11)
 		kfk_fw_i32(w, p->preferred_read_replica);
 	kfk_fw_len(w, records_len);

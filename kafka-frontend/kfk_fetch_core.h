@@ -5,7 +5,7 @@
  * Owned by kafka-frontend (pure). A Fetch response goes out as encoded
  * bytes, then the records of a partition straight from its segment file,
  * then more encoded bytes, and so on. The generated codec encodes whole
- * messages only, so this file writes the Fetch response (versions 4-12)
+ * messages only, so this file writes the Fetch response (versions 0-12)
  * itself with the same wire rules: kfk_fw_partition() writes everything of
  * a partition up to and including the records length, the caller then
  * appends (or sends from a file) exactly that many record bytes, and
@@ -28,7 +28,7 @@
 #include "ck_buf.h"
 #include "kfk_types.h"
 
-#define KFK_FETCH_VERSION_MIN 4
+#define KFK_FETCH_VERSION_MIN 0
 #define KFK_FETCH_VERSION_MAX 12
 
 typedef struct {
@@ -48,7 +48,7 @@ typedef struct {
 	int32_t preferred_read_replica; /* -1 */
 } kfk_fw_part_t;
 
-/* Starts a response body (no header) in OUT for VERSION (4..12): the top
+/* Starts a response body (no header) in OUT for VERSION (0..12): the top
  * level fields and the topic count. Returns 0 or CK_E_INVALID (version). */
 int kfk_fw_begin(kfk_fw_t *w, ck_buf_t *out, int16_t version, int32_t throttle_time_ms,
                  int16_t error_code, int32_t session_id, int32_t topic_count);

@@ -1,5 +1,5 @@
 /*
- * kfk_h_fetch.c: the Fetch API for consumers, versions 4-12 (shell handler
+ * kfk_h_fetch.c: the Fetch API for consumers, versions 0-12 (shell handler
  * of chronik-kafka-frontend).
  *
  * Owned by kafka-frontend. Records are read from the segment files
@@ -11,6 +11,9 @@
  * change of its partitions. Fetch sessions (KIP-227) are not offered:
  * session_id 0 in every response, and a request naming a session gets
  * FETCH_SESSION_ID_NOT_FOUND. preferred_read_replica is always -1.
+ * Versions 0-3 predate RecordBatch v2: their clients get the records read
+ * into memory and converted down (kfk_legacy.h; magic 0 for v0-1, magic 1
+ * for v2-3), at most KFK_FETCH_LEGACY_MAX bytes of log per response.
  * Not for: follower replication (the replicator's own protocol on 9291).
  */
 #define CK_LOG_SUBSYSTEM "fetch"
@@ -27,11 +30,16 @@
 #include "ck_log.h"
 #include "kfk_errors.h"
 #include "kfk_fetch_core.h"
+#include "kfk_legacy.h"
 #include "kfk_srv.h"
 
 #define KFK_ERR_FETCH_SESSION_ID_NOT_FOUND 70
 /* Segments a single partition read may step over (empty or rolled). */
 #define KFK_FETCH_SEGMENT_HOPS 8
+/* The first version whose clients read RecordBatch v2. */
+#define KFK_FETCH_V2_VERSION 4
+/* Log bytes one response of versions 0-3 reads into memory and converts. */
+#define KFK_FETCH_LEGACY_MAX ((int64_t)16 << 20)
 
 typedef struct kfk_fstate kfk_fstate_t;
 
@@ -50,6 +58,7 @@ typedef struct {
 	int64_t hw, log_start;
 	int range_fd;
 	uint64_t range_pos, range_len;
+	ck_buf_t legacy; /* versions 0-3: the range converted down */
 } kfk_fp_t;
 
 struct kfk_fstate {
@@ -68,6 +77,7 @@ static void kfk_fp_clear(kfk_fp_t *fp)
 		(void)close(fp->range_fd);
 	fp->range_fd = -1;
 	fp->range_len = 0;
+	ck_buf_free(&fp->legacy);
 }
 
 static void kfk_fetch_state_free(kfk_req_t *req)
@@ -174,6 +184,8 @@ static uint64_t kfk_fetch_eval(kfk_fstate_t *fs, bool final, bool *ret_err)
 	bool first = true;
 
 	*ret_err = false;
+	if (fs->req->api_version < KFK_FETCH_V2_VERSION)
+		left = CK_MIN(left, KFK_FETCH_LEGACY_MAX);
 	for (int32_t i = 0; i < fs->n; i++) {
 		kfk_fp_eval(fs->req->srv, &fs->fps[i], &left, &first, final);
 		bytes += fs->fps[i].range_len;
@@ -220,9 +232,15 @@ static int kfk_fetch_encode(kfk_fstate_t *fs, ck_buf_t *buf)
 			kfk_fw_part_t part = {fp->partition, fp->res_err,   fp->hw,
 			                      fp->hw,        fp->log_start, -1};
 
-			kfk_fw_partition(&w, &part, (int64_t)fp->range_len);
-			if (fp->range_len > 0 && w.err == 0)
-				r = kfk_fetch_emit_range(req, buf, fp);
+			if (req->api_version < KFK_FETCH_V2_VERSION) {
+				kfk_fw_partition(&w, &part, (int64_t)fp->legacy.len);
+				if (fp->legacy.len > 0 && w.err == 0)
+					r = ck_buf_append(buf, fp->legacy.data, fp->legacy.len);
+			} else {
+				kfk_fw_partition(&w, &part, (int64_t)fp->range_len);
+				if (fp->range_len > 0 && w.err == 0)
+					r = kfk_fetch_emit_range(req, buf, fp);
+			}
 			kfk_fw_partition_end(&w);
 		}
 		kfk_fw_topic_end(&w);
@@ -238,6 +256,43 @@ static int kfk_fetch_encode(kfk_fstate_t *fs, ck_buf_t *buf)
 	return r;
 }
 
+/* Versions 0-3: FP's range read and converted to a message set of the
+ * version's magic, from the fetch offset on. */
+static void kfk_fp_legacy(kfk_fp_t *fp, int16_t version)
+{
+	ck_buf_t raw = CK_BUF_INIT;
+	uint8_t *p = ck_buf_extend(&raw, fp->range_len);
+	size_t got = 0;
+	int r = p ? 0 : -ENOMEM;
+
+	while (r == 0 && got < fp->range_len) {
+		ssize_t n =
+		    pread(fp->range_fd, p + got, fp->range_len - got, (off_t)(fp->range_pos + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : CK_E_CORRUPT;
+		else
+			got += (size_t)n;
+	}
+	if (r == 0)
+		r = kfk_legacy_from_batches(raw.data, raw.len, version < 2 ? 0 : 1, fp->offset,
+		                            fp->range_len, &fp->legacy);
+	ck_buf_free(&raw);
+	if (r < 0 && fp->legacy.len == 0) {
+		ck_log(CK_LOG_WARN,
+		       "cannot convert topic=%s partition=%d offset=%lld for fetch v%d: %s",
+		       fp->topic, (int)fp->partition, (long long)fp->offset, (int)version,
+		       ck_strerror(r));
+		fp->res_err =
+		    r == CK_E_CORRUPT ? KFK_ERR_CORRUPT_MESSAGE : KFK_ERR_KAFKA_STORAGE_ERROR;
+	}
+	(void)close(fp->range_fd);
+	fp->range_fd = -1;
+	fp->range_len = 0;
+}
+
 static void kfk_fetch_respond(kfk_fstate_t *fs)
 {
 	kfk_req_t *req = fs->req;
@@ -249,6 +304,8 @@ static void kfk_fetch_respond(kfk_fstate_t *fs)
 		kfk_waiter_del(&fs->fps[i].w);
 		if (fs->fps[i].unknown)
 			fs->fps[i].res_err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
+		if (req->api_version < KFK_FETCH_V2_VERSION && fs->fps[i].range_len > 0)
+			kfk_fp_legacy(&fs->fps[i], req->api_version);
 	}
 	if (fs->timer)
 		(void)event_del(fs->timer);

@@ -1,5 +1,5 @@
 /*
- * kfk_h_produce.c: the Produce API, versions 3-9 (shell handler of
+ * kfk_h_produce.c: the Produce API, versions 0-9 (shell handler of
  * chronik-kafka-frontend).
  *
  * Owned by kafka-frontend. Per partition: the topic is looked up (and
@@ -12,7 +12,9 @@
  * watermark passes the batch's last offset or timeout_ms expires
  * (REQUEST_TIMED_OUT; the data stays). acks=0 gets no response at all; if
  * anything fails the connection is closed, as Kafka does, so the client
- * notices.
+ * notices. Versions 0-2 carry message sets of magic 0 or 1: each is
+ * converted to one v2 batch first (kfk_legacy.h), as Kafka's log validator
+ * converts them up; v3+ must send v2 batches (INVALID_RECORD otherwise).
  * Not for: the validation and acks rules themselves (kfk_produce_core.c).
  */
 #define CK_LOG_SUBSYSTEM "produce"
@@ -29,7 +31,9 @@
 #include "ck_err.h"
 #include "ck_log.h"
 #include "kfk_admin_core.h"
+#include "kfk_decompress.h"
 #include "kfk_errors.h"
+#include "kfk_legacy.h"
 #include "kfk_produce_core.h"
 #include "kfk_srv.h"
 
@@ -48,6 +52,7 @@ typedef struct {
 	char *topic;
 	int32_t partition;
 	kfk_bytes_t records;
+	ck_buf_t conv; /* versions 0-2: the message set as one v2 batch */
 	kfk_pp_state_t state;
 	int16_t err;
 	const char *msg;
@@ -83,8 +88,10 @@ static void kfk_prod_state_free(kfk_req_t *req)
 
 	if (!ps)
 		return;
-	for (int32_t i = 0; i < ps->npp; i++)
+	for (int32_t i = 0; i < ps->npp; i++) {
 		kfk_waiter_del(&ps->pps[i].w);
+		ck_buf_free(&ps->pps[i].conv);
+	}
 	if (ps->timer)
 		event_free(ps->timer);
 }
@@ -283,6 +290,28 @@ static void kfk_pp_append(kfk_pp_t *pp, const kfk_topic_t *t, const kfk_pmeta_t 
 		kfk_pp_done(pp, kfk_err_from_wal(r == -ENOTCONN ? -ENOTCONN : CK_E_AGAIN), NULL);
 }
 
+/* Produce v0-2: a message set of magic 0 or 1 becomes one v2 batch, which
+ * the checks and the append then see instead. Returns a Kafka error. */
+static int16_t kfk_pp_upconvert(kfk_pp_t *pp)
+{
+	int r;
+
+	if (pp->ps->req->api_version > 2 || pp->records.len <= 0 ||
+	    !kfk_legacy_is(pp->records.ptr, (size_t)pp->records.len))
+		return KFK_ERR_NONE;
+	r = kfk_legacy_to_batch(pp->records.ptr, (size_t)pp->records.len, KFK_DECOMPRESS_MAX,
+	                        &pp->conv);
+	if (r == CK_E_TOO_LARGE || (r > 0 && pp->conv.len > INT32_MAX))
+		return KFK_ERR_MESSAGE_TOO_LARGE;
+	if (r == -ENOMEM)
+		return KFK_ERR_UNKNOWN_SERVER_ERROR;
+	if (r < 0)
+		return KFK_ERR_CORRUPT_MESSAGE;
+	pp->records.ptr = pp->conv.data;
+	pp->records.len = (int32_t)pp->conv.len;
+	return KFK_ERR_NONE;
+}
+
 /* Checks one partition of a known topic and appends it. */
 static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 {
@@ -299,6 +328,9 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	pm = &t->parts[pp->partition];
 	if (pm->leader != s->cfg->node_id)
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
+	err = kfk_pp_upconvert(pp);
+	if (err != KFK_ERR_NONE)
+		return kfk_pp_done(pp, err, "message set (magic 0/1) cannot be converted");
 	err = kfk_produce_records_check(pp->records.ptr, pp->records.len,
 	                                (size_t)t->cfg.max_message_bytes, &info, &reason);
 	/* Kafka's rule: a compacted topic keys every record. */

@@ -12,7 +12,10 @@
  * subscription (kfk_gsub_names). Besides "never crash, never read out of
  * bounds" (ASan/UBSan): a record set the produce check accepts must be one
  * the batch validation (what walwriter checks again) accepts with the same
- * batches and records, else abort().
+ * batches and records, else abort(). The bytes are also a legacy message
+ * set (Produce v0-2, kfk_legacy.h): what converts up must be a batch the
+ * produce check accepts; and the CRC-fixed batches converted down (as
+ * Fetch v0-3 does) must convert up again with every message.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 
 #include "ck_batch.h"
 #include "kfk_group_core.h"
+#include "kfk_legacy.h"
 #include "kfk_produce_core.h"
 
 #define MAX_BYTES (1u << 20)
@@ -63,6 +67,26 @@ static void check(const uint8_t *p, size_t len)
 	walk(p, len);
 }
 
+/* Legacy message sets: up-conversion of P; down-conversion of P's batches
+ * and back. */
+static void legacy(const uint8_t *p, size_t len)
+{
+	ck_buf_t out = CK_BUF_INIT, back = CK_BUF_INIT;
+	kfk_records_info_t info;
+	int n = kfk_legacy_to_batch(p, len, MAX_BYTES, &out);
+
+	if (n > 0 &&
+	    (kfk_produce_records_check(out.data, (int32_t)out.len, SIZE_MAX, &info, NULL) != 0 ||
+	     info.records != n))
+		abort();
+	out.len = 0;
+	(void)kfk_legacy_from_batches(p, len, 1, 0, MAX_BYTES, &out);
+	if (out.len > 0 && kfk_legacy_to_batch(out.data, out.len, MAX_BYTES, &back) <= 0)
+		abort();
+	ck_buf_free(&out);
+	ck_buf_free(&back);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *copy;
@@ -71,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > MAX_BYTES)
 		return 0;
 	check(data, size);
+	legacy(data, size);
 	(void)kfk_gsub_names(data, size, (kfk_str_t){"t", 1});
 	/* Again with the CRC of every whole batch made right. */
 	copy = malloc(size ? size : 1);
@@ -90,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += total;
 	}
 	check(copy, size);
+	legacy(copy, size);
 	free(copy);
 	return 0;
 }

@@ -31,6 +31,7 @@ Run by hand after a new capture; the corpora are committed. Python 3
 standard library only.
 """
 import glob
+import gzip
 import os
 import sys
 
@@ -86,6 +87,14 @@ def records_corpus():
                kproto.record_batch(recs[1:], base_offset=1, base_ts=1700000000001),
         "idempotent": kproto.record_batch(recs, base_ts=1700000000000, producer_id=7,
                                           producer_epoch=0, base_sequence=0),
+        # Produce v0-2's message sets (kfk_legacy.h): magic 1, and magic 0
+        # in a gzip wrapper.
+        "legacy": kproto.legacy_message(0, b"k", b"v") +
+                  kproto.legacy_message(1, None, b"w", ts=1700000000001),
+        "legacy-gzip": kproto.legacy_message(
+            0, None, gzip.compress(kproto.legacy_message(0, b"k", b"v", magic=0) +
+                                   kproto.legacy_message(1, b"k2", None, magic=0), mtime=0),
+            magic=0, attr=1),
         # ConsumerProtocolSubscription v1: topics "t" and "orders", null
         # user data, no owned partitions.
         "subscription": bytes(kproto.W().i16(1).i32(2).string("t").string("orders")

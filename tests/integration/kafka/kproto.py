@@ -268,6 +268,17 @@ def _batch_wrap(records_bytes, count, base_offset, base_ts, codec, corrupt_crc,
     return bytes(head) + tail
 
 
+def legacy_message(offset, key, value, magic=1, attr=0, ts=1700000000000):
+    """One entry of a message set of MAGIC 0 or 1 (the format before Kafka
+    0.11): offset, size, then the message with its CRC-32; KEY/VALUE None
+    for null; ATTR's low bits a codec (VALUE then the compressed set)."""
+    body = struct.pack('>bb', magic, attr) + (struct.pack('>q', ts) if magic else b'')
+    for b in (key, value):
+        body += struct.pack('>i', -1) if b is None else struct.pack('>i', len(b)) + b
+    m = struct.pack('>I', zlib.crc32(body)) + body
+    return struct.pack('>qi', offset, len(m)) + m
+
+
 def gzip_batch(records, **kw):
     """The same records, gzip-compressed (codec 1)."""
     plain = record_batch(records, **kw)

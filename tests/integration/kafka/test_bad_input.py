@@ -26,6 +26,7 @@ import struct
 import sys
 import threading
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kharness import NodeTestCase, create_topic, kproto, main, topic_name  # noqa: E402
@@ -406,6 +407,67 @@ class BadInput(NodeTestCase):
         self.assertEqual((err, hw), (0, 4))
         self.assertEqual(data, good[:12] + data[12:], 'the gzip batch served as stored')
         self.assertEqual(len(data), len(good))
+
+    def test_legacy_message_sets(self):
+        """Produce v2 with message sets of magic 1 (what clients older than
+        Kafka 0.11 send): a CRC that does not match, a size past the end,
+        a gzip wrapper holding garbage are CORRUPT_MESSAGE and nothing is
+        appended; a good set is appended, and Fetch v0 returns it as magic 0
+        messages with good CRCs (v2 gets magic 1 with the timestamps)."""
+        topic = topic_name('legacy')
+        create_topic(self.n, topic, 1)
+
+        def produce_v2(data):
+            w = kproto.W().i16(1).i32(30000).i32(1).string(topic).i32(1).i32(0).bytes_(data)
+            c = kproto.Conn('127.0.0.1', self.n.kafka_port)
+            try:
+                return kproto.parse_produce(c.call(kproto.PRODUCE, 2, bytes(w)), 2)[(topic, 0)]
+            finally:
+                c.close()
+        message = kproto.legacy_message
+        good = message(0, b'k0', b'v0') + message(1, None, b'v1', ts=1700000000001)
+        bad_crc = bytearray(good)
+        bad_crc[-1] ^= 1
+        long_size = bytearray(good)
+        struct.pack_into('>i', long_size, 8, len(good))
+        wrapper = message(0, None, b'not a gzip stream', attr=1)
+        for label, data in (('bad CRC', bad_crc), ('size past the end', long_size),
+                            ('gzip wrapper of garbage', wrapper), ('cut short', good[:-3])):
+            self.assertEqual(produce_v2(bytes(data))[0], 2, label)
+        self.assertEqual(self.latest(topic, 0), 0, 'a bad message set was appended')
+        self.assertEqual(produce_v2(good), (0, 0))
+        self.assertEqual(self.latest(topic, 0), 2)
+        for version, magic in ((0, 0), (2, 1)):
+            w = kproto.W().i32(-1).i32(0).i32(1).i32(1).string(topic).i32(1) \
+                .i32(0).i64(0).i32(1 << 20)
+            c = kproto.Conn('127.0.0.1', self.n.kafka_port)
+            try:
+                r = kproto.R(c.call(kproto.FETCH, version, bytes(w)))
+            finally:
+                c.close()
+            if version >= 1:
+                r.i32()  # throttle
+            self.assertEqual((r.i32(), r.string(), r.i32(), r.i32(), r.i16(), r.i64()),
+                             (1, topic, 1, 0, 0, 2), 'Fetch v%d header' % version)
+            data = r.bytes_()
+            got = []
+            pos = 0
+            while pos < len(data):
+                off, size = struct.unpack_from('>qi', data, pos)
+                m = data[pos + 12:pos + 12 + size]
+                self.assertEqual(struct.unpack_from('>I', m)[0], zlib.crc32(m[4:]), 'CRC')
+                self.assertEqual(m[4], magic, 'Fetch v%d magic' % version)
+                q = 6 + (8 if magic else 0)
+                ts = struct.unpack_from('>q', m, 6)[0] if magic else None
+                kl = struct.unpack_from('>i', m, q)[0]
+                key = None if kl < 0 else m[q + 4:q + 4 + kl]
+                q += 4 + max(kl, 0)
+                vl = struct.unpack_from('>i', m, q)[0]
+                got.append((off, key, m[q + 4:q + 4 + vl], ts))
+                pos += 12 + size
+            self.assertEqual(r.left(), 0)
+            self.assertEqual(got, [(0, b'k0', b'v0', 1700000000000 if magic else None),
+                                   (1, None, b'v1', 1700000000001 if magic else None)])
 
     def test_requests_naming_many_topics(self):
         """Requests naming 100,000-200,000 topics, each twice, are answered

@@ -949,6 +949,64 @@ class KafkaPythonClients(NodeTestCase):
         finally:
             c.close()
 
+    def test_pinned_old_api_versions(self):
+        """kafka-python pinned to an old broker version (api_version=..., as
+        many applications still do) speaks Produce v1/v2 with message sets
+        of magic 0/1 and Fetch v1-v3: its writes are stored as v2 batches
+        every client reads, and it reads back what it and a new client
+        wrote, keys, values, timestamps and all."""
+        node = self.node().start()
+        modern = producer(node)
+        for ver in ((0, 9), (0, 10), (0, 10, 1), (0, 11)):
+            name = topic_name('old%s' % ''.join(map(str, ver)))
+            create_topic(node, name, 1)
+            sent = []
+            for codec in (None, 'gzip'):
+                p = producer(node, api_version=ver, compression_type=codec, linger_ms=20)
+                try:
+                    futs = []
+                    for i in range(150):
+                        n = len(sent)
+                        key = None if n % 9 == 0 else b'k%d' % n
+                        value = None if n % 13 == 5 and key else b'value-%d' % n * (n % 7)
+                        futs.append(p.send(name, value, key=key, timestamp_ms=1700000000000 + n))
+                        sent.append((key, value, 1700000000000 + n if ver >= (0, 10) else None))
+                    offsets = [f.get(60).offset for f in futs]
+                finally:
+                    p.close()
+                self.assertEqual(offsets, list(range(len(sent) - 150, len(sent))),
+                                 'api_version %s %s: offsets acknowledged' % (ver, codec))
+            modern.send(name, b'new', key=b'n', timestamp_ms=1700000009999,
+                        headers=[('h', b'x')]).get(60)
+            sent.append((b'n', b'new', 1700000009999))
+            # A current client sees the records as written (v0 had no
+            # timestamps: -1 stored).
+            got = read_partition(node, name, 0, len(sent))
+            self.assertEqual([(r.key, r.value) for r in got], [s[:2] for s in sent],
+                             'api_version %s: read back by a current client' % (ver,))
+            self.assertEqual([r.timestamp for r in got],
+                             [s[2] if s[2] is not None else -1 for s in sent])
+            # The pinned client reads everything, the current client's
+            # record too (its header has no place in magic 0/1).
+            c = consumer(node, api_version=ver)
+            try:
+                tp = TopicPartition(name, 0)
+                c.assign([tp])
+                c.seek(tp, 100)
+                old = []
+                deadline = time.monotonic() + 30
+                while len(old) < len(sent) - 100 and time.monotonic() < deadline:
+                    for recs in c.poll(timeout_ms=1000).values():
+                        old.extend(recs)
+            finally:
+                c.close()
+            self.assertEqual([(r.offset, r.key, r.value) for r in old],
+                             [(i, s[0], s[1]) for i, s in enumerate(sent) if i >= 100],
+                             'api_version %s: read back by the pinned client' % (ver,))
+            if ver >= (0, 10):
+                self.assertEqual([r.timestamp for r in old], [s[2] for s in sent[100:]])
+        modern.close()
+
     def test_list_offsets(self):
         node = self.node().start()
         name = topic_name('offsets')

@@ -188,6 +188,36 @@ class KcatRoundTrip(NodeTestCase):
     def test_zstd(self):
         self.roundtrip('zstd')
 
+    def test_old_protocol_versions(self):
+        """librdkafka told the broker is old (api.version.request=false,
+        broker.version.fallback) produces message sets of magic 1 (0.10) or
+        0 (0.9), compressed too (lz4 with magic 0 has the frame header
+        checksum of KAFKA-3160), and fetches with Fetch v2 / v0: what it
+        wrote comes back through it and through a current kcat, in order."""
+        node = self.node().start()
+        cases = [('0.10.0', c) for c in ('none', 'gzip', 'snappy', 'lz4')] + \
+                [('0.9.0', c) for c in ('none', 'gzip', 'snappy', 'lz4')]
+        for fallback, codec in cases:
+            topic = topic_name('kold-%s-%s' % (fallback.replace('.', ''), codec))
+            create_topic(node, topic, 1)
+            old = ['-X', 'api.version.request=false', '-X', 'broker.version.fallback=' + fallback]
+            want = [b'k%d:value-%d-%s' % (i, i, b'x' * (i % 40)) for i in range(2000)]
+            r = run([KCAT, '-P', '-b', node.bootstrap, '-t', topic, '-p', '0', '-K', ':',
+                     '-z', codec, '-X', 'linger.ms=5'] + old, timeout=120,
+                    input_data=b'\n'.join(want) + b'\n', check=False)
+            err = r.stderr.decode('utf-8', 'replace')
+            if r.returncode != 0 or 'Delivery failed' in err:
+                self.fail_with_log('kcat %s %s producer exited %d: %s'
+                                   % (fallback, codec, r.returncode, err[-2000:]), node)
+            for how, extra in (('old', old), ('current', [])):
+                r = run([KCAT, '-C', '-b', node.bootstrap, '-t', topic, '-p', '0', '-o',
+                         'beginning', '-e', '-q', '-f', '%o %k:%s\\n'] + extra, timeout=120,
+                        check=False)
+                lines = r.stdout.split(b'\n')[:-1]
+                self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+                self.assertEqual(lines, [b'%d %s' % (i, w) for i, w in enumerate(want)],
+                                 '%s %s: read back by the %s protocol' % (fallback, codec, how))
+
 
 if __name__ == '__main__':
     main()
