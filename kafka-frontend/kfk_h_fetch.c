@@ -38,8 +38,10 @@
 #define KFK_FETCH_SEGMENT_HOPS 8
 /* The first version whose clients read RecordBatch v2. */
 #define KFK_FETCH_V2_VERSION 4
-/* Log bytes one response of versions 0-3 reads into memory and converts. */
-#define KFK_FETCH_LEGACY_MAX ((int64_t)16 << 20)
+/* Log bytes one response of versions 0-3 reads into memory and converts
+ * (held in memory until written, unlike sendfile's ranges: a connection's
+ * pipelined fetches could otherwise hold max_inflight_requests times more). */
+#define KFK_FETCH_LEGACY_MAX ((int64_t)1 << 20)
 
 typedef struct kfk_fstate kfk_fstate_t;
 
@@ -277,8 +279,10 @@ static void kfk_fp_legacy(kfk_fp_t *fp, int16_t version)
 			got += (size_t)n;
 	}
 	if (r == 0)
+		/* Messages take more room than v2 records: twice the range's
+		 * bytes leave room for that and bound what compression hides. */
 		r = kfk_legacy_from_batches(raw.data, raw.len, version < 2 ? 0 : 1, fp->offset,
-		                            fp->range_len, &fp->legacy);
+		                            fp->range_len * 2, &fp->legacy);
 	ck_buf_free(&raw);
 	if (r < 0 && fp->legacy.len == 0) {
 		ck_log(CK_LOG_WARN,

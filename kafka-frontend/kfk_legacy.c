@@ -248,9 +248,10 @@ static int kfk_lg_emit(ck_buf_t *out, int magic, bool log_append_time, const ck_
 }
 
 /* The records of the TOTAL-byte batch at P (header H) from offset FROM
- * on, as messages of MAGIC appended to OUT; DEC is scratch. */
+ * on, as messages of MAGIC appended to OUT, until OUT holds FULL bytes
+ * (and one message); DEC is scratch. */
 static int kfk_lg_batch(const uint8_t *p, size_t total, const ck_batch_header_t *h, int magic,
-                        int64_t from, ck_buf_t *dec, ck_buf_t *out)
+                        int64_t from, size_t full, ck_buf_t *dec, ck_buf_t *out)
 {
 	bool lat = (h->attributes & CK_BATCH_ATTR_LOG_APPEND_TIME) != 0;
 	int codec = h->attributes & CK_BATCH_ATTR_COMPRESSION_MASK;
@@ -273,6 +274,8 @@ static int kfk_lg_batch(const uint8_t *p, size_t total, const ck_batch_header_t 
 	while ((r = ck_record_iter_next(&it, &rec)) == 1) {
 		if (rec.offset < from)
 			continue;
+		if (out->len >= full)
+			return 0; /* the rest in the next fetch */
 		r = kfk_lg_emit(out, magic, lat, &rec);
 		if (r < 0)
 			return r;
@@ -302,7 +305,8 @@ int kfk_legacy_from_batches(const uint8_t *in, size_t len, int magic, int64_t fr
 			break;
 		}
 		if (!(h.attributes & CK_BATCH_ATTR_CONTROL))
-			r = kfk_lg_batch(in + pos, total, &h, magic, from, &dec, out);
+			r = kfk_lg_batch(in + pos, total, &h, magic, from,
+			                 start + (max > 0 ? max : 1), &dec, out);
 		if (r < 0)
 			out->len = before;
 		pos += total;

@@ -55,8 +55,10 @@ int kfk_legacy_to_batch(const uint8_t *in, size_t len, size_t max, ck_buf_t *out
  * Appends to OUT the records of the v2 batches in the LEN bytes at IN (as
  * read from a log: whole batches; a cut-off last one is left out) as a
  * message set of MAGIC (0 or 1), uncompressed, from offset FROM on. Stops
- * before a batch once OUT holds MAX bytes or more (a first batch is always
- * converted). Control batches are skipped. Returns 0; CK_E_CORRUPT for a
+ * at a message boundary once MAX bytes or more were appended (at least one
+ * message is), so that a batch compressed well cannot grow a response
+ * without bound; the client fetches the rest from the next offset. Control
+ * batches are skipped. Returns 0; CK_E_CORRUPT for a
  * batch that cannot be read (its messages are left out); CK_E_TOO_LARGE
  * for a compressed batch past KFK_DECOMPRESS_MAX; -ENOMEM.
  */

@@ -188,7 +188,7 @@ START_TEST(test_up_lz4)
 	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), 2);
 	ck_assert_int_eq(records(&out, r, 4), 2);
 	rec_is(&r[1], 1, "k1", "v1", -1); /* the inner messages are v0 */
-	z[6] ^= 0x5a; /* the header checksum, no content size or dictionary */
+	z[6] ^= 0x5a;                     /* the header checksum, no content size or dictionary */
 	in.len = out.len = 0;
 	msg(&in, 1, 1, 3, 5, NULL, z, zlen);
 	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), CK_E_CORRUPT);
@@ -359,12 +359,17 @@ START_TEST(test_down)
 		ck_assert_int_eq(last, 17);
 	}
 	out.len = 0;
-	/* A cut-off last batch, and a budget reached after the first. */
+	/* A cut-off last batch, and a budget reached after the first message
+	 * (a message here: 12 + 22 + 3 + 3 = 40 bytes). */
 	ck_assert_int_eq(kfk_legacy_from_batches(log.data, log.len - 5, 1, 0, MAX_OUT, &out), 0);
 	ck_assert_int_eq(walk(&out, 1, 10, 1000), 4);
 	out.len = 0;
 	ck_assert_int_eq(kfk_legacy_from_batches(log.data, log.len, 1, 0, 1, &out), 0);
-	ck_assert_int_eq(walk(&out, 1, 10, 1000), 4);
+	ck_assert_int_eq(walk(&out, 1, 10, 1000), 1);
+	/* Stopped inside a batch, the next fetch goes on from there. */
+	out.len = 0;
+	ck_assert_int_eq(kfk_legacy_from_batches(log.data, log.len, 1, 11, 60, &out), 0);
+	ck_assert_int_eq(walk(&out, 1, 11, 1000), 2);
 	ck_buf_free(&log);
 	ck_buf_free(&out);
 }
