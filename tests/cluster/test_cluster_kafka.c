@@ -419,7 +419,7 @@ static void km_assert_cluster(const km_t *m, unsigned live, int controller)
 
 			if (!(live & CL_MASK(i)))
 				continue;
-			snprintf(ep, sizeof(ep), "%s:%d", C.n[i - 1].host, kport(i));
+			snprintf(ep, sizeof(ep), "%.15s:%d", C.n[i - 1].host, kport(i));
 			ck_assert_msg(n < v->nbrokers && v->broker[n] == i &&
 			                  !strcmp(v->endpoint[n], ep),
 			              "port %d: broker %d of %d is not %d at %s", v->port, n,
