@@ -154,6 +154,8 @@ static int kfk_lg_parse(const uint8_t *in, size_t len, int depth, int64_t wrappe
 			r = ck_batch_builder_add(b, &rec);
 			if (r < 0)
 				return r;
+			if (b->out->len - b->start > max)
+				return CK_E_TOO_LARGE;
 			count++;
 		} else {
 			int codec = attr & KFK_LEGACY_ATTR_CODEC;

@@ -42,8 +42,10 @@ int kfk_legacy_is(const uint8_t *p, size_t len);
  * holding every message of the LEN bytes of message set at IN, inner
  * messages of compressed ones included, with their keys, values and (v1)
  * timestamps (-1 in v0; a v1 wrapper stamped LogAppendTime gives its
- * timestamp to its inner messages). MAX bounds the decompressed bytes of
- * one wrapper. Returns the number of records (> 0); CK_E_CORRUPT for a
+ * timestamp to its inner messages). MAX bounds the batch and the
+ * decompressed bytes of each wrapper (a topic's max.message.bytes: the
+ * batch must fit in it anyway), so that a small hostile set cannot make the
+ * broker allocate without bound. Returns the number of records (> 0); CK_E_CORRUPT for a
  * set that is empty, cut short or not whole, a bad CRC or magic, an
  * unknown codec or a compressed message inside a compressed one (the
  * Kafka errors: CORRUPT_MESSAGE); CK_E_TOO_LARGE past MAX; -ENOMEM. On

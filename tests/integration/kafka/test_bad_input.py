@@ -19,6 +19,7 @@ trickle their requests, and connections until it is out of fds. Each must get th
 -- never a hang, never a crash: afterwards kafka-frontend has 0 restarts, the
 good producer had no failure and everything it was acknowledged is consumed.
 """
+import gzip
 import os
 import select
 import socket
@@ -411,7 +412,8 @@ class BadInput(NodeTestCase):
     def test_legacy_message_sets(self):
         """Produce v2 with message sets of magic 1 (what clients older than
         Kafka 0.11 send): a CRC that does not match, a size past the end,
-        a gzip wrapper holding garbage are CORRUPT_MESSAGE and nothing is
+        a gzip wrapper holding garbage are CORRUPT_MESSAGE, a wrapper of
+        3 MB once decompressed MESSAGE_TOO_LARGE, and nothing is
         appended; a good set is appended, and Fetch v0 returns it as magic 0
         messages with good CRCs (v2 gets magic 1 with the timestamps)."""
         topic = topic_name('legacy')
@@ -435,6 +437,11 @@ class BadInput(NodeTestCase):
                             ('gzip wrapper of garbage', wrapper), ('cut short', good[:-3])):
             self.assertEqual(produce_v2(bytes(data))[0], 2, label)
         self.assertEqual(self.latest(topic, 0), 0, 'a bad message set was appended')
+        # Small on the wire, large once decompressed: max.message.bytes holds.
+        bomb = message(0, None, gzip.compress(b''.join(
+            message(i, b'k', b'z' * 1000) for i in range(3000))), attr=1)
+        self.assertLess(len(bomb), 100000)
+        self.assertEqual(produce_v2(bomb)[0], 10, 'a wrapper past max.message.bytes')
         self.assertEqual(produce_v2(good), (0, 0))
         self.assertEqual(self.latest(topic, 0), 2)
         for version, magic in ((0, 0), (2, 1)):

@@ -159,9 +159,15 @@ START_TEST(test_up_compressed)
 	ck_assert_int_eq(records(&out, r, 8), 5);
 	rec_is(&r[2], 2, "k2", "value-2", 1800000000000);
 
-	/* The decompressed bytes are bounded. */
+	/* The decompressed bytes are bounded, and the batch: here by 100
+	 * bytes, which the first records fit in. */
 	out.len = 0;
 	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, 16, &out), CK_E_TOO_LARGE);
+	ck_assert_uint_eq(out.len, 0);
+	in.len = 0;
+	for (int i = 0; i < 10; i++)
+		msg(&in, i, 1, 0, 1, "k", "value", 5);
+	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, 100, &out), CK_E_TOO_LARGE);
 	ck_assert_uint_eq(out.len, 0);
 	ck_buf_free(&inner);
 	ck_buf_free(&z);
