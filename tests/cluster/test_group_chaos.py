@@ -5,7 +5,8 @@ suite).
 
 Owned by the cluster suite. Three nodes (quorum commit); a topic of 6
 partitions, replication factor 3, filled first with numbered messages
-(acks=all). Then a group of confluent-kafka consumers (subscribe, manual
+(acks=all). Then a group of confluent-kafka consumers (or, in a second
+case for half as long, kafka-python ones) (subscribe, manual
 synchronous commits after each batch they process) reads it slowly while,
 every 2-5 s, one fault hits a random node, half of them the group's
 coordinator: kill -9 of the whole node and a start 1-4 s later, SIGSTOP of
@@ -89,47 +90,60 @@ class GroupChaos(NodeTestCase):
         self.assertEqual(p.flush(60), 0, 'messages left unsent')
         self.assertEqual(bad, [], 'produce errors')
 
+    def took(self, name, fresh, pending, p, o):
+        """Member NAME was handed offset O of partition P."""
+        with self.lock:
+            floor = fresh.pop(p, None)
+            if floor is not None and o < floor:
+                self.regressions.append((name, p, o, floor))
+            self.seen.add((p, o))
+        pending[p] = max(pending.get(p, 0), o + 1)
+
+    def committed_ok(self, pending, p, o):
+        """A commit of offset O of partition P was acknowledged."""
+        with self.lock:
+            if pending.get(p) == o:
+                del pending[p]
+            self.acked_commit[p] = max(self.acked_commit.get(p, 0), o)
+
+    def assigned(self, fresh, parts):
+        with self.lock:
+            for p in parts:
+                fresh[p] = self.acked_commit.get(p, 0)
+
     def member(self, idx, stop):
         """One member: consumes until STOP (or its turn to leave is set in
-        self.leave), committing synchronously after each batch."""
+        self.leave), committing synchronously after each batch of at most
+        BATCH messages; a failed commit is tried again with the next batch,
+        or alone. FRESH: partition -> the commits acknowledged before its
+        assignment; PENDING: partition -> the next offset to commit."""
+        name, fresh, pending = 'm%d' % idx, {}, {}
+        if self.client == 'kafka-python':
+            self.member_kafka_python(idx, stop, name, fresh, pending)
+            return
         ck = self.ck
-        name = 'm%d' % idx
         c = ck.Consumer({'bootstrap.servers': self.bootstrap(self.nodes3),
                          'group.id': self.group, 'enable.auto.commit': False,
                          'auto.offset.reset': 'earliest', 'session.timeout.ms': 10000,
                          'heartbeat.interval.ms': 1000, 'client.id': name, 'log_level': 3})
-        fresh = {}  # partition -> the commits acked before its assignment
-
-        def on_assign(consumer, parts):
-            with self.lock:
-                for tp in parts:
-                    fresh[tp.partition] = self.acked_commit.get(tp.partition, 0)
-
-        pending = {}  # partition -> the next offset to commit
 
         def on_revoke(consumer, parts):
             for tp in parts:
                 fresh.pop(tp.partition, None)
                 pending.pop(tp.partition, None)
-        c.subscribe([self.topic], on_assign=on_assign, on_revoke=on_revoke)
+        c.subscribe([self.topic], on_revoke=on_revoke,
+                    on_assign=lambda consumer, parts: self.assigned(
+                        fresh, [tp.partition for tp in parts]))
         try:
             while not stop.is_set() and not self.leave.get(idx):
                 msgs = c.consume(num_messages=BATCH, timeout=0.5)
                 for m in msgs:
-                    if m.error() is not None:
-                        continue
-                    p, o = m.partition(), m.offset()
-                    with self.lock:
-                        floor = fresh.pop(p, None)
-                        if floor is not None and o < floor:
-                            self.regressions.append((name, p, o, floor))
-                        self.seen.add((p, o))
-                    pending[p] = max(pending.get(p, 0), o + 1)
+                    if m.error() is None:
+                        self.took(name, fresh, pending, m.partition(), m.offset())
                 if not pending:
                     continue
                 if msgs:
                     time.sleep(0.2)  # "processing": the group reads for a while
-                # A failed commit is tried again with the next batch, or alone.
                 tps = [ck.TopicPartition(self.topic, p, o) for p, o in pending.items()]
                 try:
                     res = c.commit(offsets=tps, asynchronous=False)
@@ -137,13 +151,53 @@ class GroupChaos(NodeTestCase):
                     self.commit_errors.append(str(e))
                     time.sleep(0.2)
                     continue
-                with self.lock:
-                    for tp in res or []:
-                        if tp.error is None:
-                            if pending.get(tp.partition) == tp.offset:
-                                del pending[tp.partition]
-                            prev = self.acked_commit.get(tp.partition, 0)
-                            self.acked_commit[tp.partition] = max(prev, tp.offset)
+                for tp in res or []:
+                    if tp.error is None:
+                        self.committed_ok(pending, tp.partition, tp.offset)
+        finally:
+            c.close()
+
+    def member_kafka_python(self, idx, stop, name, fresh, pending):
+        """member() with kafka-python's KafkaConsumer."""
+        from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+        from kafka.consumer.subscription_state import ConsumerRebalanceListener
+        from kafka import errors as kerr
+        test = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked):
+                for tp in revoked:
+                    fresh.pop(tp.partition, None)
+                    pending.pop(tp.partition, None)
+
+            def on_partitions_assigned(self, assigned):
+                test.assigned(fresh, [tp.partition for tp in assigned])
+        c = KafkaConsumer(bootstrap_servers=self.bootstrap(self.nodes3).split(','),
+                          group_id=self.group, enable_auto_commit=False,
+                          auto_offset_reset='earliest', session_timeout_ms=10000,
+                          heartbeat_interval_ms=1000, client_id=name,
+                          request_timeout_ms=30000, retry_backoff_ms=200)
+        c.subscribe([self.topic], listener=Listener())
+        try:
+            while not stop.is_set() and not self.leave.get(idx):
+                got = c.poll(timeout_ms=500, max_records=BATCH)
+                for recs in got.values():
+                    for m in recs:
+                        self.took(name, fresh, pending, m.partition, m.offset)
+                if not pending:
+                    continue
+                if got:
+                    time.sleep(0.2)
+                offsets = dict(pending)
+                try:
+                    c.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, '')
+                              for p, o in offsets.items()})
+                except kerr.KafkaError as e:
+                    self.commit_errors.append(repr(e))
+                    time.sleep(0.2)
+                    continue
+                for p, o in offsets.items():
+                    self.committed_ok(pending, p, o)
         finally:
             c.close()
 
@@ -180,10 +234,22 @@ class GroupChaos(NodeTestCase):
             c.close()
 
     def test_group_under_faults(self):
+        self.client = 'confluent-kafka'
+        self.group_under_faults(SECS)
+
+    def test_group_under_faults_kafka_python(self):
+        """The same with kafka-python members (its own rebalance and
+        coordinator-discovery code, older protocol versions), half as long."""
+        require_module('kafka')
+        self.client = 'kafka-python'
+        self.group_under_faults(SECS / 2)
+
+    def group_under_faults(self, secs):
         self.ck = require_module('confluent_kafka')
         from confluent_kafka.admin import AdminClient, NewTopic
         seed = int(os.environ.get('CHRONIK_GROUP_CHAOS_SEED', str(random.randrange(1 << 30))))
-        sys.stderr.write('group chaos seed %d, %.0f s of faults\n' % (seed, SECS))
+        sys.stderr.write('group chaos (%s) seed %d, %.0f s of faults\n'
+                         % (self.client, seed, secs))
         rnd = random.Random(seed)
         nodes = self.nodes3 = self.cluster('gchaos')
         admin = AdminClient({'bootstrap.servers': self.bootstrap(nodes)})
@@ -210,7 +276,7 @@ class GroupChaos(NodeTestCase):
         want = {(p, o) for p in range(PARTS) for o in range(PER_PART)}
         faults, nxt = 0, MEMBERS
         try:
-            while time.monotonic() - self.t0 < SECS:
+            while time.monotonic() - self.t0 < secs:
                 self.fault(nodes, rnd)
                 faults += 1
                 if rnd.random() < 0.5:  # one member leaves, a new one joins
@@ -231,7 +297,8 @@ class GroupChaos(NodeTestCase):
             for t in threads.values():
                 t.join(60)
         sys.stderr.write('%d faults, %d members in all, %d commit errors (%s)\n'
-                         % (faults, nxt, len(self.commit_errors), self.commit_errors[:3]))
+                         % (faults, nxt, len(self.commit_errors),
+                            [e.split('\n')[0][:100] for e in self.commit_errors[:3]]))
         self.assertEqual(self.regressions, [], 'members started before an acked commit '
                          '(member, partition, first offset, acked commit)')
         missing = want - self.seen
