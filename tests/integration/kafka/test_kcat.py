@@ -189,18 +189,21 @@ class KcatRoundTrip(NodeTestCase):
         self.roundtrip('zstd')
 
     def test_old_protocol_versions(self):
-        """librdkafka told the broker is old (api.version.request=false,
-        broker.version.fallback) produces message sets of magic 1 (0.10) or
-        0 (0.9), compressed too (lz4 with magic 0 has the frame header
-        checksum of KAFKA-3160), and fetches with Fetch v2 / v0: what it
-        wrote comes back through it and through a current kcat, in order."""
+        """librdkafka told the broker is older than 0.10
+        (api.version.request=false, broker.version.fallback 0.9.0 or
+        0.8.2: no ApiVersions, Produce v1/v0 with message sets of magic 0,
+        Fetch v1/v0; from 0.10.0 on it asks ApiVersions and speaks the
+        current protocol) produces, plain and compressed (lz4 with the
+        frame header checksum of KAFKA-3160), and what it wrote comes back
+        through it and through a current kcat, in order."""
         node = self.node().start()
-        cases = [('0.10.0', c) for c in ('none', 'gzip', 'snappy', 'lz4')] + \
-                [('0.9.0', c) for c in ('none', 'gzip', 'snappy', 'lz4')]
+        cases = [('0.9.0', c) for c in ('none', 'gzip', 'snappy', 'lz4')] + \
+                [('0.8.2.2', 'gzip')]
         for fallback, codec in cases:
             topic = topic_name('kold-%s-%s' % (fallback.replace('.', ''), codec))
             create_topic(node, topic, 1)
-            old = ['-X', 'api.version.request=false', '-X', 'broker.version.fallback=' + fallback]
+            old = ['-X', 'api.version.request=false', '-X', 'broker.version.fallback=' + fallback,
+                   '-d', 'protocol']
             want = [b'k%d:value-%d-%s' % (i, i, b'x' * (i % 40)) for i in range(2000)]
             r = run([KCAT, '-P', '-b', node.bootstrap, '-t', topic, '-p', '0', '-K', ':',
                      '-z', codec, '-X', 'linger.ms=5'] + old, timeout=120,
@@ -209,6 +212,7 @@ class KcatRoundTrip(NodeTestCase):
             if r.returncode != 0 or 'Delivery failed' in err:
                 self.fail_with_log('kcat %s %s producer exited %d: %s'
                                    % (fallback, codec, r.returncode, err[-2000:]), node)
+            self.assertRegex(err, r'Sent ProduceRequest \(v[01],', 'an old Produce version')
             for how, extra in (('old', old), ('current', [])):
                 r = run([KCAT, '-C', '-b', node.bootstrap, '-t', topic, '-p', '0', '-o',
                          'beginning', '-e', '-q', '-f', '%o %k:%s\\n'] + extra, timeout=120,
@@ -217,7 +221,9 @@ class KcatRoundTrip(NodeTestCase):
                 self.assertEqual(r.returncode, 0, r.stderr[-2000:])
                 self.assertEqual(lines, [b'%d %s' % (i, w) for i, w in enumerate(want)],
                                  '%s %s: read back by the %s protocol' % (fallback, codec, how))
-
+                if how == 'old':
+                    self.assertRegex(r.stderr.decode('utf-8', 'replace'),
+                                     r'Sent FetchRequest \(v[01],', 'an old Fetch version')
 
 if __name__ == '__main__':
     main()
