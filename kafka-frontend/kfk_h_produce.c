@@ -292,15 +292,15 @@ static void kfk_pp_append(kfk_pp_t *pp, const kfk_topic_t *t, const kfk_pmeta_t 
 
 /* Produce v0-2: a message set of magic 0 or 1 becomes one v2 batch, which
  * the checks and the append then see instead. Returns a Kafka error. */
-static int16_t kfk_pp_upconvert(kfk_pp_t *pp, const kfk_topic_t *t)
+static int16_t kfk_pp_upconvert(kfk_pp_t *pp)
 {
 	int r;
 
 	if (pp->ps->req->api_version > 2 || pp->records.len <= 0 ||
 	    !kfk_legacy_is(pp->records.ptr, (size_t)pp->records.len))
 		return KFK_ERR_NONE;
-	r = kfk_legacy_to_batch(pp->records.ptr, (size_t)pp->records.len,
-	                        CK_MIN((size_t)t->cfg.max_message_bytes, KFK_DECOMPRESS_MAX),
+	/* max.message.bytes applies to the batch as stored: checked next. */
+	r = kfk_legacy_to_batch(pp->records.ptr, (size_t)pp->records.len, KFK_DECOMPRESS_MAX,
 	                        &pp->conv);
 	if (r == CK_E_TOO_LARGE || (r > 0 && pp->conv.len > INT32_MAX))
 		return KFK_ERR_MESSAGE_TOO_LARGE;
@@ -329,11 +329,11 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	pm = &t->parts[pp->partition];
 	if (pm->leader != s->cfg->node_id)
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
-	err = kfk_pp_upconvert(pp, t);
+	err = kfk_pp_upconvert(pp);
 	if (err != KFK_ERR_NONE)
 		return kfk_pp_done(pp, err,
 		                   err == KFK_ERR_MESSAGE_TOO_LARGE
-		                       ? "message set (magic 0/1) larger than max.message.bytes"
+		                       ? "message set (magic 0/1) decompresses past 64 MiB"
 		                       : "message set (magic 0/1) cannot be converted");
 	err = kfk_produce_records_check(pp->records.ptr, pp->records.len,
 	                                (size_t)t->cfg.max_message_bytes, &info, &reason);

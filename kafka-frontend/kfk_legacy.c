@@ -15,6 +15,7 @@
 
 #include "ck_batch.h"
 #include "ck_err.h"
+#include "kfk_compress.h"
 #include "kfk_decompress.h"
 
 #define KFK_LEGACY_MAGIC_OFF            16
@@ -103,11 +104,28 @@ static int kfk_lg_bytes(const uint8_t *m, size_t size, size_t *q, const uint8_t 
 	return 0;
 }
 
+/* What the top-level messages of a set are: none yet, all plain, all
+ * wrappers of one codec (1-3), or a mix. */
+#define KFK_LG_NONE  0
+#define KFK_LG_PLAIN (-1)
+#define KFK_LG_MIXED (-2)
+
+static void kfk_lg_seen(int *codecs, int codec)
+{
+	int now = codec ? codec : KFK_LG_PLAIN;
+
+	if (*codecs == KFK_LG_NONE)
+		*codecs = now;
+	else if (*codecs != now)
+		*codecs = KFK_LG_MIXED;
+}
+
 /* Adds every message of the LEN-byte set at IN to B; DEPTH 1 inside a
  * compressed wrapper, whose timestamp WRAPPER_TS replaces the inner ones
- * unless it is KFK_LEGACY_TS_OWN. Returns the records added or an error. */
+ * unless it is KFK_LEGACY_TS_OWN; *CODECS tells what the top level held.
+ * Returns the records added or an error. */
 static int kfk_lg_parse(const uint8_t *in, size_t len, int depth, int64_t wrapper_ts, size_t max,
-                        ck_batch_builder_t *b)
+                        ck_batch_builder_t *b, int *codecs)
 {
 	size_t pos = 0;
 	int count = 0;
@@ -148,6 +166,8 @@ static int kfk_lg_parse(const uint8_t *in, size_t len, int depth, int64_t wrappe
 			r = kfk_lg_bytes(m, size, &q, &value, &value_len);
 		if (r < 0 || q != size)
 			return CK_E_CORRUPT;
+		if (depth == 0)
+			kfk_lg_seen(codecs, attr & KFK_LEGACY_ATTR_CODEC);
 		if ((attr & KFK_LEGACY_ATTR_CODEC) == 0) {
 			ck_batch_record_t rec = {key, key_len, value, value_len, ts, NULL, 0};
 
@@ -184,7 +204,7 @@ static int kfk_lg_parse(const uint8_t *in, size_t len, int depth, int64_t wrappe
 				                         (attr & KFK_LEGACY_ATTR_LOG_APPEND_TIME)
 				                     ? ts
 				                     : KFK_LEGACY_TS_OWN,
-				                 max, b);
+				                 max, b, codecs);
 			ck_buf_free(&inner);
 			if (r < 0)
 				return r;
@@ -195,20 +215,53 @@ static int kfk_lg_parse(const uint8_t *in, size_t len, int depth, int64_t wrappe
 	return count;
 }
 
+/* The records of the uncompressed batch at OUT's START compressed with
+ * CODEC, in place: length, attributes and CRC follow. */
+static int kfk_lg_recompress(ck_buf_t *out, size_t start, int codec)
+{
+	size_t recs = start + CK_BATCH_HEADER_LEN;
+	ck_buf_t z = CK_BUF_INIT;
+	uint8_t *p;
+	int r = kfk_compress(codec, out->data + recs, out->len - recs, &z);
+
+	if (r == 0 && CK_BATCH_HEADER_LEN + z.len - CK_BATCH_LOG_OVERHEAD > INT32_MAX)
+		r = CK_E_TOO_LARGE;
+	if (r == 0) {
+		out->len = recs;
+		r = ck_buf_append(out, z.data, z.len);
+	}
+	ck_buf_free(&z);
+	if (r < 0)
+		return r;
+	p = out->data + start;
+	ck_be32_put(p + CK_BATCH_OFF_LENGTH, (uint32_t)(out->len - start - CK_BATCH_LOG_OVERHEAD));
+	ck_be16_put(p + CK_BATCH_OFF_ATTRIBUTES,
+	            (uint16_t)(ck_be16_get(p + CK_BATCH_OFF_ATTRIBUTES) | (uint16_t)codec));
+	ck_batch_crc_update(p, out->len - start);
+	return 0;
+}
+
 int kfk_legacy_to_batch(const uint8_t *in, size_t len, size_t max, ck_buf_t *out)
 {
 	ck_batch_builder_t b;
+	size_t start = out->len;
 	int r = ck_batch_builder_begin(&b, out, NULL);
-	int n;
+	int n, codecs = KFK_LG_NONE;
 
 	if (r < 0)
 		return r;
-	n = kfk_lg_parse(in, len, 0, KFK_LEGACY_TS_OWN, max, &b);
+	n = kfk_lg_parse(in, len, 0, KFK_LEGACY_TS_OWN, max, &b, &codecs);
 	if (n <= 0) {
 		ck_batch_builder_abort(&b);
 		return n < 0 ? n : CK_E_CORRUPT;
 	}
 	r = ck_batch_builder_finish(&b, NULL);
+	/* Wrappers of one codec: the batch keeps it, as Kafka keeps the
+	 * producer's codec. */
+	if (r == 0 && codecs > 0)
+		r = kfk_lg_recompress(out, start, codecs);
+	if (r < 0)
+		out->len = start;
 	return r < 0 ? r : n;
 }
 

@@ -38,18 +38,18 @@
 int kfk_legacy_is(const uint8_t *p, size_t len);
 
 /*
- * Appends to OUT one uncompressed v2 batch (base offset 0, no producer)
- * holding every message of the LEN bytes of message set at IN, inner
- * messages of compressed ones included, with their keys, values and (v1)
- * timestamps (-1 in v0; a v1 wrapper stamped LogAppendTime gives its
- * timestamp to its inner messages). MAX bounds the batch and the
- * decompressed bytes of each wrapper (a topic's max.message.bytes: the
- * batch must fit in it anyway), so that a small hostile set cannot make the
- * broker allocate without bound. Returns the number of records (> 0); CK_E_CORRUPT for a
- * set that is empty, cut short or not whole, a bad CRC or magic, an
- * unknown codec or a compressed message inside a compressed one (the
- * Kafka errors: CORRUPT_MESSAGE); CK_E_TOO_LARGE past MAX; -ENOMEM. On
- * failure OUT's length is as before.
+ * Appends to OUT one v2 batch (base offset 0, no producer) holding every
+ * message of the LEN bytes of message set at IN, inner messages of
+ * compressed ones included, with their keys, values and (v1) timestamps
+ * (-1 in v0; a v1 wrapper stamped LogAppendTime gives its timestamp to its
+ * inner messages). When every top-level message is a wrapper of one codec,
+ * the batch is compressed with it (kfk_compress.h), as Kafka keeps the
+ * producer's codec; else it is uncompressed. MAX bounds the uncompressed
+ * records and the decompressed bytes of each wrapper, so that a small
+ * hostile set cannot make the broker allocate without bound. Returns the number of records (> 0);
+ * CK_E_CORRUPT for a set that is empty, cut short or not whole, a bad CRC or magic, an unknown
+ * codec or a compressed message inside a compressed one (the Kafka errors: CORRUPT_MESSAGE);
+ * CK_E_TOO_LARGE past MAX; -ENOMEM. On failure OUT's length is as before.
  */
 int kfk_legacy_to_batch(const uint8_t *in, size_t len, size_t max, ck_buf_t *out);
 

@@ -413,8 +413,8 @@ class BadInput(NodeTestCase):
         """Produce v2 with message sets of magic 1 (what clients older than
         Kafka 0.11 send): a CRC that does not match, a size past the end,
         a gzip wrapper holding garbage are CORRUPT_MESSAGE, a wrapper of
-        3 MB once decompressed MESSAGE_TOO_LARGE, and nothing is
-        appended; a good set is appended, and Fetch v0 returns it as magic 0
+        65 MB once decompressed and a 1.1 MB set MESSAGE_TOO_LARGE, and
+        nothing is appended; a good set is appended, and Fetch v0 returns it as magic 0
         messages with good CRCs (v2 gets magic 1 with the timestamps)."""
         topic = topic_name('legacy')
         create_topic(self.n, topic, 1)
@@ -437,11 +437,14 @@ class BadInput(NodeTestCase):
                             ('gzip wrapper of garbage', wrapper), ('cut short', good[:-3])):
             self.assertEqual(produce_v2(bytes(data))[0], 2, label)
         self.assertEqual(self.latest(topic, 0), 0, 'a bad message set was appended')
-        # Small on the wire, large once decompressed: max.message.bytes holds.
+        # Small on the wire, 65 MB once decompressed: refused before the
+        # broker holds it all; a plain set past max.message.bytes too.
         bomb = message(0, None, gzip.compress(b''.join(
-            message(i, b'k', b'z' * 1000) for i in range(3000))), attr=1)
-        self.assertLess(len(bomb), 100000)
-        self.assertEqual(produce_v2(bomb)[0], 10, 'a wrapper past max.message.bytes')
+            message(i, b'k', bytes(1 << 20)) for i in range(65))), attr=1)
+        self.assertLess(len(bomb), 200000)
+        self.assertEqual(produce_v2(bomb)[0], 10, 'a wrapper of 65 MB')
+        big = b''.join(message(i, b'k', b'z' * 1000) for i in range(1100))
+        self.assertEqual(produce_v2(big)[0], 10, 'a set past max.message.bytes')
         self.assertEqual(produce_v2(good), (0, 0))
         self.assertEqual(self.latest(topic, 0), 2)
         for version, magic in ((0, 0), (2, 1)):

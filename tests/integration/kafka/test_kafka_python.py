@@ -976,6 +976,17 @@ class KafkaPythonClients(NodeTestCase):
                     p.close()
                 self.assertEqual(offsets, list(range(len(sent) - 150, len(sent))),
                                  'api_version %s %s: offsets acknowledged' % (ver, codec))
+            # Stored as v2 batches, the gzip ones compressed with gzip.
+            c = kproto.Conn('127.0.0.1', node.kafka_port)
+            try:
+                res = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(
+                    name, 0, 0, max_wait_ms=0)))
+            finally:
+                c.close()
+            batches = kproto.batches_parse(res[(name, 0)][2])
+            self.assertEqual(sum(b['last_offset'] - b['base_offset'] + 1 for b in batches), 300)
+            self.assertEqual(set(b['codec'] for b in batches if b['base_offset'] >= 150), {1},
+                             'api_version %s: codec of the gzip batches' % (ver,))
             modern.send(name, b'new', key=b'n', timestamp_ms=1700000009999,
                         headers=[('h', b'x')]).get(60)
             sent.append((b'n', b'new', 1700000009999))

@@ -213,6 +213,20 @@ class KcatRoundTrip(NodeTestCase):
                 self.fail_with_log('kcat %s %s producer exited %d: %s'
                                    % (fallback, codec, r.returncode, err[-2000:]), node)
             self.assertRegex(err, r'Sent ProduceRequest \(v[01],', 'an old Produce version')
+            # Stored as v2 batches with the producer's codec (Kafka keeps it).
+            c = kproto.Conn('127.0.0.1', node.kafka_port)
+            try:
+                res = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(
+                    topic, 0, 0, max_wait_ms=0, partition_max_bytes=8 << 20)))
+            finally:
+                c.close()
+            batches = kproto.batches_parse(res[(topic, 0)][2])
+            self.assertTrue(batches and all(b['magic'] == 2 and b['crc_ok'] for b in batches))
+            codecs = set(b['codec'] for b in batches)
+            # librdkafka sends a set uncompressed when compressing does not
+            # make it smaller.
+            self.assertIn(CODECS[codec], codecs, '%s %s: stored codecs' % (fallback, codec))
+            self.assertLessEqual(codecs, {0, CODECS[codec]})
             for how, extra in (('old', old), ('current', [])):
                 r = run([KCAT, '-C', '-b', node.bootstrap, '-t', topic, '-p', '0', '-o',
                          'beginning', '-e', '-q', '-f', '%o %k:%s\\n'] + extra, timeout=120,

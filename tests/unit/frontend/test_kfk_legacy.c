@@ -14,6 +14,7 @@
 
 #include "ck_batch.h"
 #include "ck_err.h"
+#include "kfk_compress.h"
 #include "kfk_decompress.h"
 #include "kfk_legacy.h"
 
@@ -67,17 +68,35 @@ static void gzip(const ck_buf_t *in, ck_buf_t *out)
 	deflateEnd(&zs);
 }
 
-/* The records of the one batch in B. */
-static int records(const ck_buf_t *b, ck_record_t *out, int max)
+/* The records of the one batch in B, whose codec must be CODEC (the
+ * records of a compressed one decompressed into DEC, which they point
+ * into). */
+static int records_in(const ck_buf_t *b, int codec, ck_buf_t *dec, ck_record_t *out, int max)
 {
+	ck_batch_header_t h;
 	ck_record_iter_t it;
 	int n = 0;
 
-	ck_assert_int_eq(ck_batch_validate(b->data, b->len, 0, NULL), (int)b->len);
-	ck_assert_int_eq(ck_record_iter_init(&it, b->data, b->len), 0);
+	ck_assert_int_eq(ck_batch_validate(b->data, b->len, 0, &h), (int)b->len);
+	ck_assert_int_eq(h.attributes & CK_BATCH_ATTR_COMPRESSION_MASK, codec);
+	if (codec == 0) {
+		ck_assert_int_eq(ck_record_iter_init(&it, b->data, b->len), 0);
+	} else {
+		dec->len = 0;
+		ck_assert_int_eq(kfk_decompress(codec, b->data + CK_BATCH_HEADER_LEN,
+		                                b->len - CK_BATCH_HEADER_LEN, MAX_OUT, dec),
+		                 0);
+		ck_record_iter_init_records(&it, &h, dec->data, dec->len);
+	}
 	while (n < max && ck_record_iter_next(&it, &out[n]) == 1)
 		n++;
+	ck_assert_int_eq(n, h.records_count);
 	return n;
+}
+
+static int records(const ck_buf_t *b, ck_record_t *out, int max)
+{
+	return records_in(b, 0, NULL, out, max);
 }
 
 static void rec_is(const ck_record_t *r, int64_t offset, const char *key, const char *value,
@@ -134,8 +153,9 @@ END_TEST
  * LogAppendTime gives them its timestamp. */
 START_TEST(test_up_compressed)
 {
-	ck_buf_t inner = CK_BUF_INIT, z = CK_BUF_INIT, in = CK_BUF_INIT, out = CK_BUF_INIT;
-	ck_record_t r[8];
+	ck_buf_t inner = CK_BUF_INIT, z = CK_BUF_INIT, in = CK_BUF_INIT, out = CK_BUF_INIT,
+	         dec = CK_BUF_INIT;
+	ck_record_t r[12];
 
 	for (int i = 0; i < 5; i++) {
 		char k[8], v[16];
@@ -154,10 +174,23 @@ START_TEST(test_up_compressed)
 	rec_is(&r[5], 5, "plain", "after", 1700000000009);
 
 	in.len = out.len = 0;
+	/* Wrappers only, of one codec: the batch is compressed with it. */
 	msg(&in, 4, 1, 1 | 0x08, 1800000000000, NULL, z.data, z.len);
 	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), 5);
-	ck_assert_int_eq(records(&out, r, 8), 5);
+	ck_assert_int_eq(records_in(&out, 1, &dec, r, 8), 5);
 	rec_is(&r[2], 2, "k2", "value-2", 1800000000000);
+	for (int codec = 2; codec <= 3; codec++) {
+		ck_buf_t b = CK_BUF_INIT;
+
+		in.len = out.len = 0;
+		ck_assert_int_eq(kfk_compress(codec, inner.data, inner.len, &b), 0);
+		msg(&in, 4, 1, (uint8_t)codec, 7, NULL, b.data, b.len);
+		msg(&in, 9, 1, (uint8_t)codec, 7, NULL, b.data, b.len);
+		ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), 10);
+		ck_assert_int_eq(records_in(&out, codec, &dec, r, 12), 10);
+		rec_is(&r[6], 6, "k1", "value-1", 1700000000001);
+		ck_buf_free(&b);
+	}
 
 	/* The decompressed bytes are bounded, and the batch: here by 100
 	 * bytes, which the first records fit in. */
@@ -173,6 +206,7 @@ START_TEST(test_up_compressed)
 	ck_buf_free(&z);
 	ck_buf_free(&in);
 	ck_buf_free(&out);
+	ck_buf_free(&dec);
 }
 END_TEST
 
@@ -181,7 +215,7 @@ END_TEST
  * accepted as Kafka accepts it, but not in v1. */
 START_TEST(test_up_lz4)
 {
-	ck_buf_t inner = CK_BUF_INIT, in = CK_BUF_INIT, out = CK_BUF_INIT;
+	ck_buf_t inner = CK_BUF_INIT, in = CK_BUF_INIT, out = CK_BUF_INIT, dec = CK_BUF_INIT;
 	uint8_t z[1024];
 	size_t zlen;
 	ck_record_t r[4];
@@ -192,7 +226,7 @@ START_TEST(test_up_lz4)
 	ck_assert(!LZ4F_isError(zlen));
 	msg(&in, 1, 1, 3, 5, NULL, z, zlen);
 	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), 2);
-	ck_assert_int_eq(records(&out, r, 4), 2);
+	ck_assert_int_eq(records_in(&out, 3, &dec, r, 4), 2);
 	rec_is(&r[1], 1, "k1", "v1", -1); /* the inner messages are v0 */
 	z[6] ^= 0x5a;                     /* the header checksum, no content size or dictionary */
 	in.len = out.len = 0;
@@ -201,11 +235,12 @@ START_TEST(test_up_lz4)
 	in.len = 0;
 	msg(&in, 1, 0, 3, 0, NULL, z, zlen);
 	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), 2);
-	ck_assert_int_eq(records(&out, r, 4), 2);
+	ck_assert_int_eq(records_in(&out, 3, &dec, r, 4), 2);
 	rec_is(&r[0], 0, "k0", "v0", -1);
 	ck_buf_free(&inner);
 	ck_buf_free(&in);
 	ck_buf_free(&out);
+	ck_buf_free(&dec);
 }
 END_TEST
 
