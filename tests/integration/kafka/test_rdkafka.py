@@ -2,10 +2,12 @@
 """test_rdkafka.py: 1,000,000 small messages with acks=all through
 confluent-kafka (Python) and through librdkafka's C API (rdk_e2e), all
 consumed back: count and checksum equal, no id missing or duplicated, offsets
-contiguous per partition.
+contiguous per partition. And librdkafka's C Admin API (rdk_admin) through
+what an operator's tool does with a topic and a consumer group.
 
 Owned by the Kafka integration tests. CHRONIK_KTEST_SCALE scales the count;
-the C program's path comes from CHRONIK_RDK_E2E (set by meson).
+the C programs' paths come from CHRONIK_RDK_E2E and CHRONIK_RDK_ADMIN (set by
+meson).
 """
 import os
 import subprocess
@@ -58,6 +60,31 @@ class Million(NodeTestCase):
             self.fail_with_log('rdk_e2e exited %d\n%s\n%s' % (
                 p.returncode, out, p.stderr.decode('utf-8', 'replace')[-3000:]), node)
         self.assertIn('result acked=%d consumed=%d missing=0' % (n, n), out)
+
+
+class RdkafkaAdmin(NodeTestCase):
+
+    def test_librdkafka_c_admin_api(self):
+        """Groups listed and described (Stable with member and assignment,
+        then Empty), committed offsets listed, altered (refused while the
+        group has a member) and deleted, records deleted, watermarks,
+        offsets for times, configs, partitions added, ACL calls refused
+        (no authorizer), group and topic deleted: each step as rdk_admin
+        prints it."""
+        exe = built('CHRONIK_RDK_ADMIN', 'tests/integration/kafka/rdk_admin')
+        if not exe:
+            raise unittest.SkipTest('rdk_admin not built (librdkafka-dev missing)')
+        node = self.node().start()
+        p = subprocess.run([exe, node.bootstrap, topic_name('rdkadm')],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+        out = p.stdout.decode('utf-8', 'replace')
+        sys.stderr.write(out)
+        failed = [l for l in out.splitlines() if l.startswith('FAIL')]
+        if p.returncode != 0 or failed:
+            self.fail_with_log('rdk_admin exited %d\n%s\n%s' % (
+                p.returncode, out, p.stderr.decode('utf-8', 'replace')[-3000:]), node)
+        self.assertEqual(len([l for l in out.splitlines() if l.startswith('ok ')]), 26, out)
+        self.assertIn('result failed=0', out)
 
 
 if __name__ == '__main__':
