@@ -10,7 +10,11 @@
  * reads LMDB's "groups" database (ck_meta.h) after a sync with the Raft
  * leader (kfk_req_sync_first), so a coordinator that just took a group over
  * sees every commit its predecessor acknowledged. Only the group's
- * coordinator answers (NOT_COORDINATOR elsewhere, as Kafka). A group known
+ * coordinator answers (NOT_COORDINATOR elsewhere, as Kafka), except
+ * OffsetFetch: after that sync every node reads the same offsets, and
+ * librdkafka 2.0-2.4's admin ListConsumerGroupOffsets crashes the client on
+ * a NOT_COORDINATOR answer (librdkafka issue 5040), which a coordinator
+ * move (a node lost, a broker joining) would otherwise cause. A group known
  * only by its offsets (no member since this coordinator took it) is
  * "Empty" with protocol type "".
  * Not for: membership (kfk_h_groups.c, kfk_group_core.h).
@@ -375,9 +379,11 @@ static int kfk_fetch_one(kfk_req_t *req, kfk_str_t group, const kfk_fetch_want_t
 	int r;
 
 	memset(g, 0, sizeof(*g));
-	g->err = kfk_group_precheck(s, group);
-	if (g->err != KFK_ERR_NONE)
+	/* Any node answers (see the top of the file). */
+	if (!kfk_group_id_ok(group)) {
+		g->err = KFK_ERR_INVALID_GROUP_ID;
 		return 0;
+	}
 	gname = kfk_req_strdup(req, group);
 	if (!gname)
 		return -ENOMEM;

@@ -390,8 +390,14 @@ bool kfk_meta_knows(kfk_srv_t *s, kfk_str_t name, const uint8_t *id)
 
 int kfk_meta_read(kfk_srv_t *s, MDB_txn **ret)
 {
-	int r = kfk_meta_ensure_open(s);
+	const kfk_broker_t *b;
+	int nb, r = kfk_meta_ensure_open(s);
 
+	/* The broker list first: a walk in this transaction may ask for a
+	 * group's coordinator, and LMDB gives a thread one read transaction
+	 * at a time (a second one would fail). */
+	if (r == 0)
+		r = kfk_meta_brokers(s, &b, &nb);
 	return r < 0 ? r : ck_meta_read_begin(s->meta, ret);
 }
 
@@ -606,11 +612,22 @@ int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n)
 	int r;
 
 	if (!s->brokers_valid) {
+		static ck_log_limit_t unread_lim;
 		uint8_t *img = NULL;
 		size_t len = 0;
-		bool same = false;
+		bool same = false, unread = false;
 
-		if (kfk_meta_ensure_open(s) == 0 && ck_meta_read_begin(s->meta, &txn) == 0) {
+		if (kfk_meta_ensure_open(s) < 0) {
+			s->nbrokers = 0; /* no metadata yet: this node alone */
+		} else if ((r = ck_meta_read_begin(s->meta, &txn)) < 0) {
+			/* Keep the last view and read again next time: a
+			 * broker list read as empty would make this node
+			 * answer as if alone (Metadata, every group's
+			 * coordinator) until the metadata changes. */
+			ck_log_limited(&unread_lim, CK_LOG_WARN, "cannot read brokers: %s",
+			               ck_strerror(r));
+			unread = same = true;
+		} else {
 			/* Unchanged since the last read (the usual case: most
 			 * entries are not about brokers): keep what we have. */
 			r = ck_meta_brokers_image(s->meta, txn, &img, &len);
@@ -629,8 +646,6 @@ int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n)
 				}
 			}
 			ck_meta_read_end(txn);
-		} else {
-			s->nbrokers = 0;
 		}
 		if (same) {
 			free(img);
@@ -645,7 +660,9 @@ int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n)
 				return r;
 			}
 		}
-		s->brokers_valid = true;
+		if (unread && s->nbrokers == 0 && (r = kfk_meta_self(s)) < 0)
+			return r;
+		s->brokers_valid = !unread;
 	}
 	*ret = s->brokers;
 	*ret_n = s->nbrokers;

@@ -411,7 +411,10 @@ int kfk_meta_live_broker_ids(kfk_srv_t *s, int32_t *ids, int n);
 /* The controller (raft leader) id as last reported by raftd, else this
  * node's id. */
 int32_t kfk_meta_controller(kfk_srv_t *s);
-/* A read transaction on the metadata (opened on first use): 0 or an error. */
+/* A read transaction on the metadata (opened on first use): 0 or an error.
+ * The broker list is read before it, so code inside may use
+ * kfk_meta_brokers() and the group coordinator pick (a nested read would
+ * fail: one read transaction per thread). */
 int kfk_meta_read(kfk_srv_t *s, MDB_txn **ret);
 void kfk_meta_close(kfk_srv_t *s);
 

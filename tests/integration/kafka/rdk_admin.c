@@ -570,7 +570,7 @@ static void adm_create_partitions(rd_kafka_t *rk, rd_kafka_queue_t *q, const cha
 	rd_kafka_event_t *ev;
 	const rd_kafka_topic_result_t **tr;
 	size_t n = 0;
-	const struct rd_kafka_metadata *md = NULL;
+	int parts = -1;
 	rd_kafka_topic_t *t;
 
 	rd_kafka_CreatePartitions(rk, &np, 1, o, q);
@@ -588,16 +588,27 @@ static void adm_create_partitions(rd_kafka_t *rk, rd_kafka_queue_t *q, const cha
 		return;
 	}
 	rd_kafka_event_destroy(ev);
+	/* Another broker may answer before it applied the change (as a Kafka
+	 * broker's metadata cache lags the controller): allow it 10 s. */
 	t = rd_kafka_topic_new(rk, topic, NULL);
-	if (rd_kafka_metadata(rk, 0, t, &md, ADM_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-	    md->topic_cnt != 1 || md->topics[0].partition_cnt != ADM_PARTS + 1)
-		adm_fail(step, "metadata lists %d partitions, want %d",
-		         md != NULL && md->topic_cnt == 1 ? md->topics[0].partition_cnt : -1,
-		         ADM_PARTS + 1);
+	for (double end = adm_now() + 10; parts != ADM_PARTS + 1 && adm_now() < end;) {
+		const struct rd_kafka_metadata *md = NULL;
+
+		if (rd_kafka_metadata(rk, 0, t, &md, ADM_TIMEOUT_MS) ==
+		    RD_KAFKA_RESP_ERR_NO_ERROR) {
+			parts = md->topic_cnt == 1 ? md->topics[0].partition_cnt : -1;
+			rd_kafka_metadata_destroy(md);
+		}
+		if (parts != ADM_PARTS + 1) {
+			struct timespec ts = {0, 20 * 1000 * 1000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (parts != ADM_PARTS + 1)
+		adm_fail(step, "metadata lists %d partitions, want %d", parts, ADM_PARTS + 1);
 	else
 		adm_ok(step);
-	if (md != NULL)
-		rd_kafka_metadata_destroy(md);
 	rd_kafka_topic_destroy(t);
 }
 

@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""Consumer groups as admin tools see them on three nodes (suite cluster).
+
+Views: after offsets are committed for several groups (each commit a
+metadata change on every node), every node names the same coordinator for
+each group; ListGroups lists a group on its coordinator only (as Kafka: a
+broker lists the groups it coordinates); Metadata on every node still lists
+the three brokers; OffsetFetch answers the committed offsets on every node.
+A node once answered as if it were alone after a ListGroups or an offset
+expiry walk right after a metadata change (its broker list read inside
+another read transaction failed and was kept as empty), so it listed other
+nodes' groups and named itself their coordinator.
+
+librdkafka's C Admin API (rdk_admin, as in the kafka_rdkafka suite) against
+the three nodes: groups listed and described while a member is in and after
+it left, offsets listed, altered, deleted, records deleted, configs,
+partitions added, groups and topics deleted; a NOT_COORDINATOR answer to
+its ListConsumerGroupOffsets crashes librdkafka 2.0 (issue 5040), which the
+view mix-up above caused.
+"""
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'integration', 'kafka'))
+from kharness import (NodeTestCase, built, create_topic_retrying, kproto, main,  # noqa: E402
+                      require_module, wait_for)
+
+LIST_GROUPS, OFFSET_FETCH = 16, 9
+kproto.FLEXIBLE_FROM.setdefault(LIST_GROUPS, 3)
+kproto.FLEXIBLE_FROM.setdefault(OFFSET_FETCH, 6)
+GROUPS = 8
+
+
+def list_groups(conn):
+    """ListGroups v4 (no state filter): {group: state}."""
+    body = conn.call(LIST_GROUPS, 4, bytes(kproto.W().uvarint(1).tags()),
+                     flexible_response=True)
+    r = kproto.R(body)
+    r.i32()
+    err = r.i16()
+    if err:
+        raise AssertionError('ListGroups error %d' % err)
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        gid, _ptype, state = r.cstring(), r.cstring(), r.cstring()
+        r.skip_tags()
+        out[gid] = state
+    return out
+
+
+def find_coordinator(conn, group):
+    err, _msg, node, _host, _port = kproto.parse_find_coordinator(
+        conn.call(kproto.FIND_COORDINATOR, 1, kproto.find_coordinator_body(1, group)), 1)
+    return node if err == 0 else -err
+
+
+def offset_fetch(conn, group, topic, parts):
+    """OffsetFetch v7: (group error, {partition: (offset, error)})."""
+    w = kproto.W().cstring(group)
+    kproto.topic_partitions(w, [(topic, parts)], True)
+    w.bool(False).tags()
+    r = kproto.R(conn.call(OFFSET_FETCH, 7, bytes(w), flexible_response=True))
+    r.i32()
+    got = {}
+    for _ in range(r.uvarint() - 1):
+        r.cstring()
+        for _ in range(r.uvarint() - 1):
+            p, off = r.i32(), r.i64()
+            r.i32()
+            r.cstring()
+            got[p] = (off, r.i16())
+            r.skip_tags()
+        r.skip_tags()
+    return r.i16(), got
+
+
+def broker_count(conn):
+    brokers, _ctl, _topics = kproto.parse_metadata(
+        conn.call(kproto.METADATA, 1, kproto.metadata_body(1, [])), 1)
+    return len(brokers)
+
+
+class GroupViews(NodeTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.ck = require_module('confluent_kafka')
+        from confluent_kafka.admin import AdminClient, NewTopic
+        self.nodes3 = self.cluster('gv')
+        self.bootstrap = ','.join(n.bootstrap for n in self.nodes3)
+        self.admin = AdminClient({'bootstrap.servers': self.bootstrap})
+        wait_for(lambda: len(self.admin.list_topics(timeout=5).brokers) == 3, 30,
+                 'three brokers registered')
+        self.topic = 'gv%d' % int(time.time() * 1000)
+        create_topic_retrying(self.admin, NewTopic(self.topic, 2, 3))
+
+    def conns(self):
+        out = [kproto.Conn('127.0.0.1', n.ports['kafka']) for n in self.nodes3]
+        for c in out:
+            self.addCleanup(c.close)
+        return out
+
+    def commit(self, group, offset):
+        c = self.ck.Consumer({'bootstrap.servers': self.bootstrap, 'group.id': group,
+                              'enable.auto.commit': False})
+        try:
+            c.commit(offsets=[self.ck.TopicPartition(self.topic, p, offset + p)
+                              for p in (0, 1)], asynchronous=False)
+        finally:
+            c.close()
+
+    def test_every_node_agrees_on_groups(self):
+        groups = ['%s-g%d' % (self.topic, i) for i in range(GROUPS)]
+        for i, g in enumerate(groups):
+            self.commit(g, 10 * i + 5)
+        conns = self.conns()
+        for rnd in range(2):
+            if rnd:
+                self.commit(groups[0], 5)  # one more metadata change
+            # ListGroups first, right after the change: the case that failed.
+            listed = [list_groups(c) for c in conns]
+            self.assertEqual([broker_count(c) for c in conns], [3, 3, 3],
+                             'brokers in Metadata on nodes 1-3 after ListGroups')
+            for i, g in enumerate(groups):
+                coord = {find_coordinator(c, g) for c in conns}
+                self.assertEqual(len(coord), 1, 'nodes name coordinators %s for %s' % (coord, g))
+                coord = coord.pop()
+                self.assertIn(coord, (1, 2, 3), 'coordinator of %s' % g)
+                where = [n.node_id for n, got in zip(self.nodes3, listed) if g in got]
+                self.assertEqual(where, [coord], '%s listed by nodes %s, coordinator %d'
+                                 % (g, where, coord))
+                self.assertEqual(listed[coord - 1][g], 'Empty')
+                for n, c in zip(self.nodes3, conns):
+                    err, got = offset_fetch(c, g, self.topic, [0, 1])
+                    self.assertEqual((err, got), (0, {0: (10 * i + 5, 0), 1: (10 * i + 6, 0)}),
+                                     'OffsetFetch of %s on node %d' % (g, n.node_id))
+
+    def test_librdkafka_admin_api(self):
+        exe = built('CHRONIK_RDK_ADMIN', 'tests/integration/kafka/rdk_admin')
+        if not exe:
+            raise unittest.SkipTest('rdk_admin not built (librdkafka-dev missing)')
+        for i in range(3):
+            topic = '%s-adm%d' % (self.topic, i)
+            p = subprocess.run([exe, self.bootstrap, topic], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=600)
+            out = p.stdout.decode('utf-8', 'replace')
+            sys.stderr.write(out)
+            if p.returncode != 0 or 'result failed=0' not in out:
+                self.fail('rdk_admin run %d exited %d\n%s\n%s' % (
+                    i, p.returncode, out, p.stderr.decode('utf-8', 'replace')[-3000:]))
+
+
+if __name__ == '__main__':
+    main()
