@@ -482,8 +482,9 @@ static void adm_offsets_for_times(rd_kafka_t *rk, const char *topic)
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
 		adm_fail(step, "%s", rd_kafka_err2name(err));
 	else if (parts->elems[0].offset != 4 || parts->elems[1].offset != RD_KAFKA_OFFSET_END)
-		adm_fail(step, "offsets %" PRId64 " and %" PRId64 ", want 4 and -1 (end)",
-		         parts->elems[0].offset, parts->elems[1].offset);
+		adm_fail(step, "offsets %" PRId64 " (%s) and %" PRId64 " (%s), want 4 and -1 (end)",
+		         parts->elems[0].offset, rd_kafka_err2name(parts->elems[0].err),
+		         parts->elems[1].offset, rd_kafka_err2name(parts->elems[1].err));
 	else
 		adm_ok(step);
 	rd_kafka_topic_partition_list_destroy(parts);
