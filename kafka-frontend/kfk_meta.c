@@ -642,7 +642,8 @@ int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n)
 					ck_log(CK_LOG_WARN, "cannot read brokers: %s",
 					       ck_strerror(r));
 					free(img);
-					img = NULL; /* read them again next time */
+					img = NULL;
+					unread = true; /* read them again next time */
 				}
 			}
 			ck_meta_read_end(txn);
