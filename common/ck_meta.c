@@ -254,15 +254,42 @@ MDB_dbi ck_meta_offsets_dbi(ck_meta_t *m)
 	return m->offsets;
 }
 
+/* The read transaction this thread holds, and on which environment: LMDB
+ * gives a thread one at a time per environment, so a second begin fails
+ * (MDB_BAD_RSLOT). Such a nesting is a bug of the caller (it once made
+ * kafka-frontend read an empty broker list): it is logged, and a sanitized
+ * build, which the tests run, aborts so that a test sees it. */
+static __thread const ck_meta_t *ck_meta_reading;
+static __thread MDB_txn *ck_meta_read_txn;
+
 int ck_meta_read_begin(ck_meta_t *m, MDB_txn **ret_txn)
 {
-	return ck_meta_err(mdb_txn_begin(m->env, NULL, MDB_RDONLY, ret_txn));
+	int r;
+
+	if (ck_meta_reading == m && ck_meta_read_txn) {
+		ck_log(CK_LOG_ERROR, "nested metadata read transaction (a bug): refused");
+#if defined(__SANITIZE_ADDRESS__)
+		abort();
+#endif
+		return ck_meta_err(MDB_BAD_RSLOT);
+	}
+	r = ck_meta_err(mdb_txn_begin(m->env, NULL, MDB_RDONLY, ret_txn));
+	if (r == 0) {
+		ck_meta_reading = m;
+		ck_meta_read_txn = *ret_txn;
+	}
+	return r;
 }
 
 void ck_meta_read_end(MDB_txn *txn)
 {
-	if (txn)
-		mdb_txn_abort(txn);
+	if (!txn)
+		return;
+	if (txn == ck_meta_read_txn) {
+		ck_meta_reading = NULL;
+		ck_meta_read_txn = NULL;
+	}
+	mdb_txn_abort(txn);
 }
 
 int ck_meta_write_begin(ck_meta_t *m, MDB_txn **ret_txn)

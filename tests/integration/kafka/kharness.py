@@ -41,8 +41,10 @@ PY = '/usr/bin/python3'
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 60
 SANITIZE = os.environ.get('CHRONIK_KTEST_SANITIZE') == '1'
-# How ASan, LSan and UBSan reports begin (the last: file:line:col: runtime error:).
-SANITIZER_MARKS = (b'ERROR: AddressSanitizer', b'ERROR: LeakSanitizer', b': runtime error: ')
+# How ASan, LSan and UBSan reports begin (the third: file:line:col: runtime error:),
+# and ck_meta's line for a nested read transaction (a sanitized build aborts on it).
+SANITIZER_MARKS = (b'ERROR: AddressSanitizer', b'ERROR: LeakSanitizer', b': runtime error: ',
+                   b'nested metadata read transaction')
 
 _nodes = []
 

@@ -14,6 +14,7 @@
  * topic's offsets in every group, bad arguments, and keys and values of
  * another shape skipped.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -470,6 +471,37 @@ START_TEST(test_corrupt_values)
 	                 CK_E_CORRUPT);
 	ck_assert_int_eq(ck_meta_applied_index(meta, txn, &applied), CK_E_CORRUPT);
 	ck_meta_read_end(txn);
+}
+END_TEST
+
+/* One read transaction per thread: a second one while the first is open
+ * is refused before LMDB would (a sanitized build aborts, so that the
+ * integration tests, which run one, see such a bug), and ending the first
+ * frees the thread again. */
+START_TEST(test_nested_read)
+{
+	MDB_txn *a = NULL, *b = NULL;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &a), 0);
+	ck_assert_int_lt(ck_meta_read_begin(meta, &b), 0);
+	ck_meta_read_end(a);
+}
+END_TEST
+
+START_TEST(test_read_after_read)
+{
+	MDB_txn *a = NULL, *b = NULL, *w = wbegin();
+	uint64_t applied = 1;
+
+	/* A write transaction ended with mdb_txn_abort() is not a read. */
+	mdb_txn_abort(w);
+	ck_assert_int_eq(ck_meta_read_begin(meta, &a), 0);
+	ck_meta_read_end(a);
+	ck_meta_read_end(NULL);
+	ck_assert_int_eq(ck_meta_read_begin(meta, &b), 0);
+	ck_assert_int_eq(ck_meta_applied_index(meta, b, &applied), 0);
+	ck_assert_uint_eq(applied, 0);
+	ck_meta_read_end(b);
 }
 END_TEST
 
@@ -1080,6 +1112,12 @@ static Suite *meta_suite(void)
 	tcase_add_test(tc, test_producer_blocks);
 	tcase_add_test(tc, test_corrupt_values);
 	tcase_add_test(tc, test_bad_keys);
+#if defined(__SANITIZE_ADDRESS__)
+	tcase_add_test_raise_signal(tc, test_nested_read, SIGABRT);
+#else
+	tcase_add_test(tc, test_nested_read);
+#endif
+	tcase_add_test(tc, test_read_after_read);
 	tcase_add_test(tc, test_offsets_dbi);
 	tcase_add_test(tc, test_changes_put_walk_trim);
 	tcase_add_test(tc, test_changes_floor_restarts);
