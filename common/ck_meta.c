@@ -267,7 +267,10 @@ int ck_meta_read_begin(ck_meta_t *m, MDB_txn **ret_txn)
 	int r;
 
 	if (ck_meta_reading == m && ck_meta_read_txn) {
-		ck_log(CK_LOG_ERROR, "nested metadata read transaction (a bug): refused");
+		static __thread ck_log_limit_t nested_lim;
+
+		ck_log_limited(&nested_lim, CK_LOG_ERROR,
+		               "nested metadata read transaction (a bug): refused");
 #if defined(__SANITIZE_ADDRESS__)
 		abort();
 #endif
