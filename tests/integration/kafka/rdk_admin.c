@@ -34,7 +34,7 @@
 
 static int adm_failed;
 
-static void adm_fail(const char *step, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void adm_fail(const char *step, const char *fmt, ...)
 {
 	va_list ap;
 
