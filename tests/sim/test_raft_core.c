@@ -8,6 +8,7 @@
  */
 #include <signal.h>
 
+#include "ck_testlib.h"
 #include "raft_test.h"
 
 /* ---- helpers ---- */
@@ -1306,8 +1307,6 @@ int main(void)
 {
 	Suite *s = suite_create("raft_core");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, NULL, rt_teardown);
 	tcase_set_timeout(tc, 30);
@@ -1351,9 +1350,5 @@ int main(void)
 	tcase_add_test_raise_signal(tc, test_step_during_ready_aborts, SIGABRT);
 	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run(s);
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ck_rand.h"
+#include "ck_testlib.h"
 #include "sim_cluster.h"
 
 #define SIM_BASE_DEFAULT 0x63686b5f72616674ull /* "chk_raft" */
@@ -133,8 +134,6 @@ int main(int argc, char **argv)
 {
 	Suite *s = suite_create("raft_sim");
 	TCase *tc = tcase_create("sim");
-	SRunner *sr;
-	int failed;
 
 	(void)argc;
 	sim_argv0 = argv[0];
@@ -144,9 +143,5 @@ int main(int argc, char **argv)
 	else
 		tcase_add_test(tc, test_sim_scenarios);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run(s);
 }

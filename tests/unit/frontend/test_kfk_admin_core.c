@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ck_config.h"
+#include "ck_testlib.h"
 #include "kfk_admin_core.h"
 #include "kfk_errors.h"
 
@@ -349,8 +350,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_admin_core");
 	TCase *tc = tcase_create("admin");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_topic_names);
@@ -363,9 +362,5 @@ int main(void)
 	tcase_add_test(tc, test_duplicate_names_many);
 	tcase_add_test(tc, test_elect_check);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

@@ -11,6 +11,7 @@
 
 #include "ck_err.h"
 #include "ck_rand.h"
+#include "ck_testlib.h"
 #include "kfk_apis.h"
 #include "kfk_errors.h"
 #include "kfk_idmap.h"
@@ -202,8 +203,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_conn_core");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_responses_leave_in_request_order);
 	tcase_add_test(tc, test_idmap_random_ops);
@@ -211,9 +210,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_api_versions_response_round_trip, 0, 4);
 	tcase_add_test(tc, test_error_mapping);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

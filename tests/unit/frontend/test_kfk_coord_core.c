@@ -11,6 +11,7 @@
 
 #include "ck_buf.h"
 #include "ck_err.h"
+#include "ck_testlib.h"
 #include "kfk_apis.h"
 #include "kfk_coord_core.h"
 #include "kfk_errors.h"
@@ -315,8 +316,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_coord_core");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_key_hash_is_javas);
 	tcase_add_test(tc, test_pick_is_deterministic_and_spread);
@@ -328,9 +327,5 @@ int main(void)
 	tcase_add_test(tc, test_arena_refusal_is_returned);
 	tcase_add_test(tc, test_advertised);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

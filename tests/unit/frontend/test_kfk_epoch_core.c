@@ -4,6 +4,7 @@
  */
 #include <check.h>
 
+#include "ck_testlib.h"
 #include "kfk_epoch_core.h"
 
 #define ASSERT_ANSWER(a, e, o)                                                                     \
@@ -65,15 +66,9 @@ int main(void)
 {
 	Suite *s = suite_create("epoch");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_direct_answers);
 	tcase_add_test(tc, test_found_answers);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

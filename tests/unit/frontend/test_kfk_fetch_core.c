@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ck_err.h"
+#include "ck_testlib.h"
 #include "kfk_fetch_core.h"
 #include "kfk_protocol.h"
 
@@ -173,8 +174,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_fetch_core");
 	TCase *tc = tcase_create("fetch");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_pieces_match_codec, KFK_FETCH_VERSION_MIN,
 	                    KFK_FETCH_VERSION_MAX + 1);
@@ -182,9 +181,5 @@ int main(void)
 	tcase_add_test(tc, test_sizing_rules);
 	tcase_add_test(tc, test_ready_rules);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_testlib.h"
 #include "kfk_apis.h"
 #include "kfk_errors.h"
 #include "kfk_group_core.h"
@@ -600,8 +601,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_group_core");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_single_member);
@@ -622,9 +621,5 @@ int main(void)
 	tcase_add_test(tc, test_subscription_names);
 	tcase_add_test(tc, test_offset_delete_check);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

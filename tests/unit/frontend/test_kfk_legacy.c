@@ -14,6 +14,7 @@
 
 #include "ck_batch.h"
 #include "ck_err.h"
+#include "ck_testlib.h"
 #include "kfk_compress.h"
 #include "kfk_decompress.h"
 #include "kfk_legacy.h"
@@ -475,8 +476,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_legacy");
 	TCase *tc = tcase_create("legacy");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_up_plain);
 	tcase_add_test(tc, test_up_compressed);
@@ -485,9 +484,5 @@ int main(void)
 	tcase_add_test(tc, test_down);
 	tcase_add_test(tc, test_down_compressed_and_log_append_time);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_test_run(s);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ck_testlib.h"
 #include "kfk_offexp.h"
 
 #define DAY (24 * 3600 * 1000LL)
@@ -134,8 +135,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_offexp");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_first_sight_waits_a_retention);
 	tcase_add_test(tc, test_live_group_restarts_the_wait);
@@ -143,9 +142,5 @@ int main(void)
 	tcase_add_test(tc, test_sweep_forgets_unvisited);
 	tcase_add_test(tc, test_many_groups);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

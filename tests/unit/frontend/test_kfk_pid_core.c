@@ -11,6 +11,7 @@
 
 #include "ck_buf.h"
 #include "ck_err.h"
+#include "ck_testlib.h"
 #include "kfk_apis.h"
 #include "kfk_msgs.h"
 #include "kfk_pid_core.h"
@@ -178,8 +179,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_pid_core");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_empty_block_gives_nothing);
 	tcase_add_test(tc, test_block_hands_out_each_id_once);
@@ -189,9 +188,5 @@ int main(void)
 	tcase_add_test(tc, test_request_bytes);
 	tcase_add_loop_test(tc, test_response_bytes, 0, 5);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

@@ -15,6 +15,7 @@
 
 #include "ck_batch.h"
 #include "ck_buf.h"
+#include "ck_testlib.h"
 #include "kfk_errors.h"
 #include "kfk_produce_core.h"
 
@@ -327,8 +328,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_produce_core");
 	TCase *tc = tcase_create("produce");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_valid_sets);
 	tcase_add_test(tc, test_null_keys_seen);
@@ -338,9 +337,5 @@ int main(void)
 	tcase_add_test(tc, test_timestamp_bounds);
 	tcase_add_test(tc, test_acks_rules);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ck_config.h"
+#include "ck_testlib.h"
 #include "kfk_errors.h"
 #include "kfk_topic_cfg.h"
 
@@ -294,8 +295,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_topic_cfg");
 	TCase *tc = tcase_create("topic_cfg");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_defaults_follow_node_config);
@@ -306,9 +305,5 @@ int main(void)
 	tcase_add_test(tc, test_lookup_and_info);
 	tcase_add_test(tc, test_list_operations);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

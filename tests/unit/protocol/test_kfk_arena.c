@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ck_err.h"
+#include "ck_testlib.h"
 #include "kfk_arena.h"
 
 START_TEST(test_alloc_aligned_and_distinct)
@@ -158,8 +159,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_arena");
 	TCase *tc = tcase_create("arena");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_alloc_aligned_and_distinct);
 	tcase_add_test(tc, test_zero_bytes_yield_null);
@@ -168,9 +167,5 @@ int main(void)
 	tcase_add_test(tc, test_reset_keeps_one_standard_chunk);
 	tcase_add_test(tc, test_released_chunks_are_reused);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

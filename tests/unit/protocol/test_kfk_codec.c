@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ck_err.h"
+#include "ck_testlib.h"
 #include "kfk_msgs_test.h"
 #include "kfk_protocol.h"
 
@@ -680,8 +681,6 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_codec");
 	TCase *rt = tcase_create("roundtrip"), *tc = tcase_create("codec");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(rt, setup, teardown);
 	tcase_set_timeout(rt, 60);
@@ -711,9 +710,5 @@ int main(void)
 	tcase_add_test(tc, test_api_table_dispatch);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }

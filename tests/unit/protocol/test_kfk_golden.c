@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ck_err.h"
+#include "ck_testlib.h"
 #include "kfk_protocol.h"
 
 #define FRAMES_MAX 512
@@ -421,15 +422,9 @@ int main(void)
 {
 	Suite *s = suite_create("kfk_golden");
 	TCase *tc = tcase_create("golden");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_client_frames_roundtrip, 0, (int)CK_ARRAY_LEN(clients));
 	tcase_add_test(tc, test_golden_coverage);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_test_run(s);
 }
