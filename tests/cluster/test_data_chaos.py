@@ -50,6 +50,8 @@ RATE = 4000  # messages per second offered: every one is checked afterwards
 
 class DataChaos(NodeTestCase):
 
+    PRODUCER_EXTRA = {}  # more producer settings (a subclass's)
+
     def bootstrap(self, nodes):
         return ','.join(n.bootstrap for n in nodes)
 
@@ -61,9 +63,9 @@ class DataChaos(NodeTestCase):
 
     def producing(self, nodes, acked, errors, stop):
         ck = self.ck
-        p = ck.Producer({'bootstrap.servers': self.bootstrap(nodes), 'acks': 'all',
-                         'message.timeout.ms': 120000, 'linger.ms': 2,
-                         'queue.buffering.max.messages': 20000})
+        p = ck.Producer(dict({'bootstrap.servers': self.bootstrap(nodes), 'acks': 'all',
+                              'message.timeout.ms': 120000, 'linger.ms': 2,
+                              'queue.buffering.max.messages': 20000}, **self.PRODUCER_EXTRA))
 
         def done(err, msg):
             if err is None:
@@ -184,11 +186,12 @@ class DataChaos(NodeTestCase):
     def producer_done(self, nodes, acked, errors, t, what=''):
         """Once the producer thread T was told to stop: it finished, its
         counts go to stderr (after WHAT), and every acknowledged message is
-        checked (check_acked)."""
+        checked (check_acked; its count of messages read twice is
+        returned)."""
         self.assertFalse(t.is_alive(), 'the producer did not finish')
         sys.stderr.write('%s%d sent, %d acknowledged; %d refused (%s)\n'
                          % (what, self.sent, len(acked), len(errors), errors[:3]))
-        self.check_acked(nodes, acked)
+        return self.check_acked(nodes, acked)
 
     def whole(self, nodes):
         """Every node's own Metadata lists three ISR members everywhere."""
@@ -196,7 +199,8 @@ class DataChaos(NodeTestCase):
 
     def check_acked(self, nodes, acked):
         """Once every ISR is whole again: every message in ACKED is read
-        back, and the three nodes' logs hold the same batches."""
+        back, and the three nodes' logs hold the same batches. Returns how
+        many messages were read twice."""
         wait_for(lambda: self.whole(nodes), 90, 'every partition with three replicas in its ISR')
         got, dups = self.consume_all(nodes, acked)
         lost = acked - got
@@ -205,6 +209,7 @@ class DataChaos(NodeTestCase):
         wait_for(lambda: self.same_logs(nodes), 60, 'the three logs of every partition alike')
         sys.stderr.write('all %d acknowledged read back (%d read twice); logs alike\n'
                          % (len(acked), dups))
+        return dups
 
     def test_acked_data_under_faults(self):
         self.ck = require_module('confluent_kafka')

@@ -617,6 +617,21 @@ def list_topics_raw(node):
 
 # ---------------------------------------------------------------- runner
 
+def assign_ports(nodes):
+    """Gives every node in NODES its four listener ports (free ones, no
+    port twice among them)."""
+    ports = set()
+
+    def port():
+        while True:
+            p = free_port()
+            if p not in ports:
+                ports.add(p)
+                return p
+    for n in nodes:
+        n.ports = {k: port() for k in ('kafka', 'replication', 'raft', 'admin')}
+
+
 class NodeTestCase(unittest.TestCase):
     """A test case that owns zero or more nodes; they are cleaned up after
     the case, logs printed when it failed."""
@@ -641,19 +656,10 @@ class NodeTestCase(unittest.TestCase):
         (default 127.0.0.1);
         TMPFS: {node id: MB}, data directories put on a tmpfs of that size
         (Node.mount_tmpfs) before the start."""
-        ports = set()
-
-        def port():
-            while True:
-                p = free_port()
-                if p not in ports:
-                    ports.add(p)
-                    return p
         hosts = hosts or ['127.0.0.1'] * 3
         nodes = [self.node(node_id=i, name='%s%d' % (name, i), host=hosts[i - 1])
                  for i in (1, 2, 3)]
-        for n in nodes:
-            n.ports = {k: port() for k in ('kafka', 'replication', 'raft', 'admin')}
+        assign_ports(nodes)
         peers = ''.join('[peer.%d]\nraft = "%s:%d"\nreplication = "%s:%d"\nkafka = "%s:%d"\n'
                         % (n.node_id, n.host, n.ports['raft'], n.host, n.ports['replication'],
                            n.host, n.ports['kafka'])
