@@ -343,6 +343,36 @@ static bool kfk_conn_flush(kfk_conn_t *c)
 	return true;
 }
 
+static void kfk_req_at_head_orphan(kfk_req_t *req)
+{
+	kfk_req_free(req);
+}
+
+bool kfk_req_at_head(kfk_req_t *req, void (*handler)(kfk_req_t *req))
+{
+	kfk_conn_t *c = req->conn;
+
+	if (!c || c->q.head == &req->q)
+		return false;
+	req->at_head = handler;
+	req->on_orphan = kfk_req_at_head_orphan;
+	return true;
+}
+
+/* Runs the handler of the head request if it waited to be the head. */
+static void kfk_conn_run_head(kfk_conn_t *c)
+{
+	kfk_req_t *req = (kfk_req_t *)c->q.head;
+	void (*handler)(kfk_req_t *);
+
+	if (c->dead || !req || req->q.done || !req->at_head)
+		return;
+	handler = req->at_head;
+	req->at_head = NULL;
+	req->on_orphan = NULL;
+	handler(req);
+}
+
 void kfk_conn_kick(kfk_conn_t *c)
 {
 	kfk_respq_item_t *it;
@@ -350,6 +380,7 @@ void kfk_conn_kick(kfk_conn_t *c)
 
 	if (c->dead)
 		return;
+	c->busy++;
 	while ((it = kfk_respq_pop_ready(&c->q)) != NULL) {
 		kfk_req_t *req = (kfk_req_t *)it;
 
@@ -370,13 +401,12 @@ void kfk_conn_kick(kfk_conn_t *c)
 		req->conn = NULL;
 		kfk_req_free(req);
 	}
-	if (any || c->out_head) {
-		c->busy++;
+	if (any || c->out_head)
 		(void)kfk_conn_flush(c);
-		kfk_conn_release(c);
-	} else {
+	else
 		kfk_conn_resume_reading(c);
-	}
+	kfk_conn_run_head(c);
+	kfk_conn_release(c);
 }
 
 static void kfk_conn_on_write(evutil_socket_t fd, short what, void *arg)

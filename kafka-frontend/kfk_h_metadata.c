@@ -290,12 +290,15 @@ void kfk_h_metadata(kfk_req_t *req)
 {
 	kfk_metadata_request_t *rq = req->body;
 	kfk_srv_t *s = req->srv;
-	kfk_md_state_t *st = kfk_req_alloc(req, 1, sizeof(*st));
+	kfk_md_state_t *st;
 	bool all = rq->topics.count < 0 || (req->api_version == 0 && rq->topics.count == 0);
 	bool may_create =
 	    s->set.auto_create && (req->api_version < 4 || rq->allow_auto_topic_creation);
 	int32_t n = rq->topics.count < 0 ? 0 : rq->topics.count;
 
+	if (kfk_req_at_head(req, kfk_h_metadata))
+		return;
+	st = kfk_req_alloc(req, 1, sizeof(*st));
 	if (!st) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;

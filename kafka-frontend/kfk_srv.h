@@ -117,7 +117,19 @@ struct kfk_req {
 	 * request finishes normally and is freed then. */
 	void (*on_orphan)(kfk_req_t *req);
 	bool synced; /* kfk_req_sync_first ran for it */
+	/* kfk_req_at_head: runs once every earlier request of the connection
+	 * is answered. */
+	void (*at_head)(kfk_req_t *req);
 };
+
+/* Whether REQ must wait for the requests read before it on its connection
+ * (they are not all answered yet): then HANDLER(REQ) runs once they are
+ * and true is returned (the caller returns). Kafka's brokers take one
+ * request of a connection at a time; an answer that describes the cluster
+ * (Metadata) is so as new as its place in the stream: computed on arrival,
+ * it could leave seconds later behind an acks=all Produce and tell the
+ * client of a leader that another node has long replaced. */
+bool kfk_req_at_head(kfk_req_t *req, void (*handler)(kfk_req_t *req));
 
 /* Encodes MSG (the response struct of the request's API) with the right
  * header version into one piece and finishes the request. Encoding

@@ -11,9 +11,11 @@ three nodes' logs of every partition hold the same batches (the restarted
 one fetched what it missed and dropped what it had that was never
 committed), checked on the segment files themselves. The same with an
 idempotent producer (enable.idempotence): no message is written twice by the
-retries that follow a SIGTERM of the leader's node, and each partition
-keeps the produced order;
-and a raw resend of an idempotent batch to the next leader is recognised.
+retries that follow a SIGTERM or a kill -9 of the leader's node, and each
+partition keeps the produced order; and a raw resend of an idempotent batch
+to the next leader is recognised. A Metadata request pipelined behind an
+acks=all Produce that a stopped follower holds back is answered as the
+cluster is once the Produce is (not as it was when both arrived).
 An old leader's diverged tail is truncated when it returns; before that,
 OffsetForLeaderEpoch on the new leader ends the old epoch where the new one
 begins (what a KIP-320 consumer compares with its position).
@@ -69,7 +71,8 @@ class Replication(NodeTestCase):
         # point (elsewhere a short limit could take the followers out of the
         # ISR of a leader about to die, leaving the partition without one).
         lag = 2000 if self._testMethodName in ('test_stopped_follower_leaves_isr',
-                                               'test_follower_below_log_start') else 30000
+                                               'test_follower_below_log_start',
+                                               'test_metadata_answered_in_turn') else 30000
         self.nodes3 = self.cluster('repl', '[replication]\nreplica_lag_time_max_ms = %d\n' % lag)
         self.admin = AdminClient({'bootstrap.servers': self.nodes3[0].bootstrap})
         wait_for(lambda: len(self.admin.list_topics(timeout=5).brokers) == 3, 30,
@@ -235,15 +238,21 @@ class Replication(NodeTestCase):
         """As the failover case, with enable.idempotence, the node leading
         partition 0 stopped with SIGTERM (a rolling restart's step): nothing
         lost, nothing written twice, each partition's messages in the order
-        they were produced. Not with kill -9: librdkafka 2.0's idempotent
-        producer keeps a request that failed with its connection bound to
-        that broker and resends it there (NOT_LEADER, again and again)
-        instead of to the new leader until message.timeout.ms (seen with
-        debug=eos,msg; librdkafka issue 1432, confluent-kafka-go 921), whatever
-        the brokers answer. test_resent_batch_known_to_new_leader covers the
-        resend after a kill -9 with raw requests."""
+        they were produced."""
+        self.idempotent_failover(graceful=True)
+
+    def test_idempotent_producer_leader_killed(self):
+        """The same with kill -9 of the whole node. librdkafka 2.0's
+        idempotent producer, once told of the killed node as the leader
+        again after it heard of the new one, waits for the dead node until
+        its messages time out: Metadata answers must never go back to an
+        older leader, which they did when computed on arrival behind an
+        acks=all Produce held back for seconds (test_metadata_answered_in_turn)."""
+        self.idempotent_failover(graceful=False)
+
+    def idempotent_failover(self, graceful):
         acked, victim, survivors, before = self.kill_leader_under_load(
-            b'i', {'enable.idempotence': True}, graceful=True)
+            b'i', {'enable.idempotence': True}, graceful=graceful)
         got = self.consume_list(survivors)
         values = [v for p in range(3) for v in got[p]]
         self.assertEqual(len(acked - set(values)), 0, 'acknowledged messages lost')
@@ -252,8 +261,9 @@ class Replication(NodeTestCase):
         for p in range(3):
             nums = [int(v[1:]) for v in got[p]]
             self.assertEqual(nums, sorted(nums), 'partition %d out of order' % p)
-        sys.stderr.write('[idempotence] node %d stopped with %d acknowledged, %d in all, '
-                         'no duplicates\n' % (victim.node_id, before, len(acked)))
+        sys.stderr.write('[idempotence] node %d %s with %d acknowledged, %d in all, '
+                         'no duplicates\n' % (victim.node_id, 'stopped' if graceful else 'killed',
+                                               before, len(acked)))
 
     def raw_produce(self, node, batch):
         """(error, base offset) of one raw acks=all Produce v7 of BATCH to
@@ -462,6 +472,44 @@ class Replication(NodeTestCase):
         self.assertGreater(m['chronik_replication_leader_served_bytes_total'], 0)
         self.assertGreater(fol.metrics()['chronik_replication_follower_fetched_bytes_total'], 0)
         wait_for(lambda: self.same_logs(nodes, [0]), 20, 'the follower caught up')
+
+    def test_metadata_answered_in_turn(self):
+        """A Metadata request sent on one connection right behind an
+        acks=all Produce that a stopped follower holds back is answered as
+        the cluster is once the Produce is: the follower out of the ISR
+        (Kafka's brokers take a connection's requests one at a time; an
+        answer computed on arrival would name the old ISR, or a dead
+        leader that the other nodes already replaced, and librdkafka's
+        idempotent producer then waits for that leader until its messages
+        time out)."""
+        nodes = self.nodes3
+        p0 = self.partitions(nodes)[0]
+        leader = nodes[p0.leader - 1]
+        fol = nodes[[r for r in p0.replicas if r != p0.leader][0] - 1]
+        pid = fol.child('replicator')['pid']
+        c = kproto.Conn('127.0.0.1', leader.kafka_port, timeout=60)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            batch = kproto.record_batch([(None, b'turn', [])])
+            c.send_raw(kproto.request(kproto.PRODUCE, 7, 1, kproto.produce_body(
+                7, -1, 30000, [(0, batch)], topic=self.topic)))
+            c.send_raw(kproto.request(kproto.METADATA, 1, 2,
+                                      kproto.metadata_body(1, [self.topic])))
+            t0 = time.monotonic()
+            corr, body = c.recv_frame()
+            self.assertEqual(corr, 1)
+            self.assertEqual(kproto.parse_produce(body, 7)[(self.topic, 0)][0], 0)
+            corr, body = c.recv_frame()
+            took = time.monotonic() - t0
+            self.assertEqual(corr, 2)
+            isr = kproto.parse_metadata(body, 1, isr=True)[2][self.topic][1][0][2]
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            c.close()
+        self.assertGreater(took, 1.0, 'the Produce was not held back by the stopped follower')
+        self.assertNotIn(fol.node_id, isr, 'Metadata named the ISR of before the Produce '
+                         'it was sent behind')
+        self.assertEqual(len(isr), 2, isr)
 
     def test_follower_below_log_start(self):
         """DeleteRecords on the leader while a follower is stopped (and out

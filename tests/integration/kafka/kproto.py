@@ -555,9 +555,10 @@ def parse_api_versions(body, version=0):
     return err, keys
 
 
-def parse_metadata(body, version=1):
+def parse_metadata(body, version=1, isr=False):
     """Metadata response v0..v8: (brokers, controller_id, topics) with topics
-    {name: (error, {partition: (error, leader)})}."""
+    {name: (error, {partition: (error, leader)})}; with ISR, (error, leader,
+    sorted ISR) per partition."""
     r = R(body)
     if version >= 3:
         r.i32()  # throttle
@@ -572,10 +573,10 @@ def parse_metadata(body, version=1):
         if version >= 7:
             x.i32()
         x.array(lambda y: y.i32())
-        x.array(lambda y: y.i32())
+        in_sync = x.array(lambda y: y.i32())
         if version >= 5:
             x.array(lambda y: y.i32())
-        return idx, (err, leader)
+        return idx, ((err, leader, sorted(in_sync or [])) if isr else (err, leader))
 
     def topic(x):
         err, name = x.i16(), x.string()
