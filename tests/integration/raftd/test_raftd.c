@@ -383,7 +383,7 @@ END_TEST
 
 static void kill_raftd_at(size_t answered, void *arg)
 {
-	if (answered == *(size_t *)arg && T.raftd.pid > 0)
+	if (answered >= *(size_t *)arg && T.raftd.pid > 0) /* answers come in batches */
 		rit_kill(&T.raftd);
 }
 
