@@ -310,12 +310,24 @@ class BadInput(NodeTestCase):
             c.close()
 
     def latest(self, topic, p):
-        c = kproto.Conn('127.0.0.1', self.n.kafka_port)
-        try:
-            res = kproto.parse_list_offsets_v1(c.call(kproto.LIST_OFFSETS, 1,
-                                                      kproto.list_offsets_body(topic, p, -1)))
-        finally:
-            c.close()
+        """The partition's latest offset (ListOffsets v1), asked again, as a
+        client does, while the answer is NOT_LEADER_OR_FOLLOWER (6): the
+        first request that touches a partition on a node may come before
+        the node's replicator described it (its produces here all failed
+        validation first)."""
+        deadline = time.monotonic() + 10
+        while True:
+            c = kproto.Conn('127.0.0.1', self.n.kafka_port)
+            try:
+                res = kproto.parse_list_offsets_v1(c.call(
+                    kproto.LIST_OFFSETS, 1, kproto.list_offsets_body(topic, p, -1)))
+            finally:
+                c.close()
+            err = res[(topic, p)][0]
+            if err != 6 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(err, 0, 'ListOffsets of %s-%d: error %d' % (topic, p, err))
         return res[(topic, p)][2]
 
     def test_corrupt_batch_crc(self):
