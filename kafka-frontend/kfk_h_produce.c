@@ -8,9 +8,11 @@
  * min.insync.replicas; then the batches go to walwriter as one leader
  * Append (stored as sent; LogAppendTime topics get the broker's clock
  * stamped by walwriter). walwriter answers after fdatasync: that is the
- * acks=1 acknowledgement; acks=all waits until the replicator's high
- * watermark passes the batch's last offset or timeout_ms expires
- * (REQUEST_TIMED_OUT; the data stays). acks=0 gets no response at all; if
+ * acks=1 acknowledgement (sent once the high watermark covers it while the
+ * leader is alone in the ISR, so that reads after it see the records, as
+ * in Kafka); acks=all waits until the replicator's high watermark passes
+ * the batch's last offset or timeout_ms expires (REQUEST_TIMED_OUT; the
+ * data stays). acks=0 gets no response at all; if
  * anything fails the connection is closed, as Kafka does, so the client
  * notices. Versions 0-2 carry message sets of magic 0 or 1: each is
  * converted to one v2 batch first (kfk_legacy.h), as Kafka's log validator
@@ -36,6 +38,10 @@
 #include "kfk_legacy.h"
 #include "kfk_produce_core.h"
 #include "kfk_srv.h"
+
+/* The longest an acks=1 answer waits for the high watermark (the
+ * replicator away): after it, it is sent as Kafka would have. */
+#define KFK_ACKS1_WAIT_MS 1000
 
 typedef enum {
 	KFK_PP_WAIT_TOPIC = 0,
@@ -178,30 +184,41 @@ static void kfk_pp_done(kfk_pp_t *pp, int16_t err, const char *msg)
  * was made under covers it. Once this node follows (or leads at a later
  * epoch) the offsets may hold other records (a leader cut off from the
  * others appended alone, its tail is truncated): the write is refused,
- * retriable, whatever the high watermark says by then. */
+ * retriable, whatever the high watermark says by then. acks=1 waits the
+ * same way while the leader is alone in the ISR (kfk_produce_covered), at
+ * most KFK_ACKS1_WAIT_MS; it succeeds whatever comes, as the append is
+ * durable here and Kafka's acks=1 promises no more. */
 static void kfk_pp_check_hw(kfk_pp_t *pp)
 {
 	kfk_srv_t *s = pp->ps->req->srv;
 	kfk_part_t *p = kfk_part_get(s, pp->topic, pp->partition, true);
+	bool all = pp->ps->acks == KFK_ACKS_ALL;
 
 	if (p && p->known && (!p->leader || p->leader_epoch > pp->leader_epoch)) {
-		kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
-		            "the leadership moved while waiting for the high watermark");
+		if (all)
+			kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
+			            "the leadership moved while waiting for the high watermark");
+		else
+			kfk_pp_done(pp, KFK_ERR_NONE, NULL);
 		return;
 	}
 	if (p && p->known && p->leader_epoch == pp->leader_epoch &&
-	    kfk_produce_covered(KFK_ACKS_ALL, pp->last_offset, p->hw)) {
+	    kfk_produce_covered(pp->ps->acks, pp->last_offset, p->hw, p->isr_size)) {
 		kfk_pp_done(pp, KFK_ERR_NONE, NULL);
 		return;
 	}
 	if (pp->ps->timed_out || !pp->ps->req->conn) {
 		/* Over time, or nobody left to answer. */
-		kfk_pp_done(pp, KFK_ERR_REQUEST_TIMED_OUT,
-		            "timed out waiting for the high watermark");
+		if (all)
+			kfk_pp_done(pp, KFK_ERR_REQUEST_TIMED_OUT,
+			            "timed out waiting for the high watermark");
+		else
+			kfk_pp_done(pp, KFK_ERR_NONE, NULL);
 		return;
 	}
 	if (!p) {
-		kfk_pp_done(pp, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+		kfk_pp_done(pp, all ? KFK_ERR_UNKNOWN_SERVER_ERROR : KFK_ERR_NONE,
+		            all ? "out of memory" : NULL);
 		return;
 	}
 	pp->state = KFK_PP_WAIT_HW;
@@ -219,8 +236,7 @@ static void kfk_prod_expire(kfk_pstate_t *ps)
 	ps->pending++; /* respond once, after the loop */
 	for (int32_t i = 0; i < ps->npp; i++) {
 		if (ps->pps[i].state == KFK_PP_WAIT_HW)
-			kfk_pp_done(&ps->pps[i], KFK_ERR_REQUEST_TIMED_OUT,
-			            "timed out waiting for the high watermark");
+			kfk_pp_check_hw(&ps->pps[i]);
 	}
 	if (--ps->pending == 0)
 		kfk_prod_respond(ps);
@@ -261,7 +277,7 @@ static void kfk_pp_appended(void *arg, int err, const void *reply)
 	pp->log_append_time =
 	    rep->append->log_append_time_ms > 0 ? rep->append->log_append_time_ms : -1;
 	pp->log_start = rep->append->log_start_offset;
-	if (pp->ps->acks != KFK_ACKS_ALL)
+	if (pp->ps->acks == KFK_ACKS_NONE)
 		kfk_pp_done(pp, KFK_ERR_NONE, NULL);
 	else
 		kfk_pp_check_hw(pp);
@@ -495,8 +511,11 @@ void kfk_h_produce(kfk_req_t *req)
 		for (int32_t i = 0; i < ps->npp; i++)
 			kfk_pp_done(&ps->pps[i], acks_err, NULL);
 	} else {
-		if (ps->acks == KFK_ACKS_ALL) {
+		if (ps->acks != KFK_ACKS_NONE) {
 			int64_t ms = rq->timeout_ms > 0 ? rq->timeout_ms : 0;
+
+			if (ps->acks == KFK_ACKS_LEADER)
+				ms = KFK_ACKS1_WAIT_MS;
 			struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 			ps->timer = evtimer_new(req->srv->base, kfk_prod_timeout, ps);

@@ -73,10 +73,18 @@ int16_t kfk_produce_isr_check(int16_t acks, int32_t isr_size, int32_t min_isr);
 
 /* Whether a partition whose append ended at LAST_OFFSET may be
  * acknowledged under ACKS given the high watermark HW (exclusive: the
- * offset of the first record not yet committed). */
-static inline bool kfk_produce_covered(int16_t acks, int64_t last_offset, int64_t hw)
+ * offset of the first record not yet committed) and ISR_SIZE members in
+ * the ISR. acks=all needs HW past the append. acks=1 too while the leader
+ * is alone in the ISR: Kafka moves the high watermark before it answers
+ * then, so a ListOffsets or Fetch sent after the answer sees the records
+ * (here the high watermark is the replicator's, one hop later); with
+ * followers in the ISR Kafka answers before they fetch, and so does this. */
+static inline bool kfk_produce_covered(int16_t acks, int64_t last_offset, int64_t hw,
+                                       int32_t isr_size)
 {
-	return acks != KFK_ACKS_ALL || hw > last_offset;
+	if (acks == KFK_ACKS_ALL)
+		return hw > last_offset;
+	return acks != KFK_ACKS_LEADER || isr_size > 1 || hw > last_offset;
 }
 
 #endif

@@ -736,6 +736,47 @@ class RawProtocol(NodeTestCase):
         finally:
             c.close()
 
+    def test_acks1_seen_by_the_next_read(self):
+        """acks=1 on a partition whose leader is alone in the ISR: once the
+        answer is in, the records are there for every reader, as in Kafka
+        (which moves the high watermark before it answers): a ListOffsets
+        sent right after it on another connection names the new end, a
+        Fetch of that offset returns it, and kafka-python's end_offsets
+        agrees after each send().get()."""
+        node = self.node().start()
+        name = topic_name('acks1')
+        create_topic(node, name, 1)
+        prod_c = kproto.Conn('127.0.0.1', node.kafka_port)
+        read_c = kproto.Conn('127.0.0.1', node.kafka_port)
+        stale = []
+        try:
+            for i in range(300):
+                res = kproto.parse_produce(prod_c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                    7, 1, 30000, [(0, kproto.record_batch([(None, b'v%d' % i, [])]))],
+                    topic=name)), 7)
+                self.assertEqual(res[(name, 0)], (0, i))
+                lo = kproto.parse_list_offsets_v1(read_c.call(
+                    kproto.LIST_OFFSETS, 1, kproto.list_offsets_body(name, 0, -1)))
+                if lo[(name, 0)][0] != 0 or lo[(name, 0)][2] != i + 1:
+                    stale.append((i, lo[(name, 0)]))
+            parts = kproto.parse_fetch_v4(read_c.call(
+                kproto.FETCH, 4, kproto.fetch_body(name, 0, 299)))
+        finally:
+            prod_c.close()
+            read_c.close()
+        self.assertEqual(stale, [], 'ListOffsets after an acks=1 answer missed its records')
+        self.assertEqual(parts[(name, 0)][1], 300, 'the high watermark a Fetch names')
+        prod = producer(node, acks=1)
+        cons = consumer(node)
+        try:
+            tp = TopicPartition(name, 0)
+            for i in range(20):
+                prod.send(name, b'kp%d' % i, partition=0).get(timeout=30)
+                self.assertEqual(cons.end_offsets([tp])[tp], 301 + i)
+        finally:
+            prod.close()
+            cons.close()
+
     def test_fetch_and_produce_errors(self):
         node = self.node().start()
         name = topic_name('errs')

@@ -315,12 +315,17 @@ START_TEST(test_acks_rules)
 	ck_assert_int_eq(kfk_produce_isr_check(KFK_ACKS_ALL, 2, 2), KFK_ERR_NONE);
 	ck_assert_int_eq(kfk_produce_isr_check(KFK_ACKS_LEADER, 1, 2), KFK_ERR_NONE);
 
-	/* acks=1 answers after the append whatever the high watermark. */
-	ck_assert(kfk_produce_covered(KFK_ACKS_LEADER, 10, 0));
+	/* acks=1 answers after the append once the high watermark covers it
+	 * while the leader is alone in the ISR, whatever it is with followers. */
+	ck_assert(!kfk_produce_covered(KFK_ACKS_LEADER, 10, 10, 1));
+	ck_assert(kfk_produce_covered(KFK_ACKS_LEADER, 10, 11, 1));
+	ck_assert(kfk_produce_covered(KFK_ACKS_LEADER, 10, 0, 2));
+	ck_assert(kfk_produce_covered(KFK_ACKS_NONE, 10, 0, 1));
 	/* acks=all needs the high watermark past the last offset. */
-	ck_assert(!kfk_produce_covered(KFK_ACKS_ALL, 10, 10));
-	ck_assert(kfk_produce_covered(KFK_ACKS_ALL, 10, 11));
-	ck_assert(!kfk_produce_covered(KFK_ACKS_ALL, 0, -1));
+	ck_assert(!kfk_produce_covered(KFK_ACKS_ALL, 10, 10, 1));
+	ck_assert(!kfk_produce_covered(KFK_ACKS_ALL, 10, 10, 3));
+	ck_assert(kfk_produce_covered(KFK_ACKS_ALL, 10, 11, 3));
+	ck_assert(!kfk_produce_covered(KFK_ACKS_ALL, 0, -1, 1));
 }
 END_TEST
 
