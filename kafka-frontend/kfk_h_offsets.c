@@ -11,7 +11,9 @@
  * returns the first record at or after it, exactly for uncompressed batches
  * and as the batch's first offset for compressed ones. Nothing beyond the
  * high watermark is ever returned. v0 answers with a one-element
- * old_style_offsets array.
+ * old_style_offsets array. A partition led here that the replicator has
+ * not described yet (the first request touching it) is waited for, at
+ * most KFK_AWAIT_KNOWN_MS, then NOT_LEADER_OR_FOLLOWER.
  * OffsetForLeaderEpoch (KIP-101/320: a consumer checks after a leader
  * change that the log it read from was not truncated) is answered by the
  * partition's leader with kfk_epoch_core's rules, finding where an older
@@ -146,10 +148,14 @@ static int kfk_lo_max_ts(kfk_srv_t *s, kfk_part_t *p, kfk_lo_result_t *res)
 }
 
 /* The partition PARTITION of T as led here by the epoch CURRENT the client
- * names (-1: any); NULL with *ERR set when it is not. */
-static kfk_part_t *kfk_led_part(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition,
-                                int32_t current, int16_t *err)
+ * names (-1: any); NULL with *ERR set when it is not. One the replicator
+ * has not described yet makes REQ wait to run HANDLER again (bounded,
+ * kfk_req_await_part) and is NOT_LEADER_OR_FOLLOWER in this run. */
+static kfk_part_t *kfk_led_part(kfk_req_t *req, void (*handler)(kfk_req_t *req),
+                                const kfk_topic_t *t, int32_t partition, int32_t current,
+                                int16_t *err)
 {
+	kfk_srv_t *s = req->srv;
 	const kfk_pmeta_t *pm;
 	kfk_part_t *p;
 
@@ -169,22 +175,24 @@ static kfk_part_t *kfk_led_part(kfk_srv_t *s, const kfk_topic_t *t, int32_t part
 	}
 	p = kfk_part_use(s, t, partition);
 	if (!p || !p->known) {
+		(void)kfk_req_await_part(req, p, handler);
 		*err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 		return NULL;
 	}
 	return p;
 }
 
-static void kfk_lo_partition(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition, int32_t epoch,
+static void kfk_lo_partition(kfk_req_t *req, const kfk_topic_t *t, int32_t partition, int32_t epoch,
                              int64_t ts, kfk_lo_result_t *res)
 {
+	kfk_srv_t *s = req->srv;
 	kfk_part_t *p;
 	int r = 0;
 
 	res->offset = res->timestamp = -1;
 	res->leader_epoch = -1;
 	res->err = KFK_ERR_NONE;
-	p = kfk_led_part(s, t, partition, epoch, &res->err);
+	p = kfk_led_part(req, kfk_h_list_offsets, t, partition, epoch, &res->err);
 	if (!p)
 		return;
 	if (ts == KFK_TS_LATEST || ts == KFK_TS_EARLIEST) {
@@ -238,7 +246,7 @@ void kfk_h_list_offsets(kfk_req_t *req)
 			    &ot->partitions.items[i];
 			kfk_lo_result_t res;
 
-			kfk_lo_partition(s, topic, ip->partition_index, ip->current_leader_epoch,
+			kfk_lo_partition(req, topic, ip->partition_index, ip->current_leader_epoch,
 			                 ip->timestamp, &res);
 			kfk_list_offsets_response_list_offsets_partition_response_init(op);
 			op->partition_index = ip->partition_index;
@@ -256,6 +264,8 @@ void kfk_h_list_offsets(kfk_req_t *req)
 			}
 		}
 	}
+	if (kfk_req_awaiting(req))
+		return;
 	kfk_req_respond(req, &resp);
 	return;
 oom:
@@ -265,10 +275,11 @@ oom:
 /* ---- OffsetForLeaderEpoch ---- */
 
 static void
-kfk_ole_partition(kfk_srv_t *s, const kfk_topic_t *t,
+kfk_ole_partition(kfk_req_t *req, const kfk_topic_t *t,
                   const kfk_offset_for_leader_epoch_request_offset_for_leader_partition_t *in,
                   kfk_offset_for_leader_epoch_response_epoch_end_offset_t *out)
 {
+	kfk_srv_t *s = req->srv;
 	kfk_epoch_end_t a = {-1, -1};
 	int64_t leo, end = -1, base, last;
 	int32_t prev = -1;
@@ -277,7 +288,8 @@ kfk_ole_partition(kfk_srv_t *s, const kfk_topic_t *t,
 
 	out->partition = in->partition;
 	out->error_code = KFK_ERR_NONE;
-	p = kfk_led_part(s, t, in->partition, in->current_leader_epoch, &out->error_code);
+	p = kfk_led_part(req, kfk_h_offset_for_leader_epoch, t, in->partition,
+	                 in->current_leader_epoch, &out->error_code);
 	if (!p)
 		return;
 	leo = CK_MAX(p->leo, p->hw);
@@ -334,10 +346,12 @@ void kfk_h_offset_for_leader_epoch(kfk_req_t *req)
 		for (int32_t k = 0; k < it->partitions.count; k++) {
 			kfk_offset_for_leader_epoch_response_epoch_end_offset_init(
 			    &ot->partitions.items[k]);
-			kfk_ole_partition(s, topic, &it->partitions.items[k],
+			kfk_ole_partition(req, topic, &it->partitions.items[k],
 			                  &ot->partitions.items[k]);
 		}
 	}
+	if (kfk_req_awaiting(req))
+		return;
 	kfk_req_respond(req, &resp);
 	return;
 oom:

@@ -5,7 +5,9 @@
  * fetches, acks=all produces) woken when that state changes.
  *
  * Owned by kafka-frontend. The replicator owns the high watermark; this is
- * the last value it pushed. A PartitionState marked deleted drops the
+ * the last value it pushed. A request answered at once that touches a
+ * partition not described yet waits for its description (kfk_req_await_part,
+ * bounded). A PartitionState marked deleted drops the
  * segment cache (the topic is gone; a new topic of the same name starts
  * afresh). Segments are listed lazily and re-listed when a lookup misses or
  * a file vanished (retention); at most KFK_PART_SEGS_OPEN are open per
@@ -18,6 +20,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "ck_err.h"
 #include "ck_hash.h"
@@ -150,6 +154,88 @@ void kfk_part_segments_reset(kfk_part_t *p)
 	p->bases = NULL;
 	p->nbases = 0;
 	p->bases_valid = false;
+}
+
+/* ---- requests waiting for a partition's first description ---- */
+
+struct kfk_await {
+	kfk_waiter_t w; /* first member: the waiter callback finds the wait */
+	kfk_req_t *req;
+	void (*handler)(kfk_req_t *req);
+	struct event *timer;
+	bool expired;
+};
+
+/* Runs the handler again; the wait may be freed by it (the request
+ * answered), so nothing of it is touched afterwards. */
+static void kfk_await_rerun(struct kfk_await *a)
+{
+	kfk_waiter_del(&a->w);
+	a->handler(a->req);
+}
+
+static void kfk_await_woken(kfk_waiter_t *w)
+{
+	kfk_await_rerun((struct kfk_await *)w);
+}
+
+static void kfk_await_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct kfk_await *a = arg;
+
+	(void)fd;
+	(void)what;
+	a->expired = true;
+	kfk_await_rerun(a);
+}
+
+bool kfk_req_await_part(kfk_req_t *req, kfk_part_t *p, void (*handler)(kfk_req_t *req))
+{
+	struct kfk_await *a = req->await;
+
+	if (!p || p->known || !req->conn)
+		return false;
+	if (a && a->expired)
+		return false;
+	if (a && a->w.part)
+		return true; /* this run waits already (for another partition) */
+	if (!a) {
+		struct timeval tv = {KFK_AWAIT_KNOWN_MS / 1000, (KFK_AWAIT_KNOWN_MS % 1000) * 1000};
+
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return false;
+		a->req = req;
+		a->w.fn = kfk_await_woken;
+		a->timer = evtimer_new(req->srv->base, kfk_await_timeout, a);
+		if (!a->timer || evtimer_add(a->timer, &tv) < 0) {
+			if (a->timer)
+				event_free(a->timer);
+			free(a);
+			return false;
+		}
+		req->await = a;
+	}
+	a->handler = handler;
+	kfk_waiter_add(p, &a->w);
+	return true;
+}
+
+bool kfk_req_awaiting(const kfk_req_t *req)
+{
+	return req->await && req->await->w.part;
+}
+
+void kfk_req_await_free(kfk_req_t *req)
+{
+	struct kfk_await *a = req->await;
+
+	if (!a)
+		return;
+	kfk_waiter_del(&a->w);
+	event_free(a->timer);
+	free(a);
+	req->await = NULL;
 }
 
 void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st)

@@ -65,6 +65,7 @@ void kfk_req_free(kfk_req_t *req)
 {
 	if (req->hstate_free)
 		req->hstate_free(req);
+	kfk_req_await_free(req);
 	kfk_req_pieces_free(req);
 	kfk_arena_free(&req->arena);
 	free(req->frame);

@@ -120,6 +120,7 @@ struct kfk_req {
 	/* kfk_req_at_head: runs once every earlier request of the connection
 	 * is answered. */
 	void (*at_head)(kfk_req_t *req);
+	struct kfk_await *await; /* kfk_req_await_part */
 };
 
 /* Whether REQ must wait for the requests read before it on its connection
@@ -338,6 +339,21 @@ kfk_part_t *kfk_part_use(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition);
 /* Registers W (W->fn set) on P; a registered waiter is first removed. */
 void kfk_waiter_add(kfk_part_t *p, kfk_waiter_t *w);
 void kfk_waiter_del(kfk_waiter_t *w);
+/* For handlers that answer at once (ListOffsets, OffsetForLeaderEpoch):
+ * P, led here by the metadata, has no description from the replicator yet
+ * (the first request touching it on this node; kfk_part_use asked for
+ * one). Then REQ waits for it, at most KFK_AWAIT_KNOWN_MS counted from its
+ * first wait, and HANDLER(REQ) runs again from the start; true is returned
+ * and the handler must not answer in this run (kfk_req_awaiting). False
+ * when P is described, the time is over, or nobody is left to answer: the
+ * handler answers (NOT_LEADER_OR_FOLLOWER for a partition still unknown, a
+ * retriable error). Fetch waits its own way. */
+#define KFK_AWAIT_KNOWN_MS 3000
+bool kfk_req_await_part(kfk_req_t *req, kfk_part_t *p, void (*handler)(kfk_req_t *req));
+/* Whether this run of REQ's handler registered a wait. */
+bool kfk_req_awaiting(const kfk_req_t *req);
+/* Drops the wait of REQ (kfk_req_free). */
+void kfk_req_await_free(kfk_req_t *req);
 /* Applies a replicator PartitionState push and wakes P's waiters. */
 void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st);
 /* Frees every partition (shutdown). States are kept while the replicator

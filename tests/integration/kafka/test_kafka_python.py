@@ -777,6 +777,40 @@ class RawProtocol(NodeTestCase):
             prod.close()
             cons.close()
 
+    def test_offsets_asked_right_after_create(self):
+        """ListOffsets and OffsetForLeaderEpoch sent right after CreateTopics
+        answers, on the same connection: the node may not have the new
+        partitions' state from its replicator yet; it waits for it instead
+        of answering NOT_LEADER_OR_FOLLOWER, so a client that does not
+        retry gets offset 0."""
+        node = self.node().start()
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+        errors = []
+        try:
+            for i in range(30):
+                name = topic_name('fresh%d' % i)
+                created = kproto.parse_create_topics_v1(c.call(
+                    kproto.CREATE_TOPICS, 1, kproto.create_topics_body([(name, 2, 1)])))
+                self.assertEqual(created, {name: 0})
+                for part in (1, 0):
+                    for ts in (-1, -2):
+                        lo = kproto.parse_list_offsets_v1(c.call(
+                            kproto.LIST_OFFSETS, 1, kproto.list_offsets_body(name, part, ts)))
+                        if lo[(name, part)] != (0, -1, 0):
+                            errors.append(('ListOffsets', name, part, ts, lo[(name, part)]))
+                name = topic_name('fresh-ole%d' % i)
+                created = kproto.parse_create_topics_v1(c.call(
+                    kproto.CREATE_TOPICS, 1, kproto.create_topics_body([(name, 1, 1)])))
+                self.assertEqual(created, {name: 0})
+                ole = kproto.parse_offset_for_leader_epoch(c.call(
+                    kproto.OFFSET_FOR_LEADER_EPOCH, 2,
+                    kproto.offset_for_leader_epoch_body(2, [(name, [(0, -1, 0)])])), 2)
+                if ole[(name, 0)] != (0, 0, 0):
+                    errors.append(('OffsetForLeaderEpoch', name, ole[(name, 0)]))
+        finally:
+            c.close()
+        self.assertEqual(errors, [])
+
     def test_fetch_and_produce_errors(self):
         node = self.node().start()
         name = topic_name('errs')
