@@ -15,7 +15,8 @@
  * partition led elsewhere NOT_LEADER_OR_FOLLOWER, an unknown one
  * UNKNOWN_TOPIC_OR_PARTITION, one of a topic whose cleanup.policy lacks
  * "delete" POLICY_VIOLATION; an offset below the current start changes
- * nothing and answers the start.
+ * nothing and answers the start. A partition led here without state from
+ * the replicator yet is waited for first (kfk_req_await_part).
  * The calls to walwriter run in parallel; the request answers once all
  * came back and waited (walwriter answers every call, or the connection
  * drop fails them), so a client that went away meanwhile only frees it
@@ -234,13 +235,46 @@ static void kfk_dr_start(kfk_dr_state_t *st, kfk_dr_part_t *dp, const kfk_topic_
 	st->pending++;
 }
 
+/* Whether REQ names a partition led here that the replicator has not
+ * described yet (the first request touching it, e.g. right after its
+ * creation): then it waits for that first and runs again
+ * (kfk_req_await_part). */
+static bool kfk_dr_await(kfk_req_t *req)
+{
+	const kfk_delete_records_request_t *rq = req->body;
+	kfk_srv_t *s = req->srv;
+
+	kfk_meta_refresh(s);
+	for (int32_t t = 0; t < rq->topics.count; t++) {
+		const kfk_delete_records_request_delete_records_topic_t *it = &rq->topics.items[t];
+		kfk_topic_t *topic = NULL;
+
+		if (kfk_meta_topic(s, it->name, &topic) <= 0 || !topic)
+			continue;
+		for (int32_t i = 0; i < it->partitions.count; i++) {
+			int32_t part = it->partitions.items[i].partition_index;
+
+			if (part < 0 || part >= topic->npart ||
+			    topic->parts[part].leader != s->cfg->node_id)
+				continue;
+			if (kfk_req_await_part(req, kfk_part_use(s, topic, part),
+			                       kfk_h_delete_records))
+				return true;
+		}
+	}
+	return false;
+}
+
 void kfk_h_delete_records(kfk_req_t *req)
 {
 	const kfk_delete_records_request_t *rq = req->body;
 	kfk_srv_t *s = req->srv;
-	kfk_dr_state_t *st = calloc(1, sizeof(*st));
+	kfk_dr_state_t *st;
 	int32_t n = 0, k = 0;
 
+	if (kfk_dr_await(req))
+		return;
+	st = calloc(1, sizeof(*st));
 	if (!st)
 		goto oom;
 	req->hstate = st;

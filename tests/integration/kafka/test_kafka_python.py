@@ -778,7 +778,7 @@ class RawProtocol(NodeTestCase):
             cons.close()
 
     def test_offsets_asked_right_after_create(self):
-        """ListOffsets and OffsetForLeaderEpoch sent right after CreateTopics
+        """ListOffsets, OffsetForLeaderEpoch and DeleteRecords sent right after CreateTopics
         answers, on the same connection: the node may not have the new
         partitions' state from its replicator yet; it waits for it instead
         of answering NOT_LEADER_OR_FOLLOWER, so a client that does not
@@ -807,6 +807,14 @@ class RawProtocol(NodeTestCase):
                     kproto.offset_for_leader_epoch_body(2, [(name, [(0, -1, 0)])])), 2)
                 if ole[(name, 0)] != (0, 0, 0):
                     errors.append(('OffsetForLeaderEpoch', name, ole[(name, 0)]))
+                name = topic_name('fresh-dr%d' % i)
+                created = kproto.parse_create_topics_v1(c.call(
+                    kproto.CREATE_TOPICS, 1, kproto.create_topics_body([(name, 1, 1)])))
+                self.assertEqual(created, {name: 0})
+                dr = kproto.parse_delete_records(c.call(
+                    kproto.DELETE_RECORDS, 0, kproto.delete_records_body(name, {0: -1})))
+                if dr != {0: (0, 0)}:
+                    errors.append(('DeleteRecords', name, dr))
         finally:
             c.close()
         self.assertEqual(errors, [])
