@@ -85,18 +85,33 @@ else
 			fuzz_built=
 			tail -30 "$fuzz.setup.log" "$fuzz.ninja.log" 2>/dev/null
 		fi
-		for target in fuzz_kfk_request fuzz_records fuzz_raft fuzz_apply fuzz_group \
-			fuzz_pids fuzz_repl fuzz_topic_cfg; do
-			echo "=== fuzzing: $target ($fuzz, ${FUZZ_SECS:-30} s) ==="
-			if [ -n "$fuzz_built" ] &&
-				tests/fuzz/run.sh "$fuzz" "${FUZZ_SECS:-30}" "$target" \
-					>"$fuzz.$target.log" 2>&1; then
-				tail -3 "$fuzz.$target.log"
-				logs+=("EXTRA:$target:OK")
-			else
-				tail -30 "$fuzz.$target.log" 2>/dev/null
-				logs+=("EXTRA:$target:FAIL")
-			fi
+		# Two at a time (each fuzzer is one process on one core); results
+		# are reported in the listed order.
+		fuzz_targets=(fuzz_kfk_request fuzz_records fuzz_raft fuzz_apply fuzz_group
+			fuzz_pids fuzz_repl fuzz_topic_cfg)
+		for ((i = 0; i < ${#fuzz_targets[@]}; i += 2)); do
+			pair=("${fuzz_targets[@]:i:2}")
+			fpids=()
+			for target in "${pair[@]}"; do
+				if [ -n "$fuzz_built" ]; then
+					FUZZ_NO_BUILD=1 tests/fuzz/run.sh "$fuzz" "${FUZZ_SECS:-30}" "$target" \
+						>"$fuzz.$target.log" 2>&1 &
+					fpids+=($!)
+				else
+					fpids+=("")
+				fi
+			done
+			for j in "${!pair[@]}"; do
+				target=${pair[$j]}
+				echo "=== fuzzing: $target ($fuzz, ${FUZZ_SECS:-30} s) ==="
+				if [ -n "${fpids[$j]}" ] && wait "${fpids[$j]}"; then
+					tail -3 "$fuzz.$target.log"
+					logs+=("EXTRA:$target:OK")
+				else
+					tail -30 "$fuzz.$target.log" 2>/dev/null
+					logs+=("EXTRA:$target:FAIL")
+				fi
+			done
 		done
 	fi
 fi

@@ -46,7 +46,8 @@ if [ ! -x "$exe" ]; then
 	echo "run.sh: $exe missing; configure with: CC=clang meson setup BUILD -Dfuzz=true" >&2
 	exit 2
 fi
-ninja -C "$build" "tests/fuzz/$target" >/dev/null
+# FUZZ_NO_BUILD=1: the caller built it (two ninjas must not share a build dir).
+[ "${FUZZ_NO_BUILD:-}" = 1 ] || ninja -C "$build" "tests/fuzz/$target" >/dev/null
 
 work=$(mktemp -d /tmp/kfk-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
