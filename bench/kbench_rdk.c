@@ -56,7 +56,8 @@ rd_kafka_t *kb_rdk_producer_new(const char *prog, const char *const (*kv)[2], kb
 	return kb_rdk_client_new(prog, RD_KAFKA_PRODUCER, conf);
 }
 
-rd_kafka_t *kb_rdk_consumer_new(const char *prog, const char *brokers, const char *group)
+rd_kafka_t *kb_rdk_consumer_new(const char *prog, const char *brokers, const char *group,
+                                const char *const (*extra)[2])
 {
 	const char *const kv[][2] = {{"bootstrap.servers", brokers},
 	                             {"group.id", group},
@@ -66,7 +67,8 @@ rd_kafka_t *kb_rdk_consumer_new(const char *prog, const char *brokers, const cha
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
 
-	if (kb_rdk_conf_set(conf, prog, kv) < 0) {
+	if (kb_rdk_conf_set(conf, prog, kv) < 0 ||
+	    (extra && kb_rdk_conf_set(conf, prog, extra) < 0)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}

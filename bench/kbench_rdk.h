@@ -40,11 +40,13 @@ rd_kafka_t *kb_rdk_producer_new(const char *prog, const char *const (*kv)[2], kb
 /*
  * A consumer of BROKERS in group GROUP that commits nothing and reports the
  * end of each partition (RD_KAFKA_RESP_ERR__PARTITION_EOF), already
- * redirected so that rd_kafka_consumer_poll() serves it. Close it with
+ * redirected so that rd_kafka_consumer_poll() serves it; EXTRA (NULL or a
+ * list as kb_rdk_conf_set takes) is set after those. Close it with
  * rd_kafka_consumer_close() and rd_kafka_destroy(). Returns NULL after
  * printing why.
  */
-rd_kafka_t *kb_rdk_consumer_new(const char *prog, const char *brokers, const char *group);
+rd_kafka_t *kb_rdk_consumer_new(const char *prog, const char *brokers, const char *group,
+                                const char *const (*extra)[2]);
 
 /*
  * Creates TOPIC with PARTITIONS partitions and replication factor 1 through

@@ -198,7 +198,7 @@ static void e2e_consume_one(const rd_kafka_message_t *m, long count, e2e_consume
  * back, or nothing new arrived for idle_s after every partition hit EOF. */
 static int e2e_consume(const e2e_opts_t *o, long want, e2e_consumed_t *c)
 {
-	rd_kafka_t *rk = kb_rdk_consumer_new(E2E_PROG, o->brokers, "chronik-rdk-e2e");
+	rd_kafka_t *rk = kb_rdk_consumer_new(E2E_PROG, o->brokers, "chronik-rdk-e2e", NULL);
 	double t0 = e2e_now(), last_new;
 	int np, eofs = 0, r = -EIO;
 	bool *eof = NULL;
