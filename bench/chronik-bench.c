@@ -358,8 +358,8 @@ static int kb_produce(const kb_opts_t *o)
 	if (o->duration_s)
 		end_us = t0 + (uint64_t)(o->duration_s * 1e6);
 	/* One clock read per message: it stamps the message and serves the
-	 * duration and report checks (the clock was a fifth of this loop's CPU
-	 * when each read its own). */
+	 * duration and report checks (three reads per message were about 12 %
+	 * of the client's CPU in a profile, BENCHMARKS.md). */
 	for (;;) {
 		uint64_t now = kb_now_us();
 

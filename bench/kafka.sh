@@ -471,7 +471,7 @@ report_produce() {
 	[ -n "${R[kcat.skip]:-}" ] || printf "$row" "consume (kcat)" "$(k "$(get kcat msg_per_s)")" \
 		"$(get kcat mbps)" - - - - - - "$(get kcat msgs)" -
 	echo "(consume: ${R[consume.topic]:-the first topic} from the beginning to its end, one consumer;" \
-		"chronik-bench: librdkafka defaults, rate from the first to the last message;"
+		"chronik-bench: queued.min.messages=1000000, batches of 1,024, rate from the first to the last message;"
 	echo " kcat: -X queued.min.messages=1000000, rate over its whole run)"
 }
 
