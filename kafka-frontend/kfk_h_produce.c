@@ -180,6 +180,21 @@ static void kfk_pp_done(kfk_pp_t *pp, int16_t err, const char *msg)
 		kfk_prod_respond(ps);
 }
 
+static void kfk_prod_timeout(evutil_socket_t fd, short what, void *arg);
+
+/* Arms the request's timer for MS milliseconds. Returns 0 or -1. */
+static int kfk_prod_arm(kfk_pstate_t *ps, int64_t ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	ps->timer = evtimer_new(ps->req->srv->base, kfk_prod_timeout, ps);
+	if (ps->timer && evtimer_add(ps->timer, &tv) < 0) {
+		event_free(ps->timer);
+		ps->timer = NULL;
+	}
+	return ps->timer ? 0 : -1;
+}
+
 /* acks=all: done when the high watermark of the leadership the append
  * was made under covers it. Once this node follows (or leads at a later
  * epoch) the offsets may hold other records (a leader cut off from the
@@ -219,6 +234,10 @@ static void kfk_pp_check_hw(kfk_pp_t *pp)
 	if (!p) {
 		kfk_pp_done(pp, all ? KFK_ERR_UNKNOWN_SERVER_ERROR : KFK_ERR_NONE,
 		            all ? "out of memory" : NULL);
+		return;
+	}
+	if (!all && !pp->ps->timer && kfk_prod_arm(pp->ps, KFK_ACKS1_WAIT_MS) < 0) {
+		kfk_pp_done(pp, KFK_ERR_NONE, NULL); /* no timer: do not wait */
 		return;
 	}
 	pp->state = KFK_PP_WAIT_HW;
@@ -511,17 +530,9 @@ void kfk_h_produce(kfk_req_t *req)
 		for (int32_t i = 0; i < ps->npp; i++)
 			kfk_pp_done(&ps->pps[i], acks_err, NULL);
 	} else {
-		if (ps->acks != KFK_ACKS_NONE) {
-			int64_t ms = rq->timeout_ms > 0 ? rq->timeout_ms : 0;
-
-			if (ps->acks == KFK_ACKS_LEADER)
-				ms = KFK_ACKS1_WAIT_MS;
-			struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-
-			ps->timer = evtimer_new(req->srv->base, kfk_prod_timeout, ps);
-			if (ps->timer)
-				(void)evtimer_add(ps->timer, &tv);
-		}
+		/* acks=1 arms its timer only if a partition waits for the HW. */
+		if (ps->acks == KFK_ACKS_ALL)
+			(void)kfk_prod_arm(ps, rq->timeout_ms > 0 ? rq->timeout_ms : 0);
 		kfk_meta_refresh(req->srv);
 		for (int32_t t = 0; t < rq->topic_data.count; t++)
 			kfk_ptopic_dispatch(&ps->topics[t]);

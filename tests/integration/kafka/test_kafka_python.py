@@ -11,6 +11,7 @@ taking effect, Metadata answers of 20,000 partitions, and 1,000 idle
 connections. Each case starts its own node.
 """
 import os
+import signal
 import socket
 import sys
 import threading
@@ -776,6 +777,45 @@ class RawProtocol(NodeTestCase):
         finally:
             prod.close()
             cons.close()
+
+    def test_acks1_answered_while_the_hw_stalls(self):
+        """With the high watermark stalled (the node's replicator SIGSTOPped),
+        acks=1 still answers, with its offset, after at most about a second
+        (the append is durable; acks=1 promises no more), and acks=all
+        answers REQUEST_TIMED_OUT after its own timeout_ms; once the
+        replicator runs again every record is readable and the next
+        acks=1 answer is prompt."""
+        node = self.node().start()
+        name = topic_name('acks1stall')
+        create_topic(node, name, 1)
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+
+        def produce(i, acks, timeout_ms=30000):
+            t0 = time.monotonic()
+            res = kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, acks, timeout_ms, [(0, kproto.record_batch([(None, b'v%d' % i, [])]))],
+                topic=name)), 7)
+            return res[(name, 0)], time.monotonic() - t0
+        try:
+            self.assertEqual(produce(0, 1)[0], (0, 0))
+            rep = node.child('replicator')['pid']
+            os.kill(rep, signal.SIGSTOP)
+            try:
+                stalled = [produce(1, 1), produce(2, 1), produce(3, -1, 700)]
+            finally:
+                os.kill(rep, signal.SIGCONT)
+            self.assertEqual([r for r, _ in stalled], [(0, 1), (0, 2), (7, -1)],
+                             'acks=1 succeeds, acks=all times out (REQUEST_TIMED_OUT)')
+            for r, secs in stalled:
+                self.assertLess(secs, 10, 'an answer waited %.1f s' % secs)
+            self.assertGreater(stalled[2][1], 0.6, 'acks=all answered before its timeout')
+            latest = lambda: kproto.parse_list_offsets_v1(c.call(  # noqa: E731
+                kproto.LIST_OFFSETS, 1, kproto.list_offsets_body(name, 0, -1)))[(name, 0)]
+            wait_for(lambda: latest() == (0, -1, 4), 20, 'the high watermark past all four')
+            res, secs = produce(4, 1)
+            self.assertEqual(res, (0, 4))
+        finally:
+            c.close()
 
     def test_offsets_asked_right_after_create(self):
         """ListOffsets, OffsetForLeaderEpoch and DeleteRecords sent right after CreateTopics
