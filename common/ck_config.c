@@ -151,6 +151,7 @@ const char ck_config_default_toml[] =
     "request_timeout_ms = 30_000       # admin requests without a usable timeout\n"
     "max_inflight_requests = 256       # per connection, before reading pauses\n"
     "max_queued_response_bytes = 67_108_864  # per connection, before reading pauses\n"
+    "max_inflight_request_bytes = 16_777_216 # per connection: request bytes in flight\n"
     "queued_max_request_bytes = 536_870_912  # all connections' large requests in memory\n"
     "drain_timeout_ms = 5000           # on stop, answer requests in flight this long\n"
     "group_min_session_timeout_ms = 6000      # consumer group session timeouts allowed\n"
@@ -214,6 +215,7 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->kafka_request_timeout_ms = 30000;
 	cfg->kafka_max_inflight_requests = 256;
 	cfg->kafka_max_queued_response_bytes = 64 << 20;
+	cfg->kafka_max_inflight_request_bytes = (int64_t)16 << 20;
 	cfg->kafka_queued_max_request_bytes = (int64_t)512 << 20;
 	cfg->kafka_drain_timeout_ms = 5000;
 	cfg->kafka_group_min_session_ms = 6000;
@@ -317,6 +319,8 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
     CK_CFG_KEY("kafka", "max_inflight_requests", CK_CFG_I32, kafka_max_inflight_requests, 1, 65536),
     CK_CFG_KEY("kafka", "max_queued_response_bytes", CK_CFG_I32, kafka_max_queued_response_bytes,
                65536, INT32_MAX),
+    CK_CFG_KEY("kafka", "max_inflight_request_bytes", CK_CFG_I64, kafka_max_inflight_request_bytes,
+               65536, INT64_MAX),
     CK_CFG_KEY("kafka", "queued_max_request_bytes", CK_CFG_I64, kafka_queued_max_request_bytes,
                1024, INT64_MAX),
     CK_CFG_KEY("kafka", "drain_timeout_ms", CK_CFG_I32, kafka_drain_timeout_ms, 0, INT32_MAX),

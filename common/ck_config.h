@@ -155,6 +155,10 @@ typedef struct {
 						before reading pauses */
 	int32_t kafka_max_queued_response_bytes; /* max_queued_response_bytes (64 MiB): per
 						    connection, before reading pauses */
+	int64_t kafka_max_inflight_request_bytes; /* max_inflight_request_bytes (16 MiB): the
+	                                             bytes of one connection's requests in
+	                                             flight before reading pauses (one
+	                                             request always passes) */
 	int64_t kafka_queued_max_request_bytes;  /* queued_max_request_bytes (512 MiB): the
 	                                            bytes of requests over 64 KiB that all
 	                                            connections together may hold in memory

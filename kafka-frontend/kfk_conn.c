@@ -9,9 +9,9 @@
  *     buffer exists only while a frame is incomplete, growing with the
  *     bytes that actually arrive (a hostile size field costs nothing);
  *   - responses leave strictly in request order (kfk_respq.h);
- *   - reading pauses while [kafka] max_inflight_requests requests are
- *     queued or max_queued_response_bytes response bytes wait to be
- *     written;
+ *   - reading pauses while [kafka] max_inflight_requests requests, or
+ *     requests of max_inflight_request_bytes, are queued, or
+ *     max_queued_response_bytes response bytes wait to be written;
  *   - the frames over KFK_RX_CHUNK that all connections hold, being read
  *     or as requests not yet freed, add up to at most
  *     queued_max_request_bytes, or are a single frame: a frame admitted
@@ -85,6 +85,7 @@ struct kfk_conn {
 	kfk_conn_t *rx_wait_next;
 	uint64_t rx_start_ms; /* when its size field arrived */
 	kfk_respq_t q;
+	uint64_t q_bytes; /* the frames of the requests in q */
 	kfk_piece_t *out_head;
 	kfk_piece_t *out_tail;
 	uint64_t out_bytes;
@@ -119,6 +120,16 @@ kfk_srv_t *kfk_conn_srv(const kfk_conn_t *c)
 void kfk_conn_enqueue(kfk_conn_t *c, kfk_req_t *req)
 {
 	kfk_respq_push(&c->q, &req->q);
+	c->q_bytes += req->frame_len;
+}
+
+/* Whether C has as much in flight as it may: reading pauses. */
+static bool kfk_conn_full(const kfk_conn_t *c)
+{
+	const kfk_srv_t *s = c->srv;
+
+	return c->q.count >= s->set.pipeline_max || c->q_bytes >= s->set.in_bytes_max ||
+	       c->out_bytes >= s->set.out_bytes_max;
 }
 
 static void kfk_conn_unlink(kfk_conn_t *c)
@@ -304,8 +315,7 @@ static int kfk_conn_write_step(kfk_conn_t *c, const char **ret_what)
 
 static void kfk_conn_resume_reading(kfk_conn_t *c)
 {
-	if (c->read_paused && !c->srv->stopping && c->q.count < c->srv->set.pipeline_max &&
-	    c->out_bytes < c->srv->set.out_bytes_max) {
+	if (c->read_paused && !c->srv->stopping && !kfk_conn_full(c)) {
 		c->read_paused = false;
 		if (!c->rx_waiting)
 			(void)event_add(c->rev, NULL);
@@ -398,6 +408,7 @@ void kfk_conn_kick(kfk_conn_t *c)
 			req->pieces = req->pieces_tail = NULL;
 			any = true;
 		}
+		c->q_bytes -= req->frame_len;
 		req->conn = NULL;
 		kfk_req_free(req);
 	}
@@ -425,9 +436,7 @@ static void kfk_conn_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 {
 	kfk_conn_touch(c);
 	kfk_dispatch_frame(c, frame, len);
-	if (!c->dead &&
-	    (c->q.count >= c->srv->set.pipeline_max || c->out_bytes >= c->srv->set.out_bytes_max) &&
-	    !c->read_paused) {
+	if (!c->dead && kfk_conn_full(c) && !c->read_paused) {
 		c->read_paused = true;
 		(void)event_del(c->rev);
 	}

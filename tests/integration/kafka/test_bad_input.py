@@ -22,6 +22,7 @@ good producer had no failure and everything it was acknowledged is consumed.
 import gzip
 import os
 import select
+import signal
 import socket
 import struct
 import sys
@@ -588,6 +589,60 @@ def proc_kib(pid, field):
             if line.startswith(field + ':'):
                 return int(line.split()[1])
     raise AssertionError('no %s for pid %d' % (field, pid))
+
+
+class ConnectionRequestBytes(NodeTestCase):
+    """One producer that pipelines large requests faster than the disk
+    takes them: kafka-frontend reads a connection's requests only while
+    those in flight hold less than [kafka] max_inflight_request_bytes
+    (Kafka itself reads one request per connection at a time), so its
+    memory stays bounded; every request is still answered, in order."""
+
+    CAP = 4 << 20     # max_inflight_request_bytes here
+    BATCH = 900_000   # bytes of one record, one batch per request
+    REQS = 40         # about 36 MB pipelined on one connection
+
+    def test_pipelined_produce_bounded(self):
+        asan = os.environ.get('ASAN_OPTIONS', '')
+        n = self.node(env={'ASAN_OPTIONS': asan + (':' if asan else '')
+                           + 'quarantine_size_mb=0'},
+                      config_extra='[kafka]\nmax_inflight_request_bytes = %d\n'
+                      % self.CAP).start()
+        name = topic_name('inflight')
+        create_topic(n, name, 1)
+        c = kproto.Conn('127.0.0.1', n.kafka_port, timeout=90)
+        # One small produce first: the partition's log exists and is warm.
+        c.send_raw(kproto.request(kproto.PRODUCE, 7, 1, kproto.produce_body(
+            7, 1, 30000, [(0, kproto.record_batch([(None, b'first', [])]))], topic=name)))
+        self.assertEqual(kproto.parse_produce(c.recv_frame()[1], 7)[(name, 0)], (0, 0))
+        fe = n.child('kafka-frontend')['pid']
+        wal = n.child('walwriter')['pid']
+        value = os.urandom(self.BATCH)  # incompressible, like the records' frames
+        frames = b''.join(kproto.request(kproto.PRODUCE, 7, 100 + i, kproto.produce_body(
+            7, 1, 30000, [(0, kproto.record_batch([(None, value, [])]))], topic=name))
+            for i in range(self.REQS))
+        base = proc_kib(fe, 'VmRSS')
+        os.kill(wal, signal.SIGSTOP)
+        try:
+            sender = threading.Thread(target=c.send_raw, args=(frames,), daemon=True)
+            sender.start()
+            time.sleep(3)  # the frontend reads what it may, then stops
+            grew = (proc_kib(fe, 'VmRSS') - base) << 10
+        finally:
+            os.kill(wal, signal.SIGCONT)
+        sender.join(60)
+        self.assertFalse(sender.is_alive(), 'the requests were not all read')
+        got = [c.recv_frame() for _ in range(self.REQS)]
+        c.close()
+        self.assertEqual([corr for corr, _ in got], [100 + i for i in range(self.REQS)])
+        self.assertEqual([kproto.parse_produce(b, 7)[(name, 0)] for _, b in got],
+                         [(0, 1 + i) for i in range(self.REQS)])
+        # Held: the cap, the request that crossed it, its Append frames to
+        # walwriter, the read buffer; unbounded it would be every request
+        # (36 MB) and its Append frame (36 MB more).
+        self.assertLess(grew, 4 * self.CAP + (8 << 20),
+                        'kafka-frontend grew %d MiB while walwriter was stopped'
+                        % (grew >> 20))
 
 
 class RequestMemory(ExpectAll, NodeTestCase):
