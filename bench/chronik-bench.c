@@ -5,13 +5,20 @@
  *   chronik-bench produce --brokers H:P --topic T [--size 100]
  *       [--count N | --duration S] [--acks 0|1|all] [--linger-ms 5]
  *       [--batch-size B] [--compression none|gzip|snappy|lz4|zstd]
- *       [--inflight N] [--partitions P] [--idempotence] [--report-ms 1000]
+ *       [--inflight N] [--partitions P] [--idempotence] [--rate N]
+ *       [--report-ms 1000]
  *   chronik-bench consume --brokers H:P --topic T [--count N | --duration S]
  *       [--from beginning|end] [--report-ms 1000]
  *
  * Owned by bench/. It works against any Kafka broker. Produce latency is
  * the time from rd_kafka_producev() to the delivery report (so it includes
- * librdkafka's linger and the broker's acknowledgement); consume latency is
+ * librdkafka's linger and the broker's acknowledgement); with --rate N
+ * (messages a second, like kafka-producer-perf-test's --throughput) message
+ * i is due at start + i/N and its latency runs from that due time, so a
+ * client or broker that falls behind the rate shows it in the latency
+ * instead of hiding it (no coordinated omission). The first message is
+ * delivered before the clock starts (a warm-up: counted as a message, not in
+ * the latencies). Consume latency is
  * now minus the message's CreateTime (meaningful while a producer runs at
  * the same time on this host). Progress goes to stderr once per report
  * interval; the summary and one machine-readable `result ...` line go to
@@ -35,6 +42,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "ck_clock.h"
+#include "ck_err.h"
 #include "kbench_hist.h"
 #include "kbench_rdk.h"
 
@@ -55,6 +63,7 @@ typedef struct {
 	int inflight;   /* 0 = librdkafka's default */
 	int partitions; /* > 0: create the topic first */
 	bool idempotence; /* enable.idempotence (InitProducerId, sequences) */
+	long rate;        /* messages a second; 0 = as fast as possible */
 	bool from_end;
 	int report_ms;
 } kb_opts_t;
@@ -91,7 +100,8 @@ static void kb_usage(void)
 	        "usage: chronik-bench produce --brokers H:P --topic T [--size 100]\n"
 	        "           [--count N | --duration S] [--acks 0|1|all] [--linger-ms 5]\n"
 	        "           [--batch-size B] [--compression none|gzip|snappy|lz4|zstd]\n"
-	        "           [--inflight N] [--partitions P] [--idempotence] [--report-ms 1000]\n"
+	        "           [--inflight N] [--partitions P] [--idempotence] [--rate N]\n"
+	        "           [--report-ms 1000]\n"
 	        "       chronik-bench consume --brokers H:P --topic T [--count N | --duration S]\n"
 	        "           [--from beginning|end] [--report-ms 1000]\n");
 }
@@ -160,6 +170,10 @@ static int kb_opt_one(kb_opts_t *o, int ch, const char *arg)
 	case 'I':
 		o->idempotence = true;
 		break;
+	case 'R':
+		r = kb_opt_long(arg, 0, 100000000, &v);
+		o->rate = v;
+		break;
 	case 'f':
 		o->from_end = !strcmp(arg, "end");
 		r = o->from_end || !strcmp(arg, "beginning") ? 0 : -EINVAL;
@@ -193,6 +207,7 @@ static int kb_opts_parse(int argc, char **argv, kb_opts_t *o)
 	                                         {"report-ms", required_argument, NULL, 'r'},
 	                                         {"from", required_argument, NULL, 'f'},
 	                                         {"idempotence", no_argument, NULL, 'I'},
+	                                         {"rate", required_argument, NULL, 'R'},
 	                                         {NULL, 0, NULL, 0}};
 	int ch;
 
@@ -210,6 +225,8 @@ static int kb_opts_parse(int argc, char **argv, kb_opts_t *o)
 			return -EINVAL;
 	}
 	if (optind != argc || !o->brokers || !o->topic || (o->count && o->duration_s))
+		return -EINVAL;
+	if (o->rate && !o->produce)
 		return -EINVAL;
 	if (o->produce && !o->count && !o->duration_s)
 		o->count = 1000000;
@@ -299,7 +316,7 @@ static rd_kafka_t *kb_producer_new(const kb_opts_t *o, kb_stats_t *st)
 }
 
 /* Sends one message stamped NOW_US (its latency runs from there), waiting
- * while librdkafka's queue is full. */
+ * while librdkafka's queue is full (without --rate, the wait is not counted). */
 static int kb_send(rd_kafka_t *rk, const kb_opts_t *o, const char *payload, uint64_t now_us,
                    kb_stats_t *st)
 {
@@ -321,7 +338,8 @@ static int kb_send(rd_kafka_t *rk, const kb_opts_t *o, const char *payload, uint
 		rd_kafka_poll(rk, 1);
 		if (kb_stop)
 			return -EINTR;
-		now_us = kb_now_us(); /* the wait is not the broker's */
+		if (!o->rate)
+			now_us = kb_now_us(); /* the wait is not the broker's */
 	}
 }
 
@@ -333,6 +351,52 @@ static char *kb_payload_new(int size)
 	for (int i = 0; p && i < size; i++)
 		p[i] = (char)('A' + (i * 7 + i / 13) % 26);
 	return p;
+}
+
+/* With --rate: the due time of message I, which is its latency's start. */
+static uint64_t kb_due_us(const kb_opts_t *o, uint64_t t0, uint64_t i)
+{
+	return t0 + (uint64_t)((double)i * 1e6 / (double)o->rate);
+}
+
+/* With --rate: serves delivery reports until message SENT is due (the
+ * messages due meanwhile go out together, within a millisecond of their
+ * time; linger.ms batches them anyway). Returns the clock. */
+static uint64_t kb_pace(rd_kafka_t *rk, const kb_opts_t *o, uint64_t t0, uint64_t sent,
+                        uint64_t now)
+{
+	uint64_t due = kb_due_us(o, t0, sent);
+
+	while (now < due && !kb_stop) {
+		uint64_t wait_ms = (due - now + 999) / 1000;
+
+		rd_kafka_poll(rk, (int)CK_MIN(wait_ms, 100u));
+		now = kb_now_us();
+	}
+	return now;
+}
+
+/* The first message is sent and delivered before the clock starts: the
+ * connection, the topic's metadata and its leader are known by then, so the
+ * timed messages do not wait for them (a second or more right after
+ * --partitions created the topic). It counts as sent and delivered, but
+ * not in the latencies. */
+static int kb_warm_up(rd_kafka_t *rk, const kb_opts_t *o, const char *payload, kb_stats_t *st)
+{
+	if (kb_send(rk, o, payload, kb_now_us(), st) < 0)
+		return -EIO;
+	(void)rd_kafka_flush(rk, 60000);
+	if (st->done != 1) {
+		fprintf(stderr,
+		        "chronik-bench: produce: the warm-up message was not delivered: %s\n",
+		        st->failed ? st->last_error : "timed out");
+		return -EIO;
+	}
+	st->window_done = 0;
+	st->window_bytes = 0;
+	kb_hist_init(&st->all);
+	kb_hist_init(&st->window);
+	return 0;
 }
 
 static int kb_produce(const kb_opts_t *o)
@@ -351,9 +415,14 @@ static int kb_produce(const kb_opts_t *o)
 	if (!rk || (o->partitions &&
 	            kb_rdk_topic_create(rk, KB_PROG, o->topic, o->partitions, 60000, true) < 0))
 		goto out;
-	printf("chronik-bench produce: topic=%s size=%d acks=%s linger_ms=%d compression=%s%s%s\n",
+	printf("chronik-bench produce: topic=%s size=%d acks=%s linger_ms=%d compression=%s%s%s",
 	       o->topic, o->size, o->acks, o->linger_ms, o->compression,
 	       o->inflight ? " inflight set" : "", o->idempotence ? " idempotence" : "");
+	if (o->rate)
+		printf(" rate=%ld", o->rate);
+	printf("\n");
+	if (kb_warm_up(rk, o, payload, st) < 0)
+		goto out;
 	t0 = last_report = kb_now_us();
 	if (o->duration_s)
 		end_us = t0 + (uint64_t)(o->duration_s * 1e6);
@@ -363,13 +432,15 @@ static int kb_produce(const kb_opts_t *o)
 	for (;;) {
 		uint64_t now = kb_now_us();
 
+		if (o->rate)
+			now = kb_pace(rk, o, t0, st->sent, now);
 		if (kb_stop || (o->count ? st->sent >= (uint64_t)o->count : now >= end_us))
 			break;
 		if (now - last_report >= (uint64_t)o->report_ms * 1000u) {
 			kb_report_window("delivered", st, now - last_report);
 			last_report = now;
 		}
-		if (kb_send(rk, o, payload, now, st) < 0)
+		if (kb_send(rk, o, payload, o->rate ? kb_due_us(o, t0, st->sent) : now, st) < 0)
 			break;
 		if ((st->sent & 1023) == 0)
 			rd_kafka_poll(rk, 0);

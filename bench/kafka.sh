@@ -14,6 +14,11 @@
 #      acks=all: msg/s, MB/s, latency p50/p95/p99/p99.9; meanwhile the VmRSS
 #      of every node process is sampled, their VmHWM reset before and read
 #      after the run (/proc/PID/clear_refs), and their CPU time recorded
+#   3b. with BENCH_KAFKA_RATE_PCT (50) > 0: one more produce run, with the last
+#      acks mode, paced at that share of the slowest full-speed rate above
+#      (chronik-bench --rate: each message's latency runs from its due time),
+#      so the latencies are the broker's at a load it keeps up with rather
+#      than the client's queue at saturation
 #   4. chronik-bench consume of the acks=1 topic from its beginning to its
 #      end (the count must equal what was delivered), and the same with kcat
 #      and queued.min.messages=1000000: librdkafka 2.0's default (100,000)
@@ -33,7 +38,9 @@
 # default BENCH_SEQ_MB, else 1024); BENCH_KAFKA_PARTITIONS (1);
 # BENCH_KAFKA_SIZE (100); BENCH_KAFKA_LINGER_MS (5); BENCH_KAFKA_ACKS
 # ("1 all"); BENCH_KAFKA_CONNS (1000; 0 skips); BENCH_KAFKA_SETTLE_SECS (2);
-# BENCH_KAFKA_SAMPLE_MS (200); BENCH_KAFKA_PERF (DIR: profile; default off);
+# BENCH_KAFKA_SAMPLE_MS (200); BENCH_KAFKA_RATE_PCT (50; 0 skips the paced run);
+# BENCH_KAFKA_CONFIG_EXTRA (TOML appended to the node's config, e.g.
+# $'[wal]\npreallocate_bytes = 0' for an A/B); BENCH_KAFKA_PERF (DIR: profile; default off);
 # BENCH_KAFKA_PERF_SECS (8); BENCH_KAFKA_PERF_CALLGRAPH (fp|dwarf, fp);
 # BENCH_SERVER / BENCH_KAFKA_CLIENT / BENCH_PYTHON / BENCH_KAFKA_KCAT
 # (binaries; BENCH_KAFKA_KCAT=0 skips the kcat consume).
@@ -58,6 +65,8 @@ ACKS=${BENCH_KAFKA_ACKS:-1 all}
 CONNS=${BENCH_KAFKA_CONNS:-1000}
 SETTLE=${BENCH_KAFKA_SETTLE_SECS:-2}
 SAMPLE_MS=${BENCH_KAFKA_SAMPLE_MS:-200}
+CONFIG_EXTRA=${BENCH_KAFKA_CONFIG_EXTRA:-}
+RATE_PCT=${BENCH_KAFKA_RATE_PCT:-50}
 PERF_DIR=${BENCH_KAFKA_PERF:-}
 PERF_SECS=${BENCH_KAFKA_PERF_SECS:-8}
 PERF_CG=${BENCH_KAFKA_PERF_CALLGRAPH:-fp}
@@ -148,7 +157,8 @@ machine_info() {
 	machine_lines "$base"
 	echo "settings: BENCH_KAFKA_SECS=$SECS BENCH_KAFKA_SEQ_MB=$SEQ_MB BENCH_KAFKA_PARTITIONS=$PARTITIONS" \
 		"BENCH_KAFKA_SIZE=$SIZE BENCH_KAFKA_LINGER_MS=$LINGER_MS BENCH_KAFKA_ACKS=\"$ACKS\"" \
-		"BENCH_KAFKA_CONNS=$CONNS BENCH_KAFKA_PERF=${PERF_DIR:-off}"
+		"BENCH_KAFKA_CONNS=$CONNS BENCH_KAFKA_RATE_PCT=$RATE_PCT BENCH_KAFKA_PERF=${PERF_DIR:-off}"
+	[ -z "$CONFIG_EXTRA" ] || echo "config appended: ${CONFIG_EXTRA//$'\n'/; }"
 	echo "load at start: $(pressure)"
 }
 
@@ -173,6 +183,8 @@ admin = "127.0.0.1:${ports[3]}"
 
 [supervisor]
 stop_timeout_ms = 5000
+${CONFIG_EXTRA:+
+$CONFIG_EXTRA}
 EOF
 }
 
@@ -317,6 +329,23 @@ produce_run() {
 			"$work/$stage.rss")
 	done
 	node_check "produce acks=$acks"
+}
+
+# paced_run: the last acks mode at RATE_PCT % of the slowest full-speed run.
+paced_run() {
+	local a acks=${ACKS##* } min=
+	for a in $ACKS; do
+		[ -n "${R[p$a.msg_per_s]:-}" ] || return 0
+		min=$(awk -v m="$min" -v v="${R[p$a.msg_per_s]}" 'BEGIN { print (m == "" || v < m) ? v : m }')
+	done
+	R[paced.rate]=$(awk -v m="$min" -v p="$RATE_PCT" 'BEGIN { r = int(m * p / 100 / 1000) * 1000; print (r < 1000 ? 1000 : r) }')
+	R[paced.acks]=$acks
+	log "produce acks=$acks paced at ${R[paced.rate]} msg/s for ${SECS}s"
+	cpu_mark paced
+	client paced produce --topic bench-paced --partitions "$PARTITIONS" --duration "$SECS" \
+		--acks "$acks" --linger-ms "$LINGER_MS" --size "$SIZE" --rate "${R[paced.rate]}"
+	cpu_done paced
+	node_check "paced produce"
 }
 
 # consume_run ACKS: reads topic bench-acksACKS from its beginning to its end.
@@ -466,6 +495,10 @@ report_produce() {
 			"$(get $s p50_ms)" "$(get $s p95_ms)" "$(get $s p99_ms)" "$(get $s p999_ms)" \
 			"$(get $s max_ms)" "$(get $s msgs)" "$(get $s failed)"
 	done
+	[ -z "${R[paced.msg_per_s]:-}" ] || printf "$row" "acks=${R[paced.acks]} paced" \
+		"$(k "$(get paced msg_per_s)")" "$(get paced mbps)" - "$(get paced p50_ms)" \
+		"$(get paced p95_ms)" "$(get paced p99_ms)" "$(get paced p999_ms)" "$(get paced max_ms)" \
+		"$(get paced msgs)" "$(get paced failed)"
 	printf "$row" "consume" "$(k "$(get consume msg_per_s)")" "$(get consume mbps)" - - - - - - \
 		"$(get consume msgs)" -
 	[ -n "${R[kcat.skip]:-}" ] || printf "$row" "consume (kcat)" "$(k "$(get kcat msg_per_s)")" \
@@ -473,6 +506,8 @@ report_produce() {
 	echo "(consume: ${R[consume.topic]:-the first topic} from the beginning to its end, one consumer;" \
 		"chronik-bench: queued.min.messages=1000000, batches of 1,024, rate from the first to the last message;"
 	echo " kcat: -X queued.min.messages=1000000, rate over its whole run)"
+	[ -z "${R[paced.msg_per_s]:-}" ] ||
+		echo "(paced: --rate ${R[paced.rate]}, ${RATE_PCT}% of the slowest full-speed run; latency from each message's due time)"
 }
 
 report_cpu() {
@@ -480,9 +515,10 @@ report_cpu() {
 	echo
 	echo "== CPU time over each stage's wall time, % of one CPU (this machine has $(nproc)) =="
 	printf "$row" "" chronik-server walwriter raftd replicator kafka-frontend client wall
-	for s in $(for a in $ACKS; do echo "p$a"; done) consume kcat; do
+	for s in $(for a in $ACKS; do echo "p$a"; done) paced consume kcat; do
 		[ -n "${R[$s.wall]:-}" ] || continue
 		printf "$row" "$(case $s in consume) echo consume ;; kcat) echo "consume (kcat)" ;;
+			paced) echo "acks=${R[paced.acks]} paced" ;;
 			*) echo "produce acks=${s#p}" ;; esac)" \
 			"$(get $s cpu_chronik-server)%" "$(get $s cpu_walwriter)%" "$(get $s cpu_raftd)%" \
 			"$(get $s cpu_replicator)%" "$(get $s cpu_kafka-frontend)%" "$(get $s cpu_client)%" \
@@ -598,6 +634,7 @@ main() {
 		for p in $PROCS; do R[idle.rss_$p]=$(status_kb "${P[$p]}" VmRSS); done
 		measure_conns
 		for a in $ACKS; do produce_run "$a"; done
+		[ "$RATE_PCT" = 0 ] || paced_run
 		first=${ACKS%% *}
 		if [ -n "${R[p$first.msgs]:-}" ]; then
 			consume_run "$first"

@@ -95,11 +95,33 @@ class BenchSmoke(NodeTestCase):
         rc, out, err, res = run_bench(['consume', '--brokers', node.bootstrap, '--topic', topic])
         self.assertEqual((rc, int(res.get('msgs', -1))), (0, 5000), out + err[-2000:])
 
+    def test_produce_at_a_rate(self):
+        # --rate paces the sends: message i is due at start + i/rate, never
+        # earlier, so a run of D seconds sends at most rate * D (+1, the
+        # warm-up before the clock starts); a broker this light a load
+        # cannot hold back keeps it close to that.
+        node = self.node().start()
+        topic = topic_name('benchr')
+        rc, out, err, res = run_bench(['produce', '--brokers', node.bootstrap, '--topic', topic,
+                                       '--partitions', '1', '--duration', '3', '--rate', '2000',
+                                       '--acks', 'all'])
+        self.assertEqual(rc, 0, 'produce exited %d\n%s\n%s' % (rc, out, err[-3000:]))
+        self.assertIn('rate=2000', out)
+        self.check_numbers(res)
+        self.assertLessEqual(int(res['msgs']), 2000 * 3 + 1, out)
+        self.assertGreaterEqual(int(res['msgs']), 2000 * 3 // 2, out)
+        self.assertLess(float(res['msg_per_s']), 2000 * 1.05, out)
+        # All of them arrive, once.
+        rc, out, err, got = run_bench(['consume', '--brokers', node.bootstrap, '--topic', topic])
+        self.assertEqual((rc, got.get('msgs')), (0, res['msgs']), out + err[-2000:])
+
     def test_bad_usage(self):
         for args in ([], ['produce'], ['produce', '--topic', 't'], ['frobnicate'],
                      ['produce', '--brokers', 'x:1', '--topic', 't', '--acks', '2'],
                      ['produce', '--brokers', 'x:1', '--topic', 't', '--count', '5',
-                      '--duration', '1']):
+                      '--duration', '1'],
+                     ['produce', '--brokers', 'x:1', '--topic', 't', '--rate', 'fast'],
+                     ['consume', '--brokers', 'x:1', '--topic', 't', '--rate', '10']):
             rc, out, err, _ = run_bench(args, timeout=30)
             self.assertEqual(rc, 2, 'chronik-bench %s exited %d' % (' '.join(args), rc))
             self.assertIn('usage:', err)
