@@ -1,6 +1,7 @@
 /*
  * kfk_srv.c: the Kafka server object of chronik-kafka-frontend (shell):
- * settings, the listening socket, the idle sweep, start and stop.
+ * settings, the listening socket, the idle sweep (which also gives freed
+ * heap back to the kernel), start and stop.
  *
  * Owned by kafka-frontend. kfk_loop.c creates one server on its event base
  * with the "kafka" socket the supervisor passed; everything else hangs off
@@ -11,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,19 @@ static void kfk_srv_accept(int fd, void *arg)
 	kfk_conn_accept(arg, fd);
 }
 
+/* Free heap beyond this goes back to the kernel at the next sweep: after
+ * a burst of large requests glibc keeps the pages of freed chunks that are
+ * not at the top of the heap, and the process's RSS stays at its peak. */
+#define KFK_TRIM_FREE_BYTES (1u << 20)
+
+static void kfk_srv_trim(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	if (mi.fordblks > KFK_TRIM_FREE_BYTES)
+		(void)malloc_trim(0);
+}
+
 static void kfk_srv_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	kfk_srv_t *s = arg;
@@ -65,6 +80,7 @@ static void kfk_srv_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	kfk_conns_sweep(s, ck_clock_mono_ms());
+	kfk_srv_trim();
 }
 
 /* The host:port clients are told to connect to. */

@@ -189,6 +189,15 @@ shutil.rmtree(tmp, ignore_errors=True)
 '''
 
 
+def proc_kib(pid, field):
+    """FIELD (VmHWM, VmRSS) of PID's /proc status, in KiB."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise AssertionError('no %s for pid %d' % (field, pid))
+
+
 def pause_pids(pids, secs):
     """SIGSTOPs every chronik process of PIDS for SECS, then SIGCONTs the
     ones still alive (also when the sleep is interrupted)."""

@@ -31,7 +31,8 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kharness import NodeTestCase, create_topic, kproto, main, topic_name  # noqa: E402
+from kharness import (NodeTestCase, create_topic, kproto, main, proc_kib,  # noqa: E402
+                      topic_name)
 import kclients  # noqa: E402
 
 ANSWER_TIMEOUT_S = 10
@@ -580,15 +581,6 @@ class ExpectAll:
     def expect_all(self, outcomes, allowed):
         bad = ['%s: %s' % (o.label, o.result) for o in outcomes if o.result not in allowed]
         self.assertEqual(bad, [], self.n.log_tail())
-
-
-def proc_kib(pid, field):
-    """FIELD (VmHWM, VmRSS) of PID's /proc status, in KiB."""
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise AssertionError('no %s for pid %d' % (field, pid))
 
 
 class ConnectionRequestBytes(NodeTestCase):
