@@ -401,8 +401,10 @@ int ck_record_iter_next(ck_record_iter_t *it, ck_record_t *ret)
 	const uint8_t *p;
 	int32_t len;
 
-	if (it->remaining == 0)
-		return it->rest.len == 0 ? 0 : CK_E_CORRUPT;
+	/* A negative count (a hostile header not validated first) is corrupt,
+	 * not a record count to count down from. */
+	if (it->remaining <= 0)
+		return it->remaining == 0 && it->rest.len == 0 ? 0 : CK_E_CORRUPT;
 	if (ck_span_varint32(&it->rest, &len) < 0 || len < 1)
 		return CK_E_CORRUPT;
 	if (ck_span_bytes(&it->rest, (size_t)len, &p) < 0)
