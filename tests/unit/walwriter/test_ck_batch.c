@@ -369,6 +369,21 @@ START_TEST(test_iter_rejects)
 	ck_assert_int_eq(ck_record_iter_init(&it, buf.data, n), 0);
 	ck_assert_int_eq(ck_record_iter_next(&it, &r), 1);
 	ck_assert_int_eq(ck_record_iter_next(&it, &r), CK_E_CORRUPT);
+	/* A negative count given to init_records, which does not validate
+	 * (INT32_MIN: no count-down past it; found by fuzz_records through
+	 * the legacy down-conversion): corrupt, every time. */
+	n = sample(&buf);
+	ck_assert_int_eq(ck_record_iter_init(&it, buf.data, n), 0);
+	{
+		ck_batch_header_t h = it.hdr;
+
+		h.records_count = INT32_MIN;
+		ck_record_iter_init_records(&it, &h, buf.data + 61, n - 61);
+		ck_assert_int_eq(ck_record_iter_next(&it, &r), CK_E_CORRUPT);
+		ck_assert_int_eq(ck_record_iter_next(&it, &r), CK_E_CORRUPT);
+		ck_record_iter_init_records(&it, &h, NULL, 0);
+		ck_assert_int_eq(ck_record_iter_next(&it, &r), CK_E_CORRUPT);
+	}
 	ck_buf_free(&buf);
 }
 END_TEST
