@@ -332,7 +332,10 @@ static void kfk_fetch_try(kfk_fstate_t *fs)
 	if (fs->responding)
 		return;
 	bytes = kfk_fetch_eval(fs, fs->expired, &any_err);
-	if (kfk_fetch_ready(bytes, rq->min_bytes, any_err, fs->expired || rq->max_wait_ms <= 0)) {
+	/* A fetch of no partitions has nothing to wait for: answered at once,
+	 * as Kafka does. */
+	if (kfk_fetch_ready(bytes, rq->min_bytes, any_err,
+	                    fs->expired || rq->max_wait_ms <= 0 || fs->n == 0)) {
 		kfk_fetch_respond(fs);
 		return;
 	}

@@ -24,6 +24,9 @@
 #include "kfk_errors.h"
 #include "kfk_srv.h"
 
+/* The first Metadata version that looks a topic up by its id. */
+#define KFK_MD_BY_ID_VERSION 12
+
 typedef struct {
 	int32_t n;
 	kfk_str_t *names;    /* arena; ptr NULL for unresolved topic ids */
@@ -241,6 +244,14 @@ static void kfk_md_prepare(kfk_req_t *req, int32_t i, bool may_create)
 	if (t->name.len < 0) {
 		/* v10+: by id. */
 		st->ids[i] = t->topic_id;
+		if (req->api_version < KFK_MD_BY_ID_VERSION) {
+			/* v10 and v11 carry ids, but a topic is named by id only
+			 * from v12 (Kafka: INVALID_REQUEST), and their response
+			 * has no null name. */
+			st->errs[i] = KFK_ERR_INVALID_REQUEST;
+			st->names[i] = kfk_str("");
+			return;
+		}
 		if (kfk_meta_topic_by_id(req->srv, t->topic_id, &topic) <= 0) {
 			st->errs[i] = KFK_ERR_UNKNOWN_TOPIC_ID;
 			st->names[i] = KFK_STR_NULL;

@@ -23,6 +23,7 @@ from kharness import (NodeTestCase, admin_client, create_topic, kproto,  # noqa:
                       wait_topic)
 
 kafka = require_module('kafka')
+import kschema  # noqa: E402
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic  # noqa: E402
 from kafka import errors as kerr  # noqa: E402
@@ -629,6 +630,52 @@ class RawProtocol(NodeTestCase):
             return _latest(node, name, 0) == 3
         wait_for(appended, 30, 'the three acks=0 batches appended')
 
+    def test_metadata_by_topic_id(self):
+        """Metadata v12 names a topic by its id (Java's describeTopics by
+        TopicCollection.ofTopicIds): the id a v12 answer gave finds the
+        topic; an unknown id answers UNKNOWN_TOPIC_ID (100) with a null
+        name. v10 and v11 carry ids but cannot look one up: a null name
+        there is INVALID_REQUEST (42) with an empty name, as in Kafka (the
+        response has no null name in those versions; the broker closed the
+        connection instead)."""
+        node = self.node().start()
+        name = topic_name('byid')
+        create_topic(node, name, 2)
+        msgs = kschema.load()
+
+        def metadata(version, topics):
+            w = kproto.W().uvarint(len(topics) + 1)
+            for tid, nm in topics:
+                w.raw(tid).cstring(nm).tags()
+            w.bool(False)  # no auto-creation
+            if version <= 10:
+                w.bool(False)  # the cluster's authorized operations
+            w.bool(False).tags()  # the topics' authorized operations
+            c = kproto.Conn('127.0.0.1', node.kafka_port)
+            try:
+                c.corr += 1
+                c.send_raw(kschema.request_frame(msgs, kproto.METADATA, version, c.corr,
+                                                 bytes(w)))
+                corr, data = c.recv_frame()
+            finally:
+                c.close()
+            self.assertEqual(corr, c.corr)
+            return kschema.decode_response(msgs, kproto.METADATA, version, data)['Topics']
+
+        zero = bytes(16)
+        got = metadata(12, [(zero, name)])
+        self.assertEqual([(t['ErrorCode'], t['Name']) for t in got], [(0, name)])
+        tid = got[0]['TopicId']
+        self.assertNotEqual(tid, zero)
+        got = metadata(12, [(tid, None), (b'\x11' * 16, None)])
+        self.assertEqual([(t['ErrorCode'], t['Name'], t['TopicId']) for t in got],
+                         [(0, name, tid), (100, None, b'\x11' * 16)])
+        self.assertEqual(len(got[0]['Partitions']), 2)
+        for version in (10, 11):
+            got = metadata(version, [(tid, None)])
+            self.assertEqual([(t['ErrorCode'], t['Name']) for t in got], [(42, '')],
+                             'v%d' % version)
+
     def test_delete_records(self):
         """DeleteRecords (librdkafka's rd_kafka_DeleteRecords, Java's
         deleteRecords): the log start moves, durably; -1 means the high
@@ -893,6 +940,13 @@ class RawProtocol(NodeTestCase):
             res = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(
                 name, 3, 0, max_wait_ms=0)))
             self.assertEqual(res[(name, 3)][0], 3, 'fetch of an unknown partition')
+            # No partitions: nothing to wait for, answered at once as in
+            # Kafka (it waited out max_wait_ms).
+            start = time.monotonic()
+            body = c.call(kproto.FETCH, 4, bytes(kproto.W().i32(-1).i32(20000).i32(1)
+                                                 .i32(1 << 20).i8(0).i32(0)))
+            self.assertLess(time.monotonic() - start, 10, 'a fetch of nothing waited')
+            self.assertEqual(kproto.parse_fetch_v4(body), {})
         finally:
             c.close()
 
