@@ -571,6 +571,7 @@ static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const int32_t *brokers, size_
 	kfk_topic_t *t = NULL;
 	int32_t *replicas;
 	int16_t rf, err;
+	bool grows;
 
 	if (((const uint8_t *)ad->extra)[i] != KFK_NAME_UNIQUE)
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
@@ -580,11 +581,14 @@ static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const int32_t *brokers, size_
 		                   "this server does not host this topic");
 	rf = t->npart > 0 && t->parts[0].nreplicas > 0 ? (int16_t)t->parts[0].nreplicas
 	                                               : req->srv->set.default_rf;
+	/* Room for the new partitions' replicas only for a count that can be
+	 * valid: a hostile one (up to 2^31 - 1) sized gigabytes and stalled
+	 * the loop zeroing them; kfk_partitions_check refuses it. */
+	grows = ct->count > t->npart && ct->count <= KFK_PARTITIONS_MAX;
 	replicas =
-	    ct->count > t->npart
-	        ? kfk_req_alloc(req, (size_t)(ct->count - t->npart) * (size_t)rf, sizeof(int32_t))
-	        : NULL;
-	if (ct->count > t->npart && !replicas)
+	    grows ? kfk_req_alloc(req, (size_t)(ct->count - t->npart) * (size_t)rf, sizeof(int32_t))
+	          : NULL;
+	if (grows && !replicas)
 		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
 	err = kfk_partitions_check(ct, t->npart, rf, brokers, nb, kfk_srv_rand(req->srv), replicas,
 	                           op->msg, sizeof(op->msg));

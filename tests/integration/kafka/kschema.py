@@ -5,7 +5,8 @@ requests whose structure is valid for their version and whose values are
 hostile (boundary integers, nulls, odd names, broken record sets), and a
 decoder that checks a response is well formed for its version.
 
-Owned by the Kafka integration tests (test_bad_input.py's SchemaRequests).
+Owned by the Kafka integration tests (BadInput.test_every_api_with_hostile_values,
+RawProtocol.test_metadata_by_topic_id).
 Independent of the C codec on purpose: the schema file is the shared truth,
 and this reads it separately, so a bug in the generated C shows up here as a
 response that does not decode.

@@ -9,7 +9,9 @@ byte (both as a complete shorter frame and as a full-length frame whose
 sender stops and half-closes); unknown API keys and versions; a TLS
 ClientHello on the plaintext port; Produce batches with a corrupt CRC and
 other broken batches; Metadata and admin requests naming 100,000-200,000
-topics, each twice; large requests on many connections at once, within
+topics, each twice; CreatePartitions to 2^31-1 partitions; every advertised
+API and version built from kafka.schema with hostile values (kschema.py);
+large requests on many connections at once, within
 [kafka] queued_max_request_bytes, and large requests that stall while others
 wait for that memory (RequestMemory); connections silent in the middle of a
 request (IdleMidRequest); more connections than kafka-frontend has fds
@@ -549,6 +551,31 @@ class BadInput(NodeTestCase):
         md = admin.list_topics(self.good_topic, timeout=10)
         self.assertEqual(len(md.topics[self.good_topic].partitions), 2)
         self.assertFalse(any(t.startswith('dup0') for t in admin.list_topics(timeout=10).topics))
+
+    def test_create_partitions_huge_count(self):
+        """CreatePartitions to 2^31-1 (or 10,001) partitions is refused with
+        INVALID_PARTITIONS (37), without kafka-frontend sizing memory by the
+        count: it allocated and zeroed ~8 GiB for the new replicas before
+        checking the count, its RSS passed 5 GB and every connection
+        waited for seconds."""
+        topic = topic_name('grow')
+        create_topic(self.n, topic, 3)
+        fe = self.n.child('kafka-frontend')['pid']
+        peak = proc_kib(fe, 'VmHWM')
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=30)
+        try:
+            for count in (0x7fffffff, 10001, 0x7ffffffe):
+                body = c.call(37, 1, bytes(kproto.W().i32(1).string(topic).i32(count).i32(-1)
+                                           .i32(30000).bool(False)))
+                r = kproto.R(body)
+                r.i32()  # throttle
+                res = r.array(lambda x: (x.string(), x.i16(), x.string()))
+                self.assertEqual([(nm, err) for nm, err, _ in res], [(topic, 37)],
+                                 'count %d: %s' % (count, res))
+        finally:
+            c.close()
+        grew = proc_kib(fe, 'VmHWM') - peak
+        self.assertLess(grew, 64 << 10, 'kafka-frontend\'s peak RSS grew by %d KiB' % grew)
 
     def test_every_api_with_hostile_values(self):
         """Every request API and version the broker advertises, built from
