@@ -41,7 +41,8 @@
 typedef struct {
 	const char *topic; /* NUL-terminated, in the request's arena */
 	int32_t partition;
-	int32_t group; /* its topic entry in the answer */
+	int32_t group;  /* its topic entry in the answer */
+	bool nul_named; /* the request's name has a NUL: no topic has it */
 } kfk_el_t;
 
 typedef struct {
@@ -82,12 +83,11 @@ static void kfk_el_respond(kfk_admin_t *ad)
 		p->error_code = ad->ops[i].err;
 		p->error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
 	}
-	if (!els->all) { /* every named topic is answered, also one without partitions */
+	if (!els->all) { /* every named topic is answered as named, also one without partitions */
 		const kfk_elect_leaders_request_t *rq = req->body;
 
 		for (int32_t g = 0; g < els->ngroups; g++)
-			if (groups[g].partition_result.count == 0)
-				groups[g].topic = rq->topic_partitions.items[g].topic;
+			groups[g].topic = rq->topic_partitions.items[g].topic;
 	}
 	kfk_elect_leaders_response_init(&resp);
 	resp.error_code = KFK_ERR_NONE;
@@ -119,11 +119,12 @@ static int kfk_el_named(kfk_req_t *req, kfk_els_t *els)
 		const kfk_elect_leaders_request_topic_partitions_t *tp =
 		    &rq->topic_partitions.items[g];
 		char *name = kfk_req_strdup(req, tp->topic);
+		bool nul = tp->topic.len > 0 && memchr(tp->topic.ptr, 0, (size_t)tp->topic.len);
 
 		if (!name)
 			return -ENOMEM;
 		for (int32_t i = 0; i < tp->partitions.count; i++)
-			els->v[k++] = (kfk_el_t){name, tp->partitions.items[i], g};
+			els->v[k++] = (kfk_el_t){name, tp->partitions.items[i], g, nul};
 	}
 	els->n = k;
 	els->ngroups = rq->topic_partitions.count;
@@ -178,7 +179,7 @@ static int kfk_el_all(kfk_req_t *req, kfk_els_t *els, int8_t type, const int32_t
 					r = -ENOMEM;
 					break;
 				}
-				els->v[k++] = (kfk_el_t){copy, p, els->ngroups};
+				els->v[k++] = (kfk_el_t){copy, p, els->ngroups, false};
 				any = true;
 			}
 			if (any)
@@ -248,8 +249,8 @@ static void kfk_el_one(kfk_admin_t *ad, int32_t i, int8_t type, const int32_t *l
 	const kfk_pmeta_t *pm;
 	int16_t err;
 
-	if (kfk_meta_topic(ad->req->srv, kfk_str(e->topic), &t) <= 0 || e->partition < 0 ||
-	    e->partition >= t->npart)
+	if (e->nul_named || kfk_meta_topic(ad->req->srv, kfk_str(e->topic), &t) <= 0 ||
+	    e->partition < 0 || e->partition >= t->npart)
 		return kfk_aop_set(op, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
 		                   "this server does not host this topic-partition");
 	pm = &t->parts[e->partition];

@@ -75,6 +75,7 @@ typedef struct {
 	kfk_pstate_t *ps;
 	int32_t first;
 	int32_t n;
+	kfk_str_t name; /* as the request has it; pps' topic stops at a NUL */
 } kfk_ptopic_t;
 
 struct kfk_pstate {
@@ -450,18 +451,18 @@ static void kfk_ptopic_dispatch(kfk_ptopic_t *pt)
 {
 	kfk_req_t *req = pt->ps->req;
 	kfk_srv_t *s = req->srv;
-	kfk_pp_t *first = &pt->ps->pps[pt->first];
 	char name[CK_TOPIC_NAME_MAX + 1];
 	kfk_topic_t *t = NULL;
 	int16_t err;
 
 	if (pt->n == 0)
 		return;
-	if (kfk_meta_topic(s, kfk_str(first->topic), &t) != 0) {
+	/* The whole name: "t\0x" must not reach topic t. */
+	if (kfk_meta_topic(s, pt->name, &t) != 0) {
 		kfk_ptopic_start(pt);
 		return;
 	}
-	err = kfk_topic_name_check(kfk_str(first->topic), name, NULL, 0);
+	err = kfk_topic_name_check(pt->name, name, NULL, 0);
 	if (err == KFK_ERR_NONE && s->set.auto_create &&
 	    kfk_auto_create(s, name, kfk_ptopic_created, pt) == 0)
 		return;
@@ -490,7 +491,7 @@ static int kfk_prod_layout(kfk_req_t *req, kfk_pstate_t *ps)
 
 		if (!name)
 			return -1;
-		ps->topics[t] = (kfk_ptopic_t){ps, k, td->partition_data.count};
+		ps->topics[t] = (kfk_ptopic_t){ps, k, td->partition_data.count, td->name};
 		for (int32_t i = 0; i < td->partition_data.count; i++, k++) {
 			kfk_pp_t *pp = &ps->pps[k];
 

@@ -641,7 +641,6 @@ class RawProtocol(NodeTestCase):
         node = self.node().start()
         name = topic_name('byid')
         create_topic(node, name, 2)
-        msgs = kschema.load()
 
         def metadata(version, topics):
             w = kproto.W().uvarint(len(topics) + 1)
@@ -651,16 +650,7 @@ class RawProtocol(NodeTestCase):
             if version <= 10:
                 w.bool(False)  # the cluster's authorized operations
             w.bool(False).tags()  # the topics' authorized operations
-            c = kproto.Conn('127.0.0.1', node.kafka_port)
-            try:
-                c.corr += 1
-                c.send_raw(kschema.request_frame(msgs, kproto.METADATA, version, c.corr,
-                                                 bytes(w)))
-                corr, data = c.recv_frame()
-            finally:
-                c.close()
-            self.assertEqual(corr, c.corr)
-            return kschema.decode_response(msgs, kproto.METADATA, version, data)['Topics']
+            return _schema_call(node, kproto.METADATA, version, bytes(w))['Topics']
 
         zero = bytes(16)
         got = metadata(12, [(zero, name)])
@@ -675,6 +665,42 @@ class RawProtocol(NodeTestCase):
             got = metadata(version, [(tid, None)])
             self.assertEqual([(t['ErrorCode'], t['Name']) for t in got], [(42, '')],
                              'v%d' % version)
+
+    def test_names_with_a_nul_byte(self):
+        """A topic name with a NUL byte names no topic (Kafka's names are
+        ASCII letters, digits, '.', '_' and '-'): "T\\0x" must not reach
+        topic T. Produce wrote to T and ElectLeaders ran on T, where the
+        name was cut at the NUL; each request below is refused for that
+        name and echoes it, and T is untouched."""
+        node = self.node().start()
+        name = topic_name('nul')
+        create_topic(node, name, 1)
+        bad = name + '\x00x'
+        W = kproto.W
+        batch = kproto.record_batch([(None, b'v', [])])
+        res = _schema_call(node, kproto.PRODUCE, 3,
+                           kproto.produce_body(3, 1, 5000, [(0, batch)], topic=bad))
+        self.assertEqual([(t['Name'], [p['ErrorCode'] for p in t['PartitionResponses']])
+                          for t in res['Responses']], [(bad, [17])])
+        res = _schema_call(node, 43, 1, bytes(W().i8(0).i32(1).string(bad).i32(1).i32(0)
+                                               .i32(5000)))
+        self.assertEqual([(r['Topic'], [p['ErrorCode'] for p in r['PartitionResult']])
+                          for r in res['ReplicaElectionResults']], [(bad, [3])])
+        for key, version, body in (
+                (kproto.FETCH, 4, kproto.fetch_body(bad, 0, 0)),
+                (kproto.DELETE_RECORDS, 0, bytes(W().i32(1).string(bad).i32(1).i32(0).i64(1)
+                                                 .i32(5000))),
+                (8, 2, bytes(W().string('g').i32(-1).string('').i64(-1).i32(1).string(bad)
+                             .i32(1).i32(0).i64(1).string(''))),
+                (37, 1, bytes(W().i32(1).string(bad).i32(3).i32(-1).i32(5000).bool(False)))):
+            res = _schema_call(node, key, version, body)
+            self.assertIn(repr(bad), repr(res), 'api %d: %s' % (key, res))
+            self.assertEqual(set(kschema.error_codes(res)), {3}, 'api %d: %s' % (key, res))
+        self.assertEqual((_latest(node, name, 0, ts=-2), _latest(node, name, 0)), (0, 0))
+        md = _schema_call(node, kproto.METADATA, 4, bytes(W().i32(1).string(name).bool(False)))
+        self.assertEqual([len(t['Partitions']) for t in md['Topics']], [1])
+        res = _schema_call(node, 9, 1, bytes(W().string('g').i32(1).string(name).i32(1).i32(0)))
+        self.assertEqual(res['Topics'][0]['Partitions'][0]['CommittedOffset'], -1)
 
     def test_delete_records(self):
         """DeleteRecords (librdkafka's rd_kafka_DeleteRecords, Java's
@@ -1048,6 +1074,21 @@ class RawProtocol(NodeTestCase):
 
 def _latest(node, topic, p, ts=-1):
     return kproto.list_offset(node.kafka_port, topic, p, ts)[1]
+
+
+def _schema_call(node, key, version, body):
+    """One request on a fresh connection; its response decoded by kschema."""
+    msgs = kschema.load()
+    c = kproto.Conn('127.0.0.1', node.kafka_port)
+    try:
+        c.corr += 1
+        c.send_raw(kschema.request_frame(msgs, key, version, c.corr, body))
+        corr, data = c.recv_frame()
+    finally:
+        c.close()
+    if corr != c.corr:
+        raise AssertionError('correlation id %d, sent %d' % (corr, c.corr))
+    return kschema.decode_response(msgs, key, version, data)
 
 
 def _send_ok(prod, topic, ts):
