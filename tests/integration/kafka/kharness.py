@@ -413,11 +413,17 @@ class Node:
         return [st['supervisor_pid']] + [c['pid'] for c in st['children'] if c['pid'] > 0]
 
     def kill9_all(self):
-        """kill -9 the supervisor and every child at once."""
-        pids = self.pids()
-        for pid in pids:
-            if pid_is_chronik(pid):
-                os.kill(pid, signal.SIGKILL)
+        """kill -9 the supervisor and every child at once. All are stopped
+        first: a child that saw the supervisor die before its own SIGKILL
+        came (a loaded machine delays this loop) would stop cleanly, which
+        is not the crash a test wants."""
+        pids = [pid for pid in self.pids() if pid_is_chronik(pid)]
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
         if self.proc:
             self.proc.wait(30)
         if not kill_pids(pids, wait_s=30):

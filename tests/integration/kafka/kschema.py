@@ -143,9 +143,10 @@ class Gen:
         if 'topic' in lname or (lname == 'name' and any('topic' in p for p in path)) \
                 or lname in ('resourcename', 'topicname'):
             pool = self.topics + ['fz-new-%d' % r.randint(0, 30), '', '.', '..', 'a' * 250,
-                                  'bad/name', '__consumer_offsets', '__chronik_metadata']
+                                  'bad/name', '__consumer_offsets', '__chronik_metadata',
+                                  r.choice(self.topics) + '\x00x']
         elif 'group' in lname:
-            pool = self.groups + ['', 'fz-g-%d' % r.randint(0, 5)]
+            pool = self.groups + ['', 'fz-g-%d' % r.randint(0, 5), self.groups[0] + '\x00x']
         elif lname in ('key', 'name', 'configname'):
             pool = list(CONFIG_KEYS)
         elif lname in ('value', 'configvalue'):
