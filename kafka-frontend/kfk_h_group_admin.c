@@ -352,9 +352,12 @@ static int kfk_fetch_group(kfk_req_t *req, MDB_txn *txn, const char *group,
 		    kfk_req_alloc(req, (size_t)(ft->nparts ? ft->nparts : 1), sizeof(*ft->parts));
 		if (!topic || !ft->parts)
 			return -ENOMEM;
+		/* A name with a NUL byte is no topic's (it is cut there). */
+		bool named = topic[0] && strlen(topic) == (size_t)want[t].name.len;
+
 		for (int32_t p = 0; p < ft->nparts; p++) {
 			Chronik__Meta__GroupOffsetRecord *rec = NULL;
-			int r = topic[0] && want[t].parts[p] >= 0
+			int r = named && want[t].parts[p] >= 0
 			            ? ck_meta_group_offset_get(s->meta, txn, group, topic,
 			                                       want[t].parts[p], &rec)
 			            : CK_E_NOT_FOUND;

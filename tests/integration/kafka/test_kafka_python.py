@@ -670,8 +670,9 @@ class RawProtocol(NodeTestCase):
         """A topic name with a NUL byte names no topic (Kafka's names are
         ASCII letters, digits, '.', '_' and '-'): "T\\0x" must not reach
         topic T. Produce wrote to T and ElectLeaders ran on T, where the
-        name was cut at the NUL; each request below is refused for that
-        name and echoes it, and T is untouched."""
+        name was cut at the NUL, and OffsetFetch answered T's committed
+        offset; each request below is refused for that name and echoes it,
+        and T is untouched."""
         node = self.node().start()
         name = topic_name('nul')
         create_topic(node, name, 1)
@@ -701,6 +702,14 @@ class RawProtocol(NodeTestCase):
         self.assertEqual([len(t['Partitions']) for t in md['Topics']], [1])
         res = _schema_call(node, 9, 1, bytes(W().string('g').i32(1).string(name).i32(1).i32(0)))
         self.assertEqual(res['Topics'][0]['Partitions'][0]['CommittedOffset'], -1)
+        # T's committed offset is not "T\\0x"'s (OffsetFetch answered T's).
+        res = _schema_call(node, 8, 2, bytes(W().string('g').i32(-1).string('').i64(-1).i32(1)
+                                             .string(name).i32(1).i32(0).i64(1).string('')))
+        self.assertEqual(kschema.error_codes(res), [])
+        for nm, want in ((bad, -1), (name, 1)):
+            res = _schema_call(node, 9, 1, bytes(W().string('g').i32(1).string(nm).i32(1)
+                                                 .i32(0)))
+            self.assertEqual(res['Topics'][0]['Partitions'][0]['CommittedOffset'], want, nm)
 
     def test_delete_records(self):
         """DeleteRecords (librdkafka's rd_kafka_DeleteRecords, Java's
