@@ -552,6 +552,43 @@ class BadInput(NodeTestCase):
         self.assertEqual(len(md.topics[self.good_topic].partitions), 2)
         self.assertFalse(any(t.startswith('dup0') for t in admin.list_topics(timeout=10).topics))
 
+    def pipelined(self, msgs, reqs):
+        """Sends REQS (Piped) on one connection at once and reads the
+        answers: in order, one per request but an acks=0 Produce, each well
+        formed; a close only while a request that breaks the schema or an
+        acks=0 Produce is unanswered. Returns the problems found."""
+        s = open_conn(self.n)
+        s.settimeout(60)
+        try:
+            send_all(s, b''.join(kschema.request_frame(msgs, r.key, r.version, r.corr, r.body)
+                                 for r in reqs))
+            problems = []
+            for i, r in enumerate(reqs):
+                if r.acks0:
+                    continue
+                try:
+                    got = read_frame(s)
+                except socket.timeout:
+                    return problems + ['api %d v%d corr %d: no answer within 60 s'
+                                       % (r.key, r.version, r.corr)]
+                if got is None:
+                    if not any(q.acks0 or not q.honest for q in reqs[i:]):
+                        problems.append('closed before answering api %d v%d corr %d, with '
+                                        'only requests that follow the schema left'
+                                        % (r.key, r.version, r.corr))
+                    return problems
+                corr, data = got
+                if corr != r.corr:
+                    return problems + ['answer with correlation id %d where %d (api %d v%d) '
+                                       'was next' % (corr, r.corr, r.key, r.version)]
+                problem = judge_answer(msgs, r.key, r.version, r.honest, data)
+                if problem:
+                    problems.append('api %d v%d corr %d: %s (body %s)'
+                                    % (r.key, r.version, r.corr, problem, r.body.hex()))
+            return problems
+        finally:
+            s.close()
+
     def test_create_partitions_huge_count(self):
         """CreatePartitions to 2^31-1 (or 10,001) partitions is refused with
         INVALID_PARTITIONS (37), without kafka-frontend sizing memory by the
@@ -585,9 +622,11 @@ class BadInput(NodeTestCase):
         fields; one in twenty has bits flipped afterwards. A request that
         follows the schema is answered with a response that decodes for its
         version, with error codes Kafka has (a close is allowed only for a
-        body that breaks the schema, or an acks=0 Produce that failed); no
-        subsystem restarts (the good producer and tearDown's checks run as
-        in every case). CHRONIK_KTEST_SEED replays a run."""
+        body that breaks the schema, or an acks=0 Produce that failed). Then
+        16 connections pipeline 25 such requests each: answers in order,
+        every one for the eight pipelines of requests that follow the schema.
+        No subsystem restarts (the good producer and tearDown's checks run
+        as in every case). CHRONIK_KTEST_SEED replays a run."""
         seed = int(os.environ.get('CHRONIK_KTEST_SEED') or random.randrange(1 << 30))
         print('seed %d (CHRONIK_KTEST_SEED=%d replays it)' % (seed, seed), flush=True)
         msgs = kschema.load()
@@ -635,19 +674,86 @@ class BadInput(NodeTestCase):
                     bad.append('%s: closed after a request that follows the schema (body %s)'
                                % (o.label, body.hex()))
                 continue
-            try:
-                tree = kschema.decode_response(msgs, key, version, o.data[8:], utf8=honest)
-            except kschema.Malformed as e:
-                bad.append('%s: %s (body %s)' % (o.label, e, body.hex()))
-                continue
-            odd = [e for e in kschema.error_codes(tree) if not -1 <= e <= 130]
-            if odd:
-                bad.append('%s: error codes Kafka does not have: %s' % (o.label, odd))
+            problem = judge_answer(msgs, key, version, honest, o.data[8:])
+            if problem:
+                bad.append('%s: %s (body %s)' % (o.label, problem, body.hex()))
+        # The same, pipelined: 16 connections each send 25 requests of
+        # random APIs at once, half of them only requests that follow the
+        # schema and expect an answer.
+        rnd = random.Random(seed)
+        kinds = [(k, v) for k in sorted(advertised)
+                 for v in range(advertised[k][0], advertised[k][1] + 1)]
+        pipes = []
+        for p in range(16):
+            reqs = []
+            while len(reqs) < 25:
+                key, version = rnd.choice(kinds)
+                body, honest = gen.body(msgs[('request', key)], version)
+                acks0 = key == kproto.PRODUCE and produce_acks(body, version) == 0
+                if p < 8 and (acks0 or not honest):
+                    continue
+                corr += 1
+                reqs.append(Piped(corr, key, version, honest, acks0, body))
+            pipes.append(reqs)
+        results = [None] * len(pipes)
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(
+            i, self.pipelined(msgs, pipes[i]))) for i in range(len(pipes))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for i, res in enumerate(results):
+            if res is None:
+                res = ['no result within 120 s']
+            bad += ['pipeline %d: %s' % (i, r) for r in res]
         self.assertEqual(bad, [], 'seed %d:\n  %s\n%s' % (seed, '\n  '.join(bad[:30]),
                                                             self.n.log_tail()))
         after = {ch['name']: (ch['pid'], ch['restarts']) for ch in self.n.status()['children']}
         self.assertEqual(after, before, 'a subsystem restarted (seed %d)\n%s'
                          % (seed, self.n.log_tail()))
+
+class Piped:
+    """One request of a pipeline."""
+
+    def __init__(self, corr, key, version, honest, acks0, body):
+        self.corr, self.key, self.version = corr, key, version
+        self.honest, self.acks0, self.body = honest, acks0, body
+
+
+def judge_answer(msgs, key, version, honest, data):
+    """What is wrong with DATA as the answer to a request (None: nothing)."""
+    try:
+        tree = kschema.decode_response(msgs, key, version, data, utf8=honest)
+    except kschema.Malformed as e:
+        return str(e)
+    odd = [e for e in kschema.error_codes(tree) if not -1 <= e <= 130]
+    return 'error codes Kafka does not have: %s' % odd if odd else None
+
+
+def read_frame(s):
+    """One response frame from S: (correlation id, bytes after it), None at
+    the end of the stream."""
+    head = b''
+    while len(head) < 4:
+        try:
+            chunk = s.recv(4 - len(head))
+        except (ConnectionResetError, BrokenPipeError):
+            return None
+        if not chunk:
+            return None
+        head += chunk
+    size = struct.unpack('>i', head)[0]
+    data = b''
+    while len(data) < size:
+        try:
+            chunk = s.recv(min(size - len(data), 1 << 20))
+        except (ConnectionResetError, BrokenPipeError):
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    return struct.unpack('>i', data[:4])[0], data[4:]
+
 
 def rss_kb(pid):
     with open('/proc/%d/status' % pid) as f:
