@@ -20,6 +20,10 @@ An old leader's diverged tail is truncated when it returns; before that,
 OffsetForLeaderEpoch on the new leader ends the old epoch where the new one
 begins (what a KIP-320 consumer compares with its position).
 
+Hostile Kafka requests (every API and version from kafka.schema) to each
+node, and strangers on the replication port: each answered or closed, no
+subsystem restarts.
+
 Consumers: messages produced with acks=1 and acks=all to the leader are
 visible to a consumer at once (the high watermark moves as the followers
 fetch), and every node's log holds them.
@@ -37,6 +41,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
 from kharness import (NodeTestCase, create_topic_retrying, kproto, main,  # noqa: E402
                       require_module, wait_for)
+from test_bad_input import SchemaRequests  # noqa: E402
 
 
 def log_batches(data_dir, topic, partition):
@@ -61,7 +66,7 @@ def log_batches(data_dir, topic, partition):
     return out
 
 
-class Replication(NodeTestCase):
+class Replication(SchemaRequests, NodeTestCase):
 
     def setUp(self):
         super().setUp()
@@ -642,6 +647,14 @@ class Replication(NodeTestCase):
                  'the earliest offset 60 on the new leader, node %d' % new.node_id)
         sys.stderr.write('[low watermark] timed out after %.2f s with node %d stopped; '
                          'answered in %.3f s with all running\n' % (took, fol.node_id, took_ok))
+
+    def test_hostile_kafka_requests(self):
+        """Every API and version with hostile values (test_bad_input.py's
+        SchemaRequests) sent to each node in turn, the controller and the
+        followers that forward metadata writes to it: answered or closed as
+        on one node, and no subsystem of any node restarts."""
+        for n in self.nodes3:
+            self.hostile_schema_requests(n, self.nodes3)
 
     def test_hostile_replication_port(self):
         """Strangers on the replication port: random bytes, frames of 2 GiB,

@@ -129,7 +129,211 @@ def produce_acks(body, version):
         return None
 
 
-class BadInput(NodeTestCase):
+class Piped:
+    """One request of a pipeline."""
+
+    def __init__(self, corr, key, version, honest, acks0, body):
+        self.corr, self.key, self.version = corr, key, version
+        self.honest, self.acks0, self.body = honest, acks0, body
+
+
+def judge_answer(msgs, key, version, honest, data):
+    """What is wrong with DATA as the answer to a request (None: nothing)."""
+    try:
+        tree = kschema.decode_response(msgs, key, version, data, utf8=honest)
+    except kschema.Malformed as e:
+        return str(e)
+    odd = [e for e in kschema.error_codes(tree) if not -1 <= e <= 130]
+    return 'error codes Kafka does not have: %s' % odd if odd else None
+
+
+def read_frame(s):
+    """One response frame from S: (correlation id, bytes after it), None at
+    the end of the stream."""
+    head = b''
+    while len(head) < 4:
+        try:
+            chunk = s.recv(4 - len(head))
+        except (ConnectionResetError, BrokenPipeError):
+            return None
+        if not chunk:
+            return None
+        head += chunk
+    size = struct.unpack('>i', head)[0]
+    data = b''
+    while len(data) < size:
+        try:
+            chunk = s.recv(min(size - len(data), 1 << 20))
+        except (ConnectionResetError, BrokenPipeError):
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    return struct.unpack('>i', data[:4])[0], data[4:]
+
+
+def send_each(node, cases, chunk=64):
+    """Sends each of CASES ((label, bytes, correlation id or None,
+    half_close)) on its own connection, CHUNK at a time; their Outcomes."""
+    outcomes = []
+    for i in range(0, len(cases), chunk):
+        conns = []
+        for label, data, corr, half in cases[i:i + chunk]:
+            s = open_conn(node)
+            send_all(s, data, half)
+            conns.append((s, Outcome(label, corr)))
+        outcomes += watch(conns)
+    return outcomes
+
+
+def restarts(node):
+    """{subsystem: (pid, restarts)} of NODE."""
+    return {ch['name']: (ch['pid'], ch['restarts']) for ch in node.status()['children']}
+
+
+class SchemaRequests:
+    """Requests of every API and version from kafka.schema with hostile
+    values (a mixin of a NodeTestCase; also used by tests/cluster)."""
+
+    def hostile_schema_requests(self, node, watched):
+        """Every request API and version NODE advertises, built from
+        kafka.schema (kschema.py) with structurally valid bodies and hostile
+        values: boundary integers, null and empty names, names of internal
+        topics, unknown config keys, broken record sets, unknown tagged
+        fields; one in twenty has bits flipped afterwards. A request that
+        follows the schema is answered with a response that decodes for its
+        version, with error codes Kafka has (a close is allowed only for a
+        body that breaks the schema, or an acks=0 Produce that failed). Then
+        16 connections pipeline 25 such requests each: answers in order,
+        every one for the eight pipelines of requests that follow the schema.
+        No subsystem of the WATCHED nodes restarts. CHRONIK_KTEST_SEED
+        replays a run."""
+        seed = int(os.environ.get('CHRONIK_KTEST_SEED') or random.randrange(1 << 30))
+        print('seed %d (CHRONIK_KTEST_SEED=%d replays it)' % (seed, seed), flush=True)
+        msgs = kschema.load()
+        topics = [topic_name('fz') for _ in range(2)]
+        for t in topics:
+            create_topic(node, t, 3)
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+        try:
+            err, advertised = kproto.parse_api_versions(c.call(kproto.API_VERSIONS, 0, b''))
+        finally:
+            c.close()
+        self.assertEqual(err, 0)
+        missing = sorted(k for k in advertised if ('request', k) not in msgs)
+        self.assertEqual(missing, [], 'advertised APIs kafka.schema does not describe')
+        before = [restarts(n) for n in watched]
+        gen = kschema.Gen(seed, topics, ['fz-group'])
+        cases, meta = [], {}
+        corr = 1000
+        for key in sorted(advertised):
+            lo, hi = advertised[key]
+            for version in range(lo, hi + 1):
+                for _ in range(scale(6)):
+                    body, honest = gen.body(msgs[('request', key)], version)
+                    corr += 1
+                    frame = kschema.request_frame(msgs, key, version, corr, body)
+                    label = 'api %d v%d corr %d' % (key, version, corr)
+                    meta[corr] = (key, version, honest, body)
+                    if key == kproto.PRODUCE and produce_acks(body, version) == 0:
+                        # No answer to acks 0 (a close when it failed, as in
+                        # Kafka): an ApiVersions behind it is answered first.
+                        corr += 1
+                        frame += kschema.request_frame(msgs, kproto.API_VERSIONS, 0, corr, b'')
+                        meta[corr] = (kproto.API_VERSIONS, 0, False, body)
+                        label += ' (acks 0, then ApiVersions corr %d)' % corr
+                    cases.append((label, frame, corr, False))
+        outcomes = send_each(node, cases)
+        bad = []
+        for o in outcomes:
+            key, version, honest, body = meta[o.corr]
+            if o.result not in ('closed', 'answered'):
+                bad.append('%s: %s (body %s)' % (o.label, o.result, body.hex()))
+                continue
+            if o.result == 'closed':
+                if honest:
+                    bad.append('%s: closed after a request that follows the schema (body %s)'
+                               % (o.label, body.hex()))
+                continue
+            problem = judge_answer(msgs, key, version, honest, o.data[8:])
+            if problem:
+                bad.append('%s: %s (body %s)' % (o.label, problem, body.hex()))
+        # The same, pipelined: 16 connections each send 25 requests of
+        # random APIs at once, half of them only requests that follow the
+        # schema and expect an answer.
+        rnd = random.Random(seed)
+        kinds = [(k, v) for k in sorted(advertised)
+                 for v in range(advertised[k][0], advertised[k][1] + 1)]
+        pipes = []
+        for p in range(16):
+            reqs = []
+            while len(reqs) < 25:
+                key, version = rnd.choice(kinds)
+                body, honest = gen.body(msgs[('request', key)], version)
+                acks0 = key == kproto.PRODUCE and produce_acks(body, version) == 0
+                if p < 8 and (acks0 or not honest):
+                    continue
+                corr += 1
+                reqs.append(Piped(corr, key, version, honest, acks0, body))
+            pipes.append(reqs)
+        results = [None] * len(pipes)
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(
+            i, self.pipelined(node, msgs, pipes[i]))) for i in range(len(pipes))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for i, res in enumerate(results):
+            if res is None:
+                res = ['no result within 120 s']
+            bad += ['pipeline %d: %s' % (i, r) for r in res]
+        self.assertEqual(bad, [], 'seed %d:\n  %s\n%s' % (seed, '\n  '.join(bad[:30]),
+                                                            node.log_tail()))
+        self.assertEqual([restarts(n) for n in watched], before,
+                         'a subsystem restarted (seed %d)\n%s' % (seed, node.log_tail()))
+
+    def pipelined(self, node, msgs, reqs):
+        """Sends REQS (Piped) on one connection at once and reads the
+        answers: in order, one per request but an acks=0 Produce, each well
+        formed; a close only while a request that breaks the schema or an
+        acks=0 Produce is unanswered. Returns the problems found."""
+        s = open_conn(node)
+        s.settimeout(60)
+        try:
+            send_all(s, b''.join(kschema.request_frame(msgs, r.key, r.version, r.corr, r.body)
+                                 for r in reqs))
+            problems = []
+            unanswered = 0  # the first request after the last answer
+            for i, r in enumerate(reqs):
+                if r.acks0:
+                    continue
+                try:
+                    got = read_frame(s)
+                except socket.timeout:
+                    return problems + ['api %d v%d corr %d: no answer within 60 s'
+                                       % (r.key, r.version, r.corr)]
+                if got is None:
+                    # A failed acks=0 Produce before R closes too.
+                    if not any(q.acks0 or not q.honest for q in reqs[unanswered:]):
+                        problems.append('closed before answering api %d v%d corr %d, with '
+                                        'only requests that follow the schema left'
+                                        % (r.key, r.version, r.corr))
+                    return problems
+                corr, data = got
+                if corr != r.corr:
+                    return problems + ['answer with correlation id %d where %d (api %d v%d) '
+                                       'was next' % (corr, r.corr, r.key, r.version)]
+                unanswered = i + 1
+                problem = judge_answer(msgs, r.key, r.version, r.honest, data)
+                if problem:
+                    problems.append('api %d v%d corr %d: %s (body %s)'
+                                    % (r.key, r.version, r.corr, problem, r.body.hex()))
+            return problems
+        finally:
+            s.close()
+
+
+class BadInput(SchemaRequests, NodeTestCase):
 
     def setUp(self):
         super().setUp()
@@ -165,16 +369,8 @@ class BadInput(NodeTestCase):
 
     def run_cases(self, cases, allowed=('closed', 'answered'), chunk=64):
         """CASES: (label, bytes, correlation id or None, half_close)."""
-        outcomes = []
-        for i in range(0, len(cases), chunk):
-            conns = []
-            for label, data, corr, half in cases[i:i + chunk]:
-                s = open_conn(self.n)
-                send_all(s, data, half)
-                conns.append((s, Outcome(label, corr)))
-            outcomes += watch(conns)
-        if allowed:
-            self.expect(outcomes, allowed)
+        outcomes = send_each(self.n, cases, chunk)
+        self.expect(outcomes, allowed)
         self.assertTrue(self.n.kafka_ok(), 'broker no longer serves a fresh connection')
         return outcomes
 
@@ -552,43 +748,6 @@ class BadInput(NodeTestCase):
         self.assertEqual(len(md.topics[self.good_topic].partitions), 2)
         self.assertFalse(any(t.startswith('dup0') for t in admin.list_topics(timeout=10).topics))
 
-    def pipelined(self, msgs, reqs):
-        """Sends REQS (Piped) on one connection at once and reads the
-        answers: in order, one per request but an acks=0 Produce, each well
-        formed; a close only while a request that breaks the schema or an
-        acks=0 Produce is unanswered. Returns the problems found."""
-        s = open_conn(self.n)
-        s.settimeout(60)
-        try:
-            send_all(s, b''.join(kschema.request_frame(msgs, r.key, r.version, r.corr, r.body)
-                                 for r in reqs))
-            problems = []
-            for i, r in enumerate(reqs):
-                if r.acks0:
-                    continue
-                try:
-                    got = read_frame(s)
-                except socket.timeout:
-                    return problems + ['api %d v%d corr %d: no answer within 60 s'
-                                       % (r.key, r.version, r.corr)]
-                if got is None:
-                    if not any(q.acks0 or not q.honest for q in reqs[i:]):
-                        problems.append('closed before answering api %d v%d corr %d, with '
-                                        'only requests that follow the schema left'
-                                        % (r.key, r.version, r.corr))
-                    return problems
-                corr, data = got
-                if corr != r.corr:
-                    return problems + ['answer with correlation id %d where %d (api %d v%d) '
-                                       'was next' % (corr, r.corr, r.key, r.version)]
-                problem = judge_answer(msgs, r.key, r.version, r.honest, data)
-                if problem:
-                    problems.append('api %d v%d corr %d: %s (body %s)'
-                                    % (r.key, r.version, r.corr, problem, r.body.hex()))
-            return problems
-        finally:
-            s.close()
-
     def test_create_partitions_huge_count(self):
         """CreatePartitions to 2^31-1 (or 10,001) partitions is refused with
         INVALID_PARTITIONS (37), without kafka-frontend sizing memory by the
@@ -615,144 +774,9 @@ class BadInput(NodeTestCase):
         self.assertLess(grew, 64 << 10, 'kafka-frontend\'s peak RSS grew by %d KiB' % grew)
 
     def test_every_api_with_hostile_values(self):
-        """Every request API and version the broker advertises, built from
-        kafka.schema (kschema.py) with structurally valid bodies and hostile
-        values: boundary integers, null and empty names, names of internal
-        topics, unknown config keys, broken record sets, unknown tagged
-        fields; one in twenty has bits flipped afterwards. A request that
-        follows the schema is answered with a response that decodes for its
-        version, with error codes Kafka has (a close is allowed only for a
-        body that breaks the schema, or an acks=0 Produce that failed). Then
-        16 connections pipeline 25 such requests each: answers in order,
-        every one for the eight pipelines of requests that follow the schema.
-        No subsystem restarts (the good producer and tearDown's checks run
-        as in every case). CHRONIK_KTEST_SEED replays a run."""
-        seed = int(os.environ.get('CHRONIK_KTEST_SEED') or random.randrange(1 << 30))
-        print('seed %d (CHRONIK_KTEST_SEED=%d replays it)' % (seed, seed), flush=True)
-        msgs = kschema.load()
-        topics = [topic_name('fz') for _ in range(2)]
-        for t in topics:
-            create_topic(self.n, t, 3)
-        c = kproto.Conn('127.0.0.1', self.n.kafka_port)
-        try:
-            err, advertised = kproto.parse_api_versions(c.call(kproto.API_VERSIONS, 0, b''))
-        finally:
-            c.close()
-        self.assertEqual(err, 0)
-        missing = sorted(k for k in advertised if ('request', k) not in msgs)
-        self.assertEqual(missing, [], 'advertised APIs kafka.schema does not describe')
-        before = {ch['name']: (ch['pid'], ch['restarts']) for ch in self.n.status()['children']}
-        gen = kschema.Gen(seed, topics, ['fz-group'])
-        cases, meta = [], {}
-        corr = 1000
-        for key in sorted(advertised):
-            lo, hi = advertised[key]
-            for version in range(lo, hi + 1):
-                for _ in range(scale(6)):
-                    body, honest = gen.body(msgs[('request', key)], version)
-                    corr += 1
-                    frame = kschema.request_frame(msgs, key, version, corr, body)
-                    label = 'api %d v%d corr %d' % (key, version, corr)
-                    meta[corr] = (key, version, honest, body)
-                    if key == kproto.PRODUCE and produce_acks(body, version) == 0:
-                        # No answer to acks 0 (a close when it failed, as in
-                        # Kafka): an ApiVersions behind it is answered first.
-                        corr += 1
-                        frame += kschema.request_frame(msgs, kproto.API_VERSIONS, 0, corr, b'')
-                        meta[corr] = (kproto.API_VERSIONS, 0, False, body)
-                        label += ' (acks 0, then ApiVersions corr %d)' % corr
-                    cases.append((label, frame, corr, False))
-        outcomes = self.run_cases(cases, allowed=None)
-        bad = []
-        for o in outcomes:
-            key, version, honest, body = meta[o.corr]
-            if o.result not in ('closed', 'answered'):
-                bad.append('%s: %s (body %s)' % (o.label, o.result, body.hex()))
-                continue
-            if o.result == 'closed':
-                if honest:
-                    bad.append('%s: closed after a request that follows the schema (body %s)'
-                               % (o.label, body.hex()))
-                continue
-            problem = judge_answer(msgs, key, version, honest, o.data[8:])
-            if problem:
-                bad.append('%s: %s (body %s)' % (o.label, problem, body.hex()))
-        # The same, pipelined: 16 connections each send 25 requests of
-        # random APIs at once, half of them only requests that follow the
-        # schema and expect an answer.
-        rnd = random.Random(seed)
-        kinds = [(k, v) for k in sorted(advertised)
-                 for v in range(advertised[k][0], advertised[k][1] + 1)]
-        pipes = []
-        for p in range(16):
-            reqs = []
-            while len(reqs) < 25:
-                key, version = rnd.choice(kinds)
-                body, honest = gen.body(msgs[('request', key)], version)
-                acks0 = key == kproto.PRODUCE and produce_acks(body, version) == 0
-                if p < 8 and (acks0 or not honest):
-                    continue
-                corr += 1
-                reqs.append(Piped(corr, key, version, honest, acks0, body))
-            pipes.append(reqs)
-        results = [None] * len(pipes)
-        threads = [threading.Thread(target=lambda i=i: results.__setitem__(
-            i, self.pipelined(msgs, pipes[i]))) for i in range(len(pipes))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        for i, res in enumerate(results):
-            if res is None:
-                res = ['no result within 120 s']
-            bad += ['pipeline %d: %s' % (i, r) for r in res]
-        self.assertEqual(bad, [], 'seed %d:\n  %s\n%s' % (seed, '\n  '.join(bad[:30]),
-                                                            self.n.log_tail()))
-        after = {ch['name']: (ch['pid'], ch['restarts']) for ch in self.n.status()['children']}
-        self.assertEqual(after, before, 'a subsystem restarted (seed %d)\n%s'
-                         % (seed, self.n.log_tail()))
-
-class Piped:
-    """One request of a pipeline."""
-
-    def __init__(self, corr, key, version, honest, acks0, body):
-        self.corr, self.key, self.version = corr, key, version
-        self.honest, self.acks0, self.body = honest, acks0, body
-
-
-def judge_answer(msgs, key, version, honest, data):
-    """What is wrong with DATA as the answer to a request (None: nothing)."""
-    try:
-        tree = kschema.decode_response(msgs, key, version, data, utf8=honest)
-    except kschema.Malformed as e:
-        return str(e)
-    odd = [e for e in kschema.error_codes(tree) if not -1 <= e <= 130]
-    return 'error codes Kafka does not have: %s' % odd if odd else None
-
-
-def read_frame(s):
-    """One response frame from S: (correlation id, bytes after it), None at
-    the end of the stream."""
-    head = b''
-    while len(head) < 4:
-        try:
-            chunk = s.recv(4 - len(head))
-        except (ConnectionResetError, BrokenPipeError):
-            return None
-        if not chunk:
-            return None
-        head += chunk
-    size = struct.unpack('>i', head)[0]
-    data = b''
-    while len(data) < size:
-        try:
-            chunk = s.recv(min(size - len(data), 1 << 20))
-        except (ConnectionResetError, BrokenPipeError):
-            return None
-        if not chunk:
-            return None
-        data += chunk
-    return struct.unpack('>i', data[:4])[0], data[4:]
+        """SchemaRequests.hostile_schema_requests on this node (the good
+        producer and tearDown's checks run as in every case)."""
+        self.hostile_schema_requests(self.n, [self.n])
 
 
 def rss_kb(pid):
