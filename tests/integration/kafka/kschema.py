@@ -184,6 +184,16 @@ class Gen:
             data = data[:r.randrange(len(data))]
         return bytes(data)
 
+    def header(self):
+        """Keyword arguments of request_frame: mostly none; now and then a
+        null, empty or 3,000-byte client id, or an unknown tagged field in a
+        v2 header (a broker skips it)."""
+        r = self.rnd
+        if not self.chance(0.1):
+            return {}
+        return r.choice(({'client_id': None}, {'client_id': ''}, {'client_id': 'c' * 3000},
+                         {'header_tags': [(r.randint(0, 40), b'\x00' * r.randint(0, 9))]}))
+
     def body(self, msg, version):
         """(bytes, honest): HONEST is False when the body breaks the schema
         on purpose (a null where none is allowed, an array count that does
@@ -295,12 +305,14 @@ class Malformed(Exception):
     pass
 
 
-def request_frame(msgs, key, version, corr, body, client_id='fz'):
+def request_frame(msgs, key, version, corr, body, client_id='fz', header_tags=()):
     """A whole request frame: size, header (v2 for a flexible version, else
-    v1), BODY."""
+    v1; HEADER_TAGS (tag, bytes) in v2's tagged fields), BODY."""
     w = W().i16(key).i16(version).i32(corr).string(client_id)
     if within(msgs[('request', key)].flexible, version):
-        w.tags()
+        w.uvarint(len(header_tags))
+        for tag, data in header_tags:
+            w.uvarint(tag).uvarint(len(data)).raw(data)
     payload = bytes(w) + body
     return struct.pack('>i', len(payload)) + payload
 

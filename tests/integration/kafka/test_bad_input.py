@@ -232,7 +232,8 @@ class SchemaRequests:
                 for _ in range(scale(6)):
                     body, honest = gen.body(msgs[('request', key)], version)
                     corr += 1
-                    frame = kschema.request_frame(msgs, key, version, corr, body)
+                    frame = kschema.request_frame(msgs, key, version, corr, body,
+                                                  **gen.header())
                     label = 'api %d v%d corr %d' % (key, version, corr)
                     meta[corr] = (key, version, honest, body)
                     if key == kproto.PRODUCE and produce_acks(body, version) == 0:
