@@ -25,9 +25,12 @@
  *   down to a log end that moved below it (truncation, as in Kafka's
  *   Log.truncateTo); that case is counted in hw_truncations.
  * A partition without metadata (walwriter knows the log, LMDB does not, or
- * not yet) is a single-replica partition led here, at the epoch of its
- * checkpoint, until metadata says otherwise. A follower's HW is the
- * leader's, capped at the local log end.
+ * not yet) counts as a single-replica partition led here, at the epoch of
+ * its checkpoint, until metadata says otherwise; but its HW stays where it
+ * is (its checkpoint, or its log start): without the replica set no offset
+ * is known to be on every ISR member, so none is acknowledged (a new
+ * topic's log reaches the replicator before its metadata may). A
+ * follower's HW is the leader's, capped at the local log end.
  *
  * Pure: no I/O, no clock (time enters through repl_core_tick), no logging.
  * Allocates with malloc. Not for: IPC, LMDB, the fetch protocol's wire format
@@ -219,7 +222,7 @@ void repl_core_log_sweep_end(repl_core_t *c);
 int repl_core_meta_update(repl_core_t *c, const repl_meta_t *m);
 /* A full read of the metadata: _begin, repl_core_meta_update for every
  * partition record, _end forgets the metadata of partitions not seen (their
- * logs, if any, become single-replica partitions led here). */
+ * logs, if any, become single-replica partitions led here, HW held). */
 void repl_core_meta_sweep_begin(repl_core_t *c);
 void repl_core_meta_sweep_end(repl_core_t *c);
 /* The same for the partition records of one topic (the shell knows which

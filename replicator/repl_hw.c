@@ -173,7 +173,9 @@ void repl_part_hw_update(repl_part_t *p, int32_t node_id)
 
 	if (!p->have_log)
 		return;
-	if (p->role == REPL_ROLE_LEADER)
+	/* A leader by the no-metadata default knows no replica set: it holds
+	 * HW (repl_core.h). */
+	if (p->role == REPL_ROLE_LEADER && p->have_meta)
 		hw = CK_MAX(hw, repl_part_isr_min(p, node_id));
 	else if (p->role == REPL_ROLE_FOLLOWER && p->leader_hw >= 0)
 		hw = CK_MAX(hw, CK_MIN(p->leader_hw, p->log_end));

@@ -516,6 +516,41 @@ class Replication(SchemaRequests, NodeTestCase):
                          'it was sent behind')
         self.assertEqual(len(isr), 2, isr)
 
+    def test_new_topic_acks_all_waits_for_replicas(self):
+        """An acks=all Produce sent right behind the CreateTopics of its
+        topic (replicas 1, 2, 3; node 1 leads), while the replicators of
+        nodes 2 and 3 are stopped, is not acknowledged: node 1's replicator
+        may learn of the new log from walwriter before it has read the
+        partition's replica set, and must not count itself the only replica
+        meanwhile (it did: about one such Produce in seven was answered at
+        once, error 0, with a single copy that a lost leader would lose)."""
+        nodes = self.nodes3
+        stopped = [n.child('replicator')['pid'] for n in nodes[1:]]
+        c = kproto.Conn('127.0.0.1', nodes[0].kafka_port, timeout=30)
+        batch = kproto.record_batch([(None, b'one copy is not enough', [])])
+        answers = []
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            for i in range(30):
+                name = '%s-new%d' % (self.topic, i)
+                body = c.call(kproto.CREATE_TOPICS, 1,
+                              kproto.create_topics_body([(name, [[1, 2, 3]])], 10000))
+                self.assertEqual(kproto.parse_create_topics_v1(body), {name: 0})
+                t0 = time.monotonic()
+                body = c.call(kproto.PRODUCE, 7, kproto.produce_body(7, -1, 300, [(0, batch)],
+                                                                       topic=name))
+                err, _ = kproto.parse_produce(body, 7)[(name, 0)]
+                answers.append((name, err, round(time.monotonic() - t0, 3)))
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            c.close()
+        acked = [a for a in answers if a[1] == 0]
+        self.assertEqual(acked, [], 'acks=all acknowledged with both followers stopped')
+        # Each one waited for the followers (not refused before it started).
+        self.assertEqual([a for a in answers if a[1] != 7], [], answers)  # REQUEST_TIMED_OUT
+
     def test_follower_below_log_start(self):
         """DeleteRecords on the leader while a follower is stopped (and out
         of the ISR) moves the log start past everything that follower

@@ -435,10 +435,20 @@ def delete_records_body(topic, offsets, version=0, timeout_ms=30000):
 
 
 def create_topics_body(topics, timeout_ms=30000):
-    """CreateTopics v1: TOPICS = [(name, partitions, replication factor)]."""
+    """CreateTopics v1: TOPICS = [(name, partitions, replication factor)] or
+    [(name, [replicas of partition 0, of partition 1, ...])] (a manual
+    assignment; its first replica is the preferred leader)."""
     w = W().i32(len(topics))
-    for name, np, rf in topics:
-        w.string(name).i32(np).i16(rf).i32(0).i32(0)
+    for name, *spec in topics:
+        if len(spec) == 1:
+            w.string(name).i32(-1).i16(-1).i32(len(spec[0]))
+            for i, replicas in enumerate(spec[0]):
+                w.i32(i).i32(len(replicas))
+                for b in replicas:
+                    w.i32(b)
+            w.i32(0)
+        else:
+            w.string(name).i32(spec[0]).i16(spec[1]).i32(0).i32(0)
     w.i32(timeout_ms).bool(False)
     return bytes(w)
 

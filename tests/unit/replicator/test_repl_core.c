@@ -46,6 +46,14 @@ static int meta_up(repl_core_t *c, const char *topic, int32_t part, const int32_
 	return repl_core_meta_update(c, &m);
 }
 
+/* Metadata making TOPIC-PART a single-replica partition led here: HW then
+ * follows the durable end (without metadata it holds). */
+static void lead_here(repl_core_t *c, const char *topic, int32_t part, int32_t epoch)
+{
+	ck_assert_int_eq(
+	    meta_up(c, topic, part, (int32_t[]){NODE}, 1, (int32_t[]){NODE}, 1, NODE, epoch), 0);
+}
+
 /* Pops every pending change into OUT (up to MAX); returns how many. */
 static int drain(repl_core_t *c, repl_state_t *out, int max)
 {
@@ -74,6 +82,7 @@ START_TEST(test_single_replica_hw_is_durable_end)
 	repl_core_t *c = core_new();
 	repl_state_t st[8];
 
+	lead_here(c, "t", 0, 0);
 	/* Written but not durable: not visible to consumers yet. */
 	ck_assert_int_eq(log_up(c, "t", 0, 0, 5, 0), 0);
 	ck_assert_int_eq(drain(c, st, 8), 1);
@@ -100,11 +109,53 @@ START_TEST(test_single_replica_hw_is_durable_end)
 }
 END_TEST
 
+/* A log that reaches the core before its metadata (a new topic: walwriter's
+ * event can come before the replicator reads LMDB) is no single-replica
+ * partition to acknowledge: its HW holds until the replica set is known,
+ * and then waits for the followers of the ISR. */
+START_TEST(test_no_hw_without_metadata)
+{
+	repl_core_t *c = core_new();
+	int32_t three[] = {NODE, 2, 3};
+	repl_state_t st[8];
+
+	repl_core_tick(c, 1000);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 4, 4), 0);
+	ck_assert_int_eq(drain(c, st, 8), 1);
+	ck_assert_int_eq(st[0].high_watermark, 0);
+	ck_assert_int_eq(st[0].log_end_offset, 4);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 9, 9), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 0);
+	/* The replica set arrives: the followers have fetched nothing yet. */
+	ck_assert_int_eq(meta_up(c, "t", 0, three, 3, three, 3, NODE, 0), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 0);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 9), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 0);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 3, 6), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 6);
+	/* The topic leaves the metadata, the log stays: HW holds again. */
+	repl_core_meta_topic_begin(c, "t");
+	repl_core_meta_topic_end(c, "t");
+	ck_assert(!repl_core_find(c, "t", 0)->have_meta);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 12, 12), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 6);
+	/* A follower's metadata for a log without any: the leader's HW. */
+	ck_assert_int_eq(log_up(c, "f", 0, 0, 5, 5), 0);
+	ck_assert_int_eq(hw_of(c, "f", 0), 0);
+	ck_assert_int_eq(meta_up(c, "f", 0, three, 3, three, 3, 2, 1), 0);
+	ck_assert_int_eq(repl_core_leader_hw(c, "f", 0, 1, 3), 0);
+	ck_assert_int_eq(hw_of(c, "f", 0), 3);
+	repl_core_free(c);
+}
+END_TEST
+
 START_TEST(test_changes_coalesce_per_partition)
 {
 	repl_core_t *c = core_new();
 	repl_state_t st[8];
 
+	lead_here(c, "a", 0, 0);
+	lead_here(c, "b", 3, 0);
 	for (int i = 1; i <= 100; i++) {
 		ck_assert_int_eq(log_up(c, "a", 0, 0, i, i), 0);
 		ck_assert_int_eq(log_up(c, "b", 3, 0, 2 * i, 2 * i), 0);
@@ -127,6 +178,7 @@ START_TEST(test_hw_never_backwards)
 	repl_state_t st[8];
 	const repl_part_t *p;
 
+	lead_here(c, "t", 0, 0);
 	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
 	(void)drain(c, st, 8);
 	/* A durable end reported lower (a stale event) does not pull HW back. */
@@ -151,6 +203,7 @@ START_TEST(test_truncation_below_hw)
 	repl_core_t *c = core_new();
 	repl_state_t st[8];
 
+	lead_here(c, "t", 0, 0);
 	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
 	(void)drain(c, st, 8);
 	ck_assert_int_eq(log_up(c, "t", 0, 0, 4, 4), 0);
@@ -167,6 +220,7 @@ START_TEST(test_log_start_moves_hw)
 	repl_core_t *c = core_new();
 	repl_state_t st[8];
 
+	lead_here(c, "t", 0, 0);
 	/* Durable end below log start counts as log start. */
 	ck_assert_int_eq(log_up(c, "t", 0, 20, 30, 0), 0);
 	ck_assert_int_eq(drain(c, st, 8), 1);
@@ -204,7 +258,12 @@ START_TEST(test_checkpoint_start_and_dirty)
 	memset(dirty, 0, sizeof(dirty));
 	ck_assert_int_eq(repl_core_log_update(c, &li, &ck), 0);
 	ck_assert_int_eq(drain(c, st, 8), 1);
-	/* The epoch comes from the checkpoint, HW from the durable end. */
+	/* Epoch and HW come from the checkpoint; without metadata HW holds. */
+	ck_assert_int_eq(st[0].leader_epoch, 3);
+	ck_assert_int_eq(st[0].high_watermark, 7);
+	/* Metadata naming this node the only replica: HW is the durable end. */
+	lead_here(c, "t", 2, 3);
+	ck_assert_int_eq(drain(c, st, 8), 1);
 	ck_assert_int_eq(st[0].leader_epoch, 3);
 	ck_assert_int_eq(st[0].high_watermark, 10);
 	ck_assert_int_eq(repl_core_ckpt_dirty(c, collect_cb, dirty), 0);
@@ -246,6 +305,7 @@ START_TEST(test_delete_and_recreate)
 	repl_core_t *c = core_new();
 	repl_state_t st[8];
 
+	lead_here(c, "t", 0, 0);
 	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
 	(void)drain(c, st, 8);
 	ck_assert_int_eq(repl_core_log_delete(c, "t", 0), 0);
@@ -273,6 +333,7 @@ START_TEST(test_log_sweep)
 	repl_core_t *c = core_new();
 	repl_state_t st[8];
 
+	lead_here(c, "b", 0, 0);
 	ck_assert_int_eq(log_up(c, "a", 0, 0, 1, 1), 0);
 	ck_assert_int_eq(log_up(c, "b", 0, 0, 2, 2), 0);
 	(void)drain(c, st, 8);
@@ -297,6 +358,7 @@ START_TEST(test_meta_leader_with_followers)
 	repl_state_t st[8];
 
 	repl_core_tick(c, 1000);
+	lead_here(c, "t", 0, 0);
 	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
 	(void)drain(c, st, 8);
 	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, isr, 2, NODE, 4), 0);
@@ -397,6 +459,7 @@ START_TEST(test_meta_follower_role)
 	int32_t replicas[] = {2, NODE};
 	repl_state_t st[8];
 
+	lead_here(c, "t", 0, 0);
 	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
 	(void)drain(c, st, 8);
 	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 2, replicas, 2, 2, 6), 0);
@@ -853,6 +916,7 @@ START_TEST(test_many_partitions)
 
 	for (int i = 0; i < 3000; i++) {
 		snprintf(name, sizeof(name), "topic-%d", i % 300);
+		lead_here(c, name, i / 300, 0);
 		ck_assert_int_eq(log_up(c, name, i / 300, 0, i, i), 0);
 	}
 	ck_assert_uint_eq(repl_core_count(c, NULL), 3000);
@@ -1056,6 +1120,7 @@ static Suite *repl_core_suite(void)
 	TCase *tf = tcase_create("ckpt");
 
 	tcase_add_test(tc, test_single_replica_hw_is_durable_end);
+	tcase_add_test(tc, test_no_hw_without_metadata);
 	tcase_add_test(tc, test_changes_coalesce_per_partition);
 	tcase_add_test(tc, test_hw_never_backwards);
 	tcase_add_test(tc, test_truncation_below_hw);
