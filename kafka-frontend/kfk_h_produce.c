@@ -396,7 +396,8 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	if (p && p->known && !p->leader)
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
 		                   NULL); /* not yet, or no more */
-	isr = p && p->known ? p->isr_size : pm->nisr;
+	/* The replicator's ISR is the newer one, once it has read any. */
+	isr = p && p->known && p->isr_size > 0 ? p->isr_size : pm->nisr;
 	err = kfk_produce_isr_check(pp->ps->acks, isr, t->cfg.min_insync_replicas);
 	if (err != KFK_ERR_NONE)
 		return kfk_pp_done(pp, err, "fewer in-sync replicas than min.insync.replicas");

@@ -169,7 +169,7 @@ static void kfk_dr_deleted(void *arg, int err, const void *reply)
 			p->bases_valid = false;
 		}
 		/* Alone in the ISR, the low watermark is our start. */
-		if (p && p->known && p->leader && p->isr_size <= 1 && start > p->low_watermark)
+		if (p && p->known && p->leader && p->isr_size == 1 && start > p->low_watermark)
 			p->low_watermark = start;
 		/* The replicas' starts follow: this call's count goes to the
 		 * wait. */

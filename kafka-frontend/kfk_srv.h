@@ -311,7 +311,7 @@ struct kfk_part {
 	int64_t low_watermark; /* led here: least log start over the ISR; -1 */
 	int64_t leo;
 	int32_t leader_epoch;
-	int32_t isr_size;
+	int32_t isr_size; /* 0: the replicator has no replica set yet */
 	/* Segment bases (ascending) and a few open segments. */
 	int64_t *bases;
 	int nbases;

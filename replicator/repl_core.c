@@ -502,7 +502,7 @@ void repl_core_state(const repl_part_t *p, repl_state_t *ret)
 	ret->low_watermark = repl_core_low_watermark(p);
 	ret->leader = p->role == REPL_ROLE_LEADER;
 	ret->leader_epoch = p->leader_epoch;
-	ret->isr_size = p->have_meta ? (int32_t)p->n_isr : 1;
+	ret->isr_size = p->have_meta ? (int32_t)p->n_isr : 0;
 	ret->deleted = false;
 }
 

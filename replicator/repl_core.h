@@ -144,7 +144,7 @@ typedef struct {
 	int64_t low_watermark; /* see repl_core_low_watermark */
 	bool leader;
 	int32_t leader_epoch;
-	int32_t isr_size;
+	int32_t isr_size; /* 0: no metadata yet (the replica set is unknown) */
 	bool deleted;
 	/* What was published before (repl_core_change_next only; for
 	 * "old -> new" logs): prev_visible false = first publication. */

@@ -523,25 +523,38 @@ class Replication(SchemaRequests, NodeTestCase):
         may learn of the new log from walwriter before it has read the
         partition's replica set, and must not count itself the only replica
         meanwhile (it did: about one such Produce in seven was answered at
-        once, error 0, with a single copy that a lost leader would lose)."""
+        once, error 0, with a single copy that a lost leader would lose).
+        With the followers running, the same on a topic with
+        min.insync.replicas = 2 is acknowledged (the replicator publishes
+        the ISR of a partition whose replica set it has not read as
+        unknown, and the frontend then takes LMDB's: not one member)."""
         nodes = self.nodes3
         stopped = [n.child('replicator')['pid'] for n in nodes[1:]]
         c = kproto.Conn('127.0.0.1', nodes[0].kafka_port, timeout=30)
         batch = kproto.record_batch([(None, b'one copy is not enough', [])])
+
+        def create_and_produce(name, timeout_ms, configs=None):
+            body = c.call(kproto.CREATE_TOPICS, 1, kproto.create_topics_body(
+                [(name, [[1, 2, 3]])], 10000, configs))
+            self.assertEqual(kproto.parse_create_topics_v1(body), {name: 0})
+            t0 = time.monotonic()
+            body = c.call(kproto.PRODUCE, 7, kproto.produce_body(7, -1, timeout_ms, [(0, batch)],
+                                                                   topic=name))
+            err, _ = kproto.parse_produce(body, 7)[(name, 0)]
+            return name, err, round(time.monotonic() - t0, 3)
+
+        answers = [create_and_produce('%s-isr%d' % (self.topic, i), 10000,
+                                      {'min.insync.replicas': '2'}) for i in range(30)]
+        self.assertEqual([a for a in answers if a[1] != 0], [])
+        res = self.ck.admin.ConfigResource('topic', answers[0][0])
+        cfg = self.admin.describe_configs([res])[res].result(timeout=10)
+        self.assertEqual(cfg['min.insync.replicas'].value, '2')
         answers = []
         for pid in stopped:
             os.kill(pid, signal.SIGSTOP)
         try:
             for i in range(30):
-                name = '%s-new%d' % (self.topic, i)
-                body = c.call(kproto.CREATE_TOPICS, 1,
-                              kproto.create_topics_body([(name, [[1, 2, 3]])], 10000))
-                self.assertEqual(kproto.parse_create_topics_v1(body), {name: 0})
-                t0 = time.monotonic()
-                body = c.call(kproto.PRODUCE, 7, kproto.produce_body(7, -1, 300, [(0, batch)],
-                                                                       topic=name))
-                err, _ = kproto.parse_produce(body, 7)[(name, 0)]
-                answers.append((name, err, round(time.monotonic() - t0, 3)))
+                answers.append(create_and_produce('%s-new%d' % (self.topic, i), 300))
         finally:
             for pid in stopped:
                 os.kill(pid, signal.SIGCONT)

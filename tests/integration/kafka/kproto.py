@@ -434,10 +434,11 @@ def delete_records_body(topic, offsets, version=0, timeout_ms=30000):
     return bytes(w)
 
 
-def create_topics_body(topics, timeout_ms=30000):
+def create_topics_body(topics, timeout_ms=30000, configs=None):
     """CreateTopics v1: TOPICS = [(name, partitions, replication factor)] or
     [(name, [replicas of partition 0, of partition 1, ...])] (a manual
-    assignment; its first replica is the preferred leader)."""
+    assignment; its first replica is the preferred leader); CONFIGS (a
+    dict) for every topic."""
     w = W().i32(len(topics))
     for name, *spec in topics:
         if len(spec) == 1:
@@ -446,9 +447,11 @@ def create_topics_body(topics, timeout_ms=30000):
                 w.i32(i).i32(len(replicas))
                 for b in replicas:
                     w.i32(b)
-            w.i32(0)
         else:
-            w.string(name).i32(spec[0]).i16(spec[1]).i32(0).i32(0)
+            w.string(name).i32(spec[0]).i16(spec[1]).i32(0)
+        w.i32(len(configs or {}))
+        for k, v in (configs or {}).items():
+            w.string(k).string(v)
     w.i32(timeout_ms).bool(False)
     return bytes(w)
 

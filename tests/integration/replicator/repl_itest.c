@@ -306,6 +306,18 @@ static bool rcl_pred_role(const rst_t *v, int64_t leader, int64_t epoch)
 	return !v->deleted && v->leader == (leader != 0) && v->epoch == epoch;
 }
 
+static bool rcl_pred_isr(const rst_t *v, int64_t isr_size, int64_t b)
+{
+	(void)b;
+	return !v->deleted && v->isr_size == isr_size;
+}
+
+const rst_t *rcl_wait_isr(rcl_t *c, const char *topic, int32_t part, int32_t isr_size,
+                          int timeout_ms)
+{
+	return rcl_wait(c, topic, part, rcl_pred_isr, isr_size, 0, timeout_ms);
+}
+
 const rst_t *rcl_wait_hw(rcl_t *c, const char *topic, int32_t part, int64_t hw, int timeout_ms)
 {
 	return rcl_wait(c, topic, part, rcl_pred_hw, hw, 0, timeout_ms);

@@ -106,6 +106,9 @@ const rst_t *rcl_wait_hw(rcl_t *c, const char *topic, int32_t part, int64_t hw, 
 const rst_t *rcl_wait_deleted(rcl_t *c, const char *topic, int32_t part, int timeout_ms);
 const rst_t *rcl_wait_role(rcl_t *c, const char *topic, int32_t part, bool leader, int32_t epoch,
                            int timeout_ms);
+/* ISR_SIZE 0: the replicator has not read the replica set yet. */
+const rst_t *rcl_wait_isr(rcl_t *c, const char *topic, int32_t part, int32_t isr_size,
+                          int timeout_ms);
 /* Reads pushes for QUIET_MS; returns how many arrived. */
 int rcl_drain(rcl_t *c, int quiet_ms);
 

@@ -124,6 +124,7 @@ START_TEST(test_no_hw_without_metadata)
 	ck_assert_int_eq(drain(c, st, 8), 1);
 	ck_assert_int_eq(st[0].high_watermark, 0);
 	ck_assert_int_eq(st[0].log_end_offset, 4);
+	ck_assert_int_eq(st[0].isr_size, 0); /* unknown: the frontend asks LMDB */
 	ck_assert_int_eq(log_up(c, "t", 0, 0, 9, 9), 0);
 	ck_assert_int_eq(hw_of(c, "t", 0), 0);
 	/* The replica set arrives: the followers have fetched nothing yet. */
@@ -517,7 +518,7 @@ START_TEST(test_meta_not_replica_and_sweep)
 	repl_core_meta_sweep_end(c);
 	ck_assert_int_eq(drain(c, st, 8), 1);
 	ck_assert(st[0].leader);
-	ck_assert_int_eq(st[0].isr_size, 1);
+	ck_assert_int_eq(st[0].isr_size, 0); /* no replica set known */
 	ck_assert_int_eq(st[0].leader_epoch, 4);
 	ck_assert_uint_eq(repl_core_count(c, &led), 1);
 	ck_assert_uint_eq(led, 1);
@@ -575,7 +576,7 @@ START_TEST(test_meta_topic_sweep)
 	ck_assert_str_eq(st[1].topic, "a");
 	ck_assert_int_eq(st[1].partition, 1); /* back to the single-replica default */
 	ck_assert(st[1].leader);
-	ck_assert_int_eq(st[1].isr_size, 1);
+	ck_assert_int_eq(st[1].isr_size, 0);
 	ck_assert(!find(c, "a", 1)->have_meta);
 	ck_assert_ptr_null(find(c, "a", 2)); /* metadata only: freed */
 	ck_assert(find(c, "a", 3)->have_meta);
