@@ -67,6 +67,7 @@ typedef struct {
 	int64_t log_append_time;
 	int64_t log_start;
 	int32_t leader_epoch; /* the one the append was made under */
+	uint32_t deletions;   /* the partition's count of deletions then */
 	uint64_t call_id;
 } kfk_pp_t;
 
@@ -210,6 +211,17 @@ static void kfk_pp_check_hw(kfk_pp_t *pp)
 	kfk_part_t *p = kfk_part_get(s, pp->topic, pp->partition, true);
 	bool all = pp->ps->acks == KFK_ACKS_ALL;
 
+	/* Deleted here since the append (the topic deleted, or this replica
+	 * moved away): answered at once, as Kafka does, not at the timeout. */
+	if (p && p->deletions != pp->deletions) {
+		if (all)
+			kfk_pp_done(
+			    pp, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+			    "the partition was deleted while waiting for the high watermark");
+		else
+			kfk_pp_done(pp, KFK_ERR_NONE, NULL);
+		return;
+	}
 	if (p && p->known && (!p->leader || p->leader_epoch > pp->leader_epoch)) {
 		if (all)
 			kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
@@ -308,8 +320,10 @@ static void kfk_pp_append(kfk_pp_t *pp, const kfk_topic_t *t, const kfk_pmeta_t 
 	kfk_srv_t *s = pp->ps->req->srv;
 	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
 	Chronik__Wal__Append ap = CHRONIK__WAL__APPEND__INIT;
+	const kfk_part_t *p = kfk_part_get(s, pp->topic, pp->partition, true);
 	int r;
 
+	pp->deletions = p ? p->deletions : 0;
 	ap.topic = pp->topic;
 	ap.partition = pp->partition;
 	ap.leader_epoch = pm->leader_epoch < 0 ? 0 : pm->leader_epoch;

@@ -249,6 +249,7 @@ void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st)
 		return;
 	if (st->deleted) {
 		p->known = false;
+		p->deletions++;
 		p->hw = p->log_start = p->low_watermark = p->leo = -1;
 		kfk_part_segments_reset(p);
 		kfk_part_wake(p);

@@ -305,6 +305,7 @@ struct kfk_part {
 	int32_t partition;
 	/* From the replicator (known false until its first PartitionState). */
 	bool known;
+	uint32_t deletions; /* PartitionStates that said deleted */
 	bool leader;
 	int64_t hw;
 	int64_t log_start;

@@ -564,6 +564,37 @@ class Replication(SchemaRequests, NodeTestCase):
         # Each one waited for the followers (not refused before it started).
         self.assertEqual([a for a in answers if a[1] != 7], [], answers)  # REQUEST_TIMED_OUT
 
+    def test_produce_waiting_when_its_topic_is_deleted(self):
+        """An acks=all Produce held back by stopped followers is answered
+        UNKNOWN_TOPIC_OR_PARTITION as soon as its topic is deleted, as in
+        Kafka, not REQUEST_TIMED_OUT at its timeout (20 s here); the client
+        retries and finds the topic gone."""
+        nodes = self.nodes3
+        name = self.topic + '-doomed'
+        stopped = [n.child('replicator')['pid'] for n in nodes[1:]]
+        c = kproto.Conn('127.0.0.1', nodes[0].kafka_port, timeout=60)
+        body = c.call(kproto.CREATE_TOPICS, 1,
+                      kproto.create_topics_body([(name, [[1, 2, 3]])], 10000))
+        self.assertEqual(kproto.parse_create_topics_v1(body), {name: 0})
+        batch = kproto.record_batch([(None, b'doomed', [])])
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            c.send_raw(kproto.request(kproto.PRODUCE, 7, 1, kproto.produce_body(
+                7, -1, 20000, [(0, batch)], topic=name)))
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            self.admin.delete_topics([name])[name].result(timeout=15)
+            corr, body = c.recv_frame()
+            took = time.monotonic() - t0
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            c.close()
+        self.assertEqual(corr, 1)
+        self.assertEqual(kproto.parse_produce(body, 7)[(name, 0)][0], 3)  # UNKNOWN_TOPIC_...
+        self.assertLess(took, 10.0, 'the Produce waited for its timeout')
+
     def test_follower_below_log_start(self):
         """DeleteRecords on the leader while a follower is stopped (and out
         of the ISR) moves the log start past everything that follower
