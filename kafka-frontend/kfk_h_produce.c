@@ -320,10 +320,8 @@ static void kfk_pp_append(kfk_pp_t *pp, const kfk_topic_t *t, const kfk_pmeta_t 
 	kfk_srv_t *s = pp->ps->req->srv;
 	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
 	Chronik__Wal__Append ap = CHRONIK__WAL__APPEND__INIT;
-	const kfk_part_t *p = kfk_part_get(s, pp->topic, pp->partition, true);
 	int r;
 
-	pp->deletions = p ? p->deletions : 0;
 	ap.topic = pp->topic;
 	ap.partition = pp->partition;
 	ap.leader_epoch = pm->leader_epoch < 0 ? 0 : pm->leader_epoch;
@@ -415,6 +413,7 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	err = kfk_produce_isr_check(pp->ps->acks, isr, t->cfg.min_insync_replicas);
 	if (err != KFK_ERR_NONE)
 		return kfk_pp_done(pp, err, "fewer in-sync replicas than min.insync.replicas");
+	pp->deletions = p ? p->deletions : 0;
 	kfk_pp_append(pp, t, pm);
 }
 
