@@ -54,6 +54,8 @@ typedef struct {
 	int32_t part_max;
 	int32_t leader_epoch; /* current_leader_epoch asked, -1 none */
 	int16_t err;          /* decided up front */
+	bool counted;         /* deletions below was read at the resolution */
+	uint32_t deletions;   /* the partition's count of deletions then */
 	/* Evaluation results. */
 	int16_t res_err;
 	bool unknown; /* no PartitionState yet */
@@ -147,6 +149,12 @@ static void kfk_fp_eval(kfk_srv_t *s, kfk_fp_t *fp, int64_t *total_left, bool *f
 	if (fp->err != KFK_ERR_NONE)
 		return;
 	p = kfk_part_get(s, fp->topic, fp->partition, false);
+	if (p && fp->counted && p->deletions != fp->deletions) {
+		/* Deleted here since the request came (the topic deleted, or
+		 * this replica moved away): answered at once, as Kafka does. */
+		fp->res_err = KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		return;
+	}
 	if (!p || !p->known) {
 		/* The replicator has not described it yet: wait, then let the
 		 * client retry after refreshing its metadata. */
@@ -379,6 +387,7 @@ static void kfk_fetch_orphan(kfk_req_t *req)
 static void kfk_fp_resolve(kfk_srv_t *s, kfk_fp_t *fp, const kfk_topic_t *t, int r)
 {
 	const kfk_pmeta_t *pm;
+	kfk_part_t *p;
 
 	if (r < 0) {
 		fp->err = KFK_ERR_UNKNOWN_SERVER_ERROR;
@@ -389,7 +398,9 @@ static void kfk_fp_resolve(kfk_srv_t *s, kfk_fp_t *fp, const kfk_topic_t *t, int
 		return;
 	}
 	pm = &t->parts[fp->partition];
-	(void)kfk_part_use(s, t, fp->partition);
+	p = kfk_part_use(s, t, fp->partition);
+	fp->counted = p != NULL;
+	fp->deletions = p ? p->deletions : 0;
 	if (pm->leader != s->cfg->node_id)
 		fp->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 	else if (fp->leader_epoch >= 0 && fp->leader_epoch < pm->leader_epoch)

@@ -49,6 +49,7 @@ typedef struct {
 	char *topic;
 	int64_t offset; /* the offset asked, -1 resolved */
 	bool waiting;   /* counted in pending until the low watermark is there */
+	uint32_t deletions; /* the partition's count of deletions at the start */
 } kfk_dr_part_t;
 
 struct kfk_dr_state {
@@ -102,6 +103,11 @@ static void kfk_dr_check(kfk_dr_part_t *dp)
 
 	if (p && p->known && p->leader && p->low_watermark >= dp->offset) {
 		kfk_dr_wait_end(dp, KFK_ERR_NONE, p->low_watermark);
+		return;
+	}
+	if (p && p->deletions != dp->deletions) {
+		/* Deleted here meanwhile: answered at once, as Kafka does. */
+		kfk_dr_wait_end(dp, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION, -1);
 		return;
 	}
 	if (!p || (p->known && !p->leader)) {
@@ -222,6 +228,7 @@ static void kfk_dr_start(kfk_dr_state_t *st, kfk_dr_part_t *dp, const kfk_topic_
 		return;
 	}
 	dp->offset = offset;
+	dp->deletions = p->deletions;
 	dr.topic = dp->topic;
 	dr.partition = partition;
 	dr.before_offset = offset;

@@ -564,36 +564,55 @@ class Replication(SchemaRequests, NodeTestCase):
         # Each one waited for the followers (not refused before it started).
         self.assertEqual([a for a in answers if a[1] != 7], [], answers)  # REQUEST_TIMED_OUT
 
-    def test_produce_waiting_when_its_topic_is_deleted(self):
-        """An acks=all Produce held back by stopped followers is answered
-        UNKNOWN_TOPIC_OR_PARTITION as soon as its topic is deleted, as in
-        Kafka, not REQUEST_TIMED_OUT at its timeout (20 s here); the client
-        retries and finds the topic gone."""
+    def test_waits_answered_when_their_topic_is_deleted(self):
+        """Requests waiting on a partition are answered as soon as its topic
+        is deleted, as in Kafka, not at their timeouts (20 s here): an
+        acks=all Produce held back by stopped followers, a DeleteRecords
+        waiting for the followers' log starts and a Fetch waiting for data
+        all get UNKNOWN_TOPIC_OR_PARTITION; the clients retry and find the
+        topic gone."""
         nodes = self.nodes3
         name = self.topic + '-doomed'
         stopped = [n.child('replicator')['pid'] for n in nodes[1:]]
-        c = kproto.Conn('127.0.0.1', nodes[0].kafka_port, timeout=60)
-        body = c.call(kproto.CREATE_TOPICS, 1,
-                      kproto.create_topics_body([(name, [[1, 2, 3]])], 10000))
+        port = nodes[0].kafka_port
+        conns = [kproto.Conn('127.0.0.1', port, timeout=60) for _ in range(3)]
+        cp, cd, cf = conns
+        body = cp.call(kproto.CREATE_TOPICS, 1,
+                       kproto.create_topics_body([(name, [[1, 2, 3]])], 10000))
         self.assertEqual(kproto.parse_create_topics_v1(body), {name: 0})
         batch = kproto.record_batch([(None, b'doomed', [])])
+        deadline = time.monotonic() + 30
+        while True:  # one record in, on all three (the leader may be new)
+            res = kproto.parse_produce(cp.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, -1, 10000, [(0, batch)], topic=name)), 7)[(name, 0)]
+            if res[0] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(res[0], 0, res)
         for pid in stopped:
             os.kill(pid, signal.SIGSTOP)
         try:
-            c.send_raw(kproto.request(kproto.PRODUCE, 7, 1, kproto.produce_body(
+            cp.send_raw(kproto.request(kproto.PRODUCE, 7, 1, kproto.produce_body(
                 7, -1, 20000, [(0, batch)], topic=name)))
+            cd.send_raw(kproto.request(kproto.DELETE_RECORDS, 0, 2, kproto.delete_records_body(
+                name, {0: 1}, timeout_ms=20000)))
+            cf.send_raw(kproto.request(kproto.FETCH, 4, 3, kproto.fetch_body(
+                name, 0, 1, max_wait_ms=20000)))
             time.sleep(0.5)
             t0 = time.monotonic()
             self.admin.delete_topics([name])[name].result(timeout=15)
-            corr, body = c.recv_frame()
+            answers = [c.recv_frame() for c in conns]
             took = time.monotonic() - t0
         finally:
             for pid in stopped:
                 os.kill(pid, signal.SIGCONT)
-            c.close()
-        self.assertEqual(corr, 1)
-        self.assertEqual(kproto.parse_produce(body, 7)[(name, 0)][0], 3)  # UNKNOWN_TOPIC_...
-        self.assertLess(took, 10.0, 'the Produce waited for its timeout')
+            for c in conns:
+                c.close()
+        self.assertEqual([a[0] for a in answers], [1, 2, 3])
+        self.assertEqual(kproto.parse_produce(answers[0][1], 7)[(name, 0)][0], 3)
+        self.assertEqual(kproto.parse_delete_records(answers[1][1]), {0: (3, -1)})
+        self.assertEqual(kproto.parse_fetch_v4(answers[2][1])[(name, 0)][0], 3)
+        self.assertLess(took, 10.0, 'a request waited for its timeout')
 
     def test_follower_below_log_start(self):
         """DeleteRecords on the leader while a follower is stopped (and out
