@@ -148,9 +148,12 @@ static int kfk_commit_build(kfk_req_t *req, const kfk_commit_t *st,
 			e->partition = ip->partition_index;
 			e->offset = ip->committed_offset;
 			e->leader_epoch = ip->committed_leader_epoch;
-			e->metadata = kfk_req_strdup(req, ip->committed_metadata);
-			if (!e->metadata)
-				return -ENOMEM;
+			/* Kafka strings may hold NULs: the bytes as they came
+			 * (the request outlives the command's packing). */
+			if (ip->committed_metadata.len > 0) {
+				e->metadata.data = (uint8_t *)ip->committed_metadata.ptr;
+				e->metadata.len = (size_t)ip->committed_metadata.len;
+			}
 			ptrs[n++] = e;
 		}
 	}
@@ -250,11 +253,13 @@ static void kfk_fetched_fill(kfk_req_t *req, kfk_fetched_t *f, int32_t partition
 	f->offset = rec ? rec->offset : -1;
 	f->leader_epoch = rec ? rec->leader_epoch : -1;
 	f->metadata = kfk_str("");
-	if (rec && rec->metadata && rec->metadata[0]) {
-		char *m = kfk_req_strdup(req, kfk_str(rec->metadata));
+	if (rec && rec->metadata.len > 0 && rec->metadata.len <= INT32_MAX) {
+		char *m = kfk_req_alloc(req, rec->metadata.len, 1);
 
-		if (m)
-			f->metadata = kfk_str(m);
+		if (m) {
+			memcpy(m, rec->metadata.data, rec->metadata.len);
+			f->metadata = (kfk_str_t){m, (int32_t)rec->metadata.len};
+		}
 	}
 	f->err = KFK_ERR_NONE;
 }

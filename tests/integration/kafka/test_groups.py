@@ -190,9 +190,10 @@ def find_coordinator(node, group):
     return r.i16(), r.i32(), r.string(), r.i32()
 
 
-def offset_commit_raw(node, group, generation, member, topic, partition, offset):
+def offset_commit_raw(node, group, generation, member, topic, partition, offset, metadata=''):
     """One OffsetCommit (the highest version of 2-7 NODE serves) of TOPIC
-    PARTITION at OFFSET; returns {(topic, partition): error code}."""
+    PARTITION at OFFSET with METADATA; returns {(topic, partition): error
+    code}."""
     lo, hi = api_versions(node).get(OFFSET_COMMIT, (1, 0))
     ver = min(hi, 7)
     if ver < max(lo, 2):
@@ -205,7 +206,7 @@ def offset_commit_raw(node, group, generation, member, topic, partition, offset)
     w.i32(1).string(topic).i32(1).i32(partition).i64(offset)
     if ver >= 6:
         w.i32(-1)  # committed_leader_epoch
-    w.string('')  # metadata
+    w.string(metadata)
     c = kproto.Conn(node.host, node.kafka_port, timeout=30)
     try:
         r = kproto.R(c.call(OFFSET_COMMIT, ver, bytes(w)))
@@ -774,6 +775,16 @@ class GroupsConfluent(GroupCase):
                          'offsets after refused commits')
         self.assertEqual(self.committed(c, topic, 1), {0: 10})
         self.close(c)
+
+        # Metadata is a Kafka string: any UTF-8, NULs included, comes back
+        # as committed (it was cut at the NUL before).
+        meta = 'a\x00b \u20ac\x00'
+        other = topic_name('g-meta')
+        self.assertEqual(offset_commit_raw(node, other, -1, '', topic, 0, 7, metadata=meta),
+                         {(topic, 0): 0}, 'OffsetCommit with a NUL in its metadata')
+        offs = admin.list_consumer_group_offsets(other)
+        self.assertEqual({(tp.topic, tp.partition): (om.offset, om.metadata)
+                          for tp, om in offs.items()}, {(topic, 0): (7, meta)})
 
 
 class GroupsKafkaPython(GroupCase):

@@ -806,7 +806,8 @@ static void put_offset(MDB_txn *txn, const char *g, const char *t, int32_t p, in
 
 	rec.offset = off;
 	rec.leader_epoch = off % 2 ? -1 : (int32_t)(off / 2);
-	rec.metadata = (char *)g;
+	rec.metadata.data = (uint8_t *)g;
+	rec.metadata.len = strlen(g);
 	rec.commit_ms = 1700000000000 + off;
 	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, g, t, p, &rec), 0);
 }
@@ -906,7 +907,8 @@ START_TEST(test_group_offset_round_trip)
 
 	rec.offset = 1234;
 	rec.leader_epoch = -1;
-	rec.metadata = "client meta";
+	rec.metadata.data = (uint8_t *)"client\0meta"; /* Kafka strings may hold NULs */
+	rec.metadata.len = 11;
 	rec.commit_ms = 1700000000123;
 	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "g", "t", 3, &rec), 0);
 	put_offset(txn, "g", "t", 4, 5);
@@ -919,7 +921,8 @@ START_TEST(test_group_offset_round_trip)
 	ck_assert_int_eq(ck_meta_group_offset_get(meta, txn, "g", "t", 3, &got), 0);
 	ck_assert_int_eq(got->offset, 1234);
 	ck_assert_int_eq(got->leader_epoch, -1);
-	ck_assert_str_eq(got->metadata, "client meta");
+	ck_assert_uint_eq(got->metadata.len, 11);
+	ck_assert_mem_eq(got->metadata.data, "client\0meta", 11);
 	ck_assert_int_eq(got->commit_ms, 1700000000123);
 	chronik__meta__group_offset_record__free_unpacked(got, NULL);
 	ck_meta_read_end(txn);

@@ -1255,7 +1255,8 @@ static void commit_add(commit_t *c, const char *topic, int32_t p, int64_t offset
 	o->offset = offset;
 	o->leader_epoch = offset % 5 == 4 ? -1 : (int32_t)(offset % 5);
 	snprintf(meta_buf[next % 64], 16, "m%lld", (long long)offset);
-	o->metadata = meta_buf[next++ % 64];
+	o->metadata.data = (uint8_t *)meta_buf[next % 64];
+	o->metadata.len = strlen(meta_buf[next++ % 64]);
 	c->op[c->co.n_offsets++] = o;
 }
 
@@ -1290,7 +1291,8 @@ static int64_t committed(const char *g, const char *t, int32_t p, int64_t commit
 		return -1;
 	off = rec->offset;
 	snprintf(want, sizeof(want), "m%lld", (long long)off);
-	ck_assert_str_eq(rec->metadata, want);
+	ck_assert_uint_eq(rec->metadata.len, strlen(want));
+	ck_assert_mem_eq(rec->metadata.data, want, rec->metadata.len);
 	ck_assert_int_eq(rec->leader_epoch, off % 5 == 4 ? -1 : off % 5);
 	ck_assert_int_eq(rec->commit_ms, commit_ms);
 	chronik__meta__group_offset_record__free_unpacked(rec, NULL);
