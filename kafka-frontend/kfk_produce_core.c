@@ -117,6 +117,13 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 		                KFK_ERR_CORRUPT_MESSAGE);
 	if (h.attributes & CK_BATCH_ATTR_CONTROL)
 		return kfk_fail(ret_reason, "control batch", KFK_ERR_INVALID_RECORD);
+	/* Transactions are not served (no producer gets a transactional id):
+	 * stored, such a batch would read as committed data. Refused with the
+	 * code InitProducerId and FindCoordinator give a transactional id, as
+	 * Kafka answers transactional records without an authorized one. */
+	if (h.attributes & CK_BATCH_ATTR_TRANSACTIONAL)
+		return kfk_fail(ret_reason, "transactional batch (transactions are not supported)",
+		                KFK_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
 	if (h.records_count <= 0 || (int64_t)h.last_offset_delta + 1 != h.records_count)
 		return kfk_fail(ret_reason, "record count", KFK_ERR_INVALID_RECORD);
 	if ((h.attributes & CK_BATCH_ATTR_COMPRESSION_MASK) > 4)

@@ -46,10 +46,12 @@ int16_t kfk_produce_acks_check(int16_t acks);
  * null) the way Kafka's log validator does for produce v3+: at least one
  * batch; each of magic 2 (else INVALID_RECORD), whole and with a good CRC
  * (else CORRUPT_MESSAGE), at most MAX_MESSAGE_BYTES in total
- * (MESSAGE_TOO_LARGE), not a control batch, with recordsCount equal to
- * lastOffsetDelta + 1 (INVALID_RECORD); then every record is parsed
- * (offset deltas 0..n-1 in order, else INVALID_RECORD; unparsable:
- * CORRUPT_MESSAGE), those of a compressed batch once decompressed
+ * (MESSAGE_TOO_LARGE), not a control batch, not transactional
+ * (TRANSACTIONAL_ID_AUTHORIZATION_FAILED: transactions are not served),
+ * with recordsCount equal to lastOffsetDelta + 1 (INVALID_RECORD); then
+ * every record is parsed (offset deltas 0..n-1 in order, else
+ * INVALID_RECORD; unparsable: CORRUPT_MESSAGE), those of a compressed
+ * batch once decompressed
  * (kfk_decompress.h: not a valid stream of its codec is CORRUPT_MESSAGE,
  * more than KFK_DECOMPRESS_MAX bytes MESSAGE_TOO_LARGE). Batches are
  * stored as sent, compressed or not. Not reentrant: one thread (a

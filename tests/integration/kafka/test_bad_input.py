@@ -597,6 +597,15 @@ class BadInput(SchemaRequests, NodeTestCase):
         res = self.produce_raw(topic, [(0, bytes(wrong))])
         self.assertIn(res[(topic, 0)][0], (2, 87), 'record count 4 with 3 records: error %d'
                       % res[(topic, 0)][0])
+        # A batch marked transactional: transactions are not served, so no
+        # producer can have made it (stored, it would read as committed).
+        txn = bytearray(kproto.record_batch([(None, b't', [])] * 2, producer_id=7,
+                                            producer_epoch=0, base_sequence=0))
+        struct.pack_into('>h', txn, 21, 0x10)
+        struct.pack_into('>I', txn, 17, kproto.crc32c(bytes(txn[21:])))
+        res = self.produce_raw(topic, [(0, bytes(txn))])
+        self.assertEqual(res[(topic, 0)][0], 53, 'a transactional batch: error %d (want '
+                         'TRANSACTIONAL_ID_AUTHORIZATION_FAILED)' % res[(topic, 0)][0])
         self.assertEqual(self.latest(topic, 0), 0, 'a malformed batch was appended')
 
 

@@ -133,6 +133,15 @@ START_TEST(test_corrupt_and_invalid)
 	ck_batch_crc_update(b.data, len);
 	ck_assert_int_eq(check(&b, MAX_MSG, NULL, &why), KFK_ERR_INVALID_RECORD);
 	ck_assert_str_eq(why, "control batch");
+
+	/* Transactional batches: transactions are not served. */
+	ck_be16_put(b.data + CK_BATCH_OFF_ATTRIBUTES, CK_BATCH_ATTR_TRANSACTIONAL);
+	ck_batch_crc_update(b.data, len);
+	ck_assert_int_eq(check(&b, MAX_MSG, NULL, &why),
+	                 KFK_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+	ck_be16_put(b.data + CK_BATCH_OFF_ATTRIBUTES, 0);
+	ck_batch_crc_update(b.data, len);
+	ck_assert_int_eq(check(&b, MAX_MSG, NULL, &why), KFK_ERR_NONE);
 	ck_buf_free(&b);
 }
 END_TEST
