@@ -8,7 +8,8 @@
  * sendfile) + encoded bytes (kfk_fetch_core.h). Sizing follows KIP-74
  * (kfk_fetch_part_limit / kfk_fetch_range_take). A fetch without enough
  * data waits up to max_wait_ms for min_bytes, woken by every PartitionState
- * change of its partitions. Fetch sessions (KIP-227) are not offered:
+ * change of its partitions; one of them deleted here meanwhile (its
+ * deletion count moved) answers UNKNOWN_TOPIC_OR_PARTITION at once. Fetch sessions (KIP-227) are not offered:
  * session_id 0 in every response, and a request naming a session gets
  * FETCH_SESSION_ID_NOT_FOUND. preferred_read_replica is always -1.
  * Versions 0-3 predate RecordBatch v2: their clients get the records read

@@ -10,7 +10,9 @@
  * replica that may lead next still serves the records; the answer's low
  * watermark is that one. Past timeout_ms it answers REQUEST_TIMED_OUT (the
  * start has moved here; the followers move theirs with the next notice),
- * NOT_LEADER_OR_FOLLOWER when the leadership went meanwhile. As Kafka: an
+ * NOT_LEADER_OR_FOLLOWER when the leadership went meanwhile,
+ * UNKNOWN_TOPIC_OR_PARTITION at once when the partition was deleted here
+ * meanwhile (its kfk_part_t deletion count moved). As Kafka: an
  * offset past the high watermark or below -1 is OFFSET_OUT_OF_RANGE, a
  * partition led elsewhere NOT_LEADER_OR_FOLLOWER, an unknown one
  * UNKNOWN_TOPIC_OR_PARTITION, one of a topic whose cleanup.policy lacks
