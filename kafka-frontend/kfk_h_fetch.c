@@ -9,9 +9,10 @@
  * (kfk_fetch_part_limit / kfk_fetch_range_take). A fetch without enough
  * data waits up to max_wait_ms for min_bytes, woken by every PartitionState
  * change of its partitions; one of them deleted here meanwhile (its
- * deletion count moved) answers UNKNOWN_TOPIC_OR_PARTITION at once. Fetch sessions (KIP-227) are not offered:
- * session_id 0 in every response, and a request naming a session gets
- * FETCH_SESSION_ID_NOT_FOUND. preferred_read_replica is always -1.
+ * deletion count moved) answers UNKNOWN_TOPIC_OR_PARTITION at once. Fetch
+ * sessions (KIP-227) are not offered: session_id 0 in every response, and
+ * a request naming a session gets FETCH_SESSION_ID_NOT_FOUND.
+ * preferred_read_replica is always -1.
  * Versions 0-3 predate RecordBatch v2: their clients get the records read
  * into memory and converted down (kfk_legacy.h; magic 0 for v0-1, magic 1
  * for v2-3), at most KFK_FETCH_LEGACY_MAX bytes of log per response.
