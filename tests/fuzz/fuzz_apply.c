@@ -246,7 +246,9 @@ static void build(rd_t *r, build_t *b, uint8_t kind)
 			b->go[i].partition = small(r);
 			b->go[i].offset = (int64_t)i32(r);
 			b->go[i].leader_epoch = small(r);
-			b->go[i].metadata = name(r, &b->pool);
+			char *meta = name(r, &b->pool);
+
+			b->go[i].metadata = (ProtobufCBinaryData){strlen(meta), (uint8_t *)meta};
 			b->gop[i] = &b->go[i];
 		}
 		b->u.co.offsets = b->gop;
