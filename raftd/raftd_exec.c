@@ -32,7 +32,12 @@
  * leadership and after a snapshot was installed, uses the same machinery to create the logs LMDB
  * lists for this broker but walwriter lacks: it lists them once, then creates them in chunks of
  * RAFTD_RECON_CHUNK that take turns with apply rounds (each chunk checks its logs against LMDB
- * as it is then, so a round that deleted a topic or changed its settings in between wins). A Ready
+ * as it is then, so a round that deleted a topic or changed its settings in between wins). After a
+ * snapshot was installed it first deletes the logs of topics LMDB no longer has, or has as
+ * another incarnation (topic ids differ): their DeleteTopic was compacted away while this node
+ * was behind, and such a log must not be taken for the new topic's; then it creates the new
+ * incarnations' logs. Not at start: LMDB may then be behind the metadata log, whose entries
+ * created the logs (its commits are not synced). A Ready
  * that installs a snapshot waits for the running round (ready_wait_exec) and goes before the next
  * one. Not for: the Ready cycle and proposals (raftd_node.c).
  */
@@ -851,19 +856,24 @@ static void raftd_recon_drop(struct raftd_node *n)
 		free(n->recon[i].topic);
 	free(n->recon);
 	n->recon = NULL;
-	n->recon_n = n->recon_next = n->recon_done = 0;
+	n->recon_n = n->recon_next = n->recon_done = n->recon_deleted = 0;
 }
 
 /* The reconciliation is over: every listed log went to walwriter, or was
  * no longer this broker's. */
 static void raftd_recon_end(struct raftd_node *n)
 {
-	ck_log(CK_LOG_INFO, "partition logs re-created count=%zu", n->recon_done);
+	ck_log(CK_LOG_INFO, "partition logs re-created count=%zu stale_deleted=%zu",
+	       n->recon_done - CK_MIN(n->recon_deleted, n->recon_done), n->recon_deleted);
 	raftd_recon_drop(n);
 }
 
-static int raftd_recon_push(struct raftd_node *n, const char *topic, int32_t partition, size_t *cap)
+/* Queues TOPIC-PARTITION: a log to create, or with STALE (a walwriter
+ * LogInfo) a stale log to delete. */
+static int raftd_recon_push(struct raftd_node *n, const char *topic, int32_t partition,
+                            const Chronik__Wal__LogInfo *stale, size_t *cap)
 {
+	raftd_recon_log_t *l;
 	char *t;
 
 	if (n->recon_n == *cap) {
@@ -878,7 +888,81 @@ static int raftd_recon_push(struct raftd_node *n, const char *topic, int32_t par
 	t = strdup(topic);
 	if (!t)
 		return -ENOMEM;
-	n->recon[n->recon_n++] = (raftd_recon_log_t){t, partition};
+	l = &n->recon[n->recon_n++];
+	*l = (raftd_recon_log_t){.topic = t, .partition = partition, .stale = stale != NULL};
+	if (stale && stale->topic_id.len == RAFTD_TOPIC_ID_LEN) {
+		memcpy(l->topic_id, stale->topic_id.data, RAFTD_TOPIC_ID_LEN);
+		l->has_topic_id = true;
+	}
+	return 0;
+}
+
+/* Whether TOPIC_ID (has_id: known) names another incarnation than T's. */
+static bool raftd_recon_other_incarnation(const Chronik__Meta__TopicRecord *t, bool has_id,
+                                          const uint8_t *topic_id)
+{
+	return has_id && t->topic_id.len == RAFTD_TOPIC_ID_LEN &&
+	       memcmp(t->topic_id.data, topic_id, RAFTD_TOPIC_ID_LEN) != 0;
+}
+
+/* Whether the listed log L is stale in LMDB as TXN sees it: no topic of its
+ * name, or one of another incarnation (both ids known); *RET_REPLACED: the
+ * name exists (as the other incarnation). Returns 1, 0 or a CK_E_* code. */
+static int raftd_recon_stale(struct raftd_node *n, MDB_txn *txn, const char *topic, bool has_id,
+                             const uint8_t *topic_id, bool *ret_replaced)
+{
+	Chronik__Meta__TopicRecord *t = NULL;
+	int r = ck_meta_topic_get(n->meta, txn, topic, &t);
+	bool other;
+
+	*ret_replaced = false;
+	if (r == CK_E_NOT_FOUND)
+		return 1;
+	if (r < 0)
+		return r;
+	other = raftd_recon_other_incarnation(t, has_id, topic_id);
+	chronik__meta__topic_record__free_unpacked(t, NULL);
+	*ret_replaced = other;
+	return other ? 1 : 0;
+}
+
+/* After a snapshot was installed: queues this broker's logs whose topic
+ * the metadata no longer has, or has as another incarnation (deleted, or
+ * deleted and created again, while this node was away and before the
+ * entries saying so were compacted), then the new incarnations' logs. */
+static int raftd_recon_push_stale(raftd_reconcile_t *rc)
+{
+	struct raftd_node *n = rc->n;
+	size_t first = n->recon_n, last;
+	bool replaced;
+	int r;
+
+	for (size_t i = 0; i < rc->n_logs; i++) {
+		const Chronik__Wal__LogInfo *l = rc->logs[i];
+		bool has_id = l->topic_id.len == RAFTD_TOPIC_ID_LEN;
+
+		if (!l->topic || !strcmp(l->topic, RAFTD_METADATA_TOPIC))
+			continue;
+		r = raftd_recon_stale(n, rc->txn, l->topic, has_id, l->topic_id.data, &replaced);
+		if (r == 1)
+			r = raftd_recon_push(n, l->topic, l->partition, l, &rc->cap);
+		if (r < 0)
+			return r;
+	}
+	last = n->recon_n;
+	for (size_t i = first; i < last; i++) {
+		raftd_recon_log_t *l = &n->recon[i];
+
+		r = raftd_recon_stale(n, rc->txn, l->topic, l->has_topic_id, l->topic_id,
+		                      &replaced);
+		if (r < 0)
+			return r;
+		if (replaced) {
+			r = raftd_recon_push(n, l->topic, l->partition, NULL, &rc->cap);
+			if (r < 0)
+				return r;
+		}
+	}
 	return 0;
 }
 
@@ -890,7 +974,7 @@ static int raftd_reconcile_partition(void *arg, const Chronik__Meta__PartitionRe
 	if (!raftd_apply_is_replica(p, n->apply.local_broker) ||
 	    raftd_log_listed(rc, p->topic, p->partition))
 		return 0;
-	rc->err = raftd_recon_push(n, p->topic, p->partition, &rc->cap);
+	rc->err = raftd_recon_push(n, p->topic, p->partition, NULL, &rc->cap);
 	return rc->err < 0 ? 1 : 0;
 }
 
@@ -904,6 +988,31 @@ static int raftd_reconcile_topic(void *arg, const Chronik__Meta__TopicRecord *t)
 		return 1;
 	rc->err = r;
 	return r < 0 ? 1 : 0;
+}
+
+/* The DeleteLog of the stale log L into n->fx, when LMDB as it is now
+ * still lacks its incarnation (a round since the list may have created the
+ * name again: that log is a new incarnation, which walwriter spares when
+ * L's id is known, and a log without an id is deleted only while no topic
+ * has its name). */
+static int raftd_recon_stale_effect(struct raftd_node *n, MDB_txn *txn, const raftd_recon_log_t *l)
+{
+	raftd_effect_t e = {.kind = RAFTD_EFFECT_DELETE_LOG, .partition = l->partition};
+	bool replaced;
+	int r = raftd_recon_stale(n, txn, l->topic, l->has_topic_id, l->topic_id, &replaced);
+
+	if (r <= 0)
+		return r;
+	memcpy(e.topic_id, l->topic_id, RAFTD_TOPIC_ID_LEN);
+	e.has_topic_id = l->has_topic_id;
+	snprintf(e.topic, sizeof(e.topic), "%s", l->topic);
+	ck_log(CK_LOG_INFO, "deleting a stale log log=%s-%d reason=\"%s\"", l->topic,
+	       (int)l->partition,
+	       replaced ? "its topic was created again" : "its topic was deleted");
+	r = raftd_effects_push(&n->fx, &e);
+	if (r == 0)
+		n->recon_deleted++;
+	return r;
 }
 
 /* The CreateLog of TOPIC-PARTITION as LMDB describes it now, into n->fx;
@@ -951,7 +1060,8 @@ static bool raftd_recon_chunk(struct raftd_node *n)
 	while (r == 0 && n->recon_next < n->recon_n && n->fx.n < RAFTD_RECON_CHUNK) {
 		const raftd_recon_log_t *l = &n->recon[n->recon_next];
 
-		r = raftd_recon_effect(n, txn, l->topic, l->partition);
+		r = l->stale ? raftd_recon_stale_effect(n, txn, l)
+		             : raftd_recon_effect(n, txn, l->topic, l->partition);
 		if (r == 0)
 			n->recon_next++;
 	}
@@ -991,16 +1101,30 @@ static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalR
 	raftd_recon_drop(n);
 	err = ck_meta_read_begin(n->meta, &rc.txn);
 	if (err == 0) {
-		err = ck_meta_topics_foreach(n->meta, rc.txn, raftd_reconcile_topic, &rc);
+		if (n->recon_prune)
+			err = raftd_recon_push_stale(&rc);
+		if (err == 0)
+			err = ck_meta_topics_foreach(n->meta, rc.txn, raftd_reconcile_topic, &rc);
 		ck_meta_read_end(rc.txn);
 	}
 	if (err < 0 || rc.err < 0) {
 		ck_log(CK_LOG_WARN, "cannot check partition logs: %s",
 		       ck_strerror(err < 0 ? err : rc.err));
 		raftd_recon_drop(n);
-	} else if (n->recon_n) {
-		ck_log(CK_LOG_WARN, "partition logs missing in walwriter count=%zu: re-creating",
-		       n->recon_n);
+	} else {
+		size_t stale = 0;
+
+		n->recon_prune = false;
+		for (size_t i = 0; i < n->recon_n; i++)
+			stale += n->recon[i].stale;
+		if (stale)
+			ck_log(CK_LOG_WARN,
+			       "partition logs of deleted or re-created topics count=%zu: deleting",
+			       stale);
+		if (n->recon_n > stale)
+			ck_log(CK_LOG_WARN,
+			       "partition logs missing in walwriter count=%zu: re-creating",
+			       n->recon_n - stale);
 	}
 	raftd_exec_kick(n); /* the first chunk */
 	raftd_node_pump(n);

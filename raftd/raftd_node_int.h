@@ -85,10 +85,16 @@ typedef enum {
 	RAFTD_FX_DONE,
 } raftd_fx_state_t;
 
-/* A log walwriter lacks: TOPIC (owned) and PARTITION. */
+/* A log of the reconciliation: one walwriter lacks (create), or, after a
+ * snapshot was installed, one of a topic the metadata no longer has or has
+ * as another incarnation (STALE: delete the incarnation TOPIC_ID names, or
+ * whatever log is there without one). TOPIC is owned. */
 typedef struct {
 	char *topic;
 	int32_t partition;
+	bool stale;
+	bool has_topic_id;
+	uint8_t topic_id[RAFTD_TOPIC_ID_LEN];
 } raftd_recon_log_t;
 
 /* The context of one effect's walwriter call. */
@@ -289,12 +295,17 @@ struct raftd_node {
 	/* the apply round in progress */
 	raftd_exec_state_t exec;
 	bool reconcile_wanted;
-	/* Reconciliation runs in chunks (raftd_exec.c): the logs walwriter
-	 * lacked when it listed them, sorted, the next one to look at, and how
-	 * many were re-created so far. Apply rounds take turns with chunks
-	 * (recon_turn: a round ran since the last chunk). */
+	/* The next reconciliation also deletes stale logs (a snapshot was
+	 * installed: LMDB is then at least as new as whatever created a log;
+	 * never at start, when LMDB may be behind the metadata log). */
+	bool recon_prune;
+	/* Reconciliation runs in chunks (raftd_exec.c): the stale logs, then
+	 * the logs walwriter lacked when it listed them, the next one to look
+	 * at, and how many were re-created and deleted so far. Apply rounds
+	 * take turns with chunks (recon_turn: a round ran since the last
+	 * chunk). */
 	raftd_recon_log_t *recon;
-	size_t recon_n, recon_next, recon_done;
+	size_t recon_n, recon_next, recon_done, recon_deleted;
 	bool recon_turn;
 	uint64_t round;
 	size_t round_n; /* items of the round */

@@ -458,6 +458,7 @@ int raftd_node_snap_install(struct raftd_node *n, const raft_snapshot_meta_t *s)
 	raftd_snap_prune(n->cfg->data_dir, s->index);
 	raftd_node_answer_covered(n, s->index);
 	n->reconcile_wanted = true;
+	n->recon_prune = true; /* logs of topics the snapshot no longer has */
 	ck_log(CK_LOG_INFO, "snapshot applied index=%llu term=%llu", (unsigned long long)s->index,
 	       (unsigned long long)s->term);
 	if (n->h.on_applied)

@@ -27,6 +27,10 @@ subsystem restarts.
 Consumers: messages produced with acks=1 and acks=all to the leader are
 visible to a consumer at once (the high watermark moves as the followers
 fetch), and every node's log holds them.
+
+Stale logs (StaleLogs): a node away while topics are deleted (one created
+again without it) and the metadata log is compacted past the deletions
+comes back by a snapshot and deletes its logs of them.
 """
 import os
 import re
@@ -844,6 +848,79 @@ class Replication(SchemaRequests, NodeTestCase):
         self.assertEqual(n1.child('replicator')['pid'], pid, 'the replicator restarted')
         self.assertTrue(n1.log_grep('refusing replication connection'))
 
+
+
+class StaleLogs(NodeTestCase):
+    """A node away while topics are deleted (one of them created again, on
+    the two nodes left) and the metadata log is compacted past the
+    deletions: it comes back by a snapshot, which says nothing of the
+    deletions, and must not keep the deleted topics' logs (before, it kept
+    them for good, the old incarnation's log under the new topic's name)."""
+
+    def setUp(self):
+        super().setUp()
+        self.ck = require_module('confluent_kafka')
+
+    def create(self, node, topics):
+        """CreateTopics v1 of TOPICS ([(name, assignment)]) on NODE, retried
+        while the name is still being deleted; {name: error}."""
+        deadline = time.monotonic() + 30
+        while True:
+            c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=60)
+            try:
+                res = kproto.parse_create_topics_v1(c.call(
+                    kproto.CREATE_TOPICS, 1, kproto.create_topics_body(topics, 20000)))
+            finally:
+                c.close()
+            if set(res.values()) == {0} or time.monotonic() > deadline:
+                return res
+            time.sleep(0.2)
+
+    def produce(self, nodes, topic, prefix, n):
+        p = self.ck.Producer({'bootstrap.servers': ','.join(x.bootstrap for x in nodes),
+                              'acks': 'all', 'message.timeout.ms': 30000})
+        failed = []
+        for i in range(n):
+            p.produce(topic, b'%s-%d' % (prefix, i), partition=0,
+                      on_delivery=lambda e, m: e and failed.append(e))
+        self.assertEqual(p.flush(40), 0)
+        self.assertEqual(failed, [])
+
+    def test_deleted_topics_logs_go_after_a_snapshot(self):
+        nodes = self.cluster('stale', '[metadata]\nsnapshot_entries = 40\ncompact_keep = 4\n'
+                             '[replication]\nreplica_lag_time_max_ms = 3000\n')
+        again, gone = 'stale-again', 'stale-gone'
+        self.assertEqual(self.create(nodes[0], [(again, [[1, 2, 3]]), (gone, [[1, 2, 3]])]),
+                         {again: 0, gone: 0})
+        self.produce(nodes, again, b'OLD', 200)
+        self.produce(nodes, gone, b'GONE', 50)
+        away = nodes[2]
+        wait_for(lambda: log_batches(away.data, again, 0) and log_batches(away.data, gone, 0),
+                 20, 'node 3 holding both topics')
+        away.stop()
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({'bootstrap.servers': nodes[0].bootstrap})
+        for f in admin.delete_topics([again, gone], operation_timeout=20).values():
+            f.result(40)
+        self.assertEqual(self.create(nodes[0], [(again, [[1, 2]])]), {again: 0})
+        self.produce(nodes[:2], again, b'new', 5)
+        # Enough metadata writes for snapshots and compaction past the
+        # deletions on the two nodes left (an entry per created topic).
+        for i in range(12):
+            res = self.create(nodes[i % 2], [('filler-%d-%d' % (i, j), [[1, 2]])
+                                             for j in range(10)])
+            self.assertEqual(set(res.values()), {0}, res)
+        away.start()
+        wait_for(lambda: away.log_grep('snapshot applied'), 30,
+                 'node 3 catching up by a snapshot')
+        for t in (again, gone):
+            wait_for(lambda: not os.path.exists(os.path.join(away.data, 'log', '%s-0' % t)),
+                     30, "node 3's log of the deleted %s removed" % t)
+        self.assertTrue(away.log_grep('partition logs of deleted or re-created topics'))
+        # The new topic is whole on its replicas.
+        lead = log_batches(nodes[0].data, again, 0)
+        self.assertTrue(lead and lead[-1][0] < 5, lead)
+        wait_for(lambda: log_batches(nodes[1].data, again, 0) == lead, 20, 'node 2 alike')
 
 if __name__ == '__main__':
     main()
