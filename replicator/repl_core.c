@@ -282,6 +282,9 @@ int repl_core_log_update(repl_core_t *c, const repl_log_info_t *info, const repl
 	p->log_start = info->log_start;
 	p->log_end = info->log_end;
 	p->durable_end = CK_MAX(info->durable_end, info->log_start);
+	p->has_topic_id = info->topic_id != NULL;
+	if (info->topic_id)
+		memcpy(p->topic_id, info->topic_id, REPL_TOPIC_ID_LEN);
 	p->log_seen = true;
 	if (!p->have_log) {
 		p->have_log = true;

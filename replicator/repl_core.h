@@ -47,6 +47,7 @@
 
 #define REPL_TOPIC_MAX    249 /* Kafka's longest topic name */
 #define REPL_REPLICAS_MAX 16  /* replicas per partition (CK_CONFIG_PEERS_MAX) */
+#define REPL_TOPIC_ID_LEN 16  /* a topic id (KIP-516) */
 
 typedef enum {
 	REPL_ROLE_LEADER = 0,   /* this node leads the partition */
@@ -81,6 +82,12 @@ typedef struct repl_part {
 	int64_t log_start;
 	int64_t log_end;
 	int64_t durable_end;
+	/* The log's topic incarnation (walwriter's LogInfo.topic_id): a
+	 * follower names it in its fetches and a leader refuses a fetch that
+	 * names another (a log of a deleted topic is never replicated as the
+	 * new topic's of the same name). */
+	bool has_topic_id;
+	uint8_t topic_id[REPL_TOPIC_ID_LEN];
 
 	/* From metadata (have_meta) or the single-replica default. */
 	bool have_meta;
@@ -161,6 +168,7 @@ typedef struct {
 	int64_t log_start;
 	int64_t log_end;
 	int64_t durable_end;
+	const uint8_t *topic_id; /* REPL_TOPIC_ID_LEN bytes; NULL = unknown */
 } repl_log_info_t;
 
 /* A checkpointed HW (LMDB offsets "hw/<topic>-<p>", common/ck_hwckpt.h). */

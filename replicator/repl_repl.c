@@ -460,6 +460,25 @@ static int64_t repl_lead_divergence(struct repl_repl *r, const repl_part_t *p,
 	return end < f->fetch_offset ? end : -1;
 }
 
+/* Whether the follower's log is of another incarnation of the topic than
+ * ours (both ids known): a log of a deleted topic the follower has not
+ * deleted yet (it was away), which must not be truncated to ours and grown
+ * as if it were the new topic's. Refused as no such log; the follower asks
+ * again once raftd has replaced its log. */
+static bool repl_lead_other_incarnation(const repl_part_t *p, const Chronik__Replnet__Fetch *f)
+{
+	static ck_log_limit_t lim;
+
+	if (!p->has_topic_id || f->topic_id.len != REPL_TOPIC_ID_LEN ||
+	    !memcmp(p->topic_id, f->topic_id.data, REPL_TOPIC_ID_LEN))
+		return false;
+	ck_log_limited(&lim, CK_LOG_INFO,
+	               "follower fetch refused: its log is of another incarnation of the topic "
+	               "partition=%s-%d",
+	               p->topic, (int)p->partition);
+	return true;
+}
+
 static void repl_lead_fetch(struct repl_repl *r, int32_t peer, const Chronik__Replnet__Fetch *f)
 {
 	repl_shell_t *s = r->s;
@@ -475,7 +494,7 @@ static void repl_lead_fetch(struct repl_repl *r, int32_t peer, const Chronik__Re
 	rep.leader_epoch = f->leader_epoch;
 	rep.fetch_offset = f->fetch_offset;
 	rep.truncate_to = -1;
-	if (!p || !p->have_log)
+	if (!p || !p->have_log || repl_lead_other_incarnation(p, f))
 		err = CK_E_NOT_FOUND;
 	else if (p->role != REPL_ROLE_LEADER || p->leader_epoch != f->leader_epoch)
 		err = CK_E_NOT_LEADER;
@@ -673,6 +692,8 @@ static void repl_fol_fetch(struct repl_repl *r, repl_rp_t *rp, const repl_part_t
 		epoch = -1;
 	f.topic = (char *)p->topic;
 	f.partition = p->partition;
+	if (p->has_topic_id)
+		f.topic_id = (ProtobufCBinaryData){REPL_TOPIC_ID_LEN, (uint8_t *)p->topic_id};
 	f.leader_epoch = p->leader_epoch;
 	f.fetch_offset = end;
 	f.last_epoch = check ? epoch : -1;

@@ -61,8 +61,12 @@ static void repl_wal_info(repl_shell_t *s, const Chronik__Wal__LogInfo *li)
 	fresh = !p || !p->have_log;
 	if (fresh && repl_ckpt_load(s, li->topic, li->partition, &ck) == 1)
 		ckp = &ck;
-	info = (repl_log_info_t){li->topic, li->partition, li->log_start_offset, li->log_end_offset,
-	                         li->durable_end_offset};
+	info = (repl_log_info_t){li->topic,
+	                         li->partition,
+	                         li->log_start_offset,
+	                         li->log_end_offset,
+	                         li->durable_end_offset,
+	                         li->topic_id.len == REPL_TOPIC_ID_LEN ? li->topic_id.data : NULL};
 	r = repl_core_log_update(s->core, &info, ckp);
 	if (r == 0)
 		repl_repl_touch(s, li->topic, li->partition);

@@ -66,7 +66,7 @@ static void log_update(fz_t *f, int pi, rd_t *in)
 {
 	model_t *m = &f->m[pi];
 	uint8_t b = u8(in);
-	repl_log_info_t li = {"t", pi, m->log_start, m->log_end, m->durable_end};
+	repl_log_info_t li = {"t", pi, m->log_start, m->log_end, m->durable_end, NULL};
 	repl_ckpt_t ck = {0, 0};
 
 	switch (b % 4) {

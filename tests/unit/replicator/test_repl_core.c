@@ -35,7 +35,7 @@ static repl_core_t *core_new(void)
 static int log_up(repl_core_t *c, const char *topic, int32_t part, int64_t start, int64_t end,
                   int64_t durable)
 {
-	repl_log_info_t li = {topic, part, start, end, durable};
+	repl_log_info_t li = {topic, part, start, end, durable, NULL};
 	return repl_core_log_update(c, &li, NULL);
 }
 
@@ -253,7 +253,7 @@ START_TEST(test_checkpoint_start_and_dirty)
 {
 	repl_core_t *c = core_new();
 	repl_ckpt_t ck = {.hw = 7, .leader_epoch = 3};
-	repl_log_info_t li = {"t", 2, 0, 10, 10};
+	repl_log_info_t li = {"t", 2, 0, 10, 10, NULL};
 	repl_state_t st[8], dirty[8];
 
 	memset(dirty, 0, sizeof(dirty));
@@ -290,7 +290,7 @@ START_TEST(test_checkpoint_above_log_end)
 {
 	repl_core_t *c = core_new();
 	repl_ckpt_t ck = {.hw = 50, .leader_epoch = 0};
-	repl_log_info_t li = {"t", 0, 0, 10, 10};
+	repl_log_info_t li = {"t", 0, 0, 10, 10, NULL};
 
 	/* A checkpoint from an older log of the same name: HW follows the
 	 * log end down. */
