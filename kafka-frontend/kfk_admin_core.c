@@ -67,18 +67,26 @@ static bool kfk_broker_known(const int32_t *brokers, size_t n, int32_t id)
 	return false;
 }
 
-/* One partition's replica list: non-empty, known brokers, no repeats. */
-static int16_t kfk_replicas_check(const int32_t *ids, int32_t n, const int32_t *brokers,
-                                  size_t nbrokers, int32_t partition, char *msg, size_t msg_len)
+/* One partition's replica list: non-empty, registered brokers, no repeats,
+ * at least one of them live. A fenced broker (registered, down) may be
+ * named, as Kafka's controller allows: it starts outside the ISR. */
+static int16_t kfk_replicas_check(const int32_t *ids, int32_t n, const kfk_create_ctx_t *ctx,
+                                  int32_t partition, char *msg, size_t msg_len)
 {
+	bool live = false;
+
 	if (n <= 0)
 		return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
 		                "partition %d has an empty replica assignment", partition);
 	for (int32_t i = 0; i < n; i++) {
-		if (!kfk_broker_known(brokers, nbrokers, ids[i]))
+		bool up = kfk_broker_known(ctx->brokers, ctx->nbrokers, ids[i]);
+
+		if (!up && !kfk_broker_known(ctx->fenced, ctx->nfenced, ids[i]))
 			return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
-			                "partition %d is assigned to unknown broker %d", partition,
-			                ids[i]);
+			                "partition %d is assigned to broker %d, but no such "
+			                "broker is registered",
+			                partition, ids[i]);
+		live = live || up;
 		for (int32_t j = 0; j < i; j++) {
 			if (ids[j] == ids[i])
 				return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
@@ -86,6 +94,10 @@ static int16_t kfk_replicas_check(const int32_t *ids, int32_t n, const int32_t *
 				                partition, ids[i]);
 		}
 	}
+	if (!live)
+		return kfk_fail(KFK_ERR_INVALID_REPLICA_ASSIGNMENT, msg, msg_len,
+		                "all brokers assigned to partition %d are fenced (down)",
+		                partition);
 	return KFK_ERR_NONE;
 }
 
@@ -114,8 +126,8 @@ static int16_t kfk_create_check_manual(const kfk_create_topics_request_creatable
 			                "partitions should be a consecutive 0-based integer "
 			                "sequence: %d is missing",
 			                i);
-		err = kfk_replicas_check(a->broker_ids.items, a->broker_ids.count, ctx->brokers,
-		                         ctx->nbrokers, i, msg, msg_len);
+		err = kfk_replicas_check(a->broker_ids.items, a->broker_ids.count, ctx, i, msg,
+		                         msg_len);
 		if (err != KFK_ERR_NONE)
 			return err;
 		if (i == 0)
@@ -227,7 +239,7 @@ void kfk_create_assign(const kfk_create_topics_request_creatable_topic_t *t,
 }
 
 int16_t kfk_partitions_check(const kfk_create_partitions_request_create_partitions_topic_t *t,
-                             int32_t current, int16_t rf, const int32_t *brokers, size_t nbrokers,
+                             int32_t current, int16_t rf, const kfk_create_ctx_t *ctx,
                              uint32_t start, int32_t *ret_replicas, char *msg, size_t msg_len)
 {
 	int32_t add;
@@ -246,12 +258,13 @@ int16_t kfk_partitions_check(const kfk_create_partitions_request_create_partitio
 		                KFK_PARTITIONS_MAX);
 	add = t->count - current;
 	if (t->assignments.count < 0) {
-		if (rf <= 0 || (size_t)rf > nbrokers)
+		if (rf <= 0 || (size_t)rf > ctx->nbrokers)
 			return kfk_fail(KFK_ERR_INVALID_REPLICATION_FACTOR, msg, msg_len,
 			                "unable to place %d replica(s): only %zu broker(s) are "
 			                "registered",
-			                rf, nbrokers);
-		kfk_assign_round_robin(brokers, nbrokers, current, add, rf, start, ret_replicas);
+			                rf, ctx->nbrokers);
+		kfk_assign_round_robin(ctx->brokers, ctx->nbrokers, current, add, rf, start,
+		                       ret_replicas);
 		return KFK_ERR_NONE;
 	}
 	if (t->assignments.count != add)
@@ -262,8 +275,8 @@ int16_t kfk_partitions_check(const kfk_create_partitions_request_create_partitio
 	for (int32_t i = 0; i < add; i++) {
 		const kfk_create_partitions_request_create_partitions_assignment_t *a =
 		    &t->assignments.items[i];
-		int16_t err = kfk_replicas_check(a->broker_ids.items, a->broker_ids.count, brokers,
-		                                 nbrokers, current + i, msg, msg_len);
+		int16_t err = kfk_replicas_check(a->broker_ids.items, a->broker_ids.count, ctx,
+		                                 current + i, msg, msg_len);
 
 		if (err != KFK_ERR_NONE)
 			return err;

@@ -40,6 +40,8 @@ int16_t kfk_topic_name_check(kfk_str_t name, char *ret_name, char *msg, size_t m
 typedef struct {
 	const int32_t *brokers; /* live broker ids, ascending */
 	size_t nbrokers;
+	const int32_t *fenced; /* registered but fenced broker ids (down) */
+	size_t nfenced;
 	int32_t default_partitions; /* num.partitions */
 	int16_t default_rf;         /* default.replication.factor */
 	const kfk_tcfg_defaults_t *cfg_defaults;
@@ -95,7 +97,7 @@ void kfk_assign_round_robin(const int32_t *brokers, size_t n, int32_t first, int
  * assignment or round robin from START.
  */
 int16_t kfk_partitions_check(const kfk_create_partitions_request_create_partitions_topic_t *t,
-                             int32_t current, int16_t rf, const int32_t *brokers, size_t nbrokers,
+                             int32_t current, int16_t rf, const kfk_create_ctx_t *ctx,
                              uint32_t start, int32_t *ret_replicas, char *msg, size_t msg_len);
 
 /* What kfk_names_dups() says of one name of a request. */

@@ -356,7 +356,7 @@ void kfk_h_create_topics(kfk_req_t *req)
 {
 	const kfk_create_topics_request_t *rq = req->body;
 	kfk_srv_t *s = req->srv;
-	int32_t brokers[CK_CONFIG_PEERS_MAX + 1];
+	int32_t brokers[CK_CONFIG_PEERS_MAX + 1], fenced[CK_CONFIG_PEERS_MAX + 1];
 	kfk_create_ctx_t ctx;
 	kfk_admin_t *ad;
 	kfk_str_t *names;
@@ -391,6 +391,8 @@ void kfk_h_create_topics(kfk_req_t *req)
 		return;
 	}
 	ctx.brokers = brokers;
+	ctx.fenced = fenced;
+	ctx.nfenced = (size_t)kfk_meta_fenced_broker_ids(s, fenced, (int)CK_ARRAY_LEN(fenced));
 	ctx.default_partitions = s->set.num_partitions;
 	ctx.default_rf = s->set.default_rf;
 	ctx.cfg_defaults = &s->tdefs;
@@ -562,7 +564,7 @@ out:
 	free(pas);
 }
 
-static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const int32_t *brokers, size_t nb)
+static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_create_ctx_t *ctx)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_create_partitions_request_t *rq = req->body;
@@ -590,8 +592,8 @@ static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const int32_t *brokers, size_
 	          : NULL;
 	if (grows && !replicas)
 		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
-	err = kfk_partitions_check(ct, t->npart, rf, brokers, nb, kfk_srv_rand(req->srv), replicas,
-	                           op->msg, sizeof(op->msg));
+	err = kfk_partitions_check(ct, t->npart, rf, ctx, kfk_srv_rand(req->srv), replicas, op->msg,
+	                           sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);
 	kfk_aop_set(op, KFK_ERR_NONE, NULL);
@@ -602,10 +604,10 @@ static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const int32_t *brokers, size_
 void kfk_h_create_partitions(kfk_req_t *req)
 {
 	const kfk_create_partitions_request_t *rq = req->body;
-	int32_t brokers[CK_CONFIG_PEERS_MAX + 1];
+	int32_t brokers[CK_CONFIG_PEERS_MAX + 1], fenced[CK_CONFIG_PEERS_MAX + 1];
+	kfk_create_ctx_t ctx = {.brokers = brokers, .fenced = fenced};
 	kfk_admin_t *ad;
 	kfk_str_t *names;
-	size_t nb;
 
 	/* The new partitions are numbered from the count this node knows: on
 	 * a follower, which may lag, know the controller's first. */
@@ -626,7 +628,10 @@ void kfk_h_create_partitions(kfk_req_t *req)
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
-	nb = (size_t)kfk_meta_live_broker_ids(req->srv, brokers, (int)CK_ARRAY_LEN(brokers));
+	ctx.nbrokers =
+	    (size_t)kfk_meta_live_broker_ids(req->srv, brokers, (int)CK_ARRAY_LEN(brokers));
+	ctx.nfenced =
+	    (size_t)kfk_meta_fenced_broker_ids(req->srv, fenced, (int)CK_ARRAY_LEN(fenced));
 	for (int32_t i = 0; i < rq->topics.count; i++)
 		names[i] = rq->topics.items[i].name;
 	if (kfk_names_dups(names, (size_t)rq->topics.count, ad->extra) < 0) {
@@ -634,6 +639,6 @@ void kfk_h_create_partitions(kfk_req_t *req)
 		return;
 	}
 	for (int32_t i = 0; i < rq->topics.count; i++)
-		kfk_cp_one(ad, i, brokers, nb);
+		kfk_cp_one(ad, i, &ctx);
 	kfk_admin_release(ad);
 }

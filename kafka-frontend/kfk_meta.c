@@ -670,7 +670,9 @@ int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n)
 	return 0;
 }
 
-int kfk_meta_live_broker_ids(kfk_srv_t *s, int32_t *ids, int n)
+/* The ids of the registered brokers that are live (FENCED false: not
+ * fenced, and this node always) or fenced (FENCED true: the others). */
+static int kfk_meta_broker_ids(kfk_srv_t *s, int32_t *ids, int n, bool fenced)
 {
 	const kfk_broker_t *b;
 	int nb, k = 0;
@@ -678,10 +680,22 @@ int kfk_meta_live_broker_ids(kfk_srv_t *s, int32_t *ids, int n)
 	if (kfk_meta_brokers(s, &b, &nb) < 0)
 		return 0;
 	for (int i = 0; i < nb && k < n; i++) {
-		if (!b[i].fenced || b[i].id == s->cfg->node_id)
+		bool live = !b[i].fenced || b[i].id == s->cfg->node_id;
+
+		if (live != fenced)
 			ids[k++] = b[i].id;
 	}
 	return k;
+}
+
+int kfk_meta_live_broker_ids(kfk_srv_t *s, int32_t *ids, int n)
+{
+	return kfk_meta_broker_ids(s, ids, n, false);
+}
+
+int kfk_meta_fenced_broker_ids(kfk_srv_t *s, int32_t *ids, int n)
+{
+	return kfk_meta_broker_ids(s, ids, n, true);
 }
 
 /* The Raft leader while raftd hears from it; otherwise this node, which

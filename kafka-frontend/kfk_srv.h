@@ -438,6 +438,8 @@ void kfk_meta_names_free(char **names, int n);
 int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n);
 /* Unfenced broker ids, ascending, into IDS (room for N); returns how many. */
 int kfk_meta_live_broker_ids(kfk_srv_t *s, int32_t *ids, int n);
+/* The other registered brokers' ids (fenced: down), likewise. */
+int kfk_meta_fenced_broker_ids(kfk_srv_t *s, int32_t *ids, int n);
 /* The controller (raft leader) id as last reported by raftd, else this
  * node's id. */
 int32_t kfk_meta_controller(kfk_srv_t *s);

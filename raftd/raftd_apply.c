@@ -305,23 +305,56 @@ static raftd_effect_t raftd_effect_make(raftd_effect_kind_t kind, const char *to
 	return e;
 }
 
-/* Writes the partition records of AS (new partitions: leader = first
- * replica, ISR = replicas, epochs 0) and queues CreateLog effects for the
- * local ones, naming the topic's ID. */
+/* The ids of the brokers registered as fenced, for new partitions' ISRs. */
+typedef struct {
+	int32_t ids[RAFTD_REPLICAS_MAX];
+	size_t n;
+} raftd_fenced_t;
+
+static int raftd_fenced_cb(void *arg, const Chronik__Meta__BrokerRecord *rec)
+{
+	raftd_fenced_t *f = arg;
+
+	if (rec->fenced && f->n < CK_ARRAY_LEN(f->ids))
+		f->ids[f->n++] = rec->id;
+	return 0;
+}
+
+/* Writes the partition records of AS (new partitions: ISR = the replicas
+ * not registered as fenced, leader = the first of them, epochs 0, as
+ * Kafka's controller makes them; all replicas when every one is fenced)
+ * and queues CreateLog effects for the local ones, naming the topic's ID.
+ * A manual assignment may name a fenced broker (a node that is down), and
+ * a broker fenced after the proposal was planned lands here too. */
 static int raftd_partitions_create(const raftd_apply_t *a, MDB_txn *txn, const char *topic,
                                    const ProtobufCBinaryData *id,
                                    Chronik__Meta__PartitionAssignment *const *as, size_t n,
                                    const raftd_log_config_t *cfg, raftd_effects_t *fx)
 {
+	raftd_fenced_t fenced = {.n = 0};
+	int32_t isr[RAFTD_REPLICAS_MAX];
+	int r = ck_meta_brokers_foreach(a->meta, txn, raftd_fenced_cb, &fenced);
+
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < n; i++) {
 		Chronik__Meta__PartitionRecord p = CHRONIK__META__PARTITION_RECORD__INIT;
-		int r;
+		size_t k = 0;
 
 		p.topic = (char *)topic;
 		p.partition = as[i]->partition;
 		p.n_replicas = p.n_isr = as[i]->n_replicas;
 		p.replicas = p.isr = as[i]->replicas;
-		p.leader = as[i]->replicas[0];
+		for (size_t j = 0; fenced.n && j < as[i]->n_replicas && j < CK_ARRAY_LEN(isr);
+		     j++) {
+			if (!raftd_ids_contain(fenced.ids, fenced.n, as[i]->replicas[j]))
+				isr[k++] = as[i]->replicas[j];
+		}
+		if (k > 0 && k < as[i]->n_replicas) {
+			p.isr = isr;
+			p.n_isr = k;
+		}
+		p.leader = p.isr[0];
 		r = ck_meta_partition_put(a->meta, txn, &p);
 		if (r < 0)
 			return r;

@@ -850,21 +850,17 @@ class Replication(SchemaRequests, NodeTestCase):
 
 
 
-class StaleLogs(NodeTestCase):
-    """A node away while topics are deleted (one of them created again, on
-    the two nodes left) and the metadata log is compacted past the
-    deletions: it comes back by a snapshot, which says nothing of the
-    deletions, and must not keep the deleted topics' logs (before, it kept
-    them for good, the old incarnation's log under the new topic's name)."""
+class AdminNodeTestCase(NodeTestCase):
+    """Clusters driven by raw CreateTopics and confluent-kafka producers."""
 
     def setUp(self):
         super().setUp()
         self.ck = require_module('confluent_kafka')
 
-    def create(self, node, topics):
+    def create(self, node, topics, retry=True):
         """CreateTopics v1 of TOPICS ([(name, assignment)]) on NODE, retried
-        while the name is still being deleted; {name: error}."""
-        deadline = time.monotonic() + 30
+        (RETRY) while the name is still being deleted; {name: error}."""
+        deadline = time.monotonic() + (30 if retry else 0)
         while True:
             c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=60)
             try:
@@ -885,6 +881,14 @@ class StaleLogs(NodeTestCase):
                       on_delivery=lambda e, m: e and failed.append(e))
         self.assertEqual(p.flush(40), 0)
         self.assertEqual(failed, [])
+
+
+class StaleLogs(AdminNodeTestCase):
+    """A node away while topics are deleted (one of them created again, on
+    the two nodes left) and the metadata log is compacted past the
+    deletions: it comes back by a snapshot, which says nothing of the
+    deletions, and must not keep the deleted topics' logs (before, it kept
+    them for good, the old incarnation's log under the new topic's name)."""
 
     def test_deleted_topics_logs_go_after_a_snapshot(self):
         nodes = self.cluster('stale', '[metadata]\nsnapshot_entries = 40\ncompact_keep = 4\n'
@@ -921,6 +925,49 @@ class StaleLogs(NodeTestCase):
         lead = log_batches(nodes[0].data, again, 0)
         self.assertTrue(lead and lead[-1][0] < 5, lead)
         wait_for(lambda: log_batches(nodes[1].data, again, 0) == lead, 20, 'node 2 alike')
+
+class FencedAssignment(AdminNodeTestCase):
+    """A manual assignment may name a registered broker that is down
+    (fenced), beside a live one, as Kafka's controller allows: the partition
+    starts with the live replicas as ISR and the first as leader, and the
+    broker joins when it is back. Naming only fenced brokers, or a broker
+    never registered, is INVALID_REPLICA_ASSIGNMENT."""
+
+    def test_manual_assignment_may_name_a_fenced_broker(self):
+        nodes = self.cluster('fenced')
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({'bootstrap.servers': nodes[0].bootstrap})
+        wait_for(lambda: sorted(admin.list_topics(timeout=10).brokers) == [1, 2, 3], 30,
+                 'three brokers registered')
+        nodes[2].stop()
+        wait_for(lambda: sorted(admin.list_topics(timeout=10).brokers) == [1, 2], 30,
+                 'node 3 fenced (gone from the broker list)')
+        self.assertEqual(self.create(nodes[0], [('fenced-alone', [[3]])], False),
+                         {'fenced-alone': 39})
+        self.assertEqual(self.create(nodes[0], [('fenced-unknown', [[1, 9]])], False),
+                         {'fenced-unknown': 39})
+        self.assertEqual(self.create(nodes[1], [('fenced-ok', [[3, 1], [2, 3]])]),
+                         {'fenced-ok': 0})
+
+        def parts():
+            md = admin.list_topics('fenced-ok', timeout=10).topics['fenced-ok']
+            return {p: (m.leader, sorted(m.isrs), m.replicas)
+                    for p, m in md.partitions.items()}
+        wait_for(lambda: parts() == {0: (1, [1], [3, 1]), 1: (2, [2], [2, 3])}, 10,
+                 'live replicas leading: %r' % (parts(),))
+        p = self.ck.Producer({'bootstrap.servers': nodes[0].bootstrap, 'acks': 'all',
+                              'message.timeout.ms': 30000})
+        failed = []
+        for part in (0, 1):
+            for i in range(20):
+                p.produce('fenced-ok', b'm%d' % i, partition=part,
+                          on_delivery=lambda e, m: e and failed.append(e))
+        self.assertEqual(p.flush(40), 0)
+        self.assertEqual(failed, [])
+        nodes[2].start()
+        wait_for(lambda: all(isr == sorted(r) for _, isr, r in parts().values()), 40,
+                 'node 3 back in both ISRs')
+
 
 if __name__ == '__main__':
     main()

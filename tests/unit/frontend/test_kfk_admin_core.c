@@ -14,10 +14,15 @@
 static kfk_tcfg_defaults_t defs;
 static const int32_t brokers1[] = {1};
 static const int32_t brokers3[] = {1, 2, 3};
+static const int32_t fenced4[] = {4};
 
 static kfk_create_ctx_t ctx(const int32_t *b, size_t n)
 {
-	kfk_create_ctx_t c = {b, n, 4, 1, &defs};
+	kfk_create_ctx_t c = {.brokers = b,
+	                      .nbrokers = n,
+	                      .default_partitions = 4,
+	                      .default_rf = 1,
+	                      .cfg_defaults = &defs};
 	return c;
 }
 
@@ -145,6 +150,7 @@ START_TEST(test_create_manual_assignment)
 	kfk_create_topics_request_creatable_topic_t t = topic("t", -1, -1);
 	kfk_create_topics_request_creatable_replica_assignment_t as[2];
 	int32_t r0[] = {2, 3}, r1[] = {3, 1}, bad_dup[] = {2, 2}, unknown[] = {2, 9};
+	int32_t fenced9[] = {9}, fenced_only[] = {9};
 	int32_t replicas[4];
 	char msg[200];
 
@@ -178,6 +184,21 @@ START_TEST(test_create_manual_assignment)
 	as[1].broker_ids.items = unknown;
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	ck_assert_ptr_nonnull(strstr(msg, "broker 9, but no such broker is registered"));
+	/* A registered broker that is fenced (down) may be named beside a
+	 * live one, as Kafka's controller allows; not alone. */
+	c.fenced = fenced9;
+	c.nfenced = 1;
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_NONE);
+	as[1].broker_ids.items = fenced_only;
+	as[1].broker_ids.count = 1;
+	as[0].broker_ids.count = 1;
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	ck_assert_ptr_nonnull(strstr(msg, "partition 0 are fenced"));
+	as[0].broker_ids.count = 2;
+	as[1].broker_ids.count = 2;
+	c.nfenced = 0;
 	as[1].broker_ids.items = r0;
 	as[1].partition_index = 2; /* 0 missing */
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
@@ -212,25 +233,26 @@ START_TEST(test_create_partitions)
 	kfk_create_partitions_request_create_partitions_topic_t t;
 	kfk_create_partitions_request_create_partitions_assignment_t as[2];
 	int32_t a0[] = {1}, a1[] = {2}, out[8];
+	kfk_create_ctx_t c1 = ctx(brokers1, 1), c3 = ctx(brokers3, 3);
 	char msg[200];
 
 	kfk_create_partitions_request_create_partitions_topic_init(&t);
 	t.name = kfk_str("t");
 	t.count = 4;
 	t.assignments.count = -1;
-	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers1, 1, 0, out, msg, sizeof(msg)),
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, &c1, 0, out, msg, sizeof(msg)),
 	                 KFK_ERR_NONE);
 	ck_assert_int_eq(out[0], 1);
 	ck_assert_int_eq(out[1], 1);
 	t.count = 2;
-	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers1, 1, 0, out, msg, sizeof(msg)),
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, &c1, 0, out, msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_PARTITIONS);
 	t.count = 1;
-	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers1, 1, 0, out, msg, sizeof(msg)),
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, &c1, 0, out, msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_PARTITIONS);
 	ck_assert_ptr_nonnull(strstr(msg, "higher than the requested"));
 	t.count = 4;
-	ck_assert_int_eq(kfk_partitions_check(&t, 2, 3, brokers1, 1, 0, out, msg, sizeof(msg)),
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 3, &c1, 0, out, msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_REPLICATION_FACTOR);
 	/* Manual: one assignment per new partition, RF replicas each. */
 	for (int i = 0; i < 2; i++)
@@ -241,13 +263,25 @@ START_TEST(test_create_partitions)
 	as[1].broker_ids.items = a1;
 	t.assignments.count = 2;
 	t.assignments.items = as;
-	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers3, 3, 0, out, msg, sizeof(msg)),
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, &c3, 0, out, msg, sizeof(msg)),
 	                 KFK_ERR_NONE);
 	ck_assert_int_eq(out[0], 1);
 	ck_assert_int_eq(out[1], 2);
 	t.assignments.count = 1;
-	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, brokers3, 3, 0, out, msg, sizeof(msg)),
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, &c3, 0, out, msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	/* A fenced broker alone: refused; an unregistered one: refused. */
+	t.assignments.count = 2;
+	a1[0] = 4;
+	c3.fenced = fenced4;
+	c3.nfenced = 1;
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, &c3, 0, out, msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	ck_assert_ptr_nonnull(strstr(msg, "fenced"));
+	a1[0] = 5;
+	ck_assert_int_eq(kfk_partitions_check(&t, 2, 1, &c3, 0, out, msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_REPLICA_ASSIGNMENT);
+	ck_assert_ptr_nonnull(strstr(msg, "no such broker is registered"));
 }
 END_TEST
 

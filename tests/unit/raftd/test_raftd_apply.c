@@ -1012,6 +1012,40 @@ static int update(uint64_t index, const char *t, int32_t p, int32_t leader, int3
 	return apply(index, &cmd);
 }
 
+/* New partitions start with the replicas that are not fenced as ISR and
+ * the first of them as leader (a manual assignment may name a broker that
+ * is down); all replicas when none is live. */
+START_TEST(test_create_topic_fenced_replicas)
+{
+	static const int32_t want_leader[3] = {1, 3, 3}, want_isr[3] = {1, 1, 2};
+	Chronik__Meta__PartitionRecord *p;
+	create_t c;
+
+	for (int32_t b = 1; b <= 3; b++)
+		ck_assert_int_eq(register_broker((uint64_t)b, b, 5, 9092), 0);
+	ck_assert_int_eq(fence_broker(4, 2, 5, true), 0);
+	create_init(&c, "f", 3, 2, 1); /* {1,2}, {2,3}, {3,1} */
+	ck_assert_int_eq(apply(5, &c.cmd), 0);
+	for (int i = 0; i < 3; i++) {
+		p = partition("f", i);
+		ck_assert_uint_eq(p->n_replicas, 2);
+		ck_assert_int_eq(p->leader, want_leader[i]);
+		ck_assert_uint_eq(p->n_isr, (size_t)want_isr[i]);
+		for (size_t j = 0; j < p->n_isr; j++)
+			ck_assert_int_ne(p->isr[j], 2);
+		chronik__meta__partition_record__free_unpacked(p, NULL);
+	}
+	ck_assert_int_eq(fence_broker(6, 1, 5, true), 0);
+	ck_assert_int_eq(fence_broker(7, 3, 5, true), 0);
+	create_init(&c, "gg", 1, 2, 2);
+	ck_assert_int_eq(apply(8, &c.cmd), 0);
+	p = partition("gg", 0);
+	ck_assert_uint_eq(p->n_isr, 2);
+	ck_assert_int_eq(p->leader, p->replicas[0]);
+	chronik__meta__partition_record__free_unpacked(p, NULL);
+}
+END_TEST
+
 START_TEST(test_update_partition)
 {
 	Chronik__Meta__PartitionRecord *p;
@@ -1879,6 +1913,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_alter_configs);
 	tcase_add_test(tc, test_alter_configs_packed);
 	tcase_add_test(tc, test_brokers);
+	tcase_add_test(tc, test_create_topic_fenced_replicas);
 	tcase_add_test(tc, test_update_partition);
 	tcase_add_test(tc, test_producer_ids);
 	tcase_add_test(tc, test_noop_and_garbage);
