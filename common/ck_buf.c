@@ -3,6 +3,7 @@
  * Pure code: no I/O. Every read checks the remaining length first.
  */
 #include "ck_buf.h"
+#include "ck_err.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@ void ck_buf_init(ck_buf_t *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->max = 0;
 }
 
 void ck_buf_free(ck_buf_t *b)
@@ -31,9 +33,13 @@ int ck_buf_reserve(ck_buf_t *b, size_t extra)
 	need = b->len + extra;
 	if (need <= b->cap)
 		return 0;
+	if (b->max && need > b->max)
+		return CK_E_TOO_LARGE;
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	if (b->max && cap > b->max)
+		cap = b->max;
 	p = realloc(b->data, cap);
 	if (!p)
 		return -ENOMEM;

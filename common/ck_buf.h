@@ -18,17 +18,22 @@ typedef struct {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
+	size_t max; /* 0, or the length it may not grow beyond (CK_E_TOO_LARGE) */
 } ck_buf_t;
 
-#define CK_BUF_INIT {NULL, 0, 0}
+#define CK_BUF_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 void ck_buf_init(ck_buf_t *b);
 void ck_buf_free(ck_buf_t *b);
 /* Keeps the memory, forgets the contents. */
 static inline void ck_buf_reset(ck_buf_t *b) { b->len = 0; }
-/* Ensures room for EXTRA more bytes. Returns 0 or -ENOMEM. */
+/* Ensures room for EXTRA more bytes. Returns 0, -ENOMEM, or CK_E_TOO_LARGE
+ * past B->max. */
 int ck_buf_reserve(ck_buf_t *b, size_t extra);
-/* Appends LEN bytes. Returns 0 or -ENOMEM (B unchanged). */
+/* Appends LEN bytes. Returns 0 or an error of ck_buf_reserve (B unchanged). */
 int ck_buf_append(ck_buf_t *b, const void *data, size_t len);
 /* Appends LEN bytes of uninitialised space and returns a pointer to it, or
  * NULL on allocation failure. The pointer is valid until the next growth. */

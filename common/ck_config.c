@@ -215,6 +215,7 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->kafka_request_timeout_ms = 30000;
 	cfg->kafka_max_inflight_requests = 256;
 	cfg->kafka_max_queued_response_bytes = 64 << 20;
+	cfg->kafka_max_response_bytes = 100 << 20;
 	cfg->kafka_max_inflight_request_bytes = (int64_t)16 << 20;
 	cfg->kafka_queued_max_request_bytes = (int64_t)512 << 20;
 	cfg->kafka_drain_timeout_ms = 5000;
@@ -319,6 +320,8 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
     CK_CFG_KEY("kafka", "max_inflight_requests", CK_CFG_I32, kafka_max_inflight_requests, 1, 65536),
     CK_CFG_KEY("kafka", "max_queued_response_bytes", CK_CFG_I32, kafka_max_queued_response_bytes,
                65536, INT32_MAX),
+    CK_CFG_KEY("kafka", "max_response_bytes", CK_CFG_I32, kafka_max_response_bytes, 1 << 20,
+               INT32_MAX),
     CK_CFG_KEY("kafka", "max_inflight_request_bytes", CK_CFG_I64, kafka_max_inflight_request_bytes,
                65536, INT64_MAX),
     CK_CFG_KEY("kafka", "queued_max_request_bytes", CK_CFG_I64, kafka_queued_max_request_bytes,

@@ -155,6 +155,9 @@ typedef struct {
 						before reading pauses */
 	int32_t kafka_max_queued_response_bytes; /* max_queued_response_bytes (64 MiB): per
 						    connection, before reading pauses */
+	int32_t kafka_max_response_bytes;        /* max_response_bytes (100 MiB): one response
+	                                            built in memory; beyond, the connection is
+	                                            closed */
 	int64_t kafka_max_inflight_request_bytes; /* max_inflight_request_bytes (16 MiB): the
 	                                             bytes of one connection's requests in
 	                                             flight before reading pauses (one

@@ -107,6 +107,8 @@ const char *kfk_err_name(int16_t code)
 		return "INVALID_SESSION_TIMEOUT";
 	case KFK_ERR_REBALANCE_IN_PROGRESS:
 		return "REBALANCE_IN_PROGRESS";
+	case KFK_ERR_INVALID_COMMIT_OFFSET_SIZE:
+		return "INVALID_COMMIT_OFFSET_SIZE";
 	case KFK_ERR_NON_EMPTY_GROUP:
 		return "NON_EMPTY_GROUP";
 	case KFK_ERR_GROUP_ID_NOT_FOUND:
@@ -186,6 +188,10 @@ int16_t kfk_err_from_raftd(int err)
 		return KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 	case CK_E_INVALID:
 		return KFK_ERR_INVALID_REQUEST;
+	case CK_E_TOO_LARGE:
+		/* Over the metadata log's entry size (1 MiB, as Kafka's
+		 * metadata and offsets topics take one batch up to 1 MiB). */
+		return KFK_ERR_RECORD_LIST_TOO_LARGE;
 	default:
 		return KFK_ERR_UNKNOWN_SERVER_ERROR;
 	}

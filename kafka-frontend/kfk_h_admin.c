@@ -425,6 +425,45 @@ static void kfk_dt_respond(kfk_admin_t *ad)
 	kfk_req_respond(req, &resp);
 }
 
+static bool kfk_uuid_zero(const uint8_t *id)
+{
+	static const uint8_t zero[16];
+
+	return !memcmp(id, zero, sizeof(zero));
+}
+
+static const kfk_delete_topics_request_t *kfk_dt_sort_rq;
+
+static int kfk_dt_id_cmp(const void *a, const void *b)
+{
+	const kfk_delete_topics_request_delete_topic_state_t *v = kfk_dt_sort_rq->topics.items;
+
+	return memcmp(v[*(const int32_t *)a].topic_id, v[*(const int32_t *)b].topic_id, 16);
+}
+
+/* Marks in DUPS (KFK_NAME_UNIQUE or not, as kfk_names_dups) the entries of
+ * a DeleteTopics v6+ request RQ naming by id a topic another entry names by
+ * the same id. Returns 0 or -ENOMEM. */
+static int kfk_dt_id_dups(kfk_req_t *req, const kfk_delete_topics_request_t *rq, uint8_t *dups)
+{
+	int32_t *idx = kfk_req_alloc(req, (size_t)rq->topics.count + 1, sizeof(*idx));
+	int32_t n = 0;
+
+	if (!idx)
+		return -ENOMEM;
+	for (int32_t i = 0; i < rq->topics.count; i++) {
+		if (rq->topics.items[i].name.len < 0)
+			idx[n++] = i;
+	}
+	kfk_dt_sort_rq = rq;
+	qsort(idx, (size_t)n, sizeof(*idx), kfk_dt_id_cmp);
+	for (int32_t k = 1; k < n; k++) {
+		if (kfk_dt_id_cmp(&idx[k - 1], &idx[k]) == 0)
+			dups[idx[k - 1]] = dups[idx[k]] = KFK_NAME_DUP_LATER;
+	}
+	return 0;
+}
+
 static void kfk_dt_one(kfk_admin_t *ad, int32_t i, kfk_str_t name, const uint8_t *id,
                        const uint8_t *dups)
 {
@@ -443,7 +482,15 @@ static void kfk_dt_one(kfk_admin_t *ad, int32_t i, kfk_str_t name, const uint8_t
 		memcpy(o->topic_id, id, 16);
 	if (dups[i] != KFK_NAME_UNIQUE)
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
-		                   "topic named more than once in the request");
+		                   name.len >= 0 ? "topic named more than once in the request"
+		                                 : "Duplicate topic id.");
+	/* v6+: a name or an id, as Kafka's controller checks. */
+	if (id && name.len >= 0 && !kfk_uuid_zero(id))
+		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
+		                   "You may not specify both topic name and topic id.");
+	if (id && name.len < 0 && kfk_uuid_zero(id))
+		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
+		                   "Neither topic name nor id were specified.");
 	r = name.len >= 0 ? kfk_meta_topic(req->srv, name, &t)
 	                  : kfk_meta_topic_by_id(req->srv, id, &t);
 	if (r <= 0)
@@ -492,7 +539,8 @@ void kfk_h_delete_topics(kfk_req_t *req)
 	}
 	for (int32_t i = 0; i < ad->n; i++)
 		names[i] = v6 ? rq->topics.items[i].name : rq->topic_names.items[i];
-	if (kfk_names_dups(names, (size_t)ad->n, dups) < 0) {
+	if (kfk_names_dups(names, (size_t)ad->n, dups) < 0 ||
+	    (v6 && kfk_dt_id_dups(req, rq, dups) < 0)) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}

@@ -50,6 +50,10 @@ typedef struct {
 
 static int16_t kfk_commit_store_err(int16_t err)
 {
+	/* A commit too large to store (over 1 MiB in all): what Kafka answers
+	 * when the offsets topic refuses the batch; clients raise it. */
+	if (err == KFK_ERR_RECORD_LIST_TOO_LARGE)
+		return KFK_ERR_INVALID_COMMIT_OFFSET_SIZE;
 	/* Raft had no quorum in time, or the outcome is unknown: retriable;
 	 * the client looks the coordinator up again and retries. */
 	return err == KFK_ERR_NONE || err == KFK_ERR_REQUEST_TIMED_OUT

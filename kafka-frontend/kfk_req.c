@@ -156,6 +156,12 @@ void kfk_req_respond(kfk_req_t *req, const void *msg)
 	int r;
 
 	CK_ASSERT(api != NULL);
+	/* One response in memory is bounded: a small request can ask for a
+	 * huge one (DescribeGroups naming a group with megabytes of member
+	 * metadata a hundred times), which would take gigabytes and stall
+	 * the loop while it is built; clients refuse such answers anyway
+	 * (librdkafka's receive.message.max.bytes is 100 MB). */
+	out.max = req->srv->set.response_bytes_max;
 	r = kfk_frame_begin(&out, &start);
 	if (r == 0)
 		r = kfk_response_header_write(&out, req->api_key, req->api_version,
@@ -167,6 +173,17 @@ void kfk_req_respond(kfk_req_t *req, const void *msg)
 	if (r == 0)
 		r = kfk_req_piece_mem(req, &out);
 	ck_buf_free(&out);
+	if (r == CK_E_TOO_LARGE) {
+		static ck_log_limit_t lim;
+
+		ck_log_limited(&lim, CK_LOG_WARN,
+		               "response larger than max_response_bytes=%zu: closing the "
+		               "connection api_key=%d version=%d",
+		               req->srv->set.response_bytes_max, (int)req->api_key,
+		               (int)req->api_version);
+		kfk_req_fail_conn(req, "response too large");
+		return;
+	}
 	if (r < 0) {
 		ck_log(CK_LOG_ERROR, "cannot encode response api_key=%d version=%d: %s",
 		       (int)req->api_key, (int)req->api_version, ck_strerror(r));

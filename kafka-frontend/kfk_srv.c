@@ -44,6 +44,7 @@ void kfk_settings_from_config(const ck_config_t *cfg, kfk_settings_t *ret)
 	ret->request_timeout_ms = cfg->kafka_request_timeout_ms;
 	ret->pipeline_max = (size_t)cfg->kafka_max_inflight_requests;
 	ret->out_bytes_max = (uint64_t)cfg->kafka_max_queued_response_bytes;
+	ret->response_bytes_max = (size_t)cfg->kafka_max_response_bytes;
 	ret->in_bytes_max = (uint64_t)cfg->kafka_max_inflight_request_bytes;
 	ret->rx_budget = (uint64_t)cfg->kafka_queued_max_request_bytes;
 	ret->drain_ms = (uint64_t)cfg->kafka_drain_timeout_ms;

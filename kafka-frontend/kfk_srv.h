@@ -55,6 +55,7 @@ typedef struct {
 	int32_t request_timeout_ms;   /* admin requests without a usable timeout */
 	size_t pipeline_max;          /* max_inflight_requests per connection */
 	uint64_t out_bytes_max;       /* max_queued_response_bytes per connection */
+	size_t response_bytes_max;    /* max_response_bytes: one response's encoding */
 	uint64_t in_bytes_max;        /* max_inflight_request_bytes per connection */
 	uint64_t rx_budget;           /* queued_max_request_bytes, all connections */
 	uint64_t drain_ms;            /* drain_timeout_ms */

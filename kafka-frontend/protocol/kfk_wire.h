@@ -167,12 +167,17 @@ void kfk_rd_tags(kfk_rd_t *r, kfk_raw_tags_t *tags);
 static inline uint8_t *kfk_wr_room(kfk_wr_t *w, size_t n)
 {
 	uint8_t *p;
+	int e;
 
 	if (w->err)
 		return NULL;
-	p = ck_buf_extend(w->b, n);
-	if (!p)
-		w->err = -ENOMEM;
+	e = ck_buf_reserve(w->b, n);
+	if (e < 0) {
+		w->err = e; /* -ENOMEM, or CK_E_TOO_LARGE past the buffer's max */
+		return NULL;
+	}
+	p = w->b->data + w->b->len;
+	w->b->len += n;
 	return p;
 }
 

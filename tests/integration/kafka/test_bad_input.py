@@ -13,7 +13,8 @@ topics, each twice; CreatePartitions to 2^31-1 partitions; every advertised
 API and version built from kafka.schema with hostile values (kschema.py);
 large requests on many connections at once, within
 [kafka] queued_max_request_bytes, and large requests that stall while others
-wait for that memory (RequestMemory); connections silent in the middle of a
+wait for that memory (RequestMemory); a small request asking for a response
+over [kafka] max_response_bytes (LargeResponses); connections silent in the middle of a
 request (IdleMidRequest); more connections than kafka-frontend has fds
 (ConnectionLimit); on the supervisor's admin HTTP port (AdminPort), an
 endless header line, thousands of connections held open, 100 clients that
@@ -40,6 +41,7 @@ import kclients  # noqa: E402
 import kschema  # noqa: E402
 
 ANSWER_TIMEOUT_S = 10
+JOIN_GROUP, HEARTBEAT, SYNC_GROUP, DESCRIBE_GROUPS = 11, 12, 14, 15
 
 
 def tls_client_hello():
@@ -1006,6 +1008,64 @@ class RequestMemory(ExpectAll, NodeTestCase):
             c.close()
         self.assertEqual(cut, 1, 'stalled connections closed')
         self.assertTrue(self.n.log_grep('request arriving too slowly'), 'no line about the cut')
+
+
+class LargeResponses(ExpectAll, NodeTestCase):
+    """A small request asking for a huge response: DescribeGroups naming a
+    group whose member sent megabytes of metadata many times over. One
+    response in memory is bounded by [kafka] max_response_bytes: beyond, the
+    connection is closed with a log line (before, kafka-frontend built
+    gigabytes per such request and served nobody meanwhile); smaller ones
+    are answered."""
+
+    META = 1 << 20  # the member's metadata and its assignment, each
+
+    def setUp(self):
+        super().setUp()
+        self.n = self.node(config_extra='[kafka]\nmax_response_bytes = %d\n'
+                           % (8 << 20)).start()
+
+    def describe(self, conn, group, times):
+        body = kproto.W().i32(times)
+        for _ in range(times):
+            body.string(group)
+        return conn.call(DESCRIBE_GROUPS, 0, bytes(body))
+
+    def test_response_over_the_limit_closes_the_connection(self):
+        group = 'large-meta'
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=30)
+        self.addCleanup(c.close)
+        join = (kproto.W().string(group).i32(30000).string('').string('consumer').i32(1)
+                .string('range').i32(self.META).raw(b'M' * self.META))
+        r = kproto.R(c.call(JOIN_GROUP, 0, bytes(join)))
+        self.assertEqual(r.i16(), 0)
+        gen, _, _, member = r.i32(), r.string(), r.string(), r.string()
+        sync = (kproto.W().string(group).i32(gen).string(member).i32(1).string(member)
+                .i32(self.META).raw(b'A' * self.META))
+        self.assertEqual(kproto.R(c.call(SYNC_GROUP, 0, bytes(sync))).i16(), 0)
+        pid = self.n.child('kafka-frontend')['pid']
+        base = proc_kib(pid, 'VmRSS')
+        # Three copies: about 6 MiB, answered whole.
+        d = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=30)
+        self.addCleanup(d.close)
+        r = kproto.R(self.describe(d, group, 3))
+        self.assertEqual(r.i32(), 3)
+        self.assertEqual(r.i16(), 0)
+        self.assertEqual(r.string(), group)
+        # 400 copies: 800 MiB unbounded; closed at the limit.
+        e = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=30)
+        self.addCleanup(e.close)
+        with self.assertRaises(kproto.Closed):
+            self.describe(e, group, 400)
+        grew = (proc_kib(pid, 'VmHWM') - base) << 10
+        self.assertLess(grew, 64 << 20, 'kafka-frontend grew %d MiB' % (grew >> 20))
+        self.assertTrue(self.n.log_grep('response larger than max_response_bytes'),
+                        self.n.log_tail())
+        # The member and other clients are served on.
+        hb = kproto.W().string(group).i32(gen).string(member)
+        self.assertEqual(kproto.R(c.call(HEARTBEAT, 0, bytes(hb))).i16(), 0)
+        self.assertTrue(self.n.kafka_ok())
+        self.assertEqual(self.n.child('kafka-frontend')['restarts'], 0)
 
 
 class IdleMidRequest(ExpectAll, NodeTestCase):

@@ -92,6 +92,7 @@ GROUP_APIS = {OFFSET_COMMIT: 'OffsetCommit', OFFSET_FETCH: 'OffsetFetch',
 # Kafka error codes a case expects.
 ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID = 22, 25
 UNKNOWN_TOPIC_OR_PARTITION, INVALID_GROUP_ID, GROUP_ID_NOT_FOUND = 3, 24, 69
+INVALID_COMMIT_OFFSET_SIZE = 28
 GROUP_SUBSCRIBED_TO_TOPIC = 86
 
 JOIN_S = 45       # a first member joins, gets its assignment and reads what is there
@@ -192,8 +193,8 @@ def find_coordinator(node, group):
 
 def offset_commit_raw(node, group, generation, member, topic, partition, offset, metadata=''):
     """One OffsetCommit (the highest version of 2-7 NODE serves) of TOPIC
-    PARTITION at OFFSET with METADATA; returns {(topic, partition): error
-    code}."""
+    PARTITION (or each of a list of them) at OFFSET with METADATA; returns
+    {(topic, partition): error code}."""
     lo, hi = api_versions(node).get(OFFSET_COMMIT, (1, 0))
     ver = min(hi, 7)
     if ver < max(lo, 2):
@@ -203,10 +204,13 @@ def offset_commit_raw(node, group, generation, member, topic, partition, offset,
         w.string(None)  # group_instance_id
     if ver <= 4:
         w.i64(-1)  # retention_time_ms: the broker's
-    w.i32(1).string(topic).i32(1).i32(partition).i64(offset)
-    if ver >= 6:
-        w.i32(-1)  # committed_leader_epoch
-    w.string(metadata)
+    parts = partition if isinstance(partition, list) else [partition]
+    w.i32(1).string(topic).i32(len(parts))
+    for p in parts:
+        w.i32(p).i64(offset)
+        if ver >= 6:
+            w.i32(-1)  # committed_leader_epoch
+        w.string(metadata)
     c = kproto.Conn(node.host, node.kafka_port, timeout=30)
     try:
         r = kproto.R(c.call(OFFSET_COMMIT, ver, bytes(w)))
@@ -785,6 +789,20 @@ class GroupsConfluent(GroupCase):
         offs = admin.list_consumer_group_offsets(other)
         self.assertEqual({(tp.topic, tp.partition): (om.offset, om.metadata)
                           for tp, om in offs.items()}, {(topic, 0): (7, meta)})
+
+        # A commit over 1 MiB in all (300 partitions with 4,000 bytes of
+        # metadata each, within offset.metadata.max.bytes) cannot be
+        # stored: INVALID_COMMIT_OFFSET_SIZE, as Kafka answers when its
+        # offsets topic refuses the batch, which clients raise instead of
+        # retrying (before: COORDINATOR_NOT_AVAILABLE, retried for good).
+        wide = topic_name('grp-wide')
+        create_topic(node, wide, 300)
+        res = offset_commit_raw(node, other, -1, '', wide, list(range(300)), 5,
+                                metadata='m' * 4000)
+        self.assertEqual(set(res.values()), {INVALID_COMMIT_OFFSET_SIZE})
+        self.assertEqual(len(res), 300)
+        self.assertEqual([tp for tp in admin.list_consumer_group_offsets(other)
+                          if tp.topic == wide], [], 'offsets of the refused commit')
 
 
 class GroupsKafkaPython(GroupCase):

@@ -666,6 +666,37 @@ class RawProtocol(NodeTestCase):
             self.assertEqual([(t['ErrorCode'], t['Name']) for t in got], [(42, '')],
                              'v%d' % version)
 
+    def test_delete_topics_by_name_or_id(self):
+        """DeleteTopics v6 entries name a topic by name or by id, not both:
+        a name with a non-zero id, an entry with neither, and an id given
+        twice are INVALID_REQUEST (42) and delete nothing, as Kafka's
+        controller answers (the name won before and its topic went); an id
+        alone deletes its topic."""
+        node = self.node().start()
+        a, b = topic_name('dt-a'), topic_name('dt-b')
+        for t in (a, b):
+            create_topic(node, t, 1)
+
+        def topic_id(name):
+            w = kproto.W().uvarint(2).raw(bytes(16)).cstring(name).tags()
+            w.bool(False).bool(False).tags()
+            return _schema_call(node, kproto.METADATA, 12, bytes(w))['Topics'][0]['TopicId']
+
+        def delete(entries):
+            w = kproto.W().uvarint(len(entries) + 1)
+            for name, tid in entries:
+                w.cstring(name).raw(tid).tags()
+            w.i32(20000).tags()
+            res = _schema_call(node, 20, 6, bytes(w))['Responses']
+            return [(r['Name'], r['ErrorCode']) for r in res]
+        ida, idb = topic_id(a), topic_id(b)
+        self.assertEqual(delete([(a, idb)]), [(a, 42)])
+        self.assertEqual(delete([(None, bytes(16))]), [(None, 42)])
+        self.assertEqual(delete([(None, idb), (None, idb)]), [(None, 42), (None, 42)])
+        self.assertEqual((topic_id(a), topic_id(b)), (ida, idb), 'a topic went')
+        self.assertEqual(delete([(None, idb)]), [(b, 0)])
+        self.assertEqual(delete([(a, bytes(16))]), [(a, 0)])
+
     def test_names_with_a_nul_byte(self):
         """A topic name with a NUL byte names no topic (Kafka's names are
         ASCII letters, digits, '.', '_' and '-'): "T\\0x" must not reach

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ck_buf.h"
+#include "ck_err.h"
 #include "ck_testlib.h"
 
 START_TEST(test_buf_append_grows)
@@ -58,6 +59,26 @@ START_TEST(test_buf_extend_and_reserve)
 	ck_assert_int_eq(ck_buf_append(&b, NULL, 0), 0);
 	ck_assert_uint_eq(b.len, 0);
 	ck_buf_free(&b);
+}
+END_TEST
+
+/* A buffer with a max grows up to it, not beyond, and says so. */
+START_TEST(test_buf_max)
+{
+	ck_buf_t b = CK_BUF_INIT;
+	uint8_t chunk[100] = {0};
+
+	b.max = 1000;
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(ck_buf_append(&b, chunk, sizeof(chunk)), 0);
+	ck_assert_uint_eq(b.len, 1000);
+	ck_assert_uint_le(b.cap, 1000);
+	ck_assert_int_eq(ck_buf_append(&b, chunk, 1), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_buf_reserve(&b, 1), CK_E_TOO_LARGE);
+	ck_assert_ptr_null(ck_buf_extend(&b, 1));
+	ck_assert_uint_eq(b.len, 1000);
+	ck_buf_free(&b);
+	ck_assert_uint_eq(b.max, 0);
 }
 END_TEST
 
@@ -274,6 +295,7 @@ int main(void)
 
 	tcase_add_test(tc, test_buf_append_grows);
 	tcase_add_test(tc, test_buf_extend_and_reserve);
+	tcase_add_test(tc, test_buf_max);
 	tcase_add_test(tc, test_endian_helpers);
 	tcase_add_test(tc, test_span_fixed_reads);
 	tcase_add_test(tc, test_uvarint64_round_trip);

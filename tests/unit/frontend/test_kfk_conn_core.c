@@ -191,6 +191,7 @@ START_TEST(test_error_mapping)
 	ck_assert_int_eq(kfk_err_from_raftd(CK_E_NOT_LEADER), KFK_ERR_NOT_CONTROLLER);
 	ck_assert_int_eq(kfk_err_from_raftd(-ENOTCONN), KFK_ERR_NOT_CONTROLLER);
 	ck_assert_int_eq(kfk_err_from_raftd(CK_E_EXISTS), KFK_ERR_TOPIC_ALREADY_EXISTS);
+	ck_assert_int_eq(kfk_err_from_raftd(CK_E_TOO_LARGE), KFK_ERR_RECORD_LIST_TOO_LARGE);
 	ck_assert_int_eq(kfk_err_from_raftd(CK_E_TIMEOUT), KFK_ERR_REQUEST_TIMED_OUT);
 	ck_assert_int_eq(kfk_err_from_raftd(CK_E_SHUTDOWN), KFK_ERR_REQUEST_TIMED_OUT);
 	ck_assert_int_eq(kfk_err_from_raftd(-EIO), KFK_ERR_UNKNOWN_SERVER_ERROR);
