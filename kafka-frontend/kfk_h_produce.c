@@ -385,6 +385,11 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 		                       : "message set (magic 0/1) cannot be converted");
 	err = kfk_produce_records_check(pp->records.ptr, pp->records.len,
 	                                (size_t)t->cfg.max_message_bytes, &info, &reason);
+	/* zstd came with Produce v7 (KIP-110): older requests may not use it. */
+	if (err == KFK_ERR_NONE && info.zstd && pp->ps->req->api_version < 7) {
+		err = KFK_ERR_UNSUPPORTED_COMPRESSION_TYPE;
+		reason = "zstd-compressed records need Produce v7 or later";
+	}
 	/* Kafka's rule: a compacted topic keys every record. */
 	if (err == KFK_ERR_NONE && t->cfg.compact && info.null_key) {
 		err = KFK_ERR_INVALID_RECORD;

@@ -235,7 +235,12 @@ void kfk_h_init_producer_id(kfk_req_t *req)
 	kfk_pid_wait_t *w;
 	int64_t id;
 
-	if (rq->transactional_id.len >= 0) {
+	if (rq->transactional_id.len == 0) {
+		/* Kafka: "" is no transactional id, and not null either. */
+		kfk_pid_respond(req, KFK_ERR_INVALID_REQUEST, -1);
+		return;
+	}
+	if (rq->transactional_id.len > 0) {
 		ck_log_limited(&txn_lim, CK_LOG_INFO,
 		               "transactions are not supported: InitProducerId refused peer=%s "
 		               "transactional_id=\"%.*s\"",

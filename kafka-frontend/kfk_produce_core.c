@@ -132,6 +132,7 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 		int16_t err;
 
 		info->compressed = true;
+		info->zstd = info->zstd || (h.attributes & CK_BATCH_ATTR_COMPRESSION_MASK) == 4;
 		kfk_scratch.len = 0;
 		r = kfk_decompress(h.attributes & CK_BATCH_ATTR_COMPRESSION_MASK,
 		                   p + CK_BATCH_HEADER_LEN, total - CK_BATCH_HEADER_LEN,
@@ -166,7 +167,7 @@ static int16_t kfk_batch_check(const uint8_t *p, size_t avail, size_t max_messag
 int16_t kfk_produce_records_check(const uint8_t *p, int32_t len, size_t max_message_bytes,
                                   kfk_records_info_t *ret_info, const char **ret_reason)
 {
-	kfk_records_info_t info = {0, 0, 0, false, false, INT64_MAX, INT64_MIN};
+	kfk_records_info_t info = {0, 0, 0, false, false, false, INT64_MAX, INT64_MIN};
 	size_t pos = 0;
 
 	if (len <= 0)

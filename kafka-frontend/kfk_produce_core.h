@@ -32,6 +32,7 @@ typedef struct {
 	int64_t records;
 	int64_t offsets; /* offsets it will take: sum of lastOffsetDelta + 1 */
 	bool compressed; /* some batch is compressed */
+	bool zstd;       /* some batch is compressed with zstd */
 	bool null_key;   /* some record has a null key */
 	/* The lowest and highest record timestamps, -1 (none) left out;
 	 * INT64_MAX and INT64_MIN when no record has one. */

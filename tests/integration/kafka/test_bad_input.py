@@ -521,11 +521,11 @@ class BadInput(SchemaRequests, NodeTestCase):
                         ('TLS ClientHello, half-closed', tls_client_hello(), None, True)],
                        allowed=('closed',))
 
-    def produce_raw(self, topic, parts, acks=1):
+    def produce_raw(self, topic, parts, acks=1, version=7):
         c = kproto.Conn('127.0.0.1', self.n.kafka_port)
         try:
-            return kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
-                7, acks, 30000, parts, topic=topic)), 7)
+            return kproto.parse_produce(c.call(kproto.PRODUCE, version, kproto.produce_body(
+                version, acks, 30000, parts, topic=topic)), version)
         finally:
             c.close()
 
@@ -638,6 +638,13 @@ class BadInput(SchemaRequests, NodeTestCase):
         res = self.produce_raw(topic, [(0, bytes(miscount))])
         self.assertIn(res[(topic, 0)][0], (2, 87), 'a count beyond the compressed records')
         self.assertEqual(self.latest(topic, 0), 0, 'a bad compressed batch was appended')
+        # zstd came with Produce v7 (KIP-110): before it,
+        # UNSUPPORTED_COMPRESSION_TYPE (76), as Kafka answers.
+        zstd = kproto.zstd_batch(recs)
+        for version in (3, 6):
+            res = self.produce_raw(topic, [(0, zstd)], version=version)
+            self.assertEqual(res[(topic, 0)][0], 76, 'zstd in Produce v%d' % version)
+        self.assertEqual(self.latest(topic, 0), 0, 'a zstd batch of Produce v3 was appended')
         res = self.produce_raw(topic, [(0, good)], acks=-1)
         self.assertEqual(res[(topic, 0)], (0, 0))
         c = kproto.Conn('127.0.0.1', self.n.kafka_port)
@@ -649,6 +656,8 @@ class BadInput(SchemaRequests, NodeTestCase):
         self.assertEqual((err, hw), (0, 4))
         self.assertEqual(data, good[:12] + data[12:], 'the gzip batch served as stored')
         self.assertEqual(len(data), len(good))
+        self.assertEqual(self.produce_raw(topic, [(0, zstd)])[(topic, 0)], (0, 4),
+                         'the zstd batch in Produce v7')
 
     def test_legacy_message_sets(self):
         """Produce v2 with message sets of magic 1 (what clients older than

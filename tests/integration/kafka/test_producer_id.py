@@ -47,6 +47,7 @@ ck = require_module('confluent_kafka')
 
 TXN_UNSUPPORTED = 53  # TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 COORDINATOR_LOAD_IN_PROGRESS = 14
+INVALID_REQUEST = 42
 BLOCK = 1000          # KFK_PID_BLOCK_SIZE
 
 
@@ -214,6 +215,9 @@ class ProducerId(NodeTestCase):
             for v in (1, 4):
                 self.assertEqual(kproto.init_producer_id(c, v, 'chronik-tx'),
                                  (TXN_UNSUPPORTED, -1, -1), 'version %d' % v)
+                # An empty transactional id is a malformed request in Kafka.
+                self.assertEqual(kproto.init_producer_id(c, v, ''),
+                                 (INVALID_REQUEST, -1, -1), 'version %d, id ""' % v)
             for v in (1, 2, 3):
                 err, msg, node, host, port = kproto.parse_find_coordinator(
                     c.call(kproto.FIND_COORDINATOR, v,

@@ -214,6 +214,7 @@ START_TEST(test_compressed_records_checked)
 		ck_assert_msg(check(&z, MAX_MSG, &info, &why) == KFK_ERR_NONE, "codec %d: %s",
 		              codec, why);
 		ck_assert(info.compressed);
+		ck_assert(info.zstd == (codec == 4)); /* Produce v7+ only */
 		ck_assert_int_eq(info.records, 5);
 		ck_assert(info.null_key); /* build() makes keyless records */
 		ck_assert_int_eq(info.min_ts, 1700000000000);
