@@ -293,8 +293,15 @@ int16_t kfk_partitions_check(const kfk_create_partitions_request_create_partitio
 
 typedef struct {
 	kfk_str_t name;
+	int32_t partition;
 	size_t index;
 } kfk_name_ref_t;
+
+static bool kfk_name_ref_same(const kfk_name_ref_t *x, const kfk_name_ref_t *y)
+{
+	return x->partition == y->partition && x->name.len == y->name.len &&
+	       (x->name.len <= 0 || !memcmp(x->name.ptr, y->name.ptr, (size_t)x->name.len));
+}
 
 static int kfk_name_ref_cmp(const void *a, const void *b)
 {
@@ -306,10 +313,13 @@ static int kfk_name_ref_cmp(const void *a, const void *b)
 	c = x->name.len > 0 ? memcmp(x->name.ptr, y->name.ptr, (size_t)x->name.len) : 0;
 	if (c != 0)
 		return c;
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-int kfk_names_dups(const kfk_str_t *names, size_t n, uint8_t *ret)
+/* kfk_names_dups, of (name, PARTS[i]) pairs when PARTS is not NULL. */
+static int kfk_refs_dups(const kfk_str_t *names, const int32_t *parts, size_t n, uint8_t *ret)
 {
 	kfk_name_ref_t *refs;
 	size_t m = 0;
@@ -322,13 +332,11 @@ int kfk_names_dups(const kfk_str_t *names, size_t n, uint8_t *ret)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		if (names[i].len >= 0)
-			refs[m++] = (kfk_name_ref_t){names[i], i};
+			refs[m++] = (kfk_name_ref_t){names[i], parts ? parts[i] : 0, i};
 	/* Equal names end up next to each other, lowest index first. */
 	qsort(refs, m, sizeof(*refs), kfk_name_ref_cmp);
 	for (size_t i = 1; i < m; i++) {
-		const kfk_str_t *a = &refs[i - 1].name, *b = &refs[i].name;
-
-		if (a->len != b->len || (a->len > 0 && memcmp(a->ptr, b->ptr, (size_t)a->len)))
+		if (!kfk_name_ref_same(&refs[i - 1], &refs[i]))
 			continue;
 		if (ret[refs[i - 1].index] == KFK_NAME_UNIQUE)
 			ret[refs[i - 1].index] = KFK_NAME_DUP_FIRST;
@@ -336,6 +344,16 @@ int kfk_names_dups(const kfk_str_t *names, size_t n, uint8_t *ret)
 	}
 	free(refs);
 	return 0;
+}
+
+int kfk_names_dups(const kfk_str_t *names, size_t n, uint8_t *ret)
+{
+	return kfk_refs_dups(names, NULL, n, ret);
+}
+
+int kfk_parts_dups(const kfk_str_t *names, const int32_t *parts, size_t n, uint8_t *ret)
+{
+	return kfk_refs_dups(names, parts, n, ret);
 }
 
 int16_t kfk_elect_check(int8_t type, int32_t leader, const int32_t *replicas, int32_t nreplicas,

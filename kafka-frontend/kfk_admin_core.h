@@ -112,6 +112,9 @@ enum {
  * CreatePartitions names the topic once) into RET[i]. O(N log N): a
  * request may name hundreds of thousands of topics. Returns 0 or -ENOMEM. */
 int kfk_names_dups(const kfk_str_t *names, size_t n, uint8_t *ret);
+/* The same for N (topic NAMES[i], partition PARTS[i]) pairs (ListOffsets
+ * answers a partition named twice INVALID_REQUEST, every copy). */
+int kfk_parts_dups(const kfk_str_t *names, const int32_t *parts, size_t n, uint8_t *ret);
 
 /* ElectLeaders' election types (KIP-460). */
 enum {

@@ -30,6 +30,7 @@
 #include "ck_err.h"
 #include "ck_log.h"
 #include "ck_seglog.h"
+#include "kfk_admin_core.h"
 #include "kfk_epoch_core.h"
 #include "kfk_errors.h"
 #include "kfk_srv.h"
@@ -212,13 +213,45 @@ static void kfk_lo_partition(kfk_req_t *req, const kfk_topic_t *t, int32_t parti
 	}
 }
 
+/* Marks in *RET (one flag per partition entry, in request order) the
+ * partitions RQ names more than once; NULL for v0 (which Kafka answers
+ * per copy). Returns 0 or -ENOMEM. */
+static int kfk_lo_dups(kfk_req_t *req, const kfk_list_offsets_request_t *rq, uint8_t **ret)
+{
+	size_t n = 0, k = 0;
+	kfk_str_t *names;
+	int32_t *parts;
+
+	*ret = NULL;
+	if (req->api_version < 1)
+		return 0;
+	for (int32_t t = 0; t < rq->topics.count; t++)
+		n += (size_t)CK_MAX(rq->topics.items[t].partitions.count, 0);
+	names = kfk_req_alloc(req, n + 1, sizeof(*names));
+	parts = kfk_req_alloc(req, n + 1, sizeof(*parts));
+	*ret = kfk_req_alloc(req, n + 1, 1);
+	if (!names || !parts || !*ret)
+		return -ENOMEM;
+	for (int32_t t = 0; t < rq->topics.count; t++) {
+		for (int32_t i = 0; i < rq->topics.items[t].partitions.count; i++, k++) {
+			names[k] = rq->topics.items[t].name;
+			parts[k] = rq->topics.items[t].partitions.items[i].partition_index;
+		}
+	}
+	return kfk_parts_dups(names, parts, n, *ret);
+}
+
 void kfk_h_list_offsets(kfk_req_t *req)
 {
 	const kfk_list_offsets_request_t *rq = req->body;
 	kfk_list_offsets_response_t resp;
 	kfk_srv_t *s = req->srv;
+	uint8_t *dups;
+	size_t k = 0;
 
 	kfk_meta_refresh(s);
+	if (kfk_lo_dups(req, rq, &dups) < 0)
+		goto oom;
 	kfk_list_offsets_response_init(&resp);
 	resp.topics.count = rq->topics.count;
 	resp.topics.items =
@@ -244,10 +277,15 @@ void kfk_h_list_offsets(kfk_req_t *req)
 			    &it->partitions.items[i];
 			kfk_list_offsets_response_list_offsets_partition_response_t *op =
 			    &ot->partitions.items[i];
-			kfk_lo_result_t res;
+			kfk_lo_result_t res = {.offset = -1, .timestamp = -1, .leader_epoch = -1};
 
-			kfk_lo_partition(req, topic, ip->partition_index, ip->current_leader_epoch,
-			                 ip->timestamp, &res);
+			/* A partition named twice: every copy INVALID_REQUEST, as
+			 * Kafka answers (v1+). */
+			if (dups && dups[k++] != KFK_NAME_UNIQUE)
+				res.err = KFK_ERR_INVALID_REQUEST;
+			else
+				kfk_lo_partition(req, topic, ip->partition_index,
+				                 ip->current_leader_epoch, ip->timestamp, &res);
 			kfk_list_offsets_response_list_offsets_partition_response_init(op);
 			op->partition_index = ip->partition_index;
 			op->error_code = res.err;

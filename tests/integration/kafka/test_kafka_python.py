@@ -697,6 +697,20 @@ class RawProtocol(NodeTestCase):
         self.assertEqual(delete([(None, idb)]), [(b, 0)])
         self.assertEqual(delete([(a, bytes(16))]), [(a, 0)])
 
+    def test_list_offsets_partition_named_twice(self):
+        """ListOffsets v1+ naming a partition twice answers every copy
+        INVALID_REQUEST (42), as Kafka; the other partitions as usual."""
+        node = self.node().start()
+        name = topic_name('lodup')
+        create_topic(node, name, 2)
+        w = kproto.W().i32(-1).i32(2)
+        w.string(name).i32(2).i32(0).i64(-1).i32(1).i64(-1)
+        w.string(name).i32(1).i32(0).i64(-2)
+        res = _schema_call(node, kproto.LIST_OFFSETS, 1, bytes(w))
+        got = [(t['Name'], p['PartitionIndex'], p['ErrorCode'])
+               for t in res['Topics'] for p in t['Partitions']]
+        self.assertEqual(got, [(name, 0, 42), (name, 1, 0), (name, 0, 42)])
+
     def test_names_with_a_nul_byte(self):
         """A topic name with a NUL byte names no topic (Kafka's names are
         ASCII letters, digits, '.', '_' and '-'): "T\\0x" must not reach

@@ -305,6 +305,22 @@ START_TEST(test_duplicate_names)
 }
 END_TEST
 
+/* (topic, partition) pairs: the same partition of the same topic twice. */
+START_TEST(test_duplicate_partitions)
+{
+	kfk_str_t names[5] = {kfk_str("a"), kfk_str("a"), kfk_str("b"), kfk_str("a"), kfk_str("b")};
+	int32_t parts[5] = {0, 1, 0, 0, 1};
+	uint8_t d[5];
+
+	ck_assert_int_eq(kfk_parts_dups(names, parts, 5, d), 0);
+	ck_assert_int_eq(d[0], KFK_NAME_DUP_FIRST);
+	ck_assert_int_eq(d[1], KFK_NAME_UNIQUE);
+	ck_assert_int_eq(d[2], KFK_NAME_UNIQUE);
+	ck_assert_int_eq(d[3], KFK_NAME_DUP_LATER);
+	ck_assert_int_eq(d[4], KFK_NAME_UNIQUE);
+}
+END_TEST
+
 /* A hostile request names 200,000 topics, every second one a copy of the
  * one before, the copies far apart in the request: each is classified (in
  * well under a second; the old pairwise check took minutes). */
@@ -393,6 +409,7 @@ int main(void)
 	tcase_add_test(tc, test_round_robin_spreads_leaders);
 	tcase_add_test(tc, test_create_partitions);
 	tcase_add_test(tc, test_duplicate_names);
+	tcase_add_test(tc, test_duplicate_partitions);
 	tcase_add_test(tc, test_duplicate_names_many);
 	tcase_add_test(tc, test_elect_check);
 	suite_add_tcase(s, tc);
