@@ -199,6 +199,16 @@ typedef struct {
 size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_log_cfg_t *cfg,
                            int64_t now_ms, int64_t hw);
 
+/*
+ * Whether retention_ms has passed for every record of the log, the active
+ * segment's too (a topic that went quiet): Kafka then rolls and deletes
+ * them all, leaving an empty log at its end. Only once the high watermark HW
+ * covers the log's END (every record replicated); END -1: that bound not
+ * checked (a cheap first look), else HW -1 (unknown) never empties.
+ */
+bool wal_retention_empties(const wal_segment_info_t *segs, size_t n, const wal_log_cfg_t *cfg,
+                           int64_t now_ms, int64_t hw, int64_t end);
+
 /* ---- sparse indexes ---- */
 
 /*

@@ -77,6 +77,18 @@ size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_l
 	return i;
 }
 
+bool wal_retention_empties(const wal_segment_info_t *segs, size_t n, const wal_log_cfg_t *cfg,
+                           int64_t now_ms, int64_t hw, int64_t end)
+{
+	if (n == 0 || cfg->retention_ms < 0 || segs[n - 1].size == 0)
+		return false;
+	if (end >= 0 && hw < end)
+		return false;
+	if (segs[n - 1].max_timestamp >= now_ms - cfg->retention_ms)
+		return false;
+	return wal_retention_count(segs, n, cfg, now_ms, end >= 0 ? hw : -1) == n - 1;
+}
+
 void wal_index_state_init(wal_index_state_t *s)
 {
 	s->last_index_pos = 0;

@@ -603,6 +603,12 @@ size_t wal_store_retention_due(const wal_store_t *s, int64_t now_ms)
 	return s->failed ? 0 : wal_retention_count(s->segs, s->nsegs, &s->cfg, now_ms, -1);
 }
 
+bool wal_store_retention_empties(const wal_store_t *s, int64_t now_ms, int64_t hw, bool check_hw)
+{
+	return !s->failed && wal_retention_empties(s->segs, s->nsegs, &s->cfg, now_ms, hw,
+	                                           check_hw ? s->next_offset : -1);
+}
+
 int wal_store_retention(wal_store_t *s, int64_t now_ms, int64_t hw)
 {
 	size_t n = wal_retention_count(s->segs, s->nsegs, &s->cfg, now_ms, hw);

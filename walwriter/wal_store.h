@@ -159,6 +159,10 @@ int wal_store_retention(wal_store_t *s, int64_t now_ms, int64_t hw);
 /* How many closed segments retention would delete at NOW_MS without the
  * bound of a high watermark (cheap: whether looking HW up is worth it). */
 size_t wal_store_retention_due(const wal_store_t *s, int64_t now_ms);
+/* Whether retention empties the log at NOW_MS (wal_retention_empties),
+ * HW its high watermark, -1 unknown; with CHECK_HW false, HW is not
+ * looked at (whether looking it up is worth it). */
+bool wal_store_retention_empties(const wal_store_t *s, int64_t now_ms, int64_t hw, bool check_hw);
 
 /* Removes the whole log directory (renamed away first, so a crash leaves
  * either the log or nothing). S is freed either way. Returns 0 or -errno. */

@@ -565,10 +565,35 @@ static void wal_sync_retention(wal_sync_t *s, wal_job_t *job)
 		return;
 	}
 	for (size_t i = 0; i < s->nstores; i++) {
-		int r =
-		    wal_store_retention_due(s->stores[i], now_ms) == 0
-		        ? 0
-		        : wal_store_retention(s->stores[i], now_ms, wal_sync_hw(s, s->stores[i]));
+		wal_store_t *st = s->stores[i];
+		int r = 0;
+
+		if (wal_store_retention_empties(st, now_ms, -1, false)) {
+			/* Every record is past retention_ms, the active segment's
+			 * too: the log starts over, empty, at its end (Kafka rolls
+			 * and deletes them all), once the HW covers it. */
+			int64_t hw = wal_sync_hw(s, st);
+			wal_store_stats_t before;
+
+			wal_store_stats(st, &before);
+			if (wal_store_retention_empties(st, now_ms, hw, true)) {
+				r = wal_store_start_over(st, before.end_offset, wal_ckpt_save_cb,
+				                         s);
+				if (r == 0) {
+					ck_log(CK_LOG_INFO,
+					       "log emptied by retention log=%s-%d start=%lld "
+					       "size=%llu",
+					       wal_store_topic(st), wal_store_partition(st),
+					       (long long)before.end_offset,
+					       (unsigned long long)before.size_bytes);
+					r = 1;
+				}
+			} else {
+				r = wal_store_retention(st, now_ms, hw);
+			}
+		} else if (wal_store_retention_due(st, now_ms) > 0) {
+			r = wal_store_retention(st, now_ms, wal_sync_hw(s, st));
+		}
 		if (r < 0)
 			ck_log(CK_LOG_ERROR, "retention failed log=%s-%d err=\"%s\"",
 			       wal_store_topic(s->stores[i]), wal_store_partition(s->stores[i]),

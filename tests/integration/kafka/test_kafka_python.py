@@ -341,6 +341,28 @@ class KafkaPythonAdmin(NodeTestCase):
                                                           time.monotonic() - t0))
         self.assertEqual(_latest(node, name, 0, -1), 10)
 
+    def test_retention_empties_a_quiet_topic(self):
+        """A topic that went quiet loses its records once retention.ms has
+        passed for all of them, the active segment's too, as Kafka rolls
+        and deletes it: the log is empty at its end (earliest = latest),
+        without a new record or segment.ms to close the segment first
+        (before, the records stayed until the next append rolled it)."""
+        node = self.node(env={'CHRONIK_WAL_RETENTION_CHECK_MS': '200'}).start()
+        name = topic_name('quiet')
+        create_topic(node, name, 1, configs={'retention.ms': '1500'})
+        p = producer(node)
+        for i in range(5):
+            p.send(name, b'old%d' % i, partition=0).get(30)
+        wait_for(lambda: _latest(node, name, 0, -2) == 5, 20,
+                 'retention emptying the quiet log')
+        self.assertEqual(_latest(node, name, 0, -1), 5)
+        self.assertTrue(node.log_grep('log emptied by retention'), node.log_tail())
+        for i in range(2):
+            self.assertEqual(p.send(name, b'new%d' % i, partition=0).get(30).offset, 5 + i)
+        p.close()
+        self.assertEqual([r.value for r in read_partition(node, name, 0, 2)],
+                         [b'new0', b'new1'])
+
     def test_compacted_topic(self):
         """cleanup.policy=compact (Kafka Connect, Schema Registry, Streams
         changelogs need it): accepted; retention leaves such a topic's

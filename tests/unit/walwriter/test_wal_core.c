@@ -245,6 +245,21 @@ START_TEST(test_retention)
 	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, 29), 2);
 	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, 30), 3);
 	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 0, 1000), 4);
+	/* A quiet log: every record past retention_ms, the active segment's
+	 * too, empties once the HW covers its end (45 here). */
+	c.retention_ms = 5000;
+	c.retention_bytes = -1;
+	ck_assert(!wal_retention_empties(segs, 5, &c, 14500, 45, 45)); /* 9500 not old */
+	ck_assert(wal_retention_empties(segs, 5, &c, 14501, 45, 45));
+	ck_assert(wal_retention_empties(segs, 5, &c, 14501, -1, -1));     /* first look */
+	ck_assert(!wal_retention_empties(segs, 5, &c, 14501, 44, 45));    /* not replicated */
+	ck_assert(!wal_retention_empties(segs, 5, &c, 14501, -1, 45));    /* HW unknown */
+	ck_assert(wal_retention_empties(segs + 4, 1, &c, 14501, 45, 45)); /* one segment */
+	segs[4].size = 0;
+	ck_assert(!wal_retention_empties(segs + 4, 1, &c, 1 << 30, 45, 45)); /* empty already */
+	segs[4].size = 50;
+	c.retention_ms = -1;
+	ck_assert(!wal_retention_empties(segs, 5, &c, INT64_MAX / 2, 45, 45));
 }
 END_TEST
 
