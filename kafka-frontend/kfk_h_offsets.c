@@ -31,6 +31,7 @@
 #include "ck_log.h"
 #include "ck_seglog.h"
 #include "kfk_admin_core.h"
+#include "kfk_decompress.h"
 #include "kfk_epoch_core.h"
 #include "kfk_errors.h"
 #include "kfk_srv.h"
@@ -46,34 +47,47 @@ typedef struct {
 	int32_t leader_epoch;
 } kfk_lo_result_t;
 
-/* The first record of the batch at POS (header HDR) with timestamp >= TS. */
+/* The first record of the batch at POS (header HDR) with timestamp >= TS;
+ * a compressed batch's records are decompressed to find it, as Kafka does
+ * (the batch's first offset otherwise, and with LogAppendTime, where every
+ * record has the batch's timestamp). */
 static void kfk_lo_in_batch(const ck_segment_t *seg, uint64_t pos, const ck_batch_header_t *hdr,
                             int64_t ts, kfk_lo_result_t *res)
 {
 	size_t total = ck_batch_total_len(hdr);
+	int codec = hdr->attributes & CK_BATCH_ATTR_COMPRESSION_MASK;
+	ck_buf_t plain = CK_BUF_INIT;
 	ck_record_iter_t it;
 	ck_record_t rec;
 	uint8_t *buf;
+	bool ok;
 
 	res->offset = hdr->base_offset;
 	res->timestamp = hdr->max_timestamp;
 	res->leader_epoch = hdr->partition_leader_epoch;
-	if ((hdr->attributes & (CK_BATCH_ATTR_COMPRESSION_MASK | CK_BATCH_ATTR_LOG_APPEND_TIME)) ||
-	    total > ((size_t)64 << 20))
+	if ((hdr->attributes & CK_BATCH_ATTR_LOG_APPEND_TIME) || total > ((size_t)64 << 20) ||
+	    total < CK_BATCH_HEADER_LEN)
 		return;
 	buf = malloc(total);
 	if (!buf)
 		return;
-	if (pread(seg->log_fd, buf, total, (off_t)pos) == (ssize_t)total &&
-	    ck_record_iter_init(&it, buf, total) == 0) {
-		while (ck_record_iter_next(&it, &rec) == 1) {
-			if (rec.timestamp_ms >= ts) {
-				res->offset = rec.offset;
-				res->timestamp = rec.timestamp_ms;
-				break;
-			}
+	ok = pread(seg->log_fd, buf, total, (off_t)pos) == (ssize_t)total;
+	if (ok && codec) {
+		ok = kfk_decompress(codec, buf + CK_BATCH_HEADER_LEN, total - CK_BATCH_HEADER_LEN,
+		                    KFK_DECOMPRESS_MAX, &plain) == 0;
+		if (ok)
+			ck_record_iter_init_records(&it, hdr, plain.data, plain.len);
+	} else if (ok) {
+		ok = ck_record_iter_init(&it, buf, total) == 0;
+	}
+	while (ok && ck_record_iter_next(&it, &rec) == 1) {
+		if (rec.timestamp_ms >= ts) {
+			res->offset = rec.offset;
+			res->timestamp = rec.timestamp_ms;
+			break;
 		}
 	}
+	ck_buf_free(&plain);
 	free(buf);
 }
 

@@ -222,16 +222,17 @@ def request(api_key, version, corr, body, client_id='chronik-ktest'):
 # ---------------------------------------------------------------- record batch v2
 
 def record_batch(records, base_offset=0, base_ts=None, codec=0, corrupt_crc=False,
-                 producer_id=-1, producer_epoch=-1, base_sequence=-1):
+                 producer_id=-1, producer_epoch=-1, base_sequence=-1, ts_step=0):
     """RecordBatch magic 2, uncompressed (codec only sets the attribute bits
     when the caller passes already-compressed RECORDS bytes; see
     compressed_batch). RECORDS: list of (key, value, headers) with key/value
-    bytes or None and headers a list of (name str, value bytes or None)."""
+    bytes or None and headers a list of (name str, value bytes or None).
+    Record i's timestamp is BASE_TS + i * TS_STEP."""
     if base_ts is None:
         base_ts = int(time.time() * 1000)
     body = W()
     for i, (key, value, headers) in enumerate(records):
-        r = W().i8(0).varint(0).varint(i)
+        r = W().i8(0).varint(i * ts_step).varint(i)
         if key is None:
             r.varint(-1)
         else:
@@ -251,12 +252,14 @@ def record_batch(records, base_offset=0, base_ts=None, codec=0, corrupt_crc=Fals
         rb = bytes(r)
         body.varint(len(rb)).raw(rb)
     return _batch_wrap(bytes(body), len(records), base_offset, base_ts, codec, corrupt_crc,
-                       producer_id, producer_epoch, base_sequence)
+                       producer_id, producer_epoch, base_sequence,
+                       base_ts + max(len(records) - 1, 0) * ts_step)
 
 
 def _batch_wrap(records_bytes, count, base_offset, base_ts, codec, corrupt_crc,
-                producer_id, producer_epoch, base_sequence):
-    after_crc = W().i16(codec & 7).i32(max(count - 1, 0)).i64(base_ts).i64(base_ts)
+                producer_id, producer_epoch, base_sequence, max_ts=None):
+    after_crc = W().i16(codec & 7).i32(max(count - 1, 0)).i64(base_ts)
+    after_crc.i64(base_ts if max_ts is None else max_ts)
     after_crc.i64(producer_id).i16(producer_epoch).i32(base_sequence).i32(count)
     after_crc.raw(records_bytes)
     tail = bytes(after_crc)
@@ -285,8 +288,9 @@ def gzip_batch(records, **kw):
     inner = plain[61:]
     comp = zlib.compressobj(6, zlib.DEFLATED, 31)
     data = comp.compress(inner) + comp.flush()
-    ts = struct.unpack('>q', plain[27:35])[0]
-    return _batch_wrap(data, len(records), kw.get('base_offset', 0), ts, 1, False, -1, -1, -1)
+    ts, max_ts = struct.unpack('>qq', plain[27:43])
+    return _batch_wrap(data, len(records), kw.get('base_offset', 0), ts, 1, False, -1, -1, -1,
+                       max_ts)
 
 
 def zstd_batch(records, **kw):
@@ -306,9 +310,9 @@ def zstd_batch(records, **kw):
     n = lib.ZSTD_compress(out, cap, inner, len(inner), 3)
     if n > cap:
         raise AssertionError('ZSTD_compress failed (%d)' % n)
-    ts = struct.unpack('>q', plain[27:35])[0]
+    ts, max_ts = struct.unpack('>qq', plain[27:43])
     return _batch_wrap(out.raw[:n], len(records), kw.get('base_offset', 0), ts, 4, False, -1,
-                       -1, -1)
+                       -1, -1, max_ts)
 
 
 def batches_parse(data):

@@ -1337,6 +1337,22 @@ class KafkaPythonClients(NodeTestCase):
             self.assertEqual((res.offset, res.timestamp), (9, base + 9000))
             self.assertIsNone(c.offsets_for_times({tp: base + 60000})[tp],
                               'a timestamp after the last record must give no offset')
+            # Inside one compressed batch: the record itself, not the
+            # batch's first (its records are decompressed, as Kafka does).
+            for codec, batch in (('gzip', kproto.gzip_batch), ('zstd', kproto.zstd_batch)):
+                zname = topic_name('offsets-' + codec)
+                create_topic(node, zname, 1)
+                ztp = TopicPartition(zname, 0)
+                recs = [(None, b'm%d' % i, []) for i in range(10)]
+                res = kproto.parse_produce(kproto.call_once(
+                    node.kafka_port, kproto.PRODUCE, 7, kproto.produce_body(
+                        7, -1, 30000, [(0, batch(recs, base_ts=base, ts_step=1000))],
+                        topic=zname), 30000), 7)
+                self.assertEqual(res[(zname, 0)], (0, 0))
+                res = c.offsets_for_times({ztp: base + 4500})[ztp]
+                self.assertEqual((res.offset, res.timestamp), (5, base + 5000), codec)
+                res = c.offsets_for_times({ztp: base + 9000})[ztp]
+                self.assertEqual((res.offset, res.timestamp), (9, base + 9000), codec)
         finally:
             c.close()
         # Unknown partition.
