@@ -399,6 +399,21 @@ static void kfk_group_join_again(kfk_gcore_t *c, kfk_group_t *g, kfk_gjoin_membe
 	g->phase_deadline_ms = now_ms + (uint64_t)kfk_group_rebalance_ms(g);
 }
 
+/* The leader's member list: each member's id, instance id and metadata of
+ * the group's protocol, into LIST (room for every member). */
+static void kfk_group_list_fill(const kfk_group_t *g, kfk_gjoin_member_t *list)
+{
+	for (int i = 0; i < g->nmembers; i++) {
+		const kfk_gmember_t *m = g->members[i];
+		const kfk_gproto_t *p = kfk_gmember_proto(m, g->protocol);
+
+		list[i].member_id = m->id;
+		list[i].instance_id = m->instance_id;
+		list[i].meta = p ? p->meta : NULL;
+		list[i].meta_len = p ? p->meta_len : 0;
+	}
+}
+
 /* Ends the join phase: a new generation (Empty when nobody is left), every
  * held join answered. Members that did not join again are removed. */
 static void kfk_group_complete_join(kfk_gcore_t *c, kfk_group_t *g, uint64_t now_ms)
@@ -440,15 +455,7 @@ static void kfk_group_complete_join(kfk_gcore_t *c, kfk_group_t *g, uint64_t now
 		kfk_group_join_again(c, g, list, now_ms); /* out of memory */
 		return;
 	}
-	for (int i = 0; i < g->nmembers; i++) {
-		const kfk_gmember_t *m = g->members[i];
-		const kfk_gproto_t *p = kfk_gmember_proto(m, g->protocol);
-
-		list[i].member_id = m->id;
-		list[i].instance_id = m->instance_id;
-		list[i].meta = p ? p->meta : NULL;
-		list[i].meta_len = p ? p->meta_len : 0;
-	}
+	kfk_group_list_fill(g, list);
 	g->state = KFK_GROUP_COMPLETING;
 	/* Members that do not sync by then are removed (the leader too). */
 	g->phase_deadline_ms = now_ms + (uint64_t)kfk_group_rebalance_ms(g);
@@ -601,6 +608,61 @@ static int kfk_gpending_add(kfk_group_t *g, const char *id, uint64_t expires_ms)
 	return 0;
 }
 
+/*
+ * A static member back under a new member id while G is Stable, with the
+ * protocols it had: it takes its old entry's place and assignment without a
+ * rebalance (KIP-345: the point of static membership is that a restart does
+ * not move partitions), as Kafka's coordinator does; the old member id is
+ * gone, so its requests are refused. The leader's answer lists the members
+ * (it assigns again, and its SyncGroup in Stable gets the stored
+ * assignment). Returns false when a rebalance is needed instead.
+ */
+static bool kfk_gjoin_static_back(kfk_gcore_t *c, kfk_group_t *g, kfk_gmember_t *old,
+                                  const kfk_gjoin_in_t *in, void *waiter, uint64_t now_ms)
+{
+	bool lead = g->leader && !strcmp(g->leader, old->id);
+	kfk_gjoin_member_t *list = NULL;
+	char *id, *client_id, *client_host;
+
+	if (g->state != KFK_GROUP_STABLE || !kfk_gprotos_same(old, in->protos, in->nprotos))
+		return false;
+	id = strdup(in->new_member_id);
+	client_id = strdup(in->client_id ? in->client_id : "");
+	client_host = strdup(in->client_host ? in->client_host : "");
+	list = lead ? calloc((size_t)g->nmembers, sizeof(*list)) : NULL;
+	if (!id || !client_id || !client_host || (lead && !list) ||
+	    kfk_gmember_set_protos(old, in) < 0) {
+		free(id);
+		free(client_id);
+		free(client_host);
+		free(list);
+		return false;
+	}
+	kfk_gmember_fail_waiters(c, old, KFK_ERR_FENCED_INSTANCE_ID);
+	if (lead)
+		kfk_group_set_leader(g, id);
+	free(old->id);
+	old->id = id;
+	free(old->client_id);
+	old->client_id = client_id;
+	free(old->client_host);
+	old->client_host = client_host;
+	old->expires_ms = now_ms + (uint64_t)old->session_ms;
+	if (lead)
+		kfk_group_list_fill(g, list);
+	c->join_done(c->arg, waiter,
+	             &(kfk_gjoin_out_t){.err = KFK_ERR_NONE,
+	                                .generation = g->generation,
+	                                .protocol_type = g->protocol_type,
+	                                .protocol = g->protocol,
+	                                .leader = g->leader ? g->leader : "",
+	                                .member_id = old->id,
+	                                .members = list,
+	                                .nmembers = lead ? g->nmembers : 0});
+	free(list);
+	return true;
+}
+
 /* A new member (empty member id) joins G. */
 static int kfk_gjoin_new(kfk_gcore_t *c, kfk_group_t *g, const kfk_gjoin_in_t *in, void *waiter,
                          uint64_t now_ms)
@@ -609,7 +671,10 @@ static int kfk_gjoin_new(kfk_gcore_t *c, kfk_group_t *g, const kfk_gjoin_in_t *i
 
 	if (!kfk_gstr_empty(in->instance_id) &&
 	    (old = kfk_gmember_by_instance(g, in->instance_id)) != NULL) {
-		/* A static member back with a new id: the old one is fenced. */
+		if (kfk_gjoin_static_back(c, g, old, in, waiter, now_ms))
+			return 0;
+		/* A static member back with a new id, or other protocols: the
+		 * old one is fenced, and the group rebalances. */
 		kfk_group_remove_member(c, g, kfk_gmember_index(g, kfk_str(old->id)),
 		                        KFK_ERR_FENCED_INSTANCE_ID, now_ms);
 	} else if (in->require_known_id && kfk_gstr_empty(in->instance_id)) {

@@ -456,6 +456,55 @@ class GroupCase(NodeTestCase):
 
 class GroupsConfluent(GroupCase):
 
+    def test_static_member_restart_keeps_assignment(self):
+        """KIP-345: a static member (group.instance.id) that restarts within
+        its session comes back to its partitions without a rebalance: the
+        other member keeps its own, with no revocation (before, the
+        coordinator removed the old entry and rebalanced the group)."""
+        node = self.node().start()
+        self.require_group_apis(node)
+        topic, group = topic_name('grp-static'), topic_name('g-static')
+        create_topic(node, topic, 4)
+        events = []
+
+        def member(name):
+            c = self.ck_consumer(node.bootstrap, group, **{'group.instance.id': name,
+                                                           'session.timeout.ms': 10000})
+            c.subscribe([topic],
+                        on_assign=lambda _, ps: events.append(
+                            (name, 'assign', sorted(p.partition for p in ps))),
+                        on_revoke=lambda _, ps: events.append(
+                            (name, 'revoke', sorted(p.partition for p in ps))))
+            return c
+
+        def pump(cs, secs, until=None):
+            end = time.monotonic() + secs
+            while time.monotonic() < end and not (until and until()):
+                for c in cs:
+                    c.poll(0.05)
+
+        def owned():
+            got = {}
+            for name, what, ps in events:
+                got[name] = ps if what == 'assign' else []
+            return got
+        a, b = member('static-a'), member('static-b')
+        pump([a, b], 45, lambda: sorted(sum(owned().values(), [])) == [0, 1, 2, 3]
+             and all(owned().get(n) for n in ('static-a', 'static-b')))
+        before = owned()
+        self.assertEqual(sorted(sum(before.values(), [])), [0, 1, 2, 3], events)
+        self.close(b, check=False)  # a static member sends no LeaveGroup
+        mark = len(events)
+        pump([a], 1)
+        b = member('static-b')
+        pump([a, b], 30, lambda: any(e[0] == 'static-b' and e[1] == 'assign'
+                                     for e in events[mark:]))
+        pump([a, b], 3)  # a rebalance would revoke static-a's partitions now
+        after = events[mark:]
+        self.assertEqual([e for e in after if e[0] == 'static-a'], [],
+                         'static-a was rebalanced: %r' % (after,))
+        self.assertIn(('static-b', 'assign', before['static-b']), after)
+
     def test_commit_and_resume(self):
         node = self.node().start()
         self.require_group_apis(node)

@@ -81,27 +81,36 @@ static void teardown(void)
 static const kfk_gproto_in_t range_proto[] = {{{"range", 5}, {(const uint8_t *)"m", 1}}};
 
 /* A JoinGroup of MEMBER ("" = new) to group "g" at NOW. */
-static void join(waiter_t *w, const char *member, bool v4, uint64_t now)
+/* A JoinGroup of MEMBER (instance INST) to group "g"; NEW_ID is the id a
+ * member without one gets. */
+static void join_as(waiter_t *w, kfk_str_t inst, const char *member, const char *new_id, bool v4,
+                    uint64_t now)
 {
-	char id[32];
 	kfk_gjoin_in_t in = {
 	    .group = kfk_str("g"),
 	    .member_id = kfk_str(member),
-	    .instance_id = KFK_STR_NULL,
+	    .instance_id = inst,
 	    .protocol_type = kfk_str("consumer"),
 	    .protos = range_proto,
 	    .nprotos = 1,
 	    .session_ms = 10000,
 	    .rebalance_ms = 30000,
 	    .require_known_id = v4,
-	    .new_member_id = id,
+	    .new_member_id = new_id,
 	    .client_id = "c",
 	    .client_host = "/127.0.0.1",
 	};
 
-	snprintf(id, sizeof(id), "c-%d", ++id_seq);
 	memset(w, 0, sizeof(*w));
 	ck_assert_int_eq(kfk_gcore_join(&core, &in, w, now), 0);
+}
+
+static void join(waiter_t *w, const char *member, bool v4, uint64_t now)
+{
+	char id[32];
+
+	snprintf(id, sizeof(id), "c-%d", ++id_seq);
+	join_as(w, KFK_STR_NULL, member, id, v4, now);
 }
 
 static void sync_req(waiter_t *w, const char *member, int32_t gen, const char *assign_to,
@@ -515,6 +524,11 @@ START_TEST(test_commit_check)
 }
 END_TEST
 
+static int16_t sheartbeat(const char *member, const char *inst, int32_t gen, uint64_t now)
+{
+	return kfk_gcore_heartbeat(&core, kfk_str("g"), kfk_str(member), kfk_str(inst), gen, now);
+}
+
 START_TEST(test_static_member_replaced)
 {
 	kfk_gjoin_in_t in = {.group = kfk_str("g"),
@@ -539,12 +553,81 @@ START_TEST(test_static_member_replaced)
 	ck_assert_int_eq(w2.err, KFK_ERR_NONE);
 	ck_assert_str_eq(w2.member_id, "s2");
 	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->nmembers, 1);
-	ck_assert_int_eq(kfk_gcore_heartbeat(&core, kfk_str("g"), kfk_str("s1"), kfk_str("inst-1"),
-	                                     w2.generation, 20),
+	ck_assert_int_eq(sheartbeat("s1", "inst-1", w2.generation, 20), KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_int_eq(sheartbeat("s2", "inst-2", w2.generation, 20), KFK_ERR_FENCED_INSTANCE_ID);
+	done();
+}
+END_TEST
+
+static void sjoin(waiter_t *w, const char *inst, const char *member, const char *new_id,
+                  uint64_t now)
+{
+	join_as(w, kfk_str(inst), member, new_id, true, now);
+}
+
+static void ssync(waiter_t *w, const char *inst, const char *member, int32_t gen,
+                  const kfk_gassign_in_t *as, int nas, uint64_t now)
+{
+	kfk_gsync_in_t in = {.group = kfk_str("g"),
+	                     .member_id = kfk_str(member),
+	                     .instance_id = kfk_str(inst),
+	                     .generation = gen,
+	                     .protocol_type = KFK_STR_NULL,
+	                     .protocol = KFK_STR_NULL,
+	                     .assignments = as,
+	                     .nassignments = nas};
+
+	memset(w, 0, sizeof(*w));
+	ck_assert_int_eq(kfk_gcore_sync(&core, &in, w, now), 0);
+}
+
+/* KIP-345: a static member that comes back under a new member id while the
+ * group is Stable, its protocols unchanged, takes its old place and
+ * assignment: no rebalance, the same generation; the old id is refused.
+ * The leader back gets the member list and stays leader. */
+START_TEST(test_static_member_back_without_rebalance)
+{
+	kfk_gassign_in_t as[2] = {{kfk_str("s1"), {(const uint8_t *)"A1", 2}},
+	                          {kfk_str("s2"), {(const uint8_t *)"A2", 2}}};
+	waiter_t j1, j2, y1, y2, back, sy;
+	kfk_group_t *g;
+
+	sjoin(&j1, "inst-1", "", "s1", 0);
+	sjoin(&j2, "inst-2", "", "s2", 10);
+	sjoin(&j1, "inst-1", "s1", "x", 20); /* s1 joins the new generation */
+	ck_assert_int_eq(j1.err, KFK_ERR_NONE);
+	ck_assert_int_eq(j2.err, KFK_ERR_NONE);
+	ck_assert_int_eq(j2.generation, j1.generation);
+	ck_assert_str_eq(j1.leader, "s1");
+	ssync(&y2, "inst-2", "s2", j1.generation, NULL, 0, 30);
+	ssync(&y1, "inst-1", "s1", j1.generation, as, 2, 30);
+	ck_assert_str_eq(y2.assignment, "A2");
+	g = kfk_gcore_find(&core, kfk_str("g"));
+	ck_assert_int_eq(g->state, KFK_GROUP_STABLE);
+	/* inst-2 restarts: no LeaveGroup (static), a join with no member id. */
+	sjoin(&back, "inst-2", "", "s2b", 1000);
+	ck_assert_int_eq(back.answers, 1);
+	ck_assert_int_eq(back.err, KFK_ERR_NONE);
+	ck_assert_int_eq(back.generation, j1.generation);
+	ck_assert_str_eq(back.member_id, "s2b");
+	ck_assert_int_eq(back.nmembers, 0);
+	ck_assert_int_eq(g->state, KFK_GROUP_STABLE);
+	ck_assert_int_eq(g->nmembers, 2);
+	ssync(&sy, "inst-2", "s2b", j1.generation, NULL, 0, 1010);
+	ck_assert_int_eq(sy.err, KFK_ERR_NONE);
+	ck_assert_str_eq(sy.assignment, "A2");
+	ck_assert_int_eq(sheartbeat("s1", "inst-1", j1.generation, 1020), KFK_ERR_NONE);
+	ck_assert_int_eq(sheartbeat("s2", "inst-2", j1.generation, 1020),
 	                 KFK_ERR_UNKNOWN_MEMBER_ID);
-	ck_assert_int_eq(kfk_gcore_heartbeat(&core, kfk_str("g"), kfk_str("s2"), kfk_str("inst-2"),
-	                                     w2.generation, 20),
-	                 KFK_ERR_FENCED_INSTANCE_ID);
+	/* The leader back: the member list, still the leader, Stable. */
+	sjoin(&back, "inst-1", "", "s1b", 2000);
+	ck_assert_int_eq(back.err, KFK_ERR_NONE);
+	ck_assert_int_eq(back.generation, j1.generation);
+	ck_assert_str_eq(back.leader, "s1b");
+	ck_assert_int_eq(back.nmembers, 2);
+	ck_assert_int_eq(g->state, KFK_GROUP_STABLE);
+	ssync(&sy, "inst-1", "s1b", j1.generation, as, 2, 2010);
+	ck_assert_str_eq(sy.assignment, "A1");
 	done();
 }
 END_TEST
@@ -615,6 +698,7 @@ int main(void)
 	tcase_add_test(tc, test_protocol_vote);
 	tcase_add_test(tc, test_commit_check);
 	tcase_add_test(tc, test_static_member_replaced);
+	tcase_add_test(tc, test_static_member_back_without_rebalance);
 	tcase_add_test(tc, test_drop_answers_held);
 	tcase_add_test(tc, test_pending_member_ids_expire);
 	tcase_add_test(tc, test_advertised);
