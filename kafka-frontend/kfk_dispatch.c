@@ -213,5 +213,15 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 	 * Metadata request for every topic of 160,000 needs ~20 MB. */
 	kfk_arena_set_cap(&req->arena, 0);
 	kfk_conn_enqueue(c, req);
+	/* A node that has just started knows the cluster as its own copy of
+	 * the metadata had it when it stopped: partitions led elsewhere since
+	 * would still be its own, and it would take produces as a stale
+	 * leader (truncated later: acks=1 records lost, an idempotent
+	 * producer's sequence broken). As a Kafka broker serves clients only
+	 * once caught up with the metadata log, requests wait for one sync
+	 * through the Raft leader first. */
+	if (!req->srv->meta_caught_up && req->api_key != KFK_API_API_VERSIONS &&
+	    kfk_req_sync_first(req, fn))
+		return;
 	fn(req);
 }

@@ -271,6 +271,14 @@ static void kfk_sync_done(void *arg, int16_t err, const char *message)
 		       kfk_err_name(err), message ? message : "");
 	s->sync_cur = NULL;
 	s->sync_busy = false;
+	if (!s->meta_caught_up)
+		ck_log(err == KFK_ERR_NONE ? CK_LOG_INFO : CK_LOG_WARN,
+		       "metadata %s: serving requests%s",
+		       err == KFK_ERR_NONE ? "caught up" : "sync failed",
+		       err == KFK_ERR_NONE ? "" : " with what this node knows");
+	/* Caught up; or no quorum in time: answering from what this node
+	 * knows, as before the gate, rather than holding every request. */
+	s->meta_caught_up = true;
 	if (s->sync_next && kfk_sync_start(s) < 0) {
 		kfk_sync_t *late = s->sync_next;
 

@@ -129,6 +129,7 @@ int kfk_srv_new(ck_daemon_t *d, const ck_config_t *cfg, kfk_srv_t **ret)
 	s->base = base;
 	s->cfg = cfg;
 	kfk_settings_from_config(cfg, &s->set);
+	s->meta_caught_up = cfg->peer_count <= 1;
 	/* Without an idle timeout the sweep still cuts slow requests that
 	 * hold request memory others wait for (kfk_conns_sweep). */
 	sweep_ms = s->set.idle_timeout_ms ? s->set.idle_timeout_ms / 4 : KFK_SWEEP_INTERVAL_MS_MAX;

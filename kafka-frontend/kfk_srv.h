@@ -556,6 +556,11 @@ struct kfk_srv {
 	void *sync_cur;
 	void *sync_next;
 	bool sync_busy;
+	/* Whether this node's metadata has caught up with the cluster's
+	 * since kafka-frontend started: one sync has completed (or failed:
+	 * no quorum), or the node is alone. Until then a request waits for
+	 * that sync before it is handled (kfk_dispatch.c). */
+	bool meta_caught_up;
 	ck_rand_t rand;
 	/* Consumer groups this node coordinates (kfk_h_groups.c). */
 	kfk_gcore_t groups;

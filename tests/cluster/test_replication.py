@@ -969,5 +969,50 @@ class FencedAssignment(AdminNodeTestCase):
                  'node 3 back in both ISRs')
 
 
+class RestartedLeader(AdminNodeTestCase):
+    """A node killed while it led partitions comes back knowing the cluster
+    as its own metadata copy had it: until it has caught up with the Raft
+    leader, it must not name itself their leader nor take produces for them
+    (as a Kafka broker serves clients only once caught up with the metadata
+    log). Before, for about half a second after its start it answered
+    Metadata from the stale copy and appended acks=1 produces as a stale
+    leader, truncated away later; an idempotent producer's sequence broke
+    (OUT_OF_ORDER_SEQUENCE_NUMBER, fatal)."""
+
+    def test_restarted_node_waits_for_the_metadata(self):
+        nodes = self.cluster('stale-lead', '[replication]\nreplica_lag_time_max_ms = 3000\n')
+        topic = 'moved-away'
+        self.assertEqual(self.create(nodes[0], [(topic, [[3, 1, 2], [3, 2, 1]])]), {topic: 0})
+        self.produce(nodes, topic, b'before', 50)
+        away = nodes[2]
+        away.kill9_all()
+
+        def leaders(node):
+            c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=10)
+            try:
+                _, _, topics = kproto.parse_metadata_v1(
+                    c.call(kproto.METADATA, 1, kproto.metadata_body(1, [topic])))
+            finally:
+                c.close()
+            return {p: leader for p, (_, leader) in topics[topic][1].items()}
+        wait_for(lambda: 3 not in leaders(nodes[0]).values(), 30,
+                 'leadership moved off the killed node 3')
+        away.start(wait=False)
+        stale, answers = [], 0
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            try:
+                got = leaders(away)
+            except (OSError, kproto.Closed, kproto.ShortRead):
+                time.sleep(0.01)
+                continue
+            answers += 1
+            if 3 in got.values():
+                stale.append(got)
+        self.assertGreater(answers, 0, 'node 3 never answered Metadata')
+        self.assertEqual(stale, [], 'node 3 named itself leader from its stale metadata')
+        self.assertTrue(away.log_grep('metadata caught up'), away.log_tail())
+
+
 if __name__ == '__main__':
     main()
