@@ -277,7 +277,17 @@ static void kfk_sync_done(void *arg, int16_t err, const char *message)
 		       err == KFK_ERR_NONE ? "caught up" : "sync failed",
 		       err == KFK_ERR_NONE ? "" : " with what this node knows");
 	/* Caught up; or no quorum in time: answering from what this node
-	 * knows, as before the gate, rather than holding every request. */
+	 * knows, as before the gate, rather than holding every request (those
+	 * that came meanwhile too, rather than after another such wait). */
+	if (!s->meta_caught_up && err != KFK_ERR_NONE) {
+		kfk_sync_t *late = s->sync_next;
+
+		s->sync_next = NULL;
+		s->meta_caught_up = true;
+		kfk_sync_run(done);
+		kfk_sync_run(late);
+		return;
+	}
 	s->meta_caught_up = true;
 	if (s->sync_next && kfk_sync_start(s) < 0) {
 		kfk_sync_t *late = s->sync_next;

@@ -1013,6 +1013,30 @@ class RestartedLeader(AdminNodeTestCase):
         self.assertEqual(stale, [], 'node 3 named itself leader from its stale metadata')
         self.assertTrue(away.log_grep('metadata caught up'), away.log_tail())
 
+    def test_without_a_quorum_answers_after_the_request_timeout(self):
+        """Alone (the other two nodes down), a restarted node cannot catch
+        up: its first requests wait request_timeout_ms for the sync, then
+        it answers from what it knows (a Kafka broker would wait on)."""
+        nodes = self.cluster('alone', '[kafka]\nrequest_timeout_ms = 2000\n')
+        for n in nodes:
+            n.stop()
+        nodes[0].start(wait=False)
+        t0 = time.monotonic()
+        brokers = None
+        while brokers is None and time.monotonic() - t0 < 30:
+            try:
+                c = kproto.Conn('127.0.0.1', nodes[0].kafka_port, timeout=15)
+                try:
+                    brokers, _, _ = kproto.parse_metadata_v1(
+                        c.call(kproto.METADATA, 1, kproto.metadata_body(1, [])))
+                finally:
+                    c.close()
+            except (OSError, kproto.Closed, kproto.ShortRead):
+                time.sleep(0.05)
+        self.assertIsNotNone(brokers, 'no Metadata answer within 30 s')
+        self.assertGreater(time.monotonic() - t0, 1.5, 'answered before the sync gave up')
+        self.assertTrue(nodes[0].log_grep('metadata sync failed'), nodes[0].log_tail())
+
 
 if __name__ == '__main__':
     main()
