@@ -221,9 +221,20 @@ static int raftd_ctl_broker_cb(void *arg, const Chronik__Meta__BrokerRecord *rec
 		return 0;
 	if (rec->id != n->cfg->node_id && b->incarnation != rec->incarnation) {
 		/* Registered anew since its last heartbeat (a restart): what
-		 * that heartbeat asked for is over. */
+		 * that heartbeat asked for is over, and the registration is the
+		 * new process's first sign of life: its session starts now, as
+		 * Kafka's controller starts one at a registration (counted from
+		 * the old process's last heartbeat, it fenced a broker just
+		 * registered again, before its first heartbeat, and every ISR
+		 * shrank and grew back). A controller that never heard the old
+		 * process gave every broker a session at its start already. */
 		b->storage_full = false;
 		b->departing = false;
+		if (b->incarnation != 0 && b->graced != rec->incarnation) {
+			b->graced = rec->incarnation; /* once: a process that died at
+			                               * once is fenced a session on */
+			b->seen_ms = w->now_ms;
+		}
 	}
 	heard = b->seen_ms + n->session_ms > w->now_ms;
 	alive = heard && !b->departing && !(b->storage_full && w->n_roomy > 0);

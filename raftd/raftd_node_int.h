@@ -188,6 +188,7 @@ typedef struct {
 	int32_t id;
 	uint64_t seen_ms; /* last heartbeat (or leadership start) */
 	uint64_t incarnation;
+	uint64_t graced; /* the registered incarnation its session restarted for */
 	uint64_t applied;
 	bool storage_full; /* its last heartbeat said its data disk is full */
 	bool departing;    /* ... that it is shutting down (controlled shutdown) */
