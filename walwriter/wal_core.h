@@ -184,8 +184,18 @@ bool wal_roll_needed(const wal_segment_state_t *seg, const wal_log_cfg_t *cfg, s
 typedef struct {
 	int64_t base_offset;
 	uint64_t size;
-	int64_t max_timestamp;
+	int64_t max_timestamp; /* what time retention judges: wal_segment_time() */
 } wal_segment_info_t;
+
+/*
+ * The time retention judges a segment by: its newest record timestamp
+ * MAX_TS, or, when no record has one (MAX_TS < 0: records of pre-0.10
+ * clients or batches sent with timestamp -1; or no record yet), its last
+ * modification MODIFIED_MS, as Kafka falls back to the file's mtime. Without
+ * that fallback, -1 would be older than any retention_ms and such records
+ * would go at the next retention pass.
+ */
+int64_t wal_segment_time(int64_t max_ts, int64_t modified_ms);
 
 /*
  * How many of the oldest of N segments (ascending; the last is the active

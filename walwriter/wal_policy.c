@@ -57,6 +57,11 @@ bool wal_roll_needed(const wal_segment_state_t *seg, const wal_log_cfg_t *cfg, s
 	return false;
 }
 
+int64_t wal_segment_time(int64_t max_ts, int64_t modified_ms)
+{
+	return max_ts >= 0 ? max_ts : modified_ms;
+}
+
 size_t wal_retention_count(const wal_segment_info_t *segs, size_t n, const wal_log_cfg_t *cfg,
                            int64_t now_ms, int64_t hw)
 {

@@ -190,6 +190,18 @@ static int wal_tail_is_zero(int fd, uint64_t pos, uint64_t size)
 	return r;
 }
 
+/* The time retention judges segment file FD by (wal_segment_time()): its
+ * newest record timestamp MAX_TS, or the file's mtime when no record has one. */
+static int64_t wal_fd_segment_time(int fd, int64_t max_ts)
+{
+	struct stat st;
+
+	if (max_ts >= 0 || fstat(fd, &st) < 0)
+		return wal_segment_time(max_ts, ck_clock_wall_ms());
+	return wal_segment_time(max_ts,
+	                        (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
+}
+
 static int wal_fd_size(int fd, uint64_t *ret)
 {
 	struct stat st;
@@ -341,7 +353,7 @@ static int wal_recover_closed(wal_store_t *s, const char *name, int64_t base)
 	max_ts = idx.max_ts;
 done:
 	if (r == 0)
-		r = wal_store_seg_push(s, base, size, max_ts);
+		r = wal_store_seg_push(s, base, size, wal_fd_segment_time(fds[0], max_ts));
 out:
 	wal_close3(fds);
 	return r;
@@ -482,7 +494,8 @@ static int wal_recover_settle(wal_store_t *s, int64_t base, int *fds, wal_resume
 	if (r == 0 && (fdatasync(fds[0]) < 0 || fdatasync(fds[1]) < 0 || fdatasync(fds[2]) < 0))
 		r = -errno;
 	if (r == 0)
-		r = wal_store_seg_push(s, base, rs->pos, rs->idx.max_ts);
+		r = wal_store_seg_push(s, base, rs->pos,
+		                       wal_fd_segment_time(fds[0], rs->idx.max_ts));
 	if (r < 0 || !last)
 		return r;
 	s->log_fd = fds[0];

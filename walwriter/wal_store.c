@@ -361,6 +361,8 @@ int wal_store_flush(wal_store_t *s)
 		s->stage_bytes = 0;
 		s->iov_n = 0;
 		s->log_dirty = true;
+		s->segs[s->nsegs - 1].max_timestamp =
+		    wal_segment_time(s->idx.max_ts, ck_clock_wall_ms());
 	}
 	r = wal_store_flush_entries(s->index_fd, &s->idx_stage, &s->index_file_entries,
 	                            CK_INDEX_ENTRY_LEN);
@@ -373,7 +375,6 @@ int wal_store_flush(wal_store_t *s)
 		return wal_store_fail(s, r);
 	s->index_dirty |= r > 0;
 	s->segs[s->nsegs - 1].size = s->write_pos;
-	s->segs[s->nsegs - 1].max_timestamp = s->idx.max_ts;
 	return 0;
 }
 
@@ -412,7 +413,6 @@ static int wal_store_close_active(wal_store_t *s)
 	if (r < 0)
 		return wal_store_fail(s, r);
 	s->segs[s->nsegs - 1].size = s->write_pos;
-	s->segs[s->nsegs - 1].max_timestamp = s->idx.max_ts;
 	wal_store_close_fd(&s->log_fd);
 	wal_store_close_fd(&s->index_fd);
 	wal_store_close_fd(&s->time_fd);
@@ -799,7 +799,7 @@ static int wal_store_reopen_at(wal_store_t *s, size_t k, uint64_t pos)
 		return -errno;
 	s->nsegs = k + 1;
 	s->segs[k].size = pos;
-	s->segs[k].max_timestamp = s->idx.max_ts;
+	s->segs[k].max_timestamp = wal_segment_time(s->idx.max_ts, ck_clock_wall_ms());
 	s->write_pos = s->zero_end = pos;
 	s->next_offset = sc.next_offset;
 	s->index_file_entries = s->idx.index_entries;

@@ -432,5 +432,42 @@ class Durability(NodeTestCase):
         self.check_all_back(node, first, names[first], pa.acked, allow_dups=False)
 
 
+    def test_retention_of_records_without_timestamps(self):
+        """Records without a timestamp (-1: pre-0.10 clients, batches sent
+        with none) are kept for retention.ms after they were written, as
+        Kafka judges such a segment by its file's mtime, also after a
+        restart. Before, -1 counted as older than any retention.ms and the
+        next retention pass deleted them, a 3-year retention.ms too."""
+        node = self.node(env={'CHRONIK_WAL_RETENTION_CHECK_MS': '200'}).start()
+        keep, short = topic_name('nots-keep'), topic_name('nots-short')
+        create_topic(node, keep, 1, configs={'retention.ms': '100000000000'})
+        create_topic(node, short, 1, configs={'retention.ms': '4000'})
+
+        def produce(topic):
+            batch = kproto.record_batch([(None, b'v%d' % i, []) for i in range(3)], base_ts=-1)
+            res = kproto.parse_produce(kproto.call_once(
+                node.kafka_port, kproto.PRODUCE, 7,
+                kproto.produce_body(7, -1, 30000, [(0, batch)], topic=topic), 30000), 7)
+            self.assertEqual(res[(topic, 0)], (0, 0))
+
+        def earliest(topic):
+            res = kproto.parse_list_offsets_v1(kproto.call_once(
+                node.kafka_port, kproto.LIST_OFFSETS, 1,
+                kproto.list_offsets_body(topic, 0, -2), 30000))
+            return res[(topic, 0)][2]
+        written = time.monotonic()
+        produce(keep)
+        produce(short)
+        time.sleep(1.5)  # several retention passes
+        if time.monotonic() - written < 3.5:
+            self.assertEqual(earliest(short), 0, 'deleted before its retention.ms')
+        self.assertEqual(earliest(keep), 0, 'records without timestamps deleted')
+        wait_for(lambda: earliest(short) == 3, 30, 'retention.ms after the write')
+        self.assertEqual(node.stop(), 0)
+        node.start()
+        time.sleep(1.5)
+        self.assertEqual(earliest(keep), 0, 'deleted after a restart')
+        self.assertEqual(end_offsets(node, keep, 1), {0: 3})
+
 if __name__ == '__main__':
     main()

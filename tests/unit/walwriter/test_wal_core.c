@@ -218,6 +218,11 @@ START_TEST(test_retention)
 	wal_log_cfg_t c = cfg1;
 
 	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 1000000, -1), 0); /* unlimited */
+	/* A segment without record timestamps is as old as its last write. */
+	ck_assert_int_eq(wal_segment_time(-1, 4242), 4242);
+	ck_assert_int_eq(wal_segment_time(INT64_MIN, 4242), 4242);
+	ck_assert_int_eq(wal_segment_time(0, 4242), 0);
+	ck_assert_int_eq(wal_segment_time(7, 4242), 7);
 	c.retention_ms = 5000;
 	ck_assert_uint_eq(wal_retention_count(segs, 5, &c, 7000, -1),
 	                  1); /* 2000 is 5000 old: kept */
