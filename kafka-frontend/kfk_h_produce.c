@@ -67,6 +67,7 @@ typedef struct {
 	int64_t log_append_time;
 	int64_t log_start;
 	int32_t leader_epoch; /* the one the append was made under */
+	int32_t min_isr;      /* the topic's min.insync.replicas then */
 	uint32_t deletions;   /* the partition's count of deletions then */
 	uint64_t call_id;
 } kfk_pp_t;
@@ -232,7 +233,11 @@ static void kfk_pp_check_hw(kfk_pp_t *pp)
 	}
 	if (p && p->known && p->leader_epoch == pp->leader_epoch &&
 	    kfk_produce_covered(pp->ps->acks, pp->last_offset, p->hw, p->isr_size)) {
-		kfk_pp_done(pp, KFK_ERR_NONE, NULL);
+		if (all && kfk_produce_after_append(p->isr_size, pp->min_isr) != KFK_ERR_NONE)
+			kfk_pp_done(pp, KFK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+			            "the ISR shrank below min.insync.replicas after the append");
+		else
+			kfk_pp_done(pp, KFK_ERR_NONE, NULL);
 		return;
 	}
 	if (pp->ps->timed_out || !pp->ps->req->conn) {
@@ -419,6 +424,7 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	if (err != KFK_ERR_NONE)
 		return kfk_pp_done(pp, err, "fewer in-sync replicas than min.insync.replicas");
 	pp->deletions = p ? p->deletions : 0;
+	pp->min_isr = t->cfg.min_insync_replicas;
 	kfk_pp_append(pp, t, pm);
 }
 

@@ -34,6 +34,12 @@ int16_t kfk_produce_isr_check(int16_t acks, int32_t isr_size, int32_t min_isr)
 	                                                  : KFK_ERR_NONE;
 }
 
+int16_t kfk_produce_after_append(int32_t isr_size, int32_t min_isr)
+{
+	return isr_size > 0 && isr_size < min_isr ? KFK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND
+	                                          : KFK_ERR_NONE;
+}
+
 static int16_t kfk_fail(const char **ret_reason, const char *reason, int16_t code)
 {
 	if (ret_reason)

@@ -74,6 +74,14 @@ int16_t kfk_produce_ts_check(const kfk_records_info_t *info, int64_t now_ms, int
 /* NOT_ENOUGH_REPLICAS when ACKS is all and ISR_SIZE < MIN_ISR, else NONE. */
 int16_t kfk_produce_isr_check(int16_t acks, int32_t isr_size, int32_t min_isr);
 
+/* The answer to an acks=all append once the high watermark covers it, as
+ * Kafka's checkEnoughReplicasReachOffset: NOT_ENOUGH_REPLICAS_AFTER_APPEND
+ * when the ISR shrank below MIN_ISR meanwhile (the high watermark may have
+ * moved because a follower left the ISR: the records are on fewer replicas
+ * than min.insync.replicas asks for), else NONE. ISR_SIZE 0: not known yet,
+ * NONE. */
+int16_t kfk_produce_after_append(int32_t isr_size, int32_t min_isr);
+
 /* Whether a partition whose append ended at LAST_OFFSET may be
  * acknowledged under ACKS given the high watermark HW (exclusive: the
  * offset of the first record not yet committed) and ISR_SIZE members in

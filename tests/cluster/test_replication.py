@@ -81,7 +81,9 @@ class Replication(SchemaRequests, NodeTestCase):
         # ISR of a leader about to die, leaving the partition without one).
         lag = 2000 if self._testMethodName in ('test_stopped_follower_leaves_isr',
                                                'test_follower_below_log_start',
-                                               'test_metadata_answered_in_turn') else 30000
+                                               'test_metadata_answered_in_turn',
+                                               'test_isr_shrinks_below_min_after_append') \
+            else 30000
         self.nodes3 = self.cluster('repl', '[replication]\nreplica_lag_time_max_ms = %d\n' % lag)
         self.admin = AdminClient({'bootstrap.servers': self.nodes3[0].bootstrap})
         wait_for(lambda: len(self.admin.list_topics(timeout=5).brokers) == 3, 30,
@@ -519,6 +521,41 @@ class Replication(SchemaRequests, NodeTestCase):
         self.assertNotIn(fol.node_id, isr, 'Metadata named the ISR of before the Produce '
                          'it was sent behind')
         self.assertEqual(len(isr), 2, isr)
+
+    def test_isr_shrinks_below_min_after_append(self):
+        """An acks=all Produce to a topic with min.insync.replicas = 3 that a
+        stopped follower holds back is answered NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        (20) once that follower leaves the ISR, as Kafka's leader answers when
+        the high watermark covers the records but the ISR is smaller than
+        min.insync.replicas: they are on fewer replicas than asked for (it was
+        acknowledged, error 0). The next Produce gets NOT_ENOUGH_REPLICAS (19)
+        before any append; with the follower back, writes are acknowledged."""
+        nodes = self.nodes3
+        name = self.topic + '-min3'
+        c = kproto.Conn('127.0.0.1', nodes[0].kafka_port, timeout=60)
+        body = c.call(kproto.CREATE_TOPICS, 1, kproto.create_topics_body(
+            [(name, [[1, 2, 3]])], 10000, {'min.insync.replicas': '3'}))
+        self.assertEqual(kproto.parse_create_topics_v1(body), {name: 0})
+
+        def produce(tag, timeout_ms=30000):
+            batch = kproto.record_batch([(None, tag, [])])
+            body = c.call(kproto.PRODUCE, 7, kproto.produce_body(7, -1, timeout_ms, [(0, batch)],
+                                                                   topic=name))
+            return kproto.parse_produce(body, 7)[(name, 0)][0]
+        wait_for(lambda: produce(b'first', 2000) == 0, 30, 'a first acks=all write')
+        pid = nodes[2].child('replicator')['pid']
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            err = produce(b'held')
+            took = time.monotonic() - t0
+            after = produce(b'refused')
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.assertEqual((err, after), (20, 19), 'took %.1f s' % took)
+        self.assertGreater(took, 1.0, 'not held back by the stopped follower')
+        wait_for(lambda: produce(b'again', 2000) == 0, 60, 'acks=all with node 3 back')
+        c.close()
 
     def test_new_topic_acks_all_waits_for_replicas(self):
         """An acks=all Produce sent right behind the CreateTopics of its

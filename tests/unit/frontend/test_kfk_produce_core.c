@@ -324,6 +324,9 @@ START_TEST(test_acks_rules)
 	ck_assert_int_eq(kfk_produce_isr_check(KFK_ACKS_ALL, 1, 2), KFK_ERR_NOT_ENOUGH_REPLICAS);
 	ck_assert_int_eq(kfk_produce_isr_check(KFK_ACKS_ALL, 2, 2), KFK_ERR_NONE);
 	ck_assert_int_eq(kfk_produce_isr_check(KFK_ACKS_LEADER, 1, 2), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_after_append(1, 2), KFK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+	ck_assert_int_eq(kfk_produce_after_append(2, 2), KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_produce_after_append(0, 2), KFK_ERR_NONE); /* not known yet */
 
 	/* acks=1 answers after the append once the high watermark covers it
 	 * while the leader is alone in the ISR, whatever it is with followers. */
