@@ -248,9 +248,22 @@ typedef struct kfk_sync {
 static int kfk_sync_start(kfk_srv_t *s);
 
 /* Runs the handlers of the waiters in LIST (their requests are alive: an
- * orphan waits for its handler to answer). */
+ * orphan waits for its handler to answer), in the order they came: the
+ * list has the newest first, and a connection's requests must run in
+ * turn (an idempotent producer's pipelined batches reversed are sequence
+ * numbers out of order, fatal for it). */
 static void kfk_sync_run(kfk_sync_t *list)
 {
+	kfk_sync_t *rev = NULL;
+
+	while (list) {
+		kfk_sync_t *sy = list;
+
+		list = sy->next;
+		sy->next = rev;
+		rev = sy;
+	}
+	list = rev;
 	while (list) {
 		kfk_sync_t *sy = list;
 
@@ -276,10 +289,14 @@ static void kfk_sync_done(void *arg, int16_t err, const char *message)
 		       "metadata %s: serving requests%s",
 		       err == KFK_ERR_NONE ? "caught up" : "sync failed",
 		       err == KFK_ERR_NONE ? "" : " with what this node knows");
-	/* Caught up; or no quorum in time: answering from what this node
-	 * knows, as before the gate, rather than holding every request (those
-	 * that came meanwhile too, rather than after another such wait). */
-	if (!s->meta_caught_up && err != KFK_ERR_NONE) {
+	/* Caught up (or no quorum in time: answering from what this node
+	 * knows, as before the gate, rather than holding every request): the
+	 * requests that came while the sync was in flight run too, right after
+	 * the earlier ones, not after another sync: a request arriving once
+	 * the gate is open runs at once and must not overtake them. Before
+	 * the gate opens every waiter is one of its own (a handler that syncs
+	 * again runs only after it). */
+	if (!s->meta_caught_up) {
 		kfk_sync_t *late = s->sync_next;
 
 		s->sync_next = NULL;
@@ -288,7 +305,6 @@ static void kfk_sync_done(void *arg, int16_t err, const char *message)
 		kfk_sync_run(late);
 		return;
 	}
-	s->meta_caught_up = true;
 	if (s->sync_next && kfk_sync_start(s) < 0) {
 		kfk_sync_t *late = s->sync_next;
 

@@ -1050,6 +1050,39 @@ class RestartedLeader(AdminNodeTestCase):
         self.assertEqual(stale, [], 'node 3 named itself leader from its stale metadata')
         self.assertTrue(away.log_grep('metadata caught up'), away.log_tail())
 
+    def test_requests_held_by_the_gate_run_in_turn(self):
+        """Requests a connection pipelines to a restarted kafka-frontend
+        while it catches up run in the order they came: the produces of one
+        connection get increasing offsets and their answers come in turn.
+        Before, the waiters ran newest first (and those that came during the
+        sync after a second one), so an idempotent producer's pipelined
+        batches arrived out of sequence: OUT_OF_ORDER_SEQUENCE_NUMBER, fatal
+        for librdkafka, after a kill of kafka-frontend or a node restart."""
+        nodes = self.cluster('gate-order')
+        topic = 'in-turn'
+        self.assertEqual(self.create(nodes[0], [(topic, [[1, 2, 3]])]), {topic: 0})
+        self.produce(nodes, topic, b'before', 5)
+        for attempt in range(3):
+            pid = nodes[0].child('kafka-frontend')['pid']
+            os.kill(pid, signal.SIGKILL)
+            # The supervisor holds the listening socket: the connection
+            # waits in its backlog for the restarted kafka-frontend.
+            c = kproto.Conn('127.0.0.1', nodes[0].kafka_port, timeout=60)
+            try:
+                for i in range(12):
+                    batch = kproto.record_batch([(None, b'turn%d-%d' % (attempt, i), [])])
+                    c.send_raw(kproto.request(kproto.PRODUCE, 7, 100 + i, kproto.produce_body(
+                        7, 1, 30000, [(0, batch)], topic=topic)))
+                answers = [c.recv_frame() for _ in range(12)]
+            finally:
+                c.close()
+            self.assertEqual([a[0] for a in answers], list(range(100, 112)))
+            res = [kproto.parse_produce(a[1], 7)[(topic, 0)] for a in answers]
+            self.assertEqual([r[0] for r in res], [0] * 12, res)
+            offsets = [r[1] for r in res]
+            self.assertEqual(offsets, sorted(offsets), 'offsets out of send order: %s' % offsets)
+            wait_for(lambda: nodes[0].all_ready(), 30, 'kafka-frontend ready again')
+
     def test_without_a_quorum_answers_after_the_request_timeout(self):
         """Alone (the other two nodes down), a restarted node cannot catch
         up: its first requests wait request_timeout_ms for the sync, then
