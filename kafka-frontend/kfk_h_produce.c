@@ -395,6 +395,11 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 		err = KFK_ERR_UNSUPPORTED_COMPRESSION_TYPE;
 		reason = "zstd-compressed records need Produce v7 or later";
 	}
+	/* Kafka's rule: a batch must fit in one segment. */
+	if (err == KFK_ERR_NONE && (int64_t)pp->records.len > t->cfg.segment_bytes) {
+		err = KFK_ERR_RECORD_LIST_TOO_LARGE;
+		reason = "record batch larger than the topic's segment.bytes";
+	}
 	/* Kafka's rule: a compacted topic keys every record. */
 	if (err == KFK_ERR_NONE && t->cfg.compact && info.null_key) {
 		err = KFK_ERR_INVALID_RECORD;

@@ -571,6 +571,19 @@ class BadInput(SchemaRequests, NodeTestCase):
         res = self.produce_raw(topic, [(1, good)])
         self.assertEqual(res[(topic, 1)], (0, 0))
 
+    def test_batch_larger_than_a_segment(self):
+        """A batch larger than the topic's segment.bytes is refused with
+        RECORD_LIST_TOO_LARGE (18), as Kafka refuses a batch that cannot fit
+        in one segment (it was stored in a segment past the limit); one that
+        fits is stored."""
+        topic = topic_name('segbytes')
+        create_topic(self.n, topic, 1, configs={'segment.bytes': '2048'})
+        big = kproto.record_batch([(None, b'x' * 1000, []) for _ in range(10)])
+        small = kproto.record_batch([(None, b'y' * 100, [])])
+        self.assertEqual(self.produce_raw(topic, [(0, big)])[(topic, 0)][0], 18)
+        self.assertEqual(self.latest(topic, 0), 0, 'the oversized batch was appended')
+        self.assertEqual(self.produce_raw(topic, [(0, small)])[(topic, 0)], (0, 0))
+
     def test_malformed_batches(self):
         topic = topic_name('malformed')
         create_topic(self.n, topic, 1)
