@@ -161,6 +161,26 @@ static kfk_gmember_t *kfk_gmember_by_instance(const kfk_group_t *g, kfk_str_t in
 	return NULL;
 }
 
+/*
+ * Whether a request of MEMBER_ID naming group instance INSTANCE_ID comes
+ * from a static member that a newer one replaced: G knows INSTANCE_ID under
+ * another member id (Kafka's isStaticMemberFenced). Such a request is
+ * answered FENCED_INSTANCE_ID before any other check of its member: the
+ * UNKNOWN_MEMBER_ID the old id would get otherwise makes a client join
+ * again with no member id, which replaces the newer member in turn, and
+ * the two would take each other's place for good (KIP-345).
+ */
+static bool kfk_group_instance_fenced(const kfk_group_t *g, kfk_str_t member_id,
+                                      kfk_str_t instance_id)
+{
+	const kfk_gmember_t *m;
+
+	if (!g || kfk_gstr_empty(instance_id))
+		return false;
+	m = kfk_gmember_by_instance(g, instance_id);
+	return m && !kfk_str_eq(member_id, m->id);
+}
+
 static int kfk_gpending_index(const kfk_group_t *g, kfk_str_t id)
 {
 	for (int i = 0; i < g->npending; i++) {
@@ -732,6 +752,10 @@ static int kfk_gjoin_known(kfk_gcore_t *c, kfk_group_t *g, const kfk_gjoin_in_t 
 	kfk_gmember_t *m;
 	bool same;
 
+	if (kfk_group_instance_fenced(g, in->member_id, in->instance_id)) {
+		kfk_gjoin_fail(c, waiter, KFK_ERR_FENCED_INSTANCE_ID, "");
+		return 0;
+	}
 	if (pi >= 0) {
 		kfk_gjoin_in_t as_new = *in;
 		char *id = g->pending[pi].id;
@@ -813,8 +837,10 @@ int kfk_gcore_join(kfk_gcore_t *c, const kfk_gjoin_in_t *in, void *waiter, uint6
 
 /* ---- SyncGroup, Heartbeat, LeaveGroup, commits ---- */
 
-/* The member of a request, or an error: UNKNOWN_MEMBER_ID (no group, no
- * such member, an empty group), FENCED_INSTANCE_ID, ILLEGAL_GENERATION. */
+/* The member of a request, or an error: FENCED_INSTANCE_ID (its instance
+ * id belongs to another member id, or it is not the member's),
+ * UNKNOWN_MEMBER_ID (no group, no such member, an empty group),
+ * ILLEGAL_GENERATION. */
 static int16_t kfk_gcore_member(kfk_gcore_t *c, kfk_str_t group, kfk_str_t member_id,
                                 kfk_str_t instance_id, int32_t generation, kfk_group_t **ret_g,
                                 kfk_gmember_t **ret_m)
@@ -824,6 +850,8 @@ static int16_t kfk_gcore_member(kfk_gcore_t *c, kfk_str_t group, kfk_str_t membe
 
 	if (kfk_gstr_empty(group))
 		return KFK_ERR_INVALID_GROUP_ID;
+	if (kfk_group_instance_fenced(g, member_id, instance_id))
+		return KFK_ERR_FENCED_INSTANCE_ID;
 	if (!m)
 		return KFK_ERR_UNKNOWN_MEMBER_ID;
 	if (m->instance_id && !kfk_gstr_is(instance_id, m->instance_id))
@@ -948,6 +976,8 @@ int16_t kfk_gcore_leave(kfk_gcore_t *c, kfk_str_t group, kfk_str_t member_id, kf
 	if (!g)
 		return KFK_ERR_UNKNOWN_MEMBER_ID;
 	if (!kfk_gstr_empty(member_id)) {
+		if (kfk_group_instance_fenced(g, member_id, instance_id))
+			return KFK_ERR_FENCED_INSTANCE_ID;
 		m = kfk_gmember_find(g, member_id);
 		if (m && m->instance_id && !kfk_gstr_empty(instance_id) &&
 		    !kfk_gstr_is(instance_id, m->instance_id))
@@ -1019,6 +1049,8 @@ int16_t kfk_gcore_commit_check(kfk_gcore_t *c, kfk_str_t group, kfk_str_t member
 
 	if (kfk_gstr_empty(group))
 		return KFK_ERR_INVALID_GROUP_ID;
+	if (kfk_group_instance_fenced(g, member_id, instance_id))
+		return KFK_ERR_FENCED_INSTANCE_ID;
 	if (generation < 0 && kfk_gstr_empty(member_id)) {
 		/* Outside the group protocol: only while nobody is in it. */
 		return !g || g->nmembers == 0 ? KFK_ERR_NONE : KFK_ERR_UNKNOWN_MEMBER_ID;

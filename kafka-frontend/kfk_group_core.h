@@ -30,6 +30,15 @@
  * an error at once; kfk_gcore_drop() and kfk_gcore_free() answer every
  * waiter of the groups they drop.
  *
+ * Static members (KIP-345, a group instance id): a JoinGroup with no
+ * member id and a known instance id replaces the member of that instance,
+ * which gets a new member id. From then on every request naming the
+ * instance id under another member id (JoinGroup with a member id,
+ * SyncGroup, Heartbeat, a LeaveGroup member, OffsetCommit) is answered
+ * FENCED_INSTANCE_ID, which clients take as fatal, before any other check
+ * of its member, as Kafka's coordinator does: UNKNOWN_MEMBER_ID would make
+ * the replaced client join again and replace the newer one in turn.
+ *
  * Committed offsets are not kept here (they are metadata, through Raft):
  * kfk_gcore_commit_check() only says whether a commit is allowed.
  * Not for: coordinator placement (kfk_coord_core.h), wire encoding.

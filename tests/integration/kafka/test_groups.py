@@ -11,6 +11,19 @@ are produced with acks=all to partition id % partitions, and every record a
 group consumer gets back is checked against what was acknowledged: value,
 partition, offset, never twice, none missing, none from before a committed
 offset.
+  GroupsConfluent.test_static_member_restart_keeps_assignment: a static
+    member (group.instance.id) closed and started again within its session
+    gets its partitions back; the other member is not rebalanced.
+  GroupsConfluent.test_static_member_replaced_is_fenced_raw: raw requests:
+    once a JoinGroup with no member id and instance id "X" replaced the
+    member of "X", the old member id's Heartbeat, SyncGroup, JoinGroup,
+    OffsetCommit and LeaveGroup naming "X" are FENCED_INSTANCE_ID (82), not
+    UNKNOWN_MEMBER_ID; the new member keeps the old one's assignment.
+  GroupsConfluent.test_static_member_duplicate_stops_fenced: of two
+    confluent-kafka consumers with one group.instance.id the first stops
+    with librdkafka's fatal "fenced" error (before, the two replaced each
+    other every second, both reading the same partitions); the second keeps
+    all partitions and reads the later records exactly once.
   GroupsConfluent.test_commit_and_resume: 1,000 records over 4 partitions
     consumed by a subscribed consumer, committed synchronously; committed()
     from another consumer of the group equals each partition's end offset;
@@ -90,7 +103,7 @@ GROUP_APIS = {OFFSET_COMMIT: 'OffsetCommit', OFFSET_FETCH: 'OffsetFetch',
               DESCRIBE_GROUPS: 'DescribeGroups', LIST_GROUPS: 'ListGroups'}
 
 # Kafka error codes a case expects.
-ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID = 22, 25
+ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID = 22, 25, 82
 UNKNOWN_TOPIC_OR_PARTITION, INVALID_GROUP_ID, GROUP_ID_NOT_FOUND = 3, 24, 69
 INVALID_COMMIT_OFFSET_SIZE = 28
 GROUP_SUBSCRIBED_TO_TOPIC = 86
@@ -191,17 +204,21 @@ def find_coordinator(node, group):
     return r.i16(), r.i32(), r.string(), r.i32()
 
 
-def offset_commit_raw(node, group, generation, member, topic, partition, offset, metadata=''):
+def offset_commit_raw(node, group, generation, member, topic, partition, offset, metadata='',
+                      instance=None):
     """One OffsetCommit (the highest version of 2-7 NODE serves) of TOPIC
-    PARTITION (or each of a list of them) at OFFSET with METADATA; returns
-    {(topic, partition): error code}."""
+    PARTITION (or each of a list of them) at OFFSET with METADATA, of group
+    instance INSTANCE (None: none; it needs v7); returns {(topic,
+    partition): error code}."""
     lo, hi = api_versions(node).get(OFFSET_COMMIT, (1, 0))
     ver = min(hi, 7)
     if ver < max(lo, 2):
         raise AssertionError('OffsetCommit versions %d-%d: none of 2-7 served' % (lo, hi))
+    if instance is not None and ver < 7:
+        raise AssertionError('OffsetCommit v%d has no group_instance_id' % ver)
     w = kproto.W().string(group).i32(generation).string(member)
     if ver >= 7:
-        w.string(None)  # group_instance_id
+        w.string(instance)  # group_instance_id
     if ver <= 4:
         w.i64(-1)  # retention_time_ms: the broker's
     parts = partition if isinstance(partition, list) else [partition]
@@ -220,6 +237,66 @@ def offset_commit_raw(node, group, generation, member, topic, partition, offset,
         r.i32()  # throttle_time_ms
     topics = r.array(lambda x: (x.string(), x.array(lambda y: (y.i32(), y.i16()))))
     return {(t, p): e for t, parts in topics or [] for p, e in parts or []}
+
+
+def subscription(topic):
+    """Consumer protocol v0 metadata subscribing to TOPIC."""
+    return bytes(kproto.W().i16(0).i32(1).string(topic).bytes_(None))
+
+
+def assignment(topic, partitions):
+    """Consumer protocol v0 assignment of PARTITIONS of TOPIC."""
+    w = kproto.W().i16(0).i32(1).string(topic).i32(len(partitions))
+    for p in partitions:
+        w.i32(p)
+    return bytes(w.bytes_(None))
+
+
+def join_raw(conn, group, member, instance, meta):
+    """JoinGroup v5 (the last version before flexible ones, the first with
+    group_instance_id) of MEMBER ('' for a new one) with instance id
+    INSTANCE and one protocol "range" of metadata META: (error,
+    generation, leader, member id, [member ids listed])."""
+    w = (kproto.W().string(group).i32(10000).i32(10000).string(member).string(instance)
+         .string('consumer').i32(1).string('range').bytes_(meta))
+    r = kproto.R(conn.call(JOIN_GROUP, 5, bytes(w)))
+    r.i32()  # throttle_time_ms
+    err, gen = r.i16(), r.i32()
+    r.string()  # protocol_name
+    leader, mid = r.string(), r.string()
+    members = r.array(lambda x: (x.string(), x.string(), x.bytes_())) or []
+    return err, gen, leader, mid, [m[0] for m in members]
+
+
+def sync_raw(conn, group, gen, member, instance, assignments=()):
+    """SyncGroup v3 of MEMBER (ASSIGNMENTS: [(member id, bytes)], the
+    leader's): (error, assignment)."""
+    w = kproto.W().string(group).i32(gen).string(member).string(instance).i32(len(assignments))
+    for mid, data in assignments:
+        w.string(mid).bytes_(data)
+    r = kproto.R(conn.call(SYNC_GROUP, 3, bytes(w)))
+    r.i32()  # throttle_time_ms
+    return r.i16(), r.bytes_()
+
+
+def heartbeat_raw(conn, group, gen, member, instance):
+    """Heartbeat v3 of MEMBER with instance id INSTANCE: the error code."""
+    w = kproto.W().string(group).i32(gen).string(member).string(instance)
+    r = kproto.R(conn.call(HEARTBEAT, 3, bytes(w)))
+    r.i32()  # throttle_time_ms
+    return r.i16()
+
+
+def leave_raw(conn, group, members):
+    """LeaveGroup v3 of MEMBERS ([(member id, instance id)]): (error,
+    [(member id, instance id, error)])."""
+    w = kproto.W().string(group).i32(len(members))
+    for mid, inst in members:
+        w.string(mid).string(inst)
+    r = kproto.R(conn.call(LEAVE_GROUP, 3, bytes(w)))
+    r.i32()  # throttle_time_ms
+    err = r.i16()
+    return err, r.array(lambda x: (x.string(), x.string(), x.i16())) or []
 
 
 def offset_delete_raw(node, group, parts):
@@ -504,6 +581,109 @@ class GroupsConfluent(GroupCase):
         self.assertEqual([e for e in after if e[0] == 'static-a'], [],
                          'static-a was rebalanced: %r' % (after,))
         self.assertIn(('static-b', 'assign', before['static-b']), after)
+
+    def test_static_member_replaced_is_fenced_raw(self):
+        """KIP-345 fencing, raw requests: member MA of instance "X" is
+        replaced by a JoinGroup with no member id and instance "X" (member
+        MB); from then on MA's Heartbeat, SyncGroup, JoinGroup, OffsetCommit
+        and LeaveGroup naming "X" are FENCED_INSTANCE_ID, which clients
+        take as fatal (before, UNKNOWN_MEMBER_ID, on which librdkafka joins
+        again with no member id and replaces MB in turn), and none of them
+        disturbs MB, which keeps MA's assignment."""
+        node = self.node().start()
+        self.require_group_apis(node)
+        topic, group = topic_name('grp-fence'), topic_name('g-fence')
+        create_topic(node, topic, 1)
+        a = kproto.Conn(node.host, node.kafka_port, timeout=30)
+        self.addCleanup(a.close)
+        b = kproto.Conn(node.host, node.kafka_port, timeout=30)
+        self.addCleanup(b.close)
+        sub, asg = subscription(topic), assignment(topic, [0])
+        err, gen, leader, ma, listed = join_raw(a, group, '', 'X', sub)
+        self.assertEqual(err, 0, 'JoinGroup of the first member of instance X')
+        self.assertEqual((leader, listed), (ma, [ma]))
+        self.assertEqual(sync_raw(a, group, gen, ma, 'X', [(ma, asg)]), (0, asg))
+        self.assertEqual(heartbeat_raw(a, group, gen, ma, 'X'), 0)
+
+        err, gen_b, _, mb, _ = join_raw(b, group, '', 'X', sub)
+        self.assertEqual(err, 0, 'JoinGroup with no member id of instance X again')
+        self.assertNotEqual(mb, ma)
+        self.assertEqual(gen_b, gen, 'a static member back in a Stable group: no rebalance')
+
+        self.assertEqual(heartbeat_raw(a, group, gen, ma, 'X'), FENCED_INSTANCE_ID,
+                         'Heartbeat of the replaced member')
+        self.assertEqual(sync_raw(a, group, gen, ma, 'X')[0], FENCED_INSTANCE_ID,
+                         'SyncGroup of the replaced member')
+        self.assertEqual(join_raw(a, group, ma, 'X', sub)[0], FENCED_INSTANCE_ID,
+                         'JoinGroup of the replaced member with its member id')
+        self.assertEqual(offset_commit_raw(node, group, gen, ma, topic, 0, 3, instance='X'),
+                         {(topic, 0): FENCED_INSTANCE_ID}, 'OffsetCommit of the replaced member')
+        self.assertEqual(leave_raw(a, group, [(ma, 'X')]), (0, [(ma, 'X', FENCED_INSTANCE_ID)]),
+                         'LeaveGroup of the replaced member')
+        # An unknown member of an unknown instance: UNKNOWN_MEMBER_ID as before.
+        self.assertEqual(heartbeat_raw(a, group, gen, 'nobody', 'Y'), UNKNOWN_MEMBER_ID)
+
+        # MB is the member of X, untouched, with MA's assignment.
+        self.assertEqual(heartbeat_raw(b, group, gen, mb, 'X'), 0, 'Heartbeat of the new member')
+        self.assertEqual(sync_raw(b, group, gen, mb, 'X'), (0, asg))
+        self.assertEqual(offset_commit_raw(node, group, gen, mb, topic, 0, 3, instance='X'),
+                         {(topic, 0): 0}, 'OffsetCommit of the new member')
+        admin = self.admin(node)
+        state, members = self.group_state(admin, group)
+        self.assertEqual((state, [m.member_id for m in members]), ('Stable', [mb]))
+        self.assertEqual(leave_raw(b, group, [(mb, 'X')]), (0, [(mb, 'X', 0)]))
+        self.wait_state(admin, group, 'Empty')
+
+    def test_static_member_duplicate_stops_fenced(self):
+        """Two confluent-kafka consumers started with the same
+        group.instance.id: the second replaces the first, and the first
+        stops with librdkafka's fatal "fenced" error instead of the two
+        replacing each other every heartbeat (each time reading the same
+        partitions again); the second keeps all partitions, without another
+        rebalance, and reads the later records exactly once."""
+        node = self.node().start()
+        self.require_group_apis(node)
+        topic, group = topic_name('grp-dup'), topic_name('g-dup')
+        create_topic(node, topic, 4)
+        events = []
+
+        def member(name):
+            c = self.ck_consumer(node.bootstrap, group, **{'group.instance.id': 'dup',
+                                                           'session.timeout.ms': 10000,
+                                                           'client.id': 'grp-dup-' + name})
+            c.subscribe([topic],
+                        on_assign=lambda _, ps: events.append(
+                            (name, 'assign', sorted(p.partition for p in ps))),
+                        on_revoke=lambda _, ps: events.append(
+                            (name, 'revoke', sorted(p.partition for p in ps))))
+            return c
+        a = member('a')
+        self.wait_assignment({'a': a}, topic, lambda x: x['a'] == {0, 1, 2, 3}, JOIN_S,
+                             'all 4 partitions for the first member')
+        b = member('b')
+        fatal = []
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not fatal:
+            for name, c in (('a', a), ('b', b)):
+                m = c.poll(0.05)
+                err = m.error() if m is not None else None
+                if err is not None and err.code() != ck.KafkaError._PARTITION_EOF:
+                    fatal.append((name, err.code(), err.str()))
+        self.assertTrue(fatal and fatal[0][0] == 'a' and fatal[0][1] == ck.KafkaError._FATAL,
+                        'no fatal error of the replaced consumer within 30 s: errors %r, '
+                        '%d group events, the last %r' % (fatal, len(events), events[-6:]))
+        self.assertIn('fenced', fatal[0][2].lower(), fatal)
+        mark = len(events)
+        # Past a session timeout and many heartbeats: nothing moves any more.
+        self.wait_assignment({'b': b}, topic, lambda x: x['b'] == {0, 1, 2, 3}, 15,
+                             'all 4 partitions for the second member')
+        recs = produce_ids(node.bootstrap, topic, range(200), 4)
+        self.consume_expect({'a': a, 'b': b}, recs, what='records after the fencing')
+        got, errors = [], {}
+        self.pump({'b': b}, got, errors, 3)
+        self.assertEqual([e for e in events[mark:] if e[0] == 'a' or e[1] == 'revoke'], [],
+                         'the group rebalanced after the fencing: %r' % (events,))
+        self.assertEqual(errors, {}, 'errors of the second member')
 
     def test_commit_and_resume(self):
         node = self.node().start()

@@ -4,8 +4,8 @@
  * MEMBER_ID_REQUIRED, the leader's member list, syncs held until the
  * leader's assignments, heartbeats during a rebalance, leaves, session
  * expiry, join-phase and sync-phase deadlines, protocol choice, commit
- * checks, static members, and that every held request is answered exactly
- * once (also when the group is dropped).
+ * checks, static members (a replaced one fenced), and that every held
+ * request is answered exactly once (also when the group is dropped).
  */
 #include <check.h>
 #include <stdio.h>
@@ -553,7 +553,7 @@ START_TEST(test_static_member_replaced)
 	ck_assert_int_eq(w2.err, KFK_ERR_NONE);
 	ck_assert_str_eq(w2.member_id, "s2");
 	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->nmembers, 1);
-	ck_assert_int_eq(sheartbeat("s1", "inst-1", w2.generation, 20), KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_int_eq(sheartbeat("s1", "inst-1", w2.generation, 20), KFK_ERR_FENCED_INSTANCE_ID);
 	ck_assert_int_eq(sheartbeat("s2", "inst-2", w2.generation, 20), KFK_ERR_FENCED_INSTANCE_ID);
 	done();
 }
@@ -618,7 +618,7 @@ START_TEST(test_static_member_back_without_rebalance)
 	ck_assert_str_eq(sy.assignment, "A2");
 	ck_assert_int_eq(sheartbeat("s1", "inst-1", j1.generation, 1020), KFK_ERR_NONE);
 	ck_assert_int_eq(sheartbeat("s2", "inst-2", j1.generation, 1020),
-	                 KFK_ERR_UNKNOWN_MEMBER_ID);
+	                 KFK_ERR_FENCED_INSTANCE_ID);
 	/* The leader back: the member list, still the leader, Stable. */
 	sjoin(&back, "inst-1", "", "s1b", 2000);
 	ck_assert_int_eq(back.err, KFK_ERR_NONE);
@@ -628,6 +628,112 @@ START_TEST(test_static_member_back_without_rebalance)
 	ck_assert_int_eq(g->state, KFK_GROUP_STABLE);
 	ssync(&sy, "inst-1", "s1b", j1.generation, as, 2, 2010);
 	ck_assert_str_eq(sy.assignment, "A1");
+	done();
+}
+END_TEST
+
+/* KIP-345 fencing: once a join with no member id and instance id "X" has
+ * replaced member s1 of "X" by s2, every request of s1 naming "X" is
+ * FENCED_INSTANCE_ID (clients stop on it), not UNKNOWN_MEMBER_ID (on which
+ * s1 would join again with no member id and replace s2, for good), and
+ * none of them touches s2 or the group. Without an instance id, or with
+ * one the group does not know, the old answers stay. */
+START_TEST(test_static_member_replaced_is_fenced)
+{
+	kfk_gassign_in_t as[1] = {{kfk_str("s1"), {(const uint8_t *)"A1", 2}}};
+	waiter_t j1, y1, j2, w;
+	kfk_group_t *g;
+	int32_t gen;
+
+	sjoin(&j1, "X", "", "s1", 0);
+	ck_assert_int_eq(j1.err, KFK_ERR_NONE);
+	gen = j1.generation;
+	ssync(&y1, "X", "s1", gen, as, 1, 10);
+	ck_assert_int_eq(y1.err, KFK_ERR_NONE);
+	g = kfk_gcore_find(&core, kfk_str("g"));
+	ck_assert_int_eq(g->state, KFK_GROUP_STABLE);
+	sjoin(&j2, "X", "", "s2", 1000); /* another process with instance "X" */
+	ck_assert_int_eq(j2.err, KFK_ERR_NONE);
+	ck_assert_str_eq(j2.member_id, "s2");
+
+	ck_assert_int_eq(sheartbeat("s1", "X", gen, 1100), KFK_ERR_FENCED_INSTANCE_ID);
+	ssync(&w, "X", "s1", gen, NULL, 0, 1100);
+	ck_assert_int_eq(w.answers, 1);
+	ck_assert_int_eq(w.err, KFK_ERR_FENCED_INSTANCE_ID);
+	sjoin(&w, "X", "s1", "unused", 1100);
+	ck_assert_int_eq(w.answers, 1);
+	ck_assert_int_eq(w.err, KFK_ERR_FENCED_INSTANCE_ID);
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str("s1"), kfk_str("X"), gen, 1100),
+	    KFK_ERR_FENCED_INSTANCE_ID);
+	/* Kafka fences a commit naming the instance without member or generation too. */
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str(""), kfk_str("X"), -1, 1100),
+	    KFK_ERR_FENCED_INSTANCE_ID);
+	ck_assert_int_eq(kfk_gcore_leave(&core, kfk_str("g"), kfk_str("s1"), kfk_str("X"), 1100),
+	                 KFK_ERR_FENCED_INSTANCE_ID);
+	/* s2 is untouched: still the member of "X", Stable, same generation. */
+	ck_assert_int_eq(g->state, KFK_GROUP_STABLE);
+	ck_assert_int_eq(g->nmembers, 1);
+	ck_assert_str_eq(g->members[0]->id, "s2");
+	ck_assert_int_eq(g->generation, gen);
+	ck_assert_int_eq(sheartbeat("s2", "X", gen, 1200), KFK_ERR_NONE);
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str("s2"), kfk_str("X"), gen, 1200),
+	    KFK_ERR_NONE);
+	/* Unknown ids without the instance, or with an unknown one: as before. */
+	ck_assert_int_eq(heartbeat("s1", gen, 1200), KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_int_eq(sheartbeat("s1", "Y", gen, 1200), KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_int_eq(kfk_gcore_leave(&core, kfk_str("g"), kfk_str("s1"), kfk_str("Y"), 1200),
+	                 KFK_ERR_UNKNOWN_MEMBER_ID);
+	ck_assert_int_eq(g->nmembers, 1);
+	/* A join with no member id still replaces the member of "X". */
+	sjoin(&w, "X", "", "s3", 2000);
+	ck_assert_int_eq(w.err, KFK_ERR_NONE);
+	ck_assert_str_eq(w.member_id, "s3");
+	ck_assert_int_eq(sheartbeat("s2", "X", gen, 2100), KFK_ERR_FENCED_INSTANCE_ID);
+	ck_assert_int_eq(sheartbeat("s3", "X", gen, 2100), KFK_ERR_NONE);
+	/* Leaving by the right member id and instance id still works. */
+	ck_assert_int_eq(kfk_gcore_leave(&core, kfk_str("g"), kfk_str("s3"), kfk_str("X"), 2200),
+	                 KFK_ERR_NONE);
+	ck_assert_int_eq(g->nmembers, 0);
+	done();
+}
+END_TEST
+
+/* The same fencing when the replacement rebalances (the group was not
+ * Stable): the old member's held join is answered FENCED_INSTANCE_ID, and
+ * so are its later requests; the group completes without it. */
+START_TEST(test_static_member_replaced_in_rebalance_is_fenced)
+{
+	waiter_t j1, j2, j3, old, w;
+	kfk_group_t *g;
+
+	sjoin(&j1, "X", "", "s1", 0);
+	sjoin(&j2, "Y", "", "s2", 10);
+	sjoin(&j1, "X", "s1", "unused", 20);
+	ck_assert_int_eq(j2.err, KFK_ERR_NONE);
+	g = kfk_gcore_find(&core, kfk_str("g"));
+	sjoin(&j3, "Z", "", "s3", 30); /* a rebalance: s1 and s2 join again */
+	sjoin(&j1, "X", "s1", "unused", 40);
+	ck_assert_int_eq(g->state, KFK_GROUP_PREPARING);
+	ck_assert_int_eq(j1.answers, 0);
+	sjoin(&w, "X", "", "s1b", 50); /* replaces s1 */
+	ck_assert_int_eq(j1.answers, 1);
+	ck_assert_int_eq(j1.err, KFK_ERR_FENCED_INSTANCE_ID);
+	ck_assert_int_eq(w.answers, 0);
+	ck_assert_int_eq(sheartbeat("s1", "X", g->generation, 60), KFK_ERR_FENCED_INSTANCE_ID);
+	sjoin(&old, "X", "s1", "unused", 60);
+	ck_assert_int_eq(old.answers, 1);
+	ck_assert_int_eq(old.err, KFK_ERR_FENCED_INSTANCE_ID);
+	sjoin(&j2, "Y", "s2", "unused", 70); /* the last one: a new generation */
+	ck_assert_int_eq(w.answers, 1);
+	ck_assert_int_eq(w.err, KFK_ERR_NONE);
+	ck_assert_str_eq(w.member_id, "s1b");
+	ck_assert_int_eq(j3.err, KFK_ERR_NONE);
+	ck_assert_int_eq(g->nmembers, 3);
+	ck_assert_int_eq(sheartbeat("s1", "X", w.generation, 80), KFK_ERR_FENCED_INSTANCE_ID);
+	ck_assert_int_eq(sheartbeat("s1b", "X", w.generation, 80), KFK_ERR_NONE);
 	done();
 }
 END_TEST
@@ -699,6 +805,8 @@ int main(void)
 	tcase_add_test(tc, test_commit_check);
 	tcase_add_test(tc, test_static_member_replaced);
 	tcase_add_test(tc, test_static_member_back_without_rebalance);
+	tcase_add_test(tc, test_static_member_replaced_is_fenced);
+	tcase_add_test(tc, test_static_member_replaced_in_rebalance_is_fenced);
 	tcase_add_test(tc, test_drop_answers_held);
 	tcase_add_test(tc, test_pending_member_ids_expire);
 	tcase_add_test(tc, test_advertised);
