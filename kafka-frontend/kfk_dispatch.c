@@ -220,6 +220,7 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 	 * producer's sequence broken). As a Kafka broker serves clients only
 	 * once caught up with the metadata log, requests wait for one sync
 	 * through the Raft leader first. */
+	kfk_groups_stall_check(req->srv, ck_clock_mono_ms());
 	if (!req->srv->meta_caught_up && req->api_key != KFK_API_API_VERSIONS &&
 	    kfk_req_sync_first(req, fn))
 		return;

@@ -106,6 +106,28 @@ int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group)
 	return KFK_ERR_NONE;
 }
 
+void kfk_groups_stall_check(kfk_srv_t *s, uint64_t now)
+{
+	uint64_t last = s->groups_tick_ms, limit = (uint64_t)s->cfg->metadata_broker_session_ms;
+	size_t n = ck_hash_count(&s->groups.groups);
+
+	s->groups_tick_ms = now;
+	if (s->cfg->peer_count <= 1 || last == 0 || now <= last || now - last <= limit)
+		return; /* alone, no other node could have taken a group over */
+	/* A member of before the stall must not commit over what its group's
+	 * coordinator meanwhile acknowledged to its successors: Kafka's
+	 * coordinator reloads a group it takes (back) over; here the members
+	 * of the memory copy join again, after the sync. */
+	ck_log(CK_LOG_WARN,
+	       "kafka-frontend did not run for %llu ms (more than broker_session_ms): its groups "
+	       "may have moved meanwhile; dropping %zu groups' members, syncing the metadata "
+	       "first",
+	       (unsigned long long)(now - last), n);
+	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
+	ck_hash_init(&s->groups.groups);
+	s->meta_caught_up = false;
+}
+
 static void kfk_groups_tick(evutil_socket_t fd, short what, void *arg)
 {
 	kfk_srv_t *s = arg;
@@ -115,6 +137,7 @@ static void kfk_groups_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	kfk_groups_stall_check(s, now);
 	/* First: a group that became Empty since the last tick is seen once
 	 * more before the core drops it. */
 	kfk_expire_tick(s, now);
@@ -142,6 +165,7 @@ int kfk_groups_start(kfk_srv_t *s)
 	struct timeval tv = {0, KFK_GROUP_TICK_MS * 1000};
 
 	kfk_gcore_init(&s->groups, &set, kfk_group_join_done, kfk_group_sync_done, s);
+	s->groups_tick_ms = ck_clock_mono_ms();
 	kfk_offexp_init(&s->offexp);
 	s->groups_ev = event_new(s->base, -1, EV_PERSIST, kfk_groups_tick, s);
 	if (!s->groups_ev)

@@ -19,6 +19,7 @@ its ListConsumerGroupOffsets crashes librdkafka 2.0 (issue 5040), which the
 view mix-up above caused.
 """
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
 from kharness import (NodeTestCase, built, create_topic_retrying, kproto, main,  # noqa: E402
                       require_module, wait_for)
+from test_groups import assignment, join_raw, subscription, sync_raw  # noqa: E402
 
 LIST_GROUPS, OFFSET_FETCH = 16, 9
 kproto.FLEXIBLE_FROM.setdefault(LIST_GROUPS, 3)
@@ -153,6 +155,92 @@ class GroupViews(NodeTestCase):
                 self.fail('rdk_admin run %d exited %d\n%s\n%s' % (
                     i, p.returncode, out, p.stderr.decode('utf-8', 'replace')[-3000:]))
 
+
+def commit_request(group, gen, member, topic, offset):
+    """OffsetCommit v5 of partition 0 of TOPIC at OFFSET, by MEMBER of
+    generation GEN: (api key, version, body)."""
+    w = kproto.W().string(group).i32(gen).string(member).i32(1).string(topic)
+    w.i32(1).i32(0).i64(offset).string('')
+    return 8, 5, bytes(w)  # OffsetCommit
+
+
+def commit_error(body):
+    """Partition 0's error in an OffsetCommit v5 response."""
+    r = kproto.R(body)
+    r.i32()  # throttle_time_ms
+    topics = r.array(lambda x: (x.string(), x.array(lambda y: (y.i32(), y.i16()))))
+    return topics[0][1][0][1]
+
+
+class PausedCoordinator(NodeTestCase):
+    """A coordinator whose node is stopped (SIGSTOP of every process: a VM
+    pause, a stall) past broker_session_ms is fenced, and its groups move to
+    another broker, where they go on with new members and commits. When it
+    runs again, the commit a member of before the pause had sent it must
+    not be stored over them: Kafka's new coordinator owns the group's log
+    (the old one cannot append); here the old one drops its groups'
+    members and syncs its metadata before it handles a request. It stored
+    the stale commit through Raft (answered 0), and every node then
+    fetched it: records skipped or read again."""
+
+    def test_stale_member_cannot_commit_after_the_pause(self):
+        nodes = self.cluster('paused-coord')
+        require_module('confluent_kafka')
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({'bootstrap.servers': ','.join(n.bootstrap for n in nodes)})
+        wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
+                 'three brokers registered')
+        topic, group = 'pc%d' % int(time.time() * 1000), 'pc-group'
+        create_topic_retrying(admin, NewTopic(topic, 1, 3))
+        probe = kproto.Conn('127.0.0.1', nodes[0].ports['kafka'], timeout=15)
+        self.addCleanup(probe.close)
+        old_id = find_coordinator(probe, group)
+        self.assertIn(old_id, (1, 2, 3))
+        old = nodes[old_id - 1]
+        others = [n for n in nodes if n is not old]
+
+        def member(node):
+            c = kproto.Conn('127.0.0.1', node.ports['kafka'], timeout=60)
+            self.addCleanup(c.close)
+            err, gen, _, mid, _ = join_raw(c, group, '', None, subscription(topic))
+            if err == 79:  # MEMBER_ID_REQUIRED: join again with the id given
+                err, gen, _, mid, _ = join_raw(c, group, mid, None, subscription(topic))
+            self.assertEqual(err, 0)
+            self.assertEqual(sync_raw(c, group, gen, mid, None,
+                                      [(mid, assignment(topic, [0]))])[0], 0)
+            return c, gen, mid
+
+        def commit(c, gen, mid, offset):
+            key, ver, body = commit_request(group, gen, mid, topic, offset)
+            return commit_error(c.call(key, ver, body))
+        c_old, gen_old, mid_old = member(old)
+        self.assertEqual(commit(c_old, gen_old, mid_old, 50), 0)
+        pids = old.pids()
+        for p in pids:
+            os.kill(p, signal.SIGSTOP)
+        try:
+            c2 = kproto.Conn('127.0.0.1', others[0].ports['kafka'], timeout=15)
+            self.addCleanup(c2.close)
+            wait_for(lambda: find_coordinator(c2, group) not in (old_id, -15), 30,
+                     'the group moved off the stopped node')
+            new = nodes[find_coordinator(c2, group) - 1]
+            c_new, gen_new, mid_new = member(new)
+            self.assertEqual(commit(c_new, gen_new, mid_new, 100), 0)
+            # The stale member's commit waits in the stopped node's socket.
+            key, ver, body = commit_request(group, gen_old, mid_old, topic, 500)
+            c_old.send_raw(kproto.request(key, ver, 77, body))
+        finally:
+            for p in pids:
+                os.kill(p, signal.SIGCONT)
+        corr, body = c_old.recv_frame()
+        self.assertEqual(corr, 77)
+        self.assertNotEqual(commit_error(body), 0, 'the stale member\'s commit was accepted')
+        for n in others:
+            c = kproto.Conn('127.0.0.1', n.ports['kafka'], timeout=15)
+            self.addCleanup(c.close)
+            self.assertEqual(offset_fetch(c, group, topic, [0]), (0, {0: (100, 0)}),
+                             'offsets on node %d' % n.node_id)
+        self.assertTrue(old.log_grep('did not run for'), old.log_tail())
 
 if __name__ == '__main__':
     main()
