@@ -390,6 +390,11 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 		                       : "message set (magic 0/1) cannot be converted");
 	err = kfk_produce_records_check(pp->records.ptr, pp->records.len,
 	                                (size_t)t->cfg.max_message_bytes, &info, &reason);
+	/* Kafka's rule since Produce v3: exactly one batch per partition. */
+	if (err == KFK_ERR_NONE && info.batches != 1 && pp->ps->req->api_version >= 3) {
+		err = KFK_ERR_INVALID_RECORD;
+		reason = "Produce v3 and later carry exactly one record batch per partition";
+	}
 	/* zstd came with Produce v7 (KIP-110): older requests may not use it. */
 	if (err == KFK_ERR_NONE && info.zstd && pp->ps->req->api_version < 7) {
 		err = KFK_ERR_UNSUPPORTED_COMPRESSION_TYPE;

@@ -584,6 +584,16 @@ class BadInput(SchemaRequests, NodeTestCase):
         self.assertEqual(self.latest(topic, 0), 0, 'the oversized batch was appended')
         self.assertEqual(self.produce_raw(topic, [(0, small)])[(topic, 0)], (0, 0))
 
+    def test_two_batches_in_one_partition(self):
+        """Produce v3 and later carry exactly one batch per partition: two
+        are INVALID_RECORD (87), as Kafka answers (they were both stored)."""
+        topic = topic_name('twobatch')
+        create_topic(self.n, topic, 1)
+        one = kproto.record_batch([(None, b'a', [])])
+        self.assertEqual(self.produce_raw(topic, [(0, one + one)])[(topic, 0)][0], 87)
+        self.assertEqual(self.latest(topic, 0), 0, 'the batches were appended')
+        self.assertEqual(self.produce_raw(topic, [(0, one)])[(topic, 0)], (0, 0))
+
     def test_malformed_batches(self):
         topic = topic_name('malformed')
         create_topic(self.n, topic, 1)
