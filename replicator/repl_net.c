@@ -67,6 +67,8 @@ static void repl_out_frame(ck_ipc_conn_t *c, const uint8_t *data, size_t len, vo
 	ck_ipc_conn_close(c);
 	p->conn = NULL;
 	ck_dial_again(p->dial, 0);
+	if (p->net->h.on_peer_lost)
+		p->net->h.on_peer_lost(p->net->arg, p->id);
 }
 
 static void repl_out_close(ck_ipc_conn_t *c, int err, void *arg)
@@ -78,6 +80,8 @@ static void repl_out_close(ck_ipc_conn_t *c, int err, void *arg)
 	ck_log(CK_LOG_INFO, "replication connection to peer lost peer=%d addr=%s err=\"%s\"",
 	       (int)p->id, p->addr, err ? ck_strerror(err) : "eof");
 	ck_dial_again(p->dial, 1);
+	if (p->net->h.on_peer_lost)
+		p->net->h.on_peer_lost(p->net->arg, p->id);
 }
 
 static const ck_ipc_handlers_t repl_out_handlers = {repl_out_frame, repl_out_close};
@@ -134,7 +138,8 @@ static void repl_env_in(void *arg, int64_t sender, void *msg, bool restarted)
 {
 	repl_net_t *n = arg;
 
-	(void)restarted;
+	if (restarted && n->h.on_peer_lost)
+		n->h.on_peer_lost(n->arg, (int32_t)sender);
 	n->h.on_envelope(n->arg, (int32_t)sender, msg);
 	repl_env_free(msg);
 }

@@ -44,6 +44,12 @@ typedef struct {
 	/* The outbound connection to PEER is up (what was dropped while it was
 	 * down may be sent again). */
 	void (*on_peer_up)(void *arg, int32_t peer);
+	/* What was sent to PEER may never be answered: the outbound connection
+	 * to it was lost (the answer to what it carried last may still come),
+	 * or a frame of a new incarnation of PEER arrived (called before that
+	 * frame's on_envelope: the process that was sent to is gone). May be
+	 * NULL. */
+	void (*on_peer_lost)(void *arg, int32_t peer);
 } repl_net_hooks_t;
 
 /* Creates the transport of cfg->node_id towards every other [peer.N] of CFG

@@ -18,7 +18,11 @@
  *   leader has more, or to acknowledge what it just appended; one request
  *   at a time per partition (fetch, then append or truncate through
  *   walwriter, whose answer comes after fdatasync, then the next fetch), so
- *   a fetch offset is always durable here. The leader's log start comes
+ *   a fetch offset is always durable here. A fetch whose connection to the
+ *   leader was lost, or whose leader restarted (a frame of its new
+ *   incarnation came), may never be answered: it is asked again as soon
+ *   as the leader is connected; one unanswered REPL_FETCH_STUCK_MS on a
+ *   connection that stays up is asked again then. The leader's log start comes
  *   with notices and answers: ours moves up to it (never past our end);
  *   a fetch below it is refused with the base of the leader's first batch,
  *   where our log then starts over (walwriter's DeleteRecords start_over).
@@ -66,6 +70,8 @@ typedef struct repl_rp {
 	repl_busy_t busy;
 	uint64_t busy_ms;      /* when the request went out */
 	int32_t busy_epoch;    /* the leader epoch it went out under */
+	int32_t busy_peer;     /* a fetch: the leader it went to */
+	int64_t busy_offset;   /* a fetch: its fetch offset */
 	int32_t checked_epoch; /* the epoch whose leader confirmed our prefix; -1 */
 	int32_t seen_epoch;    /* the partition's epoch when last run */
 	int64_t notice_end;    /* the leader's log end as last heard (notice_epoch) */
@@ -710,7 +716,19 @@ static void repl_fol_fetch(struct repl_repl *r, repl_rp_t *rp, const repl_part_t
 	rp->busy = REPL_BUSY_FETCH;
 	rp->busy_ms = now;
 	rp->busy_epoch = p->leader_epoch;
+	rp->busy_peer = p->leader;
+	rp->busy_offset = end;
 	rp->ack_owed = false;
+}
+
+/* RP's fetch in flight will not be answered (or not in time): the next
+ * one may go out, and acknowledges again what the lost one did. An answer
+ * to the lost one that still comes is taken only while it answers the
+ * fetch then in flight (same leader, epoch and offset). */
+static void repl_fol_fetch_lost(repl_rp_t *rp)
+{
+	rp->busy = REPL_BUSY_NONE;
+	rp->ack_owed = true;
 }
 
 static void repl_fol_notice(struct repl_repl *r, int32_t peer, const Chronik__Replnet__Notice *nt)
@@ -754,7 +772,8 @@ static void repl_fol_reply(struct repl_repl *r, int32_t peer,
 	Chronik__Wal__Append ap = CHRONIK__WAL__APPEND__INIT;
 	Chronik__Wal__Truncate tr = CHRONIK__WAL__TRUNCATE__INIT;
 
-	if (!rp || rp->busy != REPL_BUSY_FETCH || rep->leader_epoch != rp->busy_epoch)
+	if (!rp || rp->busy != REPL_BUSY_FETCH || rep->leader_epoch != rp->busy_epoch ||
+	    peer != rp->busy_peer || rep->fetch_offset != rp->busy_offset)
 		return; /* stale: not the answer we wait for */
 	rp->busy = REPL_BUSY_NONE;
 	if (!p || p->role != REPL_ROLE_FOLLOWER || p->leader != peer ||
@@ -925,8 +944,10 @@ static const repl_part_t *repl_rp_run(struct repl_repl *r, repl_rp_t *rp, uint64
 	}
 	if (rp->busy_epoch != p->leader_epoch && rp->busy == REPL_BUSY_FETCH)
 		rp->busy = REPL_BUSY_NONE; /* asked another leader: its answer is ignored */
+	/* Unanswered on a connection still up (the leader's connection to us
+	 * broke, or it dropped the answer): ask again. */
 	if (rp->busy == REPL_BUSY_FETCH && now - rp->busy_ms >= REPL_FETCH_STUCK_MS)
-		rp->busy = REPL_BUSY_NONE; /* lost with a connection: ask again */
+		repl_fol_fetch_lost(rp);
 	if (rp->seen_epoch != p->leader_epoch && rp->busy == REPL_BUSY_NONE) {
 		/* A new leadership: our log is checked against it again, from
 		 * walwriter's view of it. */
@@ -1001,9 +1022,28 @@ static void repl_on_peer_up(void *arg, int32_t peer)
 	repl_shell_schedule(r->s);
 }
 
+/* The fetches in flight to PEER are lost: asked again as soon as it is
+ * connected (at once, or from repl_on_peer_up), not REPL_FETCH_STUCK_MS
+ * later. */
+static void repl_on_peer_lost(void *arg, int32_t peer)
+{
+	struct repl_repl *r = arg;
+	size_t it = 0;
+	repl_rp_t *rp;
+
+	while ((rp = ck_hash_next(&r->rps, &it))) {
+		if (rp->busy == REPL_BUSY_FETCH && rp->busy_peer == peer) {
+			repl_fol_fetch_lost(rp);
+			repl_rp_mark(r, rp);
+		}
+	}
+	repl_shell_schedule(r->s);
+}
+
 int repl_repl_start(repl_shell_t *s)
 {
-	static const repl_net_hooks_t hooks = {repl_on_envelope, repl_on_peer_up};
+	static const repl_net_hooks_t hooks = {repl_on_envelope, repl_on_peer_up,
+	                                       repl_on_peer_lost};
 	struct repl_repl *r = calloc(1, sizeof(*r));
 	struct timeval tv = {REPL_TICK_MS / 1000, (REPL_TICK_MS % 1000) * 1000};
 	int e;
