@@ -164,3 +164,14 @@ bool kfk_fetch_range_take(uint64_t length, uint32_t batches, uint64_t limit, boo
 		return true;
 	return first && batches == 1;
 }
+
+kfk_fetch_at_t kfk_fetch_at(int64_t offset, int64_t log_start, int64_t hw, int64_t leo_seen)
+{
+	if (offset < log_start)
+		return KFK_FETCH_AT_OUT_OF_RANGE;
+	if (offset < hw)
+		return KFK_FETCH_AT_READ;
+	if (offset <= CK_MAX(leo_seen, hw))
+		return KFK_FETCH_AT_EMPTY;
+	return KFK_FETCH_AT_PAST_SEEN;
+}

@@ -16,6 +16,9 @@
  * partition at most its partition_max_bytes, in whole batches, except that
  * the first batch of the first partition with data is returned whole even
  * when larger, so a consumer can always make progress.
+ * Where a consumer's fetch offset stands (kfk_fetch_at): records below the
+ * high watermark, nothing (no error) up to the log end offset,
+ * OFFSET_OUT_OF_RANGE below the log start or past the log end.
  * Not for: reading files, waiting (kfk_h_fetch.c).
  */
 #ifndef KFK_FETCH_CORE_H
@@ -75,6 +78,34 @@ uint64_t kfk_fetch_part_limit(int64_t total_left, int32_t partition_max_bytes);
  * single batch only when FIRST.
  */
 bool kfk_fetch_range_take(uint64_t length, uint32_t batches, uint64_t limit, bool first);
+
+/* Where a consumer's Fetch offset stands in a partition (Kafka's
+ * Partition.fetchRecords for replica id -1). */
+typedef enum {
+	KFK_FETCH_AT_READ,         /* in [log start, HW): records to read */
+	KFK_FETCH_AT_EMPTY,        /* in [HW, LEO]: nothing committed yet, no error */
+	KFK_FETCH_AT_OUT_OF_RANGE, /* below the log start or past the LEO */
+	KFK_FETCH_AT_PAST_SEEN,    /* past the log end seen: ask the log (below) */
+} kfk_fetch_at_t;
+
+/*
+ * Where OFFSET stands in a partition whose log starts at LOG_START, with
+ * high watermark HW and LEO_SEEN a log end offset the log is known to have
+ * reached (the replicator's pushes name the log end of their last HW or log
+ * start change, not of every append, so a leader whose followers lag is
+ * often past it). Only an offset below the log start or past the log end
+ * is OFFSET_OUT_OF_RANGE; one in [HW, LEO] reads nothing, without an error.
+ * KFK_FETCH_AT_PAST_SEEN for an offset past max(LEO_SEEN, HW): the caller
+ * finds whether the log's end reaches OFFSET and calls kfk_fetch_at_end().
+ */
+kfk_fetch_at_t kfk_fetch_at(int64_t offset, int64_t log_start, int64_t hw, int64_t leo_seen);
+
+/* The answer for an offset past the log end seen: REACHED, the log holds
+ * OFFSET - 1 or a later offset (OFFSET is at most its log end offset). */
+static inline kfk_fetch_at_t kfk_fetch_at_end(bool reached)
+{
+	return reached ? KFK_FETCH_AT_EMPTY : KFK_FETCH_AT_OUT_OF_RANGE;
+}
 
 /* Whether a Fetch should be answered now: BYTES of records are ready, some
  * partition has an error, or the wait is over (EXPIRED). MIN_BYTES <= 0

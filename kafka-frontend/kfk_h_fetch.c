@@ -4,8 +4,12 @@
  *
  * Owned by kafka-frontend. Records are read from the segment files
  * directly (ck_segment) and never beyond the high watermark the replicator
- * pushed; the response is written as encoded bytes + file ranges (sent with
- * sendfile) + encoded bytes (kfk_fetch_core.h). Sizing follows KIP-74
+ * pushed. OFFSET_OUT_OF_RANGE only below the log start or past the log end
+ * offset (kfk_fetch_at: [HW, LEO] is empty, no error, as in Kafka); the
+ * log end the replicator pushed lags appends that move no high watermark,
+ * so an offset past it is looked up in the segment files. The response
+ * is written as encoded bytes + file ranges (sent with sendfile) + encoded
+ * bytes (kfk_fetch_core.h). Sizing follows KIP-74
  * (kfk_fetch_part_limit / kfk_fetch_range_take). A fetch without enough
  * data waits up to max_wait_ms for min_bytes, woken by every PartitionState
  * change of its partitions; one of them deleted here meanwhile (its
@@ -139,6 +143,44 @@ static int16_t kfk_fp_read(kfk_srv_t *s, kfk_fp_t *fp, kfk_part_t *p, uint64_t l
 	return KFK_ERR_NONE;
 }
 
+/* Whether the log of P reaches OFFSET (its log end offset is at least
+ * OFFSET): a batch holds OFFSET - 1 or a later offset, or a later segment
+ * starts at or past OFFSET (walwriter starts one at the log end, never
+ * beyond it). Returns 1, 0, CK_E_CORRUPT or -errno. */
+static int kfk_fp_log_reaches(kfk_srv_t *s, kfk_part_t *p, int64_t offset)
+{
+	ck_segment_t *seg;
+	uint64_t pos;
+	int r = kfk_part_segment(s, p, offset - 1, &seg);
+
+	if (r != 1)
+		return r;
+	r = ck_segment_find(seg, offset - 1, UINT64_MAX, &pos, NULL);
+	if (r != 0)
+		return r;
+	return kfk_part_segment_next(s, p, seg->base_offset, &seg);
+}
+
+/* Where FP's offset stands in P (kfk_fetch_at); KFK_ERR_* in *RET_ERR
+ * when the log cannot be read. */
+static kfk_fetch_at_t kfk_fp_at(kfk_srv_t *s, kfk_fp_t *fp, kfk_part_t *p, int16_t *ret_err)
+{
+	kfk_fetch_at_t at = kfk_fetch_at(fp->offset, p->log_start, p->hw, p->leo);
+	int r;
+
+	if (at != KFK_FETCH_AT_PAST_SEEN)
+		return at;
+	r = kfk_fp_log_reaches(s, p, fp->offset);
+	if (r < 0) {
+		ck_log(CK_LOG_WARN, "cannot find the log end topic=%s partition=%d: %s", fp->topic,
+		       (int)fp->partition, ck_strerror(r));
+		*ret_err =
+		    r == CK_E_CORRUPT ? KFK_ERR_CORRUPT_MESSAGE : KFK_ERR_KAFKA_STORAGE_ERROR;
+		return KFK_FETCH_AT_EMPTY;
+	}
+	return kfk_fetch_at_end(r == 1);
+}
+
 /* One partition's state for this evaluation. */
 static void kfk_fp_eval(kfk_srv_t *s, kfk_fp_t *fp, int64_t *total_left, bool *first, bool final)
 {
@@ -170,12 +212,15 @@ static void kfk_fp_eval(kfk_srv_t *s, kfk_fp_t *fp, int64_t *total_left, bool *f
 	}
 	fp->hw = p->hw;
 	fp->log_start = p->log_start;
-	if (fp->offset < p->log_start || fp->offset > CK_MAX(p->leo, p->hw)) {
+	switch (kfk_fp_at(s, fp, p, &fp->res_err)) {
+	case KFK_FETCH_AT_READ:
+		break;
+	case KFK_FETCH_AT_OUT_OF_RANGE:
 		fp->res_err = KFK_ERR_OFFSET_OUT_OF_RANGE;
 		return;
+	default:
+		return; /* nothing committed there yet */
 	}
-	if (fp->offset >= p->hw)
-		return;
 	uint64_t limit = kfk_fetch_part_limit(*total_left, fp->part_max);
 	if (limit == 0 && !*first)
 		return;

@@ -5,15 +5,17 @@
  *
  * Owned by kafka-frontend. -1 (latest) is the high watermark the
  * replicator pushed, -2 (earliest) the log start offset, -3 (max
- * timestamp, v7) the record with the highest timestamp below the high
- * watermark (found by walking batch headers: rarely asked, never on a hot
- * path); a timestamp looks up the time index (ck_segment_find_time) and
- * returns the first record at or after it, exactly for uncompressed batches
- * and as the batch's first offset for compressed ones. Nothing beyond the
- * high watermark is ever returned. v0 answers with a one-element
- * old_style_offsets array. A partition led here that the replicator has
- * not described yet (the first request touching it) is waited for, at
- * most KFK_AWAIT_KNOWN_MS, then NOT_LEADER_OR_FOLLOWER.
+ * timestamp, v7) the first record with the highest timestamp (found by
+ * walking batch headers: rarely asked, never on a hot path); a timestamp
+ * looks up the time index (ck_segment_find_time) and returns the first
+ * record at or after it, compressed batches decompressed to find it.
+ * Nothing below the log start (DeleteRecords leaves the records before it
+ * in their segment; Kafka's fetchOffsetByTimestamp searches from the
+ * logStartOffset) or at or beyond the high watermark is ever returned.
+ * v0 answers with a one-element old_style_offsets array. A partition led
+ * here that the replicator has not described yet (the first request
+ * touching it) is waited for, at most KFK_AWAIT_KNOWN_MS, then
+ * NOT_LEADER_OR_FOLLOWER.
  * OffsetForLeaderEpoch (KIP-101/320: a consumer checks after a leader
  * change that the log it read from was not truncated) is answered by the
  * partition's leader with kfk_epoch_core's rules, finding where an older
@@ -47,30 +49,33 @@ typedef struct {
 	int32_t leader_epoch;
 } kfk_lo_result_t;
 
-/* The first record of the batch at POS (header HDR) with timestamp >= TS;
- * a compressed batch's records are decompressed to find it, as Kafka does
- * (the batch's first offset otherwise, and with LogAppendTime, where every
- * record has the batch's timestamp). */
-static void kfk_lo_in_batch(const ck_segment_t *seg, uint64_t pos, const ck_batch_header_t *hdr,
-                            int64_t ts, kfk_lo_result_t *res)
+/* Of the records at or after MIN (the log start) of the batch at POS
+ * (header HDR), the first with timestamp >= TS into *RES, or with TS =
+ * KFK_TS_MAX_TIMESTAMP the first with the greatest timestamp; a compressed
+ * batch's records are decompressed to find it, as Kafka does. Returns
+ * false when no record qualifies. A batch with LogAppendTime (every record
+ * has the batch's timestamp), or one that cannot be read, answers its first
+ * offset at or after MIN with its maxTimestamp. */
+static bool kfk_lo_in_batch(const ck_segment_t *seg, uint64_t pos, const ck_batch_header_t *hdr,
+                            int64_t ts, int64_t min, kfk_lo_result_t *res)
 {
 	size_t total = ck_batch_total_len(hdr);
 	int codec = hdr->attributes & CK_BATCH_ATTR_COMPRESSION_MASK;
 	ck_buf_t plain = CK_BUF_INIT;
+	bool ok, found = false;
 	ck_record_iter_t it;
 	ck_record_t rec;
 	uint8_t *buf;
-	bool ok;
 
-	res->offset = hdr->base_offset;
+	res->offset = CK_MAX(hdr->base_offset, min);
 	res->timestamp = hdr->max_timestamp;
 	res->leader_epoch = hdr->partition_leader_epoch;
 	if ((hdr->attributes & CK_BATCH_ATTR_LOG_APPEND_TIME) || total > ((size_t)64 << 20) ||
 	    total < CK_BATCH_HEADER_LEN)
-		return;
+		return true;
 	buf = malloc(total);
 	if (!buf)
-		return;
+		return true;
 	ok = pread(seg->log_fd, buf, total, (off_t)pos) == (ssize_t)total;
 	if (ok && codec) {
 		ok = kfk_decompress(codec, buf + CK_BATCH_HEADER_LEN, total - CK_BATCH_HEADER_LEN,
@@ -81,14 +86,19 @@ static void kfk_lo_in_batch(const ck_segment_t *seg, uint64_t pos, const ck_batc
 		ok = ck_record_iter_init(&it, buf, total) == 0;
 	}
 	while (ok && ck_record_iter_next(&it, &rec) == 1) {
-		if (rec.timestamp_ms >= ts) {
+		if (rec.offset < min || (found && rec.timestamp_ms <= res->timestamp))
+			continue;
+		if (ts == KFK_TS_MAX_TIMESTAMP || rec.timestamp_ms >= ts) {
 			res->offset = rec.offset;
 			res->timestamp = rec.timestamp_ms;
-			break;
+			found = true;
+			if (ts != KFK_TS_MAX_TIMESTAMP)
+				break;
 		}
 	}
 	ck_buf_free(&plain);
 	free(buf);
+	return found || !ok;
 }
 
 /* A private copy of P's segment bases (fresh listing). */
@@ -108,57 +118,113 @@ static int kfk_lo_bases(kfk_srv_t *s, kfk_part_t *p, int64_t **ret)
 	return n;
 }
 
+/* Where to start reading segment SEG of P: the batch holding the log
+ * start when it lies in SEG (the records before it are deleted). Returns 1
+ * and *RET_POS, 0 when no batch of SEG reaches the log start, or an error. */
+static int kfk_lo_seg_start(const ck_segment_t *seg, const kfk_part_t *p, uint64_t *ret_pos)
+{
+	*ret_pos = 0;
+	if (seg->base_offset >= p->log_start)
+		return 1;
+	return ck_segment_find(seg, p->log_start, UINT64_MAX, ret_pos, NULL);
+}
+
+/* Whether segment I of BASES (N of them) can hold records at or after the
+ * log start and below the high watermark of P. */
+static bool kfk_lo_seg_live(const kfk_part_t *p, const int64_t *bases, int n, int i)
+{
+	return (i + 1 >= n || bases[i + 1] > p->log_start) && bases[i] < p->hw;
+}
+
+/* In SEG: the first record at or after the log start and below the high
+ * watermark with timestamp >= TS (Kafka's fetchOffsetByTimestamp searches
+ * from the logStartOffset). Returns 1 with *RES, 0 when none, or an error. */
+static int kfk_lo_seg_by_time(const ck_segment_t *seg, const kfk_part_t *p, int64_t ts,
+                              kfk_lo_result_t *res)
+{
+	ck_segment_iter_t it;
+	ck_batch_header_t hdr;
+	uint64_t pos, from;
+	int r = ck_segment_find_time(seg, ts, UINT64_MAX, &pos, &hdr);
+
+	if (r == 1)
+		r = kfk_lo_seg_start(seg, p, &from);
+	if (r != 1)
+		return r;
+	r = ck_segment_iter_init(&it, seg, CK_MAX(pos, from), UINT64_MAX, p->hw, 0);
+	while (r >= 0 && (r = ck_segment_iter_next(&it)) == 1) {
+		if (it.hdr.max_timestamp >= ts && ck_batch_last_offset(&it.hdr) >= p->log_start &&
+		    kfk_lo_in_batch(seg, it.batch_pos, &it.hdr, ts, p->log_start, res))
+			break;
+	}
+	ck_segment_iter_done(&it);
+	return r;
+}
+
 static int kfk_lo_by_time(kfk_srv_t *s, kfk_part_t *p, int64_t ts, kfk_lo_result_t *res)
 {
 	int64_t *bases;
 	int n = kfk_lo_bases(s, p, &bases), r = 0;
 
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; r == 0 && i < n; i++) {
 		ck_segment_t *seg;
-		ck_batch_header_t hdr;
-		uint64_t pos;
 
+		if (!kfk_lo_seg_live(p, bases, n, i))
+			continue;
 		if (kfk_part_segment(s, p, bases[i], &seg) != 1)
 			continue; /* deleted by retention meanwhile */
-		r = ck_segment_find_time(seg, ts, UINT64_MAX, &pos, &hdr);
-		if (r < 0)
-			break;
-		if (r == 1) {
-			if (ck_batch_last_offset(&hdr) < p->hw)
-				kfk_lo_in_batch(seg, pos, &hdr, ts, res);
-			r = 0;
-			break;
-		}
+		r = kfk_lo_seg_by_time(seg, p, ts, res);
 	}
 	free(bases);
-	return n < 0 ? n : r;
+	return n < 0 ? n : CK_MIN(r, 0);
 }
 
-/* The batch with the greatest maxTimestamp below the high watermark. */
+/* The first record with the greatest timestamp at or after the log start
+ * and below the high watermark: the batch with the greatest maxTimestamp
+ * (the one holding the log start counts its records from there only), then
+ * the record within it. */
 static int kfk_lo_max_ts(kfk_srv_t *s, kfk_part_t *p, kfk_lo_result_t *res)
 {
-	int64_t best = INT64_MIN;
+	int64_t best = INT64_MIN, best_base = -1;
+	ck_batch_header_t best_hdr;
+	uint64_t best_pos = 0;
 	int64_t *copy;
+	ck_segment_t *seg;
 	int n = kfk_lo_bases(s, p, &copy), r = 0;
 
 	if (n <= 0)
 		return n;
 	for (int i = 0; r >= 0 && i < n; i++) {
 		ck_segment_iter_t it;
-		ck_segment_t *seg;
+		uint64_t from;
 
-		if (kfk_part_segment(s, p, copy[i], &seg) != 1)
+		if (!kfk_lo_seg_live(p, copy, n, i) || kfk_part_segment(s, p, copy[i], &seg) != 1)
 			continue;
-		r = ck_segment_iter_init(&it, seg, 0, UINT64_MAX, p->hw, 0);
+		r = kfk_lo_seg_start(seg, p, &from);
+		if (r != 1)
+			continue;
+		r = ck_segment_iter_init(&it, seg, from, UINT64_MAX, p->hw, 0);
 		while (r >= 0 && (r = ck_segment_iter_next(&it)) == 1) {
-			if (it.hdr.max_timestamp > best) {
-				best = it.hdr.max_timestamp;
-				kfk_lo_in_batch(seg, it.batch_pos, &it.hdr, best, res);
+			int64_t top = it.hdr.max_timestamp;
+			kfk_lo_result_t part;
+
+			if (it.hdr.base_offset < p->log_start)
+				top = kfk_lo_in_batch(seg, it.batch_pos, &it.hdr,
+				                      KFK_TS_MAX_TIMESTAMP, p->log_start, &part)
+				          ? part.timestamp
+				          : INT64_MIN;
+			if (top > best) {
+				best = top;
+				best_base = copy[i];
+				best_pos = it.batch_pos;
+				best_hdr = it.hdr;
 			}
 		}
 		ck_segment_iter_done(&it);
 	}
 	free(copy);
+	if (r >= 0 && best_base >= 0 && kfk_part_segment(s, p, best_base, &seg) == 1)
+		(void)kfk_lo_in_batch(seg, best_pos, &best_hdr, best, p->log_start, res);
 	return r < 0 ? r : 0;
 }
 

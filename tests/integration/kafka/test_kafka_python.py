@@ -1478,6 +1478,221 @@ class KafkaPythonClients(NodeTestCase):
         self.assertEqual(node.child('kafka-frontend')['restarts'], 0)
 
 
+def _list_offsets(node, topic, ts, version=1):
+    """(error, timestamp, offset) of ListOffsets (v1, or v7 for -3, max
+    timestamp) for partition 0 of TOPIC."""
+    if version == 1:
+        return kproto.parse_list_offsets_v1(kproto.call_once(
+            node.kafka_port, kproto.LIST_OFFSETS, 1, kproto.list_offsets_body(topic, 0, ts),
+            10000))[(topic, 0)]
+    w = kproto.W().i32(-1).i8(0).uvarint(2).cstring(topic).uvarint(2)
+    w.i32(0).i32(-1).i64(ts).tags().tags().tags()
+    p = _schema_call(node, kproto.LIST_OFFSETS, version, bytes(w))['Topics'][0]['Partitions'][0]
+    return p['ErrorCode'], p['Timestamp'], p['Offset']
+
+
+class LogBounds(NodeTestCase):
+    """The ends of a partition's log as clients see them: ListOffsets by
+    timestamp never answers a record below the log start (DeleteRecords
+    moved it), and a consumer's Fetch between the high watermark and the
+    log end offset is empty, without an error (on one node, and on the
+    leader of a partition whose follower lags in a cluster of three)."""
+    maxDiff = None
+
+    def test_offsets_for_times_from_the_log_start(self):
+        """Offsets 0-9 (in batches of one record; in one batch; in one gzip
+        batch), DeleteRecords up to 5: timestamp 0, or that of a deleted
+        record, answers 5 with record 5's timestamp, as Kafka's
+        fetchOffsetByTimestamp searches from the logStartOffset; nor does a
+        deleted record answer a later timestamp or -3 (max timestamp). A
+        kafka-python consumer (auto.offset.reset=latest) seeking to
+        offsets_for_times(0) reads 5-9 (it got OFFSET_OUT_OF_RANGE at 0 and
+        skipped them). With every record deleted (log start = HW = 10), no
+        timestamp has an offset (-1)."""
+        node = self.node().start()
+        base = int(time.time() * 1000) - 3600 * 1000
+        # Record 2 carries the greatest timestamp: deleted, it answers
+        # neither a search for that timestamp nor -3.
+        stamps = [base + i * 1000 for i in range(10)]
+        stamps[2] = base + 50000
+        names = {topic_name('lsone'): None, topic_name('lsbatch'): kproto.record_batch,
+                 topic_name('lsgzip'): kproto.gzip_batch}
+        for name in names:
+            create_topic(node, name, 1)
+        recs = [(None, b'm%d' % i, []) for i in range(10)]
+        p = producer(node)
+        try:
+            for name, batch in names.items():
+                if batch is None:
+                    for i, ts in enumerate(stamps):
+                        p.send(name, b'm%d' % i, partition=0, timestamp_ms=ts).get(30)
+                    continue
+                res = kproto.parse_produce(kproto.call_once(
+                    node.kafka_port, kproto.PRODUCE, 7, kproto.produce_body(
+                        7, -1, 30000, [(0, batch(recs, base_ts=base, ts_step=1000))],
+                        topic=name), 30000), 7)
+                self.assertEqual(res[(name, 0)], (0, 0))
+        finally:
+            p.close()
+        for name in names:
+            self.assertEqual(_delete_records(node, name, {0: 5}), {0: (0, 5)})
+        got = {name: [_list_offsets(node, name, ts) for ts in (0, base + 3000, base + 7000,
+                                                               base + 20000, -2, -1)]
+               + [_list_offsets(node, name, -3, version=7)] for name in names}
+        want = [(0, base + 5000, 5), (0, base + 5000, 5), (0, base + 7000, 7), (0, -1, -1),
+                (0, -1, 5), (0, -1, 10), (0, base + 9000, 9)]
+        self.assertEqual(got, {name: want for name in names})
+        for name in names:
+            tp = TopicPartition(name, 0)
+            c = KafkaConsumer(bootstrap_servers=node.bootstrap, group_id=None,
+                              enable_auto_commit=False, auto_offset_reset='latest',
+                              request_timeout_ms=40000)
+            try:
+                c.assign([tp])
+                found = c.offsets_for_times({tp: 0})[tp]
+                self.assertEqual((found.offset, found.timestamp), (5, base + 5000), name)
+                c.seek(tp, found.offset)
+                out = []
+                deadline = time.monotonic() + 15
+                while len(out) < 5 and time.monotonic() < deadline:
+                    for rs in c.poll(timeout_ms=500).values():
+                        out.extend(r.value for r in rs)
+            finally:
+                c.close()
+            self.assertEqual(out, [b'm%d' % i for i in range(5, 10)], name)
+        for name in names:
+            self.assertEqual(_delete_records(node, name, {0: -1}, version=2), {0: (0, 10)})
+        got = {name: [_list_offsets(node, name, ts) for ts in (0, base + 7000, -2, -1)]
+               + [_list_offsets(node, name, -3, version=7)] for name in names}
+        want = [(0, -1, -1), (0, -1, -1), (0, -1, 10), (0, -1, 10), (0, -1, -1)]
+        self.assertEqual(got, {name: want for name in names})
+
+    def check_fetch_past_hw(self, node, name, hw, leo, value):
+        """Fetches of partition 0 of NAME from NODE, whose high watermark
+        is HW and log end offset LEO: below HW records, in [HW, LEO] empty
+        without an error, past LEO OFFSET_OUT_OF_RANGE (1); VALUE the
+        record at offset 0."""
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+        try:
+            got = {off: kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(
+                name, 0, off)))[(name, 0)] for off in range(leo + 2)}
+        finally:
+            c.close()
+        self.assertEqual(got[0][:2], (0, hw))
+        self.assertIn(value, got[0][2])
+        self.assertEqual({off: got[off] for off in range(hw, leo + 1)},
+                         {off: (0, hw, b'') for off in range(hw, leo + 1)},
+                         'a Fetch in [HW %d, LEO %d] not empty without an error' % (hw, leo))
+        self.assertEqual(got[leo + 1][0], 1, 'a Fetch past the log end')
+
+    def test_fetch_between_hw_and_log_end(self):
+        """The node's replicator stopped: the high watermark stays at 1
+        while acks=1 appends offsets 1-3 (and the log end the frontend was
+        last told stays at 1 too). A consumer's Fetch at 1-4 is empty, no
+        error (it was OFFSET_OUT_OF_RANGE at 2-4), at 5 out of range; once
+        the replicator runs again, 1-3 are read."""
+        node = self.node().start()
+        name = topic_name('hwleo')
+        create_topic(node, name, 1)
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+
+        def produce(i):
+            return kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, 1, 30000, [(0, kproto.record_batch([(None, b'v%d' % i, [])]))],
+                topic=name)), 7)[(name, 0)]
+        try:
+            self.assertEqual(produce(0), (0, 0))
+            wait_for(lambda: _latest(node, name, 0) == 1, 10, 'the high watermark at 1')
+            rep = node.child('replicator')['pid']
+            os.kill(rep, signal.SIGSTOP)
+            try:
+                self.assertEqual([produce(i) for i in (1, 2, 3)], [(0, 1), (0, 2), (0, 3)])
+                self.check_fetch_past_hw(node, name, 1, 4, b'v0')
+            finally:
+                os.kill(rep, signal.SIGCONT)
+            wait_for(lambda: _latest(node, name, 0) == 4, 20, 'the high watermark at 4')
+            parts = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(name, 0, 2)))
+        finally:
+            c.close()
+        err, hw, data = parts[(name, 0)]
+        self.assertEqual((err, hw), (0, 4))
+        self.assertIn(b'v2', data)
+
+    def test_fetch_between_hw_and_log_end_on_a_leader(self):
+        """Replication factor 3; one follower's replicator stopped (it stays
+        in the ISR: replica_lag_time_max_ms is 120 s), so the HW stays at 3
+        while acks=1 appends 3-6 on the leader. A Fetch at 3-7 is empty, no
+        error (4-7 were OFFSET_OUT_OF_RANGE: the leader's replicator tells
+        the frontend the log end only with a change of HW), at 8 out of
+        range; a kafka-python consumer (auto.offset.reset=earliest) seeking
+        to 5 waits there instead of starting over at 0, and reads 5 and 6
+        once the follower runs again."""
+        nodes = self.cluster('hwleo', '[replication]\nreplica_lag_time_max_ms = 120000\n')
+        name = topic_name('hwleo3')
+
+        def create():
+            res = kproto.parse_create_topics_v1(kproto.call_once(
+                nodes[0].kafka_port, kproto.CREATE_TOPICS, 1,
+                kproto.create_topics_body([(name, 1, 3)]), 30000))
+            if res[name] == 38:  # INVALID_REPLICATION_FACTOR: brokers still registering
+                return False
+            self.assertIn(res[name], (0, 36))  # 36: created by an earlier try
+            return True
+        wait_for(create, 30, 'topic %s created' % name)
+
+        def part():
+            c = kproto.Conn('127.0.0.1', nodes[0].kafka_port)
+            try:
+                md = kproto.parse_metadata(c.call(kproto.METADATA, 1, kproto.metadata_body(
+                    1, [name])), 1, isr=True)
+            finally:
+                c.close()
+            return md[2][name][1].get(0, (-1, -1, []))
+        wait_for(lambda: part()[0] == 0 and len(part()[2]) == 3, 30, 'partition 0 with ISR 3')
+        leader = nodes[part()[1] - 1]
+        fol = [n for n in nodes if n is not leader][0]
+        c = kproto.Conn('127.0.0.1', leader.kafka_port, timeout=60)
+
+        def produce(i, acks):
+            return kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, acks, 30000, [(0, kproto.record_batch([(None, b'v%d' % i, [])]))],
+                topic=name)), 7)[(name, 0)]
+        pid = fol.child('replicator')['pid']
+        tp = TopicPartition(name, 0)
+        cons = KafkaConsumer(bootstrap_servers=','.join(n.bootstrap for n in nodes),
+                             group_id=None, enable_auto_commit=False,
+                             auto_offset_reset='earliest', request_timeout_ms=40000)
+        try:
+            self.assertEqual([produce(i, -1) for i in range(3)], [(0, 0), (0, 1), (0, 2)])
+            wait_for(lambda: _latest(leader, name, 0) == 3, 10, 'the high watermark at 3')
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                self.assertEqual([produce(i, 1) for i in range(3, 7)],
+                                 [(0, 3), (0, 4), (0, 5), (0, 6)])
+                self.assertEqual(_latest(leader, name, 0), 3, 'the high watermark moved')
+                self.check_fetch_past_hw(leader, name, 3, 7, b'v0')
+                cons.assign([tp])
+                cons.seek(tp, 5)
+                early = []
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline:
+                    for rs in cons.poll(timeout_ms=300).values():
+                        early.extend(r.offset for r in rs)
+                self.assertEqual(early, [], 'the consumer at 5 started over')
+                self.assertEqual(cons.position(tp), 5)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            late = []
+            deadline = time.monotonic() + 30
+            while len(late) < 2 and time.monotonic() < deadline:
+                for rs in cons.poll(timeout_ms=500).values():
+                    late.extend((r.offset, r.value) for r in rs)
+        finally:
+            cons.close()
+            c.close()
+        self.assertEqual(late, [(5, b'v5'), (6, b'v6')])
+
+
 if __name__ == '__main__':
     socket.setdefaulttimeout(None)
     main()

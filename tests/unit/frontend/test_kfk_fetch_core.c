@@ -1,6 +1,7 @@
 /*
- * test_kfk_fetch_core.c: unit tests of the piecewise Fetch response encoder
- * and the fetch sizing rules (kafka-frontend/kfk_fetch_core.h).
+ * test_kfk_fetch_core.c: unit tests of the piecewise Fetch response encoder,
+ * the fetch sizing rules and where a consumer's offset stands
+ * (kafka-frontend/kfk_fetch_core.h).
  *
  * The encoder's output, with the record bytes spliced in where sendfile
  * would put them, must be byte for byte what the generated codec encodes
@@ -170,6 +171,34 @@ START_TEST(test_ready_rules)
 }
 END_TEST
 
+/* A consumer's offset against a log of [10, LEO) with HW 20: out of range
+ * only below the log start or past the log end (Kafka), whatever the log
+ * end the replicator last pushed (LEO_SEEN) says. */
+START_TEST(test_offset_rules)
+{
+	ck_assert_int_eq(kfk_fetch_at(9, 10, 20, 30), KFK_FETCH_AT_OUT_OF_RANGE);
+	ck_assert_int_eq(kfk_fetch_at(-1, 10, 20, 30), KFK_FETCH_AT_OUT_OF_RANGE);
+	ck_assert_int_eq(kfk_fetch_at(10, 10, 20, 30), KFK_FETCH_AT_READ);
+	ck_assert_int_eq(kfk_fetch_at(19, 10, 20, 30), KFK_FETCH_AT_READ);
+	/* [HW, LEO]: nothing committed there yet, no error. */
+	ck_assert_int_eq(kfk_fetch_at(20, 10, 20, 30), KFK_FETCH_AT_EMPTY);
+	ck_assert_int_eq(kfk_fetch_at(25, 10, 20, 30), KFK_FETCH_AT_EMPTY);
+	ck_assert_int_eq(kfk_fetch_at(30, 10, 20, 30), KFK_FETCH_AT_EMPTY);
+	/* Past the log end seen: the log decides, not the push. */
+	ck_assert_int_eq(kfk_fetch_at(31, 10, 20, 30), KFK_FETCH_AT_PAST_SEEN);
+	ck_assert_int_eq(kfk_fetch_at(21, 10, 20, 20), KFK_FETCH_AT_PAST_SEEN);
+	ck_assert_int_eq(kfk_fetch_at(21, 10, 20, -1), KFK_FETCH_AT_PAST_SEEN);
+	ck_assert_int_eq(kfk_fetch_at_end(true), KFK_FETCH_AT_EMPTY);
+	ck_assert_int_eq(kfk_fetch_at_end(false), KFK_FETCH_AT_OUT_OF_RANGE);
+	/* A log end not pushed yet (-1): the high watermark bounds what is
+	 * known; an empty log (all deleted: log start = HW = LEO). */
+	ck_assert_int_eq(kfk_fetch_at(20, 10, 20, -1), KFK_FETCH_AT_EMPTY);
+	ck_assert_int_eq(kfk_fetch_at(10, 10, 10, 10), KFK_FETCH_AT_EMPTY);
+	ck_assert_int_eq(kfk_fetch_at(9, 10, 10, 10), KFK_FETCH_AT_OUT_OF_RANGE);
+	ck_assert_int_eq(kfk_fetch_at(11, 10, 10, 10), KFK_FETCH_AT_PAST_SEEN);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kfk_fetch_core");
@@ -180,6 +209,7 @@ int main(void)
 	tcase_add_test(tc, test_top_level_error_and_versions);
 	tcase_add_test(tc, test_sizing_rules);
 	tcase_add_test(tc, test_ready_rules);
+	tcase_add_test(tc, test_offset_rules);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
 }
