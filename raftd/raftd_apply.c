@@ -653,16 +653,149 @@ out:
 	return r;
 }
 
-static int raftd_register_broker(const raftd_apply_t *a, MDB_txn *txn,
-                                 const Chronik__Meta__RegisterBroker *c, raftd_apply_result_t *ret)
+/* The partitions a broker with new data leaves (raftd_data_new). */
+typedef struct {
+	const raftd_apply_t *a;
+	MDB_txn *txn;
+	int32_t broker;
+	raftd_fenced_t fenced;
+	struct raftd_leave {
+		char *topic;
+		int32_t partition;
+	} * v;
+	size_t n, cap;
+} raftd_leave_t;
+
+static int raftd_leave_partition_cb(void *arg, const Chronik__Meta__PartitionRecord *p)
 {
-	const Chronik__Meta__BrokerRecord *b = c->broker;
+	raftd_leave_t *l = arg;
+	struct raftd_leave *v;
+
+	if (p->n_isr < 2 || !raftd_ids_contain(p->isr, p->n_isr, l->broker))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+
+		v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	v = &l->v[l->n];
+	v->topic = strdup(p->topic);
+	if (!v->topic)
+		return -ENOMEM;
+	v->partition = p->partition;
+	l->n++;
+	return 0;
+}
+
+static int raftd_leave_topic_cb(void *arg, const Chronik__Meta__TopicRecord *t)
+{
+	raftd_leave_t *l = arg;
+
+	return ck_meta_partitions_foreach(l->a->meta, l->txn, t->name, raftd_leave_partition_cb, l);
+}
+
+/* P without L's broker in its ISR (it has another member): when it led,
+ * the first other ISR member in replica order that is not fenced leads
+ * (leader epoch + 1), or none (the ISR stays without it: no unclean
+ * election; the controller elects a member when one is live again). */
+static int raftd_leave_one(raftd_leave_t *l, Chronik__Meta__PartitionRecord *p)
+{
+	int32_t isr[RAFTD_REPLICAS_MAX], *old_isr = p->isr;
+	size_t n_isr = 0, old_n = p->n_isr;
+	int r;
+
+	for (size_t i = 0; i < p->n_isr && n_isr < CK_ARRAY_LEN(isr); i++) {
+		if (p->isr[i] != l->broker)
+			isr[n_isr++] = p->isr[i];
+	}
+	if (p->leader == l->broker) {
+		p->leader = -1;
+		for (size_t i = 0; i < p->n_replicas && p->leader < 0; i++) {
+			int32_t id = p->replicas[i];
+
+			if (raftd_ids_contain(isr, n_isr, id) &&
+			    !raftd_ids_contain(l->fenced.ids, l->fenced.n, id))
+				p->leader = id;
+		}
+		p->leader_epoch++;
+	}
+	p->isr = isr;
+	p->n_isr = n_isr;
+	p->partition_epoch++;
+	r = ck_meta_partition_put(l->a->meta, l->txn, p);
+	p->isr = old_isr;
+	p->n_isr = old_n;
+	return r;
+}
+
+/*
+ * Broker ID registered with new data (ck_dataid.h: its logs start empty):
+ * it leaves every ISR that has another member, and the partitions it led
+ * get another leader, in this entry, before it can lead or count towards
+ * a high watermark again; it comes back into the ISRs as a follower that
+ * caught up, as any. Kafka's controller does the same for a broker whose
+ * log directory is new. *RET_N counts the partitions changed.
+ */
+static int raftd_data_new(const raftd_apply_t *a, MDB_txn *txn, int32_t id, size_t *ret_n)
+{
+	raftd_leave_t l = {.a = a, .txn = txn, .broker = id};
+	int r = ck_meta_brokers_foreach(a->meta, txn, raftd_fenced_cb, &l.fenced);
+
+	if (r == 0)
+		r = ck_meta_topics_foreach(a->meta, txn, raftd_leave_topic_cb, &l);
+	for (size_t i = 0; i < l.n && r == 0; i++) {
+		Chronik__Meta__PartitionRecord *p = NULL;
+
+		r = ck_meta_partition_get(a->meta, txn, l.v[i].topic, l.v[i].partition, &p);
+		if (r == 0) {
+			r = raftd_leave_one(&l, p);
+			chronik__meta__partition_record__free_unpacked(p, NULL);
+		}
+	}
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i].topic);
+	free(l.v);
+	*ret_n = l.n;
+	return r;
+}
+
+static int raftd_parts_changed(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
+                               const Chronik__Meta__MetadataCommand *cmd);
+
+static int raftd_register_broker(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
+                                 const Chronik__Meta__MetadataCommand *cmd,
+                                 raftd_apply_result_t *ret)
+{
+	const Chronik__Meta__BrokerRecord *b = cmd->register_broker->broker;
+	Chronik__Meta__BrokerRecord *old = NULL;
+	bool data_new = false;
+	size_t moved = 0;
 	int r;
 
 	if (!b || b->id < 0 || b->kafka_port < 0 || b->kafka_port > 65535)
 		return raftd_result(ret, CK_E_INVALID, "invalid broker record");
+	r = ck_meta_broker_get(a->meta, txn, b->id, &old);
+	if (r == 0) { /* 0 on either side: unknown (a first start, an older raftd) */
+		data_new = old->data_id != 0 && b->data_id != 0 && old->data_id != b->data_id;
+		chronik__meta__broker_record__free_unpacked(old, NULL);
+	}
+	if (r < 0 && r != CK_E_NOT_FOUND)
+		return r;
 	r = ck_meta_broker_put(a->meta, txn, b);
-	return r < 0 ? r : raftd_result(ret, 0, "broker %d registered", b->id);
+	if (r == 0 && data_new)
+		r = raftd_data_new(a, txn, b->id, &moved);
+	/* Partition records changed: recorded as of an unknown topic (several). */
+	if (r == 0 && moved > 0)
+		r = raftd_parts_changed(a, txn, index, cmd);
+	if (r < 0)
+		return r;
+	return data_new ? raftd_result(ret, 0, "broker %d registered with new data: left %zu isrs",
+	                               b->id, moved)
+	                : raftd_result(ret, 0, "broker %d registered", b->id);
 }
 
 static int raftd_fence_broker(const raftd_apply_t *a, MDB_txn *txn,
@@ -945,7 +1078,7 @@ static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
 	case CHRONIK__META__METADATA_COMMAND__CMD_ALTER_TOPIC_CONFIGS:
 		return raftd_alter_configs(a, txn, cmd->alter_topic_configs, ret);
 	case CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER:
-		return raftd_register_broker(a, txn, cmd->register_broker, ret);
+		return raftd_register_broker(a, txn, index, cmd, ret);
 	case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER:
 		return raftd_fence_broker(a, txn, cmd->fence_broker, ret);
 	case CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION:

@@ -29,6 +29,7 @@
 
 #include "ck_clock.h"
 #include "ck_daemon.h"
+#include "ck_dataid.h"
 #include "ck_err.h"
 #include "ck_log.h"
 #include "ck_metacmd.h"
@@ -49,6 +50,10 @@
  * shell stops feeding proposals to the core. */
 #define RAFTD_APPLY_BACKLOG_MAX  16384
 #define RAFTD_READER_CHECK_TICKS 100
+/* Every this many ticks the data id is read again: walwriter draws a new
+ * one when a restart of its own finds a log below its checkpoint
+ * (ck_dataid.h), and the broker registers again with it. */
+#define RAFTD_DATAID_CHECK_TICKS 10
 /* Messages stepped into the core per Ready, at most. */
 #define RAFTD_STEP_BATCH 256
 /* A proposal in no log after this long is answered CK_E_NOT_LEADER. */
@@ -572,6 +577,7 @@ static void raftd_node_register(struct raftd_node *n)
 	b.replication = (char *)cfg->replication_listen;
 	b.raft = (char *)cfg->raft_listen;
 	b.incarnation = n->incarnation;
+	b.data_id = n->data_id;
 	reg.broker = &b;
 	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER;
 	cmd.register_broker = &reg;
@@ -608,6 +614,20 @@ static void raftd_node_check_serving(struct raftd_node *n)
 		raftd_node_register(n);
 }
 
+/* A new data id in the data dir (walwriter's, see RAFTD_DATAID_CHECK_TICKS):
+ * registered again with it. */
+static void raftd_node_dataid_check(struct raftd_node *n)
+{
+	uint64_t id = 0;
+
+	if (n->data_id == 0 || ck_dataid_load(n->cfg->data_dir, &id) != 1 || id == n->data_id)
+		return;
+	ck_log(CK_LOG_WARN, "new data id=%016llx (was %016llx): registering the broker again",
+	       (unsigned long long)id, (unsigned long long)n->data_id);
+	n->data_id = id;
+	n->registered = false;
+}
+
 /* ---- events ---- */
 
 static void raftd_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -627,6 +647,8 @@ static void raftd_tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (ck_meta_reader_check(n->meta, &dead) == 0 && dead)
 			ck_log(CK_LOG_INFO, "cleared stale lmdb readers count=%d", dead);
 	}
+	if (n->ticks % RAFTD_DATAID_CHECK_TICKS == 0)
+		raftd_node_dataid_check(n);
 	raftd_node_check_serving(n);
 	if (n->net) {
 		raftd_node_net_tick(n);
@@ -874,14 +896,18 @@ int raftd_node_new(raftd_node_t **ret, struct event_base *base, const ck_config_
 	do
 		n->incarnation = ck_rand_u64(&n->rand);
 	while (n->incarnation == 0);
+	r = ck_dataid_load(cfg->data_dir, &n->data_id);
+	if (r < 0) /* unreadable: unknown (the supervisor would have redrawn it) */
+		ck_log(CK_LOG_WARN, "cannot read the data id: %s", ck_strerror(r));
 	r = raftd_node_open(n);
 	if (r < 0) {
 		raftd_node_free(n);
 		return r;
 	}
-	ck_log(CK_LOG_INFO, "metadata state applied_index=%llu term=%llu incarnation=%016llx",
+	ck_log(CK_LOG_INFO,
+	       "metadata state applied_index=%llu term=%llu incarnation=%016llx data_id=%016llx",
 	       (unsigned long long)n->applied, (unsigned long long)n->hs.term,
-	       (unsigned long long)n->incarnation);
+	       (unsigned long long)n->incarnation, (unsigned long long)n->data_id);
 	*ret = n;
 	return 0;
 }

@@ -238,6 +238,7 @@ struct raftd_node {
 	bool failed;
 	uint64_t applied;     /* LMDB applied_index */
 	uint64_t incarnation; /* of this raftd start: transport and broker */
+	uint64_t data_id;     /* of the data dir (ck_dataid.h), 0: unknown */
 	raftd_prop_list_t queued;
 	size_t urgent_n; /* writes alive with raftd_prop_t.urgent set */
 	raftd_prop_list_t forwarded;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "ck_clock.h"
+#include "ck_dataid.h"
 #include "ck_err.h"
 #include "ck_log.h"
 #include "raftd.pb-c.h"
@@ -35,10 +36,44 @@ int repl_meta_open(repl_shell_t *s)
 {
 	int r = ck_meta_open(s->cfg->data_dir, &s->meta);
 
-	if (r < 0)
+	if (r < 0) {
 		ck_log(CK_LOG_ERROR, "cannot open metadata dir=%s/meta: %s", s->cfg->data_dir,
 		       ck_strerror(r));
-	return r;
+		return r;
+	}
+	if (ck_dataid_load(s->cfg->data_dir, &s->data_id) < 0)
+		ck_log(CK_LOG_WARN, "cannot read the data id: leading as the metadata says");
+	s->data_ok = s->data_id == 0;
+	return 0;
+}
+
+/* Whether this broker's record holds this data dir's id (repl_shell.h). */
+static int repl_meta_data_ok(repl_shell_t *s, MDB_txn *txn, bool *ret)
+{
+	Chronik__Meta__BrokerRecord *b = NULL;
+	int r;
+
+	*ret = s->data_id == 0;
+	if (*ret)
+		return 0;
+	r = ck_meta_broker_get(s->meta, txn, s->cfg->node_id, &b);
+	if (r == CK_E_NOT_FOUND)
+		return 0;
+	if (r < 0)
+		return r;
+	if (b->data_id != s->data_id) {
+		uint64_t id = 0;
+
+		/* Drawn anew meanwhile (walwriter, ck_dataid.h)? */
+		if (ck_dataid_load(s->cfg->data_dir, &id) == 1 && id != s->data_id) {
+			ck_log(CK_LOG_INFO, "new data id=%016" PRIx64 " (was %016" PRIx64 ")", id,
+			       s->data_id);
+			s->data_id = id;
+		}
+	}
+	*ret = b->data_id == s->data_id;
+	chronik__meta__broker_record__free_unpacked(b, NULL);
+	return 0;
 }
 
 static void repl_meta_topics_clear(repl_shell_t *s);
@@ -74,7 +109,8 @@ static int repl_meta_partition_cb(void *arg, const Chronik__Meta__PartitionRecor
 	    .n_replicas = rec->n_replicas,
 	    .isr = rec->isr,
 	    .n_isr = rec->n_isr,
-	    .leader = rec->leader,
+	    /* Not registered with this data yet: not the leader (yet). */
+	    .leader = rd->s->data_ok || rec->leader != rd->s->cfg->node_id ? rec->leader : -1,
 	    .leader_epoch = rec->leader_epoch,
 	    .partition_epoch = rec->partition_epoch,
 	};
@@ -242,6 +278,7 @@ int repl_meta_refresh(repl_shell_t *s, bool force)
 {
 	repl_meta_read_t rd = {.s = s};
 	uint64_t applied = 0, parts = 0, floor = 0;
+	bool data_ok = false;
 	size_t topics = 0;
 	int r, plan = REPL_READ_NONE;
 
@@ -256,6 +293,17 @@ int repl_meta_refresh(repl_shell_t *s, bool force)
 		r = ck_meta_parts_index(s->meta, rd.txn, &parts);
 	if (r == 0)
 		r = ck_meta_changes_floor(s->meta, rd.txn, &floor);
+	if (r == 0)
+		r = repl_meta_data_ok(s, rd.txn, &data_ok);
+	if (r == 0 && (data_ok != s->data_ok || !s->meta_read)) {
+		/* Every partition it leads is read again with the gate's new state. */
+		ck_log(CK_LOG_INFO, "%s data_id=%016" PRIx64,
+		       data_ok ? "broker registered with this data: leading as the metadata says"
+		               : "broker not registered with this data yet: leading nothing",
+		       s->data_id);
+		s->data_ok = data_ok;
+		force = true;
+	}
 	if (r == 0)
 		r = plan = repl_meta_plan(s, rd.txn, force, applied, floor, parts);
 	if (r < 0)

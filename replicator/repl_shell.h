@@ -66,6 +66,12 @@ typedef struct repl_shell {
 	uint64_t meta_parts;   /* its "parts_index" (ck_meta.h) */
 	bool meta_read;        /* a full read succeeded once */
 	bool meta_incr;        /* the last read found "changes" usable */
+	/* The data dir's id (ck_dataid.h; 0: unknown) and whether this broker's
+	 * record holds it: until then its logs may be newer than the metadata
+	 * knows (a wiped data dir), and it leads nothing (raftd's registration
+	 * moves its leaderships and ISR places first). */
+	uint64_t data_id;
+	bool data_ok;
 	int meta_invalid_warned;
 	/* Topics the next read must cover besides "changes" (names, strdup'd):
 	 * logs that appeared without metadata. meta_topics_lost: one could

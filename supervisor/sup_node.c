@@ -22,12 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ck_dataid.h"
 #include "ck_err.h"
 #include "ck_fs.h"
 #include "ck_ipc.h"
 #include "ck_listen.h"
 #include "ck_meta.h"
 #include "ck_notify.h"
+#include "ck_rand.h"
 #include "sup_loop.h"
 
 #define CK_LOG_SUBSYSTEM "setup"
@@ -177,6 +179,8 @@ static int sup_node_lock(sup_node_t *node)
 static int sup_node_dirs(sup_node_t *node)
 {
 	char run[PATH_MAX + 8];
+	uint64_t data_id;
+	bool data_new;
 	int r;
 
 	r = ck_mkdirs(node->cfg.data_dir, 0755);
@@ -196,6 +200,17 @@ static int sup_node_dirs(sup_node_t *node)
 		        node->data_dir, ck_strerror(r));
 		return 2;
 	}
+	/* The data's id, before raftd registers the broker with it: a data dir
+	 * without one is new (a first start, or wiped), and the broker then
+	 * leaves its ISRs before it may lead (ck_dataid.h). */
+	r = ck_dataid_ensure(node->data_dir, ck_rand_os_seed(), &data_id, &data_new);
+	if (r < 0) {
+		fprintf(stderr, "chronik-server: cannot keep the data id in %s: %s\n",
+		        node->data_dir, ck_strerror(r));
+		return 2;
+	}
+	ck_log(CK_LOG_INFO, "data id=%016llx%s", (unsigned long long)data_id,
+	       data_new ? " drawn (a new data dir: the broker leaves every ISR it had)" : "");
 	snprintf(run, sizeof(run), "%s/run", node->data_dir);
 	if (strlen(run) >= sizeof(node->run_dir) || (r = ck_mkdirs(run, 0750)) < 0) {
 		fprintf(stderr, "chronik-server: cannot create %s: %s\n", run,

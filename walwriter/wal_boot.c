@@ -27,12 +27,15 @@
 #include <unistd.h>
 
 #include "ck_clock.h"
+#include "ck_dataid.h"
 #include "ck_err.h"
 #include "ck_fs.h"
+#include "ck_hwckpt.h"
 #include "ck_listen.h"
 #include "ck_lmdb.h"
 #include "ck_log.h"
 #include "ck_notify.h"
+#include "ck_rand.h"
 
 #define WAL_LMDB_MAX_DBS 16
 /* Recovery tells the supervisor every this often that it goes on, and
@@ -223,6 +226,96 @@ static int wal_boot_logs(wal_server_t *w)
 	return r;
 }
 
+/* Parses an "hw/<topic>-<partition>" key (ck_hwckpt.h) of LEN bytes at K
+ * into TOPIC (LEN_T bytes) and *RET_P. Returns false when it is none. */
+static bool wal_boot_hw_key(const char *k, size_t len, char *topic, size_t len_t, int32_t *ret_p)
+{
+	size_t dash = len;
+	int64_t p = 0;
+
+	if (len < 6 || memcmp(k, "hw/", 3) != 0)
+		return false;
+	while (dash > 3 && k[dash - 1] != '-')
+		dash--;
+	if (dash <= 4 || dash == len || dash - 4 >= len_t || len - dash > 10)
+		return false;
+	for (size_t i = dash; i < len; i++) {
+		if (k[i] < '0' || k[i] > '9')
+			return false;
+		p = p * 10 + (k[i] - '0');
+	}
+	if (p > INT32_MAX)
+		return false;
+	memcpy(topic, k + 3, dash - 4);
+	topic[dash - 4] = '\0';
+	*ret_p = (int32_t)p;
+	return true;
+}
+
+/*
+ * Whether a log lost records this broker had acknowledged: one the
+ * replicator checkpointed a high watermark above 0 for (ck_hwckpt.h) that
+ * is missing or ends below it (deleted, cut by hand or by a broken disk).
+ * Then the data id is drawn anew before raftd starts (it starts after this
+ * process is ready), so the broker leaves its ISRs before it may lead
+ * (ck_dataid.h): as a follower it fetches the records back. The checkpoint
+ * lags the live HW by up to a second: a loss of only the last records
+ * written before a crash is not seen here.
+ */
+static int wal_boot_hw_check(wal_server_t *w)
+{
+	char topic[CK_TOPIC_NAME_MAX + 1];
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	MDB_val k = {3, "hw/"}, v;
+	size_t lost = 0;
+	uint64_t id = 0;
+	int r = mdb_txn_begin(w->env, NULL, MDB_RDONLY, &txn);
+
+	if (r == 0)
+		r = mdb_cursor_open(txn, w->dbi, &cur);
+	for (int op = MDB_SET_RANGE; r == 0; op = MDB_NEXT) {
+		const wal_log_t *l;
+		ck_hwckpt_t ck;
+		int32_t partition;
+
+		r = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
+		if (r != 0 || k.mv_size < 3 || memcmp(k.mv_data, "hw/", 3) != 0)
+			break;
+		if (!wal_boot_hw_key(k.mv_data, k.mv_size, topic, sizeof(topic), &partition) ||
+		    ck_hwckpt_decode(v.mv_data, v.mv_size, &ck) < 0 || ck.hw <= 0)
+			continue;
+		l = wal_log_find(w, topic, partition);
+		if (l && l->next_offset >= ck.hw)
+			continue;
+		ck_log(CK_LOG_WARN, "log %s below its high watermark log=%s-%d end=%lld hw=%lld",
+		       l ? "ends" : "missing,", topic, (int)partition,
+		       (long long)(l ? l->next_offset : -1), (long long)ck.hw);
+		lost++;
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	if (r != 0 && r != MDB_NOTFOUND) {
+		ck_log(CK_LOG_WARN, "cannot check the logs against their checkpoints: %s",
+		       mdb_strerror(r));
+		return 0; /* the data id stays; nothing was found lost */
+	}
+	if (lost == 0)
+		return 0;
+	r = ck_dataid_renew(w->cfg->data_dir, ck_rand_os_seed(), &id);
+	if (r < 0) {
+		ck_log(CK_LOG_ERROR, "cannot draw a new data id: %s", ck_strerror(r));
+		return r;
+	}
+	ck_log(CK_LOG_WARN,
+	       "%zu logs lost acknowledged records: new data id=%016llx, the broker leaves its "
+	       "isrs and fetches them back",
+	       lost, (unsigned long long)id);
+	return 0;
+}
+
 static int wal_boot_socket(wal_server_t *w)
 {
 	char path[PATH_MAX];
@@ -256,6 +349,8 @@ int wal_boot(wal_server_t *w)
 			return CK_EXIT_FATAL;
 		}
 	}
+	if (r == 0)
+		r = wal_boot_hw_check(w);
 	if (r == 0)
 		r = wal_boot_socket(w);
 	return r < 0 ? CK_EXIT_RESTART : 0;

@@ -2,7 +2,8 @@
  * test_ck_fs.c: unit tests of the file-system helpers (common/ck_fs.h):
  * mkdir -p and its errors, directory fsync, the directory part of a path,
  * atomic replacement of a file (contents, mode, no temporary left behind,
- * failures that leave the old file alone) and reading small files.
+ * failures that leave the old file alone), reading small files, and the
+ * data dir's id (common/ck_dataid.h: drawn once, kept, redrawn when torn).
  */
 #include <errno.h>
 #include <limits.h>
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ck_dataid.h"
+#include "ck_err.h"
 #include "ck_fs.h"
 #include "ck_testlib.h"
 
@@ -144,6 +147,36 @@ START_TEST(test_read_small)
 }
 END_TEST
 
+/* The data id: none in a new dir, drawn once and kept; a torn file is
+ * redrawn (a new id is always safe: the broker only leaves its ISRs). */
+START_TEST(test_dataid)
+{
+	char path[512];
+	uint64_t id = 7, id2 = 0, id3 = 0;
+	bool drawn = false;
+
+	ck_assert_int_eq(ck_dataid_load(tmpdir, &id), 0);
+	ck_assert_uint_eq(id, 0);
+	ck_assert_int_eq(ck_dataid_ensure(tmpdir, 1, &id, &drawn), 0);
+	ck_assert(drawn);
+	ck_assert_uint_ne(id, 0);
+	ck_assert_int_eq(ck_dataid_load(tmpdir, &id2), 1);
+	ck_assert_uint_eq(id2, id);
+	ck_assert_int_eq(ck_dataid_ensure(tmpdir, 2, &id2, &drawn), 0);
+	ck_assert(!drawn);
+	ck_assert_uint_eq(id2, id);
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, CK_DATAID_FILE);
+	ck_test_write_file(path, "torn", 4);
+	ck_assert_int_eq(ck_dataid_load(tmpdir, &id3), CK_E_CORRUPT);
+	ck_assert_int_eq(ck_dataid_ensure(tmpdir, 2, &id3, &drawn), 0);
+	ck_assert(drawn);
+	ck_assert_uint_ne(id3, 0);
+	ck_assert_uint_ne(id3, id);
+	snprintf(path, sizeof(path), "%s/missing/dir", tmpdir);
+	ck_assert_int_eq(ck_dataid_ensure(path, 3, &id3, &drawn), -ENOENT);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ck_fs");
@@ -156,6 +189,7 @@ int main(void)
 	tcase_add_test(tc, test_write_atomic);
 	tcase_add_test(tc, test_write_atomic_failures);
 	tcase_add_test(tc, test_read_small);
+	tcase_add_test(tc, test_dataid);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
 }

@@ -858,7 +858,8 @@ END_TEST
 
 /* ---- brokers ---- */
 
-static int register_broker(uint64_t index, int32_t id, uint64_t incarnation, int32_t port)
+static int register_broker_data(uint64_t index, int32_t id, uint64_t incarnation, int32_t port,
+                                uint64_t data_id, char *msg)
 {
 	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
 	Chronik__Meta__RegisterBroker rb = CHRONIK__META__REGISTER_BROKER__INIT;
@@ -868,10 +869,16 @@ static int register_broker(uint64_t index, int32_t id, uint64_t incarnation, int
 	b.kafka_host = "127.0.0.1";
 	b.kafka_port = port;
 	b.incarnation = incarnation;
+	b.data_id = data_id;
 	rb.broker = &b;
 	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER;
 	cmd.register_broker = &rb;
-	return apply(index, &cmd);
+	return apply_msg(index, &cmd, msg);
+}
+
+static int register_broker(uint64_t index, int32_t id, uint64_t incarnation, int32_t port)
+{
+	return register_broker_data(index, id, incarnation, port, 0, NULL);
 }
 
 static int fence_broker(uint64_t index, int32_t id, uint64_t incarnation, bool fenced)
@@ -1127,6 +1134,75 @@ static const char *changes(uint64_t *ret_floor)
 	ck_assert_int_eq(ck_buf_append(&out, "", 1), 0);
 	return (const char *)out.data;
 }
+
+/* A broker that registers with another data id than its record's (its data
+ * dir was wiped: its logs are empty) leaves every ISR that has another
+ * member in that entry; the partitions it led get the first other live ISR
+ * member in replica order (leader epoch + 1), or none when the others are
+ * fenced; a sole ISR member stays. The same data id, or 0 on either side
+ * (unknown), changes nothing. */
+START_TEST(test_register_with_new_data_leaves_isrs)
+{
+	static const int32_t want_leader[3] = {3, 2, 3};
+	int32_t isr1[1] = {1};
+	Chronik__Meta__PartitionRecord *p;
+	char msg[RAFTD_APPLY_MSG_MAX];
+	uint64_t floor = 0;
+	create_t c;
+
+	for (int32_t b = 1; b <= 3; b++)
+		ck_assert_int_eq(
+		    register_broker_data((uint64_t)b, b, 5, 9092, 100 + (uint64_t)b, NULL), 0);
+	create_init(&c, "w", 3, 3, 1); /* {1,2,3}, {2,3,1}, {3,1,2} */
+	ck_assert_int_eq(apply(4, &c.cmd), 0);
+	create_init(&c, "solo", 1, 3, 1);
+	ck_assert_int_eq(apply(5, &c.cmd), 0);
+	ck_assert_int_eq(update(6, "solo", 0, 1, isr1, 1, 0, 0), 0);
+	/* Same data, or unknown: nothing moves. */
+	ck_assert_int_eq(register_broker_data(7, 1, 6, 9092, 101, msg), 0);
+	ck_assert_int_eq(register_broker_data(8, 1, 7, 9092, 0, msg), 0);
+	ck_assert_uint_eq(parts_index(), 6);
+	p = partition("w", 0);
+	ck_assert_int_eq(p->leader, 1);
+	ck_assert_uint_eq(p->n_isr, 3);
+	chronik__meta__partition_record__free_unpacked(p, NULL);
+	/* 0 recorded (an older raftd): unknown too. */
+	ck_assert_int_eq(register_broker_data(9, 1, 8, 9092, 555, msg), 0);
+	ck_assert_uint_eq(parts_index(), 6);
+	/* New data: broker 2 fenced, so "w"-2 ({3,1,2}) has no live other. */
+	ck_assert_int_eq(fence_broker(10, 2, 5, true), 0);
+	ck_assert_int_eq(register_broker_data(13, 1, 9, 9092, 556, msg), 0);
+	ck_assert_str_eq(msg, "broker 1 registered with new data: left 3 isrs");
+	ck_assert_uint_eq(parts_index(), 13);
+	ck_assert_str_eq(changes(&floor), "4:w,5:solo,6:solo,13:");
+	for (int i = 0; i < 3; i++) {
+		p = partition("w", i);
+		ck_assert_int_eq(p->leader, want_leader[i]);
+		ck_assert_uint_eq(p->n_isr, 2);
+		for (size_t j = 0; j < p->n_isr; j++)
+			ck_assert_int_ne(p->isr[j], 1);
+		ck_assert_int_eq(p->leader_epoch, i == 0 ? 1 : 0);
+		ck_assert_int_eq(p->partition_epoch, 1);
+		chronik__meta__partition_record__free_unpacked(p, NULL);
+	}
+	p = partition("solo", 0); /* the sole ISR member stays */
+	ck_assert_int_eq(p->leader, 1);
+	ck_assert_uint_eq(p->n_isr, 1);
+	ck_assert_int_eq(p->partition_epoch, 1);
+	chronik__meta__partition_record__free_unpacked(p, NULL);
+	/* A leader whose only other ISR member is fenced: no leader. */
+	ck_assert_int_eq(register_broker_data(14, 3, 6, 9092, 999, msg), 0);
+	ck_assert_str_eq(msg, "broker 3 registered with new data: left 3 isrs");
+	for (int i = 0; i < 3; i++) {
+		p = partition("w", i); /* ISRs {2,3}, {2,3}, {3,2}; 2 fenced */
+		ck_assert_int_eq(p->leader, i == 1 ? 2 : -1);
+		ck_assert_uint_eq(p->n_isr, 1);
+		ck_assert_int_eq(p->isr[0], 2);
+		ck_assert_int_eq(p->leader_epoch, i == 0 ? 2 : i == 2 ? 1 : 0);
+		chronik__meta__partition_record__free_unpacked(p, NULL);
+	}
+}
+END_TEST
 
 /* Every entry that changed partition records, and only those, is in
  * "changes" under its index with its topic: CreateTopic, CreatePartitions,
@@ -1915,6 +1991,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_brokers);
 	tcase_add_test(tc, test_create_topic_fenced_replicas);
 	tcase_add_test(tc, test_update_partition);
+	tcase_add_test(tc, test_register_with_new_data_leaves_isrs);
 	tcase_add_test(tc, test_producer_ids);
 	tcase_add_test(tc, test_noop_and_garbage);
 	tcase_add_test(tc, test_commit_offsets);
