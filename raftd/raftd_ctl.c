@@ -107,6 +107,7 @@ void raftd_ctl_reset(struct raftd_node *n)
 {
 	n->n_ctl = 0;
 	n->ctl_next_ms = 0;
+	n->ctl_walk_ms = 0;
 	n->ctl_updates = 0;
 	n->ctl_leaderless = true; /* a new controller looks once */
 	n->rebal_next_ms = 0;
@@ -150,7 +151,7 @@ static void raftd_ctl_done(void *arg, int err, uint64_t index, const raftd_apply
 	free(c);
 }
 
-static void raftd_ctl_propose(struct raftd_node *n, const raftd_ctl_action_t *a)
+static void raftd_ctl_propose(struct raftd_node *n, const raftd_ctl_action_t *a, uint64_t term)
 {
 	raftd_ctl_call_t *c = malloc(sizeof(*c));
 	raftd_ctl_broker_t *b = a->broker >= 0 ? raftd_ctl_find(n, a->broker, false) : NULL;
@@ -162,7 +163,7 @@ static void raftd_ctl_propose(struct raftd_node *n, const raftd_ctl_action_t *a)
 		b->fence_pending = true;
 	else if (a->broker < 0)
 		n->ctl_updates++;
-	if (raftd_node_propose(n, a->cmd, a->len, raftd_ctl_done, c) < 0) {
+	if (raftd_node_propose_in_term(n, a->cmd, a->len, raftd_ctl_done, c, term) < 0) {
 		if (b)
 			b->fence_pending = false;
 		else if (a->broker < 0)
@@ -457,14 +458,36 @@ static void raftd_ctl_self(struct raftd_node *n, uint64_t now_ms)
 	b->departing = n->departing;
 }
 
+/* A walk later than RAFTD_CTL_PERIOD_MS + a quarter session after the last
+ * one: this process did not run meanwhile (SIGSTOP, a paused VM, a swap
+ * storm), and the heartbeats of that time still wait unread in its
+ * sockets. Every broker's session starts afresh rather than every broker
+ * being fenced on silence that was this process's own. */
+static void raftd_ctl_late(struct raftd_node *n, uint64_t now_ms)
+{
+	uint64_t late = n->ctl_walk_ms ? now_ms - n->ctl_walk_ms : 0;
+
+	n->ctl_walk_ms = now_ms;
+	if (late <= RAFTD_CTL_PERIOD_MS + n->session_ms / 4)
+		return;
+	ck_log(CK_LOG_WARN,
+	       "controller did not run for %llu ms: every broker's session starts afresh",
+	       (unsigned long long)late);
+	for (size_t i = 0; i < n->n_ctl; i++)
+		n->ctl[i].seen_ms = now_ms;
+}
+
 void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
 {
 	raftd_ctl_walk_t w = {.n = n, .now_ms = now_ms};
+	raft_status_t st;
 	int r;
 
 	if (now_ms < n->ctl_next_ms || n->stopping)
 		return;
 	n->ctl_next_ms = now_ms + RAFTD_CTL_PERIOD_MS;
+	raftd_ctl_late(n, now_ms);
+	raft_status(n->raft, &st);
 	raftd_ctl_self(n, now_ms);
 	for (size_t i = 0; i < n->n_ctl; i++)
 		if (n->ctl[i].seen_ms + n->session_ms > now_ms && !n->ctl[i].storage_full &&
@@ -489,7 +512,7 @@ void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
 	ck_meta_read_end(w.txn);
 	for (size_t i = 0; i < w.n_acts; i++) {
 		if (n->role == RAFT_LEADER && !n->stopping)
-			raftd_ctl_propose(n, &w.acts[i]);
+			raftd_ctl_propose(n, &w.acts[i], st.term);
 		free(w.acts[i].cmd);
 	}
 	free(w.acts);

@@ -273,7 +273,15 @@ static void raftd_node_feed(struct raftd_node *n)
 	while (n->queued.head && raftd_exec_backlog(n) < RAFTD_APPLY_BACKLOG_MAX) {
 		raftd_prop_t *p = n->queued.head;
 		uint64_t index;
-		int r = raft_propose(n->raft, p->data, p->len, &index);
+		int r;
+
+		if (p->only_term != 0 && p->only_term != st.term) {
+			/* A controller decision of an earlier term of ours. */
+			(void)raftd_list_pop(&n->queued);
+			raftd_prop_finish(p, CK_E_NOT_LEADER, 0, NULL);
+			continue;
+		}
+		r = raft_propose(n->raft, p->data, p->len, &index);
 
 		if (r == CK_E_AGAIN || r == CK_E_NOT_LEADER)
 			break;
@@ -968,8 +976,8 @@ void raftd_node_free(raftd_node_t *n)
 	free(n);
 }
 
-int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, raftd_propose_cb cb,
-                       void *arg, bool remote)
+static int raftd_node_enqueue_term(struct raftd_node *n, const uint8_t *data, size_t len,
+                                   raftd_propose_cb cb, void *arg, bool remote, uint64_t term)
 {
 	raftd_prop_t *p;
 
@@ -985,6 +993,7 @@ int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, ra
 	p->cb = cb;
 	p->arg = arg;
 	p->remote = remote;
+	p->only_term = term;
 	p->idempotent = ck_metacmd_idempotent(data, len);
 	if (remote || raftd_exec_routes(raftd_apply_cmd_case(data, len))) {
 		p->urgent = &n->urgent_n;
@@ -1000,6 +1009,24 @@ int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, ra
 	n->queued_us = p->created_us;
 	raftd_node_pump(n);
 	return 0;
+}
+
+int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, raftd_propose_cb cb,
+                       void *arg, bool remote)
+{
+	return raftd_node_enqueue_term(n, data, len, cb, arg, remote, 0);
+}
+
+int raftd_node_propose_in_term(struct raftd_node *n, const uint8_t *data, size_t len,
+                               raftd_propose_cb cb, void *arg, uint64_t term)
+{
+	if (n->stopping || n->failed)
+		return CK_E_SHUTDOWN;
+	if (len == 0 || term == 0)
+		return CK_E_INVALID;
+	if (len > RAFTD_ENTRY_BYTES_MAX)
+		return CK_E_TOO_LARGE;
+	return raftd_node_enqueue_term(n, data, len, cb, arg, false, term);
 }
 
 int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_propose_cb cb,

@@ -50,6 +50,11 @@ typedef struct raftd_prop {
 	size_t len;
 	bool remote;     /* forwarded to this node by a follower */
 	bool idempotent; /* safe to propose again when its fate is unknown */
+	/* A controller decision of this term (raftd_ctl.c), 0: any. Made from
+	 * what this node knew as leader then: never forwarded, nor proposed in
+	 * another term (a deposed controller's fences would be committed by
+	 * the new leader, on heartbeats the old one had not read). */
+	uint64_t only_term;
 	size_t *urgent;  /* set when followers must learn of its commit at
 	                  * once: the node's count of such writes, which
 	                  * raftd_prop_finish() decrements */
@@ -280,6 +285,7 @@ struct raftd_node {
 	raftd_ctl_broker_t ctl[CK_CONFIG_PEERS_MAX];
 	size_t n_ctl;
 	uint64_t ctl_next_ms;
+	uint64_t ctl_walk_ms; /* the last walk (0: none yet as this leader) */
 	size_t ctl_updates;  /* partition updates in flight */
 	bool ctl_leaderless; /* partitions may lack a leader: walk them (raftd_ctl.c) */
 	uint64_t rebal_next_ms; /* the next preferred-leader rebalance (0: not yet set) */
@@ -361,6 +367,11 @@ void raftd_node_requeue(struct raftd_node *n, raftd_prop_t *p);
  * raftd_node_propose()'s queueing part. REMOTE: for a follower. */
 int raftd_node_enqueue(struct raftd_node *n, const uint8_t *data, size_t len, raftd_propose_cb cb,
                        void *arg, bool remote);
+/* raftd_node_propose() for the controller: a proposal bound to TERM (see
+ * raftd_prop_t's only_term), answered CK_E_NOT_LEADER once it cannot be
+ * proposed in TERM. */
+int raftd_node_propose_in_term(struct raftd_node *n, const uint8_t *data, size_t len,
+                               raftd_propose_cb cb, void *arg, uint64_t term);
 /* Queues work for the core (done before the next Ready). */
 void raftd_node_report(struct raftd_node *n, raftd_report_kind_t kind, uint64_t peer,
                        uint64_t index);

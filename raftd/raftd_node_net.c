@@ -407,9 +407,10 @@ void raftd_node_net_forward(struct raftd_node *n)
 	item.n_forwards = 1;
 	item.forwards = &fwp;
 	while ((p = n->queued.head) != NULL) {
-		if (p->remote) {
+		if (p->remote || p->only_term != 0) {
 			/* A follower's proposal that reached a former leader: the
-			 * follower sends it to the new one itself. */
+			 * follower sends it to the new one itself; a controller
+			 * decision of ours goes with our leadership. */
 			(void)raftd_list_pop(&n->queued);
 			raftd_prop_finish(p, CK_E_NOT_LEADER, 0, NULL);
 			continue;

@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""test_controller.py: the controller (the Raft leader's raftd) on a 3-node
+cluster, as clients see its decisions in Metadata (suite cluster:
+cluster_controller).
+
+Owned by the cluster suite.
+  - PausedController: the controller's raftd stopped (SIGSTOP) for longer
+    than an election and a broker session, then resumed. The two others
+    elect a new controller, which fences the stopped node's broker (its
+    heartbeats stopped: the ISRs lose it). When the old controller runs
+    again it must not fence the brokers whose heartbeats wait unread in its
+    sockets: it did, stepped down, and its fence proposals were forwarded
+    to the new leader and committed, so for about half a second every
+    partition's ISR lost the live brokers too (acks=all writes with
+    min.insync.replicas 2 refused). Every Metadata answer after the resume
+    must keep both live brokers listed and in every ISR.
+Not for: fencing of brokers that are really gone (test_cluster.c,
+test_replication.py), metadata writes under faults (test_chaos.py).
+"""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'integration', 'kafka'))
+from kharness import (NodeTestCase, create_topic_retrying, main, require_module,  # noqa: E402
+                      wait_for)
+
+PARTS = 6
+
+
+class PausedController(NodeTestCase):
+
+    def setUp(self):
+        super().setUp()
+        require_module('confluent_kafka')
+
+    def raft_leader(self, nodes):
+        for n in nodes:
+            st = n.status()
+            if st and n.child('raftd', st).get('role') == 'leader':
+                return n
+        return None
+
+    def test_resumed_controller_fences_nobody(self):
+        from confluent_kafka.admin import AdminClient, NewTopic
+        nodes = self.cluster('paused-ctl')
+        admin = AdminClient({'bootstrap.servers': ','.join(n.bootstrap for n in nodes)})
+        wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
+                 'three brokers registered')
+        topic = 'pctl%d' % int(time.time() * 1000)
+        create_topic_retrying(admin, NewTopic(topic, PARTS, 3))
+
+        def view(a):
+            """(live broker ids, {partition: ISR}) in A's Metadata, or None
+            (no answer in time)."""
+            try:
+                md = a.list_topics(topic, timeout=5)
+            except Exception:
+                return None
+            return (sorted(md.brokers),
+                    {p: sorted(m.isrs) for p, m in md.topics[topic].partitions.items()})
+        wait_for(lambda: view(admin) == ([1, 2, 3], {p: [1, 2, 3] for p in range(PARTS)}), 30,
+                 'every partition with three replicas in its ISR')
+        old = wait_for(lambda: self.raft_leader(nodes), 30, 'a Raft leader')
+        others = [n for n in nodes if n is not old]
+        live = sorted(n.node_id for n in others)
+        watch = AdminClient({'bootstrap.servers': others[0].bootstrap})
+        raftd = old.child('raftd')['pid']
+        os.kill(raftd, signal.SIGSTOP)
+        try:
+            # A new controller, which fences the stopped node's broker:
+            # the ISRs are the two live brokers.
+            wait_for(lambda: view(watch) == (live, {p: live for p in range(PARTS)}), 40,
+                     'the stopped node fenced by the new controller')
+            time.sleep(2)  # its heartbeats pile up unread in the stopped raftd
+        finally:
+            os.kill(raftd, signal.SIGCONT)
+        bad, samples, t_end = [], 0, time.monotonic() + 6
+        while time.monotonic() < t_end:
+            v = view(watch)
+            if v is None:  # no answer is no wrong answer
+                continue
+            brokers, isrs = v
+            samples += 1
+            missing = [(p, isr) for p, isr in sorted(isrs.items())
+                       if not set(live) <= set(isr)]
+            if not set(live) <= set(brokers) or missing:
+                bad.append((round(t_end - time.monotonic(), 2), brokers, missing))
+            time.sleep(0.02)
+        self.assertGreater(samples, 20)
+        self.assertEqual(bad, [], 'live brokers fenced or out of ISRs after the resume '
+                         '(seconds left, brokers, partitions): %r' % bad[:5])
+        # The resumed node comes back into the ISRs.
+        wait_for(lambda: view(watch) == ([1, 2, 3], {p: [1, 2, 3] for p in range(PARTS)}), 40,
+                 'the resumed node back in every ISR')
+
+
+if __name__ == '__main__':
+    main()
