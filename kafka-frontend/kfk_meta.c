@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ck_dataid.h"
 #include "ck_err.h"
 #include "ck_log.h"
 #include "kfk_srv.h"
@@ -87,8 +88,12 @@ static int kfk_meta_ensure_open(kfk_srv_t *s)
 		s->meta = NULL;
 		ck_log(CK_LOG_WARN, "cannot open metadata data_dir=%s: %s", s->cfg->data_dir,
 		       ck_strerror(r));
+		return r;
 	}
-	return r;
+	if (ck_dataid_load(s->cfg->data_dir, &s->data_id) < 0)
+		ck_log(CK_LOG_WARN, "cannot read the data id: leading as the metadata says");
+	s->data_ok = true; /* until kfk_meta_data_check looks */
+	return 0;
 }
 
 static void kfk_meta_evict(kfk_srv_t *s, const char *name)
@@ -145,6 +150,37 @@ static bool kfk_meta_evict_changed(kfk_srv_t *s, MDB_txn *txn, uint64_t parts)
 	return x.saw_last && !x.unknown;
 }
 
+/* Whether this broker's record holds this data dir's id (ck_dataid.h; 0:
+ * unknown, as for a frontend started alone). Until it does, the broker came
+ * back with data the metadata does not know (a wiped data dir) and raftd's
+ * registration has yet to move its leaderships: the partitions it led read
+ * as leaderless here (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE) rather
+ * than taking writes into logs that another leader's will replace. On a
+ * change every cached topic goes. */
+static void kfk_meta_data_check(kfk_srv_t *s, MDB_txn *txn)
+{
+	Chronik__Meta__BrokerRecord *b = NULL;
+	bool ok = s->data_id == 0;
+
+	if (!ok && ck_meta_broker_get(s->meta, txn, s->cfg->node_id, &b) == 0) {
+		uint64_t id = 0;
+
+		/* Drawn anew meanwhile (walwriter's recovery)? */
+		if (b->data_id != s->data_id && ck_dataid_load(s->cfg->data_dir, &id) == 1)
+			s->data_id = id;
+		ok = b->data_id == s->data_id;
+		chronik__meta__broker_record__free_unpacked(b, NULL);
+	}
+	if (ok == s->data_ok)
+		return;
+	ck_log(CK_LOG_INFO, "%s data_id=%016llx",
+	       ok ? "broker registered with this data: leading as the metadata says"
+	          : "broker not registered with this data yet: leading nothing",
+	       (unsigned long long)s->data_id);
+	s->data_ok = ok;
+	kfk_meta_flush(s);
+}
+
 void kfk_meta_refresh(kfk_srv_t *s)
 {
 	MDB_txn *txn;
@@ -165,6 +201,7 @@ void kfk_meta_refresh(kfk_srv_t *s)
 		s->meta_parts = parts;
 		s->meta_index = idx;
 		s->meta_gen++;
+		kfk_meta_data_check(s, txn);
 	}
 	ck_meta_read_end(txn);
 }
@@ -172,6 +209,7 @@ void kfk_meta_refresh(kfk_srv_t *s)
 typedef struct {
 	kfk_topic_t *t;
 	int err;
+	int32_t not_leader; /* a leader read as none (kfk_meta_data_check), or -1 */
 } kfk_part_load_t;
 
 static int kfk_meta_part_cb(void *arg, const Chronik__Meta__PartitionRecord *rec)
@@ -195,7 +233,7 @@ static int kfk_meta_part_cb(void *arg, const Chronik__Meta__PartitionRecord *rec
 	memcpy(pm->isr, rec->isr, rec->n_isr * sizeof(int32_t));
 	pm->nreplicas = (int32_t)rec->n_replicas;
 	pm->nisr = (int32_t)rec->n_isr;
-	pm->leader = rec->leader;
+	pm->leader = rec->leader == ld->not_leader ? -1 : rec->leader;
 	pm->leader_epoch = rec->leader_epoch;
 	pm->partition_epoch = rec->partition_epoch;
 	return 0;
@@ -243,7 +281,7 @@ static int kfk_topic_load(kfk_srv_t *s, MDB_txn *txn, const Chronik__Meta__Topic
 	t = calloc(1, sizeof(*t) + len + 1);
 	if (!t)
 		return -ENOMEM;
-	ld = (kfk_part_load_t){t, 0};
+	ld = (kfk_part_load_t){t, 0, s->data_ok ? -1 : s->cfg->node_id};
 	t->gen = s->meta_gen;
 	memcpy(t->name, rec->name, len + 1);
 	if (rec->topic_id.len == 16)

@@ -547,6 +547,8 @@ struct kfk_srv {
 	uint64_t meta_index;
 	uint64_t meta_parts; /* parts_index the cached partitions are current to */
 	uint64_t meta_gen;   /* moves with meta_index: cached topics to re-check */
+	uint64_t data_id;    /* the data dir's (ck_dataid.h), 0: unknown */
+	bool data_ok;        /* this broker's record holds it (kfk_meta_data_check) */
 	kfk_topic_t **topics;
 	size_t topics_cap;
 	size_t ntopics; /* cached; the table doubles when full */
