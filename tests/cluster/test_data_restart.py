@@ -25,9 +25,9 @@ WipedNodeBack: one node killed, its data directory removed (a replaced
 disk) and started again within broker_session_ms, under acks=all load:
 it must leave the ISRs before it may lead again (as the leader of some
 partitions of a 6-partition topic, then another node killed; as the
-preferred leader of every partition; as the follower the controller would
-elect when the leader dies before it has fetched anything); every
-acknowledged message is read back.
+preferred leader of every partition, also with only two of its logs
+removed; as the follower the controller would elect when the leader dies
+before it has fetched anything); every acknowledged message is read back.
 
 A kill -9 keeps the page cache, so this checks what the nodes do when they
 all come back (recovery points, high watermarks, leaders and ISRs from the
@@ -301,14 +301,19 @@ class WipedNodeBack(test_data_chaos.DataChaos):
         self.say('%s (%d acknowledged)', what, len(acked))
         return True, what
 
-    def kill_wipe_start(self, node, gap=0.5):
-        """kill -9 of NODE's processes, its data directory removed, a start
-        GAP s later; returns the seconds from the kill until it serves
-        Kafka clients again."""
+    def kill_wipe_start(self, node, gap=0.5, logs=None):
+        """kill -9 of NODE's processes, its data directory removed (LOGS:
+        only the logs of those partitions of self.topic), a start GAP s
+        later; returns the seconds from the kill until it serves Kafka
+        clients again."""
         t = time.monotonic()
         node.kill9_all()
-        shutil.rmtree(node.data)
-        self.say('node %d killed, its data directory removed', node.node_id)
+        if logs is None:
+            shutil.rmtree(node.data)
+        for p in logs or ():
+            shutil.rmtree(os.path.join(node.data, 'log', '%s-%d' % (self.topic, p)))
+        self.say('node %d killed, %s removed', node.node_id,
+                 'its data directory' if logs is None else 'its logs of partitions %s' % logs)
         time.sleep(gap)
         node.start(wait=False)
         t_started = time.monotonic() - t
@@ -443,6 +448,32 @@ class WipedNodeBack(test_data_chaos.DataChaos):
         finally:
             stop.set()
         self.say('node %d fenced %d times', x.node_id, self.fencings(nodes, x.node_id))
+        self.check_none_lost(nodes, acked, errors, t, 3, res)
+
+    def test_lost_logs_back(self):
+        """As test_wiped_preferred_leader_back, with only X's logs of two of
+        the partitions removed (the rest of its data dir kept): its
+        walwriter finds them missing below their checkpointed high
+        watermarks, and X must not lead them again from empty logs."""
+        self.ck = require_module('confluent_kafka')
+        nodes = self.cluster('lostlog')
+        ctl = self.controller(nodes)
+        x = [n for n in nodes if n is not ctl][0]
+        a, b = [n.node_id for n in nodes if n is not x]
+        self.manual_topic(nodes, 'lostlog', [[x.node_id, a, b], [x.node_id, b, a],
+                                             [x.node_id, a, b]])
+        acked, errors, stop, t = self.start_thread(nodes)
+        res = []
+        try:
+            wait_for(lambda: len(acked) >= 3000, 60, 'the first acknowledgements')
+            time.sleep(1.5)  # the replicator's HW checkpoint (every second)
+            self.kill_wipe_start(x, logs=[0, 2])
+            res.append(self.resumed(acked, 'acknowledgements after node %d came back'
+                                    % x.node_id))
+            time.sleep(1)
+        finally:
+            stop.set()
+        self.assertEqual(len(x.log_grep('below its high watermark')), 2)
         self.check_none_lost(nodes, acked, errors, t, 3, res)
 
     def test_wiped_follower_not_elected(self):
