@@ -834,7 +834,8 @@ size_t kfk_conns_controller_gone(kfk_srv_t *s, int32_t id)
 
 		if (!c->dead && !c->data_client && c->told_controller == id && c->q.count == 0 &&
 		    !c->out_head && !c->rx && c->hdr_got == 0) {
-			kfk_conn_close(c, -1, "its controller is unreachable: reconnect for fresh metadata");
+			kfk_conn_close(c, -1,
+			               "its controller is gone: reconnect for fresh metadata");
 			n++;
 		}
 		c = next;

@@ -143,14 +143,19 @@ static void kfk_status_reply(void *arg, int err, const void *reply)
 		return;
 	s->raft_leader = rep->status->leader_id;
 	s->raft_contact = rep->status->leader_contact;
-	if (was != s->cfg->node_id && !s->raft_contact) {
-		/* The leader named until now is out of reach: its admin
-		 * clients would wait for it. */
+	if (was != s->cfg->node_id && kfk_meta_controller(s) != was) {
+		/* The node named until now is out of reach, or no longer
+		 * leads: a leader that stops hands over, its Kafka listener
+		 * already closed, before its raftd exits, and a client may
+		 * have been told it until this answer (up to
+		 * KFK_STATUS_INTERVAL_MS after that). Its admin clients would
+		 * wait for it. */
 		n = kfk_conns_controller_gone(s, was);
 		if (n)
 			ck_log(CK_LOG_INFO,
-			       "controller %d is unreachable: closed %zu idle admin connection(s) that were told it",
-			       (int)was, n);
+			       "controller %d -> %d: closed the idle admin connections told %d "
+			       "count=%zu",
+			       (int)was, (int)kfk_meta_controller(s), (int)was, n);
 	}
 	if (rep->status->applied_index > s->raft_applied)
 		s->raft_applied = rep->status->applied_index;

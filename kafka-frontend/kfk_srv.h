@@ -240,11 +240,12 @@ void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason);
 void kfk_conn_note_api(kfk_conn_t *c, int16_t api_key);
 /* Records the controller id C was just told. */
 void kfk_conn_note_controller(kfk_conn_t *c, int32_t id);
-/* The Raft leader ID this node named as the controller became unreachable:
- * closes every idle connection of an admin client (no data requests ever)
- * that was told ID. Such a client (librdkafka's admin client among them)
- * waits for its controller to come back and asks for metadata again only
- * when it (re)connects; closed, it reconnects and learns a live one.
+/* The Raft leader ID this node named as the controller became unreachable
+ * or handed over: closes every idle connection of an admin client (no data
+ * requests ever) that was told ID. Such a client (librdkafka's admin client
+ * among them) waits for its controller to come back and asks for metadata
+ * again only when it (re)connects; closed, it reconnects and learns a live
+ * one.
  * Returns how many were closed. */
 size_t kfk_conns_controller_gone(kfk_srv_t *s, int32_t id);
 const char *kfk_conn_peer(const kfk_conn_t *c);

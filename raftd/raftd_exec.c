@@ -865,6 +865,11 @@ static void raftd_recon_end(struct raftd_node *n)
 {
 	ck_log(CK_LOG_INFO, "partition logs re-created count=%zu stale_deleted=%zu",
 	       n->recon_done - CK_MIN(n->recon_deleted, n->recon_done), n->recon_deleted);
+	/* Done pruning, unless another pass is wanted already (a snapshot
+	 * installed meanwhile: its stale logs; pruning stays safe once a
+	 * snapshot was installed, LMDB being at least that new). */
+	if (!n->reconcile_wanted)
+		n->recon_prune = false;
 	raftd_recon_drop(n);
 }
 
@@ -1114,9 +1119,14 @@ static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalR
 	} else {
 		size_t stale = 0;
 
-		n->recon_prune = false;
 		for (size_t i = 0; i < n->recon_n; i++)
 			stale += n->recon[i].stale;
+		/* Pruning stays asked until the stale logs went to walwriter
+		 * (raftd_recon_end): a list that replaces this one before
+		 * (reconcile_wanted again: a snapshot installed while this
+		 * list was in flight, a leader change, walwriter back) must
+		 * find them again. */
+		n->recon_prune = stale != 0;
 		if (stale)
 			ck_log(CK_LOG_WARN,
 			       "partition logs of deleted or re-created topics count=%zu: deleting",

@@ -303,9 +303,10 @@ struct raftd_node {
 	/* the apply round in progress */
 	raftd_exec_state_t exec;
 	bool reconcile_wanted;
-	/* The next reconciliation also deletes stale logs (a snapshot was
-	 * installed: LMDB is then at least as new as whatever created a log;
-	 * never at start, when LMDB may be behind the metadata log). */
+	/* Reconciliations also delete stale logs, until they went to walwriter
+	 * (a snapshot was installed: LMDB is then at least as new as whatever
+	 * created a log; never at start, when LMDB may be behind the metadata
+	 * log). */
 	bool recon_prune;
 	/* Reconciliation runs in chunks (raftd_exec.c): the stale logs, then
 	 * the logs walwriter lacked when it listed them, the next one to look
