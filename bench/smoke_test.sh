@@ -9,7 +9,10 @@
 # gone: after a normal run, after a walwriter that cannot start, and after
 # SIGTERM in the middle of a walwriter stage. Exits 77 (skipped) when
 # chronik-walwriter is not built. BENCH_WALWRITER overrides the walwriter
-# binary, as for run.sh.
+# binary, as for run.sh. The chained benchmarks are off (BENCH_KAFKA=0,
+# BENCH_META=0): kafka.sh and meta.sh have their own smoke tests, and
+# kafka_smoke.sh also runs run.sh into kafka.sh. The failure and SIGTERM
+# cases shorten what comes before the point they test.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,14 +21,16 @@ smoke_build "${1:-${CHRONIK_BUILD_ROOT:-}}"
 smoke_init walbench-smoke "${BENCH_WALWRITER:-$build/walwriter/chronik-walwriter}"
 
 # PIDs of processes whose command line mentions $tmp (excluding ourselves):
-# anything still running with it is a leak of the bench under test.
+# anything still running with it is a leak of the bench under test. Bash
+# builtins only (no process per PID): smoke_wait_for polls it every 0.1 s.
 leftovers() {
-	local f pid
+	local f pid args
 	for f in /proc/[0-9]*/cmdline; do
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
 		[ "$pid" = $$ ] && continue
-		tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$tmp/data" && echo "$pid"
+		{ mapfile -t -d '' args <"$f"; } 2>/dev/null || continue
+		[[ "${args[*]}" == *"$tmp/data"* ]] && echo "$pid"
 	done
 }
 
@@ -36,9 +41,9 @@ check_clean() { # label
 	[ ! -e "$tmp/data" ] && ok "$1: data dir removed" || fail "$1: $tmp/data still exists"
 }
 
-export BENCH_DIR=$tmp/data BENCH_SECS=1 BENCH_LAT_SECS=1 BENCH_WARMUP_SECS=0.2 \
+export BENCH_DIR=$tmp/data BENCH_SECS=0.5 BENCH_LAT_SECS=0.5 BENCH_WARMUP_SECS=0.1 \
 	BENCH_SYNC_ITERS=200 BENCH_SEQ_MB=32 BENCH_MEM_MB=32 BENCH_PROFILES="high low" \
-	BENCH_NODE_SETTLE_SECS=1 BENCH_META=0 # meta.sh has its own smoke test (metabench_smoke)
+	BENCH_NODE_SETTLE_SECS=0.5 BENCH_KAFKA=0 BENCH_META=0
 
 # 1. A full (tiny) run.
 "$here/run.sh" "$build" >"$tmp/out.txt" 2>"$tmp/err.txt"
@@ -68,14 +73,18 @@ else
 fi
 check_clean "normal run"
 
-# 2. A walwriter that cannot start: the run fails and still cleans up.
-BENCH_WALWRITER=/bin/false "$here/run.sh" "$build" >"$tmp/out2.txt" 2>"$tmp/err2.txt"
+# 2. A walwriter that cannot start: the run fails and still cleans up (the
+# raw disk stages before it short, the idle node after it off).
+BENCH_WALWRITER=/bin/false BENCH_SYNC_ITERS=20 BENCH_SEQ_MB=4 BENCH_NODE=0 \
+	"$here/run.sh" "$build" >"$tmp/out2.txt" 2>"$tmp/err2.txt"
 smoke_failed_run $? "failed walwriter" "did not come up" "$tmp/err2.txt"
 
-# 3. SIGTERM while a walwriter stage runs.
-BENCH_SECS=30 "$here/run.sh" "$build" >"$tmp/out3.txt" 2>&1 &
+# 3. SIGTERM while a walwriter stage runs (every walwriter stage 30 s long,
+# so whichever one smoke_wait_for sees still runs when the signal comes).
+BENCH_SECS=30 BENCH_LAT_SECS=30 BENCH_SYNC_ITERS=20 BENCH_SEQ_MB=4 \
+	"$here/run.sh" "$build" >"$tmp/out3.txt" 2>&1 &
 bg=$!
-smoke_wait_for "chronik-walbench wal --socket $tmp/data"
+smoke_wait_for "chronik-walbench wal --socket $tmp/data" || fail "no walwriter stage started"
 smoke_sigterm "SIGTERM"
 
 smoke_exit
