@@ -48,6 +48,7 @@ struct ck_daemon {
 	struct event *sig_evs[3];
 	bool watching;
 	bool ready;
+	struct event *keepalive_ev;
 	char run_dir[PATH_MAX];
 
 	ck_ipc_listener_t *tcp[CK_DAEMON_TCP_MAX];
@@ -207,6 +208,8 @@ void ck_daemon_free(ck_daemon_t *d)
 	if (d->watching)
 		ck_listen_unwatch_supervisor();
 	ck_signals_quiet_exit();
+	if (d->keepalive_ev)
+		event_free(d->keepalive_ev);
 	for (int i = 0; i < 3; i++) {
 		if (d->sig_evs[i])
 			event_free(d->sig_evs[i]);
@@ -222,10 +225,32 @@ struct event_base *ck_daemon_base(const ck_daemon_t *d)
 	return d->base;
 }
 
+static void ck_daemon_keepalive_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	(void)ck_notify("WATCHDOG=1");
+}
+
+int ck_daemon_keepalive(ck_daemon_t *d)
+{
+	struct timeval tv = {CK_DAEMON_KEEPALIVE_MS / 1000, (CK_DAEMON_KEEPALIVE_MS % 1000) * 1000};
+
+	if (d->keepalive_ev || !getenv("NOTIFY_SOCKET"))
+		return 0;
+	d->keepalive_ev = event_new(d->base, -1, EV_PERSIST, ck_daemon_keepalive_cb, d);
+	if (!d->keepalive_ev || event_add(d->keepalive_ev, &tv) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 void ck_daemon_run(ck_daemon_t *d)
 {
 	d->ready = true;
 	ck_daemon_notify_status(d, true);
+	if (ck_daemon_keepalive(d) < 0)
+		ck_log(CK_LOG_WARN, "cannot start the keepalive to the supervisor");
 	if (event_base_dispatch(d->base) < 0)
 		ck_log(CK_LOG_ERROR, "event loop failed");
 }

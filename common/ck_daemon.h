@@ -56,6 +56,13 @@ typedef struct {
  * nothing is left behind on failure. */
 int ck_daemon_new(const ck_daemon_opts_t *opts, ck_daemon_t **ret_d);
 
+/* Every CK_DAEMON_KEEPALIVE_MS from the loop, once ready: WATCHDOG=1 to the
+ * supervisor (NOTIFY_SOCKET), which tells a stuck child (stopped, its loop
+ * blocked) from a live one in /health. ck_daemon_run() starts it; a
+ * process that reports READY=1 itself calls ck_daemon_keepalive(). */
+#define CK_DAEMON_KEEPALIVE_MS 1000
+int ck_daemon_keepalive(ck_daemon_t *d);
+
 /* Releases listeners, local connections, neighbour clients (their
  * on_disconnect is not called), removes a Unix socket bound here, stops
  * watching the supervisor and frees the event base. Free the process's own

@@ -95,6 +95,7 @@ static void sup_control_status_fill(sup_node_t *node, sup_status_msg_t *m)
 		s->last_exit = c->last_exit;
 		s->status_text = c->status_text;
 		s->role = c->role;
+		s->silent_ms = sup_child_silent_ms(c, now_ms);
 		m->ptrs[i] = s;
 	}
 	m->reply.n_children = CK_CHILD_COUNT;
@@ -208,11 +209,24 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 		                  "application/json");
 	} else if (!strcmp(uri, "/health")) {
+		uint64_t now = ck_clock_mono_ms();
 		bool ready = ctl->node->phase == SUP_PHASE_RUNNING;
-		for (int i = 0; i < CK_CHILD_COUNT; i++)
-			ready &= ctl->node->children[i].state == SUP_STATE_READY;
-		code = ready ? 200 : 503;
-		evbuffer_add_printf(body, "%s\n", ready ? "ok" : "not ready");
+		const sup_child_t *stuck = NULL;
+
+		for (int i = 0; i < CK_CHILD_COUNT; i++) {
+			const sup_child_t *c = &ctl->node->children[i];
+
+			ready &= c->state == SUP_STATE_READY;
+			if (!stuck && c->state == SUP_STATE_READY && !sup_child_live(c, now))
+				stuck = c;
+		}
+		code = ready && !stuck ? 200 : 503;
+		if (stuck)
+			evbuffer_add_printf(body, "not responding: %s (silent %lld ms)\n",
+			                    stuck->name,
+			                    (long long)sup_child_silent_ms(stuck, now));
+		else
+			evbuffer_add_printf(body, "%s\n", ready ? "ok" : "not ready");
 	} else {
 		code = 404;
 		evbuffer_add_printf(body, "not found; try /status, /health or /metrics\n");

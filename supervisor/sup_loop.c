@@ -45,6 +45,19 @@ uint64_t sup_child_uptime_ms(const sup_child_t *c, uint64_t now_ms)
 	return now_ms - c->started_ms;
 }
 
+int64_t sup_child_silent_ms(const sup_child_t *c, uint64_t now_ms)
+{
+	if (!c->pid || c->alive_ms == 0)
+		return -1;
+	return now_ms > c->alive_ms ? (int64_t)(now_ms - c->alive_ms) : 0;
+}
+
+bool sup_child_live(const sup_child_t *c, uint64_t now_ms)
+{
+	return c->state == SUP_STATE_READY &&
+	       sup_child_silent_ms(c, now_ms) <= (int64_t)SUP_CHILD_SILENT_MAX_MS;
+}
+
 static void sup_child_set_state(sup_child_t *c, sup_state_t state)
 {
 	CK_ASSERT(sup_state_transition_ok(c->state, state));
@@ -121,6 +134,8 @@ static void sup_child_start(sup_child_t *c)
 		c->restarts++;
 	c->started_once = true;
 	c->started_ms = ck_clock_mono_ms();
+	c->alive_ms = 0;
+	c->silent = false;
 	sup_child_set_state(c, SUP_STATE_STARTING);
 	sup_child_arm(c, (uint64_t)node->cfg.ready_timeout_ms);
 	sup_node_status_upward(node);
@@ -226,6 +241,8 @@ static void sup_child_on_notify(sup_child_t *c, const char *msg, pid_t sender)
 		ck_log(CK_LOG_DEBUG, "malformed notify child=%s pid=%d", c->name, (int)sender);
 		return;
 	}
+	if (n.watchdog)
+		c->alive_ms = ck_clock_mono_ms();
 	if (n.has_status) {
 		snprintf(c->status_text, sizeof(c->status_text), "%s", n.status);
 		ck_log(CK_LOG_DEBUG, "child %s status: %s", c->name, n.status);
@@ -241,6 +258,8 @@ static void sup_child_on_notify(sup_child_t *c, const char *msg, pid_t sender)
 	if (n.has_extend && !n.ready && c->state == SUP_STATE_STARTING)
 		sup_child_extend(c, n.extend_usec);
 	if (n.ready && c->state == SUP_STATE_STARTING) {
+		/* Its keepalives (every second) are counted from here. */
+		c->alive_ms = ck_clock_mono_ms();
 		(void)evtimer_del(c->timer);
 		sup_child_set_state(c, SUP_STATE_READY);
 		if (c->node->phase == SUP_PHASE_STARTING)
@@ -475,8 +494,36 @@ static void sup_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	(void)ck_notify("WATCHDOG=1");
 }
 
+/* A ready child whose keepalives stopped (SIGSTOP, a blocked event loop)
+ * is logged once, and again when it answers. Nothing else is done: the
+ * operator's /health and chronik_child_up show it (sup_child_live). */
+static void sup_live_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sup_node_t *node = arg;
+	uint64_t now = ck_clock_mono_ms();
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < CK_CHILD_COUNT; i++) {
+		sup_child_t *c = &node->children[i];
+		bool silent = c->state == SUP_STATE_READY && !sup_child_live(c, now);
+
+		if (silent && !c->silent)
+			ck_log(CK_LOG_WARN,
+			       "child %s not responding for %lld ms (stopped, or its event loop "
+			       "blocked) pid=%d",
+			       c->name, (long long)sup_child_silent_ms(c, now), (int)c->pid);
+		else if (!silent && c->silent && c->state == SUP_STATE_READY)
+			ck_log(CK_LOG_INFO, "child %s responding again pid=%d", c->name,
+			       (int)c->pid);
+		c->silent = silent;
+	}
+}
+
 static int sup_node_events(sup_node_t *node)
 {
+	struct timeval live = {1, 0};
+
 	static const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 
 	node->base = event_base_new();
@@ -496,6 +543,9 @@ static int sup_node_events(sup_node_t *node)
 		if (!c->timer || !c->notify_ev || event_add(c->notify_ev, NULL) < 0)
 			return -ENOMEM;
 	}
+	node->live_ev = event_new(node->base, -1, EV_PERSIST, sup_live_cb, node);
+	if (!node->live_ev || event_add(node->live_ev, &live) < 0)
+		return -ENOMEM;
 	node->watchdog_usec = node->cfg.watchdog_ms > 0 ? (uint64_t)node->cfg.watchdog_ms * 2000u
 	                                                : ck_notify_watchdog_usec();
 	if (node->watchdog_usec > 0) {
@@ -528,6 +578,8 @@ static void sup_node_events_free(sup_node_t *node)
 	ck_signals_quiet_exit_done();
 	if (node->watchdog_ev)
 		event_free(node->watchdog_ev);
+	if (node->live_ev)
+		event_free(node->live_ev);
 	if (node->drain_ev)
 		event_free(node->drain_ev);
 	if (node->base)

@@ -21,6 +21,7 @@
 
 #include "ck_config.h"
 #include "sup_core.h"
+#include "sup_status.h"
 
 struct event;
 struct event_base;
@@ -50,6 +51,8 @@ typedef struct sup_child {
 	bool started_once;       /* ever forked by this supervisor */
 	bool restart_after_stop; /* stopped for its ready timeout: restart */
 	uint64_t started_ms;     /* monotonic, of the current process */
+	uint64_t alive_ms;       /* its READY=1 or last keepalive (WATCHDOG=1), 0: none */
+	bool silent;             /* logged as not responding */
 	uint32_t restarts;       /* restarts since the supervisor started */
 	sup_policy_t policy;
 	char binary[PATH_MAX];      /* absolute path of chronik-<name> */
@@ -95,6 +98,7 @@ typedef struct sup_node {
 	uint64_t drain_start_ms;
 	struct event *drain_ev;
 	struct event *watchdog_ev;
+	struct event *live_ev;       /* every second: children's keepalives */
 	uint64_t watchdog_usec;      /* interval of WATCHDOG=1 upward; 0 = off */
 	struct sup_control *control; /* control socket and admin HTTP */
 } sup_node_t;
@@ -117,6 +121,10 @@ int sup_node_run(const sup_start_opts_t *opts);
 
 /* Milliseconds the child's current process has been running (0 if none). */
 uint64_t sup_child_uptime_ms(const sup_child_t *c, uint64_t now_ms);
+/* Milliseconds since C's last keepalive (or READY=1), -1 when not ready yet. */
+int64_t sup_child_silent_ms(const sup_child_t *c, uint64_t now_ms);
+/* Whether C is ready and not silent longer than SUP_CHILD_SILENT_MAX_MS. */
+bool sup_child_live(const sup_child_t *c, uint64_t now_ms);
 
 /* ---- sup_node.c ---- */
 

@@ -86,11 +86,12 @@ static void sup_metrics_self(const sup_node_t *node, struct evbuffer *b)
 	evbuffer_add_printf(b, "chronik_supervisor_uptime_seconds{node=\"%d\"} %.3f\n", id,
 	                    (double)(now_ms - node->started_ms) / 1000.0);
 	sup_metrics_head(b, "chronik_child_up", "gauge",
-	                 "Whether the child process runs and reported ready (1) or not (0)");
+	                 "Whether the child process runs, reported ready and sends its keepalives "
+	                 "(1) or not (0)");
 	for (int i = 0; i < CK_CHILD_COUNT; i++)
 		evbuffer_add_printf(b, "chronik_child_up{node=\"%d\",child=\"%s\"} %d\n", id,
 		                    node->children[i].name,
-		                    node->children[i].state == SUP_STATE_READY ? 1 : 0);
+		                    sup_child_live(&node->children[i], now_ms) ? 1 : 0);
 	sup_metrics_head(b, "chronik_child_restarts_total", "counter",
 	                 "Restarts of the child since the supervisor started");
 	for (int i = 0; i < CK_CHILD_COUNT; i++)

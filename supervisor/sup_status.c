@@ -78,7 +78,7 @@ static int sup_json_child(ck_buf_t *out, const Chronik__Control__ChildStatus *c)
 	r |= sup_json_str(out, c->status_text);
 	r |= sup_json_raw(out, ",\"role\":");
 	r |= sup_json_str(out, c->role);
-	r |= sup_json_raw(out, "}");
+	r |= sup_json_raw(out, ",\"silent_ms\":%" PRId64 "}", c->silent_ms);
 	return r ? -ENOMEM : 0;
 }
 
@@ -134,7 +134,10 @@ static void sup_status_print_text(const Chronik__Control__StatusReply *r)
 		sup_status_uptime(c->uptime_ms, up, sizeof(up));
 		snprintf(pid, sizeof(pid), "%d", c->pid);
 		printf("%-15s %-8s %-9s %8s %8u  %-30s %-6s %s\n", c->name, c->pid ? pid : "-",
-		       c->state, up, c->restarts, c->last_exit[0] ? c->last_exit : "-",
+		       c->silent_ms > SUP_CHILD_SILENT_MAX_MS && !strcmp(c->state, "ready")
+		           ? "stuck"
+		           : c->state,
+		       up, c->restarts, c->last_exit[0] ? c->last_exit : "-",
 		       c->role[0] ? c->role : "-", c->status_text[0] ? c->status_text : "-");
 	}
 }

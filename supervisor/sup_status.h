@@ -16,6 +16,11 @@
 #include "ck_buf.h"
 #include "control.pb-c.h"
 
+/* A ready child silent longer than this (it sends a keepalive every
+ * CK_DAEMON_KEEPALIVE_MS) is stuck: /health answers 503, chronik_child_up
+ * is 0 and `status` shows it "stuck". */
+#define SUP_CHILD_SILENT_MAX_MS 5000
+
 /* Appends R as one JSON object (no trailing newline) to OUT. Returns 0 or
  * -ENOMEM. */
 int sup_status_json(const Chronik__Control__StatusReply *r, ck_buf_t *out);

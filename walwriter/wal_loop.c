@@ -803,6 +803,8 @@ static int wal_server_start(wal_server_t *w)
 		return -ENOMEM;
 	(void)ck_notifyf("READY=1\nSTATUS=serving logs=%zu profile=%s", ck_hash_count(&w->logs),
 	                 ck_wal_profile_info(w->cfg->wal_profile)->name);
+	if (ck_daemon_keepalive(w->daemon) < 0)
+		ck_log(CK_LOG_WARN, "cannot start the keepalive to the supervisor");
 	ck_log(CK_LOG_INFO, "ready logs=%zu profile=%s data_dir=%s", ck_hash_count(&w->logs),
 	       ck_wal_profile_info(w->cfg->wal_profile)->name, w->cfg->data_dir);
 	return 0;

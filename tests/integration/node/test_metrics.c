@@ -12,8 +12,11 @@
  *   raftd_silent   raftd stopped (SIGSTOP): /metrics still answers 200
  *                  within a few seconds with the supervisor's own metrics,
  *                  the replicator's and chronik_raft_up 0; a client that hangs up while
- *                  its scrape waits does not hurt the supervisor; after
- *                  SIGCONT raftd's metrics are back
+ *                  its scrape waits does not hurt the supervisor; once
+ *                  its keepalives have stopped for 5 s, /health is 503
+ *                  "not responding: raftd" and chronik_child_up of raftd
+ *                  0; after SIGCONT raftd's metrics are back and /health
+ *                  is 200 again
  * A node is a real `chronik-server start` (tests/lib/ck_testproc.h) on
  * free loopback ports in a temp dir. Only the supervisor started here and
  * its raftd (SIGSTOP/SIGCONT) are signalled; a helper process resumes a
@@ -226,11 +229,28 @@ static void scrape_and_hang_up(void)
 	close(fd);
 }
 
+/* GET /health until it answers WANT or MS pass; returns the last code,
+ * its body in BODY (NUL-terminated). */
+static int health_until(int want, uint64_t ms, ck_buf_t *body)
+{
+	uint64_t end = ck_clock_mono_ms() + ms;
+	char ctype[128];
+	int code;
+
+	for (;;) {
+		ck_buf_reset(body);
+		code = get("/health", 5000, ctype, sizeof(ctype), body);
+		if (code == want || ck_clock_mono_ms() >= end)
+			return code;
+		ck_test_sleep_ms(200);
+	}
+}
+
 START_TEST(raftd_silent)
 {
 	ck_buf_t body = CK_BUF_INIT;
-	char ctype[128];
 	uint64_t t0, took;
+	int code;
 	char *t;
 
 	node_start();
@@ -241,7 +261,7 @@ START_TEST(raftd_silent)
 	T.resumer = fork();
 	ck_assert_int_ge(T.resumer, 0);
 	if (T.resumer == 0) {
-		ck_test_sleep_ms(8000);
+		ck_test_sleep_ms(14000);
 		(void)kill(T.raftd, SIGCONT);
 		_exit(0);
 	}
@@ -258,13 +278,26 @@ START_TEST(raftd_silent)
 	                    0);
 	ck_assert_int_eq(prom_count(t, "chronik_raft_term"), 0);
 	free(t);
+	/* Its keepalives stopped: /health and chronik_child_up say so once it
+	 * was silent SUP_CHILD_SILENT_MAX_MS (5 s). */
+	code = health_until(503, 12000, &body);
+	ck_assert_msg(code == 503, "/health %d while raftd is stopped", code);
+	ck_assert_msg(strstr((const char *)body.data, "not responding: raftd") != NULL,
+	              "/health said: %s", (const char *)body.data);
+	ck_buf_free(&body);
+	t = scrape(6000);
+	ck_assert_double_eq(value(t, "chronik_child_up{node=\"1\",child=\"raftd\"}"), 0);
+	ck_assert_double_eq(value(t, "chronik_child_up{node=\"1\",child=\"walwriter\"}"), 1);
+	free(t);
 	ck_assert_int_eq(kill(T.raftd, SIGCONT), 0);
 	T.raftd = 0;
 	t = scrape(10000);
 	ck_assert_double_eq(value(t, "chronik_raft_up"), 1);
 	ck_assert_double_eq(value(t, "chronik_raft_leader_id"), 1);
 	free(t);
-	ck_assert_int_eq(get("/health", 5000, ctype, sizeof(ctype), &body), 200);
+	code = health_until(200, 5000, &body);
+	ck_assert_msg(code == 200, "/health %d after raftd resumed: %s", code,
+	              (const char *)body.data);
 	ck_buf_free(&body);
 	ck_assert(ck_test_proc_alive(&T.sup));
 }
