@@ -58,6 +58,11 @@ int16_t kfk_topic_name_check(kfk_str_t name, char *ret_name, char *msg, size_t m
 	return KFK_ERR_NONE;
 }
 
+bool kfk_topic_internal(const char *name)
+{
+	return !strcmp(name, "__consumer_offsets") || !strcmp(name, "__transaction_state");
+}
+
 static bool kfk_broker_known(const int32_t *brokers, size_t n, int32_t id)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -183,6 +188,9 @@ int16_t kfk_create_check(const kfk_create_topics_request_creatable_topic_t *t,
 	err = kfk_topic_name_check(t->name, ret->name, msg, msg_len);
 	if (err != KFK_ERR_NONE)
 		return err;
+	if (kfk_topic_internal(ret->name)) /* Kafka's words */
+		return kfk_fail(KFK_ERR_INVALID_REQUEST, msg, msg_len,
+		                "Creation of internal topic %s is prohibited.", ret->name);
 	if (t->assignments.count > 0) {
 		if (t->num_partitions != -1 || t->replication_factor != -1)
 			return kfk_fail(KFK_ERR_INVALID_REQUEST, msg, msg_len,

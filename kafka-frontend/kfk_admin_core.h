@@ -35,6 +35,12 @@
  * message. Copies the name, NUL-terminated, into RET_NAME (at least
  * CK_TOPIC_NAME_MAX + 1 bytes) when valid. */
 int16_t kfk_topic_name_check(kfk_str_t name, char *ret_name, char *msg, size_t msg_len);
+/* Whether NAME is one of Kafka's internal topics (__consumer_offsets,
+ * __transaction_state): Kafka refuses to create them by request
+ * (INVALID_REQUEST) or auto-creation; here groups keep their offsets in the
+ * metadata, and an ordinary topic of that name would fool tools that read
+ * it as Kafka's. */
+bool kfk_topic_internal(const char *name);
 
 /* What the shell knows for one CreateTopics entry. */
 typedef struct {

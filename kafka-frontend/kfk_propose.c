@@ -472,7 +472,7 @@ int kfk_auto_create(kfk_srv_t *s, const char *name, kfk_propose_fn fn, void *arg
 	kfk_auto_t *a;
 	int r;
 
-	if (strlen(name) > CK_TOPIC_NAME_MAX)
+	if (strlen(name) > CK_TOPIC_NAME_MAX || kfk_topic_internal(name))
 		return CK_E_INVALID;
 	w = calloc(1, sizeof(*w));
 	if (!w)

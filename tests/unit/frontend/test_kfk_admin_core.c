@@ -95,6 +95,16 @@ START_TEST(test_create_defaults_and_counts)
 	t = topic("t", 0, 1);
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_PARTITIONS);
+	/* Kafka's internal topics are not created by request. */
+	t = topic("__consumer_offsets", -1, -1);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_REQUEST);
+	ck_assert_str_eq(msg, "Creation of internal topic __consumer_offsets is prohibited.");
+	t = topic("__transaction_state", 1, 1);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_REQUEST);
+	t = topic("__consumer_offsets2", 1, 1);
+	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)), KFK_ERR_NONE);
 	t = topic("t", -2, 1);
 	ck_assert_int_eq(kfk_create_check(&t, &c, &plan, msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_PARTITIONS);
