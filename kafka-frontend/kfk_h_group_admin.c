@@ -178,15 +178,36 @@ static int kfk_commit_build(kfk_req_t *req, const kfk_commit_t *st,
 	return n;
 }
 
+/* Whether RQ names a topic this node does not know (yet). */
+static bool kfk_commit_unknown_topic(kfk_srv_t *s, const kfk_offset_commit_request_t *rq)
+{
+	kfk_meta_refresh(s);
+	for (int32_t t = 0; t < rq->topics.count; t++) {
+		kfk_topic_t *topic = NULL;
+
+		if (kfk_meta_topic(s, rq->topics.items[t].name, &topic) <= 0)
+			return true;
+	}
+	return false;
+}
+
 void kfk_h_offset_commit(kfk_req_t *req)
 {
 	const kfk_offset_commit_request_t *rq = req->body;
 	kfk_srv_t *s = req->srv;
-	kfk_admin_t *ad = kfk_admin_new(req, 1, s->set.request_timeout_ms, kfk_commit_respond);
-	kfk_commit_t *st = kfk_req_alloc(req, 1, sizeof(*st));
+	kfk_admin_t *ad;
+	kfk_commit_t *st;
 	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
 	Chronik__Meta__CommitOffsets co = CHRONIK__META__COMMIT_OFFSETS__INIT;
 	int total = 0, k = 0, n;
+
+	/* A topic created a moment ago through another node may not be
+	 * applied here yet: UNKNOWN_TOPIC_OR_PARTITION only after a sync with
+	 * the Raft leader (read-your-writes, as for OffsetFetch). */
+	if (kfk_commit_unknown_topic(s, rq) && kfk_req_sync_first(req, kfk_h_offset_commit))
+		return;
+	ad = kfk_admin_new(req, 1, s->set.request_timeout_ms, kfk_commit_respond);
+	st = kfk_req_alloc(req, 1, sizeof(*st));
 
 	for (int32_t t = 0; t < rq->topics.count; t++)
 		total += rq->topics.items[t].partitions.count > 0
