@@ -108,7 +108,13 @@ int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group)
 
 void kfk_groups_stall_check(kfk_srv_t *s, uint64_t now)
 {
-	uint64_t last = s->groups_tick_ms, limit = (uint64_t)s->cfg->metadata_broker_session_ms;
+	uint64_t session = (uint64_t)s->cfg->metadata_broker_session_ms;
+	/* The controller counts a broker's silence from the last heartbeat of
+	 * its raftd it received, sent up to a heartbeat (500 ms) before this
+	 * process stopped running: a stall a second shorter than the session
+	 * may already have had the broker fenced and its groups moved. */
+	uint64_t limit = session > 2000 ? session - 1000 : session / 2;
+	uint64_t last = s->groups_tick_ms;
 	size_t n = ck_hash_count(&s->groups.groups);
 
 	s->groups_tick_ms = now;
@@ -119,9 +125,9 @@ void kfk_groups_stall_check(kfk_srv_t *s, uint64_t now)
 	 * coordinator reloads a group it takes (back) over; here the members
 	 * of the memory copy join again, after the sync. */
 	ck_log(CK_LOG_WARN,
-	       "kafka-frontend did not run for %llu ms (more than broker_session_ms): its groups "
-	       "may have moved meanwhile; dropping %zu groups' members, syncing the metadata "
-	       "first",
+	       "kafka-frontend did not run for %llu ms (near broker_session_ms or more): its "
+	       "groups may have moved meanwhile; dropping %zu groups' members, syncing the "
+	       "metadata first",
 	       (unsigned long long)(now - last), n);
 	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
 	ck_hash_init(&s->groups.groups);

@@ -214,13 +214,12 @@ int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group);
  * NOT_COORDINATOR), free. */
 int kfk_groups_start(kfk_srv_t *s);
 void kfk_groups_stop(kfk_srv_t *s);
-/* Whether this process did not run for longer than a broker session
- * before NOW (monotonic ms; SIGSTOP, a paused VM, a stalled machine): the
- * controller may have fenced this broker meanwhile and another coordinator
- * taken its groups over (and given them back). Then, in a cluster, every
- * group's membership is dropped (members join again) and requests wait
- * for a metadata sync as at start (kfk_dispatch.c). Called by the
- * groups' tick and before each request is handled. */
+/* Whether this process did not run for longer than a broker session less
+ * a second (the controller's silence counts from a heartbeat) before NOW (monotonic ms; SIGSTOP, a
+ * paused VM, a stalled machine): the controller may have fenced this broker meanwhile and another
+ * coordinator taken its groups over (and given them back). Then, in a cluster, every group's
+ * membership is dropped (members join again) and requests wait for a metadata sync as at start
+ * (kfk_dispatch.c). Called by the groups' tick and before each request is handled. */
 void kfk_groups_stall_check(kfk_srv_t *s, uint64_t now);
 void kfk_groups_free(kfk_srv_t *s);
 /* Offset expiry (kfk_expire.c), from the group tick at MONO_MS: marks
