@@ -6,11 +6,11 @@ acks=all (suite cluster: cluster_data_restart).
 Owned by the cluster suite. Three nodes, a topic of 6 partitions,
 replication factor 3, min.insync.replicas 2, and a confluent-kafka producer
 (acks=all, retries) sending about 4,000 numbered messages a second, as in
-test_data_chaos.py. Three rounds: kill -9 of every process of every node
-at the same moment, then a start of all three in a random order; in the
-second round two nodes start first and the third 5 s later (the two must
-serve every partition, some of whose leaders were on the third, before it
-comes back). After each round the producer must be acknowledged again
+test_data_chaos.py. Five rounds: kill -9 of every process of every node
+at the same moment, then all three started together; in the second round
+two nodes start first and the third once they acknowledge again (the two
+must serve every partition, some of whose leaders were on the third,
+before it comes back). After each round the producer must be acknowledged again
 within 60 s. Then, with the producer stopped, what a user would check:
 every acknowledged message is read back, every ISR is whole, the three
 nodes' logs hold the same batches.
@@ -51,7 +51,7 @@ from kharness import (SANITIZE, create_topic_retrying, main, pid_is_chronik,  # 
                       require_module, wait_for)
 import test_data_chaos  # noqa: E402
 
-ROUNDS = 3
+ROUNDS = 5
 # kill -9s of the leader node's replicator; about 6 in 10 stalled before
 # the fix, so 5 miss them all one time in ten. Under the sanitizers the
 # processes start too slowly for the bound below: fewer kills, and only
@@ -87,9 +87,11 @@ class DataRestart(test_data_chaos.DataChaos):
                 time.sleep(1)
                 order = list(nodes)
                 rnd.shuffle(order)
+                # Started together: a node alone holds Metadata until it
+                # hears from a quorum (up to the request timeout, 30 s), so
+                # waiting for each in turn waited that out.
                 if rd == 1:
-                    for n in order[:2]:
-                        n.start()
+                    self.start_together(order[:2])
                     before = len(acked)
                     wait_for(lambda: len(acked) > before + 2000, 60,
                              'acknowledgements from two nodes of three')
@@ -98,8 +100,7 @@ class DataRestart(test_data_chaos.DataChaos):
                                         [n.node_id for n in order[:2]], order[2].node_id))
                     order[2].start()
                 else:
-                    for n in order:
-                        n.start()
+                    self.start_together(order)
                 before = len(acked)
                 wait_for(lambda: len(acked) > before + 2000, 60,
                          'acknowledgements after the restart')
@@ -108,6 +109,13 @@ class DataRestart(test_data_chaos.DataChaos):
             stop.set()
             t.join(200)
         self.producer_done(nodes, acked, errors, t)
+
+    @staticmethod
+    def start_together(nodes):
+        for n in nodes:
+            n.start(wait=False)
+        for n in nodes:
+            n.wait_ready()
 
     def timed_producing(self, nodes, parts, acked, waits, errors, stop):
         """Produces about 1,000 numbered messages a second with acks=all to
