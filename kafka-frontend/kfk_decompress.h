@@ -12,8 +12,8 @@
  * (LZ4 frames), 4 zstd (zstd frames). Output is bounded: a batch whose
  * records decompress to more than the limit is refused, so a small hostile
  * batch cannot make the broker allocate without bound.
- * Not for: compressing (batches are stored as the producer compressed
- * them), deciding what a batch may hold (kfk_produce_core.c).
+ * Not for: compressing (kfk_compress.h), deciding what a batch may hold
+ * (kfk_produce_core.c).
  */
 #ifndef KFK_DECOMPRESS_H
 #define KFK_DECOMPRESS_H

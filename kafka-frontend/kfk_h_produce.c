@@ -6,8 +6,9 @@
  * auto-created when allowed), the partition must be led here, its record
  * set must pass kfk_produce_records_check(), acks=all needs the ISR to hold
  * min.insync.replicas; then the batches go to walwriter as one leader
- * Append (stored as sent; LogAppendTime topics get the broker's clock
- * stamped by walwriter). walwriter answers after fdatasync: that is the
+ * Append (stored as sent, or recompressed with the topic's
+ * compression.type when it names another codec; LogAppendTime topics get
+ * the broker's clock stamped by walwriter). walwriter answers after fdatasync: that is the
  * acks=1 acknowledgement (sent once the high watermark covers it while the
  * leader is alone in the ISR, so that reads after it see the records, as
  * in Kafka); acks=all waits until the replicator's high watermark passes
@@ -33,6 +34,7 @@
 #include "ck_err.h"
 #include "ck_log.h"
 #include "kfk_admin_core.h"
+#include "kfk_compress.h"
 #include "kfk_decompress.h"
 #include "kfk_errors.h"
 #include "kfk_legacy.h"
@@ -58,7 +60,8 @@ typedef struct {
 	char *topic;
 	int32_t partition;
 	kfk_bytes_t records;
-	ck_buf_t conv; /* versions 0-2: the message set as one v2 batch */
+	ck_buf_t conv; /* versions 0-2: the message set as one v2 batch; or the
+	                  batches recompressed with the topic's codec */
 	kfk_pp_state_t state;
 	int16_t err;
 	const char *msg;
@@ -366,6 +369,42 @@ static int16_t kfk_pp_upconvert(kfk_pp_t *pp)
 	return KFK_ERR_NONE;
 }
 
+/* A topic whose compression.type names a codec stores every batch with it
+ * (Kafka's log validator recompresses the same way); the size limits apply
+ * again to the batches as stored. Returns a Kafka error, *REASON why. */
+static int16_t kfk_pp_recompress(kfk_pp_t *pp, const kfk_topic_t *t, const char **reason)
+{
+	ck_buf_t out;
+	int r;
+
+	ck_buf_init(&out);
+	r = kfk_batches_recompress(pp->records.ptr, (size_t)pp->records.len, t->cfg.compression,
+	                           &out);
+	if (r <= 0) {
+		ck_buf_free(&out);
+		*reason = "records cannot be recompressed with the topic's compression.type";
+		return r == 0                ? KFK_ERR_NONE
+		       : r == -ENOMEM        ? KFK_ERR_UNKNOWN_SERVER_ERROR
+		       : r == CK_E_TOO_LARGE ? KFK_ERR_MESSAGE_TOO_LARGE
+		                             : KFK_ERR_CORRUPT_MESSAGE;
+	}
+	ck_buf_free(&pp->conv);
+	pp->conv = out;
+	pp->records.ptr = pp->conv.data;
+	pp->records.len = (int32_t)pp->conv.len;
+	if (pp->conv.len > (size_t)t->cfg.max_message_bytes) {
+		*reason = "record batch larger than max.message.bytes once recompressed with the "
+		          "topic's compression.type";
+		return KFK_ERR_MESSAGE_TOO_LARGE;
+	}
+	if ((int64_t)pp->conv.len > t->cfg.segment_bytes) {
+		*reason = "record batch larger than the topic's segment.bytes once recompressed "
+		          "with its compression.type";
+		return KFK_ERR_RECORD_LIST_TOO_LARGE;
+	}
+	return KFK_ERR_NONE;
+}
+
 /* Checks one partition of a known topic and appends it. */
 static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 {
@@ -418,6 +457,8 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 			    "record timestamp out of the range message.timestamp.before.max.ms "
 			    "and message.timestamp.after.max.ms allow";
 	}
+	if (err == KFK_ERR_NONE && t->cfg.compression >= 0)
+		err = kfk_pp_recompress(pp, t, &reason);
 	if (err != KFK_ERR_NONE) {
 		ck_log(CK_LOG_DEBUG,
 		       "produce rejected topic=%s partition=%d error=%s reason=\"%s\"", pp->topic,

@@ -55,7 +55,8 @@ int16_t kfk_produce_acks_check(int16_t acks);
  * batch once decompressed
  * (kfk_decompress.h: not a valid stream of its codec is CORRUPT_MESSAGE,
  * more than KFK_DECOMPRESS_MAX bytes MESSAGE_TOO_LARGE). Batches are
- * stored as sent, compressed or not. Not reentrant: one thread (a
+ * stored as sent, compressed or not, unless the topic's compression.type
+ * names a codec (kfk_compress.h). Not reentrant: one thread (a
  * decompression buffer is kept between calls).
  * Returns the Kafka error; *RET_REASON (may be NULL) names the failed check;
  * *RET_INFO is filled on success.

@@ -28,8 +28,10 @@ static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
                                  "ignores retention unless \"delete\" is listed too.",
                                  0, 0, "delete"},
     [KFK_TCFG_COMPRESSION_TYPE] = {"compression.type", "compression.type", KFK_CFG_TYPE_STRING,
-                                   "Only \"producer\": batches are kept as the producer "
-                                   "compressed them.",
+                                   "\"producer\" keeps batches as the producer compressed "
+                                   "them; \"uncompressed\", \"gzip\", \"snappy\", "
+                                   "\"lz4\" or \"zstd\" stores every batch so, recompressed "
+                                   "on the broker where the producer's codec differs.",
                                    0, 0, "producer"},
     [KFK_TCFG_DELETE_RETENTION_MS] = {"delete.retention.ms", "log.cleaner.delete.retention.ms",
                                       KFK_CFG_TYPE_LONG,
@@ -408,11 +410,10 @@ static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
 		return kfk_check_number(in, v, 1, d->max_message_bytes_limit, out, msg, msg_len);
 	case KFK_TCFG_COMPRESSION_TYPE:
 		for (size_t i = 0; i < sizeof(kfk_codecs) / sizeof(kfk_codecs[0]); i++)
-			if (kfk_str_eq(kfk_trim(v), kfk_codecs[i]))
-				return kfk_check_only(in, v, "producer",
-				                      "batches are kept as the producer compressed "
-				                      "them",
-				                      out, msg, msg_len);
+			if (kfk_str_eq(kfk_trim(v), kfk_codecs[i])) {
+				(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%s", kfk_codecs[i]);
+				return KFK_ERR_NONE;
+			}
 		kfk_msg(msg, msg_len,
 		        "invalid value for %s: must be producer, uncompressed, gzip, snappy, lz4 "
 		        "or zstd",
@@ -562,6 +563,12 @@ void kfk_tcfg_effective(const kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, k
 		ret->retention_ms = -1;
 		ret->retention_bytes = -1;
 	}
+	ret->compression = -1;
+	for (int i = 1; s && s->present[KFK_TCFG_COMPRESSION_TYPE] &&
+	                i < (int)(sizeof(kfk_codecs) / sizeof(kfk_codecs[0]));
+	     i++)
+		if (!strcmp(s->value[KFK_TCFG_COMPRESSION_TYPE], kfk_codecs[i]))
+			ret->compression = (int8_t)(i - 1);
 	ret->log_append_time = s && s->present[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] &&
 	                       !strcmp(s->value[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE], "LogAppendTime");
 	/* Kafka (KIP-937): before/after at their default (unbounded) fall

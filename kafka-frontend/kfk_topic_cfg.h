@@ -146,6 +146,10 @@ typedef struct {
 	int32_t max_message_bytes;
 	int32_t min_insync_replicas;
 	bool log_append_time;
+	/* compression.type: -1 producer (batches kept as sent), else the codec
+	 * every batch is stored with (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd;
+	 * the order of kfk_codecs after "producer"). */
+	int8_t compression;
 	int64_t ts_before_max_ms; /* CreateTime records: how old, at most */
 	int64_t ts_after_max_ms;  /* ... and how far in the future */
 	bool compact;       /* cleanup.policy lists compact */

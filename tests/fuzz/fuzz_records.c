@@ -15,13 +15,19 @@
  * batches and records, else abort(). The bytes are also a legacy message
  * set (Produce v0-2, kfk_legacy.h): what converts up must be a batch the
  * produce check accepts; and the CRC-fixed batches converted down (as
- * Fetch v0-3 does) must convert up again with every message.
+ * Fetch v0-3 does) must convert up again with every message. An accepted
+ * set recompressed with a topic's codec (kfk_compress.h) must be accepted
+ * with the same records, and go back to none unchanged.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+
 #include "ck_batch.h"
+#include "ck_err.h"
+#include "kfk_compress.h"
 #include "kfk_group_core.h"
 #include "kfk_legacy.h"
 #include "kfk_produce_core.h"
@@ -55,6 +61,37 @@ static void walk(const uint8_t *p, size_t len)
 	}
 }
 
+/* An accepted record set stored with a topic's codec (kfk_compress.h): the
+ * result must pass the produce check with the same batches and records,
+ * and converted back to none must be the set with every batch
+ * uncompressed (byte for byte when P had none compressed). */
+static void recompress(const uint8_t *p, size_t len, const kfk_records_info_t *want)
+{
+	ck_buf_t z = CK_BUF_INIT, back = CK_BUF_INIT;
+	kfk_records_info_t info;
+	int codec = (int)(len % 5), r = kfk_batches_recompress(p, len, codec, &z);
+	const uint8_t *zp = r == 1 ? z.data : p;
+	size_t zlen = r == 1 ? z.len : len;
+
+	if (r < 0 && r != -ENOMEM && r != CK_E_TOO_LARGE)
+		abort(); /* checked records decompress */
+	if (r >= 0 && (kfk_produce_records_check(zp, (int32_t)zlen, SIZE_MAX, &info, NULL) != 0 ||
+	               info.batches != want->batches || info.records != want->records))
+		abort();
+	if (r >= 0) {
+		int rb = kfk_batches_recompress(zp, zlen, 0, &back);
+		const uint8_t *up = rb == 1 ? back.data : zp;
+		size_t ulen = rb == 1 ? back.len : zlen;
+
+		if (rb >= 0 && rb != (codec != 0))
+			abort(); /* every batch is of CODEC now */
+		if (rb >= 0 && !want->compressed && (ulen != len || memcmp(up, p, len)))
+			abort();
+	}
+	ck_buf_free(&z);
+	ck_buf_free(&back);
+}
+
 static void check(const uint8_t *p, size_t len)
 {
 	kfk_records_info_t info;
@@ -65,6 +102,8 @@ static void check(const uint8_t *p, size_t len)
 	if (err == 0 && (v != info.batches || records != info.records))
 		abort();
 	walk(p, len);
+	if (err == 0)
+		recompress(p, len, &info);
 }
 
 /* Legacy message sets: up-conversion of P; down-conversion of P's batches

@@ -58,6 +58,18 @@ def read_partition(node, topic, partition, count, timeout=60):
         c.close()
 
 
+def stored_batches(node, topic, partition=0):
+    """The batches of a partition as stored (kproto.batches_parse of a raw
+    Fetch v4 from offset 0, up to 10 MiB)."""
+    c = kproto.Conn('127.0.0.1', node.kafka_port)
+    try:
+        res = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(
+            topic, partition, 0, max_wait_ms=0)))
+    finally:
+        c.close()
+    return kproto.batches_parse(res[(topic, partition)][2])
+
+
 def describe_topic_configs(node, topic, names=None):
     """{name: (value, is_default)} of TOPIC through DescribeConfigs."""
     admin = admin_client(node)
@@ -319,7 +331,7 @@ class KafkaPythonAdmin(NodeTestCase):
         self.assertEqual(got['cleanup.policy'], ('delete', True))
         admin = admin_client(node)
         try:
-            for k, v in (('compression.type', 'lz4'), ('unclean.leader.election.enable', 'true'),
+            for k, v in (('compression.type', 'brotli'), ('unclean.leader.election.enable', 'true'),
                          ('segment.ms', '0'), ('min.cleanable.dirty.ratio', '2'),
                          ('max.compaction.lag.ms', '100000')):
                 with self.assertRaises(kerr.InvalidConfigurationError, msg='%s=%s' % (k, v)):
@@ -1181,6 +1193,87 @@ def _delete_records(node, topic, offsets, version=0):
 
 class KafkaPythonClients(NodeTestCase):
 
+    def test_topic_compression_type(self):
+        """A topic whose compression.type names a codec stores every batch
+        with it, recompressing on the broker whatever the producer used, as
+        Kafka does (a raw Fetch sees the codec): producers of every codec,
+        idempotent, write 1,000 records; confluent-kafka reads back keys,
+        values, headers and timestamps as sent, kafka-python too where it
+        has the codec (none, gzip); changing the key to producer keeps the
+        next batches as sent."""
+        ck = require_module('confluent_kafka')
+        node = self.node().start()
+
+        def stored_codecs(topic):
+            return [b['codec'] for b in stored_batches(node, topic)]
+
+        every = ('none', 'gzip', 'snappy', 'lz4', 'zstd')
+        producers = {codec: ck.Producer({'bootstrap.servers': node.bootstrap, 'linger.ms': 5,
+                                         'compression.codec': codec,
+                                         'enable.idempotence': True})
+                     for codec in every}
+
+        def produce(topic, codecs, sent, per=200):
+            for codec in codecs:
+                errs = []
+                p = producers[codec]
+                p.list_topics(topic, timeout=30)  # else its first send waits ~1 s for it
+                for _ in range(per):
+                    n = len(sent)
+                    key = None if n % 7 == 0 else b'key-%d' % n
+                    value = (b'%s value %d ' % (codec.encode(), n)) * (n % 5 + 1)
+                    hdrs = [('n', b'%d' % n)] if n % 3 else []
+                    p.produce(topic, value, key, partition=0, headers=hdrs,
+                              timestamp=1700000000000 + n,
+                              on_delivery=lambda e, m: errs.append(e) if e else None)
+                    sent.append((key, value, hdrs, 1700000000000 + n))
+                self.assertEqual(p.flush(60), 0)
+                self.assertEqual(errs, [], '%s into %s' % (codec, topic))
+
+        def read_back(topic, count):
+            c = ck.Consumer({'bootstrap.servers': node.bootstrap, 'group.id': 'cz',
+                             'enable.auto.commit': False})
+            got = []
+            try:
+                c.assign([ck.TopicPartition(topic, 0, 0)])
+                deadline = time.monotonic() + 60
+                while len(got) < count and time.monotonic() < deadline:
+                    m = c.poll(1)
+                    if m is not None and m.error() is None:
+                        got.append((m.key(), m.value(), list(m.headers() or []),
+                                    m.timestamp()[1]))
+            finally:
+                c.close()
+            return got
+
+        for target, code in (('zstd', 4), ('uncompressed', 0), ('gzip', 1), ('lz4', 3),
+                             ('snappy', 2)):
+            name = topic_name('cz' + target)
+            create_topic(node, name, 1, configs={'compression.type': target})
+            self.assertEqual(describe_topic_configs(node, name, ['compression.type']),
+                             {'compression.type': (target, False)})
+            sent = []
+            produce(name, every, sent)
+            codecs = stored_codecs(name)
+            self.assertEqual(set(codecs), {code}, 'batches stored in %s' % target)
+            self.assertGreaterEqual(len(codecs), len(every))
+            self.assertEqual(read_back(name, len(sent)), sent, target)
+            if code in (0, 1):
+                got = read_partition(node, name, 0, len(sent))
+                self.assertEqual([(r.key, r.value, r.timestamp) for r in got],
+                                 [(k, v, ts) for k, v, _, ts in sent], target)
+        # Back to producer: what follows is stored as sent.
+        admin = admin_client(node)
+        try:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
+                                                configs={'compression.type': 'producer'})])
+        finally:
+            admin.close()
+        before = len(stored_codecs(name))
+        produce(name, ('gzip',), sent, per=50)
+        self.assertEqual(set(stored_codecs(name)[before:]), {1})
+        self.assertEqual(read_back(name, len(sent)), sent)
+
     def test_producer_autocreates_topic(self):
         node = self.node(env={'CHRONIK_NUM_PARTITIONS': '4'}).start()
         name = topic_name('auto')
@@ -1271,13 +1364,7 @@ class KafkaPythonClients(NodeTestCase):
                 self.assertEqual(offsets, list(range(len(sent) - 150, len(sent))),
                                  'api_version %s %s: offsets acknowledged' % (ver, codec))
             # Stored as v2 batches, the gzip ones compressed with gzip.
-            c = kproto.Conn('127.0.0.1', node.kafka_port)
-            try:
-                res = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(
-                    name, 0, 0, max_wait_ms=0)))
-            finally:
-                c.close()
-            batches = kproto.batches_parse(res[(name, 0)][2])
+            batches = stored_batches(node, name)
             self.assertEqual(sum(b['last_offset'] - b['base_offset'] + 1 for b in batches), 300)
             self.assertEqual(set(b['codec'] for b in batches if b['base_offset'] >= 150), {1},
                              'api_version %s: codec of the gzip batches' % (ver,))
