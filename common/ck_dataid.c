@@ -93,3 +93,14 @@ int ck_dataid_renew(const char *data_dir, uint64_t seed, uint64_t *ret)
 	(void)ck_dataid_load(data_dir, &old);
 	return ck_dataid_draw(data_dir, seed, old, ret);
 }
+
+bool ck_dataid_matches(const char *data_dir, uint64_t recorded, uint64_t *cur)
+{
+	uint64_t id = 0;
+
+	if (*cur == 0 || recorded == *cur)
+		return true;
+	if (ck_dataid_load(data_dir, &id) == 1 && id != 0)
+		*cur = id;
+	return recorded == *cur;
+}

@@ -14,9 +14,8 @@
  * this id.
  * Written by the supervisor before any child starts (and drawn anew by
  * walwriter's recovery when a log lost acknowledged records, before raftd
- * starts); read by raftd and the replicator. 0 is never an id (it means unknown: no file, as for a
- * child started alone).
- * Not for: what the controller does with it (raftd_apply.c).
+ * starts); read by raftd, the replicator and kafka-frontend. 0 is never an id (it means unknown: no
+ * file, as for a child started alone). Not for: what the controller does with it (raftd_apply.c).
  */
 #ifndef CK_DATAID_H
 #define CK_DATAID_H
@@ -39,5 +38,11 @@ int ck_dataid_ensure(const char *data_dir, uint64_t seed, uint64_t *ret, bool *r
  * lost records (walwriter's recovery found one below its checkpointed high
  * watermark). Returns 0 or -errno. */
 int ck_dataid_renew(const char *data_dir, uint64_t seed, uint64_t *ret);
+
+/* Whether RECORDED, the id in the broker's metadata record, is this data's
+ * id *CUR (0, unknown: any record matches). On a mismatch the file is read
+ * again first, for walwriter's recovery may have drawn a new id since *CUR
+ * was read; *CUR takes the new one. */
+bool ck_dataid_matches(const char *data_dir, uint64_t recorded, uint64_t *cur);
 
 #endif

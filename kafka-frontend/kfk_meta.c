@@ -163,12 +163,7 @@ static void kfk_meta_data_check(kfk_srv_t *s, MDB_txn *txn)
 	bool ok = s->data_id == 0;
 
 	if (!ok && ck_meta_broker_get(s->meta, txn, s->cfg->node_id, &b) == 0) {
-		uint64_t id = 0;
-
-		/* Drawn anew meanwhile (walwriter's recovery)? */
-		if (b->data_id != s->data_id && ck_dataid_load(s->cfg->data_dir, &id) == 1)
-			s->data_id = id;
-		ok = b->data_id == s->data_id;
+		ok = ck_dataid_matches(s->cfg->data_dir, b->data_id, &s->data_id);
 		chronik__meta__broker_record__free_unpacked(b, NULL);
 	}
 	if (ok == s->data_ok)

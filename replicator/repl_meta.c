@@ -51,6 +51,7 @@ int repl_meta_open(repl_shell_t *s)
 static int repl_meta_data_ok(repl_shell_t *s, MDB_txn *txn, bool *ret)
 {
 	Chronik__Meta__BrokerRecord *b = NULL;
+	uint64_t was;
 	int r;
 
 	*ret = s->data_id == 0;
@@ -61,17 +62,11 @@ static int repl_meta_data_ok(repl_shell_t *s, MDB_txn *txn, bool *ret)
 		return 0;
 	if (r < 0)
 		return r;
-	if (b->data_id != s->data_id) {
-		uint64_t id = 0;
-
-		/* Drawn anew meanwhile (walwriter, ck_dataid.h)? */
-		if (ck_dataid_load(s->cfg->data_dir, &id) == 1 && id != s->data_id) {
-			ck_log(CK_LOG_INFO, "new data id=%016" PRIx64 " (was %016" PRIx64 ")", id,
-			       s->data_id);
-			s->data_id = id;
-		}
-	}
-	*ret = b->data_id == s->data_id;
+	was = s->data_id;
+	*ret = ck_dataid_matches(s->cfg->data_dir, b->data_id, &s->data_id);
+	if (s->data_id != was)
+		ck_log(CK_LOG_INFO, "new data id=%016" PRIx64 " (was %016" PRIx64 ")", s->data_id,
+		       was);
 	chronik__meta__broker_record__free_unpacked(b, NULL);
 	return 0;
 }

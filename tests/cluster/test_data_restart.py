@@ -438,50 +438,41 @@ class WipedNodeBack(test_data_chaos.DataChaos):
         partitions of a topic ([[X, a, b], ...]) and leads them when it is
         wiped and back within the session: it must not lead them again
         from its empty log."""
-        self.ck = require_module('confluent_kafka')
-        nodes = self.cluster('wipedl')
-        ctl = self.controller(nodes)
-        x = [n for n in nodes if n is not ctl][0]
-        a, b = [n.node_id for n in nodes if n is not x]
-        self.manual_topic(nodes, 'wipedl', [[x.node_id, a, b], [x.node_id, b, a],
-                                            [x.node_id, a, b]])
-        acked, errors, stop, t = self.start_thread(nodes)
-        res = []
-        try:
-            wait_for(lambda: len(acked) >= 3000, 60, 'the first acknowledgements')
-            self.kill_wipe_start(x)
-            res.append(self.resumed(acked, 'acknowledgements after node %d came back'
-                                    % x.node_id))
-            time.sleep(1)
-        finally:
-            stop.set()
-        self.say('node %d fenced %d times', x.node_id, self.fencings(nodes, x.node_id))
-        self.check_none_lost(nodes, acked, errors, t, 3, res)
+        self.preferred_leader_back('wipedl', None)
 
     def test_lost_logs_back(self):
         """As test_wiped_preferred_leader_back, with only X's logs of two of
         the partitions removed (the rest of its data dir kept): its
         walwriter finds them missing below their checkpointed high
         watermarks, and X must not lead them again from empty logs."""
+        self.preferred_leader_back('lostlog', [0, 2])
+        self.assertEqual(len(self.x.log_grep('below its high watermark')), 2)
+
+    def preferred_leader_back(self, name, logs):
+        """X leads the 3 partitions of topic NAME<ms> as their preferred
+        leader, under load; X killed, its data dir wiped (LOGS None) or the
+        logs of partitions LOGS removed, started again; none acknowledged
+        lost."""
         self.ck = require_module('confluent_kafka')
-        nodes = self.cluster('lostlog')
+        nodes = self.cluster(name)
         ctl = self.controller(nodes)
-        x = [n for n in nodes if n is not ctl][0]
+        x = self.x = [n for n in nodes if n is not ctl][0]
         a, b = [n.node_id for n in nodes if n is not x]
-        self.manual_topic(nodes, 'lostlog', [[x.node_id, a, b], [x.node_id, b, a],
-                                             [x.node_id, a, b]])
+        self.manual_topic(nodes, name, [[x.node_id, a, b], [x.node_id, b, a],
+                                        [x.node_id, a, b]])
         acked, errors, stop, t = self.start_thread(nodes)
         res = []
         try:
             wait_for(lambda: len(acked) >= 3000, 60, 'the first acknowledgements')
-            time.sleep(1.5)  # the replicator's HW checkpoint (every second)
-            self.kill_wipe_start(x, logs=[0, 2])
+            if logs:
+                time.sleep(1.5)  # the replicator's HW checkpoint (every second)
+            self.kill_wipe_start(x, logs=logs)
             res.append(self.resumed(acked, 'acknowledgements after node %d came back'
                                     % x.node_id))
             time.sleep(1)
         finally:
             stop.set()
-        self.assertEqual(len(x.log_grep('below its high watermark')), 2)
+        self.say('node %d fenced %d times', x.node_id, self.fencings(nodes, x.node_id))
         self.check_none_lost(nodes, acked, errors, t, 3, res)
 
     def test_wiped_follower_not_elected(self):

@@ -177,6 +177,32 @@ START_TEST(test_dataid)
 }
 END_TEST
 
+/* A broker record's id against the one read before: equal matches; 0
+ * (unknown here) matches anything; else the file is read again (drawn
+ * anew by walwriter since?) and its id taken. */
+START_TEST(test_dataid_matches)
+{
+	uint64_t id = 0, cur, renewed = 0;
+	bool drawn;
+
+	ck_assert_int_eq(ck_dataid_ensure(tmpdir, 5, &id, &drawn), 0);
+	cur = id;
+	ck_assert(ck_dataid_matches(tmpdir, id, &cur));
+	ck_assert(!ck_dataid_matches(tmpdir, id + 1, &cur));
+	ck_assert_uint_eq(cur, id);
+	ck_assert_int_eq(ck_dataid_renew(tmpdir, 6, &renewed), 0);
+	ck_assert_uint_ne(renewed, id);
+	/* raftd registers the new id: the record differs, the file is read. */
+	ck_assert(ck_dataid_matches(tmpdir, renewed, &cur));
+	ck_assert_uint_eq(cur, renewed);
+	ck_assert(!ck_dataid_matches(tmpdir, id, &cur));
+	ck_assert_uint_eq(cur, renewed);
+	cur = 0;
+	ck_assert(ck_dataid_matches(tmpdir, 12345, &cur));
+	ck_assert_uint_eq(cur, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ck_fs");
@@ -190,6 +216,7 @@ int main(void)
 	tcase_add_test(tc, test_write_atomic_failures);
 	tcase_add_test(tc, test_read_small);
 	tcase_add_test(tc, test_dataid);
+	tcase_add_test(tc, test_dataid_matches);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
 }
