@@ -20,6 +20,9 @@
  * Versions 0-3 predate RecordBatch v2: their clients get the records read
  * into memory and converted down (kfk_legacy.h; magic 0 for v0-1, magic 1
  * for v2-3), at most KFK_FETCH_LEGACY_MAX bytes of log per response.
+ * Versions 0-9 predate zstd (KIP-110): a partition of a topic whose
+ * compression.type is zstd answers them UNSUPPORTED_COMPRESSION_TYPE, as
+ * Kafka does.
  * Not for: follower replication (the replicator's own protocol on 9291).
  */
 #define CK_LOG_SUBSYSTEM "fetch"
@@ -454,6 +457,11 @@ static void kfk_fp_resolve(kfk_srv_t *s, kfk_fp_t *fp, const kfk_topic_t *t, int
 		fp->err = KFK_ERR_FENCED_LEADER_EPOCH;
 	else if (fp->leader_epoch >= 0 && fp->leader_epoch > pm->leader_epoch)
 		fp->err = KFK_ERR_UNKNOWN_LEADER_EPOCH;
+	/* zstd came with Fetch v10 (KIP-110): as Kafka, a client of an older
+	 * version gets this error for a topic whose compression.type is zstd
+	 * rather than batches it cannot read. */
+	else if (fp->fs->req->api_version < 10 && t->cfg.compression == KFK_CODEC_ZSTD)
+		fp->err = KFK_ERR_UNSUPPORTED_COMPRESSION_TYPE;
 }
 
 static int kfk_fetch_layout(kfk_req_t *req, kfk_fstate_t *fs)

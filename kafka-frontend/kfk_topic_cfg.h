@@ -150,6 +150,7 @@ typedef struct {
 	 * every batch is stored with (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd;
 	 * the order of kfk_codecs after "producer"). */
 	int8_t compression;
+#define KFK_CODEC_ZSTD 4
 	int64_t ts_before_max_ms; /* CreateTime records: how old, at most */
 	int64_t ts_after_max_ms;  /* ... and how far in the future */
 	bool compact;       /* cleanup.policy lists compact */

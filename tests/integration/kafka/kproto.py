@@ -423,10 +423,21 @@ def produce_body(version, acks, timeout_ms, parts, topic=None):
 
 
 def fetch_body(topic, partition, offset, max_wait_ms=0, min_bytes=1, max_bytes=50 << 20,
-               partition_max_bytes=10 << 20):
-    """Fetch request v4 (read_uncommitted)."""
+               partition_max_bytes=10 << 20, version=4):
+    """Fetch request v4 or v10 (read_uncommitted; v10 without a session,
+    current_leader_epoch -1)."""
     w = W().i32(-1).i32(max_wait_ms).i32(min_bytes).i32(max_bytes).i8(0)
-    w.i32(1).string(topic).i32(1).i32(partition).i64(offset).i32(partition_max_bytes)
+    if version >= 7:
+        w.i32(0).i32(-1)  # session id, epoch: no session
+    w.i32(1).string(topic).i32(1).i32(partition)
+    if version >= 9:
+        w.i32(-1)  # current_leader_epoch
+    w.i64(offset)
+    if version >= 5:
+        w.i64(-1)  # log_start_offset (a follower's)
+    w.i32(partition_max_bytes)
+    if version >= 7:
+        w.i32(0)  # forgotten topics
     return bytes(w)
 
 
@@ -652,16 +663,22 @@ def parse_produce(body, version):
     return out
 
 
-def parse_fetch_v4(body):
-    """Fetch response v4: {(topic, partition): (error, hw, records bytes)}."""
+def parse_fetch_v4(body, version=4):
+    """Fetch response v4 (or v10): {(topic, partition): (error, hw, records
+    bytes)}."""
     r = R(body)
     r.i32()  # throttle
+    if version >= 7:
+        r.i16()  # top-level error
+        r.i32()  # session id
     out = {}
     for _ in range(r.i32()):
         t = r.string()
         for _ in range(r.i32()):
             p, err, hw = r.i32(), r.i16(), r.i64()
             r.i64()  # last stable offset
+            if version >= 5:
+                r.i64()  # log start offset
             r.array(lambda x: (x.i64(), x.i64()))
             out[(t, p)] = (err, hw, r.bytes_() or b'')
     return out

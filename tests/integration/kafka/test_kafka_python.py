@@ -58,16 +58,24 @@ def read_partition(node, topic, partition, count, timeout=60):
         c.close()
 
 
-def stored_batches(node, topic, partition=0):
-    """The batches of a partition as stored (kproto.batches_parse of a raw
-    Fetch v4 from offset 0, up to 10 MiB)."""
+def raw_fetch(node, topic, partition=0, version=4):
+    """(error, high watermark, records bytes) of a raw Fetch of VERSION (4
+    or 10) from offset 0, up to 10 MiB."""
     c = kproto.Conn('127.0.0.1', node.kafka_port)
     try:
-        res = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(
-            topic, partition, 0, max_wait_ms=0)))
+        res = kproto.parse_fetch_v4(c.call(kproto.FETCH, version, kproto.fetch_body(
+            topic, partition, 0, max_wait_ms=0, version=version)), version)
     finally:
         c.close()
-    return kproto.batches_parse(res[(topic, partition)][2])
+    return res[(topic, partition)]
+
+
+def stored_batches(node, topic, partition=0):
+    """The batches of a partition as stored (kproto.batches_parse of a raw
+    Fetch v10 from offset 0, up to 10 MiB)."""
+    err, _, data = raw_fetch(node, topic, partition, 10)
+    assert err == 0, 'fetch error %d' % err
+    return kproto.batches_parse(data)
 
 
 def describe_topic_configs(node, topic, names=None):
@@ -1199,8 +1207,9 @@ class KafkaPythonClients(NodeTestCase):
         Kafka does (a raw Fetch sees the codec): producers of every codec,
         idempotent, write 1,000 records; confluent-kafka reads back keys,
         values, headers and timestamps as sent, kafka-python too where it
-        has the codec (none, gzip); changing the key to producer keeps the
-        next batches as sent."""
+        has the codec (none, gzip), and a Fetch older than v10 of the zstd
+        topic is UNSUPPORTED_COMPRESSION_TYPE; changing the key to producer
+        keeps the next batches as sent."""
         ck = require_module('confluent_kafka')
         node = self.node().start()
 
@@ -1256,6 +1265,9 @@ class KafkaPythonClients(NodeTestCase):
             produce(name, every, sent)
             codecs = stored_codecs(name)
             self.assertEqual(set(codecs), {code}, 'batches stored in %s' % target)
+            # Fetch v4-9 predate zstd (KIP-110): Kafka answers
+            # UNSUPPORTED_COMPRESSION_TYPE (76) for a zstd topic.
+            self.assertEqual(raw_fetch(node, name, 0, 4)[0], 76 if code == 4 else 0, target)
             self.assertGreaterEqual(len(codecs), len(every))
             self.assertEqual(read_back(name, len(sent)), sent, target)
             if code in (0, 1):
