@@ -405,6 +405,37 @@ static int16_t kfk_pp_recompress(kfk_pp_t *pp, const kfk_topic_t *t, const char 
 	return KFK_ERR_NONE;
 }
 
+/* Kafka's log validator gives a batch of a CreateTime topic the largest
+ * timestamp of its records as maxTimestamp (-1 when none has one) and the
+ * CreateTime type, whatever the client wrote there: ListOffsets by time and
+ * retention read the header. One batch (Produce v3+, or converted up);
+ * copied first unless it is ours already. Returns a Kafka error. */
+static int16_t kfk_pp_create_time(kfk_pp_t *pp, const kfk_records_info_t *info)
+{
+	int64_t want = info->max_ts > -1 ? info->max_ts : -1;
+	uint16_t attrs;
+	uint8_t *b;
+
+	if (info->batches != 1 || pp->records.len < CK_BATCH_HEADER_LEN)
+		return KFK_ERR_NONE;
+	attrs = ck_be16_get(pp->records.ptr + CK_BATCH_OFF_ATTRIBUTES);
+	if ((int64_t)ck_be64_get(pp->records.ptr + CK_BATCH_OFF_MAX_TIMESTAMP) == want &&
+	    !(attrs & CK_BATCH_ATTR_LOG_APPEND_TIME))
+		return KFK_ERR_NONE;
+	if (pp->records.ptr != pp->conv.data) {
+		pp->conv.len = 0;
+		if (ck_buf_append(&pp->conv, pp->records.ptr, (size_t)pp->records.len) < 0)
+			return KFK_ERR_UNKNOWN_SERVER_ERROR;
+		pp->records.ptr = pp->conv.data;
+	}
+	b = pp->conv.data;
+	ck_be16_put(b + CK_BATCH_OFF_ATTRIBUTES,
+	            (uint16_t)(attrs & ~CK_BATCH_ATTR_LOG_APPEND_TIME));
+	ck_be64_put(b + CK_BATCH_OFF_MAX_TIMESTAMP, (uint64_t)want);
+	ck_batch_crc_update(b, (size_t)pp->records.len);
+	return KFK_ERR_NONE;
+}
+
 /* Checks one partition of a known topic and appends it. */
 static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 {
@@ -459,6 +490,8 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	}
 	if (err == KFK_ERR_NONE && t->cfg.compression >= 0)
 		err = kfk_pp_recompress(pp, t, &reason);
+	if (err == KFK_ERR_NONE && !t->cfg.log_append_time)
+		err = kfk_pp_create_time(pp, &info);
 	if (err != KFK_ERR_NONE) {
 		ck_log(CK_LOG_DEBUG,
 		       "produce rejected topic=%s partition=%d error=%s reason=\"%s\"", pp->topic,

@@ -174,13 +174,15 @@ void kfk_tcfg_set_init(kfk_tcfg_set_t *s)
 			(void)snprintf((msg), (len), fmt, (name));                                 \
 	} while (0)
 
+/* Kafka trims a value as Java's String.trim(): every byte up to ' '
+ * (blanks, newlines, other control bytes) at either end. */
 static kfk_str_t kfk_trim(kfk_str_t v)
 {
-	while (v.len > 0 && (v.ptr[0] == ' ' || v.ptr[0] == '\t')) {
+	while (v.len > 0 && (unsigned char)v.ptr[0] <= ' ') {
 		v.ptr++;
 		v.len--;
 	}
-	while (v.len > 0 && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t'))
+	while (v.len > 0 && (unsigned char)v.ptr[v.len - 1] <= ' ')
 		v.len--;
 	return v;
 }

@@ -317,7 +317,8 @@ def zstd_batch(records, **kw):
 
 def batches_parse(data):
     """Splits raw fetched bytes into batches: a list of dicts with
-    base_offset, last_offset, attributes, codec, crc_ok, count, records
+    base_offset, last_offset, attributes, codec, crc_ok, count, base_ts,
+    max_ts, records
     (list of (offset, key, value, headers) for uncompressed batches, else
     None). A trailing partial batch is ignored, as clients do."""
     out = []
@@ -338,6 +339,7 @@ def batches_parse(data):
         bt = {'base_offset': base, 'magic': 2, 'last_offset': base + lod, 'attributes': attrs,
               'codec': attrs & 7, 'crc_ok': crc32c(b[21:]) == crc, 'count': count,
               'records': None, 'base_ts': struct.unpack('>q', b[27:35])[0],
+              'max_ts': struct.unpack('>q', b[35:43])[0],
               'control': bool(attrs & 0x20)}
         if attrs & 7 == 0:
             bt['records'] = _records_parse(b[61:], base, count)

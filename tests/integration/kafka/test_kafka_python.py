@@ -13,6 +13,7 @@ connections. Each case starts its own node.
 import os
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -651,6 +652,43 @@ class KafkaPythonAdmin(NodeTestCase):
 
 class RawProtocol(NodeTestCase):
     """Broker behaviour clients rely on, checked byte for byte."""
+
+    def test_create_time_batch_header_set_from_records(self):
+        """As Kafka's log validator, the broker sets a CreateTime batch's
+        maxTimestamp to its records' largest and its timestamp type to
+        CreateTime, whatever the client wrote: a batch claiming a max below
+        its first record's timestamp is still found by ListOffsets at that
+        timestamp, and one flagged LogAppendTime by the client reads with
+        its records' own timestamps (plain, gzip, and recompressed to zstd
+        by the topic)."""
+        node = self.node().start()
+        base = int(time.time() * 1000)
+        for cfg in ({}, {'compression.type': 'zstd'}):
+            name = topic_name('ts')
+            create_topic(node, name, 1, configs=cfg)
+            recs = [(b'k%d' % i, b'v%d' % i, []) for i in range(3)]
+            # Timestamps base, base-3, base-6; the header says base-6.
+            low = kproto.record_batch(recs, base_ts=base, ts_step=-3)
+            self.assertEqual(struct.unpack('>q', low[35:43])[0], base - 6)
+            lat = bytearray(kproto.gzip_batch(recs, base_ts=base + 1000, ts_step=1))
+            lat[21:23] = struct.pack('>h', 1 | 8)  # gzip, LogAppendTime
+            lat[35:43] = struct.pack('>q', base + 50000)
+            lat[17:21] = struct.pack('>I', kproto.crc32c(bytes(lat[21:])))
+            c = kproto.Conn('127.0.0.1', node.kafka_port)
+            try:
+                for b in (low, bytes(lat)):
+                    res = kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                        7, 1, 30000, [(0, b)], topic=name)), 7)
+                    self.assertEqual(res[(name, 0)][0], 0, cfg)
+            finally:
+                c.close()
+            batches = stored_batches(node, name)
+            self.assertEqual([(b['max_ts'], b['attributes'] & 8, b['crc_ok']) for b in batches],
+                             [(base, 0, True), (base + 50000, 0, True)], cfg)
+            self.assertEqual(kproto.list_offset(node.kafka_port, name, 0, base), (0, 0), cfg)
+            got = read_partition(node, name, 0, 6) if not cfg else []
+            self.assertEqual([r.timestamp for r in got][3:],
+                             [base + 1000, base + 1001, base + 1002] if not cfg else [], cfg)
 
     def test_acks0_gets_no_response(self):
         node = self.node().start()

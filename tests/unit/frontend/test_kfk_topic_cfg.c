@@ -143,6 +143,8 @@ START_TEST(test_kafka_keys_accepted)
 	    {"index.interval.bytes", "0", "0"},
 	    {"compression.type", " producer", "producer"},
 	    {"compression.type", "zstd ", "zstd"},
+	    {"compression.type", "\tlz4\r\n", "lz4"},
+	    {"retention.ms", "\n5000\n", "5000"},
 	    {"compression.type", "uncompressed", "uncompressed"},
 	    {"unclean.leader.election.enable", "FALSE", "false"},
 	    {"preallocate", "True", "true"},
