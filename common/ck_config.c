@@ -58,6 +58,22 @@ const ck_wal_profile_info_t *ck_wal_profile_info(ck_wal_profile_t p)
 	return &ck_wal_profiles[p];
 }
 
+static const char *const ck_codec_names[] = {"producer", "uncompressed", "gzip",
+                                             "snappy",   "lz4",          "zstd"};
+
+int ck_config_codec_parse(const char *name)
+{
+	for (size_t i = 0; i < CK_ARRAY_LEN(ck_codec_names); i++)
+		if (!strcmp(name, ck_codec_names[i]))
+			return (int)i - 1;
+	return -2;
+}
+
+const char *ck_config_codec_name(int codec)
+{
+	return codec >= -1 && codec <= 4 ? ck_codec_names[codec + 1] : "producer";
+}
+
 int ck_wal_profile_parse(const char *name)
 {
 	if (!name)
@@ -158,6 +174,8 @@ const char ck_config_default_toml[] =
     "group_max_session_timeout_ms = 1_800_000\n"
     "group_initial_rebalance_delay_ms = 0     # a new group's first join phase waits this\n"
     "group_max_size = 1000                    # members per consumer group\n"
+    "compression_type = \"producer\"          # topics' default compression.type: producer\n"
+    "                                         # (as sent) or uncompressed|gzip|snappy|lz4|zstd\n"
     "offsets_retention_ms = 604_800_000       # committed offsets of a group without\n"
     "                                         # members expire after this (0: never)\n"
     "offsets_retention_check_interval_ms = 600_000\n"
@@ -223,6 +241,7 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->kafka_group_max_session_ms = 1800000;
 	cfg->kafka_group_initial_delay_ms = 0;
 	cfg->kafka_group_max_size = 1000;
+	cfg->kafka_compression_type = -1;
 	cfg->kafka_offsets_retention_ms = (int64_t)7 * 24 * 3600 * 1000;
 	cfg->kafka_offsets_check_ms = 600000;
 }
@@ -239,6 +258,7 @@ typedef enum {
 	CK_CFG_PROFILE,  /* ck_wal_profile_t */
 	CK_CFG_LEVEL,    /* int32_t holding a ck_log_level_t */
 	CK_CFG_COMMIT,   /* bool: "leader" = true, "quorum" = false */
+	CK_CFG_CODEC,    /* int32_t: -1 "producer", else Kafka's codec number */
 } ck_cfg_type_t;
 
 typedef struct {
@@ -334,6 +354,7 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
     CK_CFG_KEY("kafka", "group_initial_rebalance_delay_ms", CK_CFG_I32,
                kafka_group_initial_delay_ms, 0, INT32_MAX),
     CK_CFG_KEY("kafka", "group_max_size", CK_CFG_I32, kafka_group_max_size, 1, INT32_MAX),
+    CK_CFG_KEY("kafka", "compression_type", CK_CFG_CODEC, kafka_compression_type, 0, 0),
     CK_CFG_KEY("kafka", "offsets_retention_ms", CK_CFG_I64, kafka_offsets_retention_ms, 0,
                INT64_MAX / 2),
     CK_CFG_KEY("kafka", "offsets_retention_check_interval_ms", CK_CFG_I32, kafka_offsets_check_ms,
@@ -578,6 +599,17 @@ static int ck_cfg_str_set(const ck_cfg_key_t *k, void *field, const char *val, c
 		if (v < 0) {
 			snprintf(msg, msg_len, "unknown level \"%s\" (expected debug|info|warn|error)",
 				 val);
+			return -1;
+		}
+		*(int32_t *)field = v;
+		return 0;
+	case CK_CFG_CODEC:
+		v = ck_config_codec_parse(val);
+		if (v < -1) {
+			snprintf(msg, msg_len,
+			         "unknown compression type \"%s\" (expected "
+			         "producer|uncompressed|gzip|snappy|lz4|zstd)",
+			         val);
 			return -1;
 		}
 		*(int32_t *)field = v;

@@ -56,6 +56,12 @@ const ck_wal_profile_info_t *ck_wal_profile_info(ck_wal_profile_t p);
 /* Returns the profile or -EINVAL for an unknown name. */
 int ck_wal_profile_parse(const char *name);
 
+/* Kafka's compression.type names: "producer" -1, "uncompressed" 0, "gzip" 1,
+ * "snappy" 2, "lz4" 3, "zstd" 4; -2 for another name. */
+int ck_config_codec_parse(const char *name);
+/* The name of CODEC (-1..4). */
+const char *ck_config_codec_name(int codec);
+
 /* The children the supervisor runs, in start order. */
 typedef enum {
 	CK_CHILD_WALWRITER = 0,
@@ -174,6 +180,10 @@ typedef struct {
 	int32_t kafka_group_max_session_ms;   /* group_max_session_timeout_ms (1800000) */
 	int32_t kafka_group_initial_delay_ms; /* group_initial_rebalance_delay_ms (0) */
 	int32_t kafka_group_max_size;         /* group_max_size (1000) */
+	/* compression_type: the compression.type of a topic without its own:
+	 * -1 "producer" (the default), 0 "uncompressed", 1 gzip, 2 snappy,
+	 * 3 lz4, 4 zstd. */
+	int32_t kafka_compression_type;
 	/* Offset expiry (Kafka's offsets.retention.minutes, in ms; 0 = never)
 	 * and how often the coordinator looks (offsets.retention.check.interval.ms). */
 	int64_t kafka_offsets_retention_ms; /* offsets_retention_ms (7 days) */

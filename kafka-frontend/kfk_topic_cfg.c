@@ -32,7 +32,7 @@ static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
                                    "them; \"uncompressed\", \"gzip\", \"snappy\", "
                                    "\"lz4\" or \"zstd\" stores every batch so, recompressed "
                                    "on the broker where the producer's codec differs.",
-                                   0, 0, "producer"},
+                                   0, 0, NULL},
     [KFK_TCFG_DELETE_RETENTION_MS] = {"delete.retention.ms", "log.cleaner.delete.retention.ms",
                                       KFK_CFG_TYPE_LONG,
                                       "How long tombstones stay at least on a compacted "
@@ -158,6 +158,7 @@ void kfk_tcfg_defaults_from_config(const ck_config_t *cfg, kfk_tcfg_defaults_t *
 	ret->max_message_bytes = cfg->max_message_bytes;
 	ret->max_message_bytes_limit = (int32_t)(limit < 1 ? 1 : limit);
 	ret->min_insync_replicas = 1;
+	ret->compression = (int8_t)cfg->kafka_compression_type;
 }
 
 void kfk_tcfg_set_init(kfk_tcfg_set_t *s)
@@ -398,9 +399,6 @@ static int16_t kfk_check_only(const kfk_tcfg_info_t *in, kfk_str_t v, const char
 	return KFK_ERR_INVALID_CONFIG;
 }
 
-static const char *const kfk_codecs[] = {"producer", "uncompressed", "gzip",
-                                         "snappy",   "lz4",          "zstd"};
-
 static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, kfk_str_t v,
                                char *out, char *msg, size_t msg_len)
 {
@@ -410,17 +408,24 @@ static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
 	switch (key) {
 	case KFK_TCFG_MAX_MESSAGE_BYTES:
 		return kfk_check_number(in, v, 1, d->max_message_bytes_limit, out, msg, msg_len);
-	case KFK_TCFG_COMPRESSION_TYPE:
-		for (size_t i = 0; i < sizeof(kfk_codecs) / sizeof(kfk_codecs[0]); i++)
-			if (kfk_str_eq(kfk_trim(v), kfk_codecs[i])) {
-				(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%s", kfk_codecs[i]);
+	case KFK_TCFG_COMPRESSION_TYPE: {
+		kfk_str_t t = kfk_trim(v);
+		char name[16];
+
+		if (t.len > 0 && t.len < (int32_t)sizeof(name)) {
+			memcpy(name, t.ptr, (size_t)t.len);
+			name[t.len] = '\0';
+			if (ck_config_codec_parse(name) >= -1) {
+				(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%s", name);
 				return KFK_ERR_NONE;
 			}
+		}
 		kfk_msg(msg, msg_len,
 		        "invalid value for %s: must be producer, uncompressed, gzip, snappy, lz4 "
 		        "or zstd",
 		        in->name);
 		return KFK_ERR_INVALID_CONFIG;
+	}
 	case KFK_TCFG_MAX_COMPACTION_LAG_MS:
 		err = kfk_check_number(in, v, in->min, in->max, out, msg, msg_len);
 		if (err != KFK_ERR_NONE)
@@ -565,12 +570,11 @@ void kfk_tcfg_effective(const kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, k
 		ret->retention_ms = -1;
 		ret->retention_bytes = -1;
 	}
-	ret->compression = -1;
-	for (int i = 1; s && s->present[KFK_TCFG_COMPRESSION_TYPE] &&
-	                i < (int)(sizeof(kfk_codecs) / sizeof(kfk_codecs[0]));
-	     i++)
-		if (!strcmp(s->value[KFK_TCFG_COMPRESSION_TYPE], kfk_codecs[i]))
-			ret->compression = (int8_t)(i - 1);
+	ret->compression = d->compression;
+	if (s && s->present[KFK_TCFG_COMPRESSION_TYPE] &&
+	    ck_config_codec_parse(s->value[KFK_TCFG_COMPRESSION_TYPE]) >= -1)
+		ret->compression =
+		    (int8_t)ck_config_codec_parse(s->value[KFK_TCFG_COMPRESSION_TYPE]);
 	ret->log_append_time = s && s->present[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE] &&
 	                       !strcmp(s->value[KFK_TCFG_MESSAGE_TIMESTAMP_TYPE], "LogAppendTime");
 	/* Kafka (KIP-937): before/after at their default (unbounded) fall
@@ -600,6 +604,9 @@ void kfk_tcfg_default_str(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, char
 		return;
 	}
 	switch (key) {
+	case KFK_TCFG_COMPRESSION_TYPE:
+		(void)snprintf(buf, len, "%s", ck_config_codec_name(d->compression));
+		return;
 	case KFK_TCFG_INDEX_INTERVAL_BYTES:
 		n = d->index_interval_bytes;
 		break;

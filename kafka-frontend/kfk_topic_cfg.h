@@ -130,6 +130,7 @@ typedef struct {
 	int32_t max_message_bytes;
 	int32_t max_message_bytes_limit; /* largest max.message.bytes accepted */
 	int32_t min_insync_replicas;
+	int8_t compression; /* compression.type: as kfk_tcfg_t's */
 } kfk_tcfg_defaults_t;
 
 /* The keys set on one topic, values normalised. */
@@ -147,8 +148,8 @@ typedef struct {
 	int32_t min_insync_replicas;
 	bool log_append_time;
 	/* compression.type: -1 producer (batches kept as sent), else the codec
-	 * every batch is stored with (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd;
-	 * the order of kfk_codecs after "producer"). */
+	 * every batch is stored with (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd:
+	 * ck_config_codec_parse()). */
 	int8_t compression;
 #define KFK_CODEC_ZSTD 4
 	int64_t ts_before_max_ms; /* CreateTime records: how old, at most */

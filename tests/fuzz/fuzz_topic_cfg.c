@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                         .index_interval_bytes = 4096,
 	                         .max_message_bytes = 1048588,
 	                         .max_message_bytes_limit = 64 << 20,
-	                         .min_insync_replicas = 1};
+	                         .min_insync_replicas = 1,
+	                         .compression = -1};
 	char name[64], value[64], msg[256];
 	Chronik__Meta__ConfigEntry ce = CHRONIK__META__CONFIG_ENTRY__INIT, *cep = &ce;
 	raftd_log_config_t lc;

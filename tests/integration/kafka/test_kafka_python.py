@@ -1239,6 +1239,30 @@ def _delete_records(node, topic, offsets, version=0):
 
 class KafkaPythonClients(NodeTestCase):
 
+    def test_broker_compression_type(self):
+        """[kafka] compression_type (here from CHRONIK_KAFKA_COMPRESSION_TYPE)
+        is the compression.type of topics without their own, as Kafka's
+        broker compression.type: described as the default, batches of a
+        plain producer stored gzip; a topic set to producer keeps them as
+        sent."""
+        node = self.node(env={'CHRONIK_KAFKA_COMPRESSION_TYPE': 'gzip'}).start()
+        plain, own = topic_name('bcz'), topic_name('bcp')
+        create_topic(node, plain, 1)
+        create_topic(node, own, 1, configs={'compression.type': 'producer'})
+        self.assertEqual(describe_topic_configs(node, plain, ['compression.type']),
+                         {'compression.type': ('gzip', True)})
+        p = producer(node)
+        try:
+            for name in (plain, own):
+                for i in range(20):
+                    p.send(name, b'v%d' % i, key=b'k').get(30)
+        finally:
+            p.close()
+        self.assertEqual(set(b['codec'] for b in stored_batches(node, plain)), {1})
+        self.assertEqual(set(b['codec'] for b in stored_batches(node, own)), {0})
+        got = read_partition(node, plain, 0, 20)
+        self.assertEqual([r.value for r in got], [b'v%d' % i for i in range(20)])
+
     def test_topic_compression_type(self):
         """A topic whose compression.type names a codec stores every batch
         with it, recompressing on the broker whatever the producer used, as

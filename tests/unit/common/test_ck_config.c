@@ -183,6 +183,7 @@ CHECK(k_kdrain, c->kafka_drain_timeout_ms == 0)
 CHECK(k_kqreq, c->kafka_queued_max_request_bytes == 4294967296LL)
 CHECK(k_koret, c->kafka_offsets_retention_ms == 86400000)
 CHECK(k_kochk, c->kafka_offsets_check_ms == 2500)
+CHECK(k_kcodec, c->kafka_compression_type == 4)
 
 static const key_case_t key_cases[] = {
 	{"node", "id", "3", "CHRONIK_NODE_ID", "3", k_id},
@@ -263,6 +264,8 @@ static const key_case_t key_cases[] = {
 	 "86400000", k_koret},
 	{"kafka", "offsets_retention_check_interval_ms", "2500",
 	 "CHRONIK_KAFKA_OFFSETS_RETENTION_CHECK_INTERVAL_MS", "2500", k_kochk},
+	{"kafka", "compression_type", "\"zstd\"", "CHRONIK_KAFKA_COMPRESSION_TYPE", "zstd",
+	 k_kcodec},
 };
 
 #define N_KEYS (sizeof(key_cases) / sizeof(key_cases[0]))
@@ -479,6 +482,9 @@ START_TEST(test_value_errors)
 		     "host:port)");
 	expect_error("[log]\nlevel = \"loud\"\n",
 		     "2: [log] level: unknown level \"loud\" (expected debug|info|warn|error)");
+	expect_error("[kafka]\ncompression_type = \"brotli\"\n",
+		     "2: [kafka] compression_type: unknown compression type \"brotli\" (expected "
+		     "producer|uncompressed|gzip|snappy|lz4|zstd)");
 	expect_error("[metadata]\ncommit = \"async\"\n",
 		     "2: [metadata] commit: unknown commit mode \"async\" (expected quorum|leader)");
 	expect_error("[ipc]\nframe_max_bytes = 100\n",
