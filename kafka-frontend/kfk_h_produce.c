@@ -383,7 +383,8 @@ static int16_t kfk_pp_recompress(kfk_pp_t *pp, const kfk_topic_t *t, const char 
 	if (r <= 0) {
 		ck_buf_free(&out);
 		if (r < 0)
-			*reason = "records cannot be recompressed with the topic's compression.type";
+			*reason =
+			    "records cannot be recompressed with the topic's compression.type";
 		return r == 0                ? KFK_ERR_NONE
 		       : r == -ENOMEM        ? KFK_ERR_UNKNOWN_SERVER_ERROR
 		       : r == CK_E_TOO_LARGE ? KFK_ERR_MESSAGE_TOO_LARGE
