@@ -14,7 +14,9 @@
  * On SIGTERM the node stops taking proposals, queued ones are answered
  * CK_E_NOT_LEADER, a leader hands leadership over, and proposals already
  * in the log get up to RAFTD_DRAIN_MS to be applied and answered (and the
- * handover to finish) before the loop ends.
+ * handover to finish) before the loop ends; without a quorum in reach (the
+ * last node of a cluster to stop) they could not commit, so the wait ends
+ * once none has been in reach for RAFTD_DRAIN_ALONE_MS.
  * Not for: the Raft state machine (raft_*.c), applying (raftd_apply.c).
  */
 #include "raftd_loop.h"
@@ -37,7 +39,8 @@
 #include "raftd_service.h"
 #include "raftd_wal.h"
 
-#define RAFTD_DRAIN_MS  3000
+#define RAFTD_DRAIN_MS       3000
+#define RAFTD_DRAIN_ALONE_MS 200
 #define RAFTD_STATUS_MS 1000
 
 typedef struct {
@@ -50,6 +53,7 @@ typedef struct {
 	struct event *drain_ev;
 	struct event *usr2_ev; /* the supervisor's controlled shutdown */
 	uint64_t drain_until_ms;
+	uint64_t alone_since_ms; /* draining without a quorum in reach since; 0: in reach */
 	char status_text[384]; /* STATUS= last sent */
 	int exit_code;
 } raftd_loop_t;
@@ -134,10 +138,17 @@ static void raftd_drain_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	size_t inflight;
+	uint64_t now;
 
 	raftd_node_status(l->node, &st);
 	inflight = st.inflight;
-	if ((inflight == 0 && !st.transferring) || ck_clock_mono_ms() >= l->drain_until_ms) {
+	now = ck_clock_mono_ms();
+	if (st.quorum_contact)
+		l->alone_since_ms = 0;
+	else if (!l->alone_since_ms)
+		l->alone_since_ms = now;
+	if ((inflight == 0 && !st.transferring) || now >= l->drain_until_ms ||
+	    (l->alone_since_ms && now - l->alone_since_ms >= RAFTD_DRAIN_ALONE_MS)) {
 		if (inflight)
 			ck_log(CK_LOG_WARN, "stopping with proposals unanswered count=%zu",
 			       inflight);

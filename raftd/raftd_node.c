@@ -1044,6 +1044,17 @@ int raftd_node_propose(raftd_node_t *n, const uint8_t *data, size_t len, raftd_p
 	return raftd_node_enqueue(n, data, len, cb, arg, false);
 }
 
+/* This node and the voters it has a connection to make a quorum. */
+static bool raftd_node_quorum_connected(const raftd_node_t *n)
+{
+	uint32_t up = 0;
+
+	for (uint32_t i = 0; i < n->n_voters; i++)
+		up += n->voters[i] == (uint64_t)n->cfg->node_id || !n->net ||
+		      raftd_net_connected(n->net, n->voters[i]);
+	return up > n->n_voters / 2;
+}
+
 void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret)
 {
 	raft_status_t st;
@@ -1067,6 +1078,8 @@ void raftd_node_status(const raftd_node_t *n, raftd_node_status_t *ret)
 	    st.role == RAFT_LEADER ||
 	    (st.role == RAFT_FOLLOWER && st.leader != RAFT_NONE &&
 	     st.leader_silent <= RAFTD_CONTACT_TICKS && (!n->net || raftd_net_connected(n->net, st.leader)));
+	ret->quorum_contact =
+	    st.role == RAFT_LEADER ? raftd_node_quorum_connected(n) : ret->leader_contact;
 	ret->commit_index = st.commit;
 	ret->last_index = st.last_index;
 	ret->transferring = st.role == RAFT_LEADER && st.transferee != RAFT_NONE;

@@ -95,6 +95,9 @@ typedef struct {
 	/* The leader is this node, or a follower hears from it: connected to
 	 * it and its last message at most RAFTD_CONTACT_TICKS ticks old. */
 	bool leader_contact;
+	/* Proposals can still commit: a leader connected to a quorum of the
+	 * voters (itself counted), a follower in contact with its leader. */
+	bool quorum_contact;
 	uint64_t commit_index;
 	uint64_t applied_index; /* in LMDB */
 	uint64_t last_index;
