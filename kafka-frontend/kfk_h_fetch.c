@@ -14,8 +14,11 @@
  * data waits up to max_wait_ms for min_bytes, woken by every PartitionState
  * change of its partitions; one of them deleted here meanwhile (its
  * deletion count moved) answers UNKNOWN_TOPIC_OR_PARTITION at once. Fetch
- * sessions (KIP-227) are not offered: session_id 0 in every response, and
- * a request naming a session gets FETCH_SESSION_ID_NOT_FOUND.
+ * sessions (KIP-227) are not offered: session_id 0 in every response. As
+ * in Kafka, a full fetch (epoch 0, which asks for a session, or -1, which
+ * closes one or goes without) is served whatever session it names, and an
+ * incremental one (any other epoch) gets FETCH_SESSION_ID_NOT_FOUND: no
+ * session is held, session 0 included.
  * preferred_read_replica is always -1.
  * Versions 0-3 predate RecordBatch v2: their clients get the records read
  * into memory and converted down (kfk_legacy.h; magic 0 for v0-1, magic 1
@@ -518,7 +521,7 @@ void kfk_h_fetch(kfk_req_t *req)
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
-	if (req->api_version >= 7 && rq->session_id != 0) {
+	if (req->api_version >= 7 && rq->session_epoch != 0 && rq->session_epoch != -1) {
 		fs->top_err = KFK_ERR_FETCH_SESSION_ID_NOT_FOUND;
 		kfk_fetch_respond(fs);
 		return;

@@ -425,12 +425,12 @@ def produce_body(version, acks, timeout_ms, parts, topic=None):
 
 
 def fetch_body(topic, partition, offset, max_wait_ms=0, min_bytes=1, max_bytes=50 << 20,
-               partition_max_bytes=10 << 20, version=4):
-    """Fetch request v4 or v10 (read_uncommitted; v10 without a session,
-    current_leader_epoch -1)."""
+               partition_max_bytes=10 << 20, version=4, session=(0, -1)):
+    """Fetch request v4 or v10 (read_uncommitted; v10 with SESSION's id and
+    epoch, by default none, current_leader_epoch -1)."""
     w = W().i32(-1).i32(max_wait_ms).i32(min_bytes).i32(max_bytes).i8(0)
     if version >= 7:
-        w.i32(0).i32(-1)  # session id, epoch: no session
+        w.i32(session[0]).i32(session[1])
     w.i32(1).string(topic).i32(1).i32(partition)
     if version >= 9:
         w.i32(-1)  # current_leader_epoch
@@ -663,6 +663,13 @@ def parse_produce(body, version):
                 r.string()
             out[(t, p)] = (err, base)
     return out
+
+
+def parse_fetch_top(body):
+    """Fetch response v7+: (top-level error, session id)."""
+    r = R(body)
+    r.i32()  # throttle
+    return r.i16(), r.i32()
 
 
 def parse_fetch_v4(body, version=4):

@@ -690,6 +690,31 @@ class RawProtocol(NodeTestCase):
             self.assertEqual([r.timestamp for r in got][3:],
                              [base + 1000, base + 1001, base + 1002] if not cfg else [], cfg)
 
+    def test_fetch_session_epochs(self):
+        """The broker holds no fetch sessions (KIP-227): a full fetch (epoch
+        0 or -1) is served whatever session id it names, with session id 0
+        in the answer; an incremental one (epoch > 0, or < -1) gets
+        FETCH_SESSION_ID_NOT_FOUND and no records, session 0 included (as
+        Kafka answers a session it does not know)."""
+        node = self.node().start()
+        name = topic_name('fsess')
+        create_topic(node, name, 1)
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+        try:
+            res = kproto.parse_produce(c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, 1, 30000, [(0, kproto.record_batch([(None, b'v0', [])]))], topic=name)), 7)
+            self.assertEqual(res[(name, 0)][0], 0)
+            for sid, epoch, want in ((0, -1, 0), (0, 0, 0), (77, 0, 0), (77, -1, 0),
+                                     (0, 1, 70), (0, 5, 70), (77, 3, 70), (0, -2, 70)):
+                body = c.call(kproto.FETCH, 10, kproto.fetch_body(name, 0, 0, version=10,
+                                                                  session=(sid, epoch)))
+                self.assertEqual(kproto.parse_fetch_top(body), (want, 0), (sid, epoch))
+                parts = kproto.parse_fetch_v4(body, 10)
+                self.assertEqual(bool(parts.get((name, 0), (0, 0, b''))[2]), want == 0,
+                                 (sid, epoch))
+        finally:
+            c.close()
+
     def test_acks0_gets_no_response(self):
         node = self.node().start()
         name = topic_name('acks0')
