@@ -8,7 +8,12 @@
  * min.insync.replicas; then the batches go to walwriter as one leader
  * Append (stored as sent, or recompressed with the topic's
  * compression.type when it names another codec; LogAppendTime topics get
- * the broker's clock stamped by walwriter). walwriter answers after fdatasync: that is the
+ * the broker's clock stamped by walwriter). The recompression runs on the
+ * server's worker thread (common/ck_worker.h), so that the loop serves
+ * other clients meanwhile (gzip runs at tens of MB/s); while a partition
+ * has produces there, its next ones queue behind them, so that its
+ * appends keep the order their requests came in (a producer's pipelined
+ * batches, idempotent sequences). walwriter answers after fdatasync: that is the
  * acks=1 acknowledgement (sent once the high watermark covers it while the
  * leader is alone in the ISR, so that reads after it see the records, as
  * in Kafka); acks=all waits until the replicator's high watermark passes
@@ -23,6 +28,7 @@
 #define CK_LOG_SUBSYSTEM "produce"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +53,7 @@
 
 typedef enum {
 	KFK_PP_WAIT_TOPIC = 0,
+	KFK_PP_WORKING, /* on the worker thread, or in line behind it */
 	KFK_PP_APPENDING,
 	KFK_PP_WAIT_HW,
 	KFK_PP_DONE,
@@ -73,6 +80,14 @@ typedef struct {
 	int32_t min_isr;      /* the topic's min.insync.replicas then */
 	uint32_t deletions;   /* the partition's count of deletions then */
 	uint64_t call_id;
+	kfk_records_info_t info; /* the checked records' */
+	/* On the worker: recompressed with CODEC (-1: only in line) into OUT,
+	 * kfk_batches_recompress's result RC; IN_LINE counts it. */
+	ck_work_t work;
+	int codec;
+	int rc;
+	ck_buf_t out;
+	kfk_part_t *in_line;
 } kfk_pp_t;
 
 /* One topic entry of the request: its partitions are pps[first..first+n). */
@@ -103,6 +118,7 @@ static void kfk_prod_state_free(kfk_req_t *req)
 	for (int32_t i = 0; i < ps->npp; i++) {
 		kfk_waiter_del(&ps->pps[i].w);
 		ck_buf_free(&ps->pps[i].conv);
+		ck_buf_free(&ps->pps[i].out);
 	}
 	if (ps->timer)
 		event_free(ps->timer);
@@ -370,18 +386,34 @@ static int16_t kfk_pp_upconvert(kfk_pp_t *pp)
 }
 
 /* A topic whose compression.type names a codec stores every batch with it
- * (Kafka's log validator recompresses the same way); the size limits apply
- * again to the batches as stored. Returns a Kafka error, *REASON why. */
-static int16_t kfk_pp_recompress(kfk_pp_t *pp, const kfk_topic_t *t, const char **reason)
+ * (Kafka's log validator recompresses the same way): whether PP's records
+ * need it (one batch of another codec, or anything else). */
+static bool kfk_pp_needs_codec(const kfk_pp_t *pp, int codec)
 {
-	ck_buf_t out;
-	int r;
+	if (codec < 0)
+		return false;
+	return pp->info.batches != 1 || pp->records.len < CK_BATCH_HEADER_LEN ||
+	       (ck_be16_get(pp->records.ptr + CK_BATCH_OFF_ATTRIBUTES) &
+	        CK_BATCH_ATTR_COMPRESSION_MASK) != codec;
+}
 
-	ck_buf_init(&out);
-	r = kfk_batches_recompress(pp->records.ptr, (size_t)pp->records.len, t->cfg.compression,
-	                           &out);
+/* On the worker thread: recompresses PP's records (the loop leaves them,
+ * and PP's OUT and RC, alone until its done). */
+static void kfk_pp_work_run(ck_work_t *w)
+{
+	kfk_pp_t *pp = (kfk_pp_t *)((char *)w - offsetof(kfk_pp_t, work));
+
+	pp->rc =
+	    kfk_batches_recompress(pp->records.ptr, (size_t)pp->records.len, pp->codec, &pp->out);
+}
+
+/* The recompression's result R (kfk_batches_recompress's, the batches in
+ * PP's OUT when 1) becomes PP's records; the size limits apply again to
+ * the batches as stored. Returns a Kafka error, *REASON why. */
+static int16_t kfk_pp_recompressed(kfk_pp_t *pp, const kfk_topic_t *t, int r, const char **reason)
+{
 	if (r <= 0) {
-		ck_buf_free(&out);
+		ck_buf_free(&pp->out);
 		if (r < 0)
 			*reason =
 			    "records cannot be recompressed with the topic's compression.type";
@@ -391,7 +423,8 @@ static int16_t kfk_pp_recompress(kfk_pp_t *pp, const kfk_topic_t *t, const char 
 		                             : KFK_ERR_CORRUPT_MESSAGE;
 	}
 	ck_buf_free(&pp->conv);
-	pp->conv = out;
+	pp->conv = pp->out;
+	ck_buf_init(&pp->out);
 	pp->records.ptr = pp->conv.data;
 	pp->records.len = (int32_t)pp->conv.len;
 	if (pp->conv.len > (size_t)t->cfg.max_message_bytes) {
@@ -438,7 +471,19 @@ static int16_t kfk_pp_create_time(kfk_pp_t *pp, const kfk_records_info_t *info)
 	return KFK_ERR_NONE;
 }
 
-/* Checks one partition of a known topic and appends it. */
+static void kfk_pp_reject(kfk_pp_t *pp, int16_t err, const char *reason)
+{
+	ck_log(CK_LOG_DEBUG, "produce rejected topic=%s partition=%d error=%s reason=\"%s\"",
+	       pp->topic, (int)pp->partition, kfk_err_name(err), reason ? reason : "");
+	kfk_pp_done(pp, err, reason);
+}
+
+static void kfk_pp_finish(kfk_pp_t *pp, const kfk_topic_t *t, bool recompressed);
+static int kfk_pp_to_worker(kfk_pp_t *pp, kfk_part_t *p, int codec);
+
+/* Checks one partition of a known topic and appends it (after the worker
+ * thread when its records are recompressed, or others of its partition
+ * are there). */
 static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 {
 	kfk_srv_t *s = pp->ps->req->srv;
@@ -446,7 +491,7 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	const char *reason = NULL;
 	kfk_records_info_t info;
 	kfk_part_t *p;
-	int32_t isr;
+	bool need;
 	int16_t err;
 
 	if (pp->partition < 0 || pp->partition >= t->npart)
@@ -490,16 +535,89 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 			    "record timestamp out of the range message.timestamp.before.max.ms "
 			    "and message.timestamp.after.max.ms allow";
 	}
-	if (err == KFK_ERR_NONE && t->cfg.compression >= 0)
-		err = kfk_pp_recompress(pp, t, &reason);
-	if (err == KFK_ERR_NONE && !t->cfg.log_append_time)
-		err = kfk_pp_create_time(pp, &info);
-	if (err != KFK_ERR_NONE) {
-		ck_log(CK_LOG_DEBUG,
-		       "produce rejected topic=%s partition=%d error=%s reason=\"%s\"", pp->topic,
-		       (int)pp->partition, kfk_err_name(err), reason ? reason : "");
-		return kfk_pp_done(pp, err, reason);
+	if (err != KFK_ERR_NONE)
+		return kfk_pp_reject(pp, err, reason);
+	pp->info = info;
+	need = kfk_pp_needs_codec(pp, t->cfg.compression);
+	p = kfk_part_get(s, pp->topic, pp->partition, true);
+	if ((need || (p && p->work_queued)) && p &&
+	    kfk_pp_to_worker(pp, p, need ? t->cfg.compression : -1) == 0)
+		return;
+	if (need) {
+		ck_buf_init(&pp->out);
+		pp->rc = kfk_batches_recompress(pp->records.ptr, (size_t)pp->records.len,
+		                                t->cfg.compression, &pp->out);
 	}
+	kfk_pp_finish(pp, t, need);
+}
+
+/* PP's topic T again after the worker (it may have changed or gone). */
+static void kfk_pp_work_done(ck_work_t *w)
+{
+	kfk_pp_t *pp = (kfk_pp_t *)((char *)w - offsetof(kfk_pp_t, work));
+	kfk_srv_t *s = pp->ps->req->srv;
+	kfk_topic_t *t = NULL;
+	int r;
+
+	pp->in_line->work_queued--;
+	pp->in_line = NULL;
+	kfk_meta_refresh(s);
+	r = kfk_meta_topic(s, kfk_str(pp->topic), &t);
+	if (r <= 0 || pp->partition >= t->npart) {
+		ck_buf_free(&pp->out);
+		return kfk_pp_done(
+		    pp, r < 0 ? KFK_ERR_UNKNOWN_SERVER_ERROR : KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+		    NULL);
+	}
+	if (t->parts[pp->partition].leader != s->cfg->node_id) {
+		ck_buf_free(&pp->out);
+		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
+	}
+	kfk_pp_finish(pp, t, pp->codec >= 0);
+}
+
+/* Sends PP to the worker thread: recompressed there with CODEC, or (-1)
+ * only in line behind P's produces there. Returns 0, or -1 when no worker
+ * can start (the caller does it on the loop). */
+static int kfk_pp_to_worker(kfk_pp_t *pp, kfk_part_t *p, int codec)
+{
+	kfk_srv_t *s = pp->ps->req->srv;
+	int r;
+
+	if (!s->worker && (r = ck_worker_new(s->base, "kfk-compress", &s->worker)) < 0) {
+		ck_log(CK_LOG_WARN, "no worker thread, recompressing on the loop: %s",
+		       ck_strerror(r));
+		return -1;
+	}
+	pp->codec = codec;
+	ck_buf_init(&pp->out);
+	pp->work.run = codec >= 0 ? kfk_pp_work_run : NULL;
+	pp->work.done = kfk_pp_work_done;
+	pp->in_line = p;
+	p->work_queued++;
+	pp->state = KFK_PP_WORKING;
+	ck_worker_submit(s->worker, &pp->work);
+	return 0;
+}
+
+/* The rest of PP's start with its topic T, its records recompressed
+ * (RECOMPRESSED: kfk_batches_recompress's result in PP's RC and OUT):
+ * the batch header, the ISR, the append. */
+static void kfk_pp_finish(kfk_pp_t *pp, const kfk_topic_t *t, bool recompressed)
+{
+	kfk_srv_t *s = pp->ps->req->srv;
+	const kfk_pmeta_t *pm = &t->parts[pp->partition];
+	const char *reason = NULL;
+	int16_t err = KFK_ERR_NONE;
+	kfk_part_t *p;
+	int32_t isr;
+
+	if (recompressed)
+		err = kfk_pp_recompressed(pp, t, pp->rc, &reason);
+	if (err == KFK_ERR_NONE && !t->cfg.log_append_time)
+		err = kfk_pp_create_time(pp, &pp->info);
+	if (err != KFK_ERR_NONE)
+		return kfk_pp_reject(pp, err, reason);
 	p = kfk_part_use(s, t, pp->partition);
 	if (p && p->known && !p->leader)
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,

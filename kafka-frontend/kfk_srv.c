@@ -176,6 +176,8 @@ void kfk_srv_free(kfk_srv_t *s)
 {
 	if (!s)
 		return;
+	/* First: its jobs read requests' bytes. */
+	ck_worker_free(s->worker);
 	kfk_groups_free(s);
 	kfk_pids_free(s);
 	kfk_conns_close_all(s);

@@ -27,6 +27,7 @@
 #include "ck_meta.h"
 #include "ck_rand.h"
 #include "ck_segment.h"
+#include "ck_worker.h"
 #include "kfk_group_core.h"
 #include "kfk_idmap.h"
 #include "kfk_offexp.h"
@@ -328,6 +329,9 @@ struct kfk_part {
 	bool bases_valid;
 	kfk_open_seg_t open[KFK_PART_SEGS_OPEN];
 	int nopen;
+	/* Produces of it on the worker thread, or in line there
+	 * (kfk_h_produce.c): the next ones queue behind them. */
+	uint32_t work_queued;
 	/* Waiters woken on every state change. */
 	kfk_waiter_t waiters; /* sentinel */
 	/* The topic id this state belongs to (a topic deleted and created
@@ -517,6 +521,7 @@ struct kfk_srv {
 	char adv_host[CK_CONFIG_ADDR_MAX];
 	int32_t adv_port;
 	uint8_t *scratch; /* read buffer shared by all connections */
+	ck_worker_t *worker; /* CPU-heavy work off the loop; started on first use */
 	size_t scratch_len;
 	/* Connections, least recently active first. */
 	kfk_conn_t *conns;

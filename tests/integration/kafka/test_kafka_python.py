@@ -1373,6 +1373,85 @@ class KafkaPythonClients(NodeTestCase):
         self.assertEqual(set(stored_codecs(name)[before:]), {1})
         self.assertEqual(read_back(name, len(sent)), sent)
 
+    def test_recompression_keeps_each_partitions_order(self):
+        """Recompression runs beside the broker's event loop (on its worker
+        thread): a partition's batches still go to the log in the order
+        they came. Two lz4 producers, five requests in flight each and no
+        retries, write 3,000 hard-to-compress records into two partitions
+        of a topic whose compression.type flips between gzip (recompressed)
+        and producer (stored as sent) every 10 ms meanwhile: every record
+        is acknowledged, and each partition holds each producer's records
+        once, in the order sent (a batch stored as sent must not overtake
+        one of its partition still being recompressed)."""
+        ck = require_module('confluent_kafka')
+        node = self.node().start()
+        name = topic_name('czorder')
+        create_topic(node, name, 2, configs={'compression.type': 'gzip'})
+        N = 1500  # records per producer
+        stop = threading.Event()
+        flips = []
+
+        def flip():
+            admin = admin_client(node)
+            try:
+                while not stop.is_set():
+                    value = 'producer' if len(flips) % 2 == 0 else 'gzip'
+                    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
+                                                        configs={'compression.type': value})])
+                    flips.append(value)
+                    time.sleep(0.01)
+            finally:
+                admin.close()
+
+        flipper = threading.Thread(target=flip, daemon=True)
+        flipper.start()
+        errs = []
+        try:
+            prods = [ck.Producer({'bootstrap.servers': node.bootstrap, 'linger.ms': 5,
+                                  'compression.codec': 'lz4', 'retries': 0,
+                                  'max.in.flight.requests.per.connection': 5,
+                                  'batch.size': 1000000}) for _ in range(2)]
+            for n in range(N):
+                for i, p in enumerate(prods):
+                    value = (b'%d:%d:' % (i, n)) + os.urandom(5000 + (n % 13) * 1000)
+                    while True:
+                        try:
+                            p.produce(name, value, partition=n % 2,
+                                      on_delivery=lambda e, m: errs.append(e) if e else None)
+                            break
+                        except BufferError:
+                            p.poll(0.05)
+                    p.poll(0)
+            for p in prods:
+                self.assertEqual(p.flush(120), 0)
+        finally:
+            stop.set()
+            flipper.join(60)
+        self.assertEqual(errs, [])
+        self.assertGreater(len(flips), 4, 'compression.type flipped while producing')
+        codecs = {b['codec'] for part in (0, 1) for b in stored_batches(node, name, part)}
+        # librdkafka sends batches lz4 does not shrink uncompressed.
+        self.assertIn(1, codecs, 'batches recompressed with gzip')
+        self.assertTrue(codecs & {0, 3}, 'batches stored as sent')
+        c = ck.Consumer({'bootstrap.servers': node.bootstrap, 'group.id': 'czorder',
+                         'enable.auto.commit': False})
+        got = {0: [], 1: []}
+        try:
+            c.assign([ck.TopicPartition(name, part, 0) for part in (0, 1)])
+            deadline = time.monotonic() + 120
+            while sum(map(len, got.values())) < 2 * N and time.monotonic() < deadline:
+                m = c.poll(1)
+                if m is not None and m.error() is None:
+                    i, n = m.value().split(b':')[:2]
+                    got[m.partition()].append((int(i), int(n)))
+        finally:
+            c.close()
+        for part in (0, 1):
+            for i in (0, 1):
+                self.assertEqual([n for j, n in got[part] if j == i],
+                                 list(range(part, N, 2)), 'producer %d, partition %d'
+                                 % (i, part))
+
     def test_producer_autocreates_topic(self):
         node = self.node(env={'CHRONIK_NUM_PARTITIONS': '4'}).start()
         name = topic_name('auto')
