@@ -16,13 +16,13 @@ flushed: p50/p99/max in ms):
   big-gzip  the same into the gzip topic: the broker recompresses every
             batch, on its worker thread since 2026-12-06 (before: on the
             event loop that serves every client).
-The big producer's MB/s is printed beside. CHRONIK_LIBEXEC_DIR picks other
+The big producer (a process of its own) prints its MB/s beside. CHRONIK_LIBEXEC_DIR picks other
 subsystem binaries (an A/B of two builds). Needs confluent-kafka
 (/usr/bin/python3). Not for: throughput (bench/kafka.sh).
 """
+import multiprocessing
 import os
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,43 +38,48 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else float('nan')
 
 
+def big_producer(bootstrap, topic, stop, sent):
+    """In a process of its own (no GIL shared with the small producer)."""
+    p = ck.Producer({'bootstrap.servers': bootstrap, 'linger.ms': 5,
+                     'compression.codec': 'lz4', 'message.max.bytes': 1000000,
+                     'batch.size': 1000000, 'acks': 1})
+    value = os.urandom(900000)
+    while not stop.is_set():
+        try:
+            p.produce(topic, value)
+            with sent.get_lock():
+                sent.value += len(value)
+        except BufferError:
+            p.poll(0.05)
+        p.poll(0)
+    p.flush(60)
+
+
 def stage(node, big_topic):
-    stop = threading.Event()
-    sent = [0]
-
-    def big():
-        p = ck.Producer({'bootstrap.servers': node.bootstrap, 'linger.ms': 5,
-                         'compression.codec': 'lz4', 'message.max.bytes': 1000000,
-                         'batch.size': 1000000, 'acks': 1})
-        value = os.urandom(900000)
-        while not stop.is_set():
-            try:
-                p.produce(big_topic, value)
-                sent[0] += len(value)
-            except BufferError:
-                p.poll(0.05)
-            p.poll(0)
-        p.flush(60)
-
-    t = None
+    stop = multiprocessing.Event()
+    sent = multiprocessing.Value('q', 0)
+    proc = None
     if big_topic:
-        t = threading.Thread(target=big, daemon=True)
-        t.start()
+        proc = multiprocessing.Process(target=big_producer,
+                                       args=(node.bootstrap, big_topic, stop, sent))
+        proc.start()
         time.sleep(1)
     small = ck.Producer({'bootstrap.servers': node.bootstrap, 'linger.ms': 0, 'acks': 1})
     lat = []
     t0 = time.monotonic()
-    b0 = sent[0]
+    b0 = sent.value
     while time.monotonic() - t0 < SECS:
         s = time.monotonic()
         small.produce('small', b'x' * 100)
         small.flush(30)
         lat.append((time.monotonic() - s) * 1000)
         time.sleep(0.01)
-    mbs = (sent[0] - b0) / (time.monotonic() - t0) / 1e6
+    mbs = (sent.value - b0) / (time.monotonic() - t0) / 1e6
     stop.set()
-    if t:
-        t.join(120)
+    if proc:
+        proc.join(120)
+        if proc.is_alive():
+            proc.kill()
     return lat, mbs
 
 

@@ -832,7 +832,9 @@ static int raftd_log_sort_cb(const void *a, const void *b)
 	return raftd_log_cmp(x->topic, x->partition, y->topic, y->partition);
 }
 
-static bool raftd_log_listed(const raftd_reconcile_t *rc, const char *topic, int32_t part)
+/* The listed log TOPIC-PART, or NULL. */
+static const Chronik__Wal__LogInfo *raftd_log_listed(const raftd_reconcile_t *rc, const char *topic,
+                                                     int32_t part)
 {
 	size_t lo = 0, hi = rc->n_logs;
 
@@ -841,13 +843,13 @@ static bool raftd_log_listed(const raftd_reconcile_t *rc, const char *topic, int
 		int c = raftd_log_cmp(rc->logs[mid]->topic, rc->logs[mid]->partition, topic, part);
 
 		if (c == 0)
-			return true;
+			return rc->logs[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return NULL;
 }
 
 static void raftd_recon_drop(struct raftd_node *n)
@@ -971,15 +973,23 @@ static int raftd_recon_push_stale(raftd_reconcile_t *rc)
 	return 0;
 }
 
+/* A replica of this broker: created when walwriter lacks it, configured
+ * when its log lost its settings file (walwriter suspends its retention
+ * meanwhile: the node defaults could delete what the topic keeps). */
 static int raftd_reconcile_partition(void *arg, const Chronik__Meta__PartitionRecord *p)
 {
 	raftd_reconcile_t *rc = arg;
 	struct raftd_node *n = rc->n;
+	const Chronik__Wal__LogInfo *l;
 
-	if (!raftd_apply_is_replica(p, n->apply.local_broker) ||
-	    raftd_log_listed(rc, p->topic, p->partition))
+	if (!raftd_apply_is_replica(p, n->apply.local_broker))
+		return 0;
+	l = raftd_log_listed(rc, p->topic, p->partition);
+	if (l && !l->settings_lost)
 		return 0;
 	rc->err = raftd_recon_push(n, p->topic, p->partition, NULL, &rc->cap);
+	if (rc->err == 0 && l)
+		n->recon[n->recon_n - 1].configure = true;
 	return rc->err < 0 ? 1 : 0;
 }
 
@@ -1020,15 +1030,17 @@ static int raftd_recon_stale_effect(struct raftd_node *n, MDB_txn *txn, const ra
 	return r;
 }
 
-/* The CreateLog of TOPIC-PARTITION as LMDB describes it now, into n->fx;
- * nothing when this broker no longer holds a replica of it (the topic was
- * deleted, or replaced, by a round that ran after the list was made). */
+/* The CreateLog (CONFIGURE: ConfigureLog) of TOPIC-PARTITION as LMDB
+ * describes it now, into n->fx; nothing when this broker no longer holds a
+ * replica of it (the topic was deleted, or replaced, by a round that ran
+ * after the list was made). */
 static int raftd_recon_effect(struct raftd_node *n, MDB_txn *txn, const char *topic,
-                              int32_t partition)
+                              int32_t partition, bool configure)
 {
 	Chronik__Meta__PartitionRecord *p = NULL;
 	Chronik__Meta__TopicRecord *t = NULL;
-	raftd_effect_t e = {.kind = RAFTD_EFFECT_CREATE_LOG, .partition = partition};
+	raftd_effect_t e = {.kind = configure ? RAFTD_FX_CONFIGURE_LOG : RAFTD_EFFECT_CREATE_LOG,
+	                    .partition = partition};
 	int r = ck_meta_partition_get(n->meta, txn, topic, partition, &p);
 
 	if (r == 0 && !raftd_apply_is_replica(p, n->apply.local_broker))
@@ -1039,8 +1051,16 @@ static int raftd_recon_effect(struct raftd_node *n, MDB_txn *txn, const char *to
 		chronik__meta__partition_record__free_unpacked(p, NULL);
 	if (r < 0)
 		return r == CK_E_NOT_FOUND ? 0 : r;
-	if (raftd_apply_log_config(t->configs, t->n_configs, &e.cfg, NULL) < 0)
+	if (raftd_apply_log_config(t->configs, t->n_configs, &e.cfg, NULL) < 0) {
+		if (configure) { /* its retention stays suspended */
+			chronik__meta__topic_record__free_unpacked(t, NULL);
+			return 0;
+		}
 		memset(&e.cfg, 0, sizeof(e.cfg));
+	}
+	if (configure)
+		ck_log(CK_LOG_WARN, "log settings lost: set again from the metadata log=%s-%d",
+		       topic, (int)partition);
 	if (t->topic_id.len == RAFTD_TOPIC_ID_LEN) {
 		memcpy(e.topic_id, t->topic_id.data, RAFTD_TOPIC_ID_LEN);
 		e.has_topic_id = true;
@@ -1066,7 +1086,7 @@ static bool raftd_recon_chunk(struct raftd_node *n)
 		const raftd_recon_log_t *l = &n->recon[n->recon_next];
 
 		r = l->stale ? raftd_recon_stale_effect(n, txn, l)
-		             : raftd_recon_effect(n, txn, l->topic, l->partition);
+		             : raftd_recon_effect(n, txn, l->topic, l->partition, l->configure);
 		if (r == 0)
 			n->recon_next++;
 	}

@@ -90,14 +90,16 @@ typedef enum {
 	RAFTD_FX_DONE,
 } raftd_fx_state_t;
 
-/* A log of the reconciliation: one walwriter lacks (create), or, after a
- * snapshot was installed, one of a topic the metadata no longer has or has
- * as another incarnation (STALE: delete the incarnation TOPIC_ID names, or
- * whatever log is there without one). TOPIC is owned. */
+/* A log of the reconciliation: one walwriter lacks (create), one that lost
+ * its settings file (CONFIGURE: its settings from the metadata again), or,
+ * after a snapshot was installed, one of a topic the metadata no longer has
+ * or has as another incarnation (STALE: delete the incarnation TOPIC_ID
+ * names, or whatever log is there without one). TOPIC is owned. */
 typedef struct {
 	char *topic;
 	int32_t partition;
 	bool stale;
+	bool configure;
 	bool has_topic_id;
 	uint8_t topic_id[RAFTD_TOPIC_ID_LEN];
 } raftd_recon_log_t;

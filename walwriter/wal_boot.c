@@ -159,6 +159,7 @@ static int wal_boot_log(wal_server_t *w, const char *topic, int32_t partition)
 	l->store = store;
 	l->cfg = *wal_store_cfg(store);
 	l->topic_id = *wal_store_topic_id(store);
+	l->cfg_lost = wal_store_cfg_lost(store);
 	l->start_offset = st.start_offset;
 	l->next_offset = l->written_end = l->durable_end = st.end_offset;
 	l->size_bytes = st.size_bytes;

@@ -107,6 +107,7 @@ void wal_log_info_fill(const wal_log_t *l, Chronik__Wal__LogInfo *info)
 		info->topic_id.data = (uint8_t *)l->topic_id.bytes;
 		info->topic_id.len = WAL_TOPIC_ID_LEN;
 	}
+	info->settings_lost = l->cfg_lost;
 }
 
 static void wal_log_apply_stats(wal_log_t *l, const wal_store_stats_t *st)
@@ -471,6 +472,7 @@ static void wal_done_configure(wal_server_t *w, wal_job_t *job, wal_ctx_t *ctx)
 		return;
 	}
 	l->cfg = *c;
+	l->cfg_lost = false;
 	wal_log_apply_stats(l, &job->stats);
 	ck_log(CK_LOG_INFO,
 	       "log settings changed log=%s segment_bytes=%lld segment_ms=%lld "

@@ -43,6 +43,7 @@ typedef struct wal_log {
 	wal_store_t *store; /* the sync thread's; only passed along */
 	wal_log_cfg_t cfg;
 	wal_topic_id_t topic_id; /* its incarnation: CreateLog's, or recovered */
+	bool cfg_lost;           /* wal_store_cfg_lost() at start, until a ConfigureLog */
 	int64_t next_offset;     /* handed out to accepted appends */
 	int64_t start_offset;
 	int64_t written_end;

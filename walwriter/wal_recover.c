@@ -221,26 +221,37 @@ static void wal_close3(int *fds)
 	}
 }
 
-/* Reads the stored settings: a missing file means node defaults (a log
- * created with them has none), a bad one too, with a warning. */
+/* Reads the stored settings. Every log's directory has its settings file
+ * (since 2026-12-06; before, a log of node defaults had none): one missing
+ * or unreadable lost the topic's settings, which may have kept records
+ * that the node defaults would delete. Such a log gets the node defaults
+ * with retention suspended, and says so (*RET_LOST) until a ConfigureLog
+ * (raftd's reconciliation, from the metadata) gives it its own again. */
 static void wal_recover_cfg(const char *dir, const char *name, const wal_log_cfg_t *defaults,
-                            wal_log_cfg_t *ret)
+                            wal_log_cfg_t *ret, bool *ret_lost)
 {
 	uint8_t buf[WAL_LOG_CFG_LEN];
 	wal_log_cfg_t req = {0, 0, 0, 0, 0, 0};
 	char path[PATH_MAX];
 	ssize_t n = -ENAMETOOLONG;
 
+	*ret_lost = false;
 	if (snprintf(path, sizeof(path), "%s/%s", dir, WAL_STORE_CONFIG_FILE) < (int)sizeof(path))
 		n = ck_fs_read_small(path, buf, sizeof(buf));
-	if (n != -ENOENT && (n < 0 || wal_log_cfg_decode(buf, (size_t)n, &req) < 0)) {
-		ck_log(CK_LOG_WARN, "log settings unreadable, using node defaults log=%s", name);
+	if (n < 0 || wal_log_cfg_decode(buf, (size_t)n, &req) < 0) {
+		ck_log(CK_LOG_WARN,
+		       "log settings %s: node defaults, retention suspended until the metadata "
+		       "service sets them log=%s file=%s/%s",
+		       n == -ENOENT ? "missing" : "unreadable", name, dir, WAL_STORE_CONFIG_FILE);
 		memset(&req, 0, sizeof(req));
+		*ret_lost = true;
 	}
 	if (wal_log_cfg_resolve(defaults, &req, ret) < 0) {
 		ck_log(CK_LOG_WARN, "log settings out of range, using node defaults log=%s", name);
 		*ret = *defaults;
 	}
+	if (*ret_lost)
+		ret->retention_bytes = ret->retention_ms = -1;
 }
 
 /* Reads the topic id file: a missing one means unknown (a log created
@@ -619,16 +630,18 @@ int wal_store_recover(const char *data_dir, const char *topic, int32_t partition
 	wal_store_t *s = NULL;
 	wal_log_cfg_t cfg;
 	int64_t empty_base = 0;
+	bool cfg_lost;
 	int r, n;
 
 	r = ck_segment_log_dir(dir, sizeof(dir), data_dir, topic, partition);
 	if (r < 0)
 		return r;
 	snprintf(name, sizeof(name), "%s-%d", topic, partition);
-	wal_recover_cfg(dir, name, defaults, &cfg);
+	wal_recover_cfg(dir, name, defaults, &cfg, &cfg_lost);
 	s = wal_store_alloc(dir, topic, partition, &cfg);
 	if (!s)
 		return -ENOMEM;
+	s->cfg_lost = cfg_lost;
 	wal_recover_topic_id(dir, name, &s->topic_id);
 	n = r = ck_segment_list(dir, &bases);
 	if (r < 0)

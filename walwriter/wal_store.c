@@ -203,6 +203,11 @@ const wal_log_cfg_t *wal_store_cfg(const wal_store_t *s)
 {
 	return &s->cfg;
 }
+
+bool wal_store_cfg_lost(const wal_store_t *s)
+{
+	return s->cfg_lost;
+}
 const char *wal_store_dir(const wal_store_t *s)
 {
 	return s->dir;

@@ -105,6 +105,9 @@ void wal_store_free(wal_store_t *s);
 
 void wal_store_stats(const wal_store_t *s, wal_store_stats_t *ret);
 const wal_log_cfg_t *wal_store_cfg(const wal_store_t *s);
+/* Its settings file was missing or unreadable at recovery and no
+ * ConfigureLog came since: node defaults with retention suspended. */
+bool wal_store_cfg_lost(const wal_store_t *s);
 const char *wal_store_dir(const wal_store_t *s);
 void wal_store_set_prealloc(wal_store_t *s, uint64_t prealloc_bytes);
 

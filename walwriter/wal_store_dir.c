@@ -7,8 +7,8 @@
  * directory away, fsyncs the parent once and only then removes files.
  * Creation writes nothing to disk: a new log is a store in memory whose
  * directory is built with its first append (wal_store_materialize, called
- * by wal_store_activate): "<dir>.creating" with the settings file when the
- * log has one and the topic id file when its id is known (made durable
+ * by wal_store_activate): "<dir>.creating" with the settings file and the
+ * topic id file when its id is known (made durable
  * there), renamed into place, then the segment
  * files and the fsyncs of activation, all before that append is
  * acknowledged. Readers take a missing directory for an empty log, and
@@ -71,12 +71,6 @@ static int wal_dir_remove(const char *dir)
 	return r;
 }
 
-static bool wal_cfg_is_default(const wal_log_cfg_t *c)
-{
-	return !c->segment_bytes && !c->segment_ms && !c->retention_bytes && !c->retention_ms &&
-	       !c->max_message_bytes && !c->index_interval_bytes;
-}
-
 static int wal_dir_file(char *buf, size_t len, const char *dir, const char *name)
 {
 	return snprintf(buf, len, "%s/%s", dir, name) >= (int)len ? -ENAMETOOLONG : 0;
@@ -120,9 +114,9 @@ static int wal_dir_small_sync(const char *dir, const char *name)
 }
 
 /* Builds the skeleton of S's directory in TMP: the directory, the settings
- * file when the settings asked differ from the defaults, the topic id file
- * when the id is known (the segment files come with activation). Nothing
- * fsync'd. */
+ * file (also of node defaults: a missing one means lost, wal_recover.c),
+ * the topic id file when the id is known (the segment files come with
+ * activation). Nothing fsync'd. */
 static int wal_dir_build(const char *tmp, const wal_store_t *s)
 {
 	uint8_t cfg[WAL_LOG_CFG_LEN], id[WAL_TOPIC_ID_FILE_LEN];
@@ -131,10 +125,8 @@ static int wal_dir_build(const char *tmp, const wal_store_t *s)
 	(void)wal_dir_remove(tmp); /* a crashed attempt's */
 	if (mkdir(tmp, 0755) < 0)
 		return -errno;
-	if (!wal_cfg_is_default(&s->req)) {
-		wal_log_cfg_encode(&s->req, cfg);
-		r = wal_dir_small_write(tmp, WAL_STORE_CONFIG_FILE, cfg, sizeof(cfg));
-	}
+	wal_log_cfg_encode(&s->req, cfg);
+	r = wal_dir_small_write(tmp, WAL_STORE_CONFIG_FILE, cfg, sizeof(cfg));
 	if (r == 0 && s->topic_id.known) {
 		wal_topic_id_encode(&s->topic_id, id);
 		r = wal_dir_small_write(tmp, WAL_STORE_TOPIC_ID_FILE, id, sizeof(id));
@@ -146,13 +138,8 @@ static int wal_dir_build(const char *tmp, const wal_store_t *s)
  * TMP. */
 static int wal_dir_settle(const char *tmp, const wal_store_t *s)
 {
-	bool cfg = !wal_cfg_is_default(&s->req);
-	int r = 0;
+	int r = wal_dir_small_sync(tmp, WAL_STORE_CONFIG_FILE);
 
-	if (!cfg && !s->topic_id.known)
-		return 0; /* nothing to settle: activation makes the files durable */
-	if (cfg)
-		r = wal_dir_small_sync(tmp, WAL_STORE_CONFIG_FILE);
 	if (r == 0 && s->topic_id.known)
 		r = wal_dir_small_sync(tmp, WAL_STORE_TOPIC_ID_FILE);
 	return r < 0 ? r : ck_fs_dir_sync(tmp);
@@ -371,5 +358,6 @@ int wal_store_configure(wal_store_t *s, const wal_log_cfg_t *req, const wal_log_
 	if (r < 0)
 		return r;
 	s->cfg = *cfg;
+	s->cfg_lost = false;
 	return 0;
 }

@@ -45,6 +45,7 @@ struct wal_store {
 	bool dir_pending;        /* created lazily: no directory yet (wal_store_materialize) */
 	wal_log_cfg_t req;       /* the settings as asked, while dir_pending (its settings file) */
 	wal_topic_id_t topic_id; /* the incarnation (its topic id file when known) */
+	bool cfg_lost; /* settings file missing or unreadable at recovery (wal_recover.c) */
 
 	/* Staged for the current group. */
 	struct iovec *iov;

@@ -469,5 +469,74 @@ class Durability(NodeTestCase):
         self.assertEqual(earliest(keep), 0, 'deleted after a restart')
         self.assertEqual(end_offsets(node, keep, 1), {0: 3})
 
+    def test_lost_log_settings_restored_from_metadata(self):
+        """A partition's settings file (log.config) deleted or damaged while
+        the node is down: its topic's settings come back from the metadata
+        at the start, and nothing the topic keeps is deleted meanwhile by
+        the node's defaults (here retention.bytes 20,000: before, such a
+        log took the node defaults, and retention deleted acknowledged
+        records of a topic with retention.bytes -1)."""
+        node = self.node(env={'CHRONIK_WAL_RETENTION_CHECK_MS': '200',
+                              'CHRONIK_WAL_RETENTION_BYTES': '20000'}).start()
+        gone, bad, plain = topic_name('cfg-gone'), topic_name('cfg-bad'), topic_name('cfg-plain')
+        for t in (gone, bad):
+            create_topic(node, t, 1, configs={'retention.bytes': '-1', 'segment.bytes': '8192'})
+        create_topic(node, plain, 1, configs={'segment.bytes': '8192'})
+
+        def produce(topic, count):
+            for i in range(count):
+                batch = kproto.record_batch([(None, b'%d-' % i + b'x' * 300, [])
+                                             for _ in range(10)])
+                res = kproto.parse_produce(kproto.call_once(
+                    node.kafka_port, kproto.PRODUCE, 7,
+                    kproto.produce_body(7, -1, 30000, [(0, batch)], topic=topic), 30000), 7)
+                self.assertEqual(res[(topic, 0)][0], 0)
+
+        def earliest(topic):
+            res = kproto.parse_list_offsets_v1(kproto.call_once(
+                node.kafka_port, kproto.LIST_OFFSETS, 1,
+                kproto.list_offsets_body(topic, 0, -2), 30000))
+            return res[(topic, 0)][2]
+
+        def cfg_file(topic):
+            return os.path.join(node.data, 'log', topic + '-0', 'log.config')
+
+        def segments(topic):
+            return len([f for f in os.listdir(os.path.dirname(cfg_file(topic)))
+                        if f.endswith('.log')])
+        for t in (gone, bad, plain):
+            produce(t, 10)  # 10 batches of 10: ~33 KB, 4+ segments
+        wait_for(lambda: earliest(plain) > 0, 30, 'the node default retention.bytes')
+        self.assertEqual((earliest(gone), earliest(bad)), (0, 0))
+        self.assertTrue(os.path.exists(cfg_file(plain)), 'a log of node defaults has the file')
+        self.assertEqual(node.stop(), 0)
+        os.unlink(cfg_file(gone))
+        with open(cfg_file(bad), 'wb') as f:
+            f.write(b'garbage')
+        node.start()
+        wait_for(lambda: all(os.path.exists(cfg_file(t)) and
+                             os.path.getsize(cfg_file(t)) != 7 for t in (gone, bad)),
+                 30, 'the settings files written again from the metadata')
+        time.sleep(1)  # retention passes under the restored settings
+        self.assertEqual((earliest(gone), earliest(bad)), (0, 0), 'records deleted')
+        self.assertEqual(end_offsets(node, gone, 1), {0: 100})
+        # segment.bytes 8,192 again (the node default is 1 GiB): new segments roll.
+        before = segments(gone)
+        produce(gone, 10)
+        self.assertGreater(segments(gone), before + 2, 'segment.bytes of the topic')
+        for t in (gone, bad):
+            self.assertEqual(topic_config(node, t, 'retention.bytes'), '-1')
+        log = node.log_tail(200000)
+        self.assertIn('log settings missing', log)
+        self.assertIn('log settings unreadable', log)
+        self.assertIn('log settings lost: set again from the metadata log=%s-0' % gone, log)
+        # And across the next restart, with nothing lost.
+        self.assertEqual(node.stop(), 0)
+        node.start()
+        time.sleep(1)
+        self.assertEqual((earliest(gone), earliest(bad)), (0, 0))
+        self.assertEqual(node.log_tail(200000).count('log settings missing'), 1)
+
+
 if __name__ == '__main__':
     main()

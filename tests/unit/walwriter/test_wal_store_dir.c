@@ -5,7 +5,8 @@
  * leftovers, big groups built by helper threads), the first append opening
  * the files, recovery of empty logs without touching them, changing a
  * log's settings (file replaced, rolls and retention follow, restarts keep
- * them), the topic id file, and grouped deletion.
+ * them; a missing or unreadable file: lost, retention suspended until
+ * configured), the topic id file, and grouped deletion.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -153,7 +154,9 @@ START_TEST(test_create_group)
 		append(logs[i].store, 1, 10, 1000);
 		ck_assert(exists(log, "00000000000000000000.log"));
 		ck_assert(exists(log, "00000000000000000000.index"));
-		ck_assert_int_eq(exists(log, WAL_STORE_CONFIG_FILE), i == 1 || i == 4);
+		/* Every log has its settings file, also of node defaults (a
+		 * missing one means lost, wal_recover.c). */
+		ck_assert(exists(log, WAL_STORE_CONFIG_FILE));
 		ck_assert_int_eq(exists(log, WAL_STORE_TOPIC_ID_FILE), i == 3);
 		wal_store_free(logs[i].store);
 	}
@@ -358,6 +361,51 @@ START_TEST(test_configure_before_append)
 }
 END_TEST
 
+/* A settings file missing or unreadable at recovery: the topic's settings
+ * are lost, so the log gets the node defaults with retention suspended
+ * (nothing deleted by a default the topic overrode) and says so until a
+ * configure writes the file again; the next recovery reads it. */
+START_TEST(test_settings_lost)
+{
+	wal_log_cfg_t req = req_none, cfg;
+	wal_store_t *s = NULL;
+	char p[512];
+
+	for (int k = 0; k < 2; k++) {
+		const char *name = k ? "lb" : "lm";
+		char log[16];
+
+		snprintf(log, sizeof(log), "%s-0", name);
+		req = req_none;
+		req.segment_bytes = 300;
+		req.retention_ms = -1;
+		ck_assert_int_eq(wal_log_cfg_resolve(&cfg_default, &req, &cfg), 0);
+		ck_assert_int_eq(wal_store_create(data, name, 0, &req, &cfg, NULL, &s), 0);
+		append(s, 2, 100, 1000);
+		ck_assert(!wal_store_cfg_lost(s));
+		wal_store_free(s);
+		log_path(p, sizeof(p), log, WAL_STORE_CONFIG_FILE);
+		if (k)
+			ck_test_write_file(p, "garbage", 7);
+		else
+			ck_assert_int_eq(unlink(p), 0);
+		ck_assert_int_eq(wal_store_recover(data, name, 0, NULL, &cfg_default, &s, NULL), 0);
+		ck_assert(wal_store_cfg_lost(s));
+		ck_assert_int_eq(wal_store_cfg(s)->segment_bytes, cfg_default.segment_bytes);
+		ck_assert_int_eq(wal_store_cfg(s)->retention_ms, -1);
+		ck_assert_int_eq(wal_store_cfg(s)->retention_bytes, -1);
+		/* The metadata's settings come back: file written, not lost. */
+		ck_assert_int_eq(wal_store_configure(s, &req, &cfg), 0);
+		ck_assert(!wal_store_cfg_lost(s));
+		wal_store_free(s);
+		ck_assert_int_eq(wal_store_recover(data, name, 0, NULL, &cfg_default, &s, NULL), 0);
+		ck_assert(!wal_store_cfg_lost(s));
+		ck_assert_int_eq(wal_store_cfg(s)->segment_bytes, 300);
+		wal_store_free(s);
+	}
+}
+END_TEST
+
 START_TEST(test_configure)
 {
 	wal_log_cfg_t req = req_none, cfg, got;
@@ -503,6 +551,7 @@ int main(void)
 	tcase_add_test(tc, test_big_group);
 	tcase_add_test(tc, test_configure);
 	tcase_add_test(tc, test_configure_before_append);
+	tcase_add_test(tc, test_settings_lost);
 	tcase_add_test(tc, test_topic_id);
 	tcase_add_test(tc, test_delete_group);
 	suite_add_tcase(s, tc);
