@@ -11,7 +11,8 @@
  * segment cache (the topic is gone; a new topic of the same name starts
  * afresh). Segments are listed lazily and re-listed when a lookup misses or
  * a file vanished (retention); at most KFK_PART_SEGS_OPEN are open per
- * partition, least recently used closed first.
+ * partition, least recently used closed first, and those whose files were
+ * removed are closed when the log start moves (their space is freed).
  * Not for: deciding anything about requests (handlers).
  */
 #define CK_LOG_SUBSYSTEM "parts"
@@ -20,6 +21,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <event2/event.h>
 
@@ -147,6 +149,23 @@ static void kfk_part_close_segments(kfk_part_t *p)
 	p->nopen = 0;
 }
 
+/* Closes P's open segments whose files retention (or DeleteRecords, or a
+ * start over) removed: an open descriptor would keep their disk space
+ * taken for as long as the partition is not read again. */
+static void kfk_part_close_unlinked(kfk_part_t *p)
+{
+	for (int i = 0; i < p->nopen;) {
+		struct stat st;
+
+		if (fstat(p->open[i].seg.log_fd, &st) == 0 && st.st_nlink == 0) {
+			ck_segment_close(&p->open[i].seg);
+			p->open[i] = p->open[--p->nopen];
+		} else {
+			i++;
+		}
+	}
+}
+
 void kfk_part_segments_reset(kfk_part_t *p)
 {
 	kfk_part_close_segments(p);
@@ -255,8 +274,10 @@ void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st)
 		kfk_part_wake(p);
 		return;
 	}
-	if (p->known && st->log_start_offset > p->log_start)
+	if (p->known && st->log_start_offset > p->log_start) {
 		p->bases_valid = false; /* retention moved the start: re-list */
+		kfk_part_close_unlinked(p);
+	}
 	p->known = true;
 	p->leader = st->leader;
 	p->hw = st->high_watermark;

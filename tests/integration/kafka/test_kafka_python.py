@@ -367,15 +367,32 @@ class KafkaPythonAdmin(NodeTestCase):
         passed for all of them, the active segment's too, as Kafka rolls
         and deletes it: the log is empty at its end (earliest = latest),
         without a new record or segment.ms to close the segment first
-        (before, the records stayed until the next append rolled it)."""
+        (before, the records stayed until the next append rolled it); the
+        broker keeps no removed segment file open (a reader had opened it:
+        its disk space was held until the next restart)."""
         node = self.node(env={'CHRONIK_WAL_RETENTION_CHECK_MS': '200'}).start()
         name = topic_name('quiet')
         create_topic(node, name, 1, configs={'retention.ms': '1500'})
         p = producer(node)
         for i in range(5):
             p.send(name, b'old%d' % i, partition=0).get(30)
+        self.assertEqual(len(read_partition(node, name, 0, 5)), 5)
         wait_for(lambda: _latest(node, name, 0, -2) == 5, 20,
                  'retention emptying the quiet log')
+        frontend = node.child('kafka-frontend')['pid']
+        logdir = os.path.join(node.data, 'log', name + '-0')
+
+        def removed_open():
+            out = []
+            for fd in os.listdir('/proc/%d/fd' % frontend):
+                try:
+                    target = os.readlink('/proc/%d/fd/%s' % (frontend, fd))
+                except OSError:
+                    continue
+                if target.startswith(logdir) and target.endswith('(deleted)'):
+                    out.append(target)
+            return out
+        wait_for(lambda: not removed_open(), 10, 'removed segment files closed')
         self.assertEqual(_latest(node, name, 0, -1), 5)
         self.assertTrue(node.log_grep('log emptied by retention'), node.log_tail())
         for i in range(2):
