@@ -77,6 +77,18 @@ static int wal_boot_lock(wal_server_t *w)
 	return 0;
 }
 
+/* Errors a restart cannot mend: a damaged or unreadable file, a directory
+ * or a link where a file should be, permissions, a failing device. The
+ * node stops (exit 2) and the log says what, instead of walwriter being
+ * restarted for ever while no partition is served (Kafka takes such a log
+ * directory offline, which stops a broker with one). */
+static bool wal_boot_permanent(int r)
+{
+	return r == CK_E_CORRUPT || r == -EISDIR || r == -ENOTDIR || r == -EPERM || r == -EACCES ||
+	       r == -EROFS || r == -ELOOP || r == -EIO || r == MDB_INVALID || r == MDB_CORRUPTED ||
+	       r == MDB_VERSION_MISMATCH || r == MDB_PAGE_NOTFOUND;
+}
+
 static int wal_boot_lmdb(wal_server_t *w)
 {
 	char path[PATH_MAX];
@@ -340,13 +352,23 @@ int wal_boot(wal_server_t *w)
 
 	if (r == 0)
 		r = wal_boot_lock(w);
-	if (r == 0)
+	if (r == 0) {
 		r = wal_boot_lmdb(w);
+		if (wal_boot_permanent(r)) {
+			ck_log(
+			    CK_LOG_FATAL,
+			    "the metadata environment cannot be opened, not starting path=%s/meta "
+			    "err=\"%s\"",
+			    w->cfg->data_dir, ck_strerror(r));
+			return CK_EXIT_FATAL;
+		}
+	}
 	if (r == 0) {
 		r = wal_boot_logs(w);
-		if (r == CK_E_CORRUPT) {
-			ck_log(CK_LOG_FATAL, "unrecoverable data, not starting data_dir=%s",
-			       w->cfg->data_dir);
+		if (wal_boot_permanent(r)) {
+			ck_log(CK_LOG_FATAL,
+			       "unrecoverable data, not starting data_dir=%s err=\"%s\"",
+			       w->cfg->data_dir, ck_strerror(r));
 			return CK_EXIT_FATAL;
 		}
 	}

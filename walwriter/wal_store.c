@@ -91,7 +91,8 @@ static void wal_store_close_fd(int *fd)
 int wal_store_seg_open(const char *dir, int64_t base, bool create, int *ret_log, int *ret_index,
                        int *ret_time)
 {
-	int flags = O_RDWR | O_CLOEXEC | O_CREAT | (create ? O_TRUNC : 0);
+	/* Not through a symbolic link: recovery truncates what it finds. */
+	int flags = O_RDWR | O_CLOEXEC | O_CREAT | O_NOFOLLOW | (create ? O_TRUNC : 0);
 	int fds[3] = {-1, -1, -1}, r = 0;
 	char path[PATH_MAX];
 
@@ -102,6 +103,11 @@ int wal_store_seg_open(const char *dir, int64_t base, bool create, int *ret_log,
 		fds[k] = open(path, flags, 0644);
 		if (fds[k] < 0) {
 			r = -errno;
+			ck_log(CK_LOG_ERROR, "cannot open a segment file path=%s err=\"%s\"%s",
+			       path, ck_strerror(r),
+			       r == -ELOOP
+			           ? " (a symbolic link: segment files must be regular files)"
+			           : "");
 			goto out;
 		}
 	}

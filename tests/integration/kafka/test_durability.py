@@ -538,5 +538,68 @@ class Durability(NodeTestCase):
         self.assertEqual(node.log_tail(200000).count('log settings missing'), 1)
 
 
+    def test_unusable_files_stop_the_node(self):
+        """Damage a restart cannot mend stops the node with exit status 2
+        and a log line saying what (before, walwriter exited 1 and was
+        restarted for ever, the node neither serving nor stopping): a
+        directory where a segment file should be, a segment file that is a
+        symbolic link (refused: recovery would have truncated the file it
+        points to, outside the data directory), a damaged metadata
+        environment. Repaired, the node starts with every record."""
+        node = self.node().start()
+        name = topic_name('unusable')
+        create_topic(node, name, 1)
+        batch = kproto.record_batch([(None, b'v%d' % i, []) for i in range(5)])
+        res = kproto.parse_produce(kproto.call_once(
+            node.kafka_port, kproto.PRODUCE, 7,
+            kproto.produce_body(7, -1, 30000, [(0, batch)], topic=name), 30000), 7)
+        self.assertEqual(res[(name, 0)], (0, 0))
+        self.assertEqual(node.stop(), 0)
+        logdir = os.path.join(node.data, 'log', name + '-0')
+        victim = os.path.join(node.tmp, 'victim.bin')
+        with open(victim, 'wb') as f:
+            f.write(b'not a segment' * 100)
+        stray = os.path.join(logdir, '00000000000000009999.log')
+        mdb = os.path.join(node.data, 'meta', 'data.mdb')
+        with open(mdb, 'rb') as f:
+            mdb_bytes = f.read()
+
+        def damage_dir():
+            os.mkdir(stray)
+
+        def damage_link():
+            os.rmdir(stray)
+            os.symlink(victim, stray)
+
+        def damage_mdb():
+            os.unlink(stray)
+            with open(mdb, 'r+b') as f:
+                f.write(b'\xa5' * 8192)
+        for damage, says in ((damage_dir, 'Is a directory'),
+                             (damage_link, 'a symbolic link'),
+                             (damage_mdb, 'the metadata environment cannot be opened')):
+            damage()
+            mark = len(node.log_tail(10 ** 7))
+            try:
+                node.start(wait=False)  # raises when the supervisor exits meanwhile
+            except AssertionError:
+                pass
+            try:
+                status = node.proc.wait(60)
+            except Exception:
+                self.fail_with_log('the node did not stop after %s' % damage.__name__, node)
+            self.assertEqual(status, 2, damage.__name__)
+            log = node.log_tail(10 ** 7)[mark:]
+            self.assertIn(says, log, damage.__name__)
+            self.assertIn('not starting', log, damage.__name__)
+        self.assertEqual(os.path.getsize(victim), 1300, 'the linked file was changed')
+        with open(mdb, 'wb') as f:
+            f.write(mdb_bytes)
+        node.start()
+        got = kproto.parse_fetch_v4(kproto.call_once(
+            node.kafka_port, kproto.FETCH, 4, kproto.fetch_body(name, 0, 0), 30000))
+        self.assertEqual(got[(name, 0)][:2], (0, 5))
+
+
 if __name__ == '__main__':
     main()
