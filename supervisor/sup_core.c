@@ -9,6 +9,7 @@
 #include "sup_core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,4 +247,60 @@ int sup_notify_parse(const char *msg, sup_notify_t *ret)
 	}
 	ret->has_extend = sup_notify_u64(msg, "EXTEND_TIMEOUT_USEC", &ret->extend_usec);
 	return 0;
+}
+
+/* ---- the data directory's identity ---- */
+
+int sup_identity_format(char *buf, size_t len, const char *cluster, int32_t node)
+{
+	int n = snprintf(buf, len,
+	                 "# chronik: the node and cluster this data directory belongs to\n"
+	                 "cluster_id=%s\nnode_id=%d\n",
+	                 cluster, (int)node);
+
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+int sup_identity_parse(const char *text, size_t len, char *cluster, size_t cluster_len,
+                       int32_t *node)
+{
+	bool have_cluster = false, have_node = false;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t end = i, eq;
+
+		while (end < len && text[end] != '\n')
+			end++;
+		for (eq = i; eq < end && text[eq] != '='; eq++)
+			;
+		if (end > i && text[i] != '#' && eq < end) {
+			const char *v = text + eq + 1;
+			size_t vlen = end - eq - 1;
+
+			if (eq - i == 10 && !memcmp(text + i, "cluster_id", 10)) {
+				if (have_cluster || vlen >= cluster_len || memchr(v, '\0', vlen))
+					return -1;
+				memcpy(cluster, v, vlen);
+				cluster[vlen] = '\0';
+				have_cluster = true;
+			} else if (eq - i == 7 && !memcmp(text + i, "node_id", 7)) {
+				int64_t id = 0;
+
+				if (have_node || vlen == 0 || vlen > 10)
+					return -1;
+				for (size_t k = 0; k < vlen; k++) {
+					if (v[k] < '0' || v[k] > '9')
+						return -1;
+					id = id * 10 + (v[k] - '0');
+				}
+				if (id < 1 || id > INT32_MAX)
+					return -1;
+				*node = (int32_t)id;
+				have_node = true;
+			}
+		}
+		i = end + 1;
+	}
+	return have_cluster && have_node ? 0 : -1;
 }

@@ -146,4 +146,22 @@ typedef struct {
  * all (RET is then all false). */
 int sup_notify_parse(const char *msg, sup_notify_t *ret);
 
+/* The identity of a data directory (<data_dir>/node.identity, written at
+ * its first start, as Kafka's meta.properties): the cluster and node it
+ * belongs to, lines "cluster_id=..." and "node_id=N" ('#' comments and
+ * other keys ignored). A start with another node id or cluster id is
+ * refused: its data (partition replicas, Raft state, the broker's id in
+ * every ISR) would be taken for another broker's. */
+#define SUP_IDENTITY_FILE "node.identity"
+#define SUP_IDENTITY_MAX  512
+
+/* The file's text for CLUSTER and NODE into BUF (LEN bytes). Returns its
+ * length, or -1 when it does not fit. */
+int sup_identity_format(char *buf, size_t len, const char *cluster, int32_t node);
+/* Parses LEN bytes at TEXT: 0 with CLUSTER (CLUSTER_LEN bytes, NUL
+ * terminated) and *NODE; -1 when either key is missing, repeated or
+ * malformed (a node id not in 1..2^31-1, a cluster id too long). */
+int sup_identity_parse(const char *text, size_t len, char *cluster, size_t cluster_len,
+                       int32_t *node);
+
 #endif

@@ -4,7 +4,9 @@
  * Owned by the supervisor shell. Before any child runs: load the
  * configuration and apply the command-line overrides, create the data dir
  * and run/, take the data dir lock (<data_dir>/chronik.lock: flock plus our
- * pid, so a second supervisor refuses instead of stealing the sockets), move
+ * pid, so a second supervisor refuses instead of stealing the sockets),
+ * check the data dir's identity (node.identity: started as the node and in
+ * the cluster it was made for), move
  * aside an LMDB `meta` a crash of the machine may have torn (ck_meta.h), find
  * the child binaries, open every listening socket and every child's notify
  * socket. Errors are printed to stderr for the operator, once, here.
@@ -176,6 +178,54 @@ static int sup_node_lock(sup_node_t *node)
 	return 0;
 }
 
+/* The data dir's identity (sup_core.h): recorded at its first start;
+ * afterwards a start as another node or in another cluster is refused.
+ * Returns 0 or an exit code (printed). */
+static int sup_node_identity(sup_node_t *node)
+{
+	char path[PATH_MAX + 32], text[SUP_IDENTITY_MAX], cluster[sizeof(node->cfg.cluster_id)];
+	int32_t id = 0;
+	ssize_t n;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", node->data_dir, SUP_IDENTITY_FILE);
+	n = ck_fs_read_small(path, text, sizeof(text));
+	if (n == -ENOENT) {
+		n = sup_identity_format(text, sizeof(text), node->cfg.cluster_id,
+		                        node->cfg.node_id);
+		r = n < 0 ? -ENAMETOOLONG : ck_fs_write_atomic(path, text, (size_t)n, 0644);
+		if (r < 0) {
+			fprintf(stderr, "chronik-server: cannot write %s: %s\n", path,
+			        ck_strerror(r));
+			return 2;
+		}
+		ck_log(CK_LOG_INFO,
+		       "data dir identity recorded node_id=%d cluster_id=\"%s\" file=%s",
+		       (int)node->cfg.node_id, node->cfg.cluster_id, path);
+		return 0;
+	}
+	if (n < 0 || sup_identity_parse(text, (size_t)n, cluster, sizeof(cluster), &id) < 0) {
+		fprintf(stderr,
+		        "chronik-server: %s is %s: it names the node and cluster this data dir "
+		        "belongs to (lines cluster_id=... and node_id=N); repair it, or remove it "
+		        "to have it written again from the configuration\n",
+		        path, n < 0 ? ck_strerror((int)n) : "not readable");
+		return 2;
+	}
+	if (id != node->cfg.node_id || strcmp(cluster, node->cfg.cluster_id) != 0) {
+		fprintf(
+		    stderr,
+		    "chronik-server: data dir %s belongs to node %d of cluster \"%s\" (%s), but "
+		    "the configuration says node %d of cluster \"%s\"; not starting: its "
+		    "replicas and Raft state would be taken for another broker's (use the "
+		    "configuration it was made with, or an empty data dir)\n",
+		    node->data_dir, (int)id, cluster, SUP_IDENTITY_FILE, (int)node->cfg.node_id,
+		    node->cfg.cluster_id);
+		return 2;
+	}
+	return 0;
+}
+
 static int sup_node_dirs(sup_node_t *node)
 {
 	char run[PATH_MAX + 8];
@@ -190,6 +240,9 @@ static int sup_node_dirs(sup_node_t *node)
 		return 2;
 	}
 	r = sup_node_lock(node);
+	if (r)
+		return r;
+	r = sup_node_identity(node);
 	if (r)
 		return r;
 	/* Before any child opens LMDB `meta`: an environment a crash of the

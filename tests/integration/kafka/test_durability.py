@@ -601,5 +601,37 @@ class Durability(NodeTestCase):
         self.assertEqual(got[(name, 0)][:2], (0, 5))
 
 
+    def test_data_dir_of_another_node_refused(self):
+        """A data directory records the node and cluster it belongs to at its
+        first start (node.identity, as Kafka's meta.properties); started as
+        another node id or in another cluster, the node refuses with exit
+        status 2 and says why (before, another cluster id started with no
+        word, and another node id started as that broker once raft/ was
+        gone, listing the old broker as every partition's leader)."""
+        node = self.node().start()
+        name = topic_name('ident')
+        create_topic(node, name, 1)
+        self.assertEqual(node.stop(), 0)
+        with open(os.path.join(node.data, 'node.identity')) as f:
+            text = f.read()
+        self.assertIn('node_id=1\n', text)
+        self.assertIn('cluster_id=chronik\n', text)
+        for env, says in (({'CHRONIK_NODE_ID': '2'}, 'node 2 of cluster "chronik"'),
+                          ({'CHRONIK_NODE_CLUSTER_ID': 'other'}, 'node 1 of cluster "other"')):
+            node.env = env
+            mark = len(node.log_tail(10 ** 7))
+            try:
+                node.start(wait=False)  # raises when the supervisor exits meanwhile
+            except AssertionError:
+                pass
+            self.assertEqual(node.proc.wait(60), 2, env)
+            log = node.log_tail(10 ** 7)[mark:]
+            self.assertIn('belongs to node 1 of cluster "chronik"', log)
+            self.assertIn('the configuration says %s' % says, log)
+        node.env = {}
+        node.start()
+        self.assertEqual(list_topics_raw(node).get(name), 1)
+
+
 if __name__ == '__main__':
     main()

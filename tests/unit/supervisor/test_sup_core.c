@@ -341,6 +341,56 @@ START_TEST(test_notify_parse)
 }
 END_TEST
 
+START_TEST(test_identity)
+{
+	char buf[SUP_IDENTITY_MAX], cluster[64];
+	int32_t node = 0;
+	int n;
+
+	/* Round trip. */
+	n = sup_identity_format(buf, sizeof(buf), "chronik-prod", 3);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(sup_identity_parse(buf, (size_t)n, cluster, sizeof(cluster), &node), 0);
+	ck_assert_str_eq(cluster, "chronik-prod");
+	ck_assert_int_eq(node, 3);
+	ck_assert_int_eq(sup_identity_format(buf, 20, "chronik-prod", 3), -1);
+	/* Comments, other keys, no final newline, any order. */
+	const char *ok = "# x=y\nversion=1\nnode_id=2147483647\n\ncluster_id=\n";
+	ck_assert_int_eq(sup_identity_parse(ok, strlen(ok), cluster, sizeof(cluster), &node), 0);
+	ck_assert_str_eq(cluster, "");
+	ck_assert_int_eq(node, INT32_MAX);
+	ok = "node_id=7\ncluster_id=a b";
+	ck_assert_int_eq(sup_identity_parse(ok, strlen(ok), cluster, sizeof(cluster), &node), 0);
+	ck_assert_str_eq(cluster, "a b");
+	ck_assert_int_eq(node, 7);
+	/* Missing, repeated or malformed keys. */
+	static const char *const bad[] = {
+	    "",
+	    "garbage",
+	    "cluster_id=x\n",
+	    "node_id=1\n",
+	    "cluster_id=x\nnode_id=0\n",
+	    "cluster_id=x\nnode_id=2147483648\n",
+	    "cluster_id=x\nnode_id=-1\n",
+	    "cluster_id=x\nnode_id=1x\n",
+	    "cluster_id=x\nnode_id=\n",
+	    "cluster_id=x\nnode_id=1\nnode_id=1\n",
+	    "cluster_id=x\ncluster_id=y\nnode_id=1\n",
+	    "# cluster_id=x\nnode_id=1\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(sup_identity_parse(bad[i], strlen(bad[i]), cluster, sizeof(cluster),
+		                                 &node) == -1,
+		              "accepted: %s", bad[i]);
+	/* A cluster id longer than the caller's buffer, a NUL inside. */
+	ok = "cluster_id=0123456789\nnode_id=1\n";
+	ck_assert_int_eq(sup_identity_parse(ok, strlen(ok), cluster, 10, &node), -1);
+	ck_assert_int_eq(
+	    sup_identity_parse("cluster_id=a\0b\nnode_id=1\n", 24, cluster, sizeof(cluster), &node),
+	    -1);
+}
+END_TEST
+
 START_TEST(test_fdnames_parse)
 {
 	char names[CK_LISTEN_FDS_MAX][CK_LISTEN_NAME_MAX];
@@ -390,6 +440,7 @@ static Suite *sup_core_suite(void)
 	tcase_add_test(tc, test_notify_field);
 	tcase_add_test(tc, test_notify_parse);
 	tcase_add_test(tc, test_fdnames_parse);
+	tcase_add_test(tc, test_identity);
 	suite_add_tcase(s, tc);
 	return s;
 }
