@@ -179,7 +179,10 @@ static void sup_control_accept(int fd, void *arg)
 static void sup_admin_cb(struct evhttp_request *req, void *arg)
 {
 	sup_control_t *ctl = arg;
-	const char *uri = evhttp_request_get_uri(req);
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	/* The path alone: a query string ("/metrics?x=1") is ignored. */
+	const char *uri = u && evhttp_uri_get_path(u) ? evhttp_uri_get_path(u) : "";
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct evbuffer *body = evbuffer_new();
 	ck_buf_t json = CK_BUF_INIT;
 	sup_status_msg_t st;
@@ -189,15 +192,19 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET && !strcmp(uri, "/metrics")) {
+	/* HEAD is answered as GET without the body (libevent would send it). */
+	if (cmd == EVHTTP_REQ_GET && !strcmp(uri, "/metrics")) {
 		evbuffer_free(body);
 		sup_metrics_serve(ctl->metrics, req); /* answers later */
 		return;
 	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		code = 405;
-		evbuffer_add_printf(body, "only GET\n");
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+		evbuffer_add_printf(body, "only GET and HEAD\n");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+	} else if (!strcmp(uri, "/metrics")) { /* HEAD */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+		                  "text/plain; version=0.0.4; charset=utf-8");
 	} else if (!strcmp(uri, "/status")) {
 		sup_control_status_fill(ctl->node, &st);
 		if (sup_status_json(&st.reply, &json) == 0) {
@@ -234,6 +241,8 @@ static void sup_admin_cb(struct evhttp_request *req, void *arg)
 	if (!evhttp_find_header(evhttp_request_get_output_headers(req), "Content-Type"))
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 		                  "text/plain; charset=utf-8");
+	if (cmd == EVHTTP_REQ_HEAD)
+		(void)evbuffer_drain(body, evbuffer_get_length(body));
 	/* NULL: libevent's standard reason phrase for CODE. */
 	evhttp_send_reply(req, code, NULL, body);
 	evbuffer_free(body);
@@ -455,7 +464,12 @@ static int sup_admin_start(sup_control_t *ctl)
 		(void)close(fd);
 		return -ENOMEM;
 	}
-	evhttp_set_allowed_methods(ctl->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	/* Every method reaches sup_admin_cb, which answers all but GET and HEAD
+	 * 405 Method Not Allowed (libevent would answer 501). */
+	evhttp_set_allowed_methods(ctl->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	                                          EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(ctl->http, sup_admin_cb, ctl);
 	evhttp_set_timeout(ctl->http, 10);
 	/* libevent buffers a request's header and body without a bound by

@@ -64,6 +64,12 @@ static int prom_http_parse(ck_buf_t *raw, int *ret_status, char *ctype, size_t c
 int prom_http_get(int port, const char *path, int timeout_ms, int *ret_status, char *ctype,
                   size_t ctype_len, ck_buf_t *body)
 {
+	return prom_http_request(port, "GET", path, timeout_ms, ret_status, ctype, ctype_len, body);
+}
+
+int prom_http_request(int port, const char *method, const char *path, int timeout_ms,
+                      int *ret_status, char *ctype, size_t ctype_len, ck_buf_t *body)
+{
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	uint64_t deadline = ck_clock_mono_ms() + (uint64_t)timeout_ms;
 	ck_buf_t raw = CK_BUF_INIT;
@@ -74,7 +80,7 @@ int prom_http_get(int port, const char *path, int timeout_ms, int *ret_status, c
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, req, (size_t)n) != n)
 		goto out;
 	for (;;) {

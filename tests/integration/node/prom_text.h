@@ -20,6 +20,9 @@
  * TIMEOUT_MS. */
 int prom_http_get(int port, const char *path, int timeout_ms, int *ret_status, char *ctype,
                   size_t ctype_len, ck_buf_t *body);
+/* The same with another METHOD ("HEAD", "POST", ...). */
+int prom_http_request(int port, const char *method, const char *path, int timeout_ms,
+                      int *ret_status, char *ctype, size_t ctype_len, ck_buf_t *body);
 
 /* Checks every line of TEXT: blank, "# HELP name text", "# TYPE name
  * counter|gauge|histogram|summary|untyped", or a sample "name{l="v",...}

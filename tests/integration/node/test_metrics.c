@@ -192,6 +192,27 @@ START_TEST(after_writes)
 	ck_assert_int_eq(get("/nope", 5000, ctype, sizeof(ctype), &body), 404);
 	ck_assert_str_eq(ctype, "text/plain; charset=utf-8");
 	ck_buf_free(&body);
+	/* A query string is ignored; HEAD answers as GET without a body;
+	 * other methods are 405 Method Not Allowed. */
+	ck_assert_int_eq(get("/health?probe=1", 5000, ctype, sizeof(ctype), &body), 200);
+	ck_assert_str_eq((const char *)body.data, "ok\n");
+	ck_buf_free(&body);
+	for (int i = 0; i < 3; i++) {
+		static const char *const paths[] = {"/health", "/status", "/metrics"};
+		int status = 0;
+
+		ck_assert_int_eq(prom_http_request(T.admin, "HEAD", paths[i], 5000, &status, ctype,
+		                                   sizeof(ctype), &body),
+		                 0);
+		ck_assert_int_eq(status, 200);
+		ck_assert_msg(!body.data || !body.data[0], "HEAD %s sent a body", paths[i]);
+		ck_buf_free(&body);
+		ck_assert_int_eq(prom_http_request(T.admin, i ? "DELETE" : "POST", paths[i], 5000,
+		                                   &status, ctype, sizeof(ctype), &body),
+		                 0);
+		ck_assert_int_eq(status, 405);
+		ck_buf_free(&body);
+	}
 }
 END_TEST
 
