@@ -190,3 +190,26 @@ int wal_topic_id_decode(const uint8_t *p, size_t len, wal_topic_id_t *ret)
 	wal_topic_id_set(p + 4, ret);
 	return 0;
 }
+
+#define WAL_LOG_START_MAGIC 0x574c5331u /* "WLS1" */
+
+void wal_log_start_encode(int64_t start, uint8_t *out)
+{
+	ck_be32_put(out, WAL_LOG_START_MAGIC);
+	ck_be64_put(out + 4, (uint64_t)start);
+	ck_be32_put(out + 12, ck_crc32c(0, out, WAL_LOG_START_FILE_LEN - 4));
+}
+
+int wal_log_start_decode(const uint8_t *p, size_t len, int64_t *ret)
+{
+	int64_t v;
+
+	if (len != WAL_LOG_START_FILE_LEN || ck_be32_get(p) != WAL_LOG_START_MAGIC ||
+	    ck_crc32c(0, p, WAL_LOG_START_FILE_LEN - 4) != ck_be32_get(p + 12))
+		return CK_E_CORRUPT;
+	v = (int64_t)ck_be64_get(p + 4);
+	if (v < 0)
+		return CK_E_CORRUPT;
+	*ret = v;
+	return 0;
+}

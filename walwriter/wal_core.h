@@ -88,6 +88,12 @@ void wal_topic_id_encode(const wal_topic_id_t *id, uint8_t *out);
  * CK_E_CORRUPT for a wrong length, magic or CRC. */
 int wal_topic_id_decode(const uint8_t *p, size_t len, wal_topic_id_t *ret);
 
+/* The log start file (WAL_STORE_LOG_START_FILE): magic, the offset, a
+ * CRC32C. Decode returns 0 and *RET (>= 0), or CK_E_CORRUPT. */
+#define WAL_LOG_START_FILE_LEN 16
+void wal_log_start_encode(int64_t start, uint8_t *out);
+int wal_log_start_decode(const uint8_t *p, size_t len, int64_t *ret);
+
 /* ---- appends ---- */
 
 typedef struct {

@@ -254,6 +254,28 @@ static void wal_recover_cfg(const char *dir, const char *name, const wal_log_cfg
 		ret->retention_bytes = ret->retention_ms = -1;
 }
 
+/* The log start file's offset (WAL_STORE_LOG_START_FILE), or -1 when there
+ * is none (a bad one is ignored, with a warning). */
+static int64_t wal_recover_log_start(const char *dir, const char *name)
+{
+	uint8_t buf[WAL_LOG_START_FILE_LEN];
+	char path[PATH_MAX];
+	ssize_t n = -ENAMETOOLONG;
+	int64_t v = -1;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, WAL_STORE_LOG_START_FILE) <
+	    (int)sizeof(path))
+		n = ck_fs_read_small(path, buf, sizeof(buf));
+	if (n == -ENOENT)
+		return -1;
+	if (n < 0 || wal_log_start_decode(buf, (size_t)n, &v) < 0) {
+		ck_log(CK_LOG_WARN, "log start file unreadable, ignored log=%s file=%s", name,
+		       path);
+		return -1;
+	}
+	return v;
+}
+
 /* Reads the topic id file: a missing one means unknown (a log created
  * before ids, or without one), a bad one too, with a warning. */
 static void wal_recover_topic_id(const char *dir, const char *name, wal_topic_id_t *ret)
@@ -629,7 +651,7 @@ int wal_store_recover(const char *data_dir, const char *topic, int32_t partition
 	int64_t *bases = NULL;
 	wal_store_t *s = NULL;
 	wal_log_cfg_t cfg;
-	int64_t empty_base = 0;
+	int64_t empty_base = 0, file_start;
 	bool cfg_lost;
 	int r, n;
 
@@ -657,6 +679,10 @@ int wal_store_recover(const char *data_dir, const char *topic, int32_t partition
 	s->start_offset = s->segs[0].base_offset;
 	if (ckpt && ckpt->log_start_offset > s->start_offset)
 		s->start_offset = CK_MIN(ckpt->log_start_offset, s->next_offset);
+	/* The start DeleteRecords moved it to, also without the recovery
+	 * point (its LMDB rebuilt). */
+	if ((file_start = wal_recover_log_start(dir, name)) > s->start_offset)
+		s->start_offset = CK_MIN(file_start, s->next_offset);
 	/* A crash after DeleteRecords made its start durable may have left
 	 * whole segments below it: they are gone for readers already. */
 	n = wal_store_drop_below(s);

@@ -669,6 +669,19 @@ int wal_store_drop_below(wal_store_t *s)
 	return r < 0 ? r : (int)n;
 }
 
+/* The log start file (WAL_STORE_LOG_START_FILE), replaced durably. */
+static int wal_store_log_start_write(wal_store_t *s, int64_t start)
+{
+	uint8_t buf[WAL_LOG_START_FILE_LEN];
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", s->dir, WAL_STORE_LOG_START_FILE) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	wal_log_start_encode(start, buf);
+	return ck_fs_write_atomic(path, buf, sizeof(buf), 0644);
+}
+
 int wal_store_delete_records(wal_store_t *s, int64_t before, wal_store_ckpt_fn save, void *arg)
 {
 	wal_ckpt_t c;
@@ -690,6 +703,9 @@ int wal_store_delete_records(wal_store_t *s, int64_t before, wal_store_ckpt_fn s
 	c = s->ckpt;
 	c.log_start_offset = before;
 	r = save(arg, s, &c);
+	if (r < 0)
+		return r;
+	r = wal_store_log_start_write(s, before);
 	if (r < 0)
 		return r;
 	s->start_offset = before;
@@ -743,6 +759,8 @@ int wal_store_start_over(wal_store_t *s, int64_t at, wal_store_ckpt_fn save, voi
 	c.next_offset = at;
 	wal_index_state_init(&c.index);
 	r = save(arg, s, &c);
+	if (r == 0) /* AT may be below the old end (a follower starting over) */
+		r = wal_store_log_start_write(s, at);
 	if (r < 0)
 		return wal_store_fail(s, r);
 	s->nsegs = 0;
@@ -758,6 +776,18 @@ int wal_store_start_over(wal_store_t *s, int64_t at, wal_store_ckpt_fn save, voi
 	s->ckpt = c;
 	s->ckpt_seq++;
 	wal_store_ckpt_taken(s, &c);
+	/* 4. The empty active segment's files at AT, as Kafka rolls one before
+	 * it deletes the last: the end survives the loss of the recovery
+	 * point (a metadata environment rebuilt), offsets never go back. */
+	r = wal_store_seg_open(s->dir, at, true, &s->log_fd, &s->index_fd, &s->time_fd);
+	if (r == 0)
+		r = ck_fs_dir_sync(s->dir);
+	wal_store_close_fd(&s->log_fd);
+	wal_store_close_fd(&s->index_fd);
+	wal_store_close_fd(&s->time_fd);
+	if (r < 0)
+		ck_log(CK_LOG_WARN, "empty segment not created log=%s-%d base=%lld err=\"%s\"",
+		       s->topic, s->partition, (long long)at, ck_strerror(r));
 	ck_log(CK_LOG_INFO, "log started over log=%s-%d old_end=%lld start=%lld", s->topic,
 	       s->partition, (long long)old_end, (long long)at);
 	return 0;

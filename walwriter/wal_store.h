@@ -217,9 +217,9 @@ int32_t wal_store_partition(const wal_store_t *s);
  * changed; read back by recovery). */
 const wal_topic_id_t *wal_store_topic_id(const wal_store_t *s);
 
-/* Name of the per-log settings file inside the log directory. A log
- * created with node defaults only has none; a missing file means node
- * defaults, an unreadable one too (with a warning). */
+/* Name of the per-log settings file inside the log directory: every log
+ * has one (also of node defaults); a missing or unreadable one means the
+ * settings were lost (wal_recover.c). */
 #define WAL_STORE_CONFIG_FILE "log.config"
 
 /* Name of the topic id file inside the log directory (wal_topic_id_encode,
@@ -227,5 +227,13 @@ const wal_topic_id_t *wal_store_topic_id(const wal_store_t *s);
  * created with a known topic id; missing means unknown (a log created
  * before ids, or without one). */
 #define WAL_STORE_TOPIC_ID_FILE "topic.id"
+
+/* Name of the log start file inside the log directory (wal_log_start_encode,
+ * WAL_LOG_START_FILE_LEN bytes): the start a DeleteRecords (or a start
+ * over) moved it to, as Kafka's log-start-offset-checkpoint, so that the
+ * start survives the loss of the recovery points in LMDB (a metadata
+ * environment rebuilt after a crash of the machine). Missing: the start is
+ * the first segment's base, or the recovery point's. */
+#define WAL_STORE_LOG_START_FILE "log.start"
 
 #endif

@@ -347,9 +347,12 @@ class Durability(NodeTestCase):
         environment's meta pages overwritten) makes the node rebuild the
         environment from the Raft log. Topics, partitions, configs and every
         acknowledged message come back; the replay of an old DeleteTopic
-        leaves the re-created topic of the same name and its data alone."""
+        leaves the re-created topic of the same name and its data alone; a
+        log retention emptied keeps its end and a DeleteRecords start stays
+        (both lived in the environment only: offsets went back to 0 and
+        deleted records came back)."""
         from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions
-        node = self.node()
+        node = self.node(env={'CHRONIK_WAL_RETENTION_CHECK_MS': '200'})
         boot = os.path.join(node.tmp, 'boot_id')
         node.env['CHRONIK_BOOT_ID_FILE'] = boot
         with open(boot, 'w') as f:
@@ -377,6 +380,17 @@ class Durability(NodeTestCase):
         wait_topic(node, a, 3)
         new = kclients.produce(node.bootstrap, x, 300)
         self.assertEqual(len(new.acked), 300)
+        emptied, cut = topic_name('mc-e'), topic_name('mc-d')
+        create_topic(node, emptied, 1, configs={'retention.ms': '1000'})
+        create_topic(node, cut, 1)
+        self.assertEqual(len(kclients.produce(node.bootstrap, emptied, 5).acked), 5)
+        self.assertEqual(len(kclients.produce(node.bootstrap, cut, 10).acked), 10)
+        self.assertEqual(kproto.delete_records(node.kafka_port, cut, {0: 6}), {0: (0, 6)})
+
+        def bounds(topic):
+            return tuple(kproto.list_offset(node.kafka_port, topic, 0, ts)[1]
+                         for ts in (-2, -1))
+        wait_for(lambda: bounds(emptied) == (5, 5), 30, 'retention emptying a log')
         node.kill9_all()
         self.assertTrue(os.path.exists(marker), 'the marker went away with a kill -9')
         # The machine "restarts": another boot id, and the environment's
@@ -393,6 +407,8 @@ class Durability(NodeTestCase):
         got = self.check_all_back(node, x, 1, new.acked, allow_dups=False)
         self.assertEqual(got.ids, new.acked, 'the re-created topic holds exactly its own data')
         self.assertEqual(topic_config(node, a, 'retention.ms'), '987654321')
+        self.assertEqual(bounds(emptied), (5, 5), 'the emptied log\'s offsets')
+        self.assertEqual(bounds(cut), (6, 10), 'the DeleteRecords start')
         # A clean stop syncs and removes the marker: a later boot change
         # moves nothing aside.
         self.assertEqual(node.stop(), 0)

@@ -298,7 +298,8 @@ static void replica_batch(ck_buf_t *b, int64_t base, uint32_t seed)
 
 /*
  * start_over (a follower below its leader's log start): past the end, the
- * log empties and starts at the offset asked; every segment file goes;
+ * log empties and starts at the offset asked; every segment file goes but
+ * an empty one at the new start;
  * replica appends continue from there; SIGKILL keeps it; a log that never
  * had a file can start over too; a crash that left the old segment files
  * behind recovers an empty log at the old end, never their batches.
@@ -328,8 +329,11 @@ START_TEST(test_start_over)
 	ck_assert_int_eq(info.log_start_offset, 500);
 	ck_assert_int_eq(info.log_end_offset, 500);
 	ck_assert_int_eq(info.durable_end_offset, 500);
+	/* The old files went; an empty one at the new start stays (the end
+	 * survives the loss of the recovery point, as in Kafka). */
 	bases = NULL;
-	ck_assert_int_eq(disk_segments(&t, "s", &bases), 0);
+	ck_assert_int_eq(disk_segments(&t, "s", &bases), 1);
+	ck_assert_int_eq(bases[0], 500);
 	free(bases);
 	ck_assert_int_eq(
 	    wit_log_count(&t, "log started over", "log=s-0", "old_end=40", "start=500", NULL), 1);
@@ -391,6 +395,9 @@ START_TEST(test_start_over)
 		seg_path(&t, "k", bases[0], (ck_segment_file_t)f, path, sizeof(path));
 		ck_test_write_file(path, saved[f].data, saved[f].len);
 		ck_buf_free(&saved[f]);
+		/* Nor the empty segment at 2000 made last. */
+		seg_path(&t, "k", 2000, (ck_segment_file_t)f, path, sizeof(path));
+		ck_assert_int_eq(unlink(path), 0);
 	}
 	free(bases);
 	wit_start_ready(&t);
