@@ -278,6 +278,33 @@ START_TEST(test_large_frames)
 }
 END_TEST
 
+/* A large frame crosses in few loop passes: libevent 2.1 reads 4 KiB per
+ * readable event and writes 16 KiB per writable one by default, which
+ * made a 4 MiB frame cost over a thousand passes of both loops. */
+START_TEST(test_large_frame_few_passes)
+{
+	peer_t a, b;
+	ck_buf_t f = CK_BUF_INIT;
+	int passes = 0;
+
+	pair_open(&a, &b, 0);
+	b.check_seq = true;
+	make_frame(&f, 0, 4u << 20);
+	ck_assert_int_eq(ck_ipc_conn_send(a.conn, f.data, f.len), 0);
+	while (b.nframes == 0 && passes < 100000) {
+		(void)event_base_loop(base, EVLOOP_ONCE);
+		passes++;
+	}
+	ck_assert_int_eq(b.nframes, 1);
+	ck_assert(b.order_ok);
+	ck_assert_uint_eq(b.last.len, 4u << 20);
+	ck_assert_msg(passes < 256, "a 4 MiB frame took %d loop passes", passes);
+	ck_buf_free(&f);
+	peer_done(&a);
+	peer_done(&b);
+}
+END_TEST
+
 START_TEST(test_send_msg)
 {
 	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
@@ -895,6 +922,7 @@ int main(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_pipelined_in_order);
 	tcase_add_test(tc, test_large_frames);
+	tcase_add_test(tc, test_large_frame_few_passes);
 	tcase_add_test(tc, test_send_msg);
 	tcase_add_test(tc, test_frame_max_boundary);
 	tcase_add_test(tc, test_bad_frames_close_only_their_connection);
