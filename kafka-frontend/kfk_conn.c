@@ -55,6 +55,10 @@
  * arrive within this much plus a second per KFK_RX_MIN_RATE bytes. */
 #define KFK_RX_SLOW_MS  10000
 #define KFK_RX_MIN_RATE ((size_t)4 << 20)
+/* Reading pauses while this many answers' file pieces (each holding a
+ * segment file open) wait to be sent: a client that does not read holds
+ * a bounded number of descriptors, not max_queued_response_bytes' worth. */
+#define KFK_OUT_FILES_MAX 64
 /* At the connection limit, a connection silent this long may be closed. */
 #define KFK_EVICT_QUIET_MS 1000
 
@@ -64,6 +68,12 @@ struct kfk_conn {
 	int fd;
 	struct event *rev;
 	struct event *wev;
+	struct event *cev; /* EV_CLOSED while reading pauses: a peer that hangs
+	                      up is seen although its bytes are not read */
+	/* Bytes read after a frame that paused reading (at most one read's):
+	 * fed again, before the socket, when reading resumes. */
+	uint8_t *stash;
+	size_t stash_len;
 	char peer[64];
 	uint8_t hdr[4];
 	uint8_t hdr_got;
@@ -89,6 +99,7 @@ struct kfk_conn {
 	kfk_piece_t *out_head;
 	kfk_piece_t *out_tail;
 	uint64_t out_bytes;
+	uint32_t out_files; /* pieces of out that hold a segment file open */
 	uint64_t last_ms;
 	/* The controller id this connection was last told (Metadata,
 	 * DescribeCluster), -1: none; and whether it ever sent anything but
@@ -129,7 +140,7 @@ static bool kfk_conn_full(const kfk_conn_t *c)
 	const kfk_srv_t *s = c->srv;
 
 	return c->q.count >= s->set.pipeline_max || c->q_bytes >= s->set.in_bytes_max ||
-	       c->out_bytes >= s->set.out_bytes_max;
+	       c->out_bytes >= s->set.out_bytes_max || c->out_files >= KFK_OUT_FILES_MAX;
 }
 
 static void kfk_conn_unlink(kfk_conn_t *c)
@@ -186,6 +197,9 @@ static void kfk_conn_destroy(kfk_conn_t *c)
 	if (c->rx)
 		kfk_conns_rx_release(s, kfk_conn_rx_take(c));
 	free(c->rx);
+	free(c->stash);
+	if (c->cev)
+		event_free(c->cev);
 	if (c->rev)
 		event_free(c->rev);
 	if (c->wev)
@@ -247,6 +261,14 @@ static void kfk_conn_cork(kfk_conn_t *c, bool on)
 }
 
 /* Consumes N written bytes from the head of the output queue. */
+/* A piece of C's output is sent (or dropped): freed, and no longer counted. */
+static void kfk_conn_piece_done(kfk_conn_t *c, kfk_piece_t *p)
+{
+	if (p->fd >= 0)
+		c->out_files--;
+	kfk_piece_free(p);
+}
+
 static void kfk_conn_consume(kfk_conn_t *c, uint64_t n)
 {
 	c->out_bytes -= n;
@@ -261,7 +283,7 @@ static void kfk_conn_consume(kfk_conn_t *c, uint64_t n)
 			c->out_head = p->next;
 			if (!c->out_head)
 				c->out_tail = NULL;
-			kfk_piece_free(p);
+			kfk_conn_piece_done(c, p);
 		}
 	}
 	/* Empty pieces (zero-length records) are dropped too. */
@@ -270,7 +292,7 @@ static void kfk_conn_consume(kfk_conn_t *c, uint64_t n)
 		c->out_head = p->next;
 		if (!c->out_head)
 			c->out_tail = NULL;
-		kfk_piece_free(p);
+		kfk_conn_piece_done(c, p);
 	}
 }
 
@@ -313,12 +335,30 @@ static int kfk_conn_write_step(kfk_conn_t *c, const char **ret_what)
 	return 1;
 }
 
+/* Stops reading C: the loop no longer wakes for its bytes, only for its
+ * peer hanging up. */
+static void kfk_conn_pause(kfk_conn_t *c)
+{
+	if (c->read_paused)
+		return;
+	c->read_paused = true;
+	(void)event_del(c->rev);
+	if (c->cev)
+		(void)event_add(c->cev, NULL);
+}
+
 static void kfk_conn_resume_reading(kfk_conn_t *c)
 {
 	if (c->read_paused && !c->srv->stopping && !kfk_conn_full(c)) {
 		c->read_paused = false;
-		if (!c->rx_waiting)
+		if (c->cev)
+			(void)event_del(c->cev);
+		if (!c->rx_waiting) {
 			(void)event_add(c->rev, NULL);
+			/* Stashed frames are fed whether or not more bytes come. */
+			if (c->stash)
+				event_active(c->rev, EV_READ, 0);
+		}
 	}
 }
 
@@ -396,8 +436,10 @@ void kfk_conn_kick(kfk_conn_t *c)
 
 		if (!req->no_response && req->pieces) {
 			for (kfk_piece_t *p = req->pieces; p; p = p->next) {
-				if (p->fd >= 0)
+				if (p->fd >= 0) {
 					kfk_conn_cork(c, true);
+					c->out_files++;
+				}
 			}
 			if (c->out_tail)
 				c->out_tail->next = req->pieces;
@@ -436,10 +478,8 @@ static void kfk_conn_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 {
 	kfk_conn_touch(c);
 	kfk_dispatch_frame(c, frame, len);
-	if (!c->dead && kfk_conn_full(c) && !c->read_paused) {
-		c->read_paused = true;
-		(void)event_del(c->rev);
-	}
+	if (!c->dead && kfk_conn_full(c))
+		kfk_conn_pause(c);
 }
 
 /* ---- request memory (queued_max_request_bytes) ---- */
@@ -562,10 +602,23 @@ static int kfk_conn_frame_start(kfk_conn_t *c)
 	return 0;
 }
 
-/* Feeds bytes read into the scratch buffer through the framing. */
+/* Feeds bytes read (into the scratch buffer, or stashed) through the
+ * framing; once a frame pauses reading, the rest waits in the stash, so
+ * the limits hold per frame, not per read. */
 static void kfk_conn_feed(kfk_conn_t *c, const uint8_t *p, size_t n)
 {
 	while (n > 0 && !c->dead) {
+		if (c->read_paused) {
+			CK_ASSERT(c->stash == NULL);
+			c->stash = malloc(n);
+			if (!c->stash) {
+				kfk_conn_close(c, -1, "out of memory");
+				return;
+			}
+			memcpy(c->stash, p, n);
+			c->stash_len = n;
+			return;
+		}
 		if (!c->rx) {
 			size_t take = CK_MIN(n, (size_t)(4 - c->hdr_got));
 
@@ -645,6 +698,14 @@ static void kfk_conn_on_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	c->busy++;
+	if (c->stash && !c->read_paused) {
+		uint8_t *st = c->stash;
+
+		c->stash = NULL;
+		kfk_conn_feed(c, st, c->stash_len);
+		free(st);
+		got = true;
+	}
 	for (int i = 0; i < KFK_READ_ROUNDS && !c->dead && !c->read_paused; i++) {
 		ssize_t n;
 
@@ -680,6 +741,20 @@ static void kfk_conn_on_read(evutil_socket_t fd, short what, void *arg)
 	 * a connection that sends nothing for the idle timeout is idle. */
 	if (got && !c->dead)
 		kfk_conn_touch(c);
+	kfk_conn_release(c);
+}
+
+/* The peer hung up while reading was paused (EV_CLOSED): without it, a
+ * client that pipelines up to the limit and goes away would hold its
+ * requests (long polls of hours) and their memory until they end. */
+static void kfk_conn_on_hangup(evutil_socket_t fd, short what, void *arg)
+{
+	kfk_conn_t *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->busy++;
+	kfk_conn_close(c, -1, "peer closed");
 	kfk_conn_release(c);
 }
 
@@ -752,9 +827,10 @@ void kfk_conn_accept(kfk_srv_t *s, int fd)
 	kfk_conn_peer_name(c);
 	c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, kfk_conn_on_read, c);
 	c->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, kfk_conn_on_write, c);
+	c->cev = event_new(s->base, fd, EV_CLOSED | EV_PERSIST, kfk_conn_on_hangup, c);
 	kfk_conn_link_tail(c);
 	s->nconns++;
-	if (!c->rev || !c->wev || event_add(c->rev, NULL) < 0) {
+	if (!c->rev || !c->wev || !c->cev || event_add(c->rev, NULL) < 0) {
 		kfk_conn_close(c, -1, "out of memory");
 		return;
 	}
@@ -785,10 +861,7 @@ size_t kfk_conns_drain(kfk_srv_t *s)
 			kfk_conn_close(c, -1, "shutting down");
 		} else {
 			busy++;
-			if (!c->read_paused) {
-				c->read_paused = true;
-				(void)event_del(c->rev);
-			}
+			kfk_conn_pause(c);
 		}
 		c = next;
 	}

@@ -927,6 +927,82 @@ class ConnectionRequestBytes(NodeTestCase):
                         % (grew >> 20))
 
 
+class PipelinedNeverRead(NodeTestCase):
+    """A client that pipelines far more requests than [kafka]
+    max_inflight_requests in one write and does not read the answers:
+    kafka-frontend takes only the allowed number (the rest of what one read
+    brought waits unparsed), so what it holds stays bounded (each queued
+    Fetch answer holds a segment file open); all are answered, in order,
+    once the client reads. And one that does the same with long polls and
+    hangs up is closed at once, not when its polls end."""
+
+    INFLIGHT = 16
+    REQS = 300  # ~30 KB of Fetch requests: one or a few reads of the socket
+
+    def frontend_fds(self, n):
+        return len(os.listdir('/proc/%d/fd' % n.child('kafka-frontend')['pid']))
+
+    def test_inflight_limit_holds_within_one_read(self):
+        n = self.node(config_extra='[kafka]\nmax_inflight_requests = %d\n'
+                      % self.INFLIGHT).start()
+        name = topic_name('piped')
+        create_topic(n, name, 1)
+        c = kproto.Conn('127.0.0.1', n.kafka_port, timeout=60)
+        # 200 KB of records: 60 MB of answers, more than the sockets'
+        # buffers take.
+        for i in range(4):
+            c.send_raw(kproto.request(kproto.PRODUCE, 7, 1, kproto.produce_body(
+                7, 1, 30000, [(0, kproto.record_batch([(None, os.urandom(50000), [])]))],
+                topic=name)))
+            self.assertEqual(kproto.parse_produce(c.recv_frame()[1], 7)[(name, 0)], (0, i))
+        base = self.frontend_fds(n)
+        frames = b''.join(kproto.request(kproto.FETCH, 4, 100 + i, kproto.fetch_body(
+            name, 0, 0)) for i in range(self.REQS))
+        sender = threading.Thread(target=c.send_raw, args=(frames,), daemon=True)
+        sender.start()
+        time.sleep(3)  # the frontend takes what it may, then stops
+        held = self.frontend_fds(n) - base
+        got = []
+        for _ in range(self.REQS):
+            got.append(c.recv_frame())
+        sender.join(30)
+        c.close()
+        self.assertEqual([corr for corr, _ in got], [100 + i for i in range(self.REQS)])
+        parsed = [kproto.parse_fetch_v4(b)[(name, 0)] for _, b in got]
+        self.assertEqual({(err, hw) for err, hw, _ in parsed}, {(0, 4)})
+        self.assertTrue(all(len(recs) > 200000 for _, _, recs in parsed))
+        # Each answer waiting to be written holds the segment open: at most
+        # the requests in flight and 64 answers to send (the frontend's
+        # cap), not one per request the reads brought (~250 here).
+        self.assertLess(held, self.INFLIGHT + 64 + 20,
+                        'kafka-frontend held %d more fds for one client' % held)
+
+    def test_hangup_while_paused_is_seen(self):
+        n = self.node(config_extra='[kafka]\nmax_inflight_requests = %d\n'
+                      % self.INFLIGHT).start()
+        name = topic_name('polls')
+        create_topic(n, name, 1)
+        base = self.frontend_fds(n)
+        polls = b''.join(kproto.request(kproto.FETCH, 4, i, kproto.fetch_body(
+            name, 0, 0, max_wait_ms=(1 << 31) - 1, min_bytes=(1 << 31) - 1))
+            for i in range(3 * self.INFLIGHT))
+        conns = []
+        for _ in range(20):
+            c = kproto.Conn('127.0.0.1', n.kafka_port)
+            c.send_raw(polls)
+            conns.append(c)
+        time.sleep(1)
+        self.assertGreaterEqual(self.frontend_fds(n) - base, 20)
+        for c in conns:
+            c.close()
+        deadline = time.monotonic() + 10
+        while self.frontend_fds(n) - base > 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertLessEqual(self.frontend_fds(n) - base, 2,
+                             'connections closed by their clients are still held')
+        self.assertEqual(n.child('kafka-frontend')['restarts'], 0)
+
+
 class RequestMemory(ExpectAll, NodeTestCase):
     """Large requests on many connections at once: kafka-frontend holds at
     most [kafka] queued_max_request_bytes of them (Kafka's
