@@ -22,8 +22,8 @@
  * INVALID_REPLICATION_FACTOR, so that a client creating a topic as soon as
  * it can connect does not see an error Kafka's clients do not retry. validate_only
  * stops after the checks. A topic named twice in one request gets
- * INVALID_REQUEST, as in Kafka: for every copy in CreateTopics and
- * DeleteTopics, once in CreatePartitions (whose results Kafka keys by name).
+ * INVALID_REQUEST and is answered once, as in Kafka (its clients key the
+ * results by name: librdkafka refuses a response naming a topic twice).
  * Not for: auto-creation (kfk_propose.c), configs (kfk_h_configs.c).
  */
 #define CK_LOG_SUBSYSTEM "admin"
@@ -143,7 +143,6 @@ static void kfk_ct_respond(kfk_admin_t *ad)
 	kfk_create_topics_response_t resp;
 
 	kfk_create_topics_response_init(&resp);
-	resp.topics.count = ad->n;
 	resp.topics.items = kfk_req_alloc(req, (size_t)ad->n, sizeof(*resp.topics.items));
 	if (!resp.topics.items) {
 		kfk_req_fail_conn(req, "out of memory");
@@ -151,10 +150,13 @@ static void kfk_ct_respond(kfk_admin_t *ad)
 	}
 	kfk_meta_refresh(req->srv);
 	for (int32_t i = 0; i < ad->n; i++) {
-		kfk_create_topics_response_creatable_topic_result_t *o = &resp.topics.items[i];
+		kfk_create_topics_response_creatable_topic_result_t *o;
 		const kfk_aop_t *op = &ad->ops[i];
 		kfk_topic_t *t = NULL;
 
+		if (ad->dups[i] == KFK_NAME_DUP_LATER)
+			continue;
+		o = &resp.topics.items[resp.topics.count++];
 		kfk_create_topics_response_creatable_topic_result_init(o);
 		o->name = rq->topics.items[i].name;
 		o->error_code = op->err;
@@ -253,8 +255,7 @@ static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const uint8_t *dups, const kf
 	int16_t err;
 
 	if (dups[i] != KFK_NAME_UNIQUE)
-		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
-		                   "topic named more than once in the request");
+		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "Duplicate topic name.");
 	err = kfk_topic_name_check(t->name, plan->name, op->msg, sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);
@@ -402,6 +403,7 @@ void kfk_h_create_topics(kfk_req_t *req)
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
+	ad->dups = dups;
 	for (int32_t i = 0; i < rq->topics.count; i++)
 		kfk_ct_one(ad, i, dups, &ctx, listed);
 	kfk_admin_release(ad);
@@ -416,11 +418,17 @@ static void kfk_dt_respond(kfk_admin_t *ad)
 	kfk_delete_topics_response_deletable_topic_result_t *items = ad->extra;
 
 	kfk_delete_topics_response_init(&resp);
-	resp.responses.count = ad->n;
 	resp.responses.items = items;
 	for (int32_t i = 0; i < ad->n; i++) {
-		items[i].error_code = ad->ops[i].err;
-		items[i].error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
+		kfk_delete_topics_response_deletable_topic_result_t *o =
+		    &items[resp.responses.count];
+
+		if (ad->dups[i] == KFK_NAME_DUP_LATER)
+			continue;
+		*o = items[i];
+		o->error_code = ad->ops[i].err;
+		o->error_message = ad->ops[i].err ? kfk_str(ad->ops[i].msg) : KFK_STR_NULL;
+		resp.responses.count++;
 	}
 	kfk_req_respond(req, &resp);
 }
@@ -437,8 +445,10 @@ static const kfk_delete_topics_request_t *kfk_dt_sort_rq;
 static int kfk_dt_id_cmp(const void *a, const void *b)
 {
 	const kfk_delete_topics_request_delete_topic_state_t *v = kfk_dt_sort_rq->topics.items;
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	int c = memcmp(v[x].topic_id, v[y].topic_id, 16);
 
-	return memcmp(v[*(const int32_t *)a].topic_id, v[*(const int32_t *)b].topic_id, 16);
+	return c ? c : (x > y) - (x < y);
 }
 
 /* Marks in DUPS (KFK_NAME_UNIQUE or not, as kfk_names_dups) the entries of
@@ -457,9 +467,14 @@ static int kfk_dt_id_dups(kfk_req_t *req, const kfk_delete_topics_request_t *rq,
 	}
 	kfk_dt_sort_rq = rq;
 	qsort(idx, (size_t)n, sizeof(*idx), kfk_dt_id_cmp);
+	/* Equal ids end up next to each other, lowest index first. */
 	for (int32_t k = 1; k < n; k++) {
-		if (kfk_dt_id_cmp(&idx[k - 1], &idx[k]) == 0)
-			dups[idx[k - 1]] = dups[idx[k]] = KFK_NAME_DUP_LATER;
+		if (memcmp(rq->topics.items[idx[k - 1]].topic_id, rq->topics.items[idx[k]].topic_id,
+		           16))
+			continue;
+		if (dups[idx[k - 1]] == KFK_NAME_UNIQUE)
+			dups[idx[k - 1]] = KFK_NAME_DUP_FIRST;
+		dups[idx[k]] = KFK_NAME_DUP_LATER;
 	}
 	return 0;
 }
@@ -482,8 +497,7 @@ static void kfk_dt_one(kfk_admin_t *ad, int32_t i, kfk_str_t name, const uint8_t
 		memcpy(o->topic_id, id, 16);
 	if (dups[i] != KFK_NAME_UNIQUE)
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
-		                   name.len >= 0 ? "topic named more than once in the request"
-		                                 : "Duplicate topic id.");
+		                   name.len >= 0 ? "Duplicate topic name." : "Duplicate topic id.");
 	/* v6+: a name or an id, as Kafka's controller checks. */
 	if (id && name.len >= 0 && !kfk_uuid_zero(id))
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
@@ -544,6 +558,7 @@ void kfk_h_delete_topics(kfk_req_t *req)
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
+	ad->dups = dups;
 	for (int32_t i = 0; i < ad->n; i++)
 		kfk_dt_one(ad, i, names[i], v6 ? rq->topics.items[i].topic_id : NULL, dups);
 	kfk_admin_release(ad);
@@ -555,7 +570,7 @@ static void kfk_cp_respond(kfk_admin_t *ad)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_create_partitions_request_t *rq = req->body;
-	const uint8_t *dups = ad->extra;
+	const uint8_t *dups = ad->dups;
 	kfk_create_partitions_response_t resp;
 	kfk_create_partitions_response_create_partitions_topic_result_t *items;
 	int32_t k = 0;
@@ -566,8 +581,6 @@ static void kfk_cp_respond(kfk_admin_t *ad)
 		return;
 	}
 	kfk_create_partitions_response_init(&resp);
-	/* Kafka answers a topic named twice once (its results are keyed by
-	 * name; librdkafka rejects a response naming a topic twice). */
 	for (int32_t i = 0; i < ad->n; i++) {
 		if (dups[i] == KFK_NAME_DUP_LATER)
 			continue;
@@ -623,7 +636,7 @@ static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_create_ctx_t *ctx)
 	int16_t rf, err;
 	bool grows;
 
-	if (((const uint8_t *)ad->extra)[i] != KFK_NAME_UNIQUE)
+	if (ad->dups[i] != KFK_NAME_UNIQUE)
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
 		                   "topic named more than once in the request");
 	if (kfk_meta_topic(req->srv, ct->name, &t) <= 0)
@@ -656,6 +669,7 @@ void kfk_h_create_partitions(kfk_req_t *req)
 	kfk_create_ctx_t ctx = {.brokers = brokers, .fenced = fenced};
 	kfk_admin_t *ad;
 	kfk_str_t *names;
+	uint8_t *dups;
 
 	/* The new partitions are numbered from the count this node knows: on
 	 * a follower, which may lag, know the controller's first. */
@@ -672,7 +686,7 @@ void kfk_h_create_partitions(kfk_req_t *req)
 	}
 	ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_cp_respond);
 	names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
-	if (!ad || !names || !(ad->extra = kfk_req_alloc(req, (size_t)rq->topics.count, 1))) {
+	if (!ad || !names || !(ad->dups = dups = kfk_req_alloc(req, (size_t)rq->topics.count, 1))) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
@@ -682,7 +696,7 @@ void kfk_h_create_partitions(kfk_req_t *req)
 	    (size_t)kfk_meta_fenced_broker_ids(req->srv, fenced, (int)CK_ARRAY_LEN(fenced));
 	for (int32_t i = 0; i < rq->topics.count; i++)
 		names[i] = rq->topics.items[i].name;
-	if (kfk_names_dups(names, (size_t)rq->topics.count, ad->extra) < 0) {
+	if (kfk_names_dups(names, (size_t)rq->topics.count, dups) < 0) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}

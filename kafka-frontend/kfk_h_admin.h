@@ -27,6 +27,9 @@ struct kfk_admin {
 	int pending; /* proposals in flight, plus one while dispatching */
 	void (*respond)(kfk_admin_t *ad);
 	void *extra; /* the handler's per-entry data */
+	/* kfk_names_dups() of the entries (NULL: none named twice): a name's
+	 * later copies get no result of their own, as in Kafka. */
+	const uint8_t *dups;
 };
 
 /* Allocates the scaffolding for N entries (all KFK_ERR_NONE) and makes it

@@ -757,9 +757,10 @@ class BadInput(SchemaRequests, NodeTestCase):
         within a minute (the pairwise duplicate checks they replaced took
         minutes, and the node's whole Kafka port waited): Metadata (no
         auto-creation) lists each unknown name once; CreateTopics answers
-        every copy INVALID_REQUEST (42) and creates nothing. CreatePartitions naming a
-        topic twice names it once in its response (librdkafka refuses a
-        response that names it twice) with INVALID_REQUEST."""
+        each name once INVALID_REQUEST (42) and creates nothing, as
+        CreatePartitions naming a topic twice names it once in its response
+        (librdkafka refuses a response that names it twice) with
+        INVALID_REQUEST."""
         names = ['dup%06d' % i for i in range(100000)] * 2
         many = ['md%06d' % i for i in range(200000)] * 2
         c = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=60)
@@ -778,7 +779,7 @@ class BadInput(SchemaRequests, NodeTestCase):
         self.assertEqual([nm for _, nm, _, _ in listed], many[:200000])
         self.assertEqual({e for e, _, _, _ in listed}, {3})
         res = kproto.R(body).array(lambda x: (x.string(), x.i16(), x.string()))
-        self.assertEqual([nm for nm, _, _ in res], names)
+        self.assertEqual([nm for nm, _, _ in res], names[:100000])
         self.assertEqual({e for _, e, _ in res}, {42})
         from confluent_kafka.admin import AdminClient, NewPartitions
         admin = AdminClient({'bootstrap.servers': self.n.bootstrap})

@@ -814,10 +814,34 @@ class RawProtocol(NodeTestCase):
         ida, idb = topic_id(a), topic_id(b)
         self.assertEqual(delete([(a, idb)]), [(a, 42)])
         self.assertEqual(delete([(None, bytes(16))]), [(None, 42)])
-        self.assertEqual(delete([(None, idb), (None, idb)]), [(None, 42), (None, 42)])
+        self.assertEqual(delete([(None, idb), (None, idb)]), [(None, 42)])
         self.assertEqual((topic_id(a), topic_id(b)), (ida, idb), 'a topic went')
         self.assertEqual(delete([(None, idb)]), [(b, 0)])
         self.assertEqual(delete([(a, bytes(16))]), [(a, 0)])
+
+    def test_topic_named_twice_answered_once(self):
+        """CreateTopics and DeleteTopics naming a topic twice answer it once,
+        INVALID_REQUEST (42) "Duplicate topic name.", and leave it alone; the
+        other topics are handled as usual, as Kafka's controller answers
+        (one result per copy made librdkafka refuse the whole response)."""
+        node = self.node().start()
+        dup, ok, gone = topic_name('ctdup'), topic_name('ctok'), topic_name('dtok')
+        create_topic(node, gone, 1)
+
+        def results(key, body):
+            res = _schema_call(node, key, 1, body)
+            rows = res['Topics'] if key == kproto.CREATE_TOPICS else res['Responses']
+            return [(r['Name'], r['ErrorCode'], r.get('ErrorMessage')) for r in rows]
+        body = kproto.create_topics_body([(dup, 1, 1), (ok, 1, 1), (dup, 1, 1)])
+        self.assertEqual(results(kproto.CREATE_TOPICS, body),
+                         [(dup, 42, 'Duplicate topic name.'), (ok, 0, None)])
+        self.assertEqual(list_topics_raw(node).get(ok), 1)
+        self.assertNotIn(dup, list_topics_raw(node))
+        w = kproto.W().i32(3).string(ok).string(gone).string(ok).i32(20000)
+        self.assertEqual(results(20, bytes(w)),
+                         [(ok, 42, None), (gone, 0, None)])
+        topics = list_topics_raw(node)
+        self.assertEqual((ok in topics, gone in topics), (True, False))
 
     def test_list_offsets_partition_named_twice(self):
         """ListOffsets v1+ naming a partition twice answers every copy
