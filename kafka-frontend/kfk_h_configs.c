@@ -11,7 +11,10 @@
  * replaces the whole set, IncrementalAlterConfigs sets and deletes keys
  * (APPEND/SUBTRACT only on the list key cleanup.policy). Broker resources
  * are described read-only (the node's settings and the broker default of
- * every topic key) and cannot be changed. A
+ * every topic key) and cannot be changed. As in Kafka (its
+ * ConfigAdminManager.preprocess), a change request naming one resource
+ * twice changes nothing of it (INVALID_REQUEST for every copy), and a null
+ * value is INVALID_REQUEST (but for an incremental DELETE). A
  * change naming a topic this node does not know first syncs with the
  * controller (kfk_req_sync_first), then runs again.
  * Not for: the rules themselves (kfk_topic_cfg.c).
@@ -256,6 +259,7 @@ void kfk_h_describe_configs(kfk_req_t *req)
 typedef struct {
 	int8_t type;
 	kfk_str_t name;
+	bool dup; /* another entry names the same resource */
 } kfk_alter_res_t;
 
 /* Fills the response fields of entry I (the two alter APIs have the same
@@ -398,20 +402,29 @@ static bool kfk_alter_keys_unique(kfk_req_t *req, kfk_aop_t *op, const kfk_str_t
 	return true;
 }
 
-/* Starts entry I of an alter request, on resource (TYPE, NAME) with
- * NCONFIGS configs: records the resource for the response, resolves its
- * topic into *RET_T and returns room for the config keys; NULL with the
- * entry's error set when it cannot be altered. */
-static kfk_str_t *kfk_alter_start(kfk_admin_t *ad, int32_t i, int8_t type, kfk_str_t name,
-                                  int32_t nconfigs, kfk_topic_t **ret_t)
+/* Starts entry I of an alter request with NCONFIGS configs, NULL_KEY the
+ * key of one whose value is null where that is refused (NULL: none):
+ * resolves its topic into *RET_T and returns room for the config keys;
+ * NULL with the entry's error set when it cannot be altered. */
+static kfk_str_t *kfk_alter_start(kfk_admin_t *ad, int32_t i, int32_t nconfigs,
+                                  const kfk_str_t *null_key, kfk_topic_t **ret_t)
 {
-	kfk_alter_res_t *res = &((kfk_alter_res_t *)ad->extra)[i];
+	const kfk_alter_res_t *res = &((kfk_alter_res_t *)ad->extra)[i];
 	kfk_aop_t *op = &ad->ops[i];
 	kfk_str_t *keys = kfk_req_alloc(ad->req, (size_t)nconfigs, sizeof(*keys));
 
-	res->type = type;
-	res->name = name;
-	if (!kfk_alter_target(op, type, name, ret_t))
+	if (res->dup) {
+		kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "Each resource must appear at most once.");
+		return NULL;
+	}
+	if (null_key) {
+		(void)snprintf(op->msg, sizeof(op->msg), "Null value not supported for : %.*s",
+		               null_key->len < 0 ? 0 : (int)CK_MIN(null_key->len, 200),
+		               null_key->ptr);
+		kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, op->msg);
+		return NULL;
+	}
+	if (!kfk_alter_target(op, res->type, res->name, ret_t))
 		return NULL;
 	if (!keys)
 		kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
@@ -423,20 +436,33 @@ static kfk_str_t *kfk_alter_start(kfk_admin_t *ad, int32_t i, int8_t type, kfk_s
  * entry's error set, when the change is refused. */
 typedef bool kfk_alter_one_fn(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcfg_set_t *nw);
 
-/* Runs ONE for each of the COUNT resources of an AlterConfigs or
- * IncrementalAlterConfigs request and proposes each accepted change unless
- * VALIDATE_ONLY (REPLACE: the new set replaces the whole old one). */
-static void kfk_alter_all(kfk_req_t *req, int32_t count, bool validate_only, bool replace,
-                          kfk_alter_one_fn *one)
+/* Runs ONE for each of the COUNT resources RES (type and name filled in)
+ * of an AlterConfigs or IncrementalAlterConfigs request and proposes each
+ * accepted change unless VALIDATE_ONLY (REPLACE: the new set replaces the
+ * whole old one). */
+static void kfk_alter_all(kfk_req_t *req, kfk_alter_res_t *res, int32_t count, bool validate_only,
+                          bool replace, kfk_alter_one_fn *one)
 {
 	kfk_admin_t *ad =
 	    kfk_admin_new(req, count, req->srv->set.request_timeout_ms, kfk_alter_respond);
-	kfk_alter_res_t *res = kfk_req_alloc(req, (size_t)count, sizeof(*res));
+	kfk_str_t *names = kfk_req_alloc(req, (size_t)count, sizeof(*names));
+	int32_t *types = kfk_req_alloc(req, (size_t)count, sizeof(*types));
+	uint8_t *dups = kfk_req_alloc(req, (size_t)count, 1);
 
-	if (!ad || !res) {
+	if (!ad || !names || !types || !dups) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
+	for (int32_t i = 0; i < count; i++) {
+		names[i] = res[i].name;
+		types[i] = res[i].type;
+	}
+	if (kfk_parts_dups(names, types, (size_t)count, dups) < 0) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	for (int32_t i = 0; i < count; i++)
+		res[i].dup = dups[i] != KFK_NAME_UNIQUE;
 	ad->extra = res;
 	kfk_meta_refresh(req->srv);
 	for (int32_t i = 0; i < count; i++) {
@@ -455,9 +481,13 @@ static bool kfk_ac_one(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcfg
 	const kfk_alter_configs_request_t *rq = req->body;
 	const kfk_alter_configs_request_alter_configs_resource_t *res = &rq->resources.items[i];
 	kfk_aop_t *op = &ad->ops[i];
-	kfk_str_t *keys = kfk_alter_start(ad, i, res->resource_type, res->resource_name,
-	                                  res->configs.count, ret_t);
+	const kfk_str_t *null_key = NULL;
+	kfk_str_t *keys;
 
+	for (int32_t k = 0; k < res->configs.count && !null_key; k++)
+		if (res->configs.items[k].value.len < 0)
+			null_key = &res->configs.items[k].name;
+	keys = kfk_alter_start(ad, i, res->configs.count, null_key, ret_t);
 	if (!keys)
 		return false;
 	for (int32_t k = 0; k < res->configs.count; k++)
@@ -469,8 +499,6 @@ static bool kfk_ac_one(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcfg
 		const kfk_alter_configs_request_alterable_config_t *c = &res->configs.items[k];
 		int16_t err;
 
-		if (c->value.len < 0 && kfk_tcfg_lookup(c->name) >= 0)
-			continue; /* null: back to the default */
 		err = kfk_tcfg_set_put(nw, &req->srv->tdefs, c->name, c->value, op->msg,
 		                       sizeof(op->msg));
 		if (err != KFK_ERR_NONE)
@@ -511,9 +539,14 @@ static bool kfk_iac_one(kfk_admin_t *ad, int32_t i, kfk_topic_t **ret_t, kfk_tcf
 	const kfk_incremental_alter_configs_request_alter_configs_resource_t *res =
 	    &rq->resources.items[i];
 	kfk_aop_t *op = &ad->ops[i];
-	kfk_str_t *keys = kfk_alter_start(ad, i, res->resource_type, res->resource_name,
-	                                  res->configs.count, ret_t);
+	const kfk_str_t *null_key = NULL;
+	kfk_str_t *keys;
 
+	for (int32_t k = 0; k < res->configs.count && !null_key; k++)
+		if (res->configs.items[k].config_operation != KFK_OP_DELETE &&
+		    res->configs.items[k].value.len < 0)
+			null_key = &res->configs.items[k].name;
+	keys = kfk_alter_start(ad, i, res->configs.count, null_key, ret_t);
 	if (!keys)
 		return false;
 	for (int32_t k = 0; k < res->configs.count; k++)
@@ -543,18 +576,29 @@ static bool kfk_alter_sync(kfk_req_t *req, int8_t type, kfk_str_t name,
 void kfk_h_alter_configs(kfk_req_t *req)
 {
 	const kfk_alter_configs_request_t *rq = req->body;
+	kfk_alter_res_t *res;
 
 	kfk_meta_refresh(req->srv);
 	for (int32_t i = 0; i < rq->resources.count && !req->synced; i++)
 		if (kfk_alter_sync(req, rq->resources.items[i].resource_type,
 		                   rq->resources.items[i].resource_name, kfk_h_alter_configs))
 			return;
-	kfk_alter_all(req, rq->resources.count, rq->validate_only, true, kfk_ac_one);
+	res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
+	if (!res) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	for (int32_t i = 0; i < rq->resources.count; i++) {
+		res[i].type = rq->resources.items[i].resource_type;
+		res[i].name = rq->resources.items[i].resource_name;
+	}
+	kfk_alter_all(req, res, rq->resources.count, rq->validate_only, true, kfk_ac_one);
 }
 
 void kfk_h_incremental_alter_configs(kfk_req_t *req)
 {
 	const kfk_incremental_alter_configs_request_t *rq = req->body;
+	kfk_alter_res_t *res;
 
 	kfk_meta_refresh(req->srv);
 	for (int32_t i = 0; i < rq->resources.count && !req->synced; i++)
@@ -562,5 +606,14 @@ void kfk_h_incremental_alter_configs(kfk_req_t *req)
 		                   rq->resources.items[i].resource_name,
 		                   kfk_h_incremental_alter_configs))
 			return;
-	kfk_alter_all(req, rq->resources.count, rq->validate_only, false, kfk_iac_one);
+	res = kfk_req_alloc(req, (size_t)rq->resources.count, sizeof(*res));
+	if (!res) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	for (int32_t i = 0; i < rq->resources.count; i++) {
+		res[i].type = rq->resources.items[i].resource_type;
+		res[i].name = rq->resources.items[i].resource_name;
+	}
+	kfk_alter_all(req, res, rq->resources.count, rq->validate_only, false, kfk_iac_one);
 }

@@ -843,6 +843,39 @@ class RawProtocol(NodeTestCase):
         topics = list_topics_raw(node)
         self.assertEqual((ok in topics, gone in topics), (True, False))
 
+    def test_alter_configs_refused_requests(self):
+        """AlterConfigs and IncrementalAlterConfigs naming a topic twice
+        change nothing of it: every copy is INVALID_REQUEST (42) "Each
+        resource must appear at most once." (both were applied in turn); a
+        null value is INVALID_REQUEST "Null value not supported for : <key>"
+        (AlterConfigs took it for the default and wiped the topic's other
+        settings; IncrementalAlterConfigs SET answered INVALID_CONFIG), but
+        for an incremental DELETE, as in Kafka."""
+        node = self.node().start()
+        name, other = topic_name('acdup'), topic_name('acok')
+        create_topic(node, name, 1, configs={'retention.ms': '5000'})
+        create_topic(node, other, 1)
+        dup = (42, 'Each resource must appear at most once.')
+        null = (42, 'Null value not supported for : retention.ms')
+        got = _alter_configs(node, [(2, name, [('retention.ms', '111')]),
+                                    (2, other, [('retention.ms', '7000')]),
+                                    (2, name, [('segment.ms', '3333')])])
+        self.assertEqual(got, [(name,) + dup, (other, 0, None), (name,) + dup])
+        got = _alter_configs(node, [(2, name, [('retention.ms', 0, '222')]),
+                                    (2, name, [('segment.ms', 0, '4444')])], True)
+        self.assertEqual(got, [(name,) + dup] * 2)
+        got = _alter_configs(node, [(2, name, [('segment.ms', '3333'), ('retention.ms', None)])])
+        self.assertEqual(got, [(name,) + null])
+        for op in (0, 2):
+            got = _alter_configs(node, [(2, name, [('retention.ms', op, None)])], True)
+            self.assertEqual(got, [(name,) + null], 'op %d' % op)
+        self.assertEqual(_alter_configs(node, [(2, other, [('retention.ms', 1, None)])], True),
+                         [(other, 0, None)])
+        got = describe_topic_configs(node, name, ['retention.ms', 'segment.ms'])
+        self.assertEqual(got['retention.ms'], ('5000', False))
+        self.assertTrue(got['segment.ms'][1], got)
+        self.assertTrue(describe_topic_configs(node, other, ['retention.ms'])['retention.ms'][1])
+
     def test_list_offsets_partition_named_twice(self):
         """ListOffsets v1+ naming a partition twice answers every copy
         INVALID_REQUEST (42), as Kafka; the other partitions as usual."""
@@ -1289,6 +1322,23 @@ def _schema_call(node, key, version, body):
     if corr != c.corr:
         raise AssertionError('correlation id %d, sent %d' % (corr, c.corr))
     return kschema.decode_response(msgs, key, version, data)
+
+
+def _alter_configs(node, resources, incremental=False):
+    """[(name, error, message)] of an AlterConfigs v0 (RESOURCES =
+    [(type, name, [(key, value)])]) or IncrementalAlterConfigs v0
+    ([(type, name, [(key, op, value)])]) request; values may be None."""
+    w = kproto.W().i32(len(resources))
+    for rtype, name, configs in resources:
+        w.i8(rtype).string(name).i32(len(configs))
+        for c in configs:
+            w.string(c[0])
+            if incremental:
+                w.i8(c[1])
+            w.string(c[-1])
+    w.bool(False)
+    res = _schema_call(node, 44 if incremental else 33, 0, bytes(w))['Responses']
+    return [(r['ResourceName'], r['ErrorCode'], r['ErrorMessage']) for r in res]
 
 
 def _send_ok(prod, topic, ts):
