@@ -33,7 +33,7 @@ static int16_t kfk_fail(int16_t code, char *msg, size_t msg_len, const char *fmt
 	return code;
 }
 
-int16_t kfk_topic_name_check(kfk_str_t name, char *ret_name, char *msg, size_t msg_len)
+int16_t kfk_topic_name_legal(kfk_str_t name, char *msg, size_t msg_len)
 {
 	char buf[CK_TOPIC_NAME_MAX + 1];
 
@@ -50,6 +50,18 @@ int16_t kfk_topic_name_check(kfk_str_t name, char *ret_name, char *msg, size_t m
 		                "topic name \"%.*s\" is illegal: it may contain only ASCII "
 		                "alphanumerics, '.', '_' and '-', and may not be \".\" or \"..\"",
 		                KFK_SHOW(name.len), name.ptr);
+	return KFK_ERR_NONE;
+}
+
+int16_t kfk_topic_name_check(kfk_str_t name, char *ret_name, char *msg, size_t msg_len)
+{
+	char buf[CK_TOPIC_NAME_MAX + 1];
+	int16_t err = kfk_topic_name_legal(name, msg, msg_len);
+
+	if (err != KFK_ERR_NONE)
+		return err;
+	memcpy(buf, name.ptr, (size_t)name.len);
+	buf[name.len] = '\0';
 	if (!strncmp(buf, KFK_RESERVED_TOPIC_PREFIX, strlen(KFK_RESERVED_TOPIC_PREFIX)))
 		return kfk_fail(KFK_ERR_INVALID_TOPIC_EXCEPTION, msg, msg_len,
 		                "topic name \"%s\" is reserved for the broker (prefix %s)", buf,

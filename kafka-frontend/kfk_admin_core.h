@@ -30,7 +30,12 @@
  * __chronik_metadata-0): clients cannot create or delete them. */
 #define KFK_RESERVED_TOPIC_PREFIX "__chronik"
 
-/* Kafka's rules for a topic name (ck_topic_name_valid) plus the reserved
+/* Kafka's rules for a topic name (ck_topic_name_valid, as its
+ * Topic.validate: not empty, at most CK_TOPIC_NAME_MAX bytes of
+ * [A-Za-z0-9._-], not "." or ".."). Returns KFK_ERR_NONE or
+ * KFK_ERR_INVALID_TOPIC_EXCEPTION with a message. */
+int16_t kfk_topic_name_legal(kfk_str_t name, char *msg, size_t msg_len);
+/* Kafka's rules for a topic name (kfk_topic_name_legal) plus the reserved
  * prefix. Returns KFK_ERR_NONE or KFK_ERR_INVALID_TOPIC_EXCEPTION with a
  * message. Copies the name, NUL-terminated, into RET_NAME (at least
  * CK_TOPIC_NAME_MAX + 1 bytes) when valid. */

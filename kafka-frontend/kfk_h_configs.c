@@ -16,7 +16,9 @@
  * twice changes nothing of it (INVALID_REQUEST for every copy), and a null
  * value is INVALID_REQUEST (but for an incremental DELETE). A
  * change naming a topic this node does not know first syncs with the
- * controller (kfk_req_sync_first), then runs again.
+ * controller (kfk_req_sync_first), then runs again. A topic name that
+ * breaks Kafka's rules is INVALID_TOPIC_EXCEPTION (an alter of the empty
+ * name INVALID_REQUEST, as Kafka's controller), not unknown.
  * Not for: the rules themselves (kfk_topic_cfg.c).
  */
 #define CK_LOG_SUBSYSTEM "configs"
@@ -214,6 +216,13 @@ static void kfk_dc_resource(kfk_req_t *req, const kfk_describe_configs_request_t
 		return;
 	}
 	if (res->resource_type == KFK_RESOURCE_TOPIC) {
+		char msg[256];
+
+		o->error_code = kfk_topic_name_legal(res->resource_name, msg, sizeof(msg));
+		if (o->error_code != KFK_ERR_NONE) {
+			o->error_message = kfk_str(kfk_req_strdup(req, kfk_str(msg)));
+			return;
+		}
 		if (kfk_meta_topic(req->srv, res->resource_name, &t) <= 0) {
 			o->error_code = KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 			o->error_message = kfk_str("topic does not exist");
@@ -329,6 +338,17 @@ static bool kfk_alter_target(kfk_aop_t *op, int8_t type, kfk_str_t name, kfk_top
 	}
 	if (type != KFK_RESOURCE_TOPIC) {
 		kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "unsupported resource type");
+		return false;
+	}
+	/* Kafka's controller refuses the empty name (the default of every
+	 * topic, which it does not let clients change) before the others. */
+	if (name.len == 0) {
+		kfk_aop_set(op, KFK_ERR_INVALID_REQUEST,
+		            "Default topic resources are not allowed.");
+		return false;
+	}
+	if (kfk_topic_name_legal(name, op->msg, sizeof(op->msg)) != KFK_ERR_NONE) {
+		kfk_aop_set(op, KFK_ERR_INVALID_TOPIC_EXCEPTION, op->msg);
 		return false;
 	}
 	if (kfk_meta_topic(s, name, ret) <= 0) {

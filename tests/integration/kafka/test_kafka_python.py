@@ -876,6 +876,23 @@ class RawProtocol(NodeTestCase):
         self.assertTrue(got['segment.ms'][1], got)
         self.assertTrue(describe_topic_configs(node, other, ['retention.ms'])['retention.ms'][1])
 
+    def test_configs_of_illegal_topic_names(self):
+        """DescribeConfigs, AlterConfigs and IncrementalAlterConfigs of a
+        topic whose name breaks Kafka's rules answer INVALID_TOPIC_EXCEPTION
+        (17), as Kafka, not UNKNOWN_TOPIC_OR_PARTITION (3, which clients
+        retry); the alters of the empty name (every topic's default)
+        INVALID_REQUEST (42), as Kafka's controller."""
+        node = self.node().start()
+        for name in ('bad name', '', '..', 'x' * 300):
+            w = kproto.W().i32(1).i8(2).string(name).i32(-1)
+            res = _schema_call(node, 32, 0, bytes(w))['Results']
+            self.assertEqual([r['ErrorCode'] for r in res], [17], 'describe %r' % name[:12])
+            want = 42 if name == '' else 17
+            got = _alter_configs(node, [(2, name, [('retention.ms', '5')])])
+            self.assertEqual([e for _, e, _ in got], [want], 'alter %r' % name[:12])
+            got = _alter_configs(node, [(2, name, [('retention.ms', 0, '5')])], True)
+            self.assertEqual([e for _, e, _ in got], [want], 'incremental %r' % name[:12])
+
     def test_list_offsets_partition_named_twice(self):
         """ListOffsets v1+ naming a partition twice answers every copy
         INVALID_REQUEST (42), as Kafka; the other partitions as usual."""

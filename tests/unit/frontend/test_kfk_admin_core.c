@@ -76,6 +76,30 @@ START_TEST(test_topic_names)
 }
 END_TEST
 
+/* The names DescribeConfigs and the alters refuse as Kafka's Topic.validate
+ * does: its rules alone (a broker's own topic is legal, and not found). */
+START_TEST(test_topic_names_legal)
+{
+	char msg[200], longname[301];
+
+	ck_assert_int_eq(kfk_topic_name_legal(kfk_str("orders.v1_x-y"), msg, sizeof(msg)),
+	                 KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_topic_name_legal(kfk_str("__chronik_metadata"), msg, sizeof(msg)),
+	                 KFK_ERR_NONE);
+	ck_assert_int_eq(kfk_topic_name_legal(kfk_str("bad name"), msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	ck_assert_ptr_nonnull(strstr(msg, "bad name"));
+	ck_assert_int_eq(kfk_topic_name_legal(kfk_str(""), msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	ck_assert_int_eq(kfk_topic_name_legal(kfk_str(".."), msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+	memset(longname, 'x', 300);
+	longname[300] = '\0';
+	ck_assert_int_eq(kfk_topic_name_legal(kfk_str(longname), msg, sizeof(msg)),
+	                 KFK_ERR_INVALID_TOPIC_EXCEPTION);
+}
+END_TEST
+
 START_TEST(test_create_defaults_and_counts)
 {
 	kfk_create_ctx_t c = ctx(brokers1, 1);
@@ -413,6 +437,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_topic_names);
+	tcase_add_test(tc, test_topic_names_legal);
 	tcase_add_test(tc, test_create_defaults_and_counts);
 	tcase_add_test(tc, test_create_configs);
 	tcase_add_test(tc, test_create_manual_assignment);
