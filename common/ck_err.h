@@ -21,7 +21,8 @@ enum {
 	CK_E_TOO_LARGE = -10004,    /* over a configured size limit */
 	CK_E_NOT_FOUND = -10005,    /* no such log / topic / key */
 	CK_E_EXISTS = -10006,       /* already exists */
-	CK_E_OUT_OF_ORDER = -10007, /* replica append not contiguous with the log end */
+	CK_E_OUT_OF_ORDER = -10007, /* replica append not contiguous with the log end, new
+	                               partitions not with the topic's count */
 	CK_E_CONFIG = -10008,       /* bad configuration */
 	CK_E_PROTO = -10009,        /* malformed IPC or protocol frame */
 	CK_E_CLOSED = -10010,       /* peer closed the connection */

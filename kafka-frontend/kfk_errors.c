@@ -190,6 +190,10 @@ int16_t kfk_err_from_raftd(int err)
 		return KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 	case CK_E_INVALID:
 		return KFK_ERR_INVALID_REQUEST;
+	case CK_E_OUT_OF_ORDER:
+		/* New partitions numbered from a count another CreatePartitions
+		 * changed since. */
+		return KFK_ERR_INVALID_PARTITIONS;
 	case CK_E_TOO_LARGE:
 		/* Over the metadata log's entry size (1 MiB, as Kafka's
 		 * metadata and offsets topics take one batch up to 1 MiB). */

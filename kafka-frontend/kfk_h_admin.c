@@ -24,6 +24,11 @@
  * stops after the checks. A topic named twice in one request gets
  * INVALID_REQUEST and is answered once, as in Kafka (its clients key the
  * results by name: librdkafka refuses a response naming a topic twice).
+ * CreatePartitions numbers the new partitions from the count this node
+ * knows; when another one committed first, raftd refuses the proposal
+ * (INVALID_PARTITIONS) and, once this node sees the newer count, the entry
+ * runs again against it: it grows the topic further or gets
+ * INVALID_PARTITIONS as from Kafka's controller, which takes them in turn.
  * Not for: auto-creation (kfk_propose.c), configs (kfk_h_configs.c).
  */
 #define CK_LOG_SUBSYSTEM "admin"
@@ -57,6 +62,10 @@ static void kfk_aop_proposed(void *arg, int16_t err, const char *message)
 	kfk_aop_t *op = arg;
 	kfk_admin_t *ad = op->ad;
 
+	if (err != KFK_ERR_NONE && ad->retry && ad->retry(op, err)) {
+		kfk_admin_release(ad);
+		return;
+	}
 	kfk_aop_set(op, err, err != KFK_ERR_NONE ? message : NULL);
 	if (err != KFK_ERR_NONE)
 		ck_log(CK_LOG_INFO, "metadata change failed api_key=%d error=%s message=\"%s\"",
@@ -625,6 +634,50 @@ out:
 	free(pas);
 }
 
+/* What a CreatePartitions entry proposed: the count it numbered the new
+ * partitions from, and how often it ran again. */
+typedef struct {
+	int32_t from;
+	int32_t tries;
+} kfk_cp_state_t;
+
+/* Fills CTX, BROKERS and FENCED (CK_CONFIG_PEERS_MAX + 1 ids each) with
+ * the brokers this node knows. */
+static void kfk_cp_ctx(kfk_srv_t *s, kfk_create_ctx_t *ctx, int32_t *brokers, int32_t *fenced)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->brokers = brokers;
+	ctx->fenced = fenced;
+	ctx->nbrokers = (size_t)kfk_meta_live_broker_ids(s, brokers, CK_CONFIG_PEERS_MAX + 1);
+	ctx->nfenced = (size_t)kfk_meta_fenced_broker_ids(s, fenced, CK_CONFIG_PEERS_MAX + 1);
+}
+
+static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_create_ctx_t *ctx);
+
+/* Runs an entry raftd refused as numbered from a stale count again, once
+ * this node knows the newer one (not before: it would only be refused
+ * again), a few times at most. */
+static bool kfk_cp_retry(kfk_aop_t *op, int16_t err)
+{
+	kfk_admin_t *ad = op->ad;
+	int32_t i = (int32_t)(op - ad->ops);
+	kfk_cp_state_t *st = &((kfk_cp_state_t *)ad->extra)[i];
+	const kfk_create_partitions_request_t *rq = ad->req->body;
+	int32_t brokers[CK_CONFIG_PEERS_MAX + 1], fenced[CK_CONFIG_PEERS_MAX + 1];
+	kfk_create_ctx_t ctx;
+	kfk_topic_t *t = NULL;
+
+	if (err != KFK_ERR_INVALID_PARTITIONS || st->tries >= 8)
+		return false;
+	kfk_meta_refresh(ad->req->srv);
+	if (kfk_meta_topic(ad->req->srv, rq->topics.items[i].name, &t) <= 0 || t->npart == st->from)
+		return false;
+	st->tries++;
+	kfk_cp_ctx(ad->req->srv, &ctx, brokers, fenced);
+	kfk_cp_one(ad, i, &ctx);
+	return true;
+}
+
 static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_create_ctx_t *ctx)
 {
 	kfk_req_t *req = ad->req;
@@ -658,6 +711,7 @@ static void kfk_cp_one(kfk_admin_t *ad, int32_t i, const kfk_create_ctx_t *ctx)
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);
 	kfk_aop_set(op, KFK_ERR_NONE, NULL);
+	((kfk_cp_state_t *)ad->extra)[i].from = t->npart;
 	if (!rq->validate_only)
 		kfk_cp_propose(op, t->name, t->npart, ct->count - t->npart, rf, replicas);
 }
@@ -666,7 +720,7 @@ void kfk_h_create_partitions(kfk_req_t *req)
 {
 	const kfk_create_partitions_request_t *rq = req->body;
 	int32_t brokers[CK_CONFIG_PEERS_MAX + 1], fenced[CK_CONFIG_PEERS_MAX + 1];
-	kfk_create_ctx_t ctx = {.brokers = brokers, .fenced = fenced};
+	kfk_create_ctx_t ctx;
 	kfk_admin_t *ad;
 	kfk_str_t *names;
 	uint8_t *dups;
@@ -686,14 +740,13 @@ void kfk_h_create_partitions(kfk_req_t *req)
 	}
 	ad = kfk_admin_new(req, rq->topics.count, rq->timeout_ms, kfk_cp_respond);
 	names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
-	if (!ad || !names || !(ad->dups = dups = kfk_req_alloc(req, (size_t)rq->topics.count, 1))) {
+	if (!ad || !names || !(ad->dups = dups = kfk_req_alloc(req, (size_t)rq->topics.count, 1)) ||
+	    !(ad->extra = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(kfk_cp_state_t)))) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
-	ctx.nbrokers =
-	    (size_t)kfk_meta_live_broker_ids(req->srv, brokers, (int)CK_ARRAY_LEN(brokers));
-	ctx.nfenced =
-	    (size_t)kfk_meta_fenced_broker_ids(req->srv, fenced, (int)CK_ARRAY_LEN(fenced));
+	ad->retry = kfk_cp_retry;
+	kfk_cp_ctx(req->srv, &ctx, brokers, fenced);
 	for (int32_t i = 0; i < rq->topics.count; i++)
 		names[i] = rq->topics.items[i].name;
 	if (kfk_names_dups(names, (size_t)rq->topics.count, dups) < 0) {

@@ -30,6 +30,10 @@ struct kfk_admin {
 	/* kfk_names_dups() of the entries (NULL: none named twice): a name's
 	 * later copies get no result of their own, as in Kafka. */
 	const uint8_t *dups;
+	/* Called (when set) with an entry whose proposal failed with ERR
+	 * before that becomes its outcome: true when it handled the entry
+	 * itself (set its outcome or proposed again). */
+	bool (*retry)(kfk_aop_t *op, int16_t err);
 };
 
 /* Allocates the scaffolding for N entries (all KFK_ERR_NONE) and makes it

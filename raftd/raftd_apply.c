@@ -15,6 +15,7 @@
 #include "raftd_apply.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -502,6 +503,37 @@ static int raftd_delete_topic(const raftd_apply_t *a, MDB_txn *txn,
 	return r < 0 ? r : raftd_result(ret, 0, "deleted");
 }
 
+/* Whether the new partitions of C were numbered from another count than
+ * the topic's CURRENT one (another CreatePartitions committed since the
+ * frontend looked): 1 with CK_E_OUT_OF_ORDER in RET (the frontend answers
+ * INVALID_PARTITIONS, or numbers them again from the count it now sees,
+ * as Kafka's controller takes them one after the other), else 0. */
+static int raftd_partitions_moved(const Chronik__Meta__CreatePartitions *c, int32_t current,
+                                  raftd_apply_result_t *ret)
+{
+	int64_t first = INT32_MAX, count;
+
+	for (size_t i = 0; i < c->n_assignments; i++)
+		first = CK_MIN(first, (int64_t)c->assignments[i]->partition);
+	if (c->n_assignments == 0 || first == current || first < 0)
+		return 0;
+	count = first + (int64_t)c->n_assignments;
+	if (count == current)
+		(void)raftd_result(ret, CK_E_OUT_OF_ORDER, "topic already has %d partitions",
+		                   current);
+	else if (count < current)
+		(void)raftd_result(ret, CK_E_OUT_OF_ORDER,
+		                   "topic currently has %d partitions, which is higher than the "
+		                   "requested %" PRId64,
+		                   current, count);
+	else
+		(void)raftd_result(ret, CK_E_OUT_OF_ORDER,
+		                   "topic currently has %d partitions, not the %" PRId64
+		                   " the new ones were numbered from",
+		                   current, first);
+	return 1;
+}
+
 static int raftd_create_partitions(const raftd_apply_t *a, MDB_txn *txn,
                                    const Chronik__Meta__CreatePartitions *c, raftd_effects_t *fx,
                                    raftd_apply_result_t *ret)
@@ -513,6 +545,9 @@ static int raftd_create_partitions(const raftd_apply_t *a, MDB_txn *txn,
 	r = raftd_topic_find(a, txn, c->name, &t);
 	if (r <= 0)
 		return r < 0 ? r : raftd_result(ret, CK_E_NOT_FOUND, "unknown topic");
+	r = 0; /* found */
+	if (raftd_partitions_moved(c, t->partitions, ret))
+		goto out; /* an answer, not a failure of the apply */
 	r = raftd_assignments_check(c->assignments, c->n_assignments, t->partitions);
 	if (r == CK_E_INVALID) {
 		r = raftd_result(ret, r, "new partitions must be %d..%d+k-1 with distinct replicas",

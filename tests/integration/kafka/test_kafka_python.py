@@ -893,6 +893,37 @@ class RawProtocol(NodeTestCase):
             got = _alter_configs(node, [(2, name, [('retention.ms', 0, '5')])], True)
             self.assertEqual([e for _, e, _ in got], [want], 'incremental %r' % name[:12])
 
+    def test_create_partitions_at_once(self):
+        """Two CreatePartitions of one topic at the same time (1 -> 3 and
+        1 -> 4) are taken one after the other, as by Kafka's controller:
+        each succeeds or is INVALID_PARTITIONS (37), and the topic ends
+        with 4 partitions. The second one's new partitions were numbered
+        from the count before the first, and raftd refused them with
+        INVALID_REQUEST (42) "new partitions must be 3..3+k-1"."""
+        node = self.node().start()
+        conns = [kproto.Conn('127.0.0.1', node.kafka_port, timeout=30) for _ in range(2)]
+        try:
+            for it in range(15):
+                name = topic_name('race%d' % it)
+                create_topic(node, name, 1)
+                for c, count in zip(conns, (3, 4)):
+                    c.corr += 1
+                    c.send_raw(kproto.request(37, 1, c.corr, bytes(
+                        kproto.W().i32(1).string(name).i32(count).i32(-1).i32(30000)
+                        .bool(False))))
+                errs = []
+                for c in conns:
+                    r = kproto.R(c.recv_frame()[1])
+                    r.i32()  # throttle
+                    errs += [(e, m) for _, e, m in
+                             r.array(lambda x: (x.string(), x.i16(), x.string()))]
+                self.assertTrue({e for e, _ in errs} <= {0, 37}, errs)
+                self.assertEqual(errs[1][0], 0, errs)
+                self.assertEqual(list_topics_raw(node).get(name), 4)
+        finally:
+            for c in conns:
+                c.close()
+
     def test_list_offsets_partition_named_twice(self):
         """ListOffsets v1+ naming a partition twice answers every copy
         INVALID_REQUEST (42), as Kafka; the other partitions as usual."""

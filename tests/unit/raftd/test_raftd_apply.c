@@ -677,6 +677,7 @@ START_TEST(test_create_partitions)
 {
 	Chronik__Meta__TopicRecord *t;
 	Chronik__Meta__PartitionRecord *p;
+	char msg[RAFTD_APPLY_MSG_MAX];
 	create_t c;
 	grow_t g;
 
@@ -705,13 +706,26 @@ START_TEST(test_create_partitions)
 	ck_assert_mem_eq(fx.v[0].topic_id, c.id, 16);
 	ck_assert_mem_eq(fx.v[1].topic_id, c.id, 16);
 	raftd_effects_reset(&fx);
-	/* No growth, a gap, numbers already taken: invalid. */
+	/* No growth: invalid. */
 	grow_init(&g, "t", 4, 0);
 	ck_assert_int_eq(apply(3, &g.cmd), CK_E_INVALID);
+	/* Numbered from another count than the topic's (another growth
+	 * committed first): out of order, saying what the count is. */
 	grow_init(&g, "t", 5, 1);
-	ck_assert_int_eq(apply(4, &g.cmd), CK_E_INVALID);
+	ck_assert_int_eq(apply_msg(4, &g.cmd, msg), CK_E_OUT_OF_ORDER);
+	ck_assert_str_eq(msg, "topic currently has 4 partitions, not the 5 the new ones were "
+	                      "numbered from");
 	grow_init(&g, "t", 3, 2);
-	ck_assert_int_eq(apply(5, &g.cmd), CK_E_INVALID);
+	ck_assert_int_eq(apply_msg(5, &g.cmd, msg), CK_E_OUT_OF_ORDER);
+	ck_assert_str_eq(msg, "topic currently has 4 partitions, not the 3 the new ones were "
+	                      "numbered from");
+	grow_init(&g, "t", 2, 2);
+	ck_assert_int_eq(apply_msg(5, &g.cmd, msg), CK_E_OUT_OF_ORDER);
+	ck_assert_str_eq(msg, "topic already has 4 partitions");
+	grow_init(&g, "t", 1, 2);
+	ck_assert_int_eq(apply_msg(5, &g.cmd, msg), CK_E_OUT_OF_ORDER);
+	ck_assert_str_eq(msg, "topic currently has 4 partitions, which is higher than the "
+	                      "requested 3");
 	grow_init(&g, "t", 4, 2);
 	g.as[1].partition = 4;
 	ck_assert_int_eq(apply(6, &g.cmd), CK_E_INVALID);
