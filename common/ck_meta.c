@@ -31,6 +31,7 @@
 #include "ck_fs.h"
 #include "ck_lmdb.h"
 #include "ck_log.h"
+#include "ck_segment.h"
 
 #define CK_META_MAX_DBS 16
 /* Topic name, NUL, big-endian partition: the longest partitions key. */
@@ -38,9 +39,11 @@
 #define CK_META_TOPIC_MAX 255
 /* Group, NUL, topic, NUL, big-endian partition: room for the longest
  * names; and the longest "groups" key, LMDB's (its default MDB_MAXKEYSIZE),
- * which two names of 255 bytes would pass. */
-#define CK_META_GKEY_BUF (255 + 1 + CK_META_PKEY_MAX)
+ * which a group and a topic of 255 bytes each would pass. */
+#define CK_META_GKEY_BUF (CK_META_GROUP_MAX + 1 + CK_META_PKEY_MAX)
 #define CK_META_GKEY_MAX 511
+_Static_assert(CK_META_GROUP_MAX + 1 + CK_TOPIC_NAME_MAX + 1 + 4 <= CK_META_GKEY_MAX,
+               "a group of CK_META_GROUP_MAX bytes must fit with any valid topic");
 
 struct ck_meta {
 	MDB_env *env;
@@ -1052,12 +1055,28 @@ int ck_meta_changes_foreach(ck_meta_t *m, MDB_txn *txn, uint64_t from_index, ck_
 
 /* ---- committed offsets of consumer groups ("groups") ---- */
 
+/* "<group>\0" into BUF (CK_META_GROUP_MAX + 1 bytes); returns its length
+ * or an error. The empty group is one (Kafka keeps offsets of ""). */
+static int ck_meta_gkey_prefix(uint8_t *buf, const char *group)
+{
+	size_t n;
+
+	if (!group)
+		return CK_E_INVALID;
+	n = strlen(group);
+	if (n > CK_META_GROUP_MAX)
+		return CK_E_TOO_LARGE;
+	memcpy(buf, group, n);
+	buf[n] = '\0';
+	return (int)n + 1;
+}
+
 /* The key of GROUP, TOPIC, PARTITION into BUF (CK_META_GKEY_BUF bytes). */
 static int ck_meta_gkey(uint8_t *buf, const char *group, const char *topic, int32_t partition,
                         MDB_val *ret)
 {
 	MDB_val pk;
-	int n = ck_meta_pkey_prefix(buf, group), r;
+	int n = ck_meta_gkey_prefix(buf, group), r;
 
 	if (n < 0)
 		return n;
@@ -1087,7 +1106,7 @@ static bool ck_meta_gkey_parse(const MDB_val *k, ck_meta_gkey_t *ret)
 	size_t g, t;
 	uint32_t part;
 
-	if (!nul || nul == p || (size_t)(nul - p) > CK_META_TOPIC_MAX)
+	if (!nul || (size_t)(nul - p) > CK_META_GROUP_MAX)
 		return false;
 	g = (size_t)(nul - p);
 	/* What follows the group's NUL: topic, NUL, 4 bytes. */
@@ -1164,14 +1183,14 @@ static int ck_meta_group_offset_call(const MDB_val *k, const MDB_val *v, ck_meta
 int ck_meta_group_offsets_foreach(ck_meta_t *m, MDB_txn *txn, const char *group,
                                   ck_meta_group_offset_fn fn, void *arg)
 {
-	uint8_t prefix[CK_META_TOPIC_MAX + 1];
+	uint8_t prefix[CK_META_GROUP_MAX + 1];
 	MDB_cursor *cur = NULL;
 	MDB_cursor_op op = MDB_SET_RANGE;
 	MDB_val k, v;
 	int n, r;
 
 	CK_ASSERT(fn != NULL);
-	n = ck_meta_pkey_prefix(prefix, group);
+	n = ck_meta_gkey_prefix(prefix, group);
 	if (n < 0)
 		return n;
 	r = ck_meta_err(mdb_cursor_open(txn, m->groups, &cur));
@@ -1189,7 +1208,7 @@ int ck_meta_group_offsets_foreach(ck_meta_t *m, MDB_txn *txn, const char *group,
 
 int ck_meta_groups_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_group_fn fn, void *arg)
 {
-	char group[CK_META_TOPIC_MAX + 2];
+	char group[CK_META_GROUP_MAX + 2];
 	MDB_cursor *cur = NULL;
 	MDB_cursor_op op = MDB_FIRST;
 	MDB_val k, v;
@@ -1243,8 +1262,8 @@ static int ck_meta_prefix_del(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, 
 
 int ck_meta_group_del(ck_meta_t *m, MDB_txn *txn, const char *group)
 {
-	uint8_t prefix[CK_META_TOPIC_MAX + 1];
-	int n = ck_meta_pkey_prefix(prefix, group);
+	uint8_t prefix[CK_META_GROUP_MAX + 1];
+	int n = ck_meta_gkey_prefix(prefix, group);
 
 	if (n < 0)
 		return n;
@@ -1263,7 +1282,7 @@ static int ck_meta_group_topic_del(void *arg, const char *group)
 {
 	ck_meta_topic_offsets_t *d = arg;
 	uint8_t prefix[CK_META_GKEY_BUF];
-	int g = ck_meta_pkey_prefix(prefix, group), t;
+	int g = ck_meta_gkey_prefix(prefix, group), t;
 
 	CK_ASSERT(g > 0);
 	t = ck_meta_pkey_prefix(prefix + g, d->topic);

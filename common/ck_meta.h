@@ -232,9 +232,10 @@ int ck_meta_changes_foreach(ck_meta_t *m, MDB_txn *txn, uint64_t from_index, ck_
  * NUL-terminated C strings, so a name holding a NUL byte cannot be
  * expressed here: callers that get names as counted bytes (Kafka requests,
  * protobuf fields) must refuse those themselves.
- * Argument errors, for every function below: CK_E_INVALID (NULL or empty
- * group or topic, negative partition), CK_E_TOO_LARGE (a group or a topic
- * over 255 bytes, or both over 505 together: LMDB's keys end at 511 bytes;
+ * Argument errors, for every function below: CK_E_INVALID (NULL group,
+ * NULL or empty topic, negative partition; the empty group is one, as in
+ * Kafka), CK_E_TOO_LARGE (a group over CK_META_GROUP_MAX bytes, a topic
+ * over 255, or both over 505 together: LMDB's keys end at 511 bytes;
  * topic names that pass ck_topic_name_valid, 249 bytes at most, fit with
  * any group). Other errors: MDB errors as above (MDB_MAP_FULL ...),
  * -ENOMEM. Keys of another shape (not written by this file) are skipped by
@@ -247,6 +248,9 @@ int ck_meta_changes_foreach(ck_meta_t *m, MDB_txn *txn, uint64_t from_index, ck_
  * chronik__meta__group_offset_record__free_unpacked), CK_E_NOT_FOUND,
  * CK_E_CORRUPT (a value that does not unpack) or an error.
  */
+/* The longest group name: its key (group, NUL, topic, NUL, partition)
+ * fits LMDB's 511 bytes with any topic name ck_topic_name_valid takes. */
+#define CK_META_GROUP_MAX 256
 int ck_meta_group_offset_put(ck_meta_t *m, MDB_txn *txn, const char *group, const char *topic,
                              int32_t partition, const Chronik__Meta__GroupOffsetRecord *rec);
 int ck_meta_group_offset_get(ck_meta_t *m, MDB_txn *txn, const char *group, const char *topic,

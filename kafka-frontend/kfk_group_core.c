@@ -1043,12 +1043,11 @@ int16_t kfk_gcore_offset_delete_check(const kfk_group_t *g, kfk_str_t topic)
 int16_t kfk_gcore_commit_check(kfk_gcore_t *c, kfk_str_t group, kfk_str_t member_id,
                                kfk_str_t instance_id, int32_t generation, uint64_t now_ms)
 {
+	/* The empty group (Kafka takes commits to it) never has members. */
 	kfk_group_t *g = kfk_gstr_empty(group) ? NULL : kfk_gcore_find(c, group);
 	kfk_gmember_t *m = NULL;
 	int16_t err;
 
-	if (kfk_gstr_empty(group))
-		return KFK_ERR_INVALID_GROUP_ID;
 	if (kfk_group_instance_fenced(g, member_id, instance_id))
 		return KFK_ERR_FENCED_INSTANCE_ID;
 	if (generation < 0 && kfk_gstr_empty(member_id)) {

@@ -218,7 +218,7 @@ void kfk_h_offset_commit(kfk_req_t *req)
 		return;
 	}
 	ad->extra = st;
-	st->group_err = kfk_group_precheck(s, rq->group_id);
+	st->group_err = kfk_group_precheck(s, rq->group_id, true);
 	if (st->group_err == KFK_ERR_NONE)
 		st->group_err = kfk_gcore_commit_check(
 		    &s->groups, rq->group_id, req->api_version >= 1 ? rq->member_id : kfk_str(""),
@@ -413,7 +413,7 @@ static int kfk_fetch_one(kfk_req_t *req, kfk_str_t group, const kfk_fetch_want_t
 
 	memset(g, 0, sizeof(*g));
 	/* Any node answers (see the top of the file). */
-	if (!kfk_group_id_ok(group)) {
+	if (!kfk_group_id_ok(group, true)) {
 		g->err = KFK_ERR_INVALID_GROUP_ID;
 		return 0;
 	}
@@ -740,7 +740,7 @@ static int kfk_describe_one(kfk_req_t *req, kfk_str_t id,
 	o->protocol_type = kfk_str("");
 	o->protocol_data = kfk_str("");
 	o->group_state = kfk_str(kfk_group_state_name(KFK_GROUP_DEAD));
-	o->error_code = kfk_group_precheck(s, id);
+	o->error_code = kfk_group_precheck(s, id, true);
 	if (o->error_code != KFK_ERR_NONE)
 		return 0;
 	g = kfk_gcore_find(&s->groups, id);
@@ -848,7 +848,7 @@ void kfk_h_delete_groups(kfk_req_t *req)
 		kfk_str_t id = rq->groups_names.items[i];
 		Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
 		Chronik__Meta__DeleteGroup dg = CHRONIK__META__DELETE_GROUP__INIT;
-		int16_t err = kfk_group_precheck(s, id);
+		int16_t err = kfk_group_precheck(s, id, true);
 		kfk_group_t *g = err == KFK_ERR_NONE ? kfk_gcore_find(&s->groups, id) : NULL;
 
 		live[i] = g != NULL;
@@ -929,7 +929,7 @@ static void kfk_offset_delete_respond(kfk_admin_t *ad)
 static int16_t kfk_offset_delete_group_err(kfk_req_t *req, kfk_str_t group, const kfk_group_t *g)
 {
 	kfk_srv_t *s = req->srv;
-	int16_t err = kfk_group_precheck(s, group);
+	int16_t err = kfk_group_precheck(s, group, false);
 	char *name, type[KFK_GROUP_TYPE_MAX];
 	int r;
 

@@ -90,15 +90,15 @@ bool kfk_group_is_mine(kfk_srv_t *s, kfk_str_t group)
 	return kfk_group_coordinator(s, group) == s->cfg->node_id;
 }
 
-bool kfk_group_id_ok(kfk_str_t group)
+bool kfk_group_id_ok(kfk_str_t group, bool empty_ok)
 {
-	return group.len > 0 && group.len <= KFK_GROUP_ID_MAX &&
-	       memchr(group.ptr, '\0', (size_t)group.len) == NULL;
+	return group.len >= (empty_ok ? 0 : 1) && group.len <= KFK_GROUP_ID_MAX &&
+	       (group.len == 0 || memchr(group.ptr, '\0', (size_t)group.len) == NULL);
 }
 
-int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group)
+int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group, bool empty_ok)
 {
-	if (!kfk_group_id_ok(group))
+	if (!kfk_group_id_ok(group, empty_ok))
 		return KFK_ERR_INVALID_GROUP_ID;
 	kfk_meta_refresh(s);
 	if (!kfk_group_is_mine(s, group))
@@ -244,7 +244,7 @@ void kfk_h_join_group(kfk_req_t *req)
 	kfk_srv_t *s = req->srv;
 	kfk_gjoin_in_t in = {0};
 	kfk_gproto_in_t *protos = NULL;
-	int16_t err = kfk_group_precheck(s, rq->group_id);
+	int16_t err = kfk_group_precheck(s, rq->group_id, false);
 
 	if (err != KFK_ERR_NONE) {
 		kfk_gjoin_out_t out = {.err = err, .generation = -1, .leader = "", .member_id = ""};
@@ -290,7 +290,7 @@ void kfk_h_sync_group(kfk_req_t *req)
 	kfk_srv_t *s = req->srv;
 	kfk_gsync_in_t in = {0};
 	kfk_gassign_in_t *as = NULL;
-	int16_t err = kfk_group_precheck(s, rq->group_id);
+	int16_t err = kfk_group_precheck(s, rq->group_id, false);
 
 	if (err != KFK_ERR_NONE) {
 		kfk_gsync_out_t out = {.err = err};
@@ -327,7 +327,7 @@ void kfk_h_heartbeat(kfk_req_t *req)
 	const kfk_heartbeat_request_t *rq = req->body;
 	kfk_srv_t *s = req->srv;
 	kfk_heartbeat_response_t resp;
-	int16_t err = kfk_group_precheck(s, rq->group_id);
+	int16_t err = kfk_group_precheck(s, rq->group_id, false);
 
 	kfk_heartbeat_response_init(&resp);
 	resp.error_code =
@@ -344,7 +344,7 @@ void kfk_h_leave_group(kfk_req_t *req)
 	kfk_srv_t *s = req->srv;
 	kfk_leave_group_response_t resp;
 	kfk_leave_group_response_member_response_t *out = NULL;
-	int16_t err = kfk_group_precheck(s, rq->group_id);
+	int16_t err = kfk_group_precheck(s, rq->group_id, false);
 	uint64_t now = ck_clock_mono_ms();
 
 	kfk_leave_group_response_init(&resp);

@@ -200,17 +200,22 @@ void kfk_pids_free(kfk_srv_t *s);
 
 /* ---- consumer groups (kfk_h_groups.c) ---- */
 
-/* Group ids longer than this are INVALID_GROUP_ID (they key LMDB records). */
-#define KFK_GROUP_ID_MAX 255
+/* Group ids longer than this are INVALID_GROUP_ID: they key LMDB records
+ * (ck_meta.h), which must fit LMDB's 511 bytes with any topic name. */
+#define KFK_GROUP_ID_MAX CK_META_GROUP_MAX
 /* The broker that coordinates GROUP (FindCoordinator's pick, kfk_h_cluster.c);
  * -1 when no broker is live. */
 int32_t kfk_group_coordinator(kfk_srv_t *s, kfk_str_t group);
 bool kfk_group_is_mine(kfk_srv_t *s, kfk_str_t group);
-/* Whether GROUP is a usable id: 1..KFK_GROUP_ID_MAX bytes, no NUL. */
-bool kfk_group_id_ok(kfk_str_t group);
+/* Whether GROUP is a usable id: up to KFK_GROUP_ID_MAX bytes, no NUL, and
+ * not empty unless EMPTY_OK (as Kafka's GroupCoordinator.isValidGroupId,
+ * OffsetCommit, OffsetFetch, DescribeGroups and DeleteGroups take "" for
+ * backwards compatibility; the group protocol's requests do not). */
+bool kfk_group_id_ok(kfk_str_t group, bool empty_ok);
 /* The error for a request on GROUP before the group state sees it:
- * INVALID_GROUP_ID, NOT_COORDINATOR (another node's group), or NONE. */
-int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group);
+ * INVALID_GROUP_ID (kfk_group_id_ok with EMPTY_OK), NOT_COORDINATOR
+ * (another node's group), or NONE. */
+int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group, bool empty_ok);
 /* Start (the core and its timer), stop (held requests answered
  * NOT_COORDINATOR), free. */
 int kfk_groups_start(kfk_srv_t *s);

@@ -970,13 +970,12 @@ static int raftd_allocate_pids(const raftd_apply_t *a, MDB_txn *txn,
 
 /* ---- consumer groups ---- */
 
-/* Whether GROUP may name a group in "groups" (ck_meta.h). A NUL byte in
- * it is refused before, from the packed entry (raftd_names_nul). */
+/* Whether GROUP may name a group in "groups" (ck_meta.h; "" is one, as
+ * Kafka keeps offsets of the empty group). A NUL byte in it is refused
+ * before, from the packed entry (raftd_names_nul). */
 static bool raftd_group_valid(const char *group)
 {
-	size_t n = group ? strlen(group) : 0;
-
-	return n > 0 && n <= RAFTD_GROUP_NAME_MAX;
+	return group && strlen(group) <= RAFTD_GROUP_NAME_MAX;
 }
 
 /* The partition count of TOPIC into *RET, -1 when there is no such topic.

@@ -30,8 +30,8 @@
  *                      leader epoch going back)
  *   AllocateProducerIds CK_E_NOT_FOUND (broker), CK_E_INVALID (block size
  *                      outside 1..2^20, ids exhausted)
- *   CommitOffsets      CK_E_INVALID (group empty, over RAFTD_GROUP_NAME_MAX
- *                      bytes, or a group or topic name holding a NUL
+ *   CommitOffsets      CK_E_INVALID (group over RAFTD_GROUP_NAME_MAX bytes
+ *                      ("" is one), or a group or topic name holding a NUL
  *                      byte); else 0, storing the offsets of the
  *                      partitions that exist and skipping the others
  *   DeleteGroup        CK_E_INVALID (group as above), CK_E_NOT_FOUND (the
@@ -70,7 +70,7 @@
 #define RAFTD_PRODUCER_BLOCK_MAX (1 << 20)
 /* The longest consumer group name, in bytes (the "groups" keys of
  * ck_meta.h). */
-#define RAFTD_GROUP_NAME_MAX 255
+#define RAFTD_GROUP_NAME_MAX CK_META_GROUP_MAX
 
 /* Per-log settings as walwriter's LogConfig: 0 = the node default. */
 typedef struct {

@@ -1034,6 +1034,52 @@ class GroupsConfluent(GroupCase):
                           if tp.topic == wide], [], 'offsets of the refused commit')
 
 
+    def test_empty_and_long_group_ids(self):
+        """The empty group id is taken by OffsetCommit, OffsetFetch,
+        DescribeGroups and DeleteGroups, as Kafka's coordinator takes it
+        "for backwards compatibility" (not by the group protocol's requests
+        nor OffsetDelete: INVALID_GROUP_ID, 24); a 256-byte group id is a
+        group like any other, a consumer in it reads and commits (both were
+        INVALID_GROUP_ID); 257 bytes are over what a key holds."""
+        node = self.node().start()
+        self.require_group_apis(node)
+        topic = topic_name('grp-ids')
+        create_topic(node, topic, 1)
+
+        def call(key, version, body):
+            c = kproto.Conn(node.host, node.kafka_port, timeout=30)
+            try:
+                return kproto.R(c.call(key, version, bytes(body)))
+            finally:
+                c.close()
+
+        def fetched(group):
+            r = call(OFFSET_FETCH, 1, kproto.W().string(group).i32(1).string(topic).i32(1).i32(0))
+            return r.array(lambda x: (x.string(), x.array(
+                lambda y: (y.i32(), y.i64(), y.string(), y.i16()))))[0][1][0]
+        self.assertEqual(offset_commit_raw(node, '', -1, '', topic, 0, 5), {(topic, 0): 0})
+        self.assertEqual(fetched(''), (0, 5, '', 0))
+        r = call(DESCRIBE_GROUPS, 0, kproto.W().i32(1).string(''))
+        self.assertEqual(r.i32(), 1)
+        self.assertEqual((r.i16(), r.string()), (0, ''), 'DescribeGroups of ""')
+        self.assertEqual(offset_delete_raw(node, '', [(topic, 0)])[0], INVALID_GROUP_ID)
+        r = call(DELETE_GROUPS, 0, kproto.W().i32(1).string(''))
+        r.i32()  # throttle_time_ms
+        self.assertEqual(r.array(lambda x: (x.string(), x.i16())), [('', 0)])
+        self.assertEqual(fetched(''), (0, -1, '', 0))
+
+        self.assertEqual(offset_commit_raw(node, 'x' * 257, -1, '', topic, 0, 5),
+                         {(topic, 0): INVALID_GROUP_ID})
+        group = 'g' * 256
+        recs = produce_ids(node.bootstrap, topic, range(5), 1)
+        c = self.ck_consumer(node.bootstrap, group)
+        c.subscribe([topic])
+        self.consume_expect({'c': c}, recs, what='5 records in a 256-byte group')
+        self.commit_sync(c)
+        self.close(c)
+        self.assertEqual(fetched(group)[:2], (0, 5))
+
+
 class GroupsKafkaPython(GroupCase):
 
     def test_commit_resume_and_admin(self):

@@ -517,9 +517,14 @@ START_TEST(test_commit_check)
 	ck_assert_int_eq(
 	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str("zz"), KFK_STR_NULL, 1, 0),
 	    KFK_ERR_UNKNOWN_MEMBER_ID);
+	/* The empty group takes commits from outside the group protocol only
+	 * (Kafka's, for backwards compatibility). */
 	ck_assert_int_eq(
 	    kfk_gcore_commit_check(&core, kfk_str(""), kfk_str(""), KFK_STR_NULL, -1, 0),
-	    KFK_ERR_INVALID_GROUP_ID);
+	    KFK_ERR_NONE);
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str(""), kfk_str("c-1"), KFK_STR_NULL, 1, 0),
+	    KFK_ERR_ILLEGAL_GENERATION);
 	done();
 }
 END_TEST

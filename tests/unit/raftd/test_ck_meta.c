@@ -854,7 +854,7 @@ static int collect_group(void *arg, const char *g)
 	walk_t *w = arg;
 	size_t n = strlen(w->s);
 
-	snprintf(w->s + n, sizeof(w->s) - n, "%s%s", n ? "," : "", g);
+	snprintf(w->s + n, sizeof(w->s) - n, "%s%s", w->calls ? "," : "", g);
 	return walk_stop(w);
 }
 
@@ -979,7 +979,7 @@ START_TEST(test_group_del)
 	ck_assert_int_eq(ck_meta_group_del(meta, txn, "g"), 0);
 	ck_assert_int_eq(ck_meta_group_del(meta, txn, "g"), CK_E_NOT_FOUND);
 	ck_assert_int_eq(ck_meta_group_del(meta, txn, "nope"), CK_E_NOT_FOUND);
-	ck_assert_int_eq(ck_meta_group_del(meta, txn, ""), CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, ""), CK_E_NOT_FOUND);
 	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
 	ck_assert_str_eq(groups_str(), "g.a,h");
 	ck_assert_str_eq(offsets_str("g"), "");
@@ -1012,45 +1012,68 @@ START_TEST(test_topic_offsets_del)
 }
 END_TEST
 
-/* Bad arguments are refused before LMDB sees them; a 255-byte group fits
- * with the longest valid topic name (249 bytes), not with a 255-byte
- * one (LMDB's keys end at 511 bytes). */
+/* Bad arguments are refused before LMDB sees them; a 256-byte group
+ * (CK_META_GROUP_MAX) fits with the longest valid topic name (249 bytes),
+ * not with a 255-byte one (LMDB's keys end at 511 bytes). */
 START_TEST(test_group_bad_args)
 {
 	Chronik__Meta__GroupOffsetRecord rec = CHRONIK__META__GROUP_OFFSET_RECORD__INIT,
 	                                 *got = NULL;
-	char n255[256], n256[257], t249[250];
+	char n255[256], n256[257], n257[258], t249[250];
 	MDB_txn *txn = wbegin();
 
 	memset(n255, 'x', 255);
 	n255[255] = '\0';
 	memset(n256, 'y', 256);
 	n256[256] = '\0';
+	memset(n257, 'z', 257);
+	n257[257] = '\0';
 	memset(t249, 't', 249);
 	t249[249] = '\0';
-	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "", "t", 0, &rec), CK_E_INVALID);
 	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, NULL, "t", 0, &rec), CK_E_INVALID);
 	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "g", "", 0, &rec), CK_E_INVALID);
 	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "g", "t", -1, &rec), CK_E_INVALID);
-	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, n256, "t", 0, &rec), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, n257, "t", 0, &rec), CK_E_TOO_LARGE);
 	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, "g", n256, 0, &rec), CK_E_TOO_LARGE);
 	ck_assert_int_eq(ck_meta_group_offset_get(meta, txn, "g", "t", -1, &got), CK_E_INVALID);
-	ck_assert_int_eq(ck_meta_group_offset_get(meta, txn, n256, "t", 0, &got), CK_E_TOO_LARGE);
-	ck_assert_int_eq(ck_meta_group_offsets_foreach(meta, txn, "", collect_offset, &(walk_t){0}),
-	                 CK_E_INVALID);
-	ck_assert_int_eq(ck_meta_group_del(meta, txn, n256), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_meta_group_offset_get(meta, txn, n257, "t", 0, &got), CK_E_TOO_LARGE);
+	ck_assert_int_eq(
+	    ck_meta_group_offsets_foreach(meta, txn, NULL, collect_offset, &(walk_t){0}),
+	    CK_E_INVALID);
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, n257), CK_E_TOO_LARGE);
 	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, n256), CK_E_TOO_LARGE);
-	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, n255, n255, 0, &rec), CK_E_TOO_LARGE);
+	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, n256, n255, 0, &rec), CK_E_TOO_LARGE);
 	ck_assert_ptr_null(got);
-	put_offset(txn, n255, t249, INT32_MAX, 8);
+	put_offset(txn, n256, t249, INT32_MAX, 8);
 	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, n255), 0); /* no key can hold it */
 	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
-	ck_assert_int_eq(offset_of(n255, t249, INT32_MAX), 8);
-	ck_assert_str_eq(groups_str(), n255);
+	ck_assert_int_eq(offset_of(n256, t249, INT32_MAX), 8);
+	ck_assert_str_eq(groups_str(), n256);
 	txn = wbegin();
 	ck_assert_int_eq(ck_meta_topic_offsets_del(meta, txn, t249), 0);
 	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
 	ck_assert_str_eq(groups_str(), "");
+}
+END_TEST
+
+/* The empty group keeps offsets as any other (Kafka's OffsetCommit of ""),
+ * beside a group whose name sorts first. */
+START_TEST(test_group_empty_name)
+{
+	MDB_txn *txn = wbegin();
+
+	put_offset(txn, "", "t", 1, 7);
+	put_offset(txn, "a", "t", 0, 3);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_int_eq(offset_of("", "t", 1), 7);
+	ck_assert_str_eq(offsets_str(""), "t/1=7");
+	ck_assert_str_eq(offsets_str("a"), "t/0=3");
+	ck_assert_str_eq(groups_str(), ",a");
+	txn = wbegin();
+	ck_assert_int_eq(ck_meta_group_del(meta, txn, ""), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+	ck_assert_str_eq(offsets_str(""), "");
+	ck_assert_str_eq(groups_str(), "a");
 }
 END_TEST
 
@@ -1063,7 +1086,6 @@ START_TEST(test_group_bad_keys_and_values)
 	    {3, "g\0t"},                   /* no partition */
 	    {7, "g\0t\0abc"},              /* 3-byte partition */
 	    {7, "g\0\0\0\0\0\0"},          /* empty topic */
-	    {7, "\0t\0\0\0\0\0"},          /* empty group */
 	    {8, "g\0t\0\xff\xff\xff\xff"}, /* partition over INT32_MAX */
 	    {9, "g\0t\0x\0\0\0\0"},        /* a NUL in the topic */
 	    {9, "x\0t\0\0\0\0\x01\x02"},   /* trailing byte, alone in group x */
@@ -1131,6 +1153,7 @@ static Suite *meta_suite(void)
 	tcase_add_test(tc, test_group_del);
 	tcase_add_test(tc, test_topic_offsets_del);
 	tcase_add_test(tc, test_group_bad_args);
+	tcase_add_test(tc, test_group_empty_name);
 	tcase_add_test(tc, test_group_bad_keys_and_values);
 	suite_add_tcase(s, tc);
 	return s;
