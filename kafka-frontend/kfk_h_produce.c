@@ -8,10 +8,12 @@
  * min.insync.replicas; then the batches go to walwriter as one leader
  * Append (stored as sent, or recompressed with the topic's
  * compression.type when it names another codec; LogAppendTime topics get
- * the broker's clock stamped by walwriter). The recompression runs on the
- * server's worker thread (common/ck_worker.h), so that the loop serves
- * other clients meanwhile (gzip runs at tens of MB/s); while a partition
- * has produces there, its next ones queue behind them, so that its
+ * the broker's clock stamped by walwriter). The check of compressed
+ * records (each batch decompressed, up to 64 MiB) and the recompression
+ * run on the server's worker thread (common/ck_worker.h), so that the loop
+ * serves other clients meanwhile (gzip runs at tens of MB/s, and a request
+ * may carry hundreds of batches); while a partition has produces there,
+ * its next ones queue behind them, so that its
  * appends keep the order their requests came in (a producer's pipelined
  * batches, idempotent sequences). walwriter answers after fdatasync: that is the
  * acks=1 acknowledgement (sent once the high watermark covers it while the
@@ -81,10 +83,17 @@ typedef struct {
 	uint32_t deletions;   /* the partition's count of deletions then */
 	uint64_t call_id;
 	kfk_records_info_t info; /* the checked records' */
-	/* On the worker: recompressed with CODEC (-1: only in line) into OUT,
-	 * kfk_batches_recompress's result RC; IN_LINE counts it. */
+	/* The records' check (kfk_pp_check: on the worker thread, or the
+	 * loop): its error and reason, INFO; with the topic's CODEC (-1: as
+	 * sent) and MAX_MESSAGE_BYTES as the produce started. RECOMPRESS:
+	 * recompressed into OUT, kfk_batches_recompress's result RC. IN_LINE
+	 * counts it while on the worker. */
 	ck_work_t work;
+	int16_t check_err;
+	const char *check_reason;
+	size_t max_message_bytes;
 	int codec;
+	bool recompress;
 	int rc;
 	ck_buf_t out;
 	kfk_part_t *in_line;
@@ -397,14 +406,43 @@ static bool kfk_pp_needs_codec(const kfk_pp_t *pp, int codec)
 	        CK_BATCH_ATTR_COMPRESSION_MASK) != codec;
 }
 
-/* On the worker thread: recompresses PP's records (the loop leaves them,
- * and PP's OUT and RC, alone until its done). */
+/* Checks PP's records (decompressing compressed batches) and recompresses
+ * them when the topic's codec wants it. On the worker thread (the loop
+ * leaves the records and these results alone until its done), or on the
+ * loop. */
+static void kfk_pp_check(kfk_pp_t *pp)
+{
+	pp->check_err = kfk_produce_records_check(
+	    pp->records.ptr, pp->records.len, pp->max_message_bytes, &pp->info, &pp->check_reason);
+	pp->recompress = pp->check_err == KFK_ERR_NONE && kfk_pp_needs_codec(pp, pp->codec);
+	if (pp->recompress)
+		pp->rc = kfk_batches_recompress(pp->records.ptr, (size_t)pp->records.len, pp->codec,
+		                                &pp->out);
+}
+
 static void kfk_pp_work_run(ck_work_t *w)
 {
-	kfk_pp_t *pp = (kfk_pp_t *)((char *)w - offsetof(kfk_pp_t, work));
+	kfk_pp_check((kfk_pp_t *)((char *)w - offsetof(kfk_pp_t, work)));
+	kfk_produce_scratch_free();
+}
 
-	pp->rc =
-	    kfk_batches_recompress(pp->records.ptr, (size_t)pp->records.len, pp->codec, &pp->out);
+/* Whether checking PP's records takes more than a walk over them: a
+ * compressed batch is decompressed (up to 64 MiB, tens of ms; a request
+ * can carry hundreds), or the topic's codec recompresses them. */
+static bool kfk_pp_heavy(const kfk_pp_t *pp)
+{
+	const uint8_t *p = pp->records.ptr;
+	size_t pos = 0, len = pp->records.len > 0 ? (size_t)pp->records.len : 0, total;
+
+	if (pp->codec >= 0)
+		return true;
+	while (pos + CK_BATCH_HEADER_LEN <= len &&
+	       ck_batch_size_peek(p + pos, len - pos, 0, &total) == 0) {
+		if (ck_be16_get(p + pos + CK_BATCH_OFF_ATTRIBUTES) & CK_BATCH_ATTR_COMPRESSION_MASK)
+			return true;
+		pos += total;
+	}
+	return false;
 }
 
 /* The recompression's result R (kfk_batches_recompress's, the batches in
@@ -479,19 +517,72 @@ static void kfk_pp_reject(kfk_pp_t *pp, int16_t err, const char *reason)
 }
 
 static void kfk_pp_finish(kfk_pp_t *pp, const kfk_topic_t *t, bool recompressed);
-static int kfk_pp_to_worker(kfk_pp_t *pp, kfk_part_t *p, int codec);
+static int kfk_pp_to_worker(kfk_pp_t *pp, kfk_part_t *p);
 
 /* Checks one partition of a known topic and appends it (after the worker
  * thread when its records are recompressed, or others of its partition
  * are there). */
+/* Kafka's rules for PP's checked records (INFO) in topic T. Returns a
+ * Kafka error, *REASON why. */
+static int16_t kfk_pp_rules(const kfk_pp_t *pp, const kfk_topic_t *t, const char **reason)
+{
+	const kfk_records_info_t *info = &pp->info;
+	int16_t err;
+
+	/* Kafka's rule since Produce v3: exactly one batch per partition. */
+	if (info->batches != 1 && pp->ps->req->api_version >= 3) {
+		*reason = "Produce v3 and later carry exactly one record batch per partition";
+		return KFK_ERR_INVALID_RECORD;
+	}
+	/* zstd came with Produce v7 (KIP-110): older requests may not use it. */
+	if (info->zstd && pp->ps->req->api_version < 7) {
+		*reason = "zstd-compressed records need Produce v7 or later";
+		return KFK_ERR_UNSUPPORTED_COMPRESSION_TYPE;
+	}
+	/* Kafka's rule: a batch must fit in one segment. */
+	if ((int64_t)pp->records.len > t->cfg.segment_bytes) {
+		*reason = "record batch larger than the topic's segment.bytes";
+		return KFK_ERR_RECORD_LIST_TOO_LARGE;
+	}
+	/* Kafka's rule: a compacted topic keys every record. */
+	if (t->cfg.compact && info->null_key) {
+		*reason = "compacted topic cannot accept a record without a key";
+		return KFK_ERR_INVALID_RECORD;
+	}
+	if (!t->cfg.log_append_time) {
+		err = kfk_produce_ts_check(info, ck_clock_wall_ms(), t->cfg.ts_before_max_ms,
+		                           t->cfg.ts_after_max_ms);
+		if (err != KFK_ERR_NONE) {
+			*reason =
+			    "record timestamp out of the range message.timestamp.before.max.ms "
+			    "and message.timestamp.after.max.ms allow";
+			return err;
+		}
+	}
+	return KFK_ERR_NONE;
+}
+
+/* PP's records checked (kfk_pp_check), with its topic T as it is now:
+ * Kafka's rules, then the rest (kfk_pp_finish). */
+static void kfk_pp_checked(kfk_pp_t *pp, const kfk_topic_t *t)
+{
+	const char *reason = pp->check_reason;
+	int16_t err = pp->check_err;
+
+	if (err == KFK_ERR_NONE)
+		err = kfk_pp_rules(pp, t, &reason);
+	if (err != KFK_ERR_NONE) {
+		ck_buf_free(&pp->out);
+		return kfk_pp_reject(pp, err, reason);
+	}
+	kfk_pp_finish(pp, t, pp->recompress);
+}
+
 static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 {
 	kfk_srv_t *s = pp->ps->req->srv;
 	const kfk_pmeta_t *pm;
-	const char *reason = NULL;
-	kfk_records_info_t info;
 	kfk_part_t *p;
-	bool need;
 	int16_t err;
 
 	if (pp->partition < 0 || pp->partition >= t->npart)
@@ -505,50 +596,14 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 		                   err == KFK_ERR_MESSAGE_TOO_LARGE
 		                       ? "message set (magic 0/1) decompresses past 64 MiB"
 		                       : "message set (magic 0/1) cannot be converted");
-	err = kfk_produce_records_check(pp->records.ptr, pp->records.len,
-	                                (size_t)t->cfg.max_message_bytes, &info, &reason);
-	/* Kafka's rule since Produce v3: exactly one batch per partition. */
-	if (err == KFK_ERR_NONE && info.batches != 1 && pp->ps->req->api_version >= 3) {
-		err = KFK_ERR_INVALID_RECORD;
-		reason = "Produce v3 and later carry exactly one record batch per partition";
-	}
-	/* zstd came with Produce v7 (KIP-110): older requests may not use it. */
-	if (err == KFK_ERR_NONE && info.zstd && pp->ps->req->api_version < 7) {
-		err = KFK_ERR_UNSUPPORTED_COMPRESSION_TYPE;
-		reason = "zstd-compressed records need Produce v7 or later";
-	}
-	/* Kafka's rule: a batch must fit in one segment. */
-	if (err == KFK_ERR_NONE && (int64_t)pp->records.len > t->cfg.segment_bytes) {
-		err = KFK_ERR_RECORD_LIST_TOO_LARGE;
-		reason = "record batch larger than the topic's segment.bytes";
-	}
-	/* Kafka's rule: a compacted topic keys every record. */
-	if (err == KFK_ERR_NONE && t->cfg.compact && info.null_key) {
-		err = KFK_ERR_INVALID_RECORD;
-		reason = "compacted topic cannot accept a record without a key";
-	}
-	if (err == KFK_ERR_NONE && !t->cfg.log_append_time) {
-		err = kfk_produce_ts_check(&info, ck_clock_wall_ms(), t->cfg.ts_before_max_ms,
-		                           t->cfg.ts_after_max_ms);
-		if (err != KFK_ERR_NONE)
-			reason =
-			    "record timestamp out of the range message.timestamp.before.max.ms "
-			    "and message.timestamp.after.max.ms allow";
-	}
-	if (err != KFK_ERR_NONE)
-		return kfk_pp_reject(pp, err, reason);
-	pp->info = info;
-	need = kfk_pp_needs_codec(pp, t->cfg.compression);
+	pp->codec = t->cfg.compression;
+	pp->max_message_bytes = (size_t)t->cfg.max_message_bytes;
+	ck_buf_init(&pp->out);
 	p = kfk_part_get(s, pp->topic, pp->partition, true);
-	if ((need || (p && p->work_queued)) && p &&
-	    kfk_pp_to_worker(pp, p, need ? t->cfg.compression : -1) == 0)
+	if (p && (kfk_pp_heavy(pp) || p->work_queued) && kfk_pp_to_worker(pp, p) == 0)
 		return;
-	if (need) {
-		ck_buf_init(&pp->out);
-		pp->rc = kfk_batches_recompress(pp->records.ptr, (size_t)pp->records.len,
-		                                t->cfg.compression, &pp->out);
-	}
-	kfk_pp_finish(pp, t, need);
+	kfk_pp_check(pp);
+	kfk_pp_checked(pp, t);
 }
 
 /* PP's topic T again after the worker (it may have changed or gone). */
@@ -573,13 +628,13 @@ static void kfk_pp_work_done(ck_work_t *w)
 		ck_buf_free(&pp->out);
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
 	}
-	kfk_pp_finish(pp, t, pp->codec >= 0);
+	kfk_pp_checked(pp, t);
 }
 
-/* Sends PP to the worker thread: recompressed there with CODEC, or (-1)
- * only in line behind P's produces there. Returns 0, or -1 when no worker
- * can start (the caller does it on the loop). */
-static int kfk_pp_to_worker(kfk_pp_t *pp, kfk_part_t *p, int codec)
+/* Sends PP to the worker thread, to be checked (and recompressed) there
+ * in line behind P's produces there. Returns 0, or -1 when no worker can
+ * start (the caller does it on the loop). */
+static int kfk_pp_to_worker(kfk_pp_t *pp, kfk_part_t *p)
 {
 	kfk_srv_t *s = pp->ps->req->srv;
 	int r;
@@ -589,9 +644,7 @@ static int kfk_pp_to_worker(kfk_pp_t *pp, kfk_part_t *p, int codec)
 		       ck_strerror(r));
 		return -1;
 	}
-	pp->codec = codec;
-	ck_buf_init(&pp->out);
-	pp->work.run = codec >= 0 ? kfk_pp_work_run : NULL;
+	pp->work.run = kfk_pp_work_run;
 	pp->work.done = kfk_pp_work_done;
 	pp->in_line = p;
 	p->work_queued++;

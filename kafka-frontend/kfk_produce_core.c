@@ -17,8 +17,13 @@
 #include "kfk_errors.h"
 
 /* Where a compressed batch's records are decompressed: kept between calls
- * (one thread), given back when a large batch grew it. */
-static ck_buf_t kfk_scratch = CK_BUF_INIT;
+ * (one per thread), given back when a large batch grew it. */
+static __thread ck_buf_t kfk_scratch = CK_BUF_INIT;
+
+void kfk_produce_scratch_free(void)
+{
+	ck_buf_free(&kfk_scratch);
+}
 #define KFK_SCRATCH_KEEP ((size_t)4 << 20)
 
 int16_t kfk_produce_acks_check(int16_t acks)

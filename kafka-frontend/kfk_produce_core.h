@@ -56,13 +56,15 @@ int16_t kfk_produce_acks_check(int16_t acks);
  * (kfk_decompress.h: not a valid stream of its codec is CORRUPT_MESSAGE,
  * more than KFK_DECOMPRESS_MAX bytes MESSAGE_TOO_LARGE). Batches are
  * stored as sent, compressed or not, unless the topic's compression.type
- * names a codec (kfk_compress.h). Not reentrant: one thread (a
- * decompression buffer is kept between calls).
+ * names a codec (kfk_compress.h). A decompression buffer is kept between
+ * calls, one per thread: kfk_produce_scratch_free() gives the calling
+ * thread's back (before a thread ends).
  * Returns the Kafka error; *RET_REASON (may be NULL) names the failed check;
  * *RET_INFO is filled on success.
  */
 int16_t kfk_produce_records_check(const uint8_t *p, int32_t len, size_t max_message_bytes,
                                   kfk_records_info_t *ret_info, const char **ret_reason);
+void kfk_produce_scratch_free(void);
 
 /*
  * Kafka's CreateTime bounds: INVALID_TIMESTAMP when a timestamp of INFO

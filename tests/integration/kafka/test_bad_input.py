@@ -1004,6 +1004,65 @@ class PipelinedNeverRead(NodeTestCase):
         self.assertEqual(n.child('kafka-frontend')['restarts'], 0)
 
 
+class DecompressionBomb(NodeTestCase):
+    """One Produce request carrying the same partition 60 times, each a
+    ~3 KB zstd batch that inflates past 64 MiB of zeros: every copy is
+    decompressed to be checked (and refused, MESSAGE_TOO_LARGE), seconds of
+    CPU in all. kafka-frontend does that on its worker thread: other
+    clients keep being answered meanwhile (it stalled them all)."""
+
+    COPIES = 60
+
+    def test_bomb_does_not_stall_other_clients(self):
+        n = self.node().start()
+        name = topic_name('bomb')
+        create_topic(n, name, 1)
+        import ctypes
+        lib = ctypes.CDLL('libzstd.so.1')
+        lib.ZSTD_compressBound.restype = ctypes.c_size_t
+        lib.ZSTD_compressBound.argtypes = [ctypes.c_size_t]
+        lib.ZSTD_compress.restype = ctypes.c_size_t
+        lib.ZSTD_compress.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
+                                      ctypes.c_size_t, ctypes.c_int]
+        zeros = bytes((64 << 20) + 1)
+        cap = lib.ZSTD_compressBound(len(zeros))
+        out = ctypes.create_string_buffer(cap)
+        size = lib.ZSTD_compress(out, cap, zeros, len(zeros), 3)
+        self.assertLess(size, 1 << 20)
+        ts = int(time.time() * 1000)
+        batch = kproto._batch_wrap(out.raw[:size], 1, 0, ts, 4, False, -1, -1, -1, ts)
+        body = kproto.produce_body(7, 1, 30000, [(0, batch)] * self.COPIES, topic=name)
+        lat, stop = [], threading.Event()
+
+        def probe():
+            c = kproto.Conn('127.0.0.1', n.kafka_port, timeout=60)
+            while not stop.is_set():
+                t = time.monotonic()
+                c.call(kproto.API_VERSIONS, 0, b'')
+                lat.append(time.monotonic() - t)
+                time.sleep(0.02)
+            c.close()
+
+        prober = threading.Thread(target=probe, daemon=True)
+        prober.start()
+        time.sleep(0.5)
+        c = kproto.Conn('127.0.0.1', n.kafka_port, timeout=300)
+        t0 = time.monotonic()
+        got = kproto.parse_produce(c.call(kproto.PRODUCE, 7, body), 7)
+        took = time.monotonic() - t0
+        stop.set()
+        prober.join(60)
+        c.close()
+        self.assertEqual(got, {(name, 0): (10, -1)})  # MESSAGE_TOO_LARGE
+        self.assertGreater(len(lat), 5)
+        # The loop answers within a second whatever the worker does (it
+        # answered once the whole request was decompressed: the produce's
+        # time, seconds).
+        self.assertLess(max(lat), 1.0, 'ApiVersions waited %.2f s while the produce '
+                        'took %.2f s' % (max(lat), took))
+        self.assertEqual(n.child('kafka-frontend')['restarts'], 0)
+
+
 class RequestMemory(ExpectAll, NodeTestCase):
     """Large requests on many connections at once: kafka-frontend holds at
     most [kafka] queued_max_request_bytes of them (Kafka's
