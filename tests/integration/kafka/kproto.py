@@ -293,9 +293,9 @@ def gzip_batch(records, **kw):
                        max_ts)
 
 
-def zstd_batch(records, **kw):
-    """The same records, zstd-compressed (codec 4), through libzstd (the
-    library the build links; Python has no zstd module here)."""
+def zstd_compress(data, level=3):
+    """DATA as one zstd frame, through libzstd (the library the build links;
+    Python has no zstd module here)."""
     import ctypes
     lib = ctypes.CDLL('libzstd.so.1')
     lib.ZSTD_compressBound.restype = ctypes.c_size_t
@@ -303,16 +303,20 @@ def zstd_batch(records, **kw):
     lib.ZSTD_compress.restype = ctypes.c_size_t
     lib.ZSTD_compress.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
                                   ctypes.c_size_t, ctypes.c_int]
-    plain = record_batch(records, **kw)
-    inner = plain[61:]
-    cap = lib.ZSTD_compressBound(len(inner))
+    cap = lib.ZSTD_compressBound(len(data))
     out = ctypes.create_string_buffer(cap)
-    n = lib.ZSTD_compress(out, cap, inner, len(inner), 3)
+    n = lib.ZSTD_compress(out, cap, data, len(data), level)
     if n > cap:
         raise AssertionError('ZSTD_compress failed (%d)' % n)
+    return out.raw[:n]
+
+
+def zstd_batch(records, **kw):
+    """The same records, zstd-compressed (codec 4)."""
+    plain = record_batch(records, **kw)
     ts, max_ts = struct.unpack('>qq', plain[27:43])
-    return _batch_wrap(out.raw[:n], len(records), kw.get('base_offset', 0), ts, 4, False, -1,
-                       -1, -1, max_ts)
+    return _batch_wrap(zstd_compress(plain[61:]), len(records), kw.get('base_offset', 0), ts,
+                       4, False, -1, -1, -1, max_ts)
 
 
 def batches_parse(data):
