@@ -17,8 +17,10 @@
  *                      log config key)
  *   DeleteTopic        CK_E_NOT_FOUND; on success the topic's committed
  *                      offsets go too, in every group
- *   CreatePartitions   CK_E_NOT_FOUND, CK_E_INVALID (no new partition, not
- *                      exactly current..current+k-1, bad replicas)
+ *   CreatePartitions   CK_E_NOT_FOUND, CK_E_OUT_OF_ORDER (the new ones
+ *                      numbered from another count than the current: one
+ *                      committed since), CK_E_INVALID (no new partition,
+ *                      not exactly current..current+k-1, bad replicas)
  *   AlterTopicConfigs  CK_E_NOT_FOUND, CK_E_INVALID (duplicate or empty
  *                      key, bad value for a log config key)
  *   RegisterBroker     CK_E_INVALID (no record, negative id, bad port)
