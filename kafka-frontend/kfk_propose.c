@@ -387,7 +387,6 @@ typedef struct kfk_auto_waiter {
 } kfk_auto_waiter_t;
 
 typedef struct kfk_auto {
-	struct kfk_auto *next;
 	kfk_srv_t *srv;
 	char name[CK_TOPIC_NAME_MAX + 1];
 	kfk_auto_waiter_t *waiters;
@@ -397,12 +396,8 @@ static void kfk_auto_done(void *arg, int16_t err, const char *message)
 {
 	kfk_auto_t *a = arg;
 	kfk_srv_t *s = a->srv;
-	kfk_auto_t **pp = (kfk_auto_t **)&s->autos;
 
-	while (*pp && *pp != a)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = a->next;
+	(void)ck_hash_remove(&s->autos, ck_hash_str(a->name), a);
 	/* Somebody else created it meanwhile: as good as ours. */
 	if (err == KFK_ERR_TOPIC_ALREADY_EXISTS)
 		err = KFK_ERR_NONE;
@@ -466,8 +461,14 @@ out:
 	return r;
 }
 
+static bool kfk_auto_named(const void *key, const void *val)
+{
+	return !strcmp(((const kfk_auto_t *)val)->name, key);
+}
+
 int kfk_auto_create(kfk_srv_t *s, const char *name, kfk_propose_fn fn, void *arg)
 {
+	uint64_t hash = ck_hash_str(name);
 	kfk_auto_waiter_t *w;
 	kfk_auto_t *a;
 	int r;
@@ -479,15 +480,15 @@ int kfk_auto_create(kfk_srv_t *s, const char *name, kfk_propose_fn fn, void *arg
 		return -ENOMEM;
 	w->fn = fn;
 	w->arg = arg;
-	for (a = s->autos; a; a = a->next) {
-		if (!strcmp(a->name, name)) {
-			w->next = a->waiters;
-			a->waiters = w;
-			return 0;
-		}
+	a = ck_hash_find(&s->autos, hash, kfk_auto_named, name);
+	if (a) {
+		w->next = a->waiters;
+		a->waiters = w;
+		return 0;
 	}
 	a = calloc(1, sizeof(*a));
-	if (!a) {
+	if (!a || ck_hash_insert(&s->autos, hash, a) < 0) {
+		free(a);
 		free(w);
 		return -ENOMEM;
 	}
@@ -496,19 +497,18 @@ int kfk_auto_create(kfk_srv_t *s, const char *name, kfk_propose_fn fn, void *arg
 	a->waiters = w;
 	r = kfk_auto_propose(s, a);
 	if (r < 0) {
+		(void)ck_hash_remove(&s->autos, hash, a);
 		free(a);
 		free(w);
 		return r;
 	}
-	a->next = s->autos;
-	s->autos = a;
 	return 0;
 }
 
 void kfk_autos_free(kfk_srv_t *s)
 {
 	/* Each pending proposal owns its kfk_auto_t and fails it when the
-	 * raftd calls are drained (kfk_peers_stop()). Nothing to do here but
-	 * forget the list. */
-	s->autos = NULL;
+	 * raftd calls are drained (kfk_peers_stop()), which empties the
+	 * table. */
+	ck_hash_free(&s->autos);
 }

@@ -23,6 +23,7 @@
 
 #include "ck_buf.h"
 #include "ck_config.h"
+#include "ck_hash.h"
 #include "ck_ipc.h"
 #include "ck_meta.h"
 #include "ck_rand.h"
@@ -568,8 +569,8 @@ struct kfk_srv {
 	uint8_t *brokers_image;      /* ck_meta_brokers_image they were read from */
 	size_t brokers_image_len;
 	/* Auto-creations in flight, proposals waiting to be tried again
-	 * (kfk_propose.c). */
-	void *autos;
+	 * (kfk_propose.c): by name. */
+	ck_hash_t autos;
 	void *props;
 	/* Syncs (kfk_req_sync_first): the requests waiting for the one in
 	 * flight (sync_busy) and for the next, which starts when it ends. */
