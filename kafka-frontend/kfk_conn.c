@@ -82,6 +82,9 @@ struct kfk_conn {
 	bool want_write;
 	bool corked;
 	bool dead;
+	/* A request was refused: nothing more is read, and the connection
+	 * closes once the requests before it are answered and written. */
+	bool closing;
 	int busy;
 	uint8_t *rx;
 	size_t rx_len;
@@ -211,14 +214,12 @@ static void kfk_conn_destroy(kfk_conn_t *c)
 	free(c);
 }
 
-void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason)
+static void kfk_conn_close_log(kfk_conn_t *c, int16_t api_key, const char *reason)
 {
 	/* Clients can cause these at will: a bounded number of lines. */
 	static ck_log_limit_t lim;
 	bool normal = !strcmp(reason, "peer closed") || !strcmp(reason, "connection reset by peer");
 
-	if (c->dead)
-		return;
 	/* Clients hang up all the time; anything else is worth one line. */
 	if (normal)
 		ck_log(CK_LOG_DEBUG, "closing connection: peer=%s api_key=%d reason=\"%s\"",
@@ -227,9 +228,43 @@ void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason)
 		ck_log_limited(&lim, CK_LOG_INFO,
 		               "closing connection: peer=%s api_key=%d reason=\"%s\"", c->peer,
 		               (int)api_key, reason);
+}
+
+static void kfk_conn_kill(kfk_conn_t *c)
+{
 	c->dead = true;
 	if (c->busy == 0)
 		kfk_conn_destroy(c);
+}
+
+void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason)
+{
+	if (c->dead)
+		return;
+	kfk_conn_close_log(c, api_key, reason);
+	kfk_conn_kill(c);
+}
+
+static void kfk_conn_pause(kfk_conn_t *c);
+
+/* A closing connection goes once its queue is answered and written. */
+static void kfk_conn_close_if_drained(kfk_conn_t *c)
+{
+	if (c->closing && !c->dead && !c->q.head && !c->out_head)
+		kfk_conn_kill(c);
+}
+
+void kfk_conn_close_after(kfk_conn_t *c, int16_t api_key, const char *reason)
+{
+	if (c->dead || c->closing)
+		return;
+	kfk_conn_close_log(c, api_key, reason);
+	c->closing = true;
+	kfk_conn_pause(c); /* a hangup meanwhile still closes it at once */
+	free(c->stash);
+	c->stash = NULL;
+	c->stash_len = 0;
+	kfk_conn_close_if_drained(c);
 }
 
 /* Leaves a callback: frees the connection if it was closed inside. */
@@ -349,7 +384,7 @@ static void kfk_conn_pause(kfk_conn_t *c)
 
 static void kfk_conn_resume_reading(kfk_conn_t *c)
 {
-	if (c->read_paused && !c->srv->stopping && !kfk_conn_full(c)) {
+	if (c->read_paused && !c->closing && !c->srv->stopping && !kfk_conn_full(c)) {
 		c->read_paused = false;
 		if (c->cev)
 			(void)event_del(c->cev);
@@ -390,7 +425,8 @@ static bool kfk_conn_flush(kfk_conn_t *c)
 	}
 	kfk_conn_touch(c);
 	kfk_conn_resume_reading(c);
-	return true;
+	kfk_conn_close_if_drained(c);
+	return !c->dead;
 }
 
 static void kfk_req_at_head_orphan(kfk_req_t *req)
@@ -459,6 +495,7 @@ void kfk_conn_kick(kfk_conn_t *c)
 	else
 		kfk_conn_resume_reading(c);
 	kfk_conn_run_head(c);
+	kfk_conn_close_if_drained(c);
 	kfk_conn_release(c);
 }
 
@@ -607,7 +644,7 @@ static int kfk_conn_frame_start(kfk_conn_t *c)
  * the limits hold per frame, not per read. */
 static void kfk_conn_feed(kfk_conn_t *c, const uint8_t *p, size_t n)
 {
-	while (n > 0 && !c->dead) {
+	while (n > 0 && !c->dead && !c->closing) {
 		if (c->read_paused) {
 			CK_ASSERT(c->stash == NULL);
 			c->stash = malloc(n);

@@ -126,7 +126,7 @@ static void kfk_dispatch_reject(kfk_conn_t *c, kfk_req_t *req, const char *what,
 	else
 		(void)snprintf(reason, sizeof(reason), "%s (version %d)", what,
 		               (int)req->api_version);
-	kfk_conn_close(c, req->api_key, reason);
+	kfk_conn_close_after(c, req->api_key, reason);
 	kfk_req_free(req);
 }
 

@@ -142,10 +142,11 @@ void kfk_req_fail_conn(kfk_req_t *req, const char *reason)
 		kfk_req_free(req);
 		return;
 	}
-	/* The connection frees the finished request when it goes, now or on
-	 * the way out of its current callback. */
+	/* It leaves the queue in its turn, answered by nothing; the
+	 * connection closes once the answers before it are written. */
 	kfk_respq_done(&req->q);
-	kfk_conn_close(c, req->api_key, reason);
+	kfk_conn_close_after(c, req->api_key, reason);
+	kfk_conn_kick(c);
 }
 
 void kfk_req_respond(kfk_req_t *req, const void *msg)

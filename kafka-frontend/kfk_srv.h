@@ -241,6 +241,11 @@ void kfk_conn_accept(kfk_srv_t *s, int fd);
 void kfk_conn_kick(kfk_conn_t *c);
 /* Closes C at once with one log line (REASON; API_KEY -1 when none). */
 void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason);
+/* The same for a request C sent that is refused without an answer:
+ * nothing more is read, and C closes once the requests before it are
+ * answered and their answers written (Kafka reads one request of a
+ * connection at a time, so those were answered before it saw this one). */
+void kfk_conn_close_after(kfk_conn_t *c, int16_t api_key, const char *reason);
 /* Records that C sent a request of API_KEY: anything but metadata and
  * admin requests makes it a data client (producer, consumer). */
 void kfk_conn_note_api(kfk_conn_t *c, int16_t api_key);

@@ -492,6 +492,36 @@ class BadInput(SchemaRequests, NodeTestCase):
         finally:
             c.close()
 
+    def test_refused_request_after_good_ones(self):
+        """A Produce and an ApiVersions, then a request refused (unsupported
+        version, undecodable body), all in one write: Kafka reads one
+        request of a connection at a time, so it answers the first two in
+        full and then closes. The connection closed at once, dropping the
+        two answers although the records had been written."""
+        name = topic_name('refused')
+        create_topic(self.n, name, 1)
+        refused = [('metadata v99', kproto.request(kproto.METADATA, 99, 3, b'\x00' * 4)),
+                   ('truncated metadata', kproto.request(kproto.METADATA, 1, 3,
+                                                         b'\x00\x00\x00\x05'))]
+        for i, (label, bad) in enumerate(refused):
+            c = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=30)
+            try:
+                produce = kproto.request(kproto.PRODUCE, 7, 1, kproto.produce_body(
+                    7, 1, 30000, [(0, kproto.record_batch([(None, b'v%d' % i, [])]))],
+                    topic=name))
+                after = kproto.request(kproto.API_VERSIONS, 0, 4, b'')
+                c.send_raw(produce + kproto.request(kproto.API_VERSIONS, 0, 2, b'') + bad +
+                           after)
+                corr, body = c.recv_frame()
+                self.assertEqual((corr, kproto.parse_produce(body, 7)), (1, {(name, 0): (0, i)}),
+                                 label)
+                corr, body = c.recv_frame()
+                self.assertEqual((corr, kproto.parse_api_versions(body)[0]), (2, 0), label)
+                # Closed with nothing more: the request after it is never read.
+                self.assertEqual(c.wait_closed(10), (True, b''), label)
+            finally:
+                c.close()
+
     def test_partial_frames_held_open(self):
         """Connections that send half a request and then stall hold nothing
         up: new connections are served, and the stalled ones are answered
