@@ -57,6 +57,22 @@ const kfk_api_range_t *kfk_apis_find(int16_t api_key)
 	return NULL;
 }
 
+static bool kfk_apis_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool kfk_apis_software_ok(const char *s, size_t len)
+{
+	if (len == 0 || !kfk_apis_alnum(s[0]) || !kfk_apis_alnum(s[len - 1]))
+		return false;
+	for (size_t i = 1; i + 1 < len; i++) {
+		if (!kfk_apis_alnum(s[i]) && s[i] != '-' && s[i] != '.')
+			return false;
+	}
+	return true;
+}
+
 bool kfk_apis_supported(int16_t api_key, int16_t version)
 {
 	const kfk_api_range_t *r = kfk_apis_find(api_key);

@@ -33,6 +33,23 @@ typedef struct {
 	int16_t max_version;
 } kfk_api_range_t;
 
+/* Authorized operations, answered when a client asks for them (Metadata
+ * v8+, DescribeCluster, DescribeGroups v3+): Kafka's AclOperation codes as
+ * bits. With no authorizer every client may do everything a resource type
+ * supports, and that is what Kafka answers without one: READ, WRITE,
+ * CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS and ALTER_CONFIGS on a
+ * topic; READ, DELETE and DESCRIBE on a group; CREATE, ALTER, DESCRIBE,
+ * CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS and IDEMPOTENT_WRITE on
+ * the cluster. */
+#define KFK_OPS_TOPIC   0x0df8
+#define KFK_OPS_GROUP   0x0148
+#define KFK_OPS_CLUSTER 0x1fa0
+
+/* Whether S is a client software name or version KIP-511 allows (ApiVersions
+ * v3+): letters, digits, '-' and '.', starting and ending with a letter or
+ * digit. */
+bool kfk_apis_software_ok(const char *s, size_t len);
+
 /* The advertised table, ascending by key; *RET_N gets its length. */
 const kfk_api_range_t *kfk_apis_table(size_t *ret_n);
 

@@ -14,6 +14,7 @@
  */
 #define CK_LOG_SUBSYSTEM "cluster"
 
+#include "ck_err.h"
 #include "ck_log.h"
 #include "kfk_apis.h"
 #include "kfk_coord_core.h"
@@ -22,6 +23,7 @@
 
 void kfk_h_api_versions(kfk_req_t *req)
 {
+	const kfk_api_versions_request_t *rq = req->body;
 	kfk_api_versions_response_t resp;
 	kfk_api_versions_response_api_version_t *items;
 	size_t n;
@@ -33,12 +35,22 @@ void kfk_h_api_versions(kfk_req_t *req)
 		return;
 	}
 	kfk_api_versions_response_init(&resp);
-	kfk_apis_fill_response(&resp, KFK_ERR_NONE, items);
+	/* v3+ names the client (KIP-511); Kafka refuses names it would not
+	 * put into a metric's tags, and still lists its versions. */
+	if (req->api_version >= 3 &&
+	    (!kfk_apis_software_ok(rq->client_software_name.ptr,
+	                           (size_t)CK_MAX(rq->client_software_name.len, 0)) ||
+	     !kfk_apis_software_ok(rq->client_software_version.ptr,
+	                           (size_t)CK_MAX(rq->client_software_version.len, 0))))
+		kfk_apis_fill_response(&resp, KFK_ERR_INVALID_REQUEST, items);
+	else
+		kfk_apis_fill_response(&resp, KFK_ERR_NONE, items);
 	kfk_req_respond(req, &resp);
 }
 
 /* Kafka's DescribeCluster endpoint types. */
-#define KFK_ENDPOINT_TYPE_BROKERS 1
+#define KFK_ENDPOINT_TYPE_BROKERS     1
+#define KFK_ENDPOINT_TYPE_CONTROLLERS 2
 
 void kfk_h_describe_cluster(kfk_req_t *req)
 {
@@ -55,9 +67,17 @@ void kfk_h_describe_cluster(kfk_req_t *req)
 	if (req->conn)
 		kfk_conn_note_controller(req->conn, resp.controller_id);
 	resp.endpoint_type = rq->endpoint_type;
+	if (rq->include_cluster_authorized_operations)
+		resp.cluster_authorized_operations = KFK_OPS_CLUSTER;
+	/* A broker lists brokers; controllers (2) are asked of controllers. */
 	if (rq->endpoint_type != KFK_ENDPOINT_TYPE_BROKERS) {
-		resp.error_code = KFK_ERR_INVALID_REQUEST;
-		resp.error_message = kfk_str("only the brokers endpoint type is supported");
+		bool known = rq->endpoint_type == KFK_ENDPOINT_TYPE_CONTROLLERS;
+
+		resp.error_code =
+		    known ? KFK_ERR_MISMATCHED_ENDPOINT_TYPE : KFK_ERR_UNSUPPORTED_ENDPOINT_TYPE;
+		resp.error_message = kfk_str(known ? "The request was sent to a broker, which "
+		                                     "lists brokers, not controllers."
+		                                   : "Unknown endpoint type.");
 		kfk_req_respond(req, &resp);
 		return;
 	}

@@ -29,6 +29,7 @@
 #include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
+#include "kfk_apis.h"
 #include "kfk_errors.h"
 #include "kfk_group_core.h"
 #include "kfk_h_admin.h"
@@ -787,6 +788,8 @@ void kfk_h_describe_groups(kfk_req_t *req)
 			kfk_req_fail_conn(req, "out of memory");
 			return;
 		}
+		if (rq->include_authorized_operations)
+			resp.groups.items[i].authorized_operations = KFK_OPS_GROUP;
 	}
 	kfk_req_respond(req, &resp);
 }

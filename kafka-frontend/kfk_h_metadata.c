@@ -21,6 +21,7 @@
 #include "ck_err.h"
 #include "ck_log.h"
 #include "kfk_admin_core.h"
+#include "kfk_apis.h"
 #include "kfk_errors.h"
 #include "kfk_srv.h"
 
@@ -174,6 +175,7 @@ static void kfk_md_topic(kfk_req_t *req, kfk_str_t name, int16_t err, const uint
 
 static void kfk_md_respond(kfk_req_t *req)
 {
+	const kfk_metadata_request_t *rq = req->body;
 	kfk_md_state_t *st = req->hstate;
 	kfk_srv_t *s = req->srv;
 	kfk_metadata_response_t resp;
@@ -201,8 +203,12 @@ static void kfk_md_respond(kfk_req_t *req)
 			kfk_md_topic(req, st->names[i], st->errs[i], st->ids[i],
 			             &resp.topics.items[k++]);
 		}
+		if (rq->include_topic_authorized_operations)
+			resp.topics.items[k - 1].topic_authorized_operations = KFK_OPS_TOPIC;
 	}
 	resp.topics.count = k;
+	if (rq->include_cluster_authorized_operations)
+		resp.cluster_authorized_operations = KFK_OPS_CLUSTER;
 	kfk_req_respond(req, &resp);
 }
 

@@ -670,6 +670,57 @@ class KafkaPythonAdmin(NodeTestCase):
 class RawProtocol(NodeTestCase):
     """Broker behaviour clients rely on, checked byte for byte."""
 
+    def test_authorized_operations_and_client_names(self):
+        """Asked for them, Metadata v8, DescribeCluster and DescribeGroups v3
+        list the operations a client may do: with no authorizer, everything
+        the resource type supports, as Kafka answers (they said "not
+        requested"). ApiVersions v3 refuses a client software name or
+        version KIP-511 does not allow (INVALID_REQUEST, the versions still
+        listed); DescribeCluster for controllers is MISMATCHED_ENDPOINT_TYPE,
+        for an unknown type UNSUPPORTED_ENDPOINT_TYPE."""
+        node = self.node().start()
+        name = topic_name('ops')
+        create_topic(node, name, 1)
+        msgs = kschema.load()
+        c = kproto.Conn('127.0.0.1', node.kafka_port)
+
+        def call(key, version, body):
+            c.corr += 1
+            c.send_raw(kschema.request_frame(msgs, key, version, c.corr, body))
+            corr, data = c.recv_frame()
+            self.assertEqual(corr, c.corr)
+            return kschema.decode_response(msgs, key, version, data)
+
+        try:
+            w = kproto.W()
+            w.i32(1).string(name).bool(False).bool(True).bool(True)
+            md = call(kproto.METADATA, 8, bytes(w))
+            self.assertEqual(md['ClusterAuthorizedOperations'], 0x1fa0)
+            self.assertEqual([(t['Name'], t['ErrorCode'], t['TopicAuthorizedOperations'])
+                              for t in md['Topics']], [(name, 0, 0x0df8)])
+            w = kproto.W()
+            w.i32(1).string(name).bool(False).bool(False).bool(False)
+            md = call(kproto.METADATA, 8, bytes(w))
+            self.assertEqual(md['ClusterAuthorizedOperations'], -2 ** 31)
+            self.assertEqual(md['Topics'][0]['TopicAuthorizedOperations'], -2 ** 31)
+            dc = call(60, 0, bytes(kproto.W().bool(True).tags()))
+            self.assertEqual((dc['ErrorCode'], dc['ClusterAuthorizedOperations']), (0, 0x1fa0))
+            for etype, err in ((1, 0), (2, 114), (7, 115)):
+                dc = call(60, 1, bytes(kproto.W().bool(False).i8(etype).tags()))
+                self.assertEqual(dc['ErrorCode'], err, etype)
+            w = kproto.W()
+            w.i32(1).string('no-such-group').bool(True)
+            dg = call(15, 3, bytes(w))
+            self.assertEqual(dg['Groups'][0]['AuthorizedOperations'], 0x0148)
+            for sw, ver, err in (('librdkafka', '2.0.2', 0), ('-x-', '1.0', 42),
+                                 ('', '1.0', 42), ('kafka-python', '2.0.2-', 42),
+                                 ('a.b-c', '3', 0)):
+                av = call(kproto.API_VERSIONS, 3, bytes(kproto.W().cstring(sw).cstring(ver).tags()))
+                self.assertEqual(av['ErrorCode'], err, (sw, ver))
+                self.assertTrue(any(k['ApiKey'] == 3 for k in av['ApiKeys']))
+        finally:
+            c.close()
+
     def test_create_time_batch_header_set_from_records(self):
         """As Kafka's log validator, the broker sets a CreateTime batch's
         maxTimestamp to its records' largest and its timestamp type to
