@@ -149,6 +149,20 @@ START_TEST(test_api_table)
 }
 END_TEST
 
+/* KIP-511's client software names and versions. */
+START_TEST(test_software_names)
+{
+	static const char *ok[] = {"librdkafka", "2.0.2", "kafka-python", "a", "a.b-c", "9"};
+	static const char *bad[] = {"", "-x-", "x-", ".x", "a b", "a_b", "é", "a/b"};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		ck_assert_msg(kfk_apis_software_ok(ok[i], strlen(ok[i])), "%s", ok[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!kfk_apis_software_ok(bad[i], strlen(bad[i])), "%s", bad[i]);
+	ck_assert(!kfk_apis_software_ok(NULL, 0));
+}
+END_TEST
+
 START_TEST(test_api_versions_response_round_trip)
 {
 	int16_t v = (int16_t)_i;
@@ -208,6 +222,7 @@ int main(void)
 	tcase_add_test(tc, test_responses_leave_in_request_order);
 	tcase_add_test(tc, test_idmap_random_ops);
 	tcase_add_test(tc, test_api_table);
+	tcase_add_test(tc, test_software_names);
 	tcase_add_loop_test(tc, test_api_versions_response_round_trip, 0, 4);
 	tcase_add_test(tc, test_error_mapping);
 	suite_add_tcase(s, tc);
