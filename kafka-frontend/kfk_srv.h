@@ -343,6 +343,10 @@ struct kfk_part {
 	/* Produces of it on the worker thread, or in line there
 	 * (kfk_h_produce.c): the next ones queue behind them. */
 	uint32_t work_queued;
+	/* Bytes of its appends sent to walwriter and not yet answered, and
+	 * the produces waiting for them to fall (kfk_h_produce.c). */
+	uint64_t wal_bytes;
+	struct kfk_pp *gate_head, *gate_tail;
 	/* Waiters woken on every state change. */
 	kfk_waiter_t waiters; /* sentinel */
 	/* The topic id this state belongs to (a topic deleted and created
