@@ -731,9 +731,11 @@ static int kfk_gjoin_new(kfk_gcore_t *c, kfk_group_t *g, const kfk_gjoin_in_t *i
 
 /* The answer to a member that joins again during CompletingRebalance or
  * Stable with nothing changed: the current generation. */
-static void kfk_gjoin_current(kfk_gcore_t *c, const kfk_group_t *g, const kfk_gmember_t *m,
-                              void *waiter)
+static int kfk_gjoin_current(kfk_gcore_t *c, const kfk_group_t *g, const kfk_gmember_t *m,
+                             void *waiter)
 {
+	bool lead = g->leader && !strcmp(m->id, g->leader);
+	kfk_gjoin_member_t *list = NULL;
 	kfk_gjoin_out_t out = {.err = KFK_ERR_NONE,
 	                       .generation = g->generation,
 	                       .protocol_type = g->protocol_type,
@@ -741,7 +743,22 @@ static void kfk_gjoin_current(kfk_gcore_t *c, const kfk_group_t *g, const kfk_gm
 	                       .leader = g->leader ? g->leader : "",
 	                       .member_id = m->id};
 
+	/* The leader asking again (its answer was lost) needs the members
+	 * to assign, as Kafka gives them: without them it assigns nothing
+	 * to anybody and the group consumes nothing. */
+	if (lead && g->nmembers > 0) {
+		list = calloc((size_t)g->nmembers, sizeof(*list));
+		if (!list) {
+			kfk_gjoin_fail(c, waiter, KFK_ERR_UNKNOWN_SERVER_ERROR, m->id);
+			return -ENOMEM;
+		}
+		kfk_group_list_fill(g, list);
+		out.members = list;
+		out.nmembers = g->nmembers;
+	}
 	c->join_done(c->arg, waiter, &out);
+	free(list);
+	return 0;
 }
 
 /* A known member (or a handed-out id) joins G. */
@@ -787,14 +804,10 @@ static int kfk_gjoin_known(kfk_gcore_t *c, kfk_group_t *g, const kfk_gjoin_in_t 
 	}
 	m->expires_ms = now_ms + (uint64_t)in->session_ms;
 	same = kfk_gprotos_same(m, in->protos, in->nprotos);
-	if (g->state == KFK_GROUP_COMPLETING && same) {
-		kfk_gjoin_current(c, g, m, waiter);
-		return 0;
-	}
-	if (g->state == KFK_GROUP_STABLE && same && strcmp(m->id, g->leader ? g->leader : "")) {
-		kfk_gjoin_current(c, g, m, waiter);
-		return 0;
-	}
+	if (g->state == KFK_GROUP_COMPLETING && same)
+		return kfk_gjoin_current(c, g, m, waiter);
+	if (g->state == KFK_GROUP_STABLE && same && strcmp(m->id, g->leader ? g->leader : ""))
+		return kfk_gjoin_current(c, g, m, waiter);
 	if (!same && kfk_gmember_set_protos(m, in) < 0) {
 		kfk_gjoin_fail(c, waiter, KFK_ERR_UNKNOWN_SERVER_ERROR, m->id);
 		return -ENOMEM;

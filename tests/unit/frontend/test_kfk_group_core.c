@@ -222,6 +222,34 @@ START_TEST(test_second_member_rebalances)
 }
 END_TEST
 
+/* The leader's JoinGroup answer was lost: it joins again while the group
+ * waits for its SyncGroup (CompletingRebalance) and gets the same
+ * generation with the member list to assign, as Kafka answers; a follower
+ * doing the same gets no list. */
+START_TEST(test_leader_joins_again_while_completing)
+{
+	waiter_t j1, s1, j2, j1b, j1c, j2b;
+
+	one_member_stable(&j1, &s1, 1000);
+	join(&j2, "", false, 2000);
+	join(&j1b, "c-1", false, 2200);
+	ck_assert_int_eq(j1b.nmembers, 2);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->state, KFK_GROUP_COMPLETING);
+	join(&j1c, "c-1", false, 2300);
+	ck_assert_int_eq(j1c.answers, 1);
+	ck_assert_int_eq(j1c.err, KFK_ERR_NONE);
+	ck_assert_int_eq(j1c.generation, 2);
+	ck_assert_str_eq(j1c.leader, "c-1");
+	ck_assert_int_eq(j1c.nmembers, 2);
+	join(&j2b, j2.member_id, false, 2400);
+	ck_assert_int_eq(j2b.answers, 1);
+	ck_assert_int_eq(j2b.generation, 2);
+	ck_assert_int_eq(j2b.nmembers, 0);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->state, KFK_GROUP_COMPLETING);
+	done();
+}
+END_TEST
+
 START_TEST(test_join_phase_deadline_drops_the_silent)
 {
 	waiter_t j1, s1, j2;
@@ -800,6 +828,7 @@ int main(void)
 	tcase_add_test(tc, test_single_member);
 	tcase_add_test(tc, test_v0_join_needs_no_member_id_round);
 	tcase_add_test(tc, test_second_member_rebalances);
+	tcase_add_test(tc, test_leader_joins_again_while_completing);
 	tcase_add_test(tc, test_join_phase_deadline_drops_the_silent);
 	tcase_add_test(tc, test_session_expiry_rebalances);
 	tcase_add_test(tc, test_leave);
