@@ -28,6 +28,7 @@ static const char *const ck_err_names[] = {
     [14] = "name collides with another",
     [15] = "producer sequence out of order",
     [16] = "producer epoch fenced",
+    [17] = "proposed from a stale view",
 };
 
 const char *ck_strerror(int err)

@@ -32,7 +32,8 @@ enum {
 	CK_E_COLLISION = -10014,    /* a name collides with another's (Kafka's '.' / '_' rule) */
 	CK_E_SEQUENCE = -10015,     /* an idempotent producer's batch does not follow its last */
 	CK_E_FENCED = -10016,       /* an idempotent producer's epoch is older than its last */
-	CK_E_LAST = -10016,
+	CK_E_STALE = -10017,        /* proposed from a view older than a change it depends on */
+	CK_E_LAST = -10017,
 };
 
 /* Human-readable text for a negative error code (errno, CK_E_* or MDB_*).

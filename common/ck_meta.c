@@ -58,6 +58,7 @@ struct ck_meta {
 
 static const char ck_meta_key_applied[] = "applied_index";
 static const char ck_meta_key_parts[] = "parts_index";
+static const char ck_meta_key_brokers[] = "brokers_index";
 static const char ck_meta_key_next_pid[] = "next_producer_id";
 static const char ck_meta_key_pid_block[] = "producer_ids/";
 
@@ -379,6 +380,17 @@ int ck_meta_parts_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret)
 int ck_meta_parts_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index)
 {
 	return ck_meta_u64_put(txn, m->state, ck_meta_key_parts, sizeof(ck_meta_key_parts) - 1,
+	                       index);
+}
+
+int ck_meta_brokers_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret)
+{
+	return ck_meta_state_u64(m, txn, ck_meta_key_brokers, ret);
+}
+
+int ck_meta_brokers_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index)
+{
+	return ck_meta_u64_put(txn, m->state, ck_meta_key_brokers, sizeof(ck_meta_key_brokers) - 1,
 	                       index);
 }
 

@@ -9,7 +9,10 @@
  *                 applied entry that changed partition records (created,
  *                 deleted or updated them); readers that only follow
  *                 partitions skip a re-read while it stays. 0 or missing:
- *                 unknown (read everything).
+ *                 unknown (read everything). "brokers_index" -> u64
+ *                 little-endian: the index of the last applied entry that
+ *                 registered, fenced or unfenced a broker (0 or missing:
+ *                 none since the key exists).
  *   "topics"      topic name (no NUL) -> packed chronik.meta.TopicRecord
  *   "partitions"  topic name, NUL, partition as big-endian u32
  *                 -> packed chronik.meta.PartitionRecord (so a cursor walks
@@ -165,6 +168,11 @@ int ck_meta_partition_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__Parti
 int ck_meta_broker_put(ck_meta_t *m, MDB_txn *txn, const Chronik__Meta__BrokerRecord *rec);
 int ck_meta_applied_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index);
 int ck_meta_parts_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index);
+/* "brokers_index": the index of the last applied entry that registered,
+ * fenced or unfenced a broker (0 when missing): what decides which broker
+ * coordinates a group. */
+int ck_meta_brokers_index(ck_meta_t *m, MDB_txn *txn, uint64_t *ret);
+int ck_meta_brokers_index_put(ck_meta_t *m, MDB_txn *txn, uint64_t index);
 
 /*
  * Additions (all additive to the contract above).

@@ -198,6 +198,10 @@ int16_t kfk_err_from_raftd(int err)
 		/* New partitions numbered from a count another CreatePartitions
 		 * changed since. */
 		return KFK_ERR_INVALID_PARTITIONS;
+	case CK_E_STALE:
+		/* A commit from a coordinator whose brokers changed since it
+		 * looked: it may no longer coordinate the group. */
+		return KFK_ERR_NOT_COORDINATOR;
 	case CK_E_TOO_LARGE:
 		/* Over the metadata log's entry size (1 MiB, as Kafka's
 		 * metadata and offsets topics take one batch up to 1 MiB). */

@@ -56,8 +56,11 @@ static int16_t kfk_commit_store_err(int16_t err)
 	if (err == KFK_ERR_RECORD_LIST_TOO_LARGE)
 		return KFK_ERR_INVALID_COMMIT_OFFSET_SIZE;
 	/* Raft had no quorum in time, or the outcome is unknown: retriable;
-	 * the client looks the coordinator up again and retries. */
-	return err == KFK_ERR_NONE || err == KFK_ERR_REQUEST_TIMED_OUT
+	 * the client looks the coordinator up again and retries. So does
+	 * NOT_COORDINATOR: the brokers changed since this node found itself
+	 * the coordinator (the commit was refused: kfk_h_offset_commit). */
+	return err == KFK_ERR_NONE || err == KFK_ERR_REQUEST_TIMED_OUT ||
+	               err == KFK_ERR_NOT_COORDINATOR
 	           ? err
 	           : KFK_ERR_COORDINATOR_NOT_AVAILABLE;
 }
@@ -219,6 +222,12 @@ void kfk_h_offset_commit(kfk_req_t *req)
 		return;
 	}
 	ad->extra = st;
+	/* The coordinator check below reads this view of the brokers: the
+	 * commit says so, and is refused if a broker changed since (a node
+	 * whose raftd stalled went on coordinating while it was fenced and
+	 * another took the group; its late commits went back in time). */
+	kfk_meta_refresh(s);
+	co.view_index = s->meta_index;
 	st->group_err = kfk_group_precheck(s, rq->group_id, true);
 	if (st->group_err == KFK_ERR_NONE)
 		st->group_err = kfk_gcore_commit_check(

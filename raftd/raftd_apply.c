@@ -821,6 +821,8 @@ static int raftd_register_broker(const raftd_apply_t *a, MDB_txn *txn, uint64_t 
 	if (r < 0 && r != CK_E_NOT_FOUND)
 		return r;
 	r = ck_meta_broker_put(a->meta, txn, b);
+	if (r == 0)
+		r = ck_meta_brokers_index_put(a->meta, txn, index);
 	if (r == 0 && data_new)
 		r = raftd_data_new(a, txn, b->id, &moved);
 	/* Partition records changed: recorded as of an unknown topic (several). */
@@ -833,7 +835,7 @@ static int raftd_register_broker(const raftd_apply_t *a, MDB_txn *txn, uint64_t 
 	                : raftd_result(ret, 0, "broker %d registered", b->id);
 }
 
-static int raftd_fence_broker(const raftd_apply_t *a, MDB_txn *txn,
+static int raftd_fence_broker(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
                               const Chronik__Meta__FenceBroker *c, raftd_apply_result_t *ret)
 {
 	Chronik__Meta__BrokerRecord *b = NULL;
@@ -850,6 +852,8 @@ static int raftd_fence_broker(const raftd_apply_t *a, MDB_txn *txn,
 	}
 	b->fenced = c->fenced;
 	r = ck_meta_broker_put(a->meta, txn, b);
+	if (r == 0)
+		r = ck_meta_brokers_index_put(a->meta, txn, index);
 	if (r == 0)
 		r = raftd_result(ret, 0, "broker %d %s", c->id, c->fenced ? "fenced" : "unfenced");
 out:
@@ -1002,11 +1006,26 @@ static int raftd_commit_offsets(const raftd_apply_t *a, MDB_txn *txn,
 	Chronik__Meta__GroupOffsetRecord rec = CHRONIK__META__GROUP_OFFSET_RECORD__INIT;
 	const char *known = NULL; /* the topic PARTS counts the partitions of */
 	int32_t parts = -1;
+	uint64_t brokers = 0;
 	size_t n = 0;
 	int r;
 
 	if (!raftd_group_valid(c->group))
 		return raftd_result(ret, CK_E_INVALID, "invalid group");
+	/* The proposer judged itself the group's coordinator by brokers older
+	 * than the current ones: it may have been deposed meanwhile (its
+	 * raftd stalled past its session, say) while another coordinator took
+	 * the group and committed newer offsets. */
+	if (c->view_index > 0) {
+		r = ck_meta_brokers_index(a->meta, txn, &brokers);
+		if (r < 0)
+			return r;
+		if (c->view_index < brokers)
+			return raftd_result(ret, CK_E_STALE,
+			                    "proposed from metadata at %" PRIu64
+			                    ", brokers changed at %" PRIu64,
+			                    c->view_index, brokers);
+	}
 	rec.commit_ms = c->commit_ms;
 	rec.protocol_type = c->protocol_type;
 	for (size_t i = 0; i < c->n_offsets; i++) {
@@ -1114,7 +1133,7 @@ static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
 	case CHRONIK__META__METADATA_COMMAND__CMD_REGISTER_BROKER:
 		return raftd_register_broker(a, txn, index, cmd, ret);
 	case CHRONIK__META__METADATA_COMMAND__CMD_FENCE_BROKER:
-		return raftd_fence_broker(a, txn, cmd->fence_broker, ret);
+		return raftd_fence_broker(a, txn, index, cmd->fence_broker, ret);
 	case CHRONIK__META__METADATA_COMMAND__CMD_UPDATE_PARTITION:
 		return raftd_update_partition(a, txn, cmd->update_partition, ret);
 	case CHRONIK__META__METADATA_COMMAND__CMD_ALLOCATE_PRODUCER_IDS:

@@ -34,7 +34,10 @@
  *                      outside 1..2^20, ids exhausted)
  *   CommitOffsets      CK_E_INVALID (group over RAFTD_GROUP_NAME_MAX bytes
  *                      ("" is one), or a group or topic name holding a NUL
- *                      byte); else 0, storing the offsets of the
+ *                      byte), CK_E_STALE (view_index set and below the
+ *                      index of the last RegisterBroker or FenceBroker
+ *                      applied: the proposer may no longer coordinate the
+ *                      group); else 0, storing the offsets of the
  *                      partitions that exist and skipping the others
  *   DeleteGroup        CK_E_INVALID (group as above), CK_E_NOT_FOUND (the
  *                      group holds no offset)

@@ -242,5 +242,68 @@ class PausedCoordinator(NodeTestCase):
                              'offsets on node %d' % n.node_id)
         self.assertTrue(old.log_grep('did not run for'), old.log_tail())
 
+class PausedRaftd(NodeTestCase):
+    """The same with only the coordinator's raftd stopped: its
+    kafka-frontend runs on, still finds itself the coordinator in its
+    metadata (which nothing updates) and takes a member's commit, whose
+    proposal waits in raftd's socket. The node is fenced, the group moves
+    and a newer offset is committed there. When raftd runs again the held
+    commit reached the log after the fence and was stored over the newer
+    one (answered 0: the committed offset went back, a consumer-group
+    helper found). A commit now says which metadata its coordinator looked
+    at, and is refused (NOT_COORDINATOR) when a broker was fenced,
+    unfenced or registered after it."""
+
+    def test_held_commit_of_a_deposed_coordinator_refused(self):
+        nodes = self.cluster('paused-raftd')
+        require_module('confluent_kafka')
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({'bootstrap.servers': ','.join(n.bootstrap for n in nodes)})
+        wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
+                 'three brokers registered')
+        topic, group = 'pr%d' % int(time.time() * 1000), 'pr-group'
+        create_topic_retrying(admin, NewTopic(topic, 1, 3))
+        probe = kproto.Conn('127.0.0.1', nodes[0].ports['kafka'], timeout=15)
+        self.addCleanup(probe.close)
+        old_id = find_coordinator(probe, group)
+        self.assertIn(old_id, (1, 2, 3))
+        old = nodes[old_id - 1]
+        others = [n for n in nodes if n is not old]
+        c_old = kproto.Conn('127.0.0.1', old.ports['kafka'], timeout=60)
+        self.addCleanup(c_old.close)
+        err, gen, _, mid, _ = join_raw(c_old, group, '', None, subscription(topic))
+        if err == 79:  # MEMBER_ID_REQUIRED: join again with the id given
+            err, gen, _, mid, _ = join_raw(c_old, group, mid, None, subscription(topic))
+        self.assertEqual(err, 0)
+        self.assertEqual(sync_raw(c_old, group, gen, mid, None,
+                                  [(mid, assignment(topic, [0]))])[0], 0)
+        key, ver, body = commit_request(group, gen, mid, topic, 10)
+        self.assertEqual(commit_error(c_old.call(key, ver, body)), 0)
+        raftd = old.child('raftd')['pid']
+        os.kill(raftd, signal.SIGSTOP)
+        try:
+            key, ver, body = commit_request(group, gen, mid, topic, 20)
+            c_old.send_raw(kproto.request(key, ver, 77, body))
+            c2 = kproto.Conn('127.0.0.1', others[0].ports['kafka'], timeout=15)
+            self.addCleanup(c2.close)
+            wait_for(lambda: find_coordinator(c2, group) not in (old_id, -15), 30,
+                     'the group moved off the node whose raftd is stopped')
+            new = nodes[find_coordinator(c2, group) - 1]
+            c_new = kproto.Conn('127.0.0.1', new.ports['kafka'], timeout=15)
+            self.addCleanup(c_new.close)
+            key, ver, body = commit_request(group, -1, '', topic, 500)  # a simple commit
+            self.assertEqual(commit_error(c_new.call(key, ver, body)), 0)
+        finally:
+            os.kill(raftd, signal.SIGCONT)
+        corr, body = c_old.recv_frame()
+        self.assertEqual(corr, 77)
+        self.assertEqual(commit_error(body), 16, 'the held commit was not refused')
+        for n in nodes:
+            c = kproto.Conn('127.0.0.1', n.ports['kafka'], timeout=15)
+            self.addCleanup(c.close)
+            wait_for(lambda: offset_fetch(c, group, topic, [0]) == (0, {0: (500, 0)}), 15,
+                     'offset 500 on node %d' % n.node_id)
+
+
 if __name__ == '__main__':
     main()

@@ -366,7 +366,7 @@ static void fail(const char *what, long long a, long long b)
 static bool known_result(int r)
 {
 	return r == 0 || r == CK_E_INVALID || r == CK_E_EXISTS || r == CK_E_NOT_FOUND ||
-	       r == CK_E_AGAIN || r == CK_E_COLLISION || r == CK_E_OUT_OF_ORDER;
+	       r == CK_E_AGAIN || r == CK_E_COLLISION || r == CK_E_OUT_OF_ORDER || r == CK_E_STALE;
 }
 
 typedef struct {

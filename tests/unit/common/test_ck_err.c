@@ -25,6 +25,7 @@ START_TEST(test_every_code_has_text)
 	ck_assert_str_eq(ck_strerror(CK_E_COLLISION), "name collides with another");
 	ck_assert_str_eq(ck_strerror(CK_E_SEQUENCE), "producer sequence out of order");
 	ck_assert_str_eq(ck_strerror(CK_E_FENCED), "producer epoch fenced");
+	ck_assert_str_eq(ck_strerror(CK_E_STALE), "proposed from a stale view");
 	ck_assert_str_eq(ck_strerror(CK_E_CORRUPT), "corrupt data");
 }
 END_TEST
@@ -49,7 +50,7 @@ END_TEST
 START_TEST(test_unknown_codes)
 {
 	ck_assert_str_eq(ck_strerror(-5000), "unknown error -5000");
-	ck_assert_str_eq(ck_strerror(CK_E_LAST - 1), "unknown error -10017");
+	ck_assert_str_eq(ck_strerror(CK_E_LAST - 1), "unknown error -10018");
 	ck_assert_str_eq(ck_strerror(CK_E_FIRST + 1), "unknown error -9999");
 	ck_assert_str_eq(ck_strerror(-40000), "unknown error -40000");
 }

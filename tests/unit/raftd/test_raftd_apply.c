@@ -1502,6 +1502,61 @@ START_TEST(test_commit_offsets)
 }
 END_TEST
 
+/* A commit proposed from metadata older than the last broker registration,
+ * fence or unfence is refused, leaving the offsets as they were: its
+ * proposer judged itself the group's coordinator by brokers that changed
+ * since (a deposed coordinator's late commit must not overwrite its
+ * successor's). view_index 0 (not said) is taken as before. */
+START_TEST(test_commit_offsets_stale_view)
+{
+	char msg[RAFTD_APPLY_MSG_MAX];
+	commit_t co;
+
+	ck_assert_int_eq(register_broker(1, 1, 11, 9092), 0);
+	ck_assert_int_eq(register_broker(2, 2, 22, 9093), 0);
+	created(3, "t", 1);
+	commit_init(&co, "g", 1);
+	co.co.view_index = 3;
+	commit_add(&co, "t", 0, 10);
+	ck_assert_int_eq(apply(4, &co.cmd), 0);
+	ck_assert_int_eq(committed("g", "t", 0, 1), 10);
+	/* Broker 2 fenced at 5: a commit from a view at 4 goes no more. */
+	ck_assert_int_eq(fence_broker(5, 2, 22, true), 0);
+	commit_init(&co, "g", 2);
+	co.co.view_index = 4;
+	commit_add(&co, "t", 0, 20);
+	ck_assert_int_eq(apply_msg(6, &co.cmd, msg), CK_E_STALE);
+	ck_assert_str_eq(msg, "proposed from metadata at 4, brokers changed at 5");
+	ck_assert_int_eq(committed("g", "t", 0, 1), 10);
+	/* From a view that saw the fence: taken. */
+	commit_init(&co, "g", 3);
+	co.co.view_index = 6;
+	commit_add(&co, "t", 0, 500);
+	ck_assert_int_eq(apply(7, &co.cmd), 0);
+	ck_assert_int_eq(committed("g", "t", 0, 3), 500);
+	/* Unfenced at 8, a registration at 9: the old view stays refused. */
+	ck_assert_int_eq(fence_broker(8, 2, 22, false), 0);
+	commit_init(&co, "g", 4);
+	co.co.view_index = 4;
+	commit_add(&co, "t", 0, 20);
+	ck_assert_int_eq(apply(9, &co.cmd), CK_E_STALE);
+	ck_assert_int_eq(register_broker(10, 3, 33, 9094), 0);
+	co.co.view_index = 9;
+	ck_assert_int_eq(apply(11, &co.cmd), CK_E_STALE);
+	ck_assert_int_eq(committed("g", "t", 0, 3), 500);
+	/* A refused fence changes no broker: views after it still count. */
+	ck_assert_int_eq(fence_broker(12, 3, 999, true), CK_E_INVALID);
+	co.co.view_index = 10;
+	ck_assert_int_eq(apply(13, &co.cmd), 0);
+	ck_assert_int_eq(committed("g", "t", 0, 4), 20);
+	/* Not said: as before. */
+	commit_init(&co, "g", 5);
+	commit_add(&co, "t", 0, 21);
+	ck_assert_int_eq(apply(14, &co.cmd), 0);
+	ck_assert_int_eq(committed("g", "t", 0, 5), 21);
+}
+END_TEST
+
 /* A bad group, or a NUL byte in a group or topic name (protobuf-c would
  * cut the name short: "a@" would become "a", which exists), refuses the
  * whole command before it writes anything. The empty group is a group
@@ -2012,6 +2067,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_producer_ids);
 	tcase_add_test(tc, test_noop_and_garbage);
 	tcase_add_test(tc, test_commit_offsets);
+	tcase_add_test(tc, test_commit_offsets_stale_view);
 	tcase_add_test(tc, test_commit_offsets_invalid);
 	tcase_add_test(tc, test_delete_group);
 	tcase_add_test(tc, test_delete_offsets);
