@@ -166,8 +166,14 @@ int16_t kfk_err_from_wal(int err)
 	case CK_E_FENCED:
 		return KFK_ERR_INVALID_PRODUCER_EPOCH;
 	default:
-		return err == -EIO || err == -ENOSPC ? KFK_ERR_KAFKA_STORAGE_ERROR
-		                                     : KFK_ERR_UNKNOWN_SERVER_ERROR;
+		/* Any system error of walwriter's is its log directory failing
+		 * (full, read-only, a file it cannot open or write): retriable,
+		 * as Kafka answers an I/O failure of a log dir. A group whose
+		 * write failed fails all its appends, also those of other
+		 * partitions whose bytes were written: UNKNOWN_SERVER_ERROR, which
+		 * clients do not retry, told them a written record was lost. */
+		return err < 0 && err > -4096 ? KFK_ERR_KAFKA_STORAGE_ERROR
+		                              : KFK_ERR_UNKNOWN_SERVER_ERROR;
 	}
 }
 

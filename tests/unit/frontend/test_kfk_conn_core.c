@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lmdb.h>
+
 #include "ck_err.h"
 #include "ck_rand.h"
 #include "ck_testlib.h"
@@ -202,6 +204,14 @@ START_TEST(test_error_mapping)
 	ck_assert_int_eq(kfk_err_from_wal(CK_E_AGAIN), KFK_ERR_REQUEST_TIMED_OUT);
 	ck_assert_int_eq(kfk_err_from_wal(CK_E_TOO_LARGE), KFK_ERR_MESSAGE_TOO_LARGE);
 	ck_assert_int_eq(kfk_err_from_wal(CK_E_CORRUPT), KFK_ERR_CORRUPT_MESSAGE);
+	/* The log directory failing, whatever the errno: retriable. */
+	ck_assert_int_eq(kfk_err_from_wal(-ENOSPC), KFK_ERR_KAFKA_STORAGE_ERROR);
+	ck_assert_int_eq(kfk_err_from_wal(-EIO), KFK_ERR_KAFKA_STORAGE_ERROR);
+	ck_assert_int_eq(kfk_err_from_wal(-EPERM), KFK_ERR_KAFKA_STORAGE_ERROR);
+	ck_assert_int_eq(kfk_err_from_wal(-EROFS), KFK_ERR_KAFKA_STORAGE_ERROR);
+	ck_assert_int_eq(kfk_err_from_wal(-EMFILE), KFK_ERR_KAFKA_STORAGE_ERROR);
+	ck_assert_int_eq(kfk_err_from_wal(CK_E_PROTO), KFK_ERR_UNKNOWN_SERVER_ERROR);
+	ck_assert_int_eq(kfk_err_from_wal(MDB_MAP_FULL), KFK_ERR_UNKNOWN_SERVER_ERROR);
 	ck_assert_int_eq(kfk_err_from_raftd(CK_E_NOT_LEADER), KFK_ERR_NOT_CONTROLLER);
 	ck_assert_int_eq(kfk_err_from_raftd(-ENOTCONN), KFK_ERR_NOT_CONTROLLER);
 	ck_assert_int_eq(kfk_err_from_raftd(CK_E_EXISTS), KFK_ERR_TOPIC_ALREADY_EXISTS);
