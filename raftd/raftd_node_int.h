@@ -213,6 +213,9 @@ struct raftd_node {
 	int lock_fd;
 	ck_meta_t *meta;
 	bool nosync; /* this handle commits without fdatasync (ck_meta_unsynced_mark) */
+	/* Bytes of the metadata map's file known to have disk blocks
+	 * (raftd_exec.c, raftd_meta_reserve; UINT64_MAX: not checked). */
+	uint64_t meta_alloc;
 	raftd_apply_t apply;
 	raftd_wal_t *wal;
 	raftd_store_t *store;
