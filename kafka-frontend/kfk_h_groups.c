@@ -100,6 +100,9 @@ int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group, bool empty_ok)
 {
 	if (!kfk_group_id_ok(group, empty_ok))
 		return KFK_ERR_INVALID_GROUP_ID;
+	kfk_groups_raftd_check(s, ck_clock_mono_ms());
+	if (s->groups_fenced)
+		return KFK_ERR_COORDINATOR_NOT_AVAILABLE;
 	kfk_meta_refresh(s);
 	if (!kfk_group_is_mine(s, group))
 		return KFK_ERR_NOT_COORDINATOR;
@@ -134,6 +137,43 @@ void kfk_groups_stall_check(kfk_srv_t *s, uint64_t now)
 	s->meta_caught_up = false;
 }
 
+void kfk_groups_raftd_check(kfk_srv_t *s, uint64_t now)
+{
+	uint64_t session = (uint64_t)s->cfg->metadata_broker_session_ms;
+	uint64_t limit = session > 2000 ? session - 1000 : session / 2;
+	bool silent =
+	    s->status_wait_ms && now > s->status_wait_ms && now - s->status_wait_ms > limit;
+	bool cut =
+	    s->contact_lost_ms && now > s->contact_lost_ms && now - s->contact_lost_ms > session;
+
+	if (s->cfg->peer_count <= 1)
+		return;
+	if (!silent && !cut) {
+		if (s->groups_fenced && s->raft_contact) {
+			ck_log(CK_LOG_INFO, "raftd answers in contact with the Raft leader again: "
+			                    "coordinating groups");
+			s->groups_fenced = false;
+		}
+		return;
+	}
+	if (s->groups_fenced)
+		return;
+	/* Its raftd's heartbeats to the controller stop with it: the broker
+	 * is fenced a session after the last, and another coordinator takes
+	 * its groups over, while this node's metadata still names it theirs:
+	 * two coordinators would hand the same partitions out. */
+	ck_log(CK_LOG_WARN,
+	       "%s for %llu ms: this broker may be fenced and its groups moved; dropping %zu "
+	       "groups' members, group requests get COORDINATOR_NOT_AVAILABLE until it is back",
+	       silent ? "raftd has not answered" : "raftd has had no contact with the Raft leader",
+	       (unsigned long long)(now - (silent ? s->status_wait_ms : s->contact_lost_ms)),
+	       ck_hash_count(&s->groups.groups));
+	s->groups_fenced = true;
+	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
+	ck_hash_init(&s->groups.groups);
+	s->meta_caught_up = false;
+}
+
 static void kfk_groups_tick(evutil_socket_t fd, short what, void *arg)
 {
 	kfk_srv_t *s = arg;
@@ -144,6 +184,7 @@ static void kfk_groups_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	kfk_groups_stall_check(s, now);
+	kfk_groups_raftd_check(s, now);
 	/* First: a group that became Empty since the last tick is seen once
 	 * more before the core drops it. */
 	kfk_expire_tick(s, now);

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "ck_daemon.h"
+#include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_log.h"
 #include "kfk_srv.h"
@@ -141,8 +142,13 @@ static void kfk_status_reply(void *arg, int err, const void *reply)
 
 	if (err || !rep || rep->error || rep->body_case != CHRONIK__RAFTD__RAFTD_REPLY__BODY_STATUS)
 		return;
+	s->status_wait_ms = 0;
 	s->raft_leader = rep->status->leader_id;
 	s->raft_contact = rep->status->leader_contact;
+	if (s->raft_contact)
+		s->contact_lost_ms = 0;
+	else if (!s->contact_lost_ms)
+		s->contact_lost_ms = ck_clock_mono_ms();
 	if (was != s->cfg->node_id && kfk_meta_controller(s) != was) {
 		/* The node named until now is out of reach, or no longer
 		 * leads: a leader that stops hands over, its Kafka listener
@@ -175,6 +181,9 @@ static void kfk_status_tick(evutil_socket_t fd, short what, void *arg)
 	if (kfk_peer_up(s, KFK_PEER_RAFTD))
 		(void)kfk_peer_call(s, KFK_PEER_RAFTD, &req.base, &req.correlation_id,
 		                    kfk_status_reply, s, NULL);
+	/* The oldest call unanswered; raftd not connected counts too. */
+	if (!s->status_wait_ms)
+		s->status_wait_ms = ck_clock_mono_ms();
 	(void)evtimer_add(s->status_ev, &tv);
 }
 

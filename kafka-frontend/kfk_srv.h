@@ -228,6 +228,14 @@ void kfk_groups_stop(kfk_srv_t *s);
  * membership is dropped (members join again) and requests wait for a metadata sync as at start
  * (kfk_dispatch.c). Called by the groups' tick and before each request is handled. */
 void kfk_groups_stall_check(kfk_srv_t *s, uint64_t now);
+/* The same when this process runs but raftd does not answer (stopped, or
+ * restarting in a loop) for as long, or says it has had no contact with
+ * the Raft leader for a broker session: the broker may be fenced, its groups
+ * moved, while this node's metadata, which only raftd updates, still names
+ * it their coordinator. Groups' members are dropped and group requests get
+ * COORDINATOR_NOT_AVAILABLE until raftd answers in contact again. Called
+ * with the stall check. */
+void kfk_groups_raftd_check(kfk_srv_t *s, uint64_t now);
 void kfk_groups_free(kfk_srv_t *s);
 /* Offset expiry (kfk_expire.c), from the group tick at MONO_MS: marks
  * the live groups as seen and sweeps once per check interval. */
@@ -558,6 +566,14 @@ struct kfk_srv {
 	int32_t raft_leader;
 	bool raft_contact; /* raftd hears from raft_leader (RaftStatus.leader_contact) */
 	uint64_t raft_applied;
+	/* Since when (monotonic ms, 0: not) a status call to raftd is
+	 * unanswered (or raftd is not connected), and since when raftd says it
+	 * has no contact with the Raft leader; GROUPS_FENCED: one of them
+	 * lasted long enough that this broker may be fenced, and it does not
+	 * coordinate groups until raftd is back in contact (kfk_h_groups.c). */
+	uint64_t status_wait_ms;
+	uint64_t contact_lost_ms;
+	bool groups_fenced;
 	/* Local partitions. */
 	kfk_part_t **parts;
 	size_t parts_cap;

@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
 from kharness import (NodeTestCase, built, create_topic_retrying, kproto, main,  # noqa: E402
                       require_module, wait_for)
-from test_groups import assignment, join_raw, subscription, sync_raw  # noqa: E402
+from test_groups import (assignment, heartbeat_raw, join_raw, subscription,  # noqa: E402
+                         sync_raw)
 
 LIST_GROUPS, OFFSET_FETCH = 16, 9
 kproto.FLEXIBLE_FROM.setdefault(LIST_GROUPS, 3)
@@ -252,7 +253,11 @@ class PausedRaftd(NodeTestCase):
     one (answered 0: the committed offset went back, a consumer-group
     helper found). A commit now says which metadata its coordinator looked
     at, and is refused (NOT_COORDINATOR) when a broker was fenced,
-    unfenced or registered after it."""
+    unfenced or registered after it. Meanwhile the old coordinator went on
+    answering its member's heartbeats (two coordinators handing out the
+    same partitions): once raftd has not answered for a session less a
+    second, kafka-frontend drops its groups and takes no group request
+    until raftd is back."""
 
     def test_held_commit_of_a_deposed_coordinator_refused(self):
         nodes = self.cluster('paused-raftd')
@@ -293,6 +298,15 @@ class PausedRaftd(NodeTestCase):
             self.addCleanup(c_new.close)
             key, ver, body = commit_request(group, -1, '', topic, 500)  # a simple commit
             self.assertEqual(commit_error(c_new.call(key, ver, body)), 0)
+            # The old coordinator keeps its member no more: no answer while
+            # raftd is stopped, or an error.
+            c_hb = kproto.Conn('127.0.0.1', old.ports['kafka'], timeout=3)
+            self.addCleanup(c_hb.close)
+            try:
+                hb = heartbeat_raw(c_hb, group, gen, mid, None)
+            except (OSError, kproto.Closed):
+                hb = None
+            self.assertNotEqual(hb, 0, 'the deposed coordinator still answers heartbeats')
         finally:
             os.kill(raftd, signal.SIGCONT)
         corr, body = c_old.recv_frame()
