@@ -182,9 +182,9 @@ static void wal_req_delete_records(wal_server_t *w, wal_client_t *c, uint64_t ci
 		return wal_reply_err(c, cid, CK_E_INVALID, "negative before_offset");
 	if (m->before_offset > l->next_offset && !m->start_over)
 		return wal_reply_err(c, cid, CK_E_OFFSET_RANGE, "before_offset past the log end");
-	if (m->start_over
-	        ? l->start_offset == m->before_offset && l->next_offset == m->before_offset
-	        : m->before_offset <= l->start_offset)
+	/* A start over at the log's start and end may still have files to
+	 * drop (its start moved to its end before): the store decides. */
+	if (!m->start_over && m->before_offset <= l->start_offset)
 		return wal_reply_info(c, cid, l); /* nothing to do */
 	wal_group_flush_log(w, l);
 	job = wal_admin_job(WAL_JOB_DELETE_RECORDS, c, cid, l);

@@ -729,7 +729,11 @@ int wal_store_start_over(wal_store_t *s, int64_t at, wal_store_ckpt_fn save, voi
 		return s->failed;
 	if (at < 0)
 		return CK_E_INVALID;
-	if (s->start_offset == at && s->next_offset == at)
+	/* Done already: one empty segment at AT. A log whose start merely
+	 * reached its end (DeleteRecords to the end, a leader's log start
+	 * passed on) still holds its files: they go too. */
+	if (s->start_offset == at && s->next_offset == at && s->nsegs == 1 &&
+	    s->segs[0].base_offset == at && s->write_pos == 0)
 		return 0;
 	/* A log created lazily gets its directory first: the recovery point
 	 * below must belong to a log that exists at a restart. */

@@ -410,6 +410,25 @@ START_TEST(test_start_over)
 	ck_assert_int_eq(wcl_start_over(&c, "k", 0, 2000, &start_off), 0);
 	ck_assert_int_eq(start_off, 2000);
 
+	/* A log whose start was moved to its end first (DeleteRecords to the
+	 * end, then retention empties it): its files go too. They stayed, and
+	 * retention "emptied" it again at every pass. */
+	ck_assert_int_eq(wcl_create(&c, "d", 0, NULL), 0);
+	end = fill(&c, "d", 20, 31);
+	ck_assert_int_eq(wcl_delete_records(&c, "d", 0, end, NULL), 0);
+	bases = NULL;
+	ck_assert_int_eq(disk_segments(&t, "d", &bases), 1); /* the active one, with data */
+	ck_assert_int_lt(bases[0], end);
+	free(bases);
+	ck_assert_int_eq(wcl_start_over(&c, "d", 0, end, &start_off), 0);
+	ck_assert_int_eq(start_off, end);
+	bases = NULL;
+	ck_assert_int_eq(disk_segments(&t, "d", &bases), 1);
+	ck_assert_int_eq(bases[0], end);
+	free(bases);
+	ck_assert_int_eq(wcl_start_over(&c, "d", 0, end, &start_off), 0); /* done: no change */
+	ck_assert_int_eq(wit_log_count(&t, "log started over", "log=d-0", NULL), 1);
+
 	ck_buf_free(&b);
 	wcl_close(&c);
 	wit_cleanup(&t);
