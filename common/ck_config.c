@@ -161,7 +161,7 @@ const char ck_config_default_toml[] =
     "[kafka]                            # the Kafka frontend\n"
     "max_request_bytes = 104_857_600   # largest request (socket.request.max.bytes)\n"
     "idle_timeout_ms = 600_000         # close idle connections; 0 = never\n"
-    "auto_create_topics_enable = true  # Metadata/Produce create unknown topics\n"
+    "auto_create_topics_enable = true  # Metadata requests create unknown topics\n"
     "num_partitions = 1                # partitions of a topic created without a count\n"
     "default_replication_factor = 1    # replicas of a topic created without a factor\n"
     "request_timeout_ms = 30_000       # admin requests without a usable timeout\n"

@@ -2,8 +2,8 @@
  * kfk_h_produce.c: the Produce API, versions 0-9 (shell handler of
  * chronik-kafka-frontend).
  *
- * Owned by kafka-frontend. Per partition: the topic is looked up (and
- * auto-created when allowed), the partition must be led here, its record
+ * Owned by kafka-frontend. Per partition: the topic is looked up (never
+ * created: Metadata requests do that), the partition must be led here, its record
  * set must pass kfk_produce_records_check(), acks=all needs the ISR to hold
  * min.insync.replicas; then the batches go to walwriter as one leader
  * Append (stored as sent, or recompressed with the topic's
@@ -782,28 +782,11 @@ static void kfk_ptopic_start(kfk_ptopic_t *pt)
 	}
 }
 
-static void kfk_ptopic_created(void *arg, int16_t err, const char *message)
-{
-	kfk_ptopic_t *pt = arg;
-	kfk_pstate_t *ps = pt->ps;
-
-	(void)message;
-	ps->pending++;
-	if (err != KFK_ERR_NONE) {
-		/* A colliding name is for good; anything else may pass. */
-		if (err != KFK_ERR_INVALID_TOPIC_EXCEPTION)
-			err = KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-		for (int32_t i = 0; i < pt->n; i++)
-			kfk_pp_done(&ps->pps[pt->first + i], err, NULL);
-	} else {
-		kfk_ptopic_start(pt);
-	}
-	if (--ps->pending == 0)
-		kfk_prod_respond(ps);
-}
-
-/* A topic entry: known topics start now, unknown ones maybe after
- * auto-creation. */
+/* A topic entry: known topics start now. An unknown one is not created
+ * (Kafka creates topics from Metadata requests only, which the clients'
+ * allow.auto.create.topics governs): a producer writing on while its
+ * topic is deleted would bring it back at once, in the default layout,
+ * and the operator could not create it again in another. */
 static void kfk_ptopic_dispatch(kfk_ptopic_t *pt)
 {
 	kfk_req_t *req = pt->ps->req;
@@ -820,9 +803,6 @@ static void kfk_ptopic_dispatch(kfk_ptopic_t *pt)
 		return;
 	}
 	err = kfk_topic_name_check(pt->name, name, NULL, 0);
-	if (err == KFK_ERR_NONE && s->set.auto_create &&
-	    kfk_auto_create(s, name, kfk_ptopic_created, pt) == 0)
-		return;
 	for (int32_t i = 0; i < pt->n; i++)
 		kfk_pp_done(&pt->ps->pps[pt->first + i],
 		            err != KFK_ERR_NONE ? KFK_ERR_INVALID_TOPIC_EXCEPTION
