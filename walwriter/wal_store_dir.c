@@ -33,6 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +43,34 @@
 #include "ck_clock.h"
 #include "ck_err.h"
 #include "ck_fs.h"
+#include "ck_hash.h"
 #include "ck_log.h"
 
 #define WAL_DIR_CREATING ".creating"
 #define WAL_DIR_DELETED  ".deleted"
+
+/* DIR with SUFFIX into BUF (LEN bytes): "<dir><suffix>", or, when its last
+ * component would pass NAME_MAX (a topic name of Kafka's longest, 249
+ * bytes, and its partition leave no room for ".creating"), the component
+ * cut short and "~" and the hash of the whole component put before the
+ * suffix: the hash keeps two logs' names apart, and start-up removes
+ * leftovers by their suffix alone. Returns 0 or -ENAMETOOLONG. */
+static int wal_dir_aside(char *buf, size_t len, const char *dir, const char *suffix)
+{
+	const char *slash = strrchr(dir, '/');
+	const char *leaf = slash ? slash + 1 : dir;
+	size_t leaf_len = strlen(leaf), sfx = strlen(suffix), keep;
+	int n;
+
+	if (leaf_len + sfx <= NAME_MAX) {
+		n = snprintf(buf, len, "%s%s", dir, suffix);
+	} else {
+		keep = NAME_MAX - sfx - 17; /* "~" and 16 hex digits */
+		n = snprintf(buf, len, "%.*s~%016llx%s", (int)((size_t)(leaf - dir) + keep), dir,
+		             (unsigned long long)ck_hash_str(leaf), suffix);
+	}
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
 
 /* Removes DIR and the files in it (log directories hold no subdirectories). */
 static int wal_dir_remove(const char *dir)
@@ -152,7 +177,7 @@ int wal_store_materialize(wal_store_t *s)
 
 	if (!s->dir_pending)
 		return 0;
-	if (snprintf(tmp, sizeof(tmp), "%s" WAL_DIR_CREATING, s->dir) >= (int)sizeof(tmp))
+	if (wal_dir_aside(tmp, sizeof(tmp), s->dir, WAL_DIR_CREATING) < 0)
 		return -ENAMETOOLONG;
 	r = wal_dir_build(tmp, s);
 	if (r == 0)
@@ -285,7 +310,7 @@ static int wal_dir_delete_one(wal_store_t *s)
 		wal_store_free(s);
 		return 0;
 	}
-	snprintf(gone[0], sizeof(gone[0]), "%s" WAL_DIR_DELETED, s->dir);
+	(void)wal_dir_aside(gone[0], sizeof(gone[0]), s->dir, WAL_DIR_DELETED);
 	(void)wal_dir_remove(gone[0]);
 	if (rename(s->dir, gone[0]) < 0)
 		err = -errno;
@@ -311,7 +336,7 @@ void wal_store_delete_group(wal_store_t **stores, size_t n, int *errs)
 		errs[i] = 0;
 		if (stores[i]->dir_pending)
 			continue; /* nothing on disk: gone[i] stays "" */
-		snprintf(gone[i], sizeof(gone[i]), "%s" WAL_DIR_DELETED, stores[i]->dir);
+		(void)wal_dir_aside(gone[i], sizeof(gone[i]), stores[i]->dir, WAL_DIR_DELETED);
 		(void)wal_dir_remove(gone[i]); /* a crashed attempt's */
 		errs[i] = rename(stores[i]->dir, gone[i]) < 0 ? -errno : 0;
 	}

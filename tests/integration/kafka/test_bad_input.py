@@ -35,8 +35,8 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kharness import (NodeTestCase, create_topic, kproto, main, proc_kib,  # noqa: E402
-                      scale, topic_name)
+from kharness import (NodeTestCase, admin_client, create_topic, kproto, main,  # noqa: E402
+                      proc_kib, scale, topic_name, wait_for)
 import kclients  # noqa: E402
 import kschema  # noqa: E402
 
@@ -521,6 +521,52 @@ class BadInput(SchemaRequests, NodeTestCase):
                 self.assertEqual(c.wait_closed(10), (True, b''), label)
             finally:
                 c.close()
+
+    def test_produce_does_not_create_topics(self):
+        """A Produce to a topic that does not exist is UNKNOWN_TOPIC_OR_PARTITION
+        and creates nothing, as in Kafka (only Metadata requests create
+        topics): it created the topic, so a producer writing on while its
+        topic was deleted brought it back in the default layout."""
+        name = topic_name('noauto')
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=30)
+        try:
+            body = kproto.produce_body(3, 1, 30000, [(0, kproto.record_batch([(None, b'x', [])]))],
+                                       topic=name)
+            self.assertEqual(kproto.parse_produce(c.call(kproto.PRODUCE, 3, body), 3),
+                             {(name, 0): (3, -1)})
+            _, _, topics = kproto.parse_metadata(c.call(kproto.METADATA, 4, kproto.metadata_body(
+                4, [name], auto_create=False)), 4)
+            self.assertEqual(topics[name][0], 3, 'the produce created the topic')
+        finally:
+            c.close()
+
+    def test_longest_topic_name(self):
+        """A topic name of Kafka's longest, 249 bytes, is created, written,
+        read and deleted like any other. walwriter built a new log's
+        directory under "<topic>-<partition>.creating", past the file
+        system's 255 bytes for such a name: every append failed its group
+        commit and walwriter restarted in a loop ("File name too long")."""
+        name = ('L%d-' % os.getpid()).ljust(249, 'x')
+        create_topic(self.n, name, 1)
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=30)
+        try:
+            for i in range(3):
+                body = kproto.produce_body(3, 1, 30000, [(0, kproto.record_batch(
+                    [(None, b'v%d' % i, [])]))], topic=name)
+                self.assertEqual(kproto.parse_produce(c.call(kproto.PRODUCE, 3, body), 3),
+                                 {(name, 0): (0, i)})
+            got = kproto.parse_fetch_v4(c.call(kproto.FETCH, 4, kproto.fetch_body(name, 0, 0)))
+            self.assertEqual(got[(name, 0)][:2], (0, 3))
+        finally:
+            c.close()
+        a = admin_client(self.n)
+        try:
+            a.delete_topics([name], timeout_ms=30000)
+        finally:
+            a.close()
+        wait_for(lambda: not [d for d in os.listdir(os.path.join(self.n.data, 'log'))
+                              if d.startswith(name[:200])], 30, 'the log directory gone')
+        self.assertEqual(self.n.child('walwriter')['restarts'], 0, self.n.log_tail())
 
     def test_partial_frames_held_open(self):
         """Connections that send half a request and then stall hold nothing
