@@ -101,7 +101,8 @@ int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group, bool empty_ok)
 	if (!kfk_group_id_ok(group, empty_ok))
 		return KFK_ERR_INVALID_GROUP_ID;
 	kfk_groups_raftd_check(s, ck_clock_mono_ms());
-	if (s->groups_fenced)
+	/* Not caught up: just back in contact, the sync not yet run. */
+	if (s->groups_fenced || !s->meta_caught_up)
 		return KFK_ERR_COORDINATOR_NOT_AVAILABLE;
 	kfk_meta_refresh(s);
 	if (!kfk_group_is_mine(s, group))
@@ -151,8 +152,11 @@ void kfk_groups_raftd_check(kfk_srv_t *s, uint64_t now)
 	if (!silent && !cut) {
 		if (s->groups_fenced && s->raft_contact) {
 			ck_log(CK_LOG_INFO, "raftd answers in contact with the Raft leader again: "
-			                    "coordinating groups");
+			                    "coordinating groups after a metadata sync");
 			s->groups_fenced = false;
+			/* Its copy may still name this broker coordinator of groups
+			 * moved meanwhile: the next request syncs first. */
+			s->meta_caught_up = false;
 		}
 		return;
 	}
@@ -171,7 +175,9 @@ void kfk_groups_raftd_check(kfk_srv_t *s, uint64_t now)
 	s->groups_fenced = true;
 	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
 	ck_hash_init(&s->groups.groups);
-	s->meta_caught_up = false;
+	/* No sync now: one would hold every request until it timed out, a
+	 * Metadata request too; the other requests are served from what this
+	 * node knows, as a Kafka broker cut off from its controller does. */
 }
 
 static void kfk_groups_tick(evutil_socket_t fd, short what, void *arg)

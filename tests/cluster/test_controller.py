@@ -74,6 +74,13 @@ class PausedController(NodeTestCase):
             # the ISRs are the two live brokers.
             wait_for(lambda: view(watch) == (live, {p: live for p in range(PARTS)}), 40,
                      'the stopped node fenced by the new controller')
+            # The stopped node's broker still answers Metadata at once,
+            # from what it knows (a client bootstrapped there is not held).
+            alone = AdminClient({'bootstrap.servers': old.bootstrap})
+            t0 = time.monotonic()
+            md = alone.list_topics(topic, timeout=10)
+            self.assertLess(time.monotonic() - t0, 5)
+            self.assertEqual(len(md.topics[topic].partitions), PARTS)
             time.sleep(2)  # its heartbeats pile up unread in the stopped raftd
         finally:
             os.kill(raftd, signal.SIGCONT)
