@@ -205,8 +205,9 @@ int16_t kfk_err_from_raftd(int err)
 		 * changed since. */
 		return KFK_ERR_INVALID_PARTITIONS;
 	case CK_E_STALE:
-		/* A commit from a coordinator whose brokers changed since it
-		 * looked: it may no longer coordinate the group. */
+		/* A group commit or deletion from a coordinator whose
+		 * brokers changed since it looked: it may no longer
+		 * coordinate the group. */
 		return KFK_ERR_NOT_COORDINATOR;
 	case CK_E_TOO_LARGE:
 		/* Over the metadata log's entry size (1 MiB, as Kafka's

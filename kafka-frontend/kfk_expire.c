@@ -179,6 +179,7 @@ static void kfk_expire_propose(kfk_srv_t *s, const kfk_expire_group_t *g)
 	del.partitions = ptrs;
 	del.n_partitions = g->n;
 	del.expired_before_ms = g->cutoff;
+	del.view_index = s->meta_index; /* the sweep's: it runs at once */
 	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS;
 	cmd.delete_offsets = &del;
 	r = kfk_propose(s, &cmd, 0, kfk_expire_done, s);

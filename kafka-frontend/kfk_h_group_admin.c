@@ -870,6 +870,7 @@ void kfk_h_delete_groups(kfk_req_t *req)
 			kfk_aop_set(&ad->ops[i], err, NULL);
 			continue;
 		}
+		dg.view_index = s->meta_index; /* precheck's view */
 		dg.group = kfk_req_strdup(req, id);
 		if (!dg.group) {
 			kfk_aop_set(&ad->ops[i], KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
@@ -1021,6 +1022,7 @@ void kfk_h_offset_delete(kfk_req_t *req)
 	ad->extra = st;
 	g = kfk_gcore_find(&s->groups, rq->group_id);
 	st->group_err = kfk_offset_delete_group_err(req, rq->group_id, g);
+	del.view_index = s->meta_index; /* of the coordinator check above */
 	for (int32_t t = 0; t < rq->topics.count && st->group_err == KFK_ERR_NONE; t++) {
 		const kfk_offset_delete_request_topic_t *it = &rq->topics.items[t];
 		kfk_topic_t *topic = NULL;

@@ -997,6 +997,31 @@ static int raftd_topic_partitions(const raftd_apply_t *a, MDB_txn *txn, const ch
 	return 0;
 }
 
+/* A group command proposed by a coordinator that judged itself one by
+ * brokers older than the current ones (VIEW, its metadata index; 0: not
+ * said) may come from a deposed coordinator (its raftd stalled past its
+ * session, say) while another took the group over: its commits would go
+ * back in time, its deletions drop what the successor's members use.
+ * Returns 0 (current), 1 (stale: RET says CK_E_STALE) or an error. */
+static int raftd_view_check(const raftd_apply_t *a, MDB_txn *txn, uint64_t view,
+                            raftd_apply_result_t *ret)
+{
+	uint64_t brokers = 0;
+	int r;
+
+	if (view == 0)
+		return 0;
+	r = ck_meta_brokers_index(a->meta, txn, &brokers);
+	if (r < 0)
+		return r;
+	if (view >= brokers)
+		return 0;
+	(void)raftd_result(ret, CK_E_STALE,
+	                   "proposed from metadata at %" PRIu64 ", brokers changed at %" PRIu64,
+	                   view, brokers);
+	return 1;
+}
+
 /* Stores the offsets of partitions that exist; the others are skipped
  * (every node skips the same ones). Consecutive offsets of one topic
  * share one look-up of its record. */
@@ -1006,26 +1031,14 @@ static int raftd_commit_offsets(const raftd_apply_t *a, MDB_txn *txn,
 	Chronik__Meta__GroupOffsetRecord rec = CHRONIK__META__GROUP_OFFSET_RECORD__INIT;
 	const char *known = NULL; /* the topic PARTS counts the partitions of */
 	int32_t parts = -1;
-	uint64_t brokers = 0;
 	size_t n = 0;
 	int r;
 
 	if (!raftd_group_valid(c->group))
 		return raftd_result(ret, CK_E_INVALID, "invalid group");
-	/* The proposer judged itself the group's coordinator by brokers older
-	 * than the current ones: it may have been deposed meanwhile (its
-	 * raftd stalled past its session, say) while another coordinator took
-	 * the group and committed newer offsets. */
-	if (c->view_index > 0) {
-		r = ck_meta_brokers_index(a->meta, txn, &brokers);
-		if (r < 0)
-			return r;
-		if (c->view_index < brokers)
-			return raftd_result(ret, CK_E_STALE,
-			                    "proposed from metadata at %" PRIu64
-			                    ", brokers changed at %" PRIu64,
-			                    c->view_index, brokers);
-	}
+	r = raftd_view_check(a, txn, c->view_index, ret);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	rec.commit_ms = c->commit_ms;
 	rec.protocol_type = c->protocol_type;
 	for (size_t i = 0; i < c->n_offsets; i++) {
@@ -1057,6 +1070,9 @@ static int raftd_delete_group(const raftd_apply_t *a, MDB_txn *txn,
 
 	if (!raftd_group_valid(c->group))
 		return raftd_result(ret, CK_E_INVALID, "invalid group");
+	r = raftd_view_check(a, txn, c->view_index, ret);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	r = ck_meta_group_del(a->meta, txn, c->group);
 	if (r == CK_E_NOT_FOUND)
 		return raftd_result(ret, r, "no offsets");
@@ -1092,12 +1108,15 @@ static int raftd_delete_offsets(const raftd_apply_t *a, MDB_txn *txn,
                                 const Chronik__Meta__DeleteOffsets *c, raftd_apply_result_t *ret)
 {
 	size_t n = 0;
+	int r;
 
 	if (!raftd_group_valid(c->group))
 		return raftd_result(ret, CK_E_INVALID, "invalid group");
+	r = raftd_view_check(a, txn, c->view_index, ret);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	for (size_t i = 0; i < c->n_partitions; i++) {
 		const Chronik__Meta__GroupPartition *p = c->partitions[i];
-		int r;
 
 		if (!p->topic || !p->topic[0] || p->partition < 0)
 			continue;

@@ -253,12 +253,14 @@ static void build(rd_t *r, build_t *b, uint8_t kind)
 		}
 		b->u.co.offsets = b->gop;
 		b->u.co.commit_ms = i32(r);
+		b->u.co.view_index = u8(r) % 24; /* around the fuzz's indexes */
 		c->cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS;
 		c->commit_offsets = &b->u.co;
 		break;
 	case 9:
 		chronik__meta__delete_group__init(&b->u.dg);
 		b->u.dg.group = name(r, &b->pool);
+		b->u.dg.view_index = u8(r) % 24;
 		c->cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP;
 		c->delete_group = &b->u.dg;
 		break;
@@ -274,6 +276,7 @@ static void build(rd_t *r, build_t *b, uint8_t kind)
 		}
 		b->u.dof.partitions = b->gpp;
 		b->u.dof.expired_before_ms = (kind & 0x80) ? i32(r) : 0; /* expiry */
+		b->u.dof.view_index = u8(r) % 24;
 		c->cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS;
 		c->delete_offsets = &b->u.dof;
 		break;

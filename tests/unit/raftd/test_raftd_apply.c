@@ -1394,6 +1394,7 @@ static Chronik__Meta__MetadataCommand *delete_group_cmd(const char *group)
 	    .delete_group = &dg};
 
 	dg.group = (char *)group;
+	dg.view_index = 0;
 	return &cmd;
 }
 
@@ -1716,6 +1717,54 @@ START_TEST(test_expire_offsets)
 	ck_assert_str_eq(msg, "expired 1 offsets of group g");
 	ck_assert_int_eq(committed("g", "a", 1, 0), -1);
 	ck_assert_uint_eq(parts_index(), 2);
+}
+END_TEST
+
+/* A DeleteGroup or DeleteOffsets (OffsetDelete, expiry) proposed from
+ * metadata older than the last broker change is refused like a commit: a
+ * deposed coordinator saw the group empty while its successor's members
+ * use its offsets. From a current view, or not said, it is taken. */
+START_TEST(test_group_deletes_stale_view)
+{
+	static const char *const t[] = {"t"};
+	static const int32_t p[] = {0};
+	char msg[RAFTD_APPLY_MSG_MAX];
+	Chronik__Meta__MetadataCommand *cmd;
+	commit_t co;
+
+	ck_assert_int_eq(register_broker(1, 1, 11, 9092), 0);
+	ck_assert_int_eq(register_broker(2, 2, 22, 9093), 0);
+	created(3, "t", 1);
+	commit_init(&co, "g", 1);
+	commit_add(&co, "t", 0, 10);
+	ck_assert_int_eq(apply(4, &co.cmd), 0);
+	ck_assert_int_eq(fence_broker(5, 2, 22, true), 0);
+	cmd = delete_group_cmd("g");
+	cmd->delete_group->view_index = 4;
+	ck_assert_int_eq(apply_msg(6, cmd, msg), CK_E_STALE);
+	ck_assert_str_eq(msg, "proposed from metadata at 4, brokers changed at 5");
+	cmd = (Chronik__Meta__MetadataCommand *)delete_offsets_cmd("g", 1, t, p);
+	cmd->delete_offsets->view_index = 4;
+	ck_assert_int_eq(apply(7, cmd), CK_E_STALE);
+	cmd->delete_offsets->expired_before_ms = 2;
+	ck_assert_int_eq(apply(8, cmd), CK_E_STALE);
+	ck_assert_int_eq(committed("g", "t", 0, 1), 10);
+	/* Current views. */
+	cmd->delete_offsets->view_index = 5;
+	ck_assert_int_eq(apply_msg(9, cmd, msg), 0);
+	ck_assert_str_eq(msg, "expired 1 offsets of group g");
+	ck_assert_int_eq(committed("g", "t", 0, 0), -1);
+	ck_assert_int_eq(apply(10, &co.cmd), 0);
+	cmd = delete_group_cmd("g");
+	cmd->delete_group->view_index = 10;
+	ck_assert_int_eq(apply_msg(11, cmd, msg), 0);
+	ck_assert_str_eq(msg, "group g deleted");
+	ck_assert_int_eq(committed("g", "t", 0, 0), -1);
+	/* Not said: as before. */
+	ck_assert_int_eq(apply(12, &co.cmd), 0);
+	cmd->delete_group->view_index = 0;
+	ck_assert_int_eq(apply(13, cmd), 0);
+	ck_assert_int_eq(committed("g", "t", 0, 0), -1);
 }
 END_TEST
 
@@ -2071,6 +2120,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_commit_offsets_invalid);
 	tcase_add_test(tc, test_delete_group);
 	tcase_add_test(tc, test_delete_offsets);
+	tcase_add_test(tc, test_group_deletes_stale_view);
 	tcase_add_test(tc, test_expire_offsets);
 	tcase_add_test(tc, test_delete_topic_drops_offsets);
 	tcase_add_test(tc, test_alter_touches_log);
