@@ -356,53 +356,11 @@ static bool raftd_fx_only_creates(const struct raftd_node *n)
  */
 static void raftd_txw_early(struct raftd_node *n);
 
-/* Disk blocks for the metadata map's file, at least this far beyond its
- * last page in use before a round writes (a round of thousands of topic
- * creations dirties a few MiB). */
-#define RAFTD_META_AHEAD_BYTES ((uint64_t)8 << 20)
-
-/*
- * raftd's LMDB handle writes its pages in the map (MDB_WRITEMAP), and the
- * map's file is sparse: on a full file system a store into a page without
- * a disk block behind it is SIGBUS, which killed raftd mid-round (metadata
- * writes had used the reserve walwriter keeps free). So blocks are taken
- * ahead with fallocate, which fails cleanly with ENOSPC: the round is not
- * applied, raftd stops with an error and is restarted, and catches up once
- * there is room again. Returns 0 or -errno.
- */
-static int raftd_meta_reserve(struct raftd_node *n)
+/* Disk blocks for raftd's LMDB writes, taken ahead (raftd_meta_reserve in
+ * raftd_snap.h): a round is refused cleanly when there is no room. */
+static int raftd_exec_reserve(struct raftd_node *n)
 {
-	MDB_env *env = ck_meta_env(n->meta);
-	MDB_envinfo info;
-	MDB_stat st;
-	mdb_filehandle_t fd;
-	uint64_t want;
-	int r;
-
-	if (n->meta_alloc == UINT64_MAX || mdb_env_info(env, &info) != 0 ||
-	    mdb_env_stat(env, &st) != 0 || mdb_env_get_fd(env, &fd) != 0)
-		return 0;
-	want = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize + RAFTD_META_AHEAD_BYTES;
-	if (want > info.me_mapsize)
-		want = info.me_mapsize;
-	if (want <= n->meta_alloc)
-		return 0;
-	/* Twice as far, so that the call is rare. */
-	want = CK_MIN(want + RAFTD_META_AHEAD_BYTES, (uint64_t)info.me_mapsize);
-	r = posix_fallocate(fd, 0, (off_t)want);
-	if (r == EOPNOTSUPP || r == EINVAL) {
-		n->meta_alloc = UINT64_MAX; /* this file system cannot: as before */
-		return 0;
-	}
-	if (r != 0) {
-		ck_log(CK_LOG_ERROR,
-		       "no room for the metadata: %s (need %" PRIu64 " bytes of disk "
-		       "for it); free disk space",
-		       ck_strerror(-r), want);
-		return -r;
-	}
-	n->meta_alloc = want;
-	return 0;
+	return raftd_meta_reserve(ck_meta_env(n->meta), 0, &n->meta_alloc);
 }
 
 static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_t count,
@@ -419,7 +377,7 @@ static int raftd_exec_txn(struct raftd_node *n, const raftd_item_t *items, size_
 		n->results_cap = count;
 	}
 	raftd_effects_reset(&n->fx);
-	r = raftd_meta_reserve(n);
+	r = raftd_exec_reserve(n);
 	if (r < 0)
 		return r;
 	r = ck_meta_write_begin(n->meta, &txn);

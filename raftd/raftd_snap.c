@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -290,16 +291,57 @@ static int raftd_snap_copy_db(MDB_txn *wtxn, MDB_txn *stxn, const char *name)
 	return r;
 }
 
+int raftd_meta_reserve(MDB_env *env, uint64_t extra, uint64_t *alloc)
+{
+	uint64_t have = alloc ? *alloc : 0, want;
+	MDB_envinfo info;
+	MDB_stat st;
+	mdb_filehandle_t fd;
+	int r;
+
+	if (have == UINT64_MAX || mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0 ||
+	    mdb_env_get_fd(env, &fd) != 0)
+		return 0;
+	want = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize + extra + RAFTD_META_AHEAD_BYTES;
+	if (want > info.me_mapsize)
+		want = info.me_mapsize;
+	if (want <= have)
+		return 0;
+	want = CK_MIN(want + RAFTD_META_AHEAD_BYTES, (uint64_t)info.me_mapsize);
+	r = posix_fallocate(fd, 0, (off_t)want);
+	if (r == EOPNOTSUPP || r == EINVAL) {
+		if (alloc)
+			*alloc = UINT64_MAX;
+		return 0;
+	}
+	if (r != 0) {
+		ck_log(CK_LOG_ERROR,
+		       "no room for the metadata: %s (need %" PRIu64 " bytes of disk "
+		       "for it); free disk space",
+		       ck_strerror(-r), want);
+		return -r;
+	}
+	if (alloc)
+		*alloc = want;
+	return 0;
+}
+
 int raftd_snap_install(ck_meta_t *meta, const char *path)
 {
 	MDB_env *senv;
 	MDB_txn *stxn = NULL, *wtxn = NULL;
 	uint64_t applied;
+	struct stat sst;
 	int r = raftd_snap_env_open(path, &senv);
 
 	if (r < 0)
 		return r;
-	r = raftd_mdb_err(mdb_txn_begin(senv, NULL, MDB_RDONLY, &stxn));
+	/* Room for the copy: at most the snapshot's size in new pages (the
+	 * pages it frees are reused only after this transaction). */
+	if (stat(path, &sst) == 0)
+		r = raftd_meta_reserve(ck_meta_env(meta), (uint64_t)sst.st_size, NULL);
+	if (r == 0)
+		r = raftd_mdb_err(mdb_txn_begin(senv, NULL, MDB_RDONLY, &stxn));
 	if (r == 0)
 		r = raftd_snap_applied(stxn, &applied);
 	if (r == 0)

@@ -58,6 +58,23 @@ int raftd_snap_meta_save(const char *data_dir, const raftd_snap_meta_t *m);
 int raftd_snap_path(char *buf, size_t len, const char *data_dir, uint64_t index);
 
 /*
+ * raftd's LMDB handle writes its pages in the map (MDB_WRITEMAP), and the
+ * map's file is sparse: on a full file system a store into a page without
+ * a disk block behind it is SIGBUS (it killed raftd mid-round once metadata
+ * writes had used the reserve walwriter keeps free). So blocks are taken
+ * ahead with fallocate, which fails cleanly with ENOSPC: the write is not
+ * made, raftd stops with an error and is restarted, and catches up once
+ * there is room again. raftd_meta_reserve takes blocks for ENV's pages in
+ * use, EXTRA bytes more (what the write may add: a snapshot's size for its
+ * install) and RAFTD_META_AHEAD_BYTES, twice that ahead so that the call is
+ * rare; *ALLOC (may be NULL) remembers how far the file is taken
+ * (UINT64_MAX: the file system cannot, writes go on as before). Returns 0
+ * or -errno (logged).
+ */
+#define RAFTD_META_AHEAD_BYTES ((uint64_t)8 << 20)
+int raftd_meta_reserve(MDB_env *env, uint64_t extra, uint64_t *alloc);
+
+/*
  * A snapshot in two steps, so that the copy can be made while META moves
  * on (raftd's snapshot thread): raftd_snap_copy writes a compacted copy of
  * META to raft/snap-make.tmp, fsynced, and returns the applied_index it

@@ -606,7 +606,9 @@ static void raftd_store_load(raftd_store_t *s, const Chronik__Wal__LogInfo *info
 	r = raftd_store_scan(s, info->log_start_offset, info->log_end_offset);
 	if (r < 0)
 		return raftd_store_fail(s, r, "cannot read the metadata log");
-	if (s->last < s->compact)
+	/* Not for an installed (or received) snapshot whose log was not cut
+	 * to it yet: the gap below completes that. */
+	if (s->last < s->compact && s->gap_index < s->compact)
 		return raftd_store_fail(s, CK_E_CORRUPT, "metadata log ends before its compaction");
 	if (s->gap_index &&
 	    (s->last < s->gap_index || raftd_runs_term(s, s->gap_index) != s->gap_term)) {
