@@ -86,6 +86,7 @@ int kfk_fw_begin(kfk_fw_t *w, ck_buf_t *out, int16_t version, int32_t throttle_t
 	w->out = out;
 	w->version = version;
 	w->flex = version >= KFK_FETCH_FLEX_VERSION;
+	w->read_committed = false;
 	w->err = 0;
 	if (version < KFK_FETCH_VERSION_MIN || version > KFK_FETCH_VERSION_MAX)
 		return CK_E_INVALID;
@@ -127,7 +128,7 @@ void kfk_fw_partition(kfk_fw_t *w, const kfk_fw_part_t *p, int64_t records_len)
 	if (w->version >= 5)
 		kfk_fw_i64(w, p->log_start_offset);
 	if (w->version >= 4)
-		kfk_fw_len(w, -1); /* aborted_transactions: null, no transactions */
+		kfk_fw_len(w, w->read_committed ? 0 : -1); /* no transactions */
 	if (w->version >= 11)
 		kfk_fw_i32(w, p->preferred_read_replica);
 	kfk_fw_len(w, records_len);

@@ -38,6 +38,9 @@ typedef struct {
 	ck_buf_t *out;
 	int16_t version;
 	bool flex;
+	/* isolation_level 1 (set after kfk_fw_begin): aborted_transactions is
+	 * an empty array, as Kafka answers READ_COMMITTED; else null. */
+	bool read_committed;
 	int err; /* sticky: -ENOMEM or CK_E_INVALID */
 } kfk_fw_t;
 

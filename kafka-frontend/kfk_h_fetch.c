@@ -286,6 +286,7 @@ static int kfk_fetch_encode(kfk_fstate_t *fs, ck_buf_t *buf)
 	if (r == 0)
 		r = kfk_fw_begin(&w, buf, req->api_version, 0, fs->top_err, 0,
 		                 fs->top_err ? 0 : rq->topics.count);
+	w.read_committed = req->api_version >= 4 && rq->isolation_level == 1;
 	for (int32_t t = 0; r == 0 && !fs->top_err && t < rq->topics.count; t++) {
 		const kfk_fetch_request_fetch_topic_t *ft = &rq->topics.items[t];
 
@@ -454,12 +455,14 @@ static void kfk_fp_resolve(kfk_srv_t *s, kfk_fp_t *fp, const kfk_topic_t *t, int
 	p = kfk_part_use(s, t, fp->partition);
 	fp->counted = p != NULL;
 	fp->deletions = p ? p->deletions : 0;
-	if (pm->leader != s->cfg->node_id)
-		fp->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
-	else if (fp->leader_epoch >= 0 && fp->leader_epoch < pm->leader_epoch)
+	/* The client's epoch first, as Kafka's replicas check it before
+	 * whether they lead. */
+	if (fp->leader_epoch >= 0 && fp->leader_epoch < pm->leader_epoch)
 		fp->err = KFK_ERR_FENCED_LEADER_EPOCH;
 	else if (fp->leader_epoch >= 0 && fp->leader_epoch > pm->leader_epoch)
 		fp->err = KFK_ERR_UNKNOWN_LEADER_EPOCH;
+	else if (pm->leader != s->cfg->node_id)
+		fp->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 	/* zstd came with Fetch v10 (KIP-110): as Kafka, a client of an older
 	 * version gets this error for a topic whose compression.type is zstd
 	 * rather than batches it cannot read. */

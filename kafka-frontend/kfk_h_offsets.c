@@ -245,13 +245,15 @@ static kfk_part_t *kfk_led_part(kfk_req_t *req, void (*handler)(kfk_req_t *req),
 		return NULL;
 	}
 	pm = &t->parts[partition];
-	if (pm->leader != s->cfg->node_id) {
-		*err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
-		return NULL;
-	}
+	/* The client's epoch first, as Kafka's replicas check it before
+	 * whether they lead. */
 	if (current >= 0 && current != pm->leader_epoch) {
 		*err = current < pm->leader_epoch ? KFK_ERR_FENCED_LEADER_EPOCH
 		                                  : KFK_ERR_UNKNOWN_LEADER_EPOCH;
+		return NULL;
+	}
+	if (pm->leader != s->cfg->node_id) {
+		*err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 		return NULL;
 	}
 	p = kfk_part_use(s, t, partition);

@@ -1018,6 +1018,54 @@ class SnapshotOnFullDisk(AdminNodeTestCase):
         self.assertEqual(away.log_grep('killed by signal'), [], away.log_tail())
 
 
+class EpochBeforeLeadership(AdminNodeTestCase):
+    """A replica checks a client's current_leader_epoch before whether it
+    leads, as Kafka's do: a follower answers a stale or future epoch with
+    FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH (Fetch, ListOffsets,
+    OffsetForLeaderEpoch), NOT_LEADER_OR_FOLLOWER only for the current one.
+    And a read_committed Fetch gets an empty aborted_transactions array
+    (null for read_uncommitted), as from Kafka."""
+
+    def test_follower_checks_the_epoch_first(self):
+        nodes = self.cluster('fepoch')
+        topic = 'fepoch'
+        self.assertEqual(self.create(nodes[0], [(topic, [[1, 2, 3]])]), {topic: 0})
+        self.produce(nodes, topic, b'e', 5)
+        leader, follower = nodes[0], nodes[1]
+
+        def fetch(node, epoch, isolation=0):
+            return kproto.parse_fetch_v4(kproto.call_once(
+                node.kafka_port, kproto.FETCH, 9,
+                kproto.fetch_body(topic, 0, 0, version=9, leader_epoch=epoch,
+                                  isolation=isolation), 10000), 9, aborted=True)[(topic, 0)]
+
+        def list_offsets(node, epoch):
+            body = (kproto.W().i32(-1).i8(0).i32(1).string(topic).i32(1)
+                    .i32(0).i32(epoch).i64(-1))
+            r = kproto.R(kproto.call_once(node.kafka_port, kproto.LIST_OFFSETS, 4,
+                                          bytes(body), 10000))
+            r.i32()  # throttle
+            self.assertEqual((r.i32(), r.string(), r.i32(), r.i32()), (1, topic, 1, 0))
+            return r.i16()
+
+        def ofle(node, epoch):
+            return kproto.offset_for_leader_epoch(node.kafka_port, 4,
+                                                  [(topic, [(0, epoch, 0)])])[(topic, 0)][0]
+
+        wait_for(lambda: fetch(leader, 0)[0] == 0, 20, 'the leader serving epoch 0')
+        self.assertEqual(fetch(follower, 5)[0], 75)  # UNKNOWN_LEADER_EPOCH
+        self.assertEqual(fetch(follower, 0)[0], 6)   # NOT_LEADER_OR_FOLLOWER
+        self.assertEqual(fetch(leader, 5)[0], 75)
+        self.assertEqual(list_offsets(follower, 5), 75)
+        self.assertEqual(list_offsets(follower, 0), 6)
+        self.assertEqual(ofle(follower, 5), 75)
+        self.assertEqual(ofle(follower, 0), 6)
+        err, hw, records, txns = fetch(leader, 0, isolation=1)
+        self.assertEqual((err, hw, txns), (0, 5, []))
+        self.assertTrue(records)
+        self.assertIsNone(fetch(leader, 0)[3])
+
+
 class FencedAssignment(AdminNodeTestCase):
     """A manual assignment may name a registered broker that is down
     (fenced), beside a live one, as Kafka's controller allows: the partition

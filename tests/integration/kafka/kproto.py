@@ -429,21 +429,25 @@ def produce_body(version, acks, timeout_ms, parts, topic=None):
 
 
 def fetch_body(topic, partition, offset, max_wait_ms=0, min_bytes=1, max_bytes=50 << 20,
-               partition_max_bytes=10 << 20, version=4, session=(0, -1)):
-    """Fetch request v4 or v10 (read_uncommitted; v10 with SESSION's id and
-    epoch, by default none, current_leader_epoch -1)."""
-    w = W().i32(-1).i32(max_wait_ms).i32(min_bytes).i32(max_bytes).i8(0)
+               partition_max_bytes=10 << 20, version=4, session=(0, -1), leader_epoch=-1,
+               isolation=0):
+    """Fetch request v4 to v11 (ISOLATION 0 read_uncommitted, 1
+    read_committed; from v7 with SESSION's id and epoch, by default none;
+    from v9 with current_leader_epoch LEADER_EPOCH; v11's rack id empty)."""
+    w = W().i32(-1).i32(max_wait_ms).i32(min_bytes).i32(max_bytes).i8(isolation)
     if version >= 7:
         w.i32(session[0]).i32(session[1])
     w.i32(1).string(topic).i32(1).i32(partition)
     if version >= 9:
-        w.i32(-1)  # current_leader_epoch
+        w.i32(leader_epoch)  # current_leader_epoch
     w.i64(offset)
     if version >= 5:
         w.i64(-1)  # log_start_offset (a follower's)
     w.i32(partition_max_bytes)
     if version >= 7:
         w.i32(0)  # forgotten topics
+    if version >= 11:
+        w.string('')  # rack id
     return bytes(w)
 
 
@@ -676,9 +680,9 @@ def parse_fetch_top(body):
     return r.i16(), r.i32()
 
 
-def parse_fetch_v4(body, version=4):
-    """Fetch response v4 (or v10): {(topic, partition): (error, hw, records
-    bytes)}."""
+def parse_fetch_v4(body, version=4, aborted=False):
+    """Fetch response v4 to v11: {(topic, partition): (error, hw, records
+    bytes)}, with ABORTED also the aborted_transactions (None: null)."""
     r = R(body)
     r.i32()  # throttle
     if version >= 7:
@@ -692,8 +696,10 @@ def parse_fetch_v4(body, version=4):
             r.i64()  # last stable offset
             if version >= 5:
                 r.i64()  # log start offset
-            r.array(lambda x: (x.i64(), x.i64()))
-            out[(t, p)] = (err, hw, r.bytes_() or b'')
+            txns = r.array(lambda x: (x.i64(), x.i64()))
+            if version >= 11:
+                r.i32()  # preferred read replica
+            out[(t, p)] = (err, hw, r.bytes_() or b'') + ((txns,) if aborted else ())
     return out
 
 

@@ -118,6 +118,40 @@ START_TEST(test_pieces_match_codec)
 }
 END_TEST
 
+/* READ_COMMITTED (isolation_level 1) gets an empty aborted_transactions
+ * array, as from Kafka; READ_UNCOMMITTED null. */
+START_TEST(test_aborted_transactions_by_isolation)
+{
+	for (int rc = 0; rc <= 1; rc++) {
+		for (int16_t v = 4; v <= KFK_FETCH_VERSION_MAX; v++) {
+			ck_buf_t b = CK_BUF_INIT;
+			kfk_fw_part_t fp = {0, 0, 9, 9, 0, -1};
+			kfk_fetch_response_t dec;
+			kfk_arena_t arena;
+			kfk_fw_t w;
+			ck_span_t in;
+
+			ck_assert_int_eq(kfk_fw_begin(&w, &b, v, 0, 0, 0, 1), 0);
+			w.read_committed = rc;
+			kfk_fw_topic(&w, kfk_str("t"), 1);
+			kfk_fw_partition(&w, &fp, 0);
+			kfk_fw_partition_end(&w);
+			kfk_fw_topic_end(&w);
+			ck_assert_int_eq(kfk_fw_end(&w), 0);
+			kfk_arena_init(&arena, 0, 0);
+			in = ck_span(b.data, b.len);
+			ck_assert_int_eq(kfk_fetch_response_decode(&in, v, &arena, &dec), 0);
+			ck_assert_uint_eq(in.len, 0);
+			ck_assert_int_eq(
+			    dec.responses.items[0].partitions.items[0].aborted_transactions.count,
+			    rc ? 0 : -1);
+			kfk_arena_free(&arena);
+			ck_buf_free(&b);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_top_level_error_and_versions)
 {
 	ck_buf_t b = CK_BUF_INIT;
@@ -207,6 +241,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_pieces_match_codec, KFK_FETCH_VERSION_MIN,
 	                    KFK_FETCH_VERSION_MAX + 1);
 	tcase_add_test(tc, test_top_level_error_and_versions);
+	tcase_add_test(tc, test_aborted_transactions_by_isolation);
 	tcase_add_test(tc, test_sizing_rules);
 	tcase_add_test(tc, test_ready_rules);
 	tcase_add_test(tc, test_offset_rules);
