@@ -22,7 +22,9 @@
  * preferred_read_replica is always -1.
  * Versions 0-3 predate RecordBatch v2: their clients get the records read
  * into memory and converted down (kfk_legacy.h; magic 0 for v0-1, magic 1
- * for v2-3), at most KFK_FETCH_LEGACY_MAX bytes of log per response.
+ * for v2-3), at most KFK_FETCH_LEGACY_MAX bytes of log per response,
+ * converted up to partition_max_bytes a partition (at least twice its
+ * bytes of log), KFK_FETCH_LEGACY_OUT_MAX in all.
  * Versions 0-9 predate zstd (KIP-110): a partition of a topic whose
  * compression.type is zstd answers them UNSUPPORTED_COMPRESSION_TYPE, as
  * Kafka does.
@@ -54,6 +56,11 @@
  * (held in memory until written, unlike sendfile's ranges: a connection's
  * pipelined fetches could otherwise hold max_inflight_requests times more). */
 #define KFK_FETCH_LEGACY_MAX ((int64_t)1 << 20)
+/* Converted message bytes one such response holds: compressed batches are
+ * sent as plain messages, up to each partition's partition_max_bytes
+ * (Kafka keeps their compression; converting just twice the stored bytes
+ * gave a pinned client a few KiB of well-compressed records per fetch). */
+#define KFK_FETCH_LEGACY_OUT_MAX ((size_t)8 << 20)
 
 typedef struct kfk_fstate kfk_fstate_t;
 
@@ -321,8 +328,8 @@ static int kfk_fetch_encode(kfk_fstate_t *fs, ck_buf_t *buf)
 }
 
 /* Versions 0-3: FP's range read and converted to a message set of the
- * version's magic, from the fetch offset on. */
-static void kfk_fp_legacy(kfk_fp_t *fp, int16_t version)
+ * version's magic, from the fetch offset on, about FULL bytes of it. */
+static void kfk_fp_legacy(kfk_fp_t *fp, int16_t version, size_t full)
 {
 	ck_buf_t raw = CK_BUF_INIT;
 	uint8_t *p = ck_buf_extend(&raw, fp->range_len);
@@ -341,10 +348,8 @@ static void kfk_fp_legacy(kfk_fp_t *fp, int16_t version)
 			got += (size_t)n;
 	}
 	if (r == 0)
-		/* Messages take more room than v2 records: twice the range's
-		 * bytes leave room for that and bound what compression hides. */
 		r = kfk_legacy_from_batches(raw.data, raw.len, version < 2 ? 0 : 1, fp->offset,
-		                            fp->range_len * 2, &fp->legacy);
+		                            full, &fp->legacy);
 	ck_buf_free(&raw);
 	if (r < 0 && fp->legacy.len == 0) {
 		ck_log(CK_LOG_WARN,
@@ -363,15 +368,25 @@ static void kfk_fetch_respond(kfk_fstate_t *fs)
 {
 	kfk_req_t *req = fs->req;
 	ck_buf_t buf = CK_BUF_INIT;
+	size_t out_left = KFK_FETCH_LEGACY_OUT_MAX;
 	int r;
 
 	fs->responding = true;
 	for (int32_t i = 0; i < fs->n; i++) {
-		kfk_waiter_del(&fs->fps[i].w);
-		if (fs->fps[i].unknown)
-			fs->fps[i].res_err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
-		if (req->api_version < KFK_FETCH_V2_VERSION && fs->fps[i].range_len > 0)
-			kfk_fp_legacy(&fs->fps[i], req->api_version);
+		kfk_fp_t *fp = &fs->fps[i];
+
+		kfk_waiter_del(&fp->w);
+		if (fp->unknown)
+			fp->res_err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
+		if (req->api_version < KFK_FETCH_V2_VERSION && fp->range_len > 0) {
+			/* Messages take more room than v2 records: at least twice
+			 * the range's bytes. */
+			size_t part = fp->part_max > 0 ? (size_t)fp->part_max : 0;
+
+			kfk_fp_legacy(fp, req->api_version,
+			              CK_MAX(fp->range_len * 2, CK_MIN(part, out_left)));
+			out_left -= CK_MIN(out_left, fp->legacy.len);
+		}
 	}
 	if (fs->timer)
 		(void)event_del(fs->timer);
