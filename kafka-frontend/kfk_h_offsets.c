@@ -6,7 +6,9 @@
  * Owned by kafka-frontend. -1 (latest) is the high watermark the
  * replicator pushed, -2 (earliest) the log start offset, -3 (max
  * timestamp, v7) the first record with the highest timestamp (found by
- * walking batch headers: rarely asked, never on a hot path); a timestamp
+ * walking batch headers: rarely asked, never on a hot path), -4 (earliest
+ * local) the log start, -5 (latest tiered) no offset; any other timestamp,
+ * negative ones too (Kafka searches for those alike),
  * looks up the time index (ck_segment_find_time) and returns the first
  * record at or after it, compressed batches decompressed to find it.
  * Nothing below the log start (DeleteRecords leaves the records before it
@@ -41,6 +43,8 @@
 #define KFK_TS_LATEST        (-1)
 #define KFK_TS_EARLIEST      (-2)
 #define KFK_TS_MAX_TIMESTAMP (-3)
+#define KFK_TS_EARLIEST_LOCAL (-4) /* KIP-405: no tiered storage here */
+#define KFK_TS_LATEST_TIERED  (-5) /* KIP-1005: nothing tiered, no offset */
 
 typedef struct {
 	int16_t err;
@@ -278,14 +282,16 @@ static void kfk_lo_partition(kfk_req_t *req, const kfk_topic_t *t, int32_t parti
 	p = kfk_led_part(req, kfk_h_list_offsets, t, partition, epoch, &res->err);
 	if (!p)
 		return;
-	if (ts == KFK_TS_LATEST || ts == KFK_TS_EARLIEST) {
+	if (ts == KFK_TS_LATEST || ts == KFK_TS_EARLIEST || ts == KFK_TS_EARLIEST_LOCAL) {
 		res->offset = ts == KFK_TS_LATEST ? p->hw : p->log_start;
 		res->leader_epoch = p->leader_epoch;
 		return;
 	}
+	/* Any other timestamp, negative too, is searched for, as Kafka's
+	 * fetchOffsetByTimestamp does: the first record from the log start. */
 	if (ts == KFK_TS_MAX_TIMESTAMP)
 		r = kfk_lo_max_ts(s, p, res);
-	else if (ts >= 0)
+	else if (ts != KFK_TS_LATEST_TIERED)
 		r = kfk_lo_by_time(s, p, ts, res);
 	if (r < 0) {
 		ck_log(CK_LOG_WARN, "offset lookup failed topic=%s partition=%d: %s", t->name,

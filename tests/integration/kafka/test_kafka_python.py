@@ -1959,7 +1959,8 @@ class LogBounds(NodeTestCase):
         batch), DeleteRecords up to 5: timestamp 0, or that of a deleted
         record, answers 5 with record 5's timestamp, as Kafka's
         fetchOffsetByTimestamp searches from the logStartOffset; nor does a
-        deleted record answer a later timestamp or -3 (max timestamp). A
+        deleted record answer a later timestamp, -3 (max timestamp) or a
+        negative timestamp; -4 (earliest local) answers 5, -5 none. A
         kafka-python consumer (auto.offset.reset=latest) seeking to
         offsets_for_times(0) reads 5-9 (it got OFFSET_OUT_OF_RANGE at 0 and
         skipped them). With every record deleted (log start = HW = 10), no
@@ -1991,11 +1992,16 @@ class LogBounds(NodeTestCase):
             p.close()
         for name in names:
             self.assertEqual(_delete_records(node, name, {0: 5}), {0: (0, 5)})
+        # -4 (earliest local, KIP-405) is the log start; -5 (latest tiered)
+        # has no offset; other negative timestamps are searched for, as
+        # Kafka's fetchOffsetByTimestamp does.
         got = {name: [_list_offsets(node, name, ts) for ts in (0, base + 3000, base + 7000,
-                                                               base + 20000, -2, -1)]
+                                                               base + 20000, -2, -1, -4, -5,
+                                                               -1000)]
                + [_list_offsets(node, name, -3, version=7)] for name in names}
         want = [(0, base + 5000, 5), (0, base + 5000, 5), (0, base + 7000, 7), (0, -1, -1),
-                (0, -1, 5), (0, -1, 10), (0, base + 9000, 9)]
+                (0, -1, 5), (0, -1, 10), (0, -1, 5), (0, -1, -1), (0, base + 5000, 5),
+                (0, base + 9000, 9)]
         self.assertEqual(got, {name: want for name in names})
         for name in names:
             tp = TopicPartition(name, 0)
@@ -2017,9 +2023,10 @@ class LogBounds(NodeTestCase):
             self.assertEqual(out, [b'm%d' % i for i in range(5, 10)], name)
         for name in names:
             self.assertEqual(_delete_records(node, name, {0: -1}, version=2), {0: (0, 10)})
-        got = {name: [_list_offsets(node, name, ts) for ts in (0, base + 7000, -2, -1)]
+        got = {name: [_list_offsets(node, name, ts) for ts in (0, base + 7000, -2, -1, -4, -1000)]
                + [_list_offsets(node, name, -3, version=7)] for name in names}
-        want = [(0, -1, -1), (0, -1, -1), (0, -1, 10), (0, -1, 10), (0, -1, -1)]
+        want = [(0, -1, -1), (0, -1, -1), (0, -1, 10), (0, -1, 10), (0, -1, 10), (0, -1, -1),
+                (0, -1, -1)]
         self.assertEqual(got, {name: want for name in names})
 
     def check_fetch_past_hw(self, node, name, hw, leo, value):
