@@ -169,6 +169,7 @@ const char ck_config_default_toml[] =
     "max_queued_response_bytes = 67_108_864  # per connection, before reading pauses\n"
     "max_inflight_request_bytes = 16_777_216 # per connection: request bytes in flight\n"
     "queued_max_request_bytes = 536_870_912  # all connections' large requests in memory\n"
+    "queued_max_response_bytes = 536_870_912 # all connections' answers in memory\n"
     "drain_timeout_ms = 5000           # on stop, answer requests in flight this long\n"
     "group_min_session_timeout_ms = 6000      # consumer group session timeouts allowed\n"
     "group_max_session_timeout_ms = 1_800_000\n"
@@ -236,6 +237,7 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->kafka_max_response_bytes = 100 << 20;
 	cfg->kafka_max_inflight_request_bytes = (int64_t)16 << 20;
 	cfg->kafka_queued_max_request_bytes = (int64_t)512 << 20;
+	cfg->kafka_queued_max_response_bytes = (int64_t)512 << 20;
 	cfg->kafka_drain_timeout_ms = 5000;
 	cfg->kafka_group_min_session_ms = 6000;
 	cfg->kafka_group_max_session_ms = 1800000;
@@ -345,6 +347,8 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
     CK_CFG_KEY("kafka", "max_inflight_request_bytes", CK_CFG_I64, kafka_max_inflight_request_bytes,
                65536, INT64_MAX),
     CK_CFG_KEY("kafka", "queued_max_request_bytes", CK_CFG_I64, kafka_queued_max_request_bytes,
+               1024, INT64_MAX),
+    CK_CFG_KEY("kafka", "queued_max_response_bytes", CK_CFG_I64, kafka_queued_max_response_bytes,
                1024, INT64_MAX),
     CK_CFG_KEY("kafka", "drain_timeout_ms", CK_CFG_I32, kafka_drain_timeout_ms, 0, INT32_MAX),
     CK_CFG_KEY("kafka", "group_min_session_timeout_ms", CK_CFG_I32, kafka_group_min_session_ms, 1,

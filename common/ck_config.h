@@ -173,6 +173,11 @@ typedef struct {
 	                                            connections together may hold in memory
 	                                            (Kafka's queued.max.request.bytes); at
 	                                            least max_request_bytes */
+	int64_t kafka_queued_max_response_bytes; /* queued_max_response_bytes (512 MiB): the
+	                                            bytes of answers in memory not yet written,
+	                                            all connections; past it a connection
+	                                            holding some reads no more until they
+	                                            are written */
 	int32_t kafka_drain_timeout_ms;     /* drain_timeout_ms (5000): on stop, requests in
 					       flight are answered for at most this long */
 	/* Consumer groups (Kafka's group.* broker settings of the same names). */

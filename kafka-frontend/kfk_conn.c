@@ -11,7 +11,9 @@
  *   - responses leave strictly in request order (kfk_respq.h);
  *   - reading pauses while [kafka] max_inflight_requests requests, or
  *     requests of max_inflight_request_bytes, are queued, or
- *     max_queued_response_bytes response bytes wait to be written;
+ *     max_queued_response_bytes response bytes wait to be written, or,
+ *     once the answers in memory of all connections reach
+ *     queued_max_response_bytes, while any of its own are not written;
  *   - the frames over KFK_RX_CHUNK that all connections hold, being read
  *     or as requests not yet freed, add up to at most
  *     queued_max_request_bytes, or are a single frame: a frame admitted
@@ -103,6 +105,7 @@ struct kfk_conn {
 	kfk_piece_t *out_tail;
 	uint64_t out_bytes;
 	uint32_t out_files; /* pieces of out that hold a segment file open */
+	uint64_t answered;  /* response bytes of answered requests still in q */
 	uint64_t last_ms;
 	/* The controller id this connection was last told (Metadata,
 	 * DescribeCluster), -1: none; and whether it ever sent anything but
@@ -111,10 +114,11 @@ struct kfk_conn {
 	bool data_client;
 };
 
-void kfk_piece_free(kfk_piece_t *p)
+void kfk_piece_free(kfk_srv_t *s, kfk_piece_t *p)
 {
 	if (!p)
 		return;
+	s->resp_mem -= p->mem;
 	if (p->fd >= 0)
 		(void)close(p->fd);
 	free(p->data);
@@ -137,13 +141,18 @@ void kfk_conn_enqueue(kfk_conn_t *c, kfk_req_t *req)
 	c->q_bytes += req->frame_len;
 }
 
-/* Whether C has as much in flight as it may: reading pauses. */
+/* Whether C has as much in flight as it may: reading pauses. Past the
+ * response memory of all connections, one with answers not yet written
+ * waits until they are: clients that send and do not read hold at most
+ * their last answer each, as with Kafka, which reads a connection's next
+ * request only once its answer is sent; the others go on. */
 static bool kfk_conn_full(const kfk_conn_t *c)
 {
 	const kfk_srv_t *s = c->srv;
 
 	return c->q.count >= s->set.pipeline_max || c->q_bytes >= s->set.in_bytes_max ||
-	       c->out_bytes >= s->set.out_bytes_max || c->out_files >= KFK_OUT_FILES_MAX;
+	       c->out_bytes >= s->set.out_bytes_max || c->out_files >= KFK_OUT_FILES_MAX ||
+	       ((c->out_bytes > 0 || c->answered > 0) && s->resp_mem >= s->set.resp_budget);
 }
 
 static void kfk_conn_unlink(kfk_conn_t *c)
@@ -194,7 +203,7 @@ static void kfk_conn_destroy(kfk_conn_t *c)
 	while (c->out_head) {
 		kfk_piece_t *p = c->out_head;
 		c->out_head = p->next;
-		kfk_piece_free(p);
+		kfk_piece_free(s, p);
 	}
 	kfk_conn_rx_unwait(c);
 	if (c->rx)
@@ -301,7 +310,7 @@ static void kfk_conn_piece_done(kfk_conn_t *c, kfk_piece_t *p)
 {
 	if (p->fd >= 0)
 		c->out_files--;
-	kfk_piece_free(p);
+	kfk_piece_free(c->srv, p);
 }
 
 static void kfk_conn_consume(kfk_conn_t *c, uint64_t n)
@@ -459,6 +468,12 @@ static void kfk_conn_run_head(kfk_conn_t *c)
 	handler(req);
 }
 
+void kfk_conn_answered(kfk_conn_t *c, const kfk_req_t *req)
+{
+	c->answered += req->resp_bytes;
+	kfk_conn_kick(c);
+}
+
 void kfk_conn_kick(kfk_conn_t *c)
 {
 	kfk_respq_item_t *it;
@@ -470,6 +485,7 @@ void kfk_conn_kick(kfk_conn_t *c)
 	while ((it = kfk_respq_pop_ready(&c->q)) != NULL) {
 		kfk_req_t *req = (kfk_req_t *)it;
 
+		c->answered -= CK_MIN(c->answered, req->resp_bytes);
 		if (!req->no_response && req->pieces) {
 			for (kfk_piece_t *p = req->pieces; p; p = p->next) {
 				if (p->fd >= 0) {

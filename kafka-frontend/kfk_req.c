@@ -55,7 +55,7 @@ static void kfk_req_pieces_free(kfk_req_t *req)
 	while (req->pieces) {
 		kfk_piece_t *p = req->pieces;
 		req->pieces = p->next;
-		kfk_piece_free(p);
+		kfk_piece_free(req->srv, p);
 	}
 	req->pieces_tail = NULL;
 	req->resp_bytes = 0;
@@ -97,6 +97,8 @@ int kfk_req_piece_mem(kfk_req_t *req, ck_buf_t *buf)
 	p->fd = -1;
 	p->data = buf->data;
 	p->len = buf->len;
+	p->mem = buf->len;
+	req->srv->resp_mem += p->mem;
 	buf->data = NULL;
 	buf->len = buf->cap = 0;
 	return kfk_req_piece_add(req, p);
@@ -127,7 +129,7 @@ void kfk_req_finish(kfk_req_t *req)
 		return;
 	}
 	kfk_respq_done(&req->q);
-	kfk_conn_kick(c);
+	kfk_conn_answered(c, req);
 }
 
 void kfk_req_fail_conn(kfk_req_t *req, const char *reason)

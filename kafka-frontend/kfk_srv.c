@@ -47,6 +47,7 @@ void kfk_settings_from_config(const ck_config_t *cfg, kfk_settings_t *ret)
 	ret->response_bytes_max = (size_t)cfg->kafka_max_response_bytes;
 	ret->in_bytes_max = (uint64_t)cfg->kafka_max_inflight_request_bytes;
 	ret->rx_budget = (uint64_t)cfg->kafka_queued_max_request_bytes;
+	ret->resp_budget = (uint64_t)cfg->kafka_queued_max_response_bytes;
 	ret->drain_ms = (uint64_t)cfg->kafka_drain_timeout_ms;
 	ret->group_min_session_ms = cfg->kafka_group_min_session_ms;
 	ret->group_max_session_ms = cfg->kafka_group_max_session_ms;

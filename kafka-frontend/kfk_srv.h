@@ -60,6 +60,7 @@ typedef struct {
 	size_t response_bytes_max;    /* max_response_bytes: one response's encoding */
 	uint64_t in_bytes_max;        /* max_inflight_request_bytes per connection */
 	uint64_t rx_budget;           /* queued_max_request_bytes, all connections */
+	uint64_t resp_budget;         /* queued_max_response_bytes, all connections */
 	uint64_t drain_ms;            /* drain_timeout_ms */
 	int32_t group_min_session_ms; /* group_min_session_timeout_ms */
 	int32_t group_max_session_ms; /* group_max_session_timeout_ms */
@@ -88,9 +89,10 @@ typedef struct kfk_piece {
 	uint8_t *data;
 	uint64_t off;
 	uint64_t len;
+	uint64_t mem; /* bytes of DATA it counts in kfk_srv_t.resp_mem */
 } kfk_piece_t;
 
-void kfk_piece_free(kfk_piece_t *p);
+void kfk_piece_free(kfk_srv_t *s, kfk_piece_t *p);
 
 /* ---- requests (kfk_req.c) ---- */
 
@@ -247,6 +249,8 @@ void kfk_expire_tick(kfk_srv_t *s, uint64_t mono_ms);
 void kfk_conn_accept(kfk_srv_t *s, int fd);
 /* Requests finished: sends whatever is ready at the head of C's queue. */
 void kfk_conn_kick(kfk_conn_t *c);
+/* REQ, of C, is answered (its pieces final): counted as C's, then kicked. */
+void kfk_conn_answered(kfk_conn_t *c, const kfk_req_t *req);
 /* Closes C at once with one log line (REASON; API_KEY -1 when none). */
 void kfk_conn_close(kfk_conn_t *c, int16_t api_key, const char *reason);
 /* The same for a request C sent that is refused without an answer:
@@ -559,6 +563,11 @@ struct kfk_srv {
 	 * first (kfk_conn.c). */
 	uint64_t rx_held;
 	kfk_conn_t *rx_wait_head, *rx_wait_tail;
+	/* Response memory (queued_max_response_bytes): the bytes of the
+	 * answers built in memory and not yet written, all connections. Past
+	 * it, a connection holding some stops reading until they are written
+	 * (kfk_conn.c). */
+	uint64_t resp_mem;
 	struct event *sweep_ev;
 	/* Neighbours. */
 	kfk_peer_t peers[KFK_PEER_COUNT];

@@ -1118,6 +1118,56 @@ class PipelinedNeverRead(NodeTestCase):
         self.assertEqual(n.child('kafka-frontend')['restarts'], 0)
 
 
+class QueuedAnswersAllConnections(NodeTestCase):
+    """Clients that pipeline requests with large answers (all-topic
+    Metadata of ~350 KB) and never read: max_queued_response_bytes bounds
+    each connection, [kafka] queued_max_response_bytes all of them (before,
+    every such connection held up to 64 MiB: 20 took 1.7 GB). A client
+    that reads is served meanwhile, and the memory goes with the
+    connections."""
+
+    def rss_mb(self, n):
+        with open('/proc/%d/status' % n.child('kafka-frontend')['pid']) as f:
+            return int(f.read().split('VmRSS:')[1].split()[0]) // 1024
+
+    def test_unread_answers_bounded_over_all_connections(self):
+        # Under ASan, freed memory would wait in a 256 MiB quarantine.
+        asan = os.environ.get('ASAN_OPTIONS', '')
+        n = self.node(env={'ASAN_OPTIONS': asan + (':' if asan else '') + 'quarantine_size_mb=0'},
+                      config_extra='[kafka]\nmax_queued_response_bytes = 33554432\n'
+                      'queued_max_response_bytes = 33554432\n').start()
+        c = kproto.Conn('127.0.0.1', n.kafka_port, timeout=120)
+        names = ['qa%04d-' % i + 'n' * 194 for i in range(1500)]
+        res = kproto.parse_create_topics_v1(c.call(kproto.CREATE_TOPICS, 1,
+                                                   kproto.create_topics_body(
+                                                       [(nm, 1, 1) for nm in names])))
+        self.assertEqual(set(res.values()), {0})
+        answer = len(c.call(kproto.METADATA, 1, b'\xff\xff\xff\xff'))
+        self.assertGreater(answer, 300000)
+        base = self.rss_mb(n)
+        md = kproto.request(kproto.METADATA, 1, 1, b'\xff\xff\xff\xff')
+        hogs = []
+        try:
+            for _ in range(12):
+                s = socket.create_connection(('127.0.0.1', n.kafka_port))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.sendall(md * 200)  # 70 MB of answers each
+                hogs.append(s)
+            time.sleep(3)
+            grown = self.rss_mb(n) - base
+            t0 = time.monotonic()
+            self.assertEqual(len(c.call(kproto.METADATA, 1, b'\xff\xff\xff\xff')), answer)
+            self.assertLess(time.monotonic() - t0, 5)
+        finally:
+            for s in hogs:
+                s.close()
+            c.close()
+        # 32 MiB, one answer each past it, the allocator's slack.
+        self.assertLess(grown, 32 + 12 * answer / 1e6 + 60,
+                        'kafka-frontend grew %d MB for 12 connections that do not read' % grown)
+        self.assertEqual(n.child('kafka-frontend')['restarts'], 0)
+
+
 class DecompressionBomb(NodeTestCase):
     """One Produce request carrying the same partition 60 times, each a
     ~3 KB zstd batch that inflates past 64 MiB of zeros: every copy is
