@@ -126,6 +126,8 @@ static int16_t kfk_commit_part_err(kfk_srv_t *s, kfk_str_t topic,
 	return KFK_ERR_NONE;
 }
 
+static int kfk_group_has_offsets(kfk_srv_t *s, const char *group, char *type);
+
 /* Fills CMD's CommitOffsets with the partitions of RQ that have no error
  * (ST->errs); returns how many, or -ENOMEM. */
 static int kfk_commit_build(kfk_req_t *req, const kfk_commit_t *st,
@@ -168,14 +170,25 @@ static int kfk_commit_build(kfk_req_t *req, const kfk_commit_t *st,
 	co->group = kfk_req_strdup(req, rq->group_id);
 	if (!co->group)
 		return -ENOMEM;
-	/* A group with members commits through them: its protocol type is
-	 * stored with the offsets, so that it stays once the group is Empty. */
+	/* The group's protocol type is stored with its offsets, so that it
+	 * stays once the group is Empty: its members' ("consumer"), or, for a
+	 * commit without members (AlterConsumerGroupOffsets, an assigning
+	 * consumer), the one the group has, in memory or with its stored
+	 * offsets. Kafka keeps it in the group's record: a simple commit to an
+	 * Empty consumer group leaves it a consumer group. */
 	g = kfk_gcore_find(&req->srv->groups, rq->group_id);
-	if (g && g->nmembers > 0 && g->protocol_type && g->protocol_type[0]) {
+	if (g && g->protocol_type && g->protocol_type[0]) {
 		co->protocol_type = kfk_req_strdup(req, kfk_str(g->protocol_type));
-		if (!co->protocol_type)
-			return -ENOMEM;
+	} else {
+		char type[KFK_GROUP_TYPE_MAX];
+
+		if (kfk_group_has_offsets(req->srv, co->group, type) == 1 && type[0])
+			co->protocol_type = kfk_req_strdup(req, kfk_str(type));
+		else
+			co->protocol_type = "";
 	}
+	if (!co->protocol_type)
+		return -ENOMEM;
 	co->offsets = ptrs;
 	co->n_offsets = (size_t)n;
 	co->commit_ms = (int64_t)ck_clock_wall_ms();

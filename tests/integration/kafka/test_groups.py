@@ -87,7 +87,8 @@ from kharness import (NodeTestCase, admin_client, create_topic, kproto, main,  #
 
 ck = require_module('confluent_kafka')
 kafka = require_module('kafka')
-from kafka import KafkaConsumer  # noqa: E402
+from kafka import KafkaConsumer, TopicPartition  # noqa: E402
+from kafka.structs import OffsetAndMetadata  # noqa: E402
 from kafka.admin import NewTopic  # noqa: E402
 from kafka import errors as kerr  # noqa: E402
 
@@ -1109,9 +1110,11 @@ class GroupsKafkaPython(GroupCase):
         self.assertEqual(members, [])
         # Kafka keeps an Empty group's protocol type: listed and described
         # as a consumer group, also once the coordinator holds nothing of
-        # it but the offsets (here after a restart).
+        # it but the offsets (here after a restart), and after commits
+        # without members (AlterConsumerGroupOffsets, a consumer that
+        # assigns) rewrote them.
         time.sleep(0.5)
-        for when in ('after its member left', 'after a restart'):
+        for when in ('after its member left', 'after a restart', 'after simple commits'):
             self.assertIn((group, 'consumer'), admin.list_consumer_groups(),
                           'ListGroups of the group %s' % when)
             d = admin.describe_consumer_groups([group])[0]
@@ -1121,6 +1124,14 @@ class GroupsKafkaPython(GroupCase):
                 node.stop()
                 node.start()
                 admin = self.admin(node)
+            elif when == 'after a restart':
+                simple = KafkaConsumer(bootstrap_servers=node.bootstrap, group_id=group,
+                                       enable_auto_commit=False)
+                try:
+                    for part in (2, 1, 0):
+                        simple.commit({TopicPartition(topic, part): OffsetAndMetadata(100, '')})
+                finally:
+                    simple.close()
 
         later = produce_ids(node.bootstrap, topic, range(300, 450), 3)
         c2 = self.kp_consumer(node, group, topic, client_id='grp-kp-2')
