@@ -586,18 +586,44 @@ static void sup_node_events_free(sup_node_t *node)
 		event_base_free(node->base);
 }
 
-/* Raises the soft limit of open files to the hard one (at most 2^20), for
- * this process and the children it starts: a broker holds a connection per
- * client and files per log, and a login shell's 1024 is far too few. */
+/* The kernel's ceiling for RLIMIT_NOFILE (fs.nr_open), or CAP. */
+static rlim_t sup_nr_open(rlim_t cap)
+{
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+	unsigned long long v = 0;
+
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		(void)fclose(f);
+	}
+	return v > 0 && (rlim_t)v < cap ? (rlim_t)v : cap;
+}
+
+/* Raises the limit of open files to 2^20 (at most fs.nr_open), for this
+ * process and the children it starts: a broker holds a connection per
+ * client and walwriter three files per log with data (10,000 partitions
+ * take 30,000), and a login shell's 1024, or a container's 20,000, are
+ * too few. The hard limit too where allowed (root, CAP_SYS_RESOURCE), else
+ * the soft one up to the hard one. */
 static void sup_raise_nofile(void)
 {
-	const rlim_t cap = (rlim_t)1 << 20;
+	const rlim_t cap = sup_nr_open((rlim_t)1 << 20);
 	struct rlimit rl;
 	rlim_t from;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		return;
 	from = rl.rlim_cur;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < cap) {
+		struct rlimit up = {cap, cap};
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+			ck_log(CK_LOG_INFO, "open file limit raised from=%llu to=%llu",
+			       (unsigned long long)from, (unsigned long long)cap);
+			return;
+		}
+	}
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > cap ? cap : rl.rlim_max;
 	if (rl.rlim_cur <= from)
 		return;
