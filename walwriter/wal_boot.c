@@ -176,6 +176,8 @@ static int wal_boot_log(wal_server_t *w, const char *topic, int32_t partition)
 	l->next_offset = l->written_end = l->durable_end = st.end_offset;
 	l->size_bytes = st.size_bytes;
 	l->segments = st.segments;
+	l->holds_files = st.segments > 0; /* the active segment is open */
+	w->files_logs += l->holds_files;
 	wal_store_set_owner(store, l);
 	(void)wal_log_insert(w, l);
 	r = wal_pids_load(w->cfg->data_dir, topic, partition, l->next_offset, &l->pids, &epoch);

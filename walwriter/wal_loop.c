@@ -91,6 +91,7 @@ int wal_log_insert(wal_server_t *w, wal_log_t *l)
 void wal_log_remove(wal_server_t *w, wal_log_t *l)
 {
 	(void)ck_hash_remove(&w->logs, ck_hash_str(l->name), l);
+	wal_files_release(w, l);
 }
 
 void wal_log_info_fill(const wal_log_t *l, Chronik__Wal__LogInfo *info)
@@ -803,6 +804,7 @@ static int wal_server_start(wal_server_t *w)
 	w->listen_fd = -1;
 	if (!w->listener)
 		return -ENOMEM;
+	wal_files_measure(w);
 	(void)ck_notifyf("READY=1\nSTATUS=serving logs=%zu profile=%s", ck_hash_count(&w->logs),
 	                 ck_wal_profile_info(w->cfg->wal_profile)->name);
 	if (ck_daemon_keepalive(w->daemon) < 0)

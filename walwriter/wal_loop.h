@@ -53,6 +53,7 @@ typedef struct wal_log {
 	uint32_t pending;  /* appends not yet in a group */
 	size_t group_slot; /* while cutting: 1 + index in job->logs */
 	int32_t fence_epoch; /* leader appends below it are refused (Append) */
+	bool holds_files;    /* its active segment's three files are open */
 	wal_pids_t pids;     /* idempotent producers (wal_pid.h) */
 	/* "<topic>-<partition>", then the topic: sized to them (tens of
 	 * thousands of logs). */
@@ -160,6 +161,15 @@ struct wal_server {
 	uint64_t space_since;   /* append bytes taken since */
 	uint64_t space_refused; /* appends refused since the disk filled */
 
+	/* Open files (wal_req.c): each log with data holds three; a log's
+	 * first append is refused when they would not fit under the limit
+	 * (an open failing inside a group would stop walwriter). */
+	uint64_t files_logs;    /* logs that hold files */
+	uint64_t files_ready;   /* files_logs when the fds were counted */
+	uint64_t fds_ready;     /* fds open then (logs' and the rest) */
+	uint64_t fds_limit;     /* RLIMIT_NOFILE's soft limit; 0: none */
+	uint64_t files_refused; /* first appends refused since the last fitted */
+
 	/* Creations and deletions waiting for their group (wal_admin.c). */
 	wal_ctx_queue_t creates;
 	wal_ctx_queue_t deletes;
@@ -195,6 +205,11 @@ int wal_server_run(const ck_config_t *cfg);
  * partial). */
 int wal_pids_load(const char *data_dir, const char *topic, int32_t partition, int64_t end,
                   wal_pids_t *s, int32_t *ret_epoch);
+
+/* wal_req.c: counts the open fds and the limit (at ready). */
+void wal_files_measure(wal_server_t *w);
+/* wal_req.c: L no longer holds files (deleted). */
+void wal_files_release(wal_server_t *w, wal_log_t *l);
 
 /* wal_loop.c, for wal_boot.c */
 wal_log_t *wal_log_find(wal_server_t *w, const char *topic, int32_t partition);

@@ -14,10 +14,12 @@
 
 #include "wal_loop.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ck_clock.h"
 #include "ck_err.h"
@@ -294,6 +296,57 @@ static int wal_req_append_pids(wal_log_t *l, const Chronik__Wal__Append *m, wal_
 	return r;
 }
 
+/* fds kept spare for connections, LMDB and files opened for a moment. */
+#define WAL_FDS_SPARE 256
+
+void wal_files_measure(wal_server_t *w)
+{
+	struct rlimit rl;
+	struct dirent *de;
+	uint64_t n = 0;
+	DIR *d = opendir("/proc/self/fd");
+
+	if (d) {
+		while ((de = readdir(d)) != NULL)
+			n += de->d_name[0] != '.';
+		(void)closedir(d);
+	}
+	w->fds_ready = n;
+	w->files_ready = w->files_logs;
+	w->fds_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && n > 0
+	                   ? (uint64_t)rl.rlim_cur
+	                   : 0;
+}
+
+void wal_files_release(wal_server_t *w, wal_log_t *l)
+{
+	if (l->holds_files && w->files_logs > 0)
+		w->files_logs--;
+	l->holds_files = false;
+}
+
+/* Whether another log's three files would not fit under the open file
+ * limit. Kafka, out of descriptors, takes its log directory offline; here
+ * the log's first append is refused (KAFKA_STORAGE_ERROR) with a log line
+ * and the logs already open go on. */
+static bool wal_files_low(wal_server_t *w, const wal_log_t *l)
+{
+	uint64_t want = w->fds_ready + 3 * w->files_logs + 3 + WAL_FDS_SPARE;
+
+	want -= CK_MIN(want, 3 * w->files_ready);
+	if (w->fds_limit == 0 || want <= w->fds_limit) {
+		w->files_refused = 0;
+		return false;
+	}
+	if (w->files_refused++ % 1000 == 0)
+		ck_log(CK_LOG_ERROR,
+		       "too many open files for another log with data: log=%s refused (%llu logs "
+		       "hold 3 files each, limit %llu); raise the open file limit (LimitNOFILE)",
+		       l->name, (unsigned long long)w->files_logs,
+		       (unsigned long long)w->fds_limit);
+	return true;
+}
+
 bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
 {
 	Chronik__Wal__Append *m = req->append;
@@ -313,6 +366,10 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 	}
 	if (strcmp(m->topic, WAL_META_TOPIC) != 0 && wal_space_low(w, m->batches.len)) {
 		wal_reply_err(c, cid, -ENOSPC, "no space left on the data directory's disk");
+		return false;
+	}
+	if (!l->holds_files && strcmp(m->topic, WAL_META_TOPIC) != 0 && wal_files_low(w, l)) {
+		wal_reply_err(c, cid, -EMFILE, "too many open files for another log");
 		return false;
 	}
 	if (m->replica) {
@@ -359,6 +416,10 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 		l->next_offset = plan.next_offset;
 	}
 	l->pending++;
+	if (!l->holds_files) {
+		l->holds_files = true;
+		w->files_logs++;
+	}
 	if (w->pend_tail)
 		w->pend_tail->next = a;
 	else

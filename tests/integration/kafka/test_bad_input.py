@@ -1548,6 +1548,38 @@ class ConnectionLimit(NodeTestCase):
         self.assertEqual((after['pid'], after['restarts']), (fe['pid'], 0))
 
 
+class WalwriterFileLimit(NodeTestCase):
+    """More partitions with data than walwriter has descriptors for (it
+    holds three files per log with data; it runs with 600 here): the
+    partitions that fit take their records, the others' first append is
+    refused with KAFKA_STORAGE_ERROR (56) and nothing of it written, with a
+    log line naming the limit; walwriter keeps running (before, the open
+    failed inside a group commit: walwriter restarted, again at each new
+    partition, and records it had written were reported failed)."""
+
+    def test_first_appends_past_the_fd_limit_refused(self):
+        n = self.node(config_extra='[wrapper]\nwalwriter = "prlimit --nofile=600"\n').start()
+        topic = topic_name('fdlogs')
+        create_topic(n, topic, 200)
+        batch = kproto.record_batch([(None, b'v', [])])
+        outcomes = []
+        for _ in range(2):
+            res = kproto.parse_produce(kproto.call_once(
+                n.kafka_port, kproto.PRODUCE, 7,
+                kproto.produce_body(7, 1, 30000, [(p, batch) for p in range(200)], topic=topic),
+                60000), 7)
+            outcomes.append({p: res[(topic, p)][0] for p in range(200)})
+        ok = {p for p, e in outcomes[0].items() if e == 0}
+        self.assertEqual(set(outcomes[0].values()), {0, 56}, outcomes[0])
+        self.assertGreater(len(ok), 50)
+        self.assertEqual(outcomes[1], outcomes[0], 'the same partitions fit the second time')
+        for p in range(200):
+            self.assertEqual(kproto.list_offset(n.kafka_port, topic, p, -1),
+                             (0, 2 if p in ok else 0), 'partition %d' % p)
+        self.assertEqual(n.child('walwriter')['restarts'], 0, n.log_tail())
+        self.assertTrue(n.log_grep('too many open files for another log'), n.log_tail())
+
+
 class AdminPort(NodeTestCase):
     """Hostile clients of the supervisor's admin HTTP port: the supervisor
     keeps its memory, its fds, its log and its other work."""
