@@ -437,6 +437,17 @@ int repl_core_meta_update(repl_core_t *c, const repl_meta_t *m)
 	p->meta_seen = true;
 	memcpy(p->replicas, m->replicas, m->n_replicas * sizeof(int32_t));
 	p->n_replicas = m->n_replicas;
+	/* A follower that joins the ISR has the whole lag time from then, as
+	 * from the start of a leadership (repl_hw.c): it reached the high
+	 * watermark, not necessarily the log end under load, and its last
+	 * catch-up from before it fell behind would drop it again at once. */
+	for (size_t j = 0; j < p->n_followers; j++) {
+		repl_follower_t *f = &p->followers[j];
+
+		if (repl_ids_has(m->isr, m->n_isr, f->broker_id) &&
+		    !repl_ids_has(p->isr, p->n_isr, f->broker_id))
+			f->last_caught_up_ms = CK_MAX(f->last_caught_up_ms, c->now_ms);
+	}
 	memcpy(p->isr, m->isr, m->n_isr * sizeof(int32_t));
 	p->n_isr = m->n_isr;
 	p->leader = m->leader;

@@ -780,6 +780,20 @@ START_TEST(test_isr_shrink)
 	repl_core_tick(c, 45000);
 	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 20), 0);
 	ck_assert_uint_eq(p->followers[0].last_caught_up_ms, 45000);
+	/* Out of the ISR, follower 2 falls behind a growing log for long,
+	 * then reaches the high watermark (not the log end) and is taken back
+	 * at 200000: the lag time counts from then, not from 45000 (it was
+	 * dropped again at once, the ISR flapping). */
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, (int32_t[]){NODE}, 1, NODE, 1), 0);
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 95, 95), 0);
+	repl_core_tick(c, 200000);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 90), 0);
+	ck_assert_uint_eq(p->followers[0].last_caught_up_ms, 45000);
+	ck_assert_int_eq(meta_up(c, "t", 0, replicas, 3, (int32_t[]){NODE, 2}, 2, NODE, 1), 0);
+	ck_assert(!repl_isr_shrink(p, NODE, 200001, 30000, isr, &n));
+	ck_assert(!repl_isr_shrink(p, NODE, 230000, 30000, isr, &n));
+	ck_assert(repl_isr_shrink(p, NODE, 230001, 30000, isr, &n));
+	ck_assert_uint_eq(n, 1);
 	repl_core_free(c);
 }
 END_TEST
