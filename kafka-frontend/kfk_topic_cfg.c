@@ -263,9 +263,12 @@ static int kfk_list_each(kfk_str_t v, int (*fn)(void *arg, const char *item, siz
 	return 0;
 }
 
-/* cleanup.policy's items, as flags. */
-#define KFK_POLICY_DELETE  1
-#define KFK_POLICY_COMPACT 2
+/* cleanup.policy's items, as flags, and whether compact comes first (in
+ * the order given, as Kafka keeps a list config's value). */
+#define KFK_POLICY_DELETE        1
+#define KFK_POLICY_COMPACT       2
+#define KFK_POLICY_COMPACT_FIRST 4
+#define KFK_POLICY_BOTH          (KFK_POLICY_DELETE | KFK_POLICY_COMPACT)
 
 typedef struct {
 	int flags;
@@ -283,6 +286,8 @@ static int kfk_policy_item(void *arg, const char *item, size_t len)
 		return 0;
 	}
 	if (len == 7 && !memcmp(item, "compact", 7)) {
+		if (!(s->flags & KFK_POLICY_DELETE))
+			s->flags |= KFK_POLICY_COMPACT_FIRST;
 		s->flags |= KFK_POLICY_COMPACT;
 		return 0;
 	}
@@ -292,16 +297,17 @@ static int kfk_policy_item(void *arg, const char *item, size_t len)
 	return 1;
 }
 
-/* The normalised text of policy FLAGS ("" for none). */
+/* The normalised text of policy FLAGS ("" for none): each item once, in
+ * the order given. */
 static const char *kfk_policy_str(int flags)
 {
-	switch (flags) {
+	switch (flags & KFK_POLICY_BOTH) {
 	case KFK_POLICY_DELETE:
 		return "delete";
 	case KFK_POLICY_COMPACT:
 		return "compact";
-	case KFK_POLICY_DELETE | KFK_POLICY_COMPACT:
-		return "compact,delete";
+	case KFK_POLICY_BOTH:
+		return flags & KFK_POLICY_COMPACT_FIRST ? "compact,delete" : "delete,compact";
 	default:
 		return "";
 	}
@@ -310,8 +316,10 @@ static const char *kfk_policy_str(int flags)
 /* The flags of a stored (normalised) policy value. */
 static int kfk_policy_flags(const char *v)
 {
-	return (strstr(v, "delete") ? KFK_POLICY_DELETE : 0) |
-	       (strstr(v, "compact") ? KFK_POLICY_COMPACT : 0);
+	const char *d = strstr(v, "delete"), *c = strstr(v, "compact");
+
+	return (d ? KFK_POLICY_DELETE : 0) | (c ? KFK_POLICY_COMPACT : 0) |
+	       (c && (!d || c < d) ? KFK_POLICY_COMPACT_FIRST : 0);
 }
 
 static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *msg, size_t msg_len)
@@ -528,9 +536,13 @@ int16_t kfk_tcfg_set_list_op(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kf
 	{
 		int old = s->present[key] ? kfk_policy_flags(s->value[key]) : KFK_POLICY_DELETE;
 		int val = kfk_policy_flags(out);
-		int nw = append ? old | val : old & ~val;
+		int keep = old & KFK_POLICY_BOTH, add = val & KFK_POLICY_BOTH;
+		/* APPEND puts the new items after the old ones (compact first
+		 * if it came first before); SUBTRACT leaves one item or none. */
+		int nw = append ? keep | add | ((keep ? old : val) & KFK_POLICY_COMPACT_FIRST)
+		                : keep & ~add;
 
-		if (!nw) {
+		if (!(nw & KFK_POLICY_BOTH)) {
 			kfk_tcfg_set_del(s, key);
 		} else {
 			s->present[key] = true;

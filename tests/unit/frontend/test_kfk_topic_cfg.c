@@ -156,7 +156,8 @@ START_TEST(test_kafka_keys_accepted)
 	    {"flush.ms", "1000", "1000"},
 	    {"max.compaction.lag.ms", "9223372036854775807", "9223372036854775807"},
 	    {"cleanup.policy", "compact", "compact"},
-	    {"cleanup.policy", "delete, compact,compact", "compact,delete"},
+	    {"cleanup.policy", "delete, compact,compact", "delete,compact"},
+	    {"cleanup.policy", "compact,delete", "compact,delete"},
 	    {"min.compaction.lag.ms", "5", "5"},
 	    {"segment.index.bytes", "4096", "4096"},
 	    {"segment.jitter.ms", "7", "7"},
@@ -280,11 +281,12 @@ START_TEST(test_list_operations)
 	char msg[200];
 
 	kfk_tcfg_set_init(&s);
-	/* APPEND to the default ("delete"): both. */
+	/* APPEND to the default ("delete"): both, the new one after it, as
+	 * Kafka keeps a list's order. */
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
 	                                      kfk_str("compact"), msg, sizeof(msg)),
 	                 KFK_ERR_NONE);
-	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "compact,delete");
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "delete,compact");
 	kfk_tcfg_effective(&s, &defs, &eff);
 	ck_assert(eff.compact && eff.delete_policy);
 	ck_assert_int_eq(eff.retention_ms, defs.retention_ms);
@@ -301,6 +303,15 @@ START_TEST(test_list_operations)
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
 	                                      kfk_str("shred"), msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_CONFIG);
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "compact");
+	/* APPEND to "compact": it stays first. */
+	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
+	                                      kfk_str("delete"), msg, sizeof(msg)),
+	                 KFK_ERR_NONE);
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "compact,delete");
+	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, false,
+	                                      kfk_str("delete"), msg, sizeof(msg)),
+	                 KFK_ERR_NONE);
 	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "compact");
 	/* Nothing left: back to the default. */
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, false,
