@@ -132,6 +132,7 @@ const char ck_config_default_toml[] =
     "stop_timeout_ms = 10_000           # SIGTERM -> SIGKILL\n"
     "ready_timeout_ms = 30_000          # a child must be ready within\n"
     "watchdog_ms = 0                    # 0 = from WATCHDOG_USEC\n"
+    "hang_kill_ms = 30_000              # a child silent this long is killed (0 = never)\n"
     "sched_batch = true                 # children under SCHED_BATCH (sched(7))\n"
     "\n"
     "[wrapper]                          # command prefixes, e.g. \"perf record -g\"\n"
@@ -216,6 +217,7 @@ void ck_config_defaults(ck_config_t *cfg)
 	cfg->stop_timeout_ms = 10000;
 	cfg->ready_timeout_ms = 30000;
 	cfg->watchdog_ms = 0;
+	cfg->hang_kill_ms = 30000;
 	cfg->sched_batch = true;
 	cfg->log_level = CK_LOG_INFO;
 	cfg->metadata_commit_leader = false;
@@ -310,6 +312,7 @@ static const ck_cfg_key_t ck_cfg_keys[] = {
     CK_CFG_KEY("supervisor", "stop_timeout_ms", CK_CFG_I32, stop_timeout_ms, 1, INT32_MAX),
     CK_CFG_KEY("supervisor", "ready_timeout_ms", CK_CFG_I32, ready_timeout_ms, 1, INT32_MAX),
     CK_CFG_KEY("supervisor", "watchdog_ms", CK_CFG_I32, watchdog_ms, 0, INT32_MAX),
+    CK_CFG_KEY("supervisor", "hang_kill_ms", CK_CFG_I32, hang_kill_ms, 0, INT32_MAX),
     CK_CFG_KEY("supervisor", "sched_batch", CK_CFG_BOOL, sched_batch, 0, 0),
     CK_CFG_KEY("wrapper", "walwriter", CK_CFG_STR, wrapper[CK_CHILD_WALWRITER], 0, 0),
     CK_CFG_KEY("wrapper", "raftd", CK_CFG_STR, wrapper[CK_CHILD_RAFTD], 0, 0),

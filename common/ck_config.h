@@ -118,6 +118,8 @@ typedef struct {
 	int32_t stop_timeout_ms;            /* SIGTERM -> SIGKILL (10000) */
 	int32_t ready_timeout_ms;           /* child must report READY=1 within (30000) */
 	int32_t watchdog_ms;                /* ping interval to systemd; 0 = from WATCHDOG_USEC */
+	int32_t hang_kill_ms;               /* a ready child without keepalives this long is
+	                                       killed and restarted (30000; 0 = never) */
 	bool sched_batch;                   /* children under SCHED_BATCH unless the supervisor
 	                                       runs under another policy than SCHED_OTHER (true) */
 

@@ -183,6 +183,24 @@ bool sup_order_all_ready(const sup_state_t *states, int n)
 	return true;
 }
 
+bool sup_hang_check(sup_hang_t *h, uint64_t alive_ms, uint64_t now_ms, uint64_t kill_ms)
+{
+	uint64_t gap =
+	    h->last_check_ms && now_ms > h->last_check_ms ? now_ms - h->last_check_ms : 0;
+	bool on_time = h->last_check_ms != 0 && gap <= SUP_HANG_CHECK_LATE_MS;
+
+	h->last_check_ms = now_ms;
+	if (alive_ms == 0 || now_ms < alive_ms + SUP_HANG_QUIET_MS || !on_time) {
+		h->watched_ms = 0;
+		return false;
+	}
+	/* Only the silence past SUP_HANG_QUIET_MS is new at the first count. */
+	h->watched_ms += gap < now_ms - alive_ms - SUP_HANG_QUIET_MS
+	                     ? gap
+	                     : now_ms - alive_ms - SUP_HANG_QUIET_MS;
+	return kill_ms > 0 && h->watched_ms + SUP_HANG_QUIET_MS >= kill_ms;
+}
+
 /* Parses a decimal int field; false when absent or malformed. */
 static bool sup_notify_int(const char *msg, const char *key, int *ret)
 {

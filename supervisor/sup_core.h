@@ -120,6 +120,33 @@ int sup_order_next_start(const sup_state_t *states, const bool *started, int n);
 int sup_order_next_stop(const sup_state_t *states, int n);
 bool sup_order_all_ready(const sup_state_t *states, int n);
 
+/*
+ * Hung-child detection. A ready child sends a keepalive every second from
+ * its event loop; one that stops (SIGSTOP, a loop blocked on a hung disk)
+ * would stall what it serves for as long as it hangs, so the supervisor
+ * kills it and the restart policy brings it back. Silence is counted only
+ * over the supervisor's own on-time checks: when the supervisor itself was
+ * paused or starved (the whole node stopped and continued), the count
+ * starts over, so children continued with it are not taken for hung.
+ */
+typedef struct {
+	uint64_t last_check_ms; /* the previous check, 0: none yet */
+	uint64_t watched_ms;    /* silence seen by on-time checks */
+} sup_hang_t;
+
+/* A check later than this after the previous one means the supervisor did
+ * not run on time: the counts start over. */
+#define SUP_HANG_CHECK_LATE_MS 3000
+/* A keepalive older than this counts as silence. */
+#define SUP_HANG_QUIET_MS 2000
+
+/*
+ * One check at NOW_MS of a child whose last keepalive was at ALIVE_MS (0:
+ * not ready: nothing is counted). Returns true when the child has been
+ * silent for KILL_MS of on-time checks (KILL_MS 0: never).
+ */
+bool sup_hang_check(sup_hang_t *h, uint64_t alive_ms, uint64_t now_ms, uint64_t kill_ms);
+
 /* What one notify datagram says. Text fields are truncated to fit. */
 #define SUP_NOTIFY_STATUS_MAX 256
 #define SUP_NOTIFY_ROLE_MAX   64

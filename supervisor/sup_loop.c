@@ -495,8 +495,10 @@ static void sup_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A ready child whose keepalives stopped (SIGSTOP, a blocked event loop)
- * is logged once, and again when it answers. Nothing else is done: the
- * operator's /health and chronik_child_up show it (sup_child_live). */
+ * is logged once, and again when it answers; the operator's /health and
+ * chronik_child_up show it (sup_child_live). One silent for hang_kill_ms
+ * (sup_hang_check) is killed: the restart policy brings it back, instead
+ * of the partitions and requests it serves waiting as long as it hangs. */
 static void sup_live_cb(evutil_socket_t fd, short what, void *arg)
 {
 	sup_node_t *node = arg;
@@ -517,6 +519,16 @@ static void sup_live_cb(evutil_socket_t fd, short what, void *arg)
 			ck_log(CK_LOG_INFO, "child %s responding again pid=%d", c->name,
 			       (int)c->pid);
 		c->silent = silent;
+		if (node->phase == SUP_PHASE_STOPPING || c->state != SUP_STATE_READY || !c->pid ||
+		    !sup_hang_check(&c->hang, c->alive_ms, now, (uint64_t)node->cfg.hang_kill_ms))
+			continue;
+		ck_log(CK_LOG_ERROR,
+		       "child %s hung: no keepalive for %lld ms (hang_kill_ms %d), killing it to "
+		       "restart it pid=%d",
+		       c->name, (long long)sup_child_silent_ms(c, now), node->cfg.hang_kill_ms,
+		       (int)c->pid);
+		(void)kill(c->pid, SIGKILL);
+		c->hang = (sup_hang_t){0};
 	}
 }
 

@@ -53,6 +53,7 @@ typedef struct sup_child {
 	uint64_t started_ms;     /* monotonic, of the current process */
 	uint64_t alive_ms;       /* its READY=1 or last keepalive (WATCHDOG=1), 0: none */
 	bool silent;             /* logged as not responding */
+	sup_hang_t hang;         /* silence counted towards hang_kill_ms */
 	uint32_t restarts;       /* restarts since the supervisor started */
 	sup_policy_t policy;
 	char binary[PATH_MAX];      /* absolute path of chronik-<name> */

@@ -2,7 +2,9 @@
 """test_durability.py: acknowledged data and topics survive a restart of
 the node, a kill -9 of every process of the node, a kill -9 of
 kafka-frontend while librdkafka (confluent-kafka) produces with retries,
-CreateTopics while raftd restarts after a kill -9,
+CreateTopics while raftd restarts after a kill -9, a hung (SIGSTOPped) walwriter
+or kafka-frontend killed and restarted by the supervisor after [supervisor]
+hang_kill_ms (and nothing killed when the whole node was paused),
 a simulated crash of the machine (the metadata environment rebuilt), and a
 full data disk (a small tmpfs: produce refused with KAFKA_STORAGE_ERROR,
 no process restarts, writes again once a deleted topic freed space).
@@ -14,12 +16,14 @@ whose acknowledgement was lost in a crash. CHRONIK_KTEST_SCALE scales message
 counts; CHRONIK_KTEST_ROUNDS repeats the crash rounds (soak variant).
 """
 import os
+import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kharness import (NodeTestCase, admin_client, create_topic, kproto,  # noqa: E402
-                      list_topics_raw, main, scale, topic_name, wait_for, wait_topic)
+                      list_topics_raw, main, pid_alive, pid_is_chronik, scale, topic_name,
+                      wait_for, wait_topic)
 import kclients  # noqa: E402
 
 ROUNDS = int(os.environ.get('CHRONIK_KTEST_ROUNDS', '1'))
@@ -271,12 +275,17 @@ class Durability(NodeTestCase):
                          'other children restarted: %s' % others)
         self.check_all_back(node, topic, 4, res.acked, allow_dups=True)
 
-    def kill_child_while_producing(self, child, idempotent=False):
+    def kill_child_while_producing(self, child, idempotent=False, hang=False):
         """kill -9 CHILD mid-stream: the supervisor restarts it alone, the
         producer (librdkafka, retrying) finishes with nothing failed, and
         every acknowledged message is consumed; with IDEMPOTENT
-        (enable.idempotence) each exactly once."""
-        node = self.node().start()
+        (enable.idempotence) each exactly once. With HANG the child is
+        SIGSTOPped instead (and never continued): the supervisor kills it
+        after [supervisor] hang_kill_ms and restarts it."""
+        hang_ms = 3000
+        # Keys before any table header join the harness's [supervisor].
+        node = self.node(config_extra='hang_kill_ms = %d\n' % hang_ms
+                         if hang else '').start()
         topic = topic_name('k-' + child)
         create_topic(node, topic, 2)
         n = scale(100000)
@@ -287,13 +296,19 @@ class Durability(NodeTestCase):
             wait_for(lambda: bp.acked() >= n // 3 or bp.exc or not bp.thread.is_alive(), 300,
                      'acknowledged messages before the kill')
             self.assertTrue(bp.thread.is_alive(), 'the producer finished before the kill')
-            os.kill(before['pid'], 9)
+            os.kill(before['pid'], signal.SIGSTOP if hang else signal.SIGKILL)
+            stopped = time.monotonic()
 
             def restarted():
                 c = node.child(child)
                 return (c['pid'] not in (0, before['pid']) and c['state'] == 'ready'
                         and c['restarts'] == before['restarts'] + 1)
             wait_for(restarted, 60, '%s restarted by the supervisor' % child)
+            if hang:
+                self.assertGreaterEqual(time.monotonic() - stopped, hang_ms / 1000.0 - 0.5,
+                                        'killed before hang_kill_ms')
+                self.assertTrue(node.log_grep('child %s hung: no keepalive' % child),
+                                'no log line for the hung child')
         finally:
             res = bp.join()
         self.assertEqual((res.failed, res.errors), (0, []), 'producer failures')
@@ -320,6 +335,44 @@ class Durability(NodeTestCase):
 
     def test_kill9_replicator_while_producing(self):
         self.kill_child_while_producing('replicator')
+
+    def test_hung_walwriter_restarted(self):
+        self.kill_child_while_producing('walwriter', idempotent=True, hang=True)
+
+    def test_hung_frontend_restarted(self):
+        self.kill_child_while_producing('kafka-frontend', hang=True)
+
+    def test_paused_node_kills_nothing(self):
+        """The whole node (supervisor and children) SIGSTOPped for longer
+        than hang_kill_ms and continued: the children's silence was the
+        supervisor's too, nothing is killed or restarted, and it serves."""
+        node = self.node(config_extra='hang_kill_ms = 2000\n').start()
+        topic = topic_name('pause')
+        create_topic(node, topic, 1)
+        before = {c['name']: c['pid'] for c in node.status()['children']}
+        sup, *children = node.pids()
+        time.sleep(2)  # the supervisor has checked the ready children
+        # The supervisor is continued first and runs alone for a moment, so
+        # its first check after the pause sees every child silent for 6 s.
+        pids = [p for p in children + [sup] if pid_is_chronik(p)]
+        try:
+            for p in pids:
+                os.kill(p, signal.SIGSTOP)
+            time.sleep(6)
+            os.kill(sup, signal.SIGCONT)
+            time.sleep(0.5)
+        finally:
+            for p in pids:
+                if pid_alive(p):
+                    os.kill(p, signal.SIGCONT)
+        time.sleep(4)
+        st = node.status()
+        self.assertEqual({c['name']: c['pid'] for c in st['children']}, before,
+                         'children restarted after the pause')
+        self.assertEqual([c['restarts'] for c in st['children']], [0, 0, 0, 0])
+        self.assertFalse(node.log_grep('hung: no keepalive'), 'a child was taken for hung')
+        res = kclients.produce(node.bootstrap, topic, 100)
+        self.assertEqual(len(res.acked), 100)
 
     def test_create_topics_while_raftd_restarts(self):
         """CreateTopics sent right after a kill -9 of raftd (the controller

@@ -101,6 +101,7 @@ START_TEST(test_default_values)
 	ck_assert_int_eq(cfg.stop_timeout_ms, 10000);
 	ck_assert_int_eq(cfg.ready_timeout_ms, 30000);
 	ck_assert_int_eq(cfg.watchdog_ms, 0);
+	ck_assert_int_eq(cfg.hang_kill_ms, 30000);
 	for (int i = 0; i < CK_CHILD_COUNT; i++)
 		ck_assert_str_eq(cfg.wrapper[i], "");
 	ck_assert_int_eq(cfg.log_level, CK_LOG_INFO);
@@ -160,6 +161,7 @@ CHECK(k_window, c->restart_window_ms == 1000)
 CHECK(k_stop, c->stop_timeout_ms == 2500)
 CHECK(k_ready, c->ready_timeout_ms == 7000)
 CHECK(k_wd, c->watchdog_ms == 1500)
+CHECK(k_hang, c->hang_kill_ms == 0)
 CHECK(k_w0, !strcmp(c->wrapper[CK_CHILD_WALWRITER], "perf record -g -o /tmp/w.data"))
 CHECK(k_w1, !strcmp(c->wrapper[CK_CHILD_RAFTD], "strace -f"))
 CHECK(k_w2, !strcmp(c->wrapper[CK_CHILD_REPLICATOR], "nice -n 5"))
@@ -226,6 +228,7 @@ static const key_case_t key_cases[] = {
 	{"supervisor", "ready_timeout_ms", "7000", "CHRONIK_SUPERVISOR_READY_TIMEOUT_MS", "7000",
 	 k_ready},
 	{"supervisor", "watchdog_ms", "1500", "CHRONIK_SUPERVISOR_WATCHDOG_MS", "1500", k_wd},
+	{"supervisor", "hang_kill_ms", "0", "CHRONIK_SUPERVISOR_HANG_KILL_MS", "0", k_hang},
 	{"wrapper", "walwriter", "\"perf record -g -o /tmp/w.data\"", "CHRONIK_WRAPPER_WALWRITER",
 	 "perf record -g -o /tmp/w.data", k_w0},
 	{"wrapper", "raftd", "\"strace -f\"", "CHRONIK_WRAPPER_RAFTD", "strace -f", k_w1},

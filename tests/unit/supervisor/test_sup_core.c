@@ -341,6 +341,59 @@ START_TEST(test_notify_parse)
 }
 END_TEST
 
+/* A child is killed after hang_kill_ms of silence seen by on-time checks;
+ * a keepalive, a late check (the supervisor itself paused) or a child not
+ * ready starts the count over. */
+START_TEST(test_hang_check)
+{
+	sup_hang_t h = {0};
+	uint64_t t = 100000, alive = t;
+	int checks = 0;
+
+	/* Keepalives every second: never. */
+	for (int i = 0; i < 100; i++, t += 1000) {
+		alive = t - 500;
+		ck_assert(!sup_hang_check(&h, alive, t, 30000));
+	}
+	/* Silent from ALIVE on: killed at the check 30 s after it, not before. */
+	alive = t;
+	for (;; t += 1000) {
+		checks++;
+		if (sup_hang_check(&h, alive, t, 30000))
+			break;
+		ck_assert_int_le(checks, 40);
+	}
+	ck_assert_uint_eq(t - alive, 30000);
+	/* 0 = never. */
+	h = (sup_hang_t){0};
+	for (int i = 0; i < 100; i++, t += 1000)
+		ck_assert(!sup_hang_check(&h, alive, t, 0));
+	/* Not ready (alive 0): nothing counted. */
+	h = (sup_hang_t){0};
+	for (int i = 0; i < 100; i++, t += 1000)
+		ck_assert(!sup_hang_check(&h, 0, t, 30000));
+	/* The whole node paused for a minute: the first check after it is late,
+	 * the count starts over, and a keepalive within the next seconds keeps
+	 * the child. */
+	h = (sup_hang_t){0};
+	alive = t;
+	ck_assert(!sup_hang_check(&h, alive, t, 30000));
+	t += 60000;
+	ck_assert(!sup_hang_check(&h, alive, t, 30000));
+	t += 1000;
+	ck_assert(!sup_hang_check(&h, alive, t, 30000));
+	alive = t + 200;
+	t += 1000;
+	ck_assert(!sup_hang_check(&h, alive, t, 30000));
+	ck_assert_uint_eq(h.watched_ms, 0);
+	/* Checks that come late every time (a starved supervisor) never kill. */
+	for (int i = 0; i < 100; i++) {
+		t += SUP_HANG_CHECK_LATE_MS + 1;
+		ck_assert(!sup_hang_check(&h, alive, t, 30000));
+	}
+}
+END_TEST
+
 START_TEST(test_identity)
 {
 	char buf[SUP_IDENTITY_MAX], cluster[64];
@@ -441,6 +494,7 @@ static Suite *sup_core_suite(void)
 	tcase_add_test(tc, test_notify_parse);
 	tcase_add_test(tc, test_fdnames_parse);
 	tcase_add_test(tc, test_identity);
+	tcase_add_test(tc, test_hang_check);
 	suite_add_tcase(s, tc);
 	return s;
 }
