@@ -14,70 +14,35 @@
 
 /* The first version that batches keys (KIP-699). */
 #define KFK_COORD_BATCH_VERSION 4
-#define KFK_UTF8_REPLACEMENT    0xFFFDu
 
-/*
- * One code point of S (N bytes) at *I, advancing *I. A malformed sequence
- * yields U+FFFD and consumes its maximal ill-formed subpart: the lead byte
- * and the continuation bytes that were valid so far (Unicode's
- * recommended practice, which Java's UTF-8 decoder follows).
- */
-static uint32_t kfk_utf8_next(const uint8_t *s, size_t n, size_t *i)
+/* splitmix64's finaliser: every input bit moves every output bit. */
+static uint64_t kfk_coord_mix(uint64_t x)
 {
-	uint8_t b = s[(*i)++], lo = 0x80, hi = 0xBF;
-	uint32_t cp;
-	int need;
-
-	if (b < 0x80)
-		return b;
-	if (b >= 0xC2 && b <= 0xDF) {
-		need = 1;
-		cp = b & 0x1Fu;
-	} else if (b >= 0xE0 && b <= 0xEF) {
-		need = 2;
-		cp = b & 0x0Fu;
-		lo = b == 0xE0 ? 0xA0 : 0x80; /* no overlong forms */
-		hi = b == 0xED ? 0x9F : 0xBF; /* no surrogates */
-	} else if (b >= 0xF0 && b <= 0xF4) {
-		need = 3;
-		cp = b & 0x07u;
-		lo = b == 0xF0 ? 0x90 : 0x80;
-		hi = b == 0xF4 ? 0x8F : 0xBF; /* nothing above U+10FFFF */
-	} else {
-		return KFK_UTF8_REPLACEMENT;
-	}
-	for (; need > 0; need--) {
-		if (*i >= n || s[*i] < lo || s[*i] > hi)
-			return KFK_UTF8_REPLACEMENT;
-		cp = (cp << 6) | (s[(*i)++] & 0x3Fu);
-		lo = 0x80;
-		hi = 0xBF;
-	}
-	return cp;
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
 }
 
-int32_t kfk_coord_key_hash(kfk_str_t key)
+int kfk_coord_pick(kfk_str_t key, const kfk_coord_broker_t *brokers, int n)
 {
 	const uint8_t *s = (const uint8_t *)key.ptr;
-	size_t n = key.len > 0 ? (size_t)key.len : 0, i = 0;
-	uint32_t h = 0, cp;
+	uint64_t h = 0xcbf29ce484222325ULL, best = 0;
+	int pick = 0;
 
-	while (i < n) {
-		cp = kfk_utf8_next(s, n, &i);
-		if (cp < 0x10000) {
-			h = 31 * h + cp;
-			continue;
+	for (int32_t i = 0; i < key.len; i++) /* FNV-1a over the key's bytes */
+		h = (h ^ s[i]) * 0x100000001b3ULL;
+	for (int i = 0; i < n; i++) {
+		uint64_t score =
+		    kfk_coord_mix(h ^ kfk_coord_mix((uint64_t)(uint32_t)brokers[i].id));
+
+		if (i == 0 || score > best) {
+			best = score;
+			pick = i;
 		}
-		cp -= 0x10000; /* a surrogate pair in UTF-16 */
-		h = 31 * h + (0xD800 + (cp >> 10));
-		h = 31 * h + (0xDC00 + (cp & 0x3FF));
 	}
-	return (int32_t)h;
-}
-
-int kfk_coord_pick(kfk_str_t key, int n)
-{
-	return (int)(((uint32_t)kfk_coord_key_hash(key) & 0x7fffffffu) % (uint32_t)n);
+	return pick;
 }
 
 typedef struct {
@@ -115,7 +80,7 @@ static void kfk_coord_find(int8_t key_type, kfk_str_t key, const kfk_coord_broke
 		kfk_coord_fail(ret, KFK_ERR_COORDINATOR_NOT_AVAILABLE, "no live broker");
 		return;
 	}
-	b = &brokers[kfk_coord_pick(key, n)];
+	b = &brokers[kfk_coord_pick(key, brokers, n)];
 	if (!b->host || !b->host[0] || b->port <= 0) {
 		kfk_coord_fail(ret, KFK_ERR_COORDINATOR_NOT_AVAILABLE,
 		               "the coordinator has no Kafka address yet");

@@ -4,10 +4,10 @@
  * each request version.
  *
  * Owned by kafka-frontend. The coordinator of a key is picked among the
- * live brokers (the caller's list, ascending ids, so that every node picks
- * the same one) by the key's Java String.hashCode() -- the hash Kafka uses
- * to place a group on a __consumer_offsets partition -- modulo the broker
- * count. One node answers itself. The group handlers use the same pick
+ * live brokers (the caller's list) by rendezvous hashing of the key and the
+ * brokers' ids, so that every node with the same list picks the same one and
+ * a change of the list moves only the groups of the broker that left or
+ * came. One node answers itself. The group handlers use the same pick
  * to decide whether a group is theirs (kfk_group_coordinator()).
  * Versions: v0 (group only), v1-v3 (key type), v4+ (a batch of keys, one
  * result each, KIP-699). An unknown key type is INVALID_REQUEST, for the
@@ -49,22 +49,22 @@ typedef struct {
 	int32_t port;     /* advertised Kafka port; <= 0 when unknown */
 } kfk_coord_broker_t;
 
-/* Java's String.hashCode() of KEY decoded as UTF-8 (UTF-16 code units,
- * s[0]*31^(n-1) + ... + s[n-1], wrapping): what Kafka hashes a group id
- * with. A malformed UTF-8 sequence counts as one U+FFFD per maximal
- * ill-formed subpart, as Java's decoder replaces it. Null hashes as "". */
-int32_t kfk_coord_key_hash(kfk_str_t key);
-
-/* Which of N brokers (N > 0) coordinates KEY: (hash & 0x7fffffff) % N,
- * Kafka's Utils.abs(hash) % partitions. */
-int kfk_coord_pick(kfk_str_t key, int n);
+/*
+ * Which of BROKERS (N > 0) coordinates KEY: the one whose id scores highest
+ * with KEY (rendezvous hashing; ties, never seen, go to the lower index).
+ * A group stays where it is while other brokers come and go: one broker's
+ * fencing moves only the groups it held, and its return takes back only
+ * those, as Kafka's groups move only with their __consumer_offsets
+ * partition's leadership. (A hash modulo N, Kafka's partition choice,
+ * would re-deal most groups among healthy brokers whenever N changes.)
+ */
+int kfk_coord_pick(kfk_str_t key, const kfk_coord_broker_t *brokers, int n);
 
 /*
  * Fills RET (not initialised by the caller) with the answer to RQ at
  * VERSION (0..4 served; the caller checks the advertised range): for every
- * key, the broker of BROKERS (N entries, ascending ids) picked by
- * kfk_coord_pick(), or COORDINATOR_NOT_AVAILABLE when N is 0 or the picked
- * broker has no address, or INVALID_REQUEST for an unknown key type, or
+ * key, the broker of BROKERS (N entries) picked by kfk_coord_pick(), or COORDINATOR_NOT_AVAILABLE
+ * when N is 0 or the picked broker has no address, or INVALID_REQUEST for an unknown key type, or
  * KFK_TXN_UNSUPPORTED_ERR ("transactions are not supported") for a
  * transactional id; a
  * failed key gets node -1, host "" and port -1 as in Kafka. Strings in RET

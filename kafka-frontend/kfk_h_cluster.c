@@ -137,7 +137,7 @@ int32_t kfk_group_coordinator(kfk_srv_t *s, kfk_str_t group)
 	if (kfk_meta_brokers(s, &b, &nb) < 0 || nb <= 0)
 		return s->cfg->node_id; /* alone: only this node can */
 	k = kfk_coord_live(b, nb < KFK_COORD_BROKERS_MAX ? nb : KFK_COORD_BROKERS_MAX, live);
-	return k > 0 ? live[kfk_coord_pick(group, k)].id : -1;
+	return k > 0 ? live[kfk_coord_pick(group, live, k)].id : -1;
 }
 
 void kfk_h_find_coordinator(kfk_req_t *req)

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """Consumer groups as admin tools see them on three nodes (suite cluster).
 
+CoordinatorsStay: a node stopped and started again moves only the groups
+it coordinates; every other group keeps its coordinator throughout.
+
 Views: after offsets are committed for several groups (each commit a
 metadata change on every node), every node names the same coordinator for
 each group; ListGroups lists a group on its coordinator only (as Kafka: a
@@ -155,6 +158,42 @@ class GroupViews(NodeTestCase):
             if p.returncode != 0 or 'result failed=0' not in out:
                 self.fail('rdk_admin run %d exited %d\n%s\n%s' % (
                     i, p.returncode, out, p.stderr.decode('utf-8', 'replace')[-3000:]))
+
+
+class CoordinatorsStay(NodeTestCase):
+    """A broker stopping and starting again moves only the groups it
+    coordinates (rendezvous hashing): the others keep their coordinator
+    and their members (Kafka moves a group only with its __consumer_offsets
+    partition's leadership). The pick was the group's hash modulo the
+    unfenced brokers, so one broker's fencing re-dealt most groups between
+    the healthy ones, and every member of those rebalanced, twice."""
+
+    def test_restart_moves_only_its_groups(self):
+        nodes = self.cluster('stay')
+        probe = kproto.Conn('127.0.0.1', nodes[0].ports['kafka'], timeout=15)
+        self.addCleanup(probe.close)
+        wait_for(lambda: broker_count(probe) == 3, 30, 'three brokers registered')
+        groups = ['stay-g%d' % i for i in range(60)]
+
+        def coordinators():
+            return {g: find_coordinator(probe, g) for g in groups}
+        before = coordinators()
+        self.assertEqual(set(before.values()), {1, 2, 3}, 'groups spread: %s' % before)
+        kept = {g: c for g, c in before.items() if c != 3}
+        moved = []
+
+        def check(now, want_on_3):
+            changed = {g: (kept[g], now[g]) for g in kept if now[g] != kept[g]}
+            self.assertEqual(changed, {}, 'groups of nodes 1-2 moved (from, to)')
+            on3 = [g for g in groups if now[g] == 3]
+            moved.append(len(on3))
+            return on3 == want_on_3
+        nodes[2].stop()
+        wait_for(lambda: check(coordinators(), []), 30, 'node 3\'s groups moved away')
+        nodes[2].start()
+        wait_for(lambda: check(coordinators(), [g for g in groups if before[g] == 3]), 60,
+                 'node 3\'s groups back on it')
+        self.assertEqual(coordinators(), before)
 
 
 def commit_request(group, gen, member, topic, offset):

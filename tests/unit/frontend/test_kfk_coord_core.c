@@ -1,7 +1,7 @@
 /*
  * test_kfk_coord_core.c: unit tests of FindCoordinator's pure part
- * (kafka-frontend/kfk_coord_core.h): the Java String.hashCode() of keys,
- * the deterministic pick among live brokers, and the response of every
+ * (kafka-frontend/kfk_coord_core.h): the deterministic pick among live
+ * brokers (and what a broker leaving or coming moves), and the response of every
  * served version, decoded from the bytes a client would receive.
  */
 #include <check.h>
@@ -33,49 +33,53 @@ static void str_is(kfk_str_t s, const char *c)
 	              s.len > 0 ? (int)s.len : 0, s.ptr ? s.ptr : "", (int)s.len, c);
 }
 
-START_TEST(test_key_hash_is_javas)
-{
-	/* Values Java's String.hashCode() gives for the same text. */
-	ck_assert_int_eq(kfk_coord_key_hash(S("")), 0);
-	ck_assert_int_eq(kfk_coord_key_hash(KFK_STR_NULL), 0);
-	ck_assert_int_eq(kfk_coord_key_hash(S("a")), 97);
-	ck_assert_int_eq(kfk_coord_key_hash(S("hello")), 99162322);
-	ck_assert_int_eq(kfk_coord_key_hash(S("chronik-group")), 1445937504);
-	ck_assert_int_eq(kfk_coord_key_hash(S("polygenelubricants")), INT32_MIN);
-	/* UTF-8 is hashed as UTF-16 code units: U+00E9, U+1F600 (a pair). */
-	ck_assert_int_eq(kfk_coord_key_hash(S("\xc3\xa9")), 233);
-	ck_assert_int_eq(kfk_coord_key_hash(S("\xf0\x9f\x98\x80")), 1772899);
-	/* Malformed bytes count as U+FFFD (65533), one per maximal subpart. */
-	ck_assert_int_eq(kfk_coord_key_hash(S("\xff")), 65533);
-	ck_assert_int_eq(kfk_coord_key_hash(S("a\xe2\x82")), 97 * 31 + 65533);
-	ck_assert_int_eq(kfk_coord_key_hash(S("\xe0\x80")), 65533 * 31 + 65533);
-	ck_assert_int_eq(kfk_coord_key_hash(S("\xed\xa0\x80")), /* a lone surrogate */
-	                 (65533 * 31 + 65533) * 31 + 65533);
-	/* Only LEN bytes count, not the NUL after them. */
-	ck_assert_int_eq(kfk_coord_key_hash((kfk_str_t){"hello world", 5}), 99162322);
-}
-END_TEST
-
+/* Every node picks alike; the groups spread over the brokers; a broker
+ * leaving moves only its own groups, and coming back takes back only
+ * those (rendezvous hashing). */
 START_TEST(test_pick_is_deterministic_and_spread)
 {
-	int count[3] = {0, 0, 0};
+	static const kfk_coord_broker_t all[4] = {
+	    {1, "a", 1}, {2, "b", 2}, {3, "c", 3}, {7, "d", 4}};
+	kfk_coord_broker_t without[3];
+	int count[4] = {0, 0, 0, 0}, moved_back = 0;
 	char key[32];
 
-	ck_assert_int_eq(kfk_coord_pick(S("anything"), 1), 0);
-	ck_assert_int_eq(kfk_coord_pick(S("hello"), 3), 99162322 % 3);
-	/* Utils.abs(Integer.MIN_VALUE) is 0 in Kafka, not a negative index. */
-	ck_assert_int_eq(kfk_coord_pick(S("polygenelubricants"), 3), 0);
-	ck_assert_int_eq(kfk_coord_pick(S("\xff"), 7), 65533 % 7);
-	for (int i = 0; i < 300; i++) {
+	ck_assert_int_eq(kfk_coord_pick(S("anything"), all, 1), 0);
+	ck_assert_int_eq(kfk_coord_pick(KFK_STR_NULL, all, 3), kfk_coord_pick(S(""), all, 3));
+	for (int i = 0; i < 4000; i++) {
+		int p, q, gone;
+
 		(void)snprintf(key, sizeof(key), "group-%d", i);
-		int p = kfk_coord_pick(S(key), 3);
+		p = kfk_coord_pick(S(key), all, 4);
 		ck_assert_int_ge(p, 0);
-		ck_assert_int_lt(p, 3);
-		ck_assert_int_eq(kfk_coord_pick(S(key), 3), p);
+		ck_assert_int_lt(p, 4);
+		ck_assert_int_eq(kfk_coord_pick(S(key), all, 4), p);
 		count[p]++;
+		/* Without broker GONE (the list keeps its order). */
+		gone = i % 4;
+		for (int b = 0, k = 0; b < 4; b++)
+			if (b != gone)
+				without[k++] = all[b];
+		q = kfk_coord_pick(S(key), without, 3);
+		if (p != gone)
+			ck_assert_int_eq(without[q].id, all[p].id); /* stays */
+		else
+			moved_back++; /* moves away now, back when GONE returns */
 	}
-	for (int i = 0; i < 3; i++)
-		ck_assert_int_ge(count[i], 60);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_ge(count[i], 800);
+		ck_assert_int_le(count[i], 1200);
+	}
+	ck_assert_int_ge(moved_back, 850);
+	ck_assert_int_le(moved_back, 1150);
+	/* The order of the list does not matter. */
+	for (int i = 0; i < 200; i++) {
+		kfk_coord_broker_t rev[4] = {all[3], all[2], all[1], all[0]};
+
+		(void)snprintf(key, sizeof(key), "g%d", i);
+		ck_assert_int_eq(rev[kfk_coord_pick(S(key), rev, 4)].id,
+		                 all[kfk_coord_pick(S(key), all, 4)].id);
+	}
 }
 END_TEST
 
@@ -189,7 +193,7 @@ START_TEST(test_v4_batch)
 	ck_assert_int_eq(got.coordinators.count, 3);
 	for (int i = 0; i < 3; i++) {
 		const kfk_find_coordinator_response_coordinator_t *c = &got.coordinators.items[i];
-		const kfk_coord_broker_t *b = &three[kfk_coord_pick(S(keys[i]), 3)];
+		const kfk_coord_broker_t *b = &three[kfk_coord_pick(S(keys[i]), three, 3)];
 
 		str_is(c->key, keys[i]);
 		ck_assert_int_eq(c->error_code, KFK_ERR_NONE);
@@ -198,7 +202,6 @@ START_TEST(test_v4_batch)
 		str_is(c->host, b->host);
 		ck_assert_int_eq(c->port, b->port);
 	}
-	ck_assert_int_eq(got.coordinators.items[2].node_id, 1); /* hash & 0x7fffffff == 0 */
 	/* An unknown key type fails every key. */
 	rq.key_type = 3;
 	answer(&rq, 4, three, 3, &arena, &wire, &got);
@@ -317,7 +320,6 @@ int main(void)
 	Suite *s = suite_create("kfk_coord_core");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_test(tc, test_key_hash_is_javas);
 	tcase_add_test(tc, test_pick_is_deterministic_and_spread);
 	tcase_add_loop_test(tc, test_single_key_versions, 0, 4);
 	tcase_add_test(tc, test_v0_golden_bytes);
