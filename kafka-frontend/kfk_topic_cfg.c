@@ -322,7 +322,9 @@ static int kfk_policy_flags(const char *v)
 	       (c && (!d || c < d) ? KFK_POLICY_COMPACT_FIRST : 0);
 }
 
-static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *msg, size_t msg_len)
+/* A policy list; the empty one (no deletion, no compaction: the log keeps
+ * everything, as in Kafka) is a value of its own, not the default. */
+static int16_t kfk_check_policy(kfk_str_t v, char *out, char *msg, size_t msg_len)
 {
 	kfk_policy_scan_t s = {0, false, NULL, 0};
 
@@ -335,10 +337,6 @@ static int16_t kfk_check_policy(kfk_str_t v, char *out, bool allow_empty, char *
 			               "invalid value \"%.*s\" for cleanup.policy: must be delete "
 			               "or compact",
 			               KFK_SHOW(s.bad_len), s.bad);
-		return KFK_ERR_INVALID_CONFIG;
-	}
-	if (!s.flags && !allow_empty) {
-		kfk_msg(msg, msg_len, "invalid value for %s: empty list", "cleanup.policy");
 		return KFK_ERR_INVALID_CONFIG;
 	}
 	(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%s", kfk_policy_str(s.flags));
@@ -450,7 +448,7 @@ static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
 		                      "a replica outside the ISR never becomes leader", out, msg,
 		                      msg_len);
 	case KFK_TCFG_CLEANUP_POLICY:
-		return kfk_check_policy(v, out, false, msg, msg_len);
+		return kfk_check_policy(v, out, msg, msg_len);
 	case KFK_TCFG_MESSAGE_TIMESTAMP_TYPE:
 		if (kfk_str_eq(v, "CreateTime") || kfk_str_eq(v, "LogAppendTime")) {
 			(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%.*s", (int)v.len, v.ptr);
@@ -529,8 +527,9 @@ int16_t kfk_tcfg_set_list_op(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kf
 	}
 	/* The only list key is cleanup.policy: its items are a set, the
 	 * default ("delete") when the topic has none of its own, as Kafka
-	 * appends to and subtracts from; an empty result is the default. */
-	err = kfk_check_policy(value, out, true, msg, msg_len);
+	 * appends to and subtracts from; an empty result is kept as the
+	 * empty list (the log keeps everything), as Kafka keeps it. */
+	err = kfk_check_policy(value, out, msg, msg_len);
 	if (err != KFK_ERR_NONE)
 		return err;
 	{
@@ -542,12 +541,8 @@ int16_t kfk_tcfg_set_list_op(kfk_tcfg_set_t *s, const kfk_tcfg_defaults_t *d, kf
 		int nw = append ? keep | add | ((keep ? old : val) & KFK_POLICY_COMPACT_FIRST)
 		                : keep & ~add;
 
-		if (!(nw & KFK_POLICY_BOTH)) {
-			kfk_tcfg_set_del(s, key);
-		} else {
-			s->present[key] = true;
-			(void)snprintf(s->value[key], KFK_TCFG_VALUE_MAX, "%s", kfk_policy_str(nw));
-		}
+		s->present[key] = true;
+		(void)snprintf(s->value[key], KFK_TCFG_VALUE_MAX, "%s", kfk_policy_str(nw));
 	}
 	(void)d;
 	return KFK_ERR_NONE;

@@ -406,14 +406,21 @@ class KafkaPythonAdmin(NodeTestCase):
         changelogs need it): accepted; retention leaves such a topic's
         records alone while it deletes a delete-policy twin's; a keyless
         record is INVALID_RECORD and DeleteRecords POLICY_VIOLATION, as in
-        Kafka; "compact,delete" brings retention back."""
+        Kafka; "compact,delete" brings retention back. An empty policy
+        (IncrementalAlterConfigs SUBTRACT of the last item) keeps every
+        record, as in Kafka, where it became "delete" (7 days) before."""
         node = self.node(env={'CHRONIK_WAL_RETENTION_CHECK_MS': '200'}).start()
-        cmp, dl = topic_name('cmp'), topic_name('del')
+        cmp, dl, keep = topic_name('cmp'), topic_name('del'), topic_name('keep')
         short = {'segment.ms': '300', 'retention.ms': '1000'}
         create_topic(node, cmp, 1, configs=dict(short, **{'cleanup.policy': 'compact'}))
         create_topic(node, dl, 1, configs=short)
+        create_topic(node, keep, 1, configs=dict(short, **{'cleanup.policy': 'compact'}))
+        self.assertEqual(_alter_configs(node, [(2, keep, [('cleanup.policy', 3, 'compact')])],
+                                        incremental=True), [(keep, 0, None)])
         self.assertEqual(describe_topic_configs(node, cmp, ['cleanup.policy']),
                          {'cleanup.policy': ('compact', False)})
+        self.assertEqual(describe_topic_configs(node, keep, ['cleanup.policy']),
+                         {'cleanup.policy': ('', False)})
 
         def produce(topic, keyed, n, tag):
             recs = [(b'k%d' % (i % 3) if keyed else None, b'%s%d' % (tag, i), [])
@@ -422,14 +429,17 @@ class KafkaPythonAdmin(NodeTestCase):
                 node.kafka_port, kproto.PRODUCE, 7,
                 kproto.produce_body(7, -1, 30000, [(0, kproto.record_batch(recs))], topic=topic),
                 30000), 7)[(topic, 0)][0]
-        for t in (cmp, dl):
+        for t in (cmp, dl, keep):
             self.assertEqual(produce(t, True, 5, b'old'), 0)
         time.sleep(0.5)  # past segment.ms: the next append rolls
-        for t in (cmp, dl):
+        for t in (cmp, dl, keep):
             self.assertEqual(produce(t, True, 5, b'new'), 0)
         wait_for(lambda: _latest(node, dl, 0, -2) >= 5, 20, 'retention on the delete topic')
         time.sleep(1)  # several more retention rounds
         self.assertEqual(_latest(node, cmp, 0, -2), 0, 'retention deleted compacted records')
+        self.assertEqual(_latest(node, keep, 0, -2), 0, 'retention with an empty policy')
+        self.assertEqual(produce(keep, False, 2, b'nokey'), 0)  # not compacted: keys optional
+        self.assertEqual(kproto.delete_records(node.kafka_port, keep, {0: 3}), {0: (44, -1)})
         self.assertEqual([r.value for r in read_partition(node, cmp, 0, 10)],
                          [b'old%d' % i for i in range(5)] + [b'new%d' % i for i in range(5)])
         # Kafka's rules for compacted topics.

@@ -221,7 +221,6 @@ START_TEST(test_invalid_values_are_invalid_config)
 	    {"cleanup.policy", "delete,"},
 	    {"cleanup.policy", "delete,,delete"},
 	    {"cleanup.policy", ",delete"},
-	    {"cleanup.policy", ""},
 	    {"message.timestamp.type", "createtime"},
 	    {"compression.type", "brotli"},
 	    {"compression.type", "none"},
@@ -313,14 +312,30 @@ START_TEST(test_list_operations)
 	                                      kfk_str("delete"), msg, sizeof(msg)),
 	                 KFK_ERR_NONE);
 	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "compact");
-	/* Nothing left: back to the default. */
+	/* Nothing left: the empty list, kept (Kafka: no deletion, no
+	 * compaction, the log keeps everything), not the default. */
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, false,
 	                                      kfk_str("compact"), msg, sizeof(msg)),
 	                 KFK_ERR_NONE);
-	ck_assert(!s.present[KFK_TCFG_CLEANUP_POLICY]);
+	ck_assert(s.present[KFK_TCFG_CLEANUP_POLICY]);
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "");
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert(!eff.compact && !eff.delete_policy);
+	ck_assert_int_eq(eff.retention_ms, -1);
+	ck_assert_int_eq(eff.retention_bytes, -1);
+	/* APPEND to the empty list: just the new item. */
+	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_CLEANUP_POLICY, true,
+	                                      kfk_str("delete"), msg, sizeof(msg)),
+	                 KFK_ERR_NONE);
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "delete");
 	kfk_tcfg_effective(&s, &defs, &eff);
 	ck_assert(!eff.compact && eff.delete_policy);
 	ck_assert_int_eq(eff.retention_ms, 1000);
+	/* SET to the empty list (blanks trimmed), as Kafka takes it. */
+	ck_assert_int_eq(put(&s, "cleanup.policy", " ", msg), KFK_ERR_NONE);
+	ck_assert_str_eq(s.value[KFK_TCFG_CLEANUP_POLICY], "");
+	kfk_tcfg_effective(&s, &defs, &eff);
+	ck_assert(!eff.compact && !eff.delete_policy);
 	ck_assert_int_eq(kfk_tcfg_set_list_op(&s, &defs, KFK_TCFG_RETENTION_MS, true, kfk_str("1"),
 	                                      msg, sizeof(msg)),
 	                 KFK_ERR_INVALID_CONFIG);
