@@ -400,12 +400,15 @@ static int ck_segment_iter_header(ck_segment_iter_t *it)
 	if (got == 0)
 		return ck_segment_iter_end(it,
 		                           file_end ? CK_SEGMENT_END_EOF : CK_SEGMENT_END_BOUND);
-	/* Less than a header left: a torn write, even when those bytes are
-	 * zero (the start of a baseOffset), so recovery reports the cut. */
-	if ((size_t)got < sizeof(h))
+	/* Less than a header left: a torn write, unless those bytes are all
+	 * zero: the end of the space preallocated up to segment.bytes (a
+	 * clean stop leaves it), taken as a longer zero tail is. No batch can
+	 * hide in it (a torn one's zero high baseOffset bytes are cut by no
+	 * one either way: the next append writes over them). */
+	if ((size_t)got < sizeof(h) && !(file_end && ck_segment_is_zero(h, (size_t)got)))
 		return ck_segment_iter_end(it,
 		                           file_end ? CK_SEGMENT_END_TORN : CK_SEGMENT_END_BOUND);
-	if (ck_segment_is_zero(h, sizeof(h)))
+	if (ck_segment_is_zero(h, (size_t)got))
 		return ck_segment_iter_end(it, CK_SEGMENT_END_ZERO);
 	(void)ck_batch_header_parse(h, sizeof(h), &it->hdr);
 	r = ck_batch_header_check(&it->hdr, it->batch_max);
