@@ -108,6 +108,14 @@ static int64_t recover_end(fx_t *f)
 	return end;
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 static void expect_cut_line(fx_t *f, size_t from, uint64_t position, uint64_t bytes,
                             const char *reason)
 {
@@ -142,6 +150,13 @@ START_TEST(test_truncated_at_every_byte_of_last_batch)
 		end = recover_end(&f);
 		ck_assert_msg(end == f.base[NB - 1], "kept %llu bytes: end %lld, want %lld",
 		              (unsigned long long)keep, (long long)end, (long long)f.base[NB - 1]);
+		if (all_zero(f.file.data + f.pos[NB - 1], keep - f.pos[NB - 1])) {
+			/* Only the zero high bytes of its base offset: taken for
+			 * preallocated space, kept, no cut to report. */
+			ck_assert(!wit_log_has_after(&f.t, from, "truncated torn tail"));
+			ck_assert_int_eq(ck_test_file_size(f.seg0), (int64_t)keep);
+			continue;
+		}
 		expect_cut_line(&f, from, f.pos[NB - 1], keep - f.pos[NB - 1], "torn");
 		ck_assert_int_eq(ck_test_file_size(f.seg0), (int64_t)f.pos[NB - 1]);
 	}
