@@ -54,6 +54,7 @@ struct ck_meta {
 	MDB_dbi offsets;
 	MDB_dbi changes;
 	MDB_dbi groups;
+	MDB_dbi gstates;
 };
 
 static const char ck_meta_key_applied[] = "applied_index";
@@ -79,7 +80,7 @@ static int ck_meta_dbis_open(ck_meta_t *m)
 	} dbs[] = {
 	    {"state", &m->state},     {"topics", &m->topics},   {"partitions", &m->partitions},
 	    {"brokers", &m->brokers}, {"offsets", &m->offsets}, {"changes", &m->changes},
-	    {"groups", &m->groups},
+	    {"groups", &m->groups},   {"gstates", &m->gstates},
 	};
 	MDB_txn *txn;
 	int r;
@@ -1312,4 +1313,83 @@ int ck_meta_topic_offsets_del(ck_meta_t *m, MDB_txn *txn, const char *topic)
 	int r = ck_meta_pkey_prefix(check, topic);
 
 	return r < 0 ? r : ck_meta_groups_foreach(m, txn, ck_meta_group_topic_del, &d);
+}
+
+/* ---- stored group states ("gstates") ---- */
+
+/* The key of GROUP's state, or an argument error. */
+static int ck_meta_gstate_key(const char *group, MDB_val *k)
+{
+	size_t n;
+
+	if (!group || !group[0])
+		return CK_E_INVALID;
+	n = strlen(group);
+	if (n > CK_META_GROUP_MAX)
+		return CK_E_TOO_LARGE;
+	*k = (MDB_val){n, (void *)group};
+	return 0;
+}
+
+int ck_meta_group_state_put(ck_meta_t *m, MDB_txn *txn, const char *group,
+                            const Chronik__Meta__GroupStateRecord *rec)
+{
+	MDB_val k;
+	int r = ck_meta_gstate_key(group, &k);
+
+	return r < 0 ? r : ck_meta_put_msg(txn, m->gstates, &k, &rec->base);
+}
+
+int ck_meta_group_state_get(ck_meta_t *m, MDB_txn *txn, const char *group,
+                            Chronik__Meta__GroupStateRecord **ret)
+{
+	MDB_val k;
+	int r = ck_meta_gstate_key(group, &k);
+
+	if (r < 0)
+		return r;
+	return ck_meta_get_msg(txn, m->gstates, &k, &chronik__meta__group_state_record__descriptor,
+	                       (ProtobufCMessage **)ret);
+}
+
+int ck_meta_group_state_del(ck_meta_t *m, MDB_txn *txn, const char *group)
+{
+	MDB_val k;
+	int r = ck_meta_gstate_key(group, &k);
+
+	if (r < 0) /* no key of that shape is ever stored */
+		return CK_E_NOT_FOUND;
+	return ck_meta_err(mdb_del(txn, m->gstates, &k, NULL));
+}
+
+int ck_meta_group_states_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_group_state_fn fn, void *arg)
+{
+	char name[CK_META_GROUP_MAX + 1];
+	MDB_cursor *cur = NULL;
+	MDB_cursor_op op = MDB_FIRST;
+	MDB_val k, v;
+	int r;
+
+	CK_ASSERT(fn != NULL);
+	r = ck_meta_err(mdb_cursor_open(txn, m->gstates, &cur));
+	if (r < 0)
+		return r;
+	while ((r = ck_meta_cursor_next(cur, &k, &v, &op)) == 1) {
+		Chronik__Meta__GroupStateRecord *rec;
+
+		if (k.mv_size == 0 || k.mv_size > CK_META_GROUP_MAX ||
+		    memchr(k.mv_data, '\0', k.mv_size))
+			continue; /* not a key of this file's */
+		rec = chronik__meta__group_state_record__unpack(NULL, v.mv_size, v.mv_data);
+		if (!rec)
+			continue;
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = '\0';
+		r = fn(arg, name, rec);
+		chronik__meta__group_state_record__free_unpacked(rec, NULL);
+		if (r != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return r;
 }

@@ -44,7 +44,9 @@
  *                 group's offsets by topic, then partition; the keys of
  *                 group G all sort between "G\0" and "G\x01", so the next
  *                 group is one seek away.
- * Writers: raftd for state/topics/partitions/brokers/changes/groups
+ *   "gstates"     group name -> packed chronik.meta.GroupStateRecord: the
+ *                 group's membership at its last completed rebalance.
+ * Writers: raftd for state/topics/partitions/brokers/changes/groups/gstates
  * (applying the Raft log), walwriter and replicator for their "offsets"
  * keys. Everyone else reads with read transactions. The environment runs with
  * MDB_NOMETASYNC, and raftd's own commits with MDB_NOSYNC (see
@@ -292,5 +294,25 @@ int ck_meta_groups_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_group_fn fn, void
  * deleted, whatever the group holds of other topics. */
 int ck_meta_group_del(ck_meta_t *m, MDB_txn *txn, const char *group);
 int ck_meta_topic_offsets_del(ck_meta_t *m, MDB_txn *txn, const char *topic);
+
+/*
+ * Stored group states ("gstates"): a consumer group's membership at its
+ * last completed rebalance, by group name (1..CK_META_GROUP_MAX bytes, no
+ * NUL), for the coordinator that takes the group over. Argument errors
+ * as for the offsets above. put (raftd only) replaces any; get returns 0
+ * with *RET (free with chronik__meta__group_state_record__free_unpacked),
+ * CK_E_NOT_FOUND, CK_E_CORRUPT or an error; del (raftd only) returns 0,
+ * CK_E_NOT_FOUND (also for names no key can hold) or an error. foreach calls FN for every state in
+ * name order (REC freed after FN returns; values that do not unpack skipped); FN returning non-zero
+ * stops the walk and that value is returned.
+ */
+int ck_meta_group_state_put(ck_meta_t *m, MDB_txn *txn, const char *group,
+                            const Chronik__Meta__GroupStateRecord *rec);
+int ck_meta_group_state_get(ck_meta_t *m, MDB_txn *txn, const char *group,
+                            Chronik__Meta__GroupStateRecord **ret);
+int ck_meta_group_state_del(ck_meta_t *m, MDB_txn *txn, const char *group);
+typedef int (*ck_meta_group_state_fn)(void *arg, const char *group,
+                                      const Chronik__Meta__GroupStateRecord *rec);
+int ck_meta_group_states_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_group_state_fn fn, void *arg);
 
 #endif

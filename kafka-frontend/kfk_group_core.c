@@ -127,7 +127,7 @@ static bool kfk_gprotos_same(const kfk_gmember_t *m, const kfk_gproto_in_t *in, 
 	return true;
 }
 
-static const kfk_gproto_t *kfk_gmember_proto(const kfk_gmember_t *m, const char *name)
+const kfk_gproto_t *kfk_gcore_member_proto(const kfk_gmember_t *m, const char *name)
 {
 	for (int i = 0; i < m->nprotos; i++) {
 		if (strcmp(m->protos[i].name, name) == 0)
@@ -288,6 +288,17 @@ void kfk_gcore_init(kfk_gcore_t *c, const kfk_gcore_settings_t *set, kfk_gjoin_f
 	c->arg = arg;
 }
 
+void kfk_gcore_on_state(kfk_gcore_t *c, kfk_gstate_fn fn)
+{
+	c->state_done = fn;
+}
+
+static void kfk_group_state_done(kfk_gcore_t *c, const kfk_group_t *g)
+{
+	if (c->state_done)
+		c->state_done(c->arg, g);
+}
+
 void kfk_gcore_free(kfk_gcore_t *c, int16_t err)
 {
 	kfk_group_t *g;
@@ -355,7 +366,7 @@ static void kfk_group_prepare(kfk_gcore_t *c, kfk_group_t *g, uint64_t now_ms)
 static bool kfk_group_all_support(const kfk_group_t *g, const char *name)
 {
 	for (int k = 0; k < g->nmembers; k++) {
-		if (!kfk_gmember_proto(g->members[k], name))
+		if (!kfk_gcore_member_proto(g->members[k], name))
 			return false;
 	}
 	return true;
@@ -425,7 +436,7 @@ static void kfk_group_list_fill(const kfk_group_t *g, kfk_gjoin_member_t *list)
 {
 	for (int i = 0; i < g->nmembers; i++) {
 		const kfk_gmember_t *m = g->members[i];
-		const kfk_gproto_t *p = kfk_gmember_proto(m, g->protocol);
+		const kfk_gproto_t *p = kfk_gcore_member_proto(m, g->protocol);
 
 		list[i].member_id = m->id;
 		list[i].instance_id = m->instance_id;
@@ -456,6 +467,7 @@ static void kfk_group_complete_join(kfk_gcore_t *c, kfk_group_t *g, uint64_t now
 	if (g->nmembers == 0) {
 		g->state = KFK_GROUP_EMPTY;
 		kfk_group_set_leader(g, NULL);
+		kfk_group_state_done(c, g);
 		return;
 	}
 	proto = kfk_group_pick_protocol(g);
@@ -952,6 +964,7 @@ int kfk_gcore_sync(kfk_gcore_t *c, const kfk_gsync_in_t *in, void *waiter, uint6
 		return -ENOMEM;
 	}
 	g->state = KFK_GROUP_STABLE;
+	kfk_group_state_done(c, g);
 	for (int i = 0; i < g->nmembers; i++) {
 		kfk_gmember_t *o = g->members[i];
 		void *w = o->sync_waiter;
@@ -962,6 +975,97 @@ int kfk_gcore_sync(kfk_gcore_t *c, const kfk_gsync_in_t *in, void *waiter, uint6
 		kfk_gsync_answer(c, g, o, w);
 	}
 	return 0;
+}
+
+/* ---- a group taken over ---- */
+
+static int kfk_gload_check(const kfk_gload_t *in)
+{
+	bool leader = false;
+
+	if (in->nmembers <= 0 || !in->protocol || !in->protocol_type || !in->leader ||
+	    kfk_gstr_empty(in->group))
+		return -EINVAL;
+	for (int i = 0; i < in->nmembers; i++) {
+		const kfk_gload_member_t *m = &in->members[i];
+
+		if (!m->id || !m->id[0] || m->session_ms <= 0)
+			return -EINVAL;
+		leader = leader || strcmp(m->id, in->leader) == 0;
+		for (int k = 0; k < i; k++) {
+			const char *o = in->members[k].instance_id;
+
+			if (strcmp(in->members[k].id, m->id) == 0 ||
+			    (m->instance_id && m->instance_id[0] && o &&
+			     strcmp(o, m->instance_id) == 0))
+				return -EINVAL;
+		}
+	}
+	return leader ? 0 : -EINVAL;
+}
+
+/* Member IN of a loaded group, or NULL (-ENOMEM). */
+static kfk_gmember_t *kfk_gload_member(const kfk_gload_t *g, const kfk_gload_member_t *in,
+                                       uint64_t now_ms)
+{
+	kfk_gproto_in_t proto = {.name = kfk_str(g->protocol),
+	                         .meta = {in->meta, (int32_t)in->meta_len}};
+	kfk_gjoin_in_t join = {
+	    .instance_id = in->instance_id ? kfk_str(in->instance_id) : KFK_STR_NULL,
+	    .protos = &proto,
+	    .nprotos = 1,
+	    .session_ms = in->session_ms,
+	    .rebalance_ms = in->rebalance_ms > 0 ? in->rebalance_ms : in->session_ms,
+	    .client_id = in->client_id,
+	    .client_host = in->client_host,
+	};
+	kfk_gmember_t *m = kfk_gmember_new(&join, in->id);
+
+	if (!m)
+		return NULL;
+	m->is_new = false;
+	m->expires_ms = now_ms + (uint64_t)in->session_ms;
+	m->assignment = malloc(in->assignment_len ? in->assignment_len : 1);
+	if (!m->assignment) {
+		kfk_gmember_free(m);
+		return NULL;
+	}
+	if (in->assignment_len)
+		memcpy(m->assignment, in->assignment, in->assignment_len);
+	m->assignment_len = in->assignment_len;
+	return m;
+}
+
+int kfk_gcore_load(kfk_gcore_t *c, const kfk_gload_t *in, uint64_t now_ms)
+{
+	kfk_group_t *g;
+
+	if (kfk_gload_check(in) < 0)
+		return -EINVAL;
+	if (kfk_gcore_find(c, in->group))
+		return -EEXIST;
+	g = kfk_gcore_create(c, in->group);
+	if (!g)
+		return -ENOMEM;
+	free(g->protocol_type);
+	g->protocol_type = strdup(in->protocol_type);
+	g->protocol = strdup(in->protocol);
+	g->leader = strdup(in->leader);
+	g->generation = in->generation;
+	g->state = KFK_GROUP_STABLE;
+	for (int i = 0; i < in->nmembers && g->protocol_type && g->protocol && g->leader; i++) {
+		kfk_gmember_t *m = kfk_gload_member(in, &in->members[i], now_ms);
+
+		if (!m || kfk_group_add(g, m) < 0) {
+			if (m)
+				kfk_gmember_free(m);
+			break;
+		}
+	}
+	if (g->nmembers == in->nmembers && g->protocol_type && g->protocol && g->leader)
+		return 0;
+	kfk_gcore_drop(c, g, KFK_ERR_NONE);
+	return -ENOMEM;
 }
 
 int16_t kfk_gcore_heartbeat(kfk_gcore_t *c, kfk_str_t group, kfk_str_t member_id,

@@ -150,12 +150,16 @@ typedef struct {
 
 typedef void (*kfk_gjoin_fn)(void *arg, void *waiter, const kfk_gjoin_out_t *out);
 typedef void (*kfk_gsync_fn)(void *arg, void *waiter, const kfk_gsync_out_t *out);
+/* Group G completed a rebalance (Stable: every member has its assignment)
+ * or became Empty (no members): what a successor coordinator must load. */
+typedef void (*kfk_gstate_fn)(void *arg, const kfk_group_t *g);
 
 typedef struct {
 	kfk_gcore_settings_t set;
 	ck_hash_t groups; /* kfk_group_t * by name */
 	kfk_gjoin_fn join_done;
 	kfk_gsync_fn sync_done;
+	kfk_gstate_fn state_done; /* NULL: none (kfk_gcore_on_state) */
 	void *arg;
 } kfk_gcore_t;
 
@@ -163,6 +167,44 @@ void kfk_gcore_init(kfk_gcore_t *c, const kfk_gcore_settings_t *set, kfk_gjoin_f
                     kfk_gsync_fn sync_done, void *arg);
 /* Answers every waiter with ERR and frees every group. */
 void kfk_gcore_free(kfk_gcore_t *c, int16_t err);
+/* M's protocol NAME, or NULL. */
+const kfk_gproto_t *kfk_gcore_member_proto(const kfk_gmember_t *m, const char *name);
+/* Calls FN (with the ARG of kfk_gcore_init) at every Stable and Empty. */
+void kfk_gcore_on_state(kfk_gcore_t *c, kfk_gstate_fn fn);
+
+/* ---- a group taken over ---- */
+
+typedef struct {
+	const char *id;
+	const char *instance_id; /* NULL or "": a dynamic member */
+	const char *client_id;
+	const char *client_host;
+	int32_t session_ms;
+	int32_t rebalance_ms;
+	const uint8_t *meta; /* for the group's protocol */
+	size_t meta_len;
+	const uint8_t *assignment;
+	size_t assignment_len;
+} kfk_gload_member_t;
+
+typedef struct {
+	kfk_str_t group;
+	int32_t generation;
+	const char *protocol_type;
+	const char *protocol;
+	const char *leader;
+	const kfk_gload_member_t *members;
+	int nmembers;
+} kfk_gload_t;
+
+/* Makes group IN->group Stable at IN's generation with IN's members and
+ * assignments (a stored rebalance, from the coordinator before this one),
+ * each member's session starting at NOW_MS: members that go on
+ * heartbeating keep their generation, the others expire. Returns 0,
+ * -EEXIST (a group of the name is here already: it is the newer),
+ * -EINVAL (no members, no protocol (NULL), a leader or member id that is not
+ * one, a session not > 0, an instance id twice) or -ENOMEM. */
+int kfk_gcore_load(kfk_gcore_t *c, const kfk_gload_t *in, uint64_t now_ms);
 
 /* The group ID, or NULL. */
 kfk_group_t *kfk_gcore_find(const kfk_gcore_t *c, kfk_str_t id);

@@ -11,6 +11,11 @@
  * this node no longer coordinates (a broker came or went): their members
  * hear NOT_COORDINATOR and find the new coordinator, as after a Kafka
  * coordinator move; the same tick drives offset expiry (kfk_expire.c).
+ * A group's membership is stored through Raft at each completed rebalance
+ * (and its end when it empties); the first group request after the broker
+ * list changed (or after this process started, or dropped its groups)
+ * loads the stored groups this node now coordinates, so that a group
+ * taken over goes on at its generation instead of rebalancing.
  * Not for: offsets and group listings (kfk_h_group_admin.c).
  */
 #define CK_LOG_SUBSYSTEM "groups"
@@ -19,15 +24,19 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ck_clock.h"
+#include "ck_err.h"
 #include "ck_log.h"
 #include "kfk_errors.h"
 #include "kfk_group_core.h"
 #include "kfk_srv.h"
 
 #define KFK_GROUP_TICK_MS 100
+/* The largest StoreGroup proposed: raftd takes entries up to 1 MiB. */
+#define KFK_GROUP_STORE_MAX ((1u << 20) - 4096)
 
 /* ---- answers from the core ---- */
 
@@ -83,6 +92,193 @@ static void kfk_group_sync_done(void *arg, void *waiter, const kfk_gsync_out_t *
 	kfk_req_respond(req, &resp);
 }
 
+/* ---- stored membership ---- */
+
+/* A StoreGroup in flight: the view it was proposed at, the group. */
+typedef struct {
+	kfk_srv_t *srv;
+	uint64_t view;
+	char group[];
+} kfk_gstore_t;
+
+static void kfk_group_store(void *arg, const kfk_group_t *g);
+
+static void kfk_group_stored(void *arg, int16_t err, const char *message)
+{
+	kfk_gstore_t *st = arg;
+	kfk_srv_t *s = st->srv;
+	const kfk_group_t *g;
+
+	if (err == KFK_ERR_NOT_COORDINATOR) {
+		/* A broker changed after the view it was proposed at: again
+		 * from the current view while this node holds the group. */
+		kfk_meta_refresh(s);
+		g = kfk_gcore_find(&s->groups, kfk_str(st->group));
+		if (g && g->state == KFK_GROUP_STABLE && s->meta_index > st->view &&
+		    kfk_group_is_mine(s, kfk_str(st->group))) {
+			kfk_group_store(s, g);
+			free(st);
+			return;
+		}
+	}
+	if (err != KFK_ERR_NONE)
+		ck_log(CK_LOG_INFO,
+		       "group %s: its membership was not stored (%s%s%s): a coordinator taking it "
+		       "over has its members join again",
+		       st->group, kfk_err_name(err), message && message[0] ? ": " : "",
+		       message ? message : "");
+	free(st);
+}
+
+/* The core's Stable or Empty: proposes the group's membership (none when
+ * Empty) for a successor, without waiting (members are answered now; a
+ * successor that finds an older generation has them join again). */
+static void kfk_group_store(void *arg, const kfk_group_t *g)
+{
+	static ck_log_limit_t big_lim;
+	kfk_srv_t *s = arg;
+	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
+	Chronik__Meta__StoreGroup sg = CHRONIK__META__STORE_GROUP__INIT;
+	Chronik__Meta__GroupStateRecord st = CHRONIK__META__GROUP_STATE_RECORD__INIT;
+	Chronik__Meta__GroupMemberRecord *recs = NULL, **ptrs = NULL;
+	int n = g->state == KFK_GROUP_STABLE ? g->nmembers : 0;
+	size_t idlen = strlen(g->id);
+	kfk_gstore_t *name = NULL;
+
+	if (n > 0) {
+		recs = calloc((size_t)n, sizeof(*recs));
+		ptrs = calloc((size_t)n, sizeof(*ptrs));
+	}
+	name = malloc(sizeof(*name) + idlen + 1);
+	if ((n > 0 && (!recs || !ptrs)) || !name)
+		goto out;
+	name->srv = s;
+	name->view = s->meta_index; /* the view this node coordinates by */
+	memcpy(name->group, g->id, idlen + 1);
+	for (int i = 0; i < n; i++) {
+		const kfk_gmember_t *m = g->members[i];
+		const kfk_gproto_t *p = g->protocol ? kfk_gcore_member_proto(m, g->protocol) : NULL;
+
+		chronik__meta__group_member_record__init(&recs[i]);
+		recs[i].member_id = m->id;
+		recs[i].instance_id = m->instance_id ? m->instance_id : "";
+		recs[i].client_id = m->client_id;
+		recs[i].client_host = m->client_host;
+		recs[i].session_ms = m->session_ms;
+		recs[i].rebalance_ms = m->rebalance_ms;
+		recs[i].metadata = (ProtobufCBinaryData){p ? p->meta_len : 0, p ? p->meta : NULL};
+		recs[i].assignment = (ProtobufCBinaryData){m->assignment_len, m->assignment};
+		ptrs[i] = &recs[i];
+	}
+	st.generation = g->generation;
+	st.protocol_type = g->protocol_type;
+	st.protocol = n > 0 && g->protocol ? g->protocol : "";
+	st.leader = n > 0 && g->leader ? g->leader : "";
+	st.n_members = (size_t)n;
+	st.members = ptrs;
+	sg.group = g->id;
+	sg.state = &st;
+	sg.view_index = name->view;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP;
+	cmd.store_group = &sg;
+	if (protobuf_c_message_get_packed_size(&cmd.base) > KFK_GROUP_STORE_MAX) {
+		ck_log_limited(&big_lim, CK_LOG_WARN,
+		               "group %s: membership of %d members too large to store: a "
+		               "coordinator taking it over has its members join again",
+		               g->id, n);
+		goto out;
+	}
+	if (kfk_propose(s, &cmd, 0, kfk_group_stored, name) == 0)
+		name = NULL; /* the callback's */
+out:
+	free(name);
+	free(recs);
+	free(ptrs);
+}
+
+typedef struct {
+	kfk_srv_t *srv;
+	uint64_t now;
+	int loaded;
+} kfk_gload_walk_t;
+
+static int kfk_group_load_one(void *arg, const char *group,
+                              const Chronik__Meta__GroupStateRecord *rec)
+{
+	kfk_gload_walk_t *w = arg;
+	kfk_srv_t *s = w->srv;
+	kfk_gload_member_t *ms;
+	kfk_gload_t in = {
+	    .group = kfk_str(group),
+	    .generation = rec->generation,
+	    .protocol_type = rec->protocol_type,
+	    .protocol = rec->protocol,
+	    .leader = rec->leader,
+	    .nmembers = (int)rec->n_members,
+	};
+	int r;
+
+	if (rec->n_members == 0 || rec->n_members > INT32_MAX ||
+	    kfk_gcore_find(&s->groups, in.group) || !kfk_group_is_mine(s, in.group))
+		return 0;
+	ms = calloc(rec->n_members, sizeof(*ms));
+	if (!ms)
+		return -ENOMEM;
+	for (size_t i = 0; i < rec->n_members; i++) {
+		const Chronik__Meta__GroupMemberRecord *m = rec->members[i];
+
+		ms[i] = (kfk_gload_member_t){
+		    .id = m->member_id,
+		    .instance_id = m->instance_id,
+		    .client_id = m->client_id,
+		    .client_host = m->client_host,
+		    .session_ms = m->session_ms,
+		    .rebalance_ms = m->rebalance_ms,
+		    .meta = m->metadata.data,
+		    .meta_len = m->metadata.len,
+		    .assignment = m->assignment.data,
+		    .assignment_len = m->assignment.len,
+		};
+	}
+	in.members = ms;
+	r = kfk_gcore_load(&s->groups, &in, w->now);
+	free(ms);
+	if (r == 0) {
+		ck_log(CK_LOG_INFO, "group %s taken over at generation %d with %d members", group,
+		       (int)rec->generation, (int)rec->n_members);
+		w->loaded++;
+	} else if (r != -EEXIST) {
+		ck_log(CK_LOG_WARN, "group %s: stored membership not loaded: %s", group,
+		       r == -EINVAL ? "not valid" : ck_strerror(r));
+	}
+	return r == -ENOMEM ? r : 0;
+}
+
+void kfk_groups_load(kfk_srv_t *s)
+{
+	kfk_gload_walk_t w = {.srv = s, .now = ck_clock_mono_ms()};
+	const kfk_broker_t *b;
+	MDB_txn *txn;
+	int nb, r;
+
+	if (s->groups_fenced || !s->meta_caught_up || !s->meta)
+		return;
+	/* Reads the broker list first: the walk below picks coordinators
+	 * from it without a transaction of its own. */
+	if (kfk_meta_brokers(s, &b, &nb) < 0 || s->groups_loaded_gen == s->brokers_gen + 1)
+		return; /* (+ 1: 0 is "not loaded", brokers_gen may be 0) */
+	r = ck_meta_read_begin(s->meta, &txn);
+	if (r < 0)
+		return; /* the next request tries again */
+	r = ck_meta_group_states_foreach(s->meta, txn, kfk_group_load_one, &w);
+	ck_meta_read_end(txn);
+	if (r < 0) {
+		ck_log(CK_LOG_WARN, "cannot load stored groups: %s", ck_strerror(r));
+		return;
+	}
+	s->groups_loaded_gen = s->brokers_gen + 1;
+}
+
 /* ---- coordination ---- */
 
 bool kfk_group_is_mine(kfk_srv_t *s, kfk_str_t group)
@@ -105,6 +301,7 @@ int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group, bool empty_ok)
 	if (s->groups_fenced || !s->meta_caught_up)
 		return KFK_ERR_COORDINATOR_NOT_AVAILABLE;
 	kfk_meta_refresh(s);
+	kfk_groups_load(s);
 	if (!kfk_group_is_mine(s, group))
 		return KFK_ERR_NOT_COORDINATOR;
 	return KFK_ERR_NONE;
@@ -135,6 +332,7 @@ void kfk_groups_stall_check(kfk_srv_t *s, uint64_t now)
 	       (unsigned long long)(now - last), n);
 	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
 	ck_hash_init(&s->groups.groups);
+	s->groups_loaded_gen = 0;
 	s->meta_caught_up = false;
 }
 
@@ -175,6 +373,7 @@ void kfk_groups_raftd_check(kfk_srv_t *s, uint64_t now)
 	s->groups_fenced = true;
 	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
 	ck_hash_init(&s->groups.groups);
+	s->groups_loaded_gen = 0;
 	/* No sync now: one would hold every request until it timed out, a
 	 * Metadata request too; the other requests are served from what this
 	 * node knows, as a Kafka broker cut off from its controller does. */
@@ -218,6 +417,7 @@ int kfk_groups_start(kfk_srv_t *s)
 	struct timeval tv = {0, KFK_GROUP_TICK_MS * 1000};
 
 	kfk_gcore_init(&s->groups, &set, kfk_group_join_done, kfk_group_sync_done, s);
+	kfk_gcore_on_state(&s->groups, kfk_group_store);
 	s->groups_tick_ms = ck_clock_mono_ms();
 	kfk_offexp_init(&s->offexp);
 	s->groups_ev = event_new(s->base, -1, EV_PERSIST, kfk_groups_tick, s);

@@ -687,6 +687,7 @@ int kfk_meta_brokers(kfk_srv_t *s, const kfk_broker_t **ret, int *ret_n)
 			free(s->brokers_image);
 			s->brokers_image = img;
 			s->brokers_image_len = len;
+			s->brokers_gen++;
 			r = kfk_meta_self(s);
 			if (r < 0) {
 				free(s->brokers_image);

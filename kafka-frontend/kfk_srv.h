@@ -239,6 +239,9 @@ void kfk_groups_stall_check(kfk_srv_t *s, uint64_t now);
  * with the stall check. */
 void kfk_groups_raftd_check(kfk_srv_t *s, uint64_t now);
 void kfk_groups_free(kfk_srv_t *s);
+/* Loads the stored groups this node coordinates and does not hold, once
+ * per change of the broker list (kfk_group_precheck calls it). */
+void kfk_groups_load(kfk_srv_t *s);
 /* Offset expiry (kfk_expire.c), from the group tick at MONO_MS: marks
  * the live groups as seen and sweeps once per check interval. */
 void kfk_expire_tick(kfk_srv_t *s, uint64_t mono_ms);
@@ -600,6 +603,7 @@ struct kfk_srv {
 	kfk_broker_t *brokers;
 	int nbrokers;
 	bool brokers_valid;          /* checked since the last index move */
+	uint64_t brokers_gen;        /* moves when the broker list read changes */
 	uint8_t *brokers_image;      /* ck_meta_brokers_image they were read from */
 	size_t brokers_image_len;
 	/* Auto-creations in flight, proposals waiting to be tried again
@@ -621,6 +625,9 @@ struct kfk_srv {
 	kfk_gcore_t groups;
 	struct event *groups_ev;
 	uint64_t groups_tick_ms; /* the last groups' tick or stall check */
+	/* The brokers_gen the stored groups this node coordinates were last
+	 * loaded at (0: load at the next group request). */
+	uint64_t groups_loaded_gen;
 	/* Offset expiry (kfk_expire.c): when groups were last seen, the next
 	 * sweep (monotonic ms) and its proposals in flight. */
 	kfk_offexp_t offexp;

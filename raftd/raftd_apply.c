@@ -1066,7 +1066,7 @@ static int raftd_commit_offsets(const raftd_apply_t *a, MDB_txn *txn,
 static int raftd_delete_group(const raftd_apply_t *a, MDB_txn *txn,
                               const Chronik__Meta__DeleteGroup *c, raftd_apply_result_t *ret)
 {
-	int r;
+	int r, s;
 
 	if (!raftd_group_valid(c->group))
 		return raftd_result(ret, CK_E_INVALID, "invalid group");
@@ -1074,9 +1074,38 @@ static int raftd_delete_group(const raftd_apply_t *a, MDB_txn *txn,
 	if (r != 0)
 		return r < 0 ? r : 0;
 	r = ck_meta_group_del(a->meta, txn, c->group);
-	if (r == CK_E_NOT_FOUND)
+	if (r < 0 && r != CK_E_NOT_FOUND)
+		return r;
+	s = ck_meta_group_state_del(a->meta, txn, c->group);
+	if (s < 0 && s != CK_E_NOT_FOUND)
+		return s;
+	if (r == CK_E_NOT_FOUND && s == CK_E_NOT_FOUND)
 		return raftd_result(ret, r, "no offsets");
-	return r < 0 ? r : raftd_result(ret, 0, "group %s deleted", c->group);
+	return raftd_result(ret, 0, "group %s deleted", c->group);
+}
+
+/* A group's membership at a completed rebalance, or its end (no members). */
+static int raftd_store_group(const raftd_apply_t *a, MDB_txn *txn,
+                             const Chronik__Meta__StoreGroup *c, raftd_apply_result_t *ret)
+{
+	int r;
+
+	if (!raftd_group_valid(c->group) || !c->group[0])
+		return raftd_result(ret, CK_E_INVALID, "invalid group");
+	r = raftd_view_check(a, txn, c->view_index, ret);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (!c->state || c->state->n_members == 0) {
+		r = ck_meta_group_state_del(a->meta, txn, c->group);
+		if (r < 0 && r != CK_E_NOT_FOUND)
+			return r;
+		return raftd_result(ret, 0, "group %s empty", c->group);
+	}
+	r = ck_meta_group_state_put(a->meta, txn, c->group, c->state);
+	if (r < 0)
+		return r;
+	return raftd_result(ret, 0, "group %s generation %d stored", c->group,
+	                    (int)c->state->generation);
 }
 
 /* Whether the offset of GROUP for TOPIC/PARTITION may go under C: always,
@@ -1165,6 +1194,8 @@ static int raftd_apply_cmd(const raftd_apply_t *a, MDB_txn *txn, uint64_t index,
 		return raftd_delete_group(a, txn, cmd->delete_group, ret);
 	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS:
 		return raftd_delete_offsets(a, txn, cmd->delete_offsets, ret);
+	case CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP:
+		return raftd_store_group(a, txn, cmd->store_group, ret);
 	default:
 		return raftd_result(ret, CK_E_INVALID, "no command");
 	}
@@ -1183,6 +1214,7 @@ static bool raftd_changes_partitions(int cmd_case)
 	case CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS: /* "groups" only */
 	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP:
 	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS:
+	case CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP:
 		return false;
 	default:
 		return true;
@@ -1339,7 +1371,8 @@ static bool raftd_cmd_is_group(int cmd_case)
 {
 	return cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS ||
 	       cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP ||
-	       cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS;
+	       cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS ||
+	       cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP;
 }
 
 /* Whether the packed command P of kind CMD_CASE names a group, or a topic
@@ -1352,6 +1385,7 @@ static bool raftd_names_nul(const uint8_t *p, size_t len, int cmd_case)
 	static const uint32_t group[] = {CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS, 1};
 	static const uint32_t topic[] = {CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS, 2, 1};
 	static const uint32_t del[] = {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP, 1};
+	static const uint32_t store[] = {CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP, 1};
 	static const uint32_t dgroup[] = {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS, 1};
 	static const uint32_t dtopic[] = {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS, 2,
 	                                  1};
@@ -1361,6 +1395,8 @@ static bool raftd_names_nul(const uint8_t *p, size_t len, int cmd_case)
 		       raftd_wire_nul(p, len, topic, CK_ARRAY_LEN(topic));
 	if (cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP)
 		return raftd_wire_nul(p, len, del, CK_ARRAY_LEN(del));
+	if (cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP)
+		return raftd_wire_nul(p, len, store, CK_ARRAY_LEN(store));
 	if (cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS)
 		return raftd_wire_nul(p, len, dgroup, CK_ARRAY_LEN(dgroup)) ||
 		       raftd_wire_nul(p, len, dtopic, CK_ARRAY_LEN(dtopic));

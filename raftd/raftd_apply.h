@@ -169,7 +169,7 @@ int raftd_apply_is_replica(const Chronik__Meta__PartitionRecord *p, int32_t brok
 
 /* The last MetadataCommand oneof case (metadata.proto: the commands are
  * fields 1 .. this one). */
-#define RAFTD_CMD_CASE_MAX CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS
+#define RAFTD_CMD_CASE_MAX CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP
 
 /* The MetadataCommand oneof case the packed command P (LEN bytes) sets,
  * from its top-level fields alone (the last member wins, as in decoding);

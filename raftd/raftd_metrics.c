@@ -26,19 +26,9 @@ static const struct {
 };
 
 static const char *const raftd_op_names[RAFTD_OP_COUNT] = {
-    "create_topic",
-    "delete_topic",
-    "create_partitions",
-    "alter_configs",
-    "register_broker",
-    "fence_broker",
-    "update_partition",
-    "allocate_producer_ids",
-    "noop",
-    "commit_offsets",
-    "delete_group",
-    "delete_offsets",
-    "other",
+    "create_topic", "delete_topic",     "create_partitions",     "alter_configs", "register_broker",
+    "fence_broker", "update_partition", "allocate_producer_ids", "noop",          "commit_offsets",
+    "delete_group", "delete_offsets",   "store_group",           "other",
 };
 
 _Static_assert((int)RAFTD_OP_OTHER == (int)RAFTD_CMD_CASE_MAX, "one raftd_op_t per command field");

@@ -48,6 +48,7 @@ typedef enum {
 	RAFTD_OP_COMMIT_OFFSETS,
 	RAFTD_OP_DELETE_GROUP,
 	RAFTD_OP_DELETE_OFFSETS,
+	RAFTD_OP_STORE_GROUP,
 	RAFTD_OP_OTHER, /* unknown or unparsable */
 	RAFTD_OP_COUNT,
 } raftd_op_t;

@@ -38,7 +38,8 @@
 /* raftd's databases in `meta` (ck_meta.h); "offsets" is not raftd's.
  * A snapshot without one of them (from before "groups") installs it
  * empty. */
-static const char *const raftd_snap_dbs[] = {"state", "topics", "partitions", "brokers", "groups"};
+static const char *const raftd_snap_dbs[] = {"state",   "topics", "partitions",
+                                             "brokers", "groups", "gstates"};
 
 static int raftd_mdb_err(int rc)
 {

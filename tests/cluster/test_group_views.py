@@ -4,6 +4,11 @@
 CoordinatorsStay: a node stopped and started again moves only the groups
 it coordinates; every other group keeps its coordinator throughout.
 
+GroupTakenOver: the groups it coordinated go on at their generation on the
+broker that takes them over, and again on it when it is back: members keep
+heartbeating and committing, their assignments stay (no rebalance), as
+after Kafka's coordinator loads a group from __consumer_offsets.
+
 Views: after offsets are committed for several groups (each commit a
 metadata change on every node), every node names the same coordinator for
 each group; ListGroups lists a group on its coordinator only (as Kafka: a
@@ -196,6 +201,114 @@ class CoordinatorsStay(NodeTestCase):
         self.assertEqual(coordinators(), before)
 
 
+class GroupTakenOver(NodeTestCase):
+    """A group's coordinator stopping (or coming back) moved the group to a
+    broker that did not know its members: every member's heartbeat got
+    UNKNOWN_MEMBER_ID, its commit failed, and the whole group rebalanced
+    (records since the last commit delivered again). The membership is now
+    stored at each completed rebalance and loaded by the next coordinator."""
+
+    def setUp(self):
+        super().setUp()
+        require_module('confluent_kafka')
+        from confluent_kafka.admin import AdminClient, NewTopic
+        self.nodes3 = self.cluster('takeover')
+        self.bootstrap = ','.join(n.bootstrap for n in self.nodes3)
+        admin = AdminClient({'bootstrap.servers': self.bootstrap})
+        wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
+                 'three brokers registered')
+        self.topic = 'to%d' % int(time.time() * 1000)
+        create_topic_retrying(admin, NewTopic(self.topic, 2, 3))
+        self.probe = self.conn(self.nodes3[0])
+
+    def conn(self, node):
+        c = kproto.Conn('127.0.0.1', node.ports['kafka'], timeout=60)
+        self.addCleanup(c.close)
+        return c
+
+    def group_on(self, node_id, prefix):
+        for i in range(500):
+            g = '%s-%d' % (prefix, i)
+            if find_coordinator(self.probe, g) == node_id:
+                return g
+        self.fail('no group of node %d' % node_id)
+
+    def test_member_keeps_its_generation(self):
+        group = self.group_on(3, 'to-raw')
+        c3 = self.conn(self.nodes3[2])
+        err, gen, _, mid, _ = join_raw(c3, group, '', None, subscription(self.topic))
+        if err == 79:  # MEMBER_ID_REQUIRED
+            err, gen, _, mid, _ = join_raw(c3, group, mid, None, subscription(self.topic))
+        self.assertEqual(err, 0)
+        mine = assignment(self.topic, [0, 1])
+        self.assertEqual(sync_raw(c3, group, gen, mid, None, [(mid, mine)]), (0, mine))
+
+        def commit(c, offset):
+            key, ver, body = commit_request(group, gen, mid, self.topic, offset)
+            return commit_error(c.call(key, ver, body))
+        self.assertEqual(commit(c3, 10), 0)
+        self.nodes3[2].stop()
+        wait_for(lambda: find_coordinator(self.probe, group) in (1, 2), 30,
+                 'the group moved off the stopped node')
+        cn = self.conn(self.nodes3[find_coordinator(self.probe, group) - 1])
+        self.assertEqual(heartbeat_raw(cn, group, gen, mid, None), 0,
+                         'heartbeat of the member on the new coordinator')
+        self.assertEqual(sync_raw(cn, group, gen, mid, None), (0, mine),
+                         'SyncGroup of the generation on the new coordinator')
+        self.assertEqual(commit(cn, 20), 0, 'commit of the generation on the new coordinator')
+        self.assertEqual(offset_fetch(cn, group, self.topic, [0]), (0, {0: (20, 0)}))
+        self.nodes3[2].start()
+        wait_for(lambda: find_coordinator(self.probe, group) == 3, 60,
+                 'the group back on node 3')
+        c3 = self.conn(self.nodes3[2])
+        self.assertEqual(heartbeat_raw(c3, group, gen, mid, None), 0,
+                         'heartbeat of the member on node 3 after its restart')
+        self.assertEqual(commit(c3, 30), 0)
+        self.assertTrue(self.nodes3[2].log_grep('group %s taken over at generation %d'
+                                                % (group, gen)), self.nodes3[2].log_tail())
+
+    def test_consumer_not_rebalanced(self):
+        """A confluent-kafka consumer keeps its assignment (on_assign once)
+        and its place while its coordinator's node stops and comes back."""
+        import confluent_kafka as ck
+        group = self.group_on(2, 'to-ck')
+        p = ck.Producer({'bootstrap.servers': self.bootstrap, 'acks': 'all'})
+        for i in range(200):
+            p.produce(self.topic, value=b'r%d' % i, partition=i % 2)
+        self.assertEqual(p.flush(30), 0)
+        assigned = []
+        c = ck.Consumer({'bootstrap.servers': self.bootstrap, 'group.id': group,
+                         'auto.offset.reset': 'earliest', 'session.timeout.ms': 10000,
+                         'heartbeat.interval.ms': 500})
+        self.addCleanup(c.close)
+        c.subscribe([self.topic], on_assign=lambda _c, ps: assigned.append(len(ps)))
+        seen = set()
+
+        def consume(secs):
+            end = time.time() + secs
+            while time.time() < end:
+                m = c.poll(0.2)
+                if m is not None and not m.error():
+                    seen.add(m.value())
+                    c.commit(message=m, asynchronous=True)
+        wait_for(lambda: consume(0.5) or len(seen) == 200, 60, 'the first 200 records')
+        self.assertEqual(assigned, [2])
+        self.nodes3[1].stop()
+        wait_for(lambda: find_coordinator(self.probe, group) in (1, 3), 30,
+                 'the group moved off the stopped node')
+        for i in range(200, 300):
+            p.produce(self.topic, value=b'r%d' % i, partition=i % 2)
+        self.assertEqual(p.flush(30), 0)
+        wait_for(lambda: consume(0.5) or len(seen) == 300, 60, 'records after the move')
+        consume(3)  # heartbeats to the new coordinator
+        self.nodes3[1].start()
+        wait_for(lambda: consume(0.5) or find_coordinator(self.probe, group) == 2, 60,
+                 'the group back on node 2')
+        consume(5)
+        self.assertEqual(assigned, [2], 'assignments (a rebalance assigns again)')
+        self.assertEqual(len(seen), 300)
+
+
 def commit_request(group, gen, member, topic, offset):
     """OffsetCommit v5 of partition 0 of TOPIC at OFFSET, by MEMBER of
     generation GEN: (api key, version, body)."""
@@ -335,7 +448,9 @@ class PausedRaftd(NodeTestCase):
             new = nodes[find_coordinator(c2, group) - 1]
             c_new = kproto.Conn('127.0.0.1', new.ports['kafka'], timeout=15)
             self.addCleanup(c_new.close)
-            key, ver, body = commit_request(group, -1, '', topic, 500)  # a simple commit
+            # The new coordinator took the group over with its member, who
+            # commits there at its generation.
+            key, ver, body = commit_request(group, gen, mid, topic, 500)
             self.assertEqual(commit_error(c_new.call(key, ver, body)), 0)
             # The old coordinator keeps its member no more: no answer while
             # raftd is stopped, or an error.

@@ -99,7 +99,10 @@ typedef struct {
 		Chronik__Meta__CommitOffsets co;
 		Chronik__Meta__DeleteGroup dg;
 		Chronik__Meta__DeleteOffsets dof;
+		Chronik__Meta__StoreGroup sg;
 	} u;
+	Chronik__Meta__GroupStateRecord gs;
+	Chronik__Meta__GroupMemberRecord gm[ITEMS_MAX], *gmp[ITEMS_MAX];
 	Chronik__Meta__BrokerRecord br;
 	Chronik__Meta__PartitionAssignment as[ITEMS_MAX], *asp[ITEMS_MAX];
 	int32_t ids[ITEMS_MAX][ITEMS_MAX];
@@ -149,7 +152,7 @@ static void build(rd_t *r, build_t *b, uint8_t kind)
 	Chronik__Meta__MetadataCommand *c = &b->cmd;
 
 	chronik__meta__metadata_command__init(c);
-	switch (kind % 12) {
+	switch (kind % 13) {
 	case 0:
 		chronik__meta__create_topic__init(&b->u.ct);
 		b->u.ct.name = name(r, &b->pool);
@@ -279,6 +282,29 @@ static void build(rd_t *r, build_t *b, uint8_t kind)
 		b->u.dof.view_index = u8(r) % 24;
 		c->cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS;
 		c->delete_offsets = &b->u.dof;
+		break;
+	case 11:
+		chronik__meta__store_group__init(&b->u.sg);
+		chronik__meta__group_state_record__init(&b->gs);
+		b->u.sg.group = name(r, &b->pool);
+		b->gs.generation = i32(r);
+		b->gs.protocol = name(r, &b->pool);
+		b->gs.leader = name(r, &b->pool);
+		b->gs.n_members = u8(r) % (ITEMS_MAX + 1);
+		for (size_t i = 0; i < b->gs.n_members; i++) {
+			char *a = name(r, &b->pool);
+
+			chronik__meta__group_member_record__init(&b->gm[i]);
+			b->gm[i].member_id = name(r, &b->pool);
+			b->gm[i].session_ms = i32(r);
+			b->gm[i].assignment = (ProtobufCBinaryData){strlen(a), (uint8_t *)a};
+			b->gmp[i] = &b->gm[i];
+		}
+		b->gs.members = b->gmp;
+		b->u.sg.state = (kind & 0x80) ? NULL : &b->gs;
+		b->u.sg.view_index = u8(r) % 24;
+		c->cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP;
+		c->store_group = &b->u.sg;
 		break;
 	default:
 		chronik__meta__noop__init(&b->u.no);

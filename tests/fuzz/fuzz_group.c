@@ -11,13 +11,18 @@
  * groups, with member ids, instance ids, generations, protocols and
  * assignments picked from what the core answered so far (so that members
  * really join, sync and rebalance) or from a few wrong ones; time moving on
- * with ticks; a group dropped. Besides "never crash" (ASan/UBSan), abort()
+ * with ticks; a group dropped, and loaded again from what the state
+ * callback last reported of it (a coordinator taking it over). Besides
+ * "never crash" (ASan/UBSan), abort()
  * when: a request is answered twice, or not at all by the time the core
  * is freed; a waiter is answered while the core still holds it; a group's
  * generation goes back; a group breaks its own shape (the leader not a
  * member, Empty with members, a rebalanced state without protocol or
- * leader, more members than group.max.size, two members with one id).
+ * leader, more members than group.max.size, two members with one id); the
+ * state callback reports a Stable group with members and a leader among
+ * them, or an Empty one without members; a reported group loads.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +41,22 @@ typedef struct {
 	int answered;
 } waiter_t;
 
+static const char *const groups[] = {"g0", "g1"};
+
+/* What the state callback last reported of a group (its copy). */
+typedef struct {
+	bool have;
+	int32_t generation;
+	char protocol_type[16], protocol[16], leader[ID_LEN];
+	kfk_gload_member_t members[IDS_MAX];
+	char ids[IDS_MAX][ID_LEN], inst[IDS_MAX][8];
+	uint8_t meta[IDS_MAX][64], assign[IDS_MAX][64];
+	int nmembers;
+} saved_t;
+
 typedef struct {
 	kfk_gcore_t core;
+	saved_t saved[2];
 	waiter_t waiters[WAITERS_MAX];
 	int nwaiters;
 	char ids[IDS_MAX][ID_LEN]; /* member ids the core answered with */
@@ -96,6 +115,86 @@ static void sync_done(void *arg, void *waiter, const kfk_gsync_out_t *out)
 	(void)out;
 }
 
+static size_t copy_bytes(uint8_t *to, size_t cap, const uint8_t *from, size_t len)
+{
+	len = len < cap ? len : cap;
+	if (len)
+		memcpy(to, from, len);
+	return len;
+}
+
+/* The core's Stable or Empty: checked, and kept for a load. */
+static void state_done(void *arg, const kfk_group_t *g)
+{
+	fz_t *f = arg;
+	saved_t *sv = &f->saved[strcmp(g->id, "g0") == 0 ? 0 : 1];
+	bool leader_in = false;
+
+	if (g->state == KFK_GROUP_EMPTY) {
+		if (g->nmembers)
+			fail("Empty reported with members", g->nmembers, 0);
+		sv->have = false;
+		return;
+	}
+	if (g->state != KFK_GROUP_STABLE || !g->nmembers || !g->leader || !g->protocol)
+		fail("a Stable report without members, leader or protocol", g->state, g->nmembers);
+	sv->have = g->nmembers <= IDS_MAX;
+	sv->nmembers = sv->have ? g->nmembers : 0;
+	sv->generation = g->generation;
+	snprintf(sv->protocol_type, sizeof(sv->protocol_type), "%s", g->protocol_type);
+	snprintf(sv->protocol, sizeof(sv->protocol), "%s", g->protocol);
+	snprintf(sv->leader, sizeof(sv->leader), "%s", g->leader);
+	for (int i = 0; i < sv->nmembers; i++) {
+		const kfk_gmember_t *m = g->members[i];
+		const kfk_gproto_t *p = kfk_gcore_member_proto(m, g->protocol);
+		kfk_gload_member_t *o = &sv->members[i];
+
+		leader_in |= !strcmp(m->id, g->leader);
+		snprintf(sv->ids[i], ID_LEN, "%s", m->id);
+		snprintf(sv->inst[i], sizeof(sv->inst[i]), "%s",
+		         m->instance_id ? m->instance_id : "");
+		*o = (kfk_gload_member_t){
+		    .id = sv->ids[i],
+		    .instance_id = sv->inst[i],
+		    .client_id = "c",
+		    .client_host = "/h",
+		    .session_ms = m->session_ms,
+		    .rebalance_ms = m->rebalance_ms,
+		    .meta = sv->meta[i],
+		    .meta_len =
+		        p ? copy_bytes(sv->meta[i], sizeof(sv->meta[i]), p->meta, p->meta_len) : 0,
+		    .assignment = sv->assign[i],
+		    .assignment_len = copy_bytes(sv->assign[i], sizeof(sv->assign[i]),
+		                                 m->assignment, m->assignment_len),
+		};
+		if (!p)
+			fail("a Stable member without the group's protocol", i, 0);
+	}
+	if (sv->have && !leader_in)
+		fail("a Stable report whose leader is not a member", g->nmembers, 0);
+}
+
+/* Loads group G from its last report, as a successor coordinator. */
+static void load(fz_t *f, int g)
+{
+	saved_t *sv = &f->saved[g];
+	kfk_gload_t in = {.group = kfk_str(groups[g]),
+	                  .generation = sv->generation,
+	                  .protocol_type = sv->protocol_type,
+	                  .protocol = sv->protocol,
+	                  .leader = sv->leader,
+	                  .members = sv->members,
+	                  .nmembers = sv->nmembers};
+	int r;
+
+	if (!sv->have || kfk_gcore_find(&f->core, in.group))
+		return;
+	r = kfk_gcore_load(&f->core, &in, f->now);
+	if (r != 0 && r != -ENOMEM)
+		fail("a reported group does not load", r, sv->nmembers);
+	f->dropped[g] = true; /* its generation may be behind the dropped one's */
+}
+
 static waiter_t *waiter_new(fz_t *f)
 {
 	if (f->nwaiters >= WAITERS_MAX)
@@ -103,7 +202,6 @@ static waiter_t *waiter_new(fz_t *f)
 	return &f->waiters[f->nwaiters++];
 }
 
-static const char *const groups[] = {"g0", "g1"};
 static const char *const protos[] = {"range", "roundrobin", "x", ""};
 static const char *const types[] = {"consumer", "connect", ""};
 static const char *const instances[] = {"i1", "i2", ""};
@@ -273,6 +371,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->max_members = set.max_members;
 	f->now = 1000000;
 	kfk_gcore_init(&f->core, &set, join_done, sync_done, f);
+	kfk_gcore_on_state(&f->core, state_done);
 	for (int ops = 0; in.len && ops < 2048; ops++) {
 		uint8_t op = u8(&in);
 		int g = op >> 7;
@@ -311,6 +410,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				kfk_gcore_drop(&f->core, gr, KFK_ERR_NOT_COORDINATOR);
 				f->dropped[g] = true;
 			}
+			if (op & 0x20)
+				load(f, g);
 			break;
 		}
 		check(f);

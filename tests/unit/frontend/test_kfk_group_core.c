@@ -4,10 +4,12 @@
  * MEMBER_ID_REQUIRED, the leader's member list, syncs held until the
  * leader's assignments, heartbeats during a rebalance, leaves, session
  * expiry, join-phase and sync-phase deadlines, protocol choice, commit
- * checks, static members (a replaced one fenced), and that every held
- * request is answered exactly once (also when the group is dropped).
+ * checks, static members (a replaced one fenced), that every held
+ * request is answered exactly once (also when the group is dropped), the
+ * state callback at Stable and Empty, and a stored group loaded.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -802,6 +804,118 @@ START_TEST(test_pending_member_ids_expire)
 }
 END_TEST
 
+/* What the state callback saw: states and member counts, in order. */
+static char states_seen[64];
+
+static void on_state(void *arg, const kfk_group_t *g)
+{
+	size_t n = strlen(states_seen);
+
+	(void)arg;
+	snprintf(states_seen + n, sizeof(states_seen) - n, "%s%c%d", n ? "," : "",
+	         g->state == KFK_GROUP_STABLE  ? 'S'
+	         : g->state == KFK_GROUP_EMPTY ? 'E'
+	                                       : '?',
+	         g->nmembers);
+}
+
+START_TEST(test_state_callback)
+{
+	waiter_t j1, s1, j2;
+
+	states_seen[0] = '\0';
+	kfk_gcore_on_state(&core, on_state);
+	one_member_stable(&j1, &s1, 0);
+	ck_assert_str_eq(states_seen, "S1");
+	join(&j2, "", false, 100); /* a rebalance: nothing until it completes */
+	heartbeat("c-1", 1, 150);
+	ck_assert_str_eq(states_seen, "S1");
+	ck_assert_int_eq(kfk_gcore_leave(&core, kfk_str("g"), kfk_str("c-1"), KFK_STR_NULL, 200),
+	                 KFK_ERR_NONE);
+	ck_assert_int_eq(j2.generation, 2);
+	ck_assert_str_eq(states_seen, "S1"); /* completing: no assignments yet */
+	ck_assert_int_eq(
+	    kfk_gcore_leave(&core, kfk_str("g"), kfk_str(j2.member_id), KFK_STR_NULL, 300),
+	    KFK_ERR_NONE);
+	ck_assert_str_eq(states_seen, "S1,E0");
+	done();
+}
+END_TEST
+
+START_TEST(test_load)
+{
+	const kfk_gload_member_t ms[2] = {
+	    {.id = "m-1",
+	     .client_id = "c",
+	     .client_host = "/h",
+	     .session_ms = 10000,
+	     .rebalance_ms = 30000,
+	     .meta = (const uint8_t *)"m",
+	     .meta_len = 1,
+	     .assignment = (const uint8_t *)"A1",
+	     .assignment_len = 2},
+	    {.id = "m-2",
+	     .instance_id = "i-2",
+	     .client_id = "c",
+	     .client_host = "/h",
+	     .session_ms = 20000,
+	     .rebalance_ms = 30000,
+	     .meta = (const uint8_t *)"m",
+	     .meta_len = 1,
+	     .assignment = (const uint8_t *)"A2",
+	     .assignment_len = 2},
+	};
+	kfk_gload_t in = {.group = kfk_str("g"),
+	                  .generation = 7,
+	                  .protocol_type = "consumer",
+	                  .protocol = "range",
+	                  .leader = "m-1",
+	                  .members = ms,
+	                  .nmembers = 2};
+	kfk_gload_t bad = in;
+	kfk_group_t *g;
+	waiter_t s, j;
+
+	bad.leader = "m-9";
+	ck_assert_int_eq(kfk_gcore_load(&core, &bad, 1000), -EINVAL);
+	bad = in;
+	bad.nmembers = 0;
+	ck_assert_int_eq(kfk_gcore_load(&core, &bad, 1000), -EINVAL);
+	ck_assert_ptr_null(kfk_gcore_find(&core, kfk_str("g")));
+	ck_assert_int_eq(kfk_gcore_load(&core, &in, 1000), 0);
+	ck_assert_int_eq(kfk_gcore_load(&core, &in, 1000), -EEXIST);
+	g = kfk_gcore_find(&core, kfk_str("g"));
+	ck_assert_int_eq(g->state, KFK_GROUP_STABLE);
+	ck_assert_int_eq(g->generation, 7);
+	ck_assert_int_eq(g->nmembers, 2);
+	/* The members go on at their generation, with their assignments. */
+	ck_assert_int_eq(heartbeat("m-1", 7, 5000), KFK_ERR_NONE);
+	ck_assert_int_eq(heartbeat("m-1", 6, 5000), KFK_ERR_ILLEGAL_GENERATION);
+	ck_assert_int_eq(sheartbeat("m-2", "i-2", 7, 5000), KFK_ERR_NONE);
+	ck_assert_int_eq(sheartbeat("m-3", "i-2", 7, 5000), KFK_ERR_FENCED_INSTANCE_ID);
+	sync_req(&s, "m-1", 7, NULL, 5000);
+	ck_assert_int_eq(s.err, KFK_ERR_NONE);
+	ck_assert_str_eq(s.assignment, "A1");
+	ck_assert_int_eq(
+	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str("m-1"), KFK_STR_NULL, 7, 5000),
+	    KFK_ERR_NONE);
+	/* Sessions start at the load: m-1 (10 s, heartbeat at 5 s) stays at
+	 * 14.9 s; m-2 (20 s) too. m-1 silent past 15 s is removed. */
+	kfk_gcore_tick(&core, 14900);
+	ck_assert_int_eq(g->nmembers, 2);
+	ck_assert_int_eq(sheartbeat("m-2", "i-2", 7, 14900), KFK_ERR_NONE);
+	kfk_gcore_tick(&core, 15100);
+	ck_assert_int_eq(g->nmembers, 1);
+	ck_assert_int_eq(g->state, KFK_GROUP_PREPARING);
+	/* The one left joins again: generation 8, it leads. */
+	join_as(&j, kfk_str("i-2"), "m-2", "unused", true, 15200);
+	ck_assert_int_eq(j.err, KFK_ERR_NONE);
+	ck_assert_int_eq(j.generation, 8);
+	ck_assert_str_eq(j.leader, "m-2");
+	done();
+}
+END_TEST
+
 START_TEST(test_advertised)
 {
 	ck_assert(kfk_apis_supported(KFK_API_JOIN_GROUP, 0));
@@ -844,6 +958,8 @@ int main(void)
 	tcase_add_test(tc, test_drop_answers_held);
 	tcase_add_test(tc, test_pending_member_ids_expire);
 	tcase_add_test(tc, test_advertised);
+	tcase_add_test(tc, test_state_callback);
+	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_subscription_names);
 	tcase_add_test(tc, test_offset_delete_check);
 	suite_add_tcase(s, tc);

@@ -37,12 +37,13 @@ static inline size_t metacmd_pack(Chronik__Meta__MetadataCommand__CmdCase c, con
 	Chronik__Meta__CommitOffsets co = CHRONIK__META__COMMIT_OFFSETS__INIT;
 	Chronik__Meta__DeleteGroup dg = CHRONIK__META__DELETE_GROUP__INIT;
 	Chronik__Meta__DeleteOffsets dof = CHRONIK__META__DELETE_OFFSETS__INIT;
+	Chronik__Meta__StoreGroup sg = CHRONIK__META__STORE_GROUP__INIT;
 	Chronik__Meta__MetadataCommand cmd = CHRONIK__META__METADATA_COMMAND__INIT;
 	void *msg = NULL;
 	size_t len;
 
 	ct.name = dt.name = cp.name = ac.name = up.topic = (char *)name;
-	co.group = dg.group = dof.group = (char *)name;
+	co.group = dg.group = dof.group = sg.group = (char *)name;
 	switch (c) {
 	case CHRONIK__META__METADATA_COMMAND__CMD_CREATE_TOPIC:
 		msg = &ct;
@@ -79,6 +80,9 @@ static inline size_t metacmd_pack(Chronik__Meta__MetadataCommand__CmdCase c, con
 		break;
 	case CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS:
 		msg = &dof;
+		break;
+	case CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP:
+		msg = &sg;
 		break;
 	default:
 		ck_abort_msg("metacmd_pack: no message for command case %d", (int)c);

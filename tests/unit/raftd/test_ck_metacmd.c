@@ -7,8 +7,8 @@
  * (CreateTopic by topic id, AlterTopicConfigs, RegisterBroker,
  * FenceBroker, Noop) and AllocateProducerIds (a second application only
  * skips a block of ids) may be sent again; the others must not (a second
- * DeleteTopic could delete a topic created in between, CreatePartitions
- * and CommitOffsets could undo later changes, UpdatePartition is a
+ * DeleteTopic could delete a topic created in between, CreatePartitions,
+ * CommitOffsets and StoreGroup could undo later changes, UpdatePartition is a
  * compare-and-set whose retry would be refused).
  */
 #include "ck_err.h"
@@ -35,6 +35,8 @@ START_TEST(test_each_command)
 	    {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP, false},
 	    /* Not idempotent: a commit made between the two would go too. */
 	    {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS, false},
+	    /* Not idempotent: the group's next state (Empty) could be undone. */
+	    {CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP, false},
 	};
 	uint8_t buf[1024];
 

@@ -1768,6 +1768,105 @@ START_TEST(test_group_deletes_stale_view)
 }
 END_TEST
 
+/* A StoreGroup of G with NMEMBERS members ("m-0", ...) at GEN. */
+static Chronik__Meta__MetadataCommand *store_group_cmd(const char *g, int32_t gen, size_t nmembers)
+{
+	static Chronik__Meta__GroupMemberRecord ms[4], *msp[4];
+	static Chronik__Meta__GroupStateRecord st;
+	static Chronik__Meta__StoreGroup sg;
+	static Chronik__Meta__MetadataCommand cmd;
+	static const char *const ids[] = {"m-0", "m-1", "m-2", "m-3"};
+
+	ck_assert_uint_le(nmembers, 4);
+	chronik__meta__group_state_record__init(&st);
+	chronik__meta__store_group__init(&sg);
+	chronik__meta__metadata_command__init(&cmd);
+	for (size_t i = 0; i < nmembers; i++) {
+		chronik__meta__group_member_record__init(&ms[i]);
+		ms[i].member_id = (char *)ids[i];
+		ms[i].session_ms = 10000;
+		ms[i].assignment = (ProtobufCBinaryData){2, (uint8_t *)"A1"};
+		msp[i] = &ms[i];
+	}
+	st.generation = gen;
+	st.protocol_type = "consumer";
+	st.protocol = "range";
+	st.leader = "m-0";
+	st.n_members = nmembers;
+	st.members = msp;
+	sg.group = (char *)g;
+	sg.state = &st;
+	cmd.cmd_case = CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP;
+	cmd.store_group = &sg;
+	return &cmd;
+}
+
+/* The stored generation of G (-1: none) and its member count. */
+static int32_t stored_gen(const char *g, size_t *nmembers)
+{
+	Chronik__Meta__GroupStateRecord *rec = NULL;
+	MDB_txn *txn;
+	int32_t gen;
+	int r;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	r = ck_meta_group_state_get(meta, txn, g, &rec);
+	ck_meta_read_end(txn);
+	ck_assert(r == 0 || r == CK_E_NOT_FOUND);
+	if (r == CK_E_NOT_FOUND)
+		return -1;
+	gen = rec->generation;
+	*nmembers = rec->n_members;
+	ck_assert_str_eq(rec->leader, "m-0");
+	ck_assert_uint_eq(rec->members[0]->assignment.len, 2);
+	chronik__meta__group_state_record__free_unpacked(rec, NULL);
+	return gen;
+}
+
+/* StoreGroup keeps a group's membership (the last one applied), drops it
+ * when the group empties, is refused from a view older than the last
+ * broker change, and DeleteGroup drops it with the offsets (a group with
+ * a state and no offsets is deleted, not "no offsets"). */
+START_TEST(test_store_group)
+{
+	char msg[RAFTD_APPLY_MSG_MAX];
+	Chronik__Meta__MetadataCommand *cmd;
+	size_t n = 0;
+
+	ck_assert_int_eq(register_broker(1, 1, 11, 9092), 0);
+	ck_assert_int_eq(apply_msg(2, store_group_cmd("g", 3, 2), msg), 0);
+	ck_assert_str_eq(msg, "group g generation 3 stored");
+	ck_assert_int_eq(stored_gen("g", &n), 3);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(apply(3, store_group_cmd("g", 5, 1)), 0);
+	ck_assert_int_eq(stored_gen("g", &n), 5);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(apply(4, store_group_cmd("h", 1, 1)), 0);
+	ck_assert_int_eq(apply_msg(5, store_group_cmd("g", 6, 0), msg), 0);
+	ck_assert_str_eq(msg, "group g empty");
+	ck_assert_int_eq(stored_gen("g", &n), -1);
+	ck_assert_int_eq(apply(6, store_group_cmd("g", 7, 0)), 0); /* nothing to drop */
+	/* Stale view. */
+	ck_assert_int_eq(fence_broker(7, 1, 11, true), 0);
+	cmd = store_group_cmd("g", 8, 1);
+	cmd->store_group->view_index = 6;
+	ck_assert_int_eq(apply_msg(8, cmd, msg), CK_E_STALE);
+	ck_assert_int_eq(stored_gen("g", &n), -1);
+	cmd->store_group->view_index = 7;
+	ck_assert_int_eq(apply(9, cmd), 0);
+	ck_assert_int_eq(stored_gen("g", &n), 8);
+	ck_assert_int_eq(apply(10, store_group_cmd("", 1, 1)), CK_E_INVALID);
+	ck_assert_int_eq(apply_with_nul(11, store_group_cmd("g.x", 1, 1), '.'), CK_E_INVALID);
+	ck_assert_int_eq(stored_gen("g", &n), 8);
+	/* DeleteGroup: "h" has a state and no offsets. */
+	ck_assert_int_eq(apply_msg(12, delete_group_cmd("h"), msg), 0);
+	ck_assert_str_eq(msg, "group h deleted");
+	ck_assert_int_eq(stored_gen("h", &n), -1);
+	ck_assert_int_eq(apply_msg(13, delete_group_cmd("h"), msg), CK_E_NOT_FOUND);
+	ck_assert_int_eq(stored_gen("g", &n), 8);
+}
+END_TEST
+
 /* DeleteTopic drops the topic's offsets in every group, so the topic
  * created again starts without them; other topics' offsets stay. */
 START_TEST(test_delete_topic_drops_offsets)
@@ -2121,6 +2220,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_delete_group);
 	tcase_add_test(tc, test_delete_offsets);
 	tcase_add_test(tc, test_group_deletes_stale_view);
+	tcase_add_test(tc, test_store_group);
 	tcase_add_test(tc, test_expire_offsets);
 	tcase_add_test(tc, test_delete_topic_drops_offsets);
 	tcase_add_test(tc, test_alter_touches_log);

@@ -315,9 +315,10 @@ START_TEST(op_of_packed_commands)
 	    {CHRONIK__META__METADATA_COMMAND__CMD_COMMIT_OFFSETS, RAFTD_OP_COMMIT_OFFSETS},
 	    {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_GROUP, RAFTD_OP_DELETE_GROUP},
 	    {CHRONIK__META__METADATA_COMMAND__CMD_DELETE_OFFSETS, RAFTD_OP_DELETE_OFFSETS},
+	    {CHRONIK__META__METADATA_COMMAND__CMD_STORE_GROUP, RAFTD_OP_STORE_GROUP},
 	};
 	static const uint8_t garbage[] = {0x08, 0x01}, long_key[] = {0xca, 0x01, 0x00},
-	                     past_last[] = {(13 << 3) | 2, 0x00};
+	                     past_last[] = {(14 << 3) | 2, 0x00};
 	uint8_t buf[4096];
 	char name[300];
 

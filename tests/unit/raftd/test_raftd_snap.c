@@ -4,7 +4,7 @@
  * damage, a snapshot is an LMDB copy holding the state at its index (a
  * copy taken while the environment moves on is named by the index it
  * holds), installing one replaces raftd's databases in a live environment
- * in one transaction (consumer group offsets included; a snapshot from
+ * in one transaction (consumer group offsets and states included; a snapshot from
  * before "groups" installs none) and leaves the node-local "offsets"
  * alone, a received
  * snapshot is assembled from chunks and checked (size, CRC, its applied
@@ -85,6 +85,37 @@ static void put_offset(ck_meta_t *meta, const char *group, int64_t offset)
 	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
 	ck_assert_int_eq(ck_meta_group_offset_put(meta, txn, group, "t", 0, &rec), 0);
 	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+}
+
+/* Stores a state of GROUP at generation GEN in META. */
+static void put_gstate(ck_meta_t *meta, const char *group, int32_t gen)
+{
+	Chronik__Meta__GroupStateRecord rec = CHRONIK__META__GROUP_STATE_RECORD__INIT;
+	MDB_txn *txn;
+
+	rec.generation = gen;
+	ck_assert_int_eq(ck_meta_write_begin(meta, &txn), 0);
+	ck_assert_int_eq(ck_meta_group_state_put(meta, txn, group, &rec), 0);
+	ck_assert_int_eq(ck_meta_write_commit(txn), 0);
+}
+
+/* The stored generation of GROUP in META, -1 when none. */
+static int32_t gstate_of(ck_meta_t *meta, const char *group)
+{
+	Chronik__Meta__GroupStateRecord *rec = NULL;
+	MDB_txn *txn;
+	int32_t gen;
+	int r;
+
+	ck_assert_int_eq(ck_meta_read_begin(meta, &txn), 0);
+	r = ck_meta_group_state_get(meta, txn, group, &rec);
+	ck_meta_read_end(txn);
+	if (r == CK_E_NOT_FOUND)
+		return -1;
+	ck_assert_int_eq(r, 0);
+	gen = rec->generation;
+	chronik__meta__group_state_record__free_unpacked(rec, NULL);
+	return gen;
 }
 
 /* The offset of GROUP at "t"/0 in META, -1 when none. */
@@ -199,6 +230,8 @@ START_TEST(test_create_check_install)
 	ck_assert_int_eq(ck_meta_open(b, &mb), 0);
 	put_offset(ma, "g", 41);
 	put_offset(mb, "old", 5);
+	put_gstate(ma, "g", 4);
+	put_gstate(mb, "old", 2);
 	fill(ma, one, 17);
 	fill(mb, two, 9);
 	ck_assert_int_eq(ck_lmdb_put(ck_meta_env(mb), ck_meta_offsets_dbi(mb), "wal/x-0", 7, "keep",
@@ -225,6 +258,8 @@ START_TEST(test_create_check_install)
 	/* Group offsets travel with the snapshot, and replace the old. */
 	ck_assert_int_eq(offset_of(mb, "g"), 41);
 	ck_assert_int_eq(offset_of(mb, "old"), -1);
+	ck_assert_int_eq(gstate_of(mb, "g"), 4);
+	ck_assert_int_eq(gstate_of(mb, "old"), -1);
 	ck_meta_close(ma);
 	ck_meta_close(mb);
 	/* Not an LMDB file. */
