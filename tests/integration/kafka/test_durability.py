@@ -5,7 +5,9 @@ kafka-frontend while librdkafka (confluent-kafka) produces with retries,
 CreateTopics while raftd restarts after a kill -9, a hung (SIGSTOPped) walwriter
 or kafka-frontend killed and restarted by the supervisor after [supervisor]
 hang_kill_ms (and nothing killed when the whole node was paused),
-a simulated crash of the machine (the metadata environment rebuilt), and a
+a consumer group kept across a kill -9 of kafka-frontend (its membership
+loaded from the metadata: no rebalance), a simulated crash of the machine
+(the metadata environment rebuilt), and a
 full data disk (a small tmpfs: produce refused with KAFKA_STORAGE_ERROR,
 no process restarts, writes again once a deleted topic freed space).
 
@@ -341,6 +343,49 @@ class Durability(NodeTestCase):
 
     def test_hung_frontend_restarted(self):
         self.kill_child_while_producing('kafka-frontend', hang=True)
+
+    def test_group_kept_across_frontend_crash(self):
+        """A kill -9 of kafka-frontend while a confluent-kafka consumer is
+        in a group: the restarted frontend loads the group's stored
+        membership, the consumer keeps its assignment (no second on_assign)
+        and reads on from its place, every record once."""
+        import confluent_kafka as ck
+        node = self.node().start()
+        topic, group = topic_name('gk'), topic_name('gk-group')
+        create_topic(node, topic, 2)
+        p = ck.Producer({'bootstrap.servers': node.bootstrap, 'acks': 'all'})
+        assigned, seen = [], []
+        c = ck.Consumer({'bootstrap.servers': node.bootstrap, 'group.id': group,
+                         'auto.offset.reset': 'earliest', 'session.timeout.ms': 10000,
+                         'heartbeat.interval.ms': 500})
+        self.addCleanup(c.close)
+        c.subscribe([topic], on_assign=lambda _c, ps: assigned.append(len(ps)))
+
+        def produce(lo, hi):
+            for i in range(lo, hi):
+                p.produce(topic, value=b'%d' % i, partition=i % 2)
+            self.assertEqual(p.flush(30), 0)
+
+        def consume(secs):
+            end = time.time() + secs
+            while time.time() < end:
+                m = c.poll(0.2)
+                if m is not None and not m.error():
+                    seen.append(int(m.value()))
+                    c.commit(message=m, asynchronous=False)
+        produce(0, 100)
+        wait_for(lambda: consume(0.5) or len(seen) >= 100, 60, 'the first 100 records')
+        before = node.child('kafka-frontend')['pid']
+        os.kill(before, signal.SIGKILL)
+        wait_for(lambda: node.all_ready() and node.child('kafka-frontend')['pid'] != before,
+                 30, 'kafka-frontend restarted')
+        produce(100, 200)
+        wait_for(lambda: consume(0.5) or len(seen) >= 200, 60, 'records after the restart')
+        consume(3)
+        self.assertEqual(assigned, [2], 'assignments (a rebalance assigns again)')
+        self.assertEqual(sorted(seen), list(range(200)), 'every record once')
+        self.assertTrue(node.log_grep('group %s taken over at generation' % group),
+                        node.log_tail())
 
     def test_paused_node_kills_nothing(self):
         """The whole node (supervisor and children) SIGSTOPped for longer
