@@ -989,7 +989,13 @@ static int kfk_gload_check(const kfk_gload_t *in)
 	for (int i = 0; i < in->nmembers; i++) {
 		const kfk_gload_member_t *m = &in->members[i];
 
-		if (!m->id || !m->id[0] || m->session_ms <= 0)
+		bool has = false;
+
+		if (!m->id || !m->id[0] || m->session_ms <= 0 || m->nprotos <= 0)
+			return -EINVAL;
+		for (int k = 0; k < m->nprotos; k++)
+			has = has || kfk_str_eq(m->protos[k].name, in->protocol);
+		if (!has)
 			return -EINVAL;
 		leader = leader || strcmp(m->id, in->leader) == 0;
 		for (int k = 0; k < i; k++) {
@@ -1005,15 +1011,12 @@ static int kfk_gload_check(const kfk_gload_t *in)
 }
 
 /* Member IN of a loaded group, or NULL (-ENOMEM). */
-static kfk_gmember_t *kfk_gload_member(const kfk_gload_t *g, const kfk_gload_member_t *in,
-                                       uint64_t now_ms)
+static kfk_gmember_t *kfk_gload_member(const kfk_gload_member_t *in, uint64_t now_ms)
 {
-	kfk_gproto_in_t proto = {.name = kfk_str(g->protocol),
-	                         .meta = {in->meta, (int32_t)in->meta_len}};
 	kfk_gjoin_in_t join = {
 	    .instance_id = in->instance_id ? kfk_str(in->instance_id) : KFK_STR_NULL,
-	    .protos = &proto,
-	    .nprotos = 1,
+	    .protos = in->protos,
+	    .nprotos = in->nprotos,
 	    .session_ms = in->session_ms,
 	    .rebalance_ms = in->rebalance_ms > 0 ? in->rebalance_ms : in->session_ms,
 	    .client_id = in->client_id,
@@ -1054,7 +1057,7 @@ int kfk_gcore_load(kfk_gcore_t *c, const kfk_gload_t *in, uint64_t now_ms)
 	g->generation = in->generation;
 	g->state = KFK_GROUP_STABLE;
 	for (int i = 0; i < in->nmembers && g->protocol_type && g->protocol && g->leader; i++) {
-		kfk_gmember_t *m = kfk_gload_member(in, &in->members[i], now_ms);
+		kfk_gmember_t *m = kfk_gload_member(&in->members[i], now_ms);
 
 		if (!m || kfk_group_add(g, m) < 0) {
 			if (m)

@@ -172,40 +172,6 @@ const kfk_gproto_t *kfk_gcore_member_proto(const kfk_gmember_t *m, const char *n
 /* Calls FN (with the ARG of kfk_gcore_init) at every Stable and Empty. */
 void kfk_gcore_on_state(kfk_gcore_t *c, kfk_gstate_fn fn);
 
-/* ---- a group taken over ---- */
-
-typedef struct {
-	const char *id;
-	const char *instance_id; /* NULL or "": a dynamic member */
-	const char *client_id;
-	const char *client_host;
-	int32_t session_ms;
-	int32_t rebalance_ms;
-	const uint8_t *meta; /* for the group's protocol */
-	size_t meta_len;
-	const uint8_t *assignment;
-	size_t assignment_len;
-} kfk_gload_member_t;
-
-typedef struct {
-	kfk_str_t group;
-	int32_t generation;
-	const char *protocol_type;
-	const char *protocol;
-	const char *leader;
-	const kfk_gload_member_t *members;
-	int nmembers;
-} kfk_gload_t;
-
-/* Makes group IN->group Stable at IN's generation with IN's members and
- * assignments (a stored rebalance, from the coordinator before this one),
- * each member's session starting at NOW_MS: members that go on
- * heartbeating keep their generation, the others expire. Returns 0,
- * -EEXIST (a group of the name is here already: it is the newer),
- * -EINVAL (no members, no protocol (NULL), a leader or member id that is not
- * one, a session not > 0, an instance id twice) or -ENOMEM. */
-int kfk_gcore_load(kfk_gcore_t *c, const kfk_gload_t *in, uint64_t now_ms);
-
 /* The group ID, or NULL. */
 kfk_group_t *kfk_gcore_find(const kfk_gcore_t *c, kfk_str_t id);
 /* Drops group G (answering its waiters with ERR): the coordinator moved,
@@ -288,5 +254,40 @@ int kfk_gsub_names(const uint8_t *meta, size_t len, kfk_str_t topic);
 
 /* Expires sessions, pending member ids and join phases. */
 void kfk_gcore_tick(kfk_gcore_t *c, uint64_t now_ms);
+
+/* ---- a group taken over ---- */
+
+typedef struct {
+	const char *id;
+	const char *instance_id; /* NULL or "": a dynamic member */
+	const char *client_id;
+	const char *client_host;
+	int32_t session_ms;
+	int32_t rebalance_ms;
+	const kfk_gproto_in_t *protos; /* as it joined; the group's among them */
+	int nprotos;
+	const uint8_t *assignment;
+	size_t assignment_len;
+} kfk_gload_member_t;
+
+typedef struct {
+	kfk_str_t group;
+	int32_t generation;
+	const char *protocol_type;
+	const char *protocol;
+	const char *leader;
+	const kfk_gload_member_t *members;
+	int nmembers;
+} kfk_gload_t;
+
+/* Makes group IN->group Stable at IN's generation with IN's members and
+ * assignments (a stored rebalance, from the coordinator before this one),
+ * each member's session starting at NOW_MS: members that go on
+ * heartbeating keep their generation, the others expire. Returns 0,
+ * -EEXIST (a group of the name is here already: it is the newer),
+ * -EINVAL (no members, no protocol (NULL), a leader or member id that is not
+ * one, a member without the group's protocol, a session not > 0, an
+ * instance id twice) or -ENOMEM. */
+int kfk_gcore_load(kfk_gcore_t *c, const kfk_gload_t *in, uint64_t now_ms);
 
 #endif

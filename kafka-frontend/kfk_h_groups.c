@@ -141,32 +141,44 @@ static void kfk_group_store(void *arg, const kfk_group_t *g)
 	Chronik__Meta__StoreGroup sg = CHRONIK__META__STORE_GROUP__INIT;
 	Chronik__Meta__GroupStateRecord st = CHRONIK__META__GROUP_STATE_RECORD__INIT;
 	Chronik__Meta__GroupMemberRecord *recs = NULL, **ptrs = NULL;
+	Chronik__Meta__GroupProtocolRecord *prs = NULL, **pptrs = NULL;
 	int n = g->state == KFK_GROUP_STABLE ? g->nmembers : 0;
-	size_t idlen = strlen(g->id);
+	size_t idlen = strlen(g->id), np = 0, k = 0;
 	kfk_gstore_t *name = NULL;
 
+	for (int i = 0; i < n; i++)
+		np += (size_t)g->members[i]->nprotos;
 	if (n > 0) {
 		recs = calloc((size_t)n, sizeof(*recs));
 		ptrs = calloc((size_t)n, sizeof(*ptrs));
+		prs = calloc(np ? np : 1, sizeof(*prs));
+		pptrs = calloc(np ? np : 1, sizeof(*pptrs));
 	}
 	name = malloc(sizeof(*name) + idlen + 1);
-	if ((n > 0 && (!recs || !ptrs)) || !name)
+	if ((n > 0 && (!recs || !ptrs || !prs || !pptrs)) || !name)
 		goto out;
 	name->srv = s;
 	name->view = s->meta_index; /* the view this node coordinates by */
 	memcpy(name->group, g->id, idlen + 1);
 	for (int i = 0; i < n; i++) {
 		const kfk_gmember_t *m = g->members[i];
-		const kfk_gproto_t *p = g->protocol ? kfk_gcore_member_proto(m, g->protocol) : NULL;
 
 		chronik__meta__group_member_record__init(&recs[i]);
+		recs[i].protocols = &pptrs[k];
+		recs[i].n_protocols = (size_t)m->nprotos;
+		for (int j = 0; j < m->nprotos; j++, k++) {
+			chronik__meta__group_protocol_record__init(&prs[k]);
+			prs[k].name = m->protos[j].name;
+			prs[k].metadata =
+			    (ProtobufCBinaryData){m->protos[j].meta_len, m->protos[j].meta};
+			pptrs[k] = &prs[k];
+		}
 		recs[i].member_id = m->id;
 		recs[i].instance_id = m->instance_id ? m->instance_id : "";
 		recs[i].client_id = m->client_id;
 		recs[i].client_host = m->client_host;
 		recs[i].session_ms = m->session_ms;
 		recs[i].rebalance_ms = m->rebalance_ms;
-		recs[i].metadata = (ProtobufCBinaryData){p ? p->meta_len : 0, p ? p->meta : NULL};
 		recs[i].assignment = (ProtobufCBinaryData){m->assignment_len, m->assignment};
 		ptrs[i] = &recs[i];
 	}
@@ -194,6 +206,8 @@ out:
 	free(name);
 	free(recs);
 	free(ptrs);
+	free(prs);
+	free(pptrs);
 }
 
 typedef struct {
@@ -208,6 +222,8 @@ static int kfk_group_load_one(void *arg, const char *group,
 	kfk_gload_walk_t *w = arg;
 	kfk_srv_t *s = w->srv;
 	kfk_gload_member_t *ms;
+	kfk_gproto_in_t *ps;
+	size_t np = 0, k = 0;
 	kfk_gload_t in = {
 	    .group = kfk_str(group),
 	    .generation = rec->generation,
@@ -221,12 +237,22 @@ static int kfk_group_load_one(void *arg, const char *group,
 	if (rec->n_members == 0 || rec->n_members > INT32_MAX ||
 	    kfk_gcore_find(&s->groups, in.group) || !kfk_group_is_mine(s, in.group))
 		return 0;
+	for (size_t i = 0; i < rec->n_members; i++)
+		np += rec->members[i]->n_protocols;
 	ms = calloc(rec->n_members, sizeof(*ms));
-	if (!ms)
+	ps = calloc(np ? np : 1, sizeof(*ps));
+	if (!ms || !ps) {
+		free(ms);
+		free(ps);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < rec->n_members; i++) {
 		const Chronik__Meta__GroupMemberRecord *m = rec->members[i];
 
+		for (size_t j = 0; j < m->n_protocols; j++)
+			ps[k + j] = (kfk_gproto_in_t){kfk_str(m->protocols[j]->name),
+			                              {m->protocols[j]->metadata.data,
+			                               (int32_t)m->protocols[j]->metadata.len}};
 		ms[i] = (kfk_gload_member_t){
 		    .id = m->member_id,
 		    .instance_id = m->instance_id,
@@ -234,15 +260,17 @@ static int kfk_group_load_one(void *arg, const char *group,
 		    .client_host = m->client_host,
 		    .session_ms = m->session_ms,
 		    .rebalance_ms = m->rebalance_ms,
-		    .meta = m->metadata.data,
-		    .meta_len = m->metadata.len,
+		    .protos = &ps[k],
+		    .nprotos = (int)m->n_protocols,
 		    .assignment = m->assignment.data,
 		    .assignment_len = m->assignment.len,
 		};
+		k += m->n_protocols;
 	}
 	in.members = ms;
 	r = kfk_gcore_load(&s->groups, &in, w->now);
 	free(ms);
+	free(ps);
 	if (r == 0) {
 		ck_log(CK_LOG_INFO, "group %s taken over at generation %d with %d members", group,
 		       (int)rec->generation, (int)rec->n_members);

@@ -50,7 +50,9 @@ typedef struct {
 	char protocol_type[16], protocol[16], leader[ID_LEN];
 	kfk_gload_member_t members[IDS_MAX];
 	char ids[IDS_MAX][ID_LEN], inst[IDS_MAX][8];
-	uint8_t meta[IDS_MAX][64], assign[IDS_MAX][64];
+	kfk_gproto_in_t protos[IDS_MAX][4];
+	char pnames[IDS_MAX][4][16];
+	uint8_t meta[IDS_MAX][4][16], assign[IDS_MAX][64];
 	int nmembers;
 } saved_t;
 
@@ -148,7 +150,17 @@ static void state_done(void *arg, const kfk_group_t *g)
 		const kfk_gmember_t *m = g->members[i];
 		const kfk_gproto_t *p = kfk_gcore_member_proto(m, g->protocol);
 		kfk_gload_member_t *o = &sv->members[i];
+		int np = m->nprotos < 4 ? m->nprotos : 4;
 
+		for (int k = 0; k < np; k++) {
+			snprintf(sv->pnames[i][k], sizeof(sv->pnames[i][k]), "%s",
+			         m->protos[k].name);
+			sv->protos[i][k] = (kfk_gproto_in_t){
+			    kfk_str(sv->pnames[i][k]),
+			    {sv->meta[i][k],
+			     (int32_t)copy_bytes(sv->meta[i][k], sizeof(sv->meta[i][k]),
+			                         m->protos[k].meta, m->protos[k].meta_len)}};
+		}
 		leader_in |= !strcmp(m->id, g->leader);
 		snprintf(sv->ids[i], ID_LEN, "%s", m->id);
 		snprintf(sv->inst[i], sizeof(sv->inst[i]), "%s",
@@ -160,15 +172,16 @@ static void state_done(void *arg, const kfk_group_t *g)
 		    .client_host = "/h",
 		    .session_ms = m->session_ms,
 		    .rebalance_ms = m->rebalance_ms,
-		    .meta = sv->meta[i],
-		    .meta_len =
-		        p ? copy_bytes(sv->meta[i], sizeof(sv->meta[i]), p->meta, p->meta_len) : 0,
+		    .protos = sv->protos[i],
+		    .nprotos = np,
 		    .assignment = sv->assign[i],
 		    .assignment_len = copy_bytes(sv->assign[i], sizeof(sv->assign[i]),
 		                                 m->assignment, m->assignment_len),
 		};
 		if (!p)
 			fail("a Stable member without the group's protocol", i, 0);
+		if (p - m->protos >= 4)
+			sv->have = false; /* its protocol not among the kept ones */
 	}
 	if (sv->have && !leader_in)
 		fail("a Stable report whose leader is not a member", g->nmembers, 0);

@@ -850,8 +850,8 @@ START_TEST(test_load)
 	     .client_host = "/h",
 	     .session_ms = 10000,
 	     .rebalance_ms = 30000,
-	     .meta = (const uint8_t *)"m",
-	     .meta_len = 1,
+	     .protos = range_proto,
+	     .nprotos = 1,
 	     .assignment = (const uint8_t *)"A1",
 	     .assignment_len = 2},
 	    {.id = "m-2",
@@ -860,11 +860,13 @@ START_TEST(test_load)
 	     .client_host = "/h",
 	     .session_ms = 20000,
 	     .rebalance_ms = 30000,
-	     .meta = (const uint8_t *)"m",
-	     .meta_len = 1,
+	     .protos = range_proto,
+	     .nprotos = 1,
 	     .assignment = (const uint8_t *)"A2",
 	     .assignment_len = 2},
 	};
+	static const kfk_gproto_in_t other_proto[] = {{{"other", 5}, {(const uint8_t *)"m", 1}}};
+	kfk_gload_member_t odd[2] = {ms[0], ms[1]};
 	kfk_gload_t in = {.group = kfk_str("g"),
 	                  .generation = 7,
 	                  .protocol_type = "consumer",
@@ -880,6 +882,10 @@ START_TEST(test_load)
 	ck_assert_int_eq(kfk_gcore_load(&core, &bad, 1000), -EINVAL);
 	bad = in;
 	bad.nmembers = 0;
+	ck_assert_int_eq(kfk_gcore_load(&core, &bad, 1000), -EINVAL);
+	odd[1].protos = other_proto; /* a member without the group's protocol */
+	bad = in;
+	bad.members = odd;
 	ck_assert_int_eq(kfk_gcore_load(&core, &bad, 1000), -EINVAL);
 	ck_assert_ptr_null(kfk_gcore_find(&core, kfk_str("g")));
 	ck_assert_int_eq(kfk_gcore_load(&core, &in, 1000), 0);
@@ -899,19 +905,26 @@ START_TEST(test_load)
 	ck_assert_int_eq(
 	    kfk_gcore_commit_check(&core, kfk_str("g"), kfk_str("m-1"), KFK_STR_NULL, 7, 5000),
 	    KFK_ERR_NONE);
+	/* The static member restarted, its protocols as stored: its place,
+	 * no rebalance (KIP-345). */
+	sjoin(&j, "i-2", "", "m-2b", 5000);
+	ck_assert_int_eq(j.err, KFK_ERR_NONE);
+	ck_assert_int_eq(j.generation, 7);
+	ck_assert_int_eq(g->state, KFK_GROUP_STABLE);
+	ck_assert_int_eq(sheartbeat("m-2b", "i-2", 7, 5000), KFK_ERR_NONE);
 	/* Sessions start at the load: m-1 (10 s, heartbeat at 5 s) stays at
 	 * 14.9 s; m-2 (20 s) too. m-1 silent past 15 s is removed. */
 	kfk_gcore_tick(&core, 14900);
 	ck_assert_int_eq(g->nmembers, 2);
-	ck_assert_int_eq(sheartbeat("m-2", "i-2", 7, 14900), KFK_ERR_NONE);
+	ck_assert_int_eq(sheartbeat("m-2b", "i-2", 7, 14900), KFK_ERR_NONE);
 	kfk_gcore_tick(&core, 15100);
 	ck_assert_int_eq(g->nmembers, 1);
 	ck_assert_int_eq(g->state, KFK_GROUP_PREPARING);
 	/* The one left joins again: generation 8, it leads. */
-	join_as(&j, kfk_str("i-2"), "m-2", "unused", true, 15200);
+	join_as(&j, kfk_str("i-2"), "m-2b", "unused", true, 15200);
 	ck_assert_int_eq(j.err, KFK_ERR_NONE);
 	ck_assert_int_eq(j.generation, 8);
-	ck_assert_str_eq(j.leader, "m-2");
+	ck_assert_str_eq(j.leader, "m-2b");
 	done();
 }
 END_TEST
