@@ -696,6 +696,7 @@ void kfk_h_list_groups(kfk_req_t *req)
 	size_t it = 0;
 
 	kfk_meta_refresh(s);
+	kfk_groups_load(s); /* the groups taken over, with their members */
 	kfk_list_groups_response_init(&resp);
 	while ((g = ck_hash_next(&s->groups.groups, &it)) != NULL && l.err == 0)
 		l.err = kfk_list_add(&l, g->id, g->protocol_type, kfk_group_state_name(g->state));

@@ -251,6 +251,8 @@ class GroupTakenOver(NodeTestCase):
         wait_for(lambda: find_coordinator(self.probe, group) in (1, 2), 30,
                  'the group moved off the stopped node')
         cn = self.conn(self.nodes3[find_coordinator(self.probe, group) - 1])
+        self.assertEqual(list_groups(cn).get(group), 'Stable',
+                         'the group as ListGroups on the new coordinator shows it')
         self.assertEqual(heartbeat_raw(cn, group, gen, mid, None), 0,
                          'heartbeat of the member on the new coordinator')
         self.assertEqual(sync_raw(cn, group, gen, mid, None), (0, mine),
