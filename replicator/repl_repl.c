@@ -344,7 +344,13 @@ static bool repl_in_isr(const repl_part_t *p, int32_t id)
 }
 
 /* The ISR without the followers behind for longer than the lag limit
- * (Kafka's replica.lag.time.max.ms). Returns whether it differs. */
+ * (Kafka's replica.lag.time.max.ms): behind the log end for that long
+ * (an idle follower is not behind, whenever it last fetched) and not
+ * caught up for that long by Kafka's rule (the core's last_caught_up_ms:
+ * a fetch at the log end of the fetch before counts, and it restarts with
+ * a leadership and at an ISR join, so neither a follower that keeps up
+ * under load nor one behind since an earlier leadership or before it
+ * rejoined is dropped). Returns whether it differs. */
 static bool repl_isr_lagging(const repl_rp_t *rp, const repl_part_t *p, int32_t self, uint64_t now,
                              uint64_t lag_ms, int32_t *isr, size_t *n)
 {
@@ -352,10 +358,14 @@ static bool repl_isr_lagging(const repl_rp_t *rp, const repl_part_t *p, int32_t 
 	for (size_t i = 0; i < p->n_isr; i++) {
 		bool out = false;
 
-		for (size_t j = 0; j < p->n_followers && j < REPL_REPLICAS_MAX; j++)
-			out |= p->isr[i] != self && p->followers[j].broker_id == p->isr[i] &&
+		for (size_t j = 0; j < p->n_followers && j < REPL_REPLICAS_MAX; j++) {
+			const repl_follower_t *f = &p->followers[j];
+
+			out |= p->isr[i] != self && f->broker_id == p->isr[i] &&
 			       rp->behind_id[j] == p->isr[i] && rp->behind_ms[j] != 0 &&
-			       now > rp->behind_ms[j] && now - rp->behind_ms[j] > lag_ms;
+			       now > rp->behind_ms[j] && now - rp->behind_ms[j] > lag_ms &&
+			       now > f->last_caught_up_ms && now - f->last_caught_up_ms > lag_ms;
+		}
 		if (!out)
 			isr[(*n)++] = p->isr[i];
 	}
