@@ -46,7 +46,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration', 'kafka'))
-from kharness import assign_ports, main, require_module, wait_for  # noqa: E402
+from kharness import assign_ports, kproto, main, require_module, wait_for  # noqa: E402
 from netproxy import Link  # noqa: E402
 import test_data_chaos  # noqa: E402
 
@@ -59,9 +59,9 @@ class SlowLinks(test_data_chaos.DataChaos):
     test_acked_data_under_faults = None  # the chaos case is test_data_chaos.py's
     PRODUCER_EXTRA = {'enable.idempotence': True}
 
-    def proxied_cluster(self, name, seed):
+    def proxied_cluster(self, name, seed, extra=''):
         """Three nodes whose peer links run through proxies: self.links
-        maps (from id, to id, kind) to its Link."""
+        maps (from id, to id, kind) to its Link; EXTRA is more config."""
         nodes = [self.node(node_id=i, name='%s%d' % (name, i)) for i in (1, 2, 3)]
         assign_ports(nodes)
         self.links = {}
@@ -82,7 +82,8 @@ class SlowLinks(test_data_chaos.DataChaos):
                 peers += ('[peer.%d]\nraft = "127.0.0.1:%d"\nreplication = "127.0.0.1:%d"\n'
                           'kafka = "127.0.0.1:%d"\n'
                           % (b.node_id, addr['raft'], addr['replication'], b.ports['kafka']))
-            a.config_extra = '[metadata]\ncommit = "quorum"\n[wal]\nprofile = "high"\n' + peers
+            a.config_extra = ('[metadata]\ncommit = "quorum"\n[wal]\nprofile = "high"\n' + extra +
+                              peers)
             a.start(wait=False)
         for n in nodes:
             n.wait_ready()
@@ -217,6 +218,64 @@ class SlowLinks(test_data_chaos.DataChaos):
         for name in created:
             self.assertEqual(len(views[0][name]), 2, name)
             self.assertTrue(all(len(r) == 3 for r in views[0][name]), name)
+
+
+class LeaderAgain(SlowLinks):
+    """A node leading a partition again, longer than
+    replica_lag_time_max_ms after it last did, shrank the ISR to itself at
+    once (its followers counted as behind since its earlier leadership,
+    when they could not reach it), then expanded it back: for that moment
+    an acks=all write was acknowledged on one copy. Kafka gives every ISR
+    member the whole lag time from the start of a leadership."""
+
+    test_acked_writes_over_bad_links = None
+
+    def test_no_shrink_when_leading_again(self):
+        ck = require_module('confluent_kafka')
+        from confluent_kafka.admin import AdminClient, NewTopic
+        nodes = self.proxied_cluster('again', 7, '[replication]\nreplica_lag_time_max_ms = 3000\n')
+        boot = ','.join(n.bootstrap for n in nodes)
+        admin = AdminClient({'bootstrap.servers': boot})
+        wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
+                 'three brokers registered')
+        topic = 'again%d' % int(time.time() * 1000)
+        for f in admin.create_topics([NewTopic(topic, 1, replica_assignment=[[2, 1, 3]])]).values():
+            f.result(30)
+        p = ck.Producer({'bootstrap.servers': boot, 'acks': 'all', 'linger.ms': 5})
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                p.produce(topic, value=b'x')
+                p.poll(0.01)
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+        self.addCleanup(t.join)
+        self.addCleanup(stop.set)
+
+        def leader():
+            md = admin.list_topics(topic, timeout=5).topics[topic].partitions[0]
+            return md.leader, sorted(md.isrs)
+        wait_for(lambda: leader() == (2, [1, 2, 3]), 30, 'node 2 leads with the full ISR')
+        cut = [lk for (a, b, _k), lk in self.links.items() if 2 in (a, b)]
+        for lk in cut:
+            lk.set_cut(True)
+        wait_for(lambda: leader()[0] in (1, 3), 30, 'leadership moved off the cut node')
+        time.sleep(1)
+        for lk in cut:
+            lk.set_cut(False)
+        wait_for(lambda: leader()[1] == [1, 2, 3], 30, 'the ISR whole again')
+        time.sleep(4)  # past replica_lag_time_max_ms
+        mark = len(nodes[1].log_grep('ISR shrink partition=%s-0' % topic))
+        err = kproto.elect_leaders(nodes[0].ports['kafka'], [(topic, [0])])
+        self.assertEqual(err[0], 0, err)
+        wait_for(lambda: leader()[0] == 2, 30, 'node 2 leads again')
+        time.sleep(2)
+        stop.set()
+        p.flush(30)
+        shrinks = nodes[1].log_grep('ISR shrink partition=%s-0' % topic)[mark:]
+        self.assertEqual(shrinks, [], 'node 2 shrank the ISR on leading again')
+        self.assertEqual(leader(), (2, [1, 2, 3]))
 
 
 if __name__ == '__main__':
