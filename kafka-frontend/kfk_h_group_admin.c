@@ -49,6 +49,8 @@ typedef struct {
 	int16_t *errs;     /* per partition, in request order */
 } kfk_commit_t;
 
+#define KFK_COMMIT_TIMEOUT_MS 5000
+
 static int16_t kfk_commit_store_err(int16_t err)
 {
 	/* A commit too large to store (over 1 MiB in all): what Kafka answers
@@ -223,7 +225,12 @@ void kfk_h_offset_commit(kfk_req_t *req)
 	 * the Raft leader (read-your-writes, as for OffsetFetch). */
 	if (kfk_commit_unknown_topic(s, rq) && kfk_req_sync_first(req, kfk_h_offset_commit))
 		return;
-	ad = kfk_admin_new(req, 1, s->set.request_timeout_ms, kfk_commit_respond);
+	/* Kafka's offsets.commit.timeout.ms (5 s): a commit that cannot be
+	 * stored by then (this node cut off from the Raft leader, say) is
+	 * answered REQUEST_TIMED_OUT, which clients retry, instead of
+	 * holding the member (and its rebalance) for the request timeout. */
+	ad = kfk_admin_new(req, 1, CK_MIN(s->set.request_timeout_ms, KFK_COMMIT_TIMEOUT_MS),
+	                   kfk_commit_respond);
 	st = kfk_req_alloc(req, 1, sizeof(*st));
 
 	for (int32_t t = 0; t < rq->topics.count; t++)

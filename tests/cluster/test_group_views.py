@@ -405,7 +405,8 @@ class PausedRaftd(NodeTestCase):
     and a newer offset is committed there. When raftd runs again the held
     commit reached the log after the fence and was stored over the newer
     one (answered 0: the committed offset went back, a consumer-group
-    helper found). A commit now says which metadata its coordinator looked
+    helper found); it is now answered REQUEST_TIMED_OUT after Kafka's
+    offsets.commit.timeout.ms, and refused when raftd proposes it. A commit now says which metadata its coordinator looked
     at, and is refused (NOT_COORDINATOR) when a broker was fenced,
     unfenced or registered after it. Meanwhile the old coordinator went on
     answering its member's heartbeats (two coordinators handing out the
@@ -443,6 +444,7 @@ class PausedRaftd(NodeTestCase):
         try:
             key, ver, body = commit_request(group, gen, mid, topic, 20)
             c_old.send_raw(kproto.request(key, ver, 77, body))
+            sent = time.time()
             c2 = kproto.Conn('127.0.0.1', others[0].ports['kafka'], timeout=15)
             self.addCleanup(c2.close)
             wait_for(lambda: find_coordinator(c2, group) not in (old_id, -15), 30,
@@ -463,11 +465,15 @@ class PausedRaftd(NodeTestCase):
             except (OSError, kproto.Closed):
                 hb = None
             self.assertNotEqual(hb, 0, 'the deposed coordinator still answers heartbeats')
+            # The held commit is answered after offsets.commit.timeout.ms
+            # (5 s), REQUEST_TIMED_OUT, while raftd is still stopped: not
+            # held for the request timeout (30 s) with its member.
+            corr, body = c_old.recv_frame()
+            self.assertEqual(corr, 77)
+            self.assertEqual(commit_error(body), 7, 'the held commit\'s answer')
+            self.assertLess(time.time() - sent, 15, 'seconds until the held commit\'s answer')
         finally:
             os.kill(raftd, signal.SIGCONT)
-        corr, body = c_old.recv_frame()
-        self.assertEqual(corr, 77)
-        self.assertEqual(commit_error(body), 16, 'the held commit was not refused')
         for n in nodes:
             c = kproto.Conn('127.0.0.1', n.ports['kafka'], timeout=15)
             self.addCleanup(c.close)
