@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "ck_clock.h"
 #include "ck_config.h"
 #include "ck_err.h"
 #include "ck_log.h"
@@ -33,6 +34,7 @@ struct ck_dial {
 	int connect_fd;
 	struct event *ev;
 	int backoff_ms;
+	uint64_t connected_ms;       /* when the last socket was handed over */
 	struct sockaddr_storage src; /* source: the listener's host, port 0 */
 	socklen_t src_len;           /* 0: unbound */
 };
@@ -154,7 +156,7 @@ static void ck_dial_done(ck_dial_t *d, short what)
 	if (d->ev)
 		event_free(d->ev);
 	d->ev = NULL;
-	d->backoff_ms = CK_DIAL_BACKOFF_MIN_MS;
+	d->connected_ms = ck_clock_mono_ms();
 	d->h.on_connected(d->arg, fd);
 }
 
@@ -220,7 +222,12 @@ void ck_dial_free(ck_dial_t *d)
 
 void ck_dial_again(ck_dial_t *d, int reset)
 {
-	if (reset)
+	uint64_t now = ck_clock_mono_ms();
+
+	/* A connection the peer took and dropped at once (a node restarting,
+	 * a proxy that resets) keeps the backoff growing: reconnecting every
+	 * CK_DIAL_BACKOFF_MIN_MS would spin (and log) for as long as it lasts. */
+	if (reset && now >= d->connected_ms && now - d->connected_ms >= CK_DIAL_STABLE_MS)
 		d->backoff_ms = CK_DIAL_BACKOFF_MIN_MS;
 	ck_dial_wait(d);
 }

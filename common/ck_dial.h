@@ -26,6 +26,7 @@ struct event_base;
 #define CK_DIAL_BACKOFF_MIN_MS 50
 #define CK_DIAL_BACKOFF_MAX_MS 1000
 #define CK_DIAL_CONNECT_MS     1000
+#define CK_DIAL_STABLE_MS      1000
 
 typedef struct ck_dial ck_dial_t;
 
@@ -46,7 +47,10 @@ int ck_dial_new(struct event_base *base, const char *addr, const char *source,
  * caller's). NULL is fine. */
 void ck_dial_free(ck_dial_t *d);
 /* The connection D gave is gone: dial again after the backoff, from
- * CK_DIAL_BACKOFF_MIN_MS when RESET, else after the current delay. */
+ * CK_DIAL_BACKOFF_MIN_MS when RESET and the connection lasted
+ * CK_DIAL_STABLE_MS or more, else after the current delay (which goes on
+ * doubling: a peer that accepts and drops at once is not redialed in a
+ * tight loop). */
 void ck_dial_again(ck_dial_t *d, int reset);
 
 #endif
