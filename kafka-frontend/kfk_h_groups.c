@@ -12,10 +12,10 @@
  * hear NOT_COORDINATOR and find the new coordinator, as after a Kafka
  * coordinator move; the same tick drives offset expiry (kfk_expire.c).
  * A group's membership is stored through Raft at each completed rebalance
- * (and its end when it empties); the first group request after the broker
- * list changed (or after this process started, or dropped its groups)
- * loads the stored groups this node now coordinates, so that a group
- * taken over goes on at its generation instead of rebalancing.
+ * (and its end when it empties); the first tick or group request after the
+ * broker list changed (or after this process started, or dropped its
+ * groups) loads the stored groups this node now coordinates, so that a
+ * group taken over goes on at its generation instead of rebalancing.
  * Not for: offsets and group listings (kfk_h_group_admin.c).
  */
 #define CK_LOG_SUBSYSTEM "groups"
@@ -418,6 +418,13 @@ static void kfk_groups_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	kfk_groups_stall_check(s, now);
 	kfk_groups_raftd_check(s, now);
+	/* Groups taken over are loaded also when no member asks (yet): their
+	 * sessions run, and a group whose members are gone empties (its
+	 * stored membership goes) instead of lingering. */
+	if (s->cfg->peer_count > 1 || s->groups_loaded_gen == 0) {
+		kfk_meta_refresh(s);
+		kfk_groups_load(s);
+	}
 	/* First: a group that became Empty since the last tick is seen once
 	 * more before the core drops it. */
 	kfk_expire_tick(s, now);

@@ -269,6 +269,29 @@ class GroupTakenOver(NodeTestCase):
         self.assertTrue(self.nodes3[2].log_grep('group %s taken over at generation %d'
                                                 % (group, gen)), self.nodes3[2].log_tail())
 
+    def test_gone_member_expires(self):
+        """A group taken over whose member is gone (nobody asks the new
+        coordinator about it) is loaded anyway: its member's session runs
+        out and the group empties, its stored membership dropped."""
+        group = self.group_on(3, 'to-gone')
+        c3 = self.conn(self.nodes3[2])
+        err, gen, _, mid, _ = join_raw(c3, group, '', None, subscription(self.topic))
+        if err == 79:  # MEMBER_ID_REQUIRED
+            err, gen, _, mid, _ = join_raw(c3, group, mid, None, subscription(self.topic))
+        self.assertEqual(err, 0)
+        mine = assignment(self.topic, [0, 1])
+        self.assertEqual(sync_raw(c3, group, gen, mid, None, [(mid, mine)]), (0, mine))
+        key, ver, body = commit_request(group, gen, mid, self.topic, 10)
+        self.assertEqual(commit_error(c3.call(key, ver, body)), 0)  # listed once Empty
+        self.nodes3[2].stop()
+        wait_for(lambda: find_coordinator(self.probe, group) in (1, 2), 30,
+                 'the group moved off the stopped node')
+        new = self.nodes3[find_coordinator(self.probe, group) - 1]
+        time.sleep(13)  # the member's session (10 s) from the load, and more
+        self.assertEqual(list_groups(self.conn(new)).get(group), 'Empty')
+        self.assertTrue(new.log_grep('group %s taken over at generation %d' % (group, gen)),
+                        new.log_tail())
+
     def test_consumer_not_rebalanced(self):
         """A confluent-kafka consumer keeps its assignment (on_assign once)
         and its place while its coordinator's node stops and comes back."""
