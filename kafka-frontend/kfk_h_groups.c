@@ -418,6 +418,7 @@ static void kfk_groups_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	kfk_groups_stall_check(s, now);
 	kfk_groups_raftd_check(s, now);
+	kfk_parts_sweep(s, now); /* not groups': this tick is the only one */
 	/* Groups taken over are loaded also when no member asks (yet): their
 	 * sessions run, and a group whose members are gone empties (its
 	 * stored membership goes) instead of lingering. */

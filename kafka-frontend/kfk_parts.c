@@ -12,7 +12,9 @@
  * afresh). Segments are listed lazily and re-listed when a lookup misses or
  * a file vanished (retention); at most KFK_PART_SEGS_OPEN are open per
  * partition, least recently used closed first, and those whose files were
- * removed are closed when the log start moves (their space is freed).
+ * removed are closed when the log start moves, and by a sweep every
+ * KFK_PARTS_SWEEP_MS (the files may go after the start moved: segments
+ * below a DeleteRecords start), so that their space is freed.
  * Not for: deciding anything about requests (handlers).
  */
 #define CK_LOG_SUBSYSTEM "parts"
@@ -162,6 +164,21 @@ static void kfk_part_close_unlinked(kfk_part_t *p)
 			p->open[i] = p->open[--p->nopen];
 		} else {
 			i++;
+		}
+	}
+}
+
+#define KFK_PARTS_SWEEP_MS 5000
+
+void kfk_parts_sweep(kfk_srv_t *s, uint64_t now_ms)
+{
+	if (now_ms >= s->parts_sweep_ms && now_ms - s->parts_sweep_ms < KFK_PARTS_SWEEP_MS)
+		return;
+	s->parts_sweep_ms = now_ms;
+	for (size_t i = 0; i < s->parts_cap; i++) {
+		for (kfk_part_t *p = s->parts[i]; p; p = p->hnext) {
+			if (p->nopen > 0)
+				kfk_part_close_unlinked(p);
 		}
 	}
 }

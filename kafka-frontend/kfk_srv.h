@@ -405,6 +405,10 @@ void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st);
  * restarts: they describe durable data, and its next subscription pushes
  * them all again. */
 void kfk_parts_free_all(kfk_srv_t *s);
+/* Every KFK_PARTS_SWEEP_MS at most (call it often): closes the open
+ * segments whose files were removed since (retention, DeleteRecords),
+ * also of partitions nobody reads, so that their disk space is freed. */
+void kfk_parts_sweep(kfk_srv_t *s, uint64_t now_ms);
 
 /* The open segment of P holding OFFSET (the last base <= OFFSET);
  * kfk_part_segment_next(): the one after the segment with base AFTER_BASE.
@@ -590,6 +594,7 @@ struct kfk_srv {
 	kfk_part_t **parts;
 	size_t parts_cap;
 	size_t nparts;
+	uint64_t parts_sweep_ms; /* the last kfk_parts_sweep */
 	/* Metadata. */
 	ck_meta_t *meta;
 	uint64_t meta_index;

@@ -6,7 +6,8 @@ CreateTopics while raftd restarts after a kill -9, a hung (SIGSTOPped) walwriter
 or kafka-frontend killed and restarted by the supervisor after [supervisor]
 hang_kill_ms (and nothing killed when the whole node was paused),
 a consumer group kept across a kill -9 of kafka-frontend (its membership
-loaded from the metadata: no rebalance), a simulated crash of the machine
+loaded from the metadata: no rebalance), segments removed by DeleteRecords
+closed by kafka-frontend without another read (their space freed), a simulated crash of the machine
 (the metadata environment rebuilt), and a
 full data disk (a small tmpfs: produce refused with KAFKA_STORAGE_ERROR,
 no process restarts, writes again once a deleted topic freed space).
@@ -386,6 +387,39 @@ class Durability(NodeTestCase):
         self.assertEqual(sorted(seen), list(range(200)), 'every record once')
         self.assertTrue(node.log_grep('group %s taken over at generation' % group),
                         node.log_tail())
+
+    def test_deleted_segments_released(self):
+        """Segments removed by DeleteRecords stop taking disk space although
+        nobody reads the partition again: kafka-frontend, which had them
+        open for a consumer's fetches, closes them (it held them until the
+        partition was read again)."""
+        node = self.node().start()
+        topic = topic_name('rel')
+        create_topic(node, topic, 1, configs={'segment.bytes': '65536'})
+        res = kclients.produce(node.bootstrap, topic, 400, size=(1000, 1000),
+                               conf={'batch.size': 8192})
+        self.assertEqual(len(res.acked), 400, res.errors[:3])
+        got = kclients.consume_all(node.bootstrap, topic, 1, want=400)
+        self.assertEqual(len(got.ids), 400)
+        pid = node.child('kafka-frontend')['pid']
+        logdir = os.path.join(node.data, 'logs')
+
+        def open_segments(deleted):
+            out = []
+            for fd in os.listdir('/proc/%d/fd' % pid):
+                try:
+                    target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+                except OSError:
+                    continue
+                if topic in target and target.endswith(' (deleted)') == deleted:
+                    out.append(target)
+            return out
+        self.assertTrue(open_segments(False), 'no segment of the topic open in kafka-frontend')
+        _err, high = kproto.list_offset(node.kafka_port, topic, 0, -1)
+        self.assertEqual(kproto.delete_records(node.kafka_port, topic, {0: high}),
+                         {0: (0, high)})
+        wait_for(lambda: not open_segments(True), 20,
+                 'deleted segments closed by kafka-frontend (%s)' % logdir)
 
     def test_paused_node_kills_nothing(self):
         """The whole node (supervisor and children) SIGSTOPped for longer
