@@ -56,6 +56,11 @@
  * (held in memory until written, unlike sendfile's ranges: a connection's
  * pipelined fetches could otherwise hold max_inflight_requests times more). */
 #define KFK_FETCH_LEGACY_MAX ((int64_t)1 << 20)
+/* Kafka's broker fetch.max.bytes (55 MiB): a consumer's max_bytes above it
+ * is capped to it. Without the cap a fetch of ~2 GiB (librdkafka takes
+ * fetch.max.bytes up to 2147483135) gave an answer too large to frame,
+ * the connection closed, and the consumer never got on. */
+#define KFK_FETCH_BROKER_MAX ((int64_t)55 << 20)
 /* Converted message bytes one such response holds: compressed batches are
  * sent as plain messages, up to each partition's partition_max_bytes
  * (Kafka keeps their compression; converting just twice the stored bytes
@@ -249,7 +254,7 @@ static void kfk_fp_eval(kfk_srv_t *s, kfk_fp_t *fp, int64_t *total_left, bool *f
 static uint64_t kfk_fetch_eval(kfk_fstate_t *fs, bool final, bool *ret_err)
 {
 	const kfk_fetch_request_t *rq = fs->req->body;
-	int64_t left = rq->max_bytes > 0 ? rq->max_bytes : 0;
+	int64_t left = rq->max_bytes > 0 ? CK_MIN((int64_t)rq->max_bytes, KFK_FETCH_BROKER_MAX) : 0;
 	uint64_t bytes = 0;
 	bool first = true;
 

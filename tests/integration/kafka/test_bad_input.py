@@ -1439,6 +1439,33 @@ class LargeResponses(ExpectAll, NodeTestCase):
         self.assertEqual(self.n.child('kafka-frontend')['restarts'], 0)
 
 
+class FetchCap(NodeTestCase):
+    """A Fetch whose max_bytes is near 2 GiB (librdkafka takes
+    fetch.max.bytes up to 2147483135) over a backlog larger than that got
+    an answer too large to frame: the connection was closed, every time,
+    and the consumer never got on. Kafka caps a consumer's max_bytes at the
+    broker's fetch.max.bytes (55 MiB); so does chronik. Here the backlog is
+    one partition named 80 times, 1 MiB each."""
+
+    def test_fetch_capped_at_55_mib(self):
+        node = self.node().start()
+        topic = topic_name('cap')
+        create_topic(node, topic, 1)
+        res = kclients.produce(node.bootstrap, topic, 1500, size=(1000, 1000))
+        self.assertEqual(len(res.acked), 1500, res.errors[:3])
+        w = kproto.W().i32(-1).i32(0).i32(1).i32(0x7ffffeff).i8(0)
+        w.i32(1).string(topic).i32(80)
+        for _ in range(80):
+            w.i32(0).i64(0).i64(-1).i32(1 << 20)
+        c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=60)
+        self.addCleanup(c.close)
+        body = c.call(kproto.FETCH, 5, bytes(w))
+        self.assertGreater(len(body), 50 << 20)
+        self.assertLessEqual(len(body), (55 << 20) + (1 << 20),
+                             'a fetch answer of %d MiB' % (len(body) >> 20))
+        self.assertTrue(node.kafka_ok())
+
+
 class IdleMidRequest(ExpectAll, NodeTestCase):
     """[kafka] idle_timeout_ms also closes a connection that went silent in
     the middle of a request (else a client that sends a byte and stops holds
