@@ -1120,6 +1120,33 @@ static bool raftd_recon_chunk(struct raftd_node *n)
 	return true;
 }
 
+/* The first few reconciliation logs that are STALE (or not) as
+ * "topic-p,...", for the log line that counts them. */
+static const char *raftd_recon_names(const struct raftd_node *n, bool stale, char *buf, size_t cap)
+{
+	size_t len = 0, shown = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n->recon_n && len + 1 < cap; i++) {
+		const raftd_recon_log_t *l = &n->recon[i];
+		int w;
+
+		if (l->stale != stale)
+			continue;
+		if (shown == 5) {
+			(void)snprintf(buf + len, cap - len, ",...");
+			break;
+		}
+		w = snprintf(buf + len, cap - len, "%s%s-%d", shown ? "," : "", l->topic,
+		             (int)l->partition);
+		if (w < 0 || (size_t)w >= cap - len)
+			break;
+		len += (size_t)w;
+		shown++;
+	}
+	return buf;
+}
+
 static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalReply *rep)
 {
 	struct raftd_node *n = arg;
@@ -1152,6 +1179,7 @@ static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalR
 		raftd_recon_drop(n);
 	} else {
 		size_t stale = 0;
+		char names[400];
 
 		for (size_t i = 0; i < n->recon_n; i++)
 			stale += n->recon[i].stale;
@@ -1163,12 +1191,14 @@ static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalR
 		n->recon_prune = stale != 0;
 		if (stale)
 			ck_log(CK_LOG_WARN,
-			       "partition logs of deleted or re-created topics count=%zu: deleting",
-			       stale);
+			       "partition logs of deleted or re-created topics count=%zu: deleting "
+			       "logs=%s",
+			       stale, raftd_recon_names(n, true, names, sizeof(names)));
 		if (n->recon_n > stale)
 			ck_log(CK_LOG_WARN,
-			       "partition logs missing in walwriter count=%zu: re-creating",
-			       n->recon_n - stale);
+			       "partition logs missing in walwriter count=%zu: re-creating logs=%s",
+			       n->recon_n - stale,
+			       raftd_recon_names(n, false, names, sizeof(names)));
 	}
 	raftd_exec_kick(n); /* the first chunk */
 	raftd_node_pump(n);
