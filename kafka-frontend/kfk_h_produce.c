@@ -462,6 +462,8 @@ static int16_t kfk_pp_upconvert(kfk_pp_t *pp)
 		return KFK_ERR_MESSAGE_TOO_LARGE;
 	if (r == -ENOMEM)
 		return KFK_ERR_UNKNOWN_SERVER_ERROR;
+	if (r == CK_E_INVALID)
+		return KFK_ERR_INVALID_RECORD;
 	if (r < 0)
 		return KFK_ERR_CORRUPT_MESSAGE;
 	pp->records.ptr = pp->conv.data;

@@ -121,11 +121,11 @@ static void kfk_lg_seen(int *codecs, int codec)
 }
 
 /* Adds every message of the LEN-byte set at IN to B; DEPTH 1 inside a
- * compressed wrapper, whose timestamp WRAPPER_TS replaces the inner ones
- * unless it is KFK_LEGACY_TS_OWN; *CODECS tells what the top level held.
- * Returns the records added or an error. */
-static int kfk_lg_parse(const uint8_t *in, size_t len, int depth, int64_t wrapper_ts, size_t max,
-                        ck_batch_builder_t *b, int *codecs)
+ * compressed wrapper of magic WRAPPER_MAGIC, whose timestamp WRAPPER_TS
+ * replaces the inner ones unless it is KFK_LEGACY_TS_OWN; *CODECS tells
+ * what the top level held. Returns the records added or an error. */
+static int kfk_lg_parse(const uint8_t *in, size_t len, int depth, int wrapper_magic,
+                        int64_t wrapper_ts, size_t max, ck_batch_builder_t *b, int *codecs)
 {
 	size_t pos = 0;
 	int count = 0;
@@ -155,6 +155,9 @@ static int kfk_lg_parse(const uint8_t *in, size_t len, int depth, int64_t wrappe
 		q = 6;
 		if (magic > 1 || (magic == 1 && size < KFK_LEGACY_V1_MIN))
 			return CK_E_CORRUPT;
+		/* Kafka: "Log record magic does not match outer magic". */
+		if (depth > 0 && magic != wrapper_magic)
+			return CK_E_INVALID;
 		if (magic == 1) {
 			ts = (int64_t)ck_be64_get(m + 6);
 			q = 14;
@@ -199,7 +202,7 @@ static int kfk_lg_parse(const uint8_t *in, size_t len, int depth, int64_t wrappe
 				r = kfk_decompress(codec, value, value_len, max, &inner);
 			}
 			if (r == 0)
-				r = kfk_lg_parse(inner.data, inner.len, 1,
+				r = kfk_lg_parse(inner.data, inner.len, 1, magic,
 				                 magic == 1 &&
 				                         (attr & KFK_LEGACY_ATTR_LOG_APPEND_TIME)
 				                     ? ts
@@ -250,7 +253,7 @@ int kfk_legacy_to_batch(const uint8_t *in, size_t len, size_t max, ck_buf_t *out
 
 	if (r < 0)
 		return r;
-	n = kfk_lg_parse(in, len, 0, KFK_LEGACY_TS_OWN, max, &b, &codecs);
+	n = kfk_lg_parse(in, len, 0, -1, KFK_LEGACY_TS_OWN, max, &b, &codecs);
 	if (n <= 0) {
 		ck_batch_builder_abort(&b);
 		return n < 0 ? n : CK_E_CORRUPT;

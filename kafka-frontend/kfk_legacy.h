@@ -49,7 +49,9 @@ int kfk_legacy_is(const uint8_t *p, size_t len);
  * hostile set cannot make the broker allocate without bound. Returns the number of records (> 0);
  * CK_E_CORRUPT for a set that is empty, cut short or not whole, a bad CRC or magic, an unknown
  * codec or a compressed message inside a compressed one (the Kafka errors: CORRUPT_MESSAGE);
- * CK_E_TOO_LARGE past MAX; -ENOMEM. On failure OUT's length is as before.
+ * CK_E_INVALID for an inner message whose magic is not its wrapper's
+ * (INVALID_RECORD); CK_E_TOO_LARGE past MAX; -ENOMEM. On failure OUT's
+ * length is as before.
  */
 int kfk_legacy_to_batch(const uint8_t *in, size_t len, size_t max, ck_buf_t *out);
 

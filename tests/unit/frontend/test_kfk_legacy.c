@@ -216,29 +216,42 @@ END_TEST
  * accepted as Kafka accepts it, but not in v1. */
 START_TEST(test_up_lz4)
 {
-	ck_buf_t inner = CK_BUF_INIT, in = CK_BUF_INIT, out = CK_BUF_INIT, dec = CK_BUF_INIT;
-	uint8_t z[1024];
-	size_t zlen;
+	ck_buf_t inner = CK_BUF_INIT, inner1 = CK_BUF_INIT, in = CK_BUF_INIT, out = CK_BUF_INIT,
+	         dec = CK_BUF_INIT;
+	uint8_t z[1024], z1[1024];
+	size_t zlen, z1len;
 	ck_record_t r[4];
 
 	msg(&inner, 0, 0, 0, 0, "k0", "v0", 2);
 	msg(&inner, 1, 0, 0, 0, "k1", "v1", 2);
+	msg(&inner1, 0, 1, 0, 40, "k0", "v0", 2);
+	msg(&inner1, 1, 1, 0, 41, "k1", "v1", 2);
 	zlen = LZ4F_compressFrame(z, sizeof(z), inner.data, inner.len, NULL);
 	ck_assert(!LZ4F_isError(zlen));
-	msg(&in, 1, 1, 3, 5, NULL, z, zlen);
+	z1len = LZ4F_compressFrame(z1, sizeof(z1), inner1.data, inner1.len, NULL);
+	ck_assert(!LZ4F_isError(z1len));
+	msg(&in, 1, 1, 3, 5, NULL, z1, z1len);
 	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), 2);
 	ck_assert_int_eq(records_in(&out, 3, &dec, r, 4), 2);
-	rec_is(&r[1], 1, "k1", "v1", -1); /* the inner messages are v0 */
-	z[6] ^= 0x5a;                     /* the header checksum, no content size or dictionary */
+	rec_is(&r[1], 1, "k1", "v1", 41);
+	/* v0 messages inside a v1 wrapper: Kafka's "Log record magic does not
+	 * match outer magic", INVALID_RECORD. */
 	in.len = out.len = 0;
 	msg(&in, 1, 1, 3, 5, NULL, z, zlen);
+	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), CK_E_INVALID);
+	ck_assert_uint_eq(out.len, 0);
+	z1[6] ^= 0x5a; /* the header checksum, no content size or dictionary */
+	in.len = out.len = 0;
+	msg(&in, 1, 1, 3, 5, NULL, z1, z1len);
 	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), CK_E_CORRUPT);
+	z[6] ^= 0x5a;
 	in.len = 0;
 	msg(&in, 1, 0, 3, 0, NULL, z, zlen);
 	ck_assert_int_eq(kfk_legacy_to_batch(in.data, in.len, MAX_OUT, &out), 2);
 	ck_assert_int_eq(records_in(&out, 3, &dec, r, 4), 2);
 	rec_is(&r[0], 0, "k0", "v0", -1);
 	ck_buf_free(&inner);
+	ck_buf_free(&inner1);
 	ck_buf_free(&in);
 	ck_buf_free(&out);
 	ck_buf_free(&dec);
