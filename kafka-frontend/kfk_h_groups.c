@@ -213,7 +213,6 @@ out:
 typedef struct {
 	kfk_srv_t *srv;
 	uint64_t now;
-	int loaded;
 } kfk_gload_walk_t;
 
 static int kfk_group_load_one(void *arg, const char *group,
@@ -274,7 +273,6 @@ static int kfk_group_load_one(void *arg, const char *group,
 	if (r == 0) {
 		ck_log(CK_LOG_INFO, "group %s taken over at generation %d with %d members", group,
 		       (int)rec->generation, (int)rec->n_members);
-		w->loaded++;
 	} else if (r != -EEXIST) {
 		ck_log(CK_LOG_WARN, "group %s: stored membership not loaded: %s", group,
 		       r == -EINVAL ? "not valid" : ck_strerror(r));
