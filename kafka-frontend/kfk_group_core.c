@@ -682,6 +682,9 @@ static bool kfk_gjoin_static_back(kfk_gcore_t *c, kfk_group_t *g, kfk_gmember_t 
 	old->expires_ms = now_ms + (uint64_t)old->session_ms;
 	if (lead)
 		kfk_group_list_fill(g, list);
+	/* Still Stable, with the member's new id: what a successor must load
+	 * (with the old id it would fence the member, KIP-345's rule). */
+	kfk_group_state_done(c, g);
 	c->join_done(c->arg, waiter,
 	             &(kfk_gjoin_out_t){.err = KFK_ERR_NONE,
 	                                .generation = g->generation,

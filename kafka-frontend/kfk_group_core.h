@@ -150,8 +150,9 @@ typedef struct {
 
 typedef void (*kfk_gjoin_fn)(void *arg, void *waiter, const kfk_gjoin_out_t *out);
 typedef void (*kfk_gsync_fn)(void *arg, void *waiter, const kfk_gsync_out_t *out);
-/* Group G completed a rebalance (Stable: every member has its assignment)
- * or became Empty (no members): what a successor coordinator must load. */
+/* Group G completed a rebalance (Stable: every member has its assignment),
+ * a static member of a Stable group came back under a new id, or G became
+ * Empty (no members): what a successor coordinator must load. */
 typedef void (*kfk_gstate_fn)(void *arg, const kfk_group_t *g);
 
 typedef struct {

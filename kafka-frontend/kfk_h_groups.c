@@ -94,14 +94,41 @@ static void kfk_group_sync_done(void *arg, void *waiter, const kfk_gsync_out_t *
 
 /* ---- stored membership ---- */
 
-/* A StoreGroup in flight: the view it was proposed at, the group. */
-typedef struct {
+/* A StoreGroup in flight (on srv->gstores): the view it was proposed at,
+ * whether it ends the group (Empty), the group. */
+typedef struct kfk_gstore {
 	kfk_srv_t *srv;
+	struct kfk_gstore *prev, *next;
 	uint64_t view;
+	bool empty;
 	char group[];
 } kfk_gstore_t;
 
 static void kfk_group_store(void *arg, const kfk_group_t *g);
+
+/* Whether a StoreGroup of GROUP is in flight: what is stored may be about
+ * to change (a group that just emptied here must not be loaded back from
+ * its membership before). */
+static bool kfk_gstore_inflight(const kfk_srv_t *s, const char *group)
+{
+	for (const kfk_gstore_t *st = s->gstores; st; st = st->next)
+		if (strcmp(st->group, group) == 0)
+			return true;
+	return false;
+}
+
+static void kfk_gstore_unlink(kfk_gstore_t *st)
+{
+	kfk_srv_t *s = st->srv;
+
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		s->gstores = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	st->prev = st->next = NULL;
+}
 
 static void kfk_group_stored(void *arg, int16_t err, const char *message)
 {
@@ -109,14 +136,19 @@ static void kfk_group_stored(void *arg, int16_t err, const char *message)
 	kfk_srv_t *s = st->srv;
 	const kfk_group_t *g;
 
+	kfk_gstore_unlink(st);
 	if (err == KFK_ERR_NOT_COORDINATOR) {
 		/* A broker changed after the view it was proposed at: again
-		 * from the current view while this node holds the group. */
+		 * from the current view while this node coordinates the
+		 * group, as it is now (its end: while it holds no members). */
 		kfk_meta_refresh(s);
 		g = kfk_gcore_find(&s->groups, kfk_str(st->group));
-		if (g && g->state == KFK_GROUP_STABLE && s->meta_index > st->view &&
-		    kfk_group_is_mine(s, kfk_str(st->group))) {
-			kfk_group_store(s, g);
+		if (s->meta_index > st->view && kfk_group_is_mine(s, kfk_str(st->group)) &&
+		    (st->empty ? !g || g->nmembers == 0 : g && g->state == KFK_GROUP_STABLE)) {
+			kfk_group_t none = {
+			    .id = st->group, .state = KFK_GROUP_EMPTY, .protocol_type = ""};
+
+			kfk_group_store(s, g ? g : &none);
 			free(st);
 			return;
 		}
@@ -158,7 +190,9 @@ static void kfk_group_store(void *arg, const kfk_group_t *g)
 	if ((n > 0 && (!recs || !ptrs || !prs || !pptrs)) || !name)
 		goto out;
 	name->srv = s;
+	name->prev = name->next = NULL;
 	name->view = s->meta_index; /* the view this node coordinates by */
+	name->empty = n == 0;
 	memcpy(name->group, g->id, idlen + 1);
 	for (int i = 0; i < n; i++) {
 		const kfk_gmember_t *m = g->members[i];
@@ -200,8 +234,18 @@ static void kfk_group_store(void *arg, const kfk_group_t *g)
 		               g->id, n);
 		goto out;
 	}
-	if (kfk_propose(s, &cmd, 0, kfk_group_stored, name) == 0)
+	if (kfk_propose(s, &cmd, 0, kfk_group_stored, name) == 0) {
+		name->next = s->gstores;
+		if (name->next)
+			name->next->prev = name;
+		s->gstores = name;
 		name = NULL; /* the callback's */
+	} else {
+		ck_log_limited(&big_lim, CK_LOG_WARN,
+		               "group %s: membership not proposed: a coordinator taking it over "
+		               "has its members join again",
+		               g->id);
+	}
 out:
 	free(name);
 	free(recs);
@@ -213,6 +257,7 @@ out:
 typedef struct {
 	kfk_srv_t *srv;
 	uint64_t now;
+	bool deferred; /* a group skipped while its store is in flight */
 } kfk_gload_walk_t;
 
 static int kfk_group_load_one(void *arg, const char *group,
@@ -236,6 +281,10 @@ static int kfk_group_load_one(void *arg, const char *group,
 	if (rec->n_members == 0 || rec->n_members > INT32_MAX ||
 	    kfk_gcore_find(&s->groups, in.group) || !kfk_group_is_mine(s, in.group))
 		return 0;
+	if (kfk_gstore_inflight(s, group)) {
+		w->deferred = true; /* the next tick looks again */
+		return 0;
+	}
 	for (size_t i = 0; i < rec->n_members; i++)
 		np += rec->members[i]->n_protocols;
 	ms = calloc(rec->n_members, sizeof(*ms));
@@ -302,7 +351,8 @@ void kfk_groups_load(kfk_srv_t *s)
 		ck_log(CK_LOG_WARN, "cannot load stored groups: %s", ck_strerror(r));
 		return;
 	}
-	s->groups_loaded_gen = s->brokers_gen + 1;
+	if (!w.deferred)
+		s->groups_loaded_gen = s->brokers_gen + 1;
 }
 
 /* ---- coordination ---- */

@@ -633,6 +633,7 @@ struct kfk_srv {
 	/* The brokers_gen the stored groups this node coordinates were last
 	 * loaded at (0: load at the next group request). */
 	uint64_t groups_loaded_gen;
+	void *gstores; /* StoreGroup proposals in flight (kfk_h_groups.c) */
 	/* Offset expiry (kfk_expire.c): when groups were last seen, the next
 	 * sweep (monotonic ms) and its proposals in flight. */
 	kfk_offexp_t offexp;

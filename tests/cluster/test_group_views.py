@@ -269,6 +269,33 @@ class GroupTakenOver(NodeTestCase):
         self.assertTrue(self.nodes3[2].log_grep('group %s taken over at generation %d'
                                                 % (group, gen)), self.nodes3[2].log_tail())
 
+    def test_static_member_back_then_moved(self):
+        """A static member that came back under a new member id (KIP-345,
+        no rebalance) is stored with it: on the next coordinator its
+        heartbeat is answered, not FENCED_INSTANCE_ID (fatal in clients)
+        because the stored membership still named its old id."""
+        group = self.group_on(3, 'to-static')
+        c3 = self.conn(self.nodes3[2])
+        meta = subscription(self.topic)
+        err, gen, _, mid, _ = join_raw(c3, group, '', 'inst-a', meta)
+        self.assertEqual(err, 0)
+        mine = assignment(self.topic, [0, 1])
+        self.assertEqual(sync_raw(c3, group, gen, mid, 'inst-a', [(mid, mine)]), (0, mine))
+        # The consumer restarts: a join with no member id, same protocols.
+        c3b = self.conn(self.nodes3[2])
+        err, gen2, _, mid2, _ = join_raw(c3b, group, '', 'inst-a', meta)
+        self.assertEqual((err, gen2), (0, gen))
+        self.assertNotEqual(mid2, mid)
+        self.assertEqual(sync_raw(c3b, group, gen, mid2, 'inst-a'), (0, mine))
+        self.nodes3[2].stop()
+        wait_for(lambda: find_coordinator(self.probe, group) in (1, 2), 30,
+                 'the group moved off the stopped node')
+        cn = self.conn(self.nodes3[find_coordinator(self.probe, group) - 1])
+        self.assertEqual(heartbeat_raw(cn, group, gen, mid2, 'inst-a'), 0,
+                         'heartbeat of the static member\'s new id on the new coordinator')
+        self.assertEqual(heartbeat_raw(cn, group, gen, mid, 'inst-a'), 82,
+                         'its old id is fenced')
+
     def test_gone_member_expires(self):
         """A group taken over whose member is gone (nobody asks the new
         coordinator about it) is loaded anyway: its member's session runs

@@ -842,6 +842,30 @@ START_TEST(test_state_callback)
 }
 END_TEST
 
+/* A static member back under a new id (no rebalance) is reported: a
+ * successor loading the group with the old id would fence the member. */
+START_TEST(test_static_back_reported)
+{
+	kfk_gassign_in_t as[1] = {{kfk_str("s1"), {(const uint8_t *)"A1", 2}}};
+	waiter_t j1, y1, back;
+	kfk_group_t *g;
+
+	states_seen[0] = '\0';
+	kfk_gcore_on_state(&core, on_state);
+	sjoin(&j1, "inst-1", "", "s1", 0);
+	ck_assert_int_eq(j1.err, KFK_ERR_NONE);
+	ssync(&y1, "inst-1", "s1", j1.generation, as, 1, 10);
+	ck_assert_str_eq(states_seen, "S1");
+	sjoin(&back, "inst-1", "", "s1b", 1000);
+	ck_assert_int_eq(back.err, KFK_ERR_NONE);
+	ck_assert_int_eq(back.generation, j1.generation);
+	ck_assert_str_eq(states_seen, "S1,S1");
+	g = kfk_gcore_find(&core, kfk_str("g"));
+	ck_assert_str_eq(g->members[0]->id, "s1b");
+	done();
+}
+END_TEST
+
 START_TEST(test_load)
 {
 	const kfk_gload_member_t ms[2] = {
@@ -973,6 +997,7 @@ int main(void)
 	tcase_add_test(tc, test_advertised);
 	tcase_add_test(tc, test_state_callback);
 	tcase_add_test(tc, test_load);
+	tcase_add_test(tc, test_static_back_reported);
 	tcase_add_test(tc, test_subscription_names);
 	tcase_add_test(tc, test_offset_delete_check);
 	suite_add_tcase(s, tc);
