@@ -57,7 +57,9 @@ def list_groups(conn):
         raise AssertionError('ListGroups error %d' % err)
     out = {}
     for _ in range(r.uvarint() - 1):
-        gid, _ptype, state = r.cstring(), r.cstring(), r.cstring()
+        gid = r.cstring()
+        r.cstring()  # protocol type
+        state = r.cstring()
         r.skip_tags()
         out[gid] = state
     return out
@@ -233,15 +235,21 @@ class GroupTakenOver(NodeTestCase):
                 return g
         self.fail('no group of node %d' % node_id)
 
+    def lone_member(self, conn, group):
+        """Joins GROUP through CONN as its only member, which takes both
+        partitions: (generation, member id, assignment)."""
+        err, gen, _, mid, _ = join_raw(conn, group, '', None, subscription(self.topic))
+        if err == 79:  # MEMBER_ID_REQUIRED
+            err, gen, _, mid, _ = join_raw(conn, group, mid, None, subscription(self.topic))
+        self.assertEqual(err, 0)
+        mine = assignment(self.topic, [0, 1])
+        self.assertEqual(sync_raw(conn, group, gen, mid, None, [(mid, mine)]), (0, mine))
+        return gen, mid, mine
+
     def test_member_keeps_its_generation(self):
         group = self.group_on(3, 'to-raw')
         c3 = self.conn(self.nodes3[2])
-        err, gen, _, mid, _ = join_raw(c3, group, '', None, subscription(self.topic))
-        if err == 79:  # MEMBER_ID_REQUIRED
-            err, gen, _, mid, _ = join_raw(c3, group, mid, None, subscription(self.topic))
-        self.assertEqual(err, 0)
-        mine = assignment(self.topic, [0, 1])
-        self.assertEqual(sync_raw(c3, group, gen, mid, None, [(mid, mine)]), (0, mine))
+        gen, mid, mine = self.lone_member(c3, group)
 
         def commit(c, offset):
             key, ver, body = commit_request(group, gen, mid, self.topic, offset)
@@ -302,12 +310,7 @@ class GroupTakenOver(NodeTestCase):
         out and the group empties, its stored membership dropped."""
         group = self.group_on(3, 'to-gone')
         c3 = self.conn(self.nodes3[2])
-        err, gen, _, mid, _ = join_raw(c3, group, '', None, subscription(self.topic))
-        if err == 79:  # MEMBER_ID_REQUIRED
-            err, gen, _, mid, _ = join_raw(c3, group, mid, None, subscription(self.topic))
-        self.assertEqual(err, 0)
-        mine = assignment(self.topic, [0, 1])
-        self.assertEqual(sync_raw(c3, group, gen, mid, None, [(mid, mine)]), (0, mine))
+        gen, mid, mine = self.lone_member(c3, group)
         key, ver, body = commit_request(group, gen, mid, self.topic, 10)
         self.assertEqual(commit_error(c3.call(key, ver, body)), 0)  # listed once Empty
         self.nodes3[2].stop()
