@@ -253,9 +253,16 @@ class LeaderAgain(SlowLinks):
         self.addCleanup(t.join)
         self.addCleanup(stop.set)
 
-        def leader():
-            md = admin.list_topics(topic, timeout=5).topics[topic].partitions[0]
-            return md.leader, sorted(md.isrs)
+        def leader(node=nodes[0]):
+            # Node 1's view: the cut node 2 answers its own, stale one.
+            c = kproto.Conn('127.0.0.1', node.ports['kafka'], timeout=10)
+            try:
+                _, _, topics = kproto.parse_metadata(
+                    c.call(kproto.METADATA, 1, kproto.metadata_body(1, [topic])), 1, isr=True)
+            finally:
+                c.close()
+            _, lead, isr = topics[topic][1][0]
+            return lead, isr
         wait_for(lambda: leader() == (2, [1, 2, 3]), 30, 'node 2 leads with the full ISR')
         cut = [lk for (a, b, _k), lk in self.links.items() if 2 in (a, b)]
         for lk in cut:
@@ -275,7 +282,8 @@ class LeaderAgain(SlowLinks):
         p.flush(30)
         shrinks = nodes[1].log_grep('ISR shrink partition=%s-0' % topic)[mark:]
         self.assertEqual(shrinks, [], 'node 2 shrank the ISR on leading again')
-        self.assertEqual(leader(), (2, [1, 2, 3]))
+        for n in nodes:
+            wait_for(lambda: leader(n) == (2, [1, 2, 3]), 10, 'node %d sees it' % n.node_id)
 
 
 if __name__ == '__main__':

@@ -59,24 +59,31 @@ def read_partition(node, topic, partition, count, timeout=60):
         c.close()
 
 
-def raw_fetch(node, topic, partition=0, version=4):
+def raw_fetch(node, topic, partition=0, version=4, offset=0):
     """(error, high watermark, records bytes) of a raw Fetch of VERSION (4
-    or 10) from offset 0, up to 10 MiB."""
+    or 10) from OFFSET, up to 10 MiB."""
     c = kproto.Conn('127.0.0.1', node.kafka_port)
     try:
         res = kproto.parse_fetch_v4(c.call(kproto.FETCH, version, kproto.fetch_body(
-            topic, partition, 0, max_wait_ms=0, version=version)), version)
+            topic, partition, offset, max_wait_ms=0, version=version)), version)
     finally:
         c.close()
     return res[(topic, partition)]
 
 
-def stored_batches(node, topic, partition=0):
+def stored_batches(node, topic, partition=0, whole=False):
     """The batches of a partition as stored (kproto.batches_parse of a raw
-    Fetch v10 from offset 0, up to 10 MiB)."""
-    err, _, data = raw_fetch(node, topic, partition, 10)
-    assert err == 0, 'fetch error %d' % err
-    return kproto.batches_parse(data)
+    Fetch v10 from offset 0, up to 10 MiB; WHOLE: fetched on to the high
+    watermark)."""
+    out, offset = [], 0
+    while True:
+        err, hw, data = raw_fetch(node, topic, partition, 10, offset)
+        assert err == 0, 'fetch error %d' % err
+        got = kproto.batches_parse(data)
+        out.extend(got)
+        if not whole or not got or got[-1]['last_offset'] + 1 >= hw:
+            return out
+        offset = got[-1]['last_offset'] + 1
 
 
 def describe_topic_configs(node, topic, names=None):
@@ -1611,7 +1618,12 @@ class KafkaPythonClients(NodeTestCase):
                                   'compression.codec': 'lz4', 'retries': 0,
                                   'max.in.flight.requests.per.connection': 5,
                                   'batch.size': 1000000}) for _ in range(2)]
+            seen = 0
             for n in range(N):
+                if n % 150 == 0:
+                    # Production spans flips, however fast either side runs.
+                    wait_for(lambda: len(flips) > seen, 30, 'compression.type flipped')
+                    seen = len(flips)
                 for i, p in enumerate(prods):
                     value = (b'%d:%d:' % (i, n)) + os.urandom(5000 + (n % 13) * 1000)
                     while True:
@@ -1629,7 +1641,8 @@ class KafkaPythonClients(NodeTestCase):
             flipper.join(60)
         self.assertEqual(errs, [])
         self.assertGreater(len(flips), 4, 'compression.type flipped while producing')
-        codecs = {b['codec'] for part in (0, 1) for b in stored_batches(node, name, part)}
+        codecs = {b['codec'] for part in (0, 1)
+                  for b in stored_batches(node, name, part, whole=True)}
         # librdkafka sends batches lz4 does not shrink uncompressed.
         self.assertIn(1, codecs, 'batches recompressed with gzip')
         self.assertTrue(codecs & {0, 3}, 'batches stored as sent')
