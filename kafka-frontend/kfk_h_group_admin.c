@@ -255,6 +255,9 @@ void kfk_h_offset_commit(kfk_req_t *req)
 		    rq->group_instance_id,
 		    req->api_version >= 1 ? rq->generation_id_or_member_epoch : -1,
 		    ck_clock_mono_ms());
+	if (st->group_err == KFK_ERR_FENCED_INSTANCE_ID)
+		kfk_group_log_fenced(req, "OffsetCommit", rq->group_id, rq->member_id,
+		                     rq->group_instance_id);
 	for (int32_t t = 0; t < rq->topics.count && st->group_err == KFK_ERR_NONE; t++) {
 		const kfk_offset_commit_request_topic_t *it = &rq->topics.items[t];
 

@@ -40,6 +40,37 @@
 
 /* ---- answers from the core ---- */
 
+/* S for a log line: at most CAP - 1 bytes, bytes outside printable ASCII
+ * as '?' (a client's string cannot start a line of its own). */
+static const char *kfk_group_log_str(char *buf, size_t cap, kfk_str_t s)
+{
+	size_t n = s.len > 0 ? (size_t)s.len : 0;
+
+	if (n > cap - 1)
+		n = cap - 1;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = s.ptr[i] >= 0x20 && s.ptr[i] < 0x7f ? s.ptr[i] : '?';
+	buf[n] = '\0';
+	return buf;
+}
+
+void kfk_group_log_fenced(kfk_req_t *req, const char *api, kfk_str_t group, kfk_str_t member_id,
+                          kfk_str_t instance_id)
+{
+	static ck_log_limit_t lim;
+	char g[128], m[160], c[128], i[128];
+
+	ck_log_limited(&lim, CK_LOG_INFO,
+	               "%s of group %s answered FENCED_INSTANCE_ID: member %s (client %s at %s) "
+	               "claims group.instance.id %s, which another member of the group holds "
+	               "(the same group.instance.id given to two consumers?)",
+	               api, kfk_group_log_str(g, sizeof(g), group),
+	               kfk_group_log_str(m, sizeof(m), member_id),
+	               kfk_group_log_str(c, sizeof(c), req->hdr.client_id),
+	               req->conn ? kfk_conn_peer(req->conn) : "-",
+	               kfk_group_log_str(i, sizeof(i), instance_id));
+}
+
 static void kfk_group_join_done(void *arg, void *waiter, const kfk_gjoin_out_t *out)
 {
 	kfk_req_t *req = waiter;
@@ -65,6 +96,12 @@ static void kfk_group_join_done(void *arg, void *waiter, const kfk_gjoin_out_t *
 		items[i].metadata =
 		    (kfk_bytes_t){out->members[i].meta, (int32_t)out->members[i].meta_len};
 	}
+	if (out->err == KFK_ERR_FENCED_INSTANCE_ID) {
+		const kfk_join_group_request_t *rq = req->body;
+
+		kfk_group_log_fenced(req, "JoinGroup", rq->group_id, rq->member_id,
+		                     rq->group_instance_id);
+	}
 	resp.error_code = out->err;
 	resp.generation_id = out->generation;
 	resp.protocol_type = out->protocol_type ? kfk_str(out->protocol_type) : KFK_STR_NULL;
@@ -84,6 +121,12 @@ static void kfk_group_sync_done(void *arg, void *waiter, const kfk_gsync_out_t *
 
 	(void)arg;
 	kfk_sync_group_response_init(&resp);
+	if (out->err == KFK_ERR_FENCED_INSTANCE_ID) {
+		const kfk_sync_group_request_t *rq = req->body;
+
+		kfk_group_log_fenced(req, "SyncGroup", rq->group_id, rq->member_id,
+		                     rq->group_instance_id);
+	}
 	resp.error_code = out->err;
 	resp.protocol_type = out->protocol_type ? kfk_str(out->protocol_type) : KFK_STR_NULL;
 	resp.protocol_name = out->protocol ? kfk_str(out->protocol) : KFK_STR_NULL;
@@ -666,6 +709,9 @@ void kfk_h_heartbeat(kfk_req_t *req)
 	        ? err
 	        : kfk_gcore_heartbeat(&s->groups, rq->group_id, rq->member_id,
 	                              rq->group_instance_id, rq->generation_id, ck_clock_mono_ms());
+	if (resp.error_code == KFK_ERR_FENCED_INSTANCE_ID)
+		kfk_group_log_fenced(req, "Heartbeat", rq->group_id, rq->member_id,
+		                     rq->group_instance_id);
 	kfk_req_respond(req, &resp);
 }
 
@@ -697,6 +743,9 @@ void kfk_h_leave_group(kfk_req_t *req)
 			out[i].group_instance_id = m->group_instance_id;
 			out[i].error_code = kfk_gcore_leave(&s->groups, rq->group_id, m->member_id,
 			                                    m->group_instance_id, now);
+			if (out[i].error_code == KFK_ERR_FENCED_INSTANCE_ID)
+				kfk_group_log_fenced(req, "LeaveGroup", rq->group_id, m->member_id,
+				                     m->group_instance_id);
 		}
 		resp.members.count = rq->members.count;
 		resp.members.items = out;

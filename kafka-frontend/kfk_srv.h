@@ -239,6 +239,11 @@ void kfk_groups_stall_check(kfk_srv_t *s, uint64_t now);
  * with the stall check. */
 void kfk_groups_raftd_check(kfk_srv_t *s, uint64_t now);
 void kfk_groups_free(kfk_srv_t *s);
+/* Logs (INFO, rate-limited) that REQ, of API, was answered
+ * FENCED_INSTANCE_ID: another member of GROUP holds INSTANCE_ID, which is
+ * how an operator finds a group.instance.id given to two consumers. */
+void kfk_group_log_fenced(kfk_req_t *req, const char *api, kfk_str_t group, kfk_str_t member_id,
+                          kfk_str_t instance_id);
 /* Loads the stored groups this node coordinates and does not hold, once
  * per change of the broker list (kfk_group_precheck calls it). */
 void kfk_groups_load(kfk_srv_t *s);

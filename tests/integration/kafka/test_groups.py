@@ -589,8 +589,9 @@ class GroupsConfluent(GroupCase):
         MB); from then on MA's Heartbeat, SyncGroup, JoinGroup, OffsetCommit
         and LeaveGroup naming "X" are FENCED_INSTANCE_ID, which clients
         take as fatal (before, UNKNOWN_MEMBER_ID, on which librdkafka joins
-        again with no member id and replaces MB in turn), and none of them
-        disturbs MB, which keeps MA's assignment."""
+        again with no member id and replaces MB in turn), each with a log
+        line naming the group, the member and the instance id, and none of
+        them disturbs MB, which keeps MA's assignment."""
         node = self.node().start()
         self.require_group_apis(node)
         topic, group = topic_name('grp-fence'), topic_name('g-fence')
@@ -623,6 +624,14 @@ class GroupsConfluent(GroupCase):
                          'LeaveGroup of the replaced member')
         # An unknown member of an unknown instance: UNKNOWN_MEMBER_ID as before.
         self.assertEqual(heartbeat_raw(a, group, gen, 'nobody', 'Y'), UNKNOWN_MEMBER_ID)
+        # The operator can find the duplicated group.instance.id in the log.
+        fenced = node.log_grep('answered FENCED_INSTANCE_ID')
+        self.assertEqual(sorted(ln.split(' of group')[0].split()[-1] for ln in fenced),
+                         ['Heartbeat', 'JoinGroup', 'LeaveGroup', 'OffsetCommit', 'SyncGroup'])
+        for ln in fenced:
+            self.assertIn('group %s answered' % group, ln)
+            self.assertIn('member %s ' % ma, ln)
+            self.assertIn('group.instance.id X,', ln)
 
         # MB is the member of X, untouched, with MA's assignment.
         self.assertEqual(heartbeat_raw(b, group, gen, mb, 'X'), 0, 'Heartbeat of the new member')
