@@ -113,6 +113,9 @@ typedef struct kfk_pp {
 	struct kfk_pp *next;
 	uint64_t wal_len;
 	bool stamp;
+	/* The topic incarnation the append is for (walwriter refuses it for
+	 * another one: the topic deleted and created again meanwhile). */
+	uint8_t topic_id[16];
 } kfk_pp_t;
 
 /* One topic entry of the request: its partitions are pps[first..first+n). */
@@ -407,6 +410,8 @@ static void kfk_pp_send(kfk_pp_t *pp)
 	ap.batches.data = (uint8_t *)pp->records.ptr;
 	ap.batches.len = (size_t)pp->records.len;
 	ap.log_append_time_ms = pp->stamp ? ck_clock_wall_ms() : 0;
+	ap.topic_id.data = pp->topic_id;
+	ap.topic_id.len = sizeof(pp->topic_id);
 	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_APPEND;
 	req.append = &ap;
 	pp->state = KFK_PP_APPENDING;
@@ -432,6 +437,7 @@ static void kfk_pp_append(kfk_pp_t *pp, const kfk_topic_t *t, const kfk_pmeta_t 
 {
 	pp->leader_epoch = pm->leader_epoch < 0 ? 0 : pm->leader_epoch;
 	pp->stamp = t->cfg.log_append_time;
+	memcpy(pp->topic_id, t->id, sizeof(pp->topic_id));
 	pp->gate = p;
 	if (!p || (!p->gate_head && kfk_gate_admits(p, (uint64_t)pp->records.len))) {
 		kfk_pp_send(pp);

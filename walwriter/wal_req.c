@@ -347,6 +347,30 @@ static bool wal_files_low(wal_server_t *w, const wal_log_t *l)
 	return true;
 }
 
+/* Whether leader append M names another incarnation of L's topic than L
+ * holds (or a topic id of a bad length): then it is answered, and nothing
+ * is written. */
+static bool wal_req_append_other_topic(wal_client_t *c, uint64_t cid, const wal_log_t *l,
+                                       const Chronik__Wal__Append *m)
+{
+	char have[WAL_TOPIC_ID_HEX_LEN], asked[WAL_TOPIC_ID_HEX_LEN];
+	wal_topic_id_t id;
+
+	if (wal_topic_id_from_bytes(m->topic_id.data, m->topic_id.len, &id) < 0) {
+		wal_reply_err(c, cid, CK_E_INVALID, "topic_id must be 16 bytes or empty");
+		return true;
+	}
+	if (!wal_topic_id_spares(&l->topic_id, &id))
+		return false;
+	ck_log(CK_LOG_DEBUG,
+	       "append refused: another incarnation of the topic log=%s topic_id=%s "
+	       "asked_topic_id=%s",
+	       l->name, wal_topic_id_hex(&l->topic_id, have), wal_topic_id_hex(&id, asked));
+	wal_reply_err(c, cid, CK_E_NOT_FOUND,
+	              "the log belongs to another incarnation of the topic");
+	return true;
+}
+
 bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalRequest *req)
 {
 	Chronik__Wal__Append *m = req->append;
@@ -372,6 +396,8 @@ bool wal_req_append_run(wal_server_t *w, wal_client_t *c, Chronik__Wal__WalReque
 		wal_reply_err(c, cid, -EMFILE, "too many open files for another log");
 		return false;
 	}
+	if (!m->replica && wal_req_append_other_topic(c, cid, l, m))
+		return false;
 	if (m->replica) {
 		/* Replica appends are recorded when accepted (below). */
 		l->fence_epoch = CK_MAX(l->fence_epoch, m->leader_epoch);

@@ -687,6 +687,60 @@ class KafkaPythonAdmin(NodeTestCase):
 class RawProtocol(NodeTestCase):
     """Broker behaviour clients rely on, checked byte for byte."""
 
+    def test_produce_across_delete_and_create_again(self):
+        """A topic deleted and created again at once, under a stream of
+        acks=all Produce requests (one record each): a request answered
+        with an error stored nothing (its record was found in the new
+        topic, so a client resending it wrote it twice), and a request sent
+        after the new topic was created and answered without one is in the
+        new topic. An append names the topic's incarnation (its id), which
+        walwriter checks against its log's."""
+        node = self.node().start()
+        require_module('confluent_kafka')
+        from confluent_kafka.admin import AdminClient, NewTopic as CkNewTopic
+        admin = AdminClient({'bootstrap.servers': node.bootstrap})
+        for it in range(3):
+            name = topic_name('again%d' % it)
+            create_topic(node, name, 1)
+            answers, stop, created = {}, threading.Event(), []
+
+            def shoot():
+                c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=30)
+                k = 0
+                try:
+                    while not stop.is_set():
+                        value, after = b'r%d' % k, bool(created)
+                        k += 1
+                        body = kproto.produce_body(3, -1, 10000, [
+                            (0, kproto.record_batch([(None, value, [])]))], topic=name)
+                        got = kproto.parse_produce(c.call(kproto.PRODUCE, 3, body), 3)
+                        answers[value] = (got[(name, 0)][0], after)
+                        time.sleep(0.002)
+                finally:
+                    c.close()
+            shooter = threading.Thread(target=shoot, daemon=True)
+            shooter.start()
+            try:
+                time.sleep(0.1)
+                admin.delete_topics([name])[name].result(30)
+                admin.create_topics([CkNewTopic(name, 1, 1)])[name].result(30)
+                created.append(True)
+                time.sleep(0.3)
+            finally:
+                stop.set()
+                shooter.join(30)
+            self.assertFalse(shooter.is_alive())
+            wait_topic(node, name, 1)
+            stored = [r[2] for b in stored_batches(node, name, 0, whole=True)
+                      for r in b['records']]
+            self.assertEqual(len(stored), len(set(stored)), 'each record once')
+            errored = [v for v in stored if answers[v][0] != 0]
+            self.assertEqual(errored, [], 'records answered with an error but stored')
+            acked_after = [v for v, (err, after) in answers.items() if after and err == 0]
+            self.assertTrue(acked_after, 'writes to the new topic acknowledged')
+            self.assertEqual(sorted(set(acked_after) - set(stored)), [],
+                             'acknowledged writes to the new topic missing from it')
+
     def test_authorized_operations_and_client_names(self):
         """Asked for them, Metadata v8, DescribeCluster and DescribeGroups v3
         list the operations a client may do: with no authorizer, everything

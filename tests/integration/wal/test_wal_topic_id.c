@@ -8,7 +8,8 @@
  * right id or no id deletes, the id survives a crash and a restart, a log
  * nobody appended to (memory only) honours it too, a log created without
  * an id deletes as before, CreateLog of an existing log stays EXISTS, and
- * an id of another length than 16 bytes is refused.
+ * an id of another length than 16 bytes is refused, and a leader append
+ * naming another incarnation than its log's is refused.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -258,6 +259,64 @@ START_TEST(test_pending_log_honours_id)
 }
 END_TEST
 
+/* A leader Append names the incarnation it is for: walwriter takes it
+ * for the log's id or none (16 zero bytes are none), refuses another id
+ * (CK_E_NOT_FOUND: the topic was created again; nothing written) and an
+ * id of another length; also after a restart, the id read from disk. */
+static int append_id(wcl_t *c, const char *topic, const uint8_t *id, size_t len)
+{
+	Chronik__Wal__WalRequest req;
+	Chronik__Wal__Append ap;
+	Chronik__Wal__WalReply *rep;
+	ck_buf_t b = CK_BUF_INIT;
+	int err;
+
+	wit_batch(&b, 2, 20, 5);
+	wcl_append_req(&req, &ap, topic, 0, b.data, b.len);
+	ap.topic_id = id_field(id, len);
+	rep = wcl_call(c, &req, 30000);
+	ck_assert_ptr_nonnull(rep);
+	err = rep->error;
+	chronik__wal__wal_reply__free_unpacked(rep, NULL);
+	ck_buf_free(&b);
+	return err;
+}
+
+START_TEST(test_append_names_incarnation)
+{
+	static const uint8_t zero[16] = {0};
+	wit_t t;
+	wcl_t c;
+
+	wit_init(&t, "tidappend");
+	wit_start_ready(&t);
+	wcl_connect(&c, &t);
+	ck_assert_int_eq(create_id(&c, "a", 0, id_a, 16), 0);
+	ck_assert_int_eq(append_id(&c, "a", id_b, 16), CK_E_NOT_FOUND);
+	assert_log(&c, "a", 0, id_a);
+	ck_assert_int_eq(append_id(&c, "a", id_a, 16), 0);
+	ck_assert_int_eq(append_id(&c, "a", NULL, 0), 0);
+	ck_assert_int_eq(append_id(&c, "a", zero, 16), 0);
+	ck_assert_int_eq(append_id(&c, "a", id_a, 15), CK_E_INVALID);
+	ck_assert_int_eq(append_id(&c, "a", id_b, 16), CK_E_NOT_FOUND);
+	assert_log(&c, "a", 6, id_a);
+	wcl_close(&c);
+	ck_assert_int_eq(wit_stop(&t, SIGKILL, 10000), 128 + SIGKILL);
+	wit_start_ready(&t);
+	wcl_connect(&c, &t);
+	ck_assert_int_eq(append_id(&c, "a", id_b, 16), CK_E_NOT_FOUND);
+	ck_assert_int_eq(append_id(&c, "a", id_a, 16), 0);
+	assert_log(&c, "a", 8, id_a);
+	ck_assert_int_eq(wit_read_log(t.data, "a", 0, NULL, NULL), 8);
+	/* A log created without an id takes any. */
+	ck_assert_int_eq(create_id(&c, "n", 0, NULL, 0), 0);
+	ck_assert_int_eq(append_id(&c, "n", id_b, 16), 0);
+	assert_log(&c, "n", 2, NULL);
+	wcl_close(&c);
+	wit_cleanup(&t);
+}
+END_TEST
+
 /* CreateLog of an existing log answers EXISTS whatever the id and changes
  * nothing; an id of another length is refused; 16 zero bytes are none. */
 START_TEST(test_create_exists_and_bad_ids)
@@ -305,6 +364,7 @@ int main(void)
 	tcase_add_test(tc, test_id_survives_restart);
 	tcase_add_test(tc, test_pending_log_honours_id);
 	tcase_add_test(tc, test_create_exists_and_bad_ids);
+	tcase_add_test(tc, test_append_names_incarnation);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
 }
