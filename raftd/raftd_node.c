@@ -795,6 +795,15 @@ static int raftd_node_voters(struct raftd_node *n)
 	return 0;
 }
 
+/* Whether ID is RAFT_NONE or one of the configured voters. */
+static bool raftd_node_is_voter(const struct raftd_node *n, uint64_t id)
+{
+	for (uint32_t i = 0; i < n->n_voters; i++)
+		if (n->voters[i] == id)
+			return true;
+	return id == RAFT_NONE;
+}
+
 /* This handle's commits skip fdatasync: the entries are durable in the
  * Raft log already, the marker covers a crash of the machine (ck_meta.h).
  * Every other process keeps LMDB's synced commits. */
@@ -858,6 +867,16 @@ static int raftd_node_open(struct raftd_node *n)
 	if (r < 0)
 		return r;
 	n->has_hs = r == 1;
+	if (n->has_hs && !raftd_node_is_voter(n, n->hs.vote)) {
+		/* raft_init would refuse it as corrupt; the data is fine. */
+		ck_log(CK_LOG_ERROR,
+		       "the stored Raft vote names node %llu, which the configuration's peer list "
+		       "does not: the voters differ from those this node's Raft state was formed "
+		       "with (they do not change by editing the configuration); restore the peer "
+		       "list or start from an empty data dir",
+		       (unsigned long long)n->hs.vote);
+		return CK_E_CONFIG;
+	}
 	n->apply.meta = n->meta;
 	n->apply.local_broker = n->cfg->node_id;
 	r = raftd_exec_init(n);

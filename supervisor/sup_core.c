@@ -269,14 +269,73 @@ int sup_notify_parse(const char *msg, sup_notify_t *ret)
 
 /* ---- the data directory's identity ---- */
 
-int sup_identity_format(char *buf, size_t len, const char *cluster, int32_t node)
+int sup_identity_format(char *buf, size_t len, const char *cluster, int32_t node,
+                        const char *voters)
 {
 	int n = snprintf(buf, len,
 	                 "# chronik: the node and cluster this data directory belongs to\n"
-	                 "cluster_id=%s\nnode_id=%d\n",
-	                 cluster, (int)node);
+	                 "cluster_id=%s\nnode_id=%d\n%s%s%s",
+	                 cluster, (int)node, voters ? "voters=" : "", voters ? voters : "",
+	                 voters ? "\n" : "");
 
 	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+static int sup_id_cmp(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int sup_voters_format(const int32_t *ids, int n, char *buf, size_t len)
+{
+	int32_t sorted[SUP_VOTERS_MAX];
+	size_t used = 0;
+
+	if (n < 1 || n > SUP_VOTERS_MAX || len == 0)
+		return -1;
+	memcpy(sorted, ids, (size_t)n * sizeof(*ids));
+	qsort(sorted, (size_t)n, sizeof(*sorted), sup_id_cmp);
+	buf[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		int w = snprintf(buf + used, len - used, "%s%d", i ? "," : "", (int)sorted[i]);
+
+		if (w < 0 || (size_t)w >= len - used)
+			return -1;
+		used += (size_t)w;
+	}
+	return (int)used;
+}
+
+int sup_identity_voters(const char *text, size_t len, char *out, size_t out_len)
+{
+	size_t i = 0;
+	int found = 0;
+
+	while (i < len) {
+		size_t end = i;
+
+		while (end < len && text[end] != '\n')
+			end++;
+		if (end - i >= 7 && !memcmp(text + i, "voters=", 7)) {
+			size_t vlen = end - i - 7;
+
+			if (found || vlen == 0 || vlen >= out_len)
+				return -1;
+			for (size_t k = 0; k < vlen; k++) {
+				char c = text[i + 7 + k];
+
+				if (!(c >= '0' && c <= '9') && c != ',')
+					return -1;
+			}
+			memcpy(out, text + i + 7, vlen);
+			out[vlen] = '\0';
+			found = 1;
+		}
+		i = end + 1;
+	}
+	return found;
 }
 
 int sup_identity_parse(const char *text, size_t len, char *cluster, size_t cluster_len,

@@ -182,9 +182,25 @@ int sup_notify_parse(const char *msg, sup_notify_t *ret);
 #define SUP_IDENTITY_FILE "node.identity"
 #define SUP_IDENTITY_MAX  512
 
-/* The file's text for CLUSTER and NODE into BUF (LEN bytes). Returns its
- * length, or -1 when it does not fit. */
-int sup_identity_format(char *buf, size_t len, const char *cluster, int32_t node);
+/* The file's text for CLUSTER, NODE and VOTERS (sup_voters_format's
+ * text; NULL: no such line) into BUF (LEN bytes). Returns its length, or
+ * -1 when it does not fit. */
+int sup_identity_format(char *buf, size_t len, const char *cluster, int32_t node,
+                        const char *voters);
+/* The Raft voters a data directory was formed with (line "voters=1,2,3",
+ * written from the configuration's [peer.N] tables, or the node alone
+ * without any): Raft's membership is static, so a start with another set
+ * is refused too; with another count of voters the nodes disagree on what
+ * a majority is (no leader, or the stored vote names a node no longer
+ * listed). A file of an earlier version, without the line, gets it. */
+#define SUP_VOTERS_MAX 16
+/* The ids IDS (N of them, 1..SUP_VOTERS_MAX) in ascending order, joined
+ * by ',', into BUF (LEN bytes). Returns the length, or -1. */
+int sup_voters_format(const int32_t *ids, int n, char *buf, size_t len);
+/* The voters line of LEN bytes at TEXT: 1 with its value in OUT (OUT_LEN
+ * bytes, NUL terminated), 0 when there is none, -1 when it is repeated,
+ * empty, too long or holds other than digits and commas. */
+int sup_identity_voters(const char *text, size_t len, char *out, size_t out_len);
 /* Parses LEN bytes at TEXT: 0 with CLUSTER (CLUSTER_LEN bytes, NUL
  * terminated) and *NODE; -1 when either key is missing, repeated or
  * malformed (a node id not in 1..2^31-1, a cluster id too long). */

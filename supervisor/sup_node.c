@@ -178,38 +178,71 @@ static int sup_node_lock(sup_node_t *node)
 	return 0;
 }
 
+/* The configuration's Raft voters as sup_voters_format writes them into
+ * BUF (LEN bytes): the [peer.N] ids, or the node alone. */
+static int sup_node_voters(const sup_node_t *node, char *buf, size_t len)
+{
+	int32_t ids[SUP_VOTERS_MAX];
+	int n = 0;
+
+	if (node->cfg.peer_count == 0)
+		ids[n++] = node->cfg.node_id;
+	for (int32_t i = 0; i < node->cfg.peer_count && n < SUP_VOTERS_MAX; i++)
+		ids[n++] = node->cfg.peers[i].id;
+	return sup_voters_format(ids, n, buf, len);
+}
+
+/* Writes the identity file PATH from the configuration. Returns 0 or an
+ * exit code (printed). */
+static int sup_identity_write(const sup_node_t *node, const char *path, const char *voters)
+{
+	char text[SUP_IDENTITY_MAX];
+	int n = sup_identity_format(text, sizeof(text), node->cfg.cluster_id, node->cfg.node_id,
+	                            voters);
+	int r = n < 0 ? -ENAMETOOLONG : ck_fs_write_atomic(path, text, (size_t)n, 0644);
+
+	if (r < 0) {
+		fprintf(stderr, "chronik-server: cannot write %s: %s\n", path, ck_strerror(r));
+		return 2;
+	}
+	return 0;
+}
+
 /* The data dir's identity (sup_core.h): recorded at its first start;
- * afterwards a start as another node or in another cluster is refused.
- * Returns 0 or an exit code (printed). */
+ * afterwards a start as another node, in another cluster or with other
+ * Raft voters is refused. Returns 0 or an exit code (printed). */
 static int sup_node_identity(sup_node_t *node)
 {
 	char path[PATH_MAX + 32], text[SUP_IDENTITY_MAX], cluster[sizeof(node->cfg.cluster_id)];
+	char voters[SUP_IDENTITY_MAX], stored[SUP_IDENTITY_MAX];
 	int32_t id = 0;
 	ssize_t n;
 	int r;
 
 	snprintf(path, sizeof(path), "%s/%s", node->data_dir, SUP_IDENTITY_FILE);
+	if (sup_node_voters(node, voters, sizeof(voters)) < 0) {
+		fprintf(stderr, "chronik-server: too many [peer.N] tables (at most %d)\n",
+		        SUP_VOTERS_MAX);
+		return 2;
+	}
 	n = ck_fs_read_small(path, text, sizeof(text));
 	if (n == -ENOENT) {
-		n = sup_identity_format(text, sizeof(text), node->cfg.cluster_id,
-		                        node->cfg.node_id);
-		r = n < 0 ? -ENAMETOOLONG : ck_fs_write_atomic(path, text, (size_t)n, 0644);
-		if (r < 0) {
-			fprintf(stderr, "chronik-server: cannot write %s: %s\n", path,
-			        ck_strerror(r));
-			return 2;
-		}
+		r = sup_identity_write(node, path, voters);
+		if (r)
+			return r;
 		ck_log(CK_LOG_INFO,
-		       "data dir identity recorded node_id=%d cluster_id=\"%s\" file=%s",
-		       (int)node->cfg.node_id, node->cfg.cluster_id, path);
+		       "data dir identity recorded node_id=%d cluster_id=\"%s\" voters=%s file=%s",
+		       (int)node->cfg.node_id, node->cfg.cluster_id, voters, path);
 		return 0;
 	}
-	if (n < 0 || sup_identity_parse(text, (size_t)n, cluster, sizeof(cluster), &id) < 0) {
-		fprintf(stderr,
-		        "chronik-server: %s is %s: it names the node and cluster this data dir "
-		        "belongs to (lines cluster_id=... and node_id=N); repair it, or remove it "
-		        "to have it written again from the configuration\n",
-		        path, n < 0 ? ck_strerror((int)n) : "not readable");
+	if (n < 0 || sup_identity_parse(text, (size_t)n, cluster, sizeof(cluster), &id) < 0 ||
+	    (r = sup_identity_voters(text, (size_t)n, stored, sizeof(stored))) < 0) {
+		fprintf(
+		    stderr,
+		    "chronik-server: %s is %s: it names the node and cluster this data dir "
+		    "belongs to (lines cluster_id=... and node_id=N, and voters=...); repair it, "
+		    "or remove it to have it written again from the configuration\n",
+		    path, n < 0 ? ck_strerror((int)n) : "not readable");
 		return 2;
 	}
 	if (id != node->cfg.node_id || strcmp(cluster, node->cfg.cluster_id) != 0) {
@@ -221,6 +254,25 @@ static int sup_node_identity(sup_node_t *node)
 		    "configuration it was made with, or an empty data dir)\n",
 		    node->data_dir, (int)id, cluster, SUP_IDENTITY_FILE, (int)node->cfg.node_id,
 		    node->cfg.cluster_id);
+		return 2;
+	}
+	if (r == 0) {
+		/* Written by an earlier version: the voters are recorded now. */
+		r = sup_identity_write(node, path, voters);
+		if (r == 0)
+			ck_log(CK_LOG_INFO, "data dir identity: voters recorded voters=%s file=%s",
+			       voters, path);
+		return r;
+	}
+	if (strcmp(stored, voters) != 0) {
+		fprintf(
+		    stderr,
+		    "chronik-server: data dir %s was formed in a Raft cluster of voters %s (%s), "
+		    "but the configuration's [peer.N] tables name %s; not starting: Raft's "
+		    "voters do not change by editing the configuration (nodes that disagree on "
+		    "the voters disagree on what a majority is, and may elect no leader). Use "
+		    "the peer list it was formed with, or an empty data dir for a new cluster\n",
+		    node->data_dir, stored, SUP_IDENTITY_FILE, voters);
 		return 2;
 	}
 	return 0;

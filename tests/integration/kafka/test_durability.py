@@ -792,11 +792,23 @@ class Durability(NodeTestCase):
         self.assertEqual(got[(name, 0)][:2], (0, 5))
 
 
+    def start_refused(self, node, what):
+        """Starts NODE, which must stop with exit status 2; returns what it
+        logged meanwhile."""
+        mark = len(node.log_tail(10 ** 7))
+        try:
+            node.start(wait=False)  # raises when the supervisor exits meanwhile
+        except AssertionError:
+            pass
+        self.assertEqual(node.proc.wait(60), 2, what)
+        return node.log_tail(10 ** 7)[mark:]
+
     def test_data_dir_of_another_node_refused(self):
         """A data directory records the node and cluster it belongs to at its
         first start (node.identity, as Kafka's meta.properties); started as
-        another node id or in another cluster, the node refuses with exit
-        status 2 and says why (before, another cluster id started with no
+        another node id, in another cluster or with other Raft voters, the
+        node refuses with exit status 2 and says why (before, another
+        cluster id started with no
         word, and another node id started as that broker once raft/ was
         gone, listing the old broker as every partition's leader)."""
         node = self.node().start()
@@ -810,18 +822,50 @@ class Durability(NodeTestCase):
         for env, says in (({'CHRONIK_NODE_ID': '2'}, 'node 2 of cluster "chronik"'),
                           ({'CHRONIK_NODE_CLUSTER_ID': 'other'}, 'node 1 of cluster "other"')):
             node.env = env
-            mark = len(node.log_tail(10 ** 7))
-            try:
-                node.start(wait=False)  # raises when the supervisor exits meanwhile
-            except AssertionError:
-                pass
-            self.assertEqual(node.proc.wait(60), 2, env)
-            log = node.log_tail(10 ** 7)[mark:]
+            log = self.start_refused(node, env)
             self.assertIn('belongs to node 1 of cluster "chronik"', log)
             self.assertIn('the configuration says %s' % says, log)
         node.env = {}
+        # Its Raft voters too: node 1 alone, here; a peer list naming three
+        # nodes is refused (nodes that disagree on the voters disagree on
+        # what a majority is: no leader, or a stored vote for a node no
+        # longer listed, which raftd took for corrupt data).
+        self.assertIn('voters=1\n', text)
+        p = node.ports
+        node.config_extra = ''.join(
+            '[peer.%d]\nraft = "127.0.0.1:%d"\nreplication = "127.0.0.1:%d"\n'
+            'kafka = "127.0.0.1:%d"\n' % (i, p['raft'] + i - 1, p['replication'] + i - 1,
+                                         p['kafka'] + i - 1) for i in (1, 2, 3))
+        log = self.start_refused(node, 'started with other voters')
+        self.assertIn('was formed in a Raft cluster of voters 1 (node.identity), but the '
+                      "configuration's [peer.N] tables name 1,2,3", log)
+        # A file written before voters were recorded gets them.
+        node.config_extra = ''
+        with open(os.path.join(node.data, 'node.identity'), 'w') as f:
+            f.write(text.replace('voters=1\n', ''))
         node.start()
         self.assertEqual(list_topics_raw(node).get(name), 1)
+        with open(os.path.join(node.data, 'node.identity')) as f:
+            self.assertIn('voters=1\n', f.read())
+
+    def test_vote_for_a_node_not_listed(self):
+        """raftd's stored vote names a node the peer list does not (the
+        list edited, node.identity removed with it): raftd refuses, saying
+        the voters changed, not that its data is corrupt (an operator told
+        so might wipe a sound node); the node stops with exit status 2."""
+        import struct
+        node = self.node().start()
+        self.assertEqual(node.stop(), 0)
+        path = os.path.join(node.data, 'raft', 'hardstate')
+        with open(path, 'rb') as f:
+            hs = f.read()
+        self.assertEqual((len(hs), hs[:8]), (44, b'CKRAFTHS'))
+        body = hs[:20] + struct.pack('<Q', 7) + hs[28:40]
+        with open(path, 'wb') as f:
+            f.write(body + struct.pack('<I', kproto.crc32c(body)))
+        log = self.start_refused(node, 'started with a vote for node 7')
+        self.assertIn('the stored Raft vote names node 7, which the configuration', log)
+        self.assertNotIn('corrupt', log)
 
 
 if __name__ == '__main__':

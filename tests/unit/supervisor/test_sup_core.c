@@ -401,12 +401,12 @@ START_TEST(test_identity)
 	int n;
 
 	/* Round trip. */
-	n = sup_identity_format(buf, sizeof(buf), "chronik-prod", 3);
+	n = sup_identity_format(buf, sizeof(buf), "chronik-prod", 3, NULL);
 	ck_assert_int_gt(n, 0);
 	ck_assert_int_eq(sup_identity_parse(buf, (size_t)n, cluster, sizeof(cluster), &node), 0);
 	ck_assert_str_eq(cluster, "chronik-prod");
 	ck_assert_int_eq(node, 3);
-	ck_assert_int_eq(sup_identity_format(buf, 20, "chronik-prod", 3), -1);
+	ck_assert_int_eq(sup_identity_format(buf, 20, "chronik-prod", 3, NULL), -1);
 	/* Comments, other keys, no final newline, any order. */
 	const char *ok = "# x=y\nversion=1\nnode_id=2147483647\n\ncluster_id=\n";
 	ck_assert_int_eq(sup_identity_parse(ok, strlen(ok), cluster, sizeof(cluster), &node), 0);
@@ -441,6 +441,51 @@ START_TEST(test_identity)
 	ck_assert_int_eq(
 	    sup_identity_parse("cluster_id=a\0b\nnode_id=1\n", 24, cluster, sizeof(cluster), &node),
 	    -1);
+}
+END_TEST
+
+/* The voters line: written sorted, read back; a file without it (an
+ * earlier version's) says so; a malformed one is refused. */
+START_TEST(test_identity_voters)
+{
+	static const int32_t ids[] = {3, 1, 12, 2};
+	int32_t many[SUP_VOTERS_MAX + 1];
+	char buf[SUP_IDENTITY_MAX], voters[64], out[64], cluster[64];
+	int32_t node = 0;
+	int n;
+
+	ck_assert_int_eq(sup_voters_format(ids, 4, voters, sizeof(voters)), 8);
+	ck_assert_str_eq(voters, "1,2,3,12");
+	ck_assert_int_eq(sup_voters_format(ids, 1, voters, sizeof(voters)), 1);
+	ck_assert_str_eq(voters, "3");
+	ck_assert_int_eq(sup_voters_format(ids, 4, voters, 8), -1);
+	ck_assert_int_eq(sup_voters_format(ids, 0, voters, sizeof(voters)), -1);
+	for (int i = 0; i <= SUP_VOTERS_MAX; i++)
+		many[i] = i + 1;
+	ck_assert_int_eq(sup_voters_format(many, SUP_VOTERS_MAX + 1, buf, sizeof(buf)), -1);
+	ck_assert_int_gt(sup_voters_format(many, SUP_VOTERS_MAX, buf, sizeof(buf)), 0);
+
+	n = sup_identity_format(buf, sizeof(buf), "c", 2, "1,2,3");
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(sup_identity_parse(buf, (size_t)n, cluster, sizeof(cluster), &node), 0);
+	ck_assert_int_eq(node, 2);
+	ck_assert_int_eq(sup_identity_voters(buf, (size_t)n, out, sizeof(out)), 1);
+	ck_assert_str_eq(out, "1,2,3");
+	n = sup_identity_format(buf, sizeof(buf), "c", 2, NULL);
+	ck_assert_int_eq(sup_identity_voters(buf, (size_t)n, out, sizeof(out)), 0);
+	static const char *const bad[] = {
+	    "voters=\n",
+	    "voters=1,x\n",
+	    "voters=1\nvoters=1\n",
+	    "voters=1 2\n",
+	    "voters=12345678901234567890123456789012345678901234567890123456789012345\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(sup_identity_voters(bad[i], strlen(bad[i]), out, sizeof(out)) == -1,
+		              "accepted: %s", bad[i]);
+	/* No final newline. */
+	ck_assert_int_eq(sup_identity_voters("node_id=1\nvoters=4", 18, out, sizeof(out)), 1);
+	ck_assert_str_eq(out, "4");
 }
 END_TEST
 
@@ -494,6 +539,7 @@ static Suite *sup_core_suite(void)
 	tcase_add_test(tc, test_notify_parse);
 	tcase_add_test(tc, test_fdnames_parse);
 	tcase_add_test(tc, test_identity);
+	tcase_add_test(tc, test_identity_voters);
 	tcase_add_test(tc, test_hang_check);
 	suite_add_tcase(s, tc);
 	return s;
