@@ -1451,7 +1451,11 @@ class FetchCap(NodeTestCase):
         node = self.node().start()
         topic = topic_name('cap')
         create_topic(node, topic, 1)
-        res = kclients.produce(node.bootstrap, topic, 1500, size=(1000, 1000))
+        # Small batches: each 1 MiB share of the answer is nearly full (a
+        # slow broker let librdkafka's batches grow to ~600 KB, and whole
+        # batches filled ~45 MB of the 80 shares).
+        res = kclients.produce(node.bootstrap, topic, 1500, size=(1000, 1000),
+                               conf={'batch.size': 16384})
         self.assertEqual(len(res.acked), 1500, res.errors[:3])
         w = kproto.W().i32(-1).i32(0).i32(1).i32(0x7ffffeff).i8(0)
         w.i32(1).string(topic).i32(80)
