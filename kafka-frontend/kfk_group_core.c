@@ -1228,8 +1228,16 @@ void kfk_gcore_tick(kfk_gcore_t *c, uint64_t now_ms)
 
 	while ((g = ck_hash_next(&c->groups, &it)) != NULL) {
 		kfk_group_tick(c, g, now_ms);
-		/* Nothing left to remember (offsets live in the metadata). */
-		if (g->state == KFK_GROUP_EMPTY && g->nmembers == 0 && g->npending == 0)
+		if (g->state != KFK_GROUP_EMPTY || g->nmembers > 0 || g->npending > 0) {
+			g->empty_since_ms = 0;
+			continue;
+		}
+		/* Nothing left to remember (offsets live in the metadata)
+		 * once it has been Empty for the settings' while. */
+		if (!g->empty_since_ms)
+			g->empty_since_ms = now_ms + 1;
+		if (now_ms + 1 - g->empty_since_ms >=
+		    (uint64_t)(c->set.empty_keep_ms > 0 ? c->set.empty_keep_ms : 0))
 			kfk_gcore_drop(c, g, KFK_ERR_NONE);
 	}
 }

@@ -71,6 +71,11 @@ typedef struct {
 	int32_t max_session_ms;   /* group.max.session.timeout.ms (1800000) */
 	int32_t initial_delay_ms; /* group.initial.rebalance.delay.ms */
 	int32_t max_members;      /* group.max.size */
+	/* How long a group stays Empty (no members, none pending) before it
+	 * is forgotten: Kafka keeps it until its next offsets retention walk
+	 * (offsets.retention.check.interval.ms), so that tools list it as
+	 * Empty meanwhile, not Dead. 0: at the next tick. */
+	int64_t empty_keep_ms;
 } kfk_gcore_settings_t;
 
 typedef struct {
@@ -116,6 +121,7 @@ typedef struct {
 	int npending;
 	uint64_t phase_start_ms;    /* the join phase's start */
 	uint64_t phase_deadline_ms; /* the join phase's end */
+	uint64_t empty_since_ms;    /* 1 + when a tick first found it Empty; 0: not Empty */
 } kfk_group_t;
 
 /* ---- answers ---- */

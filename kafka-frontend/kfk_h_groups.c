@@ -540,6 +540,7 @@ int kfk_groups_start(kfk_srv_t *s)
 	    .max_session_ms = s->set.group_max_session_ms,
 	    .initial_delay_ms = s->set.group_initial_delay_ms,
 	    .max_members = s->set.group_max_size,
+	    .empty_keep_ms = s->set.offsets_check_ms,
 	};
 	struct timeval tv = {0, KFK_GROUP_TICK_MS * 1000};
 

@@ -374,7 +374,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	rd_t in = {data, size};
 	fz_t *f = calloc(1, sizeof(*f));
-	kfk_gcore_settings_t set = {6000, 1800000, 0, 0};
+	kfk_gcore_settings_t set = {6000, 1800000, 0, 0, 0};
 	uint8_t mode = u8(&in);
 
 	if (!f)

@@ -846,6 +846,28 @@ class GroupsConfluent(GroupCase):
         self.assertEqual(res, [(group, kerr.GroupIdNotFoundError)],
                          'DeleteGroups of a deleted group')
 
+    def test_group_without_offsets_stays_empty(self):
+        """A group whose only member leaves without committing is Empty
+        (protocol type consumer) for ListGroups and DescribeGroups, as in
+        Kafka until its next offsets retention walk (it was Dead at once:
+        kafka-consumer-groups said it did not exist); DeleteGroups then
+        deletes it."""
+        node = self.node().start()
+        topic, group = topic_name('grp-nocommit'), topic_name('g-nocommit')
+        create_topic(node, topic, 1)
+        m = self.ck_consumer(node.bootstrap, group)
+        m.subscribe([topic])
+        self.wait_assignment({'m': m}, topic, lambda x: x['m'] == {0}, JOIN_S,
+                             'the partition for the member', quiet=False)
+        self.close(m)
+        admin = self.admin(node)
+        self.wait_state(admin, group, 'Empty')
+        time.sleep(1)
+        self.assertEqual(self.group_state(admin, group), ('Empty', []))
+        self.assertIn((group, 'consumer'), admin.list_consumer_groups())
+        self.assertEqual(admin.delete_consumer_groups([group]), [(group, kerr.NoError)])
+        self.assertNotIn(group, [g[0] for g in admin.list_consumer_groups()])
+
     def test_offsets_expire(self):
         """Offset expiry (Kafka's offsets.retention.minutes; here
         offsets_retention_ms = 4 s, checked every 0.3 s): the offsets of a

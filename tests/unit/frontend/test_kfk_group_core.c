@@ -61,7 +61,7 @@ static int id_seq;
 
 static void setup(void)
 {
-	kfk_gcore_settings_t set = {6000, 1800000, 0, 1000};
+	kfk_gcore_settings_t set = {6000, 1800000, 0, 1000, 0};
 
 	kfk_gcore_init(&core, &set, on_join, on_sync, NULL);
 	id_seq = 0;
@@ -323,6 +323,39 @@ START_TEST(test_leave)
 }
 END_TEST
 
+/* With empty_keep_ms, an Empty group stays that long (tools list it as
+ * Empty, as Kafka's until its offsets retention walk), keeps its
+ * generation for the next member, and is forgotten afterwards. */
+START_TEST(test_empty_group_kept)
+{
+	waiter_t j1, s1, j2, s2;
+
+	core.set.empty_keep_ms = 5000;
+	one_member_stable(&j1, &s1, 0);
+	ck_assert_int_eq(kfk_gcore_leave(&core, kfk_str("g"), kfk_str("c-1"), KFK_STR_NULL, 100),
+	                 KFK_ERR_NONE);
+	kfk_gcore_tick(&core, 200);
+	kfk_gcore_tick(&core, 5199);
+	ck_assert_int_eq(kfk_gcore_find(&core, kfk_str("g"))->state, KFK_GROUP_EMPTY);
+	ck_assert_str_eq(kfk_gcore_find(&core, kfk_str("g"))->protocol_type, "consumer");
+	/* A member joining meanwhile restarts the while. */
+	join(&j2, "", false, 5199);
+	ck_assert_int_eq(j2.err, KFK_ERR_NONE);
+	ck_assert_int_eq(j2.generation, 3);
+	sync_req(&s2, j2.member_id, 3, j2.member_id, 5199);
+	kfk_gcore_tick(&core, 5300);
+	ck_assert_int_eq(
+	    kfk_gcore_leave(&core, kfk_str("g"), kfk_str(j2.member_id), KFK_STR_NULL, 6000),
+	    KFK_ERR_NONE);
+	kfk_gcore_tick(&core, 6000);
+	kfk_gcore_tick(&core, 10999);
+	ck_assert_ptr_nonnull(kfk_gcore_find(&core, kfk_str("g")));
+	kfk_gcore_tick(&core, 11000);
+	ck_assert_ptr_null(kfk_gcore_find(&core, kfk_str("g")));
+	done();
+}
+END_TEST
+
 START_TEST(test_held_sync_answered_on_rebalance)
 {
 	waiter_t j1, s1, j2, j1b, s2, j3;
@@ -511,7 +544,7 @@ START_TEST(test_offset_delete_check)
 	ck_assert_int_eq(kfk_gcore_offset_delete_check(g, kfk_str("other")),
 	                 KFK_ERR_GROUP_SUBSCRIBED_TO_TOPIC);
 	done();
-	kfk_gcore_init(&core, &(kfk_gcore_settings_t){6000, 1800000, 0, 1000}, on_join, on_sync,
+	kfk_gcore_init(&core, &(kfk_gcore_settings_t){6000, 1800000, 0, 1000, 0}, on_join, on_sync,
 	               NULL);
 	in.protocol_type = kfk_str("connect");
 	memset(&w, 0, sizeof(w));
@@ -983,6 +1016,7 @@ int main(void)
 	tcase_add_test(tc, test_join_phase_deadline_drops_the_silent);
 	tcase_add_test(tc, test_session_expiry_rebalances);
 	tcase_add_test(tc, test_leave);
+	tcase_add_test(tc, test_empty_group_kept);
 	tcase_add_test(tc, test_held_sync_answered_on_rebalance);
 	tcase_add_test(tc, test_sync_phase_deadline);
 	tcase_add_test(tc, test_validation);
