@@ -1059,6 +1059,36 @@ static int ck_cfg_env_load(ck_cfg_load_t *ld)
 	return 0;
 }
 
+bool ck_config_env_misspelt(const char *entry)
+{
+	size_t len = strcspn(entry, "="), tlen;
+	char env[64], table[32];
+	bool in_table = false;
+
+	if (len <= 8 || strncmp(entry, "CHRONIK_", 8) != 0)
+		return false;
+	for (size_t i = 0; i < CK_ARRAY_LEN(ck_cfg_tables) && !in_table; i++) {
+		tlen = strlen(ck_cfg_tables[i]);
+		if (tlen + 1 >= sizeof(table) || len <= 8 + tlen + 1)
+			continue;
+		for (size_t k = 0; k < tlen; k++)
+			table[k] = (char)(ck_cfg_tables[i][k] - 'a' + 'A');
+		in_table = !memcmp(entry + 8, table, tlen) && entry[8 + tlen] == '_';
+	}
+	if (!in_table)
+		return false;
+	for (size_t i = 0; i < CK_ARRAY_LEN(ck_cfg_aliases); i++)
+		if (strlen(ck_cfg_aliases[i].env) == len &&
+		    !memcmp(entry, ck_cfg_aliases[i].env, len))
+			return false;
+	for (size_t i = 0; i < CK_CFG_KEY_COUNT; i++) {
+		ck_cfg_env_name(&ck_cfg_keys[i], env, sizeof(env));
+		if (strlen(env) == len && !memcmp(entry, env, len))
+			return false;
+	}
+	return true;
+}
+
 /* "table.key=value" pairs, after the environment. */
 static int ck_cfg_overrides_load(ck_cfg_load_t *ld, const char *const *overrides)
 {

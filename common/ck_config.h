@@ -225,6 +225,11 @@ int ck_config_load(ck_config_t *cfg, const char *path, char *err, size_t err_len
 int ck_config_load_with(ck_config_t *cfg, const char *path, const char *const *overrides,
 			char *err, size_t err_len);
 
+/* Whether environment entry ENTRY ("NAME=value" or "NAME") names a
+ * setting's table (CHRONIK_<TABLE>_...) but no key of it or alias: a
+ * misspelt override, which the loader does not see (callers warn). */
+bool ck_config_env_misspelt(const char *entry);
+
 /* Splits "host:port" (also "[v6]:port"; the brackets are dropped). The host
  * must be non-empty and fit HOST_LEN; the port is 0..65535. RET_HOST or
  * RET_PORT may be NULL to only validate. Returns 0 or -EINVAL. */

@@ -96,6 +96,13 @@ static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 		        ck_strerror(r));
 		return 2;
 	}
+	for (char **e = environ; *e; e++) {
+		if (ck_config_env_misspelt(*e))
+			ck_log(CK_LOG_WARN,
+			       "environment %.*s is not a setting (ignored; see chronik-server "
+			       "config-default for the keys: CHRONIK_<TABLE>_<KEY>)",
+			       (int)strcspn(*e, "="), *e);
+	}
 	node->policy_cfg = (sup_policy_cfg_t){
 	    .backoff_initial_ms = (uint32_t)node->cfg.restart_backoff_initial_ms,
 	    .backoff_max_ms = (uint32_t)node->cfg.restart_backoff_max_ms,

@@ -848,6 +848,16 @@ class Durability(NodeTestCase):
         with open(os.path.join(node.data, 'node.identity')) as f:
             self.assertIn('voters=1\n', f.read())
 
+    def test_misspelt_setting_warned(self):
+        """An environment override with a table's prefix but no such key
+        (CHRONIK_KAFKA_NUM_PARTITION for ..._PARTITIONS) is ignored, as
+        before, but now with a warning naming it; the right name works."""
+        node = self.node(env={'CHRONIK_KAFKA_NUM_PARTITION': '4',
+                              'CHRONIK_KAFKA_DEFAULT_REPLICATION_FACTOR': '1'}).start()
+        warned = node.log_grep('environment CHRONIK_KAFKA_NUM_PARTITION is not a setting')
+        self.assertEqual(len(warned), 1, warned)
+        self.assertEqual(node.log_grep('environment CHRONIK_KAFKA_DEFAULT_REPLICATION'), [])
+
     def test_vote_for_a_node_not_listed(self):
         """raftd's stored vote names a node the peer list does not (the
         list edited, node.identity removed with it): raftd refuses, saying

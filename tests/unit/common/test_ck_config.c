@@ -849,6 +849,36 @@ START_TEST(test_profiles_and_children)
 }
 END_TEST
 
+/* A misspelt CHRONIK_<TABLE>_<KEY> is told from settings, aliases and
+ * variables of other tools. */
+START_TEST(test_env_misspelt)
+{
+	static const char *const misspelt[] = {
+	    "CHRONIK_KAFKA_NUM_PARTITION=4", "CHRONIK_WAL_PROFIL=low", "CHRONIK_LOG_LEVELS",
+	    "CHRONIK_METADATA_COMIT=leader", "CHRONIK_NODE_IDS=2"};
+	static const char *const fine[] = {"CHRONIK_KAFKA_NUM_PARTITIONS=4",
+	                                   "CHRONIK_WAL_PROFILE=low",
+	                                   "CHRONIK_LOG_LEVEL=debug",
+	                                   "CHRONIK_NUM_PARTITIONS=3",
+	                                   "CHRONIK_RAFTD_COMPACT_KEEP=5",
+	                                   "CHRONIK_DATA_DIR=/d",
+	                                   "CHRONIK_BUILD_ROOT=/b",
+	                                   "CHRONIK_KTEST_KEEP=1",
+	                                   "CHRONIK_DISABLE_METADATA_WAL=true",
+	                                   "CHRONIK_WRAPPER_KAFKA_FRONTEND=valgrind",
+	                                   "CHRONIK_LISTENERS_KAFKA_ADVERTISED=h:1",
+	                                   "CHRONIK_WALX=1",
+	                                   "PATH=/bin",
+	                                   "CHRONIK_",
+	                                   "CHRONIK_WAL"};
+
+	for (size_t i = 0; i < sizeof(misspelt) / sizeof(misspelt[0]); i++)
+		ck_assert_msg(ck_config_env_misspelt(misspelt[i]), "not flagged: %s", misspelt[i]);
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+		ck_assert_msg(!ck_config_env_misspelt(fine[i]), "flagged: %s", fine[i]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ck_config");
@@ -876,6 +906,7 @@ int main(void)
 	tcase_add_test(tc, test_overrides);
 	tcase_add_test(tc, test_split_addr);
 	tcase_add_test(tc, test_profiles_and_children);
+	tcase_add_test(tc, test_env_misspelt);
 	suite_add_tcase(s, tc);
 	return ck_test_run(s);
 }
