@@ -43,8 +43,11 @@
  * at most this much later, with the next entries or alone. */
 #define RAFTD_COMMIT_WAIT_US 2000
 /* A follower that has not heard from its leader for longer than this
- * (heartbeats go every tick) no longer names it as the controller. */
-#define RAFTD_CONTACT_TICKS 3
+ * (heartbeats go every tick) no longer names it as the controller: eight
+ * missed heartbeats, under the shortest election timeout (a leader busy
+ * applying a large delete for 300 ms was taken for gone, and clients'
+ * admin connections were closed). A closed connection counts at once. */
+#define RAFTD_CONTACT_TICKS 8
 #define RAFTD_ENTRY_BYTES_MAX (1u << 20)
 /* Committed entries waiting for their apply round, at most, before the
  * shell stops feeding proposals to the core. */
