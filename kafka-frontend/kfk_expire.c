@@ -99,6 +99,14 @@ static int kfk_expire_offset(void *arg, const char *topic, int32_t partition,
 	return 0;
 }
 
+/* Whether G, held by the core, keeps its offsets from expiring: an Empty
+ * group (kept a while after its last member left, as Kafka's) waits as
+ * one not held does, from when it emptied. */
+static bool kfk_expire_holds(const kfk_group_t *g)
+{
+	return g && (g->state != KFK_GROUP_EMPTY || g->nmembers > 0);
+}
+
 /* One stored group: live, waiting, or with offsets to expire. A live
  * group keeps them, except a Stable consumer group those of topics no
  * member subscribes to, once committed a retention ago (Kafka's rule). */
@@ -106,7 +114,8 @@ static int kfk_expire_visit(void *arg, const char *group)
 {
 	kfk_expire_walk_t *w = arg;
 	kfk_srv_t *s = w->s;
-	const kfk_group_t *live = kfk_gcore_find(&s->groups, kfk_str(group));
+	const kfk_group_t *held = kfk_gcore_find(&s->groups, kfk_str(group));
+	const kfk_group_t *live = kfk_expire_holds(held) ? held : NULL;
 	kfk_expire_group_t *g;
 	int64_t cutoff;
 	int r;
@@ -233,8 +242,10 @@ void kfk_expire_tick(kfk_srv_t *s, uint64_t mono_ms)
 	if (s->set.offsets_retention_ms <= 0)
 		return;
 	wall = ck_clock_wall_ms();
-	while ((g = ck_hash_next(&s->groups.groups, &it)) != NULL)
-		(void)kfk_offexp_live(&s->offexp, g->id, wall);
+	while ((g = ck_hash_next(&s->groups.groups, &it)) != NULL) {
+		if (kfk_expire_holds(g))
+			(void)kfk_offexp_live(&s->offexp, g->id, wall);
+	}
 	if (mono_ms < s->expire_next_ms || s->expire_inflight > 0)
 		return;
 	s->expire_next_ms = mono_ms + (kfk_expire_sweep(s) ? KFK_EXPIRE_AGAIN_MS
