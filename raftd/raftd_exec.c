@@ -1194,9 +1194,12 @@ static void raftd_reconcile_list_cb(void *arg, int err, const Chronik__Wal__WalR
 			       "partition logs of deleted or re-created topics count=%zu: deleting "
 			       "logs=%s",
 			       stale, raftd_recon_names(n, true, names, sizeof(names)));
+		/* Mostly partitions never written to, which live in
+		 * walwriter's memory only: after its restart, the normal case. */
 		if (n->recon_n > stale)
-			ck_log(CK_LOG_WARN,
-			       "partition logs missing in walwriter count=%zu: re-creating logs=%s",
+			ck_log(CK_LOG_INFO,
+			       "partition logs walwriter does not hold (never written to since it "
+			       "started, or lost) count=%zu: re-creating logs=%s",
 			       n->recon_n - stale,
 			       raftd_recon_names(n, false, names, sizeof(names)));
 	}
