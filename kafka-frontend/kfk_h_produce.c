@@ -370,8 +370,10 @@ static void kfk_pp_appended(void *arg, int err, const void *reply)
 	const Chronik__Wal__WalReply *rep = reply;
 
 	/* PP may be freed below (its request answered): the gate first. */
-	if (gate)
+	if (gate) {
 		gate->wal_bytes -= pp->wal_len;
+		gate->appending--;
+	}
 	pp->wal_len = 0;
 	if (!err && rep->error)
 		err = rep->error;
@@ -422,8 +424,10 @@ static void kfk_pp_send(kfk_pp_t *pp)
 		return;
 	}
 	pp->wal_len = (uint64_t)ap.batches.len;
-	if (pp->gate)
+	if (pp->gate) {
 		pp->gate->wal_bytes += pp->wal_len;
+		pp->gate->appending++;
+	}
 }
 
 /* The append of PP to its partition P (NULL: sent as it comes): sent now,

@@ -170,15 +170,41 @@ static void kfk_part_close_unlinked(kfk_part_t *p)
 
 #define KFK_PARTS_SWEEP_MS 5000
 
+/* Whether nothing refers to P but the table: no waiter, no append in
+ * flight or in line, no produce on the worker, no question asked. */
+static bool kfk_part_unreferenced(const kfk_part_t *p)
+{
+	return p->waiters.next == &p->waiters && !p->gate_head && p->wal_bytes == 0 &&
+	       p->appending == 0 && p->work_queued == 0 && !p->asking;
+}
+
+static void kfk_part_free(kfk_part_t *p)
+{
+	kfk_part_segments_reset(p);
+	free(p->topic);
+	free(p);
+}
+
 void kfk_parts_sweep(kfk_srv_t *s, uint64_t now_ms)
 {
 	if (now_ms >= s->parts_sweep_ms && now_ms - s->parts_sweep_ms < KFK_PARTS_SWEEP_MS)
 		return;
 	s->parts_sweep_ms = now_ms;
 	for (size_t i = 0; i < s->parts_cap; i++) {
-		for (kfk_part_t *p = s->parts[i]; p; p = p->hnext) {
+		kfk_part_t **link = &s->parts[i];
+
+		while (*link) {
+			kfk_part_t *p = *link;
+
 			if (p->nopen > 0)
 				kfk_part_close_unlinked(p);
+			if (!p->gone || !kfk_part_unreferenced(p)) {
+				link = &p->hnext;
+			} else {
+				*link = p->hnext;
+				s->nparts--;
+				kfk_part_free(p);
+			}
 		}
 	}
 }
@@ -285,6 +311,7 @@ void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st)
 		return;
 	if (st->deleted) {
 		p->known = false;
+		p->gone = true;
 		p->deletions++;
 		p->hw = p->log_start = p->low_watermark = p->leo = -1;
 		kfk_part_segments_reset(p);
@@ -296,6 +323,7 @@ void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st)
 		kfk_part_close_unlinked(p);
 	}
 	p->known = true;
+	p->gone = false;
 	p->leader = st->leader;
 	p->hw = st->high_watermark;
 	p->log_start = st->log_start_offset;
@@ -351,6 +379,7 @@ kfk_part_t *kfk_part_use(kfk_srv_t *s, const kfk_topic_t *t, int32_t partition)
 	}
 	memcpy(p->topic_id, t->id, 16);
 	p->id_set = true;
+	p->gone = false;
 	if (!p->known)
 		kfk_part_ask(s, p);
 	return p;
@@ -368,9 +397,7 @@ void kfk_parts_free_all(kfk_srv_t *s)
 				kfk_waiter_del(p->waiters.next);
 			if (p->asking)
 				kfk_peer_cancel(s, KFK_PEER_REPL, p->ask_id);
-			kfk_part_segments_reset(p);
-			free(p->topic);
-			free(p);
+			kfk_part_free(p);
 			p = next;
 		}
 	}

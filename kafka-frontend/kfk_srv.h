@@ -366,6 +366,7 @@ struct kfk_part {
 	/* Bytes of its appends sent to walwriter and not yet answered, and
 	 * the produces waiting for them to fall (kfk_h_produce.c). */
 	uint64_t wal_bytes;
+	uint32_t appending; /* its appends awaiting walwriter's answer */
 	struct kfk_pp *gate_head, *gate_tail;
 	/* Waiters woken on every state change. */
 	kfk_waiter_t waiters; /* sentinel */
@@ -376,6 +377,9 @@ struct kfk_part {
 	bool asking; /* a GetPartition is in flight (call ask_id) */
 	uint64_t ask_id;
 	kfk_srv_t *srv;
+	/* Deleted (the last PartitionState said so, and no request used it
+	 * since): a sweep that finds nothing referring to it frees it. */
+	bool gone;
 };
 
 /* The partition TOPIC/PARTITION, created (unknown state) when CREATE. NULL
@@ -412,7 +416,10 @@ void kfk_parts_on_state(kfk_srv_t *s, const Chronik__Repl__PartitionState *st);
 void kfk_parts_free_all(kfk_srv_t *s);
 /* Every KFK_PARTS_SWEEP_MS at most (call it often): closes the open
  * segments whose files were removed since (retention, DeleteRecords),
- * also of partitions nobody reads, so that their disk space is freed. */
+ * also of partitions nobody reads, so that their disk space is freed; and
+ * frees the state of deleted partitions nothing refers to any more (no
+ * waiter, append, produce in line or question to the replicator), so
+ * that topic churn does not grow the process. */
 void kfk_parts_sweep(kfk_srv_t *s, uint64_t now_ms);
 
 /* The open segment of P holding OFFSET (the last base <= OFFSET);
