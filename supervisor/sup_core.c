@@ -308,6 +308,32 @@ int sup_voters_format(const int32_t *ids, int n, char *buf, size_t len)
 	return (int)used;
 }
 
+int sup_voters_normalize(const char *text, char *out, size_t out_len)
+{
+	int32_t ids[SUP_VOTERS_MAX];
+	int n = 0;
+	const char *p = text;
+
+	for (;;) {
+		int64_t v = 0;
+		const char *start = p;
+
+		while (*p >= '0' && *p <= '9' && p - start < 11)
+			v = v * 10 + (*p++ - '0');
+		if (p == start || v < 1 || v > INT32_MAX || n == SUP_VOTERS_MAX)
+			return -1;
+		for (int i = 0; i < n; i++)
+			if (ids[i] == (int32_t)v)
+				return -1;
+		ids[n++] = (int32_t)v;
+		if (*p == '\0')
+			break;
+		if (*p++ != ',')
+			return -1;
+	}
+	return sup_voters_format(ids, n, out, out_len);
+}
+
 int sup_identity_voters(const char *text, size_t len, char *out, size_t out_len)
 {
 	size_t i = 0;

@@ -192,11 +192,16 @@ int sup_identity_format(char *buf, size_t len, const char *cluster, int32_t node
  * without any): Raft's membership is static, so a start with another set
  * is refused too; with another count of voters the nodes disagree on what
  * a majority is (no leader, or the stored vote names a node no longer
- * listed). A file of an earlier version, without the line, gets it. */
+ * listed). A file of an earlier version, without the line, is not
+ * checked (nothing tells which peer list its Raft state was formed with). */
 #define SUP_VOTERS_MAX 16
 /* The ids IDS (N of them, 1..SUP_VOTERS_MAX) in ascending order, joined
  * by ',', into BUF (LEN bytes). Returns the length, or -1. */
 int sup_voters_format(const int32_t *ids, int n, char *buf, size_t len);
+/* TEXT ("3,1,2"): distinct ids 1..2^31-1 separated by commas, at most
+ * SUP_VOTERS_MAX, written as sup_voters_format does into OUT (OUT_LEN
+ * bytes). Returns the length, or -1 when TEXT is not so. */
+int sup_voters_normalize(const char *text, char *out, size_t out_len);
 /* The voters line of LEN bytes at TEXT: 1 with its value in OUT (OUT_LEN
  * bytes, NUL terminated), 0 when there is none, -1 when it is repeated,
  * empty, too long or holds other than digits and commas. */

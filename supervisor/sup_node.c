@@ -199,29 +199,28 @@ static int sup_node_voters(const sup_node_t *node, char *buf, size_t len)
 	return sup_voters_format(ids, n, buf, len);
 }
 
-/* Writes the identity file PATH from the configuration. Returns 0 or an
- * exit code (printed). */
-static int sup_identity_write(const sup_node_t *node, const char *path, const char *voters)
+/* Writes the identity file from the configuration (VOTERS: the voters
+ * line, NULL for none). Returns 0 or -errno. */
+static int sup_identity_write(const sup_node_t *node, const char *voters)
 {
-	char text[SUP_IDENTITY_MAX];
+	char path[PATH_MAX + 32], text[SUP_IDENTITY_MAX];
 	int n = sup_identity_format(text, sizeof(text), node->cfg.cluster_id, node->cfg.node_id,
 	                            voters);
-	int r = n < 0 ? -ENAMETOOLONG : ck_fs_write_atomic(path, text, (size_t)n, 0644);
 
-	if (r < 0) {
-		fprintf(stderr, "chronik-server: cannot write %s: %s\n", path, ck_strerror(r));
-		return 2;
-	}
-	return 0;
+	snprintf(path, sizeof(path), "%s/%s", node->data_dir, SUP_IDENTITY_FILE);
+	return n < 0 ? -ENAMETOOLONG : ck_fs_write_atomic(path, text, (size_t)n, 0644);
 }
 
 /* The data dir's identity (sup_core.h): recorded at its first start;
  * afterwards a start as another node, in another cluster or with other
- * Raft voters is refused. Returns 0 or an exit code (printed). */
+ * Raft voters is refused. A file of an earlier version, without voters,
+ * is left so: nothing tells whether this start's peer list is the one its
+ * Raft state was formed with (recording a wrong one would refuse the right
+ * one next time). Returns 0 or an exit code (printed). */
 static int sup_node_identity(sup_node_t *node)
 {
 	char path[PATH_MAX + 32], text[SUP_IDENTITY_MAX], cluster[sizeof(node->cfg.cluster_id)];
-	char voters[SUP_IDENTITY_MAX], stored[SUP_IDENTITY_MAX];
+	char voters[SUP_IDENTITY_MAX], stored[SUP_IDENTITY_MAX], norm[SUP_IDENTITY_MAX];
 	int32_t id = 0;
 	ssize_t n;
 	int r;
@@ -234,21 +233,26 @@ static int sup_node_identity(sup_node_t *node)
 	}
 	n = ck_fs_read_small(path, text, sizeof(text));
 	if (n == -ENOENT) {
-		r = sup_identity_write(node, path, voters);
-		if (r)
-			return r;
+		r = sup_identity_write(node, voters);
+		if (r < 0) {
+			fprintf(stderr, "chronik-server: cannot write %s: %s\n", path,
+			        ck_strerror(r));
+			return 2;
+		}
 		ck_log(CK_LOG_INFO,
 		       "data dir identity recorded node_id=%d cluster_id=\"%s\" voters=%s file=%s",
 		       (int)node->cfg.node_id, node->cfg.cluster_id, voters, path);
 		return 0;
 	}
 	if (n < 0 || sup_identity_parse(text, (size_t)n, cluster, sizeof(cluster), &id) < 0 ||
-	    (r = sup_identity_voters(text, (size_t)n, stored, sizeof(stored))) < 0) {
+	    (r = sup_identity_voters(text, (size_t)n, stored, sizeof(stored))) < 0 ||
+	    (r == 1 && sup_voters_normalize(stored, norm, sizeof(norm)) < 0)) {
 		fprintf(
 		    stderr,
 		    "chronik-server: %s is %s: it names the node and cluster this data dir "
-		    "belongs to (lines cluster_id=... and node_id=N, and voters=...); repair it, "
-		    "or remove it to have it written again from the configuration\n",
+		    "belongs to (lines cluster_id=... and node_id=N, and voters=1,2,3: the Raft "
+		    "voters, distinct ids); repair it, or remove it to have it written again "
+		    "from the configuration\n",
 		    path, n < 0 ? ck_strerror((int)n) : "not readable");
 		return 2;
 	}
@@ -264,22 +268,27 @@ static int sup_node_identity(sup_node_t *node)
 		return 2;
 	}
 	if (r == 0) {
-		/* Written by an earlier version: the voters are recorded now. */
-		r = sup_identity_write(node, path, voters);
-		if (r == 0)
-			ck_log(CK_LOG_INFO, "data dir identity: voters recorded voters=%s file=%s",
-			       voters, path);
-		return r;
+		ck_log(CK_LOG_INFO,
+		       "%s has no voters line (an earlier version wrote it): the peer list is not "
+		       "checked against the Raft state; to have it checked, remove the file at a "
+		       "start with the configuration the data dir was made with",
+		       path);
+		return 0;
 	}
-	if (strcmp(stored, voters) != 0) {
+	if (strcmp(norm, voters) != 0) {
 		fprintf(
 		    stderr,
 		    "chronik-server: data dir %s was formed in a Raft cluster of voters %s (%s), "
-		    "but the configuration's [peer.N] tables name %s; not starting: Raft's "
-		    "voters do not change by editing the configuration (nodes that disagree on "
-		    "the voters disagree on what a majority is, and may elect no leader). Use "
-		    "the peer list it was formed with, or an empty data dir for a new cluster\n",
-		    node->data_dir, stored, SUP_IDENTITY_FILE, voters);
+		    "but the configuration%s %s; not starting: Raft's voters do not change by "
+		    "editing the configuration (nodes that disagree on the voters disagree on "
+		    "what a majority is, and may elect no leader). Use the peer list it was formed "
+		    "with, or an empty data dir for a new cluster (should the configuration be "
+		    "right and the record wrong, correct the voters line)\n",
+		    node->data_dir, norm, SUP_IDENTITY_FILE,
+		    node->cfg.peer_count ? "'s [peer.N] tables name"
+		                         : " has no [peer.N] tables: the "
+		                           "node alone,",
+		    voters);
 		return 2;
 	}
 	return 0;

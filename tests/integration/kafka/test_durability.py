@@ -839,14 +839,23 @@ class Durability(NodeTestCase):
         log = self.start_refused(node, 'started with other voters')
         self.assertIn('was formed in a Raft cluster of voters 1 (node.identity), but the '
                       "configuration's [peer.N] tables name 1,2,3", log)
-        # A file written before voters were recorded gets them.
+        # The same set in another order is the same voters.
         node.config_extra = ''
+        with open(os.path.join(node.data, 'node.identity'), 'w') as f:
+            f.write(text.replace('voters=1\n', 'voters=01\n'))
+        node.start()
+        self.assertEqual(list_topics_raw(node).get(name), 1)
+        self.assertEqual(node.stop(), 0)
+        # A file an earlier version wrote, without voters, is not checked
+        # (and not completed: nothing tells whether this peer list is the
+        # one its Raft state was formed with), with a line saying so.
         with open(os.path.join(node.data, 'node.identity'), 'w') as f:
             f.write(text.replace('voters=1\n', ''))
         node.start()
         self.assertEqual(list_topics_raw(node).get(name), 1)
+        self.assertTrue(node.log_grep('has no voters line (an earlier version wrote it)'))
         with open(os.path.join(node.data, 'node.identity')) as f:
-            self.assertIn('voters=1\n', f.read())
+            self.assertNotIn('voters=', f.read())
 
     def test_misspelt_setting_warned(self):
         """An environment override with a table's prefix but no such key

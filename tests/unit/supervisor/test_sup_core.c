@@ -486,6 +486,28 @@ START_TEST(test_identity_voters)
 	/* No final newline. */
 	ck_assert_int_eq(sup_identity_voters("node_id=1\nvoters=4", 18, out, sizeof(out)), 1);
 	ck_assert_str_eq(out, "4");
+	/* A set: written in any order, compared sorted; ids distinct, in range. */
+	ck_assert_int_eq(sup_voters_normalize("3,2,1", out, sizeof(out)), 5);
+	ck_assert_str_eq(out, "1,2,3");
+	ck_assert_int_eq(sup_voters_normalize("007", out, sizeof(out)), 1);
+	ck_assert_str_eq(out, "7");
+	static const char *const bad_sets[] = {
+	    "",
+	    ",",
+	    "1,",
+	    ",1",
+	    "1,,2",
+	    "0",
+	    "1,1",
+	    "2147483648",
+	    "99999999999999999999",
+	    "1;2",
+	    "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
+	};
+	for (size_t i = 0; i < sizeof(bad_sets) / sizeof(bad_sets[0]); i++)
+		ck_assert_msg(sup_voters_normalize(bad_sets[i], out, sizeof(out)) == -1,
+		              "accepted: %s", bad_sets[i]);
+	ck_assert_int_eq(sup_voters_normalize("2147483647,1", out, sizeof(out)), 12);
 }
 END_TEST
 
