@@ -539,6 +539,11 @@ static void kfk_group_remove_member(kfk_gcore_t *c, kfk_group_t *g, int i, int16
 
 /* ---- JoinGroup ---- */
 
+static bool kfk_gstr_has_nul(kfk_str_t s)
+{
+	return s.len > 0 && memchr(s.ptr, '\0', (size_t)s.len) != NULL;
+}
+
 static int16_t kfk_gjoin_validate(const kfk_gcore_t *c, const kfk_group_t *g,
                                   const kfk_gjoin_in_t *in)
 {
@@ -548,6 +553,10 @@ static int16_t kfk_gjoin_validate(const kfk_gcore_t *c, const kfk_group_t *g,
 		return KFK_ERR_INVALID_SESSION_TIMEOUT;
 	if (kfk_gstr_empty(in->protocol_type) || in->nprotos <= 0)
 		return KFK_ERR_INCONSISTENT_GROUP_PROTOCOL;
+	/* Kept as C strings: "a\0b" would be taken for "a" (another
+	 * member's instance id, replaced instead of fenced). */
+	if (kfk_gstr_has_nul(in->instance_id) || kfk_gstr_has_nul(in->protocol_type))
+		return KFK_ERR_INVALID_REQUEST;
 	if (!g || g->nmembers == 0)
 		return KFK_ERR_NONE;
 	if (!kfk_gstr_is(in->protocol_type, g->protocol_type))

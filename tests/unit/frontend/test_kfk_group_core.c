@@ -445,6 +445,20 @@ START_TEST(test_validation)
 }
 END_TEST
 
+/* An instance id with a NUL byte is refused (kept as a C string, "ab\0cd"
+ * was "ab": it replaced the member of "ab\0ef" instead of being fenced). */
+START_TEST(test_instance_id_with_nul)
+{
+	waiter_t w1, w2;
+
+	join_as(&w1, (kfk_str_t){"ab\0cd", 5}, "", "c-1", false, 0);
+	ck_assert_int_eq(w1.err, KFK_ERR_INVALID_REQUEST);
+	join_as(&w2, (kfk_str_t){"ab", 2}, "", "c-2", false, 0);
+	ck_assert_int_eq(w2.err, KFK_ERR_NONE);
+	done();
+}
+END_TEST
+
 START_TEST(test_protocol_vote)
 {
 	/* Two members support both; one prefers roundrobin, two range. */
@@ -1017,6 +1031,7 @@ int main(void)
 	tcase_add_test(tc, test_session_expiry_rebalances);
 	tcase_add_test(tc, test_leave);
 	tcase_add_test(tc, test_empty_group_kept);
+	tcase_add_test(tc, test_instance_id_with_nul);
 	tcase_add_test(tc, test_held_sync_answered_on_rebalance);
 	tcase_add_test(tc, test_sync_phase_deadline);
 	tcase_add_test(tc, test_validation);
