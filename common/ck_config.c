@@ -492,6 +492,12 @@ static int ck_cfg_int_parse(const char *s, int64_t *ret)
 	return 0;
 }
 
+/* A host to listen on that takes every address. */
+static bool ck_cfg_host_any(const char *host)
+{
+	return !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "*");
+}
+
 int ck_config_split_addr(const char *addr, char *ret_host, size_t host_len, uint16_t *ret_port)
 {
 	const char *host, *port;
@@ -1089,6 +1095,43 @@ bool ck_config_env_misspelt(const char *entry)
 	return true;
 }
 
+size_t ck_config_self_peer_mismatch(const ck_config_t *cfg, char (*msgs)[512], size_t max)
+{
+	const ck_config_peer_t *self = NULL;
+	size_t n = 0;
+
+	for (int32_t i = 0; i < cfg->peer_count; i++)
+		if (cfg->peers[i].id == cfg->node_id)
+			self = &cfg->peers[i];
+	if (!self)
+		return 0;
+	for (size_t k = 0; k < CK_ARRAY_LEN(ck_cfg_peer_keys) && n < max; k++) {
+		const char *key = ck_cfg_peer_keys[k].key;
+		const char *peer = (const char *)self + ck_cfg_peer_keys[k].off;
+		const char *listen = !strcmp(key, "raft")          ? cfg->raft_listen
+		                     : !strcmp(key, "replication") ? cfg->replication_listen
+		                     : cfg->kafka_advertised[0]    ? cfg->kafka_advertised
+		                                                   : cfg->kafka_listen;
+		char hl[CK_CONFIG_ADDR_MAX], hp[CK_CONFIG_ADDR_MAX];
+		uint16_t pl, pp;
+
+		if (ck_config_split_addr(listen, hl, sizeof(hl), &pl) < 0 ||
+		    ck_config_split_addr(peer, hp, sizeof(hp), &pp) < 0)
+			continue;
+		if (pl == pp && (!strcasecmp(hl, hp) || ck_cfg_host_any(hl)))
+			continue;
+		snprintf(msgs[n++], sizeof(msgs[0]),
+		         "[peer.%d] %s = %s is not where this node's [listeners] %s = %s is "
+		         "(the other nodes use the peer address: fine behind a proxy, a typo "
+		         "otherwise)",
+		         cfg->node_id, key, peer,
+		         strcmp(key, "kafka") || !cfg->kafka_advertised[0] ? key
+		                                                           : "kafka_advertised",
+		         listen);
+	}
+	return n;
+}
+
 /* "table.key=value" pairs, after the environment. */
 static int ck_cfg_overrides_load(ck_cfg_load_t *ld, const char *const *overrides)
 {
@@ -1142,6 +1185,55 @@ ck_cfg_fail_key(ck_cfg_load_t *ld, const char *table, const char *key, const cha
 		ck_cfg_fail(ld, "%s: [%s] %s: %s", ld->name, table, key, msg);
 }
 
+/* Whether host:port A and B name the same place: the same port on the same
+ * host (by name, case aside), or, for addresses to listen on (LISTEN), on
+ * hosts of which one is a wildcard. */
+static bool ck_cfg_addr_same(const char *a, const char *b, bool listen)
+{
+	char ha[CK_CONFIG_ADDR_MAX], hb[CK_CONFIG_ADDR_MAX];
+	uint16_t pa, pb;
+
+	if (ck_config_split_addr(a, ha, sizeof(ha), &pa) < 0 ||
+	    ck_config_split_addr(b, hb, sizeof(hb), &pb) < 0 || pa != pb)
+		return false;
+	return !strcasecmp(ha, hb) || (listen && (ck_cfg_host_any(ha) || ck_cfg_host_any(hb)));
+}
+
+/* Whether TABLE.KEY came from the file, the environment or an argument. */
+static bool ck_cfg_key_set_by_operator(ck_cfg_load_t *ld, const char *table, const char *key)
+{
+	const ck_cfg_key_t *k = ck_cfg_key_find(ck_cfg_keys, CK_CFG_KEY_COUNT, table, key);
+
+	return k && (ld->origin[k - ck_cfg_keys].where[0] || ld->origin[k - ck_cfg_keys].line);
+}
+
+/* Two of this node's listeners on one port fail: the second could never
+ * bind, and the node would stop at start with a less direct message. */
+static int ck_cfg_listeners_validate(ck_cfg_load_t *ld)
+{
+	static const char *const keys[] = {"kafka", "replication", "raft", "admin"};
+	const char *addrs[] = {ld->cfg->kafka_listen, ld->cfg->replication_listen,
+	                       ld->cfg->raft_listen, ld->cfg->admin_listen};
+
+	for (size_t i = 0; i < CK_ARRAY_LEN(keys); i++)
+		for (size_t j = i + 1; j < CK_ARRAY_LEN(keys); j++) {
+			size_t a = j, b = i; /* blame a key the operator set */
+
+			if (!ck_cfg_addr_same(addrs[i], addrs[j], true))
+				continue;
+			if (!ck_cfg_key_set_by_operator(ld, "listeners", keys[j])) {
+				a = i;
+				b = j;
+			}
+			ck_cfg_fail_key(ld, "listeners", keys[a],
+			                "%s takes the port of [listeners] %s = %s (each "
+			                "listener needs a port of its own)",
+			                addrs[a], keys[b], addrs[b]);
+			return -1;
+		}
+	return 0;
+}
+
 static int ck_cfg_peers_validate(ck_cfg_load_t *ld)
 {
 	ck_config_t *cfg = ld->cfg;
@@ -1159,6 +1251,23 @@ static int ck_cfg_peers_validate(ck_cfg_load_t *ld)
 		}
 		self |= cfg->peers[i].id == cfg->node_id;
 	}
+	/* Two nodes at one address: the others would reach only one of them. */
+	for (int32_t i = 0; i < cfg->peer_count; i++)
+		for (int32_t j = i + 1; j < cfg->peer_count; j++)
+			for (size_t k = 0; k < CK_ARRAY_LEN(ck_cfg_peer_keys); k++) {
+				size_t off = ck_cfg_peer_keys[k].off;
+				const char *a = (const char *)&cfg->peers[i] + off;
+				const char *b = (const char *)&cfg->peers[j] + off;
+
+				if (!ck_cfg_addr_same(a, b, false))
+					continue;
+				ck_cfg_fail(ld,
+				            "%s:%d: [peer.%d] %s: %s is also [peer.%d]'s (each "
+				            "node needs an address of its own)",
+				            ld->name, ld->peer_line[j], cfg->peers[j].id,
+				            ck_cfg_peer_keys[k].key, b, cfg->peers[i].id);
+				return -1;
+			}
 	if (cfg->peer_count > 0 && !self) {
 		ck_cfg_fail_key(ld, "node", "id", "node %d has no [peer.%d] table (list every "
 				"node, this one included)", cfg->node_id, cfg->node_id);
@@ -1216,6 +1325,8 @@ static int ck_cfg_validate(ck_cfg_load_t *ld)
 				cfg->peer_count ? cfg->peer_count : 1);
 		return -1;
 	}
+	if (ck_cfg_listeners_validate(ld) < 0)
+		return -1;
 	return ck_cfg_peers_validate(ld);
 }
 

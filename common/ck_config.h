@@ -20,7 +20,9 @@
  * [kafka] max_request_bytes >= max_message_bytes; [kafka]
  * default_replication_factor <= the number of nodes (1 without peers);
  * each [peer.N] has raft, replication and kafka; when any peer is listed,
- * node.id must be one of them. Peers are sorted by id.
+ * node.id must be one of them; no two peers share an address, no two
+ * listeners a port (a wildcard host takes the port on every address).
+ * Peers are sorted by id.
  *
  * Every process loads the same file (the supervisor passes --config,
  * --data-dir and --node-id to its children), so they agree on the values.
@@ -229,6 +231,13 @@ int ck_config_load_with(ck_config_t *cfg, const char *path, const char *const *o
  * setting's table (CHRONIK_<TABLE>_...) but no key of it or alias: a
  * misspelt override, which the loader does not see (callers warn). */
 bool ck_config_env_misspelt(const char *entry);
+
+/* For each of raft, replication and kafka (kafka_advertised when set) whose
+ * address in this node's own [peer.N] table is not where its [listeners]
+ * are (another port, or another host than a non-wildcard listener's), a
+ * line for the log into MSGS (at most MAX). Not an error: a proxy between
+ * the nodes is a reason for it. Returns the number of lines. */
+size_t ck_config_self_peer_mismatch(const ck_config_t *cfg, char (*msgs)[512], size_t max);
 
 /* Splits "host:port" (also "[v6]:port"; the brackets are dropped). The host
  * must be non-empty and fit HOST_LEN; the port is 0..65535. RET_HOST or

@@ -68,7 +68,8 @@ static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 {
 	static char data_override[CK_CONFIG_PATH_MAX + 32], id_override[64];
 	const char *overrides[3] = {NULL, NULL, NULL};
-	char err[1024];
+	char err[1024], mismatch[3][512];
+	size_t n_mismatch;
 	int r;
 
 	if (opts->config_path && !realpath(opts->config_path, node->config_path)) {
@@ -103,6 +104,9 @@ static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 			       "config-default for the keys: CHRONIK_<TABLE>_<KEY>)",
 			       (int)strcspn(*e, "="), *e);
 	}
+	n_mismatch = ck_config_self_peer_mismatch(&node->cfg, mismatch, CK_ARRAY_LEN(mismatch));
+	for (size_t i = 0; i < n_mismatch; i++)
+		ck_log(CK_LOG_WARN, "%s", mismatch[i]);
 	node->policy_cfg = (sup_policy_cfg_t){
 	    .backoff_initial_ms = (uint32_t)node->cfg.restart_backoff_initial_ms,
 	    .backoff_max_ms = (uint32_t)node->cfg.restart_backoff_max_ms,

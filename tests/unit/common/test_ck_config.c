@@ -591,6 +591,48 @@ START_TEST(test_peer_errors)
 }
 END_TEST
 
+/* Two nodes at one address, two listeners on one port: refused. This node's
+ * own [peer.N] elsewhere than its listeners: a warning line each. */
+START_TEST(test_peer_addresses)
+{
+	char msgs[3][512];
+
+	expect_error("[peer.1]\nraft = \"a:1\"\nreplication = \"a:2\"\nkafka = \"a:3\"\n"
+	             "[peer.2]\nraft = \"b:1\"\nreplication = \"A:2\"\nkafka = \"b:3\"\n",
+	             "5: [peer.2] replication: A:2 is also [peer.1]'s (each node needs an "
+	             "address of its own)");
+	expect_error("[listeners]\nadmin = \"127.0.0.1:9092\"\n",
+	             "2: [listeners] admin: 127.0.0.1:9092 takes the port of [listeners] kafka = "
+	             "127.0.0.1:9092 (each listener needs a port of its own)");
+	/* A wildcard takes the port on every address; the key set is named. */
+	expect_error("[listeners]\nkafka = \"0.0.0.0:5001\"\n",
+	             "2: [listeners] kafka: 0.0.0.0:5001 takes the port of [listeners] raft = "
+	             "127.0.0.1:5001 (each listener needs a port of its own)");
+	/* One port on two addresses is two sockets. */
+	ck_assert_msg(load_text("[listeners]\nadmin = \"127.0.0.2:9092\"\n") == 0, "%s", err);
+	ck_assert_uint_eq(ck_config_self_peer_mismatch(&cfg, msgs, 3), 0);
+
+	/* Node 2 listens on 127.0.0.1, its peer table says 10.0.0.2. */
+	ck_assert_msg(load_text(peers3) == 0, "%s", err);
+	ck_assert_uint_eq(ck_config_self_peer_mismatch(&cfg, msgs, 3), 3);
+	ck_assert_str_eq(msgs[0], "[peer.2] raft = 10.0.0.2:5001 is not where this node's "
+	                          "[listeners] raft = 127.0.0.1:5001 is (the other nodes use the "
+	                          "peer address: fine behind a proxy, a typo otherwise)");
+	ck_assert_uint_eq(ck_config_self_peer_mismatch(&cfg, msgs, 1), 1);
+	/* Wildcard listeners on the same ports, the advertised Kafka address. */
+	ck_assert_msg(load_text("[node]\nid = 1\n[listeners]\nraft = \"0.0.0.0:5001\"\n"
+	                        "replication = \"[::]:9291\"\nkafka = \"0.0.0.0:9092\"\n"
+	                        "kafka_advertised = \"h1:19092\"\n"
+	                        "[peer.1]\nraft = \"h1:5001\"\nreplication = \"h1:9291\"\n"
+	                        "kafka = \"h1:9092\"\n") == 0,
+	              "%s", err);
+	ck_assert_uint_eq(ck_config_self_peer_mismatch(&cfg, msgs, 3), 1);
+	ck_assert_str_eq(msgs[0], "[peer.1] kafka = h1:9092 is not where this node's "
+	                          "[listeners] kafka_advertised = h1:19092 is (the other nodes use "
+	                          "the peer address: fine behind a proxy, a typo otherwise)");
+}
+END_TEST
+
 /* [kafka]: the replication factor bounded by the node count, the names
  * kafka-frontend read before the table existed, the request size. */
 START_TEST(test_kafka_table)
@@ -900,6 +942,7 @@ int main(void)
 	tcase_add_test(tc, test_cross_key_errors);
 	tcase_add_test(tc, test_peers);
 	tcase_add_test(tc, test_peer_errors);
+	tcase_add_test(tc, test_peer_addresses);
 	tcase_add_test(tc, test_kafka_table);
 	tcase_add_test(tc, test_metadata_table);
 	tcase_add_test(tc, test_file_errors);
