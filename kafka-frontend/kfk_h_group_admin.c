@@ -435,6 +435,24 @@ static int kfk_fetch_group(kfk_req_t *req, MDB_txn *txn, const char *group,
 	return 0;
 }
 
+/* This node could not catch up with the Raft leader (cut off from it): the
+ * offsets it holds may be older than a commit acknowledged elsewhere, and
+ * an answer without error would take a consumer back. The group gets the
+ * retriable ERR (COORDINATOR_NOT_AVAILABLE: clients look for the
+ * coordinator again and retry; every partition too in v0-v1), no offset. */
+static void kfk_fetch_unsynced(kfk_fetched_group_t *g, int16_t err)
+{
+	g->err = err;
+	for (int32_t t = 0; t < g->ntopics; t++)
+		for (int32_t p = 0; p < g->topics[t].nparts; p++) {
+			kfk_fetched_t *fp = &g->topics[t].parts[p];
+
+			fp->offset = -1;
+			fp->leader_epoch = -1;
+			fp->metadata = kfk_str("");
+		}
+}
+
 /* Reads one group's offsets (a group-level error in G->err). */
 static int kfk_fetch_one(kfk_req_t *req, kfk_str_t group, const kfk_fetch_want_t *want, int32_t n,
                          kfk_fetched_group_t *g)
@@ -464,6 +482,8 @@ static int kfk_fetch_one(kfk_req_t *req, kfk_str_t group, const kfk_fetch_want_t
 		return r;
 	if (r < 0)
 		g->err = KFK_ERR_UNKNOWN_SERVER_ERROR;
+	else if (req->sync_err != KFK_ERR_NONE)
+		kfk_fetch_unsynced(g, KFK_ERR_COORDINATOR_NOT_AVAILABLE);
 	return 0;
 }
 

@@ -252,7 +252,7 @@ static int kfk_sync_start(kfk_srv_t *s);
  * list has the newest first, and a connection's requests must run in
  * turn (an idempotent producer's pipelined batches reversed are sequence
  * numbers out of order, fatal for it). */
-static void kfk_sync_run(kfk_sync_t *list)
+static void kfk_sync_run(kfk_sync_t *list, int16_t err)
 {
 	kfk_sync_t *rev = NULL;
 
@@ -268,6 +268,7 @@ static void kfk_sync_run(kfk_sync_t *list)
 		kfk_sync_t *sy = list;
 
 		list = sy->next;
+		sy->req->sync_err = err;
 		sy->handler(sy->req);
 	}
 }
@@ -278,9 +279,9 @@ static void kfk_sync_done(void *arg, int16_t err, const char *message)
 	kfk_sync_t *done = s->sync_cur;
 
 	if (err != KFK_ERR_NONE)
-		ck_log(CK_LOG_DEBUG,
+		ck_log(CK_LOG_INFO,
 		       "metadata sync failed error=%s message=\"%s\": answering with what "
-		       "this node knows",
+		       "this node knows (OffsetFetch: COORDINATOR_NOT_AVAILABLE)",
 		       kfk_err_name(err), message ? message : "");
 	s->sync_cur = NULL;
 	s->sync_busy = false;
@@ -301,17 +302,17 @@ static void kfk_sync_done(void *arg, int16_t err, const char *message)
 
 		s->sync_next = NULL;
 		s->meta_caught_up = true;
-		kfk_sync_run(done);
-		kfk_sync_run(late);
+		kfk_sync_run(done, err);
+		kfk_sync_run(late, err);
 		return;
 	}
 	if (s->sync_next && kfk_sync_start(s) < 0) {
 		kfk_sync_t *late = s->sync_next;
 
 		s->sync_next = NULL;
-		kfk_sync_run(late);
+		kfk_sync_run(late, KFK_ERR_COORDINATOR_NOT_AVAILABLE);
 	}
-	kfk_sync_run(done);
+	kfk_sync_run(done, err);
 }
 
 /* Proposes the no-op for the waiters of the next sync. */
@@ -343,6 +344,8 @@ bool kfk_req_sync_first(kfk_req_t *req, void (*handler)(kfk_req_t *req))
 	if (req->synced)
 		return false;
 	req->synced = true;
+	/* Not synced unless the sync below ends well. */
+	req->sync_err = KFK_ERR_COORDINATOR_NOT_AVAILABLE;
 	sy = kfk_req_alloc(req, 1, sizeof(*sy));
 	if (!sy)
 		return false;

@@ -122,7 +122,8 @@ struct kfk_req {
 	 * request finished: cancels what it waits on and frees it. NULL: the
 	 * request finishes normally and is freed then. */
 	void (*on_orphan)(kfk_req_t *req);
-	bool synced; /* kfk_req_sync_first ran for it */
+	bool synced;      /* kfk_req_sync_first ran for it */
+	int16_t sync_err; /* how its sync ended: a Kafka error, NONE when caught up */
 	/* kfk_req_at_head: runs once every earlier request of the connection
 	 * is answered. */
 	void (*at_head)(kfk_req_t *req);

@@ -534,5 +534,57 @@ class PausedRaftd(NodeTestCase):
                      'offset 500 on node %d' % n.node_id)
 
 
+class CutOffNode(NodeTestCase):
+    """Any node answers OffsetFetch after one sync through the Raft leader,
+    so that a commit acknowledged anywhere is there first. A node that
+    cannot sync (its raftd stopped here; cut off from the others, as an
+    exploratory helper found it) answered, once the sync had timed out,
+    the offsets it held with no error: older than the commit acknowledged
+    meanwhile, which takes a consumer that reads its committed offsets
+    (assign(), lag tools) back. It is COORDINATOR_NOT_AVAILABLE now, which
+    clients retry."""
+
+    def test_offset_fetch_without_sync_is_an_error(self):
+        nodes = self.cluster('cut-off', '[kafka]\nrequest_timeout_ms = 3000\n')
+        ck = require_module('confluent_kafka')
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({'bootstrap.servers': ','.join(n.bootstrap for n in nodes)})
+        wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
+                 'three brokers registered')
+        topic, group = 'co%d' % int(time.time() * 1000), 'co-group'
+        create_topic_retrying(admin, NewTopic(topic, 1, 3))
+        cut, others = nodes[2], nodes[:2]
+
+        def commit(offset, bootstrap):
+            c = ck.Consumer({'bootstrap.servers': bootstrap, 'group.id': group,
+                             'enable.auto.commit': False})
+            try:
+                c.commit(offsets=[ck.TopicPartition(topic, 0, offset)], asynchronous=False)
+                return True
+            except ck.KafkaException:
+                return False
+            finally:
+                c.close()
+
+        wait_for(lambda: commit(100, ','.join(n.bootstrap for n in nodes)), 30, 'commit 100')
+        c_cut = kproto.Conn('127.0.0.1', cut.ports['kafka'], timeout=30)
+        self.addCleanup(c_cut.close)
+        wait_for(lambda: offset_fetch(c_cut, group, topic, [0]) == (0, {0: (100, 0)}), 15,
+                 'offset 100 on node 3')
+        raftd = cut.child('raftd')['pid']
+        os.kill(raftd, signal.SIGSTOP)
+        try:
+            wait_for(lambda: commit(200, ','.join(n.bootstrap for n in others)), 60,
+                     'commit 200 through nodes 1 and 2')
+            err, got = offset_fetch(c_cut, group, topic, [0])
+            self.assertEqual((err, got), (15, {0: (-1, 0)}),
+                             'OffsetFetch on the node that cannot sync')
+            self.assertTrue(cut.log_grep('metadata sync failed'), cut.log_tail())
+        finally:
+            os.kill(raftd, signal.SIGCONT)
+        wait_for(lambda: offset_fetch(c_cut, group, topic, [0]) == (0, {0: (200, 0)}), 30,
+                 'offset 200 on node 3 once its raftd runs')
+
+
 if __name__ == '__main__':
     main()
