@@ -127,6 +127,23 @@ void raftd_ctl_heartbeat(struct raftd_node *n, uint64_t peer,
 	if (hb->shutting_down && !b->departing)
 		n->ctl_next_ms = 0; /* a controlled shutdown: at the next tick */
 	b->departing = hb->shutting_down;
+	raftd_node_held_check(n);
+}
+
+bool raftd_ctl_all_applied(struct raftd_node *n, uint64_t index, uint64_t now_ms)
+{
+	uint64_t session = (uint64_t)n->cfg->metadata_broker_session_ms;
+
+	for (size_t i = 0; i < n->n_voters; i++) {
+		raftd_ctl_broker_t *b;
+
+		if (n->voters[i] == (uint64_t)n->cfg->node_id)
+			continue;
+		b = raftd_ctl_find(n, (int32_t)n->voters[i], false);
+		if (b && now_ms - b->seen_ms < session && b->applied < index)
+			return false;
+	}
+	return true;
 }
 
 static void raftd_ctl_done(void *arg, int err, uint64_t index, const raftd_apply_result_t *res)

@@ -207,6 +207,11 @@ static bool raftd_items_any(const struct raftd_node *n, size_t count, bool (*kin
 	return false;
 }
 
+static bool raftd_kind_deletes(int cmd_case)
+{
+	return cmd_case == CHRONIK__META__METADATA_COMMAND__CMD_DELETE_TOPIC;
+}
+
 /* A kind whose local effect must come before its commit (a log to delete
  * or reconfigure); unknown kinds count. Creations follow the commit
  * (raftd_round_tried). A big round of such kinds runs a dry run on the
@@ -603,6 +608,10 @@ static void raftd_exec_round_done(struct raftd_node *n)
 	/* Answers may re-enter the node (a proposal, a Ready pushing more
 	 * entries): the round stays busy until its items are gone. */
 	n->exec = RAFTD_EXEC_ROUND;
+	/* The controller holds a deletion's answer until the brokers have
+	 * applied it (raftd_node_hold): tell it now, not at the next beat. */
+	if (n->role != RAFT_LEADER && raftd_items_any(n, n->round_n, raftd_kind_deletes))
+		raftd_node_net_heartbeat(n);
 	raftd_node_answer(n, n->round_n);
 	for (size_t k = 0; k < n->round_n; k++)
 		free(n->items[n->item_head + k].data);

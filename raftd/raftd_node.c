@@ -169,6 +169,44 @@ static void raftd_props_expire(struct raftd_node *n, uint64_t now_ms)
 
 static void raftd_node_check_serving(struct raftd_node *n);
 
+/* How long a deletion's answer waits for the other brokers to apply it. */
+#define RAFTD_DELETE_HOLD_MS 5000
+
+/* A topic deletion is answered once the brokers have applied it too, not
+ * only this one: a client that deletes a topic and creates it again at
+ * once (the controller answers both) would otherwise still find the old
+ * topic on a broker that had not applied the deletion yet, and its
+ * produces to the old log there were acknowledged and then deleted with
+ * it. Kafka's ZooKeeper controller answered DeleteTopics once the
+ * replicas were gone too. Whether P (answered with RES) is held. */
+static bool raftd_node_hold(struct raftd_node *n, raftd_prop_t *p, const raftd_apply_result_t *res)
+{
+	uint64_t now = ck_clock_mono_ms();
+
+	if (p->op != RAFTD_OP_DELETE_TOPIC || n->role != RAFT_LEADER || n->stopping ||
+	    n->cfg->peer_count <= 1 || res->result != 0 || raftd_ctl_all_applied(n, p->index, now))
+		return false;
+	p->has_result = true;
+	p->result = *res;
+	p->hold_until_ms = now + RAFTD_DELETE_HOLD_MS;
+	raftd_list_push(&n->held, p);
+	return true;
+}
+
+void raftd_node_held_check(struct raftd_node *n)
+{
+	uint64_t now = ck_clock_mono_ms();
+	raftd_prop_t *p;
+
+	/* In index order, and a broker that applied one applied the earlier. */
+	while ((p = n->held.head) != NULL &&
+	       (n->role != RAFT_LEADER || n->stopping || now >= p->hold_until_ms ||
+	        raftd_ctl_all_applied(n, p->index, now))) {
+		raftd_list_pop(&n->held);
+		raftd_prop_finish(p, 0, p->index, &p->result);
+	}
+}
+
 void raftd_node_answer(struct raftd_node *n, size_t count)
 {
 	uint64_t now_us = ck_clock_mono_ns() / 1000;
@@ -181,6 +219,8 @@ void raftd_node_answer(struct raftd_node *n, size_t count)
 
 			/* Another leader's entry took this index: ours is gone. */
 			if (p->index == it->index && p->term == it->term) {
+				if (raftd_node_hold(n, p, &n->results[k]))
+					continue;
 				raftd_prop_finish(p, 0, it->index, &n->results[k]);
 				n->fed_answered++;
 				n->answered_us = now_us;
@@ -653,6 +693,7 @@ static void raftd_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (n->ticks_pending < RAFTD_ELECTION_TICKS)
 		n->ticks_pending++;
 	raftd_props_expire(n, now);
+	raftd_node_held_check(n);
 	if (++n->ticks % RAFTD_READER_CHECK_TICKS == 0) {
 		int dead = 0;
 		if (ck_meta_reader_check(n->meta, &dead) == 0 && dead)
@@ -977,6 +1018,7 @@ void raftd_node_free(raftd_node_t *n)
 	raftd_list_fail(&n->queued, CK_E_SHUTDOWN);
 	raftd_list_fail(&n->forwarded, CK_E_SHUTDOWN);
 	raftd_list_fail(&n->inflight, CK_E_SHUTDOWN);
+	raftd_node_held_check(n); /* committed and applied: answered as such */
 	raftd_node_net_free(n);
 	raftd_node_snap_free(n);
 	if (n->tick_ev)

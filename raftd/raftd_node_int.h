@@ -63,6 +63,7 @@ typedef struct raftd_prop {
 	uint64_t fwd_peer;
 	uint64_t fwd_gen;
 	bool has_result; /* the leader answered: committed, with this result */
+	uint64_t hold_until_ms; /* in held: answered by then at the latest */
 	raftd_apply_result_t result;
 	/* metrics (raftd_metrics.h): the command's kind, when it came */
 	raftd_metrics_t *metrics;
@@ -253,6 +254,9 @@ struct raftd_node {
 	size_t urgent_n; /* writes alive with raftd_prop_t.urgent set */
 	raftd_prop_list_t forwarded;
 	raftd_prop_list_t inflight; /* ascending index */
+	/* Applied deletions (leader): answered once every live broker has
+	 * applied them too, or at hold_until_ms (raftd_node_held_check). */
+	raftd_prop_list_t held;
 	/* the network (raftd_node_net.c); NULL for a lone voter */
 	struct raftd_net *net;
 	uint64_t fwd_seq;
@@ -404,6 +408,12 @@ void raftd_node_net_forward(struct raftd_node *n);
 void raftd_node_net_tick(struct raftd_node *n);
 /* A broker heartbeat to the leader now (a follower with a live connection). */
 void raftd_node_net_heartbeat(struct raftd_node *n);
+/* Answers the held deletions every live broker has applied (or whose
+ * hold is over, or all of them when this node no longer leads). */
+void raftd_node_held_check(struct raftd_node *n);
+/* Whether every other voter heard from within the broker session has
+ * reported an applied index of INDEX or more (the controller's view). */
+bool raftd_ctl_all_applied(struct raftd_node *n, uint64_t index, uint64_t now_ms);
 /* The leader changed (soft state). */
 void raftd_node_net_leader_changed(struct raftd_node *n);
 /* A forwarded proposal expired: forget it. */
