@@ -103,7 +103,7 @@ void ck_log_write(ck_log_level_t level, const char *subsystem, const char *fmt, 
 	char line[2048];
 	struct timespec ts;
 	struct tm tm;
-	size_t n;
+	size_t n, start;
 	int w;
 	va_list ap;
 	int saved_errno = errno;
@@ -119,10 +119,17 @@ void ck_log_write(ck_log_level_t level, const char *subsystem, const char *fmt, 
 	va_start(ap, fmt);
 	w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	va_end(ap);
+	start = n;
 	if (w > 0)
 		n += (size_t)w < sizeof(line) - n ? (size_t)w : sizeof(line) - n - 1;
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
+	/* One event, one line: a client's string with a newline in it (a
+	 * transactional or group id) must not start a line of its own that
+	 * reads like another event. Control bytes become '?'. */
+	for (size_t i = start; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	line[n++] = '\n';
 	(void)!write(ck_log_fd, line, n);
 	errno = saved_errno;

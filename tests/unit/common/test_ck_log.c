@@ -107,6 +107,25 @@ START_TEST(test_line_format)
 }
 END_TEST
 
+/* A value with a newline (a client's id) cannot start a forged line. */
+START_TEST(test_control_bytes_masked)
+{
+	char text[4096];
+	size_t n;
+
+	ck_log_init("p");
+	ck_log_set_level(CK_LOG_INFO);
+	ck_assert_int_eq(ck_log_set_file(logpath), 0);
+	ck_log(CK_LOG_INFO, "id=%s end",
+	       "a\n2026-12-07T00:00:00.000000Z supervisor[1] warn x\r\t\x7f\x1b[31m\xc3\xa9");
+	n = slurp(logpath, text, sizeof(text));
+	ck_assert_uint_gt(n, 0);
+	ck_assert_ptr_eq(strchr(text, '\n'), text + n - 1);
+	ck_assert_ptr_nonnull(strstr(text, "id=a?2026-12-07T00:00:00.000000Z supervisor[1] warn "
+	                                   "x????[31m\xc3\xa9 end\n"));
+}
+END_TEST
+
 START_TEST(test_long_line_truncated)
 {
 	static char big[8192], text[16384];
@@ -232,6 +251,7 @@ int main(void)
 	tcase_add_test(tc, test_level_from_env);
 	tcase_add_test(tc, test_line_format);
 	tcase_add_test(tc, test_long_line_truncated);
+	tcase_add_test(tc, test_control_bytes_masked);
 	tcase_add_test(tc, test_reopen_after_rotation);
 	tcase_add_test(tc, test_bad_file_keeps_old);
 	tcase_add_test(tc, test_limit_take);
