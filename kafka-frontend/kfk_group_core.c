@@ -555,7 +555,8 @@ static int16_t kfk_gjoin_validate(const kfk_gcore_t *c, const kfk_group_t *g,
 		return KFK_ERR_INCONSISTENT_GROUP_PROTOCOL;
 	/* Kept as C strings: "a\0b" would be taken for "a" (another
 	 * member's instance id, replaced instead of fenced). */
-	if (kfk_gstr_has_nul(in->instance_id) || kfk_gstr_has_nul(in->protocol_type))
+	if (kfk_gstr_has_nul(in->instance_id) || kfk_gstr_has_nul(in->protocol_type) ||
+	    !kfk_str_utf8(in->instance_id) || !kfk_str_utf8(in->protocol_type))
 		return KFK_ERR_INVALID_REQUEST;
 	if (!g || g->nmembers == 0)
 		return KFK_ERR_NONE;

@@ -407,8 +407,11 @@ bool kfk_group_is_mine(kfk_srv_t *s, kfk_str_t group)
 
 bool kfk_group_id_ok(kfk_str_t group, bool empty_ok)
 {
+	/* Stored and listed again: bytes that are not UTF-8 would make
+	 * ListGroups unreadable to clients (kafka-python) for good. */
 	return group.len >= (empty_ok ? 0 : 1) && group.len <= KFK_GROUP_ID_MAX &&
-	       (group.len == 0 || memchr(group.ptr, '\0', (size_t)group.len) == NULL);
+	       (group.len == 0 || memchr(group.ptr, '\0', (size_t)group.len) == NULL) &&
+	       kfk_str_utf8(group);
 }
 
 int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group, bool empty_ok)

@@ -459,6 +459,31 @@ START_TEST(test_instance_id_with_nul)
 }
 END_TEST
 
+/* Not UTF-8: refused too (DescribeGroups would hand the bytes to clients
+ * that cannot read them). The check itself on the edge cases. */
+START_TEST(test_instance_id_not_utf8)
+{
+	waiter_t w1, w2;
+
+	join_as(&w1, (kfk_str_t){"\xed\xa0\x80id", 5}, "", "c-1", false, 0);
+	ck_assert_int_eq(w1.err, KFK_ERR_INVALID_REQUEST);
+	join_as(&w2, kfk_str("caf\xc3\xa9-\xf0\x9f\x98\x80"), "", "c-2", false, 0);
+	ck_assert_int_eq(w2.err, KFK_ERR_NONE);
+	ck_assert(kfk_str_utf8(KFK_STR_NULL));
+	ck_assert(kfk_str_utf8(kfk_str("")));
+	ck_assert(kfk_str_utf8(kfk_str("\xf4\x8f\xbf\xbf")));  /* U+10FFFF */
+	ck_assert(!kfk_str_utf8(kfk_str("\xf4\x90\x80\x80"))); /* past it */
+	ck_assert(!kfk_str_utf8(kfk_str("\xc0\xaf")));         /* overlong '/' */
+	ck_assert(!kfk_str_utf8(kfk_str("\xe0\x80\xaf")));     /* overlong */
+	ck_assert(!kfk_str_utf8(kfk_str("\xf0\x80\x80\xaf"))); /* overlong */
+	ck_assert(!kfk_str_utf8(kfk_str("a\xc3")));            /* cut short */
+	ck_assert(!kfk_str_utf8(kfk_str("\xc3\x28")));         /* bad continuation */
+	ck_assert(!kfk_str_utf8(kfk_str("\x80")));             /* lone continuation */
+	ck_assert(!kfk_str_utf8(kfk_str("\xff")));
+	done();
+}
+END_TEST
+
 START_TEST(test_protocol_vote)
 {
 	/* Two members support both; one prefers roundrobin, two range. */
@@ -1032,6 +1057,7 @@ int main(void)
 	tcase_add_test(tc, test_leave);
 	tcase_add_test(tc, test_empty_group_kept);
 	tcase_add_test(tc, test_instance_id_with_nul);
+	tcase_add_test(tc, test_instance_id_not_utf8);
 	tcase_add_test(tc, test_held_sync_answered_on_rebalance);
 	tcase_add_test(tc, test_sync_phase_deadline);
 	tcase_add_test(tc, test_validation);
