@@ -120,6 +120,32 @@ static int sup_node_config(sup_node_t *node, const sup_start_opts_t *opts)
 	return 0;
 }
 
+/* How long a start waits for a live lock owner to go (it may be dying). */
+#define SUP_LOCK_GRACE_MS 2000
+
+/* Whether PID has exited (gone, or a zombie not yet reaped). */
+static bool sup_pid_gone(pid_t pid)
+{
+	char path[64], buf[256], *end;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0)
+		return false;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	end = strrchr(buf, ')');
+	return end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X');
+}
+
 /* Reads the pid written into the lock file (0 if none). */
 static pid_t sup_lock_owner(int fd)
 {
@@ -133,12 +159,14 @@ static pid_t sup_lock_owner(int fd)
 /* Polls for the lock while its holder is gone: its children still hold it
  * until they exit (they inherit the lock, see sup_spawn.c). Returns 0 with
  * the lock, or -EWOULDBLOCK after WAIT_MS. */
-static int sup_lock_wait(int fd, pid_t owner, int wait_ms)
+static int sup_lock_wait(int fd, pid_t owner, int wait_ms, bool quiet)
 {
 	struct timespec ts = {0, 50 * 1000 * 1000};
 
-	ck_log(CK_LOG_WARN, "waiting for processes of a stopped node to exit pid=%d wait_ms=%d",
-	       (int)owner, wait_ms);
+	if (!quiet)
+		ck_log(CK_LOG_WARN,
+		       "waiting for processes of a stopped node to exit pid=%d wait_ms=%d",
+		       (int)owner, wait_ms);
 	for (int waited = 0; waited < wait_ms; waited += 50) {
 		(void)nanosleep(&ts, NULL);
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
@@ -164,10 +192,16 @@ static int sup_node_lock(sup_node_t *node)
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
 		owner = sup_lock_owner(fd);
-		owner_gone = owner > 0 && kill(owner, 0) < 0 && errno == ESRCH;
+		owner_gone = sup_pid_gone(owner);
+		/* One killed a moment ago (kill -9, then start at once) may still
+		 * be exiting: a short wait before calling the data dir busy. */
+		if (r == -EWOULDBLOCK && !owner_gone) {
+			r = sup_lock_wait(fd, owner, SUP_LOCK_GRACE_MS, true);
+			owner_gone = r == -EWOULDBLOCK && sup_pid_gone(owner);
+		}
 		/* A dead owner: only its children are left, and they are exiting. */
 		if (r == -EWOULDBLOCK && owner_gone)
-			r = sup_lock_wait(fd, owner, node->cfg.stop_timeout_ms + 1000);
+			r = sup_lock_wait(fd, owner, node->cfg.stop_timeout_ms + 1000, false);
 	}
 	if (r == -EWOULDBLOCK) {
 		fprintf(stderr,

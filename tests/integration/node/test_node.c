@@ -884,6 +884,24 @@ START_TEST(test_supervisor_sigkill_no_orphans)
 }
 END_TEST
 
+/* kill -9 of the supervisor and a start at once, as a restart script does:
+ * the old one is not gone yet (here a zombie nobody reaped); the new one
+ * waits for it rather than calling the data dir busy (exit 2). */
+START_TEST(test_start_right_after_sigkill)
+{
+	reply_t *r = node_start(&default_settings);
+	pid_t old = T.sup;
+
+	chronik__control__control_reply__free_unpacked(r, NULL);
+	ck_assert_int_eq(kill(old, SIGKILL), 0);
+	node_start_env(NULL);
+	r = wait_all_ready(START_TIMEOUT_MS);
+	chronik__control__control_reply__free_unpacked(r, NULL);
+	ck_assert_int_ne(T.sup, old);
+	stop_node_ok();
+}
+END_TEST
+
 /* (8) The [wrapper] command runs the child: it records that it ran, with
  * the child's arguments, and execs it, so its pid is the child's. */
 START_TEST(test_wrapper_is_used)
@@ -1173,6 +1191,7 @@ static Suite *node_suite(void)
 	tcase_add_test(tc, test_child_fatal_stops_node);
 	tcase_add_test(tc, test_notify_ready_and_watchdog);
 	tcase_add_test(tc, test_supervisor_sigkill_no_orphans);
+	tcase_add_test(tc, test_start_right_after_sigkill);
 	tcase_add_test(tc, test_wrapper_is_used);
 	tcase_add_test(tc, test_child_tunables);
 	tcase_add_test(tc, test_sighup_keeps_children);
