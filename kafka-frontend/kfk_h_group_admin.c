@@ -874,7 +874,8 @@ static void kfk_delete_groups_respond(kfk_admin_t *ad)
 		if (err == KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION)
 			err = live[i] ? KFK_ERR_NONE : KFK_ERR_GROUP_ID_NOT_FOUND;
 		else if (err != KFK_ERR_NONE && err != KFK_ERR_NOT_COORDINATOR &&
-		         err != KFK_ERR_NON_EMPTY_GROUP && err != KFK_ERR_INVALID_GROUP_ID)
+		         err != KFK_ERR_NON_EMPTY_GROUP && err != KFK_ERR_INVALID_GROUP_ID &&
+		         err != KFK_ERR_GROUP_ID_NOT_FOUND)
 			err = kfk_commit_store_err(err);
 		if (err == KFK_ERR_NONE &&
 		    (g = kfk_gcore_find(&s->groups, rq->groups_names.items[i])) && g->nmembers == 0)
@@ -886,15 +887,59 @@ static void kfk_delete_groups_respond(kfk_admin_t *ad)
 	kfk_req_respond(req, &resp);
 }
 
+static int kfk_dg_any(void *arg, const char *topic, int32_t partition,
+                      const Chronik__Meta__GroupOffsetRecord *rec)
+{
+	(void)arg;
+	(void)topic;
+	(void)partition;
+	(void)rec;
+	return 1;
+}
+
+/* Whether this node's metadata holds anything of group ID (offsets or a
+ * stored membership): 1, 0, or an error (then a proposal decides). */
+static int kfk_dg_stored(kfk_req_t *req, kfk_str_t id)
+{
+	kfk_srv_t *s = req->srv;
+	Chronik__Meta__GroupStateRecord *rec = NULL;
+	MDB_txn *txn = NULL;
+	char *name = kfk_req_strdup(req, id);
+	int r;
+
+	if (!name)
+		return -ENOMEM;
+	r = kfk_meta_read(s, &txn);
+	if (r < 0)
+		return r;
+	r = ck_meta_group_offsets_foreach(s->meta, txn, name, kfk_dg_any, NULL);
+	if (r == 0) {
+		r = ck_meta_group_state_get(s->meta, txn, name, &rec);
+		if (r == 0)
+			chronik__meta__group_state_record__free_unpacked(rec, NULL);
+		r = r == 0 ? 1 : r == CK_E_NOT_FOUND ? 0 : r;
+	}
+	ck_meta_read_end(txn);
+	return r;
+}
+
 void kfk_h_delete_groups(kfk_req_t *req)
 {
 	const kfk_delete_groups_request_t *rq = req->body;
 	kfk_srv_t *s = req->srv;
 	int32_t n = rq->groups_names.count > 0 ? rq->groups_names.count : 0;
-	kfk_admin_t *ad =
-	    kfk_admin_new(req, n, s->set.request_timeout_ms, kfk_delete_groups_respond);
-	bool *live = kfk_req_alloc(req, (size_t)(n ? n : 1), sizeof(*live));
+	kfk_admin_t *ad;
+	bool *live;
 
+	/* Caught up first (one sync for the request, shared with others in
+	 * flight): a group this node knows nothing of then is answered
+	 * GROUP_ID_NOT_FOUND without a metadata write each (a client naming
+	 * thousands of unknown groups wrote as many Raft entries and log
+	 * lines). */
+	if (kfk_req_sync_first(req, kfk_h_delete_groups))
+		return;
+	ad = kfk_admin_new(req, n, s->set.request_timeout_ms, kfk_delete_groups_respond);
+	live = kfk_req_alloc(req, (size_t)(n ? n : 1), sizeof(*live));
 	if (!ad || !live) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
@@ -910,6 +955,9 @@ void kfk_h_delete_groups(kfk_req_t *req)
 		live[i] = g != NULL;
 		if (err == KFK_ERR_NONE && g && g->nmembers > 0)
 			err = KFK_ERR_NON_EMPTY_GROUP;
+		if (err == KFK_ERR_NONE && !g && req->sync_err == KFK_ERR_NONE &&
+		    kfk_dg_stored(req, id) == 0)
+			err = KFK_ERR_GROUP_ID_NOT_FOUND;
 		if (err != KFK_ERR_NONE) {
 			kfk_aop_set(&ad->ops[i], err, NULL);
 			continue;

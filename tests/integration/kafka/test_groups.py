@@ -76,6 +76,7 @@ every client is closed, also when a case fails.
 """
 import collections
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -845,6 +846,21 @@ class GroupsConfluent(GroupCase):
         res = admin.delete_consumer_groups([group])
         self.assertEqual(res, [(group, kerr.GroupIdNotFoundError)],
                          'DeleteGroups of a deleted group')
+        # Groups nobody knows cost no metadata write each (a client naming
+        # thousands wrote as many Raft entries and log lines).
+
+        def applied():
+            st = node.child('raftd')['status']
+            return int(re.search(r'applied=(\d+)', st).group(1))
+        time.sleep(3)
+        before = applied()
+        unknown = ['%s-none%d' % (group, i) for i in range(300)]
+        res = admin.delete_consumer_groups(unknown)
+        self.assertEqual(sorted(res), sorted((g, kerr.GroupIdNotFoundError) for g in unknown),
+                         'DeleteGroups of 300 groups nobody knows')
+        time.sleep(3)  # raftd's status line is refreshed every second or so
+        self.assertLess(applied() - before, 10,
+                        'metadata entries written for 300 unknown groups')
 
     def test_group_without_offsets_stays_empty(self):
         """A group whose only member leaves without committing is Empty
@@ -1072,7 +1088,8 @@ class GroupsConfluent(GroupCase):
         "for backwards compatibility" (not by the group protocol's requests
         nor OffsetDelete: INVALID_GROUP_ID, 24); a 256-byte group id is a
         group like any other, a consumer in it reads and commits (both were
-        INVALID_GROUP_ID); 257 bytes are over what a key holds."""
+        INVALID_GROUP_ID); 257 bytes are over what a key holds, and bytes
+        that are not UTF-8 are refused too."""
         node = self.node().start()
         self.require_group_apis(node)
         topic = topic_name('grp-ids')
@@ -1101,6 +1118,10 @@ class GroupsConfluent(GroupCase):
         self.assertEqual(fetched(''), (0, -1, '', 0))
 
         self.assertEqual(offset_commit_raw(node, 'x' * 257, -1, '', topic, 0, 5),
+                         {(topic, 0): INVALID_GROUP_ID})
+        # Not UTF-8: stored, it was listed by ListGroups to clients that
+        # cannot read it (kafka-python's list_consumer_groups failed).
+        self.assertEqual(offset_commit_raw(node, b'\xed\xa0\x80bad', -1, '', topic, 0, 5),
                          {(topic, 0): INVALID_GROUP_ID})
         group = 'g' * 256
         recs = produce_ids(node.bootstrap, topic, range(5), 1)
