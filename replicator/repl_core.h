@@ -66,6 +66,11 @@ typedef struct {
 	int64_t last_fetch_leader_end; /* leader's log end at that fetch */
 	uint64_t last_caught_up_ms;    /* last time it had everything the leader had */
 	int64_t log_start;             /* its log start as its last fetch said; -1 = not yet */
+	/* Its addition to the ISR was proposed at partition epoch
+	 * adding_pepoch (repl_core_isr_adding): until the metadata moves past
+	 * that epoch it counts for HW as a member (Kafka's maximal ISR). */
+	bool adding;
+	int32_t adding_pepoch;
 } repl_follower_t;
 
 /*
@@ -320,5 +325,14 @@ int repl_core_leader_hw(repl_core_t *c, const char *topic, int32_t partition, in
 bool repl_isr_shrink(const repl_part_t *p, int32_t node_id, uint64_t now_ms, uint64_t lag_max_ms,
                      int32_t *ret_isr, size_t *ret_n);
 bool repl_isr_expand(const repl_part_t *p, int32_t node_id, int32_t *ret_isr, size_t *ret_n);
+/* The ISR ISR (N members) was proposed for TOPIC-PARTITION: its members
+ * not in the current ISR hold HW like members from now until the
+ * metadata shows another partition epoch (the addition committed, or
+ * something else was, after which the proposal can no longer be). Without
+ * it HW went on over the old ISR while the addition waited for its
+ * commit, and the member joined holding less than HW: elected next, it
+ * lost acknowledged records. */
+void repl_core_isr_adding(repl_core_t *c, const char *topic, int32_t partition, const int32_t *isr,
+                          size_t n);
 
 #endif

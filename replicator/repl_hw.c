@@ -164,7 +164,36 @@ static int64_t repl_part_isr_min(repl_part_t *p, int32_t node_id)
 			return -1;
 		m = CK_MIN(m, f->ack_offset);
 	}
+	for (size_t j = 0; j < p->n_followers; j++) {
+		const repl_follower_t *f = &p->followers[j];
+
+		if (!f->adding || f->adding_pepoch != p->partition_epoch)
+			continue;
+		if (f->ack_offset < 0)
+			return -1;
+		m = CK_MIN(m, f->ack_offset);
+	}
 	return m;
+}
+
+void repl_core_isr_adding(repl_core_t *c, const char *topic, int32_t partition, const int32_t *isr,
+                          size_t n)
+{
+	repl_part_t *p = repl_core_find_mut(c, topic, partition);
+
+	if (!p || p->role != REPL_ROLE_LEADER)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		repl_follower_t *f = repl_part_follower(p, isr[i]);
+		bool in = false;
+
+		for (size_t k = 0; k < p->n_isr && !in; k++)
+			in = p->isr[k] == isr[i];
+		if (!f || in)
+			continue;
+		f->adding = true;
+		f->adding_pepoch = p->partition_epoch;
+	}
 }
 
 void repl_part_hw_update(repl_part_t *p, int32_t node_id)

@@ -438,6 +438,8 @@ static void repl_lead_isr(struct repl_repl *r, repl_rp_t *rp, const repl_part_t 
 	req.propose = &pr;
 	if (ck_ipc_client_send_msg(s->raftd, &req.base) < 0)
 		return;
+	if (!shrink)
+		repl_core_isr_adding(s->core, p->topic, p->partition, isr, n);
 	rp->isr_pepoch = p->partition_epoch;
 	rp->isr_ms = now;
 	if (shrink)

@@ -884,6 +884,59 @@ START_TEST(test_isr_expand)
 }
 END_TEST
 
+static int meta_pe(repl_core_t *c, const int32_t *replicas, size_t nr, const int32_t *isr,
+                   size_t ni, int32_t pepoch)
+{
+	repl_meta_t m = {"t", 0, replicas, nr, isr, ni, NODE, 1, pepoch};
+	return repl_core_meta_update(c, &m);
+}
+
+/* A proposed addition holds HW as a member until the metadata moves past
+ * the partition epoch it was proposed at (Kafka's maximal ISR): HW went
+ * on over the old ISR meanwhile, the member joined holding less than HW,
+ * and the controller could elect it next (acks=all records lost). */
+START_TEST(test_isr_adding_holds_hw)
+{
+	repl_core_t *c = core_new();
+	int32_t replicas[] = {NODE, 2, 3};
+	int32_t isr[REPL_REPLICAS_MAX];
+	size_t n = 0;
+	const repl_part_t *p;
+
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 10, 10), 0);
+	ck_assert_int_eq(meta_pe(c, replicas, 3, (int32_t[]){NODE}, 1, 3), 0);
+	p = repl_core_find(c, "t", 0);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 10), 0);
+	ck_assert(repl_isr_expand(p, NODE, isr, &n));
+	repl_core_isr_adding(c, "t", 0, isr, n);
+	/* The leader's own log moves on; HW waits for the member to be. */
+	ck_assert_int_eq(log_up(c, "t", 0, 0, 20, 20), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 10);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 15), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 15);
+	/* Replica 3 was not proposed: it does not hold HW. */
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 3, 0), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 15);
+	/* Committed: a member like any other. */
+	ck_assert_int_eq(meta_pe(c, replicas, 3, (int32_t[]){NODE, 2}, 2, 4), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 15);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 18), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 18);
+	/* Another change committed instead (epoch 5 without 3): the proposal
+	 * is void and 3 no longer holds HW. */
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 3, 18), 0);
+	isr[0] = NODE;
+	isr[1] = 2;
+	isr[2] = 3;
+	repl_core_isr_adding(c, "t", 0, isr, 3);
+	ck_assert_int_eq(repl_core_follower_fetch(c, "t", 0, 2, 20), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 18);
+	ck_assert_int_eq(meta_pe(c, replicas, 3, (int32_t[]){NODE, 2}, 2, 5), 0);
+	ck_assert_int_eq(hw_of(c, "t", 0), 20);
+	repl_core_free(c);
+}
+END_TEST
+
 START_TEST(test_invalid_input)
 {
 	repl_core_t *c = core_new();
@@ -1153,6 +1206,7 @@ static Suite *repl_core_suite(void)
 	tcase_add_test(tc, test_topic_sweeps_match_full_sweeps);
 	tcase_add_test(tc, test_isr_shrink);
 	tcase_add_test(tc, test_isr_expand);
+	tcase_add_test(tc, test_isr_adding_holds_hw);
 	tcase_add_test(tc, test_low_watermark);
 	tcase_add_test(tc, test_invalid_input);
 	tcase_add_test(tc, test_many_partitions);
