@@ -500,6 +500,15 @@ class Replication(SchemaRequests, NodeTestCase):
         fol = nodes[[r for r in p0.replicas if r != p0.leader][0] - 1]
         pid = fol.child('replicator')['pid']
         c = kproto.Conn('127.0.0.1', leader.kafka_port, timeout=60)
+
+        def first_write():
+            # The leader may not have applied the topic yet (CreateTopics
+            # was answered by node 1): UNKNOWN_TOPIC_OR_PARTITION until it has.
+            body = c.call(kproto.PRODUCE, 7, kproto.produce_body(
+                7, -1, 2000, [(0, kproto.record_batch([(None, b'first', [])]))],
+                topic=self.topic))
+            return kproto.parse_produce(body, 7)[(self.topic, 0)][0] == 0
+        wait_for(first_write, 30, 'a first acks=all write to the leader')
         os.kill(pid, signal.SIGSTOP)
         try:
             batch = kproto.record_batch([(None, b'turn', [])])
