@@ -764,8 +764,14 @@ static void repl_fol_notice(struct repl_repl *r, int32_t peer, const Chronik__Re
 		rp->notice_epoch = nt->leader_epoch;
 		rp->notice_end = nt->log_end;
 	}
-	if (p->leader == peer && repl_core_leader_hw(s->core, nt->topic, nt->partition,
-	                                             nt->leader_epoch, nt->high_watermark) == 0)
+	/* The leader's HW counts only once this leadership's fetch confirmed
+	 * our log (checked_epoch): before that our end may be a tail the new
+	 * leader has not, and min(its HW, our end) would put HW above the
+	 * truncation to come (checkpointed at a stop in between, the next
+	 * boot finds the log short of its HW and leaves the ISRs). */
+	if (p->leader == peer && rp->checked_epoch == nt->leader_epoch &&
+	    repl_core_leader_hw(s->core, nt->topic, nt->partition, nt->leader_epoch,
+	                        nt->high_watermark) == 0)
 		repl_shell_schedule(s);
 	if (p->leader == peer && p->leader_epoch == nt->leader_epoch) {
 		repl_fol_log_start(r, rp, p, nt->log_start);

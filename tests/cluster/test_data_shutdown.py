@@ -78,6 +78,10 @@ class DataShutdown(test_data_chaos.DataChaos):
             self.each_partition_acked(others, 30)
             victim.start()
             wait_for(lambda: self.whole(nodes), 60, 'node %d back in every ISR' % vid)
+            # A graceful stop keeps every log whole: no log found short of
+            # the high watermark it checkpointed (a new data id, out of
+            # every ISR).
+            self.assertEqual(victim.log_grep('below its high watermark'), [])
             before = len(acked)
             wait_for(lambda: len(acked) > before + 2000, 30, 'acknowledgements after the restart')
         finally:
