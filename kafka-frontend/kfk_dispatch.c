@@ -152,6 +152,39 @@ static kfk_req_t *kfk_req_new(kfk_conn_t *c, uint8_t *frame, size_t len)
 	return req;
 }
 
+/* A client id that is not UTF-8 read as Kafka reads it (Java's decoder):
+ * every ill-formed byte becomes U+FFFD, so what is echoed (member ids,
+ * DescribeGroups) is a string every client can decode. Returns 0 or
+ * -ENOMEM. */
+static int kfk_client_id_fix(kfk_req_t *req)
+{
+	static const unsigned char repl[3] = {0xef, 0xbf, 0xbd};
+	kfk_str_t s = req->hdr.client_id;
+	const unsigned char *p = (const unsigned char *)s.ptr;
+	unsigned char *out;
+	int32_t i = 0, n = 0;
+
+	if (kfk_str_utf8(s))
+		return 0;
+	if (kfk_arena_alloc(&req->arena, (size_t)s.len, 3, (void **)&out) < 0)
+		return -ENOMEM;
+	while (i < s.len) {
+		int32_t k = kfk_utf8_seq(p + i, s.len - i);
+
+		if (k) {
+			memcpy(out + n, p + i, (size_t)k);
+			n += k;
+			i += k;
+		} else {
+			memcpy(out + n, repl, sizeof(repl));
+			n += (int32_t)sizeof(repl);
+			i++;
+		}
+	}
+	req->hdr.client_id = (kfk_str_t){(const char *)out, n};
+	return 0;
+}
+
 void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 {
 	kfk_req_t *req = kfk_req_new(c, frame, len);
@@ -174,6 +207,8 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 		in = ck_span(frame, len);
 		r = kfk_request_header_decode(&in, 1, &req->arena, &req->hdr);
 	}
+	if (r >= 0)
+		r = kfk_client_id_fix(req);
 	if (r < 0) {
 		kfk_dispatch_reject(c, req, "undecodable request header", r);
 		return;

@@ -56,41 +56,50 @@ static inline bool kfk_str_eq(kfk_str_t s, const char *c)
 	return s.len >= 0 && (size_t)s.len == n && (n == 0 || memcmp(s.ptr, c, n) == 0);
 }
 
-/* Whether S (null counts) is well-formed UTF-8: no overlong form, no
- * surrogate, nothing past U+10FFFF. */
+/* The length of the well-formed UTF-8 sequence at P (N > 0 bytes left):
+ * 1-4, or 0 for an ill-formed one (overlong, surrogate, past U+10FFFF,
+ * cut short). */
+static inline int32_t kfk_utf8_seq(const unsigned char *p, int32_t n)
+{
+	unsigned char c = p[0];
+	uint32_t cp;
+	int32_t more;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		more = 1, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		more = 2, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		more = 3, cp = c & 0x07;
+	else
+		return 0;
+	if (n <= more)
+		return 0;
+	for (int32_t k = 1; k <= more; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return more + 1;
+}
+
+/* Whether S (null counts) is well-formed UTF-8. */
 static inline bool kfk_str_utf8(kfk_str_t s)
 {
 	const unsigned char *p = (const unsigned char *)s.ptr;
 	int32_t i = 0;
 
 	while (i < s.len) {
-		unsigned char c = p[i];
-		uint32_t cp;
-		int32_t more;
+		int32_t k = kfk_utf8_seq(p + i, s.len - i);
 
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			more = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			more = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			more = 3, cp = c & 0x07;
-		else
+		if (!k)
 			return false;
-		if (s.len - i <= more)
-			return false;
-		for (int32_t k = 1; k <= more; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += more + 1;
+		i += k;
 	}
 	return true;
 }

@@ -1135,6 +1135,37 @@ class GroupsConfluent(GroupCase):
 
 class GroupsKafkaPython(GroupCase):
 
+    def test_client_id_not_utf8(self):
+        """A client id that is not UTF-8 is read as Kafka's decoder reads it,
+        each bad byte U+FFFD: the member id made from it and DescribeGroups
+        are strings kafka-python can read (the bytes were echoed and
+        describe_consumer_groups failed to decode them)."""
+        node = self.node().start()
+        self.require_group_apis(node)
+        group = topic_name('g-cid')
+        c = kproto.Conn(node.host, node.kafka_port, timeout=30)
+        self.addCleanup(c.close)
+        err = 79  # MEMBER_ID_REQUIRED: JoinGroup again with the id given
+        mid = ''
+        while err == 79:
+            body = (kproto.W().string(group).i32(30000).i32(30000).string(mid).string(None)
+                    .string('consumer').i32(1).string('range').bytes_(b''))
+            c.corr += 1
+            c.send_raw(kproto.request(JOIN_GROUP, 5, c.corr, bytes(body),
+                                      client_id=b'cid\xff\xc0\xed\xa0\x80-\xc3\xa9'))
+            r = kproto.R(c.recv_frame()[1])
+            r.i32()  # throttle_time_ms
+            err = r.i16()
+            r.i32()  # generation
+            r.string()  # protocol name
+            r.string()  # leader
+            mid = r.take(r.i16()).decode('utf-8')  # strict
+        self.assertEqual(err, 0)
+        bad = 'cid' + '\ufffd' * 5 + '-\u00e9'
+        self.assertTrue(mid.startswith(bad + '-'), 'member id %r' % mid)
+        d = self.admin(node).describe_consumer_groups([group])[0]
+        self.assertEqual([(m.member_id, m.client_id) for m in d.members], [(mid, bad)])
+
     def test_commit_resume_and_admin(self):
         node = self.node().start()
         self.require_group_apis(node)
