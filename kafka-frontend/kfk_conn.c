@@ -51,6 +51,9 @@
 #define KFK_IOV_MAX        64
 #define KFK_READ_ROUNDS    16
 #define KFK_RX_CHUNK       ((size_t)64 << 10)
+/* A frame body buffer starts at most this big (16,000 connections that
+ * each sent a few bytes of a frame held 64 KiB each). */
+#define KFK_RX_FIRST       ((size_t)4 << 10)
 #define KFK_SENDFILE_MAX   ((size_t)1 << 30)
 #define KFK_REQ_HEADER_MIN 8 /* api key, version, correlation id */
 /* While connections wait for request memory, a frame holding it must
@@ -643,7 +646,7 @@ static int kfk_conn_frame_start(kfk_conn_t *c)
 		return -1;
 	}
 	c->rx_len = size;
-	c->rx_cap = CK_MIN(size, KFK_RX_CHUNK);
+	c->rx_cap = CK_MIN(size, KFK_RX_FIRST);
 	c->rx_got = 0;
 	c->rx_start_ms = ck_clock_mono_ms();
 	c->rx_admitted = size > KFK_RX_CHUNK && kfk_conn_rx_admit(c->srv, size);
@@ -763,14 +766,21 @@ static void kfk_conn_on_read(evutil_socket_t fd, short what, void *arg)
 		ssize_t n;
 
 		if (c->rx && c->rx_len > KFK_RX_CHUNK && !c->rx_admitted &&
-		    c->rx_got >= c->rx_cap) {
+		    c->rx_got >= KFK_RX_CHUNK) {
 			kfk_conn_rx_wait(c);
 			break;
 		}
-		if (c->rx && c->rx_len - c->rx_got >= KFK_RX_CHUNK) {
+		/* Straight into the body once the frame's first KFK_RX_CHUNK
+		 * came (the buffer grows ahead of the bytes then, not before). */
+		if (c->rx && c->rx_got >= KFK_RX_CHUNK && c->rx_len - c->rx_got >= KFK_RX_CHUNK) {
 			n = kfk_conn_read_body(c);
 		} else {
-			n = read(fd, s->scratch, s->scratch_len);
+			size_t want = s->scratch_len;
+
+			/* A frame not admitted stops at its first KFK_RX_CHUNK. */
+			if (c->rx && c->rx_len > KFK_RX_CHUNK && !c->rx_admitted)
+				want = CK_MIN(want, KFK_RX_CHUNK - c->rx_got);
+			n = read(fd, s->scratch, want);
 			if (n > 0)
 				kfk_conn_feed(c, s->scratch, (size_t)n);
 		}

@@ -117,30 +117,45 @@ kfk_admin_t *kfk_admin_new(kfk_req_t *req, int32_t n, int32_t timeout_ms,
 
 /* ---- CreateTopics ---- */
 
-static void kfk_ct_fill_configs(kfk_req_t *req, const kfk_create_plan_t *plan,
+/* What the answer needs of a topic that passed its checks (a request may
+ * name a million topics: the plans themselves are not kept). */
+typedef struct {
+	int32_t partitions;
+	int16_t replication_factor;
+	const kfk_tcfg_set_t *configs; /* the keys set in the request; NULL: none */
+} kfk_ct_res_t;
+
+/* O's configs (v5+): the topic's own keys and the node's defaults. Topics
+ * that set none share one list (*SHARED, built by the first). */
+static void kfk_ct_fill_configs(kfk_req_t *req, const kfk_tcfg_set_t *set,
+                                kfk_create_topics_response_creatable_topic_configs_t **shared,
                                 kfk_create_topics_response_creatable_topic_result_t *o)
 {
 	kfk_srv_t *s = req->srv;
+	kfk_create_topics_response_creatable_topic_configs_t *items = set ? NULL : *shared;
 
-	o->configs.items = kfk_req_alloc(req, KFK_TCFG_COUNT, sizeof(*o->configs.items));
-	if (!o->configs.items)
-		return;
-	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
-		kfk_create_topics_response_creatable_topic_configs_t *c = &o->configs.items[k];
-		char *v = kfk_req_alloc(req, KFK_TCFG_VALUE_MAX, 1);
+	if (!items) {
+		items = kfk_req_alloc(req, KFK_TCFG_COUNT, sizeof(*items));
+		if (!items)
+			return;
+		for (int k = 0; k < KFK_TCFG_COUNT; k++) {
+			kfk_create_topics_response_creatable_topic_configs_t *c = &items[k];
+			char v[KFK_TCFG_VALUE_MAX];
+			bool own = set && set->present[k];
 
-		kfk_create_topics_response_creatable_topic_configs_init(c);
-		if (!v)
-			continue;
-		if (plan->configs.present[k])
-			memcpy(v, plan->configs.value[k], KFK_TCFG_VALUE_MAX);
-		else
-			kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, v, KFK_TCFG_VALUE_MAX);
-		c->name = kfk_str(kfk_tcfg_info((kfk_tcfg_key_t)k)->name);
-		c->value = kfk_str(v);
-		c->config_source =
-		    plan->configs.present[k] ? 1 /* dynamic topic */ : 5 /* default */;
+			kfk_create_topics_response_creatable_topic_configs_init(c);
+			if (own)
+				memcpy(v, set->value[k], KFK_TCFG_VALUE_MAX);
+			else
+				kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, v, sizeof(v));
+			c->name = kfk_str(kfk_tcfg_info((kfk_tcfg_key_t)k)->name);
+			c->value = kfk_str(kfk_req_strdup(req, kfk_str(v)));
+			c->config_source = own ? 1 /* dynamic topic */ : 5 /* default */;
+		}
+		if (!set)
+			*shared = items;
 	}
+	o->configs.items = items;
 	o->configs.count = KFK_TCFG_COUNT;
 }
 
@@ -148,7 +163,8 @@ static void kfk_ct_respond(kfk_admin_t *ad)
 {
 	kfk_req_t *req = ad->req;
 	const kfk_create_topics_request_t *rq = req->body;
-	kfk_create_plan_t *plans = ad->extra;
+	const kfk_ct_res_t *res = ad->extra;
+	kfk_create_topics_response_creatable_topic_configs_t *shared = NULL;
 	kfk_create_topics_response_t resp;
 
 	kfk_create_topics_response_init(&resp);
@@ -174,11 +190,13 @@ static void kfk_ct_respond(kfk_admin_t *ad)
 			o->configs.count = -1;
 			continue;
 		}
-		o->num_partitions = plans[i].partitions;
-		o->replication_factor = plans[i].replication_factor;
+		o->num_partitions = res[i].partitions;
+		o->replication_factor = res[i].replication_factor;
 		if (!rq->validate_only && kfk_meta_topic(req->srv, o->name, &t) > 0)
 			memcpy(o->topic_id, t->id, 16);
-		kfk_ct_fill_configs(req, &plans[i], o);
+		/* Partitions, replication factor and configs are v5+ fields. */
+		if (req->api_version >= 5)
+			kfk_ct_fill_configs(req, res[i].configs, &shared, o);
 	}
 	kfk_req_respond(req, &resp);
 }
@@ -258,34 +276,47 @@ static void kfk_ct_one(kfk_admin_t *ad, int32_t i, const uint8_t *dups, const kf
 	kfk_req_t *req = ad->req;
 	const kfk_create_topics_request_t *rq = req->body;
 	const kfk_create_topics_request_creatable_topic_t *t = &rq->topics.items[i];
-	kfk_create_plan_t *plan = &((kfk_create_plan_t *)ad->extra)[i];
+	kfk_ct_res_t *res = &((kfk_ct_res_t *)ad->extra)[i];
+	kfk_create_plan_t plan;
 	kfk_aop_t *op = &ad->ops[i];
 	kfk_topic_t *existing = NULL;
 	int16_t err;
 
 	if (dups[i] != KFK_NAME_UNIQUE)
 		return kfk_aop_set(op, KFK_ERR_INVALID_REQUEST, "Duplicate topic name.");
-	err = kfk_topic_name_check(t->name, plan->name, op->msg, sizeof(op->msg));
+	err = kfk_topic_name_check(t->name, plan.name, op->msg, sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);
 	if (listed && kfk_meta_topic(req->srv, t->name, &existing) > 0) {
 		(void)snprintf(op->msg, sizeof(op->msg), "topic '%.200s' already exists",
-		               plan->name);
+		               plan.name);
 		return kfk_aop_set(op, KFK_ERR_TOPIC_ALREADY_EXISTS, op->msg);
 	}
-	if (listed && kfk_ct_collides(req->srv, plan->name, op))
+	if (listed && kfk_ct_collides(req->srv, plan.name, op))
 		return;
-	err = kfk_create_check(t, ctx, plan, op->msg, sizeof(op->msg));
+	err = kfk_create_check(t, ctx, &plan, op->msg, sizeof(op->msg));
 	if (err != KFK_ERR_NONE)
 		return kfk_aop_set(op, err, op->msg);
-	plan->replicas = kfk_req_alloc(
-	    req, (size_t)plan->partitions * (size_t)plan->replication_factor, sizeof(int32_t));
-	if (!plan->replicas)
-		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
-	kfk_create_assign(t, ctx, kfk_srv_rand(req->srv), plan);
+	res->partitions = plan.partitions;
+	res->replication_factor = plan.replication_factor;
+	if (t->configs.count > 0) {
+		kfk_tcfg_set_t *own = kfk_req_alloc(req, 1, sizeof(*own));
+
+		if (!own)
+			return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+		*own = plan.configs;
+		res->configs = own;
+	}
 	kfk_aop_set(op, KFK_ERR_NONE, NULL);
-	if (!rq->validate_only)
-		kfk_ct_propose(op, plan);
+	if (rq->validate_only)
+		return;
+	plan.replicas =
+	    calloc((size_t)plan.partitions * (size_t)plan.replication_factor, sizeof(int32_t));
+	if (!plan.replicas)
+		return kfk_aop_set(op, KFK_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+	kfk_create_assign(t, ctx, kfk_srv_rand(req->srv), &plan);
+	kfk_ct_propose(op, &plan);
+	free(plan.replicas);
 }
 
 #define KFK_CT_WAIT_MS      5000
@@ -395,8 +426,7 @@ void kfk_h_create_topics(kfk_req_t *req)
 	names = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(*names));
 	dups = kfk_req_alloc(req, (size_t)rq->topics.count, 1);
 	if (!ad || !names || !dups ||
-	    !(ad->extra =
-	          kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(kfk_create_plan_t)))) {
+	    !(ad->extra = kfk_req_alloc(req, (size_t)rq->topics.count, sizeof(kfk_ct_res_t)))) {
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}

@@ -907,6 +907,71 @@ class BadInput(SchemaRequests, NodeTestCase):
         self.assertEqual(len(md.topics[self.good_topic].partitions), 2)
         self.assertFalse(any(t.startswith('dup0') for t in admin.list_topics(timeout=10).topics))
 
+    def test_wide_requests_bounded(self):
+        """Requests whose answers repeat per entry take memory of the order of
+        the answer: CreateTopics v1 validate_only naming 300,000 new topics
+        (each held a plan and a list of configs, ~4 KiB, though configs are
+        v5+ fields: 4 GB and 11 s for a million), DescribeConfigs naming one
+        topic 50,000 times (each answer a copy of its own: ~1 GB for
+        100,000), and 800 connections that each sent 14 bytes of a 1 MiB
+        frame (64 KiB set aside for each)."""
+        fe = self.n.child('kafka-frontend')['pid']
+
+        def grew_mib(what, run, limit_mib):
+            with open('/proc/%d/clear_refs' % fe, 'w') as f:
+                f.write('5')  # VmHWM back to VmRSS
+            base = proc_kib(fe, 'VmHWM')
+            out = run()
+            grew = (proc_kib(fe, 'VmHWM') - base) >> 10
+            sys.stderr.write('%s: kafka-frontend peak +%d MiB\n' % (what, grew))
+            self.assertLess(grew, limit_mib, '%s: kafka-frontend grew %d MiB' % (what, grew))
+            return out
+
+        def half_frames():
+            socks = []
+            for _ in range(800):
+                s = open_conn(self.n)
+                send_all(s, struct.pack('>i', 1 << 20) + bytes(10))
+                socks.append(s)
+            time.sleep(1)
+            return socks
+        # First: the heap the large answers free stays resident.
+        socks = grew_mib('800 half-sent frames', half_frames, 20)
+        for s in socks:
+            s.close()
+        names = ['wide%06d' % i for i in range(300000)]
+        w = kproto.W().i32(len(names))
+        for nm in names:
+            w.string(nm).i32(1).i16(1).i32(0).i32(0)
+        create = bytes(w.i32(30000).bool(True))
+        w = kproto.W().i32(50000)
+        for _ in range(50000):
+            w.i8(2).string(self.good_topic).i32(-1)
+        describe = bytes(w)
+        c = kproto.Conn('127.0.0.1', self.n.kafka_port, timeout=60)
+        try:
+            body = grew_mib('DescribeConfigs', lambda: c.call(32, 0, describe), 200)
+            created = grew_mib('CreateTopics', lambda: c.call(kproto.CREATE_TOPICS, 1, create),
+                               300)
+        finally:
+            c.close()
+        r = kproto.R(body)
+        r.i32()  # throttle
+        res = r.array(lambda x: (x.i16(), x.string(), x.i8(), x.string(), x.array(
+            lambda y: (y.string(), y.string(), y.i8(), y.i8(), y.i8()))))
+        self.assertEqual(len(res), 50000)
+        self.assertEqual(len({repr(x) for x in res}), 1)
+        self.assertEqual((res[0][0], res[0][2], res[0][3]), (0, 2, self.good_topic))
+        self.assertIn('retention.ms', [k for k, *_ in res[0][4]])
+        res = kproto.R(created).array(lambda x: (x.string(), x.i16(), x.string()))
+        self.assertEqual([nm for nm, _, _ in res], names)
+        self.assertEqual({e for _, e, _ in res}, {0})
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({'bootstrap.servers': self.n.bootstrap})
+        self.assertFalse(any(t.startswith('wide0') for t in admin.list_topics(timeout=10).topics))
+        self.assertTrue(self.n.kafka_ok())
+        self.assertEqual(self.n.child('kafka-frontend')['restarts'], 0)
+
     def test_create_partitions_huge_count(self):
         """CreatePartitions to 2^31-1 (or 10,001) partitions is refused with
         INVALID_PARTITIONS (37), without kafka-frontend sizing memory by the
