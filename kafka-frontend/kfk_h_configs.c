@@ -58,9 +58,10 @@ typedef struct {
 #define KFK_DC_ENTRIES_MAX 48
 _Static_assert(KFK_TCFG_COUNT <= KFK_DC_ENTRIES_MAX, "KFK_DC_ENTRIES_MAX too small");
 
+/* Null or empty keys ask for every config (Kafka's ConfigHelper). */
 static bool kfk_dc_wanted(const kfk_dc_ctx_t *c, const char *name)
 {
-	if (c->res->configuration_keys.count < 0)
+	if (c->res->configuration_keys.count <= 0)
 		return true;
 	for (int32_t i = 0; i < c->res->configuration_keys.count; i++)
 		if (kfk_str_eq(c->res->configuration_keys.items[i], name))
@@ -180,8 +181,8 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 		const kfk_tcfg_info_t *in = kfk_tcfg_info((kfk_tcfg_key_t)k);
 		char dflt[KFK_TCFG_VALUE_MAX];
 
-		if (!kfk_dc_wanted(c, in->broker_name))
-			continue;
+		if (!in->broker_name || !kfk_dc_wanted(c, in->broker_name))
+			continue; /* a topic key without a broker default */
 		kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, dflt, sizeof(dflt));
 		kfk_dc_add(c, in->broker_name, dflt, KFK_CFG_SOURCE_STATIC_BROKER, true, in->type,
 		           in->doc, NULL, NULL);
@@ -204,17 +205,13 @@ static void kfk_dc_resource(kfk_req_t *req, const kfk_describe_configs_request_t
 {
 	const kfk_describe_configs_request_describe_configs_resource_t *res =
 	    &rq->resources.items[i];
-	kfk_dc_ctx_t c = {req, res, rq->include_synonyms, rq->include_documentation, NULL, 0};
+	kfk_dc_entry_t out[KFK_DC_ENTRIES_MAX];
+	kfk_dc_ctx_t c = {req, res, rq->include_synonyms, rq->include_documentation, out, 0};
 	kfk_topic_t *t = NULL;
 
 	kfk_describe_configs_response_describe_configs_result_init(o);
 	o->resource_type = res->resource_type;
 	o->resource_name = res->resource_name;
-	c.out = kfk_req_alloc(req, KFK_DC_ENTRIES_MAX, sizeof(*c.out));
-	if (!c.out) {
-		o->error_code = KFK_ERR_UNKNOWN_SERVER_ERROR;
-		return;
-	}
 	if (res->resource_type == KFK_RESOURCE_TOPIC) {
 		char msg[256];
 
@@ -239,14 +236,84 @@ static void kfk_dc_resource(kfk_req_t *req, const kfk_describe_configs_request_t
 		                               : "unsupported resource type");
 		return;
 	}
+	o->configs.items = kfk_req_alloc(req, (size_t)c.n, sizeof(*o->configs.items));
+	if (!o->configs.items) {
+		o->error_code = KFK_ERR_UNKNOWN_SERVER_ERROR;
+		return;
+	}
+	memcpy(o->configs.items, out, (size_t)c.n * sizeof(out[0]));
 	o->configs.count = c.n;
-	o->configs.items = c.out;
+}
+
+static const kfk_describe_configs_request_t *kfk_dc_sort_rq;
+
+static int kfk_dc_str_cmp(kfk_str_t a, kfk_str_t b)
+{
+	int32_t n = a.len < b.len ? a.len : b.len;
+	int c = n > 0 ? memcmp(a.ptr, b.ptr, (size_t)n) : 0;
+
+	return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+/* Whether resources X and Y ask the same (type, name, keys): 0 when they
+ * do, else their order. */
+static int kfk_dc_question_cmp(int32_t x, int32_t y)
+{
+	const kfk_describe_configs_request_describe_configs_resource_t *a =
+	    &kfk_dc_sort_rq->resources.items[x];
+	const kfk_describe_configs_request_describe_configs_resource_t *b =
+	    &kfk_dc_sort_rq->resources.items[y];
+	int c = (a->resource_type > b->resource_type) - (a->resource_type < b->resource_type);
+
+	if (!c)
+		c = kfk_dc_str_cmp(a->resource_name, b->resource_name);
+	if (!c)
+		c = (a->configuration_keys.count > b->configuration_keys.count) -
+		    (a->configuration_keys.count < b->configuration_keys.count);
+	for (int32_t k = 0; !c && k < a->configuration_keys.count; k++)
+		c = kfk_dc_str_cmp(a->configuration_keys.items[k], b->configuration_keys.items[k]);
+	return c;
+}
+
+static int kfk_dc_cmp(const void *pa, const void *pb)
+{
+	int32_t x = *(const int32_t *)pa, y = *(const int32_t *)pb;
+	int c = kfk_dc_question_cmp(x, y);
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/* SAME[i]: the first resource of RQ asking what resource I asks (I itself
+ * when none before it does), so a request naming one topic many times
+ * builds its answer once. NULL on out of memory. */
+static int32_t *kfk_dc_same(kfk_req_t *req, const kfk_describe_configs_request_t *rq)
+{
+	int32_t n = rq->resources.count;
+	int32_t *order = kfk_req_alloc(req, (size_t)n, sizeof(*order));
+	int32_t *same = kfk_req_alloc(req, (size_t)n, sizeof(*same));
+
+	if (!order || !same)
+		return NULL;
+	for (int32_t i = 0; i < n; i++)
+		order[i] = i;
+	kfk_dc_sort_rq = rq;
+	qsort(order, (size_t)n, sizeof(*order), kfk_dc_cmp);
+	for (int32_t i = 0; i < n; i++) {
+		int32_t cur = order[i];
+
+		if (i > 0 && kfk_dc_question_cmp(order[i - 1], cur) == 0)
+			same[cur] = same[order[i - 1]];
+		else
+			same[cur] = cur;
+	}
+	return same;
 }
 
 void kfk_h_describe_configs(kfk_req_t *req)
 {
 	const kfk_describe_configs_request_t *rq = req->body;
 	kfk_describe_configs_response_t resp;
+	int32_t *same;
 
 	kfk_meta_refresh(req->srv);
 	kfk_describe_configs_response_init(&resp);
@@ -257,8 +324,17 @@ void kfk_h_describe_configs(kfk_req_t *req)
 		kfk_req_fail_conn(req, "out of memory");
 		return;
 	}
-	for (int32_t i = 0; i < rq->resources.count; i++)
-		kfk_dc_resource(req, rq, i, &resp.results.items[i]);
+	same = kfk_dc_same(req, rq);
+	if (!same) {
+		kfk_req_fail_conn(req, "out of memory");
+		return;
+	}
+	for (int32_t i = 0; i < rq->resources.count; i++) {
+		if (same[i] == i)
+			kfk_dc_resource(req, rq, i, &resp.results.items[i]);
+		else
+			resp.results.items[i] = resp.results.items[same[i]];
+	}
 	kfk_req_respond(req, &resp);
 }
 
@@ -534,6 +610,9 @@ static int16_t kfk_iac_apply(kfk_srv_t *s, kfk_tcfg_set_t *nw,
 {
 	int key = kfk_tcfg_lookup(c->name);
 
+	/* Kafka deletes a key it does not know without a word: nothing set. */
+	if (key < 0 && c->config_operation == KFK_OP_DELETE)
+		return KFK_ERR_NONE;
 	if (key < 0 || c->config_operation == KFK_OP_SET)
 		return kfk_tcfg_set_put(nw, &s->tdefs, c->name, c->value, msg, msg_len);
 	switch (c->config_operation) {

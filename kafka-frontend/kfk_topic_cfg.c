@@ -48,10 +48,28 @@ static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
     [KFK_TCFG_FLUSH_MS] = {"flush.ms", "log.flush.interval.ms", KFK_CFG_TYPE_LONG,
                            "Accepted; every append is on disk before it is acknowledged.", 0, KFK_L,
                            "9223372036854775807"},
+    [KFK_TCFG_FOLLOWER_REPLICATION_THROTTLED_REPLICAS] = {"follower.replication.throttled.replicas",
+                                                          NULL, KFK_CFG_TYPE_LIST,
+                                                          "Accepted; replication is not throttled.",
+                                                          0, 0, ""},
     [KFK_TCFG_INDEX_INTERVAL_BYTES] = {"index.interval.bytes", "log.index.interval.bytes",
                                        KFK_CFG_TYPE_INT,
                                        "Bytes of log between two offset index entries.", 0, KFK_I,
                                        NULL},
+    [KFK_TCFG_LEADER_REPLICATION_THROTTLED_REPLICAS] = {"leader.replication.throttled.replicas",
+                                                        NULL, KFK_CFG_TYPE_LIST,
+                                                        "Accepted; replication is not throttled.",
+                                                        0, 0, ""},
+    [KFK_TCFG_LOCAL_RETENTION_BYTES] = {"local.retention.bytes", "log.local.retention.bytes",
+                                        KFK_CFG_TYPE_LONG,
+                                        "Accepted; there is no remote storage: every segment "
+                                        "is local and retention.bytes applies.",
+                                        -2, KFK_L, "-2"},
+    [KFK_TCFG_LOCAL_RETENTION_MS] = {"local.retention.ms", "log.local.retention.ms",
+                                     KFK_CFG_TYPE_LONG,
+                                     "Accepted; there is no remote storage: every segment is "
+                                     "local and retention.ms applies.",
+                                     -2, KFK_L, "-2"},
     [KFK_TCFG_MAX_COMPACTION_LAG_MS] = {"max.compaction.lag.ms",
                                         "log.cleaner.max.compaction.lag.ms", KFK_CFG_TYPE_LONG,
                                         "Only the default: no log is compacted, so no bound "
@@ -65,6 +83,11 @@ static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
                                                 "Accepted; only RecordBatch v2 is served, so "
                                                 "nothing is down-converted.",
                                                 0, 0, "true"},
+    [KFK_TCFG_MESSAGE_FORMAT_VERSION] = {"message.format.version", "log.message.format.version",
+                                         KFK_CFG_TYPE_STRING,
+                                         "Accepted; ignored, as by Kafka from 3.0 on: records "
+                                         "are kept as RecordBatch v2.",
+                                         0, 0, "3.0-IV1"},
     [KFK_TCFG_MESSAGE_TIMESTAMP_AFTER_MAX_MS] = {"message.timestamp.after.max.ms",
                                                  "log.message.timestamp.after.max.ms",
                                                  KFK_CFG_TYPE_LONG,
@@ -103,6 +126,8 @@ static const kfk_tcfg_info_t kfk_tcfg_table[KFK_TCFG_COUNT] = {
                                       KFK_I, NULL},
     [KFK_TCFG_PREALLOCATE] = {"preallocate", "log.preallocate", KFK_CFG_TYPE_BOOLEAN,
                               "Accepted; segment files grow as they are written.", 0, 0, "false"},
+    [KFK_TCFG_REMOTE_STORAGE_ENABLE] = {"remote.storage.enable", NULL, KFK_CFG_TYPE_BOOLEAN,
+                                        "Only false: there is no tiered storage.", 0, 0, "false"},
     [KFK_TCFG_RETENTION_BYTES] = {"retention.bytes", "log.retention.bytes", KFK_CFG_TYPE_LONG,
                                   "The most bytes a partition keeps before deleting old "
                                   "segments; -1 = unlimited.",
@@ -405,6 +430,99 @@ static int16_t kfk_check_only(const kfk_tcfg_info_t *in, kfk_str_t v, const char
 	return KFK_ERR_INVALID_CONFIG;
 }
 
+/* Kafka's throttled-replicas list: "*", or partition:broker pairs (blanks
+ * around items and numbers allowed), stored without the blanks. */
+static int16_t kfk_check_throttled(const kfk_tcfg_info_t *in, kfk_str_t v, char *out, char *msg,
+                                   size_t msg_len)
+{
+	kfk_str_t t = kfk_trim(v);
+	size_t n = 0;
+	bool bad = false;
+
+	if (t.len == 1 && t.ptr[0] == '*') {
+		(void)snprintf(out, KFK_TCFG_VALUE_MAX, "*");
+		return KFK_ERR_NONE;
+	}
+	for (int32_t i = 0; i < t.len && !bad;) {
+		int digits[2] = {0, 0}, part = 0;
+
+		for (; i < t.len && t.ptr[i] != ','; i++) {
+			char ch = t.ptr[i];
+
+			if (ch == ' ' || ch == '\t')
+				continue;
+			if (ch == ':' && part == 0 && digits[0] > 0)
+				part = 1;
+			else if (ch >= '0' && ch <= '9')
+				digits[part]++;
+			else
+				bad = true;
+			if (!bad && n + 1 >= KFK_TCFG_VALUE_MAX) {
+				kfk_msg(msg, msg_len,
+				        "value for %s too long: chronik stores at most 31 "
+				        "bytes (\"*\" throttles every replica)",
+				        in->name);
+				return KFK_ERR_INVALID_CONFIG;
+			}
+			if (!bad)
+				out[n++] = ch;
+		}
+		bad |= part != 1 || digits[1] == 0;
+		if (i < t.len) { /* a comma: another item must follow */
+			i++;
+			bad |= i >= t.len;
+			if (!bad)
+				out[n++] = ',';
+		}
+	}
+	if (bad) {
+		kfk_msg(msg, msg_len,
+		        "invalid value for %s: must be \"*\" or a list of "
+		        "partition:broker pairs",
+		        in->name);
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	out[n] = '\0';
+	return KFK_ERR_NONE;
+}
+
+/* A Kafka version as message.format.version takes it: 0.8.0, 2.8,
+ * 3.0-IV1 (digits, dots, an optional -IV suffix). */
+static int16_t kfk_check_format_version(const kfk_tcfg_info_t *in, kfk_str_t v, char *out,
+                                        char *msg, size_t msg_len)
+{
+	kfk_str_t t = kfk_trim(v);
+	int32_t i = 0, parts = 0;
+	bool ok = t.len > 0 && t.len < KFK_TCFG_VALUE_MAX;
+
+	while (ok && i < t.len && t.ptr[i] != '-') {
+		int32_t start = i;
+
+		while (i < t.len && t.ptr[i] >= '0' && t.ptr[i] <= '9')
+			i++;
+		ok = i > start && ++parts <= 3;
+		if (ok && i < t.len && t.ptr[i] == '.')
+			ok = ++i < t.len;
+	}
+	ok = ok && parts >= 2;
+	if (ok && i < t.len) {
+		int32_t start;
+
+		ok = t.len - i > 3 && !strncmp(t.ptr + i, "-IV", 3);
+		start = i += 3;
+		while (ok && i < t.len && t.ptr[i] >= '0' && t.ptr[i] <= '9')
+			i++;
+		ok = ok && i > start && i == t.len;
+	}
+	if (!ok) {
+		kfk_msg(msg, msg_len, "invalid value for %s: not a Kafka version (e.g. 3.0-IV1)",
+		        in->name);
+		return KFK_ERR_INVALID_CONFIG;
+	}
+	(void)snprintf(out, KFK_TCFG_VALUE_MAX, "%.*s", (int)t.len, t.ptr);
+	return KFK_ERR_NONE;
+}
+
 static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key, kfk_str_t v,
                                char *out, char *msg, size_t msg_len)
 {
@@ -447,6 +565,17 @@ static int16_t kfk_check_value(const kfk_tcfg_defaults_t *d, kfk_tcfg_key_t key,
 		return kfk_check_only(in, kfk_str(out), "false",
 		                      "a replica outside the ISR never becomes leader", out, msg,
 		                      msg_len);
+	case KFK_TCFG_REMOTE_STORAGE_ENABLE:
+		err = kfk_check_bool(in, v, out, msg, msg_len);
+		if (err != KFK_ERR_NONE)
+			return err;
+		return kfk_check_only(in, kfk_str(out), "false", "there is no tiered storage", out,
+		                      msg, msg_len);
+	case KFK_TCFG_LEADER_REPLICATION_THROTTLED_REPLICAS:
+	case KFK_TCFG_FOLLOWER_REPLICATION_THROTTLED_REPLICAS:
+		return kfk_check_throttled(in, v, out, msg, msg_len);
+	case KFK_TCFG_MESSAGE_FORMAT_VERSION:
+		return kfk_check_format_version(in, v, out, msg, msg_len);
 	case KFK_TCFG_CLEANUP_POLICY:
 		return kfk_check_policy(v, out, msg, msg_len);
 	case KFK_TCFG_MESSAGE_TIMESTAMP_TYPE:

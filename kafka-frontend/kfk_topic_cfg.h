@@ -27,7 +27,13 @@
  *   max.compaction.lag.ms only its default (unbounded), file.delete.delay.ms,
  *   segment.index.bytes, segment.jitter.ms, preallocate (file handling
  *   no client can see), message.downconversion.enable (only RecordBatch v2
- *   is served: nothing is down-converted);
+ *   is served: nothing is down-converted), message.format.version (Kafka
+ *   ignores it from 3.0 on), leader.replication.throttled.replicas and
+ *   follower.replication.throttled.replicas ("*" or partition:broker
+ *   pairs, at most KFK_TCFG_VALUE_MAX - 1 bytes: nothing is throttled),
+ *   local.retention.ms, local.retention.bytes (LONG >= -2: with no remote
+ *   storage every segment is local);
+ *   remote.storage.enable only false (there is no tiered storage),
  *   compression.type only "producer" (batches are kept as the producer
  *   compressed them) and unclean.leader.election.enable only false (an
  *   unclean election is never made): another value is INVALID_CONFIG with
@@ -60,10 +66,15 @@ typedef enum {
 	KFK_TCFG_FILE_DELETE_DELAY_MS,
 	KFK_TCFG_FLUSH_MESSAGES,
 	KFK_TCFG_FLUSH_MS,
+	KFK_TCFG_FOLLOWER_REPLICATION_THROTTLED_REPLICAS,
 	KFK_TCFG_INDEX_INTERVAL_BYTES,
+	KFK_TCFG_LEADER_REPLICATION_THROTTLED_REPLICAS,
+	KFK_TCFG_LOCAL_RETENTION_BYTES,
+	KFK_TCFG_LOCAL_RETENTION_MS,
 	KFK_TCFG_MAX_COMPACTION_LAG_MS,
 	KFK_TCFG_MAX_MESSAGE_BYTES,
 	KFK_TCFG_MESSAGE_DOWNCONVERSION_ENABLE,
+	KFK_TCFG_MESSAGE_FORMAT_VERSION,
 	KFK_TCFG_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
 	KFK_TCFG_MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
 	KFK_TCFG_MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS,
@@ -72,6 +83,7 @@ typedef enum {
 	KFK_TCFG_MIN_COMPACTION_LAG_MS,
 	KFK_TCFG_MIN_INSYNC_REPLICAS,
 	KFK_TCFG_PREALLOCATE,
+	KFK_TCFG_REMOTE_STORAGE_ENABLE,
 	KFK_TCFG_RETENTION_BYTES,
 	KFK_TCFG_RETENTION_MS,
 	KFK_TCFG_SEGMENT_BYTES,

@@ -326,6 +326,58 @@ class KafkaPythonAdmin(NodeTestCase):
         self.assertNotEqual(after.get('segment.bytes', ('x', True))[0], '1048576')
         self.assertTrue(after.get('segment.bytes', ('x', True))[1])
 
+    def test_configs_copied_from_kafka_3(self):
+        """The keys a Kafka 3.x topic describes and a copier (MirrorMaker 2,
+        Terraform) sets again: message.format.version, local.retention.*,
+        remote.storage.enable=false and the throttled-replica lists were
+        INVALID_CONFIG; DescribeConfigs with an empty key list (not null)
+        answered no configs, where Kafka answers all; an incremental DELETE
+        of a key Kafka does not know is no error there."""
+        node = self.node().start()
+        name = topic_name('copied')
+        configs = {'message.format.version': '3.0-IV1', 'local.retention.ms': '-2',
+                   'local.retention.bytes': '-2', 'remote.storage.enable': 'false',
+                   'leader.replication.throttled.replicas': '',
+                   'follower.replication.throttled.replicas': '*', 'retention.ms': '86400000'}
+        create_topic(node, name, 1, configs=configs)
+        everything = describe_topic_configs(node, name, None)
+        self.assertEqual({k: everything[k][0] for k in configs}, configs)
+        # DescribeConfigs v0, keys [] (kafka-python sends null for {}).
+        c = kproto.Conn(node.host, node.kafka_port, timeout=30)
+        try:
+            r = kproto.R(c.call(32, 0, bytes(kproto.W().i32(1).i8(2).string(name).i32(0))))
+        finally:
+            c.close()
+        r.i32()  # throttle_time_ms
+        res = r.array(lambda x: (x.i16(), x.string(), x.i8(), x.string(), x.array(
+            lambda y: (y.string(), y.string(), y.i8(), y.i8(), y.i8()))))
+        self.assertEqual({e[0]: e[1] for e in res[0][4]}, {k: v[0] for k, v in everything.items()},
+                         'an empty key list asks for every config')
+        for key, bad in (('remote.storage.enable', 'true'), ('message.format.version', 'x'),
+                         ('leader.replication.throttled.replicas', '0')):
+            admin = admin_client(node)
+            try:
+                resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
+                                                           configs={key: bad})])
+            finally:
+                admin.close()
+            self.assertEqual([r[0] for r in resp.resources], [40], '%s=%s: %s' % (key, bad, resp))
+        # IncrementalAlterConfigs v0: DELETE (1) of both keys.
+        body = (kproto.W().i32(1).i8(2).string(name).i32(2)
+                .string('no.such.key').i8(1).string(None)
+                .string('retention.ms').i8(1).string(None).bool(False))
+        c = kproto.Conn(node.host, node.kafka_port, timeout=30)
+        try:
+            r = kproto.R(c.call(44, 0, bytes(body)))
+        finally:
+            c.close()
+        r.i32()  # throttle_time_ms
+        self.assertEqual(r.array(lambda x: (x.i16(), x.string(), x.i8(), x.string())),
+                         [(0, None, 2, name)])
+        after = describe_topic_configs(node, name, None)
+        self.assertTrue(after['retention.ms'][1], 'retention.ms back to its default')
+        self.assertEqual(after['message.format.version'][0], '3.0-IV1')
+
     def test_kafka_topic_keys(self):
         """Kafka's other topic keys: segment.ms rolls the active segment, so
         retention frees a quiet topic's old records; the keys whose ask

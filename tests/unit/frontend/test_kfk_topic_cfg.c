@@ -155,6 +155,16 @@ START_TEST(test_kafka_keys_accepted)
 	    {"flush.messages", "1", "1"},
 	    {"flush.ms", "1000", "1000"},
 	    {"max.compaction.lag.ms", "9223372036854775807", "9223372036854775807"},
+	    {"message.format.version", "3.0-IV1", "3.0-IV1"},
+	    {"message.format.version", " 2.8", "2.8"},
+	    {"message.format.version", "0.10.2-IV0", "0.10.2-IV0"},
+	    {"message.format.version", "0.8.0", "0.8.0"},
+	    {"leader.replication.throttled.replicas", "*", "*"},
+	    {"leader.replication.throttled.replicas", "", ""},
+	    {"follower.replication.throttled.replicas", " 0 : 1 , 2:3 ", "0:1,2:3"},
+	    {"local.retention.ms", "-2", "-2"},
+	    {"local.retention.bytes", "1000", "1000"},
+	    {"remote.storage.enable", "False", "false"},
 	    {"cleanup.policy", "compact", "compact"},
 	    {"cleanup.policy", "delete, compact,compact", "delete,compact"},
 	    {"cleanup.policy", "compact,delete", "compact,delete"},
@@ -188,7 +198,10 @@ START_TEST(test_kafka_keys_accepted)
 	/* Every key has a default, and it passes its own check. */
 	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
 		kfk_tcfg_default_str(&defs, (kfk_tcfg_key_t)k, buf, sizeof(buf));
-		ck_assert_msg(buf[0] != '\0', "%s has no default", kfk_tcfg_info(k)->name);
+		ck_assert_msg(buf[0] != '\0' ||
+		                  k == KFK_TCFG_LEADER_REPLICATION_THROTTLED_REPLICAS ||
+		                  k == KFK_TCFG_FOLLOWER_REPLICATION_THROTTLED_REPLICAS,
+		              "%s has no default", kfk_tcfg_info(k)->name);
 		ck_assert_msg(put(&s, kfk_tcfg_info(k)->name, buf, msg) == KFK_ERR_NONE,
 		              "%s default %s refused: %s", kfk_tcfg_info(k)->name, buf, msg);
 	}
@@ -199,12 +212,32 @@ START_TEST(test_kafka_keys_accepted)
 	ck_assert_int_eq(put(&s, "unclean.leader.election.enable", "true", msg),
 	                 KFK_ERR_INVALID_CONFIG);
 	ck_assert_ptr_nonnull(strstr(msg, "only false"));
+	ck_assert_int_eq(put(&s, "remote.storage.enable", "true", msg), KFK_ERR_INVALID_CONFIG);
+	ck_assert_ptr_nonnull(strstr(msg, "no tiered storage"));
+	ck_assert_int_eq(put(&s, "leader.replication.throttled.replicas",
+	                     "0:1,1:1,2:1,3:1,4:1,5:1,6:1,7:1,8:1", msg),
+	                 KFK_ERR_INVALID_CONFIG);
+	ck_assert_ptr_nonnull(strstr(msg, "too long"));
 }
 END_TEST
 
 START_TEST(test_invalid_values_are_invalid_config)
 {
 	static const char *const bad[][2] = {
+	    {"message.format.version", "abc"},
+	    {"message.format.version", "3"},
+	    {"message.format.version", "3.0-IV"},
+	    {"message.format.version", "3.0-"},
+	    {"message.format.version", "3..0"},
+	    {"message.format.version", ""},
+	    {"leader.replication.throttled.replicas", "0"},
+	    {"leader.replication.throttled.replicas", "a:1"},
+	    {"leader.replication.throttled.replicas", "0:1,"},
+	    {"follower.replication.throttled.replicas", ":1"},
+	    {"follower.replication.throttled.replicas", "0:1:2"},
+	    {"follower.replication.throttled.replicas", "*,0:1"},
+	    {"local.retention.ms", "-3"},
+	    {"local.retention.bytes", "x"},
 	    {"retention.ms", "-2"},
 	    {"retention.ms", "12abc"},
 	    {"retention.ms", ""},
