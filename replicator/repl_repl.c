@@ -73,6 +73,8 @@ typedef struct repl_rp {
 	int32_t busy_peer;     /* a fetch: the leader it went to */
 	int64_t busy_offset;   /* a fetch: its fetch offset */
 	int32_t checked_epoch; /* the epoch whose leader confirmed our prefix; -1 */
+	int32_t fenced_epoch;  /* the epoch walwriter was fenced with for us; -1 */
+	uint64_t fenced_gen;   /* ... by the walwriter of that wal_gen */
 	int32_t seen_epoch;    /* the partition's epoch when last run */
 	int64_t notice_end;    /* the leader's log end as last heard (notice_epoch) */
 	int32_t notice_epoch;
@@ -120,6 +122,7 @@ struct repl_repl {
 	repl_rp_t *dirty;
 	repl_walreq_t *walreqs;
 	struct event *tick;
+	uint64_t wal_gen; /* walwriter connections lost so far */
 	/* Envelopes being gathered for each peer during a flush. */
 	Chronik__Replnet__Envelope env[CK_CONFIG_PEERS_MAX];
 	int32_t env_peer[CK_CONFIG_PEERS_MAX];
@@ -167,6 +170,7 @@ static repl_rp_t *repl_rp_get(struct repl_repl *r, const char *topic, int32_t pa
 	}
 	rp->partition = partition;
 	rp->checked_epoch = -1;
+	rp->fenced_epoch = -1;
 	rp->seen_epoch = -1;
 	rp->notice_end = -1;
 	rp->notice_epoch = -1;
@@ -685,6 +689,31 @@ static void repl_fol_start_over(struct repl_repl *r, repl_rp_t *rp, int32_t peer
 	repl_fol_wal(r, rp, REPL_BUSY_START_OVER, rep->leader_epoch, &req);
 }
 
+/* First thing of a leadership this node follows: walwriter refuses leader
+ * appends of older epochs from now on (kafka-frontend may still send some
+ * of the leadership this node had), and answers the log end with every
+ * append it took before, written: what the first fetch's divergence check
+ * is made from. A stray old-epoch append left out of that end stayed in
+ * the log for good, its offsets holding other records than the leader's
+ * (helper 1: a batch twice, acknowledged records lost, once this replica
+ * led). */
+static void repl_fol_fence(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p)
+{
+	Chronik__Wal__WalRequest req = CHRONIK__WAL__WAL_REQUEST__INIT;
+	Chronik__Wal__Truncate tr = CHRONIK__WAL__TRUNCATE__INIT;
+
+	tr.topic = (char *)p->topic;
+	tr.partition = p->partition;
+	tr.to_end = true;
+	tr.leader_epoch = p->leader_epoch;
+	req.body_case = CHRONIK__WAL__WAL_REQUEST__BODY_TRUNCATE;
+	req.truncate = &tr;
+	rp->fenced_epoch = p->leader_epoch;
+	rp->fenced_gen = r->wal_gen;
+	rp->checked_epoch = -1;
+	repl_fol_wal(r, rp, REPL_BUSY_TRUNCATE, p->leader_epoch, &req);
+}
+
 static void repl_fol_fetch(struct repl_repl *r, repl_rp_t *rp, const repl_part_t *p, uint64_t now)
 {
 	Chronik__Replnet__Envelope env = CHRONIK__REPLNET__ENVELOPE__INIT;
@@ -694,6 +723,11 @@ static void repl_fol_fetch(struct repl_repl *r, repl_rp_t *rp, const repl_part_t
 	int32_t epoch = -1;
 	bool check, more;
 
+	if (p->role == REPL_ROLE_FOLLOWER && rp->busy == REPL_BUSY_NONE &&
+	    (rp->fenced_epoch != p->leader_epoch || rp->fenced_gen != r->wal_gen)) {
+		repl_fol_fence(r, rp, p);
+		return;
+	}
 	if (p->role != REPL_ROLE_FOLLOWER || p->leader <= 0 || rp->busy != REPL_BUSY_NONE ||
 	    end < 0 || !repl_net_connected(r->net, p->leader))
 		return;
@@ -926,6 +960,7 @@ void repl_repl_wal_lost(repl_shell_t *s)
 
 	if (!r)
 		return;
+	r->wal_gen++; /* the next walwriter is fenced again */
 	while (r->walreqs) {
 		repl_walreq_t *w = r->walreqs;
 		repl_rp_t *rp = repl_rp_find(r, w->topic, w->partition);
@@ -953,6 +988,7 @@ static const repl_part_t *repl_rp_run(struct repl_repl *r, repl_rp_t *rp, uint64
 	if (p->role == REPL_ROLE_LEADER) {
 		rp->busy = REPL_BUSY_NONE;
 		rp->checked_epoch = -1;
+		rp->fenced_epoch = -1;
 		rp->local_end = -1;
 		if (p->n_followers > 0) {
 			repl_lead_notice(r, rp, p, tick && rp->lagging, now);

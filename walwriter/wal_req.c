@@ -156,16 +156,19 @@ static void wal_req_truncate(wal_server_t *w, wal_client_t *c, uint64_t cid,
 {
 	wal_log_t *l = wal_req_log(w, c, cid, m->topic, m->partition);
 	wal_job_t *job;
+	int64_t offset;
 
 	if (!l)
 		return;
 	l->fence_epoch = CK_MAX(l->fence_epoch, m->leader_epoch);
-	if (m->offset < l->start_offset || m->offset > l->next_offset)
+	/* to_end: the end with every accepted append (they go first). */
+	offset = m->to_end ? l->next_offset : m->offset;
+	if (offset < l->start_offset || offset > l->next_offset)
 		return wal_reply_err(c, cid, CK_E_OFFSET_RANGE, NULL);
 	wal_group_flush_log(w, l);
 	l->state = WAL_LOG_TRUNCATING;
 	job = wal_admin_job(WAL_JOB_TRUNCATE, c, cid, l);
-	job->offset = m->offset;
+	job->offset = offset;
 	wal_submit(w, job);
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ck_clock.h"
+#include "ck_err.h"
 #include "ck_ipc.h"
 #include "repl_itest.h"
 #include "replnet.pb-c.h"
@@ -270,6 +271,39 @@ START_TEST(test_hw_waits_for_the_log_check)
 }
 END_TEST
 
+/*
+ * A node whose leadership moved on while kafka-frontend still had appends
+ * of it on the way: before its first fetch of the new leadership walwriter
+ * is fenced with the new epoch, so a leader append of the old epoch that
+ * comes later is refused (one that came before is in the end the first
+ * fetch checks, with its epoch, so the leader can say where the logs part).
+ * Without the fence it was taken after the check and stayed for good.
+ */
+START_TEST(test_old_leader_appends_fenced)
+{
+	fenv_t e;
+	Chronik__Replnet__Envelope *env;
+	const Chronik__Replnet__Fetch *f;
+	int32_t reps[] = {1, LEADER};
+	ck_buf_t b = CK_BUF_INIT;
+	int64_t base = -1, last = -1;
+
+	fenv_start(&e, "follower-fence");
+	ck_assert_int_eq(wcl_create(&e.wc, "t", 0, NULL), 0);
+	(void)wit_batch(&b, 3, 16, 1);
+	ck_assert_int_eq(wcl_append(&e.wc, "t", 0, b.data, b.len, false, 0, &base, &last), 0);
+	meta_put_partition(e.w.data, "t", 0, reps, 2, reps, 2, LEADER, 1, 1);
+	f = fenv_fetch(&e, 3, &env);
+	ck_assert_int_eq(f->leader_epoch, 1);
+	ck_assert_int_eq(f->last_epoch, 0);
+	chronik__replnet__envelope__free_unpacked(env, NULL);
+	ck_assert_int_eq(wcl_append(&e.wc, "t", 0, b.data, b.len, false, 0, &base, &last),
+	                 CK_E_NOT_LEADER);
+	ck_buf_free(&b);
+	fenv_end(&e);
+}
+END_TEST
+
 static Suite *repl_follower_suite(void)
 {
 	Suite *s = suite_create("repl_follower");
@@ -278,6 +312,7 @@ static Suite *repl_follower_suite(void)
 	ck_test_add_root(tc);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_hw_waits_for_the_log_check);
+	tcase_add_test(tc, test_old_leader_appends_fenced);
 	suite_add_tcase(s, tc);
 	return s;
 }

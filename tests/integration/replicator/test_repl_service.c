@@ -292,7 +292,24 @@ START_TEST(test_metadata_from_raftd_events)
 	ck_assert_ptr_nonnull(v);
 	ck_assert_int_eq(v->isr_size, 2);
 	ck_assert_int_eq(v->hw, 3);
-	ck_assert_int_eq(rit_append(&e.wc, "t", 0, 4), 7);
+	{
+		/* The log grows (at the new epoch: walwriter is fenced with it
+		 * now, an append of epoch 0 is refused; AGAIN while the fence
+		 * is being written). */
+		ck_buf_t b = CK_BUF_INIT;
+		int64_t base = -1, last = -1;
+		uint64_t until = ck_clock_mono_ms() + T_MS;
+		int r;
+
+		(void)wit_batch(&b, 4, 16, 4);
+		while ((r = wcl_append(&e.wc, "t", 0, b.data, b.len, false, 6, &base, &last)) ==
+		           CK_E_AGAIN &&
+		       ck_clock_mono_ms() < until)
+			ck_test_sleep_ms(20);
+		ck_assert_int_eq(r, 0);
+		ck_assert_int_eq(last, 6);
+		ck_buf_free(&b);
+	}
 	(void)rcl_drain(&e.rc, 300);
 	ck_assert_int_eq(rcl_get(&e.rc, "t", 0, &g, T_MS), 0);
 	ck_assert_int_eq(g.hw, 3);
