@@ -197,6 +197,8 @@ typedef struct {
 	uint64_t seen_ms; /* last heartbeat (or leadership start) */
 	uint64_t incarnation;
 	uint64_t graced; /* the registered incarnation its session restarted for */
+	uint64_t start_reg; /* the registered incarnation at this controller's first look */
+	bool walked;        /* start_reg is set */
 	uint64_t applied;
 	bool storage_full; /* its last heartbeat said its data disk is full */
 	bool departing;    /* ... that it is shutting down (controlled shutdown) */
