@@ -89,6 +89,40 @@ static bool wal_boot_permanent(int r)
 	       r == MDB_VERSION_MISMATCH || r == MDB_PAGE_NOTFOUND;
 }
 
+/* Whether the error R of opening DIR's LMDB environment means a damaged
+ * data.mdb (of two pages at least: one not written yet is no damage):
+ * neither meta page (page size 4096) carries LMDB's magic, or the open ran
+ * out of memory or found a value out of range, which is what garbage in a
+ * meta page's map size, last page or transaction id gives (the garbage
+ * asks for a map of any size; a file mapping takes no memory itself). */
+static bool wal_boot_lmdb_garbage(const char *dir, int r)
+{
+	char path[PATH_MAX];
+	uint8_t magic[4];
+	bool garbage = true;
+	struct stat st;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) < 0 || st.st_size < 2 * 4096)
+		garbage = false;
+	else if (r == -ENOMEM || r == -EINVAL)
+		garbage = true;
+	else
+		for (off_t page = 0; page < 2 && garbage; page++)
+			/* After the 16-byte page header: mm_magic 0xBEEFC0DE, LE. */
+			garbage = pread(fd, magic, sizeof(magic), page * 4096 + 16) !=
+			              (ssize_t)sizeof(magic) ||
+			          magic[0] != 0xde || magic[1] != 0xc0 || magic[2] != 0xef ||
+			          magic[3] != 0xbe;
+	(void)close(fd);
+	return garbage;
+}
+
 static int wal_boot_lmdb(wal_server_t *w)
 {
 	char path[PATH_MAX];
@@ -96,6 +130,11 @@ static int wal_boot_lmdb(wal_server_t *w)
 
 	snprintf(path, sizeof(path), "%s/meta", w->cfg->data_dir);
 	r = ck_lmdb_open(path, 0, WAL_LMDB_MAX_DBS, 0, &w->env);
+	if (r < 0 && !wal_boot_permanent(r) && wal_boot_lmdb_garbage(path, r)) {
+		ck_log(CK_LOG_ERROR, "lmdb environment damaged path=%s/data.mdb err=\"%s\"", path,
+		       ck_strerror(r));
+		r = MDB_CORRUPTED;
+	}
 	if (r == 0)
 		r = ck_lmdb_dbi(w->env, "offsets", &w->dbi);
 	if (r < 0)

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -646,12 +647,37 @@ void wal_retention_soon(wal_server_t *w)
 		wal_submit_once(w, WAL_JOB_RETENTION, &w->retention_inflight);
 }
 
+/* Whether the data dir this walwriter opened is gone from its path
+ * (removed, or another put in its place): its lock file is not the one
+ * held. Appends would go on into unlinked files, lost at the next start,
+ * and the node would go on leading partitions it cannot serve. */
+static bool wal_data_dir_gone(const wal_server_t *w)
+{
+	char path[PATH_MAX];
+	struct stat held, now;
+
+	if (w->lock_fd < 0 || fstat(w->lock_fd, &held) < 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/log/.walwriter.lock", w->cfg->data_dir);
+	if (stat(path, &now) < 0)
+		return errno == ENOENT || errno == ENOTDIR;
+	return held.st_dev != now.st_dev || held.st_ino != now.st_ino;
+}
+
 static void wal_ckpt_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	wal_server_t *w = arg;
 
 	if (w->stopping)
 		return;
+	if (wal_data_dir_gone(w)) {
+		ck_log(CK_LOG_ERROR,
+		       "data dir removed or replaced under the running node path=%s: stopping the "
+		       "node (started again, it rebuilds its logs from the other replicas)",
+		       w->cfg->data_dir);
+		wal_stop_begin(w, CK_EXIT_FATAL);
+		return;
+	}
 	wal_submit_once(w, WAL_JOB_CHECKPOINT, &w->ckpt_inflight);
 	wal_timer_add(w->ckpt_timer, w->cfg->checkpoint_interval_ms);
 }
