@@ -29,6 +29,7 @@
 #include "ck_log.h"
 
 #define WAL_ZERO_BUF (64u << 10)
+#define WAL_PREALLOC_MIN ((uint64_t)64 << 10) /* a new log's zero tail */
 
 static const uint8_t wal_zeros[WAL_ZERO_BUF];
 
@@ -550,11 +551,23 @@ int wal_store_stage(wal_store_t *s, const uint8_t *data, size_t len, int64_t now
 
 /* ---- preallocation ---- */
 
+/* The zero tail kept ahead: all of preallocate_bytes once the log filled
+ * a segment (it rolled) or wrote that much into this one, else as much as
+ * the segment holds, at least WAL_PREALLOC_MIN: a partition holding a few
+ * records takes 64 KiB of disk, not 8 MiB (3,000 partitions of replication
+ * factor 3 took 12 GB on every node). */
+static uint64_t wal_store_prealloc_tail(const wal_store_t *s)
+{
+	if (s->nsegs > 1 || s->write_pos >= s->prealloc_bytes)
+		return s->prealloc_bytes;
+	return CK_MIN(s->prealloc_bytes, CK_MAX((uint64_t)WAL_PREALLOC_MIN, s->write_pos));
+}
+
 static uint64_t wal_store_prealloc_target(const wal_store_t *s)
 {
 	uint64_t cap = (uint64_t)s->cfg.segment_bytes;
 
-	return CK_MIN(s->write_pos + s->prealloc_bytes, cap);
+	return CK_MIN(s->write_pos + wal_store_prealloc_tail(s), cap);
 }
 
 bool wal_store_prealloc_wanted(const wal_store_t *s)
@@ -563,7 +576,7 @@ bool wal_store_prealloc_wanted(const wal_store_t *s)
 	    s->write_pos < s->prealloc_retry_pos)
 		return false;
 	/* Refill once half of the zero tail is used up. */
-	return s->zero_end < s->write_pos + s->prealloc_bytes / 2 &&
+	return s->zero_end < s->write_pos + wal_store_prealloc_tail(s) / 2 &&
 	       s->zero_end < wal_store_prealloc_target(s);
 }
 

@@ -552,6 +552,47 @@ START_TEST(test_retention_and_prealloc)
 }
 END_TEST
 
+/* The zero tail of a log that has not filled a segment grows with what it
+ * holds, from 64 KiB: a partition with a few records does not take
+ * preallocate_bytes (8 MiB) of disk. */
+START_TEST(test_prealloc_tail_follows_the_log)
+{
+	wal_log_cfg_t c = cfg_default;
+	wal_store_stats_t st;
+	int64_t *bases = NULL;
+	char p[512];
+	struct stat sb;
+	fx_t f;
+
+	c.segment_bytes = 4 << 20;
+	fx_open(&f, &c);
+	fx_append(&f, 2, 1);
+	wal_store_set_prealloc(f.s, 1u << 20);
+	for (int round = 0; round < 2; round++) {
+		uint64_t want;
+
+		while (wal_store_prealloc_step(f.s, 300 << 10) == 1)
+			;
+		ck_assert(!wal_store_prealloc_wanted(f.s));
+		wal_store_stats(f.s, &st);
+		ck_assert_int_eq(st.segments, 1);
+		ck_assert_int_eq(ck_segment_list(f.dir, &bases), 1);
+		seg_path(&f, bases[0], CK_SEGMENT_FILE_LOG, p, sizeof(p));
+		free(bases);
+		bases = NULL;
+		ck_assert_int_eq(stat(p, &sb), 0);
+		want = st.size_bytes + (st.size_bytes > (64 << 10) ? st.size_bytes : (64 << 10));
+		ck_assert_int_eq((uint64_t)sb.st_size, want);
+		/* Past 64 KiB written: as much again ahead. */
+		while (st.size_bytes <= (80 << 10)) {
+			fx_append(&f, 50, (unsigned)st.end_offset);
+			wal_store_stats(f.s, &st);
+		}
+	}
+	fx_close(&f);
+}
+END_TEST
+
 /* A zero fill that fails (here: the file size limit, as a full disk would)
  * pauses preallocation for that log; once the log has grown by a tail's
  * length it is wanted again and works. Nothing written is lost. */
@@ -617,6 +658,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_rolls_and_index_repair);
 	tcase_add_test(tc, test_truncate);
 	tcase_add_test(tc, test_retention_and_prealloc);
+	tcase_add_test(tc, test_prealloc_tail_follows_the_log);
 	tcase_add_test(tc, test_prealloc_paused_after_failure);
 	suite_add_tcase(s, tc);
 	return s;
