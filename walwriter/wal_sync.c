@@ -21,6 +21,7 @@
 
 #include "ck_clock.h"
 #include "ck_err.h"
+#include "ck_fs.h"
 #include "ck_hwckpt.h"
 #include "ck_log.h"
 
@@ -664,6 +665,13 @@ static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
  * it (those that do not leave the list). Returns true when there was work. */
 static bool wal_sync_idle_work(wal_sync_t *s)
 {
+	uint64_t free_bytes = 0, reserve = 0;
+
+	/* Zeros ahead never take the reserve kept for appends (they took it
+	 * all on a small disk, and the metadata log then failed to write). */
+	if (s->nwant > 0 && ck_fs_space(s->o.data_dir, &free_bytes, &reserve) == 0 &&
+	    free_bytes < 2 * reserve + WAL_PREALLOC_CHUNK)
+		return false;
 	while (s->nwant > 0) {
 		wal_store_t *st = s->want[0];
 		if (wal_store_prealloc_wanted(st) &&
