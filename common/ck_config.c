@@ -1199,6 +1199,16 @@ static bool ck_cfg_addr_same(const char *a, const char *b, bool listen)
 	return !strcasecmp(ha, hb) || (listen && (ck_cfg_host_any(ha) || ck_cfg_host_any(hb)));
 }
 
+_Static_assert(CK_CFG_KEY_COUNT <= CK_CONFIG_KEYS_MAX, "CK_CONFIG_KEYS_MAX too small");
+
+bool ck_config_operator_set(const ck_config_t *cfg, const char *table, const char *key)
+{
+	const ck_cfg_key_t *k = ck_cfg_key_find(ck_cfg_keys, CK_CFG_KEY_COUNT, table, key);
+	size_t i = k ? (size_t)(k - ck_cfg_keys) : 0;
+
+	return k && (cfg->operator_set[i / 8] & (1u << (i % 8)));
+}
+
 /* Whether TABLE.KEY came from the file, the environment or an argument. */
 static bool ck_cfg_key_set_by_operator(ck_cfg_load_t *ld, const char *table, const char *key)
 {
@@ -1428,6 +1438,9 @@ int ck_config_load_with(ck_config_t *cfg, const char *path, const char *const *o
 	if (ld->failed || ck_cfg_env_load(ld) < 0 || ck_cfg_overrides_load(ld, overrides) < 0 ||
 	    ck_cfg_validate(ld) < 0)
 		goto out;
+	for (size_t i = 0; i < CK_CFG_KEY_COUNT; i++)
+		if (ld->origin[i].where[0] || (ld->origin[i].line && path))
+			cfg->operator_set[i / 8] |= (uint8_t)(1u << (i % 8));
 	r = 0;
 out:
 	free(text);

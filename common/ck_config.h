@@ -37,6 +37,7 @@
 #define CK_CONFIG_PATH_MAX 1024
 #define CK_CONFIG_ADDR_MAX 128
 #define CK_CONFIG_PEERS_MAX 16
+#define CK_CONFIG_KEYS_MAX    256 /* keys ck_config.c knows, at most */
 #define CK_CONFIG_WRAPPER_MAX 512
 
 typedef enum {
@@ -201,6 +202,11 @@ typedef struct {
 	/* [peer.N] tables: raft, replication, kafka = host:port */
 	ck_config_peer_t peers[CK_CONFIG_PEERS_MAX];
 	int32_t peer_count;
+
+	/* Bit per key (ck_config.c's table order): set by the operator (the
+	 * file, the environment, an argument), not by the embedded default
+	 * or left at its default. Read with ck_config_operator_set(). */
+	uint8_t operator_set[CK_CONFIG_KEYS_MAX / 8];
 } ck_config_t;
 
 /* The embedded single-node configuration, as TOML text. */
@@ -243,5 +249,9 @@ size_t ck_config_self_peer_mismatch(const ck_config_t *cfg, char (*msgs)[512], s
  * must be non-empty and fit HOST_LEN; the port is 0..65535. RET_HOST or
  * RET_PORT may be NULL to only validate. Returns 0 or -EINVAL. */
 int ck_config_split_addr(const char *addr, char *ret_host, size_t host_len, uint16_t *ret_port);
+
+/* Whether the operator set TABLE.KEY (file, environment or argument): what
+ * Kafka's DescribeConfigs calls STATIC_BROKER_CONFIG, against DEFAULT. */
+bool ck_config_operator_set(const ck_config_t *cfg, const char *table, const char *key);
 
 #endif

@@ -150,7 +150,10 @@ static void kfk_ct_fill_configs(kfk_req_t *req, const kfk_tcfg_set_t *set,
 				kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, v, sizeof(v));
 			c->name = kfk_str(kfk_tcfg_info((kfk_tcfg_key_t)k)->name);
 			c->value = kfk_str(kfk_req_strdup(req, kfk_str(v)));
-			c->config_source = own ? 1 /* dynamic topic */ : 5 /* default */;
+			c->config_source = own ? KFK_CFG_SOURCE_DYNAMIC_TOPIC
+			                   : kfk_tcfg_node_set(s->cfg, (kfk_tcfg_key_t)k)
+			                       ? KFK_CFG_SOURCE_STATIC_BROKER
+			                       : KFK_CFG_SOURCE_DEFAULT;
 		}
 		if (!set)
 			*shared = items;

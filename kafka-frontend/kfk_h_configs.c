@@ -70,10 +70,10 @@ static bool kfk_dc_wanted(const kfk_dc_ctx_t *c, const char *name)
 }
 
 /* Appends one entry; SYN_* describe the default it overrides (NULL: no
- * synonym list beyond the entry itself). */
+ * synonym list beyond the entry itself), from SYN_SOURCE. */
 static void kfk_dc_add(kfk_dc_ctx_t *c, const char *name, const char *value, int8_t source,
                        bool read_only, int8_t type, const char *doc, const char *syn_name,
-                       const char *syn_value)
+                       const char *syn_value, int8_t syn_source)
 {
 	kfk_req_t *req = c->req;
 	kfk_dc_entry_t *e;
@@ -107,7 +107,7 @@ static void kfk_dc_add(kfk_dc_ctx_t *c, const char *name, const char *value, int
 		kfk_describe_configs_response_describe_configs_synonym_init(&syn[ns]);
 		syn[ns].name = kfk_str(syn_name);
 		syn[ns].value = kfk_str(kfk_req_strdup(req, kfk_str(syn_value)));
-		syn[ns++].source = KFK_CFG_SOURCE_DEFAULT;
+		syn[ns++].source = syn_source;
 	}
 	e->synonyms.count = ns;
 	e->synonyms.items = syn;
@@ -124,10 +124,14 @@ static void kfk_dc_topic(kfk_dc_ctx_t *c, const kfk_topic_t *t)
 
 		if (!kfk_dc_wanted(c, in->name))
 			continue;
+		int8_t node = kfk_tcfg_node_set(s->cfg, (kfk_tcfg_key_t)k)
+		                  ? KFK_CFG_SOURCE_STATIC_BROKER
+		                  : KFK_CFG_SOURCE_DEFAULT;
+
 		kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, dflt, sizeof(dflt));
 		kfk_dc_add(c, in->name, set ? t->cfg_set->value[k] : dflt,
-		           set ? KFK_CFG_SOURCE_DYNAMIC_TOPIC : KFK_CFG_SOURCE_DEFAULT, false,
-		           in->type, in->doc, in->broker_name, dflt);
+		           set ? KFK_CFG_SOURCE_DYNAMIC_TOPIC : node, false, in->type, in->doc,
+		           in->broker_name, dflt, node);
 	}
 }
 
@@ -138,20 +142,24 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 {
 	kfk_srv_t *s = c->req->srv;
 	char v[8][32];
+	/* KEY: the [kafka] key behind the row (NULL: broker.id, always the
+	 * node's own): STATIC_BROKER_CONFIG when the operator set it. */
 	struct {
 		const char *name;
 		const char *value;
 		int8_t type;
+		const char *key;
 	} rows[] = {
 	    {"auto.create.topics.enable", s->set.auto_create ? "true" : "false",
-	     KFK_CFG_TYPE_BOOLEAN},
-	    {"broker.id", v[0], KFK_CFG_TYPE_INT},
-	    {"connections.max.idle.ms", v[1], KFK_CFG_TYPE_LONG},
-	    {"default.replication.factor", v[2], KFK_CFG_TYPE_INT},
-	    {"num.partitions", v[3], KFK_CFG_TYPE_INT},
-	    {"offsets.retention.check.interval.ms", v[4], KFK_CFG_TYPE_LONG},
-	    {"offsets.retention.minutes", v[5], KFK_CFG_TYPE_INT},
-	    {"socket.request.max.bytes", v[6], KFK_CFG_TYPE_INT},
+	     KFK_CFG_TYPE_BOOLEAN, "auto_create_topics_enable"},
+	    {"broker.id", v[0], KFK_CFG_TYPE_INT, NULL},
+	    {"connections.max.idle.ms", v[1], KFK_CFG_TYPE_LONG, "idle_timeout_ms"},
+	    {"default.replication.factor", v[2], KFK_CFG_TYPE_INT, "default_replication_factor"},
+	    {"num.partitions", v[3], KFK_CFG_TYPE_INT, "num_partitions"},
+	    {"offsets.retention.check.interval.ms", v[4], KFK_CFG_TYPE_LONG,
+	     "offsets_retention_check_interval_ms"},
+	    {"offsets.retention.minutes", v[5], KFK_CFG_TYPE_INT, "offsets_retention_ms"},
+	    {"socket.request.max.bytes", v[6], KFK_CFG_TYPE_INT, "max_request_bytes"},
 	};
 
 	(void)snprintf(v[0], sizeof(v[0]), "%d", (int)s->cfg->node_id);
@@ -173,19 +181,25 @@ static void kfk_dc_broker(kfk_dc_ctx_t *c)
 	_Static_assert(CK_ARRAY_LEN(rows) + KFK_TCFG_COUNT <= KFK_DC_ENTRIES_MAX,
 	               "KFK_DC_ENTRIES_MAX too small");
 	for (size_t i = 0; i < CK_ARRAY_LEN(rows); i++) {
+		int8_t src = !rows[i].key || ck_config_operator_set(s->cfg, "kafka", rows[i].key)
+		                 ? KFK_CFG_SOURCE_STATIC_BROKER
+		                 : KFK_CFG_SOURCE_DEFAULT;
+
 		if (kfk_dc_wanted(c, rows[i].name))
-			kfk_dc_add(c, rows[i].name, rows[i].value, KFK_CFG_SOURCE_STATIC_BROKER,
-			           true, rows[i].type, NULL, NULL, NULL);
+			kfk_dc_add(c, rows[i].name, rows[i].value, src, true, rows[i].type, NULL,
+			           NULL, NULL, src);
 	}
 	for (int k = 0; k < KFK_TCFG_COUNT; k++) {
 		const kfk_tcfg_info_t *in = kfk_tcfg_info((kfk_tcfg_key_t)k);
 		char dflt[KFK_TCFG_VALUE_MAX];
+		int8_t src;
 
 		if (!in->broker_name || !kfk_dc_wanted(c, in->broker_name))
 			continue; /* a topic key without a broker default */
+		src = kfk_tcfg_node_set(s->cfg, (kfk_tcfg_key_t)k) ? KFK_CFG_SOURCE_STATIC_BROKER
+		                                                   : KFK_CFG_SOURCE_DEFAULT;
 		kfk_tcfg_default_str(&s->tdefs, (kfk_tcfg_key_t)k, dflt, sizeof(dflt));
-		kfk_dc_add(c, in->broker_name, dflt, KFK_CFG_SOURCE_STATIC_BROKER, true, in->type,
-		           in->doc, NULL, NULL);
+		kfk_dc_add(c, in->broker_name, dflt, src, true, in->type, in->doc, NULL, NULL, src);
 	}
 }
 

@@ -171,6 +171,27 @@ int kfk_tcfg_lookup(kfk_str_t name)
 	return -1;
 }
 
+bool kfk_tcfg_node_set(const ck_config_t *cfg, kfk_tcfg_key_t key)
+{
+	static const struct {
+		kfk_tcfg_key_t key;
+		const char *table, *name;
+	} from[] = {
+	    {KFK_TCFG_RETENTION_MS, "wal", "retention_ms"},
+	    {KFK_TCFG_RETENTION_BYTES, "wal", "retention_bytes"},
+	    {KFK_TCFG_SEGMENT_BYTES, "wal", "segment_bytes"},
+	    {KFK_TCFG_SEGMENT_MS, "wal", "segment_ms"},
+	    {KFK_TCFG_INDEX_INTERVAL_BYTES, "wal", "index_interval_bytes"},
+	    {KFK_TCFG_MAX_MESSAGE_BYTES, "wal", "max_message_bytes"},
+	    {KFK_TCFG_COMPRESSION_TYPE, "kafka", "compression_type"},
+	};
+
+	for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++)
+		if (from[i].key == key)
+			return ck_config_operator_set(cfg, from[i].table, from[i].name);
+	return false;
+}
+
 void kfk_tcfg_defaults_from_config(const ck_config_t *cfg, kfk_tcfg_defaults_t *ret)
 {
 	int64_t limit = (int64_t)cfg->ipc_frame_max_bytes - KFK_TCFG_FRAME_OVERHEAD;

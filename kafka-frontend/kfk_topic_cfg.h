@@ -175,6 +175,10 @@ const kfk_tcfg_info_t *kfk_tcfg_info(kfk_tcfg_key_t key);
 /* The key named NAME, or -1 when chronik does not implement it. */
 int kfk_tcfg_lookup(kfk_str_t name);
 
+/* Whether KEY's default comes from a node configuration key the operator
+ * set ([wal] retention_ms for retention.ms, ...): Kafka's
+ * STATIC_BROKER_CONFIG source, against DEFAULT_CONFIG. */
+bool kfk_tcfg_node_set(const ck_config_t *cfg, kfk_tcfg_key_t key);
 void kfk_tcfg_defaults_from_config(const ck_config_t *cfg, kfk_tcfg_defaults_t *ret);
 
 /* An empty set. */

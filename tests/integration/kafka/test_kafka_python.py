@@ -86,16 +86,30 @@ def stored_batches(node, topic, partition=0, whole=False):
         offset = got[-1]['last_offset'] + 1
 
 
-def describe_topic_configs(node, topic, names=None):
-    """{name: (value, is_default)} of TOPIC through DescribeConfigs."""
+def describe_configs_raw(node, rtype, name, wanted=None):
+    """kafka-python's DescribeConfigs responses for one resource."""
     admin = admin_client(node)
     try:
-        # kafka-python sends the keys of the dict (None = every config).
-        wanted = {n: None for n in names} if names is not None else None
-        resps = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
-                                                       configs=wanted)])
+        return admin.describe_configs([ConfigResource(rtype, name, configs=wanted)])
     finally:
         admin.close()
+
+
+def config_sources(node, rtype, name):
+    """{name: config_source} of a resource (v0's is_default as 5 or 4)."""
+    out = {}
+    for resp in describe_configs_raw(node, rtype, name):
+        for res in resp.resources:
+            for e in res[4]:
+                out[e[0]] = (5 if e[3] else 4) if resp.API_VERSION == 0 else e[3]
+    return out
+
+
+def describe_topic_configs(node, topic, names=None):
+    """{name: (value, is_default)} of TOPIC through DescribeConfigs."""
+    # kafka-python sends the keys of the dict (None = every config).
+    wanted = {n: None for n in names} if names is not None else None
+    resps = describe_configs_raw(node, ConfigResourceType.TOPIC, topic, wanted)
     out = {}
     for resp in resps:
         # v0 has is_default; v1+ has config_source there (5 = DEFAULT_CONFIG,
@@ -606,6 +620,16 @@ class KafkaPythonAdmin(NodeTestCase):
         # Three topic keys have no broker default (remote.storage.enable and
         # the throttled-replica lists), as in Kafka.
         self.assertEqual(len(rows), 8 + len(topic_side) - 3, sorted(rows))
+        # Where a value comes from: the node's configuration file
+        # (STATIC_BROKER_CONFIG, 4) or nobody (DEFAULT_CONFIG, 5), for the
+        # broker and for a topic without its own setting.
+        broker_src = config_sources(node, ConfigResourceType.BROKER, str(node.node_id))
+        topic_src = config_sources(node, ConfigResourceType.TOPIC, topic)
+        self.assertEqual({k: broker_src[k] for k in ('log.retention.ms', 'broker.id',
+                                                     'log.roll.ms', 'num.partitions')},
+                         {'log.retention.ms': 4, 'broker.id': 4, 'log.roll.ms': 5,
+                          'num.partitions': 5})
+        self.assertEqual((topic_src['retention.ms'], topic_src['segment.ms']), (4, 5))
         self.assertTrue(all(ro for _, ro in rows.values()), 'a broker row not read-only')
         admin = admin_client(node)
         try:

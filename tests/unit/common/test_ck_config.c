@@ -66,9 +66,32 @@ START_TEST(test_defaults_equal_embedded_text)
 	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), 0);
 	ck_assert_str_eq(err, "");
 	ck_assert_mem_eq(&cfg, &d, sizeof(d));
-	/* The same text read from a file gives the same result. */
+	/* The same text read from a file gives the same result, but for the
+	 * keys it sets counting as the operator's. */
 	ck_assert_int_eq(load_text(ck_config_default_toml), 0);
+	memset(cfg.operator_set, 0, sizeof(cfg.operator_set));
 	ck_assert_mem_eq(&cfg, &d, sizeof(d));
+}
+END_TEST
+
+/* Which keys the operator set (DescribeConfigs' STATIC_BROKER_CONFIG):
+ * those in the file, the environment or an argument, not the embedded
+ * default's. */
+START_TEST(test_operator_set)
+{
+	const char *over[] = {"kafka.num_partitions=3", NULL};
+
+	ck_assert_int_eq(ck_config_load(&cfg, NULL, err, sizeof(err)), 0);
+	ck_assert(!ck_config_operator_set(&cfg, "wal", "retention_ms"));
+	ck_assert(!ck_config_operator_set(&cfg, "node", "id"));
+	ck_assert_int_eq(setenv("CHRONIK_WAL_SEGMENT_MS", "60000", 1), 0);
+	write_file("[wal]\nretention_ms = 5000\n");
+	ck_assert_int_eq(ck_config_load_with(&cfg, path, over, err, sizeof(err)), 0);
+	ck_assert(ck_config_operator_set(&cfg, "wal", "retention_ms"));
+	ck_assert(ck_config_operator_set(&cfg, "wal", "segment_ms"));
+	ck_assert(ck_config_operator_set(&cfg, "kafka", "num_partitions"));
+	ck_assert(!ck_config_operator_set(&cfg, "wal", "segment_bytes"));
+	ck_assert(!ck_config_operator_set(&cfg, "wal", "no_such_key"));
 }
 END_TEST
 
@@ -929,6 +952,7 @@ int main(void)
 	ck_test_add_root(tc);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_defaults_equal_embedded_text);
+	tcase_add_test(tc, test_operator_set);
 	tcase_add_test(tc, test_default_values);
 	tcase_add_loop_test(tc, test_every_key_from_file, 0, (int)N_KEYS);
 	tcase_add_loop_test(tc, test_every_key_from_env, 0, (int)N_KEYS);
