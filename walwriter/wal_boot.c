@@ -196,8 +196,10 @@ static int wal_boot_log(wal_server_t *w, const char *topic, int32_t partition)
 	if (r == CK_E_CORRUPT)
 		ck_log(CK_LOG_WARN, "checkpoint unreadable, scanning whole log log=%s-%d", topic,
 		       partition);
+	/* A hole between segments is cut where other replicas may hold the
+	 * records after it (wal_recover_holes). */
 	r = wal_store_recover(w->cfg->data_dir, topic, partition, r == 0 ? &ck : NULL, &w->defaults,
-	                      &store, &cut);
+	                      w->cfg->peer_count > 1, &store, &cut);
 	if (r < 0)
 		return r;
 	l = wal_log_new(topic, partition);

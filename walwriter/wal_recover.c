@@ -14,6 +14,8 @@
  * log without any batch (no segment file, or one empty segment) recovers
  * without opening or creating anything: its first append does that
  * (wal_store_activate), so a restart with many idle logs stays cheap.
+ * Each segment must start where the one before ends: a hole (a segment file
+ * gone) is logged, and cut where other replicas hold the records after it.
  * The log start is the checkpoint's when that is later than the first
  * segment (DeleteRecords); closed segments entirely below it are removed.
  * The settings file and the topic id file are read back (either missing or
@@ -579,6 +581,86 @@ static int wal_recover_tail(wal_store_t *s, const char *name, const int64_t *bas
 	return r;
 }
 
+/* ---- holes between segments ---- */
+
+/* The offset after the last batch of segment BASE of DIR, read from its
+ * last index entry on (that entry checked against the batch it names, else
+ * from the start). Returns 1 and *RET_END, 0 when the segment's end cannot
+ * be read (torn, damaged: recovery proper judges it), or -errno. */
+static int wal_seg_end(const char *dir, int64_t base, int64_t *ret_end)
+{
+	uint8_t e[CK_INDEX_ENTRY_LEN], h[CK_BATCH_HEADER_LEN];
+	uint64_t isize = 0, start = 0;
+	ck_batch_header_t bh;
+	ck_segment_iter_t it;
+	ck_segment_t seg;
+	int64_t end = base;
+	int r = ck_segment_open(dir, base, &seg);
+
+	if (r < 0)
+		return r;
+	if (seg.index_fd >= 0 && wal_fd_size(seg.index_fd, &isize) == 0 &&
+	    isize >= CK_INDEX_ENTRY_LEN &&
+	    pread(seg.index_fd, e, sizeof(e), (off_t)(isize - sizeof(e))) == (ssize_t)sizeof(e)) {
+		ck_index_entry_t ie = ck_index_entry_get(e);
+
+		if (ie.position > 0 &&
+		    pread(seg.log_fd, h, sizeof(h), ie.position) == (ssize_t)sizeof(h) &&
+		    ck_batch_header_parse(h, sizeof(h), &bh) == 0 &&
+		    bh.base_offset == base + ie.rel_offset)
+			start = ie.position;
+	}
+	r = ck_segment_iter_init(&it, &seg, start, UINT64_MAX, INT64_MAX, 0);
+	if (r == 0) {
+		while ((r = ck_segment_iter_next(&it)) == 1)
+			end = it.hdr.base_offset + it.hdr.last_offset_delta + 1;
+		ck_segment_iter_done(&it);
+	}
+	ck_segment_close(&seg);
+	if (r == CK_E_CORRUPT || (r == 0 && it.end == CK_SEGMENT_END_TORN))
+		return 0;
+	if (r < 0)
+		return r;
+	*ret_end = end;
+	return 1;
+}
+
+/*
+ * Checks that each of the N segments of BASES starts where the one before
+ * ends. A hole (a segment file deleted by hand or lost with a broken disk)
+ * would otherwise be served as if the records in it never existed:
+ * consumers skip it, and a replica holding it would lead with it. Each
+ * hole gets an ERROR line naming the missing offsets. With CUT (a node
+ * with peers) the log is cut at the first hole: the segments after it are
+ * removed, so the log ends below its high watermark, the broker takes a
+ * new data id (wal_boot.c) and fetches the records back from the leader.
+ * Without (a single node, where nobody else holds them) the records on
+ * either side are kept. Returns how many segments to recover, or -errno.
+ */
+static int wal_recover_holes(wal_store_t *s, const char *name, const int64_t *bases, int n,
+                             bool cut)
+{
+	for (int i = 0; i + 1 < n; i++) {
+		int64_t end = 0;
+		int r = wal_seg_end(s->dir, bases[i], &end);
+
+		if (r < 0)
+			return r;
+		if (r == 0 || end >= bases[i + 1])
+			continue; /* unreadable or overlapping: judged by the scans */
+		ck_log(CK_LOG_ERROR,
+		       "records missing from the log, a segment file is gone log=%s from=%lld "
+		       "to=%lld action=%s",
+		       name, (long long)end, (long long)bases[i + 1] - 1,
+		       cut ? "cut at the hole, fetched again from the leader" : "none");
+		if (!cut)
+			continue;
+		r = wal_drop_after(s, name, bases, (size_t)i + 1, (size_t)n);
+		return r < 0 ? r : i + 1;
+	}
+	return n;
+}
+
 /* ---- the whole log ---- */
 
 static int64_t wal_recover_created_ms(const wal_store_t *s)
@@ -643,8 +725,8 @@ static int wal_recover_segments(wal_store_t *s, const char *name, const int64_t 
 }
 
 int wal_store_recover(const char *data_dir, const char *topic, int32_t partition,
-                      const wal_ckpt_t *ckpt, const wal_log_cfg_t *defaults, wal_store_t **ret,
-                      wal_store_cut_t *ret_cut)
+                      const wal_ckpt_t *ckpt, const wal_log_cfg_t *defaults, bool cut_at_hole,
+                      wal_store_t **ret, wal_store_cut_t *ret_cut)
 {
 	char dir[PATH_MAX], name[CK_TOPIC_NAME_MAX + 16];
 	wal_store_cut_t cut = {false, 0, 0, 0, NULL, 0};
@@ -666,6 +748,8 @@ int wal_store_recover(const char *data_dir, const char *topic, int32_t partition
 	s->cfg_lost = cfg_lost;
 	wal_recover_topic_id(dir, name, &s->topic_id);
 	n = r = ck_segment_list(dir, &bases);
+	if (r > 1)
+		n = r = wal_recover_holes(s, name, bases, n, cut_at_hole);
 	if (r < 0)
 		goto out;
 	if (wal_recover_is_empty(dir, bases, n, ckpt, &empty_base)) {

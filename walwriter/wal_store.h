@@ -93,12 +93,14 @@ int wal_store_create(const char *data_dir, const char *topic, int32_t partition,
  * torn or corrupt tail (reported in *RET_CUT) and repairs indexes.
  * DEFAULTS resolve the stored settings; the topic id file gives the
  * incarnation (missing: unknown; unreadable: unknown, with a warning).
- * PREALLOC_BYTES sizes the zero tail.
+ * PREALLOC_BYTES sizes the zero tail. A hole between two segments is
+ * logged; with CUT_AT_HOLE the log is cut there (another replica holds the
+ * rest), else the records after it are kept.
  * Returns 0 and *RET, or -errno / CK_E_CORRUPT (unrecoverable).
  */
 int wal_store_recover(const char *data_dir, const char *topic, int32_t partition,
-                      const wal_ckpt_t *ckpt, const wal_log_cfg_t *defaults, wal_store_t **ret,
-                      wal_store_cut_t *ret_cut);
+                      const wal_ckpt_t *ckpt, const wal_log_cfg_t *defaults, bool cut_at_hole,
+                      wal_store_t **ret, wal_store_cut_t *ret_cut);
 
 /* Closes the fds and frees S (files stay). */
 void wal_store_free(wal_store_t *s);

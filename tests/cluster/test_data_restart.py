@@ -278,9 +278,10 @@ class WipedNodeBack(test_data_chaos.DataChaos):
     def say(self, fmt, *args):
         sys.stderr.write('%.1f %s\n' % (time.monotonic() - self.t0, fmt % args))
 
-    def manual_topic(self, nodes, prefix, assignment):
+    def manual_topic(self, nodes, prefix, assignment, config=None):
         """A topic PREFIX<ms> with ASSIGNMENT (replica lists by partition),
-        min.insync.replicas 2, once its preferred replicas lead."""
+        min.insync.replicas 2 (and CONFIG), once its preferred replicas
+        lead."""
         from confluent_kafka.admin import AdminClient, NewTopic
         admin = AdminClient({'bootstrap.servers': self.bootstrap(nodes)})
         wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 30,
@@ -288,7 +289,8 @@ class WipedNodeBack(test_data_chaos.DataChaos):
         self.topic = '%s%d' % (prefix, int(time.time() * 1000))
         create_topic_retrying(admin, NewTopic(self.topic, len(assignment),
                                               replica_assignment=assignment,
-                                              config={'min.insync.replicas': '2'}))
+                                              config=dict(config or {},
+                                                          **{'min.insync.replicas': '2'})))
         want = {p: r[0] for p, r in enumerate(assignment)}
         wait_for(lambda: {k: v.leader for k, v in self.metadata(nodes).items()} == want, 30,
                  'the preferred replicas leading %s' % want)
@@ -309,19 +311,27 @@ class WipedNodeBack(test_data_chaos.DataChaos):
         self.say('%s (%d acknowledged)', what, len(acked))
         return True, what
 
-    def kill_wipe_start(self, node, gap=0.5, logs=None):
+    def kill_wipe_start(self, node, gap=0.5, logs=None, holes=False):
         """kill -9 of NODE's processes, its data directory removed (LOGS:
-        only the logs of those partitions of self.topic), a start GAP s
-        later; returns the seconds from the kill until it serves Kafka
-        clients again."""
+        only the logs of those partitions of self.topic; with HOLES only
+        their second segment's files), a start GAP s later; returns the
+        seconds from the kill until it serves Kafka clients again."""
         t = time.monotonic()
         node.kill9_all()
         if logs is None:
             shutil.rmtree(node.data)
         for p in logs or ():
-            shutil.rmtree(os.path.join(node.data, 'log', '%s-%d' % (self.topic, p)))
+            d = os.path.join(node.data, 'log', '%s-%d' % (self.topic, p))
+            if not holes:
+                shutil.rmtree(d)
+                continue
+            segs = sorted(f[:-4] for f in os.listdir(d) if f.endswith('.log'))
+            self.assertGreaterEqual(len(segs), 3, 'segments of %s: %s' % (d, segs))
+            for ext in ('.log', '.index', '.timeindex'):
+                os.unlink(os.path.join(d, segs[1] + ext))
         self.say('node %d killed, %s removed', node.node_id,
-                 'its data directory' if logs is None else 'its logs of partitions %s' % logs)
+                 'its data directory' if logs is None else
+                 'its logs of partitions %s%s' % (logs, ' (a middle segment)' if holes else ''))
         time.sleep(gap)
         node.start(wait=False)
         t_started = time.monotonic() - t
@@ -448,25 +458,37 @@ class WipedNodeBack(test_data_chaos.DataChaos):
         self.preferred_leader_back('lostlog', [0, 2])
         self.assertEqual(len(self.x.log_grep('below its high watermark')), 2)
 
-    def preferred_leader_back(self, name, logs):
+    def test_lost_middle_segment_back(self):
+        """As test_lost_logs_back, with only a middle segment of each of
+        the two logs removed (segment.bytes 32 KiB): X's recovery finds the
+        hole, cuts the log there and fetches the rest back. Before, X led
+        the partitions again with the hole, and consumers skipped the
+        acknowledged records in it."""
+        self.preferred_leader_back('lostseg', [0, 2], holes=True)
+        self.assertEqual(len(self.x.log_grep('records missing from the log')), 2)
+        self.assertEqual(len(self.x.log_grep('below its high watermark')), 2)
+
+    def preferred_leader_back(self, name, logs, holes=False):
         """X leads the 3 partitions of topic NAME<ms> as their preferred
         leader, under load; X killed, its data dir wiped (LOGS None) or the
-        logs of partitions LOGS removed, started again; none acknowledged
-        lost."""
+        logs of partitions LOGS removed (HOLES: a middle segment of each),
+        started again; none acknowledged lost."""
         self.ck = require_module('confluent_kafka')
         nodes = self.cluster(name)
         ctl = self.controller(nodes)
         x = self.x = [n for n in nodes if n is not ctl][0]
         a, b = [n.node_id for n in nodes if n is not x]
         self.manual_topic(nodes, name, [[x.node_id, a, b], [x.node_id, b, a],
-                                        [x.node_id, a, b]])
+                                        [x.node_id, a, b]],
+                          {'segment.bytes': '32768'} if holes else None)
         acked, errors, stop, t = self.start_thread(nodes)
         res = []
         try:
-            wait_for(lambda: len(acked) >= 3000, 60, 'the first acknowledgements')
+            wait_for(lambda: len(acked) >= (20000 if holes else 3000), 60,
+                     'the first acknowledgements')
             if logs:
                 time.sleep(1.5)  # the replicator's HW checkpoint (every second)
-            self.kill_wipe_start(x, logs=logs)
+            self.kill_wipe_start(x, logs=logs, holes=holes)
             res.append(self.resumed(acked, 'acknowledgements after node %d came back'
                                     % x.node_id))
             time.sleep(1)

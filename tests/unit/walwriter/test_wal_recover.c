@@ -89,7 +89,7 @@ static int fx_recover(fx_t *f, const wal_ckpt_t *ck, wal_store_cut_t *cut)
 {
 	wal_store_free(f->s);
 	f->s = NULL;
-	return wal_store_recover(f->data, "t", 0, ck, &cfg_default, &f->s, cut);
+	return wal_store_recover(f->data, "t", 0, ck, &cfg_default, false, &f->s, cut);
 }
 
 /* Reads every batch of every segment through ck_segment with CRC checks
@@ -394,7 +394,8 @@ START_TEST(test_rolls_and_index_repair)
 	fx_append(&f, 2, 99); /* builds the directory and its settings file */
 	wal_store_free(f.s);
 	/* The settings file makes a restart use these settings. */
-	ck_assert_int_eq(wal_store_recover(f.data, "t", 0, NULL, &cfg_default, &f.s, &cut), 0);
+	ck_assert_int_eq(wal_store_recover(f.data, "t", 0, NULL, &cfg_default, false, &f.s, &cut),
+	                 0);
 	for (int g = 0; g < 30; g++)
 		fx_append(&f, 2, (unsigned)g);
 	wal_store_stats(f.s, &st);
@@ -437,6 +438,62 @@ START_TEST(test_rolls_and_index_repair)
 	ck_buf_free(&got);
 	ck_buf_free(&idx1);
 	ck_buf_free(&idx2);
+	free(bases);
+	fx_close(&f);
+}
+END_TEST
+
+/* A segment file gone from the middle of a log: a single node keeps the
+ * records on both sides, a node with peers cuts the log at the hole. */
+START_TEST(test_hole_between_segments)
+{
+	wal_log_cfg_t c = cfg_default;
+	fx_t f;
+	wal_store_cut_t cut;
+	wal_store_stats_t st;
+	wal_ckpt_t ck;
+	int64_t *bases = NULL, *left = NULL;
+	char p[512];
+	int n;
+
+	c.segment_bytes = 2000;
+	fx_open(&f, &c);
+	for (int g = 0; g < 30; g++)
+		fx_append(&f, 2, (unsigned)g);
+	n = ck_segment_list(f.dir, &bases);
+	ck_assert_int_gt(n, 4);
+	ck_assert(wal_store_ckpt(f.s, &ck));
+	ck_assert_int_eq(ck.segment_base, bases[n - 1]);
+	for (int k = CK_SEGMENT_FILE_LOG; k <= CK_SEGMENT_FILE_TIMEINDEX; k++) {
+		seg_path(&f, bases[2], (ck_segment_file_t)k, p, sizeof(p));
+		ck_assert_int_eq(unlink(p), 0);
+	}
+	/* Without peers: everything else stays, the end too. */
+	ck_assert_int_eq(fx_recover(&f, &ck, &cut), 0);
+	ck_assert(!cut.cut);
+	wal_store_stats(f.s, &st);
+	ck_assert_int_eq(st.segments, n - 1);
+	ck_assert_int_eq(st.start_offset, 0);
+	ck_assert_int_eq(st.end_offset, f.next);
+	ck_assert_int_eq(ck_segment_list(f.dir, &left), n - 1);
+	free(left);
+	/* With peers: cut where the hole starts, from the same checkpoint
+	 * (which names a segment now removed) and without one. */
+	for (int with_ck = 1; with_ck >= 0; with_ck--) {
+		wal_store_free(f.s);
+		f.s = NULL;
+		ck_assert_int_eq(wal_store_recover(f.data, "t", 0, with_ck ? &ck : NULL,
+		                                   &cfg_default, true, &f.s, &cut),
+		                 0);
+		wal_store_stats(f.s, &st);
+		ck_assert_int_eq(st.segments, 2);
+		ck_assert_int_eq(st.end_offset, bases[2]);
+		ck_assert_int_eq(ck_segment_list(f.dir, &left), 2);
+		ck_assert_int_eq(left[1], bases[1]);
+		free(left);
+	}
+	fx_append(&f, 1, 700); /* the log goes on from the hole */
+	ck_assert_int_gt(fx_end(&f), bases[2]);
 	free(bases);
 	fx_close(&f);
 }
@@ -656,6 +713,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_zero_and_garbage_tails);
 	tcase_add_test(tc, test_checkpoint_resume);
 	tcase_add_test(tc, test_rolls_and_index_repair);
+	tcase_add_test(tc, test_hole_between_segments);
 	tcase_add_test(tc, test_truncate);
 	tcase_add_test(tc, test_retention_and_prealloc);
 	tcase_add_test(tc, test_prealloc_tail_follows_the_log);

@@ -167,14 +167,14 @@ START_TEST(test_create_group)
 	ck_assert_int_eq(wal_log_cfg_decode(buf, WAL_LOG_CFG_LEN, &got), 0);
 	ck_assert_mem_eq(&got, &small, sizeof(got));
 	/* Recovery: settings and the batch back. */
-	ck_assert_int_eq(wal_store_recover(data, "b", 1, NULL, &cfg_default, &rec, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "b", 1, NULL, &cfg_default, false, &rec, NULL), 0);
 	c = *wal_store_cfg(rec);
 	ck_assert_int_eq(c.segment_bytes, 4096);
 	ck_assert_int_eq(c.retention_ms, cfg_default.retention_ms);
 	wal_store_stats(rec, &st);
 	ck_assert_int_eq(st.end_offset, 1);
 	wal_store_free(rec);
-	ck_assert_int_eq(wal_store_recover(data, "d", 4, NULL, &cfg_default, &rec, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "d", 4, NULL, &cfg_default, false, &rec, NULL), 0);
 	ck_assert_int_eq(wal_store_cfg(rec)->retention_ms, 1000);
 	wal_store_free(rec);
 	wal_store_free(taken);
@@ -204,7 +204,7 @@ START_TEST(test_create_name_free)
 	ck_assert_int_lt(wal_store_stage(l.store, b.data, b.len, 1000), 0);
 	ck_buf_free(&b);
 	wal_store_free(l.store);
-	ck_assert_int_eq(wal_store_recover(data, "v", 0, NULL, &cfg_default, &rec, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "v", 0, NULL, &cfg_default, false, &rec, NULL), 0);
 	wal_store_stats(rec, &st);
 	ck_assert_int_eq(st.end_offset, 2);
 	wal_store_free(rec);
@@ -240,7 +240,7 @@ START_TEST(test_first_append_opens_files)
 	ck_assert_int_eq(ck_segment_iter_next(&it), 0);
 	ck_segment_iter_done(&it);
 	ck_segment_close(&seg);
-	ck_assert_int_eq(wal_store_recover(data, "t", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "t", 0, NULL, &cfg_default, false, &s, NULL), 0);
 	wal_store_stats(s, &st);
 	ck_assert_int_eq(st.end_offset, 5);
 	append(s, 1, 10, 1002);
@@ -262,7 +262,7 @@ START_TEST(test_recover_empty_logs)
 
 	log_path(p, sizeof(p), "e-0", NULL);
 	ck_assert_int_eq(mkdir(p, 0755), 0);
-	ck_assert_int_eq(wal_store_recover(data, "e", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "e", 0, NULL, &cfg_default, false, &s, NULL), 0);
 	wal_store_stats(s, &st);
 	ck_assert_int_eq(st.start_offset, 0);
 	ck_assert_int_eq(st.end_offset, 0);
@@ -270,7 +270,7 @@ START_TEST(test_recover_empty_logs)
 	ck_assert(!exists("e-0", "00000000000000000000.log"));
 	wal_store_free(s);
 	/* Its recovery point says it starts at 7. */
-	ck_assert_int_eq(wal_store_recover(data, "e", 0, &ck, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "e", 0, &ck, &cfg_default, false, &s, NULL), 0);
 	wal_store_stats(s, &st);
 	ck_assert_int_eq(st.start_offset, 7);
 	ck_assert_int_eq(st.end_offset, 7);
@@ -287,7 +287,7 @@ START_TEST(test_recover_empty_logs)
 	ck_test_write_file(p, "", 0);
 	log_path(p, sizeof(p), "g-0", "00000000000000000000.index");
 	ck_test_write_file(p, "0123456789abcdef", 16);
-	ck_assert_int_eq(wal_store_recover(data, "g", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "g", 0, NULL, &cfg_default, false, &s, NULL), 0);
 	append(s, 1, 10, 1000);
 	wal_store_free(s);
 	ck_assert_int_eq(ck_test_file_size(p), 0);
@@ -355,7 +355,7 @@ START_TEST(test_configure_before_append)
 	append(s, 2, 100, 1001); /* over 300 bytes: rolls */
 	ck_assert(exists("p-0", WAL_STORE_CONFIG_FILE));
 	wal_store_free(s);
-	ck_assert_int_eq(wal_store_recover(data, "p", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "p", 0, NULL, &cfg_default, false, &s, NULL), 0);
 	ck_assert_int_eq(wal_store_cfg(s)->segment_bytes, 300);
 	wal_store_free(s);
 }
@@ -389,7 +389,8 @@ START_TEST(test_settings_lost)
 			ck_test_write_file(p, "garbage", 7);
 		else
 			ck_assert_int_eq(unlink(p), 0);
-		ck_assert_int_eq(wal_store_recover(data, name, 0, NULL, &cfg_default, &s, NULL), 0);
+		ck_assert_int_eq(
+		    wal_store_recover(data, name, 0, NULL, &cfg_default, false, &s, NULL), 0);
 		ck_assert(wal_store_cfg_lost(s));
 		ck_assert_int_eq(wal_store_cfg(s)->segment_bytes, cfg_default.segment_bytes);
 		ck_assert_int_eq(wal_store_cfg(s)->retention_ms, -1);
@@ -398,7 +399,8 @@ START_TEST(test_settings_lost)
 		ck_assert_int_eq(wal_store_configure(s, &req, &cfg), 0);
 		ck_assert(!wal_store_cfg_lost(s));
 		wal_store_free(s);
-		ck_assert_int_eq(wal_store_recover(data, name, 0, NULL, &cfg_default, &s, NULL), 0);
+		ck_assert_int_eq(
+		    wal_store_recover(data, name, 0, NULL, &cfg_default, false, &s, NULL), 0);
 		ck_assert(!wal_store_cfg_lost(s));
 		ck_assert_int_eq(wal_store_cfg(s)->segment_bytes, 300);
 		wal_store_free(s);
@@ -443,13 +445,13 @@ START_TEST(test_configure)
 	ck_assert_int_ge(st.size_bytes, 600);
 	wal_store_free(s);
 	/* A restart keeps the new settings. */
-	ck_assert_int_eq(wal_store_recover(data, "c", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "c", 0, NULL, &cfg_default, false, &s, NULL), 0);
 	ck_assert_int_eq(wal_store_cfg(s)->segment_bytes, 300);
 	ck_assert_int_eq(wal_store_cfg(s)->retention_bytes, 600);
 	/* Back to the node defaults (all 0). */
 	ck_assert_int_eq(wal_store_configure(s, &req_none, &cfg_default), 0);
 	wal_store_free(s);
-	ck_assert_int_eq(wal_store_recover(data, "c", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "c", 0, NULL, &cfg_default, false, &s, NULL), 0);
 	ck_assert_mem_eq(wal_store_cfg(s), &cfg_default, sizeof(cfg_default));
 	wal_store_free(s);
 }
@@ -485,7 +487,7 @@ START_TEST(test_topic_id)
 	ck_assert_int_eq(wal_store_configure(s, &req_none, &cfg_default), 0);
 	ck_assert_int_eq(ck_fs_read_small(p, buf, sizeof(buf)), WAL_TOPIC_ID_FILE_LEN);
 	wal_store_free(s);
-	ck_assert_int_eq(wal_store_recover(data, "i", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "i", 0, NULL, &cfg_default, false, &s, NULL), 0);
 	ck_assert_mem_eq(wal_store_topic_id(s), &id, sizeof(id));
 	wal_store_free(s);
 	/* Without an id: no file, unknown after recovery. */
@@ -495,13 +497,13 @@ START_TEST(test_topic_id)
 	ck_assert(exists("n-0", "00000000000000000000.log"));
 	ck_assert(!exists("n-0", WAL_STORE_TOPIC_ID_FILE));
 	wal_store_free(s);
-	ck_assert_int_eq(wal_store_recover(data, "n", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "n", 0, NULL, &cfg_default, false, &s, NULL), 0);
 	ck_assert(!wal_store_topic_id(s)->known);
 	wal_store_free(s);
 	/* A damaged file: the log recovers, its id unknown. */
 	buf[7] ^= 1;
 	ck_test_write_file(p, buf, WAL_TOPIC_ID_FILE_LEN);
-	ck_assert_int_eq(wal_store_recover(data, "i", 0, NULL, &cfg_default, &s, NULL), 0);
+	ck_assert_int_eq(wal_store_recover(data, "i", 0, NULL, &cfg_default, false, &s, NULL), 0);
 	ck_assert(!wal_store_topic_id(s)->known);
 	wal_store_free(s);
 }
