@@ -583,6 +583,8 @@ static void wal_on_done(void *arg, wal_job_t *job, int phase)
 		break;
 	case WAL_JOB_CHECKPOINT:
 		w->ckpt_inflight = false;
+		if (job->gone && !w->stopping)
+			wal_stop_begin(w, CK_EXIT_FATAL); /* as wal_data_dir_gone() */
 		if (w->stopping && w->pend_count == 0 && w->jobs_inflight == 0)
 			w->final_ckpt_done = true;
 		break;

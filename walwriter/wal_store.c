@@ -206,6 +206,13 @@ void wal_store_stats(const wal_store_t *s, wal_store_stats_t *ret)
 	ret->segments = (int32_t)s->nsegs;
 }
 
+bool wal_store_file_gone(const wal_store_t *s)
+{
+	struct stat st;
+
+	return s->log_fd >= 0 && fstat(s->log_fd, &st) == 0 && st.st_nlink == 0;
+}
+
 const wal_log_cfg_t *wal_store_cfg(const wal_store_t *s)
 {
 	return &s->cfg;

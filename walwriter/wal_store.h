@@ -106,6 +106,8 @@ int wal_store_recover(const char *data_dir, const char *topic, int32_t partition
 void wal_store_free(wal_store_t *s);
 
 void wal_store_stats(const wal_store_t *s, wal_store_stats_t *ret);
+/* Whether the active segment's .log file was unlinked (no name left). */
+bool wal_store_file_gone(const wal_store_t *s);
 const wal_log_cfg_t *wal_store_cfg(const wal_store_t *s);
 /* Its settings file was missing or unreadable at recovery and no
  * ConfigureLog came since: node defaults with retention suspended. */

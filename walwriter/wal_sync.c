@@ -280,7 +280,25 @@ static int wal_ckpt_save_cb(void *arg, wal_store_t *st, const wal_ckpt_t *c)
 	return wal_ckpt_write_one(arg, st, c);
 }
 
-static int wal_sync_checkpoint(wal_sync_t *s)
+/* Whether a log's active segment file was removed under us (deleted by
+ * hand): appends go on into a file no longer there and readers, opening
+ * it by name, find nothing. Says which the first time (*RET_GONE). */
+static void wal_sync_file_gone(wal_store_t *st, bool *ret_gone)
+{
+	if (*ret_gone || !wal_store_file_gone(st))
+		return;
+	ck_log(CK_LOG_ERROR,
+	       "segment file removed under the running node log=%s-%d: stopping the node "
+	       "(started again, it recovers what is left and fetches the rest from the other "
+	       "replicas)",
+	       wal_store_topic(st), wal_store_partition(st));
+	*ret_gone = true;
+}
+
+/* Checkpoints the logs that changed (every one every WAL_CKPT_FULL_EVERY
+ * passes), checking that their active segment file is still there
+ * (*RET_GONE when not). */
+static int wal_sync_checkpoint(wal_sync_t *s, bool *ret_gone)
 {
 	bool all = s->ckpt_all || ++s->ckpt_passes % WAL_CKPT_FULL_EVERY == 0;
 	wal_store_t **from = all ? s->stores : s->ckpts;
@@ -300,6 +318,7 @@ static int wal_sync_checkpoint(wal_sync_t *s)
 		goto out;
 	}
 	for (size_t i = 0; i < nfrom; i++) {
+		wal_sync_file_gone(from[i], ret_gone);
 		wal_store_ckpt_unmark(from[i]);
 		if (!wal_store_ckpt(from[i], &cs[n]))
 			continue;
@@ -652,7 +671,7 @@ static void wal_sync_run(wal_sync_t *s, wal_job_t *job)
 		wal_sync_retention(s, job);
 		break;
 	case WAL_JOB_CHECKPOINT:
-		job->err = wal_sync_checkpoint(s);
+		job->err = wal_sync_checkpoint(s, &job->gone);
 		break;
 	}
 	/* A log whose recovery point may have moved. */

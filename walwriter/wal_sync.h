@@ -96,6 +96,9 @@ typedef struct wal_job {
 	bool start_over;         /* DELETE_RECORDS: OFFSET is past the end (wal_store_start_over) */
 	wal_store_t *store;      /* the store */
 	wal_store_stats_t stats; /* TRUNCATE, DELETE_RECORDS: after the job */
+
+	/* CHECKPOINT: a log's active segment file was removed (logged). */
+	bool gone;
 } wal_job_t;
 
 typedef struct wal_sync wal_sync_t;

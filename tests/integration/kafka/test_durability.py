@@ -847,6 +847,37 @@ class Durability(NodeTestCase):
         node.start()
         self.assertIsNone(list_topics_raw(node).get(name))
 
+    def test_segment_file_removed_stops_the_node(self):
+        """A log's active segment file deleted by hand under a running
+        node: the node stops with exit status 2 and a line naming the log
+        once the next appends come (checked with every checkpoint). Before,
+        appends went on being acknowledged into the unlinked file, lost at
+        the next start, while consumers got NOT_LEADER_OR_FOLLOWER (an
+        exploratory helper). Started again, it serves the topic."""
+        node = self.node().start()
+        name = topic_name('segone')
+        self.five_records(node, name)
+        os.unlink(os.path.join(node.data, 'log', name + '-0', '%020d.log' % 0))
+        batch = kproto.record_batch([(None, b'w%d' % i, []) for i in range(5)])
+        kproto.call_once(node.kafka_port, kproto.PRODUCE, 7,
+                         kproto.produce_body(7, -1, 30000, [(0, batch)], topic=name), 30000)
+        try:
+            status = node.proc.wait(20)
+        except Exception:
+            self.fail_with_log('the node did not stop after a segment file was removed', node)
+        self.assertEqual(status, 2)
+        self.assertTrue(node.log_grep('segment file removed under the running node log=%s-0'
+                                      % name))
+        node.start()
+        got = []
+
+        def produced():
+            got[:] = [kproto.parse_produce(kproto.call_once(
+                node.kafka_port, kproto.PRODUCE, 7,
+                kproto.produce_body(7, -1, 30000, [(0, batch)], topic=name), 30000), 7)]
+            return got[0][(name, 0)][0] == 0
+        wait_for(produced, 30, 'a produce taken after the restart')
+
     def test_data_dir_of_another_node_refused(self):
         """A data directory records the node and cluster it belongs to at its
         first start (node.identity, as Kafka's meta.properties); started as
