@@ -605,6 +605,11 @@ uint64_t raftd_ctl_successor(const struct raftd_node *n)
 
 #define RAFTD_DEPART_LOOK_MS   250
 #define RAFTD_DEPART_NOBODY_MS 1000 /* no leader known this long: nobody to ask */
+/* While fewer partitions need this node at each look, the supervisor waits
+ * at least this much longer (EXTEND_TIMEOUT_USEC): a node in thousands of
+ * partitions takes the controller rounds of RAFTD_CTL_UPDATES_MAX updates
+ * for longer than the supervisor's first wait (a session and a second). */
+#define RAFTD_DEPART_EXTEND_MS 3000
 
 void raftd_ctl_depart(struct raftd_node *n)
 {
@@ -613,6 +618,7 @@ void raftd_ctl_depart(struct raftd_node *n)
 	n->departing = true;
 	n->depart_ms = ck_clock_mono_ms();
 	n->depart_next_ms = 0;
+	n->depart_needed = SIZE_MAX;
 	ck_log(CK_LOG_INFO, "controlled shutdown: the broker asks to be fenced");
 	n->ctl_next_ms = 0;          /* as the controller: at the next tick */
 	raftd_node_net_heartbeat(n); /* as a follower: tell the controller now */
@@ -647,7 +653,7 @@ static int raftd_depart_partition_cb(void *arg, const Chronik__Meta__PartitionRe
 			other = true;
 	}
 	w->needed += ours && other;
-	return w->needed > 0; /* one is enough */
+	return 0;
 }
 
 static int raftd_depart_topic_cb(void *arg, const Chronik__Meta__TopicRecord *t)
@@ -678,6 +684,13 @@ void raftd_ctl_depart_check(struct raftd_node *n, uint64_t now_ms)
 		if (r >= 0)
 			r = ck_meta_topics_foreach(n->meta, w.txn, raftd_depart_topic_cb, &w);
 		ck_meta_read_end(w.txn);
+		if (r >= 0 && w.needed && w.needed < n->depart_needed) {
+			/* Progress: the supervisor waits on (RAFTD_DEPART_EXTEND_MS). */
+			if (n->depart_needed != SIZE_MAX)
+				(void)ck_notifyf("EXTEND_TIMEOUT_USEC=%llu",
+				                 (unsigned long long)RAFTD_DEPART_EXTEND_MS * 1000);
+			n->depart_needed = w.needed;
+		}
 		if (r < 0 || w.needed)
 			return;
 		why = "no partition needs this node";

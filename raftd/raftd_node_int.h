@@ -306,6 +306,7 @@ struct raftd_node {
 	bool depart_done;    /* ... and CHRONIK_DRAINED=1 sent */
 	uint64_t depart_ms;  /* when it was asked (monotonic) */
 	uint64_t depart_next_ms; /* the next look at the partitions */
+	size_t depart_needed;    /* partitions that needed this node at the last look */
 	/* committed entries not yet applied: items[item_head .. item_n) */
 	raftd_item_t *items;
 	size_t item_head;

@@ -34,6 +34,9 @@
 
 /* The longest one EXTEND_TIMEOUT_USEC may push a child's ready timeout. */
 #define SUP_EXTEND_MAX_MS (10 * 60 * 1000)
+/* The longest a controlled shutdown may take while raftd reports progress
+ * (EXTEND_TIMEOUT_USEC while draining, sup_node_drain_extend). */
+#define SUP_DRAIN_MAX_MS (2 * 60 * 1000)
 
 static void sup_node_advance(sup_node_t *node);
 static void sup_node_stop(sup_node_t *node, int exit_code, const char *reason);
@@ -233,6 +236,27 @@ static void sup_child_extend(sup_child_t *c, uint64_t usec)
 		(void)ck_notifyf("EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)ms * 1000);
 }
 
+/* EXTEND_TIMEOUT_USEC from raftd during a controlled shutdown: fewer
+ * partitions need this node than at its last look, and the controller goes
+ * on moving them (a node in thousands of partitions takes it rounds): the
+ * wait ends no sooner than USEC from now, SUP_DRAIN_MAX_MS after its start
+ * at the latest. */
+static void sup_node_drain_extend(sup_node_t *node, uint64_t usec)
+{
+	uint64_t spent = ck_clock_mono_ms() - node->drain_start_ms;
+	uint64_t ms =
+	    CK_MIN(usec / 1000 + 1, SUP_DRAIN_MAX_MS > spent ? SUP_DRAIN_MAX_MS - spent : 0);
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	/* Only while the first wait still runs, and never shorter than it. */
+	if (!node->drain_ev || !evtimer_pending(node->drain_ev, NULL) ||
+	    spent + ms <= (uint64_t)node->cfg.metadata_broker_session_ms + 1000)
+		return;
+	(void)evtimer_add(node->drain_ev, &tv);
+	ck_log(CK_LOG_DEBUG, "controlled shutdown makes progress: waiting ms=%llu more",
+	       (unsigned long long)ms);
+}
+
 static void sup_child_on_notify(sup_child_t *c, const char *msg, pid_t sender)
 {
 	sup_notify_t n;
@@ -257,6 +281,8 @@ static void sup_child_on_notify(sup_child_t *c, const char *msg, pid_t sender)
 	}
 	if (n.has_extend && !n.ready && c->state == SUP_STATE_STARTING)
 		sup_child_extend(c, n.extend_usec);
+	else if (n.has_extend && c->node->draining && c == &c->node->children[CK_CHILD_RAFTD])
+		sup_node_drain_extend(c->node, n.extend_usec);
 	if (n.ready && c->state == SUP_STATE_STARTING) {
 		/* Its keepalives (every second) are counted from here. */
 		c->alive_ms = ck_clock_mono_ms();
