@@ -711,6 +711,27 @@ static void raftd_tick_cb(evutil_socket_t fd, short what, void *arg)
 	raftd_node_pump(n);
 }
 
+static void raftd_ctl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct raftd_node *n = arg;
+
+	(void)fd;
+	(void)what;
+	if (n->failed || !n->net)
+		return;
+	if (n->role == RAFT_LEADER && n->serving)
+		raftd_ctl_tick(n, ck_clock_mono_ms());
+	raftd_node_pump(n);
+}
+
+void raftd_node_ctl_soon(struct raftd_node *n)
+{
+	struct timeval now = {0, 0};
+
+	if (n->ctl_ev && !evtimer_pending(n->ctl_ev, NULL))
+		(void)evtimer_add(n->ctl_ev, &now);
+}
+
 static raft_commit_mode_t raftd_node_commit_mode(const ck_config_t *cfg)
 {
 	const char *v = getenv("CHRONIK_DISABLE_METADATA_WAL");
@@ -770,7 +791,8 @@ static int raftd_node_start_raft(struct raftd_node *n)
 		return -ENOMEM;
 	n->commit_ev = evtimer_new(n->base, raftd_commit_cb, n);
 	n->feed_ev = evtimer_new(n->base, raftd_feed_cb, n);
-	if (!n->commit_ev || !n->feed_ev)
+	n->ctl_ev = evtimer_new(n->base, raftd_ctl_cb, n);
+	if (!n->commit_ev || !n->feed_ev || !n->ctl_ev)
 		return -ENOMEM;
 	raftd_node_check_serving(n);
 	raftd_node_pump(n);
@@ -1027,6 +1049,8 @@ void raftd_node_free(raftd_node_t *n)
 		event_free(n->commit_ev);
 	if (n->feed_ev)
 		event_free(n->feed_ev);
+	if (n->ctl_ev)
+		event_free(n->ctl_ev);
 	raft_free(n->raft);
 	raftd_store_free(n->store);
 	raftd_exec_free(n);

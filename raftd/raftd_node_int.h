@@ -232,6 +232,7 @@ struct raftd_node {
 	struct event *commit_ev; /* bounds how long followers wait for a commit */
 	bool commit_due;         /* commit_ev fired: send the commit now */
 	struct event *feed_ev;   /* bounds how long queued proposals are held */
+	struct event *ctl_ev;    /* the controller's next walk, before the next tick */
 	bool feed_over;          /* feed_ev fired: hand the queue to the core */
 	size_t fed_answered;     /* proposals answered since the queue was last fed */
 	uint64_t answered_us;    /* when the last of them was (monotonic µs) */
@@ -298,6 +299,7 @@ struct raftd_node {
 	uint64_t ctl_next_ms;
 	uint64_t ctl_walk_ms; /* the last walk (0: none yet as this leader) */
 	size_t ctl_updates;  /* partition updates in flight */
+	bool ctl_refused;    /* one of them refused or failed since the last walk */
 	bool ctl_leaderless; /* partitions may lack a leader: walk them (raftd_ctl.c) */
 	uint64_t rebal_next_ms; /* the next preferred-leader rebalance (0: not yet set) */
 	uint64_t session_ms; /* a broker silent this long is fenced */
@@ -364,6 +366,9 @@ struct raftd_node {
 void raftd_node_fatal(struct raftd_node *n, int err, const char *why);
 /* Feeds the core and processes its Readies until it waits for I/O. */
 void raftd_node_pump(struct raftd_node *n);
+/* The controller's next walk as soon as the loop is free, not at the next
+ * tick (raftd_ctl.c: a round of partition updates settled). */
+void raftd_node_ctl_soon(struct raftd_node *n);
 /* Completes the in-log proposals up to INDEX with the round's results
  * (results[k] belongs to items[item_head + k]). */
 void raftd_node_answer(struct raftd_node *n, size_t count);

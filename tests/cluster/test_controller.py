@@ -59,21 +59,28 @@ class PausedController(NodeTestCase):
         topic = 'pctl%d' % int(time.time() * 1000)
         create_topic_retrying(admin, NewTopic(topic, PARTS, 3))
 
-        def view(a):
-            """(live broker ids, {partition: ISR}) in A's Metadata, or None
-            (no answer in time)."""
+        def view(node):
+            """(live broker ids, {partition: ISR}) in NODE's Metadata, or
+            None (no answer in time). Asked on a connection of its own: an
+            AdminClient asks the broker it used last, which can be the
+            stopped node's, whose metadata is stale by design."""
             try:
-                md = a.list_topics(topic, timeout=5)
+                c = kproto.Conn('127.0.0.1', node.kafka_port, timeout=5)
+                try:
+                    brokers, _, topics = kproto.parse_metadata(c.call(
+                        kproto.METADATA, 1, kproto.metadata_body(1, [topic])), 1, isr=True)
+                finally:
+                    c.close()
             except Exception:
                 return None
-            return (sorted(md.brokers),
-                    {p: sorted(m.isrs) for p, m in md.topics[topic].partitions.items()})
-        wait_for(lambda: view(admin) == ([1, 2, 3], {p: [1, 2, 3] for p in range(PARTS)}), 30,
+            return (sorted(b[0] for b in brokers),
+                    {p: v[2] for p, v in topics[topic][1].items()})
+        wait_for(lambda: view(nodes[0]) == ([1, 2, 3], {p: [1, 2, 3] for p in range(PARTS)}), 30,
                  'every partition with three replicas in its ISR')
         old = wait_for(lambda: self.raft_leader(nodes), 30, 'a Raft leader')
         others = [n for n in nodes if n is not old]
         live = sorted(n.node_id for n in others)
-        watch = AdminClient({'bootstrap.servers': others[0].bootstrap})
+        watch = others[0]
         raftd = old.child('raftd')['pid']
         os.kill(raftd, signal.SIGSTOP)
         try:
