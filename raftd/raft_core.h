@@ -107,6 +107,11 @@
 /* Terms and indexes a message may carry, at most: far beyond any a cluster
  * reaches, low enough that term + 1 or index + n never wraps. */
 #define RAFT_NUM_MAX (UINT64_C(1) << 62)
+/* How far above this node's term a message's term may be: terms grow by
+ * one an election, so never this far in a real cluster; a term near
+ * RAFT_NUM_MAX (forged, or corrupt past the frame checks) would otherwise
+ * be adopted and leave no term above it to campaign at, and no leader. */
+#define RAFT_TERM_JUMP_MAX (UINT64_C(1) << 32)
 
 typedef enum {
 	RAFT_FOLLOWER = 0,
@@ -307,7 +312,8 @@ void raft_tick(raft_t *r);
  * Takes one message addressed to this node. M and its entries are only
  * read during the call. Stale or unwanted messages are ignored (0).
  * Returns 0, CK_E_INVALID (not for this node, unknown sender or type, a
- * term or index above RAFT_NUM_MAX, entries not contiguous after index, a
+ * term or index above RAFT_NUM_MAX, a term more than RAFT_TERM_JUMP_MAX
+ * above this node's, entries not contiguous after index, a
  * term above the message's, an entry over entry_bytes_max), or an error of
  * the storage.
  */

@@ -44,6 +44,8 @@ static int raft_msg_check(raft_t *r, const raft_msg_t *m)
 	    m->commit > RAFT_NUM_MAX || m->reject_hint > RAFT_NUM_MAX ||
 	    m->snapshot.index > RAFT_NUM_MAX || m->snapshot.term > RAFT_NUM_MAX)
 		return CK_E_INVALID;
+	if (m->term > r->term + RAFT_TERM_JUMP_MAX)
+		return CK_E_INVALID;
 	if (m->to != r->id || m->from == r->id || !raft_progress_find(r, m->from))
 		return CK_E_INVALID;
 	if ((m->type == RAFT_MSG_APPEND || raft_msg_is_vote_req(m)) && m->log_term > m->term)

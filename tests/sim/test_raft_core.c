@@ -1230,9 +1230,20 @@ START_TEST(test_step_rejects_malformed_messages)
 	m = rt_msg(RAFT_MSG_SNAPSHOT, 1, 2, 1);
 	m.snapshot.index = UINT64_MAX, m.snapshot.term = 1;
 	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
+	/* A term far above the node's own (one heartbeat at 2^62 left the
+	 * cluster without a leader for good: no term above it to campaign at;
+	 * helper 3, session 57). */
+	m = rt_msg(RAFT_MSG_HEARTBEAT, 1, 2, RAFT_NUM_MAX);
+	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
+	m = rt_msg(RAFT_MSG_VOTE, 1, 2, RAFT_TERM_JUMP_MAX + 1);
+	ck_assert_int_eq(raft_step(rt_r(2), &m), CK_E_INVALID);
 	/* None of it changed anything. */
 	ck_assert_uint_eq(rt_status(2).term, 0);
 	ck_assert(!raft_has_ready(rt_r(2)));
+	/* A jump of RAFT_TERM_JUMP_MAX is taken. */
+	m = rt_msg(RAFT_MSG_HEARTBEAT, 1, 2, RAFT_TERM_JUMP_MAX);
+	ck_assert_int_eq(raft_step(rt_r(2), &m), 0);
+	ck_assert_uint_eq(rt_status(2).term, RAFT_TERM_JUMP_MAX);
 }
 END_TEST
 
