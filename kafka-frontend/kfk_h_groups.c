@@ -379,7 +379,7 @@ void kfk_groups_load(kfk_srv_t *s)
 	MDB_txn *txn;
 	int nb, r;
 
-	if (s->groups_fenced || !s->meta_caught_up || !s->meta)
+	if (s->self_fenced || !s->meta_caught_up || !s->meta)
 		return;
 	/* Reads the broker list first: the walk below picks coordinators
 	 * from it without a transaction of its own. */
@@ -420,7 +420,7 @@ int16_t kfk_group_precheck(kfk_srv_t *s, kfk_str_t group, bool empty_ok)
 		return KFK_ERR_INVALID_GROUP_ID;
 	kfk_groups_raftd_check(s, ck_clock_mono_ms());
 	/* Not caught up: just back in contact, the sync not yet run. */
-	if (s->groups_fenced || !s->meta_caught_up)
+	if (s->self_fenced || !s->meta_caught_up)
 		return KFK_ERR_COORDINATOR_NOT_AVAILABLE;
 	kfk_meta_refresh(s);
 	kfk_groups_load(s);
@@ -470,29 +470,31 @@ void kfk_groups_raftd_check(kfk_srv_t *s, uint64_t now)
 	if (s->cfg->peer_count <= 1)
 		return;
 	if (!silent && !cut) {
-		if (s->groups_fenced && s->raft_contact) {
+		if (s->self_fenced && s->raft_contact) {
 			ck_log(CK_LOG_INFO, "raftd answers in contact with the Raft leader again: "
 			                    "coordinating groups after a metadata sync");
-			s->groups_fenced = false;
+			s->self_fenced = false;
 			/* Its copy may still name this broker coordinator of groups
 			 * moved meanwhile: the next request syncs first. */
 			s->meta_caught_up = false;
 		}
 		return;
 	}
-	if (s->groups_fenced)
+	if (s->self_fenced)
 		return;
 	/* Its raftd's heartbeats to the controller stop with it: the broker
 	 * is fenced a session after the last, and another coordinator takes
 	 * its groups over, while this node's metadata still names it theirs:
 	 * two coordinators would hand the same partitions out. */
 	ck_log(CK_LOG_WARN,
-	       "%s for %llu ms: this broker may be fenced and its groups moved; dropping %zu "
-	       "groups' members, group requests get COORDINATOR_NOT_AVAILABLE until it is back",
+	       "%s for %llu ms: this broker may be fenced, its partitions and groups moved; "
+	       "dropping %zu groups' members, group requests get COORDINATOR_NOT_AVAILABLE and "
+	       "produce requests NOT_LEADER_OR_FOLLOWER until it is back",
 	       silent ? "raftd has not answered" : "raftd has had no contact with the Raft leader",
 	       (unsigned long long)(now - (silent ? s->status_wait_ms : s->contact_lost_ms)),
 	       ck_hash_count(&s->groups.groups));
-	s->groups_fenced = true;
+	s->self_fenced = true;
+	kfk_parts_wake_all(s); /* produces waiting for a high watermark */
 	kfk_gcore_free(&s->groups, KFK_ERR_NOT_COORDINATOR);
 	ck_hash_init(&s->groups.groups);
 	s->groups_loaded_gen = 0;

@@ -37,6 +37,7 @@ typedef struct {
 	struct kfk_md_create *creates; /* one per entry, for auto-creation */
 	char **all;                    /* all topic names (malloc), when listing everything */
 	int nall;
+	bool own_hidden; /* a partition this self-fenced broker led went unnamed */
 } kfk_md_state_t;
 
 static void kfk_md_state_free(kfk_req_t *req)
@@ -87,8 +88,15 @@ static int kfk_md_fill_partition(kfk_req_t *req, const kfk_pmeta_t *pm, const kf
 	kfk_metadata_response_partition_init(o);
 	o->partition_index = pm->partition;
 	o->leader_id = pm->leader;
+	/* Self-fenced (kfk_srv.h): its leaderships may be elsewhere by now;
+	 * no leader named, and the connection closes after the answer
+	 * (kfk_md_respond), so that the client asks another broker. */
+	if (pm->leader == req->srv->cfg->node_id && req->srv->self_fenced) {
+		o->leader_id = -1;
+		((kfk_md_state_t *)req->hstate)->own_hidden = true;
+	}
 	o->leader_epoch = pm->leader_epoch;
-	o->error_code = pm->leader < 0 ? KFK_ERR_LEADER_NOT_AVAILABLE : KFK_ERR_NONE;
+	o->error_code = o->leader_id < 0 ? KFK_ERR_LEADER_NOT_AVAILABLE : KFK_ERR_NONE;
 	o->replica_nodes.count = pm->nreplicas;
 	o->replica_nodes.items = pm->replicas;
 	o->isr_nodes.count = pm->nisr;
@@ -209,6 +217,13 @@ static void kfk_md_respond(kfk_req_t *req)
 	resp.topics.count = k;
 	if (rq->include_cluster_authorized_operations)
 		resp.cluster_authorized_operations = KFK_OPS_CLUSTER;
+	/* Closed once this answer is written: a client that asks this broker
+	 * again (librdkafka asks the connection it used last) would keep
+	 * learning nothing; it asks one of the brokers listed instead. */
+	if (st->own_hidden && req->conn)
+		kfk_conn_close_after(req->conn, req->api_key,
+		                     "this broker lost contact with the controller: "
+		                     "ask another broker for partition leaders");
 	kfk_req_respond(req, &resp);
 }
 

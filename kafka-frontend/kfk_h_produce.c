@@ -270,10 +270,14 @@ static void kfk_pp_check_hw(kfk_pp_t *pp)
 			kfk_pp_done(pp, KFK_ERR_NONE, NULL);
 		return;
 	}
-	if (p && p->known && (!p->leader || p->leader_epoch > pp->leader_epoch)) {
+	if (p && p->known && (!p->leader || p->leader_epoch > pp->leader_epoch || s->self_fenced)) {
 		if (all)
-			kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
-			            "the leadership moved while waiting for the high watermark");
+			kfk_pp_done(
+			    pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
+			    s->self_fenced
+			        ? "this broker lost contact with the controller while waiting "
+			          "for the high watermark"
+			        : "the leadership moved while waiting for the high watermark");
 		else
 			kfk_pp_done(pp, KFK_ERR_NONE, NULL);
 		return;
@@ -675,7 +679,8 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	if (pp->partition < 0 || pp->partition >= t->npart)
 		return kfk_pp_done(pp, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION, NULL);
 	pm = &t->parts[pp->partition];
-	if (pm->leader != s->cfg->node_id)
+	/* Self-fenced (kfk_srv.h): the controller may have moved it. */
+	if (pm->leader != s->cfg->node_id || s->self_fenced)
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
 	err = kfk_pp_upconvert(pp);
 	if (err != KFK_ERR_NONE)

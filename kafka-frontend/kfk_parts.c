@@ -209,6 +209,28 @@ void kfk_parts_sweep(kfk_srv_t *s, uint64_t now_ms)
 	}
 }
 
+void kfk_parts_wake_all(kfk_srv_t *s)
+{
+	kfk_part_t **v;
+	size_t n = 0;
+
+	/* Listed first: a waiter's callback may add partitions to the table
+	 * (which may grow); none is freed outside kfk_parts_sweep. */
+	for (size_t i = 0; i < s->parts_cap; i++)
+		for (kfk_part_t *p = s->parts[i]; p; p = p->hnext)
+			n += p->waiters.next != &p->waiters;
+	if (n == 0 || !(v = malloc(n * sizeof(*v))))
+		return;
+	n = 0;
+	for (size_t i = 0; i < s->parts_cap; i++)
+		for (kfk_part_t *p = s->parts[i]; p; p = p->hnext)
+			if (p->waiters.next != &p->waiters)
+				v[n++] = p;
+	for (size_t i = 0; i < n; i++)
+		kfk_part_wake(v[i]);
+	free(v);
+}
+
 void kfk_part_segments_reset(kfk_part_t *p)
 {
 	kfk_part_close_segments(p);

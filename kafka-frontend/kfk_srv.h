@@ -422,6 +422,8 @@ void kfk_parts_free_all(kfk_srv_t *s);
  * waiter, append, produce in line or question to the replicator), so
  * that topic churn does not grow the process. */
 void kfk_parts_sweep(kfk_srv_t *s, uint64_t now_ms);
+/* Wakes every partition's waiters (they look again at what they wait for). */
+void kfk_parts_wake_all(kfk_srv_t *s);
 
 /* The open segment of P holding OFFSET (the last base <= OFFSET);
  * kfk_part_segment_next(): the one after the segment with base AFTER_BASE.
@@ -597,12 +599,16 @@ struct kfk_srv {
 	uint64_t raft_applied;
 	/* Since when (monotonic ms, 0: not) a status call to raftd is
 	 * unanswered (or raftd is not connected), and since when raftd says it
-	 * has no contact with the Raft leader; GROUPS_FENCED: one of them
-	 * lasted long enough that this broker may be fenced, and it does not
-	 * coordinate groups until raftd is back in contact (kfk_h_groups.c). */
+	 * has no contact with the Raft leader; SELF_FENCED: one of them
+	 * lasted long enough that this broker may be fenced (its partitions
+	 * led elsewhere, its groups coordinated elsewhere), and until raftd is
+	 * back in contact it coordinates no group (kfk_h_groups.c), takes no
+	 * produce and names no partition it led as led by itself (a leader cut
+	 * off from the others would otherwise keep clients waiting on it until
+	 * their request timeout, kfk_h_produce.c, kfk_h_metadata.c). */
 	uint64_t status_wait_ms;
 	uint64_t contact_lost_ms;
-	bool groups_fenced;
+	bool self_fenced;
 	/* Local partitions. */
 	kfk_part_t **parts;
 	size_t parts_cap;

@@ -490,6 +490,110 @@ class Replication(SchemaRequests, NodeTestCase):
         self.assertGreater(fol.metrics()['chronik_replication_follower_fetched_bytes_total'], 0)
         wait_for(lambda: self.same_logs(nodes, [0]), 20, 'the follower caught up')
 
+    def test_leader_cut_off_from_raft(self):
+        """The leader of partition 0 loses its Raft contact (its raftd
+        stopped: its heartbeats to the controller stop, as when its raft
+        port is cut off) while clients still reach its Kafka port. The
+        controller fences it after a session and moves its partitions; the
+        node itself serves no produce or fetch on them from then on
+        (NOT_LEADER_OR_FOLLOWER), and its Metadata names no leader for them
+        and closes the connection after the answer, so that a producer and a
+        consumer that know only this broker go to the new leader (before: no
+        acknowledgement for 30 s, until the supervisor killed the hung
+        raftd; an exploratory helper saw 20 s). Every acknowledged message
+        is read back afterwards."""
+        nodes = self.nodes3
+        lead = nodes[self.leaders(nodes)[0] - 1]
+        acked, stop = set(), threading.Event()
+
+        def produce():
+            # Bootstrapped at the leader only: its connection there is
+            # the only one it has when the leader is cut off.
+            prod = self.ck.Producer({'bootstrap.servers': lead.bootstrap, 'acks': 'all',
+                                     'linger.ms': 5, 'message.timeout.ms': 120000})
+            i = 0
+            while not stop.is_set():
+                prod.produce(self.topic, b'z%d' % i, partition=0,
+                             on_delivery=lambda e, m: e is None and acked.add(m.value()))
+                i += 1
+                prod.poll(0.01)
+            prod.flush(120)
+        seen = set()
+
+        def consume():
+            # Also bootstrapped at the leader only, reading partition 0.
+            con = self.ck.Consumer({'bootstrap.servers': lead.bootstrap, 'group.id': 'cut',
+                                    'enable.auto.commit': False,
+                                    'auto.offset.reset': 'earliest'})
+            try:
+                con.assign([self.ck.TopicPartition(self.topic, 0, 0)])
+                while not stop.is_set():
+                    m = con.poll(0.2)
+                    if m is not None and not m.error():
+                        seen.add(m.value())
+            finally:
+                con.close()
+        t = threading.Thread(target=produce)
+        t.start()
+        tc = threading.Thread(target=consume)
+        tc.start()
+        raftd = lead.child('raftd')['pid']
+        batch = kproto.record_batch([(None, b'raw', [])])
+
+        def refused():  # NOT_LEADER_OR_FOLLOWER
+            return self.raw_produce(lead, batch)[0] == 6
+        try:
+            wait_for(lambda: len(acked) > 200, 30, 'the first acknowledgements')
+            os.kill(raftd, signal.SIGSTOP)
+            t0 = time.monotonic()
+            wait_for(refused, 20, 'node %d refusing produce with its raftd stopped'
+                     % lead.node_id, interval=0.5)
+            t_refused = time.monotonic() - t0
+            # Its Metadata names no leader for the partition, and the
+            # connection closes after the answer (the client asks another
+            # broker next).
+            c = kproto.Conn('127.0.0.1', lead.kafka_port, timeout=30)
+            self.addCleanup(c.close)
+            _, _, topics = kproto.parse_metadata_v1(c.call(
+                kproto.METADATA, 1, kproto.metadata_body(1, [self.topic])))
+            self.assertEqual(topics[self.topic][1][0], (5, -1),
+                             'partition 0 in node %d\'s Metadata' % lead.node_id)
+            self.assertRaises(kproto.Closed, c.recv_frame)
+            self.assertTrue(lead.log_grep('produce requests NOT_LEADER_OR_FOLLOWER'),
+                            lead.log_tail())
+            # The client finds the new leader (without the close: only once
+            # the supervisor killed the hung raftd, 30 s after the stop).
+            before = set(acked)
+            wait_for(lambda: len(acked) > len(before) + 200, 20,
+                     'acknowledgements on a new leader')
+            t_acks = time.monotonic() - t0
+            # The consumer too reads what the new leader acknowledged.
+            new = set(acked) - before
+            wait_for(lambda: new & seen, 20, 'the consumer reading from the new leader')
+            sys.stderr.write('[cut-off leader] refused %.1f s after the stop; acks again %.1f s, '
+                             'read again %.1f s after it\n'
+                             % (t_refused, t_acks, time.monotonic() - t0))
+        finally:
+            os.kill(raftd, signal.SIGCONT)
+            stop.set()
+            t.join(150)
+            tc.join(30)
+        self.assertFalse(t.is_alive())
+        got = self.consume_all(nodes, acked)
+        self.assertEqual(len(acked - got), 0, 'acknowledged messages lost: %d of %d'
+                         % (len(acked - got), len(acked)))
+
+        def leader_named():
+            c = kproto.Conn('127.0.0.1', lead.kafka_port, timeout=30)
+            try:
+                _, _, topics = kproto.parse_metadata_v1(c.call(
+                    kproto.METADATA, 1, kproto.metadata_body(1, [self.topic])))
+            finally:
+                c.close()
+            return topics[self.topic][1][0][1]
+        # Back in contact: its Metadata names partition 0's leader again.
+        wait_for(lambda: leader_named() >= 0, 30, 'node %d naming a leader again' % lead.node_id)
+
     def test_metadata_answered_in_turn(self):
         """A Metadata request sent on one connection right behind an
         acks=all Produce that a stopped follower holds back is answered as
