@@ -67,9 +67,12 @@ class DataChaos(NodeTestCase):
                               'message.timeout.ms': 120000, 'linger.ms': 2,
                               'queue.buffering.max.messages': 20000}, **self.PRODUCER_EXTRA))
 
+        self.ack_times = []  # (partition, monotonic time) per acknowledgement
+
         def done(err, msg):
             if err is None:
                 acked.add(msg.value())
+                self.ack_times.append((msg.partition(), time.monotonic()))
             elif err.code() != ck.KafkaError._MSG_TIMED_OUT:
                 errors.append(str(err))
         i, t0 = 0, time.monotonic()

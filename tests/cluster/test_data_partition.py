@@ -121,16 +121,16 @@ class DataPartition(test_data_chaos.DataChaos):
                 pass
         super().tearDown()
 
-    def isolate(self, nodes, n, why):
-        """Cuts N off for CUT_SECS; returns partition 0's leader as the
+    def isolate(self, nodes, n, why, secs=CUT_SECS):
+        """Cuts N off for SECS; returns partition 0's leader as the
         other two nodes saw it at the end of the cut."""
         others = [h for h in HOSTS if h != n.host]
         rest = [m for m in nodes if m is not n]
         sys.stderr.write('%.1f cut off node %d (%s) for %.0f s\n'
-                         % (time.monotonic() - self.t0, n.node_id, why, CUT_SECS))
+                         % (time.monotonic() - self.t0, n.node_id, why, secs))
         cut(n.host, others, True)
         self.cuts.append(n.host)
-        time.sleep(CUT_SECS)
+        time.sleep(secs)
         p0 = self.metadata(rest)[0]
         sys.stderr.write('%.1f the majority sees partition 0 led by %d, ISR %s\n'
                          % (time.monotonic() - self.t0, p0.leader, p0.isrs))
@@ -148,10 +148,22 @@ class DataPartition(test_data_chaos.DataChaos):
         try:
             wait_for(lambda: len(acked) >= 1000, 60, 'the first acknowledgements')
             lead = nodes[self.metadata(nodes)[0].leader - 1]
-            p0 = self.isolate(nodes, lead, 'leads partition 0')
+            t_cut = time.monotonic()
+            p0 = self.isolate(nodes, lead, 'leads partition 0', max(CUT_SECS, 12))
+            t_heal = time.monotonic()
             self.assertNotEqual(p0.leader, lead.node_id,
                                 'no new leader of partition 0 while its leader was cut off')
             self.assertNotIn(lead.node_id, p0.isrs)
+            # The producer, which still reaches the cut-off node, finds the
+            # new leader before the heal: the cut-off node refuses produce
+            # and names no leader once it lost the controller (about 6 s
+            # into the cut; before, nothing until the heal).
+            during = [t for p, t in list(self.ack_times) if p == 0 and t_cut + 1 < t < t_heal]
+            sys.stderr.write('%.1f partition 0: %d acknowledgements during the cut, the first '
+                             '%.1f s into it\n' % (time.monotonic() - self.t0, len(during),
+                                                    during[0] - t_cut if during else -1))
+            self.assertTrue(during, 'partition 0 acknowledged nothing while its old leader was '
+                            'cut off (the producer still reaches that node)')
             wait_for(lambda: self.whole(nodes), 90,
                      'every partition with three replicas in its ISR after the first heal')
             before = len(acked)
