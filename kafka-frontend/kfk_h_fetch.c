@@ -226,7 +226,7 @@ static void kfk_fp_eval(kfk_srv_t *s, kfk_fp_t *fp, int64_t *total_left, bool *f
 	}
 	/* Self-fenced (kfk_srv.h): the controller may have moved it, and what
 	 * is appended there from now on is not here. */
-	if (!p->leader || s->self_fenced) {
+	if (!kfk_part_leads(s, p)) {
 		fp->res_err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 		return;
 	}
@@ -483,7 +483,7 @@ static void kfk_fp_resolve(kfk_srv_t *s, kfk_fp_t *fp, const kfk_topic_t *t, int
 		fp->err = KFK_ERR_FENCED_LEADER_EPOCH;
 	else if (fp->leader_epoch >= 0 && fp->leader_epoch > pm->leader_epoch)
 		fp->err = KFK_ERR_UNKNOWN_LEADER_EPOCH;
-	else if (pm->leader != s->cfg->node_id || s->self_fenced)
+	else if (!kfk_leads(s, pm))
 		fp->err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 	/* zstd came with Fetch v10 (KIP-110): as Kafka, a client of an older
 	 * version gets this error for a topic whose compression.type is zstd

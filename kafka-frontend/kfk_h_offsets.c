@@ -256,7 +256,7 @@ static kfk_part_t *kfk_led_part(kfk_req_t *req, void (*handler)(kfk_req_t *req),
 		                                  : KFK_ERR_UNKNOWN_LEADER_EPOCH;
 		return NULL;
 	}
-	if (pm->leader != s->cfg->node_id) {
+	if (!kfk_leads(s, pm)) {
 		*err = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 		return NULL;
 	}

@@ -270,7 +270,7 @@ static void kfk_pp_check_hw(kfk_pp_t *pp)
 			kfk_pp_done(pp, KFK_ERR_NONE, NULL);
 		return;
 	}
-	if (p && p->known && (!p->leader || p->leader_epoch > pp->leader_epoch || s->self_fenced)) {
+	if (p && p->known && (!kfk_part_leads(s, p) || p->leader_epoch > pp->leader_epoch)) {
 		if (all)
 			kfk_pp_done(
 			    pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
@@ -679,8 +679,7 @@ static void kfk_pp_start(kfk_pp_t *pp, const kfk_topic_t *t)
 	if (pp->partition < 0 || pp->partition >= t->npart)
 		return kfk_pp_done(pp, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION, NULL);
 	pm = &t->parts[pp->partition];
-	/* Self-fenced (kfk_srv.h): the controller may have moved it. */
-	if (pm->leader != s->cfg->node_id || s->self_fenced)
+	if (!kfk_leads(s, pm))
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
 	err = kfk_pp_upconvert(pp);
 	if (err != KFK_ERR_NONE)
@@ -716,7 +715,7 @@ static void kfk_pp_work_done(ck_work_t *w)
 		    pp, r < 0 ? KFK_ERR_UNKNOWN_SERVER_ERROR : KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION,
 		    NULL);
 	}
-	if (t->parts[pp->partition].leader != s->cfg->node_id) {
+	if (!kfk_leads(s, &t->parts[pp->partition])) {
 		ck_buf_free(&pp->out);
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, NULL);
 	}
@@ -764,7 +763,7 @@ static void kfk_pp_finish(kfk_pp_t *pp, const kfk_topic_t *t, bool recompressed)
 	if (err != KFK_ERR_NONE)
 		return kfk_pp_reject(pp, err, reason);
 	p = kfk_part_use(s, t, pp->partition);
-	if (p && p->known && !p->leader)
+	if (p && p->known && !kfk_part_leads(s, p))
 		return kfk_pp_done(pp, KFK_ERR_NOT_LEADER_OR_FOLLOWER,
 		                   NULL); /* not yet, or no more */
 	/* The replicator's ISR is the newer one, once it has read any. */

@@ -101,9 +101,10 @@ static void kfk_dr_wait_end(kfk_dr_part_t *dp, int16_t err, int64_t low_watermar
 /* Done when the low watermark reached the offset; waits (or ends) else. */
 static void kfk_dr_check(kfk_dr_part_t *dp)
 {
-	kfk_part_t *p = kfk_part_get(dp->st->req->srv, dp->topic, dp->out->partition_index, false);
+	kfk_srv_t *s = dp->st->req->srv;
+	kfk_part_t *p = kfk_part_get(s, dp->topic, dp->out->partition_index, false);
 
-	if (p && p->known && p->leader && p->low_watermark >= dp->offset) {
+	if (p && kfk_part_leads(s, p) && p->low_watermark >= dp->offset) {
 		kfk_dr_wait_end(dp, KFK_ERR_NONE, p->low_watermark);
 		return;
 	}
@@ -112,7 +113,7 @@ static void kfk_dr_check(kfk_dr_part_t *dp)
 		kfk_dr_wait_end(dp, KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION, -1);
 		return;
 	}
-	if (!p || (p->known && !p->leader)) {
+	if (!p || (p->known && !kfk_part_leads(s, p))) {
 		kfk_dr_wait_end(dp, KFK_ERR_NOT_LEADER_OR_FOLLOWER, -1);
 		return;
 	}
@@ -205,7 +206,7 @@ static void kfk_dr_start(kfk_dr_state_t *st, kfk_dr_part_t *dp, const kfk_topic_
 		dp->out->error_code = KFK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		return;
 	}
-	if (t->parts[partition].leader != s->cfg->node_id) {
+	if (!kfk_leads(s, &t->parts[partition])) {
 		dp->out->error_code = KFK_ERR_NOT_LEADER_OR_FOLLOWER;
 		return;
 	}
@@ -214,7 +215,7 @@ static void kfk_dr_start(kfk_dr_state_t *st, kfk_dr_part_t *dp, const kfk_topic_
 		return;
 	}
 	p = kfk_part_use(s, t, partition);
-	if (!p || !p->known || !p->leader) {
+	if (!p || !kfk_part_leads(s, p)) {
 		dp->out->error_code = KFK_ERR_NOT_LEADER_OR_FOLLOWER; /* not yet, retriable */
 		return;
 	}
@@ -263,8 +264,7 @@ static bool kfk_dr_await(kfk_req_t *req)
 		for (int32_t i = 0; i < it->partitions.count; i++) {
 			int32_t part = it->partitions.items[i].partition_index;
 
-			if (part < 0 || part >= topic->npart ||
-			    topic->parts[part].leader != s->cfg->node_id)
+			if (part < 0 || part >= topic->npart || !kfk_leads(s, &topic->parts[part]))
 				continue;
 			if (kfk_req_await_part(req, kfk_part_use(s, topic, part),
 			                       kfk_h_delete_records))

@@ -602,10 +602,10 @@ struct kfk_srv {
 	 * has no contact with the Raft leader; SELF_FENCED: one of them
 	 * lasted long enough that this broker may be fenced (its partitions
 	 * led elsewhere, its groups coordinated elsewhere), and until raftd is
-	 * back in contact it coordinates no group (kfk_h_groups.c), takes no
-	 * produce and names no partition it led as led by itself (a leader cut
-	 * off from the others would otherwise keep clients waiting on it until
-	 * their request timeout, kfk_h_produce.c, kfk_h_metadata.c). */
+	 * back in contact it coordinates no group (kfk_h_groups.c), serves no
+	 * partition as its leader (kfk_leads) and names no partition it led as
+	 * led by itself (a leader cut off from the others would otherwise keep
+	 * clients waiting on it until their request timeout, kfk_h_metadata.c). */
 	uint64_t status_wait_ms;
 	uint64_t contact_lost_ms;
 	bool self_fenced;
@@ -672,6 +672,21 @@ struct kfk_srv {
 	uint64_t stop_deadline_ms;
 	struct event *stop_ev;
 };
+
+/* Whether this broker answers for PM as its leader: its metadata names it,
+ * and it is not self-fenced (the controller may have moved PM meanwhile).
+ * Every handler that serves a partition as its leader asks this. */
+static inline bool kfk_leads(const kfk_srv_t *s, const kfk_pmeta_t *pm)
+{
+	return pm->leader == s->cfg->node_id && !s->self_fenced;
+}
+
+/* The same for the replicator's view P of a partition (described, and
+ * led here by the replicator's last word). */
+static inline bool kfk_part_leads(const kfk_srv_t *s, const kfk_part_t *p)
+{
+	return p->known && p->leader && !s->self_fenced;
+}
 
 /* Creates the server on the daemon's loop: registers the neighbours and
  * listens on the "kafka" socket (passed by the supervisor, or bound from

@@ -559,6 +559,15 @@ class Replication(SchemaRequests, NodeTestCase):
             self.assertEqual(topics[self.topic][1][0], (5, -1),
                              'partition 0 in node %d\'s Metadata' % lead.node_id)
             self.assertRaises(kproto.Closed, c.recv_frame)
+            # Nor does it answer for the partition as its leader in the
+            # other requests a leader serves (6: NOT_LEADER_OR_FOLLOWER).
+            port = lead.kafka_port
+            self.assertEqual(kproto.list_offset(port, self.topic, 0, -1)[0], 6, 'ListOffsets')
+            self.assertEqual(kproto.offset_for_leader_epoch(
+                port, 2, [(self.topic, [(0, -1, 0)])])[(self.topic, 0)][0], 6,
+                'OffsetForLeaderEpoch')
+            self.assertEqual(kproto.delete_records(port, self.topic, {0: 0}, timeout_ms=2000)[0][0],
+                             6, 'DeleteRecords')
             self.assertTrue(lead.log_grep('produce requests NOT_LEADER_OR_FOLLOWER'),
                             lead.log_tail())
             # The client finds the new leader (without the close: only once
