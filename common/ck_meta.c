@@ -782,14 +782,18 @@ static int ck_meta_walk_call(const ck_meta_walk_t *w, const ProtobufCMessage *ms
 	return w->broker(w->arg, (const Chronik__Meta__BrokerRecord *)msg);
 }
 
-/* Walks every record of DBI in key order. */
+/* Walks every record of DBI in key order, from the first key at or after
+ * FROM (NULL: the first). */
 static int ck_meta_walk(MDB_txn *txn, MDB_dbi dbi, const ProtobufCMessageDescriptor *desc,
-                        const ck_meta_walk_t *w)
+                        const ck_meta_walk_t *w, const MDB_val *from)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
-	MDB_cursor_op op = MDB_FIRST;
+	MDB_cursor_op op = from ? MDB_SET_RANGE : MDB_FIRST;
 	int r;
+
+	if (from)
+		k = *from;
 
 	r = ck_meta_err(mdb_cursor_open(txn, dbi, &cur));
 	if (r < 0)
@@ -816,7 +820,23 @@ int ck_meta_topics_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_topic_fn fn, void
 	ck_meta_walk_t w = {.topic = fn, .arg = arg};
 
 	CK_ASSERT(fn != NULL);
-	return ck_meta_walk(txn, m->topics, &chronik__meta__topic_record__descriptor, &w);
+	return ck_meta_walk(txn, m->topics, &chronik__meta__topic_record__descriptor, &w, NULL);
+}
+
+int ck_meta_topics_foreach_from(ck_meta_t *m, MDB_txn *txn, const char *from, ck_meta_topic_fn fn,
+                                void *arg)
+{
+	ck_meta_walk_t w = {.topic = fn, .arg = arg};
+	MDB_val k;
+	int r;
+
+	CK_ASSERT(fn != NULL);
+	if (!from)
+		return ck_meta_topics_foreach(m, txn, fn, arg);
+	r = ck_meta_topic_key(from, &k);
+	if (r < 0)
+		return r;
+	return ck_meta_walk(txn, m->topics, &chronik__meta__topic_record__descriptor, &w, &k);
 }
 
 int ck_meta_brokers_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_broker_fn fn, void *arg)
@@ -824,7 +844,7 @@ int ck_meta_brokers_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_broker_fn fn, vo
 	ck_meta_walk_t w = {.broker = fn, .arg = arg};
 
 	CK_ASSERT(fn != NULL);
-	return ck_meta_walk(txn, m->brokers, &chronik__meta__broker_record__descriptor, &w);
+	return ck_meta_walk(txn, m->brokers, &chronik__meta__broker_record__descriptor, &w, NULL);
 }
 
 /* Appends a length (u32, little-endian) and LEN bytes of P to IMG. */

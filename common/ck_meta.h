@@ -145,6 +145,10 @@ typedef int (*ck_meta_topic_fn)(void *arg, const Chronik__Meta__TopicRecord *rec
 typedef int (*ck_meta_partition_fn)(void *arg, const Chronik__Meta__PartitionRecord *rec);
 typedef int (*ck_meta_broker_fn)(void *arg, const Chronik__Meta__BrokerRecord *rec);
 int ck_meta_topics_foreach(ck_meta_t *m, MDB_txn *txn, ck_meta_topic_fn fn, void *arg);
+/* The same from the topic FROM (or the first after it, when it is gone;
+ * NULL: from the first). */
+int ck_meta_topics_foreach_from(ck_meta_t *m, MDB_txn *txn, const char *from, ck_meta_topic_fn fn,
+                                void *arg);
 /* The partitions of TOPIC, ascending. */
 int ck_meta_partitions_foreach(ck_meta_t *m, MDB_txn *txn, const char *topic,
 			       ck_meta_partition_fn fn, void *arg);

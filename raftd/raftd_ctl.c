@@ -88,6 +88,8 @@ typedef struct {
 	raftd_ctl_action_t *acts;
 	size_t n_acts;
 	bool isr_pass;     /* the walk over partitions whose leader stays */
+	bool stopped;      /* at RAFTD_CTL_UPDATES_MAX, in the topic below */
+	char stop_topic[256];
 	size_t updates;    /* partition updates decided */
 	size_t leaderless; /* partitions left without a leader */
 } raftd_ctl_walk_t;
@@ -111,6 +113,8 @@ void raftd_ctl_reset(struct raftd_node *n)
 	n->ctl_walk_ms = 0;
 	n->ctl_updates = 0;
 	n->ctl_leaderless = true; /* a new controller looks once */
+	n->ctl_resume[0] = '\0';
+	n->ctl_quiet = false;
 	n->rebal_next_ms = 0;
 }
 
@@ -389,9 +393,88 @@ static int raftd_ctl_partition_cb(void *arg, const Chronik__Meta__PartitionRecor
 static int raftd_ctl_topic_cb(void *arg, const Chronik__Meta__TopicRecord *t)
 {
 	raftd_ctl_walk_t *w = arg;
+	int r = ck_meta_partitions_foreach(w->n->meta, w->txn, t->name, raftd_ctl_partition_cb, w);
 
-	return ck_meta_partitions_foreach(w->n->meta, w->txn, t->name, raftd_ctl_partition_cb, w) !=
-	       0;
+	if (r != 0 && w->updates >= RAFTD_CTL_UPDATES_MAX &&
+	    strlen(t->name) < sizeof(w->stop_topic)) {
+		w->stopped = true;
+		strcpy(w->stop_topic, t->name);
+	}
+	return r != 0;
+}
+
+/* What the walk over partitions decides from besides the partitions (the
+ * fenced, live and asking brokers of W), as one number: a walk resumed
+ * for another view starts again from the first topic, and one that found
+ * nothing to do is not repeated for the same view and partitions. */
+static uint64_t raftd_ctl_print(const raftd_ctl_walk_t *w)
+{
+	const int32_t *sets[3] = {w->fenced, w->live, w->asking};
+	size_t lens[3] = {w->n_fenced, w->n_live, w->n_asking};
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t s = 0; s < 3; s++) {
+		h = (h ^ lens[s]) * 1099511628211ULL;
+		for (size_t i = 0; i < lens[s]; i++)
+			h = (h ^ (uint32_t)sets[s][i]) * 1099511628211ULL;
+	}
+	return h;
+}
+
+/* The walk over partitions: those that need a leader first, then the ISRs
+ * of those whose leader stays (a controlled shutdown waits for the former
+ * only). A round stops at RAFTD_CTL_UPDATES_MAX updates; the next one
+ * resumes in the topic it stopped in, so that moving many partitions reads
+ * each about once, not once per round. Returns the walk's result; *FULL:
+ * it covered every partition in this round. */
+static int raftd_ctl_partitions(raftd_ctl_walk_t *w, uint64_t print, bool *full)
+{
+	struct raftd_node *n = w->n;
+	const char *from = NULL;
+	int r = 0;
+
+	if (n->ctl_resume[0] && n->ctl_resume_print == print) {
+		from = n->ctl_resume;
+		w->isr_pass = n->ctl_resume_isr;
+	}
+	*full = from == NULL;
+	if (!w->isr_pass) {
+		r = ck_meta_topics_foreach_from(n->meta, w->txn, from, raftd_ctl_topic_cb, w);
+		from = NULL;
+		if (r == 0 && w->n_fenced)
+			w->isr_pass = true;
+	}
+	if (r == 0 && w->isr_pass)
+		r = ck_meta_topics_foreach_from(n->meta, w->txn, from, raftd_ctl_topic_cb, w);
+	n->ctl_resume[0] = '\0';
+	if (r > 0 && w->stopped) {
+		memcpy(n->ctl_resume, w->stop_topic, sizeof(n->ctl_resume));
+		n->ctl_resume_isr = w->isr_pass;
+		n->ctl_resume_print = print;
+	}
+	return r;
+}
+
+/* The walk over partitions of one tick, unless neither the partitions nor
+ * the brokers changed since one over all of them that found nothing to do
+ * (it read every partition each period while a broker was down). */
+static int raftd_ctl_partitions_check(raftd_ctl_walk_t *w)
+{
+	struct raftd_node *n = w->n;
+	uint64_t print = raftd_ctl_print(w), parts = 0;
+	bool full;
+	int r;
+
+	(void)ck_meta_parts_index(n->meta, w->txn, &parts);
+	if (n->ctl_quiet && n->ctl_quiet_print == print && n->ctl_quiet_parts == parts)
+		return 0;
+	r = raftd_ctl_partitions(w, print, &full);
+	/* Only a walk over every partition that changed none counts them. */
+	n->ctl_quiet = r == 0 && full && w->updates == 0;
+	n->ctl_quiet_print = print;
+	n->ctl_quiet_parts = parts;
+	n->ctl_leaderless = n->ctl_quiet ? w->leaderless > 0 : true;
+	return r;
 }
 
 /* The rebalance's passes over one topic's partitions: first the counts per
@@ -527,6 +610,8 @@ void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
 	if (now_ms < n->ctl_next_ms || n->stopping)
 		return;
 	n->ctl_next_ms = now_ms + RAFTD_CTL_PERIOD_MS;
+	if (n->ctl_refused)
+		n->ctl_resume[0] = '\0'; /* the refused update is retried first */
 	n->ctl_refused = false;
 	raftd_ctl_late(n, now_ms);
 	raft_status(n->raft, &st);
@@ -542,20 +627,8 @@ void raftd_ctl_tick(struct raftd_node *n, uint64_t now_ms)
 	/* Partition leaders only once the last round of updates settled; the
 	 * walk is needed while a broker is fenced or a partition may still
 	 * wait for a leader. */
-	if (r >= 0 && (w.n_fenced || n->ctl_leaderless) && n->ctl_updates == 0) {
-		/* Partitions that need a leader first, then the ISRs of those
-		 * whose leader stays: a controlled shutdown waits for the
-		 * former only. */
-		r = ck_meta_topics_foreach(n->meta, w.txn, raftd_ctl_topic_cb, &w);
-		if (r == 0 && w.n_fenced) {
-			w.isr_pass = true;
-			r = ck_meta_topics_foreach(n->meta, w.txn, raftd_ctl_topic_cb, &w);
-		}
-		if (r == 0 && w.updates == 0)
-			n->ctl_leaderless = w.leaderless > 0;
-		else
-			n->ctl_leaderless = true;
-	}
+	if (r >= 0 && (w.n_fenced || n->ctl_leaderless) && n->ctl_updates == 0)
+		r = raftd_ctl_partitions_check(&w);
 	if (r >= 0 && w.n_acts == 0 && n->ctl_updates == 0 && raftd_rebal_due(n, now_ms))
 		raftd_rebalance(&w);
 	ck_meta_read_end(w.txn);

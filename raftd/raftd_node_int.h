@@ -301,6 +301,17 @@ struct raftd_node {
 	size_t ctl_updates;  /* partition updates in flight */
 	bool ctl_refused;    /* one of them refused or failed since the last walk */
 	bool ctl_leaderless; /* partitions may lack a leader: walk them (raftd_ctl.c) */
+	/* Where the next round of the walk over partitions resumes: the topic
+	 * the last round stopped in ("": none, from the first), its pass, and
+	 * the fenced brokers that walk was for. */
+	char ctl_resume[256];
+	bool ctl_resume_isr;
+	uint64_t ctl_resume_print;
+	/* The last walk over partitions covered them all and changed none, for
+	 * brokers as in ctl_quiet_print and partitions as of ctl_quiet_parts. */
+	bool ctl_quiet;
+	uint64_t ctl_quiet_print;
+	uint64_t ctl_quiet_parts;
 	uint64_t rebal_next_ms; /* the next preferred-leader rebalance (0: not yet set) */
 	uint64_t session_ms; /* a broker silent this long is fenced */
 	bool storage_full;   /* this node's data disk, as last looked at (raftd_node_net.c) */

@@ -296,6 +296,15 @@ static int stop_at_second(void *arg, const Chronik__Meta__TopicRecord *t)
 	return ++v->n == 2 ? 42 : 0;
 }
 
+/* The topics from FROM on (ck_meta_topics_foreach_from) into *V; their
+ * count. */
+static size_t topics_from(MDB_txn *txn, const char *from, names_t *v)
+{
+	memset(v, 0, sizeof(*v));
+	ck_assert_int_eq(ck_meta_topics_foreach_from(meta, txn, from, collect_topic, v), 0);
+	return v->n;
+}
+
 /* Walks go in key order: names bytewise, partitions and brokers
  * numerically (big-endian keys), and a callback's non-zero return stops
  * the walk and comes back. */
@@ -343,6 +352,18 @@ START_TEST(test_foreach_order)
 	ck_assert_str_eq(v.names[3], "70000");
 	memset(&v, 0, sizeof(v));
 	ck_assert_int_eq(ck_meta_topics_foreach(meta, txn, stop_at_second, &v), 42);
+	ck_assert_int_eq(v.n, 2);
+	/* From a topic: it and those after it; from a name that is no topic
+	 * (deleted meanwhile): those after it; past the last: none. */
+	ck_assert_int_eq(topics_from(txn, "a-", &v), 3);
+	ck_assert_str_eq(v.names[0], "a-");
+	ck_assert_str_eq(v.names[2], "b");
+	ck_assert_int_eq(topics_from(txn, "a.a", &v), 2);
+	ck_assert_str_eq(v.names[0], "a.b");
+	ck_assert_int_eq(topics_from(txn, "c", &v), 0);
+	ck_assert_int_eq(topics_from(txn, NULL, &v), 5);
+	memset(&v, 0, sizeof(v));
+	ck_assert_int_eq(ck_meta_topics_foreach_from(meta, txn, "a", stop_at_second, &v), 42);
 	ck_assert_int_eq(v.n, 2);
 	ck_meta_read_end(txn);
 }
