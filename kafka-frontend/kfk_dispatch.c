@@ -130,6 +130,14 @@ static void kfk_dispatch_reject(kfk_conn_t *c, kfk_req_t *req, const char *what,
 	kfk_req_free(req);
 }
 
+/* A request of a key or version we do not speak: the connection closes. */
+static void kfk_dispatch_unsupported(kfk_conn_t *c, kfk_req_t *req)
+{
+	kfk_dispatch_reject(
+	    c, req, kfk_apis_find(req->api_key) ? "unsupported api version" : "unsupported api key",
+	    0);
+}
+
 static kfk_req_t *kfk_req_new(kfk_conn_t *c, uint8_t *frame, size_t len)
 {
 	kfk_srv_t *s = kfk_conn_srv(c);
@@ -209,10 +217,22 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 	}
 	if (r >= 0)
 		r = kfk_client_id_fix(req);
+	if (r < 0 && len >= 4) {
+		/* A version we do not speak may come with a header we cannot
+		 * read (its layout follows the version): the log line names
+		 * the key and version all the same. */
+		req->api_key = (int16_t)ck_be16_get(frame);
+		req->api_version = (int16_t)ck_be16_get(frame + 2);
+		if (!kfk_apis_supported(req->api_key, req->api_version)) {
+			kfk_dispatch_unsupported(c, req);
+			return;
+		}
+	}
 	if (r < 0) {
 		kfk_dispatch_reject(c, req, "undecodable request header", r);
 		return;
 	}
+
 	req->api_key = req->hdr.request_api_key;
 	req->api_version = req->hdr.request_api_version;
 	kfk_conn_note_api(c, req->api_key);
@@ -224,10 +244,7 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 			kfk_api_versions_unsupported(req);
 			return;
 		}
-		kfk_dispatch_reject(c, req,
-		                    kfk_apis_find(req->api_key) ? "unsupported api version"
-		                                                : "unsupported api key",
-		                    0);
+		kfk_dispatch_unsupported(c, req);
 		return;
 	}
 	req->body = kfk_req_alloc(req, 1, api->request_size);

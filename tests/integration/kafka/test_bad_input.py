@@ -476,8 +476,18 @@ class BadInput(SchemaRequests, NodeTestCase):
             ('produce v-1', kproto.request(kproto.PRODUCE, -1, corr, b'\x00' * 10), corr, False),
             ('fetch v32000', kproto.request(kproto.FETCH, 32000, corr, b'\x00' * 10), corr,
              False),
+            # Cut after the correlation id: no header of any version.
+            ('metadata v98, no client id', struct.pack('>ihhi', 8, kproto.METADATA, 98, corr),
+             corr, False),
         ]
         self.run_cases(cases)
+        # The log line names the request's key and version, also for a
+        # header that cannot be read (it said api_key=-1, "undecodable
+        # request header").
+        for v in (98, 99):
+            wait_for(lambda: self.n.log_grep(
+                'api_key=3 reason="unsupported api version (version %d)"' % v), 5,
+                'the Metadata v%d line naming its key and version' % v)
         # ApiVersions with an unknown version: error 35 and a v0 body that
         # lists at least ApiVersions itself (KIP-511), then the connection
         # still works.
