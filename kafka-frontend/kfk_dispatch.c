@@ -232,7 +232,6 @@ void kfk_dispatch_frame(kfk_conn_t *c, uint8_t *frame, size_t len)
 		kfk_dispatch_reject(c, req, "undecodable request header", r);
 		return;
 	}
-
 	req->api_key = req->hdr.request_api_key;
 	req->api_version = req->hdr.request_api_version;
 	kfk_conn_note_api(c, req->api_key);
